@@ -1,0 +1,73 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CaseStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CASE_STATUS_UNSPECIFIED: _ClassVar[CaseStatus]
+    CASE_STATUS_SUBMITTED: _ClassVar[CaseStatus]
+    CASE_STATUS_MATCHING: _ClassVar[CaseStatus]
+    CASE_STATUS_OFFERED: _ClassVar[CaseStatus]
+    CASE_STATUS_ASSIGNED: _ClassVar[CaseStatus]
+    CASE_STATUS_IN_REVIEW: _ClassVar[CaseStatus]
+    CASE_STATUS_NEEDS_INFO: _ClassVar[CaseStatus]
+    CASE_STATUS_OPINION_READY: _ClassVar[CaseStatus]
+    CASE_STATUS_DELIVERED: _ClassVar[CaseStatus]
+    CASE_STATUS_CLOSED: _ClassVar[CaseStatus]
+    CASE_STATUS_UNMATCHED: _ClassVar[CaseStatus]
+    CASE_STATUS_WITHDRAWN: _ClassVar[CaseStatus]
+
+class Urgency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    URGENCY_UNSPECIFIED: _ClassVar[Urgency]
+    URGENCY_STANDARD: _ClassVar[Urgency]
+    URGENCY_EXPEDITED: _ClassVar[Urgency]
+
+class Concordance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONCORDANCE_UNSPECIFIED: _ClassVar[Concordance]
+    CONCORDANCE_SAME: _ClassVar[Concordance]
+    CONCORDANCE_REFINED: _ClassVar[Concordance]
+    CONCORDANCE_DIFFERENT: _ClassVar[Concordance]
+CASE_STATUS_UNSPECIFIED: CaseStatus
+CASE_STATUS_SUBMITTED: CaseStatus
+CASE_STATUS_MATCHING: CaseStatus
+CASE_STATUS_OFFERED: CaseStatus
+CASE_STATUS_ASSIGNED: CaseStatus
+CASE_STATUS_IN_REVIEW: CaseStatus
+CASE_STATUS_NEEDS_INFO: CaseStatus
+CASE_STATUS_OPINION_READY: CaseStatus
+CASE_STATUS_DELIVERED: CaseStatus
+CASE_STATUS_CLOSED: CaseStatus
+CASE_STATUS_UNMATCHED: CaseStatus
+CASE_STATUS_WITHDRAWN: CaseStatus
+URGENCY_UNSPECIFIED: Urgency
+URGENCY_STANDARD: Urgency
+URGENCY_EXPEDITED: Urgency
+CONCORDANCE_UNSPECIFIED: Concordance
+CONCORDANCE_SAME: Concordance
+CONCORDANCE_REFINED: Concordance
+CONCORDANCE_DIFFERENT: Concordance
+
+class TimelineEntry(_message.Message):
+    __slots__ = ("status", "event_type", "event_id", "producer", "occurred_at", "recorded_at")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCER_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    status: CaseStatus
+    event_type: str
+    event_id: str
+    producer: str
+    occurred_at: _timestamp_pb2.Timestamp
+    recorded_at: _timestamp_pb2.Timestamp
+    def __init__(self, status: _Optional[_Union[CaseStatus, str]] = ..., event_type: _Optional[str] = ..., event_id: _Optional[str] = ..., producer: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,135 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from secondlook.v1 import case_pb2 as _case_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Event(_message.Message):
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "redrive_requested")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    PRODUCER_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    CAUSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    MATCHING_STARTED_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_OFFERED_FIELD_NUMBER: _ClassVar[int]
+    CASE_UNMATCHED_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_STARTED_FIELD_NUMBER: _ClassVar[int]
+    OPINION_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    OPINION_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    type: str
+    case_id: str
+    tenant_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    producer: str
+    traceparent: str
+    causation_id: str
+    case_submitted: CaseSubmitted
+    matching_started: MatchingStarted
+    specialist_offered: SpecialistOffered
+    case_unmatched: CaseUnmatched
+    assignment_accepted: AssignmentAccepted
+    review_started: ReviewStarted
+    opinion_submitted: OpinionSubmitted
+    opinion_delivered: OpinionDelivered
+    redrive_requested: RedriveRequested
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ...) -> None: ...
+
+class CaseSubmitted(_message.Message):
+    __slots__ = ("diagnosis_code", "urgency", "jurisdiction", "language")
+    DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    JURISDICTION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    diagnosis_code: str
+    urgency: _case_pb2.Urgency
+    jurisdiction: str
+    language: str
+    def __init__(self, diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+
+class MatchingStarted(_message.Message):
+    __slots__ = ("specialties",)
+    SPECIALTIES_FIELD_NUMBER: _ClassVar[int]
+    specialties: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, specialties: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SpecialistOffered(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALTY_FIELD_NUMBER: _ClassVar[int]
+    RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    specialty: str
+    respond_by: _timestamp_pb2.Timestamp
+    explanation: str
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ...) -> None: ...
+
+class CaseUnmatched(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class AssignmentAccepted(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
+
+class ReviewStarted(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
+
+class OpinionSubmitted(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    OPINION_ID_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    opinion_id: str
+    diagnosis_concordance: _case_pb2.Concordance
+    treatment_concordance: _case_pb2.Concordance
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ...) -> None: ...
+
+class OpinionDelivered(_message.Message):
+    __slots__ = ("delivery_id", "channel", "attempts")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    channel: str
+    attempts: int
+    def __init__(self, delivery_id: _Optional[str] = ..., channel: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+
+class RedriveRequested(_message.Message):
+    __slots__ = ("stuck_in", "stuck_for_seconds")
+    STUCK_IN_FIELD_NUMBER: _ClassVar[int]
+    STUCK_FOR_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    stuck_in: _case_pb2.CaseStatus
+    stuck_for_seconds: int
+    def __init__(self, stuck_in: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., stuck_for_seconds: _Optional[int] = ...) -> None: ...

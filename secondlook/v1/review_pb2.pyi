@@ -1,0 +1,89 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from secondlook.v1 import case_pb2 as _case_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AssignmentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ASSIGNMENT_STATE_UNSPECIFIED: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_OFFERED: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_ACCEPTED: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_IN_REVIEW: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_OPINION_SUBMITTED: _ClassVar[AssignmentState]
+ASSIGNMENT_STATE_UNSPECIFIED: AssignmentState
+ASSIGNMENT_STATE_OFFERED: AssignmentState
+ASSIGNMENT_STATE_ACCEPTED: AssignmentState
+ASSIGNMENT_STATE_IN_REVIEW: AssignmentState
+ASSIGNMENT_STATE_OPINION_SUBMITTED: AssignmentState
+
+class Assignment(_message.Message):
+    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALTY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    case_id: str
+    specialist_id: str
+    specialty: str
+    state: AssignmentState
+    diagnosis_code: str
+    urgency: _case_pb2.Urgency
+    offered_at: _timestamp_pb2.Timestamp
+    respond_by: _timestamp_pb2.Timestamp
+    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAssignmentsRequest(_message.Message):
+    __slots__ = ("states",)
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    states: _containers.RepeatedScalarFieldContainer[AssignmentState]
+    def __init__(self, states: _Optional[_Iterable[_Union[AssignmentState, str]]] = ...) -> None: ...
+
+class ListAssignmentsResponse(_message.Message):
+    __slots__ = ("assignments",)
+    ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    assignments: _containers.RepeatedCompositeFieldContainer[Assignment]
+    def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
+
+class AssignmentRequest(_message.Message):
+    __slots__ = ("assignment_id",)
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    def __init__(self, assignment_id: _Optional[str] = ...) -> None: ...
+
+class Opinion(_message.Message):
+    __slots__ = ("diagnosis_concordance", "treatment_concordance", "recommendation", "narrative", "confidence", "attestation")
+    DIAGNOSIS_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    NARRATIVE_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    diagnosis_concordance: _case_pb2.Concordance
+    treatment_concordance: _case_pb2.Concordance
+    recommendation: str
+    narrative: str
+    confidence: int
+    attestation: bool
+    def __init__(self, diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., recommendation: _Optional[str] = ..., narrative: _Optional[str] = ..., confidence: _Optional[int] = ..., attestation: _Optional[bool] = ...) -> None: ...
+
+class SubmitOpinionRequest(_message.Message):
+    __slots__ = ("assignment_id", "opinion")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    opinion: Opinion
+    def __init__(self, assignment_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""The four secondlook services. A service never imports another service."""
