@@ -57,7 +57,10 @@ class Settings(BaseSettings):
     # --- Behaviour -------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
     outbox_poll_seconds: float = Field(
-        0.05, gt=0, description="How often the outbox relay looks for unpublished events when idle."
+        0.5,
+        gt=0,
+        description="How often the outbox relay looks for unpublished events it was not woken for "
+        "(written by another replica, or left by a failed publish).",
     )
     consumer_max_attempts: int = Field(
         5, ge=1, description="Attempts at an event before it goes to the dead-letter topic."

@@ -67,18 +67,22 @@ class MatchingStarted(_message.Message):
     def __init__(self, specialties: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SpecialistOffered(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation")
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALTY_FIELD_NUMBER: _ClassVar[int]
     RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     specialty: str
     respond_by: _timestamp_pb2.Timestamp
     explanation: str
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ...) -> None: ...
+    diagnosis_code: str
+    urgency: _case_pb2.Urgency
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ...) -> None: ...
 
 class CaseUnmatched(_message.Message):
     __slots__ = ("reason",)

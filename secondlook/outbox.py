@@ -1,0 +1,97 @@
+"""The one outbox relay: takes committed events from MongoDB to Kafka.
+
+Events are marked published only after the broker acknowledged them, so a crash
+between the two publishes them again on restart; consumers are idempotent, so
+relaying twice is harmless. `requeue(case_id)` marks a case's events
+unpublished again: that is how a case whose events a broker lost is re-driven.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from secondlook import metrics
+from secondlook.bus import KafkaPublisher, Record
+from secondlook.logging import get_logger
+from secondlook.store import OUTBOX, Store, utcnow
+
+log = get_logger(__name__)
+
+BATCH = 500
+
+
+class OutboxRelay:
+    def __init__(self, store: Store, publisher: KafkaPublisher, poll_seconds: float, on_failure=None):
+        self._store = store
+        self._publisher = publisher
+        self._poll = poll_seconds
+        # Called after a failed publish (e.g. to ensure topics again after a broker restart).
+        self._on_failure = on_failure
+        self.published = 0
+
+    async def relay_once(self) -> int:
+        """Publishes one batch of unpublished events; returns how many."""
+        outbox = self._store.db[OUTBOX]
+        docs = await outbox.find({"published": False}).sort("_id", 1).limit(BATCH).to_list()
+        if not docs:
+            metrics.OUTBOX_BACKLOG.labels(self._store.service).set(0)
+            return 0
+        await self._publisher.publish(
+            [
+                Record(
+                    topic=d["topic"],
+                    key=d["case_id"].encode(),
+                    value=d["payload"],
+                    headers=[(k, bytes(v)) for k, v in d["headers"]],
+                )
+                for d in docs
+            ]
+        )
+        await outbox.update_many(
+            {"_id": {"$in": [d["_id"] for d in docs]}},
+            {"$set": {"published": True, "published_at": utcnow()}},
+        )
+        self.published += len(docs)
+        metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(docs))
+        backlog = await outbox.count_documents({"published": False})
+        metrics.OUTBOX_BACKLOG.labels(self._store.service).set(backlog)
+        return len(docs)
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            self._store.outbox_written.clear()
+            try:
+                count = await self.relay_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or store unavailable: back off and retry
+                failures += 1
+                delay = min(5.0, 0.2 * 2 ** min(failures, 5)) * random.uniform(0.5, 1.0)
+                log.warning("outbox_publish_failed", error=repr(exc), retry_in=round(delay, 2))
+                if self._on_failure is not None:
+                    try:
+                        await self._on_failure()
+                    except Exception as inner:
+                        log.warning("outbox_recovery_failed", error=repr(inner))
+                await asyncio.sleep(delay)
+                continue
+            if count == BATCH:
+                continue  # more waiting: no pause
+            try:
+                await asyncio.wait_for(self._store.outbox_written.wait(), timeout=self._poll)
+            except TimeoutError:
+                pass
+
+
+async def requeue(store: Store, case_id: str) -> int:
+    """Marks every event of the case unpublished again; returns how many."""
+    result = await store.db[OUTBOX].update_many(
+        {"case_id": case_id, "published": True}, {"$set": {"published": False}}
+    )
+    if result.modified_count:
+        metrics.REDRIVES.labels(store.service).inc()
+        store.outbox_written.set()
+    return result.modified_count

@@ -1,0 +1,117 @@
+"""MongoDB access (PyMongo's async API) and the unit of work.
+
+A unit of work is one MongoDB transaction holding a state change and the events
+it causes: the events land in the service's `outbox` collection in the same
+transaction, and the outbox relay takes them to Kafka afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from bson import ObjectId
+from pymongo import AsyncMongoClient, WriteConcern
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.read_concern import ReadConcern
+
+from secondlook import metrics
+from secondlook.events import Event, headers_of
+from secondlook.settings import Settings
+from secondlook.topics import EVENTS_TOPIC_OF, REDRIVE
+
+T = TypeVar("T")
+
+OUTBOX = "outbox"
+PROCESSED = "processed_events"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UnitOfWork:
+    """What a transaction's body sees: the database, the session, and `emit`."""
+
+    def __init__(self, db: AsyncDatabase, session: AsyncClientSession):
+        self.db = db
+        self.session = session
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+
+class Store:
+    """One service's database. Every write that matters goes through `transact`."""
+
+    def __init__(self, settings: Settings, service: str):
+        self.service = service
+        self.client: AsyncMongoClient = AsyncMongoClient(
+            settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000
+        )
+        self.db: AsyncDatabase = self.client[settings.database_for(service)]
+        self.outbox_topic = EVENTS_TOPIC_OF[service]
+        # Set after a commit that wrote events, so the relay publishes at once
+        # instead of waiting for its next poll.
+        self.outbox_written = asyncio.Event()
+        self.transactions = 0
+
+    async def ensure_indexes(self) -> None:
+        await self.db[OUTBOX].create_index([("published", 1), ("_id", 1)])
+        await self.db[OUTBOX].create_index([("case_id", 1)])
+
+    async def ping(self) -> None:
+        await self.client.admin.command("ping")
+
+    async def transact(self, body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Runs `body` in a transaction, retried on transient errors by the driver.
+
+        `body` may run more than once: it must only write through the session.
+        """
+        committed: list[Event] = []
+        async with self.client.start_session() as session:
+
+            async def attempt(s: AsyncClientSession) -> T:
+                uow = UnitOfWork(self.db, s)
+                result = await body(uow)
+                if uow.events:
+                    await self.db[OUTBOX].insert_many(
+                        [self._outbox_doc(e) for e in uow.events], session=s
+                    )
+                committed[:] = uow.events  # only the last, successful attempt counts
+                return result
+
+            result = await session.with_transaction(
+                attempt,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority", j=True),
+            )
+        self.transactions += 1
+        if committed:
+            for e in committed:
+                metrics.STAGE_EVENTS.labels(self.service, e.type).inc()
+            self.outbox_written.set()
+        return result
+
+    def _outbox_doc(self, event: Event) -> dict:
+        # ObjectId order is creation order: the relay publishes in it, which
+        # keeps one case's events in the order they were caused.
+        return {
+            "_id": ObjectId(),
+            "event_id": event.event_id,
+            "case_id": event.case_id,
+            "type": event.type,
+            # Redrive requests are control traffic every service listens to.
+            "topic": REDRIVE if event.type == "redrive.requested" else self.outbox_topic,
+            "payload": event.SerializeToString(),
+            "headers": [[k, v] for k, v in headers_of(event)],
+            "created_at": utcnow(),
+            "published": False,
+        }
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,97 @@
+"""The case lifecycle and intake's status projection.
+
+Events from different services travel on different topics, so intake may see
+"assignment.accepted" before "specialist.offered". The projection therefore
+moves the status forward only: a late event is still recorded in the timeline
+but never moves the status back. A transition the lifecycle forbids (anything
+after WITHDRAWN or CLOSED, UNMATCHED once a specialist is involved) is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from secondlook.v1.case_pb2 import CaseStatus
+
+S = CaseStatus
+
+STATUS_OF_EVENT: dict[str, int] = {
+    "case.submitted": S.CASE_STATUS_SUBMITTED,
+    "matching.started": S.CASE_STATUS_MATCHING,
+    "specialist.offered": S.CASE_STATUS_OFFERED,
+    "case.unmatched": S.CASE_STATUS_UNMATCHED,
+    "assignment.accepted": S.CASE_STATUS_ASSIGNED,
+    "review.started": S.CASE_STATUS_IN_REVIEW,
+    "opinion.submitted": S.CASE_STATUS_OPINION_READY,
+    "opinion.delivered": S.CASE_STATUS_DELIVERED,
+}
+
+# Position along the main line; NEEDS_INFO sits beside IN_REVIEW.
+_RANK = {
+    S.CASE_STATUS_SUBMITTED: 1,
+    S.CASE_STATUS_MATCHING: 2,
+    S.CASE_STATUS_OFFERED: 3,
+    S.CASE_STATUS_ASSIGNED: 4,
+    S.CASE_STATUS_IN_REVIEW: 5,
+    S.CASE_STATUS_NEEDS_INFO: 5,
+    S.CASE_STATUS_OPINION_READY: 6,
+    S.CASE_STATUS_DELIVERED: 7,
+    S.CASE_STATUS_CLOSED: 8,
+}
+
+FINAL = frozenset({S.CASE_STATUS_CLOSED, S.CASE_STATUS_WITHDRAWN})
+# No further progress is expected without a person acting: not swept.
+SETTLED = FINAL | {S.CASE_STATUS_DELIVERED, S.CASE_STATUS_UNMATCHED}
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    status: int
+    event_type: str
+    event_id: str
+    producer: str
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class Transition:
+    status: int  # the status after the event (may equal the one before)
+    entry: TimelineEntry | None  # None: the event was already in the timeline
+    status_changed: bool
+
+
+def status_name(status: int) -> str:
+    return CaseStatus.Name(status).removeprefix("CASE_STATUS_")
+
+
+def apply_event(
+    current: int,
+    seen_event_ids: set[str],
+    *,
+    event_type: str,
+    event_id: str,
+    producer: str,
+    occurred_at: datetime,
+    now: datetime,
+) -> Transition:
+    """Decides what a stage event does to a case in status `current`."""
+    target = STATUS_OF_EVENT.get(event_type)
+    if target is None:
+        raise IllegalTransition(f"{event_type!r} is not a stage event")
+    if event_id in seen_event_ids:
+        return Transition(current, None, False)
+    if current in FINAL:
+        raise IllegalTransition(f"case is {status_name(current)}: {event_type} cannot apply")
+    if target == S.CASE_STATUS_UNMATCHED and _RANK.get(current, 0) > _RANK[S.CASE_STATUS_MATCHING]:
+        raise IllegalTransition(f"case is {status_name(current)}: it cannot become UNMATCHED")
+    if current == S.CASE_STATUS_UNMATCHED and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
+        raise IllegalTransition(f"case is UNMATCHED: {event_type} needs a new match first")
+    entry = TimelineEntry(target, event_type, event_id, producer, occurred_at, now)
+    forward = target == S.CASE_STATUS_UNMATCHED or _RANK.get(target, 0) > _RANK.get(current, 0)
+    return Transition(target if forward else current, entry, forward)

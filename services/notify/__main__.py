@@ -1,0 +1,42 @@
+"""notify's entry point: the opinion consumer, the webhook dispatcher and the endpoint API."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from secondlook import topics
+from secondlook.bootstrap import assemble, build_kernel
+from secondlook.runtime import run
+from secondlook.v1 import notify_pb2, notify_pb2_grpc
+
+from . import repository
+from .dispatcher import Dispatcher
+from .grpc_api import NotifyServicer
+from .handlers import make_handlers
+
+
+def main() -> int:
+    kernel = build_kernel("notify")
+    settings = kernel.settings
+    dispatcher = Dispatcher(
+        kernel.store, timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts
+    )
+
+    def register(server):
+        notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(kernel.store), server)
+        return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
+
+    service, _ = assemble(
+        kernel,
+        register,
+        consumer=kernel.consumer(make_handlers(dispatcher.wake.set)),
+        topics=[topics.REVIEW_EVENTS, topics.REDRIVE],
+        startup=[lambda: repository.ensure_indexes(kernel.store.db)],
+        loops=[dispatcher.run],
+    )
+    return asyncio.run(run(service))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

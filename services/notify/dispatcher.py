@@ -1,0 +1,105 @@
+"""Sends due webhook deliveries, with retries, and records the outcome.
+
+A successful POST and the `opinion.delivered` event commit in one transaction.
+A sender that dies mid-send leaves a lease that expires, and the delivery is
+tried again: receivers drop the repeat by its stable webhook-id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import aiohttp
+
+from secondlook.events import new_event
+from secondlook.logging import bound_contextvars, get_logger
+from secondlook.store import Store, UnitOfWork, utcnow
+from secondlook.v1 import events_pb2
+
+from . import repository
+from .domain.webhooks import headers, retry_delay
+
+log = get_logger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, store: Store, *, timeout: float, max_attempts: int, poll_seconds: float = 0.5):
+        self._store = store
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._poll = poll_seconds
+        self.wake = asyncio.Event()
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout)) as http:
+            while True:
+                self.wake.clear()
+                try:
+                    worked = await self.dispatch_due(http)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("dispatch_failed", error=repr(exc))
+                    worked = 0
+                if not worked:
+                    try:
+                        await asyncio.wait_for(self.wake.wait(), timeout=self._poll)
+                    except TimeoutError:
+                        pass
+
+    async def dispatch_due(self, http: aiohttp.ClientSession, limit: int = 50) -> int:
+        sent = 0
+        tasks = []
+        while len(tasks) < limit:
+            delivery = await repository.claim_due(self._store.db, utcnow(), lease_seconds=self._timeout * 3)
+            if delivery is None:
+                break
+            tasks.append(asyncio.create_task(self._send(http, delivery)))
+        for ok in await asyncio.gather(*tasks):
+            sent += int(ok)
+        return len(tasks)
+
+    async def _send(self, http: aiohttp.ClientSession, delivery: dict) -> bool:
+        with bound_contextvars(case_id=delivery["case_id"], delivery_id=delivery["_id"]):
+            endpoint = await repository.endpoint_for(self._store.db, delivery["tenant_id"])
+            if endpoint is None:
+                return await self._failed(delivery, "tenant has no webhook endpoint registered")
+            body = bytes(delivery["body"])
+            started = time.perf_counter()
+            try:
+                async with http.post(
+                    endpoint["url"], data=body,
+                    headers=headers(endpoint["secret"], delivery["_id"], int(time.time()), body),
+                ) as response:
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                return await self._failed(delivery, f"POST failed: {exc.__class__.__name__}")
+            if not 200 <= status < 300:
+                return await self._failed(delivery, f"receiver answered HTTP {status}")
+
+            async def delivered(uow: UnitOfWork) -> bool:
+                if not await repository.mark_delivered(uow, delivery, utcnow(), status):
+                    return False
+                uow.emit(new_event(
+                    events_pb2.OpinionDelivered(delivery_id=delivery["_id"], channel=delivery["channel"],
+                                                attempts=delivery["attempts"]),
+                    case_id=delivery["case_id"], tenant_id=delivery["tenant_id"], producer="notify",
+                    traceparent=delivery.get("traceparent", ""), causation_id=delivery["event_id"],
+                ))
+                return True
+
+            await self._store.transact(delivered)
+            log.info("webhook_delivered", attempts=delivery["attempts"],
+                     seconds=round(time.perf_counter() - started, 3))
+            return True
+
+    async def _failed(self, delivery: dict, error: str) -> bool:
+        attempt = delivery["attempts"]
+        next_at = None
+        if attempt < self._max_attempts:
+            next_at = utcnow() + timedelta(seconds=retry_delay(attempt))
+        await repository.mark_failed(self._store.db, delivery, next_at, error)
+        log.warning("webhook_failed", attempt=attempt, error=error, gave_up=next_at is None)
+        return False

@@ -1,0 +1,70 @@
+"""Standard Webhooks (standardwebhooks.com): signing, secrets and retry timing.
+
+A signature is `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` keyed with
+the base64-decoded part of a `whsec_...` secret. The webhook id stays the same
+across retries so receivers can drop repeats.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import secrets
+
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _key(secret: str) -> bytes:
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("webhook secret must start with whsec_")
+    return base64.b64decode(secret[len(SECRET_PREFIX):])
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    message = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+        "content-type": "application/json",
+    }
+
+
+def opinion_ready_body(*, case_id: str, tenant_id: str, event_id: str, occurred_at: str,
+                       diagnosis_concordance: str, treatment_concordance: str) -> bytes:
+    """The notice a tenant receives. Thin on purpose: ids and coded conclusions;
+    the tenant fetches the case itself over the authenticated API."""
+    return json.dumps(
+        {
+            "type": "case.opinion_ready",
+            "timestamp": occurred_at,
+            "data": {
+                "case_id": case_id,
+                "tenant_id": tenant_id,
+                "event_id": event_id,
+                "status": "OPINION_READY",
+                "diagnosis_concordance": diagnosis_concordance,
+                "treatment_concordance": treatment_concordance,
+            },
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+
+
+def retry_delay(attempt: int, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter after failed attempt number `attempt` (1-based)."""
+    rng = rng or random
+    return rng.uniform(0, min(cap, base * 2 ** (attempt - 1)))

@@ -1,0 +1,36 @@
+"""review's entry point: the reviewer's gRPC API and the inbox consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from secondlook import topics
+from secondlook.bootstrap import assemble, build_kernel
+from secondlook.runtime import run
+from secondlook.v1 import review_pb2, review_pb2_grpc
+
+from . import repository
+from .grpc_api import ReviewServicer
+from .handlers import make_handlers
+
+
+def main() -> int:
+    kernel = build_kernel("review")
+
+    def register(server):
+        review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(kernel.store), server)
+        return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
+
+    service, _ = assemble(
+        kernel,
+        register,
+        consumer=kernel.consumer(make_handlers()),
+        topics=[topics.MATCHING_EVENTS, topics.REDRIVE],
+        startup=[lambda: repository.ensure_indexes(kernel.store.db)],
+    )
+    return asyncio.run(run(service))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""review's domain: an assignment's states and what a complete opinion is. No I/O."""
