@@ -44,6 +44,9 @@ RUN groupadd --system --gid 10001 secondlook \
         --shell /usr/sbin/nologin secondlook
 
 COPY --from=build /opt/venv /opt/venv
+# The synthetic (PHI-free) specialist directory. matching loads it only when
+# SECONDLOOK_MATCHING_DIRECTORY_SEED points at it, as the dev overlay does.
+COPY data/specialists.json /opt/secondlook/data/specialists.json
 
 # /tmp is the only writable path in the cluster (an emptyDir).
 WORKDIR /tmp

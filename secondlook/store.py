@@ -40,6 +40,7 @@ class UnitOfWork:
         self.db = db
         self.session = session
         self.events: list[Event] = []
+        self.after_commit: list[Callable[[], None]] = []
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -73,6 +74,7 @@ class Store:
         `body` may run more than once: it must only write through the session.
         """
         committed: list[Event] = []
+        callbacks: list[Callable[[], None]] = []
         async with self.client.start_session() as session:
 
             async def attempt(s: AsyncClientSession) -> T:
@@ -83,6 +85,7 @@ class Store:
                         [self._outbox_doc(e) for e in uow.events], session=s
                     )
                 committed[:] = uow.events  # only the last, successful attempt counts
+                callbacks[:] = uow.after_commit
                 return result
 
             result = await session.with_transaction(
@@ -95,6 +98,8 @@ class Store:
             for e in committed:
                 metrics.STAGE_EVENTS.labels(self.service, e.type).inc()
             self.outbox_written.set()
+        for callback in callbacks:
+            callback()
         return result
 
     def _outbox_doc(self, event: Event) -> dict:

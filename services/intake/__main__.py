@@ -16,7 +16,8 @@ from .handlers import make_handlers
 from .sweeper import Sweeper
 
 
-def main() -> int:
+async def serve() -> int:
+    # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("intake")
     settings = kernel.settings
 
@@ -33,7 +34,11 @@ def main() -> int:
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[sweeper.run],
     )
-    return asyncio.run(run(service))
+    return await run(service)
+
+
+def main() -> int:
+    return asyncio.run(serve())
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from .worker import build_app
 log = get_logger(__name__)
 
 
-def main() -> int:
+async def serve() -> int:
+    # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("matching")
     settings = kernel.settings
     consumer = kernel.consumer(make_handlers(settings.matching_offer_ttl_seconds))
@@ -38,7 +39,11 @@ def main() -> int:
 
     # No API of its own yet: the gRPC server carries health and reflection.
     service, _ = assemble(kernel, lambda server: [], startup=[prepare], loops=[run_faust])
-    return asyncio.run(run(service))
+    return await run(service)
+
+
+def main() -> int:
+    return asyncio.run(serve())
 
 
 if __name__ == "__main__":

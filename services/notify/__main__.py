@@ -16,7 +16,8 @@ from .grpc_api import NotifyServicer
 from .handlers import make_handlers
 
 
-def main() -> int:
+async def serve() -> int:
+    # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("notify")
     settings = kernel.settings
     dispatcher = Dispatcher(
@@ -35,7 +36,11 @@ def main() -> int:
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[dispatcher.run],
     )
-    return asyncio.run(run(service))
+    return await run(service)
+
+
+def main() -> int:
+    return asyncio.run(serve())
 
 
 if __name__ == "__main__":

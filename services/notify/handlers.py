@@ -32,6 +32,6 @@ def make_handlers(on_new_delivery):
             "traceparent": event.traceparent,
             "status": repository.PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now,
         })
-        on_new_delivery()
+        uow.after_commit.append(on_new_delivery)
 
     return {"opinion.submitted": on_opinion}

@@ -15,7 +15,8 @@ from .grpc_api import ReviewServicer
 from .handlers import make_handlers
 
 
-def main() -> int:
+async def serve() -> int:
+    # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("review")
 
     def register(server):
@@ -29,7 +30,11 @@ def main() -> int:
         topics=[topics.MATCHING_EVENTS, topics.REDRIVE],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
     )
-    return asyncio.run(run(service))
+    return await run(service)
+
+
+def main() -> int:
+    return asyncio.run(serve())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,180 @@
+"""`make run`: the whole platform on the embedded stack, with cases flowing.
+
+Starts broker, store and the four services as processes (state and logs under
+.secondlook/), registers a webhook receiver for the demo tenant, submits the
+sample cases, lets a clearly labelled simulated reviewer answer them through
+the real review API, and shows each case moving stage by stage in a live
+table. Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from standardwebhooks.webhooks import Webhook
+
+from secondlook import client
+from secondlook.devstack import ROOT, Stack
+from secondlook.settings import Settings
+from secondlook.simreviewer import SimulatedReviewer
+from secondlook.v1 import case_pb2, intake_pb2, notify_pb2
+
+TENANT = "demo-hospital"
+STAGES = ["SUBMITTED", "MATCHING", "OFFERED", "ASSIGNED", "IN_REVIEW", "OPINION_READY", "DELIVERED"]
+SHORT = {"SUBMITTED": "sub", "MATCHING": "match", "OFFERED": "offer", "ASSIGNED": "assign",
+         "IN_REVIEW": "review", "OPINION_READY": "opinion", "DELIVERED": "deliv"}
+STYLE = {"DELIVERED": "bold green", "UNMATCHED": "bold red", "OPINION_READY": "cyan"}
+
+
+class WebhookReceiver:
+    """The demo tenant's endpoint: verifies every signature with the reference library."""
+
+    def __init__(self):
+        self.secret = ""
+        self.received: list[dict] = []
+        self.rejected = 0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            payload = Webhook(self.secret).verify(body, dict(request.headers))
+        except Exception:
+            self.rejected += 1
+            return web.Response(status=401)
+        self.received.append(payload)
+        return web.Response(status=204)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/webhooks/secondlook", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{self.port}/webhooks/secondlook"
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+
+def _table(cases: list[dict], started: float, receiver: WebhookReceiver) -> Table:
+    table = Table(title=f"secondlook · {len(cases)} sample cases · {time.monotonic() - started:5.1f}s · seconds after submit",
+                  title_justify="left")
+    table.add_column("case", no_wrap=True)
+    table.add_column("dx", no_wrap=True)
+    table.add_column("specialist", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for stage in STAGES:  # seconds after submission at which the stage happened
+        table.add_column(SHORT[stage], justify="right", no_wrap=True)
+    for c in cases:
+        reached = c.get("reached", {})
+        status = c.get("status", "…")
+        table.add_row(c["ref"], c["diagnosis"], c.get("specialist", ""), f"[{STYLE.get(status, 'yellow')}]{status}[/]",
+                      *(f"{reached[s]:.1f}" if s in reached else "·" for s in STAGES))
+    table.caption = (f"webhooks received and verified: {len(receiver.received)}"
+                     f" · rejected: {receiver.rejected} · reviews by the SIMULATED reviewer")
+    return table
+
+
+async def _demo(stack: Stack, console: Console, hold: bool) -> int:
+    settings = Settings(jwt_secret=stack.jwt_secret)
+    receiver = WebhookReceiver()
+    url = await receiver.start()
+    notify, notify_auth = client.tenant_admin(settings, stack.target("notify"), TENANT)
+    reply = await notify.RegisterWebhook(notify_pb2.RegisterWebhookRequest(url=url), metadata=notify_auth.metadata)
+    receiver.secret = reply.secret
+    intake, intake_auth = client.submitter(settings, stack.target("intake"), TENANT)
+    reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), think_seconds=2.0)
+    reviewer_task = asyncio.create_task(reviewer.run())
+    started = time.monotonic()
+    cases = []
+    for req in client.sample_cases(prefix=f"{int(time.time())}-"):
+        sent = time.monotonic()
+        r = await intake.SubmitCase(req, metadata=intake_auth.metadata, timeout=10)
+        cases.append({"id": r.case_id, "ref": req.client_request_id.split("-", 2)[2], "sent": sent,
+                      "diagnosis": req.diagnosis_code})
+    try:
+        with Live(_table(cases, started, receiver), console=console, refresh_per_second=4) as live:
+            while True:
+                for c in cases:
+                    try:
+                        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=c["id"]),
+                                                    metadata=intake_auth.metadata, timeout=5)
+                    except grpc.aio.AioRpcError:
+                        continue
+                    c["status"] = case_pb2.CaseStatus.Name(case.status).removeprefix("CASE_STATUS_")
+                    c["specialist"] = case.specialist_id
+                    c["reached"] = {
+                        case_pb2.CaseStatus.Name(e.status).removeprefix("CASE_STATUS_"):
+                        e.occurred_at.ToDatetime().timestamp() - cases_submitted_at(case)
+                        for e in case.timeline
+                    }
+                live.update(_table(cases, started, receiver))
+                done = all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases)
+                if done and not hold:
+                    break
+                await asyncio.sleep(0.25)
+        elapsed = time.monotonic() - started
+        delivered = sum(c.get("status") == "DELIVERED" for c in cases)
+        console.print(f"[bold green]{delivered}/{len(cases)} cases DELIVERED[/] in {elapsed:.1f}s; "
+                      f"{len(receiver.received)} signed webhooks verified.")
+        return 0 if delivered == len(cases) else 1
+    finally:
+        reviewer_task.cancel()
+        await asyncio.gather(reviewer_task, return_exceptions=True)
+        for authed in (notify_auth, intake_auth):
+            await authed.close()
+        await receiver.stop()
+
+
+def cases_submitted_at(case: intake_pb2.Case) -> float:
+    return case.submitted_at.ToDatetime().timestamp()
+
+
+def run(home: Path | None = None, hold: bool = True, fresh: bool = True) -> int:
+    console = Console()
+    home = home or ROOT / ".secondlook"
+    if fresh:
+        shutil.rmtree(home, ignore_errors=True)
+    stack = Stack(home, persistent_store=True, overrides={
+        "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "20", "SECONDLOOK_LOG_LEVEL": "INFO",
+    })
+    console.print(Panel.fit(
+        "[bold]secondlook[/] · medical second opinions, end to end\n"
+        f"state and logs: {home}  ·  Ctrl-C stops everything", border_style="blue"))
+    code = 1
+    try:
+        began = time.monotonic()
+        with console.status("starting") as status:
+            stack.start(on_step=lambda step: status.update(f"starting {step}…"))
+        console.print(f"[green]✓[/] broker 127.0.0.1:{stack.kafka_port} · store 127.0.0.1:{stack.mongo_port} · "
+                      f"services up in {time.monotonic() - began:.1f}s")
+        grid = Table.grid(padding=(0, 2))
+        for name in stack.services:
+            grid.add_row(name, f"gRPC {stack.target(name)}", f"metrics http://127.0.0.1:{stack.metrics_ports[name]}/metrics",
+                         f"log {stack.services[name].log_path.relative_to(ROOT) if stack.services[name].log_path.is_relative_to(ROOT) else stack.services[name].log_path}")
+        console.print(Group(grid))
+        code = asyncio.run(_demo(stack, console, hold))
+        if hold:
+            console.print("platform still running · Ctrl-C to stop")
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        with console.status("stopping every process"):
+            stack.stop()
+        alive = [p.name for p in stack.processes() if p.alive]
+        console.print("[green]✓[/] all processes stopped" if not alive else f"[red]still running: {alive}[/]")
+    return code
