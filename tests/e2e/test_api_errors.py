@@ -1,0 +1,150 @@
+"""Acceptance: calls without a valid token are refused, bad input is refused
+naming the field and rule with nothing stored, and tenants are isolated."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+from pymongo import AsyncMongoClient
+
+from secondlook import client
+from secondlook.auth import mint_token
+from secondlook.settings import Settings
+from secondlook.v1 import intake_pb2, intake_pb2_grpc, review_pb2, review_pb2_grpc
+from tests.conftest import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+async def _refused(call) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    return info.value
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-jwt", "Basic dXNlcjpwYXNz"])
+async def test_calls_without_a_valid_token_are_unauthenticated(stack, authorization):
+    metadata = (("authorization", authorization),) if authorization else ()
+    async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        error = await _refused(stub.GetCase(intake_pb2.GetCaseRequest(case_id="x"), metadata=metadata))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        error = await _refused(stub.SubmitCase(client.sample_cases()[0], metadata=metadata))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    async with grpc.aio.insecure_channel(stack.target("review")) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        error = await _refused(stub.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=metadata))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_token_signed_with_another_key_is_unauthenticated(stack):
+    forged = mint_token(Settings(jwt_secret="some-other-key-entirely-0123456789abcdef"),
+                        subject="mallory", tenant="mercy-general", roles=["submitter"])
+    async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        error = await _refused(stub.GetCase(intake_pb2.GetCaseRequest(case_id="x"),
+                                         metadata=(("authorization", f"Bearer {forged}"),)))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "Signature" in error.details()
+
+
+async def test_health_and_reflection_need_no_token(stack):
+    for name in stack.services:
+        async with grpc.aio.insecure_channel(stack.target(name)) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_malformed_submission_names_the_fields_and_stores_nothing(stack, stack_settings):
+    intake, authed = client.submitter(stack_settings, stack.target("intake"), "bad-input")
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    try:
+        cases = mongo["secondlook_intake"]["cases"]
+        outbox = mongo["secondlook_intake"]["outbox"]
+        before = (await cases.count_documents({}), await outbox.count_documents({}))
+        request = client.sample_cases(prefix="bad-")[0]
+        request.diagnosis_code = "XYZ.123"
+        request.jurisdiction = "California"
+        request.consent.granted = False
+        error = await _refused(intake.SubmitCase(request, metadata=authed.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "diagnosis_code" in error.details()
+        status = rpc_status.from_call(error)
+        bad = error_details_pb2.BadRequest()
+        assert status.details[0].Unpack(bad)
+        fields = {v.field: v.description for v in bad.field_violations}
+        assert set(fields) == {"diagnosis_code", "jurisdiction", "consent.granted"}
+        assert "ICD-10-CM" in fields["diagnosis_code"]
+        assert (await cases.count_documents({}), await outbox.count_documents({})) == before
+    finally:
+        await authed.close()
+        await mongo.close()
+
+
+async def test_an_oversized_request_is_refused(stack, stack_settings):
+    intake, authed = client.submitter(stack_settings, stack.target("intake"), "bad-input")
+    try:
+        request = client.sample_cases(prefix="huge-")[0]
+        request.proposed_treatment = "x" * (5 * 1024 * 1024)
+        error = await _refused(intake.SubmitCase(request, metadata=authed.metadata))
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        await authed.close()
+
+
+async def test_another_tenants_case_is_not_found(stack, stack_settings):
+    owner, owner_auth = client.submitter(stack_settings, stack.target("intake"), "tenant-a")
+    other, other_auth = client.submitter(stack_settings, stack.target("intake"), "tenant-b")
+    try:
+        reply = await owner.SubmitCase(client.sample_cases(prefix="iso-")[2], metadata=owner_auth.metadata)
+        assert (await owner.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id),
+                                    metadata=owner_auth.metadata)).case_id == reply.case_id
+        error = await _refused(other.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id),
+                                          metadata=other_auth.metadata))
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        await owner_auth.close()
+        await other_auth.close()
+
+
+async def test_a_reviewer_cannot_touch_another_reviewers_assignment(stack, stack_settings):
+    intake, intake_auth = client.submitter(stack_settings, stack.target("intake"), "tenant-c")
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    try:
+        reply = await intake.SubmitCase(client.sample_cases(prefix="rev-")[3], metadata=intake_auth.metadata)
+
+        async def assignment():
+            return await mongo["secondlook_review"]["assignments"].find_one({"case_id": reply.case_id})
+
+        doc = await eventually(assignment, 30, "the offer to reach review")
+        intruder, intruder_auth = client.reviewer(stack_settings, stack.target("review"), "spec-999")
+        try:
+            error = await _refused(intruder.AcceptAssignment(
+                review_pb2.AssignmentRequest(assignment_id=doc["_id"]), metadata=intruder_auth.metadata))
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+        finally:
+            await intruder_auth.close()
+        owner, owner_auth = client.reviewer(stack_settings, stack.target("review"), doc["specialist_id"])
+        try:  # skipping a step is refused, never applied
+            error = await _refused(owner.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+                assignment_id=doc["_id"], opinion=review_pb2.Opinion(
+                    diagnosis_concordance=1, treatment_concordance=1, recommendation="r", attestation=True)),
+                metadata=owner_auth.metadata))
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "IN_REVIEW" in error.details()
+        finally:
+            await owner_auth.close()
+    finally:
+        await intake_auth.close()
+        await mongo.close()
+
+
+async def test_a_submitter_token_cannot_use_the_reviewer_api(stack, stack_settings):
+    token = mint_token(stack_settings, subject="coord", tenant="tenant-a", roles=["submitter"])
+    async with grpc.aio.insecure_channel(stack.target("review")) as channel:
+        error = await _refused(review_pb2_grpc.ReviewServiceStub(channel).ListAssignments(
+            review_pb2.ListAssignmentsRequest(), metadata=(("authorization", f"Bearer {token}"),)))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -1,0 +1,131 @@
+"""Acceptance: one case through intake, matching, review and notify, over the
+real APIs, on the real broker and store, with the services as processes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from secondlook import client
+from secondlook.v1 import case_pb2, intake_pb2, review_pb2
+from tests.conftest import eventually
+from tests.e2e.conftest import registered_receiver
+
+pytestmark = pytest.mark.e2e
+
+TENANT = "mercy-general"
+EVERY_STAGE = [
+    case_pb2.CASE_STATUS_SUBMITTED, case_pb2.CASE_STATUS_MATCHING, case_pb2.CASE_STATUS_OFFERED,
+    case_pb2.CASE_STATUS_ASSIGNED, case_pb2.CASE_STATUS_IN_REVIEW, case_pb2.CASE_STATUS_OPINION_READY,
+    case_pb2.CASE_STATUS_DELIVERED,
+]
+
+
+async def test_a_case_flows_to_delivered_with_one_signed_webhook(stack, stack_settings):
+    settings = stack_settings
+    receiver = await registered_receiver(settings, stack, TENANT)
+    intake, intake_auth = client.submitter(settings, stack.target("intake"), TENANT)
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    try:
+        request = client.sample_cases(prefix="flow-")[0]
+        submitted = await intake.SubmitCase(request, metadata=intake_auth.metadata, timeout=10)
+        assert submitted.created and submitted.status == case_pb2.CASE_STATUS_SUBMITTED
+
+        # Idempotent on the client's key: the same request returns the same case.
+        again = await intake.SubmitCase(request, metadata=intake_auth.metadata, timeout=10)
+        assert (again.case_id, again.created) == (submitted.case_id, False)
+
+        async def get_case():
+            return await intake.GetCase(intake_pb2.GetCaseRequest(case_id=submitted.case_id),
+                                        metadata=intake_auth.metadata, timeout=10)
+
+        async def offered():
+            case = await get_case()
+            return case if case.status >= case_pb2.CASE_STATUS_OFFERED and case.specialist_id else None
+
+        case = await eventually(offered, 60, "the case to be offered to a specialist")
+        # Matching honoured the hard rules: the specialist covers oncology and is licensed in US-CA.
+        specialist = await mongo["secondlook_matching"]["specialists"].find_one({"_id": case.specialist_id})
+        assert "US-CA" in specialist["licensed_in"]
+        assert set(specialist["specialties"]) & {"207RX0202X", "207RH0003X"}
+        assert specialist["free_slots"] == specialist["capacity"] - 1
+
+        review, review_auth = client.reviewer(settings, stack.target("review"), case.specialist_id)
+        try:
+            async def inbox():
+                reply = await review.ListAssignments(review_pb2.ListAssignmentsRequest(),
+                                                     metadata=review_auth.metadata, timeout=10)
+                return [a for a in reply.assignments if a.case_id == submitted.case_id]
+
+            [assignment] = await eventually(inbox, 30, "the offer in the reviewer's inbox")
+            assert assignment.state == review_pb2.ASSIGNMENT_STATE_OFFERED
+            assert assignment.diagnosis_code == "C50.911"
+            req = review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id)
+            accepted = await review.AcceptAssignment(req, metadata=review_auth.metadata, timeout=10)
+            assert accepted.state == review_pb2.ASSIGNMENT_STATE_ACCEPTED
+            await review.StartReview(req, metadata=review_auth.metadata, timeout=10)
+            opinion = review_pb2.Opinion(
+                diagnosis_concordance=case_pb2.CONCORDANCE_SAME,
+                treatment_concordance=case_pb2.CONCORDANCE_REFINED,
+                recommendation="Breast-conserving surgery is an option; discuss with the patient.",
+                narrative="Reviewed pathology and imaging.", confidence=85, attestation=True,
+            )
+            done = await review.SubmitOpinion(
+                review_pb2.SubmitOpinionRequest(assignment_id=assignment.assignment_id, opinion=opinion),
+                metadata=review_auth.metadata, timeout=10)
+            assert done.state == review_pb2.ASSIGNMENT_STATE_OPINION_SUBMITTED
+        finally:
+            await review_auth.close()
+
+        async def delivered():
+            case = await get_case()
+            return case if case.status == case_pb2.CASE_STATUS_DELIVERED else None
+
+        case = await eventually(delivered, 60, "the case to be DELIVERED")
+        assert [e.status for e in case.timeline] == EVERY_STAGE
+        assert [e.producer for e in case.timeline] == [
+            "intake", "matching", "matching", "review", "review", "review", "notify"]
+
+        # Exactly one webhook, correctly signed (checked by the reference library).
+        await eventually(lambda: asyncio.sleep(0, result=receiver.for_case(submitted.case_id)), 10, "the webhook")
+        [hook] = receiver.requests
+        assert hook["valid"], "signature did not verify"
+        assert hook["payload"]["type"] == "case.opinion_ready"
+        assert hook["payload"]["data"]["case_id"] == submitted.case_id
+        assert hook["payload"]["data"]["treatment_concordance"] == "REFINED"
+        # The notice carries no PHI: nothing from the patient or the narrative.
+        for secret in (request.patient.family_name, request.patient.birth_date, "pathology"):
+            assert secret.encode() not in hook["body"]
+    finally:
+        await intake_auth.close()
+        await receiver.stop()
+        await mongo.close()
+
+
+async def test_no_phi_leaves_intake_in_events_or_logs(stack, stack_settings):
+    """Kafka payloads and every service log carry ids and codes, never the patient."""
+    intake, authed = client.submitter(stack_settings, stack.target("intake"), "phi-check")
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    try:
+        request = client.sample_cases(prefix="phi-")[1]
+        request.patient.family_name = "Zyxwvutsrq"
+        reply = await intake.SubmitCase(request, metadata=authed.metadata, timeout=10)
+
+        async def outbox_has_it():
+            return await mongo["secondlook_intake"]["outbox"].find_one({"case_id": reply.case_id})
+
+        event = await eventually(outbox_has_it, 10, "the case.submitted event in intake's outbox")
+        assert b"Zyxwvutsrq" not in bytes(event["payload"])
+        assert request.proposed_treatment.encode() not in bytes(event["payload"])
+
+        async def matched():
+            return await mongo["secondlook_matching"]["assignments"].find_one({"case_id": reply.case_id})
+
+        await eventually(matched, 30, "matching to react to the case")
+        for proc in stack.services.values():
+            assert "Zyxwvutsrq" not in proc.log_path.read_text(), f"PHI in {proc.name}'s log"
+    finally:
+        await authed.close()
+        await mongo.close()
