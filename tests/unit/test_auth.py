@@ -1,0 +1,55 @@
+import time
+
+import jwt
+import pytest
+
+from secondlook.auth import AuthError, TokenVerifier, mint_token
+from secondlook.settings import Settings
+
+
+def test_a_minted_token_verifies_to_its_principal(settings):
+    token = mint_token(settings, subject="dr-a", tenant="t1", roles=["reviewer"], specialist_id="spec-001")
+    principal = TokenVerifier(settings).verify(f"Bearer {token}")
+    assert principal.subject == "dr-a" and principal.tenant == "t1"
+    assert principal.has("reviewer") and not principal.has("submitter")
+    assert principal.specialist_id == "spec-001"
+
+
+@pytest.mark.parametrize("header, message", [
+    (None, "missing"),
+    ("Token abc", "Bearer"),
+    ("Bearer ", "Bearer"),
+    ("Bearer abc.def.ghi", "invalid token"),
+])
+def test_malformed_authorization_is_refused(settings, header, message):
+    with pytest.raises(AuthError, match=message):
+        TokenVerifier(settings).verify(header)
+
+
+def test_expired_wrong_key_and_wrong_audience_are_refused(settings):
+    verifier = TokenVerifier(settings)
+    expired = mint_token(settings, subject="a", tenant="t", roles=["submitter"], ttl_seconds=-10)
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(f"Bearer {expired}")
+    other = Settings(jwt_secret="another-key-another-key-another-key-0000")
+    with pytest.raises(AuthError, match="Signature"):
+        verifier.verify("Bearer " + mint_token(other, subject="a", tenant="t", roles=["submitter"]))
+    foreign = Settings(jwt_secret=settings.jwt_secret, jwt_audience="someone-else")
+    with pytest.raises(AuthError, match="Audience"):
+        verifier.verify("Bearer " + mint_token(foreign, subject="a", tenant="t", roles=["submitter"]))
+
+
+def test_tenant_and_roles_claims_are_required(settings):
+    now = int(time.time())
+    base = {"sub": "a", "iss": settings.jwt_issuer, "aud": settings.jwt_audience, "exp": now + 60}
+    key = settings.jwt_secret.get_secret_value()
+    verifier = TokenVerifier(settings)
+    with pytest.raises(AuthError, match="tenant"):
+        verifier.verify("Bearer " + jwt.encode({**base, "roles": ["submitter"]}, key, algorithm="HS256"))
+    with pytest.raises(AuthError, match="roles"):
+        verifier.verify("Bearer " + jwt.encode({**base, "tenant": "t", "roles": "submitter"}, key, algorithm="HS256"))
+
+
+def test_no_key_configured_is_a_startup_error():
+    with pytest.raises(ValueError, match="SECONDLOOK_JWT_SECRET"):
+        TokenVerifier(Settings(jwt_secret=""))

@@ -1,0 +1,50 @@
+from datetime import datetime, timezone
+
+import pytest
+
+from services.intake.domain.lifecycle import IllegalTransition, apply_event
+from secondlook.v1.case_pb2 import CaseStatus as S
+
+NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+
+
+def step(current, event_type, event_id="e1", seen=()):
+    return apply_event(current, set(seen), event_type=event_type, event_id=event_id, producer="p",
+                       occurred_at=NOW, now=NOW)
+
+
+def test_events_move_the_case_forward_and_are_recorded():
+    t = step(S.CASE_STATUS_SUBMITTED, "matching.started")
+    assert (t.status, t.status_changed) == (S.CASE_STATUS_MATCHING, True)
+    assert t.entry.status == S.CASE_STATUS_MATCHING and t.entry.event_id == "e1"
+
+
+def test_a_late_event_is_recorded_without_moving_the_status_back():
+    t = step(S.CASE_STATUS_ASSIGNED, "specialist.offered")
+    assert (t.status, t.status_changed) == (S.CASE_STATUS_ASSIGNED, False)
+    assert t.entry.status == S.CASE_STATUS_OFFERED
+
+
+def test_an_event_already_seen_changes_nothing():
+    t = step(S.CASE_STATUS_MATCHING, "matching.started", seen={"e1"})
+    assert t.entry is None and not t.status_changed
+
+
+@pytest.mark.parametrize("current, event_type", [
+    (S.CASE_STATUS_WITHDRAWN, "specialist.offered"),
+    (S.CASE_STATUS_CLOSED, "opinion.delivered"),
+    (S.CASE_STATUS_ASSIGNED, "case.unmatched"),
+    (S.CASE_STATUS_UNMATCHED, "assignment.accepted"),
+])
+def test_illegal_transitions_are_refused(current, event_type):
+    with pytest.raises(IllegalTransition):
+        step(current, event_type)
+
+
+def test_unmatched_is_reachable_while_matching():
+    assert step(S.CASE_STATUS_MATCHING, "case.unmatched").status == S.CASE_STATUS_UNMATCHED
+
+
+def test_unknown_event_types_are_not_stage_events():
+    with pytest.raises(IllegalTransition, match="not a stage event"):
+        step(S.CASE_STATUS_SUBMITTED, "redrive.requested")
