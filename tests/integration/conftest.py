@@ -1,0 +1,43 @@
+"""Integration fixtures: the real embedded broker and store, on free ports, for the session."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from secondlook.devstack import Stack
+from secondlook.settings import Settings
+from secondlook.store import Store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("infra"))
+    stack.start_broker()
+    stack.start_store()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def infra_settings(infra) -> Settings:
+    # A database per test keeps tests independent on one store.
+    return Settings(
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        kafka_enable_idempotence=False,
+        mongo_uri=infra.mongo_uri,
+        mongo_database=f"it_{uuid.uuid4().hex[:10]}",
+        jwt_secret="integration-test-key-0123456789abcdef",
+    )
+
+
+@pytest.fixture
+async def store(infra_settings):
+    store = Store(infra_settings, "intake")
+    await store.ensure_indexes()
+    yield store
+    await store.client.drop_database(store.db.name)
+    await store.close()

@@ -1,0 +1,23 @@
+"""Reads what landed on a topic, for assertions (kafka-python, no consumer group)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kafka import KafkaConsumer, TopicPartition
+
+
+def _read(bootstrap: str, topic: str, timeout: float) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list:
+    return await asyncio.to_thread(_read, bootstrap, topic, timeout)
