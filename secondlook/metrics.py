@@ -54,6 +54,11 @@ GRPC_LATENCY_SECONDS = Histogram(
     "gRPC call latency, by method.",
     ["service", "method"],
 )
+MONGO_TRANSACTIONS = Counter(
+    "secondlook_mongo_transactions_total",
+    "MongoDB transactions committed (units of work).",
+    ["service"],
+)
 REDRIVES = Counter(
     "secondlook_redrives_total",
     "Cases re-driven: intake counts requests, the others count outbox re-queues.",

@@ -59,7 +59,6 @@ class Store:
         # Set after a commit that wrote events, so the relay publishes at once
         # instead of waiting for its next poll.
         self.outbox_written = asyncio.Event()
-        self.transactions = 0
 
     async def ensure_indexes(self) -> None:
         await self.db[OUTBOX].create_index([("published", 1), ("_id", 1)])
@@ -93,7 +92,7 @@ class Store:
                 read_concern=ReadConcern("snapshot"),
                 write_concern=WriteConcern("majority", j=True),
             )
-        self.transactions += 1
+        metrics.MONGO_TRANSACTIONS.labels(self.service).inc()
         if committed:
             for e in committed:
                 metrics.STAGE_EVENTS.labels(self.service, e.type).inc()

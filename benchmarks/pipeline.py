@@ -1,0 +1,192 @@
+"""Pipeline benchmark on the embedded stack (`make bench`).
+
+In one run:
+1. the store's raw transaction ceiling: transactions of (insert case + insert
+   outbox event), the unit every stage of the pipeline is made of, from 1 and
+   from 16 concurrent writers;
+2. the pipeline: N cases submitted concurrently and driven to DELIVERED, the
+   simulated reviewer answering at once; cases per second, submit-to-DELIVERED
+   p50/p99 (from the case timelines), and MongoDB transactions per case (from
+   the services' own `secondlook_mongo_transactions_total` metric).
+The ratio of the pipeline's transaction rate to the ceiling says how much of
+the store the pipeline manages to use. Figures, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import time
+import urllib.request
+import uuid
+
+from pymongo import AsyncMongoClient, WriteConcern
+from pymongo.read_concern import ReadConcern
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from secondlook import client
+from secondlook.demo import TENANT, WebhookReceiver
+from secondlook.devstack import ROOT, Stack
+from secondlook.settings import Settings
+from secondlook.simreviewer import SimulatedReviewer
+from secondlook.v1 import case_pb2, intake_pb2, notify_pb2
+
+console = Console()
+
+
+async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> float:
+    mongo = AsyncMongoClient(mongo_uri)
+    db = mongo[f"bench_ceiling_{uuid.uuid4().hex[:8]}"]
+    await db.cases.insert_one({"_id": "warm-up"})
+    await db.outbox.insert_one({"_id": "warm-up"})
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def writer() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            async with mongo.start_session() as session:
+                async def body(s):
+                    case_id = str(uuid.uuid4())
+                    await db.cases.insert_one({"_id": case_id, "status": 1, "pad": "x" * 400}, session=s)
+                    await db.outbox.insert_one({"case_id": case_id, "payload": b"y" * 200, "published": False},
+                                               session=s)
+                await session.with_transaction(body, read_concern=ReadConcern("snapshot"),
+                                               write_concern=WriteConcern("majority", j=True))
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    rate = done / (time.perf_counter() - started)
+    await mongo.drop_database(db.name)
+    await mongo.close()
+    return rate
+
+
+def scrape_transactions(stack: Stack) -> dict[str, float]:
+    totals = {}
+    for name, port in stack.metrics_ports.items():
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        totals[name] = sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith("secondlook_mongo_transactions_total{")
+        )
+    return totals
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def pipeline(stack: Stack, cases: int, concurrency: int) -> dict:
+    settings = Settings(jwt_secret=stack.jwt_secret)
+    receiver = WebhookReceiver()
+    url = await receiver.start()
+    notify, notify_auth = client.tenant_admin(settings, stack.target("notify"), TENANT)
+    receiver.secret = (await notify.RegisterWebhook(notify_pb2.RegisterWebhookRequest(url=url),
+                                                    metadata=notify_auth.metadata)).secret
+    intake, authed = client.submitter(settings, stack.target("intake"), TENANT)
+    reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), poll_seconds=0.05)
+    reviewer_task = asyncio.create_task(reviewer.run())
+    before = scrape_transactions(stack)
+    samples = client.sample_cases()
+    limit = asyncio.Semaphore(concurrency)
+
+    async def submit(i: int) -> str:
+        req = intake_pb2.SubmitCaseRequest()
+        req.CopyFrom(samples[i % len(samples)])
+        req.client_request_id = f"bench-{i:05d}"
+        async with limit:
+            return (await intake.SubmitCase(req, metadata=authed.metadata, timeout=30)).case_id
+
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        submitting = progress.add_task("submitted", total=cases)
+        delivering = progress.add_task("delivered", total=cases)
+        ids = []
+        for coro in asyncio.as_completed([submit(i) for i in range(cases)]):
+            ids.append(await coro)
+            progress.advance(submitting)
+        latencies: dict[str, float] = {}
+        while len(latencies) < cases:
+            pending = [c for c in ids if c not in latencies]
+            for start in range(0, len(pending), 50):
+                got = await asyncio.gather(*(
+                    intake.GetCase(intake_pb2.GetCaseRequest(case_id=c), metadata=authed.metadata, timeout=30)
+                    for c in pending[start:start + 50]))
+                for case in got:
+                    if case.status == case_pb2.CASE_STATUS_DELIVERED:
+                        delivered = next(e for e in case.timeline if e.status == case_pb2.CASE_STATUS_DELIVERED)
+                        latencies[case.case_id] = (delivered.occurred_at.ToDatetime()
+                                                   - case.submitted_at.ToDatetime()).total_seconds()
+            progress.update(delivering, completed=len(latencies))
+            if len(latencies) < cases:
+                await asyncio.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    after = scrape_transactions(stack)
+    reviewer_task.cancel()
+    await asyncio.gather(reviewer_task, return_exceptions=True)
+    await authed.close()
+    await notify_auth.close()
+    await receiver.stop()
+    per_service = {k: (after[k] - before[k]) / cases for k in after}
+    return {
+        "elapsed": elapsed,
+        "cases_per_second": cases / elapsed,
+        "p50": percentile(list(latencies.values()), 0.50),
+        "p99": percentile(list(latencies.values()), 0.99),
+        "per_service": per_service,
+        "txn_per_case": sum(per_service.values()),
+        "webhooks": len(receiver.received),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent SubmitCase calls")
+    parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    home = ROOT / ".secondlook" / "bench"
+    shutil.rmtree(home, ignore_errors=True)
+    stack = Stack(home, persistent_store=True, overrides={"SECONDLOOK_LOG_LEVEL": "WARNING"})
+    try:
+        with console.status("starting broker, store and the four services"):
+            stack.start()
+        with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × 2)"):
+            ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
+            ceiling_16 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 16))
+        result = asyncio.run(pipeline(stack, args.cases, args.concurrency))
+    finally:
+        stack.stop()
+
+    ceiling = max(ceiling_1, ceiling_16)
+    pipeline_txn_rate = result["cases_per_second"] * result["txn_per_case"]
+    table = Table(title=f"secondlook pipeline · {args.cases} cases · embedded stack · one run",
+                  title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("store ceiling, 1 writer (case+outbox txn/s)", f"{ceiling_1:,.0f}")
+    table.add_row("store ceiling, 16 writers (case+outbox txn/s)", f"{ceiling_16:,.0f}")
+    table.add_row("pipeline throughput (cases/s)", f"{result['cases_per_second']:.1f}")
+    table.add_row("submit → DELIVERED p50 (s)", f"{result['p50']:.2f}")
+    table.add_row("submit → DELIVERED p99 (s)", f"{result['p99']:.2f}")
+    table.add_row("MongoDB transactions per case", f"{result['txn_per_case']:.1f}")
+    table.add_row("  of which " + ", ".join(f"{k} {v:.1f}" for k, v in result["per_service"].items()), "")
+    table.add_row("pipeline transactions/s", f"{pipeline_txn_rate:,.0f}")
+    table.add_row("[bold]pipeline txn rate ÷ store ceiling[/]", f"[bold]{pipeline_txn_rate / ceiling:.0%}[/]")
+    table.add_row("ceiling ÷ txn per case (cases/s the store could carry)",
+                  f"{ceiling / result['txn_per_case']:.1f}")
+    table.add_row("signed webhooks received", f"{result['webhooks']}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
