@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def _table(cases: list[dict], started: float, receiver: WebhookReceiver) -> Tabl
                       *(f"{reached[s]:.1f}" if s in reached else "·" for s in STAGES))
     table.caption = (f"webhooks received and verified: {len(receiver.received)}"
                      f" · rejected: {receiver.rejected} · reviews by the SIMULATED reviewer")
+    if cases and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
+        table.caption += "\n[bold green]all cases settled[/] · the platform keeps running · Ctrl-C stops everything"
     return table
 
 
@@ -173,6 +176,7 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True) -> int:
     except KeyboardInterrupt:
         code = 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         with console.status("stopping every process"):
             stack.stop()
         alive = [p.name for p in stack.processes() if p.alive]

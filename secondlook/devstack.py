@@ -70,6 +70,7 @@ class Process:
             env={**os.environ, **self.env},
             cwd=ROOT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
 
@@ -101,6 +102,16 @@ class Process:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the launcher dies (even by SIGKILL),
+    so a killed `make run` or test run leaves no process behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(popen: subprocess.Popen, sig: int) -> None:

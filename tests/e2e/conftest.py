@@ -34,7 +34,7 @@ def start_stack(home: Path) -> Stack:
     return stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     stack = start_stack(tmp_path_factory.mktemp("stack"))
     yield stack
@@ -42,7 +42,7 @@ def stack(tmp_path_factory):
     assert not [p.name for p in stack.processes() if p.alive], "processes outlived the stack"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack_settings(stack) -> Settings:
     return Settings(jwt_secret=stack.jwt_secret)
 
