@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/secondlook/v1/*.proto)
 GEN_DIR   := secondlook/v1
 
-.PHONY: help install protos protos-check run test test-unit test-integration test-e2e bench token clean
+.PHONY: help install protos protos-check lint run test test-unit test-integration test-e2e bench token clean
 
 help:
 	@echo "make run          bring the platform up on the embedded broker and store, with sample cases"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench        pipeline benchmark on the embedded stack"
 	@echo "make protos       regenerate Python code from protos/"
 	@echo "make protos-check fail if the generated code drifted from protos/"
+	@echo "make lint         ruff: unused names, import order, likely bugs"
 	@echo "make token ARGS=  mint a development JWT (see 'secondlook token --help')"
 
 $(PY):
@@ -36,10 +37,13 @@ protos: $(STAMP)
 protos-check: $(STAMP)
 	@$(PY) -m secondlook.protogen --check $(GEN_DIR)
 
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+
 run: $(STAMP)
 	$(PY) -m secondlook.cli run $(ARGS)
 
-test: $(STAMP) protos-check
+test: $(STAMP) protos-check lint
 	$(PY) -m pytest -q $(ARGS)
 
 test-unit: $(STAMP)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import statistics
 import time
 import urllib.request
 import uuid
@@ -25,15 +24,22 @@ import uuid
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.read_concern import ReadConcern
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from secondlook import client
-from secondlook.demo import TENANT, WebhookReceiver
+from secondlook.demo import TENANT
 from secondlook.devstack import ROOT, Stack
 from secondlook.settings import Settings
 from secondlook.simreviewer import SimulatedReviewer
-from secondlook.v1 import case_pb2, intake_pb2, notify_pb2
+from secondlook.v1 import case_pb2, intake_pb2
+from secondlook.webhook_receiver import registered_receiver
 
 console = Console()
 
@@ -85,11 +91,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def pipeline(stack: Stack, cases: int, concurrency: int) -> dict:
     settings = Settings(jwt_secret=stack.jwt_secret)
-    receiver = WebhookReceiver()
-    url = await receiver.start()
-    notify, notify_auth = client.tenant_admin(settings, stack.target("notify"), TENANT)
-    receiver.secret = (await notify.RegisterWebhook(notify_pb2.RegisterWebhookRequest(url=url),
-                                                    metadata=notify_auth.metadata)).secret
+    receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = client.submitter(settings, stack.target("intake"), TENANT)
     reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), poll_seconds=0.05)
     reviewer_task = asyncio.create_task(reviewer.run())
@@ -133,7 +135,6 @@ async def pipeline(stack: Stack, cases: int, concurrency: int) -> dict:
     reviewer_task.cancel()
     await asyncio.gather(reviewer_task, return_exceptions=True)
     await authed.close()
-    await notify_auth.close()
     await receiver.stop()
     per_service = {k: (after[k] - before[k]) / cases for k in after}
     return {
@@ -143,7 +144,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int) -> dict:
         "p99": percentile(list(latencies.values()), 0.99),
         "per_service": per_service,
         "txn_per_case": sum(per_service.values()),
-        "webhooks": len(receiver.received),
+        "webhooks": len(receiver.verified),
     }
 
 

@@ -14,7 +14,13 @@ import grpc
 
 from secondlook.auth import mint_token
 from secondlook.settings import Settings
-from secondlook.v1 import case_pb2, intake_pb2, intake_pb2_grpc, notify_pb2_grpc, review_pb2_grpc
+from secondlook.v1 import (
+    case_pb2,
+    intake_pb2,
+    intake_pb2_grpc,
+    notify_pb2_grpc,
+    review_pb2_grpc,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -162,8 +162,10 @@ class IdempotentConsumer:
 class KafkaConsumerLoop:
     """kafka-python transport for IdempotentConsumer.
 
-    Partitions of a poll are handled concurrently (one case's events stay in
-    order within their partition); offsets are committed after all of them.
+    The records of one poll are grouped by key (case id): different cases are
+    handled concurrently, one case's records in order and never two at once
+    (two concurrent transactions on one case would only conflict). Offsets are
+    committed after every record of the poll is handled.
     """
 
     def __init__(self, settings: Settings, consumer: IdempotentConsumer, topics: list[str], group: str):
@@ -188,6 +190,10 @@ class KafkaConsumerLoop:
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
             max_poll_records=200,
+            # Notice topics created after we subscribed (e.g. by a broker that
+            # restarted empty) within seconds, not the default five minutes.
+            metadata_max_age_ms=5_000,
+            fetch_max_wait_ms=100,
         )
         kafka.subscribe(self._topics)
         return kafka
@@ -201,7 +207,7 @@ class KafkaConsumerLoop:
                 if not batch:
                     continue
                 try:
-                    await asyncio.gather(*(self._drain(tp, msgs) for tp, msgs in batch.items()))
+                    await asyncio.gather(*(self._drain(msgs) for msgs in _by_key(batch).values()))
                 except Exception as exc:
                     # Only a failed dead-letter publish gets here (the broker is
                     # down): rewind, so nothing is skipped, and try again later.
@@ -224,6 +230,14 @@ class KafkaConsumerLoop:
             kafka, self._kafka = self._kafka, None
             await asyncio.to_thread(kafka.close)
 
-    async def _drain(self, tp, msgs) -> None:
+    async def _drain(self, msgs) -> None:
         for m in msgs:
             await self._consumer.handle(Incoming(m.topic, m.partition, m.offset, m.key, m.value))
+
+
+def _by_key(batch: dict) -> dict[bytes | None, list]:
+    grouped: dict[bytes | None, list] = {}
+    for msgs in batch.values():
+        for m in msgs:
+            grouped.setdefault(m.key, []).append(m)
+    return grouped

@@ -16,18 +16,17 @@ import time
 from pathlib import Path
 
 import grpc
-from aiohttp import web
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
-from standardwebhooks.webhooks import Webhook
 
 from secondlook import client
 from secondlook.devstack import ROOT, Stack
 from secondlook.settings import Settings
 from secondlook.simreviewer import SimulatedReviewer
-from secondlook.v1 import case_pb2, intake_pb2, notify_pb2
+from secondlook.v1 import case_pb2, intake_pb2
+from secondlook.webhook_receiver import WebhookReceiver, registered_receiver
 
 TENANT = "demo-hospital"
 STAGES = ["SUBMITTED", "MATCHING", "OFFERED", "ASSIGNED", "IN_REVIEW", "OPINION_READY", "DELIVERED"]
@@ -36,42 +35,7 @@ SHORT = {"SUBMITTED": "sub", "MATCHING": "match", "OFFERED": "offer", "ASSIGNED"
 STYLE = {"DELIVERED": "bold green", "UNMATCHED": "bold red", "OPINION_READY": "cyan"}
 
 
-class WebhookReceiver:
-    """The demo tenant's endpoint: verifies every signature with the reference library."""
-
-    def __init__(self):
-        self.secret = ""
-        self.received: list[dict] = []
-        self.rejected = 0
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            payload = Webhook(self.secret).verify(body, dict(request.headers))
-        except Exception:
-            self.rejected += 1
-            return web.Response(status=401)
-        self.received.append(payload)
-        return web.Response(status=204)
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/webhooks/secondlook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{self.port}/webhooks/secondlook"
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-
-
-def _table(cases: list[dict], started: float, receiver: WebhookReceiver) -> Table:
+def _table(cases: list[dict], started: float, receiver: WebhookReceiver, hold: bool) -> Table:
     table = Table(title=f"secondlook · {len(cases)} sample cases · {time.monotonic() - started:5.1f}s · seconds after submit",
                   title_justify="left")
     table.add_column("case", no_wrap=True)
@@ -85,20 +49,16 @@ def _table(cases: list[dict], started: float, receiver: WebhookReceiver) -> Tabl
         status = c.get("status", "…")
         table.add_row(c["ref"], c["diagnosis"], c.get("specialist", ""), f"[{STYLE.get(status, 'yellow')}]{status}[/]",
                       *(f"{reached[s]:.1f}" if s in reached else "·" for s in STAGES))
-    table.caption = (f"webhooks received and verified: {len(receiver.received)}"
+    table.caption = (f"webhooks received and verified: {len(receiver.verified)}"
                      f" · rejected: {receiver.rejected} · reviews by the SIMULATED reviewer")
-    if cases and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
+    if hold and cases and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
         table.caption += "\n[bold green]all cases settled[/] · the platform keeps running · Ctrl-C stops everything"
     return table
 
 
 async def _demo(stack: Stack, console: Console, hold: bool) -> int:
     settings = Settings(jwt_secret=stack.jwt_secret)
-    receiver = WebhookReceiver()
-    url = await receiver.start()
-    notify, notify_auth = client.tenant_admin(settings, stack.target("notify"), TENANT)
-    reply = await notify.RegisterWebhook(notify_pb2.RegisterWebhookRequest(url=url), metadata=notify_auth.metadata)
-    receiver.secret = reply.secret
+    receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, intake_auth = client.submitter(settings, stack.target("intake"), TENANT)
     reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), think_seconds=2.0)
     reviewer_task = asyncio.create_task(reviewer.run())
@@ -110,7 +70,7 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
         cases.append({"id": r.case_id, "ref": req.client_request_id.split("-", 2)[2], "sent": sent,
                       "diagnosis": req.diagnosis_code})
     try:
-        with Live(_table(cases, started, receiver), console=console, refresh_per_second=4) as live:
+        with Live(_table(cases, started, receiver, hold), console=console, refresh_per_second=4) as live:
             while True:
                 for c in cases:
                     try:
@@ -125,7 +85,7 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
                         e.occurred_at.ToDatetime().timestamp() - cases_submitted_at(case)
                         for e in case.timeline
                     }
-                live.update(_table(cases, started, receiver))
+                live.update(_table(cases, started, receiver, hold))
                 done = all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases)
                 if done and not hold:
                     break
@@ -133,13 +93,12 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
         elapsed = time.monotonic() - started
         delivered = sum(c.get("status") == "DELIVERED" for c in cases)
         console.print(f"[bold green]{delivered}/{len(cases)} cases DELIVERED[/] in {elapsed:.1f}s; "
-                      f"{len(receiver.received)} signed webhooks verified.")
+                      f"{len(receiver.verified)} signed webhooks verified.")
         return 0 if delivered == len(cases) else 1
     finally:
         reviewer_task.cancel()
         await asyncio.gather(reviewer_task, return_exceptions=True)
-        for authed in (notify_auth, intake_auth):
-            await authed.close()
+        await intake_auth.close()
         await receiver.stop()
 
 

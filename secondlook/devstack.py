@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,14 +64,13 @@ class Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
-            self.argv,
+            _dying_with_parent(self.argv),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env},
             cwd=ROOT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
         )
         log.close()
 
@@ -104,14 +104,13 @@ class Process:
             return ""
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if the launcher dies (even by SIGKILL),
-    so a killed `make run` or test run leaves no process behind."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _dying_with_parent(argv: list[str]) -> list[str]:
+    """Prefixes `setpriv --pdeathsig TERM` (util-linux) where there is one, so the
+    child gets SIGTERM if the launcher dies, even by SIGKILL: a killed `make run`
+    or test run leaves no process behind. (Not preexec_fn: running Python between
+    fork and exec in a threaded process can crash the child.)"""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
 def _signal_group(popen: subprocess.Popen, sig: int) -> None:

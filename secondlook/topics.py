@@ -7,6 +7,8 @@ order (they are keyed by case id). A breaking change to an event means a new
 
 from __future__ import annotations
 
+import time
+
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -30,10 +32,14 @@ EVENTS_TOPIC_OF = {
 }
 
 
-def ensure_topics(settings: Settings, topics: tuple[str, ...] = ALL_TOPICS) -> list[str]:
-    """Creates the missing topics; returns the names it created.
+def ensure_topics(settings: Settings, topics: tuple[str, ...] = ALL_TOPICS, timeout: float = 15.0) -> list[str]:
+    """Creates the missing topics and returns once all exist; returns the names it created.
 
-    Blocking (kafka-python): call it through asyncio.to_thread from async code.
+    Services start together and race to create the same topics, so each topic
+    is created on its own (one "already exists" must not hide the others) and
+    the function only returns when the broker lists every one of them: a
+    consumer that subscribed before a topic existed would not see it for a
+    whole metadata refresh. Blocking (kafka-python): call it via asyncio.to_thread.
     """
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
@@ -41,19 +47,23 @@ def ensure_topics(settings: Settings, topics: tuple[str, ...] = ALL_TOPICS) -> l
         client_id="secondlook-topics",
         request_timeout_ms=10_000,
     )
+    created: list[str] = []
     try:
-        existing = set(admin.list_topics())
-        missing = [t for t in topics if t not in existing]
-        if missing:
-            try:
-                admin.create_topics(
-                    [
-                        NewTopic(t, settings.kafka_topic_partitions, settings.kafka_replication_factor)
-                        for t in missing
-                    ]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another service won the race: the topic is there, which is all we want
-        return missing
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [t for t in topics if t not in set(admin.list_topics())]
+            if not missing:
+                return created
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics still missing after {timeout:.0f}s: {', '.join(missing)}")
+            for topic in missing:
+                try:
+                    admin.create_topics(
+                        [NewTopic(topic, settings.kafka_topic_partitions, settings.kafka_replication_factor)]
+                    )
+                    created.append(topic)
+                except TopicAlreadyExistsError:
+                    pass  # another service won the race, which is all we want
+            time.sleep(0.1)
     finally:
         admin.close()

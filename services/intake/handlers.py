@@ -10,7 +10,12 @@ from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork, utcnow
 
 from . import repository
-from .domain.lifecycle import STATUS_OF_EVENT, IllegalTransition, apply_event, status_name
+from .domain.lifecycle import (
+    STATUS_OF_EVENT,
+    IllegalTransition,
+    apply_event,
+    status_name,
+)
 
 log = get_logger(__name__)
 

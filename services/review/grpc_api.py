@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+
 import grpc
 
 from secondlook.auth import Principal, require_role

@@ -12,8 +12,9 @@ from secondlook import client
 from secondlook.settings import Settings
 from secondlook.simreviewer import SimulatedReviewer
 from secondlook.v1 import case_pb2, intake_pb2
+from secondlook.webhook_receiver import registered_receiver
 from tests.conftest import eventually
-from tests.e2e.conftest import registered_receiver, start_stack
+from tests.e2e.conftest import start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +32,7 @@ def fault_stack(tmp_path_factory):
 async def test_every_case_is_delivered_once_after_the_broker_restarts_empty(fault_stack):
     stack = fault_stack
     settings = Settings(jwt_secret=stack.jwt_secret)
-    receiver = await registered_receiver(settings, stack, TENANT)
+    receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = client.submitter(settings, stack.target("intake"), TENANT)
     reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), poll_seconds=0.2)
     reviewer_task = asyncio.create_task(reviewer.run())

@@ -7,7 +7,12 @@ import asyncio
 import pytest
 
 from secondlook.bus import KafkaPublisher, Record
-from secondlook.consumer import IdempotentConsumer, Incoming, KafkaConsumerLoop, PermanentError
+from secondlook.consumer import (
+    IdempotentConsumer,
+    Incoming,
+    KafkaConsumerLoop,
+    PermanentError,
+)
 from secondlook.events import headers_of, new_event
 from secondlook.store import OUTBOX, PROCESSED
 from secondlook.topics import DEAD_LETTER, ensure_topics

@@ -2,8 +2,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.intake.domain.lifecycle import IllegalTransition, apply_event
 from secondlook.v1.case_pb2 import CaseStatus as S
+from services.intake.domain.lifecycle import IllegalTransition, apply_event
 
 NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
 

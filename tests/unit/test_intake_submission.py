@@ -3,8 +3,8 @@ from datetime import date
 import pytest
 
 from secondlook import client
-from services.intake.domain.submission import normalise_icd10, validate
 from secondlook.v1 import case_pb2
+from services.intake.domain.submission import normalise_icd10, validate
 
 TODAY = date(2026, 11, 26)
 

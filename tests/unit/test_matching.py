@@ -1,6 +1,10 @@
 from services.matching.domain.matcher import CaseFacts, Specialist, rank
 from services.matching.domain.specialties import (
-    HEMATOLOGY_ONCOLOGY, MEDICAL_ONCOLOGY, NEUROLOGY, UROLOGY, specialties_for,
+    HEMATOLOGY_ONCOLOGY,
+    MEDICAL_ONCOLOGY,
+    NEUROLOGY,
+    UROLOGY,
+    specialties_for,
 )
 
 

@@ -1,7 +1,11 @@
 import pytest
 
-from services.review.domain.assignment import IllegalAction, next_state, validate_opinion
 from secondlook.v1 import case_pb2, review_pb2
+from services.review.domain.assignment import (
+    IllegalAction,
+    next_state,
+    validate_opinion,
+)
 
 A = review_pb2
 

@@ -4,7 +4,12 @@ import random
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from services.notify.domain.webhooks import headers, new_secret, opinion_ready_body, retry_delay
+from services.notify.domain.webhooks import (
+    headers,
+    new_secret,
+    opinion_ready_body,
+    retry_delay,
+)
 
 
 def _body():

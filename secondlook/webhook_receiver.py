@@ -1,0 +1,78 @@
+"""A tenant's webhook endpoint for the demo, the benchmark and the tests.
+
+A real HTTP server that checks every signature with `standardwebhooks`, the
+reference implementation, so notify's signing is verified independently.
+"""
+
+from __future__ import annotations
+
+import collections
+
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook
+
+from secondlook import client
+from secondlook.settings import Settings
+from secondlook.v1 import notify_pb2
+
+
+class WebhookReceiver:
+    def __init__(self):
+        self.secret = ""
+        self.url = ""
+        # Every request as received: headers, body, verified payload (or None), valid flag.
+        self.requests: list[dict] = []
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = dict(request.headers)
+        try:
+            payload, valid = Webhook(self.secret).verify(body, headers), True
+        except Exception:
+            payload, valid = None, False
+        self.requests.append({"headers": headers, "body": body, "payload": payload, "valid": valid})
+        return web.Response(status=204 if valid else 401)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/webhooks/secondlook", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/webhooks/secondlook"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def verified(self) -> list[dict]:
+        return [r["payload"] for r in self.requests if r["valid"]]
+
+    @property
+    def rejected(self) -> int:
+        return sum(not r["valid"] for r in self.requests)
+
+    def for_case(self, case_id: str) -> list[dict]:
+        return [r for r in self.requests if r["valid"] and r["payload"]["data"]["case_id"] == case_id]
+
+    def per_case(self) -> collections.Counter:
+        return collections.Counter(p["data"]["case_id"] for p in self.verified)
+
+
+async def registered_receiver(settings: Settings, notify_target: str, tenant: str) -> WebhookReceiver:
+    """Starts a receiver and registers it as the tenant's endpoint through notify's API."""
+    receiver = WebhookReceiver()
+    await receiver.start()
+    notify, authed = client.tenant_admin(settings, notify_target, tenant)
+    try:
+        reply = await notify.RegisterWebhook(notify_pb2.RegisterWebhookRequest(url=receiver.url),
+                                             metadata=authed.metadata, timeout=10)
+    finally:
+        await authed.close()
+    receiver.secret = reply.secret
+    return receiver
