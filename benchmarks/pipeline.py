@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import time
 import urllib.request
@@ -33,13 +34,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from secondlook import client
-from secondlook.demo import TENANT
-from secondlook.devstack import ROOT, Stack
+from secondlook.dev import clients
+from secondlook.dev.demo import TENANT
+from secondlook.dev.receiver import registered_receiver
+from secondlook.dev.simreviewer import SimulatedReviewer
+from secondlook.dev.stack import ROOT, Stack
 from secondlook.settings import Settings
-from secondlook.simreviewer import SimulatedReviewer
 from secondlook.v1 import case_pb2, intake_pb2
-from secondlook.webhook_receiver import registered_receiver
 
 console = Console()
 
@@ -89,14 +90,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def pipeline(stack: Stack, cases: int, concurrency: int) -> dict:
+async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -> dict:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
-    intake, authed = client.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), poll_seconds=0.25)
+    intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25)
     reviewer_task = asyncio.create_task(reviewer.run())
     before = scrape_transactions(stack)
-    samples = client.sample_cases()
+    samples = clients.sample_cases()
     limit = asyncio.Semaphore(concurrency)
 
     async def submit(i: int) -> str:
@@ -118,7 +119,11 @@ async def pipeline(stack: Stack, cases: int, concurrency: int) -> dict:
         # Ask intake only about cases whose webhook has arrived, so that measuring
         # does not load the pipeline it measures.
         latencies: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
         while len(latencies) < cases:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(latencies)}/{cases} cases DELIVERED after {timeout:.0f}s; "
+                                 f"see the logs in {stack.home / 'logs'}")
             notified = [c for c in receiver.per_case() if c not in latencies]
             for start in range(0, len(notified), 50):
                 got = await asyncio.gather(*(
@@ -155,18 +160,30 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent SubmitCase calls")
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=600.0, help="give up if not all DELIVERED by then")
     args = parser.parse_args()
 
     home = ROOT / ".secondlook" / "bench"
     shutil.rmtree(home, ignore_errors=True)
-    stack = Stack(home, persistent_store=True, overrides={"SECONDLOOK_LOG_LEVEL": "WARNING"})
+    home.mkdir(parents=True)
+    # The synthetic directory's capacities (10-25 open cases per specialist) would
+    # turn a burst of identical sample cases UNMATCHED: this measures the pipeline,
+    # so the same specialists get room for the whole burst.
+    directory = json.loads((ROOT / "data" / "specialists.json").read_text())
+    for specialist in directory:
+        specialist["capacity"] = args.cases
+    (home / "specialists.json").write_text(json.dumps(directory))
+    stack = Stack(home, persistent_store=True, overrides={
+        "SECONDLOOK_LOG_LEVEL": "WARNING",
+        "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(home / "specialists.json"),
+    })
     try:
         with console.status("starting broker, store and the four services"):
             stack.start()
         with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × 2)"):
             ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
             ceiling_16 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 16))
-        result = asyncio.run(pipeline(stack, args.cases, args.concurrency))
+        result = asyncio.run(pipeline(stack, args.cases, args.concurrency, args.timeout))
     finally:
         stack.stop()
 

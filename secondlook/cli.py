@@ -28,7 +28,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from secondlook import demo  # needs the embedded extra
+    from secondlook.dev import demo  # needs the embedded extra
 
     return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done)
 

@@ -7,7 +7,9 @@ For each event it either
   event id (processed_events) commit in one MongoDB transaction, so a repeat
   finds the id and is dropped;
 - or sends it to the dead-letter topic with the reason: undecodable bytes and
-  PermanentError at once, anything else after `consumer_max_attempts` tries.
+  PermanentError at once, an unexpected error after `consumer_max_attempts`
+  tries. The store being unreachable is not the event's fault: that is retried
+  with backoff for as long as it lasts, and nothing is committed meanwhile.
 Offsets are committed only after `handle` returns, i.e. after the effect is
 durable (or the record is safely dead-lettered).
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timezone
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from secondlook import metrics
 from secondlook.bus import KafkaPublisher, Record
@@ -53,6 +55,18 @@ class Incoming:
 
 class _Duplicate(Exception):
     pass
+
+
+def _store_unavailable(exc: BaseException) -> bool:
+    """The store cannot be reached or asks for a retry: not the event's fault."""
+    if isinstance(exc, ConnectionFailure):  # includes AutoReconnect and server selection timeouts
+        return True
+    return isinstance(exc, PyMongoError) and (
+        exc.has_error_label("TransientTransactionError") or exc.has_error_label("RetryableWriteError")
+    )
+
+
+OUTAGE_BACKOFF_CAP_SECONDS = 5.0
 
 
 class IdempotentConsumer:
@@ -99,7 +113,9 @@ class IdempotentConsumer:
         if handler is None:
             return "ignored"  # an event this service does not react to
         last_error = ""
-        for attempt in range(1, self._max_attempts + 1):
+        attempt = 0
+        outage = 0
+        while attempt < self._max_attempts:
             started = time.perf_counter()
             try:
                 await self._store.transact(lambda uow: self._apply(handler, event, uow))
@@ -111,11 +127,17 @@ class IdempotentConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if _store_unavailable(exc):
+                    outage += 1
+                    delay = min(OUTAGE_BACKOFF_CAP_SECONDS, self._retry_base * 2 ** min(outage, 6))
+                    log.warning("store_unavailable", retry_in=round(delay, 2), error=repr(exc)[:300])
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    continue
+                attempt += 1
                 last_error = repr(exc)
-                delay = self._retry_base * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                log.warning("event_apply_failed", attempt=attempt, error=last_error)
+                log.warning("event_apply_failed", attempt=attempt, error=last_error[:300])
                 if attempt < self._max_attempts:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(self._retry_base * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
                 continue
             metrics.EVENT_HANDLE_SECONDS.labels(self.service, event.type).observe(
                 time.perf_counter() - started
@@ -189,7 +211,7 @@ class KafkaConsumerLoop:
             max_poll_interval_ms=5_000,
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
-            max_poll_records=200,
+            max_poll_records=50,
             # Notice topics created after we subscribed (e.g. by a broker that
             # restarted empty) within seconds, not the default five minutes.
             metadata_max_age_ms=5_000,
@@ -201,17 +223,23 @@ class KafkaConsumerLoop:
     async def run(self) -> None:
         self._kafka = await asyncio.to_thread(self._connect)
         self.ready.set()
+        polling: asyncio.Future | None = None
         try:
             while True:
-                batch = await asyncio.to_thread(self._kafka.poll, 200)
+                # kafka-python is not thread-safe: keep the poll's thread in view so
+                # the consumer is closed only after it returned.
+                polling = asyncio.ensure_future(asyncio.to_thread(self._kafka.poll, 200))
+                batch = await asyncio.shield(polling)
                 if not batch:
                     continue
-                try:
-                    await asyncio.gather(*(self._drain(msgs) for msgs in _by_key(batch).values()))
-                except Exception as exc:
+                results = await asyncio.gather(
+                    *(self._drain(msgs) for msgs in _by_key(batch).values()), return_exceptions=True
+                )
+                failures = [r for r in results if isinstance(r, BaseException)]
+                if failures:
                     # Only a failed dead-letter publish gets here (the broker is
                     # down): rewind, so nothing is skipped, and try again later.
-                    log.warning("consumer_batch_failed", error=repr(exc))
+                    log.warning("consumer_batch_failed", error=repr(failures[0])[:300])
                     for tp, msgs in batch.items():
                         self._kafka.seek(tp, msgs[0].offset)
                     await asyncio.sleep(1.0)
@@ -227,6 +255,8 @@ class KafkaConsumerLoop:
                     # means these records are seen (and dropped) again.
                     log.warning("offset_commit_failed", error=repr(exc))
         finally:
+            if polling is not None and not polling.done():
+                await asyncio.wait([polling])
             kafka, self._kafka = self._kafka, None
             await asyncio.to_thread(kafka.close)
 

@@ -59,9 +59,14 @@ MONGO_TRANSACTIONS = Counter(
     "MongoDB transactions committed (units of work).",
     ["service"],
 )
+REDRIVE_REQUESTS = Counter(
+    "secondlook_redrive_requests_total",
+    "Redrive requests sent by intake's sweeper for cases stuck in a stage.",
+    ["service"],
+)
 REDRIVES = Counter(
     "secondlook_redrives_total",
-    "Cases re-driven: intake counts requests, the others count outbox re-queues.",
+    "Redrive requests answered by re-queuing the case's outbox events.",
     ["service"],
 )
 

@@ -87,9 +87,14 @@ class OutboxRelay:
 
 
 async def requeue(store: Store, case_id: str) -> int:
-    """Marks every event of the case unpublished again; returns how many."""
+    """Marks every stage event of the case unpublished again; returns how many.
+
+    Redrive requests themselves are not re-queued: the service that sent one
+    also answers it, and re-sending it would re-drive the case forever.
+    """
     result = await store.db[OUTBOX].update_many(
-        {"case_id": case_id, "published": True}, {"$set": {"published": False}}
+        {"case_id": case_id, "published": True, "type": {"$ne": "redrive.requested"}},
+        {"$set": {"published": False}},
     )
     if result.modified_count:
         metrics.REDRIVES.labels(store.service).inc()

@@ -33,8 +33,9 @@ class Settings(BaseSettings):
         "mongodb://127.0.0.1:27017/?directConnection=true",
         description="MongoDB connection string; must reach a replica set (transactions).",
     )
-    mongo_database: str = Field(
-        "", description="Database name; empty means `secondlook_<service>`, one per service."
+    mongo_database_prefix: str = Field(
+        "secondlook",
+        description="Each service owns the database `<prefix>_<service>`; services never share one.",
     )
 
     # --- Service endpoints -----------------------------------------------------
@@ -81,4 +82,4 @@ class Settings(BaseSettings):
     )
 
     def database_for(self, service: str) -> str:
-        return self.mongo_database or f"secondlook_{service}"
+        return f"{self.mongo_database_prefix}_{service}"

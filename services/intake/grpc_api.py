@@ -130,7 +130,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                     "client_request_id: already used for a different submission in this tenant",
                 )
             if created:
-                log.info("case_submitted", diagnosis_code=valid.diagnosis_code)
+                log.info("case_submitted")
         return intake_pb2.SubmitCaseResponse(case_id=doc["_id"], status=doc["status"], created=created)
 
     async def GetCase(self, request: intake_pb2.GetCaseRequest, context: grpc.aio.ServicerContext):

@@ -54,7 +54,7 @@ class Sweeper:
             with bound_contextvars(case_id=case["_id"]):
                 if await self._store.transact(redrive):
                     redriven += 1
-                    metrics.REDRIVES.labels("intake").inc()
+                    metrics.REDRIVE_REQUESTS.labels("intake").inc()
                     log.info("case_redriven", stuck_for_seconds=stuck_for)
         return redriven
 

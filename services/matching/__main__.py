@@ -1,4 +1,7 @@
-"""matching's entry point: directory, Faust agent, outbox relay and gRPC health."""
+"""matching's entry point: directory, Faust agent, outbox relay and gRPC health.
+
+It consumes intake's events (cases to match) and review's (an opinion frees
+the specialist's slot)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ async def serve() -> int:
     kernel = build_kernel("matching")
     settings = kernel.settings
     consumer = kernel.consumer(make_handlers(settings.matching_offer_ttl_seconds))
-    app = build_app(settings, consumer, [topics.INTAKE_EVENTS, topics.REDRIVE])
+    app = build_app(settings, consumer, [topics.INTAKE_EVENTS, topics.REVIEW_EVENTS, topics.REDRIVE])
 
     async def prepare() -> None:
         await directory.ensure_indexes(kernel.store.db)

@@ -63,3 +63,18 @@ async def reserve(uow: UnitOfWork, specialist_id: str) -> bool:
 
 async def record_assignment(uow: UnitOfWork, doc: dict) -> None:
     await uow.db[ASSIGNMENTS].insert_one(doc, session=uow.session)
+
+
+async def release(uow: UnitOfWork, assignment_id: str, now) -> bool:
+    """Gives the slot back once the assignment's work is done; once per assignment."""
+    assignment = await uow.db[ASSIGNMENTS].find_one_and_update(
+        {"_id": assignment_id, "state": "OFFERED"},
+        {"$set": {"state": "COMPLETED", "completed_at": now}},
+        session=uow.session,
+    )
+    if assignment is None:
+        return False
+    await uow.db[SPECIALISTS].update_one(
+        {"_id": assignment["specialist_id"]}, {"$inc": {"free_slots": 1}}, session=uow.session
+    )
+    return True

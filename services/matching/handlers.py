@@ -1,4 +1,5 @@
-"""matching's reaction to case.submitted: reserve a specialist and offer the case."""
+"""matching's reactions: a submitted case gets a specialist reserved and offered;
+a submitted opinion gives the specialist's slot back."""
 
 from __future__ import annotations
 
@@ -48,6 +49,10 @@ def make_handlers(offer_ttl_seconds: int):
             return
         reason = why_not or "every eligible specialist filled up while matching"
         uow.emit(caused_by(event, events_pb2.CaseUnmatched(reason=reason), producer="matching"))
-        log.warning("case_unmatched", reason=reason)
+        log.warning("case_unmatched")  # the reason travels in the event, to intake's timeline
 
-    return {"case.submitted": on_submitted}
+    async def on_opinion(event: Event, uow: UnitOfWork) -> None:
+        if await directory.release(uow, event.opinion_submitted.assignment_id, utcnow()):
+            log.info("capacity_released", specialist_id=event.opinion_submitted.specialist_id)
+
+    return {"case.submitted": on_submitted, "opinion.submitted": on_opinion}

@@ -4,19 +4,36 @@ relay run beside it in the same event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import tempfile
 
 import faust
 
 from secondlook.consumer import IdempotentConsumer, Incoming
+from secondlook.logging import get_logger
 from secondlook.settings import Settings
+
+log = get_logger(__name__)
+
+
+def _credentials(settings: Settings):
+    """The same Kafka security settings as the kernel's kafka-python clients."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(ssl.create_default_context())
+    raise ValueError(
+        f"SECONDLOOK_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}: matching supports "
+        "PLAINTEXT and SSL"
+    )
 
 
 def build_app(settings: Settings, consumer: IdempotentConsumer, topics: list[str]) -> faust.App:
     app = faust.App(
         "secondlook-matching",
         broker=[f"kafka://{s}" for s in settings.kafka_bootstrap_servers.split(",")],
-        broker_credentials=None,
+        broker_credentials=_credentials(settings),
         web_enabled=False,
         datadir=tempfile.mkdtemp(prefix="secondlook-matching-"),
         topic_partitions=settings.kafka_topic_partitions,
@@ -35,12 +52,23 @@ def build_app(settings: Settings, consumer: IdempotentConsumer, topics: list[str
 
     @app.agent(topic, name="secondlook-matching-events")
     async def on_event(stream):
-        # Faust acks (and later commits) a record only once this loop moves past
-        # it, i.e. after the effect is durable in MongoDB.
+        # Faust acks (and later commits) a record once this loop moves past it,
+        # so the loop only moves on when the record is handled: effect durable
+        # or dead-lettered. It must never raise: a crashed agent's record would
+        # be acked by Faust without having been handled.
         async for event in stream.events():
             message = event.message
-            await consumer.handle(
-                Incoming(message.topic, message.partition, message.offset, message.key, message.value)
-            )
+            record = Incoming(message.topic, message.partition, message.offset, message.key, message.value)
+            failures = 0
+            while True:
+                try:
+                    await consumer.handle(record)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the dead-letter publish failed: the broker is down
+                    failures += 1
+                    log.warning("matching_record_retry", error=repr(exc)[:300], failures=failures)
+                    await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
 
     return app

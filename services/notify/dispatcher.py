@@ -76,6 +76,8 @@ class Dispatcher:
                     status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
                 return await self._failed(delivery, f"POST failed: {exc.__class__.__name__}")
+            except Exception as exc:  # e.g. an unusable endpoint URL: counts as an attempt too
+                return await self._failed(delivery, f"POST not possible: {exc!r}"[:300])
             if not 200 <= status < 300:
                 return await self._failed(delivery, f"receiver answered HTTP {status}")
 

@@ -1,7 +1,9 @@
 """notify's MongoDB collections: webhook endpoints and deliveries.
 
 A delivery's id is derived from (event, recipient, channel), so however often
-an event arrives there is one delivery for it.
+an event arrives there is one delivery record for it. Its POSTs are
+at-least-once (a sender may die after the receiver answered), under one stable
+webhook-id that receivers use to drop repeats.
 """
 
 from __future__ import annotations
@@ -55,8 +57,10 @@ async def claim_due(db: AsyncDatabase, now: datetime, lease_seconds: float) -> d
 
 
 async def mark_delivered(uow: UnitOfWork, delivery: dict, now: datetime, status_code: int) -> bool:
+    # Fenced by the attempt number: a sender whose lease expired and was taken
+    # over cannot overwrite the newer attempt's outcome.
     result = await uow.db[DELIVERIES].update_one(
-        {"_id": delivery["_id"], "status": SENDING},
+        {"_id": delivery["_id"], "status": SENDING, "attempts": delivery["attempts"]},
         {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": status_code},
          "$unset": {"lease_until": ""}},
         session=uow.session,
@@ -68,5 +72,5 @@ async def mark_failed(db: AsyncDatabase, delivery: dict, next_at: datetime | Non
     update = {"status": DEAD if next_at is None else PENDING, "last_error": error[:300]}
     if next_at is not None:
         update["next_attempt_at"] = next_at
-    await db[DELIVERIES].update_one({"_id": delivery["_id"], "status": SENDING},
+    await db[DELIVERIES].update_one({"_id": delivery["_id"], "status": SENDING, "attempts": delivery["attempts"]},
                                     {"$set": update, "$unset": {"lease_until": ""}})

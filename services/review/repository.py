@@ -6,6 +6,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
 
+from .domain.assignment import IllegalAction
+
 ASSIGNMENTS = "assignments"
 OPINIONS = "opinions"
 
@@ -42,7 +44,9 @@ async def set_state(uow: UnitOfWork, doc: dict, new_state: int, at_field: str, n
         return_document=True,
     )
     if updated is None:
-        raise RuntimeError("assignment changed concurrently")  # with_transaction retries
+        # Cannot happen inside a snapshot transaction (a concurrent change is a
+        # write conflict, which the driver retries); refuse rather than guess.
+        raise IllegalAction("the assignment changed while this call ran; read it again")
     return updated
 
 

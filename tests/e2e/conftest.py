@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from secondlook.devstack import Stack
+from secondlook.dev.stack import Stack
 from secondlook.settings import Settings
 
 pytestmark = pytest.mark.e2e

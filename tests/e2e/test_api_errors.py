@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from pymongo import AsyncMongoClient
 
-from secondlook import client
 from secondlook.auth import mint_token
+from secondlook.dev import clients
 from secondlook.settings import Settings
 from secondlook.v1 import intake_pb2, intake_pb2_grpc, review_pb2, review_pb2_grpc
 from tests.conftest import eventually
@@ -32,7 +32,7 @@ async def test_calls_without_a_valid_token_are_unauthenticated(stack, authorizat
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
         error = await _refused(stub.GetCase(intake_pb2.GetCaseRequest(case_id="x"), metadata=metadata))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-        error = await _refused(stub.SubmitCase(client.sample_cases()[0], metadata=metadata))
+        error = await _refused(stub.SubmitCase(clients.sample_cases()[0], metadata=metadata))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     async with grpc.aio.insecure_channel(stack.target("review")) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
@@ -59,13 +59,13 @@ async def test_health_and_reflection_need_no_token(stack):
 
 
 async def test_a_malformed_submission_names_the_fields_and_stores_nothing(stack, stack_settings):
-    intake, authed = client.submitter(stack_settings, stack.target("intake"), "bad-input")
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), "bad-input")
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
         cases = mongo["secondlook_intake"]["cases"]
         outbox = mongo["secondlook_intake"]["outbox"]
         before = (await cases.count_documents({}), await outbox.count_documents({}))
-        request = client.sample_cases(prefix="bad-")[0]
+        request = clients.sample_cases(prefix="bad-")[0]
         request.diagnosis_code = "XYZ.123"
         request.jurisdiction = "California"
         request.consent.granted = False
@@ -85,9 +85,9 @@ async def test_a_malformed_submission_names_the_fields_and_stores_nothing(stack,
 
 
 async def test_an_oversized_request_is_refused(stack, stack_settings):
-    intake, authed = client.submitter(stack_settings, stack.target("intake"), "bad-input")
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), "bad-input")
     try:
-        request = client.sample_cases(prefix="huge-")[0]
+        request = clients.sample_cases(prefix="huge-")[0]
         request.proposed_treatment = "x" * (5 * 1024 * 1024)
         error = await _refused(intake.SubmitCase(request, metadata=authed.metadata))
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -96,10 +96,10 @@ async def test_an_oversized_request_is_refused(stack, stack_settings):
 
 
 async def test_another_tenants_case_is_not_found(stack, stack_settings):
-    owner, owner_auth = client.submitter(stack_settings, stack.target("intake"), "tenant-a")
-    other, other_auth = client.submitter(stack_settings, stack.target("intake"), "tenant-b")
+    owner, owner_auth = clients.submitter(stack_settings, stack.target("intake"), "tenant-a")
+    other, other_auth = clients.submitter(stack_settings, stack.target("intake"), "tenant-b")
     try:
-        reply = await owner.SubmitCase(client.sample_cases(prefix="iso-")[2], metadata=owner_auth.metadata)
+        reply = await owner.SubmitCase(clients.sample_cases(prefix="iso-")[2], metadata=owner_auth.metadata)
         assert (await owner.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id),
                                     metadata=owner_auth.metadata)).case_id == reply.case_id
         error = await _refused(other.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id),
@@ -111,23 +111,23 @@ async def test_another_tenants_case_is_not_found(stack, stack_settings):
 
 
 async def test_a_reviewer_cannot_touch_another_reviewers_assignment(stack, stack_settings):
-    intake, intake_auth = client.submitter(stack_settings, stack.target("intake"), "tenant-c")
+    intake, intake_auth = clients.submitter(stack_settings, stack.target("intake"), "tenant-c")
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
-        reply = await intake.SubmitCase(client.sample_cases(prefix="rev-")[3], metadata=intake_auth.metadata)
+        reply = await intake.SubmitCase(clients.sample_cases(prefix="rev-")[3], metadata=intake_auth.metadata)
 
         async def assignment():
             return await mongo["secondlook_review"]["assignments"].find_one({"case_id": reply.case_id})
 
         doc = await eventually(assignment, 30, "the offer to reach review")
-        intruder, intruder_auth = client.reviewer(stack_settings, stack.target("review"), "spec-999")
+        intruder, intruder_auth = clients.reviewer(stack_settings, stack.target("review"), "spec-999")
         try:
             error = await _refused(intruder.AcceptAssignment(
                 review_pb2.AssignmentRequest(assignment_id=doc["_id"]), metadata=intruder_auth.metadata))
             assert error.code() == grpc.StatusCode.NOT_FOUND
         finally:
             await intruder_auth.close()
-        owner, owner_auth = client.reviewer(stack_settings, stack.target("review"), doc["specialist_id"])
+        owner, owner_auth = clients.reviewer(stack_settings, stack.target("review"), doc["specialist_id"])
         try:  # skipping a step is refused, never applied
             error = await _refused(owner.SubmitOpinion(review_pb2.SubmitOpinionRequest(
                 assignment_id=doc["_id"], opinion=review_pb2.Opinion(

@@ -4,15 +4,16 @@ every case still reaches DELIVERED with exactly one delivery each."""
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from secondlook import client
+from secondlook.dev import clients
+from secondlook.dev.receiver import registered_receiver
+from secondlook.dev.simreviewer import SimulatedReviewer
 from secondlook.settings import Settings
-from secondlook.simreviewer import SimulatedReviewer
 from secondlook.v1 import case_pb2, intake_pb2
-from secondlook.webhook_receiver import registered_receiver
 from tests.conftest import eventually
 from tests.e2e.conftest import start_stack
 
@@ -33,12 +34,12 @@ async def test_every_case_is_delivered_once_after_the_broker_restarts_empty(faul
     stack = fault_stack
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
-    intake, authed = client.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), poll_seconds=0.2)
+    intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2)
     reviewer_task = asyncio.create_task(reviewer.run())
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
-        base = client.sample_cases()
+        base = clients.sample_cases()
         requests = []
         for i in range(CASES):
             req = intake_pb2.SubmitCaseRequest()
@@ -78,6 +79,9 @@ async def test_every_case_is_delivered_once_after_the_broker_restarts_empty(faul
         assert sorted(counts) == sorted(case_ids)
         assert set(counts.values()) == {1}, f"duplicate webhooks: { {k: v for k, v in counts.items() if v > 1} }"
         assert all(r["valid"] for r in receiver.requests)
+        for name, port in stack.metrics_ports.items():  # recovered by re-driving, not by dead-lettering
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            assert "secondlook_dead_letters_total{" not in text, f"{name} dead-lettered events"
         deliveries = mongo["secondlook_notify"]["deliveries"]
         assert await deliveries.count_documents({"tenant_id": TENANT}) == CASES
         assert await deliveries.count_documents({"tenant_id": TENANT, "status": "delivered"}) == CASES

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from secondlook import client
+from secondlook.dev import clients
 from secondlook.v1 import intake_pb2
 from tests.conftest import eventually
 
@@ -38,9 +38,9 @@ async def test_reflection_lists_each_services_api(stack):
 
 
 async def test_metrics_count_calls_stages_and_outbox(stack, stack_settings):
-    intake, authed = client.submitter(stack_settings, stack.target("intake"), "ops-tenant")
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), "ops-tenant")
     try:
-        await intake.SubmitCase(client.sample_cases(prefix="ops-")[4], metadata=authed.metadata, timeout=10)
+        await intake.SubmitCase(clients.sample_cases(prefix="ops-")[4], metadata=authed.metadata, timeout=10)
         with pytest.raises(grpc.aio.AioRpcError):
             await intake.GetCase(intake_pb2.GetCaseRequest(case_id="no-such-case"), metadata=authed.metadata)
     finally:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from secondlook.devstack import Stack
+from secondlook.dev.stack import Stack
 from secondlook.settings import Settings
 from secondlook.store import Store
 
@@ -29,7 +29,7 @@ def infra_settings(infra) -> Settings:
         kafka_bootstrap_servers=infra.kafka_bootstrap,
         kafka_enable_idempotence=False,
         mongo_uri=infra.mongo_uri,
-        mongo_database=f"it_{uuid.uuid4().hex[:10]}",
+        mongo_database_prefix=f"it_{uuid.uuid4().hex[:10]}",
         jwt_secret="integration-test-key-0123456789abcdef",
     )
 

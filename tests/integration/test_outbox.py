@@ -85,3 +85,20 @@ async def ensure_topics_async(settings):
     import asyncio
 
     await asyncio.to_thread(ensure_topics, settings)
+
+
+async def test_a_redrive_requeues_stage_events_but_never_redrive_requests(store):
+    case_id = "c-redrive"
+
+    async def body(uow):
+        uow.emit(_submitted(case_id))
+        uow.emit(new_event(events_pb2.RedriveRequested(stuck_in=1), case_id=case_id, tenant_id="t",
+                           producer="intake"))
+
+    await store.transact(body)
+    await store.db[OUTBOX].update_many({}, {"$set": {"published": True}})
+    assert await requeue(store, case_id) == 1
+    pending = await store.db[OUTBOX].find({"published": False}).to_list()
+    assert [d["type"] for d in pending] == ["case.submitted"]
+    redrive = await store.db[OUTBOX].find_one({"type": "redrive.requested"})
+    assert redrive["topic"] == "secondlook.control.redrive.v1"

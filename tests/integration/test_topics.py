@@ -18,7 +18,7 @@ def _partitions(bootstrap: str, topic: str) -> set[int]:
 
 async def test_topics_are_ensured_with_the_intended_partitions_and_only_once(infra_settings):
     settings = infra_settings.model_copy(update={"kafka_topic_partitions": 3})
-    topic = f"it.topics.{settings.mongo_database}"
+    topic = f"it.topics.{settings.mongo_database_prefix}"
     created = await asyncio.to_thread(ensure_topics, settings, (topic,))
     assert created == [topic]
     assert await asyncio.to_thread(ensure_topics, settings, (topic,)) == []

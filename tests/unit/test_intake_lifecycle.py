@@ -41,8 +41,9 @@ def test_illegal_transitions_are_refused(current, event_type):
         step(current, event_type)
 
 
-def test_unmatched_is_reachable_while_matching():
-    assert step(S.CASE_STATUS_MATCHING, "case.unmatched").status == S.CASE_STATUS_UNMATCHED
+@pytest.mark.parametrize("current", [S.CASE_STATUS_MATCHING, S.CASE_STATUS_OFFERED])
+def test_unmatched_is_reachable_until_a_specialist_accepts(current):
+    assert step(current, "case.unmatched").status == S.CASE_STATUS_UNMATCHED
 
 
 def test_unknown_event_types_are_not_stage_events():

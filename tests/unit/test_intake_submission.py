@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from secondlook import client
+from secondlook.dev import clients
 from secondlook.v1 import case_pb2
 from services.intake.domain.submission import normalise_icd10, validate
 
@@ -10,7 +10,7 @@ TODAY = date(2026, 11, 26)
 
 
 def _request(**changes):
-    req = client.sample_cases()[0]
+    req = clients.sample_cases()[0]
     for path, value in changes.items():
         target = req
         *parents, leaf = path.split(".")

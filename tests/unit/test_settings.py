@@ -11,9 +11,9 @@ def test_settings_come_from_secondlook_environment_variables(monkeypatch):
     assert s.grpc_port == 6000
 
 
-def test_each_service_gets_its_own_database_unless_one_is_named():
+def test_each_service_owns_its_database():
     assert Settings().database_for("intake") == "secondlook_intake"
-    assert Settings(mongo_database="shared").database_for("review") == "shared"
+    assert Settings(mongo_database_prefix="staging").database_for("review") == "staging_review"
 
 
 def test_the_signing_key_is_not_printed():

@@ -4,7 +4,7 @@ Events from different services travel on different topics, so intake may see
 "assignment.accepted" before "specialist.offered". The projection therefore
 moves the status forward only: a late event is still recorded in the timeline
 but never moves the status back. A transition the lifecycle forbids (anything
-after WITHDRAWN or CLOSED, UNMATCHED once a specialist is involved) is refused.
+after WITHDRAWN or CLOSED, UNMATCHED once a specialist accepted) is refused.
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def apply_event(
         return Transition(current, None, False)
     if current in FINAL:
         raise IllegalTransition(f"case is {status_name(current)}: {event_type} cannot apply")
-    if target == S.CASE_STATUS_UNMATCHED and _RANK.get(current, 0) > _RANK[S.CASE_STATUS_MATCHING]:
+    # An offer declined or expired with nobody left leaves OFFERED for UNMATCHED.
+    if target == S.CASE_STATUS_UNMATCHED and _RANK.get(current, 0) > _RANK[S.CASE_STATUS_OFFERED]:
         raise IllegalTransition(f"case is {status_name(current)}: it cannot become UNMATCHED")
     if current == S.CASE_STATUS_UNMATCHED and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
         raise IllegalTransition(f"case is UNMATCHED: {event_type} needs a new match first")

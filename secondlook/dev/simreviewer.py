@@ -12,7 +12,7 @@ import random
 
 import grpc
 
-from secondlook import client
+from secondlook.dev import clients
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, review_pb2
 
@@ -74,7 +74,7 @@ class SimulatedReviewer:
                     raise
 
     async def run(self) -> None:
-        stubs = [client.reviewer(self._settings, self._target, sid) for sid in self._ids]
+        stubs = [clients.reviewer(self._settings, self._target, sid) for sid in self._ids]
         try:
             while True:
                 results = await asyncio.gather(

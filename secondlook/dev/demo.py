@@ -21,12 +21,12 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from secondlook import client
-from secondlook.devstack import ROOT, Stack
+from secondlook.dev import clients
+from secondlook.dev.receiver import WebhookReceiver, registered_receiver
+from secondlook.dev.simreviewer import SimulatedReviewer
+from secondlook.dev.stack import ROOT, Stack
 from secondlook.settings import Settings
-from secondlook.simreviewer import SimulatedReviewer
 from secondlook.v1 import case_pb2, intake_pb2
-from secondlook.webhook_receiver import WebhookReceiver, registered_receiver
 
 TENANT = "demo-hospital"
 STAGES = ["SUBMITTED", "MATCHING", "OFFERED", "ASSIGNED", "IN_REVIEW", "OPINION_READY", "DELIVERED"]
@@ -59,12 +59,12 @@ def _table(cases: list[dict], started: float, receiver: WebhookReceiver, hold: b
 async def _demo(stack: Stack, console: Console, hold: bool) -> int:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
-    intake, intake_auth = client.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), client.specialist_ids(), think_seconds=2.0)
+    intake, intake_auth = clients.submitter(settings, stack.target("intake"), TENANT)
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), think_seconds=2.0)
     reviewer_task = asyncio.create_task(reviewer.run())
     started = time.monotonic()
     cases = []
-    for req in client.sample_cases(prefix=f"{int(time.time())}-"):
+    for req in clients.sample_cases(prefix=f"{int(time.time())}-"):
         sent = time.monotonic()
         r = await intake.SubmitCase(req, metadata=intake_auth.metadata, timeout=10)
         cases.append({"id": r.case_id, "ref": req.client_request_id.split("-", 2)[2], "sent": sent,

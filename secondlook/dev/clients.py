@@ -22,7 +22,7 @@ from secondlook.v1 import (
     review_pb2_grpc,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 class Authed:

@@ -11,7 +11,7 @@ import collections
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from secondlook import client
+from secondlook.dev import clients
 from secondlook.settings import Settings
 from secondlook.v1 import notify_pb2
 
@@ -68,7 +68,7 @@ async def registered_receiver(settings: Settings, notify_target: str, tenant: st
     """Starts a receiver and registers it as the tenant's endpoint through notify's API."""
     receiver = WebhookReceiver()
     await receiver.start()
-    notify, authed = client.tenant_admin(settings, notify_target, tenant)
+    notify, authed = clients.tenant_admin(settings, notify_target, tenant)
     try:
         reply = await notify.RegisterWebhook(notify_pb2.RegisterWebhookRequest(url=receiver.url),
                                              metadata=authed.metadata, timeout=10)
