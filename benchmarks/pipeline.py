@@ -7,7 +7,9 @@ In one run:
 2. the pipeline: N cases submitted concurrently and driven to DELIVERED, the
    simulated reviewer answering at once; cases per second, submit-to-DELIVERED
    p50/p99 (from the case timelines), and MongoDB transactions per case (from
-   the services' own `secondlook_mongo_transactions_total` metric).
+   the services' own `secondlook_mongo_transactions_total` metric), and every
+   store operation per case (the store's opcounters: the harness's polling
+   included, as it loads the same store).
 The ratio of the pipeline's transaction rate to the ceiling says how much of
 the store the pipeline manages to use. Figures, never assertions.
 """
@@ -74,6 +76,15 @@ async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> f
     return rate
 
 
+def store_operations(mongo_uri: str) -> float:
+    """Every operation the store has served (serverStatus opcounters), whoever sent it."""
+    from pymongo import MongoClient
+
+    with MongoClient(mongo_uri) as mongo:
+        counters = mongo.admin.command("serverStatus")["opcounters"]
+    return float(sum(counters.values()))
+
+
 def scrape_transactions(stack: Stack) -> dict[str, float]:
     totals = {}
     for name, port in stack.metrics_ports.items():
@@ -97,6 +108,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
     reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25)
     reviewer_task = asyncio.create_task(reviewer.run())
     before = scrape_transactions(stack)
+    ops_before = store_operations(stack.mongo_uri)
     samples = clients.sample_cases()
     limit = asyncio.Semaphore(concurrency)
 
@@ -139,6 +151,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
                 await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - started
     after = scrape_transactions(stack)
+    ops_after = store_operations(stack.mongo_uri)
     reviewer_task.cancel()
     await asyncio.gather(reviewer_task, return_exceptions=True)
     await authed.close()
@@ -151,6 +164,8 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
         "p99": percentile(list(latencies.values()), 0.99),
         "per_service": per_service,
         "txn_per_case": sum(per_service.values()),
+        "ops_per_case": (ops_after - ops_before) / cases,
+        "ops_per_second": (ops_after - ops_before) / elapsed,
         "webhooks": len(receiver.verified),
     }
 
@@ -201,6 +216,9 @@ def main() -> None:
     table.add_row("MongoDB transactions per case", f"{result['txn_per_case']:.1f}")
     table.add_row("  of which " + ", ".join(f"{k} {v:.1f}" for k, v in result["per_service"].items()), "")
     table.add_row("pipeline transactions/s", f"{pipeline_txn_rate:,.0f}")
+    table.add_row("store operations per case (all: reads, polls, writes, commits)",
+                  f"{result['ops_per_case']:.0f}")
+    table.add_row("store operations/s during the run", f"{result['ops_per_second']:,.0f}")
     table.add_row("[bold]pipeline txn rate ÷ store ceiling[/]", f"[bold]{pipeline_txn_rate / ceiling:.0%}[/]")
     table.add_row("ceiling ÷ txn per case (cases/s the store could carry)",
                   f"{ceiling / result['txn_per_case']:.1f}")
