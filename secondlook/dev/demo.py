@@ -24,7 +24,7 @@ from rich.table import Table
 from secondlook.dev import clients
 from secondlook.dev.receiver import WebhookReceiver, registered_receiver
 from secondlook.dev.simreviewer import SimulatedReviewer
-from secondlook.dev.stack import ROOT, Stack
+from secondlook.dev.stack import ROOT, Stack, leftovers
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
 
@@ -138,6 +138,6 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         with console.status("stopping every process"):
             stack.stop()
-        alive = [p.name for p in stack.processes() if p.alive]
-        console.print("[green]✓[/] all processes stopped" if not alive else f"[red]still running: {alive}[/]")
+        alive = leftovers(home)
+        console.print("[green]✓[/] all processes stopped" if not alive else f"[red]still running: pids {alive}[/]")
     return code

@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 SERVICES = ("intake", "matching", "review", "notify")
+STACK_MARKER = "SECONDLOOK_DEVSTACK_HOME"
 
 
 def free_port() -> int:
@@ -42,6 +43,32 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval:
             return
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _started(proc: "Process", ready: Callable[[], bool]) -> Callable[[], bool]:
+    """`ready`, but fails at once, with the process's last output, if it died."""
+
+    def check() -> bool:
+        if not proc.alive:
+            raise RuntimeError(f"{proc.name} exited during start-up:\n{proc.tail()}")
+        return ready()
+
+    return check
+
+
+def leftovers(home: Path) -> list[int]:
+    """Pids of live processes started by the stack whose home is `home` (Linux /proc)."""
+    needle = f"{STACK_MARKER}={home.resolve()}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes().split(b"\0"):
+                status = (environ.parent / "status").read_text()
+                if "\nState:\tZ" not in status:  # a zombie is dead, only not yet reaped
+                    pids.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return pids
 
 
 def _port_open(port: int) -> bool:
@@ -139,6 +166,9 @@ class Stack:
         self.overrides = overrides or {}
         self.grpc_ports = {s: free_port() for s in SERVICES}
         self.metrics_ports = {s: free_port() for s in SERVICES}
+        # In every child's environment, so that whatever a stack started can be
+        # found (see leftovers) even if the launcher lost track of it.
+        self.marker = {STACK_MARKER: str(self.home.resolve())}
         self.broker: Process | None = None
         self.store: Process | None = None
         self.services: dict[str, Process] = {}
@@ -158,9 +188,10 @@ class Stack:
             "broker",
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
             self.home / "logs" / "broker.log",
+            env=self.marker,
         )
         self.broker.start()
-        wait_for(lambda: _port_open(self.kafka_port), 20, "the Kafka-protocol broker")
+        wait_for(_started(self.broker, lambda: _port_open(self.kafka_port)), 20, "the Kafka-protocol broker")
 
     def kill_broker(self) -> None:
         """A crash of the broker: everything it held (topics, offsets) is gone."""
@@ -174,9 +205,10 @@ class Stack:
             [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.mongo_port),
              "--storage-path", storage, "--log-level", "WARNING"],
             self.home / "logs" / "store.log",
+            env=self.marker,
         )
         self.store.start()
-        wait_for(self._store_ready, 30, "the MongoDB-protocol store")
+        wait_for(_started(self.store, self._store_ready), 30, "the MongoDB-protocol store")
 
     def _store_ready(self) -> bool:
         if not _port_open(self.mongo_port):
@@ -203,13 +235,10 @@ class Stack:
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
             "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(ROOT / "data" / "specialists.json"),
             "PYTHONUNBUFFERED": "1",
+            **self.marker,
         }
         env.update(self.overrides)
         return env
-
-    def client_env(self) -> dict[str, str]:
-        """Settings for a client of the stack (tokens are signed with its key)."""
-        return {"SECONDLOOK_JWT_SECRET": self.jwt_secret}
 
     def start_service(self, name: str) -> None:
         proc = Process(
@@ -223,11 +252,9 @@ class Stack:
         proc = self.services[name]
 
         def serving() -> bool:
-            if not proc.alive:
-                raise RuntimeError(f"{name} exited during start-up:\n{proc.tail()}")
             return health_status(self.target(name)) == health_pb2.HealthCheckResponse.SERVING
 
-        wait_for(serving, timeout, f"{name} to report SERVING", interval=0.2)
+        wait_for(_started(proc, serving), timeout, f"{name} to report SERVING", interval=0.2)
 
     def target(self, service: str) -> str:
         return f"127.0.0.1:{self.grpc_ports[service]}"

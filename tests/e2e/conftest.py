@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from secondlook.dev.stack import Stack
+from secondlook.dev.stack import Stack, leftovers
 from secondlook.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ def stack(tmp_path_factory):
     stack = start_stack(tmp_path_factory.mktemp("stack"))
     yield stack
     stack.stop()
-    assert not [p.name for p in stack.processes() if p.alive], "processes outlived the stack"
+    assert leftovers(stack.home) == [], "processes outlived the stack"
 
 
 @pytest.fixture(scope="session")
