@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="A case whose status has not moved for this long is re-driven."
     )
     webhook_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of one webhook POST.")
+    webhook_allow_insecure_targets: bool = Field(
+        False,
+        description="Accept http:// and loopback or private-network webhook URLs. Development only: "
+        "the dev stack turns it on for its local receiver.",
+    )
     delivery_max_attempts: int = Field(
         8, ge=1, description="Webhook attempts (exponential backoff with jitter) before a delivery is dead."
     )

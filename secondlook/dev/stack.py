@@ -234,6 +234,8 @@ class Stack:
             "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[service]),
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
             "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(ROOT / "data" / "specialists.json"),
+            # The demo's and the tests' receivers listen on http://127.0.0.1.
+            "SECONDLOOK_WEBHOOK_ALLOW_INSECURE_TARGETS": "true",
             "PYTHONUNBUFFERED": "1",
             **self.marker,
         }

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from secondlook.auth import require_role
 from secondlook.grpcserver import field_violations
 from secondlook.store import Store, utcnow
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from . import repository
-from .domain.webhooks import new_secret
+from .domain.webhooks import check_endpoint_url, new_secret
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, allow_insecure_targets: bool):
         self._store = store
+        self._allow_insecure = allow_insecure_targets
 
     async def RegisterWebhook(self, request, context):
         principal = await require_role(context, "tenant-admin")
-        url = urlparse(request.url)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            await context.abort_with_status(field_violations(("url", "must be an absolute http(s) URL")))
+        violations = check_endpoint_url(request.url, self._allow_insecure)
+        if violations:
+            await context.abort_with_status(field_violations(*violations))
         secret = new_secret()
         await repository.put_endpoint(self._store.db, principal.tenant, {
             "url": request.url, "secret": secret, "registered_by": principal.subject, "registered_at": utcnow(),

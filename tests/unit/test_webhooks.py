@@ -5,6 +5,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notify.domain.webhooks import (
+    check_endpoint_url,
     headers,
     new_secret,
     opinion_ready_body,
@@ -50,3 +51,30 @@ def test_retry_delay_is_jittered_exponential_and_capped():
     assert all(0 <= retry_delay(1, rng=rng) <= 1.0 for _ in range(50))
     assert max(retry_delay(4, rng=rng) for _ in range(200)) > 4.0
     assert all(retry_delay(30, rng=rng) <= 300.0 for _ in range(50))
+
+
+@pytest.mark.parametrize("url, rule", [
+    ("https://hooks.example-hospital.org/secondlook", None),
+    ("https://93.184.215.14/hook", None),
+    ("http://hooks.example-hospital.org/secondlook", "https"),
+    ("https://127.0.0.1/hook", "loopback"),
+    ("https://10.1.2.3/hook", "private"),
+    ("https://169.254.169.254/latest/meta-data", "link-local"),
+    ("https://[::1]/hook", "loopback"),
+    ("https://localhost/hook", "own network"),
+    ("ftp://example.org/x", "http(s)"),
+    ("/relative", "http(s)"),
+    ("https://example.org:99999/", "valid URL"),
+])
+def test_endpoint_urls_must_be_public_https(url, rule):
+    violations = check_endpoint_url(url, allow_insecure=False)
+    if rule is None:
+        assert violations == []
+    else:
+        [(field, description)] = violations
+        assert field == "url" and rule in description
+
+
+def test_development_may_allow_local_http_receivers():
+    assert check_endpoint_url("http://127.0.0.1:8080/hook", allow_insecure=True) == []
+    assert check_endpoint_url("ftp://127.0.0.1/", allow_insecure=True) != []

@@ -10,11 +10,42 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import random
 import secrets
+from urllib.parse import urlsplit
 
 SECRET_PREFIX = "whsec_"
+
+
+def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
+    """Where a tenant may point notices: https on a public address, unless the
+    deployment allows insecure targets (development). An IP literal in a
+    loopback, private or link-local range would let a tenant make the platform
+    call its own internals. Hostnames are not resolved here: that is the egress
+    policy's job (deploy/k8s NetworkPolicy)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return [("url", "is not a valid URL")]
+    if parts.scheme not in ("http", "https") or not host:
+        return [("url", "must be an absolute http(s) URL")]
+    if len(url) > 2048:
+        return [("url", "must be at most 2048 characters")]
+    if allow_insecure:
+        return []
+    if parts.scheme != "https":
+        return [("url", "must use https")]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return [] if host != "localhost" else [("url", "must not point at this platform's own network")]
+    if not address.is_global:
+        return [("url", "must not point at a loopback, private or link-local address")]
+    return []
 
 
 def new_secret() -> str:
