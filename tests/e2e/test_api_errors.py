@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 from secondlook.auth import mint_token
 from secondlook.dev import clients
 from secondlook.settings import Settings
-from secondlook.v1 import intake_pb2, intake_pb2_grpc, review_pb2, review_pb2_grpc
+from secondlook.v1 import intake_pb2, intake_pb2_grpc, notify_pb2, notify_pb2_grpc, review_pb2, review_pb2_grpc
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.e2e
@@ -147,4 +147,21 @@ async def test_a_submitter_token_cannot_use_the_reviewer_api(stack, stack_settin
     async with grpc.aio.insecure_channel(stack.target("review")) as channel:
         error = await _refused(review_pb2_grpc.ReviewServiceStub(channel).ListAssignments(
             review_pb2.ListAssignmentsRequest(), metadata=(("authorization", f"Bearer {token}"),)))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_webhook_registration_checks_the_url_and_the_role(stack, stack_settings):
+    notify, authed = clients.tenant_admin(stack_settings, stack.target("notify"), "tenant-d")
+    try:
+        error = await _refused(notify.RegisterWebhook(notify_pb2.RegisterWebhookRequest(url="ftp://example.org/x"),
+                                                      metadata=authed.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details().startswith("url:")
+    finally:
+        await authed.close()
+    token = mint_token(stack_settings, subject="coord", tenant="tenant-d", roles=["submitter"])
+    async with grpc.aio.insecure_channel(stack.target("notify")) as channel:
+        error = await _refused(notify_pb2_grpc.NotifyServiceStub(channel).RegisterWebhook(
+            notify_pb2.RegisterWebhookRequest(url="https://hooks.example.org/x"),
+            metadata=(("authorization", f"Bearer {token}"),)))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
