@@ -47,9 +47,13 @@ class Kernel:
         )
 
     async def ensure_topics(self) -> None:
-        created = await asyncio.to_thread(ensure_topics, self.settings)
-        if created:
-            log.info("topics_created", topics=created)
+        await _ensure_topics(self.settings)
+
+
+async def _ensure_topics(settings: Settings) -> None:
+    created = await asyncio.to_thread(ensure_topics, settings)
+    if created:
+        log.info("topics_created", topics=created)
 
 
 def build_kernel(name: str, settings: Settings | None = None) -> Kernel:
@@ -57,11 +61,11 @@ def build_kernel(name: str, settings: Settings | None = None) -> Kernel:
     configure_logging(name, settings.log_level)
     store = Store(settings, name)
     publisher = KafkaPublisher(settings, client_id=f"secondlook-{name}")
-    kernel = Kernel(name, settings, store, publisher, relay=None)  # type: ignore[arg-type]
     # After a failed publish, make sure the topics exist again: a broker that
     # restarted empty would otherwise auto-create them with its own defaults.
-    kernel.relay = OutboxRelay(store, publisher, settings.outbox_poll_seconds, on_failure=kernel.ensure_topics)
-    return kernel
+    relay = OutboxRelay(store, publisher, settings.outbox_poll_seconds,
+                        on_failure=lambda: _ensure_topics(settings))
+    return Kernel(name, settings, store, publisher, relay)
 
 
 def assemble(
@@ -72,7 +76,7 @@ def assemble(
     topics: list[str] | None = None,
     loops: Iterable[Callable[[], Coroutine[Any, Any, Any]]] = (),
     startup: Iterable[Callable[[], Awaitable[Any]]] = (),
-) -> tuple[Service, GrpcServer]:
+) -> Service:
     settings = kernel.settings
     server = GrpcServer(settings, kernel.name, register)
     service = Service(name=kernel.name)
@@ -90,4 +94,4 @@ def assemble(
         service.loops.append(transport.run)
     service.ready = [lambda: server.set_serving(True)]
     service.shutdown = [kernel.store.close, kernel.publisher.close, server.stop]
-    return service, server
+    return service

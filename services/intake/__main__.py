@@ -26,7 +26,7 @@ async def serve() -> int:
         return [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name]
 
     sweeper = Sweeper(kernel.store, settings.sweeper_interval_seconds, settings.sweeper_stuck_after_seconds)
-    service, _ = assemble(
+    service = assemble(
         kernel,
         register,
         consumer=kernel.consumer(make_handlers(settings.sweeper_stuck_after_seconds)),

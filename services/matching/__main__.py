@@ -41,7 +41,7 @@ async def serve() -> int:
             await app.stop()
 
     # No API of its own yet: the gRPC server carries health and reflection.
-    service, _ = assemble(kernel, lambda server: [], startup=[prepare], loops=[run_faust])
+    service = assemble(kernel, lambda server: [], startup=[prepare], loops=[run_faust])
     return await run(service)
 
 

@@ -28,7 +28,7 @@ async def serve() -> int:
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(kernel.store, settings.webhook_allow_insecure_targets), server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 
-    service, _ = assemble(
+    service = assemble(
         kernel,
         register,
         consumer=kernel.consumer(make_handlers(dispatcher.wake.set)),

@@ -23,7 +23,7 @@ async def serve() -> int:
         review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(kernel.store), server)
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 
-    service, _ = assemble(
+    service = assemble(
         kernel,
         register,
         consumer=kernel.consumer(make_handlers()),
