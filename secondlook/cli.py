@@ -30,7 +30,8 @@ def _token(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from secondlook.dev import demo  # needs the embedded extra
 
-    return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done)
+    ports = {k: getattr(args, k) for k in ("kafka_port", "mongo_port", "grpc_port_base", "metrics_port_base")}
+    return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done, ports=ports)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--home", help="state and logs folder (default .secondlook/)")
     run.add_argument("--exit-when-done", action="store_true",
                      help="stop everything once the sample cases are DELIVERED (default: keep running)")
+    run.add_argument("--kafka-port", type=int, default=0, help="broker port (default: a free one)")
+    run.add_argument("--mongo-port", type=int, default=0, help="store port (default: a free one)")
+    run.add_argument("--grpc-port-base", type=int, default=0,
+                     help="gRPC ports of intake, matching, review, notify: BASE..BASE+3 (default: free ones)")
+    run.add_argument("--metrics-port-base", type=int, default=0,
+                     help="metrics ports, likewise BASE..BASE+3 (default: free ones)")
     run.set_defaults(func=_run)
 
     token = sub.add_parser("token", help="mint a development bearer token (signed with SECONDLOOK_JWT_SECRET)")

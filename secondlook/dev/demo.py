@@ -106,14 +106,14 @@ def cases_submitted_at(case: intake_pb2.Case) -> float:
     return case.submitted_at.ToDatetime().timestamp()
 
 
-def run(home: Path | None = None, hold: bool = True, fresh: bool = True) -> int:
+def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: dict[str, int] | None = None) -> int:
     console = Console()
     home = home or ROOT / ".secondlook"
     if fresh:
         shutil.rmtree(home, ignore_errors=True)
     stack = Stack(home, persistent_store=True, overrides={
         "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "20", "SECONDLOOK_LOG_LEVEL": "INFO",
-    })
+    }, **(ports or {}))
     console.print(Panel.fit(
         "[bold]secondlook[/] · medical second opinions, end to end\n"
         f"state and logs: {home}  ·  Ctrl-C stops everything", border_style="blue"))

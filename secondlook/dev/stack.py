@@ -156,16 +156,21 @@ def tansu_binary() -> str:
 class Stack:
     """Broker, store and services on free loopback ports, state under `home`."""
 
-    def __init__(self, home: Path, *, persistent_store: bool = False, overrides: dict[str, str] | None = None):
+    def __init__(self, home: Path, *, persistent_store: bool = False, overrides: dict[str, str] | None = None,
+                 kafka_port: int = 0, mongo_port: int = 0, grpc_port_base: int = 0, metrics_port_base: int = 0):
+        """Ports left at 0 are picked free; a base gives the four services base, base+1, ... in
+        the order of SERVICES."""
         self.home = home
         self.home.mkdir(parents=True, exist_ok=True)
-        self.kafka_port = free_port()
-        self.mongo_port = free_port()
+        self.kafka_port = kafka_port or free_port()
+        self.mongo_port = mongo_port or free_port()
         self.jwt_secret = secrets.token_urlsafe(32)
         self.persistent_store = persistent_store
         self.overrides = overrides or {}
-        self.grpc_ports = {s: free_port() for s in SERVICES}
-        self.metrics_ports = {s: free_port() for s in SERVICES}
+        self.grpc_ports = {s: grpc_port_base + i if grpc_port_base else free_port() for i, s in enumerate(SERVICES)}
+        self.metrics_ports = {
+            s: metrics_port_base + i if metrics_port_base else free_port() for i, s in enumerate(SERVICES)
+        }
         # In every child's environment, so that whatever a stack started can be
         # found (see leftovers) even if the launcher lost track of it.
         self.marker = {STACK_MARKER: str(self.home.resolve())}
