@@ -27,7 +27,6 @@ T = TypeVar("T")
 
 OUTBOX = "outbox"
 PROCESSED = "processed_events"
-PROCESSED_RETENTION_SECONDS = 30 * 86400
 
 
 def utcnow() -> datetime:
@@ -64,8 +63,6 @@ class Store:
     async def ensure_indexes(self) -> None:
         await self.db[OUTBOX].create_index([("published", 1), ("_id", 1)])
         await self.db[OUTBOX].create_index([("case_id", 1)])
-        # A repeat arrives within Kafka's retention (days), not months later.
-        await self.db[PROCESSED].create_index([("at", 1)], expireAfterSeconds=PROCESSED_RETENTION_SECONDS)
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")
