@@ -16,8 +16,6 @@ from secondlook.settings import Settings
 
 log = get_logger(__name__)
 
-ACTORS = 8
-
 
 def _credentials(settings: Settings):
     """The same Kafka security settings as the kernel's kafka-python clients."""
@@ -52,10 +50,11 @@ def build_app(settings: Settings, consumer: IdempotentConsumer, topics: list[str
     )
     topic = app.topic(*topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
-    # Several actors share the stream so that one slow transaction does not hold
-    # up every case behind it. Order across a case's events is not needed here:
-    # each is applied once (idempotent consumer) and capacity is reserved atomically.
-    @app.agent(topic, name="secondlook-matching-events", concurrency=ACTORS)
+    # One actor per partition, so that one slow transaction does not hold up every
+    # case behind it while each partition is still handled, and acked, in order.
+    # (Several actors sharing one stream would ack out of order, and Faust could
+    # then commit past a record still being handled.)
+    @app.agent(topic, name="secondlook-matching-events", isolated_partitions=True)
     async def on_event(stream):
         # Faust acks (and later commits) a record once this loop moves past it,
         # so the loop only moves on when the record is handled: effect durable
