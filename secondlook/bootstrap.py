@@ -37,13 +37,14 @@ class Kernel:
     publisher: KafkaPublisher
     relay: OutboxRelay
 
-    def consumer(self, handlers: dict[str, Handler]) -> IdempotentConsumer:
+    def consumer(self, handlers: dict[str, Handler], on_redrive=None) -> IdempotentConsumer:
         return IdempotentConsumer(
             self.store,
             self.publisher,
             handlers,
             group=f"secondlook-{self.name}",
             max_attempts=self.settings.consumer_max_attempts,
+            on_redrive=on_redrive,
         )
 
     async def ensure_topics(self) -> None:

@@ -79,6 +79,7 @@ class IdempotentConsumer:
         group: str,
         max_attempts: int = 5,
         retry_base_seconds: float = 0.2,
+        on_redrive: Callable[[str], Awaitable[None]] | None = None,
     ):
         self._store = store
         self._publisher = publisher
@@ -86,6 +87,8 @@ class IdempotentConsumer:
         self._group = group
         self._max_attempts = max_attempts
         self._retry_base = retry_base_seconds
+        # What the service does on a redrive besides re-publishing its outbox.
+        self._on_redrive = on_redrive
 
     @property
     def service(self) -> str:
@@ -108,6 +111,8 @@ class IdempotentConsumer:
         if event.type == "redrive.requested":
             # Re-publishing is idempotent by nature: no marker needed.
             await requeue(self._store, event.case_id)
+            if self._on_redrive is not None:
+                await self._on_redrive(event.case_id)
             return "applied"
         handler = self._handlers.get(event.type)
         if handler is None:
@@ -220,16 +225,20 @@ class KafkaConsumerLoop:
         kafka.subscribe(self._topics)
         return kafka
 
+    async def _blocking(self, fn, *args):
+        """Runs a kafka-python call in a thread. kafka-python is not thread-safe, so
+        the call stays in view (shielded from cancellation) and the consumer is
+        closed only once it has returned."""
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        return await asyncio.shield(self._inflight)
+
     async def run(self) -> None:
         self._kafka = await asyncio.to_thread(self._connect)
+        self._inflight: asyncio.Future | None = None
         self.ready.set()
-        polling: asyncio.Future | None = None
         try:
             while True:
-                # kafka-python is not thread-safe: keep the poll's thread in view so
-                # the consumer is closed only after it returned.
-                polling = asyncio.ensure_future(asyncio.to_thread(self._kafka.poll, 200))
-                batch = await asyncio.shield(polling)
+                batch = await self._blocking(self._kafka.poll, 200)
                 if not batch:
                     continue
                 results = await asyncio.gather(
@@ -249,14 +258,14 @@ class KafkaConsumerLoop:
                     for tp, msgs in batch.items()
                 }
                 try:
-                    await asyncio.to_thread(self._kafka.commit, offsets)
+                    await self._blocking(self._kafka.commit, offsets)
                 except Exception as exc:
                     # The effects are durable and idempotent: a lost commit only
                     # means these records are seen (and dropped) again.
                     log.warning("offset_commit_failed", error=repr(exc))
         finally:
-            if polling is not None and not polling.done():
-                await asyncio.wait([polling])
+            if self._inflight is not None and not self._inflight.done():
+                await asyncio.wait([self._inflight])
             kafka, self._kafka = self._kafka, None
             await asyncio.to_thread(kafka.close)
 

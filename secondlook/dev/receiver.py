@@ -22,6 +22,8 @@ class WebhookReceiver:
         self.url = ""
         # Every request as received: headers, body, verified payload (or None), valid flag.
         self.requests: list[dict] = []
+        # Set to an HTTP status to play a receiver that is down (tests of retries).
+        self.refuse_with: int | None = None
         self._runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -31,6 +33,10 @@ class WebhookReceiver:
             payload, valid = Webhook(self.secret).verify(body, headers), True
         except Exception:
             payload, valid = None, False
+        if self.refuse_with is not None:
+            self.requests.append({"headers": headers, "body": body, "payload": None, "valid": valid,
+                                  "refused": True})
+            return web.Response(status=self.refuse_with)
         self.requests.append({"headers": headers, "body": body, "payload": payload, "valid": valid})
         return web.Response(status=204 if valid else 401)
 
@@ -51,17 +57,22 @@ class WebhookReceiver:
 
     @property
     def verified(self) -> list[dict]:
-        return [r["payload"] for r in self.requests if r["valid"]]
+        """Payloads accepted: signature valid and answered 2xx."""
+        return [r["payload"] for r in self.requests if r["valid"] and not r.get("refused")]
 
     @property
     def rejected(self) -> int:
         return sum(not r["valid"] for r in self.requests)
 
+    @property
+    def refused(self) -> list[dict]:
+        return [r for r in self.requests if r.get("refused")]
+
     def for_case(self, case_id: str) -> list[dict]:
-        return [r for r in self.requests if r["valid"] and r["payload"]["data"]["case_id"] == case_id]
+        return [r for r in self.requests if r["payload"] and r["payload"]["data"]["case_id"] == case_id]
 
     def per_case(self) -> collections.Counter:
-        return collections.Counter(p["data"]["case_id"] for p in self.verified)
+        return collections.Counter(p["data"]["case_id"] for p in self.verified if p)
 
 
 async def registered_receiver(settings: Settings, notify_target: str, tenant: str) -> WebhookReceiver:

@@ -111,6 +111,11 @@ class Process:
             _signal_group(self.popen, signal.SIGKILL)
             self.popen.wait()
 
+    def terminate(self) -> None:
+        """Asks the process group to stop (SIGTERM); `stop` waits for it."""
+        if self.popen is not None and self.popen.poll() is None:
+            _signal_group(self.popen, signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.popen is None:
             return
@@ -278,8 +283,12 @@ class Stack:
             self.wait_serving(name)
 
     def stop(self) -> None:
-        for proc in [*self.services.values(), self.broker, self.store]:
-            if proc is not None:
+        # Services first (they flush to broker and store), all at once, then the infrastructure.
+        for group in (list(self.services.values()), [self.broker, self.store]):
+            procs = [p for p in group if p is not None]
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
                 proc.stop()
 
     def processes(self) -> list[Process]:

@@ -31,7 +31,7 @@ async def serve() -> int:
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(dispatcher.wake.set)),
+        consumer=kernel.consumer(make_handlers(dispatcher.wake.set), on_redrive=dispatcher.rearm),
         topics=[topics.REVIEW_EVENTS, topics.REDRIVE],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[dispatcher.run],

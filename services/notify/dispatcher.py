@@ -32,6 +32,14 @@ class Dispatcher:
         self._poll = poll_seconds
         self.wake = asyncio.Event()
 
+    async def rearm(self, case_id: str) -> None:
+        """A redrive of the case: dead deliveries get another round of attempts, so a
+        receiver that was down longer than one round still gets its notice."""
+        if await repository.rearm_dead(self._store.db, case_id, utcnow(), self._max_attempts):
+            with bound_contextvars(case_id=case_id):
+                log.info("deliveries_rearmed")
+            self.wake.set()
+
     async def run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout)) as http:
             while True:
@@ -70,7 +78,7 @@ class Dispatcher:
             started = time.perf_counter()
             try:
                 async with http.post(
-                    endpoint["url"], data=body,
+                    endpoint["url"], data=body, allow_redirects=False,  # a redirect must not re-aim the POST
                     headers=headers(endpoint["secret"], delivery["_id"], int(time.time()), body),
                 ) as response:
                     status = response.status
@@ -92,7 +100,9 @@ class Dispatcher:
                 ))
                 return True
 
-            await self._store.transact(delivered)
+            if not await self._store.transact(delivered):
+                log.warning("webhook_outcome_superseded", attempts=delivery["attempts"])  # lease was taken over
+                return False
             log.info("webhook_delivered", attempts=delivery["attempts"],
                      seconds=round(time.perf_counter() - started, 3))
             return True
@@ -100,7 +110,7 @@ class Dispatcher:
     async def _failed(self, delivery: dict, error: str) -> bool:
         attempt = delivery["attempts"]
         next_at = None
-        if attempt < self._max_attempts:
+        if attempt < delivery.get("attempt_budget", self._max_attempts):
             next_at = utcnow() + timedelta(seconds=retry_delay(attempt))
         await repository.mark_failed(self._store.db, delivery, next_at, error)
         log.warning("webhook_failed", attempt=attempt, error=error, gave_up=next_at is None)

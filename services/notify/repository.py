@@ -74,3 +74,17 @@ async def mark_failed(db: AsyncDatabase, delivery: dict, next_at: datetime | Non
         update["next_attempt_at"] = next_at
     await db[DELIVERIES].update_one({"_id": delivery["_id"], "status": SENDING, "attempts": delivery["attempts"]},
                                     {"$set": update, "$unset": {"lease_until": ""}})
+
+
+async def rearm_dead(db: AsyncDatabase, case_id: str, now: datetime, more_attempts: int) -> int:
+    """Gives a case's dead deliveries another round of attempts (a redrive asked)."""
+    cursor = db[DELIVERIES].find({"case_id": case_id, "status": DEAD}, projection={"attempts": 1})
+    rearmed = 0
+    async for d in cursor:
+        result = await db[DELIVERIES].update_one(
+            {"_id": d["_id"], "status": DEAD, "attempts": d["attempts"]},
+            {"$set": {"status": PENDING, "next_attempt_at": now,
+                      "attempt_budget": d["attempts"] + more_attempts}},
+        )
+        rearmed += result.modified_count
+    return rearmed

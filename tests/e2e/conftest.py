@@ -11,10 +11,12 @@ from secondlook.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
-# Short clocks so a case stuck by a lost event is re-driven within seconds.
+# Short clocks so a case stuck by a lost event is re-driven within seconds, and a
+# webhook that keeps failing gives up after two attempts.
 FAST = {
     "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "3",
     "SECONDLOOK_SWEEPER_INTERVAL_SECONDS": "1",
+    "SECONDLOOK_DELIVERY_MAX_ATTEMPTS": "2",
 }
 
 

@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 
 from secondlook.dev import clients
 from secondlook.dev.receiver import registered_receiver
+from secondlook.dev.simreviewer import SimulatedReviewer
 from secondlook.v1 import case_pb2, intake_pb2, review_pb2
 from tests.conftest import eventually
 
@@ -137,4 +138,41 @@ async def test_no_phi_leaves_intake_in_events_or_logs(stack, stack_settings):
             assert "Zyxwvutsrq" not in proc.log_path.read_text(), f"PHI in {proc.name}'s log"
     finally:
         await authed.close()
+        await mongo.close()
+
+
+async def test_a_receiver_that_was_down_still_gets_its_notice_once(stack, stack_settings):
+    """Retries with backoff, a delivery that gave up, and the redrive that re-arms it."""
+    tenant = "flaky-receiver"
+    receiver = await registered_receiver(stack_settings, stack.target("notify"), tenant)
+    receiver.refuse_with = 503
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), tenant)
+    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2)
+    reviewer_task = asyncio.create_task(reviewer.run())
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    deliveries = mongo["secondlook_notify"]["deliveries"]
+    try:
+        reply = await intake.SubmitCase(clients.sample_cases(prefix="flaky-")[5], metadata=authed.metadata)
+
+        async def gave_up():
+            return await deliveries.find_one({"case_id": reply.case_id, "status": "dead"})
+
+        dead = await eventually(gave_up, 60, "the delivery to give up after its attempts")
+        assert dead["attempts"] == 2 and "503" in dead["last_error"]
+        receiver.refuse_with = None  # the receiver is back
+
+        async def delivered():
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id), metadata=authed.metadata)
+            return case.status == case_pb2.CASE_STATUS_DELIVERED
+
+        await eventually(delivered, 90, "the re-driven delivery to reach the receiver")
+        assert receiver.per_case()[reply.case_id] == 1
+        # Every attempt carried the same webhook-id, so a receiver can drop repeats.
+        ids = {r["headers"]["webhook-id"] for r in receiver.requests if reply.case_id.encode() in r["body"]}
+        assert len(ids) == 1 and len(receiver.refused) >= 2
+    finally:
+        reviewer_task.cancel()
+        await asyncio.gather(reviewer_task, return_exceptions=True)
+        await authed.close()
+        await receiver.stop()
         await mongo.close()

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import random
 import secrets
+import socket
 from urllib.parse import urlsplit
 
 SECRET_PREFIX = "whsec_"
@@ -39,13 +40,26 @@ def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
         return []
     if parts.scheme != "https":
         return [("url", "must use https")]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return [] if host != "localhost" else [("url", "must not point at this platform's own network")]
-    if not address.is_global:
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return [("url", "must not point at this platform's own network")]
+    address = _literal_address(name)
+    if address is not None and not address.is_global:
         return [("url", "must not point at a loopback, private or link-local address")]
     return []
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host name spells literally, in any form a resolver accepts
+    (127.1, 2130706433 and 0x7f000001 are all 127.0.0.1); None for a real name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))  # pure parsing, no lookup
+    except OSError:
+        return None
 
 
 def new_secret() -> str:
