@@ -54,6 +54,11 @@ GRPC_LATENCY_SECONDS = Histogram(
     "gRPC call latency, by method.",
     ["service", "method"],
 )
+DELIVERY_ATTEMPTS = Counter(
+    "secondlook_delivery_attempts_total",
+    "Notice delivery attempts, by channel and outcome (delivered, retrying, dead).",
+    ["service", "channel", "outcome"],
+)
 MONGO_TRANSACTIONS = Counter(
     "secondlook_mongo_transactions_total",
     "MongoDB transactions committed (units of work).",

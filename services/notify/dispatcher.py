@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import aiohttp
 
+from secondlook import metrics
 from secondlook.events import new_event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.store import Store, UnitOfWork, utcnow
@@ -103,6 +104,7 @@ class Dispatcher:
             if not await self._store.transact(delivered):
                 log.warning("webhook_outcome_superseded", attempts=delivery["attempts"])  # lease was taken over
                 return False
+            metrics.DELIVERY_ATTEMPTS.labels("notify", delivery["channel"], "delivered").inc()
             log.info("webhook_delivered", attempts=delivery["attempts"],
                      seconds=round(time.perf_counter() - started, 3))
             return True
@@ -113,5 +115,7 @@ class Dispatcher:
         if attempt < delivery.get("attempt_budget", self._max_attempts):
             next_at = utcnow() + timedelta(seconds=retry_delay(attempt))
         await repository.mark_failed(self._store.db, delivery, next_at, error)
+        outcome = "retrying" if next_at is not None else "dead"
+        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery["channel"], outcome).inc()
         log.warning("webhook_failed", attempt=attempt, error=error, gave_up=next_at is None)
         return False

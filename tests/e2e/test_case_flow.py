@@ -4,6 +4,7 @@ real APIs, on the real broker and store, with the services as processes."""
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -170,6 +171,9 @@ async def test_a_receiver_that_was_down_still_gets_its_notice_once(stack, stack_
         # Every attempt carried the same webhook-id, so a receiver can drop repeats.
         ids = {r["headers"]["webhook-id"] for r in receiver.requests if reply.case_id.encode() in r["body"]}
         assert len(ids) == 1 and len(receiver.refused) >= 2
+        metrics = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_ports['notify']}/metrics").read())
+        assert b'secondlook_delivery_attempts_total{channel="webhook",outcome="dead",service="notify"}' in metrics
     finally:
         reviewer_task.cancel()
         await asyncio.gather(reviewer_task, return_exceptions=True)
