@@ -105,8 +105,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25)
-    reviewer_task = asyncio.create_task(reviewer.run())
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25).start()
     before = scrape_transactions(stack)
     ops_before = store_operations(stack.mongo_uri)
     samples = clients.sample_cases()
@@ -152,8 +151,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
     elapsed = time.perf_counter() - started
     after = scrape_transactions(stack)
     ops_after = store_operations(stack.mongo_uri)
-    reviewer_task.cancel()
-    await asyncio.gather(reviewer_task, return_exceptions=True)
+    await reviewer.stop()
     await authed.close()
     await receiver.stop()
     per_service = {k: (after[k] - before[k]) / cases for k in after}

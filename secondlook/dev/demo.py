@@ -60,8 +60,7 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, intake_auth = clients.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), think_seconds=2.0)
-    reviewer_task = asyncio.create_task(reviewer.run())
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), think_seconds=2.0).start()
     started = time.monotonic()
     cases = []
     for req in clients.sample_cases(prefix=f"{int(time.time())}-"):
@@ -96,8 +95,7 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
                       f"{len(receiver.verified)} signed webhooks verified.")
         return 0 if delivered == len(cases) else 1
     finally:
-        reviewer_task.cancel()
-        await asyncio.gather(reviewer_task, return_exceptions=True)
+        await reviewer.stop()
         await intake_auth.close()
         await receiver.stop()
 

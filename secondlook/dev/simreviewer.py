@@ -28,7 +28,19 @@ class SimulatedReviewer:
         self._think = think_seconds
         self._poll = poll_seconds
         self._rng = random.Random(seed)
+        self._task: asyncio.Task | None = None
         self.answered = 0
+
+    def start(self) -> SimulatedReviewer:
+        """Works the inboxes in the background until `stop`."""
+        self._task = asyncio.create_task(self.run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
     def _opinion(self) -> review_pb2.Opinion:
         # Shaped like published second-opinion outcomes: mostly refined, some different.

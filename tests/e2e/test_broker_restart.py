@@ -35,8 +35,7 @@ async def test_every_case_is_delivered_once_after_the_broker_restarts_empty(faul
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2)
-    reviewer_task = asyncio.create_task(reviewer.run())
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2).start()
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
         base = clients.sample_cases()
@@ -86,8 +85,7 @@ async def test_every_case_is_delivered_once_after_the_broker_restarts_empty(faul
         assert await deliveries.count_documents({"tenant_id": TENANT}) == CASES
         assert await deliveries.count_documents({"tenant_id": TENANT, "status": "delivered"}) == CASES
     finally:
-        reviewer_task.cancel()
-        await asyncio.gather(reviewer_task, return_exceptions=True)
+        await reviewer.stop()
         await authed.close()
         await receiver.stop()
         await mongo.close()

@@ -148,8 +148,7 @@ async def test_a_receiver_that_was_down_still_gets_its_notice_once(stack, stack_
     receiver = await registered_receiver(stack_settings, stack.target("notify"), tenant)
     receiver.refuse_with = 503
     intake, authed = clients.submitter(stack_settings, stack.target("intake"), tenant)
-    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2)
-    reviewer_task = asyncio.create_task(reviewer.run())
+    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2).start()
     mongo = AsyncMongoClient(stack.mongo_uri)
     deliveries = mongo["secondlook_notify"]["deliveries"]
     try:
@@ -175,8 +174,7 @@ async def test_a_receiver_that_was_down_still_gets_its_notice_once(stack, stack_
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_ports['notify']}/metrics").read())
         assert b'secondlook_delivery_attempts_total{channel="webhook",outcome="dead",service="notify"}' in metrics
     finally:
-        reviewer_task.cancel()
-        await asyncio.gather(reviewer_task, return_exceptions=True)
+        await reviewer.stop()
         await authed.close()
         await receiver.stop()
         await mongo.close()
