@@ -16,11 +16,13 @@ from typing import Any
 import grpc
 
 from secondlook.bus import KafkaPublisher
-from secondlook.consumer import Handler, IdempotentConsumer, KafkaConsumerLoop
+from secondlook.consumer import Handler, IdempotentConsumer
+from secondlook.consumerloop import ConsumerLoop
 from secondlook.grpcserver import GrpcServer
 from secondlook.logging import configure_logging, get_logger
 from secondlook.metrics import start_metrics_server
 from secondlook.outbox import OutboxRelay
+from secondlook.probes import Probes
 from secondlook.runtime import Service
 from secondlook.settings import Settings
 from secondlook.store import Store
@@ -44,6 +46,7 @@ class Kernel:
             handlers,
             group=f"secondlook-{self.name}",
             max_attempts=self.settings.consumer_max_attempts,
+            retry_base_seconds=self.settings.consumer_retry_base_seconds,
             on_redrive=on_redrive,
         )
 
@@ -80,19 +83,24 @@ def assemble(
 ) -> Service:
     settings = kernel.settings
     server = GrpcServer(settings, kernel.name, register)
+    probes = Probes(server, stall_seconds=settings.liveness_stall_seconds)
     service = Service(name=kernel.name)
 
     async def connect() -> None:
         await kernel.store.ping()
         await kernel.store.ensure_indexes()
         await kernel.ensure_topics()
+        await kernel.publisher.connect(kernel.store.outbox_topic)
         start_metrics_server(settings.metrics_port)
 
     service.startup = [connect, *startup, server.start]
-    service.loops = [kernel.relay.run, *loops]
+    service.loops = [kernel.relay.run, *loops, probes.run]
+    probes.ready_checks["producer"] = lambda: kernel.publisher.connected
+    probes.heartbeats["relay"] = lambda: kernel.relay.last_cycle
     if consumer is not None:
-        transport = KafkaConsumerLoop(settings, consumer, topics or [], group=f"secondlook-{kernel.name}")
+        transport = ConsumerLoop(settings, consumer, topics or [], group=f"secondlook-{kernel.name}")
         service.loops.append(transport.run)
-    service.ready = [lambda: server.set_serving(True)]
+        probes.ready_checks["consumer"] = lambda: transport.joined
+        probes.heartbeats["consumer"] = lambda: transport.last_poll
     service.shutdown = [kernel.store.close, kernel.publisher.close, server.stop]
     return service

@@ -1,6 +1,10 @@
-"""The event bus: publishing to Kafka with kafka-python.
+"""The event bus: Kafka clients (kafka-python), configured in one place.
 
-kafka-python is blocking, so each batch goes through asyncio.to_thread; one
+`client_config`, `producer_config` and `consumer_config` are the only places
+Kafka client settings are assembled; the publisher, the consumer loop and the
+topic admin all take theirs from here.
+
+kafka-python is blocking, so each publish goes through asyncio.to_thread; one
 thread at a time touches the producer. Publishing is at-least-once by design:
 every consumer is idempotent, so a repeat is harmless and a loss is not.
 """
@@ -11,8 +15,58 @@ import asyncio
 from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from secondlook.settings import Settings
+
+_ASSIGNORS = {
+    "cooperative-sticky": CooperativeStickyAssignor,
+    "range": RangePartitionAssignor,
+    "roundrobin": RoundRobinPartitionAssignor,
+}
+
+
+def client_config(settings: Settings, client_id: str) -> dict:
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        "security_protocol": settings.kafka_security_protocol,
+        "client_id": client_id,
+    }
+
+
+def producer_config(settings: Settings, client_id: str) -> dict:
+    return {
+        **client_config(settings, client_id),
+        "acks": "all",
+        "enable_idempotence": settings.kafka_enable_idempotence,
+        "linger_ms": 2,
+        "retries": 3,
+        "request_timeout_ms": 10_000,
+        "max_block_ms": 10_000,
+    }
+
+
+def consumer_config(settings: Settings, group: str) -> dict:
+    config = {
+        **client_config(settings, f"{group}-consumer"),
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "partition_assignment_strategy": (_ASSIGNORS[settings.kafka_consumer_assignment_strategy],),
+        "max_poll_interval_ms": settings.kafka_consumer_max_poll_interval_ms,
+        "session_timeout_ms": settings.kafka_consumer_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_consumer_heartbeat_interval_ms,
+        "fetch_max_wait_ms": settings.kafka_consumer_fetch_max_wait_ms,
+        "max_poll_records": 500,
+        # Notice topics created after we subscribed (e.g. by a broker that
+        # restarted empty) within seconds, not the default five minutes.
+        "metadata_max_age_ms": 5_000,
+    }
+    if settings.kafka_consumer_instance_id:
+        config["group_instance_id"] = f"{group}-{settings.kafka_consumer_instance_id}"
+    return config
 
 
 @dataclass(frozen=True)
@@ -30,26 +84,31 @@ class KafkaPublisher:
         self._producer: KafkaProducer | None = None
         self._lock = asyncio.Lock()
 
-    def _connect(self) -> KafkaProducer:
-        return KafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers.split(","),
-            security_protocol=self._settings.kafka_security_protocol,
-            client_id=self._client_id,
-            acks="all",
-            enable_idempotence=self._settings.kafka_enable_idempotence,
-            linger_ms=2,
-            retries=3,
-            request_timeout_ms=10_000,
-            max_block_ms=10_000,
-        )
+    def _producer_now(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(**producer_config(self._settings, self._client_id))
+        return self._producer
+
+    @property
+    def connected(self) -> bool:
+        """A producer that has reached the cluster and whose last publish did not
+        fail (a failure discards it; the relay's retry connects a new one)."""
+        return self._producer is not None
+
+    async def connect(self, topic: str) -> None:
+        """Connects now and fetches `topic`'s metadata, rather than at the first
+        publish: readiness waits for it."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(lambda: self._producer_now().partitions_for(topic))
+            except Exception:
+                await asyncio.to_thread(self._discard)
+                raise
 
     def _send_all(self, records: list[Record]) -> None:
-        if self._producer is None:
-            self._producer = self._connect()
-        futures = [
-            self._producer.send(r.topic, key=r.key, value=r.value, headers=r.headers) for r in records
-        ]
-        self._producer.flush(timeout=15)
+        producer = self._producer_now()
+        futures = [producer.send(r.topic, key=r.key, value=r.value, headers=r.headers) for r in records]
+        producer.flush(timeout=15)
         for f in futures:
             f.get(timeout=15)  # raises the broker's error for any record that did not land
 

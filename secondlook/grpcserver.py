@@ -83,8 +83,13 @@ class GrpcServer:
         for name in ["", *self._names]:
             await self.health.set(name, status)
 
+    async def set_live(self, live: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if live else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set("liveness", status)
+
     async def start(self) -> None:
         await self.set_serving(False)
+        await self.set_live(True)
         await self.server.start()
 
     async def stop(self, grace: float = 3.0) -> None:

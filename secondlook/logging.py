@@ -36,7 +36,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
-    # Libraries (kafka-python, faust, pymongo) log through stdlib logging: route
+    # Libraries (kafka-python, pymongo, stamina) log through stdlib logging: route
     # their warnings into the same JSON stream so one process has one format.
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(

@@ -9,12 +9,13 @@ unpublished again: that is how a case whose events a broker lost is re-driven.
 from __future__ import annotations
 
 import asyncio
-import random
+import time
 
-from secondlook import metrics
+from secondlook import backoff, metrics
 from secondlook.bus import KafkaPublisher, Record
+from secondlook.clock import utcnow
 from secondlook.logging import get_logger
-from secondlook.store import OUTBOX, Store, utcnow
+from secondlook.store import OUTBOX, Store
 
 log = get_logger(__name__)
 
@@ -29,6 +30,8 @@ class OutboxRelay:
         # Called after a failed publish (e.g. to ensure topics again after a broker restart).
         self._on_failure = on_failure
         self.published = 0
+        # Liveness: the monotonic time the relay last went round.
+        self.last_cycle = time.monotonic()
 
     async def relay_once(self) -> int:
         """Publishes one batch of unpublished events; returns how many."""
@@ -60,31 +63,26 @@ class OutboxRelay:
         return len(docs)
 
     async def run(self) -> None:
-        failures = 0
-        while True:
+        async def step() -> bool:
+            self.last_cycle = time.monotonic()
             self._store.outbox_written.clear()
             try:
-                count = await self.relay_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or store unavailable: back off and retry
-                failures += 1
-                delay = min(5.0, 0.2 * 2 ** min(failures, 5)) * random.uniform(0.5, 1.0)
-                log.warning("outbox_publish_failed", error=repr(exc), retry_in=round(delay, 2))
+                return await self.relay_once() == BATCH  # a full batch: more may be waiting
+            except Exception:
                 if self._on_failure is not None:
                     try:
                         await self._on_failure()
                     except Exception as inner:
-                        log.warning("outbox_recovery_failed", error=repr(inner))
-                await asyncio.sleep(delay)
-                continue
-            if count == BATCH:
-                continue  # more waiting: no pause
+                        log.warning("outbox_recovery_failed", error=type(inner).__name__)
+                raise
+
+        async def rest() -> None:
             try:
                 await asyncio.wait_for(self._store.outbox_written.wait(), timeout=self._poll)
             except TimeoutError:
                 pass
+
+        await backoff.forever(step, rest)
 
 
 async def requeue(store: Store, case_id: str) -> int:

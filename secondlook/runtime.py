@@ -28,8 +28,6 @@ class Service:
     loops: list[Callable[[], Coroutine[Any, Any, Any]]] = field(default_factory=list)
     # Run in reverse order on the way out.
     shutdown: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
-    # Called once every loop is running (e.g. health to SERVING).
-    ready: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
 
 async def run(service: Service) -> int:
@@ -43,9 +41,7 @@ async def run(service: Service) -> int:
         for step in service.startup:
             await step()
         tasks = [asyncio.create_task(fn(), name=fn.__qualname__) for fn in service.loops]
-        for step in service.ready:
-            await step()
-        log.info("service_ready")
+        log.info("service_started")
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for t in done:

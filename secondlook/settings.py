@@ -7,6 +7,7 @@ and MongoDB clusters: only these values change. README.md has the table.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,39 @@ class Settings(BaseSettings):
     kafka_topic_partitions: int = Field(4, ge=1, description="Partitions of each topic ensured at start.")
     kafka_replication_factor: int = Field(1, ge=1, description="Replication factor of ensured topics.")
     kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL, ...")
+    # Consumer group timings: Kafka's own defaults, right for real clusters. The
+    # embedded broker completes a group join only when the rebalance timeout
+    # (the max poll interval) expires, so the dev stack shortens them.
+    kafka_consumer_max_poll_interval_ms: int = Field(
+        300_000, ge=1_000,
+        description="Longest gap between polls before the member leaves its group (also the rebalance timeout). "
+        "Polling never waits on event handling, so this only bounds a stuck process.",
+    )
+    kafka_consumer_session_timeout_ms: int = Field(
+        45_000, ge=1_000, description="A member silent for this long is removed from its group."
+    )
+    kafka_consumer_heartbeat_interval_ms: int = Field(3_000, ge=100, description="Consumer heartbeat interval.")
+    kafka_consumer_fetch_max_wait_ms: int = Field(
+        500, ge=0, description="Longest a fetch waits for data (the latency floor of a hop on brokers that "
+        "answer idle fetches only at the deadline)."
+    )
+    kafka_consumer_assignment_strategy: Literal["cooperative-sticky", "range", "roundrobin"] = Field(
+        "cooperative-sticky",
+        description="Partition assignment: cooperative-sticky moves only the partitions that change owner, "
+        "no stop-the-world rebalance.",
+    )
+    kafka_consumer_instance_id: str = Field(
+        "",
+        description="Static group membership (KIP-345): a stable id per replica (e.g. a StatefulSet pod name) "
+        "lets a restarted replica take its partitions back without a rebalance. Empty: dynamic membership.",
+    )
+    consumer_max_in_flight_per_partition: int = Field(
+        500, ge=1, description="Records fetched but not yet handled, per partition, before it is paused."
+    )
+    consumer_commit_interval_seconds: float = Field(
+        0.5, gt=0, description="How often handled offsets are committed (always in order, never past a "
+        "record still being handled)."
+    )
 
     # --- MongoDB ---------------------------------------------------------------
     mongo_uri: str = Field(
@@ -36,6 +70,11 @@ class Settings(BaseSettings):
     mongo_database_prefix: str = Field(
         "secondlook",
         description="Each service owns the database `<prefix>_<service>`; services never share one.",
+    )
+    mongo_transaction_timeout_seconds: float = Field(
+        10.0, gt=0,
+        description="Bound on one unit of work, its retries on transient errors included (the driver's own "
+        "bound is 120 s). A consumer whose commit outcome is unknown checks it before giving up on an event.",
     )
 
     # --- Service endpoints -----------------------------------------------------
@@ -56,6 +95,10 @@ class Settings(BaseSettings):
     jwt_audience: str = Field("secondlook", description="Expected `aud` claim.")
 
     # --- Behaviour -------------------------------------------------------------
+    liveness_stall_seconds: float = Field(
+        60.0, gt=0, description="A consumer loop or relay that has not gone round for this long fails the "
+        "liveness check (gRPC health service `liveness`), so the pod is restarted."
+    )
     log_level: str = Field("INFO", description="Log level of the JSON logs.")
     outbox_poll_seconds: float = Field(
         0.5,
@@ -64,7 +107,11 @@ class Settings(BaseSettings):
         "(written by another replica, or left by a failed publish).",
     )
     consumer_max_attempts: int = Field(
-        5, ge=1, description="Attempts at an event before it goes to the dead-letter topic."
+        5, ge=1, description="Attempts at an event (a failing handler, not an unreachable store) before it goes "
+        "to the dead-letter topic. The store being down pauses consumption instead."
+    )
+    consumer_retry_base_seconds: float = Field(
+        0.2, gt=0, description="First wait between attempts at a failing event; it doubles, with jitter."
     )
     sweeper_interval_seconds: float = Field(5.0, gt=0, description="How often intake looks for stuck cases.")
     sweeper_stuck_after_seconds: float = Field(

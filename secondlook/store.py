@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import TypeVar
 
+import pymongo
 from bson import ObjectId
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_concern import ReadConcern
 
 from secondlook import metrics
+from secondlook.clock import utcnow
 from secondlook.events import Event, headers_of
 from secondlook.settings import Settings
 from secondlook.topics import EVENTS_TOPIC_OF, REDRIVE
@@ -27,10 +28,6 @@ T = TypeVar("T")
 
 OUTBOX = "outbox"
 PROCESSED = "processed_events"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class UnitOfWork:
@@ -51,9 +48,13 @@ class Store:
 
     def __init__(self, settings: Settings, service: str):
         self.service = service
+        # Every write, inside a transaction or not, is acknowledged by a majority
+        # and journaled; retryable writes survive a primary step-down.
         self.client: AsyncMongoClient = AsyncMongoClient(
-            settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000
+            settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
+            w="majority", journal=True, retryWrites=True,
         )
+        self._transaction_timeout = settings.mongo_transaction_timeout_seconds
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
         self.outbox_topic = EVENTS_TOPIC_OF[service]
         # Set after a commit that wrote events, so the relay publishes at once
@@ -64,11 +65,17 @@ class Store:
         await self.db[OUTBOX].create_index([("published", 1), ("_id", 1)])
         await self.db[OUTBOX].create_index([("case_id", 1)])
 
+    async def processed(self, event_id: str) -> bool:
+        """Whether a consumer committed the event's effect (its marker exists)."""
+        return await self.db[PROCESSED].count_documents({"_id": event_id}, limit=1) > 0
+
     async def ping(self) -> None:
         await self.client.admin.command("ping")
 
     async def transact(self, body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Runs `body` in a transaction, retried on transient errors by the driver.
+        """Runs `body` in a transaction, retried on transient errors by the driver
+        for at most `mongo_transaction_timeout_seconds` (the driver alone would
+        keep trying for 120 s).
 
         `body` may run more than once: it must only write through the session.
         """
@@ -87,11 +94,12 @@ class Store:
                 callbacks[:] = uow.after_commit
                 return result
 
-            result = await session.with_transaction(
-                attempt,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority", j=True),
-            )
+            with pymongo.timeout(self._transaction_timeout):
+                result = await session.with_transaction(
+                    attempt,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern("majority", j=True),
+                )
         metrics.MONGO_TRANSACTIONS.labels(self.service).inc()
         if committed:
             for e in committed:

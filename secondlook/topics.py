@@ -12,6 +12,7 @@ import time
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from secondlook.bus import client_config
 from secondlook.settings import Settings
 
 INTAKE_EVENTS = "secondlook.intake.events.v1"
@@ -41,12 +42,7 @@ def ensure_topics(settings: Settings, topics: tuple[str, ...] = ALL_TOPICS, time
     consumer that subscribed before a topic existed would not see it for a
     whole metadata refresh. Blocking (kafka-python): call it via asyncio.to_thread.
     """
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
-        security_protocol=settings.kafka_security_protocol,
-        client_id="secondlook-topics",
-        request_timeout_ms=10_000,
-    )
+    admin = KafkaAdminClient(**client_config(settings, "secondlook-topics"), request_timeout_ms=10_000)
     created: list[str] = []
     try:
         deadline = time.monotonic() + timeout

@@ -24,9 +24,23 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from secondlook.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 SERVICES = ("intake", "matching", "review", "notify")
 STACK_MARKER = "SECONDLOOK_DEVSTACK_HOME"
+
+# What the embedded broker (Tansu) needs that real Kafka does not: no idempotent
+# producer; a group join completes only when the rebalance timeout (the max
+# poll interval) expires, so short group timings; an idle fetch is answered
+# only at its deadline, so a short fetch wait.
+EMBEDDED_BROKER = {
+    "SECONDLOOK_KAFKA_ENABLE_IDEMPOTENCE": "false",
+    "SECONDLOOK_KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS": "5000",
+    "SECONDLOOK_KAFKA_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+    "SECONDLOOK_KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
+    "SECONDLOOK_KAFKA_CONSUMER_FETCH_MAX_WAIT_MS": "100",
+}
 
 
 def free_port() -> int:
@@ -232,13 +246,23 @@ class Stack:
             except Exception:
                 return False
 
+    def infra_env(self) -> dict[str, str]:
+        """What every client of the embedded broker and store needs (EMBEDDED_INFRA.md)."""
+        return {
+            "SECONDLOOK_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "SECONDLOOK_MONGO_URI": self.mongo_uri,
+            **EMBEDDED_BROKER,
+        }
+
+    def settings(self, **values) -> Settings:
+        """Settings for a client in this process, as a service of the stack would have them."""
+        env = {k.removeprefix("SECONDLOOK_").lower(): v for k, v in self.infra_env().items()}
+        return Settings(**{**env, "jwt_secret": self.jwt_secret, **values})
+
     # --- services -------------------------------------------------------------
     def env_for(self, service: str) -> dict[str, str]:
         env = {
-            "SECONDLOOK_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
-            # The embedded broker has no idempotent producer (EMBEDDED_INFRA.md).
-            "SECONDLOOK_KAFKA_ENABLE_IDEMPOTENCE": "false",
-            "SECONDLOOK_MONGO_URI": self.mongo_uri,
+            **self.infra_env(),
             "SECONDLOOK_GRPC_HOST": "127.0.0.1",
             "SECONDLOOK_GRPC_PORT": str(self.grpc_ports[service]),
             "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[service]),

@@ -10,11 +10,12 @@ import grpc
 from pymongo.errors import DuplicateKeyError
 
 from secondlook.auth import require_role
+from secondlook.clock import utcnow
 from secondlook.events import new_event, new_traceparent, trace_id_of
 from secondlook.grpcserver import field_violations
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.settings import Settings
-from secondlook.store import Store, UnitOfWork, utcnow
+from secondlook.store import Store, UnitOfWork
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2, intake_pb2_grpc
 
 from . import repository

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timezone
 
+from secondlook.clock import utcnow
 from secondlook.consumer import PermanentError
 from secondlook.events import Event
 from secondlook.logging import get_logger
-from secondlook.store import UnitOfWork, utcnow
+from secondlook.store import UnitOfWork
 
 from . import repository
 from .domain.lifecycle import (

@@ -1,4 +1,4 @@
-"""matching's entry point: directory, Faust agent, outbox relay and gRPC health.
+"""matching's entry point: directory, consumer, outbox relay and gRPC health.
 
 It consumes intake's events (cases to match) and review's (an opinion frees
 the specialist's slot)."""
@@ -15,7 +15,6 @@ from secondlook.runtime import run
 
 from . import directory
 from .handlers import make_handlers
-from .worker import build_app
 
 log = get_logger(__name__)
 
@@ -25,7 +24,6 @@ async def serve() -> int:
     kernel = build_kernel("matching")
     settings = kernel.settings
     consumer = kernel.consumer(make_handlers(settings.matching_offer_ttl_seconds))
-    app = build_app(settings, consumer, [topics.INTAKE_EVENTS, topics.REVIEW_EVENTS, topics.REDRIVE])
 
     async def prepare() -> None:
         await directory.ensure_indexes(kernel.store.db)
@@ -33,15 +31,14 @@ async def serve() -> int:
         if seeded:
             log.info("directory_seeded", specialists=seeded)
 
-    async def run_faust() -> None:
-        await app.start()
-        try:
-            await app.wait_until_stopped()
-        finally:
-            await app.stop()
-
     # No API of its own yet: the gRPC server carries health and reflection.
-    service = assemble(kernel, lambda server: [], startup=[prepare], loops=[run_faust])
+    service = assemble(
+        kernel,
+        lambda server: [],
+        consumer=consumer,
+        topics=[topics.INTAKE_EVENTS, topics.REVIEW_EVENTS, topics.REDRIVE],
+        startup=[prepare],
+    )
     return await run(service)
 
 

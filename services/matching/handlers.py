@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from secondlook.clock import utcnow
 from secondlook.events import Event, caused_by
 from secondlook.logging import get_logger
-from secondlook.store import UnitOfWork, utcnow
+from secondlook.store import UnitOfWork
 from secondlook.v1 import events_pb2
 
 from . import directory

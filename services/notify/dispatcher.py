@@ -14,9 +14,10 @@ from datetime import timedelta
 import aiohttp
 
 from secondlook import metrics
+from secondlook.clock import utcnow
 from secondlook.events import new_event
 from secondlook.logging import bound_contextvars, get_logger
-from secondlook.store import Store, UnitOfWork, utcnow
+from secondlook.store import Store, UnitOfWork
 from secondlook.v1 import events_pb2
 
 from . import repository

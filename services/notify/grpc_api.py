@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from secondlook.auth import require_role
+from secondlook.clock import utcnow
 from secondlook.grpcserver import field_violations
-from secondlook.store import Store, utcnow
+from secondlook.store import Store
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from . import repository

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timezone
 
+from secondlook.clock import utcnow
 from secondlook.events import Event
-from secondlook.store import UnitOfWork, utcnow
+from secondlook.store import UnitOfWork
 from secondlook.v1.case_pb2 import Concordance
 
 from . import repository

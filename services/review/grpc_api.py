@@ -7,10 +7,11 @@ import uuid
 import grpc
 
 from secondlook.auth import Principal, require_role
+from secondlook.clock import utcnow
 from secondlook.events import new_event
 from secondlook.grpcserver import field_violations
 from secondlook.logging import bound_contextvars, get_logger
-from secondlook.store import Store, UnitOfWork, utcnow
+from secondlook.store import Store, UnitOfWork
 from secondlook.v1 import events_pb2, review_pb2, review_pb2_grpc
 
 from . import repository

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from secondlook.dev.stack import Stack
-from secondlook.settings import Settings
+from secondlook.settings import Settings  # noqa: F401 (fixture type)
 from secondlook.store import Store
 
 pytestmark = pytest.mark.integration
@@ -25,13 +25,7 @@ def infra(tmp_path_factory):
 @pytest.fixture
 def infra_settings(infra) -> Settings:
     # A database per test keeps tests independent on one store.
-    return Settings(
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        kafka_enable_idempotence=False,
-        mongo_uri=infra.mongo_uri,
-        mongo_database_prefix=f"it_{uuid.uuid4().hex[:10]}",
-        jwt_secret="integration-test-key-0123456789abcdef",
-    )
+    return infra.settings(mongo_database_prefix=f"it_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from secondlook.bus import KafkaPublisher, Record
 from secondlook.consumer import (
     IdempotentConsumer,
     Incoming,
-    KafkaConsumerLoop,
     PermanentError,
 )
+from secondlook.consumerloop import ConsumerLoop
 from secondlook.events import headers_of, new_event
 from secondlook.store import OUTBOX, PROCESSED
 from secondlook.topics import DEAD_LETTER, ensure_topics
@@ -104,7 +104,7 @@ async def test_the_kafka_loop_applies_each_published_event_once(store, publisher
     records = [Record(topic, e.case_id.encode(), e.SerializeToString(), headers_of(e)) for e in events] * 2
     await publisher.publish(records)
     consumer = IdempotentConsumer(store, publisher, {"specialist.offered": _counting_handler}, group=topic)
-    loop = KafkaConsumerLoop(infra_settings, consumer, [topic], group=topic)
+    loop = ConsumerLoop(infra_settings, consumer, [topic], group=topic)
     task = asyncio.create_task(loop.run())
     try:
         async def all_applied():

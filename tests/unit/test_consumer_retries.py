@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
-from secondlook.consumer import IdempotentConsumer, Incoming
+from secondlook.consumer import IdempotentConsumer, Incoming, StoreUnavailable
 from secondlook.events import new_event
 from secondlook.v1 import events_pb2
 
@@ -13,14 +13,18 @@ from secondlook.v1 import events_pb2
 class FakeStore:
     service = "test"
 
-    def __init__(self, failures: list[Exception]):
+    def __init__(self, failures: list[Exception], landed: bool = False):
         self.failures = failures
         self.calls = 0
+        self.landed = landed  # whether a commit that raised had landed all the same
 
     async def transact(self, body):
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)
+
+    async def processed(self, event_id):
+        return self.landed
 
 
 class FakePublisher:
@@ -40,13 +44,24 @@ async def _noop(event, uow):
     pass
 
 
-async def test_an_unreachable_store_is_waited_out_not_dead_lettered():
+async def test_an_unreachable_store_is_handed_back_to_the_loop_not_dead_lettered():
     store = FakeStore([AutoReconnect("connection refused")] * 8)
     publisher = FakePublisher()
     consumer = IdempotentConsumer(store, publisher, {"opinion.submitted": _noop}, group="g",
                                   max_attempts=2, retry_base_seconds=0.001)
+    with pytest.raises(StoreUnavailable):
+        await consumer.handle(_record())
+    assert store.calls == 1  # no attempt spent: the loop pauses and hands the record again
+    assert publisher.records == []
+
+
+async def test_a_commit_whose_outcome_was_unknown_is_checked_before_dead_lettering():
+    unknown = OperationFailure("commit outcome unknown")
+    store = FakeStore([unknown] * 3, landed=True)
+    publisher = FakePublisher()
+    consumer = IdempotentConsumer(store, publisher, {"opinion.submitted": _noop}, group="g",
+                                  max_attempts=3, retry_base_seconds=0.001)
     assert await consumer.handle(_record()) == "applied"
-    assert store.calls == 9
     assert publisher.records == []
 
 

@@ -1,0 +1,50 @@
+"""The one backoff: stamina (exponential backoff with full jitter), set up once.
+
+- `attempts(...)`: bounded retries of one operation, for `async for ... with`.
+- `forever(...)`: the loop every long-running part shares (relay, sweeper,
+  dispatcher): do a step, rest when there was nothing to do, and on failure
+  back off and try again, for as long as the process lives.
+Retries are logged with the error's class only, never its text: an error
+can quote a document, and documents hold PHI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import stamina
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
+
+from secondlook.logging import get_logger
+
+log = get_logger(__name__)
+
+RetryOn = type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
+
+
+def _log_retry(details: RetryDetails) -> None:
+    log.warning("retrying", operation=details.name, retry=details.retry_num,
+                wait_seconds=round(details.wait_for, 2), error=type(details.caused_by).__name__)
+
+
+set_on_retry_hooks([_log_retry])
+
+
+def attempts(on: RetryOn, *, attempts: int | None, wait_initial: float = 0.2, wait_max: float = 5.0,
+             timeout: float | None = None):
+    """stamina's retry context: `async for attempt in attempts(...): with attempt: ...`.
+    `attempts=None` and `timeout=None` retry for as long as it takes."""
+    return stamina.retry_context(on=on, attempts=attempts, timeout=timeout, wait_initial=wait_initial,
+                                 wait_max=wait_max, wait_jitter=wait_initial)
+
+
+async def forever(step: Callable[[], Awaitable[bool]], rest: Callable[[], Awaitable[None]]) -> None:
+    """Runs `step` until cancelled. `step` returns True when it did work (run it
+    again at once) and False when there was nothing to do (await `rest` first).
+    A failing step is retried with backoff; the failure never ends the loop."""
+    while True:
+        async for attempt in attempts(Exception, attempts=None):
+            with attempt:
+                busy = await step()
+        if not busy:
+            await rest()

@@ -1,0 +1,241 @@
+"""The one consumer loop (kafka-python), shared by all four services.
+
+Polling never waits on event handling:
+- the poll loop only fetches, hands records out, pauses and resumes
+  partitions, and commits; it calls `poll` every few hundred milliseconds
+  whatever the handlers are doing, so a slow or failing event can never make
+  the member overrun its poll interval and leave its group;
+- records are handed to one lane per key (case id): one case's records are
+  handled in order and never two at once, different cases concurrently;
+- offsets are committed in order: never past a record still being handled
+  (`OffsetTracker`), so a crash re-reads, and idempotency drops, what was done;
+- a partition with too many records in hand is paused, and while the store is
+  unreachable every partition is paused: lanes wait for the store, the member
+  keeps polling (paused, so fetching nothing) and keeps its partitions.
+A partition taken away by a rebalance is dropped from the books at once; its
+records not yet started are skipped, as the new owner reads them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import MemberState
+
+from secondlook import backoff
+from secondlook.bus import consumer_config
+from secondlook.consumer import IdempotentConsumer, Incoming, StoreUnavailable
+from secondlook.logging import get_logger
+from secondlook.settings import Settings
+
+log = get_logger(__name__)
+
+POLL_TIMEOUT_MS = 200
+
+
+class OffsetTracker:
+    """Per partition, the offsets handed out and not yet done. What may be
+    committed is the lowest offset still in hand (everything below it is done),
+    or one past the highest offset seen when nothing is in hand."""
+
+    def __init__(self) -> None:
+        self._pending: dict[TopicPartition, set[int]] = {}
+        self._next: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    def add(self, tp: TopicPartition, offset: int) -> None:
+        self._pending.setdefault(tp, set()).add(offset)
+        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
+
+    def done(self, tp: TopicPartition, offset: int) -> None:
+        pending = self._pending.get(tp)
+        if pending is not None:
+            pending.discard(offset)
+
+    def in_hand(self, tp: TopicPartition) -> int:
+        return len(self._pending.get(tp, ()))
+
+    def forget(self, tp: TopicPartition) -> None:
+        self._pending.pop(tp, None)
+        self._next.pop(tp, None)
+        self._committed.pop(tp, None)
+
+    def committable(self) -> dict[TopicPartition, int]:
+        """The offset to commit per partition, for partitions that moved since the last `mark_committed`."""
+        out = {}
+        for tp, nxt in self._next.items():
+            pending = self._pending.get(tp)
+            position = min(pending) if pending else nxt
+            if position > self._committed.get(tp, -1):
+                out[tp] = position
+        return out
+
+    def mark_committed(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, position in offsets.items():
+            if tp in self._next:
+                self._committed[tp] = max(self._committed.get(tp, -1), position)
+
+
+class _Rebalances(ConsumerRebalanceListener):
+    """Runs on kafka-python's own I/O thread: only records what changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._revoked: set[TopicPartition] = set()
+
+    def on_partitions_revoked(self, revoked) -> None:
+        with self._lock:
+            self._revoked |= set(revoked)
+
+    def on_partitions_assigned(self, assigned) -> None:
+        pass
+
+    def on_partitions_lost(self, lost) -> None:
+        self.on_partitions_revoked(lost)
+
+    def take_revoked(self) -> set[TopicPartition]:
+        with self._lock:
+            revoked, self._revoked = self._revoked, set()
+        return revoked
+
+
+class ConsumerLoop:
+    def __init__(self, settings: Settings, consumer: IdempotentConsumer, topics: Iterable[str], group: str):
+        self._settings = settings
+        self._consumer = consumer
+        self._topics = list(topics)
+        self._group = group
+        self._tracker = OffsetTracker()
+        self._lanes: dict[object, deque] = {}
+        self._tasks: set[asyncio.Task] = set()
+        # A partition's epoch moves on when it is revoked: records handed out
+        # before that are skipped, since the partition's new owner reads them again.
+        self._epoch: dict[TopicPartition, int] = {}
+        self._outage = False
+        self._rebalances = _Rebalances()
+        self._kafka: KafkaConsumer | None = None
+        self.ready = asyncio.Event()
+        # Liveness: the monotonic time of the last completed poll.
+        self.last_poll = time.monotonic()
+
+    @property
+    def joined(self) -> bool:
+        kafka = self._kafka
+        return kafka is not None and kafka.group_metadata().state is MemberState.STABLE
+
+    def _connect(self) -> KafkaConsumer:
+        kafka = KafkaConsumer(**consumer_config(self._settings, self._group))
+        kafka.subscribe(self._topics, listener=self._rebalances)
+        return kafka
+
+    async def run(self) -> None:
+        self._kafka = kafka = await asyncio.to_thread(self._connect)
+        interval = self._settings.consumer_commit_interval_seconds
+        next_commit = time.monotonic() + interval
+        try:
+            while True:
+                self._apply_revocations()
+                self._pace(kafka)
+                batch = await asyncio.to_thread(kafka.poll, POLL_TIMEOUT_MS)
+                self.last_poll = time.monotonic()
+                if not self.ready.is_set() and self.joined:
+                    self.ready.set()
+                    log.info("consumer_joined", group=self._group,
+                             partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in kafka.assignment()))
+                for tp, messages in batch.items():
+                    for m in messages:
+                        self._hand_out(tp, m)
+                if time.monotonic() >= next_commit:
+                    next_commit = time.monotonic() + interval
+                    await self._commit(kafka)
+        finally:
+            # Work under way finishes its transaction or is abandoned (cancelled
+            # mid-way it never committed); what is done gets committed once more.
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            try:
+                await self._commit(kafka)
+            finally:
+                self._kafka = None
+                await asyncio.to_thread(kafka.close)
+
+    # --- the poll loop's bookkeeping -------------------------------------------
+    def _apply_revocations(self) -> None:
+        for tp in self._rebalances.take_revoked():
+            self._epoch[tp] = self._epoch.get(tp, 0) + 1
+            self._tracker.forget(tp)
+
+    def _pace(self, kafka: KafkaConsumer) -> None:
+        """Pauses partitions with too much in hand, or all of them in a store outage."""
+        assigned = kafka.assignment()
+        limit = self._settings.consumer_max_in_flight_per_partition
+        want = set(assigned) if self._outage else {tp for tp in assigned if self._tracker.in_hand(tp) >= limit}
+        paused = kafka.paused()
+        if want - paused:
+            kafka.pause(*(want - paused))
+        if paused - want:
+            kafka.resume(*(paused - want))
+
+    async def _commit(self, kafka: KafkaConsumer) -> None:
+        offsets = self._tracker.committable()
+        if not offsets:
+            return
+        try:
+            await asyncio.to_thread(
+                kafka.commit, {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+            )
+            self._tracker.mark_committed(offsets)
+        except Exception as exc:
+            # The effects are durable and idempotent: a lost commit only means
+            # these records are read (and dropped) again.
+            log.warning("offset_commit_failed", error=type(exc).__name__)
+
+    # --- lanes -------------------------------------------------------------------
+    def _hand_out(self, tp: TopicPartition, m) -> None:
+        self._tracker.add(tp, m.offset)
+        item = (tp, self._epoch.get(tp, 0), Incoming(m.topic, m.partition, m.offset, m.key, m.value))
+        key = m.key if m.key is not None else tp  # unkeyed: in partition order
+        lane = self._lanes.get(key)
+        if lane is not None:
+            lane.append(item)
+            return
+        self._lanes[key] = deque([item])
+        task = asyncio.create_task(self._run_lane(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_lane(self, key: object) -> None:
+        lane = self._lanes[key]
+        try:
+            while lane:
+                tp, epoch, record = lane.popleft()
+                if self._epoch.get(tp, 0) != epoch:
+                    continue  # partition revoked since: its new owner handles the record
+                await self._handle(record)
+                if self._epoch.get(tp, 0) == epoch:
+                    self._tracker.done(tp, record.offset)
+        finally:
+            del self._lanes[key]
+
+    async def _handle(self, record: Incoming) -> None:
+        """Hands the record to the consumer until it is handled: a store outage
+        or a broker that cannot take a dead letter pauses consumption meanwhile."""
+        async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
+            with attempt:
+                try:
+                    await self._consumer.handle(record)
+                except StoreUnavailable:
+                    if not self._outage:
+                        log.warning("store_unavailable_pausing", group=self._group)
+                    self._outage = True
+                    raise
+        if self._outage:
+            self._outage = False
+            log.info("store_back_resuming", group=self._group)

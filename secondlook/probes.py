@@ -1,0 +1,59 @@
+"""Readiness and liveness, published on gRPC health checking.
+
+- Readiness (service "" and the service's own names): able to work, i.e. every
+  consumer holds its place in its group and the producer is connected.
+  Kubernetes sends traffic only to a ready pod; the dev stack, tests and bench
+  wait for it.
+- Liveness (service "liveness"): every long-running loop has gone round within
+  `liveness_stall_seconds`. A consumer loop or relay that stopped making
+  progress fails it while gRPC still answers, and Kubernetes restarts the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from secondlook.grpcserver import GrpcServer
+from secondlook.logging import get_logger
+
+log = get_logger(__name__)
+
+LIVENESS = "liveness"
+
+
+class Probes:
+    def __init__(self, server: GrpcServer, *, stall_seconds: float, interval: float = 0.5):
+        self._server = server
+        self._stall = stall_seconds
+        self._interval = interval
+        self.ready_checks: dict[str, Callable[[], bool]] = {}
+        # name -> monotonic time of the loop's last round
+        self.heartbeats: dict[str, Callable[[], float]] = {}
+        self.ready: bool | None = None
+        self.live: bool | None = None
+
+    def not_ready(self) -> list[str]:
+        return [name for name, check in self.ready_checks.items() if not check()]
+
+    def stalled(self) -> list[str]:
+        now = time.monotonic()
+        return [name for name, beat in self.heartbeats.items() if now - beat() > self._stall]
+
+    async def check_once(self) -> None:
+        missing, stalled = self.not_ready(), self.stalled()
+        ready, live = not missing, not stalled
+        if ready != self.ready:
+            self.ready = ready
+            await self._server.set_serving(ready)
+            log.info("readiness_changed", ready=ready, waiting_for=missing)
+        if live != self.live:
+            self.live = live
+            await self._server.set_live(live)
+            (log.info if live else log.error)("liveness_changed", live=live, stalled=stalled)
+
+    async def run(self) -> None:
+        while True:
+            await self.check_once()
+            await asyncio.sleep(self._interval)
