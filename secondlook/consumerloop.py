@@ -9,9 +9,10 @@ Polling never waits on event handling:
   handled in order and never two at once, different cases concurrently;
 - offsets are committed in order: never past a record still being handled
   (`OffsetTracker`), so a crash re-reads, and idempotency drops, what was done;
-- a partition with too many records in hand is paused, and while the store is
-  unreachable every partition is paused: lanes wait for the store, the member
-  keeps polling (paused, so fetching nothing) and keeps its partitions.
+- a partition with too many records in hand is paused, and so is a partition
+  whose record is waiting for an unreachable store: its lane waits for the
+  store, the cases already handed out go on, and the member keeps polling
+  (fetching nothing for what is paused) and keeps its partitions.
 A partition taken away by a rebalance is dropped from the books at once; its
 records not yet started are skipped, as the new owner reads them again.
 """
@@ -117,7 +118,8 @@ class ConsumerLoop:
         # A partition's epoch moves on when it is revoked: records handed out
         # before that are skipped, since the partition's new owner reads them again.
         self._epoch: dict[TopicPartition, int] = {}
-        self._outage = False
+        # Partitions with a record waiting for the store, and how many.
+        self._waiting_on_store: dict[TopicPartition, int] = {}
         self._rebalances = _Rebalances()
         self._kafka: KafkaConsumer | None = None
         self.ready = asyncio.Event()
@@ -173,10 +175,10 @@ class ConsumerLoop:
             self._tracker.forget(tp)
 
     def _pace(self, kafka: KafkaConsumer) -> None:
-        """Pauses partitions with too much in hand, or all of them in a store outage."""
-        assigned = kafka.assignment()
+        """Pauses partitions with too much in hand or a record waiting for the store."""
         limit = self._settings.consumer_max_in_flight_per_partition
-        want = set(assigned) if self._outage else {tp for tp in assigned if self._tracker.in_hand(tp) >= limit}
+        want = {tp for tp in kafka.assignment()
+                if tp in self._waiting_on_store or self._tracker.in_hand(tp) >= limit}
         paused = kafka.paused()
         if want - paused:
             kafka.pause(*(want - paused))
@@ -218,24 +220,32 @@ class ConsumerLoop:
                 tp, epoch, record = lane.popleft()
                 if self._epoch.get(tp, 0) != epoch:
                     continue  # partition revoked since: its new owner handles the record
-                await self._handle(record)
+                await self._handle(tp, record)
                 if self._epoch.get(tp, 0) == epoch:
                     self._tracker.done(tp, record.offset)
         finally:
             del self._lanes[key]
 
-    async def _handle(self, record: Incoming) -> None:
-        """Hands the record to the consumer until it is handled: a store outage
-        or a broker that cannot take a dead letter pauses consumption meanwhile."""
-        async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
-            with attempt:
-                try:
-                    await self._consumer.handle(record)
-                except StoreUnavailable:
-                    if not self._outage:
-                        log.warning("store_unavailable_pausing", group=self._group)
-                    self._outage = True
-                    raise
-        if self._outage:
-            self._outage = False
-            log.info("store_back_resuming", group=self._group)
+    async def _handle(self, tp: TopicPartition, record: Incoming) -> None:
+        """Hands the record to the consumer until it is handled: while the store is
+        unreachable (or the broker cannot take a dead letter) its partition is paused."""
+        waiting = False
+        try:
+            async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
+                with attempt:
+                    try:
+                        await self._consumer.handle(record)
+                    except StoreUnavailable:
+                        if not waiting:
+                            waiting = True
+                            self._waiting_on_store[tp] = self._waiting_on_store.get(tp, 0) + 1
+                            log.warning("store_unavailable_partition_paused", topic=tp.topic, partition=tp.partition)
+                        raise
+        finally:
+            if waiting:
+                left = self._waiting_on_store[tp] - 1
+                if left:
+                    self._waiting_on_store[tp] = left
+                else:
+                    del self._waiting_on_store[tp]
+                    log.info("store_back_partition_resumed", topic=tp.topic, partition=tp.partition)

@@ -3,16 +3,20 @@
 Starts broker, store and the four services as processes (state and logs under
 .secondlook/), registers a webhook receiver for the demo tenant, submits the
 sample cases, lets a clearly labelled simulated reviewer answer them through
-the real review API, and shows each case moving stage by stage in a live
-table. Ctrl-C stops every process it started.
+the real review API, and shows each case moving stage by stage: a live table
+in a terminal, one line per stage change otherwise (a file, a CI log, a
+supervisor). Ctrl-C or SIGTERM stops every process it started; a second signal
+kills them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 
 import grpc
@@ -69,35 +73,61 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
         cases.append({"id": r.case_id, "ref": req.client_request_id.split("-", 2)[2], "sent": sent,
                       "diagnosis": req.diagnosis_code})
     try:
-        with Live(_table(cases, started, receiver, hold), console=console, refresh_per_second=4) as live:
-            while True:
-                for c in cases:
-                    try:
-                        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=c["id"]),
-                                                    metadata=intake_auth.metadata, timeout=5)
-                    except grpc.aio.AioRpcError:
-                        continue
-                    c["status"] = case_pb2.CaseStatus.Name(case.status).removeprefix("CASE_STATUS_")
-                    c["specialist"] = case.specialist_id
-                    c["reached"] = {
-                        case_pb2.CaseStatus.Name(e.status).removeprefix("CASE_STATUS_"):
-                        e.occurred_at.ToDatetime().timestamp() - cases_submitted_at(case)
-                        for e in case.timeline
-                    }
-                live.update(_table(cases, started, receiver, hold))
-                done = all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases)
-                if done and not hold:
-                    break
-                await asyncio.sleep(0.25)
+        if console.is_terminal:
+            with Live(_table(cases, started, receiver, hold), console=console, refresh_per_second=4) as live:
+                await _follow(intake, intake_auth, cases, hold, lambda: live.update(_table(cases, started, receiver, hold)))
+        else:
+            await _follow(intake, intake_auth, cases, hold, lambda: _print_changes(console, cases))
         elapsed = time.monotonic() - started
         delivered = sum(c.get("status") == "DELIVERED" for c in cases)
         console.print(f"[bold green]{delivered}/{len(cases)} cases DELIVERED[/] in {elapsed:.1f}s; "
                       f"{len(receiver.verified)} signed webhooks verified.")
+        if not console.is_terminal:
+            for c in cases:
+                reached = c.get("reached", {})
+                console.print(f"summary case {c['ref']} {c.get('status', '?')} "
+                              + " ".join(f"{SHORT[s]}={reached[s]:.2f}s" for s in STAGES if s in reached))
         return 0 if delivered == len(cases) else 1
     finally:
         await reviewer.stop()
         await intake_auth.close()
         await receiver.stop()
+
+
+async def _follow(intake, auth, cases: list[dict], hold: bool, show) -> None:
+    """Reads every case's timeline until all are settled (or forever, with `hold`)."""
+    while True:
+        for c in cases:
+            try:
+                case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=c["id"]), metadata=auth.metadata,
+                                            timeout=5)
+            except grpc.aio.AioRpcError:
+                continue
+            c["status"] = case_pb2.CaseStatus.Name(case.status).removeprefix("CASE_STATUS_")
+            c["specialist"] = case.specialist_id
+            c["reached"] = {
+                case_pb2.CaseStatus.Name(e.status).removeprefix("CASE_STATUS_"):
+                e.occurred_at.ToDatetime().timestamp() - cases_submitted_at(case)
+                for e in case.timeline
+            }
+        show()
+        if not hold and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
+            return
+        await asyncio.sleep(0.25)
+
+
+def _print_changes(console: Console, cases: list[dict]) -> None:
+    """One line per stage a case reached since the last look, in the order they happened."""
+    new = []
+    for c in cases:
+        shown = c.setdefault("shown", set())
+        for stage, seconds in c.get("reached", {}).items():
+            if stage not in shown:
+                shown.add(stage)
+                new.append((seconds, c, stage))
+    for seconds, c, stage in sorted(new, key=lambda n: (n[1]["ref"], n[0])):
+        console.print(f"{datetime.now():%H:%M:%S} case {c['ref']} ({c['diagnosis']}) {stage} "
+                      f"+{seconds:.2f}s after submit", highlight=False)
 
 
 def cases_submitted_at(case: intake_pb2.Case) -> float:
@@ -106,12 +136,17 @@ def cases_submitted_at(case: intake_pb2.Case) -> float:
 
 def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: dict[str, int] | None = None) -> int:
     console = Console()
+    if not console.is_terminal:  # a file or a log: long lines, no wrapping at 80 columns
+        console = Console(width=240, soft_wrap=True)
     home = home or ROOT / ".secondlook"
     if fresh:
         shutil.rmtree(home, ignore_errors=True)
     stack = Stack(home, persistent_store=True, overrides={
         "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "20", "SECONDLOOK_LOG_LEVEL": "INFO",
     }, **(ports or {}))
+    # SIGTERM (a supervisor, a container runtime, a CI timeout) stops everything
+    # the way Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     console.print(Panel.fit(
         "[bold]secondlook[/] · medical second opinions, end to end\n"
         f"state and logs: {home}  ·  Ctrl-C stops everything", border_style="blue"))
@@ -133,7 +168,13 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
     except KeyboardInterrupt:
         code = 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        def force(signum, frame):  # a second signal: no more waiting
+            for proc in stack.processes():
+                proc.kill()
+            os._exit(130)
+
+        signal.signal(signal.SIGINT, force)
+        signal.signal(signal.SIGTERM, force)
         with console.status("stopping every process"):
             stack.stop()
         alive = leftovers(home)

@@ -21,3 +21,16 @@ def _read(bootstrap: str, topic: str, timeout: float) -> list:
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 5.0) -> list:
     return await asyncio.to_thread(_read, bootstrap, topic, timeout)
+
+
+def _committed(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return consumer.committed(TopicPartition(topic, partition))
+    finally:
+        consumer.close()
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int | None:
+    """The group's committed offset on one partition (None before any commit)."""
+    return await asyncio.to_thread(_committed, bootstrap, group, topic, partition)
