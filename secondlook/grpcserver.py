@@ -1,5 +1,5 @@
 """gRPC server scaffolding shared by every service: grpc.aio, health checking,
-reflection, the auth interceptor, a metrics interceptor, and rich errors."""
+reflection, and the interceptors (metrics, auth, the request edge)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import time
 from collections.abc import Callable, Iterable
 
 import grpc
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from grpc_status import rpc_status
 
 from secondlook import metrics
 from secondlook.auth import AuthInterceptor, TokenVerifier
+from secondlook.edge import EdgeInterceptor
 from secondlook.settings import Settings
 
 
@@ -61,7 +60,8 @@ class GrpcServer:
         self.settings = settings
         self.service = service
         self.server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(service), AuthInterceptor(TokenVerifier(settings))],
+            # Outermost first: count every call, authenticate, then decode and check the request.
+            interceptors=[MetricsInterceptor(service), AuthInterceptor(TokenVerifier(settings)), EdgeInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
@@ -95,18 +95,3 @@ class GrpcServer:
     async def stop(self, grace: float = 3.0) -> None:
         await self.set_serving(False)
         await self.server.stop(grace)
-
-
-def field_violations(*violations: tuple[str, str]) -> grpc.Status:
-    """INVALID_ARGUMENT with google.rpc.BadRequest details, one per (field, rule)."""
-    bad = error_details_pb2.BadRequest(
-        field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in violations
-        ]
-    )
-    status = status_pb2.Status(
-        code=code_pb2.INVALID_ARGUMENT,
-        message="; ".join(f"{f}: {d}" for f, d in violations),
-    )
-    status.details.add().Pack(bad)
-    return rpc_status.to_status(status)

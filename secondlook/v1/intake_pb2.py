@@ -24,27 +24,30 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from secondlook.v1 import case_pb2 as secondlook_dot_v1_dot_case__pb2
+from secondlook.v1 import options_pb2 as secondlook_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/intake.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\"F\n\x07Patient\x12\x12\n\ngiven_name\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\"J\n\x07\x43onsent\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12.\n\ngranted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x02\n\x11SubmitCaseRequest\x12\x19\n\x11\x63lient_request_id\x18\x01 \x01(\t\x12\'\n\x07patient\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_code\x18\x03 \x01(\t\x12\x1a\n\x12proposed_treatment\x18\x04 \x01(\t\x12\'\n\x07urgency\x18\x05 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\'\n\x07\x63onsent\x18\x08 \x01(\x0b\x32\x16.secondlook.v1.Consent\"a\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"\x82\x03\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_request_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x16\n\x0e\x64iagnosis_code\x18\x05 \x01(\t\x12\'\n\x07urgency\x18\x06 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x30\n\x0csubmitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08timeline\x18\x0b \x03(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x15\n\rspecialist_id\x18\x0c \x01(\t2\xa1\x01\n\rIntakeService\x12Q\n\nSubmitCase\x12 .secondlook.v1.SubmitCaseRequest\x1a!.secondlook.v1.SubmitCaseResponse\x12=\n\x07GetCase\x12\x1d.secondlook.v1.GetCaseRequest\x1a\x13.secondlook.v1.Caseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/intake.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1bsecondlook/v1/options.proto\"F\n\x07Patient\x12\x12\n\ngiven_name\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\"J\n\x07\x43onsent\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12.\n\ngranted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x02\n\x11SubmitCaseRequest\x12\x19\n\x11\x63lient_request_id\x18\x01 \x01(\t\x12\'\n\x07patient\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_code\x18\x03 \x01(\t\x12 \n\x12proposed_treatment\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01\x12\'\n\x07urgency\x18\x05 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\'\n\x07\x63onsent\x18\x08 \x01(\x0b\x32\x16.secondlook.v1.Consent\"a\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"\x82\x03\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_request_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x16\n\x0e\x64iagnosis_code\x18\x05 \x01(\t\x12\'\n\x07urgency\x18\x06 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x30\n\x0csubmitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08timeline\x18\x0b \x03(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x15\n\rspecialist_id\x18\x0c \x01(\t2\xa1\x01\n\rIntakeService\x12Q\n\nSubmitCase\x12 .secondlook.v1.SubmitCaseRequest\x1a!.secondlook.v1.SubmitCaseResponse\x12=\n\x07GetCase\x12\x1d.secondlook.v1.GetCaseRequest\x1a\x13.secondlook.v1.Caseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.intake_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PATIENT']._serialized_start=104
-  _globals['_PATIENT']._serialized_end=174
-  _globals['_CONSENT']._serialized_start=176
-  _globals['_CONSENT']._serialized_end=250
-  _globals['_SUBMITCASEREQUEST']._serialized_start=253
-  _globals['_SUBMITCASEREQUEST']._serialized_end=514
-  _globals['_SUBMITCASERESPONSE']._serialized_start=516
-  _globals['_SUBMITCASERESPONSE']._serialized_end=613
-  _globals['_GETCASEREQUEST']._serialized_start=615
-  _globals['_GETCASEREQUEST']._serialized_end=648
-  _globals['_CASE']._serialized_start=651
-  _globals['_CASE']._serialized_end=1037
-  _globals['_INTAKESERVICE']._serialized_start=1040
-  _globals['_INTAKESERVICE']._serialized_end=1201
+  _globals['_SUBMITCASEREQUEST'].fields_by_name['proposed_treatment']._loaded_options = None
+  _globals['_SUBMITCASEREQUEST'].fields_by_name['proposed_treatment']._serialized_options = b'\210\265\030\001'
+  _globals['_PATIENT']._serialized_start=133
+  _globals['_PATIENT']._serialized_end=203
+  _globals['_CONSENT']._serialized_start=205
+  _globals['_CONSENT']._serialized_end=279
+  _globals['_SUBMITCASEREQUEST']._serialized_start=282
+  _globals['_SUBMITCASEREQUEST']._serialized_end=549
+  _globals['_SUBMITCASERESPONSE']._serialized_start=551
+  _globals['_SUBMITCASERESPONSE']._serialized_end=648
+  _globals['_GETCASEREQUEST']._serialized_start=650
+  _globals['_GETCASEREQUEST']._serialized_end=683
+  _globals['_CASE']._serialized_start=686
+  _globals['_CASE']._serialized_end=1072
+  _globals['_INTAKESERVICE']._serialized_start=1075
+  _globals['_INTAKESERVICE']._serialized_end=1236
 # @@protoc_insertion_point(module_scope)

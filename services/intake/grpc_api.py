@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import timedelta, timezone
+from datetime import timedelta
 
 import grpc
 from pymongo.errors import DuplicateKeyError
 
 from secondlook.auth import require_role
 from secondlook.clock import utcnow
+from secondlook.errors import field_violations
 from secondlook.events import new_event, new_traceparent, trace_id_of
-from secondlook.grpcserver import field_violations
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.settings import Settings
 from secondlook.store import Store, UnitOfWork
@@ -55,7 +55,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
 
     async def SubmitCase(self, request: intake_pb2.SubmitCaseRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "submitter")
-        valid, violations = validate(request)
+        valid, violations = validate(request, utcnow())
         if valid is None:
             await context.abort_with_status(field_violations(*violations))
             return
@@ -99,12 +99,12 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                 "language": valid.language,
                 # PHI: stays in intake's store, never in events, logs or metrics.
                 "patient": {
-                    "given_name": request.patient.given_name.strip(),
-                    "family_name": request.patient.family_name.strip(),
-                    "birth_date": request.patient.birth_date,
+                    "given_name": valid.given_name,
+                    "family_name": valid.family_name,
+                    "birth_date": valid.birth_date,
                 },
                 "proposed_treatment": request.proposed_treatment.strip(),
-                "consent": {"granted": True, "granted_at": request.consent.granted_at.ToDatetime(tzinfo=timezone.utc)},
+                "consent": {"granted": True, "granted_at": valid.consent_granted_at},
                 "traceparent": traceparent,
                 "submitted_at": now,
                 "updated_at": now,

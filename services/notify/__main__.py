@@ -21,7 +21,8 @@ async def serve() -> int:
     kernel = build_kernel("notify")
     settings = kernel.settings
     dispatcher = Dispatcher(
-        kernel.store, timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts
+        kernel.store, timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
+        allow_insecure_targets=settings.webhook_allow_insecure_targets,
     )
 
     def register(server):

@@ -21,14 +21,17 @@ from secondlook.store import Store, UnitOfWork
 from secondlook.v1 import events_pb2
 
 from . import repository
-from .domain.webhooks import headers, retry_delay
+from .domain.webhooks import check_endpoint_url, headers, retry_delay
+from .targets import PublicOnlyResolver
 
 log = get_logger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, store: Store, *, timeout: float, max_attempts: int, poll_seconds: float = 0.5):
+    def __init__(self, store: Store, *, timeout: float, max_attempts: int, allow_insecure_targets: bool,
+                 poll_seconds: float = 0.5):
         self._store = store
+        self._allow_insecure = allow_insecure_targets
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._poll = poll_seconds
@@ -43,7 +46,10 @@ class Dispatcher:
             self.wake.set()
 
     async def run(self) -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout)) as http:
+        # Connections go only to addresses the resolver checked (targets.py).
+        connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self._allow_insecure))
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout),
+                                         connector=connector) as http:
             while True:
                 self.wake.clear()
                 try:
@@ -76,6 +82,9 @@ class Dispatcher:
             endpoint = await repository.endpoint_for(self._store.db, delivery["tenant_id"])
             if endpoint is None:
                 return await self._failed(delivery, "tenant has no webhook endpoint registered")
+            refused = check_endpoint_url(endpoint["url"], self._allow_insecure)
+            if refused:  # registered under other rules, or an address literal aiohttp would not resolve
+                return await self._failed(delivery, f"endpoint refused: {refused[0][1]}")
             body = bytes(delivery["body"])
             started = time.perf_counter()
             try:

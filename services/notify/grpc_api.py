@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from secondlook.auth import require_role
 from secondlook.clock import utcnow
-from secondlook.grpcserver import field_violations
+from secondlook.errors import field_violations
 from secondlook.store import Store
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from . import repository
 from .domain.webhooks import check_endpoint_url, new_secret
+from .targets import check_host
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
@@ -20,6 +23,11 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def RegisterWebhook(self, request, context):
         principal = await require_role(context, "tenant-admin")
         violations = check_endpoint_url(request.url, self._allow_insecure)
+        if not violations:
+            parts = urlsplit(request.url)
+            problem = await check_host(parts.hostname or "", parts.port or 443, self._allow_insecure)
+            if problem:
+                violations = [("url", problem)]
         if violations:
             await context.abort_with_status(field_violations(*violations))
         secret = new_secret()

@@ -8,8 +8,8 @@ import grpc
 
 from secondlook.auth import Principal, require_role
 from secondlook.clock import utcnow
+from secondlook.errors import field_violations
 from secondlook.events import new_event
-from secondlook.grpcserver import field_violations
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.store import Store, UnitOfWork
 from secondlook.v1 import events_pb2, review_pb2, review_pb2_grpc

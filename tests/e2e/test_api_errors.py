@@ -167,3 +167,54 @@ async def test_webhook_registration_checks_the_url_and_the_role(stack, stack_set
             notify_pb2.RegisterWebhookRequest(url="https://hooks.example.org/x"),
             metadata=(("authorization", f"Bearer {token}"),)))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+UNDECODABLE = {
+    "bad UTF-8 in a string": bytes.fromhex("0a02fffe"),
+    "truncated": b"\x12\x05\x0a\x03ab",
+    "wire type 6": b"\x0e\x00",
+    "nesting too deep": b"\x5b" * 300 + b"\x5c" * 300,
+}
+
+
+@pytest.mark.parametrize("raw", UNDECODABLE.values(), ids=UNDECODABLE.keys())
+async def test_undecodable_requests_are_invalid_argument_after_authentication(stack, stack_settings, raw):
+    token = mint_token(stack_settings, subject="coord", tenant="tenant-raw", roles=["submitter"])
+    async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
+        submit = channel.unary_unary("/secondlook.v1.IntakeService/SubmitCase")  # raw bytes in, raw bytes out
+        error = await _refused(submit(raw))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED  # who asks comes first
+        error = await _refused(submit(raw, metadata=(("authorization", f"Bearer {token}"),)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == ("request: not a valid secondlook.v1.SubmitCaseRequest "
+                               "(the protobuf bytes could not be decoded)")
+
+
+async def test_control_characters_are_refused_in_every_text_field_and_nothing_is_stored(stack, stack_settings):
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), "tenant-ctl")
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    try:
+        cases = mongo["secondlook_intake"]["cases"]
+        before = await cases.count_documents({"tenant_id": "tenant-ctl"})
+        request = clients.sample_cases(prefix="ctl-")[0]
+        request.patient.given_name = "Ada\x00"
+        request.patient.family_name = "\x1b[31mLovelace"
+        request.proposed_treatment = "Lumpectomy \u202eylno\u202c"
+        request.language = "en\x85"
+        error = await _refused(intake.SubmitCase(request, metadata=authed.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        bad = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(error).details[0].Unpack(bad)
+        assert [v.field for v in bad.field_violations] == [
+            "patient.given_name", "patient.family_name", "proposed_treatment", "language"]
+        assert await cases.count_documents({"tenant_id": "tenant-ctl"}) == before
+
+        prose = clients.sample_cases(prefix="ctl-ok-")[0]
+        prose.proposed_treatment = "Lumpectomy.\n\tThen adjuvant radiotherapy."  # line breaks and tabs are prose
+        prose.patient.birth_date = "19680412"  # the basic form is stored in the one form
+        reply = await intake.SubmitCase(prose, metadata=authed.metadata)
+        doc = await cases.find_one({"_id": reply.case_id})
+        assert doc["patient"]["birth_date"] == "1968-04-12"
+    finally:
+        await authed.close()
+        await mongo.close()

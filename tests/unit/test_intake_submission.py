@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -6,11 +6,12 @@ from secondlook.dev import clients
 from secondlook.v1 import case_pb2
 from services.intake.domain.submission import normalise_icd10, validate
 
-TODAY = date(2026, 11, 26)
+TODAY = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)  # validation's `now`
 
 
 def _request(**changes):
     req = clients.sample_cases()[0]
+    req.consent.granted_at.FromDatetime(TODAY - timedelta(days=1))
     for path, value in changes.items():
         target = req
         *parents, leaf = path.split(".")
@@ -60,3 +61,29 @@ def test_icd10_normalisation():
     assert normalise_icd10("g35") == "G35"
     assert normalise_icd10("M5116") == "M51.16"
     assert normalise_icd10("Z99.999") is None
+
+
+@pytest.mark.parametrize("given, stored", [("1970-01-31", "1970-01-31"), ("19700131", "1970-01-31")])
+def test_birth_dates_are_stored_in_one_form(given, stored):
+    valid, violations = validate(_request(**{"patient.birth_date": given}), TODAY)
+    assert violations == []
+    assert valid.birth_date == stored
+
+
+@pytest.mark.parametrize("given", ["1970-W05-6", "1970-031", "1970-0131", "1970-02-30", "70-01-31", "1970-1-31"])
+def test_other_date_forms_are_refused_not_guessed(given):
+    _, violations = validate(_request(**{"patient.birth_date": given}), TODAY)
+    assert [f for f, _ in violations] == ["patient.birth_date"]
+
+
+@pytest.mark.parametrize("granted_at", [
+    datetime(9999, 12, 31, tzinfo=timezone.utc),
+    datetime(1, 1, 1, tzinfo=timezone.utc),
+    TODAY + timedelta(hours=1),
+    TODAY - timedelta(days=6 * 366),
+])
+def test_consent_times_must_be_plausible(granted_at):
+    req = _request()
+    req.consent.granted_at.FromDatetime(granted_at)
+    _, violations = validate(req, TODAY)
+    assert violations == [("consent.granted_at", "must be a time in the last 5 years, not in the future")]

@@ -11,6 +11,7 @@ from services.notify.domain.webhooks import (
     opinion_ready_body,
     retry_delay,
 )
+from services.notify.targets import PublicOnlyResolver, TargetRefused, check_host
 
 
 def _body():
@@ -83,3 +84,37 @@ def test_endpoint_urls_must_be_public_https(url, rule):
 def test_development_may_allow_local_http_receivers():
     assert check_endpoint_url("http://127.0.0.1:8080/hook", allow_insecure=True) == []
     assert check_endpoint_url("ftp://127.0.0.1/", allow_insecure=True) != []
+
+
+class _FakeDNS:
+    """Answers every name with the given addresses, as a poisoned or inward-pointing DNS would."""
+
+    def __init__(self, *addresses):
+        self.addresses = addresses
+
+    async def resolve(self, host, port=0, family=0):
+        return [{"hostname": host, "host": a, "port": port, "family": 2, "proto": 6, "flags": 0}
+                for a in self.addresses]
+
+    async def close(self):
+        pass
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.1", "::1",
+                                     "::ffff:127.0.0.1", "fd00::1", "224.0.0.1"])
+async def test_a_name_resolving_inward_is_refused_at_registration(address):
+    assert await check_host("hooks.example.com", 443, False, _FakeDNS(address)) is not None
+    assert await check_host("hooks.example.com", 443, True, _FakeDNS(address)) is None  # development
+
+
+async def test_a_connection_goes_only_to_the_public_addresses_checked():
+    guard = PublicOnlyResolver(False, _FakeDNS("10.0.0.5", "93.184.215.14"))
+    assert [r["host"] for r in await guard.resolve("hooks.example.com", 443)] == ["93.184.215.14"]
+    with pytest.raises(TargetRefused):
+        await PublicOnlyResolver(False, _FakeDNS("127.0.0.1")).resolve("hooks.example.com", 443)
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com/a b", "https://hooks.example.com/\r\nX-Evil: 1",
+                                 "https://hooks.example.com/\x00", "https://hóoks.example.com/"])
+def test_urls_with_spaces_controls_or_non_ascii_are_refused(url):
+    assert check_endpoint_url(url, allow_insecure=True) != []

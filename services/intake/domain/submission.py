@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import simple_icd_10_cm as icd
 
@@ -23,6 +23,11 @@ US_JURISDICTIONS = frozenset(
 
 _BCP47 = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# ISO 8601 calendar dates, extended (1970-01-01) or basic (19700101, as HL7 v2
+# sends them); week and ordinal dates are refused rather than guessed at.
+_CALENDAR_DATE = re.compile(r"^([0-9]{4})-?([0-9]{2})-?([0-9]{2})$")
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)
+CONSENT_MAX_AGE = timedelta(days=5 * 366)
 MAX_TREATMENT_CHARS = 4000
 MAX_NAME_CHARS = 200
 
@@ -36,6 +41,20 @@ class ValidSubmission:
     urgency: int
     jurisdiction: str
     language: str
+    given_name: str
+    family_name: str
+    birth_date: str  # normalised, YYYY-MM-DD
+    consent_granted_at: datetime
+
+
+def parse_calendar_date(value: str) -> date | None:
+    match = _CALENDAR_DATE.match(value)
+    if match is None or "-" in value and value.count("-") != 2:
+        return None
+    try:
+        return date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None
 
 
 def normalise_icd10(code: str) -> str | None:
@@ -45,9 +64,11 @@ def normalise_icd10(code: str) -> str | None:
     return icd.add_dot(icd.remove_dot(code))
 
 
-def validate(req: SubmitCaseRequest, today: date | None = None) -> tuple[ValidSubmission | None, list[Violation]]:
-    today = today or datetime.now(timezone.utc).date()
+def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | None, list[Violation]]:
+    """`now` is timezone-aware; control characters were refused at the gRPC edge."""
+    today = now.date()
     v: list[Violation] = []
+    born: date | None = None
 
     if not req.client_request_id:
         v.append(("client_request_id", "is required (the idempotency key of this submission)"))
@@ -66,13 +87,11 @@ def validate(req: SubmitCaseRequest, today: date | None = None) -> tuple[ValidSu
         if not req.patient.birth_date:
             v.append(("patient.birth_date", "is required (YYYY-MM-DD)"))
         else:
-            try:
-                born = date.fromisoformat(req.patient.birth_date)
-            except ValueError:
-                v.append(("patient.birth_date", "must be an ISO 8601 date, YYYY-MM-DD"))
-            else:
-                if born > today or born.year < today.year - 130:
-                    v.append(("patient.birth_date", "must be a plausible date in the past"))
+            born = parse_calendar_date(req.patient.birth_date)
+            if born is None:
+                v.append(("patient.birth_date", "must be an ISO 8601 calendar date, YYYY-MM-DD"))
+            elif born > today or born.year < today.year - 130:
+                v.append(("patient.birth_date", "must be a plausible date in the past"))
 
     diagnosis = normalise_icd10(req.diagnosis_code)
     if not req.diagnosis_code:
@@ -103,6 +122,13 @@ def validate(req: SubmitCaseRequest, today: date | None = None) -> tuple[ValidSu
         v.append(("consent.granted", "must be true: a case needs the patient's consent to review"))
     elif not req.consent.HasField("granted_at"):
         v.append(("consent.granted_at", "is required when consent is granted"))
+    else:
+        try:
+            granted_at = req.consent.granted_at.ToDatetime(tzinfo=timezone.utc)
+        except (ValueError, OverflowError):
+            granted_at = None
+        if granted_at is None or not now - CONSENT_MAX_AGE <= granted_at <= now + CONSENT_CLOCK_SKEW:
+            v.append(("consent.granted_at", "must be a time in the last 5 years, not in the future"))
 
     if v:
         return None, v
@@ -113,6 +139,10 @@ def validate(req: SubmitCaseRequest, today: date | None = None) -> tuple[ValidSu
             urgency=req.urgency,
             jurisdiction=req.jurisdiction,
             language=req.language,
+            given_name=req.patient.given_name.strip(),
+            family_name=req.patient.family_name.strip(),
+            birth_date=born.isoformat() if born else "",
+            consent_granted_at=req.consent.granted_at.ToDatetime(tzinfo=timezone.utc),
         ),
         [],
     )

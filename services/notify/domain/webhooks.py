@@ -20,12 +20,28 @@ from urllib.parse import urlsplit
 SECRET_PREFIX = "whsec_"
 
 
+def address_allowed(address: str) -> bool:
+    """Whether notices may be sent to this IP address: a public one only, never
+    loopback, private, link-local (cloud metadata), CGNAT, multicast or
+    reserved, in whatever form it is written (IPv4-mapped IPv6 included)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
 def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
     """Where a tenant may point notices: https on a public address, unless the
     deployment allows insecure targets (development). An IP literal in a
     loopback, private or link-local range would let a tenant make the platform
-    call its own internals. Hostnames are not resolved here: that is the egress
-    policy's job (deploy/k8s NetworkPolicy)."""
+    call its own internals. A host name is checked here by its spelling only;
+    what it resolves to is checked at registration and at every connection
+    (services/notify/targets.py)."""
+    if any(not "!" <= ch <= "~" for ch in url):
+        return [("url", "must be printable ASCII without spaces (percent-encode or punycode the rest)")]
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -44,7 +60,7 @@ def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
     if name == "localhost" or name.endswith(".localhost"):
         return [("url", "must not point at this platform's own network")]
     address = _literal_address(name)
-    if address is not None and not address.is_global:
+    if address is not None and not address_allowed(str(address)):
         return [("url", "must not point at a loopback, private or link-local address")]
     return []
 

@@ -1,0 +1,134 @@
+"""The gRPC edge: what every request passes before a servicer sees it.
+
+`EdgeInterceptor` takes the request as bytes and, after authentication (the
+auth interceptor wraps it), decodes it itself: bytes that are not a valid
+request (bad UTF-8 in a string, truncated input, an unknown wire type, nesting
+too deep) answer INVALID_ARGUMENT naming the request type, never UNKNOWN with
+a Python exception. Then every string field is checked (`text_violations`):
+printable text only, plus tabs and line breaks in fields marked
+`[(secondlook.v1.prose) = true]` in protos/.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from secondlook.errors import field_violations
+from secondlook.v1 import options_pb2
+
+PROSE_WHITESPACE = frozenset("\t\n\r")
+# Invisible characters that change how text around them is shown: the
+# bidirectional embeddings, overrides and isolates (the "Trojan Source" set).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+# Unicode general categories refused in any text: controls, format characters,
+# surrogates, private use and unassigned code points.
+_REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
+                       "Cs": "a surrogate", "Co": "a private-use character", "Cn": "an unassigned code point"}
+
+
+def text_problem(value: str, prose: bool) -> str | None:
+    """Why `value` is not acceptable text, or None."""
+    for position, ch in enumerate(value):
+        if prose and ch in PROSE_WHITESPACE:
+            continue
+        if ch in _BIDI_CONTROLS:
+            return f"must not contain bidirectional control characters (U+{ord(ch):04X} at position {position})"
+        category = unicodedata.category(ch)
+        if category in _REFUSED_CATEGORIES:
+            allowed = "; tabs and line breaks are allowed" if prose else ""
+            return (f"must be printable text: U+{ord(ch):04X} at position {position} is "
+                    f"{_REFUSED_CATEGORIES[category]}{allowed}")
+    return None
+
+
+def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDescriptor, str]]:
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            if field.is_repeated:
+                for i, item in enumerate(value):
+                    yield f"{path}[{i}]", field, item
+            else:
+                yield path, field, value
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    if isinstance(key, str):
+                        yield f"{path}[{key[:20]!r}]", field, key
+                    if isinstance(item, str):
+                        yield f"{path}[{key!r}]", field, item
+                    elif isinstance(item, Message):
+                        yield from _strings(item, f"{path}[{key!r}].")
+            elif field.is_repeated:
+                for i, item in enumerate(value):
+                    yield from _strings(item, f"{path}[{i}].")
+            else:
+                yield from _strings(value, f"{path}.")
+
+
+def text_violations(message: Message) -> list[tuple[str, str]]:
+    """(field path, rule) for every string field that is not acceptable text."""
+    out = []
+    for path, field, value in _strings(message):
+        problem = text_problem(value, prose=field.GetOptions().Extensions[options_pb2.prose])
+        if problem:
+            out.append((path, problem))
+    return out
+
+
+def _message_class(deserializer):
+    owner = getattr(deserializer, "__self__", None)  # Message.FromString is a bound classmethod
+    return owner if isinstance(owner, type) and issubclass(owner, Message) else None
+
+
+def _decoding(behaviour, message_class, streaming: bool):
+    name = message_class.DESCRIPTOR.full_name
+
+    async def decode(raw: bytes, context) -> Message | None:
+        request = message_class()
+        try:
+            request.ParseFromString(raw)
+        except Exception:  # DecodeError, RecursionError, ...: never the details
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"request: not a valid {name} (the protobuf bytes could not be decoded)")
+        violations = text_violations(request)
+        if violations:
+            await context.abort_with_status(field_violations(*violations))
+        return request
+
+    if streaming:
+        async def stream(raw, context):
+            request = await decode(raw, context)
+            async for item in behaviour(request, context):
+                yield item
+
+        return stream
+
+    async def unary(raw, context):
+        return await behaviour(await decode(raw, context), context)
+
+    return unary
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):
+    """Placed after the auth interceptor: decoding happens only for an authenticated call."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        message_class = _message_class(handler.request_deserializer)
+        if message_class is None:
+            return handler  # a library's own service (health, reflection): left as it is
+        kwargs = dict(request_deserializer=None, response_serializer=handler.response_serializer)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_decoding(handler.unary_unary, message_class, False), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(_decoding(handler.unary_stream, message_class, True),
+                                                        **kwargs)
+        return handler
