@@ -26,7 +26,7 @@ from secondlook.probes import Probes
 from secondlook.runtime import Service
 from secondlook.settings import Settings
 from secondlook.store import Store
-from secondlook.topics import ensure_topics
+from secondlook.topics import REDRIVE, ensure_topics
 
 log = get_logger(__name__)
 
@@ -101,6 +101,8 @@ def assemble(
         transport = ConsumerLoop(settings, consumer, topics or [], group=f"secondlook-{kernel.name}")
         service.loops.append(transport.run)
         probes.ready_checks["consumer"] = lambda: transport.joined
+        # Every service consumes the redrive topic: its partitions are the relay's shards.
+        kernel.relay.owned_shards = lambda: transport.owned(REDRIVE)
         probes.heartbeats["consumer"] = lambda: transport.last_poll
     service.shutdown = [kernel.store.close, kernel.publisher.close, server.stop]
     return service

@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from kafka.partitioner.default import murmur2
 
 from secondlook.settings import Settings
 
@@ -26,6 +27,12 @@ _ASSIGNORS = {
     "range": RangePartitionAssignor,
     "roundrobin": RoundRobinPartitionAssignor,
 }
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key` on a topic of `partitions`
+    partitions: the same case maps to the same partition number on every topic."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def client_config(settings: Settings, client_id: str) -> dict:

@@ -125,6 +125,11 @@ class ConsumerLoop:
         self.ready = asyncio.Event()
         # Liveness: the monotonic time of the last completed poll.
         self.last_poll = time.monotonic()
+        self._assigned: frozenset[TopicPartition] = frozenset()
+
+    def owned(self, topic: str) -> set[int]:
+        """The partitions of `topic` this member holds now (the relay's shards)."""
+        return {tp.partition for tp in self._assigned if tp.topic == topic}
 
     @property
     def joined(self) -> bool:
@@ -146,6 +151,7 @@ class ConsumerLoop:
                 self._pace(kafka)
                 batch = await asyncio.to_thread(kafka.poll, POLL_TIMEOUT_MS)
                 self.last_poll = time.monotonic()
+                self._assigned = frozenset(kafka.assignment()) if self.joined else frozenset()
                 if not self.ready.is_set() and self.joined:
                     self.ready.set()
                     log.info("consumer_joined", group=self._group,
@@ -162,6 +168,7 @@ class ConsumerLoop:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._assigned = frozenset()
             try:
                 await self._commit(kafka)
             finally:
@@ -170,7 +177,10 @@ class ConsumerLoop:
 
     # --- the poll loop's bookkeeping -------------------------------------------
     def _apply_revocations(self) -> None:
-        for tp in self._rebalances.take_revoked():
+        revoked = self._rebalances.take_revoked()
+        if revoked:
+            self._assigned = self._assigned - revoked
+        for tp in revoked:
             self._epoch[tp] = self._epoch.get(tp, 0) + 1
             self._tracker.forget(tp)
 

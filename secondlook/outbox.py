@@ -4,12 +4,19 @@ Events are marked published only after the broker acknowledged them, so a crash
 between the two publishes them again on restart; consumers are idempotent, so
 relaying twice is harmless. `requeue(case_id)` marks a case's events
 unpublished again: that is how a case whose events a broker lost is re-driven.
+
+With several replicas, each relays only the shards it owns: the partitions of
+the redrive topic (which every service consumes) its consumer holds. A case's
+events map to one shard, so one relay publishes them, in the order of the
+case's sequence, and each once: ordering holds by construction, with no lease
+to renew and no store traffic to coordinate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from secondlook import backoff, metrics
 from secondlook.bus import KafkaPublisher, Record
@@ -30,13 +37,23 @@ class OutboxRelay:
         # Called after a failed publish (e.g. to ensure topics again after a broker restart).
         self._on_failure = on_failure
         self.published = 0
+        # The shards this replica relays; None relays every shard (no consumer group).
+        self.owned_shards: Callable[[], set[int] | None] = lambda: None
         # Liveness: the monotonic time the relay last went round.
         self.last_cycle = time.monotonic()
 
     async def relay_once(self) -> int:
         """Publishes one batch of unpublished events; returns how many."""
         outbox = self._store.db[OUTBOX]
-        docs = await outbox.find({"published": False}).sort("_id", 1).limit(BATCH).to_list()
+        query: dict = {"published": False}
+        owned = self.owned_shards()
+        if owned is not None:
+            if not owned:
+                return 0  # not (yet) in the group: another replica relays
+            query["shard"] = {"$in": sorted(owned)}
+        # _id sorts by case, then by the case's sequence: a batch cut never
+        # leaves an earlier event of a case behind a later one.
+        docs = await outbox.find(query).sort("_id", 1).limit(BATCH).to_list()
         if not docs:
             metrics.OUTBOX_BACKLOG.labels(self._store.service).set(0)
             return 0
@@ -58,7 +75,7 @@ class OutboxRelay:
         self.published += len(docs)
         metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(docs))
         # Counting costs the store a query: only worth it when the batch was full.
-        backlog = await outbox.count_documents({"published": False}) if len(docs) == BATCH else 0
+        backlog = await outbox.count_documents(query) if len(docs) == BATCH else 0
         metrics.OUTBOX_BACKLOG.labels(self._store.service).set(backlog)
         return len(docs)
 

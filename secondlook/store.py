@@ -3,6 +3,13 @@
 A unit of work is one MongoDB transaction holding a state change and the events
 it causes: the events land in the service's `outbox` collection in the same
 transaction, and the outbox relay takes them to Kafka afterwards.
+
+Each event gets the next number of its case's sequence in that transaction
+(`case_sequences`): two transactions writing events of one case conflict on the
+counter, so the numbers follow commit order whichever replica wrote them, and
+the relay publishes a case's events by that number. Each outbox row also
+carries its case's shard, the partition its key maps to: the replica whose
+consumer owns that partition is the one that relays it (outbox.py).
 """
 
 from __future__ import annotations
@@ -12,13 +19,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pymongo
-from bson import ObjectId
-from pymongo import AsyncMongoClient, WriteConcern
+from pymongo import AsyncMongoClient, ReturnDocument, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.read_concern import ReadConcern
 
 from secondlook import metrics
+from secondlook.bus import partition_of
 from secondlook.clock import utcnow
 from secondlook.events import Event, headers_of
 from secondlook.settings import Settings
@@ -28,6 +35,7 @@ T = TypeVar("T")
 
 OUTBOX = "outbox"
 PROCESSED = "processed_events"
+SEQUENCES = "case_sequences"
 
 
 class UnitOfWork:
@@ -57,13 +65,14 @@ class Store:
         self._transaction_timeout = settings.mongo_transaction_timeout_seconds
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
         self.outbox_topic = EVENTS_TOPIC_OF[service]
+        self.shards = settings.kafka_topic_partitions
         # Set after a commit that wrote events, so the relay publishes at once
         # instead of waiting for its next poll.
         self.outbox_written = asyncio.Event()
 
     async def ensure_indexes(self) -> None:
-        await self.db[OUTBOX].create_index([("published", 1), ("_id", 1)])
-        await self.db[OUTBOX].create_index([("case_id", 1)])
+        await self.db[OUTBOX].create_index([("published", 1), ("shard", 1), ("_id", 1)], name="relay")
+        await self.db[OUTBOX].create_index([("case_id", 1), ("seq", 1)], name="by_case")
 
     async def processed(self, event_id: str) -> bool:
         """Whether a consumer committed the event's effect (its marker exists)."""
@@ -87,9 +96,7 @@ class Store:
                 uow = UnitOfWork(self.db, s)
                 result = await body(uow)
                 if uow.events:
-                    await self.db[OUTBOX].insert_many(
-                        [self._outbox_doc(e) for e in uow.events], session=s
-                    )
+                    await self.db[OUTBOX].insert_many(await self._outbox_docs(uow.events, s), session=s)
                 committed[:] = uow.events  # only the last, successful attempt counts
                 callbacks[:] = uow.after_commit
                 return result
@@ -109,21 +116,39 @@ class Store:
             callback()
         return result
 
-    def _outbox_doc(self, event: Event) -> dict:
-        # ObjectId order is creation order: the relay publishes in it, which
-        # keeps one case's events in the order they were caused.
-        return {
-            "_id": ObjectId(),
-            "event_id": event.event_id,
-            "case_id": event.case_id,
-            "type": event.type,
-            # Redrive requests are control traffic every service listens to.
-            "topic": REDRIVE if event.type == "redrive.requested" else self.outbox_topic,
-            "payload": event.SerializeToString(),
-            "headers": [[k, v] for k, v in headers_of(event)],
-            "created_at": utcnow(),
-            "published": False,
-        }
+    async def _outbox_docs(self, events: list[Event], session: AsyncClientSession) -> list[dict]:
+        """The outbox rows of a transaction's events, numbered in their case's sequence."""
+        counts: dict[str, int] = {}
+        for e in events:
+            counts[e.case_id] = counts.get(e.case_id, 0) + 1
+        next_seq = {}
+        for case_id, count in counts.items():
+            counter = await self.db[SEQUENCES].find_one_and_update(
+                {"_id": case_id}, {"$inc": {"seq": count}}, upsert=True,
+                return_document=ReturnDocument.AFTER, session=session,
+            )
+            next_seq[case_id] = counter["seq"] - count + 1
+        now = utcnow()
+        docs = []
+        for e in events:
+            seq = next_seq[e.case_id]
+            next_seq[e.case_id] += 1
+            docs.append({
+                # Sorting by _id sorts by case, then by the case's sequence.
+                "_id": f"{e.case_id}:{seq:012d}",
+                "case_id": e.case_id,
+                "seq": seq,
+                "shard": partition_of(e.case_id.encode(), self.shards),
+                "event_id": e.event_id,
+                "type": e.type,
+                # Redrive requests are control traffic every service listens to.
+                "topic": REDRIVE if e.type == "redrive.requested" else self.outbox_topic,
+                "payload": e.SerializeToString(),
+                "headers": [[k, v] for k, v in headers_of(e)],
+                "created_at": now,
+                "published": False,
+            })
+        return docs
 
     async def close(self) -> None:
         await self.client.close()

@@ -260,12 +260,12 @@ class Stack:
         return Settings(**{**env, "jwt_secret": self.jwt_secret, **values})
 
     # --- services -------------------------------------------------------------
-    def env_for(self, service: str) -> dict[str, str]:
+    def env_for(self, process: str) -> dict[str, str]:
         env = {
             **self.infra_env(),
             "SECONDLOOK_GRPC_HOST": "127.0.0.1",
-            "SECONDLOOK_GRPC_PORT": str(self.grpc_ports[service]),
-            "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[service]),
+            "SECONDLOOK_GRPC_PORT": str(self.grpc_ports[process]),
+            "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[process]),
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
             "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(ROOT / "data" / "specialists.json"),
             # The demo's and the tests' receivers listen on http://127.0.0.1.
@@ -276,13 +276,19 @@ class Stack:
         env.update(self.overrides)
         return env
 
-    def start_service(self, name: str) -> None:
+    def start_service(self, name: str, replica: int = 0) -> str:
+        """Starts a service, or another replica of it (`replica` 1, 2, ... gets its own
+        ports and log, named `name-replica`); returns the process name."""
+        process = name if replica == 0 else f"{name}-{replica}"
+        self.grpc_ports.setdefault(process, free_port())
+        self.metrics_ports.setdefault(process, free_port())
         proc = Process(
-            name, [sys.executable, "-m", f"services.{name}"], self.home / "logs" / f"{name}.log",
-            env=self.env_for(name),
+            process, [sys.executable, "-m", f"services.{name}"], self.home / "logs" / f"{process}.log",
+            env=self.env_for(process),
         )
         proc.start()
-        self.services[name] = proc
+        self.services[process] = proc
+        return process
 
     def wait_serving(self, name: str, timeout: float = 60) -> None:
         proc = self.services[name]
