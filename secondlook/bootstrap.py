@@ -21,7 +21,7 @@ from secondlook.consumerloop import ConsumerLoop
 from secondlook.grpcserver import GrpcServer
 from secondlook.logging import configure_logging, get_logger
 from secondlook.metrics import start_metrics_server
-from secondlook.outbox import OutboxRelay
+from secondlook.outbox import OutboxRelay, requeue_all
 from secondlook.probes import Probes
 from secondlook.runtime import Service
 from secondlook.settings import Settings
@@ -98,7 +98,8 @@ def assemble(
     probes.ready_checks["producer"] = lambda: kernel.publisher.connected
     probes.heartbeats["relay"] = lambda: kernel.relay.last_cycle
     if consumer is not None:
-        transport = ConsumerLoop(settings, consumer, topics or [], group=f"secondlook-{kernel.name}")
+        transport = ConsumerLoop(settings, consumer, topics or [], group=f"secondlook-{kernel.name}",
+                                 on_broker_reset=lambda: requeue_all(kernel.store))
         service.loops.append(transport.run)
         probes.ready_checks["consumer"] = lambda: transport.joined
         # Every service consumes the redrive topic: its partitions are the relay's shards.

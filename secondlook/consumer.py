@@ -82,7 +82,7 @@ class IdempotentConsumer:
         group: str,
         max_attempts: int = 5,
         retry_base_seconds: float = 0.2,
-        on_redrive: Callable[[str], Awaitable[None]] | None = None,
+        on_redrive: Callable[[str, tuple[str, ...]], Awaitable[None]] | None = None,
     ):
         self._store = store
         self._publisher = publisher
@@ -122,9 +122,10 @@ class IdempotentConsumer:
     async def _handle_event(self, record: Incoming, event: Event) -> str:
         if event.type == "redrive.requested":
             # Re-publishing is idempotent by nature: no marker needed.
-            await requeue(self._store, event.case_id)
+            types = tuple(event.redrive_requested.republish_types)
+            await requeue(self._store, event.case_id, types)
             if self._on_redrive is not None:
-                await self._on_redrive(event.case_id)
+                await self._on_redrive(event.case_id, types)
             return "applied"
         handler = self._handlers.get(event.type)
         if handler is None:

@@ -15,6 +15,12 @@ Polling never waits on event handling:
   (fetching nothing for what is paused) and keeps its partitions.
 A partition taken away by a rebalance is dropped from the books at once; its
 records not yet started are skipped, as the new owner reads them again.
+
+A broker that restarted empty (EMBEDDED_INFRA.md) shows here first: a
+partition hands out offsets below the one this member had committed on it.
+Nothing else can make offsets go back, so the loop calls `on_broker_reset`
+(once per reset): the service re-publishes its outbox, since whatever the
+broker held and nobody had consumed is gone.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -107,8 +113,13 @@ class _Rebalances(ConsumerRebalanceListener):
 
 
 class ConsumerLoop:
-    def __init__(self, settings: Settings, consumer: IdempotentConsumer, topics: Iterable[str], group: str):
+    def __init__(self, settings: Settings, consumer: IdempotentConsumer, topics: Iterable[str], group: str,
+                 on_broker_reset: Callable[[], Awaitable[object]] | None = None):
         self._settings = settings
+        self._on_broker_reset = on_broker_reset
+        # The highest offset this member committed per partition, kept across
+        # rebalances (another owner only commits further).
+        self._high_water: dict[TopicPartition, int] = {}
         self._consumer = consumer
         self._topics = list(topics)
         self._group = group
@@ -156,6 +167,8 @@ class ConsumerLoop:
                     self.ready.set()
                     log.info("consumer_joined", group=self._group,
                              partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in kafka.assignment()))
+                if self._went_back(batch):
+                    await self._broker_reset()
                 for tp, messages in batch.items():
                     for m in messages:
                         self._hand_out(tp, m)
@@ -204,10 +217,27 @@ class ConsumerLoop:
                 kafka.commit, {tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
             )
             self._tracker.mark_committed(offsets)
+            for tp, position in offsets.items():
+                self._high_water[tp] = max(self._high_water.get(tp, 0), position)
         except Exception as exc:
             # The effects are durable and idempotent: a lost commit only means
             # these records are read (and dropped) again.
             log.warning("offset_commit_failed", error=type(exc).__name__)
+
+    def _went_back(self, batch: dict) -> bool:
+        went_back = [tp for tp, messages in batch.items() if messages and messages[0].offset < self._high_water.get(tp, 0)]
+        if went_back:
+            log.warning("broker_reset_detected", group=self._group,
+                        partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in went_back))
+            self._high_water.clear()  # the new log starts afresh
+        return bool(went_back)
+
+    async def _broker_reset(self) -> None:
+        if self._on_broker_reset is None:
+            return
+        async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
+            with attempt:
+                await self._on_broker_reset()
 
     # --- lanes -------------------------------------------------------------------
     def _hand_out(self, tp: TopicPartition, m) -> None:

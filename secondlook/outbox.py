@@ -102,17 +102,30 @@ class OutboxRelay:
         await backoff.forever(step, rest)
 
 
-async def requeue(store: Store, case_id: str) -> int:
-    """Marks every stage event of the case unpublished again; returns how many.
+async def requeue(store: Store, case_id: str, types: list[str] | tuple[str, ...] = ()) -> int:
+    """Marks the case's events of these types (all, when empty) unpublished again;
+    returns how many.
 
-    Redrive requests themselves are not re-queued: the service that sent one
+    Redrive requests themselves are never re-queued: the service that sent one
     also answers it, and re-sending it would re-drive the case forever.
     """
-    result = await store.db[OUTBOX].update_many(
-        {"case_id": case_id, "published": True, "type": {"$ne": "redrive.requested"}},
-        {"$set": {"published": False}},
-    )
+    query: dict = {"case_id": case_id, "published": True, "type": {"$ne": "redrive.requested"}}
+    if types:
+        query["type"] = {"$in": [t for t in types if t != "redrive.requested"]}
+    result = await store.db[OUTBOX].update_many(query, {"$set": {"published": False}})
     if result.modified_count:
         metrics.REDRIVES.labels(store.service).inc()
+        store.outbox_written.set()
+    return result.modified_count
+
+
+async def requeue_all(store: Store) -> int:
+    """After the broker lost everything: every event still in the outbox is
+    published again (consumers drop what they had); redrive requests excepted."""
+    result = await store.db[OUTBOX].update_many(
+        {"published": True, "type": {"$ne": "redrive.requested"}}, {"$set": {"published": False}}
+    )
+    if result.modified_count:
+        log.warning("outbox_requeued_after_broker_reset", events=result.modified_count)
         store.outbox_written.set()
     return result.modified_count

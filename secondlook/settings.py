@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     )
     kafka_topic_partitions: int = Field(4, ge=1, description="Partitions of each topic ensured at start.")
     kafka_replication_factor: int = Field(1, ge=1, description="Replication factor of ensured topics.")
-    kafka_security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT, SSL, SASL_SSL, ...")
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="`PLAINTEXT` or `SSL` (SASL credentials are not wired yet)."
+    )
     # Consumer group timings: Kafka's own defaults, right for real clusters. The
     # embedded broker completes a group join only when the rebalance timeout
     # (the max poll interval) expires, so the dev stack shortens them.
@@ -81,9 +83,9 @@ class Settings(BaseSettings):
     grpc_host: str = Field("0.0.0.0", description="Address the gRPC server binds.")
     grpc_port: int = Field(50051, description="Port of this service's gRPC server.")
     grpc_max_message_bytes: int = Field(
-        4 * 1024 * 1024, description="Largest request accepted; larger ones get RESOURCE_EXHAUSTED."
+        4 * 1024 * 1024, description="Largest request accepted; larger ones get `RESOURCE_EXHAUSTED`."
     )
-    metrics_port: int = Field(9464, description="Port of the Prometheus /metrics endpoint; 0 disables.")
+    metrics_port: int = Field(9464, description="Port of the Prometheus `/metrics` endpoint; 0 disables.")
 
     # --- Auth ------------------------------------------------------------------
     jwt_secret: SecretStr = Field(
@@ -115,7 +117,11 @@ class Settings(BaseSettings):
     )
     sweeper_interval_seconds: float = Field(5.0, gt=0, description="How often intake looks for stuck cases.")
     sweeper_stuck_after_seconds: float = Field(
-        30.0, gt=0, description="A case whose status has not moved for this long is re-driven."
+        30.0, gt=0, description="A case whose status has not moved for this long in a stage the system owns "
+        "(SUBMITTED, MATCHING, OPINION_READY) is re-driven; the wait doubles after each redrive."
+    )
+    sweeper_max_redrives_per_sweep: int = Field(
+        100, ge=1, description="Most cases one sweep re-drives (the rate limit: this many per interval)."
     )
     webhook_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of one webhook POST.")
     webhook_allow_insecure_targets: bool = Field(

@@ -54,13 +54,14 @@ class UnitOfWork:
 class Store:
     """One service's database. Every write that matters goes through `transact`."""
 
-    def __init__(self, settings: Settings, service: str):
+    def __init__(self, settings: Settings, service: str, listeners: tuple = ()):
+        """`listeners`: pymongo command listeners (tests count store requests with them)."""
         self.service = service
         # Every write, inside a transaction or not, is acknowledged by a majority
         # and journaled; retryable writes survive a primary step-down.
         self.client: AsyncMongoClient = AsyncMongoClient(
             settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
-            w="majority", journal=True, retryWrites=True,
+            w="majority", journal=True, retryWrites=True, event_listeners=list(listeners),
         )
         self._transaction_timeout = settings.mongo_transaction_timeout_seconds
         self.db: AsyncDatabase = self.client[settings.database_for(service)]

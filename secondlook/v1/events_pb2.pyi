@@ -131,9 +131,11 @@ class OpinionDelivered(_message.Message):
     def __init__(self, delivery_id: _Optional[str] = ..., channel: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class RedriveRequested(_message.Message):
-    __slots__ = ("stuck_in", "stuck_for_seconds")
+    __slots__ = ("stuck_in", "stuck_for_seconds", "republish_types")
     STUCK_IN_FIELD_NUMBER: _ClassVar[int]
     STUCK_FOR_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REPUBLISH_TYPES_FIELD_NUMBER: _ClassVar[int]
     stuck_in: _case_pb2.CaseStatus
     stuck_for_seconds: int
-    def __init__(self, stuck_in: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., stuck_for_seconds: _Optional[int] = ...) -> None: ...
+    republish_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stuck_in: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., stuck_for_seconds: _Optional[int] = ..., republish_types: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -25,7 +25,9 @@ async def serve() -> int:
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(IntakeServicer(kernel.store, settings), server)
         return [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name]
 
-    sweeper = Sweeper(kernel.store, settings.sweeper_interval_seconds, settings.sweeper_stuck_after_seconds)
+    sweeper = Sweeper(kernel.store, interval=settings.sweeper_interval_seconds,
+                      stuck_after=settings.sweeper_stuck_after_seconds,
+                      max_per_sweep=settings.sweeper_max_redrives_per_sweep)
     service = assemble(
         kernel,
         register,

@@ -9,7 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
 
-from .domain.lifecycle import SETTLED, TimelineEntry
+from .domain.lifecycle import SYSTEM_STAGES, TimelineEntry
 
 CASES = "cases"
 
@@ -63,9 +63,10 @@ async def record_transition(
             "status": status,
             "updated_at": entry.recorded_at,
             "redrives": 0,
-            "next_redrive_at": None
-            if status in SETTLED
-            else entry.recorded_at + timedelta(seconds=stuck_after),
+            # Only a stage the system owns is watched by the sweeper.
+            "next_redrive_at": entry.recorded_at + timedelta(seconds=stuck_after)
+            if status in SYSTEM_STAGES
+            else None,
             **(extra or {}),
         }
     elif extra:
@@ -73,9 +74,10 @@ async def record_transition(
     await uow.db[CASES].update_one({"_id": case_id}, update, session=uow.session)
 
 
-async def due_for_redrive(db: AsyncDatabase, now: datetime, limit: int = 100) -> list[dict]:
+async def due_for_redrive(db: AsyncDatabase, now: datetime, limit: int) -> list[dict]:
+    """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open."""
     cursor = db[CASES].find(
-        {"next_redrive_at": {"$ne": None, "$lte": now}},
+        {"next_redrive_at": {"$ne": None, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}},
         projection={"_id": 1, "tenant_id": 1, "status": 1, "updated_at": 1, "redrives": 1, "traceparent": 1},
     )
     return await cursor.limit(limit).to_list()

@@ -37,9 +37,11 @@ class Dispatcher:
         self._poll = poll_seconds
         self.wake = asyncio.Event()
 
-    async def rearm(self, case_id: str) -> None:
-        """A redrive of the case: dead deliveries get another round of attempts, so a
-        receiver that was down longer than one round still gets its notice."""
+    async def rearm(self, case_id: str, types: tuple[str, ...] = ()) -> None:
+        """A redrive of a case stuck before delivery: dead deliveries get another round
+        of attempts, so a receiver that was down longer than one round still gets its notice."""
+        if types and "opinion.delivered" not in types:
+            return
         if await repository.rearm_dead(self._store.db, case_id, utcnow(), self._max_attempts):
             with bound_contextvars(case_id=case_id):
                 log.info("deliveries_rearmed")
@@ -69,7 +71,8 @@ class Dispatcher:
         sent = 0
         tasks = []
         while len(tasks) < limit:
-            delivery = await repository.claim_due(self._store.db, utcnow(), lease_seconds=self._timeout * 3)
+            # The lease outlives one POST (its timeout) with room to record the outcome.
+            delivery = await repository.claim_due(self._store.db, utcnow(), lease_seconds=self._timeout + 5)
             if delivery is None:
                 break
             tasks.append(asyncio.create_task(self._send(http, delivery)))

@@ -41,8 +41,19 @@ _RANK = {
 }
 
 FINAL = frozenset({S.CASE_STATUS_CLOSED, S.CASE_STATUS_WITHDRAWN})
-# No further progress is expected without a person acting: not swept.
+# Nothing more is expected to happen to the case.
 SETTLED = FINAL | {S.CASE_STATUS_DELIVERED, S.CASE_STATUS_UNMATCHED}
+
+# Stages the system owns, and what moves a case on from each: the sweeper
+# re-drives only these, asking for these events to be published again.
+# OFFERED, ASSIGNED, IN_REVIEW and NEEDS_INFO wait on a person: SLA clocks
+# watch them, not the sweeper.
+REDRIVE_REPUBLISH: dict[int, tuple[str, ...]] = {
+    S.CASE_STATUS_SUBMITTED: ("case.submitted", "matching.started", "specialist.offered", "case.unmatched"),
+    S.CASE_STATUS_MATCHING: ("specialist.offered", "case.unmatched"),
+    S.CASE_STATUS_OPINION_READY: ("opinion.submitted", "opinion.delivered"),
+}
+SYSTEM_STAGES = frozenset(REDRIVE_REPUBLISH)
 
 
 class IllegalTransition(Exception):
