@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timezone
 
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
 
 from secondlook import backoff, metrics
 from secondlook.bus import KafkaPublisher, Record
@@ -60,8 +60,11 @@ class _Duplicate(Exception):
 
 
 def store_unavailable(exc: BaseException) -> bool:
-    """The store cannot be reached or asks for a retry: not the event's fault."""
-    if isinstance(exc, ConnectionFailure):  # includes AutoReconnect, NetworkTimeout, server selection
+    """The store cannot be reached, is too busy to answer in time, or asks for a
+    retry: not the event's fault. (A transaction left open by a process killed
+    mid-way keeps its documents locked until the store reaps it: writers of the
+    same documents conflict, and time out, until then.)"""
+    if isinstance(exc, (ConnectionFailure, ExecutionTimeout)):  # AutoReconnect, NetworkTimeout, ...
         return True
     return isinstance(exc, PyMongoError) and (
         exc.has_error_label("TransientTransactionError") or exc.has_error_label("RetryableWriteError")

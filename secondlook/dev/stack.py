@@ -266,6 +266,9 @@ class Stack:
             "SECONDLOOK_GRPC_HOST": "127.0.0.1",
             "SECONDLOOK_GRPC_PORT": str(self.grpc_ports[process]),
             "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[process]),
+            # Static group membership: a restarted process takes its partitions
+            # back at once instead of waiting out its predecessor's session.
+            "SECONDLOOK_KAFKA_CONSUMER_INSTANCE_ID": process,
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
             "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(ROOT / "data" / "specialists.json"),
             # The demo's and the tests' receivers listen on http://127.0.0.1.

@@ -20,8 +20,8 @@ FAST = {
 }
 
 
-def start_stack(home: Path) -> Stack:
-    stack = Stack(home, overrides=FAST)
+def start_stack(home: Path, overrides: dict[str, str] | None = None) -> Stack:
+    stack = Stack(home, overrides={**FAST, **(overrides or {})})
     try:
         stack.start()
     except Exception:

@@ -1,0 +1,190 @@
+"""Acceptance: replicas keep each case's events in order and publish each once;
+a kill -9 of any one service with 20 cases in flight is recovered from by the
+restart alone (the sweeper is set to wait 10 minutes, so it cannot help).
+
+One stack for the module, with its own clocks: no sweeper help, webhooks
+retried promptly."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from secondlook.dev import clients
+from secondlook.dev.receiver import registered_receiver
+from secondlook.dev.simreviewer import SimulatedReviewer
+from secondlook.events import decode
+from secondlook.topics import REVIEW_EVENTS
+from secondlook.v1 import case_pb2, intake_pb2, review_pb2
+from tests.conftest import eventually
+from tests.e2e.conftest import start_stack
+from tests.integration.kafka_reader import read_topic
+
+pytestmark = pytest.mark.e2e
+
+NO_SWEEPER = {"SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "600"}
+DELIVERED = case_pb2.CASE_STATUS_DELIVERED
+
+
+@pytest.fixture(scope="module")
+def recovery_stack(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("recovery"), overrides=NO_SWEEPER)
+    yield stack
+    stack.stop()
+
+
+def _requests(prefix: str, n: int) -> list[intake_pb2.SubmitCaseRequest]:
+    base = clients.sample_cases()
+    out = []
+    for i in range(n):
+        req = intake_pb2.SubmitCaseRequest()
+        req.CopyFrom(base[i % len(base)])
+        req.client_request_id = f"{prefix}-{i:02d}"
+        out.append(req)
+    return out
+
+
+async def _cases(intake, authed, case_ids) -> list[intake_pb2.Case]:
+    return await asyncio.gather(*(
+        intake.GetCase(intake_pb2.GetCaseRequest(case_id=c), metadata=authed.metadata, timeout=10) for c in case_ids))
+
+
+async def _all_delivered(intake, authed, case_ids, timeout: float, what: str) -> list[intake_pb2.Case]:
+    async def done():
+        try:
+            cases = await _cases(intake, authed, case_ids)
+        except Exception:  # intake itself restarting
+            return None
+        return cases if all(c.status == DELIVERED for c in cases) else None
+
+    return await eventually(done, timeout, what, interval=0.2)
+
+
+def _one_notice_each(receiver, case_ids) -> None:
+    ids = collections.defaultdict(set)
+    for r in receiver.requests:
+        if r["valid"] and r["payload"]:
+            ids[r["payload"]["data"]["case_id"]].add(r["headers"]["webhook-id"])
+    assert {c: len(ids[c]) for c in case_ids} == {c: 1 for c in case_ids}
+
+
+async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_each_once(recovery_stack):
+    stack = recovery_stack
+    settings = stack.settings()
+    replica = stack.start_service("review", replica=1)
+    stack.wait_serving(replica)
+    tenant = "replicas"
+    receiver = await registered_receiver(settings, stack.target("notify"), tenant)
+    intake, authed = clients.submitter(settings, stack.target("intake"), tenant)
+    # Each specialist reaches both replicas: accept on one, start on the other,
+    # submit on the first, so one case's events are written by both.
+    reviewers = {sid: (clients.reviewer(settings, stack.target("review"), sid),
+                       clients.reviewer(settings, stack.target(replica), sid)) for sid in clients.specialist_ids()}
+    try:
+        replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)
+                                         for r in _requests("replica", 50)))
+        case_ids = {r.case_id for r in replies}
+
+        async def work(sid) -> int:
+            (a, a_auth), (b, b_auth) = reviewers[sid]
+            listed = await a.ListAssignments(review_pb2.ListAssignmentsRequest(
+                states=[review_pb2.ASSIGNMENT_STATE_OFFERED]), metadata=a_auth.metadata, timeout=10)
+            done = 0
+            for assignment in listed.assignments:
+                if assignment.case_id not in case_ids:
+                    continue
+                request = review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id)
+                await a.AcceptAssignment(request, metadata=a_auth.metadata, timeout=10)
+                await b.StartReview(request, metadata=b_auth.metadata, timeout=10)
+                await a.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+                    assignment_id=assignment.assignment_id, opinion=review_pb2.Opinion(
+                        diagnosis_concordance=case_pb2.CONCORDANCE_REFINED,
+                        treatment_concordance=case_pb2.CONCORDANCE_SAME,
+                        recommendation="SIMULATED REVIEWER", confidence=70, attestation=True)),
+                    metadata=a_auth.metadata, timeout=10)
+                done += 1
+            return done
+
+        answered = 0
+
+        async def all_answered():
+            nonlocal answered
+            answered += sum(await asyncio.gather(*(work(sid) for sid in reviewers)))
+            return answered == 50
+
+        await eventually(all_answered, 90, "the 50 offers answered through both replicas", interval=0.2)
+        await _all_delivered(intake, authed, case_ids, 90, "the 50 cases DELIVERED")
+
+        records = [r for r in await read_topic(stack.kafka_bootstrap, REVIEW_EVENTS)
+                   if r.key.decode() in case_ids]
+        by_case = collections.defaultdict(list)
+        for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+            by_case[r.key.decode()].append(decode(r.value))
+        causal = ["assignment.accepted", "review.started", "opinion.submitted"]
+        for case_id in case_ids:
+            events = by_case[case_id]
+            assert [e.type for e in events] == causal, (case_id, [e.type for e in events])
+            assert len({e.event_id for e in events}) == 3  # each published once
+        print(f"\n2 review replicas, 50 cases: {len(records)} records on {REVIEW_EVENTS}, "
+              f"every case's 3 events once and in causal order")
+        _one_notice_each(receiver, case_ids)
+        refused = [line for line in (stack.home / "logs" / "intake.log").read_text().splitlines()
+                   if "transition_refused" in line and any(c in line for c in case_ids)]
+        assert refused == []
+    finally:
+        for pair in reviewers.values():
+            for _, auth in pair:
+                await auth.close()
+        await authed.close()
+        await receiver.stop()
+        stack.services.pop(replica).stop()
+
+
+@pytest.mark.parametrize("victim", ["intake", "matching", "review", "notify"])
+async def test_a_killed_service_recovers_its_cases_on_restart_without_the_sweeper(recovery_stack, victim):
+    stack = recovery_stack
+    settings = stack.settings()
+    tenant = f"crash-{victim}"
+    receiver = await registered_receiver(settings, stack.target("notify"), tenant)
+    intake, authed = clients.submitter(settings, stack.target("intake"), tenant)
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(),
+                                 poll_seconds=0.1).start()
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    try:
+        replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)
+                                         for r in _requests(f"crash-{victim}", 20)))
+        case_ids = [r.case_id for r in replies]
+
+        async def in_flight():
+            cases = await _cases(intake, authed, case_ids)
+            moving = [c for c in cases if c.status < DELIVERED]
+            return len(moving) >= 3 or None
+
+        await eventually(in_flight, 30, "cases in flight before the kill", interval=0.02)
+        before = {c.case_id: c.status for c in await _cases(intake, authed, case_ids)}
+        stack.services[victim].kill()  # SIGKILL: no clean shutdown
+        stack.start_service(victim)
+        restarted = time.time()
+        stack.wait_serving(victim)
+        serving = time.time() - restarted
+
+        cases = await _all_delivered(intake, authed, case_ids, 60, f"all 20 DELIVERED after {victim} restarted")
+        last = max(next(e.occurred_at for e in c.timeline if e.status == DELIVERED).ToDatetime().timestamp()
+                   for c in cases)
+        print(f"\nkill -9 {victim} with {sum(s < DELIVERED for s in before.values())} of 20 cases in flight: "
+              f"SERVING {serving:.1f}s after restart, last case DELIVERED {max(0.0, last - restarted):.1f}s "
+              f"after restart")
+        _one_notice_each(receiver, case_ids)
+        deliveries = mongo["secondlook_notify"]["deliveries"]
+        assert await deliveries.count_documents({"tenant_id": tenant, "status": "delivered"}) == 20
+        redrives = mongo["secondlook_intake"]["outbox"]
+        assert await redrives.count_documents({"type": "redrive.requested", "case_id": {"$in": case_ids}}) == 0
+    finally:
+        await reviewer.stop()
+        await authed.close()
+        await receiver.stop()
+        await mongo.close()
