@@ -23,6 +23,7 @@ from secondlook.logging import configure_logging, get_logger
 from secondlook.metrics import start_metrics_server
 from secondlook.outbox import OutboxRelay, requeue_all
 from secondlook.probes import Probes
+from secondlook.retention import Retention, stale_after
 from secondlook.runtime import Service
 from secondlook.settings import Settings
 from secondlook.store import Store
@@ -48,6 +49,7 @@ class Kernel:
             max_attempts=self.settings.consumer_max_attempts,
             retry_base_seconds=self.settings.consumer_retry_base_seconds,
             on_redrive=on_redrive,
+            stale_after=stale_after(self.settings.retention_grace_seconds),
         )
 
     async def ensure_topics(self) -> None:
@@ -94,7 +96,9 @@ def assemble(
         start_metrics_server(settings.metrics_port)
 
     service.startup = [connect, *startup, server.start]
-    service.loops = [kernel.relay.run, *loops, probes.run]
+    retention = Retention(kernel.store, grace_seconds=settings.retention_grace_seconds,
+                          interval_seconds=settings.retention_interval_seconds)
+    service.loops = [kernel.relay.run, retention.run, *loops, probes.run]
     probes.ready_checks["producer"] = lambda: kernel.publisher.connected
     probes.heartbeats["relay"] = lambda: kernel.relay.last_cycle
     if consumer is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
 
@@ -86,6 +86,7 @@ class IdempotentConsumer:
         max_attempts: int = 5,
         retry_base_seconds: float = 0.2,
         on_redrive: Callable[[str, tuple[str, ...]], Awaitable[None]] | None = None,
+        stale_after: timedelta | None = None,
     ):
         self._store = store
         self._publisher = publisher
@@ -95,6 +96,8 @@ class IdempotentConsumer:
         self._retry_base = retry_base_seconds
         # What the service does on a redrive besides re-publishing its outbox.
         self._on_redrive = on_redrive
+        # Events older than this may have had their markers pruned (retention.py).
+        self._stale_after = stale_after
 
     @property
     def service(self) -> str:
@@ -123,6 +126,9 @@ class IdempotentConsumer:
         return outcome
 
     async def _handle_event(self, record: Incoming, event: Event) -> str:
+        if self._stale_after is not None:
+            if utcnow() - event.occurred_at.ToDatetime(tzinfo=timezone.utc) > self._stale_after:
+                return "stale"  # older than any marker is kept: it was handled long ago
         if event.type == "redrive.requested":
             # Re-publishing is idempotent by nature: no marker needed.
             types = tuple(event.redrive_requested.republish_types)

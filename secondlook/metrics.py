@@ -15,7 +15,7 @@ STAGE_EVENTS = Counter(
 )
 EVENTS_CONSUMED = Counter(
     "secondlook_events_consumed_total",
-    "Events taken from Kafka, by outcome (applied, duplicate, ignored, dead_lettered).",
+    "Events taken from Kafka, by outcome (applied, duplicate, ignored, stale, dead_lettered).",
     ["service", "event_type", "outcome"],
 )
 EVENT_HANDLE_SECONDS = Histogram(

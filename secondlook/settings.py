@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     consumer_retry_base_seconds: float = Field(
         0.2, gt=0, description="First wait between attempts at a failing event; it doubles, with jitter."
     )
+    retention_grace_seconds: float = Field(
+        30 * 86400, ge=7200,
+        description="Published outbox rows and processed-event markers are deleted this long after they were "
+        "written; consumers refuse events older than this less an hour. Keep it above the Kafka topics' retention.",
+    )
+    retention_interval_seconds: float = Field(3600.0, gt=0, description="How often retention runs.")
     sweeper_interval_seconds: float = Field(5.0, gt=0, description="How often intake looks for stuck cases.")
     sweeper_stuck_after_seconds: float = Field(
         30.0, gt=0, description="A case whose status has not moved for this long in a stage the system owns "

@@ -74,6 +74,10 @@ class Store:
     async def ensure_indexes(self) -> None:
         await self.db[OUTBOX].create_index([("published", 1), ("shard", 1), ("_id", 1)], name="relay")
         await self.db[OUTBOX].create_index([("case_id", 1), ("seq", 1)], name="by_case")
+        # For retention (retention.py): what is past the grace period.
+        await self.db[OUTBOX].create_index([("published_at", 1)], name="retention")
+        await self.db[PROCESSED].create_index([("at", 1)], name="retention")
+        await self.db[SEQUENCES].create_index([("updated_at", 1)], name="retention")
 
     async def processed(self, event_id: str) -> bool:
         """Whether a consumer committed the event's effect (its marker exists)."""
@@ -125,7 +129,7 @@ class Store:
         next_seq = {}
         for case_id, count in counts.items():
             counter = await self.db[SEQUENCES].find_one_and_update(
-                {"_id": case_id}, {"$inc": {"seq": count}}, upsert=True,
+                {"_id": case_id}, {"$inc": {"seq": count}, "$set": {"updated_at": utcnow()}}, upsert=True,
                 return_document=ReturnDocument.AFTER, session=session,
             )
             next_seq[case_id] = counter["seq"] - count + 1
