@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from secondlook.probes import LIVENESS
 from secondlook.settings import Settings
 from secondlook.topics import ALL_TOPICS
 
@@ -252,6 +253,11 @@ def test_deployments_are_probed_hardened_and_bounded(overlay):
         for c in spec["containers"]:
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert c[probe]["grpc"]["port"] == GRPC_PORT, f"{name}: {probe}"
+            # Two distinct checks (secondlook/probes.py): readiness is the server's
+            # overall status, liveness its own service name.
+            assert c["readinessProbe"]["grpc"].get("service", "") == "", name
+            assert c["livenessProbe"]["grpc"]["service"] == LIVENESS, name
+            assert c["startupProbe"]["grpc"]["service"] == LIVENESS, name
             assert {p["containerPort"] for p in c["ports"]} >= {GRPC_PORT, METRICS_PORT}, name
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, name
@@ -341,6 +347,45 @@ def test_network_policies():
             assert GRPC_PORT not in from_namespace, "matching is exposed outside the namespace"
 
 
+def _egress_rules_for(docs: list, pod_labels: dict) -> list:
+    rules = []
+    for policy in of_kind(docs, "NetworkPolicy"):
+        if "Egress" not in policy["spec"]["policyTypes"]:
+            continue
+        if (policy["spec"]["podSelector"].get("matchLabels") or {}).items() <= pod_labels.items():
+            rules.extend(policy["spec"].get("egress", []))
+    return rules
+
+
+NOT_PUBLIC_V4 = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10"}
+NOT_PUBLIC_V6 = {"::1/128", "fc00::/7", "fe80::/10"}
+
+
+def test_egress_is_denied_by_default_and_only_notify_reaches_outside_on_443():
+    docs = services()
+    assert any(
+        "Egress" in p["spec"]["policyTypes"] and not p["spec"].get("egress")
+        and (p["spec"]["podSelector"].get("matchLabels") or {}) == {"app.kubernetes.io/part-of": "secondlook"}
+        for p in of_kind(docs, "NetworkPolicy")
+    ), "no default deny of egress for the secondlook pods"
+    for name in SERVICES:
+        pod_labels = one(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        rules = _egress_rules_for(docs, pod_labels)
+        ports = {(p.get("protocol", "TCP"), p["port"]) for r in rules for p in r.get("ports", [])}
+        assert {("UDP", 53), ("TCP", 53), ("TCP", 9092), ("TCP", 27017)} <= ports, f"{name}: {ports}"
+        for rule in rules:  # nothing leaves without a port
+            assert rule.get("ports"), f"{name}: an egress rule open on every port"
+        blocks = [peer["ipBlock"] for r in rules for peer in r.get("to", []) if "ipBlock" in peer]
+        if name != "notify":
+            assert blocks == [], f"{name} may reach addresses outside the cluster"
+            continue
+        outside = [r for r in rules if any("ipBlock" in peer for peer in r.get("to", []))]
+        assert [{(p.get("protocol", "TCP"), p["port"]) for p in r["ports"]} for r in outside] == [{("TCP", 443)}]
+        by_cidr = {b["cidr"]: set(b.get("except", [])) for b in blocks}
+        assert NOT_PUBLIC_V4 <= by_cidr["0.0.0.0/0"], by_cidr
+        assert NOT_PUBLIC_V6 <= by_cidr["::/0"], by_cidr
+
+
 # --- Kafka, topics, MongoDB ------------------------------------------------------------
 
 
@@ -362,6 +407,13 @@ def test_every_topic_has_a_kafka_topic():
         assert topic["spec"]["partitions"] == int(config["SECONDLOOK_KAFKA_TOPIC_PARTITIONS"]) == 4, name
     for pool in of_kind(docs, "KafkaNodePool"):
         assert labels(pool)["strimzi.io/cluster"] == kafka["metadata"]["name"]
+
+
+def test_mongodb_reaps_orphaned_transactions_soon_after_the_services_give_up_on_them():
+    [mongo] = [d for d in load(K8S / "infra" / "mongodb.yaml") if d["kind"] == "MongoDBCommunity"]
+    lifetime = mongo["spec"]["additionalMongodConfig"]["setParameter"]["transactionLifetimeLimitSeconds"]
+    bound = Settings.model_fields["mongo_transaction_timeout_seconds"].default
+    assert bound < lifetime <= bound + 10
 
 
 def test_mongodb_is_a_replica_set():
