@@ -7,12 +7,15 @@ import sys
 
 from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
+from secondlook.clock import Clock
 from secondlook.runtime import run
+from secondlook.unitofwork import transactor
 from secondlook.v1 import review_pb2, review_pb2_grpc
 
 from . import repository
 from .grpc_api import ReviewServicer
 from .handlers import make_handlers
+from .repository import InboxReader, ReviewUnitOfWork
 
 
 async def serve() -> int:
@@ -20,7 +23,8 @@ async def serve() -> int:
     kernel = build_kernel("review")
 
     def register(server):
-        review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(kernel.store), server)
+        servicer = ReviewServicer(transactor(kernel.store, ReviewUnitOfWork), InboxReader(kernel.store.db), Clock())
+        review_pb2_grpc.add_ReviewServiceServicer_to_server(servicer, server)
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 
     service = assemble(

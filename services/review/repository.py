@@ -1,54 +1,104 @@
-"""review's MongoDB collections: assignments (the inbox) and opinions."""
+"""review's MongoDB adapter: assignments (the inbox) and opinions.
+
+`ReviewRepository` is the port the use cases are written against;
+`MongoReviewRepository` implements it inside a unit of work (its session), and
+`InboxReader` answers the read-only inbox query outside any transaction.
+"""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
 
-from .domain.assignment import IllegalAction
+from .domain.assignment import Assignment, OpinionRecord
 
 ASSIGNMENTS = "assignments"
 OPINIONS = "opinions"
+INBOX_LIMIT = 500
+
+
+class ReviewRepository(Protocol):
+    async def add_offer(self, assignment: Assignment) -> None: ...
+    async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
+    async def save(self, before: Assignment, after: Assignment) -> bool: ...
+    async def add_opinion(self, opinion: OpinionRecord) -> None: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("state", 1)])
 
 
-async def add_offer(uow: UnitOfWork, doc: dict) -> None:
-    await uow.db[ASSIGNMENTS].update_one(
-        {"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True, session=uow.session
+def _doc(a: Assignment) -> dict:
+    return {
+        "_id": a.assignment_id, "case_id": a.case_id, "tenant_id": a.tenant_id, "specialist_id": a.specialist_id,
+        "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
+        "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
+    }
+
+
+def _assignment(doc: dict) -> Assignment:
+    return Assignment(
+        assignment_id=doc["_id"], case_id=doc["case_id"], tenant_id=doc["tenant_id"],
+        specialist_id=doc["specialist_id"], specialty=doc["specialty"], state=doc["state"],
+        diagnosis_code=doc["diagnosis_code"], urgency=doc["urgency"], offered_at=doc["offered_at"],
+        respond_by=doc["respond_by"], traceparent=doc.get("traceparent", ""),
+        stamps={k: doc[k] for k in ("accepted_at", "started_at", "opinion_submitted_at") if k in doc},
     )
 
 
-async def get_for_specialist(uow: UnitOfWork, assignment_id: str, specialist_id: str) -> dict | None:
-    return await uow.db[ASSIGNMENTS].find_one(
-        {"_id": assignment_id, "specialist_id": specialist_id}, session=uow.session
-    )
+class MongoReviewRepository:
+    def __init__(self, uow: UnitOfWork):
+        self._db = uow.db
+        self._session = uow.session
+
+    async def add_offer(self, assignment: Assignment) -> None:
+        doc = _doc(assignment)
+        await self._db[ASSIGNMENTS].update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
+                                               session=self._session)
+
+    async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
+        doc = await self._db[ASSIGNMENTS].find_one({"_id": assignment_id, "specialist_id": specialist_id},
+                                                    session=self._session)
+        return _assignment(doc) if doc else None
+
+    async def save(self, before: Assignment, after: Assignment) -> bool:
+        """Writes `after` if the assignment is still in the state it was read in."""
+        result = await self._db[ASSIGNMENTS].replace_one(
+            {"_id": before.assignment_id, "state": before.state}, _doc(after), session=self._session
+        )
+        return result.modified_count == 1
+
+    async def add_opinion(self, opinion: OpinionRecord) -> None:
+        await self._db[OPINIONS].insert_one({
+            "_id": opinion.opinion_id, "assignment_id": opinion.assignment_id, "case_id": opinion.case_id,
+            "specialist_id": opinion.specialist_id, "diagnosis_concordance": opinion.diagnosis_concordance,
+            "treatment_concordance": opinion.treatment_concordance, "recommendation": opinion.recommendation,
+            "narrative": opinion.narrative, "confidence": opinion.confidence, "attested": True,
+            "submitted_at": opinion.submitted_at,
+        }, session=self._session)
 
 
-async def list_for_specialist(db: AsyncDatabase, specialist_id: str, states: list[int]) -> list[dict]:
-    query: dict = {"specialist_id": specialist_id}
-    if states:
-        query["state"] = {"$in": states}
-    return await db[ASSIGNMENTS].find(query).sort("offered_at", 1).limit(500).to_list()
+class InboxReader:
+    """The read side: a specialist's inbox, read without a transaction."""
+
+    def __init__(self, db: AsyncDatabase):
+        self._db = db
+
+    async def list_for_specialist(self, specialist_id: str, states: list[int]) -> list[Assignment]:
+        query: dict = {"specialist_id": specialist_id}
+        if states:
+            query["state"] = {"$in": states}
+        docs = await self._db[ASSIGNMENTS].find(query).sort("offered_at", 1).limit(INBOX_LIMIT).to_list()
+        return [_assignment(d) for d in docs]
 
 
-async def set_state(uow: UnitOfWork, doc: dict, new_state: int, at_field: str, now) -> dict:
-    """Moves the assignment on, guarded by the state it was read in."""
-    updated = await uow.db[ASSIGNMENTS].find_one_and_update(
-        {"_id": doc["_id"], "state": doc["state"]},
-        {"$set": {"state": new_state, at_field: now}},
-        session=uow.session,
-        return_document=True,
-    )
-    if updated is None:
-        # Cannot happen inside a snapshot transaction (a concurrent change is a
-        # write conflict, which the driver retries); refuse rather than guess.
-        raise IllegalAction("the assignment changed while this call ran; read it again")
-    return updated
+class ReviewUnitOfWork:
+    """What review's use cases see of one transaction."""
 
-
-async def add_opinion(uow: UnitOfWork, doc: dict) -> None:
-    await uow.db[OPINIONS].insert_one(doc, session=uow.session)
+    def __init__(self, uow: UnitOfWork):
+        self.assignments: ReviewRepository = MongoReviewRepository(uow)
+        self.emit = uow.emit
+        self.after_commit = uow.after_commit

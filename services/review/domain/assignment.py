@@ -1,21 +1,28 @@
 """An assignment moves OFFERED -> ACCEPTED -> IN_REVIEW -> OPINION_SUBMITTED.
 
 Each reviewer action is allowed from exactly one state; anything else is
-refused with the state it was attempted in, never applied.
+refused with the state it was attempted in, never applied. The domain builds
+the entities and the events they cause; it does no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from secondlook.events import Event, new_event
+from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import Concordance
 from secondlook.v1.review_pb2 import AssignmentState, Opinion
 
 A = AssignmentState
 
-# action -> (state it needs, state it leads to)
+# action -> (state it needs, state it leads to, the field stamped with its time)
 TRANSITIONS = {
-    "accept": (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED),
-    "start": (A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW),
-    "submit_opinion": (A.ASSIGNMENT_STATE_IN_REVIEW, A.ASSIGNMENT_STATE_OPINION_SUBMITTED),
+    "accept": (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at"),
+    "start": (A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW, "started_at"),
+    "submit_opinion": (A.ASSIGNMENT_STATE_IN_REVIEW, A.ASSIGNMENT_STATE_OPINION_SUBMITTED, "opinion_submitted_at"),
 }
 
 MAX_TEXT = 20_000
@@ -25,15 +32,84 @@ class IllegalAction(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Assignment:
+    assignment_id: str
+    case_id: str
+    tenant_id: str
+    specialist_id: str
+    specialty: str
+    state: int
+    diagnosis_code: str
+    urgency: int
+    offered_at: datetime
+    respond_by: datetime
+    traceparent: str = ""
+    # When each action happened, by TRANSITIONS' field name.
+    stamps: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpinionRecord:
+    """A submitted opinion. Recommendation and narrative are PHI: they stay in
+    review's store, never in events."""
+
+    opinion_id: str
+    assignment_id: str
+    case_id: str
+    specialist_id: str
+    diagnosis_concordance: int
+    treatment_concordance: int
+    recommendation: str
+    narrative: str
+    confidence: int
+    submitted_at: datetime
+
+
 def state_name(state: int) -> str:
     return AssignmentState.Name(state).removeprefix("ASSIGNMENT_STATE_")
 
 
 def next_state(current: int, action: str) -> int:
-    needed, result = TRANSITIONS[action]
+    needed, result, _ = TRANSITIONS[action]
     if current != needed:
         raise IllegalAction(f"{action} needs state {state_name(needed)}; the assignment is {state_name(current)}")
     return result
+
+
+def offer_from(event: Event) -> Assignment:
+    """The inbox entry a specialist.offered event makes."""
+    offer = event.specialist_offered
+    return Assignment(
+        assignment_id=offer.assignment_id, case_id=event.case_id, tenant_id=event.tenant_id,
+        specialist_id=offer.specialist_id, specialty=offer.specialty, state=A.ASSIGNMENT_STATE_OFFERED,
+        diagnosis_code=offer.diagnosis_code, urgency=offer.urgency,
+        offered_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc),
+        respond_by=offer.respond_by.ToDatetime(tzinfo=timezone.utc), traceparent=event.traceparent,
+    )
+
+
+def act(assignment: Assignment, action: str, now: datetime, opinion: OpinionRecord | None = None
+        ) -> tuple[Assignment, Event]:
+    """The assignment after the reviewer's action, and the event it causes."""
+    new_state = next_state(assignment.state, action)
+    stamp = TRANSITIONS[action][2]
+    moved = dataclasses.replace(assignment, state=new_state, stamps={**assignment.stamps, stamp: now})
+    ids = {"assignment_id": assignment.assignment_id, "specialist_id": assignment.specialist_id}
+    if action == "accept":
+        payload = events_pb2.AssignmentAccepted(**ids)
+    elif action == "start":
+        payload = events_pb2.ReviewStarted(**ids)
+    else:
+        assert opinion is not None
+        payload = events_pb2.OpinionSubmitted(
+            **ids, opinion_id=opinion.opinion_id,
+            diagnosis_concordance=opinion.diagnosis_concordance,
+            treatment_concordance=opinion.treatment_concordance,
+        )
+    event = new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
+                      traceparent=assignment.traceparent, occurred_at=now)
+    return moved, event
 
 
 def validate_opinion(opinion: Opinion | None) -> list[tuple[str, str]]:

@@ -1,0 +1,60 @@
+"""In-memory fakes of review's ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.review.domain.assignment import Assignment, OpinionRecord
+from tests.fakes.transact import FakeTransact, FakeUnitOfWork
+
+
+@dataclass
+class ReviewState:
+    assignments: dict[str, Assignment] = field(default_factory=dict)
+    opinions: dict[str, OpinionRecord] = field(default_factory=dict)
+
+
+class InMemoryReviewRepository:
+    def __init__(self, state: ReviewState):
+        self._state = state
+
+    async def add_offer(self, assignment: Assignment) -> None:
+        self._state.assignments.setdefault(assignment.assignment_id, assignment)
+
+    async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
+        found = self._state.assignments.get(assignment_id)
+        return found if found is not None and found.specialist_id == specialist_id else None
+
+    async def save(self, before: Assignment, after: Assignment) -> bool:
+        current = self._state.assignments.get(before.assignment_id)
+        if current is None or current.state != before.state:
+            return False
+        self._state.assignments[after.assignment_id] = after
+        return True
+
+    async def add_opinion(self, opinion: OpinionRecord) -> None:
+        assert opinion.opinion_id not in self._state.opinions
+        self._state.opinions[opinion.opinion_id] = opinion
+
+
+
+class InMemoryInbox:
+    """The read side, over whatever the fake transact has committed."""
+
+    def __init__(self, transact: FakeTransact):
+        self._transact = transact
+
+    async def list_for_specialist(self, specialist_id: str, states: list[int]) -> list[Assignment]:
+        found = [a for a in self._transact.state.assignments.values()
+                 if a.specialist_id == specialist_id and (not states or a.state in states)]
+        return sorted(found, key=lambda a: a.offered_at)
+
+
+class FakeReviewUnitOfWork(FakeUnitOfWork):
+    def __init__(self, state: ReviewState):
+        super().__init__(state)
+        self.assignments = InMemoryReviewRepository(state)
+
+
+def review_transact() -> FakeTransact:
+    return FakeTransact(ReviewState(), FakeReviewUnitOfWork)

@@ -1,0 +1,80 @@
+"""review's repository contract, run against the in-memory fake and the real
+store alike: the unit tests' fake behaves as MongoDB does."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from secondlook.store import Store
+from secondlook.unitofwork import transactor
+from secondlook.v1 import review_pb2
+from services.review import repository
+from services.review.domain.assignment import Assignment, OpinionRecord
+from services.review.repository import InboxReader, ReviewUnitOfWork
+from tests.fakes.review import InMemoryInbox, review_transact
+
+pytestmark = pytest.mark.integration
+
+A = review_pb2
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["fake", "mongo"])
+async def ports(request, infra_settings):
+    if request.param == "fake":
+        transact = review_transact()
+        yield transact, InMemoryInbox(transact)
+        return
+    store = Store(infra_settings, "review")
+    await store.ensure_indexes()
+    await repository.ensure_indexes(store.db)
+    yield transactor(store, ReviewUnitOfWork), InboxReader(store.db)
+    await store.client.drop_database(store.db.name)
+    await store.close()
+
+
+def _assignment(i: int, specialist="s1", state=A.ASSIGNMENT_STATE_OFFERED) -> Assignment:
+    return Assignment(assignment_id=f"a{i}", case_id=f"c{i}", tenant_id="t", specialist_id=specialist,
+                      specialty="x", state=state, diagnosis_code="G35", urgency=1,
+                      offered_at=T0 + timedelta(minutes=i), respond_by=T0 + timedelta(days=1))
+
+
+async def test_an_offer_is_added_once_and_read_back_only_by_its_specialist(ports):
+    transact, inbox = ports
+    first = _assignment(1)
+    await transact(lambda uow: uow.assignments.add_offer(first))
+    await transact(lambda uow: uow.assignments.add_offer(dataclasses.replace(first, specialty="changed")))
+    assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == first
+    assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s2")) is None
+    assert await transact(lambda uow: uow.assignments.get_for_specialist("nope", "s1")) is None
+
+
+async def test_save_applies_only_over_the_state_it_was_read_in(ports):
+    transact, _ = ports
+    offered = _assignment(1)
+    await transact(lambda uow: uow.assignments.add_offer(offered))
+    accepted = dataclasses.replace(offered, state=A.ASSIGNMENT_STATE_ACCEPTED, stamps={"accepted_at": T0})
+    assert await transact(lambda uow: uow.assignments.save(offered, accepted)) is True
+    assert await transact(lambda uow: uow.assignments.save(offered, accepted)) is False  # read before the move
+    assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == accepted
+
+
+async def test_opinions_are_stored_once(ports):
+    transact, _ = ports
+    opinion = OpinionRecord("o1", "a1", "c1", "s1", 2, 1, "r", "n", 80, T0)
+    await transact(lambda uow: uow.assignments.add_opinion(opinion))
+    with pytest.raises(Exception):  # noqa: B017 - the fake asserts, MongoDB raises DuplicateKeyError
+        await transact(lambda uow: uow.assignments.add_opinion(opinion))
+
+
+async def test_the_inbox_lists_a_specialists_assignments_by_state_oldest_first(ports):
+    transact, inbox = ports
+    for a in (_assignment(3), _assignment(1), _assignment(2, state=A.ASSIGNMENT_STATE_ACCEPTED),
+              _assignment(4, specialist="s2")):
+        await transact(lambda uow, a=a: uow.assignments.add_offer(a))
+    assert [a.assignment_id for a in await inbox.list_for_specialist("s1", [])] == ["a1", "a2", "a3"]
+    offered = await inbox.list_for_specialist("s1", [A.ASSIGNMENT_STATE_OFFERED])
+    assert [a.assignment_id for a in offered] == ["a1", "a3"]
