@@ -7,32 +7,39 @@ import sys
 
 from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
+from secondlook.clock import Clock
 from secondlook.runtime import run
+from secondlook.unitofwork import transactor
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from . import repository
 from .dispatcher import Dispatcher
 from .grpc_api import NotifyServicer
 from .handlers import make_handlers
+from .repository import MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
 
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("notify")
     settings = kernel.settings
+    clock = Clock()
+    endpoints = MongoEndpoints(kernel.store.db)
     dispatcher = Dispatcher(
-        kernel.store, timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
+        transactor(kernel.store, NotifyUnitOfWork), MongoDeliveryQueue(kernel.store.db), endpoints, clock,
+        timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
         allow_insecure_targets=settings.webhook_allow_insecure_targets,
     )
 
     def register(server):
-        notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyServicer(kernel.store, settings.webhook_allow_insecure_targets), server)
+        servicer = NotifyServicer(endpoints, clock, settings.webhook_allow_insecure_targets)
+        notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(dispatcher.wake.set), on_redrive=dispatcher.rearm),
+        consumer=kernel.consumer(make_handlers(clock, dispatcher.wake.set), on_redrive=dispatcher.rearm),
         topics=[topics.REVIEW_EVENTS, topics.REDRIVE],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[dispatcher.run],

@@ -1,28 +1,53 @@
-"""notify's MongoDB collections: webhook endpoints and deliveries.
+"""notify's MongoDB adapter: webhook endpoints and deliveries.
 
-A delivery's id is derived from (event, recipient, channel), so however often
-an event arrives there is one delivery record for it. Its POSTs are
-at-least-once (a sender may die after the receiver answered), under one stable
-webhook-id that receivers use to drop repeats.
+- `MongoDeliveries`: inside a unit of work (a delivery created with the event
+  that caused it; an outcome recorded with the event it causes).
+- `MongoDeliveryQueue`: single-document atomic operations outside any
+  transaction: claiming a due delivery under a lease, recording a failed
+  attempt, re-arming dead ones. Every write is fenced by the attempt number, so
+  a sender whose lease expired and was taken over cannot overwrite the newer
+  attempt's outcome.
+- `MongoEndpoints`: where each tenant's notices go.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
 
+from .domain.deliveries import DEAD, DELIVERED, PENDING, SENDING, Delivery
+
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
 
-PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
+
+@dataclass(frozen=True)
+class Endpoint:
+    tenant_id: str
+    url: str
+    secret: str
 
 
-def delivery_id(event_id: str, recipient: str, channel: str) -> str:
-    return f"{event_id}:{recipient}:{channel}"
+class DeliveryRepository(Protocol):
+    async def add(self, delivery: Delivery) -> None: ...
+    async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool: ...
+
+
+class DeliveryQueue(Protocol):
+    async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None: ...
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None: ...
+    async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int: ...
+
+
+class EndpointRepository(Protocol):
+    async def put(self, endpoint: Endpoint, registered_by: str, at: datetime) -> None: ...
+    async def get(self, tenant_id: str) -> Endpoint | None: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -30,61 +55,105 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[DELIVERIES].create_index([("case_id", 1)])
 
 
-async def put_endpoint(db: AsyncDatabase, tenant_id: str, doc: dict) -> None:
-    await db[ENDPOINTS].replace_one({"_id": tenant_id}, {"_id": tenant_id, **doc}, upsert=True)
+def _doc(d: Delivery) -> dict:
+    doc = {"_id": d.delivery_id, "event_id": d.event_id, "case_id": d.case_id, "tenant_id": d.tenant_id,
+           "recipient": d.recipient, "channel": d.channel, "body": d.body, "traceparent": d.traceparent,
+           "status": d.status, "attempts": d.attempts, "next_attempt_at": d.next_attempt_at,
+           "created_at": d.created_at}
+    if d.attempt_budget is not None:
+        doc["attempt_budget"] = d.attempt_budget
+    return doc
 
 
-async def endpoint_for(db: AsyncDatabase, tenant_id: str) -> dict | None:
-    return await db[ENDPOINTS].find_one({"_id": tenant_id})
-
-
-async def add_delivery(uow: UnitOfWork, doc: dict) -> None:
-    await uow.db[DELIVERIES].insert_one(doc, session=uow.session)
-
-
-async def claim_due(db: AsyncDatabase, now: datetime, lease_seconds: float) -> dict | None:
-    """Takes one due delivery (or one whose sender died mid-send) for this worker."""
-    return await db[DELIVERIES].find_one_and_update(
-        {"$or": [
-            {"status": PENDING, "next_attempt_at": {"$lte": now}},
-            {"status": SENDING, "lease_until": {"$lte": now}},
-        ]},
-        {"$set": {"status": SENDING, "lease_until": now + timedelta(seconds=lease_seconds)},
-         "$inc": {"attempts": 1}},
-        sort=[("next_attempt_at", 1)],
-        return_document=ReturnDocument.AFTER,
+def _delivery(doc: dict) -> Delivery:
+    return Delivery(
+        delivery_id=doc["_id"], event_id=doc["event_id"], case_id=doc["case_id"], tenant_id=doc["tenant_id"],
+        recipient=doc["recipient"], channel=doc["channel"], body=bytes(doc["body"]),
+        traceparent=doc.get("traceparent", ""), status=doc["status"], attempts=doc["attempts"],
+        next_attempt_at=doc.get("next_attempt_at"), created_at=doc["created_at"],
+        attempt_budget=doc.get("attempt_budget"),
     )
 
 
-async def mark_delivered(uow: UnitOfWork, delivery: dict, now: datetime, status_code: int) -> bool:
-    # Fenced by the attempt number: a sender whose lease expired and was taken
-    # over cannot overwrite the newer attempt's outcome.
-    result = await uow.db[DELIVERIES].update_one(
-        {"_id": delivery["_id"], "status": SENDING, "attempts": delivery["attempts"]},
-        {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": status_code},
-         "$unset": {"lease_until": ""}},
-        session=uow.session,
-    )
-    return result.modified_count == 1
+class MongoDeliveries:
+    def __init__(self, uow: UnitOfWork):
+        self._db = uow.db
+        self._session = uow.session
 
+    async def add(self, delivery: Delivery) -> None:
+        await self._db[DELIVERIES].update_one({"_id": delivery.delivery_id}, {"$setOnInsert": _doc(delivery)},
+                                              upsert=True, session=self._session)
 
-async def mark_failed(db: AsyncDatabase, delivery: dict, next_at: datetime | None, error: str) -> None:
-    update = {"status": DEAD if next_at is None else PENDING, "last_error": error[:300]}
-    if next_at is not None:
-        update["next_attempt_at"] = next_at
-    await db[DELIVERIES].update_one({"_id": delivery["_id"], "status": SENDING, "attempts": delivery["attempts"]},
-                                    {"$set": update, "$unset": {"lease_until": ""}})
-
-
-async def rearm_dead(db: AsyncDatabase, case_id: str, now: datetime, more_attempts: int) -> int:
-    """Gives a case's dead deliveries another round of attempts (a redrive asked)."""
-    cursor = db[DELIVERIES].find({"case_id": case_id, "status": DEAD}, projection={"attempts": 1})
-    rearmed = 0
-    async for d in cursor:
-        result = await db[DELIVERIES].update_one(
-            {"_id": d["_id"], "status": DEAD, "attempts": d["attempts"]},
-            {"$set": {"status": PENDING, "next_attempt_at": now,
-                      "attempt_budget": d["attempts"] + more_attempts}},
+    async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
+        result = await self._db[DELIVERIES].update_one(
+            {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
+            {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": status_code},
+             "$unset": {"lease_until": ""}},
+            session=self._session,
         )
-        rearmed += result.modified_count
-    return rearmed
+        return result.modified_count == 1
+
+
+class MongoDeliveryQueue:
+    def __init__(self, db: AsyncDatabase):
+        self._db = db
+
+    async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None:
+        """Takes one due delivery (or one whose sender died mid-send) for this worker."""
+        doc = await self._db[DELIVERIES].find_one_and_update(
+            {"$or": [
+                {"status": PENDING, "next_attempt_at": {"$lte": now}},
+                {"status": SENDING, "lease_until": {"$lte": now}},
+            ]},
+            {"$set": {"status": SENDING, "lease_until": now + timedelta(seconds=lease_seconds)},
+             "$inc": {"attempts": 1}},
+            sort=[("next_attempt_at", 1)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return _delivery(doc) if doc else None
+
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None:
+        update = {"status": DEAD if next_at is None else PENDING, "last_error": error[:300]}
+        if next_at is not None:
+            update["next_attempt_at"] = next_at
+        await self._db[DELIVERIES].update_one(
+            {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
+            {"$set": update, "$unset": {"lease_until": ""}},
+        )
+
+    async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
+        """Gives a case's dead deliveries another round of attempts."""
+        rearmed = 0
+        async for d in self._db[DELIVERIES].find({"case_id": case_id, "status": DEAD}, projection={"attempts": 1}):
+            result = await self._db[DELIVERIES].update_one(
+                {"_id": d["_id"], "status": DEAD, "attempts": d["attempts"]},
+                {"$set": {"status": PENDING, "next_attempt_at": now, "attempt_budget": d["attempts"] + more_attempts}},
+            )
+            rearmed += result.modified_count
+        return rearmed
+
+
+class MongoEndpoints:
+    def __init__(self, db: AsyncDatabase):
+        self._db = db
+
+    async def put(self, endpoint: Endpoint, registered_by: str, at: datetime) -> None:
+        await self._db[ENDPOINTS].replace_one(
+            {"_id": endpoint.tenant_id},
+            {"_id": endpoint.tenant_id, "url": endpoint.url, "secret": endpoint.secret,
+             "registered_by": registered_by, "registered_at": at},
+            upsert=True,
+        )
+
+    async def get(self, tenant_id: str) -> Endpoint | None:
+        doc = await self._db[ENDPOINTS].find_one({"_id": tenant_id})
+        return Endpoint(doc["_id"], doc["url"], doc["secret"]) if doc else None
+
+
+class NotifyUnitOfWork:
+    """What notify's use cases see of one transaction."""
+
+    def __init__(self, uow: UnitOfWork):
+        self.deliveries: DeliveryRepository = MongoDeliveries(uow)
+        self.emit = uow.emit
+        self.after_commit = uow.after_commit

@@ -1,0 +1,77 @@
+"""A delivery: one notice to one recipient over one channel, for one event.
+
+Its id is derived from (event, recipient, channel), so however often an event
+arrives there is one delivery for it. Attempts follow a schedule of
+exponential backoff with jitter; a delivery out of attempts is dead until a
+redrive gives it another round.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from secondlook.events import Event, new_event
+from secondlook.v1 import events_pb2
+from secondlook.v1.case_pb2 import Concordance
+
+from .webhooks import opinion_ready_body, retry_delay
+
+PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
+WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    event_id: str
+    case_id: str
+    tenant_id: str
+    recipient: str
+    channel: str
+    body: bytes
+    traceparent: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    attempt_budget: int | None = None  # more than max attempts once re-armed
+
+
+def delivery_id(event_id: str, recipient: str, channel: str) -> str:
+    return f"{event_id}:{recipient}:{channel}"
+
+
+def opinion_ready_delivery(event: Event, now: datetime) -> Delivery:
+    """The webhook notice to the submitting tenant that an opinion is ready."""
+    opinion = event.opinion_submitted
+    body = opinion_ready_body(
+        case_id=event.case_id, tenant_id=event.tenant_id, event_id=event.event_id,
+        occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc).isoformat(),
+        diagnosis_concordance=Concordance.Name(opinion.diagnosis_concordance).removeprefix("CONCORDANCE_"),
+        treatment_concordance=Concordance.Name(opinion.treatment_concordance).removeprefix("CONCORDANCE_"),
+    )
+    return Delivery(
+        delivery_id=delivery_id(event.event_id, event.tenant_id, WEBHOOK), event_id=event.event_id,
+        case_id=event.case_id, tenant_id=event.tenant_id, recipient=event.tenant_id, channel=WEBHOOK, body=body,
+        traceparent=event.traceparent, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
+    )
+
+
+def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: random.Random | None = None
+                 ) -> datetime | None:
+    """When to try again after failed attempt number `delivery.attempts`; None when out of attempts."""
+    budget = delivery.attempt_budget or max_attempts
+    if delivery.attempts >= budget:
+        return None
+    return now + timedelta(seconds=retry_delay(delivery.attempts, rng=rng))
+
+
+def delivered_event(delivery: Delivery, now: datetime) -> Event:
+    return new_event(
+        events_pb2.OpinionDelivered(delivery_id=delivery.delivery_id, channel=delivery.channel,
+                                    attempts=delivery.attempts),
+        case_id=delivery.case_id, tenant_id=delivery.tenant_id, producer="notify",
+        traceparent=delivery.traceparent, causation_id=delivery.event_id, occurred_at=now,
+    )

@@ -1,0 +1,90 @@
+"""notify's service layer: one function per command and per event, over the
+repository ports and the unit of work. No gRPC, HTTP or MongoDB here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from secondlook.clock import Clock
+from secondlook.events import Event
+from secondlook.unitofwork import Transact
+
+from .domain.deliveries import Delivery, delivered_event, next_attempt, opinion_ready_delivery
+from .domain.webhooks import check_endpoint_url, new_secret
+from .repository import DeliveryQueue, DeliveryRepository, Endpoint, EndpointRepository
+
+# Why a webhook host may not be used (it resolves inward, or not at all), or None.
+HostCheck = Callable[[str, int], Awaitable[str | None]]
+
+
+class UnitOfWork(Protocol):
+    deliveries: DeliveryRepository
+    after_commit: list[Callable[[], None]]
+
+    def emit(self, event: Event) -> None: ...
+
+
+class InvalidWebhook(Exception):
+    def __init__(self, violations: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {r}" for f, r in violations))
+        self.violations = violations
+
+
+# --- events ----------------------------------------------------------------------
+async def record_opinion(uow: UnitOfWork, event: Event, clock: Clock, wake: Callable[[], None]) -> None:
+    """opinion.submitted: one webhook delivery to the submitting tenant; the dispatcher
+    is woken once it is committed."""
+    await uow.deliveries.add(opinion_ready_delivery(event, clock.now()))
+    uow.after_commit.append(wake)
+
+
+async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[str, ...], max_attempts: int) -> int:
+    """A redrive of a case stuck before delivery: dead deliveries get another round
+    of attempts, so a receiver that was down longer than one round still gets its notice."""
+    if types and "opinion.delivered" not in types:
+        return 0
+    return await queue.rearm_dead(case_id, clock.now(), max_attempts)
+
+
+# --- commands --------------------------------------------------------------------
+async def register_webhook(endpoints: EndpointRepository, check_host: HostCheck, clock: Clock, *, tenant_id: str,
+                           registered_by: str, url: str, allow_insecure: bool) -> Endpoint:
+    """Registers (or replaces) the tenant's endpoint with a fresh signing secret."""
+    violations = check_endpoint_url(url, allow_insecure)
+    if not violations:
+        parts = urlsplit(url)
+        problem = await check_host(parts.hostname or "", parts.port or 443)
+        if problem:
+            violations = [("url", problem)]
+    if violations:
+        raise InvalidWebhook(violations)
+    endpoint = Endpoint(tenant_id=tenant_id, url=url, secret=new_secret())
+    await endpoints.put(endpoint, registered_by, clock.now())
+    return endpoint
+
+
+async def claim_next(queue: DeliveryQueue, clock: Clock, lease_seconds: float) -> Delivery | None:
+    return await queue.claim_due(clock.now(), lease_seconds)
+
+
+async def record_delivered(transact: Transact, clock: Clock, delivery: Delivery, status_code: int) -> bool:
+    """The receiver took the notice: the delivery and `opinion.delivered` commit together.
+    False when this attempt's lease was taken over meanwhile (its outcome is not recorded)."""
+
+    async def body(uow: UnitOfWork) -> bool:
+        now = clock.now()
+        if not await uow.deliveries.mark_delivered(delivery, now, status_code):
+            return False
+        uow.emit(delivered_event(delivery, now))
+        return True
+
+    return await transact(body)
+
+
+async def record_failed(queue: DeliveryQueue, clock: Clock, delivery: Delivery, error: str, max_attempts: int) -> str:
+    """A failed attempt: scheduled again with backoff, or dead when out of attempts."""
+    next_at = next_attempt(delivery, clock.now(), max_attempts)
+    await queue.mark_failed(delivery, next_at, error)
+    return "retrying" if next_at is not None else "dead"

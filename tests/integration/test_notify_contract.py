@@ -1,0 +1,90 @@
+"""notify's repository contract against the in-memory fakes and the real store:
+one delivery per id, leases that expire, and outcomes fenced by attempt."""
+
+from __future__ import annotations
+
+import pytest
+
+from secondlook.clock import FakeClock
+from secondlook.events import new_event
+from secondlook.store import Store
+from secondlook.unitofwork import transactor
+from secondlook.v1 import events_pb2
+from services.notify import repository
+from services.notify.domain.deliveries import DEAD, PENDING, SENDING, opinion_ready_delivery
+from services.notify.repository import MongoDeliveryQueue, NotifyUnitOfWork
+from tests.fakes.notify import InMemoryDeliveryQueue, notify_transact
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["fake", "mongo"])
+async def ports(request, infra_settings):
+    if request.param == "fake":
+        transact = notify_transact()
+        yield transact, InMemoryDeliveryQueue(transact), lambda: dict(transact.state.deliveries)
+        return
+    store = Store(infra_settings, "notify")
+    await store.ensure_indexes()
+    await repository.ensure_indexes(store.db)
+
+    async def snapshot():
+        return {d["_id"]: d for d in await store.db[repository.DELIVERIES].find({}).to_list()}
+
+    yield transactor(store, NotifyUnitOfWork), MongoDeliveryQueue(store.db), snapshot
+    await store.client.drop_database(store.db.name)
+    await store.close()
+
+
+def _delivery(clock, case_id="c1"):
+    event = new_event(events_pb2.OpinionSubmitted(assignment_id="a"), case_id=case_id, tenant_id="t",
+                      producer="review")
+    return opinion_ready_delivery(event, clock.now())
+
+
+async def test_a_delivery_is_added_once_and_claimed_by_one_sender_until_its_lease_expires(ports):
+    transact, queue, _ = ports
+    clock = FakeClock()
+    delivery = _delivery(clock)
+    await transact(lambda uow: uow.deliveries.add(delivery))
+    await transact(lambda uow: uow.deliveries.add(delivery))
+    first = await queue.claim_due(clock.now(), lease_seconds=10)
+    assert first.delivery_id == delivery.delivery_id and first.attempts == 1 and first.status == SENDING
+    assert await queue.claim_due(clock.now(), lease_seconds=10) is None  # leased
+    clock.advance(11)
+    second = await queue.claim_due(clock.now(), lease_seconds=10)
+    assert second.attempts == 2
+    assert await queue.claim_due(clock.now(), lease_seconds=10) is None
+
+
+async def test_outcomes_are_fenced_by_the_attempt_that_holds_the_lease(ports):
+    transact, queue, _ = ports
+    clock = FakeClock()
+    await transact(lambda uow: uow.deliveries.add(_delivery(clock)))
+    stale = await queue.claim_due(clock.now(), lease_seconds=1)
+    clock.advance(2)
+    current = await queue.claim_due(clock.now(), lease_seconds=10)
+    await queue.mark_failed(stale, None, "late failure of a superseded sender")  # ignored
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(stale, clock.now(), 204)) is False
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(current, clock.now(), 204)) is True
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(current, clock.now(), 204)) is False
+
+
+async def test_a_dead_delivery_is_rearmed_for_another_round(ports):
+    transact, queue, snapshot = ports
+    clock = FakeClock()
+    await transact(lambda uow: uow.deliveries.add(_delivery(clock, "c-dead")))
+    claimed = await queue.claim_due(clock.now(), lease_seconds=10)
+    await queue.mark_failed(claimed, None, "HTTP 503")
+    status = lambda d: d["status"] if isinstance(d, dict) else d.status  # noqa: E731
+    assert [status(d) for d in (await _values(snapshot))] == [DEAD]
+    assert await queue.rearm_dead("c-dead", clock.now(), 3) == 1
+    assert [status(d) for d in (await _values(snapshot))] == [PENDING]
+    assert (await queue.claim_due(clock.now(), lease_seconds=10)).attempts == 2
+
+
+async def _values(snapshot):
+    got = snapshot()
+    if hasattr(got, "__await__"):
+        got = await got
+    return list(got.values())

@@ -1,0 +1,91 @@
+"""notify's use cases with in-memory fakes: no broker, no store, no HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from secondlook.clock import FakeClock
+from secondlook.events import new_event
+from secondlook.v1 import case_pb2, events_pb2
+from services.notify import usecases
+from services.notify.domain.deliveries import DELIVERED, PENDING, SENDING
+from tests.fakes.notify import InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
+
+
+def _opinion_submitted(case_id="c1"):
+    return new_event(events_pb2.OpinionSubmitted(assignment_id="a1", specialist_id="s1", opinion_id="o1",
+                                                 diagnosis_concordance=case_pb2.CONCORDANCE_SAME,
+                                                 treatment_concordance=case_pb2.CONCORDANCE_REFINED),
+                     case_id=case_id, tenant_id="t1", producer="review")
+
+
+async def _recorded(transact, clock, event, wakes):
+    await transact(lambda uow: usecases.record_opinion(uow, event, clock, lambda: wakes.append(1)))
+
+
+async def test_one_delivery_per_event_and_the_dispatcher_is_woken_after_commit():
+    transact, clock, wakes = notify_transact(), FakeClock(), []
+    event = _opinion_submitted()
+    await _recorded(transact, clock, event, wakes)
+    await _recorded(transact, clock, event, wakes)
+    [delivery] = transact.state.deliveries.values()
+    assert delivery.status == PENDING and delivery.recipient == "t1" and delivery.channel == "webhook"
+    assert b'"treatment_concordance":"REFINED"' in delivery.body
+    assert wakes == [1, 1]
+
+
+async def test_a_delivered_notice_commits_with_its_event_and_a_taken_over_attempt_records_nothing():
+    transact, clock = notify_transact(), FakeClock()
+    await _recorded(transact, clock, _opinion_submitted(), [])
+    queue = InMemoryDeliveryQueue(transact)
+    first = await usecases.claim_next(queue, clock, lease_seconds=10)
+    clock.advance(11)  # the first sender stalls past its lease; another takes the delivery over
+    second = await usecases.claim_next(queue, clock, lease_seconds=10)
+    assert (first.attempts, second.attempts) == (1, 2)
+    assert await usecases.record_delivered(transact, clock, first, 204) is False  # fenced
+    assert transact.committed == []
+    assert await usecases.record_delivered(transact, clock, second, 204) is True
+    [delivered] = transact.committed
+    assert delivered.type == "opinion.delivered" and delivered.opinion_delivered.attempts == 2
+    assert delivered.causation_id == second.event_id
+    assert transact.state.deliveries[second.delivery_id].status == DELIVERED
+
+
+async def test_failed_attempts_back_off_then_die_and_a_redrive_rearms_them():
+    transact, clock = notify_transact(), FakeClock()
+    await _recorded(transact, clock, _opinion_submitted(), [])
+    queue = InMemoryDeliveryQueue(transact)
+    outcomes = []
+    for _ in range(3):
+        delivery = await usecases.claim_next(queue, clock, lease_seconds=10)
+        outcomes.append(await usecases.record_failed(queue, clock, delivery, "HTTP 503", max_attempts=3))
+        clock.advance(600)
+    assert outcomes == ["retrying", "retrying", "dead"]
+    assert await usecases.claim_next(queue, clock, lease_seconds=10) is None
+    assert await usecases.rearm(queue, clock, "c1", ("specialist.offered",), 3) == 0  # not a delivery stage
+    assert await usecases.rearm(queue, clock, "c1", ("opinion.submitted", "opinion.delivered"), 3) == 1
+    again = await usecases.claim_next(queue, clock, lease_seconds=10)
+    assert again.attempts == 4 and again.attempt_budget == 6
+    assert transact.state.deliveries[again.delivery_id].status == SENDING
+
+
+async def test_a_webhook_is_registered_only_for_a_url_and_host_that_pass():
+    endpoints, clock = InMemoryEndpoints(), FakeClock()
+
+    async def inward(host, port):
+        return "must not resolve to a loopback, private or link-local address"
+
+    async def public(host, port):
+        return None
+
+    with pytest.raises(usecases.InvalidWebhook) as info:
+        await usecases.register_webhook(endpoints, public, clock, tenant_id="t1", registered_by="admin",
+                                        url="http://hooks.example.org/x", allow_insecure=False)
+    assert info.value.violations == [("url", "must use https")]
+    with pytest.raises(usecases.InvalidWebhook):
+        await usecases.register_webhook(endpoints, inward, clock, tenant_id="t1", registered_by="admin",
+                                        url="https://inward.example.org/x", allow_insecure=False)
+    assert endpoints.endpoints == {}
+    endpoint = await usecases.register_webhook(endpoints, public, clock, tenant_id="t1", registered_by="admin",
+                                               url="https://hooks.example.org/x", allow_insecure=False)
+    assert endpoint.secret.startswith("whsec_") and endpoints.endpoints["t1"] == endpoint
