@@ -10,10 +10,11 @@ import sys
 
 from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
+from secondlook.clock import Clock
 from secondlook.logging import get_logger
 from secondlook.runtime import run
 
-from . import directory
+from . import repository
 from .handlers import make_handlers
 
 log = get_logger(__name__)
@@ -23,11 +24,11 @@ async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("matching")
     settings = kernel.settings
-    consumer = kernel.consumer(make_handlers(settings.matching_offer_ttl_seconds))
+    consumer = kernel.consumer(make_handlers(Clock(), settings.matching_offer_ttl_seconds))
 
     async def prepare() -> None:
-        await directory.ensure_indexes(kernel.store.db)
-        seeded = await directory.seed_if_empty(kernel.store.db, settings.matching_directory_seed)
+        await repository.ensure_indexes(kernel.store.db)
+        seeded = await repository.seed_if_empty(kernel.store.db, settings.matching_directory_seed)
         if seeded:
             log.info("directory_seeded", specialists=seeded)
 

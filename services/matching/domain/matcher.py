@@ -81,4 +81,5 @@ def rank(facts: CaseFacts, directory: list[Specialist]) -> tuple[list[Candidate]
     if ranked:
         return ranked, ""
     failed = ", ".join(f"{n} lacked {rule}" for rule, n in reasons.items() if n)
-    return [], f"no eligible specialist for {facts.diagnosis_code} in {facts.jurisdiction}: {failed or 'directory empty'}"
+    failed = failed or f"no specialist of {', '.join(wanted)} is licensed there"
+    return [], f"no eligible specialist for {facts.diagnosis_code} in {facts.jurisdiction}: {failed}"

@@ -1,0 +1,53 @@
+"""matching's service layer: one function per event, over the repository port
+and the unit of work. No Kafka or MongoDB here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from secondlook.clock import Clock
+from secondlook.events import Event
+from secondlook.logging import get_logger
+
+from .domain.matcher import CaseFacts, rank
+from .domain.offers import matching_started, offer_to, unmatched
+from .domain.specialties import specialties_for
+from .repository import MatchingRepository
+
+log = get_logger(__name__)
+
+
+class UnitOfWork(Protocol):
+    directory: MatchingRepository
+    after_commit: list[Callable[[], None]]
+
+    def emit(self, event: Event) -> None: ...
+
+
+async def match_case(uow: UnitOfWork, event: Event, clock: Clock, offer_ttl_seconds: int) -> None:
+    """case.submitted: rank the eligible specialists and offer the case to the best
+    one with a free slot, or say why nobody can take it."""
+    submitted = event.case_submitted
+    wanted = specialties_for(submitted.diagnosis_code)
+    uow.emit(matching_started(event, wanted))
+    facts = CaseFacts(submitted.diagnosis_code, submitted.jurisdiction, submitted.language)
+    ranked, why_not = rank(facts, await uow.directory.candidates(wanted, submitted.jurisdiction))
+    for candidate in ranked:
+        if not await uow.directory.reserve(candidate.specialist.specialist_id):
+            continue  # its last slot went to a concurrent case: next best
+        offer, offered = offer_to(event, candidate, clock.now(), offer_ttl_seconds)
+        await uow.directory.add_offer(offer)
+        uow.emit(offered)
+        log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
+        return
+    uow.emit(unmatched(event, why_not or "every eligible specialist filled up while matching"))
+    log.warning("case_unmatched")  # the reason travels in the event, to intake's timeline
+
+
+async def release_capacity(uow: UnitOfWork, event: Event, clock: Clock) -> None:
+    """opinion.submitted: the specialist's slot is given back, once per offer."""
+    specialist_id = await uow.directory.complete(event.opinion_submitted.assignment_id, clock.now())
+    if specialist_id is not None:
+        await uow.directory.release(specialist_id)
+        log.info("capacity_released", specialist_id=specialist_id)

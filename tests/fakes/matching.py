@@ -1,0 +1,58 @@
+"""In-memory fakes of matching's ports."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.matching.domain.matcher import Specialist
+from services.matching.domain.offers import COMPLETED, OFFERED, Offer
+from tests.fakes.transact import FakeTransact, FakeUnitOfWork
+
+
+@dataclass
+class MatchingState:
+    specialists: dict[str, Specialist] = field(default_factory=dict)
+    offers: dict[str, Offer] = field(default_factory=dict)
+
+
+class InMemoryDirectory:
+    def __init__(self, state: MatchingState):
+        self._state = state
+
+    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str) -> list[Specialist]:
+        return [s for s in self._state.specialists.values()
+                if set(specialties) & set(s.specialties) and jurisdiction in s.licensed_in]
+
+    async def reserve(self, specialist_id: str) -> bool:
+        s = self._state.specialists.get(specialist_id)
+        if s is None or not s.accepting or s.free_slots <= 0:
+            return False
+        self._state.specialists[specialist_id] = dataclasses.replace(s, free_slots=s.free_slots - 1)
+        return True
+
+    async def add_offer(self, offer: Offer) -> None:
+        assert offer.assignment_id not in self._state.offers
+        self._state.offers[offer.assignment_id] = offer
+
+    async def complete(self, assignment_id: str, now: datetime) -> str | None:
+        offer = self._state.offers.get(assignment_id)
+        if offer is None or offer.state != OFFERED:
+            return None
+        self._state.offers[assignment_id] = dataclasses.replace(offer, state=COMPLETED)
+        return offer.specialist_id
+
+    async def release(self, specialist_id: str) -> None:
+        s = self._state.specialists[specialist_id]
+        self._state.specialists[specialist_id] = dataclasses.replace(s, free_slots=s.free_slots + 1)
+
+
+class FakeMatchingUnitOfWork(FakeUnitOfWork):
+    def __init__(self, state: MatchingState):
+        super().__init__(state)
+        self.directory = InMemoryDirectory(state)
+
+
+def matching_transact(*specialists: Specialist) -> FakeTransact:
+    return FakeTransact(MatchingState(specialists={s.specialist_id: s for s in specialists}), FakeMatchingUnitOfWork)

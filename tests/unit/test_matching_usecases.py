@@ -1,0 +1,67 @@
+"""matching's use cases with in-memory fakes: no broker, no store."""
+
+from __future__ import annotations
+
+from secondlook.clock import FakeClock
+from secondlook.events import new_event
+from secondlook.v1 import case_pb2, events_pb2
+from services.matching import usecases
+from services.matching.domain.matcher import Specialist
+from services.matching.domain.specialties import MEDICAL_ONCOLOGY, NEUROLOGY
+from tests.fakes.matching import matching_transact
+
+
+def spec(sid, free=2, specialties=(MEDICAL_ONCOLOGY,), licensed=("US-CA",), languages=("en",)):
+    return Specialist(sid, tuple(specialties), frozenset(licensed), frozenset(languages), 2, free, True, 3.0)
+
+
+def _submitted(case_id="c1", code="C50.911", jurisdiction="US-CA"):
+    return new_event(events_pb2.CaseSubmitted(diagnosis_code=code, urgency=case_pb2.URGENCY_STANDARD,
+                                              jurisdiction=jurisdiction, language="en"),
+                     case_id=case_id, tenant_id="t1", producer="intake")
+
+
+async def _match(transact, event, ttl=3600):
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), ttl))
+
+
+async def test_the_best_specialist_with_a_free_slot_gets_the_offer_and_the_slot_is_taken():
+    transact = matching_transact(spec("busy", free=0), spec("free", free=2))
+    event = _submitted()
+    await _match(transact, event)
+    started, offered = transact.committed
+    assert started.type == "matching.started" and offered.type == "specialist.offered"
+    assert offered.specialist_offered.specialist_id == "free" and offered.causation_id == event.event_id
+    assert offered.specialist_offered.respond_by.ToDatetime().timestamp() - FakeClock().now().timestamp() == 3600
+    assert transact.state.specialists["free"].free_slots == 1
+    [offer] = transact.state.offers.values()
+    assert offer.assignment_id == offered.specialist_offered.assignment_id
+
+
+async def test_nobody_eligible_unmatches_with_the_reason():
+    transact = matching_transact(spec("neuro", specialties=(NEUROLOGY,)), spec("ny", licensed=("US-NY",)))
+    await _match(transact, _submitted())
+    assert [e.type for e in transact.committed] == ["matching.started", "case.unmatched"]
+    reason = transact.committed[1].case_unmatched.reason
+    assert reason == ("no eligible specialist for C50.911 in US-CA: "
+                      "no specialist of 207RX0202X, 207RH0003X is licensed there")
+    assert transact.state.offers == {}
+
+
+async def test_the_last_slot_goes_to_one_case_only():
+    transact = matching_transact(spec("only", free=1))
+    await _match(transact, _submitted("c1"))
+    await _match(transact, _submitted("c2"))
+    assert [e.type for e in transact.committed].count("specialist.offered") == 1
+    assert transact.committed[-1].type == "case.unmatched"
+
+
+async def test_an_opinion_gives_the_slot_back_once():
+    transact = matching_transact(spec("s", free=2))
+    await _match(transact, _submitted())
+    offered = transact.committed[1].specialist_offered
+    opinion = new_event(events_pb2.OpinionSubmitted(assignment_id=offered.assignment_id, specialist_id="s"),
+                        case_id="c1", tenant_id="t1", producer="review")
+    for _ in range(2):
+        await transact(lambda uow: usecases.release_capacity(uow, opinion, FakeClock()))
+    assert transact.state.specialists["s"].free_slots == 2
