@@ -90,6 +90,9 @@ def assemble(
 
     async def connect() -> None:
         await kernel.store.ping()
+        reaped = await kernel.store.reap_orphans()
+        if reaped:
+            log.warning("orphaned_sessions_killed", sessions=reaped)
         await kernel.store.ensure_indexes()
         await kernel.ensure_topics()
         await kernel.publisher.connect(kernel.store.outbox_topic)

@@ -71,8 +71,8 @@ def consumer_config(settings: Settings, group: str) -> dict:
         # restarted empty) within seconds, not the default five minutes.
         "metadata_max_age_ms": 5_000,
     }
-    if settings.kafka_consumer_instance_id:
-        config["group_instance_id"] = f"{group}-{settings.kafka_consumer_instance_id}"
+    if settings.kafka_consumer_static_membership:
+        config["group_instance_id"] = f"{group}-{settings.instance_id}"
     return config
 
 

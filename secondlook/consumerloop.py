@@ -162,7 +162,11 @@ class ConsumerLoop:
                 self._pace(kafka)
                 batch = await asyncio.to_thread(kafka.poll, POLL_TIMEOUT_MS)
                 self.last_poll = time.monotonic()
-                self._assigned = frozenset(kafka.assignment()) if self.joined else frozenset()
+                assigned = frozenset(kafka.assignment()) if self.joined else frozenset()
+                if assigned != self._assigned:
+                    log.info("partitions_assigned", group=self._group,
+                             partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+                self._assigned = assigned
                 if not self.ready.is_set() and self.joined:
                     self.ready.set()
                     log.info("consumer_joined", group=self._group,

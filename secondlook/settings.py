@@ -6,6 +6,7 @@ and MongoDB clusters: only these values change. README.md has the table.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SECONDLOOK_", extra="ignore")
+
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="This replica's stable name; default the host name (the pod name in Kubernetes). A restarted "
+        "replica aborts the transactions its predecessor of the same name left open, so their documents are not "
+        "locked until the store reaps them.",
+    )
 
     # --- Kafka -----------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
@@ -51,10 +59,11 @@ class Settings(BaseSettings):
         description="Partition assignment: cooperative-sticky moves only the partitions that change owner, "
         "no stop-the-world rebalance.",
     )
-    kafka_consumer_instance_id: str = Field(
-        "",
-        description="Static group membership (KIP-345): a stable id per replica (e.g. a StatefulSet pod name) "
-        "lets a restarted replica take its partitions back without a rebalance. Empty: dynamic membership.",
+    kafka_consumer_static_membership: bool = Field(
+        False,
+        description="Static group membership (KIP-345) under `SECONDLOOK_INSTANCE_ID`: a restarted replica takes "
+        "its partitions back without a rebalance. Only with stable instance ids (a StatefulSet's pod names): a "
+        "replaced replica's partitions wait out the session timeout.",
     )
     consumer_max_in_flight_per_partition: int = Field(
         500, ge=1, description="Records fetched but not yet handled, per partition, before it is paused."

@@ -36,6 +36,7 @@ T = TypeVar("T")
 OUTBOX = "outbox"
 PROCESSED = "processed_events"
 SEQUENCES = "case_sequences"
+SESSIONS = "server_sessions"  # per instance: the server sessions its transactions ran in
 
 
 class UnitOfWork:
@@ -64,6 +65,8 @@ class Store:
             w="majority", journal=True, retryWrites=True, event_listeners=list(listeners),
         )
         self._transaction_timeout = settings.mongo_transaction_timeout_seconds
+        self._instance = settings.instance_id
+        self._recorded_sessions: set[bytes] = set()
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
         self.outbox_topic = EVENTS_TOPIC_OF[service]
         self.shards = settings.kafka_topic_partitions
@@ -78,6 +81,29 @@ class Store:
         await self.db[OUTBOX].create_index([("published_at", 1)], name="retention")
         await self.db[PROCESSED].create_index([("at", 1)], name="retention")
         await self.db[SEQUENCES].create_index([("updated_at", 1)], name="retention")
+
+    async def reap_orphans(self) -> int:
+        """Aborts the transactions this instance's predecessor left open when it died.
+
+        A process killed mid-transaction leaves it open on the server, its
+        documents locked against every writer, until the server reaps it (60 s by
+        default). Each instance records the server sessions its transactions run
+        in; a restarted instance of the same name kills those sessions at start,
+        which aborts what they left open. Returns how many sessions were killed.
+        """
+        doc = await self.db[SESSIONS].find_one({"_id": self._instance})
+        lsids = doc.get("lsids", []) if doc else []
+        if lsids:
+            await self.client.admin.command("killSessions", [{"id": lsid} for lsid in lsids])
+        await self.db[SESSIONS].delete_one({"_id": self._instance})
+        return len(lsids)
+
+    async def _record_session(self, session: AsyncClientSession) -> None:
+        lsid = session.session_id["id"]
+        if bytes(lsid) in self._recorded_sessions:
+            return
+        await self.db[SESSIONS].update_one({"_id": self._instance}, {"$addToSet": {"lsids": lsid}}, upsert=True)
+        self._recorded_sessions.add(bytes(lsid))
 
     async def processed(self, event_id: str) -> bool:
         """Whether a consumer committed the event's effect (its marker exists)."""
@@ -96,6 +122,7 @@ class Store:
         committed: list[Event] = []
         callbacks: list[Callable[[], None]] = []
         async with self.client.start_session() as session:
+            await self._record_session(session)
 
             async def attempt(s: AsyncClientSession) -> T:
                 uow = UnitOfWork(self.db, s)

@@ -40,6 +40,7 @@ EMBEDDED_BROKER = {
     "SECONDLOOK_KAFKA_CONSUMER_SESSION_TIMEOUT_MS": "6000",
     "SECONDLOOK_KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS": "1000",
     "SECONDLOOK_KAFKA_CONSUMER_FETCH_MAX_WAIT_MS": "100",
+    "SECONDLOOK_KAFKA_CONSUMER_ASSIGNMENT_STRATEGY": "range",
 }
 
 
@@ -266,9 +267,11 @@ class Stack:
             "SECONDLOOK_GRPC_HOST": "127.0.0.1",
             "SECONDLOOK_GRPC_PORT": str(self.grpc_ports[process]),
             "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[process]),
-            # Static group membership: a restarted process takes its partitions
-            # back at once instead of waiting out its predecessor's session.
-            "SECONDLOOK_KAFKA_CONSUMER_INSTANCE_ID": process,
+            # A stable name per process: a restarted one aborts the transactions its
+            # predecessor left open and, being a static member, takes its partitions
+            # back at once (extra replicas are dynamic: see start_service).
+            "SECONDLOOK_INSTANCE_ID": process,
+            "SECONDLOOK_KAFKA_CONSUMER_STATIC_MEMBERSHIP": "true",
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
             "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(ROOT / "data" / "specialists.json"),
             # The demo's and the tests' receivers listen on http://127.0.0.1.
@@ -281,13 +284,19 @@ class Stack:
 
     def start_service(self, name: str, replica: int = 0) -> str:
         """Starts a service, or another replica of it (`replica` 1, 2, ... gets its own
-        ports and log, named `name-replica`); returns the process name."""
+        ports and log, named `name-replica`); returns the process name.
+
+        Extra replicas join their groups as dynamic members: one that stops for good
+        must hand its partitions back (a static member keeps them; on the embedded
+        broker, until the group is rebuilt)."""
         process = name if replica == 0 else f"{name}-{replica}"
         self.grpc_ports.setdefault(process, free_port())
         self.metrics_ports.setdefault(process, free_port())
+        env = self.env_for(process)
+        if replica:
+            env["SECONDLOOK_KAFKA_CONSUMER_STATIC_MEMBERSHIP"] = "false"
         proc = Process(
-            process, [sys.executable, "-m", f"services.{name}"], self.home / "logs" / f"{process}.log",
-            env=self.env_for(process),
+            process, [sys.executable, "-m", f"services.{name}"], self.home / "logs" / f"{process}.log", env=env,
         )
         proc.start()
         self.services[process] = proc

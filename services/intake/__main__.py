@@ -7,12 +7,15 @@ import sys
 
 from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
+from secondlook.clock import Clock
 from secondlook.runtime import run
+from secondlook.unitofwork import transactor
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
 from . import repository
 from .grpc_api import IntakeServicer
 from .handlers import make_handlers
+from .repository import IntakeUnitOfWork, MongoCaseReader
 from .sweeper import Sweeper
 
 
@@ -20,18 +23,22 @@ async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("intake")
     settings = kernel.settings
+    clock = Clock()
+    transact = transactor(kernel.store, IntakeUnitOfWork)
+    reader = MongoCaseReader(kernel.store.db)
+    stuck_after = settings.sweeper_stuck_after_seconds
 
     def register(server):
-        intake_pb2_grpc.add_IntakeServiceServicer_to_server(IntakeServicer(kernel.store, settings), server)
+        servicer = IntakeServicer(transact, reader, clock, stuck_after)
+        intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
         return [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name]
 
-    sweeper = Sweeper(kernel.store, interval=settings.sweeper_interval_seconds,
-                      stuck_after=settings.sweeper_stuck_after_seconds,
-                      max_per_sweep=settings.sweeper_max_redrives_per_sweep)
+    sweeper = Sweeper(transact, reader, interval=settings.sweeper_interval_seconds, stuck_after=stuck_after,
+                      max_per_sweep=settings.sweeper_max_redrives_per_sweep, clock=clock)
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(settings.sweeper_stuck_after_seconds)),
+        consumer=kernel.consumer(make_handlers(clock, stuck_after)),
         topics=[topics.MATCHING_EVENTS, topics.REVIEW_EVENTS, topics.NOTIFY_EVENTS, topics.REDRIVE],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[sweeper.run],

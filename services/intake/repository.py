@@ -1,17 +1,42 @@
-"""intake's MongoDB collections: cases, with their status projection and timeline."""
+"""intake's MongoDB adapter: cases, with their status projection and timeline.
+
+`CaseRepository` (inside a unit of work) and `CaseReader` (reads outside any
+transaction) are the ports the use cases are written against.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Protocol
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from secondlook.store import UnitOfWork
 
+from .domain.case import Case, Patient
 from .domain.lifecycle import SYSTEM_STAGES, TimelineEntry
 
 CASES = "cases"
+
+
+class DuplicateRequest(Exception):
+    """A case with this client_request_id exists in the tenant (a concurrent submit won)."""
+
+
+class CaseRepository(Protocol):
+    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
+    async def add(self, case: Case) -> None: ...
+    async def get(self, case_id: str) -> Case | None: ...
+    async def save_projection(self, before: Case, after: Case) -> None: ...
+    async def save_redrive(self, before: Case, after: Case) -> bool: ...
+
+
+class CaseReader(Protocol):
+    async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None: ...
+    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
+    async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -21,73 +46,108 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
 
 
-def entry_doc(entry: TimelineEntry) -> dict:
+def _entry_doc(e: TimelineEntry) -> dict:
+    return {"status": e.status, "event_type": e.event_type, "event_id": e.event_id, "producer": e.producer,
+            "occurred_at": e.occurred_at, "recorded_at": e.recorded_at}
+
+
+def _doc(c: Case) -> dict:
     return {
-        "status": entry.status,
-        "event_type": entry.event_type,
-        "event_id": entry.event_id,
-        "producer": entry.producer,
-        "occurred_at": entry.occurred_at,
-        "recorded_at": entry.recorded_at,
+        "_id": c.case_id, "tenant_id": c.tenant_id, "client_request_id": c.client_request_id,
+        "request_sha256": c.request_sha256, "submitted_by": c.submitted_by, "status": c.status,
+        "diagnosis_code": c.diagnosis_code, "urgency": c.urgency, "jurisdiction": c.jurisdiction,
+        "language": c.language,
+        "patient": {"given_name": c.patient.given_name, "family_name": c.patient.family_name,
+                    "birth_date": c.patient.birth_date},
+        "proposed_treatment": c.proposed_treatment, "consent": {"granted": True, "granted_at": c.consent_granted_at},
+        "traceparent": c.traceparent, "submitted_at": c.submitted_at, "updated_at": c.updated_at,
+        "timeline": [_entry_doc(e) for e in c.timeline], "seen_event_ids": sorted(c.seen_event_ids),
+        "redrives": c.redrives, "next_redrive_at": c.next_redrive_at, "specialist_id": c.specialist_id,
     }
 
 
-async def find_by_request_id(uow: UnitOfWork, tenant_id: str, client_request_id: str) -> dict | None:
-    return await uow.db[CASES].find_one(
-        {"tenant_id": tenant_id, "client_request_id": client_request_id}, session=uow.session
+def _case(doc: dict) -> Case:
+    return Case(
+        case_id=doc["_id"], tenant_id=doc["tenant_id"], client_request_id=doc["client_request_id"],
+        request_sha256=doc.get("request_sha256", ""), submitted_by=doc.get("submitted_by", ""),
+        status=doc["status"], diagnosis_code=doc["diagnosis_code"], urgency=doc["urgency"],
+        jurisdiction=doc["jurisdiction"], language=doc["language"], patient=Patient(**doc["patient"]),
+        proposed_treatment=doc["proposed_treatment"], consent_granted_at=doc["consent"]["granted_at"],
+        traceparent=doc.get("traceparent", ""), submitted_at=doc["submitted_at"], updated_at=doc["updated_at"],
+        timeline=tuple(TimelineEntry(**e) for e in doc.get("timeline", [])),
+        seen_event_ids=frozenset(doc.get("seen_event_ids", [])), redrives=doc.get("redrives", 0),
+        next_redrive_at=doc.get("next_redrive_at"), specialist_id=doc.get("specialist_id", ""),
     )
 
 
-async def insert(uow: UnitOfWork, doc: dict) -> None:
-    await uow.db[CASES].insert_one(doc, session=uow.session)
+class MongoCaseRepository:
+    def __init__(self, uow: UnitOfWork):
+        self._db = uow.db
+        self._session = uow.session
+
+    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
+        doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
+                                             session=self._session)
+        return _case(doc) if doc else None
+
+    async def add(self, case: Case) -> None:
+        try:
+            await self._db[CASES].insert_one(_doc(case), session=self._session)
+        except DuplicateKeyError:
+            raise DuplicateRequest(case.client_request_id) from None
+
+    async def get(self, case_id: str) -> Case | None:
+        doc = await self._db[CASES].find_one({"_id": case_id}, session=self._session)
+        return _case(doc) if doc else None
+
+    async def save_projection(self, before: Case, after: Case) -> None:
+        """Appends the new timeline entries and sets what moved (the transaction
+        serialises concurrent projections of one case)."""
+        update: dict = {}
+        added = after.timeline[len(before.timeline):]
+        if added:
+            update["$push"] = {"timeline": {"$each": [_entry_doc(e) for e in added]}}
+            update["$addToSet"] = {"seen_event_ids": {"$each": sorted(after.seen_event_ids - before.seen_event_ids)}}
+        moved = {f: getattr(after, f) for f in ("status", "updated_at", "redrives", "next_redrive_at", "specialist_id")
+                 if getattr(after, f) != getattr(before, f)}
+        if moved:
+            update["$set"] = moved
+        if update:
+            await self._db[CASES].update_one({"_id": before.case_id}, update, session=self._session)
+
+    async def save_redrive(self, before: Case, after: Case) -> bool:
+        """Records a redrive if nobody moved the case (or re-drove it) since `before` was read."""
+        result = await self._db[CASES].update_one(
+            {"_id": before.case_id, "redrives": before.redrives, "status": before.status},
+            {"$set": {"redrives": after.redrives, "next_redrive_at": after.next_redrive_at}},
+            session=self._session,
+        )
+        return result.modified_count == 1
 
 
-async def get(uow: UnitOfWork, case_id: str) -> dict | None:
-    return await uow.db[CASES].find_one({"_id": case_id}, session=uow.session)
+class MongoCaseReader:
+    def __init__(self, db: AsyncDatabase):
+        self._db = db
+
+    async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None:
+        doc = await self._db[CASES].find_one({"_id": case_id, "tenant_id": tenant_id})
+        return _case(doc) if doc else None
+
+    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
+        doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id})
+        return _case(doc) if doc else None
+
+    async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
+        """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open."""
+        cursor = self._db[CASES].find(
+            {"next_redrive_at": {"$ne": None, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}})
+        return [_case(d) for d in await cursor.limit(limit).to_list()]
 
 
-async def get_for_tenant(db: AsyncDatabase, case_id: str, tenant_id: str) -> dict | None:
-    return await db[CASES].find_one({"_id": case_id, "tenant_id": tenant_id})
+class IntakeUnitOfWork:
+    """What intake's use cases see of one transaction."""
 
-
-async def record_transition(
-    uow: UnitOfWork, case_id: str, status: int, entry: TimelineEntry, status_changed: bool,
-    stuck_after: float, extra: dict | None = None,
-) -> None:
-    update: dict = {
-        "$push": {"timeline": entry_doc(entry)},
-        "$addToSet": {"seen_event_ids": entry.event_id},
-    }
-    if status_changed:
-        update["$set"] = {
-            "status": status,
-            "updated_at": entry.recorded_at,
-            "redrives": 0,
-            # Only a stage the system owns is watched by the sweeper.
-            "next_redrive_at": entry.recorded_at + timedelta(seconds=stuck_after)
-            if status in SYSTEM_STAGES
-            else None,
-            **(extra or {}),
-        }
-    elif extra:
-        update["$set"] = extra
-    await uow.db[CASES].update_one({"_id": case_id}, update, session=uow.session)
-
-
-async def due_for_redrive(db: AsyncDatabase, now: datetime, limit: int) -> list[dict]:
-    """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open."""
-    cursor = db[CASES].find(
-        {"next_redrive_at": {"$ne": None, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}},
-        projection={"_id": 1, "tenant_id": 1, "status": 1, "updated_at": 1, "redrives": 1, "traceparent": 1},
-    )
-    return await cursor.limit(limit).to_list()
-
-
-async def mark_redriven(uow: UnitOfWork, case: dict, next_at: datetime) -> bool:
-    """Bumps the redrive counter if nobody else did since `case` was read."""
-    result = await uow.db[CASES].update_one(
-        {"_id": case["_id"], "redrives": case.get("redrives", 0), "status": case["status"]},
-        {"$inc": {"redrives": 1}, "$set": {"next_redrive_at": next_at}},
-        session=uow.session,
-    )
-    return result.modified_count == 1
+    def __init__(self, uow: UnitOfWork):
+        self.cases: CaseRepository = MongoCaseRepository(uow)
+        self.emit = uow.emit
+        self.after_commit = uow.after_commit

@@ -13,9 +13,11 @@ from pymongo import monitoring
 from secondlook.clock import utcnow
 from secondlook.events import decode
 from secondlook.store import OUTBOX, Store
+from secondlook.unitofwork import transactor
 from secondlook.v1 import case_pb2
 from services.intake import repository
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
+from services.intake.repository import IntakeUnitOfWork, MongoCaseReader
 from services.intake.sweeper import Sweeper
 
 pytestmark = pytest.mark.integration
@@ -38,7 +40,11 @@ class Requests(monitoring.CommandListener):
 
 
 def _case(i: int, status: int, next_redrive_at, now) -> dict:
-    return {"_id": f"case-{i:05d}", "tenant_id": "t", "client_request_id": f"r-{i}", "status": status, "updated_at": now - timedelta(minutes=5),
+    return {"_id": f"case-{i:05d}", "tenant_id": "t", "client_request_id": f"r-{i}", "status": status,
+            "diagnosis_code": "G35", "urgency": 1, "jurisdiction": "US-CA", "language": "en",
+            "patient": {"given_name": "A", "family_name": "B", "birth_date": "1970-01-01"},
+            "proposed_treatment": "x", "consent": {"granted": True, "granted_at": now},
+            "submitted_at": now - timedelta(minutes=6), "updated_at": now - timedelta(minutes=5),
             "redrives": 0, "next_redrive_at": next_redrive_at, "traceparent": ""}
 
 
@@ -67,7 +73,8 @@ async def test_one_sweep_redrives_exactly_the_cases_stuck_in_system_stages(infra
                  and d["next_redrive_at"] <= now and d["status"] in system}
         assert len(stuck) == 20
 
-        sweeper = Sweeper(store, interval=1, stuck_after=30, max_per_sweep=100)
+        sweeper = Sweeper(transactor(store, IntakeUnitOfWork), MongoCaseReader(store.db), interval=1,
+                          stuck_after=30, max_per_sweep=100)
         requests.counts.clear()
         assert await sweeper.sweep_once() == 20
         cost = dict(requests.counts)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -45,6 +46,8 @@ class ValidSubmission:
     family_name: str
     birth_date: str  # normalised, YYYY-MM-DD
     consent_granted_at: datetime
+    proposed_treatment: str
+    fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
 
 
 def parse_calendar_date(value: str) -> date | None:
@@ -143,6 +146,8 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
             family_name=req.patient.family_name.strip(),
             birth_date=born.isoformat() if born else "",
             consent_granted_at=req.consent.granted_at.ToDatetime(tzinfo=timezone.utc),
+            proposed_treatment=treatment,
+            fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
         ),
         [],
     )

@@ -1,0 +1,107 @@
+"""A case as intake keeps it: the system of record, with its status projection
+and timeline. Built and moved on here; stored by the repository."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from secondlook.events import Event, new_event
+from secondlook.v1 import case_pb2, events_pb2
+
+from .lifecycle import REDRIVE_REPUBLISH, SYSTEM_STAGES, TimelineEntry, Transition, apply_event
+from .submission import ValidSubmission
+
+
+@dataclass(frozen=True)
+class Patient:
+    """PHI: stays in intake's store, never in events, logs or metrics."""
+
+    given_name: str
+    family_name: str
+    birth_date: str
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    tenant_id: str
+    client_request_id: str
+    request_sha256: str
+    submitted_by: str
+    status: int
+    diagnosis_code: str
+    urgency: int
+    jurisdiction: str
+    language: str
+    patient: Patient
+    proposed_treatment: str  # PHI, like the patient
+    consent_granted_at: datetime
+    traceparent: str
+    submitted_at: datetime
+    updated_at: datetime
+    timeline: tuple[TimelineEntry, ...]
+    seen_event_ids: frozenset[str]
+    redrives: int = 0
+    next_redrive_at: datetime | None = None
+    specialist_id: str = ""
+
+
+def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime | None:
+    """Only a stage the system owns is watched by the sweeper."""
+    return now + timedelta(seconds=stuck_after) if status in SYSTEM_STAGES else None
+
+
+def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_by: str, traceparent: str,
+             now: datetime, stuck_after: float) -> tuple[Case, Event]:
+    """A validated submission becomes a SUBMITTED case and its case.submitted event
+    (routing facts only: no name, birth date or treatment)."""
+    event = new_event(
+        events_pb2.CaseSubmitted(diagnosis_code=valid.diagnosis_code, urgency=valid.urgency,
+                                 jurisdiction=valid.jurisdiction, language=valid.language),
+        case_id=case_id, tenant_id=tenant_id, producer="intake", traceparent=traceparent, occurred_at=now,
+    )
+    step = apply_event(case_pb2.CASE_STATUS_UNSPECIFIED, set(), event_type=event.type, event_id=event.event_id,
+                       producer="intake", occurred_at=now, now=now)
+    case = Case(
+        case_id=case_id, tenant_id=tenant_id, client_request_id=valid.client_request_id,
+        request_sha256=valid.fingerprint, submitted_by=submitted_by, status=step.status,
+        diagnosis_code=valid.diagnosis_code, urgency=valid.urgency, jurisdiction=valid.jurisdiction,
+        language=valid.language,
+        patient=Patient(valid.given_name, valid.family_name, valid.birth_date),
+        proposed_treatment=valid.proposed_treatment, consent_granted_at=valid.consent_granted_at,
+        traceparent=traceparent, submitted_at=now, updated_at=now, timeline=(step.entry,),
+        seen_event_ids=frozenset({event.event_id}), next_redrive_at=next_redrive_at(step.status, now, stuck_after),
+    )
+    return case, event
+
+
+def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tuple[Case, Transition]:
+    """The case after a downstream stage event (IllegalTransition when the lifecycle forbids it)."""
+    step = apply_event(
+        case.status, set(case.seen_event_ids), event_type=event.type, event_id=event.event_id,
+        producer=event.producer, occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc), now=now,
+    )
+    if step.entry is None:
+        return case, step
+    changes: dict = {"timeline": (*case.timeline, step.entry), "seen_event_ids": case.seen_event_ids | {event.event_id}}
+    if step.status_changed:
+        changes.update(status=step.status, updated_at=now, redrives=0,
+                       next_redrive_at=next_redrive_at(step.status, now, stuck_after))
+    if event.HasField("specialist_offered"):
+        changes["specialist_id"] = event.specialist_offered.specialist_id
+    return dataclasses.replace(case, **changes), step
+
+
+def redrive(case: Case, now: datetime, stuck_after: float, max_doublings: int = 6) -> tuple[Case, Event]:
+    """The case re-driven from a stage the system owns: its next redrive waits twice as long."""
+    doublings = min(case.redrives + 1, max_doublings)
+    moved = dataclasses.replace(case, redrives=case.redrives + 1,
+                                next_redrive_at=now + timedelta(seconds=stuck_after * 2**doublings))
+    event = new_event(
+        events_pb2.RedriveRequested(stuck_in=case.status, stuck_for_seconds=int((now - case.updated_at).total_seconds()),
+                                    republish_types=REDRIVE_REPUBLISH[case.status]),
+        case_id=case.case_id, tenant_id=case.tenant_id, producer="intake", traceparent=case.traceparent,
+    )
+    return moved, event

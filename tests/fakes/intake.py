@@ -1,0 +1,72 @@
+"""In-memory fakes of intake's ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.intake.domain.case import Case
+from services.intake.domain.lifecycle import SYSTEM_STAGES
+from services.intake.repository import DuplicateRequest
+from tests.fakes.transact import FakeTransact, FakeUnitOfWork
+
+
+@dataclass
+class IntakeState:
+    cases: dict[str, Case] = field(default_factory=dict)
+
+
+class InMemoryCases:
+    def __init__(self, state: IntakeState):
+        self._state = state
+
+    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
+        return next((c for c in self._state.cases.values()
+                     if c.tenant_id == tenant_id and c.client_request_id == client_request_id), None)
+
+    async def add(self, case: Case) -> None:
+        if await self.by_request_id(case.tenant_id, case.client_request_id) is not None:
+            raise DuplicateRequest(case.client_request_id)
+        self._state.cases[case.case_id] = case
+
+    async def get(self, case_id: str) -> Case | None:
+        return self._state.cases.get(case_id)
+
+    async def save_projection(self, before: Case, after: Case) -> None:
+        self._state.cases[after.case_id] = after
+
+    async def save_redrive(self, before: Case, after: Case) -> bool:
+        current = self._state.cases.get(before.case_id)
+        if current is None or (current.redrives, current.status) != (before.redrives, before.status):
+            return False
+        self._state.cases[after.case_id] = after
+        return True
+
+
+class InMemoryCaseReader:
+    """The read side, over whatever the fake transact has committed."""
+
+    def __init__(self, transact: FakeTransact):
+        self._transact = transact
+
+    async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None:
+        case = self._transact.state.cases.get(case_id)
+        return case if case is not None and case.tenant_id == tenant_id else None
+
+    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
+        return await InMemoryCases(self._transact.state).by_request_id(tenant_id, client_request_id)
+
+    async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
+        due = [c for c in self._transact.state.cases.values()
+               if c.next_redrive_at is not None and c.next_redrive_at <= now and c.status in SYSTEM_STAGES]
+        return due[:limit]
+
+
+class FakeIntakeUnitOfWork(FakeUnitOfWork):
+    def __init__(self, state: IntakeState):
+        super().__init__(state)
+        self.cases = InMemoryCases(state)
+
+
+def intake_transact() -> FakeTransact:
+    return FakeTransact(IntakeState(), FakeIntakeUnitOfWork)

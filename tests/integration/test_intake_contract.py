@@ -1,0 +1,94 @@
+"""intake's repository contract against the in-memory fake and the real store,
+including the redrive compare-and-set."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from secondlook.clock import FakeClock
+from secondlook.dev import clients
+from secondlook.events import caused_by
+from secondlook.store import Store
+from secondlook.unitofwork import transactor
+from secondlook.v1 import events_pb2
+from services.intake import repository
+from services.intake.domain import case as cases
+from services.intake.domain.submission import validate
+from services.intake.repository import DuplicateRequest, IntakeUnitOfWork, MongoCaseReader
+from tests.fakes.intake import InMemoryCaseReader, intake_transact
+
+pytestmark = pytest.mark.integration
+
+CLOCK = FakeClock()
+
+
+@pytest.fixture(params=["fake", "mongo"])
+async def ports(request, infra_settings):
+    if request.param == "fake":
+        transact = intake_transact()
+        yield transact, InMemoryCaseReader(transact)
+        return
+    store = Store(infra_settings, "intake")
+    await store.ensure_indexes()
+    await repository.ensure_indexes(store.db)
+    yield transactor(store, IntakeUnitOfWork), MongoCaseReader(store.db)
+    await store.client.drop_database(store.db.name)
+    await store.close()
+
+
+def _new(key="k1", tenant="t1", case_id="c1"):
+    req = clients.sample_cases()[0]
+    req.client_request_id = key
+    req.consent.granted_at.FromDatetime(CLOCK.now() - timedelta(hours=1))
+    valid, violations = validate(req, CLOCK.now())
+    assert not violations
+    return cases.new_case(valid, case_id=case_id, tenant_id=tenant, submitted_by="u", traceparent="",
+                          now=CLOCK.now(), stuck_after=30)
+
+
+async def test_a_case_is_stored_whole_and_found_by_key_and_by_tenant(ports):
+    transact, reader = ports
+    case, _ = _new()
+    await transact(lambda uow: uow.cases.add(case))
+    assert await transact(lambda uow: uow.cases.get("c1")) == case
+    assert await transact(lambda uow: uow.cases.by_request_id("t1", "k1")) == case
+    assert await reader.get_for_tenant("c1", "t1") == case
+    assert await reader.get_for_tenant("c1", "t2") is None
+    assert await reader.by_request_id("t2", "k1") is None
+
+
+async def test_a_key_is_unique_within_its_tenant(ports):
+    transact, _ = ports
+    await transact(lambda uow: uow.cases.add(_new()[0]))
+    with pytest.raises(DuplicateRequest):
+        await transact(lambda uow: uow.cases.add(_new(case_id="c2")[0]))
+    await transact(lambda uow: uow.cases.add(_new(tenant="t2", case_id="c3")[0]))
+
+
+async def test_a_projection_appends_to_the_timeline_and_moves_the_status(ports):
+    transact, reader = ports
+    case, submitted = _new()
+    await transact(lambda uow: uow.cases.add(case))
+    offer = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s9"),
+                      producer="matching")
+    offer.occurred_at.FromDatetime(CLOCK.now())  # MongoDB keeps milliseconds: a round time compares equal
+    moved, _ = cases.project(case, offer, CLOCK.now() + timedelta(seconds=1), 30)
+    await transact(lambda uow: uow.cases.save_projection(case, moved))
+    assert await reader.get_for_tenant("c1", "t1") == moved
+
+
+async def test_a_redrive_is_recorded_only_over_the_case_as_it_was_read(ports):
+    transact, reader = ports
+    case, _ = _new()
+    await transact(lambda uow: uow.cases.add(case))
+    later = CLOCK.now() + timedelta(minutes=1)
+    [due] = await reader.due_for_redrive(later, 10)
+    first, _ = cases.redrive(due, later, 30)
+    assert await transact(lambda uow: uow.cases.save_redrive(due, first)) is True
+    # Another replica read the case at the same time: its compare-and-set fails.
+    assert await transact(lambda uow: uow.cases.save_redrive(due, dataclasses.replace(first, redrives=9))) is False
+    assert (await reader.get_for_tenant("c1", "t1")).redrives == 1
+    assert await reader.due_for_redrive(later, 10) == []

@@ -1,0 +1,114 @@
+"""intake's use cases with in-memory fakes: no broker, no store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from secondlook.clock import FakeClock
+from secondlook.consumer import PermanentError
+from secondlook.dev import clients
+from secondlook.events import caused_by, new_event
+from secondlook.v1 import case_pb2, events_pb2
+from services.intake import usecases
+from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
+from tests.fakes.intake import InMemoryCaseReader, intake_transact
+
+S = case_pb2.CaseStatus
+STUCK_AFTER = 30.0
+
+
+def _request(key="req-1", **changes):
+    req = clients.sample_cases()[0]
+    req.client_request_id = key
+    req.consent.granted_at.FromDatetime(FakeClock().now() - timedelta(days=1))
+    for name, value in changes.items():
+        setattr(req, name, value)
+    return req
+
+
+async def _submit(transact, clock, req=None, tenant="t1"):
+    return await usecases.submit_case(transact, InMemoryCaseReader(transact), clock, req or _request(),
+                                      tenant_id=tenant, submitted_by="coordinator", traceparent="",
+                                      stuck_after=STUCK_AFTER)
+
+
+async def test_a_valid_submission_is_stored_with_its_event_and_no_phi_in_the_event():
+    transact, clock = intake_transact(), FakeClock()
+    case, created = await _submit(transact, clock)
+    assert created and case.status == S.CASE_STATUS_SUBMITTED
+    [event] = transact.committed
+    assert event.type == "case.submitted" and event.case_id == case.case_id
+    assert event.case_submitted.diagnosis_code == case.diagnosis_code
+    for phi in (case.patient.given_name, case.patient.family_name, case.patient.birth_date, case.proposed_treatment):
+        assert phi.encode() not in event.SerializeToString()
+    assert case.next_redrive_at == clock.now() + timedelta(seconds=STUCK_AFTER)
+
+
+async def test_the_same_key_returns_the_same_case_and_a_different_body_is_refused():
+    transact, clock = intake_transact(), FakeClock()
+    first, _ = await _submit(transact, clock)
+    again, created = await _submit(transact, clock)
+    assert (again.case_id, created) == (first.case_id, False)
+    with pytest.raises(usecases.KeyReused):
+        await _submit(transact, clock, _request(proposed_treatment="something else"))
+    other_tenant, created = await _submit(transact, clock, tenant="t2")  # keys are per tenant
+    assert created and other_tenant.case_id != first.case_id
+    assert len(transact.state.cases) == 2 and len(transact.committed) == 2
+
+
+async def test_an_invalid_submission_names_every_field_and_stores_nothing():
+    transact = intake_transact()
+    with pytest.raises(usecases.InvalidSubmission) as info:
+        await _submit(transact, FakeClock(), _request(diagnosis_code="XYZ", jurisdiction="California"))
+    assert [f for f, _ in info.value.violations] == ["diagnosis_code", "jurisdiction"]
+    assert transact.state.cases == {} and transact.committed == []
+
+
+async def test_stage_events_move_the_status_forward_and_late_ones_join_the_timeline():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    submitted = transact.committed[0]
+    offered = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a1", specialist_id="spec-7"),
+                        producer="matching")
+    started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
+    for event in (offered, started, offered):  # started arrives late, offered twice
+        clock.advance(1)
+        await transact(lambda uow, e=event: usecases.project(uow, e, clock, STUCK_AFTER))
+    now = transact.state.cases[case.case_id]
+    assert now.status == S.CASE_STATUS_OFFERED and now.specialist_id == "spec-7"
+    assert [e.event_type for e in now.timeline] == ["case.submitted", "specialist.offered", "matching.started"]
+    assert now.next_redrive_at is None  # OFFERED waits on a person: not the sweeper's
+
+
+async def test_an_event_for_an_unknown_case_or_another_tenant_is_refused_for_good():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    stranger = new_event(events_pb2.MatchingStarted(), case_id=case.case_id, tenant_id="t2", producer="matching")
+    with pytest.raises(PermanentError, match="tenant_id"):
+        await transact(lambda uow: usecases.project(uow, stranger, clock, STUCK_AFTER))
+    unknown = new_event(events_pb2.MatchingStarted(), case_id="nope", tenant_id="t1", producer="matching")
+    with pytest.raises(PermanentError, match="case_id"):
+        await transact(lambda uow: usecases.project(uow, unknown, clock, STUCK_AFTER))
+
+
+async def test_the_sweeper_redrives_only_due_cases_in_system_stages_and_backs_off():
+    transact, clock = intake_transact(), FakeClock()
+    reader = InMemoryCaseReader(transact)
+    stuck, _ = await _submit(transact, clock, _request("stuck"))
+    waiting, _ = await _submit(transact, clock, _request("waiting"))
+    offer = caused_by(transact.committed[1], events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s"),
+                      producer="matching")
+    await transact(lambda uow: usecases.project(uow, offer, clock, STUCK_AFTER))
+    clock.advance(STUCK_AFTER + 1)
+    redriven = await usecases.sweep(transact, reader, clock, stuck_after=STUCK_AFTER, max_per_sweep=10)
+    assert [c.case_id for c in redriven] == [stuck.case_id]
+    request = transact.committed[-1].redrive_requested
+    assert request.stuck_in == S.CASE_STATUS_SUBMITTED
+    assert tuple(request.republish_types) == REDRIVE_REPUBLISH[S.CASE_STATUS_SUBMITTED]
+    assert await usecases.sweep(transact, reader, clock, stuck_after=STUCK_AFTER, max_per_sweep=10) == []
+    clock.advance(STUCK_AFTER * 2 + 1)  # the second redrive waits twice as long
+    assert len(await usecases.sweep(transact, reader, clock, stuck_after=STUCK_AFTER, max_per_sweep=10)) == 1
+    assert transact.state.cases[stuck.case_id].redrives == 2
+    assert transact.state.cases[waiting.case_id].redrives == 0
