@@ -41,7 +41,7 @@ lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
 
 run: $(STAMP)
-	$(PY) -m secondlook.cli run $(ARGS)
+	$(PY) -m devstack run $(ARGS)
 
 test: $(STAMP) protos-check lint
 	$(PY) -m pytest -q $(ARGS)

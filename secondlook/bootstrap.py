@@ -39,6 +39,8 @@ class Kernel:
     store: Store
     publisher: KafkaPublisher
     relay: OutboxRelay
+    # Every topic of the platform, ensured at start and after a broker restart.
+    topics: tuple[str, ...]
 
     def consumer(self, handlers: dict[str, Handler], on_redrive=None) -> IdempotentConsumer:
         return IdempotentConsumer(
@@ -53,16 +55,17 @@ class Kernel:
         )
 
     async def ensure_topics(self) -> None:
-        await _ensure_topics(self.settings)
+        await _ensure_topics(self.settings, self.topics)
 
 
-async def _ensure_topics(settings: Settings) -> None:
-    created = await asyncio.to_thread(ensure_topics, settings)
+async def _ensure_topics(settings: Settings, topics: tuple[str, ...]) -> None:
+    created = await asyncio.to_thread(ensure_topics, settings, topics)
     if created:
         log.info("topics_created", topics=created)
 
 
-def build_kernel(name: str, settings: Settings | None = None) -> Kernel:
+def build_kernel(name: str, topics: tuple[str, ...], settings: Settings | None = None) -> Kernel:
+    """`topics`: every topic of the platform (services/topology.py)."""
     settings = settings or Settings()
     configure_logging(name, settings.log_level)
     store = Store(settings, name)
@@ -70,8 +73,8 @@ def build_kernel(name: str, settings: Settings | None = None) -> Kernel:
     # After a failed publish, make sure the topics exist again: a broker that
     # restarted empty would otherwise auto-create them with its own defaults.
     relay = OutboxRelay(store, publisher, settings.outbox_poll_seconds,
-                        on_failure=lambda: _ensure_topics(settings))
-    return Kernel(name, settings, store, publisher, relay)
+                        on_failure=lambda: _ensure_topics(settings, topics))
+    return Kernel(name, settings, store, publisher, relay, topics)
 
 
 def assemble(
@@ -79,7 +82,7 @@ def assemble(
     register: Callable[[grpc.aio.Server], Iterable[str]],
     *,
     consumer: IdempotentConsumer | None = None,
-    topics: list[str] | None = None,
+    consumes: Iterable[str] = (),
     loops: Iterable[Callable[[], Coroutine[Any, Any, Any]]] = (),
     startup: Iterable[Callable[[], Awaitable[Any]]] = (),
 ) -> Service:
@@ -105,11 +108,12 @@ def assemble(
     probes.ready_checks["producer"] = lambda: kernel.publisher.connected
     probes.heartbeats["relay"] = lambda: kernel.relay.last_cycle
     if consumer is not None:
-        transport = ConsumerLoop(settings, consumer, topics or [], group=f"secondlook-{kernel.name}",
+        # Every service consumes the redrive topic: its partitions are the relay's shards.
+        topics = [*consumes, REDRIVE]
+        transport = ConsumerLoop(settings, consumer, topics, group=f"secondlook-{kernel.name}",
                                  on_broker_reset=lambda: requeue_all(kernel.store))
         service.loops.append(transport.run)
         probes.ready_checks["consumer"] = lambda: transport.joined
-        # Every service consumes the redrive topic: its partitions are the relay's shards.
         kernel.relay.owned_shards = lambda: transport.owned(REDRIVE)
         probes.heartbeats["consumer"] = lambda: transport.last_poll
     service.shutdown = [kernel.store.close, kernel.publisher.close, server.stop]

@@ -1,10 +1,12 @@
-"""The `secondlook` command: `run` (the demo platform) and `token` (dev JWTs)."""
+"""The `secondlook` command: `token` mints a development bearer token.
+
+(`make run`, the demo platform, is dev tooling: `python -m devstack run`.)
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from secondlook.auth import ROLES, mint_token
 from secondlook.settings import Settings
@@ -27,28 +29,9 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from secondlook.dev import demo  # needs the embedded extra
-
-    ports = {k: getattr(args, k) for k in ("kafka_port", "mongo_port", "grpc_port_base", "metrics_port_base")}
-    return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done, ports=ports)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="secondlook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="start the platform on the embedded stack and show sample cases flowing")
-    run.add_argument("--home", help="state and logs folder (default .secondlook/)")
-    run.add_argument("--exit-when-done", action="store_true",
-                     help="stop everything once the sample cases are DELIVERED (default: keep running)")
-    run.add_argument("--kafka-port", type=int, default=0, help="broker port (default: a free one)")
-    run.add_argument("--mongo-port", type=int, default=0, help="store port (default: a free one)")
-    run.add_argument("--grpc-port-base", type=int, default=0,
-                     help="gRPC ports of intake, matching, review, notify: BASE..BASE+3 (default: free ones)")
-    run.add_argument("--metrics-port-base", type=int, default=0,
-                     help="metrics ports, likewise BASE..BASE+3 (default: free ones)")
-    run.set_defaults(func=_run)
 
     token = sub.add_parser("token", help="mint a development bearer token (signed with SECONDLOOK_JWT_SECRET)")
     token.add_argument("--subject", required=True, help="user identity, the `sub` claim")

@@ -6,7 +6,9 @@ Polling never waits on event handling:
   whatever the handlers are doing, so a slow or failing event can never make
   the member overrun its poll interval and leave its group;
 - records are handed to one lane per key (case id): one case's records are
-  handled in order and never two at once, different cases concurrently;
+  handled in order and never two at once, different cases concurrently, at most
+  `consumer_max_concurrency` at a time (a burst of cases contending for the
+  same documents would otherwise only conflict);
 - offsets are committed in order: never past a record still being handled
   (`OffsetTracker`), so a crash re-reads, and idempotency drops, what was done;
 - a partition with too many records in hand is paused, and so is a partition
@@ -132,6 +134,7 @@ class ConsumerLoop:
         # Partitions with a record waiting for the store, and how many.
         self._waiting_on_store: dict[TopicPartition, int] = {}
         self._rebalances = _Rebalances()
+        self._slots = asyncio.Semaphore(settings.consumer_max_concurrency)
         self._kafka: KafkaConsumer | None = None
         self.ready = asyncio.Event()
         # Liveness: the monotonic time of the last completed poll.
@@ -264,7 +267,8 @@ class ConsumerLoop:
                 tp, epoch, record = lane.popleft()
                 if self._epoch.get(tp, 0) != epoch:
                     continue  # partition revoked since: its new owner handles the record
-                await self._handle(tp, record)
+                async with self._slots:
+                    await self._handle(tp, record)
                 if self._epoch.get(tp, 0) == epoch:
                     self._tracker.done(tp, record.offset)
         finally:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         "its partitions back without a rebalance. Only with stable instance ids (a StatefulSet's pod names): a "
         "replaced replica's partitions wait out the session timeout.",
     )
+    consumer_max_concurrency: int = Field(
+        16, ge=1, description="Events (of different cases) a consumer handles at once; one case's events are "
+        "always handled one at a time, in order."
+    )
     consumer_max_in_flight_per_partition: int = Field(
         500, ge=1, description="Records fetched but not yet handled, per partition, before it is paused."
     )

@@ -29,7 +29,7 @@ from secondlook.bus import partition_of
 from secondlook.clock import utcnow
 from secondlook.events import Event, headers_of
 from secondlook.settings import Settings
-from secondlook.topics import EVENTS_TOPIC_OF, REDRIVE
+from secondlook.topics import REDRIVE, events_topic
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ class Store:
         self._instance = settings.instance_id
         self._recorded_sessions: set[bytes] = set()
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
-        self.outbox_topic = EVENTS_TOPIC_OF[service]
+        self.outbox_topic = events_topic(service)
         self.shards = settings.kafka_topic_partitions
         # Set after a commit that wrote events, so the relay publishes at once
         # instead of waiting for its next poll.

@@ -15,25 +15,18 @@ from kafka.errors import TopicAlreadyExistsError
 from secondlook.bus import client_config
 from secondlook.settings import Settings
 
-INTAKE_EVENTS = "secondlook.intake.events.v1"
-MATCHING_EVENTS = "secondlook.matching.events.v1"
-REVIEW_EVENTS = "secondlook.review.events.v1"
-NOTIFY_EVENTS = "secondlook.notify.events.v1"
+# Control traffic every service consumes, and where poison events go.
 REDRIVE = "secondlook.control.redrive.v1"
 DEAD_LETTER = "secondlook.deadletter.v1"
 
-ALL_TOPICS = (INTAKE_EVENTS, MATCHING_EVENTS, REVIEW_EVENTS, NOTIFY_EVENTS, REDRIVE, DEAD_LETTER)
 
-# Where each service publishes its events.
-EVENTS_TOPIC_OF = {
-    "intake": INTAKE_EVENTS,
-    "matching": MATCHING_EVENTS,
-    "review": REVIEW_EVENTS,
-    "notify": NOTIFY_EVENTS,
-}
+def events_topic(service: str) -> str:
+    """Where a service publishes its events (which service reads which topic is
+    declared in services/topology.py)."""
+    return f"secondlook.{service}.events.v1"
 
 
-def ensure_topics(settings: Settings, topics: tuple[str, ...] = ALL_TOPICS, timeout: float = 15.0) -> list[str]:
+def ensure_topics(settings: Settings, topics: tuple[str, ...], timeout: float = 15.0) -> list[str]:
     """Creates the missing topics and returns once all exist; returns the names it created.
 
     Services start together and race to create the same topics, so each topic

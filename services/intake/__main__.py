@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
+from .. import topology
 from . import repository
 from .grpc_api import IntakeServicer
 from .handlers import make_handlers
@@ -21,7 +21,7 @@ from .sweeper import Sweeper
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
-    kernel = build_kernel("intake")
+    kernel = build_kernel("intake", topology.ALL_TOPICS)
     settings = kernel.settings
     clock = Clock()
     transact = transactor(kernel.store, IntakeUnitOfWork)
@@ -39,7 +39,7 @@ async def serve() -> int:
         kernel,
         register,
         consumer=kernel.consumer(make_handlers(clock, stuck_after)),
-        topics=[topics.MATCHING_EVENTS, topics.REVIEW_EVENTS, topics.NOTIFY_EVENTS, topics.REDRIVE],
+        consumes=topology.CONSUMES["intake"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[sweeper.run],
     )

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from secondlook.clock import Clock
 from secondlook.consumer import PermanentError
+from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
@@ -30,10 +31,8 @@ class UnitOfWork(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
-class InvalidSubmission(Exception):
-    def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {r}" for f, r in violations))
-        self.violations = violations
+class InvalidSubmission(InvalidInput):
+    """The submission breaks validation rules: nothing is stored."""
 
 
 class KeyReused(Exception):

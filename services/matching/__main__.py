@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.logging import get_logger
 from secondlook.runtime import run
 
+from .. import topology
 from . import repository
 from .handlers import make_handlers
 
@@ -22,7 +22,7 @@ log = get_logger(__name__)
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
-    kernel = build_kernel("matching")
+    kernel = build_kernel("matching", topology.ALL_TOPICS)
     settings = kernel.settings
     consumer = kernel.consumer(make_handlers(Clock(), settings.matching_offer_ttl_seconds))
 
@@ -37,7 +37,7 @@ async def serve() -> int:
         kernel,
         lambda server: [],
         consumer=consumer,
-        topics=[topics.INTAKE_EVENTS, topics.REVIEW_EVENTS, topics.REDRIVE],
+        consumes=topology.CONSUMES["matching"],
         startup=[prepare],
     )
     return await run(service)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
+from .. import topology
 from . import repository
 from .dispatcher import Dispatcher
 from .grpc_api import NotifyServicer
@@ -21,7 +21,7 @@ from .repository import MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
-    kernel = build_kernel("notify")
+    kernel = build_kernel("notify", topology.ALL_TOPICS)
     settings = kernel.settings
     clock = Clock()
     endpoints = MongoEndpoints(kernel.store.db)
@@ -40,7 +40,7 @@ async def serve() -> int:
         kernel,
         register,
         consumer=kernel.consumer(make_handlers(clock, dispatcher.wake.set), on_redrive=dispatcher.rearm),
-        topics=[topics.REVIEW_EVENTS, topics.REDRIVE],
+        consumes=topology.CONSUMES["notify"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[dispatcher.run],
     )

@@ -8,6 +8,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from secondlook.clock import Clock
+from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.unitofwork import Transact
 
@@ -26,10 +27,8 @@ class UnitOfWork(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
-class InvalidWebhook(Exception):
-    def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {r}" for f, r in violations))
-        self.violations = violations
+class InvalidWebhook(InvalidInput):
+    """The URL, or what its host resolves to, may not receive notices."""
 
 
 # --- events ----------------------------------------------------------------------

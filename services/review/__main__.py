@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from secondlook import topics
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import review_pb2, review_pb2_grpc
 
+from .. import topology
 from . import repository
 from .grpc_api import ReviewServicer
 from .handlers import make_handlers
@@ -20,7 +20,7 @@ from .repository import InboxReader, ReviewUnitOfWork
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
-    kernel = build_kernel("review")
+    kernel = build_kernel("review", topology.ALL_TOPICS)
 
     def register(server):
         servicer = ReviewServicer(transactor(kernel.store, ReviewUnitOfWork), InboxReader(kernel.store.db), Clock())
@@ -31,7 +31,7 @@ async def serve() -> int:
         kernel,
         register,
         consumer=kernel.consumer(make_handlers()),
-        topics=[topics.MATCHING_EVENTS, topics.REDRIVE],
+        consumes=topology.CONSUMES["review"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
     )
     return await run(service)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from secondlook.clock import Clock
+from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.unitofwork import Transact
 from secondlook.v1.review_pb2 import Opinion
@@ -31,10 +32,8 @@ class NotFound(Exception):
     """No such assignment for this specialist (another's is indistinguishable from a missing one)."""
 
 
-class InvalidOpinion(Exception):
-    def __init__(self, violations: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{f}: {r}" for f, r in violations))
-        self.violations = violations
+class InvalidOpinion(InvalidInput):
+    """The opinion is incomplete or out of range: nothing is stored."""
 
 
 class Superseded(Exception):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from secondlook.dev.stack import Stack, leftovers
+from devstack.stack import Stack, leftovers
 from secondlook.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from pymongo import AsyncMongoClient
 
+from devstack import clients
 from secondlook.auth import mint_token
-from secondlook.dev import clients
 from secondlook.settings import Settings
 from secondlook.v1 import intake_pb2, intake_pb2_grpc, notify_pb2, notify_pb2_grpc, review_pb2, review_pb2_grpc
 from tests.conftest import eventually

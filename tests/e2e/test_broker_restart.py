@@ -9,9 +9,9 @@ import urllib.request
 import pytest
 from pymongo import AsyncMongoClient
 
-from secondlook.dev import clients
-from secondlook.dev.receiver import registered_receiver
-from secondlook.dev.simreviewer import SimulatedReviewer
+from devstack import clients
+from devstack.receiver import registered_receiver
+from devstack.simreviewer import SimulatedReviewer
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
 from tests.conftest import eventually
@@ -38,13 +38,7 @@ async def test_every_case_is_delivered_once_after_the_broker_restarts_empty(faul
     reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2).start()
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
-        base = clients.sample_cases()
-        requests = []
-        for i in range(CASES):
-            req = intake_pb2.SubmitCaseRequest()
-            req.CopyFrom(base[i % len(base)])
-            req.client_request_id = f"fault-{i:02d}"
-            requests.append(req)
+        requests = clients.numbered_cases("fault", CASES)
         replies = await asyncio.gather(
             *(intake.SubmitCase(r, metadata=authed.metadata, timeout=15) for r in requests)
         )

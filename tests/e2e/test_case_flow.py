@@ -9,9 +9,9 @@ import urllib.request
 import pytest
 from pymongo import AsyncMongoClient
 
-from secondlook.dev import clients
-from secondlook.dev.receiver import registered_receiver
-from secondlook.dev.simreviewer import SimulatedReviewer
+from devstack import clients
+from devstack.receiver import registered_receiver
+from devstack.simreviewer import SimulatedReviewer
 from secondlook.v1 import case_pb2, intake_pb2, review_pb2
 from tests.conftest import eventually
 

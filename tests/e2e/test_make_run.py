@@ -8,11 +8,12 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 
-from secondlook.dev.clients import sample_cases
-from secondlook.dev.stack import ROOT, leftovers, wait_for
+from devstack.clients import sample_cases
+from devstack.stack import ROOT, leftovers, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -22,43 +23,42 @@ def _delivered_lines(output) -> set[str]:
     return set(re.findall(r"case (\S+) \(.*\) DELIVERED \+[0-9.]+s after submit", output.read_text()))
 
 
-def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path):
-    home = tmp_path / "demo"
-    output = tmp_path / "demo.out"
+@contextmanager
+def demo_running(tmp_path):
+    """`make run`'s command with its output to a file (not a terminal), up and
+    showing its services; killed if a test leaves it running."""
+    home, output = tmp_path / "demo", tmp_path / "demo.out"
     with open(output, "wb") as out:
-        demo = subprocess.Popen([sys.executable, "-m", "secondlook.cli", "run", "--home", str(home)],
+        demo = subprocess.Popen([sys.executable, "-m", "devstack", "run", "--home", str(home)],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
     try:
         wait_for(lambda: "services up in" in output.read_text(), 90, "the demo's services to be up")
         assert len(leftovers(home)) == 6  # broker, store and the four services
+        yield demo, home, output
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+
+
+def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path):
+    with demo_running(tmp_path) as (demo, home, output):
         refs = {req.client_request_id.split("-", 1)[1] for req in sample_cases()}
         # The acceptance is a minute on an idle machine (it takes seconds); CI shares
         # its two cores with the rest of the suite, hence the margin.
         wait_for(lambda: _delivered_lines(output) >= refs, 120, f"{len(refs)} sample cases DELIVERED in the output")
         demo.send_signal(signal.SIGINT)  # what Ctrl-C delivers
-        assert demo.wait(timeout=90) == 0
-    finally:
-        if demo.poll() is None:
-            demo.kill()
+        code = demo.wait(timeout=90)
     text = output.read_text()
-    assert "all processes stopped" in text, text[-2000:]
+    assert code == 0, text[-3000:]
+    assert "all processes stopped" in text, text[-3000:]
     assert leftovers(home) == []
 
 
 def test_sigterm_stops_every_process_it_started(tmp_path):
     """What a supervisor, a container runtime or a CI timeout sends."""
-    home = tmp_path / "demo"
-    output = tmp_path / "demo.out"
-    with open(output, "wb") as out:
-        demo = subprocess.Popen([sys.executable, "-m", "secondlook.cli", "run", "--home", str(home)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        wait_for(lambda: "services up in" in output.read_text(), 90, "the demo's services to be up")
-        assert len(leftovers(home)) == 6
+    with demo_running(tmp_path) as (demo, home, output):
         demo.send_signal(signal.SIGTERM)
-        assert demo.wait(timeout=90) == 0
-    finally:
-        if demo.poll() is None:
-            demo.kill()
+        code = demo.wait(timeout=90)
+    assert code == 0, output.read_text()[-3000:]
     assert "all processes stopped" in output.read_text()
     assert leftovers(home) == []

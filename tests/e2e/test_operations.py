@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from secondlook.dev import clients
+from devstack import clients
 from secondlook.v1 import intake_pb2
 from tests.conftest import eventually
 

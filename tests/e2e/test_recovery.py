@@ -14,12 +14,12 @@ import time
 import pytest
 from pymongo import AsyncMongoClient
 
-from secondlook.dev import clients
-from secondlook.dev.receiver import registered_receiver
-from secondlook.dev.simreviewer import SimulatedReviewer
+from devstack import clients
+from devstack.receiver import registered_receiver
+from devstack.simreviewer import SimulatedReviewer
 from secondlook.events import decode
-from secondlook.topics import REVIEW_EVENTS
 from secondlook.v1 import case_pb2, intake_pb2, review_pb2
+from services.topology import PRODUCES
 from tests.conftest import eventually
 from tests.e2e.conftest import start_stack
 from tests.integration.kafka_reader import read_topic
@@ -35,17 +35,6 @@ def recovery_stack(tmp_path_factory):
     stack = start_stack(tmp_path_factory.mktemp("recovery"), overrides=NO_SWEEPER)
     yield stack
     stack.stop()
-
-
-def _requests(prefix: str, n: int) -> list[intake_pb2.SubmitCaseRequest]:
-    base = clients.sample_cases()
-    out = []
-    for i in range(n):
-        req = intake_pb2.SubmitCaseRequest()
-        req.CopyFrom(base[i % len(base)])
-        req.client_request_id = f"{prefix}-{i:02d}"
-        out.append(req)
-    return out
 
 
 async def _cases(intake, authed, case_ids) -> list[intake_pb2.Case]:
@@ -86,7 +75,7 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
                        clients.reviewer(settings, stack.target(replica), sid)) for sid in clients.specialist_ids()}
     try:
         replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)
-                                         for r in _requests("replica", 50)))
+                                         for r in clients.numbered_cases("replica", 50)))
         case_ids = {r.case_id for r in replies}
 
         async def work(sid) -> int:
@@ -119,7 +108,7 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
         await eventually(all_answered, 90, "the 50 offers answered through both replicas", interval=0.2)
         await _all_delivered(intake, authed, case_ids, 90, "the 50 cases DELIVERED")
 
-        records = [r for r in await read_topic(stack.kafka_bootstrap, REVIEW_EVENTS)
+        records = [r for r in await read_topic(stack.kafka_bootstrap, PRODUCES["review"])
                    if r.key.decode() in case_ids]
         by_case = collections.defaultdict(list)
         for r in sorted(records, key=lambda r: (r.partition, r.offset)):
@@ -129,7 +118,7 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
             events = by_case[case_id]
             assert [e.type for e in events] == causal, (case_id, [e.type for e in events])
             assert len({e.event_id for e in events}) == 3  # each published once
-        print(f"\n2 review replicas, 50 cases: {len(records)} records on {REVIEW_EVENTS}, "
+        print(f"\n2 review replicas, 50 cases: {len(records)} records on {PRODUCES['review']}, "
               f"every case's 3 events once and in causal order")
         _one_notice_each(receiver, case_ids)
         refused = [line for line in (stack.home / "logs" / "intake.log").read_text().splitlines()
@@ -156,7 +145,7 @@ async def test_a_killed_service_recovers_its_cases_on_restart_without_the_sweepe
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
         replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)
-                                         for r in _requests(f"crash-{victim}", 20)))
+                                         for r in clients.numbered_cases(f"crash-{victim}", 20)))
         case_ids = [r.case_id for r in replies]
 
         async def in_flight():

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from secondlook.dev.stack import Stack
+from devstack.stack import Stack
 from secondlook.settings import Settings  # noqa: F401 (fixture type)
 from secondlook.store import Store
 

@@ -17,6 +17,7 @@ from secondlook.events import headers_of, new_event
 from secondlook.store import OUTBOX, PROCESSED
 from secondlook.topics import DEAD_LETTER, ensure_topics
 from secondlook.v1 import events_pb2
+from services.topology import ALL_TOPICS
 from tests.conftest import eventually
 from tests.integration.kafka_reader import read_topic
 
@@ -34,7 +35,7 @@ async def _counting_handler(event, uow):
 
 @pytest.fixture
 async def publisher(infra_settings):
-    await asyncio.to_thread(ensure_topics, infra_settings)
+    await asyncio.to_thread(ensure_topics, infra_settings, ALL_TOPICS)
     publisher = KafkaPublisher(infra_settings, "test")
     yield publisher
     await publisher.close()

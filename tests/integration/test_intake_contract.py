@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from devstack import clients
 from secondlook.clock import FakeClock
-from secondlook.dev import clients
 from secondlook.events import caused_by
 from secondlook.store import Store
 from secondlook.unitofwork import transactor

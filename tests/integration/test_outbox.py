@@ -8,8 +8,9 @@ from secondlook.bus import KafkaPublisher
 from secondlook.events import decode, new_event
 from secondlook.outbox import OutboxRelay, requeue
 from secondlook.store import OUTBOX
-from secondlook.topics import INTAKE_EVENTS, ensure_topics
+from secondlook.topics import ensure_topics
 from secondlook.v1 import events_pb2
+from services.topology import ALL_TOPICS, PRODUCES
 from tests.conftest import eventually
 from tests.integration.kafka_reader import read_topic
 
@@ -61,7 +62,7 @@ async def test_the_relay_publishes_in_order_and_relaying_again_is_harmless(store
         assert await store.db[OUTBOX].count_documents({"published": True}) == 3
 
         async def landed():
-            records = await read_topic(infra_settings.kafka_bootstrap_servers, INTAKE_EVENTS)
+            records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
             return [r for r in records if r.key == case_id.encode()]
 
         records = await eventually(landed, 10, "the events on the topic")
@@ -84,7 +85,7 @@ async def test_the_relay_publishes_in_order_and_relaying_again_is_harmless(store
 async def ensure_topics_async(settings):
     import asyncio
 
-    await asyncio.to_thread(ensure_topics, settings)
+    await asyncio.to_thread(ensure_topics, settings, ALL_TOPICS)
 
 
 async def test_a_redrive_requeues_stage_events_but_never_redrive_requests(store):
@@ -150,7 +151,7 @@ async def test_each_relay_publishes_only_the_shards_it_owns_and_each_event_once(
         assert await first.relay_once() == 0 and await second.relay_once() == 0
 
         async def landed():
-            records = await read_topic(infra_settings.kafka_bootstrap_servers, INTAKE_EVENTS)
+            records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
             return [r for r in records if r.key.decode() in shards]
 
         records = await eventually(lambda: _at_least(landed, 40), 10, "the 40 events on the topic")

@@ -3,7 +3,8 @@ import asyncio
 import pytest
 from kafka import KafkaConsumer
 
-from secondlook.topics import ALL_TOPICS, ensure_topics
+from secondlook.topics import ensure_topics
+from services.topology import ALL_TOPICS
 
 pytestmark = pytest.mark.integration
 

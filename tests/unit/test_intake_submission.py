@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from secondlook.dev import clients
+from devstack import clients
 from secondlook.v1 import case_pb2
 from services.intake.domain.submission import normalise_icd10, validate
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from devstack import clients
 from secondlook.clock import FakeClock
 from secondlook.consumer import PermanentError
-from secondlook.dev import clients
 from secondlook.events import caused_by, new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.intake import usecases

@@ -21,7 +21,7 @@ import yaml
 
 from secondlook.probes import LIVENESS
 from secondlook.settings import Settings
-from secondlook.topics import ALL_TOPICS
+from services.topology import ALL_TOPICS
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 SERVICES = ("intake", "matching", "review", "notify")

@@ -25,10 +25,10 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from secondlook.dev import clients
-from secondlook.dev.receiver import WebhookReceiver, registered_receiver
-from secondlook.dev.simreviewer import SimulatedReviewer
-from secondlook.dev.stack import ROOT, Stack, leftovers
+from devstack import clients
+from devstack.receiver import WebhookReceiver, registered_receiver
+from devstack.simreviewer import SimulatedReviewer
+from devstack.stack import ROOT, Stack, leftovers
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
 

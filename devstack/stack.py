@@ -25,9 +25,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from secondlook.settings import Settings
+from services.topology import SERVICES
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository
-SERVICES = ("intake", "matching", "review", "notify")
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 STACK_MARKER = "SECONDLOOK_DEVSTACK_HOME"
 
 # What the embedded broker (Tansu) needs that real Kafka does not: no idempotent

@@ -12,7 +12,7 @@ import random
 
 import grpc
 
-from secondlook.dev import clients
+from devstack import clients
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, review_pb2
 

@@ -11,7 +11,7 @@ import collections
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from secondlook.dev import clients
+from devstack import clients
 from secondlook.settings import Settings
 from secondlook.v1 import notify_pb2
 

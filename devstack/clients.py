@@ -22,7 +22,7 @@ from secondlook.v1 import (
     review_pb2_grpc,
 )
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 
 class Authed:
@@ -78,3 +78,15 @@ def sample_cases(prefix: str = "") -> list[intake_pb2.SubmitCaseRequest]:
 
 def specialist_ids() -> list[str]:
     return [s["specialist_id"] for s in json.loads((ROOT / "data" / "specialists.json").read_text())]
+
+
+def numbered_cases(prefix: str, n: int) -> list[intake_pb2.SubmitCaseRequest]:
+    """`n` submissions cycling through the sample cases, keys `prefix-00`, `prefix-01`, ..."""
+    base = sample_cases()
+    out = []
+    for i in range(n):
+        req = intake_pb2.SubmitCaseRequest()
+        req.CopyFrom(base[i % len(base)])
+        req.client_request_id = f"{prefix}-{i:02d}"
+        out.append(req)
+    return out

@@ -1,0 +1,34 @@
+"""`python -m devstack run`: the whole platform on the embedded stack, with
+sample cases flowing (what `make run` calls). Development tooling: not part
+of the runtime package or image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the platform on the embedded stack and show sample cases flowing")
+    run.add_argument("--home", help="state and logs folder (default .secondlook/)")
+    run.add_argument("--exit-when-done", action="store_true",
+                     help="stop everything once the sample cases are DELIVERED (default: keep running)")
+    run.add_argument("--kafka-port", type=int, default=0, help="broker port (default: a free one)")
+    run.add_argument("--mongo-port", type=int, default=0, help="store port (default: a free one)")
+    run.add_argument("--grpc-port-base", type=int, default=0,
+                     help="gRPC ports of intake, matching, review, notify: BASE..BASE+3 (default: free ones)")
+    run.add_argument("--metrics-port-base", type=int, default=0,
+                     help="metrics ports, likewise BASE..BASE+3 (default: free ones)")
+    args = parser.parse_args(argv)
+
+    from devstack import demo
+
+    ports = {k: getattr(args, k) for k in ("kafka_port", "mongo_port", "grpc_port_base", "metrics_port_base")}
+    return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done, ports=ports)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
