@@ -79,13 +79,13 @@ async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> f
     return rate
 
 
-def store_operations(mongo_uri: str) -> float:
-    """Every operation the store has served (serverStatus opcounters), whoever sent it."""
+def store_operations(mongo_uri: str) -> dict[str, float]:
+    """Every operation the store has served (serverStatus opcounters), by kind, whoever sent it."""
     from pymongo import MongoClient
 
     with MongoClient(mongo_uri) as mongo:
         counters = mongo.admin.command("serverStatus")["opcounters"]
-    return float(sum(counters.values()))
+    return {k: float(v) for k, v in counters.items()}
 
 
 def scrape_transactions(stack: Stack) -> dict[str, float]:
@@ -165,8 +165,9 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
         "p99": percentile(list(latencies.values()), 0.99),
         "per_service": per_service,
         "txn_per_case": sum(per_service.values()),
-        "ops_per_case": (ops_after - ops_before) / cases,
-        "ops_per_second": (ops_after - ops_before) / elapsed,
+        "ops_per_case": (sum(ops_after.values()) - sum(ops_before.values())) / cases,
+        "ops_per_second": (sum(ops_after.values()) - sum(ops_before.values())) / elapsed,
+        "ops_per_case_by_kind": {k: (ops_after[k] - ops_before.get(k, 0)) / cases for k in ops_after},
         "webhooks": len(receiver.verified),
     }
 
@@ -221,6 +222,8 @@ def main() -> None:
     table.add_row("pipeline transactions/s", f"{pipeline_txn_rate:,.0f}")
     table.add_row("store operations per case (all: reads, polls, writes, commits)",
                   f"{result['ops_per_case']:.0f}")
+    table.add_row("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in result["ops_per_case_by_kind"].items() if v),
+                  "")
     table.add_row("store operations/s during the run", f"{result['ops_per_second']:,.0f}")
     table.add_row("[bold]ceiling ÷ cases/s (ceiling-transactions of store time per case, lower is better)[/]",
                   f"[bold]{ceiling_txn_per_case:.1f}[/]")
@@ -243,6 +246,7 @@ def main() -> None:
             "mongo_transactions_per_case_by_service": {k: round(v, 2) for k, v in result["per_service"].items()},
             "store_operations_per_case": round(result["ops_per_case"], 1),
             "store_operations_per_second": round(result["ops_per_second"], 1),
+            "store_operations_per_case_by_kind": {k: round(v, 1) for k, v in result["ops_per_case_by_kind"].items()},
             "pipeline_share_of_ceiling": round(pipeline_txn_rate / ceiling, 3),
             "webhooks": result["webhooks"],
         }

@@ -136,7 +136,6 @@ class ConsumerLoop:
         self._rebalances = _Rebalances()
         self._slots = asyncio.Semaphore(settings.consumer_max_concurrency)
         self._kafka: KafkaConsumer | None = None
-        self.ready = asyncio.Event()
         # Liveness: the monotonic time of the last completed poll.
         self.last_poll = time.monotonic()
         self._assigned: frozenset[TopicPartition] = frozenset()
@@ -170,10 +169,6 @@ class ConsumerLoop:
                     log.info("partitions_assigned", group=self._group,
                              partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
                 self._assigned = assigned
-                if not self.ready.is_set() and self.joined:
-                    self.ready.set()
-                    log.info("consumer_joined", group=self._group,
-                             partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in kafka.assignment()))
                 if self._went_back(batch):
                     await self._broker_reset()
                 for tp, messages in batch.items():

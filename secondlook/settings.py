@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         "replaced replica's partitions wait out the session timeout.",
     )
     consumer_max_concurrency: int = Field(
-        16, ge=1, description="Events (of different cases) a consumer handles at once; one case's events are "
+        8, ge=1, description="Events (of different cases) a consumer handles at once; one case's events are "
         "always handled one at a time, in order."
     )
     consumer_max_in_flight_per_partition: int = Field(

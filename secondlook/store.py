@@ -15,13 +15,15 @@ consumer owns that partition is the one that relays it (outbox.py).
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import pymongo
 from pymongo import AsyncMongoClient, ReturnDocument, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from secondlook import metrics
@@ -113,9 +115,8 @@ class Store:
         await self.client.admin.command("ping")
 
     async def transact(self, body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Runs `body` in a transaction, retried on transient errors by the driver
-        for at most `mongo_transaction_timeout_seconds` (the driver alone would
-        keep trying for 120 s).
+        """Runs `body` in a transaction, retried on transient errors (write conflicts)
+        for at most `mongo_transaction_timeout_seconds`, then the last error is raised.
 
         `body` may run more than once: it must only write through the session.
         """
@@ -133,12 +134,7 @@ class Store:
                 callbacks[:] = uow.after_commit
                 return result
 
-            with pymongo.timeout(self._transaction_timeout):
-                result = await session.with_transaction(
-                    attempt,
-                    read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern("majority", j=True),
-                )
+            result = await self._with_transaction(session, attempt)
         metrics.MONGO_TRANSACTIONS.labels(self.service).inc()
         if committed:
             for e in committed:
@@ -147,6 +143,51 @@ class Store:
         for callback in callbacks:
             callback()
         return result
+
+    async def _with_transaction(self, session: AsyncClientSession,
+                                attempt: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """The driver's convenient-transaction loop (retry the whole transaction on a
+        TransientTransactionError, the commit on an UnknownTransactionCommitResult),
+        with our bound instead of its fixed 120 s. Not a client-side timeout
+        (pymongo.timeout): one that expires mid-attempt also cuts short the abort,
+        and the server keeps the transaction, its documents locked, until it reaps it."""
+        started = time.monotonic()
+        retry = 0
+        last_error: BaseException | None = None
+
+        def within(delay: float = 0.0) -> bool:
+            return time.monotonic() + delay - started < self._transaction_timeout
+
+        while True:
+            if retry:
+                delay = random.random() * min(0.005 * 1.5**retry, 0.5)
+                if not within(delay):
+                    assert last_error is not None
+                    raise last_error
+                await asyncio.sleep(delay)
+            retry += 1
+            await session.start_transaction(read_concern=ReadConcern("snapshot"),
+                                            write_concern=WriteConcern("majority", j=True))
+            try:
+                result = await attempt(session)
+            except BaseException as exc:
+                if session.in_transaction:
+                    await session.abort_transaction()
+                if isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError") and within():
+                    last_error = exc
+                    continue
+                raise
+            while True:
+                try:
+                    await session.commit_transaction()
+                    return result
+                except PyMongoError as exc:
+                    last_error = exc
+                    if exc.has_error_label("UnknownTransactionCommitResult") and within():
+                        continue  # the commit again: committing twice is safe
+                    if exc.has_error_label("TransientTransactionError") and within():
+                        break  # the whole transaction again
+                    raise
 
     async def _outbox_docs(self, events: list[Event], session: AsyncClientSession) -> list[dict]:
         """The outbox rows of a transaction's events, numbered in their case's sequence."""

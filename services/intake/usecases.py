@@ -51,9 +51,7 @@ async def submit_case(transact: Transact, reader: CaseReader, clock: Clock, requ
     case_id = str(uuid.uuid4())
 
     async def body(uow: UnitOfWork) -> tuple[Case, bool]:
-        existing = await uow.cases.by_request_id(tenant_id, valid.client_request_id)
-        if existing is not None:
-            return existing, False
+        # The key's unique index decides: no read first, a repeat is the rare path.
         case, event = cases.new_case(valid, case_id=case_id, tenant_id=tenant_id, submitted_by=submitted_by,
                                      traceparent=traceparent, now=now, stuck_after=stuck_after)
         await uow.cases.add(case)
@@ -62,7 +60,7 @@ async def submit_case(transact: Transact, reader: CaseReader, clock: Clock, requ
 
     try:
         case, created = await transact(body)
-    except DuplicateRequest:  # a concurrent submit with the same key won the race
+    except DuplicateRequest:  # this key made a case before (or a concurrent submit just did)
         case, created = await reader.by_request_id(tenant_id, valid.client_request_id), False
     if not created and case.request_sha256 != valid.fingerprint:
         raise KeyReused(valid.client_request_id)

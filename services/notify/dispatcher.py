@@ -13,7 +13,7 @@ import time
 
 import aiohttp
 
-from secondlook import metrics
+from secondlook import backoff, metrics
 from secondlook.clock import Clock
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
@@ -81,20 +81,17 @@ class Dispatcher:
 
     async def run(self) -> None:
         async with WebhookSender(self._timeout, self._allow_insecure) as sender:
-            while True:
+            async def step() -> bool:
                 self.wake.clear()
+                return await self.dispatch_due(sender) > 0
+
+            async def rest() -> None:
                 try:
-                    worked = await self.dispatch_due(sender)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("dispatch_failed", error=type(exc).__name__)
-                    worked = 0
-                if not worked:
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), timeout=self._poll)
-                    except TimeoutError:
-                        pass
+                    await asyncio.wait_for(self.wake.wait(), timeout=self._poll)
+                except TimeoutError:
+                    pass
+
+            await backoff.forever(step, rest)
 
     async def dispatch_due(self, sender: WebhookSender, limit: int = 50) -> int:
         tasks = []

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
@@ -23,7 +25,8 @@ INBOX_LIMIT = 500
 class ReviewRepository(Protocol):
     async def add_offer(self, assignment: Assignment) -> None: ...
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
-    async def save(self, before: Assignment, after: Assignment) -> bool: ...
+    async def move(self, assignment_id: str, specialist_id: str, from_state: int, to_state: int, stamp: str,
+                   at: datetime) -> Assignment | None: ...
     async def add_opinion(self, opinion: OpinionRecord) -> None: ...
 
 
@@ -64,12 +67,16 @@ class MongoReviewRepository:
                                                     session=self._session)
         return _assignment(doc) if doc else None
 
-    async def save(self, before: Assignment, after: Assignment) -> bool:
-        """Writes `after` if the assignment is still in the state it was read in."""
-        result = await self._db[ASSIGNMENTS].replace_one(
-            {"_id": before.assignment_id, "state": before.state}, _doc(after), session=self._session
+    async def move(self, assignment_id: str, specialist_id: str, from_state: int, to_state: int, stamp: str,
+                   at: datetime) -> Assignment | None:
+        """Moves the specialist's assignment on if it is in `from_state`, in one request;
+        returns it as moved, or None (missing, someone else's, or in another state)."""
+        doc = await self._db[ASSIGNMENTS].find_one_and_update(
+            {"_id": assignment_id, "specialist_id": specialist_id, "state": from_state},
+            {"$set": {"state": to_state, stamp: at}},
+            return_document=ReturnDocument.AFTER, session=self._session,
         )
-        return result.modified_count == 1
+        return _assignment(doc) if doc else None
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         await self._db[OPINIONS].insert_one({

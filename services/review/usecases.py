@@ -13,7 +13,15 @@ from secondlook.events import Event
 from secondlook.unitofwork import Transact
 from secondlook.v1.review_pb2 import Opinion
 
-from .domain.assignment import Assignment, OpinionRecord, act, offer_from, validate_opinion
+from .domain.assignment import (
+    TRANSITIONS,
+    Assignment,
+    OpinionRecord,
+    event_for,
+    next_state,
+    offer_from,
+    validate_opinion,
+)
 from .repository import ReviewRepository
 
 
@@ -55,24 +63,26 @@ async def list_assignments(inbox: InboxQuery, specialist_id: str, states: list[i
 async def _act(transact: Transact, clock: Clock, specialist_id: str, assignment_id: str, action: str,
                opinion: Opinion | None = None) -> Assignment:
     async def body(uow: UnitOfWork) -> Assignment:
-        assignment = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
-        if assignment is None:
-            raise NotFound(assignment_id)
+        needed, result, stamp = TRANSITIONS[action]
         now = clock.now()
+        # One guarded request moves it on; reading first is only for explaining a refusal.
+        moved = await uow.assignments.move(assignment_id, specialist_id, needed, result, stamp, now)
+        if moved is None:
+            current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
+            if current is None:
+                raise NotFound(assignment_id)
+            next_state(current.state, action)  # IllegalAction: out of turn
+            raise Superseded(assignment_id)
         record = None
         if opinion is not None:
             record = OpinionRecord(
-                opinion_id=str(uuid.uuid4()), assignment_id=assignment.assignment_id, case_id=assignment.case_id,
-                specialist_id=assignment.specialist_id, diagnosis_concordance=opinion.diagnosis_concordance,
+                opinion_id=str(uuid.uuid4()), assignment_id=moved.assignment_id, case_id=moved.case_id,
+                specialist_id=moved.specialist_id, diagnosis_concordance=opinion.diagnosis_concordance,
                 treatment_concordance=opinion.treatment_concordance, recommendation=opinion.recommendation,
                 narrative=opinion.narrative, confidence=opinion.confidence, submitted_at=now,
             )
-        moved, event = act(assignment, action, now, record)  # IllegalAction when out of turn
-        if record is not None:
             await uow.assignments.add_opinion(record)
-        if not await uow.assignments.save(assignment, moved):
-            raise Superseded(assignment_id)
-        uow.emit(event)
+        uow.emit(event_for(moved, action, now, record))
         return moved
 
     return await transact(body)

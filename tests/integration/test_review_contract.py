@@ -52,13 +52,16 @@ async def test_an_offer_is_added_once_and_read_back_only_by_its_specialist(ports
     assert await transact(lambda uow: uow.assignments.get_for_specialist("nope", "s1")) is None
 
 
-async def test_save_applies_only_over_the_state_it_was_read_in(ports):
+async def test_move_applies_only_from_the_state_named_and_only_for_its_specialist(ports):
     transact, _ = ports
     offered = _assignment(1)
     await transact(lambda uow: uow.assignments.add_offer(offered))
     accepted = dataclasses.replace(offered, state=A.ASSIGNMENT_STATE_ACCEPTED, stamps={"accepted_at": T0})
-    assert await transact(lambda uow: uow.assignments.save(offered, accepted)) is True
-    assert await transact(lambda uow: uow.assignments.save(offered, accepted)) is False  # read before the move
+    move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", T0)
+    assert await transact(lambda uow: uow.assignments.move("a1", "s2", *move)) is None  # someone else's
+    assert await transact(lambda uow: uow.assignments.move("a1", "s1", *move)) == accepted
+    assert await transact(lambda uow: uow.assignments.move("a1", "s1", *move)) is None  # no longer OFFERED
+    assert await transact(lambda uow: uow.assignments.move("nope", "s1", *move)) is None
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == accepted
 
 

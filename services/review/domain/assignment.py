@@ -7,7 +7,6 @@ the entities and the events they cause; it does no I/O.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -89,12 +88,8 @@ def offer_from(event: Event) -> Assignment:
     )
 
 
-def act(assignment: Assignment, action: str, now: datetime, opinion: OpinionRecord | None = None
-        ) -> tuple[Assignment, Event]:
-    """The assignment after the reviewer's action, and the event it causes."""
-    new_state = next_state(assignment.state, action)
-    stamp = TRANSITIONS[action][2]
-    moved = dataclasses.replace(assignment, state=new_state, stamps={**assignment.stamps, stamp: now})
+def event_for(assignment: Assignment, action: str, now: datetime, opinion: OpinionRecord | None = None) -> Event:
+    """The event the reviewer's action caused, once the assignment has moved."""
     ids = {"assignment_id": assignment.assignment_id, "specialist_id": assignment.specialist_id}
     if action == "accept":
         payload = events_pb2.AssignmentAccepted(**ids)
@@ -107,9 +102,8 @@ def act(assignment: Assignment, action: str, now: datetime, opinion: OpinionReco
             diagnosis_concordance=opinion.diagnosis_concordance,
             treatment_concordance=opinion.treatment_concordance,
         )
-    event = new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
-                      traceparent=assignment.traceparent, occurred_at=now)
-    return moved, event
+    return new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
+                     traceparent=assignment.traceparent, occurred_at=now)
 
 
 def validate_opinion(opinion: Opinion | None) -> list[tuple[str, str]]:
