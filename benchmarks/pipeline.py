@@ -89,14 +89,32 @@ def store_operations(mongo_uri: str) -> dict[str, float]:
 
 
 def scrape_transactions(stack: Stack) -> dict[str, float]:
-    totals = {}
+    return {name: sum(v for (m, _), v in metrics.items() if m == "secondlook_mongo_transactions_total")
+            for name, metrics in scrape(stack).items()}
+
+
+def scrape_commands(stack: Stack) -> dict[str, dict[str, float]]:
+    """Each service's store requests so far, by command (secondlook_mongo_commands_total)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, metrics in scrape(stack).items():
+        for (metric, labels), value in metrics.items():
+            if metric == "secondlook_mongo_commands_total":
+                command = labels.split('command="', 1)[1].split('"', 1)[0]
+                out.setdefault(name, {})[command] = value
+    return out
+
+
+def scrape(stack: Stack) -> dict[str, dict[tuple[str, str], float]]:
+    found = {}
     for name, port in stack.metrics_ports.items():
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        totals[name] = sum(
-            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line.startswith("secondlook_mongo_transactions_total{")
-        )
-    return totals
+        found[name] = {}
+        for line in text.splitlines():
+            if line.startswith("secondlook_") and "{" in line:
+                series, value = line.rsplit(" ", 1)
+                metric, labels = series.split("{", 1)
+                found[name][(metric, labels)] = float(value)
+    return found
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -110,6 +128,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
     intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
     reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25).start()
     before = scrape_transactions(stack)
+    commands_before = scrape_commands(stack)
     ops_before = store_operations(stack.mongo_uri)
     samples = clients.sample_cases()
     limit = asyncio.Semaphore(concurrency)
@@ -153,6 +172,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
                 await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - started
     after = scrape_transactions(stack)
+    commands_after = scrape_commands(stack)
     ops_after = store_operations(stack.mongo_uri)
     await reviewer.stop()
     await authed.close()
@@ -167,6 +187,10 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
         "txn_per_case": sum(per_service.values()),
         "ops_per_case": (sum(ops_after.values()) - sum(ops_before.values())) / cases,
         "ops_per_second": (sum(ops_after.values()) - sum(ops_before.values())) / elapsed,
+        "commands_per_case": {
+            service: {c: round((v - commands_before.get(service, {}).get(c, 0)) / cases, 2)
+                      for c, v in sorted(by_command.items()) if v - commands_before.get(service, {}).get(c, 0)}
+            for service, by_command in commands_after.items()},
         "ops_per_case_by_kind": {k: (ops_after[k] - ops_before.get(k, 0)) / cases for k in ops_after},
         "webhooks": len(receiver.verified),
     }
@@ -224,6 +248,8 @@ def main() -> None:
                   f"{result['ops_per_case']:.0f}")
     table.add_row("  by kind: " + ", ".join(f"{k} {v:.1f}" for k, v in result["ops_per_case_by_kind"].items() if v),
                   "")
+    for service, by_command in result["commands_per_case"].items():
+        table.add_row(f"  {service}: " + ", ".join(f"{c} {v:.1f}" for c, v in by_command.items()), "")
     table.add_row("store operations/s during the run", f"{result['ops_per_second']:,.0f}")
     table.add_row("[bold]ceiling ÷ cases/s (ceiling-transactions of store time per case, lower is better)[/]",
                   f"[bold]{ceiling_txn_per_case:.1f}[/]")
@@ -246,6 +272,7 @@ def main() -> None:
             "mongo_transactions_per_case_by_service": {k: round(v, 2) for k, v in result["per_service"].items()},
             "store_operations_per_case": round(result["ops_per_case"], 1),
             "store_operations_per_second": round(result["ops_per_second"], 1),
+            "store_requests_per_case_by_service": result["commands_per_case"],
             "store_operations_per_case_by_kind": {k: round(v, 1) for k, v in result["ops_per_case_by_kind"].items()},
             "pipeline_share_of_ceiling": round(pipeline_txn_rate / ceiling, 3),
             "webhooks": result["webhooks"],

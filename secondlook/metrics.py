@@ -64,6 +64,11 @@ MONGO_TRANSACTIONS = Counter(
     "MongoDB transactions committed (units of work).",
     ["service"],
 )
+MONGO_COMMANDS = Counter(
+    "secondlook_mongo_commands_total",
+    "Requests sent to MongoDB, by command (find, insert, update, findAndModify, commitTransaction, ...).",
+    ["service", "command"],
+)
 REDRIVE_REQUESTS = Counter(
     "secondlook_redrive_requests_total",
     "Redrive requests sent by intake's sweeper for cases stuck in a stage.",

@@ -1,7 +1,6 @@
-"""Retention: the outbox, the processed-event markers and the case sequences
-do not grow without bound.
+"""Retention: the outbox and the processed-event markers do not grow without bound.
 
-Published outbox rows, markers and sequence counters older than
+Published outbox rows and markers older than
 `retention_grace_seconds` are deleted, a few requests an interval whatever the
 volume. That can never make an old event count as new, because the consumer
 refuses any event older than the grace less a margin (`IdempotentConsumer`,
@@ -18,7 +17,7 @@ from datetime import timedelta
 from secondlook import backoff
 from secondlook.clock import Clock
 from secondlook.logging import get_logger
-from secondlook.store import OUTBOX, PROCESSED, SEQUENCES, Store
+from secondlook.store import OUTBOX, PROCESSED, Store
 
 log = get_logger(__name__)
 
@@ -44,9 +43,7 @@ class Retention:
         db = self._store.db
         outbox = await db[OUTBOX].delete_many({"published": True, "published_at": {"$lt": cutoff}})
         markers = await db[PROCESSED].delete_many({"at": {"$lt": cutoff}})
-        sequences = await db[SEQUENCES].delete_many({"updated_at": {"$lt": cutoff}})
-        pruned = {"outbox": outbox.deleted_count, "markers": markers.deleted_count,
-                  "sequences": sequences.deleted_count}
+        pruned = {"outbox": outbox.deleted_count, "markers": markers.deleted_count}
         if any(pruned.values()):
             log.info("retention_pruned", **pruned)
         return pruned

@@ -4,10 +4,15 @@ A unit of work is one MongoDB transaction holding a state change and the events
 it causes: the events land in the service's `outbox` collection in the same
 transaction, and the outbox relay takes them to Kafka afterwards.
 
-Each event gets the next number of its case's sequence in that transaction
-(`case_sequences`): two transactions writing events of one case conflict on the
-counter, so the numbers follow commit order whichever replica wrote them, and
-the relay publishes a case's events by that number. Each outbox row also
+Each event gets the next number of its case's sequence in that transaction:
+its outbox row's _id is `<case id>:<number>`, unique, so two transactions that
+take the same number for one case cannot both commit. A number is always one
+past a number already committed (this process remembers the last one it wrote
+or read per case, and starts a case it has never seen at 1); when the number is
+taken after all (another replica wrote since, or this process restarted), the
+transaction runs again with the case's last number read from the outbox. So
+the numbers follow commit order whichever replica wrote them, at no extra
+request in the normal case, and the relay publishes a case's events by them. Each outbox row also
 carries its case's shard, the partition its key maps to: the replica whose
 consumer owns that partition is the one that relays it (outbox.py).
 """
@@ -17,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pymongo import AsyncMongoClient, ReturnDocument, WriteConcern
+from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from secondlook import metrics
@@ -37,8 +43,32 @@ T = TypeVar("T")
 
 OUTBOX = "outbox"
 PROCESSED = "processed_events"
-SEQUENCES = "case_sequences"
+SEQUENCE_MEMORY = 100_000  # cases whose last number a process remembers
 SESSIONS = "server_sessions"  # per instance: the server sessions its transactions ran in
+
+
+class _CommandCounter(monitoring.CommandListener):
+    """Counts the requests this service sends to the store, by command."""
+
+    def __init__(self, service: str):
+        self._service = service
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        metrics.MONGO_COMMANDS.labels(self._service, event.command_name).inc()
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+class SequenceTaken(PyMongoError):
+    """Another transaction committed the sequence number this one took: run it again."""
+
+    def __init__(self) -> None:
+        super().__init__("a case's sequence number was taken by another transaction",
+                         error_labels=["TransientTransactionError"])
 
 
 class UnitOfWork:
@@ -64,11 +94,14 @@ class Store:
         # and journaled; retryable writes survive a primary step-down.
         self.client: AsyncMongoClient = AsyncMongoClient(
             settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
-            w="majority", journal=True, retryWrites=True, event_listeners=list(listeners),
+            w="majority", journal=True, retryWrites=True,
+            event_listeners=[_CommandCounter(service), *listeners],
         )
         self._transaction_timeout = settings.mongo_transaction_timeout_seconds
         self._instance = settings.instance_id
         self._recorded_sessions: set[bytes] = set()
+        # case id -> the last sequence number known committed (least recently used first).
+        self._last_seq: OrderedDict[str, int] = OrderedDict()
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
         self.outbox_topic = events_topic(service)
         self.shards = settings.kafka_topic_partitions
@@ -82,7 +115,6 @@ class Store:
         # For retention (retention.py): what is past the grace period.
         await self.db[OUTBOX].create_index([("published_at", 1)], name="retention")
         await self.db[PROCESSED].create_index([("at", 1)], name="retention")
-        await self.db[SEQUENCES].create_index([("updated_at", 1)], name="retention")
 
     async def reap_orphans(self) -> int:
         """Aborts the transactions this instance's predecessor left open when it died.
@@ -121,6 +153,7 @@ class Store:
         `body` may run more than once: it must only write through the session.
         """
         committed: list[Event] = []
+        numbers: list[tuple[str, int]] = []  # (case id, sequence number) of the committed events
         callbacks: list[Callable[[], None]] = []
         async with self.client.start_session() as session:
             await self._record_session(session)
@@ -128,13 +161,14 @@ class Store:
             async def attempt(s: AsyncClientSession) -> T:
                 uow = UnitOfWork(self.db, s)
                 result = await body(uow)
-                if uow.events:
-                    await self.db[OUTBOX].insert_many(await self._outbox_docs(uow.events, s), session=s)
+                numbers[:] = await self._insert_outbox(uow.events, s) if uow.events else []
                 committed[:] = uow.events  # only the last, successful attempt counts
                 callbacks[:] = uow.after_commit
                 return result
 
             result = await self._with_transaction(session, attempt)
+        for case_id, seq in numbers:
+            self._remember_seq(case_id, seq)
         metrics.MONGO_TRANSACTIONS.labels(self.service).inc()
         if committed:
             for e in committed:
@@ -189,25 +223,40 @@ class Store:
                         break  # the whole transaction again
                     raise
 
-    async def _outbox_docs(self, events: list[Event], session: AsyncClientSession) -> list[dict]:
-        """The outbox rows of a transaction's events, numbered in their case's sequence."""
-        counts: dict[str, int] = {}
-        for e in events:
-            counts[e.case_id] = counts.get(e.case_id, 0) + 1
-        next_seq = {}
-        for case_id, count in counts.items():
-            counter = await self.db[SEQUENCES].find_one_and_update(
-                {"_id": case_id}, {"$inc": {"seq": count}, "$set": {"updated_at": utcnow()}}, upsert=True,
-                return_document=ReturnDocument.AFTER, session=session,
-            )
-            next_seq[case_id] = counter["seq"] - count + 1
+    def _remember_seq(self, case_id: str, seq: int) -> None:
+        self._last_seq[case_id] = max(seq, self._last_seq.get(case_id, 0))
+        self._last_seq.move_to_end(case_id)
+        while len(self._last_seq) > SEQUENCE_MEMORY:
+            self._last_seq.popitem(last=False)
+
+    async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> list[tuple[str, int]]:
+        """Inserts the events' outbox rows, numbered in their cases' sequences;
+        returns the (case id, number) of each."""
+        docs = self._outbox_docs(events)
+        try:
+            await self.db[OUTBOX].insert_many(docs, session=session)
+            return [(d["case_id"], d["seq"]) for d in docs]
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if isinstance(exc, BulkWriteError) and not any(
+                    e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+            # A number was taken: learn the cases' last numbers and run the
+            # transaction again (a transient error to the transaction loop).
+            for case_id in {e.case_id for e in events}:
+                last = await self.db[OUTBOX].find_one({"case_id": case_id}, sort=[("seq", -1)],
+                                                      projection={"seq": 1})
+                self._remember_seq(case_id, last["seq"] if last else 0)
+            raise SequenceTaken() from None
+
+    def _outbox_docs(self, events: list[Event]) -> list[dict]:
+        next_seq: dict[str, int] = {}
         now = utcnow()
         docs = []
         for e in events:
-            seq = next_seq[e.case_id]
-            next_seq[e.case_id] += 1
+            seq = next_seq.get(e.case_id, self._last_seq.get(e.case_id, 0)) + 1
+            next_seq[e.case_id] = seq
             docs.append({
-                # Sorting by _id sorts by case, then by the case's sequence.
+                # Unique per case and number; sorting by _id sorts by case, then number.
                 "_id": f"{e.case_id}:{seq:012d}",
                 "case_id": e.case_id,
                 "seq": seq,

@@ -13,7 +13,7 @@ from secondlook.clock import FakeClock, utcnow
 from secondlook.consumer import IdempotentConsumer, Incoming
 from secondlook.events import new_event
 from secondlook.retention import Retention, stale_after
-from secondlook.store import OUTBOX, PROCESSED, SEQUENCES
+from secondlook.store import OUTBOX, PROCESSED
 from secondlook.v1 import events_pb2
 
 pytestmark = pytest.mark.integration
@@ -32,15 +32,12 @@ async def test_rows_past_the_grace_period_are_pruned_and_their_events_refused_as
     event = new_event(events_pb2.SpecialistOffered(assignment_id="a"), case_id="c-old", tenant_id="t",
                       producer="matching", occurred_at=old)
     await store.db[PROCESSED].insert_many([{"_id": event.event_id, "at": old}, {"_id": "fresh", "at": fresh}])
-    await store.db[SEQUENCES].insert_many([{"_id": "c-old", "seq": 3, "updated_at": old},
-                                           {"_id": "c-fresh", "seq": 1, "updated_at": fresh}])
 
     retention = Retention(store, grace_seconds=GRACE, interval_seconds=3600, clock=FakeClock(now))
-    assert await retention.prune_once() == {"outbox": 1, "markers": 1, "sequences": 1}
+    assert await retention.prune_once() == {"outbox": 1, "markers": 1}
     assert sorted(d["_id"] for d in await store.db[OUTBOX].find({}).to_list()) == ["fresh-published",
                                                                                      "old-unpublished"]
     assert [d["_id"] for d in await store.db[PROCESSED].find({}).to_list()] == ["fresh"]
-    assert [d["_id"] for d in await store.db[SEQUENCES].find({}).to_list()] == ["c-fresh"]
 
     # The old event comes back (a re-read topic, a re-published outbox): its marker
     # is gone, and it is refused as stale, never applied as new.
