@@ -122,6 +122,7 @@ class ConsumerLoop:
         # The highest offset this member committed per partition, kept across
         # rebalances (another owner only commits further).
         self._high_water: dict[TopicPartition, int] = {}
+        self._topic_ids: dict[str, object] = {}
         self._consumer = consumer
         self._topics = list(topics)
         self._group = group
@@ -165,11 +166,13 @@ class ConsumerLoop:
                 batch = await asyncio.to_thread(kafka.poll, POLL_TIMEOUT_MS)
                 self.last_poll = time.monotonic()
                 assigned = frozenset(kafka.assignment()) if self.joined else frozenset()
+                gained = assigned - self._assigned
                 if assigned != self._assigned:
                     log.info("partitions_assigned", group=self._group,
                              partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
                 self._assigned = assigned
-                if self._went_back(batch):
+                reset = self._topics_recreated(kafka) or self._went_back(batch)
+                if reset or await self._commits_lost(kafka, gained):
                     await self._broker_reset()
                 for tp, messages in batch.items():
                     for m in messages:
@@ -225,6 +228,45 @@ class ConsumerLoop:
             # The effects are durable and idempotent: a lost commit only means
             # these records are read (and dropped) again.
             log.warning("offset_commit_failed", error=type(exc).__name__)
+
+    def _topics_recreated(self, kafka: KafkaConsumer) -> bool:
+        """A subscribed topic's id changed in the cluster metadata: the broker lost
+        the topic and it was created again. Seen within a metadata refresh, with or
+        without traffic. (The ids are read from kafka-python's cluster metadata,
+        `_cluster`, pinned with the library.)"""
+        recreated = []
+        for topic in self._topics:
+            topic_id = kafka._cluster.topic_id(topic)
+            if topic_id is None:
+                continue
+            before = self._topic_ids.get(topic)
+            self._topic_ids[topic] = topic_id
+            if before is not None and before != topic_id:
+                recreated.append(topic)
+        if recreated:
+            log.warning("broker_reset_detected", group=self._group, recreated_topics=recreated)
+            self._high_water.clear()
+        return bool(recreated)
+
+    async def _commits_lost(self, kafka: KafkaConsumer, gained: frozenset[TopicPartition]) -> bool:
+        """On (re)joining: the group's committed offset of a partition is gone, or
+        below what this member committed there itself. Shows a broker that lost its
+        state even when no new record arrives to show it."""
+        for tp in gained:
+            mine = self._high_water.get(tp)
+            if not mine:
+                continue
+            try:
+                committed = await asyncio.to_thread(kafka.committed, tp)
+            except Exception as exc:  # the coordinator is still settling: the next join checks again
+                log.warning("committed_offset_unknown", error=type(exc).__name__)
+                continue
+            if committed is None or committed < mine:
+                log.warning("broker_reset_detected", group=self._group, partition=f"{tp.topic}:{tp.partition}",
+                            committed=committed, ours=mine)
+                self._high_water.clear()
+                return True
+        return False
 
     def _went_back(self, batch: dict) -> bool:
         went_back = [tp for tp, messages in batch.items() if messages and messages[0].offset < self._high_water.get(tp, 0)]
