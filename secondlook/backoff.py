@@ -33,7 +33,15 @@ set_on_retry_hooks([_log_retry])
 def attempts(on: RetryOn, *, attempts: int | None, wait_initial: float = 0.2, wait_max: float = 5.0,
              timeout: float | None = None):
     """stamina's retry context: `async for attempt in attempts(...): with attempt: ...`.
-    `attempts=None` and `timeout=None` retry for as long as it takes."""
+    `attempts=None` and `timeout=None` retry for as long as it takes. A predicate
+    `on` is only asked about errors: stamina would also hand it a cancellation,
+    and retrying one would keep a stopping service's work going."""
+    if callable(on) and not isinstance(on, (type, tuple)):
+        predicate = on
+
+        def on(exc: BaseException) -> bool:
+            return isinstance(exc, Exception) and predicate(exc)
+
     return stamina.retry_context(on=on, attempts=attempts, timeout=timeout, wait_initial=wait_initial,
                                  wait_max=wait_max, wait_jitter=wait_initial)
 

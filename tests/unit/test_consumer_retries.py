@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pymongo.errors import AutoReconnect, OperationFailure
 
@@ -86,3 +88,15 @@ async def test_undecodable_bytes_go_straight_to_the_dead_letter_topic(value):
     record = Incoming("t", 0, 1, b"k", value)
     assert await consumer.handle(record) == "dead_lettered"
     assert store.calls == 0 and dict(publisher.records[0].headers)["dlq-reason"] == b"undecodable"
+
+
+async def test_a_cancelled_handler_is_not_retried_the_cancellation_goes_through():
+    """A stopping service cancels the work in hand: it must end, not start again."""
+    store = FakeStore([asyncio.CancelledError()] * 3)
+    publisher = FakePublisher()
+    consumer = IdempotentConsumer(store, publisher, {"opinion.submitted": _noop}, group="g",
+                                  max_attempts=3, retry_base_seconds=0.001)
+    with pytest.raises(asyncio.CancelledError):
+        await consumer.handle(_record())
+    assert store.calls == 1
+    assert publisher.records == []
