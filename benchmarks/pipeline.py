@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import shutil
 import time
 import urllib.request
 import uuid
+from datetime import timezone
 from pathlib import Path
 
 from pymongo import AsyncMongoClient, WriteConcern
@@ -104,6 +106,21 @@ def scrape_commands(stack: Stack) -> dict[str, dict[str, float]]:
     return out
 
 
+def scrape_handling(stack: Stack) -> dict[str, dict[str, float]]:
+    """Per service, the sums and counts of event handling time and of stage latency
+    (produced upstream → durable here), from the services' own histograms."""
+    out: dict[str, dict[str, float]] = {}
+    for name, metrics in scrape(stack).items():
+        sums = out.setdefault(name, {})
+        for (metric, _), value in metrics.items():
+            for prefix in ("secondlook_event_handle_seconds", "secondlook_stage_latency_seconds"):
+                for suffix in ("_sum", "_count"):
+                    if metric == prefix + suffix:
+                        key = prefix.removeprefix("secondlook_") + suffix
+                        sums[key] = sums.get(key, 0.0) + value
+    return out
+
+
 def scrape(stack: Stack) -> dict[str, dict[tuple[str, str], float]]:
     found = {}
     for name, port in stack.metrics_ports.items():
@@ -129,6 +146,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
     reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25).start()
     before = scrape_transactions(stack)
     commands_before = scrape_commands(stack)
+    handling_before = scrape_handling(stack)
     ops_before = store_operations(stack.mongo_uri)
     samples = clients.sample_cases()
     limit = asyncio.Semaphore(concurrency)
@@ -140,7 +158,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
         async with limit:
             return (await intake.SubmitCase(req, metadata=authed.metadata, timeout=30)).case_id
 
-    started = time.perf_counter()
+    started = time.time()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         submitting = progress.add_task("submitted", total=cases)
@@ -149,9 +167,13 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
         for coro in asyncio.as_completed([submit(i) for i in range(cases)]):
             ids.append(await coro)
             progress.advance(submitting)
-        # Ask intake only about cases whose webhook has arrived, so that measuring
-        # does not load the pipeline it measures.
+        # Ask intake only about cases whose webhook has arrived, and only every
+        # half second, so that measuring loads the pipeline it measures little;
+        # the run ends when intake recorded the last DELIVERED (its timeline says
+        # when), not when the harness happened to look.
         latencies: dict[str, float] = {}
+        finished = started
+        timelines: dict[str, list] = {}
         deadline = time.monotonic() + timeout
         while len(latencies) < cases:
             if time.monotonic() > deadline:
@@ -167,12 +189,15 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
                         delivered = next(e for e in case.timeline if e.status == case_pb2.CASE_STATUS_DELIVERED)
                         latencies[case.case_id] = (delivered.occurred_at.ToDatetime()
                                                    - case.submitted_at.ToDatetime()).total_seconds()
+                        timelines[case.case_id] = list(case.timeline)
+                        finished = max(finished, delivered.recorded_at.ToDatetime(tzinfo=timezone.utc).timestamp())
             progress.update(delivering, completed=len(latencies))
             if len(latencies) < cases:
-                await asyncio.sleep(0.1)
-    elapsed = time.perf_counter() - started
+                await asyncio.sleep(0.5)
+    elapsed = finished - started
     after = scrape_transactions(stack)
     commands_after = scrape_commands(stack)
+    handling_after = scrape_handling(stack)
     ops_after = store_operations(stack.mongo_uri)
     await reviewer.stop()
     await authed.close()
@@ -193,7 +218,36 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
             for service, by_command in commands_after.items()},
         "ops_per_case_by_kind": {k: (ops_after[k] - ops_before.get(k, 0)) / cases for k in ops_after},
         "webhooks": len(receiver.verified),
+        "stages": stage_times(timelines.values()),
+        "consumers": {service: consumer_times(handling_before.get(service, {}), after_)
+                      for service, after_ in handling_after.items()},
     }
+
+
+def consumer_times(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    def mean(metric: str) -> float:
+        count = after.get(metric + "_count", 0) - before.get(metric + "_count", 0)
+        return (after.get(metric + "_sum", 0) - before.get(metric + "_sum", 0)) / count if count else 0.0
+    return {"events": after.get("event_handle_seconds_count", 0) - before.get("event_handle_seconds_count", 0),
+            "handle_mean": mean("event_handle_seconds"), "produce_to_durable_mean": mean("stage_latency_seconds")}
+
+
+def stage_times(timelines) -> dict[str, dict[str, float]]:
+    """Per stage, p50/p99 seconds from the previous stage's event to this one's
+    (its producer's clock), and intake's projection lag (recorded minus occurred)."""
+    hops: dict[str, list[float]] = {}
+    lags: dict[str, list[float]] = {}
+    for timeline in timelines:
+        entries = sorted(timeline, key=lambda e: (e.occurred_at.ToDatetime(), e.status))
+        for before, entry in itertools.pairwise(entries):
+            name = case_pb2.CaseStatus.Name(entry.status).removeprefix("CASE_STATUS_")
+            hops.setdefault(name, []).append(
+                (entry.occurred_at.ToDatetime() - before.occurred_at.ToDatetime()).total_seconds())
+            lags.setdefault(name, []).append(
+                (entry.recorded_at.ToDatetime() - entry.occurred_at.ToDatetime()).total_seconds())
+    return {name: {"hop_p50": percentile(hops[name], 0.5), "hop_p99": percentile(hops[name], 0.99),
+                   "intake_lag_p50": percentile(lags[name], 0.5), "intake_lag_p99": percentile(lags[name], 0.99)}
+            for name in hops}
 
 
 def main() -> None:
@@ -258,6 +312,20 @@ def main() -> None:
                   f"{ceiling / result['txn_per_case']:.1f}")
     table.add_row("signed webhooks received", f"{result['webhooks']}")
     console.print(table)
+    stages = Table(title="per stage: from the previous stage's event (p50 / p99 s), and intake's projection lag",
+                   title_justify="left")
+    for column in ("stage", "hop p50", "hop p99", "intake lag p50", "intake lag p99"):
+        stages.add_column(column, justify="left" if column == "stage" else "right")
+    for name, f in result["stages"].items():
+        stages.add_row(name, *(f"{f[k]:.2f}" for k in ("hop_p50", "hop_p99", "intake_lag_p50", "intake_lag_p99")))
+    console.print(stages)
+    consumers = Table(title="per consuming service: events, mean handling time, mean produce → durable here (s)",
+                      title_justify="left")
+    for column in ("service", "events", "handling", "produce → durable"):
+        consumers.add_column(column, justify="left" if column == "service" else "right")
+    for name, f in result["consumers"].items():
+        consumers.add_row(name, f"{f['events']:.0f}", f"{f['handle_mean']:.3f}", f"{f['produce_to_durable_mean']:.2f}")
+    console.print(consumers)
     if args.json:
         figures = {
             "cases": args.cases,
@@ -276,6 +344,9 @@ def main() -> None:
             "store_operations_per_case_by_kind": {k: round(v, 1) for k, v in result["ops_per_case_by_kind"].items()},
             "pipeline_share_of_ceiling": round(pipeline_txn_rate / ceiling, 3),
             "webhooks": result["webhooks"],
+            "consumers_seconds": {name: {k: round(v, 4) for k, v in f.items()}
+                                  for name, f in result["consumers"].items()},
+            "stages_seconds": {name: {k: round(v, 3) for k, v in f.items()} for name, f in result["stages"].items()},
         }
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
         console.print(f"figures written to {args.json}")

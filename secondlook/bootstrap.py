@@ -85,7 +85,10 @@ def assemble(
     consumes: Iterable[str] = (),
     loops: Iterable[Callable[[], Coroutine[Any, Any, Any]]] = (),
     startup: Iterable[Callable[[], Awaitable[Any]]] = (),
+    max_concurrency: int | None = None,
 ) -> Service:
+    """`max_concurrency`: events handled at once, for a service whose events contend
+    for shared documents (default: SECONDLOOK_CONSUMER_MAX_CONCURRENCY)."""
     settings = kernel.settings
     server = GrpcServer(settings, kernel.name, register)
     probes = Probes(server, stall_seconds=settings.liveness_stall_seconds)
@@ -111,7 +114,7 @@ def assemble(
         # Every service consumes the redrive topic: its partitions are the relay's shards.
         topics = [*consumes, REDRIVE]
         transport = ConsumerLoop(settings, consumer, topics, group=f"secondlook-{kernel.name}",
-                                 on_broker_reset=lambda: requeue_all(kernel.store))
+                                 on_broker_reset=lambda: requeue_all(kernel.store), max_concurrency=max_concurrency)
         service.loops.append(transport.run)
         probes.ready_checks["consumer"] = lambda: transport.joined
         kernel.relay.owned_shards = lambda: transport.owned(REDRIVE)

@@ -116,7 +116,8 @@ class _Rebalances(ConsumerRebalanceListener):
 
 class ConsumerLoop:
     def __init__(self, settings: Settings, consumer: IdempotentConsumer, topics: Iterable[str], group: str,
-                 on_broker_reset: Callable[[], Awaitable[object]] | None = None):
+                 on_broker_reset: Callable[[], Awaitable[object]] | None = None,
+                 max_concurrency: int | None = None):
         self._settings = settings
         self._on_broker_reset = on_broker_reset
         # The highest offset this member committed per partition, kept across
@@ -135,7 +136,7 @@ class ConsumerLoop:
         # Partitions with a record waiting for the store, and how many.
         self._waiting_on_store: dict[TopicPartition, int] = {}
         self._rebalances = _Rebalances()
-        self._slots = asyncio.Semaphore(settings.consumer_max_concurrency)
+        self._slots = asyncio.Semaphore(max_concurrency or settings.consumer_max_concurrency)
         self._kafka: KafkaConsumer | None = None
         # Liveness: the monotonic time of the last completed poll.
         self.last_poll = time.monotonic()

@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     matching_offer_ttl_seconds: int = Field(
         86400, gt=0, description="How long a specialist has to accept an offer."
     )
+    matching_max_concurrency: int = Field(
+        2, ge=1, description="Cases matching handles at once (instead of SECONDLOOK_CONSUMER_MAX_CONCURRENCY): a "
+        "burst of cases competes for the same few best specialists' slots, and reservations of one slot made "
+        "at once only conflict and start again."
+    )
     matching_directory_seed: Path | None = Field(
         None, description="JSON file of specialists that matching loads when its directory is empty."
     )

@@ -39,6 +39,7 @@ async def serve() -> int:
         consumer=consumer,
         consumes=topology.CONSUMES["matching"],
         startup=[prepare],
+        max_concurrency=settings.matching_max_concurrency,
     )
     return await run(service)
 

@@ -96,3 +96,59 @@ async def test_poison_and_a_store_outage_do_not_hold_up_the_other_cases_of_their
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await publisher.close()
+
+
+async def test_a_service_can_handle_fewer_events_at_once_than_the_default(store, infra_settings):
+    """matching's reservations contend for the same specialists: it handles at most
+    `max_concurrency` cases at once, whatever SECONDLOOK_CONSUMER_MAX_CONCURRENCY says."""
+    settings = infra_settings.model_copy(update={"kafka_topic_partitions": 1, "consumer_max_concurrency": 8})
+    topic = f"it.loop.cap.{store.db.name}"
+    await asyncio.to_thread(ensure_topics, settings, (topic, DEAD_LETTER))
+    publisher = KafkaPublisher(settings, "test-loop-cap")
+    events = [_event(f"case-{i}") for i in range(10)]
+    await publisher.publish([Record(topic, e.case_id.encode(), e.SerializeToString(), headers_of(e))
+                             for e in events])
+
+    in_flight = peak = 0
+    gate = asyncio.Event()
+
+    async def handler(event, uow):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await gate.wait()
+            await uow.db.effects.insert_one({"_id": event.case_id}, session=uow.session)
+        finally:
+            in_flight -= 1
+
+    group = f"g-{topic}"
+    consumer = IdempotentConsumer(store, publisher, {"specialist.offered": handler}, group=group,
+                                  max_attempts=3, retry_base_seconds=0.05)
+    loop = ConsumerLoop(settings, consumer, [topic], group=group, max_concurrency=2)
+    task = asyncio.create_task(loop.run())
+    try:
+        async def two_in_hand():
+            return in_flight == 2
+
+        await eventually(two_in_hand, 60, "two cases to be in hand")
+        # The loop keeps polling for half a second more: a third handler, were one
+        # allowed, would be in by then (the records are all fetched and in lanes).
+        seen_at = loop.last_poll
+
+        async def polled_again():
+            return loop.last_poll > seen_at + 0.5
+
+        await eventually(polled_again, 10, "the poll loop to go round again")
+        assert in_flight == 2 and peak == 2
+        gate.set()
+
+        async def all_applied():
+            return await store.db.effects.count_documents({}) == len(events)
+
+        await eventually(all_applied, 30, "every case to be applied")
+        assert peak == 2
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await publisher.close()
