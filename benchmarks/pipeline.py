@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import shutil
 import time
 import urllib.request
@@ -134,20 +135,66 @@ def scrape(stack: Stack) -> dict[str, dict[tuple[str, str], float]]:
     return found
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time each process of the stack has used so far (Linux /proc), by name."""
+    processes = {"store": stack.store, "broker": stack.broker, **stack.services}
+    out = {}
+    for name, process in processes.items():
+        if process is None or process.popen is None:
+            continue
+        try:
+            fields = Path(f"/proc/{process.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -> dict:
+def _entry(case, status):
+    return next((e for e in case.timeline if e.status == status), None)
+
+
+async def idle_offers(intake, authed, receiver, n: int, timeout: float) -> tuple[list[float], list[float]]:
+    """Cases one at a time on an otherwise idle stack: each is submitted once the
+    one before is DELIVERED; returns each one's submit → OFFERED seconds, and of
+    that submit → MATCHING (matching took the case), from the events' times."""
+    samples = clients.sample_cases()
+    seconds, to_matching = [], []
+    for i in range(n):
+        req = intake_pb2.SubmitCaseRequest()
+        req.CopyFrom(samples[i % len(samples)])
+        req.client_request_id = f"bench-idle-{i:03d}"
+        case_id = (await intake.SubmitCase(req, metadata=authed.metadata, timeout=30)).case_id
+        deadline = time.monotonic() + timeout
+        while not receiver.per_case()[case_id]:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"idle case {case_id} not DELIVERED after {timeout:.0f}s")
+            await asyncio.sleep(0.02)
+        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata, timeout=30)
+        offered = _entry(case, case_pb2.CASE_STATUS_OFFERED)
+        matching = _entry(case, case_pb2.CASE_STATUS_MATCHING)
+        seconds.append((offered.occurred_at.ToDatetime() - case.submitted_at.ToDatetime()).total_seconds())
+        to_matching.append((matching.occurred_at.ToDatetime() - case.submitted_at.ToDatetime()).total_seconds())
+    return seconds, to_matching
+
+
+async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, idle_cases: int) -> dict:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
     reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25).start()
+    with console.status(f"{idle_cases} cases one at a time on the idle stack"):
+        idle, idle_to_matching = await idle_offers(intake, authed, receiver, idle_cases, timeout)
     before = scrape_transactions(stack)
     commands_before = scrape_commands(stack)
     handling_before = scrape_handling(stack)
     ops_before = store_operations(stack.mongo_uri)
+    cpu_before = cpu_seconds(stack)
     samples = clients.sample_cases()
     limit = asyncio.Semaphore(concurrency)
 
@@ -179,7 +226,8 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
             if time.monotonic() > deadline:
                 raise SystemExit(f"only {len(latencies)}/{cases} cases DELIVERED after {timeout:.0f}s; "
                                  f"see the logs in {stack.home / 'logs'}")
-            notified = [c for c in receiver.per_case() if c not in latencies]
+            burst = set(ids)
+            notified = [c for c in receiver.per_case() if c in burst and c not in latencies]
             for start in range(0, len(notified), 50):
                 got = await asyncio.gather(*(
                     intake.GetCase(intake_pb2.GetCaseRequest(case_id=c), metadata=authed.metadata, timeout=30)
@@ -199,6 +247,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
     commands_after = scrape_commands(stack)
     handling_after = scrape_handling(stack)
     ops_after = store_operations(stack.mongo_uri)
+    cpu_after = cpu_seconds(stack)
     await reviewer.stop()
     await authed.close()
     await receiver.stop()
@@ -218,7 +267,13 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float) -
             for service, by_command in commands_after.items()},
         "ops_per_case_by_kind": {k: (ops_after[k] - ops_before.get(k, 0)) / cases for k in ops_after},
         "webhooks": len(receiver.verified),
+        "idle_offered_p50": percentile(idle, 0.5),
+        "idle_offered_max": max(idle),
+        "idle_matching_p50": percentile(idle_to_matching, 0.5),
         "stages": stage_times(timelines.values()),
+        "cpu_ms_per_case": {name: (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / cases
+                            for name in cpu_after},
+        "cpu_share": {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / elapsed for name in cpu_after},
         "consumers": {service: consumer_times(handling_before.get(service, {}), after_)
                       for service, after_ in handling_after.items()},
     }
@@ -254,6 +309,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent SubmitCase calls")
+    parser.add_argument("--idle-cases", type=int, default=10, help="cases sent one at a time before the burst")
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=600.0, help="give up if not all DELIVERED by then")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
@@ -279,7 +335,7 @@ def main() -> None:
         with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × 2)"):
             ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
             ceiling_16 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 16))
-        result = asyncio.run(pipeline(stack, args.cases, args.concurrency, args.timeout))
+        result = asyncio.run(pipeline(stack, args.cases, args.concurrency, args.timeout, args.idle_cases))
     finally:
         stack.stop()
 
@@ -304,13 +360,19 @@ def main() -> None:
                   "")
     for service, by_command in result["commands_per_case"].items():
         table.add_row(f"  {service}: " + ", ".join(f"{c} {v:.1f}" for c, v in by_command.items()), "")
+    table.add_row("CPU per case, ms (share of a core during the run): " + ", ".join(
+        f"{name} {ms:.0f} ({result['cpu_share'][name]:.0%})" for name, ms in result["cpu_ms_per_case"].items()), "")
     table.add_row("store operations/s during the run", f"{result['ops_per_second']:,.0f}")
     table.add_row("[bold]ceiling ÷ cases/s (ceiling-transactions of store time per case, lower is better)[/]",
                   f"[bold]{ceiling_txn_per_case:.1f}[/]")
     table.add_row("pipeline txn rate ÷ store ceiling", f"{pipeline_txn_rate / ceiling:.0%}")
     table.add_row("ceiling ÷ txn per case (cases/s the store could carry)",
                   f"{ceiling / result['txn_per_case']:.1f}")
-    table.add_row("signed webhooks received", f"{result['webhooks']}")
+    table.add_row("signed webhooks received (burst and idle cases)", f"{result['webhooks']}")
+    table.add_row(f"idle stack, one case at a time ({args.idle_cases}): submit → OFFERED p50 / max (ms)",
+                  f"{result['idle_offered_p50'] * 1000:.0f} / {result['idle_offered_max'] * 1000:.0f}")
+    table.add_row("  of which submit → MATCHING (matching took the case) p50 (ms)",
+                  f"{result['idle_matching_p50'] * 1000:.0f}")
     console.print(table)
     stages = Table(title="per stage: from the previous stage's event (p50 / p99 s), and intake's projection lag",
                    title_justify="left")
@@ -344,8 +406,11 @@ def main() -> None:
             "store_operations_per_case_by_kind": {k: round(v, 1) for k, v in result["ops_per_case_by_kind"].items()},
             "pipeline_share_of_ceiling": round(pipeline_txn_rate / ceiling, 3),
             "webhooks": result["webhooks"],
+            "idle_offered_p50_ms": round(result["idle_offered_p50"] * 1000, 1),
+            "idle_offered_max_ms": round(result["idle_offered_max"] * 1000, 1),
             "consumers_seconds": {name: {k: round(v, 4) for k, v in f.items()}
                                   for name, f in result["consumers"].items()},
+            "cpu_ms_per_case": {k: round(v, 1) for k, v in result["cpu_ms_per_case"].items()},
             "stages_seconds": {name: {k: round(v, 3) for k, v in f.items()} for name, f in result["stages"].items()},
         }
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

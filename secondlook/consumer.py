@@ -5,6 +5,8 @@ feeds it raw records). For each event it either
 - applies it once: the handler's writes, the events they cause (outbox) and the
   event id (processed_events) commit in one MongoDB transaction, so a repeat
   finds the id and is dropped;
+- or, for a `Guarded` handler (one guarded single-document write that records
+  the event id itself), applies it with that write alone;
 - or sends it to the dead-letter topic with the reason: undecodable bytes and
   PermanentError at once, a failing handler after `max_attempts` tries (a few
   seconds in all). Before giving up on an event whose last commit had an
@@ -36,6 +38,17 @@ from secondlook.topics import DEAD_LETTER
 log = get_logger(__name__)
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A handler that applies its event with one guarded single-document write:
+    atomic on its own, idempotent by itself (the document records the event's
+    id, and the guard refuses it a second time) and emitting nothing. It runs
+    without a transaction or a processed-event marker: one or two store requests
+    instead of four or more."""
+
+    apply: Callable[[Event], Awaitable[None]]
 
 
 class PermanentError(Exception):
@@ -75,12 +88,19 @@ def _retry_handler_error(exc: Exception) -> bool:
     return not isinstance(exc, (PermanentError, _Duplicate)) and not store_unavailable(exc)
 
 
+def _observe_hops(cause: Event, caused: list[Event]) -> None:
+    started = cause.occurred_at.ToDatetime()
+    for event in caused:
+        seconds = (event.occurred_at.ToDatetime() - started).total_seconds()
+        metrics.STAGE_SECONDS.labels(cause.type, event.type).observe(max(seconds, 0.0))
+
+
 class IdempotentConsumer:
     def __init__(
         self,
         store: Store,
         publisher: KafkaPublisher,
-        handlers: dict[str, Handler],
+        handlers: dict[str, Handler | Guarded],
         *,
         group: str,
         max_attempts: int = 5,
@@ -144,7 +164,10 @@ class IdempotentConsumer:
             async for attempt in backoff.attempts(_retry_handler_error, attempts=self._max_attempts,
                                                   wait_initial=self._retry_base, wait_max=2.0):
                 with attempt:
-                    await self._store.transact(lambda uow: self._apply(handler, event, uow))
+                    if isinstance(handler, Guarded):
+                        await handler.apply(event)  # a repeat is refused by its own guard
+                    else:
+                        await self._store.transact(lambda uow: self._apply(handler, event, uow))
         except _Duplicate:
             return "duplicate"
         except PermanentError as exc:
@@ -153,7 +176,7 @@ class IdempotentConsumer:
         except Exception as exc:
             if store_unavailable(exc):
                 raise
-            if await self._store.processed(event.event_id):
+            if not isinstance(handler, Guarded) and await self._store.processed(event.event_id):
                 return "applied"  # the last commit's outcome was unknown, and it did land
             await self._dead_letter(
                 record, "exhausted", f"failed {self._max_attempts} attempts; last error {exc!r}", event
@@ -174,6 +197,9 @@ class IdempotentConsumer:
         except DuplicateKeyError:
             raise _Duplicate() from None
         await handler(event, uow)
+        caused = list(uow.events)
+        if caused:
+            uow.after_commit.append(lambda: _observe_hops(event, caused))
 
     async def _dead_letter(self, record: Incoming, reason: str, detail: str, event: Event | None = None) -> None:
         log.error("event_dead_lettered", reason=reason, detail=detail[:500],

@@ -29,6 +29,13 @@ STAGE_LATENCY_SECONDS = Histogram(
     ["service", "event_type"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+STAGE_SECONDS = Histogram(
+    "secondlook_stage_seconds",
+    "Time from a consumed event to each event its handling caused, from the events' own times: "
+    "where a case's time goes, hop by hop.",
+    ["from", "to"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 OUTBOX_BACKLOG = Gauge(
     "secondlook_outbox_backlog",
     "Outbox events not yet published to Kafka.",

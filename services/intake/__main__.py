@@ -38,7 +38,7 @@ async def serve() -> int:
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(clock, stuck_after)),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, stuck_after)),
         consumes=topology.CONSUMES["intake"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[sweeper.run],

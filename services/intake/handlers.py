@@ -1,16 +1,19 @@
-"""intake's event entry point: every downstream stage event runs the projection."""
+"""intake's event entry point: every downstream stage event runs the projection,
+as one guarded write on the case (no transaction: see usecases.project)."""
 
 from __future__ import annotations
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from secondlook.clock import Clock
-from secondlook.consumer import Handler
-from secondlook.unitofwork import adapt
+from secondlook.consumer import Guarded
 
 from . import usecases
 from .domain.lifecycle import STATUS_OF_EVENT
-from .repository import IntakeUnitOfWork
+from .repository import MongoCaseRepository
 
 
-def make_handlers(clock: Clock, stuck_after: float) -> dict[str, Handler]:
-    project = adapt(IntakeUnitOfWork, lambda uow, e: usecases.project(uow, e, clock, stuck_after))
+def make_handlers(db: AsyncDatabase, clock: Clock, stuck_after: float) -> dict[str, Guarded]:
+    cases = MongoCaseRepository(db)
+    project = Guarded(lambda event: usecases.project(cases, event, clock, stuck_after))
     return {event_type: project for event_type in STATUS_OF_EVENT if event_type != "case.submitted"}

@@ -29,7 +29,7 @@ class CaseRepository(Protocol):
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
     async def add(self, case: Case) -> None: ...
     async def get(self, case_id: str) -> Case | None: ...
-    async def save_projection(self, before: Case, after: Case) -> None: ...
+    async def save_projection(self, before: Case, after: Case, event_id: str) -> bool: ...
     async def save_redrive(self, before: Case, after: Case) -> bool: ...
 
 
@@ -81,9 +81,11 @@ def _case(doc: dict) -> Case:
 
 
 class MongoCaseRepository:
-    def __init__(self, uow: UnitOfWork):
-        self._db = uow.db
-        self._session = uow.session
+    """Inside a unit of work (`session`), or alone for guarded single-document writes."""
+
+    def __init__(self, db: AsyncDatabase, session=None):
+        self._db = db
+        self._session = session
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
@@ -100,9 +102,12 @@ class MongoCaseRepository:
         doc = await self._db[CASES].find_one({"_id": case_id}, session=self._session)
         return _case(doc) if doc else None
 
-    async def save_projection(self, before: Case, after: Case) -> None:
-        """Appends the new timeline entries and sets what moved (the transaction
-        serialises concurrent projections of one case)."""
+    async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
+        """Records the event: appends the new timeline entries and sets what moved,
+        in one write guarded by the status `before` was read with and by the event
+        not being recorded yet. False when either changed (re-read and decide again).
+        Everything the projection sets follows from the status and the event, so
+        the status is the whole guard; concurrent appends to the timeline both land."""
         update: dict = {}
         added = after.timeline[len(before.timeline):]
         if added:
@@ -112,8 +117,12 @@ class MongoCaseRepository:
                  if getattr(after, f) != getattr(before, f)}
         if moved:
             update["$set"] = moved
-        if update:
-            await self._db[CASES].update_one({"_id": before.case_id}, update, session=self._session)
+        if not update:
+            return True
+        result = await self._db[CASES].update_one(
+            {"_id": before.case_id, "status": before.status, "seen_event_ids": {"$ne": event_id}}, update,
+            session=self._session)
+        return result.matched_count == 1
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         """Records a redrive if nobody moved the case (or re-drove it) since `before` was read."""
@@ -148,6 +157,6 @@ class IntakeUnitOfWork:
     """What intake's use cases see of one transaction."""
 
     def __init__(self, uow: UnitOfWork):
-        self.cases: CaseRepository = MongoCaseRepository(uow)
+        self.cases: CaseRepository = MongoCaseRepository(uow.db, uow.session)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

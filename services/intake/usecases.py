@@ -77,22 +77,38 @@ async def get_case(reader: CaseReader, tenant_id: str, case_id: str) -> Case | N
 
 
 # --- events ----------------------------------------------------------------------
-async def project(uow: UnitOfWork, event: Event, clock: Clock, stuck_after: float) -> None:
-    """A downstream stage event moves the case's status forward and joins its timeline."""
-    case = await uow.cases.get(event.case_id)
-    if case is None:
-        raise PermanentError(f"case_id: no case {event.case_id!r} in intake")
-    if case.tenant_id != event.tenant_id:
-        raise PermanentError("tenant_id: event's tenant does not own the case")
-    try:
-        moved, step = cases.project(case, event, clock.now(), stuck_after)
-    except IllegalTransition as exc:
-        # Refused, never applied; the event id is still recorded as processed.
-        log.warning("transition_refused", status=status_name(case.status), reason=str(exc))
-        return
-    await uow.cases.save_projection(case, moved)
-    if step.status_changed:
-        log.info("case_status_changed", status=status_name(step.status))
+class ProjectionContended(Exception):
+    """The case kept moving under the projection: the consumer tries again later."""
+
+
+PROJECTION_ROUNDS = 5
+
+
+async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_after: float) -> None:
+    """A downstream stage event moves the case's status forward and joins its timeline.
+
+    One guarded write, no transaction: the case records the event's id, so a
+    repeat changes nothing; when the case moved since it was read (another
+    event, a redrive), it is read again and the rules decide again."""
+    for _ in range(PROJECTION_ROUNDS):
+        case = await repository.get(event.case_id)
+        if case is None:
+            raise PermanentError(f"case_id: no case {event.case_id!r} in intake")
+        if case.tenant_id != event.tenant_id:
+            raise PermanentError("tenant_id: event's tenant does not own the case")
+        try:
+            moved, step = cases.project(case, event, clock.now(), stuck_after)
+        except IllegalTransition as exc:
+            # Refused, never applied (a repeat is refused again, the same way).
+            log.warning("transition_refused", status=status_name(case.status), reason=str(exc))
+            return
+        if step.entry is None:
+            return  # recorded before: a repeat
+        if await repository.save_projection(case, moved, event.event_id):
+            if step.status_changed:
+                log.info("case_status_changed", status=status_name(step.status))
+            return
+    raise ProjectionContended(f"case {event.case_id!r} moved {PROJECTION_ROUNDS} times while projecting")
 
 
 # --- the sweeper -------------------------------------------------------------------

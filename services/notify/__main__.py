@@ -39,7 +39,7 @@ async def serve() -> int:
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(clock, dispatcher.wake.set), on_redrive=dispatcher.rearm),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, dispatcher.wake.set), on_redrive=dispatcher.rearm),
         consumes=topology.CONSUMES["notify"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[dispatcher.run],

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from secondlook.clock import Clock
-from secondlook.consumer import Handler
-from secondlook.unitofwork import adapt
+from secondlook.consumer import Guarded
 
 from . import usecases
-from .repository import NotifyUnitOfWork
+from .repository import MongoDeliveries
 
 
-def make_handlers(clock: Clock, wake: Callable[[], None]) -> dict[str, Handler]:
-    return {"opinion.submitted": adapt(NotifyUnitOfWork, lambda uow, e: usecases.record_opinion(uow, e, clock, wake))}
+def make_handlers(db: AsyncDatabase, clock: Clock, wake: Callable[[], None]) -> dict[str, Guarded]:
+    deliveries = MongoDeliveries(db)
+    return {"opinion.submitted": Guarded(lambda event: usecases.record_opinion(deliveries, event, clock, wake))}

@@ -76,9 +76,11 @@ def _delivery(doc: dict) -> Delivery:
 
 
 class MongoDeliveries:
-    def __init__(self, uow: UnitOfWork):
-        self._db = uow.db
-        self._session = uow.session
+    """Inside a unit of work (`session`), or alone for guarded single-document writes."""
+
+    def __init__(self, db: AsyncDatabase, session=None):
+        self._db = db
+        self._session = session
 
     async def add(self, delivery: Delivery) -> None:
         await self._db[DELIVERIES].update_one({"_id": delivery.delivery_id}, {"$setOnInsert": _doc(delivery)},
@@ -154,6 +156,6 @@ class NotifyUnitOfWork:
     """What notify's use cases see of one transaction."""
 
     def __init__(self, uow: UnitOfWork):
-        self.deliveries: DeliveryRepository = MongoDeliveries(uow)
+        self.deliveries: DeliveryRepository = MongoDeliveries(uow.db, uow.session)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

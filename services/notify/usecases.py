@@ -32,11 +32,13 @@ class InvalidWebhook(InvalidInput):
 
 
 # --- events ----------------------------------------------------------------------
-async def record_opinion(uow: UnitOfWork, event: Event, clock: Clock, wake: Callable[[], None]) -> None:
-    """opinion.submitted: one webhook delivery to the submitting tenant; the dispatcher
-    is woken once it is committed."""
-    await uow.deliveries.add(opinion_ready_delivery(event, clock.now()))
-    uow.after_commit.append(wake)
+async def record_opinion(deliveries: DeliveryRepository, event: Event, clock: Clock,
+                         wake: Callable[[], None]) -> None:
+    """opinion.submitted: one webhook delivery to the submitting tenant, in one write
+    that only inserts (its id comes from the event: once, however often the event
+    arrives; no transaction); the dispatcher is woken once it is durable."""
+    await deliveries.add(opinion_ready_delivery(event, clock.now()))
+    wake()
 
 
 async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[str, ...], max_attempts: int) -> int:

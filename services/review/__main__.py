@@ -30,7 +30,7 @@ async def serve() -> int:
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers()),
+        consumer=kernel.consumer(make_handlers(kernel.store.db)),
         consumes=topology.CONSUMES["review"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
     )

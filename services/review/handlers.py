@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from secondlook.consumer import Handler
-from secondlook.unitofwork import adapt
+from pymongo.asynchronous.database import AsyncDatabase
+
+from secondlook.consumer import Guarded
 
 from . import usecases
-from .repository import ReviewUnitOfWork
+from .repository import MongoReviewRepository
 
 
-def make_handlers() -> dict[str, Handler]:
-    return {"specialist.offered": adapt(ReviewUnitOfWork, usecases.record_offer)}
+def make_handlers(db: AsyncDatabase) -> dict[str, Guarded]:
+    assignments = MongoReviewRepository(db)
+    return {"specialist.offered": Guarded(lambda event: usecases.record_offer(assignments, event))}

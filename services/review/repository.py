@@ -53,9 +53,11 @@ def _assignment(doc: dict) -> Assignment:
 
 
 class MongoReviewRepository:
-    def __init__(self, uow: UnitOfWork):
-        self._db = uow.db
-        self._session = uow.session
+    """Inside a unit of work (`session`), or alone for guarded single-document writes."""
+
+    def __init__(self, db: AsyncDatabase, session=None):
+        self._db = db
+        self._session = session
 
     async def add_offer(self, assignment: Assignment) -> None:
         doc = _doc(assignment)
@@ -106,6 +108,6 @@ class ReviewUnitOfWork:
     """What review's use cases see of one transaction."""
 
     def __init__(self, uow: UnitOfWork):
-        self.assignments: ReviewRepository = MongoReviewRepository(uow)
+        self.assignments: ReviewRepository = MongoReviewRepository(uow.db, uow.session)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

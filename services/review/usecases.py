@@ -49,9 +49,10 @@ class Superseded(Exception):
 
 
 # --- events ----------------------------------------------------------------------
-async def record_offer(uow: UnitOfWork, event: Event) -> None:
-    """specialist.offered: the offer lands in the specialist's inbox (once, however often it arrives)."""
-    await uow.assignments.add_offer(offer_from(event))
+async def record_offer(assignments: ReviewRepository, event: Event) -> None:
+    """specialist.offered: the offer lands in the specialist's inbox, in one write
+    that only inserts (once, however often the event arrives; no transaction)."""
+    await assignments.add_offer(offer_from(event))
 
 
 # --- queries ---------------------------------------------------------------------

@@ -32,8 +32,12 @@ class InMemoryCases:
     async def get(self, case_id: str) -> Case | None:
         return self._state.cases.get(case_id)
 
-    async def save_projection(self, before: Case, after: Case) -> None:
+    async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
+        current = self._state.cases.get(before.case_id)
+        if current is None or current.status != before.status or event_id in current.seen_event_ids:
+            return False
         self._state.cases[after.case_id] = after
+        return True
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         current = self._state.cases.get(before.case_id)

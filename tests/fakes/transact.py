@@ -20,6 +20,18 @@ class FakeUnitOfWork:
         self.events.append(event)
 
 
+class Committed:
+    """A repository used outside any transaction (guarded single-document writes),
+    over whatever the fake transact has committed by the time it is called."""
+
+    def __init__(self, transact: FakeTransact, make: Callable[[Any], Any]):
+        self._transact = transact
+        self._make = make
+
+    def __getattr__(self, name: str):
+        return getattr(self._make(self._transact.state), name)
+
+
 class FakeTransact:
     """Commits a body's changes and events only when it returns; a body that raises
     leaves the state as it was. `make(state)` builds the service's fake unit of work."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 
 from secondlook.bus import KafkaPublisher, Record
 from secondlook.consumer import (
@@ -68,6 +70,37 @@ async def test_the_effect_its_events_and_the_marker_commit_together(store, publi
     assert await store.db.effects.count_documents({"_id": "c-half"}) == 0
     assert await store.db[OUTBOX].count_documents({"case_id": "c-half"}) == 0
     assert await store.db[PROCESSED].count_documents({"_id": event.event_id}) == 0
+
+
+async def test_each_hop_from_a_consumed_event_to_what_it_caused_is_measured_once_committed(store, publisher):
+    def hops(to: str) -> float:
+        return REGISTRY.get_sample_value("secondlook_stage_seconds_count",
+                                         {"from": "specialist.offered", "to": to}) or 0.0
+
+    def hop_seconds(to: str) -> float:
+        return REGISTRY.get_sample_value("secondlook_stage_seconds_sum",
+                                         {"from": "specialist.offered", "to": to}) or 0.0
+
+    async def accepting(event, uow):
+        caused = new_event(events_pb2.AssignmentAccepted(assignment_id="a1"), case_id=event.case_id,
+                           tenant_id="t", producer="review",
+                           occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc) + timedelta(seconds=2))
+        uow.emit(caused)
+
+    async def failing(event, uow):
+        await accepting(event, uow)
+        raise RuntimeError("never commits")
+
+    before, before_seconds = hops("assignment.accepted"), hop_seconds("assignment.accepted")
+    failed = IdempotentConsumer(store, publisher, {"specialist.offered": failing}, group="g-fail",
+                                max_attempts=1, retry_base_seconds=0.01)
+    assert await failed.handle(_incoming(_offered("c-hop-0"))) == "dead_lettered"
+    assert hops("assignment.accepted") == before  # nothing committed, nothing measured
+
+    consumer = IdempotentConsumer(store, publisher, {"specialist.offered": accepting}, group="g-hop")
+    assert await consumer.handle(_incoming(_offered("c-hop"))) == "applied"
+    assert hops("assignment.accepted") == before + 1
+    assert hop_seconds("assignment.accepted") - before_seconds == pytest.approx(2.0)
 
 
 async def test_poison_goes_to_the_dead_letter_topic_with_the_reason(store, publisher, infra_settings):

@@ -17,8 +17,9 @@ from secondlook.v1 import events_pb2
 from services.intake import repository
 from services.intake.domain import case as cases
 from services.intake.domain.submission import validate
-from services.intake.repository import DuplicateRequest, IntakeUnitOfWork, MongoCaseReader
-from tests.fakes.intake import InMemoryCaseReader, intake_transact
+from services.intake.repository import DuplicateRequest, IntakeUnitOfWork, MongoCaseReader, MongoCaseRepository
+from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, intake_transact
+from tests.fakes.transact import Committed
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +30,12 @@ CLOCK = FakeClock()
 async def ports(request, infra_settings):
     if request.param == "fake":
         transact = intake_transact()
-        yield transact, InMemoryCaseReader(transact)
+        yield transact, InMemoryCaseReader(transact), Committed(transact, InMemoryCases)
         return
     store = Store(infra_settings, "intake")
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
-    yield transactor(store, IntakeUnitOfWork), MongoCaseReader(store.db)
+    yield transactor(store, IntakeUnitOfWork), MongoCaseReader(store.db), MongoCaseRepository(store.db)
     await store.client.drop_database(store.db.name)
     await store.close()
 
@@ -50,7 +51,7 @@ def _new(key="k1", tenant="t1", case_id="c1"):
 
 
 async def test_a_case_is_stored_whole_and_found_by_key_and_by_tenant(ports):
-    transact, reader = ports
+    transact, reader, _ = ports
     case, _ = _new()
     await transact(lambda uow: uow.cases.add(case))
     assert await transact(lambda uow: uow.cases.get("c1")) == case
@@ -61,7 +62,7 @@ async def test_a_case_is_stored_whole_and_found_by_key_and_by_tenant(ports):
 
 
 async def test_a_key_is_unique_within_its_tenant(ports):
-    transact, _ = ports
+    transact, _, _ = ports
     await transact(lambda uow: uow.cases.add(_new()[0]))
     with pytest.raises(DuplicateRequest):
         await transact(lambda uow: uow.cases.add(_new(case_id="c2")[0]))
@@ -69,19 +70,28 @@ async def test_a_key_is_unique_within_its_tenant(ports):
 
 
 async def test_a_projection_appends_to_the_timeline_and_moves_the_status(ports):
-    transact, reader = ports
+    transact, reader, repository_alone = ports
     case, submitted = _new()
     await transact(lambda uow: uow.cases.add(case))
     offer = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s9"),
                       producer="matching")
     offer.occurred_at.FromDatetime(CLOCK.now())  # MongoDB keeps milliseconds: a round time compares equal
     moved, _ = cases.project(case, offer, CLOCK.now() + timedelta(seconds=1), 30)
-    await transact(lambda uow: uow.cases.save_projection(case, moved))
+    assert await repository_alone.save_projection(case, moved, offer.event_id)
+    assert await reader.get_for_tenant("c1", "t1") == moved
+
+    # The write is guarded: the same event again, or any event over a stale read
+    # (the status moved since), is refused and changes nothing.
+    assert not await repository_alone.save_projection(case, moved, offer.event_id)
+    started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
+    started.occurred_at.FromDatetime(CLOCK.now())
+    late, _ = cases.project(case, started, CLOCK.now() + timedelta(seconds=2), 30)  # over the SUBMITTED read
+    assert not await repository_alone.save_projection(case, late, started.event_id)
     assert await reader.get_for_tenant("c1", "t1") == moved
 
 
 async def test_a_redrive_is_recorded_only_over_the_case_as_it_was_read(ports):
-    transact, reader = ports
+    transact, reader, _ = ports
     case, _ = _new()
     await transact(lambda uow: uow.cases.add(case))
     later = CLOCK.now() + timedelta(minutes=1)

@@ -13,7 +13,8 @@ from secondlook.events import caused_by, new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.intake import usecases
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
-from tests.fakes.intake import InMemoryCaseReader, intake_transact
+from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, intake_transact
+from tests.fakes.transact import Committed
 
 S = case_pb2.CaseStatus
 STUCK_AFTER = 30.0
@@ -75,11 +76,38 @@ async def test_stage_events_move_the_status_forward_and_late_ones_join_the_timel
     started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
     for event in (offered, started, offered):  # started arrives late, offered twice
         clock.advance(1)
-        await transact(lambda uow, e=event: usecases.project(uow, e, clock, STUCK_AFTER))
+        await usecases.project(Committed(transact, InMemoryCases), event, clock, STUCK_AFTER)
     now = transact.state.cases[case.case_id]
     assert now.status == S.CASE_STATUS_OFFERED and now.specialist_id == "spec-7"
     assert [e.event_type for e in now.timeline] == ["case.submitted", "specialist.offered", "matching.started"]
     assert now.next_redrive_at is None  # OFFERED waits on a person: not the sweeper's
+
+
+async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_both_land():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    submitted = transact.committed[0]
+    started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
+    offered = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a1", specialist_id="spec-7"),
+                        producer="matching")
+
+    class RacedOnce(InMemoryCases):
+        """Another replica projects `started` between this projection's read and its write."""
+        raced = False
+
+        async def save_projection(self, before, after, event_id):
+            if not self.raced:
+                self.raced = True
+                await usecases.project(Committed(transact, InMemoryCases), started, clock, STUCK_AFTER)
+            return await super().save_projection(before, after, event_id)
+
+    repository = RacedOnce(transact.state)
+    await usecases.project(repository, offered, clock, STUCK_AFTER)
+    now = transact.state.cases[case.case_id]
+    assert repository.raced and now.status == S.CASE_STATUS_OFFERED
+    assert [e.event_type for e in now.timeline] == ["case.submitted", "matching.started", "specialist.offered"]
+    await usecases.project(repository, offered, clock, STUCK_AFTER)  # a repeat changes nothing
+    assert transact.state.cases[case.case_id] == now
 
 
 async def test_an_event_for_an_unknown_case_or_another_tenant_is_refused_for_good():
@@ -87,10 +115,10 @@ async def test_an_event_for_an_unknown_case_or_another_tenant_is_refused_for_goo
     case, _ = await _submit(transact, clock)
     stranger = new_event(events_pb2.MatchingStarted(), case_id=case.case_id, tenant_id="t2", producer="matching")
     with pytest.raises(PermanentError, match="tenant_id"):
-        await transact(lambda uow: usecases.project(uow, stranger, clock, STUCK_AFTER))
+        await usecases.project(Committed(transact, InMemoryCases), stranger, clock, STUCK_AFTER)
     unknown = new_event(events_pb2.MatchingStarted(), case_id="nope", tenant_id="t1", producer="matching")
     with pytest.raises(PermanentError, match="case_id"):
-        await transact(lambda uow: usecases.project(uow, unknown, clock, STUCK_AFTER))
+        await usecases.project(Committed(transact, InMemoryCases), unknown, clock, STUCK_AFTER)
 
 
 async def test_the_sweeper_redrives_only_due_cases_in_system_stages_and_backs_off():
@@ -100,7 +128,7 @@ async def test_the_sweeper_redrives_only_due_cases_in_system_stages_and_backs_of
     waiting, _ = await _submit(transact, clock, _request("waiting"))
     offer = caused_by(transact.committed[1], events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s"),
                       producer="matching")
-    await transact(lambda uow: usecases.project(uow, offer, clock, STUCK_AFTER))
+    await usecases.project(Committed(transact, InMemoryCases), offer, clock, STUCK_AFTER)
     clock.advance(STUCK_AFTER + 1)
     redriven = await usecases.sweep(transact, reader, clock, stuck_after=STUCK_AFTER, max_per_sweep=10)
     assert [c.case_id for c in redriven] == [stuck.case_id]

@@ -9,7 +9,8 @@ from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.notify import usecases
 from services.notify.domain.deliveries import DELIVERED, PENDING, SENDING
-from tests.fakes.notify import InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
+from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
+from tests.fakes.transact import Committed
 
 
 def _opinion_submitted(case_id="c1"):
@@ -20,7 +21,7 @@ def _opinion_submitted(case_id="c1"):
 
 
 async def _recorded(transact, clock, event, wakes):
-    await transact(lambda uow: usecases.record_opinion(uow, event, clock, lambda: wakes.append(1)))
+    await usecases.record_opinion(Committed(transact, InMemoryDeliveries), event, clock, lambda: wakes.append(1))
 
 
 async def test_one_delivery_per_event_and_the_dispatcher_is_woken_after_commit():

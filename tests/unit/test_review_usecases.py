@@ -11,7 +11,8 @@ from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
 from services.review.domain.assignment import IllegalAction
-from tests.fakes.review import InMemoryInbox, review_transact
+from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
+from tests.fakes.transact import Committed
 
 A = review_pb2
 
@@ -34,7 +35,7 @@ def _opinion(**changes):
 
 
 async def _with_offer(transact, event=None):
-    await transact(lambda uow: usecases.record_offer(uow, event or _offered()))
+    await usecases.record_offer(Committed(transact, InMemoryReviewRepository), event or _offered())
 
 
 async def test_an_offer_lands_in_the_inbox_once_however_often_it_arrives():
