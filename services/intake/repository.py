@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from secondlook.store import UnitOfWork
 
-from .domain.case import Case, Patient
+from .domain.case import Case, Patient, projected_fields
 from .domain.lifecycle import SYSTEM_STAGES, TimelineEntry
 
 CASES = "cases"
@@ -106,15 +106,16 @@ class MongoCaseRepository:
         """Records the event: appends the new timeline entries and sets what moved,
         in one write guarded by the status `before` was read with and by the event
         not being recorded yet. False when either changed (re-read and decide again).
-        Everything the projection sets follows from the status and the event, so
-        the status is the whole guard; concurrent appends to the timeline both land."""
+        What it sets follows from the status and the event (`projected_fields`:
+        a status change sets all of the stage's bookkeeping, over a redrive
+        recorded meanwhile), so the status is the whole guard; concurrent appends
+        to the timeline both land."""
         update: dict = {}
         added = after.timeline[len(before.timeline):]
         if added:
             update["$push"] = {"timeline": {"$each": [_entry_doc(e) for e in added]}}
             update["$addToSet"] = {"seen_event_ids": {"$each": sorted(after.seen_event_ids - before.seen_event_ids)}}
-        moved = {f: getattr(after, f) for f in ("status", "updated_at", "redrives", "next_redrive_at", "specialist_id")
-                 if getattr(after, f) != getattr(before, f)}
+        moved = projected_fields(before, after)
         if moved:
             update["$set"] = moved
         if not update:

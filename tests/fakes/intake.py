@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.intake.domain.case import Case
+from services.intake.domain.case import Case, projected_fields
 from services.intake.domain.lifecycle import SYSTEM_STAGES
 from services.intake.repository import DuplicateRequest
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
@@ -33,10 +34,13 @@ class InMemoryCases:
         return self._state.cases.get(case_id)
 
     async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
+        """As the real adapter: appends to the stored case and sets the projected fields."""
         current = self._state.cases.get(before.case_id)
         if current is None or current.status != before.status or event_id in current.seen_event_ids:
             return False
-        self._state.cases[after.case_id] = after
+        self._state.cases[after.case_id] = dataclasses.replace(
+            current, timeline=(*current.timeline, *after.timeline[len(before.timeline):]),
+            seen_event_ids=current.seen_event_ids | after.seen_event_ids, **projected_fields(before, after))
         return True
 
     async def save_redrive(self, before: Case, after: Case) -> bool:

@@ -102,3 +102,33 @@ async def test_a_redrive_is_recorded_only_over_the_case_as_it_was_read(ports):
     assert await transact(lambda uow: uow.cases.save_redrive(due, dataclasses.replace(first, redrives=9))) is False
     assert (await reader.get_for_tenant("c1", "t1")).redrives == 1
     assert await reader.due_for_redrive(later, 10) == []
+
+
+async def test_a_projection_over_a_read_the_sweeper_or_another_event_overtook_keeps_both(ports):
+    """Between the projection's read and its write the sweeper re-drives the case
+    and a late event joins its timeline: the status change still lands, resets the
+    redrive count, and keeps the other event's entry."""
+    transact, reader, repository_alone = ports
+    case, submitted = _new()
+    await transact(lambda uow: uow.cases.add(case))
+    read = await reader.get_for_tenant("c1", "t1")
+
+    later = CLOCK.now() + timedelta(minutes=1)
+    redriven, _ = cases.redrive(read, later, 30)
+    assert await transact(lambda uow: uow.cases.save_redrive(read, redriven))
+    # A late event that leaves the status as it is (only its entry joins the timeline).
+    resubmitted = caused_by(submitted, events_pb2.CaseSubmitted(), producer="intake")
+    resubmitted.occurred_at.FromDatetime(CLOCK.now())
+    same_status, step = cases.project(read, resubmitted, later, 30)
+    assert not step.status_changed
+    assert await repository_alone.save_projection(read, same_status, resubmitted.event_id)
+
+    started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
+    started.occurred_at.FromDatetime(CLOCK.now())
+    moved, _ = cases.project(read, started, later + timedelta(seconds=1), 30)
+    assert await repository_alone.save_projection(read, moved, started.event_id)
+
+    now = await reader.get_for_tenant("c1", "t1")
+    assert now.status == moved.status and now.redrives == 0 and now.next_redrive_at == moved.next_redrive_at
+    assert [e.event_type for e in now.timeline] == ["case.submitted", "case.submitted", "matching.started"]
+    assert {resubmitted.event_id, started.event_id} <= now.seen_event_ids

@@ -94,6 +94,19 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
     return dataclasses.replace(case, **changes), step
 
 
+def projected_fields(before: Case, after: Case) -> dict:
+    """The fields a projection sets on the stored case (besides appending to its
+    timeline): with a status change, all of the stage's bookkeeping, so that a
+    redrive recorded since `before` was read is reset with it; the specialist
+    when it changed."""
+    fields = {}
+    if after.status != before.status:
+        fields.update({f: getattr(after, f) for f in ("status", "updated_at", "redrives", "next_redrive_at")})
+    if after.specialist_id != before.specialist_id:
+        fields["specialist_id"] = after.specialist_id
+    return fields
+
+
 def redrive(case: Case, now: datetime, stuck_after: float, max_doublings: int = 6) -> tuple[Case, Event]:
     """The case re-driven from a stage the system owns: its next redrive waits twice as long."""
     doublings = min(case.redrives + 1, max_doublings)
