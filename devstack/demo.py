@@ -134,6 +134,38 @@ def cases_submitted_at(case: intake_pb2.Case) -> float:
     return case.submitted_at.ToDatetime().timestamp()
 
 
+def _until_signalled(coro) -> int | None:
+    """Runs `coro` in an event loop that SIGINT and SIGTERM stop by cancelling it
+    (so its clients close and the loop winds down in order); None when a signal
+    stopped it. A KeyboardInterrupt raised at an arbitrary point inside the loop,
+    which is what the default handlers do, can leave the loop's own shutdown
+    waiting for good."""
+
+    async def main() -> int | None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        signalled = False
+
+        def stop() -> None:
+            nonlocal signalled
+            signalled = True
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if signalled:
+                return None
+            raise
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(main())
+
+
 def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: dict[str, int] | None = None) -> int:
     console = Console()
     if not console.is_terminal:  # a file or a log: long lines, no wrapping at 80 columns
@@ -162,7 +194,10 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
             grid.add_row(name, f"gRPC {stack.target(name)}", f"metrics http://127.0.0.1:{stack.metrics_ports[name]}/metrics",
                          f"log {stack.services[name].log_path.relative_to(ROOT) if stack.services[name].log_path.is_relative_to(ROOT) else stack.services[name].log_path}")
         console.print(Group(grid))
-        code = asyncio.run(_demo(stack, console, hold))
+        result = _until_signalled(_demo(stack, console, hold))
+        if result is None:
+            raise KeyboardInterrupt
+        code = result
         if hold:
             console.print("platform still running · Ctrl-C to stop")
     except KeyboardInterrupt:
