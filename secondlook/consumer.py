@@ -46,9 +46,10 @@ class Guarded:
     atomic on its own, idempotent by itself (the document records the event's
     id, and the guard refuses it a second time) and emitting nothing. It runs
     without a transaction or a processed-event marker: one or two store requests
-    instead of four or more."""
+    instead of four or more. `apply` returns False when the event had been
+    recorded before (a repeat)."""
 
-    apply: Callable[[Event], Awaitable[None]]
+    apply: Callable[[Event], Awaitable[bool]]
 
 
 class PermanentError(Exception):
@@ -165,7 +166,8 @@ class IdempotentConsumer:
                                                   wait_initial=self._retry_base, wait_max=2.0):
                 with attempt:
                     if isinstance(handler, Guarded):
-                        await handler.apply(event)  # a repeat is refused by its own guard
+                        if not await handler.apply(event):  # a repeat, refused by its own guard
+                            return "duplicate"
                     else:
                         await self._store.transact(lambda uow: self._apply(handler, event, uow))
         except _Duplicate:

@@ -84,12 +84,13 @@ class ProjectionContended(Exception):
 PROJECTION_ROUNDS = 5
 
 
-async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_after: float) -> None:
+async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_after: float) -> bool:
     """A downstream stage event moves the case's status forward and joins its timeline.
 
     One guarded write, no transaction: the case records the event's id, so a
     repeat changes nothing; when the case moved since it was read (another
-    event, a redrive), it is read again and the rules decide again."""
+    event, a redrive), it is read again and the rules decide again. False for a
+    repeat (the case had recorded the event)."""
     for _ in range(PROJECTION_ROUNDS):
         case = await repository.get(event.case_id)
         if case is None:
@@ -101,13 +102,13 @@ async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_
         except IllegalTransition as exc:
             # Refused, never applied (a repeat is refused again, the same way).
             log.warning("transition_refused", status=status_name(case.status), reason=str(exc))
-            return
+            return True
         if step.entry is None:
-            return  # recorded before: a repeat
+            return False  # recorded before: a repeat
         if await repository.save_projection(case, moved, event.event_id):
             if step.status_changed:
                 log.info("case_status_changed", status=status_name(step.status))
-            return
+            return True
     raise ProjectionContended(f"case {event.case_id!r} moved {PROJECTION_ROUNDS} times while projecting")
 
 

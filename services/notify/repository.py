@@ -35,7 +35,7 @@ class Endpoint:
 
 
 class DeliveryRepository(Protocol):
-    async def add(self, delivery: Delivery) -> None: ...
+    async def add(self, delivery: Delivery) -> bool: ...
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool: ...
 
 
@@ -82,9 +82,12 @@ class MongoDeliveries:
         self._db = db
         self._session = session
 
-    async def add(self, delivery: Delivery) -> None:
-        await self._db[DELIVERIES].update_one({"_id": delivery.delivery_id}, {"$setOnInsert": _doc(delivery)},
-                                              upsert=True, session=self._session)
+    async def add(self, delivery: Delivery) -> bool:
+        """Inserts the delivery unless it is there already; True when it was inserted now."""
+        result = await self._db[DELIVERIES].update_one({"_id": delivery.delivery_id},
+                                                       {"$setOnInsert": _doc(delivery)}, upsert=True,
+                                                       session=self._session)
+        return result.upserted_id is not None
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
         result = await self._db[DELIVERIES].update_one(

@@ -33,12 +33,14 @@ class InvalidWebhook(InvalidInput):
 
 # --- events ----------------------------------------------------------------------
 async def record_opinion(deliveries: DeliveryRepository, event: Event, clock: Clock,
-                         wake: Callable[[], None]) -> None:
+                         wake: Callable[[], None]) -> bool:
     """opinion.submitted: one webhook delivery to the submitting tenant, in one write
     that only inserts (its id comes from the event: once, however often the event
-    arrives; no transaction); the dispatcher is woken once it is durable."""
-    await deliveries.add(opinion_ready_delivery(event, clock.now()))
+    arrives; no transaction); the dispatcher is woken once it is durable. False
+    for a repeat."""
+    added = await deliveries.add(opinion_ready_delivery(event, clock.now()))
     wake()
+    return added
 
 
 async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[str, ...], max_attempts: int) -> int:

@@ -23,7 +23,7 @@ INBOX_LIMIT = 500
 
 
 class ReviewRepository(Protocol):
-    async def add_offer(self, assignment: Assignment) -> None: ...
+    async def add_offer(self, assignment: Assignment) -> bool: ...
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
     async def move(self, assignment_id: str, specialist_id: str, from_state: int, to_state: int, stamp: str,
                    at: datetime) -> Assignment | None: ...
@@ -59,10 +59,12 @@ class MongoReviewRepository:
         self._db = db
         self._session = session
 
-    async def add_offer(self, assignment: Assignment) -> None:
+    async def add_offer(self, assignment: Assignment) -> bool:
+        """Inserts the offer unless it is there already; True when it was inserted now."""
         doc = _doc(assignment)
-        await self._db[ASSIGNMENTS].update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
-                                               session=self._session)
+        result = await self._db[ASSIGNMENTS].update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
+                                                        session=self._session)
+        return result.upserted_id is not None
 
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": assignment_id, "specialist_id": specialist_id},

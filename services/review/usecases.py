@@ -49,10 +49,11 @@ class Superseded(Exception):
 
 
 # --- events ----------------------------------------------------------------------
-async def record_offer(assignments: ReviewRepository, event: Event) -> None:
+async def record_offer(assignments: ReviewRepository, event: Event) -> bool:
     """specialist.offered: the offer lands in the specialist's inbox, in one write
-    that only inserts (once, however often the event arrives; no transaction)."""
-    await assignments.add_offer(offer_from(event))
+    that only inserts (once, however often the event arrives; no transaction).
+    False for a repeat."""
+    return await assignments.add_offer(offer_from(event))
 
 
 # --- queries ---------------------------------------------------------------------

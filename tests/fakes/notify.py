@@ -23,8 +23,11 @@ class InMemoryDeliveries:
     def __init__(self, state: NotifyState):
         self._state = state
 
-    async def add(self, delivery: Delivery) -> None:
-        self._state.deliveries.setdefault(delivery.delivery_id, delivery)
+    async def add(self, delivery: Delivery) -> bool:
+        if delivery.delivery_id in self._state.deliveries:
+            return False
+        self._state.deliveries[delivery.delivery_id] = delivery
+        return True
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
         current = self._state.deliveries.get(delivery.delivery_id)

@@ -19,8 +19,11 @@ class InMemoryReviewRepository:
     def __init__(self, state: ReviewState):
         self._state = state
 
-    async def add_offer(self, assignment: Assignment) -> None:
-        self._state.assignments.setdefault(assignment.assignment_id, assignment)
+    async def add_offer(self, assignment: Assignment) -> bool:
+        if assignment.assignment_id in self._state.assignments:
+            return False
+        self._state.assignments[assignment.assignment_id] = assignment
+        return True
 
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         found = self._state.assignments.get(assignment_id)

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 
 from secondlook.bus import KafkaPublisher, Record
 from secondlook.consumer import (
+    Guarded,
     IdempotentConsumer,
     Incoming,
     PermanentError,
@@ -101,6 +102,18 @@ async def test_each_hop_from_a_consumed_event_to_what_it_caused_is_measured_once
     assert await consumer.handle(_incoming(_offered("c-hop"))) == "applied"
     assert hops("assignment.accepted") == before + 1
     assert hop_seconds("assignment.accepted") - before_seconds == pytest.approx(2.0)
+
+
+async def test_a_guarded_handler_runs_without_a_marker_and_a_repeat_is_a_duplicate(store, publisher):
+    async def insert_once(event):
+        result = await store.db.effects.update_one({"_id": event.event_id}, {"$setOnInsert": {"n": 1}}, upsert=True)
+        return result.upserted_id is not None
+
+    consumer = IdempotentConsumer(store, publisher, {"specialist.offered": Guarded(insert_once)}, group="g-guarded")
+    event = _offered("c-guarded")
+    assert [await consumer.handle(_incoming(event, i)) for i in range(2)] == ["applied", "duplicate"]
+    assert await store.db.effects.count_documents({"_id": event.event_id}) == 1
+    assert await store.db[PROCESSED].count_documents({"_id": event.event_id}) == 0
 
 
 async def test_poison_goes_to_the_dead_letter_topic_with_the_reason(store, publisher, infra_settings):

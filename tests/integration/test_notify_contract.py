@@ -46,8 +46,8 @@ async def test_a_delivery_is_added_once_and_claimed_by_one_sender_until_its_leas
     transact, queue, _ = ports
     clock = FakeClock()
     delivery = _delivery(clock)
-    await transact(lambda uow: uow.deliveries.add(delivery))
-    await transact(lambda uow: uow.deliveries.add(delivery))
+    assert await transact(lambda uow: uow.deliveries.add(delivery)) is True
+    assert await transact(lambda uow: uow.deliveries.add(delivery)) is False
     first = await queue.claim_due(clock.now(), lease_seconds=10)
     assert first.delivery_id == delivery.delivery_id and first.attempts == 1 and first.status == SENDING
     assert await queue.claim_due(clock.now(), lease_seconds=10) is None  # leased

@@ -45,8 +45,8 @@ def _assignment(i: int, specialist="s1", state=A.ASSIGNMENT_STATE_OFFERED) -> As
 async def test_an_offer_is_added_once_and_read_back_only_by_its_specialist(ports):
     transact, inbox = ports
     first = _assignment(1)
-    await transact(lambda uow: uow.assignments.add_offer(first))
-    await transact(lambda uow: uow.assignments.add_offer(dataclasses.replace(first, specialty="changed")))
+    assert await transact(lambda uow: uow.assignments.add_offer(first)) is True
+    assert await transact(lambda uow: uow.assignments.add_offer(dataclasses.replace(first, specialty="changed"))) is False
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == first
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s2")) is None
     assert await transact(lambda uow: uow.assignments.get_for_specialist("nope", "s1")) is None

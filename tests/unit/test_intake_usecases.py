@@ -102,11 +102,11 @@ async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_
             return await super().save_projection(before, after, event_id)
 
     repository = RacedOnce(transact.state)
-    await usecases.project(repository, offered, clock, STUCK_AFTER)
+    assert await usecases.project(repository, offered, clock, STUCK_AFTER) is True
     now = transact.state.cases[case.case_id]
     assert repository.raced and now.status == S.CASE_STATUS_OFFERED
     assert [e.event_type for e in now.timeline] == ["case.submitted", "matching.started", "specialist.offered"]
-    await usecases.project(repository, offered, clock, STUCK_AFTER)  # a repeat changes nothing
+    assert await usecases.project(repository, offered, clock, STUCK_AFTER) is False  # a repeat changes nothing
     assert transact.state.cases[case.case_id] == now
 
 

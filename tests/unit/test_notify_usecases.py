@@ -21,14 +21,15 @@ def _opinion_submitted(case_id="c1"):
 
 
 async def _recorded(transact, clock, event, wakes):
-    await usecases.record_opinion(Committed(transact, InMemoryDeliveries), event, clock, lambda: wakes.append(1))
+    return await usecases.record_opinion(Committed(transact, InMemoryDeliveries), event, clock,
+                                         lambda: wakes.append(1))
 
 
 async def test_one_delivery_per_event_and_the_dispatcher_is_woken_after_commit():
     transact, clock, wakes = notify_transact(), FakeClock(), []
     event = _opinion_submitted()
-    await _recorded(transact, clock, event, wakes)
-    await _recorded(transact, clock, event, wakes)
+    assert await _recorded(transact, clock, event, wakes) is True
+    assert await _recorded(transact, clock, event, wakes) is False  # a repeat
     [delivery] = transact.state.deliveries.values()
     assert delivery.status == PENDING and delivery.recipient == "t1" and delivery.channel == "webhook"
     assert b'"treatment_concordance":"REFINED"' in delivery.body

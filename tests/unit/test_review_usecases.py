@@ -35,14 +35,13 @@ def _opinion(**changes):
 
 
 async def _with_offer(transact, event=None):
-    await usecases.record_offer(Committed(transact, InMemoryReviewRepository), event or _offered())
+    return await usecases.record_offer(Committed(transact, InMemoryReviewRepository), event or _offered())
 
 
 async def test_an_offer_lands_in_the_inbox_once_however_often_it_arrives():
     transact = review_transact()
     event = _offered()
-    for _ in range(3):
-        await _with_offer(transact, event)
+    assert [await _with_offer(transact, event) for _ in range(3)] == [True, False, False]
     inbox = await usecases.list_assignments(InMemoryInbox(transact), "spec-1", [])
     assert [a.assignment_id for a in inbox] == ["a1"]
     assert inbox[0].state == A.ASSIGNMENT_STATE_OFFERED and inbox[0].tenant_id == "t1"
