@@ -1,21 +1,32 @@
 """The one outbox relay: takes committed events from MongoDB to Kafka.
 
-Events are marked published only after the broker acknowledged them, so a crash
-between the two publishes them again on restart; consumers are idempotent, so
-relaying twice is harmless. `requeue(case_id)` marks a case's events
-unpublished again: that is how a case whose events a broker lost is re-driven.
+Publishing happens from memory: `Store.transact` hands the relay the outbox
+rows of every commit, and the relay publishes them at once, in the order this
+process saw the commits, every waiting commit's rows in one producer flush,
+then marks them published in one coalesced write. A transaction returns once
+its events are on the broker (or after `PUBLISH_WAIT` seconds, if the broker is
+slow: they stay queued and go out when it is back): so a client's next command,
+on any replica, is published after the events of the one before.
 
-With several replicas, each relays only the shards it owns: the partitions of
-the redrive topic (which every service consumes) its consumer holds. A case's
-events map to one shard, so one relay publishes them, in the order of the
-case's sequence, and each once: ordering holds by construction, with no lease
-to renew and no store traffic to coordinate.
+The outbox collection is read only as a safety net, by a scan of the shards
+this replica owns: at start (a predecessor may have died between commit and
+publish), when it gains shards (their owner may have), after a redrive or a
+broker reset re-queued events (`requeue`, `requeue_all`), and after a
+transaction failed in a way that may have left a commit behind. With nothing to
+do the relay sends the store nothing.
+
+A shard is a partition of the redrive topic (which every service consumes); a
+case's events map to one, so each scan publishes a case's events in the order
+of the case's sequence. Events are marked published only after the broker
+acknowledged them, so a crash in between publishes them again; consumers are
+idempotent, so relaying twice is harmless.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 
 from secondlook import backoff, metrics
@@ -26,7 +37,14 @@ from secondlook.store import OUTBOX, Store
 
 log = get_logger(__name__)
 
-BATCH = 500
+BATCH = 500  # rows per scan request
+PUBLISH_WAIT = 2.0  # longest a transaction waits for its events to reach the broker
+MEMORY_LIMIT = 20_000  # rows held for publishing; past it, the oldest are left to a scan
+
+
+def _record(row: dict) -> Record:
+    return Record(topic=row["topic"], key=row["case_id"].encode(), value=row["payload"],
+                  headers=[(k, bytes(v)) for k, v in row["headers"]])
 
 
 class OutboxRelay:
@@ -41,12 +59,76 @@ class OutboxRelay:
         self.owned_shards: Callable[[], set[int] | None] = lambda: None
         # Liveness: the monotonic time the relay last went round.
         self.last_cycle = time.monotonic()
+        # Committed rows not yet on the broker, in commit order, with each commit's waiter.
+        self._queue: deque[tuple[list[dict], asyncio.Future]] = deque()
+        self._queued_rows = 0
+        # Published rows whose mark is not yet written.
+        self._unmarked: list[str] = []
+        # The owned shards the last scan covered.
+        self._scanned: set[int] = set()
+        # Rows were dropped from memory (MEMORY_LIMIT): the next scan covers every shard.
+        self._scan_every_shard = False
+
+    # --- from memory ---------------------------------------------------------------
+    async def committed(self, rows: list[dict]) -> None:
+        """Store.transact's hook: queues a commit's rows and waits (a bounded time)
+        until the broker has them."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((rows, done))
+        self._queued_rows += len(rows)
+        while self._queued_rows > MEMORY_LIMIT and len(self._queue) > 1:
+            dropped, waiter = self._queue.popleft()  # durable in the outbox: a scan takes them
+            self._queued_rows -= len(dropped)
+            waiter.set_result(None)
+            self._scan_every_shard = True
+            self._store.scan_needed = True
+        self._store.outbox_written.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), PUBLISH_WAIT)
+        except TimeoutError:
+            pass  # the broker is slow or away: the rows stay queued, the commit stands
+
+    async def _publish_queued(self) -> int:
+        """Publishes every queued commit's rows in one producer flush; returns how many rows."""
+        taken = list(self._queue)
+        rows = [row for batch, _ in taken for row in batch]
+        await self._publisher.publish([_record(r) for r in rows])
+        for _ in taken:  # commits queued meanwhile stay for the next round
+            self._queue.popleft()
+        self._queued_rows -= len(rows)
+        for _, waiter in taken:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._unmarked.extend(r["_id"] for r in rows)
+        self.published += len(rows)
+        metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(rows))
+        return len(rows)
+
+    async def _mark(self) -> None:
+        """One write marks everything published since the last one."""
+        ids, self._unmarked = self._unmarked, []
+        try:
+            await self._store.db[OUTBOX].update_many(
+                {"_id": {"$in": ids}}, {"$set": {"published": True, "published_at": utcnow()}})
+        except BaseException:
+            self._unmarked = ids + self._unmarked
+            raise
+
+    # --- the safety net ------------------------------------------------------------
+    def _scan_wanted(self) -> bool:
+        """A scan is due: asked for, or this replica holds shards it has not scanned."""
+        owned = self.owned_shards()
+        if owned is not None:
+            self._scanned &= owned  # a shard lost and gained again is scanned again
+            if owned - self._scanned:
+                self._store.scan_needed = True
+        return self._store.scan_needed
 
     async def relay_once(self) -> int:
-        """Publishes one batch of unpublished events; returns how many."""
+        """The scan: publishes one batch of unpublished rows of the owned shards; returns how many."""
         outbox = self._store.db[OUTBOX]
         query: dict = {"published": False}
-        owned = self.owned_shards()
+        owned = None if self._scan_every_shard else self.owned_shards()
         if owned is not None:
             if not owned:
                 return 0  # not (yet) in the group: another replica relays
@@ -54,37 +136,40 @@ class OutboxRelay:
         # _id sorts by case, then by the case's sequence: a batch cut never
         # leaves an earlier event of a case behind a later one.
         docs = await outbox.find(query).sort("_id", 1).limit(BATCH).to_list()
-        if not docs:
-            metrics.OUTBOX_BACKLOG.labels(self._store.service).set(0)
-            return 0
-        await self._publisher.publish(
-            [
-                Record(
-                    topic=d["topic"],
-                    key=d["case_id"].encode(),
-                    value=d["payload"],
-                    headers=[(k, bytes(v)) for k, v in d["headers"]],
-                )
-                for d in docs
-            ]
-        )
-        await outbox.update_many(
-            {"_id": {"$in": [d["_id"] for d in docs]}},
-            {"$set": {"published": True, "published_at": utcnow()}},
-        )
-        self.published += len(docs)
-        metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(docs))
-        # Counting costs the store a query: only worth it when the batch was full.
-        backlog = await outbox.count_documents(query) if len(docs) == BATCH else 0
-        metrics.OUTBOX_BACKLOG.labels(self._store.service).set(backlog)
+        if docs:
+            await self._publisher.publish([_record(d) for d in docs])
+            await outbox.update_many({"_id": {"$in": [d["_id"] for d in docs]}},
+                                     {"$set": {"published": True, "published_at": utcnow()}})
+            self.published += len(docs)
+            metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(docs))
         return len(docs)
 
+    async def _scan(self) -> None:
+        self._store.scan_needed = False
+        owned = self.owned_shards()
+        try:
+            while await self.relay_once() == BATCH:
+                pass
+        except BaseException:
+            self._store.scan_needed = True
+            raise
+        self._scan_every_shard = False
+        self._scanned = set(owned or ())
+
     async def run(self) -> None:
+        self._store.on_commit = self.committed
+        self._store.scan_needed = True  # at start: what a predecessor left
+
         async def step() -> bool:
             self.last_cycle = time.monotonic()
             self._store.outbox_written.clear()
             try:
-                return await self.relay_once() == BATCH  # a full batch: more may be waiting
+                if self._queue:
+                    await self._publish_queued()
+                if self._unmarked:
+                    await self._mark()
+                if self._scan_wanted():
+                    await self._scan()
             except Exception:
                 if self._on_failure is not None:
                     try:
@@ -92,6 +177,9 @@ class OutboxRelay:
                     except Exception as inner:
                         log.warning("outbox_recovery_failed", error=type(inner).__name__)
                 raise
+            finally:
+                metrics.OUTBOX_BACKLOG.labels(self._store.service).set(self._queued_rows)
+            return bool(self._queue or self._unmarked)
 
         async def rest() -> None:
             try:
@@ -99,7 +187,13 @@ class OutboxRelay:
             except TimeoutError:
                 pass
 
-        await backoff.forever(step, rest)
+        try:
+            await backoff.forever(step, rest)
+        finally:
+            self._store.on_commit = None
+            for _, waiter in self._queue:  # durable in the outbox: the next start's scan takes them
+                if not waiter.done():
+                    waiter.set_result(None)
 
 
 async def requeue(store: Store, case_id: str, types: list[str] | tuple[str, ...] = ()) -> int:
@@ -115,7 +209,7 @@ async def requeue(store: Store, case_id: str, types: list[str] | tuple[str, ...]
     result = await store.db[OUTBOX].update_many(query, {"$set": {"published": False}})
     if result.modified_count:
         metrics.REDRIVES.labels(store.service).inc()
-        store.outbox_written.set()
+        store.request_scan()
     return result.modified_count
 
 
@@ -127,5 +221,5 @@ async def requeue_all(store: Store) -> int:
     )
     if result.modified_count:
         log.warning("outbox_requeued_after_broker_reset", events=result.modified_count)
-        store.outbox_written.set()
+        store.request_scan()
     return result.modified_count

@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(
         0.5,
         gt=0,
-        description="How often the outbox relay looks for unpublished events it was not woken for "
-        "(written by another replica, or left by a failed publish).",
+        description="How often an idle outbox relay goes round (its liveness heartbeat). It publishes each "
+        "commit's events at once, from memory, and reads the outbox only when there is reason to: at start, on "
+        "gaining shards, after a redrive or a failure.",
     )
     consumer_max_attempts: int = Field(
         5, ge=1, description="Attempts at an event (a failing handler, not an unreachable store) before it goes "

@@ -12,9 +12,10 @@ or read per case, and starts a case it has never seen at 1); when the number is
 taken after all (another replica wrote since, or this process restarted), the
 transaction runs again with the case's last number read from the outbox. So
 the numbers follow commit order whichever replica wrote them, at no extra
-request in the normal case, and the relay publishes a case's events by them. Each outbox row also
-carries its case's shard, the partition its key maps to: the replica whose
-consumer owns that partition is the one that relays it (outbox.py).
+request in the normal case. After the commit the rows go to the relay, which
+publishes them from memory (outbox.py). Each outbox row also carries its case's
+shard, the partition its key maps to: the replica whose consumer owns that
+partition is the one whose safety-net scan publishes what was left behind.
 """
 
 from __future__ import annotations
@@ -105,9 +106,13 @@ class Store:
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
         self.outbox_topic = events_topic(service)
         self.shards = settings.kafka_topic_partitions
-        # Set after a commit that wrote events, so the relay publishes at once
-        # instead of waiting for its next poll.
+        # The running relay's hook: a commit's outbox rows, published from memory
+        # (outbox.py); transact awaits it.
+        self.on_commit: Callable[[list[dict]], Awaitable[None]] | None = None
+        # Wakes the relay. `scan_needed`: the outbox may hold rows nobody is
+        # publishing from memory; the relay's next round scans for them.
         self.outbox_written = asyncio.Event()
+        self.scan_needed = True
 
     async def ensure_indexes(self) -> None:
         await self.db[OUTBOX].create_index([("published", 1), ("shard", 1), ("_id", 1)], name="relay")
@@ -139,6 +144,12 @@ class Store:
         await self.db[SESSIONS].update_one({"_id": self._instance}, {"$addToSet": {"lsids": lsid}}, upsert=True)
         self._recorded_sessions.add(bytes(lsid))
 
+    def request_scan(self) -> None:
+        """Asks the relay to scan the outbox (events were re-queued, or a commit may
+        have landed unseen)."""
+        self.scan_needed = True
+        self.outbox_written.set()
+
     async def processed(self, event_id: str) -> bool:
         """Whether a consumer committed the event's effect (its marker exists)."""
         return await self.db[PROCESSED].count_documents({"_id": event_id}, limit=1) > 0
@@ -153,7 +164,7 @@ class Store:
         `body` may run more than once: it must only write through the session.
         """
         committed: list[Event] = []
-        numbers: list[tuple[str, int]] = []  # (case id, sequence number) of the committed events
+        rows: list[dict] = []  # the committed events' outbox rows
         callbacks: list[Callable[[], None]] = []
         async with self.client.start_session() as session:
             await self._record_session(session)
@@ -161,19 +172,26 @@ class Store:
             async def attempt(s: AsyncClientSession) -> T:
                 uow = UnitOfWork(self.db, s)
                 result = await body(uow)
-                numbers[:] = await self._insert_outbox(uow.events, s) if uow.events else []
+                rows[:] = await self._insert_outbox(uow.events, s) if uow.events else []
                 committed[:] = uow.events  # only the last, successful attempt counts
                 callbacks[:] = uow.after_commit
                 return result
 
-            result = await self._with_transaction(session, attempt)
-        for case_id, seq in numbers:
-            self._remember_seq(case_id, seq)
+            try:
+                result = await self._with_transaction(session, attempt)
+            except PyMongoError:
+                self.request_scan()  # a commit whose outcome was lost may have landed
+                raise
+        for row in rows:
+            self._remember_seq(row["case_id"], row["seq"])
         metrics.MONGO_TRANSACTIONS.labels(self.service).inc()
         if committed:
             for e in committed:
                 metrics.STAGE_EVENTS.labels(self.service, e.type).inc()
-            self.outbox_written.set()
+            if self.on_commit is not None:
+                await self.on_commit(rows)
+            else:
+                self.request_scan()
         for callback in callbacks:
             callback()
         return result
@@ -229,13 +247,12 @@ class Store:
         while len(self._last_seq) > SEQUENCE_MEMORY:
             self._last_seq.popitem(last=False)
 
-    async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> list[tuple[str, int]]:
-        """Inserts the events' outbox rows, numbered in their cases' sequences;
-        returns the (case id, number) of each."""
+    async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> list[dict]:
+        """Inserts the events' outbox rows, numbered in their cases' sequences, and returns them."""
         docs = self._outbox_docs(events)
         try:
             await self.db[OUTBOX].insert_many(docs, session=session)
-            return [(d["case_id"], d["seq"]) for d in docs]
+            return docs
         except (DuplicateKeyError, BulkWriteError) as exc:
             if isinstance(exc, BulkWriteError) and not any(
                     e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):

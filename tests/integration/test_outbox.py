@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from secondlook.bus import KafkaPublisher
 from secondlook.events import decode, new_event
 from secondlook.outbox import OutboxRelay, requeue
-from secondlook.store import OUTBOX
+from secondlook.store import OUTBOX, Store
 from secondlook.topics import ensure_topics
 from secondlook.v1 import events_pb2
 from services.topology import ALL_TOPICS, PRODUCES
 from tests.conftest import eventually
 from tests.integration.kafka_reader import read_topic
+from tests.integration.store_requests import StoreRequests
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +45,7 @@ async def test_state_and_events_commit_together_or_not_at_all(store):
     assert await store.db[OUTBOX].count_documents({"case_id": "c2"}) == 0
 
 
-async def test_the_relay_publishes_in_order_and_relaying_again_is_harmless(store, infra_settings):
+async def test_the_scan_publishes_in_order_and_relaying_again_is_harmless(store, infra_settings):
     await ensure_topics_async(infra_settings)
     case_id = f"case-{store.db.name}"
     sent = []
@@ -83,8 +86,6 @@ async def test_the_relay_publishes_in_order_and_relaying_again_is_harmless(store
 
 
 async def ensure_topics_async(settings):
-    import asyncio
-
     await asyncio.to_thread(ensure_topics, settings, ALL_TOPICS)
 
 
@@ -107,15 +108,11 @@ async def test_a_redrive_requeues_stage_events_but_never_redrive_requests(store)
 
 async def test_a_cases_events_are_numbered_in_commit_order_across_replicas(store, infra_settings):
     """Two Store objects stand for two replicas writing events of one case at once."""
-    from secondlook.store import Store
-
     other = Store(infra_settings, "intake")
     case_id = "c-seq"
     try:
         async def emit_one(uow):
             uow.emit(_submitted(case_id))
-
-        import asyncio
 
         await asyncio.gather(*(s.transact(emit_one) for s in [store, other] * 10))
         rows = await store.db[OUTBOX].find({"case_id": case_id}).sort("_id", 1).to_list()
@@ -165,3 +162,151 @@ async def test_each_relay_publishes_only_the_shards_it_owns_and_each_event_once(
 async def _at_least(read, n):
     got = await read()
     return got if len(got) >= n else None
+
+
+class GatedPublisher:
+    """The real publisher behind a gate: publish calls wait until the test opens it;
+    `fail_next` makes the next call fail as a broker outage would."""
+
+    def __init__(self, real):
+        self.real = real
+        self.gate = asyncio.Event()
+        self.calls: list[int] = []  # records per call
+        self.fail_next = False
+
+    async def publish(self, records):
+        self.calls.append(len(records))
+        await self.gate.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("broker unreachable (test)")
+        await self.real.publish(records)
+
+
+@pytest.fixture
+async def relay_parts(infra_settings):
+    await ensure_topics_async(infra_settings)
+    requests = StoreRequests()
+    store = Store(infra_settings, "intake", listeners=(requests,))
+    await store.ensure_indexes()
+    real = KafkaPublisher(infra_settings, "test-relay-memory")
+    publisher = GatedPublisher(real)
+    relay = OutboxRelay(store, publisher, poll_seconds=0.05)
+    task = asyncio.create_task(relay.run())
+    await eventually(lambda: _async(store.on_commit is not None and not store.scan_needed), 10,
+                     "the relay's start-up scan")
+    try:
+        yield store, relay, publisher, requests
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await real.close()
+        await store.client.drop_database(store.db.name)
+        await store.close()
+
+
+async def _async(value):
+    return value
+
+
+def _emitting(case_id: str, sent: list):
+    async def body(uow):
+        event = _submitted(case_id)
+        uow.emit(event)
+        sent.append(event.event_id)
+    return body
+
+
+async def test_a_running_relay_publishes_commits_from_memory_and_marks_them_in_one_write(relay_parts, infra_settings):
+    store, relay, publisher, requests = relay_parts
+    publisher.gate.set()
+    requests.clear()
+    first: list = []
+    await store.transact(_emitting(f"mem-{store.db.name}-0", first))  # returns once the broker has it
+    assert publisher.calls == [1]
+    assert requests.on[("find", OUTBOX)] == 0  # published from memory, not read back
+
+    # While one publish is under way, the commits that land meanwhile queue up:
+    # they go out in one producer flush and are marked in one write.
+    publisher.gate.clear()
+    requests.clear()
+    sent: list = []
+    cases = [f"mem-{store.db.name}-{i}" for i in range(1, 21)]
+    leader = asyncio.create_task(store.transact(_emitting(cases[0], sent)))
+    await eventually(lambda: _async(len(publisher.calls) == 2), 10, "the first publish to start")
+    followers = [asyncio.create_task(store.transact(_emitting(c, sent))) for c in cases[1:]]
+    await eventually(lambda: _async(len(relay._queue) == 20), 10, "the 19 commits queued behind it")
+    publisher.gate.set()
+    await asyncio.gather(leader, *followers)
+    await eventually(lambda: _async(len(publisher.calls) == 3), 10, "the second publish round")
+    assert publisher.calls[1:] == [1, 19]
+    await eventually(lambda: _count(store, {"published": True}, 21), 10, "every row marked published")
+    assert requests.on[("update", OUTBOX)] == 2  # one mark per publish round, not one per commit
+    assert requests.on[("find", OUTBOX)] == 0
+
+    async def landed():
+        records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
+        got = {decode(r.value).event_id for r in records}
+        return got >= set(first + sent)
+
+    await eventually(landed, 10, "the 21 events on the topic")
+
+
+async def test_an_idle_relay_sends_the_store_nothing(relay_parts):
+    store, relay, _, requests = relay_parts
+    requests.clear()
+    rounds = []
+
+    async def went_round():
+        if not rounds or relay.last_cycle != rounds[-1]:
+            rounds.append(relay.last_cycle)
+        return len(rounds) > 5
+
+    await eventually(went_round, 10, "the relay to go round five times", interval=0.02)
+    assert requests.total() == 0
+
+
+async def test_a_failed_publish_keeps_the_commits_in_order_and_tries_again(relay_parts, infra_settings):
+    store, relay, publisher, _ = relay_parts
+    case_id = f"fail-{store.db.name}"
+    sent: list = []
+    publisher.fail_next = True
+    first = asyncio.create_task(store.transact(_emitting(case_id, sent)))
+    await eventually(lambda: _async(len(publisher.calls) == 1), 10, "the first publish to start")
+    second = asyncio.create_task(store.transact(_emitting(case_id, sent)))
+    await eventually(lambda: _async(len(relay._queue) == 2), 10, "the second commit queued")
+    publisher.gate.set()  # the first call fails; the retry carries both, in commit order
+    await asyncio.gather(first, second)
+    await eventually(lambda: _async(len(publisher.calls) == 2), 10, "the publish tried again")
+    assert publisher.calls == [1, 2]
+
+    async def landed():
+        records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
+        got = [decode(r.value).event_id for r in records if r.key == case_id.encode()]
+        return got if len(got) == 2 else None
+
+    assert await eventually(landed, 10, "both events on the topic") == sent
+
+
+async def test_rows_left_by_another_replica_are_scanned_when_their_shard_is_gained(relay_parts, infra_settings):
+    store, relay, publisher, requests = relay_parts
+    publisher.gate.set()
+    owned: set[int] = set()
+    relay.owned_shards = lambda: owned
+    other = Store(infra_settings, "intake")  # a replica that died after committing: no relay took the rows
+    try:
+        async def body(uow):
+            for i in range(12):
+                uow.emit(_submitted(f"left-{store.db.name}-{i}"))
+
+        await other.transact(body)
+    finally:
+        await other.close()
+    assert await store.db[OUTBOX].count_documents({"published": False}) == 12
+    owned.update({0, 1, 2, 3})  # the dead replica's shards come to this one
+    await eventually(lambda: _count(store, {"published": True}, 12), 10, "the rows published by the scan")
+    assert requests.on[("find", OUTBOX)] >= 1
+
+
+async def _count(store, query, n):
+    return await store.db[OUTBOX].count_documents(query) == n

@@ -4,11 +4,9 @@ requests that follows the stuck cases, not the open ones."""
 
 from __future__ import annotations
 
-import collections
 from datetime import timedelta
 
 import pytest
-from pymongo import monitoring
 
 from secondlook.clock import utcnow
 from secondlook.events import decode
@@ -19,24 +17,11 @@ from services.intake import repository
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
 from services.intake.repository import IntakeUnitOfWork, MongoCaseReader
 from services.intake.sweeper import Sweeper
+from tests.integration.store_requests import StoreRequests as Requests
 
 pytestmark = pytest.mark.integration
 
 S = case_pb2.CaseStatus
-
-
-class Requests(monitoring.CommandListener):
-    def __init__(self):
-        self.counts: collections.Counter = collections.Counter()
-
-    def started(self, event):
-        self.counts[event.command_name] += 1
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def _case(i: int, status: int, next_redrive_at, now) -> dict:
