@@ -42,6 +42,11 @@ EMBEDDED_BROKER = {
     "SECONDLOOK_KAFKA_CONSUMER_FETCH_MAX_WAIT_MS": "100",
     "SECONDLOOK_KAFKA_CONSUMER_ASSIGNMENT_STRATEGY": "range",
 }
+# The embedded store serves each connection on its own thread, all under one
+# interpreter lock: every connection past a few costs it CPU in contention.
+EMBEDDED_STORE = {
+    "SECONDLOOK_MONGO_MAX_POOL_SIZE": "4",
+}
 
 
 def free_port() -> int:
@@ -253,6 +258,7 @@ class Stack:
             "SECONDLOOK_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "SECONDLOOK_MONGO_URI": self.mongo_uri,
             **EMBEDDED_BROKER,
+            **EMBEDDED_STORE,
         }
 
     def settings(self, **values) -> Settings:

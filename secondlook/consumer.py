@@ -1,7 +1,7 @@
 """The one idempotent consumer: applies one event once, or dead-letters it.
 
-`IdempotentConsumer.handle` is transport-agnostic (the kernel's `ConsumerLoop`
-feeds it raw records). For each event it either
+`IdempotentConsumer.handle` and `handle_batch` are transport-agnostic (the
+kernel's `ConsumerLoop` feeds them raw records). For each event it either
 - applies it once: the handler's writes, the events they cause (outbox) and the
   event id (processed_events) commit in one MongoDB transaction, so a repeat
   finds the id and is dropped;
@@ -15,10 +15,20 @@ feeds it raw records). For each event it either
 - The store being unreachable is not the event's fault: `handle` raises
   `StoreUnavailable` at once and the loop pauses consumption until the store
   is back, then hands the record again.
+
+Group commit: `handle_batch` takes the records the loop has ready (of different
+cases, so their order does not matter) and applies them in as few store
+requests as it can: the events of transactional handlers in one transaction
+(markers looked up in one read and written in one insert, the caused events'
+outbox rows in one insert), those of a `Guarded` handler with `apply_many` in
+its own batched write. Anything that goes wrong in a group (a repeat racing in,
+a rule broken, a failing handler) sends the group's events down the one-by-one
+path above, which retries, dead-letters and counts each on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -50,6 +60,9 @@ class Guarded:
     recorded before (a repeat)."""
 
     apply: Callable[[Event], Awaitable[bool]]
+    # The same for a batch of events of different cases, in as few requests as it
+    # can; per event True (applied), False (a repeat) or None (apply it alone).
+    apply_many: Callable[[list[Event]], Awaitable[list[bool | None]]] | None = None
 
 
 class PermanentError(Exception):
@@ -146,10 +159,118 @@ class IdempotentConsumer:
         metrics.EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
         return outcome
 
+    async def handle_batch(self, records: list[Incoming]) -> list[str | Exception]:
+        """Applies records of different cases together (group commit); returns each
+        one's outcome, or the error that kept it from being handled (`StoreUnavailable`
+        when the store cannot be reached, the publisher's error when its dead letter
+        could not be sent): the loop hands those records again later."""
+        outcomes: list[str | Exception | None] = [None] * len(records)
+        if len(records) > 1:
+            try:
+                await self._apply_groups(records, outcomes)
+            except Exception as exc:  # e.g. the store went away mid-group: each goes alone, and says so
+                log.warning("batch_applied_one_by_one", error=type(exc).__name__, events=len(records))
+        alone = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        results = await asyncio.gather(*(self.handle(records[i]) for i in alone), return_exceptions=True)
+        for i, outcome in zip(alone, results, strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome  # cancelled: stop
+            outcomes[i] = outcome
+        return outcomes  # type: ignore[return-value]
+
+    async def _apply_groups(self, records: list[Incoming], outcomes: list[str | Exception | None]) -> None:
+        guarded: dict[int, tuple[Guarded, list[tuple[int, Event]]]] = {}
+        together: list[tuple[int, Event, Handler]] = []
+        for i, record in enumerate(records):
+            try:
+                event = decode(record.value)
+            except UndecodableEvent:
+                continue  # one by one: dead-lettered there
+            handler = self._handlers.get(event.type)
+            if handler is None or event.type == "redrive.requested" or self._is_stale(event):
+                continue
+            if isinstance(handler, Guarded):
+                if handler.apply_many is not None:
+                    guarded.setdefault(id(handler), (handler, []))[1].append((i, event))
+            else:
+                together.append((i, event, handler))
+        for handler, items in guarded.values():
+            await self._apply_guarded_many(handler, items, outcomes)
+        if len(together) > 1:
+            await self._apply_together(together, outcomes)
+
+    async def _apply_guarded_many(self, handler: Guarded, items: list[tuple[int, Event]],
+                                  outcomes: list[str | Exception | None]) -> None:
+        assert handler.apply_many is not None
+        started = time.perf_counter()
+        try:
+            results = await handler.apply_many([e for _, e in items])
+        except Exception as exc:
+            log.warning("batch_applied_one_by_one", error=type(exc).__name__, events=len(items))
+            return
+        for (i, event), applied in zip(items, results, strict=True):
+            if applied is not None:
+                outcomes[i] = self._count(event, "applied" if applied else "duplicate", started)
+
+    async def _apply_together(self, items: list[tuple[int, Event, Handler]],
+                              outcomes: list[str | Exception | None]) -> None:
+        """The events of transactional handlers in one transaction: markers read in
+        one request and inserted in one, the caused events' rows in one."""
+        started = time.perf_counter()
+
+        async def body(uow: UnitOfWork) -> list[bool]:
+            ids = [e.event_id for _, e, _ in items]
+            seen = {d["_id"] for d in await uow.db[PROCESSED].find(
+                {"_id": {"$in": ids}}, {"_id": 1}, session=uow.session).to_list()}
+            markers, applied = [], []
+            for _, event, handler in items:
+                if event.event_id in seen:
+                    applied.append(False)
+                    continue
+                with bound_contextvars(case_id=event.case_id, trace_id=trace_id_of(event.traceparent),
+                                       event_type=event.type, event_id=event.event_id):
+                    before = len(uow.events)
+                    await handler(event, uow)
+                caused = uow.events[before:]
+                if caused:
+                    uow.after_commit.append(lambda e=event, c=caused: _observe_hops(e, c))
+                markers.append(self._marker(event))
+                applied.append(True)
+            if markers:
+                await uow.db[PROCESSED].insert_many(markers, session=uow.session)
+            return applied
+
+        try:
+            applied = await self._store.transact(body)
+        except Exception as exc:
+            log.warning("batch_applied_one_by_one", error=type(exc).__name__, events=len(items))
+            return
+        for (i, event, _), done in zip(items, applied, strict=True):
+            outcomes[i] = self._count(event, "applied" if done else "duplicate", started)
+
+    def _count(self, event: Event, outcome: str, started: float) -> str:
+        metrics.EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
+        if outcome == "applied":
+            self._observe_applied(event, started)
+        return outcome
+
+    def _observe_applied(self, event: Event, started: float) -> None:
+        metrics.EVENT_HANDLE_SECONDS.labels(self.service, event.type).observe(time.perf_counter() - started)
+        lag = time.time() - event.occurred_at.ToDatetime(tzinfo=timezone.utc).timestamp()
+        metrics.STAGE_LATENCY_SECONDS.labels(self.service, event.type).observe(max(lag, 0.0))
+
+    def _is_stale(self, event: Event) -> bool:
+        """Older than any marker is kept: it was handled long ago."""
+        return self._stale_after is not None and \
+            utcnow() - event.occurred_at.ToDatetime(tzinfo=timezone.utc) > self._stale_after
+
+    def _marker(self, event: Event) -> dict:
+        return {"_id": event.event_id, "type": event.type, "case_id": event.case_id, "group": self._group,
+                "at": utcnow()}
+
     async def _handle_event(self, record: Incoming, event: Event) -> str:
-        if self._stale_after is not None:
-            if utcnow() - event.occurred_at.ToDatetime(tzinfo=timezone.utc) > self._stale_after:
-                return "stale"  # older than any marker is kept: it was handled long ago
+        if self._is_stale(event):
+            return "stale"
         if event.type == "redrive.requested":
             # Re-publishing is idempotent by nature: no marker needed.
             types = tuple(event.redrive_requested.republish_types)
@@ -184,18 +305,12 @@ class IdempotentConsumer:
                 record, "exhausted", f"failed {self._max_attempts} attempts; last error {exc!r}", event
             )
             return "dead_lettered"
-        metrics.EVENT_HANDLE_SECONDS.labels(self.service, event.type).observe(time.perf_counter() - started)
-        lag = time.time() - event.occurred_at.ToDatetime(tzinfo=timezone.utc).timestamp()
-        metrics.STAGE_LATENCY_SECONDS.labels(self.service, event.type).observe(max(lag, 0.0))
+        self._observe_applied(event, started)
         return "applied"
 
     async def _apply(self, handler: Handler, event: Event, uow: UnitOfWork) -> None:
         try:
-            await uow.db[PROCESSED].insert_one(
-                {"_id": event.event_id, "type": event.type, "case_id": event.case_id,
-                 "group": self._group, "at": utcnow()},
-                session=uow.session,
-            )
+            await uow.db[PROCESSED].insert_one(self._marker(event), session=uow.session)
         except DuplicateKeyError:
             raise _Duplicate() from None
         await handler(event, uow)

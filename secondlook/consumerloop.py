@@ -6,9 +6,12 @@ Polling never waits on event handling:
   whatever the handlers are doing, so a slow or failing event can never make
   the member overrun its poll interval and leave its group;
 - records are handed to one lane per key (case id): one case's records are
-  handled in order and never two at once, different cases concurrently, at most
-  `consumer_max_concurrency` at a time (a burst of cases contending for the
-  same documents would otherwise only conflict);
+  handled in order and never two at once, different cases together: the head
+  records of the lanes are gathered into batches that the consumer applies in
+  as few store requests as it can (group commit), at most
+  `consumer_max_concurrency` batches at a time. A record arriving at an idle
+  consumer is a batch of one, handled at once; under load a batch holds
+  whatever arrived while the batches before it were applied (at most MAX_BATCH);
 - offsets are committed in order: never past a record still being handled
   (`OffsetTracker`), so a crash re-reads, and idempotency drops, what was done;
 - a partition with too many records in hand is paused, and so is a partition
@@ -46,6 +49,7 @@ from secondlook.settings import Settings
 log = get_logger(__name__)
 
 POLL_TIMEOUT_MS = 200
+MAX_BATCH = 100  # records applied together
 
 
 class OffsetTracker:
@@ -136,7 +140,7 @@ class ConsumerLoop:
         # Partitions with a record waiting for the store, and how many.
         self._waiting_on_store: dict[TopicPartition, int] = {}
         self._rebalances = _Rebalances()
-        self._slots = asyncio.Semaphore(max_concurrency or settings.consumer_max_concurrency)
+        self._batches = _Batches(self._handle_batch, max_concurrency or settings.consumer_max_concurrency)
         self._kafka: KafkaConsumer | None = None
         # Liveness: the monotonic time of the last completed poll.
         self.last_poll = time.monotonic()
@@ -184,9 +188,10 @@ class ConsumerLoop:
         finally:
             # Work under way finishes its transaction or is abandoned (cancelled
             # mid-way it never committed); what is done gets committed once more.
-            for task in list(self._tasks):
+            tasks = [*self._batches.close(), *self._tasks]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._assigned = frozenset()
             try:
                 await self._commit(kafka)
@@ -305,33 +310,92 @@ class ConsumerLoop:
                 tp, epoch, record = lane.popleft()
                 if self._epoch.get(tp, 0) != epoch:
                     continue  # partition revoked since: its new owner handles the record
-                async with self._slots:
-                    await self._handle(tp, record)
+                await self._batches.submit((tp, record))
                 if self._epoch.get(tp, 0) == epoch:
                     self._tracker.done(tp, record.offset)
         finally:
             del self._lanes[key]
 
-    async def _handle(self, tp: TopicPartition, record: Incoming) -> None:
-        """Hands the record to the consumer until it is handled: while the store is
-        unreachable (or the broker cannot take a dead letter) its partition is paused."""
-        waiting = False
+    async def _handle_batch(self, items: list[tuple[TopicPartition, Incoming]]) -> None:
+        """Hands the records to the consumer until each is handled. One that could not
+        be (the store unreachable, a dead letter the broker would not take) is handed
+        again with backoff, and while it waits for the store its partition is paused;
+        the rest of its batch goes on."""
+        waiting: set[TopicPartition] = set()  # partitions this batch holds paused
+        pending = list(items)
         try:
-            async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
+            async for attempt in backoff.attempts(_NotHandledYet, attempts=None, wait_initial=0.2, wait_max=5.0):
                 with attempt:
-                    try:
-                        await self._consumer.handle(record)
-                    except StoreUnavailable:
-                        if not waiting:
-                            waiting = True
-                            self._waiting_on_store[tp] = self._waiting_on_store.get(tp, 0) + 1
-                            log.warning("store_unavailable_partition_paused", topic=tp.topic, partition=tp.partition)
-                        raise
+                    outcomes = await self._consumer.handle_batch([record for _, record in pending])
+                    failed = [(item, o) for item, o in zip(pending, outcomes, strict=True) if isinstance(o, Exception)]
+                    self._hold(waiting, {tp for (tp, _), o in failed if isinstance(o, StoreUnavailable)})
+                    pending = [item for item, _ in failed]
+                    if pending:
+                        raise _NotHandledYet(type(failed[0][1]).__name__)
         finally:
-            if waiting:
-                left = self._waiting_on_store[tp] - 1
-                if left:
-                    self._waiting_on_store[tp] = left
-                else:
-                    del self._waiting_on_store[tp]
-                    log.info("store_back_partition_resumed", topic=tp.topic, partition=tp.partition)
+            self._hold(waiting, set())
+
+    def _hold(self, held: set[TopicPartition], wanted: set[TopicPartition]) -> None:
+        """Moves `held` (partitions paused for this batch) to `wanted`."""
+        for tp in wanted - held:
+            self._waiting_on_store[tp] = self._waiting_on_store.get(tp, 0) + 1
+            log.warning("store_unavailable_partition_paused", topic=tp.topic, partition=tp.partition)
+        for tp in held - wanted:
+            left = self._waiting_on_store[tp] - 1
+            if left:
+                self._waiting_on_store[tp] = left
+            else:
+                del self._waiting_on_store[tp]
+                log.info("store_back_partition_resumed", topic=tp.topic, partition=tp.partition)
+        held.clear()
+        held.update(wanted)
+
+
+class _NotHandledYet(Exception):
+    """Some records of a batch could not be handled this time."""
+
+
+class _Batches:
+    """Group commit: what is submitted while `limit` batches are being handled
+    waits, and goes together in the next one."""
+
+    def __init__(self, handle: Callable[[list], Awaitable[None]], limit: int):
+        self._handle = handle
+        self._limit = limit
+        self._waiting: list[tuple[object, asyncio.Future]] = []
+        self.tasks: set[asyncio.Task] = set()
+
+    async def submit(self, item: object) -> None:
+        """Returns once the batch holding `item` was handled."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        self._start()
+        await done
+
+    def _start(self) -> None:
+        self._waiting = [(item, done) for item, done in self._waiting if not done.cancelled()]
+        while self._waiting and len(self.tasks) < self._limit:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            task = asyncio.create_task(self._run(batch))
+            self.tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        self._start()
+
+    async def _run(self, batch: list[tuple[object, asyncio.Future]]) -> None:
+        try:
+            await self._handle([item for item, _ in batch])  # retries until handled
+        except BaseException:  # cancelled (stopping): none of them counts as done
+            for _, done in batch:
+                done.cancel()
+            raise
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+    def close(self) -> list[asyncio.Task]:
+        """Starts nothing more; returns the batches under way (to cancel)."""
+        self._limit = 0
+        return list(self.tasks)

@@ -66,8 +66,9 @@ class Settings(BaseSettings):
         "replaced replica's partitions wait out the session timeout.",
     )
     consumer_max_concurrency: int = Field(
-        8, ge=1, description="Events (of different cases) a consumer handles at once; one case's events are "
-        "always handled one at a time, in order."
+        2, ge=1, description="Batches of events a consumer applies at once. A batch holds events of different "
+        "cases (one case's events are always handled one at a time, in order): what arrived while the batches "
+        "before it were applied, applied in as few store requests as it can (group commit)."
     )
     consumer_max_in_flight_per_partition: int = Field(
         500, ge=1, description="Records fetched but not yet handled, per partition, before it is paused."
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     mongo_database_prefix: str = Field(
         "secondlook",
         description="Each service owns the database `<prefix>_<service>`; services never share one.",
+    )
+    mongo_max_pool_size: int = Field(
+        8, ge=1, description="Most connections a service opens to the store. Group commit keeps few requests in "
+        "flight, and every connection costs the store a server thread: more only adds contention.",
     )
     mongo_transaction_timeout_seconds: float = Field(
         10.0, gt=0,
@@ -156,9 +161,10 @@ class Settings(BaseSettings):
         86400, gt=0, description="How long a specialist has to accept an offer."
     )
     matching_max_concurrency: int = Field(
-        2, ge=1, description="Cases matching handles at once (instead of SECONDLOOK_CONSUMER_MAX_CONCURRENCY): a "
-        "burst of cases competes for the same few best specialists' slots, and reservations of one slot made "
-        "at once only conflict and start again."
+        1, ge=1, description="Batches of cases matching applies at once (instead of "
+        "SECONDLOOK_CONSUMER_MAX_CONCURRENCY): a burst of cases competes for the same few best specialists' "
+        "slots; within a batch their reservations are made one after another in one transaction, while "
+        "batches applied at once would only conflict and start again."
     )
     matching_directory_seed: Path | None = Field(
         None, description="JSON file of specialists that matching loads when its directory is empty."

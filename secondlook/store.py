@@ -95,6 +95,7 @@ class Store:
         # and journaled; retryable writes survive a primary step-down.
         self.client: AsyncMongoClient = AsyncMongoClient(
             settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
+            maxPoolSize=settings.mongo_max_pool_size,
             w="majority", journal=True, retryWrites=True,
             event_listeners=[_CommandCounter(service), *listeners],
         )

@@ -1,5 +1,6 @@
 """intake's event entry point: every downstream stage event runs the projection,
-as one guarded write on the case (no transaction: see usecases.project)."""
+as one guarded write on the case (no transaction: see usecases.project); a
+batch of them, one read and one write for all their cases."""
 
 from __future__ import annotations
 
@@ -15,5 +16,6 @@ from .repository import MongoCaseRepository
 
 def make_handlers(db: AsyncDatabase, clock: Clock, stuck_after: float) -> dict[str, Guarded]:
     cases = MongoCaseRepository(db)
-    project = Guarded(lambda event: usecases.project(cases, event, clock, stuck_after))
+    project = Guarded(lambda event: usecases.project(cases, event, clock, stuck_after),
+                      lambda events: usecases.project_many(cases, events, clock, stuck_after))
     return {event_type: project for event_type in STATUS_OF_EVENT if event_type != "case.submitted"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -29,7 +29,9 @@ class CaseRepository(Protocol):
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
     async def add(self, case: Case) -> None: ...
     async def get(self, case_id: str) -> Case | None: ...
+    async def get_many(self, case_ids: list[str]) -> dict[str, Case]: ...
     async def save_projection(self, before: Case, after: Case, event_id: str) -> bool: ...
+    async def save_projections(self, writes: list[tuple[Case, Case, str]]) -> list[bool]: ...
     async def save_redrive(self, before: Case, after: Case) -> bool: ...
 
 
@@ -102,6 +104,10 @@ class MongoCaseRepository:
         doc = await self._db[CASES].find_one({"_id": case_id}, session=self._session)
         return _case(doc) if doc else None
 
+    async def get_many(self, case_ids: list[str]) -> dict[str, Case]:
+        docs = await self._db[CASES].find({"_id": {"$in": case_ids}}, session=self._session).to_list()
+        return {d["_id"]: _case(d) for d in docs}
+
     async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
         """Records the event: appends the new timeline entries and sets what moved,
         in one write guarded by the status `before` was read with and by the event
@@ -110,20 +116,28 @@ class MongoCaseRepository:
         a status change sets all of the stage's bookkeeping, over a redrive
         recorded meanwhile), so the status is the whole guard; concurrent appends
         to the timeline both land."""
-        update: dict = {}
-        added = after.timeline[len(before.timeline):]
-        if added:
-            update["$push"] = {"timeline": {"$each": [_entry_doc(e) for e in added]}}
-            update["$addToSet"] = {"seen_event_ids": {"$each": sorted(after.seen_event_ids - before.seen_event_ids)}}
-        moved = projected_fields(before, after)
-        if moved:
-            update["$set"] = moved
-        if not update:
+        write = _projection_write(before, after, event_id)
+        if write is None:
             return True
-        result = await self._db[CASES].update_one(
-            {"_id": before.case_id, "status": before.status, "seen_event_ids": {"$ne": event_id}}, update,
-            session=self._session)
+        result = await self._db[CASES].update_one(*write, session=self._session)
         return result.matched_count == 1
+
+    async def save_projections(self, writes: list[tuple[Case, Case, str]]) -> list[bool]:
+        """`save_projection` for several cases, in one request; per case whether its
+        event is recorded now (when a guard refused, one more read tells which:
+        the event recorded by a concurrent writer counts as saved)."""
+        ops = [_projection_write(before, after, event_id) for before, after, event_id in writes]
+        todo = [UpdateOne(*op) for op in ops if op is not None]
+        if not todo:
+            return [True] * len(writes)
+        result = await self._db[CASES].bulk_write(todo, ordered=False, session=self._session)
+        if result.matched_count == len(todo):
+            return [True] * len(writes)
+        # Some guard failed: the cases that recorded their event are the ones saved.
+        recorded = {d["_id"] for d in await self._db[CASES].find(
+            {"$or": [{"_id": before.case_id, "seen_event_ids": event_id} for before, _, event_id in writes]},
+            {"_id": 1}, session=self._session).to_list()}
+        return [op is None or before.case_id in recorded for op, (before, _, _) in zip(ops, writes, strict=True)]
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         """Records a redrive if nobody moved the case (or re-drove it) since `before` was read."""
@@ -133,6 +147,21 @@ class MongoCaseRepository:
             session=self._session,
         )
         return result.modified_count == 1
+
+
+def _projection_write(before: Case, after: Case, event_id: str) -> tuple[dict, dict] | None:
+    """The guarded update (filter, update) that records a projection, or None when nothing changes."""
+    update: dict = {}
+    added = after.timeline[len(before.timeline):]
+    if added:
+        update["$push"] = {"timeline": {"$each": [_entry_doc(e) for e in added]}}
+        update["$addToSet"] = {"seen_event_ids": {"$each": sorted(after.seen_event_ids - before.seen_event_ids)}}
+    moved = projected_fields(before, after)
+    if moved:
+        update["$set"] = moved
+    if not update:
+        return None
+    return {"_id": before.case_id, "status": before.status, "seen_event_ids": {"$ne": event_id}}, update
 
 
 class MongoCaseReader:

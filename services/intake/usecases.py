@@ -17,7 +17,7 @@ from secondlook.v1.intake_pb2 import SubmitCaseRequest
 
 from .domain import case as cases
 from .domain.case import Case
-from .domain.lifecycle import IllegalTransition, status_name
+from .domain.lifecycle import IllegalTransition, Transition, status_name
 from .domain.submission import validate
 from .repository import CaseReader, CaseRepository, DuplicateRequest
 
@@ -93,23 +93,68 @@ async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_
     repeat (the case had recorded the event)."""
     for _ in range(PROJECTION_ROUNDS):
         case = await repository.get(event.case_id)
-        if case is None:
-            raise PermanentError(f"case_id: no case {event.case_id!r} in intake")
-        if case.tenant_id != event.tenant_id:
-            raise PermanentError("tenant_id: event's tenant does not own the case")
-        try:
-            moved, step = cases.project(case, event, clock.now(), stuck_after)
-        except IllegalTransition as exc:
-            # Refused, never applied (a repeat is refused again, the same way).
-            log.warning("transition_refused", status=status_name(case.status), reason=str(exc))
-            return True
-        if step.entry is None:
-            return False  # recorded before: a repeat
+        _check_owner(case, event)
+        decided = _decide(case, event, clock, stuck_after)
+        if not isinstance(decided, tuple):
+            return decided
+        moved, step = decided
         if await repository.save_projection(case, moved, event.event_id):
-            if step.status_changed:
-                log.info("case_status_changed", status=status_name(step.status))
+            _log_moved(event, step)
             return True
     raise ProjectionContended(f"case {event.case_id!r} moved {PROJECTION_ROUNDS} times while projecting")
+
+
+async def project_many(repository: CaseRepository, events: list[Event], clock: Clock,
+                       stuck_after: float) -> list[bool | None]:
+    """`project` for a batch of events of different cases: the cases read in one
+    request, the projections written in one. Per event True (applied), False (a
+    repeat) or None: project it alone (its case is missing or moved meanwhile)."""
+    found = await repository.get_many([e.case_id for e in events])
+    results: list[bool | None] = [None] * len(events)
+    writes: list[tuple[int, Case, Case, Transition]] = []
+    for i, event in enumerate(events):
+        case = found.get(event.case_id)
+        if case is None or case.tenant_id != event.tenant_id:
+            continue  # alone: refused there, with the reason
+        decided = _decide(case, event, clock, stuck_after)
+        if isinstance(decided, tuple):
+            writes.append((i, case, *decided))
+        else:
+            results[i] = decided
+    saved = await repository.save_projections([(case, moved, events[i].event_id) for i, case, moved, _ in writes])
+    for (i, _, _, step), ok in zip(writes, saved, strict=True):
+        if ok:
+            _log_moved(events[i], step)
+            results[i] = True
+    return results
+
+
+def _check_owner(case: Case | None, event: Event) -> None:
+    if case is None:
+        raise PermanentError(f"case_id: no case {event.case_id!r} in intake")
+    if case.tenant_id != event.tenant_id:
+        raise PermanentError("tenant_id: event's tenant does not own the case")
+
+
+def _decide(case: Case, event: Event, clock: Clock, stuck_after: float) -> tuple[Case, Transition] | bool:
+    """The projected case and step to save, or the outcome when there is nothing
+    to write: True for a refused transition (refused again the same way on a
+    repeat), False for a repeat."""
+    try:
+        moved, step = cases.project(case, event, clock.now(), stuck_after)
+    except IllegalTransition as exc:
+        with bound_contextvars(case_id=case.case_id):
+            log.warning("transition_refused", status=status_name(case.status), reason=str(exc))
+        return True
+    if step.entry is None:
+        return False  # recorded before: a repeat
+    return moved, step
+
+
+def _log_moved(event: Event, step: Transition) -> None:
+    if step.status_changed:
+        with bound_contextvars(case_id=event.case_id):
+            log.info("case_status_changed", status=status_name(step.status))
 
 
 # --- the sweeper -------------------------------------------------------------------

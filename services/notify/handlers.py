@@ -15,4 +15,8 @@ from .repository import MongoDeliveries
 
 def make_handlers(db: AsyncDatabase, clock: Clock, wake: Callable[[], None]) -> dict[str, Guarded]:
     deliveries = MongoDeliveries(db)
-    return {"opinion.submitted": Guarded(lambda event: usecases.record_opinion(deliveries, event, clock, wake))}
+    async def record_opinion(event) -> bool:
+        return (await usecases.record_opinions(deliveries, [event], clock, wake))[0]
+
+    return {"opinion.submitted": Guarded(
+        record_opinion, lambda events: usecases.record_opinions(deliveries, events, clock, wake))}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
@@ -36,6 +36,7 @@ class Endpoint:
 
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> bool: ...
+    async def add_many(self, deliveries: list[Delivery]) -> list[bool]: ...
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool: ...
 
 
@@ -84,10 +85,14 @@ class MongoDeliveries:
 
     async def add(self, delivery: Delivery) -> bool:
         """Inserts the delivery unless it is there already; True when it was inserted now."""
-        result = await self._db[DELIVERIES].update_one({"_id": delivery.delivery_id},
-                                                       {"$setOnInsert": _doc(delivery)}, upsert=True,
-                                                       session=self._session)
-        return result.upserted_id is not None
+        return (await self.add_many([delivery]))[0]
+
+    async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
+        """`add` for several, in one request."""
+        result = await self._db[DELIVERIES].bulk_write(
+            [UpdateOne({"_id": d.delivery_id}, {"$setOnInsert": _doc(d)}, upsert=True) for d in deliveries],
+            ordered=False, session=self._session)
+        return [i in result.upserted_ids for i in range(len(deliveries))]
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
         result = await self._db[DELIVERIES].update_one(

@@ -32,13 +32,14 @@ class InvalidWebhook(InvalidInput):
 
 
 # --- events ----------------------------------------------------------------------
-async def record_opinion(deliveries: DeliveryRepository, event: Event, clock: Clock,
-                         wake: Callable[[], None]) -> bool:
-    """opinion.submitted: one webhook delivery to the submitting tenant, in one write
-    that only inserts (its id comes from the event: once, however often the event
-    arrives; no transaction); the dispatcher is woken once it is durable. False
-    for a repeat."""
-    added = await deliveries.add(opinion_ready_delivery(event, clock.now()))
+async def record_opinions(deliveries: DeliveryRepository, events: list[Event], clock: Clock,
+                          wake: Callable[[], None]) -> list[bool]:
+    """opinion.submitted: one webhook delivery to the submitting tenant per event,
+    all in one write that only inserts (a delivery's id comes from its event:
+    once, however often the event arrives; no transaction); the dispatcher is
+    woken once they are durable. Per event False for a repeat."""
+    now = clock.now()
+    added = await deliveries.add_many([opinion_ready_delivery(e, now) for e in events])
     wake()
     return added
 

@@ -12,4 +12,7 @@ from .repository import MongoReviewRepository
 
 def make_handlers(db: AsyncDatabase) -> dict[str, Guarded]:
     assignments = MongoReviewRepository(db)
-    return {"specialist.offered": Guarded(lambda event: usecases.record_offer(assignments, event))}
+    async def record_offer(event) -> bool:
+        return (await usecases.record_offers(assignments, [event]))[0]
+
+    return {"specialist.offered": Guarded(record_offer, lambda events: usecases.record_offers(assignments, events))}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
@@ -24,6 +24,7 @@ INBOX_LIMIT = 500
 
 class ReviewRepository(Protocol):
     async def add_offer(self, assignment: Assignment) -> bool: ...
+    async def add_offers(self, assignments: list[Assignment]) -> list[bool]: ...
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
     async def move(self, assignment_id: str, specialist_id: str, from_state: int, to_state: int, stamp: str,
                    at: datetime) -> Assignment | None: ...
@@ -61,10 +62,14 @@ class MongoReviewRepository:
 
     async def add_offer(self, assignment: Assignment) -> bool:
         """Inserts the offer unless it is there already; True when it was inserted now."""
-        doc = _doc(assignment)
-        result = await self._db[ASSIGNMENTS].update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
-                                                        session=self._session)
-        return result.upserted_id is not None
+        return (await self.add_offers([assignment]))[0]
+
+    async def add_offers(self, assignments: list[Assignment]) -> list[bool]:
+        """`add_offer` for several, in one request."""
+        result = await self._db[ASSIGNMENTS].bulk_write(
+            [UpdateOne({"_id": a.assignment_id}, {"$setOnInsert": _doc(a)}, upsert=True) for a in assignments],
+            ordered=False, session=self._session)
+        return [i in result.upserted_ids for i in range(len(assignments))]
 
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": assignment_id, "specialist_id": specialist_id},

@@ -49,11 +49,11 @@ class Superseded(Exception):
 
 
 # --- events ----------------------------------------------------------------------
-async def record_offer(assignments: ReviewRepository, event: Event) -> bool:
-    """specialist.offered: the offer lands in the specialist's inbox, in one write
-    that only inserts (once, however often the event arrives; no transaction).
-    False for a repeat."""
-    return await assignments.add_offer(offer_from(event))
+async def record_offers(assignments: ReviewRepository, events: list[Event]) -> list[bool]:
+    """specialist.offered: each offer lands in its specialist's inbox, all in one
+    write that only inserts (once, however often an event arrives; no
+    transaction). Per event False for a repeat."""
+    return await assignments.add_offers([offer_from(e) for e in events])
 
 
 # --- queries ---------------------------------------------------------------------

@@ -43,6 +43,15 @@ class InMemoryCases:
             seen_event_ids=current.seen_event_ids | after.seen_event_ids, **projected_fields(before, after))
         return True
 
+    async def get_many(self, case_ids: list[str]) -> dict[str, Case]:
+        return {i: self._state.cases[i] for i in case_ids if i in self._state.cases}
+
+    async def save_projections(self, writes: list[tuple[Case, Case, str]]) -> list[bool]:
+        """As the real adapter: True where the event is recorded now."""
+        return [await self.save_projection(before, after, event_id)
+                or event_id in self._state.cases[before.case_id].seen_event_ids
+                for before, after, event_id in writes]
+
     async def save_redrive(self, before: Case, after: Case) -> bool:
         current = self._state.cases.get(before.case_id)
         if current is None or (current.redrives, current.status) != (before.redrives, before.status):

@@ -29,6 +29,9 @@ class InMemoryDeliveries:
         self._state.deliveries[delivery.delivery_id] = delivery
         return True
 
+    async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
+        return [await self.add(d) for d in deliveries]
+
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
         current = self._state.deliveries.get(delivery.delivery_id)
         if current is None or current.status != SENDING or current.attempts != delivery.attempts:

@@ -25,6 +25,9 @@ class InMemoryReviewRepository:
         self._state.assignments[assignment.assignment_id] = assignment
         return True
 
+    async def add_offers(self, assignments: list[Assignment]) -> list[bool]:
+        return [await self.add_offer(a) for a in assignments]
+
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         found = self._state.assignments.get(assignment_id)
         return found if found is not None and found.specialist_id == specialist_id else None

@@ -132,3 +132,30 @@ async def test_a_projection_over_a_read_the_sweeper_or_another_event_overtook_ke
     assert now.status == moved.status and now.redrives == 0 and now.next_redrive_at == moved.next_redrive_at
     assert [e.event_type for e in now.timeline] == ["case.submitted", "case.submitted", "matching.started"]
     assert {resubmitted.event_id, started.event_id} <= now.seen_event_ids
+
+
+async def test_projections_of_several_cases_are_saved_together_and_each_guard_holds(ports):
+    transact, reader, repository_alone = ports
+    (one, sub_one), (two, sub_two) = _new("k1", case_id="c1"), _new("k2", case_id="c2")
+    for case in (one, two):
+        await transact(lambda uow, case=case: uow.cases.add(case))
+    assert set(await repository_alone.get_many(["c1", "c2", "missing"])) == {"c1", "c2"}
+    writes = []
+    for case, submitted in ((one, sub_one), (two, sub_two)):
+        started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
+        started.occurred_at.FromDatetime(CLOCK.now())
+        moved, _ = cases.project(case, started, CLOCK.now() + timedelta(seconds=1), 30)
+        writes.append((case, moved, started.event_id))
+    # c2 moved since it was read: its guard refuses the write, c1's lands.
+    offer = caused_by(sub_two, events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s9"),
+                      producer="matching")
+    offer.occurred_at.FromDatetime(CLOCK.now())
+    offered, _ = cases.project(two, offer, CLOCK.now() + timedelta(seconds=1), 30)
+    assert await repository_alone.save_projection(two, offered, offer.event_id)
+
+    assert await repository_alone.save_projections(writes) == [True, False]
+    assert await reader.get_for_tenant("c1", "t1") == writes[0][1]
+    assert await reader.get_for_tenant("c2", "t1") == offered
+    # Over a stale read, an event recorded meanwhile counts as saved (by whoever wrote it).
+    assert await repository_alone.save_projections(writes[:1]) == [True]
+    assert await reader.get_for_tenant("c1", "t1") == writes[0][1]

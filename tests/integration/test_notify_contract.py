@@ -42,6 +42,14 @@ def _delivery(clock, case_id="c1"):
     return opinion_ready_delivery(event, clock.now())
 
 
+async def test_deliveries_added_together_are_each_added_once(ports):
+    transact, _, _ = ports
+    clock = FakeClock()
+    seen, others = _delivery(clock), [_delivery(clock, "c-2"), _delivery(clock, "c-3")]
+    assert await transact(lambda uow: uow.deliveries.add(seen)) is True
+    assert await transact(lambda uow: uow.deliveries.add_many([others[0], seen, others[1]])) == [True, False, True]
+
+
 async def test_a_delivery_is_added_once_and_claimed_by_one_sender_until_its_lease_expires(ports):
     transact, queue, _ = ports
     clock = FakeClock()

@@ -50,6 +50,10 @@ async def test_an_offer_is_added_once_and_read_back_only_by_its_specialist(ports
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == first
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s2")) is None
     assert await transact(lambda uow: uow.assignments.get_for_specialist("nope", "s1")) is None
+    # Several at once: each is added once, a repeat among them changes nothing.
+    added = await transact(lambda uow: uow.assignments.add_offers([_assignment(2), first, _assignment(3)]))
+    assert added == [True, False, True]
+    assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == first
 
 
 async def test_move_applies_only_from_the_state_named_and_only_for_its_specialist(ports):

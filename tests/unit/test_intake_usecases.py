@@ -110,6 +110,41 @@ async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_
     assert transact.state.cases[case.case_id] == now
 
 
+async def test_a_batch_of_stage_events_projects_each_case_and_leaves_the_doubtful_ones_to_go_alone():
+    transact, clock = intake_transact(), FakeClock()
+    first, _ = await _submit(transact, clock, _request("k-1"))
+    second, _ = await _submit(transact, clock, _request("k-2"))
+    third, _ = await _submit(transact, clock, _request("k-3"))
+    a, b, c = transact.committed
+    offered_a = caused_by(a, events_pb2.SpecialistOffered(assignment_id="a1", specialist_id="spec-7"),
+                          producer="matching")
+    started_b = caused_by(b, events_pb2.MatchingStarted(), producer="matching")
+    accepted_c = caused_by(c, events_pb2.AssignmentAccepted(), producer="review")
+    for event in (offered_a, accepted_c):
+        await usecases.project(Committed(transact, InMemoryCases), event, clock, STUCK_AFTER)
+    unmatched_c = caused_by(c, events_pb2.CaseUnmatched(), producer="matching")  # after ASSIGNED: refused
+    stranger = new_event(events_pb2.MatchingStarted(), case_id=first.case_id, tenant_id="t2", producer="matching")
+    unknown = new_event(events_pb2.MatchingStarted(), case_id="nope", tenant_id="t1", producer="matching")
+
+    class Contended(InMemoryCases):
+        """Case b moves under the batch (a redrive between its read and its write)."""
+
+        async def save_projections(self, writes):
+            return [False if before.case_id == second.case_id else await self.save_projection(before, after, e)
+                    for before, after, e in writes]
+
+    events = [offered_a, started_b, unmatched_c, stranger, unknown]
+    results = await usecases.project_many(Contended(transact.state), events, clock, STUCK_AFTER)
+
+    # a repeat; moved meanwhile: alone; refused (handled); not the tenant's and unknown: alone (refused there)
+    assert results == [False, None, True, None, None]
+    assert transact.state.cases[second.case_id].status == S.CASE_STATUS_SUBMITTED
+    assert transact.state.cases[third.case_id].status == S.CASE_STATUS_ASSIGNED
+    results = await usecases.project_many(InMemoryCases(transact.state), [started_b], clock, STUCK_AFTER)
+    assert results == [True]
+    assert transact.state.cases[second.case_id].status == S.CASE_STATUS_MATCHING
+
+
 async def test_an_event_for_an_unknown_case_or_another_tenant_is_refused_for_good():
     transact, clock = intake_transact(), FakeClock()
     case, _ = await _submit(transact, clock)

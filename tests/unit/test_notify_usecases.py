@@ -21,8 +21,9 @@ def _opinion_submitted(case_id="c1"):
 
 
 async def _recorded(transact, clock, event, wakes):
-    return await usecases.record_opinion(Committed(transact, InMemoryDeliveries), event, clock,
-                                         lambda: wakes.append(1))
+    [added] = await usecases.record_opinions(Committed(transact, InMemoryDeliveries), [event], clock,
+                                             lambda: wakes.append(1))
+    return added
 
 
 async def test_one_delivery_per_event_and_the_dispatcher_is_woken_after_commit():

@@ -35,7 +35,8 @@ def _opinion(**changes):
 
 
 async def _with_offer(transact, event=None):
-    return await usecases.record_offer(Committed(transact, InMemoryReviewRepository), event or _offered())
+    [added] = await usecases.record_offers(Committed(transact, InMemoryReviewRepository), [event or _offered()])
+    return added
 
 
 async def test_an_offer_lands_in_the_inbox_once_however_often_it_arrives():
