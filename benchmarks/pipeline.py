@@ -187,7 +187,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, i
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.25).start()
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids()).start()
     with console.status(f"{idle_cases} cases one at a time on the idle stack"):
         idle, idle_to_matching = await idle_offers(intake, authed, receiver, idle_cases, timeout)
     before = scrape_transactions(stack)

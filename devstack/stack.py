@@ -46,6 +46,8 @@ EMBEDDED_BROKER = {
 # interpreter lock: every connection past a few costs it CPU in contention.
 EMBEDDED_STORE = {
     "SECONDLOOK_MONGO_MAX_POOL_SIZE": "4",
+    # One replica per service: its watchers need only its own commits.
+    "SECONDLOOK_REVIEW_FOLLOW_CHANGE_STREAM": "false",
 }
 
 

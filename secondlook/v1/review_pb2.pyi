@@ -59,6 +59,22 @@ class ListAssignmentsResponse(_message.Message):
     assignments: _containers.RepeatedCompositeFieldContainer[Assignment]
     def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
 
+class WatchAssignmentsRequest(_message.Message):
+    __slots__ = ("resume_after",)
+    RESUME_AFTER_FIELD_NUMBER: _ClassVar[int]
+    resume_after: str
+    def __init__(self, resume_after: _Optional[str] = ...) -> None: ...
+
+class AssignmentChange(_message.Message):
+    __slots__ = ("assignment", "version", "position")
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    assignment: Assignment
+    version: int
+    position: str
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., version: _Optional[int] = ..., position: _Optional[str] = ...) -> None: ...
+
 class AssignmentRequest(_message.Message):
     __slots__ = ("assignment_id",)
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]

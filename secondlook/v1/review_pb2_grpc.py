@@ -42,6 +42,11 @@ class ReviewServiceStub:
                 request_serializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsResponse.FromString,
                 _registered_method=True)
+        self.WatchAssignments = channel.unary_stream(
+                '/secondlook.v1.ReviewService/WatchAssignments',
+                request_serializer=secondlook_dot_v1_dot_review__pb2.WatchAssignmentsRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_review__pb2.AssignmentChange.FromString,
+                _registered_method=True)
         self.AcceptAssignment = channel.unary_unary(
                 '/secondlook.v1.ReviewService/AcceptAssignment',
                 request_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
@@ -67,6 +72,17 @@ class ReviewServiceServicer:
 
     def ListAssignments(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAssignments(self, request, context):
+        """The caller's assignments as they change, pushed: first the open inbox
+        (OFFERED, ACCEPTED, IN_REVIEW), or with `resume_after` every change since
+        that position; then each change as it is committed, until the caller
+        cancels. A stream the server ends (restart, a reader too slow to keep up)
+        is resumed from the last position received.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -97,6 +113,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.ListAssignments,
                     request_deserializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsResponse.SerializeToString,
+            ),
+            'WatchAssignments': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAssignments,
+                    request_deserializer=secondlook_dot_v1_dot_review__pb2.WatchAssignmentsRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentChange.SerializeToString,
             ),
             'AcceptAssignment': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptAssignment,
@@ -144,6 +165,33 @@ class ReviewService:
             '/secondlook.v1.ReviewService/ListAssignments',
             secondlook_dot_v1_dot_review__pb2.ListAssignmentsRequest.SerializeToString,
             secondlook_dot_v1_dot_review__pb2.ListAssignmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAssignments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/secondlook.v1.ReviewService/WatchAssignments',
+            secondlook_dot_v1_dot_review__pb2.WatchAssignmentsRequest.SerializeToString,
+            secondlook_dot_v1_dot_review__pb2.AssignmentChange.FromString,
             options,
             channel_credentials,
             insecure,

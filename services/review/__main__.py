@@ -13,6 +13,7 @@ from secondlook.v1 import review_pb2, review_pb2_grpc
 
 from .. import topology
 from . import repository
+from .feed import AssignmentFeed
 from .grpc_api import ReviewServicer
 from .handlers import make_handlers
 from .repository import InboxReader, ReviewUnitOfWork
@@ -21,17 +22,22 @@ from .repository import InboxReader, ReviewUnitOfWork
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("review", topology.ALL_TOPICS)
+    clock, feed = Clock(), AssignmentFeed()
 
     def register(server):
-        servicer = ReviewServicer(transactor(kernel.store, ReviewUnitOfWork), InboxReader(kernel.store.db), Clock())
+        servicer = ReviewServicer(transactor(kernel.store, ReviewUnitOfWork), InboxReader(kernel.store.db), feed, clock)
         review_pb2_grpc.add_ReviewServiceServicer_to_server(servicer, server)
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 
+    loops = []
+    if kernel.settings.review_follow_change_stream:  # other replicas' commits reach this one's watchers
+        loops.append(lambda: repository.follow_changes(kernel.store.db, feed.publish))
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(kernel.store.db)),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, feed, clock)),
         consumes=topology.CONSUMES["review"],
+        loops=loops,
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
     )
     return await run(service)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import datetime, timedelta, timezone
+
 import grpc
 
 from secondlook.auth import Principal, require_role
@@ -13,8 +17,34 @@ from secondlook.v1 import review_pb2, review_pb2_grpc
 
 from . import usecases
 from .domain.assignment import Assignment, IllegalAction
+from .feed import FellBehind
 
 log = get_logger(__name__)
+
+# A resumed stream starts this long before its position: a change committed by
+# another replica (its own clock) or late in a slow commit is not skipped.
+RESUME_OVERLAP = timedelta(seconds=5)
+
+
+def position_of(a: Assignment) -> str:
+    """Opaque to clients: when the change was made, and which change it was."""
+    assert a.changed_at is not None
+    millis = int(a.changed_at.timestamp() * 1000)
+    return base64.urlsafe_b64encode(f"1:{millis}:{a.version}:{a.assignment_id}".encode()).decode().rstrip("=")
+
+
+def resume_time(position: str) -> datetime:
+    """Where a stream resumed from `position` starts reading; ValueError if the
+    position is not one this service gave out."""
+    try:
+        text = base64.urlsafe_b64decode(position + "=" * (-len(position) % 4)).decode()
+        fmt, millis, _, _ = text.split(":", 3)
+        if fmt != "1":
+            raise ValueError(fmt)
+        at = datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
+        raise ValueError("not a position this service gave out") from None
+    return at - RESUME_OVERLAP
 
 
 def _message(a: Assignment) -> review_pb2.Assignment:
@@ -28,9 +58,10 @@ def _message(a: Assignment) -> review_pb2.Assignment:
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
-    def __init__(self, transact: Transact, inbox: usecases.InboxQuery, clock: Clock):
+    def __init__(self, transact: Transact, inbox: usecases.InboxQuery, feed: usecases.Feed, clock: Clock):
         self._transact = transact
         self._inbox = inbox
+        self._feed = feed
         self._clock = clock
 
     async def _reviewer(self, context) -> Principal:
@@ -43,6 +74,24 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         principal = await self._reviewer(context)
         found = await usecases.list_assignments(self._inbox, principal.specialist_id, list(request.states))
         return review_pb2.ListAssignmentsResponse(assignments=[_message(a) for a in found])
+
+    async def WatchAssignments(self, request, context):
+        principal = await self._reviewer(context)
+        since = None
+        if request.resume_after:
+            try:
+                since = resume_time(request.resume_after)
+            except ValueError as exc:
+                await context.abort_with_status(field_violations(("resume_after", str(exc))))
+        changes = usecases.watch_assignments(self._inbox, self._feed, principal.specialist_id, since)
+        try:
+            async for a in changes:
+                yield review_pb2.AssignmentChange(assignment=_message(a), version=a.version, position=position_of(a))
+        except FellBehind:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "the stream fell behind its changes: resume from the last position received")
+        finally:
+            await changes.aclose()
 
     async def _run(self, context, assignment_id: str, action: str, command) -> review_pb2.Assignment:
         principal = await self._reviewer(context)
@@ -64,13 +113,13 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
 
     async def AcceptAssignment(self, request, context):
         return await self._run(context, request.assignment_id, "accept", lambda sid: usecases.accept_assignment(
-            self._transact, self._clock, sid, request.assignment_id))
+            self._transact, self._feed, self._clock, sid, request.assignment_id))
 
     async def StartReview(self, request, context):
         return await self._run(context, request.assignment_id, "start", lambda sid: usecases.start_review(
-            self._transact, self._clock, sid, request.assignment_id))
+            self._transact, self._feed, self._clock, sid, request.assignment_id))
 
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None
         return await self._run(context, request.assignment_id, "submit_opinion", lambda sid: usecases.submit_opinion(
-            self._transact, self._clock, sid, request.assignment_id, opinion))
+            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion))

@@ -7,17 +7,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
+from secondlook import backoff
+from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
 from .domain.assignment import Assignment, OpinionRecord
 
+log = get_logger(__name__)
+
 ASSIGNMENTS = "assignments"
+CHANGE_STREAM_HISTORY_LOST = 286
 OPINIONS = "opinions"
 INBOX_LIMIT = 500
 
@@ -33,6 +41,7 @@ class ReviewRepository(Protocol):
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("state", 1)])
+    await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("changed_at", 1)])
 
 
 def _doc(a: Assignment) -> dict:
@@ -40,6 +49,7 @@ def _doc(a: Assignment) -> dict:
         "_id": a.assignment_id, "case_id": a.case_id, "tenant_id": a.tenant_id, "specialist_id": a.specialist_id,
         "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
+        "version": a.version, "changed_at": a.changed_at or a.offered_at,
     }
 
 
@@ -50,6 +60,7 @@ def _assignment(doc: dict) -> Assignment:
         diagnosis_code=doc["diagnosis_code"], urgency=doc["urgency"], offered_at=doc["offered_at"],
         respond_by=doc["respond_by"], traceparent=doc.get("traceparent", ""),
         stamps={k: doc[k] for k in ("accepted_at", "started_at", "opinion_submitted_at") if k in doc},
+        version=doc.get("version", 1), changed_at=doc.get("changed_at", doc["offered_at"]),
     )
 
 
@@ -82,7 +93,7 @@ class MongoReviewRepository:
         returns it as moved, or None (missing, someone else's, or in another state)."""
         doc = await self._db[ASSIGNMENTS].find_one_and_update(
             {"_id": assignment_id, "specialist_id": specialist_id, "state": from_state},
-            {"$set": {"state": to_state, stamp: at}},
+            {"$set": {"state": to_state, stamp: at, "changed_at": at}, "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER, session=self._session,
         )
         return _assignment(doc) if doc else None
@@ -103,12 +114,45 @@ class InboxReader:
     def __init__(self, db: AsyncDatabase):
         self._db = db
 
+    async def changed_since(self, specialist_id: str, since: datetime) -> list[Assignment]:
+        """The specialist's assignments changed at or after `since`, oldest change first."""
+        docs = await self._db[ASSIGNMENTS].find({"specialist_id": specialist_id, "changed_at": {"$gte": since}}) \
+            .sort("changed_at", 1).limit(INBOX_LIMIT).to_list()
+        return [_assignment(d) for d in docs]
+
     async def list_for_specialist(self, specialist_id: str, states: list[int]) -> list[Assignment]:
         query: dict = {"specialist_id": specialist_id}
         if states:
             query["state"] = {"$in": states}
         docs = await self._db[ASSIGNMENTS].find(query).sort("offered_at", 1).limit(INBOX_LIMIT).to_list()
         return [_assignment(d) for d in docs]
+
+
+async def follow_changes(db: AsyncDatabase, publish: Callable[[Assignment], None]) -> None:
+    """Passes on every assignment change committed by any replica, from the store's
+    change stream (an awaiting read: nothing to do costs next to nothing), until
+    cancelled; an interrupted stream resumes where it left off."""
+    resume_after = None
+
+    async def follow() -> bool:
+        nonlocal resume_after
+        try:
+            async with await db[ASSIGNMENTS].watch(
+                    [{"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}}],
+                    full_document="updateLookup", resume_after=resume_after) as stream:
+                async for change in stream:
+                    resume_after = stream.resume_token
+                    doc = change.get("fullDocument")
+                    if doc is not None:
+                        publish(_assignment(doc))
+        except OperationFailure as exc:
+            if exc.code == CHANGE_STREAM_HISTORY_LOST:
+                log.warning("assignment_changes_lost_resuming_from_now")  # watchers resume from their positions
+                resume_after = None
+            raise
+        return True
+
+    await backoff.forever(follow, lambda: asyncio.sleep(0))
 
 
 class ReviewUnitOfWork:

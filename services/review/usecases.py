@@ -4,14 +4,15 @@ repository port and the unit of work. No gRPC, no MongoDB here."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Protocol
 
 from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.unitofwork import Transact
-from secondlook.v1.review_pb2 import Opinion
+from secondlook.v1.review_pb2 import AssignmentState, Opinion
 
 from .domain.assignment import (
     TRANSITIONS,
@@ -34,6 +35,19 @@ class UnitOfWork(Protocol):
 
 class InboxQuery(Protocol):
     async def list_for_specialist(self, specialist_id: str, states: list[int]) -> list[Assignment]: ...
+    async def changed_since(self, specialist_id: str, since: datetime) -> list[Assignment]: ...
+
+
+class Feed(Protocol):
+    """Where committed assignment changes go, and where a watcher gets them (feed.py)."""
+
+    def publish(self, assignment: Assignment) -> None: ...
+    def subscribe(self, specialist_id: str): ...
+    def unsubscribe(self, specialist_id: str, watcher) -> None: ...
+
+
+OPEN_STATES = [AssignmentState.ASSIGNMENT_STATE_OFFERED, AssignmentState.ASSIGNMENT_STATE_ACCEPTED,
+               AssignmentState.ASSIGNMENT_STATE_IN_REVIEW]
 
 
 class NotFound(Exception):
@@ -49,11 +63,17 @@ class Superseded(Exception):
 
 
 # --- events ----------------------------------------------------------------------
-async def record_offers(assignments: ReviewRepository, events: list[Event]) -> list[bool]:
+async def record_offers(assignments: ReviewRepository, feed: Feed, clock: Clock, events: list[Event]) -> list[bool]:
     """specialist.offered: each offer lands in its specialist's inbox, all in one
     write that only inserts (once, however often an event arrives; no
-    transaction). Per event False for a repeat."""
-    return await assignments.add_offers([offer_from(e) for e in events])
+    transaction), and goes to the reviewer's feed. Per event False for a repeat."""
+    now = clock.now()
+    offers = [offer_from(e, now) for e in events]
+    added = await assignments.add_offers(offers)
+    for offer, new in zip(offers, added, strict=True):
+        if new:
+            feed.publish(offer)
+    return added
 
 
 # --- queries ---------------------------------------------------------------------
@@ -61,9 +81,33 @@ async def list_assignments(inbox: InboxQuery, specialist_id: str, states: list[i
     return await inbox.list_for_specialist(specialist_id, states)
 
 
+async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
+                            since: datetime | None) -> AsyncIterator[Assignment]:
+    """The specialist's assignments as they change: the open inbox (or every change
+    since `since`), then each change as it is committed; each version once. The
+    feed is joined before the store is read, so nothing committed in between is missed."""
+    watcher = feed.subscribe(specialist_id)
+    try:
+        sent: dict[str, int] = {}
+        if since is None:
+            first = await inbox.list_for_specialist(specialist_id, OPEN_STATES)
+        else:
+            first = await inbox.changed_since(specialist_id, since)
+        for assignment in first:
+            sent[assignment.assignment_id] = assignment.version
+            yield assignment
+        while True:
+            assignment = await watcher.next()
+            if sent.get(assignment.assignment_id, 0) < assignment.version:
+                sent[assignment.assignment_id] = assignment.version
+                yield assignment
+    finally:
+        feed.unsubscribe(specialist_id, watcher)
+
+
 # --- commands --------------------------------------------------------------------
-async def _act(transact: Transact, clock: Clock, specialist_id: str, assignment_id: str, action: str,
-               opinion: Opinion | None = None) -> Assignment:
+async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
+               action: str, opinion: Opinion | None = None) -> Assignment:
     async def body(uow: UnitOfWork) -> Assignment:
         needed, result, stamp = TRANSITIONS[action]
         now = clock.now()
@@ -85,22 +129,25 @@ async def _act(transact: Transact, clock: Clock, specialist_id: str, assignment_
             )
             await uow.assignments.add_opinion(record)
         uow.emit(event_for(moved, action, now, record))
+        uow.after_commit.append(lambda: feed.publish(moved))
         return moved
 
     return await transact(body)
 
 
-async def accept_assignment(transact: Transact, clock: Clock, specialist_id: str, assignment_id: str) -> Assignment:
-    return await _act(transact, clock, specialist_id, assignment_id, "accept")
+async def accept_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
+                            assignment_id: str) -> Assignment:
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "accept")
 
 
-async def start_review(transact: Transact, clock: Clock, specialist_id: str, assignment_id: str) -> Assignment:
-    return await _act(transact, clock, specialist_id, assignment_id, "start")
+async def start_review(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
+                       assignment_id: str) -> Assignment:
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "start")
 
 
-async def submit_opinion(transact: Transact, clock: Clock, specialist_id: str, assignment_id: str,
+async def submit_opinion(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
                          opinion: Opinion | None) -> Assignment:
     violations = validate_opinion(opinion)
     if violations:
         raise InvalidOpinion(violations)
-    return await _act(transact, clock, specialist_id, assignment_id, "submit_opinion", opinion)
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "submit_opinion", opinion)

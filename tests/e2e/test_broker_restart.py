@@ -35,7 +35,7 @@ async def test_every_case_is_delivered_once_after_the_broker_restarts_empty(faul
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2).start()
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids()).start()
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
         requests = clients.numbered_cases("fault", CASES)

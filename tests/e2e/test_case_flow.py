@@ -148,7 +148,7 @@ async def test_a_receiver_that_was_down_still_gets_its_notice_once(stack, stack_
     receiver = await registered_receiver(stack_settings, stack.target("notify"), tenant)
     receiver.refuse_with = 503
     intake, authed = clients.submitter(stack_settings, stack.target("intake"), tenant)
-    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids(), poll_seconds=0.2).start()
+    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids()).start()
     mongo = AsyncMongoClient(stack.mongo_uri)
     deliveries = mongo["secondlook_notify"]["deliveries"]
     try:

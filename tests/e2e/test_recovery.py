@@ -22,6 +22,7 @@ from secondlook.v1 import case_pb2, intake_pb2, review_pb2
 from services.topology import PRODUCES
 from tests.conftest import eventually
 from tests.e2e.conftest import start_stack
+from tests.e2e.watching import Watching
 from tests.integration.kafka_reader import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,9 @@ DELIVERED = case_pb2.CASE_STATUS_DELIVERED
 
 @pytest.fixture(scope="module")
 def recovery_stack(tmp_path_factory):
-    stack = start_stack(tmp_path_factory.mktemp("recovery"), overrides=NO_SWEEPER)
+    # Replicas of review follow the change stream: a watcher on one sees the other's commits.
+    stack = start_stack(tmp_path_factory.mktemp("recovery"),
+                        overrides={**NO_SWEEPER, "SECONDLOOK_REVIEW_FOLLOW_CHANGE_STREAM": "true"})
     yield stack
     stack.stop()
 
@@ -73,6 +76,8 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
     # submit on the first, so one case's events are written by both.
     reviewers = {sid: (clients.reviewer(settings, stack.target("review"), sid),
                        clients.reviewer(settings, stack.target(replica), sid)) for sid in clients.specialist_ids()}
+    # Watching on the second replica: the changes made on the first reach it too.
+    watching = [Watching(settings, stack.target(replica), sid) for sid in clients.specialist_ids()]
     try:
         replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)
                                          for r in clients.numbered_cases("replica", 50)))
@@ -120,11 +125,24 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
             assert len({e.event_id for e in events}) == 3  # each published once
         print(f"\n2 review replicas, 50 cases: {len(records)} records on {PRODUCES['review']}, "
               f"every case's 3 events once and in causal order")
+
+        async def watched_to_the_end():
+            last = {}
+            for w in watching:
+                for c in w.changes:
+                    if c.assignment.case_id in case_ids:
+                        last[c.assignment.case_id] = max(last.get(c.assignment.case_id, 0), c.version)
+            return len(last) == 50 and set(last.values()) == {4}
+
+        # accepted and submitted on the first replica, started on the second: all four versions pushed
+        await eventually(watched_to_the_end, 30, "every assignment's last change pushed to the other replica")
         _one_notice_each(receiver, case_ids)
         refused = [line for line in (stack.home / "logs" / "intake.log").read_text().splitlines()
                    if "transition_refused" in line and any(c in line for c in case_ids)]
         assert refused == []
     finally:
+        for w in watching:
+            await w.close()
         for pair in reviewers.values():
             for _, auth in pair:
                 await auth.close()
@@ -140,8 +158,7 @@ async def test_a_killed_service_recovers_its_cases_on_restart_without_the_sweepe
     tenant = f"crash-{victim}"
     receiver = await registered_receiver(settings, stack.target("notify"), tenant)
     intake, authed = clients.submitter(settings, stack.target("intake"), tenant)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(),
-                                 poll_seconds=0.1).start()
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids()).start()
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
         replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)

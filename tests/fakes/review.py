@@ -37,7 +37,8 @@ class InMemoryReviewRepository:
         current = await self.get_for_specialist(assignment_id, specialist_id)
         if current is None or current.state != from_state:
             return None
-        moved = dataclasses.replace(current, state=to_state, stamps={**current.stamps, stamp: at})
+        moved = dataclasses.replace(current, state=to_state, stamps={**current.stamps, stamp: at},
+                                    version=current.version + 1, changed_at=at)
         self._state.assignments[assignment_id] = moved
         return moved
 
@@ -57,6 +58,11 @@ class InMemoryInbox:
         found = [a for a in self._transact.state.assignments.values()
                  if a.specialist_id == specialist_id and (not states or a.state in states)]
         return sorted(found, key=lambda a: a.offered_at)
+
+    async def changed_since(self, specialist_id: str, since) -> list[Assignment]:
+        found = [a for a in self._transact.state.assignments.values()
+                 if a.specialist_id == specialist_id and a.changed_at >= since]
+        return sorted(found, key=lambda a: a.changed_at)
 
 
 class FakeReviewUnitOfWork(FakeUnitOfWork):

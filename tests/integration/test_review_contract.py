@@ -39,7 +39,8 @@ async def ports(request, infra_settings):
 def _assignment(i: int, specialist="s1", state=A.ASSIGNMENT_STATE_OFFERED) -> Assignment:
     return Assignment(assignment_id=f"a{i}", case_id=f"c{i}", tenant_id="t", specialist_id=specialist,
                       specialty="x", state=state, diagnosis_code="G35", urgency=1,
-                      offered_at=T0 + timedelta(minutes=i), respond_by=T0 + timedelta(days=1))
+                      offered_at=T0 + timedelta(minutes=i), respond_by=T0 + timedelta(days=1),
+                      changed_at=T0 + timedelta(minutes=i))
 
 
 async def test_an_offer_is_added_once_and_read_back_only_by_its_specialist(ports):
@@ -60,13 +61,26 @@ async def test_move_applies_only_from_the_state_named_and_only_for_its_specialis
     transact, _ = ports
     offered = _assignment(1)
     await transact(lambda uow: uow.assignments.add_offer(offered))
-    accepted = dataclasses.replace(offered, state=A.ASSIGNMENT_STATE_ACCEPTED, stamps={"accepted_at": T0})
+    accepted = dataclasses.replace(offered, state=A.ASSIGNMENT_STATE_ACCEPTED, stamps={"accepted_at": T0},
+                                   version=2, changed_at=T0)
     move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", T0)
     assert await transact(lambda uow: uow.assignments.move("a1", "s2", *move)) is None  # someone else's
     assert await transact(lambda uow: uow.assignments.move("a1", "s1", *move)) == accepted
     assert await transact(lambda uow: uow.assignments.move("a1", "s1", *move)) is None  # no longer OFFERED
     assert await transact(lambda uow: uow.assignments.move("nope", "s1", *move)) is None
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == accepted
+
+
+async def test_changes_since_a_time_are_the_specialists_own_oldest_change_first(ports):
+    transact, inbox = ports
+    for i, specialist in ((1, "s1"), (2, "s1"), (3, "s2")):
+        await transact(lambda uow, a=_assignment(i, specialist): uow.assignments.add_offer(a))
+    later = T0 + timedelta(minutes=30)
+    move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", later)
+    await transact(lambda uow: uow.assignments.move("a1", "s1", *move))
+    since = await inbox.changed_since("s1", T0 + timedelta(minutes=2))
+    assert [(a.assignment_id, a.version) for a in since] == [("a2", 1), ("a1", 2)]
+    assert [a.assignment_id for a in await inbox.changed_since("s1", later + timedelta(seconds=1))] == []
 
 
 async def test_opinions_are_stored_once(ports):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
 from services.review.domain.assignment import IllegalAction
+from services.review.feed import WATCHER_BACKLOG, AssignmentFeed, FellBehind
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
 
@@ -34,8 +36,12 @@ def _opinion(**changes):
     return opinion
 
 
-async def _with_offer(transact, event=None):
-    [added] = await usecases.record_offers(Committed(transact, InMemoryReviewRepository), [event or _offered()])
+FEED = AssignmentFeed()  # nobody watching: the tests below that watch make their own
+
+
+async def _with_offer(transact, event=None, feed=FEED):
+    [added] = await usecases.record_offers(Committed(transact, InMemoryReviewRepository), feed, FakeClock(),
+                                           [event or _offered()])
     return added
 
 
@@ -52,10 +58,10 @@ async def test_an_offer_lands_in_the_inbox_once_however_often_it_arrives():
 async def test_the_reviewer_works_an_assignment_and_each_step_emits_its_event():
     transact, clock = review_transact(), FakeClock()
     await _with_offer(transact)
-    await usecases.accept_assignment(transact, clock, "spec-1", "a1")
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
     clock.advance(60)
-    await usecases.start_review(transact, clock, "spec-1", "a1")
-    done = await usecases.submit_opinion(transact, clock, "spec-1", "a1", _opinion())
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    done = await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
     assert done.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED
     assert set(done.stamps) == {"accepted_at", "started_at", "opinion_submitted_at"}
     assert [e.type for e in transact.committed] == ["assignment.accepted", "review.started", "opinion.submitted"]
@@ -71,7 +77,7 @@ async def test_another_specialists_assignment_is_not_found_and_nothing_changes()
     transact = review_transact()
     await _with_offer(transact)
     with pytest.raises(usecases.NotFound):
-        await usecases.accept_assignment(transact, FakeClock(), "spec-2", "a1")
+        await usecases.accept_assignment(transact, FEED, FakeClock(), "spec-2", "a1")
     assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_OFFERED
     assert transact.committed == []
 
@@ -80,18 +86,71 @@ async def test_a_step_out_of_turn_is_refused_and_nothing_is_written():
     transact = review_transact()
     await _with_offer(transact)
     with pytest.raises(IllegalAction, match="needs state IN_REVIEW"):
-        await usecases.submit_opinion(transact, FakeClock(), "spec-1", "a1", _opinion())
+        await usecases.submit_opinion(transact, FEED, FakeClock(), "spec-1", "a1", _opinion())
     assert transact.state.opinions == {} and transact.committed == []
 
 
 async def test_an_invalid_opinion_names_every_field_and_is_not_stored():
     transact, clock = review_transact(), FakeClock()
     await _with_offer(transact)
-    await usecases.accept_assignment(transact, clock, "spec-1", "a1")
-    await usecases.start_review(transact, clock, "spec-1", "a1")
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
     with pytest.raises(usecases.InvalidOpinion) as info:
-        await usecases.submit_opinion(transact, clock, "spec-1", "a1",
+        await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1",
                                       _opinion(recommendation=" ", confidence=101, attestation=False))
     assert [f for f, _ in info.value.violations] == [
         "opinion.recommendation", "opinion.confidence", "opinion.attestation"]
     assert transact.state.opinions == {}
+
+
+async def _next(changes, timeout=1.0):
+    return await asyncio.wait_for(anext(changes), timeout)
+
+
+async def test_a_watcher_gets_the_open_inbox_then_each_change_once_and_only_its_own():
+    transact, clock, feed = review_transact(), FakeClock(), AssignmentFeed()
+    await _with_offer(transact, _offered("a1"), feed)
+    changes = usecases.watch_assignments(InMemoryInbox(transact), feed, "spec-1", None)
+    first = await _next(changes)
+    assert (first.assignment_id, first.state, first.version) == ("a1", A.ASSIGNMENT_STATE_OFFERED, 1)
+
+    await _with_offer(transact, _offered("a2"), feed)
+    await _with_offer(transact, _offered("a2"), feed)  # a repeat: nothing new to see
+    await _with_offer(transact, _offered("b1", specialist_id="spec-2", case_id="c2"), feed)  # someone else's
+    await usecases.accept_assignment(transact, feed, clock, "spec-1", "a1")
+    seen = [await _next(changes), await _next(changes)]
+    assert [(a.assignment_id, a.state, a.version) for a in seen] == [
+        ("a2", A.ASSIGNMENT_STATE_OFFERED, 1), ("a1", A.ASSIGNMENT_STATE_ACCEPTED, 2)]
+    feed.publish(seen[1])  # the same change again (e.g. from the change stream): passed on once
+    with pytest.raises(TimeoutError):
+        await _next(changes, timeout=0.05)
+    await changes.aclose()
+    assert feed.watching == 0
+
+
+async def test_a_resumed_watch_replays_the_changes_since_its_position():
+    transact, clock, feed = review_transact(), FakeClock(), AssignmentFeed()
+    await _with_offer(transact, _offered("a1"), feed)
+    clock.advance(60)
+    await usecases.accept_assignment(transact, feed, clock, "spec-1", "a1")
+    since = clock.now() - timedelta(seconds=5)
+    changes = usecases.watch_assignments(InMemoryInbox(transact), feed, "spec-1", since)
+    replayed = await _next(changes)
+    assert (replayed.state, replayed.version) == (A.ASSIGNMENT_STATE_ACCEPTED, 2)
+    await changes.aclose()
+
+
+async def test_a_watcher_that_falls_behind_is_ended_to_resume_later():
+    transact, feed = review_transact(), AssignmentFeed()
+    changes = usecases.watch_assignments(InMemoryInbox(transact), feed, "spec-1", None)
+    pending = asyncio.ensure_future(_next(changes))
+    for _ in range(100):  # until the watch has subscribed and read the (empty) inbox
+        if feed.watching:
+            break
+        await asyncio.sleep(0)
+    assert feed.watching == 1
+    for i in range(WATCHER_BACKLOG + 2):
+        await _with_offer(transact, _offered(f"a{i}", case_id=f"c{i}"), feed)
+    assert (await pending).assignment_id == "a0"
+    with pytest.raises(FellBehind):  # at once: its last position replays what it missed
+        await _next(changes)

@@ -46,6 +46,9 @@ class Assignment:
     traceparent: str = ""
     # When each action happened, by TRANSITIONS' field name.
     stamps: dict[str, datetime] = field(default_factory=dict)
+    # Up by one with every change; when review last changed it (the reviewer's feed follows both).
+    version: int = 1
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,8 @@ def next_state(current: int, action: str) -> int:
     return result
 
 
-def offer_from(event: Event) -> Assignment:
-    """The inbox entry a specialist.offered event makes."""
+def offer_from(event: Event, now: datetime) -> Assignment:
+    """The inbox entry a specialist.offered event makes, recorded `now`."""
     offer = event.specialist_offered
     return Assignment(
         assignment_id=offer.assignment_id, case_id=event.case_id, tenant_id=event.tenant_id,
@@ -85,6 +88,7 @@ def offer_from(event: Event) -> Assignment:
         diagnosis_code=offer.diagnosis_code, urgency=offer.urgency,
         offered_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc),
         respond_by=offer.respond_by.ToDatetime(tzinfo=timezone.utc), traceparent=event.traceparent,
+        changed_at=now,
     )
 
 

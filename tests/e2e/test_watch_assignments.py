@@ -1,0 +1,93 @@
+"""Acceptance: a reviewer is pushed their offers and every change to them
+(WatchAssignments), only their own, and resumes a stream from a position."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from devstack import clients
+from secondlook.auth import mint_token
+from secondlook.v1 import intake_pb2, review_pb2, review_pb2_grpc
+from tests.conftest import eventually
+from tests.e2e.watching import Watching
+
+pytestmark = pytest.mark.e2e
+
+OFFERED, ACCEPTED = review_pb2.ASSIGNMENT_STATE_OFFERED, review_pb2.ASSIGNMENT_STATE_ACCEPTED
+
+
+async def test_a_reviewer_is_pushed_their_offers_and_changes_and_resumes_from_a_position(stack, stack_settings):
+    settings = stack_settings
+    intake, intake_auth = clients.submitter(settings, stack.target("intake"), "tenant-watch")
+    watching = {sid: Watching(settings, stack.target("review"), sid) for sid in clients.specialist_ids()}
+    resumed = None
+    try:
+        reply = await intake.SubmitCase(clients.sample_cases(prefix="watch-")[1], metadata=intake_auth.metadata,
+                                        timeout=10)
+
+        async def offered():
+            return [(sid, w) for sid, w in watching.items() if w.of(reply.case_id)]
+
+        [(sid, mine)] = await eventually(offered, 30, "the offer pushed to its specialist")
+        [offer] = mine.of(reply.case_id)
+        assert (offer.assignment.state, offer.version) == (OFFERED, 1)
+        assert offer.assignment.specialist_id == sid and offer.position
+
+        await mine.stub.AcceptAssignment(review_pb2.AssignmentRequest(assignment_id=offer.assignment.assignment_id),
+                                         metadata=mine.authed.metadata, timeout=10)
+
+        async def accepted():
+            return len(mine.of(reply.case_id)) == 2
+
+        await eventually(accepted, 10, "the acceptance pushed to the stream")
+        change = mine.of(reply.case_id)[1]
+        assert (change.assignment.state, change.version) == (ACCEPTED, 2)
+        # Nobody else heard of it.
+        assert all(not w.of(reply.case_id) for other, w in watching.items() if other != sid)
+
+        # A new stream from the offer's position replays what came after it.
+        resumed = Watching(settings, stack.target("review"), sid, resume_after=offer.position)
+
+        async def replayed():
+            return any(c.version == 2 for c in resumed.of(reply.case_id))
+
+        await eventually(replayed, 10, "the acceptance replayed from the offer's position")
+        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id), metadata=intake_auth.metadata)
+        assert case.specialist_id == sid
+    finally:
+        for w in [*watching.values(), *([resumed] if resumed else [])]:
+            await w.close()
+        await intake_auth.close()
+
+
+async def _refused_stream(call) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in call:
+            pass
+    return info.value
+
+
+async def test_a_watch_needs_a_reviewer_token_and_a_position_this_service_gave_out(stack, stack_settings):
+    async with grpc.aio.insecure_channel(stack.target("review")) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        error = await _refused_stream(stub.WatchAssignments(review_pb2.WatchAssignmentsRequest()))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        submitter = mint_token(stack_settings, subject="coord", tenant="tenant-a", roles=["submitter"])
+        error = await _refused_stream(stub.WatchAssignments(
+            review_pb2.WatchAssignmentsRequest(), metadata=(("authorization", f"Bearer {submitter}"),)))
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    reviewer, authed = clients.reviewer(stack_settings, stack.target("review"), clients.specialist_ids()[0])
+    try:
+        error = await _refused_stream(reviewer.WatchAssignments(
+            review_pb2.WatchAssignmentsRequest(resume_after="not-a-position"), metadata=authed.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        status = rpc_status.from_call(error)
+        details = error_details_pb2.BadRequest()
+        status.details[0].Unpack(details)
+        assert [v.field for v in details.field_violations] == ["resume_after"]
+    finally:
+        await authed.close()
