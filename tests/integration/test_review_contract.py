@@ -73,8 +73,8 @@ async def test_move_applies_only_from_the_state_named_and_only_for_its_specialis
 
 async def test_changes_since_a_time_are_the_specialists_own_oldest_change_first(ports):
     transact, inbox = ports
-    for i, specialist in ((1, "s1"), (2, "s1"), (3, "s2")):
-        await transact(lambda uow, a=_assignment(i, specialist): uow.assignments.add_offer(a))
+    offers = [_assignment(1, "s1"), _assignment(2, "s1"), _assignment(3, "s2")]
+    await transact(lambda uow: uow.assignments.add_offers(offers))
     later = T0 + timedelta(minutes=30)
     move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", later)
     await transact(lambda uow: uow.assignments.move("a1", "s1", *move))
