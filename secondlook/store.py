@@ -64,6 +64,24 @@ class _CommandCounter(monitoring.CommandListener):
         pass
 
 
+async def insert_once(collection, docs: list[dict], session: AsyncClientSession | None = None) -> list[bool]:
+    """Inserts each document unless one with its _id exists; per document whether it
+    was inserted now. One request, and a plain insert: on the store an upsert costs
+    several times as much, and a repeat is the rare case. Outside a transaction
+    only (a duplicate key aborts one)."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False, session=session)
+        return [True] * len(docs)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        repeats = {e["index"] for e in errors}
+        return [i not in repeats for i in range(len(docs))]
+
+
 class SequenceTaken(PyMongoError):
     """Another transaction committed the sequence number this one took: run it again."""
 

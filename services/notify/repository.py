@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from secondlook.store import UnitOfWork
+from secondlook.store import UnitOfWork, insert_once
 
 from .domain.deliveries import DEAD, DELIVERED, PENDING, SENDING, Delivery
 
@@ -89,10 +89,7 @@ class MongoDeliveries:
 
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
         """`add` for several, in one request."""
-        result = await self._db[DELIVERIES].bulk_write(
-            [UpdateOne({"_id": d.delivery_id}, {"$setOnInsert": _doc(d)}, upsert=True) for d in deliveries],
-            ordered=False, session=self._session)
-        return [i in result.upserted_ids for i in range(len(deliveries))]
+        return await insert_once(self._db[DELIVERIES], [_doc(d) for d in deliveries], self._session)
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
         result = await self._db[DELIVERIES].update_one(

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from secondlook import backoff
 from secondlook.logging import get_logger
-from secondlook.store import UnitOfWork
+from secondlook.store import UnitOfWork, insert_once
 
 from .domain.assignment import Assignment, OpinionRecord
 
@@ -77,10 +77,7 @@ class MongoReviewRepository:
 
     async def add_offers(self, assignments: list[Assignment]) -> list[bool]:
         """`add_offer` for several, in one request."""
-        result = await self._db[ASSIGNMENTS].bulk_write(
-            [UpdateOne({"_id": a.assignment_id}, {"$setOnInsert": _doc(a)}, upsert=True) for a in assignments],
-            ordered=False, session=self._session)
-        return [i in result.upserted_ids for i in range(len(assignments))]
+        return await insert_once(self._db[ASSIGNMENTS], [_doc(a) for a in assignments], self._session)
 
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": assignment_id, "specialist_id": specialist_id},

@@ -12,8 +12,9 @@ from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
 from services.notify import repository
 from services.notify.domain.deliveries import DEAD, PENDING, SENDING, opinion_ready_delivery
-from services.notify.repository import MongoDeliveryQueue, NotifyUnitOfWork
-from tests.fakes.notify import InMemoryDeliveryQueue, notify_transact
+from services.notify.repository import MongoDeliveries, MongoDeliveryQueue, NotifyUnitOfWork
+from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, notify_transact
+from tests.fakes.transact import Committed
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.integration
 async def ports(request, infra_settings):
     if request.param == "fake":
         transact = notify_transact()
-        yield transact, InMemoryDeliveryQueue(transact), lambda: dict(transact.state.deliveries)
+        yield (transact, InMemoryDeliveryQueue(transact), lambda: dict(transact.state.deliveries),
+               Committed(transact, InMemoryDeliveries))
         return
     store = Store(infra_settings, "notify")
     await store.ensure_indexes()
@@ -31,7 +33,8 @@ async def ports(request, infra_settings):
     async def snapshot():
         return {d["_id"]: d for d in await store.db[repository.DELIVERIES].find({}).to_list()}
 
-    yield transactor(store, NotifyUnitOfWork), MongoDeliveryQueue(store.db), snapshot
+    # Deliveries are recorded outside any transaction (a guarded write), as the consumer does.
+    yield transactor(store, NotifyUnitOfWork), MongoDeliveryQueue(store.db), snapshot, MongoDeliveries(store.db)
     await store.client.drop_database(store.db.name)
     await store.close()
 
@@ -43,19 +46,19 @@ def _delivery(clock, case_id="c1"):
 
 
 async def test_deliveries_added_together_are_each_added_once(ports):
-    transact, _, _ = ports
+    _, _, _, alone = ports
     clock = FakeClock()
     seen, others = _delivery(clock), [_delivery(clock, "c-2"), _delivery(clock, "c-3")]
-    assert await transact(lambda uow: uow.deliveries.add(seen)) is True
-    assert await transact(lambda uow: uow.deliveries.add_many([others[0], seen, others[1]])) == [True, False, True]
+    assert await alone.add(seen) is True
+    assert await alone.add_many([others[0], seen, others[1]]) == [True, False, True]
 
 
 async def test_a_delivery_is_added_once_and_claimed_by_one_sender_until_its_lease_expires(ports):
-    transact, queue, _ = ports
+    transact, queue, _, alone = ports
     clock = FakeClock()
     delivery = _delivery(clock)
-    assert await transact(lambda uow: uow.deliveries.add(delivery)) is True
-    assert await transact(lambda uow: uow.deliveries.add(delivery)) is False
+    assert await alone.add(delivery) is True
+    assert await alone.add(delivery) is False
     first = await queue.claim_due(clock.now(), lease_seconds=10)
     assert first.delivery_id == delivery.delivery_id and first.attempts == 1 and first.status == SENDING
     assert await queue.claim_due(clock.now(), lease_seconds=10) is None  # leased
@@ -66,9 +69,9 @@ async def test_a_delivery_is_added_once_and_claimed_by_one_sender_until_its_leas
 
 
 async def test_outcomes_are_fenced_by_the_attempt_that_holds_the_lease(ports):
-    transact, queue, _ = ports
+    transact, queue, _, alone = ports
     clock = FakeClock()
-    await transact(lambda uow: uow.deliveries.add(_delivery(clock)))
+    await alone.add(_delivery(clock))
     stale = await queue.claim_due(clock.now(), lease_seconds=1)
     clock.advance(2)
     current = await queue.claim_due(clock.now(), lease_seconds=10)
@@ -79,9 +82,9 @@ async def test_outcomes_are_fenced_by_the_attempt_that_holds_the_lease(ports):
 
 
 async def test_a_dead_delivery_is_rearmed_for_another_round(ports):
-    transact, queue, snapshot = ports
+    transact, queue, snapshot, alone = ports
     clock = FakeClock()
-    await transact(lambda uow: uow.deliveries.add(_delivery(clock, "c-dead")))
+    await alone.add(_delivery(clock, "c-dead"))
     claimed = await queue.claim_due(clock.now(), lease_seconds=10)
     await queue.mark_failed(claimed, None, "HTTP 503")
     status = lambda d: d["status"] if isinstance(d, dict) else d.status  # noqa: E731

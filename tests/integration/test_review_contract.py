@@ -13,8 +13,9 @@ from secondlook.unitofwork import transactor
 from secondlook.v1 import review_pb2
 from services.review import repository
 from services.review.domain.assignment import Assignment, OpinionRecord
-from services.review.repository import InboxReader, ReviewUnitOfWork
-from tests.fakes.review import InMemoryInbox, review_transact
+from services.review.repository import InboxReader, MongoReviewRepository, ReviewUnitOfWork
+from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
+from tests.fakes.transact import Committed
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +27,13 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 async def ports(request, infra_settings):
     if request.param == "fake":
         transact = review_transact()
-        yield transact, InMemoryInbox(transact)
+        yield transact, InMemoryInbox(transact), Committed(transact, InMemoryReviewRepository)
         return
     store = Store(infra_settings, "review")
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
-    yield transactor(store, ReviewUnitOfWork), InboxReader(store.db)
+    # Offers are recorded outside any transaction (a guarded write), as the consumer does.
+    yield transactor(store, ReviewUnitOfWork), InboxReader(store.db), MongoReviewRepository(store.db)
     await store.client.drop_database(store.db.name)
     await store.close()
 
@@ -44,23 +46,23 @@ def _assignment(i: int, specialist="s1", state=A.ASSIGNMENT_STATE_OFFERED) -> As
 
 
 async def test_an_offer_is_added_once_and_read_back_only_by_its_specialist(ports):
-    transact, inbox = ports
+    transact, inbox, alone = ports
     first = _assignment(1)
-    assert await transact(lambda uow: uow.assignments.add_offer(first)) is True
-    assert await transact(lambda uow: uow.assignments.add_offer(dataclasses.replace(first, specialty="changed"))) is False
+    assert await alone.add_offer(first) is True
+    assert await alone.add_offer(dataclasses.replace(first, specialty="changed")) is False
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == first
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s2")) is None
     assert await transact(lambda uow: uow.assignments.get_for_specialist("nope", "s1")) is None
     # Several at once: each is added once, a repeat among them changes nothing.
-    added = await transact(lambda uow: uow.assignments.add_offers([_assignment(2), first, _assignment(3)]))
+    added = await alone.add_offers([_assignment(2), first, _assignment(3)])
     assert added == [True, False, True]
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == first
 
 
 async def test_move_applies_only_from_the_state_named_and_only_for_its_specialist(ports):
-    transact, _ = ports
+    transact, _, alone = ports
     offered = _assignment(1)
-    await transact(lambda uow: uow.assignments.add_offer(offered))
+    await alone.add_offer(offered)
     accepted = dataclasses.replace(offered, state=A.ASSIGNMENT_STATE_ACCEPTED, stamps={"accepted_at": T0},
                                    version=2, changed_at=T0)
     move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", T0)
@@ -72,9 +74,9 @@ async def test_move_applies_only_from_the_state_named_and_only_for_its_specialis
 
 
 async def test_changes_since_a_time_are_the_specialists_own_oldest_change_first(ports):
-    transact, inbox = ports
+    transact, inbox, alone = ports
     offers = [_assignment(1, "s1"), _assignment(2, "s1"), _assignment(3, "s2")]
-    await transact(lambda uow: uow.assignments.add_offers(offers))
+    await alone.add_offers(offers)
     later = T0 + timedelta(minutes=30)
     move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", later)
     await transact(lambda uow: uow.assignments.move("a1", "s1", *move))
@@ -84,7 +86,7 @@ async def test_changes_since_a_time_are_the_specialists_own_oldest_change_first(
 
 
 async def test_opinions_are_stored_once(ports):
-    transact, _ = ports
+    transact, _, alone = ports
     opinion = OpinionRecord("o1", "a1", "c1", "s1", 2, 1, "r", "n", 80, T0)
     await transact(lambda uow: uow.assignments.add_opinion(opinion))
     with pytest.raises(Exception):  # noqa: B017 - the fake asserts, MongoDB raises DuplicateKeyError
@@ -92,10 +94,10 @@ async def test_opinions_are_stored_once(ports):
 
 
 async def test_the_inbox_lists_a_specialists_assignments_by_state_oldest_first(ports):
-    transact, inbox = ports
+    transact, inbox, alone = ports
     for a in (_assignment(3), _assignment(1), _assignment(2, state=A.ASSIGNMENT_STATE_ACCEPTED),
               _assignment(4, specialist="s2")):
-        await transact(lambda uow, a=a: uow.assignments.add_offer(a))
+        await alone.add_offer(a)
     assert [a.assignment_id for a in await inbox.list_for_specialist("s1", [])] == ["a1", "a2", "a3"]
     offered = await inbox.list_for_specialist("s1", [A.ASSIGNMENT_STATE_OFFERED])
     assert [a.assignment_id for a in offered] == ["a1", "a3"]
