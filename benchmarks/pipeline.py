@@ -9,7 +9,9 @@ In one run:
    p50/p99 (from the case timelines), and MongoDB transactions per case (from
    the services' own `secondlook_mongo_transactions_total` metric), and every
    store operation per case (the store's opcounters: the harness's polling
-   included, as it loads the same store).
+   included, as it loads the same store);
+3. the open loop (openloop.py): the highest arrival rate the pipeline
+   sustains, then half of it: submit → OFFERED and → DELIVERED p50/p99.
 The headline is `ceiling_txn_per_case`: the store's raw transaction ceiling
 over the pipeline's cases/s, both from this run: how many ceiling-transactions
 of store time one case costs end to end (lower is better). Figures, never
@@ -42,6 +44,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from benchmarks.openloop import OpenLoop
 from devstack import clients
 from devstack.demo import TENANT
 from devstack.receiver import registered_receiver
@@ -183,7 +186,8 @@ async def idle_offers(intake, authed, receiver, n: int, timeout: float) -> tuple
     return seconds, to_matching
 
 
-async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, idle_cases: int) -> dict:
+async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, idle_cases: int,
+                   step_seconds: float) -> dict:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, authed = clients.submitter(settings, stack.target("intake"), TENANT)
@@ -248,6 +252,14 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, i
     handling_after = scrape_handling(stack)
     ops_after = store_operations(stack.mongo_uri)
     cpu_after = cpu_seconds(stack)
+
+    async def get_case(case_id: str):
+        return await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata, timeout=30)
+
+    webhooks = len(receiver.verified)  # burst and idle cases
+    open_loop = OpenLoop(intake, authed, lambda: set(receiver.per_case()), samples, console, step_seconds)
+    sustained = await open_loop.sustained_rate(start=max(1.0, round(0.6 * cases / elapsed, 1)))
+    half = await open_loop.latencies(sustained / 2, get_case) if sustained else None
     await reviewer.stop()
     await authed.close()
     await receiver.stop()
@@ -266,7 +278,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, i
                       for c, v in sorted(by_command.items()) if v - commands_before.get(service, {}).get(c, 0)}
             for service, by_command in commands_after.items()},
         "ops_per_case_by_kind": {k: (ops_after[k] - ops_before.get(k, 0)) / cases for k in ops_after},
-        "webhooks": len(receiver.verified),
+        "webhooks": webhooks,
         "idle_offered_p50": percentile(idle, 0.5),
         "idle_offered_max": max(idle),
         "idle_matching_p50": percentile(idle_to_matching, 0.5),
@@ -276,6 +288,14 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, i
         "cpu_share": {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / elapsed for name in cpu_after},
         "consumers": {service: consumer_times(handling_before.get(service, {}), after_)
                       for service, after_ in handling_after.items()},
+        "sustained": sustained,
+        "half": half and {
+            "rate": half["rate"], "cases": half["cases"],
+            "offered_p50": percentile(half["offered"], 0.5), "offered_p99": percentile(half["offered"], 0.99),
+            "delivered_p50": percentile(half["delivered"], 0.5),
+            "delivered_p99": percentile(half["delivered"], 0.99),
+            "stages": stage_times(half["timelines"]),
+        },
     }
 
 
@@ -312,6 +332,8 @@ def main() -> None:
     parser.add_argument("--idle-cases", type=int, default=10, choices=range(1, 1001), metavar="N", help="cases sent one at a time before the burst")
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=600.0, help="give up if not all DELIVERED by then")
+    parser.add_argument("--step-seconds", type=float, default=30.0,
+                        help="length of each open-loop step (the backlog must stay bounded over it)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
     args = parser.parse_args()
 
@@ -323,7 +345,7 @@ def main() -> None:
     # so the same specialists get room for the whole burst.
     directory = json.loads((ROOT / "data" / "specialists.json").read_text())
     for specialist in directory:
-        specialist["capacity"] = args.cases
+        specialist["capacity"] = 100_000
     (home / "specialists.json").write_text(json.dumps(directory))
     stack = Stack(home, persistent_store=True, overrides={
         "SECONDLOOK_LOG_LEVEL": "WARNING",
@@ -335,7 +357,8 @@ def main() -> None:
         with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × 2)"):
             ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
             ceiling_16 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 16))
-        result = asyncio.run(pipeline(stack, args.cases, args.concurrency, args.timeout, args.idle_cases))
+        result = asyncio.run(pipeline(stack, args.cases, args.concurrency, args.timeout, args.idle_cases,
+                                      args.step_seconds))
     finally:
         stack.stop()
 
@@ -388,6 +411,27 @@ def main() -> None:
     for name, f in result["consumers"].items():
         consumers.add_row(name, f"{f['events']:.0f}", f"{f['handle_mean']:.3f}", f"{f['produce_to_durable_mean']:.2f}")
     console.print(consumers)
+    half = result["half"]
+    open_table = Table(title=f"open loop · steps of {args.step_seconds:.0f}s · the simulated reviewer answering at once",
+                       title_justify="left")
+    open_table.add_column("measure")
+    open_table.add_column("value", justify="right")
+    open_table.add_row("highest sustained arrival rate (cases/s)", f"{result['sustained']:.1f}")
+    if half:
+        open_table.add_row(f"at half of it ({half['rate']:.1f} cases/s, {half['cases']} cases): "
+                           "submit → OFFERED p50 / p99 (ms)",
+                           f"{half['offered_p50'] * 1000:.0f} / {half['offered_p99'] * 1000:.0f}")
+        open_table.add_row("  submit → DELIVERED p50 / p99 (ms)",
+                           f"{half['delivered_p50'] * 1000:.0f} / {half['delivered_p99'] * 1000:.0f}")
+    console.print(open_table)
+    if half:
+        hops = Table(title="open loop at half the sustained rate, per stage (p50 / p99 ms)", title_justify="left")
+        for column in ("stage", "hop p50", "hop p99", "intake lag p50", "intake lag p99"):
+            hops.add_column(column, justify="left" if column == "stage" else "right")
+        for name, f in half["stages"].items():
+            hops.add_row(name, *(f"{f[k] * 1000:.0f}" for k in ("hop_p50", "hop_p99", "intake_lag_p50",
+                                                                    "intake_lag_p99")))
+        console.print(hops)
     if args.json:
         figures = {
             "cases": args.cases,
@@ -412,7 +456,19 @@ def main() -> None:
                                   for name, f in result["consumers"].items()},
             "cpu_ms_per_case": {k: round(v, 1) for k, v in result["cpu_ms_per_case"].items()},
             "stages_seconds": {name: {k: round(v, 3) for k, v in f.items()} for name, f in result["stages"].items()},
+            "sustained_cases_per_s": round(result["sustained"], 2),
+            "open_loop_step_seconds": args.step_seconds,
         }
+        if half:
+            figures.update({
+                "open_loop_rate_cases_per_s": round(half["rate"], 2),
+                "offered_p50_ms": round(half["offered_p50"] * 1000, 1),
+                "offered_p99_ms": round(half["offered_p99"] * 1000, 1),
+                "delivered_p50_ms": round(half["delivered_p50"] * 1000, 1),
+                "delivered_p99_ms": round(half["delivered_p99"] * 1000, 1),
+                "open_loop_stages_seconds": {name: {k: round(v, 3) for k, v in f.items()}
+                                             for name, f in half["stages"].items()},
+            })
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
         console.print(f"figures written to {args.json}")
 
