@@ -24,7 +24,7 @@ async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("matching", topology.ALL_TOPICS)
     settings = kernel.settings
-    consumer = kernel.consumer(make_handlers(Clock(), settings.matching_offer_ttl_seconds))
+    consumer = kernel.consumer(make_handlers(kernel.store.db, Clock(), settings.matching_offer_ttl_seconds))
 
     async def prepare() -> None:
         await repository.ensure_indexes(kernel.store.db)

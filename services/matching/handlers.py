@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pymongo.asynchronous.database import AsyncDatabase
+
 from secondlook.clock import Clock
-from secondlook.consumer import Handler
+from secondlook.consumer import Guarded, Handler
 from secondlook.unitofwork import adapt
 
 from . import usecases
-from .repository import MatchingUnitOfWork
+from .repository import MatchingUnitOfWork, MongoMatchingRepository
 
 
-def make_handlers(clock: Clock, offer_ttl_seconds: int) -> dict[str, Handler]:
+def make_handlers(db: AsyncDatabase, clock: Clock, offer_ttl_seconds: int) -> dict[str, Handler | Guarded]:
+    directory = MongoMatchingRepository(db)
+
+    async def release_one(event) -> bool:
+        return bool((await usecases.release_capacity(directory, [event]))[0])
+
     return {
         "case.submitted": adapt(MatchingUnitOfWork,
                                 lambda uow, e: usecases.match_case(uow, e, clock, offer_ttl_seconds)),
-        "opinion.submitted": adapt(MatchingUnitOfWork, lambda uow, e: usecases.release_capacity(uow, e, clock)),
+        # One guarded write on the specialist: no transaction, no marker.
+        "opinion.submitted": Guarded(release_one, lambda events: usecases.release_capacity(directory, events)),
     }

@@ -1,19 +1,25 @@
 """matching's MongoDB adapter: the specialist directory, with atomic capacity
-reservation, and the offers it made."""
+reservation, and the offers it made.
+
+A specialist's document holds the assignments that hold one of its slots
+(`holding`): a reservation takes a slot and records the assignment, a release
+gives the slot back only if the assignment still holds it. Both are one
+single-document write, so a release needs no transaction and no marker: a
+repeat finds the assignment gone and changes nothing."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork
 
 from .domain.matcher import Specialist
-from .domain.offers import COMPLETED, OFFERED, Offer
+from .domain.offers import Offer
 
 SPECIALISTS = "specialists"
 ASSIGNMENTS = "assignments"
@@ -21,10 +27,9 @@ ASSIGNMENTS = "assignments"
 
 class MatchingRepository(Protocol):
     async def candidates(self, specialties: tuple[str, ...], jurisdiction: str) -> list[Specialist]: ...
-    async def reserve(self, specialist_id: str) -> bool: ...
+    async def reserve(self, specialist_id: str, assignment_id: str) -> bool: ...
     async def add_offer(self, offer: Offer) -> None: ...
-    async def complete(self, assignment_id: str, now: datetime) -> str | None: ...
-    async def release(self, specialist_id: str) -> None: ...
+    async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -37,7 +42,7 @@ async def seed_if_empty(db: AsyncDatabase, path: Path | None) -> int:
     if path is None or await db[SPECIALISTS].estimated_document_count() > 0:
         return 0
     entries = json.loads(Path(path).read_text())
-    docs = [{**e, "_id": e["specialist_id"], "free_slots": e["capacity"]} for e in entries]
+    docs = [{**e, "_id": e["specialist_id"], "free_slots": e["capacity"], "holding": []} for e in entries]
     if docs:
         await db[SPECIALISTS].insert_many(docs)
     return len(docs)
@@ -52,9 +57,11 @@ def _specialist(doc: dict) -> Specialist:
 
 
 class MongoMatchingRepository:
-    def __init__(self, uow: UnitOfWork):
-        self._db = uow.db
-        self._session = uow.session
+    """Inside a unit of work (`session`), or alone for guarded single-document writes."""
+
+    def __init__(self, db: AsyncDatabase, session=None):
+        self._db = db
+        self._session = session
 
     async def candidates(self, specialties: tuple[str, ...], jurisdiction: str) -> list[Specialist]:
         """Pre-filters in the database on the indexed hard rules; the domain applies them all."""
@@ -62,39 +69,45 @@ class MongoMatchingRepository:
                                             session=self._session)
         return [_specialist(d) async for d in cursor]
 
-    async def reserve(self, specialist_id: str) -> bool:
-        """Takes one slot if one is free. Atomic: two workers can never overbook."""
-        doc = await self._db[SPECIALISTS].find_one_and_update(
+    async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
+        """Takes one slot for the assignment if one is free. Atomic: two workers can never overbook."""
+        result = await self._db[SPECIALISTS].update_one(
             {"_id": specialist_id, "accepting": True, "free_slots": {"$gt": 0}},
-            {"$inc": {"free_slots": -1}}, session=self._session,
+            {"$inc": {"free_slots": -1}, "$push": {"holding": assignment_id}}, session=self._session,
         )
-        return doc is not None
+        return result.modified_count == 1
 
     async def add_offer(self, offer: Offer) -> None:
         await self._db[ASSIGNMENTS].insert_one({
             "_id": offer.assignment_id, "case_id": offer.case_id, "tenant_id": offer.tenant_id,
             "specialist_id": offer.specialist_id, "specialty": offer.specialty, "score": offer.score,
             "explanation": offer.explanation, "offered_at": offer.offered_at, "respond_by": offer.respond_by,
-            "state": offer.state,
         }, session=self._session)
 
-    async def complete(self, assignment_id: str, now: datetime) -> str | None:
-        """Marks the offer's work done, once; returns its specialist (None if done already or unknown)."""
-        doc = await self._db[ASSIGNMENTS].find_one_and_update(
-            {"_id": assignment_id, "state": OFFERED}, {"$set": {"state": COMPLETED, "completed_at": now}},
-            session=self._session,
-        )
-        return doc["specialist_id"] if doc else None
+    async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
+        """Gives back each (specialist, assignment)'s slot if the assignment still holds
+        it, in one request. Per hold True (released now) or False (it did not hold
+        one: released before); None when some of a batch did not: which, one
+        request cannot tell (release those one at a time to know)."""
+        if len(holds) == 1:
+            (specialist_id, assignment_id), = holds
+            result = await self._db[SPECIALISTS].update_one(*_release(specialist_id, assignment_id),
+                                                            session=self._session)
+            return [result.modified_count == 1]
+        result = await self._db[SPECIALISTS].bulk_write([UpdateOne(*_release(*h)) for h in holds], ordered=False,
+                                                         session=self._session)
+        return [True] * len(holds) if result.modified_count == len(holds) else [None] * len(holds)
 
-    async def release(self, specialist_id: str) -> None:
-        await self._db[SPECIALISTS].update_one({"_id": specialist_id}, {"$inc": {"free_slots": 1}},
-                                               session=self._session)
+
+def _release(specialist_id: str, assignment_id: str) -> tuple[dict, dict]:
+    return ({"_id": specialist_id, "holding": assignment_id},
+            {"$inc": {"free_slots": 1}, "$pull": {"holding": assignment_id}})
 
 
 class MatchingUnitOfWork:
     """What matching's use cases see of one transaction."""
 
     def __init__(self, uow: UnitOfWork):
-        self.directory: MatchingRepository = MongoMatchingRepository(uow)
+        self.directory: MatchingRepository = MongoMatchingRepository(uow.db, uow.session)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from secondlook.clock import Clock
 from secondlook.events import Event
-from secondlook.logging import get_logger
+from secondlook.logging import bound_contextvars, get_logger
 
 from .domain.matcher import CaseFacts, rank
 from .domain.offers import matching_started, offer_to, unmatched
@@ -34,9 +34,9 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, offer_ttl_seco
     facts = CaseFacts(submitted.diagnosis_code, submitted.jurisdiction, submitted.language)
     ranked, why_not = rank(facts, await uow.directory.candidates(wanted, submitted.jurisdiction))
     for candidate in ranked:
-        if not await uow.directory.reserve(candidate.specialist.specialist_id):
-            continue  # its last slot went to a concurrent case: next best
         offer, offered = offer_to(event, candidate, clock.now(), offer_ttl_seconds)
+        if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
+            continue  # its last slot went to a concurrent case: next best
         await uow.directory.add_offer(offer)
         uow.emit(offered)
         log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
@@ -45,9 +45,14 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, offer_ttl_seco
     log.warning("case_unmatched")  # the reason travels in the event, to intake's timeline
 
 
-async def release_capacity(uow: UnitOfWork, event: Event, clock: Clock) -> None:
-    """opinion.submitted: the specialist's slot is given back, once per offer."""
-    specialist_id = await uow.directory.complete(event.opinion_submitted.assignment_id, clock.now())
-    if specialist_id is not None:
-        await uow.directory.release(specialist_id)
-        log.info("capacity_released", specialist_id=specialist_id)
+async def release_capacity(directory: MatchingRepository, events: list[Event]) -> list[bool | None]:
+    """opinion.submitted: each specialist's slot is given back, once per offer, in
+    one write for all of them (no transaction: see repository). Per event True,
+    False for a repeat, or None: release it alone to know."""
+    released = await directory.release([(e.opinion_submitted.specialist_id, e.opinion_submitted.assignment_id)
+                                        for e in events])
+    for event, done in zip(events, released, strict=True):
+        if done:
+            with bound_contextvars(case_id=event.case_id):
+                log.info("capacity_released", specialist_id=event.opinion_submitted.specialist_id)
+    return released

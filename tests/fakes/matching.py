@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from services.matching.domain.matcher import Specialist
-from services.matching.domain.offers import COMPLETED, OFFERED, Offer
+from services.matching.domain.offers import Offer
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 
@@ -15,6 +14,7 @@ from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 class MatchingState:
     specialists: dict[str, Specialist] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
+    holding: dict[str, str] = field(default_factory=dict)  # assignment id -> the specialist whose slot it holds
 
 
 class InMemoryDirectory:
@@ -25,27 +25,29 @@ class InMemoryDirectory:
         return [s for s in self._state.specialists.values()
                 if set(specialties) & set(s.specialties) and jurisdiction in s.licensed_in]
 
-    async def reserve(self, specialist_id: str) -> bool:
+    async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         s = self._state.specialists.get(specialist_id)
         if s is None or not s.accepting or s.free_slots <= 0:
             return False
         self._state.specialists[specialist_id] = dataclasses.replace(s, free_slots=s.free_slots - 1)
+        self._state.holding[assignment_id] = specialist_id
         return True
 
     async def add_offer(self, offer: Offer) -> None:
         assert offer.assignment_id not in self._state.offers
         self._state.offers[offer.assignment_id] = offer
 
-    async def complete(self, assignment_id: str, now: datetime) -> str | None:
-        offer = self._state.offers.get(assignment_id)
-        if offer is None or offer.state != OFFERED:
-            return None
-        self._state.offers[assignment_id] = dataclasses.replace(offer, state=COMPLETED)
-        return offer.specialist_id
-
-    async def release(self, specialist_id: str) -> None:
-        s = self._state.specialists[specialist_id]
-        self._state.specialists[specialist_id] = dataclasses.replace(s, free_slots=s.free_slots + 1)
+    async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
+        released: list[bool | None] = []
+        for specialist_id, assignment_id in holds:
+            if self._state.holding.get(assignment_id) != specialist_id:
+                released.append(False)
+                continue
+            del self._state.holding[assignment_id]
+            s = self._state.specialists[specialist_id]
+            self._state.specialists[specialist_id] = dataclasses.replace(s, free_slots=s.free_slots + 1)
+            released.append(True)
+        return released
 
 
 class FakeMatchingUnitOfWork(FakeUnitOfWork):

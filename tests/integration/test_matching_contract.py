@@ -68,20 +68,24 @@ async def test_candidates_are_prefiltered_by_specialty_and_licence(transact):
 
 
 async def test_reserve_takes_free_slots_of_accepting_specialists_only(transact):
-    assert await transact(lambda uow: uow.directory.reserve("onc-ca")) is True
-    assert await transact(lambda uow: uow.directory.reserve("onc-ca")) is False  # capacity 1
-    assert await transact(lambda uow: uow.directory.reserve("onc-off")) is False  # not accepting
-    assert await transact(lambda uow: uow.directory.reserve("nobody")) is False
+    assert await transact(lambda uow: uow.directory.reserve("onc-ca", "a1")) is True
+    assert await transact(lambda uow: uow.directory.reserve("onc-ca", "a2")) is False  # capacity 1
+    assert await transact(lambda uow: uow.directory.reserve("onc-off", "a3")) is False  # not accepting
+    assert await transact(lambda uow: uow.directory.reserve("nobody", "a4")) is False
 
 
-async def test_completing_an_offer_releases_once(transact):
-    assert await transact(lambda uow: uow.directory.reserve("onc-ca")) is True
-    await transact(lambda uow: uow.directory.add_offer(_offer("a1", "onc-ca")))
-    assert await transact(lambda uow: uow.directory.complete("a1", T0)) == "onc-ca"
-    assert await transact(lambda uow: uow.directory.complete("a1", T0)) is None
-    assert await transact(lambda uow: uow.directory.complete("unknown", T0)) is None
-    await transact(lambda uow: uow.directory.release("onc-ca"))
-    assert await transact(lambda uow: uow.directory.reserve("onc-ca")) is True
+async def test_a_slot_is_released_once_and_only_by_the_assignment_holding_it(transact):
+    assert await transact(lambda uow: uow.directory.reserve("onc-ca", "a1")) is True
+    assert await transact(lambda uow: uow.directory.release([("onc-ca", "a1")])) == [True]
+    assert await transact(lambda uow: uow.directory.release([("onc-ca", "a1")])) == [False]  # a repeat
+    assert await transact(lambda uow: uow.directory.release([("onc-ca", "never-held")])) == [False]
+    assert await transact(lambda uow: uow.directory.reserve("onc-ca", "a2")) is True  # the one slot is back
+    assert await transact(lambda uow: uow.directory.reserve("neuro-ca", "b1")) is True
+    assert await transact(lambda uow: uow.directory.reserve("neuro-ca", "b2")) is True
+    released = await transact(lambda uow: uow.directory.release([("neuro-ca", "b1"), ("neuro-ca", "b2")]))
+    assert released == [True, True]  # several at once
+    mixed = await transact(lambda uow: uow.directory.release([("onc-ca", "a2"), ("neuro-ca", "b1")]))
+    assert mixed in ([True, False], [None, None])  # one request may not tell which: those go alone
 
 
 async def test_concurrent_reservations_never_overbook(mongo_store):
@@ -90,7 +94,7 @@ async def test_concurrent_reservations_never_overbook(mongo_store):
 
     async def attempt(i: int) -> bool:
         async def body(uow):
-            if not await uow.directory.reserve("neuro-ca"):
+            if not await uow.directory.reserve("neuro-ca", f"race-{i}"):
                 return False
             await uow.directory.add_offer(_offer(f"race-{i}", "neuro-ca"))
             return True

@@ -8,7 +8,8 @@ from secondlook.v1 import case_pb2, events_pb2
 from services.matching import usecases
 from services.matching.domain.matcher import Specialist
 from services.matching.domain.specialties import MEDICAL_ONCOLOGY, NEUROLOGY
-from tests.fakes.matching import matching_transact
+from tests.fakes.matching import InMemoryDirectory, matching_transact
+from tests.fakes.transact import Committed
 
 
 def spec(sid, free=2, specialties=(MEDICAL_ONCOLOGY,), licensed=("US-CA",), languages=("en",)):
@@ -62,6 +63,7 @@ async def test_an_opinion_gives_the_slot_back_once():
     offered = transact.committed[1].specialist_offered
     opinion = new_event(events_pb2.OpinionSubmitted(assignment_id=offered.assignment_id, specialist_id="s"),
                         case_id="c1", tenant_id="t1", producer="review")
-    for _ in range(2):
-        await transact(lambda uow: usecases.release_capacity(uow, opinion, FakeClock()))
+    directory = Committed(transact, InMemoryDirectory)
+    assert await usecases.release_capacity(directory, [opinion]) == [True]
+    assert await usecases.release_capacity(directory, [opinion]) == [False]  # a repeat gives back nothing
     assert transact.state.specialists["s"].free_slots == 2

@@ -17,8 +17,6 @@ from secondlook.v1 import events_pb2
 
 from .matcher import Candidate
 
-OFFERED, COMPLETED = "OFFERED", "COMPLETED"
-
 
 @dataclass(frozen=True)
 class Offer:
@@ -33,7 +31,6 @@ class Offer:
     explanation: str
     offered_at: datetime
     respond_by: datetime
-    state: str = OFFERED
 
 
 def matching_started(cause: Event, specialties: tuple[str, ...]) -> Event:
