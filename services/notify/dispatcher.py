@@ -4,12 +4,18 @@ through the use cases.
 
 A sender that dies mid-send leaves a lease that expires, and the delivery is
 tried again under the same webhook-id: receivers drop the repeat.
+
+With nothing due the loop asks the store once when the next delivery falls due
+(a retry's backoff, a lease that runs out) and sleeps until then, or until it
+is woken (a new delivery recorded, a redrive): an idle notify sends the store
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 
 import aiohttp
 
@@ -62,7 +68,7 @@ class WebhookSender:
 
 class Dispatcher:
     def __init__(self, transact: Transact, queue: DeliveryQueue, endpoints: EndpointRepository, clock: Clock, *,
-                 timeout: float, max_attempts: int, allow_insecure_targets: bool, poll_seconds: float = 0.5):
+                 timeout: float, max_attempts: int, allow_insecure_targets: bool):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
@@ -70,7 +76,7 @@ class Dispatcher:
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._allow_insecure = allow_insecure_targets
-        self._poll = poll_seconds
+        self._next_due: datetime | None = None
         self.wake = asyncio.Event()
 
     async def rearm(self, case_id: str, types: tuple[str, ...] = ()) -> None:
@@ -83,11 +89,17 @@ class Dispatcher:
         async with WebhookSender(self._timeout, self._allow_insecure) as sender:
             async def step() -> bool:
                 self.wake.clear()
-                return await self.dispatch_due(sender) > 0
+                if await self.dispatch_due(sender) > 0:
+                    return True
+                self._next_due = await usecases.next_due(self._queue)
+                return False
 
             async def rest() -> None:
+                timeout = None
+                if self._next_due is not None:
+                    timeout = max(0.0, (self._next_due - self._clock.now()).total_seconds())
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=self._poll)
+                    await asyncio.wait_for(self.wake.wait(), timeout=timeout)
                 except TimeoutError:
                     pass
 

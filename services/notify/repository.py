@@ -42,6 +42,7 @@ class DeliveryRepository(Protocol):
 
 class DeliveryQueue(Protocol):
     async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None: ...
+    async def next_due(self) -> datetime | None: ...
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None: ...
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int: ...
 
@@ -53,6 +54,7 @@ class EndpointRepository(Protocol):
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[DELIVERIES].create_index([("status", 1), ("next_attempt_at", 1)])
+    await db[DELIVERIES].create_index([("status", 1), ("lease_until", 1)])
     await db[DELIVERIES].create_index([("case_id", 1)])
 
 
@@ -118,6 +120,16 @@ class MongoDeliveryQueue:
             return_document=ReturnDocument.AFTER,
         )
         return _delivery(doc) if doc else None
+
+    async def next_due(self) -> datetime | None:
+        """The earliest retry time of a pending delivery or lease end of one being sent."""
+        times = []
+        for status, field in ((PENDING, "next_attempt_at"), (SENDING, "lease_until")):
+            doc = await self._db[DELIVERIES].find_one({"status": status, field: {"$ne": None}},
+                                                      projection={field: 1}, sort=[(field, 1)])
+            if doc is not None:
+                times.append(doc[field])
+        return min(times, default=None)
 
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None:
         update = {"status": DEAD if next_at is None else PENDING, "last_error": error[:300]}

@@ -4,6 +4,7 @@ repository ports and the unit of work. No gRPC, HTTP or MongoDB here."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -67,6 +68,11 @@ async def register_webhook(endpoints: EndpointRepository, check_host: HostCheck,
     endpoint = Endpoint(tenant_id=tenant_id, url=url, secret=new_secret())
     await endpoints.put(endpoint, registered_by, clock.now())
     return endpoint
+
+
+async def next_due(queue: DeliveryQueue) -> datetime | None:
+    """When a delivery next falls due (None: nothing waits)."""
+    return await queue.next_due()
 
 
 async def claim_next(queue: DeliveryQueue, clock: Clock, lease_seconds: float) -> Delivery | None:

@@ -57,3 +57,24 @@ async def test_metrics_count_calls_stages_and_outbox(stack, stack_settings):
         return 'secondlook_events_consumed_total{event_type="case.submitted",outcome="applied",service="matching"}' in text
 
     await eventually(matching_counted, 30, "matching to count the consumed event")
+
+
+def _store_requests(port: int) -> float:
+    """A service's store requests so far (secondlook_mongo_commands_total, every command)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in _metrics(port).splitlines()
+               if line.startswith("secondlook_mongo_commands_total{"))
+
+
+async def test_idle_services_send_the_store_nothing(stack):
+    """Nothing to do: no relay, consumer, dispatcher or inbox polls the store. (intake's
+    sweeper is the one exception: it looks for stuck cases every interval.)"""
+    quiet = ("matching", "review", "notify")
+
+    async def a_quiet_window():
+        before = {name: await asyncio.to_thread(_store_requests, stack.metrics_ports[name]) for name in quiet}
+        await asyncio.sleep(2.0)  # an observation window, not a wait for something to happen
+        after = {name: await asyncio.to_thread(_store_requests, stack.metrics_ports[name]) for name in quiet}
+        return before == after or None
+
+    # Earlier tests may leave work behind (a delivery retrying): wait for it to finish.
+    await eventually(a_quiet_window, 90, "two seconds without a store request from matching, review and notify")

@@ -63,6 +63,13 @@ class InMemoryDeliveryQueue:
         self._state.leases[first.delivery_id] = now + timedelta(seconds=lease_seconds)
         return claimed
 
+    async def next_due(self) -> datetime | None:
+        times = [d.next_attempt_at for d in self._state.deliveries.values()
+                 if d.status == PENDING and d.next_attempt_at is not None]
+        times += [self._state.leases[d.delivery_id] for d in self._state.deliveries.values()
+                  if d.status == SENDING and d.delivery_id in self._state.leases]
+        return min(times, default=None)
+
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None:
         current = self._state.deliveries.get(delivery.delivery_id)
         if current is None or current.status != SENDING or current.attempts != delivery.attempts:

@@ -3,6 +3,8 @@ one delivery per id, leases that expire, and outcomes fenced by attempt."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from secondlook.clock import FakeClock
@@ -66,6 +68,23 @@ async def test_a_delivery_is_added_once_and_claimed_by_one_sender_until_its_leas
     second = await queue.claim_due(clock.now(), lease_seconds=10)
     assert second.attempts == 2
     assert await queue.claim_due(clock.now(), lease_seconds=10) is None
+
+
+async def test_the_next_due_time_is_the_earliest_retry_or_lease_end(ports):
+    transact, queue, _, alone = ports
+    clock = FakeClock()
+    assert await queue.next_due() is None  # nothing waits: an idle dispatcher sleeps until woken
+    delivery = _delivery(clock)
+    await alone.add(delivery)
+    assert await queue.next_due() == delivery.next_attempt_at
+    claimed = await queue.claim_due(clock.now(), lease_seconds=30)
+    assert await queue.next_due() == clock.now() + timedelta(seconds=30)  # the lease's end
+    retry_at = clock.now() + timedelta(seconds=7)
+    await queue.mark_failed(claimed, retry_at, "HTTP 503")
+    assert await queue.next_due() == retry_at
+    claimed = await queue.claim_due(retry_at, lease_seconds=30)
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(claimed, retry_at, 204)) is True
+    assert await queue.next_due() is None
 
 
 async def test_outcomes_are_fenced_by_the_attempt_that_holds_the_lease(ports):
