@@ -329,7 +329,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent SubmitCase calls")
-    parser.add_argument("--idle-cases", type=int, default=10, choices=range(1, 1001), metavar="N", help="cases sent one at a time before the burst")
+    parser.add_argument("--idle-cases", type=int, default=25, choices=range(1, 1001), metavar="N", help="cases sent one at a time before the burst")
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=600.0, help="give up if not all DELIVERED by then")
     parser.add_argument("--step-seconds", type=float, default=30.0,

@@ -4,9 +4,9 @@ Publishing happens from memory: `Store.transact` hands the relay the outbox
 rows of every commit, and the relay publishes them at once, in the order this
 process saw the commits, every waiting commit's rows in one producer flush,
 then marks them published in one coalesced write. A transaction returns once
-its events are on the broker (or after `PUBLISH_WAIT` seconds, if the broker is
-slow: they stay queued and go out when it is back): so a client's next command,
-on any replica, is published after the events of the one before.
+its events are on the broker (or after `store.PUBLISH_WAIT` seconds, if the
+broker is slow: they stay queued and go out when it is back): so a client's next
+command, on any replica, is published after the events of the one before.
 
 The outbox collection is read only as a safety net, by a scan of the shards
 this replica owns: at start (a predecessor may have died between commit and
@@ -38,7 +38,6 @@ from secondlook.store import OUTBOX, Store
 log = get_logger(__name__)
 
 BATCH = 500  # rows per scan request
-PUBLISH_WAIT = 2.0  # longest a transaction waits for its events to reach the broker
 MEMORY_LIMIT = 20_000  # rows held for publishing; past it, the oldest are left to a scan
 
 
@@ -70,9 +69,9 @@ class OutboxRelay:
         self._scan_every_shard = False
 
     # --- from memory ---------------------------------------------------------------
-    async def committed(self, rows: list[dict]) -> None:
-        """Store.transact's hook: queues a commit's rows and waits (a bounded time)
-        until the broker has them."""
+    def enqueue(self, rows: list[dict]) -> asyncio.Future:
+        """Store.transact's hook: queues a commit's rows; the future is done once the
+        broker has them (or once they are left to a scan)."""
         done = asyncio.get_running_loop().create_future()
         self._queue.append((rows, done))
         self._queued_rows += len(rows)
@@ -83,10 +82,7 @@ class OutboxRelay:
             self._scan_every_shard = True
             self._store.scan_needed = True
         self._store.outbox_written.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(done), PUBLISH_WAIT)
-        except TimeoutError:
-            pass  # the broker is slow or away: the rows stay queued, the commit stands
+        return done
 
     async def _publish_queued(self) -> int:
         """Publishes every queued commit's rows in one producer flush; returns how many rows."""
@@ -157,7 +153,7 @@ class OutboxRelay:
         self._scanned = set(owned or ())
 
     async def run(self) -> None:
-        self._store.on_commit = self.committed
+        self._store.on_commit = self.enqueue
         self._store.scan_needed = True  # at start: what a predecessor left
 
         async def step() -> bool:

@@ -37,15 +37,21 @@ from secondlook import metrics
 from secondlook.bus import partition_of
 from secondlook.clock import utcnow
 from secondlook.events import Event, headers_of
+from secondlook.logging import get_logger
 from secondlook.settings import Settings
 from secondlook.topics import REDRIVE, events_topic
 
 T = TypeVar("T")
 
+log = get_logger(__name__)
+
 OUTBOX = "outbox"
 PROCESSED = "processed_events"
 SEQUENCE_MEMORY = 100_000  # cases whose last number a process remembers
 SESSIONS = "server_sessions"  # per instance: the server sessions its transactions ran in
+GROUP_LIMIT = 2  # transactions under way at once; what arrives meanwhile shares the next
+GROUP_MAX = 100  # bodies in one transaction
+PUBLISH_WAIT = 2.0  # longest a transaction waits for its events to reach the broker
 
 
 class _CommandCounter(monitoring.CommandListener):
@@ -80,6 +86,49 @@ async def insert_once(collection, docs: list[dict], session: AsyncClientSession 
             raise
         repeats = {e["index"] for e in errors}
         return [i not in repeats for i in range(len(docs))]
+
+
+class Groups:
+    """Group commit: what is submitted while `limit` groups are being run waits, and
+    goes together in the next group. `run(items)` returns each item's outcome, or
+    the error it raised (raised to that item's submitter)."""
+
+    def __init__(self, run: Callable[[list], Awaitable[list]], limit: int, max_size: int = GROUP_MAX):
+        self._run = run
+        self._limit = limit
+        self._max = max_size
+        self._waiting: list[tuple[object, asyncio.Future]] = []
+        self._running: set[asyncio.Task] = set()
+
+    async def submit(self, item: object):
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        self._start()
+        outcome = await done
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _start(self) -> None:
+        self._waiting = [(item, done) for item, done in self._waiting if not done.cancelled()]
+        while self._waiting and len(self._running) < self._limit:
+            group, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+            task = asyncio.create_task(self._run_one(group))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        self._start()
+
+    async def _run_one(self, group: list[tuple[object, asyncio.Future]]) -> None:
+        try:
+            outcomes = await self._run([item for item, _ in group])
+        except BaseException as exc:  # cancelled, or a bug: every submitter hears of it
+            outcomes = [exc] * len(group)
+        for (_, done), outcome in zip(group, outcomes, strict=True):
+            if not done.done():
+                done.set_result(outcome)
 
 
 class SequenceTaken(PyMongoError):
@@ -125,9 +174,10 @@ class Store:
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
         self.outbox_topic = events_topic(service)
         self.shards = settings.kafka_topic_partitions
-        # The running relay's hook: a commit's outbox rows, published from memory
-        # (outbox.py); transact awaits it.
-        self.on_commit: Callable[[list[dict]], Awaitable[None]] | None = None
+        # The running relay's hook: takes a commit's outbox rows to publish from
+        # memory (outbox.py); the future is done once they are on the broker.
+        self.on_commit: Callable[[list[dict]], asyncio.Future] | None = None
+        self._groups = Groups(self._run_group, GROUP_LIMIT)
         # Wakes the relay. `scan_needed`: the outbox may hold rows nobody is
         # publishing from memory; the relay's next round scans for them.
         self.outbox_written = asyncio.Event()
@@ -178,42 +228,77 @@ class Store:
 
     async def transact(self, body: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Runs `body` in a transaction, retried on transient errors (write conflicts)
-        for at most `mongo_transaction_timeout_seconds`, then the last error is raised.
+        for at most `mongo_transaction_timeout_seconds`, then the last error is raised;
+        returns once the events it emitted are on the broker (at most PUBLISH_WAIT).
 
-        `body` may run more than once: it must only write through the session.
+        Group commit: bodies that arrive while `GROUP_LIMIT` transactions are under
+        way share the next one, one after another in one session, their events'
+        outbox rows in one insert; each still gets its own result. If any of them
+        raises, the group is aborted and each runs again alone, so one body's error
+        never touches another's work. `body` may run more than once: it must only
+        write through the session.
         """
+        result, published = await self._groups.submit(body)
+        if published is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(published), PUBLISH_WAIT)
+            except TimeoutError:
+                pass  # the broker is slow or away: the rows stay queued, the commit stands
+        return result
+
+    async def _run_group(self, bodies: list[Callable[[UnitOfWork], Awaitable]]) -> list:
+        """Each body's (result, published future) or its error."""
+        if len(bodies) > 1:
+            try:
+                return await self._transact(bodies)
+            except Exception as exc:
+                log.info("group_commit_split", bodies=len(bodies), error=type(exc).__name__)
+        outcomes = []
+        for body in bodies:
+            try:
+                outcomes += await self._transact([body])
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _transact(self, bodies: list[Callable[[UnitOfWork], Awaitable]]) -> list[tuple]:
         committed: list[Event] = []
         rows: list[dict] = []  # the committed events' outbox rows
         callbacks: list[Callable[[], None]] = []
         async with self.client.start_session() as session:
             await self._record_session(session)
 
-            async def attempt(s: AsyncClientSession) -> T:
-                uow = UnitOfWork(self.db, s)
-                result = await body(uow)
-                rows[:] = await self._insert_outbox(uow.events, s) if uow.events else []
-                committed[:] = uow.events  # only the last, successful attempt counts
-                callbacks[:] = uow.after_commit
-                return result
+            async def attempt(s: AsyncClientSession) -> list:
+                results, events, reactions = [], [], []
+                for body in bodies:
+                    uow = UnitOfWork(self.db, s)
+                    results.append(await body(uow))
+                    events += uow.events
+                    reactions += uow.after_commit
+                rows[:] = await self._insert_outbox(events, s) if events else []
+                committed[:] = events  # only the last, successful attempt counts
+                callbacks[:] = reactions
+                return results
 
             try:
-                result = await self._with_transaction(session, attempt)
+                results = await self._with_transaction(session, attempt)
             except PyMongoError:
                 self.request_scan()  # a commit whose outcome was lost may have landed
                 raise
         for row in rows:
             self._remember_seq(row["case_id"], row["seq"])
         metrics.MONGO_TRANSACTIONS.labels(self.service).inc()
+        published = None
         if committed:
             for e in committed:
                 metrics.STAGE_EVENTS.labels(self.service, e.type).inc()
             if self.on_commit is not None:
-                await self.on_commit(rows)
+                published = self.on_commit(rows)
             else:
                 self.request_scan()
         for callback in callbacks:
             callback()
-        return result
+        return [(r, published) for r in results]
 
     async def _with_transaction(self, session: AsyncClientSession,
                                 attempt: Callable[[AsyncClientSession], Awaitable[T]]) -> T:

@@ -158,3 +158,43 @@ async def test_records_arriving_while_a_batch_is_applied_go_together_in_the_next
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_transactions_arriving_together_share_a_commit_and_keep_their_own_results(counted):
+    store, _, requests = counted
+
+    def body(i: int):
+        async def write(uow):
+            if i == 7:
+                raise ValueError("case_id: this one breaks a rule")
+            await uow.db.effects.insert_one({"_id": i}, session=uow.session)
+            uow.emit(_offered(f"shared-{i}"))
+            return i
+        return write
+
+    requests.clear()
+    outcomes = await asyncio.gather(*(store.transact(body(i)) for i in range(12)), return_exceptions=True)
+
+    assert outcomes[:7] + outcomes[8:] == [i for i in range(12) if i != 7]  # each its own result
+    assert isinstance(outcomes[7], ValueError)  # its own error, to its own caller
+    assert sorted(d["_id"] for d in await store.db.effects.find({}).to_list()) == [i for i in range(12) if i != 7]
+    assert await store.db[OUTBOX].count_documents({"case_id": "shared-7"}) == 0
+    assert await store.db[OUTBOX].count_documents({}) == 11
+    # The first two ran at once; the ten that arrived meanwhile shared one transaction,
+    # which the broken one aborted: they ran again, one by one.
+    assert requests.counts["commitTransaction"] == 2 + 9
+    assert requests.counts["abortTransaction"] == 1 + 1
+
+
+async def test_a_group_without_failures_commits_once(counted):
+    store, _, requests = counted
+
+    def body(i: int):
+        async def write(uow):
+            await uow.db.effects.insert_one({"_id": i}, session=uow.session)
+            return i
+        return write
+
+    requests.clear()
+    assert await asyncio.gather(*(store.transact(body(i)) for i in range(12))) == list(range(12))
+    assert requests.counts["commitTransaction"] == 3  # two at once, then the ten that waited, together

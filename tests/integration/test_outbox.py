@@ -235,7 +235,7 @@ async def test_a_running_relay_publishes_commits_from_memory_and_marks_them_in_o
     leader = asyncio.create_task(store.transact(_emitting(cases[0], sent)))
     await eventually(lambda: _async(len(publisher.calls) == 2), 10, "the first publish to start")
     followers = [asyncio.create_task(store.transact(_emitting(c, sent))) for c in cases[1:]]
-    await eventually(lambda: _async(len(relay._queue) == 20), 10, "the 19 commits queued behind it")
+    await eventually(lambda: _async(relay._queued_rows == 20), 10, "the 19 commits' rows queued behind it")
     publisher.gate.set()
     await asyncio.gather(leader, *followers)
     await eventually(lambda: _async(len(publisher.calls) == 3), 10, "the second publish round")
@@ -274,7 +274,7 @@ async def test_a_failed_publish_keeps_the_commits_in_order_and_tries_again(relay
     first = asyncio.create_task(store.transact(_emitting(case_id, sent)))
     await eventually(lambda: _async(len(publisher.calls) == 1), 10, "the first publish to start")
     second = asyncio.create_task(store.transact(_emitting(case_id, sent)))
-    await eventually(lambda: _async(len(relay._queue) == 2), 10, "the second commit queued")
+    await eventually(lambda: _async(relay._queued_rows == 2), 10, "the second commit queued")
     publisher.gate.set()  # the first call fails; the retry carries both, in commit order
     await asyncio.gather(first, second)
     await eventually(lambda: _async(len(publisher.calls) == 2), 10, "the publish tried again")
