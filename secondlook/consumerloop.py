@@ -43,6 +43,7 @@ from kafka.structs import MemberState
 from secondlook import backoff
 from secondlook.bus import consumer_config
 from secondlook.consumer import IdempotentConsumer, Incoming, StoreUnavailable
+from secondlook.groups import Groups
 from secondlook.logging import get_logger
 from secondlook.settings import Settings
 
@@ -140,7 +141,7 @@ class ConsumerLoop:
         # Partitions with a record waiting for the store, and how many.
         self._waiting_on_store: dict[TopicPartition, int] = {}
         self._rebalances = _Rebalances()
-        self._batches = _Batches(self._handle_batch, max_concurrency or settings.consumer_max_concurrency)
+        self._batches = Groups(self._handle_batch, max_concurrency or settings.consumer_max_concurrency, MAX_BATCH)
         self._kafka: KafkaConsumer | None = None
         # Liveness: the monotonic time of the last completed poll.
         self.last_poll = time.monotonic()
@@ -316,7 +317,7 @@ class ConsumerLoop:
         finally:
             del self._lanes[key]
 
-    async def _handle_batch(self, items: list[tuple[TopicPartition, Incoming]]) -> None:
+    async def _handle_batch(self, items: list[tuple[TopicPartition, Incoming]]) -> list[None]:
         """Hands the records to the consumer until each is handled. One that could not
         be (the store unreachable, a dead letter the broker would not take) is handed
         again with backoff, and while it waits for the store its partition is paused;
@@ -334,6 +335,7 @@ class ConsumerLoop:
                         raise _NotHandledYet(type(failed[0][1]).__name__)
         finally:
             self._hold(waiting, set())
+        return [None] * len(items)
 
     def _hold(self, held: set[TopicPartition], wanted: set[TopicPartition]) -> None:
         """Moves `held` (partitions paused for this batch) to `wanted`."""
@@ -353,49 +355,3 @@ class ConsumerLoop:
 
 class _NotHandledYet(Exception):
     """Some records of a batch could not be handled this time."""
-
-
-class _Batches:
-    """Group commit: what is submitted while `limit` batches are being handled
-    waits, and goes together in the next one."""
-
-    def __init__(self, handle: Callable[[list], Awaitable[None]], limit: int):
-        self._handle = handle
-        self._limit = limit
-        self._waiting: list[tuple[object, asyncio.Future]] = []
-        self.tasks: set[asyncio.Task] = set()
-
-    async def submit(self, item: object) -> None:
-        """Returns once the batch holding `item` was handled."""
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, done))
-        self._start()
-        await done
-
-    def _start(self) -> None:
-        self._waiting = [(item, done) for item, done in self._waiting if not done.cancelled()]
-        while self._waiting and len(self.tasks) < self._limit:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            task = asyncio.create_task(self._run(batch))
-            self.tasks.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self.tasks.discard(task)
-        self._start()
-
-    async def _run(self, batch: list[tuple[object, asyncio.Future]]) -> None:
-        try:
-            await self._handle([item for item, _ in batch])  # retries until handled
-        except BaseException:  # cancelled (stopping): none of them counts as done
-            for _, done in batch:
-                done.cancel()
-            raise
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
-
-    def close(self) -> list[asyncio.Task]:
-        """Starts nothing more; returns the batches under way (to cancel)."""
-        self._limit = 0
-        return list(self.tasks)

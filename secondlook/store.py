@@ -37,6 +37,7 @@ from secondlook import metrics
 from secondlook.bus import partition_of
 from secondlook.clock import utcnow
 from secondlook.events import Event, headers_of
+from secondlook.groups import Groups
 from secondlook.logging import get_logger
 from secondlook.settings import Settings
 from secondlook.topics import REDRIVE, events_topic
@@ -88,49 +89,6 @@ async def insert_once(collection, docs: list[dict], session: AsyncClientSession 
         return [i not in repeats for i in range(len(docs))]
 
 
-class Groups:
-    """Group commit: what is submitted while `limit` groups are being run waits, and
-    goes together in the next group. `run(items)` returns each item's outcome, or
-    the error it raised (raised to that item's submitter)."""
-
-    def __init__(self, run: Callable[[list], Awaitable[list]], limit: int, max_size: int = GROUP_MAX):
-        self._run = run
-        self._limit = limit
-        self._max = max_size
-        self._waiting: list[tuple[object, asyncio.Future]] = []
-        self._running: set[asyncio.Task] = set()
-
-    async def submit(self, item: object):
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, done))
-        self._start()
-        outcome = await done
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
-    def _start(self) -> None:
-        self._waiting = [(item, done) for item, done in self._waiting if not done.cancelled()]
-        while self._waiting and len(self._running) < self._limit:
-            group, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
-            task = asyncio.create_task(self._run_one(group))
-            self._running.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self._running.discard(task)
-        self._start()
-
-    async def _run_one(self, group: list[tuple[object, asyncio.Future]]) -> None:
-        try:
-            outcomes = await self._run([item for item, _ in group])
-        except BaseException as exc:  # cancelled, or a bug: every submitter hears of it
-            outcomes = [exc] * len(group)
-        for (_, done), outcome in zip(group, outcomes, strict=True):
-            if not done.done():
-                done.set_result(outcome)
-
-
 class SequenceTaken(PyMongoError):
     """Another transaction committed the sequence number this one took: run it again."""
 
@@ -177,7 +135,7 @@ class Store:
         # The running relay's hook: takes a commit's outbox rows to publish from
         # memory (outbox.py); the future is done once they are on the broker.
         self.on_commit: Callable[[list[dict]], asyncio.Future] | None = None
-        self._groups = Groups(self._run_group, GROUP_LIMIT)
+        self._groups = Groups(self._run_group, GROUP_LIMIT, GROUP_MAX)
         # Wakes the relay. `scan_needed`: the outbox may hold rows nobody is
         # publishing from memory; the relay's next round scans for them.
         self.outbox_written = asyncio.Event()
