@@ -12,8 +12,10 @@ The outbox collection is read only as a safety net, by a scan of the shards
 this replica owns: at start (a predecessor may have died between commit and
 publish), when it gains shards (their owner may have), after a redrive or a
 broker reset re-queued events (`requeue`, `requeue_all`), and after a
-transaction failed in a way that may have left a commit behind. With nothing to
-do the relay sends the store nothing.
+transaction failed in a way that may have left a commit behind. A scan takes
+only rows older than a few seconds (younger ones are being published from
+memory by whoever committed them; it looks again once they are older). With
+nothing to do the relay sends the store nothing.
 
 A shard is a partition of the redrive topic (which every service consumes); a
 case's events map to one, so each scan publishes a case's events in the order
@@ -28,6 +30,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import timedelta
 
 from secondlook import backoff, metrics
 from secondlook.bus import KafkaPublisher, Record
@@ -38,6 +41,10 @@ from secondlook.store import OUTBOX, Store
 log = get_logger(__name__)
 
 BATCH = 500  # rows per scan request
+# A scan leaves rows younger than this alone (and looks again once they are older):
+# whoever committed them is publishing them from memory, and publishing them
+# here too would send them twice.
+SCAN_GRACE_SECONDS = 5.0
 MEMORY_LIMIT = 20_000  # rows held for publishing; past it, the oldest are left to a scan
 
 
@@ -47,8 +54,10 @@ def _record(row: dict) -> Record:
 
 
 class OutboxRelay:
-    def __init__(self, store: Store, publisher: KafkaPublisher, poll_seconds: float, on_failure=None):
+    def __init__(self, store: Store, publisher: KafkaPublisher, poll_seconds: float, on_failure=None,
+                 scan_grace_seconds: float = SCAN_GRACE_SECONDS):
         self._store = store
+        self._grace = timedelta(seconds=scan_grace_seconds)
         self._publisher = publisher
         self._poll = poll_seconds
         # Called after a failed publish (e.g. to ensure topics again after a broker restart).
@@ -129,9 +138,14 @@ class OutboxRelay:
             if not owned:
                 return 0  # not (yet) in the group: another replica relays
             query["shard"] = {"$in": sorted(owned)}
+        cutoff = utcnow() - self._grace
         # _id sorts by case, then by the case's sequence: a batch cut never
         # leaves an earlier event of a case behind a later one.
-        docs = await outbox.find(query).sort("_id", 1).limit(BATCH).to_list()
+        docs = await outbox.find({**query, "created_at": {"$lt": cutoff}}).sort("_id", 1).limit(BATCH).to_list()
+        if len(docs) < BATCH and self._grace and await outbox.find_one(
+                {**query, "created_at": {"$gte": cutoff}}, projection={"_id": 1}):
+            # Too young to take now: look again once they are old enough.
+            asyncio.get_running_loop().call_later(self._grace.total_seconds(), self._store.request_scan)
         if docs:
             await self._publisher.publish([_record(d) for d in docs])
             await outbox.update_many({"_id": {"$in": [d["_id"] for d in docs]}},
