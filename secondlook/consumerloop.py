@@ -311,47 +311,39 @@ class ConsumerLoop:
                 tp, epoch, record = lane.popleft()
                 if self._epoch.get(tp, 0) != epoch:
                     continue  # partition revoked since: its new owner handles the record
-                await self._batches.submit((tp, record))
+                await self._handle(tp, record)
                 if self._epoch.get(tp, 0) == epoch:
                     self._tracker.done(tp, record.offset)
         finally:
             del self._lanes[key]
 
-    async def _handle_batch(self, items: list[tuple[TopicPartition, Incoming]]) -> list[None]:
-        """Hands the records to the consumer until each is handled. One that could not
-        be (the store unreachable, a dead letter the broker would not take) is handed
-        again with backoff, and while it waits for the store its partition is paused;
-        the rest of its batch goes on."""
-        waiting: set[TopicPartition] = set()  # partitions this batch holds paused
-        pending = list(items)
+    async def _handle_batch(self, items: list[tuple[TopicPartition, Incoming]]) -> list:
+        """One go at a batch: each record's outcome, or the error that kept it from
+        being handled (its lane tries it again)."""
+        return await self._consumer.handle_batch([record for _, record in items])
+
+    async def _handle(self, tp: TopicPartition, record: Incoming) -> None:
+        """Hands the record over, in whatever batch forms, until it is handled: while
+        the store is unreachable (or the broker cannot take a dead letter) it is tried
+        again with backoff, and its partition is paused; the rest of its batch goes on."""
+        waiting = False
         try:
-            async for attempt in backoff.attempts(_NotHandledYet, attempts=None, wait_initial=0.2, wait_max=5.0):
+            async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
                 with attempt:
-                    outcomes = await self._consumer.handle_batch([record for _, record in pending])
-                    failed = [(item, o) for item, o in zip(pending, outcomes, strict=True) if isinstance(o, Exception)]
-                    self._hold(waiting, {tp for (tp, _), o in failed if isinstance(o, StoreUnavailable)})
-                    pending = [item for item, _ in failed]
-                    if pending:
-                        raise _NotHandledYet(type(failed[0][1]).__name__)
+                    try:
+                        await self._batches.submit((tp, record))
+                    except StoreUnavailable:
+                        if not waiting:
+                            waiting = True
+                            self._waiting_on_store[tp] = self._waiting_on_store.get(tp, 0) + 1
+                            log.warning("store_unavailable_partition_paused", topic=tp.topic, partition=tp.partition)
+                        raise
         finally:
-            self._hold(waiting, set())
-        return [None] * len(items)
+            if waiting:
+                left = self._waiting_on_store[tp] - 1
+                if left:
+                    self._waiting_on_store[tp] = left
+                else:
+                    del self._waiting_on_store[tp]
+                    log.info("store_back_partition_resumed", topic=tp.topic, partition=tp.partition)
 
-    def _hold(self, held: set[TopicPartition], wanted: set[TopicPartition]) -> None:
-        """Moves `held` (partitions paused for this batch) to `wanted`."""
-        for tp in wanted - held:
-            self._waiting_on_store[tp] = self._waiting_on_store.get(tp, 0) + 1
-            log.warning("store_unavailable_partition_paused", topic=tp.topic, partition=tp.partition)
-        for tp in held - wanted:
-            left = self._waiting_on_store[tp] - 1
-            if left:
-                self._waiting_on_store[tp] = left
-            else:
-                del self._waiting_on_store[tp]
-                log.info("store_back_partition_resumed", topic=tp.topic, partition=tp.partition)
-        held.clear()
-        held.update(wanted)
-
-
-class _NotHandledYet(Exception):
-    """Some records of a batch could not be handled this time."""

@@ -74,22 +74,29 @@ class OutboxRelay:
         self._unmarked: list[str] = []
         # The owned shards the last scan covered.
         self._scanned: set[int] = set()
-        # Rows were dropped from memory (MEMORY_LIMIT): the next scan covers every shard.
-        self._scan_every_shard = False
+        # Over MEMORY_LIMIT: commits are not queued until a scan of every shard ran.
+        self._paused = False
 
     # --- from memory ---------------------------------------------------------------
     def enqueue(self, rows: list[dict]) -> asyncio.Future:
         """Store.transact's hook: queues a commit's rows; the future is done once the
         broker has them (or once they are left to a scan)."""
         done = asyncio.get_running_loop().create_future()
+        if self._paused:  # the rows are durable: the scan that ends the pause publishes them, in order
+            done.set_result(None)
+            return done
         self._queue.append((rows, done))
         self._queued_rows += len(rows)
-        while self._queued_rows > MEMORY_LIMIT and len(self._queue) > 1:
-            dropped, waiter = self._queue.popleft()  # durable in the outbox: a scan takes them
-            self._queued_rows -= len(dropped)
-            waiter.set_result(None)
-            self._scan_every_shard = True
-            self._store.scan_needed = True
+        if self._queued_rows > MEMORY_LIMIT:
+            # The broker has been away for long: hold nothing more in memory. Everything
+            # queued is left to one scan of every shard, and commits go to memory again
+            # only once it runs, so a case's events still go out in order.
+            for _, waiter in self._queue:
+                waiter.set_result(None)
+            self._queue.clear()
+            self._queued_rows = 0
+            self._paused = True
+            self._store.request_scan(every_shard=True)
         self._store.outbox_written.set()
         return done
 
@@ -98,9 +105,10 @@ class OutboxRelay:
         taken = list(self._queue)
         rows = [row for batch, _ in taken for row in batch]
         await self._publisher.publish([_record(r) for r in rows])
-        for _ in taken:  # commits queued meanwhile stay for the next round
-            self._queue.popleft()
-        self._queued_rows -= len(rows)
+        for item in taken:  # commits queued meanwhile stay for the next round
+            if self._queue and self._queue[0] is item:
+                self._queue.popleft()
+                self._queued_rows -= len(item[0])
         for _, waiter in taken:
             if not waiter.done():
                 waiter.set_result(None)
@@ -129,23 +137,24 @@ class OutboxRelay:
                 self._store.scan_needed = True
         return self._store.scan_needed
 
-    async def relay_once(self) -> int:
+    async def relay_once(self, grace: timedelta | None = None) -> int:
         """The scan: publishes one batch of unpublished rows of the owned shards; returns how many."""
         outbox = self._store.db[OUTBOX]
         query: dict = {"published": False}
-        owned = None if self._scan_every_shard else self.owned_shards()
+        owned = None if self._store.scan_every_shard else self.owned_shards()
         if owned is not None:
             if not owned:
                 return 0  # not (yet) in the group: another replica relays
             query["shard"] = {"$in": sorted(owned)}
-        cutoff = utcnow() - self._grace
+        grace = self._grace if grace is None else grace
+        cutoff = utcnow() - grace
         # _id sorts by case, then by the case's sequence: a batch cut never
         # leaves an earlier event of a case behind a later one.
         docs = await outbox.find({**query, "created_at": {"$lt": cutoff}}).sort("_id", 1).limit(BATCH).to_list()
-        if len(docs) < BATCH and self._grace and await outbox.find_one(
+        if len(docs) < BATCH and grace and await outbox.find_one(
                 {**query, "created_at": {"$gte": cutoff}}, projection={"_id": 1}):
             # Too young to take now: look again once they are old enough.
-            asyncio.get_running_loop().call_later(self._grace.total_seconds(), self._store.request_scan)
+            asyncio.get_running_loop().call_later(grace.total_seconds(), self._store.request_scan)
         if docs:
             await self._publisher.publish([_record(d) for d in docs])
             await outbox.update_many({"_id": {"$in": [d["_id"] for d in docs]}},
@@ -156,19 +165,23 @@ class OutboxRelay:
 
     async def _scan(self) -> None:
         self._store.scan_needed = False
+        # Ending a pause, the rows committed during it must all go out before the
+        # commits from now on, which go to memory again: no grace for them.
+        grace = timedelta(0) if self._paused else None
+        self._paused = False
         owned = self.owned_shards()
         try:
-            while await self.relay_once() == BATCH:
+            while await self.relay_once(grace) == BATCH:
                 pass
         except BaseException:
             self._store.scan_needed = True
             raise
-        self._scan_every_shard = False
+        self._store.scan_every_shard = False
         self._scanned = set(owned or ())
 
     async def run(self) -> None:
         self._store.on_commit = self.enqueue
-        self._store.scan_needed = True  # at start: what a predecessor left
+        self._store.request_scan(every_shard=True)  # at start: what a predecessor left, in any shard
 
         async def step() -> bool:
             self.last_cycle = time.monotonic()

@@ -30,7 +30,7 @@ from typing import TypeVar
 from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
 from pymongo.read_concern import ReadConcern
 
 from secondlook import metrics
@@ -83,10 +83,18 @@ async def insert_once(collection, docs: list[dict], session: AsyncClientSession 
         return [True] * len(docs)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
+        if exc.details.get("writeConcernErrors") or any(e.get("code") != 11000 for e in errors):
             raise
         repeats = {e["index"] for e in errors}
         return [i not in repeats for i in range(len(docs))]
+
+
+def _may_have_committed_or_store_down(exc: Exception) -> bool:
+    """The group's outcome is unknown, or the store cannot be reached: not one body's fault."""
+    if isinstance(exc, (ConnectionFailure, ExecutionTimeout)):
+        return True
+    return isinstance(exc, PyMongoError) and (exc.has_error_label("UnknownTransactionCommitResult")
+                                              or exc.has_error_label("TransientTransactionError"))
 
 
 class SequenceTaken(PyMongoError):
@@ -140,6 +148,7 @@ class Store:
         # publishing from memory; the relay's next round scans for them.
         self.outbox_written = asyncio.Event()
         self.scan_needed = True
+        self.scan_every_shard = False
 
     async def ensure_indexes(self) -> None:
         await self.db[OUTBOX].create_index([("published", 1), ("shard", 1), ("_id", 1)], name="relay")
@@ -171,10 +180,12 @@ class Store:
         await self.db[SESSIONS].update_one({"_id": self._instance}, {"$addToSet": {"lsids": lsid}}, upsert=True)
         self._recorded_sessions.add(bytes(lsid))
 
-    def request_scan(self) -> None:
-        """Asks the relay to scan the outbox (events were re-queued, or a commit may
-        have landed unseen)."""
+    def request_scan(self, every_shard: bool = False) -> None:
+        """Asks the relay to scan the outbox: events were re-queued (the shards this
+        replica owns), or a commit of this replica's may have landed unseen
+        (`every_shard`: its case may belong to another replica's shard)."""
         self.scan_needed = True
+        self.scan_every_shard = self.scan_every_shard or every_shard
         self.outbox_written.set()
 
     async def processed(self, event_id: str) -> bool:
@@ -193,8 +204,10 @@ class Store:
         way share the next one, one after another in one session, their events'
         outbox rows in one insert; each still gets its own result. If any of them
         raises, the group is aborted and each runs again alone, so one body's error
-        never touches another's work. `body` may run more than once: it must only
-        write through the session.
+        never touches another's work (unless the outcome is unknown or the store is
+        away: then every body gets that error). `body` may run more than once: it
+        must only write through the session. A caller cancelled once its group has
+        started does not stop the body: it commits, as if the reply were lost.
         """
         result, published = await self._groups.submit(body)
         if published is not None:
@@ -210,6 +223,8 @@ class Store:
             try:
                 return await self._transact(bodies)
             except Exception as exc:
+                if _may_have_committed_or_store_down(exc):
+                    return [exc] * len(bodies)  # running them again could apply them twice
                 log.info("group_commit_split", bodies=len(bodies), error=type(exc).__name__)
         outcomes = []
         for body in bodies:
@@ -241,7 +256,7 @@ class Store:
             try:
                 results = await self._with_transaction(session, attempt)
             except PyMongoError:
-                self.request_scan()  # a commit whose outcome was lost may have landed
+                self.request_scan(every_shard=True)  # a commit whose outcome was lost may have landed
                 raise
         for row in rows:
             self._remember_seq(row["case_id"], row["seq"])

@@ -7,8 +7,8 @@ tried again under the same webhook-id: receivers drop the repeat.
 
 With nothing due the loop asks the store once when the next delivery falls due
 (a retry's backoff, a lease that runs out) and sleeps until then, or until it
-is woken (a new delivery recorded, a redrive): an idle notify sends the store
-nothing.
+is woken (a new delivery recorded, a redrive), at most a minute: an idle
+notify sends the store one query a minute.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from .repository import DeliveryQueue, EndpointRepository
 from .targets import PublicOnlyResolver
 
 log = get_logger(__name__)
+
+IDLE_RECHECK_SECONDS = 60.0
 
 
 class WebhookSender:
@@ -95,9 +97,11 @@ class Dispatcher:
                 return False
 
             async def rest() -> None:
-                timeout = None
+                # Capped: a lease or retry another replica wrote after the query (and
+                # that replica then died) is still taken, within a minute.
+                timeout = IDLE_RECHECK_SECONDS
                 if self._next_due is not None:
-                    timeout = max(0.0, (self._next_due - self._clock.now()).total_seconds())
+                    timeout = min(timeout, max(0.0, (self._next_due - self._clock.now()).total_seconds()))
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=timeout)
                 except TimeoutError:

@@ -87,6 +87,10 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         try:
             async for a in changes:
                 yield review_pb2.AssignmentChange(assignment=_message(a), version=a.version, position=position_of(a))
+        except usecases.TooFarBehind as exc:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE,
+                                f"resume_after: {exc.args[0]} or more changes since this position; "
+                                "watch without one (the open inbox) instead")
         except FellBehind:
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 "the stream fell behind its changes: resume from the last position received")

@@ -27,7 +27,7 @@ log = get_logger(__name__)
 ASSIGNMENTS = "assignments"
 CHANGE_STREAM_HISTORY_LOST = 286
 OPINIONS = "opinions"
-INBOX_LIMIT = 500
+INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
 
 
 class ReviewRepository(Protocol):

@@ -46,6 +46,13 @@ class Feed(Protocol):
     def unsubscribe(self, specialist_id: str, watcher) -> None: ...
 
 
+RESUME_LIMIT = 500  # changes a resumed watch replays (the reader reads at most this many)
+
+
+class TooFarBehind(Exception):
+    """More changes since the position than a resume replays: watch afresh, from the open inbox."""
+
+
 OPEN_STATES = [AssignmentState.ASSIGNMENT_STATE_OFFERED, AssignmentState.ASSIGNMENT_STATE_ACCEPTED,
                AssignmentState.ASSIGNMENT_STATE_IN_REVIEW]
 
@@ -93,6 +100,8 @@ async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
             first = await inbox.list_for_specialist(specialist_id, OPEN_STATES)
         else:
             first = await inbox.changed_since(specialist_id, since)
+            if len(first) >= RESUME_LIMIT:
+                raise TooFarBehind(RESUME_LIMIT)
         for assignment in first:
             sent[assignment.assignment_id] = assignment.version
             yield assignment

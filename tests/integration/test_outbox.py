@@ -174,10 +174,13 @@ class GatedPublisher:
         self.gate = asyncio.Event()
         self.calls: list[int] = []  # records per call
         self.fail_next = False
+        self.down = False
 
     async def publish(self, records):
         self.calls.append(len(records))
         await self.gate.wait()
+        if self.down:
+            raise ConnectionError("broker unreachable (test)")
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("broker unreachable (test)")
@@ -312,3 +315,32 @@ async def test_rows_left_by_another_replica_are_scanned_when_their_shard_is_gain
 
 async def _count(store, query, n):
     return await store.db[OUTBOX].count_documents(query) == n
+
+
+async def test_past_the_memory_limit_the_queue_is_left_to_one_scan_and_order_holds(relay_parts, infra_settings,
+                                                                                monkeypatch):
+    """The broker stays away: past MEMORY_LIMIT the relay drops what it holds and
+    queues nothing more; once the broker is back, one scan publishes every row in
+    order, and only then do commits go out from memory again."""
+    import secondlook.outbox as outbox_module
+
+    store, relay, publisher, _ = relay_parts
+    monkeypatch.setattr(outbox_module, "MEMORY_LIMIT", 3)
+    case_id = f"flood-{store.db.name}"
+    sent: list = []
+    publisher.down = True
+    publisher.gate.set()
+    for _ in range(6):  # each returns after its bounded wait or at once once paused
+        await store.transact(_emitting(case_id, sent))
+    assert relay._paused and relay._queued_rows == 0
+    publisher.down = False
+    await eventually(lambda: _async(not relay._paused and not store.scan_needed), 30, "the scan after the pause")
+    await store.transact(_emitting(case_id, sent))  # from memory again
+
+    async def landed():
+        records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
+        ids = [decode(r.value).event_id for r in records if r.key == case_id.encode()]
+        first_seen = list(dict.fromkeys(ids))
+        return first_seen if len(first_seen) == 7 else None
+
+    assert await eventually(landed, 20, "all seven events on the topic") == sent

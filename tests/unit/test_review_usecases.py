@@ -154,3 +154,12 @@ async def test_a_watcher_that_falls_behind_is_ended_to_resume_later():
     assert (await pending).assignment_id == "a0"
     with pytest.raises(FellBehind):  # at once: its last position replays what it missed
         await _next(changes)
+
+
+async def test_a_resume_further_back_than_it_can_replay_is_refused_not_cut_short():
+    transact, clock, feed = review_transact(), FakeClock(), AssignmentFeed()
+    for i in range(usecases.RESUME_LIMIT):
+        await _with_offer(transact, _offered(f"a{i}", case_id=f"c{i}"), feed)
+    changes = usecases.watch_assignments(InMemoryInbox(transact), feed, "spec-1", clock.now() - timedelta(days=1))
+    with pytest.raises(usecases.TooFarBehind):
+        await _next(changes)
