@@ -91,3 +91,28 @@ async def test_a_watch_needs_a_reviewer_token_and_a_position_this_service_gave_o
         assert [v.field for v in details.field_violations] == ["resume_after"]
     finally:
         await authed.close()
+
+
+@pytest.mark.parametrize("resume_after", ["ab\x00cd", "\u202e" * 10, "A" * 100_000, "MTo5OTk5OTk5OTk5OTk5OTk5OTk6MTp4"])
+async def test_a_hostile_position_is_refused_naming_the_field(stack, stack_settings, resume_after):
+    reviewer, authed = clients.reviewer(stack_settings, stack.target("review"), clients.specialist_ids()[0])
+    try:
+        error = await _refused_stream(reviewer.WatchAssignments(
+            review_pb2.WatchAssignmentsRequest(resume_after=resume_after), metadata=authed.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = error_details_pb2.BadRequest()
+        rpc_status.from_call(error).details[0].Unpack(details)
+        assert [v.field for v in details.field_violations] == ["resume_after"]
+    finally:
+        await authed.close()
+
+
+async def test_undecodable_watch_requests_are_invalid_argument_after_authentication(stack, stack_settings):
+    token = mint_token(stack_settings, subject="s@reviewers.example.org", tenant="secondlook-reviewers",
+                       roles=["reviewer"], specialist_id=clients.specialist_ids()[0])
+    async with grpc.aio.insecure_channel(stack.target("review")) as channel:
+        watch = channel.unary_stream("/secondlook.v1.ReviewService/WatchAssignments")  # raw bytes in and out
+        error = await _refused_stream(watch(b"\x0e\x00"))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        error = await _refused_stream(watch(b"\x0e\x00", metadata=(("authorization", f"Bearer {token}"),)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
