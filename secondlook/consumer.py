@@ -64,6 +64,14 @@ class Guarded:
     # can; per event True (applied), False (a repeat) or None (apply it alone).
     apply_many: Callable[[list[Event]], Awaitable[list[bool | None]]] | None = None
 
+    @classmethod
+    def batched(cls, apply_many: Callable[[list[Event]], Awaitable[list[bool | None]]]) -> Guarded:
+        """A handler written for batches; one event alone is a batch of one."""
+        async def apply(event: Event) -> bool:
+            return bool((await apply_many([event]))[0])
+
+        return cls(apply, apply_many)
+
 
 class PermanentError(Exception):
     """The event can never be applied (it breaks a rule): dead-letter it, don't retry."""

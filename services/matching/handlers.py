@@ -14,13 +14,9 @@ from .repository import MatchingUnitOfWork, MongoMatchingRepository
 
 def make_handlers(db: AsyncDatabase, clock: Clock, offer_ttl_seconds: int) -> dict[str, Handler | Guarded]:
     directory = MongoMatchingRepository(db)
-
-    async def release_one(event) -> bool:
-        return bool((await usecases.release_capacity(directory, [event]))[0])
-
     return {
         "case.submitted": adapt(MatchingUnitOfWork,
                                 lambda uow, e: usecases.match_case(uow, e, clock, offer_ttl_seconds)),
         # One guarded write on the specialist: no transaction, no marker.
-        "opinion.submitted": Guarded(release_one, lambda events: usecases.release_capacity(directory, events)),
+        "opinion.submitted": Guarded.batched(lambda events: usecases.release_capacity(directory, events)),
     }

@@ -15,8 +15,5 @@ from .repository import MongoDeliveries
 
 def make_handlers(db: AsyncDatabase, clock: Clock, wake: Callable[[], None]) -> dict[str, Guarded]:
     deliveries = MongoDeliveries(db)
-    async def record_opinion(event) -> bool:
-        return (await usecases.record_opinions(deliveries, [event], clock, wake))[0]
-
-    return {"opinion.submitted": Guarded(
-        record_opinion, lambda events: usecases.record_opinions(deliveries, events, clock, wake))}
+    return {"opinion.submitted": Guarded.batched(
+        lambda events: usecases.record_opinions(deliveries, events, clock, wake))}

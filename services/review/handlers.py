@@ -14,10 +14,5 @@ from .repository import MongoReviewRepository
 def make_handlers(db: AsyncDatabase, feed: usecases.Feed, clock: Clock) -> dict[str, Guarded]:
     assignments = MongoReviewRepository(db)
 
-    async def record_offers(events):
-        return await usecases.record_offers(assignments, feed, clock, events)
-
-    async def record_offer(event) -> bool:
-        return (await record_offers([event]))[0]
-
-    return {"specialist.offered": Guarded(record_offer, record_offers)}
+    return {"specialist.offered": Guarded.batched(
+        lambda events: usecases.record_offers(assignments, feed, clock, events))}
