@@ -6,7 +6,7 @@ transaction) are the ports the use cases are written against.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Protocol
 
 from pymongo import ASCENDING, UpdateOne
@@ -134,10 +134,11 @@ class MongoCaseRepository:
         if result.matched_count == len(todo):
             return [True] * len(writes)
         # Some guard failed: the cases that recorded their event are the ones saved.
-        recorded = {d["_id"] for d in await self._db[CASES].find(
-            {"$or": [{"_id": before.case_id, "seen_event_ids": event_id} for before, _, event_id in writes]},
-            {"_id": 1}, session=self._session).to_list()}
-        return [op is None or before.case_id in recorded for op, (before, _, _) in zip(ops, writes, strict=True)]
+        seen = {d["_id"]: set(d.get("seen_event_ids", ())) for d in await self._db[CASES].find(
+            {"_id": {"$in": sorted({before.case_id for before, _, _ in writes})}}, {"seen_event_ids": 1},
+            session=self._session).to_list()}
+        return [op is None or event_id in seen.get(before.case_id, ())
+                for op, (before, _, event_id) in zip(ops, writes, strict=True)]
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         """Records a redrive if nobody moved the case (or re-drove it) since `before` was read."""
@@ -164,6 +165,9 @@ def _projection_write(before: Case, after: Case, event_id: str) -> tuple[dict, d
     return {"_id": before.case_id, "status": before.status, "seen_event_ids": {"$ne": event_id}}, update
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 class MongoCaseReader:
     def __init__(self, db: AsyncDatabase):
         self._db = db
@@ -177,9 +181,11 @@ class MongoCaseReader:
         return _case(doc) if doc else None
 
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
-        """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open."""
+        """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open.
+        (The lower bound is what lets the embedded store walk the index from the first
+        due time instead of from every case without one.)"""
         cursor = self._db[CASES].find(
-            {"next_redrive_at": {"$ne": None, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}})
+            {"next_redrive_at": {"$gte": EPOCH, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}})
         return [_case(d) for d in await cursor.limit(limit).to_list()]
 
 

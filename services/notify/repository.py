@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork, insert_once
@@ -108,18 +107,21 @@ class MongoDeliveryQueue:
         self._db = db
 
     async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None:
-        """Takes one due delivery (or one whose sender died mid-send) for this worker."""
-        doc = await self._db[DELIVERIES].find_one_and_update(
-            {"$or": [
-                {"status": PENDING, "next_attempt_at": {"$lte": now}},
-                {"status": SENDING, "lease_until": {"$lte": now}},
-            ]},
-            {"$set": {"status": SENDING, "lease_until": now + timedelta(seconds=lease_seconds)},
-             "$inc": {"attempts": 1}},
-            sort=[("next_attempt_at", 1)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return _delivery(doc) if doc else None
+        """Takes one due delivery for this worker, or else one whose sender died mid-send
+        (its lease ran out). An indexed read, then a write guarded by what was read, not
+        findAndModify: the embedded store scans the whole collection for findAndModify's write."""
+        lease_until = now + timedelta(seconds=lease_seconds)
+        for status, field in ((PENDING, "next_attempt_at"), (SENDING, "lease_until")):
+            while (doc := await self._db[DELIVERIES].find_one(
+                    {"status": status, field: {"$lte": now}}, sort=[(field, 1)])) is not None:
+                claimed = await self._db[DELIVERIES].update_one(
+                    {"_id": doc["_id"], "status": status, "attempts": doc["attempts"]},
+                    {"$set": {"status": SENDING, "lease_until": lease_until}, "$inc": {"attempts": 1}})
+                if claimed.modified_count == 1:
+                    return _delivery({**doc, "status": SENDING, "lease_until": lease_until,
+                                      "attempts": doc["attempts"] + 1})
+                # another sender took it first: look again
+        return None
 
     async def next_due(self) -> datetime | None:
         """The earliest retry time of a pending delivery or lease end of one being sent."""

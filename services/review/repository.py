@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
@@ -34,8 +33,7 @@ class ReviewRepository(Protocol):
     async def add_offer(self, assignment: Assignment) -> bool: ...
     async def add_offers(self, assignments: list[Assignment]) -> list[bool]: ...
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
-    async def move(self, assignment_id: str, specialist_id: str, from_state: int, to_state: int, stamp: str,
-                   at: datetime) -> Assignment | None: ...
+    async def save_move(self, before: Assignment, after: Assignment) -> bool: ...
     async def add_opinion(self, opinion: OpinionRecord) -> None: ...
 
 
@@ -84,16 +82,18 @@ class MongoReviewRepository:
                                                     session=self._session)
         return _assignment(doc) if doc else None
 
-    async def move(self, assignment_id: str, specialist_id: str, from_state: int, to_state: int, stamp: str,
-                   at: datetime) -> Assignment | None:
-        """Moves the specialist's assignment on if it is in `from_state`, in one request;
-        returns it as moved, or None (missing, someone else's, or in another state)."""
-        doc = await self._db[ASSIGNMENTS].find_one_and_update(
-            {"_id": assignment_id, "specialist_id": specialist_id, "state": from_state},
-            {"$set": {"state": to_state, stamp: at, "changed_at": at}, "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER, session=self._session,
+    async def save_move(self, before: Assignment, after: Assignment) -> bool:
+        """Records `after` if the assignment is still the version `before` was read at;
+        False when it changed meanwhile. (A guarded update, not findAndModify: the
+        embedded store scans the whole collection for findAndModify's write.)"""
+        changed = {"state": after.state, "changed_at": after.changed_at,
+                   **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
+        result = await self._db[ASSIGNMENTS].update_one(
+            {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},
+            {"$set": changed, "$inc": {"version": after.version - before.version}},
+            session=self._session,
         )
-        return _assignment(doc) if doc else None
+        return result.modified_count == 1
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         await self._db[OPINIONS].insert_one({

@@ -15,14 +15,13 @@ from secondlook.unitofwork import Transact
 from secondlook.v1.review_pb2 import AssignmentState, Opinion
 
 from .domain.assignment import (
-    TRANSITIONS,
     Assignment,
     OpinionRecord,
     event_for,
-    next_state,
     offer_from,
     validate_opinion,
 )
+from .domain.assignment import moved as assignment_moved
 from .repository import ReviewRepository
 
 
@@ -118,15 +117,12 @@ async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
 async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
                action: str, opinion: Opinion | None = None) -> Assignment:
     async def body(uow: UnitOfWork) -> Assignment:
-        needed, result, stamp = TRANSITIONS[action]
         now = clock.now()
-        # One guarded request moves it on; reading first is only for explaining a refusal.
-        moved = await uow.assignments.move(assignment_id, specialist_id, needed, result, stamp, now)
-        if moved is None:
-            current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
-            if current is None:
-                raise NotFound(assignment_id)
-            next_state(current.state, action)  # IllegalAction: out of turn
+        current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
+        if current is None:
+            raise NotFound(assignment_id)
+        moved = assignment_moved(current, action, now)  # IllegalAction: out of turn
+        if not await uow.assignments.save_move(current, moved):
             raise Superseded(assignment_id)
         record = None
         if opinion is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from services.review.domain.assignment import Assignment, OpinionRecord
@@ -32,15 +31,12 @@ class InMemoryReviewRepository:
         found = self._state.assignments.get(assignment_id)
         return found if found is not None and found.specialist_id == specialist_id else None
 
-    async def move(self, assignment_id: str, specialist_id: str, from_state: int, to_state: int, stamp: str,
-                   at) -> Assignment | None:
-        current = await self.get_for_specialist(assignment_id, specialist_id)
-        if current is None or current.state != from_state:
-            return None
-        moved = dataclasses.replace(current, state=to_state, stamps={**current.stamps, stamp: at},
-                                    version=current.version + 1, changed_at=at)
-        self._state.assignments[assignment_id] = moved
-        return moved
+    async def save_move(self, before: Assignment, after: Assignment) -> bool:
+        current = self._state.assignments.get(before.assignment_id)
+        if current is None or current.specialist_id != before.specialist_id or current.version != before.version:
+            return False
+        self._state.assignments[before.assignment_id] = after
+        return True
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         assert opinion.opinion_id not in self._state.opinions

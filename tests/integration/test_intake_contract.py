@@ -20,6 +20,7 @@ from services.intake.domain.submission import validate
 from services.intake.repository import DuplicateRequest, IntakeUnitOfWork, MongoCaseReader, MongoCaseRepository
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, intake_transact
 from tests.fakes.transact import Committed
+from tests.integration.store_requests import QueryPlans
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +33,13 @@ async def ports(request, infra_settings):
         transact = intake_transact()
         yield transact, InMemoryCaseReader(transact), Committed(transact, InMemoryCases)
         return
-    store = Store(infra_settings, "intake")
+    plans = QueryPlans()
+    store = Store(infra_settings, "intake", listeners=(plans,))
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
     yield transactor(store, IntakeUnitOfWork), MongoCaseReader(store.db), MongoCaseRepository(store.db)
+    scans = plans.scans()
+    assert not scans, "\n".join(scans)
     await store.client.drop_database(store.db.name)
     await store.close()
 

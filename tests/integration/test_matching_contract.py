@@ -16,6 +16,7 @@ from services.matching.domain.matcher import Specialist
 from services.matching.domain.offers import Offer
 from services.matching.repository import MatchingUnitOfWork
 from tests.fakes.matching import matching_transact
+from tests.integration.store_requests import QueryPlans
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,8 @@ def _entity(e) -> Specialist:
 
 @pytest.fixture
 async def mongo_store(infra_settings, tmp_path):
-    store = Store(infra_settings, "matching")
+    plans = QueryPlans()
+    store = Store(infra_settings, "matching", listeners=(plans,))
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
     seed = tmp_path / "specialists.json"
@@ -45,6 +47,8 @@ async def mongo_store(infra_settings, tmp_path):
     assert await repository.seed_if_empty(store.db, seed) == 3
     assert await repository.seed_if_empty(store.db, seed) == 0  # only an empty directory is seeded
     yield store
+    scans = plans.scans()
+    assert not scans, "\n".join(scans)
     await store.client.drop_database(store.db.name)
     await store.close()
 

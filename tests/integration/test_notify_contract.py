@@ -17,6 +17,7 @@ from services.notify.domain.deliveries import DEAD, PENDING, SENDING, opinion_re
 from services.notify.repository import MongoDeliveries, MongoDeliveryQueue, NotifyUnitOfWork
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, notify_transact
 from tests.fakes.transact import Committed
+from tests.integration.store_requests import QueryPlans
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,8 @@ async def ports(request, infra_settings):
         yield (transact, InMemoryDeliveryQueue(transact), lambda: dict(transact.state.deliveries),
                Committed(transact, InMemoryDeliveries))
         return
-    store = Store(infra_settings, "notify")
+    plans = QueryPlans()
+    store = Store(infra_settings, "notify", listeners=(plans,))
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
 
@@ -37,6 +39,8 @@ async def ports(request, infra_settings):
 
     # Deliveries are recorded outside any transaction (a guarded write), as the consumer does.
     yield transactor(store, NotifyUnitOfWork), MongoDeliveryQueue(store.db), snapshot, MongoDeliveries(store.db)
+    scans = plans.scans()
+    assert not scans, "\n".join(scans)
     await store.client.drop_database(store.db.name)
     await store.close()
 

@@ -12,10 +12,11 @@ from secondlook.store import Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import review_pb2
 from services.review import repository
-from services.review.domain.assignment import Assignment, OpinionRecord
+from services.review.domain.assignment import Assignment, OpinionRecord, moved
 from services.review.repository import InboxReader, MongoReviewRepository, ReviewUnitOfWork
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
+from tests.integration.store_requests import QueryPlans
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +30,14 @@ async def ports(request, infra_settings):
         transact = review_transact()
         yield transact, InMemoryInbox(transact), Committed(transact, InMemoryReviewRepository)
         return
-    store = Store(infra_settings, "review")
+    plans = QueryPlans()
+    store = Store(infra_settings, "review", listeners=(plans,))
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
     # Offers are recorded outside any transaction (a guarded write), as the consumer does.
     yield transactor(store, ReviewUnitOfWork), InboxReader(store.db), MongoReviewRepository(store.db)
+    scans = plans.scans()
+    assert not scans, "\n".join(scans)
     await store.client.drop_database(store.db.name)
     await store.close()
 
@@ -59,18 +63,23 @@ async def test_an_offer_is_added_once_and_read_back_only_by_its_specialist(ports
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == first
 
 
-async def test_move_applies_only_from_the_state_named_and_only_for_its_specialist(ports):
+async def test_a_move_is_saved_only_over_the_version_it_was_read_at(ports):
     transact, _, alone = ports
     offered = _assignment(1)
     await alone.add_offer(offered)
-    accepted = dataclasses.replace(offered, state=A.ASSIGNMENT_STATE_ACCEPTED, stamps={"accepted_at": T0},
-                                   version=2, changed_at=T0)
-    move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", T0)
-    assert await transact(lambda uow: uow.assignments.move("a1", "s2", *move)) is None  # someone else's
-    assert await transact(lambda uow: uow.assignments.move("a1", "s1", *move)) == accepted
-    assert await transact(lambda uow: uow.assignments.move("a1", "s1", *move)) is None  # no longer OFFERED
-    assert await transact(lambda uow: uow.assignments.move("nope", "s1", *move)) is None
+    accepted = moved(offered, "accept", T0)
+    assert accepted.version == 2 and accepted.stamps == {"accepted_at": T0}
+    someone_elses = dataclasses.replace(offered, specialist_id="s2")
+    assert await transact(lambda uow: uow.assignments.save_move(someone_elses, moved(someone_elses, "accept", T0))) \
+        is False
+    assert await transact(lambda uow: uow.assignments.save_move(offered, accepted)) is True
+    assert await transact(lambda uow: uow.assignments.save_move(offered, accepted)) is False  # read before the move
+    missing = dataclasses.replace(offered, assignment_id="nope")
+    assert await transact(lambda uow: uow.assignments.save_move(missing, moved(missing, "accept", T0))) is False
     assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == accepted
+    started = moved(accepted, "start", T0 + timedelta(minutes=1))
+    assert await transact(lambda uow: uow.assignments.save_move(accepted, started)) is True
+    assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == started
 
 
 async def test_changes_since_a_time_are_the_specialists_own_oldest_change_first(ports):
@@ -78,8 +87,7 @@ async def test_changes_since_a_time_are_the_specialists_own_oldest_change_first(
     offers = [_assignment(1, "s1"), _assignment(2, "s1"), _assignment(3, "s2")]
     await alone.add_offers(offers)
     later = T0 + timedelta(minutes=30)
-    move = (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at", later)
-    await transact(lambda uow: uow.assignments.move("a1", "s1", *move))
+    await transact(lambda uow: uow.assignments.save_move(offers[0], moved(offers[0], "accept", later)))
     since = await inbox.changed_since("s1", T0 + timedelta(minutes=2))
     assert [(a.assignment_id, a.version) for a in since] == [("a2", 1), ("a1", 2)]
     assert [a.assignment_id for a in await inbox.changed_since("s1", later + timedelta(seconds=1))] == []

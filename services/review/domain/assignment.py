@@ -7,7 +7,7 @@ the entities and the events they cause; it does no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from secondlook.events import Event, new_event
@@ -77,6 +77,14 @@ def next_state(current: int, action: str) -> int:
     if current != needed:
         raise IllegalAction(f"{action} needs state {state_name(needed)}; the assignment is {state_name(current)}")
     return result
+
+
+def moved(assignment: Assignment, action: str, now: datetime) -> Assignment:
+    """The assignment once `action` has moved it on `now` (IllegalAction when out of turn)."""
+    state = next_state(assignment.state, action)
+    stamp = TRANSITIONS[action][2]
+    return replace(assignment, state=state, stamps={**assignment.stamps, stamp: now},
+                   version=assignment.version + 1, changed_at=now)
 
 
 def offer_from(event: Event, now: datetime) -> Assignment:
