@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import grpc
+from google.protobuf import json_format
 
 from secondlook.auth import mint_token
 from secondlook.settings import Settings
 from secondlook.v1 import (
-    case_pb2,
     intake_pb2,
     intake_pb2_grpc,
     notify_pb2_grpc,
@@ -53,27 +53,17 @@ def tenant_admin(settings: Settings, target: str, tenant: str):
     return notify_pb2_grpc.NotifyServiceStub(authed.channel), authed
 
 
-def submit_request(**fields) -> intake_pb2.SubmitCaseRequest:
-    """A SubmitCaseRequest from flat fields (as in data/sample_cases.json)."""
-    req = intake_pb2.SubmitCaseRequest(
-        client_request_id=fields["client_request_id"],
-        patient=intake_pb2.Patient(
-            given_name=fields["given_name"], family_name=fields["family_name"], birth_date=fields["birth_date"]
-        ),
-        diagnosis_code=fields["diagnosis_code"],
-        proposed_treatment=fields["proposed_treatment"],
-        urgency=case_pb2.Urgency.Value("URGENCY_" + fields.get("urgency", "STANDARD")),
-        jurisdiction=fields["jurisdiction"],
-        language=fields["language"],
-        consent=intake_pb2.Consent(granted=True),
-    )
+def submit_request(case: dict) -> intake_pb2.SubmitCaseRequest:
+    """A SubmitCaseRequest from its JSON form (as in data/sample_cases.json), its
+    consent given now."""
+    req = json_format.ParseDict(case, intake_pb2.SubmitCaseRequest())
     req.consent.granted_at.FromDatetime(datetime.now(timezone.utc))
     return req
 
 
 def sample_cases(prefix: str = "") -> list[intake_pb2.SubmitCaseRequest]:
     rows = json.loads((ROOT / "data" / "sample_cases.json").read_text())
-    return [submit_request(**{**r, "client_request_id": prefix + r["client_request_id"]}) for r in rows]
+    return [submit_request({**r, "client_request_id": prefix + r["client_request_id"]}) for r in rows]
 
 
 def specialist_ids() -> list[str]:

@@ -24,6 +24,12 @@ class CaseStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CASE_STATUS_UNMATCHED: _ClassVar[CaseStatus]
     CASE_STATUS_WITHDRAWN: _ClassVar[CaseStatus]
 
+class CaseKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CASE_KIND_UNSPECIFIED: _ClassVar[CaseKind]
+    CASE_KIND_SECOND_OPINION: _ClassVar[CaseKind]
+    CASE_KIND_PRIOR_AUTH: _ClassVar[CaseKind]
+
 class Urgency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     URGENCY_UNSPECIFIED: _ClassVar[Urgency]
@@ -48,6 +54,9 @@ CASE_STATUS_DELIVERED: CaseStatus
 CASE_STATUS_CLOSED: CaseStatus
 CASE_STATUS_UNMATCHED: CaseStatus
 CASE_STATUS_WITHDRAWN: CaseStatus
+CASE_KIND_UNSPECIFIED: CaseKind
+CASE_KIND_SECOND_OPINION: CaseKind
+CASE_KIND_PRIOR_AUTH: CaseKind
 URGENCY_UNSPECIFIED: Urgency
 URGENCY_STANDARD: Urgency
 URGENCY_EXPEDITED: Urgency

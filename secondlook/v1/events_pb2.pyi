@@ -49,16 +49,30 @@ class Event(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ...) -> None: ...
 
 class CaseSubmitted(_message.Message):
-    __slots__ = ("diagnosis_code", "urgency", "jurisdiction", "language")
+    __slots__ = ("diagnosis_code", "urgency", "jurisdiction", "language", "kind", "secondary_diagnosis_codes", "panel_requested", "blind_review_requested", "first_opinion_physician_npi", "first_opinion_organization", "first_opinion_organization_npi")
     DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
     JURISDICTION_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SECONDARY_DIAGNOSIS_CODES_FIELD_NUMBER: _ClassVar[int]
+    PANEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    BLIND_REVIEW_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OPINION_PHYSICIAN_NPI_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OPINION_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OPINION_ORGANIZATION_NPI_FIELD_NUMBER: _ClassVar[int]
     diagnosis_code: str
     urgency: _case_pb2.Urgency
     jurisdiction: str
     language: str
-    def __init__(self, diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+    kind: _case_pb2.CaseKind
+    secondary_diagnosis_codes: _containers.RepeatedScalarFieldContainer[str]
+    panel_requested: bool
+    blind_review_requested: bool
+    first_opinion_physician_npi: str
+    first_opinion_organization: str
+    first_opinion_organization_npi: str
+    def __init__(self, diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., secondary_diagnosis_codes: _Optional[_Iterable[str]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., first_opinion_physician_npi: _Optional[str] = ..., first_opinion_organization: _Optional[str] = ..., first_opinion_organization_npi: _Optional[str] = ...) -> None: ...
 
 class MatchingStarted(_message.Message):
     __slots__ = ("specialties",)

@@ -4,6 +4,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from secondlook.v1 import case_pb2 as _case_pb2
 from secondlook.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -11,26 +12,142 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AdministrativeSex(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ADMINISTRATIVE_SEX_UNSPECIFIED: _ClassVar[AdministrativeSex]
+    ADMINISTRATIVE_SEX_MALE: _ClassVar[AdministrativeSex]
+    ADMINISTRATIVE_SEX_FEMALE: _ClassVar[AdministrativeSex]
+    ADMINISTRATIVE_SEX_OTHER: _ClassVar[AdministrativeSex]
+    ADMINISTRATIVE_SEX_UNKNOWN: _ClassVar[AdministrativeSex]
+
+class ConsentScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSENT_SCOPE_UNSPECIFIED: _ClassVar[ConsentScope]
+    CONSENT_SCOPE_SECOND_OPINION_REVIEW: _ClassVar[ConsentScope]
+ADMINISTRATIVE_SEX_UNSPECIFIED: AdministrativeSex
+ADMINISTRATIVE_SEX_MALE: AdministrativeSex
+ADMINISTRATIVE_SEX_FEMALE: AdministrativeSex
+ADMINISTRATIVE_SEX_OTHER: AdministrativeSex
+ADMINISTRATIVE_SEX_UNKNOWN: AdministrativeSex
+CONSENT_SCOPE_UNSPECIFIED: ConsentScope
+CONSENT_SCOPE_SECOND_OPINION_REVIEW: ConsentScope
+
+class Identifier(_message.Message):
+    __slots__ = ("system", "value", "type")
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    system: str
+    value: str
+    type: str
+    def __init__(self, system: _Optional[str] = ..., value: _Optional[str] = ..., type: _Optional[str] = ...) -> None: ...
+
 class Patient(_message.Message):
-    __slots__ = ("given_name", "family_name", "birth_date")
+    __slots__ = ("given_name", "family_name", "birth_date", "other_given_names", "sex", "identifiers", "email", "phone")
     GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
     FAMILY_NAME_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    OTHER_GIVEN_NAMES_FIELD_NUMBER: _ClassVar[int]
+    SEX_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
     given_name: str
     family_name: str
     birth_date: str
-    def __init__(self, given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., birth_date: _Optional[str] = ...) -> None: ...
+    other_given_names: _containers.RepeatedScalarFieldContainer[str]
+    sex: AdministrativeSex
+    identifiers: _containers.RepeatedCompositeFieldContainer[Identifier]
+    email: str
+    phone: str
+    def __init__(self, given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., birth_date: _Optional[str] = ..., other_given_names: _Optional[_Iterable[str]] = ..., sex: _Optional[_Union[AdministrativeSex, str]] = ..., identifiers: _Optional[_Iterable[_Union[Identifier, _Mapping]]] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
 
 class Consent(_message.Message):
-    __slots__ = ("granted", "granted_at")
+    __slots__ = ("granted", "granted_at", "scope", "recorded_by")
     GRANTED_FIELD_NUMBER: _ClassVar[int]
     GRANTED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
     granted: bool
     granted_at: _timestamp_pb2.Timestamp
-    def __init__(self, granted: _Optional[bool] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    scope: ConsentScope
+    recorded_by: str
+    def __init__(self, granted: _Optional[bool] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., scope: _Optional[_Union[ConsentScope, str]] = ..., recorded_by: _Optional[str] = ...) -> None: ...
+
+class Diagnosis(_message.Message):
+    __slots__ = ("code", "text")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    text: str
+    def __init__(self, code: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ProcedureCode(_message.Message):
+    __slots__ = ("system", "code", "display")
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_FIELD_NUMBER: _ClassVar[int]
+    system: str
+    code: str
+    display: str
+    def __init__(self, system: _Optional[str] = ..., code: _Optional[str] = ..., display: _Optional[str] = ...) -> None: ...
+
+class Physician(_message.Message):
+    __slots__ = ("npi", "given_name", "family_name")
+    NPI_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_NAME_FIELD_NUMBER: _ClassVar[int]
+    npi: str
+    given_name: str
+    family_name: str
+    def __init__(self, npi: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ...) -> None: ...
+
+class Organization(_message.Message):
+    __slots__ = ("name", "npi")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NPI_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    npi: str
+    def __init__(self, name: _Optional[str] = ..., npi: _Optional[str] = ...) -> None: ...
+
+class ProposedTreatment(_message.Message):
+    __slots__ = ("codes", "text")
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    codes: _containers.RepeatedCompositeFieldContainer[ProcedureCode]
+    text: str
+    def __init__(self, codes: _Optional[_Iterable[_Union[ProcedureCode, _Mapping]]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class FirstOpinion(_message.Message):
+    __slots__ = ("physician", "organization", "diagnosis", "proposed_treatment", "rationale")
+    PHYSICIAN_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_TREATMENT_FIELD_NUMBER: _ClassVar[int]
+    RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    physician: Physician
+    organization: Organization
+    diagnosis: Diagnosis
+    proposed_treatment: ProposedTreatment
+    rationale: str
+    def __init__(self, physician: _Optional[_Union[Physician, _Mapping]] = ..., organization: _Optional[_Union[Organization, _Mapping]] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., proposed_treatment: _Optional[_Union[ProposedTreatment, _Mapping]] = ..., rationale: _Optional[str] = ...) -> None: ...
+
+class Attachment(_message.Message):
+    __slots__ = ("uri", "media_type", "size_bytes", "sha256", "title")
+    URI_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    title: str
+    def __init__(self, uri: _Optional[str] = ..., media_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
 
 class SubmitCaseRequest(_message.Message):
-    __slots__ = ("client_request_id", "patient", "diagnosis_code", "proposed_treatment", "urgency", "jurisdiction", "language", "consent")
+    __slots__ = ("client_request_id", "patient", "diagnosis_code", "proposed_treatment", "urgency", "jurisdiction", "language", "consent", "kind", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested")
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +156,14 @@ class SubmitCaseRequest(_message.Message):
     JURISDICTION_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SECONDARY_DIAGNOSES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OPINION_FIELD_NUMBER: _ClassVar[int]
+    CLINICAL_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    PANEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    BLIND_REVIEW_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     client_request_id: str
     patient: Patient
     diagnosis_code: str
@@ -47,7 +172,15 @@ class SubmitCaseRequest(_message.Message):
     jurisdiction: str
     language: str
     consent: Consent
-    def __init__(self, client_request_id: _Optional[str] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_code: _Optional[str] = ..., proposed_treatment: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ...) -> None: ...
+    kind: _case_pb2.CaseKind
+    diagnosis_text: str
+    secondary_diagnoses: _containers.RepeatedCompositeFieldContainer[Diagnosis]
+    first_opinion: FirstOpinion
+    clinical_question: str
+    attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
+    panel_requested: bool
+    blind_review_requested: bool
+    def __init__(self, client_request_id: _Optional[str] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_code: _Optional[str] = ..., proposed_treatment: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ...) -> None: ...
 
 class SubmitCaseResponse(_message.Message):
     __slots__ = ("case_id", "status", "created")
@@ -66,7 +199,7 @@ class GetCaseRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id")
+    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id", "kind", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "consent", "panel_requested", "blind_review_requested")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +212,16 @@ class Case(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     TIMELINE_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SECONDARY_DIAGNOSES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OPINION_FIELD_NUMBER: _ClassVar[int]
+    CLINICAL_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    PANEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    BLIND_REVIEW_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     tenant_id: str
     client_request_id: str
@@ -91,4 +234,14 @@ class Case(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     timeline: _containers.RepeatedCompositeFieldContainer[_case_pb2.TimelineEntry]
     specialist_id: str
-    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ...) -> None: ...
+    kind: _case_pb2.CaseKind
+    patient: Patient
+    diagnosis_text: str
+    secondary_diagnoses: _containers.RepeatedCompositeFieldContainer[Diagnosis]
+    first_opinion: FirstOpinion
+    clinical_question: str
+    attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
+    consent: Consent
+    panel_requested: bool
+    blind_review_requested: bool
+    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ...) -> None: ...

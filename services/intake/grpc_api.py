@@ -13,23 +13,8 @@ from secondlook.unitofwork import Transact
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
 from . import usecases
-from .domain.case import Case
+from .messages import case_message
 from .repository import CaseReader
-
-
-def _case_message(case: Case) -> intake_pb2.Case:
-    msg = intake_pb2.Case(
-        case_id=case.case_id, tenant_id=case.tenant_id, client_request_id=case.client_request_id,
-        status=case.status, diagnosis_code=case.diagnosis_code, urgency=case.urgency,
-        jurisdiction=case.jurisdiction, language=case.language, specialist_id=case.specialist_id,
-    )
-    msg.submitted_at.FromDatetime(case.submitted_at)
-    msg.updated_at.FromDatetime(case.updated_at)
-    for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)):
-        entry = msg.timeline.add(status=e.status, event_type=e.event_type, event_id=e.event_id, producer=e.producer)
-        entry.occurred_at.FromDatetime(e.occurred_at)
-        entry.recorded_at.FromDatetime(e.recorded_at)
-    return msg
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
@@ -63,4 +48,4 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         if case is None:
             # Another tenant's case is indistinguishable from a missing one.
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
-        return _case_message(case)
+        return case_message(case)

@@ -15,8 +15,9 @@ from pymongo.errors import DuplicateKeyError
 
 from secondlook.store import UnitOfWork
 
-from .domain.case import Case, Patient, projected_fields
-from .domain.lifecycle import SYSTEM_STAGES, TimelineEntry
+from .casedoc import entry_doc, from_doc, to_doc
+from .domain.case import Case, projected_fields
+from .domain.lifecycle import SYSTEM_STAGES
 
 CASES = "cases"
 
@@ -48,40 +49,6 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
 
 
-def _entry_doc(e: TimelineEntry) -> dict:
-    return {"status": e.status, "event_type": e.event_type, "event_id": e.event_id, "producer": e.producer,
-            "occurred_at": e.occurred_at, "recorded_at": e.recorded_at}
-
-
-def _doc(c: Case) -> dict:
-    return {
-        "_id": c.case_id, "tenant_id": c.tenant_id, "client_request_id": c.client_request_id,
-        "request_sha256": c.request_sha256, "submitted_by": c.submitted_by, "status": c.status,
-        "diagnosis_code": c.diagnosis_code, "urgency": c.urgency, "jurisdiction": c.jurisdiction,
-        "language": c.language,
-        "patient": {"given_name": c.patient.given_name, "family_name": c.patient.family_name,
-                    "birth_date": c.patient.birth_date},
-        "proposed_treatment": c.proposed_treatment, "consent": {"granted": True, "granted_at": c.consent_granted_at},
-        "traceparent": c.traceparent, "submitted_at": c.submitted_at, "updated_at": c.updated_at,
-        "timeline": [_entry_doc(e) for e in c.timeline], "seen_event_ids": sorted(c.seen_event_ids),
-        "redrives": c.redrives, "next_redrive_at": c.next_redrive_at, "specialist_id": c.specialist_id,
-    }
-
-
-def _case(doc: dict) -> Case:
-    return Case(
-        case_id=doc["_id"], tenant_id=doc["tenant_id"], client_request_id=doc["client_request_id"],
-        request_sha256=doc.get("request_sha256", ""), submitted_by=doc.get("submitted_by", ""),
-        status=doc["status"], diagnosis_code=doc["diagnosis_code"], urgency=doc["urgency"],
-        jurisdiction=doc["jurisdiction"], language=doc["language"], patient=Patient(**doc["patient"]),
-        proposed_treatment=doc["proposed_treatment"], consent_granted_at=doc["consent"]["granted_at"],
-        traceparent=doc.get("traceparent", ""), submitted_at=doc["submitted_at"], updated_at=doc["updated_at"],
-        timeline=tuple(TimelineEntry(**e) for e in doc.get("timeline", [])),
-        seen_event_ids=frozenset(doc.get("seen_event_ids", [])), redrives=doc.get("redrives", 0),
-        next_redrive_at=doc.get("next_redrive_at"), specialist_id=doc.get("specialist_id", ""),
-    )
-
-
 class MongoCaseRepository:
     """Inside a unit of work (`session`), or alone for guarded single-document writes."""
 
@@ -92,21 +59,21 @@ class MongoCaseRepository:
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
                                              session=self._session)
-        return _case(doc) if doc else None
+        return from_doc(doc) if doc else None
 
     async def add(self, case: Case) -> None:
         try:
-            await self._db[CASES].insert_one(_doc(case), session=self._session)
+            await self._db[CASES].insert_one(to_doc(case), session=self._session)
         except DuplicateKeyError:
             raise DuplicateRequest(case.client_request_id) from None
 
     async def get(self, case_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"_id": case_id}, session=self._session)
-        return _case(doc) if doc else None
+        return from_doc(doc) if doc else None
 
     async def get_many(self, case_ids: list[str]) -> dict[str, Case]:
         docs = await self._db[CASES].find({"_id": {"$in": case_ids}}, session=self._session).to_list()
-        return {d["_id"]: _case(d) for d in docs}
+        return {d["_id"]: from_doc(d) for d in docs}
 
     async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
         """Records the event: appends the new timeline entries and sets what moved,
@@ -155,7 +122,7 @@ def _projection_write(before: Case, after: Case, event_id: str) -> tuple[dict, d
     update: dict = {}
     added = after.timeline[len(before.timeline):]
     if added:
-        update["$push"] = {"timeline": {"$each": [_entry_doc(e) for e in added]}}
+        update["$push"] = {"timeline": {"$each": [entry_doc(e) for e in added]}}
         update["$addToSet"] = {"seen_event_ids": {"$each": sorted(after.seen_event_ids - before.seen_event_ids)}}
     moved = projected_fields(before, after)
     if moved:
@@ -174,11 +141,11 @@ class MongoCaseReader:
 
     async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"_id": case_id, "tenant_id": tenant_id})
-        return _case(doc) if doc else None
+        return from_doc(doc) if doc else None
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id})
-        return _case(doc) if doc else None
+        return from_doc(doc) if doc else None
 
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
         """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open.
@@ -186,7 +153,7 @@ class MongoCaseReader:
         due time instead of from every case without one.)"""
         cursor = self._db[CASES].find(
             {"next_redrive_at": {"$gte": EPOCH, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}})
-        return [_case(d) for d in await cursor.limit(limit).to_list()]
+        return [from_doc(d) for d in await cursor.limit(limit).to_list()]
 
 
 class IntakeUnitOfWork:

@@ -90,7 +90,7 @@ async def test_an_oversized_request_is_refused(stack, stack_settings):
     intake, authed = clients.submitter(stack_settings, stack.target("intake"), "bad-input")
     try:
         request = clients.sample_cases(prefix="huge-")[0]
-        request.proposed_treatment = "x" * (5 * 1024 * 1024)
+        request.clinical_question = "x" * (5 * 1024 * 1024)
         error = await _refused(intake.SubmitCase(request, metadata=authed.metadata))
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
@@ -199,18 +199,22 @@ async def test_control_characters_are_refused_in_every_text_field_and_nothing_is
         request = clients.sample_cases(prefix="ctl-")[0]
         request.patient.given_name = "Ada\x00"
         request.patient.family_name = "\x1b[31mLovelace"
-        request.proposed_treatment = "Lumpectomy \u202eylno\u202c"
+        request.first_opinion.proposed_treatment.text = "Lumpectomy \u202eylno\u202c"
+        request.first_opinion.physician.family_name = "Synth\u200bcare"
+        request.attachments[0].title = "Pathology\x07"
         request.language = "en\x85"
         error = await _refused(intake.SubmitCase(request, metadata=authed.metadata))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         bad = error_details_pb2.BadRequest()
         assert rpc_status.from_call(error).details[0].Unpack(bad)
         assert [v.field for v in bad.field_violations] == [
-            "patient.given_name", "patient.family_name", "proposed_treatment", "language"]
+            "patient.given_name", "patient.family_name", "language", "first_opinion.physician.family_name",
+            "first_opinion.proposed_treatment.text", "attachments[0].title"]
         assert await cases.count_documents({"tenant_id": "tenant-ctl"}) == before
 
         prose = clients.sample_cases(prefix="ctl-ok-")[0]
-        prose.proposed_treatment = "Lumpectomy.\n\tThen adjuvant radiotherapy."  # line breaks and tabs are prose
+        prose.first_opinion.proposed_treatment.text = "Lumpectomy.\n\tThen adjuvant radiotherapy."  # prose
+        prose.clinical_question = "Is surgery needed?\nOr radiotherapy alone?"
         prose.patient.birth_date = "19680412"  # the basic form is stored in the one form
         reply = await intake.SubmitCase(prose, metadata=authed.metadata)
         doc = await cases.find_one({"_id": reply.case_id})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+import uuid
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -115,28 +116,52 @@ async def test_a_case_flows_to_delivered_with_one_signed_webhook(stack, stack_se
         await mongo.close()
 
 
+def plant_canaries(request: intake_pb2.SubmitCaseRequest) -> list[str]:
+    """A unique marker in every PHI field of the request (kept valid); returns them."""
+    mark = "q" + uuid.uuid4().hex[:10]
+    p, f = request.patient, request.first_opinion
+    p.given_name, p.family_name = f"Given{mark}", f"Family{mark}"
+    p.other_given_names[:] = [f"Middle{mark}"]
+    p.email = f"patient.{mark}@example.org"
+    p.identifiers[0].value = f"MRN{mark}"
+    request.diagnosis_text = f"Diagnosis text {mark}"
+    request.secondary_diagnoses[0].text = f"Secondary {mark}"
+    f.physician.given_name, f.physician.family_name = f"Doc{mark}", f"Tor{mark}"
+    f.proposed_treatment.text = f"Treatment {mark}"
+    f.rationale = f"Rationale {mark}"
+    request.clinical_question = f"Question {mark}?"
+    request.attachments[0].title = f"Title {mark}"
+    request.attachments[0].uri = f"https://records.example.org/{mark}/report.pdf"
+    request.consent.recorded_by = f"Recorder {mark}"
+    return [p.given_name, p.family_name, f"Middle{mark}", p.email, f"MRN{mark}", request.diagnosis_text,
+            f"Secondary {mark}", f.physician.given_name, f.physician.family_name, f.proposed_treatment.text,
+            f.rationale, request.clinical_question, request.attachments[0].title, request.attachments[0].uri,
+            request.consent.recorded_by, mark]
+
+
 async def test_no_phi_leaves_intake_in_events_or_logs(stack, stack_settings):
     """Kafka payloads and every service log carry ids and codes, never the patient."""
     intake, authed = clients.submitter(stack_settings, stack.target("intake"), "phi-check")
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
-        request = clients.sample_cases(prefix="phi-")[1]
-        request.patient.family_name = "Zyxwvutsrq"
+        request = clients.sample_cases(prefix="phi-")[0]
+        canaries = plant_canaries(request)
         reply = await intake.SubmitCase(request, metadata=authed.metadata, timeout=10)
 
         async def outbox_has_it():
             return await mongo["secondlook_intake"]["outbox"].find_one({"case_id": reply.case_id})
 
         event = await eventually(outbox_has_it, 10, "the case.submitted event in intake's outbox")
-        assert b"Zyxwvutsrq" not in bytes(event["payload"])
-        assert request.proposed_treatment.encode() not in bytes(event["payload"])
+        for canary in canaries:
+            assert canary.encode() not in bytes(event["payload"]), canary
 
         async def matched():
             return await mongo["secondlook_matching"]["assignments"].find_one({"case_id": reply.case_id})
 
         await eventually(matched, 30, "matching to react to the case")
         for proc in stack.services.values():
-            assert "Zyxwvutsrq" not in proc.log_path.read_text(), f"PHI in {proc.name}'s log"
+            log = proc.log_path.read_text()
+            assert not [c for c in canaries if c in log], f"PHI in {proc.name}'s log"
     finally:
         await authed.close()
         await mongo.close()
@@ -178,3 +203,25 @@ async def test_a_receiver_that_was_down_still_gets_its_notice_once(stack, stack_
         await authed.close()
         await receiver.stop()
         await mongo.close()
+
+
+async def test_a_complete_case_reads_back_whole_to_its_own_tenant(stack, stack_settings):
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), "whole-case")
+    try:
+        request = clients.sample_cases(prefix="whole-")[0]
+        reply = await intake.SubmitCase(request, metadata=authed.metadata, timeout=10)
+        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id), metadata=authed.metadata)
+        expected = intake_pb2.FirstOpinion()
+        expected.CopyFrom(request.first_opinion)
+        expected.diagnosis.code = request.diagnosis_code  # a first opinion without one shares the primary
+        expected.diagnosis.text = request.diagnosis_text
+        assert case.first_opinion == expected
+        for name in ("patient", "secondary_diagnoses", "attachments", "diagnosis_text",
+                     "clinical_question", "panel_requested", "blind_review_requested", "language", "jurisdiction"):
+            assert getattr(case, name) == getattr(request, name), name
+        assert case.kind == case_pb2.CASE_KIND_SECOND_OPINION
+        assert (case.consent.scope, case.consent.recorded_by) == (request.consent.scope, request.consent.recorded_by)
+        assert case.consent.granted_at.ToDatetime() == request.consent.granted_at.ToDatetime().replace(
+            microsecond=request.consent.granted_at.ToDatetime().microsecond // 1000 * 1000)  # stored to the ms
+    finally:
+        await authed.close()

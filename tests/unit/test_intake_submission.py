@@ -1,60 +1,200 @@
+"""Every validation rule of a submission, each with an input that breaks it."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from devstack import clients
-from secondlook.v1 import case_pb2
-from services.intake.domain.submission import normalise_icd10, validate
+from secondlook.v1 import case_pb2, intake_pb2
+from services.intake.domain.codes import normalise_icd10, npi_is_valid, procedure_code_problem
+from services.intake.domain.submission import validate
 
 TODAY = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)  # validation's `now`
+SHA = "ab" * 32
 
 
 def _request(**changes):
+    """The first sample case, with `changes` by dotted path ("a.b[0].c": value); a
+    value of DELETE clears the field."""
     req = clients.sample_cases()[0]
     req.consent.granted_at.FromDatetime(TODAY - timedelta(days=1))
     for path, value in changes.items():
         target = req
         *parents, leaf = path.split(".")
         for p in parents:
-            target = getattr(target, p)
-        setattr(target, leaf, value)
+            name, _, index = p.partition("[")
+            target = getattr(target, name)
+            if index:
+                target = target[int(index.rstrip("]"))]
+        if value is DELETE:
+            target.ClearField(leaf)
+        else:
+            setattr(target, leaf, value)
     return req
 
 
+DELETE = object()
+
+
+def _violations(req):
+    valid, violations = validate(req, TODAY)
+    assert (valid is None) == bool(violations)
+    return violations
+
+
 def test_a_complete_submission_is_valid_and_normalised():
-    valid, violations = validate(_request(diagnosis_code="c50911"), TODAY)
+    req = _request(diagnosis_code="c50911", language="ES")
+    req.attachments[0].sha256 = SHA.upper()
+    req.attachments[0].media_type = "Application/PDF; charset=binary"
+    valid, violations = validate(req, TODAY)
     assert violations == []
-    assert valid.diagnosis_code == "C50.911"
+    assert valid.diagnosis.code == "C50.911" and valid.language == "es"
+    assert valid.attachments[0].sha256 == SHA and valid.attachments[0].media_type == "application/pdf"
+    assert valid.patient.mrns == ("MRN-100200",)
+    assert valid.first_opinion.treatment_codes[0].code == "19303"
+    assert valid.kind == case_pb2.CASE_KIND_SECOND_OPINION and valid.panel_requested and valid.blind_review_requested
 
 
-@pytest.mark.parametrize("changes, field, rule", [
+RULES = [
     ({"client_request_id": ""}, "client_request_id", "required"),
     ({"client_request_id": "has spaces"}, "client_request_id", "characters"),
+    ({"kind": case_pb2.CASE_KIND_PRIOR_AUTH}, "kind", "prior-authorization endpoint"),
+    ({"kind": 7}, "kind", "CASE_KIND_SECOND_OPINION"),
+    ({"patient": DELETE}, "patient", "required"),
     ({"patient.given_name": " "}, "patient.given_name", "required"),
+    ({"patient.family_name": "x" * 201}, "patient.family_name", "200"),
+    ({"patient.birth_date": ""}, "patient.birth_date", "required"),
     ({"patient.birth_date": "12/04/1968"}, "patient.birth_date", "ISO 8601"),
     ({"patient.birth_date": "2030-01-01"}, "patient.birth_date", "past"),
+    ({"patient.sex": 9}, "patient.sex", "ADMINISTRATIVE_SEX_"),
+    ({"patient.identifiers[0].system": "hospital mrn"}, "patient.identifiers[0].system", "URI"),
+    ({"patient.identifiers[0].value": ""}, "patient.identifiers[0].value", "required"),
+    ({"patient.identifiers[0].type": "medical-record"}, "patient.identifiers[0].type", "HL7 v2"),
+    ({"patient.email": "maria@"}, "patient.email", "e-mail"),
+    ({"patient.phone": "415-555-0123"}, "patient.phone", "E.164"),
+    ({"patient.phone": "+1415555"}, "patient.phone", "E.164"),
+    ({"diagnosis_code": ""}, "diagnosis_code", "required"),
     ({"diagnosis_code": "XYZ.1"}, "diagnosis_code", "ICD-10-CM"),
     ({"diagnosis_code": "C00-D49"}, "diagnosis_code", "ICD-10-CM"),
-    ({"proposed_treatment": ""}, "proposed_treatment", "required"),
-    ({"proposed_treatment": "x" * 4001}, "proposed_treatment", "4000"),
+    ({"diagnosis_text": "x" * 501}, "diagnosis_text", "500"),
+    ({"secondary_diagnoses[0].code": "nope"}, "secondary_diagnoses[0].code", "ICD-10-CM"),
+    ({"secondary_diagnoses[0].code": "C50.911"}, "secondary_diagnoses[0].code", "given before"),
+    ({"secondary_diagnoses[0].code": ""}, "secondary_diagnoses[0].code", "required"),
+    ({"first_opinion": DELETE}, "first_opinion", "required"),
+    ({"first_opinion.physician": DELETE}, "first_opinion.physician", "required"),
+    ({"first_opinion.physician.npi": "1234567890"}, "first_opinion.physician.npi", "Luhn"),
+    ({"first_opinion.physician.npi": "123456789"}, "first_opinion.physician.npi", "10-digit"),
+    ({"first_opinion.physician.npi": ""}, "first_opinion.physician.npi", "required"),
+    ({"first_opinion.physician.family_name": ""}, "first_opinion.physician.family_name", "required"),
+    ({"first_opinion.organization.name": ""}, "first_opinion.organization.name", "required"),
+    ({"first_opinion.organization.npi": "1234567890"}, "first_opinion.organization.npi", "Luhn"),
+    ({"first_opinion.diagnosis.code": "nope"}, "first_opinion.diagnosis.code", "ICD-10-CM"),
+    ({"first_opinion.proposed_treatment.codes[0].code": "1930"},
+     "first_opinion.proposed_treatment.codes[0].code", "CPT"),
+    ({"first_opinion.proposed_treatment.codes[1].code": "9000J"},
+     "first_opinion.proposed_treatment.codes[1].code", "HCPCS"),
+    ({"first_opinion.proposed_treatment.codes[0].system": "ICD-10-PCS"},
+     "first_opinion.proposed_treatment.codes[0].system", "CPT or HCPCS"),
+    ({"first_opinion.proposed_treatment.text": "x" * 4001}, "first_opinion.proposed_treatment.text", "4000"),
+    ({"proposed_treatment": "something else"}, "proposed_treatment", "deprecated"),
+    ({"first_opinion.rationale": "x" * 4001}, "first_opinion.rationale", "4000"),
+    ({"clinical_question": "  "}, "clinical_question", "required"),
     ({"urgency": case_pb2.URGENCY_UNSPECIFIED}, "urgency", "URGENCY_STANDARD"),
+    ({"jurisdiction": ""}, "jurisdiction", "required"),
     ({"jurisdiction": "CA"}, "jurisdiction", "ISO 3166-2"),
-    ({"jurisdiction": "GB-ENG"}, "jurisdiction", "US"),
+    ({"jurisdiction": "US-XX"}, "jurisdiction", "ISO 3166-2"),
+    ({"language": ""}, "language", "required"),
     ({"language": "spanish"}, "language", "BCP-47"),
+    ({"language": "en_US"}, "language", "BCP-47"),
+    ({"attachments[0].uri": "http://records.example.org/x.pdf"}, "attachments[0].uri", "https"),
+    ({"attachments[0].uri": "https://user:pw@records.example.org/x.pdf"}, "attachments[0].uri", "credentials"),
+    ({"attachments[0].uri": ""}, "attachments[0].uri", "required"),
+    ({"attachments[0].uri": "https://records.example.org/" + "x" * 2048}, "attachments[0].uri", "2048"),
+    ({"attachments[0].media_type": "application/x-msdownload"}, "attachments[0].media_type", "application/pdf"),
+    ({"attachments[0].size_bytes": 0}, "attachments[0].size_bytes", "between"),
+    ({"attachments[0].size_bytes": 6 * 1024**3}, "attachments[0].size_bytes", "between"),
+    ({"attachments[0].sha256": "abc"}, "attachments[0].sha256", "SHA-256"),
+    ({"attachments[0].title": "x" * 201}, "attachments[0].title", "200"),
     ({"consent.granted": False}, "consent.granted", "consent"),
-])
+    ({"consent.granted_at": DELETE}, "consent.granted_at", "required"),
+    ({"consent.scope": intake_pb2.CONSENT_SCOPE_UNSPECIFIED}, "consent.scope", "CONSENT_SCOPE_SECOND_OPINION"),
+    ({"consent.recorded_by": ""}, "consent.recorded_by", "required"),
+]
+
+
+@pytest.mark.parametrize("changes, field, rule", RULES, ids=[r[1] + ":" + r[2] for r in RULES])
 def test_each_rule_names_its_field(changes, field, rule):
-    valid, violations = validate(_request(**changes), TODAY)
-    assert valid is None
+    violations = _violations(_request(**changes))
     assert [f for f, _ in violations] == [field]
     assert rule in violations[0][1]
+
+
+def test_treatment_needs_codes_or_text():
+    req = _request(**{"first_opinion.proposed_treatment.text": ""})
+    del req.first_opinion.proposed_treatment.codes[:]
+    assert [f for f, _ in _violations(req)] == ["first_opinion.proposed_treatment"]
+
+
+def test_the_deprecated_treatment_field_is_read_as_the_text():
+    req = _request(**{"first_opinion.proposed_treatment.text": "", "proposed_treatment": "Lumpectomy."})
+    valid, violations = validate(req, TODAY)
+    assert violations == [] and valid.first_opinion.treatment_text == "Lumpectomy."
+
+
+@pytest.mark.parametrize("path, item, limit", [
+    ("secondary_diagnoses", intake_pb2.Diagnosis(code="I10"), 10),
+    ("attachments", None, 50),
+    ("patient.identifiers", None, 10),
+    ("first_opinion.proposed_treatment.codes", intake_pb2.ProcedureCode(system="CPT", code="99213"), 20),
+])
+def test_lists_have_a_limit(path, item, limit):
+    req = _request()
+    target = req
+    for part in path.split("."):
+        target = getattr(target, part)
+    for i in range(limit + 1 - len(target)):
+        if item is None:
+            new = target.add()
+            new.CopyFrom(target[0])
+            if path == "attachments":
+                new.uri = f"https://records.example.org/{i}.pdf"
+            else:
+                new.value = f"MRN-{i}"
+        else:
+            target.add().CopyFrom(item)
+    fields = [f for f, _ in _violations(req)]
+    assert path in fields
 
 
 def test_every_violation_is_reported_at_once():
     req = _request(diagnosis_code="nope", language="", jurisdiction="")
     req.ClearField("patient")
-    _, violations = validate(req, TODAY)
-    assert {f for f, _ in violations} == {"patient", "diagnosis_code", "language", "jurisdiction"}
+    req.first_opinion.physician.npi = "1"
+    req.attachments[0].uri = "ftp://x"
+    assert {f for f, _ in _violations(req)} == {
+        "patient", "diagnosis_code", "language", "jurisdiction", "first_opinion.physician.npi", "attachments[0].uri"}
+
+
+@pytest.mark.parametrize("tag", ["en", "es-MX", "en-US-x-private", "zh-Hant-TW", "sgn-BE-FR"])
+def test_valid_bcp47_tags_are_accepted(tag):
+    assert _violations(_request(language=tag)) == []
+
+
+@pytest.mark.parametrize("subdivision", ["US-CA", "US-PR", "CA-ON", "GB-ENG"])
+def test_any_iso_3166_2_subdivision_is_a_jurisdiction(subdivision):
+    assert _violations(_request(jurisdiction=subdivision)) == []
+
+
+def test_contacts_are_stored_in_one_form():
+    valid, violations = validate(_request(**{"patient.email": "Maria.Testperson@EXAMPLE.org"}), TODAY)
+    assert violations == [] and valid.patient.email == "Maria.Testperson@example.org"
+    assert valid.patient.phone == "+14155550123"
+
+
+def test_a_repeated_identifier_is_refused():
+    req = _request()
+    req.patient.identifiers.add().CopyFrom(req.patient.identifiers[0])
+    assert [f for f, _ in _violations(req)] == ["patient.identifiers[1]"]
 
 
 def test_icd10_normalisation():
@@ -63,17 +203,34 @@ def test_icd10_normalisation():
     assert normalise_icd10("Z99.999") is None
 
 
+@pytest.mark.parametrize("npi, valid", [
+    ("1234567893", True),  # the standard's worked example
+    ("1234567890", False), ("123456789", False), ("12345678931", False), ("123456789X", False),
+    ("１２３４５６７８９３", False),  # full-width digits are digits to str.isdigit, not to the NPI
+])
+def test_npi_check_digit(npi, valid):
+    assert npi_is_valid(npi) is valid
+
+
+@pytest.mark.parametrize("system, code, ok", [
+    ("CPT", "99213", True), ("CPT", "0001F", True), ("CPT", "0042T", True), ("CPT", "0001U", True),
+    ("CPT", "9921", False), ("CPT", "J9355", False), ("HCPCS", "J9355", True), ("HCPCS", "W1234", False),
+    ("HCPCS", "j9355", False), ("LOINC", "1234-5", False),
+])
+def test_procedure_code_shapes(system, code, ok):
+    assert (procedure_code_problem(system, code) is None) is ok
+
+
 @pytest.mark.parametrize("given, stored", [("1970-01-31", "1970-01-31"), ("19700131", "1970-01-31")])
 def test_birth_dates_are_stored_in_one_form(given, stored):
     valid, violations = validate(_request(**{"patient.birth_date": given}), TODAY)
     assert violations == []
-    assert valid.birth_date == stored
+    assert valid.patient.birth_date == stored
 
 
 @pytest.mark.parametrize("given", ["1970-W05-6", "1970-031", "1970-0131", "1970-02-30", "70-01-31", "1970-1-31"])
 def test_other_date_forms_are_refused_not_guessed(given):
-    _, violations = validate(_request(**{"patient.birth_date": given}), TODAY)
-    assert [f for f, _ in violations] == ["patient.birth_date"]
+    assert [f for f, _ in _violations(_request(**{"patient.birth_date": given}))] == ["patient.birth_date"]
 
 
 @pytest.mark.parametrize("granted_at", [
@@ -85,5 +242,4 @@ def test_other_date_forms_are_refused_not_guessed(given):
 def test_consent_times_must_be_plausible(granted_at):
     req = _request()
     req.consent.granted_at.FromDatetime(granted_at)
-    _, violations = validate(req, TODAY)
-    assert violations == [("consent.granted_at", "must be a time in the last 5 years, not in the future")]
+    assert _violations(req) == [("consent.granted_at", "must be a time in the last 5 years, not in the future")]

@@ -41,9 +41,19 @@ async def test_a_valid_submission_is_stored_with_its_event_and_no_phi_in_the_eve
     assert created and case.status == S.CASE_STATUS_SUBMITTED
     [event] = transact.committed
     assert event.type == "case.submitted" and event.case_id == case.case_id
-    assert event.case_submitted.diagnosis_code == case.diagnosis_code
-    for phi in (case.patient.given_name, case.patient.family_name, case.patient.birth_date, case.proposed_treatment):
-        assert phi.encode() not in event.SerializeToString()
+    facts = event.case_submitted
+    assert facts.diagnosis_code == case.diagnosis_code
+    assert list(facts.secondary_diagnosis_codes) == ["Z80.3"]
+    assert facts.kind == case_pb2.CASE_KIND_SECOND_OPINION and facts.panel_requested and facts.blind_review_requested
+    assert facts.first_opinion_physician_npi == case.first_opinion.physician_npi
+    assert facts.first_opinion_organization == case.first_opinion.organization_name
+    p, f = case.patient, case.first_opinion
+    phi = (p.given_name, p.family_name, p.birth_date, p.email, p.phone, *p.mrns, case.diagnosis_text,
+           case.secondary_diagnoses[0].text, f.physician_family_name, f.treatment_text, f.rationale,
+           case.clinical_question, *(a.uri for a in case.attachments), *(a.title for a in case.attachments))
+    assert all(phi) and len(phi) > 12
+    for value in phi:
+        assert value.encode() not in event.SerializeToString()
     assert case.next_redrive_at == clock.now() + timedelta(seconds=STUCK_AFTER)
 
 
@@ -53,7 +63,7 @@ async def test_the_same_key_returns_the_same_case_and_a_different_body_is_refuse
     again, created = await _submit(transact, clock)
     assert (again.case_id, created) == (first.case_id, False)
     with pytest.raises(usecases.KeyReused):
-        await _submit(transact, clock, _request(proposed_treatment="something else"))
+        await _submit(transact, clock, _request(clinical_question="something else"))
     other_tenant, created = await _submit(transact, clock, tenant="t2")  # keys are per tenant
     assert created and other_tenant.case_id != first.case_id
     assert len(transact.state.cases) == 2 and len(transact.committed) == 2

@@ -10,17 +10,9 @@ from datetime import datetime, timedelta, timezone
 from secondlook.events import Event, new_event
 from secondlook.v1 import case_pb2, events_pb2
 
+from .content import Attachment, Consent, Diagnosis, FirstOpinion, Patient
 from .lifecycle import REDRIVE_REPUBLISH, SYSTEM_STAGES, TimelineEntry, Transition, apply_event
 from .submission import ValidSubmission
-
-
-@dataclass(frozen=True)
-class Patient:
-    """PHI: stays in intake's store, never in events, logs or metrics."""
-
-    given_name: str
-    family_name: str
-    birth_date: str
 
 
 @dataclass(frozen=True)
@@ -31,13 +23,18 @@ class Case:
     request_sha256: str
     submitted_by: str
     status: int
-    diagnosis_code: str
+    diagnosis_code: str  # the primary diagnosis, ICD-10-CM
     urgency: int
     jurisdiction: str
-    language: str
+    language: str  # the patient's preferred language
+    # What the case says (content.py): PHI but for codes and organisations.
     patient: Patient
-    proposed_treatment: str  # PHI, like the patient
-    consent_granted_at: datetime
+    diagnosis_text: str
+    secondary_diagnoses: tuple[Diagnosis, ...]
+    first_opinion: FirstOpinion
+    clinical_question: str
+    attachments: tuple[Attachment, ...]
+    consent: Consent
     traceparent: str
     submitted_at: datetime
     updated_at: datetime
@@ -46,6 +43,9 @@ class Case:
     redrives: int = 0
     next_redrive_at: datetime | None = None
     specialist_id: str = ""
+    kind: int = case_pb2.CASE_KIND_SECOND_OPINION
+    panel_requested: bool = False
+    blind_review_requested: bool = False
 
 
 def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime | None:
@@ -56,10 +56,18 @@ def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime 
 def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_by: str, traceparent: str,
              now: datetime, stuck_after: float) -> tuple[Case, Event]:
     """A validated submission becomes a SUBMITTED case and its case.submitted event
-    (routing facts only: no name, birth date or treatment)."""
+    (routing facts only: codes, flags and the first opinion's NPIs and organisation
+    for conflict screening; no name, date, contact, identifier or text)."""
+    first = valid.first_opinion
     event = new_event(
-        events_pb2.CaseSubmitted(diagnosis_code=valid.diagnosis_code, urgency=valid.urgency,
-                                 jurisdiction=valid.jurisdiction, language=valid.language),
+        events_pb2.CaseSubmitted(
+            diagnosis_code=valid.diagnosis.code, urgency=valid.urgency, jurisdiction=valid.jurisdiction,
+            language=valid.language, kind=valid.kind,
+            secondary_diagnosis_codes=[d.code for d in valid.secondary_diagnoses],
+            panel_requested=valid.panel_requested, blind_review_requested=valid.blind_review_requested,
+            first_opinion_physician_npi=first.physician_npi, first_opinion_organization=first.organization_name,
+            first_opinion_organization_npi=first.organization_npi,
+        ),
         case_id=case_id, tenant_id=tenant_id, producer="intake", traceparent=traceparent, occurred_at=now,
     )
     step = apply_event(case_pb2.CASE_STATUS_UNSPECIFIED, set(), event_type=event.type, event_id=event.event_id,
@@ -67,10 +75,11 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
     case = Case(
         case_id=case_id, tenant_id=tenant_id, client_request_id=valid.client_request_id,
         request_sha256=valid.fingerprint, submitted_by=submitted_by, status=step.status,
-        diagnosis_code=valid.diagnosis_code, urgency=valid.urgency, jurisdiction=valid.jurisdiction,
-        language=valid.language,
-        patient=Patient(valid.given_name, valid.family_name, valid.birth_date),
-        proposed_treatment=valid.proposed_treatment, consent_granted_at=valid.consent_granted_at,
+        diagnosis_code=valid.diagnosis.code, urgency=valid.urgency, jurisdiction=valid.jurisdiction,
+        language=valid.language, patient=valid.patient, diagnosis_text=valid.diagnosis.text,
+        secondary_diagnoses=valid.secondary_diagnoses, first_opinion=first,
+        clinical_question=valid.clinical_question, attachments=valid.attachments, consent=valid.consent,
+        kind=valid.kind, panel_requested=valid.panel_requested, blind_review_requested=valid.blind_review_requested,
         traceparent=traceparent, submitted_at=now, updated_at=now, timeline=(step.entry,),
         seen_event_ids=frozenset({event.event_id}), next_redrive_at=next_redrive_at(step.status, now, stuck_after),
     )

@@ -1,5 +1,6 @@
 """What a valid SubmitCase request is. Returns every violation at once, each as
-(field path, rule), so a client can fix its request in one go."""
+(field path, rule), so a client can fix its request in one go; the paths are the
+request's own (`first_opinion.physician.npi`, `attachments[2].uri`)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,47 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
-import simple_icd_10_cm as icd
+import email_validator
+import langcodes
+import phonenumbers
+import pycountry
 
-from secondlook.v1.case_pb2 import Urgency
+from secondlook.v1 import intake_pb2
+from secondlook.v1.case_pb2 import CaseKind, Urgency
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
 
-# Licensure is by US state: the subdivisions a US specialist can hold a licence in.
-US_JURISDICTIONS = frozenset(
-    "US-" + s
-    for s in (
-        "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
-        "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC AS GU MP PR VI"
-    ).split()
-)
+from .codes import normalise_icd10, npi_is_valid, procedure_code_problem
+from .content import Attachment, Consent, Diagnosis, FirstOpinion, Identifier, Patient, ProcedureCode
 
-_BCP47 = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # ISO 8601 calendar dates, extended (1970-01-01) or basic (19700101, as HL7 v2
 # sends them); week and ordinal dates are refused rather than guessed at.
 _CALENDAR_DATE = re.compile(r"^([0-9]{4})-?([0-9]{2})-?([0-9]{2})$")
+# langcodes also reads "en_US"; BCP 47 separates subtags with "-" only.
+_TAG_CHARACTERS = re.compile(r"^[A-Za-z0-9-]{1,35}$")
+_IDENTIFIER_SYSTEM = re.compile(r"^(urn:oid:[0-2](\.[0-9]+)+|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]+)$")
+_IDENTIFIER_TYPE = re.compile(r"^[A-Z0-9]{1,5}$")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 CONSENT_MAX_AGE = timedelta(days=5 * 366)
-MAX_TREATMENT_CHARS = 4000
+MAX_TEXT_CHARS = 4000  # treatment, rationale, clinical question
 MAX_NAME_CHARS = 200
+MAX_DIAGNOSIS_TEXT_CHARS = 500
+MAX_SECONDARY_DIAGNOSES = 10
+MAX_IDENTIFIERS = 10
+MAX_OTHER_GIVEN_NAMES = 5
+MAX_PROCEDURE_CODES = 20
+MAX_ATTACHMENTS = 50
+MAX_ATTACHMENT_BYTES = 5 * 1024**3  # a CT study by reference; the bytes never pass through intake
+MAX_URI_CHARS = 2048
+# What a reviewer's workstation opens: documents, images, DICOM, FHIR and CDA records.
+MEDIA_TYPES = frozenset({
+    "application/pdf", "image/jpeg", "image/png", "image/tiff", "application/dicom", "text/plain",
+    "application/fhir+json", "application/fhir+xml", "application/hl7-v3+xml", "text/xml",
+})
 
 Violation = tuple[str, str]
 
@@ -38,15 +56,19 @@ Violation = tuple[str, str]
 @dataclass(frozen=True)
 class ValidSubmission:
     client_request_id: str
-    diagnosis_code: str  # normalised, with the dot
+    kind: int
+    diagnosis: Diagnosis  # the primary one, code normalised
+    secondary_diagnoses: tuple[Diagnosis, ...]
     urgency: int
     jurisdiction: str
     language: str
-    given_name: str
-    family_name: str
-    birth_date: str  # normalised, YYYY-MM-DD
-    consent_granted_at: datetime
-    proposed_treatment: str
+    patient: Patient
+    first_opinion: FirstOpinion
+    clinical_question: str
+    attachments: tuple[Attachment, ...]
+    consent: Consent
+    panel_requested: bool
+    blind_review_requested: bool
     fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
 
 
@@ -60,94 +82,248 @@ def parse_calendar_date(value: str) -> date | None:
         return None
 
 
-def normalise_icd10(code: str) -> str | None:
-    code = code.strip().upper()
-    if not code or not icd.is_valid_item(code) or icd.is_chapter_or_block(code):
-        return None
-    return icd.add_dot(icd.remove_dot(code))
+class _Check:
+    """Collects violations; each helper returns the cleaned value (or a stand-in)."""
+
+    def __init__(self) -> None:
+        self.violations: list[Violation] = []
+
+    def add(self, path: str, rule: str) -> None:
+        self.violations.append((path, rule))
+
+    def text(self, path: str, value: str, limit: int, *, required: str | None = None) -> str:
+        value = value.strip()
+        if not value and required is not None:
+            self.add(path, f"is required ({required})")
+        elif len(value) > limit:
+            self.add(path, f"must be at most {limit} characters")
+        return value
+
+    def icd10(self, path: str, code: str, *, required: bool) -> str:
+        normalised = normalise_icd10(code)
+        if not code:
+            if required:
+                self.add(path, "is required (an ICD-10-CM code)")
+        elif normalised is None:
+            self.add(path, f"{code[:20]!r} is not an ICD-10-CM category or code")
+        return normalised or ""
+
+    def npi(self, path: str, npi: str, *, required: bool) -> str:
+        if not npi:
+            if required:
+                self.add(path, "is required (a 10-digit NPI)")
+        elif not npi_is_valid(npi):
+            self.add(path, "must be a 10-digit NPI whose last digit is its Luhn check digit")
+        return npi
+
+    def most(self, path: str, items, limit: int) -> None:
+        if len(items) > limit:
+            self.add(path, f"must have at most {limit} entries")
 
 
 def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | None, list[Violation]]:
     """`now` is timezone-aware; control characters were refused at the gRPC edge."""
-    today = now.date()
-    v: list[Violation] = []
-    born: date | None = None
-
+    c = _Check()
     if not req.client_request_id:
-        v.append(("client_request_id", "is required (the idempotency key of this submission)"))
+        c.add("client_request_id", "is required (the idempotency key of this submission)")
     elif not _REQUEST_ID.match(req.client_request_id):
-        v.append(("client_request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
+        c.add("client_request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
 
-    if not req.HasField("patient"):
-        v.append(("patient", "is required"))
-    else:
-        for name in ("given_name", "family_name"):
-            value = getattr(req.patient, name).strip()
-            if not value:
-                v.append((f"patient.{name}", "is required"))
-            elif len(value) > MAX_NAME_CHARS:
-                v.append((f"patient.{name}", f"must be at most {MAX_NAME_CHARS} characters"))
-        if not req.patient.birth_date:
-            v.append(("patient.birth_date", "is required (YYYY-MM-DD)"))
-        else:
-            born = parse_calendar_date(req.patient.birth_date)
-            if born is None:
-                v.append(("patient.birth_date", "must be an ISO 8601 calendar date, YYYY-MM-DD"))
-            elif born > today or born.year < today.year - 130:
-                v.append(("patient.birth_date", "must be a plausible date in the past"))
+    kind = req.kind or CaseKind.CASE_KIND_SECOND_OPINION
+    if kind == CaseKind.CASE_KIND_PRIOR_AUTH:
+        c.add("kind", "PRIOR_AUTH requests arrive through the prior-authorization endpoint, not SubmitCase")
+    elif kind != CaseKind.CASE_KIND_SECOND_OPINION:
+        c.add("kind", "must be CASE_KIND_SECOND_OPINION")
 
-    diagnosis = normalise_icd10(req.diagnosis_code)
-    if not req.diagnosis_code:
-        v.append(("diagnosis_code", "is required (an ICD-10-CM code)"))
-    elif diagnosis is None:
-        v.append(("diagnosis_code", f"{req.diagnosis_code[:20]!r} is not an ICD-10-CM category or code"))
-
-    treatment = req.proposed_treatment.strip()
-    if not treatment:
-        v.append(("proposed_treatment", "is required (the first opinion's proposed treatment)"))
-    elif len(treatment) > MAX_TREATMENT_CHARS:
-        v.append(("proposed_treatment", f"must be at most {MAX_TREATMENT_CHARS} characters"))
+    patient = _patient(c, req, now.date())
+    primary = Diagnosis(c.icd10("diagnosis_code", req.diagnosis_code, required=True),
+                        c.text("diagnosis_text", req.diagnosis_text, MAX_DIAGNOSIS_TEXT_CHARS))
+    secondary = _secondary(c, req, primary.code)
+    first_opinion = _first_opinion(c, req, primary)
+    question = c.text("clinical_question", req.clinical_question, MAX_TEXT_CHARS,
+                      required="what the patient or physician asks the reviewer")
 
     if req.urgency not in (Urgency.URGENCY_STANDARD, Urgency.URGENCY_EXPEDITED):
-        v.append(("urgency", "must be URGENCY_STANDARD or URGENCY_EXPEDITED"))
+        c.add("urgency", "must be URGENCY_STANDARD or URGENCY_EXPEDITED")
 
     if not req.jurisdiction:
-        v.append(("jurisdiction", "is required (ISO 3166-2 subdivision, e.g. US-CA)"))
-    elif req.jurisdiction not in US_JURISDICTIONS:
-        v.append(("jurisdiction", f"{req.jurisdiction[:20]!r} is not a US ISO 3166-2 subdivision such as US-CA"))
+        c.add("jurisdiction", "is required (ISO 3166-2 subdivision, e.g. US-CA)")
+    elif pycountry.subdivisions.get(code=req.jurisdiction) is None:
+        c.add("jurisdiction", f"{req.jurisdiction[:20]!r} is not an ISO 3166-2 subdivision such as US-CA")
 
-    if not req.language:
-        v.append(("language", "is required (BCP-47 tag, e.g. en or es-MX)"))
-    elif not _BCP47.match(req.language):
-        v.append(("language", f"{req.language[:20]!r} is not a BCP-47 language tag such as en or es-MX"))
+    language = req.language
+    if not language:
+        c.add("language", "is required (the patient's preferred language, BCP-47, e.g. en or es-MX)")
+    elif not _TAG_CHARACTERS.match(language) or not langcodes.tag_is_valid(language):
+        c.add("language", f"{language[:20]!r} is not a BCP-47 language tag such as en or es-MX")
+    else:
+        language = langcodes.standardize_tag(language)
 
+    attachments = _attachments(c, req)
+    consent = _consent(c, req, now)
+
+    if c.violations:
+        return None, c.violations
+    return (
+        ValidSubmission(
+            client_request_id=req.client_request_id, kind=kind, diagnosis=primary, secondary_diagnoses=secondary,
+            urgency=req.urgency, jurisdiction=req.jurisdiction, language=language, patient=patient,
+            first_opinion=first_opinion, clinical_question=question, attachments=attachments, consent=consent,
+            panel_requested=req.panel_requested, blind_review_requested=req.blind_review_requested,
+            fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
+        ),
+        [],
+    )
+
+
+def _patient(c: _Check, req: SubmitCaseRequest, today: date) -> Patient:
+    if not req.HasField("patient"):
+        c.add("patient", "is required")
+        return Patient("", "", "")
+    p = req.patient
+    given = c.text("patient.given_name", p.given_name, MAX_NAME_CHARS, required="the patient's given name")
+    family = c.text("patient.family_name", p.family_name, MAX_NAME_CHARS, required="the patient's family name")
+    c.most("patient.other_given_names", p.other_given_names, MAX_OTHER_GIVEN_NAMES)
+    others = tuple(c.text(f"patient.other_given_names[{i}]", n, MAX_NAME_CHARS, required="or leave the entry out")
+                   for i, n in enumerate(p.other_given_names))
+    born = None
+    if not p.birth_date:
+        c.add("patient.birth_date", "is required (YYYY-MM-DD)")
+    else:
+        born = parse_calendar_date(p.birth_date)
+        if born is None:
+            c.add("patient.birth_date", "must be an ISO 8601 calendar date, YYYY-MM-DD")
+        elif born > today or born.year < today.year - 130:
+            c.add("patient.birth_date", "must be a plausible date in the past")
+    if p.sex not in intake_pb2.AdministrativeSex.values():
+        c.add("patient.sex", "must be one of the ADMINISTRATIVE_SEX_ values")
+    c.most("patient.identifiers", p.identifiers, MAX_IDENTIFIERS)
+    identifiers = []
+    for i, ident in enumerate(p.identifiers):
+        path = f"patient.identifiers[{i}]"
+        if not _IDENTIFIER_SYSTEM.match(ident.system) or len(ident.system) > 255:
+            c.add(f"{path}.system", "must be the assigner's URI: urn:oid:..., urn:uuid:... or http(s)://...")
+        value = c.text(f"{path}.value", ident.value, 64, required="the identifier itself")
+        if ident.type and not _IDENTIFIER_TYPE.match(ident.type):
+            c.add(f"{path}.type", "must be an HL7 v2 identifier type code such as MR")
+        if Identifier(ident.system, value, ident.type) in identifiers:
+            c.add(path, "repeats an identifier given before")
+        identifiers.append(Identifier(ident.system, value, ident.type))
+    email = ""
+    if p.email:
+        try:
+            email = email_validator.validate_email(p.email, check_deliverability=False).normalized
+        except email_validator.EmailNotValidError as exc:
+            c.add("patient.email", f"is not an e-mail address: {str(exc)[:120]}")
+    phone = ""
+    if p.phone:
+        try:
+            number = phonenumbers.parse(p.phone, None) if p.phone.startswith("+") else None
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            c.add("patient.phone", "must be a valid international number in E.164 form, e.g. +14155552671")
+        else:
+            phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return Patient(given, family, born.isoformat() if born else "", others, p.sex, tuple(identifiers), email, phone)
+
+
+def _secondary(c: _Check, req: SubmitCaseRequest, primary: str) -> tuple[Diagnosis, ...]:
+    c.most("secondary_diagnoses", req.secondary_diagnoses, MAX_SECONDARY_DIAGNOSES)
+    seen = {primary}
+    out = []
+    for i, d in enumerate(req.secondary_diagnoses):
+        code = c.icd10(f"secondary_diagnoses[{i}].code", d.code, required=True)
+        text = c.text(f"secondary_diagnoses[{i}].text", d.text, MAX_DIAGNOSIS_TEXT_CHARS)
+        if code and code in seen:
+            c.add(f"secondary_diagnoses[{i}].code", f"{code} is given before (as the primary or a secondary diagnosis)")
+        seen.add(code)
+        out.append(Diagnosis(code, text))
+    return tuple(out)
+
+
+def _first_opinion(c: _Check, req: SubmitCaseRequest, primary: Diagnosis) -> FirstOpinion:
+    if not req.HasField("first_opinion"):
+        c.add("first_opinion", "is required (the opinion under review: physician, organisation, treatment)")
+        return FirstOpinion("", "", "", "", "", primary, (), "")
+    f = req.first_opinion
+    if not f.HasField("physician"):
+        c.add("first_opinion.physician", "is required (who gave the first opinion)")
+    npi = c.npi("first_opinion.physician.npi", f.physician.npi, required=f.HasField("physician"))
+    given = family = ""
+    if f.HasField("physician"):
+        given = c.text("first_opinion.physician.given_name", f.physician.given_name, MAX_NAME_CHARS,
+                       required="the physician's given name")
+        family = c.text("first_opinion.physician.family_name", f.physician.family_name, MAX_NAME_CHARS,
+                        required="the physician's family name")
+    org = c.text("first_opinion.organization.name", f.organization.name, MAX_NAME_CHARS,
+                 required="where the first opinion was given")
+    org_npi = c.npi("first_opinion.organization.npi", f.organization.npi, required=False)
+    diagnosis = primary
+    if f.HasField("diagnosis"):
+        diagnosis = Diagnosis(c.icd10("first_opinion.diagnosis.code", f.diagnosis.code, required=True),
+                              c.text("first_opinion.diagnosis.text", f.diagnosis.text, MAX_DIAGNOSIS_TEXT_CHARS))
+    treatment = f.proposed_treatment
+    c.most("first_opinion.proposed_treatment.codes", treatment.codes, MAX_PROCEDURE_CODES)
+    codes = []
+    for i, code in enumerate(treatment.codes):
+        problem = procedure_code_problem(code.system, code.code)
+        if problem:
+            c.add(f"first_opinion.proposed_treatment.codes[{i}].{problem[0]}", problem[1])
+        display = c.text(f"first_opinion.proposed_treatment.codes[{i}].display", code.display, MAX_NAME_CHARS)
+        codes.append(ProcedureCode(code.system, code.code, display))
+    text = c.text("first_opinion.proposed_treatment.text", treatment.text, MAX_TEXT_CHARS)
+    legacy = req.proposed_treatment.strip()  # the field before first_opinion existed
+    if legacy and text and legacy != text:
+        c.add("proposed_treatment", "is deprecated and differs from first_opinion.proposed_treatment.text: "
+                                    "send the latter only")
+    elif legacy and not text:
+        text = c.text("proposed_treatment", legacy, MAX_TEXT_CHARS)
+    if not codes and not text:
+        c.add("first_opinion.proposed_treatment", "needs CPT/HCPCS codes, text, or both")
+    rationale = c.text("first_opinion.rationale", f.rationale, MAX_TEXT_CHARS)
+    return FirstOpinion(npi, given, family, org, org_npi, diagnosis, tuple(codes), text, rationale)
+
+
+def _attachments(c: _Check, req: SubmitCaseRequest) -> tuple[Attachment, ...]:
+    c.most("attachments", req.attachments, MAX_ATTACHMENTS)
+    out = []
+    for i, a in enumerate(req.attachments):
+        path = f"attachments[{i}]"
+        parts = urlsplit(a.uri) if len(a.uri) <= MAX_URI_CHARS else None
+        if not a.uri:
+            c.add(f"{path}.uri", "is required (where the reviewer fetches the record)")
+        elif parts is None or parts.scheme != "https" or not parts.hostname:
+            c.add(f"{path}.uri", f"must be an https URI of at most {MAX_URI_CHARS} characters")
+        elif parts.username is not None or parts.password is not None:
+            c.add(f"{path}.uri", "must not carry credentials")
+        media_type = a.media_type.split(";", 1)[0].strip().lower()
+        if media_type not in MEDIA_TYPES:
+            c.add(f"{path}.media_type", f"must be one of {', '.join(sorted(MEDIA_TYPES))}")
+        if not 0 < a.size_bytes <= MAX_ATTACHMENT_BYTES:
+            c.add(f"{path}.size_bytes", f"must be between 1 and {MAX_ATTACHMENT_BYTES} bytes")
+        if not _SHA256.match(a.sha256):
+            c.add(f"{path}.sha256", "must be the content's SHA-256 as 64 hexadecimal digits")
+        title = c.text(f"{path}.title", a.title, MAX_NAME_CHARS)
+        out.append(Attachment(a.uri, media_type, a.size_bytes, a.sha256.lower(), title))
+    return tuple(out)
+
+
+def _consent(c: _Check, req: SubmitCaseRequest, now: datetime) -> Consent:
+    granted_at = now
     if not req.HasField("consent") or not req.consent.granted:
-        v.append(("consent.granted", "must be true: a case needs the patient's consent to review"))
+        c.add("consent.granted", "must be true: a case needs the patient's consent to review")
     elif not req.consent.HasField("granted_at"):
-        v.append(("consent.granted_at", "is required when consent is granted"))
+        c.add("consent.granted_at", "is required when consent is granted")
     else:
         try:
             granted_at = req.consent.granted_at.ToDatetime(tzinfo=timezone.utc)
         except (ValueError, OverflowError):
             granted_at = None
         if granted_at is None or not now - CONSENT_MAX_AGE <= granted_at <= now + CONSENT_CLOCK_SKEW:
-            v.append(("consent.granted_at", "must be a time in the last 5 years, not in the future"))
-
-    if v:
-        return None, v
-    return (
-        ValidSubmission(
-            client_request_id=req.client_request_id,
-            diagnosis_code=diagnosis or "",
-            urgency=req.urgency,
-            jurisdiction=req.jurisdiction,
-            language=req.language,
-            given_name=req.patient.given_name.strip(),
-            family_name=req.patient.family_name.strip(),
-            birth_date=born.isoformat() if born else "",
-            consent_granted_at=req.consent.granted_at.ToDatetime(tzinfo=timezone.utc),
-            proposed_treatment=treatment,
-            fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
-        ),
-        [],
-    )
+            c.add("consent.granted_at", "must be a time in the last 5 years, not in the future")
+    if req.consent.scope != intake_pb2.CONSENT_SCOPE_SECOND_OPINION_REVIEW:
+        c.add("consent.scope", "must be CONSENT_SCOPE_SECOND_OPINION_REVIEW: what the patient agreed to")
+    recorded_by = c.text("consent.recorded_by", req.consent.recorded_by, MAX_NAME_CHARS,
+                         required="who recorded the consent")
+    return Consent(granted_at or now, req.consent.scope, recorded_by)
