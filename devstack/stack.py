@@ -24,6 +24,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from secondlook.phi import new_local_master_key
 from secondlook.settings import Settings
 from services.topology import SERVICES
 
@@ -192,6 +193,11 @@ class Stack:
         self.kafka_port = kafka_port or free_port()
         self.mongo_port = mongo_port or free_port()
         self.jwt_secret = secrets.token_urlsafe(32)
+        # The local master key of PHI encryption (development only): kept with the
+        # state it protects, made once, never committed.
+        self.phi_key_file = self.home / "phi-master.key"
+        if not self.phi_key_file.exists():
+            new_local_master_key(self.phi_key_file)
         self.persistent_store = persistent_store
         self.overrides = overrides or {}
         self.grpc_ports = {s: grpc_port_base + i if grpc_port_base else free_port() for i, s in enumerate(SERVICES)}
@@ -259,6 +265,7 @@ class Stack:
         return {
             "SECONDLOOK_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "SECONDLOOK_MONGO_URI": self.mongo_uri,
+            "SECONDLOOK_PHI_LOCAL_MASTER_KEY_FILE": str(self.phi_key_file),
             **EMBEDDED_BROKER,
             **EMBEDDED_STORE,
         }

@@ -114,6 +114,32 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("secondlook-dev", description="Expected `iss` claim.")
     jwt_audience: str = Field("secondlook", description="Expected `aud` claim.")
 
+    # --- PHI encryption at rest (secondlook/phi.py) -------------------------------
+    phi_kms_provider: Literal["local", "aws", "azure", "gcp", "kmip"] = Field(
+        "local", description="KMS provider whose master key wraps the data keys that encrypt PHI. `local` is "
+        "for development: a key file (below). In production a cloud KMS, with the next two settings."
+    )
+    phi_local_master_key_file: Path | None = Field(
+        None, description="The local master key: a file of 96 random bytes, never committed "
+        "(`secondlook keys new-local-key PATH`). The dev stack generates one in its state folder."
+    )
+    phi_local_previous_master_key_file: Path | None = Field(
+        None, description="During a rotation of the local master key: the key being retired, so data keys "
+        "still wrapped with it can be read until `secondlook keys rotate` has re-wrapped them."
+    )
+    phi_kms_credentials: SecretStr = Field(
+        SecretStr(""), description="Cloud KMS credentials as JSON, e.g. AWS `{\"accessKeyId\": ..., "
+        "\"secretAccessKey\": ...}` (`{}` to use the provider's ambient credentials where supported)."
+    )
+    phi_master_key: str = Field(
+        "", description="The cloud KMS master key as JSON, e.g. AWS `{\"region\": \"us-east-1\", \"key\": "
+        "\"arn:aws:kms:...\"}`. Rotating it: point this at the new key, then `secondlook keys rotate`."
+    )
+    phi_key_vault_namespace: str = Field(
+        "secondlook_keyvault.datakeys", pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]+$",
+        description="`database.collection` of the data keys (each wrapped by the master key).",
+    )
+
     # --- Behaviour -------------------------------------------------------------
     liveness_stall_seconds: float = Field(
         60.0, gt=0, description="A consumer loop or relay that has not gone round for this long fails the "

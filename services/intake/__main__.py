@@ -7,6 +7,7 @@ import sys
 
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
+from secondlook.phi import PhiCipher
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
@@ -18,14 +19,17 @@ from .handlers import make_handlers
 from .repository import IntakeUnitOfWork, MongoCaseReader
 from .sweeper import Sweeper
 
+PHI_KEY = "intake-phi"  # the data key's name in the key vault
+
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("intake", topology.ALL_TOPICS)
     settings = kernel.settings
     clock = Clock()
-    transact = transactor(kernel.store, IntakeUnitOfWork)
-    reader = MongoCaseReader(kernel.store.db)
+    cipher = PhiCipher(settings, kernel.store.client, PHI_KEY)
+    transact = transactor(kernel.store, lambda uow: IntakeUnitOfWork(uow, cipher))
+    reader = MongoCaseReader(kernel.store.db, cipher)
     stuck_after = settings.sweeper_stuck_after_seconds
 
     def register(server):
@@ -38,9 +42,9 @@ async def serve() -> int:
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, stuck_after)),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, clock, stuck_after)),
         consumes=topology.CONSUMES["intake"],
-        startup=[lambda: repository.ensure_indexes(kernel.store.db)],
+        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key],
         loops=[sweeper.run],
     )
     return await run(service)

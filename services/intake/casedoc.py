@@ -1,13 +1,36 @@
-"""How a case is kept as a MongoDB document, and read back. Cases written before
-the complete model (a name, a birth date, a free-text treatment) still read."""
+"""How a case is kept as a MongoDB document, and read back.
+
+Routing facts (codes, NPIs, organisation, flags) and the workflow's bookkeeping
+are kept in clear: they are what queries and the projection use. Everything else
+the case says is sealed with the service's PHI cipher (secondlook/phi.py): the
+patient, the texts, the physician's name, the question, the attachments and the
+consent. MRNs are also kept sealed deterministically (`mrn_lookup`) for equality
+lookups. Cases written before encryption, or before the complete model, still read.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+from secondlook.phi import PhiCipher
+
 from .domain.case import Case
-from .domain.content import Attachment, Consent, Diagnosis, FirstOpinion, Identifier, Patient, ProcedureCode
+from .domain.content import (
+    Attachment,
+    CaseContent,
+    Consent,
+    Diagnosis,
+    FirstOpinion,
+    Identifier,
+    Patient,
+    ProcedureCode,
+)
 from .domain.lifecycle import TimelineEntry
+
+# What the projection and the sweeper read: everything but the content.
+CONTENT_FIELDS = ("patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question",
+                  "attachments", "consent", "proposed_treatment", "mrn_lookup")
+BOOKKEEPING = {field: False for field in CONTENT_FIELDS}
 
 
 def entry_doc(e: TimelineEntry) -> dict:
@@ -15,62 +38,94 @@ def entry_doc(e: TimelineEntry) -> dict:
             "occurred_at": e.occurred_at, "recorded_at": e.recorded_at}
 
 
-def to_doc(c: Case) -> dict:
-    return {
+async def to_doc(c: Case, cipher: PhiCipher) -> dict:
+    doc = {
         "_id": c.case_id, "tenant_id": c.tenant_id, "client_request_id": c.client_request_id,
         "request_sha256": c.request_sha256, "submitted_by": c.submitted_by, "status": c.status, "kind": c.kind,
         "diagnosis_code": c.diagnosis_code, "urgency": c.urgency, "jurisdiction": c.jurisdiction,
         "language": c.language, "panel_requested": c.panel_requested,
         "blind_review_requested": c.blind_review_requested,
-        "patient": asdict(c.patient), "diagnosis_text": c.diagnosis_text,
-        "secondary_diagnoses": [asdict(d) for d in c.secondary_diagnoses],
-        "first_opinion": asdict(c.first_opinion), "clinical_question": c.clinical_question,
-        "attachments": [asdict(a) for a in c.attachments], "consent": asdict(c.consent),
         "traceparent": c.traceparent, "submitted_at": c.submitted_at, "updated_at": c.updated_at,
         "timeline": [entry_doc(e) for e in c.timeline], "seen_event_ids": sorted(c.seen_event_ids),
         "redrives": c.redrives, "next_redrive_at": c.next_redrive_at, "specialist_id": c.specialist_id,
     }
+    if c.content is not None:
+        doc.update(await _content_doc(c.content, cipher))
+    return doc
 
 
-def _patient(doc: dict) -> Patient:
-    return Patient(
-        given_name=doc["given_name"], family_name=doc["family_name"], birth_date=doc["birth_date"],
-        other_given_names=tuple(doc.get("other_given_names", ())), sex=doc.get("sex", 0),
-        identifiers=tuple(Identifier(**i) for i in doc.get("identifiers", ())),
-        email=doc.get("email", ""), phone=doc.get("phone", ""),
-    )
+async def _content_doc(content: CaseContent, cipher: PhiCipher) -> dict:
+    seal = cipher.seal
+    f = content.first_opinion
+    return {
+        "patient": await seal(asdict(content.patient)),
+        "mrn_lookup": [await cipher.seal_lookup(mrn) for mrn in content.patient.mrns],
+        "diagnosis_text": await seal(content.diagnosis_text),
+        "secondary_diagnoses": [{"code": d.code, "text": await seal(d.text)} for d in content.secondary_diagnoses],
+        "first_opinion": {
+            "physician_npi": f.physician_npi, "organization_name": f.organization_name,
+            "organization_npi": f.organization_npi,
+            "physician": await seal({"given_name": f.physician_given_name, "family_name": f.physician_family_name}),
+            "diagnosis": {"code": f.diagnosis.code, "text": await seal(f.diagnosis.text)},
+            "treatment_codes": [asdict(p) for p in f.treatment_codes],
+            "treatment_text": await seal(f.treatment_text), "rationale": await seal(f.rationale),
+        },
+        "clinical_question": await seal(content.clinical_question),
+        "attachments": await seal([asdict(a) for a in content.attachments]),
+        "consent": await seal(asdict(content.consent)),
+    }
 
 
-def _first_opinion(doc: dict) -> FirstOpinion:
-    if "first_opinion" not in doc:  # before the complete model: the treatment's text alone
-        return FirstOpinion("", "", "", "", "", Diagnosis(doc["diagnosis_code"]), (),
-                            doc.get("proposed_treatment", ""))
-    f = doc["first_opinion"]
-    return FirstOpinion(
-        physician_npi=f["physician_npi"], physician_given_name=f["physician_given_name"],
-        physician_family_name=f["physician_family_name"], organization_name=f["organization_name"],
-        organization_npi=f["organization_npi"], diagnosis=Diagnosis(**f["diagnosis"]),
-        treatment_codes=tuple(ProcedureCode(**p) for p in f["treatment_codes"]),
-        treatment_text=f["treatment_text"], rationale=f.get("rationale", ""),
-    )
-
-
-def from_doc(doc: dict) -> Case:
-    consent = doc["consent"]
+async def from_doc(doc: dict, cipher: PhiCipher) -> Case:
+    """The case; its content only when the document was read with it."""
     return Case(
         case_id=doc["_id"], tenant_id=doc["tenant_id"], client_request_id=doc["client_request_id"],
         request_sha256=doc.get("request_sha256", ""), submitted_by=doc.get("submitted_by", ""),
         status=doc["status"], diagnosis_code=doc["diagnosis_code"], urgency=doc["urgency"],
-        jurisdiction=doc["jurisdiction"], language=doc["language"], patient=_patient(doc["patient"]),
-        diagnosis_text=doc.get("diagnosis_text", ""),
-        secondary_diagnoses=tuple(Diagnosis(**d) for d in doc.get("secondary_diagnoses", ())),
-        first_opinion=_first_opinion(doc), clinical_question=doc.get("clinical_question", ""),
-        attachments=tuple(Attachment(**a) for a in doc.get("attachments", ())),
-        consent=Consent(consent["granted_at"], consent.get("scope", 0), consent.get("recorded_by", "")),
+        jurisdiction=doc["jurisdiction"], language=doc["language"],
         traceparent=doc.get("traceparent", ""), submitted_at=doc["submitted_at"], updated_at=doc["updated_at"],
         timeline=tuple(TimelineEntry(**e) for e in doc.get("timeline", [])),
         seen_event_ids=frozenset(doc.get("seen_event_ids", [])), redrives=doc.get("redrives", 0),
         next_redrive_at=doc.get("next_redrive_at"), specialist_id=doc.get("specialist_id", ""),
         kind=doc.get("kind", 1), panel_requested=doc.get("panel_requested", False),
         blind_review_requested=doc.get("blind_review_requested", False),
+        content=await _content(doc, cipher) if "patient" in doc else None,
+    )
+
+
+async def _content(doc: dict, cipher: PhiCipher) -> CaseContent:
+    opened = cipher.open
+    p = await opened(doc["patient"])
+    patient = Patient(
+        given_name=p["given_name"], family_name=p["family_name"], birth_date=p["birth_date"],
+        other_given_names=tuple(p.get("other_given_names", ())), sex=p.get("sex", 0),
+        identifiers=tuple(Identifier(**i) for i in p.get("identifiers", ())),
+        email=p.get("email", ""), phone=p.get("phone", ""),
+    )
+    consent = await opened(doc["consent"])
+    return CaseContent(
+        patient=patient, diagnosis_text=await opened(doc.get("diagnosis_text", "")),
+        secondary_diagnoses=tuple([Diagnosis(d["code"], await opened(d["text"]))
+                                   for d in doc.get("secondary_diagnoses", ())]),
+        first_opinion=await _first_opinion(doc, cipher),
+        clinical_question=await opened(doc.get("clinical_question", "")),
+        attachments=tuple(Attachment(**a) for a in await opened(doc.get("attachments", []))),
+        consent=Consent(consent["granted_at"], consent.get("scope", 0), consent.get("recorded_by", "")),
+    )
+
+
+async def _first_opinion(doc: dict, cipher: PhiCipher) -> FirstOpinion:
+    if "first_opinion" not in doc:  # before the complete model: the treatment's text alone
+        return FirstOpinion("", "", "", "", "", Diagnosis(doc["diagnosis_code"]), (),
+                            await cipher.open(doc.get("proposed_treatment", "")))
+    f = doc["first_opinion"]
+    physician = await cipher.open(f["physician"]) if "physician" in f else {
+        "given_name": f.get("physician_given_name", ""), "family_name": f.get("physician_family_name", "")}
+    return FirstOpinion(
+        physician_npi=f["physician_npi"], physician_given_name=physician["given_name"],
+        physician_family_name=physician["family_name"], organization_name=f["organization_name"],
+        organization_npi=f["organization_npi"],
+        diagnosis=Diagnosis(f["diagnosis"]["code"], await cipher.open(f["diagnosis"]["text"])),
+        treatment_codes=tuple(ProcedureCode(**p) for p in f["treatment_codes"]),
+        treatment_text=await cipher.open(f["treatment_text"]), rationale=await cipher.open(f.get("rationale", "")),
     )

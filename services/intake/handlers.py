@@ -8,14 +8,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.clock import Clock
 from secondlook.consumer import Guarded
+from secondlook.phi import PhiCipher
 
 from . import usecases
 from .domain.lifecycle import STATUS_OF_EVENT
 from .repository import MongoCaseRepository
 
 
-def make_handlers(db: AsyncDatabase, clock: Clock, stuck_after: float) -> dict[str, Guarded]:
-    cases = MongoCaseRepository(db)
+def make_handlers(db: AsyncDatabase, cipher: PhiCipher, clock: Clock, stuck_after: float) -> dict[str, Guarded]:
+    cases = MongoCaseRepository(db, cipher)
     project = Guarded(lambda event: usecases.project(cases, event, clock, stuck_after),
                       lambda events: usecases.project_many(cases, events, clock, stuck_after))
     return {event_type: project for event_type in STATUS_OF_EVENT if event_type != "case.submitted"}

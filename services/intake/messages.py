@@ -5,7 +5,7 @@ from __future__ import annotations
 from secondlook.v1 import intake_pb2
 
 from .domain.case import Case
-from .domain.content import Diagnosis
+from .domain.content import CaseContent, Diagnosis
 
 
 def _diagnosis(d: Diagnosis) -> intake_pb2.Diagnosis:
@@ -13,18 +13,34 @@ def _diagnosis(d: Diagnosis) -> intake_pb2.Diagnosis:
 
 
 def case_message(case: Case) -> intake_pb2.Case:
-    p, f, consent = case.patient, case.first_opinion, case.consent
+    """The case, with its content when it was read with it."""
     msg = intake_pb2.Case(
         case_id=case.case_id, tenant_id=case.tenant_id, client_request_id=case.client_request_id,
         status=case.status, kind=case.kind, diagnosis_code=case.diagnosis_code, urgency=case.urgency,
         jurisdiction=case.jurisdiction, language=case.language, specialist_id=case.specialist_id,
+        panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested,
+    )
+    msg.submitted_at.FromDatetime(case.submitted_at)
+    msg.updated_at.FromDatetime(case.updated_at)
+    for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)):
+        entry = msg.timeline.add(status=e.status, event_type=e.event_type, event_id=e.event_id, producer=e.producer)
+        entry.occurred_at.FromDatetime(e.occurred_at)
+        entry.recorded_at.FromDatetime(e.recorded_at)
+    if case.content is not None:
+        _add_content(msg, case.content)
+    return msg
+
+
+def _add_content(msg: intake_pb2.Case, content: CaseContent) -> None:
+    p, f, consent = content.patient, content.first_opinion, content.consent
+    msg.MergeFrom(intake_pb2.Case(
         patient=intake_pb2.Patient(
             given_name=p.given_name, family_name=p.family_name, birth_date=p.birth_date,
             other_given_names=p.other_given_names, sex=p.sex, email=p.email, phone=p.phone,
             identifiers=[intake_pb2.Identifier(system=i.system, value=i.value, type=i.type) for i in p.identifiers],
         ),
-        diagnosis_text=case.diagnosis_text,
-        secondary_diagnoses=[_diagnosis(d) for d in case.secondary_diagnoses],
+        diagnosis_text=content.diagnosis_text,
+        secondary_diagnoses=[_diagnosis(d) for d in content.secondary_diagnoses],
         first_opinion=intake_pb2.FirstOpinion(
             physician=intake_pb2.Physician(npi=f.physician_npi, given_name=f.physician_given_name,
                                            family_name=f.physician_family_name),
@@ -36,17 +52,9 @@ def case_message(case: Case) -> intake_pb2.Case:
                 text=f.treatment_text),
             rationale=f.rationale,
         ),
-        clinical_question=case.clinical_question,
+        clinical_question=content.clinical_question,
         attachments=[intake_pb2.Attachment(uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes,
-                                           sha256=a.sha256, title=a.title) for a in case.attachments],
+                                           sha256=a.sha256, title=a.title) for a in content.attachments],
         consent=intake_pb2.Consent(granted=True, scope=consent.scope, recorded_by=consent.recorded_by),
-        panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested,
-    )
+    ))
     msg.consent.granted_at.FromDatetime(consent.granted_at)
-    msg.submitted_at.FromDatetime(case.submitted_at)
-    msg.updated_at.FromDatetime(case.updated_at)
-    for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)):
-        entry = msg.timeline.add(status=e.status, event_type=e.event_type, event_id=e.event_id, producer=e.producer)
-        entry.occurred_at.FromDatetime(e.occurred_at)
-        entry.recorded_at.FromDatetime(e.recorded_at)
-    return msg

@@ -13,9 +13,10 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork
 
-from .casedoc import entry_doc, from_doc, to_doc
+from .casedoc import BOOKKEEPING, entry_doc, from_doc, to_doc
 from .domain.case import Case, projected_fields
 from .domain.lifecycle import SYSTEM_STAGES
 
@@ -47,33 +48,38 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
         [("tenant_id", ASCENDING), ("client_request_id", ASCENDING)], unique=True, name="idempotency_key"
     )
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
+    # MRNs sealed deterministically: a tenant's cases by medical record number.
+    await db[CASES].create_index([("tenant_id", ASCENDING), ("mrn_lookup", ASCENDING)], name="mrn")
 
 
 class MongoCaseRepository:
-    """Inside a unit of work (`session`), or alone for guarded single-document writes."""
+    """Inside a unit of work (`session`), or alone for guarded single-document writes.
+    It writes a case's content sealed (casedoc.py) and reads cases for bookkeeping:
+    without their content, which the projection and the sweeper never need."""
 
-    def __init__(self, db: AsyncDatabase, session=None):
+    def __init__(self, db: AsyncDatabase, cipher: PhiCipher, session=None):
         self._db = db
+        self._cipher = cipher
         self._session = session
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
-                                             session=self._session)
-        return from_doc(doc) if doc else None
+                                             BOOKKEEPING, session=self._session)
+        return await from_doc(doc, self._cipher) if doc else None
 
     async def add(self, case: Case) -> None:
         try:
-            await self._db[CASES].insert_one(to_doc(case), session=self._session)
+            await self._db[CASES].insert_one(await to_doc(case, self._cipher), session=self._session)
         except DuplicateKeyError:
             raise DuplicateRequest(case.client_request_id) from None
 
     async def get(self, case_id: str) -> Case | None:
-        doc = await self._db[CASES].find_one({"_id": case_id}, session=self._session)
-        return from_doc(doc) if doc else None
+        doc = await self._db[CASES].find_one({"_id": case_id}, BOOKKEEPING, session=self._session)
+        return await from_doc(doc, self._cipher) if doc else None
 
     async def get_many(self, case_ids: list[str]) -> dict[str, Case]:
-        docs = await self._db[CASES].find({"_id": {"$in": case_ids}}, session=self._session).to_list()
-        return {d["_id"]: from_doc(d) for d in docs}
+        docs = await self._db[CASES].find({"_id": {"$in": case_ids}}, BOOKKEEPING, session=self._session).to_list()
+        return {d["_id"]: await from_doc(d, self._cipher) for d in docs}
 
     async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
         """Records the event: appends the new timeline entries and sets what moved,
@@ -136,30 +142,34 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class MongoCaseReader:
-    def __init__(self, db: AsyncDatabase):
+    def __init__(self, db: AsyncDatabase, cipher: PhiCipher):
         self._db = db
+        self._cipher = cipher
 
     async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None:
+        """The whole case, its content opened."""
         doc = await self._db[CASES].find_one({"_id": case_id, "tenant_id": tenant_id})
-        return from_doc(doc) if doc else None
+        return await from_doc(doc, self._cipher) if doc else None
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
-        doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id})
-        return from_doc(doc) if doc else None
+        doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
+                                             BOOKKEEPING)
+        return await from_doc(doc, self._cipher) if doc else None
 
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
         """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open.
         (The lower bound is what lets the embedded store walk the index from the first
         due time instead of from every case without one.)"""
         cursor = self._db[CASES].find(
-            {"next_redrive_at": {"$gte": EPOCH, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}})
-        return [from_doc(d) for d in await cursor.limit(limit).to_list()]
+            {"next_redrive_at": {"$gte": EPOCH, "$lte": now}, "status": {"$in": sorted(SYSTEM_STAGES)}},
+            BOOKKEEPING)
+        return [await from_doc(d, self._cipher) for d in await cursor.limit(limit).to_list()]
 
 
 class IntakeUnitOfWork:
     """What intake's use cases see of one transaction."""
 
-    def __init__(self, uow: UnitOfWork):
-        self.cases: CaseRepository = MongoCaseRepository(uow.db, uow.session)
+    def __init__(self, uow: UnitOfWork, cipher: PhiCipher):
+        self.cases: CaseRepository = MongoCaseRepository(uow.db, cipher, uow.session)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

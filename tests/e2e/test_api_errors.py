@@ -217,8 +217,8 @@ async def test_control_characters_are_refused_in_every_text_field_and_nothing_is
         prose.clinical_question = "Is surgery needed?\nOr radiotherapy alone?"
         prose.patient.birth_date = "19680412"  # the basic form is stored in the one form
         reply = await intake.SubmitCase(prose, metadata=authed.metadata)
-        doc = await cases.find_one({"_id": reply.case_id})
-        assert doc["patient"]["birth_date"] == "1968-04-12"
+        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id), metadata=authed.metadata)
+        assert case.patient.birth_date == "1968-04-12"
     finally:
         await authed.close()
         await mongo.close()

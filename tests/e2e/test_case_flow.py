@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-import uuid
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -15,6 +14,7 @@ from devstack.receiver import registered_receiver
 from devstack.simreviewer import SimulatedReviewer
 from secondlook.v1 import case_pb2, intake_pb2, review_pb2
 from tests.conftest import eventually
+from tests.e2e.canaries import plant_canaries
 
 pytestmark = pytest.mark.e2e
 
@@ -114,29 +114,6 @@ async def test_a_case_flows_to_delivered_with_one_signed_webhook(stack, stack_se
         await intake_auth.close()
         await receiver.stop()
         await mongo.close()
-
-
-def plant_canaries(request: intake_pb2.SubmitCaseRequest) -> list[str]:
-    """A unique marker in every PHI field of the request (kept valid); returns them."""
-    mark = "q" + uuid.uuid4().hex[:10]
-    p, f = request.patient, request.first_opinion
-    p.given_name, p.family_name = f"Given{mark}", f"Family{mark}"
-    p.other_given_names[:] = [f"Middle{mark}"]
-    p.email = f"patient.{mark}@example.org"
-    p.identifiers[0].value = f"MRN{mark}"
-    request.diagnosis_text = f"Diagnosis text {mark}"
-    request.secondary_diagnoses[0].text = f"Secondary {mark}"
-    f.physician.given_name, f.physician.family_name = f"Doc{mark}", f"Tor{mark}"
-    f.proposed_treatment.text = f"Treatment {mark}"
-    f.rationale = f"Rationale {mark}"
-    request.clinical_question = f"Question {mark}?"
-    request.attachments[0].title = f"Title {mark}"
-    request.attachments[0].uri = f"https://records.example.org/{mark}/report.pdf"
-    request.consent.recorded_by = f"Recorder {mark}"
-    return [p.given_name, p.family_name, f"Middle{mark}", p.email, f"MRN{mark}", request.diagnosis_text,
-            f"Secondary {mark}", f.physician.given_name, f.physician.family_name, f.proposed_treatment.text,
-            f.rationale, request.clinical_question, request.attachments[0].title, request.attachments[0].uri,
-            request.consent.recorded_by, mark]
 
 
 async def test_no_phi_leaves_intake_in_events_or_logs(stack, stack_settings):

@@ -17,13 +17,18 @@ class IntakeState:
     cases: dict[str, Case] = field(default_factory=dict)
 
 
+def _bookkeeping(case: Case | None) -> Case | None:
+    """As the real adapter reads for bookkeeping: without the content."""
+    return None if case is None else dataclasses.replace(case, content=None)
+
+
 class InMemoryCases:
     def __init__(self, state: IntakeState):
         self._state = state
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
-        return next((c for c in self._state.cases.values()
-                     if c.tenant_id == tenant_id and c.client_request_id == client_request_id), None)
+        return _bookkeeping(next((c for c in self._state.cases.values()
+                                  if c.tenant_id == tenant_id and c.client_request_id == client_request_id), None))
 
     async def add(self, case: Case) -> None:
         if await self.by_request_id(case.tenant_id, case.client_request_id) is not None:
@@ -31,7 +36,7 @@ class InMemoryCases:
         self._state.cases[case.case_id] = case
 
     async def get(self, case_id: str) -> Case | None:
-        return self._state.cases.get(case_id)
+        return _bookkeeping(self._state.cases.get(case_id))
 
     async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
         """As the real adapter: appends to the stored case and sets the projected fields."""
@@ -44,7 +49,7 @@ class InMemoryCases:
         return True
 
     async def get_many(self, case_ids: list[str]) -> dict[str, Case]:
-        return {i: self._state.cases[i] for i in case_ids if i in self._state.cases}
+        return {i: _bookkeeping(self._state.cases[i]) for i in case_ids if i in self._state.cases}
 
     async def save_projections(self, writes: list[tuple[Case, Case, str]]) -> list[bool]:
         """As the real adapter: True where the event is recorded now."""
@@ -56,7 +61,8 @@ class InMemoryCases:
         current = self._state.cases.get(before.case_id)
         if current is None or (current.redrives, current.status) != (before.redrives, before.status):
             return False
-        self._state.cases[after.case_id] = after
+        self._state.cases[after.case_id] = dataclasses.replace(current, redrives=after.redrives,
+                                                               next_redrive_at=after.next_redrive_at)
         return True
 
 
@@ -76,7 +82,7 @@ class InMemoryCaseReader:
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
         due = [c for c in self._transact.state.cases.values()
                if c.next_redrive_at is not None and c.next_redrive_at <= now and c.status in SYSTEM_STAGES]
-        return due[:limit]
+        return [_bookkeeping(c) for c in due[:limit]]
 
 
 class FakeIntakeUnitOfWork(FakeUnitOfWork):

@@ -10,6 +10,7 @@ import pytest
 
 from secondlook.clock import utcnow
 from secondlook.events import decode
+from secondlook.phi import PhiCipher
 from secondlook.store import OUTBOX, Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import case_pb2
@@ -58,7 +59,9 @@ async def test_one_sweep_redrives_exactly_the_cases_stuck_in_system_stages(infra
                  and d["next_redrive_at"] <= now and d["status"] in system}
         assert len(stuck) == 20
 
-        sweeper = Sweeper(transactor(store, IntakeUnitOfWork), MongoCaseReader(store.db), interval=1,
+        cipher = PhiCipher(infra_settings, store.client, "intake-phi")
+        sweeper = Sweeper(transactor(store, lambda uow: IntakeUnitOfWork(uow, cipher)),
+                          MongoCaseReader(store.db, cipher), interval=1,
                           stuck_after=30, max_per_sweep=100)
         requests.counts.clear()
         assert await sweeper.sweep_once() == 20

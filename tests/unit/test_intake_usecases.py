@@ -45,12 +45,14 @@ async def test_a_valid_submission_is_stored_with_its_event_and_no_phi_in_the_eve
     assert facts.diagnosis_code == case.diagnosis_code
     assert list(facts.secondary_diagnosis_codes) == ["Z80.3"]
     assert facts.kind == case_pb2.CASE_KIND_SECOND_OPINION and facts.panel_requested and facts.blind_review_requested
-    assert facts.first_opinion_physician_npi == case.first_opinion.physician_npi
-    assert facts.first_opinion_organization == case.first_opinion.organization_name
-    p, f = case.patient, case.first_opinion
-    phi = (p.given_name, p.family_name, p.birth_date, p.email, p.phone, *p.mrns, case.diagnosis_text,
-           case.secondary_diagnoses[0].text, f.physician_family_name, f.treatment_text, f.rationale,
-           case.clinical_question, *(a.uri for a in case.attachments), *(a.title for a in case.attachments))
+    content = case.content
+    assert facts.first_opinion_physician_npi == content.first_opinion.physician_npi
+    assert facts.first_opinion_organization == content.first_opinion.organization_name
+    p, f = content.patient, content.first_opinion
+    phi = (p.given_name, p.family_name, p.birth_date, p.email, p.phone, *p.mrns, content.diagnosis_text,
+           content.secondary_diagnoses[0].text, f.physician_family_name, f.treatment_text, f.rationale,
+           content.clinical_question, *(a.uri for a in content.attachments),
+           *(a.title for a in content.attachments))
     assert all(phi) and len(phi) > 12
     for value in phi:
         assert value.encode() not in event.SerializeToString()

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from secondlook.events import Event, new_event
 from secondlook.v1 import case_pb2, events_pb2
 
-from .content import Attachment, Consent, Diagnosis, FirstOpinion, Patient
+from .content import CaseContent
 from .lifecycle import REDRIVE_REPUBLISH, SYSTEM_STAGES, TimelineEntry, Transition, apply_event
 from .submission import ValidSubmission
 
@@ -27,14 +27,6 @@ class Case:
     urgency: int
     jurisdiction: str
     language: str  # the patient's preferred language
-    # What the case says (content.py): PHI but for codes and organisations.
-    patient: Patient
-    diagnosis_text: str
-    secondary_diagnoses: tuple[Diagnosis, ...]
-    first_opinion: FirstOpinion
-    clinical_question: str
-    attachments: tuple[Attachment, ...]
-    consent: Consent
     traceparent: str
     submitted_at: datetime
     updated_at: datetime
@@ -46,6 +38,9 @@ class Case:
     kind: int = case_pb2.CASE_KIND_SECOND_OPINION
     panel_requested: bool = False
     blind_review_requested: bool = False
+    # What the case says (content.py), PHI but for codes and organisations; None
+    # when the case was read for bookkeeping only (the projection, the sweeper).
+    content: CaseContent | None = None
 
 
 def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime | None:
@@ -76,9 +71,11 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
         case_id=case_id, tenant_id=tenant_id, client_request_id=valid.client_request_id,
         request_sha256=valid.fingerprint, submitted_by=submitted_by, status=step.status,
         diagnosis_code=valid.diagnosis.code, urgency=valid.urgency, jurisdiction=valid.jurisdiction,
-        language=valid.language, patient=valid.patient, diagnosis_text=valid.diagnosis.text,
-        secondary_diagnoses=valid.secondary_diagnoses, first_opinion=first,
-        clinical_question=valid.clinical_question, attachments=valid.attachments, consent=valid.consent,
+        language=valid.language,
+        content=CaseContent(patient=valid.patient, diagnosis_text=valid.diagnosis.text,
+                            secondary_diagnoses=valid.secondary_diagnoses, first_opinion=first,
+                            clinical_question=valid.clinical_question, attachments=valid.attachments,
+                            consent=valid.consent),
         kind=valid.kind, panel_requested=valid.panel_requested, blind_review_requested=valid.blind_review_requested,
         traceparent=traceparent, submitted_at=now, updated_at=now, timeline=(step.entry,),
         seen_event_ids=frozenset({event.event_id}), next_redrive_at=next_redrive_at(step.status, now, stuck_after),

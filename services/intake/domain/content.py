@@ -72,3 +72,17 @@ class Consent:
     granted_at: datetime
     scope: int  # intake_pb2.ConsentScope
     recorded_by: str
+
+
+@dataclass(frozen=True)
+class CaseContent:
+    """Everything a case says beyond its routing facts. The status projection never
+    needs it, so bookkeeping reads leave it (and its decryption) out."""
+
+    patient: Patient
+    diagnosis_text: str
+    secondary_diagnoses: tuple[Diagnosis, ...]
+    first_opinion: FirstOpinion
+    clinical_question: str
+    attachments: tuple[Attachment, ...]
+    consent: Consent
