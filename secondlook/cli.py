@@ -1,5 +1,6 @@
 """The `secondlook` command: `token` mints a development bearer token; `keys`
-manages the keys that encrypt PHI at rest.
+manages the keys that encrypt PHI at rest; `audit` verifies the access audit's
+hash chains and shows a case's access history.
 
 (`make run`, the demo platform, is dev tooling: `python -m devstack run`.)
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -64,6 +66,81 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_db(settings: Settings):
+    from pymongo import AsyncMongoClient
+
+    client = AsyncMongoClient(settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    return client, client[settings.database_for("intake")]
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """A plain-text table (the runtime carries no rendering library): a title, a header
+    and rows, columns padded to their widest cell."""
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    line = lambda cells: "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([title, line(columns), rule, *(line(r) for r in rows)])
+
+
+def _paint(text: str, colour: str) -> str:
+    """Red or green on a terminal that shows colours; the text alone when piped or NO_COLOR is set."""
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+        return text
+    return {"red": "\033[31m", "green": "\033[32m"}[colour] + text + "\033[0m"
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from secondlook import audit, auditlog
+
+    async def walk() -> list[tuple[str, int, audit.Break | None]]:
+        client, db = _audit_db(Settings())
+        try:
+            names = [args.tenant] if args.tenant else await auditlog.tenants(db)
+            results = []
+            for tenant in names:
+                records = [r async for r in auditlog.chain_of(db, tenant)]
+                held, broken = audit.verify(records)
+                results.append((tenant, held, broken))
+            return results
+        finally:
+            await client.close()
+
+    results = asyncio.run(walk())
+    if not results:
+        print("no audit records")
+        return 0
+    rows = [(tenant, str(held), "whole" if broken is None else f"broken at record #{broken.seq}")
+            for tenant, held, broken in results]
+    print(_table("access audit: one hash chain per tenant", ("tenant", "records that hold", "chain"), rows))
+    first = next((b for _, _, b in results if b is not None), None)
+    if first is not None:
+        print(_paint(f"first broken link: {first}", "red"))
+        return 1
+    print(_paint(f"every chain is whole ({sum(held for _, held, _ in results)} records)", "green"))
+    return 0
+
+
+def _audit_show(args: argparse.Namespace) -> int:
+    from secondlook import auditlog
+
+    async def read() -> list[dict]:
+        client, db = _audit_db(Settings())
+        try:
+            return await auditlog.history(db, args.case_id, args.tenant)
+        finally:
+            await client.close()
+
+    records = asyncio.run(read())
+    if not records:
+        print(f"no recorded access to case {args.case_id}")
+        return 0
+    rows = [(r["at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["subject"], r["tenant_id"], ", ".join(r["roles"]),
+             r["method"], ", ".join(r["fields"]), f"#{r['seq']}") for r in records]
+    print(_table(f"accesses to case {args.case_id} (times in UTC)",
+                 ("when", "who", "tenant", "roles", "method", "what", "record"), rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="secondlook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         "A local key: set the new file as SECONDLOOK_PHI_LOCAL_MASTER_KEY_FILE and the old one as "
         "SECONDLOOK_PHI_LOCAL_PREVIOUS_MASTER_KEY_FILE, then run this")
     rotate.set_defaults(func=_rotate)
+
+    audit = sub.add_parser("audit", help="the access audit (intake's database, SECONDLOOK_MONGO_URI)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="walk every tenant's hash chain; name the first broken link "
+                                  "(exit status 1)")
+    verify.add_argument("--tenant", help="only this tenant's chain")
+    verify.set_defaults(func=_audit_verify)
+    show = audit_sub.add_parser("show", help="a case's access history, as a table")
+    show.add_argument("case_id")
+    show.add_argument("--tenant", help="only accesses in this tenant's chain")
+    show.set_defaults(func=_audit_show)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from secondlook.auditlog import MongoAuditLog
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.phi import PhiCipher
@@ -30,10 +31,11 @@ async def serve() -> int:
     cipher = PhiCipher(settings, kernel.store.client, PHI_KEY)
     transact = transactor(kernel.store, lambda uow: IntakeUnitOfWork(uow, cipher))
     reader = MongoCaseReader(kernel.store.db, cipher)
+    audit = MongoAuditLog(kernel.store.db)
     stuck_after = settings.sweeper_stuck_after_seconds
 
     def register(server):
-        servicer = IntakeServicer(transact, reader, clock, stuck_after)
+        servicer = IntakeServicer(transact, reader, audit, clock, stuck_after)
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
         return [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name]
 
@@ -44,7 +46,7 @@ async def serve() -> int:
         register,
         consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, clock, stuck_after)),
         consumes=topology.CONSUMES["intake"],
-        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key],
+        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key, audit.ensure_indexes],
         loops=[sweeper.run],
     )
     return await run(service)

@@ -18,9 +18,11 @@ from .repository import CaseReader
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
-    def __init__(self, transact: Transact, reader: CaseReader, clock: Clock, stuck_after: float):
+    def __init__(self, transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
+                 stuck_after: float):
         self._transact = transact
         self._reader = reader
+        self._audit = audit
         self._clock = clock
         self._stuck_after = stuck_after
 
@@ -30,8 +32,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         with bound_contextvars(trace_id=trace_id_of(traceparent)):
             try:
                 case, created = await usecases.submit_case(
-                    self._transact, self._reader, self._clock, request, tenant_id=principal.tenant,
-                    submitted_by=principal.subject, traceparent=traceparent, stuck_after=self._stuck_after,
+                    self._transact, self._reader, self._audit, self._clock, request, principal=principal,
+                    traceparent=traceparent, stuck_after=self._stuck_after,
                 )
             except usecases.InvalidSubmission as exc:
                 await context.abort_with_status(field_violations(*exc.violations))
@@ -44,7 +46,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         principal = await require_role(context, "submitter")
         if not request.case_id:
             await context.abort_with_status(field_violations(("case_id", "is required")))
-        case = await usecases.get_case(self._reader, principal.tenant, request.case_id)
+        case = await usecases.get_case(self._reader, self._audit, self._clock, principal, request.case_id)
         if case is None:
             # Another tenant's case is indistinguishable from a missing one.
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")

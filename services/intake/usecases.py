@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
+from secondlook.audit import Access
+from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.consumer import PermanentError
 from secondlook.errors import InvalidInput
@@ -31,6 +34,19 @@ class UnitOfWork(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
+class AuditTrail(Protocol):
+    async def record(self, access: Access) -> None: ...
+
+
+# The parts of a case an access can read or change, as the audit names them.
+CONTENT_PARTS = ("patient", "diagnoses", "first_opinion", "clinical_question", "attachments", "consent")
+
+
+def _access(principal: Principal, method: str, case: Case, now: datetime) -> Access:
+    return Access(tenant_id=case.tenant_id, subject=principal.subject, roles=tuple(sorted(principal.roles)),
+                  method=method, case_id=case.case_id, fields=CONTENT_PARTS, at=now)
+
+
 class InvalidSubmission(InvalidInput):
     """The submission breaks validation rules: nothing is stored."""
 
@@ -40,11 +56,14 @@ class KeyReused(Exception):
 
 
 # --- commands --------------------------------------------------------------------
-async def submit_case(transact: Transact, reader: CaseReader, clock: Clock, request: SubmitCaseRequest, *,
-                      tenant_id: str, submitted_by: str, traceparent: str, stuck_after: float) -> tuple[Case, bool]:
+async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail, clock: Clock,
+                      request: SubmitCaseRequest, *, principal: Principal, traceparent: str,
+                      stuck_after: float) -> tuple[Case, bool]:
     """Stores a valid case and emits case.submitted, or returns the case this key
-    made before (created False). Nothing is stored for an invalid request."""
+    made before (created False). Nothing is stored for an invalid request. A new
+    case's PHI is written: the audit records it before the caller hears of the case."""
     now = clock.now()
+    tenant_id, submitted_by = principal.tenant, principal.subject
     valid, violations = validate(request, now)
     if valid is None:
         raise InvalidSubmission(violations)
@@ -65,15 +84,21 @@ async def submit_case(transact: Transact, reader: CaseReader, clock: Clock, requ
     if not created and case.request_sha256 != valid.fingerprint:
         raise KeyReused(valid.client_request_id)
     if created:
+        await audit.record(_access(principal, "SubmitCase", case, now))
         with bound_contextvars(case_id=case.case_id):
             log.info("case_submitted")
     return case, created
 
 
 # --- queries ---------------------------------------------------------------------
-async def get_case(reader: CaseReader, tenant_id: str, case_id: str) -> Case | None:
-    """The tenant's case; another tenant's is indistinguishable from a missing one."""
-    return await reader.get_for_tenant(case_id, tenant_id)
+async def get_case(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
+                   case_id: str) -> Case | None:
+    """The tenant's case, once the audit has recorded the read; another tenant's is
+    indistinguishable from a missing one (and nothing is read, so nothing recorded)."""
+    case = await reader.get_for_tenant(case_id, principal.tenant)
+    if case is not None:
+        await audit.record(_access(principal, "GetCase", case, clock.now()))
+    return case
 
 
 # --- events ----------------------------------------------------------------------

@@ -63,6 +63,12 @@ async def test_a_cases_phi_is_ciphertext_in_the_store_and_readable_through_the_a
         assert "re-wrapped" in done.stdout
         assert (await read_back()).patient == request.patient
         assert [c for c in canaries if c.encode() in await _raw_bytes(mongo, reply.case_id)] == []
+
+        # Each write and read of the case's PHI is in the tenant's audit chain, before the caller got it.
+        audit = await mongo["secondlook_intake"]["audit"].find({"case_id": reply.case_id}).sort("seq").to_list()
+        assert [(r["method"], r["tenant_id"], r["subject"]) for r in audit] == [
+            ("SubmitCase", "phi-at-rest", "coordinator@example.org")] + [
+            ("GetCase", "phi-at-rest", "coordinator@example.org")] * 2
     finally:
         await authed.close()
         await mongo.close()

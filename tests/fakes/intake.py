@@ -93,3 +93,13 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
 
 def intake_transact() -> FakeTransact:
     return FakeTransact(IntakeState(), FakeIntakeUnitOfWork)
+
+
+class RecordedAccesses:
+    """The audit trail, as a list of the accesses recorded."""
+
+    def __init__(self):
+        self.accesses: list = []
+
+    async def record(self, access) -> None:
+        self.accesses.append(access)

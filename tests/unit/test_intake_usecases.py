@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 
 from devstack import clients
+from secondlook.auth import Principal
 from secondlook.clock import FakeClock
 from secondlook.consumer import PermanentError
 from secondlook.events import caused_by, new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.intake import usecases
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
-from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, intake_transact
+from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, RecordedAccesses, intake_transact
 from tests.fakes.transact import Committed
 
 S = case_pb2.CaseStatus
@@ -29,10 +30,28 @@ def _request(key="req-1", **changes):
     return req
 
 
-async def _submit(transact, clock, req=None, tenant="t1"):
-    return await usecases.submit_case(transact, InMemoryCaseReader(transact), clock, req or _request(),
-                                      tenant_id=tenant, submitted_by="coordinator", traceparent="",
+def _principal(tenant="t1", subject="coordinator"):
+    return Principal(subject=subject, tenant=tenant, roles=frozenset({"submitter"}))
+
+
+async def _submit(transact, clock, req=None, tenant="t1", audit=None):
+    return await usecases.submit_case(transact, InMemoryCaseReader(transact), audit or RecordedAccesses(), clock,
+                                      req or _request(), principal=_principal(tenant), traceparent="",
                                       stuck_after=STUCK_AFTER)
+
+
+async def test_writing_and_reading_a_cases_phi_is_recorded_but_a_refused_read_is_not():
+    transact, clock, audit = intake_transact(), FakeClock(), RecordedAccesses()
+    case, _ = await _submit(transact, clock, audit=audit)
+    await _submit(transact, clock, audit=audit)  # a repeat returns ids only: nothing read
+    clock.advance(5)
+    reader = InMemoryCaseReader(transact)
+    assert await usecases.get_case(reader, audit, clock, _principal(subject="auditor"), case.case_id) is not None
+    assert await usecases.get_case(reader, audit, clock, _principal("t2"), case.case_id) is None
+    assert await usecases.get_case(reader, audit, clock, _principal(), "no-such-case") is None
+    assert [(a.method, a.subject, a.tenant_id, a.case_id) for a in audit.accesses] == [
+        ("SubmitCase", "coordinator", "t1", case.case_id), ("GetCase", "auditor", "t1", case.case_id)]
+    assert audit.accesses[1].at == clock.now() and "patient" in audit.accesses[1].fields
 
 
 async def test_a_valid_submission_is_stored_with_its_event_and_no_phi_in_the_event():
