@@ -26,11 +26,6 @@ AUDIT = "audit"
 MAX_ROUNDS = 10  # chain collisions with other replicas before giving up on a group
 
 
-def _chain_range(tenant_id: str) -> dict:
-    # Record ids are "<tenant>:<12-digit seq>": a tenant's chain is one _id range (";" follows ":").
-    return {"_id": {"$gte": f"{tenant_id}:", "$lt": f"{tenant_id};"}}
-
-
 class MongoAuditLog:
     def __init__(self, db: AsyncDatabase):
         self._records = db[AUDIT]
@@ -38,16 +33,24 @@ class MongoAuditLog:
         self._appender = Groups(self._append, limit=1, max_size=500)
 
     async def ensure_indexes(self) -> None:
-        await self._records.create_index([("tenant_id", ASCENDING), ("case_id", ASCENDING), ("seq", ASCENDING)],
-                                         name="by_case")
+        # One record per place in a tenant's chain (the record's _id says the same).
+        await self._records.create_index([("tenant_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="chain")
+        await self._records.create_index([("case_id", ASCENDING), ("seq", ASCENDING)], name="by_case")
 
     async def record(self, access: Access) -> None:
         """Returns once the access is recorded (raises if it could not be)."""
         await self._appender.submit(access)
 
+    async def record_once(self, access: Access) -> None:
+        """Records the access unless one by the same method to the same case is there
+        (a retried SubmitCase whose first audit append failed after its commit)."""
+        if await self._records.find_one({"case_id": access.case_id, "tenant_id": access.tenant_id,
+                                         "method": access.method}, projection={"_id": 1}) is None:
+            await self.record(access)
+
     async def _end(self, tenant_id: str) -> tuple[int, str]:
         if tenant_id not in self._ends:
-            last = await self._records.find_one(_chain_range(tenant_id), sort=[("_id", DESCENDING)],
+            last = await self._records.find_one({"tenant_id": tenant_id}, sort=[("seq", DESCENDING)],
                                                 projection={"seq": 1, "hash": 1})
             self._ends[tenant_id] = (last["seq"], last["hash"]) if last else (0, GENESIS)
         return self._ends[tenant_id]
@@ -77,11 +80,13 @@ class MongoAuditLog:
             try:
                 await self._records.insert_many(records, ordered=True)
             except BulkWriteError as exc:
-                inserted = exc.details.get("nInserted", 0)
-                if not all(e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
+                errors = exc.details.get("writeErrors", [])
+                if exc.details.get("writeConcernErrors") or not errors or any(e.get("code") != 11000 for e in errors):
                     raise
-                accesses = accesses[inserted:]  # another replica took the next number: chain the rest after it
-                self._ends.pop(tenant_id, None)
+                accesses = accesses[exc.details.get("nInserted", 0):]  # another replica took the next number:
+                self._ends.pop(tenant_id, None)                        # chain the rest after its records
+                if not accesses:
+                    return
                 continue
             self._ends[tenant_id] = (seq, prev)
             return
@@ -94,11 +99,11 @@ async def tenants(db: AsyncDatabase) -> list[str]:
 
 async def chain_of(db: AsyncDatabase, tenant_id: str) -> AsyncIterator[dict]:
     """A tenant's records in chain order."""
-    async for record in db[AUDIT].find(_chain_range(tenant_id)).sort("_id", ASCENDING):
+    async for record in db[AUDIT].find({"tenant_id": tenant_id}).sort("seq", ASCENDING):
         yield record
 
 
 async def history(db: AsyncDatabase, case_id: str, tenant_id: str | None = None) -> list[dict]:
     """Every recorded access to a case, oldest first."""
     query = {"case_id": case_id, **({"tenant_id": tenant_id} if tenant_id else {})}
-    return await db[AUDIT].find(query).sort([("at", ASCENDING), ("seq", ASCENDING)]).to_list()
+    return sorted(await db[AUDIT].find(query).to_list(), key=lambda r: (r["at"], r["tenant_id"], r["seq"]))

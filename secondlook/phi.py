@@ -25,7 +25,7 @@ from bson.binary import STANDARD, Binary
 from bson.codec_options import CodecOptions
 from pymongo.asynchronous.encryption import AsyncClientEncryption
 from pymongo.encryption import Algorithm
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, EncryptionError
 
 from .settings import Settings
 
@@ -105,16 +105,25 @@ class PhiCipher:
         time finds the one the other made: the key names are unique)."""
         await self._vault.create_index("keyAltNames", unique=True,
                                        partialFilterExpression={"keyAltNames": {"$exists": True}})
-        if await self._vault.find_one({"keyAltNames": self._key_name}, projection={"_id": 1}) is not None:
-            return
+        if await self._vault.find_one({"keyAltNames": self._key_name}, projection={"_id": 1}) is None:
+            try:
+                await self._encryption.create_data_key(self._provider, master_key=self._master_key,
+                                                       key_alt_names=[self._key_name])
+            except DuplicateKeyError:
+                pass  # another replica made it first
+            except Exception as exc:  # libmongocrypt reports the duplicate inside its own error
+                if "E11000" not in str(exc) and "duplicate key" not in str(exc):
+                    raise
+        # Seal and open once: a master key that cannot unwrap the data key (a wrong
+        # or retired key file) stops the service here, not at its first case.
         try:
-            await self._encryption.create_data_key(self._provider, master_key=self._master_key,
-                                                   key_alt_names=[self._key_name])
-        except DuplicateKeyError:
-            pass  # another replica made it first
-        except Exception as exc:  # libmongocrypt reports the duplicate inside its own error
-            if "E11000" not in str(exc) and "duplicate key" not in str(exc):
-                raise
+            probe = await self.seal("probe")
+            opened = await self.open(probe)
+        except EncryptionError as exc:
+            raise PhiConfigurationError(f"the data key {self._key_name!r} cannot be used with the configured "
+                                        f"master key ({self._provider}): {exc}") from None
+        if opened != "probe":
+            raise PhiConfigurationError(f"the data key {self._key_name!r} does not open what it sealed")
 
     async def seal(self, value: Any) -> Binary:
         return await self._encryption.encrypt(value, Algorithm.AEAD_AES_256_CBC_HMAC_SHA_512_Random,

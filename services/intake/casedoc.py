@@ -50,16 +50,23 @@ async def to_doc(c: Case, cipher: PhiCipher) -> dict:
         "redrives": c.redrives, "next_redrive_at": c.next_redrive_at, "specialist_id": c.specialist_id,
     }
     if c.content is not None:
-        doc.update(await _content_doc(c.content, cipher))
+        doc.update(await _content_doc(c.content, cipher, c.tenant_id))
     return doc
 
 
-async def _content_doc(content: CaseContent, cipher: PhiCipher) -> dict:
+def mrn_key(tenant_id: str, system: str, value: str) -> str:
+    """What is sealed for an MRN lookup: the same number from another assigner, or in
+    another tenant, is another patient, and must not seal the same."""
+    return "\x1f".join((tenant_id, system, value))
+
+
+async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) -> dict:
     seal = cipher.seal
     f = content.first_opinion
     return {
         "patient": await seal(asdict(content.patient)),
-        "mrn_lookup": [await cipher.seal_lookup(mrn) for mrn in content.patient.mrns],
+        "mrn_lookup": [await cipher.seal_lookup(mrn_key(tenant_id, system, value))
+                       for system, value in content.patient.mrns],
         "diagnosis_text": await seal(content.diagnosis_text),
         "secondary_diagnoses": [{"code": d.code, "text": await seal(d.text)} for d in content.secondary_diagnoses],
         "first_opinion": {
@@ -67,7 +74,8 @@ async def _content_doc(content: CaseContent, cipher: PhiCipher) -> dict:
             "organization_npi": f.organization_npi,
             "physician": await seal({"given_name": f.physician_given_name, "family_name": f.physician_family_name}),
             "diagnosis": {"code": f.diagnosis.code, "text": await seal(f.diagnosis.text)},
-            "treatment_codes": [asdict(p) for p in f.treatment_codes],
+            "treatment_codes": [{"system": p.system, "code": p.code, "display": await seal(p.display)}
+                                for p in f.treatment_codes],
             "treatment_text": await seal(f.treatment_text), "rationale": await seal(f.rationale),
         },
         "clinical_question": await seal(content.clinical_question),
@@ -126,6 +134,7 @@ async def _first_opinion(doc: dict, cipher: PhiCipher) -> FirstOpinion:
         physician_family_name=physician["family_name"], organization_name=f["organization_name"],
         organization_npi=f["organization_npi"],
         diagnosis=Diagnosis(f["diagnosis"]["code"], await cipher.open(f["diagnosis"]["text"])),
-        treatment_codes=tuple(ProcedureCode(**p) for p in f["treatment_codes"]),
+        treatment_codes=tuple([ProcedureCode(p["system"], p["code"], await cipher.open(p.get("display", "")))
+                               for p in f["treatment_codes"]]),
         treatment_text=await cipher.open(f["treatment_text"]), rationale=await cipher.open(f.get("rationale", "")),
     )

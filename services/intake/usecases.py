@@ -36,6 +36,7 @@ class UnitOfWork(Protocol):
 
 class AuditTrail(Protocol):
     async def record(self, access: Access) -> None: ...
+    async def record_once(self, access: Access) -> None: ...
 
 
 # The parts of a case an access can read or change, as the audit names them.
@@ -87,6 +88,8 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
         await audit.record(_access(principal, "SubmitCase", case, now))
         with bound_contextvars(case_id=case.case_id):
             log.info("case_submitted")
+    else:  # the first attempt may have committed and then failed to record the write
+        await audit.record_once(_access(principal, "SubmitCase", case, now))
     return case, created
 
 

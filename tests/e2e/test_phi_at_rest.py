@@ -20,13 +20,14 @@ pytestmark = pytest.mark.e2e
 
 
 async def _raw_bytes(mongo: AsyncMongoClient, case_id: str) -> bytes:
-    """Every document of intake's database, and the store's oplog entries, as raw BSON."""
+    """Every document of intake's database, and the store's whole oplog (a transaction's
+    writes are one applyOps entry of admin.$cmd), as raw BSON."""
     raw = b""
     db = mongo["secondlook_intake"]
     for name in await db.list_collection_names():
         async for doc in db[name].find({}):
             raw += bson.encode(doc)
-    async for entry in mongo["local"]["oplog.rs"].find({"ns": {"$regex": "^secondlook_intake\\."}}):
+    async for entry in mongo["local"]["oplog.rs"].find({}):
         raw += bson.encode(entry)
     assert case_id.encode() in raw  # the case is there: what follows looks at the right bytes
     return raw

@@ -103,3 +103,8 @@ class RecordedAccesses:
 
     async def record(self, access) -> None:
         self.accesses.append(access)
+
+    async def record_once(self, access) -> None:
+        if not any((a.case_id, a.tenant_id, a.method) == (access.case_id, access.tenant_id, access.method)
+                   for a in self.accesses):
+            self.accesses.append(access)

@@ -69,6 +69,8 @@ async def test_the_local_master_key_is_rotated_and_what_it_sealed_stays_readable
     stale = PhiCipher(before, store.client, "rotated-phi")  # only the retired key: cannot unwrap any more
     with pytest.raises(Exception, match="local"):
         await stale.open(sealed)
+    with pytest.raises(PhiConfigurationError, match="cannot be used with the configured master key"):
+        await PhiCipher(before, store.client, "rotated-phi").ensure_key()  # a service stops at start
 
 
 def test_missing_or_unusable_settings_are_named(infra_settings, tmp_path):

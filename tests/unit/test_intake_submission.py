@@ -50,7 +50,7 @@ def test_a_complete_submission_is_valid_and_normalised():
     assert violations == []
     assert valid.diagnosis.code == "C50.911" and valid.language == "es"
     assert valid.attachments[0].sha256 == SHA and valid.attachments[0].media_type == "application/pdf"
-    assert valid.patient.mrns == ("MRN-100200",)
+    assert valid.patient.mrns == (("https://hospital.example.org/mrn", "MRN-100200"),)
     assert valid.first_opinion.treatment_codes[0].code == "19303"
     assert valid.kind == case_pb2.CASE_KIND_SECOND_OPINION and valid.panel_requested and valid.blind_review_requested
 
@@ -106,6 +106,11 @@ RULES = [
     ({"language": ""}, "language", "required"),
     ({"language": "spanish"}, "language", "BCP-47"),
     ({"language": "en_US"}, "language", "BCP-47"),
+    ({"language": "und"}, "language", "names no language"),
+    ({"language": "x-klingon"}, "language", "names no language"),
+    ({"language": "qaa"}, "language", "names no language"),
+    ({"patient.phone": "+14155550123;ext=3"}, "patient.phone", "extension"),
+    ({"attachments[0].uri": "https://[::1/x"}, "attachments[0].uri", "https"),
     ({"attachments[0].uri": "http://records.example.org/x.pdf"}, "attachments[0].uri", "https"),
     ({"attachments[0].uri": "https://user:pw@records.example.org/x.pdf"}, "attachments[0].uri", "credentials"),
     ({"attachments[0].uri": ""}, "attachments[0].uri", "required"),
@@ -183,6 +188,11 @@ def test_valid_bcp47_tags_are_accepted(tag):
 @pytest.mark.parametrize("subdivision", ["US-CA", "US-PR", "CA-ON", "GB-ENG"])
 def test_any_iso_3166_2_subdivision_is_a_jurisdiction(subdivision):
     assert _violations(_request(jurisdiction=subdivision)) == []
+
+
+def test_a_jurisdiction_is_stored_in_its_one_spelling():
+    valid, violations = validate(_request(jurisdiction="us-ca"), TODAY)
+    assert violations == [] and valid.jurisdiction == "US-CA"
 
 
 def test_contacts_are_stored_in_one_form():

@@ -68,7 +68,8 @@ async def test_a_valid_submission_is_stored_with_its_event_and_no_phi_in_the_eve
     assert facts.first_opinion_physician_npi == content.first_opinion.physician_npi
     assert facts.first_opinion_organization == content.first_opinion.organization_name
     p, f = content.patient, content.first_opinion
-    phi = (p.given_name, p.family_name, p.birth_date, p.email, p.phone, *p.mrns, content.diagnosis_text,
+    phi = (p.given_name, p.family_name, p.birth_date, p.email, p.phone, *(v for _, v in p.mrns),
+           content.diagnosis_text,
            content.secondary_diagnoses[0].text, f.physician_family_name, f.treatment_text, f.rationale,
            content.clinical_question, *(a.uri for a in content.attachments),
            *(a.title for a in content.attachments))
@@ -206,3 +207,20 @@ async def test_the_sweeper_redrives_only_due_cases_in_system_stages_and_backs_of
     assert len(await usecases.sweep(transact, reader, clock, stuck_after=STUCK_AFTER, max_per_sweep=10)) == 1
     assert transact.state.cases[stuck.case_id].redrives == 2
     assert transact.state.cases[waiting.case_id].redrives == 0
+
+
+async def test_a_submit_whose_audit_failed_after_commit_is_recorded_by_its_retry():
+    class FailsOnce(RecordedAccesses):
+        async def record(self, access):
+            if not getattr(self, "failed", False):
+                self.failed = True
+                raise ConnectionError("store away")
+            await super().record(access)
+
+    transact, clock, audit = intake_transact(), FakeClock(), FailsOnce()
+    with pytest.raises(ConnectionError):
+        await _submit(transact, clock, audit=audit)
+    assert len(transact.state.cases) == 1 and audit.accesses == []  # stored, not yet recorded
+    case, created = await _submit(transact, clock, audit=audit)  # the client retries with the same key
+    await _submit(transact, clock, audit=audit)  # and once more: recorded once only
+    assert not created and [(a.method, a.case_id) for a in audit.accesses] == [("SubmitCase", case.case_id)]

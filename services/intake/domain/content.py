@@ -28,8 +28,9 @@ class Patient:
     phone: str = ""  # E.164
 
     @property
-    def mrns(self) -> tuple[str, ...]:
-        return tuple(i.value for i in self.identifiers if i.type == "MR")
+    def mrns(self) -> tuple[tuple[str, str], ...]:
+        """(assigner, number) of each medical record number."""
+        return tuple((i.system, i.value) for i in self.identifiers if i.type == "MR")
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,12 @@ class ValidSubmission:
     fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
 
 
+def _is_a_language(tag: str) -> bool:
+    """Not und, mul, zxx or mis, nor private use (x-..., qaa-qtz): a language to write in."""
+    primary = tag.split("-", 1)[0].lower()
+    return primary not in ("und", "mul", "zxx", "mis", "x", "i") and not ("qaa" <= primary <= "qtz")
+
+
 def parse_calendar_date(value: str) -> date | None:
     match = _CALENDAR_DATE.match(value)
     if match is None or "-" in value and value.count("-") != 2:
@@ -146,16 +152,23 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     if req.urgency not in (Urgency.URGENCY_STANDARD, Urgency.URGENCY_EXPEDITED):
         c.add("urgency", "must be URGENCY_STANDARD or URGENCY_EXPEDITED")
 
-    if not req.jurisdiction:
+    jurisdiction = req.jurisdiction
+    subdivision = pycountry.subdivisions.get(code=jurisdiction) if jurisdiction else None
+    if not jurisdiction:
         c.add("jurisdiction", "is required (ISO 3166-2 subdivision, e.g. US-CA)")
-    elif pycountry.subdivisions.get(code=req.jurisdiction) is None:
-        c.add("jurisdiction", f"{req.jurisdiction[:20]!r} is not an ISO 3166-2 subdivision such as US-CA")
+    elif subdivision is None:
+        c.add("jurisdiction", f"{jurisdiction[:20]!r} is not an ISO 3166-2 subdivision such as US-CA")
+    else:
+        jurisdiction = subdivision.code  # its one spelling: "us-ca" is US-CA
 
     language = req.language
     if not language:
         c.add("language", "is required (the patient's preferred language, BCP-47, e.g. en or es-MX)")
     elif not _TAG_CHARACTERS.match(language) or not langcodes.tag_is_valid(language):
         c.add("language", f"{language[:20]!r} is not a BCP-47 language tag such as en or es-MX")
+    elif not _is_a_language(language):
+        c.add("language", f"{language[:20]!r} names no language a person can be written to in "
+                          "(undetermined, multiple, none or private use)")
     else:
         language = langcodes.standardize_tag(language)
 
@@ -167,7 +180,7 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     return (
         ValidSubmission(
             client_request_id=req.client_request_id, kind=kind, diagnosis=primary, secondary_diagnoses=secondary,
-            urgency=req.urgency, jurisdiction=req.jurisdiction, language=language, patient=patient,
+            urgency=req.urgency, jurisdiction=jurisdiction, language=language, patient=patient,
             first_opinion=first_opinion, clinical_question=question, attachments=attachments, consent=consent,
             panel_requested=req.panel_requested, blind_review_requested=req.blind_review_requested,
             fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
@@ -221,8 +234,9 @@ def _patient(c: _Check, req: SubmitCaseRequest, today: date) -> Patient:
             number = phonenumbers.parse(p.phone, None) if p.phone.startswith("+") else None
         except phonenumbers.NumberParseException:
             number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            c.add("patient.phone", "must be a valid international number in E.164 form, e.g. +14155552671")
+        if number is None or not phonenumbers.is_valid_number(number) or number.extension:
+            c.add("patient.phone", "must be a valid international number in E.164 form, without an extension, "
+                                   "e.g. +14155552671")
         else:
             phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Patient(given, family, born.isoformat() if born else "", others, p.sex, tuple(identifiers), email, phone)
@@ -290,10 +304,14 @@ def _attachments(c: _Check, req: SubmitCaseRequest) -> tuple[Attachment, ...]:
     out = []
     for i, a in enumerate(req.attachments):
         path = f"attachments[{i}]"
-        parts = urlsplit(a.uri) if len(a.uri) <= MAX_URI_CHARS else None
+        try:
+            parts = urlsplit(a.uri) if len(a.uri) <= MAX_URI_CHARS else None
+            host = parts.hostname if parts else None
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = host = None
         if not a.uri:
             c.add(f"{path}.uri", "is required (where the reviewer fetches the record)")
-        elif parts is None or parts.scheme != "https" or not parts.hostname:
+        elif parts is None or parts.scheme != "https" or not host:
             c.add(f"{path}.uri", f"must be an https URI of at most {MAX_URI_CHARS} characters")
         elif parts.username is not None or parts.password is not None:
             c.add(f"{path}.uri", "must not carry credentials")
