@@ -33,9 +33,18 @@ class Principal:
     tenant: str
     roles: frozenset[str]
     specialist_id: str = ""
+    # An operator's reach beyond its own tenant (claim "tenants").
+    granted_tenants: frozenset[str] = frozenset()
 
     def has(self, role: str) -> bool:
         return role in self.roles
+
+    def readable_tenants(self) -> frozenset[str]:
+        """Whose cases this caller may read: a submitter its own tenant's, an operator
+        also every tenant its token grants."""
+        if "operator" in self.roles:
+            return frozenset({self.tenant}) | self.granted_tenants
+        return frozenset({self.tenant}) if "submitter" in self.roles else frozenset()
 
 
 class AuthError(Exception):
@@ -74,11 +83,15 @@ class TokenVerifier:
             raise AuthError("invalid token: claim 'tenant' is required")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise AuthError("invalid token: claim 'roles' must be a list of strings")
+        granted = claims.get("tenants", [])
+        if not isinstance(granted, list) or not all(isinstance(t, str) and t for t in granted):
+            raise AuthError("invalid token: claim 'tenants' must be a list of tenant ids")
         return Principal(
             subject=claims["sub"],
             tenant=tenant,
             roles=frozenset(roles),
             specialist_id=str(claims.get("specialist_id", "")),
+            granted_tenants=frozenset(granted),
         )
 
 
@@ -89,6 +102,7 @@ def mint_token(
     tenant: str,
     roles: list[str],
     specialist_id: str = "",
+    tenants: list[str] | None = None,
     ttl_seconds: int = 3600,
 ) -> str:
     """A development token signed with the configured key."""
@@ -108,6 +122,8 @@ def mint_token(
     }
     if specialist_id:
         claims["specialist_id"] = specialist_id
+    if tenants:
+        claims["tenants"] = tenants
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -121,10 +137,12 @@ def current_principal() -> Principal:
     return principal
 
 
-async def require_role(context: grpc.aio.ServicerContext, role: str) -> Principal:
+async def require_role(context: grpc.aio.ServicerContext, role: str, *others: str) -> Principal:
+    """The caller, if it holds `role` (or one of `others`)."""
     principal = current_principal()
-    if not principal.has(role):
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"this call needs role '{role}'")
+    if not any(principal.has(r) for r in (role, *others)):
+        needed = " or ".join(f"'{r}'" for r in (role, *others))
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"this call needs role {needed}")
     return principal
 
 

@@ -31,7 +31,7 @@ def _token(args: argparse.Namespace) -> int:
         print("error: a reviewer token needs --specialist-id", file=sys.stderr)
         return 2
     print(mint_token(settings, subject=args.subject, tenant=args.tenant, roles=args.role,
-                     specialist_id=args.specialist_id or "", ttl_seconds=args.ttl))
+                     specialist_id=args.specialist_id or "", tenants=args.grant_tenant, ttl_seconds=args.ttl))
     return 0
 
 
@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--tenant", required=True)
     token.add_argument("--role", action="append", required=True, help=f"one of {', '.join(ROLES)}; repeatable")
     token.add_argument("--specialist-id", help="for reviewer tokens")
+    token.add_argument("--grant-tenant", action="append", default=[],
+                       help="for operator tokens: another tenant whose cases it may read; repeatable")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(func=_token)
 

@@ -12,6 +12,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CaseView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CASE_VIEW_UNSPECIFIED: _ClassVar[CaseView]
+    CASE_VIEW_SUMMARY: _ClassVar[CaseView]
+    CASE_VIEW_FULL: _ClassVar[CaseView]
+
 class AdministrativeSex(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ADMINISTRATIVE_SEX_UNSPECIFIED: _ClassVar[AdministrativeSex]
@@ -24,6 +30,9 @@ class ConsentScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONSENT_SCOPE_UNSPECIFIED: _ClassVar[ConsentScope]
     CONSENT_SCOPE_SECOND_OPINION_REVIEW: _ClassVar[ConsentScope]
+CASE_VIEW_UNSPECIFIED: CaseView
+CASE_VIEW_SUMMARY: CaseView
+CASE_VIEW_FULL: CaseView
 ADMINISTRATIVE_SEX_UNSPECIFIED: AdministrativeSex
 ADMINISTRATIVE_SEX_MALE: AdministrativeSex
 ADMINISTRATIVE_SEX_FEMALE: AdministrativeSex
@@ -31,6 +40,36 @@ ADMINISTRATIVE_SEX_OTHER: AdministrativeSex
 ADMINISTRATIVE_SEX_UNKNOWN: AdministrativeSex
 CONSENT_SCOPE_UNSPECIFIED: ConsentScope
 CONSENT_SCOPE_SECOND_OPINION_REVIEW: ConsentScope
+
+class ListCasesRequest(_message.Message):
+    __slots__ = ("statuses", "kinds", "urgencies", "submitted_after", "submitted_before", "page_size", "page_token", "view", "tenant_id")
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    URGENCIES_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    statuses: _containers.RepeatedScalarFieldContainer[_case_pb2.CaseStatus]
+    kinds: _containers.RepeatedScalarFieldContainer[_case_pb2.CaseKind]
+    urgencies: _containers.RepeatedScalarFieldContainer[_case_pb2.Urgency]
+    submitted_after: _timestamp_pb2.Timestamp
+    submitted_before: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    view: CaseView
+    tenant_id: str
+    def __init__(self, statuses: _Optional[_Iterable[_Union[_case_pb2.CaseStatus, str]]] = ..., kinds: _Optional[_Iterable[_Union[_case_pb2.CaseKind, str]]] = ..., urgencies: _Optional[_Iterable[_Union[_case_pb2.Urgency, str]]] = ..., submitted_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submitted_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[CaseView, str]] = ..., tenant_id: _Optional[str] = ...) -> None: ...
+
+class ListCasesResponse(_message.Message):
+    __slots__ = ("cases", "next_page_token")
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    cases: _containers.RepeatedCompositeFieldContainer[Case]
+    next_page_token: str
+    def __init__(self, cases: _Optional[_Iterable[_Union[Case, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class Identifier(_message.Message):
     __slots__ = ("system", "value", "type")

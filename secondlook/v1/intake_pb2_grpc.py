@@ -46,6 +46,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.GetCaseRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.Case.FromString,
                 _registered_method=True)
+        self.ListCases = channel.unary_unary(
+                '/secondlook.v1.IntakeService/ListCases',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.ListCasesRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.ListCasesResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -62,7 +67,17 @@ class IntakeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCase(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The whole case, to its own tenant (role "submitter") or an operator whose
+        token grants the tenant (role "operator", claim "tenants").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCases(self, request, context):
+        """The cases of the caller's tenant (an operator: of every tenant its token
+        grants, or of `tenant_id`), newest first, a page at a time.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -79,6 +94,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.GetCase,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.GetCaseRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.Case.SerializeToString,
+            ),
+            'ListCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCases,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.ListCasesRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.ListCasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +157,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/GetCase',
             secondlook_dot_v1_dot_intake__pb2.GetCaseRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/ListCases',
+            secondlook_dot_v1_dot_intake__pb2.ListCasesRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.ListCasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,7 @@ from secondlook.unitofwork import Transact
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
 from . import usecases
+from .domain.listing import parse_query
 from .messages import case_message
 from .repository import CaseReader
 
@@ -43,7 +44,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         return intake_pb2.SubmitCaseResponse(case_id=case.case_id, status=case.status, created=created)
 
     async def GetCase(self, request: intake_pb2.GetCaseRequest, context: grpc.aio.ServicerContext):
-        principal = await require_role(context, "submitter")
+        principal = await require_role(context, "submitter", "operator")
         if not request.case_id:
             await context.abort_with_status(field_violations(("case_id", "is required")))
         case = await usecases.get_case(self._reader, self._audit, self._clock, principal, request.case_id)
@@ -51,3 +52,11 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             # Another tenant's case is indistinguishable from a missing one.
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
         return case_message(case)
+
+    async def ListCases(self, request: intake_pb2.ListCasesRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "submitter", "operator")
+        query, violations = parse_query(request, principal.readable_tenants())
+        if query is None:
+            await context.abort_with_status(field_violations(*violations))
+        cases, token = await usecases.list_cases(self._reader, self._audit, self._clock, principal, query)
+        return intake_pb2.ListCasesResponse(cases=[case_message(c) for c in cases], next_page_token=token)

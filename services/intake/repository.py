@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Protocol
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -19,6 +19,7 @@ from secondlook.store import UnitOfWork
 from .casedoc import BOOKKEEPING, entry_doc, from_doc, to_doc
 from .domain.case import Case, projected_fields
 from .domain.lifecycle import SYSTEM_STAGES
+from .domain.listing import CaseQuery
 
 CASES = "cases"
 
@@ -38,7 +39,8 @@ class CaseRepository(Protocol):
 
 
 class CaseReader(Protocol):
-    async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None: ...
+    async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
+    async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]: ...
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]: ...
 
@@ -48,6 +50,8 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
         [("tenant_id", ASCENDING), ("client_request_id", ASCENDING)], unique=True, name="idempotency_key"
     )
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
+    # ListCases: a tenant's cases, newest first.
+    await db[CASES].create_index([("tenant_id", ASCENDING), ("submitted_at", DESCENDING)], name="listing")
     # MRNs sealed deterministically: a tenant's cases by medical record number.
     await db[CASES].create_index([("tenant_id", ASCENDING), ("mrn_lookup", ASCENDING)], name="mrn")
 
@@ -146,15 +150,40 @@ class MongoCaseReader:
         self._db = db
         self._cipher = cipher
 
-    async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None:
-        """The whole case, its content opened."""
-        doc = await self._db[CASES].find_one({"_id": case_id, "tenant_id": tenant_id})
+    async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
+        """The whole case, its content opened, if it belongs to one of the tenants."""
+        tenant = tenant_ids[0] if len(tenant_ids) == 1 else {"$in": list(tenant_ids)}
+        doc = await self._db[CASES].find_one({"_id": case_id, "tenant_id": tenant})
         return await from_doc(doc, self._cipher) if doc else None
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
                                              BOOKKEEPING)
         return await from_doc(doc, self._cipher) if doc else None
+
+    async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]:
+        """Up to `limit` cases matching the query, newest first, strictly after its cursor."""
+        submitted: dict = {"$gte": query.submitted_after or EPOCH}
+        if query.submitted_before:
+            submitted["$lt"] = query.submitted_before
+        if query.after:
+            submitted["$lte"] = query.after.submitted_at
+        filters: dict = {"tenant_id": query.tenants[0] if len(query.tenants) == 1 else {"$in": list(query.tenants)},
+                         "submitted_at": submitted}
+        for field, values in (("status", query.statuses), ("kind", query.kinds), ("urgency", query.urgencies)):
+            if values:
+                filters[field] = {"$in": list(values)}
+        cursor = self._db[CASES].find(filters, None if query.full else BOOKKEEPING) \
+            .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)]).batch_size(limit + 1)
+        found: list[Case] = []
+        async for doc in cursor:
+            # Cases submitted in the cursor's own millisecond sort by id: skip those shown already.
+            if query.after and doc["submitted_at"] == query.after.submitted_at and doc["_id"] >= query.after.case_id:
+                continue
+            found.append(await from_doc(doc, self._cipher))
+            if len(found) == limit:
+                break
+        return found
 
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
         """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open.

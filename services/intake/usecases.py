@@ -3,6 +3,7 @@ repository ports and the unit of work. No gRPC, Kafka or MongoDB here."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -19,8 +20,10 @@ from secondlook.unitofwork import Transact
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
 
 from .domain import case as cases
+from .domain import listing
 from .domain.case import Case
 from .domain.lifecycle import IllegalTransition, Transition, status_name
+from .domain.listing import CaseQuery
 from .domain.submission import validate
 from .repository import CaseReader, CaseRepository, DuplicateRequest
 
@@ -98,10 +101,24 @@ async def get_case(reader: CaseReader, audit: AuditTrail, clock: Clock, principa
                    case_id: str) -> Case | None:
     """The tenant's case, once the audit has recorded the read; another tenant's is
     indistinguishable from a missing one (and nothing is read, so nothing recorded)."""
-    case = await reader.get_for_tenant(case_id, principal.tenant)
+    readable = sorted(principal.readable_tenants())  # an operator's token may grant several
+    case = await reader.get_for_tenant(case_id, *readable) if readable else None
     if case is not None:
         await audit.record(_access(principal, "GetCase", case, clock.now()))
     return case
+
+
+async def list_cases(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
+                     query: CaseQuery) -> tuple[list[Case], str]:
+    """A page of the cases the query asks for, and the token of the next page ("" on
+    the last). The whole-case view records every case listed in the access audit."""
+    found = await reader.list_cases(query, query.page_size + 1)
+    page, more = found[:query.page_size], len(found) > query.page_size
+    if query.full:
+        now = clock.now()
+        await asyncio.gather(*(audit.record(_access(principal, "ListCases", case, now)) for case in page))
+    token = listing.page_token(query, page[-1].submitted_at, page[-1].case_id) if more else ""
+    return page, token
 
 
 # --- events ----------------------------------------------------------------------

@@ -72,9 +72,22 @@ class InMemoryCaseReader:
     def __init__(self, transact: FakeTransact):
         self._transact = transact
 
-    async def get_for_tenant(self, case_id: str, tenant_id: str) -> Case | None:
+    async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         case = self._transact.state.cases.get(case_id)
-        return case if case is not None and case.tenant_id == tenant_id else None
+        return case if case is not None and case.tenant_id in tenant_ids else None
+
+    async def list_cases(self, query, limit: int) -> list[Case]:
+        """As the real adapter: newest first by (submitted_at, case_id), strictly after the cursor."""
+        def matches(c: Case) -> bool:
+            q = query
+            return (c.tenant_id in q.tenants and (not q.statuses or c.status in q.statuses)
+                    and (not q.kinds or c.kind in q.kinds) and (not q.urgencies or c.urgency in q.urgencies)
+                    and (q.submitted_after is None or c.submitted_at >= q.submitted_after)
+                    and (q.submitted_before is None or c.submitted_at < q.submitted_before)
+                    and (q.after is None or (c.submitted_at, c.case_id) < (q.after.submitted_at, q.after.case_id)))
+        found = sorted((c for c in self._transact.state.cases.values() if matches(c)),
+                       key=lambda c: (c.submitted_at, c.case_id), reverse=True)[:limit]
+        return found if query.full else [_bookkeeping(c) for c in found]
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
         return await InMemoryCases(self._transact.state).by_request_id(tenant_id, client_request_id)

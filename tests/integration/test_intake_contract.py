@@ -14,9 +14,10 @@ from secondlook.events import caused_by
 from secondlook.phi import PhiCipher
 from secondlook.store import Store
 from secondlook.unitofwork import transactor
-from secondlook.v1 import events_pb2
+from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import repository
 from services.intake.domain import case as cases
+from services.intake.domain.listing import page_token, parse_query
 from services.intake.domain.submission import validate
 from services.intake.repository import DuplicateRequest, IntakeUnitOfWork, MongoCaseReader, MongoCaseRepository
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, intake_transact
@@ -171,3 +172,59 @@ async def test_projections_of_several_cases_are_saved_together_and_each_guard_ho
     # Over a stale read, an event recorded meanwhile counts as saved (by whoever wrote it).
     assert await repository_alone.save_projections(writes[:1]) == [True]
     assert await reader.get_for_tenant("c1", "t1") == writes[0][1]
+
+
+async def test_pages_of_500_cases_list_each_once_while_cases_keep_arriving(ports):
+    transact, reader, _ = ports
+    base, template = CLOCK.now() - timedelta(days=1), _new()[0]
+
+    def case(i: int, tenant: str, at):
+        return dataclasses.replace(template, case_id=f"c{i:04d}", client_request_id=f"k{i}", tenant_id=tenant,
+                                   submitted_at=at)
+
+    async def add(*new) -> None:
+        async def body(uow):
+            for c in new:
+                await uow.cases.add(c)
+        await transact(body)
+
+    # Every millisecond holds three cases (ties broken by id); 50 cases a transaction.
+    existing = [case(i, "t1", base + timedelta(milliseconds=i // 3)) for i in range(500)]
+    for start in range(0, 500, 50):
+        await add(*existing[start:start + 50])
+    await add(case(900, "t2", base))  # another tenant's: never listed
+    existing = {c.case_id for c in existing}
+
+    seen, token, pages, arriving = [], "", 0, 1000
+    while True:
+        req = intake_pb2.ListCasesRequest(page_size=37, page_token=token)
+        query, violations = parse_query(req, frozenset({"t1"}))
+        assert violations == []
+        page = await reader.list_cases(query, query.page_size + 1)
+        assert all(c.content is None for c in page)  # the summary view reads no PHI
+        seen += [c.case_id for c in page[:query.page_size]]
+        pages += 1
+        for _ in range(3):  # submissions while the client pages through
+            arriving += 1
+            await add(case(arriving, "t1", CLOCK.now() + timedelta(seconds=arriving)))
+        if len(page) <= query.page_size:
+            break
+        token = page_token(query, page[query.page_size - 1].submitted_at, page[query.page_size - 1].case_id)
+    assert len(seen) == len(set(seen)) == 500 and set(seen) == existing and pages == 14
+    assert seen == sorted(seen, key=lambda c: (int(c[1:]) // 3, c), reverse=True)  # newest first, then by id
+
+
+async def test_list_filters_and_the_whole_case_view(ports):
+    transact, reader, _ = ports
+    urgent = dataclasses.replace(_new("k1", "t1", "c1")[0], urgency=case_pb2.URGENCY_EXPEDITED)
+    plain = dataclasses.replace(_new("k2", "t1", "c2")[0], urgency=case_pb2.URGENCY_STANDARD,
+                                submitted_at=CLOCK.now() - timedelta(hours=2))
+    for case in (urgent, plain):
+        await transact(lambda uow, case=case: uow.cases.add(case))
+    query, _ = parse_query(intake_pb2.ListCasesRequest(urgencies=[case_pb2.URGENCY_EXPEDITED],
+                                                       view=intake_pb2.CASE_VIEW_FULL), frozenset({"t1"}))
+    assert await reader.list_cases(query, 10) == [urgent]  # whole, content opened
+    req = intake_pb2.ListCasesRequest()
+    req.submitted_before.FromDatetime(CLOCK.now() - timedelta(hours=1))
+    query, _ = parse_query(req, frozenset({"t1"}))
+    assert [c.case_id for c in await reader.list_cases(query, 10)] == ["c2"]

@@ -11,9 +11,10 @@ from secondlook.auth import Principal
 from secondlook.clock import FakeClock
 from secondlook.consumer import PermanentError
 from secondlook.events import caused_by, new_event
-from secondlook.v1 import case_pb2, events_pb2
+from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import usecases
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
+from services.intake.domain.listing import parse_query
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, RecordedAccesses, intake_transact
 from tests.fakes.transact import Committed
 
@@ -224,3 +225,19 @@ async def test_a_submit_whose_audit_failed_after_commit_is_recorded_by_its_retry
     case, created = await _submit(transact, clock, audit=audit)  # the client retries with the same key
     await _submit(transact, clock, audit=audit)  # and once more: recorded once only
     assert not created and [(a.method, a.case_id) for a in audit.accesses] == [("SubmitCase", case.case_id)]
+
+
+async def test_listing_whole_cases_records_each_one_and_summaries_record_nothing():
+    transact, clock, audit = intake_transact(), FakeClock(), RecordedAccesses()
+    ids = []
+    for i in range(3):
+        clock.advance(1)
+        ids.append((await _submit(transact, clock, _request(key=f"req-{i}")))[0].case_id)
+    reader = InMemoryCaseReader(transact)
+    summary, _ = parse_query(intake_pb2.ListCasesRequest(page_size=2), frozenset({"t1"}))
+    page, token = await usecases.list_cases(reader, audit, clock, _principal(), summary)
+    assert [c.case_id for c in page] == ids[:0:-1] and token and audit.accesses == []
+    full, _ = parse_query(intake_pb2.ListCasesRequest(page_size=2, view=intake_pb2.CASE_VIEW_FULL), frozenset({"t1"}))
+    page, _ = await usecases.list_cases(reader, audit, clock, _principal(subject="auditor"), full)
+    assert all(c.content is not None for c in page)
+    assert sorted((a.method, a.case_id) for a in audit.accesses) == sorted(("ListCases", i) for i in ids[1:])

@@ -1,0 +1,119 @@
+"""What a ListCases request asks for, and its page tokens.
+
+Cases are listed newest first, by (submitted_at, case_id). A page token is the
+last case a page showed, so the next page starts strictly after it: a case
+submitted meanwhile sorts before the token and never shifts the pages, and each
+listed case appears once. The token also carries a fingerprint of the filters it
+was given for; with other filters it is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from secondlook.v1 import case_pb2, intake_pb2
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+Violation = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Cursor:
+    submitted_at: datetime  # to the millisecond, as stored
+    case_id: str
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    tenants: tuple[str, ...]
+    statuses: tuple[int, ...]
+    kinds: tuple[int, ...]
+    urgencies: tuple[int, ...]
+    submitted_after: datetime | None
+    submitted_before: datetime | None
+    page_size: int
+    after: Cursor | None  # the last case of the page before
+    full: bool  # the whole case (PHI) rather than the summary
+
+    def fingerprint(self) -> str:
+        filters = [self.tenants, self.statuses, self.kinds, self.urgencies,
+                   self.submitted_after and self.submitted_after.isoformat(),
+                   self.submitted_before and self.submitted_before.isoformat(), self.full]
+        return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:16]
+
+
+def _time(ts) -> datetime | None:
+    try:
+        return ts.ToDatetime(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _enum_values(c: list, path: str, values, enum, unspecified_ok: bool = False) -> tuple[int, ...]:
+    known = set(enum.values()) - ({0} if not unspecified_ok else set())
+    bad = [v for v in values if v not in known]
+    if bad:
+        c.append((path, f"has values that are not {enum.DESCRIPTOR.name} values: {bad[:5]}"))
+    return tuple(sorted(set(values)))
+
+
+def parse_query(req: intake_pb2.ListCasesRequest, readable: frozenset[str]) -> tuple[CaseQuery | None,
+                                                                                      list[Violation]]:
+    """`readable`: the tenants the caller may read (Principal.readable_tenants)."""
+    v: list[Violation] = []
+    if req.tenant_id:
+        if req.tenant_id not in readable:
+            v.append(("tenant_id", "is not a tenant this token may read"))
+        tenants = (req.tenant_id,)
+    else:
+        tenants = tuple(sorted(readable))
+    statuses = _enum_values(v, "statuses", req.statuses, case_pb2.CaseStatus)
+    kinds = _enum_values(v, "kinds", req.kinds, case_pb2.CaseKind)
+    urgencies = _enum_values(v, "urgencies", req.urgencies, case_pb2.Urgency)
+    after = _time(req.submitted_after) if req.HasField("submitted_after") else None
+    before = _time(req.submitted_before) if req.HasField("submitted_before") else None
+    for path, given, parsed in (("submitted_after", req.HasField("submitted_after"), after),
+                                ("submitted_before", req.HasField("submitted_before"), before)):
+        if given and parsed is None:
+            v.append((path, "is not a valid time"))
+    if after and before and after >= before:
+        v.append(("submitted_before", "must be later than submitted_after"))
+    if req.page_size < 0:
+        v.append(("page_size", f"must be between 0 and {MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})"))
+    if req.view not in intake_pb2.CaseView.values():
+        v.append(("view", "must be CASE_VIEW_SUMMARY or CASE_VIEW_FULL"))
+    query = CaseQuery(tenants=tenants, statuses=statuses, kinds=kinds, urgencies=urgencies, submitted_after=after,
+                      submitted_before=before, page_size=min(req.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+                      after=None, full=req.view == intake_pb2.CASE_VIEW_FULL)
+    cursor = None
+    if req.page_token:
+        cursor = _read_token(req.page_token, query.fingerprint())
+        if cursor is None:
+            v.append(("page_token", "is not a page token ListCases gave for these filters"))
+    if v:
+        return None, v
+    return CaseQuery(**{**query.__dict__, "after": cursor}), []
+
+
+def page_token(query: CaseQuery, last_submitted_at: datetime, last_case_id: str) -> str:
+    body = {"v": 1, "f": query.fingerprint(), "at": last_submitted_at.isoformat(timespec="milliseconds"),
+            "id": last_case_id}
+    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _read_token(token: str, fingerprint: str) -> Cursor | None:
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if body.get("v") != 1 or body.get("f") != fingerprint or not isinstance(body.get("id"), str):
+            return None
+        at = datetime.fromisoformat(body["at"])
+        return Cursor(at if at.tzinfo else at.replace(tzinfo=timezone.utc), body["id"])
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        return None
