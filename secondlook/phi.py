@@ -31,6 +31,7 @@ from .settings import Settings
 
 ENCRYPTED_SUBTYPE = 6  # BSON binary subtype of a client-side encrypted value
 LOCAL_KEY_BYTES = 96
+KEY_CACHE_MS = 15 * 60 * 1000
 
 
 class PhiConfigurationError(Exception):
@@ -84,9 +85,12 @@ def new_local_master_key(path: Path) -> None:
 
 def _encryption(settings: Settings, client) -> tuple[AsyncClientEncryption, str, dict | None]:
     providers, current, master_key = kms_configuration(settings)
-    # Dates come back as the store's client gives them: aware, in UTC.
+    # Dates come back as the store's client gives them: aware, in UTC. A data key stays
+    # unwrapped in memory for KEY_CACHE_MS: when it lapses, every seal under way at that
+    # moment fetches it again (measured: p99 hops of ~1 s once a minute at the default 60 s).
     encryption = AsyncClientEncryption(providers, settings.phi_key_vault_namespace, client,
-                                       CodecOptions(uuid_representation=STANDARD, tz_aware=True, tzinfo=timezone.utc))
+                                       CodecOptions(uuid_representation=STANDARD, tz_aware=True, tzinfo=timezone.utc),
+                                       key_expiration_ms=KEY_CACHE_MS)
     return encryption, current, master_key
 
 

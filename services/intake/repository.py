@@ -33,8 +33,8 @@ class CaseRepository(Protocol):
     async def add(self, case: Case) -> None: ...
     async def get(self, case_id: str) -> Case | None: ...
     async def get_many(self, case_ids: list[str]) -> dict[str, Case]: ...
-    async def save_projection(self, before: Case, after: Case, event_id: str) -> bool: ...
-    async def save_projections(self, writes: list[tuple[Case, Case, str]]) -> list[bool]: ...
+    async def save_projection(self, before: Case, after: Case, event_ids: tuple[str, ...]) -> bool: ...
+    async def save_projections(self, writes: list[tuple[Case, Case, tuple[str, ...]]]) -> list[bool]: ...
     async def save_redrive(self, before: Case, after: Case) -> bool: ...
 
 
@@ -52,8 +52,8 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
     # ListCases: a tenant's cases, newest first.
     await db[CASES].create_index([("tenant_id", ASCENDING), ("submitted_at", DESCENDING)], name="listing")
-    # MRNs sealed deterministically: a tenant's cases by medical record number.
-    await db[CASES].create_index([("tenant_id", ASCENDING), ("mrn_lookup", ASCENDING)], name="mrn")
+    # No index on mrn_lookup until a lookup by MRN exists: on the embedded store
+    # every index costs every projection's update its rewrite (README, Benchmark).
 
 
 class MongoCaseRepository:
@@ -85,25 +85,25 @@ class MongoCaseRepository:
         docs = await self._db[CASES].find({"_id": {"$in": case_ids}}, BOOKKEEPING, session=self._session).to_list()
         return {d["_id"]: await from_doc(d, self._cipher) for d in docs}
 
-    async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
-        """Records the event: appends the new timeline entries and sets what moved,
-        in one write guarded by the status `before` was read with and by the event
-        not being recorded yet. False when either changed (re-read and decide again).
+    async def save_projection(self, before: Case, after: Case, event_ids: tuple[str, ...]) -> bool:
+        """Records the events: appends the new timeline entries and sets what moved,
+        in one write guarded by the status `before` was read with and by none of the
+        events being recorded yet. False when either changed (re-read and decide again).
         What it sets follows from the status and the event (`projected_fields`:
         a status change sets all of the stage's bookkeeping, over a redrive
         recorded meanwhile), so the status is the whole guard; concurrent appends
         to the timeline both land."""
-        write = _projection_write(before, after, event_id)
+        write = _projection_write(before, after, event_ids)
         if write is None:
             return True
         result = await self._db[CASES].update_one(*write, session=self._session)
         return result.matched_count == 1
 
-    async def save_projections(self, writes: list[tuple[Case, Case, str]]) -> list[bool]:
+    async def save_projections(self, writes: list[tuple[Case, Case, tuple[str, ...]]]) -> list[bool]:
         """`save_projection` for several cases, in one request; per case whether its
-        event is recorded now (when a guard refused, one more read tells which:
-        the event recorded by a concurrent writer counts as saved)."""
-        ops = [_projection_write(before, after, event_id) for before, after, event_id in writes]
+        events are recorded now (when a guard refused, one more read tells which:
+        events recorded by a concurrent writer count as saved)."""
+        ops = [_projection_write(before, after, event_ids) for before, after, event_ids in writes]
         todo = [UpdateOne(*op) for op in ops if op is not None]
         if not todo:
             return [True] * len(writes)
@@ -114,8 +114,8 @@ class MongoCaseRepository:
         seen = {d["_id"]: set(d.get("seen_event_ids", ())) for d in await self._db[CASES].find(
             {"_id": {"$in": sorted({before.case_id for before, _, _ in writes})}}, {"seen_event_ids": 1},
             session=self._session).to_list()}
-        return [op is None or event_id in seen.get(before.case_id, ())
-                for op, (before, _, event_id) in zip(ops, writes, strict=True)]
+        return [op is None or set(event_ids) <= seen.get(before.case_id, set())
+                for op, (before, _, event_ids) in zip(ops, writes, strict=True)]
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         """Records a redrive if nobody moved the case (or re-drove it) since `before` was read."""
@@ -127,7 +127,7 @@ class MongoCaseRepository:
         return result.modified_count == 1
 
 
-def _projection_write(before: Case, after: Case, event_id: str) -> tuple[dict, dict] | None:
+def _projection_write(before: Case, after: Case, event_ids: tuple[str, ...]) -> tuple[dict, dict] | None:
     """The guarded update (filter, update) that records a projection, or None when nothing changes."""
     update: dict = {}
     added = after.timeline[len(before.timeline):]
@@ -139,7 +139,7 @@ def _projection_write(before: Case, after: Case, event_id: str) -> tuple[dict, d
         update["$set"] = moved
     if not update:
         return None
-    return {"_id": before.case_id, "status": before.status, "seen_event_ids": {"$ne": event_id}}, update
+    return {"_id": before.case_id, "status": before.status, "seen_event_ids": {"$nin": list(event_ids)}}, update
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

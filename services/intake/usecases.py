@@ -143,7 +143,7 @@ async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_
         if not isinstance(decided, tuple):
             return decided
         moved, step = decided
-        if await repository.save_projection(case, moved, event.event_id):
+        if await repository.save_projection(case, moved, (event.event_id,)):
             _log_moved(event, step)
             return True
     raise ProjectionContended(f"case {event.case_id!r} moved {PROJECTION_ROUNDS} times while projecting")
@@ -151,26 +151,39 @@ async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_
 
 async def project_many(repository: CaseRepository, events: list[Event], clock: Clock,
                        stuck_after: float) -> list[bool | None]:
-    """`project` for a batch of events of different cases: the cases read in one
-    request, the projections written in one. Per event True (applied), False (a
-    repeat) or None: project it alone (its case is missing or moved meanwhile)."""
-    found = await repository.get_many([e.case_id for e in events])
+    """`project` for a batch of events: the cases read in one request, the projections
+    written in one, a case's events in the batch folded into one write (in the
+    batch's order, which is the case's partition order). Per event True (applied),
+    False (a repeat) or None: project it alone (its case is missing or moved meanwhile)."""
+    read = await repository.get_many(sorted({e.case_id for e in events}))
+    current = dict(read)  # each case as the batch's events so far leave it
     results: list[bool | None] = [None] * len(events)
-    writes: list[tuple[int, Case, Case, Transition]] = []
+    folded: dict[str, list[tuple[int, Transition]]] = {}
+    after_fold: dict[str, list[int]] = {}
+    decisions: dict[int, object] = {}
     for i, event in enumerate(events):
-        case = found.get(event.case_id)
+        case = current.get(event.case_id)
         if case is None or case.tenant_id != event.tenant_id:
             continue  # alone: refused there, with the reason
         decided = _decide(case, event, clock, stuck_after)
         if isinstance(decided, tuple):
-            writes.append((i, case, *decided))
+            current[event.case_id], step = decided
+            folded.setdefault(event.case_id, []).append((i, step))
+        elif event.case_id in folded:
+            after_fold.setdefault(event.case_id, []).append(i)  # decided over writes not yet saved
         else:
             results[i] = decided
-    saved = await repository.save_projections([(case, moved, events[i].event_id) for i, case, moved, _ in writes])
-    for (i, _, _, step), ok in zip(writes, saved, strict=True):
+        decisions[i] = decided
+    case_ids = list(folded)
+    saved = await repository.save_projections([
+        (read[c], current[c], tuple(events[i].event_id for i, _ in folded[c])) for c in case_ids])
+    for case_id, ok in zip(case_ids, saved, strict=True):
         if ok:
-            _log_moved(events[i], step)
-            results[i] = True
+            for i, step in folded[case_id]:
+                _log_moved(events[i], step)
+                results[i] = True
+            for i in after_fold.get(case_id, ()):
+                results[i] = decisions[i]
     return results
 
 

@@ -38,10 +38,10 @@ class InMemoryCases:
     async def get(self, case_id: str) -> Case | None:
         return _bookkeeping(self._state.cases.get(case_id))
 
-    async def save_projection(self, before: Case, after: Case, event_id: str) -> bool:
+    async def save_projection(self, before: Case, after: Case, event_ids: tuple[str, ...]) -> bool:
         """As the real adapter: appends to the stored case and sets the projected fields."""
         current = self._state.cases.get(before.case_id)
-        if current is None or current.status != before.status or event_id in current.seen_event_ids:
+        if current is None or current.status != before.status or set(event_ids) & current.seen_event_ids:
             return False
         self._state.cases[after.case_id] = dataclasses.replace(
             current, timeline=(*current.timeline, *after.timeline[len(before.timeline):]),
@@ -51,11 +51,11 @@ class InMemoryCases:
     async def get_many(self, case_ids: list[str]) -> dict[str, Case]:
         return {i: _bookkeeping(self._state.cases[i]) for i in case_ids if i in self._state.cases}
 
-    async def save_projections(self, writes: list[tuple[Case, Case, str]]) -> list[bool]:
-        """As the real adapter: True where the event is recorded now."""
-        return [await self.save_projection(before, after, event_id)
-                or event_id in self._state.cases[before.case_id].seen_event_ids
-                for before, after, event_id in writes]
+    async def save_projections(self, writes: list[tuple[Case, Case, tuple[str, ...]]]) -> list[bool]:
+        """As the real adapter: True where the events are recorded now."""
+        return [await self.save_projection(before, after, event_ids)
+                or set(event_ids) <= self._state.cases[before.case_id].seen_event_ids
+                for before, after, event_ids in writes]
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         current = self._state.cases.get(before.case_id)

@@ -90,16 +90,16 @@ async def test_a_projection_appends_to_the_timeline_and_moves_the_status(ports):
                       producer="matching")
     offer.occurred_at.FromDatetime(CLOCK.now())  # MongoDB keeps milliseconds: a round time compares equal
     moved, _ = cases.project(case, offer, CLOCK.now() + timedelta(seconds=1), 30)
-    assert await repository_alone.save_projection(case, moved, offer.event_id)
+    assert await repository_alone.save_projection(case, moved, (offer.event_id,))
     assert await reader.get_for_tenant("c1", "t1") == moved
 
     # The write is guarded: the same event again, or any event over a stale read
     # (the status moved since), is refused and changes nothing.
-    assert not await repository_alone.save_projection(case, moved, offer.event_id)
+    assert not await repository_alone.save_projection(case, moved, (offer.event_id,))
     started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
     started.occurred_at.FromDatetime(CLOCK.now())
     late, _ = cases.project(case, started, CLOCK.now() + timedelta(seconds=2), 30)  # over the SUBMITTED read
-    assert not await repository_alone.save_projection(case, late, started.event_id)
+    assert not await repository_alone.save_projection(case, late, (started.event_id,))
     assert await reader.get_for_tenant("c1", "t1") == moved
 
 
@@ -134,12 +134,12 @@ async def test_a_projection_over_a_read_the_sweeper_or_another_event_overtook_ke
     resubmitted.occurred_at.FromDatetime(CLOCK.now())
     same_status, step = cases.project(read, resubmitted, later, 30)
     assert not step.status_changed
-    assert await repository_alone.save_projection(read, same_status, resubmitted.event_id)
+    assert await repository_alone.save_projection(read, same_status, (resubmitted.event_id,))
 
     started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
     started.occurred_at.FromDatetime(CLOCK.now())
     moved, _ = cases.project(read, started, later + timedelta(seconds=1), 30)
-    assert await repository_alone.save_projection(read, moved, started.event_id)
+    assert await repository_alone.save_projection(read, moved, (started.event_id,))
 
     now = await reader.get_for_tenant("c1", "t1")
     assert now.status == moved.status and now.redrives == 0 and now.next_redrive_at == moved.next_redrive_at
@@ -158,13 +158,13 @@ async def test_projections_of_several_cases_are_saved_together_and_each_guard_ho
         started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
         started.occurred_at.FromDatetime(CLOCK.now())
         moved, _ = cases.project(case, started, CLOCK.now() + timedelta(seconds=1), 30)
-        writes.append((case, moved, started.event_id))
+        writes.append((case, moved, (started.event_id,)))
     # c2 moved since it was read: its guard refuses the write, c1's lands.
     offer = caused_by(sub_two, events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s9"),
                       producer="matching")
     offer.occurred_at.FromDatetime(CLOCK.now())
     offered, _ = cases.project(two, offer, CLOCK.now() + timedelta(seconds=1), 30)
-    assert await repository_alone.save_projection(two, offered, offer.event_id)
+    assert await repository_alone.save_projection(two, offered, (offer.event_id,))
 
     assert await repository_alone.save_projections(writes) == [True, False]
     assert await reader.get_for_tenant("c1", "t1") == writes[0][1]

@@ -128,11 +128,11 @@ async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_
         """Another replica projects `started` between this projection's read and its write."""
         raced = False
 
-        async def save_projection(self, before, after, event_id):
+        async def save_projection(self, before, after, event_ids):
             if not self.raced:
                 self.raced = True
                 await usecases.project(Committed(transact, InMemoryCases), started, clock, STUCK_AFTER)
-            return await super().save_projection(before, after, event_id)
+            return await super().save_projection(before, after, event_ids)
 
     repository = RacedOnce(transact.state)
     assert await usecases.project(repository, offered, clock, STUCK_AFTER) is True
@@ -241,3 +241,32 @@ async def test_listing_whole_cases_records_each_one_and_summaries_record_nothing
     page, _ = await usecases.list_cases(reader, audit, clock, _principal(subject="auditor"), full)
     assert all(c.content is not None for c in page)
     assert sorted((a.method, a.case_id) for a in audit.accesses) == sorted(("ListCases", i) for i in ids[1:])
+
+
+async def test_a_cases_events_in_one_batch_are_folded_into_one_write():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    submitted = transact.committed[0]
+    started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
+    offered = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a1", specialist_id="spec-7"),
+                        producer="matching")
+    accepted = caused_by(submitted, events_pb2.AssignmentAccepted(), producer="review")
+    unmatched = caused_by(submitted, events_pb2.CaseUnmatched(), producer="matching")  # refused after ASSIGNED
+
+    class Counting(InMemoryCases):
+        writes: list = []
+
+        async def save_projections(self, writes):
+            self.writes.append([(before.status, after.status, ids) for before, after, ids in writes])
+            return await super().save_projections(writes)
+
+    repository = Counting(transact.state)
+    batch = [started, offered, accepted, unmatched, started]
+    results = await usecases.project_many(repository, batch, clock, STUCK_AFTER)
+    assert results == [True, True, True, True, False]  # the refused one is handled, the repeat a repeat
+    assert repository.writes == [[(S.CASE_STATUS_SUBMITTED, S.CASE_STATUS_ASSIGNED,
+                                   (started.event_id, offered.event_id, accepted.event_id))]]
+    now = transact.state.cases[case.case_id]
+    assert now.status == S.CASE_STATUS_ASSIGNED and now.specialist_id == "spec-7"
+    assert [e.event_type for e in now.timeline] == [
+        "case.submitted", "matching.started", "specialist.offered", "assignment.accepted"]
