@@ -1,0 +1,116 @@
+"""SubmitCase benchmark on the embedded stack (`make bench-intake`).
+
+In one run: the store's raw transaction ceiling (insert case + insert outbox row,
+16 writers: `pipeline.transaction_ceiling`), then N complete cases submitted over
+gRPC at a fixed concurrency to intake alone (broker, store and intake; no other
+service competes for the cores), with everything a submit does on: validation,
+PHI sealed before it is written, the case and its event in one transaction, the
+event published, the write recorded in the access audit. Prints SubmitCase
+throughput and p50/p99 latency next to the ceiling and their ratio (aim: at least
+0.5); `--json PATH` writes `submit_per_s`, `store_ceiling_txn_per_s`, `ratio`,
+`p50_ms`, `p99_ms`. Figures, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.pipeline import percentile, transaction_ceiling
+from devstack import clients
+from devstack.stack import ROOT, Stack
+from secondlook.settings import Settings
+from secondlook.v1 import intake_pb2
+
+console = Console()
+TENANT = "bench-intake"
+
+
+async def submit_all(stack: Stack, cases: int, concurrency: int) -> tuple[float, list[float]]:
+    """(elapsed seconds, each call's latency in seconds)."""
+    intake, authed = clients.submitter(Settings(jwt_secret=stack.jwt_secret), stack.target("intake"), TENANT)
+    samples = clients.sample_cases()
+    requests = []
+    for i in range(cases):
+        req = intake_pb2.SubmitCaseRequest()
+        req.CopyFrom(samples[i % len(samples)])
+        req.client_request_id = f"bench-intake-{i:06d}"
+        requests.append(req)
+    # Warm the channel, the data key and the audit chain's end: not what is measured.
+    await intake.SubmitCase(samples[0], metadata=authed.metadata, timeout=30)
+    latencies: list[float] = []
+    queue = iter(requests)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            task = progress.add_task("submitted", total=cases)
+
+            async def worker() -> None:
+                for req in queue:
+                    started = time.perf_counter()
+                    await intake.SubmitCase(req, metadata=authed.metadata, timeout=60)
+                    latencies.append(time.perf_counter() - started)
+                    progress.advance(task)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+    finally:
+        await authed.close()
+    return elapsed, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent SubmitCase calls")
+    parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    args = parser.parse_args()
+
+    home = ROOT / ".secondlook" / "bench-intake"
+    shutil.rmtree(home, ignore_errors=True)
+    stack = Stack(home, persistent_store=True, overrides={"SECONDLOOK_LOG_LEVEL": "WARNING"})
+    try:
+        with console.status("starting broker, store and intake"):
+            stack.start_broker()
+            stack.start_store()
+            stack.start_service("intake")
+            stack.wait_serving("intake")
+        with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s, 16 writers)"):
+            ceiling = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 16))
+        elapsed, latencies = asyncio.run(submit_all(stack, args.cases, args.concurrency))
+    finally:
+        stack.stop()
+
+    submit_per_s = len(latencies) / elapsed
+    figures = {
+        "cases": len(latencies), "concurrency": args.concurrency,
+        "submit_per_s": round(submit_per_s, 1), "store_ceiling_txn_per_s": round(ceiling, 1),
+        "ratio": round(submit_per_s / ceiling, 3),
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 1), "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+    }
+    table = Table(title=f"SubmitCase · {figures['cases']} complete cases · {args.concurrency} concurrent · "
+                        "encryption and audit on · one run", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("store ceiling, 16 writers (case+outbox txn/s)", f"{ceiling:,.0f}")
+    table.add_row("SubmitCase throughput (cases/s)", f"{submit_per_s:,.1f}")
+    table.add_row("ratio: throughput ÷ ceiling (aim ≥ 0.5)", f"{figures['ratio']:.2f}")
+    table.add_row("SubmitCase latency p50 / p99 (ms)", f"{figures['p50_ms']:.0f} / {figures['p99_ms']:.0f}")
+    console.print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        console.print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
