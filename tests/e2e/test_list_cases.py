@@ -88,3 +88,32 @@ async def test_a_bad_list_request_names_every_field(stack, stack_settings):
         assert {v.field for v in bad.field_violations} == {"page_size", "statuses", "page_token"}
     finally:
         await authed.close()
+
+
+async def test_list_and_get_refuse_the_wrong_caller_clearly(stack, stack_settings):
+    reviewer_on_intake = clients.Authed(stack.target("intake"), mint_token(
+        stack_settings, subject="spec-001@reviewers.example.org", tenant="lister-a", roles=["reviewer"],
+        specialist_id="spec-001"))
+    anonymous = clients.Authed(stack.target("intake"), "not-a-token")
+    try:
+        for authed, code in ((reviewer_on_intake, grpc.StatusCode.PERMISSION_DENIED),
+                             (anonymous, grpc.StatusCode.UNAUTHENTICATED)):
+            stub = intake_pb2_grpc.IntakeServiceStub(authed.channel)
+            for call in (stub.ListCases(intake_pb2.ListCasesRequest(), metadata=authed.metadata),
+                         stub.GetCase(intake_pb2.GetCaseRequest(case_id="any"), metadata=authed.metadata)):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call
+                assert refused.value.code() == code
+        intake, authed = clients.submitter(stack_settings, stack.target("intake"), "lister-a")
+        try:
+            for req in (intake_pb2.ListCasesRequest(page_token="tok\x1b[31m"),
+                        intake_pb2.ListCasesRequest(page_token="A" * 100_000)):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await intake.ListCases(req, metadata=authed.metadata)
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                assert "page_token" in refused.value.details()
+        finally:
+            await authed.close()
+    finally:
+        await reviewer_on_intake.close()
+        await anonymous.close()
