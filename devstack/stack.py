@@ -48,7 +48,7 @@ EMBEDDED_BROKER = {
 EMBEDDED_STORE = {
     "SECONDLOOK_MONGO_MAX_POOL_SIZE": "4",
     # One replica per service: its watchers need only its own commits.
-    "SECONDLOOK_REVIEW_FOLLOW_CHANGE_STREAM": "false",
+    "SECONDLOOK_FOLLOW_CHANGE_STREAMS": "false",
 }
 
 

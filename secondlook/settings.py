@@ -192,10 +192,10 @@ class Settings(BaseSettings):
         "slots; within a batch their reservations are made one after another in one transaction, while "
         "batches applied at once would only conflict and start again."
     )
-    review_follow_change_stream: bool = Field(
-        True, description="review follows the store's change stream of assignments, so a reviewer watching "
-        "(WatchAssignments) on one replica sees changes committed on another. A single replica needs only its "
-        "own commits: the dev stack turns it off.",
+    follow_change_streams: bool = Field(
+        True, description="review and intake follow the store's change streams (of assignments, of cases), so a "
+        "client watching on one replica (WatchAssignments, WatchCase) sees changes committed on another. A single "
+        "replica needs only its own commits: the dev stack turns it off.",
     )
     matching_directory_seed: Path | None = Field(
         None, description="JSON file of specialists that matching loads when its directory is empty."

@@ -41,6 +41,24 @@ ADMINISTRATIVE_SEX_UNKNOWN: AdministrativeSex
 CONSENT_SCOPE_UNSPECIFIED: ConsentScope
 CONSENT_SCOPE_SECOND_OPINION_REVIEW: ConsentScope
 
+class WatchCaseRequest(_message.Message):
+    __slots__ = ("case_id", "after_position")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    after_position: int
+    def __init__(self, case_id: _Optional[str] = ..., after_position: _Optional[int] = ...) -> None: ...
+
+class CaseTimelineUpdate(_message.Message):
+    __slots__ = ("entry", "position", "case_status")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    CASE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    entry: _case_pb2.TimelineEntry
+    position: int
+    case_status: _case_pb2.CaseStatus
+    def __init__(self, entry: _Optional[_Union[_case_pb2.TimelineEntry, _Mapping]] = ..., position: _Optional[int] = ..., case_status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ...) -> None: ...
+
 class ListCasesRequest(_message.Message):
     __slots__ = ("statuses", "kinds", "urgencies", "submitted_after", "submitted_before", "page_size", "page_token", "view", "tenant_id")
     STATUSES_FIELD_NUMBER: _ClassVar[int]

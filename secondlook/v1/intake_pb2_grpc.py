@@ -51,6 +51,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.ListCasesRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.ListCasesResponse.FromString,
                 _registered_method=True)
+        self.WatchCase = channel.unary_stream(
+                '/secondlook.v1.IntakeService/WatchCase',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.WatchCaseRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.CaseTimelineUpdate.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -82,6 +87,18 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCase(self, request, context):
+        """The case's timeline as it grows: the entries after `after_position`, then
+        each new one as it is recorded, to whoever may GetCase it (each stream
+        recorded in the access audit). Ends when the case is closed or withdrawn
+        (after its last entry), when the client cancels, or when the server must
+        (restart, a reader too slow to keep up: UNAVAILABLE); resume from the last
+        position received and no entry is missed or repeated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +116,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.ListCases,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.ListCasesRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.ListCasesResponse.SerializeToString,
+            ),
+            'WatchCase': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCase,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.WatchCaseRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.CaseTimelineUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +206,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/ListCases',
             secondlook_dot_v1_dot_intake__pb2.ListCasesRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/WatchCase',
+            secondlook_dot_v1_dot_intake__pb2.WatchCaseRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.CaseTimelineUpdate.FromString,
             options,
             channel_credentials,
             insecure,

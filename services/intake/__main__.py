@@ -7,7 +7,9 @@ import sys
 
 from secondlook.auditlog import MongoAuditLog
 from secondlook.bootstrap import assemble, build_kernel
+from secondlook.changes import follow_changes
 from secondlook.clock import Clock
+from secondlook.feed import Feed
 from secondlook.phi import PhiCipher
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
@@ -32,22 +34,29 @@ async def serve() -> int:
     transact = transactor(kernel.store, lambda uow: IntakeUnitOfWork(uow, cipher))
     reader = MongoCaseReader(kernel.store.db, cipher)
     audit = MongoAuditLog(kernel.store.db)
+    changes: Feed[str] = Feed()  # recorded timeline entries, to WatchCase streams
     stuck_after = settings.sweeper_stuck_after_seconds
 
     def register(server):
-        servicer = IntakeServicer(transact, reader, audit, clock, stuck_after)
+        servicer = IntakeServicer(transact, reader, audit, changes, clock, stuck_after)
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
         return [intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name]
 
     sweeper = Sweeper(transact, reader, interval=settings.sweeper_interval_seconds, stuck_after=stuck_after,
                       max_per_sweep=settings.sweeper_max_redrives_per_sweep, clock=clock)
+    follow = []
+    if settings.follow_change_streams:  # another replica's projections reach this one's watchers
+        def announce(change: dict) -> None:
+            case_id = change["documentKey"]["_id"]
+            changes.publish(case_id, case_id)
+        follow.append(lambda: follow_changes(kernel.store.db[repository.CASES], announce, full_document=False))
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, clock, stuck_after)),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, changes, clock, stuck_after)),
         consumes=topology.CONSUMES["intake"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key, audit.ensure_indexes],
-        loops=[sweeper.run],
+        loops=[sweeper.run, *follow],
     )
     return await run(service)
 

@@ -1,4 +1,4 @@
-"""intake's gRPC entry point: SubmitCase and GetCase, mapped to use cases."""
+"""intake's gRPC entry point: each method mapped to its use case, and the outcome back to gRPC."""
 
 from __future__ import annotations
 
@@ -8,20 +8,22 @@ from secondlook.auth import require_role
 from secondlook.clock import Clock
 from secondlook.errors import field_violations
 from secondlook.events import new_traceparent, trace_id_of
+from secondlook.feed import FellBehind
 from secondlook.logging import bound_contextvars
 from secondlook.unitofwork import Transact
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
 from . import usecases
 from .domain.listing import parse_query
-from .messages import case_message
+from .messages import case_message, entry_message
 from .repository import CaseReader
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
-    def __init__(self, transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
-                 stuck_after: float):
+    def __init__(self, transact: Transact, reader: CaseReader, audit: usecases.AuditTrail,
+                 changes: usecases.CaseChanges, clock: Clock, stuck_after: float):
         self._transact = transact
+        self._changes = changes
         self._reader = reader
         self._audit = audit
         self._clock = clock
@@ -60,3 +62,28 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             await context.abort_with_status(field_violations(*violations))
         cases, token = await usecases.list_cases(self._reader, self._audit, self._clock, principal, query)
         return intake_pb2.ListCasesResponse(cases=[case_message(c) for c in cases], next_page_token=token)
+
+    async def WatchCase(self, request: intake_pb2.WatchCaseRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "submitter", "operator")
+        violations = []
+        if not request.case_id:
+            violations.append(("case_id", "is required"))
+        if request.after_position < 0:
+            violations.append(("after_position", "must be 0 or a position received before"))
+        if violations:
+            await context.abort_with_status(field_violations(*violations))
+        updates = usecases.watch_case(self._reader, self._changes, self._audit, self._clock, principal,
+                                      request.case_id, request.after_position)
+        try:
+            async for position, entry, status in updates:
+                yield intake_pb2.CaseTimelineUpdate(entry=entry_message(entry), position=position, case_status=status)
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
+        except usecases.PositionAhead as exc:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE,
+                                f"after_position: the case has {exc.args[0]} timeline entries")
+        except FellBehind:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "the stream fell behind the case's changes: resume from the last position received")
+        finally:
+            await updates.aclose()

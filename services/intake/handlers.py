@@ -15,8 +15,9 @@ from .domain.lifecycle import STATUS_OF_EVENT
 from .repository import MongoCaseRepository
 
 
-def make_handlers(db: AsyncDatabase, cipher: PhiCipher, clock: Clock, stuck_after: float) -> dict[str, Guarded]:
+def make_handlers(db: AsyncDatabase, cipher: PhiCipher, changes: usecases.CaseChanges, clock: Clock,
+                  stuck_after: float) -> dict[str, Guarded]:
     cases = MongoCaseRepository(db, cipher)
-    project = Guarded(lambda event: usecases.project(cases, event, clock, stuck_after),
-                      lambda events: usecases.project_many(cases, events, clock, stuck_after))
+    project = Guarded(lambda event: usecases.project(cases, changes, event, clock, stuck_after),
+                      lambda events: usecases.project_many(cases, changes, events, clock, stuck_after))
     return {event_type: project for event_type in STATUS_OF_EVENT if event_type != "case.submitted"}

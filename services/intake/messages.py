@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from secondlook.v1 import intake_pb2
+from secondlook.v1 import case_pb2, intake_pb2
 
 from .domain.case import Case
 from .domain.content import CaseContent, Diagnosis
+from .domain.lifecycle import TimelineEntry
 
 
 def _diagnosis(d: Diagnosis) -> intake_pb2.Diagnosis:
     return intake_pb2.Diagnosis(code=d.code, text=d.text)
+
+
+def entry_message(e: TimelineEntry) -> case_pb2.TimelineEntry:
+    entry = case_pb2.TimelineEntry(status=e.status, event_type=e.event_type, event_id=e.event_id, producer=e.producer)
+    entry.occurred_at.FromDatetime(e.occurred_at)
+    entry.recorded_at.FromDatetime(e.recorded_at)
+    return entry
 
 
 def case_message(case: Case) -> intake_pb2.Case:
@@ -22,10 +30,7 @@ def case_message(case: Case) -> intake_pb2.Case:
     )
     msg.submitted_at.FromDatetime(case.submitted_at)
     msg.updated_at.FromDatetime(case.updated_at)
-    for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)):
-        entry = msg.timeline.add(status=e.status, event_type=e.event_type, event_id=e.event_id, producer=e.producer)
-        entry.occurred_at.FromDatetime(e.occurred_at)
-        entry.recorded_at.FromDatetime(e.recorded_at)
+    msg.timeline.extend(entry_message(e) for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)))
     if case.content is not None:
         _add_content(msg, case.content)
     return msg

@@ -40,6 +40,7 @@ class CaseRepository(Protocol):
 
 class CaseReader(Protocol):
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
+    async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]: ...
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]: ...
@@ -145,6 +146,10 @@ def _projection_write(before: Case, after: Case, event_ids: tuple[str, ...]) -> 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def _of_tenants(case_id: str, tenant_ids: tuple[str, ...]) -> dict:
+    return {"_id": case_id, "tenant_id": tenant_ids[0] if len(tenant_ids) == 1 else {"$in": list(tenant_ids)}}
+
+
 class MongoCaseReader:
     def __init__(self, db: AsyncDatabase, cipher: PhiCipher):
         self._db = db
@@ -152,8 +157,12 @@ class MongoCaseReader:
 
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         """The whole case, its content opened, if it belongs to one of the tenants."""
-        tenant = tenant_ids[0] if len(tenant_ids) == 1 else {"$in": list(tenant_ids)}
-        doc = await self._db[CASES].find_one({"_id": case_id, "tenant_id": tenant})
+        doc = await self._db[CASES].find_one(_of_tenants(case_id, tenant_ids))
+        return await from_doc(doc, self._cipher) if doc else None
+
+    async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
+        """The case without its content (status, timeline), if it belongs to one of the tenants."""
+        doc = await self._db[CASES].find_one(_of_tenants(case_id, tenant_ids), BOOKKEEPING)
         return await from_doc(doc, self._cipher) if doc else None
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:

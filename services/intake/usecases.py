@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -22,7 +22,7 @@ from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from .domain import case as cases
 from .domain import listing
 from .domain.case import Case
-from .domain.lifecycle import IllegalTransition, Transition, status_name
+from .domain.lifecycle import FINAL, IllegalTransition, TimelineEntry, Transition, status_name, statuses_along
 from .domain.listing import CaseQuery
 from .domain.submission import validate
 from .repository import CaseReader, CaseRepository, DuplicateRequest
@@ -37,6 +37,15 @@ class UnitOfWork(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
+class CaseChanges(Protocol):
+    """Where a recorded timeline entry is announced, and a watcher hears of it
+    (secondlook/feed.py, keyed by case id)."""
+
+    def publish(self, key: str, item: str) -> None: ...
+    def subscribe(self, key: str): ...
+    def unsubscribe(self, key: str, watcher) -> None: ...
+
+
 class AuditTrail(Protocol):
     async def record(self, access: Access) -> None: ...
     async def record_once(self, access: Access) -> None: ...
@@ -46,9 +55,10 @@ class AuditTrail(Protocol):
 CONTENT_PARTS = ("patient", "diagnoses", "first_opinion", "clinical_question", "attachments", "consent")
 
 
-def _access(principal: Principal, method: str, case: Case, now: datetime) -> Access:
+def _access(principal: Principal, method: str, case: Case, now: datetime,
+            fields: tuple[str, ...] = CONTENT_PARTS) -> Access:
     return Access(tenant_id=case.tenant_id, subject=principal.subject, roles=tuple(sorted(principal.roles)),
-                  method=method, case_id=case.case_id, fields=CONTENT_PARTS, at=now)
+                  method=method, case_id=case.case_id, fields=fields, at=now)
 
 
 class InvalidSubmission(InvalidInput):
@@ -121,6 +131,46 @@ async def list_cases(reader: CaseReader, audit: AuditTrail, clock: Clock, princi
     return page, token
 
 
+class NotFound(Exception):
+    """No such case for this caller (another tenant's case is one)."""
+
+
+class PositionAhead(Exception):
+    """A resume position past the case's last entry."""
+
+
+async def watch_case(reader: CaseReader, changes: CaseChanges, audit: AuditTrail, clock: Clock,
+                     principal: Principal, case_id: str,
+                     after_position: int) -> AsyncIterator[tuple[int, TimelineEntry, int]]:
+    """The case's timeline entries after `after_position` as (position, entry, the
+    case's status after it), then each new entry as it is recorded, until the case
+    is final. Subscribed before the first read, so an entry recorded in between is
+    not missed; every read is of the store, so each entry goes out once, in order."""
+    readable = sorted(principal.readable_tenants())
+    watcher = changes.subscribe(case_id)
+    try:
+        case = await reader.status_for_tenant(case_id, *readable) if readable else None
+        if case is None:
+            raise NotFound(case_id)
+        if after_position > len(case.timeline):
+            raise PositionAhead(len(case.timeline))
+        await audit.record(_access(principal, "WatchCase", case, clock.now(), fields=("timeline",)))
+        sent = after_position
+        while True:
+            statuses = statuses_along(case.timeline)
+            for position in range(sent + 1, len(case.timeline) + 1):
+                yield position, case.timeline[position - 1], statuses[position - 1]
+            sent = max(sent, len(case.timeline))
+            if case.status in FINAL:
+                return
+            await watcher.next_all()
+            case = await reader.status_for_tenant(case_id, *readable)
+            if case is None:  # erased under the stream (retention)
+                return
+    finally:
+        changes.unsubscribe(case_id, watcher)
+
+
 # --- events ----------------------------------------------------------------------
 class ProjectionContended(Exception):
     """The case kept moving under the projection: the consumer tries again later."""
@@ -129,7 +179,8 @@ class ProjectionContended(Exception):
 PROJECTION_ROUNDS = 5
 
 
-async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_after: float) -> bool:
+async def project(repository: CaseRepository, changes: CaseChanges, event: Event, clock: Clock,
+                  stuck_after: float) -> bool:
     """A downstream stage event moves the case's status forward and joins its timeline.
 
     One guarded write, no transaction: the case records the event's id, so a
@@ -145,11 +196,12 @@ async def project(repository: CaseRepository, event: Event, clock: Clock, stuck_
         moved, step = decided
         if await repository.save_projection(case, moved, (event.event_id,)):
             _log_moved(event, step)
+            changes.publish(event.case_id, event.case_id)
             return True
     raise ProjectionContended(f"case {event.case_id!r} moved {PROJECTION_ROUNDS} times while projecting")
 
 
-async def project_many(repository: CaseRepository, events: list[Event], clock: Clock,
+async def project_many(repository: CaseRepository, changes: CaseChanges, events: list[Event], clock: Clock,
                        stuck_after: float) -> list[bool | None]:
     """`project` for a batch of events: the cases read in one request, the projections
     written in one, a case's events in the batch folded into one write (in the
@@ -179,6 +231,7 @@ async def project_many(repository: CaseRepository, events: list[Event], clock: C
         (read[c], current[c], tuple(events[i].event_id for i, _ in folded[c])) for c in case_ids])
     for case_id, ok in zip(case_ids, saved, strict=True):
         if ok:
+            changes.publish(case_id, case_id)
             for i, step in folded[case_id]:
                 _log_moved(events[i], step)
                 results[i] = True

@@ -30,7 +30,7 @@ async def serve() -> int:
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 
     loops = []
-    if kernel.settings.review_follow_change_stream:  # other replicas' commits reach this one's watchers
+    if kernel.settings.follow_change_streams:  # other replicas' commits reach this one's watchers
         loops.append(lambda: repository.follow_changes(kernel.store.db, feed.publish))
     service = assemble(
         kernel,

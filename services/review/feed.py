@@ -1,5 +1,6 @@
 """The reviewers' feed: assignment changes fanned out, in process, to the
-WatchAssignments streams of the specialists they belong to.
+WatchAssignments streams of the specialists they belong to (the kernel's Feed,
+keyed by specialist).
 
 Review's own commits publish to it at once (after commit); with several
 replicas, each also follows the store's change stream (repository.follow_changes),
@@ -9,39 +10,18 @@ is passed on once per version, whichever way it came first.
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
+
+from secondlook.feed import Feed, Watcher
 
 from .domain.assignment import Assignment
 
-WATCHER_BACKLOG = 1000  # changes one stream may fall behind by before it is ended
 VERSIONS_KEPT = 100_000  # assignments whose last version the feed remembers
-
-
-class FellBehind(Exception):
-    """The stream's reader did not keep up: it ends, and the client resumes from its last position."""
-
-
-class Watcher:
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[Assignment] = asyncio.Queue(WATCHER_BACKLOG)
-        self.fell_behind = False
-
-    def put(self, assignment: Assignment) -> None:
-        try:
-            self._queue.put_nowait(assignment)
-        except asyncio.QueueFull:
-            self.fell_behind = True
-
-    async def next(self) -> Assignment:
-        if self.fell_behind:
-            raise FellBehind()
-        return await self._queue.get()
 
 
 class AssignmentFeed:
     def __init__(self) -> None:
-        self._watchers: dict[str, set[Watcher]] = {}
+        self._feed: Feed[Assignment] = Feed()
         self._versions: OrderedDict[str, int] = OrderedDict()
 
     def publish(self, assignment: Assignment) -> None:
@@ -52,21 +32,14 @@ class AssignmentFeed:
         self._versions.move_to_end(assignment.assignment_id)
         while len(self._versions) > VERSIONS_KEPT:
             self._versions.popitem(last=False)
-        for watcher in self._watchers.get(assignment.specialist_id, ()):
-            watcher.put(assignment)
+        self._feed.publish(assignment.specialist_id, assignment)
 
-    def subscribe(self, specialist_id: str) -> Watcher:
-        watcher = Watcher()
-        self._watchers.setdefault(specialist_id, set()).add(watcher)
-        return watcher
+    def subscribe(self, specialist_id: str) -> Watcher[Assignment]:
+        return self._feed.subscribe(specialist_id)
 
-    def unsubscribe(self, specialist_id: str, watcher: Watcher) -> None:
-        watchers = self._watchers.get(specialist_id)
-        if watchers is not None:
-            watchers.discard(watcher)
-            if not watchers:
-                del self._watchers[specialist_id]
+    def unsubscribe(self, specialist_id: str, watcher: Watcher[Assignment]) -> None:
+        self._feed.unsubscribe(specialist_id, watcher)
 
     @property
     def watching(self) -> int:
-        return sum(len(w) for w in self._watchers.values())
+        return self._feed.watching

@@ -11,13 +11,13 @@ import grpc
 from secondlook.auth import Principal, require_role
 from secondlook.clock import Clock
 from secondlook.errors import field_violations
+from secondlook.feed import FellBehind
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 from secondlook.v1 import review_pb2, review_pb2_grpc
 
 from . import usecases
 from .domain.assignment import Assignment, IllegalAction
-from .feed import FellBehind
 
 log = get_logger(__name__)
 

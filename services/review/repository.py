@@ -7,15 +7,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
 
-from secondlook import backoff
+from secondlook import changes
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork, insert_once
 
@@ -24,7 +22,6 @@ from .domain.assignment import Assignment, OpinionRecord
 log = get_logger(__name__)
 
 ASSIGNMENTS = "assignments"
-CHANGE_STREAM_HISTORY_LOST = 286
 OPINIONS = "opinions"
 INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
 
@@ -126,30 +123,13 @@ class InboxReader:
 
 
 async def follow_changes(db: AsyncDatabase, publish: Callable[[Assignment], None]) -> None:
-    """Passes on every assignment change committed by any replica, from the store's
-    change stream (an awaiting read: nothing to do costs next to nothing), until
-    cancelled; an interrupted stream resumes where it left off."""
-    resume_after = None
+    """Passes on every assignment change committed by any replica, until cancelled."""
+    def on_change(change: dict) -> None:
+        doc = change.get("fullDocument")
+        if doc is not None:
+            publish(_assignment(doc))
 
-    async def follow() -> bool:
-        nonlocal resume_after
-        try:
-            async with await db[ASSIGNMENTS].watch(
-                    [{"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}}],
-                    full_document="updateLookup", resume_after=resume_after) as stream:
-                async for change in stream:
-                    resume_after = stream.resume_token
-                    doc = change.get("fullDocument")
-                    if doc is not None:
-                        publish(_assignment(doc))
-        except OperationFailure as exc:
-            if exc.code == CHANGE_STREAM_HISTORY_LOST:
-                log.warning("assignment_changes_lost_resuming_from_now")  # watchers resume from their positions
-                resume_after = None
-            raise
-        return True
-
-    await backoff.forever(follow, lambda: asyncio.sleep(0))
+    await changes.follow_changes(db[ASSIGNMENTS], on_change, full_document=True)
 
 
 class ReviewUnitOfWork:

@@ -35,7 +35,7 @@ DELIVERED = case_pb2.CASE_STATUS_DELIVERED
 def recovery_stack(tmp_path_factory):
     # Replicas of review follow the change stream: a watcher on one sees the other's commits.
     stack = start_stack(tmp_path_factory.mktemp("recovery"),
-                        overrides={**NO_SWEEPER, "SECONDLOOK_REVIEW_FOLLOW_CHANGE_STREAM": "true"})
+                        overrides={**NO_SWEEPER, "SECONDLOOK_FOLLOW_CHANGE_STREAMS": "true"})
     yield stack
     stack.stop()
 

@@ -76,6 +76,9 @@ class InMemoryCaseReader:
         case = self._transact.state.cases.get(case_id)
         return case if case is not None and case.tenant_id in tenant_ids else None
 
+    async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
+        return _bookkeeping(await self.get_for_tenant(case_id, *tenant_ids))
+
     async def list_cases(self, query, limit: int) -> list[Case]:
         """As the real adapter: newest first by (submitted_at, case_id), strictly after the cursor."""
         def matches(c: Case) -> bool:

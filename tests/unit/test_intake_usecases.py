@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from secondlook.auth import Principal
 from secondlook.clock import FakeClock
 from secondlook.consumer import PermanentError
 from secondlook.events import caused_by, new_event
+from secondlook.feed import Feed
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import usecases
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
@@ -109,7 +112,7 @@ async def test_stage_events_move_the_status_forward_and_late_ones_join_the_timel
     started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
     for event in (offered, started, offered):  # started arrives late, offered twice
         clock.advance(1)
-        await usecases.project(Committed(transact, InMemoryCases), event, clock, STUCK_AFTER)
+        await usecases.project(Committed(transact, InMemoryCases), Feed(), event, clock, STUCK_AFTER)
     now = transact.state.cases[case.case_id]
     assert now.status == S.CASE_STATUS_OFFERED and now.specialist_id == "spec-7"
     assert [e.event_type for e in now.timeline] == ["case.submitted", "specialist.offered", "matching.started"]
@@ -131,15 +134,15 @@ async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_
         async def save_projection(self, before, after, event_ids):
             if not self.raced:
                 self.raced = True
-                await usecases.project(Committed(transact, InMemoryCases), started, clock, STUCK_AFTER)
+                await usecases.project(Committed(transact, InMemoryCases), Feed(), started, clock, STUCK_AFTER)
             return await super().save_projection(before, after, event_ids)
 
     repository = RacedOnce(transact.state)
-    assert await usecases.project(repository, offered, clock, STUCK_AFTER) is True
+    assert await usecases.project(repository, Feed(), offered, clock, STUCK_AFTER) is True
     now = transact.state.cases[case.case_id]
     assert repository.raced and now.status == S.CASE_STATUS_OFFERED
     assert [e.event_type for e in now.timeline] == ["case.submitted", "matching.started", "specialist.offered"]
-    assert await usecases.project(repository, offered, clock, STUCK_AFTER) is False  # a repeat changes nothing
+    assert await usecases.project(repository, Feed(), offered, clock, STUCK_AFTER) is False  # a repeat changes nothing
     assert transact.state.cases[case.case_id] == now
 
 
@@ -154,7 +157,7 @@ async def test_a_batch_of_stage_events_projects_each_case_and_leaves_the_doubtfu
     started_b = caused_by(b, events_pb2.MatchingStarted(), producer="matching")
     accepted_c = caused_by(c, events_pb2.AssignmentAccepted(), producer="review")
     for event in (offered_a, accepted_c):
-        await usecases.project(Committed(transact, InMemoryCases), event, clock, STUCK_AFTER)
+        await usecases.project(Committed(transact, InMemoryCases), Feed(), event, clock, STUCK_AFTER)
     unmatched_c = caused_by(c, events_pb2.CaseUnmatched(), producer="matching")  # after ASSIGNED: refused
     stranger = new_event(events_pb2.MatchingStarted(), case_id=first.case_id, tenant_id="t2", producer="matching")
     unknown = new_event(events_pb2.MatchingStarted(), case_id="nope", tenant_id="t1", producer="matching")
@@ -167,13 +170,13 @@ async def test_a_batch_of_stage_events_projects_each_case_and_leaves_the_doubtfu
                     for before, after, e in writes]
 
     events = [offered_a, started_b, unmatched_c, stranger, unknown]
-    results = await usecases.project_many(Contended(transact.state), events, clock, STUCK_AFTER)
+    results = await usecases.project_many(Contended(transact.state), Feed(), events, clock, STUCK_AFTER)
 
     # a repeat; moved meanwhile: alone; refused (handled); not the tenant's and unknown: alone (refused there)
     assert results == [False, None, True, None, None]
     assert transact.state.cases[second.case_id].status == S.CASE_STATUS_SUBMITTED
     assert transact.state.cases[third.case_id].status == S.CASE_STATUS_ASSIGNED
-    results = await usecases.project_many(InMemoryCases(transact.state), [started_b], clock, STUCK_AFTER)
+    results = await usecases.project_many(InMemoryCases(transact.state), Feed(), [started_b], clock, STUCK_AFTER)
     assert results == [True]
     assert transact.state.cases[second.case_id].status == S.CASE_STATUS_MATCHING
 
@@ -183,10 +186,10 @@ async def test_an_event_for_an_unknown_case_or_another_tenant_is_refused_for_goo
     case, _ = await _submit(transact, clock)
     stranger = new_event(events_pb2.MatchingStarted(), case_id=case.case_id, tenant_id="t2", producer="matching")
     with pytest.raises(PermanentError, match="tenant_id"):
-        await usecases.project(Committed(transact, InMemoryCases), stranger, clock, STUCK_AFTER)
+        await usecases.project(Committed(transact, InMemoryCases), Feed(), stranger, clock, STUCK_AFTER)
     unknown = new_event(events_pb2.MatchingStarted(), case_id="nope", tenant_id="t1", producer="matching")
     with pytest.raises(PermanentError, match="case_id"):
-        await usecases.project(Committed(transact, InMemoryCases), unknown, clock, STUCK_AFTER)
+        await usecases.project(Committed(transact, InMemoryCases), Feed(), unknown, clock, STUCK_AFTER)
 
 
 async def test_the_sweeper_redrives_only_due_cases_in_system_stages_and_backs_off():
@@ -196,7 +199,7 @@ async def test_the_sweeper_redrives_only_due_cases_in_system_stages_and_backs_of
     waiting, _ = await _submit(transact, clock, _request("waiting"))
     offer = caused_by(transact.committed[1], events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s"),
                       producer="matching")
-    await usecases.project(Committed(transact, InMemoryCases), offer, clock, STUCK_AFTER)
+    await usecases.project(Committed(transact, InMemoryCases), Feed(), offer, clock, STUCK_AFTER)
     clock.advance(STUCK_AFTER + 1)
     redriven = await usecases.sweep(transact, reader, clock, stuck_after=STUCK_AFTER, max_per_sweep=10)
     assert [c.case_id for c in redriven] == [stuck.case_id]
@@ -262,7 +265,7 @@ async def test_a_cases_events_in_one_batch_are_folded_into_one_write():
 
     repository = Counting(transact.state)
     batch = [started, offered, accepted, unmatched, started]
-    results = await usecases.project_many(repository, batch, clock, STUCK_AFTER)
+    results = await usecases.project_many(repository, Feed(), batch, clock, STUCK_AFTER)
     assert results == [True, True, True, True, False]  # the refused one is handled, the repeat a repeat
     assert repository.writes == [[(S.CASE_STATUS_SUBMITTED, S.CASE_STATUS_ASSIGNED,
                                    (started.event_id, offered.event_id, accepted.event_id))]]
@@ -270,3 +273,55 @@ async def test_a_cases_events_in_one_batch_are_folded_into_one_write():
     assert now.status == S.CASE_STATUS_ASSIGNED and now.specialist_id == "spec-7"
     assert [e.event_type for e in now.timeline] == [
         "case.submitted", "matching.started", "specialist.offered", "assignment.accepted"]
+
+
+async def _next(updates, timeout=2.0):
+    return await asyncio.wait_for(anext(updates), timeout)
+
+
+async def test_watching_a_case_streams_its_timeline_then_each_entry_as_it_is_projected():
+    transact, clock, audit, changes = intake_transact(), FakeClock(), RecordedAccesses(), Feed()
+    case, _ = await _submit(transact, clock)
+    submitted = transact.committed[0]
+    reader, repository = InMemoryCaseReader(transact), InMemoryCases(transact.state)
+    updates = usecases.watch_case(reader, changes, audit, clock, _principal(subject="watcher"), case.case_id, 0)
+    position, entry, status = await _next(updates)
+    assert (position, entry.event_type, status) == (1, "case.submitted", S.CASE_STATUS_SUBMITTED)
+    assert [(a.method, a.subject, a.fields) for a in audit.accesses if a.method == "WatchCase"] == [
+        ("WatchCase", "watcher", ("timeline",))]
+    waiting = asyncio.ensure_future(_next(updates))
+    offered = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a1", specialist_id="s"),
+                        producer="matching")
+    started = caused_by(submitted, events_pb2.MatchingStarted(), producer="matching")
+    assert await usecases.project_many(repository, changes, [offered, started], clock, STUCK_AFTER) == [True, True]
+    assert (await waiting)[:1] == (2,)
+    position, entry, status = await _next(updates)  # late: recorded, the status stays OFFERED
+    assert (position, entry.event_type, status) == (3, "matching.started", S.CASE_STATUS_OFFERED)
+    await updates.aclose()
+    assert changes.watching == 0
+
+
+async def test_a_resumed_watch_starts_after_its_position_and_a_final_case_ends_the_stream():
+    transact, clock, changes = intake_transact(), FakeClock(), Feed()
+    case, _ = await _submit(transact, clock)
+    submitted = transact.committed[0]
+    for payload in (events_pb2.MatchingStarted(), events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s")):
+        await usecases.project(InMemoryCases(transact.state), changes, caused_by(submitted, payload, producer="matching"),
+                               clock, STUCK_AFTER)
+    stored = transact.state.cases[case.case_id]
+    transact.state.cases[case.case_id] = dataclasses.replace(stored, status=S.CASE_STATUS_CLOSED)
+    updates = usecases.watch_case(InMemoryCaseReader(transact), changes, RecordedAccesses(), clock, _principal(),
+                                  case.case_id, 1)
+    assert [(p, e.event_type) for p, e, _ in [u async for u in updates]] == [
+        (2, "matching.started"), (3, "specialist.offered")]  # then it ended: nothing more can happen
+
+
+async def test_watching_another_tenants_case_or_past_the_end_is_refused_and_not_recorded():
+    transact, clock, audit, changes = intake_transact(), FakeClock(), RecordedAccesses(), Feed()
+    case, _ = await _submit(transact, clock)
+    reader = InMemoryCaseReader(transact)
+    with pytest.raises(usecases.NotFound):
+        await anext(usecases.watch_case(reader, changes, audit, clock, _principal("t2"), case.case_id, 0))
+    with pytest.raises(usecases.PositionAhead):
+        await anext(usecases.watch_case(reader, changes, audit, clock, _principal(), case.case_id, 2))
+    assert audit.accesses == [] and changes.watching == 0

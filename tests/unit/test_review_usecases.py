@@ -9,10 +9,11 @@ import pytest
 
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
+from secondlook.feed import WATCHER_BACKLOG, FellBehind
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
 from services.review.domain.assignment import IllegalAction
-from services.review.feed import WATCHER_BACKLOG, AssignmentFeed, FellBehind
+from services.review.feed import AssignmentFeed
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
 

@@ -105,5 +105,20 @@ def apply_event(
     if current == S.CASE_STATUS_UNMATCHED and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
         raise IllegalTransition(f"case is UNMATCHED: {event_type} needs a new match first")
     entry = TimelineEntry(target, event_type, event_id, producer, occurred_at, now)
-    forward = target == S.CASE_STATUS_UNMATCHED or _RANK.get(target, 0) > _RANK.get(current, 0)
+    forward = moves_forward(current, target)
     return Transition(target if forward else current, entry, forward)
+
+
+def moves_forward(current: int, target: int) -> bool:
+    """Whether an entry for `target` moves a case in `current` on (a late one is only recorded)."""
+    return target == S.CASE_STATUS_UNMATCHED or _RANK.get(target, 0) > _RANK.get(current, 0)
+
+
+def statuses_along(timeline: tuple[TimelineEntry, ...]) -> list[int]:
+    """The case's status after each entry of its timeline, as the projection moved it."""
+    statuses, current = [], S.CASE_STATUS_UNSPECIFIED
+    for entry in timeline:
+        if moves_forward(current, entry.status):
+            current = entry.status
+        statuses.append(current)
+    return statuses

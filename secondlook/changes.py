@@ -1,0 +1,48 @@
+"""Following a collection's change stream: how a replica learns of what the
+others committed (the feeds of WatchAssignments and WatchCase).
+
+An awaiting read on the store: when nothing changes it costs next to nothing.
+An interrupted stream resumes where it left off; when the store no longer has
+that point in its history, it goes on from now (the watchers behind it resume
+from their own positions, which they read from the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
+
+from secondlook import backoff
+from secondlook.logging import get_logger
+
+log = get_logger(__name__)
+
+CHANGE_STREAM_HISTORY_LOST = 286
+WRITES = [{"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}}]
+
+
+async def follow_changes(collection: AsyncCollection, on_change: Callable[[dict], None], *,
+                         full_document: bool) -> None:
+    """Calls `on_change` with every insert, update or replace committed to the
+    collection (with the document as it is now when `full_document`), until cancelled."""
+    resume_after = None
+
+    async def follow() -> bool:
+        nonlocal resume_after
+        try:
+            async with await collection.watch(WRITES, full_document="updateLookup" if full_document else None,
+                                              resume_after=resume_after) as stream:
+                async for change in stream:
+                    resume_after = stream.resume_token
+                    on_change(change)
+        except OperationFailure as exc:
+            if exc.code == CHANGE_STREAM_HISTORY_LOST:
+                log.warning("change_stream_history_lost_resuming_from_now", collection=collection.name)
+                resume_after = None
+            raise
+        return True
+
+    await backoff.forever(follow, lambda: asyncio.sleep(0))
