@@ -24,6 +24,15 @@ class CaseStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CASE_STATUS_UNMATCHED: _ClassVar[CaseStatus]
     CASE_STATUS_WITHDRAWN: _ClassVar[CaseStatus]
 
+class WithdrawalReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WITHDRAWAL_REASON_UNSPECIFIED: _ClassVar[WithdrawalReason]
+    WITHDRAWAL_REASON_PATIENT_REQUEST: _ClassVar[WithdrawalReason]
+    WITHDRAWAL_REASON_DUPLICATE: _ClassVar[WithdrawalReason]
+    WITHDRAWAL_REASON_SUBMITTED_IN_ERROR: _ClassVar[WithdrawalReason]
+    WITHDRAWAL_REASON_TREATMENT_DECIDED: _ClassVar[WithdrawalReason]
+    WITHDRAWAL_REASON_OTHER: _ClassVar[WithdrawalReason]
+
 class CaseKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CASE_KIND_UNSPECIFIED: _ClassVar[CaseKind]
@@ -54,6 +63,12 @@ CASE_STATUS_DELIVERED: CaseStatus
 CASE_STATUS_CLOSED: CaseStatus
 CASE_STATUS_UNMATCHED: CaseStatus
 CASE_STATUS_WITHDRAWN: CaseStatus
+WITHDRAWAL_REASON_UNSPECIFIED: WithdrawalReason
+WITHDRAWAL_REASON_PATIENT_REQUEST: WithdrawalReason
+WITHDRAWAL_REASON_DUPLICATE: WithdrawalReason
+WITHDRAWAL_REASON_SUBMITTED_IN_ERROR: WithdrawalReason
+WITHDRAWAL_REASON_TREATMENT_DECIDED: WithdrawalReason
+WITHDRAWAL_REASON_OTHER: WithdrawalReason
 CASE_KIND_UNSPECIFIED: CaseKind
 CASE_KIND_SECOND_OPINION: CaseKind
 CASE_KIND_PRIOR_AUTH: CaseKind

@@ -27,13 +27,15 @@ from secondlook.v1 import case_pb2 as secondlook_dot_v1_dot_case__pb2
 from secondlook.v1 import options_pb2 as secondlook_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/intake.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1bsecondlook/v1/options.proto\";\n\x10WatchCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x83\x01\n\x12\x43\x61seTimelineUpdate\x12+\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x10\n\x08position\x18\x02 \x01(\x03\x12.\n\x0b\x63\x61se_status\x18\x03 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\"\xde\x02\n\x10ListCasesRequest\x12+\n\x08statuses\x18\x01 \x03(\x0e\x32\x19.secondlook.v1.CaseStatus\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.secondlook.v1.CaseKind\x12)\n\turgencies\x18\x03 \x03(\x0e\x32\x16.secondlook.v1.Urgency\x12\x33\n\x0fsubmitted_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10submitted_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\x12%\n\x04view\x18\x08 \x01(\x0e\x32\x17.secondlook.v1.CaseView\x12\x11\n\ttenant_id\x18\t \x01(\t\"P\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.secondlook.v1.Case\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\nIdentifier\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"\xde\x01\n\x07Patient\x12\x12\n\ngiven_name\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\x19\n\x11other_given_names\x18\x04 \x03(\t\x12-\n\x03sex\x18\x05 \x01(\x0e\x32 .secondlook.v1.AdministrativeSex\x12.\n\x0bidentifiers\x18\x06 \x03(\x0b\x32\x19.secondlook.v1.Identifier\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\"\x8b\x01\n\x07\x43onsent\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12.\n\ngranted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05scope\x18\x03 \x01(\x0e\x32\x1b.secondlook.v1.ConsentScope\x12\x13\n\x0brecorded_by\x18\x04 \x01(\t\"-\n\tDiagnosis\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\">\n\rProcedureCode\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x03 \x01(\t\"A\n\tPhysician\x12\x0b\n\x03npi\x18\x01 \x01(\t\x12\x12\n\ngiven_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x03 \x01(\t\")\n\x0cOrganization\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03npi\x18\x02 \x01(\t\"T\n\x11ProposedTreatment\x12+\n\x05\x63odes\x18\x01 \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\"\xf2\x01\n\x0c\x46irstOpinion\x12+\n\tphysician\x18\x01 \x01(\x0b\x32\x18.secondlook.v1.Physician\x12\x31\n\x0corganization\x18\x02 \x01(\x0b\x32\x1b.secondlook.v1.Organization\x12+\n\tdiagnosis\x18\x03 \x01(\x0b\x32\x18.secondlook.v1.Diagnosis\x12<\n\x12proposed_treatment\x18\x04 \x01(\x0b\x32 .secondlook.v1.ProposedTreatment\x12\x17\n\trationale\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\"`\n\nAttachment\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\"\xc7\x04\n\x11SubmitCaseRequest\x12\x19\n\x11\x63lient_request_id\x18\x01 \x01(\t\x12\'\n\x07patient\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_code\x18\x03 \x01(\t\x12\"\n\x12proposed_treatment\x18\x04 \x01(\tB\x06\x18\x01\x88\xb5\x18\x01\x12\'\n\x07urgency\x18\x05 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\'\n\x07\x63onsent\x18\x08 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12%\n\x04kind\x18\t \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\x1c\n\x0e\x64iagnosis_text\x18\n \x01(\tB\x04\x88\xb5\x18\x01\x12\x35\n\x13secondary_diagnoses\x18\x0b \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x0c \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x1f\n\x11\x63linical_question\x18\r \x01(\tB\x04\x88\xb5\x18\x01\x12.\n\x0b\x61ttachments\x18\x0e \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\x17\n\x0fpanel_requested\x18\x0f \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x10 \x01(\x08\"a\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"\x82\x06\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_request_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x16\n\x0e\x64iagnosis_code\x18\x05 \x01(\t\x12\'\n\x07urgency\x18\x06 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x30\n\x0csubmitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08timeline\x18\x0b \x03(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x15\n\rspecialist_id\x18\x0c \x01(\t\x12%\n\x04kind\x18\r \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\'\n\x07patient\x18\x0e \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_text\x18\x0f \x01(\t\x12\x35\n\x13secondary_diagnoses\x18\x10 \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x11 \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x19\n\x11\x63linical_question\x18\x12 \x01(\t\x12.\n\x0b\x61ttachments\x18\x13 \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\'\n\x07\x63onsent\x18\x14 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12\x17\n\x0fpanel_requested\x18\x15 \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x16 \x01(\x08*P\n\x08\x43\x61seView\x12\x19\n\x15\x43\x41SE_VIEW_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41SE_VIEW_SUMMARY\x10\x01\x12\x12\n\x0e\x43\x41SE_VIEW_FULL\x10\x02*\xb1\x01\n\x11\x41\x64ministrativeSex\x12\"\n\x1e\x41\x44MINISTRATIVE_SEX_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41\x44MINISTRATIVE_SEX_MALE\x10\x01\x12\x1d\n\x19\x41\x44MINISTRATIVE_SEX_FEMALE\x10\x02\x12\x1c\n\x18\x41\x44MINISTRATIVE_SEX_OTHER\x10\x03\x12\x1e\n\x1a\x41\x44MINISTRATIVE_SEX_UNKNOWN\x10\x04*V\n\x0c\x43onsentScope\x12\x1d\n\x19\x43ONSENT_SCOPE_UNSPECIFIED\x10\x00\x12\'\n#CONSENT_SCOPE_SECOND_OPINION_REVIEW\x10\x01\x32\xc4\x02\n\rIntakeService\x12Q\n\nSubmitCase\x12 .secondlook.v1.SubmitCaseRequest\x1a!.secondlook.v1.SubmitCaseResponse\x12=\n\x07GetCase\x12\x1d.secondlook.v1.GetCaseRequest\x1a\x13.secondlook.v1.Case\x12N\n\tListCases\x12\x1f.secondlook.v1.ListCasesRequest\x1a .secondlook.v1.ListCasesResponse\x12Q\n\tWatchCase\x12\x1f.secondlook.v1.WatchCaseRequest\x1a!.secondlook.v1.CaseTimelineUpdate0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/intake.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1bsecondlook/v1/options.proto\"k\n\x13WithdrawCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12/\n\x06reason\x18\x02 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\x12\x12\n\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\";\n\x10WatchCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x83\x01\n\x12\x43\x61seTimelineUpdate\x12+\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x10\n\x08position\x18\x02 \x01(\x03\x12.\n\x0b\x63\x61se_status\x18\x03 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\"\xde\x02\n\x10ListCasesRequest\x12+\n\x08statuses\x18\x01 \x03(\x0e\x32\x19.secondlook.v1.CaseStatus\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.secondlook.v1.CaseKind\x12)\n\turgencies\x18\x03 \x03(\x0e\x32\x16.secondlook.v1.Urgency\x12\x33\n\x0fsubmitted_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10submitted_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\x12%\n\x04view\x18\x08 \x01(\x0e\x32\x17.secondlook.v1.CaseView\x12\x11\n\ttenant_id\x18\t \x01(\t\"P\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.secondlook.v1.Case\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\nIdentifier\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"\xde\x01\n\x07Patient\x12\x12\n\ngiven_name\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\x19\n\x11other_given_names\x18\x04 \x03(\t\x12-\n\x03sex\x18\x05 \x01(\x0e\x32 .secondlook.v1.AdministrativeSex\x12.\n\x0bidentifiers\x18\x06 \x03(\x0b\x32\x19.secondlook.v1.Identifier\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\"\x8b\x01\n\x07\x43onsent\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12.\n\ngranted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05scope\x18\x03 \x01(\x0e\x32\x1b.secondlook.v1.ConsentScope\x12\x13\n\x0brecorded_by\x18\x04 \x01(\t\"-\n\tDiagnosis\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\">\n\rProcedureCode\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x03 \x01(\t\"A\n\tPhysician\x12\x0b\n\x03npi\x18\x01 \x01(\t\x12\x12\n\ngiven_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x03 \x01(\t\")\n\x0cOrganization\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03npi\x18\x02 \x01(\t\"T\n\x11ProposedTreatment\x12+\n\x05\x63odes\x18\x01 \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\"\xf2\x01\n\x0c\x46irstOpinion\x12+\n\tphysician\x18\x01 \x01(\x0b\x32\x18.secondlook.v1.Physician\x12\x31\n\x0corganization\x18\x02 \x01(\x0b\x32\x1b.secondlook.v1.Organization\x12+\n\tdiagnosis\x18\x03 \x01(\x0b\x32\x18.secondlook.v1.Diagnosis\x12<\n\x12proposed_treatment\x18\x04 \x01(\x0b\x32 .secondlook.v1.ProposedTreatment\x12\x17\n\trationale\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\"`\n\nAttachment\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\"\xc7\x04\n\x11SubmitCaseRequest\x12\x19\n\x11\x63lient_request_id\x18\x01 \x01(\t\x12\'\n\x07patient\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_code\x18\x03 \x01(\t\x12\"\n\x12proposed_treatment\x18\x04 \x01(\tB\x06\x18\x01\x88\xb5\x18\x01\x12\'\n\x07urgency\x18\x05 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\'\n\x07\x63onsent\x18\x08 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12%\n\x04kind\x18\t \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\x1c\n\x0e\x64iagnosis_text\x18\n \x01(\tB\x04\x88\xb5\x18\x01\x12\x35\n\x13secondary_diagnoses\x18\x0b \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x0c \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x1f\n\x11\x63linical_question\x18\r \x01(\tB\x04\x88\xb5\x18\x01\x12.\n\x0b\x61ttachments\x18\x0e \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\x17\n\x0fpanel_requested\x18\x0f \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x10 \x01(\x08\"a\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"\x89\x07\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_request_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x16\n\x0e\x64iagnosis_code\x18\x05 \x01(\t\x12\'\n\x07urgency\x18\x06 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x30\n\x0csubmitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08timeline\x18\x0b \x03(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x15\n\rspecialist_id\x18\x0c \x01(\t\x12%\n\x04kind\x18\r \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\'\n\x07patient\x18\x0e \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_text\x18\x0f \x01(\t\x12\x35\n\x13secondary_diagnoses\x18\x10 \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x11 \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x19\n\x11\x63linical_question\x18\x12 \x01(\t\x12.\n\x0b\x61ttachments\x18\x13 \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\'\n\x07\x63onsent\x18\x14 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12\x17\n\x0fpanel_requested\x18\x15 \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x16 \x01(\x08\x12:\n\x11withdrawal_reason\x18\x17 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\x12\x17\n\x0fwithdrawal_note\x18\x18 \x01(\t\x12\x30\n\x0cwithdrawn_at\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*P\n\x08\x43\x61seView\x12\x19\n\x15\x43\x41SE_VIEW_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41SE_VIEW_SUMMARY\x10\x01\x12\x12\n\x0e\x43\x41SE_VIEW_FULL\x10\x02*\xb1\x01\n\x11\x41\x64ministrativeSex\x12\"\n\x1e\x41\x44MINISTRATIVE_SEX_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41\x44MINISTRATIVE_SEX_MALE\x10\x01\x12\x1d\n\x19\x41\x44MINISTRATIVE_SEX_FEMALE\x10\x02\x12\x1c\n\x18\x41\x44MINISTRATIVE_SEX_OTHER\x10\x03\x12\x1e\n\x1a\x41\x44MINISTRATIVE_SEX_UNKNOWN\x10\x04*V\n\x0c\x43onsentScope\x12\x1d\n\x19\x43ONSENT_SCOPE_UNSPECIFIED\x10\x00\x12\'\n#CONSENT_SCOPE_SECOND_OPINION_REVIEW\x10\x01\x32\x8d\x03\n\rIntakeService\x12Q\n\nSubmitCase\x12 .secondlook.v1.SubmitCaseRequest\x1a!.secondlook.v1.SubmitCaseResponse\x12=\n\x07GetCase\x12\x1d.secondlook.v1.GetCaseRequest\x1a\x13.secondlook.v1.Case\x12N\n\tListCases\x12\x1f.secondlook.v1.ListCasesRequest\x1a .secondlook.v1.ListCasesResponse\x12Q\n\tWatchCase\x12\x1f.secondlook.v1.WatchCaseRequest\x1a!.secondlook.v1.CaseTimelineUpdate0\x01\x12G\n\x0cWithdrawCase\x12\".secondlook.v1.WithdrawCaseRequest\x1a\x13.secondlook.v1.Caseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.intake_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_WITHDRAWCASEREQUEST'].fields_by_name['note']._loaded_options = None
+  _globals['_WITHDRAWCASEREQUEST'].fields_by_name['note']._serialized_options = b'\210\265\030\001'
   _globals['_DIAGNOSIS'].fields_by_name['text']._loaded_options = None
   _globals['_DIAGNOSIS'].fields_by_name['text']._serialized_options = b'\210\265\030\001'
   _globals['_PROPOSEDTREATMENT'].fields_by_name['text']._loaded_options = None
@@ -46,48 +48,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITCASEREQUEST'].fields_by_name['diagnosis_text']._serialized_options = b'\210\265\030\001'
   _globals['_SUBMITCASEREQUEST'].fields_by_name['clinical_question']._loaded_options = None
   _globals['_SUBMITCASEREQUEST'].fields_by_name['clinical_question']._serialized_options = b'\210\265\030\001'
-  _globals['_CASEVIEW']._serialized_start=3332
-  _globals['_CASEVIEW']._serialized_end=3412
-  _globals['_ADMINISTRATIVESEX']._serialized_start=3415
-  _globals['_ADMINISTRATIVESEX']._serialized_end=3592
-  _globals['_CONSENTSCOPE']._serialized_start=3594
-  _globals['_CONSENTSCOPE']._serialized_end=3680
-  _globals['_WATCHCASEREQUEST']._serialized_start=133
-  _globals['_WATCHCASEREQUEST']._serialized_end=192
-  _globals['_CASETIMELINEUPDATE']._serialized_start=195
-  _globals['_CASETIMELINEUPDATE']._serialized_end=326
-  _globals['_LISTCASESREQUEST']._serialized_start=329
-  _globals['_LISTCASESREQUEST']._serialized_end=679
-  _globals['_LISTCASESRESPONSE']._serialized_start=681
-  _globals['_LISTCASESRESPONSE']._serialized_end=761
-  _globals['_IDENTIFIER']._serialized_start=763
-  _globals['_IDENTIFIER']._serialized_end=820
-  _globals['_PATIENT']._serialized_start=823
-  _globals['_PATIENT']._serialized_end=1045
-  _globals['_CONSENT']._serialized_start=1048
-  _globals['_CONSENT']._serialized_end=1187
-  _globals['_DIAGNOSIS']._serialized_start=1189
-  _globals['_DIAGNOSIS']._serialized_end=1234
-  _globals['_PROCEDURECODE']._serialized_start=1236
-  _globals['_PROCEDURECODE']._serialized_end=1298
-  _globals['_PHYSICIAN']._serialized_start=1300
-  _globals['_PHYSICIAN']._serialized_end=1365
-  _globals['_ORGANIZATION']._serialized_start=1367
-  _globals['_ORGANIZATION']._serialized_end=1408
-  _globals['_PROPOSEDTREATMENT']._serialized_start=1410
-  _globals['_PROPOSEDTREATMENT']._serialized_end=1494
-  _globals['_FIRSTOPINION']._serialized_start=1497
-  _globals['_FIRSTOPINION']._serialized_end=1739
-  _globals['_ATTACHMENT']._serialized_start=1741
-  _globals['_ATTACHMENT']._serialized_end=1837
-  _globals['_SUBMITCASEREQUEST']._serialized_start=1840
-  _globals['_SUBMITCASEREQUEST']._serialized_end=2423
-  _globals['_SUBMITCASERESPONSE']._serialized_start=2425
-  _globals['_SUBMITCASERESPONSE']._serialized_end=2522
-  _globals['_GETCASEREQUEST']._serialized_start=2524
-  _globals['_GETCASEREQUEST']._serialized_end=2557
-  _globals['_CASE']._serialized_start=2560
-  _globals['_CASE']._serialized_end=3330
-  _globals['_INTAKESERVICE']._serialized_start=3683
-  _globals['_INTAKESERVICE']._serialized_end=4007
+  _globals['_CASEVIEW']._serialized_start=3576
+  _globals['_CASEVIEW']._serialized_end=3656
+  _globals['_ADMINISTRATIVESEX']._serialized_start=3659
+  _globals['_ADMINISTRATIVESEX']._serialized_end=3836
+  _globals['_CONSENTSCOPE']._serialized_start=3838
+  _globals['_CONSENTSCOPE']._serialized_end=3924
+  _globals['_WITHDRAWCASEREQUEST']._serialized_start=133
+  _globals['_WITHDRAWCASEREQUEST']._serialized_end=240
+  _globals['_WATCHCASEREQUEST']._serialized_start=242
+  _globals['_WATCHCASEREQUEST']._serialized_end=301
+  _globals['_CASETIMELINEUPDATE']._serialized_start=304
+  _globals['_CASETIMELINEUPDATE']._serialized_end=435
+  _globals['_LISTCASESREQUEST']._serialized_start=438
+  _globals['_LISTCASESREQUEST']._serialized_end=788
+  _globals['_LISTCASESRESPONSE']._serialized_start=790
+  _globals['_LISTCASESRESPONSE']._serialized_end=870
+  _globals['_IDENTIFIER']._serialized_start=872
+  _globals['_IDENTIFIER']._serialized_end=929
+  _globals['_PATIENT']._serialized_start=932
+  _globals['_PATIENT']._serialized_end=1154
+  _globals['_CONSENT']._serialized_start=1157
+  _globals['_CONSENT']._serialized_end=1296
+  _globals['_DIAGNOSIS']._serialized_start=1298
+  _globals['_DIAGNOSIS']._serialized_end=1343
+  _globals['_PROCEDURECODE']._serialized_start=1345
+  _globals['_PROCEDURECODE']._serialized_end=1407
+  _globals['_PHYSICIAN']._serialized_start=1409
+  _globals['_PHYSICIAN']._serialized_end=1474
+  _globals['_ORGANIZATION']._serialized_start=1476
+  _globals['_ORGANIZATION']._serialized_end=1517
+  _globals['_PROPOSEDTREATMENT']._serialized_start=1519
+  _globals['_PROPOSEDTREATMENT']._serialized_end=1603
+  _globals['_FIRSTOPINION']._serialized_start=1606
+  _globals['_FIRSTOPINION']._serialized_end=1848
+  _globals['_ATTACHMENT']._serialized_start=1850
+  _globals['_ATTACHMENT']._serialized_end=1946
+  _globals['_SUBMITCASEREQUEST']._serialized_start=1949
+  _globals['_SUBMITCASEREQUEST']._serialized_end=2532
+  _globals['_SUBMITCASERESPONSE']._serialized_start=2534
+  _globals['_SUBMITCASERESPONSE']._serialized_end=2631
+  _globals['_GETCASEREQUEST']._serialized_start=2633
+  _globals['_GETCASEREQUEST']._serialized_end=2666
+  _globals['_CASE']._serialized_start=2669
+  _globals['_CASE']._serialized_end=3574
+  _globals['_INTAKESERVICE']._serialized_start=3927
+  _globals['_INTAKESERVICE']._serialized_end=4324
 # @@protoc_insertion_point(module_scope)

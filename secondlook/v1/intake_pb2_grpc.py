@@ -56,6 +56,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.WatchCaseRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.CaseTimelineUpdate.FromString,
                 _registered_method=True)
+        self.WithdrawCase = channel.unary_unary(
+                '/secondlook.v1.IntakeService/WithdrawCase',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.WithdrawCaseRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.Case.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -99,6 +104,16 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WithdrawCase(self, request, context):
+        """Withdraws an open case (not yet delivered) with a reason: it becomes
+        WITHDRAWN and the services downstream release what they hold for it (the
+        specialist's slot, open offers and assignments, notices not yet delivered).
+        Withdrawing a withdrawn case returns it as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +136,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.WatchCase,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.WatchCaseRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.CaseTimelineUpdate.SerializeToString,
+            ),
+            'WithdrawCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawCase,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.WithdrawCaseRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.Case.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -233,6 +253,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/WatchCase',
             secondlook_dot_v1_dot_intake__pb2.WatchCaseRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.CaseTimelineUpdate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/WithdrawCase',
+            secondlook_dot_v1_dot_intake__pb2.WithdrawCaseRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.Case.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,11 +19,13 @@ class AssignmentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSIGNMENT_STATE_ACCEPTED: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_IN_REVIEW: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_OPINION_SUBMITTED: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_WITHDRAWN: _ClassVar[AssignmentState]
 ASSIGNMENT_STATE_UNSPECIFIED: AssignmentState
 ASSIGNMENT_STATE_OFFERED: AssignmentState
 ASSIGNMENT_STATE_ACCEPTED: AssignmentState
 ASSIGNMENT_STATE_IN_REVIEW: AssignmentState
 ASSIGNMENT_STATE_OPINION_SUBMITTED: AssignmentState
+ASSIGNMENT_STATE_WITHDRAWN: AssignmentState
 
 class Assignment(_message.Message):
     __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by")

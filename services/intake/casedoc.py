@@ -29,7 +29,7 @@ from .domain.lifecycle import TimelineEntry
 
 # What the projection and the sweeper read: everything but the content.
 CONTENT_FIELDS = ("patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question",
-                  "attachments", "consent", "proposed_treatment", "mrn_lookup")
+                  "attachments", "consent", "proposed_treatment", "mrn_lookup", "withdrawal_note")
 BOOKKEEPING = {field: False for field in CONTENT_FIELDS}
 
 
@@ -49,9 +49,15 @@ async def to_doc(c: Case, cipher: PhiCipher) -> dict:
         "timeline": [entry_doc(e) for e in c.timeline], "seen_event_ids": sorted(c.seen_event_ids),
         "redrives": c.redrives, "next_redrive_at": c.next_redrive_at, "specialist_id": c.specialist_id,
     }
+    if c.withdrawn_at is not None:
+        doc.update(withdrawal_fields(c))
     if c.content is not None:
         doc.update(await _content_doc(c.content, cipher, c.tenant_id))
     return doc
+
+
+def withdrawal_fields(c: Case) -> dict:
+    return {"withdrawal": {"reason": c.withdrawal_reason, "at": c.withdrawn_at, "by": c.withdrawn_by}}
 
 
 def mrn_key(tenant_id: str, system: str, value: str) -> str:
@@ -81,6 +87,7 @@ async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) 
         "clinical_question": await seal(content.clinical_question),
         "attachments": await seal([asdict(a) for a in content.attachments]),
         "consent": await seal(asdict(content.consent)),
+        "withdrawal_note": await seal(content.withdrawal_note),
     }
 
 
@@ -97,6 +104,8 @@ async def from_doc(doc: dict, cipher: PhiCipher) -> Case:
         next_redrive_at=doc.get("next_redrive_at"), specialist_id=doc.get("specialist_id", ""),
         kind=doc.get("kind", 1), panel_requested=doc.get("panel_requested", False),
         blind_review_requested=doc.get("blind_review_requested", False),
+        withdrawal_reason=doc.get("withdrawal", {}).get("reason", 0), withdrawn_at=doc.get("withdrawal", {}).get("at"),
+        withdrawn_by=doc.get("withdrawal", {}).get("by", ""),
         content=await _content(doc, cipher) if "patient" in doc else None,
     )
 
@@ -119,6 +128,7 @@ async def _content(doc: dict, cipher: PhiCipher) -> CaseContent:
         clinical_question=await opened(doc.get("clinical_question", "")),
         attachments=tuple(Attachment(**a) for a in await opened(doc.get("attachments", []))),
         consent=Consent(consent["granted_at"], consent.get("scope", 0), consent.get("recorded_by", "")),
+        withdrawal_note=await opened(doc.get("withdrawal_note", "")),
     )
 
 

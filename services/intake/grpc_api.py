@@ -6,7 +6,7 @@ import grpc
 
 from secondlook.auth import require_role
 from secondlook.clock import Clock
-from secondlook.errors import field_violations
+from secondlook.errors import InvalidInput, field_violations
 from secondlook.events import new_traceparent, trace_id_of
 from secondlook.feed import FellBehind
 from secondlook.logging import bound_contextvars
@@ -14,6 +14,7 @@ from secondlook.unitofwork import Transact
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
 from . import usecases
+from .domain.case import NotWithdrawable
 from .domain.listing import parse_query
 from .messages import case_message, entry_message
 from .repository import CaseReader
@@ -87,3 +88,20 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                                 "the stream fell behind the case's changes: resume from the last position received")
         finally:
             await updates.aclose()
+
+    async def WithdrawCase(self, request: intake_pb2.WithdrawCaseRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "submitter", "operator")
+        if not request.case_id:
+            await context.abort_with_status(field_violations(("case_id", "is required")))
+        try:
+            case = await usecases.withdraw_case(self._transact, self._audit, self._changes, self._clock, principal,
+                                                request.case_id, request.reason, request.note)
+        except InvalidInput as exc:
+            await context.abort_with_status(field_violations(*exc.violations))
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
+        except NotWithdrawable as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"case_id: {exc}")
+        except usecases.WithdrawalContended:
+            await context.abort(grpc.StatusCode.ABORTED, "the case kept changing while it was withdrawn: try again")
+        return case_message(case)

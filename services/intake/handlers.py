@@ -11,7 +11,7 @@ from secondlook.consumer import Guarded
 from secondlook.phi import PhiCipher
 
 from . import usecases
-from .domain.lifecycle import STATUS_OF_EVENT
+from .domain.lifecycle import OWN_EVENTS, STATUS_OF_EVENT
 from .repository import MongoCaseRepository
 
 
@@ -20,4 +20,4 @@ def make_handlers(db: AsyncDatabase, cipher: PhiCipher, changes: usecases.CaseCh
     cases = MongoCaseRepository(db, cipher)
     project = Guarded(lambda event: usecases.project(cases, changes, event, clock, stuck_after),
                       lambda events: usecases.project_many(cases, changes, events, clock, stuck_after))
-    return {event_type: project for event_type in STATUS_OF_EVENT if event_type != "case.submitted"}
+    return {event_type: project for event_type in STATUS_OF_EVENT if event_type not in OWN_EVENTS}

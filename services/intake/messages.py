@@ -27,7 +27,10 @@ def case_message(case: Case) -> intake_pb2.Case:
         status=case.status, kind=case.kind, diagnosis_code=case.diagnosis_code, urgency=case.urgency,
         jurisdiction=case.jurisdiction, language=case.language, specialist_id=case.specialist_id,
         panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested,
+        withdrawal_reason=case.withdrawal_reason,
     )
+    if case.withdrawn_at is not None:
+        msg.withdrawn_at.FromDatetime(case.withdrawn_at)
     msg.submitted_at.FromDatetime(case.submitted_at)
     msg.updated_at.FromDatetime(case.updated_at)
     msg.timeline.extend(entry_message(e) for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)))
@@ -61,5 +64,6 @@ def _add_content(msg: intake_pb2.Case, content: CaseContent) -> None:
         attachments=[intake_pb2.Attachment(uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes,
                                            sha256=a.sha256, title=a.title) for a in content.attachments],
         consent=intake_pb2.Consent(granted=True, scope=consent.scope, recorded_by=consent.recorded_by),
+        withdrawal_note=content.withdrawal_note,
     ))
     msg.consent.granted_at.FromDatetime(consent.granted_at)

@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork
 
-from .casedoc import BOOKKEEPING, entry_doc, from_doc, to_doc
+from .casedoc import BOOKKEEPING, entry_doc, from_doc, to_doc, withdrawal_fields
 from .domain.case import Case, projected_fields
 from .domain.lifecycle import SYSTEM_STAGES
 from .domain.listing import CaseQuery
@@ -36,6 +36,7 @@ class CaseRepository(Protocol):
     async def save_projection(self, before: Case, after: Case, event_ids: tuple[str, ...]) -> bool: ...
     async def save_projections(self, writes: list[tuple[Case, Case, tuple[str, ...]]]) -> list[bool]: ...
     async def save_redrive(self, before: Case, after: Case) -> bool: ...
+    async def save_withdrawal(self, before: Case, after: Case, event_id: str, note: str) -> bool: ...
 
 
 class CaseReader(Protocol):
@@ -117,6 +118,15 @@ class MongoCaseRepository:
             session=self._session).to_list()}
         return [op is None or set(event_ids) <= seen.get(before.case_id, set())
                 for op, (before, _, event_ids) in zip(ops, writes, strict=True)]
+
+    async def save_withdrawal(self, before: Case, after: Case, event_id: str, note: str) -> bool:
+        """Records the withdrawal (its entry, status, reason, and the note sealed) if the
+        case did not move since `before` was read (the projection's guard)."""
+        filters, update = _projection_write(before, after, (event_id,))
+        update["$set"] = {**update.get("$set", {}), **withdrawal_fields(after),
+                          "withdrawal_note": await self._cipher.seal(note)}
+        result = await self._db[CASES].update_one(filters, update, session=self._session)
+        return result.matched_count == 1
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         """Records a redrive if nobody moved the case (or re-drove it) since `before` was read."""

@@ -65,6 +65,10 @@ class InvalidSubmission(InvalidInput):
     """The submission breaks validation rules: nothing is stored."""
 
 
+class NotFound(Exception):
+    """No such case for this caller (another tenant's case is one)."""
+
+
 class KeyReused(Exception):
     """The client_request_id was used before for a different submission in this tenant."""
 
@@ -106,6 +110,46 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
     return case, created
 
 
+class WithdrawalContended(Exception):
+    """The case kept moving while it was being withdrawn: the caller may try again."""
+
+
+async def withdraw_case(transact: Transact, audit: AuditTrail, changes: CaseChanges, clock: Clock,
+                        principal: Principal, case_id: str, reason: int, note: str) -> Case:
+    """Withdraws the case (WITHDRAWN, its case.withdrawn event emitted with it), or
+    returns it as it is when it was withdrawn before. NotFound for a case the caller
+    may not read, NotWithdrawable once delivered, InvalidInput for a bad reason or note."""
+    violations = cases.withdrawal_violations(reason, note)
+    if violations:
+        raise InvalidInput(violations)
+    readable = principal.readable_tenants()
+
+    async def body(uow: UnitOfWork) -> tuple[Case, bool] | None:
+        case = await uow.cases.get(case_id)
+        if case is None or case.tenant_id not in readable:
+            raise NotFound(case_id)
+        if case.withdrawn_at is not None:
+            return case, False
+        moved, event = cases.withdraw(case, reason, principal.subject, clock.now())
+        if not await uow.cases.save_withdrawal(case, moved, event.event_id, note):
+            return None  # a projection landed meanwhile: decide again on the case as it is now
+        uow.emit(event)
+        uow.after_commit.append(lambda: changes.publish(case_id, case_id))
+        return moved, True
+
+    for _ in range(PROJECTION_ROUNDS):
+        outcome = await transact(body)
+        if outcome is not None:
+            case, withdrawn = outcome
+            if withdrawn:
+                await audit.record(_access(principal, "WithdrawCase", case, clock.now(),
+                                           fields=("status", "withdrawal")))
+                with bound_contextvars(case_id=case_id):
+                    log.info("case_withdrawn", reason=reason)
+            return case
+    raise WithdrawalContended(case_id)
+
+
 # --- queries ---------------------------------------------------------------------
 async def get_case(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
                    case_id: str) -> Case | None:
@@ -129,10 +173,6 @@ async def list_cases(reader: CaseReader, audit: AuditTrail, clock: Clock, princi
         await asyncio.gather(*(audit.record(_access(principal, "ListCases", case, now)) for case in page))
     token = listing.page_token(query, page[-1].submitted_at, page[-1].case_id) if more else ""
     return page, token
-
-
-class NotFound(Exception):
-    """No such case for this caller (another tenant's case is one)."""
 
 
 class PositionAhead(Exception):

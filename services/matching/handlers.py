@@ -17,6 +17,7 @@ def make_handlers(db: AsyncDatabase, clock: Clock, offer_ttl_seconds: int) -> di
     return {
         "case.submitted": adapt(MatchingUnitOfWork,
                                 lambda uow, e: usecases.match_case(uow, e, clock, offer_ttl_seconds)),
+        "case.withdrawn": adapt(MatchingUnitOfWork, usecases.withdraw_offers),
         # One guarded write on the specialist: no transaction, no marker.
         "opinion.submitted": Guarded.batched(lambda events: usecases.release_capacity(directory, events)),
     }

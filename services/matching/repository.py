@@ -30,6 +30,7 @@ class MatchingRepository(Protocol):
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool: ...
     async def add_offer(self, offer: Offer) -> None: ...
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
+    async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -83,6 +84,11 @@ class MongoMatchingRepository:
             "specialist_id": offer.specialist_id, "specialty": offer.specialty, "score": offer.score,
             "explanation": offer.explanation, "offered_at": offer.offered_at, "respond_by": offer.respond_by,
         }, session=self._session)
+
+    async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]:
+        """(specialist, assignment) of every offer made for the case."""
+        cursor = self._db[ASSIGNMENTS].find({"case_id": case_id}, {"specialist_id": 1}, session=self._session)
+        return [(d["specialist_id"], d["_id"]) async for d in cursor]
 
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
         """Gives back each (specialist, assignment)'s slot if the assignment still holds

@@ -11,7 +11,7 @@ from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 
 from .domain.matcher import CaseFacts, rank
-from .domain.offers import matching_started, offer_to, unmatched
+from .domain.offers import matching_started, offer_to, offers_withdrawn, unmatched
 from .domain.specialties import specialties_for
 from .repository import MatchingRepository
 
@@ -56,3 +56,14 @@ async def release_capacity(directory: MatchingRepository, events: list[Event]) -
             with bound_contextvars(case_id=event.case_id):
                 log.info("capacity_released", specialist_id=event.opinion_submitted.specialist_id)
     return released
+
+
+async def withdraw_offers(uow: UnitOfWork, event: Event) -> None:
+    """case.withdrawn: every offer made for the case gives its specialist's slot
+    back (if it still holds it: an opinion may have given it back already), and
+    review hears which offers are withdrawn."""
+    offers = await uow.directory.offers_for_case(event.case_id)
+    for hold in offers:
+        await uow.directory.release([hold])  # guarded: a repeat gives nothing back twice
+    uow.emit(offers_withdrawn(event, [assignment_id for _, assignment_id in offers]))
+    log.info("offers_withdrawn", offers=len(offers))

@@ -10,10 +10,12 @@ from secondlook.clock import Clock
 from secondlook.consumer import Guarded
 
 from . import usecases
-from .repository import MongoDeliveries
+from .repository import MongoDeliveries, MongoDeliveryQueue
 
 
 def make_handlers(db: AsyncDatabase, clock: Clock, wake: Callable[[], None]) -> dict[str, Guarded]:
-    deliveries = MongoDeliveries(db)
-    return {"opinion.submitted": Guarded.batched(
-        lambda events: usecases.record_opinions(deliveries, events, clock, wake))}
+    deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
+    return {
+        "opinion.submitted": Guarded.batched(lambda events: usecases.record_opinions(deliveries, events, clock, wake)),
+        "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event)),
+    }

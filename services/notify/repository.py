@@ -20,7 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork, insert_once
 
-from .domain.deliveries import DEAD, DELIVERED, PENDING, SENDING, Delivery
+from .domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, Delivery
 
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
@@ -44,6 +44,7 @@ class DeliveryQueue(Protocol):
     async def next_due(self) -> datetime | None: ...
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None: ...
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int: ...
+    async def cancel_undelivered(self, case_id: str, now: datetime) -> int: ...
 
 
 class EndpointRepository(Protocol):
@@ -152,6 +153,14 @@ class MongoDeliveryQueue:
             )
             rearmed += result.modified_count
         return rearmed
+
+    async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
+        """Cancels the case's deliveries waiting for an attempt or dead. One being sent
+        right now is left to finish: its receiver may already have it."""
+        result = await self._db[DELIVERIES].update_many(
+            {"status": {"$in": [PENDING, DEAD]}, "case_id": case_id},
+            {"$set": {"status": CANCELLED, "cancelled_at": now}, "$unset": {"next_attempt_at": ""}})
+        return result.modified_count
 
 
 class MongoEndpoints:

@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
+from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 
 from .domain.deliveries import Delivery, delivered_event, next_attempt, opinion_ready_delivery
 from .domain.webhooks import check_endpoint_url, new_secret
 from .repository import DeliveryQueue, DeliveryRepository, Endpoint, EndpointRepository
+
+log = get_logger(__name__)
 
 # Why a webhook host may not be used (it resolves inward, or not at all), or None.
 HostCheck = Callable[[str, int], Awaitable[str | None]]
@@ -51,6 +54,16 @@ async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[s
     if types and "opinion.delivered" not in types:
         return 0
     return await queue.rearm_dead(case_id, clock.now(), max_attempts)
+
+
+async def cancel_deliveries(queue: DeliveryQueue, clock: Clock, event: Event) -> bool:
+    """assignments.withdrawn: the case was withdrawn, so its notices not yet delivered
+    are cancelled (an opinion submitted before the withdrawal came first on this
+    topic: its delivery is among them). One write; a repeat changes nothing."""
+    cancelled = await queue.cancel_undelivered(event.case_id, clock.now())
+    with bound_contextvars(case_id=event.case_id):
+        log.info("deliveries_cancelled", cancelled=cancelled)
+    return True
 
 
 # --- commands --------------------------------------------------------------------

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.clock import Clock
-from secondlook.consumer import Guarded
+from secondlook.consumer import Guarded, Handler
+from secondlook.unitofwork import adapt
 
 from . import usecases
-from .repository import MongoReviewRepository
+from .repository import MongoReviewRepository, ReviewUnitOfWork
 
 
-def make_handlers(db: AsyncDatabase, feed: usecases.Feed, clock: Clock) -> dict[str, Guarded]:
+def make_handlers(db: AsyncDatabase, feed: usecases.Feed, clock: Clock) -> dict[str, Guarded | Handler]:
     assignments = MongoReviewRepository(db)
 
-    return {"specialist.offered": Guarded.batched(
-        lambda events: usecases.record_offers(assignments, feed, clock, events))}
+    return {
+        "specialist.offered": Guarded.batched(lambda events: usecases.record_offers(assignments, feed, clock, events)),
+        "offers.withdrawn": adapt(ReviewUnitOfWork, lambda uow, e: usecases.withdraw_assignments(uow, feed, clock, e)),
+    }

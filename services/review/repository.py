@@ -31,6 +31,7 @@ class ReviewRepository(Protocol):
     async def add_offers(self, assignments: list[Assignment]) -> list[bool]: ...
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
     async def save_move(self, before: Assignment, after: Assignment) -> bool: ...
+    async def get_many(self, assignment_ids: list[str]) -> list[Assignment]: ...
     async def add_opinion(self, opinion: OpinionRecord) -> None: ...
 
 
@@ -78,6 +79,10 @@ class MongoReviewRepository:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": assignment_id, "specialist_id": specialist_id},
                                                     session=self._session)
         return _assignment(doc) if doc else None
+
+    async def get_many(self, assignment_ids: list[str]) -> list[Assignment]:
+        cursor = self._db[ASSIGNMENTS].find({"_id": {"$in": assignment_ids}}, session=self._session)
+        return [_assignment(d) async for d in cursor]
 
     async def save_move(self, before: Assignment, after: Assignment) -> bool:
         """Records `after` if the assignment is still the version `before` was read at;

@@ -12,14 +12,17 @@ from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.unitofwork import Transact
-from secondlook.v1.review_pb2 import AssignmentState, Opinion
+from secondlook.v1.review_pb2 import Opinion
 
 from .domain.assignment import (
+    OPEN,
     Assignment,
     OpinionRecord,
+    assignments_withdrawn,
     event_for,
     offer_from,
     validate_opinion,
+    withdrawn,
 )
 from .domain.assignment import moved as assignment_moved
 from .repository import ReviewRepository
@@ -52,8 +55,7 @@ class TooFarBehind(Exception):
     """More changes since the position than a resume replays: watch afresh, from the open inbox."""
 
 
-OPEN_STATES = [AssignmentState.ASSIGNMENT_STATE_OFFERED, AssignmentState.ASSIGNMENT_STATE_ACCEPTED,
-               AssignmentState.ASSIGNMENT_STATE_IN_REVIEW]
+OPEN_STATES = sorted(OPEN)
 
 
 class NotFound(Exception):
@@ -80,6 +82,23 @@ async def record_offers(assignments: ReviewRepository, feed: Feed, clock: Clock,
         if new:
             feed.publish(offer)
     return added
+
+
+async def withdraw_assignments(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) -> None:
+    """offers.withdrawn: the case's open assignments are withdrawn (their reviewers
+    see it on their feed and can act on them no more), and notify hears it after
+    any opinion submitted before, on the same topic."""
+    now = clock.now()
+    done = []
+    for current in await uow.assignments.get_many(list(event.offers_withdrawn.assignment_ids)):
+        moved = withdrawn(current, now)
+        if moved is None:
+            continue
+        if not await uow.assignments.save_move(current, moved):
+            raise Superseded(current.assignment_id)  # the reviewer acted meanwhile: the consumer runs it again
+        uow.after_commit.append(lambda moved=moved: feed.publish(moved))
+        done.append(moved.assignment_id)
+    uow.emit(assignments_withdrawn(event, done))
 
 
 # --- queries ---------------------------------------------------------------------

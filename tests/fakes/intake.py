@@ -57,6 +57,17 @@ class InMemoryCases:
                 or set(event_ids) <= self._state.cases[before.case_id].seen_event_ids
                 for before, after, event_ids in writes]
 
+    async def save_withdrawal(self, before: Case, after: Case, event_id: str, note: str) -> bool:
+        """As the real adapter: the projection's guard, then the withdrawal and its note."""
+        if not await self.save_projection(before, after, (event_id,)):
+            return False
+        current = self._state.cases[before.case_id]
+        content = current.content and dataclasses.replace(current.content, withdrawal_note=note)
+        self._state.cases[before.case_id] = dataclasses.replace(
+            current, withdrawal_reason=after.withdrawal_reason, withdrawn_at=after.withdrawn_at,
+            withdrawn_by=after.withdrawn_by, content=content)
+        return True
+
     async def save_redrive(self, before: Case, after: Case) -> bool:
         current = self._state.cases.get(before.case_id)
         if current is None or (current.redrives, current.status) != (before.redrives, before.status):

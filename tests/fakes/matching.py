@@ -37,6 +37,9 @@ class InMemoryDirectory:
         assert offer.assignment_id not in self._state.offers
         self._state.offers[offer.assignment_id] = offer
 
+    async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]:
+        return [(o.specialist_id, o.assignment_id) for o in self._state.offers.values() if o.case_id == case_id]
+
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
         released: list[bool | None] = []
         for specialist_id, assignment_id in holds:

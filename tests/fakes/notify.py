@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.notify.domain.deliveries import DEAD, DELIVERED, PENDING, SENDING, Delivery
+from services.notify.domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, Delivery
 from services.notify.repository import Endpoint
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
@@ -88,6 +88,12 @@ class InMemoryDeliveryQueue:
                     d, status=PENDING, next_attempt_at=now, attempt_budget=d.attempts + more_attempts)
                 rearmed += 1
         return rearmed
+
+    async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
+        cancelled = [d for d in self._state.deliveries.values() if d.case_id == case_id and d.status in (PENDING, DEAD)]
+        for d in cancelled:
+            self._state.deliveries[d.delivery_id] = dataclasses.replace(d, status=CANCELLED, next_attempt_at=None)
+        return len(cancelled)
 
 
 class InMemoryEndpoints:

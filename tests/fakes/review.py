@@ -31,6 +31,9 @@ class InMemoryReviewRepository:
         found = self._state.assignments.get(assignment_id)
         return found if found is not None and found.specialist_id == specialist_id else None
 
+    async def get_many(self, assignment_ids: list[str]) -> list[Assignment]:
+        return [self._state.assignments[i] for i in assignment_ids if i in self._state.assignments]
+
     async def save_move(self, before: Assignment, after: Assignment) -> bool:
         current = self._state.assignments.get(before.assignment_id)
         if current is None or current.specialist_id != before.specialist_id or current.version != before.version:

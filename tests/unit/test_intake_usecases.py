@@ -12,10 +12,12 @@ from devstack import clients
 from secondlook.auth import Principal
 from secondlook.clock import FakeClock
 from secondlook.consumer import PermanentError
+from secondlook.errors import InvalidInput
 from secondlook.events import caused_by, new_event
 from secondlook.feed import Feed
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import usecases
+from services.intake.domain.case import NotWithdrawable
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
 from services.intake.domain.listing import parse_query
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, RecordedAccesses, intake_transact
@@ -325,3 +327,62 @@ async def test_watching_another_tenants_case_or_past_the_end_is_refused_and_not_
     with pytest.raises(usecases.PositionAhead):
         await anext(usecases.watch_case(reader, changes, audit, clock, _principal(), case.case_id, 2))
     assert audit.accesses == [] and changes.watching == 0
+
+
+async def _withdraw(transact, clock, case_id, principal=None, reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST,
+                    note="", audit=None, changes=None):
+    return await usecases.withdraw_case(transact, audit or RecordedAccesses(), changes or Feed(), clock,
+                                        principal or _principal(), case_id, reason, note)
+
+
+async def test_a_withdrawn_case_emits_its_reason_only_and_later_stage_events_are_refused():
+    transact, clock, audit = intake_transact(), FakeClock(), RecordedAccesses()
+    case, _ = await _submit(transact, clock)
+    submitted = transact.committed[0]
+    clock.advance(3)
+    withdrawn = await _withdraw(transact, clock, case.case_id, note="Patient chose to proceed locally", audit=audit)
+    assert withdrawn.status == S.CASE_STATUS_WITHDRAWN and withdrawn.withdrawn_at == clock.now()
+    stored = transact.state.cases[case.case_id]
+    assert stored.status == S.CASE_STATUS_WITHDRAWN and stored.next_redrive_at is None
+    assert stored.content.withdrawal_note == "Patient chose to proceed locally"
+    assert [e.event_type for e in stored.timeline] == ["case.submitted", "case.withdrawn"]
+    event = transact.committed[-1]
+    assert event.type == "case.withdrawn" and event.case_withdrawn.reason == case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST
+    assert b"locally" not in event.SerializeToString()
+    assert [(a.method, a.fields) for a in audit.accesses] == [("WithdrawCase", ("status", "withdrawal"))]
+    # Again: the case as it is, nothing emitted or recorded twice.
+    again = await _withdraw(transact, clock, case.case_id, audit=audit)
+    assert again.status == S.CASE_STATUS_WITHDRAWN and len(transact.committed) == 2 and len(audit.accesses) == 1
+    late = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s"), producer="matching")
+    assert await usecases.project(InMemoryCases(transact.state), Feed(), late, clock, STUCK_AFTER) is True  # refused
+    assert transact.state.cases[case.case_id].status == S.CASE_STATUS_WITHDRAWN
+
+
+async def test_withdrawal_needs_a_reason_an_open_case_of_ones_own_tenant():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    with pytest.raises(InvalidInput) as info:
+        await _withdraw(transact, clock, case.case_id, reason=0, note="x" * 1001)
+    assert [f for f, _ in info.value.violations] == ["reason", "note"]
+    with pytest.raises(usecases.NotFound):
+        await _withdraw(transact, clock, case.case_id, principal=_principal("t2"))
+    delivered = dataclasses.replace(transact.state.cases[case.case_id], status=S.CASE_STATUS_DELIVERED)
+    transact.state.cases[case.case_id] = delivered
+    with pytest.raises(NotWithdrawable, match="DELIVERED"):
+        await _withdraw(transact, clock, case.case_id)
+    assert transact.state.cases[case.case_id] == delivered and len(transact.committed) == 1
+
+
+async def test_an_unmatched_case_can_be_withdrawn_and_a_watcher_sees_it_end():
+    transact, clock, changes = intake_transact(), FakeClock(), Feed()
+    case, _ = await _submit(transact, clock)
+    unmatched = caused_by(transact.committed[0], events_pb2.CaseUnmatched(reason="nobody"), producer="matching")
+    await usecases.project(InMemoryCases(transact.state), changes, unmatched, clock, STUCK_AFTER)
+    updates = usecases.watch_case(InMemoryCaseReader(transact), changes, RecordedAccesses(), clock, _principal(),
+                                  case.case_id, 2)
+    waiting = asyncio.ensure_future(anext(updates))  # before or after it subscribes: the same entry, once
+    await _withdraw(transact, clock, case.case_id, changes=changes)
+    position, entry, status = await asyncio.wait_for(waiting, 2)
+    assert (position, entry.event_type, status) == (3, "case.withdrawn", S.CASE_STATUS_WITHDRAWN)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(updates), 2)

@@ -67,3 +67,20 @@ async def test_an_opinion_gives_the_slot_back_once():
     assert await usecases.release_capacity(directory, [opinion]) == [True]
     assert await usecases.release_capacity(directory, [opinion]) == [False]  # a repeat gives back nothing
     assert transact.state.specialists["s"].free_slots == 2
+
+
+async def test_a_withdrawn_case_gives_its_offers_slot_back_once_and_tells_review_which_offers_went():
+    transact = matching_transact(spec("s1", free=2))
+    submitted = _submitted("c1")
+    await _match(transact, submitted)
+    await _match(transact, _submitted("c2"))  # another case's offer stays
+    assert transact.state.specialists["s1"].free_slots == 0
+    [offer_c1] = [o for o in transact.state.offers.values() if o.case_id == "c1"]
+    withdrawn = new_event(events_pb2.CaseWithdrawn(reason=case_pb2.WITHDRAWAL_REASON_DUPLICATE), case_id="c1",
+                          tenant_id="t1", producer="intake")
+    for _ in range(2):  # a redelivered withdrawal gives nothing back twice
+        await transact(lambda uow: usecases.withdraw_offers(uow, withdrawn))
+    assert transact.state.specialists["s1"].free_slots == 1
+    told = [e for e in transact.committed if e.type == "offers.withdrawn"]
+    assert [list(e.offers_withdrawn.assignment_ids) for e in told] == [[offer_c1.assignment_id]] * 2
+    assert told[0].causation_id == withdrawn.event_id

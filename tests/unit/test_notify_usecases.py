@@ -8,7 +8,7 @@ from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.notify import usecases
-from services.notify.domain.deliveries import DELIVERED, PENDING, SENDING
+from services.notify.domain.deliveries import CANCELLED, DELIVERED, PENDING, SENDING
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
 from tests.fakes.transact import Committed
 
@@ -92,3 +92,17 @@ async def test_a_webhook_is_registered_only_for_a_url_and_host_that_pass():
     endpoint = await usecases.register_webhook(endpoints, public, clock, tenant_id="t1", registered_by="admin",
                                                url="https://hooks.example.org/x", allow_insecure=False)
     assert endpoint.secret.startswith("whsec_") and endpoints.endpoints["t1"] == endpoint
+
+
+async def test_a_withdrawn_cases_undelivered_notices_are_cancelled_and_never_claimed():
+    transact, clock = notify_transact(), FakeClock()
+    await _recorded(transact, clock, _opinion_submitted("c1"), [])
+    await _recorded(transact, clock, _opinion_submitted("c2"), [])
+    queue = InMemoryDeliveryQueue(transact)
+    withdrawn = new_event(events_pb2.AssignmentsWithdrawn(assignment_ids=["a1"]), case_id="c1", tenant_id="t1",
+                          producer="review")
+    assert await usecases.cancel_deliveries(queue, clock, withdrawn) is True
+    assert {d.case_id: d.status for d in transact.state.deliveries.values()} == {"c1": CANCELLED, "c2": PENDING}
+    claimed = await usecases.claim_next(queue, clock, lease_seconds=10)
+    assert claimed.case_id == "c2" and await usecases.claim_next(queue, clock, lease_seconds=10) is None
+    assert await usecases.rearm(queue, clock, "c1", (), 3) == 0  # a redrive does not bring it back

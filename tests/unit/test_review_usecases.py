@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -164,3 +165,24 @@ async def test_a_resume_further_back_than_it_can_replay_is_refused_not_cut_short
     changes = usecases.watch_assignments(InMemoryInbox(transact), feed, "spec-1", clock.now() - timedelta(days=1))
     with pytest.raises(usecases.TooFarBehind):
         await _next(changes)
+
+
+async def test_a_withdrawn_cases_open_assignments_are_withdrawn_pushed_and_told_to_notify():
+    transact, clock, feed = review_transact(), FakeClock(), AssignmentFeed()
+    offers = [_offered("a1", "s1"), _offered("a2", "s2")]
+    await usecases.record_offers(InMemoryReviewRepository(transact.state), feed, clock, offers)
+    first, second = (o.specialist_offered.assignment_id for o in offers)
+    done = dataclasses.replace(transact.state.assignments[second], state=A.ASSIGNMENT_STATE_OPINION_SUBMITTED)
+    transact.state.assignments[second] = done
+    watcher = feed.subscribe("s1")
+    withdrawn = new_event(events_pb2.OffersWithdrawn(assignment_ids=[first, second]), case_id="c1", tenant_id="t1",
+                          producer="matching")
+    await transact(lambda uow: usecases.withdraw_assignments(uow, feed, clock, withdrawn))
+    assert transact.state.assignments[first].state == A.ASSIGNMENT_STATE_WITHDRAWN
+    assert transact.state.assignments[second] == done  # its opinion is in: left as it is
+    pushed = await asyncio.wait_for(watcher.next(), 1)
+    assert (pushed.assignment_id, pushed.state) == (first, A.ASSIGNMENT_STATE_WITHDRAWN)
+    [told] = transact.committed
+    assert told.type == "assignments.withdrawn" and list(told.assignments_withdrawn.assignment_ids) == [first]
+    with pytest.raises(IllegalAction, match="WITHDRAWN"):  # nothing more for its reviewer to do
+        await usecases.accept_assignment(transact, feed, clock, "s1", first)

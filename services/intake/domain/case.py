@@ -11,7 +11,15 @@ from secondlook.events import Event, new_event
 from secondlook.v1 import case_pb2, events_pb2
 
 from .content import CaseContent
-from .lifecycle import REDRIVE_REPUBLISH, SYSTEM_STAGES, TimelineEntry, Transition, apply_event
+from .lifecycle import (
+    REDRIVE_REPUBLISH,
+    SYSTEM_STAGES,
+    WITHDRAWABLE,
+    TimelineEntry,
+    Transition,
+    apply_event,
+    status_name,
+)
 from .submission import ValidSubmission
 
 
@@ -38,6 +46,10 @@ class Case:
     kind: int = case_pb2.CASE_KIND_SECOND_OPINION
     panel_requested: bool = False
     blind_review_requested: bool = False
+    # Set once withdrawn (the note, PHI, is kept with the content).
+    withdrawal_reason: int = case_pb2.WITHDRAWAL_REASON_UNSPECIFIED
+    withdrawn_at: datetime | None = None
+    withdrawn_by: str = ""
     # What the case says (content.py), PHI but for codes and organisations; None
     # when the case was read for bookkeeping only (the projection, the sweeper).
     content: CaseContent | None = None
@@ -122,5 +134,40 @@ def redrive(case: Case, now: datetime, stuck_after: float, max_doublings: int = 
         events_pb2.RedriveRequested(stuck_in=case.status, stuck_for_seconds=int((now - case.updated_at).total_seconds()),
                                     republish_types=REDRIVE_REPUBLISH[case.status]),
         case_id=case.case_id, tenant_id=case.tenant_id, producer="intake", traceparent=case.traceparent,
+    )
+    return moved, event
+
+
+class NotWithdrawable(Exception):
+    """The case is past the point where it can be withdrawn."""
+
+
+MAX_WITHDRAWAL_NOTE_CHARS = 1000
+
+
+def withdrawal_violations(reason: int, note: str) -> list[tuple[str, str]]:
+    violations = []
+    if reason == case_pb2.WITHDRAWAL_REASON_UNSPECIFIED or reason not in case_pb2.WithdrawalReason.values():
+        violations.append(("reason", "is required: one of " + ", ".join(
+            n.removeprefix("WITHDRAWAL_REASON_") for n in case_pb2.WithdrawalReason.keys()[1:])))
+    if len(note) > MAX_WITHDRAWAL_NOTE_CHARS:
+        violations.append(("note", f"must be at most {MAX_WITHDRAWAL_NOTE_CHARS} characters"))
+    return violations
+
+
+def withdraw(case: Case, reason: int, by: str, now: datetime) -> tuple[Case, Event]:
+    """The case withdrawn, and the case.withdrawn event that asks the services
+    downstream to release what they hold for it (the reason code only: no note)."""
+    if case.status not in WITHDRAWABLE:
+        raise NotWithdrawable(f"the case is {status_name(case.status)}: only a case not yet delivered "
+                              "can be withdrawn")
+    event = new_event(events_pb2.CaseWithdrawn(reason=reason), case_id=case.case_id, tenant_id=case.tenant_id,
+                      producer="intake", traceparent=case.traceparent, occurred_at=now)
+    step = apply_event(case.status, set(case.seen_event_ids), event_type=event.type, event_id=event.event_id,
+                       producer="intake", occurred_at=now, now=now)
+    moved = dataclasses.replace(
+        case, status=step.status, updated_at=now, timeline=(*case.timeline, step.entry),
+        seen_event_ids=case.seen_event_ids | {event.event_id}, next_redrive_at=None, redrives=0,
+        withdrawal_reason=reason, withdrawn_at=now, withdrawn_by=by,
     )
     return moved, event

@@ -87,3 +87,4 @@ class CaseContent:
     clinical_question: str
     attachments: tuple[Attachment, ...]
     consent: Consent
+    withdrawal_note: str = ""  # the submitter's words on withdrawing, if any

@@ -25,7 +25,10 @@ STATUS_OF_EVENT: dict[str, int] = {
     "review.started": S.CASE_STATUS_IN_REVIEW,
     "opinion.submitted": S.CASE_STATUS_OPINION_READY,
     "opinion.delivered": S.CASE_STATUS_DELIVERED,
+    "case.withdrawn": S.CASE_STATUS_WITHDRAWN,
 }
+# What intake itself records (with the command), not by projecting another service's event.
+OWN_EVENTS = frozenset({"case.submitted", "case.withdrawn"})
 
 # Position along the main line; NEEDS_INFO sits beside IN_REVIEW.
 _RANK = {
@@ -38,11 +41,15 @@ _RANK = {
     S.CASE_STATUS_OPINION_READY: 6,
     S.CASE_STATUS_DELIVERED: 7,
     S.CASE_STATUS_CLOSED: 8,
+    S.CASE_STATUS_WITHDRAWN: 9,
 }
 
 FINAL = frozenset({S.CASE_STATUS_CLOSED, S.CASE_STATUS_WITHDRAWN})
 # Nothing more is expected to happen to the case.
 SETTLED = FINAL | {S.CASE_STATUS_DELIVERED, S.CASE_STATUS_UNMATCHED}
+# A case can be withdrawn until its opinion is delivered.
+WITHDRAWABLE = frozenset(_RANK) - {S.CASE_STATUS_DELIVERED, S.CASE_STATUS_CLOSED, S.CASE_STATUS_WITHDRAWN} \
+    | {S.CASE_STATUS_UNMATCHED}
 
 # Stages the system owns, and what moves a case on from each: the sweeper
 # re-drives only these, asking for these events to be published again.
@@ -102,7 +109,7 @@ def apply_event(
     # An offer declined or expired with nobody left leaves OFFERED for UNMATCHED.
     if target == S.CASE_STATUS_UNMATCHED and _RANK.get(current, 0) > _RANK[S.CASE_STATUS_OFFERED]:
         raise IllegalTransition(f"case is {status_name(current)}: it cannot become UNMATCHED")
-    if current == S.CASE_STATUS_UNMATCHED and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
+    if current == S.CASE_STATUS_UNMATCHED and target not in FINAL and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
         raise IllegalTransition(f"case is UNMATCHED: {event_type} needs a new match first")
     entry = TimelineEntry(target, event_type, event_id, producer, occurred_at, now)
     forward = moves_forward(current, target)

@@ -54,3 +54,7 @@ def offer_to(cause: Event, candidate: Candidate, now: datetime, ttl_seconds: int
 
 def unmatched(cause: Event, reason: str) -> Event:
     return caused_by(cause, events_pb2.CaseUnmatched(reason=reason), producer="matching")
+
+
+def offers_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:
+    return caused_by(cause, events_pb2.OffersWithdrawn(assignment_ids=assignment_ids), producer="matching")

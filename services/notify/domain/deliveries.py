@@ -19,6 +19,8 @@ from secondlook.v1.case_pb2 import Concordance
 from .webhooks import opinion_ready_body, retry_delay
 
 PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
+# Its case was withdrawn before it could be delivered: never to be sent.
+CANCELLED = "cancelled"
 WEBHOOK = "webhook"
 
 

@@ -1,4 +1,5 @@
-"""An assignment moves OFFERED -> ACCEPTED -> IN_REVIEW -> OPINION_SUBMITTED.
+"""An assignment moves OFFERED -> ACCEPTED -> IN_REVIEW -> OPINION_SUBMITTED, or
+to WITHDRAWN from any open state when its case is withdrawn.
 
 Each reviewer action is allowed from exactly one state; anything else is
 refused with the state it was attempted in, never applied. The domain builds
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from secondlook.events import Event, new_event
+from secondlook.events import Event, caused_by, new_event
 from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import Concordance
 from secondlook.v1.review_pb2 import AssignmentState, Opinion
@@ -85,6 +86,22 @@ def moved(assignment: Assignment, action: str, now: datetime) -> Assignment:
     stamp = TRANSITIONS[action][2]
     return replace(assignment, state=state, stamps={**assignment.stamps, stamp: now},
                    version=assignment.version + 1, changed_at=now)
+
+
+OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW})
+
+
+def withdrawn(assignment: Assignment, now: datetime) -> Assignment | None:
+    """The assignment once its case is withdrawn, or None when it is past that (its
+    opinion is in, or it was withdrawn before)."""
+    if assignment.state not in OPEN:
+        return None
+    return replace(assignment, state=A.ASSIGNMENT_STATE_WITHDRAWN, stamps={**assignment.stamps, "withdrawn_at": now},
+                   version=assignment.version + 1, changed_at=now)
+
+
+def assignments_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:
+    return caused_by(cause, events_pb2.AssignmentsWithdrawn(assignment_ids=assignment_ids), producer="review")
 
 
 def offer_from(event: Event, now: datetime) -> Assignment:
