@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "redrive_requested")
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "redrive_requested")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class Event(_message.Message):
     CASE_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     OFFERS_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_ADDED_FIELD_NUMBER: _ClassVar[int]
     REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     type: str
@@ -51,14 +52,21 @@ class Event(_message.Message):
     case_withdrawn: CaseWithdrawn
     offers_withdrawn: OffersWithdrawn
     assignments_withdrawn: AssignmentsWithdrawn
+    documents_added: DocumentsAdded
     redrive_requested: RedriveRequested
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ...) -> None: ...
 
 class CaseWithdrawn(_message.Message):
     __slots__ = ("reason",)
     REASON_FIELD_NUMBER: _ClassVar[int]
     reason: _case_pb2.WithdrawalReason
     def __init__(self, reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ...) -> None: ...
+
+class DocumentsAdded(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
 
 class OffersWithdrawn(_message.Message):
     __slots__ = ("assignment_ids",)

@@ -41,6 +41,24 @@ ADMINISTRATIVE_SEX_UNKNOWN: AdministrativeSex
 CONSENT_SCOPE_UNSPECIFIED: ConsentScope
 CONSENT_SCOPE_SECOND_OPINION_REVIEW: ConsentScope
 
+class AddDocumentsRequest(_message.Message):
+    __slots__ = ("case_id", "attachments")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
+    def __init__(self, case_id: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ...) -> None: ...
+
+class AddDocumentsResponse(_message.Message):
+    __slots__ = ("added", "attachments_total", "status")
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    added: int
+    attachments_total: int
+    status: _case_pb2.CaseStatus
+    def __init__(self, added: _Optional[int] = ..., attachments_total: _Optional[int] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ...) -> None: ...
+
 class WithdrawCaseRequest(_message.Message):
     __slots__ = ("case_id", "reason", "note")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]

@@ -61,6 +61,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.WithdrawCaseRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.Case.FromString,
                 _registered_method=True)
+        self.AddDocuments = channel.unary_unary(
+                '/secondlook.v1.IntakeService/AddDocuments',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -114,6 +119,15 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddDocuments(self, request, context):
+        """Adds records to an open case (not yet delivered), by the rules of a
+        submission's attachments; the addition joins the timeline. A record the case
+        has already (same URI and SHA-256) is not added again, so a retry adds nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +155,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.WithdrawCase,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.WithdrawCaseRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.Case.SerializeToString,
+            ),
+            'AddDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddDocuments,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -280,6 +299,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/WithdrawCase',
             secondlook_dot_v1_dot_intake__pb2.WithdrawCaseRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/AddDocuments',
+            secondlook_dot_v1_dot_intake__pb2.AddDocumentsRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.AddDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

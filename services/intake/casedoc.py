@@ -56,6 +56,14 @@ async def to_doc(c: Case, cipher: PhiCipher) -> dict:
     return doc
 
 
+async def sealed_attachments(attachments: tuple[Attachment, ...], cipher: PhiCipher) -> dict:
+    return {"attachments": await cipher.seal([asdict(a) for a in attachments]), "attachments_count": len(attachments)}
+
+
+async def opened_attachments(doc: dict, cipher: PhiCipher) -> tuple[Attachment, ...]:
+    return tuple(Attachment(**a) for a in await cipher.open(doc.get("attachments", [])))
+
+
 def withdrawal_fields(c: Case) -> dict:
     return {"withdrawal": {"reason": c.withdrawal_reason, "at": c.withdrawn_at, "by": c.withdrawn_by}}
 
@@ -86,6 +94,7 @@ async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) 
         },
         "clinical_question": await seal(content.clinical_question),
         "attachments": await seal([asdict(a) for a in content.attachments]),
+        "attachments_count": len(content.attachments),  # in clear: what adding records is guarded by
         "consent": await seal(asdict(content.consent)),
         "withdrawal_note": await seal(content.withdrawal_note),
     }
@@ -126,7 +135,7 @@ async def _content(doc: dict, cipher: PhiCipher) -> CaseContent:
                                    for d in doc.get("secondary_diagnoses", ())]),
         first_opinion=await _first_opinion(doc, cipher),
         clinical_question=await opened(doc.get("clinical_question", "")),
-        attachments=tuple(Attachment(**a) for a in await opened(doc.get("attachments", []))),
+        attachments=await opened_attachments(doc, cipher),
         consent=Consent(consent["granted_at"], consent.get("scope", 0), consent.get("recorded_by", "")),
         withdrawal_note=await opened(doc.get("withdrawal_note", "")),
     )

@@ -14,7 +14,7 @@ from secondlook.unitofwork import Transact
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
 from . import usecases
-from .domain.case import NotWithdrawable
+from .domain.case import ClosedToDocuments, NotWithdrawable
 from .domain.listing import parse_query
 from .messages import case_message, entry_message
 from .repository import CaseReader
@@ -105,3 +105,21 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         except usecases.WithdrawalContended:
             await context.abort(grpc.StatusCode.ABORTED, "the case kept changing while it was withdrawn: try again")
         return case_message(case)
+
+    async def AddDocuments(self, request: intake_pb2.AddDocumentsRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "submitter", "operator")
+        if not request.case_id:
+            await context.abort_with_status(field_violations(("case_id", "is required")))
+        try:
+            case, added, total = await usecases.add_documents(self._transact, self._audit, self._changes,
+                                                              self._clock, principal, request.case_id,
+                                                              request.attachments)
+        except InvalidInput as exc:
+            await context.abort_with_status(field_violations(*exc.violations))
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
+        except ClosedToDocuments as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"case_id: {exc}")
+        except usecases.DocumentsContended:
+            await context.abort(grpc.StatusCode.ABORTED, "the case's records kept changing: try again")
+        return intake_pb2.AddDocumentsResponse(added=added, attachments_total=total, status=case.status)

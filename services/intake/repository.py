@@ -16,8 +16,17 @@ from pymongo.errors import DuplicateKeyError
 from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork
 
-from .casedoc import BOOKKEEPING, entry_doc, from_doc, to_doc, withdrawal_fields
+from .casedoc import (
+    BOOKKEEPING,
+    entry_doc,
+    from_doc,
+    opened_attachments,
+    sealed_attachments,
+    to_doc,
+    withdrawal_fields,
+)
 from .domain.case import Case, projected_fields
+from .domain.content import Attachment
 from .domain.lifecycle import SYSTEM_STAGES
 from .domain.listing import CaseQuery
 
@@ -37,6 +46,9 @@ class CaseRepository(Protocol):
     async def save_projections(self, writes: list[tuple[Case, Case, tuple[str, ...]]]) -> list[bool]: ...
     async def save_redrive(self, before: Case, after: Case) -> bool: ...
     async def save_withdrawal(self, before: Case, after: Case, event_id: str, note: str) -> bool: ...
+    async def attachments_of(self, case_id: str) -> tuple[tuple[Attachment, ...], int | None]: ...
+    async def save_documents(self, before: Case, after: Case, attachments: tuple[Attachment, ...], event_id: str,
+                             count_read: int | None) -> bool: ...
 
 
 class CaseReader(Protocol):
@@ -125,6 +137,25 @@ class MongoCaseRepository:
         filters, update = _projection_write(before, after, (event_id,))
         update["$set"] = {**update.get("$set", {}), **withdrawal_fields(after),
                           "withdrawal_note": await self._cipher.seal(note)}
+        result = await self._db[CASES].update_one(filters, update, session=self._session)
+        return result.matched_count == 1
+
+    async def attachments_of(self, case_id: str) -> tuple[tuple[Attachment, ...], int | None]:
+        """The case's records, opened, and the count stored beside them (None for a
+        case written before the count was kept): what `save_documents` is guarded by."""
+        doc = await self._db[CASES].find_one({"_id": case_id}, {"attachments": 1, "attachments_count": 1},
+                                             session=self._session)
+        if doc is None:
+            return (), None
+        return await opened_attachments(doc, self._cipher), doc.get("attachments_count")
+
+    async def save_documents(self, before: Case, after: Case, attachments: tuple[Attachment, ...], event_id: str,
+                             count_read: int | None) -> bool:
+        """Records the addition (its timeline entry and every record sealed again) if
+        neither the status nor the records changed since they were read."""
+        filters, update = _projection_write(before, after, (event_id,))
+        filters["attachments_count"] = count_read  # None matches a case without the count
+        update["$set"] = {**update.get("$set", {}), **await sealed_attachments(attachments, self._cipher)}
         result = await self._db[CASES].update_one(filters, update, session=self._session)
         return result.matched_count == 1
 

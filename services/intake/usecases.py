@@ -24,7 +24,7 @@ from .domain import listing
 from .domain.case import Case
 from .domain.lifecycle import FINAL, IllegalTransition, TimelineEntry, Transition, status_name, statuses_along
 from .domain.listing import CaseQuery
-from .domain.submission import validate
+from .domain.submission import MAX_ATTACHMENTS, validate, validate_attachments
 from .repository import CaseReader, CaseRepository, DuplicateRequest
 
 log = get_logger(__name__)
@@ -148,6 +148,52 @@ async def withdraw_case(transact: Transact, audit: AuditTrail, changes: CaseChan
                     log.info("case_withdrawn", reason=reason)
             return case
     raise WithdrawalContended(case_id)
+
+
+class DocumentsContended(Exception):
+    """The case's records kept changing while these were added: the caller may try again."""
+
+
+async def add_documents(transact: Transact, audit: AuditTrail, changes: CaseChanges, clock: Clock,
+                        principal: Principal, case_id: str, attachments) -> tuple[Case, int, int]:
+    """Adds the records the case does not hold yet (a documents.added event with
+    them), returning the case, how many were new and how many it holds now. The
+    case's records are read (opened) to compare: the access audit records it."""
+    valid, violations = validate_attachments(attachments)
+    if not attachments:
+        violations.append(("attachments", "must have at least one record to add"))
+    if violations:
+        raise InvalidInput(violations)
+    readable = principal.readable_tenants()
+
+    async def body(uow: UnitOfWork) -> tuple[Case, int, int] | None:
+        case = await uow.cases.get(case_id)
+        if case is None or case.tenant_id not in readable:
+            raise NotFound(case_id)
+        existing, count_read = await uow.cases.attachments_of(case_id)
+        try:
+            outcome = cases.add_documents(case, existing, valid, clock.now(), MAX_ATTACHMENTS)
+        except cases.TooManyAttachments as exc:
+            raise InvalidInput([("attachments", str(exc))]) from None
+        if outcome is None:
+            return case, 0, len(existing)
+        moved, event, held = outcome
+        if not await uow.cases.save_documents(case, moved, held, event.event_id, count_read):
+            return None  # the case moved or gained records meanwhile: compare again
+        uow.emit(event)
+        uow.after_commit.append(lambda: changes.publish(case_id, case_id))
+        return moved, len(held) - len(existing), len(held)
+
+    for _ in range(PROJECTION_ROUNDS):
+        outcome = await transact(body)
+        if outcome is not None:
+            case, added, total = outcome
+            await audit.record(_access(principal, "AddDocuments", case, clock.now(), fields=("attachments",)))
+            if added:
+                with bound_contextvars(case_id=case_id):
+                    log.info("documents_added", added=added)
+            return outcome
+    raise DocumentsContended(case_id)
 
 
 # --- queries ---------------------------------------------------------------------

@@ -68,6 +68,22 @@ class InMemoryCases:
             withdrawn_by=after.withdrawn_by, content=content)
         return True
 
+    async def attachments_of(self, case_id: str):
+        case = self._state.cases.get(case_id)
+        return (case.content.attachments, len(case.content.attachments)) if case is not None else ((), None)
+
+    async def save_documents(self, before: Case, after: Case, attachments, event_id: str, count_read) -> bool:
+        """As the real adapter: guarded by the status, the event and the records read."""
+        current = self._state.cases.get(before.case_id)
+        if current is None or len(current.content.attachments) != count_read:
+            return False
+        if not await self.save_projection(before, after, (event_id,)):
+            return False
+        current = self._state.cases[before.case_id]
+        self._state.cases[before.case_id] = dataclasses.replace(
+            current, content=dataclasses.replace(current.content, attachments=tuple(attachments)))
+        return True
+
     async def save_redrive(self, before: Case, after: Case) -> bool:
         current = self._state.cases.get(before.case_id)
         if current is None or (current.redrives, current.status) != (before.redrives, before.status):

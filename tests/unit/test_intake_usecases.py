@@ -17,7 +17,7 @@ from secondlook.events import caused_by, new_event
 from secondlook.feed import Feed
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import usecases
-from services.intake.domain.case import NotWithdrawable
+from services.intake.domain.case import ClosedToDocuments, NotWithdrawable
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
 from services.intake.domain.listing import parse_query
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, RecordedAccesses, intake_transact
@@ -386,3 +386,56 @@ async def test_an_unmatched_case_can_be_withdrawn_and_a_watcher_sees_it_end():
     assert (position, entry.event_type, status) == (3, "case.withdrawn", S.CASE_STATUS_WITHDRAWN)
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(updates), 2)
+
+
+def _record(n: int) -> intake_pb2.Attachment:
+    return intake_pb2.Attachment(uri=f"https://records.example.org/doc/{n}", media_type="application/pdf",
+                                 size_bytes=1000 + n, sha256=f"{n:064x}", title=f"Report {n}")
+
+
+async def test_added_records_join_the_case_and_its_timeline_once_and_the_read_is_recorded():
+    transact, clock, audit, changes = intake_transact(), FakeClock(), RecordedAccesses(), Feed()
+    case, _ = await _submit(transact, clock)
+    held = len(case.content.attachments)
+    updates = usecases.watch_case(InMemoryCaseReader(transact), changes, RecordedAccesses(), clock, _principal(),
+                                  case.case_id, 1)
+    waiting = asyncio.ensure_future(anext(updates))
+    moved, added, total = await usecases.add_documents(transact, audit, changes, clock, _principal(), case.case_id,
+                                                       [_record(1), _record(2), _record(1)])
+    assert (added, total) == (2, held + 2) and moved.status == case.status
+    stored = transact.state.cases[case.case_id]
+    assert [a.uri for a in stored.content.attachments][-2:] == [_record(1).uri, _record(2).uri]
+    event = transact.committed[-1]
+    assert event.type == "documents.added" and event.documents_added.count == 2
+    assert b"records.example.org" not in event.SerializeToString()
+    position, entry, status = await asyncio.wait_for(waiting, 2)
+    assert (position, entry.event_type, status) == (2, "documents.added", S.CASE_STATUS_SUBMITTED)
+    await updates.aclose()
+    # A retry adds nothing, emits nothing, and still records that the records were read.
+    assert (await usecases.add_documents(transact, audit, changes, clock, _principal(), case.case_id,
+                                         [_record(2)]))[1:] == (0, held + 2)
+    assert len(transact.committed) == 2
+    assert [(a.method, a.fields) for a in audit.accesses] == [("AddDocuments", ("attachments",))] * 2
+
+
+async def test_records_are_checked_like_a_submissions_and_only_an_open_case_takes_them():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    bad = _record(3)
+    bad.uri, bad.sha256 = "http://records.example.org/x", "abc"
+    with pytest.raises(InvalidInput) as info:
+        await usecases.add_documents(transact, RecordedAccesses(), Feed(), clock, _principal(), case.case_id, [bad])
+    assert [f for f, _ in info.value.violations] == ["attachments[0].uri", "attachments[0].sha256"]
+    with pytest.raises(InvalidInput, match="at least one"):
+        await usecases.add_documents(transact, RecordedAccesses(), Feed(), clock, _principal(), case.case_id, [])
+    with pytest.raises(InvalidInput, match="at most 50"):
+        await usecases.add_documents(transact, RecordedAccesses(), Feed(), clock, _principal(), case.case_id,
+                                     [_record(n) for n in range(10, 60)])
+    with pytest.raises(usecases.NotFound):
+        await usecases.add_documents(transact, RecordedAccesses(), Feed(), clock, _principal("t2"), case.case_id,
+                                     [_record(4)])
+    await _withdraw(transact, clock, case.case_id)
+    with pytest.raises(ClosedToDocuments, match="WITHDRAWN"):
+        await usecases.add_documents(transact, RecordedAccesses(), Feed(), clock, _principal(), case.case_id,
+                                     [_record(4)])
+    assert [e.type for e in transact.committed] == ["case.submitted", "case.withdrawn"]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from secondlook.events import Event, new_event
 from secondlook.v1 import case_pb2, events_pb2
 
-from .content import CaseContent
+from .content import Attachment, CaseContent
 from .lifecycle import (
     REDRIVE_REPUBLISH,
     SYSTEM_STAGES,
@@ -171,3 +171,36 @@ def withdraw(case: Case, reason: int, by: str, now: datetime) -> tuple[Case, Eve
         withdrawal_reason=reason, withdrawn_at=now, withdrawn_by=by,
     )
     return moved, event
+
+
+class ClosedToDocuments(Exception):
+    """The case's review is over (or it was withdrawn): records can no longer be added."""
+
+
+class TooManyAttachments(Exception):
+    """The case would hold more records than a case may."""
+
+
+def add_documents(case: Case, existing: tuple[Attachment, ...], new: tuple[Attachment, ...], now: datetime,
+                  limit: int) -> tuple[Case, Event, tuple[Attachment, ...]] | None:
+    """The case with the records it did not have (same URI and SHA-256: the same
+    record), its documents.added event and every record it now holds; None when
+    every one was there already."""
+    if case.status not in WITHDRAWABLE:
+        raise ClosedToDocuments(f"the case is {status_name(case.status)}: records can be added to an open case only")
+    held = {(a.uri, a.sha256) for a in existing}
+    fresh = []
+    for a in new:
+        if (a.uri, a.sha256) not in held:
+            held.add((a.uri, a.sha256))
+            fresh.append(a)
+    if not fresh:
+        return None
+    if len(existing) + len(fresh) > limit:
+        raise TooManyAttachments(f"a case holds at most {limit} records; this one has {len(existing)}")
+    event = new_event(events_pb2.DocumentsAdded(count=len(fresh)), case_id=case.case_id, tenant_id=case.tenant_id,
+                      producer="intake", traceparent=case.traceparent, occurred_at=now)
+    # On the timeline at the case's status: an addition moves nothing.
+    entry = TimelineEntry(case.status, event.type, event.event_id, "intake", now, now)
+    moved = dataclasses.replace(case, timeline=(*case.timeline, entry), seen_event_ids=case.seen_event_ids | {event.event_id})
+    return moved, event, (*existing, *fresh)

@@ -28,7 +28,7 @@ STATUS_OF_EVENT: dict[str, int] = {
     "case.withdrawn": S.CASE_STATUS_WITHDRAWN,
 }
 # What intake itself records (with the command), not by projecting another service's event.
-OWN_EVENTS = frozenset({"case.submitted", "case.withdrawn"})
+OWN_EVENTS = frozenset({"case.submitted", "case.withdrawn", "documents.added"})
 
 # Position along the main line; NEEDS_INFO sits beside IN_REVIEW.
 _RANK = {

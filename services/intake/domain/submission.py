@@ -300,9 +300,20 @@ def _first_opinion(c: _Check, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
 
 
 def _attachments(c: _Check, req: SubmitCaseRequest) -> tuple[Attachment, ...]:
-    c.most("attachments", req.attachments, MAX_ATTACHMENTS)
+    return _attachment_list(c, req.attachments)
+
+
+def validate_attachments(attachments) -> tuple[tuple[Attachment, ...], list[Violation]]:
+    """Attachments added to a case later (AddDocuments), by the rules of a submission's."""
+    c = _Check()
+    valid = _attachment_list(c, attachments)
+    return valid, c.violations
+
+
+def _attachment_list(c: _Check, attachments) -> tuple[Attachment, ...]:
+    c.most("attachments", attachments, MAX_ATTACHMENTS)
     out = []
-    for i, a in enumerate(req.attachments):
+    for i, a in enumerate(attachments):
         path = f"attachments[{i}]"
         try:
             parts = urlsplit(a.uri) if len(a.uri) <= MAX_URI_CHARS else None
