@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import aiohttp
 import grpc
 from google.protobuf import json_format
 
@@ -80,3 +81,27 @@ def numbered_cases(prefix: str, n: int) -> list[intake_pb2.SubmitCaseRequest]:
         req.client_request_id = f"{prefix}-{i:02d}"
         out.append(req)
     return out
+
+
+def sample_bundle(request_id: str) -> dict:
+    """data/sample_bundle.fhir.json with its own request identifier and its consent given now."""
+    bundle = json.loads((ROOT / "data" / "sample_bundle.fhir.json").read_text())
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "ServiceRequest":
+            resource["identifier"][0]["value"] = request_id
+        elif resource["resourceType"] == "Consent":
+            resource["dateTime"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return bundle
+
+
+async def submit_bundle(settings: Settings, fhir_base: str, tenant: str, bundle: dict,
+                        subject: str = "coordinator@example.org") -> tuple[int, dict, dict]:
+    """POSTs a transaction Bundle to intake's FHIR endpoint as a submitter of the
+    tenant: (HTTP status, the response resource, the response headers)."""
+    token = mint_token(settings, subject=subject, tenant=tenant, roles=["submitter"])
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+        async with http.post(f"{fhir_base}/Bundle", data=json.dumps(bundle).encode(),
+                             headers={"Content-Type": "application/fhir+json",
+                                      "Authorization": f"Bearer {token}"}) as response:
+            return response.status, await response.json(content_type=None), dict(response.headers)

@@ -67,11 +67,20 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
     reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), think_seconds=2.0).start()
     started = time.monotonic()
     cases = []
-    for req in clients.sample_cases(prefix=f"{int(time.time())}-"):
+    run_id = int(time.time())
+    for req in clients.sample_cases(prefix=f"{run_id}-"):
         sent = time.monotonic()
         r = await intake.SubmitCase(req, metadata=intake_auth.metadata, timeout=10)
         cases.append({"id": r.case_id, "ref": req.client_request_id.split("-", 2)[2], "sent": sent,
                       "diagnosis": req.diagnosis_code})
+    # One more the way a hospital's FHIR system sends it: a transaction Bundle over HTTP.
+    sent = time.monotonic()
+    status, reply, _ = await clients.submit_bundle(settings, stack.fhir_base(), TENANT,
+                                                   clients.sample_bundle(f"{run_id}-fhir-breast-onc"))
+    if status != 201:
+        raise RuntimeError(f"the FHIR sample was refused ({status}): {reply}")
+    case_id = reply["entry"][0]["response"]["location"].split("/")[1]
+    cases.append({"id": case_id, "ref": "fhir-breast-onc", "sent": sent, "diagnosis": "C50.911"})
     try:
         if console.is_terminal:
             with Live(_table(cases, started, receiver, hold), console=console, refresh_per_second=4) as live:
@@ -198,6 +207,8 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         for name in stack.services:
             grid.add_row(name, f"gRPC {stack.target(name)}", f"metrics http://127.0.0.1:{stack.metrics_ports[name]}/metrics",
                          f"log {stack.services[name].log_path.relative_to(ROOT) if stack.services[name].log_path.is_relative_to(ROOT) else stack.services[name].log_path}")
+            if name in stack.fhir_ports:
+                grid.add_row("", f"FHIR {stack.fhir_base(name)}", "", "")
         console.print(Group(grid))
         result = _until_signalled(_demo(stack, console, hold))
         if result is None:

@@ -58,6 +58,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
     """Polls `condition` until true; raises TimeoutError naming `what`."""
     deadline = time.monotonic() + timeout
@@ -204,6 +210,7 @@ class Stack:
         self.metrics_ports = {
             s: metrics_port_base + i if metrics_port_base else free_port() for i, s in enumerate(SERVICES)
         }
+        self.fhir_ports: dict[str, int] = {}  # intake's processes: their FHIR endpoint
         # In every child's environment, so that whatever a stack started can be
         # found (see leftovers) even if the launcher lost track of it.
         self.marker = {STACK_MARKER: str(self.home.resolve())}
@@ -282,6 +289,7 @@ class Stack:
             "SECONDLOOK_GRPC_HOST": "127.0.0.1",
             "SECONDLOOK_GRPC_PORT": str(self.grpc_ports[process]),
             "SECONDLOOK_METRICS_PORT": str(self.metrics_ports[process]),
+            "SECONDLOOK_FHIR_PORT": str(self.fhir_ports.get(process, 0)),
             # A stable name per process: a restarted one aborts the transactions its
             # predecessor left open and, being a static member, takes its partitions
             # back at once (extra replicas are dynamic: see start_service).
@@ -307,6 +315,8 @@ class Stack:
         process = name if replica == 0 else f"{name}-{replica}"
         self.grpc_ports.setdefault(process, free_port())
         self.metrics_ports.setdefault(process, free_port())
+        if name == "intake":
+            self.fhir_ports.setdefault(process, free_port())
         env = self.env_for(process)
         if replica:
             env["SECONDLOOK_KAFKA_CONSUMER_STATIC_MEMBERSHIP"] = "false"
@@ -324,9 +334,16 @@ class Stack:
             return health_status(self.target(name)) == health_pb2.HealthCheckResponse.SERVING
 
         wait_for(_started(proc, serving), timeout, f"{name} to report SERVING", interval=0.2)
+        if name in self.fhir_ports:
+            port = self.fhir_ports[name]
+            wait_for(_started(proc, lambda: _accepts(port)), timeout, f"{name}'s FHIR endpoint", interval=0.1)
 
     def target(self, service: str) -> str:
         return f"127.0.0.1:{self.grpc_ports[service]}"
+
+    def fhir_base(self, process: str = "intake") -> str:
+        """The base URL of an intake process's FHIR endpoint."""
+        return f"http://127.0.0.1:{self.fhir_ports[process]}/fhir"
 
     def start(self, on_step: Callable[[str], None] = lambda _: None) -> None:
         on_step("broker")

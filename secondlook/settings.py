@@ -104,6 +104,8 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, description="Largest request accepted; larger ones get `RESOURCE_EXHAUSTED`."
     )
     metrics_port: int = Field(9464, description="Port of the Prometheus `/metrics` endpoint; 0 disables.")
+    fhir_port: int = Field(8080, description="Port of intake's FHIR R4 HTTP endpoint (`/fhir/Bundle`, bound on "
+                           "`SECONDLOOK_GRPC_HOST`); 0 disables. The other services have none.")
 
     # --- Auth ------------------------------------------------------------------
     jwt_secret: SecretStr = Field(

@@ -1,4 +1,4 @@
-"""intake's entry point: wires the store, bus, gRPC API, consumer and sweeper."""
+"""intake's entry point: wires the store, bus, gRPC API, FHIR endpoint, consumer and sweeper."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from secondlook.auditlog import MongoAuditLog
+from secondlook.auth import TokenVerifier
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.changes import follow_changes
 from secondlook.clock import Clock
@@ -16,7 +17,7 @@ from secondlook.unitofwork import transactor
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
 
 from .. import topology
-from . import repository
+from . import fhir_api, repository
 from .grpc_api import IntakeServicer
 from .handlers import make_handlers
 from .repository import IntakeUnitOfWork, MongoCaseReader
@@ -44,19 +45,22 @@ async def serve() -> int:
 
     sweeper = Sweeper(transact, reader, interval=settings.sweeper_interval_seconds, stuck_after=stuck_after,
                       max_per_sweep=settings.sweeper_max_redrives_per_sweep, clock=clock)
-    follow = []
+    loops = [sweeper.run]
+    if settings.fhir_port:  # the FHIR twin of SubmitCase, over the same use cases
+        app = fhir_api.make_fhir_app(transact, reader, audit, clock, TokenVerifier(settings), stuck_after)
+        loops.append(lambda: fhir_api.serve(app, settings.grpc_host, settings.fhir_port))
     if settings.follow_change_streams:  # another replica's projections reach this one's watchers
         def announce(change: dict) -> None:
             case_id = change["documentKey"]["_id"]
             changes.publish(case_id, case_id)
-        follow.append(lambda: follow_changes(kernel.store.db[repository.CASES], announce, full_document=False))
+        loops.append(lambda: follow_changes(kernel.store.db[repository.CASES], announce, full_document=False))
     service = assemble(
         kernel,
         register,
         consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, changes, clock, stuck_after)),
         consumes=topology.CONSUMES["intake"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key, audit.ensure_indexes],
-        loops=[sweeper.run, *follow],
+        loops=loops,
     )
     return await run(service)
 

@@ -208,6 +208,12 @@ async def get_case(reader: CaseReader, audit: AuditTrail, clock: Clock, principa
     return case
 
 
+async def case_status(reader: CaseReader, principal: Principal, case_id: str) -> Case | None:
+    """The case without its content (status, timeline): no PHI read, nothing to record."""
+    readable = sorted(principal.readable_tenants())
+    return await reader.status_for_tenant(case_id, *readable) if readable else None
+
+
 async def list_cases(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
                      query: CaseQuery) -> tuple[list[Case], str]:
     """A page of the cases the query asks for, and the token of the next page ("" on

@@ -33,7 +33,7 @@ TOPICS = (
     "secondlook.control.redrive.v1",
     "secondlook.deadletter.v1",
 )
-GRPC_PORT, METRICS_PORT = 50051, 9464
+GRPC_PORT, METRICS_PORT, FHIR_PORT = 50051, 9464, 8080
 CONFIGMAP = "secondlook-config"
 SECRET = "secondlook-secrets"
 SECRET_ENV = {"SECONDLOOK_JWT_SECRET": "jwt-secret", "SECONDLOOK_MONGO_URI": "mongo-uri"}
@@ -343,6 +343,9 @@ def test_network_policies():
         assert METRICS_PORT in from_namespace, f"{name}: metrics not reachable from monitoring"
         if name == "intake":
             assert GRPC_PORT in from_namespace, "intake not reachable from the ingress"
+            assert FHIR_PORT in from_namespace, "intake's FHIR endpoint not reachable from the ingress"
+        else:
+            assert FHIR_PORT not in from_namespace, f"{name} exposes a port it does not serve"
         if name == "matching":  # no client API
             assert GRPC_PORT not in from_namespace, "matching is exposed outside the namespace"
 

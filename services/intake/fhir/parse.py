@@ -1,0 +1,134 @@
+"""Bytes to an R4 Bundle, or the structural reasons it is not one (HTTP 400).
+
+The body is read as JSON (no NaN or Infinity, at most `MAX_DEPTH` levels), every
+`resourceType` in it is checked against the R4B resource names (the model
+library fails with a KeyError on an unknown one), then `fhir.resources.R4B`
+validates the Bundle: element names, types, cardinalities, primitive formats.
+It does not check bindings (a Bundle.type of "nonsense" passes), profiles or
+references; `translate` does what the platform needs of those.
+
+Pydantic's errors carry the submitted value (`input_value=...`) and sometimes
+quote it in the message: neither reaches a Problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pydantic
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.resource import Resource
+
+from .problems import STRUCTURE, Problem
+
+# FHIR resources are shallow: the deepest official examples nest about 15 levels.
+MAX_DEPTH = 64
+_RESOURCE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+_ABSTRACT = frozenset({"Resource", "DomainResource"})
+_INPUT_VALUE = re.compile(r"input_value=.*", re.DOTALL)
+
+
+def is_resource_type(name: object) -> bool:
+    """Whether `name` is an R4B resource type (Patient, Bundle, ...), not a data type."""
+    if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or name in _ABSTRACT:
+        return False
+    try:
+        return issubclass(get_fhir_model_class(name), Resource)
+    except (ValueError, KeyError, AttributeError, ImportError):
+        return False
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _decode(body: bytes) -> tuple[Any, Problem | None]:
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant), None
+    except UnicodeDecodeError:
+        return None, Problem("Bundle", "the body is not UTF-8 text: send the Bundle as application/fhir+json",
+                             STRUCTURE)
+    except (ValueError, RecursionError):  # JSONDecodeError, too many digits, NaN, nesting
+        return None, Problem("Bundle", "the body is not JSON: send the Bundle as application/fhir+json",
+                             STRUCTURE)
+
+
+def _walk_problems(data: Any) -> list[Problem]:
+    """Too deep nesting and resourceType values that name no R4 resource, by path."""
+    problems = []
+    stack = [(data, "Bundle", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return [Problem(path, f"nests deeper than {MAX_DEPTH} levels", STRUCTURE)]
+        if isinstance(node, dict):
+            if "resourceType" in node and not is_resource_type(node["resourceType"]):
+                problems.append(Problem(f"{path}.resourceType", "is not the name of an R4 resource type", STRUCTURE))
+            stack.extend((value, f"{path}.{key[:64]}", depth + 1) for key, value in node.items()
+                         if isinstance(value, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{i}]", depth + 1) for i, value in enumerate(node)
+                         if isinstance(value, (dict, list)))
+    return sorted(problems, key=lambda p: p.expression)
+
+
+def _element(name: str) -> str:
+    if name == "resource_type":
+        return "resourceType"
+    return name.removesuffix("__ext")
+
+
+def fhirpath_of(loc: tuple) -> str:
+    """A pydantic error location as a FHIRPath from Bundle: ('entry', 2, 'resource', 'birthDate')
+    is Bundle.entry[2].resource.birthDate."""
+    path = "Bundle"
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and part and not part.startswith(("function-", "model-")):
+            path += f".{_element(part)[:64]}"
+    return path
+
+
+def _without_input(error: dict) -> str:
+    """The rule an error states, without the value it was given."""
+    message = _INPUT_VALUE.sub("", str(error.get("msg", ""))).strip()
+    value = error.get("input")
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and len(str(value)) >= 2:
+        message = message.replace(str(value), "…")
+    return message[:200] or "is not valid"
+
+
+def model_problems(error: pydantic.ValidationError) -> list[Problem]:
+    out = []
+    for e in error.errors(include_url=False)[:50]:
+        out.append(Problem(fhirpath_of(tuple(e.get("loc", ()))), _without_input(e), STRUCTURE))
+    return out
+
+
+def read_bundle(body: bytes) -> tuple[dict | None, list[Problem]]:
+    """The Bundle as R4 JSON (as the model normalises it: sizes as numbers, no nulls),
+    or why the body is not an R4 Bundle."""
+    data, problem = _decode(body)
+    if problem:
+        return None, [problem]
+    if not isinstance(data, dict):
+        return None, [Problem("Bundle", "must be a JSON object, a FHIR resource", STRUCTURE)]
+    if data.get("resourceType") != "Bundle":
+        return None, [Problem("Bundle.resourceType", "must be Bundle: POST /fhir/Bundle takes a transaction Bundle",
+                              STRUCTURE)]
+    problems = _walk_problems(data)
+    if problems:
+        return None, problems
+    try:
+        bundle = Bundle.model_validate(data)
+        return bundle.model_dump(mode="json"), []
+    except pydantic.ValidationError as exc:
+        return None, model_problems(exc)
+    except (RecursionError, MemoryError):
+        return None, [Problem("Bundle", "is too large or too deeply nested to read", STRUCTURE)]
+    except Exception:  # the model library's own failures on odd input: a refusal, never a 5xx
+        return None, [Problem("Bundle", "is not a valid FHIR R4 Bundle", STRUCTURE)]

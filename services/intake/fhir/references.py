@@ -1,0 +1,107 @@
+"""Resolving a reference to another entry of the same bundle.
+
+The rules, in order (FHIR R4 Bundle, "Resolving references in Bundles", plus one
+documented leniency):
+1. a reference equal to an entry's fullUrl (urn:uuid:..., urn:oid:... or an
+   absolute URL) is that entry;
+2. a relative reference `Type/id` (a trailing `/_history/n` is ignored) made from
+   an entry whose fullUrl is RESTful (`<base>/Type/id`) is `<base>/Type/id`;
+3. otherwise a relative reference is the one entry whose resource has that type
+   and id (the leniency: the HL7 examples refer to `Patient/example` and carry no
+   fullUrl), when exactly one has.
+A contained reference (`#id`), a reference to another server, or one with only an
+identifier or a display resolves to nothing here: the translation needs the
+resource itself, so such a reference where it follows one is refused (not-found).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .problems import DUPLICATE, INVALID, NOT_FOUND, REQUIRED, Problem
+
+_RELATIVE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
+_RESTFUL = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    index: int
+    full_url: str
+    resource: dict
+
+    @property
+    def type(self) -> str:
+        return self.resource.get("resourceType", "")
+
+    @property
+    def path(self) -> str:
+        return f"Bundle.entry[{self.index}].resource"
+
+
+class BundleIndex:
+    def __init__(self, bundle: dict):
+        self.entries = [Entry(i, e.get("fullUrl", ""), e.get("resource") or {})
+                        for i, e in enumerate(bundle.get("entry") or [])]
+        self.problems: list[Problem] = []
+        self._by_url: dict[str, Entry] = {}
+        for entry in self.entries:
+            if not entry.full_url:
+                continue
+            if entry.full_url in self._by_url:
+                self.problems.append(Problem(f"Bundle.entry[{entry.index}].fullUrl",
+                                             f"repeats the fullUrl of entry {self._by_url[entry.full_url].index}",
+                                             DUPLICATE))
+            else:
+                self._by_url[entry.full_url] = entry
+
+    def of_type(self, resource_type: str) -> list[Entry]:
+        return [e for e in self.entries if e.type == resource_type]
+
+    def find(self, reference: str, source: Entry) -> Entry | None:
+        if reference in self._by_url:
+            return self._by_url[reference]
+        relative = _RELATIVE.match(reference)
+        if relative is None:
+            return None
+        resource_type, resource_id = relative.group(1), relative.group(2)
+        restful = _RESTFUL.match(source.full_url)
+        if restful:
+            return self._by_url.get(f"{restful.group(1)}/{resource_type}/{resource_id}")
+        found = [e for e in self.entries if e.type == resource_type and e.resource.get("id") == resource_id]
+        return found[0] if len(found) == 1 else None
+
+
+class Resolver:
+    """Follows references for the translation, collecting a problem for each that
+    does not resolve, or resolves to a resource of the wrong type; remembers
+    every entry reached, so the entries nothing reads can be refused."""
+
+    def __init__(self, index: BundleIndex):
+        self.index = index
+        self.problems: list[Problem] = []
+        self.reached: set[int] = set()
+
+    def follow(self, reference: object, path: str, source: Entry, types: tuple[str, ...], *,
+               required: bool = True) -> Entry | None:
+        """The entry `reference` (a Reference as JSON, at FHIRPath `path`) points to, of one of `types`."""
+        wanted = " or ".join(types)
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        if not target:  # absent, or only an identifier or a display
+            if required:
+                self.problems.append(Problem(path + (".reference" if reference else ""),
+                                             f"is required: a reference to the bundle's {wanted} entry",
+                                             NOT_FOUND if reference else REQUIRED))
+            return None
+        entry = self.index.find(target, source)
+        if entry is None:
+            self.problems.append(Problem(f"{path}.reference", f"resolves to no entry of the bundle (a {wanted} "
+                                                              "with that fullUrl, or Type/id)", NOT_FOUND))
+            return None
+        if entry.type not in types:
+            self.problems.append(Problem(f"{path}.reference", f"must reference a {wanted}, not a {entry.type}",
+                                         INVALID))
+            return None
+        self.reached.add(entry.index)
+        return entry

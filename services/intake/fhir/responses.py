@@ -1,0 +1,101 @@
+"""What a success and a read answer: the transaction-response Bundle, the case as
+a ServiceRequest (status only: no PHI, so the read needs no access audit), and the
+CapabilityStatement.
+
+The case's status as ServiceRequest.status (the case's own status rides along in
+the extension vocabulary.EXT_CASE_STATUS):
+
+  SUBMITTED, MATCHING, OFFERED, ASSIGNED,
+  IN_REVIEW, OPINION_READY                 active     (being worked on)
+  NEEDS_INFO                               on-hold    (waits on the submitter)
+  UNMATCHED                                on-hold    (no reviewer yet; a new match can resume it)
+  DELIVERED, CLOSED                        completed
+  WITHDRAWN                                revoked
+  UNSPECIFIED                              unknown
+"""
+
+from __future__ import annotations
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from secondlook.v1.case_pb2 import CaseStatus, Urgency
+from services.intake.domain.case import Case
+from services.intake.domain.lifecycle import status_name
+
+from . import vocabulary as v
+
+S = CaseStatus
+REQUEST_STATUS = {
+    S.CASE_STATUS_SUBMITTED: "active", S.CASE_STATUS_MATCHING: "active", S.CASE_STATUS_OFFERED: "active",
+    S.CASE_STATUS_ASSIGNED: "active", S.CASE_STATUS_IN_REVIEW: "active", S.CASE_STATUS_OPINION_READY: "active",
+    S.CASE_STATUS_NEEDS_INFO: "on-hold", S.CASE_STATUS_UNMATCHED: "on-hold",
+    S.CASE_STATUS_DELIVERED: "completed", S.CASE_STATUS_CLOSED: "completed",
+    S.CASE_STATUS_WITHDRAWN: "revoked",
+}
+PRIORITY = {Urgency.URGENCY_STANDARD: "routine", Urgency.URGENCY_EXPEDITED: "urgent"}
+VERSION = "1"  # the request as submitted; its status moves, its content does not
+
+
+def location(case: Case) -> str:
+    return f"ServiceRequest/{case.case_id}/_history/{VERSION}"
+
+
+def _instant(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def transaction_response(bundle: dict, case: Case, created: bool) -> dict:
+    """One response entry per request entry, in order (as FHIR requires). Only the
+    ServiceRequest becomes a resource here, the case; the others are part of it."""
+    entries = []
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "ServiceRequest":
+            response = {"status": "201 Created" if created else "200 OK", "location": location(case),
+                        "etag": f'W/"{VERSION}"', "lastModified": _instant(case.submitted_at)}
+        else:
+            response = {"status": "200 OK", "outcome": {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "information", "code": "informational",
+                           "diagnostics": f"recorded as part of ServiceRequest/{case.case_id}, "
+                                          "not as a resource of its own"}]}}
+        entries.append({"response": response})
+    return Bundle.model_validate({"resourceType": "Bundle", "type": "transaction-response",
+                                  "entry": entries}).model_dump(mode="json")
+
+
+def service_request(case: Case) -> dict:
+    """The case as the ServiceRequest it was submitted as, by status: no PHI."""
+    resource = {
+        "resourceType": "ServiceRequest", "id": case.case_id,
+        "meta": {"versionId": VERSION, "lastUpdated": _instant(case.updated_at)},
+        "extension": [{"url": v.EXT_CASE_STATUS, "valueCode": status_name(case.status)}],
+        "identifier": [{"type": {"coding": [{"system": v.IDENTIFIER_TYPE, "code": "PLAC"}]},
+                        "value": case.client_request_id}],
+        "status": REQUEST_STATUS.get(case.status, "unknown"), "intent": "order",
+        "subject": {"display": "the case's patient (not disclosed by this read)"},
+        "authoredOn": _instant(case.submitted_at),
+    }
+    if case.urgency in PRIORITY:
+        resource["priority"] = PRIORITY[case.urgency]
+    return ServiceRequest.model_validate(resource).model_dump(mode="json")
+
+
+def capability_statement(date: str) -> dict:
+    return CapabilityStatement.model_validate({
+        "resourceType": "CapabilityStatement", "status": "active", "date": date, "kind": "instance",
+        "fhirVersion": "4.0.1", "format": ["application/fhir+json"],
+        "implementation": {"description": "secondlook intake: second-opinion requests as FHIR R4 transactions"},
+        "rest": [{
+            "mode": "server",
+            "security": {"description": "Bearer JWT (the gRPC API's tokens): role submitter to submit, "
+                                        "submitter or operator to read"},
+            "interaction": [{"code": "transaction",
+                             "documentation": "POST /fhir or /fhir/Bundle: a transaction Bundle with one "
+                                              "ServiceRequest becomes a second-opinion case"}],
+            "resource": [{"type": "ServiceRequest", "interaction": [{"code": "read"}],
+                          "documentation": "the case's status"}],
+        }],
+    }).model_dump(mode="json")

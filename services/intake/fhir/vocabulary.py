@@ -1,0 +1,27 @@
+"""Code systems read from a bundle, and the URLs this platform defines for what
+FHIR R4 has no element for. The secondlook URLs are identifiers, not pages that
+must resolve."""
+
+from __future__ import annotations
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+PROCEDURE_SYSTEMS = {CPT: "CPT", HCPCS: "HCPCS"}
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"  # MR, PLAC, ...
+BCP47 = "urn:ietf:bcp:47"
+
+# Under a reserved .example domain until the project owns a domain to publish them at.
+BASE = "https://secondlook.example/fhir"
+# On the second-opinion ServiceRequest, valueBoolean.
+EXT_PANEL = f"{BASE}/StructureDefinition/panel-requested"
+EXT_BLIND = f"{BASE}/StructureDefinition/blind-review-requested"
+# On Attachment, valueString: the lower-case hex SHA-256 of the content. R4's
+# Attachment.hash is a base64 SHA-1, which this platform does not accept.
+EXT_SHA256 = f"{BASE}/StructureDefinition/attachment-sha256"
+# On a ServiceRequest read back, valueCode: the case's own status (CASE_STATUS_ without the prefix).
+EXT_CASE_STATUS = f"{BASE}/StructureDefinition/case-status"
+# Consent.category: what makes a Consent a consent to this platform's review.
+CONSENT_CATEGORY = f"{BASE}/CodeSystem/consent-category"
+SECOND_OPINION_REVIEW = "second-opinion-review"

@@ -1,0 +1,87 @@
+"""Acceptance: canary strings planted in every PHI field of cases sent over gRPC
+and over FHIR (and in records added later and a withdrawal note) are found
+nowhere PHI must not be once the cases are DELIVERED: not in any service's log,
+not on any /metrics page, not in any Kafka payload read back from the broker,
+not in any webhook body."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import pytest
+
+from devstack import clients
+from devstack.receiver import registered_receiver
+from devstack.simreviewer import SimulatedReviewer
+from secondlook.v1 import case_pb2, intake_pb2
+from services.topology import ALL_TOPICS
+from tests.conftest import eventually
+from tests.e2e.canaries import plant_canaries, plant_fhir_canaries
+from tests.integration.kafka_reader import read_topic
+
+pytestmark = pytest.mark.e2e
+
+TENANT = "tenant-canaries"
+DELIVERED = case_pb2.CASE_STATUS_DELIVERED
+
+
+def _metrics(port: int) -> bytes:
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+
+
+async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_settings):
+    receiver = await registered_receiver(stack_settings, stack.target("notify"), TENANT)
+    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids()).start()
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), TENANT)
+    try:
+        by_grpc = clients.sample_cases(prefix="canary-grpc-")[0]
+        canaries = plant_canaries(by_grpc)
+        grpc_case = (await intake.SubmitCase(by_grpc, metadata=authed.metadata, timeout=10)).case_id
+        bundle = clients.sample_bundle("canary-fhir-1")
+        canaries += plant_fhir_canaries(bundle)
+        status, reply, _ = await clients.submit_bundle(stack_settings, stack.fhir_base(), TENANT, bundle)
+        assert status == 201, reply
+        fhir_case = reply["entry"][0]["response"]["location"].split("/")[1]
+
+        # A third case gets records added later and is withdrawn with a note.
+        withdrawn = clients.sample_cases(prefix="canary-withdrawn-")[0]
+        canaries += plant_canaries(withdrawn)
+        withdrawn_case = (await intake.SubmitCase(withdrawn, metadata=authed.metadata, timeout=10)).case_id
+        added = intake_pb2.Attachment(uri="https://records.example.org/canaryadded/later.pdf", title="Title canaryadded",
+                                      media_type="application/pdf", size_bytes=10, sha256="ab" * 32)
+        await intake.AddDocuments(intake_pb2.AddDocumentsRequest(case_id=withdrawn_case, attachments=[added]),
+                                  metadata=authed.metadata, timeout=10)
+        await intake.WithdrawCase(intake_pb2.WithdrawCaseRequest(
+            case_id=withdrawn_case, reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST, note="Note canarynote"),
+            metadata=authed.metadata, timeout=10)
+        canaries += ["canaryadded", "canarynote"]
+
+        async def delivered():
+            cases = [await intake.GetCase(intake_pb2.GetCaseRequest(case_id=c), metadata=authed.metadata, timeout=10)
+                     for c in (grpc_case, fhir_case)]
+            return cases if all(c.status == DELIVERED for c in cases) else None
+
+        grpc_read, fhir_read = await eventually(delivered, 120, "both canary cases DELIVERED")
+        # The canaries were taken in, whole: the API gives them back to the case's tenant.
+        assert grpc_read.patient.family_name in canaries and fhir_read.patient.family_name in canaries
+        assert fhir_read.clinical_question in canaries and fhir_read.attachments[0].title in canaries
+        await eventually(lambda: asyncio.sleep(0, result=receiver.for_case(fhir_case)), 30, "the FHIR case's webhook")
+
+        places: dict[str, bytes] = {}
+        for name, proc in stack.services.items():
+            places[f"{name} log"] = proc.log_path.read_bytes()
+            places[f"{name} /metrics"] = await asyncio.to_thread(_metrics, stack.metrics_ports[name])
+        bootstrap = f"127.0.0.1:{stack.kafka_port}"
+        for topic in ALL_TOPICS:
+            records = await read_topic(bootstrap, topic)
+            places[f"topic {topic}"] = b"\n".join(
+                (r.value or b"") + b"".join((v or b"") for _, v in r.headers or ()) for r in records)
+        places["webhook bodies"] = b"\n".join(r["body"] for r in receiver.requests)
+        assert places["webhook bodies"] and places["topic " + ALL_TOPICS[0]]  # there was something to search
+        found = {(c, where) for c in canaries for where, data in places.items() if c.encode() in data}
+        assert not found, f"PHI leaked: {sorted(found)}"
+    finally:
+        await reviewer.stop()
+        await receiver.stop()
+        await authed.close()

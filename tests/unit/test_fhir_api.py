@@ -1,0 +1,193 @@
+"""The FHIR HTTP app over the in-memory fakes: auth, every refusal as an
+OperationOutcome with its status, submit then repeat, status reads, and junk
+bodies that never get a 5xx nor store anything."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from secondlook.auth import TokenVerifier, mint_token
+from secondlook.clock import FakeClock
+from services.intake.fhir_api import MAX_BODY, make_fhir_app
+from tests.fakes.intake import InMemoryCaseReader, RecordedAccesses, intake_transact
+
+BUNDLE = json.loads((Path(__file__).parents[2] / "data" / "sample_bundle.fhir.json").read_text())
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture
+async def fhir(settings):
+    transact, audit = intake_transact(), RecordedAccesses()
+    app = make_fhir_app(transact, InMemoryCaseReader(transact), audit, FakeClock(), TokenVerifier(settings), 30.0)
+
+    def auth(tenant="t1", roles=("submitter",), **claims) -> dict:
+        token = mint_token(settings, subject="coordinator", tenant=tenant, roles=list(roles), **claims)
+        return {**FHIR_JSON, "Authorization": f"Bearer {token}"}
+
+    async with TestClient(TestServer(app)) as client:
+        yield SimpleNamespace(client=client, transact=transact, audit=audit, auth=auth)
+
+
+async def _post(fhir, body, headers=None, path="/fhir/Bundle"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = await fhir.client.post(path, data=data, headers=fhir.auth() if headers is None else headers)
+    return response, await response.json(content_type=None)
+
+
+def _issue(outcome: dict) -> tuple[str, str]:
+    assert outcome["resourceType"] == "OperationOutcome"
+    return outcome["issue"][0]["code"], outcome["issue"][0].get("expression", [""])[0]
+
+
+async def test_a_bundle_becomes_a_case_and_a_repeat_returns_it(fhir):
+    response, body = await _post(fhir, BUNDLE)
+    assert response.status == 201, body
+    assert response.content_type == "application/fhir+json"
+    [case] = fhir.transact.state.cases.values()
+    assert case.jurisdiction == "US-CA" and case.content.first_opinion.physician_npi == "1234567893"
+    assert response.headers["Location"].endswith(f"/fhir/ServiceRequest/{case.case_id}/_history/1")
+    assert body["type"] == "transaction-response" and len(body["entry"]) == len(BUNDLE["entry"])
+    assert body["entry"][0]["response"]["location"] == f"ServiceRequest/{case.case_id}/_history/1"
+    again, body = await _post(fhir, BUNDLE, path="/fhir")  # the transaction endpoint at the base, too
+    assert again.status == 200 and body["entry"][0]["response"]["status"] == "200 OK"
+    assert len(fhir.transact.state.cases) == 1 and [e.type for e in fhir.transact.committed] == ["case.submitted"]
+    assert [a.method for a in fhir.audit.accesses] == ["SubmitCase"]
+
+
+async def test_the_same_identifier_for_a_different_request_is_a_409(fhir):
+    await _post(fhir, BUNDLE)
+    changed = copy.deepcopy(BUNDLE)
+    changed["entry"][0]["resource"]["note"][0]["text"] = "Another question"
+    response, body = await _post(fhir, changed)
+    assert response.status == 409
+    assert _issue(body) == ("duplicate", "Bundle.entry[0].resource.identifier[0].value")
+    assert len(fhir.transact.state.cases) == 1
+
+
+async def test_without_a_valid_token_is_401_and_the_wrong_role_403(fhir, settings):
+    response, body = await _post(fhir, BUNDLE, headers=FHIR_JSON)
+    assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert _issue(body)[0] == "login"
+    response, _ = await _post(fhir, BUNDLE, headers={**FHIR_JSON, "Authorization": "Bearer not-a-jwt"})
+    assert response.status == 401
+    response, body = await _post(fhir, BUNDLE, headers=fhir.auth(roles=("reviewer",)))
+    assert response.status == 403 and _issue(body)[0] == "forbidden"
+    response = await fhir.client.get("/fhir/ServiceRequest/x", headers=fhir.auth(roles=("reviewer",)))
+    assert response.status == 403
+    assert fhir.transact.state.cases == {}
+
+
+async def test_the_wrong_content_type_is_415_and_an_oversized_body_413(fhir):
+    response, body = await _post(fhir, BUNDLE, headers={**fhir.auth(), "Content-Type": "text/plain"})
+    assert response.status == 415 and _issue(body)[0] == "not-supported"
+    oversized = dict(BUNDLE, id="x" * MAX_BODY)
+    response, body = await _post(fhir, oversized)
+    assert response.status == 413 and _issue(body)[0] == "too-costly"
+    assert fhir.transact.state.cases == {}
+
+
+async def test_not_json_is_400_and_a_broken_rule_422_at_its_fhirpath(fhir):
+    response, body = await _post(fhir, b"{not json")
+    assert response.status == 400 and _issue(body) == ("structure", "Bundle")
+    bad = copy.deepcopy(BUNDLE)
+    bad["entry"][6]["resource"]["identifier"][0]["value"] = "1234567890"
+    response, body = await _post(fhir, bad)
+    assert response.status == 422 and _issue(body) == ("value", "Bundle.entry[6].resource.identifier[0].value")
+    assert fhir.transact.state.cases == {} and fhir.audit.accesses == []
+
+
+async def test_the_status_read_gives_no_phi_and_another_tenants_case_is_404(fhir):
+    await _post(fhir, BUNDLE)
+    [case] = fhir.transact.state.cases.values()
+    response = await fhir.client.get(f"/fhir/ServiceRequest/{case.case_id}", headers=fhir.auth())
+    text = await response.text()
+    body = json.loads(text)
+    assert response.status == 200 and response.content_type == "application/fhir+json"
+    assert (body["id"], body["status"], body["intent"], body["priority"]) == (case.case_id, "active", "order",
+                                                                              "urgent")
+    assert body["extension"][0]["valueCode"] == "SUBMITTED" and body["meta"]["lastUpdated"]
+    assert "Testperson" not in text and "Maria" not in text
+    assert [a.method for a in fhir.audit.accesses] == ["SubmitCase"]  # nothing read that needs recording
+    for headers in (fhir.auth(tenant="t2"), fhir.auth(tenant="t2", roles=("operator",))):
+        response = await fhir.client.get(f"/fhir/ServiceRequest/{case.case_id}", headers=headers)
+        assert response.status == 404 and _issue(await response.json(content_type=None))[0] == "not-found"
+    operator = fhir.auth(tenant="ops", roles=("operator",), tenants=["t1"])
+    assert (await fhir.client.get(f"/fhir/ServiceRequest/{case.case_id}", headers=operator)).status == 200
+    assert (await fhir.client.get("/fhir/ServiceRequest/no-such-case", headers=fhir.auth())).status == 404
+
+
+async def test_the_capability_statement_is_public_and_unknown_paths_are_outcomes(fhir):
+    response = await fhir.client.get("/fhir/metadata")
+    body = await response.json(content_type=None)
+    assert response.status == 200 and body["resourceType"] == "CapabilityStatement" and body["fhirVersion"] == "4.0.1"
+    response = await fhir.client.get("/fhir/Patient/1", headers=fhir.auth())
+    assert response.status == 404 and _issue(await response.json(content_type=None))[0] == "not-found"
+    response = await fhir.client.delete("/fhir/Bundle", headers=fhir.auth())
+    assert response.status == 405 and (await response.json(content_type=None))["resourceType"] == "OperationOutcome"
+
+
+# --- junk --------------------------------------------------------------------------------
+JUNK = [None, "", 0, -1, 10**30, 1.5e308, [], {}, "x" * 5000, True, {"resourceType": "Nope"}, [[[[]]]], "\u0000",
+        "\U0001F600", {"reference": "urn:uuid:nowhere"}, {"resourceType": "Bundle", "entry": [{}]}, "2026-02-30"]
+
+
+def _nodes(node, path=()):
+    yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _nodes(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _nodes(value, (*path, i))
+
+
+def _mutated(rng: random.Random) -> bytes:
+    bundle = copy.deepcopy(BUNDLE)
+    for _ in range(rng.randint(1, 3)):
+        path = rng.choice([p for p in _nodes(bundle) if p])
+        parent = bundle
+        for step in path[:-1]:
+            parent = parent[step]
+        if rng.random() < 0.2 and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rng.choice(JUNK))
+    return json.dumps(bundle).encode()
+
+
+def _junk(rng: random.Random) -> bytes:
+    valid = json.dumps(BUNDLE).encode()
+    kind = rng.randrange(6)
+    if kind == 0:
+        return valid[:rng.randrange(len(valid))]  # truncated
+    if kind == 1:
+        depth = rng.choice([50, 65, 1000, 100_000])
+        return b'{"resourceType": "Bundle", "type": "transaction", "meta": ' + b'{"extension": [' * depth
+    if kind == 2:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+    if kind == 3:
+        return b'{"resourceType": "Bundle", "type": "transaction", "total": 1' + b"0" * rng.choice([10, 5000]) + b"}"
+    return _mutated(rng)
+
+
+async def test_junk_never_gets_a_5xx_and_a_refusal_stores_nothing(fhir):
+    rng = random.Random(20260101)
+    statuses = set()
+    for _ in range(250):
+        before = len(fhir.transact.state.cases)
+        body = _junk(rng)
+        response = await fhir.client.post("/fhir/Bundle", data=body, headers=fhir.auth())
+        outcome = await response.json(content_type=None)
+        assert response.status < 500, (response.status, body[:200], outcome)
+        statuses.add(response.status)
+        if response.status >= 400:
+            assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"]
+            assert len(fhir.transact.state.cases) == before
+    assert {400, 422} <= statuses  # the junk reached both the parser and the rules
