@@ -22,11 +22,13 @@ def main(argv: list[str] | None = None) -> int:
                      help="gRPC ports of intake, matching, review, notify: BASE..BASE+3 (default: free ones)")
     run.add_argument("--metrics-port-base", type=int, default=0,
                      help="metrics ports, likewise BASE..BASE+3 (default: free ones)")
+    run.add_argument("--fhir-port", type=int, default=0, help="intake's FHIR endpoint port (default: a free one)")
     args = parser.parse_args(argv)
 
     from devstack import demo
 
-    ports = {k: getattr(args, k) for k in ("kafka_port", "mongo_port", "grpc_port_base", "metrics_port_base")}
+    ports = {k: getattr(args, k) for k in ("kafka_port", "mongo_port", "grpc_port_base", "metrics_port_base",
+                                               "fhir_port")}
     return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done, ports=ports)
 
 

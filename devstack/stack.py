@@ -191,7 +191,8 @@ class Stack:
     """Broker, store and services on free loopback ports, state under `home`."""
 
     def __init__(self, home: Path, *, persistent_store: bool = False, overrides: dict[str, str] | None = None,
-                 kafka_port: int = 0, mongo_port: int = 0, grpc_port_base: int = 0, metrics_port_base: int = 0):
+                 kafka_port: int = 0, mongo_port: int = 0, grpc_port_base: int = 0, metrics_port_base: int = 0,
+                 fhir_port: int = 0):
         """Ports left at 0 are picked free; a base gives the four services base, base+1, ... in
         the order of SERVICES."""
         self.home = home
@@ -199,6 +200,11 @@ class Stack:
         self.kafka_port = kafka_port or free_port()
         self.mongo_port = mongo_port or free_port()
         self.jwt_secret = secrets.token_urlsafe(32)
+        # Written where a developer can mint tokens for this stack's services
+        # (`SECONDLOOK_JWT_SECRET=$(cat .secondlook/jwt-secret) make token ...`); new each run.
+        self.jwt_secret_file = self.home / "jwt-secret"
+        self.jwt_secret_file.write_text(self.jwt_secret)
+        self.jwt_secret_file.chmod(0o600)
         # The local master key of PHI encryption (development only): kept with the
         # state it protects, made once, never committed.
         self.phi_key_file = self.home / "phi-master.key"
@@ -210,7 +216,7 @@ class Stack:
         self.metrics_ports = {
             s: metrics_port_base + i if metrics_port_base else free_port() for i, s in enumerate(SERVICES)
         }
-        self.fhir_ports: dict[str, int] = {}  # intake's processes: their FHIR endpoint
+        self.fhir_ports: dict[str, int] = {"intake": fhir_port} if fhir_port else {}  # intake's FHIR endpoints
         # In every child's environment, so that whatever a stack started can be
         # found (see leftovers) even if the launcher lost track of it.
         self.marker = {STACK_MARKER: str(self.home.resolve())}
