@@ -2,9 +2,10 @@
 others committed (the feeds of WatchAssignments and WatchCase).
 
 An awaiting read on the store: when nothing changes it costs next to nothing.
-An interrupted stream resumes where it left off; when the store no longer has
-that point in its history, it goes on from now (the watchers behind it resume
-from their own positions, which they read from the store).
+An interrupted stream resumes where it left off; when it starts from now instead
+(at first, or when the store no longer has that point in its history) the
+caller's watchers are ended, and their clients resume from their own positions,
+which are read from the store.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ WRITES = [{"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}
 
 
 async def follow_changes(collection: AsyncCollection, on_change: Callable[[dict], None], *,
-                         full_document: bool) -> None:
+                         full_document: bool, on_gap: Callable[[], None]) -> None:
     """Calls `on_change` with every insert, update or replace committed to the
-    collection (with the document as it is now when `full_document`), until cancelled."""
+    collection (with the document as it is now when `full_document`), until
+    cancelled. `on_gap` is called whenever the stream starts from now rather than
+    where it left off (at first, and when the store lost that point): changes
+    committed before may have gone by unseen, so whoever waits on them must look again."""
     resume_after = None
 
     async def follow() -> bool:
@@ -35,6 +39,8 @@ async def follow_changes(collection: AsyncCollection, on_change: Callable[[dict]
         try:
             async with await collection.watch(WRITES, full_document="updateLookup" if full_document else None,
                                               resume_after=resume_after) as stream:
+                if resume_after is None:
+                    on_gap()
                 async for change in stream:
                     resume_after = stream.resume_token
                     on_change(change)

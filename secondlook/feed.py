@@ -27,6 +27,7 @@ class Watcher(Generic[T]):
     def __init__(self) -> None:
         self._queue: asyncio.Queue[T] = asyncio.Queue(WATCHER_BACKLOG)
         self.fell_behind = False
+        self.interrupted = False
 
     def put(self, item: T) -> None:
         try:
@@ -34,10 +35,19 @@ class Watcher(Generic[T]):
         except asyncio.QueueFull:
             self.fell_behind = True
 
+    def interrupt(self) -> None:
+        """Ends the stream at once: what it waits for may have gone by unseen."""
+        self.interrupted = True
+        if not self._queue.full():
+            self._queue.put_nowait(None)  # wakes a reader waiting on an empty queue
+
     async def next(self) -> T:
-        if self.fell_behind:
+        if self.fell_behind or self.interrupted:
             raise FellBehind()
-        return await self._queue.get()
+        item = await self._queue.get()
+        if self.interrupted:
+            raise FellBehind()
+        return item
 
     async def next_all(self) -> list[T]:
         """Everything published since the last call, waiting for at least one item:
@@ -67,6 +77,13 @@ class Feed(Generic[T]):
             watchers.discard(watcher)
             if not watchers:
                 del self._watchers[key]
+
+    def interrupt_all(self) -> None:
+        """Every open stream ends and its client resumes from its last position: for when
+        changes may have gone by unseen (a change stream that could not resume)."""
+        for watchers in self._watchers.values():
+            for watcher in watchers:
+                watcher.interrupt()
 
     def watched(self, key: str) -> bool:
         return key in self._watchers

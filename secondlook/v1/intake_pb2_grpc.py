@@ -100,10 +100,12 @@ class IntakeServiceServicer:
     def WatchCase(self, request, context):
         """The case's timeline as it grows: the entries after `after_position`, then
         each new one as it is recorded, to whoever may GetCase it (each stream
-        recorded in the access audit). Ends when the case is closed or withdrawn
-        (after its last entry), when the client cancels, or when the server must
-        (restart, a reader too slow to keep up: UNAVAILABLE); resume from the last
-        position received and no entry is missed or repeated.
+        recorded in the access audit). Ends after the last entry once no more are
+        to come (the case is withdrawn or closed, or delivered with every stage
+        recorded), when the client cancels, or when the server must (restart, a
+        reader too slow to keep up: UNAVAILABLE); resume from the last position
+        received and no entry is missed or repeated. Positions follow the order
+        entries were recorded in (GetCase lists the timeline by event time).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

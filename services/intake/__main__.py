@@ -53,7 +53,8 @@ async def serve() -> int:
         def announce(change: dict) -> None:
             case_id = change["documentKey"]["_id"]
             changes.publish(case_id, case_id)
-        loops.append(lambda: follow_changes(kernel.store.db[repository.CASES], announce, full_document=False))
+        loops.append(lambda: follow_changes(kernel.store.db[repository.CASES], announce, full_document=False,
+                                                   on_gap=changes.interrupt_all))
     service = assemble(
         kernel,
         register,

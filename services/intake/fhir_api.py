@@ -104,7 +104,8 @@ class FhirApi:
         body = await request.read()  # over client_max_size: 413, as an OperationOutcome (middleware)
         traceparent = request.headers.get("traceparent") or new_traceparent()
         with bound_contextvars(trace_id=trace_id_of(traceparent)):
-            read = read_submission(body, self._clock.now())
+            # Model validation is pure Python: off the event loop, which also serves gRPC and events.
+            read = await asyncio.to_thread(read_submission, body, self._clock.now())
             if isinstance(read, Refusal):
                 log.info("fhir_bundle_refused", status=read.status, issues=len(read.problems))
                 return _fhir(read.status, operation_outcome(read.problems))

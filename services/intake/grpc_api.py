@@ -90,7 +90,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             await updates.aclose()
 
     async def WithdrawCase(self, request: intake_pb2.WithdrawCaseRequest, context: grpc.aio.ServicerContext):
-        principal = await require_role(context, "submitter", "operator")
+        principal = await require_role(context, "submitter")
         if not request.case_id:
             await context.abort_with_status(field_violations(("case_id", "is required")))
         try:
@@ -107,7 +107,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         return case_message(case)
 
     async def AddDocuments(self, request: intake_pb2.AddDocumentsRequest, context: grpc.aio.ServicerContext):
-        principal = await require_role(context, "submitter", "operator")
+        principal = await require_role(context, "submitter")
         if not request.case_id:
             await context.abort_with_status(field_violations(("case_id", "is required")))
         try:

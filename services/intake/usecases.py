@@ -22,7 +22,14 @@ from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from .domain import case as cases
 from .domain import listing
 from .domain.case import Case
-from .domain.lifecycle import FINAL, IllegalTransition, TimelineEntry, Transition, status_name, statuses_along
+from .domain.lifecycle import (
+    IllegalTransition,
+    TimelineEntry,
+    Transition,
+    status_name,
+    statuses_along,
+    timeline_complete,
+)
 from .domain.listing import CaseQuery
 from .domain.submission import MAX_ATTACHMENTS, validate, validate_attachments
 from .repository import CaseReader, CaseRepository, DuplicateRequest
@@ -52,7 +59,8 @@ class AuditTrail(Protocol):
 
 
 # The parts of a case an access can read or change, as the audit names them.
-CONTENT_PARTS = ("patient", "diagnoses", "first_opinion", "clinical_question", "attachments", "consent")
+CONTENT_PARTS = ("patient", "diagnoses", "first_opinion", "clinical_question", "attachments", "consent",
+                 "withdrawal")
 
 
 def _access(principal: Principal, method: str, case: Case, now: datetime,
@@ -122,11 +130,11 @@ async def withdraw_case(transact: Transact, audit: AuditTrail, changes: CaseChan
     violations = cases.withdrawal_violations(reason, note)
     if violations:
         raise InvalidInput(violations)
-    readable = principal.readable_tenants()
+    writable = {principal.tenant}  # an operator's grants are to read; changes are the submitter's own
 
     async def body(uow: UnitOfWork) -> tuple[Case, bool] | None:
         case = await uow.cases.get(case_id)
-        if case is None or case.tenant_id not in readable:
+        if case is None or case.tenant_id not in writable:
             raise NotFound(case_id)
         if case.withdrawn_at is not None:
             return case, False
@@ -141,11 +149,13 @@ async def withdraw_case(transact: Transact, audit: AuditTrail, changes: CaseChan
         outcome = await transact(body)
         if outcome is not None:
             case, withdrawn = outcome
+            access = _access(principal, "WithdrawCase", case, clock.now(), fields=("status", "withdrawal"))
             if withdrawn:
-                await audit.record(_access(principal, "WithdrawCase", case, clock.now(),
-                                           fields=("status", "withdrawal")))
+                await audit.record(access)
                 with bound_contextvars(case_id=case_id):
                     log.info("case_withdrawn", reason=reason)
+            else:  # a retry: the first attempt may have committed and then failed to record the write
+                await audit.record_once(access)
             return case
     raise WithdrawalContended(case_id)
 
@@ -164,11 +174,11 @@ async def add_documents(transact: Transact, audit: AuditTrail, changes: CaseChan
         violations.append(("attachments", "must have at least one record to add"))
     if violations:
         raise InvalidInput(violations)
-    readable = principal.readable_tenants()
+    writable = {principal.tenant}  # an operator's grants are to read; changes are the submitter's own
 
     async def body(uow: UnitOfWork) -> tuple[Case, int, int] | None:
         case = await uow.cases.get(case_id)
-        if case is None or case.tenant_id not in readable:
+        if case is None or case.tenant_id not in writable:
             raise NotFound(case_id)
         existing, count_read = await uow.cases.attachments_of(case_id)
         try:
@@ -235,8 +245,8 @@ async def watch_case(reader: CaseReader, changes: CaseChanges, audit: AuditTrail
                      principal: Principal, case_id: str,
                      after_position: int) -> AsyncIterator[tuple[int, TimelineEntry, int]]:
     """The case's timeline entries after `after_position` as (position, entry, the
-    case's status after it), then each new entry as it is recorded, until the case
-    is final. Subscribed before the first read, so an entry recorded in between is
+    case's status after it), then each new entry as it is recorded, until no more
+    are to come (withdrawn, closed, or delivered with every stage recorded). Subscribed before the first read, so an entry recorded in between is
     not missed; every read is of the store, so each entry goes out once, in order."""
     readable = sorted(principal.readable_tenants())
     watcher = changes.subscribe(case_id)
@@ -253,7 +263,7 @@ async def watch_case(reader: CaseReader, changes: CaseChanges, audit: AuditTrail
             for position in range(sent + 1, len(case.timeline) + 1):
                 yield position, case.timeline[position - 1], statuses[position - 1]
             sent = max(sent, len(case.timeline))
-            if case.status in FINAL:
+            if timeline_complete(case.status, case.timeline):
                 return
             await watcher.next_all()
             case = await reader.status_for_tenant(case_id, *readable)

@@ -23,6 +23,7 @@ from .domain.offers import Offer
 
 SPECIALISTS = "specialists"
 ASSIGNMENTS = "assignments"
+WITHDRAWN = "withdrawn_cases"  # cases withdrawn: never matched again, whatever arrives late
 
 
 class MatchingRepository(Protocol):
@@ -31,6 +32,8 @@ class MatchingRepository(Protocol):
     async def add_offer(self, offer: Offer) -> None: ...
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]: ...
+    async def mark_withdrawn(self, case_id: str) -> None: ...
+    async def is_withdrawn(self, case_id: str) -> bool: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -89,6 +92,13 @@ class MongoMatchingRepository:
         """(specialist, assignment) of every offer made for the case."""
         cursor = self._db[ASSIGNMENTS].find({"case_id": case_id}, {"specialist_id": 1}, session=self._session)
         return [(d["specialist_id"], d["_id"]) async for d in cursor]
+
+    async def mark_withdrawn(self, case_id: str) -> None:
+        await self._db[WITHDRAWN].update_one({"_id": case_id}, {"$setOnInsert": {"case_id": case_id}}, upsert=True,
+                                             session=self._session)
+
+    async def is_withdrawn(self, case_id: str) -> bool:
+        return await self._db[WITHDRAWN].find_one({"_id": case_id}, {"_id": 1}, session=self._session) is not None
 
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
         """Gives back each (specialist, assignment)'s slot if the assignment still holds

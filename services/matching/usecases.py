@@ -28,6 +28,9 @@ class UnitOfWork(Protocol):
 async def match_case(uow: UnitOfWork, event: Event, clock: Clock, offer_ttl_seconds: int) -> None:
     """case.submitted: rank the eligible specialists and offer the case to the best
     one with a free slot, or say why nobody can take it."""
+    if await uow.directory.is_withdrawn(event.case_id):  # a case.submitted published again after the withdrawal
+        log.info("withdrawn_case_not_matched")
+        return
     submitted = event.case_submitted
     wanted = specialties_for(submitted.diagnosis_code)
     uow.emit(matching_started(event, wanted))
@@ -59,11 +62,13 @@ async def release_capacity(directory: MatchingRepository, events: list[Event]) -
 
 
 async def withdraw_offers(uow: UnitOfWork, event: Event) -> None:
-    """case.withdrawn: every offer made for the case gives its specialist's slot
-    back (if it still holds it: an opinion may have given it back already), and
-    review hears which offers are withdrawn."""
+    """case.withdrawn: the case is never matched again (a case.submitted published
+    again later finds it withdrawn), every offer made for it gives its specialist's
+    slot back (if it still holds it: an opinion may have given it back already),
+    and review hears which offers are withdrawn."""
+    await uow.directory.mark_withdrawn(event.case_id)
     offers = await uow.directory.offers_for_case(event.case_id)
-    for hold in offers:
-        await uow.directory.release([hold])  # guarded: a repeat gives nothing back twice
+    if offers:
+        await uow.directory.release(offers)  # guarded: a slot given back before (the opinion) is not again
     uow.emit(offers_withdrawn(event, [assignment_id for _, assignment_id in offers]))
     log.info("offers_withdrawn", offers=len(offers))

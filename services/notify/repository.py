@@ -115,6 +115,11 @@ class MongoDeliveryQueue:
         for status, field in ((PENDING, "next_attempt_at"), (SENDING, "lease_until")):
             while (doc := await self._db[DELIVERIES].find_one(
                     {"status": status, field: {"$lte": now}}, sort=[(field, 1)])) is not None:
+                if doc.get("cancel_requested"):  # its case was withdrawn while its sender died: never again
+                    await self._db[DELIVERIES].update_one(
+                        {"_id": doc["_id"], "status": status, "attempts": doc["attempts"]},
+                        {"$set": {"status": CANCELLED, "cancelled_at": now}, "$unset": {"lease_until": ""}})
+                    continue
                 claimed = await self._db[DELIVERIES].update_one(
                     {"_id": doc["_id"], "status": status, "attempts": doc["attempts"]},
                     {"$set": {"status": SENDING, "lease_until": lease_until}, "$inc": {"attempts": 1}})
@@ -135,13 +140,18 @@ class MongoDeliveryQueue:
         return min(times, default=None)
 
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None:
+        """Records a failed attempt: another one later, or dead; cancelled instead when its
+        case was withdrawn while it was being sent."""
         update = {"status": DEAD if next_at is None else PENDING, "last_error": error[:300]}
         if next_at is not None:
             update["next_attempt_at"] = next_at
-        await self._db[DELIVERIES].update_one(
-            {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
-            {"$set": update, "$unset": {"lease_until": ""}},
-        )
+        attempt = {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts}
+        result = await self._db[DELIVERIES].update_one(
+            {**attempt, "cancel_requested": {"$ne": True}}, {"$set": update, "$unset": {"lease_until": ""}})
+        if result.matched_count == 0:
+            await self._db[DELIVERIES].update_one(
+                {**attempt, "cancel_requested": True},
+                {"$set": {"status": CANCELLED, "last_error": error[:300]}, "$unset": {"lease_until": ""}})
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         """Gives a case's dead deliveries another round of attempts."""
@@ -156,11 +166,14 @@ class MongoDeliveryQueue:
 
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
         """Cancels the case's deliveries waiting for an attempt or dead. One being sent
-        right now is left to finish: its receiver may already have it."""
+        right now is left to finish (its receiver may already have it) but is marked:
+        if that attempt fails, or its sender dies, it is cancelled, not tried again."""
         result = await self._db[DELIVERIES].update_many(
             {"status": {"$in": [PENDING, DEAD]}, "case_id": case_id},
             {"$set": {"status": CANCELLED, "cancelled_at": now}, "$unset": {"next_attempt_at": ""}})
-        return result.modified_count
+        in_flight = await self._db[DELIVERIES].update_many(
+            {"status": SENDING, "case_id": case_id}, {"$set": {"cancel_requested": True, "cancelled_at": now}})
+        return result.modified_count + in_flight.modified_count
 
 
 class MongoEndpoints:

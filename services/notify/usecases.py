@@ -63,7 +63,7 @@ async def cancel_deliveries(queue: DeliveryQueue, clock: Clock, event: Event) ->
     cancelled = await queue.cancel_undelivered(event.case_id, clock.now())
     with bound_contextvars(case_id=event.case_id):
         log.info("deliveries_cancelled", cancelled=cancelled)
-    return True
+    return cancelled > 0  # none: a repeat, or nothing was waiting
 
 
 # --- commands --------------------------------------------------------------------

@@ -31,7 +31,7 @@ async def serve() -> int:
 
     loops = []
     if kernel.settings.follow_change_streams:  # other replicas' commits reach this one's watchers
-        loops.append(lambda: repository.follow_changes(kernel.store.db, feed.publish))
+        loops.append(lambda: repository.follow_changes(kernel.store.db, feed.publish, feed.interrupt_all))
     service = assemble(
         kernel,
         register,

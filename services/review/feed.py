@@ -40,6 +40,9 @@ class AssignmentFeed:
     def unsubscribe(self, specialist_id: str, watcher: Watcher[Assignment]) -> None:
         self._feed.unsubscribe(specialist_id, watcher)
 
+    def interrupt_all(self) -> None:
+        self._feed.interrupt_all()
+
     @property
     def watching(self) -> int:
         return self._feed.watching

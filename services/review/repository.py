@@ -127,14 +127,15 @@ class InboxReader:
         return [_assignment(d) for d in docs]
 
 
-async def follow_changes(db: AsyncDatabase, publish: Callable[[Assignment], None]) -> None:
+async def follow_changes(db: AsyncDatabase, publish: Callable[[Assignment], None],
+                         on_gap: Callable[[], None]) -> None:
     """Passes on every assignment change committed by any replica, until cancelled."""
     def on_change(change: dict) -> None:
         doc = change.get("fullDocument")
         if doc is not None:
             publish(_assignment(doc))
 
-    await changes.follow_changes(db[ASSIGNMENTS], on_change, full_document=True)
+    await changes.follow_changes(db[ASSIGNMENTS], on_change, full_document=True, on_gap=on_gap)
 
 
 class ReviewUnitOfWork:

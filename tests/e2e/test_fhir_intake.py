@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 
 import aiohttp
 import pytest
@@ -23,9 +24,10 @@ TENANT = "tenant-fhir"
 
 
 async def _stored(mongo) -> tuple[int, int]:
+    """The tenant's cases and their events waiting in or gone through intake's outbox."""
     db = mongo["secondlook_intake"]
-    return (await db["cases"].count_documents({"tenant_id": TENANT}),
-            await db["outbox"].count_documents({"tenant_id": TENANT}))
+    case_ids = [d["_id"] async for d in db["cases"].find({"tenant_id": TENANT}, {"_id": 1})]
+    return len(case_ids), await db["outbox"].count_documents({"case_id": {"$in": case_ids}})
 
 
 async def test_a_fhir_bundle_becomes_a_case_read_back_over_grpc_and_fhir(stack, stack_settings):
@@ -97,7 +99,11 @@ async def test_a_refused_bundle_is_an_operation_outcome_naming_the_element_and_s
         stack, stack_settings, make, status, expression):
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
+        baseline, _, _ = await clients.submit_bundle(stack_settings, stack.fhir_base(), TENANT,
+                                                     clients.sample_bundle(f"fhir-baseline-{uuid.uuid4().hex[:8]}"))
+        assert baseline == 201  # the tenant has a case and its event: counts that could move
         before = await _stored(mongo)
+        assert before[0] >= 1 and before[1] >= before[0]
         got, outcome, _ = await clients.submit_bundle(stack_settings, stack.fhir_base(), TENANT,
                                                       make(clients.sample_bundle(f"fhir-refused-{status}")))
         assert got == status, outcome

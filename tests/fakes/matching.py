@@ -15,6 +15,7 @@ class MatchingState:
     specialists: dict[str, Specialist] = field(default_factory=dict)
     offers: dict[str, Offer] = field(default_factory=dict)
     holding: dict[str, str] = field(default_factory=dict)  # assignment id -> the specialist whose slot it holds
+    withdrawn: set[str] = field(default_factory=set)
 
 
 class InMemoryDirectory:
@@ -39,6 +40,12 @@ class InMemoryDirectory:
 
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]:
         return [(o.specialist_id, o.assignment_id) for o in self._state.offers.values() if o.case_id == case_id]
+
+    async def mark_withdrawn(self, case_id: str) -> None:
+        self._state.withdrawn.add(case_id)
+
+    async def is_withdrawn(self, case_id: str) -> bool:
+        return case_id in self._state.withdrawn
 
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
         released: list[bool | None] = []

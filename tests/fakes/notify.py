@@ -17,6 +17,7 @@ class NotifyState:
     leases: dict[str, datetime] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    cancel_requested: set[str] = field(default_factory=set)  # being sent when their case was withdrawn
 
 
 class InMemoryDeliveries:
@@ -55,6 +56,10 @@ class InMemoryDeliveryQueue:
         due = [d for d in self._state.deliveries.values()
                if (d.status == PENDING and d.next_attempt_at is not None and d.next_attempt_at <= now)
                or (d.status == SENDING and self._state.leases.get(d.delivery_id, now) <= now)]
+        for d in [d for d in due if d.delivery_id in self._state.cancel_requested]:
+            self._state.deliveries[d.delivery_id] = dataclasses.replace(d, status=CANCELLED)
+            self._state.leases.pop(d.delivery_id, None)
+            due.remove(d)
         if not due:
             return None
         first = min(due, key=lambda d: d.next_attempt_at or now)
@@ -75,6 +80,8 @@ class InMemoryDeliveryQueue:
         if current is None or current.status != SENDING or current.attempts != delivery.attempts:
             return
         status = DEAD if next_at is None else PENDING
+        if delivery.delivery_id in self._state.cancel_requested:
+            status, next_at = CANCELLED, None
         self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
             current, status=status, next_attempt_at=next_at if next_at is not None else current.next_attempt_at)
         self._state.leases.pop(delivery.delivery_id, None)
@@ -93,7 +100,10 @@ class InMemoryDeliveryQueue:
         cancelled = [d for d in self._state.deliveries.values() if d.case_id == case_id and d.status in (PENDING, DEAD)]
         for d in cancelled:
             self._state.deliveries[d.delivery_id] = dataclasses.replace(d, status=CANCELLED, next_attempt_at=None)
-        return len(cancelled)
+        in_flight = {d.delivery_id for d in self._state.deliveries.values()
+                     if d.case_id == case_id and d.status == SENDING}
+        self._state.cancel_requested |= in_flight
+        return len(cancelled) + len(in_flight)
 
 
 class InMemoryEndpoints:

@@ -17,13 +17,16 @@ pytestmark = pytest.mark.integration
 async def test_every_insert_and_update_is_passed_on_with_its_key(store, full_document):
     collection = store.db["followed"]
     seen: list[dict] = []
-    follower = asyncio.create_task(follow_changes(collection, seen.append, full_document=full_document))
+    gaps: list[int] = []
+    follower = asyncio.create_task(follow_changes(collection, seen.append, full_document=full_document,
+                                                  on_gap=lambda: gaps.append(1)))
     try:
         async def following():  # the stream is open once a write made after it shows up
             await collection.update_one({"_id": "probe"}, {"$inc": {"n": 1}}, upsert=True)
             return any(c["documentKey"]["_id"] == "probe" for c in seen)
 
         await eventually(following, 15, "the change stream to follow the collection")
+        assert gaps == [1]  # it started from now: whoever waited before must look again
         del seen[:]
         await collection.insert_one({"_id": "case-1", "status": 1})
         await collection.update_one({"_id": "case-1"}, {"$set": {"status": 2}})

@@ -310,3 +310,11 @@ def test_the_transaction_response_answers_each_entry_in_order():
     assert response["type"] == "transaction-response" and len(response["entry"]) == len(bundle["entry"])
     assert response["entry"][0]["response"]["location"] == "ServiceRequest/c-1/_history/1"
     assert response["entry"][0]["response"]["status"] == "201 Created"
+
+
+def test_a_bundle_with_too_many_entries_is_refused_before_the_models_read_it():
+    bundle = _bundle()
+    bundle["entry"] = bundle["entry"] * 20
+    read = _read(bundle)
+    assert isinstance(read, Refusal) and read.status == 400
+    assert [(p.expression, p.diagnostics) for p in read.problems] == [("Bundle.entry", "must have at most 200 entries")]

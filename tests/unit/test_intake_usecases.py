@@ -353,6 +353,9 @@ async def test_a_withdrawn_case_emits_its_reason_only_and_later_stage_events_are
     # Again: the case as it is, nothing emitted or recorded twice.
     again = await _withdraw(transact, clock, case.case_id, audit=audit)
     assert again.status == S.CASE_STATUS_WITHDRAWN and len(transact.committed) == 2 and len(audit.accesses) == 1
+    forgotten = RecordedAccesses()  # the first attempt committed, then failed to record the write
+    await _withdraw(transact, clock, case.case_id, audit=forgotten)
+    assert [a.method for a in forgotten.accesses] == ["WithdrawCase"]
     late = caused_by(submitted, events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s"), producer="matching")
     assert await usecases.project(InMemoryCases(transact.state), Feed(), late, clock, STUCK_AFTER) is True  # refused
     assert transact.state.cases[case.case_id].status == S.CASE_STATUS_WITHDRAWN
@@ -366,6 +369,9 @@ async def test_withdrawal_needs_a_reason_an_open_case_of_ones_own_tenant():
     assert [f for f, _ in info.value.violations] == ["reason", "note"]
     with pytest.raises(usecases.NotFound):
         await _withdraw(transact, clock, case.case_id, principal=_principal("t2"))
+    operator = Principal(subject="ops", tenant="ops", roles=frozenset({"operator"}), granted_tenants=frozenset({"t1"}))
+    with pytest.raises(usecases.NotFound):  # an operator's grant is to read, not to change
+        await _withdraw(transact, clock, case.case_id, principal=operator)
     delivered = dataclasses.replace(transact.state.cases[case.case_id], status=S.CASE_STATUS_DELIVERED)
     transact.state.cases[case.case_id] = delivered
     with pytest.raises(NotWithdrawable, match="DELIVERED"):
@@ -439,3 +445,27 @@ async def test_records_are_checked_like_a_submissions_and_only_an_open_case_take
         await usecases.add_documents(transact, RecordedAccesses(), Feed(), clock, _principal(), case.case_id,
                                      [_record(4)])
     assert [e.type for e in transact.committed] == ["case.submitted", "case.withdrawn"]
+
+
+async def test_a_watch_ends_once_the_case_is_delivered_with_every_stage_recorded():
+    transact, clock, changes = intake_transact(), FakeClock(), Feed()
+    case, _ = await _submit(transact, clock)
+    submitted = transact.committed[0]
+    stages = [("matching", events_pb2.MatchingStarted()),
+              ("matching", events_pb2.SpecialistOffered(assignment_id="a", specialist_id="s")),
+              ("review", events_pb2.AssignmentAccepted(assignment_id="a", specialist_id="s")),
+              ("review", events_pb2.OpinionSubmitted(assignment_id="a", specialist_id="s")),
+              ("notify", events_pb2.OpinionDelivered(delivery_id="d")),
+              ("review", events_pb2.ReviewStarted(assignment_id="a", specialist_id="s"))]  # late, after DELIVERED
+    updates = usecases.watch_case(InMemoryCaseReader(transact), changes, RecordedAccesses(), clock, _principal(),
+                                  case.case_id, 0)
+    seen = [await _next(updates)]
+    for producer, payload in stages:
+        await usecases.project(InMemoryCases(transact.state), changes, caused_by(submitted, payload, producer=producer),
+                               clock, STUCK_AFTER)
+    async def to_the_end():
+        return [u async for u in updates]
+
+    seen += await asyncio.wait_for(to_the_end(), 5)  # it ends by itself once nothing more is to come
+    assert [p for p, _, _ in seen] == list(range(1, 8))
+    assert seen[-1][1].event_type == "review.started" and seen[-1][2] == S.CASE_STATUS_DELIVERED

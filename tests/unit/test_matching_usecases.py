@@ -84,3 +84,7 @@ async def test_a_withdrawn_case_gives_its_offers_slot_back_once_and_tells_review
     told = [e for e in transact.committed if e.type == "offers.withdrawn"]
     assert [list(e.offers_withdrawn.assignment_ids) for e in told] == [[offer_c1.assignment_id]] * 2
     assert told[0].causation_id == withdrawn.event_id
+    # The case's submission published again after the withdrawal (a redrive) matches nothing.
+    before = len(transact.committed)
+    await _match(transact, submitted)
+    assert len(transact.committed) == before and transact.state.specialists["s1"].free_slots == 1

@@ -106,3 +106,20 @@ async def test_a_withdrawn_cases_undelivered_notices_are_cancelled_and_never_cla
     claimed = await usecases.claim_next(queue, clock, lease_seconds=10)
     assert claimed.case_id == "c2" and await usecases.claim_next(queue, clock, lease_seconds=10) is None
     assert await usecases.rearm(queue, clock, "c1", (), 3) == 0  # a redrive does not bring it back
+
+
+async def test_a_notice_being_sent_when_its_case_is_withdrawn_is_cancelled_if_that_attempt_fails():
+    transact, clock = notify_transact(), FakeClock()
+    await _recorded(transact, clock, _opinion_submitted("c1"), [])
+    await _recorded(transact, clock, _opinion_submitted("c2"), [])
+    queue = InMemoryDeliveryQueue(transact)
+    sending = [await usecases.claim_next(queue, clock, lease_seconds=10) for _ in range(2)]
+    for case_id in ("c1", "c2"):
+        withdrawn = new_event(events_pb2.AssignmentsWithdrawn(), case_id=case_id, tenant_id="t1", producer="review")
+        assert await usecases.cancel_deliveries(queue, clock, withdrawn) is True
+    by_case = {d.case_id: d for d in sending}
+    assert await usecases.record_failed(queue, clock, by_case["c1"], "HTTP 503", max_attempts=3)
+    assert transact.state.deliveries[by_case["c1"].delivery_id].status == CANCELLED
+    clock.advance(11)  # c2's sender died mid-send: its lease runs out
+    assert await usecases.claim_next(queue, clock, lease_seconds=10) is None
+    assert transact.state.deliveries[by_case["c2"].delivery_id].status == CANCELLED

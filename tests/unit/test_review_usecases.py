@@ -15,6 +15,7 @@ from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
 from services.review.domain.assignment import IllegalAction
 from services.review.feed import AssignmentFeed
+from tests.conftest import eventually
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
 
@@ -186,3 +187,13 @@ async def test_a_withdrawn_cases_open_assignments_are_withdrawn_pushed_and_told_
     assert told.type == "assignments.withdrawn" and list(told.assignments_withdrawn.assignment_ids) == [first]
     with pytest.raises(IllegalAction, match="WITHDRAWN"):  # nothing more for its reviewer to do
         await usecases.accept_assignment(transact, feed, clock, "s1", first)
+
+
+async def test_an_interrupted_feed_ends_a_waiting_stream_so_its_client_resumes():
+    transact, feed = review_transact(), AssignmentFeed()
+    changes = usecases.watch_assignments(InMemoryInbox(transact), feed, "spec-1", None)
+    waiting = asyncio.ensure_future(anext(changes))
+    await eventually(lambda: asyncio.sleep(0, result=feed.watching == 1), 2, "the stream to subscribe", interval=0.01)
+    feed.interrupt_all()  # e.g. the change stream restarted from now: changes may have gone by unseen
+    with pytest.raises(FellBehind):
+        await asyncio.wait_for(waiting, 2)

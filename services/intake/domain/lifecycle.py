@@ -121,6 +121,20 @@ def moves_forward(current: int, target: int) -> bool:
     return target == S.CASE_STATUS_UNMATCHED or _RANK.get(target, 0) > _RANK.get(current, 0)
 
 
+# The stages every delivered case went through, in order.
+MAIN_LINE = (S.CASE_STATUS_SUBMITTED, S.CASE_STATUS_MATCHING, S.CASE_STATUS_OFFERED, S.CASE_STATUS_ASSIGNED,
+             S.CASE_STATUS_IN_REVIEW, S.CASE_STATUS_OPINION_READY, S.CASE_STATUS_DELIVERED)
+
+
+def timeline_complete(status: int, timeline: tuple[TimelineEntry, ...]) -> bool:
+    """Whether no more entries are to come: the case is final, or delivered with every
+    stage before it recorded (stages travel on different topics, so an earlier one
+    may be recorded just after DELIVERED)."""
+    if status in FINAL:
+        return True
+    return status == S.CASE_STATUS_DELIVERED and set(MAIN_LINE) <= {e.status for e in timeline}
+
+
 def statuses_along(timeline: tuple[TimelineEntry, ...]) -> list[int]:
     """The case's status after each entry of its timeline, as the projection moved it."""
     statuses, current = [], S.CASE_STATUS_UNSPECIFIED

@@ -26,6 +26,9 @@ from .problems import STRUCTURE, Problem
 
 # FHIR resources are shallow: the deepest official examples nest about 15 levels.
 MAX_DEPTH = 64
+# A second-opinion request is a dozen resources or so; 50 records plus their
+# Conditions and the rest stay well under this. Checked before the models run.
+MAX_ENTRIES = 200
 _RESOURCE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _ABSTRACT = frozenset({"Resource", "DomainResource"})
 _INPUT_VALUE = re.compile(r"input_value=.*", re.DOTALL)
@@ -120,6 +123,9 @@ def read_bundle(body: bytes) -> tuple[dict | None, list[Problem]]:
     if data.get("resourceType") != "Bundle":
         return None, [Problem("Bundle.resourceType", "must be Bundle: POST /fhir/Bundle takes a transaction Bundle",
                               STRUCTURE)]
+    entries = data.get("entry")
+    if isinstance(entries, list) and len(entries) > MAX_ENTRIES:
+        return None, [Problem("Bundle.entry", f"must have at most {MAX_ENTRIES} entries", STRUCTURE)]
     problems = _walk_problems(data)
     if problems:
         return None, problems
