@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.pipeline import percentile, transaction_ceiling
+from benchmarks.pipeline import cpu_seconds, percentile, scrape, transaction_ceiling
 from devstack import clients
 from devstack.stack import ROOT, Stack
 from secondlook.settings import Settings
@@ -68,6 +68,12 @@ async def submit_all(stack: Stack, cases: int, concurrency: int) -> tuple[float,
     return elapsed, latencies
 
 
+def _store_requests(stack: Stack) -> float:
+    """Requests intake has sent the store so far (its own counter)."""
+    return sum(value for (metric, _), value in scrape(stack, only=("intake",))["intake"].items()
+               if metric == "secondlook_mongo_commands_total")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=1000)
@@ -87,7 +93,10 @@ def main() -> None:
             stack.wait_serving("intake")
         with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s, 16 writers)"):
             ceiling = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 16))
+        requests_before, cpu_before = _store_requests(stack), cpu_seconds(stack)
         elapsed, latencies = asyncio.run(submit_all(stack, args.cases, args.concurrency))
+        requests = _store_requests(stack) - requests_before
+        cpu = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_seconds(stack).items()}
     finally:
         stack.stop()
 
@@ -97,6 +106,9 @@ def main() -> None:
         "submit_per_s": round(submit_per_s, 1), "store_ceiling_txn_per_s": round(ceiling, 1),
         "ratio": round(submit_per_s / ceiling, 3),
         "p50_ms": round(percentile(latencies, 0.5) * 1000, 1), "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        # +1: the warm-up submit is counted in the requests and the CPU, not in the cases
+        "store_requests_per_case": round(requests / (len(latencies) + 1), 2),
+        "cpu_ms_per_case": {name: round(used * 1000 / (len(latencies) + 1), 2) for name, used in sorted(cpu.items())},
     }
     table = Table(title=f"SubmitCase · {figures['cases']} complete cases · {args.concurrency} concurrent · "
                         "encryption and audit on · one run", title_justify="left")
@@ -106,6 +118,9 @@ def main() -> None:
     table.add_row("SubmitCase throughput (cases/s)", f"{submit_per_s:,.1f}")
     table.add_row("ratio: throughput ÷ ceiling (aim ≥ 0.5)", f"{figures['ratio']:.2f}")
     table.add_row("SubmitCase latency p50 / p99 (ms)", f"{figures['p50_ms']:.0f} / {figures['p99_ms']:.0f}")
+    table.add_row("store requests per case (intake)", f"{figures['store_requests_per_case']:.2f}")
+    table.add_row("CPU per case (ms): " + ", ".join(figures["cpu_ms_per_case"]),
+                  " / ".join(f"{v:.1f}" for v in figures["cpu_ms_per_case"].values()))
     console.print(table)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

@@ -125,9 +125,12 @@ def scrape_handling(stack: Stack) -> dict[str, dict[str, float]]:
     return out
 
 
-def scrape(stack: Stack) -> dict[str, dict[tuple[str, str], float]]:
+def scrape(stack: Stack, only: tuple[str, ...] | None = None) -> dict[str, dict[tuple[str, str], float]]:
+    """Every secondlook_ series of each service's /metrics (or of the services `only` names)."""
     found = {}
     for name, port in stack.metrics_ports.items():
+        if only is not None and name not in only:
+            continue
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         found[name] = {}
         for line in text.splitlines():

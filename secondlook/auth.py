@@ -25,6 +25,7 @@ PUBLIC_METHOD_PREFIXES = (
 )
 
 ROLES = ("submitter", "reviewer", "tenant-admin", "operator")
+VERIFIED_KEPT = 10_000  # tokens remembered as verified
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,26 @@ class TokenVerifier:
         self._secret = secret
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (caller, expiry), oldest first
 
     def verify(self, authorization: str | None) -> Principal:
+        """The caller a bearer token names (AuthError if it is missing, invalid or expired).
+        A token verified before is not checked again until it expires: a client sends the
+        same one with every call, and the signature check is most of what a call costs here."""
+        if authorization:
+            known = self._verified.get(authorization)
+            if known is not None:
+                principal, expires = known
+                if time.time() < expires:
+                    return principal
+                del self._verified[authorization]
+        principal, expires = self._verify(authorization)
+        if len(self._verified) >= VERIFIED_KEPT:
+            self._verified.pop(next(iter(self._verified)))  # the oldest
+        self._verified[authorization] = (principal, expires)
+        return principal
+
+    def _verify(self, authorization: str | None) -> tuple[Principal, float]:
         if not authorization:
             raise AuthError("missing 'authorization: Bearer <token>' metadata")
         scheme, _, token = authorization.partition(" ")
@@ -92,7 +111,7 @@ class TokenVerifier:
             roles=frozenset(roles),
             specialist_id=str(claims.get("specialist_id", "")),
             granted_tenants=frozenset(granted),
-        )
+        ), float(claims["exp"])
 
 
 def mint_token(

@@ -106,16 +106,27 @@ class SequenceTaken(PyMongoError):
 
 
 class UnitOfWork:
-    """What a transaction's body sees: the database, the session, and `emit`."""
+    """What a transaction's body sees: the database, the session, `emit`, and
+    `insert_later`."""
 
     def __init__(self, db: AsyncDatabase, session: AsyncClientSession):
         self.db = db
         self.session = session
         self.events: list[Event] = []
         self.after_commit: list[Callable[[], None]] = []
+        # (collection, document, what a duplicate key means to the body's caller)
+        self.inserts: list[tuple[str, dict, Exception]] = []
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
+
+    def insert_later(self, collection: str, doc: dict, on_duplicate: Exception) -> None:
+        """Inserts `doc` when the body is done, with the documents every other body of
+        the group commit inserts into that collection: one request for them all, not
+        one round trip each while the transaction is open. A duplicate key aborts
+        the group, which then runs body by body; alone, the body's caller gets
+        `on_duplicate`."""
+        self.inserts.append((collection, doc, on_duplicate))
 
 
 class Store:
@@ -242,12 +253,15 @@ class Store:
             await self._record_session(session)
 
             async def attempt(s: AsyncClientSession) -> list:
-                results, events, reactions = [], [], []
+                results, events, reactions, inserts = [], [], [], []
                 for body in bodies:
                     uow = UnitOfWork(self.db, s)
                     results.append(await body(uow))
                     events += uow.events
                     reactions += uow.after_commit
+                    inserts += uow.inserts
+                if inserts:
+                    await self._insert_deferred(inserts, s, alone=len(bodies) == 1)
                 rows[:] = await self._insert_outbox(events, s) if events else []
                 committed[:] = events  # only the last, successful attempt counts
                 callbacks[:] = reactions
@@ -323,6 +337,21 @@ class Store:
         self._last_seq.move_to_end(case_id)
         while len(self._last_seq) > SEQUENCE_MEMORY:
             self._last_seq.popitem(last=False)
+
+    async def _insert_deferred(self, inserts: list[tuple[str, dict, Exception]], session: AsyncClientSession,
+                               *, alone: bool) -> None:
+        """The bodies' `insert_later` documents, one request per collection."""
+        by_collection: dict[str, list[tuple[dict, Exception]]] = {}
+        for collection, doc, on_duplicate in inserts:
+            by_collection.setdefault(collection, []).append((doc, on_duplicate))
+        for collection, pending in by_collection.items():
+            try:
+                await self.db[collection].insert_many([doc for doc, _ in pending], session=session)
+            except BulkWriteError as exc:
+                duplicates = [e["index"] for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
+                if duplicates and alone:
+                    raise pending[duplicates[0]][1] from None
+                raise  # the group runs again body by body, where it is one body's own duplicate
 
     async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> list[dict]:
         """Inserts the events' outbox rows, numbered in their cases' sequences, and returns them."""

@@ -75,9 +75,10 @@ class MongoCaseRepository:
     It writes a case's content sealed (casedoc.py) and reads cases for bookkeeping:
     without their content, which the projection and the sweeper never need."""
 
-    def __init__(self, db: AsyncDatabase, cipher: PhiCipher, session=None):
+    def __init__(self, db: AsyncDatabase, cipher: PhiCipher, session=None, insert_later=None):
         self._db = db
         self._cipher = cipher
+        self._insert_later = insert_later
         self._session = session
 
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
@@ -86,10 +87,16 @@ class MongoCaseRepository:
         return await from_doc(doc, self._cipher) if doc else None
 
     async def add(self, case: Case) -> None:
+        """Inserts the new case: with the transaction's other new cases, in one request,
+        when it is part of a unit of work (`insert_later`); a reused key is DuplicateRequest."""
+        doc, duplicate = await to_doc(case, self._cipher), DuplicateRequest(case.client_request_id)
+        if self._insert_later is not None:
+            self._insert_later(CASES, doc, duplicate)
+            return
         try:
-            await self._db[CASES].insert_one(await to_doc(case, self._cipher), session=self._session)
+            await self._db[CASES].insert_one(doc, session=self._session)
         except DuplicateKeyError:
-            raise DuplicateRequest(case.client_request_id) from None
+            raise duplicate from None
 
     async def get(self, case_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"_id": case_id}, BOOKKEEPING, session=self._session)
@@ -249,6 +256,6 @@ class IntakeUnitOfWork:
     """What intake's use cases see of one transaction."""
 
     def __init__(self, uow: UnitOfWork, cipher: PhiCipher):
-        self.cases: CaseRepository = MongoCaseRepository(uow.db, cipher, uow.session)
+        self.cases: CaseRepository = MongoCaseRepository(uow.db, cipher, uow.session, uow.insert_later)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

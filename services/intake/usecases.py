@@ -94,6 +94,7 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
     if valid is None:
         raise InvalidSubmission(violations)
     case_id = str(uuid.uuid4())
+    recorded: list[asyncio.Future] = []
 
     async def body(uow: UnitOfWork) -> tuple[Case, bool]:
         # The key's unique index decides: no read first, a repeat is the rare path.
@@ -101,6 +102,9 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
                                      traceparent=traceparent, now=now, stuck_after=stuck_after)
         await uow.cases.add(case)
         uow.emit(event)
+        # Recorded as soon as the case is committed, while its event is being published.
+        uow.after_commit.append(lambda: recorded.append(asyncio.ensure_future(
+            audit.record(_access(principal, "SubmitCase", case, now)))))
         return case, True
 
     try:
@@ -110,7 +114,7 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
     if not created and case.request_sha256 != valid.fingerprint:
         raise KeyReused(valid.client_request_id)
     if created:
-        await audit.record(_access(principal, "SubmitCase", case, now))
+        await (recorded[0] if recorded else audit.record(_access(principal, "SubmitCase", case, now)))
         with bound_contextvars(case_id=case.case_id):
             log.info("case_submitted")
     else:  # the first attempt may have committed and then failed to record the write

@@ -37,3 +37,39 @@ async def test_a_unit_of_work_that_keeps_conflicting_gives_up_at_its_bound(infra
     finally:
         await store.client.drop_database(store.db.name)
         await store.close()
+
+
+class Taken(Exception):
+    """What a reused key means to the test's caller."""
+
+
+async def test_inserts_of_a_group_commit_go_in_one_request_and_a_duplicate_fails_only_its_own_body(infra_settings):
+    from tests.integration.store_requests import StoreRequests
+
+    requests = StoreRequests()
+    store = Store(infra_settings, "intake", listeners=(requests,))
+    await store.db["things"].create_index("key", unique=True)
+    try:
+        def adding(key: str, n: int):
+            async def body(uow):
+                uow.insert_later("things", {"_id": f"{key}-{n}", "key": key}, Taken(key))
+                return n
+            return body
+
+        await store.db["things"].insert_one({"_id": "warm", "key": "warm"})
+        requests.clear()
+        results = await asyncio.gather(*(store.transact(adding(f"k{n}", n)) for n in range(12)))
+        assert results == list(range(12))
+        inserts = requests.on[("insert", "things")]
+        assert await store.db["things"].count_documents({}) == 13
+        assert inserts < 12, f"{inserts} insert requests for 12 bodies: not grouped"
+
+        # The same key twice (and others) at once: only the second of the pair is refused.
+        outcomes = await asyncio.gather(*(store.transact(adding(key, n)) for n, key in
+                                          enumerate(["dup", "x1", "dup", "x2", "x3"])), return_exceptions=True)
+        refused = [o for o in outcomes if isinstance(o, Exception)]
+        assert len(refused) == 1 and isinstance(refused[0], Taken) and refused[0].args == ("dup",)
+        assert await store.db["things"].count_documents({"key": {"$in": ["dup", "x1", "x2", "x3"]}}) == 4
+    finally:
+        await store.client.drop_database(store.db.name)
+        await store.close()

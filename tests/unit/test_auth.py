@@ -53,3 +53,19 @@ def test_tenant_and_roles_claims_are_required(settings):
 def test_no_key_configured_is_a_startup_error():
     with pytest.raises(ValueError, match="SECONDLOOK_JWT_SECRET"):
         TokenVerifier(Settings(jwt_secret=""))
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_checked_again_after(settings, monkeypatch):
+    verifier = TokenVerifier(settings)
+    header = f"Bearer {mint_token(settings, subject='dr-a', tenant='t1', roles=['submitter'], ttl_seconds=60)}"
+    checks = []
+    real = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda h: checks.append(h) or real(h))
+    first = verifier.verify(header)
+    assert verifier.verify(header) is first and len(checks) == 1
+    later = time.time() + 61
+    monkeypatch.setattr("secondlook.auth.time.time", lambda: later)  # past its expiry: checked again
+    verifier.verify(header)
+    assert len(checks) == 2
+    with pytest.raises(AuthError):  # another token is never taken for a remembered one
+        verifier.verify(header[:-2] + ("AA" if not header.endswith("AA") else "BB"))
