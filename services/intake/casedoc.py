@@ -2,10 +2,12 @@
 
 Routing facts (codes, NPIs, organisation, flags) and the workflow's bookkeeping
 are kept in clear: they are what queries and the projection use. Everything else
-the case says is sealed with the service's PHI cipher (secondlook/phi.py): the
-patient, the texts, the physician's name, the question, the attachments and the
-consent. MRNs are also kept sealed deterministically (`mrn_lookup`) for equality
-lookups. Cases written before encryption, or before the complete model, still read.
+the case says is sealed with the service's PHI cipher (secondlook/phi.py), as one
+value (`content`: the patient, the texts, the physician's name, the question, the
+consent), the records as another (`attachments`) and a withdrawal note as a
+third. MRNs are also kept sealed deterministically (`mrn_lookup`) for equality
+lookups. Cases written before encryption, with each field sealed on its own, or
+before the complete model, still read.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from .domain.content import (
 from .domain.lifecycle import TimelineEntry
 
 # What the projection and the sweeper read: everything but the content.
-CONTENT_FIELDS = ("patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question",
-                  "attachments", "consent", "proposed_treatment", "mrn_lookup", "withdrawal_note")
+CONTENT_FIELDS = ("content", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion",
+                  "clinical_question", "attachments", "consent", "proposed_treatment", "mrn_lookup", "withdrawal_note")
 BOOKKEEPING = {field: False for field in CONTENT_FIELDS}
 
 
@@ -75,28 +77,30 @@ def mrn_key(tenant_id: str, system: str, value: str) -> str:
 
 
 async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) -> dict:
-    seal = cipher.seal
+    """The content as stored: the codes, NPIs and organisation in clear (conflict
+    screening and queries use them), everything else the case says in one sealed
+    value (one encryption, not one per field: each costs as much as the next), the
+    records in another (AddDocuments seals them again) and each MRN for lookups."""
     f = content.first_opinion
+    sealed = {
+        "patient": asdict(content.patient), "diagnosis_text": content.diagnosis_text,
+        "secondary_texts": [d.text for d in content.secondary_diagnoses],
+        "physician": {"given_name": f.physician_given_name, "family_name": f.physician_family_name},
+        "first_opinion_diagnosis_text": f.diagnosis.text, "treatment_displays": [p.display for p in f.treatment_codes],
+        "treatment_text": f.treatment_text, "rationale": f.rationale,
+        "clinical_question": content.clinical_question, "consent": asdict(content.consent),
+    }
     return {
-        "patient": await seal(asdict(content.patient)),
+        "content": await cipher.seal(sealed),
         "mrn_lookup": [await cipher.seal_lookup(mrn_key(tenant_id, system, value))
                        for system, value in content.patient.mrns],
-        "diagnosis_text": await seal(content.diagnosis_text),
-        "secondary_diagnoses": [{"code": d.code, "text": await seal(d.text)} for d in content.secondary_diagnoses],
+        "secondary_diagnoses": [{"code": d.code} for d in content.secondary_diagnoses],
         "first_opinion": {
             "physician_npi": f.physician_npi, "organization_name": f.organization_name,
-            "organization_npi": f.organization_npi,
-            "physician": await seal({"given_name": f.physician_given_name, "family_name": f.physician_family_name}),
-            "diagnosis": {"code": f.diagnosis.code, "text": await seal(f.diagnosis.text)},
-            "treatment_codes": [{"system": p.system, "code": p.code, "display": await seal(p.display)}
-                                for p in f.treatment_codes],
-            "treatment_text": await seal(f.treatment_text), "rationale": await seal(f.rationale),
+            "organization_npi": f.organization_npi, "diagnosis": {"code": f.diagnosis.code},
+            "treatment_codes": [{"system": p.system, "code": p.code} for p in f.treatment_codes],
         },
-        "clinical_question": await seal(content.clinical_question),
-        "attachments": await seal([asdict(a) for a in content.attachments]),
-        "attachments_count": len(content.attachments),  # in clear: what adding records is guarded by
-        "consent": await seal(asdict(content.consent)),
-        "withdrawal_note": await seal(content.withdrawal_note),
+        **await sealed_attachments(content.attachments, cipher),
     }
 
 
@@ -115,28 +119,57 @@ async def from_doc(doc: dict, cipher: PhiCipher) -> Case:
         blind_review_requested=doc.get("blind_review_requested", False),
         withdrawal_reason=doc.get("withdrawal", {}).get("reason", 0), withdrawn_at=doc.get("withdrawal", {}).get("at"),
         withdrawn_by=doc.get("withdrawal", {}).get("by", ""),
-        content=await _content(doc, cipher) if "patient" in doc else None,
+        content=await _content(doc, cipher) if "content" in doc or "patient" in doc else None,
     )
 
 
-async def _content(doc: dict, cipher: PhiCipher) -> CaseContent:
-    opened = cipher.open
-    p = await opened(doc["patient"])
-    patient = Patient(
+def _patient(p: dict) -> Patient:
+    return Patient(
         given_name=p["given_name"], family_name=p["family_name"], birth_date=p["birth_date"],
         other_given_names=tuple(p.get("other_given_names", ())), sex=p.get("sex", 0),
         identifiers=tuple(Identifier(**i) for i in p.get("identifiers", ())),
         email=p.get("email", ""), phone=p.get("phone", ""),
     )
-    consent = await opened(doc["consent"])
+
+
+def _consent(c: dict) -> Consent:
+    return Consent(c["granted_at"], c.get("scope", 0), c.get("recorded_by", ""))
+
+
+async def _content(doc: dict, cipher: PhiCipher) -> CaseContent:
+    if "content" not in doc:
+        return await _content_per_field(doc, cipher)
+    sealed = await cipher.open(doc["content"])
+    f = doc["first_opinion"]
     return CaseContent(
-        patient=patient, diagnosis_text=await opened(doc.get("diagnosis_text", "")),
+        patient=_patient(sealed["patient"]), diagnosis_text=sealed["diagnosis_text"],
+        secondary_diagnoses=tuple(Diagnosis(d["code"], text) for d, text in
+                                  zip(doc["secondary_diagnoses"], sealed["secondary_texts"], strict=True)),
+        first_opinion=FirstOpinion(
+            physician_npi=f["physician_npi"], physician_given_name=sealed["physician"]["given_name"],
+            physician_family_name=sealed["physician"]["family_name"], organization_name=f["organization_name"],
+            organization_npi=f["organization_npi"],
+            diagnosis=Diagnosis(f["diagnosis"]["code"], sealed["first_opinion_diagnosis_text"]),
+            treatment_codes=tuple(ProcedureCode(p["system"], p["code"], display) for p, display in
+                                  zip(f["treatment_codes"], sealed["treatment_displays"], strict=True)),
+            treatment_text=sealed["treatment_text"], rationale=sealed["rationale"],
+        ),
+        clinical_question=sealed["clinical_question"], attachments=await opened_attachments(doc, cipher),
+        consent=_consent(sealed["consent"]), withdrawal_note=await cipher.open(doc.get("withdrawal_note", "")),
+    )
+
+
+async def _content_per_field(doc: dict, cipher: PhiCipher) -> CaseContent:
+    """A case written with each field sealed on its own (before the content was one value)."""
+    opened = cipher.open
+    return CaseContent(
+        patient=_patient(await opened(doc["patient"])), diagnosis_text=await opened(doc.get("diagnosis_text", "")),
         secondary_diagnoses=tuple([Diagnosis(d["code"], await opened(d["text"]))
                                    for d in doc.get("secondary_diagnoses", ())]),
         first_opinion=await _first_opinion(doc, cipher),
         clinical_question=await opened(doc.get("clinical_question", "")),
         attachments=await opened_attachments(doc, cipher),
-        consent=Consent(consent["granted_at"], consent.get("scope", 0), consent.get("recorded_by", "")),
+        consent=_consent(await opened(doc["consent"])),
         withdrawal_note=await opened(doc.get("withdrawal_note", "")),
     )
 

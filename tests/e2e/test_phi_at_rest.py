@@ -44,7 +44,8 @@ async def test_a_cases_phi_is_ciphertext_in_the_store_and_readable_through_the_a
         raw = await _raw_bytes(mongo, reply.case_id)
         assert [c for c in canaries if c.encode() in raw] == []
         doc = await mongo["secondlook_intake"]["cases"].find_one({"_id": reply.case_id})
-        assert doc["patient"].subtype == 6 and doc["clinical_question"].subtype == 6  # sealed values
+        assert doc["content"].subtype == 6 and doc["attachments"].subtype == 6  # sealed values
+        assert "patient" not in doc and "clinical_question" not in doc  # nothing of them beside
         assert doc["diagnosis_code"] == "C50.911"  # routing facts stay queryable
         # The MRN is sealed deterministically, for equality lookups.
         assert len(doc["mrn_lookup"]) == 1 and doc["mrn_lookup"][0].subtype == 6

@@ -5,12 +5,20 @@ by name."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from bson.binary import Binary
 
+from devstack import clients
 from secondlook.phi import PhiCipher, PhiConfigurationError, new_local_master_key, rotate
 from secondlook.store import Store
+from services.intake.casedoc import to_doc
+from services.intake.domain import case as cases
+from services.intake.domain.submission import validate
+from services.intake.repository import CASES, MongoCaseReader
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +92,41 @@ def test_missing_or_unusable_settings_are_named(infra_settings, tmp_path):
         PhiCipher(infra_settings.model_copy(update={"phi_kms_provider": "aws"}), None, "k")
     with pytest.raises(FileExistsError):
         new_local_master_key(infra_settings.phi_local_master_key_file)  # a key in use is never overwritten
+
+
+async def test_a_case_sealed_field_by_field_before_the_content_was_one_value_still_reads(store, vault):
+    """Cases written by the earlier layout (each PHI field sealed on its own) stay readable."""
+    cipher = PhiCipher(vault, store.client, "test-phi")
+    await cipher.ensure_key()
+    now = datetime.now(timezone.utc)
+    request = clients.sample_cases()[0]
+    request.consent.granted_at.FromDatetime(now - timedelta(hours=1))
+    valid, _ = validate(request, now)
+    case, _ = cases.new_case(valid, case_id="legacy-1", tenant_id="t1", submitted_by="u", traceparent="", now=now,
+                             stuck_after=30)
+    content, f = case.content, case.content.first_opinion
+    doc = await to_doc(dataclasses.replace(case, content=None), cipher)
+    seal = cipher.seal
+    doc.update({
+        "patient": await seal(asdict(content.patient)), "diagnosis_text": await seal(content.diagnosis_text),
+        "secondary_diagnoses": [{"code": d.code, "text": await seal(d.text)} for d in content.secondary_diagnoses],
+        "first_opinion": {
+            "physician_npi": f.physician_npi, "organization_name": f.organization_name,
+            "organization_npi": f.organization_npi,
+            "physician": await seal({"given_name": f.physician_given_name, "family_name": f.physician_family_name}),
+            "diagnosis": {"code": f.diagnosis.code, "text": await seal(f.diagnosis.text)},
+            "treatment_codes": [{"system": p.system, "code": p.code, "display": await seal(p.display)}
+                                for p in f.treatment_codes],
+            "treatment_text": await seal(f.treatment_text), "rationale": await seal(f.rationale)},
+        "clinical_question": await seal(content.clinical_question),
+        "attachments": await seal([asdict(a) for a in content.attachments]),
+        "consent": await seal(asdict(content.consent)),
+    })
+    await store.db[CASES].insert_one(doc)
+    try:
+        read = await MongoCaseReader(store.db, cipher).get_for_tenant("legacy-1", "t1")
+        assert read.content == dataclasses.replace(content, consent=dataclasses.replace(
+            content.consent, granted_at=read.content.consent.granted_at))
+        assert abs(read.content.consent.granted_at - content.consent.granted_at) < timedelta(milliseconds=1)
+    finally:
+        await store.db[CASES].delete_one({"_id": "legacy-1"})
