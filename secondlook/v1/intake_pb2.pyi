@@ -88,7 +88,7 @@ class CaseTimelineUpdate(_message.Message):
     def __init__(self, entry: _Optional[_Union[_case_pb2.TimelineEntry, _Mapping]] = ..., position: _Optional[int] = ..., case_status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ...) -> None: ...
 
 class ListCasesRequest(_message.Message):
-    __slots__ = ("statuses", "kinds", "urgencies", "submitted_after", "submitted_before", "page_size", "page_token", "view", "tenant_id")
+    __slots__ = ("statuses", "kinds", "urgencies", "submitted_after", "submitted_before", "page_size", "page_token", "view", "tenant_id", "patient_identifier")
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     URGENCIES_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class ListCasesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     VIEW_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     statuses: _containers.RepeatedScalarFieldContainer[_case_pb2.CaseStatus]
     kinds: _containers.RepeatedScalarFieldContainer[_case_pb2.CaseKind]
     urgencies: _containers.RepeatedScalarFieldContainer[_case_pb2.Urgency]
@@ -107,7 +108,8 @@ class ListCasesRequest(_message.Message):
     page_token: str
     view: CaseView
     tenant_id: str
-    def __init__(self, statuses: _Optional[_Iterable[_Union[_case_pb2.CaseStatus, str]]] = ..., kinds: _Optional[_Iterable[_Union[_case_pb2.CaseKind, str]]] = ..., urgencies: _Optional[_Iterable[_Union[_case_pb2.Urgency, str]]] = ..., submitted_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submitted_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[CaseView, str]] = ..., tenant_id: _Optional[str] = ...) -> None: ...
+    patient_identifier: Identifier
+    def __init__(self, statuses: _Optional[_Iterable[_Union[_case_pb2.CaseStatus, str]]] = ..., kinds: _Optional[_Iterable[_Union[_case_pb2.CaseKind, str]]] = ..., urgencies: _Optional[_Iterable[_Union[_case_pb2.Urgency, str]]] = ..., submitted_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submitted_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[CaseView, str]] = ..., tenant_id: _Optional[str] = ..., patient_identifier: _Optional[_Union[Identifier, _Mapping]] = ...) -> None: ...
 
 class ListCasesResponse(_message.Message):
     __slots__ = ("cases", "next_page_token")

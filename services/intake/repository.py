@@ -20,6 +20,7 @@ from .casedoc import (
     BOOKKEEPING,
     entry_doc,
     from_doc,
+    mrn_key,
     opened_attachments,
     sealed_attachments,
     to_doc,
@@ -230,6 +231,10 @@ class MongoCaseReader:
         for field, values in (("status", query.statuses), ("kind", query.kinds), ("urgency", query.urgencies)):
             if values:
                 filters[field] = {"$in": list(values)}
+        if query.patient is not None:  # sealed as when the case was stored: per tenant and assigner
+            system, value = query.patient
+            filters["mrn_lookup"] = {"$in": [await self._cipher.seal_lookup(mrn_key(tenant, system, value))
+                                             for tenant in query.tenants]}
         cursor = self._db[CASES].find(filters, None if query.full else BOOKKEEPING) \
             .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)]).batch_size(limit + 1)
         found: list[Case] = []

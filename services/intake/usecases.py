@@ -231,12 +231,14 @@ async def case_status(reader: CaseReader, principal: Principal, case_id: str) ->
 async def list_cases(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
                      query: CaseQuery) -> tuple[list[Case], str]:
     """A page of the cases the query asks for, and the token of the next page ("" on
-    the last). The whole-case view records every case listed in the access audit."""
+    the last). The whole-case view, and a search by patient identifier, record
+    every case listed in the access audit."""
     found = await reader.list_cases(query, query.page_size + 1)
     page, more = found[:query.page_size], len(found) > query.page_size
-    if query.full:
+    if query.full or query.patient is not None:  # PHI read, or a patient's cases found by their identifier
         now = clock.now()
-        await asyncio.gather(*(audit.record(_access(principal, "ListCases", case, now)) for case in page))
+        fields = CONTENT_PARTS if query.full else ("patient.identifiers",)
+        await asyncio.gather(*(audit.record(_access(principal, "ListCases", case, now, fields)) for case in page))
     token = listing.page_token(query, page[-1].submitted_at, page[-1].case_id) if more else ""
     return page, token
 

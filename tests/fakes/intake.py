@@ -114,7 +114,8 @@ class InMemoryCaseReader:
                     and (not q.kinds or c.kind in q.kinds) and (not q.urgencies or c.urgency in q.urgencies)
                     and (q.submitted_after is None or c.submitted_at >= q.submitted_after)
                     and (q.submitted_before is None or c.submitted_at < q.submitted_before)
-                    and (q.after is None or (c.submitted_at, c.case_id) < (q.after.submitted_at, q.after.case_id)))
+                    and (q.after is None or (c.submitted_at, c.case_id) < (q.after.submitted_at, q.after.case_id))
+                    and (q.patient is None or q.patient in c.content.patient.mrns))
         found = sorted((c for c in self._transact.state.cases.values() if matches(c)),
                        key=lambda c: (c.submitted_at, c.case_id), reverse=True)[:limit]
         return found if query.full else [_bookkeeping(c) for c in found]

@@ -228,3 +228,28 @@ async def test_list_filters_and_the_whole_case_view(ports):
     req.submitted_before.FromDatetime(CLOCK.now() - timedelta(hours=1))
     query, _ = parse_query(req, frozenset({"t1"}))
     assert [c.case_id for c in await reader.list_cases(query, 10)] == ["c2"]
+
+
+async def test_a_patients_cases_are_found_by_their_identifier_in_their_tenant_only(ports):
+    transact, reader, _ = ports
+    mine = _new("k1", "t1", "c1")[0]
+    patient = mine.content.patient
+    other_patient = dataclasses.replace(patient, identifiers=tuple(
+        dataclasses.replace(i, value="MRN-OTHER") if i.type == "MR" else i for i in patient.identifiers))
+    other = dataclasses.replace(_new("k2", "t1", "c2")[0], content=dataclasses.replace(mine.content,
+                                                                                       patient=other_patient))
+    elsewhere = _new("k3", "t2", "c3")[0]  # the same number at another tenant is another patient's
+    for case in (mine, other, elsewhere):
+        await transact(lambda uow, case=case: uow.cases.add(case))
+    [(system, value)] = patient.mrns
+    found = {}
+    for tenants in (("t1",), ("t2",), ("t1", "t2")):
+        query, violations = parse_query(intake_pb2.ListCasesRequest(
+            patient_identifier=intake_pb2.Identifier(system=system, value=value)), frozenset(tenants))
+        assert not violations
+        found[tenants] = sorted(c.case_id for c in await reader.list_cases(query, 10))
+    assert found == {("t1",): ["c1"], ("t2",): ["c3"], ("t1", "t2"): ["c1", "c3"]}
+    query, _ = parse_query(intake_pb2.ListCasesRequest(
+        patient_identifier=intake_pb2.Identifier(system="https://another.example.org/mrn", value=value)),
+        frozenset({"t1"}))
+    assert await reader.list_cases(query, 10) == []  # the same number from another assigner: not this patient

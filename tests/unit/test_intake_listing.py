@@ -56,3 +56,18 @@ def test_a_page_token_reads_back_only_with_the_filters_it_was_given_for():
     _, violations = parse_query(_request(statuses=[case_pb2.CASE_STATUS_DELIVERED], page_token=token,
                                          view=intake_pb2.CASE_VIEW_FULL), READABLE)
     assert [f for f, _ in violations] == ["page_token"]
+
+
+def test_a_patient_identifier_needs_both_parts_and_its_tokens_carry_no_trace_of_the_number():
+    _, violations = parse_query(intake_pb2.ListCasesRequest(patient_identifier=intake_pb2.Identifier(value="1")),
+                                frozenset({"t1"}))
+    assert [f for f, _ in violations] == ["patient_identifier.system"]
+    _, violations = parse_query(intake_pb2.ListCasesRequest(
+        patient_identifier=intake_pb2.Identifier(system="https://h.example.org/mrn", value="x" * 201)),
+        frozenset({"t1"}))
+    assert [f for f, _ in violations] == ["patient_identifier.value"]
+    queries = [parse_query(intake_pb2.ListCasesRequest(patient_identifier=intake_pb2.Identifier(
+        system="https://h.example.org/mrn", value=mrn)), frozenset({"t1"}))[0] for mrn in ("MRN-1", "MRN-2")]
+    assert queries[0].patient == ("https://h.example.org/mrn", "MRN-1")
+    assert queries[0].fingerprint() == queries[1].fingerprint()  # a flag, not a hash of the number
+    assert queries[0].fingerprint() != parse_query(intake_pb2.ListCasesRequest(), frozenset({"t1"}))[0].fingerprint()

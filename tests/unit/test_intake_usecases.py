@@ -469,3 +469,14 @@ async def test_a_watch_ends_once_the_case_is_delivered_with_every_stage_recorded
     seen += await asyncio.wait_for(to_the_end(), 5)  # it ends by itself once nothing more is to come
     assert [p for p, _, _ in seen] == list(range(1, 8))
     assert seen[-1][1].event_type == "review.started" and seen[-1][2] == S.CASE_STATUS_DELIVERED
+
+
+async def test_finding_a_patients_cases_by_identifier_records_each_case_found():
+    transact, clock, audit = intake_transact(), FakeClock(), RecordedAccesses()
+    case, _ = await _submit(transact, clock)
+    [(system, value)] = case.content.patient.mrns
+    query, _ = parse_query(intake_pb2.ListCasesRequest(
+        patient_identifier=intake_pb2.Identifier(system=system, value=value)), frozenset({"t1"}))
+    page, _ = await usecases.list_cases(InMemoryCaseReader(transact), audit, clock, _principal(), query)
+    assert [c.case_id for c in page] == [case.case_id] and page[0].content is None  # a summary
+    assert [(a.method, a.fields) for a in audit.accesses] == [("ListCases", ("patient.identifiers",))]

@@ -20,6 +20,7 @@ from secondlook.v1 import case_pb2, intake_pb2
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+MAX_IDENTIFIER_CHARS = 200
 
 Violation = tuple[str, str]
 
@@ -41,11 +42,14 @@ class CaseQuery:
     page_size: int
     after: Cursor | None  # the last case of the page before
     full: bool  # the whole case (PHI) rather than the summary
+    patient: tuple[str, str] | None = None  # (identifier system, value): that patient's cases only
 
     def fingerprint(self) -> str:
+        # The patient is in as a flag only: a token must not carry a hash of an MRN
+        # (a cursor is a position, good for any patient's list).
         filters = [self.tenants, self.statuses, self.kinds, self.urgencies,
                    self.submitted_after and self.submitted_after.isoformat(),
-                   self.submitted_before and self.submitted_before.isoformat(), self.full]
+                   self.submitted_before and self.submitted_before.isoformat(), self.full, self.patient is not None]
         return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:16]
 
 
@@ -89,9 +93,17 @@ def parse_query(req: intake_pb2.ListCasesRequest, readable: frozenset[str]) -> t
         v.append(("page_size", f"must be between 0 and {MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})"))
     if req.view not in intake_pb2.CaseView.values():
         v.append(("view", "must be CASE_VIEW_SUMMARY or CASE_VIEW_FULL"))
+    patient = None
+    if req.HasField("patient_identifier"):
+        system, value = req.patient_identifier.system.strip(), req.patient_identifier.value.strip()
+        if not system:
+            v.append(("patient_identifier.system", "is required: the URI of the system that assigned the value"))
+        if not value or len(value) > MAX_IDENTIFIER_CHARS:
+            v.append(("patient_identifier.value", f"is required, at most {MAX_IDENTIFIER_CHARS} characters"))
+        patient = (system, value)
     query = CaseQuery(tenants=tenants, statuses=statuses, kinds=kinds, urgencies=urgencies, submitted_after=after,
                       submitted_before=before, page_size=min(req.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
-                      after=None, full=req.view == intake_pb2.CASE_VIEW_FULL)
+                      after=None, full=req.view == intake_pb2.CASE_VIEW_FULL, patient=patient)
     cursor = None
     if req.page_token:
         cursor = _read_token(req.page_token, query.fingerprint())
