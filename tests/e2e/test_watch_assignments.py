@@ -12,7 +12,7 @@ from devstack import clients
 from secondlook.auth import mint_token
 from secondlook.v1 import intake_pb2, review_pb2, review_pb2_grpc
 from tests.conftest import eventually
-from tests.e2e.watching import Watching
+from tests.e2e.watching import Watching, refused_stream
 
 pytestmark = pytest.mark.e2e
 
@@ -63,26 +63,20 @@ async def test_a_reviewer_is_pushed_their_offers_and_changes_and_resumes_from_a_
         await intake_auth.close()
 
 
-async def _refused_stream(call) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for _ in call:
-            pass
-    return info.value
-
 
 async def test_a_watch_needs_a_reviewer_token_and_a_position_this_service_gave_out(stack, stack_settings):
     async with grpc.aio.insecure_channel(stack.target("review")) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
-        error = await _refused_stream(stub.WatchAssignments(review_pb2.WatchAssignmentsRequest()))
+        error = await refused_stream(stub.WatchAssignments(review_pb2.WatchAssignmentsRequest()))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
         submitter = mint_token(stack_settings, subject="coord", tenant="tenant-a", roles=["submitter"])
-        error = await _refused_stream(stub.WatchAssignments(
+        error = await refused_stream(stub.WatchAssignments(
             review_pb2.WatchAssignmentsRequest(), metadata=(("authorization", f"Bearer {submitter}"),)))
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED
 
     reviewer, authed = clients.reviewer(stack_settings, stack.target("review"), clients.specialist_ids()[0])
     try:
-        error = await _refused_stream(reviewer.WatchAssignments(
+        error = await refused_stream(reviewer.WatchAssignments(
             review_pb2.WatchAssignmentsRequest(resume_after="not-a-position"), metadata=authed.metadata))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         status = rpc_status.from_call(error)
@@ -97,7 +91,7 @@ async def test_a_watch_needs_a_reviewer_token_and_a_position_this_service_gave_o
 async def test_a_hostile_position_is_refused_naming_the_field(stack, stack_settings, resume_after):
     reviewer, authed = clients.reviewer(stack_settings, stack.target("review"), clients.specialist_ids()[0])
     try:
-        error = await _refused_stream(reviewer.WatchAssignments(
+        error = await refused_stream(reviewer.WatchAssignments(
             review_pb2.WatchAssignmentsRequest(resume_after=resume_after), metadata=authed.metadata))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         details = error_details_pb2.BadRequest()
@@ -112,7 +106,7 @@ async def test_undecodable_watch_requests_are_invalid_argument_after_authenticat
                        roles=["reviewer"], specialist_id=clients.specialist_ids()[0])
     async with grpc.aio.insecure_channel(stack.target("review")) as channel:
         watch = channel.unary_stream("/secondlook.v1.ReviewService/WatchAssignments")  # raw bytes in and out
-        error = await _refused_stream(watch(b"\x0e\x00"))
+        error = await refused_stream(watch(b"\x0e\x00"))
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-        error = await _refused_stream(watch(b"\x0e\x00", metadata=(("authorization", f"Bearer {token}"),)))
+        error = await refused_stream(watch(b"\x0e\x00", metadata=(("authorization", f"Bearer {token}"),)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -14,6 +14,7 @@ from devstack.receiver import registered_receiver
 from devstack.simreviewer import SimulatedReviewer
 from secondlook.auth import mint_token
 from secondlook.v1 import case_pb2, intake_pb2, intake_pb2_grpc
+from tests.e2e.watching import refused_stream
 
 pytestmark = pytest.mark.e2e
 
@@ -73,12 +74,6 @@ async def test_a_watcher_that_disconnects_and_resumes_sees_every_entry_once_thro
         await authed.close()
 
 
-async def _refused(call) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for _ in call:
-            pass
-    return info.value
-
 
 async def test_watching_needs_the_cases_tenant_and_a_position_it_gave_out(stack, stack_settings):
     settings = stack_settings
@@ -86,18 +81,18 @@ async def test_watching_needs_the_cases_tenant_and_a_position_it_gave_out(stack,
     try:
         reply = await intake.SubmitCase(clients.sample_cases(prefix="watch-refused-")[1], metadata=authed.metadata,
                                         timeout=10)
-        ahead = await _refused(intake.WatchCase(
+        ahead = await refused_stream(intake.WatchCase(
             intake_pb2.WatchCaseRequest(case_id=reply.case_id, after_position=10_000), metadata=authed.metadata))
         assert ahead.code() == grpc.StatusCode.OUT_OF_RANGE and "after_position" in ahead.details()
         async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
             stub = intake_pb2_grpc.IntakeServiceStub(channel)
             request = intake_pb2.WatchCaseRequest(case_id=reply.case_id)
-            assert (await _refused(stub.WatchCase(request))).code() == grpc.StatusCode.UNAUTHENTICATED
+            assert (await refused_stream(stub.WatchCase(request))).code() == grpc.StatusCode.UNAUTHENTICATED
             outsider = mint_token(settings, subject="someone", tenant="another-tenant", roles=["submitter"])
-            error = await _refused(stub.WatchCase(request, metadata=(("authorization", f"Bearer {outsider}"),)))
+            error = await refused_stream(stub.WatchCase(request, metadata=(("authorization", f"Bearer {outsider}"),)))
             assert error.code() == grpc.StatusCode.NOT_FOUND
             reviewer = mint_token(settings, subject="r", tenant=TENANT, roles=["reviewer"], specialist_id="x")
-            error = await _refused(stub.WatchCase(request, metadata=(("authorization", f"Bearer {reviewer}"),)))
+            error = await refused_stream(stub.WatchCase(request, metadata=(("authorization", f"Bearer {reviewer}"),)))
             assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         await authed.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+import pytest
+
 from devstack import clients
 from secondlook.v1 import review_pb2
 
@@ -29,3 +32,11 @@ class Watching:
         self.call.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         await self.authed.close()
+
+
+async def refused_stream(call) -> grpc.aio.AioRpcError:
+    """The error a server-streaming call ends with (the test fails if it ends without one)."""
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in call:
+            pass
+    return info.value
