@@ -47,6 +47,8 @@ EMBEDDED_BROKER = {
 # interpreter lock: every connection past a few costs it CPU in contention.
 EMBEDDED_STORE = {
     "SECONDLOOK_MONGO_MAX_POOL_SIZE": "4",
+    # Its retryable-write table costs every write a scan of up to 10,000 entries (settings.py).
+    "SECONDLOOK_MONGO_RETRY_WRITES": "false",
     # One replica per service: its watchers need only its own commits.
     "SECONDLOOK_FOLLOW_CHANGE_STREAMS": "false",
 }

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
         8, ge=1, description="Most connections a service opens to the store. Group commit keeps few requests in "
         "flight, and every connection costs the store a server thread: more only adds contention.",
     )
+    mongo_retry_writes: bool = Field(
+        True, description="Retryable writes: a single write lost to a network error or a primary step-down is "
+        "sent again once and applied once. Leave on for MongoDB. The embedded store keeps a table of the last "
+        "10,000 such writes and scans (and, once full, sorts) it on every write, so each write costs it more "
+        "as a run goes on; the dev stack turns them off (every write the services make outside a transaction "
+        "is guarded or idempotent, and the callers retry).",
+    )
     mongo_transaction_timeout_seconds: float = Field(
         10.0, gt=0,
         description="Bound on one unit of work, its retries on transient errors included (the driver's own "

@@ -140,7 +140,7 @@ class Store:
         self.client: AsyncMongoClient = AsyncMongoClient(
             settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
             maxPoolSize=settings.mongo_max_pool_size,
-            w="majority", journal=True, retryWrites=True,
+            w="majority", journal=True, retryWrites=settings.mongo_retry_writes,
             event_listeners=[_CommandCounter(service), *listeners],
         )
         self._transaction_timeout = settings.mongo_transaction_timeout_seconds
