@@ -36,7 +36,7 @@ from secondlook import backoff, metrics
 from secondlook.bus import KafkaPublisher, Record
 from secondlook.clock import utcnow
 from secondlook.logging import get_logger
-from secondlook.store import OUTBOX, Store
+from secondlook.store import OUTBOX, Store, rows_of_case
 
 log = get_logger(__name__)
 
@@ -226,7 +226,7 @@ async def requeue(store: Store, case_id: str, types: list[str] | tuple[str, ...]
     Redrive requests themselves are never re-queued: the service that sent one
     also answers it, and re-sending it would re-drive the case forever.
     """
-    query: dict = {"case_id": case_id, "published": True, "type": {"$ne": "redrive.requested"}}
+    query: dict = {**rows_of_case(case_id), "published": True, "type": {"$ne": "redrive.requested"}}
     if types:
         query["type"] = {"$in": [t for t in types if t != "redrive.requested"]}
     result = await store.db[OUTBOX].update_many(query, {"$set": {"published": False}})

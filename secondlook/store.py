@@ -21,6 +21,7 @@ partition is the one whose safety-net scan publishes what was left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import OrderedDict
@@ -30,7 +31,14 @@ from typing import TypeVar
 from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+)
 from pymongo.read_concern import ReadConcern
 
 from secondlook import metrics
@@ -87,6 +95,11 @@ async def insert_once(collection, docs: list[dict], session: AsyncClientSession 
             raise
         repeats = {e["index"] for e in errors}
         return [i not in repeats for i in range(len(docs))]
+
+
+def rows_of_case(case_id: str) -> dict:
+    """The filter of a case's outbox rows, by their _id range (`case:number`)."""
+    return {"_id": {"$gte": f"{case_id}:", "$lt": f"{case_id};"}}  # ";" sorts right after ":"
 
 
 def _may_have_committed_or_store_down(exc: Exception) -> bool:
@@ -163,7 +176,10 @@ class Store:
 
     async def ensure_indexes(self) -> None:
         await self.db[OUTBOX].create_index([("published", 1), ("shard", 1), ("_id", 1)], name="relay")
-        await self.db[OUTBOX].create_index([("case_id", 1), ("seq", 1)], name="by_case")
+        # A case's rows are found by their _id ("case:number", sorted by case then
+        # number): an index of their own would cost every insert and every mark.
+        with contextlib.suppress(OperationFailure):  # made by earlier versions
+            await self.db[OUTBOX].drop_index("by_case")
         # For retention (retention.py): what is past the grace period.
         await self.db[OUTBOX].create_index([("published_at", 1)], name="retention")
         await self.db[PROCESSED].create_index([("at", 1)], name="retention")
@@ -366,7 +382,7 @@ class Store:
             # A number was taken: learn the cases' last numbers and run the
             # transaction again (a transient error to the transaction loop).
             for case_id in {e.case_id for e in events}:
-                last = await self.db[OUTBOX].find_one({"case_id": case_id}, sort=[("seq", -1)],
+                last = await self.db[OUTBOX].find_one(rows_of_case(case_id), sort=[("_id", -1)],
                                                       projection={"seq": 1})
                 self._remember_seq(case_id, last["seq"] if last else 0)
             raise SequenceTaken() from None
