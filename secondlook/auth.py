@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import grpc
@@ -60,7 +61,7 @@ class TokenVerifier:
         self._secret = secret
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
-        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (caller, expiry), oldest first
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()  # token -> (caller, expiry)
 
     def verify(self, authorization: str | None) -> Principal:
         """The caller a bearer token names (AuthError if it is missing, invalid or expired).
@@ -71,11 +72,12 @@ class TokenVerifier:
             if known is not None:
                 principal, expires = known
                 if time.time() < expires:
+                    self._verified.move_to_end(authorization)
                     return principal
                 del self._verified[authorization]
         principal, expires = self._verify(authorization)
         if len(self._verified) >= VERIFIED_KEPT:
-            self._verified.pop(next(iter(self._verified)))  # the oldest
+            self._verified.popitem(last=False)  # the least recently used
         self._verified[authorization] = (principal, expires)
         return principal
 

@@ -21,7 +21,6 @@ partition is the one whose safety-net scan publishes what was left behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections import OrderedDict
@@ -110,6 +109,10 @@ def _may_have_committed_or_store_down(exc: Exception) -> bool:
                                               or exc.has_error_label("TransientTransactionError"))
 
 
+class GroupDuplicate(Exception):
+    """A body of a group commit inserted a duplicate key: the group is run again one body at a time."""
+
+
 class SequenceTaken(PyMongoError):
     """Another transaction committed the sequence number this one took: run it again."""
 
@@ -178,8 +181,11 @@ class Store:
         await self.db[OUTBOX].create_index([("published", 1), ("shard", 1), ("_id", 1)], name="relay")
         # A case's rows are found by their _id ("case:number", sorted by case then
         # number): an index of their own would cost every insert and every mark.
-        with contextlib.suppress(OperationFailure):  # made by earlier versions
+        try:  # made by earlier versions (run every replica on this version first: they query without it)
             await self.db[OUTBOX].drop_index("by_case")
+        except OperationFailure as exc:
+            if exc.code not in (26, 27):  # NamespaceNotFound, IndexNotFound: nothing to drop
+                log.warning("outbox_index_not_dropped", index="by_case", error=str(exc)[:200])
         # For retention (retention.py): what is past the grace period.
         await self.db[OUTBOX].create_index([("published_at", 1)], name="retention")
         await self.db[PROCESSED].create_index([("at", 1)], name="retention")
@@ -367,7 +373,9 @@ class Store:
                 duplicates = [e["index"] for e in exc.details.get("writeErrors", []) if e.get("code") == 11000]
                 if duplicates and alone:
                     raise pending[duplicates[0]][1] from None
-                raise  # the group runs again body by body, where it is one body's own duplicate
+                if duplicates:  # the group runs again body by body, where it is one body's own duplicate
+                    raise GroupDuplicate() from exc  # not a store failure: no outbox scan for it
+                raise
 
     async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> list[dict]:
         """Inserts the events' outbox rows, numbered in their cases' sequences, and returns them."""

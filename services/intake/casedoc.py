@@ -5,8 +5,8 @@ are kept in clear: they are what queries and the projection use. Everything else
 the case says is sealed with the service's PHI cipher (secondlook/phi.py), as one
 value (`content`: the patient, the texts, the physician's name, the question, the
 consent), the records as another (`attachments`) and a withdrawal note as a
-third. MRNs are also kept sealed deterministically (`mrn_lookup`) for equality
-lookups. Cases written before encryption, with each field sealed on its own, or
+third. MRNs are sealed deterministically into a lookup collection of their own
+(`lookup_docs`) for equality lookups. Cases written before encryption, with each field sealed on its own, or
 before the complete model, still read.
 """
 
@@ -70,6 +70,17 @@ def withdrawal_fields(c: Case) -> dict:
     return {"withdrawal": {"reason": c.withdrawal_reason, "at": c.withdrawn_at, "by": c.withdrawn_by}}
 
 
+async def lookup_docs(c: Case, cipher: PhiCipher) -> list[dict]:
+    """The case's entries in the patient lookup (one per MRN, sealed deterministically):
+    a collection of their own, written once with the case and never updated, so the
+    index a lookup needs costs nothing to the case's many later updates."""
+    if c.content is None:
+        return []
+    return [{"_id": f"{c.case_id}:{n}", "lookup": await cipher.seal_lookup(mrn_key(c.tenant_id, system, value)),
+             "tenant_id": c.tenant_id, "case_id": c.case_id}
+            for n, (system, value) in enumerate(c.content.patient.mrns)]
+
+
 def mrn_key(tenant_id: str, system: str, value: str) -> str:
     """What is sealed for an MRN lookup: the same number from another assigner, or in
     another tenant, is another patient, and must not seal the same."""
@@ -92,8 +103,6 @@ async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) 
     }
     return {
         "content": await cipher.seal(sealed),
-        "mrn_lookup": [await cipher.seal_lookup(mrn_key(tenant_id, system, value))
-                       for system, value in content.patient.mrns],
         "secondary_diagnoses": [{"code": d.code} for d in content.secondary_diagnoses],
         "first_opinion": {
             "physician_npi": f.physician_npi, "organization_name": f.organization_name,

@@ -20,6 +20,7 @@ from .casedoc import (
     BOOKKEEPING,
     entry_doc,
     from_doc,
+    lookup_docs,
     mrn_key,
     opened_attachments,
     sealed_attachments,
@@ -32,6 +33,8 @@ from .domain.lifecycle import SYSTEM_STAGES
 from .domain.listing import CaseQuery
 
 CASES = "cases"
+PATIENT_LOOKUPS = "patient_lookups"  # a case's MRNs, sealed for equality lookups (casedoc.lookup_docs)
+MAX_CASES_PER_PATIENT = 1000  # a lookup reads at most this many of a patient's cases
 
 
 class DuplicateRequest(Exception):
@@ -67,8 +70,10 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
     # ListCases: a tenant's cases, newest first.
     await db[CASES].create_index([("tenant_id", ASCENDING), ("submitted_at", DESCENDING)], name="listing")
-    # No index on mrn_lookup until a lookup by MRN exists: on the embedded store
-    # every index costs every projection's update its rewrite (README, Benchmark).
+    # The MRN lookups live in a collection of their own, written once: an index on the
+    # cases themselves would cost every projection's update (the embedded store
+    # rewrites every index entry of a document it updates: README, Benchmark).
+    await db[PATIENT_LOOKUPS].create_index([("lookup", ASCENDING)], name="lookup")
 
 
 class MongoCaseRepository:
@@ -88,16 +93,22 @@ class MongoCaseRepository:
         return await from_doc(doc, self._cipher) if doc else None
 
     async def add(self, case: Case) -> None:
-        """Inserts the new case: with the transaction's other new cases, in one request,
-        when it is part of a unit of work (`insert_later`); a reused key is DuplicateRequest."""
+        """Inserts the new case and its patient lookups: with the transaction's other new
+        cases, in one request each, when it is part of a unit of work (`insert_later`);
+        a reused key is DuplicateRequest."""
         doc, duplicate = await to_doc(case, self._cipher), DuplicateRequest(case.client_request_id)
+        lookups = await lookup_docs(case, self._cipher)
         if self._insert_later is not None:
             self._insert_later(CASES, doc, duplicate)
+            for lookup in lookups:
+                self._insert_later(PATIENT_LOOKUPS, lookup, duplicate)
             return
         try:
             await self._db[CASES].insert_one(doc, session=self._session)
         except DuplicateKeyError:
             raise duplicate from None
+        if lookups:
+            await self._db[PATIENT_LOOKUPS].insert_many(lookups, session=self._session)
 
     async def get(self, case_id: str) -> Case | None:
         doc = await self._db[CASES].find_one({"_id": case_id}, BOOKKEEPING, session=self._session)
@@ -195,6 +206,16 @@ def _projection_write(before: Case, after: Case, event_ids: tuple[str, ...]) -> 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def _listed(doc: dict, q: CaseQuery) -> bool:
+    """The list filters, as the query on the store applies them (for a patient's few cases)."""
+    at = doc["submitted_at"]
+    return (doc["tenant_id"] in q.tenants and (not q.statuses or doc["status"] in q.statuses)
+            and (not q.kinds or doc.get("kind", 1) in q.kinds) and (not q.urgencies or doc["urgency"] in q.urgencies)
+            and (q.submitted_after is None or at >= q.submitted_after)
+            and (q.submitted_before is None or at < q.submitted_before)
+            and (q.after is None or (at, doc["_id"]) < (q.after.submitted_at, q.after.case_id)))
+
+
 def _of_tenants(case_id: str, tenant_ids: tuple[str, ...]) -> dict:
     return {"_id": case_id, "tenant_id": tenant_ids[0] if len(tenant_ids) == 1 else {"$in": list(tenant_ids)}}
 
@@ -221,6 +242,8 @@ class MongoCaseReader:
 
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]:
         """Up to `limit` cases matching the query, newest first, strictly after its cursor."""
+        if query.patient is not None:
+            return await self._patient_cases(query, limit)
         submitted: dict = {"$gte": query.submitted_after or EPOCH}
         if query.submitted_before:
             submitted["$lt"] = query.submitted_before
@@ -231,10 +254,6 @@ class MongoCaseReader:
         for field, values in (("status", query.statuses), ("kind", query.kinds), ("urgency", query.urgencies)):
             if values:
                 filters[field] = {"$in": list(values)}
-        if query.patient is not None:  # sealed as when the case was stored: per tenant and assigner
-            system, value = query.patient
-            filters["mrn_lookup"] = {"$in": [await self._cipher.seal_lookup(mrn_key(tenant, system, value))
-                                             for tenant in query.tenants]}
         cursor = self._db[CASES].find(filters, None if query.full else BOOKKEEPING) \
             .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)]).batch_size(limit + 1)
         found: list[Case] = []
@@ -246,6 +265,21 @@ class MongoCaseReader:
             if len(found) == limit:
                 break
         return found
+
+    async def _patient_cases(self, query: CaseQuery, limit: int) -> list[Case]:
+        """`list_cases` for one patient: the patient's case ids from the lookups (sealed as
+        when the cases were stored: per tenant and assigner), their cases by _id (the
+        store's primary-key path; a patient has few), the other filters applied here."""
+        system, value = query.patient
+        seals = [await self._cipher.seal_lookup(mrn_key(tenant, system, value)) for tenant in query.tenants]
+        lookups = self._db[PATIENT_LOOKUPS].find({"lookup": {"$in": seals}}, {"case_id": 1})
+        case_ids = sorted({d["case_id"] for d in await lookups.limit(MAX_CASES_PER_PATIENT).to_list()})
+        if not case_ids:
+            return []
+        docs = await self._db[CASES].find({"_id": {"$in": case_ids}}, None if query.full else BOOKKEEPING).to_list()
+        docs = sorted((d for d in docs if _listed(d, query)), key=lambda d: (d["submitted_at"], d["_id"]),
+                      reverse=True)
+        return [await from_doc(d, self._cipher) for d in docs[:limit]]
 
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:
         """Cases stuck in a stage the system owns: the index makes this cost what is due, not what is open.

@@ -69,6 +69,20 @@ def _access(principal: Principal, method: str, case: Case, now: datetime,
                   method=method, case_id=case.case_id, fields=fields, at=now)
 
 
+def _recording(audit: AuditTrail, access: Access) -> asyncio.Future:
+    """The access being recorded in the background; a failure nobody waits for (the
+    caller went away) is logged, and the client's retry records it (`record_once`)."""
+    task = asyncio.ensure_future(audit.record(access))
+
+    def check(done: asyncio.Future) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            with bound_contextvars(case_id=access.case_id):
+                log.error("audit_record_failed", method=access.method, error=type(done.exception()).__name__)
+
+    task.add_done_callback(check)
+    return task
+
+
 class InvalidSubmission(InvalidInput):
     """The submission breaks validation rules: nothing is stored."""
 
@@ -103,8 +117,7 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
         await uow.cases.add(case)
         uow.emit(event)
         # Recorded as soon as the case is committed, while its event is being published.
-        uow.after_commit.append(lambda: recorded.append(asyncio.ensure_future(
-            audit.record(_access(principal, "SubmitCase", case, now)))))
+        uow.after_commit.append(lambda: recorded.append(_recording(audit, _access(principal, "SubmitCase", case, now))))
         return case, True
 
     try:

@@ -48,7 +48,9 @@ async def test_a_cases_phi_is_ciphertext_in_the_store_and_readable_through_the_a
         assert "patient" not in doc and "clinical_question" not in doc  # nothing of them beside
         assert doc["diagnosis_code"] == "C50.911"  # routing facts stay queryable
         # The MRN is sealed deterministically, for equality lookups.
-        assert len(doc["mrn_lookup"]) == 1 and doc["mrn_lookup"][0].subtype == 6
+        assert "mrn_lookup" not in doc
+        [lookup] = await mongo["secondlook_intake"]["patient_lookups"].find({"case_id": reply.case_id}).to_list()
+        assert lookup["lookup"].subtype == 6
 
         async def read_back() -> intake_pb2.Case:
             return await intake.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id), metadata=authed.metadata)

@@ -253,3 +253,7 @@ async def test_a_patients_cases_are_found_by_their_identifier_in_their_tenant_on
         patient_identifier=intake_pb2.Identifier(system="https://another.example.org/mrn", value=value)),
         frozenset({"t1"}))
     assert await reader.list_cases(query, 10) == []  # the same number from another assigner: not this patient
+    query, _ = parse_query(intake_pb2.ListCasesRequest(
+        patient_identifier=intake_pb2.Identifier(system=system, value=value),
+        statuses=[case_pb2.CASE_STATUS_DELIVERED]), frozenset({"t1"}))
+    assert await reader.list_cases(query, 10) == []  # the other filters still apply

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 
 from secondlook.v1 import case_pb2, intake_pb2
 
+from .submission import IDENTIFIER_SYSTEM, MAX_IDENTIFIER_SYSTEM_CHARS
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_IDENTIFIER_CHARS = 200
@@ -96,8 +98,9 @@ def parse_query(req: intake_pb2.ListCasesRequest, readable: frozenset[str]) -> t
     patient = None
     if req.HasField("patient_identifier"):
         system, value = req.patient_identifier.system.strip(), req.patient_identifier.value.strip()
-        if not system:
-            v.append(("patient_identifier.system", "is required: the URI of the system that assigned the value"))
+        if not IDENTIFIER_SYSTEM.match(system) or len(system) > MAX_IDENTIFIER_SYSTEM_CHARS:
+            v.append(("patient_identifier.system", "is required: the URI of the system that assigned the value "
+                      f"(urn:oid:, urn:uuid: or http(s), at most {MAX_IDENTIFIER_SYSTEM_CHARS} characters)"))
         if not value or len(value) > MAX_IDENTIFIER_CHARS:
             v.append(("patient_identifier.value", f"is required, at most {MAX_IDENTIFIER_CHARS} characters"))
         patient = (system, value)

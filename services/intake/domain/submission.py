@@ -28,7 +28,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _CALENDAR_DATE = re.compile(r"^([0-9]{4})-?([0-9]{2})-?([0-9]{2})$")
 # langcodes also reads "en_US"; BCP 47 separates subtags with "-" only.
 _TAG_CHARACTERS = re.compile(r"^[A-Za-z0-9-]{1,35}$")
-_IDENTIFIER_SYSTEM = re.compile(r"^(urn:oid:[0-2](\.[0-9]+)+|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]+)$")
+IDENTIFIER_SYSTEM = re.compile(r"^(urn:oid:[0-2](\.[0-9]+)+|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]+)$")
 _IDENTIFIER_TYPE = re.compile(r"^[A-Z0-9]{1,5}$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -44,6 +44,7 @@ MAX_PROCEDURE_CODES = 20
 MAX_ATTACHMENTS = 50
 MAX_ATTACHMENT_BYTES = 5 * 1024**3  # a CT study by reference; the bytes never pass through intake
 MAX_URI_CHARS = 2048
+MAX_IDENTIFIER_SYSTEM_CHARS = 255
 # What a reviewer's workstation opens: documents, images, DICOM, FHIR and CDA records.
 MEDIA_TYPES = frozenset({
     "application/pdf", "image/jpeg", "image/png", "image/tiff", "application/dicom", "text/plain",
@@ -214,7 +215,7 @@ def _patient(c: _Check, req: SubmitCaseRequest, today: date) -> Patient:
     identifiers = []
     for i, ident in enumerate(p.identifiers):
         path = f"patient.identifiers[{i}]"
-        if not _IDENTIFIER_SYSTEM.match(ident.system) or len(ident.system) > 255:
+        if not IDENTIFIER_SYSTEM.match(ident.system) or len(ident.system) > MAX_IDENTIFIER_SYSTEM_CHARS:
             c.add(f"{path}.system", "must be the assigner's URI: urn:oid:..., urn:uuid:... or http(s)://...")
         value = c.text(f"{path}.value", ident.value, 64, required="the identifier itself")
         if ident.type and not _IDENTIFIER_TYPE.match(ident.type):
