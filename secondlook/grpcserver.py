@@ -1,5 +1,5 @@
 """gRPC server scaffolding shared by every service: grpc.aio, health checking,
-reflection, and the interceptors (metrics, auth, the request edge)."""
+reflection, and the interceptors (metrics, store outages, auth, the request edge)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from pymongo.errors import ConnectionFailure
 
 from secondlook import metrics
 from secondlook.auth import AuthInterceptor, TokenVerifier
+from secondlook.consumer import StoreUnavailable
 from secondlook.edge import EdgeInterceptor
 from secondlook.settings import Settings
 
@@ -48,6 +50,43 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+STORE_DOWN = "the store cannot be reached: try again shortly"
+
+
+class OutageInterceptor(grpc.aio.ServerInterceptor):
+    """A call that fails because the store cannot be reached answers UNAVAILABLE (the
+    code a client retries), not UNKNOWN with nothing to go on."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        kwargs = dict(request_deserializer=handler.request_deserializer,
+                      response_serializer=handler.response_serializer)
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary(request, context):
+                try:
+                    return await inner(request, context)
+                except (ConnectionFailure, StoreUnavailable):
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, STORE_DOWN)
+
+            return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            async def stream(request, context):
+                try:
+                    async for item in inner_stream(request, context):
+                        yield item
+                except (ConnectionFailure, StoreUnavailable):
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, STORE_DOWN)
+
+            return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
+        return handler
+
+
 class GrpcServer:
     """Builds and runs one service's server; `health` flips to SERVING when ready."""
 
@@ -61,7 +100,8 @@ class GrpcServer:
         self.service = service
         self.server = grpc.aio.server(
             # Outermost first: count every call, authenticate, then decode and check the request.
-            interceptors=[MetricsInterceptor(service), AuthInterceptor(TokenVerifier(settings)), EdgeInterceptor()],
+            interceptors=[MetricsInterceptor(service), OutageInterceptor(), AuthInterceptor(TokenVerifier(settings)),
+                          EdgeInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
