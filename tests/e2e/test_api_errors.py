@@ -222,3 +222,33 @@ async def test_control_characters_are_refused_in_every_text_field_and_nothing_is
     finally:
         await authed.close()
         await mongo.close()
+
+
+async def _raw_refusal(channel, method, metadata, payload: bytes) -> grpc.StatusCode:
+    """The code a method answers to `payload` (raw request bytes), unary or streaming."""
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    if method.server_streaming:
+        call = channel.unary_stream(path, request_serializer=lambda b: b, response_deserializer=lambda b: b)(
+            payload, metadata=metadata, timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for _ in call:
+                pass
+        return info.value.code()
+    call = channel.unary_unary(path, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    return (await _refused(call(payload, metadata=metadata, timeout=10))).code()
+
+
+async def test_every_intake_method_refuses_no_token_the_wrong_role_and_undecodable_bytes(stack, stack_settings):
+    reviewer = mint_token(stack_settings, subject="r", tenant="mercy-general", roles=["reviewer"], specialist_id="s")
+    submitter = mint_token(stack_settings, subject="c", tenant="mercy-general", roles=["submitter"])
+    methods = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].methods
+    assert {m.name for m in methods} >= {"WatchCase", "WithdrawCase", "AddDocuments", "ListCases"}
+    async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
+        for method in methods:
+            assert await _raw_refusal(channel, method, (), b"") == grpc.StatusCode.UNAUTHENTICATED, method.name
+            as_reviewer = (("authorization", f"Bearer {reviewer}"),)
+            assert await _raw_refusal(channel, method, as_reviewer, b"") == grpc.StatusCode.PERMISSION_DENIED, \
+                method.name
+            as_submitter = (("authorization", f"Bearer {submitter}"),)
+            assert await _raw_refusal(channel, method, as_submitter, b"\x0a\xff\xff") == \
+                grpc.StatusCode.INVALID_ARGUMENT, method.name
