@@ -3,7 +3,9 @@
 Publishing happens from memory: `Store.transact` hands the relay the outbox
 rows of every commit, and the relay publishes them at once, in the order this
 process saw the commits, every waiting commit's rows in one producer flush,
-then marks them published in one coalesced write. A transaction returns once
+and marks what it published in one write every `MARK_INTERVAL` (on the store
+a marked row costs little next to the request that carries it, so the marks
+of a busy half second share one request). A transaction returns once
 its events are on the broker (or after `store.PUBLISH_WAIT` seconds, if the
 broker is slow: they stay queued and go out when it is back): so a client's next
 command, on any replica, is published after the events of the one before.
@@ -27,6 +29,7 @@ idempotent, so relaying twice is harmless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +49,12 @@ BATCH = 500  # rows per scan request
 # here too would send them twice.
 SCAN_GRACE_SECONDS = 5.0
 MEMORY_LIMIT = 20_000  # rows held for publishing; past it, the oldest are left to a scan
+# Published rows wait this long for their mark, so that one write marks many. A
+# crash before it publishes them again (consumers are idempotent); a scan leaves
+# them alone meanwhile (SCAN_GRACE_SECONDS is longer).
+MARK_INTERVAL = 0.5
+MARK_BATCH = 1_000  # marked at once when this many are waiting
+STOP_MARK_SECONDS = 2.0  # how long a stopping relay tries to write its last marks
 
 
 def _record(row: dict) -> Record:
@@ -70,8 +79,9 @@ class OutboxRelay:
         # Committed rows not yet on the broker, in commit order, with each commit's waiter.
         self._queue: deque[tuple[list[dict], asyncio.Future]] = deque()
         self._queued_rows = 0
-        # Published rows whose mark is not yet written.
+        # Published rows whose mark is not yet written, and since when (monotonic).
         self._unmarked: list[str] = []
+        self._unmarked_since = 0.0
         # The owned shards the last scan covered.
         self._scanned: set[int] = set()
         # Over MEMORY_LIMIT: commits are not queued until a scan of every shard ran.
@@ -112,10 +122,20 @@ class OutboxRelay:
         for _, waiter in taken:
             if not waiter.done():
                 waiter.set_result(None)
+        if not self._unmarked:
+            self._unmarked_since = time.monotonic()
         self._unmarked.extend(r["_id"] for r in rows)
         self.published += len(rows)
         metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(rows))
         return len(rows)
+
+    def _mark_due_in(self) -> float:
+        """Seconds until the waiting marks are due (0: now; inf: none wait)."""
+        if not self._unmarked:
+            return float("inf")
+        if len(self._unmarked) >= MARK_BATCH:
+            return 0.0
+        return max(0.0, self._unmarked_since + MARK_INTERVAL - time.monotonic())
 
     async def _mark(self) -> None:
         """One write marks everything published since the last one."""
@@ -189,7 +209,7 @@ class OutboxRelay:
             try:
                 if self._queue:
                     await self._publish_queued()
-                if self._unmarked:
+                if self._mark_due_in() == 0:
                     await self._mark()
                 if self._scan_wanted():
                     await self._scan()
@@ -202,11 +222,12 @@ class OutboxRelay:
                 raise
             finally:
                 metrics.OUTBOX_BACKLOG.labels(self._store.service).set(self._queued_rows)
-            return bool(self._queue or self._unmarked)
+            return bool(self._queue) or self._mark_due_in() == 0
 
         async def rest() -> None:
             try:
-                await asyncio.wait_for(self._store.outbox_written.wait(), timeout=self._poll)
+                await asyncio.wait_for(self._store.outbox_written.wait(),
+                                       timeout=min(self._poll, self._mark_due_in()))
             except TimeoutError:
                 pass
 
@@ -217,6 +238,9 @@ class OutboxRelay:
             for _, waiter in self._queue:  # durable in the outbox: the next start's scan takes them
                 if not waiter.done():
                     waiter.set_result(None)
+            if self._unmarked:  # stopping: mark what went out, or the next start sends it again
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(self._mark(), STOP_MARK_SECONDS)
 
 
 async def requeue(store: Store, case_id: str, types: list[str] | tuple[str, ...] = ()) -> int:
