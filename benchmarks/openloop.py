@@ -121,6 +121,15 @@ class OpenLoop:
         cases = []
         for start in range(0, len(step.case_ids), 50):
             cases += await asyncio.gather(*(get_case(c) for c in step.case_ids[start:start + 50]))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # intake records DELIVERED a moment after the webhook went out
+            late = [i for i, c in enumerate(cases)
+                    if not any(e.status == case_pb2.CASE_STATUS_DELIVERED for e in c.timeline)]
+            if not late:
+                break
+            await asyncio.sleep(0.1)
+            for i in late:
+                cases[i] = await get_case(step.case_ids[i])
         offered, delivered = [], []
         for case in cases:
             submitted = case.submitted_at.ToDatetime()

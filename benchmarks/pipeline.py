@@ -181,9 +181,16 @@ async def idle_offers(intake, authed, receiver, n: int, timeout: float) -> tuple
             if time.monotonic() > deadline:
                 raise SystemExit(f"idle case {case_id} not DELIVERED after {timeout:.0f}s")
             await asyncio.sleep(0.02)
-        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata, timeout=30)
-        offered = _entry(case, case_pb2.CASE_STATUS_OFFERED)
-        matching = _entry(case, case_pb2.CASE_STATUS_MATCHING)
+        while True:  # intake records the stages a moment after the events: wait for both
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata,
+                                        timeout=30)
+            offered = _entry(case, case_pb2.CASE_STATUS_OFFERED)
+            matching = _entry(case, case_pb2.CASE_STATUS_MATCHING)
+            if offered and matching:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"idle case {case_id}: intake did not record OFFERED after {timeout:.0f}s")
+            await asyncio.sleep(0.05)
         seconds.append((offered.occurred_at.ToDatetime() - case.submitted_at.ToDatetime()).total_seconds())
         to_matching.append((matching.occurred_at.ToDatetime() - case.submitted_at.ToDatetime()).total_seconds())
     return seconds, to_matching

@@ -86,9 +86,12 @@ def assemble(
     loops: Iterable[Callable[[], Coroutine[Any, Any, Any]]] = (),
     startup: Iterable[Callable[[], Awaitable[Any]]] = (),
     max_concurrency: int | None = None,
+    fold_case_records: bool = False,
 ) -> Service:
     """`max_concurrency`: events handled at once, for a service whose events contend
-    for shared documents (default: SECONDLOOK_CONSUMER_MAX_CONCURRENCY)."""
+    for shared documents (default: SECONDLOOK_CONSUMER_MAX_CONCURRENCY).
+    `fold_case_records`: the consumer's batch handlers take several events of one
+    case, in order, and fold them into one write (consumerloop.py)."""
     settings = kernel.settings
     server = GrpcServer(settings, kernel.name, register)
     probes = Probes(server, stall_seconds=settings.liveness_stall_seconds)
@@ -114,7 +117,7 @@ def assemble(
         # Every service consumes the redrive topic: its partitions are the relay's shards.
         topics = [*consumes, REDRIVE]
         transport = ConsumerLoop(settings, consumer, topics, group=f"secondlook-{kernel.name}",
-                                 on_broker_reset=lambda: requeue_all(kernel.store), max_concurrency=max_concurrency)
+                                 on_broker_reset=lambda: requeue_all(kernel.store), max_concurrency=max_concurrency, fold_case_records=fold_case_records)
         service.loops.append(transport.run)
         probes.ready_checks["consumer"] = lambda: transport.joined
         kernel.relay.owned_shards = lambda: transport.owned(REDRIVE)

@@ -178,12 +178,20 @@ class IdempotentConsumer:
                 await self._apply_groups(records, outcomes)
             except Exception as exc:  # e.g. the store went away mid-group: each goes alone, and says so
                 log.warning("batch_applied_one_by_one", error=type(exc).__name__, events=len(records))
-        alone = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        results = await asyncio.gather(*(self.handle(records[i]) for i in alone), return_exceptions=True)
-        for i, outcome in zip(alone, results, strict=True):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-                raise outcome  # cancelled: stop
-            outcomes[i] = outcome
+        # The rest one by one: different cases at once, one case's records in order.
+        by_case: dict[bytes | None, list[int]] = {}
+        for i, outcome in enumerate(outcomes):
+            if outcome is None:
+                by_case.setdefault(records[i].key, []).append(i)
+
+        async def in_order(indices: list[int]) -> None:
+            for i in indices:
+                try:
+                    outcomes[i] = await self.handle(records[i])
+                except Exception as exc:
+                    outcomes[i] = exc
+
+        await asyncio.gather(*(in_order(indices) for indices in by_case.values()))
         return outcomes  # type: ignore[return-value]
 
     async def _apply_groups(self, records: list[Incoming], outcomes: list[str | Exception | None]) -> None:

@@ -12,6 +12,9 @@ Polling never waits on event handling:
   `consumer_max_concurrency` batches at a time. A record arriving at an idle
   consumer is a batch of one, handled at once; under load a batch holds
   whatever arrived while the batches before it were applied (at most MAX_BATCH);
+  a consumer that folds a case's events into one write (intake's projection:
+  `fold_case_records`) is handed all of a lane's waiting records at once, in
+  order, in one batch, so a case that fell behind catches up in one write;
 - offsets are committed in order: never past a record still being handled
   (`OffsetTracker`), so a crash re-reads, and idempotency drops, what was done;
 - a partition with too many records in hand is paused, and so is a partition
@@ -50,7 +53,8 @@ from secondlook.settings import Settings
 log = get_logger(__name__)
 
 POLL_TIMEOUT_MS = 200
-MAX_BATCH = 100  # records applied together
+MAX_BATCH = 100  # lanes' records applied together
+FOLD_MAX = 10  # records of one case handed over together, where the consumer folds them
 
 
 class OffsetTracker:
@@ -122,8 +126,9 @@ class _Rebalances(ConsumerRebalanceListener):
 class ConsumerLoop:
     def __init__(self, settings: Settings, consumer: IdempotentConsumer, topics: Iterable[str], group: str,
                  on_broker_reset: Callable[[], Awaitable[object]] | None = None,
-                 max_concurrency: int | None = None):
+                 max_concurrency: int | None = None, fold_case_records: bool = False):
         self._settings = settings
+        self._fold = FOLD_MAX if fold_case_records else 1
         self._on_broker_reset = on_broker_reset
         # The highest offset this member committed per partition, kept across
         # rebalances (another owner only commits further).
@@ -308,38 +313,52 @@ class ConsumerLoop:
         lane = self._lanes[key]
         try:
             while lane:
-                tp, epoch, record = lane.popleft()
-                if self._epoch.get(tp, 0) != epoch:
-                    continue  # partition revoked since: its new owner handles the record
-                await self._handle(tp, record)
-                if self._epoch.get(tp, 0) == epoch:
-                    self._tracker.done(tp, record.offset)
+                unit = []
+                for _ in range(min(len(lane), self._fold)):
+                    tp, epoch, record = lane.popleft()
+                    if self._epoch.get(tp, 0) == epoch:  # else revoked since: its new owner handles it
+                        unit.append((tp, epoch, record))
+                if not unit:
+                    continue
+                await self._handle([(tp, record) for tp, _, record in unit])
+                for tp, epoch, record in unit:
+                    if self._epoch.get(tp, 0) == epoch:
+                        self._tracker.done(tp, record.offset)
         finally:
             del self._lanes[key]
 
-    async def _handle_batch(self, items: list[tuple[TopicPartition, Incoming]]) -> list:
-        """One go at a batch: each record's outcome, or the error that kept it from
-        being handled (its lane tries it again)."""
-        return await self._consumer.handle_batch([record for _, record in items])
+    async def _handle_batch(self, units: list[list[tuple[TopicPartition, Incoming]]]) -> list:
+        """One go at a batch of lanes' units (a case's records, in order): each unit's
+        outcomes, or the error that kept one of its records from being handled (the
+        lane tries the unit again; what was applied is a duplicate then)."""
+        outcomes = await self._consumer.handle_batch([record for unit in units for _, record in unit])
+        per_unit, at = [], 0
+        for unit in units:
+            mine, at = outcomes[at:at + len(unit)], at + len(unit)
+            per_unit.append(next((o for o in mine if isinstance(o, Exception)), mine))
+        return per_unit
 
-    async def _handle(self, tp: TopicPartition, record: Incoming) -> None:
-        """Hands the record over, in whatever batch forms, until it is handled: while
-        the store is unreachable (or the broker cannot take a dead letter) it is tried
-        again with backoff, and its partition is paused; the rest of its batch goes on."""
-        waiting = False
+    async def _handle(self, unit: list[tuple[TopicPartition, Incoming]]) -> None:
+        """Hands a case's records over, in whatever batch forms, until they are handled:
+        while the store is unreachable (or the broker cannot take a dead letter) they
+        are tried again with backoff, and their partitions are paused; the rest of their
+        batch goes on."""
+        paused: list[TopicPartition] = []
         try:
             async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
                 with attempt:
                     try:
-                        await self._batches.submit((tp, record))
+                        await self._batches.submit(unit)
                     except StoreUnavailable:
-                        if not waiting:
-                            waiting = True
-                            self._waiting_on_store[tp] = self._waiting_on_store.get(tp, 0) + 1
-                            log.warning("store_unavailable_partition_paused", topic=tp.topic, partition=tp.partition)
+                        if not paused:
+                            paused = sorted({tp for tp, _ in unit})
+                            for tp in paused:
+                                self._waiting_on_store[tp] = self._waiting_on_store.get(tp, 0) + 1
+                                log.warning("store_unavailable_partition_paused", topic=tp.topic,
+                                            partition=tp.partition)
                         raise
         finally:
-            if waiting:
+            for tp in paused:
                 left = self._waiting_on_store[tp] - 1
                 if left:
                     self._waiting_on_store[tp] = left

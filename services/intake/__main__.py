@@ -62,6 +62,7 @@ async def serve() -> int:
         consumes=topology.CONSUMES["intake"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key, audit.ensure_indexes],
         loops=loops,
+        fold_case_records=True,  # a case that fell behind records its stages in one write (project_many)
     )
     return await run(service)
 

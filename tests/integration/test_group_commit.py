@@ -222,3 +222,69 @@ async def test_a_group_whose_outcome_is_unknown_is_not_run_again(counted, monkey
     outcomes = await asyncio.gather(*(store.transact(body) for _ in range(6)), return_exceptions=True)
     assert runs == [1, 1, 4]  # two alone at once, then four together; never the four again one by one
     assert all(isinstance(o, PyMongoError) for o in outcomes[2:])
+
+
+@pytest.mark.parametrize("fold", [True, False])
+async def test_a_folding_consumer_gets_a_case_s_waiting_records_together_in_order(counted, infra_settings, fold):
+    store, publisher, _ = counted
+    settings = infra_settings.model_copy(update={"kafka_topic_partitions": 1})
+    topic = f"it.fold.{fold}.{store.db.name}"
+    await asyncio.to_thread(ensure_topics, settings, (topic, DEAD_LETTER))
+    first = _offered("fold-0")  # held in the first batch while the rest arrive
+    rest = [_offered(f"fold-{i % 2 + 1}") for i in range(8)]
+    await publisher.publish([Record(topic, e.case_id.encode(), e.SerializeToString(), headers_of(e))
+                             for e in [first, *rest]])
+    gate = asyncio.Event()
+    batches: list[list[tuple[bytes, int]]] = []
+    applied: list[str] = []
+
+    class Watched(IdempotentConsumer):
+        async def handle_batch(self, records):
+            batches.append([(r.key, r.offset) for r in records])
+            await gate.wait()
+            return await super().handle_batch(records)
+
+    async def one(event):
+        applied.append(event.event_id)
+        return True
+
+    async def many(events):
+        applied.extend(e.event_id for e in events)
+        return [True] * len(events)
+
+    group = f"g-{topic}"
+    consumer = Watched(store, publisher, {"specialist.offered": Guarded(one, many)}, group=group)
+    loop = ConsumerLoop(settings, consumer, [topic], group=group, max_concurrency=1, fold_case_records=fold)
+    task = asyncio.create_task(loop.run())
+    try:
+        async def held():
+            return bool(batches)
+
+        await eventually(held, 60, "the first batch in hand")
+        seen_at = loop.last_poll
+
+        async def polled_again():
+            return loop.last_poll > seen_at + 0.5
+
+        await eventually(polled_again, 10, "the rest fetched meanwhile")
+        gate.set()
+
+        async def all_applied():
+            return len(applied) == 9
+
+        await eventually(all_applied, 30, "every event applied")
+        for case_id in ("fold-1", "fold-2"):  # each case's events applied in the order they were sent
+            sent = [e.event_id for e in rest if e.case_id == case_id]
+            assert [i for i in applied if i in sent] == sent
+        for batch in batches:
+            for key in {k for k, _ in batch}:
+                offsets = [o for k, o in batch if k == key]
+                assert offsets == sorted(offsets)  # a case's records in the order they came
+        most = max(sum(1 for k, _ in b if k == b"fold-1") for b in batches)
+        if fold:
+            assert most == 4  # the case's four waiting records in one batch
+        else:
+            assert most == 1  # one record of a case at a time
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
