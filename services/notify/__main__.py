@@ -16,7 +16,9 @@ from . import repository
 from .dispatcher import Dispatcher
 from .grpc_api import NotifyServicer
 from .handlers import make_handlers
-from .repository import MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
+from .repository import CachedEndpoints, MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
+
+ENDPOINT_CACHE_SECONDS = 5.0  # how soon a registration through another replica takes effect here
 
 
 async def serve() -> int:
@@ -24,7 +26,7 @@ async def serve() -> int:
     kernel = build_kernel("notify", topology.ALL_TOPICS)
     settings = kernel.settings
     clock = Clock()
-    endpoints = MongoEndpoints(kernel.store.db)
+    endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     dispatcher = Dispatcher(
         transactor(kernel.store, NotifyUnitOfWork), MongoDeliveryQueue(kernel.store.db), endpoints, clock,
         timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
@@ -39,7 +41,8 @@ async def serve() -> int:
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, dispatcher.wake.set), on_redrive=dispatcher.rearm),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, dispatcher.send_now, dispatcher.lease_seconds),
+                                 on_redrive=dispatcher.rearm),
         consumes=topology.CONSUMES["notify"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],
         loops=[dispatcher.run],

@@ -1,21 +1,26 @@
-"""notify's sending loop (an entry point, like the event handlers): claims due
-deliveries, POSTs them through the webhook sender, and records each outcome
-through the use cases.
+"""notify's sending loop (an entry point, like the event handlers): POSTs
+deliveries through the webhook sender and records each outcome through the use
+cases.
+
+A new delivery comes from memory: the handler writes it already claimed for
+its first attempt and hands it over (`send_now`), so a notice costs no read and
+no claim. The store is asked only for what memory cannot know: retries whose
+backoff ran out, leases of senders that died (here or on another replica),
+re-armed deliveries. Then the loop claims what is due, asks once when the next
+delivery falls due, and sleeps until then, or until told to ask again (a
+redrive, a failed attempt), at most a minute: an idle notify sends the store one
+query a minute.
 
 A sender that dies mid-send leaves a lease that expires, and the delivery is
 tried again under the same webhook-id: receivers drop the repeat.
-
-With nothing due the loop asks the store once when the next delivery falls due
-(a retry's backoff, a lease that runs out) and sleeps until then, or until it
-is woken (a new delivery recorded, a redrive), at most a minute: an idle
-notify sends the store one query a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from collections import deque
+from datetime import timedelta
 
 import aiohttp
 
@@ -33,6 +38,7 @@ from .targets import PublicOnlyResolver
 log = get_logger(__name__)
 
 IDLE_RECHECK_SECONDS = 60.0
+SENDING_AT_ONCE = 50  # POSTs under way at once
 
 
 class WebhookSender:
@@ -78,42 +84,84 @@ class Dispatcher:
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._allow_insecure = allow_insecure_targets
-        self._next_due: datetime | None = None
+        # The lease outlives one POST (its timeout) with room to record the outcome.
+        self.lease_seconds = timeout + 5
         self.wake = asyncio.Event()
+        self._fresh: deque[Delivery] = deque()  # handed over by the handler, not yet started
+        self._sending = asyncio.Semaphore(SENDING_AT_ONCE)
+        self._tasks: set[asyncio.Task] = set()
+        self._ask_store_at = 0.0  # monotonic: when the store must be asked what is due (0: at once)
+
+    def send_now(self, deliveries: list[Delivery]) -> None:
+        """The handler's hook: deliveries just written, claimed for their first attempt."""
+        if deliveries:
+            self._fresh.extend(deliveries)
+            self.wake.set()
+
+    def ask_store(self) -> None:
+        """Something may have fallen due that memory does not hold: ask the store at once."""
+        self._ask_store_at = 0.0
+        self.wake.set()
 
     async def rearm(self, case_id: str, types: tuple[str, ...] = ()) -> None:
         if await usecases.rearm(self._queue, self._clock, case_id, types, self._max_attempts):
             with bound_contextvars(case_id=case_id):
                 log.info("deliveries_rearmed")
-            self.wake.set()
+            self.ask_store()
 
     async def run(self) -> None:
         async with WebhookSender(self._timeout, self._allow_insecure) as sender:
             async def step() -> bool:
                 self.wake.clear()
+                self._start_fresh(sender)
+                if time.monotonic() < self._ask_store_at:
+                    return False
                 if await self.dispatch_due(sender) > 0:
-                    return True
-                self._next_due = await usecases.next_due(self._queue)
+                    return True  # more may be due: ask again at once
+                # Capped: a lease or retry another replica wrote after this query (and
+                # that replica then died) is still taken, within a minute.
+                next_due = await usecases.next_due(self._queue)
+                wait = IDLE_RECHECK_SECONDS
+                if next_due is not None:
+                    wait = min(wait, max(0.0, (next_due - self._clock.now()).total_seconds()))
+                self._ask_store_at = time.monotonic() + wait
                 return False
 
             async def rest() -> None:
-                # Capped: a lease or retry another replica wrote after the query (and
-                # that replica then died) is still taken, within a minute.
-                timeout = IDLE_RECHECK_SECONDS
-                if self._next_due is not None:
-                    timeout = min(timeout, max(0.0, (self._next_due - self._clock.now()).total_seconds()))
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=timeout)
+                    await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, self._ask_store_at - time.monotonic()))
                 except TimeoutError:
                     pass
 
-            await backoff.forever(step, rest)
+            try:
+                await backoff.forever(step, rest)
+            finally:  # stopping: what is under way is left to its lease
+                for task in self._tasks:
+                    task.cancel()
 
-    async def dispatch_due(self, sender: WebhookSender, limit: int = 50) -> int:
+    def _start_fresh(self, sender: WebhookSender) -> None:
+        while self._fresh:
+            task = asyncio.create_task(self._send_fresh(sender, self._fresh.popleft()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send_fresh(self, sender: WebhookSender, delivery: Delivery) -> None:
+        async with self._sending:
+            assert delivery.lease_until is not None
+            if self._clock.now() + timedelta(seconds=self._timeout) >= delivery.lease_until:
+                # Waited too long to finish within its lease: taken again from the store once it runs out.
+                self._ask_store_at = min(self._ask_store_at, time.monotonic() + self.lease_seconds)
+                return
+            try:
+                await self._send(sender, delivery)
+            except Exception as exc:  # e.g. the store went away recording the outcome: the lease runs out
+                log.warning("webhook_outcome_not_recorded", error=type(exc).__name__)
+                self._ask_store_at = min(self._ask_store_at, time.monotonic() + self.lease_seconds)
+
+    async def dispatch_due(self, sender: WebhookSender, limit: int = SENDING_AT_ONCE) -> int:
         tasks = []
         while len(tasks) < limit:
-            # The lease outlives one POST (its timeout) with room to record the outcome.
-            delivery = await usecases.claim_next(self._queue, self._clock, lease_seconds=self._timeout + 5)
+            delivery = await usecases.claim_next(self._queue, self._clock, lease_seconds=self.lease_seconds)
             if delivery is None:
                 break
             tasks.append(asyncio.create_task(self._send(sender, delivery)))
@@ -139,5 +187,7 @@ class Dispatcher:
 
     async def _failed(self, delivery: Delivery, error: str) -> None:
         outcome = await usecases.record_failed(self._queue, self._clock, delivery, error, self._max_attempts)
+        if outcome == "retrying":
+            self.ask_store()  # learns when it falls due
         metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, outcome).inc()
         log.warning("webhook_failed", attempt=delivery.attempts, error=error, gave_up=outcome == "dead")

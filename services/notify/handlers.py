@@ -10,12 +10,15 @@ from secondlook.clock import Clock
 from secondlook.consumer import Guarded
 
 from . import usecases
+from .domain.deliveries import Delivery
 from .repository import MongoDeliveries, MongoDeliveryQueue
 
 
-def make_handlers(db: AsyncDatabase, clock: Clock, wake: Callable[[], None]) -> dict[str, Guarded]:
+def make_handlers(db: AsyncDatabase, clock: Clock, send: Callable[[list[Delivery]], None],
+                  lease_seconds: float) -> dict[str, Guarded]:
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
     return {
-        "opinion.submitted": Guarded.batched(lambda events: usecases.record_opinions(deliveries, events, clock, wake)),
+        "opinion.submitted": Guarded.batched(
+            lambda events: usecases.record_opinions(deliveries, events, clock, send, lease_seconds)),
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event)),
     }

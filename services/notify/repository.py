@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,6 +25,7 @@ from .domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, Del
 
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
+ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def _doc(d: Delivery) -> dict:
            "created_at": d.created_at}
     if d.attempt_budget is not None:
         doc["attempt_budget"] = d.attempt_budget
+    if d.lease_until is not None:
+        doc["lease_until"] = d.lease_until
     return doc
 
 
@@ -74,7 +78,7 @@ def _delivery(doc: dict) -> Delivery:
         recipient=doc["recipient"], channel=doc["channel"], body=bytes(doc["body"]),
         traceparent=doc.get("traceparent", ""), status=doc["status"], attempts=doc["attempts"],
         next_attempt_at=doc.get("next_attempt_at"), created_at=doc["created_at"],
-        attempt_budget=doc.get("attempt_budget"),
+        attempt_budget=doc.get("attempt_budget"), lease_until=doc.get("lease_until"),
     )
 
 
@@ -191,6 +195,34 @@ class MongoEndpoints:
     async def get(self, tenant_id: str) -> Endpoint | None:
         doc = await self._db[ENDPOINTS].find_one({"_id": tenant_id})
         return Endpoint(doc["_id"], doc["url"], doc["secret"]) if doc else None
+
+
+class CachedEndpoints:
+    """Endpoints kept in memory for `ttl_seconds`: the dispatcher reads one for every
+    notice it sends, and they rarely change. A registration through this replica
+    takes effect at once; through another one, within `ttl_seconds` (a notice
+    signed with the old secret meanwhile is refused and tried again)."""
+
+    def __init__(self, endpoints: EndpointRepository, ttl_seconds: float, monotonic=time.monotonic):
+        self._endpoints = endpoints
+        self._ttl = ttl_seconds
+        self._monotonic = monotonic
+        self._cached: dict[str, tuple[float, Endpoint | None]] = {}
+
+    async def put(self, endpoint: Endpoint, registered_by: str, at: datetime) -> None:
+        self._cached.pop(endpoint.tenant_id, None)
+        await self._endpoints.put(endpoint, registered_by, at)
+        self._cached.pop(endpoint.tenant_id, None)  # a read that raced the write may have cached the old one
+
+    async def get(self, tenant_id: str) -> Endpoint | None:
+        hit = self._cached.get(tenant_id)
+        if hit is not None and self._monotonic() < hit[0]:
+            return hit[1]
+        endpoint = await self._endpoints.get(tenant_id)
+        if len(self._cached) >= ENDPOINT_CACHE_SIZE:
+            self._cached.clear()
+        self._cached[tenant_id] = (self._monotonic() + self._ttl, endpoint)
+        return endpoint
 
 
 class NotifyUnitOfWork:

@@ -4,7 +4,7 @@ repository ports and the unit of work. No gRPC, HTTP or MongoDB here."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -37,14 +37,19 @@ class InvalidWebhook(InvalidInput):
 
 # --- events ----------------------------------------------------------------------
 async def record_opinions(deliveries: DeliveryRepository, events: list[Event], clock: Clock,
-                          wake: Callable[[], None]) -> list[bool]:
+                          send: Callable[[list[Delivery]], None], lease_seconds: float) -> list[bool]:
     """opinion.submitted: one webhook delivery to the submitting tenant per event,
     all in one write that only inserts (a delivery's id comes from its event:
-    once, however often the event arrives; no transaction); the dispatcher is
-    woken once they are durable. Per event False for a repeat."""
+    once, however often the event arrives; no transaction). Each is written
+    already claimed for its first attempt and handed to `send` once durable: no
+    read, no claim. A repeat is left to whoever wrote it first (if that sender
+    died, its lease runs out and the delivery is claimed again). Per event False
+    for a repeat."""
     now = clock.now()
-    added = await deliveries.add_many([opinion_ready_delivery(e, now) for e in events])
-    wake()
+    lease = now + timedelta(seconds=lease_seconds)
+    fresh = [opinion_ready_delivery(e, now, claimed_until=lease) for e in events]
+    added = await deliveries.add_many(fresh)
+    send([d for d, new in zip(fresh, added, strict=True) if new])
     return added
 
 

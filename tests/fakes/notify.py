@@ -28,6 +28,8 @@ class InMemoryDeliveries:
         if delivery.delivery_id in self._state.deliveries:
             return False
         self._state.deliveries[delivery.delivery_id] = delivery
+        if delivery.lease_until is not None:
+            self._state.leases[delivery.delivery_id] = delivery.lease_until
         return True
 
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]:

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from secondlook import outbox as outbox_module
 from secondlook.bus import KafkaPublisher
 from secondlook.events import decode, new_event
-from secondlook import outbox as outbox_module
 from secondlook.outbox import OutboxRelay, requeue
 from secondlook.store import OUTBOX, Store
 from secondlook.topics import ensure_topics

@@ -20,29 +20,45 @@ def _opinion_submitted(case_id="c1"):
                      case_id=case_id, tenant_id="t1", producer="review")
 
 
-async def _recorded(transact, clock, event, wakes):
+LEASE = 10
+
+
+async def _recorded(transact, clock, event, sent):
     [added] = await usecases.record_opinions(Committed(transact, InMemoryDeliveries), [event], clock,
-                                             lambda: wakes.append(1))
+                                             sent.extend, lease_seconds=LEASE)
     return added
 
 
-async def test_one_delivery_per_event_and_the_dispatcher_is_woken_after_commit():
-    transact, clock, wakes = notify_transact(), FakeClock(), []
+async def _failed_first_attempt(transact, clock, event) -> None:
+    """Records the event's delivery and fails the attempt it was handed over for."""
+    sent = []
+    await _recorded(transact, clock, event, sent)
+    await usecases.record_failed(InMemoryDeliveryQueue(transact), clock, sent[0], "HTTP 503", max_attempts=9)
+    clock.advance(600)
+
+
+async def test_one_delivery_per_event_written_claimed_and_handed_over_once_durable():
+    transact, clock, sent = notify_transact(), FakeClock(), []
     event = _opinion_submitted()
-    assert await _recorded(transact, clock, event, wakes) is True
-    assert await _recorded(transact, clock, event, wakes) is False  # a repeat
+    assert await _recorded(transact, clock, event, sent) is True
+    assert await _recorded(transact, clock, event, sent) is False  # a repeat: left to whoever wrote it
     [delivery] = transact.state.deliveries.values()
-    assert delivery.status == PENDING and delivery.recipient == "t1" and delivery.channel == "webhook"
+    assert sent == [delivery]  # handed over once, as written
+    assert (delivery.status, delivery.attempts, delivery.recipient, delivery.channel) == (SENDING, 1, "t1", "webhook")
     assert b'"treatment_concordance":"REFINED"' in delivery.body
-    assert wakes == [1, 1]
+    queue = InMemoryDeliveryQueue(transact)
+    assert await usecases.claim_next(queue, clock, lease_seconds=LEASE) is None  # claimed by its writer
+    clock.advance(LEASE + 1)  # its writer died before sending it: the lease runs out
+    taken = await usecases.claim_next(queue, clock, lease_seconds=LEASE)
+    assert taken.delivery_id == delivery.delivery_id and taken.attempts == 2
 
 
 async def test_a_delivered_notice_commits_with_its_event_and_a_taken_over_attempt_records_nothing():
-    transact, clock = notify_transact(), FakeClock()
-    await _recorded(transact, clock, _opinion_submitted(), [])
+    transact, clock, sent = notify_transact(), FakeClock(), []
+    await _recorded(transact, clock, _opinion_submitted(), sent)
     queue = InMemoryDeliveryQueue(transact)
-    first = await usecases.claim_next(queue, clock, lease_seconds=10)
-    clock.advance(11)  # the first sender stalls past its lease; another takes the delivery over
+    [first] = sent
+    clock.advance(LEASE + 1)  # the first sender stalls past its lease; another takes the delivery over
     second = await usecases.claim_next(queue, clock, lease_seconds=10)
     assert (first.attempts, second.attempts) == (1, 2)
     assert await usecases.record_delivered(transact, clock, first, 204) is False  # fenced
@@ -55,12 +71,12 @@ async def test_a_delivered_notice_commits_with_its_event_and_a_taken_over_attemp
 
 
 async def test_failed_attempts_back_off_then_die_and_a_redrive_rearms_them():
-    transact, clock = notify_transact(), FakeClock()
-    await _recorded(transact, clock, _opinion_submitted(), [])
+    transact, clock, sent = notify_transact(), FakeClock(), []
+    await _recorded(transact, clock, _opinion_submitted(), sent)
     queue = InMemoryDeliveryQueue(transact)
     outcomes = []
     for _ in range(3):
-        delivery = await usecases.claim_next(queue, clock, lease_seconds=10)
+        delivery = sent.pop() if sent else await usecases.claim_next(queue, clock, lease_seconds=10)
         outcomes.append(await usecases.record_failed(queue, clock, delivery, "HTTP 503", max_attempts=3))
         clock.advance(600)
     assert outcomes == ["retrying", "retrying", "dead"]
@@ -96,8 +112,8 @@ async def test_a_webhook_is_registered_only_for_a_url_and_host_that_pass():
 
 async def test_a_withdrawn_cases_undelivered_notices_are_cancelled_and_never_claimed():
     transact, clock = notify_transact(), FakeClock()
-    await _recorded(transact, clock, _opinion_submitted("c1"), [])
-    await _recorded(transact, clock, _opinion_submitted("c2"), [])
+    await _failed_first_attempt(transact, clock, _opinion_submitted("c1"))  # both waiting for a retry
+    await _failed_first_attempt(transact, clock, _opinion_submitted("c2"))
     queue = InMemoryDeliveryQueue(transact)
     withdrawn = new_event(events_pb2.AssignmentsWithdrawn(assignment_ids=["a1"]), case_id="c1", tenant_id="t1",
                           producer="review")
@@ -109,11 +125,10 @@ async def test_a_withdrawn_cases_undelivered_notices_are_cancelled_and_never_cla
 
 
 async def test_a_notice_being_sent_when_its_case_is_withdrawn_is_cancelled_if_that_attempt_fails():
-    transact, clock = notify_transact(), FakeClock()
-    await _recorded(transact, clock, _opinion_submitted("c1"), [])
-    await _recorded(transact, clock, _opinion_submitted("c2"), [])
+    transact, clock, sending = notify_transact(), FakeClock(), []
+    await _recorded(transact, clock, _opinion_submitted("c1"), sending)  # both being sent, by their writer
+    await _recorded(transact, clock, _opinion_submitted("c2"), sending)
     queue = InMemoryDeliveryQueue(transact)
-    sending = [await usecases.claim_next(queue, clock, lease_seconds=10) for _ in range(2)]
     for case_id in ("c1", "c2"):
         withdrawn = new_event(events_pb2.AssignmentsWithdrawn(), case_id=case_id, tenant_id="t1", producer="review")
         assert await usecases.cancel_deliveries(queue, clock, withdrawn) is True

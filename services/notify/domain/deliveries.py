@@ -39,14 +39,17 @@ class Delivery:
     next_attempt_at: datetime | None
     created_at: datetime
     attempt_budget: int | None = None  # more than max attempts once re-armed
+    lease_until: datetime | None = None  # while SENDING: when another sender may take it over
 
 
 def delivery_id(event_id: str, recipient: str, channel: str) -> str:
     return f"{event_id}:{recipient}:{channel}"
 
 
-def opinion_ready_delivery(event: Event, now: datetime) -> Delivery:
-    """The webhook notice to the submitting tenant that an opinion is ready."""
+def opinion_ready_delivery(event: Event, now: datetime, claimed_until: datetime | None = None) -> Delivery:
+    """The webhook notice to the submitting tenant that an opinion is ready; with
+    `claimed_until`, created already claimed for its first attempt by whoever
+    creates it (it sends it at once), under a lease until then."""
     opinion = event.opinion_submitted
     body = opinion_ready_body(
         case_id=event.case_id, tenant_id=event.tenant_id, event_id=event.event_id,
@@ -57,7 +60,9 @@ def opinion_ready_delivery(event: Event, now: datetime) -> Delivery:
     return Delivery(
         delivery_id=delivery_id(event.event_id, event.tenant_id, WEBHOOK), event_id=event.event_id,
         case_id=event.case_id, tenant_id=event.tenant_id, recipient=event.tenant_id, channel=WEBHOOK, body=body,
-        traceparent=event.traceparent, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
+        traceparent=event.traceparent, created_at=now,
+        **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
+           else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
     )
 
 
