@@ -19,12 +19,19 @@ from .handlers import make_handlers
 
 log = get_logger(__name__)
 
+# How long the directory in memory serves before it is read again. Capacity is
+# never taken from it (a reservation is a guarded write), and a case is declared
+# unmatched only after a fresh read, so this only bounds how soon a change made
+# elsewhere (another replica's reservations, a directory edit) shapes the ranking.
+DIRECTORY_TTL_SECONDS = 30.0
+
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("matching", topology.ALL_TOPICS)
     settings = kernel.settings
-    consumer = kernel.consumer(make_handlers(kernel.store.db, Clock(), settings.matching_offer_ttl_seconds))
+    consumer = kernel.consumer(make_handlers(kernel.store.db, Clock(), settings.matching_offer_ttl_seconds,
+                                             DIRECTORY_TTL_SECONDS))
 
     async def prepare() -> None:
         await repository.ensure_indexes(kernel.store.db)

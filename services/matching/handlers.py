@@ -9,15 +9,20 @@ from secondlook.consumer import Guarded, Handler
 from secondlook.unitofwork import adapt
 
 from . import usecases
-from .repository import MatchingUnitOfWork, MongoMatchingRepository
+from .repository import DirectoryCache, MatchingUnitOfWork, MongoMatchingRepository
 
 
-def make_handlers(db: AsyncDatabase, clock: Clock, offer_ttl_seconds: int) -> dict[str, Handler | Guarded]:
-    directory = MongoMatchingRepository(db)
+def make_handlers(db: AsyncDatabase, clock: Clock, offer_ttl_seconds: int,
+                  directory_ttl_seconds: float) -> dict[str, Handler | Guarded]:
+    cache = DirectoryCache(db, directory_ttl_seconds)
+    directory = MongoMatchingRepository(db, cache)
+
+    def unit(uow):
+        return MatchingUnitOfWork(uow, cache)
+
     return {
-        "case.submitted": adapt(MatchingUnitOfWork,
-                                lambda uow, e: usecases.match_case(uow, e, clock, offer_ttl_seconds)),
-        "case.withdrawn": adapt(MatchingUnitOfWork, usecases.withdraw_offers),
+        "case.submitted": adapt(unit, lambda uow, e: usecases.match_case(uow, e, clock, offer_ttl_seconds)),
+        "case.withdrawn": adapt(unit, usecases.withdraw_offers),
         # One guarded write on the specialist: no transaction, no marker.
         "opinion.submitted": Guarded.batched(lambda events: usecases.release_capacity(directory, events)),
     }

@@ -5,21 +5,35 @@ A specialist's document holds the assignments that hold one of its slots
 (`holding`): a reservation takes a slot and records the assignment, a release
 gives the slot back only if the assignment still holds it. Both are one
 single-document write, so a release needs no transaction and no marker: a
-repeat finds the assignment gone and changes nothing."""
+repeat finds the assignment gone and changes nothing.
+
+Candidates are chosen from the directory kept in memory (`DirectoryCache`):
+read whole every `ttl_seconds`, and told of this replica's own reservations and
+releases as they commit. What it says about free slots is a hint: the
+reservation is the store's guarded write, and a case is declared unmatched only
+on a fresh read."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
+from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
 from .domain.matcher import Specialist
 from .domain.offers import Offer
+
+log = get_logger(__name__)
 
 SPECIALISTS = "specialists"
 ASSIGNMENTS = "assignments"
@@ -27,7 +41,8 @@ WITHDRAWN = "withdrawn_cases"  # cases withdrawn: never matched again, whatever 
 
 
 class MatchingRepository(Protocol):
-    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str) -> list[Specialist]: ...
+    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str,
+                         fresh: bool = False) -> list[Specialist]: ...
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool: ...
     async def add_offer(self, offer: Offer) -> None: ...
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
@@ -37,8 +52,14 @@ class MatchingRepository(Protocol):
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
-    await db[SPECIALISTS].create_index([("specialties", 1), ("licensed_in", 1)])
     await db[ASSIGNMENTS].create_index([("case_id", 1)])
+    # Candidates come from the directory in memory: an index on the specialists'
+    # arrays would only make every reservation and release rewrite its entries.
+    try:  # made by earlier versions
+        await db[SPECIALISTS].drop_index("specialties_1_licensed_in_1")
+    except OperationFailure as exc:
+        if exc.code not in (26, 27):  # NamespaceNotFound, IndexNotFound: nothing to drop
+            log.warning("specialists_index_not_dropped", error=str(exc)[:200])
 
 
 async def seed_if_empty(db: AsyncDatabase, path: Path | None) -> int:
@@ -60,18 +81,61 @@ def _specialist(doc: dict) -> Specialist:
     )
 
 
-class MongoMatchingRepository:
-    """Inside a unit of work (`session`), or alone for guarded single-document writes."""
+class DirectoryCache:
+    """The specialists in memory, one process's view; see the module's docstring."""
 
-    def __init__(self, db: AsyncDatabase, session=None):
+    def __init__(self, db: AsyncDatabase, ttl_seconds: float, monotonic: Callable[[], float] = time.monotonic):
         self._db = db
-        self._session = session
+        self._ttl = ttl_seconds
+        self._monotonic = monotonic
+        self._by_id: dict[str, Specialist] = {}
+        self._read_at: float | None = None
+        self._reading = asyncio.Lock()
 
-    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str) -> list[Specialist]:
-        """Pre-filters in the database on the indexed hard rules; the domain applies them all."""
-        cursor = self._db[SPECIALISTS].find({"specialties": {"$in": list(specialties)}, "licensed_in": jurisdiction},
-                                            session=self._session)
-        return [_specialist(d) async for d in cursor]
+    async def specialists(self, fresh: bool = False) -> list[Specialist]:
+        """The directory, read again when asked to or when older than the TTL."""
+        asked_at = self._monotonic()
+        async with self._reading:  # one read for all who wait, not one each
+            if fresh and self._read_at is not None and self._read_at >= asked_at:
+                fresh = False  # read since this caller asked
+            if fresh or self._read_at is None or asked_at - self._read_at > self._ttl:
+                read_at = self._monotonic()
+                self._by_id = {d["_id"]: _specialist(d) async for d in self._db[SPECIALISTS].find({})}
+                self._read_at = read_at
+        return list(self._by_id.values())
+
+    def slots_taken(self, specialist_id: str, taken: int) -> None:
+        """This replica's reservation (taken 1) or release (-1) committed."""
+        s = self._by_id.get(specialist_id)
+        if s is not None:
+            self._by_id[specialist_id] = dataclasses.replace(
+                s, free_slots=max(0, min(s.capacity, s.free_slots - taken)))
+
+
+class MongoMatchingRepository:
+    """Inside a unit of work (`session`, whose commit runs `after_commit`), or alone
+    for guarded single-document writes."""
+
+    def __init__(self, db: AsyncDatabase, cache: DirectoryCache, session=None,
+                 after_commit: list[Callable[[], None]] | None = None):
+        self._db = db
+        self._cache = cache
+        self._session = session
+        self._after_commit = after_commit
+
+    def _committed(self, react: Callable[[], None]) -> None:
+        if self._after_commit is None:
+            react()  # a single-document write: it has landed
+        else:
+            self._after_commit.append(react)
+
+    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str,
+                         fresh: bool = False) -> list[Specialist]:
+        """The specialists with a wanted specialty and a licence in the jurisdiction, from
+        the directory in memory (`fresh`: read again first); the domain applies every rule."""
+        wanted = set(specialties)
+        return [s for s in await self._cache.specialists(fresh)
+                if wanted.intersection(s.specialties) and jurisdiction in s.licensed_in]
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         """Takes one slot for the assignment if one is free. Atomic: two workers can never overbook."""
@@ -79,6 +143,8 @@ class MongoMatchingRepository:
             {"_id": specialist_id, "accepting": True, "free_slots": {"$gt": 0}},
             {"$inc": {"free_slots": -1}, "$push": {"holding": assignment_id}}, session=self._session,
         )
+        if result.modified_count == 1:
+            self._committed(lambda: self._cache.slots_taken(specialist_id, 1))
         return result.modified_count == 1
 
     async def add_offer(self, offer: Offer) -> None:
@@ -109,10 +175,15 @@ class MongoMatchingRepository:
             (specialist_id, assignment_id), = holds
             result = await self._db[SPECIALISTS].update_one(*_release(specialist_id, assignment_id),
                                                             session=self._session)
-            return [result.modified_count == 1]
-        result = await self._db[SPECIALISTS].bulk_write([UpdateOne(*_release(*h)) for h in holds], ordered=False,
-                                                         session=self._session)
-        return [True] * len(holds) if result.modified_count == len(holds) else [None] * len(holds)
+            released = [result.modified_count == 1]
+        else:
+            result = await self._db[SPECIALISTS].bulk_write([UpdateOne(*_release(*h)) for h in holds],
+                                                             ordered=False, session=self._session)
+            released = [True] * len(holds) if result.modified_count == len(holds) else [None] * len(holds)
+        for (specialist_id, _), done in zip(holds, released, strict=True):
+            if done:
+                self._committed(lambda s=specialist_id: self._cache.slots_taken(s, -1))
+        return released
 
 
 def _release(specialist_id: str, assignment_id: str) -> tuple[dict, dict]:
@@ -123,7 +194,7 @@ def _release(specialist_id: str, assignment_id: str) -> tuple[dict, dict]:
 class MatchingUnitOfWork:
     """What matching's use cases see of one transaction."""
 
-    def __init__(self, uow: UnitOfWork):
-        self.directory: MatchingRepository = MongoMatchingRepository(uow.db, uow.session)
+    def __init__(self, uow: UnitOfWork, cache: DirectoryCache):
+        self.directory: MatchingRepository = MongoMatchingRepository(uow.db, cache, uow.session, uow.after_commit)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

@@ -35,15 +35,20 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, offer_ttl_seco
     wanted = specialties_for(submitted.diagnosis_code)
     uow.emit(matching_started(event, wanted))
     facts = CaseFacts(submitted.diagnosis_code, submitted.jurisdiction, submitted.language)
-    ranked, why_not = rank(facts, await uow.directory.candidates(wanted, submitted.jurisdiction))
-    for candidate in ranked:
-        offer, offered = offer_to(event, candidate, clock.now(), offer_ttl_seconds)
-        if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
-            continue  # its last slot went to a concurrent case: next best
-        await uow.directory.add_offer(offer)
-        uow.emit(offered)
-        log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
-        return
+    tried: set[str] = set()
+    for fresh in (False, True):  # the directory as last read; before giving up, as it is now
+        ranked, why_not = rank(facts, await uow.directory.candidates(wanted, submitted.jurisdiction, fresh))
+        for candidate in ranked:
+            if candidate.specialist.specialist_id in tried:
+                continue
+            tried.add(candidate.specialist.specialist_id)
+            offer, offered = offer_to(event, candidate, clock.now(), offer_ttl_seconds)
+            if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
+                continue  # its last slot went to a concurrent case: next best
+            await uow.directory.add_offer(offer)
+            uow.emit(offered)
+            log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
+            return
     uow.emit(unmatched(event, why_not or "every eligible specialist filled up while matching"))
     log.warning("case_unmatched")  # the reason travels in the event, to intake's timeline
 

@@ -13,6 +13,7 @@ from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 @dataclass
 class MatchingState:
     specialists: dict[str, Specialist] = field(default_factory=dict)
+    directory_reads: list[bool] = field(default_factory=list)  # per read: whether asked fresh
     offers: dict[str, Offer] = field(default_factory=dict)
     holding: dict[str, str] = field(default_factory=dict)  # assignment id -> the specialist whose slot it holds
     withdrawn: set[str] = field(default_factory=set)
@@ -22,7 +23,9 @@ class InMemoryDirectory:
     def __init__(self, state: MatchingState):
         self._state = state
 
-    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str) -> list[Specialist]:
+    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str,
+                         fresh: bool = False) -> list[Specialist]:
+        self._state.directory_reads.append(fresh)
         return [s for s in self._state.specialists.values()
                 if set(specialties) & set(s.specialties) and jurisdiction in s.licensed_in]
 

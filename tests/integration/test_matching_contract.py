@@ -9,12 +9,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from secondlook.store import Store
+from secondlook.clock import FakeClock
+from secondlook.events import new_event
+from secondlook.store import OUTBOX, Store, rows_of_case
 from secondlook.unitofwork import transactor
-from services.matching import repository
+from secondlook.v1 import events_pb2
+from services.matching import repository, usecases
 from services.matching.domain.matcher import Specialist
 from services.matching.domain.offers import Offer
-from services.matching.repository import MatchingUnitOfWork
+from services.matching.repository import DirectoryCache, MatchingUnitOfWork
 from tests.fakes.matching import matching_transact
 from tests.integration.store_requests import QueryPlans
 
@@ -57,7 +60,12 @@ async def mongo_store(infra_settings, tmp_path):
 async def transact(request, mongo_store):
     if request.param == "fake":
         return matching_transact(*(_entity(e) for e in SPECIALISTS))
-    return transactor(mongo_store, MatchingUnitOfWork)
+    return _transactor(mongo_store)
+
+
+def _transactor(store: Store, cache: DirectoryCache | None = None):
+    cache = cache or DirectoryCache(store.db, ttl_seconds=3600)
+    return transactor(store, lambda uow: MatchingUnitOfWork(uow, cache))
 
 
 def _offer(assignment_id: str, specialist_id: str) -> Offer:
@@ -94,7 +102,7 @@ async def test_a_slot_is_released_once_and_only_by_the_assignment_holding_it(tra
 
 async def test_concurrent_reservations_never_overbook(mongo_store):
     """Ten transactions race for neuro-ca's two slots: exactly two win."""
-    transact = transactor(mongo_store, MatchingUnitOfWork)
+    transact = _transactor(mongo_store)
 
     async def attempt(i: int) -> bool:
         async def body(uow):
@@ -110,3 +118,34 @@ async def test_concurrent_reservations_never_overbook(mongo_store):
     doc = await mongo_store.db[repository.SPECIALISTS].find_one({"_id": "neuro-ca"})
     assert doc["free_slots"] == 0
     assert await mongo_store.db[repository.ASSIGNMENTS].count_documents({"specialist_id": "neuro-ca"}) == 2
+
+
+def _submitted(case_id: str):
+    return new_event(events_pb2.CaseSubmitted(diagnosis_code="C50.911", jurisdiction="US-CA", language="en"),
+                     case_id=case_id, tenant_id="t", producer="intake")
+
+
+async def _match(store: Store, transact, case_id: str) -> list[str]:
+    """The events matching the case caused, as committed to the outbox."""
+    await transact(lambda uow: usecases.match_case(uow, _submitted(case_id), FakeClock(), 3600))
+    return [r["type"] for r in await store.db[OUTBOX].find(rows_of_case(case_id)).sort("_id", 1).to_list()]
+
+
+async def test_the_directory_in_memory_is_a_hint_a_case_is_unmatched_only_on_a_fresh_read(mongo_store):
+    """Another replica took onc-ca's slot, then gave it back: this replica's directory,
+    read in between, says onc-ca is full. The case still gets its offer, from a
+    fresh read, and a slot the memory says is free but the store says is taken is
+    never handed out."""
+    cache = DirectoryCache(mongo_store.db, ttl_seconds=3600)
+    mine, other = _transactor(mongo_store, cache), _transactor(mongo_store)
+    assert await other(lambda uow: uow.directory.reserve("onc-ca", "elsewhere-1")) is True
+    assert {s.specialist_id: s.free_slots for s in await cache.specialists()}["onc-ca"] == 0  # read now: full
+    assert await other(lambda uow: uow.directory.release([("onc-ca", "elsewhere-1")])) == [True]
+
+    assert await _match(mongo_store, mine, "hint-1") == ["matching.started", "specialist.offered"]
+    doc = await mongo_store.db[repository.SPECIALISTS].find_one({"_id": "onc-ca"})
+    assert doc["free_slots"] == 0 and len(doc["holding"]) == 1
+    # Its memory now says full (its own reservation); another replica's release it does
+    # not know of, and the store says full too: unmatched, after a fresh read says so.
+    assert await _match(mongo_store, mine, "hint-2") == ["matching.started", "case.unmatched"]
+    assert await mongo_store.db[repository.ASSIGNMENTS].count_documents({"case_id": "hint-2"}) == 0

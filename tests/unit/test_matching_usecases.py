@@ -35,6 +35,7 @@ async def test_the_best_specialist_with_a_free_slot_gets_the_offer_and_the_slot_
     assert offered.specialist_offered.specialist_id == "free" and offered.causation_id == event.event_id
     assert offered.specialist_offered.respond_by.ToDatetime().timestamp() - FakeClock().now().timestamp() == 3600
     assert transact.state.specialists["free"].free_slots == 1
+    assert transact.state.directory_reads == [False]  # the directory as last read was enough
     [offer] = transact.state.offers.values()
     assert offer.assignment_id == offered.specialist_offered.assignment_id
 
@@ -47,6 +48,7 @@ async def test_nobody_eligible_unmatches_with_the_reason():
     assert reason == ("no eligible specialist for C50.911 in US-CA: "
                       "no specialist of 207RX0202X, 207RH0003X is licensed there")
     assert transact.state.offers == {}
+    assert transact.state.directory_reads == [False, True]  # unmatched only after a fresh read
 
 
 async def test_the_last_slot_goes_to_one_case_only():
