@@ -85,6 +85,17 @@ async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> f
     return rate
 
 
+CEILING_ROUNDS = 3
+
+
+def best_ceiling(mongo_uri: str, seconds: float, writers: int, rounds: int = CEILING_ROUNDS) -> tuple[float, list]:
+    """The ceiling as the best of a few rounds (and each round's figure): on a shared
+    machine noise only ever lowers it, and one round of a few seconds varied by a
+    third from run to run, which the ratios built on it inherited."""
+    figures = [asyncio.run(transaction_ceiling(mongo_uri, seconds, writers)) for _ in range(rounds)]
+    return max(figures), figures
+
+
 def store_operations(mongo_uri: str) -> dict[str, float]:
     """Every operation the store has served (serverStatus opcounters), by kind, whoever sent it."""
     from pymongo import MongoClient
@@ -370,9 +381,10 @@ def main() -> None:
     try:
         with console.status("starting broker, store and the four services"):
             stack.start()
-        with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × 2)"):
+        with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × "
+                            f"{1 + CEILING_ROUNDS})"):
             ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
-            ceiling_16 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 16))
+            ceiling_16, rounds_16 = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16)
         result = asyncio.run(pipeline(stack, args.cases, args.concurrency, args.timeout, args.idle_cases,
                                       args.step_seconds))
     finally:
@@ -386,7 +398,8 @@ def main() -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("store ceiling, 1 writer (case+outbox txn/s)", f"{ceiling_1:,.0f}")
-    table.add_row("store ceiling, 16 writers (case+outbox txn/s)", f"{ceiling_16:,.0f}")
+    table.add_row("store ceiling, 16 writers (case+outbox txn/s), best of "
+                  + " / ".join(f"{r:,.0f}" for r in rounds_16), f"{ceiling_16:,.0f}")
     table.add_row("pipeline throughput (cases/s)", f"{result['cases_per_second']:.1f}")
     table.add_row("submit → DELIVERED p50 (s)", f"{result['p50']:.2f}")
     table.add_row("submit → DELIVERED p99 (s)", f"{result['p99']:.2f}")
