@@ -14,7 +14,9 @@ Polling never waits on event handling:
   whatever arrived while the batches before it were applied (at most MAX_BATCH);
   a consumer that folds a case's events into one write (intake's projection:
   `fold_case_records`) is handed all of a lane's waiting records at once, in
-  order, in one batch, so a case that fell behind catches up in one write;
+  order, in one batch, so a case that fell behind catches up in one write; it
+  lets a case's records gather for `consumer_fold_linger_seconds` first (the
+  stages of a moving case come tens of milliseconds apart);
 - offsets are committed in order: never past a record still being handled
   (`OffsetTracker`), so a crash re-reads, and idempotency drops, what was done;
 - a partition with too many records in hand is paused, and so is a partition
@@ -129,6 +131,7 @@ class ConsumerLoop:
                  max_concurrency: int | None = None, fold_case_records: bool = False):
         self._settings = settings
         self._fold = FOLD_MAX if fold_case_records else 1
+        self._linger = settings.consumer_fold_linger_seconds if fold_case_records else 0.0
         self._on_broker_reset = on_broker_reset
         # The highest offset this member committed per partition, kept across
         # rebalances (another owner only commits further).
@@ -298,7 +301,8 @@ class ConsumerLoop:
     # --- lanes -------------------------------------------------------------------
     def _hand_out(self, tp: TopicPartition, m) -> None:
         self._tracker.add(tp, m.offset)
-        item = (tp, self._epoch.get(tp, 0), Incoming(m.topic, m.partition, m.offset, m.key, m.value))
+        item = (tp, self._epoch.get(tp, 0), Incoming(m.topic, m.partition, m.offset, m.key, m.value),
+                time.monotonic())
         key = m.key if m.key is not None else tp  # unkeyed: in partition order
         lane = self._lanes.get(key)
         if lane is not None:
@@ -313,9 +317,11 @@ class ConsumerLoop:
         lane = self._lanes[key]
         try:
             while lane:
+                if self._linger:  # from the head record's arrival: what waited already waits no more
+                    await asyncio.sleep(max(0.0, lane[0][3] + self._linger - time.monotonic()))
                 unit = []
                 for _ in range(min(len(lane), self._fold)):
-                    tp, epoch, record = lane.popleft()
+                    tp, epoch, record, _ = lane.popleft()
                     if self._epoch.get(tp, 0) == epoch:  # else revoked since: its new owner handles it
                         unit.append((tp, epoch, record))
                 if not unit:

@@ -162,6 +162,13 @@ class Settings(BaseSettings):
         "commit's events at once, from memory, and reads the outbox only when there is reason to: at start, on "
         "gaining shards, after a redrive or a failure.",
     )
+    consumer_fold_linger_seconds: float = Field(
+        0.25, ge=0, le=5,
+        description="How long a consumer that folds a case's events into one write (intake's status projection) "
+        "lets them gather before applying them. A moving case's stages come tens of milliseconds apart, so they "
+        "land in fewer writes; it delays intake's view of a case (GetCase, WatchCase) by at most this, never the "
+        "pipeline.",
+    )
     consumer_max_attempts: int = Field(
         5, ge=1, description="Attempts at an event (a failing handler, not an unreachable store) before it goes "
         "to the dead-letter topic. The store being down pauses consumption instead."

@@ -55,8 +55,12 @@ async def test_a_reviewer_is_pushed_their_offers_and_changes_and_resumes_from_a_
             return any(c.version == 2 for c in resumed.of(reply.case_id))
 
         await eventually(replayed, 10, "the acceptance replayed from the offer's position")
-        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id), metadata=intake_auth.metadata)
-        assert case.specialist_id == sid
+        async def recorded():  # intake records the stages a moment later (its projection lingers)
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=reply.case_id),
+                                        metadata=intake_auth.metadata)
+            return case.specialist_id or None
+
+        assert await eventually(recorded, 10, "intake to record the offer's specialist") == sid
     finally:
         for w in [*watching.values(), *([resumed] if resumed else [])]:
             await w.close()
