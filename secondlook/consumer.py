@@ -185,11 +185,13 @@ class IdempotentConsumer:
                 by_case.setdefault(records[i].key, []).append(i)
 
         async def in_order(indices: list[int]) -> None:
-            for i in indices:
+            for n, i in enumerate(indices):
                 try:
                     outcomes[i] = await self.handle(records[i])
-                except Exception as exc:
-                    outcomes[i] = exc
+                except Exception as exc:  # the case's later records wait for this one: not applied before it
+                    for j in indices[n:]:
+                        outcomes[j] = exc
+                    return
 
         await asyncio.gather(*(in_order(indices) for indices in by_case.values()))
         return outcomes  # type: ignore[return-value]

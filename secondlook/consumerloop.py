@@ -335,13 +335,14 @@ class ConsumerLoop:
 
     async def _handle_batch(self, units: list[list[tuple[TopicPartition, Incoming]]]) -> list:
         """One go at a batch of lanes' units (a case's records, in order): each unit's
-        outcomes, or the error that kept one of its records from being handled (the
-        lane tries the unit again; what was applied is a duplicate then)."""
+        outcomes, one per record: a record not handled has the error that kept it
+        from it, and so has every record of its case after it (never applied
+        before it: handle_batch stops a case at its first failure)."""
         outcomes = await self._consumer.handle_batch([record for unit in units for _, record in unit])
         per_unit, at = [], 0
         for unit in units:
-            mine, at = outcomes[at:at + len(unit)], at + len(unit)
-            per_unit.append(next((o for o in mine if isinstance(o, Exception)), mine))
+            per_unit.append(outcomes[at:at + len(unit)])
+            at += len(unit)
         return per_unit
 
     async def _handle(self, unit: list[tuple[TopicPartition, Incoming]]) -> None:
@@ -354,7 +355,11 @@ class ConsumerLoop:
             async for attempt in backoff.attempts(Exception, attempts=None, wait_initial=0.2, wait_max=5.0):
                 with attempt:
                     try:
-                        await self._batches.submit(unit)
+                        outcomes = await self._batches.submit(unit)
+                        failed = next((i for i, o in enumerate(outcomes) if isinstance(o, Exception)), None)
+                        if failed is not None:
+                            unit = unit[failed:]  # what was handled is not handed over again
+                            raise outcomes[failed]
                     except StoreUnavailable:
                         if not paused:
                             paused = sorted({tp for tp, _ in unit})

@@ -35,13 +35,9 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, offer_ttl_seco
     wanted = specialties_for(submitted.diagnosis_code)
     uow.emit(matching_started(event, wanted))
     facts = CaseFacts(submitted.diagnosis_code, submitted.jurisdiction, submitted.language)
-    tried: set[str] = set()
     for fresh in (False, True):  # the directory as last read; before giving up, as it is now
         ranked, why_not = rank(facts, await uow.directory.candidates(wanted, submitted.jurisdiction, fresh))
-        for candidate in ranked:
-            if candidate.specialist.specialist_id in tried:
-                continue
-            tried.add(candidate.specialist.specialist_id)
+        for candidate in ranked:  # again on the fresh read: a slot refused a moment ago may be back
             offer, offered = offer_to(event, candidate, clock.now(), offer_ttl_seconds)
             if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
                 continue  # its last slot went to a concurrent case: next best

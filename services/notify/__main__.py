@@ -41,7 +41,8 @@ async def serve() -> int:
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, dispatcher.send_now, dispatcher.lease_seconds),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, dispatcher.send_now,
+                                               dispatcher.fresh_lease_seconds, dispatcher.withdrawn),
                                  on_redrive=dispatcher.rearm),
         consumes=topology.CONSUMES["notify"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db)],

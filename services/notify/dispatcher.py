@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from datetime import timedelta
+from collections import OrderedDict, deque
 
 import aiohttp
 
@@ -39,6 +38,10 @@ log = get_logger(__name__)
 
 IDLE_RECHECK_SECONDS = 60.0
 SENDING_AT_ONCE = 50  # POSTs under way at once
+# A new delivery's lease also covers its wait for a free sender: one that waited
+# longer is left to the store (claimed again once its lease runs out).
+FRESH_WAIT_SECONDS = 10.0
+WITHDRAWN_MEMORY = 10_000  # withdrawn cases this replica remembers, to send nothing new for them
 
 
 class WebhookSender:
@@ -86,11 +89,16 @@ class Dispatcher:
         self._allow_insecure = allow_insecure_targets
         # The lease outlives one POST (its timeout) with room to record the outcome.
         self.lease_seconds = timeout + 5
+        self.fresh_lease_seconds = self.lease_seconds + FRESH_WAIT_SECONDS
         self.wake = asyncio.Event()
         self._fresh: deque[Delivery] = deque()  # handed over by the handler, not yet started
         self._sending = asyncio.Semaphore(SENDING_AT_ONCE)
         self._tasks: set[asyncio.Task] = set()
         self._ask_store_at = 0.0  # monotonic: when the store must be asked what is due (0: at once)
+        self._asked = 0  # bumped by every ask: a query under way does not push a later ask back
+        # Cases withdrawn here: a notice of theirs handed over but not yet sent is not sent
+        # (in the store it is marked, and cancelled if it is ever claimed again).
+        self._withdrawn: OrderedDict[str, None] = OrderedDict()
 
     def send_now(self, deliveries: list[Delivery]) -> None:
         """The handler's hook: deliveries just written, claimed for their first attempt."""
@@ -98,9 +106,17 @@ class Dispatcher:
             self._fresh.extend(deliveries)
             self.wake.set()
 
-    def ask_store(self) -> None:
-        """Something may have fallen due that memory does not hold: ask the store at once."""
-        self._ask_store_at = 0.0
+    def withdrawn(self, case_id: str) -> None:
+        """The handler's hook: the case's notices were cancelled."""
+        self._withdrawn[case_id] = None
+        self._withdrawn.move_to_end(case_id)
+        while len(self._withdrawn) > WITHDRAWN_MEMORY:
+            self._withdrawn.popitem(last=False)
+
+    def ask_store(self, in_seconds: float = 0.0) -> None:
+        """Something may fall due that memory does not hold: ask the store then (at once by default)."""
+        self._asked += 1
+        self._ask_store_at = min(self._ask_store_at, time.monotonic() + in_seconds)
         self.wake.set()
 
     async def rearm(self, case_id: str, types: tuple[str, ...] = ()) -> None:
@@ -120,11 +136,13 @@ class Dispatcher:
                     return True  # more may be due: ask again at once
                 # Capped: a lease or retry another replica wrote after this query (and
                 # that replica then died) is still taken, within a minute.
+                asked = self._asked
                 next_due = await usecases.next_due(self._queue)
                 wait = IDLE_RECHECK_SECONDS
                 if next_due is not None:
                     wait = min(wait, max(0.0, (next_due - self._clock.now()).total_seconds()))
-                self._ask_store_at = time.monotonic() + wait
+                if self._asked == asked:  # else asked meanwhile: that ask stands
+                    self._ask_store_at = time.monotonic() + wait
                 return False
 
             async def rest() -> None:
@@ -136,8 +154,10 @@ class Dispatcher:
             try:
                 await backoff.forever(step, rest)
             finally:  # stopping: what is under way is left to its lease
-                for task in self._tasks:
+                tasks = list(self._tasks)
+                for task in tasks:
                     task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     def _start_fresh(self, sender: WebhookSender) -> None:
         while self._fresh:
@@ -147,16 +167,20 @@ class Dispatcher:
 
     async def _send_fresh(self, sender: WebhookSender, delivery: Delivery) -> None:
         async with self._sending:
+            if delivery.case_id in self._withdrawn:
+                return  # cancelled while it waited: the mark in the store cancels it if it is claimed again
             assert delivery.lease_until is not None
-            if self._clock.now() + timedelta(seconds=self._timeout) >= delivery.lease_until:
-                # Waited too long to finish within its lease: taken again from the store once it runs out.
-                self._ask_store_at = min(self._ask_store_at, time.monotonic() + self.lease_seconds)
+            left = (delivery.lease_until - self._clock.now()).total_seconds()
+            if left < self.lease_seconds:
+                # Waited too long to POST and record the outcome within its lease: the store's
+                # turn once the lease runs out.
+                self.ask_store(in_seconds=max(0.0, left))
                 return
             try:
                 await self._send(sender, delivery)
             except Exception as exc:  # e.g. the store went away recording the outcome: the lease runs out
                 log.warning("webhook_outcome_not_recorded", error=type(exc).__name__)
-                self._ask_store_at = min(self._ask_store_at, time.monotonic() + self.lease_seconds)
+                self.ask_store(in_seconds=self.lease_seconds)
 
     async def dispatch_due(self, sender: WebhookSender, limit: int = SENDING_AT_ONCE) -> int:
         tasks = []

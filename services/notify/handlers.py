@@ -15,10 +15,10 @@ from .repository import MongoDeliveries, MongoDeliveryQueue
 
 
 def make_handlers(db: AsyncDatabase, clock: Clock, send: Callable[[list[Delivery]], None],
-                  lease_seconds: float) -> dict[str, Guarded]:
+                  lease_seconds: float, withdrawn: Callable[[str], None]) -> dict[str, Guarded]:
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
     return {
         "opinion.submitted": Guarded.batched(
             lambda events: usecases.record_opinions(deliveries, events, clock, send, lease_seconds)),
-        "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event)),
+        "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),
     }

@@ -61,11 +61,14 @@ async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[s
     return await queue.rearm_dead(case_id, clock.now(), max_attempts)
 
 
-async def cancel_deliveries(queue: DeliveryQueue, clock: Clock, event: Event) -> bool:
+async def cancel_deliveries(queue: DeliveryQueue, clock: Clock, event: Event,
+                            withdrawn: Callable[[str], None]) -> bool:
     """assignments.withdrawn: the case was withdrawn, so its notices not yet delivered
     are cancelled (an opinion submitted before the withdrawal came first on this
-    topic: its delivery is among them). One write; a repeat changes nothing."""
+    topic: its delivery is among them), and the sender is told, so one handed over
+    and not yet sent is not sent. One write; a repeat changes nothing."""
     cancelled = await queue.cancel_undelivered(event.case_id, clock.now())
+    withdrawn(event.case_id)
     with bound_contextvars(case_id=event.case_id):
         log.info("deliveries_cancelled", cancelled=cancelled)
     return cancelled > 0  # none: a repeat, or nothing was waiting

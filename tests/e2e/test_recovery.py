@@ -47,13 +47,29 @@ async def _cases(intake, authed, case_ids) -> list[intake_pb2.Case]:
     return [by_id.get(c, intake_pb2.Case(case_id=c)) for c in case_ids]
 
 
+class _Pending:
+    """Not yet, and why (what `eventually` reports if it times out)."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return self.why
+
+
 async def _all_delivered(intake, authed, case_ids, timeout: float, what: str) -> list[intake_pb2.Case]:
     async def done():
         try:
             cases = await _cases(intake, authed, case_ids)
-        except Exception:  # intake itself restarting
-            return None
-        return cases if all(c.status == DELIVERED for c in cases) else None
+        except Exception as exc:  # intake itself restarting
+            return _Pending(f"ListCases failed: {exc!r}"[:300])
+        if all(c.status == DELIVERED for c in cases):
+            return cases
+        return _Pending("statuses: " + ", ".join(sorted(case_pb2.CaseStatus.Name(c.status)
+                                                           for c in cases if c.status != DELIVERED)))
 
     return await eventually(done, timeout, what, interval=0.2)
 
@@ -181,6 +197,9 @@ async def test_a_killed_service_recovers_its_cases_on_restart_without_the_sweepe
         # answering while the victim restarts (blocked, notify's POSTs time out and give up).
         await asyncio.to_thread(stack.wait_serving, victim)
         serving = time.time() - restarted
+        if victim == "intake":  # a new channel: the old one may be backing off its reconnects for many seconds
+            await authed.close()
+            intake, authed = clients.submitter(settings, stack.target("intake"), tenant)
 
         cases = await _all_delivered(intake, authed, case_ids, 60, f"all 20 DELIVERED after {victim} restarted")
         last = max(next(e.occurred_at for e in c.timeline if e.status == DELIVERED).ToDatetime().timestamp()

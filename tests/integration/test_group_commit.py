@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from secondlook.bus import KafkaPublisher, Record
-from secondlook.consumer import Guarded, IdempotentConsumer, Incoming, PermanentError
+from secondlook.consumer import Guarded, IdempotentConsumer, Incoming, PermanentError, StoreUnavailable
 from secondlook.consumerloop import ConsumerLoop
 from secondlook.events import headers_of, new_event
 from secondlook.store import OUTBOX, PROCESSED, Store
@@ -288,3 +289,26 @@ async def test_a_folding_consumer_gets_a_case_s_waiting_records_together_in_orde
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_one_by_one_a_case_stops_at_its_first_failure_and_its_later_events_wait(counted):
+    """The batch could not be applied together; alone, the case's first event finds
+    the store away: its later events are not applied before it, and all three come
+    back with the error, for the loop to hand over again, from the first."""
+    store, publisher, _ = counted
+    events = [_offered("stop-1") for _ in range(3)] + [_offered("stop-2")]
+    applied: list[str] = []
+
+    async def one(event):
+        if event.event_id == events[0].event_id and not applied:
+            raise AutoReconnect("store away (test)")
+        applied.append(event.event_id)
+        return True
+
+    async def many(batch):
+        return [None] * len(batch)  # each alone
+
+    consumer = IdempotentConsumer(store, publisher, {"specialist.offered": Guarded(one, many)}, group="g-stop")
+    outcomes = await consumer.handle_batch([_incoming(e, i) for i, e in enumerate(events)])
+    assert all(isinstance(o, StoreUnavailable) for o in outcomes[:3])
+    assert outcomes[3] == "applied" and applied == [events[3].event_id]  # another case goes on

@@ -134,7 +134,7 @@ async def _match(store: Store, transact, case_id: str) -> list[str]:
 async def test_the_directory_in_memory_is_a_hint_a_case_is_unmatched_only_on_a_fresh_read(mongo_store):
     """Another replica took onc-ca's slot, then gave it back: this replica's directory,
     read in between, says onc-ca is full. The case still gets its offer, from a
-    fresh read, and a slot the memory says is free but the store says is taken is
+    fresh read; and a slot the memory says is free but the store says is taken is
     never handed out."""
     cache = DirectoryCache(mongo_store.db, ttl_seconds=3600)
     mine, other = _transactor(mongo_store, cache), _transactor(mongo_store)
@@ -145,7 +145,17 @@ async def test_the_directory_in_memory_is_a_hint_a_case_is_unmatched_only_on_a_f
     assert await _match(mongo_store, mine, "hint-1") == ["matching.started", "specialist.offered"]
     doc = await mongo_store.db[repository.SPECIALISTS].find_one({"_id": "onc-ca"})
     assert doc["free_slots"] == 0 and len(doc["holding"]) == 1
-    # Its memory now says full (its own reservation); another replica's release it does
-    # not know of, and the store says full too: unmatched, after a fresh read says so.
+    # Its memory now says full (its own reservation), and so does the store: unmatched,
+    # after a fresh read says so.
     assert await _match(mongo_store, mine, "hint-2") == ["matching.started", "case.unmatched"]
     assert await mongo_store.db[repository.ASSIGNMENTS].count_documents({"case_id": "hint-2"}) == 0
+    # Another replica gives the slot back and takes it again: this replica's memory says
+    # free, the store says taken. No overbooking: the reservation is refused, and the
+    # case is unmatched on the fresh read.
+    held = doc["holding"][0]
+    assert await other(lambda uow: uow.directory.release([("onc-ca", held)])) == [True]
+    await cache.specialists(fresh=True)  # memory: one slot free
+    assert await other(lambda uow: uow.directory.reserve("onc-ca", "elsewhere-2")) is True
+    assert await _match(mongo_store, mine, "hint-3") == ["matching.started", "case.unmatched"]
+    doc = await mongo_store.db[repository.SPECIALISTS].find_one({"_id": "onc-ca"})
+    assert doc["free_slots"] == 0 and doc["holding"] == ["elsewhere-2"]

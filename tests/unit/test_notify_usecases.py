@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.notify import usecases
+from services.notify.dispatcher import Dispatcher
 from services.notify.domain.deliveries import CANCELLED, DELIVERED, PENDING, SENDING
+from services.notify.repository import Endpoint
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
 from tests.fakes.transact import Committed
 
@@ -117,7 +121,9 @@ async def test_a_withdrawn_cases_undelivered_notices_are_cancelled_and_never_cla
     queue = InMemoryDeliveryQueue(transact)
     withdrawn = new_event(events_pb2.AssignmentsWithdrawn(assignment_ids=["a1"]), case_id="c1", tenant_id="t1",
                           producer="review")
-    assert await usecases.cancel_deliveries(queue, clock, withdrawn) is True
+    told = []
+    assert await usecases.cancel_deliveries(queue, clock, withdrawn, told.append) is True
+    assert told == ["c1"]  # the sender hears of it
     assert {d.case_id: d.status for d in transact.state.deliveries.values()} == {"c1": CANCELLED, "c2": PENDING}
     claimed = await usecases.claim_next(queue, clock, lease_seconds=10)
     assert claimed.case_id == "c2" and await usecases.claim_next(queue, clock, lease_seconds=10) is None
@@ -131,10 +137,43 @@ async def test_a_notice_being_sent_when_its_case_is_withdrawn_is_cancelled_if_th
     queue = InMemoryDeliveryQueue(transact)
     for case_id in ("c1", "c2"):
         withdrawn = new_event(events_pb2.AssignmentsWithdrawn(), case_id=case_id, tenant_id="t1", producer="review")
-        assert await usecases.cancel_deliveries(queue, clock, withdrawn) is True
+        assert await usecases.cancel_deliveries(queue, clock, withdrawn, lambda case_id: None) is True
     by_case = {d.case_id: d for d in sending}
     assert await usecases.record_failed(queue, clock, by_case["c1"], "HTTP 503", max_attempts=3)
     assert transact.state.deliveries[by_case["c1"].delivery_id].status == CANCELLED
     clock.advance(11)  # c2's sender died mid-send: its lease runs out
     assert await usecases.claim_next(queue, clock, lease_seconds=10) is None
     assert transact.state.deliveries[by_case["c2"].delivery_id].status == CANCELLED
+
+
+class _Sender:
+    def __init__(self):
+        self.posted: list[str] = []
+
+    async def post(self, url, secret, webhook_id, body):
+        self.posted.append(webhook_id)
+        return 204, ""
+
+
+async def test_the_dispatcher_sends_what_it_is_handed_unless_its_case_was_withdrawn_or_its_lease_is_too_short():
+    transact, clock = notify_transact(), FakeClock()
+    endpoints = InMemoryEndpoints()
+    await endpoints.put(Endpoint("t1", "https://hooks.example.org/x", "whsec_x"), "admin", clock.now())
+    dispatcher = Dispatcher(transact, InMemoryDeliveryQueue(transact), endpoints, clock, timeout=5, max_attempts=3,
+                            allow_insecure_targets=False)
+    sent: list = []
+    for case_id in ("kept", "withdrawn", "late"):
+        await usecases.record_opinions(Committed(transact, InMemoryDeliveries), [_opinion_submitted(case_id)], clock,
+                                       sent.extend, lease_seconds=dispatcher.fresh_lease_seconds)
+    kept, withdrawn, late = sent
+    dispatcher.withdrawn("withdrawn")
+    sender = _Sender()
+    await dispatcher._send_fresh(sender, kept)
+    await dispatcher._send_fresh(sender, withdrawn)
+    clock.advance(dispatcher.fresh_lease_seconds - dispatcher.lease_seconds + 1)  # waited too long for a sender
+    dispatcher._ask_store_at = time.monotonic() + 3600  # the store was asked lately: nothing due for an hour
+    await dispatcher._send_fresh(sender, late)
+    assert sender.posted == [kept.delivery_id]
+    assert transact.state.deliveries[kept.delivery_id].status == DELIVERED
+    assert transact.state.deliveries[late.delivery_id].status == SENDING  # the store's, once its lease runs out:
+    assert dispatcher._ask_store_at < time.monotonic() + dispatcher.lease_seconds  # asked about then
