@@ -41,6 +41,21 @@ async def _accepting(event, uow):
                        case_id=event.case_id, tenant_id="t", producer="review"))
 
 
+async def _first_batch_held_while_polling(loop: ConsumerLoop, batches: list) -> None:
+    """Waits until the loop's first batch is in hand (held by the test) and the poll
+    loop has gone round since, fetching what arrives behind it."""
+    async def held():
+        return bool(batches)
+
+    await eventually(held, 60, "the first batch in hand")
+    seen_at = loop.last_poll
+
+    async def polled_again():
+        return loop.last_poll > seen_at + 0.5
+
+    await eventually(polled_again, 10, "the poll loop to go round again")
+
+
 @pytest.fixture
 async def counted(infra_settings):
     await asyncio.to_thread(ensure_topics, infra_settings, ALL_TOPICS)
@@ -137,16 +152,7 @@ async def test_records_arriving_while_a_batch_is_applied_go_together_in_the_next
     loop = ConsumerLoop(settings, consumer, [topic], group=group, max_concurrency=1)
     task = asyncio.create_task(loop.run())
     try:
-        async def held():
-            return bool(sizes)
-
-        await eventually(held, 60, "the first batch in hand")
-        seen_at = loop.last_poll
-
-        async def polled_again():
-            return loop.last_poll > seen_at + 0.5
-
-        await eventually(polled_again, 10, "the poll loop to go round again")
+        await _first_batch_held_while_polling(loop, sizes)
         assert len(sizes) == 1  # one batch at a time
         gate.set()
 
@@ -258,16 +264,7 @@ async def test_a_folding_consumer_gets_a_case_s_waiting_records_together_in_orde
     loop = ConsumerLoop(settings, consumer, [topic], group=group, max_concurrency=1, fold_case_records=fold)
     task = asyncio.create_task(loop.run())
     try:
-        async def held():
-            return bool(batches)
-
-        await eventually(held, 60, "the first batch in hand")
-        seen_at = loop.last_poll
-
-        async def polled_again():
-            return loop.last_poll > seen_at + 0.5
-
-        await eventually(polled_again, 10, "the rest fetched meanwhile")
+        await _first_batch_held_while_polling(loop, batches)
         gate.set()
 
         async def all_applied():
