@@ -30,18 +30,28 @@ async def test_every_insert_and_update_is_passed_on_with_its_key(store, full_doc
         del seen[:]
         await collection.insert_one({"_id": "case-1", "status": 1})
         await collection.update_one({"_id": "case-1"}, {"$set": {"status": 2}})
-        await collection.delete_one({"_id": "case-1"})  # not a write a watcher follows
 
         async def both():
             of_case = [c for c in seen if c["documentKey"]["_id"] == "case-1"]
             return of_case if len(of_case) >= 2 else None
 
+        # Read before anything else is written: the full document is looked up when the
+        # change is read, so a delete right after the update would make it None.
         changes = await eventually(both, 15, "the insert and the update passed on")
         assert [c["operationType"] for c in changes] == ["insert", "update"]
         if full_document:
             assert changes[1]["fullDocument"] == {"_id": "case-1", "status": 2}
         else:
             assert changes[1].get("fullDocument") is None
+
+        await collection.delete_one({"_id": "case-1"})  # not a write a watcher follows
+        await collection.insert_one({"_id": "after"})
+
+        async def after():
+            return any(c["documentKey"]["_id"] == "after" for c in seen)
+
+        await eventually(after, 15, "the write after the delete passed on")
+        assert [c["operationType"] for c in seen if c["documentKey"]["_id"] == "case-1"] == ["insert", "update"]
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
