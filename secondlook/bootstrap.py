@@ -21,7 +21,7 @@ from secondlook.consumerloop import ConsumerLoop
 from secondlook.grpcserver import GrpcServer
 from secondlook.logging import configure_logging, get_logger
 from secondlook.metrics import start_metrics_server
-from secondlook.outbox import OutboxRelay, requeue_all
+from secondlook.outbox import OutboxRelay
 from secondlook.probes import Probes
 from secondlook.retention import Retention, stale_after
 from secondlook.runtime import Service
@@ -117,7 +117,7 @@ def assemble(
         # Every service consumes the redrive topic: its partitions are the relay's shards.
         topics = [*consumes, REDRIVE]
         transport = ConsumerLoop(settings, consumer, topics, group=f"secondlook-{kernel.name}",
-                                 on_broker_reset=lambda: requeue_all(kernel.store), max_concurrency=max_concurrency, fold_case_records=fold_case_records)
+                                 on_broker_reset=kernel.relay.requeue_all, max_concurrency=max_concurrency, fold_case_records=fold_case_records)
         service.loops.append(transport.run)
         probes.ready_checks["consumer"] = lambda: transport.joined
         kernel.relay.owned_shards = lambda: transport.owned(REDRIVE)

@@ -86,6 +86,11 @@ class OutboxRelay:
         self._scanned: set[int] = set()
         # Over MEMORY_LIMIT: commits are not queued until a scan of every shard ran.
         self._paused = False
+        # A mark and a broker-reset requeue never interleave: a mark landing after
+        # the requeue would hide events the lost broker took with it.
+        self._marking = asyncio.Lock()
+        # Counts broker resets: a publish or scan that began before one marks nothing.
+        self._resets = 0
 
     # --- from memory ---------------------------------------------------------------
     def enqueue(self, rows: list[dict]) -> asyncio.Future:
@@ -114,6 +119,7 @@ class OutboxRelay:
         """Publishes every queued commit's rows in one producer flush; returns how many rows."""
         taken = list(self._queue)
         rows = [row for batch, _ in taken for row in batch]
+        resets = self._resets
         await self._publisher.publish([_record(r) for r in rows])
         for item in taken:  # commits queued meanwhile stay for the next round
             if self._queue and self._queue[0] is item:
@@ -122,9 +128,10 @@ class OutboxRelay:
         for _, waiter in taken:
             if not waiter.done():
                 waiter.set_result(None)
-        if not self._unmarked:
-            self._unmarked_since = time.monotonic()
-        self._unmarked.extend(r["_id"] for r in rows)
+        if resets == self._resets:  # else the broker that took them is gone: the scan sends them again
+            if not self._unmarked:
+                self._unmarked_since = time.monotonic()
+            self._unmarked.extend(r["_id"] for r in rows)
         self.published += len(rows)
         metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(rows))
         return len(rows)
@@ -139,13 +146,33 @@ class OutboxRelay:
 
     async def _mark(self) -> None:
         """One write marks everything published since the last one."""
-        ids, self._unmarked = self._unmarked, []
-        try:
-            await self._store.db[OUTBOX].update_many(
-                {"_id": {"$in": ids}}, {"$set": {"published": True, "published_at": utcnow()}})
-        except BaseException:
-            self._unmarked = ids + self._unmarked
-            raise
+        async with self._marking:
+            ids, self._unmarked = self._unmarked, []
+            if not ids:
+                return
+            try:
+                await self._store.db[OUTBOX].update_many(
+                    {"_id": {"$in": ids}}, {"$set": {"published": True, "published_at": utcnow()}})
+            except BaseException:
+                self._unmarked = ids + self._unmarked
+                raise
+
+    async def requeue_all(self) -> int:
+        """After the broker lost everything: every event still in the outbox is
+        published again (consumers drop what they had), redrive requests excepted;
+        returns how many rows were marked published and are queued again.
+
+        Marks still waiting are dropped (their rows stay unpublished for the scan),
+        and a publish under way marks nothing: the broker that acknowledged it may
+        be the one that was lost."""
+        async with self._marking:
+            self._resets += 1
+            self._unmarked = []
+            result = await self._store.db[OUTBOX].update_many(
+                {"published": True, "type": {"$ne": "redrive.requested"}}, {"$set": {"published": False}})
+        log.warning("outbox_requeued_after_broker_reset", events=result.modified_count)
+        self._store.request_scan(every_shard=True)
+        return result.modified_count
 
     # --- the safety net ------------------------------------------------------------
     def _scan_wanted(self) -> bool:
@@ -176,9 +203,12 @@ class OutboxRelay:
             # Too young to take now: look again once they are old enough.
             asyncio.get_running_loop().call_later(grace.total_seconds(), self._store.request_scan)
         if docs:
+            resets = self._resets
             await self._publisher.publish([_record(d) for d in docs])
-            await outbox.update_many({"_id": {"$in": [d["_id"] for d in docs]}},
-                                     {"$set": {"published": True, "published_at": utcnow()}})
+            async with self._marking:
+                if resets == self._resets:
+                    await outbox.update_many({"_id": {"$in": [d["_id"] for d in docs]}},
+                                             {"$set": {"published": True, "published_at": utcnow()}})
             self.published += len(docs)
             metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(docs))
         return len(docs)
@@ -256,17 +286,5 @@ async def requeue(store: Store, case_id: str, types: list[str] | tuple[str, ...]
     result = await store.db[OUTBOX].update_many(query, {"$set": {"published": False}})
     if result.modified_count:
         metrics.REDRIVES.labels(store.service).inc()
-        store.request_scan()
-    return result.modified_count
-
-
-async def requeue_all(store: Store) -> int:
-    """After the broker lost everything: every event still in the outbox is
-    published again (consumers drop what they had); redrive requests excepted."""
-    result = await store.db[OUTBOX].update_many(
-        {"published": True, "type": {"$ne": "redrive.requested"}}, {"$set": {"published": False}}
-    )
-    if result.modified_count:
-        log.warning("outbox_requeued_after_broker_reset", events=result.modified_count)
         store.request_scan()
     return result.modified_count

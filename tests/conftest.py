@@ -11,6 +11,19 @@ import pytest
 from secondlook.settings import Settings
 
 
+class Pending:
+    """A check's "not yet, and why": falsy, and what `eventually` reports if it times out."""
+
+    def __init__(self, why: object):
+        self.why = why
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return str(self.why)
+
+
 async def eventually(check: Callable[[], Awaitable[object]], timeout: float, what: str, interval: float = 0.1):
     """Awaits `check` until it returns something truthy; fails naming `what` on timeout.
 

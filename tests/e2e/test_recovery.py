@@ -20,7 +20,7 @@ from devstack.simreviewer import SimulatedReviewer
 from secondlook.events import decode
 from secondlook.v1 import case_pb2, intake_pb2, review_pb2
 from services.topology import PRODUCES
-from tests.conftest import eventually
+from tests.conftest import Pending, eventually
 from tests.e2e.conftest import start_stack
 from tests.e2e.watching import Watching
 from tests.integration.kafka_reader import read_topic
@@ -47,28 +47,15 @@ async def _cases(intake, authed, case_ids) -> list[intake_pb2.Case]:
     return [by_id.get(c, intake_pb2.Case(case_id=c)) for c in case_ids]
 
 
-class _Pending:
-    """Not yet, and why (what `eventually` reports if it times out)."""
-
-    def __init__(self, why: str):
-        self.why = why
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return self.why
-
-
 async def _all_delivered(intake, authed, case_ids, timeout: float, what: str) -> list[intake_pb2.Case]:
     async def done():
         try:
             cases = await _cases(intake, authed, case_ids)
         except Exception as exc:  # intake itself restarting
-            return _Pending(f"ListCases failed: {exc!r}"[:300])
+            return Pending(f"ListCases failed: {exc!r}"[:300])
         if all(c.status == DELIVERED for c in cases):
             return cases
-        return _Pending("statuses: " + ", ".join(sorted(case_pb2.CaseStatus.Name(c.status)
+        return Pending("statuses: " + ", ".join(sorted(case_pb2.CaseStatus.Name(c.status)
                                                            for c in cases if c.status != DELIVERED)))
 
     return await eventually(done, timeout, what, interval=0.2)

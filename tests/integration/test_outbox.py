@@ -14,7 +14,7 @@ from secondlook.store import OUTBOX, Store
 from secondlook.topics import ensure_topics
 from secondlook.v1 import events_pb2
 from services.topology import ALL_TOPICS, PRODUCES
-from tests.conftest import eventually
+from tests.conftest import Pending, eventually
 from tests.integration.kafka_reader import read_topic
 from tests.integration.store_requests import StoreRequests
 
@@ -269,6 +269,40 @@ async def test_a_stopping_relay_writes_the_marks_still_waiting(relay_parts, monk
     relay_task.cancel()
     await asyncio.gather(relay_task, return_exceptions=True)
     assert await store.db[OUTBOX].count_documents({"published": True}) == 1  # the next start skips it
+
+
+async def test_a_broker_reset_requeues_every_row_and_drops_marks_of_what_the_lost_broker_took(
+        relay_parts, infra_settings, monkeypatch):
+    store, relay, publisher, _ = relay_parts
+    monkeypatch.setattr(outbox_module, "MARK_INTERVAL", 60.0)  # no mark falls due by itself
+    publisher.gate.set()
+    marked, waiting, under_way = (f"{name}-{store.db.name}" for name in ("marked", "waiting", "under-way"))
+    sent: list = []
+    await store.transact(_emitting(marked, sent))
+    await relay._mark()  # on the (soon lost) broker and marked
+    await store.transact(_emitting(waiting, sent))  # on the broker, its mark waiting
+    assert relay._unmarked
+    publisher.gate.clear()
+    in_flight = asyncio.create_task(store.transact(_emitting(under_way, sent)))
+    await eventually(lambda: _async(len(publisher.calls) == 3), 10, "the third publish to start")
+
+    assert await relay.requeue_all() == 1  # the marked row; the other two were never marked
+    assert relay._unmarked == []
+    publisher.gate.set()  # the publish under way succeeds, on a broker that may be gone: no mark
+    await in_flight
+    assert relay._unmarked == []
+    await relay._mark()
+    assert await store.db[OUTBOX].count_documents({"published": True}) == 0
+
+    # The scan (after its grace for young rows) sends all three again and marks them.
+    await eventually(lambda: _count(store, {"published": True}, 3), 15, "all three rows published again")
+
+    async def landed_twice():
+        records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
+        got = [decode(r.value).event_id for r in records if decode(r.value).event_id in sent]
+        return all(got.count(e) == 2 for e in sent) or Pending(got)
+
+    await eventually(landed_twice, 15, "each event on the topic twice")
 
 
 async def test_an_idle_relay_sends_the_store_nothing(relay_parts):
