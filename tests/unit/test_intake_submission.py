@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from devstack import clients
+from secondlook.codes import normalise_icd10, npi_is_valid, procedure_code_problem
 from secondlook.v1 import case_pb2, intake_pb2
-from services.intake.domain.codes import normalise_icd10, npi_is_valid, procedure_code_problem
 from services.intake.domain.submission import validate
 
 TODAY = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)  # validation's `now`

@@ -11,23 +11,25 @@ from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import email_validator
-import langcodes
 import phonenumbers
-import pycountry
 
+from secondlook.codes import (
+    jurisdiction_problem,
+    language_problem,
+    normalise_icd10,
+    npi_is_valid,
+    procedure_code_problem,
+)
 from secondlook.v1 import intake_pb2
 from secondlook.v1.case_pb2 import CaseKind, Urgency
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
 
-from .codes import normalise_icd10, npi_is_valid, procedure_code_problem
 from .content import Attachment, Consent, Diagnosis, FirstOpinion, Identifier, Patient, ProcedureCode
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # ISO 8601 calendar dates, extended (1970-01-01) or basic (19700101, as HL7 v2
 # sends them); week and ordinal dates are refused rather than guessed at.
 _CALENDAR_DATE = re.compile(r"^([0-9]{4})-?([0-9]{2})-?([0-9]{2})$")
-# langcodes also reads "en_US"; BCP 47 separates subtags with "-" only.
-_TAG_CHARACTERS = re.compile(r"^[A-Za-z0-9-]{1,35}$")
 IDENTIFIER_SYSTEM = re.compile(r"^(urn:oid:[0-2](\.[0-9]+)+|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]+)$")
 _IDENTIFIER_TYPE = re.compile(r"^[A-Z0-9]{1,5}$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -71,12 +73,6 @@ class ValidSubmission:
     panel_requested: bool
     blind_review_requested: bool
     fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
-
-
-def _is_a_language(tag: str) -> bool:
-    """Not und, mul, zxx or mis, nor private use (x-..., qaa-qtz): a language to write in."""
-    primary = tag.split("-", 1)[0].lower()
-    return primary not in ("und", "mul", "zxx", "mis", "x", "i") and not ("qaa" <= primary <= "qtz")
 
 
 def parse_calendar_date(value: str) -> date | None:
@@ -153,25 +149,17 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     if req.urgency not in (Urgency.URGENCY_STANDARD, Urgency.URGENCY_EXPEDITED):
         c.add("urgency", "must be URGENCY_STANDARD or URGENCY_EXPEDITED")
 
-    jurisdiction = req.jurisdiction
-    subdivision = pycountry.subdivisions.get(code=jurisdiction) if jurisdiction else None
-    if not jurisdiction:
-        c.add("jurisdiction", "is required (ISO 3166-2 subdivision, e.g. US-CA)")
-    elif subdivision is None:
-        c.add("jurisdiction", f"{jurisdiction[:20]!r} is not an ISO 3166-2 subdivision such as US-CA")
-    else:
-        jurisdiction = subdivision.code  # its one spelling: "us-ca" is US-CA
+    jurisdiction, problem = jurisdiction_problem(req.jurisdiction)
+    if problem:
+        c.add("jurisdiction", problem)
 
     language = req.language
     if not language:
         c.add("language", "is required (the patient's preferred language, BCP-47, e.g. en or es-MX)")
-    elif not _TAG_CHARACTERS.match(language) or not langcodes.tag_is_valid(language):
-        c.add("language", f"{language[:20]!r} is not a BCP-47 language tag such as en or es-MX")
-    elif not _is_a_language(language):
-        c.add("language", f"{language[:20]!r} names no language a person can be written to in "
-                          "(undetermined, multiple, none or private use)")
     else:
-        language = langcodes.standardize_tag(language)
+        language, problem = language_problem(language)
+        if problem:
+            c.add("language", problem)
 
     attachments = _attachments(c, req)
     consent = _consent(c, req, now)

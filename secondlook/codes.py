@@ -1,10 +1,14 @@
-"""The shapes of the clinical codes and identifiers a case carries: ICD-10-CM
-diagnoses, NPIs, CPT and HCPCS procedure codes."""
+"""The shapes of the clinical codes and identifiers the platform reads: ICD-10-CM
+diagnoses, NPIs, CPT and HCPCS procedure codes, ISO 3166-2 jurisdictions and
+BCP-47 languages. Pure functions over the field's maintained code sets, shared by
+intake (cases) and matching (the specialist directory)."""
 
 from __future__ import annotations
 
 import re
 
+import langcodes
+import pycountry
 import simple_icd_10_cm as icd
 
 # CPT: Category I five digits (99213), or four digits and a letter: Category II
@@ -50,3 +54,29 @@ def procedure_code_problem(system: str, code: str) -> tuple[str, str] | None:
             else "a letter A-V and four digits, e.g. J9355"
         return "code", f"{code[:20]!r} is not a {system} code ({shape})"
     return None
+
+
+# langcodes also reads "en_US"; BCP 47 separates subtags with "-" only.
+_TAG_CHARACTERS = re.compile(r"^[A-Za-z0-9-]{1,35}$")
+
+
+def jurisdiction_problem(code: str) -> tuple[str | None, str | None]:
+    """(the subdivision's one spelling, None), or (None, the rule it breaks)."""
+    if not code:
+        return None, "is required (ISO 3166-2 subdivision, e.g. US-CA)"
+    subdivision = pycountry.subdivisions.get(code=code)
+    if subdivision is None:
+        return None, f"{code[:20]!r} is not an ISO 3166-2 subdivision such as US-CA"
+    return subdivision.code, None  # "us-ca" is US-CA
+
+
+def language_problem(tag: str) -> tuple[str | None, str | None]:
+    """(the tag standardised, None), or (None, the rule it breaks): a valid BCP-47
+    tag naming a language a person can be written to."""
+    if not _TAG_CHARACTERS.match(tag) or not langcodes.tag_is_valid(tag):
+        return None, f"{tag[:20]!r} is not a BCP-47 language tag such as en or es-MX"
+    primary = tag.split("-", 1)[0].lower()
+    if primary in ("und", "mul", "zxx", "mis", "x", "i") or "qaa" <= primary <= "qtz":
+        return None, (f"{tag[:20]!r} names no language a person can be written to in "
+                      "(undetermined, multiple, none or private use)")
+    return langcodes.standardize_tag(tag), None
