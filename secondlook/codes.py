@@ -29,6 +29,13 @@ def normalise_icd10(code: str) -> str | None:
     return icd.add_dot(icd.remove_dot(code))
 
 
+def icd10_code_exists(code: str) -> bool:
+    """Whether ICD-10-CM has this category or code (with or without its dot): the
+    ends of a range of codes. A category that is also a block (C50) counts."""
+    code = code.strip().upper()
+    return bool(code) and icd.is_valid_item(code) and (icd.is_category(code) or icd.is_subcategory(code))
+
+
 def npi_is_valid(npi: str) -> bool:
     """Ten digits whose last is the Luhn check digit over "80840" and the first nine
     (the card-issuer prefix the NPI standard borrows)."""

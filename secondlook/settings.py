@@ -213,6 +213,17 @@ class Settings(BaseSettings):
         "client watching on one replica (WatchAssignments, WatchCase) sees changes committed on another. A single "
         "replica needs only its own commits: the dev stack turns it off.",
     )
+    matching_weight_fit: float = Field(
+        0.35, ge=0, description="Weight of the specialty's fit (its place in the specialty map, the specialist's "
+        "subspecialty focus) in a candidate's score.")
+    matching_weight_load: float = Field(0.25, ge=0, description="Weight of the specialist's free capacity.")
+    matching_weight_turnaround: float = Field(
+        0.2, ge=0, description="Weight of the specialist's turnaround against the case's clock (3 days expedited, "
+        "7 standard).")
+    matching_weight_quality: float = Field(0.2, ge=0, description="Weight of the specialist's quality score.")
+    matching_cover_secondary_diagnoses: bool = Field(
+        False, description="When no specialty covers the primary diagnosis, match on the first secondary "
+        "diagnosis that has one.")
     matching_directory_seed: Path | None = Field(
         None, description="JSON file of specialists that matching loads when its directory is empty."
     )

@@ -14,8 +14,10 @@ from secondlook.logging import get_logger
 from secondlook.runtime import run
 
 from .. import topology
-from . import repository
+from . import reference, repository
+from .domain.matcher import Weights
 from .handlers import make_handlers
+from .usecases import MatchPolicy
 
 log = get_logger(__name__)
 
@@ -30,8 +32,14 @@ async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("matching", topology.ALL_TOPICS)
     settings = kernel.settings
-    consumer = kernel.consumer(make_handlers(kernel.store.db, Clock(), settings.matching_offer_ttl_seconds,
-                                             DIRECTORY_TTL_SECONDS))
+    policy = MatchPolicy(
+        specialty_map=reference.specialty_map(), offer_ttl_seconds=settings.matching_offer_ttl_seconds,
+        weights=Weights(fit=settings.matching_weight_fit, load=settings.matching_weight_load,
+                        turnaround=settings.matching_weight_turnaround, quality=settings.matching_weight_quality),
+        cover_secondary=settings.matching_cover_secondary_diagnoses,
+    )
+    log.info("specialty_map_loaded", version=policy.specialty_map.version, ranges=len(policy.specialty_map.entries))
+    consumer = kernel.consumer(make_handlers(kernel.store.db, Clock(), policy, DIRECTORY_TTL_SECONDS))
 
     async def prepare() -> None:
         await repository.ensure_indexes(kernel.store.db)

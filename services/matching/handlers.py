@@ -12,7 +12,7 @@ from . import usecases
 from .repository import DirectoryCache, MatchingUnitOfWork, MongoMatchingRepository
 
 
-def make_handlers(db: AsyncDatabase, clock: Clock, offer_ttl_seconds: int,
+def make_handlers(db: AsyncDatabase, clock: Clock, policy: usecases.MatchPolicy,
                   directory_ttl_seconds: float) -> dict[str, Handler | Guarded]:
     cache = DirectoryCache(db, directory_ttl_seconds)
     directory = MongoMatchingRepository(db, cache)
@@ -21,7 +21,7 @@ def make_handlers(db: AsyncDatabase, clock: Clock, offer_ttl_seconds: int,
         return MatchingUnitOfWork(uow, cache)
 
     return {
-        "case.submitted": adapt(unit, lambda uow, e: usecases.match_case(uow, e, clock, offer_ttl_seconds)),
+        "case.submitted": adapt(unit, lambda uow, e: usecases.match_case(uow, e, clock, policy)),
         "case.withdrawn": adapt(unit, usecases.withdraw_offers),
         # One guarded write on the specialist: no transaction, no marker.
         "opinion.submitted": Guarded.batched(lambda events: usecases.release_capacity(directory, events)),

@@ -30,8 +30,9 @@ from pymongo.errors import OperationFailure
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
-from .domain.matcher import Specialist
+from .domain.directory import Specialist
 from .domain.offers import Offer
+from .specialistdoc import specialist_from_doc
 
 log = get_logger(__name__)
 
@@ -73,14 +74,6 @@ async def seed_if_empty(db: AsyncDatabase, path: Path | None) -> int:
     return len(docs)
 
 
-def _specialist(doc: dict) -> Specialist:
-    return Specialist(
-        specialist_id=doc["_id"], specialties=tuple(doc["specialties"]), licensed_in=frozenset(doc["licensed_in"]),
-        languages=frozenset(doc["languages"]), capacity=int(doc["capacity"]), free_slots=int(doc["free_slots"]),
-        accepting=bool(doc.get("accepting", True)), turnaround_days=float(doc.get("turnaround_days", 5.0)),
-    )
-
-
 class DirectoryCache:
     """The specialists in memory, one process's view; see the module's docstring."""
 
@@ -100,7 +93,7 @@ class DirectoryCache:
                 fresh = False  # read since this caller asked
             if fresh or self._read_at is None or asked_at - self._read_at > self._ttl:
                 read_at = self._monotonic()
-                self._by_id = {d["_id"]: _specialist(d) async for d in self._db[SPECIALISTS].find({})}
+                self._by_id = {d["_id"]: specialist_from_doc(d) async for d in self._db[SPECIALISTS].find({})}
                 self._read_at = read_at
         return list(self._by_id.values())
 
@@ -135,7 +128,7 @@ class MongoMatchingRepository:
         the directory in memory (`fresh`: read again first); the domain applies every rule."""
         wanted = set(specialties)
         return [s for s in await self._cache.specialists(fresh)
-                if wanted.intersection(s.specialties) and jurisdiction in s.licensed_in]
+                if wanted.intersection(s.specialties) and jurisdiction in s.jurisdictions()]
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         """Takes one slot for the assignment if one is free. Atomic: two workers can never overbook."""

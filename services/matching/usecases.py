@@ -4,15 +4,16 @@ and the unit of work. No Kafka or MongoDB here."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from secondlook.clock import Clock
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 
-from .domain.matcher import CaseFacts, rank
+from .domain.matcher import CaseFacts, Weights, rank, wanted_for
 from .domain.offers import matching_started, offer_to, offers_withdrawn, unmatched
-from .domain.specialties import specialties_for
+from .domain.specialty_map import SpecialtyMap
 from .repository import MatchingRepository
 
 log = get_logger(__name__)
@@ -25,20 +26,42 @@ class UnitOfWork(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
-async def match_case(uow: UnitOfWork, event: Event, clock: Clock, offer_ttl_seconds: int) -> None:
+@dataclass(frozen=True)
+class MatchPolicy:
+    """How matching decides (settings and reference data, fixed at start)."""
+
+    specialty_map: SpecialtyMap
+    offer_ttl_seconds: int
+    weights: Weights = Weights()
+    cover_secondary: bool = False  # a secondary diagnosis may decide when the primary has no specialty
+
+
+def case_facts(event: Event) -> CaseFacts:
+    s = event.case_submitted
+    return CaseFacts(
+        case_id=event.case_id, diagnosis_code=s.diagnosis_code, jurisdiction=s.jurisdiction, language=s.language,
+        tenant_id=event.tenant_id, kind=s.kind, urgency=s.urgency,
+        secondary_diagnosis_codes=tuple(s.secondary_diagnosis_codes),
+        first_opinion_physician_npi=s.first_opinion_physician_npi,
+        first_opinion_organization=s.first_opinion_organization,
+        first_opinion_organization_npi=s.first_opinion_organization_npi,
+    )
+
+
+async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchPolicy) -> None:
     """case.submitted: rank the eligible specialists and offer the case to the best
     one with a free slot, or say why nobody can take it."""
     if await uow.directory.is_withdrawn(event.case_id):  # a case.submitted published again after the withdrawal
         log.info("withdrawn_case_not_matched")
         return
-    submitted = event.case_submitted
-    wanted = specialties_for(submitted.diagnosis_code)
-    uow.emit(matching_started(event, wanted))
-    facts = CaseFacts(submitted.diagnosis_code, submitted.jurisdiction, submitted.language)
+    facts = case_facts(event)
+    wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+    uow.emit(matching_started(event, wanted.specialties))
     for fresh in (False, True):  # the directory as last read; before giving up, as it is now
-        ranked, why_not = rank(facts, await uow.directory.candidates(wanted, submitted.jurisdiction, fresh))
+        directory = await uow.directory.candidates(wanted.specialties, facts.jurisdiction, fresh)
+        ranked, why_not = rank(facts, wanted, directory, clock.now().date(), policy.weights)
         for candidate in ranked:  # again on the fresh read: a slot refused a moment ago may be back
-            offer, offered = offer_to(event, candidate, clock.now(), offer_ttl_seconds)
+            offer, offered = offer_to(event, candidate, clock.now(), policy.offer_ttl_seconds)
             if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
                 continue  # its last slot went to a concurrent case: next best
             await uow.directory.add_offer(offer)

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import date
 
-from services.matching.domain.matcher import Specialist
+from services.matching.domain.directory import Certification, Licence, Specialist
 from services.matching.domain.offers import Offer
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
+
+FAR = date(2099, 12, 31)
+MEDICAL_ONCOLOGY, HEMATOLOGY_ONCOLOGY, NEUROLOGY = "207RX0202X", "207RH0003X", "2084N0400X"
+
+
+def specialist(sid: str, *, specialties=(MEDICAL_ONCOLOGY,), licensed=("US-CA",), languages=("en",),
+               capacity=2, free=None, expires=FAR, **other) -> Specialist:
+    """A specialist every hard rule lets through for a breast cancer case in US-CA in
+    English, unless told otherwise (licences and certifications expire on `expires`)."""
+    other.setdefault("npi", "1234567893")
+    other.setdefault("certifications", tuple(Certification("ABIM", s, expires) for s in specialties))
+    return Specialist(
+        specialist_id=sid, specialties=tuple(specialties), licences=tuple(Licence(j, expires) for j in licensed),
+        languages=frozenset(languages), capacity=capacity, free_slots=capacity if free is None else free, **other)
 
 
 @dataclass
@@ -27,7 +42,7 @@ class InMemoryDirectory:
                          fresh: bool = False) -> list[Specialist]:
         self._state.directory_reads.append(fresh)
         return [s for s in self._state.specialists.values()
-                if set(specialties) & set(s.specialties) and jurisdiction in s.licensed_in]
+                if set(specialties) & set(s.specialties) and jurisdiction in s.jurisdictions()]
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         s = self._state.specialists.get(specialist_id)

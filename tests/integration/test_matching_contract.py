@@ -14,29 +14,39 @@ from secondlook.events import new_event
 from secondlook.store import OUTBOX, Store, rows_of_case
 from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
-from services.matching import repository, usecases
-from services.matching.domain.matcher import Specialist
+from services.matching import reference, repository, usecases
+from services.matching.domain.directory import Specialist
 from services.matching.domain.offers import Offer
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
+from services.matching.specialistdoc import specialist_from_doc
 from tests.fakes.matching import matching_transact
 from tests.integration.store_requests import QueryPlans
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+def _licences(*places):
+    return [{"jurisdiction": p, "expires": "2099-12-31"} for p in places]
+
+
 SPECIALISTS = [
-    {"specialist_id": "onc-ca", "specialties": ["207RX0202X"], "licensed_in": ["US-CA"], "languages": ["en"],
+    {"specialist_id": "onc-ca", "specialties": ["207RX0202X"], "licences": _licences("US-CA"), "languages": ["en"],
      "capacity": 1, "accepting": True, "turnaround_days": 3.0},
-    {"specialist_id": "neuro-ca", "specialties": ["2084N0400X"], "licensed_in": ["US-CA", "US-NY"],
+    {"specialist_id": "neuro-ca", "specialties": ["2084N0400X"], "licences": _licences("US-CA", "US-NY"),
      "languages": ["en"], "capacity": 2, "accepting": True, "turnaround_days": 4.0},
-    {"specialist_id": "onc-off", "specialties": ["207RX0202X"], "licensed_in": ["US-CA"], "languages": ["en"],
+    {"specialist_id": "onc-off", "specialties": ["207RX0202X"], "licences": _licences("US-CA"), "languages": ["en"],
      "capacity": 5, "accepting": False, "turnaround_days": 2.0},
 ]
 
 
+for _e in SPECIALISTS:
+    _e["certifications"] = [{"board": "ABIM", "specialty": x, "expires": "2099-12-31"} for x in _e["specialties"]]
+
+POLICY = usecases.MatchPolicy(reference.specialty_map(), offer_ttl_seconds=3600)
+
+
 def _entity(e) -> Specialist:
-    return Specialist(e["specialist_id"], tuple(e["specialties"]), frozenset(e["licensed_in"]),
-                      frozenset(e["languages"]), e["capacity"], e["capacity"], e["accepting"], e["turnaround_days"])
+    return specialist_from_doc({**e, "_id": e["specialist_id"]})
 
 
 @pytest.fixture
@@ -127,7 +137,7 @@ def _submitted(case_id: str):
 
 async def _match(store: Store, transact, case_id: str) -> list[str]:
     """The events matching the case caused, as committed to the outbox."""
-    await transact(lambda uow: usecases.match_case(uow, _submitted(case_id), FakeClock(), 3600))
+    await transact(lambda uow: usecases.match_case(uow, _submitted(case_id), FakeClock(), POLICY))
     return [r["type"] for r in await store.db[OUTBOX].find(rows_of_case(case_id)).sort("_id", 1).to_list()]
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
-from services.matching import usecases
-from services.matching.domain.matcher import Specialist
-from services.matching.domain.specialties import MEDICAL_ONCOLOGY, NEUROLOGY
-from tests.fakes.matching import InMemoryDirectory, matching_transact
+from services.matching import reference, usecases
+from tests.fakes.matching import NEUROLOGY, InMemoryDirectory, matching_transact, specialist
 from tests.fakes.transact import Committed
 
 
-def spec(sid, free=2, specialties=(MEDICAL_ONCOLOGY,), licensed=("US-CA",), languages=("en",)):
-    return Specialist(sid, tuple(specialties), frozenset(licensed), frozenset(languages), 2, free, True, 3.0)
+def spec(sid, free=2, **other):
+    return specialist(sid, capacity=2, free=free, **other)
 
 
 def _submitted(case_id="c1", code="C50.911", jurisdiction="US-CA"):
@@ -23,7 +21,8 @@ def _submitted(case_id="c1", code="C50.911", jurisdiction="US-CA"):
 
 
 async def _match(transact, event, ttl=3600):
-    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), ttl))
+    policy = usecases.MatchPolicy(reference.specialty_map(), offer_ttl_seconds=ttl)
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
 
 
 async def test_the_best_specialist_with_a_free_slot_gets_the_offer_and_the_slot_is_taken():
@@ -45,8 +44,9 @@ async def test_nobody_eligible_unmatches_with_the_reason():
     await _match(transact, _submitted())
     assert [e.type for e in transact.committed] == ["matching.started", "case.unmatched"]
     reason = transact.committed[1].case_unmatched.reason
+    # The directory is narrowed by specialty and licence before the rules run: nobody is left.
     assert reason == ("no eligible specialist for C50.911 in US-CA: "
-                      "no specialist of 207RX0202X, 207RH0003X is licensed there")
+                      "nobody listed has 207RX0202X or 207RH0003X or 2086X0206X or 2085R0001X and a licence in US-CA")
     assert transact.state.offers == {}
     assert transact.state.directory_reads == [False, True]  # unmatched only after a fresh read
 

@@ -41,7 +41,7 @@ def offer_to(cause: Event, candidate: Candidate, now: datetime, ttl_seconds: int
     submitted = cause.case_submitted
     offer = Offer(
         assignment_id=str(uuid.uuid4()), case_id=cause.case_id, tenant_id=cause.tenant_id,
-        specialist_id=candidate.specialist.specialist_id, specialty=candidate.specialty, score=candidate.score,
+        specialist_id=candidate.specialist.specialist_id, specialty=candidate.specialty, score=candidate.score.total,
         explanation=candidate.explanation, offered_at=now, respond_by=now + timedelta(seconds=ttl_seconds),
     )
     payload = events_pb2.SpecialistOffered(
