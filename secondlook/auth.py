@@ -25,7 +25,7 @@ PUBLIC_METHOD_PREFIXES = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 
-ROLES = ("submitter", "reviewer", "tenant-admin", "operator")
+ROLES = ("submitter", "reviewer", "tenant-admin", "operator", "directory-admin")
 VERIFIED_KEPT = 10_000  # tokens remembered as verified
 
 

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "redrive_requested")
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "redrive_requested", "specialist_changed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class Event(_message.Message):
     ASSIGNMENTS_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_ADDED_FIELD_NUMBER: _ClassVar[int]
     REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_CHANGED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     type: str
     case_id: str
@@ -54,7 +55,8 @@ class Event(_message.Message):
     assignments_withdrawn: AssignmentsWithdrawn
     documents_added: DocumentsAdded
     redrive_requested: RedriveRequested
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ...) -> None: ...
+    specialist_changed: SpecialistChanged
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
 
 class CaseWithdrawn(_message.Message):
     __slots__ = ("reason",)
@@ -185,3 +187,25 @@ class RedriveRequested(_message.Message):
     stuck_for_seconds: int
     republish_types: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, stuck_in: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., stuck_for_seconds: _Optional[int] = ..., republish_types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SpecialistChanged(_message.Message):
+    __slots__ = ("specialist_id", "version", "created", "active", "accepting", "capacity", "specialties", "jurisdictions", "languages")
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTING_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    SPECIALTIES_FIELD_NUMBER: _ClassVar[int]
+    JURISDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    specialist_id: str
+    version: int
+    created: bool
+    active: bool
+    accepting: bool
+    capacity: int
+    specialties: _containers.RepeatedScalarFieldContainer[str]
+    jurisdictions: _containers.RepeatedScalarFieldContainer[str]
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, specialist_id: _Optional[str] = ..., version: _Optional[int] = ..., created: _Optional[bool] = ..., active: _Optional[bool] = ..., accepting: _Optional[bool] = ..., capacity: _Optional[int] = ..., specialties: _Optional[_Iterable[str]] = ..., jurisdictions: _Optional[_Iterable[str]] = ..., languages: _Optional[_Iterable[str]] = ...) -> None: ...

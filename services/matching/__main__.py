@@ -1,4 +1,4 @@
-"""matching's entry point: directory, consumer, outbox relay and gRPC health.
+"""matching's entry point: the directory API, the consumer, the outbox relay and gRPC health.
 
 It consumes intake's events (cases to match) and review's (an opinion frees
 the specialist's slot)."""
@@ -12,10 +12,13 @@ from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.logging import get_logger
 from secondlook.runtime import run
+from secondlook.unitofwork import transactor
+from secondlook.v1 import matching_pb2, matching_pb2_grpc
 
 from .. import topology
 from . import reference, repository
 from .domain.matcher import Weights
+from .grpc_api import MatchingServicer
 from .handlers import make_handlers
 from .usecases import MatchPolicy
 
@@ -39,7 +42,16 @@ async def serve() -> int:
         cover_secondary=settings.matching_cover_secondary_diagnoses,
     )
     log.info("specialty_map_loaded", version=policy.specialty_map.version, ranges=len(policy.specialty_map.entries))
-    consumer = kernel.consumer(make_handlers(kernel.store.db, Clock(), policy, DIRECTORY_TTL_SECONDS))
+    clock = Clock()
+    cache = repository.DirectoryCache(kernel.store.db, DIRECTORY_TTL_SECONDS)
+    consumer = kernel.consumer(make_handlers(kernel.store.db, clock, policy, cache))
+
+    def register(server):
+        servicer = MatchingServicer(transactor(kernel.store, lambda uow: repository.MatchingUnitOfWork(uow, cache)),
+                                    repository.MongoMatchingRepository(kernel.store.db, cache),
+                                    reference.taxonomy(), clock)
+        matching_pb2_grpc.add_MatchingServiceServicer_to_server(servicer, server)
+        return [matching_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name]
 
     async def prepare() -> None:
         await repository.ensure_indexes(kernel.store.db)
@@ -47,10 +59,9 @@ async def serve() -> int:
         if seeded:
             log.info("directory_seeded", specialists=seeded)
 
-    # No API of its own yet: the gRPC server carries health and reflection.
     service = assemble(
         kernel,
-        lambda server: [],
+        register,
         consumer=consumer,
         consumes=topology.CONSUMES["matching"],
         startup=[prepare],

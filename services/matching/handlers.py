@@ -13,8 +13,7 @@ from .repository import DirectoryCache, MatchingUnitOfWork, MongoMatchingReposit
 
 
 def make_handlers(db: AsyncDatabase, clock: Clock, policy: usecases.MatchPolicy,
-                  directory_ttl_seconds: float) -> dict[str, Handler | Guarded]:
-    cache = DirectoryCache(db, directory_ttl_seconds)
+                  cache: DirectoryCache) -> dict[str, Handler | Guarded]:
     directory = MongoMatchingRepository(db, cache)
 
     def unit(uow):

@@ -18,21 +18,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Protocol
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
-from .domain.directory import Specialist
+from .domain.directory import AlreadyListed, DirectoryQuery, Specialist
 from .domain.offers import Offer
-from .specialistdoc import specialist_from_doc
+from .specialistdoc import specialist_from_doc, specialist_to_doc
 
 log = get_logger(__name__)
 
@@ -50,6 +52,11 @@ class MatchingRepository(Protocol):
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]: ...
     async def mark_withdrawn(self, case_id: str) -> None: ...
     async def is_withdrawn(self, case_id: str) -> bool: ...
+    # The directory's admin side.
+    async def specialist(self, specialist_id: str) -> Specialist | None: ...
+    async def save_specialist(self, saved: Specialist, previous: Specialist | None) -> bool: ...
+    async def list_specialists(self, query: DirectoryQuery, after: str, limit: int,
+                               today: date) -> list[Specialist]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -96,6 +103,11 @@ class DirectoryCache:
                 self._by_id = {d["_id"]: specialist_from_doc(d) async for d in self._db[SPECIALISTS].find({})}
                 self._read_at = read_at
         return list(self._by_id.values())
+
+    def put(self, s: Specialist) -> None:
+        """An admin change this replica committed."""
+        if self._read_at is not None:
+            self._by_id[s.specialist_id] = s
 
     def slots_taken(self, specialist_id: str, taken: int) -> None:
         """This replica's reservation (taken 1) or release (-1) committed."""
@@ -158,6 +170,53 @@ class MongoMatchingRepository:
 
     async def is_withdrawn(self, case_id: str) -> bool:
         return await self._db[WITHDRAWN].find_one({"_id": case_id}, {"_id": 1}, session=self._session) is not None
+
+    async def specialist(self, specialist_id: str) -> Specialist | None:
+        doc = await self._db[SPECIALISTS].find_one({"_id": specialist_id}, {"holding": 0}, session=self._session)
+        return specialist_from_doc(doc) if doc else None
+
+    async def save_specialist(self, saved: Specialist, previous: Specialist | None) -> bool:
+        """Writes an admin change if the directory still holds `previous`; False when it
+        holds another version. `previous` None creates the specialist (AlreadyListed
+        if one was created meanwhile). The slots in use are kept by moving the free slots by the
+        capacity's change, atomically with reservations and releases."""
+        doc = specialist_to_doc(saved)
+        if previous is None:
+            try:
+                await self._db[SPECIALISTS].insert_one({**doc, "free_slots": saved.capacity, "holding": []},
+                                                       session=self._session)
+            except DuplicateKeyError:  # it also ends the transaction: nothing more is written
+                raise AlreadyListed(saved.specialist_id) from None
+        else:
+            # A directory seeded before versions existed holds no version: it is 0.
+            version = previous.version if previous.version else {"$in": [None, 0]}
+            result = await self._db[SPECIALISTS].update_one(
+                {"_id": saved.specialist_id, "version": version},
+                {"$set": {k: v for k, v in doc.items() if k != "_id"},
+                 "$inc": {"free_slots": saved.capacity - previous.capacity}}, session=self._session)
+            if result.matched_count != 1:
+                return False
+        self._committed(lambda: self._cache.put(saved))
+        return True
+
+    async def list_specialists(self, query: DirectoryQuery, after: str, limit: int,
+                               today: date) -> list[Specialist]:
+        """A page of the directory in id order, after the id `after`."""
+        found: dict = {}
+        if after:
+            found["_id"] = {"$gt": after}
+        if query.specialty:
+            found["specialties"] = query.specialty
+        if query.jurisdiction:
+            found["licences"] = {"$elemMatch": {"jurisdiction": query.jurisdiction,
+                                                "expires": {"$gte": today.isoformat()}}}
+        if query.language:
+            primary = re.escape(query.language.split("-")[0].lower())
+            found["languages"] = {"$regex": f"^{primary}(-|$)", "$options": "i"}
+        if query.accepting_only:
+            found.update(accepting=True, active={"$ne": False})
+        cursor = self._db[SPECIALISTS].find(found, {"holding": 0}, session=self._session).sort("_id", 1).limit(limit)
+        return [specialist_from_doc(d) async for d in cursor]
 
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
         """Gives back each (specialist, assignment)'s slot if the assignment still holds

@@ -41,13 +41,13 @@ def specialist_from_doc(doc: dict) -> Specialist:
         out_of_office=tuple(Absence(_day(a["first"]), _day(a["last"])) for a in doc.get("out_of_office", ())),
         case_kinds=frozenset(_kind(k) for k in doc.get("case_kinds", ("SECOND_OPINION",))),
         turnaround_days=float(doc.get("turnaround_days", 5.0)), quality=float(doc.get("quality", 0.8)),
-        active=bool(doc.get("active", True)),
+        active=bool(doc.get("active", True)), version=int(doc.get("version", 0)),
     )
 
 
 def specialist_to_doc(s: Specialist) -> dict:
-    """Everything but the live capacity bookkeeping (`free_slots`, `holding`), which
-    only reservations and releases write."""
+    """Everything an admin sets, and the version: not the live capacity bookkeeping
+    (`free_slots`, `holding`), which reservations and releases write."""
     def org(a: Affiliation) -> dict:
         return {"organization_id": a.organization_id, "name": a.name, "npi": a.npi}
 
@@ -62,5 +62,5 @@ def specialist_to_doc(s: Specialist) -> dict:
         "capacity": s.capacity, "accepting": s.accepting,
         "out_of_office": [{"first": a.first.isoformat(), "last": a.last.isoformat()} for a in s.out_of_office],
         "case_kinds": sorted(CaseKind.Name(k).removeprefix("CASE_KIND_") for k in s.case_kinds),
-        "turnaround_days": s.turnaround_days, "quality": s.quality, "active": s.active,
+        "turnaround_days": s.turnaround_days, "quality": s.quality, "active": s.active, "version": s.version,
     }

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from secondlook.clock import Clock
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 
+from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed, specialist_changed
 from .domain.matcher import CaseFacts, Weights, rank, wanted_for
 from .domain.offers import matching_started, offer_to, offers_withdrawn, unmatched
 from .domain.specialty_map import SpecialtyMap
@@ -96,3 +98,64 @@ async def withdraw_offers(uow: UnitOfWork, event: Event) -> None:
         await uow.directory.release(offers)  # guarded: a slot given back before (the opinion) is not again
     uow.emit(offers_withdrawn(event, [assignment_id for _, assignment_id in offers]))
     log.info("offers_withdrawn", offers=len(offers))
+
+
+# --- the directory's admin side ------------------------------------------------------
+class NotFound(Exception):
+    pass
+
+
+class VersionConflict(Exception):
+    """The directory holds another version than the one the caller expected."""
+
+    def __init__(self, current: int):
+        super().__init__(current)
+        self.current = current
+
+
+async def upsert_specialist(uow: UnitOfWork, proposed: Specialist, expected_version: int,
+                            now: datetime) -> tuple[Specialist, bool]:
+    """Creates or replaces a specialist (`expected_version` 0: whatever is there) and
+    tells the platform; returns the specialist as listed and whether it is new."""
+    current = await uow.directory.specialist(proposed.specialist_id)
+    if expected_version and (current is None or current.version != expected_version):
+        raise VersionConflict(current.version if current else 0)
+    saved = listed(current, proposed)
+    try:
+        if not await uow.directory.save_specialist(saved, current):
+            raise VersionConflict(-1)  # changed between the read and the write: read again
+    except AlreadyListed:
+        raise VersionConflict(-1) from None
+    uow.emit(specialist_changed(saved, created=current is None, now=now))
+    log.info("specialist_listed", specialist_id=saved.specialist_id, version=saved.version, created=current is None)
+    return saved, current is None
+
+
+async def deactivate_specialist(uow: UnitOfWork, specialist_id: str, now: datetime) -> Specialist:
+    """The specialist is never offered a case again (open offers stand)."""
+    current = await uow.directory.specialist(specialist_id)
+    if current is None:
+        raise NotFound(specialist_id)
+    if not current.active:
+        return current  # already: nothing changes, nothing is told
+    saved = deactivated(current)
+    if not await uow.directory.save_specialist(saved, current):
+        raise VersionConflict(-1)
+    uow.emit(specialist_changed(saved, created=False, now=now))
+    log.info("specialist_deactivated", specialist_id=specialist_id, version=saved.version)
+    return saved
+
+
+async def get_specialist(directory: MatchingRepository, specialist_id: str) -> Specialist:
+    found = await directory.specialist(specialist_id)
+    if found is None:
+        raise NotFound(specialist_id)
+    return found
+
+
+async def list_specialists(directory: MatchingRepository, query: DirectoryQuery, after: str, page_size: int,
+                           today: date) -> tuple[list[Specialist], str]:
+    """A page, and the id to continue after ("" on the last page)."""
+    found = await directory.list_specialists(query, after, page_size + 1, today)
+    page = found[:page_size]
+    return page, page[-1].specialist_id if len(found) > page_size else ""

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 
-from services.matching.domain.directory import Certification, Licence, Specialist
+from services.matching.domain.directory import AlreadyListed, Certification, DirectoryQuery, Licence, Specialist
 from services.matching.domain.offers import Offer
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
@@ -64,6 +64,27 @@ class InMemoryDirectory:
 
     async def is_withdrawn(self, case_id: str) -> bool:
         return case_id in self._state.withdrawn
+
+    async def specialist(self, specialist_id: str) -> Specialist | None:
+        return self._state.specialists.get(specialist_id)
+
+    async def save_specialist(self, saved: Specialist, previous: Specialist | None) -> bool:
+        current = self._state.specialists.get(saved.specialist_id)
+        if previous is None:
+            if current is not None:
+                raise AlreadyListed(saved.specialist_id)
+        elif current is None or current.version != previous.version:
+            return False  # the store's guard: the version read
+        else:  # the slots in use move with the capacity, as the store's $inc does
+            saved = dataclasses.replace(saved, free_slots=current.free_slots + saved.capacity - previous.capacity)
+        self._state.specialists[saved.specialist_id] = saved
+        return True
+
+    async def list_specialists(self, query: DirectoryQuery, after: str, limit: int,
+                               today: date) -> list[Specialist]:
+        found = [s for _, s in sorted(self._state.specialists.items())
+                 if s.specialist_id > after and query.matches(s, today)]
+        return found[:limit]
 
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
         released: list[bool | None] = []

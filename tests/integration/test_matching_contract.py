@@ -4,8 +4,9 @@ and the atomic reservation under concurrency on the real one."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -15,7 +16,7 @@ from secondlook.store import OUTBOX, Store, rows_of_case
 from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
 from services.matching import reference, repository, usecases
-from services.matching.domain.directory import Specialist
+from services.matching.domain.directory import AlreadyListed, DirectoryQuery, Specialist, listed
 from services.matching.domain.offers import Offer
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
 from services.matching.specialistdoc import specialist_from_doc
@@ -87,6 +88,43 @@ async def test_candidates_are_prefiltered_by_specialty_and_licence(transact):
     assert sorted(s.specialist_id for s in found) == ["onc-ca", "onc-off"]
     found = await transact(lambda uow: uow.directory.candidates(("2084N0400X", "207RX0202X"), "US-NY"))
     assert [s.specialist_id for s in found] == ["neuro-ca"]
+
+
+async def test_an_admin_change_is_guarded_by_the_version_read_and_keeps_the_slots_in_use(transact):
+    seeded = await transact(lambda uow: uow.directory.specialist("neuro-ca"))
+    assert seeded.version == 0 and seeded.free_slots == 2  # seeded before versions: version 0
+    assert await transact(lambda uow: uow.directory.reserve("neuro-ca", "a1"))
+    held = await transact(lambda uow: uow.directory.specialist("neuro-ca"))
+    bigger = listed(held, dataclasses.replace(held, capacity=5, display_name="Dr. N"))
+    assert await transact(lambda uow: uow.directory.save_specialist(bigger, held))
+    now = await transact(lambda uow: uow.directory.specialist("neuro-ca"))
+    assert (now.version, now.capacity, now.free_slots, now.display_name) == (1, 5, 4, "Dr. N")
+    assert not await transact(lambda uow: uow.directory.save_specialist(bigger, held))  # version 0 is gone
+    fresh = dataclasses.replace(bigger, specialist_id="new-one", version=1, free_slots=5)
+    assert await transact(lambda uow: uow.directory.save_specialist(fresh, None))
+    with pytest.raises(AlreadyListed):  # created meanwhile (in the store, it ends the transaction)
+        await transact(lambda uow: uow.directory.save_specialist(fresh, None))
+    assert (await transact(lambda uow: uow.directory.specialist("new-one"))).free_slots == 5
+    assert await transact(lambda uow: uow.directory.specialist("nobody")) is None
+
+
+async def test_the_directory_lists_by_filter_in_id_order(transact):
+    today = T0.date()
+
+    async def ids(query, after="", limit=10):
+        return [s.specialist_id for s in await transact(
+            lambda uow: uow.directory.list_specialists(query, after, limit, today))]
+
+    assert await ids(DirectoryQuery()) == ["neuro-ca", "onc-ca", "onc-off"]
+    assert await ids(DirectoryQuery(), after="neuro-ca", limit=1) == ["onc-ca"]
+    assert await ids(DirectoryQuery(specialty="207RX0202X")) == ["onc-ca", "onc-off"]
+    assert await ids(DirectoryQuery(jurisdiction="US-NY")) == ["neuro-ca"]
+    assert await ids(DirectoryQuery(specialty="207RX0202X", accepting_only=True)) == ["onc-ca"]
+    assert await ids(DirectoryQuery(language="EN-us")) == ["neuro-ca", "onc-ca", "onc-off"]
+    assert await ids(DirectoryQuery(language="es")) == []
+    # A licence that expired is no licence there.
+    assert await transact(lambda uow: uow.directory.list_specialists(
+        DirectoryQuery(jurisdiction="US-NY"), "", 10, date(2100, 1, 1))) == []
 
 
 async def test_reserve_takes_free_slots_of_accepting_specialists_only(transact):

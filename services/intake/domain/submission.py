@@ -13,16 +13,11 @@ from urllib.parse import urlsplit
 import email_validator
 import phonenumbers
 
-from secondlook.codes import (
-    jurisdiction_problem,
-    language_problem,
-    normalise_icd10,
-    npi_is_valid,
-    procedure_code_problem,
-)
+from secondlook.codes import jurisdiction_problem, language_problem, procedure_code_problem
 from secondlook.v1 import intake_pb2
 from secondlook.v1.case_pb2 import CaseKind, Urgency
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
+from secondlook.validation import Checks, Violation
 
 from .content import Attachment, Consent, Diagnosis, FirstOpinion, Identifier, Patient, ProcedureCode
 
@@ -53,7 +48,6 @@ MEDIA_TYPES = frozenset({
     "application/fhir+json", "application/fhir+xml", "application/hl7-v3+xml", "text/xml",
 })
 
-Violation = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -85,48 +79,9 @@ def parse_calendar_date(value: str) -> date | None:
         return None
 
 
-class _Check:
-    """Collects violations; each helper returns the cleaned value (or a stand-in)."""
-
-    def __init__(self) -> None:
-        self.violations: list[Violation] = []
-
-    def add(self, path: str, rule: str) -> None:
-        self.violations.append((path, rule))
-
-    def text(self, path: str, value: str, limit: int, *, required: str | None = None) -> str:
-        value = value.strip()
-        if not value and required is not None:
-            self.add(path, f"is required ({required})")
-        elif len(value) > limit:
-            self.add(path, f"must be at most {limit} characters")
-        return value
-
-    def icd10(self, path: str, code: str, *, required: bool) -> str:
-        normalised = normalise_icd10(code)
-        if not code:
-            if required:
-                self.add(path, "is required (an ICD-10-CM code)")
-        elif normalised is None:
-            self.add(path, f"{code[:20]!r} is not an ICD-10-CM category or code")
-        return normalised or ""
-
-    def npi(self, path: str, npi: str, *, required: bool) -> str:
-        if not npi:
-            if required:
-                self.add(path, "is required (a 10-digit NPI)")
-        elif not npi_is_valid(npi):
-            self.add(path, "must be a 10-digit NPI whose last digit is its Luhn check digit")
-        return npi
-
-    def most(self, path: str, items, limit: int) -> None:
-        if len(items) > limit:
-            self.add(path, f"must have at most {limit} entries")
-
-
 def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | None, list[Violation]]:
     """`now` is timezone-aware; control characters were refused at the gRPC edge."""
-    c = _Check()
+    c = Checks()
     if not req.client_request_id:
         c.add("client_request_id", "is required (the idempotency key of this submission)")
     elif not _REQUEST_ID.match(req.client_request_id):
@@ -178,7 +133,7 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     )
 
 
-def _patient(c: _Check, req: SubmitCaseRequest, today: date) -> Patient:
+def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
     if not req.HasField("patient"):
         c.add("patient", "is required")
         return Patient("", "", "")
@@ -231,7 +186,7 @@ def _patient(c: _Check, req: SubmitCaseRequest, today: date) -> Patient:
     return Patient(given, family, born.isoformat() if born else "", others, p.sex, tuple(identifiers), email, phone)
 
 
-def _secondary(c: _Check, req: SubmitCaseRequest, primary: str) -> tuple[Diagnosis, ...]:
+def _secondary(c: Checks, req: SubmitCaseRequest, primary: str) -> tuple[Diagnosis, ...]:
     c.most("secondary_diagnoses", req.secondary_diagnoses, MAX_SECONDARY_DIAGNOSES)
     seen = {primary}
     out = []
@@ -245,7 +200,7 @@ def _secondary(c: _Check, req: SubmitCaseRequest, primary: str) -> tuple[Diagnos
     return tuple(out)
 
 
-def _first_opinion(c: _Check, req: SubmitCaseRequest, primary: Diagnosis) -> FirstOpinion:
+def _first_opinion(c: Checks, req: SubmitCaseRequest, primary: Diagnosis) -> FirstOpinion:
     if not req.HasField("first_opinion"):
         c.add("first_opinion", "is required (the opinion under review: physician, organisation, treatment)")
         return FirstOpinion("", "", "", "", "", primary, (), "")
@@ -288,18 +243,18 @@ def _first_opinion(c: _Check, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
     return FirstOpinion(npi, given, family, org, org_npi, diagnosis, tuple(codes), text, rationale)
 
 
-def _attachments(c: _Check, req: SubmitCaseRequest) -> tuple[Attachment, ...]:
+def _attachments(c: Checks, req: SubmitCaseRequest) -> tuple[Attachment, ...]:
     return _attachment_list(c, req.attachments)
 
 
 def validate_attachments(attachments) -> tuple[tuple[Attachment, ...], list[Violation]]:
     """Attachments added to a case later (AddDocuments), by the rules of a submission's."""
-    c = _Check()
+    c = Checks()
     valid = _attachment_list(c, attachments)
     return valid, c.violations
 
 
-def _attachment_list(c: _Check, attachments) -> tuple[Attachment, ...]:
+def _attachment_list(c: Checks, attachments) -> tuple[Attachment, ...]:
     c.most("attachments", attachments, MAX_ATTACHMENTS)
     out = []
     for i, a in enumerate(attachments):
@@ -327,7 +282,7 @@ def _attachment_list(c: _Check, attachments) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
-def _consent(c: _Check, req: SubmitCaseRequest, now: datetime) -> Consent:
+def _consent(c: Checks, req: SubmitCaseRequest, now: datetime) -> Consent:
     granted_at = now
     if not req.HasField("consent") or not req.consent.granted:
         c.add("consent.granted", "must be true: a case needs the patient's consent to review")

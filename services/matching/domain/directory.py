@@ -7,15 +7,22 @@ listed by the platform, not a patient."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
+from secondlook.events import Event, new_event
+from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import CaseKind
 
 from .specialty_map import CodeRange
 
 SECOND_OPINION = CaseKind.CASE_KIND_SECOND_OPINION
 PRIOR_AUTH = CaseKind.CASE_KIND_PRIOR_AUTH
+
+
+class AlreadyListed(Exception):
+    """A specialist was created under this id meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class Specialist:
     turnaround_days: float = 5.0  # median days from offer to opinion, so far
     quality: float = 0.8  # 0..1, from reviews of their opinions
     active: bool = True  # deactivated specialists stay listed, never offered
+    version: int = 0  # goes up with every admin change (0: not in the directory yet)
 
     def licensed_in(self, jurisdiction: str, day: date) -> bool:
         return any(lic.jurisdiction == jurisdiction and lic.expires >= day for lic in self.licences)
@@ -82,3 +90,50 @@ class Specialist:
 
     def away_on(self, day: date) -> bool:
         return any(a.holds(day) for a in self.out_of_office)
+
+
+def listed(current: Specialist | None, proposed: Specialist) -> Specialist:
+    """What the directory holds after an admin sends `proposed`: the next version,
+    active, and the slots in use kept (free slots follow the new capacity; they
+    go below zero when the capacity drops under what is held, and come back as
+    opinions give slots back)."""
+    if current is None:
+        return dataclasses.replace(proposed, free_slots=proposed.capacity, active=True, version=1)
+    held = current.capacity - current.free_slots
+    return dataclasses.replace(proposed, free_slots=proposed.capacity - held, active=True,
+                               version=current.version + 1)
+
+
+def deactivated(current: Specialist) -> Specialist:
+    return dataclasses.replace(current, active=False, version=current.version + 1)
+
+
+def specialist_changed(s: Specialist, *, created: bool, now: datetime) -> Event:
+    """The directory event of a change (keyed by the specialist; no PHI)."""
+    payload = events_pb2.SpecialistChanged(
+        specialist_id=s.specialist_id, version=s.version, created=created, active=s.active, accepting=s.accepting,
+        capacity=s.capacity, specialties=list(s.specialties),
+        jurisdictions=sorted({lic.jurisdiction for lic in s.licences if lic.expires >= now.date()}),
+        languages=sorted(s.languages),
+    )
+    return new_event(payload, case_id=s.specialist_id, tenant_id="", producer="matching", occurred_at=now)
+
+
+@dataclass(frozen=True)
+class DirectoryQuery:
+    """ListSpecialists' filters; empty ones let everyone through."""
+
+    specialty: str = ""
+    jurisdiction: str = ""
+    language: str = ""  # by its primary subtag
+    accepting_only: bool = False
+
+    def matches(self, s: Specialist, today: date) -> bool:
+        if self.specialty and self.specialty not in s.specialties:
+            return False
+        if self.jurisdiction and not s.licensed_in(self.jurisdiction, today):
+            return False
+        primary = self.language.split("-")[0].lower()
+        if primary and primary not in {lang.split("-")[0].lower() for lang in s.languages}:
+            return False
+        return not self.accepting_only or (s.accepting and s.active)

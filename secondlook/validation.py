@@ -1,0 +1,48 @@
+"""Checking a command's input field by field: every violation is collected, named
+by its field path and the rule it breaks, and refused together (errors.InvalidInput)."""
+
+from __future__ import annotations
+
+from secondlook.codes import normalise_icd10, npi_is_valid
+
+Violation = tuple[str, str]  # (field path, rule)
+
+
+class Checks:
+    """Collects a command's violations, (field path, rule), so that every one is
+    reported at once; each helper returns the cleaned value (or a stand-in)."""
+
+    def __init__(self) -> None:
+        self.violations: list[Violation] = []
+
+    def add(self, path: str, rule: str) -> None:
+        self.violations.append((path, rule))
+
+    def text(self, path: str, value: str, limit: int, *, required: str | None = None) -> str:
+        value = value.strip()
+        if not value and required is not None:
+            self.add(path, f"is required ({required})")
+        elif len(value) > limit:
+            self.add(path, f"must be at most {limit} characters")
+        return value
+
+    def icd10(self, path: str, code: str, *, required: bool) -> str:
+        normalised = normalise_icd10(code)
+        if not code:
+            if required:
+                self.add(path, "is required (an ICD-10-CM code)")
+        elif normalised is None:
+            self.add(path, f"{code[:20]!r} is not an ICD-10-CM category or code")
+        return normalised or ""
+
+    def npi(self, path: str, npi: str, *, required: bool) -> str:
+        if not npi:
+            if required:
+                self.add(path, "is required (a 10-digit NPI)")
+        elif not npi_is_valid(npi):
+            self.add(path, "must be a 10-digit NPI whose last digit is its Luhn check digit")
+        return npi
+
+    def most(self, path: str, items, limit: int) -> None:
+        if len(items) > limit:
+            self.add(path, f"must have at most {limit} entries")

@@ -1,0 +1,134 @@
+"""matching's gRPC entry point: the specialist directory (role "directory-admin"),
+mapped to use cases and back."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import grpc
+
+from secondlook.auth import require_role
+from secondlook.clock import Clock
+from secondlook.errors import field_violations
+from secondlook.unitofwork import Transact
+from secondlook.v1 import matching_pb2, matching_pb2_grpc
+
+from . import usecases
+from .domain.directory import Affiliation, DirectoryQuery, Specialist
+from .domain.registration import SPECIALIST_ID, validate_specialist
+from .repository import MatchingRepository
+
+ROLE = "directory-admin"
+DEFAULT_PAGE, MAX_PAGE = 50, 500
+
+
+def _org(a: Affiliation) -> matching_pb2.DirectoryOrganization:
+    return matching_pb2.DirectoryOrganization(organization_id=a.organization_id, name=a.name, npi=a.npi)
+
+
+def message_of(s: Specialist) -> matching_pb2.Specialist:
+    return matching_pb2.Specialist(
+        specialist_id=s.specialist_id, npi=s.npi, display_name=s.display_name, specialties=list(s.specialties),
+        focus=[matching_pb2.CodeRange(first=r.first, last=r.last) for r in s.focus],
+        licences=[matching_pb2.Licence(jurisdiction=lic.jurisdiction, expires=lic.expires.isoformat())
+                  for lic in s.licences],
+        certifications=[matching_pb2.Certification(board=c.board, specialty=c.specialty, expires=c.expires.isoformat())
+                        for c in s.certifications],
+        years_in_practice=s.years_in_practice, languages=sorted(s.languages),
+        affiliations=[_org(a) for a in s.affiliations], declared_conflicts=[_org(a) for a in s.declared_conflicts],
+        capacity=s.capacity, accepting=s.accepting,
+        out_of_office=[matching_pb2.Absence(first=a.first.isoformat(), last=a.last.isoformat())
+                       for a in s.out_of_office],
+        case_kinds=sorted(s.case_kinds), turnaround_days=s.turnaround_days, quality=s.quality, active=s.active,
+        free_slots=max(0, s.free_slots), version=s.version,
+    )
+
+
+def page_token(after: str) -> str:
+    return base64.urlsafe_b64encode(f"1:{after}".encode()).decode().rstrip("=") if after else ""
+
+
+def after_of(token: str) -> str:
+    """The id a page token continues after; ValueError if it is not one this service gave out."""
+    if not token:
+        return ""
+    try:
+        fmt, after = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("not a page token this service gave out") from None
+    if fmt != "1" or not SPECIALIST_ID.match(after):
+        raise ValueError("not a page token this service gave out")
+    return after
+
+
+class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
+    def __init__(self, transact: Transact, directory: MatchingRepository, taxonomy, clock: Clock):
+        self._transact = transact
+        self._directory = directory
+        self._taxonomy = taxonomy
+        self._clock = clock
+
+    async def UpsertSpecialist(self, request, context):
+        await require_role(context, ROLE)
+        if not request.HasField("specialist"):
+            await context.abort_with_status(field_violations(("specialist", "is required")))
+        proposed, violations = validate_specialist(request.specialist, self._taxonomy)
+        if request.expected_version < 0:
+            violations.append(("expected_version", "must be 0 (any) or a version the directory gave out"))
+        if violations:
+            await context.abort_with_status(field_violations(*(
+                (f"specialist.{path}" if path != "expected_version" else path, rule) for path, rule in violations)))
+        now = self._clock.now()
+        try:
+            saved, created = await self._transact(
+                lambda uow: usecases.upsert_specialist(uow, proposed, request.expected_version, now))
+        except usecases.VersionConflict as exc:
+            held = f"version {exc.current}" if exc.current > 0 else "another version" if exc.current else "none"
+            await context.abort(grpc.StatusCode.ABORTED,
+                                f"expected_version: the directory holds {held} of {proposed.specialist_id!r}; "
+                                "read it again")
+        return matching_pb2.UpsertSpecialistResponse(specialist=message_of(saved), created=created)
+
+    async def GetSpecialist(self, request, context):
+        await require_role(context, ROLE)
+        try:
+            found = await usecases.get_specialist(self._directory, request.specialist_id)
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"specialist_id: no specialist {request.specialist_id[:64]!r}")
+        return message_of(found)
+
+    async def ListSpecialists(self, request, context):
+        await require_role(context, ROLE)
+        violations = []
+        if request.specialty and request.specialty not in self._taxonomy:
+            violations.append(("specialty", f"{request.specialty[:20]!r} is not a NUCC taxonomy code the platform "
+                                            "knows"))
+        if not 0 <= request.page_size <= MAX_PAGE:
+            violations.append(("page_size", f"must be from 1 to {MAX_PAGE} (0 for {DEFAULT_PAGE})"))
+        try:
+            after = after_of(request.page_token)
+        except ValueError as exc:
+            violations.append(("page_token", str(exc)))
+        if violations:
+            await context.abort_with_status(field_violations(*violations))
+        query = DirectoryQuery(request.specialty, request.jurisdiction.strip().upper(), request.language.strip(),
+                               request.accepting_only)
+        page, last = await usecases.list_specialists(self._directory, query, after,
+                                                     request.page_size or DEFAULT_PAGE, self._clock.now().date())
+        return matching_pb2.ListSpecialistsResponse(specialists=[message_of(s) for s in page],
+                                                    next_page_token=page_token(last))
+
+    async def DeactivateSpecialist(self, request, context):
+        await require_role(context, ROLE)
+        now = self._clock.now()
+        try:
+            saved = await self._transact(
+                lambda uow: usecases.deactivate_specialist(uow, request.specialist_id, now))
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"specialist_id: no specialist {request.specialist_id[:64]!r}")
+        except usecases.VersionConflict:
+            await context.abort(grpc.StatusCode.ABORTED, "the specialist changed while this call ran; try again")
+        return message_of(saved)

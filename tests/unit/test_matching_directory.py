@@ -1,0 +1,138 @@
+"""The directory's admin side: a specialist checked field by field, and the use
+cases that list, change and deactivate them (in-memory fakes)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pytest
+
+from secondlook.clock import FakeClock
+from secondlook.v1 import matching_pb2
+from secondlook.v1.case_pb2 import CaseKind
+from services.matching import reference, usecases
+from services.matching.domain.directory import DirectoryQuery
+from services.matching.domain.registration import validate_specialist
+from tests.fakes.matching import InMemoryDirectory, matching_transact
+
+NOW = FakeClock().now()
+
+
+def good(**changes) -> matching_pb2.Specialist:
+    msg = matching_pb2.Specialist(
+        specialist_id="spec-new", npi="1234567893", display_name="Dr. Ada Synth (synthetic)",
+        specialties=["207RX0202X"], focus=[matching_pb2.CodeRange(first="c50", last="C50")],
+        licences=[matching_pb2.Licence(jurisdiction="us-ca", expires="2099-06-30")],
+        certifications=[matching_pb2.Certification(board="ABIM", specialty="207RX0202X", expires="2099-12-31")],
+        years_in_practice=12, languages=["en", "es-MX"],
+        affiliations=[matching_pb2.DirectoryOrganization(organization_id="org-a", name="Alpha Hospital")],
+        capacity=3, accepting=True, case_kinds=[CaseKind.CASE_KIND_SECOND_OPINION], turnaround_days=2.5, quality=0.9,
+    )
+    for name, value in changes.items():
+        if isinstance(value, list):
+            msg.ClearField(name)
+            getattr(msg, name).extend(value)
+        else:
+            setattr(msg, name, value)
+    return msg
+
+
+def _validate(msg):
+    return validate_specialist(msg, reference.taxonomy())
+
+
+def test_a_good_specialist_is_read_and_normalised():
+    s, violations = _validate(good())
+    assert violations == []
+    assert s.licences[0].jurisdiction == "US-CA" and s.licences[0].expires == date(2099, 6, 30)
+    assert s.focus[0].first == "C50" and s.languages == {"en", "es-MX"}
+    assert s.case_kinds == {CaseKind.CASE_KIND_SECOND_OPINION}
+    no_kinds, _ = _validate(good(case_kinds=[]))
+    assert no_kinds.case_kinds == {CaseKind.CASE_KIND_SECOND_OPINION}  # empty reads as second opinions only
+
+
+def test_every_violation_is_named_by_its_path_at_once():
+    bad = good(specialist_id="no spaces!", npi="1234567890", specialties=["207RX0202X", "999999999X"],
+               languages=["en", "xx-!!"], capacity=-1, quality=math.nan, turnaround_days=-2, years_in_practice=99)
+    bad.licences.add(jurisdiction="US-ZZ", expires="2099-02-30")
+    bad.focus.add(first="C60", last="C50")
+    bad.certifications.add(board="", specialty="207RX0202X", expires="soon")
+    bad.out_of_office.add(first="2026-12-10", last="2026-12-01")
+    bad.affiliations.add(organization_id="", name="x", npi="12")
+    bad.case_kinds.append(CaseKind.CASE_KIND_UNSPECIFIED)
+    s, violations = _validate(bad)
+    assert s is None
+    paths = {path for path, _ in violations}
+    assert paths >= {"specialist_id", "npi", "specialties[1]", "languages[1]", "capacity", "quality",
+                     "turnaround_days", "years_in_practice", "licences[1].jurisdiction", "licences[1].expires",
+                     "focus[1]", "certifications[1].board", "certifications[1].expires", "out_of_office[0]",
+                     "affiliations[1].organization_id", "affiliations[1].npi", "case_kinds[1]"}, paths
+    assert dict(violations)["npi"] == "must be a 10-digit NPI whose last digit is its Luhn check digit"
+
+
+@pytest.mark.parametrize("field", ["specialties", "licences", "languages"])
+def test_a_specialist_needs_a_specialty_a_licence_and_a_language(field):
+    _, violations = _validate(good(**{field: []}))
+    assert [p for p, _ in violations] == [field]
+
+
+async def test_upsert_creates_then_replaces_keeping_the_slots_in_use_and_tells_the_platform():
+    transact = matching_transact()
+    proposed, _ = _validate(good(capacity=3))
+    created, is_new = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    assert is_new and created.version == 1 and created.free_slots == 3 and created.active
+    # Two offers hold slots; the admin lowers the capacity to 1: one over, until an opinion comes back.
+    assert await transact(lambda uow: uow.directory.reserve("spec-new", "a1"))
+    assert await transact(lambda uow: uow.directory.reserve("spec-new", "a2"))
+    smaller, _ = _validate(good(capacity=1, accepting=False))
+    saved, is_new = await transact(lambda uow: usecases.upsert_specialist(uow, smaller, 1, NOW))
+    assert not is_new and saved.version == 2 and not saved.accepting
+    assert transact.state.specialists["spec-new"].free_slots == -1
+    changed = [e for e in transact.committed if e.type == "specialist.changed"]
+    assert [(e.specialist_changed.version, e.specialist_changed.created) for e in changed] == [(1, True), (2, False)]
+    assert changed[0].case_id == "spec-new" and changed[0].specialist_changed.jurisdictions == ["US-CA"]
+
+
+async def test_a_stale_expected_version_changes_nothing():
+    transact = matching_transact()
+    proposed, _ = _validate(good())
+    await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    before = list(transact.committed)
+    with pytest.raises(usecases.VersionConflict) as raised:
+        await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 7, NOW))
+    assert raised.value.current == 1
+    assert transact.committed == before and transact.state.specialists["spec-new"].version == 1
+    with pytest.raises(usecases.VersionConflict):  # expecting a version of someone not listed
+        await transact(lambda uow: usecases.upsert_specialist(uow, _validate(good(specialist_id="x"))[0], 1, NOW))
+
+
+async def test_deactivation_is_told_once_and_unknown_ids_are_not_found():
+    transact = matching_transact()
+    proposed, _ = _validate(good())
+    await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    for _ in range(2):
+        gone = await transact(lambda uow: usecases.deactivate_specialist(uow, "spec-new", NOW))
+        assert not gone.active and gone.version == 2
+    assert [e.specialist_changed.active for e in transact.committed if e.type == "specialist.changed"] == [True, False]
+    with pytest.raises(usecases.NotFound):
+        await transact(lambda uow: usecases.deactivate_specialist(uow, "nobody", NOW))
+
+
+async def test_listing_filters_and_pages_in_id_order():
+    transact = matching_transact()
+    for i, (specialty, place, lang) in enumerate([("207RX0202X", "US-CA", "en"), ("2084N0400X", "US-CA", "es"),
+                                                   ("207RX0202X", "US-NY", "es-MX"), ("207RX0202X", "US-CA", "es")]):
+        proposed, _ = _validate(good(specialist_id=f"s{i}", specialties=[specialty], languages=[lang],
+                                     licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-01-01")],
+                                     certifications=[]))
+        await transact(lambda uow, p=proposed: usecases.upsert_specialist(uow, p, 0, NOW))
+    directory = InMemoryDirectory(transact.state)
+    today = NOW.date()
+    page, after = await usecases.list_specialists(directory, DirectoryQuery(specialty="207RX0202X"), "", 2, today)
+    assert [s.specialist_id for s in page] == ["s0", "s2"] and after == "s2"
+    page, after = await usecases.list_specialists(directory, DirectoryQuery(specialty="207RX0202X"), after, 2, today)
+    assert [s.specialist_id for s in page] == ["s3"] and after == ""
+    spanish_ca = DirectoryQuery(jurisdiction="US-CA", language="es")
+    assert [s.specialist_id for s in (await usecases.list_specialists(directory, spanish_ca, "", 10, today))[0]] \
+        == ["s1", "s3"]
