@@ -19,6 +19,7 @@ from secondlook.settings import Settings
 from secondlook.v1 import (
     intake_pb2,
     intake_pb2_grpc,
+    matching_pb2_grpc,
     notify_pb2_grpc,
     review_pb2_grpc,
 )
@@ -40,6 +41,12 @@ class Authed:
 def submitter(settings: Settings, target: str, tenant: str, subject: str = "coordinator@example.org"):
     authed = Authed(target, mint_token(settings, subject=subject, tenant=tenant, roles=["submitter"]))
     return intake_pb2_grpc.IntakeServiceStub(authed.channel), authed
+
+
+def directory_admin(settings: Settings, target: str, subject: str = "directory@secondlook.example.org"):
+    authed = Authed(target, mint_token(settings, subject=subject, tenant="secondlook-operations",
+                                       roles=["directory-admin"]))
+    return matching_pb2_grpc.MatchingServiceStub(authed.channel), authed
 
 
 def reviewer(settings: Settings, target: str, specialist_id: str):

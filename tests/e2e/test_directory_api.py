@@ -1,0 +1,119 @@
+"""Acceptance (issue 9, the directory): a directory admin lists, changes and
+deactivates specialists over gRPC; bad input is refused naming each field; every
+change is an event on matching's topic; and matching offers cases from the
+directory as it now stands."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from devstack import clients
+from secondlook.events import decode
+from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, matching_pb2_grpc
+from services.topology import PRODUCES
+from tests.conftest import Pending, eventually
+from tests.integration.kafka_reader import read_topic
+
+pytestmark = pytest.mark.e2e
+
+# A specialty and a place nobody in the seed directory has: only this test's specialist fits.
+PEDIATRIC_CARDIOLOGY, WYOMING = "2080P0202X", "US-WY"
+
+
+def _specialist(**changes) -> matching_pb2.Specialist:
+    msg = matching_pb2.Specialist(
+        specialist_id="e2e-peds-cardio", npi="1234567893", display_name="Dr. Kit Synth (synthetic)",
+        specialties=[PEDIATRIC_CARDIOLOGY],
+        licences=[matching_pb2.Licence(jurisdiction=WYOMING, expires="2099-12-31")],
+        certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY, expires="2099-12-31")],
+        languages=["en", "es"], capacity=2, accepting=True, turnaround_days=2.0, quality=0.9,
+    )
+    for name, value in changes.items():
+        setattr(msg, name, value)
+    return msg
+
+
+async def _refused(call) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    return info.value
+
+
+async def _case(intake, authed, key: str) -> str:
+    request = clients.numbered_cases(key, 1)[0]
+    request.diagnosis_code = "Q21.1"  # an atrial septal defect: pediatric cardiology first
+    request.jurisdiction = WYOMING
+    request.language = "en"
+    reply = await intake.SubmitCase(request, metadata=authed.metadata, timeout=10)
+    return reply.case_id
+
+
+async def _status(intake, authed, case_id: str, wanted: int) -> intake_pb2.Case:
+    async def reached():
+        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata, timeout=10)
+        return case if case.status == wanted else Pending(case_pb2.CaseStatus.Name(case.status))
+
+    return await eventually(reached, 60, f"the case to reach {case_pb2.CaseStatus.Name(wanted)}")
+
+
+async def test_a_directory_admin_manages_specialists_and_matching_follows(stack, stack_settings):
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    _, submitter = clients.submitter(stack_settings, stack.target("matching"), "dir-tenant")
+    intake, intake_auth = clients.submitter(stack_settings, stack.target("intake"), "dir-tenant")
+    try:
+        denied = await _refused(matching_pb2_grpc.MatchingServiceStub(submitter.channel).ListSpecialists(
+            matching_pb2.ListSpecialistsRequest(), metadata=submitter.metadata))
+        assert denied.code() == grpc.StatusCode.PERMISSION_DENIED and "directory-admin" in denied.details()
+
+        bad = _specialist(npi="1234567890", capacity=-3)
+        bad.licences.add(jurisdiction="Wyoming", expires="2099-12-31")
+        error = await _refused(directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=bad),
+                                                          metadata=admin.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(error).details[0].Unpack(details)
+        assert {v.field for v in details.field_violations} == {
+            "specialist.npi", "specialist.capacity", "specialist.licences[1].jurisdiction"}
+        missing = await _refused(directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id="e2e-peds-cardio"),
+                                                         metadata=admin.metadata))
+        assert missing.code() == grpc.StatusCode.NOT_FOUND  # nothing was written
+
+        created = await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=_specialist()),
+                                                   metadata=admin.metadata)
+        assert created.created and created.specialist.version == 1 and created.specialist.free_slots == 2
+        got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id="e2e-peds-cardio"),
+                                            metadata=admin.metadata)
+        assert got.licences[0].jurisdiction == WYOMING and got.active
+        listed = await directory.ListSpecialists(
+            matching_pb2.ListSpecialistsRequest(specialty=PEDIATRIC_CARDIOLOGY, jurisdiction=WYOMING),
+            metadata=admin.metadata)
+        assert [s.specialist_id for s in listed.specialists] == ["e2e-peds-cardio"] and not listed.next_page_token
+        stale = await _refused(directory.UpsertSpecialist(
+            matching_pb2.UpsertSpecialistRequest(specialist=_specialist(), expected_version=7), metadata=admin.metadata))
+        assert stale.code() == grpc.StatusCode.ABORTED and "version 1" in stale.details()
+
+        # Matching offers a case only this specialist can take to them.
+        offered = await _status(intake, intake_auth, await _case(intake, intake_auth, "dir-a"),
+                                case_pb2.CASE_STATUS_OFFERED)
+        assert offered.specialist_id == "e2e-peds-cardio"
+
+        gone = await directory.DeactivateSpecialist(
+            matching_pb2.DeactivateSpecialistRequest(specialist_id="e2e-peds-cardio"), metadata=admin.metadata)
+        assert not gone.active and gone.version == 2
+        await _status(intake, intake_auth, await _case(intake, intake_auth, "dir-b"), case_pb2.CASE_STATUS_UNMATCHED)
+
+        async def told():
+            records = await read_topic(stack.kafka_bootstrap, PRODUCES["matching"])
+            changes = [decode(r.value) for r in records if r.key == b"e2e-peds-cardio"]
+            seen = [(e.specialist_changed.version, e.specialist_changed.active) for e in changes
+                    if e.type == "specialist.changed"]
+            return seen if seen == [(1, True), (2, False)] else Pending(seen)
+
+        await eventually(told, 30, "both changes on matching's topic")
+    finally:
+        await admin.close()
+        await submitter.close()
+        await intake_auth.close()
