@@ -146,3 +146,96 @@ class DeactivateSpecialistRequest(_message.Message):
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     specialist_id: str
     def __init__(self, specialist_id: _Optional[str] = ...) -> None: ...
+
+class ExplainMatchRequest(_message.Message):
+    __slots__ = ("case_id", "page_size", "page_token")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, case_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ScoreComponents(_message.Message):
+    __slots__ = ("fit", "load", "turnaround", "quality", "total")
+    FIT_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    TURNAROUND_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    fit: float
+    load: float
+    turnaround: float
+    quality: float
+    total: float
+    def __init__(self, fit: _Optional[float] = ..., load: _Optional[float] = ..., turnaround: _Optional[float] = ..., quality: _Optional[float] = ..., total: _Optional[float] = ...) -> None: ...
+
+class SpecialistVerdict(_message.Message):
+    __slots__ = ("specialist_id", "excluded_by", "rule", "specialty", "score", "rank", "chosen")
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_BY_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    SPECIALTY_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    specialist_id: str
+    excluded_by: str
+    rule: str
+    specialty: str
+    score: ScoreComponents
+    rank: int
+    chosen: bool
+    def __init__(self, specialist_id: _Optional[str] = ..., excluded_by: _Optional[str] = ..., rule: _Optional[str] = ..., specialty: _Optional[str] = ..., score: _Optional[_Union[ScoreComponents, _Mapping]] = ..., rank: _Optional[int] = ..., chosen: _Optional[bool] = ...) -> None: ...
+
+class MatchOffer(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "score", "explanation", "offered_at")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALTY_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    OFFERED_AT_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    specialty: str
+    score: float
+    explanation: str
+    offered_at: str
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., offered_at: _Optional[str] = ...) -> None: ...
+
+class MatchExplanation(_message.Message):
+    __slots__ = ("case_id", "diagnosis_code", "jurisdiction", "language", "specialties", "offers", "unmatched_reason", "directory_size", "excluded_by_rule", "eligible", "verdicts", "next_page_token")
+    class ExcludedByRuleEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
+    JURISDICTION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    SPECIALTIES_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    UNMATCHED_REASON_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_BY_RULE_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
+    VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    diagnosis_code: str
+    jurisdiction: str
+    language: str
+    specialties: _containers.RepeatedScalarFieldContainer[str]
+    offers: _containers.RepeatedCompositeFieldContainer[MatchOffer]
+    unmatched_reason: str
+    directory_size: int
+    excluded_by_rule: _containers.ScalarMap[str, int]
+    eligible: int
+    verdicts: _containers.RepeatedCompositeFieldContainer[SpecialistVerdict]
+    next_page_token: str
+    def __init__(self, case_id: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., offers: _Optional[_Iterable[_Union[MatchOffer, _Mapping]]] = ..., unmatched_reason: _Optional[str] = ..., directory_size: _Optional[int] = ..., excluded_by_rule: _Optional[_Mapping[str, int]] = ..., eligible: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[SpecialistVerdict, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -59,6 +59,11 @@ class MatchingServiceStub:
                 request_serializer=secondlook_dot_v1_dot_matching__pb2.DeactivateSpecialistRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_matching__pb2.Specialist.FromString,
                 _registered_method=True)
+        self.ExplainMatch = channel.unary_unary(
+                '/secondlook.v1.MatchingService/ExplainMatch',
+                request_serializer=secondlook_dot_v1_dot_matching__pb2.ExplainMatchRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_matching__pb2.MatchExplanation.FromString,
+                _registered_method=True)
 
 
 class MatchingServiceServicer:
@@ -98,6 +103,15 @@ class MatchingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainMatch(self, request, context):
+        """Role "operator", for a case of a tenant its token can read: what matching
+        decided for the case, and every specialist of the directory as the rules and
+        the score see them now (excluded by a named rule, or scored), a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatchingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -120,6 +134,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
                     servicer.DeactivateSpecialist,
                     request_deserializer=secondlook_dot_v1_dot_matching__pb2.DeactivateSpecialistRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_matching__pb2.Specialist.SerializeToString,
+            ),
+            'ExplainMatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainMatch,
+                    request_deserializer=secondlook_dot_v1_dot_matching__pb2.ExplainMatchRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_matching__pb2.MatchExplanation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -235,6 +254,33 @@ class MatchingService:
             '/secondlook.v1.MatchingService/DeactivateSpecialist',
             secondlook_dot_v1_dot_matching__pb2.DeactivateSpecialistRequest.SerializeToString,
             secondlook_dot_v1_dot_matching__pb2.Specialist.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainMatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.MatchingService/ExplainMatch',
+            secondlook_dot_v1_dot_matching__pb2.ExplainMatchRequest.SerializeToString,
+            secondlook_dot_v1_dot_matching__pb2.MatchExplanation.FromString,
             options,
             channel_credentials,
             insecure,

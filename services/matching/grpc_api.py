@@ -1,10 +1,11 @@
-"""matching's gRPC entry point: the specialist directory (role "directory-admin"),
-mapped to use cases and back."""
+"""matching's gRPC entry point: the specialist directory (role "directory-admin")
+and match explanations (role "operator"), mapped to use cases and back."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -16,11 +17,13 @@ from secondlook.v1 import matching_pb2, matching_pb2_grpc
 
 from . import usecases
 from .domain.directory import Affiliation, DirectoryQuery, Specialist
+from .domain.matcher import Verdict
 from .domain.registration import SPECIALIST_ID, validate_specialist
 from .repository import MatchingRepository
 
 ROLE = "directory-admin"
 DEFAULT_PAGE, MAX_PAGE = 50, 500
+DEFAULT_VERDICTS, MAX_VERDICTS = 200, 1000
 
 
 def _org(a: Affiliation) -> matching_pb2.DirectoryOrganization:
@@ -62,12 +65,70 @@ def after_of(token: str) -> str:
     return after
 
 
+def _verdict(v: Verdict, rank: int, chosen: bool) -> matching_pb2.SpecialistVerdict:
+    msg = matching_pb2.SpecialistVerdict(specialist_id=v.specialist.specialist_id, chosen=chosen)
+    if v.excluded_by is not None:
+        msg.excluded_by, msg.rule = v.excluded_by.name, v.excluded_by.meaning
+    else:
+        s = v.candidate.score
+        msg.specialty, msg.rank = v.candidate.specialty, rank
+        msg.score.CopyFrom(matching_pb2.ScoreComponents(fit=s.fit, load=s.load, turnaround=s.turnaround,
+                                                        quality=s.quality, total=s.total))
+    return msg
+
+
 class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
-    def __init__(self, transact: Transact, directory: MatchingRepository, taxonomy, clock: Clock):
+    def __init__(self, transact: Transact, directory: MatchingRepository, taxonomy, clock: Clock,
+                 policy: usecases.MatchPolicy, everyone: Callable[[], Awaitable[list[Specialist]]]):
         self._transact = transact
         self._directory = directory
         self._taxonomy = taxonomy
         self._clock = clock
+        self._policy = policy
+        self._everyone = everyone
+
+    async def ExplainMatch(self, request, context):
+        principal = await require_role(context, "operator")
+        violations = []
+        if not request.case_id:
+            violations.append(("case_id", "is required"))
+        if not 0 <= request.page_size <= MAX_VERDICTS:
+            violations.append(("page_size", f"must be from 1 to {MAX_VERDICTS} (0 for {DEFAULT_VERDICTS})"))
+        try:
+            after = after_of(request.page_token)
+        except ValueError as exc:
+            violations.append(("page_token", str(exc)))
+        if violations:
+            await context.abort_with_status(field_violations(*violations))
+        try:
+            found = await usecases.explain_match(self._directory, self._everyone, request.case_id, self._policy,
+                                                 self._clock.now().date())
+        except usecases.NotFound:
+            found = None
+        if found is None or found.decision.facts.tenant_id not in principal.readable_tenants():
+            # Another tenant's case answers as no case at all.
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"case_id: matching decided nothing for {request.case_id[:64]!r}")
+        facts, chosen = found.decision.facts, {o.specialist_id for o in found.decision.offers}
+        excluded: dict[str, int] = {}
+        for v in found.verdicts:
+            if v.excluded_by is not None:
+                excluded[v.excluded_by.name] = excluded.get(v.excluded_by.name, 0) + 1
+        size = request.page_size or DEFAULT_VERDICTS
+        rest = [v for v in found.verdicts if v.specialist.specialist_id > after]
+        page = rest[:size]
+        return matching_pb2.MatchExplanation(
+            case_id=facts.case_id, diagnosis_code=facts.diagnosis_code, jurisdiction=facts.jurisdiction,
+            language=facts.language, specialties=list(found.wanted),
+            offers=[matching_pb2.MatchOffer(assignment_id=o.assignment_id, specialist_id=o.specialist_id,
+                                            specialty=o.specialty, score=o.score, explanation=o.explanation,
+                                            offered_at=o.offered_at.isoformat()) for o in found.decision.offers],
+            unmatched_reason="; ".join(found.decision.unmatched_reasons),
+            directory_size=len(found.verdicts), excluded_by_rule=excluded, eligible=len(found.ranks),
+            verdicts=[_verdict(v, found.ranks.get(v.specialist.specialist_id, 0), v.specialist.specialist_id in chosen)
+                      for v in page],
+            next_page_token=page_token(page[-1].specialist.specialist_id) if len(rest) > size else "",
+        )
 
     async def UpsertSpecialist(self, request, context):
         await require_role(context, ROLE)

@@ -21,7 +21,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -33,13 +33,15 @@ from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist
-from .domain.offers import Offer
+from .domain.matcher import CaseFacts
+from .domain.offers import Decision, Offer
 from .specialistdoc import specialist_from_doc, specialist_to_doc
 
 log = get_logger(__name__)
 
 SPECIALISTS = "specialists"
-ASSIGNMENTS = "assignments"
+ASSIGNMENTS = "assignments"  # the offers made, each with the facts the case was matched on
+UNMATCHED = "unmatched_cases"  # the cases nobody could take, with the facts and the reason
 WITHDRAWN = "withdrawn_cases"  # cases withdrawn: never matched again, whatever arrives late
 
 
@@ -47,7 +49,9 @@ class MatchingRepository(Protocol):
     async def candidates(self, specialties: tuple[str, ...], jurisdiction: str,
                          fresh: bool = False) -> list[Specialist]: ...
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool: ...
-    async def add_offer(self, offer: Offer) -> None: ...
+    async def add_offer(self, offer: Offer, facts: CaseFacts) -> None: ...
+    async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
+    async def decision(self, case_id: str) -> Decision | None: ...
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]: ...
     async def mark_withdrawn(self, case_id: str) -> None: ...
@@ -61,6 +65,7 @@ class MatchingRepository(Protocol):
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("case_id", 1)])
+    await db[UNMATCHED].create_index([("case_id", 1)])
     # Candidates come from the directory in memory: an index on the specialists'
     # arrays would only make every reservation and release rewrite its entries.
     try:  # made by earlier versions
@@ -152,12 +157,35 @@ class MongoMatchingRepository:
             self._committed(lambda: self._cache.slots_taken(specialist_id, 1))
         return result.modified_count == 1
 
-    async def add_offer(self, offer: Offer) -> None:
+    async def add_offer(self, offer: Offer, facts: CaseFacts) -> None:
         await self._db[ASSIGNMENTS].insert_one({
             "_id": offer.assignment_id, "case_id": offer.case_id, "tenant_id": offer.tenant_id,
             "specialist_id": offer.specialist_id, "specialty": offer.specialty, "score": offer.score,
             "explanation": offer.explanation, "offered_at": offer.offered_at, "respond_by": offer.respond_by,
+            "facts": dataclasses.asdict(facts),
         }, session=self._session)
+
+    async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None:
+        """Once per event: a repeat of it records nothing more."""
+        await self._db[UNMATCHED].update_one(
+            {"_id": event_id},
+            {"$setOnInsert": {"case_id": facts.case_id, "facts": dataclasses.asdict(facts), "reason": reason,
+                              "at": at}}, upsert=True, session=self._session)
+
+    async def decision(self, case_id: str) -> Decision | None:
+        offers = await self._db[ASSIGNMENTS].find({"case_id": case_id}, session=self._session).sort(
+            "offered_at", 1).to_list()
+        unmatched = await self._db[UNMATCHED].find({"case_id": case_id}, session=self._session).sort(
+            "at", 1).to_list()
+        recorded = [d["facts"] for d in offers + unmatched if d.get("facts")]
+        if not recorded:
+            return None  # never matched, or matched before decisions were recorded
+        facts = CaseFacts(**{**recorded[0], "secondary_diagnosis_codes": tuple(
+            recorded[0].get("secondary_diagnosis_codes", ()))})
+        return Decision(facts, tuple(Offer(
+            assignment_id=d["_id"], case_id=d["case_id"], tenant_id=d["tenant_id"], specialist_id=d["specialist_id"],
+            specialty=d["specialty"], score=d["score"], explanation=d["explanation"], offered_at=d["offered_at"],
+            respond_by=d["respond_by"]) for d in offers), tuple(d["reason"] for d in unmatched))
 
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]:
         """(specialist, assignment) of every offer made for the case."""

@@ -3,7 +3,7 @@ and the unit of work. No Kafka or MongoDB here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -13,8 +13,8 @@ from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed, specialist_changed
-from .domain.matcher import CaseFacts, Weights, rank, wanted_for
-from .domain.offers import matching_started, offer_to, offers_withdrawn, unmatched
+from .domain.matcher import CaseFacts, Verdict, Weights, assess, rank, wanted_for
+from .domain.offers import Decision, matching_started, offer_to, offers_withdrawn, unmatched
 from .domain.specialty_map import SpecialtyMap
 from .repository import MatchingRepository
 
@@ -66,11 +66,13 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
             offer, offered = offer_to(event, candidate, clock.now(), policy.offer_ttl_seconds)
             if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
                 continue  # its last slot went to a concurrent case: next best
-            await uow.directory.add_offer(offer)
+            await uow.directory.add_offer(offer, facts)
             uow.emit(offered)
             log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
             return
-    uow.emit(unmatched(event, why_not or "every eligible specialist filled up while matching"))
+    reason = why_not or "every eligible specialist filled up while matching"
+    await uow.directory.record_unmatched(event.event_id, facts, reason, clock.now())
+    uow.emit(unmatched(event, reason))
     log.warning("case_unmatched")  # the reason travels in the event, to intake's timeline
 
 
@@ -159,3 +161,27 @@ async def list_specialists(directory: MatchingRepository, query: DirectoryQuery,
     found = await directory.list_specialists(query, after, page_size + 1, today)
     page = found[:page_size]
     return page, page[-1].specialist_id if len(found) > page_size else ""
+
+
+# --- explaining a match ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Explanation:
+    decision: Decision
+    wanted: tuple[str, ...]
+    verdicts: list[Verdict]  # every specialist of the directory now, in id order
+    ranks: dict[str, int]  # eligible specialist -> place in the ranking, from 1
+
+
+async def explain_match(directory: MatchingRepository, everyone: Callable[[], Awaitable[list[Specialist]]],
+                        case_id: str, policy: MatchPolicy, today: date) -> Explanation:
+    """What was decided for the case, and the whole directory as the rules and the
+    score see the case now. NotFound when matching never decided on it."""
+    decision = await directory.decision(case_id)
+    if decision is None:
+        raise NotFound(case_id)
+    wanted = wanted_for(decision.facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+    specialists = sorted(await everyone(), key=lambda s: s.specialist_id)
+    verdicts = assess(decision.facts, wanted, specialists, today, policy.weights)
+    ranked = sorted((v.candidate for v in verdicts if v.candidate), key=lambda c: (-c.score.total, c.tiebreak))
+    return Explanation(decision, wanted.specialties, verdicts,
+                       {c.specialist.specialist_id: i for i, c in enumerate(ranked, start=1)})

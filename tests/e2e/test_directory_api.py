@@ -11,6 +11,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from devstack import clients
+from secondlook.auth import mint_token
 from secondlook.events import decode
 from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, matching_pb2_grpc
 from services.topology import PRODUCES
@@ -63,6 +64,11 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
     directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
     _, submitter = clients.submitter(stack_settings, stack.target("matching"), "dir-tenant")
     intake, intake_auth = clients.submitter(stack_settings, stack.target("intake"), "dir-tenant")
+    operator = clients.Authed(stack.target("matching"), mint_token(
+        stack_settings, subject="ops@example.org", tenant="secondlook-operations", roles=["operator"],
+        tenants=["dir-tenant"]))
+    stranger = clients.Authed(stack.target("matching"), mint_token(
+        stack_settings, subject="ops@example.org", tenant="other-tenant", roles=["operator"]))
     try:
         denied = await _refused(matching_pb2_grpc.MatchingServiceStub(submitter.channel).ListSpecialists(
             matching_pb2.ListSpecialistsRequest(), metadata=submitter.metadata))
@@ -96,8 +102,8 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         assert stale.code() == grpc.StatusCode.ABORTED and "version 1" in stale.details()
 
         # Matching offers a case only this specialist can take to them.
-        offered = await _status(intake, intake_auth, await _case(intake, intake_auth, "dir-a"),
-                                case_pb2.CASE_STATUS_OFFERED)
+        first_case = await _case(intake, intake_auth, "dir-a")
+        offered = await _status(intake, intake_auth, first_case, case_pb2.CASE_STATUS_OFFERED)
         assert offered.specialist_id == "e2e-peds-cardio"
 
         gone = await directory.DeactivateSpecialist(
@@ -113,7 +119,30 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
             return seen if seen == [(1, True), (2, False)] else Pending(seen)
 
         await eventually(told, 30, "both changes on matching's topic")
+
+        # Operations ask why: the offer made then, and every specialist as the rules see the case now.
+        explain = matching_pb2_grpc.MatchingServiceStub(operator.channel).ExplainMatch
+        why = await explain(matching_pb2.ExplainMatchRequest(case_id=first_case, page_size=1000),
+                            metadata=operator.metadata)
+        assert [o.specialist_id for o in why.offers] == ["e2e-peds-cardio"] and why.specialties[0] == PEDIATRIC_CARDIOLOGY
+        verdicts = {v.specialist_id: v for v in why.verdicts}
+        assert len(verdicts) == len(why.verdicts) == why.directory_size and not why.next_page_token
+        assert sum(why.excluded_by_rule.values()) + why.eligible == why.directory_size
+        assert verdicts["e2e-peds-cardio"].chosen and verdicts["e2e-peds-cardio"].excluded_by == "active"
+        # Nobody in the seed directory is a paediatric cardiologist or licensed in Wyoming.
+        assert why.eligible == 0 and why.excluded_by_rule["active"] == 1
+        assert why.excluded_by_rule["covers_diagnosis"] + why.excluded_by_rule["licensed_in_jurisdiction"] \
+            == why.directory_size - 1
+        page = await explain(matching_pb2.ExplainMatchRequest(case_id=first_case, page_size=10),
+                             metadata=operator.metadata)
+        assert len(page.verdicts) == 10 and page.next_page_token
+        for caller, code in ((stranger, grpc.StatusCode.NOT_FOUND), (submitter, grpc.StatusCode.PERMISSION_DENIED)):
+            refused = await _refused(matching_pb2_grpc.MatchingServiceStub(caller.channel).ExplainMatch(
+                matching_pb2.ExplainMatchRequest(case_id=first_case), metadata=caller.metadata))
+            assert refused.code() == code
     finally:
+        await operator.close()
+        await stranger.close()
         await admin.close()
         await submitter.close()
         await intake_auth.close()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from services.matching.domain.directory import AlreadyListed, Certification, DirectoryQuery, Licence, Specialist
-from services.matching.domain.offers import Offer
+from services.matching.domain.matcher import CaseFacts
+from services.matching.domain.offers import Decision, Offer
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 FAR = date(2099, 12, 31)
@@ -32,6 +33,8 @@ class MatchingState:
     offers: dict[str, Offer] = field(default_factory=dict)
     holding: dict[str, str] = field(default_factory=dict)  # assignment id -> the specialist whose slot it holds
     withdrawn: set[str] = field(default_factory=set)
+    facts: dict[str, CaseFacts] = field(default_factory=dict)  # per case, as first matched
+    unmatched: dict[str, tuple[str, str]] = field(default_factory=dict)  # event id -> (case, reason)
 
 
 class InMemoryDirectory:
@@ -52,9 +55,22 @@ class InMemoryDirectory:
         self._state.holding[assignment_id] = specialist_id
         return True
 
-    async def add_offer(self, offer: Offer) -> None:
+    async def add_offer(self, offer: Offer, facts: CaseFacts) -> None:
         assert offer.assignment_id not in self._state.offers
         self._state.offers[offer.assignment_id] = offer
+        self._state.facts.setdefault(offer.case_id, facts)
+
+    async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None:
+        if event_id not in self._state.unmatched:
+            self._state.unmatched[event_id] = (facts.case_id, reason)
+            self._state.facts.setdefault(facts.case_id, facts)
+
+    async def decision(self, case_id: str) -> Decision | None:
+        if case_id not in self._state.facts:
+            return None
+        return Decision(self._state.facts[case_id],
+                        tuple(o for o in self._state.offers.values() if o.case_id == case_id),
+                        tuple(reason for c, reason in self._state.unmatched.values() if c == case_id))
 
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]:
         return [(o.specialist_id, o.assignment_id) for o in self._state.offers.values() if o.case_id == case_id]

@@ -17,6 +17,7 @@ from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
 from services.matching import reference, repository, usecases
 from services.matching.domain.directory import AlreadyListed, DirectoryQuery, Specialist, listed
+from services.matching.domain.matcher import CaseFacts
 from services.matching.domain.offers import Offer
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
 from services.matching.specialistdoc import specialist_from_doc
@@ -77,6 +78,9 @@ async def transact(request, mongo_store):
 def _transactor(store: Store, cache: DirectoryCache | None = None):
     cache = cache or DirectoryCache(store.db, ttl_seconds=3600)
     return transactor(store, lambda uow: MatchingUnitOfWork(uow, cache))
+
+
+FACTS = CaseFacts(case_id="c1", diagnosis_code="C50.911", jurisdiction="US-CA", language="en", tenant_id="t")
 
 
 def _offer(assignment_id: str, specialist_id: str) -> Offer:
@@ -156,7 +160,7 @@ async def test_concurrent_reservations_never_overbook(mongo_store):
         async def body(uow):
             if not await uow.directory.reserve("neuro-ca", f"race-{i}"):
                 return False
-            await uow.directory.add_offer(_offer(f"race-{i}", "neuro-ca"))
+            await uow.directory.add_offer(_offer(f"race-{i}", "neuro-ca"), FACTS)
             return True
 
         return await transact(body)

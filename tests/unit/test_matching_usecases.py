@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
@@ -90,3 +92,32 @@ async def test_a_withdrawn_case_gives_its_offers_slot_back_once_and_tells_review
     before = len(transact.committed)
     await _match(transact, submitted)
     assert len(transact.committed) == before and transact.state.specialists["s1"].free_slots == 1
+
+
+async def test_explain_match_gives_the_decision_and_one_verdict_per_specialist():
+    directory = [spec("best", free=2), spec("busy", free=1), spec("ny", licensed=("US-NY",)),
+                 spec("neuro", specialties=(NEUROLOGY,))]
+    transact = matching_transact(*directory)
+    await _match(transact, _submitted("c1"))
+    reader = Committed(transact, InMemoryDirectory)  # what is committed when it is asked
+    policy = usecases.MatchPolicy(reference.specialty_map(), offer_ttl_seconds=60)
+
+    async def everyone():
+        return list(transact.state.specialists.values())
+
+    found = await usecases.explain_match(reader, everyone, "c1", policy, FakeClock().now().date())
+    assert [o.specialist_id for o in found.decision.offers] == ["best"]
+    assert found.decision.facts.diagnosis_code == "C50.911" and found.wanted[0] == "207RX0202X"
+    verdicts = {v.specialist.specialist_id: v for v in found.verdicts}
+    assert sorted(verdicts) == ["best", "busy", "neuro", "ny"]  # everyone, once
+    assert verdicts["ny"].excluded_by.name == "licensed_in_jurisdiction"
+    assert verdicts["neuro"].excluded_by.name == "covers_diagnosis"
+    # Now: "best" holds one slot more than before the offer, and both are eligible, ranked.
+    assert set(found.ranks) == {"best", "busy"} and sorted(found.ranks.values()) == [1, 2]
+
+    # A case nobody could take keeps its reason; a case matching never saw is not found.
+    await _match(transact, _submitted("c2", jurisdiction="US-TX"))
+    unmatched = await usecases.explain_match(reader, everyone, "c2", policy, FakeClock().now().date())
+    assert unmatched.decision.offers == () and "US-TX" in unmatched.decision.unmatched_reasons[0]
+    with pytest.raises(usecases.NotFound):
+        await usecases.explain_match(reader, everyone, "never", policy, FakeClock().now().date())

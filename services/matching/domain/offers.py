@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from secondlook.events import Event, caused_by
 from secondlook.v1 import events_pb2
 
-from .matcher import Candidate
+from .matcher import Candidate, CaseFacts
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,16 @@ class Offer:
     explanation: str
     offered_at: datetime
     respond_by: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What matching decided for a case, as recorded: the facts it matched on, the
+    offers it made and why nobody could take it (when nobody could)."""
+
+    facts: CaseFacts
+    offers: tuple[Offer, ...]
+    unmatched_reasons: tuple[str, ...]
 
 
 def matching_started(cause: Event, specialties: tuple[str, ...]) -> Event:
