@@ -1,6 +1,7 @@
 """The `secondlook` command: `token` mints a development bearer token; `keys`
 manages the keys that encrypt PHI at rest; `audit` verifies the access audit's
-hash chains and shows a case's access history.
+hash chains and shows a case's access history; `directory generate` writes a
+synthetic specialist directory.
 
 (`make run`, the demo platform, is dev tooling: `python -m devstack run`.)
 """
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
 
-from secondlook import phi
+from secondlook import directorygen, phi
 from secondlook.auth import ROLES, mint_token
 from secondlook.settings import Settings
 
@@ -143,6 +145,29 @@ def _audit_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _directory_generate(args: argparse.Namespace) -> int:
+    if args.count < 0:
+        print("error: --count must be 0 or more", file=sys.stderr)
+        return 2
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        out.write("[\n")
+        for n, entry in enumerate(directorygen.specialists(args.count, seed=args.seed, prefix=args.prefix)):
+            out.write((",\n" if n else "") + json.dumps(entry))
+            if args.out and args.count >= 10_000 and (n + 1) % 10_000 == 0:
+                print(f"  {n + 1:,} of {args.count:,} specialists", file=sys.stderr)
+        out.write("\n]\n")
+    except BrokenPipeError:  # piped into `head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"wrote {args.count:,} synthetic specialists to {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="secondlook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("case_id")
     show.add_argument("--tenant", help="only accesses in this tenant's chain")
     show.set_defaults(func=_audit_show)
+
+    directory = sub.add_parser("directory", help="the specialist directory")
+    directory_sub = directory.add_subparsers(dest="directory_command", required=True)
+    generate = directory_sub.add_parser(
+        "generate", help="write a synthetic directory (fictional names and NPIs, realistic distributions) as JSON: "
+        "the format SECONDLOOK_MATCHING_DIRECTORY_SEED reads")
+    generate.add_argument("--count", type=int, required=True, help="how many specialists")
+    generate.add_argument("--seed", type=int, default=1, help="the same seed (and day) gives the same directory")
+    generate.add_argument("--prefix", default="syn", help="specialist ids are PREFIX-000000, PREFIX-000001, ...")
+    generate.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    generate.set_defaults(func=_directory_generate)
 
     args = parser.parse_args(argv)
     return args.func(args)

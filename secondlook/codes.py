@@ -41,14 +41,18 @@ def npi_is_valid(npi: str) -> bool:
     (the card-issuer prefix the NPI standard borrows)."""
     if len(npi) != 10 or not npi.isascii() or not npi.isdigit():
         return False
-    digits = [int(d) for d in "80840" + npi[:9]]
+    return npi_check_digit(npi[:9]) == npi[9]
+
+
+def npi_check_digit(first_nine: str) -> str:
+    """The NPI's tenth digit: Luhn over "80840" and the first nine."""
     total = 0
-    for i, d in enumerate(reversed(digits)):  # double every other digit, from the right
+    for i, d in enumerate(int(c) for c in reversed("80840" + first_nine)):  # double every other, from the right
         if i % 2 == 0:
             d *= 2
             d = d - 9 if d > 9 else d
         total += d
-    return (10 - total % 10) % 10 == int(npi[9])
+    return str((10 - total % 10) % 10)
 
 
 def procedure_code_problem(system: str, code: str) -> tuple[str, str] | None:
