@@ -7,13 +7,14 @@ STAMP  := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/secondlook/v1/*.proto)
 GEN_DIR   := secondlook/v1
 
-.PHONY: help install protos protos-check lint run test test-unit test-integration test-e2e bench bench-intake token clean
+.PHONY: help install protos protos-check lint run test test-unit test-integration test-e2e bench bench-intake bench-matching token clean
 
 help:
 	@echo "make run          bring the platform up on the embedded broker and store, with sample cases"
 	@echo "make test         install everything and run the whole test suite"
 	@echo "make bench        pipeline benchmark on the embedded stack"
 	@echo "make bench-intake SubmitCase throughput and latency next to the store's ceiling"
+	@echo "make bench-matching matching over 100,000 synthetic specialists, index against a naive scan"
 	@echo "make protos       regenerate Python code from protos/"
 	@echo "make protos-check fail if the generated code drifted from protos/"
 	@echo "make lint         ruff: unused names, import order, likely bugs"
@@ -61,6 +62,9 @@ bench: $(STAMP)
 
 bench-intake: $(STAMP)
 	$(PY) -m benchmarks.intake $(ARGS)
+
+bench-matching: $(STAMP)
+	$(PY) -m benchmarks.matching $(ARGS)
 
 token: $(STAMP)
 	$(PY) -m secondlook.cli token $(ARGS)

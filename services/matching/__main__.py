@@ -43,7 +43,7 @@ async def serve() -> int:
     )
     log.info("specialty_map_loaded", version=policy.specialty_map.version, ranges=len(policy.specialty_map.entries))
     clock = Clock()
-    cache = repository.DirectoryCache(kernel.store.db, DIRECTORY_TTL_SECONDS)
+    cache = repository.DirectoryCache(kernel.store.db, DIRECTORY_TTL_SECONDS, policy.weights)
     consumer = kernel.consumer(make_handlers(kernel.store.db, clock, policy, cache))
 
     def register(server):

@@ -33,7 +33,8 @@ from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist
-from .domain.matcher import CaseFacts
+from .domain.index import DirectoryIndex
+from .domain.matcher import CaseFacts, Weights
 from .domain.offers import Decision, Offer
 from .specialistdoc import specialist_from_doc, specialist_to_doc
 
@@ -46,8 +47,7 @@ WITHDRAWN = "withdrawn_cases"  # cases withdrawn: never matched again, whatever 
 
 
 class MatchingRepository(Protocol):
-    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str,
-                         fresh: bool = False) -> list[Specialist]: ...
+    async def index(self, fresh: bool = False) -> DirectoryIndex: ...
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool: ...
     async def add_offer(self, offer: Offer, facts: CaseFacts) -> None: ...
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
@@ -87,17 +87,20 @@ async def seed_if_empty(db: AsyncDatabase, path: Path | None) -> int:
 
 
 class DirectoryCache:
-    """The specialists in memory, one process's view; see the module's docstring."""
+    """The specialists in memory, indexed (domain/index.py), one process's view; see
+    the module's docstring."""
 
-    def __init__(self, db: AsyncDatabase, ttl_seconds: float, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(self, db: AsyncDatabase, ttl_seconds: float, weights: Weights | None = None,
+                 monotonic: Callable[[], float] = time.monotonic):
         self._db = db
         self._ttl = ttl_seconds
+        self._weights = weights
         self._monotonic = monotonic
-        self._by_id: dict[str, Specialist] = {}
+        self._index = DirectoryIndex((), weights)
         self._read_at: float | None = None
         self._reading = asyncio.Lock()
 
-    async def specialists(self, fresh: bool = False) -> list[Specialist]:
+    async def index(self, fresh: bool = False) -> DirectoryIndex:
         """The directory, read again when asked to or when older than the TTL."""
         asked_at = self._monotonic()
         async with self._reading:  # one read for all who wait, not one each
@@ -105,21 +108,22 @@ class DirectoryCache:
                 fresh = False  # read since this caller asked
             if fresh or self._read_at is None or asked_at - self._read_at > self._ttl:
                 read_at = self._monotonic()
-                self._by_id = {d["_id"]: specialist_from_doc(d) async for d in self._db[SPECIALISTS].find({})}
+                docs = await self._db[SPECIALISTS].find({}, {"holding": 0}).to_list()
+                self._index = DirectoryIndex((specialist_from_doc(d) for d in docs), self._weights)
                 self._read_at = read_at
-        return list(self._by_id.values())
+        return self._index
+
+    async def specialists(self, fresh: bool = False) -> list[Specialist]:
+        return (await self.index(fresh)).everyone()
 
     def put(self, s: Specialist) -> None:
         """An admin change this replica committed."""
         if self._read_at is not None:
-            self._by_id[s.specialist_id] = s
+            self._index.put(s)
 
     def slots_taken(self, specialist_id: str, taken: int) -> None:
         """This replica's reservation (taken 1) or release (-1) committed."""
-        s = self._by_id.get(specialist_id)
-        if s is not None:
-            self._by_id[specialist_id] = dataclasses.replace(
-                s, free_slots=max(0, min(s.capacity, s.free_slots - taken)))
+        self._index.slots_taken(specialist_id, taken)
 
 
 class MongoMatchingRepository:
@@ -139,13 +143,9 @@ class MongoMatchingRepository:
         else:
             self._after_commit.append(react)
 
-    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str,
-                         fresh: bool = False) -> list[Specialist]:
-        """The specialists with a wanted specialty and a licence in the jurisdiction, from
-        the directory in memory (`fresh`: read again first); the domain applies every rule."""
-        wanted = set(specialties)
-        return [s for s in await self._cache.specialists(fresh)
-                if wanted.intersection(s.specialties) and jurisdiction in s.jurisdictions()]
+    async def index(self, fresh: bool = False) -> DirectoryIndex:
+        """The directory in memory, indexed (`fresh`: read again first)."""
+        return await self._cache.index(fresh)
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         """Takes one slot for the assignment if one is free. Atomic: two workers can never overbook."""

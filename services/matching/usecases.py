@@ -13,7 +13,7 @@ from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed, specialist_changed
-from .domain.matcher import CaseFacts, Verdict, Weights, assess, rank, wanted_for
+from .domain.matcher import CaseFacts, Verdict, Weights, assess, wanted_for
 from .domain.offers import Decision, matching_started, offer_to, offers_withdrawn, unmatched
 from .domain.specialty_map import SpecialtyMap
 from .repository import MatchingRepository
@@ -59,10 +59,10 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     facts = case_facts(event)
     wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
     uow.emit(matching_started(event, wanted.specialties))
+    day = clock.now().date()
     for fresh in (False, True):  # the directory as last read; before giving up, as it is now
-        directory = await uow.directory.candidates(wanted.specialties, facts.jurisdiction, fresh)
-        ranked, why_not = rank(facts, wanted, directory, clock.now().date(), policy.weights)
-        for candidate in ranked:  # again on the fresh read: a slot refused a moment ago may be back
+        index = await uow.directory.index(fresh)
+        for candidate in index.best_first(facts, wanted, day):  # again on the fresh read: a slot may be back
             offer, offered = offer_to(event, candidate, clock.now(), policy.offer_ttl_seconds)
             if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
                 continue  # its last slot went to a concurrent case: next best
@@ -70,7 +70,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
             uow.emit(offered)
             log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
             return
-    reason = why_not or "every eligible specialist filled up while matching"
+    reason = index.why_not(facts, wanted, day) or "every eligible specialist filled up while matching"
     await uow.directory.record_unmatched(event.event_id, facts, reason, clock.now())
     uow.emit(unmatched(event, reason))
     log.warning("case_unmatched")  # the reason travels in the event, to intake's timeline

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from services.matching.domain.directory import AlreadyListed, Certification, DirectoryQuery, Licence, Specialist
+from services.matching.domain.index import DirectoryIndex
 from services.matching.domain.matcher import CaseFacts
 from services.matching.domain.offers import Decision, Offer
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
@@ -41,11 +42,9 @@ class InMemoryDirectory:
     def __init__(self, state: MatchingState):
         self._state = state
 
-    async def candidates(self, specialties: tuple[str, ...], jurisdiction: str,
-                         fresh: bool = False) -> list[Specialist]:
+    async def index(self, fresh: bool = False) -> DirectoryIndex:
         self._state.directory_reads.append(fresh)
-        return [s for s in self._state.specialists.values()
-                if set(specialties) & set(s.specialties) and jurisdiction in s.jurisdictions()]
+        return DirectoryIndex(self._state.specialists.values())
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         s = self._state.specialists.get(specialist_id)

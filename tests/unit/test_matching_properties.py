@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from secondlook.v1.case_pb2 import CaseKind, Urgency
 from services.matching import reference
 from services.matching.domain.directory import Absence, Affiliation, Certification, Licence, Specialist
+from services.matching.domain.index import DirectoryIndex
 from services.matching.domain.matcher import RULE_NAMES, CaseFacts, assess, rank, wanted_for
 from services.matching.domain.specialty_map import CodeRange
 
@@ -133,3 +134,29 @@ def test_every_specialist_is_accounted_for_exactly_once(directory, facts):
     for v in verdicts:
         assert (v.excluded_by is None) != (v.candidate is None)
         assert v.excluded_by is None or v.excluded_by.name in RULE_NAMES
+
+
+@settings(max_examples=200, deadline=None)
+@given(directories(), cases)
+def test_the_index_gives_the_candidates_in_rank_s_order(directory, facts):
+    wanted = _wanted(facts)
+    index = DirectoryIndex(directory)
+    expected = [(c.specialist.specialist_id, c.score) for c in rank(facts, wanted, directory, TODAY)[0]]
+    assert [(c.specialist.specialist_id, c.score) for c in index.best_first(facts, wanted, TODAY)] == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(directories(), directories(), cases)
+def test_the_index_kept_up_to_date_answers_as_one_built_afresh(before, after, facts):
+    """Specialists changed one by one (put) and slots taken give the same order as an
+    index built from the directory as it ends up."""
+    index = DirectoryIndex(before)
+    for s in after:
+        index.put(s)
+    for s in after[:3]:
+        index.slots_taken(s.specialist_id, 1)
+    final = {s.specialist_id: s for s in before}
+    final.update({s.specialist_id: index.get(s.specialist_id) for s in after})
+    wanted = _wanted(facts)
+    expected = [c.specialist.specialist_id for c in rank(facts, wanted, list(final.values()), TODAY)[0]]
+    assert [c.specialist.specialist_id for c in index.best_first(facts, wanted, TODAY)] == expected

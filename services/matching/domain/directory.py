@@ -79,6 +79,9 @@ class Specialist:
     active: bool = True  # deactivated specialists stay listed, never offered
     version: int = 0  # goes up with every admin change (0: not in the directory yet)
 
+    def with_free_slots(self, free_slots: int) -> Specialist:
+        return dataclasses.replace(self, free_slots=free_slots)
+
     def licensed_in(self, jurisdiction: str, day: date) -> bool:
         return any(lic.jurisdiction == jurisdiction and lic.expires >= day for lic in self.licences)
 

@@ -136,6 +136,17 @@ class Candidate:
 
 # The case's clock (FIELD_NOTES: CMS-0057-F): a turnaround this long scores 0.
 CLOCK_DAYS = {Urgency.URGENCY_EXPEDITED: 3.0, Urgency.URGENCY_STANDARD: 7.0}
+# Fit: the specialty's place in the map, and a focus covering the diagnosis.
+FIT_PLACE, FIT_FOCUS = 0.7, 0.3
+
+
+def turnaround_part(s: Specialist, urgency: int) -> float:
+    clock = CLOCK_DAYS.get(urgency, CLOCK_DAYS[Urgency.URGENCY_STANDARD])
+    return round(max(0.0, 1.0 - max(s.turnaround_days, 0.0) / clock), 4)
+
+
+def quality_part(s: Specialist) -> float:
+    return round(min(max(s.quality, 0.0), 1.0), 4)
 
 
 def score(s: Specialist, facts: CaseFacts, wanted: Wanted, weights: Weights) -> tuple[str, Score]:
@@ -144,14 +155,24 @@ def score(s: Specialist, facts: CaseFacts, wanted: Wanted, weights: Weights) -> 
     specialty = covering[0]
     place = 1.0 - wanted.specialties.index(specialty) / len(wanted.specialties)
     focused = any(r.covers(facts.diagnosis_code) for r in s.focus)
-    fit = round(0.7 * place + 0.3 * focused, 4)
-    load = round(s.free_slots / s.capacity, 4) if s.capacity else 0.0
-    clock = CLOCK_DAYS.get(facts.urgency, CLOCK_DAYS[Urgency.URGENCY_STANDARD])
-    turnaround = round(max(0.0, 1.0 - max(s.turnaround_days, 0.0) / clock), 4)
-    quality = round(min(max(s.quality, 0.0), 1.0), 4)
+    fit = round(FIT_PLACE * place + FIT_FOCUS * focused, 4)
+    load = round(min(1.0, s.free_slots / s.capacity), 4) if s.capacity else 0.0
+    turnaround, quality = turnaround_part(s, facts.urgency), quality_part(s)
     total = round(weights.fit * fit + weights.load * load + weights.turnaround * turnaround
                   + weights.quality * quality, 4)
     return specialty, Score(fit, load, turnaround, quality, total)
+
+
+def candidate_of(s: Specialist, facts: CaseFacts, wanted: Wanted, weights: Weights) -> Candidate:
+    """An eligible specialist, scored and explained."""
+    specialty, parts = score(s, facts, wanted, weights)
+    explanation = (
+        f"specialty {specialty} covers {facts.diagnosis_code}; licensed in {facts.jurisdiction}; "
+        f"speaks {facts.language}; load {s.capacity - s.free_slots}/{s.capacity}; "
+        f"fit {parts.fit:.2f} free {parts.load:.2f} turnaround {parts.turnaround:.2f} "
+        f"quality {parts.quality:.2f} -> score {parts.total:.2f}"
+    )
+    return Candidate(s, specialty, parts, explanation, _tiebreak(facts.case_id, s.specialist_id))
 
 
 def _tiebreak(case_id: str, specialist_id: str) -> str:
@@ -187,18 +208,8 @@ def assess(facts: CaseFacts, wanted: Wanted, directory: list[Specialist], day: d
     verdicts = []
     for s in directory:
         rule = screen(s, facts, wanted, day) if wanted.specialties else RULES[1]  # nothing covers the diagnosis
-        if rule is not None:
-            verdicts.append(Verdict(s, rule, None))
-            continue
-        specialty, parts = score(s, facts, wanted, weights)
-        explanation = (
-            f"specialty {specialty} covers {facts.diagnosis_code}; licensed in {facts.jurisdiction}; "
-            f"speaks {facts.language}; load {s.capacity - s.free_slots}/{s.capacity}; "
-            f"fit {parts.fit:.2f} free {parts.load:.2f} turnaround {parts.turnaround:.2f} "
-            f"quality {parts.quality:.2f} -> score {parts.total:.2f}"
-        )
-        candidate = Candidate(s, specialty, parts, explanation, _tiebreak(facts.case_id, s.specialist_id))
-        verdicts.append(Verdict(s, None, candidate))
+        verdicts.append(Verdict(s, rule, None) if rule is not None
+                        else Verdict(s, None, candidate_of(s, facts, wanted, weights)))
     return verdicts
 
 
