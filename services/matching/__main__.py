@@ -24,11 +24,13 @@ from .usecases import MatchPolicy
 
 log = get_logger(__name__)
 
-# How long the directory in memory serves before it is read again. Capacity is
-# never taken from it (a reservation is a guarded write), and a case is declared
-# unmatched only after a fresh read, so this only bounds how soon a change made
-# elsewhere (another replica's reservations, a directory edit) shapes the ranking.
-DIRECTORY_TTL_SECONDS = 30.0
+# How long the directory in memory serves before it is read whole again. It is kept
+# current by this replica's own commits and, with SECONDLOOK_FOLLOW_CHANGE_STREAMS,
+# by every replica's (the store's change stream); capacity is never taken from it (a
+# reservation is a guarded write) and a case is declared unmatched only after its
+# candidates are read again, so the whole read is a safety net: rare, since at
+# directory scale it costs seconds of CPU.
+DIRECTORY_TTL_SECONDS = 3600.0
 
 
 async def serve() -> int:
@@ -65,6 +67,7 @@ async def serve() -> int:
         consumer=consumer,
         consumes=topology.CONSUMES["matching"],
         startup=[prepare],
+        loops=[cache.follow] if settings.follow_change_streams else [],
         max_concurrency=settings.matching_max_concurrency,
     )
     return await run(service)

@@ -29,6 +29,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from secondlook import changes
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
@@ -47,7 +48,7 @@ WITHDRAWN = "withdrawn_cases"  # cases withdrawn: never matched again, whatever 
 
 
 class MatchingRepository(Protocol):
-    async def index(self, fresh: bool = False) -> DirectoryIndex: ...
+    async def index(self, refresh: tuple[str, ...] | None = None) -> DirectoryIndex: ...
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool: ...
     async def add_offer(self, offer: Offer, facts: CaseFacts) -> None: ...
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
@@ -100,6 +101,28 @@ class DirectoryCache:
         self._read_at: float | None = None
         self._reading = asyncio.Lock()
 
+    def invalidate(self) -> None:
+        """Changes may have gone by unseen: the next use reads the whole directory."""
+        self._read_at = None
+
+    async def refresh(self, specialist_ids: tuple[str, ...]) -> None:
+        """These specialists as the store holds them now (one read by id)."""
+        if not specialist_ids:
+            return
+        index = await self.index()
+        async for doc in self._db[SPECIALISTS].find({"_id": {"$in": list(specialist_ids)}}, {"holding": 0}):
+            index.put(specialist_from_doc(doc))
+
+    async def follow(self) -> None:
+        """Keeps the index current with every replica's commits (the store's change
+        stream of the directory: admin changes and reservations alike)."""
+        def on_change(change: dict) -> None:
+            doc = change.get("fullDocument")
+            if doc is not None and self._read_at is not None:
+                self._index.put(specialist_from_doc(doc))
+
+        await changes.follow_changes(self._db[SPECIALISTS], on_change, full_document=True, on_gap=self.invalidate)
+
     async def index(self, fresh: bool = False) -> DirectoryIndex:
         """The directory, read again when asked to or when older than the TTL."""
         asked_at = self._monotonic()
@@ -143,9 +166,12 @@ class MongoMatchingRepository:
         else:
             self._after_commit.append(react)
 
-    async def index(self, fresh: bool = False) -> DirectoryIndex:
-        """The directory in memory, indexed (`fresh`: read again first)."""
-        return await self._cache.index(fresh)
+    async def index(self, refresh: tuple[str, ...] | None = None) -> DirectoryIndex:
+        """The directory in memory, indexed; with `refresh`, those specialists read
+        again from the store first (the candidates, before a case is declared unmatched)."""
+        if refresh is not None:
+            await self._cache.refresh(refresh)
+        return await self._cache.index()
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         """Takes one slot for the assignment if one is free. Atomic: two workers can never overbook."""

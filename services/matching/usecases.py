@@ -60,9 +60,10 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
     uow.emit(matching_started(event, wanted.specialties))
     day = clock.now().date()
-    for fresh in (False, True):  # the directory as last read; before giving up, as it is now
-        index = await uow.directory.index(fresh)
-        for candidate in index.best_first(facts, wanted, day):  # again on the fresh read: a slot may be back
+    refresh = None
+    for _ in range(2):  # the directory in memory; before giving up, its candidates read again
+        index = await uow.directory.index(refresh)
+        for candidate in index.best_first(facts, wanted, day):  # again after the read: a slot may be back
             offer, offered = offer_to(event, candidate, clock.now(), policy.offer_ttl_seconds)
             if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
                 continue  # its last slot went to a concurrent case: next best
@@ -70,6 +71,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
             uow.emit(offered)
             log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
             return
+        refresh = tuple(s.specialist_id for s in index.candidates(wanted.specialties, facts.jurisdiction))
     reason = index.why_not(facts, wanted, day) or "every eligible specialist filled up while matching"
     await uow.directory.record_unmatched(event.event_id, facts, reason, clock.now())
     uow.emit(unmatched(event, reason))

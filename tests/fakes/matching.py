@@ -42,8 +42,8 @@ class InMemoryDirectory:
     def __init__(self, state: MatchingState):
         self._state = state
 
-    async def index(self, fresh: bool = False) -> DirectoryIndex:
-        self._state.directory_reads.append(fresh)
+    async def index(self, refresh: tuple[str, ...] | None = None) -> DirectoryIndex:
+        self._state.directory_reads.append(refresh is not None)
         return DirectoryIndex(self._state.specialists.values())
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:

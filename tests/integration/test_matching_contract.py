@@ -21,6 +21,7 @@ from services.matching.domain.matcher import CaseFacts
 from services.matching.domain.offers import Offer
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
 from services.matching.specialistdoc import specialist_from_doc
+from tests.conftest import Pending, eventually
 from tests.fakes.matching import matching_transact
 from tests.integration.store_requests import QueryPlans
 
@@ -210,3 +211,36 @@ async def test_the_directory_in_memory_is_a_hint_a_case_is_unmatched_only_on_a_f
     assert await _match(mongo_store, mine, "hint-3") == ["matching.started", "case.unmatched"]
     doc = await mongo_store.db[repository.SPECIALISTS].find_one({"_id": "onc-ca"})
     assert doc["free_slots"] == 0 and doc["holding"] == ["elsewhere-2"]
+
+
+async def test_the_index_follows_every_replicas_commits_through_the_change_stream(mongo_store):
+    cache = DirectoryCache(mongo_store.db, ttl_seconds=3600)
+    await cache.index()
+    following = asyncio.create_task(cache.follow())
+    other = _transactor(mongo_store)  # another replica: its own cache, its own commits
+    try:
+        # The stream opens "from now": what went by before is read whole again.
+        await eventually(lambda: _settled(cache._read_at is None), 10, "the change stream to open")
+        index = await cache.index()
+        assert index.get("onc-ca").free_slots == 1
+        assert await other(lambda uow: uow.directory.reserve("onc-ca", "elsewhere")) is True
+
+        async def seen(specialist_id, check):
+            return check(index.get(specialist_id)) or Pending(index.get(specialist_id))
+
+        await eventually(lambda: seen("onc-ca", lambda s: s.free_slots == 0), 10, "the other replica's reservation")
+        neuro = await other(lambda uow: uow.directory.specialist("neuro-ca"))
+        moved = listed(neuro, dataclasses.replace(neuro, specialties=("207RX0202X",)))
+        assert await other(lambda uow: uow.directory.save_specialist(moved, neuro))
+        await eventually(lambda: seen("neuro-ca", lambda s: s.specialties == ("207RX0202X",)), 10,
+                         "the other replica's admin change")
+        # ... and the index moved it between buckets: an oncology case in New York now finds it.
+        assert [s.specialist_id for s in index.candidates(("207RX0202X",), "US-NY")] == ["neuro-ca"]
+        assert index.candidates(("2084N0400X",), "US-NY") == []
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+
+
+async def _settled(value):
+    return value

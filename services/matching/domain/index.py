@@ -67,10 +67,14 @@ class DirectoryIndex:
             bisect.insort(self._buckets.setdefault(key, []), entry)
 
     def put(self, s: Specialist) -> None:
-        """A specialist added or changed."""
+        """A specialist added or changed (by an admin, or their free slots)."""
         old = self._by_id.get(s.specialist_id)
         if old is not None:
-            for key, entry in self._keys(old):
+            before, after = list(self._keys(old)), list(self._keys(s))
+            if before == after:  # same buckets, same order: only what the buckets do not hold changed
+                self._by_id[s.specialist_id] = s
+                return
+            for key, entry in before:
                 bucket = self._buckets[key]
                 del bucket[bisect.bisect_left(bucket, entry)]
         self._add(s)
