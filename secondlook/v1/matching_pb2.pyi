@@ -239,3 +239,21 @@ class MatchExplanation(_message.Message):
     verdicts: _containers.RepeatedCompositeFieldContainer[SpecialistVerdict]
     next_page_token: str
     def __init__(self, case_id: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., offers: _Optional[_Iterable[_Union[MatchOffer, _Mapping]]] = ..., unmatched_reason: _Optional[str] = ..., directory_size: _Optional[int] = ..., excluded_by_rule: _Optional[_Mapping[str, int]] = ..., eligible: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[SpecialistVerdict, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ImportSpecialistsRequest(_message.Message):
+    __slots__ = ("csv", "dry_run")
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    csv: str
+    dry_run: bool
+    def __init__(self, csv: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ImportSpecialistsResponse(_message.Message):
+    __slots__ = ("rows", "created", "updated")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    created: int
+    updated: int
+    def __init__(self, rows: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ...) -> None: ...

@@ -59,6 +59,11 @@ class MatchingServiceStub:
                 request_serializer=secondlook_dot_v1_dot_matching__pb2.DeactivateSpecialistRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_matching__pb2.Specialist.FromString,
                 _registered_method=True)
+        self.ImportSpecialists = channel.unary_unary(
+                '/secondlook.v1.MatchingService/ImportSpecialists',
+                request_serializer=secondlook_dot_v1_dot_matching__pb2.ImportSpecialistsRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_matching__pb2.ImportSpecialistsResponse.FromString,
+                _registered_method=True)
         self.ExplainMatch = channel.unary_unary(
                 '/secondlook.v1.MatchingService/ExplainMatch',
                 request_serializer=secondlook_dot_v1_dot_matching__pb2.ExplainMatchRequest.SerializeToString,
@@ -103,6 +108,15 @@ class MatchingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportSpecialists(self, request, context):
+        """Upserts every specialist of a CSV file (README: the columns), each checked as
+        UpsertSpecialist checks one: a file with any violation is refused whole
+        (INVALID_ARGUMENT, every violation named `rows[LINE].field`), nothing written.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExplainMatch(self, request, context):
         """Role "operator", for a case of a tenant its token can read: what matching
         decided for the case, and every specialist of the directory as the rules and
@@ -134,6 +148,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
                     servicer.DeactivateSpecialist,
                     request_deserializer=secondlook_dot_v1_dot_matching__pb2.DeactivateSpecialistRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_matching__pb2.Specialist.SerializeToString,
+            ),
+            'ImportSpecialists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportSpecialists,
+                    request_deserializer=secondlook_dot_v1_dot_matching__pb2.ImportSpecialistsRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_matching__pb2.ImportSpecialistsResponse.SerializeToString,
             ),
             'ExplainMatch': grpc.unary_unary_rpc_method_handler(
                     servicer.ExplainMatch,
@@ -254,6 +273,33 @@ class MatchingService:
             '/secondlook.v1.MatchingService/DeactivateSpecialist',
             secondlook_dot_v1_dot_matching__pb2.DeactivateSpecialistRequest.SerializeToString,
             secondlook_dot_v1_dot_matching__pb2.Specialist.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportSpecialists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.MatchingService/ImportSpecialists',
+            secondlook_dot_v1_dot_matching__pb2.ImportSpecialistsRequest.SerializeToString,
+            secondlook_dot_v1_dot_matching__pb2.ImportSpecialistsResponse.FromString,
             options,
             channel_credentials,
             insecure,

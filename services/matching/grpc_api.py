@@ -12,18 +12,23 @@ import grpc
 from secondlook.auth import require_role
 from secondlook.clock import Clock
 from secondlook.errors import field_violations
+from secondlook.logging import get_logger
 from secondlook.unitofwork import Transact
 from secondlook.v1 import matching_pb2, matching_pb2_grpc
 
 from . import usecases
+from .domain.csvimport import read_csv
 from .domain.directory import Affiliation, DirectoryQuery, Specialist
 from .domain.matcher import Verdict
 from .domain.registration import SPECIALIST_ID, validate_specialist
 from .repository import MatchingRepository
 
+log = get_logger(__name__)
+
 ROLE = "directory-admin"
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 DEFAULT_VERDICTS, MAX_VERDICTS = 200, 1000
+MAX_VIOLATIONS = 200  # named in one refusal; the rest are counted
 
 
 def _org(a: Affiliation) -> matching_pb2.DirectoryOrganization:
@@ -180,6 +185,32 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
                                                      request.page_size or DEFAULT_PAGE, self._clock.now().date())
         return matching_pb2.ListSpecialistsResponse(specialists=[message_of(s) for s in page],
                                                     next_page_token=page_token(last))
+
+    async def ImportSpecialists(self, request, context):
+        await require_role(context, ROLE)
+        rows, violations = read_csv(request.csv)
+        proposed, first_row = [], {}
+        for where, msg in rows:
+            entity, problems = validate_specialist(msg, self._taxonomy)
+            violations.extend((f"{where}.{path}", rule) for path, rule in problems)
+            if msg.specialist_id in first_row:
+                violations.append((f"{where}.specialist_id", f"repeats {first_row[msg.specialist_id]}"))
+            first_row.setdefault(msg.specialist_id, where)
+            if entity is not None:
+                proposed.append(entity)
+        if violations:
+            shown = violations[:MAX_VIOLATIONS]
+            if len(violations) > len(shown):
+                shown.append(("csv", f"and {len(violations) - len(shown)} more violations"))
+            await context.abort_with_status(field_violations(*shown))
+        try:
+            created, updated = await usecases.import_specialists(self._transact, proposed, self._clock.now(),
+                                                                 request.dry_run)
+        except usecases.VersionConflict:
+            await context.abort(grpc.StatusCode.ABORTED, "a specialist changed while the import ran; send it again "
+                                                         "(it upserts: rows already written are updated, not doubled)")
+        log.info("specialists_imported", rows=len(proposed), created=created, updated=updated, dry_run=request.dry_run)
+        return matching_pb2.ImportSpecialistsResponse(rows=len(proposed), created=created, updated=updated)
 
     async def DeactivateSpecialist(self, request, context):
         await require_role(context, ROLE)

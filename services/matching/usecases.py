@@ -187,3 +187,25 @@ async def explain_match(directory: MatchingRepository, everyone: Callable[[], Aw
     ranked = sorted((v.candidate for v in verdicts if v.candidate), key=lambda c: (-c.score.total, c.tiebreak))
     return Explanation(decision, wanted.specialties, verdicts,
                        {c.specialist.specialist_id: i for i, c in enumerate(ranked, start=1)})
+
+
+IMPORT_BATCH = 100  # specialists per transaction
+
+
+async def import_specialists(transact, proposed: list[Specialist], now: datetime,
+                             dry_run: bool = False) -> tuple[int, int]:
+    """Upserts every specialist (`expected_version` 0), a batch per transaction, each
+    with its event; returns (created, updated). `dry_run` counts without writing."""
+    created = updated = 0
+    for start in range(0, len(proposed), IMPORT_BATCH):
+        batch = proposed[start:start + IMPORT_BATCH]
+
+        async def body(uow: UnitOfWork, batch=batch) -> list[bool]:
+            if dry_run:
+                return [await uow.directory.specialist(s.specialist_id) is None for s in batch]
+            return [(await upsert_specialist(uow, s, 0, now))[1] for s in batch]
+
+        new = await transact(body)
+        created += sum(new)
+        updated += len(new) - sum(new)
+    return created, updated

@@ -11,9 +11,11 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from devstack import clients
+from secondlook import directorygen
 from secondlook.auth import mint_token
 from secondlook.events import decode
 from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, matching_pb2_grpc
+from services.matching.domain.csvimport import write_csv
 from services.topology import PRODUCES
 from tests.conftest import Pending, eventually
 from tests.integration.kafka_reader import read_topic
@@ -146,3 +148,35 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         await admin.close()
         await submitter.close()
         await intake_auth.close()
+
+
+async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(stack, stack_settings):
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    try:
+        entries = list(directorygen.specialists(30, seed=21, prefix="csv"))
+        text = write_csv(entries)
+        broken = text.replace(entries[3]["npi"], "1234567890", 1) + "csv-extra,1234567893,999999999X,US-CA|2099-01-01,en,2\n"
+        error = await _refused(directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=broken),
+                                                           metadata=admin.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(error).details[0].Unpack(details)
+        assert {v.field for v in details.field_violations} == {"rows[5].npi", "rows[32].specialties[0]"}
+        listed = await directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(page_size=500),
+                                                 metadata=admin.metadata)
+        assert not [s for s in listed.specialists if s.specialist_id.startswith("csv-")]  # nothing written
+
+        dry = await directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=text, dry_run=True),
+                                                metadata=admin.metadata)
+        assert (dry.rows, dry.created, dry.updated) == (30, 30, 0)
+        done = await directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=text),
+                                                 metadata=admin.metadata)
+        assert (done.rows, done.created, done.updated) == (30, 30, 0)
+        again = await directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=text),
+                                                  metadata=admin.metadata)
+        assert (again.created, again.updated) == (0, 30)
+        got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id=entries[0]["specialist_id"]),
+                                            metadata=admin.metadata)
+        assert got.npi == entries[0]["npi"] and got.version == 2
+    finally:
+        await admin.close()
