@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from secondlook.v1 import case_pb2 as secondlook_dot_v1_dot_case__pb2
+from secondlook.v1 import options_pb2 as secondlook_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csecondlook/v1/matching.proto\x12\rsecondlook.v1\x1a\x18secondlook/v1/case.proto\"(\n\tCodeRange\x12\r\n\x05\x66irst\x18\x01 \x01(\t\x12\x0c\n\x04last\x18\x02 \x01(\t\"0\n\x07Licence\x12\x14\n\x0cjurisdiction\x18\x01 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x02 \x01(\t\"B\n\rCertification\x12\r\n\x05\x62oard\x18\x01 \x01(\t\x12\x11\n\tspecialty\x18\x02 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x03 \x01(\t\"K\n\x15\x44irectoryOrganization\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03npi\x18\x03 \x01(\t\"&\n\x07\x41\x62sence\x12\r\n\x05\x66irst\x18\x01 \x01(\t\x12\x0c\n\x04last\x18\x02 \x01(\t\"\xf0\x04\n\nSpecialist\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12\x0b\n\x03npi\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x13\n\x0bspecialties\x18\x04 \x03(\t\x12\'\n\x05\x66ocus\x18\x05 \x03(\x0b\x32\x18.secondlook.v1.CodeRange\x12(\n\x08licences\x18\x06 \x03(\x0b\x32\x16.secondlook.v1.Licence\x12\x34\n\x0e\x63\x65rtifications\x18\x07 \x03(\x0b\x32\x1c.secondlook.v1.Certification\x12\x19\n\x11years_in_practice\x18\x08 \x01(\x05\x12\x11\n\tlanguages\x18\t \x03(\t\x12:\n\x0c\x61\x66\x66iliations\x18\n \x03(\x0b\x32$.secondlook.v1.DirectoryOrganization\x12@\n\x12\x64\x65\x63lared_conflicts\x18\x0b \x03(\x0b\x32$.secondlook.v1.DirectoryOrganization\x12\x10\n\x08\x63\x61pacity\x18\x0c \x01(\x05\x12\x11\n\taccepting\x18\r \x01(\x08\x12-\n\rout_of_office\x18\x0e \x03(\x0b\x32\x16.secondlook.v1.Absence\x12+\n\ncase_kinds\x18\x0f \x03(\x0e\x32\x17.secondlook.v1.CaseKind\x12\x17\n\x0fturnaround_days\x18\x10 \x01(\x01\x12\x0f\n\x07quality\x18\x11 \x01(\x01\x12\x0e\n\x06\x61\x63tive\x18\x12 \x01(\x08\x12\x12\n\nfree_slots\x18\x13 \x01(\x05\x12\x0f\n\x07version\x18\x14 \x01(\x03\"b\n\x17UpsertSpecialistRequest\x12-\n\nspecialist\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Specialist\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"Z\n\x18UpsertSpecialistResponse\x12-\n\nspecialist\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Specialist\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"-\n\x14GetSpecialistRequest\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\"\x92\x01\n\x16ListSpecialistsRequest\x12\x11\n\tspecialty\x18\x01 \x01(\t\x12\x14\n\x0cjurisdiction\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x63\x63\x65pting_only\x18\x04 \x01(\x08\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"b\n\x17ListSpecialistsResponse\x12.\n\x0bspecialists\x18\x01 \x03(\x0b\x32\x19.secondlook.v1.Specialist\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x1b\x44\x65\x61\x63tivateSpecialistRequest\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\"M\n\x13\x45xplainMatchRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x0fScoreComponents\x12\x0b\n\x03\x66it\x18\x01 \x01(\x01\x12\x0c\n\x04load\x18\x02 \x01(\x01\x12\x12\n\nturnaround\x18\x03 \x01(\x01\x12\x0f\n\x07quality\x18\x04 \x01(\x01\x12\r\n\x05total\x18\x05 \x01(\x01\"\xad\x01\n\x11SpecialistVerdict\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xcluded_by\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x11\n\tspecialty\x18\x04 \x01(\t\x12-\n\x05score\x18\x05 \x01(\x0b\x32\x1e.secondlook.v1.ScoreComponents\x12\x0c\n\x04rank\x18\x06 \x01(\x05\x12\x0e\n\x06\x63hosen\x18\x07 \x01(\x08\"\x85\x01\n\nMatchOffer\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x11\n\tspecialty\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x12\n\noffered_at\x18\x06 \x01(\t\"\xba\x03\n\x10MatchExplanation\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x16\n\x0e\x64iagnosis_code\x18\x02 \x01(\t\x12\x14\n\x0cjurisdiction\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x13\n\x0bspecialties\x18\x05 \x03(\t\x12)\n\x06offers\x18\x06 \x03(\x0b\x32\x19.secondlook.v1.MatchOffer\x12\x18\n\x10unmatched_reason\x18\x07 \x01(\t\x12\x16\n\x0e\x64irectory_size\x18\x08 \x01(\x05\x12M\n\x10\x65xcluded_by_rule\x18\t \x03(\x0b\x32\x33.secondlook.v1.MatchExplanation.ExcludedByRuleEntry\x12\x10\n\x08\x65ligible\x18\n \x01(\x05\x12\x32\n\x08verdicts\x18\x0b \x03(\x0b\x32 .secondlook.v1.SpecialistVerdict\x12\x17\n\x0fnext_page_token\x18\x0c \x01(\t\x1a\x35\n\x13\x45xcludedByRuleEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"8\n\x18ImportSpecialistsRequest\x12\x0b\n\x03\x63sv\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"K\n\x19ImportSpecialistsResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x05\x12\x0f\n\x07updated\x18\x03 \x01(\x05\x32\xc5\x04\n\x0fMatchingService\x12\x63\n\x10UpsertSpecialist\x12&.secondlook.v1.UpsertSpecialistRequest\x1a\'.secondlook.v1.UpsertSpecialistResponse\x12O\n\rGetSpecialist\x12#.secondlook.v1.GetSpecialistRequest\x1a\x19.secondlook.v1.Specialist\x12`\n\x0fListSpecialists\x12%.secondlook.v1.ListSpecialistsRequest\x1a&.secondlook.v1.ListSpecialistsResponse\x12]\n\x14\x44\x65\x61\x63tivateSpecialist\x12*.secondlook.v1.DeactivateSpecialistRequest\x1a\x19.secondlook.v1.Specialist\x12\x66\n\x11ImportSpecialists\x12\'.secondlook.v1.ImportSpecialistsRequest\x1a(.secondlook.v1.ImportSpecialistsResponse\x12S\n\x0c\x45xplainMatch\x12\".secondlook.v1.ExplainMatchRequest\x1a\x1f.secondlook.v1.MatchExplanationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csecondlook/v1/matching.proto\x12\rsecondlook.v1\x1a\x18secondlook/v1/case.proto\x1a\x1bsecondlook/v1/options.proto\"(\n\tCodeRange\x12\r\n\x05\x66irst\x18\x01 \x01(\t\x12\x0c\n\x04last\x18\x02 \x01(\t\"0\n\x07Licence\x12\x14\n\x0cjurisdiction\x18\x01 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x02 \x01(\t\"B\n\rCertification\x12\r\n\x05\x62oard\x18\x01 \x01(\t\x12\x11\n\tspecialty\x18\x02 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x03 \x01(\t\"K\n\x15\x44irectoryOrganization\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03npi\x18\x03 \x01(\t\"&\n\x07\x41\x62sence\x12\r\n\x05\x66irst\x18\x01 \x01(\t\x12\x0c\n\x04last\x18\x02 \x01(\t\"\xf0\x04\n\nSpecialist\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12\x0b\n\x03npi\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x13\n\x0bspecialties\x18\x04 \x03(\t\x12\'\n\x05\x66ocus\x18\x05 \x03(\x0b\x32\x18.secondlook.v1.CodeRange\x12(\n\x08licences\x18\x06 \x03(\x0b\x32\x16.secondlook.v1.Licence\x12\x34\n\x0e\x63\x65rtifications\x18\x07 \x03(\x0b\x32\x1c.secondlook.v1.Certification\x12\x19\n\x11years_in_practice\x18\x08 \x01(\x05\x12\x11\n\tlanguages\x18\t \x03(\t\x12:\n\x0c\x61\x66\x66iliations\x18\n \x03(\x0b\x32$.secondlook.v1.DirectoryOrganization\x12@\n\x12\x64\x65\x63lared_conflicts\x18\x0b \x03(\x0b\x32$.secondlook.v1.DirectoryOrganization\x12\x10\n\x08\x63\x61pacity\x18\x0c \x01(\x05\x12\x11\n\taccepting\x18\r \x01(\x08\x12-\n\rout_of_office\x18\x0e \x03(\x0b\x32\x16.secondlook.v1.Absence\x12+\n\ncase_kinds\x18\x0f \x03(\x0e\x32\x17.secondlook.v1.CaseKind\x12\x17\n\x0fturnaround_days\x18\x10 \x01(\x01\x12\x0f\n\x07quality\x18\x11 \x01(\x01\x12\x0e\n\x06\x61\x63tive\x18\x12 \x01(\x08\x12\x12\n\nfree_slots\x18\x13 \x01(\x05\x12\x0f\n\x07version\x18\x14 \x01(\x03\"b\n\x17UpsertSpecialistRequest\x12-\n\nspecialist\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Specialist\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"Z\n\x18UpsertSpecialistResponse\x12-\n\nspecialist\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Specialist\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"-\n\x14GetSpecialistRequest\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\"\x92\x01\n\x16ListSpecialistsRequest\x12\x11\n\tspecialty\x18\x01 \x01(\t\x12\x14\n\x0cjurisdiction\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x63\x63\x65pting_only\x18\x04 \x01(\x08\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"b\n\x17ListSpecialistsResponse\x12.\n\x0bspecialists\x18\x01 \x03(\x0b\x32\x19.secondlook.v1.Specialist\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x1b\x44\x65\x61\x63tivateSpecialistRequest\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\"M\n\x13\x45xplainMatchRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x0fScoreComponents\x12\x0b\n\x03\x66it\x18\x01 \x01(\x01\x12\x0c\n\x04load\x18\x02 \x01(\x01\x12\x12\n\nturnaround\x18\x03 \x01(\x01\x12\x0f\n\x07quality\x18\x04 \x01(\x01\x12\r\n\x05total\x18\x05 \x01(\x01\"\xad\x01\n\x11SpecialistVerdict\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xcluded_by\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x11\n\tspecialty\x18\x04 \x01(\t\x12-\n\x05score\x18\x05 \x01(\x0b\x32\x1e.secondlook.v1.ScoreComponents\x12\x0c\n\x04rank\x18\x06 \x01(\x05\x12\x0e\n\x06\x63hosen\x18\x07 \x01(\x08\"\x85\x01\n\nMatchOffer\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x11\n\tspecialty\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x12\n\noffered_at\x18\x06 \x01(\t\"\xba\x03\n\x10MatchExplanation\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x16\n\x0e\x64iagnosis_code\x18\x02 \x01(\t\x12\x14\n\x0cjurisdiction\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x13\n\x0bspecialties\x18\x05 \x03(\t\x12)\n\x06offers\x18\x06 \x03(\x0b\x32\x19.secondlook.v1.MatchOffer\x12\x18\n\x10unmatched_reason\x18\x07 \x01(\t\x12\x16\n\x0e\x64irectory_size\x18\x08 \x01(\x05\x12M\n\x10\x65xcluded_by_rule\x18\t \x03(\x0b\x32\x33.secondlook.v1.MatchExplanation.ExcludedByRuleEntry\x12\x10\n\x08\x65ligible\x18\n \x01(\x05\x12\x32\n\x08verdicts\x18\x0b \x03(\x0b\x32 .secondlook.v1.SpecialistVerdict\x12\x17\n\x0fnext_page_token\x18\x0c \x01(\t\x1a\x35\n\x13\x45xcludedByRuleEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\">\n\x18ImportSpecialistsRequest\x12\x11\n\x03\x63sv\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"K\n\x19ImportSpecialistsResponse\x12\x0c\n\x04rows\x18\x01 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x05\x12\x0f\n\x07updated\x18\x03 \x01(\x05\x32\xc5\x04\n\x0fMatchingService\x12\x63\n\x10UpsertSpecialist\x12&.secondlook.v1.UpsertSpecialistRequest\x1a\'.secondlook.v1.UpsertSpecialistResponse\x12O\n\rGetSpecialist\x12#.secondlook.v1.GetSpecialistRequest\x1a\x19.secondlook.v1.Specialist\x12`\n\x0fListSpecialists\x12%.secondlook.v1.ListSpecialistsRequest\x1a&.secondlook.v1.ListSpecialistsResponse\x12]\n\x14\x44\x65\x61\x63tivateSpecialist\x12*.secondlook.v1.DeactivateSpecialistRequest\x1a\x19.secondlook.v1.Specialist\x12\x66\n\x11ImportSpecialists\x12\'.secondlook.v1.ImportSpecialistsRequest\x1a(.secondlook.v1.ImportSpecialistsResponse\x12S\n\x0c\x45xplainMatch\x12\".secondlook.v1.ExplainMatchRequest\x1a\x1f.secondlook.v1.MatchExplanationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,46 +35,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MATCHEXPLANATION_EXCLUDEDBYRULEENTRY']._loaded_options = None
   _globals['_MATCHEXPLANATION_EXCLUDEDBYRULEENTRY']._serialized_options = b'8\001'
-  _globals['_CODERANGE']._serialized_start=73
-  _globals['_CODERANGE']._serialized_end=113
-  _globals['_LICENCE']._serialized_start=115
-  _globals['_LICENCE']._serialized_end=163
-  _globals['_CERTIFICATION']._serialized_start=165
-  _globals['_CERTIFICATION']._serialized_end=231
-  _globals['_DIRECTORYORGANIZATION']._serialized_start=233
-  _globals['_DIRECTORYORGANIZATION']._serialized_end=308
-  _globals['_ABSENCE']._serialized_start=310
-  _globals['_ABSENCE']._serialized_end=348
-  _globals['_SPECIALIST']._serialized_start=351
-  _globals['_SPECIALIST']._serialized_end=975
-  _globals['_UPSERTSPECIALISTREQUEST']._serialized_start=977
-  _globals['_UPSERTSPECIALISTREQUEST']._serialized_end=1075
-  _globals['_UPSERTSPECIALISTRESPONSE']._serialized_start=1077
-  _globals['_UPSERTSPECIALISTRESPONSE']._serialized_end=1167
-  _globals['_GETSPECIALISTREQUEST']._serialized_start=1169
-  _globals['_GETSPECIALISTREQUEST']._serialized_end=1214
-  _globals['_LISTSPECIALISTSREQUEST']._serialized_start=1217
-  _globals['_LISTSPECIALISTSREQUEST']._serialized_end=1363
-  _globals['_LISTSPECIALISTSRESPONSE']._serialized_start=1365
-  _globals['_LISTSPECIALISTSRESPONSE']._serialized_end=1463
-  _globals['_DEACTIVATESPECIALISTREQUEST']._serialized_start=1465
-  _globals['_DEACTIVATESPECIALISTREQUEST']._serialized_end=1517
-  _globals['_EXPLAINMATCHREQUEST']._serialized_start=1519
-  _globals['_EXPLAINMATCHREQUEST']._serialized_end=1596
-  _globals['_SCORECOMPONENTS']._serialized_start=1598
-  _globals['_SCORECOMPONENTS']._serialized_end=1694
-  _globals['_SPECIALISTVERDICT']._serialized_start=1697
-  _globals['_SPECIALISTVERDICT']._serialized_end=1870
-  _globals['_MATCHOFFER']._serialized_start=1873
-  _globals['_MATCHOFFER']._serialized_end=2006
-  _globals['_MATCHEXPLANATION']._serialized_start=2009
-  _globals['_MATCHEXPLANATION']._serialized_end=2451
-  _globals['_MATCHEXPLANATION_EXCLUDEDBYRULEENTRY']._serialized_start=2398
-  _globals['_MATCHEXPLANATION_EXCLUDEDBYRULEENTRY']._serialized_end=2451
-  _globals['_IMPORTSPECIALISTSREQUEST']._serialized_start=2453
-  _globals['_IMPORTSPECIALISTSREQUEST']._serialized_end=2509
-  _globals['_IMPORTSPECIALISTSRESPONSE']._serialized_start=2511
-  _globals['_IMPORTSPECIALISTSRESPONSE']._serialized_end=2586
-  _globals['_MATCHINGSERVICE']._serialized_start=2589
-  _globals['_MATCHINGSERVICE']._serialized_end=3170
+  _globals['_IMPORTSPECIALISTSREQUEST'].fields_by_name['csv']._loaded_options = None
+  _globals['_IMPORTSPECIALISTSREQUEST'].fields_by_name['csv']._serialized_options = b'\210\265\030\001'
+  _globals['_CODERANGE']._serialized_start=102
+  _globals['_CODERANGE']._serialized_end=142
+  _globals['_LICENCE']._serialized_start=144
+  _globals['_LICENCE']._serialized_end=192
+  _globals['_CERTIFICATION']._serialized_start=194
+  _globals['_CERTIFICATION']._serialized_end=260
+  _globals['_DIRECTORYORGANIZATION']._serialized_start=262
+  _globals['_DIRECTORYORGANIZATION']._serialized_end=337
+  _globals['_ABSENCE']._serialized_start=339
+  _globals['_ABSENCE']._serialized_end=377
+  _globals['_SPECIALIST']._serialized_start=380
+  _globals['_SPECIALIST']._serialized_end=1004
+  _globals['_UPSERTSPECIALISTREQUEST']._serialized_start=1006
+  _globals['_UPSERTSPECIALISTREQUEST']._serialized_end=1104
+  _globals['_UPSERTSPECIALISTRESPONSE']._serialized_start=1106
+  _globals['_UPSERTSPECIALISTRESPONSE']._serialized_end=1196
+  _globals['_GETSPECIALISTREQUEST']._serialized_start=1198
+  _globals['_GETSPECIALISTREQUEST']._serialized_end=1243
+  _globals['_LISTSPECIALISTSREQUEST']._serialized_start=1246
+  _globals['_LISTSPECIALISTSREQUEST']._serialized_end=1392
+  _globals['_LISTSPECIALISTSRESPONSE']._serialized_start=1394
+  _globals['_LISTSPECIALISTSRESPONSE']._serialized_end=1492
+  _globals['_DEACTIVATESPECIALISTREQUEST']._serialized_start=1494
+  _globals['_DEACTIVATESPECIALISTREQUEST']._serialized_end=1546
+  _globals['_EXPLAINMATCHREQUEST']._serialized_start=1548
+  _globals['_EXPLAINMATCHREQUEST']._serialized_end=1625
+  _globals['_SCORECOMPONENTS']._serialized_start=1627
+  _globals['_SCORECOMPONENTS']._serialized_end=1723
+  _globals['_SPECIALISTVERDICT']._serialized_start=1726
+  _globals['_SPECIALISTVERDICT']._serialized_end=1899
+  _globals['_MATCHOFFER']._serialized_start=1902
+  _globals['_MATCHOFFER']._serialized_end=2035
+  _globals['_MATCHEXPLANATION']._serialized_start=2038
+  _globals['_MATCHEXPLANATION']._serialized_end=2480
+  _globals['_MATCHEXPLANATION_EXCLUDEDBYRULEENTRY']._serialized_start=2427
+  _globals['_MATCHEXPLANATION_EXCLUDEDBYRULEENTRY']._serialized_end=2480
+  _globals['_IMPORTSPECIALISTSREQUEST']._serialized_start=2482
+  _globals['_IMPORTSPECIALISTSREQUEST']._serialized_end=2544
+  _globals['_IMPORTSPECIALISTSRESPONSE']._serialized_start=2546
+  _globals['_IMPORTSPECIALISTSRESPONSE']._serialized_end=2621
+  _globals['_MATCHINGSERVICE']._serialized_start=2624
+  _globals['_MATCHINGSERVICE']._serialized_end=3205
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from secondlook.v1 import case_pb2 as _case_pb2
+from secondlook.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

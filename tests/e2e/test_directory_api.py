@@ -155,7 +155,8 @@ async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(st
     try:
         entries = list(directorygen.specialists(30, seed=21, prefix="csv"))
         text = write_csv(entries)
-        broken = text.replace(entries[3]["npi"], "1234567890", 1) + "csv-extra,1234567893,999999999X,US-CA|2099-01-01,en,2\n"
+        extra = {**entries[0], "specialist_id": "csv-extra", "specialties": ["999999999X"]}
+        broken = text.replace(entries[3]["npi"], "1234567890", 1) + write_csv([extra]).split("\n", 1)[1]
         error = await _refused(directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=broken),
                                                            metadata=admin.metadata))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
