@@ -81,17 +81,19 @@ CONCORDANCE_REFINED: Concordance
 CONCORDANCE_DIFFERENT: Concordance
 
 class TimelineEntry(_message.Message):
-    __slots__ = ("status", "event_type", "event_id", "producer", "occurred_at", "recorded_at")
+    __slots__ = ("status", "event_type", "event_id", "producer", "occurred_at", "recorded_at", "detail")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCER_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     status: CaseStatus
     event_type: str
     event_id: str
     producer: str
     occurred_at: _timestamp_pb2.Timestamp
     recorded_at: _timestamp_pb2.Timestamp
-    def __init__(self, status: _Optional[_Union[CaseStatus, str]] = ..., event_type: _Optional[str] = ..., event_id: _Optional[str] = ..., producer: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    detail: str
+    def __init__(self, status: _Optional[_Union[CaseStatus, str]] = ..., event_type: _Optional[str] = ..., event_id: _Optional[str] = ..., producer: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...

@@ -36,8 +36,11 @@ BOOKKEEPING = {field: False for field in CONTENT_FIELDS}
 
 
 def entry_doc(e: TimelineEntry) -> dict:
-    return {"status": e.status, "event_type": e.event_type, "event_id": e.event_id, "producer": e.producer,
-            "occurred_at": e.occurred_at, "recorded_at": e.recorded_at}
+    doc = {"status": e.status, "event_type": e.event_type, "event_id": e.event_id, "producer": e.producer,
+           "occurred_at": e.occurred_at, "recorded_at": e.recorded_at}
+    if e.detail:
+        doc["detail"] = e.detail
+    return doc
 
 
 async def to_doc(c: Case, cipher: PhiCipher) -> dict:

@@ -14,7 +14,8 @@ def _diagnosis(d: Diagnosis) -> intake_pb2.Diagnosis:
 
 
 def entry_message(e: TimelineEntry) -> case_pb2.TimelineEntry:
-    entry = case_pb2.TimelineEntry(status=e.status, event_type=e.event_type, event_id=e.event_id, producer=e.producer)
+    entry = case_pb2.TimelineEntry(status=e.status, event_type=e.event_type, event_id=e.event_id, producer=e.producer,
+                                   detail=e.detail)
     entry.occurred_at.FromDatetime(e.occurred_at)
     entry.recorded_at.FromDatetime(e.recorded_at)
     return entry

@@ -111,7 +111,10 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         gone = await directory.DeactivateSpecialist(
             matching_pb2.DeactivateSpecialistRequest(specialist_id="e2e-peds-cardio"), metadata=admin.metadata)
         assert not gone.active and gone.version == 2
-        await _status(intake, intake_auth, await _case(intake, intake_auth, "dir-b"), case_pb2.CASE_STATUS_UNMATCHED)
+        unmatched = await _status(intake, intake_auth, await _case(intake, intake_auth, "dir-b"),
+                                  case_pb2.CASE_STATUS_UNMATCHED)
+        why = unmatched.timeline[-1]  # the reason, on the case's timeline
+        assert why.event_type == "case.unmatched" and "1 excluded by active" in why.detail, why
 
         async def told():
             records = await read_topic(stack.kafka_bootstrap, PRODUCES["matching"])

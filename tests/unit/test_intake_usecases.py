@@ -121,6 +121,17 @@ async def test_stage_events_move_the_status_forward_and_late_ones_join_the_timel
     assert now.next_redrive_at is None  # OFFERED waits on a person: not the sweeper's
 
 
+async def test_an_unmatched_case_keeps_the_reason_on_its_timeline():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    reason = "no eligible specialist for C50.911 in US-CA: 3 excluded by licensed_in_jurisdiction"
+    unmatched = caused_by(transact.committed[0], events_pb2.CaseUnmatched(reason=reason), producer="matching")
+    await usecases.project(Committed(transact, InMemoryCases), Feed(), unmatched, clock, STUCK_AFTER)
+    now = transact.state.cases[case.case_id]
+    assert now.status == S.CASE_STATUS_UNMATCHED
+    assert [(e.event_type, e.detail) for e in now.timeline] == [("case.submitted", ""), ("case.unmatched", reason)]
+
+
 async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_both_land():
     transact, clock = intake_transact(), FakeClock()
     case, _ = await _submit(transact, clock)

@@ -95,6 +95,9 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
     return case, event
 
 
+MAX_DETAIL = 1000  # characters of an event's reason kept on the timeline
+
+
 def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tuple[Case, Transition]:
     """The case after a downstream stage event (IllegalTransition when the lifecycle forbids it)."""
     step = apply_event(
@@ -103,6 +106,9 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
     )
     if step.entry is None:
         return case, step
+    if event.HasField("case_unmatched"):
+        step = dataclasses.replace(step, entry=dataclasses.replace(step.entry,
+                                                                   detail=event.case_unmatched.reason[:MAX_DETAIL]))
     changes: dict = {"timeline": (*case.timeline, step.entry), "seen_event_ids": case.seen_event_ids | {event.event_id}}
     if step.status_changed:
         changes.update(status=step.status, updated_at=now, redrives=0,

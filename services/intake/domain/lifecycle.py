@@ -75,6 +75,7 @@ class TimelineEntry:
     producer: str
     occurred_at: datetime
     recorded_at: datetime
+    detail: str = ""  # for UNMATCHED: why (the event's reason; no PHI)
 
 
 @dataclass(frozen=True)
