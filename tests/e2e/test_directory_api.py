@@ -184,3 +184,34 @@ async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(st
         assert got.npi == entries[0]["npi"] and got.version == 2
     finally:
         await admin.close()
+
+
+async def test_a_conflicted_specialist_is_never_offered_the_case(stack, stack_settings):
+    """The first-opinion physician and a colleague of the first opinion's organisation
+    would score best; the case goes to the third, who has no conflict."""
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    intake, intake_auth = clients.submitter(stack_settings, stack.target("intake"), "conflict-tenant")
+    try:
+        request = clients.numbered_cases("conflict", 1)[0]
+        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", "US-VT", "en"
+        first_npi = request.first_opinion.physician.npi
+        first_org = request.first_opinion.organization.name
+        place = [matching_pb2.Licence(jurisdiction="US-VT", expires="2099-12-31")]
+        for sid, changes in (
+            ("vt-first-opinion", dict(npi=first_npi, quality=1.0)),
+            ("vt-colleague", dict(quality=1.0, affiliations=[matching_pb2.DirectoryOrganization(
+                organization_id="org-bayview", name=first_org.upper())])),
+            ("vt-independent", dict(npi="1077844839", quality=0.5, turnaround_days=6.0)),
+        ):
+            msg = _specialist(specialist_id=sid, **{k: v for k, v in changes.items() if k != "affiliations"})
+            msg.ClearField("licences")
+            msg.licences.extend(place)
+            msg.affiliations.extend(changes.get("affiliations", []))
+            await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=msg),
+                                             metadata=admin.metadata)
+        reply = await intake.SubmitCase(request, metadata=intake_auth.metadata, timeout=10)
+        offered = await _status(intake, intake_auth, reply.case_id, case_pb2.CASE_STATUS_OFFERED)
+        assert offered.specialist_id == "vt-independent"
+    finally:
+        await admin.close()
+        await intake_auth.close()
