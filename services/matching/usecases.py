@@ -118,9 +118,10 @@ class VersionConflict(Exception):
 
 
 async def upsert_specialist(uow: UnitOfWork, proposed: Specialist, expected_version: int,
-                            now: datetime) -> tuple[Specialist, bool]:
+                            now: datetime, quiet: bool = False) -> tuple[Specialist, bool]:
     """Creates or replaces a specialist (`expected_version` 0: whatever is there) and
-    tells the platform; returns the specialist as listed and whether it is new."""
+    tells the platform; returns the specialist as listed and whether it is new
+    (`quiet`: no log line of its own, an import logs one for the file)."""
     current = await uow.directory.specialist(proposed.specialist_id)
     if expected_version and (current is None or current.version != expected_version):
         raise VersionConflict(current.version if current else 0)
@@ -131,7 +132,9 @@ async def upsert_specialist(uow: UnitOfWork, proposed: Specialist, expected_vers
     except AlreadyListed:
         raise VersionConflict(-1) from None
     uow.emit(specialist_changed(saved, created=current is None, now=now))
-    log.info("specialist_listed", specialist_id=saved.specialist_id, version=saved.version, created=current is None)
+    if not quiet:
+        log.info("specialist_listed", specialist_id=saved.specialist_id, version=saved.version,
+                 created=current is None)
     return saved, current is None
 
 
@@ -203,7 +206,7 @@ async def import_specialists(transact, proposed: list[Specialist], now: datetime
         async def body(uow: UnitOfWork, batch=batch) -> list[bool]:
             if dry_run:
                 return [await uow.directory.specialist(s.specialist_id) is None for s in batch]
-            return [(await upsert_specialist(uow, s, 0, now))[1] for s in batch]
+            return [(await upsert_specialist(uow, s, 0, now, quiet=True))[1] for s in batch]
 
         new = await transact(body)
         created += sum(new)
