@@ -86,8 +86,9 @@ def language_problem(tag: str) -> tuple[str | None, str | None]:
     tag naming a language a person can be written to."""
     if not _TAG_CHARACTERS.match(tag) or not langcodes.tag_is_valid(tag):
         return None, f"{tag[:20]!r} is not a BCP-47 language tag such as en or es-MX"
-    primary = tag.split("-", 1)[0].lower()
-    if primary in ("und", "mul", "zxx", "mis", "x", "i") or "qaa" <= primary <= "qtz":
-        return None, (f"{tag[:20]!r} names no language a person can be written to in "
-                      "(undetermined, multiple, none or private use)")
-    return langcodes.standardize_tag(tag), None
+    standard = langcodes.standardize_tag(tag)
+    for primary in {tag.split("-", 1)[0].lower(), standard.split("-", 1)[0].lower()}:  # "root" is "und"
+        if primary in ("und", "mul", "zxx", "mis", "x", "i") or "qaa" <= primary <= "qtz":
+            return None, (f"{tag[:20]!r} names no language a person can be written to in "
+                          "(undetermined, multiple, none or private use)")
+    return standard, None

@@ -97,12 +97,14 @@ class Specialist(_message.Message):
     def __init__(self, specialist_id: _Optional[str] = ..., npi: _Optional[str] = ..., display_name: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., focus: _Optional[_Iterable[_Union[CodeRange, _Mapping]]] = ..., licences: _Optional[_Iterable[_Union[Licence, _Mapping]]] = ..., certifications: _Optional[_Iterable[_Union[Certification, _Mapping]]] = ..., years_in_practice: _Optional[int] = ..., languages: _Optional[_Iterable[str]] = ..., affiliations: _Optional[_Iterable[_Union[DirectoryOrganization, _Mapping]]] = ..., declared_conflicts: _Optional[_Iterable[_Union[DirectoryOrganization, _Mapping]]] = ..., capacity: _Optional[int] = ..., accepting: _Optional[bool] = ..., out_of_office: _Optional[_Iterable[_Union[Absence, _Mapping]]] = ..., case_kinds: _Optional[_Iterable[_Union[_case_pb2.CaseKind, str]]] = ..., turnaround_days: _Optional[float] = ..., quality: _Optional[float] = ..., active: _Optional[bool] = ..., free_slots: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class UpsertSpecialistRequest(_message.Message):
-    __slots__ = ("specialist", "expected_version")
+    __slots__ = ("specialist", "expected_version", "reactivate")
     SPECIALIST_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REACTIVATE_FIELD_NUMBER: _ClassVar[int]
     specialist: Specialist
     expected_version: int
-    def __init__(self, specialist: _Optional[_Union[Specialist, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    reactivate: bool
+    def __init__(self, specialist: _Optional[_Union[Specialist, _Mapping]] = ..., expected_version: _Optional[int] = ..., reactivate: _Optional[bool] = ...) -> None: ...
 
 class UpsertSpecialistResponse(_message.Message):
     __slots__ = ("specialist", "created")

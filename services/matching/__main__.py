@@ -51,7 +51,7 @@ async def serve() -> int:
     def register(server):
         servicer = MatchingServicer(transactor(kernel.store, lambda uow: repository.MatchingUnitOfWork(uow, cache)),
                                     repository.MongoMatchingRepository(kernel.store.db, cache),
-                                    reference.taxonomy(), clock, policy, lambda: cache.specialists(fresh=True))
+                                    reference.taxonomy(), clock, policy, cache.specialists)
         matching_pb2_grpc.add_MatchingServiceServicer_to_server(servicer, server)
         return [matching_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name]
 

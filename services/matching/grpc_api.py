@@ -65,7 +65,7 @@ def after_of(token: str) -> str:
         fmt, after = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":", 1)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError("not a page token this service gave out") from None
-    if fmt != "1" or not SPECIALIST_ID.match(after):
+    if fmt != "1" or not SPECIALIST_ID.fullmatch(after):
         raise ValueError("not a page token this service gave out")
     return after
 
@@ -107,11 +107,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
             await context.abort_with_status(field_violations(*violations))
         try:
             found = await usecases.explain_match(self._directory, self._everyone, request.case_id, self._policy,
-                                                 self._clock.now().date())
-        except usecases.NotFound:
-            found = None
-        if found is None or found.decision.facts.tenant_id not in principal.readable_tenants():
-            # Another tenant's case answers as no case at all.
+                                                 self._clock.now().date(), principal.readable_tenants())
+        except usecases.NotFound:  # another tenant's case answers as no case at all
             await context.abort(grpc.StatusCode.NOT_FOUND,
                                 f"case_id: matching decided nothing for {request.case_id[:64]!r}")
         facts, chosen = found.decision.facts, {o.specialist_id for o in found.decision.offers}
@@ -148,7 +145,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         now = self._clock.now()
         try:
             saved, created = await self._transact(
-                lambda uow: usecases.upsert_specialist(uow, proposed, request.expected_version, now))
+                lambda uow: usecases.upsert_specialist(uow, proposed, request.expected_version, now,
+                                                       reactivate=request.reactivate))
         except usecases.VersionConflict as exc:
             held = f"version {exc.current}" if exc.current > 0 else "another version" if exc.current else "none"
             await context.abort(grpc.StatusCode.ABORTED,

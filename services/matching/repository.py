@@ -7,11 +7,13 @@ gives the slot back only if the assignment still holds it. Both are one
 single-document write, so a release needs no transaction and no marker: a
 repeat finds the assignment gone and changes nothing.
 
-Candidates are chosen from the directory kept in memory (`DirectoryCache`):
-read whole every `ttl_seconds`, and told of this replica's own reservations and
-releases as they commit. What it says about free slots is a hint: the
-reservation is the store's guarded write, and a case is declared unmatched only
-on a fresh read."""
+Candidates are chosen from the directory kept in memory (`DirectoryCache`, an
+index: domain/index.py): read whole at start, after a gap in the change stream
+and every `ttl_seconds`; kept current by this replica's own commits and, when
+following change streams, by every replica's. What it says about free slots is
+a hint: the reservation is the store's guarded write (accepting, active, a free
+slot), and a case is declared unmatched only after its candidates were read
+again."""
 
 from __future__ import annotations
 
@@ -100,6 +102,9 @@ class DirectoryCache:
         self._index = DirectoryIndex((), weights)
         self._read_at: float | None = None
         self._reading = asyncio.Lock()
+        # While the directory is read whole: the changes the stream brings meanwhile,
+        # applied to the new index once it is built (the read may have passed them).
+        self._buffer: list[dict] | None = None
 
     def invalidate(self) -> None:
         """Changes may have gone by unseen: the next use reads the whole directory."""
@@ -118,7 +123,11 @@ class DirectoryCache:
         stream of the directory: admin changes and reservations alike)."""
         def on_change(change: dict) -> None:
             doc = change.get("fullDocument")
-            if doc is not None and self._read_at is not None:
+            if doc is None:
+                return
+            if self._buffer is not None:
+                self._buffer.append(doc)
+            elif self._read_at is not None:  # else the next use reads the whole directory anyway
                 self._index.put(specialist_from_doc(doc))
 
         await changes.follow_changes(self._db[SPECIALISTS], on_change, full_document=True, on_gap=self.invalidate)
@@ -131,9 +140,15 @@ class DirectoryCache:
                 fresh = False  # read since this caller asked
             if fresh or self._read_at is None or asked_at - self._read_at > self._ttl:
                 read_at = self._monotonic()
-                docs = await self._db[SPECIALISTS].find({}, {"holding": 0}).to_list()
-                self._index = DirectoryIndex((specialist_from_doc(d) for d in docs), self._weights)
-                self._read_at = read_at
+                self._buffer = []
+                try:
+                    docs = await self._db[SPECIALISTS].find({}, {"holding": 0}).to_list()
+                    index = DirectoryIndex((specialist_from_doc(d) for d in docs), self._weights)
+                    for doc in self._buffer:
+                        index.put(specialist_from_doc(doc))
+                finally:
+                    self._buffer = None
+                self._index, self._read_at = index, read_at
         return self._index
 
     async def specialists(self, fresh: bool = False) -> list[Specialist]:
@@ -176,7 +191,7 @@ class MongoMatchingRepository:
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         """Takes one slot for the assignment if one is free. Atomic: two workers can never overbook."""
         result = await self._db[SPECIALISTS].update_one(
-            {"_id": specialist_id, "accepting": True, "free_slots": {"$gt": 0}},
+            {"_id": specialist_id, "accepting": True, "active": {"$ne": False}, "free_slots": {"$gt": 0}},
             {"$inc": {"free_slots": -1}, "$push": {"holding": assignment_id}}, session=self._session,
         )
         if result.modified_count == 1:

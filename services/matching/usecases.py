@@ -118,14 +118,14 @@ class VersionConflict(Exception):
 
 
 async def upsert_specialist(uow: UnitOfWork, proposed: Specialist, expected_version: int,
-                            now: datetime, quiet: bool = False) -> tuple[Specialist, bool]:
+                            now: datetime, quiet: bool = False, reactivate: bool = False) -> tuple[Specialist, bool]:
     """Creates or replaces a specialist (`expected_version` 0: whatever is there) and
     tells the platform; returns the specialist as listed and whether it is new
     (`quiet`: no log line of its own, an import logs one for the file)."""
     current = await uow.directory.specialist(proposed.specialist_id)
     if expected_version and (current is None or current.version != expected_version):
         raise VersionConflict(current.version if current else 0)
-    saved = listed(current, proposed)
+    saved = listed(current, proposed, reactivate)
     try:
         if not await uow.directory.save_specialist(saved, current):
             raise VersionConflict(-1)  # changed between the read and the write: read again
@@ -178,11 +178,14 @@ class Explanation:
 
 
 async def explain_match(directory: MatchingRepository, everyone: Callable[[], Awaitable[list[Specialist]]],
-                        case_id: str, policy: MatchPolicy, today: date) -> Explanation:
-    """What was decided for the case, and the whole directory as the rules and the
-    score see the case now. NotFound when matching never decided on it."""
+                        case_id: str, policy: MatchPolicy, today: date, readable_tenants: frozenset[str]
+                        ) -> Explanation:
+    """What was decided for the case, and the whole directory (as this replica holds
+    it) as the rules and the score see the case now. NotFound when matching never
+    decided on it, or the caller may not read the case's tenant: checked before the
+    directory is looked at."""
     decision = await directory.decision(case_id)
-    if decision is None:
+    if decision is None or decision.facts.tenant_id not in readable_tenants:
         raise NotFound(case_id)
     wanted = wanted_for(decision.facts, policy.specialty_map.specialties_for, policy.cover_secondary)
     specialists = sorted(await everyone(), key=lambda s: s.specialist_id)

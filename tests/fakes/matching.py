@@ -48,7 +48,7 @@ class InMemoryDirectory:
 
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool:
         s = self._state.specialists.get(specialist_id)
-        if s is None or not s.accepting or s.free_slots <= 0:
+        if s is None or not s.accepting or not s.active or s.free_slots <= 0:
             return False
         self._state.specialists[specialist_id] = dataclasses.replace(s, free_slots=s.free_slots - 1)
         self._state.holding[assignment_id] = specialist_id

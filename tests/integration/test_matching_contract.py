@@ -16,7 +16,7 @@ from secondlook.store import OUTBOX, Store, rows_of_case
 from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
 from services.matching import reference, repository, usecases
-from services.matching.domain.directory import AlreadyListed, DirectoryQuery, Specialist, listed
+from services.matching.domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed
 from services.matching.domain.matcher import CaseFacts
 from services.matching.domain.offers import Offer
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
@@ -136,6 +136,9 @@ async def test_reserve_takes_free_slots_of_accepting_specialists_only(transact):
     assert await transact(lambda uow: uow.directory.reserve("onc-ca", "a2")) is False  # capacity 1
     assert await transact(lambda uow: uow.directory.reserve("onc-off", "a3")) is False  # not accepting
     assert await transact(lambda uow: uow.directory.reserve("nobody", "a4")) is False
+    neuro = await transact(lambda uow: uow.directory.specialist("neuro-ca"))
+    assert await transact(lambda uow: uow.directory.save_specialist(deactivated(neuro), neuro))
+    assert await transact(lambda uow: uow.directory.reserve("neuro-ca", "a5")) is False  # deactivated
 
 
 async def test_a_slot_is_released_once_and_only_by_the_assignment_holding_it(transact):

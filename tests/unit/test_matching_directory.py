@@ -136,3 +136,30 @@ async def test_listing_filters_and_pages_in_id_order():
     spanish_ca = DirectoryQuery(jurisdiction="US-CA", language="es")
     assert [s.specialist_id for s in (await usecases.list_specialists(directory, spanish_ca, "", 10, today))[0]] \
         == ["s1", "s3"]
+
+
+@pytest.mark.parametrize("changes, path", [
+    (dict(specialist_id="dr-1\n"), "specialist_id"),
+    (dict(languages=["root"]), "languages[0]"),
+])
+def test_a_trailing_line_break_or_an_undetermined_language_is_refused(changes, path):
+    _, violations = _validate(good(**changes))
+    assert [p for p, _ in violations] == [path]
+
+
+def test_week_and_ordinal_dates_are_not_calendar_dates():
+    msg = good()
+    msg.licences[0].expires = "2027-W01-1"
+    _, violations = _validate(msg)
+    assert [p for p, _ in violations] == ["licences[0].expires"]
+
+
+async def test_a_deactivated_specialist_stays_so_through_upserts_unless_reactivated():
+    transact = matching_transact()
+    proposed, _ = _validate(good())
+    await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    await transact(lambda uow: usecases.deactivate_specialist(uow, "spec-new", NOW))
+    again, _ = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    assert not again.active and again.version == 3
+    back, _ = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW, reactivate=True))
+    assert back.active and back.version == 4

@@ -62,3 +62,14 @@ async def test_an_import_creates_and_updates_in_batches_and_a_dry_run_writes_not
     assert await usecases.import_specialists(transact, proposed[:10], now) == (0, 10)
     assert transact.state.specialists[proposed[0].specialist_id].version == 2
     assert len([e for e in transact.committed if e.type == "specialist.changed"]) == 260
+
+
+def test_odd_files_are_refused_by_row_never_with_an_error():
+    rows, problems = read_csv("\ufeff" + HEADER + "\nbom-1,1234567893,207RX0202X,US-CA|2099-01-01,en,99999999999\n")
+    assert problems == [("rows[2].capacity", "'99999999999' is out of range")]  # the mark is no column
+    _, problems = read_csv(HEADER + ",npi\n")
+    assert problems == [("header", "names column(s) npi twice")]
+    _, problems = read_csv(HEADER + "\nbig," + "x" * 200_000 + ",207RX0202X,US-CA|2099-01-01,en,2\n")
+    assert problems and problems[0][0] == "rows[2]" and "is not CSV" in problems[0][1]
+    rows, problems = read_csv(HEADER.replace(",", ",") + "\rcr-1,1234567893,207RX0202X,US-CA|2099-01-01,en,2\r")
+    assert problems == [] and [m.specialist_id for _, m in rows] == ["cr-1"]  # old Mac line ends

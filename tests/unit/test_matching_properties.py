@@ -4,6 +4,7 @@ ranking, and every specialist is accounted for exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from secondlook.v1.case_pb2 import CaseKind, Urgency
 from services.matching import reference
 from services.matching.domain.directory import Absence, Affiliation, Certification, Licence, Specialist
 from services.matching.domain.index import DirectoryIndex
-from services.matching.domain.matcher import RULE_NAMES, CaseFacts, assess, rank, wanted_for
+from services.matching.domain.matcher import RULE_NAMES, CaseFacts, Wanted, Weights, assess, rank, wanted_for
 from services.matching.domain.specialty_map import CodeRange
 
 TODAY = date(2026, 11, 27)
@@ -136,13 +137,46 @@ def test_every_specialist_is_accounted_for_exactly_once(directory, facts):
         assert v.excluded_by is None or v.excluded_by.name in RULE_NAMES
 
 
-@settings(max_examples=200, deadline=None)
-@given(directories(), cases)
-def test_the_index_gives_the_candidates_in_rank_s_order(directory, facts):
+weights = st.builds(Weights, *(st.one_of(st.sampled_from([0.0, 0.2, 0.35, 1.0, 20.0, 35.0]),
+                                          st.floats(0, 50)) for _ in range(4)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(directories(), cases, weights)
+def test_the_index_gives_the_candidates_in_rank_s_order(directory, facts, w):
+    wanted = _wanted(facts)
+    index = DirectoryIndex(directory, w)
+    expected = [(c.specialist.specialist_id, c.score) for c in rank(facts, wanted, directory, TODAY, w)[0]]
+    assert [(c.specialist.specialist_id, c.score) for c in index.best_first(facts, wanted, TODAY)] == expected
+
+
+def test_the_index_agrees_with_rank_under_percentage_weights_and_focus_ties():
+    """The reviewer's counterexample: weight 2 on fit, two specialists tied at 1.784."""
+    w = Weights(fit=2.0)
+    facts = CaseFacts(case_id="c0", diagnosis_code="C50.911", jurisdiction="US-CA", language="en")
+    wanted = Wanted(("207RX0202X", "207RH0003X", "2084N0400X"))
+    twins = [Specialist(specialist_id=f"s{i}", npi="1234567893", specialties=("207RH0003X",),
+                        licences=(Licence("US-CA", date(2099, 1, 1)),), languages=frozenset({"en"}), capacity=2,
+                        free_slots=2, focus=(CodeRange("C50", "C50"),),
+                        certifications=(Certification("B", "207RH0003X", date(2099, 1, 1)),),
+                        turnaround_days=7.0, quality=0.0028) for i in range(2)]
+    expected = [c.specialist.specialist_id for c in rank(facts, wanted, twins, TODAY, w)[0]]
+    assert [c.specialist.specialist_id for c in DirectoryIndex(twins, w).best_first(facts, wanted, TODAY)] == expected
+
+
+def test_a_walk_under_way_survives_the_index_changing_under_it():
+    directory = [Specialist(specialist_id=f"s{i}", npi="1234567893", specialties=("207RX0202X",),
+                            licences=(Licence("US-CA", date(2099, 1, 1)),), languages=frozenset({"en"}), capacity=2,
+                            free_slots=2, certifications=(Certification("B", "207RX0202X", date(2099, 1, 1)),),
+                            quality=0.9 - i / 10) for i in range(4)]
+    facts = CaseFacts(case_id="c1", diagnosis_code="C50.911", jurisdiction="US-CA", language="en")
     wanted = _wanted(facts)
     index = DirectoryIndex(directory)
-    expected = [(c.specialist.specialist_id, c.score) for c in rank(facts, wanted, directory, TODAY)[0]]
-    assert [(c.specialist.specialist_id, c.score) for c in index.best_first(facts, wanted, TODAY)] == expected
+    walk = index.best_first(facts, wanted, TODAY)
+    assert next(walk).specialist.specialist_id == "s0"
+    moved = dataclasses.replace(directory[1], licences=(Licence("US-NY", date(2099, 1, 1)),))
+    index.put(moved)  # s1 leaves California while the walk waits on a reservation
+    assert [c.specialist.specialist_id for c in walk] == ["s2", "s3"]  # judged as the index holds it now
 
 
 @settings(max_examples=100, deadline=None)

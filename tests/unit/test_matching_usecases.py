@@ -105,7 +105,7 @@ async def test_explain_match_gives_the_decision_and_one_verdict_per_specialist()
     async def everyone():
         return list(transact.state.specialists.values())
 
-    found = await usecases.explain_match(reader, everyone, "c1", policy, FakeClock().now().date())
+    found = await usecases.explain_match(reader, everyone, "c1", policy, FakeClock().now().date(), frozenset({"t1"}))
     assert [o.specialist_id for o in found.decision.offers] == ["best"]
     assert found.decision.facts.diagnosis_code == "C50.911" and found.wanted[0] == "207RX0202X"
     verdicts = {v.specialist.specialist_id: v for v in found.verdicts}
@@ -117,7 +117,10 @@ async def test_explain_match_gives_the_decision_and_one_verdict_per_specialist()
 
     # A case nobody could take keeps its reason; a case matching never saw is not found.
     await _match(transact, _submitted("c2", jurisdiction="US-TX"))
-    unmatched = await usecases.explain_match(reader, everyone, "c2", policy, FakeClock().now().date())
+    unmatched = await usecases.explain_match(reader, everyone, "c2", policy, FakeClock().now().date(),
+                                             frozenset({"t1"}))
     assert unmatched.decision.offers == () and "US-TX" in unmatched.decision.unmatched_reasons[0]
-    with pytest.raises(usecases.NotFound):
-        await usecases.explain_match(reader, everyone, "never", policy, FakeClock().now().date())
+    for case_id, tenants in (("never", {"t1"}), ("c1", {"t2"})):  # unknown, or another tenant's: the same
+        with pytest.raises(usecases.NotFound):
+            await usecases.explain_match(reader, everyone, case_id, policy, FakeClock().now().date(),
+                                         frozenset(tenants))

@@ -65,6 +65,9 @@ class _Row:
         if kind is float and not math.isfinite(value):
             self.bad(column, "must be a finite number")
             return default
+        if kind is int and not -(2**31) <= value < 2**31:
+            self.bad(column, f"{text[:20]!r} is out of range")
+            return default
         return value
 
 
@@ -72,14 +75,20 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
     """Each row as (where, message), and the violations of the file's shape (a missing
     column, a value that is not a number ...), named `rows[N].column` with N the
     row's line in the file (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or ()]
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))  # a byte-order mark is no column
+    try:
+        header = [h.strip() for h in reader.fieldnames or ()]
+    except csv.Error as exc:
+        return [], [("header", f"is not CSV: {exc}")]
     reader.fieldnames = header
     problems: list[Violation] = []
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
+    repeated = sorted({c for c in header if header.count(c) > 1})
     if not header:
         return [], [("header", "the file is empty: the first line names the columns")]
+    if repeated:
+        problems.append(("header", f"names column(s) {', '.join(repeated)[:200]} twice"))
     if missing:
         problems.append(("header", f"lacks the column(s) {', '.join(missing)}"))
     if unknown:
@@ -87,7 +96,7 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
     if problems:
         return [], problems
     out = []
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in _rows(reader, problems):
         if line - 1 > MAX_ROWS:
             problems.append(("rows", f"more than {MAX_ROWS} rows: send the file in parts"))
             break
@@ -130,6 +139,21 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
     if not out and not problems:
         problems.append(("rows", "the file has a header and no specialist"))
     return out, problems
+
+
+def _rows(reader: csv.DictReader, problems: list[Violation]):
+    """(line, row) of every data row; a row that is not CSV ends the file, named."""
+    line = reader.line_num  # the header's
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append((f"rows[{line + 1}]", f"is not CSV: {exc}"))
+            return
+        line = reader.line_num
+        yield line, raw
 
 
 def write_csv(specialists: list[dict]) -> str:

@@ -95,15 +95,16 @@ class Specialist:
         return any(a.holds(day) for a in self.out_of_office)
 
 
-def listed(current: Specialist | None, proposed: Specialist) -> Specialist:
+def listed(current: Specialist | None, proposed: Specialist, reactivate: bool = False) -> Specialist:
     """What the directory holds after an admin sends `proposed`: the next version,
-    active, and the slots in use kept (free slots follow the new capacity; they
-    go below zero when the capacity drops under what is held, and come back as
-    opinions give slots back)."""
+    active as before (a deactivated specialist comes back only when asked to), and
+    the slots in use kept (free slots follow the new capacity; they go below zero
+    when the capacity drops under what is held, and come back as opinions give
+    slots back)."""
     if current is None:
         return dataclasses.replace(proposed, free_slots=proposed.capacity, active=True, version=1)
     held = current.capacity - current.free_slots
-    return dataclasses.replace(proposed, free_slots=proposed.capacity - held, active=True,
+    return dataclasses.replace(proposed, free_slots=proposed.capacity - held, active=current.active or reactivate,
                                version=current.version + 1)
 
 

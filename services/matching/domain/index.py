@@ -67,23 +67,31 @@ class DirectoryIndex:
             bisect.insort(self._buckets.setdefault(key, []), entry)
 
     def put(self, s: Specialist) -> None:
-        """A specialist added or changed (by an admin, or their free slots)."""
+        """A specialist added or changed (by an admin, or their free slots). A bucket
+        that changes is replaced, never edited: a `best_first` walking it meanwhile
+        (it waits on a reservation between candidates) keeps the list it started
+        with, and judges every specialist by what the index holds when it gets there."""
         old = self._by_id.get(s.specialist_id)
-        if old is not None:
-            before, after = list(self._keys(old)), list(self._keys(s))
-            if before == after:  # same buckets, same order: only what the buckets do not hold changed
-                self._by_id[s.specialist_id] = s
-                return
-            for key, entry in before:
-                bucket = self._buckets[key]
-                del bucket[bisect.bisect_left(bucket, entry)]
-        self._add(s)
+        before = list(self._keys(old)) if old is not None else []
+        after = list(self._keys(s))
+        self._by_id[s.specialist_id] = s
+        if before == after:  # same buckets, same order: only what the buckets do not hold changed
+            return
+        for key, entry in before:
+            bucket = list(self._buckets[key])
+            del bucket[bisect.bisect_left(bucket, entry)]
+            self._buckets[key] = bucket
+        for key, entry in after:
+            bucket = list(self._buckets.get(key, ()))
+            bisect.insort(bucket, entry)
+            self._buckets[key] = bucket
 
     def slots_taken(self, specialist_id: str, taken: int) -> None:
-        """A reservation (1) or a release (-1): the buckets' order does not depend on it."""
+        """A reservation (1) or a release (-1): the buckets' order does not depend on it.
+        Free slots go below zero, as in the store, when a capacity cut left more held."""
         s = self._by_id.get(specialist_id)
         if s is not None:
-            self._by_id[specialist_id] = s.with_free_slots(max(-s.capacity, min(s.capacity, s.free_slots - taken)))
+            self._by_id[specialist_id] = s.with_free_slots(min(s.capacity, s.free_slots - taken))
 
     def get(self, specialist_id: str) -> Specialist | None:
         return self._by_id.get(specialist_id)
@@ -113,7 +121,9 @@ class DirectoryIndex:
             bucket = self._buckets.get((specialty, facts.jurisdiction, urgency))
             if not bucket:
                 continue
-            fit_bound = FIT_PLACE * (1.0 - place / len(wanted.specialties)) + FIT_FOCUS
+            # fit and load are rounded as the score rounds them (rounding never goes down
+            # past a bound); the total's own rounding is what SLACK covers.
+            fit_bound = round(FIT_PLACE * (1.0 - place / len(wanted.specialties)) + FIT_FOCUS, 4)
             dynamic = w.fit * fit_bound + w.load * 1.0 + SLACK
             buckets.append((bucket, dynamic))
             heapq.heappush(frontier, (-(dynamic - bucket[0][0]), len(buckets) - 1, 0))
@@ -123,7 +133,13 @@ class DirectoryIndex:
         while frontier or ready:
             bound = -frontier[0][0] if frontier else float("-inf")
             if ready and ready[0][0] * -1 > bound:
-                yield heapq.heappop(ready)[3]
+                candidate = heapq.heappop(ready)[3]
+                now = self._by_id[candidate.specialist.specialist_id]
+                if now is candidate.specialist:
+                    yield candidate
+                elif screen(now, facts, wanted, day) is None:  # changed since it was scored: again
+                    again = candidate_of(now, facts, wanted, w)
+                    heapq.heappush(ready, (-again.score.total, again.tiebreak, scored, again))
                 continue
             if not frontier:
                 break

@@ -17,7 +17,8 @@ from secondlook.validation import Checks, Violation
 from .directory import SECOND_OPINION, Absence, Affiliation, Certification, Licence, Specialist
 from .specialty_map import CodeRange
 
-SPECIALIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SPECIALIST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole (fullmatch)
+CALENDAR_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ORGANIZATION_ID = SPECIALIST_ID
 KINDS = (CaseKind.CASE_KIND_SECOND_OPINION, CaseKind.CASE_KIND_PRIOR_AUTH)
 LIMITS = {"specialties": 10, "focus": 50, "licences": 60, "certifications": 20, "languages": 20,
@@ -31,7 +32,7 @@ def _date(c: Checks, path: str, value: str) -> date | None:
         c.add(path, "is required (an ISO 8601 date, e.g. 2027-06-30)")
         return None
     try:
-        if len(value) != 10:
+        if not CALENDAR_DATE.fullmatch(value):  # not the week or ordinal forms fromisoformat also reads
             raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
@@ -43,7 +44,7 @@ def _organizations(c: Checks, path: str, orgs) -> tuple[Affiliation, ...]:
     out = []
     for i, o in enumerate(orgs):
         where = f"{path}[{i}]"
-        if not ORGANIZATION_ID.match(o.organization_id):
+        if not ORGANIZATION_ID.fullmatch(o.organization_id):
             c.add(f"{where}.organization_id", "is required: letters, digits, '.', '_' or '-', at most 64")
         name = c.text(f"{where}.name", o.name, MAX_NAME)
         if o.npi:
@@ -65,7 +66,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     c = Checks()
     for name, limit in LIMITS.items():
         c.most(name, getattr(msg, name), limit)
-    if not SPECIALIST_ID.match(msg.specialist_id):
+    if not SPECIALIST_ID.fullmatch(msg.specialist_id):
         c.add("specialist_id", "is required: letters, digits, '.', '_' or '-', at most 64, starting with a letter "
                                "or digit")
     if not msg.npi:
