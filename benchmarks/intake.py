@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.pipeline import CEILING_ROUNDS, best_ceiling, cpu_seconds, percentile, scrape
+from benchmarks.pipeline import CEILING_ROUNDS, best_ceiling, cpu_seconds, percentile, scrape, write_figures
 from devstack import clients
 from devstack.stack import ROOT, Stack
 from secondlook.settings import Settings
@@ -124,9 +122,7 @@ def main() -> None:
     table.add_row("CPU per case (ms): " + ", ".join(figures["cpu_ms_per_case"]),
                   " / ".join(f"{v:.1f}" for v in figures["cpu_ms_per_case"].values()))
     console.print(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-        console.print(f"figures written to {args.json}")
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,15 @@ write, not counted here). `--json PATH` writes `p50_ms`, `p99_ms`, `naive_p99_ms
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from datetime import date
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.pipeline import percentile
+from benchmarks.pipeline import percentile, write_figures
 from secondlook import directorygen
 from secondlook.v1.case_pb2 import CaseKind, Urgency
 from services.matching import reference
@@ -132,9 +130,7 @@ def main() -> None:
     table.add_row("cases someone could take", f"{figures['matched_share']:.1%}", "")
     table.add_row("index build (s)", f"{build_s:.2f}", "")
     console.print(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-        console.print(f"figures written to {args.json}")
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,13 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
     return out
 
 
+def write_figures(path: str | None, figures: dict) -> None:
+    """`--json PATH`: the printed figures, as JSON (every benchmark's)."""
+    if path:
+        Path(path).write_text(json.dumps(figures, indent=2) + "\n")
+        console.print(f"figures written to {path}")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -498,8 +505,7 @@ def main() -> None:
                 "open_loop_stages_seconds": {name: {k: round(v, 3) for k, v in f.items()}
                                              for name, f in half["stages"].items()},
             })
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
-        console.print(f"figures written to {args.json}")
+        write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,18 @@ def after_of(token: str) -> str:
     return after
 
 
+def _paging(request, most: int, default: int) -> tuple[str, list[tuple[str, str]]]:
+    """The id a page continues after, and the violations of page_size and page_token."""
+    violations, after = [], ""
+    if not 0 <= request.page_size <= most:
+        violations.append(("page_size", f"must be from 1 to {most} (0 for {default})"))
+    try:
+        after = after_of(request.page_token)
+    except ValueError as exc:
+        violations.append(("page_token", str(exc)))
+    return after, violations
+
+
 def _verdict(v: Verdict, rank: int, chosen: bool) -> matching_pb2.SpecialistVerdict:
     msg = matching_pb2.SpecialistVerdict(specialist_id=v.specialist.specialist_id, chosen=chosen)
     if v.excluded_by is not None:
@@ -95,14 +107,9 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
     async def ExplainMatch(self, request, context):
         principal = await require_role(context, "operator")
         violations = []
+        after, violations = _paging(request, MAX_VERDICTS, DEFAULT_VERDICTS)
         if not request.case_id:
             violations.append(("case_id", "is required"))
-        if not 0 <= request.page_size <= MAX_VERDICTS:
-            violations.append(("page_size", f"must be from 1 to {MAX_VERDICTS} (0 for {DEFAULT_VERDICTS})"))
-        try:
-            after = after_of(request.page_token)
-        except ValueError as exc:
-            violations.append(("page_token", str(exc)))
         if violations:
             await context.abort_with_status(field_violations(*violations))
         try:
@@ -165,16 +172,10 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
 
     async def ListSpecialists(self, request, context):
         await require_role(context, ROLE)
-        violations = []
+        after, violations = _paging(request, MAX_PAGE, DEFAULT_PAGE)
         if request.specialty and request.specialty not in self._taxonomy:
             violations.append(("specialty", f"{request.specialty[:20]!r} is not a NUCC taxonomy code the platform "
                                             "knows"))
-        if not 0 <= request.page_size <= MAX_PAGE:
-            violations.append(("page_size", f"must be from 1 to {MAX_PAGE} (0 for {DEFAULT_PAGE})"))
-        try:
-            after = after_of(request.page_token)
-        except ValueError as exc:
-            violations.append(("page_token", str(exc)))
         if violations:
             await context.abort_with_status(field_violations(*violations))
         query = DirectoryQuery(request.specialty, request.jurisdiction.strip().upper(), request.language.strip(),
