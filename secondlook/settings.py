@@ -200,7 +200,18 @@ class Settings(BaseSettings):
         8, ge=1, description="Webhook attempts (exponential backoff with jitter) before a delivery is dead."
     )
     matching_offer_ttl_seconds: int = Field(
-        86400, gt=0, description="How long a specialist has to accept an offer."
+        86400, gt=0, description="How long a specialist has to answer the offer of a standard case; then it "
+        "expires and the case is offered to the next candidate."
+    )
+    matching_offer_ttl_expedited_seconds: int = Field(
+        4 * 3600, gt=0, description="The same for an expedited case (its whole clock is 72 hours)."
+    )
+    matching_offer_max_attempts: int = Field(
+        5, ge=1, description="Offers of a case (per panel seat) that may be declined or expire before the case "
+        "goes UNMATCHED with an escalation."
+    )
+    matching_panel_size: int = Field(
+        3, ge=2, le=10, description="Reviewers a panel case is offered to, each from a distinct organisation."
     )
     matching_max_concurrency: int = Field(
         1, ge=1, description="Batches of cases matching applies at once (instead of "

@@ -45,6 +45,15 @@ class Urgency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     URGENCY_STANDARD: _ClassVar[Urgency]
     URGENCY_EXPEDITED: _ClassVar[Urgency]
 
+class DeclineReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECLINE_REASON_UNSPECIFIED: _ClassVar[DeclineReason]
+    DECLINE_REASON_CONFLICT_OF_INTEREST: _ClassVar[DeclineReason]
+    DECLINE_REASON_OUTSIDE_EXPERTISE: _ClassVar[DeclineReason]
+    DECLINE_REASON_NO_CAPACITY: _ClassVar[DeclineReason]
+    DECLINE_REASON_UNAVAILABLE: _ClassVar[DeclineReason]
+    DECLINE_REASON_OTHER: _ClassVar[DeclineReason]
+
 class Concordance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONCORDANCE_UNSPECIFIED: _ClassVar[Concordance]
@@ -75,6 +84,12 @@ CASE_KIND_PRIOR_AUTH: CaseKind
 URGENCY_UNSPECIFIED: Urgency
 URGENCY_STANDARD: Urgency
 URGENCY_EXPEDITED: Urgency
+DECLINE_REASON_UNSPECIFIED: DeclineReason
+DECLINE_REASON_CONFLICT_OF_INTEREST: DeclineReason
+DECLINE_REASON_OUTSIDE_EXPERTISE: DeclineReason
+DECLINE_REASON_NO_CAPACITY: DeclineReason
+DECLINE_REASON_UNAVAILABLE: DeclineReason
+DECLINE_REASON_OTHER: DeclineReason
 CONCORDANCE_UNSPECIFIED: Concordance
 CONCORDANCE_SAME: Concordance
 CONCORDANCE_REFINED: Concordance

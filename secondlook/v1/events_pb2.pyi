@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from secondlook.v1 import case_pb2 as _case_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -10,8 +11,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class UnmatchedCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNMATCHED_CAUSE_UNSPECIFIED: _ClassVar[UnmatchedCause]
+    UNMATCHED_CAUSE_NOBODY_ELIGIBLE: _ClassVar[UnmatchedCause]
+    UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: _ClassVar[UnmatchedCause]
+    UNMATCHED_CAUSE_PANEL_INCOMPLETE: _ClassVar[UnmatchedCause]
+UNMATCHED_CAUSE_UNSPECIFIED: UnmatchedCause
+UNMATCHED_CAUSE_NOBODY_ELIGIBLE: UnmatchedCause
+UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: UnmatchedCause
+UNMATCHED_CAUSE_PANEL_INCOMPLETE: UnmatchedCause
+
 class Event(_message.Message):
-    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "redrive_requested", "specialist_changed")
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "redrive_requested", "specialist_changed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +44,9 @@ class Event(_message.Message):
     OFFERS_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_WITHDRAWN_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_ADDED_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_DECLINED_FIELD_NUMBER: _ClassVar[int]
+    OFFER_DEADLINE_PASSED_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_CHANGED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
@@ -54,9 +69,12 @@ class Event(_message.Message):
     offers_withdrawn: OffersWithdrawn
     assignments_withdrawn: AssignmentsWithdrawn
     documents_added: DocumentsAdded
+    assignment_declined: AssignmentDeclined
+    offer_deadline_passed: OfferDeadlinePassed
+    assignment_expired: AssignmentExpired
     redrive_requested: RedriveRequested
     specialist_changed: SpecialistChanged
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
 
 class CaseWithdrawn(_message.Message):
     __slots__ = ("reason",)
@@ -133,10 +151,42 @@ class SpecialistOffered(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ...) -> None: ...
 
 class CaseUnmatched(_message.Message):
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "cause", "offers_made")
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_MADE_FIELD_NUMBER: _ClassVar[int]
     reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+    cause: UnmatchedCause
+    offers_made: int
+    def __init__(self, reason: _Optional[str] = ..., cause: _Optional[_Union[UnmatchedCause, str]] = ..., offers_made: _Optional[int] = ...) -> None: ...
+
+class AssignmentDeclined(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id", "reason")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    reason: _case_pb2.DeclineReason
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ...) -> None: ...
+
+class OfferDeadlinePassed(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id", "respond_by")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    respond_by: _timestamp_pb2.Timestamp
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AssignmentExpired(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentAccepted(_message.Message):
     __slots__ = ("assignment_id", "specialist_id")

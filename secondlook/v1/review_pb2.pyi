@@ -20,15 +20,19 @@ class AssignmentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSIGNMENT_STATE_IN_REVIEW: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_OPINION_SUBMITTED: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_WITHDRAWN: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_DECLINED: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_EXPIRED: _ClassVar[AssignmentState]
 ASSIGNMENT_STATE_UNSPECIFIED: AssignmentState
 ASSIGNMENT_STATE_OFFERED: AssignmentState
 ASSIGNMENT_STATE_ACCEPTED: AssignmentState
 ASSIGNMENT_STATE_IN_REVIEW: AssignmentState
 ASSIGNMENT_STATE_OPINION_SUBMITTED: AssignmentState
 ASSIGNMENT_STATE_WITHDRAWN: AssignmentState
+ASSIGNMENT_STATE_DECLINED: AssignmentState
+ASSIGNMENT_STATE_EXPIRED: AssignmentState
 
 class Assignment(_message.Message):
-    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by")
+    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +42,7 @@ class Assignment(_message.Message):
     URGENCY_FIELD_NUMBER: _ClassVar[int]
     OFFERED_AT_FIELD_NUMBER: _ClassVar[int]
     RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
+    DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     case_id: str
     specialist_id: str
@@ -47,7 +52,8 @@ class Assignment(_message.Message):
     urgency: _case_pb2.Urgency
     offered_at: _timestamp_pb2.Timestamp
     respond_by: _timestamp_pb2.Timestamp
-    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    decline_reason: _case_pb2.DeclineReason
+    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ...) -> None: ...
 
 class ListAssignmentsRequest(_message.Message):
     __slots__ = ("states",)
@@ -82,6 +88,16 @@ class AssignmentRequest(_message.Message):
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     def __init__(self, assignment_id: _Optional[str] = ...) -> None: ...
+
+class DeclineAssignmentRequest(_message.Message):
+    __slots__ = ("assignment_id", "reason", "note")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    reason: _case_pb2.DeclineReason
+    note: str
+    def __init__(self, assignment_id: _Optional[str] = ..., reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Opinion(_message.Message):
     __slots__ = ("diagnosis_concordance", "treatment_concordance", "recommendation", "narrative", "confidence", "attestation")

@@ -52,6 +52,11 @@ class ReviewServiceStub:
                 request_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
                 _registered_method=True)
+        self.DeclineAssignment = channel.unary_unary(
+                '/secondlook.v1.ReviewService/DeclineAssignment',
+                request_serializer=secondlook_dot_v1_dot_review__pb2.DeclineAssignmentRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+                _registered_method=True)
         self.StartReview = channel.unary_unary(
                 '/secondlook.v1.ReviewService/StartReview',
                 request_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
@@ -88,7 +93,16 @@ class ReviewServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AcceptAssignment(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Refused once the offer's respond_by has passed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineAssignment(self, request, context):
+        """The reviewer will not take the case (an offer, instead of accepting it):
+        their slot is released and matching offers the case to the next candidate.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -122,6 +136,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
             'AcceptAssignment': grpc.unary_unary_rpc_method_handler(
                     servicer.AcceptAssignment,
                     request_deserializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
+            ),
+            'DeclineAssignment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineAssignment,
+                    request_deserializer=secondlook_dot_v1_dot_review__pb2.DeclineAssignmentRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
             ),
             'StartReview': grpc.unary_unary_rpc_method_handler(
@@ -218,6 +237,33 @@ class ReviewService:
             target,
             '/secondlook.v1.ReviewService/AcceptAssignment',
             secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
+            secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineAssignment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.ReviewService/DeclineAssignment',
+            secondlook_dot_v1_dot_review__pb2.DeclineAssignmentRequest.SerializeToString,
             secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
             options,
             channel_credentials,

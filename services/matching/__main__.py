@@ -10,14 +10,16 @@ import sys
 
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
+from secondlook.deadlines import Deadlines
 from secondlook.logging import get_logger
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import matching_pb2, matching_pb2_grpc
 
 from .. import topology
-from . import reference, repository
+from . import reference, repository, usecases
 from .domain.matcher import Weights
+from .domain.offers import OfferRules
 from .grpc_api import MatchingServicer
 from .handlers import make_handlers
 from .usecases import MatchPolicy
@@ -38,7 +40,10 @@ async def serve() -> int:
     kernel = build_kernel("matching", topology.ALL_TOPICS)
     settings = kernel.settings
     policy = MatchPolicy(
-        specialty_map=reference.specialty_map(), offer_ttl_seconds=settings.matching_offer_ttl_seconds,
+        specialty_map=reference.specialty_map(),
+        offers=OfferRules(ttl_seconds=settings.matching_offer_ttl_seconds,
+                          expedited_ttl_seconds=settings.matching_offer_ttl_expedited_seconds,
+                          max_attempts=settings.matching_offer_max_attempts, panel_size=settings.matching_panel_size),
         weights=Weights(fit=settings.matching_weight_fit, load=settings.matching_weight_load,
                         turnaround=settings.matching_weight_turnaround, quality=settings.matching_weight_quality),
         cover_secondary=settings.matching_cover_secondary_diagnoses,
@@ -46,11 +51,17 @@ async def serve() -> int:
     log.info("specialty_map_loaded", version=policy.specialty_map.version, ranges=len(policy.specialty_map.entries))
     clock = Clock()
     cache = repository.DirectoryCache(kernel.store.db, DIRECTORY_TTL_SECONDS, policy.weights)
-    consumer = kernel.consumer(make_handlers(kernel.store.db, clock, policy, cache))
+    deadlines = Deadlines(clock)  # offers' deadlines: stored with the offers, re-armed at start
+    consumer = kernel.consumer(make_handlers(kernel.store.db, clock, policy, cache, deadlines))
+    transact = transactor(kernel.store, lambda uow: repository.MatchingUnitOfWork(uow, cache, deadlines))
+    directory = repository.MongoMatchingRepository(kernel.store.db, cache, deadlines)
+
+    async def expire_offers() -> None:
+        await deadlines.run(directory.open_deadlines,
+                            lambda ids: transact(lambda uow: usecases.offers_overdue(uow, ids, clock.now())))
 
     def register(server):
-        servicer = MatchingServicer(transactor(kernel.store, lambda uow: repository.MatchingUnitOfWork(uow, cache)),
-                                    repository.MongoMatchingRepository(kernel.store.db, cache),
+        servicer = MatchingServicer(transact, directory,
                                     reference.taxonomy(), clock, policy, cache.specialists)
         matching_pb2_grpc.add_MatchingServiceServicer_to_server(servicer, server)
         return [matching_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name]
@@ -67,7 +78,7 @@ async def serve() -> int:
         consumer=consumer,
         consumes=topology.CONSUMES["matching"],
         startup=[prepare],
-        loops=[cache.follow] if settings.follow_change_streams else [],
+        loops=[expire_offers, *([cache.follow] if settings.follow_change_streams else [])],
         max_concurrency=settings.matching_max_concurrency,
     )
     return await run(service)

@@ -32,13 +32,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from secondlook import changes
+from secondlook.deadlines import Deadlines
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist
 from .domain.index import DirectoryIndex
 from .domain.matcher import CaseFacts, Weights
-from .domain.offers import Decision, Offer
+from .domain.offers import ACCEPTED, AWAITING, EXPIRING, OPEN, WITHDRAWN, Decision, Offer
 from .specialistdoc import specialist_from_doc, specialist_to_doc
 
 log = get_logger(__name__)
@@ -46,13 +47,17 @@ log = get_logger(__name__)
 SPECIALISTS = "specialists"
 ASSIGNMENTS = "assignments"  # the offers made, each with the facts the case was matched on
 UNMATCHED = "unmatched_cases"  # the cases nobody could take, with the facts and the reason
-WITHDRAWN = "withdrawn_cases"  # cases withdrawn: never matched again, whatever arrives late
+WITHDRAWN_CASES = "withdrawn_cases"  # cases withdrawn: never matched again, whatever arrives late
 
 
 class MatchingRepository(Protocol):
     async def index(self, refresh: tuple[str, ...] | None = None) -> DirectoryIndex: ...
     async def reserve(self, specialist_id: str, assignment_id: str) -> bool: ...
     async def add_offer(self, offer: Offer, facts: CaseFacts) -> None: ...
+    async def close_offer(self, assignment_id: str, state: str) -> Offer | None: ...
+    async def offer_accepted(self, assignment_id: str) -> bool: ...
+    async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]: ...
+    async def close_offers_of_case(self, case_id: str) -> None: ...
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
     async def decision(self, case_id: str) -> Decision | None: ...
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
@@ -166,12 +171,14 @@ class DirectoryCache:
 
 class MongoMatchingRepository:
     """Inside a unit of work (`session`, whose commit runs `after_commit`), or alone
-    for guarded single-document writes."""
+    for guarded single-document writes. Committed offers arm their deadline in
+    `deadlines`, and an answer disarms it."""
 
-    def __init__(self, db: AsyncDatabase, cache: DirectoryCache, session=None,
+    def __init__(self, db: AsyncDatabase, cache: DirectoryCache, deadlines: Deadlines, session=None,
                  after_commit: list[Callable[[], None]] | None = None):
         self._db = db
         self._cache = cache
+        self._deadlines = deadlines
         self._session = session
         self._after_commit = after_commit
 
@@ -203,8 +210,57 @@ class MongoMatchingRepository:
             "_id": offer.assignment_id, "case_id": offer.case_id, "tenant_id": offer.tenant_id,
             "specialist_id": offer.specialist_id, "specialty": offer.specialty, "score": offer.score,
             "explanation": offer.explanation, "offered_at": offer.offered_at, "respond_by": offer.respond_by,
+            "state": offer.state, "organizations": list(offer.organizations), "traceparent": offer.traceparent,
             "facts": dataclasses.asdict(facts),
         }, session=self._session)
+        self._committed(lambda: self._deadlines.arm(offer.assignment_id, offer.respond_by))
+
+    async def close_offer(self, assignment_id: str, state: str) -> Offer | None:
+        """The offer, now answered `state` (declined, expired); None when it was
+        answered before (a repeat) or is not one of matching's offers."""
+        doc = await self._db[ASSIGNMENTS].find_one({"_id": assignment_id, "state": {"$in": AWAITING}},
+                                                   session=self._session)
+        if doc is None:
+            return None
+        result = await self._db[ASSIGNMENTS].update_one({"_id": assignment_id, "state": doc["state"]},
+                                                        {"$set": {"state": state}}, session=self._session)
+        if result.modified_count != 1:
+            raise AnsweredMeanwhile(assignment_id)
+        self._committed(lambda: self._deadlines.disarm(assignment_id))
+        return _offer(doc | {"state": state})
+
+    async def offer_accepted(self, assignment_id: str) -> bool:
+        """The reviewer accepted: the deadline no longer applies. False for a repeat."""
+        result = await self._db[ASSIGNMENTS].update_one({"_id": assignment_id, "state": {"$in": AWAITING}},
+                                                        {"$set": {"state": ACCEPTED}}, session=self._session)
+        self._committed(lambda: self._deadlines.disarm(assignment_id))
+        return result.modified_count == 1
+
+    async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]:
+        """Of these, the offers still open past their deadline, now marked as sent to
+        review to decide (EXPIRING): each is sent once."""
+        overdue = {"_id": {"$in": assignment_ids}, "state": OPEN, "respond_by": {"$lte": now}}
+        docs = await self._db[ASSIGNMENTS].find(overdue, session=self._session).to_list()
+        if docs:
+            result = await self._db[ASSIGNMENTS].update_many(
+                {**overdue, "_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"state": EXPIRING}},
+                session=self._session)
+            if result.modified_count != len(docs):
+                raise AnsweredMeanwhile(",".join(d["_id"] for d in docs))
+        return [_offer(d) for d in docs]
+
+    async def close_offers_of_case(self, case_id: str) -> None:
+        """The case is withdrawn: its offers awaiting an answer wait no more."""
+        awaiting = {"case_id": case_id, "state": {"$in": AWAITING}}
+        ids = [d["_id"] async for d in self._db[ASSIGNMENTS].find(awaiting, {"_id": 1}, session=self._session)]
+        if ids:
+            await self._db[ASSIGNMENTS].update_many(awaiting, {"$set": {"state": WITHDRAWN}}, session=self._session)
+            self._committed(lambda: [self._deadlines.disarm(i) for i in ids])
+
+    async def open_deadlines(self) -> list[tuple[str, datetime]]:
+        """Every offer awaiting an answer, with its deadline (re-armed at start)."""
+        cursor = self._db[ASSIGNMENTS].find({"state": OPEN}, {"respond_by": 1}, session=self._session)
+        return [(d["_id"], d["respond_by"]) async for d in cursor]
 
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None:
         """Once per event: a repeat of it records nothing more."""
@@ -221,12 +277,8 @@ class MongoMatchingRepository:
         recorded = [d["facts"] for d in offers + unmatched if d.get("facts")]
         if not recorded:
             return None  # never matched, or matched before decisions were recorded
-        facts = CaseFacts(**{**recorded[0], "secondary_diagnosis_codes": tuple(
-            recorded[0].get("secondary_diagnosis_codes", ()))})
-        return Decision(facts, tuple(Offer(
-            assignment_id=d["_id"], case_id=d["case_id"], tenant_id=d["tenant_id"], specialist_id=d["specialist_id"],
-            specialty=d["specialty"], score=d["score"], explanation=d["explanation"], offered_at=d["offered_at"],
-            respond_by=d["respond_by"]) for d in offers), tuple(d["reason"] for d in unmatched))
+        facts = _facts(recorded[0])
+        return Decision(facts, tuple(_offer(d) for d in offers), tuple(d["reason"] for d in unmatched))
 
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]:
         """(specialist, assignment) of every offer made for the case."""
@@ -234,11 +286,11 @@ class MongoMatchingRepository:
         return [(d["specialist_id"], d["_id"]) async for d in cursor]
 
     async def mark_withdrawn(self, case_id: str) -> None:
-        await self._db[WITHDRAWN].update_one({"_id": case_id}, {"$setOnInsert": {"case_id": case_id}}, upsert=True,
+        await self._db[WITHDRAWN_CASES].update_one({"_id": case_id}, {"$setOnInsert": {"case_id": case_id}}, upsert=True,
                                              session=self._session)
 
     async def is_withdrawn(self, case_id: str) -> bool:
-        return await self._db[WITHDRAWN].find_one({"_id": case_id}, {"_id": 1}, session=self._session) is not None
+        return await self._db[WITHDRAWN_CASES].find_one({"_id": case_id}, {"_id": 1}, session=self._session) is not None
 
     async def specialist(self, specialist_id: str) -> Specialist | None:
         doc = await self._db[SPECIALISTS].find_one({"_id": specialist_id}, {"holding": 0}, session=self._session)
@@ -307,6 +359,25 @@ class MongoMatchingRepository:
         return released
 
 
+class AnsweredMeanwhile(Exception):
+    """An offer's state changed between the read and the guarded write: run it again."""
+
+
+def _facts(doc: dict) -> CaseFacts:
+    known = {f.name for f in dataclasses.fields(CaseFacts)}
+    return CaseFacts(**{k: v for k, v in doc.items() if k in known} | {
+        "secondary_diagnosis_codes": tuple(doc.get("secondary_diagnosis_codes", ()))})
+
+
+def _offer(d: dict) -> Offer:
+    # Offers recorded before the protocol kept a state were accepted or answered long ago.
+    return Offer(
+        assignment_id=d["_id"], case_id=d["case_id"], tenant_id=d["tenant_id"], specialist_id=d["specialist_id"],
+        specialty=d["specialty"], score=d["score"], explanation=d["explanation"], offered_at=d["offered_at"],
+        respond_by=d["respond_by"], state=d.get("state", ACCEPTED), organizations=tuple(d.get("organizations", ())),
+        traceparent=d.get("traceparent", ""))
+
+
 def _release(specialist_id: str, assignment_id: str) -> tuple[dict, dict]:
     return ({"_id": specialist_id, "holding": assignment_id},
             {"$inc": {"free_slots": 1}, "$pull": {"holding": assignment_id}})
@@ -315,7 +386,8 @@ def _release(specialist_id: str, assignment_id: str) -> tuple[dict, dict]:
 class MatchingUnitOfWork:
     """What matching's use cases see of one transaction."""
 
-    def __init__(self, uow: UnitOfWork, cache: DirectoryCache):
-        self.directory: MatchingRepository = MongoMatchingRepository(uow.db, cache, uow.session, uow.after_commit)
+    def __init__(self, uow: UnitOfWork, cache: DirectoryCache, deadlines: Deadlines):
+        self.directory: MatchingRepository = MongoMatchingRepository(uow.db, cache, deadlines, uow.session,
+                                                                     uow.after_commit)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

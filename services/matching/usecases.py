@@ -11,10 +11,27 @@ from typing import Protocol
 from secondlook.clock import Clock
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
+from secondlook.v1.events_pb2 import UnmatchedCause
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed, specialist_changed
-from .domain.matcher import CaseFacts, Verdict, Weights, assess, wanted_for
-from .domain.offers import Decision, matching_started, offer_to, offers_withdrawn, unmatched
+from .domain.index import DirectoryIndex
+from .domain.matcher import CaseFacts, Verdict, Wanted, Weights, assess, wanted_for
+from .domain.offers import (
+    DECLINED,
+    EXPIRED,
+    Decision,
+    Offer,
+    OfferRules,
+    deadline_passed,
+    exhausted_reason,
+    matching_started,
+    nobody_left_reason,
+    offer_to,
+    offers_withdrawn,
+    panel_reason,
+    refill,
+    unmatched,
+)
 from .domain.specialty_map import SpecialtyMap
 from .repository import MatchingRepository
 
@@ -33,7 +50,7 @@ class MatchPolicy:
     """How matching decides (settings and reference data, fixed at start)."""
 
     specialty_map: SpecialtyMap
-    offer_ttl_seconds: int
+    offers: OfferRules = OfferRules()
     weights: Weights = Weights()
     cover_secondary: bool = False  # a secondary diagnosis may decide when the primary has no specialty
 
@@ -46,36 +63,130 @@ def case_facts(event: Event) -> CaseFacts:
         secondary_diagnosis_codes=tuple(s.secondary_diagnosis_codes),
         first_opinion_physician_npi=s.first_opinion_physician_npi,
         first_opinion_organization=s.first_opinion_organization,
-        first_opinion_organization_npi=s.first_opinion_organization_npi,
+        first_opinion_organization_npi=s.first_opinion_organization_npi, panel_requested=s.panel_requested,
     )
 
 
 async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchPolicy) -> None:
     """case.submitted: rank the eligible specialists and offer the case to the best
-    one with a free slot, or say why nobody can take it."""
+    one with a free slot (a panel: to the best of distinct organisations, one per
+    seat), or say why nobody can take it."""
     if await uow.directory.is_withdrawn(event.case_id):  # a case.submitted published again after the withdrawal
         log.info("withdrawn_case_not_matched")
         return
     facts = case_facts(event)
     wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
     uow.emit(matching_started(event, wanted.specialties))
+    seats = policy.offers.seats(facts)
+    chosen, index = await _reserve_seats(uow, event, facts, wanted, clock, policy, seats)
+    if len(chosen) == seats:
+        await _offer(uow, facts, chosen)
+        return
+    if chosen:  # a panel short of seats: nobody is offered it
+        await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen])
+        reason, why = panel_reason(seats, len(chosen)), UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE
+    else:
+        reason = index.why_not(facts, wanted, clock.now().date()) or "every eligible specialist filled up while matching"
+        why = UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+    await _unmatched(uow, event, facts, reason, why, 0, clock)
+
+
+async def _reserve_seats(uow: UnitOfWork, cause: Event, facts: CaseFacts, wanted: Wanted, clock: Clock,
+                         policy: MatchPolicy, seats: int, offered: frozenset[str] = frozenset(),
+                         taken_organizations: frozenset[str] = frozenset()) -> tuple[list[tuple[Offer, Event]], DirectoryIndex]:
+    """Takes a slot of the best candidates, up to `seats` of them, none offered the
+    case before and no two (nor any live seat) of one organisation; the offers are
+    not recorded yet. Candidates come from the directory in memory; when it cannot
+    fill every seat, they are read again and tried once more (a slot may be back)."""
     day = clock.now().date()
+    chosen: list[tuple[Offer, Event]] = []
+    organisations = set(taken_organizations)
     refresh = None
-    for _ in range(2):  # the directory in memory; before giving up, its candidates read again
+    for _ in range(2):
         index = await uow.directory.index(refresh)
-        for candidate in index.best_first(facts, wanted, day):  # again after the read: a slot may be back
-            offer, offered = offer_to(event, candidate, clock.now(), policy.offer_ttl_seconds)
-            if not await uow.directory.reserve(offer.specialist_id, offer.assignment_id):
+        for candidate in index.best_first(facts, wanted, day):
+            specialist_id = candidate.specialist.specialist_id
+            if specialist_id in offered or any(o.specialist_id == specialist_id for o, _ in chosen):
+                continue
+            offer, offered_event = offer_to(cause, facts, candidate, clock.now(), policy.offers)
+            if organisations.intersection(offer.organizations):
+                continue  # a panel's seats come from distinct organisations
+            if not await uow.directory.reserve(specialist_id, offer.assignment_id):
                 continue  # its last slot went to a concurrent case: next best
-            await uow.directory.add_offer(offer, facts)
-            uow.emit(offered)
-            log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score)
-            return
+            chosen.append((offer, offered_event))
+            organisations.update(offer.organizations)
+            if len(chosen) == seats:
+                return chosen, index
         refresh = tuple(s.specialist_id for s in index.candidates(wanted.specialties, facts.jurisdiction))
-    reason = index.why_not(facts, wanted, day) or "every eligible specialist filled up while matching"
-    await uow.directory.record_unmatched(event.event_id, facts, reason, clock.now())
-    uow.emit(unmatched(event, reason))
-    log.warning("case_unmatched")  # the reason travels in the event, to intake's timeline
+    return chosen, index
+
+
+async def _offer(uow: UnitOfWork, facts: CaseFacts, chosen: list[tuple[Offer, Event]]) -> None:
+    for offer, offered_event in chosen:
+        await uow.directory.add_offer(offer, facts)
+        uow.emit(offered_event)
+        log.info("specialist_offered", specialist_id=offer.specialist_id, score=offer.score,
+                 respond_by=offer.respond_by.isoformat(timespec="seconds"))
+
+
+async def _unmatched(uow: UnitOfWork, cause: Event, facts: CaseFacts, reason: str, why: int, offers_made: int,
+                     clock: Clock) -> None:
+    await uow.directory.record_unmatched(cause.event_id, facts, reason, clock.now())
+    uow.emit(unmatched(cause, reason, why, offers_made))
+    # The reason travels in the event, to intake's timeline and to operations.
+    log.warning("case_unmatched", cause=UnmatchedCause.Name(why).removeprefix("UNMATCHED_CAUSE_"))
+
+
+async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchPolicy) -> None:
+    """assignment.declined, assignment.expired: the offer's slot is given back and the
+    case offered to the next-best candidate not offered it before; after too many
+    failed offers, or with nobody left, the case is unmatched (a panel that still
+    has live seats carries on short of one, and says so)."""
+    answer, state = ((event.assignment_declined, DECLINED) if event.type == "assignment.declined"
+                     else (event.assignment_expired, EXPIRED))
+    closed = await uow.directory.close_offer(answer.assignment_id, state)
+    if closed is None:
+        return  # answered before (a repeat), or not an offer matching made
+    await uow.directory.release([(closed.specialist_id, closed.assignment_id)])
+    log.info("offer_" + state, specialist_id=closed.specialist_id, assignment_id=closed.assignment_id)
+    if await uow.directory.is_withdrawn(event.case_id):
+        return
+    decision = await uow.directory.decision(event.case_id)
+    assert decision is not None  # the closed offer is one of its offers
+    facts, seats = decision.facts, policy.offers.seats(decision.facts)
+    needs = refill(list(decision.offers), seats, policy.offers.max_attempts)
+    if needs.seats == 0:
+        return
+    live = seats - needs.seats
+    if needs.exhausted:
+        chosen: list[tuple[Offer, Event]] = []
+        reason, why = exhausted_reason(needs, policy.offers.max_attempts, seats), \
+            UnmatchedCause.UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED
+    else:
+        wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+        chosen, _ = await _reserve_seats(uow, event, facts, wanted, clock, policy, needs.seats, needs.offered,
+                                         needs.taken_organizations)
+        reason, why = nobody_left_reason(needs), UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+    await _offer(uow, facts, chosen)
+    if chosen or live:
+        if len(chosen) < needs.seats:
+            log.warning("panel_short", seats=seats, live=live + len(chosen), reason=reason)
+        return
+    await _unmatched(uow, event, facts, reason, why, len(decision.offers), clock)
+
+
+async def offer_accepted(directory: MatchingRepository, event: Event) -> bool:
+    """assignment.accepted: the offer's deadline no longer applies. False for a repeat."""
+    return await directory.offer_accepted(event.assignment_accepted.assignment_id)
+
+
+async def offers_overdue(uow: UnitOfWork, assignment_ids: list[str], now: datetime) -> None:
+    """Deadlines fell due: each offer still open goes to review to decide (it expires
+    it unless the reviewer answered first; matching hears which)."""
+    for offer in await uow.directory.offers_overdue(assignment_ids, now):
+        uow.emit(deadline_passed(offer))
+        with bound_contextvars(case_id=offer.case_id):
+            log.info("offer_deadline_passed", assignment_id=offer.assignment_id)
 
 
 async def release_capacity(directory: MatchingRepository, events: list[Event]) -> list[bool | None]:
@@ -97,6 +208,7 @@ async def withdraw_offers(uow: UnitOfWork, event: Event) -> None:
     slot back (if it still holds it: an opinion may have given it back already),
     and review hears which offers are withdrawn."""
     await uow.directory.mark_withdrawn(event.case_id)
+    await uow.directory.close_offers_of_case(event.case_id)
     offers = await uow.directory.offers_for_case(event.case_id)
     if offers:
         await uow.directory.release(offers)  # guarded: a slot given back before (the opinion) is not again

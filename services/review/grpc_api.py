@@ -17,7 +17,7 @@ from secondlook.unitofwork import Transact
 from secondlook.v1 import review_pb2, review_pb2_grpc
 
 from . import usecases
-from .domain.assignment import Assignment, IllegalAction
+from .domain.assignment import Assignment, IllegalAction, validate_decline
 
 log = get_logger(__name__)
 
@@ -50,7 +50,7 @@ def resume_time(position: str) -> datetime:
 def _message(a: Assignment) -> review_pb2.Assignment:
     msg = review_pb2.Assignment(
         assignment_id=a.assignment_id, case_id=a.case_id, specialist_id=a.specialist_id, specialty=a.specialty,
-        state=a.state, diagnosis_code=a.diagnosis_code, urgency=a.urgency,
+        state=a.state, diagnosis_code=a.diagnosis_code, urgency=a.urgency, decline_reason=a.decline_reason,
     )
     msg.offered_at.FromDatetime(a.offered_at)
     msg.respond_by.FromDatetime(a.respond_by)
@@ -103,7 +103,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort_with_status(field_violations(("assignment_id", "is required")))
         try:
             moved = await command(principal.specialist_id)
-        except usecases.InvalidOpinion as exc:
+        except (usecases.InvalidOpinion, usecases.InvalidDecline) as exc:
             await context.abort_with_status(field_violations(*exc.violations))
         except usecases.NotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"assignment_id: no assignment {assignment_id[:64]!r}")
@@ -118,6 +118,15 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     async def AcceptAssignment(self, request, context):
         return await self._run(context, request.assignment_id, "accept", lambda sid: usecases.accept_assignment(
             self._transact, self._feed, self._clock, sid, request.assignment_id))
+
+    async def DeclineAssignment(self, request, context):
+        await self._reviewer(context)
+        problems = validate_decline(request.reason, request.note)
+        if problems:  # every problem at once, the missing id among them
+            missing = [("assignment_id", "is required")] if not request.assignment_id else []
+            await context.abort_with_status(field_violations(*missing, *problems))
+        return await self._run(context, request.assignment_id, "decline", lambda sid: usecases.decline_assignment(
+            self._transact, self._feed, self._clock, sid, request.assignment_id, request.reason, request.note))
 
     async def StartReview(self, request, context):
         return await self._run(context, request.assignment_id, "start", lambda sid: usecases.start_review(

@@ -18,4 +18,5 @@ def make_handlers(db: AsyncDatabase, feed: usecases.Feed, clock: Clock) -> dict[
     return {
         "specialist.offered": Guarded.batched(lambda events: usecases.record_offers(assignments, feed, clock, events)),
         "offers.withdrawn": adapt(ReviewUnitOfWork, lambda uow, e: usecases.withdraw_assignments(uow, feed, clock, e)),
+        "offer.deadline_passed": adapt(ReviewUnitOfWork, lambda uow, e: usecases.expire_offer(uow, feed, clock, e)),
     }

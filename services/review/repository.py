@@ -17,7 +17,7 @@ from secondlook import changes
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork, insert_once
 
-from .domain.assignment import Assignment, OpinionRecord
+from .domain.assignment import STAMPS, Assignment, OpinionRecord
 
 log = get_logger(__name__)
 
@@ -45,8 +45,12 @@ def _doc(a: Assignment) -> dict:
         "_id": a.assignment_id, "case_id": a.case_id, "tenant_id": a.tenant_id, "specialist_id": a.specialist_id,
         "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
-        "version": a.version, "changed_at": a.changed_at or a.offered_at,
+        "version": a.version, "changed_at": a.changed_at or a.offered_at, **_decline(a),
     }
+
+
+def _decline(a: Assignment) -> dict:
+    return {"decline_reason": a.decline_reason, "decline_note": a.decline_note} if a.decline_reason else {}
 
 
 def _assignment(doc: dict) -> Assignment:
@@ -55,8 +59,9 @@ def _assignment(doc: dict) -> Assignment:
         specialist_id=doc["specialist_id"], specialty=doc["specialty"], state=doc["state"],
         diagnosis_code=doc["diagnosis_code"], urgency=doc["urgency"], offered_at=doc["offered_at"],
         respond_by=doc["respond_by"], traceparent=doc.get("traceparent", ""),
-        stamps={k: doc[k] for k in ("accepted_at", "started_at", "opinion_submitted_at") if k in doc},
+        stamps={k: doc[k] for k in STAMPS if k in doc},
         version=doc.get("version", 1), changed_at=doc.get("changed_at", doc["offered_at"]),
+        decline_reason=doc.get("decline_reason", 0), decline_note=doc.get("decline_note", ""),
     )
 
 
@@ -88,7 +93,7 @@ class MongoReviewRepository:
         """Records `after` if the assignment is still the version `before` was read at;
         False when it changed meanwhile. (A guarded update, not findAndModify: the
         embedded store scans the whole collection for findAndModify's write.)"""
-        changed = {"state": after.state, "changed_at": after.changed_at,
+        changed = {"state": after.state, "changed_at": after.changed_at, **_decline(after),
                    **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},

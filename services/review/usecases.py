@@ -18,9 +18,13 @@ from .domain.assignment import (
     OPEN,
     Assignment,
     OpinionRecord,
+    assignment_expired,
     assignments_withdrawn,
+    declined,
     event_for,
+    expired,
     offer_from,
+    validate_decline,
     validate_opinion,
     withdrawn,
 )
@@ -66,6 +70,10 @@ class InvalidOpinion(InvalidInput):
     """The opinion is incomplete or out of range: nothing is stored."""
 
 
+class InvalidDecline(InvalidInput):
+    """A decline without a reason, or with too long a note: nothing is stored."""
+
+
 class Superseded(Exception):
     """The assignment changed while the command ran; the caller may read it again."""
 
@@ -101,6 +109,23 @@ async def withdraw_assignments(uow: UnitOfWork, feed: Feed, clock: Clock, event:
     uow.emit(assignments_withdrawn(event, done))
 
 
+async def expire_offer(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) -> None:
+    """offer.deadline_passed: an offer still unanswered expires (matching hears it and
+    offers the case to the next candidate); one the reviewer answered first stands."""
+    passed = event.offer_deadline_passed
+    found = await uow.assignments.get_many([passed.assignment_id])
+    if not found:
+        return  # never recorded here (its offer was withdrawn before it arrived): nothing to expire
+    current = found[0]
+    moved = expired(current, clock.now())
+    if moved is None:
+        return
+    if not await uow.assignments.save_move(current, moved):
+        raise Superseded(current.assignment_id)  # the reviewer acted meanwhile: the consumer runs it again
+    uow.emit(assignment_expired(event, moved))
+    uow.after_commit.append(lambda: feed.publish(moved))
+
+
 # --- queries ---------------------------------------------------------------------
 async def list_assignments(inbox: InboxQuery, specialist_id: str, states: list[int]) -> list[Assignment]:
     return await inbox.list_for_specialist(specialist_id, states)
@@ -134,13 +159,13 @@ async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
 
 # --- commands --------------------------------------------------------------------
 async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-               action: str, opinion: Opinion | None = None) -> Assignment:
+               action: str, opinion: Opinion | None = None, move=assignment_moved) -> Assignment:
     async def body(uow: UnitOfWork) -> Assignment:
         now = clock.now()
         current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
         if current is None:
             raise NotFound(assignment_id)
-        moved = assignment_moved(current, action, now)  # IllegalAction: out of turn
+        moved = move(current, action, now)  # IllegalAction: out of turn
         if not await uow.assignments.save_move(current, moved):
             raise Superseded(assignment_id)
         record = None
@@ -175,3 +200,14 @@ async def submit_opinion(transact: Transact, feed: Feed, clock: Clock, specialis
     if violations:
         raise InvalidOpinion(violations)
     return await _act(transact, feed, clock, specialist_id, assignment_id, "submit_opinion", opinion)
+
+
+async def decline_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
+                             reason: int, note: str) -> Assignment:
+    """The reviewer will not take the case: matching hears the coded reason (the note
+    stays here), releases the slot and offers the case to the next candidate."""
+    violations = validate_decline(reason, note)
+    if violations:
+        raise InvalidDecline(violations)
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "decline",
+                      move=lambda current, _, now: declined(current, reason, note.strip(), now))

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from services.matching.domain.directory import AlreadyListed, Certification, DirectoryQuery, Licence, Specialist
 from services.matching.domain.index import DirectoryIndex
 from services.matching.domain.matcher import CaseFacts
-from services.matching.domain.offers import Decision, Offer
+from services.matching.domain.offers import ACCEPTED, AWAITING, EXPIRING, OPEN, WITHDRAWN, Decision, Offer
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 FAR = date(2099, 12, 31)
@@ -58,6 +58,27 @@ class InMemoryDirectory:
         assert offer.assignment_id not in self._state.offers
         self._state.offers[offer.assignment_id] = offer
         self._state.facts.setdefault(offer.case_id, facts)
+
+    async def close_offer(self, assignment_id: str, state: str) -> Offer | None:
+        offer = self._state.offers.get(assignment_id)
+        if offer is None or offer.state not in AWAITING:
+            return None
+        self._state.offers[assignment_id] = offer = dataclasses.replace(offer, state=state)
+        return offer
+
+    async def offer_accepted(self, assignment_id: str) -> bool:
+        return await self.close_offer(assignment_id, ACCEPTED) is not None
+
+    async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]:
+        due = [o for i in assignment_ids if (o := self._state.offers.get(i)) and o.state == OPEN and o.respond_by <= now]
+        for o in due:
+            self._state.offers[o.assignment_id] = dataclasses.replace(o, state=EXPIRING)
+        return due
+
+    async def close_offers_of_case(self, case_id: str) -> None:
+        for o in list(self._state.offers.values()):
+            if o.case_id == case_id and o.state in AWAITING:
+                self._state.offers[o.assignment_id] = dataclasses.replace(o, state=WITHDRAWN)
 
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None:
         if event_id not in self._state.unmatched:

@@ -10,7 +10,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from secondlook.clock import FakeClock
+from secondlook.clock import Clock, FakeClock
+from secondlook.deadlines import Deadlines
 from secondlook.events import new_event
 from secondlook.store import OUTBOX, Store, rows_of_case
 from secondlook.unitofwork import transactor
@@ -18,7 +19,7 @@ from secondlook.v1 import events_pb2
 from services.matching import reference, repository, usecases
 from services.matching.domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed
 from services.matching.domain.matcher import CaseFacts
-from services.matching.domain.offers import Offer
+from services.matching.domain.offers import Offer, OfferRules
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
 from services.matching.specialistdoc import specialist_from_doc
 from tests.conftest import Pending, eventually
@@ -45,7 +46,7 @@ SPECIALISTS = [
 for _e in SPECIALISTS:
     _e["certifications"] = [{"board": "ABIM", "specialty": x, "expires": "2099-12-31"} for x in _e["specialties"]]
 
-POLICY = usecases.MatchPolicy(reference.specialty_map(), offer_ttl_seconds=3600)
+POLICY = usecases.MatchPolicy(reference.specialty_map(), OfferRules(ttl_seconds=3600))
 
 
 def _entity(e) -> Specialist:
@@ -76,9 +77,10 @@ async def transact(request, mongo_store):
     return _transactor(mongo_store)
 
 
-def _transactor(store: Store, cache: DirectoryCache | None = None):
+def _transactor(store: Store, cache: DirectoryCache | None = None, deadlines: Deadlines | None = None):
     cache = cache or DirectoryCache(store.db, ttl_seconds=3600)
-    return transactor(store, lambda uow: MatchingUnitOfWork(uow, cache))
+    deadlines = deadlines or Deadlines(Clock())
+    return transactor(store, lambda uow: MatchingUnitOfWork(uow, cache, deadlines))
 
 
 FACTS = CaseFacts(case_id="c1", diagnosis_code="C50.911", jurisdiction="US-CA", language="en", tenant_id="t")

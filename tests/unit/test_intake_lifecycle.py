@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import pytest
 
 from secondlook.v1.case_pb2 import CaseStatus as S
-from services.intake.domain.lifecycle import IllegalTransition, apply_event
+from services.intake.domain.lifecycle import IllegalTransition, apply_event, statuses_along
 
 NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
 
@@ -49,3 +49,14 @@ def test_unmatched_is_reachable_until_a_specialist_accepts(current):
 def test_unknown_event_types_are_not_stage_events():
     with pytest.raises(IllegalTransition, match="not a stage event"):
         step(S.CASE_STATUS_SUBMITTED, "redrive.requested")
+
+
+@pytest.mark.parametrize("current", [S.CASE_STATUS_OFFERED, S.CASE_STATUS_UNMATCHED])
+@pytest.mark.parametrize("event_type", ["assignment.declined", "assignment.expired"])
+def test_a_declined_or_expired_offer_is_recorded_and_never_moves_the_status(current, event_type):
+    # On OFFERED the next offer moves the case on; on UNMATCHED (the unmatched came
+    # first, on matching's topic) the decline must not bring the case back to MATCHING.
+    t = step(current, event_type)
+    assert (t.status, t.status_changed) == (current, False)
+    assert t.entry.status == S.CASE_STATUS_MATCHING and t.entry.event_type == event_type
+    assert statuses_along((t.entry,)) == [S.CASE_STATUS_UNSPECIFIED]

@@ -132,6 +132,24 @@ async def test_an_unmatched_case_keeps_the_reason_on_its_timeline():
     assert [(e.event_type, e.detail) for e in now.timeline] == [("case.submitted", ""), ("case.unmatched", reason)]
 
 
+async def test_a_declined_offer_is_on_the_timeline_with_its_coded_reason_and_the_case_stays_offered():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    cases = Committed(transact, InMemoryCases)
+    offered = caused_by(transact.committed[0], events_pb2.SpecialistOffered(specialist_id="spec-7"),
+                        producer="matching")
+    declined = caused_by(offered, events_pb2.AssignmentDeclined(
+        specialist_id="spec-7", reason=case_pb2.DECLINE_REASON_OUTSIDE_EXPERTISE), producer="review")
+    expired = caused_by(offered, events_pb2.AssignmentExpired(specialist_id="spec-7"), producer="review")
+    for event in (offered, declined, expired):
+        await usecases.project(cases, Feed(), event, clock, STUCK_AFTER)
+    now = transact.state.cases[case.case_id]
+    assert now.status == S.CASE_STATUS_OFFERED
+    assert [(e.event_type, e.detail) for e in now.timeline[2:]] == [
+        ("assignment.declined", "the offer was declined (outside expertise): matching offers the case again"),
+        ("assignment.expired", "the offer expired unanswered: matching offers the case again")]
+
+
 async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_both_land():
     transact, clock = intake_transact(), FakeClock()
     case, _ = await _submit(transact, clock)

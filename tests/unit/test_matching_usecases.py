@@ -8,6 +8,8 @@ from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.matching import reference, usecases
+from services.matching.domain.directory import Affiliation
+from services.matching.domain.offers import OfferRules
 from tests.fakes.matching import NEUROLOGY, InMemoryDirectory, matching_transact, specialist
 from tests.fakes.transact import Committed
 
@@ -23,7 +25,7 @@ def _submitted(case_id="c1", code="C50.911", jurisdiction="US-CA"):
 
 
 async def _match(transact, event, ttl=3600):
-    policy = usecases.MatchPolicy(reference.specialty_map(), offer_ttl_seconds=ttl)
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(ttl_seconds=ttl))
     await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
 
 
@@ -100,7 +102,7 @@ async def test_explain_match_gives_the_decision_and_one_verdict_per_specialist()
     transact = matching_transact(*directory)
     await _match(transact, _submitted("c1"))
     reader = Committed(transact, InMemoryDirectory)  # what is committed when it is asked
-    policy = usecases.MatchPolicy(reference.specialty_map(), offer_ttl_seconds=60)
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(ttl_seconds=60))
 
     async def everyone():
         return list(transact.state.specialists.values())
@@ -124,3 +126,126 @@ async def test_explain_match_gives_the_decision_and_one_verdict_per_specialist()
         with pytest.raises(usecases.NotFound):
             await usecases.explain_match(reader, everyone, case_id, policy, FakeClock().now().date(),
                                          frozenset(tenants))
+
+
+# --- the offer protocol -------------------------------------------------------------
+def _answer(kind: str, offered, case_id="c1"):
+    ids = {"assignment_id": offered.assignment_id, "specialist_id": offered.specialist_id}
+    payload = (events_pb2.AssignmentDeclined(**ids, reason=case_pb2.DECLINE_REASON_NO_CAPACITY) if kind == "declined"
+               else events_pb2.AssignmentExpired(**ids))
+    return new_event(payload, case_id=case_id, tenant_id="t1", producer="review")
+
+
+def _offers(transact):
+    return [e.specialist_offered for e in transact.committed if e.type == "specialist.offered"]
+
+
+async def _answered(transact, kind, offered, policy=None, case_id="c1"):
+    policy = policy or usecases.MatchPolicy(reference.specialty_map(), OfferRules(ttl_seconds=60))
+    await transact(lambda uow: usecases.offer_next(uow, _answer(kind, offered, case_id), FakeClock(), policy))
+
+
+async def test_a_decline_gives_the_slot_back_and_offers_the_next_best_who_was_not_offered():
+    transact = matching_transact(spec("a", free=2, quality=0.99), spec("b", free=2, quality=0.5))
+    await _match(transact, _submitted())
+    [first] = _offers(transact)
+    assert first.specialist_id == "a" and transact.state.specialists["a"].free_slots == 1
+    await _answered(transact, "declined", first)
+    await _answered(transact, "declined", first)  # a repeat: nothing more
+    [_, second] = _offers(transact)
+    assert second.specialist_id == "b" and second.assignment_id != first.assignment_id
+    assert transact.state.specialists["a"].free_slots == 2 and transact.state.specialists["b"].free_slots == 1
+    assert transact.state.offers[first.assignment_id].state == "declined"
+    # "a" is the best again (a free slot more than "b"), but was offered the case: never again.
+    await _answered(transact, "expired", second)
+    unmatched = transact.committed[-1]
+    assert unmatched.type == "case.unmatched" and [o.specialist_id for o in _offers(transact)] == ["a", "b"]
+    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+    assert unmatched.case_unmatched.offers_made == 2
+    assert "who was not offered the case (2 were)" in unmatched.case_unmatched.reason
+    assert transact.state.specialists["b"].free_slots == 2  # every slot back
+
+
+async def test_after_the_attempt_limit_the_case_goes_unmatched_with_the_cause():
+    transact = matching_transact(*(spec(f"s{i}") for i in range(5)))
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(max_attempts=2))
+    await transact(lambda uow: usecases.match_case(uow, _submitted(), FakeClock(), policy))
+    for _ in range(2):
+        await _answered(transact, "expired", _offers(transact)[-1], policy)
+    assert len(_offers(transact)) == 2  # three specialists never offered: the limit came first
+    unmatched = transact.committed[-1].case_unmatched
+    assert unmatched.cause == events_pb2.UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED
+    assert unmatched.reason == "2 offers declined or expired: the limit is 2"
+
+
+async def test_an_accepted_offer_has_no_deadline_and_a_passed_deadline_goes_to_review_once():
+    transact = matching_transact(spec("a"), spec("b"))
+    await _match(transact, _submitted("c1"), ttl=60)
+    await _match(transact, _submitted("c2"), ttl=60)
+    first, second = _offers(transact)
+    accepted = new_event(events_pb2.AssignmentAccepted(assignment_id=first.assignment_id,
+                                                         specialist_id=first.specialist_id),
+                         case_id="c1", tenant_id="t1", producer="review")
+    directory = Committed(transact, InMemoryDirectory)
+    assert await usecases.offer_accepted(directory, accepted) is True
+    assert await usecases.offer_accepted(directory, accepted) is False  # a repeat
+    ids = [first.assignment_id, second.assignment_id]
+    clock = FakeClock()
+    await transact(lambda uow: usecases.offers_overdue(uow, ids, clock.now()))
+    assert not [e for e in transact.committed if e.type == "offer.deadline_passed"]  # not due yet
+    clock.advance(61)
+    for _ in range(2):  # fired again (a restart, a retry): sent once
+        await transact(lambda uow: usecases.offers_overdue(uow, ids, clock.now()))
+    [passed] = [e for e in transact.committed if e.type == "offer.deadline_passed"]
+    assert passed.case_id == "c2" and passed.offer_deadline_passed.assignment_id == second.assignment_id
+    assert transact.state.offers[second.assignment_id].state == "expiring"
+    # Review expires it: matching moves on (here: to the only other specialist).
+    await _answered(transact, "expired", second, case_id="c2")
+    assert _offers(transact)[-1].specialist_id == first.specialist_id != second.specialist_id
+
+
+def _org(org_id):
+    return (Affiliation(org_id),)
+
+
+async def test_a_panel_is_offered_to_reviewers_of_distinct_organisations_and_a_seat_is_refilled_so():
+    transact = matching_transact(spec("h1", affiliations=_org("harbor"), quality=0.99),
+                                 spec("h2", affiliations=_org("harbor"), quality=0.98),
+                                 spec("l1", affiliations=_org("lakeside"), quality=0.9),
+                                 spec("s1", affiliations=_org("summit"), quality=0.8),
+                                 spec("s2", affiliations=_org("summit"), quality=0.7))
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(panel_size=2))
+    event = _submitted()
+    event.case_submitted.panel_requested = True
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    assert [o.specialist_id for o in _offers(transact)] == ["h1", "l1"]  # h2 is harbor too
+    await _answered(transact, "declined", _offers(transact)[1], policy)
+    # lakeside's seat: not h2 (harbor holds a seat), but the best of another organisation.
+    assert _offers(transact)[-1].specialist_id == "s1"
+    await _answered(transact, "declined", _offers(transact)[0], policy)
+    assert _offers(transact)[-1].specialist_id == "h2"  # harbor's seat is free again: h1 was offered
+
+
+async def test_a_panel_short_of_organisations_is_unmatched_and_holds_no_slot():
+    transact = matching_transact(spec("h1", affiliations=_org("harbor")), spec("h2", affiliations=_org("harbor")))
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(panel_size=2))
+    event = _submitted()
+    event.case_submitted.panel_requested = True
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    unmatched = transact.committed[-1].case_unmatched
+    assert unmatched.cause == events_pb2.UNMATCHED_CAUSE_PANEL_INCOMPLETE
+    assert unmatched.reason == "a panel of 2 needs reviewers from 2 distinct organisations; 1 eligible with a free slot"
+    assert _offers(transact) == [] and transact.state.offers == {}
+    assert {s.free_slots for s in transact.state.specialists.values()} == {2}
+
+
+async def test_a_withdrawn_case_closes_its_unanswered_offers_and_a_late_decline_offers_nothing():
+    transact = matching_transact(spec("a"), spec("b"))
+    await _match(transact, _submitted())
+    [first] = _offers(transact)
+    withdrawn = new_event(events_pb2.CaseWithdrawn(reason=case_pb2.WITHDRAWAL_REASON_DUPLICATE), case_id="c1",
+                          tenant_id="t1", producer="intake")
+    await transact(lambda uow: usecases.withdraw_offers(uow, withdrawn))
+    assert transact.state.offers[first.assignment_id].state == "withdrawn"
+    await _answered(transact, "declined", first)
+    assert len(_offers(transact)) == 1 and transact.committed[-1].type == "offers.withdrawn"

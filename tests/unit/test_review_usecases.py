@@ -197,3 +197,76 @@ async def test_an_interrupted_feed_ends_a_waiting_stream_so_its_client_resumes()
     feed.interrupt_all()  # e.g. the change stream restarted from now: changes may have gone by unseen
     with pytest.raises(FellBehind):
         await asyncio.wait_for(waiting, 2)
+
+
+# --- declining and expiring offers -------------------------------------------------
+def _deadline(assignment_id="a1", case_id="c1"):
+    passed = events_pb2.OfferDeadlinePassed(assignment_id=assignment_id, specialist_id="spec-1")
+    return new_event(passed, case_id=case_id, tenant_id="t1", producer="matching")
+
+
+async def test_a_declined_offer_tells_matching_the_coded_reason_and_keeps_the_note_here():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    done = await usecases.decline_assignment(transact, FEED, clock, "spec-1", "a1",
+                                             case_pb2.DECLINE_REASON_CONFLICT_OF_INTEREST, "  I trained the physician. ")
+    assert done.state == A.ASSIGNMENT_STATE_DECLINED and "declined_at" in done.stamps
+    [event] = transact.committed
+    assert event.type == "assignment.declined"
+    assert event.assignment_declined.reason == case_pb2.DECLINE_REASON_CONFLICT_OF_INTEREST
+    assert b"trained" not in event.SerializeToString()  # the note stays in review
+    stored = transact.state.assignments["a1"]
+    assert stored.decline_note == "I trained the physician."
+    with pytest.raises(IllegalAction, match="DECLINED"):  # an answer is final
+        await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+
+
+async def test_a_decline_needs_a_reason_and_a_short_note_and_stores_nothing_without():
+    transact = review_transact()
+    await _with_offer(transact)
+    with pytest.raises(usecases.InvalidDecline) as refused:
+        await usecases.decline_assignment(transact, FEED, FakeClock(), "spec-1", "a1",
+                                          case_pb2.DECLINE_REASON_UNSPECIFIED, "x" * 2001)
+    assert [f for f, _ in refused.value.violations] == ["reason", "note"]
+    with pytest.raises(usecases.InvalidDecline):
+        await usecases.decline_assignment(transact, FEED, FakeClock(), "spec-1", "a1", 99, "")  # not a reason
+    assert transact.committed == [] and transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_OFFERED
+
+
+async def test_an_accepted_assignment_can_no_longer_be_declined():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    with pytest.raises(IllegalAction, match="decline needs state OFFERED; the assignment is ACCEPTED"):
+        await usecases.decline_assignment(transact, FEED, clock, "spec-1", "a1", case_pb2.DECLINE_REASON_OTHER, "")
+
+
+async def test_an_offer_cannot_be_accepted_after_its_deadline():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)  # respond_by: a day after the clock's start
+    clock.advance(86400 + 1)
+    with pytest.raises(IllegalAction, match="deadline passed"):
+        await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    assert transact.committed == []
+
+
+async def test_a_passed_deadline_expires_an_unanswered_offer_once():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    deadline = _deadline()
+    for _ in range(2):  # a repeat changes nothing
+        await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, deadline))
+    assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_EXPIRED
+    [expired] = transact.committed
+    assert expired.type == "assignment.expired" and expired.causation_id == deadline.event_id
+    assert expired.assignment_expired.assignment_id == "a1"
+
+
+async def test_an_answer_given_before_the_deadline_event_stands():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, _deadline()))
+    await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, _deadline("never-offered")))
+    assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_ACCEPTED
+    assert [e.type for e in transact.committed] == ["assignment.accepted"]

@@ -98,6 +98,18 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
 MAX_DETAIL = 1000  # characters of an event's reason kept on the timeline
 
 
+def detail_of(event: Event) -> str:
+    """What the timeline says beside the stage (routing terms only, no PHI)."""
+    if event.HasField("case_unmatched"):
+        return event.case_unmatched.reason
+    if event.HasField("assignment_declined"):
+        reason = case_pb2.DeclineReason.Name(event.assignment_declined.reason).removeprefix("DECLINE_REASON_")
+        return f"the offer was declined ({reason.lower().replace('_', ' ')}): matching offers the case again"
+    if event.HasField("assignment_expired"):
+        return "the offer expired unanswered: matching offers the case again"
+    return ""
+
+
 def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tuple[Case, Transition]:
     """The case after a downstream stage event (IllegalTransition when the lifecycle forbids it)."""
     step = apply_event(
@@ -106,9 +118,9 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
     )
     if step.entry is None:
         return case, step
-    if event.HasField("case_unmatched"):
-        step = dataclasses.replace(step, entry=dataclasses.replace(step.entry,
-                                                                   detail=event.case_unmatched.reason[:MAX_DETAIL]))
+    detail = detail_of(event)
+    if detail:
+        step = dataclasses.replace(step, entry=dataclasses.replace(step.entry, detail=detail[:MAX_DETAIL]))
     changes: dict = {"timeline": (*case.timeline, step.entry), "seen_event_ids": case.seen_event_ids | {event.event_id}}
     if step.status_changed:
         changes.update(status=step.status, updated_at=now, redrives=0,

@@ -21,12 +21,17 @@ STATUS_OF_EVENT: dict[str, int] = {
     "matching.started": S.CASE_STATUS_MATCHING,
     "specialist.offered": S.CASE_STATUS_OFFERED,
     "case.unmatched": S.CASE_STATUS_UNMATCHED,
+    # An offer declined or expired: the case is being matched again (recorded, never a step back).
+    "assignment.declined": S.CASE_STATUS_MATCHING,
+    "assignment.expired": S.CASE_STATUS_MATCHING,
     "assignment.accepted": S.CASE_STATUS_ASSIGNED,
     "review.started": S.CASE_STATUS_IN_REVIEW,
     "opinion.submitted": S.CASE_STATUS_OPINION_READY,
     "opinion.delivered": S.CASE_STATUS_DELIVERED,
     "case.withdrawn": S.CASE_STATUS_WITHDRAWN,
 }
+# Recorded on the timeline, never moving the status (a re-offer moves it on).
+RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired"})
 # What intake itself records (with the command), not by projecting another service's event.
 OWN_EVENTS = frozenset({"case.submitted", "case.withdrawn", "documents.added"})
 
@@ -75,7 +80,7 @@ class TimelineEntry:
     producer: str
     occurred_at: datetime
     recorded_at: datetime
-    detail: str = ""  # for UNMATCHED: why (the event's reason; no PHI)
+    detail: str = ""  # why: an UNMATCHED's reason, a declined offer's (no PHI)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def apply_event(
     if current == S.CASE_STATUS_UNMATCHED and target not in FINAL and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
         raise IllegalTransition(f"case is UNMATCHED: {event_type} needs a new match first")
     entry = TimelineEntry(target, event_type, event_id, producer, occurred_at, now)
-    forward = moves_forward(current, target)
+    forward = event_type not in RECORDED_ONLY and moves_forward(current, target)
     return Transition(target if forward else current, entry, forward)
 
 
@@ -140,7 +145,7 @@ def statuses_along(timeline: tuple[TimelineEntry, ...]) -> list[int]:
     """The case's status after each entry of its timeline, as the projection moved it."""
     statuses, current = [], S.CASE_STATUS_UNSPECIFIED
     for entry in timeline:
-        if moves_forward(current, entry.status):
+        if entry.event_type not in RECORDED_ONLY and moves_forward(current, entry.status):
             current = entry.status
         statuses.append(current)
     return statuses

@@ -37,6 +37,7 @@ class CaseFacts:
     first_opinion_physician_npi: str = ""
     first_opinion_organization: str = ""
     first_opinion_organization_npi: str = ""
+    panel_requested: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,15 @@
-"""What matching decides for a submitted case, as entities and events.
+"""Offers, as entities and events, and the protocol they follow.
 
-`decide` runs the hard rules and the ranking (matcher.py) and returns the
-candidates best-first with the events the outcome causes; capacity is taken
-by the use case, atomically, one candidate at a time, so the best candidate
-with a free slot at commit time gets the offer.
+An offer holds one of its specialist's slots and waits for an answer until its
+deadline (by the case's urgency). Review owns the answer: an acceptance stands;
+a decline, or a deadline passed unanswered, closes the offer, gives the slot
+back and sends matching to the next-best candidate not yet offered the case,
+until `max_attempts` offers per seat have failed or nobody is left: then the
+case is unmatched, with the cause. A panel case has several seats, each
+offered to a reviewer from an organisation no other live seat belongs to.
+
+Capacity is taken by the use case, atomically, one candidate at a time, so the
+best candidate with a free slot at commit time gets the offer.
 """
 
 from __future__ import annotations
@@ -12,10 +18,36 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from secondlook.events import Event, caused_by
+from secondlook.events import Event, caused_by, new_event
 from secondlook.v1 import events_pb2
+from secondlook.v1.case_pb2 import Urgency
+from secondlook.v1.events_pb2 import UnmatchedCause
 
+from .directory import Specialist
 from .matcher import Candidate, CaseFacts
+
+# An offer's state as matching knows it. Review decides the answer; matching
+# hears it (or sends the deadline for review to decide: EXPIRING).
+OPEN, EXPIRING, ACCEPTED, DECLINED, EXPIRED, WITHDRAWN = "open", "expiring", "accepted", "declined", "expired", "withdrawn"
+AWAITING = (OPEN, EXPIRING)  # no answer heard yet
+LIVE = (OPEN, EXPIRING, ACCEPTED)  # holds its seat
+FAILED = (DECLINED, EXPIRED)
+
+
+@dataclass(frozen=True)
+class OfferRules:
+    """The offer protocol's settings."""
+
+    ttl_seconds: int = 86_400  # time to answer a standard case's offer
+    expedited_ttl_seconds: int = 4 * 3600
+    max_attempts: int = 5  # failed offers (declined, expired) per seat before the case is unmatched
+    panel_size: int = 3  # seats of a panel case, each from a distinct organisation
+
+    def ttl(self, urgency: int) -> int:
+        return self.expedited_ttl_seconds if urgency == Urgency.URGENCY_EXPEDITED else self.ttl_seconds
+
+    def seats(self, facts: CaseFacts) -> int:
+        return self.panel_size if facts.panel_requested else 1
 
 
 @dataclass(frozen=True)
@@ -31,6 +63,45 @@ class Offer:
     explanation: str
     offered_at: datetime
     respond_by: datetime
+    state: str = OPEN
+    organizations: tuple[str, ...] = ()  # the specialist's, when offered: a panel's seats never share one
+    traceparent: str = ""
+
+
+def organizations(s: Specialist) -> tuple[str, ...]:
+    return tuple(sorted({a.organization_id.strip().casefold() for a in s.affiliations if a.organization_id.strip()}))
+
+
+@dataclass(frozen=True)
+class Refill:
+    """What the case needs after one of its offers failed."""
+
+    seats: int  # seats to offer now
+    offered: frozenset[str]  # specialists offered the case before: never again
+    taken_organizations: frozenset[str]  # organisations of the live seats
+    failed: int
+    exhausted: bool  # the failed offers reached the limit
+
+
+def refill(offers: list[Offer], seats: int, max_attempts: int) -> Refill:
+    live = [o for o in offers if o.state in LIVE]
+    failed = sum(o.state in FAILED for o in offers)
+    return Refill(seats=max(0, seats - len(live)), offered=frozenset(o.specialist_id for o in offers),
+                  taken_organizations=frozenset(org for o in live for org in o.organizations),
+                  failed=failed, exhausted=failed >= max_attempts * seats)
+
+
+def exhausted_reason(r: Refill, max_attempts: int, seats: int) -> str:
+    return f"{r.failed} offers declined or expired: the limit is {max_attempts * seats}"
+
+
+def nobody_left_reason(r: Refill) -> str:
+    return f"no eligible specialist with a free slot is left who was not offered the case ({len(r.offered)} were)"
+
+
+def panel_reason(seats: int, found: int) -> str:
+    return (f"a panel of {seats} needs reviewers from {seats} distinct organisations; "
+            f"{found} eligible with a free slot")
 
 
 @dataclass(frozen=True)
@@ -47,23 +118,35 @@ def matching_started(cause: Event, specialties: tuple[str, ...]) -> Event:
     return caused_by(cause, events_pb2.MatchingStarted(specialties=list(specialties)), producer="matching")
 
 
-def offer_to(cause: Event, candidate: Candidate, now: datetime, ttl_seconds: int) -> tuple[Offer, Event]:
-    submitted = cause.case_submitted
+def offer_to(cause: Event, facts: CaseFacts, candidate: Candidate, now: datetime,
+             rules: OfferRules) -> tuple[Offer, Event]:
+    """The offer of the case to `candidate`, made because of `cause` (the case's
+    submission, or an earlier offer declined or expired)."""
     offer = Offer(
-        assignment_id=str(uuid.uuid4()), case_id=cause.case_id, tenant_id=cause.tenant_id,
+        assignment_id=str(uuid.uuid4()), case_id=facts.case_id, tenant_id=facts.tenant_id,
         specialist_id=candidate.specialist.specialist_id, specialty=candidate.specialty, score=candidate.score.total,
-        explanation=candidate.explanation, offered_at=now, respond_by=now + timedelta(seconds=ttl_seconds),
+        explanation=candidate.explanation, offered_at=now, respond_by=now + timedelta(seconds=rules.ttl(facts.urgency)),
+        organizations=organizations(candidate.specialist), traceparent=cause.traceparent,
     )
     payload = events_pb2.SpecialistOffered(
         assignment_id=offer.assignment_id, specialist_id=offer.specialist_id, specialty=offer.specialty,
-        explanation=offer.explanation, diagnosis_code=submitted.diagnosis_code, urgency=submitted.urgency,
+        explanation=offer.explanation, diagnosis_code=facts.diagnosis_code, urgency=facts.urgency,
     )
     payload.respond_by.FromDatetime(offer.respond_by)
     return offer, caused_by(cause, payload, producer="matching")
 
 
-def unmatched(cause: Event, reason: str) -> Event:
-    return caused_by(cause, events_pb2.CaseUnmatched(reason=reason), producer="matching")
+def deadline_passed(offer: Offer) -> Event:
+    payload = events_pb2.OfferDeadlinePassed(assignment_id=offer.assignment_id, specialist_id=offer.specialist_id)
+    payload.respond_by.FromDatetime(offer.respond_by)
+    return new_event(payload, case_id=offer.case_id, tenant_id=offer.tenant_id, producer="matching",
+                     traceparent=offer.traceparent)
+
+
+def unmatched(cause: Event, reason: str, why: int = UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE,
+              offers_made: int = 0) -> Event:
+    return caused_by(cause, events_pb2.CaseUnmatched(reason=reason, cause=why, offers_made=offers_made),
+                     producer="matching")
 
 
 def offers_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:

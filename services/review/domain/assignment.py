@@ -1,8 +1,11 @@
-"""An assignment moves OFFERED -> ACCEPTED -> IN_REVIEW -> OPINION_SUBMITTED, or
-to WITHDRAWN from any open state when its case is withdrawn.
+"""An assignment moves OFFERED -> ACCEPTED -> IN_REVIEW -> OPINION_SUBMITTED; the
+reviewer may decline the offer instead of accepting it (DECLINED), an offer nobody
+answered by its deadline EXPIRES, and a withdrawn case leaves every open
+assignment WITHDRAWN.
 
-Each reviewer action is allowed from exactly one state; anything else is
-refused with the state it was attempted in, never applied. The domain builds
+Each action is allowed from the states TRANSITIONS names; anything else is
+refused with the state it was attempted in, never applied. An offer can no
+longer be accepted once its deadline has passed. The domain builds
 the entities and the events they cause; it does no I/O.
 """
 
@@ -13,19 +16,24 @@ from datetime import datetime, timezone
 
 from secondlook.events import Event, caused_by, new_event
 from secondlook.v1 import events_pb2
-from secondlook.v1.case_pb2 import Concordance
+from secondlook.v1.case_pb2 import Concordance, DeclineReason
 from secondlook.v1.review_pb2 import AssignmentState, Opinion
 
 A = AssignmentState
 
-# action -> (state it needs, state it leads to, the field stamped with its time)
+# action -> (states it may start from, state it leads to, the field stamped with its time)
 TRANSITIONS = {
-    "accept": (A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at"),
-    "start": (A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW, "started_at"),
-    "submit_opinion": (A.ASSIGNMENT_STATE_IN_REVIEW, A.ASSIGNMENT_STATE_OPINION_SUBMITTED, "opinion_submitted_at"),
+    "accept": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at"),
+    "start": ((A.ASSIGNMENT_STATE_ACCEPTED,), A.ASSIGNMENT_STATE_IN_REVIEW, "started_at"),
+    "submit_opinion": ((A.ASSIGNMENT_STATE_IN_REVIEW,), A.ASSIGNMENT_STATE_OPINION_SUBMITTED, "opinion_submitted_at"),
+    # Only an offer: once accepted the case is the reviewer's (intake shows it ASSIGNED).
+    "decline": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_DECLINED, "declined_at"),
+    "expire": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_EXPIRED, "expired_at"),
 }
+STAMPS = tuple(t[2] for t in TRANSITIONS.values()) + ("withdrawn_at",)
 
 MAX_TEXT = 20_000
+MAX_NOTE = 2_000
 
 
 class IllegalAction(Exception):
@@ -50,6 +58,9 @@ class Assignment:
     # Up by one with every change; when review last changed it (the reviewer's feed follows both).
     version: int = 1
     changed_at: datetime | None = None
+    # Set by a decline: the coded reason (in the event) and the reviewer's note (never in events).
+    decline_reason: int = 0
+    decline_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,17 +86,44 @@ def state_name(state: int) -> str:
 
 def next_state(current: int, action: str) -> int:
     needed, result, _ = TRANSITIONS[action]
-    if current != needed:
-        raise IllegalAction(f"{action} needs state {state_name(needed)}; the assignment is {state_name(current)}")
+    if current not in needed:
+        names = " or ".join(state_name(n) for n in needed)
+        raise IllegalAction(f"{action} needs state {names}; the assignment is {state_name(current)}")
     return result
 
 
-def moved(assignment: Assignment, action: str, now: datetime) -> Assignment:
-    """The assignment once `action` has moved it on `now` (IllegalAction when out of turn)."""
+def moved(assignment: Assignment, action: str, now: datetime, **changes) -> Assignment:
+    """The assignment once `action` has moved it on `now` (IllegalAction when out of
+    turn, or an acceptance after the offer's deadline)."""
     state = next_state(assignment.state, action)
+    if action == "accept" and now > assignment.respond_by:
+        raise IllegalAction(f"the offer's deadline passed at {assignment.respond_by.isoformat(timespec='seconds')}: "
+                            "it can no longer be accepted")
     stamp = TRANSITIONS[action][2]
     return replace(assignment, state=state, stamps={**assignment.stamps, stamp: now},
-                   version=assignment.version + 1, changed_at=now)
+                   version=assignment.version + 1, changed_at=now, **changes)
+
+
+def declined(assignment: Assignment, reason: int, note: str, now: datetime) -> Assignment:
+    return moved(assignment, "decline", now, decline_reason=reason, decline_note=note)
+
+
+def expired(assignment: Assignment, now: datetime) -> Assignment | None:
+    """The offer once its deadline passed, or None when it was answered first (accepted,
+    declined) or withdrawn: the reviewer's answer wins over a deadline it beat."""
+    if assignment.state != A.ASSIGNMENT_STATE_OFFERED:
+        return None
+    return moved(assignment, "expire", now)
+
+
+def validate_decline(reason: int, note: str) -> list[tuple[str, str]]:
+    v = []
+    if reason not in DeclineReason.values() or reason == DeclineReason.DECLINE_REASON_UNSPECIFIED:
+        v.append(("reason", "is required: one of " + ", ".join(
+            n.removeprefix("DECLINE_REASON_") for n in DeclineReason.keys()[1:])))
+    if len(note) > MAX_NOTE:
+        v.append(("note", f"must be at most {MAX_NOTE} characters"))
+    return v
 
 
 OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW})
@@ -102,6 +140,11 @@ def withdrawn(assignment: Assignment, now: datetime) -> Assignment | None:
 
 def assignments_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:
     return caused_by(cause, events_pb2.AssignmentsWithdrawn(assignment_ids=assignment_ids), producer="review")
+
+
+def assignment_expired(cause: Event, assignment: Assignment) -> Event:
+    return caused_by(cause, events_pb2.AssignmentExpired(assignment_id=assignment.assignment_id,
+                                                          specialist_id=assignment.specialist_id), producer="review")
 
 
 def offer_from(event: Event, now: datetime) -> Assignment:
@@ -124,6 +167,8 @@ def event_for(assignment: Assignment, action: str, now: datetime, opinion: Opini
         payload = events_pb2.AssignmentAccepted(**ids)
     elif action == "start":
         payload = events_pb2.ReviewStarted(**ids)
+    elif action == "decline":
+        payload = events_pb2.AssignmentDeclined(**ids, reason=assignment.decline_reason)
     else:
         assert opinion is not None
         payload = events_pb2.OpinionSubmitted(

@@ -1,0 +1,58 @@
+"""The deadline keeper: what falls due when, and the loop that fires it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from secondlook.clock import Clock, FakeClock
+from secondlook.deadlines import Deadlines
+from tests.conftest import eventually
+
+
+def test_keys_fall_due_soonest_first_and_stay_armed_until_done():
+    clock = FakeClock()
+    t0 = clock.now()
+    d = Deadlines(clock)
+    d.arm("late", t0 + timedelta(seconds=30))
+    d.arm("soon", t0 + timedelta(seconds=10))
+    d.arm("gone", t0 + timedelta(seconds=5))
+    d.disarm("gone")
+    d.arm("moved", t0 + timedelta(seconds=1))
+    d.arm("moved", t0 + timedelta(seconds=20))  # armed again: the later time counts
+    assert d.due(t0 + timedelta(seconds=9)) == []
+    assert d.due(t0 + timedelta(seconds=25)) == ["soon", "moved"]
+    assert d.due(t0 + timedelta(seconds=25)) == ["soon", "moved"]  # not done: due again (a retry)
+    d.arm("moved", t0 + timedelta(seconds=40))  # re-armed while it fired: it stays
+    d.done(["soon", "moved"], t0 + timedelta(seconds=25))
+    assert "soon" not in d and "moved" in d and len(d) == 2
+    assert d.due(t0 + timedelta(seconds=100), limit=1) == ["late"]
+
+
+async def test_the_keeper_rearms_what_is_stored_fires_what_is_due_and_retries_a_failure():
+    clock = Clock()
+    d = Deadlines(clock)
+    now = clock.now()
+    fired: list[list[str]] = []
+    failures = [RuntimeError("store away")]
+
+    async def load():
+        return [("stored-overdue", now - timedelta(seconds=5)), ("stored-later", now + timedelta(hours=1))]
+
+    async def fire(keys):
+        if failures:
+            raise failures.pop()
+        fired.append(keys)
+
+    keeper = asyncio.create_task(d.run(load, fire))
+    try:
+        await eventually(lambda: _settled(fired == [["stored-overdue"]]), 10, "the overdue deadline to fire")
+        d.arm("new", clock.now() + timedelta(milliseconds=50))  # sooner than the keeper sleeps for: it wakes
+        await eventually(lambda: _settled(fired[-1:] == [["new"]]), 10, "the new deadline to fire")
+        assert "stored-later" in d and "stored-overdue" not in d and "new" not in d
+    finally:
+        keeper.cancel()
+
+
+async def _settled(value):
+    return value
