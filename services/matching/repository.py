@@ -74,6 +74,10 @@ class MatchingRepository(Protocol):
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("case_id", 1)])
     await db[UNMATCHED].create_index([("case_id", 1)])
+    # Only offers awaiting an answer are in it (an answer takes the offer out): re-arming
+    # the deadlines at start reads them alone, not every offer ever made.
+    await db[ASSIGNMENTS].create_index([("respond_by", 1)], partialFilterExpression={"state": OPEN},
+                                       name="open_deadlines")
     # Candidates come from the directory in memory: an index on the specialists'
     # arrays would only make every reservation and release rewrite its entries.
     try:  # made by earlier versions
@@ -247,7 +251,7 @@ class MongoMatchingRepository:
                 session=self._session)
             if result.modified_count != len(docs):
                 raise AnsweredMeanwhile(",".join(d["_id"] for d in docs))
-        return [_offer(d) for d in docs]
+        return [_offer(d | {"state": EXPIRING}) for d in docs]
 
     async def close_offers_of_case(self, case_id: str) -> None:
         """The case is withdrawn: its offers awaiting an answer wait no more."""

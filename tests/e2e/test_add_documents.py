@@ -27,7 +27,7 @@ async def test_added_records_join_the_case_once_encrypted_and_on_its_timeline(st
     outsider, outsider_auth = clients.submitter(stack_settings, stack.target("intake"), "another-tenant")
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
-        reply = await intake.SubmitCase(clients.sample_cases(prefix="documents-")[0], metadata=authed.metadata,
+        reply = await intake.SubmitCase(clients.numbered_cases("documents", 1)[0], metadata=authed.metadata,
                                         timeout=10)
         request = intake_pb2.AddDocumentsRequest(case_id=reply.case_id, attachments=[_record(1), _record(2)])
         added = await intake.AddDocuments(request, metadata=authed.metadata, timeout=10)

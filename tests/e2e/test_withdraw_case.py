@@ -29,7 +29,7 @@ async def test_withdrawing_an_offered_case_gives_the_slot_back_and_withdraws_the
     mongo = AsyncMongoClient(stack.mongo_uri)
     specialists = mongo["secondlook_matching"]["specialists"]
     try:
-        reply = await intake.SubmitCase(clients.sample_cases(prefix="withdraw-offered-")[0],
+        reply = await intake.SubmitCase(clients.numbered_cases("withdraw-offered", 1)[0],
                                         metadata=authed.metadata, timeout=10)
 
         async def offered():
@@ -88,7 +88,7 @@ async def test_withdrawing_a_case_whose_opinion_is_not_yet_delivered_cancels_the
     mongo = AsyncMongoClient(stack.mongo_uri)
     deliveries = mongo["secondlook_notify"]["deliveries"]
     try:
-        reply = await intake.SubmitCase(clients.sample_cases(prefix="withdraw-ready-")[0],
+        reply = await intake.SubmitCase(clients.numbered_cases("withdraw-ready", 1)[0],
                                         metadata=authed.metadata, timeout=10)
         offer = await eventually(
             lambda: mongo["secondlook_review"]["assignments"].find_one({"case_id": reply.case_id}), 60,

@@ -70,9 +70,9 @@ class InMemoryDirectory:
         return await self.close_offer(assignment_id, ACCEPTED) is not None
 
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]:
-        due = [o for i in assignment_ids if (o := self._state.offers.get(i)) and o.state == OPEN and o.respond_by <= now]
-        for o in due:
-            self._state.offers[o.assignment_id] = dataclasses.replace(o, state=EXPIRING)
+        due = [dataclasses.replace(o, state=EXPIRING) for i in assignment_ids
+               if (o := self._state.offers.get(i)) and o.state == OPEN and o.respond_by <= now]
+        self._state.offers.update((o.assignment_id, o) for o in due)
         return due
 
     async def close_offers_of_case(self, case_id: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -79,7 +79,7 @@ async def transact(request, mongo_store):
 
 def _transactor(store: Store, cache: DirectoryCache | None = None, deadlines: Deadlines | None = None):
     cache = cache or DirectoryCache(store.db, ttl_seconds=3600)
-    deadlines = deadlines or Deadlines(Clock())
+    deadlines = Deadlines(Clock()) if deadlines is None else deadlines  # an empty one is falsy
     return transactor(store, lambda uow: MatchingUnitOfWork(uow, cache, deadlines))
 
 
@@ -249,3 +249,44 @@ async def test_the_index_follows_every_replicas_commits_through_the_change_strea
 
 async def _settled(value):
     return value
+
+
+async def test_an_offer_awaits_one_answer_and_its_deadline_goes_to_review_once(transact):
+    later = T0 + timedelta(hours=1)
+    offers = [dataclasses.replace(_offer("o1", "onc-ca"), respond_by=T0),
+              dataclasses.replace(_offer("o2", "onc-ca"), respond_by=T0),
+              dataclasses.replace(_offer("o3", "onc-ca"), respond_by=later)]
+
+    async def add(uow):
+        for offer in offers:
+            await uow.directory.add_offer(offer, FACTS)
+
+    await transact(add)
+    declined = await transact(lambda uow: uow.directory.close_offer("o1", "declined"))
+    assert (declined.assignment_id, declined.state, declined.specialist_id) == ("o1", "declined", "onc-ca")
+    assert await transact(lambda uow: uow.directory.close_offer("o1", "declined")) is None  # answered once
+    assert await transact(lambda uow: uow.directory.offer_accepted("o2"))
+    assert not await transact(lambda uow: uow.directory.offer_accepted("o2"))
+    assert await transact(lambda uow: uow.directory.close_offer("o2", "expired")) is None  # accepted first
+    ids = ["o1", "o2", "o3", "unknown"]
+    assert await transact(lambda uow: uow.directory.offers_overdue(ids, T0)) == []  # o3 is not due yet
+    [overdue] = await transact(lambda uow: uow.directory.offers_overdue(ids, later))
+    assert (overdue.assignment_id, overdue.state, overdue.case_id) == ("o3", "expiring", "c1")
+    assert await transact(lambda uow: uow.directory.offers_overdue(ids, later)) == []  # sent once
+    assert (await transact(lambda uow: uow.directory.close_offer("o3", "expired"))).state == "expired"
+    await transact(lambda uow: uow.directory.add_offer(dataclasses.replace(_offer("o4", "onc-ca")), FACTS))
+    await transact(lambda uow: uow.directory.close_offers_of_case("c1"))
+    states = {o.assignment_id: o.state for o in (await transact(lambda uow: uow.directory.decision("c1"))).offers}
+    assert states == {"o1": "declined", "o2": "accepted", "o3": "expired", "o4": "withdrawn"}
+
+
+async def test_deadlines_are_armed_on_commit_and_the_open_ones_reloaded_by_index(mongo_store):
+    deadlines = Deadlines(Clock())
+    transact = _transactor(mongo_store, deadlines=deadlines)
+    await transact(lambda uow: uow.directory.add_offer(_offer("o1", "onc-ca"), FACTS))
+    await transact(lambda uow: uow.directory.add_offer(_offer("o2", "onc-ca"), FACTS))
+    assert "o1" in deadlines and "o2" in deadlines
+    await transact(lambda uow: uow.directory.close_offer("o1", "declined"))
+    assert "o1" not in deadlines  # answered: nothing to fire
+    directory = repository.MongoMatchingRepository(mongo_store.db, DirectoryCache(mongo_store.db, 3600), deadlines)
+    assert await directory.open_deadlines() == [("o2", T0)]  # the fixture fails on a collection scan

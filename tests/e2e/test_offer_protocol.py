@@ -1,0 +1,201 @@
+"""Acceptance (issue 9, the offer protocol), over the real broker and store: a
+decline moves the case to the next candidate and the attempt limit ends in
+UNMATCHED with the reason on the timeline; an offer's deadline passes while
+matching is killed, and after the restart the case goes to the next candidate;
+a panel case is offered to reviewers of distinct organisations.
+
+One stack for the module, with short clocks: an expedited offer expires after
+a few seconds, and two failed offers end a case."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import grpc
+import pytest
+
+from devstack import clients
+from secondlook.auth import mint_token
+from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, matching_pb2_grpc, review_pb2
+from tests.conftest import Pending, eventually
+from tests.e2e.conftest import start_stack
+
+pytestmark = pytest.mark.e2e
+
+PEDIATRIC_CARDIOLOGY = "2080P0202X"  # nobody in the seed directory: only each test's specialists fit
+EXPEDITED_TTL = 6
+
+
+@pytest.fixture(scope="module")
+def offer_stack(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("offers"), overrides={
+        "SECONDLOOK_MATCHING_OFFER_TTL_EXPEDITED_SECONDS": str(EXPEDITED_TTL),
+        "SECONDLOOK_MATCHING_OFFER_MAX_ATTEMPTS": "2",
+    })
+    yield stack
+    stack.stop()
+
+
+async def _list(directory, admin, place: str, *specialists: tuple[str, float, str]) -> None:
+    """Specialists who fit a Q21.1 case in `place`: (id, quality, organisation or "")."""
+    for sid, quality, org in specialists:
+        msg = matching_pb2.Specialist(
+            specialist_id=sid, npi="1234567893", display_name=f"Dr. {sid} (synthetic)",
+            specialties=[PEDIATRIC_CARDIOLOGY], licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
+            certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
+                                                       expires="2099-12-31")],
+            languages=["en"], capacity=3, accepting=True, turnaround_days=2.0, quality=quality)
+        if org:
+            msg.affiliations.add(organization_id=org, name=f"{org} (synthetic)")
+        await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=msg), metadata=admin.metadata)
+
+
+async def _submit(intake, authed, key: str, place: str, *, urgency=case_pb2.URGENCY_STANDARD, panel=False) -> str:
+    request = clients.numbered_cases(key, 1)[0]
+    request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", place, "en"
+    request.urgency, request.panel_requested = urgency, panel
+    return (await intake.SubmitCase(request, metadata=authed.metadata, timeout=10)).case_id
+
+
+async def _case(intake, authed, case_id: str, done) -> intake_pb2.Case:
+    async def reached():
+        try:
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata,
+                                        timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            return Pending(exc.code().name)
+        return case if done(case) else Pending((case_pb2.CaseStatus.Name(case.status), case.specialist_id,
+                                                [e.event_type for e in case.timeline]))
+
+    return await eventually(reached, 60, f"case {case_id} to move on")
+
+
+def _offered_to(specialist_id: str):
+    return lambda case: case.status == case_pb2.CASE_STATUS_OFFERED and case.specialist_id == specialist_id
+
+
+async def _assignment(stack, settings, specialist_id: str, case_id: str) -> review_pb2.Assignment:
+    inbox, authed = clients.reviewer(settings, stack.target("review"), specialist_id)
+    try:
+        async def offered():
+            found = await inbox.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=authed.metadata)
+            return next((a for a in found.assignments if a.case_id == case_id), None)
+
+        return await eventually(offered, 30, f"{specialist_id}'s assignment for {case_id}")
+    finally:
+        await authed.close()
+
+
+async def _decline(stack, settings, specialist_id: str, assignment_id: str, reason: int) -> review_pb2.Assignment:
+    inbox, authed = clients.reviewer(settings, stack.target("review"), specialist_id)
+    try:
+        return await inbox.DeclineAssignment(review_pb2.DeclineAssignmentRequest(
+            assignment_id=assignment_id, reason=reason, note="On leave (synthetic)."), metadata=authed.metadata)
+    finally:
+        await authed.close()
+
+
+async def test_a_decline_moves_the_case_to_the_next_candidate_until_the_attempt_limit(offer_stack):
+    stack, settings = offer_stack, offer_stack.settings()
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, authed = clients.submitter(settings, stack.target("intake"), "decline-tenant")
+    try:
+        await _list(directory, admin, "US-ND", ("nd-best", 1.0, ""), ("nd-next", 0.7, ""), ("nd-third", 0.4, ""))
+        case_id = await _submit(intake, authed, "decline", "US-ND")
+        await _case(intake, authed, case_id, _offered_to("nd-best"))
+        first = await _assignment(stack, settings, "nd-best", case_id)
+
+        # A decline without a reason is refused, naming the field; nothing changes.
+        inbox, reviewer = clients.reviewer(settings, stack.target("review"), "nd-best")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await inbox.DeclineAssignment(review_pb2.DeclineAssignmentRequest(assignment_id=first.assignment_id),
+                                          metadata=reviewer.metadata)
+        await reviewer.close()
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "reason" in refused.value.details()
+
+        declined = await _decline(stack, settings, "nd-best", first.assignment_id,
+                                  case_pb2.DECLINE_REASON_NO_CAPACITY)
+        assert declined.state == review_pb2.ASSIGNMENT_STATE_DECLINED
+        assert declined.decline_reason == case_pb2.DECLINE_REASON_NO_CAPACITY
+        case = await _case(intake, authed, case_id, _offered_to("nd-next"))
+        entry = next(e for e in case.timeline if e.event_type == "assignment.declined")
+        assert "declined (no capacity)" in entry.detail
+
+        second = await _assignment(stack, settings, "nd-next", case_id)
+        await _decline(stack, settings, "nd-next", second.assignment_id, case_pb2.DECLINE_REASON_OUTSIDE_EXPERTISE)
+        # Two failed offers is this stack's limit: nd-third is never offered the case.
+        case = await _case(intake, authed, case_id, lambda c: c.status == case_pb2.CASE_STATUS_UNMATCHED)
+        why = next(e for e in case.timeline if e.event_type == "case.unmatched")
+        assert why.detail == "2 offers declined or expired: the limit is 2"
+        assert case.specialist_id == "nd-next"
+    finally:
+        await admin.close()
+        await authed.close()
+
+
+async def test_an_offer_expires_while_matching_is_down_and_moves_on_after_the_restart(offer_stack):
+    stack, settings = offer_stack, offer_stack.settings()
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, authed = clients.submitter(settings, stack.target("intake"), "expiry-tenant")
+    try:
+        await _list(directory, admin, "US-SD", ("sd-best", 1.0, ""), ("sd-next", 0.6, ""))
+        await admin.close()
+        case_id = await _submit(intake, authed, "expiry", "US-SD", urgency=case_pb2.URGENCY_EXPEDITED)
+        await _case(intake, authed, case_id, _offered_to("sd-best"))
+        first = await _assignment(stack, settings, "sd-best", case_id)
+        respond_by = first.respond_by.ToDatetime(tzinfo=timezone.utc)
+        ttl = (respond_by - first.offered_at.ToDatetime(tzinfo=timezone.utc)).total_seconds()
+        assert ttl == pytest.approx(EXPEDITED_TTL, abs=1)  # the expedited clock, not the standard day
+
+        stack.services["matching"].kill()  # SIGKILL: its deadline in memory is gone with it
+        await eventually(lambda: _now_past(respond_by), EXPEDITED_TTL + 30, "the offer's deadline to pass")
+        stack.start_service("matching")
+        await asyncio.to_thread(stack.wait_serving, "matching")
+
+        case = await _case(intake, authed, case_id, _offered_to("sd-next"))
+        assert "assignment.expired" in [e.event_type for e in case.timeline]
+        expired = await _assignment(stack, settings, "sd-best", case_id)
+        assert expired.state == review_pb2.ASSIGNMENT_STATE_EXPIRED
+        # Too late to accept: the reviewer is told why.
+        inbox, reviewer = clients.reviewer(settings, stack.target("review"), "sd-best")
+        with pytest.raises(grpc.aio.AioRpcError) as late:
+            await inbox.AcceptAssignment(review_pb2.AssignmentRequest(assignment_id=first.assignment_id),
+                                         metadata=reviewer.metadata)
+        await reviewer.close()
+        assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "EXPIRED" in late.value.details()
+    finally:
+        await authed.close()
+
+
+async def _now_past(moment: datetime) -> bool:
+    return datetime.now(timezone.utc) > moment
+
+
+async def test_a_panel_case_is_offered_to_reviewers_of_distinct_organisations(offer_stack):
+    stack, settings = offer_stack, offer_stack.settings()
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, authed = clients.submitter(settings, stack.target("intake"), "panel-tenant")
+    operator = clients.Authed(stack.target("matching"), mint_token(
+        settings, subject="ops@example.org", tenant="secondlook-operations", roles=["operator"],
+        tenants=["panel-tenant"]))
+    try:
+        await _list(directory, admin, "US-MT", ("mt-alpha-1", 1.0, "org-alpha"), ("mt-alpha-2", 0.95, "org-alpha"),
+                    ("mt-beta", 0.8, "org-beta"), ("mt-solo", 0.3, ""))
+        case_id = await _submit(intake, authed, "panel", "US-MT", panel=True)
+        await _case(intake, authed, case_id, lambda c: c.status == case_pb2.CASE_STATUS_OFFERED)
+        explain = matching_pb2_grpc.MatchingServiceStub(operator.channel).ExplainMatch
+
+        async def three_offers():
+            why = await explain(matching_pb2.ExplainMatchRequest(case_id=case_id), metadata=operator.metadata)
+            return why if len(why.offers) == 3 else Pending(len(why.offers))
+
+        why = await eventually(three_offers, 30, "the panel's three offers")
+        # mt-alpha-2 ranks second but shares org-alpha with mt-alpha-1: the third seat goes further down.
+        assert sorted(o.specialist_id for o in why.offers) == ["mt-alpha-1", "mt-beta", "mt-solo"]
+        for sid in ("mt-alpha-1", "mt-beta", "mt-solo"):
+            assert (await _assignment(stack, settings, sid, case_id)).state == review_pb2.ASSIGNMENT_STATE_OFFERED
+    finally:
+        await operator.close()
+        await admin.close()
+        await authed.close()
