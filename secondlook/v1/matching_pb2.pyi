@@ -244,12 +244,14 @@ class MatchExplanation(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., offers: _Optional[_Iterable[_Union[MatchOffer, _Mapping]]] = ..., unmatched_reason: _Optional[str] = ..., directory_size: _Optional[int] = ..., excluded_by_rule: _Optional[_Mapping[str, int]] = ..., eligible: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[SpecialistVerdict, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ImportSpecialistsRequest(_message.Message):
-    __slots__ = ("csv", "dry_run")
+    __slots__ = ("csv", "dry_run", "fhir_bundle")
     CSV_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    FHIR_BUNDLE_FIELD_NUMBER: _ClassVar[int]
     csv: str
     dry_run: bool
-    def __init__(self, csv: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    fhir_bundle: str
+    def __init__(self, csv: _Optional[str] = ..., dry_run: _Optional[bool] = ..., fhir_bundle: _Optional[str] = ...) -> None: ...
 
 class ImportSpecialistsResponse(_message.Message):
     __slots__ = ("rows", "created", "updated")

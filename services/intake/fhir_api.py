@@ -26,13 +26,13 @@ from aiohttp import web
 from secondlook.auth import AuthError, Principal, TokenVerifier
 from secondlook.clock import Clock
 from secondlook.events import new_traceparent, trace_id_of
+from secondlook.fhir.problems import DUPLICATE, Problem
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 
 from . import usecases
 from .fhir import responses
 from .fhir.outcome import operation_outcome, outcome_of, to_json
-from .fhir.problems import DUPLICATE, Problem
 from .fhir.submission import UNPROCESSABLE, Refusal, explain, read_submission
 from .repository import CaseReader
 

@@ -19,6 +19,7 @@ from secondlook.v1 import matching_pb2, matching_pb2_grpc
 from . import usecases
 from .domain.csvimport import read_csv
 from .domain.directory import Affiliation, DirectoryQuery, Specialist
+from .domain.fhirimport import read_fhir
 from .domain.matcher import Verdict
 from .domain.registration import SPECIALIST_ID, validate_specialist
 from .repository import MatchingRepository
@@ -187,7 +188,9 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
 
     async def ImportSpecialists(self, request, context):
         await require_role(context, ROLE)
-        rows, violations = read_csv(request.csv)
+        if request.csv and request.fhir_bundle:
+            await context.abort_with_status(field_violations(("fhir_bundle", "send either csv or fhir_bundle")))
+        rows, violations = read_fhir(request.fhir_bundle) if request.fhir_bundle else read_csv(request.csv)
         proposed, first_row = [], {}
         for where, msg in rows:
             entity, problems = validate_specialist(msg, self._taxonomy)
@@ -200,7 +203,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         if violations:
             shown = violations[:MAX_VIOLATIONS]
             if len(violations) > len(shown):
-                shown.append(("csv", f"and {len(violations) - len(shown)} more violations"))
+                shown.append(("fhir_bundle" if request.fhir_bundle else "csv",
+                              f"and {len(violations) - len(shown)} more violations"))
             await context.abort_with_status(field_violations(*shown))
         try:
             created, updated = await usecases.import_specialists(self._transact, proposed, self._clock.now(),

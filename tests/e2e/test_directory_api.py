@@ -5,6 +5,8 @@ directory as it now stands."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -16,6 +18,7 @@ from secondlook.auth import mint_token
 from secondlook.events import decode
 from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, matching_pb2_grpc
 from services.matching.domain.csvimport import write_csv
+from services.matching.domain.fhirimport import write_fhir
 from services.topology import PRODUCES
 from tests.conftest import Pending, eventually
 from tests.integration.kafka_reader import read_topic
@@ -182,6 +185,43 @@ async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(st
         got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id=entries[0]["specialist_id"]),
                                             metadata=admin.metadata)
         assert got.npi == entries[0]["npi"] and got.version == 2
+    finally:
+        await admin.close()
+
+
+async def test_a_directory_is_imported_from_a_fhir_bundle_and_a_bad_one_writes_nothing(stack, stack_settings):
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    try:
+        entries = list(directorygen.specialists(12, seed=34, prefix="fhir"))
+        bundle = write_fhir(entries)
+        broken = json.loads(json.dumps(bundle))
+        first = broken["entry"][0]["resource"]
+        del first["identifier"]  # no NPI
+        role = next(e["resource"] for e in broken["entry"] if e["resource"]["resourceType"] == "PractitionerRole")
+        role["practitioner"]["reference"] = "Practitioner/nobody"
+        error = await _refused(directory.ImportSpecialists(
+            matching_pb2.ImportSpecialistsRequest(fhir_bundle=json.dumps(broken)), metadata=admin.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(error).details[0].Unpack(details)
+        fields = {v.field for v in details.field_violations}
+        assert "Bundle.entry[1].resource.practitioner" in fields
+        assert f"Bundle.entry[0](Practitioner/{first['id']}).npi" in fields
+        both = await _refused(directory.ImportSpecialists(
+            matching_pb2.ImportSpecialistsRequest(csv=write_csv(entries), fhir_bundle=json.dumps(bundle)),
+            metadata=admin.metadata))
+        assert both.code() == grpc.StatusCode.INVALID_ARGUMENT
+        listed = await directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(page_size=500),
+                                                 metadata=admin.metadata)
+        assert not [s for s in listed.specialists if s.specialist_id.startswith("fhir-")]  # nothing written
+
+        done = await directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(fhir_bundle=json.dumps(bundle)),
+                                                 metadata=admin.metadata)
+        assert (done.rows, done.created, done.updated) == (12, 12, 0)
+        got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id=entries[0]["specialist_id"]),
+                                            metadata=admin.metadata)
+        assert got.npi == entries[0]["npi"] and list(got.specialties) == entries[0]["specialties"]
+        assert [x.jurisdiction for x in got.licences] == [x["jurisdiction"] for x in entries[0]["licences"]]
     finally:
         await admin.close()
 

@@ -5,9 +5,8 @@ Pure: no I/O. The HTTP app (services/intake/fhir_api.py) parses the body with
 `submission.read_bundle`, hands the request to the same `submit_case` use case
 as gRPC's SubmitCase, and maps violations back with `Translation.locate`.
 
-Modules: `problems` (one refusal reason), `parse` (bytes to the R4B model),
-`references` (resolving references inside the bundle), `translate` (the
-mapping, documented there), `submission` (parse + translate + text checks),
+Reading a bundle is the kernel's (secondlook/fhir: `bundle` bytes to the R4B
+model, `references`, `problems`). Here: `translate` (the mapping, documented there), `submission` (parse + translate + text checks),
 `outcome` (OperationOutcome), `responses` (what success and reads return),
 `vocabulary` (systems and the extension URLs this platform defines).
 """

@@ -6,7 +6,7 @@ import json
 
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from .problems import Problem
+from secondlook.fhir.problems import Problem
 
 MAX_ISSUES = 100  # enough to fix a bundle in one go; a flood of the same mistake says no more
 

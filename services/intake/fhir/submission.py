@@ -20,11 +20,11 @@ from datetime import datetime
 from google.protobuf.message import Message
 
 from secondlook.edge import text_violations
+from secondlook.fhir.bundle import read_bundle
+from secondlook.fhir.problems import REQUIRED, VALUE, Problem
 from services.intake.domain.submission import validate
 
 from . import vocabulary as v
-from .parse import read_bundle
-from .problems import REQUIRED, VALUE, Problem
 from .translate import Translation, translate
 
 BAD_REQUEST, UNPROCESSABLE = 400, 422

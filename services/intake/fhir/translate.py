@@ -68,12 +68,12 @@ from datetime import datetime, timezone
 
 import pycountry
 
+from secondlook.fhir.problems import INVALID, NOT_SUPPORTED, REQUIRED, VALUE, Problem
+from secondlook.fhir.references import BundleIndex, Entry, Resolver
 from secondlook.v1 import intake_pb2
 from secondlook.v1.case_pb2 import CaseKind, Urgency
 
 from . import vocabulary as v
-from .problems import INVALID, NOT_SUPPORTED, REQUIRED, VALUE, Problem
-from .references import BundleIndex, Entry, Resolver
 
 ACCEPTED_TYPES = frozenset({"ServiceRequest", "Patient", "Condition", "CarePlan", "Practitioner", "PractitionerRole",
                             "Organization", "DocumentReference", "Consent"})

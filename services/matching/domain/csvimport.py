@@ -157,8 +157,8 @@ def _rows(reader: csv.DictReader, problems: list[Violation]):
 
 
 def write_csv(specialists: list[dict]) -> str:
-    """Directory documents (the seed format) as this CSV: what `secondlook directory
-    generate --format csv` writes."""
+    """Directory documents (the seed format, as `secondlook directory generate` writes
+    them) as this CSV."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -112,20 +112,20 @@ def model_problems(error: pydantic.ValidationError) -> list[Problem]:
     return out
 
 
-def read_bundle(body: bytes) -> tuple[dict | None, list[Problem]]:
+def read_bundle(body: bytes, expected: str = "POST /fhir/Bundle takes a transaction Bundle",
+                max_entries: int = MAX_ENTRIES) -> tuple[dict | None, list[Problem]]:
     """The Bundle as R4 JSON (as the model normalises it: sizes as numbers, no nulls),
-    or why the body is not an R4 Bundle."""
+    or why the body is not an R4 Bundle (`expected` says what is, when it is another resource)."""
     data, problem = _decode(body)
     if problem:
         return None, [problem]
     if not isinstance(data, dict):
         return None, [Problem("Bundle", "must be a JSON object, a FHIR resource", STRUCTURE)]
     if data.get("resourceType") != "Bundle":
-        return None, [Problem("Bundle.resourceType", "must be Bundle: POST /fhir/Bundle takes a transaction Bundle",
-                              STRUCTURE)]
+        return None, [Problem("Bundle.resourceType", f"must be Bundle: {expected}", STRUCTURE)]
     entries = data.get("entry")
-    if isinstance(entries, list) and len(entries) > MAX_ENTRIES:
-        return None, [Problem("Bundle.entry", f"must have at most {MAX_ENTRIES} entries", STRUCTURE)]
+    if isinstance(entries, list) and len(entries) > max_entries:
+        return None, [Problem("Bundle.entry", f"must have at most {max_entries} entries", STRUCTURE)]
     problems = _walk_problems(data)
     if problems:
         return None, problems

@@ -1,0 +1,247 @@
+"""A directory as a FHIR R4 Bundle of Practitioner, PractitionerRole and
+Organization resources (as US provider directories publish them, e.g. Da Vinci
+PDex Plan-Net), read into the API's own message so that every specialist passes
+exactly the checks UpsertSpecialist applies (as CSV rows do: csvimport.py).
+
+One specialist per Practitioner; its roles are the PractitionerRoles whose
+`practitioner` references it (references resolve by the bundle rules:
+secondlook/fhir/references.py):
+
+    specialist_id     Practitioner.id
+    npi               Practitioner.identifier of system http://hl7.org/fhir/sid/us-npi
+    display_name      Practitioner.name[0]: its text, else prefix, given and family
+    languages         Practitioner.communication[].coding[].code (urn:ietf:bcp:47, or any system)
+    licences          Practitioner.qualification[] with Plan-Net's practitioner-qualification
+                      extension: one licence per `whereValid` (a USPS state code, or an ISO
+                      3166-2 code), expiring at period.end
+    certifications    the other qualifications coded in the NUCC taxonomy: the board is
+                      issuer.display (else code.text), expiring at period.end
+    specialties       its roles' specialty[] NUCC codings, in order, once each
+    affiliations      its roles' organization, resolved to an Organization of the bundle
+                      (Organization.id, name, NPI identifier)
+    out_of_office     its roles' notAvailable[].during (start and end dates)
+    accepting         Practitioner.active, and an active role when it has roles
+    capacity, turnaround_days, quality, years_in_practice
+                      this platform's extensions on the Practitioner (EXTENSIONS below);
+                      capacity defaults to DEFAULT_CAPACITY, the others as in a CSV row
+
+Violations are named by the entry and the API field (`Bundle.entry[3](Practitioner/p1).npi`),
+or by the FHIRPath of what cannot be read (`Bundle.entry[5].resource.practitioner`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pycountry
+
+from secondlook.fhir.bundle import read_bundle
+from secondlook.fhir.references import BundleIndex, Entry
+from secondlook.v1 import matching_pb2
+from secondlook.validation import Violation
+
+from .csvimport import MAX_ROWS
+
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
+QUALIFICATION_EXT = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/practitioner-qualification"
+BASE = "https://secondlook.example/fhir/StructureDefinition"
+EXTENSIONS = {  # on the Practitioner: field -> (url, value[x], the type's name for a violation)
+    "capacity": (f"{BASE}/review-capacity", "valueInteger", int),
+    "turnaround_days": (f"{BASE}/review-turnaround-days", "valueDecimal", float),
+    "quality": (f"{BASE}/review-quality", "valueDecimal", float),
+    "years_in_practice": (f"{BASE}/years-in-practice", "valueInteger", int),
+}
+DEFAULTS = {"capacity": 5, "turnaround_days": 5.0, "quality": 0.8, "years_in_practice": 0}
+DEFAULT_CAPACITY = DEFAULTS["capacity"]
+DIRECTORY_BASE = "https://directory.secondlook.example/fhir"  # where write_fhir says its resources live
+MAX_ENTRIES = 3 * MAX_ROWS  # a Practitioner, a role and an organisation each
+_US_STATES = {s.code.removeprefix("US-") for s in pycountry.subdivisions.get(country_code="US")}
+
+
+def _codings(concept: object) -> list[dict]:
+    return [c for c in (concept or {}).get("coding") or [] if isinstance(c, dict)] if isinstance(concept, dict) else []
+
+
+def _jurisdiction(coding: dict) -> str:
+    code = str(coding.get("code", "")).strip().upper()
+    return f"US-{code}" if code in _US_STATES else code  # an ISO 3166-2 code as it is; the checks judge it
+
+
+def _name(practitioner: dict) -> str:
+    names = practitioner.get("name") or []
+    if not names:
+        return ""
+    first = names[0]
+    if first.get("text"):
+        return first["text"]
+    return " ".join([*first.get("prefix", []), *first.get("given", []), first.get("family", "")]).strip()
+
+
+class _Reader:
+    def __init__(self, bundle: dict):
+        self.index = BundleIndex(bundle)
+        self.violations: list[Violation] = [(p.expression, p.diagnostics) for p in self.index.problems]
+
+    def bad(self, path: str, rule: str) -> None:
+        self.violations.append((path, rule))
+
+    def roles(self) -> dict[int, list[Entry]]:
+        """Each Practitioner entry's roles, by the Practitioner's entry index."""
+        out: dict[int, list[Entry]] = {}
+        for role in self.index.of_type("PractitionerRole"):
+            reference = (role.resource.get("practitioner") or {}).get("reference", "")
+            target = self.index.find(reference, role) if reference else None
+            if target is None or target.type != "Practitioner":
+                self.bad(f"{role.path}.practitioner", "must reference a Practitioner of the bundle")
+                continue
+            out.setdefault(target.index, []).append(role)
+        return out
+
+    def organization(self, role: Entry) -> matching_pb2.DirectoryOrganization | None:
+        reference = role.resource.get("organization")
+        if not reference:
+            return None
+        target = self.index.find(reference.get("reference", ""), role)
+        if target is None or target.type != "Organization":
+            self.bad(f"{role.path}.organization", "must reference an Organization of the bundle")
+            return None
+        org = target.resource
+        npi = next((i.get("value", "") for i in org.get("identifier") or [] if i.get("system") == NPI_SYSTEM), "")
+        return matching_pb2.DirectoryOrganization(organization_id=org.get("id", ""), name=org.get("name", ""), npi=npi)
+
+    def extension(self, entry: Entry, field: str, msg: matching_pb2.Specialist) -> None:
+        url, value_key, kind = EXTENSIONS[field]
+        found = [e for e in entry.resource.get("extension") or [] if e.get("url") == url]
+        value = found[0].get(value_key) if found else DEFAULTS[field]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+                (kind is int and (value != int(value) or not -(2**31) <= value < 2**31)):
+            self.bad(f"{entry.path}.extension('{url}').{value_key}", f"must be a{'n integer' if kind is int else ' number'}")
+            return
+        setattr(msg, field, kind(value))
+
+    def specialist(self, entry: Entry, roles: list[Entry]) -> matching_pb2.Specialist:
+        p = entry.resource
+        msg = matching_pb2.Specialist(specialist_id=str(p.get("id", "")), display_name=_name(p)[:200])
+        msg.npi = next((i.get("value", "") for i in p.get("identifier") or [] if i.get("system") == NPI_SYSTEM), "")
+        for field in EXTENSIONS:
+            self.extension(entry, field, msg)
+        for communication in p.get("communication") or []:
+            codes = [c.get("code", "") for c in _codings(communication)]
+            if codes:
+                msg.languages.append(codes[0])
+        for q in p.get("qualification") or []:
+            expires = str((q.get("period") or {}).get("end", ""))[:10]
+            places = [_jurisdiction(c) for ext in q.get("extension") or [] if ext.get("url") == QUALIFICATION_EXT
+                      for sub in ext.get("extension") or [] if sub.get("url") == "whereValid"
+                      for c in _codings(sub.get("valueCodeableConcept"))]
+            if places:
+                msg.licences.extend(matching_pb2.Licence(jurisdiction=j, expires=expires) for j in places)
+                continue
+            board = (q.get("issuer") or {}).get("display", "") or (q.get("code") or {}).get("text", "")
+            for c in _codings(q.get("code")):
+                if c.get("system") == NUCC_SYSTEM:
+                    msg.certifications.add(board=board, specialty=c.get("code", ""), expires=expires)
+        accepting = p.get("active", True) is not False
+        if roles:
+            accepting = accepting and any(r.resource.get("active", True) is not False for r in roles)
+        msg.accepting = accepting
+        seen_orgs = set()
+        for role in roles:
+            for concept in role.resource.get("specialty") or []:
+                for c in _codings(concept):
+                    if c.get("system") == NUCC_SYSTEM and c.get("code") not in msg.specialties:
+                        msg.specialties.append(c.get("code", ""))
+            org = self.organization(role)
+            if org is not None and org.organization_id not in seen_orgs:
+                seen_orgs.add(org.organization_id)
+                msg.affiliations.append(org)
+            for absence in role.resource.get("notAvailable") or []:
+                during = absence.get("during") or {}
+                period = matching_pb2.Absence(first=str(during.get("start", ""))[:10],
+                                              last=str(during.get("end", ""))[:10])
+                if period not in msg.out_of_office:  # every role may say it
+                    msg.out_of_office.append(period)
+        return msg
+
+
+def read_fhir(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list[Violation]]:
+    """Each Practitioner as (where, message), and the violations of the bundle's shape."""
+    bundle, problems = read_bundle(text.encode(), "ImportSpecialists takes a Bundle of Practitioner, "
+                                   "PractitionerRole and Organization resources", MAX_ENTRIES)
+    if bundle is None:
+        return [], [(p.expression, p.diagnostics) for p in problems]
+    reader = _Reader(bundle)
+    roles = reader.roles()
+    out = []
+    for entry in reader.index.of_type("Practitioner"):
+        where = f"Bundle.entry[{entry.index}](Practitioner/{str(entry.resource.get('id', ''))[:64]})"
+        out.append((where, reader.specialist(entry, roles.get(entry.index, []))))
+    for entry in reader.index.entries:
+        if entry.type not in ("Practitioner", "PractitionerRole", "Organization"):
+            reader.bad(f"{entry.path}.resourceType", f"{entry.type} is not part of a directory: only Practitioner, "
+                                                     "PractitionerRole and Organization are read")
+    if not out and not reader.violations:
+        reader.bad("Bundle.entry", "the bundle has no Practitioner")
+    if len(out) > MAX_ROWS:
+        reader.bad("Bundle.entry", f"more than {MAX_ROWS} practitioners: send the directory in parts")
+    return out, reader.violations
+
+
+def write_fhir(specialists: list[dict]) -> dict:
+    """Directory documents (the seed format, as `secondlook directory generate` writes
+    them) as this Bundle. Focus, declared conflicts and case kinds have no place in
+    it (they are the directory's own: set them by CSV or the API)."""
+    entries: list[dict] = []
+    organizations: dict[str, dict] = {}
+    state_of = {f"US-{s}": s for s in _US_STATES}
+    for s in specialists:
+        sid = s["specialist_id"]
+        qualifications = [{
+            "code": {"text": "Medical licence"},
+            "period": {"end": licence["expires"]},
+            "extension": [{"url": QUALIFICATION_EXT, "extension": [
+                {"url": "status", "valueCode": "active"},
+                {"url": "whereValid", "valueCodeableConcept": {"coding": [
+                    {"system": "https://www.usps.com/", "code": state_of[licence["jurisdiction"]]}
+                    if licence["jurisdiction"] in state_of else {"code": licence["jurisdiction"]}]}}]}],
+        } for licence in s["licences"]]
+        qualifications += [{
+            "code": {"coding": [{"system": NUCC_SYSTEM, "code": c["specialty"]}]},
+            "issuer": {"display": c["board"]}, "period": {"end": c["expires"]},
+        } for c in s.get("certifications", ())]
+        practitioner = {
+            "resourceType": "Practitioner", "id": sid, "active": s.get("accepting", True),
+            "identifier": [{"system": NPI_SYSTEM, "value": s["npi"]}],
+            "name": [{"text": s.get("display_name", "")}] if s.get("display_name") else [],
+            "communication": [{"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]} for lang in s["languages"]],
+            "qualification": qualifications,
+            "extension": [{"url": url, value_key: s.get(field, DEFAULTS[field])}
+                          for field, (url, value_key, _) in EXTENSIONS.items()],
+        }
+        role = {
+            "resourceType": "PractitionerRole", "id": f"{sid}-role",
+            "practitioner": {"reference": f"Practitioner/{sid}"},
+            "specialty": [{"coding": [{"system": NUCC_SYSTEM, "code": code}]} for code in s["specialties"]],
+            "notAvailable": [{"description": "Out of office", "during": {"start": a["first"], "end": a["last"]}}
+                             for a in s.get("out_of_office", ())],
+        }
+        entries += [practitioner, role]
+        for i, org in enumerate(s.get("affiliations", ())):  # a role per organisation
+            organizations.setdefault(org["organization_id"], {
+                "resourceType": "Organization", "id": org["organization_id"], "name": org.get("name", ""),
+                "identifier": [{"system": NPI_SYSTEM, "value": org["npi"]}] if org.get("npi") else []})
+            at = role if i == 0 else {"resourceType": "PractitionerRole", "id": f"{sid}-role-{i}",
+                                      "practitioner": role["practitioner"]}
+            at["organization"] = {"reference": f"Organization/{org['organization_id']}"}
+            if i:
+                entries.append(at)
+    entries += organizations.values()
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"fullUrl": f"{DIRECTORY_BASE}/{e['resourceType']}/{e['id']}", "resource": _clean(e)}
+                      for e in entries]}
+
+
+def _clean(resource: dict) -> dict:
+    """Without empty lists and strings: FHIR forbids empty elements."""
+    return {k: v for k, v in resource.items() if v not in ([], "", None)}

@@ -1,0 +1,107 @@
+"""Importing a directory from a FHIR R4 Bundle of Practitioner, PractitionerRole and
+Organization resources: read into the API's message as a CSV row is, checked as
+UpsertSpecialist checks one; what cannot be read named by its FHIRPath."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from secondlook import directorygen
+from services.matching import reference
+from services.matching.domain.fhirimport import NPI_SYSTEM, NUCC_SYSTEM, QUALIFICATION_EXT, read_fhir, write_fhir
+from services.matching.domain.registration import validate_specialist
+from services.matching.specialistdoc import specialist_from_doc
+
+TODAY = date(2026, 11, 27)
+
+
+def test_a_generated_directory_survives_the_round_trip_through_fhir():
+    entries = list(directorygen.specialists(120, seed=9, today=TODAY))
+    rows, problems = read_fhir(json.dumps(write_fhir(entries)))
+    assert problems == [] and len(rows) == 120
+    for (where, msg), entry in zip(rows, entries, strict=True):
+        entity, violations = validate_specialist(msg, reference.taxonomy())
+        assert violations == [], (where, violations)
+        # What FHIR has no place for is the directory's own: the rest is carried whole.
+        expected = specialist_from_doc({**entry, "_id": entry["specialist_id"], "focus": [],
+                                        "declared_conflicts": [], "case_kinds": ["SECOND_OPINION"]})
+        assert entity == expected, where
+    assert rows[0][0] == f"Bundle.entry[0](Practitioner/{entries[0]['specialist_id']})"
+
+
+def _plan_net_bundle() -> dict:
+    """Shaped as Da Vinci PDex Plan-Net publishes a directory (references by Type/id, a
+    licence valid in Illinois, a board certification coded in NUCC)."""
+    practitioner = {
+        "resourceType": "Practitioner", "id": "susie-smith",
+        "identifier": [{"system": NPI_SYSTEM, "value": "1234567893"}],
+        "name": [{"family": "Smith", "given": ["Susie"], "prefix": ["Dr."]}],
+        "communication": [{"coding": [{"system": "urn:ietf:bcp:47", "code": "ru"}]},
+                          {"coding": [{"system": "urn:ietf:bcp:47", "code": "en-US"}]}],
+        "qualification": [
+            {"code": {"text": "Physician licence"}, "issuer": {"display": "State of Illinois"},
+             "period": {"start": "2015-01-01", "end": "2099-12-31"},
+             "extension": [{"url": QUALIFICATION_EXT, "extension": [
+                 {"url": "status", "valueCode": "active"},
+                 {"url": "whereValid", "valueCodeableConcept": {"coding": [
+                     {"system": "https://www.usps.com/", "code": "IL"}]}}]}]},
+            {"code": {"coding": [{"system": NUCC_SYSTEM, "code": "207RX0202X"}], "text": "Medical Oncology"},
+             "issuer": {"display": "ABIM"}, "period": {"end": "2099-06-30"}},
+        ],
+    }
+    role = {"resourceType": "PractitionerRole", "id": "susie-at-acme", "active": True,
+            "practitioner": {"reference": "Practitioner/susie-smith"},
+            "organization": {"reference": "Organization/acme"},
+            "specialty": [{"coding": [{"system": NUCC_SYSTEM, "code": "207RX0202X"},
+                                      {"system": "http://snomed.info/sct", "code": "394593009"}]}],
+            "notAvailable": [{"description": "Sabbatical", "during": {"start": "2099-01-01", "end": "2099-02-01"}}]}
+    org = {"resourceType": "Organization", "id": "acme", "name": "Acme Cancer Institute",
+           "identifier": [{"system": NPI_SYSTEM, "value": "1316000003"}]}
+    return {"resourceType": "Bundle", "type": "searchset",
+            "entry": [{"resource": practitioner}, {"resource": role}, {"resource": org}]}
+
+
+def test_a_plan_net_directory_maps_to_a_specialist():
+    [(where, msg)], problems = read_fhir(json.dumps(_plan_net_bundle()))
+    assert problems == [] and where == "Bundle.entry[0](Practitioner/susie-smith)"
+    entity, violations = validate_specialist(msg, reference.taxonomy())
+    assert violations == []
+    assert (entity.specialist_id, entity.npi, entity.display_name) == ("susie-smith", "1234567893", "Dr. Susie Smith")
+    assert [(licence.jurisdiction, licence.expires) for licence in entity.licences] == [("US-IL", date(2099, 12, 31))]
+    assert [(c.board, c.specialty) for c in entity.certifications] == [("ABIM", "207RX0202X")]
+    assert entity.specialties == ("207RX0202X",)  # the SNOMED coding is not a NUCC code: not read
+    assert entity.languages == frozenset({"ru", "en-US"})
+    assert [(a.organization_id, a.name, a.npi) for a in entity.affiliations] == [
+        ("acme", "Acme Cancer Institute", "1316000003")]
+    assert [(a.first, a.last) for a in entity.out_of_office] == [(date(2099, 1, 1), date(2099, 2, 1))]
+    assert entity.capacity == 5 and entity.accepting  # no capacity extension: the documented default
+
+
+def test_what_cannot_be_read_is_named_by_its_fhirpath_and_the_rules_by_entry_and_field():
+    bundle = _plan_net_bundle()
+    bundle["entry"][1]["resource"]["practitioner"]["reference"] = "Practitioner/nobody"
+    bundle["entry"].append({"resource": {"resourceType": "Patient", "id": "p1"}})
+    bundle["entry"][0]["resource"]["extension"] = [
+        {"url": "https://secondlook.example/fhir/StructureDefinition/review-capacity", "valueDecimal": 2.5}]
+    del bundle["entry"][0]["resource"]["identifier"]
+    [(where, msg)], problems = read_fhir(json.dumps(bundle))
+    assert set(problems) == {
+        ("Bundle.entry[1].resource.practitioner", "must reference a Practitioner of the bundle"),
+        ("Bundle.entry[3].resource.resourceType", "Patient is not part of a directory: only Practitioner, "
+                                                  "PractitionerRole and Organization are read"),
+        ("Bundle.entry[0].resource.extension('https://secondlook.example/fhir/StructureDefinition/review-capacity')"
+         ".valueInteger", "must be an integer"),
+    }
+    _, violations = validate_specialist(msg, reference.taxonomy())
+    assert {path for path, _ in violations} >= {"npi", "specialties"}  # no NPI; no role: no specialty
+
+
+def test_odd_bodies_are_refused_never_with_an_error():
+    for body, expected in (("", "Bundle"), ("[]", "Bundle"), ('{"resourceType": "Practitioner"}', "Bundle.resourceType"),
+                           ('{"resourceType": "Bundle", "type": "collection"}', "Bundle.entry"),
+                           ('{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": '
+                            '{"resourceType": "Practitioner", "birthDate": "yesterday"}}]}',
+                            "Bundle.entry[0].resource.birthDate")):
+        rows, problems = read_fhir(body)
+        assert rows == [] and problems and problems[0][0] == expected, (body, problems)
