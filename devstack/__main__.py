@@ -8,6 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+DEMO_DIRECTORY = 200  # synthetic specialists beside the curated ones
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
@@ -23,13 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--metrics-port-base", type=int, default=0,
                      help="metrics ports, likewise BASE..BASE+3 (default: free ones)")
     run.add_argument("--fhir-port", type=int, default=0, help="intake's FHIR endpoint port (default: a free one)")
+    run.add_argument("--synthetic-specialists", type=int, default=DEMO_DIRECTORY, metavar="N",
+                     help="synthetic specialists (secondlook directory generate) seeded beside the curated "
+                     f"data/specialists.json, each answered by the simulated reviewer (default {DEMO_DIRECTORY})")
     args = parser.parse_args(argv)
 
     from devstack import demo
 
     ports = {k: getattr(args, k) for k in ("kafka_port", "mongo_port", "grpc_port_base", "metrics_port_base",
                                                "fhir_port")}
-    return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done, ports=ports)
+    if args.synthetic_specialists < 0:
+        parser.error("--synthetic-specialists must be 0 or more")
+    return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done, ports=ports,
+                    synthetic_specialists=args.synthetic_specialists)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, intake_auth = clients.submitter(settings, stack.target("intake"), TENANT)
-    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids(), think_seconds=2.0).start()
+    reviewer = SimulatedReviewer(settings, stack.target("review"), stack.specialist_ids(), think_seconds=2.0).start()
     started = time.monotonic()
     cases = []
     run_id = int(time.time())
@@ -180,7 +180,8 @@ def _until_signalled(coro) -> int | None:
     return asyncio.run(main())
 
 
-def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: dict[str, int] | None = None) -> int:
+def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: dict[str, int] | None = None,
+        synthetic_specialists: int = 0) -> int:
     console = Console()
     if not console.is_terminal:  # a file or a log: long lines, no wrapping at 80 columns
         console = Console(width=240, soft_wrap=True)
@@ -189,7 +190,7 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         shutil.rmtree(home, ignore_errors=True)
     stack = Stack(home, persistent_store=True, overrides={
         "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "20", "SECONDLOOK_LOG_LEVEL": "INFO",
-    }, **(ports or {}))
+    }, synthetic_specialists=synthetic_specialists, **(ports or {}))
     # SIGTERM (a supervisor, a container runtime, a CI timeout) stops everything
     # the way Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -9,6 +9,7 @@ environment variables.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -24,11 +25,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from secondlook import directorygen
 from secondlook.phi import new_local_master_key
 from secondlook.settings import Settings
 from services.topology import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
+CURATED_DIRECTORY = ROOT / "data" / "specialists.json"
 STACK_MARKER = "SECONDLOOK_DEVSTACK_HOME"
 
 # What the embedded broker (Tansu) needs that real Kafka does not: no idempotent
@@ -194,11 +197,18 @@ class Stack:
 
     def __init__(self, home: Path, *, persistent_store: bool = False, overrides: dict[str, str] | None = None,
                  kafka_port: int = 0, mongo_port: int = 0, grpc_port_base: int = 0, metrics_port_base: int = 0,
-                 fhir_port: int = 0):
+                 fhir_port: int = 0, synthetic_specialists: int = 0):
         """Ports left at 0 are picked free; a base gives the four services base, base+1, ... in
-        the order of SERVICES."""
+        the order of SERVICES. The directory is data/specialists.json (the curated one the
+        tests know) plus `synthetic_specialists` from the generator (secondlook/directorygen.py)."""
         self.home = home
         self.home.mkdir(parents=True, exist_ok=True)
+        self.directory_seed = CURATED_DIRECTORY
+        if synthetic_specialists:
+            self.directory_seed = self.home / "directory.json"
+            curated = json.loads(CURATED_DIRECTORY.read_text())
+            generated = directorygen.specialists(synthetic_specialists, seed=7, prefix="gen")
+            self.directory_seed.write_text(json.dumps([*curated, *generated], indent=0))
         self.kafka_port = kafka_port or free_port()
         self.mongo_port = mongo_port or free_port()
         self.jwt_secret = secrets.token_urlsafe(32)
@@ -304,7 +314,7 @@ class Stack:
             "SECONDLOOK_INSTANCE_ID": process,
             "SECONDLOOK_KAFKA_CONSUMER_STATIC_MEMBERSHIP": "true",
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
-            "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(ROOT / "data" / "specialists.json"),
+            "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(self.directory_seed),
             # The demo's and the tests' receivers listen on http://127.0.0.1.
             "SECONDLOOK_WEBHOOK_ALLOW_INSECURE_TARGETS": "true",
             "PYTHONUNBUFFERED": "1",
@@ -345,6 +355,10 @@ class Stack:
         if name in self.fhir_ports:
             port = self.fhir_ports[name]
             wait_for(_started(proc, lambda: _accepts(port)), timeout, f"{name}'s FHIR endpoint", interval=0.1)
+
+    def specialist_ids(self) -> list[str]:
+        """Every specialist of the directory this stack seeds."""
+        return [s["specialist_id"] for s in json.loads(self.directory_seed.read_text())]
 
     def target(self, service: str) -> str:
         return f"127.0.0.1:{self.grpc_ports[service]}"
