@@ -46,7 +46,11 @@ class BundleIndex:
                         for i, e in enumerate(bundle.get("entry") or [])]
         self.problems: list[Problem] = []
         self._by_url: dict[str, Entry] = {}
+        # (type, id) -> the entries with it: a relative reference is looked up, never
+        # searched for (a directory bundle holds tens of thousands of entries).
+        self._by_id: dict[tuple[str, str], list[Entry]] = {}
         for entry in self.entries:
+            self._by_id.setdefault((entry.type, str(entry.resource.get("id", ""))), []).append(entry)
             if not entry.full_url:
                 continue
             if entry.full_url in self._by_url:
@@ -69,7 +73,7 @@ class BundleIndex:
         restful = _RESTFUL.match(source.full_url)
         if restful:
             return self._by_url.get(f"{restful.group(1)}/{resource_type}/{resource_id}")
-        found = [e for e in self.entries if e.type == resource_type and e.resource.get("id") == resource_id]
+        found = self._by_id.get((resource_type, resource_id), [])
         return found[0] if len(found) == 1 else None
 
 

@@ -88,8 +88,10 @@ def test_what_cannot_be_read_is_named_by_its_fhirpath_and_the_rules_by_entry_and
     [(where, msg)], problems = read_fhir(json.dumps(bundle))
     assert set(problems) == {
         ("Bundle.entry[1].resource.practitioner", "must reference a Practitioner of the bundle"),
-        ("Bundle.entry[3].resource.resourceType", "Patient is not part of a directory: only Practitioner, "
-                                                  "PractitionerRole and Organization are read"),
+        ("Bundle.entry[3].resource.resourceType", "Patient is not part of a directory: Practitioner, "
+                                                  "PractitionerRole and Organization are read (and Endpoint, "
+                                                  "HealthcareService, InsurancePlan, Location, OperationOutcome, "
+                                                  "OrganizationAffiliation passed over)"),
         ("Bundle.entry[0].resource.extension('https://secondlook.example/fhir/StructureDefinition/review-capacity')"
          ".valueInteger", "must be an integer"),
     }
@@ -105,3 +107,46 @@ def test_odd_bodies_are_refused_never_with_an_error():
                             "Bundle.entry[0].resource.birthDate")):
         rows, problems = read_fhir(body)
         assert rows == [] and problems and problems[0][0] == expected, (body, problems)
+
+
+def test_real_world_shapes_are_read_as_a_directory_engineer_means_them():
+    bundle = _plan_net_bundle()
+    practitioner = bundle["entry"][0]["resource"]
+    dar = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "masked"}]}
+    practitioner["name"] = [{"use": "old", "family": "Jones", "given": ["Susie"]},
+                            {"use": "official", "family": "Smith", "given": [None, "Susie"], "_given": [dar, None]}]
+    licence, board = practitioner["qualification"]
+    del licence["period"]  # Plan-Net's sample data dates the licence's identifier instead
+    licence["identifier"] = [{"value": "036-000001", "period": {"end": "2099-06"}}]
+    revoked = json.loads(json.dumps(licence))
+    revoked["extension"][0]["extension"][0]["valueCode"] = "inactive"
+    revoked["extension"][0]["extension"][1]["valueCodeableConcept"]["coding"][0]["code"] = "NY"
+    canada = json.loads(json.dumps(licence))
+    canada["extension"][0]["extension"][1]["valueCodeableConcept"]["coding"][0] = {
+        "system": "urn:iso:std:iso:3166", "code": "CA"}
+    board["period"]["end"] = "2099"
+    practitioner["qualification"] = [licence, revoked, canada, board]
+    bundle["entry"][1]["resource"]["notAvailable"] = [{"description": "Leave", "during": {"start": "2099-03-01"}}]
+    bundle["entry"].append({"resource": {"resourceType": "Location", "id": "clinic"}})  # a search's _include
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    assert problems == []
+    assert msg.display_name == "Susie Smith"  # the official name; the masked given name left out
+    assert [(x.jurisdiction, x.expires) for x in msg.licences] == [("US-IL", "2099-06-30"), ("CA", "2099-06-30")]
+    assert [c.expires for c in msg.certifications] == ["2099-12-31"]
+    assert [(a.first, a.last) for a in msg.out_of_office] == [("2099-03-01", "9999-12-31")]
+    _, violations = validate_specialist(msg, reference.taxonomy())
+    assert [path for path, _ in violations] == ["licences[1].jurisdiction"]  # Canada is no US subdivision
+
+
+def test_what_would_change_the_meaning_is_refused():
+    bundle = _plan_net_bundle()
+    practitioner = bundle["entry"][0]["resource"]
+    practitioner["qualification"][0]["modifierExtension"] = [{"url": "https://example.org/negated",
+                                                              "valueBoolean": True}]
+    url = "https://secondlook.example/fhir/StructureDefinition/review-capacity"
+    practitioner["extension"] = [{"url": url, "valueInteger": 1}, {"url": url, "valueInteger": 900}]
+    bundle["entry"][2]["resource"]["modifierExtension"] = [{"url": "https://example.org/x", "valueBoolean": True}]
+    _, problems = read_fhir(json.dumps(bundle))
+    assert {path for path, _ in problems} == {
+        "Bundle.entry[0].resource.qualification[0].modifierExtension", f"Bundle.entry[0].resource.extension('{url}')",
+        "Bundle.entry[2].resource.modifierExtension"}

@@ -31,6 +31,7 @@ or by the FHIRPath of what cannot be read (`Bundle.entry[5].resource.practitione
 
 from __future__ import annotations
 
+import calendar
 import math
 
 import pycountry
@@ -43,8 +44,16 @@ from secondlook.validation import Violation
 from .csvimport import MAX_ROWS
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+NPI_SYSTEMS = frozenset({NPI_SYSTEM, NPI_SYSTEM + "/", "urn:oid:2.16.840.1.113883.4.6"})
 NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
+NUCC_SYSTEMS = frozenset({NUCC_SYSTEM, NUCC_SYSTEM + "/", "urn:oid:2.16.840.1.113883.6.101"})
+USPS_SYSTEMS = frozenset({"https://www.usps.com/", "https://www.usps.com", "http://www.usps.com/"})
+BCP47 = "urn:ietf:bcp:47"
 QUALIFICATION_EXT = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/practitioner-qualification"
+# Directory resources a Plan-Net search also returns (_include): not read, not refused.
+IGNORED = frozenset({"Location", "Endpoint", "HealthcareService", "OrganizationAffiliation", "InsurancePlan",
+                     "OperationOutcome"})
+OPEN_ENDED = "9999-12-31"  # an absence with a start and no end
 BASE = "https://secondlook.example/fhir/StructureDefinition"
 EXTENSIONS = {  # on the Practitioner: field -> (url, value[x], the type's name for a violation)
     "capacity": (f"{BASE}/review-capacity", "valueInteger", int),
@@ -64,18 +73,66 @@ def _codings(concept: object) -> list[dict]:
 
 
 def _jurisdiction(coding: dict) -> str:
-    code = str(coding.get("code", "")).strip().upper()
-    return f"US-{code}" if code in _US_STATES else code  # an ISO 3166-2 code as it is; the checks judge it
+    """A USPS state code (the system Plan-Net binds, or none) as ISO 3166-2; any other
+    code as it is, for the checks to judge (`US-CA` passes, Canada's `CA` does not)."""
+    code = str(coding.get("code") or "").strip().upper()
+    if coding.get("system") in USPS_SYSTEMS | {None, ""} and code in _US_STATES:
+        return f"US-{code}"
+    return code
+
+
+def _strings(items: object) -> list[str]:
+    """A primitive array's values: an item may be null when only its extension is there."""
+    return [i for i in items if isinstance(i, str)] if isinstance(items, list) else []
 
 
 def _name(practitioner: dict) -> str:
-    names = practitioner.get("name") or []
+    """The official name (else the usual one, else the first), as text."""
+    names = [n for n in practitioner.get("name") or [] if isinstance(n, dict)]
     if not names:
         return ""
-    first = names[0]
-    if first.get("text"):
-        return first["text"]
-    return " ".join([*first.get("prefix", []), *first.get("given", []), first.get("family", "")]).strip()
+    ranked = sorted(names, key=lambda n: {"official": 0, "usual": 1}.get(n.get("use"), 2))
+    name = ranked[0]
+    if isinstance(name.get("text"), str) and name["text"].strip():
+        return name["text"].strip()
+    family = name.get("family") if isinstance(name.get("family"), str) else ""
+    return " ".join([*_strings(name.get("prefix")), *_strings(name.get("given")), family]).strip()
+
+
+def _end_date(period: object) -> str:
+    """A period's end as a date: a partial one (2027, 2027-06) is its last day."""
+    end = str((period or {}).get("end") or "") if isinstance(period, dict) else ""
+    if len(end) == 4 and end.isdigit():
+        return f"{end}-12-31"
+    if len(end) == 7 and end[:4].isdigit() and end[5:].isdigit() and 1 <= int(end[5:]) <= 12:
+        year, month = int(end[:4]), int(end[5:])
+        return f"{end}-{calendar.monthrange(year, month)[1]:02d}"
+    return end[:10]
+
+
+def _expires(qualification: dict) -> str:
+    """When a qualification ends: its period, else its identifier's (as Plan-Net's sample data has it)."""
+    found = _end_date(qualification.get("period"))
+    for identifier in qualification.get("identifier") or []:
+        found = found or _end_date(identifier.get("period"))
+    return found
+
+
+def _npi(resource: dict) -> str:
+    return next((i.get("value") or "" for i in resource.get("identifier") or [] if i.get("system") in NPI_SYSTEMS), "")
+
+
+def _language(communication: object) -> str:
+    codings = [c for c in _codings(communication) if c.get("code")]
+    tagged = [c for c in codings if c.get("system") == BCP47]
+    return str((tagged or codings)[0]["code"]) if codings else ""
+
+
+def _status(extension: dict) -> str:
+    for sub in extension.get("extension") or []:
+        if sub.get("url") == "status":
+            return str(sub.get("valueCode") or (sub.get("valueCoding") or {}).get("code") or "")
+    return "active"  # Plan-Net requires it; absent, the qualification is taken as it stands
 
 
 class _Reader:
@@ -107,12 +164,15 @@ class _Reader:
             self.bad(f"{role.path}.organization", "must reference an Organization of the bundle")
             return None
         org = target.resource
-        npi = next((i.get("value", "") for i in org.get("identifier") or [] if i.get("system") == NPI_SYSTEM), "")
-        return matching_pb2.DirectoryOrganization(organization_id=org.get("id", ""), name=org.get("name", ""), npi=npi)
+        return matching_pb2.DirectoryOrganization(organization_id=org.get("id") or "", name=org.get("name") or "",
+                                                  npi=_npi(org))
 
     def extension(self, entry: Entry, field: str, msg: matching_pb2.Specialist) -> None:
         url, value_key, kind = EXTENSIONS[field]
         found = [e for e in entry.resource.get("extension") or [] if e.get("url") == url]
+        if len(found) > 1:
+            self.bad(f"{entry.path}.extension('{url}')", "must appear at most once")
+            return
         value = found[0].get(value_key) if found else DEFAULTS[field]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
                 (kind is int and (value != int(value) or not -(2**31) <= value < 2**31)):
@@ -122,26 +182,30 @@ class _Reader:
 
     def specialist(self, entry: Entry, roles: list[Entry]) -> matching_pb2.Specialist:
         p = entry.resource
-        msg = matching_pb2.Specialist(specialist_id=str(p.get("id", "")), display_name=_name(p)[:200])
-        msg.npi = next((i.get("value", "") for i in p.get("identifier") or [] if i.get("system") == NPI_SYSTEM), "")
+        msg = matching_pb2.Specialist(specialist_id=str(p.get("id") or ""), display_name=_name(p), npi=_npi(p))
         for field in EXTENSIONS:
             self.extension(entry, field, msg)
         for communication in p.get("communication") or []:
-            codes = [c.get("code", "") for c in _codings(communication)]
-            if codes:
-                msg.languages.append(codes[0])
-        for q in p.get("qualification") or []:
-            expires = str((q.get("period") or {}).get("end", ""))[:10]
-            places = [_jurisdiction(c) for ext in q.get("extension") or [] if ext.get("url") == QUALIFICATION_EXT
-                      for sub in ext.get("extension") or [] if sub.get("url") == "whereValid"
-                      for c in _codings(sub.get("valueCodeableConcept"))]
-            if places:
+            if language := _language(communication):
+                msg.languages.append(language)
+        for i, q in enumerate(p.get("qualification") or []):
+            if q.get("modifierExtension"):
+                self.bad(f"{entry.path}.qualification[{i}].modifierExtension", "is not understood here: a "
+                         "qualification it modifies cannot be read safely")
+                continue
+            expires = _expires(q)
+            qualifying = [ext for ext in q.get("extension") or [] if ext.get("url") == QUALIFICATION_EXT]
+            if qualifying:  # a licence: where it is valid, unless it is no longer active
+                if any(_status(ext) != "active" for ext in qualifying):
+                    continue
+                places = [_jurisdiction(c) for ext in qualifying for sub in ext.get("extension") or []
+                          if sub.get("url") == "whereValid" for c in _codings(sub.get("valueCodeableConcept"))]
                 msg.licences.extend(matching_pb2.Licence(jurisdiction=j, expires=expires) for j in places)
                 continue
-            board = (q.get("issuer") or {}).get("display", "") or (q.get("code") or {}).get("text", "")
+            board = (q.get("issuer") or {}).get("display") or (q.get("code") or {}).get("text") or ""
             for c in _codings(q.get("code")):
-                if c.get("system") == NUCC_SYSTEM:
-                    msg.certifications.add(board=board, specialty=c.get("code", ""), expires=expires)
+                if c.get("system") in NUCC_SYSTEMS:
+                    msg.certifications.add(board=board, specialty=c.get("code") or "", expires=expires)
         accepting = p.get("active", True) is not False
         if roles:
             accepting = accepting and any(r.resource.get("active", True) is not False for r in roles)
@@ -150,16 +214,17 @@ class _Reader:
         for role in roles:
             for concept in role.resource.get("specialty") or []:
                 for c in _codings(concept):
-                    if c.get("system") == NUCC_SYSTEM and c.get("code") not in msg.specialties:
-                        msg.specialties.append(c.get("code", ""))
+                    if c.get("system") in NUCC_SYSTEMS and c.get("code") and c["code"] not in msg.specialties:
+                        msg.specialties.append(c["code"])
             org = self.organization(role)
             if org is not None and org.organization_id not in seen_orgs:
                 seen_orgs.add(org.organization_id)
                 msg.affiliations.append(org)
             for absence in role.resource.get("notAvailable") or []:
                 during = absence.get("during") or {}
-                period = matching_pb2.Absence(first=str(during.get("start", ""))[:10],
-                                              last=str(during.get("end", ""))[:10])
+                first = str(during.get("start") or "")[:10]
+                period = matching_pb2.Absence(first=first, last=str(during.get("end") or "")[:10] or
+                                              (OPEN_ENDED if first else ""))
                 if period not in msg.out_of_office:  # every role may say it
                     msg.out_of_office.append(period)
         return msg
@@ -178,9 +243,15 @@ def read_fhir(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], lis
         where = f"Bundle.entry[{entry.index}](Practitioner/{str(entry.resource.get('id', ''))[:64]})"
         out.append((where, reader.specialist(entry, roles.get(entry.index, []))))
     for entry in reader.index.entries:
-        if entry.type not in ("Practitioner", "PractitionerRole", "Organization"):
-            reader.bad(f"{entry.path}.resourceType", f"{entry.type} is not part of a directory: only Practitioner, "
-                                                     "PractitionerRole and Organization are read")
+        if not entry.type:
+            reader.bad(entry.path, "is required: every entry holds a resource")
+        elif entry.resource.get("modifierExtension") and entry.type not in IGNORED:
+            reader.bad(f"{entry.path}.modifierExtension", "is not understood here: a resource it modifies cannot be "
+                                                          "read safely")
+        elif entry.type not in ("Practitioner", "PractitionerRole", "Organization", *IGNORED):
+            reader.bad(f"{entry.path}.resourceType", f"{entry.type} is not part of a directory: Practitioner, "
+                                                     "PractitionerRole and Organization are read (and "
+                                                     f"{', '.join(sorted(IGNORED))} passed over)")
     if not out and not reader.violations:
         reader.bad("Bundle.entry", "the bundle has no Practitioner")
     if len(out) > MAX_ROWS:
