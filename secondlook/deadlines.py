@@ -1,13 +1,15 @@
 """The one deadline keeper: deadlines stored with what they belong to, armed in memory.
 
 A service stores each deadline with its record (an offer's `respond_by`) and
-arms it here once the write is committed; at start the keeper re-arms every
-deadline still pending from the store (`load`), so a restart loses none. When
+arms it here once the write is committed; at start, and every `reload_seconds`
+after, the keeper re-arms every deadline still pending from the store (`load`):
+a restart loses none, and one armed only in another replica's memory (a replica
+gone for good, a commit whose outcome was lost) falls due here too. When
 deadlines fall due it hands their keys to `fire`, which makes the durable,
 guarded transition: a deadline answered or cancelled meanwhile changes
 nothing, so firing twice, or again after a crash, is harmless. A failing
 `fire` is retried with the kernel's backoff. Idle, the keeper sleeps until the
-next deadline: it sends the store nothing.
+next deadline or reload: one indexed read of the pending deadlines every few minutes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from secondlook import backoff
 from secondlook.clock import Clock
 
 BATCH = 100  # keys handed to one `fire`
+RELOAD_SECONDS = 300.0
 
 
 class Deadlines:
@@ -29,6 +32,7 @@ class Deadlines:
         self._armed: dict[str, datetime] = {}
         self._heap: list[tuple[datetime, str]] = []  # may hold disarmed or re-armed entries: `_armed` decides
         self._changed = asyncio.Event()
+        self._reload_at: float | None = None  # monotonic time of the next `load`
 
     def arm(self, key: str, at: datetime) -> None:
         """`key` falls due at `at` (again, when armed before: the later call wins)."""
@@ -69,16 +73,15 @@ class Deadlines:
                 del self._armed[key]
 
     async def run(self, load: Callable[[], Awaitable[Iterable[tuple[str, datetime]]]],
-                  fire: Callable[[list[str]], Awaitable[None]]) -> None:
-        """Re-arms what `load` returns, then fires deadlines as they fall due, until cancelled."""
-        loaded = False
-
+                  fire: Callable[[list[str]], Awaitable[None]], reload_seconds: float = RELOAD_SECONDS) -> None:
+        """Re-arms what `load` returns (now and every `reload_seconds`), and fires
+        deadlines as they fall due, until cancelled."""
         async def step() -> bool:
-            nonlocal loaded
-            if not loaded:
+            if self._reload_at is None or self._clock.monotonic() >= self._reload_at:
                 for key, at in await load():
-                    self.arm(key, at)
-                loaded = True
+                    if self._armed.get(key) != at:
+                        self.arm(key, at)
+                self._reload_at = self._clock.monotonic() + reload_seconds
             now = self._clock.now()
             keys = self.due(now)
             if not keys:
@@ -92,7 +95,9 @@ class Deadlines:
     async def _rest(self) -> None:
         self._changed.clear()
         upcoming = self._next()
-        timeout = None if upcoming is None else max(0.0, (upcoming[0] - self._clock.now()).total_seconds())
+        timeout = max(0.0, (self._reload_at or 0.0) - self._clock.monotonic())
+        if upcoming is not None:
+            timeout = min(timeout, max(0.0, (upcoming[0] - self._clock.now()).total_seconds()))
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
         except TimeoutError:

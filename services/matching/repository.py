@@ -23,7 +23,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -39,7 +39,17 @@ from secondlook.store import UnitOfWork
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist
 from .domain.index import DirectoryIndex
 from .domain.matcher import CaseFacts, Weights
-from .domain.offers import ACCEPTED, AWAITING, EXPIRING, OPEN, WITHDRAWN, Decision, Offer
+from .domain.offers import (
+    ACCEPTED,
+    AWAITING,
+    EXPIRING,
+    MAX_SENDS,
+    OPEN,
+    RESEND_AFTER,
+    WITHDRAWN,
+    Decision,
+    Offer,
+)
 from .specialistdoc import specialist_from_doc, specialist_to_doc
 
 log = get_logger(__name__)
@@ -48,6 +58,7 @@ SPECIALISTS = "specialists"
 ASSIGNMENTS = "assignments"  # the offers made, each with the facts the case was matched on
 UNMATCHED = "unmatched_cases"  # the cases nobody could take, with the facts and the reason
 WITHDRAWN_CASES = "withdrawn_cases"  # cases withdrawn: never matched again, whatever arrives late
+AWAITING_ANSWER = {"state": {"$in": list(AWAITING)}}  # offers whose deadline still counts
 
 
 class MatchingRepository(Protocol):
@@ -75,16 +86,22 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("case_id", 1)])
     await db[UNMATCHED].create_index([("case_id", 1)])
     # Only offers awaiting an answer are in it (an answer takes the offer out): re-arming
-    # the deadlines at start reads them alone, not every offer ever made.
-    await db[ASSIGNMENTS].create_index([("respond_by", 1)], partialFilterExpression={"state": OPEN},
-                                       name="open_deadlines")
+    # the deadlines reads them alone, not every offer ever made.
+    await db[ASSIGNMENTS].create_index([("respond_by", 1)], partialFilterExpression=AWAITING_ANSWER,
+                                       name="awaiting_answer")
+    # Offers recorded before they had a state: open while their deadline is ahead,
+    # else taken as answered (matching did not follow answers then).
+    await db[ASSIGNMENTS].update_many({"state": {"$exists": False}, "respond_by": {"$gt": datetime.now(timezone.utc)}},
+                                      {"$set": {"state": OPEN}})
+    await db[ASSIGNMENTS].update_many({"state": {"$exists": False}}, {"$set": {"state": ACCEPTED}})
     # Candidates come from the directory in memory: an index on the specialists'
     # arrays would only make every reservation and release rewrite its entries.
-    try:  # made by earlier versions
-        await db[SPECIALISTS].drop_index("specialties_1_licensed_in_1")
-    except OperationFailure as exc:
-        if exc.code not in (26, 27):  # NamespaceNotFound, IndexNotFound: nothing to drop
-            log.warning("specialists_index_not_dropped", error=str(exc)[:200])
+    for collection, index in ((SPECIALISTS, "specialties_1_licensed_in_1"), (ASSIGNMENTS, "open_deadlines")):
+        try:  # made by earlier versions
+            await db[collection].drop_index(index)
+        except OperationFailure as exc:
+            if exc.code not in (26, 27):  # NamespaceNotFound, IndexNotFound: nothing to drop
+                log.warning("index_not_dropped", index=index, error=str(exc)[:200])
 
 
 async def seed_if_empty(db: AsyncDatabase, path: Path | None) -> int:
@@ -241,14 +258,16 @@ class MongoMatchingRepository:
         return result.modified_count == 1
 
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]:
-        """Of these, the offers still open past their deadline, now marked as sent to
-        review to decide (EXPIRING): each is sent once."""
-        overdue = {"_id": {"$in": assignment_ids}, "state": OPEN, "respond_by": {"$lte": now}}
-        docs = await self._db[ASSIGNMENTS].find(overdue, session=self._session).to_list()
-        if docs:
+        """Of these, the offers still open past their deadline, and those sent to review
+        `RESEND_AFTER` ago with no answer heard (at most `MAX_SENDS` times), now marked
+        as sent (EXPIRING)."""
+        candidates = self._db[ASSIGNMENTS].find({"_id": {"$in": assignment_ids}, "state": {"$in": list(AWAITING)}},
+                                                session=self._session)
+        docs = [d async for d in candidates if _overdue(d, now)]
+        if docs:  # no top-level $or: the store would scan the collection for it
             result = await self._db[ASSIGNMENTS].update_many(
-                {**overdue, "_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"state": EXPIRING}},
-                session=self._session)
+                {"_id": {"$in": [d["_id"] for d in docs]}, "state": {"$in": list(AWAITING)}},
+                {"$set": {"state": EXPIRING}, "$inc": {"deadline_sent": 1}}, session=self._session)
             if result.modified_count != len(docs):
                 raise AnsweredMeanwhile(",".join(d["_id"] for d in docs))
         return [_offer(d | {"state": EXPIRING}) for d in docs]
@@ -262,9 +281,18 @@ class MongoMatchingRepository:
             self._committed(lambda: [self._deadlines.disarm(i) for i in ids])
 
     async def open_deadlines(self) -> list[tuple[str, datetime]]:
-        """Every offer awaiting an answer, with its deadline (re-armed at start)."""
-        cursor = self._db[ASSIGNMENTS].find({"state": OPEN}, {"respond_by": 1}, session=self._session)
-        return [(d["_id"], d["respond_by"]) async for d in cursor]
+        """Every offer awaiting an answer, with when its deadline falls due: an open
+        one's at its deadline, one sent to review and not answered `RESEND_AFTER` later
+        (re-armed at start and every so often: see Deadlines)."""
+        cursor = self._db[ASSIGNMENTS].find(AWAITING_ANSWER, {"respond_by": 1, "state": 1, "deadline_sent": 1},
+                                            session=self._session).hint("awaiting_answer")
+        due = []
+        async for d in cursor:
+            if d["state"] == OPEN:
+                due.append((d["_id"], d["respond_by"]))
+            elif d.get("deadline_sent", 0) < MAX_SENDS:
+                due.append((d["_id"], d["respond_by"] + RESEND_AFTER))
+        return due
 
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None:
         """Once per event: a repeat of it records nothing more."""
@@ -348,6 +376,8 @@ class MongoMatchingRepository:
         it, in one request. Per hold True (released now) or False (it did not hold
         one: released before); None when some of a batch did not: which, one
         request cannot tell (release those one at a time to know)."""
+        if not holds:
+            return []
         if len(holds) == 1:
             (specialist_id, assignment_id), = holds
             result = await self._db[SPECIALISTS].update_one(*_release(specialist_id, assignment_id),
@@ -365,6 +395,12 @@ class MongoMatchingRepository:
 
 class AnsweredMeanwhile(Exception):
     """An offer's state changed between the read and the guarded write: run it again."""
+
+
+def _overdue(doc: dict, now: datetime) -> bool:
+    if doc["state"] == OPEN:
+        return doc["respond_by"] <= now
+    return doc["respond_by"] + RESEND_AFTER <= now and doc.get("deadline_sent", 0) < MAX_SENDS
 
 
 def _facts(doc: dict) -> CaseFacts:

@@ -17,8 +17,11 @@ from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactiv
 from .domain.index import DirectoryIndex
 from .domain.matcher import CaseFacts, Verdict, Wanted, Weights, assess, wanted_for
 from .domain.offers import (
+    ACCEPTED,
+    AWAITING,
     DECLINED,
     EXPIRED,
+    WITHDRAWN,
     Decision,
     Offer,
     OfferRules,
@@ -140,8 +143,9 @@ async def _unmatched(uow: UnitOfWork, cause: Event, facts: CaseFacts, reason: st
 async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchPolicy) -> None:
     """assignment.declined, assignment.expired: the offer's slot is given back and the
     case offered to the next-best candidate not offered it before; after too many
-    failed offers, or with nobody left, the case is unmatched (a panel that still
-    has live seats carries on short of one, and says so)."""
+    failed offers, or with nobody left, the case is unmatched, its other offers
+    withdrawn. A panel one of whose reviewers has accepted goes on short of a seat
+    instead (intake shows it ASSIGNED: it can no longer be unmatched)."""
     answer, state = ((event.assignment_declined, DECLINED) if event.type == "assignment.declined"
                      else (event.assignment_expired, EXPIRED))
     closed = await uow.directory.close_offer(answer.assignment_id, state)
@@ -157,21 +161,33 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     needs = refill(list(decision.offers), seats, policy.offers.max_attempts)
     if needs.seats == 0:
         return
-    live = seats - needs.seats
-    if needs.exhausted:
-        chosen: list[tuple[Offer, Event]] = []
-        reason, why = exhausted_reason(needs, policy.offers.max_attempts, seats), \
-            UnmatchedCause.UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED
-    else:
+    chosen: list[tuple[Offer, Event]] = []
+    if not needs.exhausted:
         wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
         chosen, _ = await _reserve_seats(uow, event, facts, wanted, clock, policy, needs.seats, needs.offered,
                                          needs.taken_organizations)
-        reason, why = nobody_left_reason(needs), UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
-    await _offer(uow, facts, chosen)
-    if chosen or live:
-        if len(chosen) < needs.seats:
-            log.warning("panel_short", seats=seats, live=live + len(chosen), reason=reason)
+    live = seats - needs.seats
+    if len(chosen) == needs.seats or any(o.state == ACCEPTED for o in decision.offers):
+        await _offer(uow, facts, chosen)
+        if len(chosen) < needs.seats:  # a reviewer of the panel took the case: it goes on with fewer
+            log.warning("panel_short", seats=seats, reviewers=live + len(chosen))
         return
+    # Nobody has taken the case and it cannot have the reviewers it needs: no seat stays.
+    if chosen:
+        await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen])
+    standing = [o for o in decision.offers if o.state in AWAITING]
+    for o in standing:
+        await uow.directory.close_offer(o.assignment_id, WITHDRAWN)
+    if standing:
+        await uow.directory.release([(o.specialist_id, o.assignment_id) for o in standing])
+        uow.emit(offers_withdrawn(event, [o.assignment_id for o in standing]))
+    if needs.exhausted:
+        reason, why = exhausted_reason(needs, policy.offers.max_attempts, seats), \
+            UnmatchedCause.UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED
+    elif seats > 1:
+        reason, why = panel_reason(seats, live + len(chosen)), UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE
+    else:
+        reason, why = nobody_left_reason(needs), UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
     await _unmatched(uow, event, facts, reason, why, len(decision.offers), clock)
 
 

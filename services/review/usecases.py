@@ -114,15 +114,16 @@ async def expire_offer(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) 
     offers the case to the next candidate); one the reviewer answered first stands."""
     passed = event.offer_deadline_passed
     found = await uow.assignments.get_many([passed.assignment_id])
-    if not found:
-        return  # never recorded here (its offer was withdrawn before it arrived): nothing to expire
+    if not found:  # never recorded here (its offer event was dead-lettered): nobody can answer it
+        uow.emit(assignment_expired(event, passed.assignment_id, passed.specialist_id))
+        return
     current = found[0]
     moved = expired(current, clock.now())
     if moved is None:
         return
     if not await uow.assignments.save_move(current, moved):
         raise Superseded(current.assignment_id)  # the reviewer acted meanwhile: the consumer runs it again
-    uow.emit(assignment_expired(event, moved))
+    uow.emit(assignment_expired(event, moved.assignment_id, moved.specialist_id))
     uow.after_commit.append(lambda: feed.publish(moved))
 
 

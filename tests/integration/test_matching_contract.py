@@ -19,7 +19,7 @@ from secondlook.v1 import events_pb2
 from services.matching import reference, repository, usecases
 from services.matching.domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed
 from services.matching.domain.matcher import CaseFacts
-from services.matching.domain.offers import Offer, OfferRules
+from services.matching.domain.offers import MAX_SENDS, RESEND_AFTER, Offer, OfferRules
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
 from services.matching.specialistdoc import specialist_from_doc
 from tests.conftest import Pending, eventually
@@ -155,6 +155,7 @@ async def test_a_slot_is_released_once_and_only_by_the_assignment_holding_it(tra
     assert released == [True, True]  # several at once
     mixed = await transact(lambda uow: uow.directory.release([("onc-ca", "a2"), ("neuro-ca", "b1")]))
     assert mixed in ([True, False], [None, None])  # one request may not tell which: those go alone
+    assert await transact(lambda uow: uow.directory.release([])) == []  # nothing to give back: no request
 
 
 async def test_concurrent_reservations_never_overbook(mongo_store):
@@ -289,4 +290,16 @@ async def test_deadlines_are_armed_on_commit_and_the_open_ones_reloaded_by_index
     await transact(lambda uow: uow.directory.close_offer("o1", "declined"))
     assert "o1" not in deadlines  # answered: nothing to fire
     directory = repository.MongoMatchingRepository(mongo_store.db, DirectoryCache(mongo_store.db, 3600), deadlines)
-    assert await directory.open_deadlines() == [("o2", T0)]  # the fixture fails on a collection scan
+    assert await directory.open_deadlines() == [("o2", T0)]
+    # Read by the partial index of offers awaiting an answer, not by a scan of every offer made.
+    plan = await mongo_store.db[repository.ASSIGNMENTS].find(repository.AWAITING_ANSWER).hint("awaiting_answer") \
+        .explain()
+    assert "awaiting_answer" in json.dumps(plan["queryPlanner"]["winningPlan"], default=str)
+
+    # Sent to review; no answer heard: it falls due again RESEND_AFTER later, MAX_SENDS times in all.
+    for sends in range(1, MAX_SENDS + 1):
+        now = T0 + sends * RESEND_AFTER
+        [sent] = await transact(lambda uow, now=now: uow.directory.offers_overdue(["o2"], now))
+        assert sent.state == "expiring"
+        assert await directory.open_deadlines() == ([("o2", T0 + RESEND_AFTER)] if sends < MAX_SENDS else [])
+    assert await transact(lambda uow: uow.directory.offers_overdue(["o2"], T0 + 10 * RESEND_AFTER)) == []

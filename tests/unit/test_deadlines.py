@@ -44,12 +44,36 @@ async def test_the_keeper_rearms_what_is_stored_fires_what_is_due_and_retries_a_
             raise failures.pop()
         fired.append(keys)
 
-    keeper = asyncio.create_task(d.run(load, fire))
+    keeper = asyncio.create_task(d.run(load, fire, reload_seconds=3600))
     try:
         await eventually(lambda: _settled(fired == [["stored-overdue"]]), 10, "the overdue deadline to fire")
         d.arm("new", clock.now() + timedelta(milliseconds=50))  # sooner than the keeper sleeps for: it wakes
         await eventually(lambda: _settled(fired[-1:] == [["new"]]), 10, "the new deadline to fire")
         assert "stored-later" in d and "stored-overdue" not in d and "new" not in d
+    finally:
+        keeper.cancel()
+
+
+async def test_the_keeper_reloads_what_the_store_holds_so_a_deadline_armed_elsewhere_falls_due_here():
+    clock = Clock()
+    d = Deadlines(clock)
+    stored: list[tuple[str, object]] = []
+    loads: list[int] = []
+    fired: list[str] = []
+
+    async def load():
+        loads.append(len(stored))
+        return list(stored)
+
+    async def fire(keys):
+        fired.extend(keys)
+        stored[:] = [(k, at) for k, at in stored if k not in keys]  # the store's guarded transition
+
+    keeper = asyncio.create_task(d.run(load, fire, reload_seconds=0.2))
+    try:
+        await eventually(lambda: _settled(loads), 10, "the first load")
+        stored.append(("another-replicas", clock.now()))  # committed elsewhere: never armed here
+        await eventually(lambda: _settled(fired == ["another-replicas"]), 10, "the reload to find it")
     finally:
         keeper.cancel()
 

@@ -60,3 +60,12 @@ def test_a_declined_or_expired_offer_is_recorded_and_never_moves_the_status(curr
     assert (t.status, t.status_changed) == (current, False)
     assert t.entry.status == S.CASE_STATUS_MATCHING and t.entry.event_type == event_type
     assert statuses_along((t.entry,)) == [S.CASE_STATUS_UNSPECIFIED]
+
+
+def test_a_decline_code_this_intake_does_not_know_is_still_recorded():
+    from secondlook.events import new_event
+    from secondlook.v1 import events_pb2
+    from services.intake.domain.case import detail_of
+
+    event = new_event(events_pb2.AssignmentDeclined(reason=99), case_id="c", tenant_id="t", producer="review")
+    assert detail_of(event) == "the offer was declined (code 99): matching offers the case again"

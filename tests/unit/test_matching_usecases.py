@@ -247,5 +247,42 @@ async def test_a_withdrawn_case_closes_its_unanswered_offers_and_a_late_decline_
                           tenant_id="t1", producer="intake")
     await transact(lambda uow: usecases.withdraw_offers(uow, withdrawn))
     assert transact.state.offers[first.assignment_id].state == "withdrawn"
+    assert transact.state.specialists[first.specialist_id].free_slots == 2  # the withdrawal gave it back
     await _answered(transact, "declined", first)
     assert len(_offers(transact)) == 1 and transact.committed[-1].type == "offers.withdrawn"
+    assert transact.state.specialists[first.specialist_id].free_slots == 2  # not twice
+
+
+def _panel_of_two(transact):
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(panel_size=2))
+    event = _submitted()
+    event.case_submitted.panel_requested = True
+    return policy, event
+
+
+async def test_a_panel_that_loses_a_seat_nobody_can_fill_before_anyone_accepted_is_unmatched_whole():
+    transact = matching_transact(spec("h1", affiliations=_org("harbor")), spec("l1", affiliations=_org("lakeside")))
+    policy, event = _panel_of_two(transact)
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    h1, l1 = _offers(transact)
+    await _answered(transact, "declined", l1, policy)
+    withdrawn, unmatched = transact.committed[-2:]
+    assert list(withdrawn.offers_withdrawn.assignment_ids) == [h1.assignment_id]  # review withdraws h1's offer
+    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_PANEL_INCOMPLETE
+    assert unmatched.case_unmatched.reason.endswith("; 1 eligible with a free slot")
+    assert {s.free_slots for s in transact.state.specialists.values()} == {2}  # every slot back
+    assert {o.state for o in transact.state.offers.values()} == {"declined", "withdrawn"}
+
+
+async def test_a_panel_one_reviewer_accepted_goes_on_short_of_a_seat_nobody_can_fill():
+    transact = matching_transact(spec("h1", affiliations=_org("harbor")), spec("l1", affiliations=_org("lakeside")))
+    policy, event = _panel_of_two(transact)
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    h1, l1 = _offers(transact)
+    accepted = new_event(events_pb2.AssignmentAccepted(assignment_id=h1.assignment_id, specialist_id="h1"),
+                         case_id="c1", tenant_id="t1", producer="review")
+    assert await usecases.offer_accepted(Committed(transact, InMemoryDirectory), accepted)
+    before = len(transact.committed)
+    await _answered(transact, "declined", l1, policy)
+    assert len(transact.committed) == before  # no unmatched, nothing withdrawn: h1 reviews it
+    assert transact.state.offers[h1.assignment_id].state == "accepted"

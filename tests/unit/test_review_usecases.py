@@ -252,8 +252,11 @@ async def test_an_offer_cannot_be_accepted_after_its_deadline():
 
 async def test_a_passed_deadline_expires_an_unanswered_offer_once():
     transact, clock = review_transact(), FakeClock()
-    await _with_offer(transact)
+    await _with_offer(transact)  # respond_by: a day after the clock's start
     deadline = _deadline()
+    await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, deadline))  # early by this clock
+    assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_OFFERED and transact.committed == []
+    clock.advance(86400)
     for _ in range(2):  # a repeat changes nothing
         await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, deadline))
     assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_EXPIRED
@@ -266,7 +269,15 @@ async def test_an_answer_given_before_the_deadline_event_stands():
     transact, clock = review_transact(), FakeClock()
     await _with_offer(transact)
     await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    clock.advance(86400)
     await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, _deadline()))
-    await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, _deadline("never-offered")))
     assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_ACCEPTED
     assert [e.type for e in transact.committed] == ["assignment.accepted"]
+
+
+async def test_a_deadline_for_an_offer_review_never_recorded_expires_it_so_matching_moves_on():
+    transact = review_transact()  # its specialist.offered was dead-lettered, say
+    await transact(lambda uow: usecases.expire_offer(uow, FEED, FakeClock(), _deadline("never-recorded")))
+    [expired] = transact.committed
+    assert expired.type == "assignment.expired" and expired.assignment_expired.assignment_id == "never-recorded"
+    assert expired.assignment_expired.specialist_id == "spec-1"

@@ -103,7 +103,9 @@ def detail_of(event: Event) -> str:
     if event.HasField("case_unmatched"):
         return event.case_unmatched.reason
     if event.HasField("assignment_declined"):
-        reason = case_pb2.DeclineReason.Name(event.assignment_declined.reason).removeprefix("DECLINE_REASON_")
+        code = event.assignment_declined.reason
+        known = code in case_pb2.DeclineReason.values()  # a newer review may send a code this intake lacks
+        reason = case_pb2.DeclineReason.Name(code).removeprefix("DECLINE_REASON_") if known else f"code {code}"
         return f"the offer was declined ({reason.lower().replace('_', ' ')}): matching offers the case again"
     if event.HasField("assignment_expired"):
         return "the offer expired unanswered: matching offers the case again"

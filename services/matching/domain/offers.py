@@ -30,6 +30,10 @@ from .matcher import Candidate, CaseFacts
 # hears it (or sends the deadline for review to decide: EXPIRING).
 OPEN, EXPIRING, ACCEPTED, DECLINED, EXPIRED, WITHDRAWN = "open", "expiring", "accepted", "declined", "expired", "withdrawn"
 AWAITING = (OPEN, EXPIRING)  # no answer heard yet
+# A deadline sent to review and not answered (its answer lost, or review's copy of the
+# offer dead-lettered) is sent again this long after, up to MAX_SENDS times in all.
+RESEND_AFTER = timedelta(minutes=10)
+MAX_SENDS = 3
 LIVE = (OPEN, EXPIRING, ACCEPTED)  # holds its seat
 FAILED = (DECLINED, EXPIRED)
 

@@ -110,8 +110,10 @@ def declined(assignment: Assignment, reason: int, note: str, now: datetime) -> A
 
 def expired(assignment: Assignment, now: datetime) -> Assignment | None:
     """The offer once its deadline passed, or None when it was answered first (accepted,
-    declined) or withdrawn: the reviewer's answer wins over a deadline it beat."""
-    if assignment.state != A.ASSIGNMENT_STATE_OFFERED:
+    declined) or withdrawn: the reviewer's answer wins over a deadline it beat. None
+    too before the deadline by this service's clock (matching's may run ahead): the
+    reviewer keeps the time they were shown, and matching sends the deadline again."""
+    if assignment.state != A.ASSIGNMENT_STATE_OFFERED or now < assignment.respond_by:
         return None
     return moved(assignment, "expire", now)
 
@@ -142,9 +144,9 @@ def assignments_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:
     return caused_by(cause, events_pb2.AssignmentsWithdrawn(assignment_ids=assignment_ids), producer="review")
 
 
-def assignment_expired(cause: Event, assignment: Assignment) -> Event:
-    return caused_by(cause, events_pb2.AssignmentExpired(assignment_id=assignment.assignment_id,
-                                                          specialist_id=assignment.specialist_id), producer="review")
+def assignment_expired(cause: Event, assignment_id: str, specialist_id: str) -> Event:
+    return caused_by(cause, events_pb2.AssignmentExpired(assignment_id=assignment_id, specialist_id=specialist_id),
+                     producer="review")
 
 
 def offer_from(event: Event, now: datetime) -> Assignment:
