@@ -2,8 +2,9 @@
 
 It signs in as each specialist of the seeded directory, is pushed their inbox
 through the real review gRPC API (WatchAssignments), and works every open
-assignment as it arrives, concurrently: accept the offer, start the review,
-submit a structured opinion marked as simulated.
+assignment as it arrives, concurrently: accept the offer, read the case
+(GetAssignment), start the review, submit a structured opinion marked as
+simulated.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class SimulatedReviewer:
         self._working: set[str] = set()  # assignment ids being worked or done
         self._tasks: set[asyncio.Task] = set()
         self.answered = 0
+        self.cases_read = 0
 
     def start(self) -> SimulatedReviewer:
         """Works the inboxes in the background until `stop`."""
@@ -73,6 +75,9 @@ class SimulatedReviewer:
                     await stub.AcceptAssignment(request, metadata=metadata, timeout=10)
                     state = review_pb2.ASSIGNMENT_STATE_ACCEPTED
                 if state == review_pb2.ASSIGNMENT_STATE_ACCEPTED:
+                    # Reads the case as a reviewer would (intake audits the read) before starting.
+                    detail = await stub.GetAssignment(request, metadata=metadata, timeout=10)
+                    self.cases_read += bool(detail.case.case_id)
                     await stub.StartReview(request, metadata=metadata, timeout=10)
                     state = review_pb2.ASSIGNMENT_STATE_IN_REVIEW
                 if self._think:

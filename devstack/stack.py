@@ -315,6 +315,7 @@ class Stack:
             "SECONDLOOK_KAFKA_CONSUMER_STATIC_MEMBERSHIP": "true",
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
             "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(self.directory_seed),
+            "SECONDLOOK_INTAKE_TARGET": self.target("intake"),
             # The demo's and the tests' receivers listen on http://127.0.0.1.
             "SECONDLOOK_WEBHOOK_ALLOW_INSECURE_TARGETS": "true",
             "PYTHONUNBUFFERED": "1",

@@ -25,7 +25,9 @@ PUBLIC_METHOD_PREFIXES = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 
-ROLES = ("submitter", "reviewer", "tenant-admin", "operator", "directory-admin")
+# "case-reader" is a service's (review's), never a person's: it reads a case for the
+# reviewer its assignment names.
+ROLES = ("submitter", "reviewer", "tenant-admin", "operator", "directory-admin", "case-reader")
 VERIFIED_KEPT = 10_000  # tokens remembered as verified
 
 

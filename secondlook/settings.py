@@ -199,6 +199,10 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(
         8, ge=1, description="Webhook attempts (exponential backoff with jitter) before a delivery is dead."
     )
+    intake_target: str = Field(
+        "intake:50051", description="Where review reads a case for its reviewer (intake's gRPC address, "
+        "host:port); review calls it with a service identity of role case-reader."
+    )
     matching_offer_ttl_seconds: int = Field(
         86400, gt=0, description="How long a specialist has to answer the offer of a standard case; then it "
         "expires and the case is offered to the next candidate."

@@ -27,13 +27,15 @@ from secondlook.v1 import case_pb2 as secondlook_dot_v1_dot_case__pb2
 from secondlook.v1 import options_pb2 as secondlook_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/intake.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1bsecondlook/v1/options.proto\"V\n\x13\x41\x64\x64\x44ocumentsRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12.\n\x0b\x61ttachments\x18\x02 \x03(\x0b\x32\x19.secondlook.v1.Attachment\"k\n\x14\x41\x64\x64\x44ocumentsResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05\x12\x19\n\x11\x61ttachments_total\x18\x02 \x01(\x05\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\"k\n\x13WithdrawCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12/\n\x06reason\x18\x02 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\x12\x12\n\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\";\n\x10WatchCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x83\x01\n\x12\x43\x61seTimelineUpdate\x12+\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x10\n\x08position\x18\x02 \x01(\x03\x12.\n\x0b\x63\x61se_status\x18\x03 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\"\x95\x03\n\x10ListCasesRequest\x12+\n\x08statuses\x18\x01 \x03(\x0e\x32\x19.secondlook.v1.CaseStatus\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.secondlook.v1.CaseKind\x12)\n\turgencies\x18\x03 \x03(\x0e\x32\x16.secondlook.v1.Urgency\x12\x33\n\x0fsubmitted_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10submitted_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\x12%\n\x04view\x18\x08 \x01(\x0e\x32\x17.secondlook.v1.CaseView\x12\x11\n\ttenant_id\x18\t \x01(\t\x12\x35\n\x12patient_identifier\x18\n \x01(\x0b\x32\x19.secondlook.v1.Identifier\"P\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.secondlook.v1.Case\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\nIdentifier\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"\xde\x01\n\x07Patient\x12\x12\n\ngiven_name\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\x19\n\x11other_given_names\x18\x04 \x03(\t\x12-\n\x03sex\x18\x05 \x01(\x0e\x32 .secondlook.v1.AdministrativeSex\x12.\n\x0bidentifiers\x18\x06 \x03(\x0b\x32\x19.secondlook.v1.Identifier\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\"\x8b\x01\n\x07\x43onsent\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12.\n\ngranted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05scope\x18\x03 \x01(\x0e\x32\x1b.secondlook.v1.ConsentScope\x12\x13\n\x0brecorded_by\x18\x04 \x01(\t\"-\n\tDiagnosis\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\">\n\rProcedureCode\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x03 \x01(\t\"A\n\tPhysician\x12\x0b\n\x03npi\x18\x01 \x01(\t\x12\x12\n\ngiven_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x03 \x01(\t\")\n\x0cOrganization\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03npi\x18\x02 \x01(\t\"T\n\x11ProposedTreatment\x12+\n\x05\x63odes\x18\x01 \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\"\xf2\x01\n\x0c\x46irstOpinion\x12+\n\tphysician\x18\x01 \x01(\x0b\x32\x18.secondlook.v1.Physician\x12\x31\n\x0corganization\x18\x02 \x01(\x0b\x32\x1b.secondlook.v1.Organization\x12+\n\tdiagnosis\x18\x03 \x01(\x0b\x32\x18.secondlook.v1.Diagnosis\x12<\n\x12proposed_treatment\x18\x04 \x01(\x0b\x32 .secondlook.v1.ProposedTreatment\x12\x17\n\trationale\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\"`\n\nAttachment\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\"\xc7\x04\n\x11SubmitCaseRequest\x12\x19\n\x11\x63lient_request_id\x18\x01 \x01(\t\x12\'\n\x07patient\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_code\x18\x03 \x01(\t\x12\"\n\x12proposed_treatment\x18\x04 \x01(\tB\x06\x18\x01\x88\xb5\x18\x01\x12\'\n\x07urgency\x18\x05 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\'\n\x07\x63onsent\x18\x08 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12%\n\x04kind\x18\t \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\x1c\n\x0e\x64iagnosis_text\x18\n \x01(\tB\x04\x88\xb5\x18\x01\x12\x35\n\x13secondary_diagnoses\x18\x0b \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x0c \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x1f\n\x11\x63linical_question\x18\r \x01(\tB\x04\x88\xb5\x18\x01\x12.\n\x0b\x61ttachments\x18\x0e \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\x17\n\x0fpanel_requested\x18\x0f \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x10 \x01(\x08\"a\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"\x89\x07\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_request_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x16\n\x0e\x64iagnosis_code\x18\x05 \x01(\t\x12\'\n\x07urgency\x18\x06 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x30\n\x0csubmitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08timeline\x18\x0b \x03(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x15\n\rspecialist_id\x18\x0c \x01(\t\x12%\n\x04kind\x18\r \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\'\n\x07patient\x18\x0e \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_text\x18\x0f \x01(\t\x12\x35\n\x13secondary_diagnoses\x18\x10 \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x11 \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x19\n\x11\x63linical_question\x18\x12 \x01(\t\x12.\n\x0b\x61ttachments\x18\x13 \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\'\n\x07\x63onsent\x18\x14 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12\x17\n\x0fpanel_requested\x18\x15 \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x16 \x01(\x08\x12:\n\x11withdrawal_reason\x18\x17 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\x12\x17\n\x0fwithdrawal_note\x18\x18 \x01(\t\x12\x30\n\x0cwithdrawn_at\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*P\n\x08\x43\x61seView\x12\x19\n\x15\x43\x41SE_VIEW_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41SE_VIEW_SUMMARY\x10\x01\x12\x12\n\x0e\x43\x41SE_VIEW_FULL\x10\x02*\xb1\x01\n\x11\x41\x64ministrativeSex\x12\"\n\x1e\x41\x44MINISTRATIVE_SEX_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41\x44MINISTRATIVE_SEX_MALE\x10\x01\x12\x1d\n\x19\x41\x44MINISTRATIVE_SEX_FEMALE\x10\x02\x12\x1c\n\x18\x41\x44MINISTRATIVE_SEX_OTHER\x10\x03\x12\x1e\n\x1a\x41\x44MINISTRATIVE_SEX_UNKNOWN\x10\x04*V\n\x0c\x43onsentScope\x12\x1d\n\x19\x43ONSENT_SCOPE_UNSPECIFIED\x10\x00\x12\'\n#CONSENT_SCOPE_SECOND_OPINION_REVIEW\x10\x01\x32\xe6\x03\n\rIntakeService\x12Q\n\nSubmitCase\x12 .secondlook.v1.SubmitCaseRequest\x1a!.secondlook.v1.SubmitCaseResponse\x12=\n\x07GetCase\x12\x1d.secondlook.v1.GetCaseRequest\x1a\x13.secondlook.v1.Case\x12N\n\tListCases\x12\x1f.secondlook.v1.ListCasesRequest\x1a .secondlook.v1.ListCasesResponse\x12Q\n\tWatchCase\x12\x1f.secondlook.v1.WatchCaseRequest\x1a!.secondlook.v1.CaseTimelineUpdate0\x01\x12G\n\x0cWithdrawCase\x12\".secondlook.v1.WithdrawCaseRequest\x1a\x13.secondlook.v1.Case\x12W\n\x0c\x41\x64\x64\x44ocuments\x12\".secondlook.v1.AddDocumentsRequest\x1a#.secondlook.v1.AddDocumentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/intake.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1bsecondlook/v1/options.proto\"A\n\x17GetCaseForReviewRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\"\xb7\x04\n\rCaseForReview\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\'\n\x07urgency\x18\x03 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x35\n\x0bpatient_sex\x18\x06 \x01(\x0e\x32 .secondlook.v1.AdministrativeSex\x12\x19\n\x11patient_age_years\x18\x07 \x01(\x05\x12+\n\tdiagnosis\x18\x08 \x01(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x35\n\x13secondary_diagnoses\x18\t \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\n \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x1f\n\x11\x63linical_question\x18\x0b \x01(\tB\x04\x88\xb5\x18\x01\x12.\n\x0b\x61ttachments\x18\x0c \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\x17\n\x0fpanel_requested\x18\r \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x0e \x01(\x08\x12)\n\x06status\x18\x0f \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\"V\n\x13\x41\x64\x64\x44ocumentsRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12.\n\x0b\x61ttachments\x18\x02 \x03(\x0b\x32\x19.secondlook.v1.Attachment\"k\n\x14\x41\x64\x64\x44ocumentsResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\x05\x12\x19\n\x11\x61ttachments_total\x18\x02 \x01(\x05\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\"k\n\x13WithdrawCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12/\n\x06reason\x18\x02 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\x12\x12\n\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\";\n\x10WatchCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x83\x01\n\x12\x43\x61seTimelineUpdate\x12+\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x10\n\x08position\x18\x02 \x01(\x03\x12.\n\x0b\x63\x61se_status\x18\x03 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\"\x95\x03\n\x10ListCasesRequest\x12+\n\x08statuses\x18\x01 \x03(\x0e\x32\x19.secondlook.v1.CaseStatus\x12&\n\x05kinds\x18\x02 \x03(\x0e\x32\x17.secondlook.v1.CaseKind\x12)\n\turgencies\x18\x03 \x03(\x0e\x32\x16.secondlook.v1.Urgency\x12\x33\n\x0fsubmitted_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10submitted_before\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\x12%\n\x04view\x18\x08 \x01(\x0e\x32\x17.secondlook.v1.CaseView\x12\x11\n\ttenant_id\x18\t \x01(\t\x12\x35\n\x12patient_identifier\x18\n \x01(\x0b\x32\x19.secondlook.v1.Identifier\"P\n\x11ListCasesResponse\x12\"\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x13.secondlook.v1.Case\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\nIdentifier\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"\xde\x01\n\x07Patient\x12\x12\n\ngiven_name\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\x19\n\x11other_given_names\x18\x04 \x03(\t\x12-\n\x03sex\x18\x05 \x01(\x0e\x32 .secondlook.v1.AdministrativeSex\x12.\n\x0bidentifiers\x18\x06 \x03(\x0b\x32\x19.secondlook.v1.Identifier\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12\r\n\x05phone\x18\x08 \x01(\t\"\x8b\x01\n\x07\x43onsent\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12.\n\ngranted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05scope\x18\x03 \x01(\x0e\x32\x1b.secondlook.v1.ConsentScope\x12\x13\n\x0brecorded_by\x18\x04 \x01(\t\"-\n\tDiagnosis\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\">\n\rProcedureCode\x12\x0e\n\x06system\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x03 \x01(\t\"A\n\tPhysician\x12\x0b\n\x03npi\x18\x01 \x01(\t\x12\x12\n\ngiven_name\x18\x02 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x03 \x01(\t\")\n\x0cOrganization\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03npi\x18\x02 \x01(\t\"T\n\x11ProposedTreatment\x12+\n\x05\x63odes\x18\x01 \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x12\n\x04text\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01\"\xf2\x01\n\x0c\x46irstOpinion\x12+\n\tphysician\x18\x01 \x01(\x0b\x32\x18.secondlook.v1.Physician\x12\x31\n\x0corganization\x18\x02 \x01(\x0b\x32\x1b.secondlook.v1.Organization\x12+\n\tdiagnosis\x18\x03 \x01(\x0b\x32\x18.secondlook.v1.Diagnosis\x12<\n\x12proposed_treatment\x18\x04 \x01(\x0b\x32 .secondlook.v1.ProposedTreatment\x12\x17\n\trationale\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\"`\n\nAttachment\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\"\xc7\x04\n\x11SubmitCaseRequest\x12\x19\n\x11\x63lient_request_id\x18\x01 \x01(\t\x12\'\n\x07patient\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_code\x18\x03 \x01(\t\x12\"\n\x12proposed_treatment\x18\x04 \x01(\tB\x06\x18\x01\x88\xb5\x18\x01\x12\'\n\x07urgency\x18\x05 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\'\n\x07\x63onsent\x18\x08 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12%\n\x04kind\x18\t \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\x1c\n\x0e\x64iagnosis_text\x18\n \x01(\tB\x04\x88\xb5\x18\x01\x12\x35\n\x13secondary_diagnoses\x18\x0b \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x0c \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x1f\n\x11\x63linical_question\x18\r \x01(\tB\x04\x88\xb5\x18\x01\x12.\n\x0b\x61ttachments\x18\x0e \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\x17\n\x0fpanel_requested\x18\x0f \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x10 \x01(\x08\"a\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12)\n\x06status\x18\x02 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"\x89\x07\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x19\n\x11\x63lient_request_id\x18\x03 \x01(\t\x12)\n\x06status\x18\x04 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x16\n\x0e\x64iagnosis_code\x18\x05 \x01(\t\x12\'\n\x07urgency\x18\x06 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x30\n\x0csubmitted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08timeline\x18\x0b \x03(\x0b\x32\x1c.secondlook.v1.TimelineEntry\x12\x15\n\rspecialist_id\x18\x0c \x01(\t\x12%\n\x04kind\x18\r \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12\'\n\x07patient\x18\x0e \x01(\x0b\x32\x16.secondlook.v1.Patient\x12\x16\n\x0e\x64iagnosis_text\x18\x0f \x01(\t\x12\x35\n\x13secondary_diagnoses\x18\x10 \x03(\x0b\x32\x18.secondlook.v1.Diagnosis\x12\x32\n\rfirst_opinion\x18\x11 \x01(\x0b\x32\x1b.secondlook.v1.FirstOpinion\x12\x19\n\x11\x63linical_question\x18\x12 \x01(\t\x12.\n\x0b\x61ttachments\x18\x13 \x03(\x0b\x32\x19.secondlook.v1.Attachment\x12\'\n\x07\x63onsent\x18\x14 \x01(\x0b\x32\x16.secondlook.v1.Consent\x12\x17\n\x0fpanel_requested\x18\x15 \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x16 \x01(\x08\x12:\n\x11withdrawal_reason\x18\x17 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\x12\x17\n\x0fwithdrawal_note\x18\x18 \x01(\t\x12\x30\n\x0cwithdrawn_at\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*P\n\x08\x43\x61seView\x12\x19\n\x15\x43\x41SE_VIEW_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41SE_VIEW_SUMMARY\x10\x01\x12\x12\n\x0e\x43\x41SE_VIEW_FULL\x10\x02*\xb1\x01\n\x11\x41\x64ministrativeSex\x12\"\n\x1e\x41\x44MINISTRATIVE_SEX_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41\x44MINISTRATIVE_SEX_MALE\x10\x01\x12\x1d\n\x19\x41\x44MINISTRATIVE_SEX_FEMALE\x10\x02\x12\x1c\n\x18\x41\x44MINISTRATIVE_SEX_OTHER\x10\x03\x12\x1e\n\x1a\x41\x44MINISTRATIVE_SEX_UNKNOWN\x10\x04*V\n\x0c\x43onsentScope\x12\x1d\n\x19\x43ONSENT_SCOPE_UNSPECIFIED\x10\x00\x12\'\n#CONSENT_SCOPE_SECOND_OPINION_REVIEW\x10\x01\x32\xc0\x04\n\rIntakeService\x12Q\n\nSubmitCase\x12 .secondlook.v1.SubmitCaseRequest\x1a!.secondlook.v1.SubmitCaseResponse\x12=\n\x07GetCase\x12\x1d.secondlook.v1.GetCaseRequest\x1a\x13.secondlook.v1.Case\x12N\n\tListCases\x12\x1f.secondlook.v1.ListCasesRequest\x1a .secondlook.v1.ListCasesResponse\x12Q\n\tWatchCase\x12\x1f.secondlook.v1.WatchCaseRequest\x1a!.secondlook.v1.CaseTimelineUpdate0\x01\x12G\n\x0cWithdrawCase\x12\".secondlook.v1.WithdrawCaseRequest\x1a\x13.secondlook.v1.Case\x12W\n\x0c\x41\x64\x64\x44ocuments\x12\".secondlook.v1.AddDocumentsRequest\x1a#.secondlook.v1.AddDocumentsResponse\x12X\n\x10GetCaseForReview\x12&.secondlook.v1.GetCaseForReviewRequest\x1a\x1c.secondlook.v1.CaseForReviewb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.intake_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CASEFORREVIEW'].fields_by_name['clinical_question']._loaded_options = None
+  _globals['_CASEFORREVIEW'].fields_by_name['clinical_question']._serialized_options = b'\210\265\030\001'
   _globals['_WITHDRAWCASEREQUEST'].fields_by_name['note']._loaded_options = None
   _globals['_WITHDRAWCASEREQUEST'].fields_by_name['note']._serialized_options = b'\210\265\030\001'
   _globals['_DIAGNOSIS'].fields_by_name['text']._loaded_options = None
@@ -48,54 +50,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITCASEREQUEST'].fields_by_name['diagnosis_text']._serialized_options = b'\210\265\030\001'
   _globals['_SUBMITCASEREQUEST'].fields_by_name['clinical_question']._loaded_options = None
   _globals['_SUBMITCASEREQUEST'].fields_by_name['clinical_question']._serialized_options = b'\210\265\030\001'
-  _globals['_CASEVIEW']._serialized_start=3828
-  _globals['_CASEVIEW']._serialized_end=3908
-  _globals['_ADMINISTRATIVESEX']._serialized_start=3911
-  _globals['_ADMINISTRATIVESEX']._serialized_end=4088
-  _globals['_CONSENTSCOPE']._serialized_start=4090
-  _globals['_CONSENTSCOPE']._serialized_end=4176
-  _globals['_ADDDOCUMENTSREQUEST']._serialized_start=133
-  _globals['_ADDDOCUMENTSREQUEST']._serialized_end=219
-  _globals['_ADDDOCUMENTSRESPONSE']._serialized_start=221
-  _globals['_ADDDOCUMENTSRESPONSE']._serialized_end=328
-  _globals['_WITHDRAWCASEREQUEST']._serialized_start=330
-  _globals['_WITHDRAWCASEREQUEST']._serialized_end=437
-  _globals['_WATCHCASEREQUEST']._serialized_start=439
-  _globals['_WATCHCASEREQUEST']._serialized_end=498
-  _globals['_CASETIMELINEUPDATE']._serialized_start=501
-  _globals['_CASETIMELINEUPDATE']._serialized_end=632
-  _globals['_LISTCASESREQUEST']._serialized_start=635
-  _globals['_LISTCASESREQUEST']._serialized_end=1040
-  _globals['_LISTCASESRESPONSE']._serialized_start=1042
-  _globals['_LISTCASESRESPONSE']._serialized_end=1122
-  _globals['_IDENTIFIER']._serialized_start=1124
-  _globals['_IDENTIFIER']._serialized_end=1181
-  _globals['_PATIENT']._serialized_start=1184
-  _globals['_PATIENT']._serialized_end=1406
-  _globals['_CONSENT']._serialized_start=1409
-  _globals['_CONSENT']._serialized_end=1548
-  _globals['_DIAGNOSIS']._serialized_start=1550
-  _globals['_DIAGNOSIS']._serialized_end=1595
-  _globals['_PROCEDURECODE']._serialized_start=1597
-  _globals['_PROCEDURECODE']._serialized_end=1659
-  _globals['_PHYSICIAN']._serialized_start=1661
-  _globals['_PHYSICIAN']._serialized_end=1726
-  _globals['_ORGANIZATION']._serialized_start=1728
-  _globals['_ORGANIZATION']._serialized_end=1769
-  _globals['_PROPOSEDTREATMENT']._serialized_start=1771
-  _globals['_PROPOSEDTREATMENT']._serialized_end=1855
-  _globals['_FIRSTOPINION']._serialized_start=1858
-  _globals['_FIRSTOPINION']._serialized_end=2100
-  _globals['_ATTACHMENT']._serialized_start=2102
-  _globals['_ATTACHMENT']._serialized_end=2198
-  _globals['_SUBMITCASEREQUEST']._serialized_start=2201
-  _globals['_SUBMITCASEREQUEST']._serialized_end=2784
-  _globals['_SUBMITCASERESPONSE']._serialized_start=2786
-  _globals['_SUBMITCASERESPONSE']._serialized_end=2883
-  _globals['_GETCASEREQUEST']._serialized_start=2885
-  _globals['_GETCASEREQUEST']._serialized_end=2918
-  _globals['_CASE']._serialized_start=2921
-  _globals['_CASE']._serialized_end=3826
-  _globals['_INTAKESERVICE']._serialized_start=4179
-  _globals['_INTAKESERVICE']._serialized_end=4665
+  _globals['_CASEVIEW']._serialized_start=4465
+  _globals['_CASEVIEW']._serialized_end=4545
+  _globals['_ADMINISTRATIVESEX']._serialized_start=4548
+  _globals['_ADMINISTRATIVESEX']._serialized_end=4725
+  _globals['_CONSENTSCOPE']._serialized_start=4727
+  _globals['_CONSENTSCOPE']._serialized_end=4813
+  _globals['_GETCASEFORREVIEWREQUEST']._serialized_start=133
+  _globals['_GETCASEFORREVIEWREQUEST']._serialized_end=198
+  _globals['_CASEFORREVIEW']._serialized_start=201
+  _globals['_CASEFORREVIEW']._serialized_end=768
+  _globals['_ADDDOCUMENTSREQUEST']._serialized_start=770
+  _globals['_ADDDOCUMENTSREQUEST']._serialized_end=856
+  _globals['_ADDDOCUMENTSRESPONSE']._serialized_start=858
+  _globals['_ADDDOCUMENTSRESPONSE']._serialized_end=965
+  _globals['_WITHDRAWCASEREQUEST']._serialized_start=967
+  _globals['_WITHDRAWCASEREQUEST']._serialized_end=1074
+  _globals['_WATCHCASEREQUEST']._serialized_start=1076
+  _globals['_WATCHCASEREQUEST']._serialized_end=1135
+  _globals['_CASETIMELINEUPDATE']._serialized_start=1138
+  _globals['_CASETIMELINEUPDATE']._serialized_end=1269
+  _globals['_LISTCASESREQUEST']._serialized_start=1272
+  _globals['_LISTCASESREQUEST']._serialized_end=1677
+  _globals['_LISTCASESRESPONSE']._serialized_start=1679
+  _globals['_LISTCASESRESPONSE']._serialized_end=1759
+  _globals['_IDENTIFIER']._serialized_start=1761
+  _globals['_IDENTIFIER']._serialized_end=1818
+  _globals['_PATIENT']._serialized_start=1821
+  _globals['_PATIENT']._serialized_end=2043
+  _globals['_CONSENT']._serialized_start=2046
+  _globals['_CONSENT']._serialized_end=2185
+  _globals['_DIAGNOSIS']._serialized_start=2187
+  _globals['_DIAGNOSIS']._serialized_end=2232
+  _globals['_PROCEDURECODE']._serialized_start=2234
+  _globals['_PROCEDURECODE']._serialized_end=2296
+  _globals['_PHYSICIAN']._serialized_start=2298
+  _globals['_PHYSICIAN']._serialized_end=2363
+  _globals['_ORGANIZATION']._serialized_start=2365
+  _globals['_ORGANIZATION']._serialized_end=2406
+  _globals['_PROPOSEDTREATMENT']._serialized_start=2408
+  _globals['_PROPOSEDTREATMENT']._serialized_end=2492
+  _globals['_FIRSTOPINION']._serialized_start=2495
+  _globals['_FIRSTOPINION']._serialized_end=2737
+  _globals['_ATTACHMENT']._serialized_start=2739
+  _globals['_ATTACHMENT']._serialized_end=2835
+  _globals['_SUBMITCASEREQUEST']._serialized_start=2838
+  _globals['_SUBMITCASEREQUEST']._serialized_end=3421
+  _globals['_SUBMITCASERESPONSE']._serialized_start=3423
+  _globals['_SUBMITCASERESPONSE']._serialized_end=3520
+  _globals['_GETCASEREQUEST']._serialized_start=3522
+  _globals['_GETCASEREQUEST']._serialized_end=3555
+  _globals['_CASE']._serialized_start=3558
+  _globals['_CASE']._serialized_end=4463
+  _globals['_INTAKESERVICE']._serialized_start=4816
+  _globals['_INTAKESERVICE']._serialized_end=5392
 # @@protoc_insertion_point(module_scope)

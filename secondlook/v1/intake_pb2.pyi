@@ -41,6 +41,48 @@ ADMINISTRATIVE_SEX_UNKNOWN: AdministrativeSex
 CONSENT_SCOPE_UNSPECIFIED: ConsentScope
 CONSENT_SCOPE_SECOND_OPINION_REVIEW: ConsentScope
 
+class GetCaseForReviewRequest(_message.Message):
+    __slots__ = ("case_id", "specialist_id")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    specialist_id: str
+    def __init__(self, case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
+
+class CaseForReview(_message.Message):
+    __slots__ = ("case_id", "kind", "urgency", "jurisdiction", "language", "patient_sex", "patient_age_years", "diagnosis", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested", "status")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    JURISDICTION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_SEX_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_AGE_YEARS_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_FIELD_NUMBER: _ClassVar[int]
+    SECONDARY_DIAGNOSES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OPINION_FIELD_NUMBER: _ClassVar[int]
+    CLINICAL_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    PANEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    BLIND_REVIEW_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    kind: _case_pb2.CaseKind
+    urgency: _case_pb2.Urgency
+    jurisdiction: str
+    language: str
+    patient_sex: AdministrativeSex
+    patient_age_years: int
+    diagnosis: Diagnosis
+    secondary_diagnoses: _containers.RepeatedCompositeFieldContainer[Diagnosis]
+    first_opinion: FirstOpinion
+    clinical_question: str
+    attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
+    panel_requested: bool
+    blind_review_requested: bool
+    status: _case_pb2.CaseStatus
+    def __init__(self, case_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., patient_sex: _Optional[_Union[AdministrativeSex, str]] = ..., patient_age_years: _Optional[int] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ...) -> None: ...
+
 class AddDocumentsRequest(_message.Message):
     __slots__ = ("case_id", "attachments")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]

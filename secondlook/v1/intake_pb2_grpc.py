@@ -66,6 +66,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsResponse.FromString,
                 _registered_method=True)
+        self.GetCaseForReview = channel.unary_unary(
+                '/secondlook.v1.IntakeService/GetCaseForReview',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.GetCaseForReviewRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.CaseForReview.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -130,6 +135,16 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCaseForReview(self, request, context):
+        """For the review service only (role "case-reader", a service identity): what a
+        reviewer needs of a case they hold an assignment for, and no more (no name,
+        identifiers or contact details; the age, not the birth date). Every read is
+        recorded in the case's access audit, naming the reviewer it was made for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +177,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.AddDocuments,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.AddDocumentsResponse.SerializeToString,
+            ),
+            'GetCaseForReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaseForReview,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.GetCaseForReviewRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.CaseForReview.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -328,6 +348,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/AddDocuments',
             secondlook_dot_v1_dot_intake__pb2.AddDocumentsRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.AddDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaseForReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/GetCaseForReview',
+            secondlook_dot_v1_dot_intake__pb2.GetCaseForReviewRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.CaseForReview.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from secondlook.v1 import case_pb2 as _case_pb2
+from secondlook.v1 import intake_pb2 as _intake_pb2
 from secondlook.v1 import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -56,16 +57,32 @@ class Assignment(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ...) -> None: ...
 
 class ListAssignmentsRequest(_message.Message):
-    __slots__ = ("states",)
+    __slots__ = ("states", "urgency", "page_size", "page_token")
     STATES_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     states: _containers.RepeatedScalarFieldContainer[AssignmentState]
-    def __init__(self, states: _Optional[_Iterable[_Union[AssignmentState, str]]] = ...) -> None: ...
+    urgency: _case_pb2.Urgency
+    page_size: int
+    page_token: str
+    def __init__(self, states: _Optional[_Iterable[_Union[AssignmentState, str]]] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListAssignmentsResponse(_message.Message):
-    __slots__ = ("assignments",)
+    __slots__ = ("assignments", "next_page_token")
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     assignments: _containers.RepeatedCompositeFieldContainer[Assignment]
-    def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AssignmentDetail(_message.Message):
+    __slots__ = ("assignment", "case")
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    CASE_FIELD_NUMBER: _ClassVar[int]
+    assignment: Assignment
+    case: _intake_pb2.CaseForReview
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., case: _Optional[_Union[_intake_pb2.CaseForReview, _Mapping]] = ...) -> None: ...
 
 class WatchAssignmentsRequest(_message.Message):
     __slots__ = ("resume_after",)

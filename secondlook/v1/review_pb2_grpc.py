@@ -42,6 +42,11 @@ class ReviewServiceStub:
                 request_serializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsResponse.FromString,
                 _registered_method=True)
+        self.GetAssignment = channel.unary_unary(
+                '/secondlook.v1.ReviewService/GetAssignment',
+                request_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_review__pb2.AssignmentDetail.FromString,
+                _registered_method=True)
         self.WatchAssignments = channel.unary_stream(
                 '/secondlook.v1.ReviewService/WatchAssignments',
                 request_serializer=secondlook_dot_v1_dot_review__pb2.WatchAssignmentsRequest.SerializeToString,
@@ -76,7 +81,17 @@ class ReviewServiceServicer:
     """
 
     def ListAssignments(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's assignments, oldest offer first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAssignment(self, request, context):
+        """One assignment with its case as the reviewer needs it (read from intake, which
+        records the read in the case's access audit): once the offer is accepted; an
+        offer shows the routing facts of the assignment only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -127,6 +142,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.ListAssignments,
                     request_deserializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_review__pb2.ListAssignmentsResponse.SerializeToString,
+            ),
+            'GetAssignment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAssignment,
+                    request_deserializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentDetail.SerializeToString,
             ),
             'WatchAssignments': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchAssignments,
@@ -184,6 +204,33 @@ class ReviewService:
             '/secondlook.v1.ReviewService/ListAssignments',
             secondlook_dot_v1_dot_review__pb2.ListAssignmentsRequest.SerializeToString,
             secondlook_dot_v1_dot_review__pb2.ListAssignmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAssignment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.ReviewService/GetAssignment',
+            secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
+            secondlook_dot_v1_dot_review__pb2.AssignmentDetail.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,7 +16,7 @@ from secondlook.v1 import intake_pb2, intake_pb2_grpc
 from . import usecases
 from .domain.case import ClosedToDocuments, NotWithdrawable
 from .domain.listing import parse_query
-from .messages import case_message, entry_message
+from .messages import case_message, entry_message, review_message
 from .repository import CaseReader
 
 
@@ -55,6 +55,17 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             # Another tenant's case is indistinguishable from a missing one.
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
         return case_message(case)
+
+    async def GetCaseForReview(self, request: intake_pb2.GetCaseForReviewRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "case-reader")
+        missing = [(name, "is required") for name in ("case_id", "specialist_id") if not getattr(request, name)]
+        if missing:
+            await context.abort_with_status(field_violations(*missing))
+        case = await usecases.case_for_review(self._reader, self._audit, self._clock, principal, request.case_id,
+                                              request.specialist_id)
+        if case is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
+        return review_message(case, self._clock.now().date())
 
     async def ListCases(self, request: intake_pb2.ListCasesRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "submitter", "operator")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from secondlook.v1 import case_pb2, intake_pb2
 
 from .domain.case import Case
@@ -68,3 +70,30 @@ def _add_content(msg: intake_pb2.Case, content: CaseContent) -> None:
         withdrawal_note=content.withdrawal_note,
     ))
     msg.consent.granted_at.FromDatetime(consent.granted_at)
+
+
+def age_on(birth_date: str, day: date) -> int:
+    """Whole years from an ISO birth date to `day` (0 when the date cannot be read)."""
+    try:
+        born = date.fromisoformat(birth_date)
+    except ValueError:
+        return 0
+    return max(0, day.year - born.year - ((day.month, day.day) < (born.month, born.day)))
+
+
+def review_message(case: Case, day: date) -> intake_pb2.CaseForReview:
+    """What the reviewer needs of a case read with its content: no name, identifier or
+    contact detail; the age on `day` instead of the birth date."""
+    assert case.content is not None
+    content = case.content
+    whole = intake_pb2.Case()
+    _add_content(whole, content)
+    return intake_pb2.CaseForReview(
+        case_id=case.case_id, kind=case.kind, urgency=case.urgency, jurisdiction=case.jurisdiction,
+        language=case.language, patient_sex=content.patient.sex,
+        patient_age_years=age_on(content.patient.birth_date, day),
+        diagnosis=intake_pb2.Diagnosis(code=case.diagnosis_code, text=content.diagnosis_text),
+        secondary_diagnoses=whole.secondary_diagnoses, first_opinion=whole.first_opinion,
+        clinical_question=content.clinical_question, attachments=whole.attachments,
+        panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested, status=case.status,
+    )

@@ -57,6 +57,7 @@ class CaseRepository(Protocol):
 
 class CaseReader(Protocol):
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
+    async def get_any(self, case_id: str) -> Case | None: ...
     async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]: ...
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
@@ -228,6 +229,11 @@ class MongoCaseReader:
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         """The whole case, its content opened, if it belongs to one of the tenants."""
         doc = await self._db[CASES].find_one(_of_tenants(case_id, tenant_ids))
+        return await from_doc(doc, self._cipher) if doc else None
+
+    async def get_any(self, case_id: str) -> Case | None:
+        """The whole case, its content opened, whoever's it is (for a service that checked why)."""
+        doc = await self._db[CASES].find_one({"_id": case_id})
         return await from_doc(doc, self._cipher) if doc else None
 
     async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:

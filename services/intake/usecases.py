@@ -4,6 +4,7 @@ repository ports and the unit of work. No gRPC, Kafka or MongoDB here."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -232,6 +233,20 @@ async def get_case(reader: CaseReader, audit: AuditTrail, clock: Clock, principa
     case = await reader.get_for_tenant(case_id, *readable) if readable else None
     if case is not None:
         await audit.record(_access(principal, "GetCase", case, clock.now()))
+    return case
+
+
+REVIEW_PARTS = ("patient.sex", "patient.age", "diagnoses", "first_opinion", "clinical_question", "attachments")
+
+
+async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal, case_id: str,
+                          specialist_id: str) -> Case | None:
+    """The case for the reviewer the review service reads it for, once the audit has
+    recorded the read as theirs (made through the service)."""
+    case = await reader.get_any(case_id)
+    if case is not None:
+        access = _access(principal, "GetCaseForReview", case, clock.now(), REVIEW_PARTS)
+        await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
     return case
 
 

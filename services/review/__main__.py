@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from secondlook import serviceclient
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.runtime import run
@@ -13,6 +14,7 @@ from secondlook.v1 import review_pb2, review_pb2_grpc
 
 from .. import topology
 from . import repository
+from .cases import IntakeCases
 from .feed import AssignmentFeed
 from .grpc_api import ReviewServicer
 from .handlers import make_handlers
@@ -23,9 +25,13 @@ async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
     kernel = build_kernel("review", topology.ALL_TOPICS)
     clock, feed = Clock(), AssignmentFeed()
+    # Cases are intake's: read over its API, as review (role case-reader), for the reviewer.
+    cases = IntakeCases(serviceclient.channel(kernel.settings, kernel.settings.intake_target),
+                        serviceclient.ServiceIdentity(kernel.settings, "review", ["case-reader"]))
 
     def register(server):
-        servicer = ReviewServicer(transactor(kernel.store, ReviewUnitOfWork), InboxReader(kernel.store.db), feed, clock)
+        servicer = ReviewServicer(transactor(kernel.store, ReviewUnitOfWork), InboxReader(kernel.store.db), feed, clock,
+                                  cases)
         review_pb2_grpc.add_ReviewServiceServicer_to_server(servicer, server)
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 

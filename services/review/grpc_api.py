@@ -15,9 +15,12 @@ from secondlook.feed import FellBehind
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 from secondlook.v1 import review_pb2, review_pb2_grpc
+from secondlook.v1.case_pb2 import Urgency
 
 from . import usecases
+from .cases import CaseUnavailable
 from .domain.assignment import Assignment, IllegalAction, validate_decline
+from .domain.inbox import InboxPage
 
 log = get_logger(__name__)
 
@@ -47,6 +50,26 @@ def resume_time(position: str) -> datetime:
     return at - RESUME_OVERLAP
 
 
+DEFAULT_PAGE, MAX_PAGE = 100, 500
+
+
+def page_token(offered_at: datetime, assignment_id: str) -> str:
+    """Opaque to clients: the offer time and id the page ended at."""
+    millis = int(offered_at.timestamp() * 1000)
+    return base64.urlsafe_b64encode(f"1:{millis}:{assignment_id}".encode()).decode().rstrip("=")
+
+
+def page_after(token: str) -> tuple[datetime, str]:
+    """Where a page token says to continue; ValueError if this service did not give it out."""
+    try:
+        fmt, millis, assignment_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":", 2)
+        if fmt != "1" or not assignment_id:
+            raise ValueError(fmt)
+        return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc), assignment_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
+        raise ValueError("is not a page token this service gave out") from None
+
+
 def _message(a: Assignment) -> review_pb2.Assignment:
     msg = review_pb2.Assignment(
         assignment_id=a.assignment_id, case_id=a.case_id, specialist_id=a.specialist_id, specialty=a.specialty,
@@ -58,9 +81,11 @@ def _message(a: Assignment) -> review_pb2.Assignment:
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
-    def __init__(self, transact: Transact, inbox: usecases.InboxQuery, feed: usecases.Feed, clock: Clock):
+    def __init__(self, transact: Transact, inbox: usecases.InboxQuery, feed: usecases.Feed, clock: Clock,
+                 cases: usecases.CaseSource):
         self._transact = transact
         self._inbox = inbox
+        self._cases = cases
         self._feed = feed
         self._clock = clock
 
@@ -72,8 +97,46 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
 
     async def ListAssignments(self, request, context):
         principal = await self._reviewer(context)
-        found = await usecases.list_assignments(self._inbox, principal.specialist_id, list(request.states))
-        return review_pb2.ListAssignmentsResponse(assignments=[_message(a) for a in found])
+        problems, after = [], None
+        if not 0 <= request.page_size <= MAX_PAGE:
+            problems.append(("page_size", f"must be between 1 and {MAX_PAGE} (0: {DEFAULT_PAGE})"))
+        for i, state in enumerate(request.states):
+            if state not in review_pb2.AssignmentState.values() or state == 0:
+                problems.append((f"states[{i}]", "is not an assignment state"))
+        if request.urgency not in Urgency.values():
+            problems.append(("urgency", "is not STANDARD or EXPEDITED"))
+        if request.page_token:
+            try:
+                after = page_after(request.page_token)
+            except ValueError as exc:
+                problems.append(("page_token", str(exc)))
+        if problems:
+            await context.abort_with_status(field_violations(*problems))
+        query = InboxPage(states=tuple(request.states), urgency=request.urgency, after=after)
+        found, more = await usecases.list_assignments(self._inbox, principal.specialist_id, query,
+                                                      request.page_size or DEFAULT_PAGE)
+        return review_pb2.ListAssignmentsResponse(assignments=[_message(a) for a in found],
+                                                  next_page_token=page_token(*more) if more else "")
+
+    async def GetAssignment(self, request, context):
+        principal = await self._reviewer(context)
+        if not request.assignment_id:
+            await context.abort_with_status(field_violations(("assignment_id", "is required")))
+        try:
+            assignment, case = await usecases.get_assignment(self._inbox, self._cases, principal.specialist_id,
+                                                             request.assignment_id)
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"assignment_id: no assignment {request.assignment_id[:64]!r}")
+        except CaseUnavailable:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the case cannot be read now (intake did not answer): "
+                                                             "try again")
+        detail = review_pb2.AssignmentDetail(assignment=_message(assignment))
+        if case is not None:
+            detail.case.CopyFrom(case)
+            with bound_contextvars(case_id=assignment.case_id):
+                log.info("case_read_for_review", assignment_id=assignment.assignment_id)
+        return detail
 
     async def WatchAssignments(self, request, context):
         principal = await self._reviewer(context)

@@ -18,12 +18,16 @@ from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork, insert_once
 
 from .domain.assignment import STAMPS, Assignment, OpinionRecord
+from .domain.inbox import InboxPage
 
 log = get_logger(__name__)
 
 ASSIGNMENTS = "assignments"
 OPINIONS = "opinions"
 INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
+# Assignments offered at the very instant a page ended, read beyond it and skipped
+# (more would only make that page shorter; the next continues where it ended).
+TIE_MARGIN = 20
 
 
 class ReviewRepository(Protocol):
@@ -123,6 +127,28 @@ class InboxReader:
         docs = await self._db[ASSIGNMENTS].find({"specialist_id": specialist_id, "changed_at": {"$gte": since}}) \
             .sort("changed_at", 1).limit(INBOX_LIMIT).to_list()
         return [_assignment(d) for d in docs]
+
+    async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
+        return await MongoReviewRepository(self._db).get_for_specialist(assignment_id, specialist_id)
+
+    async def page_for_specialist(self, specialist_id: str, query: InboxPage, limit: int) -> list[Assignment]:
+        """Up to `limit` of the specialist's assignments after `query.after`, by offer time then id."""
+        found: dict = {"specialist_id": specialist_id}
+        if query.states:
+            found["state"] = {"$in": list(query.states)}
+        if query.urgency:
+            found["urgency"] = query.urgency
+        if query.after is not None:
+            found["offered_at"] = {"$gte": query.after[0]}  # ties at that instant are skipped below: no top-level $or
+        cursor = self._db[ASSIGNMENTS].find(found).sort([("offered_at", 1), ("_id", 1)]).limit(limit + TIE_MARGIN)
+        page = []
+        async for doc in cursor:
+            a = _assignment(doc)
+            if query.after is None or (a.offered_at, a.assignment_id) > query.after:
+                page.append(a)
+            if len(page) == limit:
+                break
+        return page
 
     async def list_for_specialist(self, specialist_id: str, states: list[int]) -> list[Assignment]:
         query: dict = {"specialist_id": specialist_id}

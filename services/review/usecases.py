@@ -12,6 +12,7 @@ from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.unitofwork import Transact
+from secondlook.v1.review_pb2 import AssignmentState as A
 from secondlook.v1.review_pb2 import Opinion
 
 from .domain.assignment import (
@@ -29,6 +30,7 @@ from .domain.assignment import (
     withdrawn,
 )
 from .domain.assignment import moved as assignment_moved
+from .domain.inbox import InboxPage
 from .repository import ReviewRepository
 
 
@@ -42,6 +44,15 @@ class UnitOfWork(Protocol):
 class InboxQuery(Protocol):
     async def list_for_specialist(self, specialist_id: str, states: list[int]) -> list[Assignment]: ...
     async def changed_since(self, specialist_id: str, since: datetime) -> list[Assignment]: ...
+    async def page_for_specialist(self, specialist_id: str, query: InboxPage, limit: int) -> list[Assignment]: ...
+    async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
+
+
+class CaseSource(Protocol):
+    """intake's case, as the reviewer needs it (cases.py); None when intake has no such case."""
+
+    async def case_for_review(self, case_id: str, specialist_id: str): ...
+
 
 
 class Feed(Protocol):
@@ -128,8 +139,32 @@ async def expire_offer(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) 
 
 
 # --- queries ---------------------------------------------------------------------
-async def list_assignments(inbox: InboxQuery, specialist_id: str, states: list[int]) -> list[Assignment]:
-    return await inbox.list_for_specialist(specialist_id, states)
+# The reviewer reads the case once the offer is theirs: an offer shows its routing facts only.
+CASE_VISIBLE = frozenset({A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW,
+                          A.ASSIGNMENT_STATE_OPINION_SUBMITTED})
+
+
+async def list_assignments(inbox: InboxQuery, specialist_id: str, query: InboxPage,
+                           page_size: int) -> tuple[list[Assignment], tuple[datetime, str] | None]:
+    """A page of the specialist's assignments, and where the next one starts (None: the last)."""
+    found = await inbox.page_for_specialist(specialist_id, query, page_size + 1)
+    page = found[:page_size]
+    more = len(found) > page_size
+    return page, ((page[-1].offered_at, page[-1].assignment_id) if more else None)
+
+
+async def get_assignment(inbox: InboxQuery, cases: CaseSource, specialist_id: str, assignment_id: str):
+    """The specialist's assignment and, once they accepted it, its case (intake records
+    the read); NotFound for another's assignment as for a missing one."""
+    assignment = await inbox.get_for_specialist(assignment_id, specialist_id)
+    if assignment is None:
+        raise NotFound(assignment_id)
+    if assignment.state not in CASE_VISIBLE:
+        return assignment, None
+    case = await cases.case_for_review(assignment.case_id, specialist_id)
+    if case is None:
+        raise NotFound(assignment_id)  # intake has no such case: nothing to show
+    return assignment, case
 
 
 async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,

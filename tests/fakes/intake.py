@@ -103,6 +103,9 @@ class InMemoryCaseReader:
         case = self._transact.state.cases.get(case_id)
         return case if case is not None and case.tenant_id in tenant_ids else None
 
+    async def get_any(self, case_id: str) -> Case | None:
+        return self._transact.state.cases.get(case_id)
+
     async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         return _bookkeeping(await self.get_for_tenant(case_id, *tenant_ids))
 

@@ -58,6 +58,17 @@ class InMemoryInbox:
                  if a.specialist_id == specialist_id and (not states or a.state in states)]
         return sorted(found, key=lambda a: a.offered_at)
 
+    async def page_for_specialist(self, specialist_id: str, query, limit: int) -> list[Assignment]:
+        found = sorted((a for a in self._transact.state.assignments.values()
+                        if a.specialist_id == specialist_id and (not query.states or a.state in query.states)
+                        and (not query.urgency or a.urgency == query.urgency)),
+                       key=lambda a: (a.offered_at, a.assignment_id))
+        return [a for a in found if query.after is None or (a.offered_at, a.assignment_id) > query.after][:limit]
+
+    async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
+        found = self._transact.state.assignments.get(assignment_id)
+        return found if found is not None and found.specialist_id == specialist_id else None
+
     async def changed_since(self, specialist_id: str, since) -> list[Assignment]:
         found = [a for a in self._transact.state.assignments.values()
                  if a.specialist_id == specialist_id and a.changed_at >= since]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -20,6 +20,7 @@ from services.intake import usecases
 from services.intake.domain.case import ClosedToDocuments, NotWithdrawable
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
 from services.intake.domain.listing import parse_query
+from services.intake.messages import age_on, review_message
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, RecordedAccesses, intake_transact
 from tests.fakes.transact import Committed
 
@@ -130,6 +131,25 @@ async def test_an_unmatched_case_keeps_the_reason_on_its_timeline():
     now = transact.state.cases[case.case_id]
     assert now.status == S.CASE_STATUS_UNMATCHED
     assert [(e.event_type, e.detail) for e in now.timeline] == [("case.submitted", ""), ("case.unmatched", reason)]
+
+
+async def test_a_case_read_for_review_is_audited_as_the_reviewer_and_holds_no_identifying_detail():
+    transact, clock, audit = intake_transact(), FakeClock(), RecordedAccesses()
+    case, _ = await _submit(transact, clock, audit=audit)
+    service = Principal(subject="service:review", tenant="secondlook-services", roles=frozenset({"case-reader"}))
+    read = await usecases.case_for_review(InMemoryCaseReader(transact), audit, clock, service, case.case_id, "spec-7")
+    assert await usecases.case_for_review(InMemoryCaseReader(transact), audit, clock, service, "nope", "spec-7") is None
+    access = audit.accesses[-1]
+    assert (access.method, access.subject, access.tenant_id) == ("GetCaseForReview", "spec-7 via service:review", "t1")
+    assert "patient" not in access.fields and "patient.age" in access.fields
+    message = review_message(read, date(2026, 11, 27))
+    request = clients.sample_cases()[0]
+    assert message.clinical_question == request.clinical_question and message.first_opinion.rationale
+    assert message.patient_age_years == age_on(request.patient.birth_date, date(2026, 11, 27)) > 0
+    wire = message.SerializeToString()
+    for identifying in (request.patient.family_name, request.patient.given_name, request.patient.birth_date,
+                        request.patient.email, request.patient.phone, request.patient.identifiers[0].value):
+        assert identifying.encode() not in wire, identifying
 
 
 async def test_a_declined_offer_is_on_the_timeline_with_its_coded_reason_and_the_case_stays_offered():

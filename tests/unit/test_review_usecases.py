@@ -14,6 +14,7 @@ from secondlook.feed import WATCHER_BACKLOG, FellBehind
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
 from services.review.domain.assignment import IllegalAction
+from services.review.domain.inbox import InboxPage
 from services.review.feed import AssignmentFeed
 from tests.conftest import eventually
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
@@ -52,7 +53,8 @@ async def test_an_offer_lands_in_the_inbox_once_however_often_it_arrives():
     transact = review_transact()
     event = _offered()
     assert [await _with_offer(transact, event) for _ in range(3)] == [True, False, False]
-    inbox = await usecases.list_assignments(InMemoryInbox(transact), "spec-1", [])
+    inbox, more = await usecases.list_assignments(InMemoryInbox(transact), "spec-1", InboxPage(), 10)
+    assert more is None
     assert [a.assignment_id for a in inbox] == ["a1"]
     assert inbox[0].state == A.ASSIGNMENT_STATE_OFFERED and inbox[0].tenant_id == "t1"
     assert transact.committed == []  # an offer causes no event of review's
@@ -281,3 +283,51 @@ async def test_a_deadline_for_an_offer_review_never_recorded_expires_it_so_match
     [expired] = transact.committed
     assert expired.type == "assignment.expired" and expired.assignment_expired.assignment_id == "never-recorded"
     assert expired.assignment_expired.specialist_id == "spec-1"
+
+
+# --- the reviewer's reads ------------------------------------------------------------
+async def test_the_inbox_pages_by_offer_time_and_filters_by_state_and_urgency():
+    transact, clock = review_transact(), FakeClock()
+    for i in range(7):
+        event = _offered(assignment_id=f"a{i}", case_id=f"c{i}")
+        event.occurred_at.FromDatetime(FakeClock().now() + timedelta(seconds=i // 2))  # ties by twos
+        if i == 6:
+            event.specialist_offered.urgency = case_pb2.URGENCY_EXPEDITED
+        await _with_offer(transact, event)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a3")
+    inbox, seen, after = InMemoryInbox(transact), [], None
+    while True:
+        page, after = await usecases.list_assignments(inbox, "spec-1", InboxPage(after=after), 2)
+        seen += [a.assignment_id for a in page]
+        if after is None:
+            break
+    assert seen == [f"a{i}" for i in range(7)]  # each once, in offer order, ties by id
+    accepted, _ = await usecases.list_assignments(inbox, "spec-1", InboxPage(states=(A.ASSIGNMENT_STATE_ACCEPTED,)), 9)
+    assert [a.assignment_id for a in accepted] == ["a3"]
+    urgent, _ = await usecases.list_assignments(inbox, "spec-1", InboxPage(urgency=case_pb2.URGENCY_EXPEDITED), 9)
+    assert [a.assignment_id for a in urgent] == ["a6"]
+    assert (await usecases.list_assignments(inbox, "spec-2", InboxPage(), 9))[0] == []  # only one's own
+
+
+class _Cases:
+    def __init__(self):
+        self.reads: list[tuple[str, str]] = []
+
+    async def case_for_review(self, case_id, specialist_id):
+        self.reads.append((case_id, specialist_id))
+        return {"case_id": case_id}
+
+
+async def test_the_case_is_read_for_its_reviewer_once_the_offer_is_accepted_and_never_for_another():
+    transact, clock, cases = review_transact(), FakeClock(), _Cases()
+    await _with_offer(transact)
+    inbox = InMemoryInbox(transact)
+    offered, case = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
+    assert offered.state == A.ASSIGNMENT_STATE_OFFERED and case is None and cases.reads == []  # routing facts only
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    accepted, case = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
+    assert case == {"case_id": "c1"} and cases.reads == [("c1", "spec-1")]
+    for specialist, assignment in (("spec-2", "a1"), ("spec-1", "nope")):
+        with pytest.raises(usecases.NotFound):
+            await usecases.get_assignment(inbox, cases, specialist, assignment)
+    assert len(cases.reads) == 1  # nothing read for them

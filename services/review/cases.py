@@ -1,0 +1,42 @@
+"""review's adapter to intake: a case as its reviewer needs it, read over intake's
+gRPC API with review's service identity (intake records each read in the case's
+access audit, naming the reviewer)."""
+
+from __future__ import annotations
+
+import grpc
+
+from secondlook import backoff
+from secondlook.serviceclient import ServiceIdentity
+from secondlook.v1 import intake_pb2, intake_pb2_grpc
+
+TIMEOUT_SECONDS = 5.0
+TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class CaseUnavailable(Exception):
+    """intake could not be asked (down, or too slow): the caller may try again."""
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in TRANSIENT
+
+
+class IntakeCases:
+    def __init__(self, channel: grpc.aio.Channel, identity: ServiceIdentity):
+        self._stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        self._identity = identity
+
+    async def case_for_review(self, case_id: str, specialist_id: str) -> intake_pb2.CaseForReview | None:
+        """The case, or None when intake has none of that id."""
+        request = intake_pb2.GetCaseForReviewRequest(case_id=case_id, specialist_id=specialist_id)
+        try:
+            async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
+                with attempt:
+                    return await self._stub.GetCaseForReview(request, metadata=self._identity.metadata(),
+                                                             timeout=TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise CaseUnavailable(exc.code().name) from None
+        raise AssertionError("unreachable: attempts either return or raise")

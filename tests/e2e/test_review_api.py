@@ -1,0 +1,148 @@
+"""Acceptance (issue 10, the reviewer API): every review method answers only the
+reviewer the assignment belongs to; another reviewer gets NOT_FOUND (their lists
+show nothing of it), a submitter or an operator PERMISSION_DENIED, no token or an
+expired one UNAUTHENTICATED. The assigned reviewer reads the case once the offer is
+accepted: review fetches it from intake with its own service identity, and intake
+records the read, naming the reviewer, in the case's access audit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from pymongo import AsyncMongoClient
+
+from devstack import clients
+from secondlook.auth import mint_token
+from secondlook.v1 import case_pb2, matching_pb2, review_pb2, review_pb2_grpc
+from tests.conftest import Pending, eventually
+
+pytestmark = pytest.mark.e2e
+
+PEDIATRIC_CARDIOLOGY, PLACE = "2080P0202X", "US-NH"
+ASSIGNED, OTHER = "nh-assigned", "nh-other"
+
+
+def _calls(assignment_id: str):
+    """Every review method, as (name, call on a stub with metadata)."""
+    req = review_pb2.AssignmentRequest(assignment_id=assignment_id)
+    opinion = review_pb2.Opinion(diagnosis_concordance=case_pb2.CONCORDANCE_SAME,
+                                 treatment_concordance=case_pb2.CONCORDANCE_SAME, recommendation="As proposed.",
+                                 confidence=80, attestation=True)
+
+    async def watch(stub, metadata):
+        """What the stream sends first: an error, or the open inbox (nothing within a
+        second counts as an empty one: a check that something does not come)."""
+        stream = stub.WatchAssignments(review_pb2.WatchAssignmentsRequest(), metadata=metadata)
+        try:
+            first = await asyncio.wait_for(stream.read(), 1)
+            return [first] if first is not grpc.aio.EOF else []
+        except TimeoutError:
+            return []
+        finally:
+            stream.cancel()
+
+    return [
+        ("ListAssignments", lambda s, m: s.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=m)),
+        ("WatchAssignments", watch),
+        ("GetAssignment", lambda s, m: s.GetAssignment(req, metadata=m)),
+        ("AcceptAssignment", lambda s, m: s.AcceptAssignment(req, metadata=m)),
+        ("DeclineAssignment", lambda s, m: s.DeclineAssignment(review_pb2.DeclineAssignmentRequest(
+            assignment_id=assignment_id, reason=case_pb2.DECLINE_REASON_OTHER), metadata=m)),
+        ("StartReview", lambda s, m: s.StartReview(req, metadata=m)),
+        ("SubmitOpinion", lambda s, m: s.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+            assignment_id=assignment_id, opinion=opinion), metadata=m)),
+    ]
+
+
+async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited(stack, stack_settings):
+    settings = stack_settings
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, submitter = clients.submitter(settings, stack.target("intake"), "review-api-tenant")
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    channel = grpc.aio.insecure_channel(stack.target("review"))
+    stub = review_pb2_grpc.ReviewServiceStub(channel)
+
+    def token(**claims) -> tuple:
+        return (("authorization", f"Bearer {mint_token(settings, **claims)}"),)
+
+    callers = {
+        "another reviewer": (token(subject="o@r.example", tenant="reviewers", roles=["reviewer"],
+                                   specialist_id=OTHER), grpc.StatusCode.NOT_FOUND),
+        "a submitter": (submitter.metadata, grpc.StatusCode.PERMISSION_DENIED),
+        "an operator": (token(subject="ops@example.org", tenant="secondlook-operations", roles=["operator"],
+                              tenants=["review-api-tenant"]), grpc.StatusCode.PERMISSION_DENIED),
+        "no token": ((), grpc.StatusCode.UNAUTHENTICATED),
+        "an expired token": (token(subject="a@r.example", tenant="reviewers", roles=["reviewer"],
+                                   specialist_id=ASSIGNED, ttl_seconds=-60), grpc.StatusCode.UNAUTHENTICATED),
+    }
+    assigned = token(subject="a@r.example", tenant="reviewers", roles=["reviewer"], specialist_id=ASSIGNED)
+    try:
+        for sid, quality in ((ASSIGNED, 1.0), (OTHER, 0.1)):
+            await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
+                specialist_id=sid, npi="1234567893", display_name=f"Dr. {sid} (synthetic)",
+                specialties=[PEDIATRIC_CARDIOLOGY],
+                licences=[matching_pb2.Licence(jurisdiction=PLACE, expires="2099-12-31")],
+                certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
+                                                           expires="2099-12-31")],
+                languages=["en"], capacity=3, accepting=True, turnaround_days=2.0, quality=quality)),
+                metadata=admin.metadata)
+        request = clients.numbered_cases("review-api", 1)[0]
+        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", PLACE, "en"
+        case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
+
+        async def offered():
+            found = await stub.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=assigned)
+            mine = [a for a in found.assignments if a.case_id == case_id]
+            return mine[0] if mine else Pending([a.case_id for a in found.assignments])
+
+        assignment = await eventually(offered, 60, "the offer in the assigned reviewer's inbox")
+        calls = _calls(assignment.assignment_id)
+
+        for who, (metadata, code) in callers.items():
+            for name, call in calls:
+                if code == grpc.StatusCode.NOT_FOUND and name in ("ListAssignments", "WatchAssignments"):
+                    got = await call(stub, metadata)  # their own inbox: nothing of this assignment in it
+                    listed = got.assignments if name == "ListAssignments" else [c.assignment for c in got]
+                    assert assignment.assignment_id not in [a.assignment_id for a in listed], (who, name)
+                    continue
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call(stub, metadata)
+                assert refused.value.code() == code, (who, name, refused.value.details())
+
+        # The assigned reviewer: the offer shows routing facts only; once accepted, the case.
+        detail = await stub.GetAssignment(review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id),
+                                          metadata=assigned)
+        assert not detail.HasField("case")
+        await stub.AcceptAssignment(review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id),
+                                    metadata=assigned)
+        detail = await stub.GetAssignment(review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id),
+                                          metadata=assigned)
+        assert detail.case.case_id == case_id and detail.case.clinical_question == request.clinical_question
+        assert detail.case.first_opinion.physician.npi == request.first_opinion.physician.npi
+        assert detail.case.patient_age_years > 0 and detail.case.diagnosis.code == "Q21.1"
+        for identifying in (request.patient.family_name, request.patient.birth_date, request.patient.email):
+            assert identifying.encode() not in detail.SerializeToString()
+        audit = await mongo["secondlook_intake"]["audit"].find_one(
+            {"case_id": case_id, "method": "GetCaseForReview"})
+        assert audit is not None and audit["subject"] == f"{ASSIGNED} via service:review"
+
+        # Paging: one at a time, each once; a token it never gave out is refused by field.
+        page = await stub.ListAssignments(review_pb2.ListAssignmentsRequest(page_size=1), metadata=assigned)
+        assert len(page.assignments) == 1
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.ListAssignments(review_pb2.ListAssignmentsRequest(page_token="bm9wZQ", page_size=900),
+                                       metadata=assigned)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(bad.value).details[0].Unpack(details)
+        assert {v.field for v in details.field_violations} == {"page_token", "page_size"}
+    finally:
+        await channel.close()
+        await admin.close()
+        await submitter.close()
+        await mongo.close()
+
