@@ -21,6 +21,7 @@ from secondlook.v1 import (
     intake_pb2_grpc,
     matching_pb2_grpc,
     notify_pb2_grpc,
+    review_pb2,
     review_pb2_grpc,
 )
 
@@ -115,3 +116,12 @@ async def submit_bundle(settings: Settings, fhir_base: str, tenant: str, bundle:
                              headers={"Content-Type": "application/fhir+json",
                                       "Authorization": f"Bearer {token}"}) as response:
             return response.status, await response.json(content_type=None), dict(response.headers)
+
+
+def opinion(**fields) -> review_pb2.Opinion:
+    """A complete opinion as a reviewer signs one: `fields` as given, the patient's
+    summary and the three attestations filled in unless given."""
+    signed = {"patient_summary": "A specialist reviewed your records and agrees with the plan; your doctor will "
+                                 "go through the details with you.",
+              "attestation": True, "no_conflict_of_interest": True, "all_records_reviewed": True}
+    return review_pb2.Opinion(**{**signed, **fields})

@@ -49,19 +49,22 @@ class SimulatedReviewer:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    def _opinion(self) -> review_pb2.Opinion:
+    def _opinion(self, a: review_pb2.Assignment) -> review_pb2.Opinion:
         # Shaped like published second-opinion outcomes: mostly refined, some different.
         concordance = self._rng.choices(
             [case_pb2.CONCORDANCE_SAME, case_pb2.CONCORDANCE_REFINED, case_pb2.CONCORDANCE_DIFFERENT],
             weights=[12, 66, 21],
         )[0]
-        return review_pb2.Opinion(
+        return clients.opinion(
             diagnosis_concordance=concordance,
             treatment_concordance=concordance,
+            # A refined or different diagnosis names the reviewer's code: the simulation keeps the case's.
+            reviewer_diagnosis_code=a.diagnosis_code if concordance != case_pb2.CONCORDANCE_SAME else "",
             recommendation="Proceed as proposed after the additional work-up listed.",
+            further_tests=["SIMULATED: repeat imaging in three months"],
             narrative=SIMULATED_NOTE,
+            patient_summary=f"{SIMULATED_NOTE} A specialist reviewed your case.",
             confidence=80,
-            attestation=True,
         )
 
     async def _work(self, stub, metadata, a: review_pb2.Assignment) -> None:
@@ -83,7 +86,7 @@ class SimulatedReviewer:
                 if self._think:
                     await asyncio.sleep(self._rng.uniform(0, self._think))
                 await stub.SubmitOpinion(
-                    review_pb2.SubmitOpinionRequest(assignment_id=a.assignment_id, opinion=self._opinion()),
+                    review_pb2.SubmitOpinionRequest(assignment_id=a.assignment_id, opinion=self._opinion(a)),
                     metadata=metadata, timeout=10,
                 )
                 self.answered += 1

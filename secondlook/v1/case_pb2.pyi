@@ -60,6 +60,21 @@ class Concordance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONCORDANCE_SAME: _ClassVar[Concordance]
     CONCORDANCE_REFINED: _ClassVar[Concordance]
     CONCORDANCE_DIFFERENT: _ClassVar[Concordance]
+
+class DiagnosisConcordance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIAGNOSIS_CONCORDANCE_UNSPECIFIED: _ClassVar[DiagnosisConcordance]
+    DIAGNOSIS_CONCORDANCE_CONFIRMED: _ClassVar[DiagnosisConcordance]
+    DIAGNOSIS_CONCORDANCE_REFINED: _ClassVar[DiagnosisConcordance]
+    DIAGNOSIS_CONCORDANCE_DIFFERENT: _ClassVar[DiagnosisConcordance]
+
+class TreatmentConcordance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TREATMENT_CONCORDANCE_UNSPECIFIED: _ClassVar[TreatmentConcordance]
+    TREATMENT_CONCORDANCE_AGREE: _ClassVar[TreatmentConcordance]
+    TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS: _ClassVar[TreatmentConcordance]
+    TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED: _ClassVar[TreatmentConcordance]
+    TREATMENT_CONCORDANCE_NOT_RECOMMENDED: _ClassVar[TreatmentConcordance]
 CASE_STATUS_UNSPECIFIED: CaseStatus
 CASE_STATUS_SUBMITTED: CaseStatus
 CASE_STATUS_MATCHING: CaseStatus
@@ -94,6 +109,15 @@ CONCORDANCE_UNSPECIFIED: Concordance
 CONCORDANCE_SAME: Concordance
 CONCORDANCE_REFINED: Concordance
 CONCORDANCE_DIFFERENT: Concordance
+DIAGNOSIS_CONCORDANCE_UNSPECIFIED: DiagnosisConcordance
+DIAGNOSIS_CONCORDANCE_CONFIRMED: DiagnosisConcordance
+DIAGNOSIS_CONCORDANCE_REFINED: DiagnosisConcordance
+DIAGNOSIS_CONCORDANCE_DIFFERENT: DiagnosisConcordance
+TREATMENT_CONCORDANCE_UNSPECIFIED: TreatmentConcordance
+TREATMENT_CONCORDANCE_AGREE: TreatmentConcordance
+TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS: TreatmentConcordance
+TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED: TreatmentConcordance
+TREATMENT_CONCORDANCE_NOT_RECOMMENDED: TreatmentConcordance
 
 class TimelineEntry(_message.Message):
     __slots__ = ("status", "event_type", "event_id", "producer", "occurred_at", "recorded_at", "detail")

@@ -23,7 +23,7 @@ UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: UnmatchedCause
 UNMATCHED_CAUSE_PANEL_INCOMPLETE: UnmatchedCause
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "redrive_requested", "specialist_changed")
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "redrive_requested", "specialist_changed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,7 @@ class Event(_message.Message):
     ASSIGNMENT_DECLINED_FIELD_NUMBER: _ClassVar[int]
     OFFER_DEADLINE_PASSED_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    OPINION_AMENDED_FIELD_NUMBER: _ClassVar[int]
     REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_CHANGED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
@@ -72,9 +73,10 @@ class Event(_message.Message):
     assignment_declined: AssignmentDeclined
     offer_deadline_passed: OfferDeadlinePassed
     assignment_expired: AssignmentExpired
+    opinion_amended: OpinionAmended
     redrive_requested: RedriveRequested
     specialist_changed: SpecialistChanged
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., opinion_amended: _Optional[_Union[OpinionAmended, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
 
 class CaseWithdrawn(_message.Message):
     __slots__ = ("reason",)
@@ -205,18 +207,36 @@ class ReviewStarted(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
 
 class OpinionSubmitted(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance")
+    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     OPINION_ID_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSIS_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
     TREATMENT_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_PROCEDURE_CODES_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     opinion_id: str
     diagnosis_concordance: _case_pb2.Concordance
     treatment_concordance: _case_pb2.Concordance
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ...) -> None: ...
+    diagnosis: _case_pb2.DiagnosisConcordance
+    reviewer_diagnosis_code: str
+    treatment: _case_pb2.TreatmentConcordance
+    recommended_procedure_codes: _containers.RepeatedScalarFieldContainer[str]
+    confidence: int
+    version: int
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedure_codes: _Optional[_Iterable[str]] = ..., confidence: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+
+class OpinionAmended(_message.Message):
+    __slots__ = ("opinion",)
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    opinion: OpinionSubmitted
+    def __init__(self, opinion: _Optional[_Union[OpinionSubmitted, _Mapping]] = ...) -> None: ...
 
 class OpinionDelivered(_message.Message):
     __slots__ = ("delivery_id", "channel", "attempts")

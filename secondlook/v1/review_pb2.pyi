@@ -77,12 +77,14 @@ class ListAssignmentsResponse(_message.Message):
     def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AssignmentDetail(_message.Message):
-    __slots__ = ("assignment", "case")
+    __slots__ = ("assignment", "case", "opinions")
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
     CASE_FIELD_NUMBER: _ClassVar[int]
+    OPINIONS_FIELD_NUMBER: _ClassVar[int]
     assignment: Assignment
     case: _intake_pb2.CaseForReview
-    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., case: _Optional[_Union[_intake_pb2.CaseForReview, _Mapping]] = ...) -> None: ...
+    opinions: _containers.RepeatedCompositeFieldContainer[OpinionVersion]
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., case: _Optional[_Union[_intake_pb2.CaseForReview, _Mapping]] = ..., opinions: _Optional[_Iterable[_Union[OpinionVersion, _Mapping]]] = ...) -> None: ...
 
 class WatchAssignmentsRequest(_message.Message):
     __slots__ = ("resume_after",)
@@ -117,20 +119,36 @@ class DeclineAssignmentRequest(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Opinion(_message.Message):
-    __slots__ = ("diagnosis_concordance", "treatment_concordance", "recommendation", "narrative", "confidence", "attestation")
+    __slots__ = ("diagnosis_concordance", "treatment_concordance", "recommendation", "narrative", "confidence", "attestation", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedures", "further_tests", "patient_summary", "no_conflict_of_interest", "all_records_reviewed")
     DIAGNOSIS_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
     TREATMENT_CONCORDANCE_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
     NARRATIVE_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSIS_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_PROCEDURES_FIELD_NUMBER: _ClassVar[int]
+    FURTHER_TESTS_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    NO_CONFLICT_OF_INTEREST_FIELD_NUMBER: _ClassVar[int]
+    ALL_RECORDS_REVIEWED_FIELD_NUMBER: _ClassVar[int]
     diagnosis_concordance: _case_pb2.Concordance
     treatment_concordance: _case_pb2.Concordance
     recommendation: str
     narrative: str
     confidence: int
     attestation: bool
-    def __init__(self, diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., recommendation: _Optional[str] = ..., narrative: _Optional[str] = ..., confidence: _Optional[int] = ..., attestation: _Optional[bool] = ...) -> None: ...
+    diagnosis: _case_pb2.DiagnosisConcordance
+    reviewer_diagnosis_code: str
+    treatment: _case_pb2.TreatmentConcordance
+    recommended_procedures: _containers.RepeatedCompositeFieldContainer[_intake_pb2.ProcedureCode]
+    further_tests: _containers.RepeatedScalarFieldContainer[str]
+    patient_summary: str
+    no_conflict_of_interest: bool
+    all_records_reviewed: bool
+    def __init__(self, diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., recommendation: _Optional[str] = ..., narrative: _Optional[str] = ..., confidence: _Optional[int] = ..., attestation: _Optional[bool] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedures: _Optional[_Iterable[_Union[_intake_pb2.ProcedureCode, _Mapping]]] = ..., further_tests: _Optional[_Iterable[str]] = ..., patient_summary: _Optional[str] = ..., no_conflict_of_interest: _Optional[bool] = ..., all_records_reviewed: _Optional[bool] = ...) -> None: ...
 
 class SubmitOpinionRequest(_message.Message):
     __slots__ = ("assignment_id", "opinion")
@@ -139,3 +157,27 @@ class SubmitOpinionRequest(_message.Message):
     assignment_id: str
     opinion: Opinion
     def __init__(self, assignment_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ...) -> None: ...
+
+class AmendOpinionRequest(_message.Message):
+    __slots__ = ("assignment_id", "opinion", "reason")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    opinion: Opinion
+    reason: str
+    def __init__(self, assignment_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class OpinionVersion(_message.Message):
+    __slots__ = ("version", "opinion_id", "opinion", "signed_at", "amendment_reason")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPINION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_AT_FIELD_NUMBER: _ClassVar[int]
+    AMENDMENT_REASON_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    opinion_id: str
+    opinion: Opinion
+    signed_at: _timestamp_pb2.Timestamp
+    amendment_reason: str
+    def __init__(self, version: _Optional[int] = ..., opinion_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., signed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amendment_reason: _Optional[str] = ...) -> None: ...

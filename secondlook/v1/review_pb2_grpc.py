@@ -72,6 +72,11 @@ class ReviewServiceStub:
                 request_serializer=secondlook_dot_v1_dot_review__pb2.SubmitOpinionRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
                 _registered_method=True)
+        self.AmendOpinion = channel.unary_unary(
+                '/secondlook.v1.ReviewService/AmendOpinion',
+                request_serializer=secondlook_dot_v1_dot_review__pb2.AmendOpinionRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+                _registered_method=True)
 
 
 class ReviewServiceServicer:
@@ -130,7 +135,17 @@ class ReviewServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitOpinion(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Signs the opinion: from then on it is immutable (a second SubmitOpinion is
+        refused); a correction is an amendment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AmendOpinion(self, request, context):
+        """A new version of a signed opinion, with the reason; every version stays
+        readable (GetAssignment), and the event carries the coded conclusions only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -171,6 +186,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
             'SubmitOpinion': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitOpinion,
                     request_deserializer=secondlook_dot_v1_dot_review__pb2.SubmitOpinionRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
+            ),
+            'AmendOpinion': grpc.unary_unary_rpc_method_handler(
+                    servicer.AmendOpinion,
+                    request_deserializer=secondlook_dot_v1_dot_review__pb2.AmendOpinionRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
             ),
     }
@@ -365,6 +385,33 @@ class ReviewService:
             target,
             '/secondlook.v1.ReviewService/SubmitOpinion',
             secondlook_dot_v1_dot_review__pb2.SubmitOpinionRequest.SerializeToString,
+            secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AmendOpinion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.ReviewService/AmendOpinion',
+            secondlook_dot_v1_dot_review__pb2.AmendOpinionRequest.SerializeToString,
             secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
             options,
             channel_credentials,

@@ -21,6 +21,7 @@ from . import usecases
 from .cases import CaseUnavailable
 from .domain.assignment import Assignment, IllegalAction, validate_decline
 from .domain.inbox import InboxPage
+from .domain.opinion import opinion_message
 
 log = get_logger(__name__)
 
@@ -123,8 +124,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         if not request.assignment_id:
             await context.abort_with_status(field_violations(("assignment_id", "is required")))
         try:
-            assignment, case = await usecases.get_assignment(self._inbox, self._cases, principal.specialist_id,
-                                                             request.assignment_id)
+            assignment, case, opinions = await usecases.get_assignment(self._inbox, self._cases,
+                                                                       principal.specialist_id, request.assignment_id)
         except usecases.NotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND,
                                 f"assignment_id: no assignment {request.assignment_id[:64]!r}")
@@ -132,6 +133,10 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the case cannot be read now (intake did not answer): "
                                                              "try again")
         detail = review_pb2.AssignmentDetail(assignment=_message(assignment))
+        for o in opinions:
+            version = detail.opinions.add(version=o.version, opinion_id=o.opinion_id, opinion=opinion_message(o),
+                                          amendment_reason=o.amendment_reason)
+            version.signed_at.FromDatetime(o.submitted_at)
         if case is not None:
             detail.case.CopyFrom(case)
             with bound_contextvars(case_id=assignment.case_id):
@@ -194,6 +199,11 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     async def StartReview(self, request, context):
         return await self._run(context, request.assignment_id, "start", lambda sid: usecases.start_review(
             self._transact, self._feed, self._clock, sid, request.assignment_id))
+
+    async def AmendOpinion(self, request, context):
+        opinion = request.opinion if request.HasField("opinion") else None
+        return await self._run(context, request.assignment_id, "amend_opinion", lambda sid: usecases.amend_opinion(
+            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion, request.reason))
 
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None

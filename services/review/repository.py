@@ -17,8 +17,9 @@ from secondlook import changes
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork, insert_once
 
-from .domain.assignment import STAMPS, Assignment, OpinionRecord
+from .domain.assignment import STAMPS, Assignment
 from .domain.inbox import InboxPage
+from .domain.opinion import FORWARD_DIAGNOSIS, FORWARD_TREATMENT, OpinionRecord
 
 log = get_logger(__name__)
 
@@ -37,11 +38,14 @@ class ReviewRepository(Protocol):
     async def save_move(self, before: Assignment, after: Assignment) -> bool: ...
     async def get_many(self, assignment_ids: list[str]) -> list[Assignment]: ...
     async def add_opinion(self, opinion: OpinionRecord) -> None: ...
+    async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("state", 1)])
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("changed_at", 1)])
+    # One document per signed version: two amendments at once cannot both be version n+1.
+    await db[OPINIONS].create_index([("assignment_id", 1), ("version", 1)], unique=True, name="opinion_versions")
 
 
 def _doc(a: Assignment) -> dict:
@@ -107,13 +111,40 @@ class MongoReviewRepository:
         return result.modified_count == 1
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
+        """Signs a version (DuplicateKeyError when that version of the opinion exists)."""
         await self._db[OPINIONS].insert_one({
             "_id": opinion.opinion_id, "assignment_id": opinion.assignment_id, "case_id": opinion.case_id,
-            "specialist_id": opinion.specialist_id, "diagnosis_concordance": opinion.diagnosis_concordance,
-            "treatment_concordance": opinion.treatment_concordance, "recommendation": opinion.recommendation,
-            "narrative": opinion.narrative, "confidence": opinion.confidence, "attested": True,
-            "submitted_at": opinion.submitted_at,
+            "specialist_id": opinion.specialist_id, "version": opinion.version, "diagnosis": opinion.diagnosis,
+            "reviewer_diagnosis_code": opinion.reviewer_diagnosis_code, "treatment": opinion.treatment,
+            "procedures": [list(p) for p in opinion.procedures], "recommendation": opinion.recommendation,
+            "narrative": opinion.narrative, "further_tests": list(opinion.further_tests),
+            "patient_summary": opinion.patient_summary, "confidence": opinion.confidence, "attested": True,
+            "submitted_at": opinion.submitted_at, "amendment_reason": opinion.amendment_reason,
         }, session=self._session)
+
+    async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
+        return await opinions_of(self._db, assignment_id, self._session)
+
+
+async def opinions_of(db: AsyncDatabase, assignment_id: str, session=None) -> list[OpinionRecord]:
+    """Every signed version of the assignment's opinion, the first first."""
+    docs = await db[OPINIONS].find({"assignment_id": assignment_id}, session=session).to_list()
+    return sorted((_opinion(d) for d in docs), key=lambda o: o.version)
+
+
+def _opinion(d: dict) -> OpinionRecord:
+    # Opinions signed before versions and the structured model: version 1, concordances read forward.
+    return OpinionRecord(
+        opinion_id=d["_id"], assignment_id=d["assignment_id"], case_id=d["case_id"],
+        specialist_id=d["specialist_id"], version=d.get("version", 1),
+        diagnosis=d.get("diagnosis") or FORWARD_DIAGNOSIS.get(d.get("diagnosis_concordance"), 0),
+        reviewer_diagnosis_code=d.get("reviewer_diagnosis_code", ""),
+        treatment=d.get("treatment") or FORWARD_TREATMENT.get(d.get("treatment_concordance"), 0),
+        procedures=tuple(tuple(p) for p in d.get("procedures", ())), recommendation=d.get("recommendation", ""),
+        narrative=d.get("narrative", ""), further_tests=tuple(d.get("further_tests", ())),
+        patient_summary=d.get("patient_summary", ""), confidence=d.get("confidence", 0),
+        submitted_at=d["submitted_at"], amendment_reason=d.get("amendment_reason", ""),
+    )
 
 
 class InboxReader:
@@ -130,6 +161,9 @@ class InboxReader:
 
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         return await MongoReviewRepository(self._db).get_for_specialist(assignment_id, specialist_id)
+
+    async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
+        return await opinions_of(self._db, assignment_id)
 
     async def page_for_specialist(self, specialist_id: str, query: InboxPage, limit: int) -> list[Assignment]:
         """Up to `limit` of the specialist's assignments after `query.after`, by offer time then id."""

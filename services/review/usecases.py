@@ -18,7 +18,7 @@ from secondlook.v1.review_pb2 import Opinion
 from .domain.assignment import (
     OPEN,
     Assignment,
-    OpinionRecord,
+    amended,
     assignment_expired,
     assignments_withdrawn,
     declined,
@@ -26,11 +26,11 @@ from .domain.assignment import (
     expired,
     offer_from,
     validate_decline,
-    validate_opinion,
     withdrawn,
 )
 from .domain.assignment import moved as assignment_moved
 from .domain.inbox import InboxPage
+from .domain.opinion import OpinionRecord, opinion_amended, record_of, validate_opinion, validate_reason
 from .repository import ReviewRepository
 
 
@@ -46,6 +46,7 @@ class InboxQuery(Protocol):
     async def changed_since(self, specialist_id: str, since: datetime) -> list[Assignment]: ...
     async def page_for_specialist(self, specialist_id: str, query: InboxPage, limit: int) -> list[Assignment]: ...
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
+    async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]: ...
 
 
 class CaseSource(Protocol):
@@ -155,16 +156,17 @@ async def list_assignments(inbox: InboxQuery, specialist_id: str, query: InboxPa
 
 async def get_assignment(inbox: InboxQuery, cases: CaseSource, specialist_id: str, assignment_id: str):
     """The specialist's assignment and, once they accepted it, its case (intake records
-    the read); NotFound for another's assignment as for a missing one."""
+    the read) and every signed version of the opinion; NotFound for another's
+    assignment as for a missing one."""
     assignment = await inbox.get_for_specialist(assignment_id, specialist_id)
     if assignment is None:
         raise NotFound(assignment_id)
     if assignment.state not in CASE_VISIBLE:
-        return assignment, None
+        return assignment, None, []
     case = await cases.case_for_review(assignment.case_id, specialist_id)
     if case is None:
         raise NotFound(assignment_id)  # intake has no such case: nothing to show
-    return assignment, case
+    return assignment, case, await inbox.opinions_of(assignment_id)
 
 
 async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
@@ -206,12 +208,7 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
             raise Superseded(assignment_id)
         record = None
         if opinion is not None:
-            record = OpinionRecord(
-                opinion_id=str(uuid.uuid4()), assignment_id=moved.assignment_id, case_id=moved.case_id,
-                specialist_id=moved.specialist_id, diagnosis_concordance=opinion.diagnosis_concordance,
-                treatment_concordance=opinion.treatment_concordance, recommendation=opinion.recommendation,
-                narrative=opinion.narrative, confidence=opinion.confidence, submitted_at=now,
-            )
+            record = _signed(opinion, moved, version=1, now=now)
             await uow.assignments.add_opinion(record)
         uow.emit(event_for(moved, action, now, record))
         uow.after_commit.append(lambda: feed.publish(moved))
@@ -236,6 +233,39 @@ async def submit_opinion(transact: Transact, feed: Feed, clock: Clock, specialis
     if violations:
         raise InvalidOpinion(violations)
     return await _act(transact, feed, clock, specialist_id, assignment_id, "submit_opinion", opinion)
+
+
+def _signed(opinion: Opinion, a: Assignment, *, version: int, now: datetime, reason: str = "") -> OpinionRecord:
+    return record_of(opinion, opinion_id=str(uuid.uuid4()), assignment_id=a.assignment_id, case_id=a.case_id,
+                     specialist_id=a.specialist_id, case_diagnosis_code=a.diagnosis_code, version=version, now=now,
+                     reason=reason)
+
+
+async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
+                        opinion: Opinion | None, reason: str) -> Assignment:
+    """A new version of the signed opinion, with the reason; the versions before stay as
+    they were signed. Two amendments at once: one lands, the other is Superseded."""
+    violations = validate_opinion(opinion) + validate_reason(reason)
+    if violations:
+        raise InvalidOpinion(violations)
+    assert opinion is not None
+
+    async def body(uow: UnitOfWork) -> Assignment:
+        now = clock.now()
+        current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
+        if current is None:
+            raise NotFound(assignment_id)
+        moved = amended(current, now)  # IllegalAction: no signed opinion yet
+        if not await uow.assignments.save_move(current, moved):
+            raise Superseded(assignment_id)
+        signed = await uow.assignments.opinions_of(assignment_id)
+        record = _signed(opinion, moved, version=(signed[-1].version if signed else 0) + 1, now=now, reason=reason)
+        await uow.assignments.add_opinion(record)
+        uow.emit(opinion_amended(record, tenant_id=moved.tenant_id, traceparent=moved.traceparent, now=now))
+        uow.after_commit.append(lambda: feed.publish(moved))
+        return moved
+
+    return await transact(body)
 
 
 async def decline_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,

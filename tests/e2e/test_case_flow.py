@@ -71,11 +71,11 @@ async def test_a_case_flows_to_delivered_with_one_signed_webhook(stack, stack_se
             accepted = await review.AcceptAssignment(req, metadata=review_auth.metadata, timeout=10)
             assert accepted.state == review_pb2.ASSIGNMENT_STATE_ACCEPTED
             await review.StartReview(req, metadata=review_auth.metadata, timeout=10)
-            opinion = review_pb2.Opinion(
+            opinion = clients.opinion(
                 diagnosis_concordance=case_pb2.CONCORDANCE_SAME,
                 treatment_concordance=case_pb2.CONCORDANCE_REFINED,
                 recommendation="Breast-conserving surgery is an option; discuss with the patient.",
-                narrative="Reviewed pathology and imaging.", confidence=85, attestation=True,
+                narrative="Reviewed pathology and imaging.", confidence=85,
             )
             done = await review.SubmitOpinion(
                 review_pb2.SubmitOpinionRequest(assignment_id=assignment.assignment_id, opinion=opinion),

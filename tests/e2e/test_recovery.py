@@ -100,10 +100,10 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
                 await a.AcceptAssignment(request, metadata=a_auth.metadata, timeout=10)
                 await b.StartReview(request, metadata=b_auth.metadata, timeout=10)
                 await a.SubmitOpinion(review_pb2.SubmitOpinionRequest(
-                    assignment_id=assignment.assignment_id, opinion=review_pb2.Opinion(
-                        diagnosis_concordance=case_pb2.CONCORDANCE_REFINED,
+                    assignment_id=assignment.assignment_id, opinion=clients.opinion(
+                        diagnosis_concordance=case_pb2.CONCORDANCE_REFINED, reviewer_diagnosis_code="C50.912",
                         treatment_concordance=case_pb2.CONCORDANCE_SAME,
-                        recommendation="SIMULATED REVIEWER", confidence=70, attestation=True)),
+                        recommendation="SIMULATED REVIEWER", confidence=70)),
                     metadata=a_auth.metadata, timeout=10)
                 done += 1
             return done

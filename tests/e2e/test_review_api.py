@@ -17,8 +17,10 @@ from pymongo import AsyncMongoClient
 
 from devstack import clients
 from secondlook.auth import mint_token
-from secondlook.v1 import case_pb2, matching_pb2, review_pb2, review_pb2_grpc
+from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, review_pb2, review_pb2_grpc
+from services.topology import PRODUCES
 from tests.conftest import Pending, eventually
+from tests.integration.kafka_reader import read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +31,8 @@ ASSIGNED, OTHER = "nh-assigned", "nh-other"
 def _calls(assignment_id: str):
     """Every review method, as (name, call on a stub with metadata)."""
     req = review_pb2.AssignmentRequest(assignment_id=assignment_id)
-    opinion = review_pb2.Opinion(diagnosis_concordance=case_pb2.CONCORDANCE_SAME,
-                                 treatment_concordance=case_pb2.CONCORDANCE_SAME, recommendation="As proposed.",
-                                 confidence=80, attestation=True)
+    opinion = clients.opinion(diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED,
+                              treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE, confidence=80)
 
     async def watch(stub, metadata):
         """What the stream sends first: an error, or the open inbox (nothing within a
@@ -129,6 +130,40 @@ async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited
         audit = await mongo["secondlook_intake"]["audit"].find_one(
             {"case_id": case_id, "method": "GetCaseForReview"})
         assert audit is not None and audit["subject"] == f"{ASSIGNED} via service:review"
+
+        # The opinion: signed once, immutable; an amendment is a second version with its reason.
+        request_id = review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id)
+        await stub.StartReview(request_id, metadata=assigned)
+        first = clients.opinion(diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED,
+                                treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE, narrative="CANARY-NARRATIVE-1",
+                                confidence=70)
+        await stub.SubmitOpinion(review_pb2.SubmitOpinionRequest(assignment_id=assignment.assignment_id,
+                                                                 opinion=first), metadata=assigned)
+        with pytest.raises(grpc.aio.AioRpcError) as again:
+            await stub.SubmitOpinion(review_pb2.SubmitOpinionRequest(assignment_id=assignment.assignment_id,
+                                                                     opinion=first), metadata=assigned)
+        assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        second = clients.opinion(diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_REFINED, reviewer_diagnosis_code="Q21.10",
+                                 treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS,
+                                 recommendation="CANARY-RECOMMENDATION-2", confidence=75)
+        await stub.AmendOpinion(review_pb2.AmendOpinionRequest(assignment_id=assignment.assignment_id,
+                                                               opinion=second, reason="CANARY-REASON"),
+                                metadata=assigned)
+        versions = (await stub.GetAssignment(request_id, metadata=assigned)).opinions
+        assert [(v.version, v.amendment_reason) for v in versions] == [(1, ""), (2, "CANARY-REASON")]
+        assert versions[0].opinion.narrative == "CANARY-NARRATIVE-1"  # the first stays as it was signed
+        assert versions[1].opinion.reviewer_diagnosis_code == "Q21.10"
+
+        async def amended_on_timeline():
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
+            entries = [e for e in case.timeline if e.event_type == "opinion.amended"]
+            return entries or Pending([e.event_type for e in case.timeline])
+
+        [entry] = await eventually(amended_on_timeline, 30, "the amendment on the case's timeline")
+        assert entry.detail == "the opinion was amended: version 2"
+        records = await read_topic(stack.kafka_bootstrap, PRODUCES["review"])
+        mine = [r.value for r in records if r.key == case_id.encode()]
+        assert len(mine) >= 4 and not [v for v in mine if b"CANARY" in v]  # events carry codes only
 
         # Paging: one at a time, each once; a token it never gave out is refused by field.
         page = await stub.ListAssignments(review_pb2.ListAssignmentsRequest(page_size=1), metadata=assigned)

@@ -98,9 +98,9 @@ async def test_withdrawing_a_case_whose_opinion_is_not_yet_delivered_cancels_the
             request = review_pb2.AssignmentRequest(assignment_id=offer["_id"])
             await review.AcceptAssignment(request, metadata=review_auth.metadata, timeout=10)
             await review.StartReview(request, metadata=review_auth.metadata, timeout=10)
-            opinion = review_pb2.Opinion(
+            opinion = clients.opinion(
                 diagnosis_concordance=case_pb2.CONCORDANCE_SAME, treatment_concordance=case_pb2.CONCORDANCE_SAME,
-                recommendation="Proceed.", confidence=80, attestation=True)
+                recommendation="Proceed.", confidence=80)
             await review.SubmitOpinion(review_pb2.SubmitOpinionRequest(assignment_id=offer["_id"], opinion=opinion),
                                        metadata=review_auth.metadata, timeout=10)
         finally:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.review.domain.assignment import Assignment, OpinionRecord
+from services.review.domain.assignment import Assignment
+from services.review.domain.opinion import OpinionRecord
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 
@@ -43,7 +44,13 @@ class InMemoryReviewRepository:
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         assert opinion.opinion_id not in self._state.opinions
+        assert (opinion.assignment_id, opinion.version) not in {(o.assignment_id, o.version)
+                                                               for o in self._state.opinions.values()}
         self._state.opinions[opinion.opinion_id] = opinion
+
+    async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
+        return sorted((o for o in self._state.opinions.values() if o.assignment_id == assignment_id),
+                      key=lambda o: o.version)
 
 
 
@@ -68,6 +75,9 @@ class InMemoryInbox:
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         found = self._transact.state.assignments.get(assignment_id)
         return found if found is not None and found.specialist_id == specialist_id else None
+
+    async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
+        return await InMemoryReviewRepository(self._transact.state).opinions_of(assignment_id)
 
     async def changed_since(self, specialist_id: str, since) -> list[Assignment]:
         found = [a for a in self._transact.state.assignments.values()

@@ -12,7 +12,8 @@ from secondlook.store import Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import review_pb2
 from services.review import repository
-from services.review.domain.assignment import Assignment, OpinionRecord, moved
+from services.review.domain.assignment import Assignment, moved
+from services.review.domain.opinion import OpinionRecord
 from services.review.repository import InboxReader, MongoReviewRepository, ReviewUnitOfWork
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
@@ -95,10 +96,17 @@ async def test_changes_since_a_time_are_the_specialists_own_oldest_change_first(
 
 async def test_opinions_are_stored_once(ports):
     transact, _, alone = ports
-    opinion = OpinionRecord("o1", "a1", "c1", "s1", 2, 1, "r", "n", 80, T0)
+    opinion = OpinionRecord("o1", "a1", "c1", "s1", 1, 2, "C50.912", 1, (("CPT", "19301", ""),), "r", "n",
+                            ("MRI",), "summary", 80, T0)
     await transact(lambda uow: uow.assignments.add_opinion(opinion))
     with pytest.raises(Exception):  # noqa: B017 - the fake asserts, MongoDB raises DuplicateKeyError
         await transact(lambda uow: uow.assignments.add_opinion(opinion))
+    again = dataclasses.replace(opinion, opinion_id="o2")  # another document, the same version: refused too
+    with pytest.raises(Exception):  # noqa: B017
+        await transact(lambda uow: uow.assignments.add_opinion(again))
+    amended = dataclasses.replace(opinion, opinion_id="o3", version=2, amendment_reason="typo")
+    await transact(lambda uow: uow.assignments.add_opinion(amended))
+    assert await transact(lambda uow: uow.assignments.opinions_of("a1")) == [opinion, amended]
 
 
 async def test_the_inbox_lists_a_specialists_assignments_by_state_oldest_first(ports):

@@ -69,3 +69,15 @@ def test_a_decline_code_this_intake_does_not_know_is_still_recorded():
 
     event = new_event(events_pb2.AssignmentDeclined(reason=99), case_id="c", tenant_id="t", producer="review")
     assert detail_of(event) == "the offer was declined (code 99): matching offers the case again"
+
+
+def test_an_amended_opinion_is_recorded_with_its_version_and_moves_nothing():
+    from secondlook.events import new_event
+    from secondlook.v1 import events_pb2
+    from services.intake.domain.case import detail_of
+
+    t = step(S.CASE_STATUS_DELIVERED, "opinion.amended")
+    assert (t.status, t.status_changed, t.entry.status) == (S.CASE_STATUS_DELIVERED, False, S.CASE_STATUS_OPINION_READY)
+    event = new_event(events_pb2.OpinionAmended(opinion=events_pb2.OpinionSubmitted(version=2)), case_id="c",
+                      tenant_id="t", producer="review")
+    assert detail_of(event) == "the opinion was amended: version 2"

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from devstack import clients
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.feed import WATCHER_BACKLOG, FellBehind
@@ -32,9 +33,9 @@ def _offered(assignment_id="a1", specialist_id="spec-1", case_id="c1"):
 
 
 def _opinion(**changes):
-    opinion = review_pb2.Opinion(diagnosis_concordance=case_pb2.CONCORDANCE_REFINED,
-                                 treatment_concordance=case_pb2.CONCORDANCE_SAME,
-                                 recommendation="Proceed.", narrative="Because.", confidence=80, attestation=True)
+    opinion = clients.opinion(diagnosis_concordance=case_pb2.CONCORDANCE_REFINED, reviewer_diagnosis_code="C50.912",
+                              treatment_concordance=case_pb2.CONCORDANCE_SAME,
+                              recommendation="Proceed.", narrative="Because.", confidence=80)
     for k, v in changes.items():
         setattr(opinion, k, v)
     return opinion
@@ -102,7 +103,8 @@ async def test_an_invalid_opinion_names_every_field_and_is_not_stored():
     await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
     with pytest.raises(usecases.InvalidOpinion) as info:
         await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1",
-                                      _opinion(recommendation=" ", confidence=101, attestation=False))
+                                      _opinion(recommendation=" ", confidence=101, attestation=False,
+                                               treatment_concordance=case_pb2.CONCORDANCE_DIFFERENT))
     assert [f for f, _ in info.value.violations] == [
         "opinion.recommendation", "opinion.confidence", "opinion.attestation"]
     assert transact.state.opinions == {}
@@ -322,12 +324,41 @@ async def test_the_case_is_read_for_its_reviewer_once_the_offer_is_accepted_and_
     transact, clock, cases = review_transact(), FakeClock(), _Cases()
     await _with_offer(transact)
     inbox = InMemoryInbox(transact)
-    offered, case = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
+    offered, case, _ = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
     assert offered.state == A.ASSIGNMENT_STATE_OFFERED and case is None and cases.reads == []  # routing facts only
     await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
-    accepted, case = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
+    accepted, case, _ = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
     assert case == {"case_id": "c1"} and cases.reads == [("c1", "spec-1")]
     for specialist, assignment in (("spec-2", "a1"), ("spec-1", "nope")):
         with pytest.raises(usecases.NotFound):
             await usecases.get_assignment(inbox, cases, specialist, assignment)
     assert len(cases.reads) == 1  # nothing read for them
+
+
+async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_with_its_reason():
+    transact, clock, cases = review_transact(), FakeClock(), _Cases()
+    await _with_offer(transact)
+    with pytest.raises(IllegalAction, match="amend needs state OPINION_SUBMITTED"):  # nothing signed yet
+        await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), "typo")
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
+    with pytest.raises(IllegalAction, match="submit_opinion needs state IN_REVIEW"):  # signed: no second one
+        await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(narrative="Changed."))
+    with pytest.raises(usecases.InvalidOpinion) as refused:
+        await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), " ")
+    assert [f for f, _ in refused.value.violations] == ["reason"]
+    clock.advance(3600)
+    amended = _opinion(diagnosis_concordance=case_pb2.CONCORDANCE_DIFFERENT, reviewer_diagnosis_code="D05.11",
+                       narrative="Pathology re-read: DCIS.")
+    with pytest.raises(usecases.NotFound):  # another reviewer's
+        await usecases.amend_opinion(transact, FEED, clock, "spec-2", "a1", amended, "Pathology re-read")
+    await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", amended, "Pathology re-read")
+    _, _, versions = await usecases.get_assignment(InMemoryInbox(transact), cases, "spec-1", "a1")
+    assert [(v.version, v.narrative, v.amendment_reason) for v in versions] == [
+        (1, "Because.", ""), (2, "Pathology re-read: DCIS.", "Pathology re-read")]
+    event = transact.committed[-1]
+    assert event.type == "opinion.amended" and event.opinion_amended.opinion.version == 2
+    assert event.opinion_amended.opinion.reviewer_diagnosis_code == "D05.11"
+    wire = event.SerializeToString()
+    assert b"DCIS" not in wire and b"re-read" not in wire  # codes only

@@ -107,6 +107,8 @@ def detail_of(event: Event) -> str:
         known = code in case_pb2.DeclineReason.values()  # a newer review may send a code this intake lacks
         reason = case_pb2.DeclineReason.Name(code).removeprefix("DECLINE_REASON_") if known else f"code {code}"
         return f"the offer was declined ({reason.lower().replace('_', ' ')}): matching offers the case again"
+    if event.HasField("opinion_amended"):
+        return f"the opinion was amended: version {event.opinion_amended.opinion.version}"
     if event.HasField("assignment_expired"):
         return "the offer expired unanswered: matching offers the case again"
     return ""

@@ -24,6 +24,8 @@ STATUS_OF_EVENT: dict[str, int] = {
     # An offer declined or expired: the case is being matched again (recorded, never a step back).
     "assignment.declined": S.CASE_STATUS_MATCHING,
     "assignment.expired": S.CASE_STATUS_MATCHING,
+    # A signed opinion's new version: recorded beside OPINION_READY.
+    "opinion.amended": S.CASE_STATUS_OPINION_READY,
     "assignment.accepted": S.CASE_STATUS_ASSIGNED,
     "review.started": S.CASE_STATUS_IN_REVIEW,
     "opinion.submitted": S.CASE_STATUS_OPINION_READY,
@@ -31,7 +33,7 @@ STATUS_OF_EVENT: dict[str, int] = {
     "case.withdrawn": S.CASE_STATUS_WITHDRAWN,
 }
 # Recorded on the timeline, never moving the status (a re-offer moves it on).
-RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired"})
+RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired", "opinion.amended"})
 # What intake itself records (with the command), not by projecting another service's event.
 OWN_EVENTS = frozenset({"case.submitted", "case.withdrawn", "documents.added"})
 

@@ -16,8 +16,10 @@ from datetime import datetime, timezone
 
 from secondlook.events import Event, caused_by, new_event
 from secondlook.v1 import events_pb2
-from secondlook.v1.case_pb2 import Concordance, DeclineReason
-from secondlook.v1.review_pb2 import AssignmentState, Opinion
+from secondlook.v1.case_pb2 import DeclineReason
+from secondlook.v1.review_pb2 import AssignmentState
+
+from .opinion import OpinionRecord, conclusions
 
 A = AssignmentState
 
@@ -30,9 +32,8 @@ TRANSITIONS = {
     "decline": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_DECLINED, "declined_at"),
     "expire": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_EXPIRED, "expired_at"),
 }
-STAMPS = tuple(t[2] for t in TRANSITIONS.values()) + ("withdrawn_at",)
+STAMPS = tuple(t[2] for t in TRANSITIONS.values()) + ("withdrawn_at", "amended_at")
 
-MAX_TEXT = 20_000
 MAX_NOTE = 2_000
 
 
@@ -61,23 +62,6 @@ class Assignment:
     # Set by a decline: the coded reason (in the event) and the reviewer's note (never in events).
     decline_reason: int = 0
     decline_note: str = ""
-
-
-@dataclass(frozen=True)
-class OpinionRecord:
-    """A submitted opinion. Recommendation and narrative are PHI: they stay in
-    review's store, never in events."""
-
-    opinion_id: str
-    assignment_id: str
-    case_id: str
-    specialist_id: str
-    diagnosis_concordance: int
-    treatment_concordance: int
-    recommendation: str
-    narrative: str
-    confidence: int
-    submitted_at: datetime
 
 
 def state_name(state: int) -> str:
@@ -131,6 +115,14 @@ def validate_decline(reason: int, note: str) -> list[tuple[str, str]]:
 OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW})
 
 
+def amended(assignment: Assignment, now: datetime) -> Assignment:
+    """The assignment once its signed opinion has a new version (the state stays)."""
+    if assignment.state != A.ASSIGNMENT_STATE_OPINION_SUBMITTED:
+        raise IllegalAction(f"amend needs state OPINION_SUBMITTED; the assignment is {state_name(assignment.state)}")
+    return replace(assignment, stamps={**assignment.stamps, "amended_at": now}, version=assignment.version + 1,
+                   changed_at=now)
+
+
 def withdrawn(assignment: Assignment, now: datetime) -> Assignment | None:
     """The assignment once its case is withdrawn, or None when it is past that (its
     opinion is in, or it was withdrawn before)."""
@@ -173,30 +165,6 @@ def event_for(assignment: Assignment, action: str, now: datetime, opinion: Opini
         payload = events_pb2.AssignmentDeclined(**ids, reason=assignment.decline_reason)
     else:
         assert opinion is not None
-        payload = events_pb2.OpinionSubmitted(
-            **ids, opinion_id=opinion.opinion_id,
-            diagnosis_concordance=opinion.diagnosis_concordance,
-            treatment_concordance=opinion.treatment_concordance,
-        )
+        payload = conclusions(opinion)
     return new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
                      traceparent=assignment.traceparent, occurred_at=now)
-
-
-def validate_opinion(opinion: Opinion | None) -> list[tuple[str, str]]:
-    if opinion is None:
-        return [("opinion", "is required")]
-    v = []
-    concordances = (Concordance.CONCORDANCE_SAME, Concordance.CONCORDANCE_REFINED, Concordance.CONCORDANCE_DIFFERENT)
-    for name in ("diagnosis_concordance", "treatment_concordance"):
-        if getattr(opinion, name) not in concordances:
-            v.append((f"opinion.{name}", "must be SAME, REFINED or DIFFERENT"))
-    if not opinion.recommendation.strip():
-        v.append(("opinion.recommendation", "is required"))
-    for name in ("recommendation", "narrative"):
-        if len(getattr(opinion, name)) > MAX_TEXT:
-            v.append((f"opinion.{name}", f"must be at most {MAX_TEXT} characters"))
-    if not 0 <= opinion.confidence <= 100:
-        v.append(("opinion.confidence", "must be between 0 and 100"))
-    if not opinion.attestation:
-        v.append(("opinion.attestation", "must be true: the reviewer attests the opinion is their own"))
-    return v
