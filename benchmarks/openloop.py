@@ -57,7 +57,7 @@ class OpenLoop:
         req = intake_pb2.SubmitCaseRequest()
         req.CopyFrom(self._samples[i % len(self._samples)])
         req.client_request_id = f"bench-open-{i:06d}"
-        req.panel_requested = False  # one review per case, as the closed loop (pipeline.py)
+        req.panel_requested = req.blind_review_requested = False  # one review per case, as the closed loop (pipeline.py)
         reply = await self._intake.SubmitCase(req, metadata=self._authed.metadata, timeout=60)
         return reply.case_id
 

@@ -12,9 +12,9 @@ In one run:
    included, as it loads the same store);
 3. the open loop (openloop.py): the highest arrival rate the pipeline
    sustains, then half of it: submit → OFFERED and → DELIVERED p50/p99.
-Every case asks for one reviewer (the sample cases' panel requests are
-dropped): a panel case is several reviews, another workload, and the figures
-stay comparable with earlier runs. The headline is `ceiling_txn_per_case`: the store's raw transaction ceiling
+Every case asks for one reviewer, not blind (the sample cases' panel and blind
+requests are dropped): a panel case is several reviews, a blind one another
+step, another workload; the figures stay comparable with earlier runs. The headline is `ceiling_txn_per_case`: the store's raw transaction ceiling
 over the pipeline's cases/s, both from this run: how many ceiling-transactions
 of store time one case costs end to end (lower is better). Figures, never
 assertions; `--json PATH` writes the same figures as JSON.
@@ -195,7 +195,7 @@ async def idle_offers(intake, authed, receiver, n: int, timeout: float) -> tuple
         req = intake_pb2.SubmitCaseRequest()
         req.CopyFrom(samples[i % len(samples)])
         req.client_request_id = f"bench-idle-{i:03d}"
-        req.panel_requested = False  # one review per case (see pipeline's docstring)
+        req.panel_requested = req.blind_review_requested = False  # one review per case (see pipeline's docstring)
         case_id = (await intake.SubmitCase(req, metadata=authed.metadata, timeout=30)).case_id
         deadline = time.monotonic() + timeout
         while not receiver.per_case()[case_id]:
@@ -237,7 +237,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, i
         req = intake_pb2.SubmitCaseRequest()
         req.CopyFrom(samples[i % len(samples)])
         req.client_request_id = f"bench-{i:05d}"
-        req.panel_requested = False
+        req.panel_requested = req.blind_review_requested = False
         async with limit:
             return (await intake.SubmitCase(req, metadata=authed.metadata, timeout=30)).case_id
 

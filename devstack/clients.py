@@ -81,15 +81,16 @@ def specialist_ids() -> list[str]:
 
 def numbered_cases(prefix: str, n: int) -> list[intake_pb2.SubmitCaseRequest]:
     """`n` submissions cycling through the sample cases, keys `prefix-00`, `prefix-01`, ...,
-    each asking for one reviewer (a panel is several reviews: the volume these make is
-    counted in cases, one review and one notice each)."""
+    each asking for one reviewer, not blind (a panel is several reviews, a blind one
+    another step: the volume these make is counted in cases, one review and one
+    notice each)."""
     base = sample_cases()
     out = []
     for i in range(n):
         req = intake_pb2.SubmitCaseRequest()
         req.CopyFrom(base[i % len(base)])
         req.client_request_id = f"{prefix}-{i:02d}"
-        req.panel_requested = False
+        req.panel_requested = req.blind_review_requested = False
         out.append(req)
     return out
 

@@ -37,6 +37,7 @@ class SimulatedReviewer:
         self._tasks: set[asyncio.Task] = set()
         self.answered = 0
         self.cases_read = 0
+        self.blind_assessments = 0
 
     def start(self) -> SimulatedReviewer:
         """Works the inboxes in the background until `stop`."""
@@ -78,9 +79,16 @@ class SimulatedReviewer:
                     await stub.AcceptAssignment(request, metadata=metadata, timeout=10)
                     state = review_pb2.ASSIGNMENT_STATE_ACCEPTED
                 if state == review_pb2.ASSIGNMENT_STATE_ACCEPTED:
-                    # Reads the case as a reviewer would (intake audits the read) before starting.
+                    # Reads the case as a reviewer would (intake audits the read) before starting; a
+                    # blind review first records its own assessment, then sees the first opinion.
                     detail = await stub.GetAssignment(request, metadata=metadata, timeout=10)
                     self.cases_read += bool(detail.case.case_id)
+                    if detail.first_opinion_withheld:
+                        await stub.RecordIndependentAssessment(review_pb2.RecordAssessmentRequest(
+                            assignment_id=a.assignment_id, assessment=review_pb2.IndependentAssessment(
+                                diagnosis_code=a.diagnosis_code, treatment=f"{SIMULATED_NOTE} Own assessment.")),
+                            metadata=metadata, timeout=10)
+                        self.blind_assessments += 1
                     await stub.StartReview(request, metadata=metadata, timeout=10)
                     state = review_pb2.ASSIGNMENT_STATE_IN_REVIEW
                 if self._think:

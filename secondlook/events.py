@@ -18,12 +18,15 @@ from secondlook.v1.events_pb2 import Event
 _PAYLOAD_FIELDS = {f.message_type.name: f.name for f in Event.DESCRIPTOR.oneofs_by_name["payload"].fields}
 
 
-class UndecodableEvent(ValueError):
-    """The bytes are not a well-formed secondlook Event."""
-
-
 def type_of_field(field: str) -> str:
     return field.replace("_", ".", 1)
+
+
+KNOWN_TYPES = frozenset(type_of_field(f) for f in _PAYLOAD_FIELDS.values())
+
+
+class UndecodableEvent(ValueError):
+    """The bytes are not a well-formed secondlook Event."""
 
 
 def new_trace_id() -> str:
@@ -90,6 +93,8 @@ def decode(raw: bytes) -> Event:
     if missing:
         raise UndecodableEvent(f"Event fields required but empty: {', '.join(missing)}")
     field = event.WhichOneof("payload")
+    if field is None and event.type not in KNOWN_TYPES:
+        return event  # a newer producer's type, unknown to this reader: no handler takes it, nothing is lost
     if field is None:
         raise UndecodableEvent("Event.payload: no payload set")
     if type_of_field(field) != event.type:

@@ -135,7 +135,7 @@ class MatchingStarted(_message.Message):
     def __init__(self, specialties: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SpecialistOffered(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency")
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency", "blind_review")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALTY_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,7 @@ class SpecialistOffered(_message.Message):
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
+    BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     specialty: str
@@ -150,7 +151,8 @@ class SpecialistOffered(_message.Message):
     explanation: str
     diagnosis_code: str
     urgency: _case_pb2.Urgency
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ...) -> None: ...
+    blind_review: bool
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., blind_review: _Optional[bool] = ...) -> None: ...
 
 class CaseUnmatched(_message.Message):
     __slots__ = ("reason", "cause", "offers_made")
@@ -207,7 +209,7 @@ class ReviewStarted(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
 
 class OpinionSubmitted(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version")
+    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version", "blind")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     OPINION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +221,7 @@ class OpinionSubmitted(_message.Message):
     RECOMMENDED_PROCEDURE_CODES_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    BLIND_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     opinion_id: str
@@ -230,7 +233,8 @@ class OpinionSubmitted(_message.Message):
     recommended_procedure_codes: _containers.RepeatedScalarFieldContainer[str]
     confidence: int
     version: int
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedure_codes: _Optional[_Iterable[str]] = ..., confidence: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    blind: bool
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedure_codes: _Optional[_Iterable[str]] = ..., confidence: _Optional[int] = ..., version: _Optional[int] = ..., blind: _Optional[bool] = ...) -> None: ...
 
 class OpinionAmended(_message.Message):
     __slots__ = ("opinion",)

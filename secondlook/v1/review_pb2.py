@@ -28,7 +28,7 @@ from secondlook.v1 import intake_pb2 as secondlook_dot_v1_dot_intake__pb2
 from secondlook.v1 import options_pb2 as secondlook_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/review.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1asecondlook/v1/intake.proto\x1a\x1bsecondlook/v1/options.proto\"\xe4\x02\n\nAssignment\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x15\n\rspecialist_id\x18\x03 \x01(\t\x12\x11\n\tspecialty\x18\x04 \x01(\t\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\x16\n\x0e\x64iagnosis_code\x18\x06 \x01(\t\x12\'\n\x07urgency\x18\x07 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12.\n\noffered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrespond_by\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0e\x64\x65\x63line_reason\x18\n \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\"\x98\x01\n\x16ListAssignmentsRequest\x12.\n\x06states\x18\x01 \x03(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\'\n\x07urgency\x18\x02 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"b\n\x17ListAssignmentsResponse\x12.\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x19.secondlook.v1.Assignment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9e\x01\n\x10\x41ssignmentDetail\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12*\n\x04\x63\x61se\x18\x02 \x01(\x0b\x32\x1c.secondlook.v1.CaseForReview\x12/\n\x08opinions\x18\x03 \x03(\x0b\x32\x1d.secondlook.v1.OpinionVersion\"/\n\x17WatchAssignmentsRequest\x12\x14\n\x0cresume_after\x18\x01 \x01(\t\"d\n\x10\x41ssignmentChange\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08position\x18\x03 \x01(\t\"*\n\x11\x41ssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\"s\n\x18\x44\x65\x63lineAssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12,\n\x06reason\x18\x02 \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\x12\x12\n\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\"\xa9\x04\n\x07Opinion\x12\x39\n\x15\x64iagnosis_concordance\x18\x01 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x39\n\x15treatment_concordance\x18\x02 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x1c\n\x0erecommendation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12\x17\n\tnarrative\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x05\x12\x13\n\x0b\x61ttestation\x18\x06 \x01(\x08\x12\x36\n\tdiagnosis\x18\x07 \x01(\x0e\x32#.secondlook.v1.DiagnosisConcordance\x12\x1f\n\x17reviewer_diagnosis_code\x18\x08 \x01(\t\x12\x36\n\ttreatment\x18\t \x01(\x0e\x32#.secondlook.v1.TreatmentConcordance\x12<\n\x16recommended_procedures\x18\n \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x1b\n\rfurther_tests\x18\x0b \x03(\tB\x04\x88\xb5\x18\x01\x12\x1d\n\x0fpatient_summary\x18\x0c \x01(\tB\x04\x88\xb5\x18\x01\x12\x1f\n\x17no_conflict_of_interest\x18\r \x01(\x08\x12\x1c\n\x14\x61ll_records_reviewed\x18\x0e \x01(\x08\"V\n\x14SubmitOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\"k\n\x13\x41mendOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\"\xad\x01\n\x0eOpinionVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x12\n\nopinion_id\x18\x02 \x01(\t\x12\'\n\x07opinion\x18\x03 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12-\n\tsigned_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x10\x61mendment_reason\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01*\x95\x02\n\x0f\x41ssignmentState\x12 \n\x1c\x41SSIGNMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSIGNMENT_STATE_OFFERED\x10\x01\x12\x1d\n\x19\x41SSIGNMENT_STATE_ACCEPTED\x10\x02\x12\x1e\n\x1a\x41SSIGNMENT_STATE_IN_REVIEW\x10\x03\x12&\n\"ASSIGNMENT_STATE_OPINION_SUBMITTED\x10\x04\x12\x1e\n\x1a\x41SSIGNMENT_STATE_WITHDRAWN\x10\x05\x12\x1d\n\x19\x41SSIGNMENT_STATE_DECLINED\x10\x06\x12\x1c\n\x18\x41SSIGNMENT_STATE_EXPIRED\x10\x07\x32\xba\x05\n\rReviewService\x12`\n\x0fListAssignments\x12%.secondlook.v1.ListAssignmentsRequest\x1a&.secondlook.v1.ListAssignmentsResponse\x12R\n\rGetAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x1f.secondlook.v1.AssignmentDetail\x12]\n\x10WatchAssignments\x12&.secondlook.v1.WatchAssignmentsRequest\x1a\x1f.secondlook.v1.AssignmentChange0\x01\x12O\n\x10\x41\x63\x63\x65ptAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12W\n\x11\x44\x65\x63lineAssignment\x12\'.secondlook.v1.DeclineAssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12J\n\x0bStartReview\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12O\n\rSubmitOpinion\x12#.secondlook.v1.SubmitOpinionRequest\x1a\x19.secondlook.v1.Assignment\x12M\n\x0c\x41mendOpinion\x12\".secondlook.v1.AmendOpinionRequest\x1a\x19.secondlook.v1.Assignmentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/review.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1asecondlook/v1/intake.proto\x1a\x1bsecondlook/v1/options.proto\"\xfa\x02\n\nAssignment\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x15\n\rspecialist_id\x18\x03 \x01(\t\x12\x11\n\tspecialty\x18\x04 \x01(\t\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\x16\n\x0e\x64iagnosis_code\x18\x06 \x01(\t\x12\'\n\x07urgency\x18\x07 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12.\n\noffered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrespond_by\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0e\x64\x65\x63line_reason\x18\n \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\x12\x14\n\x0c\x62lind_review\x18\x0b \x01(\x08\"\x98\x01\n\x16ListAssignmentsRequest\x12.\n\x06states\x18\x01 \x03(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\'\n\x07urgency\x18\x02 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"b\n\x17ListAssignmentsResponse\x12.\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x19.secondlook.v1.Assignment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9a\x02\n\x10\x41ssignmentDetail\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12*\n\x04\x63\x61se\x18\x02 \x01(\x0b\x32\x1c.secondlook.v1.CaseForReview\x12/\n\x08opinions\x18\x03 \x03(\x0b\x32\x1d.secondlook.v1.OpinionVersion\x12\x14\n\x0c\x62lind_review\x18\x04 \x01(\x08\x12\x1e\n\x16\x66irst_opinion_withheld\x18\x05 \x01(\x08\x12\x44\n\x16independent_assessment\x18\x06 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment\"/\n\x17WatchAssignmentsRequest\x12\x14\n\x0cresume_after\x18\x01 \x01(\t\"d\n\x10\x41ssignmentChange\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08position\x18\x03 \x01(\t\"*\n\x11\x41ssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\"s\n\x18\x44\x65\x63lineAssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12,\n\x06reason\x18\x02 \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\x12\x12\n\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\"\xa9\x04\n\x07Opinion\x12\x39\n\x15\x64iagnosis_concordance\x18\x01 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x39\n\x15treatment_concordance\x18\x02 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x1c\n\x0erecommendation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12\x17\n\tnarrative\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x05\x12\x13\n\x0b\x61ttestation\x18\x06 \x01(\x08\x12\x36\n\tdiagnosis\x18\x07 \x01(\x0e\x32#.secondlook.v1.DiagnosisConcordance\x12\x1f\n\x17reviewer_diagnosis_code\x18\x08 \x01(\t\x12\x36\n\ttreatment\x18\t \x01(\x0e\x32#.secondlook.v1.TreatmentConcordance\x12<\n\x16recommended_procedures\x18\n \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x1b\n\rfurther_tests\x18\x0b \x03(\tB\x04\x88\xb5\x18\x01\x12\x1d\n\x0fpatient_summary\x18\x0c \x01(\tB\x04\x88\xb5\x18\x01\x12\x1f\n\x17no_conflict_of_interest\x18\r \x01(\x08\x12\x1c\n\x14\x61ll_records_reviewed\x18\x0e \x01(\x08\"V\n\x14SubmitOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\"\xb7\x01\n\x15IndependentAssessment\x12\x16\n\x0e\x64iagnosis_code\x18\x01 \x01(\t\x12<\n\x16recommended_procedures\x18\x02 \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x17\n\ttreatment\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x17RecordAssessmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x38\n\nassessment\x18\x02 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment\"\x83\x01\n\x13\x41mendOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12\x16\n\x0e\x61mends_version\x18\x04 \x01(\x05\"\x82\x02\n\x0eOpinionVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x12\n\nopinion_id\x18\x02 \x01(\t\x12\'\n\x07opinion\x18\x03 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12-\n\tsigned_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x10\x61mendment_reason\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\x12\r\n\x05\x62lind\x18\x06 \x01(\x08\x12\x44\n\x16independent_assessment\x18\x07 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment*\x95\x02\n\x0f\x41ssignmentState\x12 \n\x1c\x41SSIGNMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSIGNMENT_STATE_OFFERED\x10\x01\x12\x1d\n\x19\x41SSIGNMENT_STATE_ACCEPTED\x10\x02\x12\x1e\n\x1a\x41SSIGNMENT_STATE_IN_REVIEW\x10\x03\x12&\n\"ASSIGNMENT_STATE_OPINION_SUBMITTED\x10\x04\x12\x1e\n\x1a\x41SSIGNMENT_STATE_WITHDRAWN\x10\x05\x12\x1d\n\x19\x41SSIGNMENT_STATE_DECLINED\x10\x06\x12\x1c\n\x18\x41SSIGNMENT_STATE_EXPIRED\x10\x07\x32\x9c\x06\n\rReviewService\x12`\n\x0fListAssignments\x12%.secondlook.v1.ListAssignmentsRequest\x1a&.secondlook.v1.ListAssignmentsResponse\x12R\n\rGetAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x1f.secondlook.v1.AssignmentDetail\x12]\n\x10WatchAssignments\x12&.secondlook.v1.WatchAssignmentsRequest\x1a\x1f.secondlook.v1.AssignmentChange0\x01\x12O\n\x10\x41\x63\x63\x65ptAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12W\n\x11\x44\x65\x63lineAssignment\x12\'.secondlook.v1.DeclineAssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12J\n\x0bStartReview\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12`\n\x1bRecordIndependentAssessment\x12&.secondlook.v1.RecordAssessmentRequest\x1a\x19.secondlook.v1.Assignment\x12O\n\rSubmitOpinion\x12#.secondlook.v1.SubmitOpinionRequest\x1a\x19.secondlook.v1.Assignment\x12M\n\x0c\x41mendOpinion\x12\".secondlook.v1.AmendOpinionRequest\x1a\x19.secondlook.v1.Assignmentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,36 +45,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPINION'].fields_by_name['further_tests']._serialized_options = b'\210\265\030\001'
   _globals['_OPINION'].fields_by_name['patient_summary']._loaded_options = None
   _globals['_OPINION'].fields_by_name['patient_summary']._serialized_options = b'\210\265\030\001'
+  _globals['_INDEPENDENTASSESSMENT'].fields_by_name['treatment']._loaded_options = None
+  _globals['_INDEPENDENTASSESSMENT'].fields_by_name['treatment']._serialized_options = b'\210\265\030\001'
   _globals['_AMENDOPINIONREQUEST'].fields_by_name['reason']._loaded_options = None
   _globals['_AMENDOPINIONREQUEST'].fields_by_name['reason']._serialized_options = b'\210\265\030\001'
   _globals['_OPINIONVERSION'].fields_by_name['amendment_reason']._loaded_options = None
   _globals['_OPINIONVERSION'].fields_by_name['amendment_reason']._serialized_options = b'\210\265\030\001'
-  _globals['_ASSIGNMENTSTATE']._serialized_start=2178
-  _globals['_ASSIGNMENTSTATE']._serialized_end=2455
+  _globals['_ASSIGNMENTSTATE']._serialized_start=2728
+  _globals['_ASSIGNMENTSTATE']._serialized_end=3005
   _globals['_ASSIGNMENT']._serialized_start=162
-  _globals['_ASSIGNMENT']._serialized_end=518
-  _globals['_LISTASSIGNMENTSREQUEST']._serialized_start=521
-  _globals['_LISTASSIGNMENTSREQUEST']._serialized_end=673
-  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_start=675
-  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_end=773
-  _globals['_ASSIGNMENTDETAIL']._serialized_start=776
-  _globals['_ASSIGNMENTDETAIL']._serialized_end=934
-  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_start=936
-  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_end=983
-  _globals['_ASSIGNMENTCHANGE']._serialized_start=985
-  _globals['_ASSIGNMENTCHANGE']._serialized_end=1085
-  _globals['_ASSIGNMENTREQUEST']._serialized_start=1087
-  _globals['_ASSIGNMENTREQUEST']._serialized_end=1129
-  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_start=1131
-  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_end=1246
-  _globals['_OPINION']._serialized_start=1249
-  _globals['_OPINION']._serialized_end=1802
-  _globals['_SUBMITOPINIONREQUEST']._serialized_start=1804
-  _globals['_SUBMITOPINIONREQUEST']._serialized_end=1890
-  _globals['_AMENDOPINIONREQUEST']._serialized_start=1892
-  _globals['_AMENDOPINIONREQUEST']._serialized_end=1999
-  _globals['_OPINIONVERSION']._serialized_start=2002
-  _globals['_OPINIONVERSION']._serialized_end=2175
-  _globals['_REVIEWSERVICE']._serialized_start=2458
-  _globals['_REVIEWSERVICE']._serialized_end=3156
+  _globals['_ASSIGNMENT']._serialized_end=540
+  _globals['_LISTASSIGNMENTSREQUEST']._serialized_start=543
+  _globals['_LISTASSIGNMENTSREQUEST']._serialized_end=695
+  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_start=697
+  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_end=795
+  _globals['_ASSIGNMENTDETAIL']._serialized_start=798
+  _globals['_ASSIGNMENTDETAIL']._serialized_end=1080
+  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_start=1082
+  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_end=1129
+  _globals['_ASSIGNMENTCHANGE']._serialized_start=1131
+  _globals['_ASSIGNMENTCHANGE']._serialized_end=1231
+  _globals['_ASSIGNMENTREQUEST']._serialized_start=1233
+  _globals['_ASSIGNMENTREQUEST']._serialized_end=1275
+  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_start=1277
+  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_end=1392
+  _globals['_OPINION']._serialized_start=1395
+  _globals['_OPINION']._serialized_end=1948
+  _globals['_SUBMITOPINIONREQUEST']._serialized_start=1950
+  _globals['_SUBMITOPINIONREQUEST']._serialized_end=2036
+  _globals['_INDEPENDENTASSESSMENT']._serialized_start=2039
+  _globals['_INDEPENDENTASSESSMENT']._serialized_end=2222
+  _globals['_RECORDASSESSMENTREQUEST']._serialized_start=2224
+  _globals['_RECORDASSESSMENTREQUEST']._serialized_end=2330
+  _globals['_AMENDOPINIONREQUEST']._serialized_start=2333
+  _globals['_AMENDOPINIONREQUEST']._serialized_end=2464
+  _globals['_OPINIONVERSION']._serialized_start=2467
+  _globals['_OPINIONVERSION']._serialized_end=2725
+  _globals['_REVIEWSERVICE']._serialized_start=3008
+  _globals['_REVIEWSERVICE']._serialized_end=3804
 # @@protoc_insertion_point(module_scope)

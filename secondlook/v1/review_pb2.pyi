@@ -33,7 +33,7 @@ ASSIGNMENT_STATE_DECLINED: AssignmentState
 ASSIGNMENT_STATE_EXPIRED: AssignmentState
 
 class Assignment(_message.Message):
-    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason")
+    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason", "blind_review")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class Assignment(_message.Message):
     OFFERED_AT_FIELD_NUMBER: _ClassVar[int]
     RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
     DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
+    BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     case_id: str
     specialist_id: str
@@ -54,7 +55,8 @@ class Assignment(_message.Message):
     offered_at: _timestamp_pb2.Timestamp
     respond_by: _timestamp_pb2.Timestamp
     decline_reason: _case_pb2.DeclineReason
-    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ...) -> None: ...
+    blind_review: bool
+    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ..., blind_review: _Optional[bool] = ...) -> None: ...
 
 class ListAssignmentsRequest(_message.Message):
     __slots__ = ("states", "urgency", "page_size", "page_token")
@@ -77,14 +79,20 @@ class ListAssignmentsResponse(_message.Message):
     def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AssignmentDetail(_message.Message):
-    __slots__ = ("assignment", "case", "opinions")
+    __slots__ = ("assignment", "case", "opinions", "blind_review", "first_opinion_withheld", "independent_assessment")
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
     CASE_FIELD_NUMBER: _ClassVar[int]
     OPINIONS_FIELD_NUMBER: _ClassVar[int]
+    BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OPINION_WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    INDEPENDENT_ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
     assignment: Assignment
     case: _intake_pb2.CaseForReview
     opinions: _containers.RepeatedCompositeFieldContainer[OpinionVersion]
-    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., case: _Optional[_Union[_intake_pb2.CaseForReview, _Mapping]] = ..., opinions: _Optional[_Iterable[_Union[OpinionVersion, _Mapping]]] = ...) -> None: ...
+    blind_review: bool
+    first_opinion_withheld: bool
+    independent_assessment: IndependentAssessment
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., case: _Optional[_Union[_intake_pb2.CaseForReview, _Mapping]] = ..., opinions: _Optional[_Iterable[_Union[OpinionVersion, _Mapping]]] = ..., blind_review: _Optional[bool] = ..., first_opinion_withheld: _Optional[bool] = ..., independent_assessment: _Optional[_Union[IndependentAssessment, _Mapping]] = ...) -> None: ...
 
 class WatchAssignmentsRequest(_message.Message):
     __slots__ = ("resume_after",)
@@ -158,26 +166,52 @@ class SubmitOpinionRequest(_message.Message):
     opinion: Opinion
     def __init__(self, assignment_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ...) -> None: ...
 
+class IndependentAssessment(_message.Message):
+    __slots__ = ("diagnosis_code", "recommended_procedures", "treatment", "recorded_at")
+    DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_PROCEDURES_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    diagnosis_code: str
+    recommended_procedures: _containers.RepeatedCompositeFieldContainer[_intake_pb2.ProcedureCode]
+    treatment: str
+    recorded_at: _timestamp_pb2.Timestamp
+    def __init__(self, diagnosis_code: _Optional[str] = ..., recommended_procedures: _Optional[_Iterable[_Union[_intake_pb2.ProcedureCode, _Mapping]]] = ..., treatment: _Optional[str] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordAssessmentRequest(_message.Message):
+    __slots__ = ("assignment_id", "assessment")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    assessment: IndependentAssessment
+    def __init__(self, assignment_id: _Optional[str] = ..., assessment: _Optional[_Union[IndependentAssessment, _Mapping]] = ...) -> None: ...
+
 class AmendOpinionRequest(_message.Message):
-    __slots__ = ("assignment_id", "opinion", "reason")
+    __slots__ = ("assignment_id", "opinion", "reason", "amends_version")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     OPINION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    AMENDS_VERSION_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     opinion: Opinion
     reason: str
-    def __init__(self, assignment_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+    amends_version: int
+    def __init__(self, assignment_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., reason: _Optional[str] = ..., amends_version: _Optional[int] = ...) -> None: ...
 
 class OpinionVersion(_message.Message):
-    __slots__ = ("version", "opinion_id", "opinion", "signed_at", "amendment_reason")
+    __slots__ = ("version", "opinion_id", "opinion", "signed_at", "amendment_reason", "blind", "independent_assessment")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     OPINION_ID_FIELD_NUMBER: _ClassVar[int]
     OPINION_FIELD_NUMBER: _ClassVar[int]
     SIGNED_AT_FIELD_NUMBER: _ClassVar[int]
     AMENDMENT_REASON_FIELD_NUMBER: _ClassVar[int]
+    BLIND_FIELD_NUMBER: _ClassVar[int]
+    INDEPENDENT_ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
     version: int
     opinion_id: str
     opinion: Opinion
     signed_at: _timestamp_pb2.Timestamp
     amendment_reason: str
-    def __init__(self, version: _Optional[int] = ..., opinion_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., signed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amendment_reason: _Optional[str] = ...) -> None: ...
+    blind: bool
+    independent_assessment: IndependentAssessment
+    def __init__(self, version: _Optional[int] = ..., opinion_id: _Optional[str] = ..., opinion: _Optional[_Union[Opinion, _Mapping]] = ..., signed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amendment_reason: _Optional[str] = ..., blind: _Optional[bool] = ..., independent_assessment: _Optional[_Union[IndependentAssessment, _Mapping]] = ...) -> None: ...

@@ -67,6 +67,11 @@ class ReviewServiceStub:
                 request_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
                 _registered_method=True)
+        self.RecordIndependentAssessment = channel.unary_unary(
+                '/secondlook.v1.ReviewService/RecordIndependentAssessment',
+                request_serializer=secondlook_dot_v1_dot_review__pb2.RecordAssessmentRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+                _registered_method=True)
         self.SubmitOpinion = channel.unary_unary(
                 '/secondlook.v1.ReviewService/SubmitOpinion',
                 request_serializer=secondlook_dot_v1_dot_review__pb2.SubmitOpinionRequest.SerializeToString,
@@ -134,6 +139,15 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordIndependentAssessment(self, request, context):
+        """Blind review: the reviewer's own diagnosis and treatment, recorded once, before
+        the first opinion's diagnosis, treatment and rationale are shown (ACCEPTED or
+        IN_REVIEW, on a case that asks for blind review).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitOpinion(self, request, context):
         """Signs the opinion: from then on it is immutable (a second SubmitOpinion is
         refused); a correction is an amendment.
@@ -181,6 +195,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
             'StartReview': grpc.unary_unary_rpc_method_handler(
                     servicer.StartReview,
                     request_deserializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
+            ),
+            'RecordIndependentAssessment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordIndependentAssessment,
+                    request_deserializer=secondlook_dot_v1_dot_review__pb2.RecordAssessmentRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
             ),
             'SubmitOpinion': grpc.unary_unary_rpc_method_handler(
@@ -358,6 +377,33 @@ class ReviewService:
             target,
             '/secondlook.v1.ReviewService/StartReview',
             secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
+            secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordIndependentAssessment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.ReviewService/RecordIndependentAssessment',
+            secondlook_dot_v1_dot_review__pb2.RecordAssessmentRequest.SerializeToString,
             secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
             options,
             channel_credentials,

@@ -61,8 +61,11 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         missing = [(name, "is required") for name in ("case_id", "specialist_id") if not getattr(request, name)]
         if missing:
             await context.abort_with_status(field_violations(*missing))
-        case = await usecases.case_for_review(self._reader, self._audit, self._clock, principal, request.case_id,
-                                              request.specialist_id)
+        try:
+            case = await usecases.case_for_review(self._reader, self._audit, self._clock, principal, request.case_id,
+                                                  request.specialist_id)
+        except usecases.NotReviewService:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "GetCaseForReview answers the review service only")
         if case is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
         return review_message(case, self._clock.now().date())

@@ -72,13 +72,17 @@ def _add_content(msg: intake_pb2.Case, content: CaseContent) -> None:
     msg.consent.granted_at.FromDatetime(consent.granted_at)
 
 
+AGE_CAP = 90  # HIPAA Safe Harbor: ages over 89 are told as 90 or older
+
+
 def age_on(birth_date: str, day: date) -> int:
-    """Whole years from an ISO birth date to `day` (0 when the date cannot be read)."""
+    """Whole years from an ISO birth date to `day`, 90 for anyone older (0 when the
+    date cannot be read: intake stores only dates it validated)."""
     try:
         born = date.fromisoformat(birth_date)
     except ValueError:
         return 0
-    return max(0, day.year - born.year - ((day.month, day.day) < (born.month, born.day)))
+    return min(AGE_CAP, max(0, day.year - born.year - ((day.month, day.day) < (born.month, born.day))))
 
 
 def review_message(case: Case, day: date) -> intake_pb2.CaseForReview:

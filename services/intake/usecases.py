@@ -24,6 +24,7 @@ from .domain import case as cases
 from .domain import listing
 from .domain.case import Case
 from .domain.lifecycle import (
+    FINAL,
     IllegalTransition,
     TimelineEntry,
     Transition,
@@ -239,11 +240,23 @@ async def get_case(reader: CaseReader, audit: AuditTrail, clock: Clock, principa
 REVIEW_PARTS = ("patient.sex", "patient.age", "diagnoses", "first_opinion", "clinical_question", "attachments")
 
 
+REVIEW_SERVICE = "service:review"  # the one caller GetCaseForReview answers
+
+
+class NotReviewService(Exception):
+    """A case-reader token that is not the review service's."""
+
+
 async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal, case_id: str,
                           specialist_id: str) -> Case | None:
     """The case for the reviewer the review service reads it for, once the audit has
-    recorded the read as theirs (made through the service)."""
+    recorded the read as theirs (made through the service); None when there is no
+    such case or it was withdrawn or closed (nothing is left to review)."""
+    if principal.subject != REVIEW_SERVICE or principal.tenant != "secondlook-services":
+        raise NotReviewService(principal.subject)
     case = await reader.get_any(case_id)
+    if case is not None and case.status in FINAL:
+        return None
     if case is not None:
         access = _access(principal, "GetCaseForReview", case, clock.now(), REVIEW_PARTS)
         await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))

@@ -28,7 +28,7 @@ class IntakeCases:
         self._identity = identity
 
     async def case_for_review(self, case_id: str, specialist_id: str) -> intake_pb2.CaseForReview | None:
-        """The case, or None when intake has none of that id."""
+        """The case, or None when intake has none of that id or it is withdrawn or closed."""
         request = intake_pb2.GetCaseForReviewRequest(case_id=case_id, specialist_id=specialist_id)
         try:
             async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
@@ -38,5 +38,7 @@ class IntakeCases:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
-            raise CaseUnavailable(exc.code().name) from None
+            if exc.code() in TRANSIENT:
+                raise CaseUnavailable(exc.code().name) from None
+            raise  # refused or not understood: a misconfiguration (the key, the target), not a moment's outage
         raise AssertionError("unreachable: attempts either return or raise")

@@ -19,9 +19,9 @@ from secondlook.v1.case_pb2 import Urgency
 
 from . import usecases
 from .cases import CaseUnavailable
-from .domain.assignment import Assignment, IllegalAction, validate_decline
+from .domain.assignment import Assignment, IllegalAction, validate_decline, withholds_first_opinion
 from .domain.inbox import InboxPage
-from .domain.opinion import opinion_message
+from .domain.opinion import assessment_message, opinion_message
 
 log = get_logger(__name__)
 
@@ -75,6 +75,7 @@ def _message(a: Assignment) -> review_pb2.Assignment:
     msg = review_pb2.Assignment(
         assignment_id=a.assignment_id, case_id=a.case_id, specialist_id=a.specialist_id, specialty=a.specialty,
         state=a.state, diagnosis_code=a.diagnosis_code, urgency=a.urgency, decline_reason=a.decline_reason,
+        blind_review=a.blind_review,
     )
     msg.offered_at.FromDatetime(a.offered_at)
     msg.respond_by.FromDatetime(a.respond_by)
@@ -101,9 +102,11 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         problems, after = [], None
         if not 0 <= request.page_size <= MAX_PAGE:
             problems.append(("page_size", f"must be between 1 and {MAX_PAGE} (0: {DEFAULT_PAGE})"))
+        states = tuple(dict.fromkeys(request.states))  # each once
         for i, state in enumerate(request.states):
             if state not in review_pb2.AssignmentState.values() or state == 0:
                 problems.append((f"states[{i}]", "is not an assignment state"))
+                break
         if request.urgency not in Urgency.values():
             problems.append(("urgency", "is not STANDARD or EXPEDITED"))
         if request.page_token:
@@ -113,7 +116,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 problems.append(("page_token", str(exc)))
         if problems:
             await context.abort_with_status(field_violations(*problems))
-        query = InboxPage(states=tuple(request.states), urgency=request.urgency, after=after)
+        query = InboxPage(states=states, urgency=request.urgency, after=after)
         found, more = await usecases.list_assignments(self._inbox, principal.specialist_id, query,
                                                       request.page_size or DEFAULT_PAGE)
         return review_pb2.ListAssignmentsResponse(assignments=[_message(a) for a in found],
@@ -132,13 +135,22 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         except CaseUnavailable:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the case cannot be read now (intake did not answer): "
                                                              "try again")
-        detail = review_pb2.AssignmentDetail(assignment=_message(assignment))
+        detail = review_pb2.AssignmentDetail(assignment=_message(assignment), blind_review=assignment.blind_review)
+        if assignment.assessment is not None:
+            detail.independent_assessment.CopyFrom(assessment_message(assignment.assessment))
         for o in opinions:
             version = detail.opinions.add(version=o.version, opinion_id=o.opinion_id, opinion=opinion_message(o),
                                           amendment_reason=o.amendment_reason)
             version.signed_at.FromDatetime(o.submitted_at)
+            version.blind = o.blind
+            if o.assessment is not None:
+                version.independent_assessment.CopyFrom(assessment_message(o.assessment))
         if case is not None:
             detail.case.CopyFrom(case)
+            if withholds_first_opinion(assignment):  # blind: the reviewer's own assessment comes first
+                for name in ("diagnosis", "proposed_treatment", "rationale"):
+                    detail.case.first_opinion.ClearField(name)
+                detail.first_opinion_withheld = True
             with bound_contextvars(case_id=assignment.case_id):
                 log.info("case_read_for_review", assignment_id=assignment.assignment_id)
         return detail
@@ -200,10 +212,17 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         return await self._run(context, request.assignment_id, "start", lambda sid: usecases.start_review(
             self._transact, self._feed, self._clock, sid, request.assignment_id))
 
+    async def RecordIndependentAssessment(self, request, context):
+        assessment = request.assessment if request.HasField("assessment") else None
+        return await self._run(context, request.assignment_id, "record_assessment",
+                               lambda sid: usecases.record_assessment(self._transact, self._feed, self._clock, sid,
+                                                                      request.assignment_id, assessment))
+
     async def AmendOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None
         return await self._run(context, request.assignment_id, "amend_opinion", lambda sid: usecases.amend_opinion(
-            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion, request.reason))
+            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion, request.reason,
+            request.amends_version))
 
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None

@@ -19,16 +19,13 @@ from secondlook.store import UnitOfWork, insert_once
 
 from .domain.assignment import STAMPS, Assignment
 from .domain.inbox import InboxPage
-from .domain.opinion import FORWARD_DIAGNOSIS, FORWARD_TREATMENT, OpinionRecord
+from .domain.opinion import FORWARD_DIAGNOSIS, FORWARD_TREATMENT, Assessment, OpinionRecord
 
 log = get_logger(__name__)
 
 ASSIGNMENTS = "assignments"
 OPINIONS = "opinions"
 INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
-# Assignments offered at the very instant a page ended, read beyond it and skipped
-# (more would only make that page shorter; the next continues where it ended).
-TIE_MARGIN = 20
 
 
 class ReviewRepository(Protocol):
@@ -54,7 +51,22 @@ def _doc(a: Assignment) -> dict:
         "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
         "version": a.version, "changed_at": a.changed_at or a.offered_at, **_decline(a),
+        "blind_review": a.blind_review, **_assessed(a.assessment),
     }
+
+
+def _assessed(a: Assessment | None, key: str = "assessment") -> dict:
+    if a is None:
+        return {}
+    return {key: {"diagnosis_code": a.diagnosis_code, "procedures": [list(p) for p in a.procedures],
+                  "treatment": a.treatment, "recorded_at": a.recorded_at}}
+
+
+def _assessment(doc: dict | None) -> Assessment | None:
+    if not doc:
+        return None
+    return Assessment(diagnosis_code=doc["diagnosis_code"], procedures=tuple(tuple(p) for p in doc["procedures"]),
+                      treatment=doc["treatment"], recorded_at=doc["recorded_at"])
 
 
 def _decline(a: Assignment) -> dict:
@@ -70,6 +82,7 @@ def _assignment(doc: dict) -> Assignment:
         stamps={k: doc[k] for k in STAMPS if k in doc},
         version=doc.get("version", 1), changed_at=doc.get("changed_at", doc["offered_at"]),
         decline_reason=doc.get("decline_reason", 0), decline_note=doc.get("decline_note", ""),
+        blind_review=doc.get("blind_review", False), assessment=_assessment(doc.get("assessment")),
     )
 
 
@@ -101,7 +114,7 @@ class MongoReviewRepository:
         """Records `after` if the assignment is still the version `before` was read at;
         False when it changed meanwhile. (A guarded update, not findAndModify: the
         embedded store scans the whole collection for findAndModify's write.)"""
-        changed = {"state": after.state, "changed_at": after.changed_at, **_decline(after),
+        changed = {"state": after.state, "changed_at": after.changed_at, **_decline(after), **_assessed(after.assessment),
                    **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},
@@ -120,6 +133,7 @@ class MongoReviewRepository:
             "narrative": opinion.narrative, "further_tests": list(opinion.further_tests),
             "patient_summary": opinion.patient_summary, "confidence": opinion.confidence, "attested": True,
             "submitted_at": opinion.submitted_at, "amendment_reason": opinion.amendment_reason,
+            "blind": opinion.blind, **_assessed(opinion.assessment),
         }, session=self._session)
 
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
@@ -144,6 +158,7 @@ def _opinion(d: dict) -> OpinionRecord:
         narrative=d.get("narrative", ""), further_tests=tuple(d.get("further_tests", ())),
         patient_summary=d.get("patient_summary", ""), confidence=d.get("confidence", 0),
         submitted_at=d["submitted_at"], amendment_reason=d.get("amendment_reason", ""),
+        blind=d.get("blind", False), assessment=_assessment(d.get("assessment")),
     )
 
 
@@ -174,7 +189,9 @@ class InboxReader:
             found["urgency"] = query.urgency
         if query.after is not None:
             found["offered_at"] = {"$gte": query.after[0]}  # ties at that instant are skipped below: no top-level $or
-        cursor = self._db[ASSIGNMENTS].find(found).sort([("offered_at", 1), ("_id", 1)]).limit(limit + TIE_MARGIN)
+        # No limit: the ties skipped must not shorten the page (the cursor is read in
+        # batches, and left once the page is full).
+        cursor = self._db[ASSIGNMENTS].find(found).sort([("offered_at", 1), ("_id", 1)]).batch_size(limit + 8)
         page = []
         async for doc in cursor:
             a = _assignment(doc)
@@ -182,6 +199,7 @@ class InboxReader:
                 page.append(a)
             if len(page) == limit:
                 break
+        await cursor.close()
         return page
 
     async def list_for_specialist(self, specialist_id: str, states: list[int]) -> list[Assignment]:

@@ -13,12 +13,14 @@ from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.unitofwork import Transact
 from secondlook.v1.review_pb2 import AssignmentState as A
-from secondlook.v1.review_pb2 import Opinion
+from secondlook.v1.review_pb2 import IndependentAssessment, Opinion
 
 from .domain.assignment import (
     OPEN,
     Assignment,
+    IllegalAction,
     amended,
+    assessed,
     assignment_expired,
     assignments_withdrawn,
     declined,
@@ -30,7 +32,16 @@ from .domain.assignment import (
 )
 from .domain.assignment import moved as assignment_moved
 from .domain.inbox import InboxPage
-from .domain.opinion import OpinionRecord, opinion_amended, record_of, validate_opinion, validate_reason
+from .domain.opinion import (
+    MAX_VERSIONS,
+    OpinionRecord,
+    assessment_of,
+    opinion_amended,
+    record_of,
+    validate_assessment,
+    validate_opinion,
+    validate_reason,
+)
 from .repository import ReviewRepository
 
 
@@ -163,9 +174,7 @@ async def get_assignment(inbox: InboxQuery, cases: CaseSource, specialist_id: st
         raise NotFound(assignment_id)
     if assignment.state not in CASE_VISIBLE:
         return assignment, None, []
-    case = await cases.case_for_review(assignment.case_id, specialist_id)
-    if case is None:
-        raise NotFound(assignment_id)  # intake has no such case: nothing to show
+    case = await cases.case_for_review(assignment.case_id, specialist_id)  # None: withdrawn or closed since
     return assignment, case, await inbox.opinions_of(assignment_id)
 
 
@@ -204,6 +213,8 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
         if current is None:
             raise NotFound(assignment_id)
         moved = move(current, action, now)  # IllegalAction: out of turn
+        if opinion is not None and (problems := validate_opinion(opinion, case_diagnosis_code=current.diagnosis_code)):
+            raise InvalidOpinion(problems)  # the rules that need the case (a CONFIRMED diagnosis is its own)
         if not await uow.assignments.save_move(current, moved):
             raise Superseded(assignment_id)
         record = None
@@ -238,13 +249,37 @@ async def submit_opinion(transact: Transact, feed: Feed, clock: Clock, specialis
 def _signed(opinion: Opinion, a: Assignment, *, version: int, now: datetime, reason: str = "") -> OpinionRecord:
     return record_of(opinion, opinion_id=str(uuid.uuid4()), assignment_id=a.assignment_id, case_id=a.case_id,
                      specialist_id=a.specialist_id, case_diagnosis_code=a.diagnosis_code, version=version, now=now,
-                     reason=reason)
+                     reason=reason, assessment=a.assessment)
+
+
+async def record_assessment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
+                            assessment: IndependentAssessment | None) -> Assignment:
+    """Blind review: the reviewer's own diagnosis and treatment, kept as recorded; from
+    then on the first opinion's conclusions are shown."""
+    violations = validate_assessment(assessment)
+    if violations:
+        raise InvalidOpinion(violations)
+    assert assessment is not None
+
+    async def body(uow: UnitOfWork) -> Assignment:
+        now = clock.now()
+        current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
+        if current is None:
+            raise NotFound(assignment_id)
+        moved = assessed(current, assessment_of(assessment, now), now)  # IllegalAction: not now, or not blind
+        if not await uow.assignments.save_move(current, moved):
+            raise Superseded(assignment_id)
+        uow.after_commit.append(lambda: feed.publish(moved))
+        return moved
+
+    return await transact(body)
 
 
 async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-                        opinion: Opinion | None, reason: str) -> Assignment:
+                        opinion: Opinion | None, reason: str, amends_version: int = 0) -> Assignment:
     """A new version of the signed opinion, with the reason; the versions before stay as
-    they were signed. Two amendments at once: one lands, the other is Superseded."""
+    they were signed. With `amends_version`, Superseded when the opinion has moved on
+    (a retried call signs nothing twice)."""
     violations = validate_opinion(opinion) + validate_reason(reason)
     if violations:
         raise InvalidOpinion(violations)
@@ -256,10 +291,17 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
         if current is None:
             raise NotFound(assignment_id)
         moved = amended(current, now)  # IllegalAction: no signed opinion yet
+        if problems := validate_opinion(opinion, case_diagnosis_code=current.diagnosis_code):
+            raise InvalidOpinion(problems)
+        signed = await uow.assignments.opinions_of(assignment_id)
+        latest = signed[-1].version if signed else 0
+        if amends_version and amends_version != latest:
+            raise Superseded(assignment_id)
+        if latest >= MAX_VERSIONS:
+            raise IllegalAction(f"the opinion has {MAX_VERSIONS} versions: ask operations to correct it further")
         if not await uow.assignments.save_move(current, moved):
             raise Superseded(assignment_id)
-        signed = await uow.assignments.opinions_of(assignment_id)
-        record = _signed(opinion, moved, version=(signed[-1].version if signed else 0) + 1, now=now, reason=reason)
+        record = _signed(opinion, moved, version=latest + 1, now=now, reason=reason)
         await uow.assignments.add_opinion(record)
         uow.emit(opinion_amended(record, tenant_id=moved.tenant_id, traceparent=moved.traceparent, now=now))
         uow.after_commit.append(lambda: feed.publish(moved))

@@ -33,7 +33,8 @@ async def test_a_case_flows_to_delivered_with_one_signed_webhook(stack, stack_se
     mongo = AsyncMongoClient(stack.mongo_uri)
     try:
         request = clients.sample_cases(prefix="flow-")[0]
-        request.panel_requested = False  # one reviewer: a panel's offers are test_offer_protocol's
+        # One reviewer, not blind: panels are test_offer_protocol's, blind review test_review_api's.
+        request.panel_requested = request.blind_review_requested = False
         submitted = await intake.SubmitCase(request, metadata=intake_auth.metadata, timeout=10)
         assert submitted.created and submitted.status == case_pb2.CASE_STATUS_SUBMITTED
 

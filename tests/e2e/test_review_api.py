@@ -181,3 +181,60 @@ async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited
         await submitter.close()
         await mongo.close()
 
+
+
+async def test_blind_review_withholds_the_first_opinions_conclusions_until_the_reviewer_assessed_the_case(
+        stack, stack_settings):
+    settings, place, sid = stack_settings, "US-ME", "me-blind"
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, submitter = clients.submitter(settings, stack.target("intake"), "blind-tenant")
+    reviewer, authed = clients.reviewer(settings, stack.target("review"), sid)
+    try:
+        await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
+            specialist_id=sid, npi="1234567893", display_name="Dr. Blind (synthetic)", specialties=[PEDIATRIC_CARDIOLOGY],
+            licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
+            certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
+                                                       expires="2099-12-31")],
+            languages=["en"], capacity=2, accepting=True, turnaround_days=2.0, quality=0.9)), metadata=admin.metadata)
+        request = clients.numbered_cases("blind", 1)[0]
+        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", place, "en"
+        request.blind_review_requested = True
+        case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
+
+        async def offered():
+            found = await reviewer.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=authed.metadata)
+            mine = [a for a in found.assignments if a.case_id == case_id]
+            return mine[0] if mine else Pending(len(found.assignments))
+
+        assignment = await eventually(offered, 60, "the blind case's offer")
+        assert assignment.blind_review
+        req = review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id)
+        await reviewer.AcceptAssignment(req, metadata=authed.metadata)
+        hidden = await reviewer.GetAssignment(req, metadata=authed.metadata)
+        first = hidden.case.first_opinion
+        assert hidden.first_opinion_withheld and first.physician.npi == request.first_opinion.physician.npi
+        assert not first.rationale and not first.HasField("proposed_treatment") and not first.HasField("diagnosis")
+        assert request.first_opinion.rationale.encode() not in hidden.SerializeToString()
+        await reviewer.StartReview(req, metadata=authed.metadata)
+        with pytest.raises(grpc.aio.AioRpcError) as early:  # its own assessment first
+            await reviewer.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+                assignment_id=assignment.assignment_id, opinion=clients.opinion(
+                    diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE)),
+                metadata=authed.metadata)
+        assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        await reviewer.RecordIndependentAssessment(review_pb2.RecordAssessmentRequest(
+            assignment_id=assignment.assignment_id, assessment=review_pb2.IndependentAssessment(
+                diagnosis_code="Q21.10", treatment="Percutaneous closure.")), metadata=authed.metadata)
+        shown = await reviewer.GetAssignment(req, metadata=authed.metadata)
+        assert not shown.first_opinion_withheld and shown.case.first_opinion.rationale == request.first_opinion.rationale
+        await reviewer.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+            assignment_id=assignment.assignment_id, opinion=clients.opinion(
+                diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_REFINED, reviewer_diagnosis_code="Q21.10",
+                treatment=case_pb2.TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED,
+                recommendation="Percutaneous closure rather than surgery.")), metadata=authed.metadata)
+        [signed] = (await reviewer.GetAssignment(req, metadata=authed.metadata)).opinions
+        assert signed.blind and signed.independent_assessment.diagnosis_code == "Q21.10"
+    finally:
+        await authed.close()
+        await admin.close()
+        await submitter.close()

@@ -142,6 +142,14 @@ async def test_a_case_read_for_review_is_audited_as_the_reviewer_and_holds_no_id
     access = audit.accesses[-1]
     assert (access.method, access.subject, access.tenant_id) == ("GetCaseForReview", "spec-7 via service:review", "t1")
     assert "patient" not in access.fields and "patient.age" in access.fields
+    for stranger in (Principal(subject="service:notify", tenant="secondlook-services", roles=frozenset({"case-reader"})),
+                     Principal(subject="service:review", tenant="t1", roles=frozenset({"case-reader"}))):
+        with pytest.raises(usecases.NotReviewService):  # the review service's identity, or nothing
+            await usecases.case_for_review(InMemoryCaseReader(transact), audit, clock, stranger, case.case_id, "x")
+    assert age_on("1920-01-01", date(2026, 11, 27)) == 90  # over 89: told as 90 (HIPAA Safe Harbor)
+    transact.state.cases[case.case_id] = dataclasses.replace(read, status=case_pb2.CASE_STATUS_WITHDRAWN)
+    assert await usecases.case_for_review(InMemoryCaseReader(transact), audit, clock, service, case.case_id,
+                                          "spec-7") is None  # withdrawn: nothing left to review
     message = review_message(read, date(2026, 11, 27))
     request = clients.sample_cases()[0]
     assert message.clinical_question == request.clinical_question and message.first_opinion.rationale

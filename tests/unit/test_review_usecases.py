@@ -14,8 +14,9 @@ from secondlook.events import new_event
 from secondlook.feed import WATCHER_BACKLOG, FellBehind
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
-from services.review.domain.assignment import IllegalAction
+from services.review.domain.assignment import IllegalAction, withholds_first_opinion
 from services.review.domain.inbox import InboxPage
+from services.review.domain.opinion import validate_opinion
 from services.review.feed import AssignmentFeed
 from tests.conftest import eventually
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
@@ -362,3 +363,58 @@ async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_w
     assert event.opinion_amended.opinion.reviewer_diagnosis_code == "D05.11"
     wire = event.SerializeToString()
     assert b"DCIS" not in wire and b"re-read" not in wire  # codes only
+
+
+async def test_a_blind_review_records_the_reviewers_own_assessment_first_and_keeps_it_with_the_opinion():
+    transact, clock, cases = review_transact(), FakeClock(), _Cases()
+    event = _offered()
+    event.specialist_offered.blind_review = True
+    await _with_offer(transact, event)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    inbox = InMemoryInbox(transact)
+    assert withholds_first_opinion((await usecases.get_assignment(inbox, cases, "spec-1", "a1"))[0])
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    with pytest.raises(IllegalAction, match="records the independent assessment first"):
+        await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
+    with pytest.raises(usecases.InvalidOpinion) as refused:
+        await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", review_pb2.IndependentAssessment())
+    assert [f for f, _ in refused.value.violations] == ["assessment.diagnosis_code", "assessment.treatment"]
+    own = review_pb2.IndependentAssessment(diagnosis_code="C50.912", treatment="Lumpectomy and radiotherapy.")
+    await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)
+    with pytest.raises(IllegalAction, match="recorded already"):  # kept as it was
+        await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)
+    assert not withholds_first_opinion((await usecases.get_assignment(inbox, cases, "spec-1", "a1"))[0])
+    await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
+    _, _, [signed] = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
+    assert signed.blind and signed.assessment.diagnosis_code == "C50.912"
+    assert transact.committed[-1].opinion_submitted.blind
+
+
+async def test_a_case_that_is_not_blind_has_no_first_assessment_to_record():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    with pytest.raises(IllegalAction, match="does not ask for blind review"):
+        await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", review_pb2.IndependentAssessment(
+            diagnosis_code="C50.912", treatment="x"))
+
+
+async def test_a_confirmed_diagnosis_is_the_cases_and_a_stale_amendment_signs_nothing():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)  # the case's diagnosis: C50.911
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    other = _opinion(diagnosis_concordance=case_pb2.CONCORDANCE_SAME, reviewer_diagnosis_code="J45.909")
+    with pytest.raises(usecases.InvalidOpinion) as refused:
+        await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", other)
+    assert [f for f, _ in refused.value.violations] == ["opinion.reviewer_diagnosis_code"]
+    assert transact.state.opinions == {} and transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_IN_REVIEW
+    contradiction = _opinion(diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_DIFFERENT)  # beside diagnosis_concordance REFINED
+    assert "opinion.diagnosis_concordance" in {f for f, _ in validate_opinion(contradiction)}
+    await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
+    await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(narrative="v2"), "typo",
+                                 amends_version=1)
+    with pytest.raises(usecases.Superseded):  # the same call again (a retry): version 1 is no longer the latest
+        await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(narrative="v2"), "typo",
+                                     amends_version=1)
+    assert sorted(o.version for o in transact.state.opinions.values()) == [1, 2]

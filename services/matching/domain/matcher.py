@@ -38,6 +38,7 @@ class CaseFacts:
     first_opinion_organization: str = ""
     first_opinion_organization_npi: str = ""
     panel_requested: bool = False
+    blind_review_requested: bool = False
 
 
 @dataclass(frozen=True)

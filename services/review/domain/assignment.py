@@ -19,7 +19,7 @@ from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import DeclineReason
 from secondlook.v1.review_pb2 import AssignmentState
 
-from .opinion import OpinionRecord, conclusions
+from .opinion import Assessment, OpinionRecord, conclusions
 
 A = AssignmentState
 
@@ -62,6 +62,9 @@ class Assignment:
     # Set by a decline: the coded reason (in the event) and the reviewer's note (never in events).
     decline_reason: int = 0
     decline_note: str = ""
+    # Blind review: the case asks for it, and the reviewer's independent assessment once recorded.
+    blind_review: bool = False
+    assessment: Assessment | None = None
 
 
 def state_name(state: int) -> str:
@@ -80,6 +83,8 @@ def moved(assignment: Assignment, action: str, now: datetime, **changes) -> Assi
     """The assignment once `action` has moved it on `now` (IllegalAction when out of
     turn, or an acceptance after the offer's deadline)."""
     state = next_state(assignment.state, action)
+    if action == "submit_opinion" and assignment.blind_review and assignment.assessment is None:
+        raise IllegalAction("a blind review records the independent assessment first (RecordIndependentAssessment)")
     if action == "accept" and now > assignment.respond_by:
         raise IllegalAction(f"the offer's deadline passed at {assignment.respond_by.isoformat(timespec='seconds')}: "
                             "it can no longer be accepted")
@@ -113,6 +118,25 @@ def validate_decline(reason: int, note: str) -> list[tuple[str, str]]:
 
 
 OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW})
+
+
+def assessed(assignment: Assignment, assessment: Assessment, now: datetime) -> Assignment:
+    """The assignment once the reviewer recorded their independent assessment (once,
+    on a blind review, before the opinion)."""
+    if not assignment.blind_review:
+        raise IllegalAction("the case does not ask for blind review: there is no first assessment to record")
+    if assignment.assessment is not None:
+        raise IllegalAction("the independent assessment is recorded already: it is kept as it was")
+    if assignment.state not in (A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW):
+        raise IllegalAction(f"record the assessment needs state ACCEPTED or IN_REVIEW; the assignment is "
+                            f"{state_name(assignment.state)}")
+    return replace(assignment, assessment=assessment, version=assignment.version + 1, changed_at=now)
+
+
+def withholds_first_opinion(assignment: Assignment) -> bool:
+    """Blind review: the first opinion's diagnosis, treatment and rationale stay out of
+    the reviewer's sight until their own assessment is recorded."""
+    return assignment.blind_review and assignment.assessment is None
 
 
 def amended(assignment: Assignment, now: datetime) -> Assignment:
@@ -150,7 +174,7 @@ def offer_from(event: Event, now: datetime) -> Assignment:
         diagnosis_code=offer.diagnosis_code, urgency=offer.urgency,
         offered_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc),
         respond_by=offer.respond_by.ToDatetime(tzinfo=timezone.utc), traceparent=event.traceparent,
-        changed_at=now,
+        changed_at=now, blind_review=offer.blind_review,
     )
 
 

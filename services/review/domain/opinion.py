@@ -19,7 +19,7 @@ from secondlook.events import Event, new_event
 from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import Concordance, DiagnosisConcordance, TreatmentConcordance
 from secondlook.v1.intake_pb2 import ProcedureCode
-from secondlook.v1.review_pb2 import Opinion
+from secondlook.v1.review_pb2 import IndependentAssessment, Opinion
 
 C, D, T = Concordance, DiagnosisConcordance, TreatmentConcordance
 FORWARD_DIAGNOSIS = {C.CONCORDANCE_SAME: D.DIAGNOSIS_CONCORDANCE_CONFIRMED,
@@ -37,6 +37,53 @@ MAX_SUMMARY = 1_500
 MAX_TESTS, MAX_TEST = 20, 500
 MAX_PROCEDURES = 20
 MAX_REASON = 2_000
+MAX_DISPLAY = 200
+MAX_VERSIONS = 20  # an opinion amended more often than this is a matter for operations
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Blind review: what the reviewer concluded before seeing the first opinion's conclusions."""
+
+    diagnosis_code: str  # ICD-10-CM, with its dot
+    procedures: tuple[tuple[str, str, str], ...]  # (system, code, display)
+    treatment: str
+    recorded_at: datetime
+
+
+def validate_assessment(msg: IndependentAssessment | None, path: str = "assessment") -> list[tuple[str, str]]:
+    if msg is None:
+        return [(path, "is required")]
+    v = []
+    code = msg.diagnosis_code.strip()
+    if not code or normalise_icd10(code) is None or not icd10_code_exists(code):
+        v.append((f"{path}.diagnosis_code", "is required: the reviewer's own diagnosis, ICD-10-CM (e.g. C50.911)"))
+    for i, p in enumerate(msg.recommended_procedures[:MAX_PROCEDURES]):
+        problem = procedure_code_problem(p.system, p.code)
+        if problem:
+            v.append((f"{path}.recommended_procedures[{i}].{problem[0]}", problem[1]))
+        if len(p.display) > MAX_DISPLAY:
+            v.append((f"{path}.recommended_procedures[{i}].display", f"must be at most {MAX_DISPLAY} characters"))
+    if len(msg.recommended_procedures) > MAX_PROCEDURES:
+        v.append((f"{path}.recommended_procedures", f"must be at most {MAX_PROCEDURES}"))
+    if not msg.treatment.strip() and not msg.recommended_procedures:
+        v.append((f"{path}.treatment", "is required (or recommended_procedures): the reviewer's own treatment"))
+    elif len(msg.treatment) > MAX_TEXT:
+        v.append((f"{path}.treatment", f"must be at most {MAX_TEXT} characters"))
+    return v
+
+
+def assessment_of(msg: IndependentAssessment, now: datetime) -> Assessment:
+    return Assessment(diagnosis_code=normalise_icd10(msg.diagnosis_code) or "",
+                      procedures=tuple((p.system, p.code.strip().upper(), p.display) for p in msg.recommended_procedures),
+                      treatment=msg.treatment.strip(), recorded_at=now)
+
+
+def assessment_message(a: Assessment) -> IndependentAssessment:
+    msg = IndependentAssessment(diagnosis_code=a.diagnosis_code, treatment=a.treatment, recommended_procedures=[
+        ProcedureCode(system=s, code=c, display=d) for s, c, d in a.procedures])
+    msg.recorded_at.FromDatetime(a.recorded_at)
+    return msg
 
 
 @dataclass(frozen=True)
@@ -59,6 +106,8 @@ class OpinionRecord:
     confidence: int
     submitted_at: datetime
     amendment_reason: str = ""
+    blind: bool = False  # signed after a blind first assessment, kept beside it
+    assessment: Assessment | None = None
 
     @property
     def diagnosis_concordance(self) -> int:  # the first model's, for older readers
@@ -80,18 +129,30 @@ def _names(enum, prefix: str) -> str:
     return ", ".join(n.removeprefix(prefix) for n in enum.keys()[1:])
 
 
-def validate_opinion(opinion: Opinion | None, path: str = "opinion") -> list[tuple[str, str]]:
-    """Every rule the opinion breaks, by field."""
+def validate_opinion(opinion: Opinion | None, path: str = "opinion",
+                     case_diagnosis_code: str = "") -> list[tuple[str, str]]:
+    """Every rule the opinion breaks, by field (`case_diagnosis_code`: the diagnosis a
+    CONFIRMED opinion confirms)."""
     if opinion is None:
         return [(path, "is required")]
     v: list[tuple[str, str]] = []
     diagnosis, treatment = concordances(opinion)
+    for new, old, forward in (("diagnosis", "diagnosis_concordance", FORWARD_DIAGNOSIS),
+                              ("treatment", "treatment_concordance", FORWARD_TREATMENT)):
+        given = getattr(opinion, old)
+        if getattr(opinion, new) and given and forward.get(given) != getattr(opinion, new) and not (
+                new == "treatment" and BACK_TREATMENT.get(getattr(opinion, new)) == given):
+            v.append((f"{path}.{old}", f"contradicts {new}: send {new} alone"))
     if diagnosis not in D.values() or diagnosis == 0:
         v.append((f"{path}.diagnosis", f"is required: one of {_names(D, 'DIAGNOSIS_CONCORDANCE_')}"))
     code = opinion.reviewer_diagnosis_code.strip()
     if code:
         if normalise_icd10(code) is None or not icd10_code_exists(code):
             v.append((f"{path}.reviewer_diagnosis_code", "must be an ICD-10-CM code (e.g. C50.911)"))
+        elif diagnosis == D.DIAGNOSIS_CONCORDANCE_CONFIRMED and case_diagnosis_code and \
+                normalise_icd10(code) != normalise_icd10(case_diagnosis_code):
+            v.append((f"{path}.reviewer_diagnosis_code", f"a CONFIRMED diagnosis is the case's ({case_diagnosis_code}): "
+                                                         "leave it empty, or say REFINED or DIFFERENT"))
     elif diagnosis in (D.DIAGNOSIS_CONCORDANCE_REFINED, D.DIAGNOSIS_CONCORDANCE_DIFFERENT):
         v.append((f"{path}.reviewer_diagnosis_code", "is required when the diagnosis is REFINED or DIFFERENT"))
     if treatment not in T.values() or treatment == 0:
@@ -102,6 +163,8 @@ def validate_opinion(opinion: Opinion | None, path: str = "opinion") -> list[tup
         problem = procedure_code_problem(p.system, p.code)
         if problem:
             v.append((f"{path}.recommended_procedures[{i}].{problem[0]}", problem[1]))
+        if len(p.display) > MAX_DISPLAY:
+            v.append((f"{path}.recommended_procedures[{i}].display", f"must be at most {MAX_DISPLAY} characters"))
     if treatment not in (0, T.TREATMENT_CONCORDANCE_AGREE) and not opinion.recommendation.strip() \
             and not opinion.recommended_procedures:
         v.append((f"{path}.recommendation", "is required (or recommended_procedures) unless the treatment is AGREE"))
@@ -136,7 +199,8 @@ def validate_reason(reason: str) -> list[tuple[str, str]]:
 
 
 def record_of(opinion: Opinion, *, opinion_id: str, assignment_id: str, case_id: str, specialist_id: str,
-              case_diagnosis_code: str, version: int, now: datetime, reason: str = "") -> OpinionRecord:
+              case_diagnosis_code: str, version: int, now: datetime, reason: str = "",
+              assessment: Assessment | None = None) -> OpinionRecord:
     """A valid opinion (validate_opinion found nothing) as the version it signs."""
     diagnosis, treatment = concordances(opinion)
     code = opinion.reviewer_diagnosis_code.strip()
@@ -148,6 +212,7 @@ def record_of(opinion: Opinion, *, opinion_id: str, assignment_id: str, case_id:
         recommendation=opinion.recommendation.strip(), narrative=opinion.narrative.strip(),
         further_tests=tuple(t.strip() for t in opinion.further_tests), patient_summary=opinion.patient_summary.strip(),
         confidence=opinion.confidence, submitted_at=now, amendment_reason=reason.strip(),
+        blind=assessment is not None, assessment=assessment,
     )
 
 
@@ -169,7 +234,7 @@ def conclusions(r: OpinionRecord) -> events_pb2.OpinionSubmitted:
         diagnosis_concordance=r.diagnosis_concordance, treatment_concordance=r.treatment_concordance,
         diagnosis=r.diagnosis, reviewer_diagnosis_code=r.reviewer_diagnosis_code, treatment=r.treatment,
         recommended_procedure_codes=[f"{s}:{c}" for s, c, _ in r.procedures], confidence=r.confidence,
-        version=r.version,
+        version=r.version, blind=r.blind,
     )
 
 
