@@ -26,12 +26,14 @@ ATTEMPTS = 20  # at one assignment, before it is left alone
 
 class SimulatedReviewer:
     def __init__(self, settings: Settings, target: str, specialist_ids: list[str], *, think_seconds: float = 0.0,
-                 seed: int = 1):
+                 seed: int = 1, mark: str = ""):
+        """`mark`: a string put into every text the reviewer writes (the PHI canary test's)."""
         self._settings = settings
         self._target = target
         self._ids = specialist_ids
         self._think = think_seconds
         self._rng = random.Random(seed)
+        self._mark = f" {mark}" if mark else ""
         self._task: asyncio.Task | None = None
         self._working: set[str] = set()  # assignment ids being worked or done
         self._tasks: set[asyncio.Task] = set()
@@ -61,10 +63,10 @@ class SimulatedReviewer:
             treatment_concordance=concordance,
             # A refined or different diagnosis names the reviewer's code: the simulation keeps the case's.
             reviewer_diagnosis_code=a.diagnosis_code if concordance != case_pb2.CONCORDANCE_SAME else "",
-            recommendation="Proceed as proposed after the additional work-up listed.",
-            further_tests=["SIMULATED: repeat imaging in three months"],
-            narrative=SIMULATED_NOTE,
-            patient_summary=f"{SIMULATED_NOTE} A specialist reviewed your case.",
+            recommendation=f"Proceed as proposed after the additional work-up listed.{self._mark}",
+            further_tests=[f"SIMULATED: repeat imaging in three months{self._mark}"],
+            narrative=SIMULATED_NOTE + self._mark,
+            patient_summary=f"{SIMULATED_NOTE} A specialist reviewed your case.{self._mark}",
             confidence=80,
         )
 
@@ -86,7 +88,8 @@ class SimulatedReviewer:
                     if detail.first_opinion_withheld:
                         await stub.RecordIndependentAssessment(review_pb2.RecordAssessmentRequest(
                             assignment_id=a.assignment_id, assessment=review_pb2.IndependentAssessment(
-                                diagnosis_code=a.diagnosis_code, treatment=f"{SIMULATED_NOTE} Own assessment.")),
+                                diagnosis_code=a.diagnosis_code,
+                                treatment=f"{SIMULATED_NOTE} Own assessment.{self._mark}")),
                             metadata=metadata, timeout=10)
                         self.blind_assessments += 1
                     await stub.StartReview(request, metadata=metadata, timeout=10)

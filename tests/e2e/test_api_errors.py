@@ -132,8 +132,8 @@ async def test_a_reviewer_cannot_touch_another_reviewers_assignment(stack, stack
         owner, owner_auth = clients.reviewer(stack_settings, stack.target("review"), doc["specialist_id"])
         try:  # skipping a step is refused, never applied
             error = await _refused(owner.SubmitOpinion(review_pb2.SubmitOpinionRequest(
-                assignment_id=doc["_id"], opinion=review_pb2.Opinion(
-                    diagnosis_concordance=1, treatment_concordance=1, recommendation="r", attestation=True)),
+                assignment_id=doc["_id"], opinion=clients.opinion(
+                    diagnosis_concordance=1, treatment_concordance=1, recommendation="r")),
                 metadata=owner_auth.metadata))
             assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
             assert "IN_REVIEW" in error.details()

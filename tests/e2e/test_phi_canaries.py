@@ -1,5 +1,6 @@
 """Acceptance: canary strings planted in every PHI field of cases sent over gRPC
-and over FHIR (and in records added later and a withdrawal note) are found
+and over FHIR (and in records added later, a withdrawal note, and every text of
+the reviewer's opinion and blind assessment) are found
 nowhere PHI must not be once the cases are DELIVERED: not in any service's log,
 not on any /metrics page, not in any Kafka payload read back from the broker,
 not in any webhook body."""
@@ -10,6 +11,7 @@ import asyncio
 import urllib.request
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from devstack import clients
 from devstack.receiver import registered_receiver
@@ -32,7 +34,9 @@ def _metrics(port: int) -> bytes:
 
 async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_settings):
     receiver = await registered_receiver(stack_settings, stack.target("notify"), TENANT)
-    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids()).start()
+    # The reviewer's texts too (opinion, summary for the patient, tests, a blind assessment).
+    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids(),
+                                 mark="canaryopinion").start()
     intake, authed = clients.submitter(stack_settings, stack.target("intake"), TENANT)
     try:
         by_grpc = clients.sample_cases(prefix="canary-grpc-")[0]
@@ -55,7 +59,7 @@ async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_set
         await intake.WithdrawCase(intake_pb2.WithdrawCaseRequest(
             case_id=withdrawn_case, reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST, note="Note canarynote"),
             metadata=authed.metadata, timeout=10)
-        canaries += ["canaryadded", "canarynote"]
+        canaries += ["canaryadded", "canarynote", "canaryopinion"]
 
         async def delivered():
             cases = [await intake.GetCase(intake_pb2.GetCaseRequest(case_id=c), metadata=authed.metadata, timeout=10)
@@ -79,6 +83,14 @@ async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_set
                 (r.value or b"") + b"".join((v or b"") for _, v in r.headers or ()) for r in records)
         places["webhook bodies"] = b"\n".join(r["body"] for r in receiver.requests)
         assert places["webhook bodies"] and places["topic " + ALL_TOPICS[0]]  # there was something to search
+        # The reviewer's canary was written (review keeps it), so its absence elsewhere means something.
+        mongo = AsyncMongoClient(stack.mongo_uri)
+        try:
+            signed = await mongo["secondlook_review"]["opinions"].find_one(
+                {"case_id": grpc_case, "narrative": {"$regex": "canaryopinion"}})
+        finally:
+            await mongo.close()
+        assert signed is not None and "canaryopinion" in signed["patient_summary"]
         found = {(c, where) for c in canaries for where, data in places.items() if c.encode() in data}
         assert not found, f"PHI leaked: {sorted(found)}"
     finally:
