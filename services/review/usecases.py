@@ -175,7 +175,8 @@ async def get_assignment(inbox: InboxQuery, cases: CaseSource, specialist_id: st
     if assignment.state not in CASE_VISIBLE:
         return assignment, None, []
     case = await cases.case_for_review(assignment.case_id, specialist_id)  # None: withdrawn or closed since
-    return assignment, case, await inbox.opinions_of(assignment_id)
+    signed = assignment.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED  # before, there is none to read
+    return assignment, case, await inbox.opinions_of(assignment_id) if signed else []
 
 
 async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
