@@ -58,14 +58,7 @@ def validate_assessment(msg: IndependentAssessment | None, path: str = "assessme
     code = msg.diagnosis_code.strip()
     if not code or normalise_icd10(code) is None or not icd10_code_exists(code):
         v.append((f"{path}.diagnosis_code", "is required: the reviewer's own diagnosis, ICD-10-CM (e.g. C50.911)"))
-    for i, p in enumerate(msg.recommended_procedures[:MAX_PROCEDURES]):
-        problem = procedure_code_problem(p.system, p.code)
-        if problem:
-            v.append((f"{path}.recommended_procedures[{i}].{problem[0]}", problem[1]))
-        if len(p.display) > MAX_DISPLAY:
-            v.append((f"{path}.recommended_procedures[{i}].display", f"must be at most {MAX_DISPLAY} characters"))
-    if len(msg.recommended_procedures) > MAX_PROCEDURES:
-        v.append((f"{path}.recommended_procedures", f"must be at most {MAX_PROCEDURES}"))
+    v += _procedure_problems(f"{path}.recommended_procedures", msg.recommended_procedures)
     if not msg.treatment.strip() and not msg.recommended_procedures:
         v.append((f"{path}.treatment", "is required (or recommended_procedures): the reviewer's own treatment"))
     elif len(msg.treatment) > MAX_TEXT:
@@ -73,15 +66,34 @@ def validate_assessment(msg: IndependentAssessment | None, path: str = "assessme
     return v
 
 
+def _procedure_problems(path: str, procedures) -> list[tuple[str, str]]:
+    v = [(path, f"must be at most {MAX_PROCEDURES}")] if len(procedures) > MAX_PROCEDURES else []
+    for i, p in enumerate(procedures[:MAX_PROCEDURES]):
+        problem = procedure_code_problem(p.system, p.code)
+        if problem:
+            v.append((f"{path}[{i}].{problem[0]}", problem[1]))
+        if len(p.display) > MAX_DISPLAY:
+            v.append((f"{path}[{i}].display", f"must be at most {MAX_DISPLAY} characters"))
+    return v
+
+
+def _procedures(codes) -> tuple[tuple[str, str, str], ...]:
+    return tuple((p.system, p.code.strip().upper(), p.display) for p in codes)
+
+
+def _procedure_messages(procedures: tuple[tuple[str, str, str], ...]) -> list[ProcedureCode]:
+    return [ProcedureCode(system=s, code=c, display=d) for s, c, d in procedures]
+
+
 def assessment_of(msg: IndependentAssessment, now: datetime) -> Assessment:
     return Assessment(diagnosis_code=normalise_icd10(msg.diagnosis_code) or "",
-                      procedures=tuple((p.system, p.code.strip().upper(), p.display) for p in msg.recommended_procedures),
-                      treatment=msg.treatment.strip(), recorded_at=now)
+                      procedures=_procedures(msg.recommended_procedures), treatment=msg.treatment.strip(),
+                      recorded_at=now)
 
 
 def assessment_message(a: Assessment) -> IndependentAssessment:
-    msg = IndependentAssessment(diagnosis_code=a.diagnosis_code, treatment=a.treatment, recommended_procedures=[
-        ProcedureCode(system=s, code=c, display=d) for s, c, d in a.procedures])
+    msg = IndependentAssessment(diagnosis_code=a.diagnosis_code, treatment=a.treatment,
+                                recommended_procedures=_procedure_messages(a.procedures))
     msg.recorded_at.FromDatetime(a.recorded_at)
     return msg
 
@@ -157,14 +169,7 @@ def validate_opinion(opinion: Opinion | None, path: str = "opinion",
         v.append((f"{path}.reviewer_diagnosis_code", "is required when the diagnosis is REFINED or DIFFERENT"))
     if treatment not in T.values() or treatment == 0:
         v.append((f"{path}.treatment", f"is required: one of {_names(T, 'TREATMENT_CONCORDANCE_')}"))
-    if len(opinion.recommended_procedures) > MAX_PROCEDURES:
-        v.append((f"{path}.recommended_procedures", f"must be at most {MAX_PROCEDURES}"))
-    for i, p in enumerate(opinion.recommended_procedures[:MAX_PROCEDURES]):
-        problem = procedure_code_problem(p.system, p.code)
-        if problem:
-            v.append((f"{path}.recommended_procedures[{i}].{problem[0]}", problem[1]))
-        if len(p.display) > MAX_DISPLAY:
-            v.append((f"{path}.recommended_procedures[{i}].display", f"must be at most {MAX_DISPLAY} characters"))
+    v += _procedure_problems(f"{path}.recommended_procedures", opinion.recommended_procedures)
     if treatment not in (0, T.TREATMENT_CONCORDANCE_AGREE) and not opinion.recommendation.strip() \
             and not opinion.recommended_procedures:
         v.append((f"{path}.recommendation", "is required (or recommended_procedures) unless the treatment is AGREE"))
@@ -208,7 +213,7 @@ def record_of(opinion: Opinion, *, opinion_id: str, assignment_id: str, case_id:
         opinion_id=opinion_id, assignment_id=assignment_id, case_id=case_id, specialist_id=specialist_id,
         version=version, diagnosis=diagnosis,
         reviewer_diagnosis_code=normalise_icd10(code) if code else case_diagnosis_code, treatment=treatment,
-        procedures=tuple((p.system, p.code.strip().upper(), p.display) for p in opinion.recommended_procedures),
+        procedures=_procedures(opinion.recommended_procedures),
         recommendation=opinion.recommendation.strip(), narrative=opinion.narrative.strip(),
         further_tests=tuple(t.strip() for t in opinion.further_tests), patient_summary=opinion.patient_summary.strip(),
         confidence=opinion.confidence, submitted_at=now, amendment_reason=reason.strip(),
@@ -221,7 +226,7 @@ def opinion_message(r: OpinionRecord) -> Opinion:
         diagnosis_concordance=r.diagnosis_concordance, treatment_concordance=r.treatment_concordance,
         recommendation=r.recommendation, narrative=r.narrative, confidence=r.confidence, attestation=True,
         diagnosis=r.diagnosis, reviewer_diagnosis_code=r.reviewer_diagnosis_code, treatment=r.treatment,
-        recommended_procedures=[ProcedureCode(system=s, code=c, display=d) for s, c, d in r.procedures],
+        recommended_procedures=_procedure_messages(r.procedures),
         further_tests=list(r.further_tests), patient_summary=r.patient_summary, no_conflict_of_interest=True,
         all_records_reviewed=True,
     )
