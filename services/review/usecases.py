@@ -207,7 +207,7 @@ async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
 
 # --- commands --------------------------------------------------------------------
 async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-               action: str, opinion: Opinion | None = None, move=assignment_moved) -> Assignment:
+               action: str, opinion: Opinion | None = None, move=assignment_moved, emits: bool = True) -> Assignment:
     async def body(uow: UnitOfWork) -> Assignment:
         now = clock.now()
         current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
@@ -222,7 +222,8 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
         if opinion is not None:
             record = _signed(opinion, moved, version=1, now=now)
             await uow.assignments.add_opinion(record)
-        uow.emit(event_for(moved, action, now, record))
+        if emits:
+            uow.emit(event_for(moved, action, now, record))
         uow.after_commit.append(lambda: feed.publish(moved))
         return moved
 
@@ -261,19 +262,9 @@ async def record_assessment(transact: Transact, feed: Feed, clock: Clock, specia
     if violations:
         raise InvalidOpinion(violations)
     assert assessment is not None
-
-    async def body(uow: UnitOfWork) -> Assignment:
-        now = clock.now()
-        current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
-        if current is None:
-            raise NotFound(assignment_id)
-        moved = assessed(current, assessment_of(assessment, now), now)  # IllegalAction: not now, or not blind
-        if not await uow.assignments.save_move(current, moved):
-            raise Superseded(assignment_id)
-        uow.after_commit.append(lambda: feed.publish(moved))
-        return moved
-
-    return await transact(body)
+    # IllegalAction: not now, or the case is not blind. It tells no other service.
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "record_assessment", emits=False,
+                      move=lambda current, _, now: assessed(current, assessment_of(assessment, now), now))
 
 
 async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
