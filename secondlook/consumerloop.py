@@ -151,6 +151,7 @@ class ConsumerLoop:
         self._rebalances = _Rebalances()
         self._batches = Groups(self._handle_batch, max_concurrency or settings.consumer_max_concurrency, MAX_BATCH)
         self._kafka: KafkaConsumer | None = None
+        self._polling: asyncio.Future | None = None  # the poll under way in its thread
         # Liveness: the monotonic time of the last completed poll.
         self.last_poll = time.monotonic()
         self._assigned: frozenset[TopicPartition] = frozenset()
@@ -177,7 +178,11 @@ class ConsumerLoop:
             while True:
                 self._apply_revocations()
                 self._pace(kafka)
-                batch = await asyncio.to_thread(kafka.poll, POLL_TIMEOUT_MS)
+                # Shielded: a cancelled loop must not leave a poll running in its thread
+                # while the way out commits and closes (the client is not thread-safe, and a
+                # close racing a poll may never tell the group this member left).
+                self._polling = asyncio.ensure_future(asyncio.to_thread(kafka.poll, POLL_TIMEOUT_MS))
+                batch = await asyncio.shield(self._polling)
                 self.last_poll = time.monotonic()
                 assigned = frozenset(kafka.assignment()) if self.joined else frozenset()
                 gained = assigned - self._assigned
@@ -201,6 +206,8 @@ class ConsumerLoop:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self._polling is not None:
+                await asyncio.gather(self._polling, return_exceptions=True)
             self._assigned = frozenset()
             try:
                 await self._commit(kafka)

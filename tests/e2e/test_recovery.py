@@ -2,13 +2,14 @@
 a kill -9 of any one service with 20 cases in flight is recovered from by the
 restart alone (the sweeper is set to wait 10 minutes, so it cannot help).
 
-One stack for the module, with its own clocks: no sweeper help, webhooks
+Stacks of their own, with their own clocks: no sweeper help, webhooks
 retried promptly."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import time
 
 import pytest
@@ -33,11 +34,46 @@ DELIVERED = case_pb2.CASE_STATUS_DELIVERED
 
 @pytest.fixture(scope="module")
 def recovery_stack(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("recovery"), overrides=NO_SWEEPER)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def replicas_stack(tmp_path_factory):  # one test's, stopped before the kill tests start
+    # A stack of its own: a replica's coming and going reshapes review's consumer group,
+    # which the kill tests must find as a fresh deployment would have it.
     # Replicas of review follow the change stream: a watcher on one sees the other's commits.
-    stack = start_stack(tmp_path_factory.mktemp("recovery"),
+    stack = start_stack(tmp_path_factory.mktemp("replicas"),
                         overrides={**NO_SWEEPER, "SECONDLOOK_FOLLOW_CHANGE_STREAMS": "true"})
     yield stack
     stack.stop()
+
+
+def _assignments(proc) -> list[list[str]]:
+    return [json.loads(line)["partitions"] for line in proc.tail(5000).splitlines() if '"partitions_assigned"' in line]
+
+
+def _partitions(stack, process: str) -> set[str]:
+    """What one process's consumer holds now, from its log, together with its replicas'."""
+    held = set()
+    for proc in stack.processes():
+        if proc.name == process or proc.name.startswith(f"{process}-"):
+            assigned = _assignments(proc)
+            held |= set(assigned[-1]) if assigned else set()
+    return held
+
+
+def _groups(stack) -> str:
+    """Each service's last partition assignment, from its log: what a failure here
+    most often comes down to (a consumer group that did not settle)."""
+    lines = []
+    for proc in stack.processes():
+        assigned = [line for line in proc.tail(2000).splitlines() if '"partitions_assigned"' in line]
+        if assigned:
+            last = json.loads(assigned[-1])
+            lines.append(f"{proc.name}: {len(last['partitions'])} partitions at {last['timestamp']}")
+    return "; ".join(lines)
 
 
 async def _cases(intake, authed, case_ids) -> list[intake_pb2.Case]:
@@ -47,7 +83,7 @@ async def _cases(intake, authed, case_ids) -> list[intake_pb2.Case]:
     return [by_id.get(c, intake_pb2.Case(case_id=c)) for c in case_ids]
 
 
-async def _all_delivered(intake, authed, case_ids, timeout: float, what: str) -> list[intake_pb2.Case]:
+async def _all_delivered(stack, intake, authed, case_ids, timeout: float, what: str) -> list[intake_pb2.Case]:
     async def done():
         try:
             cases = await _cases(intake, authed, case_ids)
@@ -56,7 +92,8 @@ async def _all_delivered(intake, authed, case_ids, timeout: float, what: str) ->
         if all(c.status == DELIVERED for c in cases):
             return cases
         return Pending("statuses: " + ", ".join(sorted(case_pb2.CaseStatus.Name(c.status)
-                                                           for c in cases if c.status != DELIVERED)))
+                                                           for c in cases if c.status != DELIVERED))
+                       + f" | consumer groups: {_groups(stack)}")
 
     return await eventually(done, timeout, what, interval=0.2)
 
@@ -69,8 +106,8 @@ def _one_notice_each(receiver, case_ids) -> None:
     assert {c: len(ids[c]) for c in case_ids} == {c: 1 for c in case_ids}
 
 
-async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_each_once(recovery_stack):
-    stack = recovery_stack
+async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_each_once(replicas_stack):
+    stack = replicas_stack
     settings = stack.settings()
     replica = stack.start_service("review", replica=1)
     await asyncio.to_thread(stack.wait_serving, replica)
@@ -116,7 +153,7 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
             return answered == 50
 
         await eventually(all_answered, 90, "the 50 offers answered through both replicas", interval=0.2)
-        await _all_delivered(intake, authed, case_ids, 90, "the 50 cases DELIVERED")
+        await _all_delivered(stack, intake, authed, case_ids, 90, "the 50 cases DELIVERED")
 
         records = [r for r in await read_topic(stack.kafka_bootstrap, PRODUCES["review"])
                    if r.key.decode() in case_ids]
@@ -145,6 +182,16 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
         refused = [line for line in (stack.home / "logs" / "intake.log").read_text().splitlines()
                    if "transition_refused" in line and any(c in line for c in case_ids)]
         assert refused == []
+
+        # Scaling down hands the replica's partitions back to the first one.
+        everything = _partitions(stack, "review")
+        stack.services.pop(replica).stop()
+
+        async def taken_back():
+            held = _partitions(stack, "review")
+            return held == everything or Pending(f"{len(held)} of {len(everything)}")
+
+        await eventually(taken_back, 30, "the replica's partitions back with the first review")
     finally:
         for w in watching:
             await w.close()
@@ -153,7 +200,8 @@ async def test_two_review_replicas_keep_each_cases_events_in_order_and_publish_e
                 await auth.close()
         await authed.close()
         await receiver.stop()
-        stack.services.pop(replica).stop()
+        if replica in stack.services:
+            stack.services.pop(replica).stop()
 
 
 @pytest.mark.parametrize("victim", ["intake", "matching", "review", "notify"])
@@ -188,7 +236,7 @@ async def test_a_killed_service_recovers_its_cases_on_restart_without_the_sweepe
             await authed.close()
             intake, authed = clients.submitter(settings, stack.target("intake"), tenant)
 
-        cases = await _all_delivered(intake, authed, case_ids, 60, f"all 20 DELIVERED after {victim} restarted")
+        cases = await _all_delivered(stack, intake, authed, case_ids, 60, f"all 20 DELIVERED after {victim} restarted")
         last = max(next(e.occurred_at for e in c.timeline if e.status == DELIVERED).ToDatetime().timestamp()
                    for c in cases)
         print(f"\nkill -9 {victim} with {sum(s < DELIVERED for s in before.values())} of 20 cases in flight: "
