@@ -46,3 +46,19 @@ class Checks:
     def most(self, path: str, items, limit: int) -> None:
         if len(items) > limit:
             self.add(path, f"must have at most {limit} entries")
+
+
+# A reviewer's request for more information (review asks, intake keeps it with the case).
+MAX_QUESTIONS, MAX_QUESTION_CHARS = 10, 2_000
+
+
+def question_violations(questions: list[str]) -> list[Violation]:
+    """1 to MAX_QUESTIONS questions, none blank or longer than MAX_QUESTION_CHARS."""
+    if not questions:
+        return [("questions", "at least one question is required")]
+    checks = Checks()
+    if len(questions) > MAX_QUESTIONS:
+        checks.add("questions", f"at most {MAX_QUESTIONS} questions")
+    for i, q in enumerate(questions[:MAX_QUESTIONS]):
+        checks.text(f"questions[{i}]", q, MAX_QUESTION_CHARS, required="a question")
+    return checks.violations

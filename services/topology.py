@@ -20,8 +20,8 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": (PRODUCES["matching"], PRODUCES["review"], PRODUCES["notify"]),
     # cases to match; an opinion gives the specialist's slot back
     "matching": (PRODUCES["intake"], PRODUCES["review"]),
-    # offers land in the specialist's inbox
-    "review": (PRODUCES["matching"],),
+    # offers land in the specialist's inbox; records added resume a review waiting on them
+    "review": (PRODUCES["matching"], PRODUCES["intake"]),
     # an opinion is delivered
     "notify": (PRODUCES["review"],),
 }

@@ -71,6 +71,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.GetCaseForReviewRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.CaseForReview.FromString,
                 _registered_method=True)
+        self.RecordInfoRequest = channel.unary_unary(
+                '/secondlook.v1.IntakeService/RecordInfoRequest',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.RecordInfoRequestRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.InfoRequest.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -145,6 +150,17 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordInfoRequest(self, request, context):
+        """For the review service only (role "case-reader"): the reviewer's questions when
+        they ask for more information, kept with the case (encrypted, never in events)
+        for the submitter to read in GetCase. The same request_id again records nothing
+        more. The case goes NEEDS_INFO when review's info.requested event arrives; the
+        submitter's AddDocuments answers it and brings the case back to IN_REVIEW.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +198,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.GetCaseForReview,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.GetCaseForReviewRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.CaseForReview.SerializeToString,
+            ),
+            'RecordInfoRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordInfoRequest,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.RecordInfoRequestRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.InfoRequest.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -375,6 +396,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/GetCaseForReview',
             secondlook_dot_v1_dot_intake__pb2.GetCaseForReviewRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.CaseForReview.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordInfoRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/RecordInfoRequest',
+            secondlook_dot_v1_dot_intake__pb2.RecordInfoRequestRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.InfoRequest.FromString,
             options,
             channel_credentials,
             insecure,

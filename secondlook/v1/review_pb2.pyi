@@ -23,6 +23,7 @@ class AssignmentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSIGNMENT_STATE_WITHDRAWN: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_DECLINED: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_EXPIRED: _ClassVar[AssignmentState]
+    ASSIGNMENT_STATE_NEEDS_INFO: _ClassVar[AssignmentState]
 ASSIGNMENT_STATE_UNSPECIFIED: AssignmentState
 ASSIGNMENT_STATE_OFFERED: AssignmentState
 ASSIGNMENT_STATE_ACCEPTED: AssignmentState
@@ -31,6 +32,7 @@ ASSIGNMENT_STATE_OPINION_SUBMITTED: AssignmentState
 ASSIGNMENT_STATE_WITHDRAWN: AssignmentState
 ASSIGNMENT_STATE_DECLINED: AssignmentState
 ASSIGNMENT_STATE_EXPIRED: AssignmentState
+ASSIGNMENT_STATE_NEEDS_INFO: AssignmentState
 
 class Assignment(_message.Message):
     __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason", "blind_review")
@@ -115,6 +117,14 @@ class AssignmentRequest(_message.Message):
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     def __init__(self, assignment_id: _Optional[str] = ...) -> None: ...
+
+class RequestMoreInfoRequest(_message.Message):
+    __slots__ = ("assignment_id", "questions")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    questions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, assignment_id: _Optional[str] = ..., questions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DeclineAssignmentRequest(_message.Message):
     __slots__ = ("assignment_id", "reason", "note")

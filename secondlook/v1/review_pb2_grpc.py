@@ -67,6 +67,11 @@ class ReviewServiceStub:
                 request_serializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
                 _registered_method=True)
+        self.RequestMoreInfo = channel.unary_unary(
+                '/secondlook.v1.ReviewService/RequestMoreInfo',
+                request_serializer=secondlook_dot_v1_dot_review__pb2.RequestMoreInfoRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+                _registered_method=True)
         self.RecordIndependentAssessment = channel.unary_unary(
                 '/secondlook.v1.ReviewService/RecordIndependentAssessment',
                 request_serializer=secondlook_dot_v1_dot_review__pb2.RecordAssessmentRequest.SerializeToString,
@@ -139,6 +144,17 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestMoreInfo(self, request, context):
+        """The reviewer needs more records or answers (IN_REVIEW -> NEEDS_INFO): the
+        questions are kept with the case in intake (the submitter reads them in GetCase,
+        the reviewer in GetAssignment's case), the case goes NEEDS_INFO and the SLA
+        clock pauses. The submitter's AddDocuments brings the assignment back to
+        IN_REVIEW. UNAVAILABLE, with nothing changed, while intake cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordIndependentAssessment(self, request, context):
         """Blind review: the reviewer's own diagnosis and treatment, recorded once, before
         the first opinion's diagnosis, treatment and rationale are shown (ACCEPTED or
@@ -195,6 +211,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
             'StartReview': grpc.unary_unary_rpc_method_handler(
                     servicer.StartReview,
                     request_deserializer=secondlook_dot_v1_dot_review__pb2.AssignmentRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
+            ),
+            'RequestMoreInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestMoreInfo,
+                    request_deserializer=secondlook_dot_v1_dot_review__pb2.RequestMoreInfoRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
             ),
             'RecordIndependentAssessment': grpc.unary_unary_rpc_method_handler(
@@ -377,6 +398,33 @@ class ReviewService:
             target,
             '/secondlook.v1.ReviewService/StartReview',
             secondlook_dot_v1_dot_review__pb2.AssignmentRequest.SerializeToString,
+            secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestMoreInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.ReviewService/RequestMoreInfo',
+            secondlook_dot_v1_dot_review__pb2.RequestMoreInfoRequest.SerializeToString,
             secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
             options,
             channel_credentials,

@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 from secondlook.phi import PhiCipher
 
-from .domain.case import Case
+from .domain.case import Case, InfoRequest
 from .domain.content import (
     Attachment,
     CaseContent,
@@ -31,7 +31,8 @@ from .domain.lifecycle import TimelineEntry
 
 # What the projection and the sweeper read: everything but the content.
 CONTENT_FIELDS = ("content", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion",
-                  "clinical_question", "attachments", "consent", "proposed_treatment", "mrn_lookup", "withdrawal_note")
+                  "clinical_question", "attachments", "consent", "proposed_treatment", "mrn_lookup", "withdrawal_note",
+                  "info_requests")
 BOOKKEEPING = {field: False for field in CONTENT_FIELDS}
 
 
@@ -132,7 +133,19 @@ async def from_doc(doc: dict, cipher: PhiCipher) -> Case:
         withdrawal_reason=doc.get("withdrawal", {}).get("reason", 0), withdrawn_at=doc.get("withdrawal", {}).get("at"),
         withdrawn_by=doc.get("withdrawal", {}).get("by", ""),
         content=await _content(doc, cipher) if "content" in doc or "patient" in doc else None,
+        info_requests=tuple([await _info_request(r, cipher) for r in doc.get("info_requests", ())]),
     )
+
+
+async def info_request_doc(r: InfoRequest, cipher: PhiCipher) -> dict:
+    """A reviewer's request as kept: its questions sealed, who asked and when in clear."""
+    return {"request_id": r.request_id, "specialist_id": r.specialist_id, "requested_at": r.requested_at,
+            "questions": await cipher.seal(list(r.questions))}
+
+
+async def _info_request(doc: dict, cipher: PhiCipher) -> InfoRequest:
+    return InfoRequest(request_id=doc["request_id"], specialist_id=doc["specialist_id"],
+                       questions=tuple(await cipher.open(doc["questions"])), requested_at=doc["requested_at"])
 
 
 def _patient(p: dict) -> Patient:

@@ -12,11 +12,12 @@ from secondlook.feed import FellBehind
 from secondlook.logging import bound_contextvars
 from secondlook.unitofwork import Transact
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
+from secondlook.validation import question_violations
 
 from . import usecases
-from .domain.case import ClosedToDocuments, NotWithdrawable
+from .domain.case import ClosedToDocuments, NotAskable, NotWithdrawable
 from .domain.listing import parse_query
-from .messages import case_message, entry_message, review_message
+from .messages import case_message, entry_message, info_request_message, review_message
 from .repository import CaseReader
 
 
@@ -68,7 +69,26 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "GetCaseForReview answers the review service only")
         if case is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
-        return review_message(case, self._clock.now().date())
+        return review_message(case, self._clock.now().date(), request.specialist_id)
+
+    async def RecordInfoRequest(self, request: intake_pb2.RecordInfoRequestRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "case-reader")
+        problems = [(name, "is required") for name in ("case_id", "request_id", "specialist_id")
+                    if not getattr(request, name)]
+        problems += question_violations(list(request.questions))
+        if problems:
+            await context.abort_with_status(field_violations(*problems))
+        try:
+            kept = await usecases.record_info_request(self._transact, self._audit, self._clock, principal,
+                                                      request.case_id, request.request_id, request.specialist_id,
+                                                      list(request.questions))
+        except usecases.NotReviewService:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "RecordInfoRequest answers the review service only")
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
+        except NotAskable as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"case_id: {exc}")
+        return info_request_message(kept)
 
     async def ListCases(self, request: intake_pb2.ListCasesRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "submitter", "operator")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from secondlook.v1 import case_pb2, intake_pb2
 
-from .domain.case import Case
+from .domain.case import Case, InfoRequest, answered_at
 from .domain.content import CaseContent, Diagnosis
 from .domain.lifecycle import TimelineEntry
 
@@ -39,6 +39,15 @@ def case_message(case: Case) -> intake_pb2.Case:
     msg.timeline.extend(entry_message(e) for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)))
     if case.content is not None:
         _add_content(msg, case.content)
+    msg.info_requests.extend(info_request_message(r, answered_at(case, r)) for r in case.info_requests)
+    return msg
+
+
+def info_request_message(r: InfoRequest, answered: datetime | None = None) -> intake_pb2.InfoRequest:
+    msg = intake_pb2.InfoRequest(request_id=r.request_id, questions=r.questions)
+    msg.requested_at.FromDatetime(r.requested_at)
+    if answered is not None:
+        msg.answered_at.FromDatetime(answered)
     return msg
 
 
@@ -85,9 +94,10 @@ def age_on(birth_date: str, day: date) -> int:
     return min(AGE_CAP, max(0, day.year - born.year - ((day.month, day.day) < (born.month, born.day))))
 
 
-def review_message(case: Case, day: date) -> intake_pb2.CaseForReview:
+def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.CaseForReview:
     """What the reviewer needs of a case read with its content: no name, identifier or
-    contact detail; the age on `day` instead of the birth date."""
+    contact detail; the age on `day` instead of the birth date; their own requests
+    for more information (a panel's members review independently)."""
     assert case.content is not None
     content = case.content
     whole = intake_pb2.Case()
@@ -100,4 +110,6 @@ def review_message(case: Case, day: date) -> intake_pb2.CaseForReview:
         secondary_diagnoses=whole.secondary_diagnoses, first_opinion=whole.first_opinion,
         clinical_question=content.clinical_question, attachments=whole.attachments,
         panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested, status=case.status,
+        info_requests=[info_request_message(r, answered_at(case, r)) for r in case.info_requests
+                       if r.specialist_id == specialist_id],
     )

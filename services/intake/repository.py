@@ -20,6 +20,7 @@ from .casedoc import (
     BOOKKEEPING,
     entry_doc,
     from_doc,
+    info_request_doc,
     lookup_docs,
     mrn_key,
     opened_attachments,
@@ -27,7 +28,7 @@ from .casedoc import (
     to_doc,
     withdrawal_fields,
 )
-from .domain.case import Case, projected_fields
+from .domain.case import Case, InfoRequest, projected_fields
 from .domain.content import Attachment
 from .domain.lifecycle import SYSTEM_STAGES
 from .domain.listing import CaseQuery
@@ -53,6 +54,7 @@ class CaseRepository(Protocol):
     async def attachments_of(self, case_id: str) -> tuple[tuple[Attachment, ...], int | None]: ...
     async def save_documents(self, before: Case, after: Case, attachments: tuple[Attachment, ...], event_id: str,
                              count_read: int | None) -> bool: ...
+    async def add_info_request(self, case: Case, request: InfoRequest) -> bool: ...
 
 
 class CaseReader(Protocol):
@@ -178,6 +180,17 @@ class MongoCaseRepository:
         update["$set"] = {**update.get("$set", {}), **await sealed_attachments(attachments, self._cipher)}
         result = await self._db[CASES].update_one(filters, update, session=self._session)
         return result.matched_count == 1
+
+    async def add_info_request(self, case: Case, request: InfoRequest) -> bool:
+        """Keeps the reviewer's request with the case unless it is there already (one
+        guarded write: the request's id among the case's is the guard); True when kept now."""
+        result = await self._db[CASES].update_one(
+            {"_id": case.case_id, "info_request_ids": {"$ne": request.request_id}},
+            {"$push": {"info_requests": await info_request_doc(request, self._cipher),
+                       "info_request_ids": request.request_id}},
+            session=self._session,
+        )
+        return result.modified_count == 1
 
     async def save_redrive(self, before: Case, after: Case) -> bool:
         """Records a redrive if nobody moved the case (or re-drove it) since `before` was read."""

@@ -19,10 +19,11 @@ from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
+from secondlook.validation import question_violations
 
 from .domain import case as cases
 from .domain import listing
-from .domain.case import Case
+from .domain.case import Case, InfoRequest
 from .domain.lifecycle import (
     FINAL,
     IllegalTransition,
@@ -261,6 +262,38 @@ async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, p
         access = _access(principal, "GetCaseForReview", case, clock.now(), REVIEW_PARTS)
         await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
     return case
+
+
+class InvalidQuestions(InvalidInput):
+    """No question, too many, or one blank or too long: nothing is kept."""
+
+
+async def record_info_request(transact: Transact, audit: AuditTrail, clock: Clock, principal: Principal,
+                              case_id: str, request_id: str, specialist_id: str, questions: list[str]) -> InfoRequest:
+    """Keeps a reviewer's questions with the case, sealed, for the submitter to read
+    (review's info.requested event moves the case to NEEDS_INFO); the same request
+    again keeps nothing more. None of the case's content is read."""
+    if principal.subject != REVIEW_SERVICE or principal.tenant != "secondlook-services":
+        raise NotReviewService(principal.subject)
+    questions = [q.strip() for q in questions]
+    violations = question_violations(questions)
+    if violations:
+        raise InvalidQuestions(violations)
+    request = InfoRequest(request_id=request_id, specialist_id=specialist_id, questions=tuple(questions),
+                          requested_at=clock.now())
+
+    async def body(uow: UnitOfWork) -> Case:
+        case = await uow.cases.get(case_id)
+        if case is None:
+            raise NotFound(case_id)
+        cases.info_request_added(case, request)  # NotAskable: closed to questions
+        await uow.cases.add_info_request(case, request)  # False: kept before (a retry)
+        return case
+
+    case = await transact(body)
+    access = _access(principal, "RecordInfoRequest", case, clock.now(), ("info_requests",))
+    await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
+    return request
 
 
 async def case_status(reader: CaseReader, principal: Principal, case_id: str) -> Case | None:

@@ -42,3 +42,24 @@ class IntakeCases:
                 raise CaseUnavailable(exc.code().name) from None
             raise  # refused or not understood: a misconfiguration (the key, the target), not a moment's outage
         raise AssertionError("unreachable: attempts either return or raise")
+
+    async def record_info_request(self, case_id: str, request_id: str, specialist_id: str,
+                                  questions: list[str]) -> bool:
+        """Keeps the reviewer's questions with the case; False when intake has no open
+        case of that id (withdrawn or closed since). The same request_id again is a
+        no-op there, so a call retried after a lost reply records it once."""
+        request = intake_pb2.RecordInfoRequestRequest(case_id=case_id, request_id=request_id,
+                                                      specialist_id=specialist_id, questions=questions)
+        try:
+            async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
+                with attempt:
+                    await self._stub.RecordInfoRequest(request, metadata=self._identity.metadata(),
+                                                       timeout=TIMEOUT_SECONDS)
+                    return True
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                return False
+            if exc.code() in TRANSIENT:
+                raise CaseUnavailable(exc.code().name) from None
+            raise
+        raise AssertionError("unreachable: attempts either return or raise")

@@ -16,10 +16,16 @@ from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 from secondlook.v1 import review_pb2, review_pb2_grpc
 from secondlook.v1.case_pb2 import Urgency
+from secondlook.validation import question_violations
 
 from . import usecases
 from .cases import CaseUnavailable
-from .domain.assignment import Assignment, IllegalAction, validate_decline, withholds_first_opinion
+from .domain.assignment import (
+    Assignment,
+    IllegalAction,
+    validate_decline,
+    withholds_first_opinion,
+)
 from .domain.inbox import InboxPage
 from .domain.opinion import assessment_message, opinion_message
 
@@ -183,7 +189,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort_with_status(field_violations(("assignment_id", "is required")))
         try:
             moved = await command(principal.specialist_id)
-        except (usecases.InvalidOpinion, usecases.InvalidDecline) as exc:
+        except (usecases.InvalidOpinion, usecases.InvalidDecline, usecases.InvalidQuestions) as exc:
             await context.abort_with_status(field_violations(*exc.violations))
         except usecases.NotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"assignment_id: no assignment {assignment_id[:64]!r}")
@@ -191,6 +197,10 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except usecases.Superseded:
             await context.abort(grpc.StatusCode.ABORTED, "the assignment changed while this call ran; read it again")
+        except usecases.CaseClosed:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the case is withdrawn or closed: nothing to ask")
+        except CaseUnavailable:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "intake did not answer: nothing was asked; try again")
         with bound_contextvars(case_id=moved.case_id):
             log.info("assignment_" + action, assignment_id=assignment_id)
         return _message(moved)
@@ -207,6 +217,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort_with_status(field_violations(*missing, *problems))
         return await self._run(context, request.assignment_id, "decline", lambda sid: usecases.decline_assignment(
             self._transact, self._feed, self._clock, sid, request.assignment_id, request.reason, request.note))
+
+    async def RequestMoreInfo(self, request, context):
+        await self._reviewer(context)
+        problems = question_violations([q.strip() for q in request.questions])
+        if problems:  # every problem at once, the missing id among them
+            missing = [("assignment_id", "is required")] if not request.assignment_id else []
+            await context.abort_with_status(field_violations(*missing, *problems))
+        return await self._run(context, request.assignment_id, "request_info", lambda sid: usecases.request_more_info(
+            self._transact, self._inbox, self._cases, self._feed, self._clock, sid, request.assignment_id,
+            list(request.questions)))
 
     async def StartReview(self, request, context):
         return await self._run(context, request.assignment_id, "start", lambda sid: usecases.start_review(

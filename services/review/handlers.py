@@ -19,4 +19,5 @@ def make_handlers(db: AsyncDatabase, feed: usecases.Feed, clock: Clock) -> dict[
         "specialist.offered": Guarded.batched(lambda events: usecases.record_offers(assignments, feed, clock, events)),
         "offers.withdrawn": adapt(ReviewUnitOfWork, lambda uow, e: usecases.withdraw_assignments(uow, feed, clock, e)),
         "offer.deadline_passed": adapt(ReviewUnitOfWork, lambda uow, e: usecases.expire_offer(uow, feed, clock, e)),
+        "documents.added": adapt(ReviewUnitOfWork, lambda uow, e: usecases.resume_reviews(uow, feed, clock, e)),
     }

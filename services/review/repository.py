@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from secondlook import changes
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork, insert_once
+from secondlook.v1.review_pb2 import AssignmentState
 
 from .domain.assignment import STAMPS, Assignment
 from .domain.inbox import InboxPage
@@ -34,6 +35,7 @@ class ReviewRepository(Protocol):
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
     async def save_move(self, before: Assignment, after: Assignment) -> bool: ...
     async def get_many(self, assignment_ids: list[str]) -> list[Assignment]: ...
+    async def waiting_for_records(self, case_id: str) -> list[Assignment]: ...
     async def add_opinion(self, opinion: OpinionRecord) -> None: ...
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]: ...
 
@@ -41,6 +43,7 @@ class ReviewRepository(Protocol):
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("state", 1)])
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("changed_at", 1)])
+    await db[ASSIGNMENTS].create_index([("case_id", 1), ("state", 1)])  # a case's assignments waiting on records
     # One document per signed version: two amendments at once cannot both be version n+1.
     await db[OPINIONS].create_index([("assignment_id", 1), ("version", 1)], unique=True, name="opinion_versions")
 
@@ -51,8 +54,12 @@ def _doc(a: Assignment) -> dict:
         "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
         "version": a.version, "changed_at": a.changed_at or a.offered_at, **_decline(a),
-        "blind_review": a.blind_review, **_assessed(a.assessment),
+        "blind_review": a.blind_review, **_assessed(a.assessment), **_info_request(a),
     }
+
+
+def _info_request(a: Assignment) -> dict:
+    return {"info_request_id": a.info_request_id, "info_questions": a.info_questions} if a.info_request_id else {}
 
 
 def _assessed(a: Assessment | None, key: str = "assessment") -> dict:
@@ -83,6 +90,7 @@ def _assignment(doc: dict) -> Assignment:
         version=doc.get("version", 1), changed_at=doc.get("changed_at", doc["offered_at"]),
         decline_reason=doc.get("decline_reason", 0), decline_note=doc.get("decline_note", ""),
         blind_review=doc.get("blind_review", False), assessment=_assessment(doc.get("assessment")),
+        info_request_id=doc.get("info_request_id", ""), info_questions=doc.get("info_questions", 0),
     )
 
 
@@ -115,6 +123,7 @@ class MongoReviewRepository:
         False when it changed meanwhile. (A guarded update, not findAndModify: the
         embedded store scans the whole collection for findAndModify's write.)"""
         changed = {"state": after.state, "changed_at": after.changed_at, **_decline(after), **_assessed(after.assessment),
+                   **_info_request(after),
                    **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},
@@ -122,6 +131,12 @@ class MongoReviewRepository:
             session=self._session,
         )
         return result.modified_count == 1
+
+    async def waiting_for_records(self, case_id: str) -> list[Assignment]:
+        """The case's assignments whose reviewer asked for more information."""
+        cursor = self._db[ASSIGNMENTS].find({"case_id": case_id, "state": AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO},
+                                            session=self._session)
+        return [_assignment(d) async for d in cursor]
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         """Signs a version (DuplicateKeyError when that version of the opinion exists)."""

@@ -14,6 +14,7 @@ from secondlook.events import Event
 from secondlook.unitofwork import Transact
 from secondlook.v1.review_pb2 import AssignmentState as A
 from secondlook.v1.review_pb2 import IndependentAssessment, Opinion
+from secondlook.validation import question_violations
 
 from .domain.assignment import (
     OPEN,
@@ -26,7 +27,10 @@ from .domain.assignment import (
     declined,
     event_for,
     expired,
+    info_request_id,
+    info_requested,
     offer_from,
+    resumed,
     validate_decline,
     withdrawn,
 )
@@ -64,7 +68,8 @@ class CaseSource(Protocol):
     """intake's case, as the reviewer needs it (cases.py); None when intake has no such case."""
 
     async def case_for_review(self, case_id: str, specialist_id: str): ...
-
+    async def record_info_request(self, case_id: str, request_id: str, specialist_id: str,
+                                  questions: list[str]) -> bool: ...
 
 
 class Feed(Protocol):
@@ -91,6 +96,14 @@ class NotFound(Exception):
 
 class InvalidOpinion(InvalidInput):
     """The opinion is incomplete or out of range: nothing is stored."""
+
+
+class InvalidQuestions(InvalidInput):
+    """No question, too many, or one blank or too long: nothing is asked."""
+
+
+class CaseClosed(Exception):
+    """intake has no open case to ask about (withdrawn or closed meanwhile)."""
 
 
 class InvalidDecline(InvalidInput):
@@ -150,10 +163,25 @@ async def expire_offer(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) 
     uow.after_commit.append(lambda: feed.publish(moved))
 
 
+async def resume_reviews(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) -> None:
+    """documents.added: a review waiting on the submitter's records goes on
+    (review.resumed: intake records it, the SLA clock runs again); records added
+    while nobody waits on them change nothing here."""
+    now = clock.now()
+    for current in await uow.assignments.waiting_for_records(event.case_id):
+        moved = resumed(current, now)
+        if moved is None:
+            continue
+        if not await uow.assignments.save_move(current, moved):
+            raise Superseded(current.assignment_id)  # the reviewer acted meanwhile: the consumer runs it again
+        uow.emit(event_for(moved, "resume", now))
+        uow.after_commit.append(lambda moved=moved: feed.publish(moved))
+
+
 # --- queries ---------------------------------------------------------------------
 # The reviewer reads the case once the offer is theirs: an offer shows its routing facts only.
 CASE_VISIBLE = frozenset({A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW,
-                          A.ASSIGNMENT_STATE_OPINION_SUBMITTED})
+                          A.ASSIGNMENT_STATE_NEEDS_INFO, A.ASSIGNMENT_STATE_OPINION_SUBMITTED})
 
 
 async def list_assignments(inbox: InboxQuery, specialist_id: str, query: InboxPage,
@@ -300,6 +328,33 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
         return moved
 
     return await transact(body)
+
+
+async def request_more_info(transact: Transact, inbox: InboxQuery, cases: CaseSource, feed: Feed, clock: Clock,
+                            specialist_id: str, assignment_id: str, questions: list[str]) -> Assignment:
+    """The reviewer's questions go to intake, kept with the case for the submitter;
+    then the assignment waits on the submitter (info.requested: intake shows the
+    case NEEDS_INFO). The request's id comes from the assignment's version, so a
+    retry after a lost reply names the same request, and a request recorded in
+    intake whose move here did not commit is the one the retry makes."""
+    questions = [q.strip() for q in questions]
+    violations = question_violations(questions)
+    if violations:
+        raise InvalidQuestions(violations)
+    current = await inbox.get_for_specialist(assignment_id, specialist_id)
+    if current is None:
+        raise NotFound(assignment_id)
+    request_id = info_request_id(current)
+    info_requested(current, request_id, len(questions), clock.now())  # IllegalAction before intake is asked
+    if not await cases.record_info_request(current.case_id, request_id, specialist_id, questions):
+        raise CaseClosed(current.case_id)
+
+    def move(found: Assignment, _: str, now: datetime) -> Assignment:
+        if found.version != current.version:
+            raise Superseded(assignment_id)  # it changed since the request was named: ask again
+        return info_requested(found, request_id, len(questions), now)
+
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "request_info", move=move)
 
 
 async def decline_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,

@@ -56,7 +56,19 @@ def _calls(assignment_id: str):
         ("StartReview", lambda s, m: s.StartReview(req, metadata=m)),
         ("SubmitOpinion", lambda s, m: s.SubmitOpinion(review_pb2.SubmitOpinionRequest(
             assignment_id=assignment_id, opinion=opinion), metadata=m)),
+        ("RequestMoreInfo", lambda s, m: s.RequestMoreInfo(review_pb2.RequestMoreInfoRequest(
+            assignment_id=assignment_id, questions=["The echocardiogram report?"]), metadata=m)),
+        ("RecordIndependentAssessment", lambda s, m: s.RecordIndependentAssessment(review_pb2.RecordAssessmentRequest(
+            assignment_id=assignment_id, assessment=review_pb2.IndependentAssessment(
+                diagnosis_code="Q21.1", treatment="Closure.")), metadata=m)),
+        ("AmendOpinion", lambda s, m: s.AmendOpinion(review_pb2.AmendOpinionRequest(
+            assignment_id=assignment_id, opinion=opinion, reason="A correction."), metadata=m)),
     ]
+
+
+def test_the_authorization_matrix_covers_every_review_method():
+    methods = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].methods_by_name
+    assert sorted(name for name, _ in _calls("a1")) == sorted(methods)
 
 
 async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited(stack, stack_settings):
@@ -234,6 +246,87 @@ async def test_blind_review_withholds_the_first_opinions_conclusions_until_the_r
                 recommendation="Percutaneous closure rather than surgery.")), metadata=authed.metadata)
         [signed] = (await reviewer.GetAssignment(req, metadata=authed.metadata)).opinions
         assert signed.blind and signed.independent_assessment.diagnosis_code == "Q21.10"
+    finally:
+        await authed.close()
+        await admin.close()
+        await submitter.close()
+
+
+async def test_more_information_round_trip_pauses_the_review_until_the_submitter_adds_records(stack, stack_settings):
+    """RequestMoreInfo: the questions are kept in intake (the submitter reads them in
+    GetCase; never in events), the case goes NEEDS_INFO; the submitter's AddDocuments
+    brings it back to IN_REVIEW and review resumes the assignment."""
+    settings, place, sid = stack_settings, "US-VT", "vt-info"
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, submitter = clients.submitter(settings, stack.target("intake"), "info-tenant")
+    reviewer, authed = clients.reviewer(settings, stack.target("review"), sid)
+    question = "CANARY-QUESTION: please send the echocardiogram report of last March."
+    try:
+        await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
+            specialist_id=sid, npi="1234567893", display_name="Dr. Info (synthetic)", specialties=[PEDIATRIC_CARDIOLOGY],
+            licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
+            certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
+                                                       expires="2099-12-31")],
+            languages=["en"], capacity=2, accepting=True, turnaround_days=2.0, quality=0.9)), metadata=admin.metadata)
+        request = clients.numbered_cases("info", 1)[0]
+        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", place, "en"
+        case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
+
+        async def offered():
+            found = await reviewer.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=authed.metadata)
+            mine = [a for a in found.assignments if a.case_id == case_id]
+            return mine[0] if mine else Pending(len(found.assignments))
+
+        assignment = await eventually(offered, 60, "the case's offer")
+        req = review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id)
+        await reviewer.AcceptAssignment(req, metadata=authed.metadata)
+        with pytest.raises(grpc.aio.AioRpcError) as early:  # only once the review is under way
+            await reviewer.RequestMoreInfo(review_pb2.RequestMoreInfoRequest(
+                assignment_id=assignment.assignment_id, questions=[question]), metadata=authed.metadata)
+        assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        await reviewer.StartReview(req, metadata=authed.metadata)
+        with pytest.raises(grpc.aio.AioRpcError) as empty:
+            await reviewer.RequestMoreInfo(review_pb2.RequestMoreInfoRequest(
+                assignment_id=assignment.assignment_id, questions=[" ", "x" * 2001]), metadata=authed.metadata)
+        assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        details = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(empty.value).details[0].Unpack(details)
+        assert [v.field for v in details.field_violations] == ["questions[0]", "questions[1]"]
+        waiting = await reviewer.RequestMoreInfo(review_pb2.RequestMoreInfoRequest(
+            assignment_id=assignment.assignment_id, questions=[question]), metadata=authed.metadata)
+        assert waiting.state == review_pb2.ASSIGNMENT_STATE_NEEDS_INFO
+
+        async def status_is(status):
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
+            return case if case.status == status else Pending(case_pb2.CaseStatus.Name(case.status))
+
+        asked = await eventually(lambda: status_is(case_pb2.CASE_STATUS_NEEDS_INFO), 30, "the case NEEDS_INFO")
+        assert [list(r.questions) for r in asked.info_requests] == [[question]]
+        assert "asked 1 question" in [e for e in asked.timeline if e.event_type == "info.requested"][0].detail
+        shown = await reviewer.GetAssignment(req, metadata=authed.metadata)  # the reviewer sees what they asked
+        assert [list(r.questions) for r in shown.case.info_requests] == [[question]]
+
+        added = await intake.AddDocuments(intake_pb2.AddDocumentsRequest(case_id=case_id, attachments=[
+            intake_pb2.Attachment(uri="https://records.example.org/echo/2026-03", media_type="application/pdf",
+                                  size_bytes=20_000, sha256="ab" * 32, title="Echocardiogram")]),
+            metadata=submitter.metadata)
+        assert added.status == case_pb2.CASE_STATUS_IN_REVIEW
+
+        async def resumed():
+            a = (await reviewer.GetAssignment(req, metadata=authed.metadata)).assignment
+            return a if a.state == review_pb2.ASSIGNMENT_STATE_IN_REVIEW else Pending(a.state)
+
+        await eventually(resumed, 30, "the assignment back IN_REVIEW")
+        await reviewer.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+            assignment_id=assignment.assignment_id, opinion=clients.opinion(
+                diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE)),
+            metadata=authed.metadata)
+        done = await eventually(lambda: status_is(case_pb2.CASE_STATUS_OPINION_READY), 30, "the opinion ready")
+        kinds = [e.event_type for e in done.timeline]
+        assert kinds.index("info.requested") < kinds.index("documents.added") < kinds.index("opinion.submitted")
+        assert "review.resumed" in kinds and done.info_requests[0].HasField("answered_at")
+        records = await read_topic(stack.kafka_bootstrap, PRODUCES["review"])
+        assert not [r for r in records if b"CANARY-QUESTION" in r.value]  # the questions never travel in events
     finally:
         await authed.close()
         await admin.close()

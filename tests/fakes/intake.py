@@ -84,6 +84,14 @@ class InMemoryCases:
             current, content=dataclasses.replace(current.content, attachments=tuple(attachments)))
         return True
 
+    async def add_info_request(self, case: Case, request) -> bool:
+        """As the real adapter: once per request id, whatever the case read said."""
+        current = self._state.cases.get(case.case_id)
+        if current is None or any(r.request_id == request.request_id for r in current.info_requests):
+            return False
+        self._state.cases[case.case_id] = dataclasses.replace(current, info_requests=(*current.info_requests, request))
+        return True
+
     async def save_redrive(self, before: Case, after: Case) -> bool:
         current = self._state.cases.get(before.case_id)
         if current is None or (current.redrives, current.status) != (before.redrives, before.status):

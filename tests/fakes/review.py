@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from secondlook.v1.review_pb2 import AssignmentState
 from services.review.domain.assignment import Assignment
 from services.review.domain.opinion import OpinionRecord
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
@@ -41,6 +42,10 @@ class InMemoryReviewRepository:
             return False
         self._state.assignments[before.assignment_id] = after
         return True
+
+    async def waiting_for_records(self, case_id: str) -> list[Assignment]:
+        return [a for a in self._state.assignments.values()
+                if a.case_id == case_id and a.state == AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO]
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         assert opinion.opinion_id not in self._state.opinions

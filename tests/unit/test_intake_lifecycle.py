@@ -81,3 +81,23 @@ def test_an_amended_opinion_is_recorded_with_its_version_and_moves_nothing():
     event = new_event(events_pb2.OpinionAmended(opinion=events_pb2.OpinionSubmitted(version=2)), case_id="c",
                       tenant_id="t", producer="review")
     assert detail_of(event) == "the opinion was amended: version 2"
+
+
+def test_needs_info_sits_beside_in_review_and_only_its_own_events_move_between_them():
+    asked = step(S.CASE_STATUS_IN_REVIEW, "info.requested")
+    assert (asked.status, asked.status_changed) == (S.CASE_STATUS_NEEDS_INFO, True)
+    # Another panel member's late stage event does not end the wait.
+    assert step(S.CASE_STATUS_NEEDS_INFO, "review.started").status == S.CASE_STATUS_NEEDS_INFO
+    assert step(S.CASE_STATUS_NEEDS_INFO, "assignment.accepted").status == S.CASE_STATUS_NEEDS_INFO
+    assert step(S.CASE_STATUS_NEEDS_INFO, "review.resumed").status == S.CASE_STATUS_IN_REVIEW
+    # Intake moved it back itself (AddDocuments): the resumption is recorded, nothing moves.
+    t = step(S.CASE_STATUS_IN_REVIEW, "review.resumed")
+    assert (t.status, t.status_changed, t.entry.event_type) == (S.CASE_STATUS_IN_REVIEW, False, "review.resumed")
+    # A request seen after the opinion (a replay) does not take the case back.
+    assert step(S.CASE_STATUS_OPINION_READY, "info.requested").status == S.CASE_STATUS_OPINION_READY
+    assert step(S.CASE_STATUS_NEEDS_INFO, "opinion.submitted").status == S.CASE_STATUS_OPINION_READY
+    entries = [step(s, e, event_id=e).entry for s, e in (
+        (S.CASE_STATUS_ASSIGNED, "review.started"), (S.CASE_STATUS_IN_REVIEW, "info.requested"),
+        (S.CASE_STATUS_NEEDS_INFO, "review.resumed"))]
+    assert statuses_along(tuple(entries)) == [S.CASE_STATUS_IN_REVIEW, S.CASE_STATUS_NEEDS_INFO,
+                                              S.CASE_STATUS_IN_REVIEW]

@@ -17,10 +17,10 @@ from secondlook.events import caused_by, new_event
 from secondlook.feed import Feed
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import usecases
-from services.intake.domain.case import ClosedToDocuments, NotWithdrawable
+from services.intake.domain.case import ClosedToDocuments, NotAskable, NotWithdrawable
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
 from services.intake.domain.listing import parse_query
-from services.intake.messages import age_on, review_message
+from services.intake.messages import age_on, case_message, review_message
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, RecordedAccesses, intake_transact
 from tests.fakes.transact import Committed
 
@@ -150,7 +150,7 @@ async def test_a_case_read_for_review_is_audited_as_the_reviewer_and_holds_no_id
     transact.state.cases[case.case_id] = dataclasses.replace(read, status=case_pb2.CASE_STATUS_WITHDRAWN)
     assert await usecases.case_for_review(InMemoryCaseReader(transact), audit, clock, service, case.case_id,
                                           "spec-7") is None  # withdrawn: nothing left to review
-    message = review_message(read, date(2026, 11, 27))
+    message = review_message(read, date(2026, 11, 27), "spec-7")
     request = clients.sample_cases()[0]
     assert message.clinical_question == request.clinical_question and message.first_opinion.rationale
     assert message.patient_age_years == age_on(request.patient.birth_date, date(2026, 11, 27)) > 0
@@ -479,6 +479,75 @@ async def test_added_records_join_the_case_and_its_timeline_once_and_the_read_is
                                          [_record(2)]))[1:] == (0, held + 2)
     assert len(transact.committed) == 2
     assert [(a.method, a.fields) for a in audit.accesses] == [("AddDocuments", ("attachments",))] * 2
+
+
+REVIEW = Principal(subject="service:review", tenant="secondlook-services", roles=frozenset({"case-reader"}))
+
+
+def _stage(case_id, event_type, payload, n):
+    event = new_event(payload, case_id=case_id, tenant_id="t1", producer="review")
+    assert event.type == event_type
+    return event
+
+
+async def test_a_reviewers_questions_are_kept_sealed_with_the_case_and_records_added_answer_them():
+    transact, clock, audit, changes = intake_transact(), FakeClock(), RecordedAccesses(), Feed()
+    case, _ = await _submit(transact, clock)
+    cases = Committed(transact, InMemoryCases)
+    for n, (event_type, payload) in enumerate([
+            ("assignment.accepted", events_pb2.AssignmentAccepted(assignment_id="a1", specialist_id="spec-1")),
+            ("review.started", events_pb2.ReviewStarted(assignment_id="a1", specialist_id="spec-1"))]):
+        await usecases.project(cases, changes, _stage(case.case_id, event_type, payload, n), clock, STUCK_AFTER)
+    kept = await usecases.record_info_request(transact, audit, clock, REVIEW, case.case_id, "r1", "spec-1",
+                                              [" Pathology report of the core biopsy? "])
+    assert kept.questions == ("Pathology report of the core biopsy?",)
+    await usecases.record_info_request(transact, audit, clock, REVIEW, case.case_id, "r1", "spec-1", ["again"])
+    assert [r.questions for r in transact.state.cases[case.case_id].info_requests] == [kept.questions]  # once
+    assert (audit.accesses[-1].method, audit.accesses[-1].subject) == ("RecordInfoRequest", "spec-1 via service:review")
+    assert transact.committed[-1].type == "case.submitted"  # intake emits nothing: review's event moves the case
+
+    asked = events_pb2.InfoRequested(assignment_id="a1", specialist_id="spec-1", request_id="r1", question_count=1)
+    await usecases.project(cases, changes, _stage(case.case_id, "info.requested", asked, 3), clock, STUCK_AFTER)
+    waiting = transact.state.cases[case.case_id]
+    assert waiting.status == S.CASE_STATUS_NEEDS_INFO
+    assert "asked 1 question" in waiting.timeline[-1].detail
+    shown = case_message(await usecases.get_case(InMemoryCaseReader(transact), audit, clock, _principal(),
+                                                 case.case_id))
+    assert [list(r.questions) for r in shown.info_requests] == [list(kept.questions)]
+    assert not shown.info_requests[0].HasField("answered_at")
+
+    clock.advance(3600)
+    moved, added, _ = await usecases.add_documents(transact, audit, changes, clock, _principal(), case.case_id,
+                                                   [_record(7)])
+    assert added == 1 and moved.status == S.CASE_STATUS_IN_REVIEW
+    assert transact.state.cases[case.case_id].status == S.CASE_STATUS_IN_REVIEW
+    resumed = events_pb2.ReviewResumed(assignment_id="a1", specialist_id="spec-1")
+    await usecases.project(cases, changes, _stage(case.case_id, "review.resumed", resumed, 4), clock, STUCK_AFTER)
+    answered = transact.state.cases[case.case_id]
+    assert answered.status == S.CASE_STATUS_IN_REVIEW and answered.timeline[-1].event_type == "review.resumed"
+    shown = case_message(answered)
+    assert shown.info_requests[0].answered_at.ToDatetime(tzinfo=clock.now().tzinfo) == clock.now()
+    # The reviewer sees their own requests only (a panel's members review independently).
+    assert len(review_message(answered, date(2026, 11, 27), "spec-1").info_requests) == 1
+    assert len(review_message(answered, date(2026, 11, 27), "spec-2").info_requests) == 0
+
+
+async def test_only_the_review_service_records_questions_and_only_on_an_open_case():
+    transact, clock, audit = intake_transact(), FakeClock(), RecordedAccesses()
+    case, _ = await _submit(transact, clock)
+    for stranger in (_principal(), Principal(subject="service:notify", tenant="secondlook-services",
+                                             roles=frozenset({"case-reader"}))):
+        with pytest.raises(usecases.NotReviewService):
+            await usecases.record_info_request(transact, audit, clock, stranger, case.case_id, "r1", "s", ["Why?"])
+    with pytest.raises(usecases.InvalidQuestions) as refused:
+        await usecases.record_info_request(transact, audit, clock, REVIEW, case.case_id, "r1", "s", ["", "x" * 2001])
+    assert [p for p, _ in refused.value.violations] == ["questions[0]", "questions[1]"]
+    with pytest.raises(usecases.NotFound):
+        await usecases.record_info_request(transact, audit, clock, REVIEW, "nope", "r1", "s", ["Why?"])
+    await _withdraw(transact, clock, case.case_id)
+    with pytest.raises(NotAskable, match="WITHDRAWN"):
+        await usecases.record_info_request(transact, audit, clock, REVIEW, case.case_id, "r1", "s", ["Why?"])
+    assert transact.state.cases[case.case_id].info_requests == () and audit.accesses == []
 
 
 async def test_records_are_checked_like_a_submissions_and_only_an_open_case_takes_them():

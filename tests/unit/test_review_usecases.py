@@ -14,6 +14,7 @@ from secondlook.events import new_event
 from secondlook.feed import WATCHER_BACKLOG, FellBehind
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
+from services.review.cases import CaseUnavailable
 from services.review.domain.assignment import IllegalAction, withholds_first_opinion
 from services.review.domain.inbox import InboxPage
 from services.review.domain.opinion import validate_opinion
@@ -319,6 +320,81 @@ class _Cases:
     async def case_for_review(self, case_id, specialist_id):
         self.reads.append((case_id, specialist_id))
         return {"case_id": case_id}
+
+
+class _Questions:
+    """intake's side of a request for more information: what it was told to keep."""
+
+    def __init__(self, answer=True):
+        self.kept: dict[str, tuple] = {}
+        self.answer = answer  # False: the case is closed; an exception: intake is down
+
+    async def record_info_request(self, case_id, request_id, specialist_id, questions):
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        self.kept.setdefault(request_id, (case_id, specialist_id, tuple(questions)))
+        return self.answer
+
+
+async def _in_review(transact, clock):
+    await _with_offer(transact)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+
+
+def _documents_added(case_id="c1"):
+    return new_event(events_pb2.DocumentsAdded(count=1), case_id=case_id, tenant_id="t1", producer="intake")
+
+
+async def test_more_information_is_asked_through_intake_then_the_assignment_waits_and_resumes_on_records():
+    transact, clock, intake = review_transact(), FakeClock(), _Questions()
+    await _in_review(transact, clock)
+    questions = ["  Please send the pathology report of the core biopsy.  ", "Was HER2 tested by FISH?"]
+    waiting = await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
+                                               questions)
+    assert waiting.state == A.ASSIGNMENT_STATE_NEEDS_INFO and "info_requested_at" in waiting.stamps
+    [(request_id, kept)] = intake.kept.items()
+    assert kept == ("c1", "spec-1", ("Please send the pathology report of the core biopsy.", "Was HER2 tested by FISH?"))
+    event = transact.committed[-1]
+    assert event.type == "info.requested"
+    assert (event.info_requested.request_id, event.info_requested.question_count) == (request_id, 2)
+    assert b"pathology" not in event.SerializeToString()  # the questions stay in intake
+    with pytest.raises(IllegalAction, match="needs state IN_REVIEW"):  # one request at a time
+        await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
+                                         ["And the MRI?"])
+    assert len(intake.kept) == 1
+    with pytest.raises(IllegalAction):  # no opinion while waiting on the records
+        await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
+
+    await transact(lambda uow: usecases.resume_reviews(uow, FEED, clock, _documents_added()))
+    assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_IN_REVIEW
+    assert transact.committed[-1].type == "review.resumed"
+    count = len(transact.committed)
+    await transact(lambda uow: usecases.resume_reviews(uow, FEED, clock, _documents_added()))  # nobody waits now
+    assert len(transact.committed) == count
+    # A second request later is another request (another id).
+    await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
+                                     ["And the MRI?"])
+    assert len(intake.kept) == 2
+
+
+async def test_a_request_for_more_information_changes_nothing_when_intake_cannot_keep_it():
+    transact, clock = review_transact(), FakeClock()
+    await _in_review(transact, clock)
+    before = (transact.state.assignments["a1"], len(transact.committed))
+    for answer, error in ((CaseUnavailable("UNAVAILABLE"), CaseUnavailable), (False, usecases.CaseClosed)):
+        with pytest.raises(error):
+            await usecases.request_more_info(transact, InMemoryInbox(transact), _Questions(answer), FEED, clock,
+                                             "spec-1", "a1", ["Any imaging?"])
+        assert (transact.state.assignments["a1"], len(transact.committed)) == before
+    with pytest.raises(usecases.InvalidQuestions) as refused:
+        await usecases.request_more_info(transact, InMemoryInbox(transact), _Questions(), FEED, clock, "spec-1", "a1",
+                                         ["ok", " ", "x" * 2001] + ["more"] * 9)
+    assert {path for path, _ in refused.value.violations} == {"questions", "questions[1]", "questions[2]"}
+    with pytest.raises(usecases.NotFound):  # another's assignment: intake is never asked
+        await usecases.request_more_info(transact, InMemoryInbox(transact), intake := _Questions(), FEED, clock,
+                                         "spec-2", "a1", ["Any imaging?"])
+    assert intake.kept == {}
 
 
 async def test_the_case_is_read_for_its_reviewer_once_the_offer_is_accepted_and_never_for_another():

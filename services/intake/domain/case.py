@@ -22,6 +22,18 @@ from .lifecycle import (
 )
 from .submission import ValidSubmission
 
+S = case_pb2.CaseStatus
+
+
+@dataclass(frozen=True)
+class InfoRequest:
+    """A reviewer's questions (PHI: kept sealed with the case, never in events)."""
+
+    request_id: str
+    specialist_id: str
+    questions: tuple[str, ...]
+    requested_at: datetime
+
 
 @dataclass(frozen=True)
 class Case:
@@ -53,6 +65,14 @@ class Case:
     # What the case says (content.py), PHI but for codes and organisations; None
     # when the case was read for bookkeeping only (the projection, the sweeper).
     content: CaseContent | None = None
+    # The reviewer's requests for more information; read with the content.
+    info_requests: tuple[InfoRequest, ...] = ()
+
+
+def answered_at(case: Case, request: InfoRequest) -> datetime | None:
+    """When the submitter answered the request: the first records added after it."""
+    return next((e.recorded_at for e in case.timeline
+                 if e.event_type == "documents.added" and e.recorded_at >= request.requested_at), None)
 
 
 def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime | None:
@@ -111,6 +131,11 @@ def detail_of(event: Event) -> str:
         return f"the opinion was amended: version {event.opinion_amended.opinion.version}"
     if event.HasField("assignment_expired"):
         return "the offer expired unanswered: matching offers the case again"
+    if event.HasField("info_requested"):
+        n = event.info_requested.question_count
+        return f"the reviewer asked {n} question{'s' if n != 1 else ''} (GetCase): answer with AddDocuments"
+    if event.HasField("review_resumed"):
+        return "the reviewer has the records added: the review goes on"
     return ""
 
 
@@ -222,7 +247,25 @@ def add_documents(case: Case, existing: tuple[Attachment, ...], new: tuple[Attac
         raise TooManyAttachments(f"a case holds at most {limit} records; this one has {len(existing)}")
     event = new_event(events_pb2.DocumentsAdded(count=len(fresh)), case_id=case.case_id, tenant_id=case.tenant_id,
                       producer="intake", traceparent=case.traceparent, occurred_at=now)
-    # On the timeline at the case's status: an addition moves nothing.
-    entry = TimelineEntry(case.status, event.type, event.event_id, "intake", now, now)
-    moved = dataclasses.replace(case, timeline=(*case.timeline, entry), seen_event_ids=case.seen_event_ids | {event.event_id})
+    # On the timeline at the case's status: an addition moves nothing, but for the
+    # answer to a reviewer's request (NEEDS_INFO -> IN_REVIEW; review resumes on it).
+    answers = case.status == S.CASE_STATUS_NEEDS_INFO
+    status = S.CASE_STATUS_IN_REVIEW if answers else case.status
+    entry = TimelineEntry(status, event.type, event.event_id, "intake", now, now,
+                          detail="answers the reviewer's request" if answers else "")
+    moved = dataclasses.replace(case, timeline=(*case.timeline, entry), seen_event_ids=case.seen_event_ids | {event.event_id},
+                                **({"status": status, "updated_at": now} if answers else {}))
     return moved, event, (*existing, *fresh)
+
+
+class NotAskable(Exception):
+    """The case is closed to questions (withdrawn, closed, delivered)."""
+
+
+def info_request_added(case: Case, request: InfoRequest) -> Case | None:
+    """The case keeping the reviewer's request; None when it has it already (a retry)."""
+    if case.status not in WITHDRAWABLE or case.status == S.CASE_STATUS_UNMATCHED:
+        raise NotAskable(f"the case is {status_name(case.status)}: questions are for a case under review")
+    if any(r.request_id == request.request_id for r in case.info_requests):
+        return None
+    return dataclasses.replace(case, info_requests=(*case.info_requests, request))

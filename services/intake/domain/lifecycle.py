@@ -28,12 +28,22 @@ STATUS_OF_EVENT: dict[str, int] = {
     "opinion.amended": S.CASE_STATUS_OPINION_READY,
     "assignment.accepted": S.CASE_STATUS_ASSIGNED,
     "review.started": S.CASE_STATUS_IN_REVIEW,
+    "info.requested": S.CASE_STATUS_NEEDS_INFO,
+    "review.resumed": S.CASE_STATUS_IN_REVIEW,
     "opinion.submitted": S.CASE_STATUS_OPINION_READY,
     "opinion.delivered": S.CASE_STATUS_DELIVERED,
     "case.withdrawn": S.CASE_STATUS_WITHDRAWN,
 }
 # Recorded on the timeline, never moving the status (a re-offer moves it on).
 RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired", "opinion.amended"})
+# NEEDS_INFO sits beside IN_REVIEW: only these events move a case between the two
+# (event -> the statuses it moves a case from), so a late stage event of another
+# panel member never does.
+SIDEWAYS: dict[str, frozenset[int]] = {
+    "info.requested": frozenset({S.CASE_STATUS_IN_REVIEW}),
+    "review.resumed": frozenset({S.CASE_STATUS_NEEDS_INFO}),
+    "documents.added": frozenset({S.CASE_STATUS_NEEDS_INFO}),  # the submitter's answer (intake's own)
+}
 # What intake itself records (with the command), not by projecting another service's event.
 OWN_EVENTS = frozenset({"case.submitted", "case.withdrawn", "documents.added"})
 
@@ -120,12 +130,17 @@ def apply_event(
     if current == S.CASE_STATUS_UNMATCHED and target not in FINAL and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
         raise IllegalTransition(f"case is UNMATCHED: {event_type} needs a new match first")
     entry = TimelineEntry(target, event_type, event_id, producer, occurred_at, now)
-    forward = event_type not in RECORDED_ONLY and moves_forward(current, target)
+    forward = moves(current, target, event_type)
     return Transition(target if forward else current, entry, forward)
 
 
-def moves_forward(current: int, target: int) -> bool:
-    """Whether an entry for `target` moves a case in `current` on (a late one is only recorded)."""
+def moves(current: int, target: int, event_type: str) -> bool:
+    """Whether an entry of `event_type` for `target` moves a case in `current` on (a
+    late one is only recorded)."""
+    if event_type in RECORDED_ONLY:
+        return False
+    if current in SIDEWAYS.get(event_type, ()):
+        return True
     return target == S.CASE_STATUS_UNMATCHED or _RANK.get(target, 0) > _RANK.get(current, 0)
 
 
@@ -147,7 +162,7 @@ def statuses_along(timeline: tuple[TimelineEntry, ...]) -> list[int]:
     """The case's status after each entry of its timeline, as the projection moved it."""
     statuses, current = [], S.CASE_STATUS_UNSPECIFIED
     for entry in timeline:
-        if entry.event_type not in RECORDED_ONLY and moves_forward(current, entry.status):
+        if moves(current, entry.status, entry.event_type):
             current = entry.status
         statuses.append(current)
     return statuses

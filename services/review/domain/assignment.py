@@ -1,7 +1,8 @@
 """An assignment moves OFFERED -> ACCEPTED -> IN_REVIEW -> OPINION_SUBMITTED; the
 reviewer may decline the offer instead of accepting it (DECLINED), an offer nobody
-answered by its deadline EXPIRES, and a withdrawn case leaves every open
-assignment WITHDRAWN.
+answered by its deadline EXPIRES, a reviewer may ask for more information
+(IN_REVIEW -> NEEDS_INFO, back to IN_REVIEW when the submitter adds records), and
+a withdrawn case leaves every open assignment WITHDRAWN.
 
 Each action is allowed from the states TRANSITIONS names; anything else is
 refused with the state it was attempted in, never applied. An offer can no
@@ -11,6 +12,7 @@ the entities and the events they cause; it does no I/O.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
@@ -31,6 +33,8 @@ TRANSITIONS = {
     # Only an offer: once accepted the case is the reviewer's (intake shows it ASSIGNED).
     "decline": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_DECLINED, "declined_at"),
     "expire": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_EXPIRED, "expired_at"),
+    "request_info": ((A.ASSIGNMENT_STATE_IN_REVIEW,), A.ASSIGNMENT_STATE_NEEDS_INFO, "info_requested_at"),
+    "resume": ((A.ASSIGNMENT_STATE_NEEDS_INFO,), A.ASSIGNMENT_STATE_IN_REVIEW, "resumed_at"),
 }
 STAMPS = tuple(t[2] for t in TRANSITIONS.values()) + ("withdrawn_at", "amended_at")
 
@@ -65,6 +69,9 @@ class Assignment:
     # Blind review: the case asks for it, and the reviewer's independent assessment once recorded.
     blind_review: bool = False
     assessment: Assessment | None = None
+    # The last request for more information (its questions are kept by intake, with the case).
+    info_request_id: str = ""
+    info_questions: int = 0
 
 
 def state_name(state: int) -> str:
@@ -117,7 +124,26 @@ def validate_decline(reason: int, note: str) -> list[tuple[str, str]]:
     return v
 
 
-OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW})
+OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW,
+                  A.ASSIGNMENT_STATE_NEEDS_INFO})
+
+
+def info_request_id(assignment: Assignment) -> str:
+    """The id of a request for more information made from this version of the
+    assignment: a retried call names the same request (intake keeps it once)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:info-request:{assignment.assignment_id}:{assignment.version}"))
+
+
+def info_requested(assignment: Assignment, request_id: str, questions: int, now: datetime) -> Assignment:
+    """The assignment waiting on the submitter (IllegalAction unless IN_REVIEW)."""
+    return moved(assignment, "request_info", now, info_request_id=request_id, info_questions=questions)
+
+
+def resumed(assignment: Assignment, now: datetime) -> Assignment | None:
+    """The review going on once records were added; None unless it waited on them."""
+    if assignment.state != A.ASSIGNMENT_STATE_NEEDS_INFO:
+        return None
+    return moved(assignment, "resume", now)
 
 
 def assessed(assignment: Assignment, assessment: Assessment, now: datetime) -> Assignment:
@@ -187,6 +213,11 @@ def event_for(assignment: Assignment, action: str, now: datetime, opinion: Opini
         payload = events_pb2.ReviewStarted(**ids)
     elif action == "decline":
         payload = events_pb2.AssignmentDeclined(**ids, reason=assignment.decline_reason)
+    elif action == "request_info":
+        payload = events_pb2.InfoRequested(**ids, request_id=assignment.info_request_id,
+                                           question_count=assignment.info_questions)
+    elif action == "resume":
+        payload = events_pb2.ReviewResumed(**ids)
     else:
         assert opinion is not None
         payload = conclusions(opinion)
