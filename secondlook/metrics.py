@@ -86,6 +86,11 @@ REDRIVES = Counter(
     "Redrive requests answered by re-queuing the case's outbox events.",
     ["service"],
 )
+SLA_ALARMS = Counter(
+    "secondlook_sla_alarms_total",
+    "Review SLA clocks that reminded their reviewer (reminder) or ran out (breach: an escalation).",
+    ["kind"],
+)
 
 
 def start_metrics_server(port: int) -> None:

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -217,6 +217,15 @@ class Settings(BaseSettings):
     matching_panel_size: int = Field(
         3, ge=2, le=10, description="Reviewers a panel case is offered to, each from a distinct organisation."
     )
+    review_sla_standard_seconds: int = Field(
+        7 * 24 * 3600, gt=0, description="The review's SLA clock for a standard case: 7 calendar days (the "
+        "CMS-0057-F figure for prior authorization, used for second opinions too). It runs from acceptance (or "
+        "the first records, for a case without any) to the opinion, paused while the case is NEEDS_INFO.")
+    review_sla_expedited_seconds: int = Field(
+        72 * 3600, gt=0, description="The same for an expedited case: 72 hours.")
+    review_sla_reminder_fractions: list[float] = Field(
+        [0.5, 0.8], description="Fractions of the clock at which the reviewer is reminded (a JSON list; [] for "
+        "none); at the whole of it the clock is breached and operations are told (sla.changed BREACHED).")
     matching_max_concurrency: int = Field(
         1, ge=1, description="Batches of cases matching applies at once (instead of "
         "SECONDLOOK_CONSUMER_MAX_CONCURRENCY): a burst of cases competes for the same few best specialists' "
@@ -242,6 +251,13 @@ class Settings(BaseSettings):
     matching_directory_seed: Path | None = Field(
         None, description="JSON file of specialists that matching loads when its directory is empty."
     )
+
+    @field_validator("review_sla_reminder_fractions")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < f < 1 for f in value):
+            raise ValueError("each reminder fraction is between 0 and 1 (exclusive)")
+        return sorted(set(value))
 
     def database_for(self, service: str) -> str:
         return f"{self.mongo_database_prefix}_{service}"

@@ -59,6 +59,6 @@ def question_violations(questions: list[str]) -> list[Violation]:
     checks = Checks()
     if len(questions) > MAX_QUESTIONS:
         checks.add("questions", f"at most {MAX_QUESTIONS} questions")
-    for i, q in enumerate(questions[:MAX_QUESTIONS]):
+    for i, q in enumerate(questions):
         checks.text(f"questions[{i}]", q, MAX_QUESTION_CHARS, required="a question")
     return checks.violations

@@ -17,13 +17,24 @@ class UnmatchedCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNMATCHED_CAUSE_NOBODY_ELIGIBLE: _ClassVar[UnmatchedCause]
     UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: _ClassVar[UnmatchedCause]
     UNMATCHED_CAUSE_PANEL_INCOMPLETE: _ClassVar[UnmatchedCause]
+
+class SlaChange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SLA_CHANGE_UNSPECIFIED: _ClassVar[SlaChange]
+    SLA_CHANGE_STARTED: _ClassVar[SlaChange]
+    SLA_CHANGE_REMINDER: _ClassVar[SlaChange]
+    SLA_CHANGE_BREACHED: _ClassVar[SlaChange]
 UNMATCHED_CAUSE_UNSPECIFIED: UnmatchedCause
 UNMATCHED_CAUSE_NOBODY_ELIGIBLE: UnmatchedCause
 UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: UnmatchedCause
 UNMATCHED_CAUSE_PANEL_INCOMPLETE: UnmatchedCause
+SLA_CHANGE_UNSPECIFIED: SlaChange
+SLA_CHANGE_STARTED: SlaChange
+SLA_CHANGE_REMINDER: SlaChange
+SLA_CHANGE_BREACHED: SlaChange
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "info_requested", "review_resumed", "redrive_requested", "specialist_changed")
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "info_requested", "review_resumed", "sla_changed", "redrive_requested", "specialist_changed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +61,7 @@ class Event(_message.Message):
     OPINION_AMENDED_FIELD_NUMBER: _ClassVar[int]
     INFO_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     REVIEW_RESUMED_FIELD_NUMBER: _ClassVar[int]
+    SLA_CHANGED_FIELD_NUMBER: _ClassVar[int]
     REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_CHANGED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
@@ -78,9 +90,10 @@ class Event(_message.Message):
     opinion_amended: OpinionAmended
     info_requested: InfoRequested
     review_resumed: ReviewResumed
+    sla_changed: SlaChanged
     redrive_requested: RedriveRequested
     specialist_changed: SpecialistChanged
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., opinion_amended: _Optional[_Union[OpinionAmended, _Mapping]] = ..., info_requested: _Optional[_Union[InfoRequested, _Mapping]] = ..., review_resumed: _Optional[_Union[ReviewResumed, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., opinion_amended: _Optional[_Union[OpinionAmended, _Mapping]] = ..., info_requested: _Optional[_Union[InfoRequested, _Mapping]] = ..., review_resumed: _Optional[_Union[ReviewResumed, _Mapping]] = ..., sla_changed: _Optional[_Union[SlaChanged, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
 
 class CaseWithdrawn(_message.Message):
     __slots__ = ("reason",)
@@ -89,10 +102,12 @@ class CaseWithdrawn(_message.Message):
     def __init__(self, reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ...) -> None: ...
 
 class DocumentsAdded(_message.Message):
-    __slots__ = ("count",)
+    __slots__ = ("count", "answers")
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
     count: int
-    def __init__(self, count: _Optional[int] = ...) -> None: ...
+    answers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, count: _Optional[int] = ..., answers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class OffersWithdrawn(_message.Message):
     __slots__ = ("assignment_ids",)
@@ -107,7 +122,7 @@ class AssignmentsWithdrawn(_message.Message):
     def __init__(self, assignment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CaseSubmitted(_message.Message):
-    __slots__ = ("diagnosis_code", "urgency", "jurisdiction", "language", "kind", "secondary_diagnosis_codes", "panel_requested", "blind_review_requested", "first_opinion_physician_npi", "first_opinion_organization", "first_opinion_organization_npi")
+    __slots__ = ("diagnosis_code", "urgency", "jurisdiction", "language", "kind", "secondary_diagnosis_codes", "panel_requested", "blind_review_requested", "first_opinion_physician_npi", "first_opinion_organization", "first_opinion_organization_npi", "attachment_count")
     DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
     JURISDICTION_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +134,7 @@ class CaseSubmitted(_message.Message):
     FIRST_OPINION_PHYSICIAN_NPI_FIELD_NUMBER: _ClassVar[int]
     FIRST_OPINION_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     FIRST_OPINION_ORGANIZATION_NPI_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     diagnosis_code: str
     urgency: _case_pb2.Urgency
     jurisdiction: str
@@ -130,7 +146,8 @@ class CaseSubmitted(_message.Message):
     first_opinion_physician_npi: str
     first_opinion_organization: str
     first_opinion_organization_npi: str
-    def __init__(self, diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., secondary_diagnosis_codes: _Optional[_Iterable[str]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., first_opinion_physician_npi: _Optional[str] = ..., first_opinion_organization: _Optional[str] = ..., first_opinion_organization_npi: _Optional[str] = ...) -> None: ...
+    attachment_count: int
+    def __init__(self, diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., secondary_diagnosis_codes: _Optional[_Iterable[str]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., first_opinion_physician_npi: _Optional[str] = ..., first_opinion_organization: _Optional[str] = ..., first_opinion_organization_npi: _Optional[str] = ..., attachment_count: _Optional[int] = ...) -> None: ...
 
 class MatchingStarted(_message.Message):
     __slots__ = ("specialties",)
@@ -139,7 +156,7 @@ class MatchingStarted(_message.Message):
     def __init__(self, specialties: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SpecialistOffered(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency", "blind_review")
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency", "blind_review", "records")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALTY_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +165,7 @@ class SpecialistOffered(_message.Message):
     DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
     BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     specialty: str
@@ -156,7 +174,8 @@ class SpecialistOffered(_message.Message):
     diagnosis_code: str
     urgency: _case_pb2.Urgency
     blind_review: bool
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., blind_review: _Optional[bool] = ...) -> None: ...
+    records: int
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., blind_review: _Optional[bool] = ..., records: _Optional[int] = ...) -> None: ...
 
 class CaseUnmatched(_message.Message):
     __slots__ = ("reason", "cause", "offers_made")
@@ -197,12 +216,14 @@ class AssignmentExpired(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentAccepted(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id")
+    __slots__ = ("assignment_id", "specialist_id", "sla_due_at")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SLA_DUE_AT_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
+    sla_due_at: _timestamp_pb2.Timestamp
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., sla_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReviewStarted(_message.Message):
     __slots__ = ("assignment_id", "specialist_id")
@@ -213,24 +234,44 @@ class ReviewStarted(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
 
 class InfoRequested(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "request_id", "question_count")
+    __slots__ = ("assignment_id", "specialist_id", "request_id", "question_count", "sla_seconds_left")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     QUESTION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SLA_SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     request_id: str
     question_count: int
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., request_id: _Optional[str] = ..., question_count: _Optional[int] = ...) -> None: ...
+    sla_seconds_left: int
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., request_id: _Optional[str] = ..., question_count: _Optional[int] = ..., sla_seconds_left: _Optional[int] = ...) -> None: ...
 
 class ReviewResumed(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id")
+    __slots__ = ("assignment_id", "specialist_id", "sla_due_at")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SLA_DUE_AT_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
+    sla_due_at: _timestamp_pb2.Timestamp
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., sla_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SlaChanged(_message.Message):
+    __slots__ = ("assignment_id", "specialist_id", "change", "due_at", "seconds_left", "reminder")
+    ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    REMINDER_FIELD_NUMBER: _ClassVar[int]
+    assignment_id: str
+    specialist_id: str
+    change: SlaChange
+    due_at: _timestamp_pb2.Timestamp
+    seconds_left: int
+    reminder: int
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., change: _Optional[_Union[SlaChange, str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_left: _Optional[int] = ..., reminder: _Optional[int] = ...) -> None: ...
 
 class OpinionSubmitted(_message.Message):
     __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version", "blind")

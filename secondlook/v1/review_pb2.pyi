@@ -24,6 +24,14 @@ class AssignmentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASSIGNMENT_STATE_DECLINED: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_EXPIRED: _ClassVar[AssignmentState]
     ASSIGNMENT_STATE_NEEDS_INFO: _ClassVar[AssignmentState]
+
+class SlaState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SLA_STATE_UNSPECIFIED: _ClassVar[SlaState]
+    SLA_STATE_NOT_STARTED: _ClassVar[SlaState]
+    SLA_STATE_RUNNING: _ClassVar[SlaState]
+    SLA_STATE_PAUSED: _ClassVar[SlaState]
+    SLA_STATE_STOPPED: _ClassVar[SlaState]
 ASSIGNMENT_STATE_UNSPECIFIED: AssignmentState
 ASSIGNMENT_STATE_OFFERED: AssignmentState
 ASSIGNMENT_STATE_ACCEPTED: AssignmentState
@@ -33,9 +41,14 @@ ASSIGNMENT_STATE_WITHDRAWN: AssignmentState
 ASSIGNMENT_STATE_DECLINED: AssignmentState
 ASSIGNMENT_STATE_EXPIRED: AssignmentState
 ASSIGNMENT_STATE_NEEDS_INFO: AssignmentState
+SLA_STATE_UNSPECIFIED: SlaState
+SLA_STATE_NOT_STARTED: SlaState
+SLA_STATE_RUNNING: SlaState
+SLA_STATE_PAUSED: SlaState
+SLA_STATE_STOPPED: SlaState
 
 class Assignment(_message.Message):
-    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason", "blind_review")
+    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason", "blind_review", "sla")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +60,7 @@ class Assignment(_message.Message):
     RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
     DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
     BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    SLA_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     case_id: str
     specialist_id: str
@@ -58,7 +72,24 @@ class Assignment(_message.Message):
     respond_by: _timestamp_pb2.Timestamp
     decline_reason: _case_pb2.DeclineReason
     blind_review: bool
-    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ..., blind_review: _Optional[bool] = ...) -> None: ...
+    sla: SlaStatus
+    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ..., blind_review: _Optional[bool] = ..., sla: _Optional[_Union[SlaStatus, _Mapping]] = ...) -> None: ...
+
+class SlaStatus(_message.Message):
+    __slots__ = ("state", "due_at", "seconds_left", "budget_seconds", "reminders_sent", "breached")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REMINDERS_SENT_FIELD_NUMBER: _ClassVar[int]
+    BREACHED_FIELD_NUMBER: _ClassVar[int]
+    state: SlaState
+    due_at: _timestamp_pb2.Timestamp
+    seconds_left: int
+    budget_seconds: int
+    reminders_sent: int
+    breached: bool
+    def __init__(self, state: _Optional[_Union[SlaState, str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_left: _Optional[int] = ..., budget_seconds: _Optional[int] = ..., reminders_sent: _Optional[int] = ..., breached: _Optional[bool] = ...) -> None: ...
 
 class ListAssignmentsRequest(_message.Message):
     __slots__ = ("states", "urgency", "page_size", "page_token")

@@ -41,6 +41,8 @@ def entry_doc(e: TimelineEntry) -> dict:
            "occurred_at": e.occurred_at, "recorded_at": e.recorded_at}
     if e.detail:
         doc["detail"] = e.detail
+    if e.ref:
+        doc["ref"] = e.ref
     return doc
 
 

@@ -73,8 +73,11 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
 
     async def RecordInfoRequest(self, request: intake_pb2.RecordInfoRequestRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "case-reader")
-        problems = [(name, "is required") for name in ("case_id", "request_id", "specialist_id")
-                    if not getattr(request, name)]
+        if principal.subject != usecases.REVIEW_SERVICE:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "RecordInfoRequest answers the review service only")
+        problems = [(name, "is required") if not getattr(request, name) else (name, "must be at most 128 characters")
+                    for name in ("case_id", "request_id", "specialist_id")
+                    if not getattr(request, name) or len(getattr(request, name)) > 128]
         problems += question_violations(list(request.questions))
         if problems:
             await context.abort_with_status(field_violations(*problems))

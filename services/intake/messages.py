@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from secondlook.v1 import case_pb2, intake_pb2
 
-from .domain.case import Case, InfoRequest, answered_at
+from .domain.case import Case, InfoRequest, answered_at, confirmed_requests
 from .domain.content import CaseContent, Diagnosis
 from .domain.lifecycle import TimelineEntry
 
@@ -39,7 +39,9 @@ def case_message(case: Case) -> intake_pb2.Case:
     msg.timeline.extend(entry_message(e) for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)))
     if case.content is not None:
         _add_content(msg, case.content)
-    msg.info_requests.extend(info_request_message(r, answered_at(case, r)) for r in case.info_requests)
+    confirmed = confirmed_requests(case)
+    msg.info_requests.extend(info_request_message(r, answered_at(case, r)) for r in case.info_requests
+                             if r.request_id in confirmed)
     return msg
 
 
@@ -111,5 +113,5 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
         clinical_question=content.clinical_question, attachments=whole.attachments,
         panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested, status=case.status,
         info_requests=[info_request_message(r, answered_at(case, r)) for r in case.info_requests
-                       if r.specialist_id == specialist_id],
+                       if r.specialist_id == specialist_id and r.request_id in confirmed_requests(case)],
     )

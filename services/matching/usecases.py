@@ -67,7 +67,7 @@ def case_facts(event: Event) -> CaseFacts:
         first_opinion_physician_npi=s.first_opinion_physician_npi,
         first_opinion_organization=s.first_opinion_organization,
         first_opinion_organization_npi=s.first_opinion_organization_npi, panel_requested=s.panel_requested,
-        blind_review_requested=s.blind_review_requested,
+        blind_review_requested=s.blind_review_requested, records=s.attachment_count,
     )
 
 

@@ -11,6 +11,7 @@ is passed on once per version, whichever way it came first.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from secondlook.feed import Feed, Watcher
 
@@ -20,9 +21,11 @@ VERSIONS_KEPT = 100_000  # assignments whose last version the feed remembers
 
 
 class AssignmentFeed:
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[Assignment], None] = lambda _: None) -> None:
+        """`on_change`: also told each new version (the SLA clocks' keeper arms on it)."""
         self._feed: Feed[Assignment] = Feed()
         self._versions: OrderedDict[str, int] = OrderedDict()
+        self._on_change = on_change
 
     def publish(self, assignment: Assignment) -> None:
         """A committed change; a version already passed on is dropped."""
@@ -33,6 +36,7 @@ class AssignmentFeed:
         while len(self._versions) > VERSIONS_KEPT:
             self._versions.popitem(last=False)
         self._feed.publish(assignment.specialist_id, assignment)
+        self._on_change(assignment)
 
     def subscribe(self, specialist_id: str) -> Watcher[Assignment]:
         return self._feed.subscribe(specialist_id)

@@ -20,6 +20,7 @@ from secondlook.validation import question_violations
 
 from . import usecases
 from .cases import CaseUnavailable
+from .domain import sla
 from .domain.assignment import (
     Assignment,
     IllegalAction,
@@ -28,6 +29,7 @@ from .domain.assignment import (
 )
 from .domain.inbox import InboxPage
 from .domain.opinion import assessment_message, opinion_message
+from .domain.sla import SlaRules
 
 log = get_logger(__name__)
 
@@ -77,7 +79,27 @@ def page_after(token: str) -> tuple[datetime, str]:
         raise ValueError("is not a page token this service gave out") from None
 
 
-def _message(a: Assignment) -> review_pb2.Assignment:
+SLA_STATES = {sla.RUNNING: review_pb2.SLA_STATE_RUNNING, sla.PAUSED: review_pb2.SLA_STATE_PAUSED,
+              sla.STOPPED: review_pb2.SLA_STATE_STOPPED}
+HOLDING = (review_pb2.ASSIGNMENT_STATE_ACCEPTED, review_pb2.ASSIGNMENT_STATE_IN_REVIEW,
+           review_pb2.ASSIGNMENT_STATE_NEEDS_INFO)
+
+
+def _sla_status(a: Assignment, now: datetime) -> review_pb2.SlaStatus | None:
+    """The clock as the reviewer sees it now: the time left, and when it runs out."""
+    c = a.sla
+    if c is None:  # an offer has none; an accepted case without records waits for its first
+        return review_pb2.SlaStatus(state=review_pb2.SLA_STATE_NOT_STARTED) if a.state in HOLDING else None
+    status = review_pb2.SlaStatus(state=SLA_STATES[c.state], seconds_left=int(sla.seconds_left(c, now)),
+                                  budget_seconds=c.budget_seconds, reminders_sent=c.reminders_sent,
+                                  breached=c.breached_at is not None)
+    due = sla.due_at(c)
+    if due is not None:
+        status.due_at.FromDatetime(due)
+    return status
+
+
+def _message(a: Assignment, now: datetime) -> review_pb2.Assignment:
     msg = review_pb2.Assignment(
         assignment_id=a.assignment_id, case_id=a.case_id, specialist_id=a.specialist_id, specialty=a.specialty,
         state=a.state, diagnosis_code=a.diagnosis_code, urgency=a.urgency, decline_reason=a.decline_reason,
@@ -85,13 +107,17 @@ def _message(a: Assignment) -> review_pb2.Assignment:
     )
     msg.offered_at.FromDatetime(a.offered_at)
     msg.respond_by.FromDatetime(a.respond_by)
+    status = _sla_status(a, now)
+    if status is not None:
+        msg.sla.CopyFrom(status)
     return msg
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def __init__(self, transact: Transact, inbox: usecases.InboxQuery, feed: usecases.Feed, clock: Clock,
-                 cases: usecases.CaseSource):
+                 cases: usecases.CaseSource, sla_rules: SlaRules):
         self._transact = transact
+        self._sla_rules = sla_rules
         self._inbox = inbox
         self._cases = cases
         self._feed = feed
@@ -125,7 +151,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         query = InboxPage(states=states, urgency=request.urgency, after=after)
         found, more = await usecases.list_assignments(self._inbox, principal.specialist_id, query,
                                                       request.page_size or DEFAULT_PAGE)
-        return review_pb2.ListAssignmentsResponse(assignments=[_message(a) for a in found],
+        return review_pb2.ListAssignmentsResponse(assignments=[_message(a, self._clock.now()) for a in found],
                                                   next_page_token=page_token(*more) if more else "")
 
     async def GetAssignment(self, request, context):
@@ -141,7 +167,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         except CaseUnavailable:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the case cannot be read now (intake did not answer): "
                                                              "try again")
-        detail = review_pb2.AssignmentDetail(assignment=_message(assignment), blind_review=assignment.blind_review)
+        detail = review_pb2.AssignmentDetail(assignment=_message(assignment, self._clock.now()),
+                                             blind_review=assignment.blind_review)
         if assignment.assessment is not None:
             detail.independent_assessment.CopyFrom(assessment_message(assignment.assessment))
         for o in opinions:
@@ -172,7 +199,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         changes = usecases.watch_assignments(self._inbox, self._feed, principal.specialist_id, since)
         try:
             async for a in changes:
-                yield review_pb2.AssignmentChange(assignment=_message(a), version=a.version, position=position_of(a))
+                yield review_pb2.AssignmentChange(assignment=_message(a, self._clock.now()), version=a.version,
+                                                  position=position_of(a))
         except usecases.TooFarBehind as exc:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE,
                                 f"resume_after: {exc.args[0]} or more changes since this position; "
@@ -203,11 +231,11 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "intake did not answer: nothing was asked; try again")
         with bound_contextvars(case_id=moved.case_id):
             log.info("assignment_" + action, assignment_id=assignment_id)
-        return _message(moved)
+        return _message(moved, self._clock.now())
 
     async def AcceptAssignment(self, request, context):
         return await self._run(context, request.assignment_id, "accept", lambda sid: usecases.accept_assignment(
-            self._transact, self._feed, self._clock, sid, request.assignment_id))
+            self._transact, self._feed, self._clock, sid, request.assignment_id, self._sla_rules))
 
     async def DeclineAssignment(self, request, context):
         await self._reviewer(context)

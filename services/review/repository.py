@@ -18,14 +18,18 @@ from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork, insert_once
 from secondlook.v1.review_pb2 import AssignmentState
 
-from .domain.assignment import STAMPS, Assignment
+from .domain.assignment import STAMPS, Assignment, sla_next_at
 from .domain.inbox import InboxPage
 from .domain.opinion import FORWARD_DIAGNOSIS, FORWARD_TREATMENT, Assessment, OpinionRecord
+from .domain.sla import SlaClock
 
 log = get_logger(__name__)
 
 ASSIGNMENTS = "assignments"
 OPINIONS = "opinions"
+EPOCH, FAR_FUTURE = datetime(1970, 1, 1), datetime(9999, 1, 1)
+HELD = [AssignmentState.ASSIGNMENT_STATE_ACCEPTED, AssignmentState.ASSIGNMENT_STATE_IN_REVIEW,
+        AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO]
 INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
 
 
@@ -44,6 +48,9 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("state", 1)])
     await db[ASSIGNMENTS].create_index([("specialist_id", 1), ("changed_at", 1)])
     await db[ASSIGNMENTS].create_index([("case_id", 1), ("state", 1)])  # a case's assignments waiting on records
+    # SLA alarms pending (reminders, breaches): re-armed from here at start. Only a running
+    # clock has a time, so the range read below finds those alone.
+    await db[ASSIGNMENTS].create_index([("sla_next_at", 1)], name="sla_alarms")
     # One document per signed version: two amendments at once cannot both be version n+1.
     await db[OPINIONS].create_index([("assignment_id", 1), ("version", 1)], unique=True, name="opinion_versions")
 
@@ -54,12 +61,36 @@ def _doc(a: Assignment) -> dict:
         "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
         "version": a.version, "changed_at": a.changed_at or a.offered_at, **_decline(a),
-        "blind_review": a.blind_review, **_assessed(a.assessment), **_info_request(a),
+        "blind_review": a.blind_review, **_assessed(a.assessment), **_info_request(a), "records": a.records,
+        **_sla(a),
     }
 
 
 def _info_request(a: Assignment) -> dict:
-    return {"info_request_id": a.info_request_id, "info_questions": a.info_questions} if a.info_request_id else {}
+    if not a.info_request_id:
+        return {}
+    return {"info_request_id": a.info_request_id, "info_questions": a.info_questions,
+            "info_requests_made": a.info_requests_made}
+
+
+def _sla(a: Assignment) -> dict:
+    """The clock, and when it next falls due (None: nothing pending)."""
+    if a.sla is None:
+        return {}
+    c = a.sla
+    return {"sla": {"budget_seconds": c.budget_seconds, "reminder_fractions": list(c.reminder_fractions),
+                    "started_at": c.started_at, "used_seconds": c.used_seconds, "running_since": c.running_since,
+                    "reminders_sent": c.reminders_sent, "breached_at": c.breached_at, "stopped_at": c.stopped_at},
+            "sla_next_at": sla_next_at(a)}
+
+
+def _clock(doc: dict | None) -> SlaClock | None:
+    if not doc:
+        return None
+    return SlaClock(budget_seconds=doc["budget_seconds"], reminder_fractions=tuple(doc["reminder_fractions"]),
+                    started_at=doc["started_at"], used_seconds=doc["used_seconds"],
+                    running_since=doc.get("running_since"), reminders_sent=doc.get("reminders_sent", 0),
+                    breached_at=doc.get("breached_at"), stopped_at=doc.get("stopped_at"))
 
 
 def _assessed(a: Assessment | None, key: str = "assessment") -> dict:
@@ -91,6 +122,8 @@ def _assignment(doc: dict) -> Assignment:
         decline_reason=doc.get("decline_reason", 0), decline_note=doc.get("decline_note", ""),
         blind_review=doc.get("blind_review", False), assessment=_assessment(doc.get("assessment")),
         info_request_id=doc.get("info_request_id", ""), info_questions=doc.get("info_questions", 0),
+        info_requests_made=doc.get("info_requests_made", 0), records=doc.get("records", 0),
+        sla=_clock(doc.get("sla")),
     )
 
 
@@ -123,7 +156,7 @@ class MongoReviewRepository:
         False when it changed meanwhile. (A guarded update, not findAndModify: the
         embedded store scans the whole collection for findAndModify's write.)"""
         changed = {"state": after.state, "changed_at": after.changed_at, **_decline(after), **_assessed(after.assessment),
-                   **_info_request(after),
+                   **_info_request(after), **_sla(after), "records": after.records,
                    **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},
@@ -133,9 +166,9 @@ class MongoReviewRepository:
         return result.modified_count == 1
 
     async def waiting_for_records(self, case_id: str) -> list[Assignment]:
-        """The case's assignments whose reviewer asked for more information."""
-        cursor = self._db[ASSIGNMENTS].find({"case_id": case_id, "state": AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO},
-                                            session=self._session)
+        """The case's assignments that records added may move on: held by a reviewer
+        (waiting on the submitter, or with a clock that waits for the first records)."""
+        cursor = self._db[ASSIGNMENTS].find({"case_id": case_id, "state": {"$in": HELD}}, session=self._session)
         return [_assignment(d) async for d in cursor]
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
@@ -182,6 +215,13 @@ class InboxReader:
 
     def __init__(self, db: AsyncDatabase):
         self._db = db
+
+    async def sla_alarms(self) -> list[tuple[str, datetime]]:
+        """Every pending SLA alarm (assignment id, when), read by its index (a range with
+        both ends: the embedded store walks an index from its start without a lower one)."""
+        docs = self._db[ASSIGNMENTS].find({"sla_next_at": {"$gte": EPOCH, "$lte": FAR_FUTURE}},
+                                          {"sla_next_at": True}).hint("sla_alarms")
+        return [(d["_id"], d["sla_next_at"]) async for d in docs]
 
     async def changed_since(self, specialist_id: str, since: datetime) -> list[Assignment]:
         """The specialist's assignments changed at or after `since`, oldest change first."""

@@ -12,6 +12,7 @@ from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.unitofwork import Transact
+from secondlook.v1.events_pb2 import SlaChange
 from secondlook.v1.review_pb2 import AssignmentState as A
 from secondlook.v1.review_pb2 import IndependentAssessment, Opinion
 from secondlook.validation import question_violations
@@ -20,6 +21,7 @@ from .domain.assignment import (
     OPEN,
     Assignment,
     IllegalAction,
+    accepted,
     amended,
     assessed,
     assignment_expired,
@@ -30,7 +32,9 @@ from .domain.assignment import (
     info_request_id,
     info_requested,
     offer_from,
-    resumed,
+    records_arrived,
+    sla_alarm,
+    sla_event,
     validate_decline,
     withdrawn,
 )
@@ -46,6 +50,7 @@ from .domain.opinion import (
     validate_opinion,
     validate_reason,
 )
+from .domain.sla import DEFAULT_RULES, Alarm, SlaRules
 from .repository import ReviewRepository
 
 
@@ -163,19 +168,52 @@ async def expire_offer(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) 
     uow.after_commit.append(lambda: feed.publish(moved))
 
 
-async def resume_reviews(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) -> None:
+async def resume_reviews(uow: UnitOfWork, feed: Feed, clock: Clock, rules: SlaRules, event: Event) -> None:
     """documents.added: a review waiting on the submitter's records goes on
-    (review.resumed: intake records it, the SLA clock runs again); records added
+    (review.resumed: intake records it, the SLA clock runs again), and a clock that
+    waited for the case's first records starts (sla.changed STARTED); records added
     while nobody waits on them change nothing here."""
     now = clock.now()
+    answers = frozenset(event.documents_added.answers)
     for current in await uow.assignments.waiting_for_records(event.case_id):
-        moved = resumed(current, now)
+        moved = records_arrived(current, answers, rules, now)
         if moved is None:
             continue
         if not await uow.assignments.save_move(current, moved):
             raise Superseded(current.assignment_id)  # the reviewer acted meanwhile: the consumer runs it again
-        uow.emit(event_for(moved, "resume", now))
+        if current.state == A.ASSIGNMENT_STATE_NEEDS_INFO:
+            uow.emit(event_for(moved, "resume", now))
+        else:
+            uow.emit(sla_event(moved, SlaChange.SLA_CHANGE_STARTED, now))
         uow.after_commit.append(lambda moved=moved: feed.publish(moved))
+
+
+async def sla_due(transact: Transact, feed: Feed, clock: Clock,
+                  assignment_ids: list[str]) -> list[tuple[Assignment, Alarm]]:
+    """SLA alarms fell due: each assignment's reminder or breach is recorded on its
+    clock with its event (sla.changed: the reviewer is reminded; a breach is the
+    escalation operations hear), once: the clock records what fired, and a clock
+    paused, stopped or already past it meanwhile fires nothing."""
+    fired = []
+    for assignment_id in assignment_ids:
+        async def body(uow: UnitOfWork, assignment_id=assignment_id) -> tuple[Assignment, Alarm] | None:
+            now = clock.now()
+            found = await uow.assignments.get_many([assignment_id])
+            due = sla_alarm(found[0], now) if found else None
+            if due is None:
+                return None
+            moved, alarm = due
+            if not await uow.assignments.save_move(found[0], moved):
+                raise Superseded(assignment_id)  # moved meanwhile: the keeper tries again
+            change = SlaChange.SLA_CHANGE_BREACHED if alarm.breach else SlaChange.SLA_CHANGE_REMINDER
+            uow.emit(sla_event(moved, change, now, reminder=alarm.reminder))
+            uow.after_commit.append(lambda: feed.publish(moved))
+            return moved, alarm
+
+        done = await transact(body)
+        if done is not None:
+            fired.append(done)
+    return fired
 
 
 # --- queries ---------------------------------------------------------------------
@@ -259,8 +297,10 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
 
 
 async def accept_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
-                            assignment_id: str) -> Assignment:
-    return await _act(transact, feed, clock, specialist_id, assignment_id, "accept")
+                            assignment_id: str, rules: SlaRules = DEFAULT_RULES) -> Assignment:
+    """The offer taken; the SLA clock starts (once the case holds records)."""
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "accept",
+                      move=lambda current, _, now: accepted(current, rules, now))
 
 
 async def start_review(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
@@ -334,9 +374,11 @@ async def request_more_info(transact: Transact, inbox: InboxQuery, cases: CaseSo
                             specialist_id: str, assignment_id: str, questions: list[str]) -> Assignment:
     """The reviewer's questions go to intake, kept with the case for the submitter;
     then the assignment waits on the submitter (info.requested: intake shows the
-    case NEEDS_INFO). The request's id comes from the assignment's version, so a
-    retry after a lost reply names the same request, and a request recorded in
-    intake whose move here did not commit is the one the retry makes."""
+    case NEEDS_INFO). The request's id comes from the questions and how many requests
+    were made before, so a retry names the same request: intake keeps it once, and
+    shows it only once info.requested confirms it (a request kept there whose move
+    here did not commit is never shown). A retry after a lost reply gets the
+    assignment as the request left it."""
     questions = [q.strip() for q in questions]
     violations = question_violations(questions)
     if violations:
@@ -344,14 +386,17 @@ async def request_more_info(transact: Transact, inbox: InboxQuery, cases: CaseSo
     current = await inbox.get_for_specialist(assignment_id, specialist_id)
     if current is None:
         raise NotFound(assignment_id)
-    request_id = info_request_id(current)
+    if current.state == A.ASSIGNMENT_STATE_NEEDS_INFO and \
+            current.info_request_id == info_request_id(current, questions, current.info_requests_made):
+        return current  # this very request, made already
+    request_id = info_request_id(current, questions)
     info_requested(current, request_id, len(questions), clock.now())  # IllegalAction before intake is asked
     if not await cases.record_info_request(current.case_id, request_id, specialist_id, questions):
         raise CaseClosed(current.case_id)
 
     def move(found: Assignment, _: str, now: datetime) -> Assignment:
-        if found.version != current.version:
-            raise Superseded(assignment_id)  # it changed since the request was named: ask again
+        if found.info_requests_made != current.info_requests_made:
+            raise Superseded(assignment_id)  # another request was made since this one was named
         return info_requested(found, request_id, len(questions), now)
 
     return await _act(transact, feed, clock, specialist_id, assignment_id, "request_info", move=move)

@@ -45,7 +45,9 @@ class InMemoryReviewRepository:
 
     async def waiting_for_records(self, case_id: str) -> list[Assignment]:
         return [a for a in self._state.assignments.values()
-                if a.case_id == case_id and a.state == AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO]
+                if a.case_id == case_id and a.state in (AssignmentState.ASSIGNMENT_STATE_ACCEPTED,
+                                                        AssignmentState.ASSIGNMENT_STATE_IN_REVIEW,
+                                                        AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO)]
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         assert opinion.opinion_id not in self._state.opinions

@@ -12,6 +12,7 @@ from secondlook.v1 import case_pb2, events_pb2
 
 from .content import Attachment, CaseContent
 from .lifecycle import (
+    FINAL,
     REDRIVE_REPUBLISH,
     SYSTEM_STAGES,
     WITHDRAWABLE,
@@ -69,10 +70,28 @@ class Case:
     info_requests: tuple[InfoRequest, ...] = ()
 
 
+def confirmed_requests(case: Case) -> set[str]:
+    """The requests review confirmed (its info.requested is on the timeline): a request
+    kept here whose move in review never committed is never shown, nor answered."""
+    return {e.ref for e in case.timeline if e.event_type == "info.requested" and e.ref}
+
+
+def _answered(case: Case) -> dict[str, datetime]:
+    answered: dict[str, datetime] = {}
+    for e in case.timeline:
+        if e.event_type == "documents.added" and e.ref:
+            for request_id in e.ref.split(","):
+                answered.setdefault(request_id, e.recorded_at)
+    return answered
+
+
 def answered_at(case: Case, request: InfoRequest) -> datetime | None:
-    """When the submitter answered the request: the first records added after it."""
-    return next((e.recorded_at for e in case.timeline
-                 if e.event_type == "documents.added" and e.recorded_at >= request.requested_at), None)
+    """When the submitter answered the request: the records added while it was open."""
+    return _answered(case).get(request.request_id)
+
+
+def open_requests(case: Case) -> list[str]:
+    return sorted(confirmed_requests(case) - set(_answered(case)))
 
 
 def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime | None:
@@ -93,7 +112,7 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
             secondary_diagnosis_codes=[d.code for d in valid.secondary_diagnoses],
             panel_requested=valid.panel_requested, blind_review_requested=valid.blind_review_requested,
             first_opinion_physician_npi=first.physician_npi, first_opinion_organization=first.organization_name,
-            first_opinion_organization_npi=first.organization_npi,
+            first_opinion_organization_npi=first.organization_npi, attachment_count=len(valid.attachments),
         ),
         case_id=case_id, tenant_id=tenant_id, producer="intake", traceparent=traceparent, occurred_at=now,
     )
@@ -118,6 +137,23 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
 MAX_DETAIL = 1000  # characters of an event's reason kept on the timeline
 
 
+def _when(ts) -> str:
+    return ts.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(seconds: int) -> str:
+    """3d 4h, 5h 20m, 45s: a duration as a person reads it."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
 def detail_of(event: Event) -> str:
     """What the timeline says beside the stage (routing terms only, no PHI)."""
     if event.HasField("case_unmatched"):
@@ -131,11 +167,28 @@ def detail_of(event: Event) -> str:
         return f"the opinion was amended: version {event.opinion_amended.opinion.version}"
     if event.HasField("assignment_expired"):
         return "the offer expired unanswered: matching offers the case again"
+    if event.HasField("assignment_accepted") and event.assignment_accepted.HasField("sla_due_at"):
+        return f"the review's SLA clock started: due {_when(event.assignment_accepted.sla_due_at)}"
     if event.HasField("info_requested"):
-        n = event.info_requested.question_count
-        return f"the reviewer asked {n} question{'s' if n != 1 else ''} (GetCase): answer with AddDocuments"
+        asked = event.info_requested
+        n = asked.question_count
+        text = f"the reviewer asked {n} question{'s' if n != 1 else ''} (GetCase): answer with AddDocuments"
+        return text + (f"; the SLA clock pauses with {_span(asked.sla_seconds_left)} left" if asked.sla_seconds_left
+                       else "")
     if event.HasField("review_resumed"):
-        return "the reviewer has the records added: the review goes on"
+        resumed = event.review_resumed
+        return "the reviewer has the records added: the review goes on" + (
+            f"; the SLA clock runs again, due {_when(resumed.sla_due_at)}" if resumed.HasField("sla_due_at") else "")
+    if event.HasField("sla_changed"):
+        c = event.sla_changed
+        due = f"due {_when(c.due_at)}" if c.HasField("due_at") else ""
+        if c.change == events_pb2.SLA_CHANGE_STARTED:
+            return f"the case's first records arrived: the review's SLA clock started, {due}"
+        if c.change == events_pb2.SLA_CHANGE_REMINDER:
+            return f"SLA reminder {c.reminder} sent to the reviewer: {_span(c.seconds_left)} left, {due}"
+        if c.change == events_pb2.SLA_CHANGE_BREACHED:
+            return "SLA breached: the review is overdue; escalated to operations"
+        return f"the review's SLA clock changed (code {c.change})"
     return ""
 
 
@@ -156,6 +209,8 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
                        next_redrive_at=next_redrive_at(step.status, now, stuck_after))
     if event.HasField("specialist_offered"):
         changes["specialist_id"] = event.specialist_offered.specialist_id
+    if event.HasField("info_requested"):  # the request is confirmed: the submitter sees it
+        changes["timeline"] = (*case.timeline, dataclasses.replace(step.entry, ref=event.info_requested.request_id))
     return dataclasses.replace(case, **changes), step
 
 
@@ -232,8 +287,11 @@ def add_documents(case: Case, existing: tuple[Attachment, ...], new: tuple[Attac
                   limit: int) -> tuple[Case, Event, tuple[Attachment, ...]] | None:
     """The case with the records it did not have (same URI and SHA-256: the same
     record), its documents.added event and every record it now holds; None when
-    every one was there already."""
-    if case.status not in WITHDRAWABLE:
+    every one was there already. The records answer every request of the reviewers
+    still open (a case waiting on them, NEEDS_INFO, goes back to IN_REVIEW); a
+    reviewer's open request keeps even a delivered case open to them."""
+    answers = open_requests(case)
+    if case.status not in WITHDRAWABLE and not (answers and case.status not in FINAL):
         raise ClosedToDocuments(f"the case is {status_name(case.status)}: records can be added to an open case only")
     held = {(a.uri, a.sha256) for a in existing}
     fresh = []
@@ -245,16 +303,17 @@ def add_documents(case: Case, existing: tuple[Attachment, ...], new: tuple[Attac
         return None
     if len(existing) + len(fresh) > limit:
         raise TooManyAttachments(f"a case holds at most {limit} records; this one has {len(existing)}")
-    event = new_event(events_pb2.DocumentsAdded(count=len(fresh)), case_id=case.case_id, tenant_id=case.tenant_id,
-                      producer="intake", traceparent=case.traceparent, occurred_at=now)
+    event = new_event(events_pb2.DocumentsAdded(count=len(fresh), answers=answers), case_id=case.case_id,
+                      tenant_id=case.tenant_id, producer="intake", traceparent=case.traceparent, occurred_at=now)
     # On the timeline at the case's status: an addition moves nothing, but for the
     # answer to a reviewer's request (NEEDS_INFO -> IN_REVIEW; review resumes on it).
-    answers = case.status == S.CASE_STATUS_NEEDS_INFO
-    status = S.CASE_STATUS_IN_REVIEW if answers else case.status
-    entry = TimelineEntry(status, event.type, event.event_id, "intake", now, now,
-                          detail="answers the reviewer's request" if answers else "")
+    resumes = case.status == S.CASE_STATUS_NEEDS_INFO
+    status = S.CASE_STATUS_IN_REVIEW if resumes else case.status
+    entry = TimelineEntry(status, event.type, event.event_id, "intake", now, now, ref=",".join(answers),
+                          detail=f"answers {len(answers)} request{'s' if len(answers) > 1 else ''} of the reviewer"
+                          if answers else "")
     moved = dataclasses.replace(case, timeline=(*case.timeline, entry), seen_event_ids=case.seen_event_ids | {event.event_id},
-                                **({"status": status, "updated_at": now} if answers else {}))
+                                **({"status": status, "updated_at": now} if resumes else {}))
     return moved, event, (*existing, *fresh)
 
 

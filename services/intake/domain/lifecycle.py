@@ -26,6 +26,8 @@ STATUS_OF_EVENT: dict[str, int] = {
     "assignment.expired": S.CASE_STATUS_MATCHING,
     # A signed opinion's new version: recorded beside OPINION_READY.
     "opinion.amended": S.CASE_STATUS_OPINION_READY,
+    # The review's SLA clock started late, reminded the reviewer or was breached: recorded at the case's status.
+    "sla.changed": S.CASE_STATUS_IN_REVIEW,
     "assignment.accepted": S.CASE_STATUS_ASSIGNED,
     "review.started": S.CASE_STATUS_IN_REVIEW,
     "info.requested": S.CASE_STATUS_NEEDS_INFO,
@@ -35,7 +37,9 @@ STATUS_OF_EVENT: dict[str, int] = {
     "case.withdrawn": S.CASE_STATUS_WITHDRAWN,
 }
 # Recorded on the timeline, never moving the status (a re-offer moves it on).
-RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired", "opinion.amended"})
+RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired", "opinion.amended", "sla.changed"})
+# Recorded at the status the case has, not the one STATUS_OF_EVENT names.
+AT_CURRENT = frozenset({"sla.changed"})
 # NEEDS_INFO sits beside IN_REVIEW: only these events move a case between the two
 # (event -> the statuses it moves a case from), so a late stage event of another
 # panel member never does.
@@ -93,6 +97,7 @@ class TimelineEntry:
     occurred_at: datetime
     recorded_at: datetime
     detail: str = ""  # why: an UNMATCHED's reason, a declined offer's (no PHI)
+    ref: str = ""  # the reviewer's requests it makes or answers (ids, comma-separated)
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,8 @@ def apply_event(
         raise IllegalTransition(f"case is {status_name(current)}: it cannot become UNMATCHED")
     if current == S.CASE_STATUS_UNMATCHED and target not in FINAL and _RANK.get(target, 0) > _RANK[S.CASE_STATUS_MATCHING]:
         raise IllegalTransition(f"case is UNMATCHED: {event_type} needs a new match first")
-    entry = TimelineEntry(target, event_type, event_id, producer, occurred_at, now)
+    entry = TimelineEntry(current if event_type in AT_CURRENT else target, event_type, event_id, producer,
+                          occurred_at, now)
     forward = moves(current, target, event_type)
     return Transition(target if forward else current, entry, forward)
 

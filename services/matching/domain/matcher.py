@@ -39,6 +39,7 @@ class CaseFacts:
     first_opinion_organization_npi: str = ""
     panel_requested: bool = False
     blind_review_requested: bool = False
+    records: int = 0  # the case's attachments when submitted
 
 
 @dataclass(frozen=True)

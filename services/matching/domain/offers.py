@@ -135,7 +135,7 @@ def offer_to(cause: Event, facts: CaseFacts, candidate: Candidate, now: datetime
     payload = events_pb2.SpecialistOffered(
         assignment_id=offer.assignment_id, specialist_id=offer.specialist_id, specialty=offer.specialty,
         explanation=offer.explanation, diagnosis_code=facts.diagnosis_code, urgency=facts.urgency,
-        blind_review=facts.blind_review_requested,
+        blind_review=facts.blind_review_requested, records=facts.records,
     )
     payload.respond_by.FromDatetime(offer.respond_by)
     return offer, caused_by(cause, payload, producer="matching")

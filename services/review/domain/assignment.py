@@ -12,6 +12,7 @@ the entities and the events they cause; it does no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -21,7 +22,9 @@ from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import DeclineReason
 from secondlook.v1.review_pb2 import AssignmentState
 
+from . import sla
 from .opinion import Assessment, OpinionRecord, conclusions
+from .sla import SlaClock, SlaRules
 
 A = AssignmentState
 
@@ -29,7 +32,9 @@ A = AssignmentState
 TRANSITIONS = {
     "accept": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_ACCEPTED, "accepted_at"),
     "start": ((A.ASSIGNMENT_STATE_ACCEPTED,), A.ASSIGNMENT_STATE_IN_REVIEW, "started_at"),
-    "submit_opinion": ((A.ASSIGNMENT_STATE_IN_REVIEW,), A.ASSIGNMENT_STATE_OPINION_SUBMITTED, "opinion_submitted_at"),
+    # From NEEDS_INFO too: a reviewer who no longer needs the records answered is not held.
+    "submit_opinion": ((A.ASSIGNMENT_STATE_IN_REVIEW, A.ASSIGNMENT_STATE_NEEDS_INFO),
+                       A.ASSIGNMENT_STATE_OPINION_SUBMITTED, "opinion_submitted_at"),
     # Only an offer: once accepted the case is the reviewer's (intake shows it ASSIGNED).
     "decline": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_DECLINED, "declined_at"),
     "expire": ((A.ASSIGNMENT_STATE_OFFERED,), A.ASSIGNMENT_STATE_EXPIRED, "expired_at"),
@@ -72,6 +77,10 @@ class Assignment:
     # The last request for more information (its questions are kept by intake, with the case).
     info_request_id: str = ""
     info_questions: int = 0
+    info_requests_made: int = 0
+    # Records the case held when offered (the SLA clock waits for one), and the clock once accepted.
+    records: int = 0
+    sla: SlaClock | None = None
 
 
 def state_name(state: int) -> str:
@@ -96,8 +105,55 @@ def moved(assignment: Assignment, action: str, now: datetime, **changes) -> Assi
         raise IllegalAction(f"the offer's deadline passed at {assignment.respond_by.isoformat(timespec='seconds')}: "
                             "it can no longer be accepted")
     stamp = TRANSITIONS[action][2]
-    return replace(assignment, state=state, stamps={**assignment.stamps, stamp: now},
-                   version=assignment.version + 1, changed_at=now, **changes)
+    moved = replace(assignment, state=state, stamps={**assignment.stamps, stamp: now},
+                    version=assignment.version + 1, changed_at=now, **changes)
+    return replace(moved, sla=_clock_after(moved.sla, action, now)) if moved.sla is not None else moved
+
+
+def _clock_after(clock: SlaClock, action: str, now: datetime) -> SlaClock:
+    """The SLA clock pauses while the reviewer waits on the submitter and stops with the opinion."""
+    if action == "request_info":
+        return sla.paused(clock, now)
+    if action == "resume":
+        return sla.resumed(clock, now)
+    if action in ("submit_opinion", "decline", "expire"):
+        return sla.stopped(clock, now)
+    return clock
+
+
+def accepted(assignment: Assignment, rules: SlaRules, now: datetime) -> Assignment:
+    """The offer accepted; the SLA clock starts now if the case holds records."""
+    moved_ = moved(assignment, "accept", now)
+    return replace(moved_, sla=sla.started(rules, assignment.urgency, now)) if assignment.records else moved_
+
+
+def records_arrived(assignment: Assignment, answers: frozenset[str], rules: SlaRules,
+                    now: datetime) -> Assignment | None:
+    """Records were added to the case, answering the requests `answers` names: a
+    review waiting on one of them goes on (its clock runs again), and a clock that
+    waited for the case's first records starts. None when neither applies (records
+    added before a request was made do not answer it)."""
+    if assignment.state == A.ASSIGNMENT_STATE_NEEDS_INFO:
+        return moved(assignment, "resume", now) if assignment.info_request_id in answers else None
+    if assignment.sla is None and assignment.state in (A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW):
+        return replace(assignment, sla=sla.started(rules, assignment.urgency, now), records=assignment.records + 1,
+                       version=assignment.version + 1, changed_at=now)
+    return None
+
+
+def sla_alarm(assignment: Assignment, now: datetime) -> tuple[Assignment, sla.Alarm] | None:
+    """A reminder or the breach fallen due, recorded on the assignment; None when nothing is due."""
+    if assignment.sla is None or assignment.state not in OPEN:
+        return None
+    found = sla.alarm(assignment.sla, now)
+    if found is None:
+        return None
+    return replace(assignment, sla=found.clock, version=assignment.version + 1, changed_at=now), found
+
+
+def sla_next_at(assignment: Assignment) -> datetime | None:
+    """When the assignment's clock next falls due (the deadline keeper arms it)."""
+    return sla.next_alarm_at(assignment.sla) if assignment.sla is not None and assignment.state in OPEN else None
 
 
 def declined(assignment: Assignment, reason: int, note: str, now: datetime) -> Assignment:
@@ -128,22 +184,19 @@ OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASS
                   A.ASSIGNMENT_STATE_NEEDS_INFO})
 
 
-def info_request_id(assignment: Assignment) -> str:
-    """The id of a request for more information made from this version of the
-    assignment: a retried call names the same request (intake keeps it once)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:info-request:{assignment.assignment_id}:{assignment.version}"))
+def info_request_id(assignment: Assignment, questions: list[str], n: int | None = None) -> str:
+    """The id of the assignment's request number `n` (default: the next) with these
+    questions: a retried call names the same request (intake keeps it once), other
+    questions another one (the first, never confirmed, is never shown)."""
+    n = assignment.info_requests_made + 1 if n is None else n
+    digest = hashlib.sha256("\x1f".join(questions).encode()).hexdigest()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:info-request:{assignment.assignment_id}:{n}:{digest}"))
 
 
 def info_requested(assignment: Assignment, request_id: str, questions: int, now: datetime) -> Assignment:
     """The assignment waiting on the submitter (IllegalAction unless IN_REVIEW)."""
-    return moved(assignment, "request_info", now, info_request_id=request_id, info_questions=questions)
-
-
-def resumed(assignment: Assignment, now: datetime) -> Assignment | None:
-    """The review going on once records were added; None unless it waited on them."""
-    if assignment.state != A.ASSIGNMENT_STATE_NEEDS_INFO:
-        return None
-    return moved(assignment, "resume", now)
+    return moved(assignment, "request_info", now, info_request_id=request_id, info_questions=questions,
+                 info_requests_made=assignment.info_requests_made + 1)
 
 
 def assessed(assignment: Assignment, assessment: Assessment, now: datetime) -> Assignment:
@@ -179,7 +232,8 @@ def withdrawn(assignment: Assignment, now: datetime) -> Assignment | None:
     if assignment.state not in OPEN:
         return None
     return replace(assignment, state=A.ASSIGNMENT_STATE_WITHDRAWN, stamps={**assignment.stamps, "withdrawn_at": now},
-                   version=assignment.version + 1, changed_at=now)
+                   version=assignment.version + 1, changed_at=now,
+                   sla=sla.stopped(assignment.sla, now) if assignment.sla is not None else None)
 
 
 def assignments_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:
@@ -200,24 +254,47 @@ def offer_from(event: Event, now: datetime) -> Assignment:
         diagnosis_code=offer.diagnosis_code, urgency=offer.urgency,
         offered_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc),
         respond_by=offer.respond_by.ToDatetime(tzinfo=timezone.utc), traceparent=event.traceparent,
-        changed_at=now, blind_review=offer.blind_review,
+        changed_at=now, blind_review=offer.blind_review, records=offer.records,
     )
+
+
+def _due(payload, clock: SlaClock | None) -> None:
+    due = sla.due_at(clock) if clock is not None else None
+    if due is not None:
+        payload.sla_due_at.FromDatetime(due)
+
+
+def sla_event(assignment: Assignment, change: int, now: datetime, reminder: int = 0) -> Event:
+    """sla.changed: the clock started late (STARTED), reminded the reviewer, or was breached."""
+    clock = assignment.sla
+    assert clock is not None
+    payload = events_pb2.SlaChanged(assignment_id=assignment.assignment_id, specialist_id=assignment.specialist_id,
+                                    change=change, seconds_left=int(sla.seconds_left(clock, now)), reminder=reminder)
+    due = sla.due_at(clock)
+    if due is not None:
+        payload.due_at.FromDatetime(due)
+    return new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
+                     traceparent=assignment.traceparent, occurred_at=now)
 
 
 def event_for(assignment: Assignment, action: str, now: datetime, opinion: OpinionRecord | None = None) -> Event:
     """The event the reviewer's action caused, once the assignment has moved."""
     ids = {"assignment_id": assignment.assignment_id, "specialist_id": assignment.specialist_id}
+    clock = assignment.sla
     if action == "accept":
         payload = events_pb2.AssignmentAccepted(**ids)
+        _due(payload, clock)
     elif action == "start":
         payload = events_pb2.ReviewStarted(**ids)
     elif action == "decline":
         payload = events_pb2.AssignmentDeclined(**ids, reason=assignment.decline_reason)
     elif action == "request_info":
         payload = events_pb2.InfoRequested(**ids, request_id=assignment.info_request_id,
-                                           question_count=assignment.info_questions)
+                                           question_count=assignment.info_questions,
+                                           sla_seconds_left=int(sla.seconds_left(clock, now)) if clock else 0)
     elif action == "resume":
         payload = events_pb2.ReviewResumed(**ids)
+        _due(payload, clock)
     else:
         assert opinion is not None
         payload = conclusions(opinion)
