@@ -8,6 +8,7 @@ records the read, naming the reviewer, in the case's access audit."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import grpc
 import pytest
@@ -295,6 +296,7 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
         waiting = await reviewer.RequestMoreInfo(review_pb2.RequestMoreInfoRequest(
             assignment_id=assignment.assignment_id, questions=[question]), metadata=authed.metadata)
         assert waiting.state == review_pb2.ASSIGNMENT_STATE_NEEDS_INFO
+        assert waiting.sla.state == review_pb2.SLA_STATE_PAUSED and 0 < waiting.sla.seconds_left <= 7 * 86400
 
         async def status_is(status):
             case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
@@ -302,7 +304,8 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
 
         asked = await eventually(lambda: status_is(case_pb2.CASE_STATUS_NEEDS_INFO), 30, "the case NEEDS_INFO")
         assert [list(r.questions) for r in asked.info_requests] == [[question]]
-        assert "asked 1 question" in [e for e in asked.timeline if e.event_type == "info.requested"][0].detail
+        [paused] = [e for e in asked.timeline if e.event_type == "info.requested"]
+        assert "asked 1 question" in paused.detail and re.search(r"the SLA clock pauses with \d+d \d+h left", paused.detail)
         shown = await reviewer.GetAssignment(req, metadata=authed.metadata)  # the reviewer sees what they asked
         assert [list(r.questions) for r in shown.case.info_requests] == [[question]]
 
@@ -316,7 +319,8 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
             a = (await reviewer.GetAssignment(req, metadata=authed.metadata)).assignment
             return a if a.state == review_pb2.ASSIGNMENT_STATE_IN_REVIEW else Pending(a.state)
 
-        await eventually(resumed, 30, "the assignment back IN_REVIEW")
+        back = await eventually(resumed, 30, "the assignment back IN_REVIEW")
+        assert back.sla.state == review_pb2.SLA_STATE_RUNNING and back.sla.HasField("due_at")
         await reviewer.SubmitOpinion(review_pb2.SubmitOpinionRequest(
             assignment_id=assignment.assignment_id, opinion=clients.opinion(
                 diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE)),
@@ -325,6 +329,10 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
         kinds = [e.event_type for e in done.timeline]
         assert kinds.index("info.requested") < kinds.index("documents.added") < kinds.index("opinion.submitted")
         assert "review.resumed" in kinds and done.info_requests[0].HasField("answered_at")
+        [started] = [e for e in done.timeline if e.event_type == "assignment.accepted"]
+        assert started.detail.startswith("the review's SLA clock started: due ")
+        [again] = [e for e in done.timeline if e.event_type == "review.resumed"]
+        assert "the SLA clock runs again, due " in again.detail
         records = await read_topic(stack.kafka_bootstrap, PRODUCES["review"])
         assert not [r for r in records if b"CANARY-QUESTION" in r.value]  # the questions never travel in events
     finally:
