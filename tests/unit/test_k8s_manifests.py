@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 
 import pytest
+import re
+
 import yaml
 
 from secondlook.probes import LIVENESS
@@ -461,3 +463,14 @@ def test_overlay_settings_and_kafka_agree(overlay, monkeypatch):
         for topic in of_kind(docs, "KafkaTopic"):
             # Below the replica count, so writes continue with one broker down.
             assert int(topic["spec"]["config"]["min.insync.replicas"]) == rf - 1
+
+
+def test_alerts_watch_metrics_the_services_export():
+    from secondlook import metrics
+    exported = {c._name for c in vars(metrics).values() if hasattr(c, "_name") and hasattr(c, "_type")}
+    rules = [r for d in render(K8S / "overlays" / "prod") if d["kind"] == "PrometheusRule"
+             for g in d["spec"]["groups"] for r in g["rules"]]
+    assert {r["alert"] for r in rules} >= {"SecondlookReviewSlaBreached"}
+    for rule in rules:
+        names = set(re.findall(r"(secondlook_[a-z_]+)", rule["expr"]))
+        assert names and {n.removesuffix("_total") for n in names} <= exported, rule["alert"]
