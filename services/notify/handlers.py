@@ -10,7 +10,7 @@ from secondlook.clock import Clock
 from secondlook.consumer import Guarded
 
 from . import usecases
-from .domain.deliveries import Delivery
+from .domain.deliveries import Delivery, needs_info_delivery
 from .repository import MongoDeliveries, MongoDeliveryQueue
 
 
@@ -19,6 +19,8 @@ def make_handlers(db: AsyncDatabase, clock: Clock, send: Callable[[list[Delivery
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
     return {
         "opinion.submitted": Guarded.batched(
-            lambda events: usecases.record_opinions(deliveries, events, clock, send, lease_seconds)),
+            lambda events: usecases.record_notices(deliveries, events, clock, send, lease_seconds)),
+        "info.requested": Guarded.batched(
+            lambda events: usecases.record_notices(deliveries, events, clock, send, lease_seconds, needs_info_delivery)),
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),
     }

@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork, insert_once
 
-from .domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, Delivery
+from .domain.deliveries import CANCELLED, DEAD, DELIVERED, OPINION_READY, PENDING, SENDING, Delivery
 
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
@@ -69,6 +69,8 @@ def _doc(d: Delivery) -> dict:
         doc["attempt_budget"] = d.attempt_budget
     if d.lease_until is not None:
         doc["lease_until"] = d.lease_until
+    if d.kind != OPINION_READY:
+        doc["kind"] = d.kind
     return doc
 
 
@@ -79,6 +81,7 @@ def _delivery(doc: dict) -> Delivery:
         traceparent=doc.get("traceparent", ""), status=doc["status"], attempts=doc["attempts"],
         next_attempt_at=doc.get("next_attempt_at"), created_at=doc["created_at"],
         attempt_budget=doc.get("attempt_budget"), lease_until=doc.get("lease_until"),
+        kind=doc.get("kind", OPINION_READY),
     )
 
 

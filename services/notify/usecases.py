@@ -14,7 +14,7 @@ from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 
-from .domain.deliveries import Delivery, delivered_event, next_attempt, opinion_ready_delivery
+from .domain.deliveries import OPINION_READY, Delivery, delivered_event, next_attempt, opinion_ready_delivery
 from .domain.webhooks import check_endpoint_url, new_secret
 from .repository import DeliveryQueue, DeliveryRepository, Endpoint, EndpointRepository
 
@@ -36,9 +36,11 @@ class InvalidWebhook(InvalidInput):
 
 
 # --- events ----------------------------------------------------------------------
-async def record_opinions(deliveries: DeliveryRepository, events: list[Event], clock: Clock,
-                          send: Callable[[list[Delivery]], None], lease_seconds: float) -> list[bool]:
-    """opinion.submitted: one webhook delivery to the submitting tenant per event,
+async def record_notices(deliveries: DeliveryRepository, events: list[Event], clock: Clock,
+                         send: Callable[[list[Delivery]], None], lease_seconds: float,
+                         notice: Callable[..., Delivery] = opinion_ready_delivery) -> list[bool]:
+    """opinion.submitted (or info.requested, with its `notice`): one webhook delivery
+    to the submitting tenant per event,
     all in one write that only inserts (a delivery's id comes from its event:
     once, however often the event arrives; no transaction). Each is written
     already claimed for its first attempt and handed to `send` once durable: no
@@ -47,7 +49,7 @@ async def record_opinions(deliveries: DeliveryRepository, events: list[Event], c
     for a repeat."""
     now = clock.now()
     lease = now + timedelta(seconds=lease_seconds)
-    fresh = [opinion_ready_delivery(e, now, claimed_until=lease) for e in events]
+    fresh = [notice(e, now, claimed_until=lease) for e in events]
     added = await deliveries.add_many(fresh)
     send([d for d, new in zip(fresh, added, strict=True) if new])
     return added
@@ -101,14 +103,16 @@ async def claim_next(queue: DeliveryQueue, clock: Clock, lease_seconds: float) -
 
 
 async def record_delivered(transact: Transact, clock: Clock, delivery: Delivery, status_code: int) -> bool:
-    """The receiver took the notice: the delivery and `opinion.delivered` commit together.
-    False when this attempt's lease was taken over meanwhile (its outcome is not recorded)."""
+    """The receiver took the notice: the delivery and, for an opinion, `opinion.delivered`
+    commit together. False when this attempt's lease was taken over meanwhile (its
+    outcome is not recorded)."""
 
     async def body(uow: UnitOfWork) -> bool:
         now = clock.now()
         if not await uow.deliveries.mark_delivered(delivery, now, status_code):
             return False
-        uow.emit(delivered_event(delivery, now))
+        if delivery.kind == OPINION_READY:  # a case stage; other notices are not
+            uow.emit(delivered_event(delivery, now))
         return True
 
     return await transact(body)

@@ -8,6 +8,7 @@ records the read, naming the reviewer, in the case's access audit."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import grpc
@@ -17,6 +18,7 @@ from grpc_status import rpc_status
 from pymongo import AsyncMongoClient
 
 from devstack import clients
+from devstack.receiver import registered_receiver
 from secondlook.auth import mint_token
 from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, review_pb2, review_pb2_grpc
 from services.topology import PRODUCES
@@ -262,6 +264,7 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
     intake, submitter = clients.submitter(settings, stack.target("intake"), "info-tenant")
     reviewer, authed = clients.reviewer(settings, stack.target("review"), sid)
     question = "CANARY-QUESTION: please send the echocardiogram report of last March."
+    receiver = await registered_receiver(settings, stack.target("notify"), "info-tenant")
     try:
         await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
             specialist_id=sid, npi="1234567893", display_name="Dr. Info (synthetic)", specialties=[PEDIATRIC_CARDIOLOGY],
@@ -298,14 +301,21 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
         assert waiting.state == review_pb2.ASSIGNMENT_STATE_NEEDS_INFO
         assert waiting.sla.state == review_pb2.SLA_STATE_PAUSED and 0 < waiting.sla.seconds_left <= 7 * 86400
 
-        async def status_is(status):
+        async def status_is(*statuses):
             case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
-            return case if case.status == status else Pending(case_pb2.CaseStatus.Name(case.status))
+            return case if case.status in statuses else Pending(case_pb2.CaseStatus.Name(case.status))
 
         asked = await eventually(lambda: status_is(case_pb2.CASE_STATUS_NEEDS_INFO), 30, "the case NEEDS_INFO")
         assert [list(r.questions) for r in asked.info_requests] == [[question]]
         [paused] = [e for e in asked.timeline if e.event_type == "info.requested"]
         assert "asked 1 question" in paused.detail and re.search(r"the SLA clock pauses with \d+d \d+h left", paused.detail)
+        async def told():  # the submitter hears of it: how many questions, never the questions
+            notices = [r["payload"] for r in receiver.requests if r["valid"] and r["payload"]
+                       and r["payload"]["type"] == "case.needs_info" and r["payload"]["data"]["case_id"] == case_id]
+            return notices or Pending(len(receiver.requests))
+
+        [notice] = await eventually(told, 30, "the case.needs_info webhook")
+        assert notice["data"]["question_count"] == 1 and "CANARY" not in json.dumps(notice)
         shown = await reviewer.GetAssignment(req, metadata=authed.metadata)  # the reviewer sees what they asked
         assert [list(r.questions) for r in shown.case.info_requests] == [[question]]
 
@@ -325,7 +335,8 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
             assignment_id=assignment.assignment_id, opinion=clients.opinion(
                 diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE)),
             metadata=authed.metadata)
-        done = await eventually(lambda: status_is(case_pb2.CASE_STATUS_OPINION_READY), 30, "the opinion ready")
+        done = await eventually(lambda: status_is(case_pb2.CASE_STATUS_OPINION_READY, case_pb2.CASE_STATUS_DELIVERED),
+                                30, "the opinion ready")
         kinds = [e.event_type for e in done.timeline]
         assert kinds.index("info.requested") < kinds.index("documents.added") < kinds.index("opinion.submitted")
         assert "review.resumed" in kinds and done.info_requests[0].HasField("answered_at")
@@ -339,3 +350,4 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
         await authed.close()
         await admin.close()
         await submitter.close()
+        await receiver.stop()

@@ -14,11 +14,10 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 from pathlib import Path
 
 import pytest
-import re
-
 import yaml
 
 from secondlook.probes import LIVENESS

@@ -11,7 +11,14 @@ from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.notify import usecases
 from services.notify.dispatcher import Dispatcher
-from services.notify.domain.deliveries import CANCELLED, DELIVERED, PENDING, SENDING
+from services.notify.domain.deliveries import (
+    CANCELLED,
+    DELIVERED,
+    NEEDS_INFO,
+    PENDING,
+    SENDING,
+    needs_info_delivery,
+)
 from services.notify.repository import Endpoint
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
 from tests.fakes.transact import Committed
@@ -28,7 +35,7 @@ LEASE = 10
 
 
 async def _recorded(transact, clock, event, sent):
-    [added] = await usecases.record_opinions(Committed(transact, InMemoryDeliveries), [event], clock,
+    [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), [event], clock,
                                              sent.extend, lease_seconds=LEASE)
     return added
 
@@ -55,6 +62,21 @@ async def test_one_delivery_per_event_written_claimed_and_handed_over_once_durab
     clock.advance(LEASE + 1)  # its writer died before sending it: the lease runs out
     taken = await usecases.claim_next(queue, clock, lease_seconds=LEASE)
     assert taken.delivery_id == delivery.delivery_id and taken.attempts == 2
+
+
+async def test_the_submitter_hears_of_a_request_for_more_information_without_its_questions():
+    transact, clock, sent = notify_transact(), FakeClock(), []
+    asked = new_event(events_pb2.InfoRequested(assignment_id="a1", specialist_id="s1", request_id="r1",
+                                               question_count=2), case_id="c1", tenant_id="t1", producer="review")
+    [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), [asked], clock, sent.extend,
+                                            lease_seconds=LEASE, notice=needs_info_delivery)
+    assert added
+    [delivery] = sent
+    assert b'"type":"case.needs_info"' in delivery.body and b'"question_count":2' in delivery.body
+    assert delivery.kind == NEEDS_INFO and delivery.recipient == "t1"
+    assert await usecases.record_delivered(transact, clock, delivery, 204) is True
+    assert transact.committed == []  # not a stage of the case: no opinion.delivered
+    assert transact.state.deliveries[delivery.delivery_id].status == DELIVERED
 
 
 async def test_a_delivered_notice_commits_with_its_event_and_a_taken_over_attempt_records_nothing():
@@ -163,7 +185,7 @@ async def test_the_dispatcher_sends_what_it_is_handed_unless_its_case_was_withdr
                             allow_insecure_targets=False)
     sent: list = []
     for case_id in ("kept", "withdrawn", "late"):
-        await usecases.record_opinions(Committed(transact, InMemoryDeliveries), [_opinion_submitted(case_id)], clock,
+        await usecases.record_notices(Committed(transact, InMemoryDeliveries), [_opinion_submitted(case_id)], clock,
                                        sent.extend, lease_seconds=dispatcher.fresh_lease_seconds)
     kept, withdrawn, late = sent
     dispatcher.withdrawn("withdrawn")

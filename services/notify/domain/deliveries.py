@@ -16,12 +16,14 @@ from secondlook.events import Event, new_event
 from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import Concordance
 
-from .webhooks import opinion_ready_body, retry_delay
+from .webhooks import needs_info_body, opinion_ready_body, retry_delay
 
 PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
 # Its case was withdrawn before it could be delivered: never to be sent.
 CANCELLED = "cancelled"
 WEBHOOK = "webhook"
+# What a delivery tells: its opinion being delivered is a stage of the case (opinion.delivered).
+OPINION_READY, NEEDS_INFO = "opinion_ready", "needs_info"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Delivery:
     created_at: datetime
     attempt_budget: int | None = None  # more than max attempts once re-armed
     lease_until: datetime | None = None  # while SENDING: when another sender may take it over
+    kind: str = OPINION_READY
 
 
 def delivery_id(event_id: str, recipient: str, channel: str) -> str:
@@ -57,10 +60,23 @@ def opinion_ready_delivery(event: Event, now: datetime, claimed_until: datetime 
         diagnosis_concordance=Concordance.Name(opinion.diagnosis_concordance).removeprefix("CONCORDANCE_"),
         treatment_concordance=Concordance.Name(opinion.treatment_concordance).removeprefix("CONCORDANCE_"),
     )
+    return _to_tenant(event, body, OPINION_READY, now, claimed_until)
+
+
+def needs_info_delivery(event: Event, now: datetime, claimed_until: datetime | None = None) -> Delivery:
+    """The webhook notice to the submitting tenant that the reviewer asks for more
+    information: how many questions, never the questions (GetCase has them)."""
+    body = needs_info_body(case_id=event.case_id, tenant_id=event.tenant_id, event_id=event.event_id,
+                           occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc).isoformat(),
+                           question_count=event.info_requested.question_count)
+    return _to_tenant(event, body, NEEDS_INFO, now, claimed_until)
+
+
+def _to_tenant(event: Event, body: bytes, kind: str, now: datetime, claimed_until: datetime | None) -> Delivery:
     return Delivery(
         delivery_id=delivery_id(event.event_id, event.tenant_id, WEBHOOK), event_id=event.event_id,
         case_id=event.case_id, tenant_id=event.tenant_id, recipient=event.tenant_id, channel=WEBHOOK, body=body,
-        traceparent=event.traceparent, created_at=now,
+        traceparent=event.traceparent, created_at=now, kind=kind,
         **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
            else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
     )

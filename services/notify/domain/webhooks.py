@@ -125,6 +125,21 @@ def opinion_ready_body(*, case_id: str, tenant_id: str, event_id: str, occurred_
     ).encode()
 
 
+def needs_info_body(*, case_id: str, tenant_id: str, event_id: str, occurred_at: str, question_count: int) -> bytes:
+    """The notice that the reviewer asks for more information: the submitter reads the
+    questions in GetCase and answers with AddDocuments (no question travels here)."""
+    return json.dumps(
+        {
+            "type": "case.needs_info",
+            "timestamp": occurred_at,
+            "data": {"case_id": case_id, "tenant_id": tenant_id, "event_id": event_id, "status": "NEEDS_INFO",
+                     "question_count": question_count},
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+
+
 def retry_delay(attempt: int, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
     """Exponential backoff with full jitter after failed attempt number `attempt` (1-based)."""
     rng = rng or random
