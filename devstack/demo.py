@@ -33,10 +33,13 @@ from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
 
 TENANT = "demo-hospital"
-STAGES = ["SUBMITTED", "MATCHING", "OFFERED", "ASSIGNED", "IN_REVIEW", "OPINION_READY", "DELIVERED"]
+STAGES = ["SUBMITTED", "MATCHING", "OFFERED", "ASSIGNED", "IN_REVIEW", "NEEDS_INFO", "OPINION_READY", "DELIVERED"]
 SHORT = {"SUBMITTED": "sub", "MATCHING": "match", "OFFERED": "offer", "ASSIGNED": "assign",
-         "IN_REVIEW": "review", "OPINION_READY": "opinion", "DELIVERED": "deliv"}
-STYLE = {"DELIVERED": "bold green", "UNMATCHED": "bold red", "OPINION_READY": "cyan"}
+         "IN_REVIEW": "review", "NEEDS_INFO": "info", "OPINION_READY": "opinion", "DELIVERED": "deliv"}
+STYLE = {"DELIVERED": "bold green", "UNMATCHED": "bold red", "OPINION_READY": "cyan", "NEEDS_INFO": "magenta"}
+# The record the demo's "hospital" sends when the reviewer asks for more (synthetic, like every sample).
+ANSWER = intake_pb2.Attachment(uri="https://records.example.org/demo/imaging-report", media_type="application/pdf",
+                               size_bytes=48_213, sha256="5" * 64, title="Imaging report (synthetic)")
 
 
 def _table(cases: list[dict], started: float, receiver: WebhookReceiver, hold: bool) -> Table:
@@ -73,6 +76,8 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
         r = await intake.SubmitCase(req, metadata=intake_auth.metadata, timeout=10)
         cases.append({"id": r.case_id, "ref": req.client_request_id.split("-", 2)[2], "sent": sent,
                       "diagnosis": req.diagnosis_code})
+        if len(cases) == 1:  # the reviewer of the first sample case asks for more records, which the demo sends
+            reviewer.ask_more_info_on(r.case_id)
     # One more the way a hospital's FHIR system sends it: a transaction Bundle over HTTP.
     sent = time.monotonic()
     status, reply, _ = await clients.submit_bundle(settings, stack.fhir_base(), TENANT,
@@ -117,6 +122,8 @@ async def _follow(intake, auth, cases: list[dict], hold: bool, show) -> None:
             c = by_id.get(case.case_id)
             if c is None:
                 continue
+            if case.status == case_pb2.CASE_STATUS_NEEDS_INFO and not c.get("answered"):
+                c["answered"] = await _answer(intake, auth, case.case_id)
             c["status"] = case_pb2.CaseStatus.Name(case.status).removeprefix("CASE_STATUS_")
             c["specialist"] = case.specialist_id
             c["reached"] = {
@@ -128,6 +135,20 @@ async def _follow(intake, auth, cases: list[dict], hold: bool, show) -> None:
         if not hold and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
             return
         await asyncio.sleep(0.25)
+
+
+async def _answer(intake, auth, case_id: str) -> bool:
+    """The hospital's side of a request for more information: read the questions
+    (GetCase) and send a record (AddDocuments), which brings the case back to review."""
+    try:
+        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=auth.metadata, timeout=5)
+        if not any(not r.HasField("answered_at") for r in case.info_requests):
+            return False  # the request is not confirmed yet: look again
+        await intake.AddDocuments(intake_pb2.AddDocumentsRequest(case_id=case_id, attachments=[ANSWER]),
+                                  metadata=auth.metadata, timeout=5)
+        return True
+    except grpc.aio.AioRpcError:
+        return False  # tried again on the next look
 
 
 def _print_changes(console: Console, cases: list[dict]) -> None:

@@ -3,8 +3,11 @@
 It signs in as each specialist of the seeded directory, is pushed their inbox
 through the real review gRPC API (WatchAssignments), and works every open
 assignment as it arrives, concurrently: accept the offer, read the case
-(GetAssignment), start the review, submit a structured opinion marked as
-simulated.
+(GetAssignment; a blind one first records its own assessment), start the review,
+submit a structured opinion marked as simulated. On the cases it is told to
+(`ask_more_info_on`), it first asks the submitter for more information
+(RequestMoreInfo) and carries on once the records arrive (the assignment is
+pushed back IN_REVIEW).
 """
 
 from __future__ import annotations
@@ -37,9 +40,15 @@ class SimulatedReviewer:
         self._task: asyncio.Task | None = None
         self._working: set[str] = set()  # assignment ids being worked or done
         self._tasks: set[asyncio.Task] = set()
+        self._ask: set[str] = set()  # case ids to ask more information on, once
         self.answered = 0
         self.cases_read = 0
         self.blind_assessments = 0
+        self.info_requested = 0
+
+    def ask_more_info_on(self, case_id: str) -> None:
+        """Before its opinion, the case's reviewer asks the submitter for more records (once)."""
+        self._ask.add(case_id)
 
     def start(self) -> SimulatedReviewer:
         """Works the inboxes in the background until `stop`."""
@@ -96,6 +105,15 @@ class SimulatedReviewer:
                     state = review_pb2.ASSIGNMENT_STATE_IN_REVIEW
                 if self._think:
                     await asyncio.sleep(self._rng.uniform(0, self._think))
+                if a.case_id in self._ask:
+                    await stub.RequestMoreInfo(review_pb2.RequestMoreInfoRequest(
+                        assignment_id=a.assignment_id, questions=[
+                            f"{SIMULATED_NOTE} Please send the most recent imaging report.{self._mark}"]),
+                        metadata=metadata, timeout=10)
+                    self._ask.discard(a.case_id)
+                    self.info_requested += 1
+                    self._working.discard(a.assignment_id)  # worked again when pushed back IN_REVIEW
+                    return
                 await stub.SubmitOpinion(
                     review_pb2.SubmitOpinionRequest(assignment_id=a.assignment_id, opinion=self._opinion(a)),
                     metadata=metadata, timeout=10,

@@ -52,6 +52,9 @@ def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path
     assert code == 0, text[-3000:]
     assert "all processes stopped" in text, text[-3000:]
     assert leftovers(home) == []
+    # The first sample's simulated reviewer asked for more records; the demo sent them.
+    first = sample_cases()[0].client_request_id.split("-", 1)[1]
+    assert re.search(rf"case {re.escape(first)} \(.*\) NEEDS_INFO \+", text), text[-3000:]
 
 
 def test_sigterm_stops_every_process_it_started(tmp_path):
