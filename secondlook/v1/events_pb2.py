@@ -26,59 +26,65 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from secondlook.v1 import case_pb2 as secondlook_dot_v1_dot_case__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/events.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\"\xbb\x0b\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x13\n\x0btraceparent\x18\x07 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x08 \x01(\t\x12\x36\n\x0e\x63\x61se_submitted\x18\x14 \x01(\x0b\x32\x1c.secondlook.v1.CaseSubmittedH\x00\x12:\n\x10matching_started\x18\x15 \x01(\x0b\x32\x1e.secondlook.v1.MatchingStartedH\x00\x12>\n\x12specialist_offered\x18\x16 \x01(\x0b\x32 .secondlook.v1.SpecialistOfferedH\x00\x12\x36\n\x0e\x63\x61se_unmatched\x18\x17 \x01(\x0b\x32\x1c.secondlook.v1.CaseUnmatchedH\x00\x12@\n\x13\x61ssignment_accepted\x18\x18 \x01(\x0b\x32!.secondlook.v1.AssignmentAcceptedH\x00\x12\x36\n\x0ereview_started\x18\x19 \x01(\x0b\x32\x1c.secondlook.v1.ReviewStartedH\x00\x12<\n\x11opinion_submitted\x18\x1a \x01(\x0b\x32\x1f.secondlook.v1.OpinionSubmittedH\x00\x12<\n\x11opinion_delivered\x18\x1b \x01(\x0b\x32\x1f.secondlook.v1.OpinionDeliveredH\x00\x12\x36\n\x0e\x63\x61se_withdrawn\x18\x1c \x01(\x0b\x32\x1c.secondlook.v1.CaseWithdrawnH\x00\x12:\n\x10offers_withdrawn\x18\x1d \x01(\x0b\x32\x1e.secondlook.v1.OffersWithdrawnH\x00\x12\x44\n\x15\x61ssignments_withdrawn\x18\x1e \x01(\x0b\x32#.secondlook.v1.AssignmentsWithdrawnH\x00\x12\x38\n\x0f\x64ocuments_added\x18\x1f \x01(\x0b\x32\x1d.secondlook.v1.DocumentsAddedH\x00\x12@\n\x13\x61ssignment_declined\x18  \x01(\x0b\x32!.secondlook.v1.AssignmentDeclinedH\x00\x12\x43\n\x15offer_deadline_passed\x18! \x01(\x0b\x32\".secondlook.v1.OfferDeadlinePassedH\x00\x12>\n\x12\x61ssignment_expired\x18\" \x01(\x0b\x32 .secondlook.v1.AssignmentExpiredH\x00\x12\x38\n\x0fopinion_amended\x18# \x01(\x0b\x32\x1d.secondlook.v1.OpinionAmendedH\x00\x12\x36\n\x0einfo_requested\x18$ \x01(\x0b\x32\x1c.secondlook.v1.InfoRequestedH\x00\x12\x36\n\x0ereview_resumed\x18% \x01(\x0b\x32\x1c.secondlook.v1.ReviewResumedH\x00\x12\x30\n\x0bsla_changed\x18& \x01(\x0b\x32\x19.secondlook.v1.SlaChangedH\x00\x12<\n\x11redrive_requested\x18( \x01(\x0b\x32\x1f.secondlook.v1.RedriveRequestedH\x00\x12>\n\x12specialist_changed\x18\x32 \x01(\x0b\x32 .secondlook.v1.SpecialistChangedH\x00\x42\t\n\x07payload\"@\n\rCaseWithdrawn\x12/\n\x06reason\x18\x01 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\"0\n\x0e\x44ocumentsAdded\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0f\n\x07\x61nswers\x18\x02 \x03(\t\")\n\x0fOffersWithdrawn\x12\x16\n\x0e\x61ssignment_ids\x18\x01 \x03(\t\".\n\x14\x41ssignmentsWithdrawn\x12\x16\n\x0e\x61ssignment_ids\x18\x01 \x03(\t\"\x86\x03\n\rCaseSubmitted\x12\x16\n\x0e\x64iagnosis_code\x18\x01 \x01(\t\x12\'\n\x07urgency\x18\x02 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12%\n\x04kind\x18\x05 \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12!\n\x19secondary_diagnosis_codes\x18\x06 \x03(\t\x12\x17\n\x0fpanel_requested\x18\x07 \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x08 \x01(\x08\x12#\n\x1b\x66irst_opinion_physician_npi\x18\t \x01(\t\x12\"\n\x1a\x66irst_opinion_organization\x18\n \x01(\t\x12&\n\x1e\x66irst_opinion_organization_npi\x18\x0b \x01(\t\x12\x18\n\x10\x61ttachment_count\x18\x0c \x01(\x05\"&\n\x0fMatchingStarted\x12\x13\n\x0bspecialties\x18\x01 \x03(\t\"\x81\x02\n\x11SpecialistOffered\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x11\n\tspecialty\x18\x03 \x01(\t\x12.\n\nrespond_by\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x16\n\x0e\x64iagnosis_code\x18\x06 \x01(\t\x12\'\n\x07urgency\x18\x07 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0c\x62lind_review\x18\x08 \x01(\x08\x12\x0f\n\x07records\x18\t \x01(\x05\"b\n\rCaseUnmatched\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12,\n\x05\x63\x61use\x18\x02 \x01(\x0e\x32\x1d.secondlook.v1.UnmatchedCause\x12\x13\n\x0boffers_made\x18\x03 \x01(\x05\"p\n\x12\x41ssignmentDeclined\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12,\n\x06reason\x18\x03 \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\"s\n\x13OfferDeadlinePassed\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12.\n\nrespond_by\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x11\x41ssignmentExpired\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\"r\n\x12\x41ssignmentAccepted\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12.\n\nsla_due_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\rReviewStarted\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\"\x83\x01\n\rInfoRequested\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x16\n\x0equestion_count\x18\x04 \x01(\x05\x12\x18\n\x10sla_seconds_left\x18\x05 \x01(\x03\"m\n\rReviewResumed\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12.\n\nsla_due_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x01\n\nSlaChanged\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12(\n\x06\x63hange\x18\x03 \x01(\x0e\x32\x18.secondlook.v1.SlaChange\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cseconds_left\x18\x05 \x01(\x03\x12\x10\n\x08reminder\x18\x06 \x01(\x05\"\xb4\x03\n\x10OpinionSubmitted\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x12\n\nopinion_id\x18\x03 \x01(\t\x12\x39\n\x15\x64iagnosis_concordance\x18\x04 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x39\n\x15treatment_concordance\x18\x05 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x36\n\tdiagnosis\x18\x06 \x01(\x0e\x32#.secondlook.v1.DiagnosisConcordance\x12\x1f\n\x17reviewer_diagnosis_code\x18\x07 \x01(\t\x12\x36\n\ttreatment\x18\x08 \x01(\x0e\x32#.secondlook.v1.TreatmentConcordance\x12#\n\x1brecommended_procedure_codes\x18\t \x03(\t\x12\x12\n\nconfidence\x18\n \x01(\x05\x12\x0f\n\x07version\x18\x0b \x01(\x05\x12\r\n\x05\x62lind\x18\x0c \x01(\x08\"B\n\x0eOpinionAmended\x12\x30\n\x07opinion\x18\x01 \x01(\x0b\x32\x1f.secondlook.v1.OpinionSubmitted\"J\n\x10OpinionDelivered\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\"s\n\x10RedriveRequested\x12+\n\x08stuck_in\x18\x01 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x19\n\x11stuck_for_seconds\x18\x02 \x01(\x05\x12\x17\n\x0frepublish_types\x18\x03 \x03(\t\"\xc0\x01\n\x11SpecialistChanged\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12\x11\n\taccepting\x18\x05 \x01(\x08\x12\x10\n\x08\x63\x61pacity\x18\x06 \x01(\x05\x12\x13\n\x0bspecialties\x18\x07 \x03(\t\x12\x15\n\rjurisdictions\x18\x08 \x03(\t\x12\x11\n\tlanguages\x18\t \x03(\t*\xa4\x01\n\x0eUnmatchedCause\x12\x1f\n\x1bUNMATCHED_CAUSE_UNSPECIFIED\x10\x00\x12#\n\x1fUNMATCHED_CAUSE_NOBODY_ELIGIBLE\x10\x01\x12&\n\"UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED\x10\x02\x12$\n UNMATCHED_CAUSE_PANEL_INCOMPLETE\x10\x03*q\n\tSlaChange\x12\x1a\n\x16SLA_CHANGE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLA_CHANGE_STARTED\x10\x01\x12\x17\n\x13SLA_CHANGE_REMINDER\x10\x02\x12\x17\n\x13SLA_CHANGE_BREACHED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/events.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\"\xb8\x0c\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x13\n\x0btraceparent\x18\x07 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x08 \x01(\t\x12\x36\n\x0e\x63\x61se_submitted\x18\x14 \x01(\x0b\x32\x1c.secondlook.v1.CaseSubmittedH\x00\x12:\n\x10matching_started\x18\x15 \x01(\x0b\x32\x1e.secondlook.v1.MatchingStartedH\x00\x12>\n\x12specialist_offered\x18\x16 \x01(\x0b\x32 .secondlook.v1.SpecialistOfferedH\x00\x12\x36\n\x0e\x63\x61se_unmatched\x18\x17 \x01(\x0b\x32\x1c.secondlook.v1.CaseUnmatchedH\x00\x12@\n\x13\x61ssignment_accepted\x18\x18 \x01(\x0b\x32!.secondlook.v1.AssignmentAcceptedH\x00\x12\x36\n\x0ereview_started\x18\x19 \x01(\x0b\x32\x1c.secondlook.v1.ReviewStartedH\x00\x12<\n\x11opinion_submitted\x18\x1a \x01(\x0b\x32\x1f.secondlook.v1.OpinionSubmittedH\x00\x12<\n\x11opinion_delivered\x18\x1b \x01(\x0b\x32\x1f.secondlook.v1.OpinionDeliveredH\x00\x12\x36\n\x0e\x63\x61se_withdrawn\x18\x1c \x01(\x0b\x32\x1c.secondlook.v1.CaseWithdrawnH\x00\x12:\n\x10offers_withdrawn\x18\x1d \x01(\x0b\x32\x1e.secondlook.v1.OffersWithdrawnH\x00\x12\x44\n\x15\x61ssignments_withdrawn\x18\x1e \x01(\x0b\x32#.secondlook.v1.AssignmentsWithdrawnH\x00\x12\x38\n\x0f\x64ocuments_added\x18\x1f \x01(\x0b\x32\x1d.secondlook.v1.DocumentsAddedH\x00\x12@\n\x13\x61ssignment_declined\x18  \x01(\x0b\x32!.secondlook.v1.AssignmentDeclinedH\x00\x12\x43\n\x15offer_deadline_passed\x18! \x01(\x0b\x32\".secondlook.v1.OfferDeadlinePassedH\x00\x12>\n\x12\x61ssignment_expired\x18\" \x01(\x0b\x32 .secondlook.v1.AssignmentExpiredH\x00\x12\x38\n\x0fopinion_amended\x18# \x01(\x0b\x32\x1d.secondlook.v1.OpinionAmendedH\x00\x12\x36\n\x0einfo_requested\x18$ \x01(\x0b\x32\x1c.secondlook.v1.InfoRequestedH\x00\x12\x36\n\x0ereview_resumed\x18% \x01(\x0b\x32\x1c.secondlook.v1.ReviewResumedH\x00\x12\x30\n\x0bsla_changed\x18& \x01(\x0b\x32\x19.secondlook.v1.SlaChangedH\x00\x12\x41\n\x14panel_opinion_signed\x18\' \x01(\x0b\x32!.secondlook.v1.PanelOpinionSignedH\x00\x12\x38\n\x0fpanel_concluded\x18) \x01(\x0b\x32\x1d.secondlook.v1.PanelConcludedH\x00\x12<\n\x11redrive_requested\x18( \x01(\x0b\x32\x1f.secondlook.v1.RedriveRequestedH\x00\x12>\n\x12specialist_changed\x18\x32 \x01(\x0b\x32 .secondlook.v1.SpecialistChangedH\x00\x42\t\n\x07payload\"@\n\rCaseWithdrawn\x12/\n\x06reason\x18\x01 \x01(\x0e\x32\x1f.secondlook.v1.WithdrawalReason\"0\n\x0e\x44ocumentsAdded\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0f\n\x07\x61nswers\x18\x02 \x03(\t\")\n\x0fOffersWithdrawn\x12\x16\n\x0e\x61ssignment_ids\x18\x01 \x03(\t\".\n\x14\x41ssignmentsWithdrawn\x12\x16\n\x0e\x61ssignment_ids\x18\x01 \x03(\t\"\x86\x03\n\rCaseSubmitted\x12\x16\n\x0e\x64iagnosis_code\x18\x01 \x01(\t\x12\'\n\x07urgency\x18\x02 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0cjurisdiction\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12%\n\x04kind\x18\x05 \x01(\x0e\x32\x17.secondlook.v1.CaseKind\x12!\n\x19secondary_diagnosis_codes\x18\x06 \x03(\t\x12\x17\n\x0fpanel_requested\x18\x07 \x01(\x08\x12\x1e\n\x16\x62lind_review_requested\x18\x08 \x01(\x08\x12#\n\x1b\x66irst_opinion_physician_npi\x18\t \x01(\t\x12\"\n\x1a\x66irst_opinion_organization\x18\n \x01(\t\x12&\n\x1e\x66irst_opinion_organization_npi\x18\x0b \x01(\t\x12\x18\n\x10\x61ttachment_count\x18\x0c \x01(\x05\"&\n\x0fMatchingStarted\x12\x13\n\x0bspecialties\x18\x01 \x03(\t\"\xc5\x02\n\x11SpecialistOffered\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x11\n\tspecialty\x18\x03 \x01(\t\x12.\n\nrespond_by\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xplanation\x18\x05 \x01(\t\x12\x16\n\x0e\x64iagnosis_code\x18\x06 \x01(\t\x12\'\n\x07urgency\x18\x07 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x14\n\x0c\x62lind_review\x18\x08 \x01(\x08\x12\x0f\n\x07records\x18\t \x01(\x05\x12\x12\n\npanel_size\x18\n \x01(\x05\x12\x13\n\x0b\x61\x64judicates\x18\x0b \x01(\x08\x12\x19\n\x11panel_opinion_ids\x18\x0c \x03(\t\"b\n\rCaseUnmatched\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12,\n\x05\x63\x61use\x18\x02 \x01(\x0e\x32\x1d.secondlook.v1.UnmatchedCause\x12\x13\n\x0boffers_made\x18\x03 \x01(\x05\"p\n\x12\x41ssignmentDeclined\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12,\n\x06reason\x18\x03 \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\"s\n\x13OfferDeadlinePassed\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12.\n\nrespond_by\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"A\n\x11\x41ssignmentExpired\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\"r\n\x12\x41ssignmentAccepted\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12.\n\nsla_due_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\rReviewStarted\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\"\x83\x01\n\rInfoRequested\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x16\n\x0equestion_count\x18\x04 \x01(\x05\x12\x18\n\x10sla_seconds_left\x18\x05 \x01(\x03\"m\n\rReviewResumed\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12.\n\nsla_due_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x01\n\nSlaChanged\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12(\n\x06\x63hange\x18\x03 \x01(\x0e\x32\x18.secondlook.v1.SlaChange\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cseconds_left\x18\x05 \x01(\x03\x12\x10\n\x08reminder\x18\x06 \x01(\x05\"\x83\x04\n\x10OpinionSubmitted\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x15\n\rspecialist_id\x18\x02 \x01(\t\x12\x12\n\nopinion_id\x18\x03 \x01(\t\x12\x39\n\x15\x64iagnosis_concordance\x18\x04 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x39\n\x15treatment_concordance\x18\x05 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x36\n\tdiagnosis\x18\x06 \x01(\x0e\x32#.secondlook.v1.DiagnosisConcordance\x12\x1f\n\x17reviewer_diagnosis_code\x18\x07 \x01(\t\x12\x36\n\ttreatment\x18\x08 \x01(\x0e\x32#.secondlook.v1.TreatmentConcordance\x12#\n\x1brecommended_procedure_codes\x18\t \x03(\t\x12\x12\n\nconfidence\x18\n \x01(\x05\x12\x0f\n\x07version\x18\x0b \x01(\x05\x12\r\n\x05\x62lind\x18\x0c \x01(\x08\x12\x32\n\rpanel_outcome\x18\r \x01(\x0e\x32\x1b.secondlook.v1.PanelOutcome\x12\x19\n\x11panel_opinion_ids\x18\x0e \x03(\t\"Z\n\x12PanelOpinionSigned\x12\x30\n\x07opinion\x18\x01 \x01(\x0b\x32\x1f.secondlook.v1.OpinionSubmitted\x12\x12\n\npanel_size\x18\x02 \x01(\x05\"\x84\x01\n\x0ePanelConcluded\x12,\n\x07outcome\x18\x01 \x01(\x0e\x32\x1b.secondlook.v1.PanelOutcome\x12\x13\n\x0bopinion_ids\x18\x02 \x03(\t\x12/\n\x06\x61greed\x18\x03 \x01(\x0b\x32\x1f.secondlook.v1.OpinionSubmitted\"B\n\x0eOpinionAmended\x12\x30\n\x07opinion\x18\x01 \x01(\x0b\x32\x1f.secondlook.v1.OpinionSubmitted\"J\n\x10OpinionDelivered\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\"s\n\x10RedriveRequested\x12+\n\x08stuck_in\x18\x01 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x19\n\x11stuck_for_seconds\x18\x02 \x01(\x05\x12\x17\n\x0frepublish_types\x18\x03 \x03(\t\"\xc0\x01\n\x11SpecialistChanged\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12\x11\n\taccepting\x18\x05 \x01(\x08\x12\x10\n\x08\x63\x61pacity\x18\x06 \x01(\x05\x12\x13\n\x0bspecialties\x18\x07 \x03(\t\x12\x15\n\rjurisdictions\x18\x08 \x03(\t\x12\x11\n\tlanguages\x18\t \x03(\t*\xa4\x01\n\x0eUnmatchedCause\x12\x1f\n\x1bUNMATCHED_CAUSE_UNSPECIFIED\x10\x00\x12#\n\x1fUNMATCHED_CAUSE_NOBODY_ELIGIBLE\x10\x01\x12&\n\"UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED\x10\x02\x12$\n UNMATCHED_CAUSE_PANEL_INCOMPLETE\x10\x03*q\n\tSlaChange\x12\x1a\n\x16SLA_CHANGE_UNSPECIFIED\x10\x00\x12\x16\n\x12SLA_CHANGE_STARTED\x10\x01\x12\x17\n\x13SLA_CHANGE_REMINDER\x10\x02\x12\x17\n\x13SLA_CHANGE_BREACHED\x10\x03*\x83\x01\n\x0cPanelOutcome\x12\x1d\n\x19PANEL_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14PANEL_OUTCOME_AGREED\x10\x01\x12\x1d\n\x19PANEL_OUTCOME_ADJUDICATED\x10\x02\x12\x1b\n\x17PANEL_OUTCOME_DISAGREED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UNMATCHEDCAUSE']._serialized_start=4379
-  _globals['_UNMATCHEDCAUSE']._serialized_end=4543
-  _globals['_SLACHANGE']._serialized_start=4545
-  _globals['_SLACHANGE']._serialized_end=4658
+  _globals['_UNMATCHEDCAUSE']._serialized_start=4878
+  _globals['_UNMATCHEDCAUSE']._serialized_end=5042
+  _globals['_SLACHANGE']._serialized_start=5044
+  _globals['_SLACHANGE']._serialized_end=5157
+  _globals['_PANELOUTCOME']._serialized_start=5160
+  _globals['_PANELOUTCOME']._serialized_end=5291
   _globals['_EVENT']._serialized_start=105
-  _globals['_EVENT']._serialized_end=1572
-  _globals['_CASEWITHDRAWN']._serialized_start=1574
-  _globals['_CASEWITHDRAWN']._serialized_end=1638
-  _globals['_DOCUMENTSADDED']._serialized_start=1640
-  _globals['_DOCUMENTSADDED']._serialized_end=1688
-  _globals['_OFFERSWITHDRAWN']._serialized_start=1690
-  _globals['_OFFERSWITHDRAWN']._serialized_end=1731
-  _globals['_ASSIGNMENTSWITHDRAWN']._serialized_start=1733
-  _globals['_ASSIGNMENTSWITHDRAWN']._serialized_end=1779
-  _globals['_CASESUBMITTED']._serialized_start=1782
-  _globals['_CASESUBMITTED']._serialized_end=2172
-  _globals['_MATCHINGSTARTED']._serialized_start=2174
-  _globals['_MATCHINGSTARTED']._serialized_end=2212
-  _globals['_SPECIALISTOFFERED']._serialized_start=2215
-  _globals['_SPECIALISTOFFERED']._serialized_end=2472
-  _globals['_CASEUNMATCHED']._serialized_start=2474
-  _globals['_CASEUNMATCHED']._serialized_end=2572
-  _globals['_ASSIGNMENTDECLINED']._serialized_start=2574
-  _globals['_ASSIGNMENTDECLINED']._serialized_end=2686
-  _globals['_OFFERDEADLINEPASSED']._serialized_start=2688
-  _globals['_OFFERDEADLINEPASSED']._serialized_end=2803
-  _globals['_ASSIGNMENTEXPIRED']._serialized_start=2805
-  _globals['_ASSIGNMENTEXPIRED']._serialized_end=2870
-  _globals['_ASSIGNMENTACCEPTED']._serialized_start=2872
-  _globals['_ASSIGNMENTACCEPTED']._serialized_end=2986
-  _globals['_REVIEWSTARTED']._serialized_start=2988
-  _globals['_REVIEWSTARTED']._serialized_end=3049
-  _globals['_INFOREQUESTED']._serialized_start=3052
-  _globals['_INFOREQUESTED']._serialized_end=3183
-  _globals['_REVIEWRESUMED']._serialized_start=3185
-  _globals['_REVIEWRESUMED']._serialized_end=3294
-  _globals['_SLACHANGED']._serialized_start=3297
-  _globals['_SLACHANGED']._serialized_end=3481
-  _globals['_OPINIONSUBMITTED']._serialized_start=3484
-  _globals['_OPINIONSUBMITTED']._serialized_end=3920
-  _globals['_OPINIONAMENDED']._serialized_start=3922
-  _globals['_OPINIONAMENDED']._serialized_end=3988
-  _globals['_OPINIONDELIVERED']._serialized_start=3990
-  _globals['_OPINIONDELIVERED']._serialized_end=4064
-  _globals['_REDRIVEREQUESTED']._serialized_start=4066
-  _globals['_REDRIVEREQUESTED']._serialized_end=4181
-  _globals['_SPECIALISTCHANGED']._serialized_start=4184
-  _globals['_SPECIALISTCHANGED']._serialized_end=4376
+  _globals['_EVENT']._serialized_end=1697
+  _globals['_CASEWITHDRAWN']._serialized_start=1699
+  _globals['_CASEWITHDRAWN']._serialized_end=1763
+  _globals['_DOCUMENTSADDED']._serialized_start=1765
+  _globals['_DOCUMENTSADDED']._serialized_end=1813
+  _globals['_OFFERSWITHDRAWN']._serialized_start=1815
+  _globals['_OFFERSWITHDRAWN']._serialized_end=1856
+  _globals['_ASSIGNMENTSWITHDRAWN']._serialized_start=1858
+  _globals['_ASSIGNMENTSWITHDRAWN']._serialized_end=1904
+  _globals['_CASESUBMITTED']._serialized_start=1907
+  _globals['_CASESUBMITTED']._serialized_end=2297
+  _globals['_MATCHINGSTARTED']._serialized_start=2299
+  _globals['_MATCHINGSTARTED']._serialized_end=2337
+  _globals['_SPECIALISTOFFERED']._serialized_start=2340
+  _globals['_SPECIALISTOFFERED']._serialized_end=2665
+  _globals['_CASEUNMATCHED']._serialized_start=2667
+  _globals['_CASEUNMATCHED']._serialized_end=2765
+  _globals['_ASSIGNMENTDECLINED']._serialized_start=2767
+  _globals['_ASSIGNMENTDECLINED']._serialized_end=2879
+  _globals['_OFFERDEADLINEPASSED']._serialized_start=2881
+  _globals['_OFFERDEADLINEPASSED']._serialized_end=2996
+  _globals['_ASSIGNMENTEXPIRED']._serialized_start=2998
+  _globals['_ASSIGNMENTEXPIRED']._serialized_end=3063
+  _globals['_ASSIGNMENTACCEPTED']._serialized_start=3065
+  _globals['_ASSIGNMENTACCEPTED']._serialized_end=3179
+  _globals['_REVIEWSTARTED']._serialized_start=3181
+  _globals['_REVIEWSTARTED']._serialized_end=3242
+  _globals['_INFOREQUESTED']._serialized_start=3245
+  _globals['_INFOREQUESTED']._serialized_end=3376
+  _globals['_REVIEWRESUMED']._serialized_start=3378
+  _globals['_REVIEWRESUMED']._serialized_end=3487
+  _globals['_SLACHANGED']._serialized_start=3490
+  _globals['_SLACHANGED']._serialized_end=3674
+  _globals['_OPINIONSUBMITTED']._serialized_start=3677
+  _globals['_OPINIONSUBMITTED']._serialized_end=4192
+  _globals['_PANELOPINIONSIGNED']._serialized_start=4194
+  _globals['_PANELOPINIONSIGNED']._serialized_end=4284
+  _globals['_PANELCONCLUDED']._serialized_start=4287
+  _globals['_PANELCONCLUDED']._serialized_end=4419
+  _globals['_OPINIONAMENDED']._serialized_start=4421
+  _globals['_OPINIONAMENDED']._serialized_end=4487
+  _globals['_OPINIONDELIVERED']._serialized_start=4489
+  _globals['_OPINIONDELIVERED']._serialized_end=4563
+  _globals['_REDRIVEREQUESTED']._serialized_start=4565
+  _globals['_REDRIVEREQUESTED']._serialized_end=4680
+  _globals['_SPECIALISTCHANGED']._serialized_start=4683
+  _globals['_SPECIALISTCHANGED']._serialized_end=4875
 # @@protoc_insertion_point(module_scope)

@@ -24,6 +24,13 @@ class SlaChange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SLA_CHANGE_STARTED: _ClassVar[SlaChange]
     SLA_CHANGE_REMINDER: _ClassVar[SlaChange]
     SLA_CHANGE_BREACHED: _ClassVar[SlaChange]
+
+class PanelOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PANEL_OUTCOME_UNSPECIFIED: _ClassVar[PanelOutcome]
+    PANEL_OUTCOME_AGREED: _ClassVar[PanelOutcome]
+    PANEL_OUTCOME_ADJUDICATED: _ClassVar[PanelOutcome]
+    PANEL_OUTCOME_DISAGREED: _ClassVar[PanelOutcome]
 UNMATCHED_CAUSE_UNSPECIFIED: UnmatchedCause
 UNMATCHED_CAUSE_NOBODY_ELIGIBLE: UnmatchedCause
 UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: UnmatchedCause
@@ -32,9 +39,13 @@ SLA_CHANGE_UNSPECIFIED: SlaChange
 SLA_CHANGE_STARTED: SlaChange
 SLA_CHANGE_REMINDER: SlaChange
 SLA_CHANGE_BREACHED: SlaChange
+PANEL_OUTCOME_UNSPECIFIED: PanelOutcome
+PANEL_OUTCOME_AGREED: PanelOutcome
+PANEL_OUTCOME_ADJUDICATED: PanelOutcome
+PANEL_OUTCOME_DISAGREED: PanelOutcome
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "info_requested", "review_resumed", "sla_changed", "redrive_requested", "specialist_changed")
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "info_requested", "review_resumed", "sla_changed", "panel_opinion_signed", "panel_concluded", "redrive_requested", "specialist_changed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +73,8 @@ class Event(_message.Message):
     INFO_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     REVIEW_RESUMED_FIELD_NUMBER: _ClassVar[int]
     SLA_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    PANEL_OPINION_SIGNED_FIELD_NUMBER: _ClassVar[int]
+    PANEL_CONCLUDED_FIELD_NUMBER: _ClassVar[int]
     REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_CHANGED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
@@ -91,9 +104,11 @@ class Event(_message.Message):
     info_requested: InfoRequested
     review_resumed: ReviewResumed
     sla_changed: SlaChanged
+    panel_opinion_signed: PanelOpinionSigned
+    panel_concluded: PanelConcluded
     redrive_requested: RedriveRequested
     specialist_changed: SpecialistChanged
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., opinion_amended: _Optional[_Union[OpinionAmended, _Mapping]] = ..., info_requested: _Optional[_Union[InfoRequested, _Mapping]] = ..., review_resumed: _Optional[_Union[ReviewResumed, _Mapping]] = ..., sla_changed: _Optional[_Union[SlaChanged, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., opinion_amended: _Optional[_Union[OpinionAmended, _Mapping]] = ..., info_requested: _Optional[_Union[InfoRequested, _Mapping]] = ..., review_resumed: _Optional[_Union[ReviewResumed, _Mapping]] = ..., sla_changed: _Optional[_Union[SlaChanged, _Mapping]] = ..., panel_opinion_signed: _Optional[_Union[PanelOpinionSigned, _Mapping]] = ..., panel_concluded: _Optional[_Union[PanelConcluded, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
 
 class CaseWithdrawn(_message.Message):
     __slots__ = ("reason",)
@@ -156,7 +171,7 @@ class MatchingStarted(_message.Message):
     def __init__(self, specialties: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SpecialistOffered(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency", "blind_review", "records")
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency", "blind_review", "records", "panel_size", "adjudicates", "panel_opinion_ids")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALTY_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +181,9 @@ class SpecialistOffered(_message.Message):
     URGENCY_FIELD_NUMBER: _ClassVar[int]
     BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
+    PANEL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ADJUDICATES_FIELD_NUMBER: _ClassVar[int]
+    PANEL_OPINION_IDS_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     specialty: str
@@ -175,7 +193,10 @@ class SpecialistOffered(_message.Message):
     urgency: _case_pb2.Urgency
     blind_review: bool
     records: int
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., blind_review: _Optional[bool] = ..., records: _Optional[int] = ...) -> None: ...
+    panel_size: int
+    adjudicates: bool
+    panel_opinion_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., blind_review: _Optional[bool] = ..., records: _Optional[int] = ..., panel_size: _Optional[int] = ..., adjudicates: _Optional[bool] = ..., panel_opinion_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CaseUnmatched(_message.Message):
     __slots__ = ("reason", "cause", "offers_made")
@@ -274,7 +295,7 @@ class SlaChanged(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., change: _Optional[_Union[SlaChange, str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_left: _Optional[int] = ..., reminder: _Optional[int] = ...) -> None: ...
 
 class OpinionSubmitted(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version", "blind")
+    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version", "blind", "panel_outcome", "panel_opinion_ids")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     OPINION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +308,8 @@ class OpinionSubmitted(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BLIND_FIELD_NUMBER: _ClassVar[int]
+    PANEL_OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    PANEL_OPINION_IDS_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     opinion_id: str
@@ -299,7 +322,27 @@ class OpinionSubmitted(_message.Message):
     confidence: int
     version: int
     blind: bool
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedure_codes: _Optional[_Iterable[str]] = ..., confidence: _Optional[int] = ..., version: _Optional[int] = ..., blind: _Optional[bool] = ...) -> None: ...
+    panel_outcome: PanelOutcome
+    panel_opinion_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedure_codes: _Optional[_Iterable[str]] = ..., confidence: _Optional[int] = ..., version: _Optional[int] = ..., blind: _Optional[bool] = ..., panel_outcome: _Optional[_Union[PanelOutcome, str]] = ..., panel_opinion_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PanelOpinionSigned(_message.Message):
+    __slots__ = ("opinion", "panel_size")
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    PANEL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    opinion: OpinionSubmitted
+    panel_size: int
+    def __init__(self, opinion: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., panel_size: _Optional[int] = ...) -> None: ...
+
+class PanelConcluded(_message.Message):
+    __slots__ = ("outcome", "opinion_ids", "agreed")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    OPINION_IDS_FIELD_NUMBER: _ClassVar[int]
+    AGREED_FIELD_NUMBER: _ClassVar[int]
+    outcome: PanelOutcome
+    opinion_ids: _containers.RepeatedScalarFieldContainer[str]
+    agreed: OpinionSubmitted
+    def __init__(self, outcome: _Optional[_Union[PanelOutcome, str]] = ..., opinion_ids: _Optional[_Iterable[str]] = ..., agreed: _Optional[_Union[OpinionSubmitted, _Mapping]] = ...) -> None: ...
 
 class OpinionAmended(_message.Message):
     __slots__ = ("opinion",)

@@ -48,7 +48,7 @@ SLA_STATE_PAUSED: SlaState
 SLA_STATE_STOPPED: SlaState
 
 class Assignment(_message.Message):
-    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason", "blind_review", "sla")
+    __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason", "blind_review", "sla", "panel_size", "adjudicates")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,8 @@ class Assignment(_message.Message):
     DECLINE_REASON_FIELD_NUMBER: _ClassVar[int]
     BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
     SLA_FIELD_NUMBER: _ClassVar[int]
+    PANEL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ADJUDICATES_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     case_id: str
     specialist_id: str
@@ -73,7 +75,9 @@ class Assignment(_message.Message):
     decline_reason: _case_pb2.DeclineReason
     blind_review: bool
     sla: SlaStatus
-    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ..., blind_review: _Optional[bool] = ..., sla: _Optional[_Union[SlaStatus, _Mapping]] = ...) -> None: ...
+    panel_size: int
+    adjudicates: bool
+    def __init__(self, assignment_id: _Optional[str] = ..., case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., state: _Optional[_Union[AssignmentState, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., offered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decline_reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ..., blind_review: _Optional[bool] = ..., sla: _Optional[_Union[SlaStatus, _Mapping]] = ..., panel_size: _Optional[int] = ..., adjudicates: _Optional[bool] = ...) -> None: ...
 
 class SlaStatus(_message.Message):
     __slots__ = ("state", "due_at", "seconds_left", "budget_seconds", "reminders_sent", "breached")
@@ -112,20 +116,30 @@ class ListAssignmentsResponse(_message.Message):
     def __init__(self, assignments: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AssignmentDetail(_message.Message):
-    __slots__ = ("assignment", "case", "opinions", "blind_review", "first_opinion_withheld", "independent_assessment")
+    __slots__ = ("assignment", "case", "opinions", "blind_review", "first_opinion_withheld", "independent_assessment", "panel_opinions")
     ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
     CASE_FIELD_NUMBER: _ClassVar[int]
     OPINIONS_FIELD_NUMBER: _ClassVar[int]
     BLIND_REVIEW_FIELD_NUMBER: _ClassVar[int]
     FIRST_OPINION_WITHHELD_FIELD_NUMBER: _ClassVar[int]
     INDEPENDENT_ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
+    PANEL_OPINIONS_FIELD_NUMBER: _ClassVar[int]
     assignment: Assignment
     case: _intake_pb2.CaseForReview
     opinions: _containers.RepeatedCompositeFieldContainer[OpinionVersion]
     blind_review: bool
     first_opinion_withheld: bool
     independent_assessment: IndependentAssessment
-    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., case: _Optional[_Union[_intake_pb2.CaseForReview, _Mapping]] = ..., opinions: _Optional[_Iterable[_Union[OpinionVersion, _Mapping]]] = ..., blind_review: _Optional[bool] = ..., first_opinion_withheld: _Optional[bool] = ..., independent_assessment: _Optional[_Union[IndependentAssessment, _Mapping]] = ...) -> None: ...
+    panel_opinions: _containers.RepeatedCompositeFieldContainer[PanelMemberOpinion]
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., case: _Optional[_Union[_intake_pb2.CaseForReview, _Mapping]] = ..., opinions: _Optional[_Iterable[_Union[OpinionVersion, _Mapping]]] = ..., blind_review: _Optional[bool] = ..., first_opinion_withheld: _Optional[bool] = ..., independent_assessment: _Optional[_Union[IndependentAssessment, _Mapping]] = ..., panel_opinions: _Optional[_Iterable[_Union[PanelMemberOpinion, _Mapping]]] = ...) -> None: ...
+
+class PanelMemberOpinion(_message.Message):
+    __slots__ = ("specialist_id", "opinion")
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    OPINION_FIELD_NUMBER: _ClassVar[int]
+    specialist_id: str
+    opinion: OpinionVersion
+    def __init__(self, specialist_id: _Optional[str] = ..., opinion: _Optional[_Union[OpinionVersion, _Mapping]] = ...) -> None: ...
 
 class WatchAssignmentsRequest(_message.Message):
     __slots__ = ("resume_after",)

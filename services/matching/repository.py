@@ -45,7 +45,9 @@ from .domain.offers import (
     EXPIRING,
     MAX_SENDS,
     OPEN,
+    OPINED,
     RESEND_AFTER,
+    REVIEWER,
     WITHDRAWN,
     Decision,
     Offer,
@@ -67,6 +69,7 @@ class MatchingRepository(Protocol):
     async def add_offer(self, offer: Offer, facts: CaseFacts) -> None: ...
     async def close_offer(self, assignment_id: str, state: str) -> Offer | None: ...
     async def offer_accepted(self, assignment_id: str) -> bool: ...
+    async def record_opinion(self, assignment_id: str, opinion: tuple[str, int, int]) -> bool: ...
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]: ...
     async def close_offers_of_case(self, case_id: str) -> None: ...
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
@@ -232,7 +235,7 @@ class MongoMatchingRepository:
             "specialist_id": offer.specialist_id, "specialty": offer.specialty, "score": offer.score,
             "explanation": offer.explanation, "offered_at": offer.offered_at, "respond_by": offer.respond_by,
             "state": offer.state, "organizations": list(offer.organizations), "traceparent": offer.traceparent,
-            "facts": dataclasses.asdict(facts),
+            "facts": dataclasses.asdict(facts), "role": offer.role,
         }, session=self._session)
         self._committed(lambda: self._deadlines.arm(offer.assignment_id, offer.respond_by))
 
@@ -254,6 +257,18 @@ class MongoMatchingRepository:
         """The reviewer accepted: the deadline no longer applies. False for a repeat."""
         result = await self._db[ASSIGNMENTS].update_one({"_id": assignment_id, "state": {"$in": AWAITING}},
                                                         {"$set": {"state": ACCEPTED}}, session=self._session)
+        self._committed(lambda: self._deadlines.disarm(assignment_id))
+        return result.modified_count == 1
+
+    async def record_opinion(self, assignment_id: str, opinion: tuple[str, int, int]) -> bool:
+        """A panel member signed: the offer is OPINED with the opinion's conclusions.
+        False for a repeat, or an offer no longer live (withdrawn meanwhile)."""
+        opinion_id, diagnosis, treatment = opinion
+        result = await self._db[ASSIGNMENTS].update_one(
+            {"_id": assignment_id, "state": {"$in": [OPEN, EXPIRING, ACCEPTED]}},
+            {"$set": {"state": OPINED, "opinion": {"opinion_id": opinion_id, "diagnosis": diagnosis,
+                                                   "treatment": treatment}}},
+            session=self._session)
         self._committed(lambda: self._deadlines.disarm(assignment_id))
         return result.modified_count == 1
 
@@ -415,7 +430,9 @@ def _offer(d: dict) -> Offer:
         assignment_id=d["_id"], case_id=d["case_id"], tenant_id=d["tenant_id"], specialist_id=d["specialist_id"],
         specialty=d["specialty"], score=d["score"], explanation=d["explanation"], offered_at=d["offered_at"],
         respond_by=d["respond_by"], state=d.get("state", ACCEPTED), organizations=tuple(d.get("organizations", ())),
-        traceparent=d.get("traceparent", ""))
+        traceparent=d.get("traceparent", ""), role=d.get("role", REVIEWER),
+        opinion=(d["opinion"]["opinion_id"], d["opinion"]["diagnosis"], d["opinion"]["treatment"])
+        if d.get("opinion") else None)
 
 
 def _release(specialist_id: str, assignment_id: str) -> tuple[dict, dict]:

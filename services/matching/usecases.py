@@ -11,27 +11,34 @@ from typing import Protocol
 from secondlook.clock import Clock
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
-from secondlook.v1.events_pb2 import UnmatchedCause
+from secondlook.v1.events_pb2 import OpinionSubmitted, PanelOutcome, UnmatchedCause
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed, specialist_changed
 from .domain.index import DirectoryIndex
 from .domain.matcher import CaseFacts, Verdict, Wanted, Weights, assess, wanted_for
 from .domain.offers import (
     ACCEPTED,
+    ADJUDICATOR,
     AWAITING,
     DECLINED,
     EXPIRED,
+    OPINED,
+    REVIEWER,
     WITHDRAWN,
     Decision,
     Offer,
     OfferRules,
+    PanelVerdict,
+    adjudicators_failed,
     deadline_passed,
     exhausted_reason,
     matching_started,
     nobody_left_reason,
     offer_to,
     offers_withdrawn,
+    panel_concluded,
     panel_reason,
+    panel_verdict,
     refill,
     unmatched,
 )
@@ -97,7 +104,8 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
 
 async def _reserve_seats(uow: UnitOfWork, cause: Event, facts: CaseFacts, wanted: Wanted, clock: Clock,
                          policy: MatchPolicy, seats: int, offered: frozenset[str] = frozenset(),
-                         taken_organizations: frozenset[str] = frozenset()) -> tuple[list[tuple[Offer, Event]], DirectoryIndex]:
+                         taken_organizations: frozenset[str] = frozenset(), adjudicating: tuple[str, ...] = (),
+                         ) -> tuple[list[tuple[Offer, Event]], DirectoryIndex]:
     """Takes a slot of the best candidates, up to `seats` of them, none offered the
     case before and no two (nor any live seat) of one organisation; the offers are
     not recorded yet. Candidates come from the directory in memory; when it cannot
@@ -112,7 +120,7 @@ async def _reserve_seats(uow: UnitOfWork, cause: Event, facts: CaseFacts, wanted
             specialist_id = candidate.specialist.specialist_id
             if specialist_id in offered or any(o.specialist_id == specialist_id for o, _ in chosen):
                 continue
-            offer, offered_event = offer_to(cause, facts, candidate, clock.now(), policy.offers)
+            offer, offered_event = offer_to(cause, facts, candidate, clock.now(), policy.offers, adjudicating)
             if organisations.intersection(offer.organizations):
                 continue  # a panel's seats come from distinct organisations
             if not await uow.directory.reserve(specialist_id, offer.assignment_id):
@@ -158,6 +166,11 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         return
     decision = await uow.directory.decision(event.case_id)
     assert decision is not None  # the closed offer is one of its offers
+    if closed.role == ADJUDICATOR:  # the panel still disagrees: another adjudicator
+        verdict = panel_verdict(decision.offers)
+        if verdict is not None:
+            await _adjudicate(uow, event, decision, verdict, clock, policy)
+        return
     facts, seats = decision.facts, policy.offers.seats(decision.facts)
     needs = refill(list(decision.offers), seats, policy.offers.max_attempts)
     if needs.seats == 0:
@@ -168,10 +181,13 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         chosen, _ = await _reserve_seats(uow, event, facts, wanted, clock, policy, needs.seats, needs.offered,
                                          needs.taken_organizations)
     live = seats - needs.seats
-    if len(chosen) == needs.seats or any(o.state == ACCEPTED for o in decision.offers):
+    if len(chosen) == needs.seats or any(o.state in (ACCEPTED, OPINED) for o in decision.offers):
         await _offer(uow, facts, chosen)
         if len(chosen) < needs.seats:  # a reviewer of the panel took the case: it goes on with fewer
             log.warning("panel_short", seats=seats, reviewers=live + len(chosen))
+            verdict = panel_verdict(decision.offers) if not chosen else None
+            if verdict is not None:  # the seats left have all signed: the panel concludes now
+                await _conclude(uow, event, decision, verdict, None, clock, policy)
         return
     # Nobody has taken the case and it cannot have the reviewers it needs: no seat stays.
     if chosen:
@@ -192,6 +208,63 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     await _unmatched(uow, event, facts, reason, why, len(decision.offers), clock)
 
 
+async def panel_opinion(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchPolicy) -> None:
+    """panel.opinion_signed: the member's slot is given back and their conclusions kept
+    on their offer; once every seat has signed, the panel is concluded: agreed
+    (panel.concluded: review signs the case's opinion from it), or disagreed and
+    offered to an adjudicator (another eligible specialist of none of the members'
+    organisations, who sees every member's opinion)."""
+    signed = event.panel_opinion_signed.opinion
+    await uow.directory.release([(signed.specialist_id, signed.assignment_id)])
+    if not await uow.directory.record_opinion(signed.assignment_id, (signed.opinion_id, signed.diagnosis,
+                                                                        signed.treatment)):
+        return  # a repeat, or an offer withdrawn meanwhile
+    if await uow.directory.is_withdrawn(event.case_id):
+        return
+    decision = await uow.directory.decision(event.case_id)
+    verdict = panel_verdict(decision.offers) if decision is not None else None
+    if decision is None or verdict is None:
+        return  # a seat has not signed yet
+    await _conclude(uow, event, decision, verdict, signed, clock, policy)
+
+
+async def _conclude(uow: UnitOfWork, cause: Event, decision: Decision, verdict: PanelVerdict, signed, clock: Clock,
+                    policy: MatchPolicy) -> None:
+    if verdict.agreed:
+        agreed = signed or next(iter(_members_conclusions(decision)))
+        uow.emit(panel_concluded(cause, PanelOutcome.PANEL_OUTCOME_AGREED, verdict.opinion_ids, agreed=agreed))
+        log.info("panel_agreed", members=len(verdict.opinion_ids))
+        return
+    await _adjudicate(uow, cause, decision, verdict, clock, policy)
+
+
+def _members_conclusions(decision: Decision):
+    """The members' coded conclusions as an event would carry them (the old concordances mapped back)."""
+    for o in decision.offers:
+        if o.role == REVIEWER and o.state == OPINED and o.opinion is not None:
+            yield OpinionSubmitted(diagnosis=o.opinion[1], treatment=o.opinion[2])
+
+
+async def _adjudicate(uow: UnitOfWork, cause: Event, decision: Decision, verdict: PanelVerdict, clock: Clock,
+                      policy: MatchPolicy) -> None:
+    """Offers the disagreeing panel to an adjudicator; with nobody left (or after too
+    many declined), the panel is concluded on the members' views alone."""
+    facts = decision.facts
+    chosen: list[tuple[Offer, Event]] = []
+    if adjudicators_failed(decision.offers) < policy.offers.max_attempts:
+        wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+        members = [o for o in decision.offers if o.role == REVIEWER and o.state == OPINED]
+        chosen, _ = await _reserve_seats(
+            uow, cause, facts, wanted, clock, policy, 1, frozenset(o.specialist_id for o in decision.offers),
+            frozenset(org for o in members for org in o.organizations), adjudicating=verdict.opinion_ids)
+    if chosen:
+        await _offer(uow, facts, chosen)
+        log.info("panel_adjudication_offered", members=len(verdict.opinion_ids))
+        return
+    uow.emit(panel_concluded(cause, PanelOutcome.PANEL_OUTCOME_DISAGREED, verdict.opinion_ids))
+    log.warning("panel_disagreed_unadjudicated", members=len(verdict.opinion_ids))
+
+
 async def offer_accepted(directory: MatchingRepository, event: Event) -> bool:
     """assignment.accepted: the offer's deadline no longer applies. False for a repeat."""
     return await directory.offer_accepted(event.assignment_accepted.assignment_id)
@@ -210,8 +283,11 @@ async def release_capacity(directory: MatchingRepository, events: list[Event]) -
     """opinion.submitted: each specialist's slot is given back, once per offer, in
     one write for all of them (no transaction: see repository). Per event True,
     False for a repeat, or None: release it alone to know."""
-    released = await directory.release([(e.opinion_submitted.specialist_id, e.opinion_submitted.assignment_id)
-                                        for e in events])
+    holding = [e for e in events if e.opinion_submitted.assignment_id]  # a panel's opinion holds no slot
+    done = await directory.release([(e.opinion_submitted.specialist_id, e.opinion_submitted.assignment_id)
+                                    for e in holding]) if holding else []
+    by_id = dict(zip((e.event_id for e in holding), done, strict=True))
+    released = [by_id.get(e.event_id, True) for e in events]
     for event, done in zip(events, released, strict=True):
         if done:
             with bound_contextvars(case_id=event.case_id):

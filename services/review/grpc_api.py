@@ -103,7 +103,7 @@ def _message(a: Assignment, now: datetime) -> review_pb2.Assignment:
     msg = review_pb2.Assignment(
         assignment_id=a.assignment_id, case_id=a.case_id, specialist_id=a.specialist_id, specialty=a.specialty,
         state=a.state, diagnosis_code=a.diagnosis_code, urgency=a.urgency, decline_reason=a.decline_reason,
-        blind_review=a.blind_review,
+        blind_review=a.blind_review, panel_size=a.panel_size, adjudicates=a.adjudicates,
     )
     msg.offered_at.FromDatetime(a.offered_at)
     msg.respond_by.FromDatetime(a.respond_by)
@@ -178,6 +178,12 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             version.blind = o.blind
             if o.assessment is not None:
                 version.independent_assessment.CopyFrom(assessment_message(o.assessment))
+        for o in await usecases.panel_view(self._inbox, assignment):
+            member = detail.panel_opinions.add(specialist_id=o.specialist_id)
+            member.opinion.CopyFrom(review_pb2.OpinionVersion(
+                version=o.version, opinion_id=o.opinion_id, opinion=opinion_message(o),
+                amendment_reason=o.amendment_reason, blind=o.blind))
+            member.opinion.signed_at.FromDatetime(o.submitted_at)
         if case is not None:
             detail.case.CopyFrom(case)
             if withholds_first_opinion(assignment):  # blind: the reviewer's own assessment comes first

@@ -27,6 +27,7 @@ def make_handlers(db: AsyncDatabase, feed: usecases.Feed, clock: Clock,
         "specialist.offered": Guarded.batched(lambda events: usecases.record_offers(assignments, feed, clock, events)),
         "offers.withdrawn": adapt(ReviewUnitOfWork, lambda uow, e: usecases.withdraw_assignments(uow, feed, clock, e)),
         "offer.deadline_passed": adapt(ReviewUnitOfWork, lambda uow, e: usecases.expire_offer(uow, feed, clock, e)),
+        "panel.concluded": adapt(ReviewUnitOfWork, lambda uow, e: usecases.conclude_panel(uow, e)),
         "documents.added": adapt(ReviewUnitOfWork, lambda uow, e: usecases.resume_reviews(uow, feed, clock, sla_rules, e)),
     }
 

@@ -53,6 +53,7 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("sla_next_at", 1)], name="sla_alarms")
     # One document per signed version: two amendments at once cannot both be version n+1.
     await db[OPINIONS].create_index([("assignment_id", 1), ("version", 1)], unique=True, name="opinion_versions")
+    await db[OPINIONS].create_index([("case_id", 1)])  # a panel's opinions
 
 
 def _doc(a: Assignment) -> dict:
@@ -62,8 +63,14 @@ def _doc(a: Assignment) -> dict:
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
         "version": a.version, "changed_at": a.changed_at or a.offered_at, **_decline(a),
         "blind_review": a.blind_review, **_assessed(a.assessment), **_info_request(a), "records": a.records,
-        **_sla(a),
+        **_sla(a), **_panel(a),
     }
+
+
+def _panel(a: Assignment) -> dict:
+    if not a.panel_size and not a.adjudicates:
+        return {}
+    return {"panel_size": a.panel_size, "adjudicates": a.adjudicates, "panel_opinion_ids": list(a.panel_opinion_ids)}
 
 
 def _info_request(a: Assignment) -> dict:
@@ -123,7 +130,8 @@ def _assignment(doc: dict) -> Assignment:
         blind_review=doc.get("blind_review", False), assessment=_assessment(doc.get("assessment")),
         info_request_id=doc.get("info_request_id", ""), info_questions=doc.get("info_questions", 0),
         info_requests_made=doc.get("info_requests_made", 0), records=doc.get("records", 0),
-        sla=_clock(doc.get("sla")),
+        sla=_clock(doc.get("sla")), panel_size=doc.get("panel_size", 0), adjudicates=doc.get("adjudicates", False),
+        panel_opinion_ids=tuple(doc.get("panel_opinion_ids", ())),
     )
 
 
@@ -234,6 +242,25 @@ class InboxReader:
 
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
         return await opinions_of(self._db, assignment_id)
+
+    async def panel_opinions(self, assignment: Assignment) -> list[OpinionRecord]:
+        """The panel's other members' signed opinions, the latest version of each: for
+        an adjudicator the ones it weighs; for a member, everyone else's."""
+        if assignment.adjudicates:
+            found = {"_id": {"$in": list(assignment.panel_opinion_ids)}}
+        else:
+            found = {"case_id": assignment.case_id}
+        docs = await self._db[OPINIONS].find(found).to_list()
+        opinions = [_opinion(d) for d in docs]
+        if assignment.adjudicates:  # the signed versions named, and any amendment of them since
+            members = {o.assignment_id for o in opinions}
+            opinions = [_opinion(d) for d in await self._db[OPINIONS].find(
+                {"assignment_id": {"$in": sorted(members)}}).to_list()]
+        latest: dict[str, OpinionRecord] = {}
+        for o in opinions:
+            if o.assignment_id != assignment.assignment_id and o.version >= latest.get(o.assignment_id, o).version:
+                latest[o.assignment_id] = o
+        return sorted(latest.values(), key=lambda o: o.submitted_at)
 
     async def page_for_specialist(self, specialist_id: str, query: InboxPage, limit: int) -> list[Assignment]:
         """Up to `limit` of the specialist's assignments after `query.after`, by offer time then id."""

@@ -32,6 +32,7 @@ from .domain.assignment import (
     info_request_id,
     info_requested,
     offer_from,
+    panel_opinion,
     records_arrived,
     sla_alarm,
     sla_event,
@@ -67,6 +68,7 @@ class InboxQuery(Protocol):
     async def page_for_specialist(self, specialist_id: str, query: InboxPage, limit: int) -> list[Assignment]: ...
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None: ...
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]: ...
+    async def panel_opinions(self, assignment: Assignment) -> list[OpinionRecord]: ...
 
 
 class CaseSource(Protocol):
@@ -243,6 +245,24 @@ async def get_assignment(inbox: InboxQuery, cases: CaseSource, specialist_id: st
     case = await cases.case_for_review(assignment.case_id, specialist_id)  # None: withdrawn or closed since
     signed = assignment.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED  # before, there is none to read
     return assignment, case, await inbox.opinions_of(assignment_id) if signed else []
+
+
+async def panel_view(inbox: InboxQuery, assignment: Assignment) -> list[OpinionRecord]:
+    """A panel's other opinions as this assignment may see them: all the members' for
+    its adjudicator; the others' for a member once their own is signed (never before:
+    each member reviews independently); none otherwise."""
+    if assignment.adjudicates and assignment.state in CASE_VISIBLE:
+        return await inbox.panel_opinions(assignment)
+    if assignment.panel_member and assignment.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED:
+        return await inbox.panel_opinions(assignment)
+    return []
+
+
+async def conclude_panel(uow: UnitOfWork, event: Event) -> None:
+    """panel.concluded: every member signed and they agreed (or disagreed with nobody to
+    adjudicate): the case's opinion is signed from it (opinion.submitted, naming every
+    member's opinion), which intake shows and notify delivers."""
+    uow.emit(panel_opinion(event))
 
 
 async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,

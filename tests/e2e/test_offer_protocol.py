@@ -199,3 +199,60 @@ async def test_a_panel_case_is_offered_to_reviewers_of_distinct_organisations(of
         await operator.close()
         await admin.close()
         await authed.close()
+
+
+async def test_a_panel_that_disagrees_is_adjudicated_and_the_final_opinion_names_every_members_view(offer_stack):
+    stack, settings = offer_stack, offer_stack.settings()
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, authed = clients.submitter(settings, stack.target("intake"), "adjudication-tenant")
+    members = {"wy-a": (case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, case_pb2.TREATMENT_CONCORDANCE_AGREE),
+               "wy-b": (case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, case_pb2.TREATMENT_CONCORDANCE_AGREE),
+               "wy-c": (case_pb2.DIAGNOSIS_CONCORDANCE_DIFFERENT, case_pb2.TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED)}
+    reviewers = {sid: clients.reviewer(settings, stack.target("review"), sid) for sid in [*members, "wy-d"]}
+    try:
+        await _list(directory, admin, "US-WY", ("wy-a", 1.0, "org-a"), ("wy-b", 0.9, "org-b"),
+                    ("wy-c", 0.8, "org-c"), ("wy-d", 0.5, "org-d"))
+        case_id = await _submit(intake, authed, "adjudicated", "US-WY", panel=True)
+        seats = {sid: await _assignment(stack, settings, sid, case_id) for sid in members}
+        assert {a.panel_size for a in seats.values()} == {3}
+        for n, (sid, (diagnosis, treatment)) in enumerate(members.items()):
+            stub, auth = reviewers[sid]
+            req = review_pb2.AssignmentRequest(assignment_id=seats[sid].assignment_id)
+            await stub.AcceptAssignment(req, metadata=auth.metadata)
+            await stub.StartReview(req, metadata=auth.metadata)
+            before = await stub.GetAssignment(req, metadata=auth.metadata)
+            assert not before.panel_opinions  # nobody's view before one's own: each reviews independently
+            await stub.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+                assignment_id=seats[sid].assignment_id, opinion=clients.opinion(
+                    diagnosis=diagnosis, treatment=treatment, confidence=70,
+                    reviewer_diagnosis_code="Q21.0" if diagnosis == case_pb2.DIAGNOSIS_CONCORDANCE_DIFFERENT else "",
+                    recommendation=f"View of {sid}.")), metadata=auth.metadata)
+            after = await stub.GetAssignment(req, metadata=auth.metadata)
+            assert len(after.panel_opinions) == n  # the others who signed before
+        case = await _case(intake, authed, case_id, lambda c: any(
+            e.event_type == "specialist.offered" and "adjudicator" in e.detail for e in c.timeline))
+        assert case.status == case_pb2.CASE_STATUS_IN_REVIEW  # three opinions, none of them the case's yet
+        assert sum(e.event_type == "panel.opinion_signed" for e in case.timeline) == 3
+
+        adjudicator = await _assignment(stack, settings, "wy-d", case_id)  # org-d: none of the members'
+        assert adjudicator.adjudicates
+        stub, auth = reviewers["wy-d"]
+        req = review_pb2.AssignmentRequest(assignment_id=adjudicator.assignment_id)
+        await stub.AcceptAssignment(req, metadata=auth.metadata)
+        weighed = await stub.GetAssignment(req, metadata=auth.metadata)
+        assert sorted(m.specialist_id for m in weighed.panel_opinions) == sorted(members)
+        assert {m.opinion.opinion.recommendation for m in weighed.panel_opinions} == {f"View of {s}." for s in members}
+        await stub.StartReview(req, metadata=auth.metadata)
+        await stub.SubmitOpinion(review_pb2.SubmitOpinionRequest(
+            assignment_id=adjudicator.assignment_id, opinion=clients.opinion(
+                diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE,
+                confidence=80)), metadata=auth.metadata)
+        final = await _case(intake, authed, case_id, lambda c: c.status in (
+            case_pb2.CASE_STATUS_OPINION_READY, case_pb2.CASE_STATUS_DELIVERED))
+        [opinion] = [e for e in final.timeline if e.event_type == "opinion.submitted"]
+        assert opinion.detail == "the panel's opinion (adjudicated, 3 members' views)"
+    finally:
+        for _, auth in reviewers.values():
+            await auth.close()
+        await admin.close()
+        await authed.close()

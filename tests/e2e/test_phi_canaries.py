@@ -1,6 +1,7 @@
 """Acceptance: canary strings planted in every PHI field of cases sent over gRPC
-and over FHIR (and in records added later, a withdrawal note, and every text of
-the reviewer's opinion and blind assessment) are found
+and over FHIR (and in records added later, a withdrawal note, every text of the
+reviewer's opinion and blind assessment, the reviewer's question and the records
+that answer it) are found
 nowhere PHI must not be once the cases are DELIVERED: not in any service's log,
 not on any /metrics page, not in any Kafka payload read back from the broker,
 not in any webhook body."""
@@ -42,6 +43,7 @@ async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_set
         by_grpc = clients.sample_cases(prefix="canary-grpc-")[0]
         canaries = plant_canaries(by_grpc)
         grpc_case = (await intake.SubmitCase(by_grpc, metadata=authed.metadata, timeout=10)).case_id
+        reviewer.ask_more_info_on(grpc_case)  # its question carries the reviewer's canary too
         bundle = clients.sample_bundle("canary-fhir-1")
         canaries += plant_fhir_canaries(bundle)
         status, reply, _ = await clients.submit_bundle(stack_settings, stack.fhir_base(), TENANT, bundle)
@@ -59,7 +61,19 @@ async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_set
         await intake.WithdrawCase(intake_pb2.WithdrawCaseRequest(
             case_id=withdrawn_case, reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST, note="Note canarynote"),
             metadata=authed.metadata, timeout=10)
-        canaries += ["canaryadded", "canarynote", "canaryopinion"]
+        canaries += ["canaryadded", "canarynote", "canaryopinion", "canaryanswer"]
+
+        async def asked():
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=grpc_case), metadata=authed.metadata)
+            return case if case.status == case_pb2.CASE_STATUS_NEEDS_INFO and case.info_requests else None
+
+        waiting = await eventually(asked, 60, "the reviewer's question on the canary case")
+        assert "canaryopinion" in waiting.info_requests[0].questions[0]  # the submitter reads it over the API
+        answer = intake_pb2.Attachment(uri="https://records.example.org/canaryanswer/imaging.pdf",
+                                       title="Imaging canaryanswer", media_type="application/pdf", size_bytes=10,
+                                       sha256="cd" * 32)
+        await intake.AddDocuments(intake_pb2.AddDocumentsRequest(case_id=grpc_case, attachments=[answer]),
+                                  metadata=authed.metadata, timeout=10)
 
         async def delivered():
             cases = [await intake.GetCase(intake_pb2.GetCaseRequest(case_id=c), metadata=authed.metadata, timeout=10)

@@ -69,6 +69,13 @@ class InMemoryDirectory:
     async def offer_accepted(self, assignment_id: str) -> bool:
         return await self.close_offer(assignment_id, ACCEPTED) is not None
 
+    async def record_opinion(self, assignment_id: str, opinion: tuple[str, int, int]) -> bool:
+        offer = self._state.offers.get(assignment_id)
+        if offer is None or offer.state not in (*AWAITING, ACCEPTED):
+            return False
+        self._state.offers[assignment_id] = dataclasses.replace(offer, state="opined", opinion=opinion)
+        return True
+
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]:
         due = [dataclasses.replace(o, state=EXPIRING) for i in assignment_ids
                if (o := self._state.offers.get(i)) and o.state == OPEN and o.respond_by <= now]

@@ -86,6 +86,19 @@ class InMemoryInbox:
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
         return await InMemoryReviewRepository(self._transact.state).opinions_of(assignment_id)
 
+    async def panel_opinions(self, assignment: Assignment) -> list[OpinionRecord]:
+        """As the adapter: the latest version of each other member's opinion."""
+        latest: dict[str, OpinionRecord] = {}
+        for o in self._transact.state.opinions.values():
+            ours = (o.opinion_id in assignment.panel_opinion_ids or any(
+                m.opinion_id in assignment.panel_opinion_ids and m.assignment_id == o.assignment_id
+                for m in self._transact.state.opinions.values())) if assignment.adjudicates \
+                else o.case_id == assignment.case_id
+            if ours and o.assignment_id != assignment.assignment_id and \
+                    o.version >= latest.get(o.assignment_id, o).version:
+                latest[o.assignment_id] = o
+        return sorted(latest.values(), key=lambda o: o.submitted_at)
+
     async def changed_since(self, specialist_id: str, since) -> list[Assignment]:
         found = [a for a in self._transact.state.assignments.values()
                  if a.specialist_id == specialist_id and a.changed_at >= since]

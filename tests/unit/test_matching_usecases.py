@@ -286,3 +286,69 @@ async def test_a_panel_one_reviewer_accepted_goes_on_short_of_a_seat_nobody_can_
     await _answered(transact, "declined", l1, policy)
     assert len(transact.committed) == before  # no unmatched, nothing withdrawn: h1 reviews it
     assert transact.state.offers[h1.assignment_id].state == "accepted"
+
+
+
+def _signed(offer, diagnosis, treatment, case_id="c1"):
+    """A panel member's signed opinion, as review sends it."""
+    opinion = events_pb2.OpinionSubmitted(assignment_id=offer.assignment_id, specialist_id=offer.specialist_id,
+                                          opinion_id=f"op-{offer.specialist_id}", diagnosis=diagnosis,
+                                          treatment=treatment)
+    return new_event(events_pb2.PanelOpinionSigned(opinion=opinion, panel_size=2), case_id=case_id, tenant_id="t1",
+                     producer="review")
+
+
+CONFIRMED, REFINED = case_pb2.DIAGNOSIS_CONCORDANCE_CONFIRMED, case_pb2.DIAGNOSIS_CONCORDANCE_REFINED
+AGREE = case_pb2.TREATMENT_CONCORDANCE_AGREE
+
+
+async def _panel_signed(transact, policy, *conclusions):
+    members = _offers(transact)[:2]
+    for offer, (diagnosis, treatment) in zip(members, conclusions, strict=True):
+        signed = _signed(offer, diagnosis, treatment)
+        await transact(lambda uow, e=signed: usecases.panel_opinion(uow, e, FakeClock(), policy))
+    return members
+
+
+def _panel_directory():
+    return matching_transact(spec("h1", affiliations=_org("harbor"), quality=0.99),
+                             spec("l1", affiliations=_org("lakeside"), quality=0.9),
+                             spec("h2", affiliations=_org("harbor"), quality=0.8),
+                             spec("s1", affiliations=_org("summit"), quality=0.7),
+                             spec("t1", affiliations=_org("tarn"), quality=0.6))
+
+
+async def test_a_panel_that_agrees_is_concluded_once_every_seat_signed():
+    transact = _panel_directory()
+    policy, event = _panel_of_two(transact)
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    h1, l1 = _offers(transact)
+    await transact(lambda uow: usecases.panel_opinion(uow, _signed(h1, REFINED, AGREE), FakeClock(), policy))
+    assert transact.committed[-1].type == "specialist.offered"  # nothing yet: one seat has not signed
+    assert transact.state.specialists["h1"].free_slots == 2  # its slot is given back at once
+    await transact(lambda uow: usecases.panel_opinion(uow, _signed(l1, REFINED, AGREE), FakeClock(), policy))
+    concluded = transact.committed[-1].panel_concluded
+    assert concluded.outcome == events_pb2.PANEL_OUTCOME_AGREED
+    assert sorted(concluded.opinion_ids) == ["op-h1", "op-l1"] and concluded.agreed.diagnosis == REFINED
+    count = len(transact.committed)
+    await transact(lambda uow: usecases.panel_opinion(uow, _signed(l1, REFINED, AGREE), FakeClock(), policy))
+    assert len(transact.committed) == count  # a repeat concludes nothing again
+
+
+async def test_a_panel_that_disagrees_goes_to_an_adjudicator_of_another_organisation_then_the_next():
+    transact = _panel_directory()
+    policy, event = _panel_of_two(transact)
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    await _panel_signed(transact, policy, (CONFIRMED, AGREE), (REFINED, AGREE))
+    offered = transact.committed[-1].specialist_offered
+    # h2 shares harbor with a member: the best of another organisation adjudicates.
+    assert offered.adjudicates and offered.specialist_id == "s1"
+    assert sorted(offered.panel_opinion_ids) == ["op-h1", "op-l1"] and offered.panel_size == 2
+    adjudicator = _offers(transact)[-1]
+    assert transact.state.offers[adjudicator.assignment_id].role == "adjudicator"
+    await _answered(transact, "declined", adjudicator, policy)
+    again = transact.committed[-1].specialist_offered
+    assert again.adjudicates and again.specialist_id == "t1"  # the next, and no seat of the panel refilled
+    await _answered(transact, "declined", _offers(transact)[-1], policy)
+    concluded = transact.committed[-1].panel_concluded  # nobody left to adjudicate: the members' views stand
+    assert concluded.outcome == events_pb2.PANEL_OUTCOME_DISAGREED and len(concluded.opinion_ids) == 2

@@ -501,3 +501,65 @@ async def test_a_confirmed_diagnosis_is_the_cases_and_a_stale_amendment_signs_no
         await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(narrative="v2"), "typo",
                                      amends_version=1)
     assert sorted(o.version for o in transact.state.opinions.values()) == [1, 2]
+
+
+
+def _panel_offer(assignment_id, specialist_id, adjudicates=False, panel_opinion_ids=()):
+    event = _offered(assignment_id=assignment_id, specialist_id=specialist_id)
+    event.specialist_offered.panel_size = 2
+    event.specialist_offered.adjudicates = adjudicates
+    event.specialist_offered.panel_opinion_ids.extend(panel_opinion_ids)
+    return event
+
+
+async def _signs(transact, clock, assignment_id, specialist_id, opinion):
+    await usecases.accept_assignment(transact, FEED, clock, specialist_id, assignment_id)
+    await usecases.start_review(transact, FEED, clock, specialist_id, assignment_id)
+    await usecases.submit_opinion(transact, FEED, clock, specialist_id, assignment_id, opinion)
+
+
+async def test_panel_members_review_independently_and_an_adjudicator_weighs_every_members_opinion():
+    transact, clock = review_transact(), FakeClock()
+    inbox = InMemoryInbox(transact)
+    for aid, sid in (("p1", "m1"), ("p2", "m2")):
+        await _with_offer(transact, _panel_offer(aid, sid))
+    await _signs(transact, clock, "p1", "m1", _opinion())
+    signed = transact.committed[-1]
+    assert signed.type == "panel.opinion_signed" and signed.panel_opinion_signed.panel_size == 2  # not the case's
+    await usecases.accept_assignment(transact, FEED, clock, "m2", "p2")
+    other = transact.state.assignments["p2"]
+    assert await usecases.panel_view(inbox, other) == []  # m2 cannot see m1's opinion before signing
+    second = clients.opinion(diagnosis_concordance=case_pb2.CONCORDANCE_DIFFERENT, reviewer_diagnosis_code="C50.919",
+                             treatment_concordance=case_pb2.CONCORDANCE_DIFFERENT, recommendation="Another plan.",
+                             narrative="A different view.", confidence=60)
+    await usecases.start_review(transact, FEED, clock, "m2", "p2")
+    await usecases.submit_opinion(transact, FEED, clock, "m2", "p2", second)
+    after = await usecases.panel_view(inbox, transact.state.assignments["p2"])
+    assert [o.specialist_id for o in after] == ["m1"]  # once signed, the others' views
+
+    ids = [o.opinion_id for o in sorted(transact.state.opinions.values(), key=lambda o: o.specialist_id)]
+    await _with_offer(transact, _panel_offer("adj", "a1", adjudicates=True, panel_opinion_ids=ids))
+    await usecases.accept_assignment(transact, FEED, clock, "a1", "adj")
+    weighed = await usecases.panel_view(inbox, transact.state.assignments["adj"])
+    assert sorted(o.specialist_id for o in weighed) == ["m1", "m2"]
+    await usecases.start_review(transact, FEED, clock, "a1", "adj")
+    await usecases.submit_opinion(transact, FEED, clock, "a1", "adj", _opinion())
+    final = transact.committed[-1]
+    assert final.type == "opinion.submitted"
+    assert final.opinion_submitted.panel_outcome == events_pb2.PANEL_OUTCOME_ADJUDICATED
+    assert sorted(final.opinion_submitted.panel_opinion_ids) == sorted(ids)
+
+
+async def test_an_agreed_panel_gets_the_cases_opinion_naming_every_member():
+    transact = review_transact()
+    agreed = events_pb2.OpinionSubmitted(diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_REFINED,
+                                         treatment=case_pb2.TREATMENT_CONCORDANCE_AGREE)
+    concluded = new_event(events_pb2.PanelConcluded(outcome=events_pb2.PANEL_OUTCOME_AGREED,
+                                                    opinion_ids=["o1", "o2"], agreed=agreed),
+                          case_id="c1", tenant_id="t1", producer="matching")
+    await transact(lambda uow: usecases.conclude_panel(uow, concluded))
+    [final] = transact.committed
+    o = final.opinion_submitted
+    assert final.type == "opinion.submitted" and o.panel_outcome == events_pb2.PANEL_OUTCOME_AGREED
+    assert list(o.panel_opinion_ids) == ["o1", "o2"] and o.diagnosis == case_pb2.DIAGNOSIS_CONCORDANCE_REFINED
+    assert o.diagnosis_concordance == case_pb2.CONCORDANCE_REFINED  # for older readers too

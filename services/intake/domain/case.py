@@ -179,6 +179,19 @@ def detail_of(event: Event) -> str:
         resumed = event.review_resumed
         return "the reviewer has the records added: the review goes on" + (
             f"; the SLA clock runs again, due {_when(resumed.sla_due_at)}" if resumed.HasField("sla_due_at") else "")
+    if event.HasField("panel_opinion_signed"):
+        return f"a member of the panel of {event.panel_opinion_signed.panel_size} signed their opinion"
+    if event.HasField("panel_concluded"):
+        outcome = event.panel_concluded.outcome
+        n = len(event.panel_concluded.opinion_ids)
+        if outcome == events_pb2.PANEL_OUTCOME_AGREED:
+            return f"the panel's {n} reviewers agreed"
+        return f"the panel's {n} reviewers disagreed and no adjudicator could be found: their views are the opinion"
+    if event.HasField("opinion_submitted") and event.opinion_submitted.panel_outcome:
+        outcome = events_pb2.PanelOutcome.Name(event.opinion_submitted.panel_outcome).removeprefix("PANEL_OUTCOME_")
+        return f"the panel's opinion ({outcome.lower()}, {len(event.opinion_submitted.panel_opinion_ids)} members' views)"
+    if event.HasField("specialist_offered") and event.specialist_offered.adjudicates:
+        return "the panel disagreed: an adjudicator is offered the case"
     if event.HasField("sla_changed"):
         c = event.sla_changed
         due = f"due {_when(c.due_at)}" if c.HasField("due_at") else ""

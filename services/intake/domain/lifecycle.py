@@ -28,6 +28,9 @@ STATUS_OF_EVENT: dict[str, int] = {
     "opinion.amended": S.CASE_STATUS_OPINION_READY,
     # The review's SLA clock started late, reminded the reviewer or was breached: recorded at the case's status.
     "sla.changed": S.CASE_STATUS_IN_REVIEW,
+    # A panel member's opinion, and the panel's conclusion: the case's opinion comes after (opinion.submitted).
+    "panel.opinion_signed": S.CASE_STATUS_IN_REVIEW,
+    "panel.concluded": S.CASE_STATUS_IN_REVIEW,
     "assignment.accepted": S.CASE_STATUS_ASSIGNED,
     "review.started": S.CASE_STATUS_IN_REVIEW,
     "info.requested": S.CASE_STATUS_NEEDS_INFO,
@@ -37,9 +40,10 @@ STATUS_OF_EVENT: dict[str, int] = {
     "case.withdrawn": S.CASE_STATUS_WITHDRAWN,
 }
 # Recorded on the timeline, never moving the status (a re-offer moves it on).
-RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired", "opinion.amended", "sla.changed"})
+RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired", "opinion.amended", "sla.changed",
+                           "panel.opinion_signed", "panel.concluded"})
 # Recorded at the status the case has, not the one STATUS_OF_EVENT names.
-AT_CURRENT = frozenset({"sla.changed"})
+AT_CURRENT = frozenset({"sla.changed", "panel.opinion_signed", "panel.concluded"})
 # NEEDS_INFO sits beside IN_REVIEW: only these events move a case between the two
 # (event -> the statuses it moves a case from), so a late stage event of another
 # panel member never does.

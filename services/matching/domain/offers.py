@@ -29,12 +29,14 @@ from .matcher import Candidate, CaseFacts
 # An offer's state as matching knows it. Review decides the answer; matching
 # hears it (or sends the deadline for review to decide: EXPIRING).
 OPEN, EXPIRING, ACCEPTED, DECLINED, EXPIRED, WITHDRAWN = "open", "expiring", "accepted", "declined", "expired", "withdrawn"
+OPINED = "opined"  # a panel member's opinion is signed (the panel is concluded once every seat is)
+REVIEWER, ADJUDICATOR = "reviewer", "adjudicator"
 AWAITING = (OPEN, EXPIRING)  # no answer heard yet
 # A deadline sent to review and not answered (its answer lost, or review's copy of the
 # offer dead-lettered) is sent again this long after, up to MAX_SENDS times in all.
 RESEND_AFTER = timedelta(minutes=10)
 MAX_SENDS = 3
-LIVE = (OPEN, EXPIRING, ACCEPTED)  # holds its seat
+LIVE = (OPEN, EXPIRING, ACCEPTED, OPINED)  # holds its seat
 FAILED = (DECLINED, EXPIRED)
 
 
@@ -70,6 +72,9 @@ class Offer:
     state: str = OPEN
     organizations: tuple[str, ...] = ()  # the specialist's, when offered: a panel's seats never share one
     traceparent: str = ""
+    role: str = REVIEWER
+    # A panel member's signed opinion: (opinion id, diagnosis concordance, treatment concordance).
+    opinion: tuple[str, int, int] | None = None
 
 
 def organizations(s: Specialist) -> tuple[str, ...]:
@@ -88,9 +93,12 @@ class Refill:
 
 
 def refill(offers: list[Offer], seats: int, max_attempts: int) -> Refill:
+    """The seats to fill again: the panel's (or the single reviewer's), not an adjudicator's."""
+    offered = frozenset(o.specialist_id for o in offers)
+    offers = [o for o in offers if o.role == REVIEWER]
     live = [o for o in offers if o.state in LIVE]
     failed = sum(o.state in FAILED for o in offers)
-    return Refill(seats=max(0, seats - len(live)), offered=frozenset(o.specialist_id for o in offers),
+    return Refill(seats=max(0, seats - len(live)), offered=offered,
                   taken_organizations=frozenset(org for o in live for org in o.organizations),
                   failed=failed, exhausted=failed >= max_attempts * seats)
 
@@ -123,19 +131,23 @@ def matching_started(cause: Event, specialties: tuple[str, ...]) -> Event:
 
 
 def offer_to(cause: Event, facts: CaseFacts, candidate: Candidate, now: datetime,
-             rules: OfferRules) -> tuple[Offer, Event]:
+             rules: OfferRules, adjudicating: tuple[str, ...] = ()) -> tuple[Offer, Event]:
     """The offer of the case to `candidate`, made because of `cause` (the case's
-    submission, or an earlier offer declined or expired)."""
+    submission, or an earlier offer declined or expired); with `adjudicating`, to
+    adjudicate the panel whose members signed those opinions."""
     offer = Offer(
         assignment_id=str(uuid.uuid4()), case_id=facts.case_id, tenant_id=facts.tenant_id,
         specialist_id=candidate.specialist.specialist_id, specialty=candidate.specialty, score=candidate.score.total,
         explanation=candidate.explanation, offered_at=now, respond_by=now + timedelta(seconds=rules.ttl(facts.urgency)),
         organizations=organizations(candidate.specialist), traceparent=cause.traceparent,
+        role=ADJUDICATOR if adjudicating else REVIEWER,
     )
+    seats = rules.seats(facts)
     payload = events_pb2.SpecialistOffered(
         assignment_id=offer.assignment_id, specialist_id=offer.specialist_id, specialty=offer.specialty,
         explanation=offer.explanation, diagnosis_code=facts.diagnosis_code, urgency=facts.urgency,
-        blind_review=facts.blind_review_requested, records=facts.records,
+        blind_review=facts.blind_review_requested, records=facts.records, panel_size=seats if seats > 1 else 0,
+        adjudicates=bool(adjudicating), panel_opinion_ids=list(adjudicating),
     )
     payload.respond_by.FromDatetime(offer.respond_by)
     return offer, caused_by(cause, payload, producer="matching")
@@ -156,3 +168,38 @@ def unmatched(cause: Event, reason: str, why: int = UnmatchedCause.UNMATCHED_CAU
 
 def offers_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:
     return caused_by(cause, events_pb2.OffersWithdrawn(assignment_ids=assignment_ids), producer="matching")
+
+
+@dataclass(frozen=True)
+class PanelVerdict:
+    """Every seat of a panel signed: whether they agree (diagnosis and treatment
+    concordance), and their opinions."""
+
+    agreed: bool
+    opinion_ids: tuple[str, ...]
+
+
+def panel_verdict(offers: list[Offer] | tuple[Offer, ...]) -> PanelVerdict | None:
+    """The panel's verdict once every live seat has signed; None while one has not,
+    or while an adjudicator holds (or held) the case."""
+    members = [o for o in offers if o.role == REVIEWER and o.state in LIVE]
+    if not members or any(o.state != OPINED or o.opinion is None for o in members):
+        return None
+    if any(o.role == ADJUDICATOR and o.state in LIVE for o in offers):
+        return None
+    conclusions = {(o.opinion[1], o.opinion[2]) for o in members if o.opinion is not None}
+    return PanelVerdict(agreed=len(conclusions) == 1, opinion_ids=tuple(o.opinion[0] for o in members if o.opinion))
+
+
+def adjudicators_failed(offers: list[Offer] | tuple[Offer, ...]) -> int:
+    return sum(o.role == ADJUDICATOR and o.state in FAILED for o in offers)
+
+
+def panel_concluded(cause: Event, outcome: int, opinion_ids: tuple[str, ...],
+                    agreed: events_pb2.OpinionSubmitted | None = None) -> Event:
+    payload = events_pb2.PanelConcluded(outcome=outcome, opinion_ids=list(opinion_ids))
+    if agreed is not None:
+        payload.agreed.CopyFrom(events_pb2.OpinionSubmitted(
+            diagnosis=agreed.diagnosis, treatment=agreed.treatment,
+            diagnosis_concordance=agreed.diagnosis_concordance, treatment_concordance=agreed.treatment_concordance))
+    return caused_by(cause, payload, producer="matching")

@@ -23,7 +23,7 @@ from secondlook.v1.case_pb2 import DeclineReason
 from secondlook.v1.review_pb2 import AssignmentState
 
 from . import sla
-from .opinion import Assessment, OpinionRecord, conclusions
+from .opinion import BACK_DIAGNOSIS, BACK_TREATMENT, Assessment, OpinionRecord, conclusions
 from .sla import SlaClock, SlaRules
 
 A = AssignmentState
@@ -81,6 +81,16 @@ class Assignment:
     # Records the case held when offered (the SLA clock waits for one), and the clock once accepted.
     records: int = 0
     sla: SlaClock | None = None
+    # A panel: its seats (0 or 1: a single reviewer); an adjudicator's assignment, and the
+    # members' opinions it weighs.
+    panel_size: int = 0
+    adjudicates: bool = False
+    panel_opinion_ids: tuple[str, ...] = ()
+
+    @property
+    def panel_member(self) -> bool:
+        """One opinion of several: the case's opinion comes from the panel's conclusion."""
+        return self.panel_size > 1 and not self.adjudicates
 
 
 def state_name(state: int) -> str:
@@ -254,7 +264,8 @@ def offer_from(event: Event, now: datetime) -> Assignment:
         diagnosis_code=offer.diagnosis_code, urgency=offer.urgency,
         offered_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc),
         respond_by=offer.respond_by.ToDatetime(tzinfo=timezone.utc), traceparent=event.traceparent,
-        changed_at=now, blind_review=offer.blind_review, records=offer.records,
+        changed_at=now, blind_review=offer.blind_review, records=offer.records, panel_size=offer.panel_size,
+        adjudicates=offer.adjudicates, panel_opinion_ids=tuple(offer.panel_opinion_ids),
     )
 
 
@@ -298,5 +309,26 @@ def event_for(assignment: Assignment, action: str, now: datetime, opinion: Opini
     else:
         assert opinion is not None
         payload = conclusions(opinion)
+        if assignment.panel_member:  # one view of the panel's: matching concludes the panel
+            payload = events_pb2.PanelOpinionSigned(opinion=payload, panel_size=assignment.panel_size)
+        elif assignment.adjudicates:
+            payload.panel_outcome = events_pb2.PANEL_OUTCOME_ADJUDICATED
+            payload.panel_opinion_ids.extend(assignment.panel_opinion_ids)
     return new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
                      traceparent=assignment.traceparent, occurred_at=now)
+
+
+def panel_opinion(cause: Event) -> Event:
+    """The case's opinion from the panel's conclusion (panel.concluded): the agreed
+    conclusions, or none when the members disagreed and nobody could adjudicate;
+    every member's opinion named (each kept here)."""
+    concluded = cause.panel_concluded
+    agreed = concluded.agreed
+    diagnosis, treatment = (agreed.diagnosis, agreed.treatment) if concluded.outcome == \
+        events_pb2.PANEL_OUTCOME_AGREED else (0, 0)
+    payload = events_pb2.OpinionSubmitted(
+        opinion_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:panel:{cause.case_id}")),
+        diagnosis=diagnosis, treatment=treatment, diagnosis_concordance=BACK_DIAGNOSIS.get(diagnosis, 0),
+        treatment_concordance=BACK_TREATMENT.get(treatment, 0), version=1, panel_outcome=concluded.outcome,
+        panel_opinion_ids=list(concluded.opinion_ids))
+    return caused_by(cause, payload, producer="review")
