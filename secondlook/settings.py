@@ -217,6 +217,10 @@ class Settings(BaseSettings):
     matching_panel_size: int = Field(
         3, ge=2, le=10, description="Reviewers a panel case is offered to, each from a distinct organisation."
     )
+    review_blind_tenants: list[str] = Field(
+        [], description="Tenants every case of which is reviewed blind, whether or not the case asks for it "
+        "(a JSON list of tenant ids): the reviewer records their own assessment before the first opinion's "
+        "conclusions are shown.")
     review_sla_standard_seconds: int = Field(
         7 * 24 * 3600, gt=0, description="The review's SLA clock for a standard case: 7 calendar days (the "
         "CMS-0057-F figure for prior authorization, used for second opinions too). It runs from acceptance (or "

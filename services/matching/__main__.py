@@ -47,6 +47,7 @@ async def serve() -> int:
         weights=Weights(fit=settings.matching_weight_fit, load=settings.matching_weight_load,
                         turnaround=settings.matching_weight_turnaround, quality=settings.matching_weight_quality),
         cover_secondary=settings.matching_cover_secondary_diagnoses,
+        blind_review_tenants=frozenset(settings.review_blind_tenants),
     )
     log.info("specialty_map_loaded", version=policy.specialty_map.version, ranges=len(policy.specialty_map.entries))
     clock = Clock()

@@ -63,9 +63,12 @@ class MatchPolicy:
     offers: OfferRules = OfferRules()
     weights: Weights = Weights()
     cover_secondary: bool = False  # a secondary diagnosis may decide when the primary has no specialty
+    blind_review_tenants: frozenset[str] = frozenset()  # every case of these tenants is reviewed blind
 
 
-def case_facts(event: Event) -> CaseFacts:
+def case_facts(event: Event, blind_review_tenants: frozenset[str] = frozenset()) -> CaseFacts:
+    """What matching keeps of a submitted case; blind review when the case asks for it
+    or its tenant's setting says so."""
     s = event.case_submitted
     return CaseFacts(
         case_id=event.case_id, diagnosis_code=s.diagnosis_code, jurisdiction=s.jurisdiction, language=s.language,
@@ -74,7 +77,8 @@ def case_facts(event: Event) -> CaseFacts:
         first_opinion_physician_npi=s.first_opinion_physician_npi,
         first_opinion_organization=s.first_opinion_organization,
         first_opinion_organization_npi=s.first_opinion_organization_npi, panel_requested=s.panel_requested,
-        blind_review_requested=s.blind_review_requested, records=s.attachment_count,
+        blind_review_requested=s.blind_review_requested or event.tenant_id in blind_review_tenants,
+        records=s.attachment_count,
     )
 
 
@@ -85,7 +89,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     if await uow.directory.is_withdrawn(event.case_id):  # a case.submitted published again after the withdrawal
         log.info("withdrawn_case_not_matched")
         return
-    facts = case_facts(event)
+    facts = case_facts(event, policy.blind_review_tenants)
     wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
     uow.emit(matching_started(event, wanted.specialties))
     seats = policy.offers.seats(facts)

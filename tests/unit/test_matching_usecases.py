@@ -352,3 +352,14 @@ async def test_a_panel_that_disagrees_goes_to_an_adjudicator_of_another_organisa
     await _answered(transact, "declined", _offers(transact)[-1], policy)
     concluded = transact.committed[-1].panel_concluded  # nobody left to adjudicate: the members' views stand
     assert concluded.outcome == events_pb2.PANEL_OUTCOME_DISAGREED and len(concluded.opinion_ids) == 2
+
+
+
+async def test_a_tenants_setting_makes_every_case_of_it_blind():
+    transact = matching_transact(spec("a"))
+    policy = usecases.MatchPolicy(reference.specialty_map(), blind_review_tenants=frozenset({"t1"}))
+    event = _submitted()
+    assert not event.case_submitted.blind_review_requested
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    assert _offers(transact)[-1].blind_review  # t1's setting: the reviewer assesses blind
+    assert not usecases.case_facts(event).blind_review_requested  # another tenant's policy: as the case asks
