@@ -31,6 +31,7 @@ class PanelOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PANEL_OUTCOME_AGREED: _ClassVar[PanelOutcome]
     PANEL_OUTCOME_ADJUDICATED: _ClassVar[PanelOutcome]
     PANEL_OUTCOME_DISAGREED: _ClassVar[PanelOutcome]
+    PANEL_OUTCOME_ALONE: _ClassVar[PanelOutcome]
 UNMATCHED_CAUSE_UNSPECIFIED: UnmatchedCause
 UNMATCHED_CAUSE_NOBODY_ELIGIBLE: UnmatchedCause
 UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: UnmatchedCause
@@ -43,6 +44,7 @@ PANEL_OUTCOME_UNSPECIFIED: PanelOutcome
 PANEL_OUTCOME_AGREED: PanelOutcome
 PANEL_OUTCOME_ADJUDICATED: PanelOutcome
 PANEL_OUTCOME_DISAGREED: PanelOutcome
+PANEL_OUTCOME_ALONE: PanelOutcome
 
 class Event(_message.Message):
     __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "info_requested", "review_resumed", "sla_changed", "panel_opinion_signed", "panel_concluded", "redrive_requested", "specialist_changed")

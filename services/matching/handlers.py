@@ -24,6 +24,7 @@ def make_handlers(db: AsyncDatabase, clock: Clock, policy: usecases.MatchPolicy,
     return {
         "case.submitted": adapt(unit, lambda uow, e: usecases.match_case(uow, e, clock, policy)),
         "case.withdrawn": adapt(unit, usecases.withdraw_offers),
+        "documents.added": adapt(unit, usecases.records_added),
         "panel.opinion_signed": adapt(unit, lambda uow, e: usecases.panel_opinion(uow, e, clock, policy)),
         "assignment.declined": offer_next,
         "assignment.expired": offer_next,

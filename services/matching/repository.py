@@ -69,7 +69,8 @@ class MatchingRepository(Protocol):
     async def add_offer(self, offer: Offer, facts: CaseFacts) -> None: ...
     async def close_offer(self, assignment_id: str, state: str) -> Offer | None: ...
     async def offer_accepted(self, assignment_id: str) -> bool: ...
-    async def record_opinion(self, assignment_id: str, opinion: tuple[str, int, int]) -> bool: ...
+    async def record_opinion(self, assignment_id: str, opinion: tuple) -> bool: ...
+    async def records_added(self, case_id: str, count: int) -> None: ...
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]: ...
     async def close_offers_of_case(self, case_id: str) -> None: ...
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
@@ -260,17 +261,24 @@ class MongoMatchingRepository:
         self._committed(lambda: self._deadlines.disarm(assignment_id))
         return result.modified_count == 1
 
-    async def record_opinion(self, assignment_id: str, opinion: tuple[str, int, int]) -> bool:
-        """A panel member signed: the offer is OPINED with the opinion's conclusions.
+    async def record_opinion(self, assignment_id: str, opinion: tuple) -> bool:
+        """A panel member signed: the offer is OPINED with the opinion's conclusions
+        (id, diagnosis and treatment concordance, the reviewer's diagnosis code).
         False for a repeat, or an offer no longer live (withdrawn meanwhile)."""
-        opinion_id, diagnosis, treatment = opinion
+        opinion_id, diagnosis, treatment, code = opinion
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": assignment_id, "state": {"$in": [OPEN, EXPIRING, ACCEPTED]}},
             {"$set": {"state": OPINED, "opinion": {"opinion_id": opinion_id, "diagnosis": diagnosis,
-                                                   "treatment": treatment}}},
+                                                   "treatment": treatment, "code": code}}},
             session=self._session)
         self._committed(lambda: self._deadlines.disarm(assignment_id))
         return result.modified_count == 1
+
+    async def records_added(self, case_id: str, count: int) -> None:
+        """The case holds more records now: offers made from here on say so (a reviewer's
+        SLA clock waits for the case's first records)."""
+        await self._db[ASSIGNMENTS].update_many({"case_id": case_id}, {"$inc": {"facts.records": count}},
+                                                session=self._session)
 
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]:
         """Of these, the offers still open past their deadline, and those sent to review
@@ -431,8 +439,8 @@ def _offer(d: dict) -> Offer:
         specialty=d["specialty"], score=d["score"], explanation=d["explanation"], offered_at=d["offered_at"],
         respond_by=d["respond_by"], state=d.get("state", ACCEPTED), organizations=tuple(d.get("organizations", ())),
         traceparent=d.get("traceparent", ""), role=d.get("role", REVIEWER),
-        opinion=(d["opinion"]["opinion_id"], d["opinion"]["diagnosis"], d["opinion"]["treatment"])
-        if d.get("opinion") else None)
+        opinion=(d["opinion"]["opinion_id"], d["opinion"]["diagnosis"], d["opinion"]["treatment"],
+                 d["opinion"].get("code", "")) if d.get("opinion") else None)
 
 
 def _release(specialist_id: str, assignment_id: str) -> tuple[dict, dict]:

@@ -11,6 +11,7 @@ from typing import Protocol
 from secondlook.clock import Clock
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
+from secondlook.v1.case_pb2 import DiagnosisConcordance
 from secondlook.v1.events_pb2 import OpinionSubmitted, PanelOutcome, UnmatchedCause
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed, specialist_changed
@@ -221,7 +222,7 @@ async def panel_opinion(uow: UnitOfWork, event: Event, clock: Clock, policy: Mat
     signed = event.panel_opinion_signed.opinion
     await uow.directory.release([(signed.specialist_id, signed.assignment_id)])
     if not await uow.directory.record_opinion(signed.assignment_id, (signed.opinion_id, signed.diagnosis,
-                                                                        signed.treatment)):
+                                                                        signed.treatment, _own_code(signed))):
         return  # a repeat, or an offer withdrawn meanwhile
     if await uow.directory.is_withdrawn(event.case_id):
         return
@@ -232,8 +233,20 @@ async def panel_opinion(uow: UnitOfWork, event: Event, clock: Clock, policy: Mat
     await _conclude(uow, event, decision, verdict, signed, clock, policy)
 
 
+def _own_code(signed: OpinionSubmitted) -> str:
+    """The reviewer's diagnosis, when it is their own (REFINED, DIFFERENT): two members
+    refining it differently disagree."""
+    return "" if signed.diagnosis == DiagnosisConcordance.DIAGNOSIS_CONCORDANCE_CONFIRMED \
+        else signed.reviewer_diagnosis_code
+
+
 async def _conclude(uow: UnitOfWork, cause: Event, decision: Decision, verdict: PanelVerdict, signed, clock: Clock,
                     policy: MatchPolicy) -> None:
+    if verdict.alone:
+        only = signed or next(iter(_members_conclusions(decision)))
+        uow.emit(panel_concluded(cause, PanelOutcome.PANEL_OUTCOME_ALONE, verdict.opinion_ids, agreed=only))
+        log.warning("panel_concluded_alone")
+        return
     if verdict.agreed:
         agreed = signed or next(iter(_members_conclusions(decision)))
         uow.emit(panel_concluded(cause, PanelOutcome.PANEL_OUTCOME_AGREED, verdict.opinion_ids, agreed=agreed))
@@ -246,7 +259,7 @@ def _members_conclusions(decision: Decision):
     """The members' coded conclusions as an event would carry them (the old concordances mapped back)."""
     for o in decision.offers:
         if o.role == REVIEWER and o.state == OPINED and o.opinion is not None:
-            yield OpinionSubmitted(diagnosis=o.opinion[1], treatment=o.opinion[2])
+            yield OpinionSubmitted(diagnosis=o.opinion[1], treatment=o.opinion[2], reviewer_diagnosis_code=o.opinion[3])
 
 
 async def _adjudicate(uow: UnitOfWork, cause: Event, decision: Decision, verdict: PanelVerdict, clock: Clock,
@@ -267,6 +280,12 @@ async def _adjudicate(uow: UnitOfWork, cause: Event, decision: Decision, verdict
         return
     uow.emit(panel_concluded(cause, PanelOutcome.PANEL_OUTCOME_DISAGREED, verdict.opinion_ids))
     log.warning("panel_disagreed_unadjudicated", members=len(verdict.opinion_ids))
+
+
+async def records_added(uow: UnitOfWork, event: Event) -> None:
+    """documents.added: offers made from now on carry the case's records (a refilled
+    seat, an adjudicator): a reviewer's SLA clock waits for the first."""
+    await uow.directory.records_added(event.case_id, event.documents_added.count)
 
 
 async def offer_accepted(directory: MatchingRepository, event: Event) -> bool:

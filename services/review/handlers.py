@@ -13,7 +13,7 @@ from secondlook.unitofwork import Transact, adapt
 
 from . import usecases
 from .domain.assignment import Assignment, sla_next_at
-from .domain.sla import SlaRules
+from .domain.sla import Alarm, SlaRules
 from .repository import MongoReviewRepository, ReviewUnitOfWork
 
 log = get_logger(__name__)
@@ -43,13 +43,15 @@ def make_sla_keeper(transact: Transact, feed: usecases.Feed, clock: Clock, deadl
         else:
             deadlines.arm(assignment.assignment_id, at)
 
+    def told(assignment: Assignment, alarm: Alarm) -> None:
+        metrics.SLA_ALARMS.labels("breach" if alarm.breach else "reminder").inc()
+        with bound_contextvars(case_id=assignment.case_id):
+            if alarm.breach:
+                log.warning("sla_breached", assignment_id=assignment.assignment_id)
+            else:
+                log.info("sla_reminder", assignment_id=assignment.assignment_id, reminder=alarm.reminder)
+
     async def fire(assignment_ids: list[str]) -> None:
-        for assignment, alarm in await usecases.sla_due(transact, feed, clock, assignment_ids):
-            metrics.SLA_ALARMS.labels("breach" if alarm.breach else "reminder").inc()
-            with bound_contextvars(case_id=assignment.case_id):
-                if alarm.breach:
-                    log.warning("sla_breached", assignment_id=assignment.assignment_id)
-                else:
-                    log.info("sla_reminder", assignment_id=assignment.assignment_id, reminder=alarm.reminder)
+        await usecases.sla_due(transact, feed, clock, assignment_ids, told)
 
     return track, fire

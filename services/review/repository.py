@@ -28,7 +28,7 @@ log = get_logger(__name__)
 ASSIGNMENTS = "assignments"
 OPINIONS = "opinions"
 EPOCH, FAR_FUTURE = datetime(1970, 1, 1), datetime(9999, 1, 1)
-HELD = [AssignmentState.ASSIGNMENT_STATE_ACCEPTED, AssignmentState.ASSIGNMENT_STATE_IN_REVIEW,
+HELD = [AssignmentState.ASSIGNMENT_STATE_OFFERED, AssignmentState.ASSIGNMENT_STATE_ACCEPTED, AssignmentState.ASSIGNMENT_STATE_IN_REVIEW,
         AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO]
 INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
 
@@ -250,12 +250,9 @@ class InboxReader:
             found = {"_id": {"$in": list(assignment.panel_opinion_ids)}}
         else:
             found = {"case_id": assignment.case_id}
-        docs = await self._db[OPINIONS].find(found).to_list()
-        opinions = [_opinion(d) for d in docs]
-        if assignment.adjudicates:  # the signed versions named, and any amendment of them since
-            members = {o.assignment_id for o in opinions}
-            opinions = [_opinion(d) for d in await self._db[OPINIONS].find(
-                {"assignment_id": {"$in": sorted(members)}}).to_list()]
+        # The adjudicator weighs the versions the panel was concluded on (an amendment
+        # made since did not count in the verdict).
+        opinions = [_opinion(d) for d in await self._db[OPINIONS].find(found).to_list()]
         latest: dict[str, OpinionRecord] = {}
         for o in opinions:
             if o.assignment_id != assignment.assignment_id and o.version >= latest.get(o.assignment_id, o).version:

@@ -38,6 +38,7 @@ from .domain.assignment import (
     sla_event,
     validate_decline,
     withdrawn,
+    withholds_first_opinion,
 )
 from .domain.assignment import moved as assignment_moved
 from .domain.inbox import InboxPage
@@ -185,18 +186,19 @@ async def resume_reviews(uow: UnitOfWork, feed: Feed, clock: Clock, rules: SlaRu
             raise Superseded(current.assignment_id)  # the reviewer acted meanwhile: the consumer runs it again
         if current.state == A.ASSIGNMENT_STATE_NEEDS_INFO:
             uow.emit(event_for(moved, "resume", now))
-        else:
+        elif moved.sla is not None:
             uow.emit(sla_event(moved, SlaChange.SLA_CHANGE_STARTED, now))
         uow.after_commit.append(lambda moved=moved: feed.publish(moved))
 
 
-async def sla_due(transact: Transact, feed: Feed, clock: Clock,
-                  assignment_ids: list[str]) -> list[tuple[Assignment, Alarm]]:
+async def sla_due(transact: Transact, feed: Feed, clock: Clock, assignment_ids: list[str],
+                  fired: Callable[[Assignment, Alarm], None] = lambda *_: None) -> None:
     """SLA alarms fell due: each assignment's reminder or breach is recorded on its
     clock with its event (sla.changed: the reviewer is reminded; a breach is the
     escalation operations hear), once: the clock records what fired, and a clock
-    paused, stopped or already past it meanwhile fires nothing."""
-    fired = []
+    paused, stopped or already past it meanwhile fires nothing. `fired` hears each
+    alarm once it is committed. An assignment changed meanwhile (another replica's
+    keeper, the reviewer) is left: its change re-arms the clock's next alarm."""
     for assignment_id in assignment_ids:
         async def body(uow: UnitOfWork, assignment_id=assignment_id) -> tuple[Assignment, Alarm] | None:
             now = clock.now()
@@ -210,12 +212,13 @@ async def sla_due(transact: Transact, feed: Feed, clock: Clock,
             change = SlaChange.SLA_CHANGE_BREACHED if alarm.breach else SlaChange.SLA_CHANGE_REMINDER
             uow.emit(sla_event(moved, change, now, reminder=alarm.reminder))
             uow.after_commit.append(lambda: feed.publish(moved))
+            uow.after_commit.append(lambda: fired(moved, alarm))
             return moved, alarm
 
-        done = await transact(body)
-        if done is not None:
-            fired.append(done)
-    return fired
+        try:
+            await transact(body)
+        except Superseded:
+            continue
 
 
 # --- queries ---------------------------------------------------------------------
@@ -251,6 +254,8 @@ async def panel_view(inbox: InboxQuery, assignment: Assignment) -> list[OpinionR
     """A panel's other opinions as this assignment may see them: all the members' for
     its adjudicator; the others' for a member once their own is signed (never before:
     each member reviews independently); none otherwise."""
+    if withholds_first_opinion(assignment):  # blind: the members' views would give the first opinion away
+        return []
     if assignment.adjudicates and assignment.state in CASE_VISIBLE:
         return await inbox.panel_opinions(assignment)
     if assignment.panel_member and assignment.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED:

@@ -45,7 +45,8 @@ class InMemoryReviewRepository:
 
     async def waiting_for_records(self, case_id: str) -> list[Assignment]:
         return [a for a in self._state.assignments.values()
-                if a.case_id == case_id and a.state in (AssignmentState.ASSIGNMENT_STATE_ACCEPTED,
+                if a.case_id == case_id and a.state in (AssignmentState.ASSIGNMENT_STATE_OFFERED,
+                                                        AssignmentState.ASSIGNMENT_STATE_ACCEPTED,
                                                         AssignmentState.ASSIGNMENT_STATE_IN_REVIEW,
                                                         AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO)]
 
@@ -90,9 +91,7 @@ class InMemoryInbox:
         """As the adapter: the latest version of each other member's opinion."""
         latest: dict[str, OpinionRecord] = {}
         for o in self._transact.state.opinions.values():
-            ours = (o.opinion_id in assignment.panel_opinion_ids or any(
-                m.opinion_id in assignment.panel_opinion_ids and m.assignment_id == o.assignment_id
-                for m in self._transact.state.opinions.values())) if assignment.adjudicates \
+            ours = o.opinion_id in assignment.panel_opinion_ids if assignment.adjudicates \
                 else o.case_id == assignment.case_id
             if ours and o.assignment_id != assignment.assignment_id and \
                     o.version >= latest.get(o.assignment_id, o).version:

@@ -289,11 +289,11 @@ async def test_a_panel_one_reviewer_accepted_goes_on_short_of_a_seat_nobody_can_
 
 
 
-def _signed(offer, diagnosis, treatment, case_id="c1"):
+def _signed(offer, diagnosis, treatment, case_id="c1", code=""):
     """A panel member's signed opinion, as review sends it."""
     opinion = events_pb2.OpinionSubmitted(assignment_id=offer.assignment_id, specialist_id=offer.specialist_id,
                                           opinion_id=f"op-{offer.specialist_id}", diagnosis=diagnosis,
-                                          treatment=treatment)
+                                          treatment=treatment, reviewer_diagnosis_code=code)
     return new_event(events_pb2.PanelOpinionSigned(opinion=opinion, panel_size=2), case_id=case_id, tenant_id="t1",
                      producer="review")
 
@@ -363,3 +363,28 @@ async def test_a_tenants_setting_makes_every_case_of_it_blind():
     await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
     assert _offers(transact)[-1].blind_review  # t1's setting: the reviewer assesses blind
     assert not usecases.case_facts(event).blind_review_requested  # another tenant's policy: as the case asks
+
+
+
+async def test_members_who_refine_the_diagnosis_to_different_codes_disagree():
+    transact = _panel_directory()
+    policy, event = _panel_of_two(transact)
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    h1, l1 = _offers(transact)
+    for offer, code in ((h1, "C34.11"), (l1, "C34.12")):
+        signed = _signed(offer, REFINED, AGREE, code=code)
+        await transact(lambda uow, e=signed: usecases.panel_opinion(uow, e, FakeClock(), policy))
+    assert transact.committed[-1].specialist_offered.adjudicates  # not AGREED: an adjudicator is offered
+
+
+async def test_a_panel_gone_short_to_one_reviewer_concludes_on_theirs():
+    transact = matching_transact(spec("h1", affiliations=_org("harbor")), spec("l1", affiliations=_org("lakeside")))
+    policy, event = _panel_of_two(transact)
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+    h1, l1 = _offers(transact)
+    signed = _signed(h1, REFINED, AGREE, code="C50.912")
+    await transact(lambda uow: usecases.panel_opinion(uow, signed, FakeClock(), policy))
+    await _answered(transact, "declined", l1, policy)  # nobody else to take the seat
+    concluded = transact.committed[-1].panel_concluded
+    assert concluded.outcome == events_pb2.PANEL_OUTCOME_ALONE and list(concluded.opinion_ids) == ["op-h1"]
+    assert concluded.agreed.reviewer_diagnosis_code == "C50.912"

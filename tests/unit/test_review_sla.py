@@ -19,6 +19,13 @@ from tests.unit.test_review_usecases import FEED, _offered, _opinion, _Questions
 RULES = SlaRules(standard_seconds=1000, expedited_seconds=100, reminder_fractions=(0.5, 0.8))
 
 
+async def _due(transact, clock, ids=("a1",)):
+    """What the keeper's firing committed: (assignment, alarm) each."""
+    fired = []
+    await usecases.sla_due(transact, FEED, clock, list(ids), lambda a, alarm: fired.append((a, alarm)))
+    return fired
+
+
 def test_the_budget_follows_urgency_and_only_running_time_counts():
     now = FakeClock().now()
     clock = sla.started(RULES, case_pb2.URGENCY_EXPEDITED, now)
@@ -75,19 +82,19 @@ async def test_the_clock_runs_from_acceptance_pauses_for_more_information_and_fi
     assert waiting.sla.state == sla.PAUSED and transact.committed[-1].info_requested.sla_seconds_left == 600
     assert sla_next_at(waiting) is None
     clock.advance(86400)  # a day waiting on the submitter costs the reviewer nothing
-    assert await usecases.sla_due(transact, FEED, clock, ["a1"]) == []
+    assert await _due(transact, clock) == []
     [request_id] = intake.kept
     await transact(lambda uow: usecases.resume_reviews(uow, FEED, clock, RULES, new_documents(request_id)))
     resumed = transact.state.assignments["a1"]
     assert sla_next_at(resumed) == clock.now() + timedelta(seconds=100)  # the first reminder, at 500 s used
     clock.advance(100)
-    [(_, reminder)] = await usecases.sla_due(transact, FEED, clock, ["a1"])
+    [(_, reminder)] = await _due(transact, clock)
     assert reminder.reminder == 1
-    assert await usecases.sla_due(transact, FEED, clock, ["a1"]) == []  # fired once
+    assert await _due(transact, clock) == []  # fired once
     sent = transact.committed[-1].sla_changed
     assert (sent.change, sent.reminder, sent.seconds_left) == (events_pb2.SLA_CHANGE_REMINDER, 1, 500)
     clock.advance(500)
-    [(_, breach)] = await usecases.sla_due(transact, FEED, clock, ["a1"])
+    [(_, breach)] = await _due(transact, clock)
     assert breach.breach and transact.committed[-1].sla_changed.change == events_pb2.SLA_CHANGE_BREACHED
     assert transact.state.assignments["a1"].sla.reminders_sent == 2  # the second reminder was slept through
     done = await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
@@ -111,3 +118,40 @@ async def test_a_case_without_records_starts_its_clock_with_the_first_ones():
 def new_documents(*answers):
     return new_event(events_pb2.DocumentsAdded(count=1, answers=answers), case_id="c1", tenant_id="t1",
                      producer="intake")
+
+
+
+def test_an_alarm_rearmed_from_millisecond_times_still_fires_at_its_threshold():
+    now = FakeClock().now()
+    clock = sla.resumed(sla.paused(sla.started(RULES, case_pb2.URGENCY_STANDARD, now), now + timedelta(
+        seconds=100, microseconds=700)), now + timedelta(seconds=200))
+    stored = sla.next_alarm_at(clock).replace(microsecond=sla.next_alarm_at(clock).microsecond // 1000 * 1000)
+    assert stored < sla.next_alarm_at(clock)  # the store's millisecond, a little before
+    assert sla.alarm(clock, stored) is not None
+
+
+async def test_records_that_answer_a_request_on_a_case_without_any_start_its_clock():
+    transact, clock = review_transact(), FakeClock()
+    offer = _offered()
+    offer.specialist_offered.records = 0
+    await _with_offer(transact, offer)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1", RULES)
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    intake = _Questions()
+    await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
+                                     ["The biopsy report?"])
+    assert transact.state.assignments["a1"].sla is None  # nothing to pause: no records, no clock yet
+    [request_id] = intake.kept
+    await transact(lambda uow: usecases.resume_reviews(uow, FEED, clock, RULES, new_documents(request_id)))
+    resumed = transact.state.assignments["a1"]
+    assert resumed.state == A.ASSIGNMENT_STATE_IN_REVIEW and resumed.sla.state == sla.RUNNING
+
+
+async def test_records_added_before_acceptance_let_the_acceptance_start_the_clock():
+    transact, clock = review_transact(), FakeClock()
+    offer = _offered()
+    offer.specialist_offered.records = 0
+    await _with_offer(transact, offer)
+    await transact(lambda uow: usecases.resume_reviews(uow, FEED, clock, RULES, new_documents()))
+    accepted = await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1", RULES)
+    assert accepted.sla is not None and accepted.sla.state == sla.RUNNING

@@ -563,3 +563,24 @@ async def test_an_agreed_panel_gets_the_cases_opinion_naming_every_member():
     assert final.type == "opinion.submitted" and o.panel_outcome == events_pb2.PANEL_OUTCOME_AGREED
     assert list(o.panel_opinion_ids) == ["o1", "o2"] and o.diagnosis == case_pb2.DIAGNOSIS_CONCORDANCE_REFINED
     assert o.diagnosis_concordance == case_pb2.CONCORDANCE_REFINED  # for older readers too
+
+
+
+async def test_a_blind_adjudicator_sees_no_members_view_before_their_own_assessment():
+    transact, clock = review_transact(), FakeClock()
+    offer = _panel_offer("adj", "a1", adjudicates=True, panel_opinion_ids=["o1"])
+    offer.specialist_offered.blind_review = True
+    await _with_offer(transact, offer)
+    await usecases.accept_assignment(transact, FEED, clock, "a1", "adj")
+    calls = []
+
+    class Inbox(InMemoryInbox):
+        async def panel_opinions(self, assignment):
+            calls.append(assignment.assignment_id)
+            return []
+
+    assert await usecases.panel_view(Inbox(transact), transact.state.assignments["adj"]) == [] and calls == []
+    await usecases.record_assessment(transact, FEED, clock, "a1", "adj", review_pb2.IndependentAssessment(
+        diagnosis_code="C50.911", treatment="Own view."))
+    await usecases.panel_view(Inbox(transact), transact.state.assignments["adj"])
+    assert calls == ["adj"]  # once assessed, the members' views are read

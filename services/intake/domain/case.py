@@ -186,6 +186,8 @@ def detail_of(event: Event) -> str:
         n = len(event.panel_concluded.opinion_ids)
         if outcome == events_pb2.PANEL_OUTCOME_AGREED:
             return f"the panel's {n} reviewers agreed"
+        if outcome == events_pb2.PANEL_OUTCOME_ALONE:
+            return "the panel went short to one reviewer: their opinion is the panel's"
         return f"the panel's {n} reviewers disagreed and no adjudicator could be found: their views are the opinion"
     if event.HasField("opinion_submitted") and event.opinion_submitted.panel_outcome:
         outcome = events_pb2.PanelOutcome.Name(event.opinion_submitted.panel_outcome).removeprefix("PANEL_OUTCOME_")

@@ -73,8 +73,9 @@ class Offer:
     organizations: tuple[str, ...] = ()  # the specialist's, when offered: a panel's seats never share one
     traceparent: str = ""
     role: str = REVIEWER
-    # A panel member's signed opinion: (opinion id, diagnosis concordance, treatment concordance).
-    opinion: tuple[str, int, int] | None = None
+    # A panel member's signed opinion: (opinion id, diagnosis concordance, treatment concordance,
+    # the reviewer's ICD-10-CM code when REFINED or DIFFERENT).
+    opinion: tuple[str, int, int, str] | None = None
 
 
 def organizations(s: Specialist) -> tuple[str, ...]:
@@ -177,6 +178,7 @@ class PanelVerdict:
 
     agreed: bool
     opinion_ids: tuple[str, ...]
+    alone: bool = False  # one seat signed (the others declined, nobody to refill them)
 
 
 def panel_verdict(offers: list[Offer] | tuple[Offer, ...]) -> PanelVerdict | None:
@@ -187,8 +189,12 @@ def panel_verdict(offers: list[Offer] | tuple[Offer, ...]) -> PanelVerdict | Non
         return None
     if any(o.role == ADJUDICATOR and o.state in LIVE for o in offers):
         return None
-    conclusions = {(o.opinion[1], o.opinion[2]) for o in members if o.opinion is not None}
-    return PanelVerdict(agreed=len(conclusions) == 1, opinion_ids=tuple(o.opinion[0] for o in members if o.opinion))
+    # The same concordances, and the same diagnosis when it is the reviewers' own.
+    conclusions = {o.opinion[1:] for o in members if o.opinion is not None}
+    ids = tuple(o.opinion[0] for o in members if o.opinion)
+    if len(ids) == 1:  # a panel gone short to one reviewer: theirs is the only view
+        return PanelVerdict(agreed=False, opinion_ids=ids, alone=True)
+    return PanelVerdict(agreed=len(conclusions) == 1, opinion_ids=ids)
 
 
 def adjudicators_failed(offers: list[Offer] | tuple[Offer, ...]) -> int:
@@ -200,6 +206,6 @@ def panel_concluded(cause: Event, outcome: int, opinion_ids: tuple[str, ...],
     payload = events_pb2.PanelConcluded(outcome=outcome, opinion_ids=list(opinion_ids))
     if agreed is not None:
         payload.agreed.CopyFrom(events_pb2.OpinionSubmitted(
-            diagnosis=agreed.diagnosis, treatment=agreed.treatment,
+            diagnosis=agreed.diagnosis, treatment=agreed.treatment, reviewer_diagnosis_code=agreed.reviewer_diagnosis_code,
             diagnosis_concordance=agreed.diagnosis_concordance, treatment_concordance=agreed.treatment_concordance))
     return caused_by(cause, payload, producer="matching")

@@ -59,6 +59,8 @@ def opinion_ready_delivery(event: Event, now: datetime, claimed_until: datetime 
         occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc).isoformat(),
         diagnosis_concordance=Concordance.Name(opinion.diagnosis_concordance).removeprefix("CONCORDANCE_"),
         treatment_concordance=Concordance.Name(opinion.treatment_concordance).removeprefix("CONCORDANCE_"),
+        panel_outcome=events_pb2.PanelOutcome.Name(opinion.panel_outcome).removeprefix("PANEL_OUTCOME_")
+        if opinion.panel_outcome else "",
     )
     return _to_tenant(event, body, OPINION_READY, now, claimed_until)
 

@@ -104,7 +104,7 @@ def headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[s
 
 
 def opinion_ready_body(*, case_id: str, tenant_id: str, event_id: str, occurred_at: str,
-                       diagnosis_concordance: str, treatment_concordance: str) -> bytes:
+                       diagnosis_concordance: str, treatment_concordance: str, panel_outcome: str = "") -> bytes:
     """The notice a tenant receives. Thin on purpose: ids and coded conclusions;
     the tenant fetches the case itself over the authenticated API."""
     return json.dumps(
@@ -118,6 +118,8 @@ def opinion_ready_body(*, case_id: str, tenant_id: str, event_id: str, occurred_
                 "status": "OPINION_READY",
                 "diagnosis_concordance": diagnosis_concordance,
                 "treatment_concordance": treatment_concordance,
+                # A panel's opinion: AGREED, ADJUDICATED, DISAGREED (no shared conclusion) or ALONE.
+                **({"panel_outcome": panel_outcome} if panel_outcome else {}),
             },
         },
         separators=(",", ":"),

@@ -144,10 +144,17 @@ def records_arrived(assignment: Assignment, answers: frozenset[str], rules: SlaR
     waited for the case's first records starts. None when neither applies (records
     added before a request was made do not answer it)."""
     if assignment.state == A.ASSIGNMENT_STATE_NEEDS_INFO:
-        return moved(assignment, "resume", now) if assignment.info_request_id in answers else None
+        if assignment.info_request_id not in answers:
+            return None
+        going = moved(assignment, "resume", now)
+        if going.sla is None:  # the case's first records: the clock starts now
+            going = replace(going, sla=sla.started(rules, assignment.urgency, now), records=assignment.records + 1)
+        return going
     if assignment.sla is None and assignment.state in (A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW):
         return replace(assignment, sla=sla.started(rules, assignment.urgency, now), records=assignment.records + 1,
                        version=assignment.version + 1, changed_at=now)
+    if assignment.state == A.ASSIGNMENT_STATE_OFFERED and not assignment.records:
+        return replace(assignment, records=1, version=assignment.version + 1, changed_at=now)  # accepting starts it
     return None
 
 
@@ -324,11 +331,13 @@ def panel_opinion(cause: Event) -> Event:
     every member's opinion named (each kept here)."""
     concluded = cause.panel_concluded
     agreed = concluded.agreed
-    diagnosis, treatment = (agreed.diagnosis, agreed.treatment) if concluded.outcome == \
-        events_pb2.PANEL_OUTCOME_AGREED else (0, 0)
+    shared = concluded.outcome in (events_pb2.PANEL_OUTCOME_AGREED, events_pb2.PANEL_OUTCOME_ALONE)
+    diagnosis, treatment, code = (agreed.diagnosis, agreed.treatment, agreed.reviewer_diagnosis_code) if shared \
+        else (0, 0, "")
     payload = events_pb2.OpinionSubmitted(
         opinion_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:panel:{cause.case_id}")),
-        diagnosis=diagnosis, treatment=treatment, diagnosis_concordance=BACK_DIAGNOSIS.get(diagnosis, 0),
+        diagnosis=diagnosis, treatment=treatment, reviewer_diagnosis_code=code,
+        diagnosis_concordance=BACK_DIAGNOSIS.get(diagnosis, 0),
         treatment_concordance=BACK_TREATMENT.get(treatment, 0), version=1, panel_outcome=concluded.outcome,
         panel_opinion_ids=list(concluded.opinion_ids))
     return caused_by(cause, payload, producer="review")

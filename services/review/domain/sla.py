@@ -17,6 +17,9 @@ from datetime import datetime, timedelta
 from secondlook.v1.case_pb2 import Urgency
 
 NOT_STARTED, RUNNING, PAUSED, STOPPED = "not_started", "running", "paused", "stopped"
+# The store keeps times to the millisecond: an alarm re-armed from it may fall due a
+# fraction of a millisecond before its threshold, and must still fire then.
+TOLERANCE_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def alarm(clock: SlaClock, now: datetime) -> Alarm | None:
     past its budget breaches at once, without the reminders it slept through."""
     if clock.state != RUNNING or clock.breached_at is not None:
         return None
-    spent, thresholds = used(clock, now), _thresholds(clock)
+    spent, thresholds = used(clock, now) + TOLERANCE_SECONDS, _thresholds(clock)
     if spent >= clock.budget_seconds:
         return Alarm(0, replace(clock, breached_at=now, reminders_sent=len(thresholds)))
     if clock.reminders_sent < len(thresholds) and spent >= thresholds[clock.reminders_sent]:
