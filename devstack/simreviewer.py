@@ -41,6 +41,7 @@ class SimulatedReviewer:
         self._working: set[str] = set()  # assignment ids being worked or done
         self._tasks: set[asyncio.Task] = set()
         self._ask: set[str] = set()  # case ids to ask more information on, once
+        self._asker: dict[str, str] = {}  # case id -> the one assignment (a panel's first there) that asks
         self.answered = 0
         self.cases_read = 0
         self.blind_assessments = 0
@@ -105,7 +106,7 @@ class SimulatedReviewer:
                     state = review_pb2.ASSIGNMENT_STATE_IN_REVIEW
                 if self._think:
                     await asyncio.sleep(self._rng.uniform(0, self._think))
-                if a.case_id in self._ask:
+                if a.case_id in self._ask and self._asker.setdefault(a.case_id, a.assignment_id) == a.assignment_id:
                     await stub.RequestMoreInfo(review_pb2.RequestMoreInfoRequest(
                         assignment_id=a.assignment_id, questions=[
                             f"{SIMULATED_NOTE} Please send the most recent imaging report.{self._mark}"]),

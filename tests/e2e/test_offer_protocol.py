@@ -20,10 +20,10 @@ from secondlook.auth import mint_token
 from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, matching_pb2_grpc, review_pb2
 from tests.conftest import Pending, eventually
 from tests.e2e.conftest import start_stack
+from tests.e2e.specialists import case_for, list_specialists
 
 pytestmark = pytest.mark.e2e
 
-PEDIATRIC_CARDIOLOGY = "2080P0202X"  # nobody in the seed directory: only each test's specialists fit
 EXPEDITED_TTL = 6
 
 
@@ -37,24 +37,8 @@ def offer_stack(tmp_path_factory):
     stack.stop()
 
 
-async def _list(directory, admin, place: str, *specialists: tuple[str, float, str]) -> None:
-    """Specialists who fit a Q21.1 case in `place`: (id, quality, organisation or "")."""
-    for sid, quality, org in specialists:
-        msg = matching_pb2.Specialist(
-            specialist_id=sid, npi="1234567893", display_name=f"Dr. {sid} (synthetic)",
-            specialties=[PEDIATRIC_CARDIOLOGY], licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
-            certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
-                                                       expires="2099-12-31")],
-            languages=["en"], capacity=3, accepting=True, turnaround_days=2.0, quality=quality)
-        if org:
-            msg.affiliations.add(organization_id=org, name=f"{org} (synthetic)")
-        await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=msg), metadata=admin.metadata)
-
-
 async def _submit(intake, authed, key: str, place: str, *, urgency=case_pb2.URGENCY_STANDARD, panel=False) -> str:
-    request = clients.numbered_cases(key, 1)[0]
-    request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", place, "en"
-    request.urgency, request.panel_requested = urgency, panel
+    request = case_for(key, place, urgency=urgency, panel_requested=panel)
     return (await intake.SubmitCase(request, metadata=authed.metadata, timeout=10)).case_id
 
 
@@ -101,7 +85,7 @@ async def test_a_decline_moves_the_case_to_the_next_candidate_until_the_attempt_
     directory, admin = clients.directory_admin(settings, stack.target("matching"))
     intake, authed = clients.submitter(settings, stack.target("intake"), "decline-tenant")
     try:
-        await _list(directory, admin, "US-ND", ("nd-best", 1.0, ""), ("nd-next", 0.7, ""), ("nd-third", 0.4, ""))
+        await list_specialists(directory, admin, "US-ND", ("nd-best", 1.0, ""), ("nd-next", 0.7, ""), ("nd-third", 0.4, ""))
         case_id = await _submit(intake, authed, "decline", "US-ND")
         await _case(intake, authed, case_id, _offered_to("nd-best"))
         first = await _assignment(stack, settings, "nd-best", case_id)
@@ -139,7 +123,7 @@ async def test_an_offer_expires_while_matching_is_down_and_moves_on_after_the_re
     directory, admin = clients.directory_admin(settings, stack.target("matching"))
     intake, authed = clients.submitter(settings, stack.target("intake"), "expiry-tenant")
     try:
-        await _list(directory, admin, "US-SD", ("sd-best", 1.0, ""), ("sd-next", 0.6, ""))
+        await list_specialists(directory, admin, "US-SD", ("sd-best", 1.0, ""), ("sd-next", 0.6, ""))
         await admin.close()
         case_id = await _submit(intake, authed, "expiry", "US-SD", urgency=case_pb2.URGENCY_EXPEDITED)
         await _case(intake, authed, case_id, _offered_to("sd-best"))
@@ -180,7 +164,7 @@ async def test_a_panel_case_is_offered_to_reviewers_of_distinct_organisations(of
         settings, subject="ops@example.org", tenant="secondlook-operations", roles=["operator"],
         tenants=["panel-tenant"]))
     try:
-        await _list(directory, admin, "US-MT", ("mt-alpha-1", 1.0, "org-alpha"), ("mt-alpha-2", 0.95, "org-alpha"),
+        await list_specialists(directory, admin, "US-MT", ("mt-alpha-1", 1.0, "org-alpha"), ("mt-alpha-2", 0.95, "org-alpha"),
                     ("mt-beta", 0.8, "org-beta"), ("mt-solo", 0.3, ""))
         case_id = await _submit(intake, authed, "panel", "US-MT", panel=True)
         await _case(intake, authed, case_id, lambda c: c.status == case_pb2.CASE_STATUS_OFFERED)
@@ -210,7 +194,7 @@ async def test_a_panel_that_disagrees_is_adjudicated_and_the_final_opinion_names
                "wy-c": (case_pb2.DIAGNOSIS_CONCORDANCE_DIFFERENT, case_pb2.TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED)}
     reviewers = {sid: clients.reviewer(settings, stack.target("review"), sid) for sid in [*members, "wy-d"]}
     try:
-        await _list(directory, admin, "US-WY", ("wy-a", 1.0, "org-a"), ("wy-b", 0.9, "org-b"),
+        await list_specialists(directory, admin, "US-WY", ("wy-a", 1.0, "org-a"), ("wy-b", 0.9, "org-b"),
                     ("wy-c", 0.8, "org-c"), ("wy-d", 0.5, "org-d"))
         case_id = await _submit(intake, authed, "adjudicated", "US-WY", panel=True)
         seats = {sid: await _assignment(stack, settings, sid, case_id) for sid in members}

@@ -20,14 +20,15 @@ from pymongo import AsyncMongoClient
 from devstack import clients
 from devstack.receiver import registered_receiver
 from secondlook.auth import mint_token
-from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, review_pb2, review_pb2_grpc
+from secondlook.v1 import case_pb2, intake_pb2, review_pb2, review_pb2_grpc
 from services.topology import PRODUCES
 from tests.conftest import Pending, eventually
+from tests.e2e.specialists import case_for, list_specialists, offer_of
 from tests.integration.kafka_reader import read_topic
 
 pytestmark = pytest.mark.e2e
 
-PEDIATRIC_CARDIOLOGY, PLACE = "2080P0202X", "US-NH"
+PLACE = "US-NH"
 ASSIGNED, OTHER = "nh-assigned", "nh-other"
 
 
@@ -97,17 +98,8 @@ async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited
     }
     assigned = token(subject="a@r.example", tenant="reviewers", roles=["reviewer"], specialist_id=ASSIGNED)
     try:
-        for sid, quality in ((ASSIGNED, 1.0), (OTHER, 0.1)):
-            await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
-                specialist_id=sid, npi="1234567893", display_name=f"Dr. {sid} (synthetic)",
-                specialties=[PEDIATRIC_CARDIOLOGY],
-                licences=[matching_pb2.Licence(jurisdiction=PLACE, expires="2099-12-31")],
-                certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
-                                                           expires="2099-12-31")],
-                languages=["en"], capacity=3, accepting=True, turnaround_days=2.0, quality=quality)),
-                metadata=admin.metadata)
-        request = clients.numbered_cases("review-api", 1)[0]
-        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", PLACE, "en"
+        await list_specialists(directory, admin, PLACE, (ASSIGNED, 1.0, ""), (OTHER, 0.1, ""))
+        request = case_for("review-api", PLACE)
         case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
 
         async def offered():
@@ -205,23 +197,10 @@ async def test_blind_review_withholds_the_first_opinions_conclusions_until_the_r
     intake, submitter = clients.submitter(settings, stack.target("intake"), "blind-tenant")
     reviewer, authed = clients.reviewer(settings, stack.target("review"), sid)
     try:
-        await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
-            specialist_id=sid, npi="1234567893", display_name="Dr. Blind (synthetic)", specialties=[PEDIATRIC_CARDIOLOGY],
-            licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
-            certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
-                                                       expires="2099-12-31")],
-            languages=["en"], capacity=2, accepting=True, turnaround_days=2.0, quality=0.9)), metadata=admin.metadata)
-        request = clients.numbered_cases("blind", 1)[0]
-        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", place, "en"
-        request.blind_review_requested = True
+        await list_specialists(directory, admin, place, (sid, 0.9, ""))
+        request = case_for("blind", place, blind_review_requested=True)
         case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
-
-        async def offered():
-            found = await reviewer.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=authed.metadata)
-            mine = [a for a in found.assignments if a.case_id == case_id]
-            return mine[0] if mine else Pending(len(found.assignments))
-
-        assignment = await eventually(offered, 60, "the blind case's offer")
+        assignment = await offer_of(reviewer, authed, case_id)
         assert assignment.blind_review
         req = review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id)
         await reviewer.AcceptAssignment(req, metadata=authed.metadata)
@@ -266,22 +245,10 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
     question = "CANARY-QUESTION: please send the echocardiogram report of last March."
     receiver = await registered_receiver(settings, stack.target("notify"), "info-tenant")
     try:
-        await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
-            specialist_id=sid, npi="1234567893", display_name="Dr. Info (synthetic)", specialties=[PEDIATRIC_CARDIOLOGY],
-            licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
-            certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
-                                                       expires="2099-12-31")],
-            languages=["en"], capacity=2, accepting=True, turnaround_days=2.0, quality=0.9)), metadata=admin.metadata)
-        request = clients.numbered_cases("info", 1)[0]
-        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", place, "en"
+        await list_specialists(directory, admin, place, (sid, 0.9, ""))
+        request = case_for("info", place)
         case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
-
-        async def offered():
-            found = await reviewer.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=authed.metadata)
-            mine = [a for a in found.assignments if a.case_id == case_id]
-            return mine[0] if mine else Pending(len(found.assignments))
-
-        assignment = await eventually(offered, 60, "the case's offer")
+        assignment = await offer_of(reviewer, authed, case_id)
         req = review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id)
         await reviewer.AcceptAssignment(req, metadata=authed.metadata)
         with pytest.raises(grpc.aio.AioRpcError) as early:  # only once the review is under way

@@ -11,17 +11,18 @@ import pytest
 
 from devstack import clients
 from secondlook.events import decode
-from secondlook.v1 import case_pb2, events_pb2, intake_pb2, matching_pb2, review_pb2
+from secondlook.v1 import case_pb2, events_pb2, intake_pb2, review_pb2
 from services.topology import PRODUCES
 from tests.conftest import Pending, eventually
 from tests.e2e.conftest import start_stack
+from tests.e2e.specialists import case_for, list_specialists, offer_of
 from tests.integration.kafka_reader import read_topic
 
 pytestmark = pytest.mark.e2e
 
 BUDGET = 20  # seconds: a reminder at half of it, the breach at the whole
 SHORT_CLOCK = {"SECONDLOOK_REVIEW_SLA_STANDARD_SECONDS": str(BUDGET), "SECONDLOOK_REVIEW_SLA_REMINDER_FRACTIONS": "[0.5]"}
-CARDIOLOGY, PLACE, SID = "2080P0202X", "US-RI", "ri-sla"
+PLACE, SID = "US-RI", "ri-sla"
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +39,11 @@ async def test_a_short_clock_reminds_then_breaches_once_across_a_kill_of_review(
     intake, submitter = clients.submitter(settings, stack.target("intake"), "sla-tenant")
     reviewer, authed = clients.reviewer(settings, stack.target("review"), SID)
     try:
-        await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=matching_pb2.Specialist(
-            specialist_id=SID, npi="1234567893", display_name="Dr. Clock (synthetic)", specialties=[CARDIOLOGY],
-            licences=[matching_pb2.Licence(jurisdiction=PLACE, expires="2099-12-31")],
-            certifications=[matching_pb2.Certification(board="ABP", specialty=CARDIOLOGY, expires="2099-12-31")],
-            languages=["en"], capacity=2, accepting=True, turnaround_days=2.0, quality=0.9)), metadata=admin.metadata)
-        request = clients.numbered_cases("sla", 1)[0]
+        await list_specialists(directory, admin, PLACE, (SID, 0.9, ""))
+        request = case_for("sla", PLACE)
         assert request.attachments  # a case with its records: the clock starts with the acceptance
-        request.diagnosis_code, request.jurisdiction, request.language = "Q21.1", PLACE, "en"
-        request.urgency = case_pb2.URGENCY_STANDARD
         case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
-
-        async def offered():
-            found = await reviewer.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=authed.metadata)
-            mine = [a for a in found.assignments if a.case_id == case_id]
-            return mine[0] if mine else Pending(len(found.assignments))
-
-        offer = await eventually(offered, 60, "the case's offer")
+        offer = await offer_of(reviewer, authed, case_id)
         assert not offer.HasField("sla")  # an offer has no clock yet
         req = review_pb2.AssignmentRequest(assignment_id=offer.assignment_id)
         accepted = await reviewer.AcceptAssignment(req, metadata=authed.metadata)

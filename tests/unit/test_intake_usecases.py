@@ -18,7 +18,7 @@ from secondlook.feed import Feed
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import usecases
 from services.intake.domain.case import ClosedToDocuments, NotAskable, NotWithdrawable
-from services.intake.domain.lifecycle import REDRIVE_REPUBLISH
+from services.intake.domain.lifecycle import REDRIVE_REPUBLISH, statuses_along
 from services.intake.domain.listing import parse_query
 from services.intake.messages import age_on, case_message, review_message
 from tests.fakes.intake import InMemoryCaseReader, InMemoryCases, RecordedAccesses, intake_transact
@@ -606,3 +606,25 @@ async def test_finding_a_patients_cases_by_identifier_records_each_case_found():
     page, _ = await usecases.list_cases(InMemoryCaseReader(transact), audit, clock, _principal(), query)
     assert [c.case_id for c in page] == [case.case_id] and page[0].content is None  # a summary
     assert [(a.method, a.fields) for a in audit.accesses] == [("ListCases", ("patient.identifiers",))]
+
+
+async def test_a_panel_case_waits_on_records_while_any_reviewer_still_waits():
+    transact, clock, audit, changes = intake_transact(), FakeClock(), RecordedAccesses(), Feed()
+    case, _ = await _submit(transact, clock)
+    cases = Committed(transact, InMemoryCases)
+
+    async def project(payload):
+        event = new_event(payload, case_id=case.case_id, tenant_id="t1", producer="review")
+        await usecases.project(cases, changes, event, clock, STUCK_AFTER)
+
+    await project(events_pb2.ReviewStarted(assignment_id="a1", specialist_id="m1"))
+    for n, member in enumerate(("m1", "m2"), 1):
+        await usecases.record_info_request(transact, audit, clock, REVIEW, case.case_id, f"r{n}", member, ["Scan?"])
+    await project(events_pb2.InfoRequested(assignment_id="a1", specialist_id="m1", request_id="r1", question_count=1))
+    await usecases.add_documents(transact, audit, changes, clock, _principal(), case.case_id, [_record(8)])
+    assert transact.state.cases[case.case_id].status == S.CASE_STATUS_IN_REVIEW  # r1 answered
+    await project(events_pb2.InfoRequested(assignment_id="a2", specialist_id="m2", request_id="r2", question_count=1))
+    await project(events_pb2.ReviewResumed(assignment_id="a1", specialist_id="m1"))  # m1 goes on; m2 still waits
+    waiting = transact.state.cases[case.case_id]
+    assert waiting.status == S.CASE_STATUS_NEEDS_INFO
+    assert statuses_along(waiting.timeline)[-1] == S.CASE_STATUS_NEEDS_INFO  # what a watcher is told, too

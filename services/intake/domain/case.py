@@ -215,6 +215,10 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
     )
     if step.entry is None:
         return case, step
+    if event.HasField("review_resumed") and step.status_changed and open_requests(case):
+        # One reviewer goes on, another still waits on records (a panel): the case stays NEEDS_INFO.
+        step = dataclasses.replace(step, status=case.status, status_changed=False,
+                                   entry=dataclasses.replace(step.entry, status=case.status))
     detail = detail_of(event)
     if detail:
         step = dataclasses.replace(step, entry=dataclasses.replace(step.entry, detail=detail[:MAX_DETAIL]))
