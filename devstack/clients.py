@@ -19,6 +19,7 @@ from secondlook.settings import Settings
 from secondlook.v1 import (
     intake_pb2,
     intake_pb2_grpc,
+    matching_pb2,
     matching_pb2_grpc,
     notify_pb2_grpc,
     review_pb2,
@@ -77,6 +78,23 @@ def sample_cases(prefix: str = "") -> list[intake_pb2.SubmitCaseRequest]:
 
 def specialist_ids() -> list[str]:
     return [s["specialist_id"] for s in json.loads((ROOT / "data" / "specialists.json").read_text())]
+
+
+async def directory_ids(settings: Settings, target: str) -> list[str]:
+    """Every specialist the running directory lists (the seed and whatever was added
+    since): who a panel's adjudicator or a refilled seat may be."""
+    stub, authed = directory_admin(settings, target)
+    ids, token = [], ""
+    try:
+        while True:
+            page = await stub.ListSpecialists(matching_pb2.ListSpecialistsRequest(page_size=500, page_token=token),
+                                              metadata=authed.metadata, timeout=10)
+            ids += [s.specialist_id for s in page.specialists]
+            token = page.next_page_token
+            if not token:
+                return ids
+    finally:
+        await authed.close()
 
 
 def numbered_cases(prefix: str, n: int) -> list[intake_pb2.SubmitCaseRequest]:

@@ -36,7 +36,9 @@ def _metrics(port: int) -> bytes:
 async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_settings):
     receiver = await registered_receiver(stack_settings, stack.target("notify"), TENANT)
     # The reviewer's texts too (opinion, summary for the patient, tests, a blind assessment).
-    reviewer = SimulatedReviewer(stack_settings, stack.target("review"), clients.specialist_ids(),
+    # Every specialist listed, not only the seed: a panel's adjudicator may be one another test added.
+    reviewer = SimulatedReviewer(stack_settings, stack.target("review"),
+                                 await clients.directory_ids(stack_settings, stack.target("matching")),
                                  mark="canaryopinion").start()
     intake, authed = clients.submitter(stack_settings, stack.target("intake"), TENANT)
     try:
