@@ -318,7 +318,12 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
         uow.after_commit.append(lambda: feed.publish(moved))
         return moved
 
-    return await transact(body)
+    try:
+        return await transact(body)
+    except Superseded:
+        # Changed while the command ran (an SLA alarm recorded on the clock, another
+        # replica): decided again once on what the assignment is now.
+        return await transact(body)
 
 
 async def accept_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,

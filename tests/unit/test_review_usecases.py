@@ -584,3 +584,20 @@ async def test_a_blind_adjudicator_sees_no_members_view_before_their_own_assessm
         diagnosis_code="C50.911", treatment="Own view."))
     await usecases.panel_view(Inbox(transact), transact.state.assignments["adj"])
     assert calls == ["adj"]  # once assessed, the members' views are read
+
+
+async def test_a_command_raced_by_another_change_is_decided_again_once(monkeypatch):
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    real, raced = InMemoryReviewRepository.save_move, []
+
+    async def save_move(self, before, after):
+        if not raced:  # an SLA alarm (or another replica) wrote the assignment first
+            raced.append(before.version)
+            return False
+        return await real(self, before, after)
+
+    monkeypatch.setattr(InMemoryReviewRepository, "save_move", save_move)
+    accepted = await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    assert accepted.state == A.ASSIGNMENT_STATE_ACCEPTED and raced == [1]
+    assert [e.type for e in transact.committed] == ["assignment.accepted"]  # once
