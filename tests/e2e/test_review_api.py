@@ -286,6 +286,14 @@ async def test_more_information_round_trip_pauses_the_review_until_the_submitter
         shown = await reviewer.GetAssignment(req, metadata=authed.metadata)  # the reviewer sees what they asked
         assert [list(r.questions) for r in shown.case.info_requests] == [[question]]
 
+        # Only the review service keeps questions with a case: anyone else is refused, nothing kept.
+        record = intake_pb2.RecordInfoRequestRequest(case_id=case_id, request_id="forged", specialist_id=sid,
+                                                     questions=["Forged question?"])
+        for metadata, code in ((submitter.metadata, grpc.StatusCode.PERMISSION_DENIED),
+                               (authed.metadata, grpc.StatusCode.PERMISSION_DENIED), ((), grpc.StatusCode.UNAUTHENTICATED)):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await intake.RecordInfoRequest(record, metadata=metadata, timeout=10)
+            assert refused.value.code() == code
         added = await intake.AddDocuments(intake_pb2.AddDocumentsRequest(case_id=case_id, attachments=[
             intake_pb2.Attachment(uri="https://records.example.org/echo/2026-03", media_type="application/pdf",
                                   size_bytes=20_000, sha256="ab" * 32, title="Echocardiogram")]),
