@@ -27,21 +27,30 @@ class IntakeCases:
         self._stub = intake_pb2_grpc.IntakeServiceStub(channel)
         self._identity = identity
 
+    async def _call(self, rpc, request):
+        """One call to intake with review's identity, a moment's outage tried again;
+        CaseUnavailable once it stays away. NOT_FOUND and FAILED_PRECONDITION (no
+        such open case) are the caller's to read; any other refusal is a
+        misconfiguration (the key, the target), not a moment's outage."""
+        try:
+            async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
+                with attempt:
+                    return await rpc(request, metadata=self._identity.metadata(), timeout=TIMEOUT_SECONDS)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in TRANSIENT:
+                raise CaseUnavailable(exc.code().name) from None
+            raise
+        raise AssertionError("unreachable: attempts either return or raise")
+
     async def case_for_review(self, case_id: str, specialist_id: str) -> intake_pb2.CaseForReview | None:
         """The case, or None when intake has none of that id or it is withdrawn or closed."""
         request = intake_pb2.GetCaseForReviewRequest(case_id=case_id, specialist_id=specialist_id)
         try:
-            async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
-                with attempt:
-                    return await self._stub.GetCaseForReview(request, metadata=self._identity.metadata(),
-                                                             timeout=TIMEOUT_SECONDS)
+            return await self._call(self._stub.GetCaseForReview, request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
-            if exc.code() in TRANSIENT:
-                raise CaseUnavailable(exc.code().name) from None
-            raise  # refused or not understood: a misconfiguration (the key, the target), not a moment's outage
-        raise AssertionError("unreachable: attempts either return or raise")
+            raise
 
     async def record_info_request(self, case_id: str, request_id: str, specialist_id: str,
                                   questions: list[str]) -> bool:
@@ -51,15 +60,9 @@ class IntakeCases:
         request = intake_pb2.RecordInfoRequestRequest(case_id=case_id, request_id=request_id,
                                                       specialist_id=specialist_id, questions=questions)
         try:
-            async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
-                with attempt:
-                    await self._stub.RecordInfoRequest(request, metadata=self._identity.metadata(),
-                                                       timeout=TIMEOUT_SECONDS)
-                    return True
+            await self._call(self._stub.RecordInfoRequest, request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
                 return False
-            if exc.code() in TRANSIENT:
-                raise CaseUnavailable(exc.code().name) from None
             raise
-        raise AssertionError("unreachable: attempts either return or raise")
+        return True
