@@ -7,6 +7,7 @@ reference implementation, so notify's signing is verified independently.
 from __future__ import annotations
 
 import collections
+import time
 
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
@@ -22,8 +23,10 @@ class WebhookReceiver:
         self.url = ""
         # Every request as received: headers, body, verified payload (or None), valid flag.
         self.requests: list[dict] = []
-        # Set to an HTTP status to play a receiver that is down (tests of retries).
+        # Set to an HTTP status to play a receiver that is down (tests of retries)...
         self.refuse_with: int | None = None
+        # ...for this many requests only, then receive again (0: as long as refuse_with is set).
+        self.refuse_count = 0
         self._runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -33,11 +36,17 @@ class WebhookReceiver:
             payload, valid = Webhook(self.secret).verify(body, headers), True
         except Exception:
             payload, valid = None, False
+        at = time.monotonic()
         if self.refuse_with is not None:
+            status = self.refuse_with
+            if self.refuse_count:
+                self.refuse_count -= 1
+                if not self.refuse_count:
+                    self.refuse_with = None
             self.requests.append({"headers": headers, "body": body, "payload": None, "valid": valid,
-                                  "refused": True})
-            return web.Response(status=self.refuse_with)
-        self.requests.append({"headers": headers, "body": body, "payload": payload, "valid": valid})
+                                  "refused": True, "at": at})
+            return web.Response(status=status)
+        self.requests.append({"headers": headers, "body": body, "payload": payload, "valid": valid, "at": at})
         return web.Response(status=204 if valid else 401)
 
     async def start(self) -> str:

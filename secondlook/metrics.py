@@ -63,7 +63,7 @@ GRPC_LATENCY_SECONDS = Histogram(
 )
 DELIVERY_ATTEMPTS = Counter(
     "secondlook_delivery_attempts_total",
-    "Notice delivery attempts, by channel and outcome (delivered, retrying, dead).",
+    "Notice delivery attempts, by channel and outcome (delivered, retrying, dead, cancelled).",
     ["service", "channel", "outcome"],
 )
 MONGO_TRANSACTIONS = Counter(

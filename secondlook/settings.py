@@ -199,6 +199,14 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(
         8, ge=1, description="Webhook attempts (exponential backoff with jitter) before a delivery is dead."
     )
+    delivery_retry_base_seconds: float = Field(
+        1.0, gt=0, le=3600, description="The wait after a delivery's first failed attempt; each next wait is "
+        "twice as long (between half and all of it, at random), at most 5 minutes."
+    )
+    webhook_disable_after_dead: int = Field(
+        5, ge=0, description="A webhook endpoint whose deliveries died this many times in a row is disabled, "
+        "with an endpoint.disabled event for operations (0: never)."
+    )
     intake_target: str = Field(
         "intake:50051", description="Where review reads a case for its reviewer (intake's gRPC address, "
         "host:port); review calls it with a service identity of role case-reader."

@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class NotifyServiceStub:
-    """Where a tenant receives its notices. Callers carry role "tenant-admin".
+    """Where a tenant receives its notices: webhook endpoints per the Standard
+    Webhooks specification (standardwebhooks.com). Callers carry role
+    "tenant-admin" and manage their own tenant's endpoints only: another
+    tenant's endpoint answers NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -40,15 +43,91 @@ class NotifyServiceStub:
                 request_serializer=secondlook_dot_v1_dot_notify__pb2.RegisterWebhookRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_notify__pb2.RegisterWebhookResponse.FromString,
                 _registered_method=True)
+        self.CreateEndpoint = channel.unary_unary(
+                '/secondlook.v1.NotifyService/CreateEndpoint',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.CreateEndpointRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.CreateEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListEndpoints = channel.unary_unary(
+                '/secondlook.v1.NotifyService/ListEndpoints',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.ListEndpointsRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.ListEndpointsResponse.FromString,
+                _registered_method=True)
+        self.RotateSecret = channel.unary_unary(
+                '/secondlook.v1.NotifyService/RotateSecret',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.RotateSecretRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.RotateSecretResponse.FromString,
+                _registered_method=True)
+        self.DisableEndpoint = channel.unary_unary(
+                '/secondlook.v1.NotifyService/DisableEndpoint',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.DisableEndpointRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.WebhookEndpoint.FromString,
+                _registered_method=True)
+        self.EnableEndpoint = channel.unary_unary(
+                '/secondlook.v1.NotifyService/EnableEndpoint',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.EnableEndpointRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.WebhookEndpoint.FromString,
+                _registered_method=True)
+        self.SendTestEvent = channel.unary_unary(
+                '/secondlook.v1.NotifyService/SendTestEvent',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventResponse.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
-    """Where a tenant receives its notices. Callers carry role "tenant-admin".
+    """Where a tenant receives its notices: webhook endpoints per the Standard
+    Webhooks specification (standardwebhooks.com). Callers carry role
+    "tenant-admin" and manage their own tenant's endpoints only: another
+    tenant's endpoint answers NOT_FOUND.
     """
 
     def RegisterWebhook(self, request, context):
-        """Registers (or replaces) the tenant's webhook endpoint and returns a new
-        Standard Webhooks signing secret ("whsec_..."), shown only this once.
+        """Registers (or replaces) the tenant's default endpoint, subscribed to every
+        event type, and returns a new signing secret ("whsec_..."), shown only this once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateEndpoint(self, request, context):
+        """Adds an endpoint (at most 10 per tenant) with its own secret, shown only this once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEndpoints(self, request, context):
+        """The tenant's endpoints, oldest first (secrets are never shown again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateSecret(self, request, context):
+        """A new secret; the previous one keeps signing for the overlap, so every notice
+        meanwhile carries both signatures and a receiver may switch when it likes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableEndpoint(self, request, context):
+        """Stops sending to the endpoint: its deliveries fail ("endpoint disabled") until enabled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableEndpoint(self, request, context):
+        """Sends to it again (also after notify disabled it for repeated failure).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendTestEvent(self, request, context):
+        """POSTs a signed "webhook.test" notice to the endpoint now, once, and tells how it went.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,6 +141,36 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     request_deserializer=secondlook_dot_v1_dot_notify__pb2.RegisterWebhookRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_notify__pb2.RegisterWebhookResponse.SerializeToString,
             ),
+            'CreateEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEndpoint,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.CreateEndpointRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.CreateEndpointResponse.SerializeToString,
+            ),
+            'ListEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEndpoints,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.ListEndpointsRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.ListEndpointsResponse.SerializeToString,
+            ),
+            'RotateSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateSecret,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.RotateSecretRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.RotateSecretResponse.SerializeToString,
+            ),
+            'DisableEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableEndpoint,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.DisableEndpointRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.WebhookEndpoint.SerializeToString,
+            ),
+            'EnableEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableEndpoint,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.EnableEndpointRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.WebhookEndpoint.SerializeToString,
+            ),
+            'SendTestEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTestEvent,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'secondlook.v1.NotifyService', rpc_method_handlers)
@@ -71,7 +180,10 @@ def add_NotifyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NotifyService:
-    """Where a tenant receives its notices. Callers carry role "tenant-admin".
+    """Where a tenant receives its notices: webhook endpoints per the Standard
+    Webhooks specification (standardwebhooks.com). Callers carry role
+    "tenant-admin" and manage their own tenant's endpoints only: another
+    tenant's endpoint answers NOT_FOUND.
     """
 
     @staticmethod
@@ -91,6 +203,168 @@ class NotifyService:
             '/secondlook.v1.NotifyService/RegisterWebhook',
             secondlook_dot_v1_dot_notify__pb2.RegisterWebhookRequest.SerializeToString,
             secondlook_dot_v1_dot_notify__pb2.RegisterWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/CreateEndpoint',
+            secondlook_dot_v1_dot_notify__pb2.CreateEndpointRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.CreateEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/ListEndpoints',
+            secondlook_dot_v1_dot_notify__pb2.ListEndpointsRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.ListEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/RotateSecret',
+            secondlook_dot_v1_dot_notify__pb2.RotateSecretRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.RotateSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/DisableEndpoint',
+            secondlook_dot_v1_dot_notify__pb2.DisableEndpointRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.WebhookEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/EnableEndpoint',
+            secondlook_dot_v1_dot_notify__pb2.EnableEndpointRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.WebhookEndpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTestEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/SendTestEvent',
+            secondlook_dot_v1_dot_notify__pb2.SendTestEventRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.SendTestEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,4 @@
-"""notify's entry point: the opinion consumer, the webhook dispatcher and the endpoint API."""
+"""notify's entry point: the notice consumer, the webhook dispatcher and the endpoint API."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
+from secondlook.phi import PhiCipher
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
@@ -18,7 +19,8 @@ from .grpc_api import NotifyServicer
 from .handlers import make_handlers
 from .repository import CachedEndpoints, MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
 
-ENDPOINT_CACHE_SECONDS = 5.0  # how soon a registration through another replica takes effect here
+ENDPOINT_CACHE_SECONDS = 5.0  # how soon an endpoint's change through another replica takes effect here
+SECRETS_KEY = "notify-webhook-secrets"  # the data key sealing webhook secrets, in the PHI key vault
 
 
 async def serve() -> int:
@@ -26,26 +28,30 @@ async def serve() -> int:
     kernel = build_kernel("notify", topology.ALL_TOPICS)
     settings = kernel.settings
     clock = Clock()
-    endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db), ttl_seconds=ENDPOINT_CACHE_SECONDS)
+    cipher = PhiCipher(settings, kernel.store.client, SECRETS_KEY)
+    endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db, cipher), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     dispatcher = Dispatcher(
-        transactor(kernel.store, NotifyUnitOfWork), MongoDeliveryQueue(kernel.store.db), endpoints, clock,
-        timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
+        transactor(kernel.store, lambda uow: NotifyUnitOfWork(uow, cipher)), MongoDeliveryQueue(kernel.store.db),
+        endpoints, clock, timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
         allow_insecure_targets=settings.webhook_allow_insecure_targets,
+        disable_after_dead=settings.webhook_disable_after_dead,
+        retry_base_seconds=settings.delivery_retry_base_seconds,
     )
 
     def register(server):
-        servicer = NotifyServicer(endpoints, clock, settings.webhook_allow_insecure_targets)
+        servicer = NotifyServicer(endpoints, clock, settings.webhook_allow_insecure_targets, dispatcher.post)
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(kernel.store.db, clock, dispatcher.send_now,
+        consumer=kernel.consumer(make_handlers(kernel.store.db, endpoints, clock, dispatcher.send_now,
                                                dispatcher.fresh_lease_seconds, dispatcher.withdrawn),
                                  on_redrive=dispatcher.rearm),
         consumes=topology.CONSUMES["notify"],
-        startup=[lambda: repository.ensure_indexes(kernel.store.db)],
+        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key,
+                 lambda: repository.migrate_endpoints(kernel.store.db, cipher)],
         loops=[dispatcher.run],
     )
     return await run(service)

@@ -31,7 +31,7 @@ from secondlook.unitofwork import Transact
 from . import usecases
 from .domain.deliveries import Delivery
 from .domain.webhooks import check_endpoint_url, headers
-from .repository import DeliveryQueue, EndpointRepository
+from .repository import CachedEndpoints, DeliveryQueue
 from .targets import PublicOnlyResolver
 
 log = get_logger(__name__)
@@ -61,15 +61,15 @@ class WebhookSender:
         if self._http is not None:
             await self._http.close()
 
-    async def post(self, url: str, secret: str, webhook_id: str, body: bytes) -> tuple[int | None, str]:
-        """(HTTP status, "") or (None, why the POST did not happen)."""
+    async def post(self, url: str, secrets: list[str], webhook_id: str, body: bytes) -> tuple[int | None, str]:
+        """(HTTP status, "") or (None, why the POST did not happen); signed with each secret."""
         refused = check_endpoint_url(url, self._allow_insecure)
         if refused:  # registered under other rules, or an address literal no resolver sees
             return None, f"endpoint refused: {refused[0][1]}"
         assert self._http is not None
         try:
             async with self._http.post(url, data=body, allow_redirects=False,  # a redirect must not re-aim it
-                                       headers=headers(secret, webhook_id, int(time.time()), body)) as response:
+                                       headers=headers(secrets, webhook_id, int(time.time()), body)) as response:
                 return response.status, ""
         except (aiohttp.ClientError, TimeoutError) as exc:
             return None, f"POST failed: {exc.__class__.__name__}"
@@ -78,14 +78,17 @@ class WebhookSender:
 
 
 class Dispatcher:
-    def __init__(self, transact: Transact, queue: DeliveryQueue, endpoints: EndpointRepository, clock: Clock, *,
-                 timeout: float, max_attempts: int, allow_insecure_targets: bool):
+    def __init__(self, transact: Transact, queue: DeliveryQueue, endpoints: CachedEndpoints, clock: Clock, *,
+                 timeout: float, max_attempts: int, allow_insecure_targets: bool, disable_after_dead: int = 0,
+                 retry_base_seconds: float = 1.0):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
         self._clock = clock
         self._timeout = timeout
         self._max_attempts = max_attempts
+        self._disable_after_dead = disable_after_dead
+        self._retry_base = retry_base_seconds
         self._allow_insecure = allow_insecure_targets
         # The lease outlives one POST (its timeout) with room to record the outcome.
         self.lease_seconds = timeout + 5
@@ -99,6 +102,13 @@ class Dispatcher:
         # Cases withdrawn here: a notice of theirs handed over but not yet sent is not sent
         # (in the store it is marked, and cancelled if it is ever claimed again).
         self._withdrawn: OrderedDict[str, None] = OrderedDict()
+        self._sender: WebhookSender | None = None  # while running
+
+    async def post(self, url: str, secrets: list[str], webhook_id: str, body: bytes) -> tuple[int | None, str]:
+        """One signed POST through the running sender (SendTestEvent's)."""
+        if self._sender is None:
+            return None, "notify is starting: try again in a moment"
+        return await self._sender.post(url, secrets, webhook_id, body)
 
     def send_now(self, deliveries: list[Delivery]) -> None:
         """The handler's hook: deliveries just written, claimed for their first attempt."""
@@ -127,6 +137,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         async with WebhookSender(self._timeout, self._allow_insecure) as sender:
+            self._sender = sender
             async def step() -> bool:
                 self.wake.clear()
                 self._start_fresh(sender)
@@ -194,11 +205,12 @@ class Dispatcher:
 
     async def _send(self, sender: WebhookSender, delivery: Delivery) -> None:
         with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
-            endpoint = await self._endpoints.get(delivery.tenant_id)
+            endpoint, why_not = await usecases.target_of(self._endpoints, delivery)
             if endpoint is None:
-                return await self._failed(delivery, "tenant has no webhook endpoint registered")
+                return await self._failed(delivery, why_not)
             started = time.perf_counter()
-            status, error = await sender.post(endpoint.url, endpoint.secret, delivery.delivery_id, delivery.body)
+            status, error = await sender.post(endpoint.url, endpoint.signing_secrets(self._clock.now()),
+                                              delivery.delivery_id, delivery.body)
             if status is None:
                 return await self._failed(delivery, error)
             if not 200 <= status < 300:
@@ -206,12 +218,18 @@ class Dispatcher:
             if not await usecases.record_delivered(self._transact, self._clock, delivery, status):
                 log.warning("webhook_outcome_superseded", attempts=delivery.attempts)  # lease was taken over
                 return
+            await self._endpoints.delivered_to(endpoint)
             metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
             log.info("webhook_delivered", attempts=delivery.attempts, seconds=round(time.perf_counter() - started, 3))
 
     async def _failed(self, delivery: Delivery, error: str) -> None:
-        outcome = await usecases.record_failed(self._queue, self._clock, delivery, error, self._max_attempts)
+        outcome = await usecases.record_failed(self._transact, self._queue, self._clock, delivery, error,
+                                               self._max_attempts, self._disable_after_dead, self._retry_base)
         if outcome == "retrying":
             self.ask_store()  # learns when it falls due
-        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, outcome).inc()
-        log.warning("webhook_failed", attempt=delivery.attempts, error=error, gave_up=outcome == "dead")
+        if outcome == "dead":
+            self._endpoints.forget(delivery.tenant_id)  # its endpoint's count of deaths changed
+        if outcome:
+            metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, outcome).inc()
+        log.warning("webhook_failed", attempt=delivery.attempts, error=error, outcome=outcome or "superseded",
+                    gave_up=outcome == "dead")

@@ -1,6 +1,8 @@
-"""notify's gRPC entry point: a tenant registers where its notices go."""
+"""notify's gRPC entry point: a tenant manages where its notices go."""
 
 from __future__ import annotations
+
+import grpc
 
 from secondlook.auth import require_role
 from secondlook.clock import Clock
@@ -8,24 +10,95 @@ from secondlook.errors import field_violations
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from . import usecases
+from .domain.endpoints import Endpoint
 from .repository import EndpointRepository
 from .targets import check_host
 
+ROLE = "tenant-admin"
+
+
+def _endpoint_message(e: Endpoint, clock: Clock) -> notify_pb2.WebhookEndpoint:
+    message = notify_pb2.WebhookEndpoint(endpoint_id=e.endpoint_id, url=e.url, event_types=list(e.event_types),
+                                         description=e.description, disabled=not e.enabled,
+                                         disabled_reason=e.disabled_reason, consecutive_dead=e.consecutive_dead)
+    if e.created_at is not None:
+        message.created_at.FromDatetime(e.created_at)
+    if e.rotated_at is not None:
+        message.secret_rotated_at.FromDatetime(e.rotated_at)
+    if (expires := e.previous_expires_at(clock.now())) is not None:
+        message.previous_secret_expires_at.FromDatetime(expires)
+    return message
+
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, endpoints: EndpointRepository, clock: Clock, allow_insecure_targets: bool):
+    def __init__(self, endpoints: EndpointRepository, clock: Clock, allow_insecure_targets: bool,
+                 post: usecases.Post):
         self._endpoints = endpoints
         self._clock = clock
         self._allow_insecure = allow_insecure_targets
+        self._post = post
 
-    async def RegisterWebhook(self, request, context):
-        principal = await require_role(context, "tenant-admin")
+    def _check_host(self, host: str, port: int):
+        return check_host(host, port, self._allow_insecure)
+
+    async def _run(self, context, call):
+        """Runs a use case, its refusals as gRPC statuses."""
         try:
-            endpoint = await usecases.register_webhook(
-                self._endpoints, lambda host, port: check_host(host, port, self._allow_insecure), self._clock,
-                tenant_id=principal.tenant, registered_by=principal.subject, url=request.url,
-                allow_insecure=self._allow_insecure,
-            )
+            return await call()
         except usecases.InvalidWebhook as exc:
             await context.abort_with_status(field_violations(*exc.violations))
-        return notify_pb2.RegisterWebhookResponse(endpoint_id=endpoint.tenant_id, secret=endpoint.secret)
+        except usecases.UnknownEndpoint as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except usecases.TooManyEndpoints as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except usecases.EndpointChanged as exc:
+            await context.abort(grpc.StatusCode.ABORTED, str(exc))
+
+    async def RegisterWebhook(self, request, context):
+        principal = await require_role(context, ROLE)
+        endpoint = await self._run(context, lambda: usecases.register_webhook(
+            self._endpoints, self._check_host, self._clock, tenant_id=principal.tenant,
+            registered_by=principal.subject, url=request.url, allow_insecure=self._allow_insecure))
+        return notify_pb2.RegisterWebhookResponse(endpoint_id=endpoint.endpoint_id, secret=endpoint.secret)
+
+    async def CreateEndpoint(self, request, context):
+        principal = await require_role(context, ROLE)
+        endpoint = await self._run(context, lambda: usecases.create_endpoint(
+            self._endpoints, self._check_host, self._clock, tenant_id=principal.tenant, created_by=principal.subject,
+            url=request.url, event_types=list(request.event_types), description=request.description,
+            allow_insecure=self._allow_insecure))
+        return notify_pb2.CreateEndpointResponse(endpoint=_endpoint_message(endpoint, self._clock),
+                                                 secret=endpoint.secret)
+
+    async def ListEndpoints(self, request, context):
+        principal = await require_role(context, ROLE)
+        endpoints = await usecases.list_endpoints(self._endpoints, principal.tenant)
+        return notify_pb2.ListEndpointsResponse(endpoints=[_endpoint_message(e, self._clock) for e in endpoints])
+
+    async def RotateSecret(self, request, context):
+        principal = await require_role(context, ROLE)
+        endpoint = await self._run(context, lambda: usecases.rotate_secret(
+            self._endpoints, self._clock, tenant_id=principal.tenant, endpoint_id=request.endpoint_id,
+            overlap_seconds=request.overlap_seconds))
+        return notify_pb2.RotateSecretResponse(endpoint=_endpoint_message(endpoint, self._clock),
+                                               secret=endpoint.secret)
+
+    async def DisableEndpoint(self, request, context):
+        principal = await require_role(context, ROLE)
+        endpoint = await self._run(context, lambda: usecases.disable_endpoint(
+            self._endpoints, tenant_id=principal.tenant, endpoint_id=request.endpoint_id, reason=request.reason,
+            disabled_by=principal.subject))
+        return _endpoint_message(endpoint, self._clock)
+
+    async def EnableEndpoint(self, request, context):
+        principal = await require_role(context, ROLE)
+        endpoint = await self._run(context, lambda: usecases.enable_endpoint(
+            self._endpoints, tenant_id=principal.tenant, endpoint_id=request.endpoint_id))
+        return _endpoint_message(endpoint, self._clock)
+
+    async def SendTestEvent(self, request, context):
+        principal = await require_role(context, ROLE)
+        webhook_id, status, error, seconds = await self._run(context, lambda: usecases.send_test_event(
+            self._endpoints, self._post, self._clock, tenant_id=principal.tenant, endpoint_id=request.endpoint_id))
+        return notify_pb2.SendTestEventResponse(webhook_id=webhook_id, delivered=not error, status_code=status or 0,
+                                                error=error, latency_ms=round(seconds * 1000))

@@ -11,16 +11,18 @@ from secondlook.consumer import Guarded
 
 from . import usecases
 from .domain.deliveries import Delivery, needs_info_delivery
-from .repository import MongoDeliveries, MongoDeliveryQueue
+from .repository import EndpointRepository, MongoDeliveries, MongoDeliveryQueue
 
 
-def make_handlers(db: AsyncDatabase, clock: Clock, send: Callable[[list[Delivery]], None],
-                  lease_seconds: float, withdrawn: Callable[[str], None]) -> dict[str, Guarded]:
+def make_handlers(db: AsyncDatabase, endpoints: EndpointRepository, clock: Clock,
+                  send: Callable[[list[Delivery]], None], lease_seconds: float,
+                  withdrawn: Callable[[str], None]) -> dict[str, Guarded]:
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
     return {
         "opinion.submitted": Guarded.batched(
-            lambda events: usecases.record_notices(deliveries, events, clock, send, lease_seconds)),
+            lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds)),
         "info.requested": Guarded.batched(
-            lambda events: usecases.record_notices(deliveries, events, clock, send, lease_seconds, needs_info_delivery)),
+            lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds,
+                                                   needs_info_delivery)),
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),
     }

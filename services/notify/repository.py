@@ -7,57 +7,62 @@
   attempt, re-arming dead ones. Every write is fenced by the attempt number, so
   a sender whose lease expired and was taken over cannot overwrite the newer
   attempt's outcome.
-- `MongoEndpoints`: where each tenant's notices go.
+- `MongoEndpoints`: each tenant's webhook endpoints, secrets sealed at rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork, insert_once
 
 from .domain.deliveries import CANCELLED, DEAD, DELIVERED, OPINION_READY, PENDING, SENDING, Delivery
+from .domain.endpoints import Endpoint, Secret, default_endpoint_id
 
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
 ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    tenant_id: str
-    url: str
-    secret: str
-
-
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> bool: ...
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]: ...
     async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool: ...
+    async def mark_dead(self, delivery: Delivery, error: str) -> str: ...
 
 
 class DeliveryQueue(Protocol):
     async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None: ...
     async def next_due(self) -> datetime | None: ...
-    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None: ...
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> str: ...
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int: ...
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int: ...
 
 
 class EndpointRepository(Protocol):
-    async def put(self, endpoint: Endpoint, registered_by: str, at: datetime) -> None: ...
-    async def get(self, tenant_id: str) -> Endpoint | None: ...
+    async def add(self, endpoint: Endpoint, limit: int) -> bool: ...
+    async def put_default(self, endpoint: Endpoint) -> None: ...
+    async def of_tenant(self, tenant_id: str) -> list[Endpoint]: ...
+    async def save(self, before: Endpoint, after: Endpoint) -> bool: ...
+
+
+class EndpointHealth(Protocol):
+    """Inside the unit of work of a delivery that died."""
+
+    async def count_dead(self, endpoint_id: str) -> Endpoint | None: ...
+    async def disable_for_failure(self, endpoint_id: str, reason: str) -> bool: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[DELIVERIES].create_index([("status", 1), ("next_attempt_at", 1)])
     await db[DELIVERIES].create_index([("status", 1), ("lease_until", 1)])
     await db[DELIVERIES].create_index([("case_id", 1)])
+    await db[ENDPOINTS].create_index([("tenant_id", 1), ("created_at", 1)], name="by_tenant")
 
 
 def _doc(d: Delivery) -> dict:
@@ -109,6 +114,31 @@ class MongoDeliveries:
         )
         return result.modified_count == 1
 
+    async def mark_dead(self, delivery: Delivery, error: str) -> str:
+        """The last attempt failed: DEAD (or CANCELLED, or "" when superseded; see _mark_failed)."""
+        return await _mark_failed(self._db, delivery, None, error, self._session)
+
+
+async def _mark_failed(db: AsyncDatabase, delivery: Delivery, next_at: datetime | None, error: str,
+                       session=None) -> str:
+    """Records a failed attempt: another one later (PENDING), or DEAD; CANCELLED instead
+    when its case was withdrawn while it was being sent; "" when the attempt's lease
+    was taken over meanwhile (nothing recorded)."""
+    status = DEAD if next_at is None else PENDING
+    update = {"status": status, "last_error": error[:300]}
+    if next_at is not None:
+        update["next_attempt_at"] = next_at
+    attempt = {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts}
+    result = await db[DELIVERIES].update_one(
+        {**attempt, "cancel_requested": {"$ne": True}}, {"$set": update, "$unset": {"lease_until": ""}},
+        session=session)
+    if result.matched_count == 1:
+        return status
+    result = await db[DELIVERIES].update_one(
+        {**attempt, "cancel_requested": True},
+        {"$set": {"status": CANCELLED, "last_error": error[:300]}, "$unset": {"lease_until": ""}}, session=session)
+    return CANCELLED if result.matched_count == 1 else ""
+
 
 class MongoDeliveryQueue:
     def __init__(self, db: AsyncDatabase):
@@ -146,19 +176,8 @@ class MongoDeliveryQueue:
                 times.append(doc[field])
         return min(times, default=None)
 
-    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None:
-        """Records a failed attempt: another one later, or dead; cancelled instead when its
-        case was withdrawn while it was being sent."""
-        update = {"status": DEAD if next_at is None else PENDING, "last_error": error[:300]}
-        if next_at is not None:
-            update["next_attempt_at"] = next_at
-        attempt = {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts}
-        result = await self._db[DELIVERIES].update_one(
-            {**attempt, "cancel_requested": {"$ne": True}}, {"$set": update, "$unset": {"lease_until": ""}})
-        if result.matched_count == 0:
-            await self._db[DELIVERIES].update_one(
-                {**attempt, "cancel_requested": True},
-                {"$set": {"status": CANCELLED, "last_error": error[:300]}, "$unset": {"lease_until": ""}})
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> str:
+        return await _mark_failed(self._db, delivery, next_at, error)
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         """Gives a case's dead deliveries another round of attempts."""
@@ -183,55 +202,156 @@ class MongoDeliveryQueue:
         return result.modified_count + in_flight.modified_count
 
 
+class Cipher(Protocol):
+    """Seals secrets at rest (secondlook/phi.py's PhiCipher, or a test's stand-in)."""
+
+    async def seal(self, value: Any) -> Any: ...
+    async def open(self, value: Any) -> Any: ...
+
+
+def _endpoint_doc(e: Endpoint, sealed: list) -> dict:
+    return {"_id": e.endpoint_id, "tenant_id": e.tenant_id, "url": e.url, "event_types": list(e.event_types),
+            "description": e.description, "created_at": e.created_at, "created_by": e.created_by,
+            "rotated_at": e.rotated_at, "disabled_reason": e.disabled_reason, "consecutive_dead": e.consecutive_dead,
+            "default": e.default, "version": e.version,
+            "secrets": [{"value": v, "expires_at": s.expires_at} for v, s in zip(sealed, e.secrets, strict=True)]}
+
+
 class MongoEndpoints:
-    def __init__(self, db: AsyncDatabase):
+    """Each endpoint a document, its secrets sealed (field-level encryption, like
+    intake's PHI). Inside a unit of work with `session` (an escalation counted with
+    the delivery that died), else alone: guarded single-document writes."""
+
+    def __init__(self, db: AsyncDatabase, cipher: Cipher, session=None):
         self._db = db
+        self._cipher = cipher
+        self._session = session
 
-    async def put(self, endpoint: Endpoint, registered_by: str, at: datetime) -> None:
-        await self._db[ENDPOINTS].replace_one(
-            {"_id": endpoint.tenant_id},
-            {"_id": endpoint.tenant_id, "url": endpoint.url, "secret": endpoint.secret,
-             "registered_by": registered_by, "registered_at": at},
-            upsert=True,
-        )
+    async def _doc(self, e: Endpoint) -> dict:
+        return _endpoint_doc(e, [await self._cipher.seal(s.value) for s in e.secrets])
 
-    async def get(self, tenant_id: str) -> Endpoint | None:
-        doc = await self._db[ENDPOINTS].find_one({"_id": tenant_id})
-        return Endpoint(doc["_id"], doc["url"], doc["secret"]) if doc else None
+    async def _endpoint(self, doc: dict) -> Endpoint:
+        secrets = tuple([Secret(await self._cipher.open(s["value"]), s.get("expires_at")) for s in doc["secrets"]])
+        return Endpoint(
+            endpoint_id=doc["_id"], tenant_id=doc["tenant_id"], url=doc["url"], secrets=secrets,
+            event_types=tuple(doc.get("event_types", ())), description=doc.get("description", ""),
+            created_at=doc.get("created_at"), created_by=doc.get("created_by", ""), rotated_at=doc.get("rotated_at"),
+            disabled_reason=doc.get("disabled_reason", ""), consecutive_dead=doc.get("consecutive_dead", 0),
+            default=doc.get("default", False), version=doc.get("version", 0))
+
+    async def add(self, endpoint: Endpoint, limit: int) -> bool:
+        """Inserts it unless the tenant has `limit` endpoints already (False then). Counted
+        first: two creations at the very same moment may pass the limit by one."""
+        if await self._db[ENDPOINTS].count_documents({"tenant_id": endpoint.tenant_id}, limit=limit) >= limit:
+            return False
+        await self._db[ENDPOINTS].insert_one(await self._doc(endpoint))
+        return True
+
+    async def put_default(self, endpoint: Endpoint) -> None:
+        """RegisterWebhook: the tenant's default endpoint, replaced whole."""
+        await self._db[ENDPOINTS].replace_one({"_id": endpoint.endpoint_id}, await self._doc(endpoint), upsert=True)
+
+    async def of_tenant(self, tenant_id: str) -> list[Endpoint]:
+        docs = await self._db[ENDPOINTS].find({"tenant_id": tenant_id}, session=self._session) \
+            .sort([("created_at", 1), ("_id", 1)]).to_list()
+        return [await self._endpoint(d) for d in docs]
+
+    async def save(self, before: Endpoint, after: Endpoint) -> bool:
+        """Records `after` if the endpoint is still at `before`'s version; False when it changed meanwhile."""
+        doc = await self._doc(dataclasses.replace(after, version=before.version + 1))
+        result = await self._db[ENDPOINTS].replace_one(
+            {"_id": before.endpoint_id, "tenant_id": before.tenant_id, "version": before.version}, doc)
+        return result.modified_count == 1
+
+    async def count_dead(self, endpoint_id: str) -> Endpoint | None:
+        """One more delivery to it died: the endpoint as it is now (None: gone)."""
+        await self._db[ENDPOINTS].update_one({"_id": endpoint_id}, {"$inc": {"consecutive_dead": 1}},
+                                             session=self._session)
+        doc = await self._db[ENDPOINTS].find_one({"_id": endpoint_id}, session=self._session)
+        return await self._endpoint(doc) if doc else None
+
+    async def disable_for_failure(self, endpoint_id: str, reason: str) -> bool:
+        """Disables it unless it is disabled already; True when this call did."""
+        result = await self._db[ENDPOINTS].update_one(
+            {"_id": endpoint_id, "disabled_reason": ""},
+            {"$set": {"disabled_reason": reason}, "$inc": {"version": 1}}, session=self._session)
+        return result.modified_count == 1
+
+    async def delivered_to(self, endpoint_id: str) -> None:
+        """A delivery got through: the count of deaths in a row starts again."""
+        await self._db[ENDPOINTS].update_one({"_id": endpoint_id, "consecutive_dead": {"$gt": 0}},
+                                             {"$set": {"consecutive_dead": 0}})
+
+
+async def migrate_endpoints(db: AsyncDatabase, cipher: Cipher) -> int:
+    """Endpoints registered by earlier versions (one per tenant, keyed by the tenant,
+    its secret in clear) become the tenant's default endpoint, secret sealed."""
+    moved = 0
+    async for doc in db[ENDPOINTS].find({"tenant_id": {"$exists": False}}):
+        tenant = doc["_id"]
+        endpoint = Endpoint(endpoint_id=default_endpoint_id(tenant), tenant_id=tenant, url=doc["url"],
+                            secrets=(Secret(doc["secret"]),), created_at=doc.get("registered_at"),
+                            created_by=doc.get("registered_by", ""), default=True)
+        await MongoEndpoints(db, cipher).put_default(endpoint)
+        await db[ENDPOINTS].delete_one({"_id": tenant, "tenant_id": {"$exists": False}})
+        moved += 1
+    return moved
 
 
 class CachedEndpoints:
-    """Endpoints kept in memory for `ttl_seconds`: the dispatcher reads one for every
-    notice it sends, and they rarely change. A registration through this replica
-    takes effect at once; through another one, within `ttl_seconds` (a notice
-    signed with the old secret meanwhile is refused and tried again)."""
+    """A tenant's endpoints kept in memory for `ttl_seconds`: every notice is routed
+    and signed from them, and they rarely change. A change through this replica
+    takes effect here at once; through another one, within `ttl_seconds` (a notice
+    signed with a secret just retired meanwhile is refused and tried again)."""
 
-    def __init__(self, endpoints: EndpointRepository, ttl_seconds: float, monotonic=time.monotonic):
+    def __init__(self, endpoints: MongoEndpoints, ttl_seconds: float, monotonic=time.monotonic):
         self._endpoints = endpoints
         self._ttl = ttl_seconds
         self._monotonic = monotonic
-        self._cached: dict[str, tuple[float, Endpoint | None]] = {}
+        self._cached: dict[str, tuple[float, list[Endpoint]]] = {}
 
-    async def put(self, endpoint: Endpoint, registered_by: str, at: datetime) -> None:
-        self._cached.pop(endpoint.tenant_id, None)
-        await self._endpoints.put(endpoint, registered_by, at)
-        self._cached.pop(endpoint.tenant_id, None)  # a read that raced the write may have cached the old one
+    def forget(self, tenant_id: str) -> None:
+        self._cached.pop(tenant_id, None)
 
-    async def get(self, tenant_id: str) -> Endpoint | None:
+    async def of_tenant(self, tenant_id: str) -> list[Endpoint]:
         hit = self._cached.get(tenant_id)
         if hit is not None and self._monotonic() < hit[0]:
             return hit[1]
-        endpoint = await self._endpoints.get(tenant_id)
+        endpoints = await self._endpoints.of_tenant(tenant_id)
         if len(self._cached) >= ENDPOINT_CACHE_SIZE:
             self._cached.clear()
-        self._cached[tenant_id] = (self._monotonic() + self._ttl, endpoint)
-        return endpoint
+        self._cached[tenant_id] = (self._monotonic() + self._ttl, endpoints)
+        return endpoints
+
+    async def add(self, endpoint: Endpoint, limit: int) -> bool:
+        try:
+            return await self._endpoints.add(endpoint, limit)
+        finally:
+            self.forget(endpoint.tenant_id)
+
+    async def put_default(self, endpoint: Endpoint) -> None:
+        try:
+            await self._endpoints.put_default(endpoint)
+        finally:
+            self.forget(endpoint.tenant_id)  # a read that raced the write may have cached the old one
+
+    async def save(self, before: Endpoint, after: Endpoint) -> bool:
+        try:
+            return await self._endpoints.save(before, after)
+        finally:
+            self.forget(before.tenant_id)
+
+    async def delivered_to(self, endpoint: Endpoint) -> None:
+        if endpoint.consecutive_dead:  # known from memory: a delivery to a healthy endpoint writes nothing
+            await self._endpoints.delivered_to(endpoint.endpoint_id)
+            self.forget(endpoint.tenant_id)
 
 
 class NotifyUnitOfWork:
     """What notify's use cases see of one transaction."""
 
-    def __init__(self, uow: UnitOfWork):
+    def __init__(self, uow: UnitOfWork, cipher: Cipher):
         self.deliveries: DeliveryRepository = MongoDeliveries(uow.db, uow.session)
+        self.endpoints: EndpointHealth = MongoEndpoints(uow.db, cipher, uow.session)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

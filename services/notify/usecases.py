@@ -3,6 +3,9 @@ repository ports and the unit of work. No gRPC, HTTP or MongoDB here."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -14,9 +17,31 @@ from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 
-from .domain.deliveries import OPINION_READY, Delivery, delivered_event, next_attempt, opinion_ready_delivery
-from .domain.webhooks import check_endpoint_url, new_secret
-from .repository import DeliveryQueue, DeliveryRepository, Endpoint, EndpointRepository
+from .domain.deliveries import (
+    CANCELLED,
+    DEAD,
+    OPINION_READY,
+    PENDING,
+    Delivery,
+    dead_event,
+    delivered_event,
+    endpoint_disabled_event,
+    next_attempt,
+    opinion_ready_delivery,
+)
+from .domain.endpoints import (
+    MAX_ENDPOINTS,
+    Endpoint,
+    Secret,
+    check_endpoint,
+    check_overlap,
+    check_reason,
+    default_endpoint_id,
+    new_endpoint_id,
+    should_disable,
+)
+from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
+from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository
 
 log = get_logger(__name__)
 
@@ -24,35 +49,59 @@ log = get_logger(__name__)
 HostCheck = Callable[[str, int], Awaitable[str | None]]
 
 
+# One signed POST: (url, signing secrets, webhook id, body) -> (HTTP status, "") or (None, why not).
+Post = Callable[[str, list[str], str, bytes], Awaitable[tuple[int | None, str]]]
+
+
 class UnitOfWork(Protocol):
     deliveries: DeliveryRepository
+    endpoints: EndpointHealth
     after_commit: list[Callable[[], None]]
 
     def emit(self, event: Event) -> None: ...
 
 
 class InvalidWebhook(InvalidInput):
-    """The URL, or what its host resolves to, may not receive notices."""
+    """The URL, or what its host resolves to, may not receive notices; or another field is wrong."""
+
+
+class UnknownEndpoint(LookupError):
+    """No such endpoint for the caller's tenant (another tenant's included)."""
+
+
+class TooManyEndpoints(Exception):
+    """The tenant has as many endpoints as it may."""
+
+
+class EndpointChanged(Exception):
+    """The endpoint changed between reading and writing it (another change at the same moment)."""
 
 
 # --- events ----------------------------------------------------------------------
-async def record_notices(deliveries: DeliveryRepository, events: list[Event], clock: Clock,
-                         send: Callable[[list[Delivery]], None], lease_seconds: float,
+async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepository, events: list[Event],
+                         clock: Clock, send: Callable[[list[Delivery]], None], lease_seconds: float,
                          notice: Callable[..., Delivery] = opinion_ready_delivery) -> list[bool]:
     """opinion.submitted (or info.requested, with its `notice`): one webhook delivery
-    to the submitting tenant per event,
-    all in one write that only inserts (a delivery's id comes from its event:
-    once, however often the event arrives; no transaction). Each is written
-    already claimed for its first attempt and handed to `send` once durable: no
-    read, no claim. A repeat is left to whoever wrote it first (if that sender
-    died, its lease runs out and the delivery is claimed again). Per event False
-    for a repeat."""
+    per event to each of the submitting tenant's endpoints that receives its type
+    (to the tenant when none does: it waits, retried, for one to be set up), all in
+    one write that only inserts (a delivery's id comes from its event and
+    endpoint: once, however often the event arrives; no transaction). Each is
+    written already claimed for its first attempt and handed to `send` once
+    durable: no read, no claim. A repeat is left to whoever wrote it first (if
+    that sender died, its lease runs out and the delivery is claimed again). Per
+    event False when all of its deliveries were repeats."""
     now = clock.now()
     lease = now + timedelta(seconds=lease_seconds)
-    fresh = [notice(e, now, claimed_until=lease) for e in events]
+    fresh, owner = [], []
+    for i, event in enumerate(events):
+        kind = notice(event, now).event_type
+        targets = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id) if e.receives(kind)]
+        for recipient in targets or [None]:
+            fresh.append(notice(event, now, claimed_until=lease, recipient=recipient))
+            owner.append(i)
     added = await deliveries.add_many(fresh)
     send([d for d, new in zip(fresh, added, strict=True) if new])
-    return added
+    return [any(new for o, new in zip(owner, added, strict=True) if o == i) for i in range(len(events))]
 
 
 async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[str, ...], max_attempts: int) -> int:
@@ -76,21 +125,114 @@ async def cancel_deliveries(queue: DeliveryQueue, clock: Clock, event: Event,
     return cancelled > 0  # none: a repeat, or nothing was waiting
 
 
-# --- commands --------------------------------------------------------------------
+# --- commands: the tenant's endpoints --------------------------------------------
+async def _check_target(url: str, check_host: HostCheck) -> list[tuple[str, str]]:
+    parts = urlsplit(url)
+    problem = await check_host(parts.hostname or "", parts.port or 443)
+    return [("url", problem)] if problem else []
+
+
 async def register_webhook(endpoints: EndpointRepository, check_host: HostCheck, clock: Clock, *, tenant_id: str,
                            registered_by: str, url: str, allow_insecure: bool) -> Endpoint:
-    """Registers (or replaces) the tenant's endpoint with a fresh signing secret."""
-    violations = check_endpoint_url(url, allow_insecure)
-    if not violations:
-        parts = urlsplit(url)
-        problem = await check_host(parts.hostname or "", parts.port or 443)
-        if problem:
-            violations = [("url", problem)]
+    """Registers (or replaces) the tenant's default endpoint, subscribed to every type,
+    with a fresh signing secret."""
+    violations = check_endpoint_url(url, allow_insecure) or await _check_target(url, check_host)
     if violations:
         raise InvalidWebhook(violations)
-    endpoint = Endpoint(tenant_id=tenant_id, url=url, secret=new_secret())
-    await endpoints.put(endpoint, registered_by, clock.now())
+    endpoint = Endpoint(endpoint_id=default_endpoint_id(tenant_id), tenant_id=tenant_id, url=url,
+                        secrets=(Secret(new_secret()),), created_at=clock.now(), created_by=registered_by,
+                        default=True)
+    await endpoints.put_default(endpoint)
     return endpoint
+
+
+async def create_endpoint(endpoints: EndpointRepository, check_host: HostCheck, clock: Clock, *, tenant_id: str,
+                          created_by: str, url: str, event_types: list[str], description: str,
+                          allow_insecure: bool) -> Endpoint:
+    violations = check_endpoint(url, event_types, description, allow_insecure)
+    if not violations:
+        violations = await _check_target(url, check_host)
+    if violations:
+        raise InvalidWebhook(violations)
+    endpoint = Endpoint(endpoint_id=new_endpoint_id(), tenant_id=tenant_id, url=url, secrets=(Secret(new_secret()),),
+                        event_types=tuple(event_types), description=description, created_at=clock.now(),
+                        created_by=created_by)
+    if not await endpoints.add(endpoint, MAX_ENDPOINTS):
+        raise TooManyEndpoints(f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints: disable and reuse one")
+    return endpoint
+
+
+async def list_endpoints(endpoints: EndpointRepository, tenant_id: str) -> list[Endpoint]:
+    return await endpoints.of_tenant(tenant_id)
+
+
+async def _change(endpoints: EndpointRepository, tenant_id: str, endpoint_id: str,
+                  change: Callable[[Endpoint], Endpoint]) -> Endpoint:
+    """Applies `change` to the tenant's endpoint, guarded by its version."""
+    endpoint = await _own(endpoints, tenant_id, endpoint_id)
+    after = change(endpoint)
+    if not await endpoints.save(endpoint, after):
+        raise EndpointChanged("the endpoint changed meanwhile: read it again and retry")
+    return dataclasses.replace(after, version=endpoint.version + 1)
+
+
+async def _own(endpoints: EndpointRepository, tenant_id: str, endpoint_id: str) -> Endpoint:
+    found = next((e for e in await endpoints.of_tenant(tenant_id) if e.endpoint_id == endpoint_id), None)
+    if found is None:  # another tenant's looks the same as none
+        raise UnknownEndpoint(f"no webhook endpoint {endpoint_id[:80]!r} for this tenant")
+    return found
+
+
+async def rotate_secret(endpoints: EndpointRepository, clock: Clock, *, tenant_id: str, endpoint_id: str,
+                        overlap_seconds: int) -> Endpoint:
+    """A new current secret; the previous one keeps signing for the overlap."""
+    overlap, violations = check_overlap(overlap_seconds)
+    if violations:
+        raise InvalidWebhook(violations)
+    return await _change(endpoints, tenant_id, endpoint_id, lambda e: e.rotated(new_secret(), clock.now(), overlap))
+
+
+async def disable_endpoint(endpoints: EndpointRepository, *, tenant_id: str, endpoint_id: str, reason: str,
+                           disabled_by: str) -> Endpoint:
+    if violations := check_reason(reason):
+        raise InvalidWebhook(violations)
+    return await _change(endpoints, tenant_id, endpoint_id,
+                         lambda e: e.disabled(f"by {disabled_by}" + (f": {reason}" if reason else "")))
+
+
+async def enable_endpoint(endpoints: EndpointRepository, *, tenant_id: str, endpoint_id: str) -> Endpoint:
+    return await _change(endpoints, tenant_id, endpoint_id, lambda e: e.enabled_again())
+
+
+async def send_test_event(endpoints: EndpointRepository, post: Post, clock: Clock, *, tenant_id: str,
+                          endpoint_id: str) -> tuple[str, int | None, str, float]:
+    """POSTs a signed test notice now, once, whatever the endpoint subscribes to (also when
+    disabled: it checks a fix before enabling); (webhook id, HTTP status, error, seconds)."""
+    endpoint = await _own(endpoints, tenant_id, endpoint_id)
+    webhook_id = "test_" + uuid.uuid4().hex
+    body = webhook_test_body(tenant_id=tenant_id, endpoint_id=endpoint_id, webhook_id=webhook_id,
+                             occurred_at=clock.now().isoformat())
+    started = time.perf_counter()
+    status, error = await post(endpoint.url, endpoint.signing_secrets(clock.now()), webhook_id, body)
+    if status is not None and not 200 <= status < 300:
+        error = f"receiver answered HTTP {status}"
+    return webhook_id, status, error, time.perf_counter() - started
+
+
+# --- the sending loop ---------------------------------------------------------------
+async def target_of(endpoints: EndpointRepository, delivery: Delivery) -> tuple[Endpoint | None, str]:
+    """Where a delivery goes now: its endpoint, or for one addressed to the tenant the
+    first endpoint that receives its type; else (None, why not)."""
+    tenant_endpoints = await endpoints.of_tenant(delivery.tenant_id)
+    if delivery.to_endpoint:
+        endpoint = next((e for e in tenant_endpoints if e.endpoint_id == delivery.recipient), None)
+        if endpoint is None:
+            return None, "the webhook endpoint no longer exists"
+        return (endpoint, "") if endpoint.enabled else (None, "the webhook endpoint is disabled")
+    endpoint = next((e for e in tenant_endpoints if e.receives(delivery.event_type)), None)
+    if endpoint is None:
+        return None, f"the tenant has no enabled webhook endpoint for {delivery.event_type}"
+    return endpoint, ""
 
 
 async def next_due(queue: DeliveryQueue) -> datetime | None:
@@ -118,8 +260,34 @@ async def record_delivered(transact: Transact, clock: Clock, delivery: Delivery,
     return await transact(body)
 
 
-async def record_failed(queue: DeliveryQueue, clock: Clock, delivery: Delivery, error: str, max_attempts: int) -> str:
-    """A failed attempt: scheduled again with backoff, or dead when out of attempts."""
-    next_at = next_attempt(delivery, clock.now(), max_attempts)
-    await queue.mark_failed(delivery, next_at, error)
-    return "retrying" if next_at is not None else "dead"
+async def record_failed(transact: Transact, queue: DeliveryQueue, clock: Clock, delivery: Delivery, error: str,
+                        max_attempts: int, disable_after_dead: int, retry_base_seconds: float = 1.0) -> str:
+    """A failed attempt: scheduled again with backoff (one write), or, out of attempts,
+    dead with an escalation (`delivery.dead`) and, when its endpoint's deliveries have
+    now died `disable_after_dead` times in a row, the endpoint disabled
+    (`endpoint.disabled`), in one transaction. The outcome: "retrying", "dead",
+    "cancelled" (its case was withdrawn) or "" (the lease was taken over)."""
+    next_at = next_attempt(delivery, clock.now(), max_attempts, base_seconds=retry_base_seconds)
+    if next_at is not None:
+        outcome = await queue.mark_failed(delivery, next_at, error)
+        return {PENDING: "retrying", CANCELLED: "cancelled"}.get(outcome, "")
+
+    async def body(uow: UnitOfWork) -> str:
+        now = clock.now()
+        outcome = await uow.deliveries.mark_dead(delivery, error)
+        if outcome != DEAD:
+            return {CANCELLED: "cancelled"}.get(outcome, "")
+        uow.emit(dead_event(delivery, error, now))
+        if delivery.to_endpoint:
+            endpoint = await uow.endpoints.count_dead(delivery.recipient)
+            if endpoint is not None and should_disable(endpoint, disable_after_dead):
+                reason = f"{endpoint.consecutive_dead} deliveries in a row died"
+                if await uow.endpoints.disable_for_failure(endpoint.endpoint_id, reason):
+                    uow.emit(endpoint_disabled_event(endpoint.endpoint_id, endpoint.tenant_id,
+                                                     endpoint.consecutive_dead, reason, now, delivery.event_id))
+                    uow.after_commit.append(lambda: log.warning(
+                        "webhook_endpoint_disabled", endpoint_id=endpoint.endpoint_id, tenant_id=endpoint.tenant_id,
+                        consecutive_dead=endpoint.consecutive_dead))
+        return "dead"
+
+    return await transact(body)

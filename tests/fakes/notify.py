@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.notify.domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, Delivery
-from services.notify.repository import Endpoint
+from services.notify.domain.endpoints import Endpoint
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 
@@ -16,7 +16,7 @@ class NotifyState:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     leases: dict[str, datetime] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)  # by endpoint id
     cancel_requested: set[str] = field(default_factory=set)  # being sent when their case was withdrawn
 
 
@@ -42,6 +42,23 @@ class InMemoryDeliveries:
         self._state.deliveries[delivery.delivery_id] = dataclasses.replace(current, status=DELIVERED)
         self._state.leases.pop(delivery.delivery_id, None)
         return True
+
+    async def mark_dead(self, delivery: Delivery, error: str) -> str:
+        return _mark_failed(self._state, delivery, None, error)
+
+
+def _mark_failed(state: NotifyState, delivery: Delivery, next_at: datetime | None, error: str) -> str:
+    current = state.deliveries.get(delivery.delivery_id)
+    if current is None or current.status != SENDING or current.attempts != delivery.attempts:
+        return ""
+    status = DEAD if next_at is None else PENDING
+    if delivery.delivery_id in state.cancel_requested:
+        status, next_at = CANCELLED, None
+    state.deliveries[delivery.delivery_id] = dataclasses.replace(
+        current, status=status, next_attempt_at=next_at if next_at is not None else current.next_attempt_at)
+    state.leases.pop(delivery.delivery_id, None)
+    state.errors[delivery.delivery_id] = error
+    return status
 
 
 class InMemoryDeliveryQueue:
@@ -77,17 +94,8 @@ class InMemoryDeliveryQueue:
                   if d.status == SENDING and d.delivery_id in self._state.leases]
         return min(times, default=None)
 
-    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> None:
-        current = self._state.deliveries.get(delivery.delivery_id)
-        if current is None or current.status != SENDING or current.attempts != delivery.attempts:
-            return
-        status = DEAD if next_at is None else PENDING
-        if delivery.delivery_id in self._state.cancel_requested:
-            status, next_at = CANCELLED, None
-        self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
-            current, status=status, next_attempt_at=next_at if next_at is not None else current.next_attempt_at)
-        self._state.leases.pop(delivery.delivery_id, None)
-        self._state.errors[delivery.delivery_id] = error
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> str:
+        return _mark_failed(self._state, delivery, next_at, error)
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         rearmed = 0
@@ -109,20 +117,63 @@ class InMemoryDeliveryQueue:
 
 
 class InMemoryEndpoints:
-    def __init__(self):
-        self.endpoints: dict[str, Endpoint] = {}
+    """The endpoint ports over a state's endpoints (alone, or in a fake unit of work)."""
 
-    async def put(self, endpoint: Endpoint, registered_by: str, at: datetime) -> None:
-        self.endpoints[endpoint.tenant_id] = endpoint
+    def __init__(self, state: NotifyState | None = None):
+        self._state = state or NotifyState()
 
-    async def get(self, tenant_id: str) -> Endpoint | None:
-        return self.endpoints.get(tenant_id)
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        return self._state.endpoints
+
+    async def add(self, endpoint: Endpoint, limit: int) -> bool:
+        if sum(e.tenant_id == endpoint.tenant_id for e in self.endpoints.values()) >= limit:
+            return False
+        self.endpoints[endpoint.endpoint_id] = endpoint
+        return True
+
+    async def put_default(self, endpoint: Endpoint) -> None:
+        self.endpoints[endpoint.endpoint_id] = endpoint
+
+    async def of_tenant(self, tenant_id: str) -> list[Endpoint]:
+        return [e for e in self.endpoints.values() if e.tenant_id == tenant_id]
+
+    async def save(self, before: Endpoint, after: Endpoint) -> bool:
+        current = self.endpoints.get(before.endpoint_id)
+        if current is None or current.version != before.version:
+            return False
+        self.endpoints[before.endpoint_id] = dataclasses.replace(after, version=before.version + 1)
+        return True
+
+    async def count_dead(self, endpoint_id: str) -> Endpoint | None:
+        current = self.endpoints.get(endpoint_id)
+        if current is None:
+            return None
+        self.endpoints[endpoint_id] = dataclasses.replace(current, consecutive_dead=current.consecutive_dead + 1)
+        return self.endpoints[endpoint_id]
+
+    async def disable_for_failure(self, endpoint_id: str, reason: str) -> bool:
+        current = self.endpoints.get(endpoint_id)
+        if current is None or not current.enabled:
+            return False
+        self.endpoints[endpoint_id] = dataclasses.replace(current, disabled_reason=reason,
+                                                          version=current.version + 1)
+        return True
+
+    def forget(self, tenant_id: str) -> None:
+        pass
+
+    async def delivered_to(self, endpoint: Endpoint) -> None:
+        current = self.endpoints.get(endpoint.endpoint_id)
+        if current is not None:
+            self.endpoints[endpoint.endpoint_id] = dataclasses.replace(current, consecutive_dead=0)
 
 
 class FakeNotifyUnitOfWork(FakeUnitOfWork):
     def __init__(self, state: NotifyState):
         super().__init__(state)
         self.deliveries = InMemoryDeliveries(state)
+        self.endpoints = InMemoryEndpoints(state)
 
 
 def notify_transact() -> FakeTransact:

@@ -19,7 +19,7 @@ from services.notify.domain.deliveries import (
     SENDING,
     needs_info_delivery,
 )
-from services.notify.repository import Endpoint
+from services.notify.domain.endpoints import Endpoint, Secret
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
 from tests.fakes.transact import Committed
 
@@ -35,16 +35,21 @@ LEASE = 10
 
 
 async def _recorded(transact, clock, event, sent):
-    [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), [event], clock,
-                                             sent.extend, lease_seconds=LEASE)
+    [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), InMemoryEndpoints(), [event],
+                                            clock, sent.extend, lease_seconds=LEASE)
     return added
+
+
+async def _fail(transact, clock, delivery, max_attempts, disable_after_dead=0):
+    return await usecases.record_failed(transact, InMemoryDeliveryQueue(transact), clock, delivery, "HTTP 503",
+                                        max_attempts=max_attempts, disable_after_dead=disable_after_dead)
 
 
 async def _failed_first_attempt(transact, clock, event) -> None:
     """Records the event's delivery and fails the attempt it was handed over for."""
     sent = []
     await _recorded(transact, clock, event, sent)
-    await usecases.record_failed(InMemoryDeliveryQueue(transact), clock, sent[0], "HTTP 503", max_attempts=9)
+    await _fail(transact, clock, sent[0], max_attempts=9)
     clock.advance(600)
 
 
@@ -68,8 +73,8 @@ async def test_the_submitter_hears_of_a_request_for_more_information_without_its
     transact, clock, sent = notify_transact(), FakeClock(), []
     asked = new_event(events_pb2.InfoRequested(assignment_id="a1", specialist_id="s1", request_id="r1",
                                                question_count=2), case_id="c1", tenant_id="t1", producer="review")
-    [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), [asked], clock, sent.extend,
-                                            lease_seconds=LEASE, notice=needs_info_delivery)
+    [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), InMemoryEndpoints(), [asked],
+                                            clock, sent.extend, lease_seconds=LEASE, notice=needs_info_delivery)
     assert added
     [delivery] = sent
     assert b'"type":"case.needs_info"' in delivery.body and b'"question_count":2' in delivery.body
@@ -103,9 +108,12 @@ async def test_failed_attempts_back_off_then_die_and_a_redrive_rearms_them():
     outcomes = []
     for _ in range(3):
         delivery = sent.pop() if sent else await usecases.claim_next(queue, clock, lease_seconds=10)
-        outcomes.append(await usecases.record_failed(queue, clock, delivery, "HTTP 503", max_attempts=3))
+        outcomes.append(await _fail(transact, clock, delivery, max_attempts=3))
         clock.advance(600)
     assert outcomes == ["retrying", "retrying", "dead"]
+    [dead] = transact.committed  # the escalation, for operations
+    assert dead.type == "delivery.dead" and dead.delivery_dead.attempts == 3
+    assert dead.delivery_dead.last_error == "HTTP 503" and dead.delivery_dead.endpoint_id == ""
     assert await usecases.claim_next(queue, clock, lease_seconds=10) is None
     assert await usecases.rearm(queue, clock, "c1", ("specialist.offered",), 3) == 0  # not a delivery stage
     assert await usecases.rearm(queue, clock, "c1", ("opinion.submitted", "opinion.delivered"), 3) == 1
@@ -133,7 +141,10 @@ async def test_a_webhook_is_registered_only_for_a_url_and_host_that_pass():
     assert endpoints.endpoints == {}
     endpoint = await usecases.register_webhook(endpoints, public, clock, tenant_id="t1", registered_by="admin",
                                                url="https://hooks.example.org/x", allow_insecure=False)
-    assert endpoint.secret.startswith("whsec_") and endpoints.endpoints["t1"] == endpoint
+    assert endpoint.secret.startswith("whsec_") and endpoints.endpoints == {endpoint.endpoint_id: endpoint}
+    again = await usecases.register_webhook(endpoints, public, clock, tenant_id="t1", registered_by="admin",
+                                            url="https://hooks.example.org/y", allow_insecure=False)
+    assert again.endpoint_id == endpoint.endpoint_id and list(endpoints.endpoints.values()) == [again]  # replaced
 
 
 async def test_a_withdrawn_cases_undelivered_notices_are_cancelled_and_never_claimed():
@@ -161,7 +172,7 @@ async def test_a_notice_being_sent_when_its_case_is_withdrawn_is_cancelled_if_th
         withdrawn = new_event(events_pb2.AssignmentsWithdrawn(), case_id=case_id, tenant_id="t1", producer="review")
         assert await usecases.cancel_deliveries(queue, clock, withdrawn, lambda case_id: None) is True
     by_case = {d.case_id: d for d in sending}
-    assert await usecases.record_failed(queue, clock, by_case["c1"], "HTTP 503", max_attempts=3)
+    assert await _fail(transact, clock, by_case["c1"], max_attempts=3) == "cancelled"
     assert transact.state.deliveries[by_case["c1"].delivery_id].status == CANCELLED
     clock.advance(11)  # c2's sender died mid-send: its lease runs out
     assert await usecases.claim_next(queue, clock, lease_seconds=10) is None
@@ -172,7 +183,7 @@ class _Sender:
     def __init__(self):
         self.posted: list[str] = []
 
-    async def post(self, url, secret, webhook_id, body):
+    async def post(self, url, secrets, webhook_id, body):
         self.posted.append(webhook_id)
         return 204, ""
 
@@ -180,13 +191,13 @@ class _Sender:
 async def test_the_dispatcher_sends_what_it_is_handed_unless_its_case_was_withdrawn_or_its_lease_is_too_short():
     transact, clock = notify_transact(), FakeClock()
     endpoints = InMemoryEndpoints()
-    await endpoints.put(Endpoint("t1", "https://hooks.example.org/x", "whsec_x"), "admin", clock.now())
+    await endpoints.put_default(Endpoint("ep1", "t1", "https://hooks.example.org/x", (Secret("whsec_eA=="),)))
     dispatcher = Dispatcher(transact, InMemoryDeliveryQueue(transact), endpoints, clock, timeout=5, max_attempts=3,
                             allow_insecure_targets=False)
     sent: list = []
     for case_id in ("kept", "withdrawn", "late"):
-        await usecases.record_notices(Committed(transact, InMemoryDeliveries), [_opinion_submitted(case_id)], clock,
-                                       sent.extend, lease_seconds=dispatcher.fresh_lease_seconds)
+        await usecases.record_notices(Committed(transact, InMemoryDeliveries), endpoints, [_opinion_submitted(case_id)],
+                                      clock, sent.extend, lease_seconds=dispatcher.fresh_lease_seconds)
     kept, withdrawn, late = sent
     dispatcher.withdrawn("withdrawn")
     sender = _Sender()

@@ -49,9 +49,17 @@ def test_the_notice_carries_ids_and_codes_only():
 
 def test_retry_delay_is_jittered_exponential_and_capped():
     rng = random.Random(3)
-    assert all(0 <= retry_delay(1, rng=rng) <= 1.0 for _ in range(50))
-    assert max(retry_delay(4, rng=rng) for _ in range(200)) > 4.0
-    assert all(retry_delay(30, rng=rng) <= 300.0 for _ in range(50))
+    assert all(0.5 <= retry_delay(1, rng=rng) <= 1.0 for _ in range(50))
+    assert max(retry_delay(4, rng=rng) for _ in range(200)) > 7.0
+    assert len({round(retry_delay(4, rng=rng), 6) for _ in range(20)}) > 1  # jittered
+    assert all(150.0 <= retry_delay(30, rng=rng) <= 300.0 for _ in range(50))
+
+
+def test_retry_delays_grow_whatever_the_jitter():
+    rng = random.Random(5)
+    for _ in range(200):
+        waits = [retry_delay(n, base=0.1, rng=rng) for n in range(1, 8)]
+        assert waits == sorted(waits)
 
 
 @pytest.mark.parametrize("url, rule", [

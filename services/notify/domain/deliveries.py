@@ -24,6 +24,8 @@ CANCELLED = "cancelled"
 WEBHOOK = "webhook"
 # What a delivery tells: its opinion being delivered is a stage of the case (opinion.delivered).
 OPINION_READY, NEEDS_INFO = "opinion_ready", "needs_info"
+# The event type a tenant's endpoint subscribes to, by kind of notice (domain/endpoints.py).
+EVENT_TYPES = {OPINION_READY: "case.opinion_ready", NEEDS_INFO: "case.needs_info"}
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,25 @@ class Delivery:
     lease_until: datetime | None = None  # while SENDING: when another sender may take it over
     kind: str = OPINION_READY
 
+    @property
+    def event_type(self) -> str:
+        return EVENT_TYPES[self.kind]
+
+    @property
+    def to_endpoint(self) -> bool:
+        """Addressed to one endpoint; else to the tenant, waiting for an endpoint that
+        subscribes (there was none when the event came)."""
+        return self.recipient != self.tenant_id
+
 
 def delivery_id(event_id: str, recipient: str, channel: str) -> str:
     return f"{event_id}:{recipient}:{channel}"
 
 
-def opinion_ready_delivery(event: Event, now: datetime, claimed_until: datetime | None = None) -> Delivery:
-    """The webhook notice to the submitting tenant that an opinion is ready; with
+def opinion_ready_delivery(event: Event, now: datetime, claimed_until: datetime | None = None,
+                           recipient: str | None = None) -> Delivery:
+    """The webhook notice to the submitting tenant that an opinion is ready, to one of
+    its endpoints (`recipient`, an endpoint id) or to the tenant; with
     `claimed_until`, created already claimed for its first attempt by whoever
     creates it (it sends it at once), under a lease until then."""
     opinion = event.opinion_submitted
@@ -62,35 +76,38 @@ def opinion_ready_delivery(event: Event, now: datetime, claimed_until: datetime 
         panel_outcome=events_pb2.PanelOutcome.Name(opinion.panel_outcome).removeprefix("PANEL_OUTCOME_")
         if opinion.panel_outcome else "",
     )
-    return _to_tenant(event, body, OPINION_READY, now, claimed_until)
+    return _to_tenant(event, body, OPINION_READY, now, claimed_until, recipient)
 
 
-def needs_info_delivery(event: Event, now: datetime, claimed_until: datetime | None = None) -> Delivery:
+def needs_info_delivery(event: Event, now: datetime, claimed_until: datetime | None = None,
+                        recipient: str | None = None) -> Delivery:
     """The webhook notice to the submitting tenant that the reviewer asks for more
     information: how many questions, never the questions (GetCase has them)."""
     body = needs_info_body(case_id=event.case_id, tenant_id=event.tenant_id, event_id=event.event_id,
                            occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc).isoformat(),
                            question_count=event.info_requested.question_count)
-    return _to_tenant(event, body, NEEDS_INFO, now, claimed_until)
+    return _to_tenant(event, body, NEEDS_INFO, now, claimed_until, recipient)
 
 
-def _to_tenant(event: Event, body: bytes, kind: str, now: datetime, claimed_until: datetime | None) -> Delivery:
+def _to_tenant(event: Event, body: bytes, kind: str, now: datetime, claimed_until: datetime | None,
+               recipient: str | None) -> Delivery:
+    recipient = recipient or event.tenant_id
     return Delivery(
-        delivery_id=delivery_id(event.event_id, event.tenant_id, WEBHOOK), event_id=event.event_id,
-        case_id=event.case_id, tenant_id=event.tenant_id, recipient=event.tenant_id, channel=WEBHOOK, body=body,
+        delivery_id=delivery_id(event.event_id, recipient, WEBHOOK), event_id=event.event_id,
+        case_id=event.case_id, tenant_id=event.tenant_id, recipient=recipient, channel=WEBHOOK, body=body,
         traceparent=event.traceparent, created_at=now, kind=kind,
         **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
            else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
     )
 
 
-def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: random.Random | None = None
-                 ) -> datetime | None:
+def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: random.Random | None = None,
+                 base_seconds: float = 1.0) -> datetime | None:
     """When to try again after failed attempt number `delivery.attempts`; None when out of attempts."""
     budget = delivery.attempt_budget or max_attempts
     if delivery.attempts >= budget:
         return None
-    return now + timedelta(seconds=retry_delay(delivery.attempts, rng=rng))
+    return now + timedelta(seconds=retry_delay(delivery.attempts, base=base_seconds, rng=rng))
 
 
 def delivered_event(delivery: Delivery, now: datetime) -> Event:
@@ -99,4 +116,24 @@ def delivered_event(delivery: Delivery, now: datetime) -> Event:
                                     attempts=delivery.attempts),
         case_id=delivery.case_id, tenant_id=delivery.tenant_id, producer="notify",
         traceparent=delivery.traceparent, causation_id=delivery.event_id, occurred_at=now,
+    )
+
+
+def dead_event(delivery: Delivery, error: str, now: datetime) -> Event:
+    """The escalation that a notice ran out of attempts (to operations: ids and why, no content)."""
+    return new_event(
+        events_pb2.DeliveryDead(delivery_id=delivery.delivery_id, channel=delivery.channel,
+                                attempts=delivery.attempts, last_error=error[:300], notice_type=delivery.event_type,
+                                endpoint_id=delivery.recipient if delivery.to_endpoint else ""),
+        case_id=delivery.case_id, tenant_id=delivery.tenant_id, producer="notify",
+        traceparent=delivery.traceparent, causation_id=delivery.event_id, occurred_at=now,
+    )
+
+
+def endpoint_disabled_event(endpoint_id: str, tenant_id: str, consecutive_dead: int, reason: str,
+                            now: datetime, causation_id: str = "") -> Event:
+    """The escalation that notify stopped sending to an endpoint (keyed by the endpoint)."""
+    return new_event(
+        events_pb2.EndpointDisabled(endpoint_id=endpoint_id, consecutive_dead=consecutive_dead, reason=reason),
+        case_id=endpoint_id, tenant_id=tenant_id, producer="notify", causation_id=causation_id, occurred_at=now,
     )

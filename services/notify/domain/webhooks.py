@@ -94,11 +94,14 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def headers(secrets: str | list[str], webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers; with several secrets (a rotation's overlap) one
+    signature per secret, space-separated: a receiver holding any of them verifies."""
+    keys = [secrets] if isinstance(secrets, str) else secrets
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+        "webhook-signature": " ".join(sign(s, webhook_id, timestamp, body) for s in keys),
         "content-type": "application/json",
     }
 
@@ -142,7 +145,20 @@ def needs_info_body(*, case_id: str, tenant_id: str, event_id: str, occurred_at:
     ).encode()
 
 
+def webhook_test_body(*, tenant_id: str, endpoint_id: str, webhook_id: str, occurred_at: str) -> bytes:
+    """SendTestEvent's notice: proves the endpoint receives and verifies; about no case."""
+    return json.dumps(
+        {"type": "webhook.test", "timestamp": occurred_at,
+         "data": {"tenant_id": tenant_id, "endpoint_id": endpoint_id, "webhook_id": webhook_id}},
+        separators=(",", ":"), sort_keys=True,
+    ).encode()
+
+
 def retry_delay(attempt: int, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter after failed attempt number `attempt` (1-based)."""
+    """Exponential backoff with "equal" jitter after failed attempt number `attempt`
+    (1-based): between half and all of `base * 2**(attempt-1)`, capped. Unlike full
+    jitter, each wait is at least as long as the one before could have been, so the
+    waits grow, while replicas retrying together still spread out."""
     rng = rng or random
-    return rng.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return rng.uniform(ceiling / 2, ceiling)
