@@ -2,12 +2,92 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_STATUS_UNSPECIFIED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_PENDING: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_SENDING: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_DELIVERED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_DEAD: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_CANCELLED: _ClassVar[DeliveryStatus]
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
+DELIVERY_STATUS_PENDING: DeliveryStatus
+DELIVERY_STATUS_SENDING: DeliveryStatus
+DELIVERY_STATUS_DELIVERED: DeliveryStatus
+DELIVERY_STATUS_DEAD: DeliveryStatus
+DELIVERY_STATUS_CANCELLED: DeliveryStatus
+
+class DeliveryAttempt(_message.Message):
+    __slots__ = ("number", "at", "outcome", "status_code", "error", "latency_ms")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    at: _timestamp_pb2.Timestamp
+    outcome: str
+    status_code: int
+    error: str
+    latency_ms: int
+    def __init__(self, number: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("delivery_id", "case_id", "event_id", "notice_type", "channel", "endpoint_id", "status", "attempts", "next_attempt_at", "created_at", "delivered_at", "last_error", "log")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    case_id: str
+    event_id: str
+    notice_type: str
+    channel: str
+    endpoint_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: _timestamp_pb2.Timestamp
+    created_at: _timestamp_pb2.Timestamp
+    delivered_at: _timestamp_pb2.Timestamp
+    last_error: str
+    log: _containers.RepeatedCompositeFieldContainer[DeliveryAttempt]
+    def __init__(self, delivery_id: _Optional[str] = ..., case_id: _Optional[str] = ..., event_id: _Optional[str] = ..., notice_type: _Optional[str] = ..., channel: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., log: _Optional[_Iterable[_Union[DeliveryAttempt, _Mapping]]] = ...) -> None: ...
+
+class ListDeliveriesRequest(_message.Message):
+    __slots__ = ("case_id",)
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    def __init__(self, case_id: _Optional[str] = ...) -> None: ...
+
+class ListDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries",)
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
+
+class RetryDeliveryRequest(_message.Message):
+    __slots__ = ("delivery_id",)
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    def __init__(self, delivery_id: _Optional[str] = ...) -> None: ...
 
 class RegisterWebhookRequest(_message.Message):
     __slots__ = ("url",)

@@ -27,9 +27,9 @@ if _version_not_supported:
 
 class NotifyServiceStub:
     """Where a tenant receives its notices: webhook endpoints per the Standard
-    Webhooks specification (standardwebhooks.com). Callers carry role
-    "tenant-admin" and manage their own tenant's endpoints only: another
-    tenant's endpoint answers NOT_FOUND.
+    Webhooks specification (standardwebhooks.com), and the log of what was
+    delivered. Endpoint methods need role "tenant-admin" and manage the caller's
+    own tenant's endpoints only: another tenant's endpoint answers NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -73,13 +73,23 @@ class NotifyServiceStub:
                 request_serializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventResponse.FromString,
                 _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/secondlook.v1.NotifyService/ListDeliveries',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RetryDelivery = channel.unary_unary(
+                '/secondlook.v1.NotifyService/RetryDelivery',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.RetryDeliveryRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.Delivery.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
     """Where a tenant receives its notices: webhook endpoints per the Standard
-    Webhooks specification (standardwebhooks.com). Callers carry role
-    "tenant-admin" and manage their own tenant's endpoints only: another
-    tenant's endpoint answers NOT_FOUND.
+    Webhooks specification (standardwebhooks.com), and the log of what was
+    delivered. Endpoint methods need role "tenant-admin" and manage the caller's
+    own tenant's endpoints only: another tenant's endpoint answers NOT_FOUND.
     """
 
     def RegisterWebhook(self, request, context):
@@ -133,6 +143,23 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeliveries(self, request, context):
+        """A case's deliveries with every attempt (time, outcome, status code, latency).
+        Roles tenant-admin and submitter read their own tenant's cases, operator also
+        the tenants its token grants; any other case answers NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryDelivery(self, request, context):
+        """A dead delivery gets another round of attempts, starting now (tenant-admin of
+        its tenant, or an operator granted it). Anything but a dead one: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +198,16 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     request_deserializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_notify__pb2.SendTestEventResponse.SerializeToString,
             ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'RetryDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryDelivery,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.RetryDeliveryRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.Delivery.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'secondlook.v1.NotifyService', rpc_method_handlers)
@@ -181,9 +218,9 @@ def add_NotifyServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class NotifyService:
     """Where a tenant receives its notices: webhook endpoints per the Standard
-    Webhooks specification (standardwebhooks.com). Callers carry role
-    "tenant-admin" and manage their own tenant's endpoints only: another
-    tenant's endpoint answers NOT_FOUND.
+    Webhooks specification (standardwebhooks.com), and the log of what was
+    delivered. Endpoint methods need role "tenant-admin" and manage the caller's
+    own tenant's endpoints only: another tenant's endpoint answers NOT_FOUND.
     """
 
     @staticmethod
@@ -365,6 +402,60 @@ class NotifyService:
             '/secondlook.v1.NotifyService/SendTestEvent',
             secondlook_dot_v1_dot_notify__pb2.SendTestEventRequest.SerializeToString,
             secondlook_dot_v1_dot_notify__pb2.SendTestEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/ListDeliveries',
+            secondlook_dot_v1_dot_notify__pb2.ListDeliveriesRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/RetryDelivery',
+            secondlook_dot_v1_dot_notify__pb2.RetryDeliveryRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.Delivery.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,7 +39,9 @@ async def serve() -> int:
     )
 
     def register(server):
-        servicer = NotifyServicer(endpoints, clock, settings.webhook_allow_insecure_targets, dispatcher.post)
+        servicer = NotifyServicer(endpoints, MongoDeliveryQueue(kernel.store.db), clock,
+                                  settings.webhook_allow_insecure_targets, dispatcher.post,
+                                  retried=dispatcher.ask_store, max_attempts=settings.delivery_max_attempts)
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 

@@ -29,7 +29,7 @@ from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .domain.deliveries import Delivery
+from .domain.deliveries import Attempt, Delivery
 from .domain.webhooks import check_endpoint_url, headers
 from .repository import CachedEndpoints, DeliveryQueue
 from .targets import PublicOnlyResolver
@@ -205,25 +205,32 @@ class Dispatcher:
 
     async def _send(self, sender: WebhookSender, delivery: Delivery) -> None:
         with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
+            at, started = self._clock.now(), time.perf_counter()
+
+            def attempt(outcome: str, status: int | None = None, error: str = "") -> Attempt:
+                return Attempt(number=delivery.attempts, at=at, outcome=outcome, status_code=status or 0,
+                               error=error, latency_ms=round((time.perf_counter() - started) * 1000))
+
             endpoint, why_not = await usecases.target_of(self._endpoints, delivery)
             if endpoint is None:
-                return await self._failed(delivery, why_not)
-            started = time.perf_counter()
+                return await self._failed(delivery, attempt("failed", error=why_not))
             status, error = await sender.post(endpoint.url, endpoint.signing_secrets(self._clock.now()),
                                               delivery.delivery_id, delivery.body)
             if status is None:
-                return await self._failed(delivery, error)
+                return await self._failed(delivery, attempt("failed", error=error))
             if not 200 <= status < 300:
-                return await self._failed(delivery, f"receiver answered HTTP {status}")
-            if not await usecases.record_delivered(self._transact, self._clock, delivery, status):
+                return await self._failed(delivery, attempt("failed", status, f"receiver answered HTTP {status}"))
+            done = attempt("delivered", status)
+            if not await usecases.record_delivered(self._transact, self._clock, delivery, done):
                 log.warning("webhook_outcome_superseded", attempts=delivery.attempts)  # lease was taken over
                 return
             await self._endpoints.delivered_to(endpoint)
             metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
-            log.info("webhook_delivered", attempts=delivery.attempts, seconds=round(time.perf_counter() - started, 3))
+            log.info("webhook_delivered", attempts=delivery.attempts, seconds=done.latency_ms / 1000)
 
-    async def _failed(self, delivery: Delivery, error: str) -> None:
-        outcome = await usecases.record_failed(self._transact, self._queue, self._clock, delivery, error,
+    async def _failed(self, delivery: Delivery, attempt: Attempt) -> None:
+        error = attempt.error
+        outcome = await usecases.record_failed(self._transact, self._queue, self._clock, delivery, attempt,
                                                self._max_attempts, self._disable_after_dead, self._retry_base)
         if outcome == "retrying":
             self.ask_store()  # learns when it falls due

@@ -4,17 +4,44 @@ from __future__ import annotations
 
 import grpc
 
-from secondlook.auth import require_role
+from secondlook.auth import Principal, require_role
 from secondlook.clock import Clock
 from secondlook.errors import field_violations
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from . import usecases
+from .domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, Delivery
 from .domain.endpoints import Endpoint
-from .repository import EndpointRepository
+from .repository import DeliveryQueue, EndpointRepository
 from .targets import check_host
 
 ROLE = "tenant-admin"
+STATUSES = {PENDING: notify_pb2.DELIVERY_STATUS_PENDING, SENDING: notify_pb2.DELIVERY_STATUS_SENDING,
+            DELIVERED: notify_pb2.DELIVERY_STATUS_DELIVERED, DEAD: notify_pb2.DELIVERY_STATUS_DEAD,
+            CANCELLED: notify_pb2.DELIVERY_STATUS_CANCELLED}
+
+
+def _tenants(principal: Principal) -> frozenset[str]:
+    """Whose deliveries the caller may see: its own tenant's (tenant-admin, submitter), and an
+    operator also those its token grants."""
+    own = frozenset({principal.tenant}) if principal.has(ROLE) else frozenset()
+    return own | principal.readable_tenants()
+
+
+def _delivery_message(d: Delivery) -> notify_pb2.Delivery:
+    message = notify_pb2.Delivery(
+        delivery_id=d.delivery_id, case_id=d.case_id, event_id=d.event_id, notice_type=d.event_type,
+        channel=d.channel, endpoint_id=d.recipient if d.to_endpoint else "", status=STATUSES.get(d.status, 0),
+        attempts=d.attempts, last_error=d.last_error)
+    for field, value in (("next_attempt_at", d.next_attempt_at if d.status == PENDING else None),
+                         ("created_at", d.created_at), ("delivered_at", d.delivered_at)):
+        if value is not None:
+            getattr(message, field).FromDatetime(value)
+    for a in d.log:
+        entry = message.log.add(number=a.number, outcome=a.outcome, status_code=a.status_code, error=a.error,
+                                latency_ms=a.latency_ms)
+        entry.at.FromDatetime(a.at)
+    return message
 
 
 def _endpoint_message(e: Endpoint, clock: Clock) -> notify_pb2.WebhookEndpoint:
@@ -31,9 +58,12 @@ def _endpoint_message(e: Endpoint, clock: Clock) -> notify_pb2.WebhookEndpoint:
 
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
-    def __init__(self, endpoints: EndpointRepository, clock: Clock, allow_insecure_targets: bool,
-                 post: usecases.Post):
+    def __init__(self, endpoints: EndpointRepository, queue: DeliveryQueue, clock: Clock,
+                 allow_insecure_targets: bool, post: usecases.Post, retried=lambda: None, max_attempts: int = 8):
         self._endpoints = endpoints
+        self._queue = queue
+        self._retried = retried  # tells the sending loop a delivery is due
+        self._max_attempts = max_attempts
         self._clock = clock
         self._allow_insecure = allow_insecure_targets
         self._post = post
@@ -47,8 +77,10 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             return await call()
         except usecases.InvalidWebhook as exc:
             await context.abort_with_status(field_violations(*exc.violations))
-        except usecases.UnknownEndpoint as exc:
+        except (usecases.UnknownEndpoint, usecases.UnknownDeliveries) as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except usecases.NotRetryable as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except usecases.TooManyEndpoints as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except usecases.EndpointChanged as exc:
@@ -102,3 +134,19 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             self._endpoints, self._post, self._clock, tenant_id=principal.tenant, endpoint_id=request.endpoint_id))
         return notify_pb2.SendTestEventResponse(webhook_id=webhook_id, delivered=not error, status_code=status or 0,
                                                 error=error, latency_ms=round(seconds * 1000))
+
+    async def ListDeliveries(self, request, context):
+        principal = await require_role(context, ROLE, "submitter", "operator")
+        found = await self._run(context, lambda: usecases.list_deliveries(
+            self._queue, case_id=request.case_id, tenants=_tenants(principal)))
+        return notify_pb2.ListDeliveriesResponse(deliveries=[_delivery_message(d) for d in found])
+
+    async def RetryDelivery(self, request, context):
+        principal = await require_role(context, ROLE, "operator")
+        tenants = frozenset({principal.tenant}) | principal.granted_tenants if principal.has("operator") \
+            else frozenset({principal.tenant})
+        delivery = await self._run(context, lambda: usecases.retry_delivery(
+            self._queue, self._clock, delivery_id=request.delivery_id, tenants=tenants,
+            max_attempts=self._max_attempts))
+        self._retried()
+        return _delivery_message(delivery)

@@ -21,7 +21,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook.store import UnitOfWork, insert_once
 
-from .domain.deliveries import CANCELLED, DEAD, DELIVERED, OPINION_READY, PENDING, SENDING, Delivery
+from .domain.deliveries import (
+    ATTEMPTS_KEPT,
+    CANCELLED,
+    DEAD,
+    DELIVERED,
+    OPINION_READY,
+    PENDING,
+    SENDING,
+    Attempt,
+    Delivery,
+)
 from .domain.endpoints import Endpoint, Secret, default_endpoint_id
 
 ENDPOINTS = "webhook_endpoints"
@@ -32,16 +42,19 @@ ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> bool: ...
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]: ...
-    async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool: ...
-    async def mark_dead(self, delivery: Delivery, error: str) -> str: ...
+    async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool: ...
+    async def mark_dead(self, delivery: Delivery, attempt: Attempt) -> str: ...
 
 
 class DeliveryQueue(Protocol):
     async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None: ...
     async def next_due(self) -> datetime | None: ...
-    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> str: ...
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str: ...
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int: ...
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int: ...
+    async def of_case(self, case_id: str, tenants: frozenset[str]) -> list[Delivery]: ...
+    async def get(self, delivery_id: str, tenants: frozenset[str]) -> Delivery | None: ...
+    async def retry_now(self, delivery: Delivery, now: datetime, more_attempts: int) -> bool: ...
 
 
 class EndpointRepository(Protocol):
@@ -86,7 +99,8 @@ def _delivery(doc: dict) -> Delivery:
         traceparent=doc.get("traceparent", ""), status=doc["status"], attempts=doc["attempts"],
         next_attempt_at=doc.get("next_attempt_at"), created_at=doc["created_at"],
         attempt_budget=doc.get("attempt_budget"), lease_until=doc.get("lease_until"),
-        kind=doc.get("kind", OPINION_READY),
+        kind=doc.get("kind", OPINION_READY), log=tuple(_attempt(e) for e in doc.get("log", ())),
+        delivered_at=doc.get("delivered_at"), last_error=doc.get("last_error", ""),
     )
 
 
@@ -105,38 +119,51 @@ class MongoDeliveries:
         """`add` for several, in one request."""
         return await insert_once(self._db[DELIVERIES], [_doc(d) for d in deliveries], self._session)
 
-    async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
+    async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         result = await self._db[DELIVERIES].update_one(
             {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
-            {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": status_code},
-             "$unset": {"lease_until": ""}},
+            {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": attempt.status_code},
+             "$unset": {"lease_until": ""}, "$push": _logged(attempt)},
             session=self._session,
         )
         return result.modified_count == 1
 
-    async def mark_dead(self, delivery: Delivery, error: str) -> str:
+    async def mark_dead(self, delivery: Delivery, attempt: Attempt) -> str:
         """The last attempt failed: DEAD (or CANCELLED, or "" when superseded; see _mark_failed)."""
-        return await _mark_failed(self._db, delivery, None, error, self._session)
+        return await _mark_failed(self._db, delivery, None, attempt, self._session)
 
 
-async def _mark_failed(db: AsyncDatabase, delivery: Delivery, next_at: datetime | None, error: str,
+def _logged(attempt: Attempt) -> dict:
+    """The $push that appends an attempt to the delivery's log (the latest ATTEMPTS_KEPT kept)."""
+    entry = {"n": attempt.number, "at": attempt.at, "outcome": attempt.outcome, "status_code": attempt.status_code,
+             "error": attempt.error[:300], "latency_ms": attempt.latency_ms}
+    return {"log": {"$each": [entry], "$slice": -ATTEMPTS_KEPT}}
+
+
+def _attempt(entry: dict) -> Attempt:
+    return Attempt(number=entry["n"], at=entry["at"], outcome=entry["outcome"], status_code=entry["status_code"],
+                   error=entry["error"], latency_ms=entry["latency_ms"])
+
+
+async def _mark_failed(db: AsyncDatabase, delivery: Delivery, next_at: datetime | None, attempt: Attempt,
                        session=None) -> str:
     """Records a failed attempt: another one later (PENDING), or DEAD; CANCELLED instead
     when its case was withdrawn while it was being sent; "" when the attempt's lease
     was taken over meanwhile (nothing recorded)."""
-    status = DEAD if next_at is None else PENDING
+    status, error = DEAD if next_at is None else PENDING, attempt.error
     update = {"status": status, "last_error": error[:300]}
     if next_at is not None:
         update["next_attempt_at"] = next_at
-    attempt = {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts}
+    fence = {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts}
     result = await db[DELIVERIES].update_one(
-        {**attempt, "cancel_requested": {"$ne": True}}, {"$set": update, "$unset": {"lease_until": ""}},
-        session=session)
+        {**fence, "cancel_requested": {"$ne": True}},
+        {"$set": update, "$unset": {"lease_until": ""}, "$push": _logged(attempt)}, session=session)
     if result.matched_count == 1:
         return status
     result = await db[DELIVERIES].update_one(
-        {**attempt, "cancel_requested": True},
-        {"$set": {"status": CANCELLED, "last_error": error[:300]}, "$unset": {"lease_until": ""}}, session=session)
+        {**fence, "cancel_requested": True},
+        {"$set": {"status": CANCELLED, "last_error": error[:300]}, "$unset": {"lease_until": ""},
+         "$push": _logged(attempt)}, session=session)
     return CANCELLED if result.matched_count == 1 else ""
 
 
@@ -176,8 +203,8 @@ class MongoDeliveryQueue:
                 times.append(doc[field])
         return min(times, default=None)
 
-    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> str:
-        return await _mark_failed(self._db, delivery, next_at, error)
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str:
+        return await _mark_failed(self._db, delivery, next_at, attempt)
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         """Gives a case's dead deliveries another round of attempts."""
@@ -189,6 +216,24 @@ class MongoDeliveryQueue:
             )
             rearmed += result.modified_count
         return rearmed
+
+    async def of_case(self, case_id: str, tenants: frozenset[str]) -> list[Delivery]:
+        """The case's deliveries, oldest first, if the case is one of `tenants`'."""
+        docs = await self._db[DELIVERIES].find({"case_id": case_id, "tenant_id": {"$in": sorted(tenants)}}) \
+            .sort([("created_at", 1), ("_id", 1)]).to_list(length=1000)
+        return [_delivery(d) for d in docs]
+
+    async def get(self, delivery_id: str, tenants: frozenset[str]) -> Delivery | None:
+        doc = await self._db[DELIVERIES].find_one({"_id": delivery_id, "tenant_id": {"$in": sorted(tenants)}})
+        return _delivery(doc) if doc else None
+
+    async def retry_now(self, delivery: Delivery, now: datetime, more_attempts: int) -> bool:
+        """RetryDelivery: a dead delivery due again now, with `more_attempts` more; False when
+        it is no longer dead as read (delivered, cancelled or already re-armed meanwhile)."""
+        result = await self._db[DELIVERIES].update_one(
+            {"_id": delivery.delivery_id, "status": DEAD, "attempts": delivery.attempts},
+            {"$set": {"status": PENDING, "next_attempt_at": now, "attempt_budget": delivery.attempts + more_attempts}})
+        return result.modified_count == 1
 
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
         """Cancels the case's deliveries waiting for an attempt or dead. One being sent

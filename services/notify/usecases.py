@@ -22,6 +22,7 @@ from .domain.deliveries import (
     DEAD,
     OPINION_READY,
     PENDING,
+    Attempt,
     Delivery,
     dead_event,
     delivered_event,
@@ -71,6 +72,10 @@ class UnknownEndpoint(LookupError):
 
 class TooManyEndpoints(Exception):
     """The tenant has as many endpoints as it may."""
+
+
+class UnknownDeliveries(LookupError):
+    """No such delivery, or none for the case, among the caller's tenants."""
 
 
 class EndpointChanged(Exception):
@@ -219,6 +224,34 @@ async def send_test_event(endpoints: EndpointRepository, post: Post, clock: Cloc
     return webhook_id, status, error, time.perf_counter() - started
 
 
+# --- commands: the delivery log -------------------------------------------------------
+class NotRetryable(Exception):
+    """The delivery is not dead (delivered, cancelled, or still being tried)."""
+
+
+async def list_deliveries(queue: DeliveryQueue, *, case_id: str, tenants: frozenset[str]) -> list[Delivery]:
+    """The case's deliveries with their attempts; a case of no tenant the caller may
+    read looks the same as one with no deliveries (UnknownDeliveries)."""
+    found = await queue.of_case(case_id, tenants)
+    if not found:
+        raise UnknownDeliveries(f"no deliveries for case {case_id[:80]!r} in the tenants this caller may read")
+    return found
+
+
+async def retry_delivery(queue: DeliveryQueue, clock: Clock, *, delivery_id: str, tenants: frozenset[str],
+                         max_attempts: int) -> Delivery:
+    """A dead delivery gets another round of attempts, at once (the sending loop is told)."""
+    delivery = await queue.get(delivery_id, tenants)
+    if delivery is None:
+        raise UnknownDeliveries(f"no delivery {delivery_id[:200]!r} in the tenants this caller may read")
+    if delivery.status != DEAD:
+        raise NotRetryable(f"delivery is {delivery.status}: only a dead delivery can be retried")
+    if not await queue.retry_now(delivery, clock.now(), max_attempts):
+        raise NotRetryable("delivery changed meanwhile: list it again")
+    return dataclasses.replace(delivery, status=PENDING, next_attempt_at=clock.now(),
+                               attempt_budget=delivery.attempts + max_attempts)
+
+
 # --- the sending loop ---------------------------------------------------------------
 async def target_of(endpoints: EndpointRepository, delivery: Delivery) -> tuple[Endpoint | None, str]:
     """Where a delivery goes now: its endpoint, or for one addressed to the tenant the
@@ -244,14 +277,14 @@ async def claim_next(queue: DeliveryQueue, clock: Clock, lease_seconds: float) -
     return await queue.claim_due(clock.now(), lease_seconds)
 
 
-async def record_delivered(transact: Transact, clock: Clock, delivery: Delivery, status_code: int) -> bool:
-    """The receiver took the notice: the delivery and, for an opinion, `opinion.delivered`
-    commit together. False when this attempt's lease was taken over meanwhile (its
-    outcome is not recorded)."""
+async def record_delivered(transact: Transact, clock: Clock, delivery: Delivery, attempt: Attempt) -> bool:
+    """The receiver took the notice: the delivery (its attempt logged) and, for an
+    opinion, `opinion.delivered` commit together. False when this attempt's lease was
+    taken over meanwhile (its outcome is not recorded)."""
 
     async def body(uow: UnitOfWork) -> bool:
         now = clock.now()
-        if not await uow.deliveries.mark_delivered(delivery, now, status_code):
+        if not await uow.deliveries.mark_delivered(delivery, now, attempt):
             return False
         if delivery.kind == OPINION_READY:  # a case stage; other notices are not
             uow.emit(delivered_event(delivery, now))
@@ -260,24 +293,26 @@ async def record_delivered(transact: Transact, clock: Clock, delivery: Delivery,
     return await transact(body)
 
 
-async def record_failed(transact: Transact, queue: DeliveryQueue, clock: Clock, delivery: Delivery, error: str,
-                        max_attempts: int, disable_after_dead: int, retry_base_seconds: float = 1.0) -> str:
-    """A failed attempt: scheduled again with backoff (one write), or, out of attempts,
+async def record_failed(transact: Transact, queue: DeliveryQueue, clock: Clock, delivery: Delivery,
+                        attempt: Attempt, max_attempts: int, disable_after_dead: int,
+                        retry_base_seconds: float = 1.0) -> str:
+    """A failed attempt (logged, `attempt.error` saying why): scheduled again with
+    backoff (one write), or, out of attempts,
     dead with an escalation (`delivery.dead`) and, when its endpoint's deliveries have
     now died `disable_after_dead` times in a row, the endpoint disabled
     (`endpoint.disabled`), in one transaction. The outcome: "retrying", "dead",
     "cancelled" (its case was withdrawn) or "" (the lease was taken over)."""
     next_at = next_attempt(delivery, clock.now(), max_attempts, base_seconds=retry_base_seconds)
     if next_at is not None:
-        outcome = await queue.mark_failed(delivery, next_at, error)
+        outcome = await queue.mark_failed(delivery, next_at, attempt)
         return {PENDING: "retrying", CANCELLED: "cancelled"}.get(outcome, "")
 
     async def body(uow: UnitOfWork) -> str:
         now = clock.now()
-        outcome = await uow.deliveries.mark_dead(delivery, error)
+        outcome = await uow.deliveries.mark_dead(delivery, attempt)
         if outcome != DEAD:
             return {CANCELLED: "cancelled"}.get(outcome, "")
-        uow.emit(dead_event(delivery, error, now))
+        uow.emit(dead_event(delivery, attempt.error, now))
         if delivery.to_endpoint:
             endpoint = await uow.endpoints.count_dead(delivery.recipient)
             if endpoint is not None and should_disable(endpoint, disable_after_dead):

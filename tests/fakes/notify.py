@@ -6,7 +6,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.notify.domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, Delivery
+from services.notify.domain.deliveries import (
+    ATTEMPTS_KEPT,
+    CANCELLED,
+    DEAD,
+    DELIVERED,
+    PENDING,
+    SENDING,
+    Attempt,
+    Delivery,
+)
 from services.notify.domain.endpoints import Endpoint
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
@@ -35,19 +44,20 @@ class InMemoryDeliveries:
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
         return [await self.add(d) for d in deliveries]
 
-    async def mark_delivered(self, delivery: Delivery, now: datetime, status_code: int) -> bool:
+    async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         current = self._state.deliveries.get(delivery.delivery_id)
         if current is None or current.status != SENDING or current.attempts != delivery.attempts:
             return False
-        self._state.deliveries[delivery.delivery_id] = dataclasses.replace(current, status=DELIVERED)
+        self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
+            current, status=DELIVERED, delivered_at=now, log=(*current.log, attempt)[-ATTEMPTS_KEPT:])
         self._state.leases.pop(delivery.delivery_id, None)
         return True
 
-    async def mark_dead(self, delivery: Delivery, error: str) -> str:
-        return _mark_failed(self._state, delivery, None, error)
+    async def mark_dead(self, delivery: Delivery, attempt: Attempt) -> str:
+        return _mark_failed(self._state, delivery, None, attempt)
 
 
-def _mark_failed(state: NotifyState, delivery: Delivery, next_at: datetime | None, error: str) -> str:
+def _mark_failed(state: NotifyState, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str:
     current = state.deliveries.get(delivery.delivery_id)
     if current is None or current.status != SENDING or current.attempts != delivery.attempts:
         return ""
@@ -55,9 +65,10 @@ def _mark_failed(state: NotifyState, delivery: Delivery, next_at: datetime | Non
     if delivery.delivery_id in state.cancel_requested:
         status, next_at = CANCELLED, None
     state.deliveries[delivery.delivery_id] = dataclasses.replace(
-        current, status=status, next_attempt_at=next_at if next_at is not None else current.next_attempt_at)
+        current, status=status, next_attempt_at=next_at if next_at is not None else current.next_attempt_at,
+        last_error=attempt.error, log=(*current.log, attempt)[-ATTEMPTS_KEPT:])
     state.leases.pop(delivery.delivery_id, None)
-    state.errors[delivery.delivery_id] = error
+    state.errors[delivery.delivery_id] = attempt.error
     return status
 
 
@@ -94,8 +105,24 @@ class InMemoryDeliveryQueue:
                   if d.status == SENDING and d.delivery_id in self._state.leases]
         return min(times, default=None)
 
-    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, error: str) -> str:
-        return _mark_failed(self._state, delivery, next_at, error)
+    async def mark_failed(self, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str:
+        return _mark_failed(self._state, delivery, next_at, attempt)
+
+    async def of_case(self, case_id: str, tenants: frozenset[str]) -> list[Delivery]:
+        return sorted((d for d in self._state.deliveries.values() if d.case_id == case_id and d.tenant_id in tenants),
+                      key=lambda d: (d.created_at, d.delivery_id))
+
+    async def get(self, delivery_id: str, tenants: frozenset[str]) -> Delivery | None:
+        found = self._state.deliveries.get(delivery_id)
+        return found if found is not None and found.tenant_id in tenants else None
+
+    async def retry_now(self, delivery: Delivery, now: datetime, more_attempts: int) -> bool:
+        current = self._state.deliveries.get(delivery.delivery_id)
+        if current is None or current.status != DEAD or current.attempts != delivery.attempts:
+            return False
+        self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
+            current, status=PENDING, next_attempt_at=now, attempt_budget=current.attempts + more_attempts)
+        return True
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         rearmed = 0

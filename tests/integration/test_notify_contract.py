@@ -13,7 +13,7 @@ from secondlook.store import Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
 from services.notify import repository
-from services.notify.domain.deliveries import DEAD, PENDING, SENDING, opinion_ready_delivery
+from services.notify.domain.deliveries import DEAD, PENDING, SENDING, Attempt, opinion_ready_delivery
 from services.notify.repository import MongoDeliveries, MongoDeliveryQueue, NotifyUnitOfWork
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, notify_transact
 from tests.fakes.transact import Committed
@@ -38,11 +38,19 @@ async def ports(request, infra_settings):
         return {d["_id"]: d for d in await store.db[repository.DELIVERIES].find({}).to_list()}
 
     # Deliveries are recorded outside any transaction (a guarded write), as the consumer does.
-    yield transactor(store, NotifyUnitOfWork), MongoDeliveryQueue(store.db), snapshot, MongoDeliveries(store.db)
+    yield transactor(store, lambda uow: NotifyUnitOfWork(uow, cipher=None)), MongoDeliveryQueue(store.db), snapshot, MongoDeliveries(store.db)
     scans = plans.scans()
     assert not scans, "\n".join(scans)
     await store.client.drop_database(store.db.name)
     await store.close()
+
+
+def _failed(error: str) -> Attempt:
+    return Attempt(number=1, at=FakeClock().now(), outcome="failed", error=error)
+
+
+def _delivered() -> Attempt:
+    return Attempt(number=1, at=FakeClock().now(), outcome="delivered", status_code=204)
 
 
 def _delivery(clock, case_id="c1"):
@@ -84,11 +92,19 @@ async def test_the_next_due_time_is_the_earliest_retry_or_lease_end(ports):
     claimed = await queue.claim_due(clock.now(), lease_seconds=30)
     assert await queue.next_due() == clock.now() + timedelta(seconds=30)  # the lease's end
     retry_at = clock.now() + timedelta(seconds=7)
-    await queue.mark_failed(claimed, retry_at, "HTTP 503")
+    await queue.mark_failed(claimed, retry_at, _failed("HTTP 503"))
     assert await queue.next_due() == retry_at
     claimed = await queue.claim_due(retry_at, lease_seconds=30)
-    assert await transact(lambda uow: uow.deliveries.mark_delivered(claimed, retry_at, 204)) is True
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(claimed, retry_at, _delivered())) is True
     assert await queue.next_due() is None
+    # Every attempt is in the delivery's log, readable by its tenant only.
+    [logged] = await queue.of_case("c1", frozenset({"t"}))
+    assert [(a.outcome, a.status_code, a.error) for a in logged.log] == [("failed", 0, "HTTP 503"),
+                                                                         ("delivered", 204, "")]
+    assert logged.delivered_at == retry_at and logged.last_error == "HTTP 503"
+    assert await queue.of_case("c1", frozenset({"another-tenant"})) == []
+    assert await queue.get(logged.delivery_id, frozenset({"another-tenant"})) is None
+    assert (await queue.get(logged.delivery_id, frozenset({"t"}))).status == "delivered"
 
 
 async def test_outcomes_are_fenced_by_the_attempt_that_holds_the_lease(ports):
@@ -98,10 +114,10 @@ async def test_outcomes_are_fenced_by_the_attempt_that_holds_the_lease(ports):
     stale = await queue.claim_due(clock.now(), lease_seconds=1)
     clock.advance(2)
     current = await queue.claim_due(clock.now(), lease_seconds=10)
-    await queue.mark_failed(stale, None, "late failure of a superseded sender")  # ignored
-    assert await transact(lambda uow: uow.deliveries.mark_delivered(stale, clock.now(), 204)) is False
-    assert await transact(lambda uow: uow.deliveries.mark_delivered(current, clock.now(), 204)) is True
-    assert await transact(lambda uow: uow.deliveries.mark_delivered(current, clock.now(), 204)) is False
+    await queue.mark_failed(stale, None, _failed("late failure of a superseded sender"))  # ignored
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(stale, clock.now(), _delivered())) is False
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(current, clock.now(), _delivered())) is True
+    assert await transact(lambda uow: uow.deliveries.mark_delivered(current, clock.now(), _delivered())) is False
 
 
 async def test_a_dead_delivery_is_rearmed_for_another_round(ports):
@@ -109,12 +125,25 @@ async def test_a_dead_delivery_is_rearmed_for_another_round(ports):
     clock = FakeClock()
     await alone.add(_delivery(clock, "c-dead"))
     claimed = await queue.claim_due(clock.now(), lease_seconds=10)
-    await queue.mark_failed(claimed, None, "HTTP 503")
+    await queue.mark_failed(claimed, None, _failed("HTTP 503"))
     status = lambda d: d["status"] if isinstance(d, dict) else d.status  # noqa: E731
     assert [status(d) for d in (await _values(snapshot))] == [DEAD]
     assert await queue.rearm_dead("c-dead", clock.now(), 3) == 1
     assert [status(d) for d in (await _values(snapshot))] == [PENDING]
     assert (await queue.claim_due(clock.now(), lease_seconds=10)).attempts == 2
+
+
+async def test_one_dead_delivery_is_retried_on_request_once(ports):
+    transact, queue, snapshot, alone = ports
+    clock = FakeClock()
+    await alone.add(_delivery(clock, "c-retry"))
+    claimed = await queue.claim_due(clock.now(), lease_seconds=10)
+    await queue.mark_failed(claimed, None, _failed("HTTP 503"))
+    [dead] = await queue.of_case("c-retry", frozenset({"t"}))
+    assert await queue.retry_now(dead, clock.now(), 3) is True
+    assert await queue.retry_now(dead, clock.now(), 3) is False  # no longer dead as read
+    again = await queue.claim_due(clock.now(), lease_seconds=10)
+    assert (again.attempts, again.attempt_budget) == (2, 4)
 
 
 async def _values(snapshot):

@@ -14,7 +14,7 @@ from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.notify import usecases
-from services.notify.domain.deliveries import DEAD, needs_info_delivery
+from services.notify.domain.deliveries import DEAD, Attempt, needs_info_delivery
 from services.notify.domain.endpoints import (
     DEFAULT_OVERLAP,
     MAX_ENDPOINTS,
@@ -28,6 +28,10 @@ from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemo
 from tests.fakes.transact import Committed
 
 LEASE = 10
+
+
+def _failed(error: str) -> Attempt:
+    return Attempt(number=1, at=FakeClock().now(), outcome="failed", error=error)
 
 
 async def _public(host, port):
@@ -148,7 +152,7 @@ async def test_deaths_in_a_row_disable_the_endpoint_once_with_an_operations_even
     for case_id in ("c1", "c2", "c3"):
         await usecases.record_notices(Committed(transact, InMemoryDeliveries), endpoints, [_opinion(case_id)],
                                       clock, sent.extend, LEASE)
-    outcomes = [await usecases.record_failed(transact, InMemoryDeliveryQueue(transact), clock, d, "HTTP 500",
+    outcomes = [await usecases.record_failed(transact, InMemoryDeliveryQueue(transact), clock, d, _failed("HTTP 500"),
                                              max_attempts=1, disable_after_dead=2) for d in sent]
     assert outcomes == ["dead", "dead", "dead"]
     assert [d.status for d in transact.state.deliveries.values()] == [DEAD] * 3
@@ -169,7 +173,7 @@ async def test_a_failure_that_is_not_the_last_attempt_only_schedules_a_retry():
     await _create(endpoints, clock)
     await usecases.record_notices(Committed(transact, InMemoryDeliveries), endpoints, [_opinion()], clock,
                                   sent.extend, LEASE)
-    assert await usecases.record_failed(transact, InMemoryDeliveryQueue(transact), clock, sent[0], "HTTP 500",
+    assert await usecases.record_failed(transact, InMemoryDeliveryQueue(transact), clock, sent[0], _failed("HTTP 500"),
                                         max_attempts=3, disable_after_dead=1) == "retrying"
     assert transact.committed == [] and (await endpoints.of_tenant("t1"))[0].consecutive_dead == 0
 
@@ -234,3 +238,30 @@ async def test_a_test_event_is_signed_with_every_secret_that_signs_and_reports_t
     assert (status, error) == (500, "receiver answered HTTP 500") and webhook_id.startswith("test_")
     [(url, secrets, body)] = posted
     assert url == created.url and len(secrets) == 2 and b'"type":"webhook.test"' in body
+
+
+async def test_the_delivery_log_is_the_tenants_own_and_only_a_dead_delivery_is_retried():
+    transact, clock, sent = notify_transact(), FakeClock(), []
+    endpoints = Committed(transact, InMemoryEndpoints)
+    await _create(endpoints, clock)
+    await usecases.record_notices(Committed(transact, InMemoryDeliveries), endpoints, [_opinion("c9")], clock,
+                                  sent.extend, LEASE)
+    queue = InMemoryDeliveryQueue(transact)
+    await usecases.record_failed(transact, queue, clock, sent[0], _failed("receiver answered HTTP 500"),
+                                 max_attempts=1, disable_after_dead=0)
+    with pytest.raises(usecases.UnknownDeliveries):
+        await usecases.list_deliveries(queue, case_id="c9", tenants=frozenset({"t2"}))
+    [dead] = await usecases.list_deliveries(queue, case_id="c9", tenants=frozenset({"t1"}))
+    assert dead.status == DEAD and [(a.outcome, a.error) for a in dead.log] == [
+        ("failed", "receiver answered HTTP 500")]
+    with pytest.raises(usecases.UnknownDeliveries):
+        await usecases.retry_delivery(queue, clock, delivery_id=dead.delivery_id, tenants=frozenset({"t2"}),
+                                      max_attempts=3)
+    retried = await usecases.retry_delivery(queue, clock, delivery_id=dead.delivery_id, tenants=frozenset({"t1"}),
+                                            max_attempts=3)
+    assert retried.status == "pending" and retried.attempt_budget == 4
+    with pytest.raises(usecases.NotRetryable):  # pending now: not dead
+        await usecases.retry_delivery(queue, clock, delivery_id=dead.delivery_id, tenants=frozenset({"t1"}),
+                                      max_attempts=3)
+    claimed = await usecases.claim_next(queue, clock, lease_seconds=LEASE)
+    assert claimed.delivery_id == dead.delivery_id and claimed.attempts == 2

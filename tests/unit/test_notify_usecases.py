@@ -17,6 +17,7 @@ from services.notify.domain.deliveries import (
     NEEDS_INFO,
     PENDING,
     SENDING,
+    Attempt,
     needs_info_delivery,
 )
 from services.notify.domain.endpoints import Endpoint, Secret
@@ -34,6 +35,10 @@ def _opinion_submitted(case_id="c1"):
 LEASE = 10
 
 
+def _attempt(outcome: str, status: int = 0, error: str = "") -> Attempt:
+    return Attempt(number=1, at=FakeClock().now(), outcome=outcome, status_code=status, error=error)
+
+
 async def _recorded(transact, clock, event, sent):
     [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), InMemoryEndpoints(), [event],
                                             clock, sent.extend, lease_seconds=LEASE)
@@ -41,7 +46,7 @@ async def _recorded(transact, clock, event, sent):
 
 
 async def _fail(transact, clock, delivery, max_attempts, disable_after_dead=0):
-    return await usecases.record_failed(transact, InMemoryDeliveryQueue(transact), clock, delivery, "HTTP 503",
+    return await usecases.record_failed(transact, InMemoryDeliveryQueue(transact), clock, delivery, _attempt("failed", 503, "HTTP 503"),
                                         max_attempts=max_attempts, disable_after_dead=disable_after_dead)
 
 
@@ -79,7 +84,7 @@ async def test_the_submitter_hears_of_a_request_for_more_information_without_its
     [delivery] = sent
     assert b'"type":"case.needs_info"' in delivery.body and b'"question_count":2' in delivery.body
     assert delivery.kind == NEEDS_INFO and delivery.recipient == "t1"
-    assert await usecases.record_delivered(transact, clock, delivery, 204) is True
+    assert await usecases.record_delivered(transact, clock, delivery, _attempt("delivered", 204)) is True
     assert transact.committed == []  # not a stage of the case: no opinion.delivered
     assert transact.state.deliveries[delivery.delivery_id].status == DELIVERED
 
@@ -92,9 +97,9 @@ async def test_a_delivered_notice_commits_with_its_event_and_a_taken_over_attemp
     clock.advance(LEASE + 1)  # the first sender stalls past its lease; another takes the delivery over
     second = await usecases.claim_next(queue, clock, lease_seconds=10)
     assert (first.attempts, second.attempts) == (1, 2)
-    assert await usecases.record_delivered(transact, clock, first, 204) is False  # fenced
+    assert await usecases.record_delivered(transact, clock, first, _attempt("delivered", 204)) is False  # fenced
     assert transact.committed == []
-    assert await usecases.record_delivered(transact, clock, second, 204) is True
+    assert await usecases.record_delivered(transact, clock, second, _attempt("delivered", 204)) is True
     [delivered] = transact.committed
     assert delivered.type == "opinion.delivered" and delivered.opinion_delivered.attempts == 2
     assert delivered.causation_id == second.event_id

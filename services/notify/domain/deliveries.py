@@ -28,6 +28,20 @@ OPINION_READY, NEEDS_INFO = "opinion_ready", "needs_info"
 EVENT_TYPES = {OPINION_READY: "case.opinion_ready", NEEDS_INFO: "case.needs_info"}
 
 
+ATTEMPTS_KEPT = 20  # the latest attempts a delivery's log keeps
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a delivery, as its log shows it."""
+    number: int
+    at: datetime  # when it started
+    outcome: str  # "delivered" or "failed"
+    status_code: int = 0  # the receiver's HTTP status (0: no answer)
+    error: str = ""  # why it failed (never the notice's content)
+    latency_ms: int = 0
+
+
 @dataclass(frozen=True)
 class Delivery:
     delivery_id: str
@@ -45,6 +59,9 @@ class Delivery:
     attempt_budget: int | None = None  # more than max attempts once re-armed
     lease_until: datetime | None = None  # while SENDING: when another sender may take it over
     kind: str = OPINION_READY
+    log: tuple[Attempt, ...] = ()  # the latest attempts, oldest first (read back for ListDeliveries)
+    delivered_at: datetime | None = None
+    last_error: str = ""
 
     @property
     def event_type(self) -> str:
