@@ -15,11 +15,37 @@ import time
 
 import grpc
 
+from secondlook import backoff
 from secondlook.auth import mint_token
 from secondlook.settings import Settings
 
 TOKEN_SECONDS = 300
 RENEW_BEFORE_SECONDS = 60
+TIMEOUT_SECONDS = 5.0
+TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class ServiceUnavailable(Exception):
+    """The other service could not be asked (down, or too slow): the caller may try again."""
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in TRANSIENT
+
+
+async def call(rpc, request, identity: ServiceIdentity, timeout: float = TIMEOUT_SECONDS):
+    """One call to another service with this one's identity, a moment's outage tried
+    again; ServiceUnavailable once it stays away. Any other refusal (NOT_FOUND,
+    FAILED_PRECONDITION, ...) is raised as it came, for the caller to read."""
+    try:
+        async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
+            with attempt:
+                return await rpc(request, metadata=identity.metadata(), timeout=timeout)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in TRANSIENT:
+            raise ServiceUnavailable(exc.code().name) from None
+        raise
+    raise AssertionError("unreachable: attempts either return or raise")
 
 
 class ServiceIdentity:

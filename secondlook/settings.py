@@ -208,8 +208,28 @@ class Settings(BaseSettings):
         "with an endpoint.disabled event for operations (0: never)."
     )
     intake_target: str = Field(
-        "intake:50051", description="Where review reads a case for its reviewer (intake's gRPC address, "
-        "host:port); review calls it with a service identity of role case-reader."
+        "intake:50051", description="intake's gRPC address (host:port): review reads a case for its reviewer "
+        "there (service identity of role case-reader), notify a case's contact details (role contact-reader)."
+    )
+    smtp_host: str = Field(
+        "", description="The SMTP relay notify sends e-mail through; empty: no e-mail notices (webhooks only)."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="The relay's port (587: submission with STARTTLS).")
+    smtp_starttls: bool = Field(True, description="Upgrade the connection with STARTTLS before authenticating.")
+    smtp_username: str = Field("", description="SMTP AUTH user name; empty: no authentication.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP AUTH password (from a secret, never the "
+                                     "ConfigMap).")
+    smtp_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one SMTP conversation.")
+    email_from: str = Field(
+        "secondlook <notices@secondlook.example>", description="The From address of e-mail notices."
+    )
+    notify_portal_url: str = Field(
+        "https://portal.secondlook.example", description="Where an e-mail notice tells its reader to sign in "
+        "(the only link a notice carries)."
+    )
+    notify_templates_dir: Path | None = Field(
+        None, description="A folder of e-mail templates (<language>/<template>.<part>) in place of the built-in "
+        "ones (services/notify/templates): copy that folder to customise the wording."
     )
     matching_offer_ttl_seconds: int = Field(
         86400, gt=0, description="How long a specialist has to answer the offer of a standard case; then it "

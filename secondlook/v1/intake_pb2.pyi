@@ -41,6 +41,40 @@ ADMINISTRATIVE_SEX_UNKNOWN: AdministrativeSex
 CONSENT_SCOPE_UNSPECIFIED: ConsentScope
 CONSENT_SCOPE_SECOND_OPINION_REVIEW: ConsentScope
 
+class GetContactsRequest(_message.Message):
+    __slots__ = ("case_id", "purpose")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    purpose: str
+    def __init__(self, case_id: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class Contact(_message.Message):
+    __slots__ = ("email", "phone", "language")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    phone: str
+    language: str
+    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+
+class Contacts(_message.Message):
+    __slots__ = ("case_id", "tenant_id", "patient", "physician", "urgency", "status")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_FIELD_NUMBER: _ClassVar[int]
+    PHYSICIAN_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    tenant_id: str
+    patient: Contact
+    physician: Contact
+    urgency: _case_pb2.Urgency
+    status: _case_pb2.CaseStatus
+    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., patient: _Optional[_Union[Contact, _Mapping]] = ..., physician: _Optional[_Union[Contact, _Mapping]] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ...) -> None: ...
+
 class RecordInfoRequestRequest(_message.Message):
     __slots__ = ("case_id", "request_id", "specialist_id", "questions")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -248,14 +282,16 @@ class ProcedureCode(_message.Message):
     def __init__(self, system: _Optional[str] = ..., code: _Optional[str] = ..., display: _Optional[str] = ...) -> None: ...
 
 class Physician(_message.Message):
-    __slots__ = ("npi", "given_name", "family_name")
+    __slots__ = ("npi", "given_name", "family_name", "email")
     NPI_FIELD_NUMBER: _ClassVar[int]
     GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
     FAMILY_NAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
     npi: str
     given_name: str
     family_name: str
-    def __init__(self, npi: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ...) -> None: ...
+    email: str
+    def __init__(self, npi: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
 
 class Organization(_message.Message):
     __slots__ = ("name", "npi")

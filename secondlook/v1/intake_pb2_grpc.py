@@ -76,6 +76,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.RecordInfoRequestRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.InfoRequest.FromString,
                 _registered_method=True)
+        self.GetContacts = channel.unary_unary(
+                '/secondlook.v1.IntakeService/GetContacts',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.GetContactsRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.Contacts.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -161,6 +166,17 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContacts(self, request, context):
+        """For the notify service only (role "contact-reader", a service identity): how to
+        reach the case's patient and referring physician for one notice (e-mail, phone,
+        preferred language), and nothing else of the case. Read at send time, never
+        copied into events; every read is recorded in the case's access audit, naming
+        the notice it was made for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +219,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.RecordInfoRequest,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.RecordInfoRequestRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.InfoRequest.SerializeToString,
+            ),
+            'GetContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContacts,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.GetContactsRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.Contacts.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -423,6 +444,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/RecordInfoRequest',
             secondlook_dot_v1_dot_intake__pb2.RecordInfoRequestRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.InfoRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/GetContacts',
+            secondlook_dot_v1_dot_intake__pb2.GetContactsRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.Contacts.FromString,
             options,
             channel_credentials,
             insecure,

@@ -18,12 +18,14 @@ class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DELIVERY_STATUS_DELIVERED: _ClassVar[DeliveryStatus]
     DELIVERY_STATUS_DEAD: _ClassVar[DeliveryStatus]
     DELIVERY_STATUS_CANCELLED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_SKIPPED: _ClassVar[DeliveryStatus]
 DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
 DELIVERY_STATUS_PENDING: DeliveryStatus
 DELIVERY_STATUS_SENDING: DeliveryStatus
 DELIVERY_STATUS_DELIVERED: DeliveryStatus
 DELIVERY_STATUS_DEAD: DeliveryStatus
 DELIVERY_STATUS_CANCELLED: DeliveryStatus
+DELIVERY_STATUS_SKIPPED: DeliveryStatus
 
 class DeliveryAttempt(_message.Message):
     __slots__ = ("number", "at", "outcome", "status_code", "error", "latency_ms")
@@ -42,7 +44,8 @@ class DeliveryAttempt(_message.Message):
     def __init__(self, number: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ..., latency_ms: _Optional[int] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("delivery_id", "case_id", "event_id", "notice_type", "channel", "endpoint_id", "status", "attempts", "next_attempt_at", "created_at", "delivered_at", "last_error", "log")
+    __slots__ = ("recipient", "delivery_id", "case_id", "event_id", "notice_type", "channel", "endpoint_id", "status", "attempts", "next_attempt_at", "created_at", "delivered_at", "last_error", "log")
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +59,7 @@ class Delivery(_message.Message):
     DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     LOG_FIELD_NUMBER: _ClassVar[int]
+    recipient: str
     delivery_id: str
     case_id: str
     event_id: str
@@ -69,7 +73,7 @@ class Delivery(_message.Message):
     delivered_at: _timestamp_pb2.Timestamp
     last_error: str
     log: _containers.RepeatedCompositeFieldContainer[DeliveryAttempt]
-    def __init__(self, delivery_id: _Optional[str] = ..., case_id: _Optional[str] = ..., event_id: _Optional[str] = ..., notice_type: _Optional[str] = ..., channel: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., log: _Optional[_Iterable[_Union[DeliveryAttempt, _Mapping]]] = ...) -> None: ...
+    def __init__(self, recipient: _Optional[str] = ..., delivery_id: _Optional[str] = ..., case_id: _Optional[str] = ..., event_id: _Optional[str] = ..., notice_type: _Optional[str] = ..., channel: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., log: _Optional[_Iterable[_Union[DeliveryAttempt, _Mapping]]] = ...) -> None: ...
 
 class ListDeliveriesRequest(_message.Message):
     __slots__ = ("case_id",)

@@ -102,7 +102,8 @@ async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) 
     sealed = {
         "patient": asdict(content.patient), "diagnosis_text": content.diagnosis_text,
         "secondary_texts": [d.text for d in content.secondary_diagnoses],
-        "physician": {"given_name": f.physician_given_name, "family_name": f.physician_family_name},
+        "physician": {"given_name": f.physician_given_name, "family_name": f.physician_family_name,
+                      **({"email": f.physician_email} if f.physician_email else {})},
         "first_opinion_diagnosis_text": f.diagnosis.text, "treatment_displays": [p.display for p in f.treatment_codes],
         "treatment_text": f.treatment_text, "rationale": f.rationale,
         "clinical_question": content.clinical_question, "consent": asdict(content.consent),
@@ -180,6 +181,7 @@ async def _content(doc: dict, cipher: PhiCipher) -> CaseContent:
             treatment_codes=tuple(ProcedureCode(p["system"], p["code"], display) for p, display in
                                   zip(f["treatment_codes"], sealed["treatment_displays"], strict=True)),
             treatment_text=sealed["treatment_text"], rationale=sealed["rationale"],
+            physician_email=sealed["physician"].get("email", ""),
         ),
         clinical_question=sealed["clinical_question"], attachments=await opened_attachments(doc, cipher),
         consent=_consent(sealed["consent"]), withdrawal_note=await cipher.open(doc.get("withdrawal_note", "")),

@@ -17,7 +17,7 @@ from secondlook.validation import question_violations
 from . import usecases
 from .domain.case import ClosedToDocuments, NotAskable, NotWithdrawable
 from .domain.listing import parse_query
-from .messages import case_message, entry_message, info_request_message, review_message
+from .messages import case_message, contacts_message, entry_message, info_request_message, review_message
 from .repository import CaseReader
 
 
@@ -92,6 +92,22 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         except NotAskable as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"case_id: {exc}")
         return info_request_message(kept)
+
+    async def GetContacts(self, request: intake_pb2.GetContactsRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "contact-reader")
+        problems = [("case_id", "is required")] if not request.case_id else []
+        if not request.purpose or len(request.purpose) > 100 or not request.purpose.isprintable():
+            problems.append(("purpose", "must name the notice: printable, 1 to 100 characters"))
+        if problems:
+            await context.abort_with_status(field_violations(*problems))
+        try:
+            case = await usecases.contacts_for_notice(self._reader, self._audit, self._clock, principal,
+                                                      request.case_id, request.purpose)
+        except usecases.NotNotifyService:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "GetContacts answers the notify service only")
+        if case is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
+        return contacts_message(case)
 
     async def ListCases(self, request: intake_pb2.ListCasesRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "submitter", "operator")

@@ -65,7 +65,7 @@ def _add_content(msg: intake_pb2.Case, content: CaseContent) -> None:
         secondary_diagnoses=[_diagnosis(d) for d in content.secondary_diagnoses],
         first_opinion=intake_pb2.FirstOpinion(
             physician=intake_pb2.Physician(npi=f.physician_npi, given_name=f.physician_given_name,
-                                           family_name=f.physician_family_name),
+                                           family_name=f.physician_family_name, email=f.physician_email),
             organization=intake_pb2.Organization(name=f.organization_name, npi=f.organization_npi),
             diagnosis=_diagnosis(f.diagnosis),
             proposed_treatment=intake_pb2.ProposedTreatment(
@@ -104,6 +104,7 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
     content = case.content
     whole = intake_pb2.Case()
     _add_content(whole, content)
+    whole.first_opinion.physician.ClearField("email")  # a contact detail: not the reviewer's
     return intake_pb2.CaseForReview(
         case_id=case.case_id, kind=case.kind, urgency=case.urgency, jurisdiction=case.jurisdiction,
         language=case.language, patient_sex=content.patient.sex,
@@ -114,4 +115,15 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
         panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested, status=case.status,
         info_requests=[info_request_message(r, answered_at(case, r)) for r in case.info_requests
                        if r.specialist_id == specialist_id and r.request_id in confirmed_requests(case)],
+    )
+
+
+def contacts_message(case: Case) -> intake_pb2.Contacts:
+    """How to reach the case's patient and referring physician, and nothing else of it."""
+    assert case.content is not None
+    patient, first = case.content.patient, case.content.first_opinion
+    return intake_pb2.Contacts(
+        case_id=case.case_id, tenant_id=case.tenant_id, urgency=case.urgency, status=case.status,
+        patient=intake_pb2.Contact(email=patient.email, phone=patient.phone, language=case.language),
+        physician=intake_pb2.Contact(email=first.physician_email),
     )

@@ -264,6 +264,28 @@ async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, p
     return case
 
 
+NOTIFY_SERVICE = "service:notify"  # the one caller GetContacts answers
+CONTACT_PARTS = ("patient.email", "patient.phone", "language", "first_opinion.physician.email")
+
+
+class NotNotifyService(Exception):
+    """A contact-reader token that is not the notify service's."""
+
+
+async def contacts_for_notice(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
+                              case_id: str, purpose: str) -> Case | None:
+    """The case, for its contact details, to the notify service sending a notice, once
+    the audit has recorded the read as made for that notice; None when there is no
+    such case (a withdrawn or closed one still answers: its patient may be told)."""
+    if principal.subject != NOTIFY_SERVICE or principal.tenant != "secondlook-services":
+        raise NotNotifyService(principal.subject)
+    case = await reader.get_any(case_id)
+    if case is not None:
+        access = _access(principal, "GetContacts", case, clock.now(), CONTACT_PARTS)
+        await audit.record(dataclasses.replace(access, subject=f"{purpose} via {principal.subject}"))
+    return case
+
+
 class InvalidQuestions(InvalidInput):
     """No question, too many, or one blank or too long: nothing is kept."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from secondlook import serviceclient
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.phi import PhiCipher
@@ -14,10 +15,13 @@ from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from .. import topology
 from . import repository
-from .dispatcher import Dispatcher
+from .contacts import IntakeContacts
+from .dispatcher import Dispatcher, EmailParts
 from .grpc_api import NotifyServicer
 from .handlers import make_handlers
+from .mailer import SmtpMailer
 from .repository import CachedEndpoints, MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
+from .templating import Templates
 
 ENDPOINT_CACHE_SECONDS = 5.0  # how soon an endpoint's change through another replica takes effect here
 SECRETS_KEY = "notify-webhook-secrets"  # the data key sealing webhook secrets, in the PHI key vault
@@ -29,17 +33,25 @@ async def serve() -> int:
     settings = kernel.settings
     clock = Clock()
     cipher = PhiCipher(settings, kernel.store.client, SECRETS_KEY)
+    email = None
+    if settings.smtp_host:  # e-mail notices: contacts from intake, rendered from the templates, sent by the relay
+        contacts = IntakeContacts(serviceclient.channel(settings, settings.intake_target),
+                                  serviceclient.ServiceIdentity(settings, "notify", ["contact-reader"]))
+        email = EmailParts(contacts=contacts, templates=Templates(settings.notify_templates_dir),
+                           mailer=SmtpMailer(settings), sender=settings.email_from,
+                           portal_url=settings.notify_portal_url)
     endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db, cipher), ttl_seconds=ENDPOINT_CACHE_SECONDS)
+    queue = MongoDeliveryQueue(kernel.store.db)
     dispatcher = Dispatcher(
-        transactor(kernel.store, lambda uow: NotifyUnitOfWork(uow, cipher)), MongoDeliveryQueue(kernel.store.db),
+        transactor(kernel.store, lambda uow: NotifyUnitOfWork(uow, cipher)), queue,
         endpoints, clock, timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
         allow_insecure_targets=settings.webhook_allow_insecure_targets,
         disable_after_dead=settings.webhook_disable_after_dead,
-        retry_base_seconds=settings.delivery_retry_base_seconds,
+        retry_base_seconds=settings.delivery_retry_base_seconds, email=email,
     )
 
     def register(server):
-        servicer = NotifyServicer(endpoints, MongoDeliveryQueue(kernel.store.db), clock,
+        servicer = NotifyServicer(endpoints, queue, clock,
                                   settings.webhook_allow_insecure_targets, dispatcher.post,
                                   retried=dispatcher.ask_store, max_attempts=settings.delivery_max_attempts)
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
@@ -49,7 +61,8 @@ async def serve() -> int:
         kernel,
         register,
         consumer=kernel.consumer(make_handlers(kernel.store.db, endpoints, clock, dispatcher.send_now,
-                                               dispatcher.fresh_lease_seconds, dispatcher.withdrawn),
+                                               dispatcher.fresh_lease_seconds, dispatcher.withdrawn,
+                                               email=email is not None),
                                  on_redrive=dispatcher.rearm),
         consumes=topology.CONSUMES["notify"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key,

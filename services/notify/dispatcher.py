@@ -1,6 +1,7 @@
 """notify's sending loop (an entry point, like the event handlers): POSTs
-deliveries through the webhook sender and records each outcome through the use
-cases.
+webhooks through the webhook sender, sends e-mails through the SMTP relay (the
+address asked of intake at send time, the message rendered from the templates),
+and records each outcome through the use cases.
 
 A new delivery comes from memory: the handler writes it already claimed for
 its first attempt and hands it over (`send_now`), so a notice costs no read and
@@ -20,17 +21,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 
 from secondlook import backoff, metrics
 from secondlook.clock import Clock
 from secondlook.logging import bound_contextvars, get_logger
+from secondlook.serviceclient import ServiceUnavailable
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .domain.deliveries import Attempt, Delivery
+from .domain.deliveries import EMAIL, Attempt, Delivery
 from .domain.webhooks import check_endpoint_url, headers
+from .mailer import SmtpMailer
 from .repository import CachedEndpoints, DeliveryQueue
 from .targets import PublicOnlyResolver
 
@@ -42,6 +47,16 @@ SENDING_AT_ONCE = 50  # POSTs under way at once
 # longer is left to the store (claimed again once its lease runs out).
 FRESH_WAIT_SECONDS = 10.0
 WITHDRAWN_MEMORY = 10_000  # withdrawn cases this replica remembers, to send nothing new for them
+
+
+@dataclass(frozen=True)
+class EmailParts:
+    """What sending e-mail takes: intake's contacts, the templates, the relay."""
+    contacts: usecases.ContactBook
+    templates: usecases.Composer
+    mailer: SmtpMailer
+    sender: str
+    portal_url: str
 
 
 class WebhookSender:
@@ -80,7 +95,7 @@ class WebhookSender:
 class Dispatcher:
     def __init__(self, transact: Transact, queue: DeliveryQueue, endpoints: CachedEndpoints, clock: Clock, *,
                  timeout: float, max_attempts: int, allow_insecure_targets: bool, disable_after_dead: int = 0,
-                 retry_base_seconds: float = 1.0):
+                 retry_base_seconds: float = 1.0, email: EmailParts | None = None):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
@@ -88,6 +103,7 @@ class Dispatcher:
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._disable_after_dead = disable_after_dead
+        self._email = email
         self._retry_base = retry_base_seconds
         self._allow_insecure = allow_insecure_targets
         # The lease outlives one POST (its timeout) with room to record the outcome.
@@ -211,6 +227,8 @@ class Dispatcher:
                 return Attempt(number=delivery.attempts, at=at, outcome=outcome, status_code=status or 0,
                                error=error, latency_ms=round((time.perf_counter() - started) * 1000))
 
+            if delivery.channel == EMAIL:
+                return await self._send_email(delivery, attempt)
             endpoint, why_not = await usecases.target_of(self._endpoints, delivery)
             if endpoint is None:
                 return await self._failed(delivery, attempt("failed", error=why_not))
@@ -221,12 +239,39 @@ class Dispatcher:
             if not 200 <= status < 300:
                 return await self._failed(delivery, attempt("failed", status, f"receiver answered HTTP {status}"))
             done = attempt("delivered", status)
-            if not await usecases.record_delivered(self._transact, self._clock, delivery, done):
+            if not await usecases.record_delivered(self._transact, self._queue, self._clock, delivery, done):
                 log.warning("webhook_outcome_superseded", attempts=delivery.attempts)  # lease was taken over
                 return
             await self._endpoints.delivered_to(endpoint)
             metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
             log.info("webhook_delivered", attempts=delivery.attempts, seconds=done.latency_ms / 1000)
+
+    async def _send_email(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> None:
+        if self._email is None:  # e-mail was turned off after it was written: nobody will send it
+            if await usecases.record_skipped(self._queue, delivery, attempt("failed", error="e-mail is off")):
+                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
+            return
+        try:
+            message, why_not = await usecases.compose_email(self._email.contacts, self._email.templates, delivery,
+                                                            sender=self._email.sender,
+                                                            portal_url=self._email.portal_url)
+        except ServiceUnavailable:
+            return await self._failed(delivery, attempt("failed", error="intake unavailable for the contact details"))
+        if message is None:
+            if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
+                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
+                log.info("email_skipped", recipient=delivery.recipient, why=why_not)
+            return
+        code, error = await self._email.mailer.send(message)
+        if code is None or not 200 <= code < 300:
+            return await self._failed(delivery, attempt("failed", code, error))
+        done = attempt("delivered", code)
+        if not await usecases.record_delivered(self._transact, self._queue, self._clock, delivery, done):
+            log.warning("email_outcome_superseded", attempts=delivery.attempts)
+            return
+        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
+        log.info("email_delivered", recipient=delivery.recipient, attempts=delivery.attempts,
+                 seconds=done.latency_ms / 1000)
 
     async def _failed(self, delivery: Delivery, attempt: Attempt) -> None:
         error = attempt.error
@@ -238,5 +283,5 @@ class Dispatcher:
             self._endpoints.forget(delivery.tenant_id)  # its endpoint's count of deaths changed
         if outcome:
             metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, outcome).inc()
-        log.warning("webhook_failed", attempt=delivery.attempts, error=error, outcome=outcome or "superseded",
-                    gave_up=outcome == "dead")
+        log.warning(f"{delivery.channel}_failed", attempt=delivery.attempts, error=error,
+                    outcome=outcome or "superseded", gave_up=outcome == "dead")

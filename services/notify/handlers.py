@@ -16,13 +16,14 @@ from .repository import EndpointRepository, MongoDeliveries, MongoDeliveryQueue
 
 def make_handlers(db: AsyncDatabase, endpoints: EndpointRepository, clock: Clock,
                   send: Callable[[list[Delivery]], None], lease_seconds: float,
-                  withdrawn: Callable[[str], None]) -> dict[str, Guarded]:
+                  withdrawn: Callable[[str], None], email: bool = False) -> dict[str, Guarded]:
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
     return {
         "opinion.submitted": Guarded.batched(
-            lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds)),
+            lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds,
+                                                   email=email)),
         "info.requested": Guarded.batched(
             lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds,
-                                                   needs_info_delivery)),
+                                                   needs_info_delivery, email=email)),
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),
     }

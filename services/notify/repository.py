@@ -29,6 +29,7 @@ from .domain.deliveries import (
     OPINION_READY,
     PENDING,
     SENDING,
+    SKIPPED,
     Attempt,
     Delivery,
 )
@@ -50,6 +51,8 @@ class DeliveryQueue(Protocol):
     async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None: ...
     async def next_due(self) -> datetime | None: ...
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str: ...
+    async def mark_skipped(self, delivery: Delivery, attempt: Attempt) -> bool: ...
+    async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool: ...
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int: ...
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int: ...
     async def of_case(self, case_id: str, tenants: frozenset[str]) -> list[Delivery]: ...
@@ -205,6 +208,17 @@ class MongoDeliveryQueue:
 
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str:
         return await _mark_failed(self._db, delivery, next_at, attempt)
+
+    async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
+        """Outside any transaction: a notice whose delivery emits nothing."""
+        return await MongoDeliveries(self._db).mark_delivered(delivery, now, attempt)
+
+    async def mark_skipped(self, delivery: Delivery, attempt: Attempt) -> bool:
+        result = await self._db[DELIVERIES].update_one(
+            {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
+            {"$set": {"status": SKIPPED, "last_error": attempt.error[:300]}, "$unset": {"lease_until": ""},
+             "$push": _logged(attempt)})
+        return result.modified_count == 1
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         """Gives a case's dead deliveries another round of attempts."""

@@ -8,7 +8,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from email.message import EmailMessage
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from secondlook.clock import Clock
@@ -16,16 +17,20 @@ from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
+from secondlook.v1 import case_pb2
 
 from .domain.deliveries import (
     CANCELLED,
     DEAD,
     OPINION_READY,
+    PATIENT,
     PENDING,
+    WEBHOOK,
     Attempt,
     Delivery,
     dead_event,
     delivered_event,
+    email_deliveries,
     endpoint_disabled_event,
     next_attempt,
     opinion_ready_delivery,
@@ -41,6 +46,7 @@ from .domain.endpoints import (
     new_endpoint_id,
     should_disable,
 )
+from .domain.notices import NoticeContext
 from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
 from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository
 
@@ -85,12 +91,14 @@ class EndpointChanged(Exception):
 # --- events ----------------------------------------------------------------------
 async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepository, events: list[Event],
                          clock: Clock, send: Callable[[list[Delivery]], None], lease_seconds: float,
-                         notice: Callable[..., Delivery] = opinion_ready_delivery) -> list[bool]:
+                         notice: Callable[..., Delivery] = opinion_ready_delivery, email: bool = False) -> list[bool]:
     """opinion.submitted (or info.requested, with its `notice`): one webhook delivery
     per event to each of the submitting tenant's endpoints that receives its type
-    (to the tenant when none does: it waits, retried, for one to be set up), all in
-    one write that only inserts (a delivery's id comes from its event and
-    endpoint: once, however often the event arrives; no transaction). Each is
+    (to the tenant when none does: it waits, retried, for one to be set up), and
+    with `email` the e-mails the notice sends (the patient, for an opinion also the
+    referring physician), all in one write that only inserts (a delivery's id
+    comes from its event, recipient and channel: once, however often the event
+    arrives; no transaction). Each is
     written already claimed for its first attempt and handed to `send` once
     durable: no read, no claim. A repeat is left to whoever wrote it first (if
     that sender died, its lease runs out and the delivery is claimed again). Per
@@ -99,10 +107,13 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
     lease = now + timedelta(seconds=lease_seconds)
     fresh, owner = [], []
     for i, event in enumerate(events):
-        kind = notice(event, now).event_type
-        targets = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id) if e.receives(kind)]
+        sample = notice(event, now)
+        targets = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id) if e.receives(sample.event_type)]
         for recipient in targets or [None]:
             fresh.append(notice(event, now, claimed_until=lease, recipient=recipient))
+            owner.append(i)
+        for mail in email_deliveries(event, sample.kind, now, claimed_until=lease) if email else ():
+            fresh.append(mail)
             owner.append(i)
     added = await deliveries.add_many(fresh)
     send([d for d, new in zip(fresh, added, strict=True) if new])
@@ -252,6 +263,37 @@ async def retry_delivery(queue: DeliveryQueue, clock: Clock, *, delivery_id: str
                                attempt_budget=delivery.attempts + max_attempts)
 
 
+# --- e-mail ----------------------------------------------------------------------------
+class ContactBook(Protocol):
+    async def of_case(self, case_id: str, purpose: str) -> Any: ...  # intake_pb2.Contacts, or None
+
+
+class Composer(Protocol):
+    def message(self, name: str, language: str, context: NoticeContext, *, sender: str, to: str,
+                delivery_id: str) -> EmailMessage: ...
+
+
+async def compose_email(contacts: ContactBook, composer: Composer, delivery: Delivery, *, sender: str,
+                        portal_url: str) -> tuple[EmailMessage | None, str]:
+    """The e-mail a delivery sends, addressed from the case's contacts as intake has them
+    now (read for this notice, recorded in intake's audit); (None, why) when there is
+    nobody to send it to (no such case, or no address: nothing will change that)."""
+    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} to {delivery.recipient} by email")
+    if found is None:
+        return None, "intake has no such case"
+    contact = found.patient if delivery.recipient == PATIENT else found.physician
+    if not contact.email:
+        return None, f"the {delivery.recipient} has no e-mail address on the case"
+    context = NoticeContext(portal_url=portal_url, expedited=found.urgency == case_pb2.URGENCY_EXPEDITED)
+    return composer.message(delivery.template, contact.language, context, sender=sender, to=contact.email,
+                            delivery_id=delivery.delivery_id), ""
+
+
+async def record_skipped(queue: DeliveryQueue, delivery: Delivery, attempt: Attempt) -> bool:
+    """Nobody to send it to: the delivery ends SKIPPED, with why (False: its lease was taken over)."""
+    return await queue.mark_skipped(delivery, attempt)
+
+
 # --- the sending loop ---------------------------------------------------------------
 async def target_of(endpoints: EndpointRepository, delivery: Delivery) -> tuple[Endpoint | None, str]:
     """Where a delivery goes now: its endpoint, or for one addressed to the tenant the
@@ -277,17 +319,20 @@ async def claim_next(queue: DeliveryQueue, clock: Clock, lease_seconds: float) -
     return await queue.claim_due(clock.now(), lease_seconds)
 
 
-async def record_delivered(transact: Transact, clock: Clock, delivery: Delivery, attempt: Attempt) -> bool:
-    """The receiver took the notice: the delivery (its attempt logged) and, for an
-    opinion, `opinion.delivered` commit together. False when this attempt's lease was
-    taken over meanwhile (its outcome is not recorded)."""
+async def record_delivered(transact: Transact, queue: DeliveryQueue, clock: Clock, delivery: Delivery,
+                           attempt: Attempt) -> bool:
+    """The receiver took the notice: the delivery (its attempt logged) and, for the
+    tenant's opinion webhook, `opinion.delivered` (a stage of the case) commit
+    together; any other notice is one guarded write. False when this attempt's
+    lease was taken over meanwhile (its outcome is not recorded)."""
+    if not (delivery.kind == OPINION_READY and delivery.channel == WEBHOOK):
+        return await queue.mark_delivered(delivery, clock.now(), attempt)
 
     async def body(uow: UnitOfWork) -> bool:
         now = clock.now()
         if not await uow.deliveries.mark_delivered(delivery, now, attempt):
             return False
-        if delivery.kind == OPINION_READY:  # a case stage; other notices are not
-            uow.emit(delivered_event(delivery, now))
+        uow.emit(delivered_event(delivery, now))
         return True
 
     return await transact(body)

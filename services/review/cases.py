@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import grpc
 
-from secondlook import backoff
+from secondlook import serviceclient
 from secondlook.serviceclient import ServiceIdentity
 from secondlook.v1 import intake_pb2, intake_pb2_grpc
-
-TIMEOUT_SECONDS = 5.0
-TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class CaseUnavailable(Exception):
     """intake could not be asked (down, or too slow): the caller may try again."""
-
-
-def _transient(exc: Exception) -> bool:
-    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in TRANSIENT
 
 
 class IntakeCases:
@@ -33,14 +26,9 @@ class IntakeCases:
         such open case) are the caller's to read; any other refusal is a
         misconfiguration (the key, the target), not a moment's outage."""
         try:
-            async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
-                with attempt:
-                    return await rpc(request, metadata=self._identity.metadata(), timeout=TIMEOUT_SECONDS)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in TRANSIENT:
-                raise CaseUnavailable(exc.code().name) from None
-            raise
-        raise AssertionError("unreachable: attempts either return or raise")
+            return await serviceclient.call(rpc, request, self._identity)
+        except serviceclient.ServiceUnavailable as exc:
+            raise CaseUnavailable(str(exc)) from None
 
     async def case_for_review(self, case_id: str, specialist_id: str) -> intake_pb2.CaseForReview | None:
         """The case, or None when intake has none of that id or it is withdrawn or closed."""

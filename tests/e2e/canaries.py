@@ -15,6 +15,7 @@ def plant_canaries(request: intake_pb2.SubmitCaseRequest) -> list[str]:
     p.given_name, p.family_name = f"Given{mark}", f"Family{mark}"
     p.other_given_names[:] = [f"Middle{mark}"]
     p.email = f"patient.{mark}@example.org"
+    f.physician.email = f"physician.{mark}@example.org"
     p.identifiers[0].value = f"MRN{mark}"
     request.diagnosis_text = f"Diagnosis text {mark}"
     request.secondary_diagnoses[0].text = f"Secondary {mark}"
@@ -31,7 +32,8 @@ def plant_canaries(request: intake_pb2.SubmitCaseRequest) -> list[str]:
     p.phone = f"+1415555{random.randint(150, 189):04d}"
     p.birth_date = f"1931-{random.randint(1, 12):02d}-{random.randint(10, 28):02d}"
     return [p.phone, p.birth_date, f"Display {mark}", p.identifiers[0].system,
-            p.given_name, p.family_name, f"Middle{mark}", p.email, f"MRN{mark}", request.diagnosis_text,
+            p.given_name, p.family_name, f"Middle{mark}", p.email, f.physician.email, f"MRN{mark}",
+            request.diagnosis_text,
             f"Secondary {mark}", f.physician.given_name, f.physician.family_name, f.proposed_treatment.text,
             f.rationale, request.clinical_question, request.attachments[0].title, request.attachments[0].uri,
             request.consent.recorded_by, mark]

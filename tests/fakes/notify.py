@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from secondlook.events import new_event
+from secondlook.v1 import events_pb2
 from services.notify.domain.deliveries import (
     ATTEMPTS_KEPT,
     CANCELLED,
@@ -13,6 +15,7 @@ from services.notify.domain.deliveries import (
     DELIVERED,
     PENDING,
     SENDING,
+    SKIPPED,
     Attempt,
     Delivery,
 )
@@ -107,6 +110,18 @@ class InMemoryDeliveryQueue:
 
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str:
         return _mark_failed(self._state, delivery, next_at, attempt)
+
+    async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
+        return await InMemoryDeliveries(self._state).mark_delivered(delivery, now, attempt)
+
+    async def mark_skipped(self, delivery: Delivery, attempt: Attempt) -> bool:
+        current = self._state.deliveries.get(delivery.delivery_id)
+        if current is None or current.status != SENDING or current.attempts != delivery.attempts:
+            return False
+        self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
+            current, status=SKIPPED, last_error=attempt.error, log=(*current.log, attempt)[-ATTEMPTS_KEPT:])
+        self._state.leases.pop(delivery.delivery_id, None)
+        return True
 
     async def of_case(self, case_id: str, tenants: frozenset[str]) -> list[Delivery]:
         return sorted((d for d in self._state.deliveries.values() if d.case_id == case_id and d.tenant_id in tenants),
@@ -205,3 +220,9 @@ class FakeNotifyUnitOfWork(FakeUnitOfWork):
 
 def notify_transact() -> FakeTransact:
     return FakeTransact(NotifyState(), FakeNotifyUnitOfWork)
+
+
+def opinion_event(case_id: str = "c1", tenant_id: str = "t1"):
+    """An opinion.submitted event, as review publishes it."""
+    return new_event(events_pb2.OpinionSubmitted(assignment_id="a1", specialist_id="s1", opinion_id="o1"),
+                     case_id=case_id, tenant_id=tenant_id, producer="review")

@@ -84,7 +84,7 @@ async def test_the_submitter_hears_of_a_request_for_more_information_without_its
     [delivery] = sent
     assert b'"type":"case.needs_info"' in delivery.body and b'"question_count":2' in delivery.body
     assert delivery.kind == NEEDS_INFO and delivery.recipient == "t1"
-    assert await usecases.record_delivered(transact, clock, delivery, _attempt("delivered", 204)) is True
+    assert await usecases.record_delivered(transact, InMemoryDeliveryQueue(transact), clock, delivery, _attempt("delivered", 204)) is True
     assert transact.committed == []  # not a stage of the case: no opinion.delivered
     assert transact.state.deliveries[delivery.delivery_id].status == DELIVERED
 
@@ -97,9 +97,9 @@ async def test_a_delivered_notice_commits_with_its_event_and_a_taken_over_attemp
     clock.advance(LEASE + 1)  # the first sender stalls past its lease; another takes the delivery over
     second = await usecases.claim_next(queue, clock, lease_seconds=10)
     assert (first.attempts, second.attempts) == (1, 2)
-    assert await usecases.record_delivered(transact, clock, first, _attempt("delivered", 204)) is False  # fenced
+    assert await usecases.record_delivered(transact, InMemoryDeliveryQueue(transact), clock, first, _attempt("delivered", 204)) is False  # fenced
     assert transact.committed == []
-    assert await usecases.record_delivered(transact, clock, second, _attempt("delivered", 204)) is True
+    assert await usecases.record_delivered(transact, InMemoryDeliveryQueue(transact), clock, second, _attempt("delivered", 204)) is True
     [delivered] = transact.committed
     assert delivered.type == "opinion.delivered" and delivered.opinion_delivered.attempts == 2
     assert delivered.causation_id == second.event_id

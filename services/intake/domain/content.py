@@ -57,6 +57,7 @@ class FirstOpinion:
     treatment_codes: tuple[ProcedureCode, ...]
     treatment_text: str
     rationale: str = ""
+    physician_email: str = ""
 
 
 @dataclass(frozen=True)

@@ -166,12 +166,7 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
         if Identifier(ident.system, value, ident.type) in identifiers:
             c.add(path, "repeats an identifier given before")
         identifiers.append(Identifier(ident.system, value, ident.type))
-    email = ""
-    if p.email:
-        try:
-            email = email_validator.validate_email(p.email, check_deliverability=False).normalized
-        except email_validator.EmailNotValidError as exc:
-            c.add("patient.email", f"is not an e-mail address: {str(exc)[:120]}")
+    email = _email(c, "patient.email", p.email)
     phone = ""
     if p.phone:
         try:
@@ -184,6 +179,17 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
         else:
             phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Patient(given, family, born.isoformat() if born else "", others, p.sex, tuple(identifiers), email, phone)
+
+
+def _email(c: Checks, path: str, value: str) -> str:
+    """The address in its normalised form ("" when none was given)."""
+    if not value:
+        return ""
+    try:
+        return email_validator.validate_email(value, check_deliverability=False).normalized
+    except email_validator.EmailNotValidError as exc:
+        c.add(path, f"is not an e-mail address: {str(exc)[:120]}")
+        return ""
 
 
 def _secondary(c: Checks, req: SubmitCaseRequest, primary: str) -> tuple[Diagnosis, ...]:
@@ -208,8 +214,9 @@ def _first_opinion(c: Checks, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
     if not f.HasField("physician"):
         c.add("first_opinion.physician", "is required (who gave the first opinion)")
     npi = c.npi("first_opinion.physician.npi", f.physician.npi, required=f.HasField("physician"))
-    given = family = ""
+    given = family = email = ""
     if f.HasField("physician"):
+        email = _email(c, "first_opinion.physician.email", f.physician.email)
         given = c.text("first_opinion.physician.given_name", f.physician.given_name, MAX_NAME_CHARS,
                        required="the physician's given name")
         family = c.text("first_opinion.physician.family_name", f.physician.family_name, MAX_NAME_CHARS,
@@ -240,7 +247,7 @@ def _first_opinion(c: Checks, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
     if not codes and not text:
         c.add("first_opinion.proposed_treatment", "needs CPT/HCPCS codes, text, or both")
     rationale = c.text("first_opinion.rationale", f.rationale, MAX_TEXT_CHARS)
-    return FirstOpinion(npi, given, family, org, org_npi, diagnosis, tuple(codes), text, rationale)
+    return FirstOpinion(npi, given, family, org, org_npi, diagnosis, tuple(codes), text, rationale, email)
 
 
 def _attachments(c: Checks, req: SubmitCaseRequest) -> tuple[Attachment, ...]:

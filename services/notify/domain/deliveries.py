@@ -21,7 +21,14 @@ from .webhooks import needs_info_body, opinion_ready_body, retry_delay
 PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
 # Its case was withdrawn before it could be delivered: never to be sent.
 CANCELLED = "cancelled"
-WEBHOOK = "webhook"
+# Not sent, for good: the recipient has no address for its channel on the case.
+SKIPPED = "skipped"
+WEBHOOK, EMAIL = "webhook", "email"
+# Who an e-mail notice is for (its recipient); a webhook's recipient is an endpoint or the tenant.
+PATIENT, PHYSICIAN = "patient", "physician"
+# The e-mails each kind of notice sends: the patient hears of both, the referring
+# physician of the opinion only.
+EMAIL_AUDIENCES = {"opinion_ready": (PATIENT, PHYSICIAN), "needs_info": (PATIENT,)}
 # What a delivery tells: its opinion being delivered is a stage of the case (opinion.delivered).
 OPINION_READY, NEEDS_INFO = "opinion_ready", "needs_info"
 # The event type a tenant's endpoint subscribes to, by kind of notice (domain/endpoints.py).
@@ -69,9 +76,14 @@ class Delivery:
 
     @property
     def to_endpoint(self) -> bool:
-        """Addressed to one endpoint; else to the tenant, waiting for an endpoint that
-        subscribes (there was none when the event came)."""
-        return self.recipient != self.tenant_id
+        """A webhook addressed to one endpoint; else (a webhook to the tenant) waiting for
+        an endpoint that subscribes (there was none when the event came)."""
+        return self.channel == WEBHOOK and self.recipient != self.tenant_id
+
+    @property
+    def template(self) -> str:
+        """An e-mail's template: its audience and what it tells, e.g. "patient_opinion_ready"."""
+        return f"{self.recipient}_{self.kind}"
 
 
 def delivery_id(event_id: str, recipient: str, channel: str) -> str:
@@ -116,6 +128,19 @@ def _to_tenant(event: Event, body: bytes, kind: str, now: datetime, claimed_unti
         **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
            else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
     )
+
+
+def email_deliveries(event: Event, kind: str, now: datetime, claimed_until: datetime | None = None
+                     ) -> list[Delivery]:
+    """The e-mails a notice sends (EMAIL_AUDIENCES). They hold no address and no text:
+    the address is asked of intake, and the message rendered, at send time."""
+    return [Delivery(
+        delivery_id=delivery_id(event.event_id, audience, EMAIL), event_id=event.event_id, case_id=event.case_id,
+        tenant_id=event.tenant_id, recipient=audience, channel=EMAIL, body=b"", traceparent=event.traceparent,
+        created_at=now, kind=kind,
+        **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
+           else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
+    ) for audience in EMAIL_AUDIENCES[kind]]
 
 
 def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: random.Random | None = None,

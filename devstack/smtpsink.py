@@ -1,0 +1,85 @@
+"""A local SMTP server that keeps what it receives: the e-mail side of `make run`,
+the benchmark and the tests (aiosmtpd, in a thread of this process).
+
+It accepts any sender and recipient, without TLS or authentication, on
+127.0.0.1 only; notify reaches it with SECONDLOOK_SMTP_STARTTLS=false. Messages
+are parsed and kept in memory (and appended to a file when one is given, for a
+developer to read); nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from devstack.stack import free_port
+
+
+class _Keep:
+    def __init__(self, sink: SmtpSink):
+        self._sink = sink
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self._sink.refuse_with:
+            self._sink.refused += 1
+            return self._sink.refuse_with
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self._sink.keep(message, list(envelope.rcpt_tos), envelope.content)
+        return "250 OK"
+
+
+class SmtpSink:
+    def __init__(self, log_file: Path | None = None):
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+        self.raw: list[bytes] = []
+        # An SMTP reply such as "451 4.3.0 try later" to play a relay that refuses (tests of retries).
+        self.refuse_with = ""
+        self.refused = 0
+        self._log_file = log_file
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+        self.port = 0
+
+    def keep(self, message: EmailMessage, recipients: list[str], raw: bytes) -> None:
+        with self._lock:
+            self.messages.append(message)
+            self.recipients.append(recipients)
+            self.raw.append(raw)
+            if self._log_file is not None:
+                with self._log_file.open("ab") as f:
+                    f.write(raw + b"\n\n")
+
+    def start(self) -> SmtpSink:
+        self.port = free_port()
+        self._controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def overrides(self) -> dict[str, str]:
+        """The settings that point notify at this sink."""
+        return {"SECONDLOOK_SMTP_HOST": "127.0.0.1", "SECONDLOOK_SMTP_PORT": str(self.port),
+                "SECONDLOOK_SMTP_STARTTLS": "false"}
+
+    def delivered(self) -> list[EmailMessage]:
+        """Messages accepted, in order."""
+        with self._lock:
+            return list(self.messages)
+
+    def for_delivery(self, delivery_prefix: str) -> list[EmailMessage]:
+        return [m for m in self.delivered() if str(m["X-Secondlook-Delivery"] or "").startswith(delivery_prefix)]
+
+    @staticmethod
+    def body(message: EmailMessage) -> str:
+        """Every part's text, decoded."""
+        return "\n".join(part.get_content() for part in message.walk() if part.get_content_maintype() == "text")

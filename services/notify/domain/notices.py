@@ -1,0 +1,42 @@
+"""What an e-mail notice says, and in which language: pure rules, no I/O.
+
+A notice carries the minimum necessary: that something is ready or needed and
+where to sign in. Never a name, a diagnosis, the opinion, or anything else of
+the case: the recipient reads those after signing in. So the only things a
+template sees are the portal's address and whether the case is expedited, and
+nothing of the case can reach a message whatever a template says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_LANGUAGE = "en"
+TEMPLATES = ("patient_opinion_ready", "patient_needs_info", "physician_opinion_ready")
+PARTS = ("subject.txt", "txt", "html")  # each template: a subject line, a plain-text body, an HTML body
+
+
+@dataclass(frozen=True)
+class NoticeContext:
+    portal_url: str
+    expedited: bool
+
+    def as_template_values(self) -> dict:
+        return {"portal_url": self.portal_url, "expedited": self.expedited}
+
+
+def choose_language(requested: str, available: set[str]) -> str:
+    """The language a recipient reads, of those there are templates for: the exact
+    BCP-47 tag ("es-MX"), else its language ("es"), else English."""
+    tag = requested.strip().lower().replace("_", "-")
+    if tag in available:
+        return tag
+    primary = tag.split("-", 1)[0]
+    return primary if primary in available else DEFAULT_LANGUAGE
+
+
+def missing_translations(present: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(language, file) for every template file English has and another language lacks."""
+    english = present.get(DEFAULT_LANGUAGE, set())
+    return sorted((lang, name) for lang, files in present.items() if lang != DEFAULT_LANGUAGE
+                  for name in english - files)

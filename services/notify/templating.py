@@ -1,0 +1,70 @@
+"""notify's e-mail templates: Jinja2 files under templates/<language>/, autoescaped
+for HTML, rendered into one message with a plain-text and an HTML part.
+
+A template a language lacks falls back to English (and `make test` names what is
+missing: tests/unit/test_notify_templates.py). An operator customises the wording
+by pointing `SECONDLOOK_NOTIFY_TEMPLATES_DIR` at a copy of this folder.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+
+import jinja2
+
+from .domain.notices import DEFAULT_LANGUAGE, PARTS, NoticeContext, choose_language, missing_translations
+
+DEFAULT_DIR = Path(__file__).parent / "templates"
+
+
+class Templates:
+    def __init__(self, folder: Path | None = None):
+        self.folder = Path(folder or DEFAULT_DIR)
+        self.languages = {p.name for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
+        if DEFAULT_LANGUAGE not in self.languages:
+            raise ValueError(f"{self.folder}: no {DEFAULT_LANGUAGE}/ templates (every other language falls back "
+                             f"to them)")
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.folder)), undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            keep_trailing_newline=True)
+
+    def present(self) -> dict[str, set[str]]:
+        """The files each language has."""
+        return {lang: {p.name for p in (self.folder / lang).iterdir() if p.is_file()} for lang in self.languages}
+
+    def missing(self) -> list[tuple[str, str]]:
+        return missing_translations(self.present())
+
+    def _render(self, language: str, name: str, part: str, values: dict) -> str:
+        for lang in (language, DEFAULT_LANGUAGE):
+            path = f"{lang}/{name}.{part}"
+            if (self.folder / path).is_file():
+                return self._env.get_template(path).render(**values)
+        raise jinja2.TemplateNotFound(f"{DEFAULT_LANGUAGE}/{name}.{part}")
+
+    def render(self, name: str, language: str, context: NoticeContext) -> tuple[str, str, str, str]:
+        """(language used, subject, plain text, HTML) of template `name` for a reader of `language`."""
+        lang = choose_language(language, self.languages)
+        values = context.as_template_values()
+        subject, text, html = (self._render(lang, name, part, values) for part in PARTS)
+        return lang, " ".join(subject.split()), text, html
+
+    def message(self, name: str, language: str, context: NoticeContext, *, sender: str, to: str,
+                delivery_id: str) -> EmailMessage:
+        """The e-mail: a plain-text part and an HTML alternative. Its Message-ID comes from
+        the delivery, so a receiving system sees a retried send as the same message."""
+        lang, subject, text, html = self.render(name, language, context)
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = sender
+        message["To"] = to
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = f"<{delivery_id.replace(':', '.')}@notify.secondlook>"
+        message["X-Secondlook-Delivery"] = delivery_id
+        message.set_content(text)
+        message.add_alternative(html, subtype="html")
+        message["Content-Language"] = lang  # after the content: setting it clears every Content-* header
+        return message

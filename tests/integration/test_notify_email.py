@@ -1,0 +1,143 @@
+"""E-mail notices against the real store and a real SMTP server (aiosmtpd): the
+patient and the referring physician each get one message with a plain-text and
+an HTML part, a relay that refuses at first is tried again, a recipient without
+an address is skipped, and intake being away is a failed attempt, not a lost
+notice. (The contacts come from a stand-in here; the e2e tests read them from
+intake.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from devstack.smtpsink import SmtpSink
+from secondlook.clock import Clock
+from secondlook.events import new_event
+from secondlook.serviceclient import ServiceUnavailable
+from secondlook.store import Store
+from secondlook.unitofwork import transactor
+from secondlook.v1 import case_pb2, events_pb2, intake_pb2
+from services.notify import repository, usecases
+from services.notify.dispatcher import Dispatcher, EmailParts
+from services.notify.domain.deliveries import DELIVERED, SKIPPED, needs_info_delivery
+from services.notify.mailer import SmtpMailer
+from services.notify.repository import (
+    CachedEndpoints,
+    MongoDeliveries,
+    MongoDeliveryQueue,
+    MongoEndpoints,
+    NotifyUnitOfWork,
+)
+from services.notify.templating import Templates
+from tests.conftest import eventually
+
+pytestmark = pytest.mark.integration
+
+
+class Book:
+    """intake's contacts, as GetContacts would give them."""
+
+    def __init__(self):
+        self.contacts = intake_pb2.Contacts(
+            case_id="c1", tenant_id="t1", urgency=case_pb2.URGENCY_STANDARD,
+            patient=intake_pb2.Contact(email="ada@example.org", language="es-MX"),
+            physician=intake_pb2.Contact(email="dr.who@example.org"))
+        self.away = 0  # calls to answer "unavailable"
+        self.asked: list[str] = []
+
+    async def of_case(self, case_id, purpose):
+        self.asked.append(purpose)
+        if self.away:
+            self.away -= 1
+            raise ServiceUnavailable("UNAVAILABLE")
+        return self.contacts
+
+
+@pytest.fixture
+async def notify(infra_settings):
+    sink = SmtpSink().start()
+    settings = infra_settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": sink.port,
+                                                 "smtp_starttls": False})
+    store = Store(settings, "notify")
+    await store.ensure_indexes()
+    await repository.ensure_indexes(store.db)
+    book = Book()
+    email = EmailParts(contacts=book, templates=Templates(), mailer=SmtpMailer(settings),
+                       sender="secondlook <notices@example.org>", portal_url="https://portal.example.org")
+    endpoints = CachedEndpoints(MongoEndpoints(store.db, cipher=None), ttl_seconds=60)
+    dispatcher = Dispatcher(transactor(store, lambda uow: NotifyUnitOfWork(uow, cipher=None)),
+                            MongoDeliveryQueue(store.db), endpoints, Clock(), timeout=5, max_attempts=4,
+                            allow_insecure_targets=True, retry_base_seconds=0.1, email=email)
+    task = asyncio.create_task(dispatcher.run())
+    yield store, sink, book, dispatcher, endpoints
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    sink.stop()
+    await store.client.drop_database(store.db.name)
+    await store.close()
+
+
+async def _notice(store, endpoints, dispatcher, event, notice=usecases.opinion_ready_delivery):
+    await usecases.record_notices(MongoDeliveries(store.db), endpoints, [event], Clock(), dispatcher.send_now,
+                                  dispatcher.fresh_lease_seconds, notice, email=True)
+
+
+def _opinion(case_id="c1"):
+    return new_event(events_pb2.OpinionSubmitted(assignment_id="a", specialist_id="s", opinion_id="o"),
+                     case_id=case_id, tenant_id="t1", producer="review")
+
+
+async def _deliveries(store, channel="email") -> dict:
+    return {d["recipient"]: d for d in await store.db[repository.DELIVERIES].find({"channel": channel}).to_list()}
+
+
+async def test_the_patient_and_the_physician_each_get_one_message_in_their_language(notify):
+    store, sink, book, dispatcher, endpoints = notify
+    event = _opinion()
+    await _notice(store, endpoints, dispatcher, event)
+    await _notice(store, endpoints, dispatcher, event)  # redelivered: nothing more
+    await eventually(lambda: asyncio.sleep(0, result=len(sink.delivered()) >= 2), 20, "two e-mails")
+    by_rcpt = {m["To"]: m for m in sink.delivered()}
+    assert set(by_rcpt) == {"ada@example.org", "dr.who@example.org"}
+    patient = by_rcpt["ada@example.org"]
+    assert patient["Content-Language"] == "es" and "segunda opinión" in str(patient["Subject"])
+    assert [p.get_content_type() for p in patient.walk()][1:] == ["text/plain", "text/html"]
+    assert str(patient["Message-ID"]).strip() == f"<{event.event_id}.patient.email@notify.secondlook>"
+    assert by_rcpt["dr.who@example.org"]["Content-Language"] == "en"  # no language known: English
+    done = await eventually(lambda: _all(store, DELIVERED, 2), 10, "both recorded delivered")
+    assert {d["recipient"]: d["log"][-1]["status_code"] for d in done} == {"patient": 250, "physician": 250}
+    assert sorted(book.asked) == ["case.opinion_ready to patient by email", "case.opinion_ready to physician by email"]
+    # Nothing of the address is kept with the delivery.
+    assert "example.org" not in str(await store.db[repository.DELIVERIES].find({"channel": "email"}).to_list())
+    assert len(sink.delivered()) == 2
+
+
+async def test_a_refusing_relay_and_an_absent_intake_are_tried_again_and_no_address_is_skipped(notify):
+    store, sink, book, dispatcher, endpoints = notify
+    book.contacts.physician.email = ""  # nobody to tell
+    book.away = 1  # intake away for the first read
+    sink.refuse_with = "451 4.3.0 try again later"
+    asked = new_event(events_pb2.InfoRequested(assignment_id="a", request_id="r", question_count=1),
+                      case_id="c2", tenant_id="t1", producer="review")
+    await _notice(store, endpoints, dispatcher, asked, needs_info_delivery)
+    await _notice(store, endpoints, dispatcher, _opinion("c3"))
+    await eventually(lambda: asyncio.sleep(0, result=sink.refused >= 2), 20, "the relay refusing twice")
+    sink.refuse_with = ""
+    await eventually(lambda: asyncio.sleep(0, result=len(sink.delivered()) == 2), 20,
+                     "the patient's two e-mails once the relay takes them")
+    emails = await store.db[repository.DELIVERIES].find({"channel": "email"}).to_list()
+    by_case = {(d["case_id"], d["recipient"]): d for d in emails}
+    skipped = by_case[("c3", "physician")]
+    assert skipped["status"] == SKIPPED and skipped["last_error"] == "the physician has no e-mail address on the case"
+    logs = [[(a["outcome"], a["status_code"], a["error"]) for a in by_case[(c, "patient")]["log"]] for c in ("c2", "c3")]
+    assert all(log[-1] == ("delivered", 250, "") for log in logs)
+    outcomes = [entry for log in logs for entry in log[:-1]]
+    assert ("failed", 451, "relay answered 451") in outcomes
+    assert ("failed", 0, "intake unavailable for the contact details") in outcomes
+    await eventually(lambda: _all(store, DELIVERED, 2), 10, "both patient e-mails recorded delivered")
+
+
+async def _all(store, status, n):
+    found = await store.db[repository.DELIVERIES].find({"channel": "email", "status": status}).to_list()
+    return found if len(found) == n else None
