@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.smtpsink import SmtpSink
 from devstack.stack import Stack, leftovers
 from secondlook.settings import Settings
 
@@ -32,8 +33,16 @@ def start_stack(home: Path, overrides: dict[str, str] | None = None) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    stack = start_stack(tmp_path_factory.mktemp("stack"))
+def mail():
+    """The SMTP relay of the session's stack: every e-mail notice it sends lands here."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, mail):
+    stack = start_stack(tmp_path_factory.mktemp("stack"), mail.overrides())
     yield stack
     stack.stop()
     assert leftovers(stack.home) == [], "processes outlived the stack"

@@ -11,7 +11,8 @@ PEDIATRIC_CARDIOLOGY = "2080P0202X"
 DIAGNOSIS = "Q21.1"  # mapped to PEDIATRIC_CARDIOLOGY
 
 
-async def list_specialists(directory, admin, place: str, *specialists: tuple[str, float, str]) -> None:
+async def list_specialists(directory, admin, place: str, *specialists: tuple[str, float, str],
+                           languages: tuple[str, ...] = ("en",)) -> None:
     """Specialists who fit a Q21.1 case in `place`: (id, quality, organisation or "")."""
     for sid, quality, org in specialists:
         msg = matching_pb2.Specialist(
@@ -19,7 +20,7 @@ async def list_specialists(directory, admin, place: str, *specialists: tuple[str
             specialties=[PEDIATRIC_CARDIOLOGY], licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
             certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
                                                        expires="2099-12-31")],
-            languages=["en"], capacity=3, accepting=True, turnaround_days=2.0, quality=quality)
+            languages=list(languages), capacity=3, accepting=True, turnaround_days=2.0, quality=quality)
         if org:
             msg.affiliations.add(organization_id=org, name=f"{org} (synthetic)")
         await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=msg), metadata=admin.metadata)

@@ -33,7 +33,7 @@ def _metrics(port: int) -> bytes:
     return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
 
 
-async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_settings):
+async def test_no_canary_reaches_logs_metrics_kafka_webhooks_or_emails(stack, stack_settings, mail):
     receiver = await registered_receiver(stack_settings, stack.target("notify"), TENANT)
     # The reviewer's texts too (opinion, summary for the patient, tests, a blind assessment).
     # Every specialist listed, not only the seed: a panel's adjudicator may be one another test added.
@@ -88,6 +88,12 @@ async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_set
         assert fhir_read.clinical_question in canaries and fhir_read.attachments[0].title in canaries
         await eventually(lambda: asyncio.sleep(0, result=receiver.for_case(fhir_case)), 30, "the FHIR case's webhook")
 
+        # The e-mails to the canary cases' patients and physicians, but for the To header (it must name them).
+        grpc_case_read = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=grpc_case), metadata=authed.metadata)
+        addresses = {grpc_case_read.patient.email, grpc_case_read.first_opinion.physician.email}
+        await eventually(lambda: asyncio.sleep(0, result=len([m for m in mail.delivered() if m["To"] in addresses])
+                                                >= 3), 30, "the canary case's e-mails (two notices to the patient,"
+                                                           " one to the physician)")
         places: dict[str, bytes] = {}
         for name, proc in stack.services.items():
             places[f"{name} log"] = proc.log_path.read_bytes()
@@ -98,7 +104,11 @@ async def test_no_canary_reaches_logs_metrics_kafka_or_webhooks(stack, stack_set
             places[f"topic {topic}"] = b"\n".join(
                 (r.value or b"") + b"".join((v or b"") for _, v in r.headers or ()) for r in records)
         places["webhook bodies"] = b"\n".join(r["body"] for r in receiver.requests)
+        emails = [m for m in mail.delivered() if m["To"] in addresses]
+        places["email subjects and bodies"] = "\n".join(
+            str(m["Subject"]) + "\n" + mail.body(m) for m in emails).encode()
         assert places["webhook bodies"] and places["topic " + ALL_TOPICS[0]]  # there was something to search
+        assert places["email subjects and bodies"]
         # The reviewer's canary was written (review keeps it), so its absence elsewhere means something.
         mongo = AsyncMongoClient(stack.mongo_uri)
         try:

@@ -177,7 +177,7 @@ async def test_a_delivered_opinion_reaches_each_subscribed_endpoint_once(stack, 
         async def log():
             reply = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
                                                 metadata=authed.metadata)
-            by_endpoint = {d.endpoint_id: d for d in reply.deliveries}
+            by_endpoint = {d.endpoint_id: d for d in reply.deliveries if d.channel == "webhook"}
             dead = by_endpoint.get(ids[id(broken)])
             return by_endpoint if dead is not None and dead.status == notify_pb2.DELIVERY_STATUS_DEAD else None
 

@@ -1,0 +1,115 @@
+"""Acceptance: a case's patient and referring physician get their e-mails through a
+real SMTP server, each in their own language, addressed from intake's GetContacts
+at send time (recorded in the case's access audit); GetContacts answers notify's
+service identity only; the delivery log shows the e-mails."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from pymongo import AsyncMongoClient
+
+from devstack import clients
+from devstack.simreviewer import SimulatedReviewer
+from secondlook.auth import mint_token
+from secondlook.v1 import case_pb2, intake_pb2, intake_pb2_grpc, notify_pb2
+from tests.conftest import eventually
+from tests.e2e.specialists import case_for, list_specialists
+
+pytestmark = pytest.mark.e2e
+
+PLACE = "US-ME"  # only this file's specialist is licensed here for its cases
+TENANT = "tenant-email"
+
+
+async def _refused(call) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    return info.value
+
+
+async def test_patient_and_physician_get_one_email_each_in_their_language(stack, stack_settings, mail):
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    intake, submitter = clients.submitter(stack_settings, stack.target("intake"), TENANT)
+    notify, tenant_admin = clients.tenant_admin(stack_settings, stack.target("notify"), TENANT)
+    reviewer = None
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    try:
+        await list_specialists(directory, admin, PLACE, ("me-mail", 1.0, ""), languages=("en", "es"))
+        reviewer = SimulatedReviewer(stack_settings, stack.target("review"), ["me-mail"]).start()
+        request = case_for("email", PLACE, panel_requested=False, blind_review_requested=False)
+        request.language = "es-US"
+        request.patient.email = "paciente.email-e2e@example.org"
+        request.first_opinion.physician.email = "referrer.email-e2e@example.org"
+        case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
+
+        def received():
+            return {m["To"]: m for m in mail.delivered()
+                    if m["To"] in (request.patient.email, request.first_opinion.physician.email)}
+
+        got = await eventually(lambda: asyncio.sleep(0, result=len(received()) == 2 and received()), 90,
+                               "the patient's and the physician's e-mails")
+        patient, physician = got[request.patient.email], got[request.first_opinion.physician.email]
+        assert patient["Content-Language"] == "es" and "segunda opinión" in str(patient["Subject"])
+        assert physician["Content-Language"] == "en"  # the physician's language is not known: English
+        assert "portal" in mail.body(patient) and "<a href=" in mail.body(patient)
+        assert len([m for m in mail.delivered() if m["To"] == request.patient.email]) == 1
+
+        # intake recorded each read of the contacts, naming the notice.
+        async def audited():
+            found = await mongo["secondlook_intake"]["audit"].find({"case_id": case_id, "method": "GetContacts"}) \
+                .to_list()
+            return found if len(found) >= 2 else None
+
+        reads = await eventually(audited, 30, "the contact reads in the access audit")
+        assert {r["subject"] for r in reads} == {"case.opinion_ready to patient by email via service:notify",
+                                                 "case.opinion_ready to physician by email via service:notify"}
+
+        listed = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
+                                             metadata=tenant_admin.metadata)
+        emails = {d.recipient: d for d in listed.deliveries if d.channel == "email"}
+        assert set(emails) == {"patient", "physician"}
+        assert all(d.status == notify_pb2.DELIVERY_STATUS_DELIVERED and d.log[-1].status_code == 250
+                   for d in emails.values())
+        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
+        assert case.first_opinion.physician.email == request.first_opinion.physician.email
+        # The e-mails are not a stage: the case is DELIVERED once its tenant has the webhook (it has no endpoint).
+        assert case.status == case_pb2.CASE_STATUS_OPINION_READY
+    finally:
+        if reviewer is not None:
+            await reviewer.stop()
+        await mongo.close()
+        for a in (admin, submitter, tenant_admin):
+            await a.close()
+
+
+@pytest.mark.parametrize("who, roles, code", [
+    ("coordinator@example.org", ["submitter"], grpc.StatusCode.PERMISSION_DENIED),
+    ("service:review", ["case-reader"], grpc.StatusCode.PERMISSION_DENIED),
+    ("service:matching", ["contact-reader"], grpc.StatusCode.PERMISSION_DENIED),  # the role, not notify's identity
+])
+async def test_contacts_answer_the_notify_service_only(stack, stack_settings, who, roles, code):
+    token = mint_token(stack_settings, subject=who, tenant="secondlook-services", roles=roles)
+    async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        error = await _refused(stub.GetContacts(intake_pb2.GetContactsRequest(case_id="x", purpose="p"),
+                                                metadata=(("authorization", f"Bearer {token}"),)))
+        assert error.code() == code
+        error = await _refused(stub.GetContacts(intake_pb2.GetContactsRequest(case_id="x", purpose="p")))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_contacts_refuse_a_request_without_a_purpose_and_an_unknown_case(stack, stack_settings):
+    token = mint_token(stack_settings, subject="service:notify", tenant="secondlook-services",
+                       roles=["contact-reader"])
+    metadata = (("authorization", f"Bearer {token}"),)
+    async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        error = await _refused(stub.GetContacts(intake_pb2.GetContactsRequest(), metadata=metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "case_id" in error.details() and "purpose" in error.details()
+        error = await _refused(stub.GetContacts(intake_pb2.GetContactsRequest(case_id="no-such-case", purpose="test"),
+                                                metadata=metadata))
+        assert error.code() == grpc.StatusCode.NOT_FOUND
