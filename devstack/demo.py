@@ -28,6 +28,7 @@ from rich.table import Table
 from devstack import clients
 from devstack.receiver import WebhookReceiver, registered_receiver
 from devstack.simreviewer import SimulatedReviewer
+from devstack.smtpsink import SmtpSink
 from devstack.stack import ROOT, Stack, leftovers
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
@@ -42,7 +43,12 @@ ANSWER = intake_pb2.Attachment(uri="https://records.example.org/demo/imaging-rep
                                size_bytes=48_213, sha256="5" * 64, title="Imaging report (synthetic)")
 
 
-def _table(cases: list[dict], started: float, receiver: WebhookReceiver, hold: bool) -> Table:
+def _emails(mail: SmtpSink, c: dict) -> str:
+    """How many e-mails the case's patient and physician received (matched by address)."""
+    return str(sum(m["To"] in c.get("addresses", ()) for m in mail.delivered()) or "·")
+
+
+def _table(cases: list[dict], started: float, receiver: WebhookReceiver, mail: SmtpSink, hold: bool) -> Table:
     table = Table(title=f"secondlook · {len(cases)} sample cases · {time.monotonic() - started:5.1f}s · seconds after submit",
                   title_justify="left")
     table.add_column("case", no_wrap=True)
@@ -51,19 +57,21 @@ def _table(cases: list[dict], started: float, receiver: WebhookReceiver, hold: b
     table.add_column("status", no_wrap=True)
     for stage in STAGES:  # seconds after submission at which the stage happened
         table.add_column(SHORT[stage], justify="right", no_wrap=True)
+    table.add_column("e-mails", justify="right", no_wrap=True)
     for c in cases:
         reached = c.get("reached", {})
         status = c.get("status", "…")
         table.add_row(c["ref"], c["diagnosis"], c.get("specialist", ""), f"[{STYLE.get(status, 'yellow')}]{status}[/]",
-                      *(f"{reached[s]:.1f}" if s in reached else "·" for s in STAGES))
+                      *(f"{reached[s]:.1f}" if s in reached else "·" for s in STAGES), _emails(mail, c))
     table.caption = (f"webhooks received and verified: {len(receiver.verified)}"
-                     f" · rejected: {receiver.rejected} · reviews by the SIMULATED reviewer")
+                     f" · rejected: {receiver.rejected} · e-mails received: {len(mail.delivered())} (local SMTP"
+                     f" sink) · reviews by the SIMULATED reviewer")
     if hold and cases and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
         table.caption += "\n[bold green]all cases settled[/] · the platform keeps running · Ctrl-C stops everything"
     return table
 
 
-async def _demo(stack: Stack, console: Console, hold: bool) -> int:
+async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> int:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
     intake, intake_auth = clients.submitter(settings, stack.target("intake"), TENANT)
@@ -75,7 +83,8 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
         sent = time.monotonic()
         r = await intake.SubmitCase(req, metadata=intake_auth.metadata, timeout=10)
         cases.append({"id": r.case_id, "ref": req.client_request_id.split("-", 2)[2], "sent": sent,
-                      "diagnosis": req.diagnosis_code})
+                      "diagnosis": req.diagnosis_code,
+                      "addresses": {req.patient.email, req.first_opinion.physician.email} - {""}})
         if len(cases) == 1:  # the reviewer of the first sample case asks for more records, which the demo sends
             reviewer.ask_more_info_on(r.case_id)
     # One more the way a hospital's FHIR system sends it: a transaction Bundle over HTTP.
@@ -88,19 +97,22 @@ async def _demo(stack: Stack, console: Console, hold: bool) -> int:
     cases.append({"id": case_id, "ref": "fhir-breast-onc", "sent": sent, "diagnosis": "C50.911"})
     try:
         if console.is_terminal:
-            with Live(_table(cases, started, receiver, hold), console=console, refresh_per_second=4) as live:
-                await _follow(intake, intake_auth, cases, hold, lambda: live.update(_table(cases, started, receiver, hold)))
+            with Live(_table(cases, started, receiver, mail, hold), console=console, refresh_per_second=4) as live:
+                await _follow(intake, intake_auth, cases, hold,
+                              lambda: live.update(_table(cases, started, receiver, mail, hold)))
         else:
             await _follow(intake, intake_auth, cases, hold, lambda: _print_changes(console, cases))
         elapsed = time.monotonic() - started
         delivered = sum(c.get("status") == "DELIVERED" for c in cases)
         console.print(f"[bold green]{delivered}/{len(cases)} cases DELIVERED[/] in {elapsed:.1f}s; "
-                      f"{len(receiver.verified)} signed webhooks verified.")
+                      f"{len(receiver.verified)} signed webhooks verified; {len(mail.delivered())} e-mails received "
+                      f"(readable in {mail.log_file}).")
         if not console.is_terminal:
             for c in cases:
                 reached = c.get("reached", {})
                 console.print(f"summary case {c['ref']} {c.get('status', '?')} "
-                              + " ".join(f"{SHORT[s]}={reached[s]:.2f}s" for s in STAGES if s in reached))
+                              + " ".join(f"{SHORT[s]}={reached[s]:.2f}s" for s in STAGES if s in reached)
+                              + f" e-mails={_emails(mail, c)}")
         return 0 if delivered == len(cases) else 1
     finally:
         await reviewer.stop()
@@ -209,8 +221,10 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
     home = home or ROOT / ".secondlook"
     if fresh:
         shutil.rmtree(home, ignore_errors=True)
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    mail = SmtpSink(log_file=home / "logs" / "mail.txt").start()  # the e-mail notices land here
     stack = Stack(home, persistent_store=True, overrides={
-        "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "20", "SECONDLOOK_LOG_LEVEL": "INFO",
+        "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "20", "SECONDLOOK_LOG_LEVEL": "INFO", **mail.overrides(),
     }, synthetic_specialists=synthetic_specialists, **(ports or {}))
     # SIGTERM (a supervisor, a container runtime, a CI timeout) stops everything
     # the way Ctrl-C does.
@@ -232,7 +246,8 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
             if name in stack.fhir_ports:
                 grid.add_row("", f"FHIR {stack.fhir_base(name)}", "", "")
         console.print(Group(grid))
-        result = _until_signalled(_demo(stack, console, hold))
+        console.print(f"SMTP sink 127.0.0.1:{mail.port} · e-mails in {mail.log_file}")
+        result = _until_signalled(_demo(stack, console, hold, mail))
         if result is None:
             raise KeyboardInterrupt
         code = result
@@ -250,6 +265,7 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         signal.signal(signal.SIGTERM, force)
         with console.status("stopping every process"):
             stack.stop()
+            mail.stop()
         alive = leftovers(home)
         console.print("[green]✓[/] all processes stopped" if not alive else f"[red]still running: pids {alive}[/]")
     return code

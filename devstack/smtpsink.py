@@ -41,7 +41,7 @@ class SmtpSink:
         # An SMTP reply such as "451 4.3.0 try later" to play a relay that refuses (tests of retries).
         self.refuse_with = ""
         self.refused = 0
-        self._log_file = log_file
+        self.log_file = log_file
         self._lock = threading.Lock()
         self._controller: Controller | None = None
         self.port = 0
@@ -51,8 +51,8 @@ class SmtpSink:
             self.messages.append(message)
             self.recipients.append(recipients)
             self.raw.append(raw)
-            if self._log_file is not None:
-                with self._log_file.open("ab") as f:
+            if self.log_file is not None:
+                with self.log_file.open("ab") as f:
                     f.write(raw + b"\n\n")
 
     def start(self) -> SmtpSink:

@@ -46,6 +46,12 @@ def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path
         # The acceptance is a minute on an idle machine (it takes seconds); CI shares
         # its two cores with the rest of the suite, hence the margin.
         wait_for(lambda: _delivered_lines(output) >= refs, 120, f"{len(refs)} sample cases DELIVERED in the output")
+        # The e-mail notices reached the local SMTP sink: every sample's patient and referring physician.
+        mail = home / "logs" / "mail.txt"
+        addresses = {a for req in sample_cases() for a in (req.patient.email, req.first_opinion.physician.email)}
+        wait_for(lambda: mail.exists() and all(f"To: {a}".encode() in mail.read_bytes() for a in addresses), 60,
+                 "an e-mail to every sample's patient and physician in the sink's file")
+        assert "e-mails in" in output.read_text()
         demo.send_signal(signal.SIGINT)  # what Ctrl-C delivers
         code = demo.wait(timeout=90)
     text = output.read_text()

@@ -366,7 +366,8 @@ NOT_PUBLIC_V6 = {"::1/128", "fc00::/7", "fe80::/10"}
 
 
 def test_egress_is_denied_by_default_and_only_notify_and_intake_reach_outside_on_443():
-    """notify posts webhooks; intake reaches the cloud KMS of PHI encryption."""
+    """notify posts webhooks (and e-mails its SMTP relay); intake reaches the cloud KMS
+    of PHI encryption."""
     docs = services()
     assert any(
         "Egress" in p["spec"]["policyTypes"] and not p["spec"].get("egress")
@@ -385,8 +386,12 @@ def test_egress_is_denied_by_default_and_only_notify_and_intake_reach_outside_on
             assert blocks == [], f"{name} may reach addresses outside the cluster"
             continue
         outside = [r for r in rules if any("ipBlock" in peer for peer in r.get("to", []))]
-        assert [{(p.get("protocol", "TCP"), p["port"]) for p in r["ports"]} for r in outside] == [{("TCP", 443)}]
-        by_cidr = {b["cidr"]: set(b.get("except", [])) for b in blocks}
+        smtp = [{("TCP", 587), ("TCP", 465)}] if name == "notify" else []
+        assert sorted(({(p.get("protocol", "TCP"), p["port"]) for p in r["ports"]} for r in outside), key=len) \
+            == [{("TCP", 443)}, *smtp]
+        https = [r for r in outside if [p["port"] for p in r["ports"]] == [443]]
+        by_cidr = {peer["ipBlock"]["cidr"]: set(peer["ipBlock"].get("except", []))
+                   for r in https for peer in r["to"] if "ipBlock" in peer}
         assert NOT_PUBLIC_V4 <= by_cidr["0.0.0.0/0"], by_cidr
         assert NOT_PUBLIC_V6 <= by_cidr["::/0"], by_cidr
 
