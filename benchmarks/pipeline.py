@@ -12,6 +12,8 @@ In one run:
    included, as it loads the same store);
 3. the open loop (openloop.py): the highest arrival rate the pipeline
    sustains, then half of it: submit → OFFERED and → DELIVERED p50/p99.
+Notices go out as in `make run`: a signed webhook to the tenant and e-mails to
+each case's patient and physician, through a local SMTP sink.
 Every case asks for one reviewer, not blind (the sample cases' panel and blind
 requests are dropped): a panel case is several reviews, a blind one another
 step, another workload; the figures stay comparable with earlier runs. The headline is `ceiling_txn_per_case`: the store's raw transaction ceiling
@@ -51,6 +53,7 @@ from devstack import clients
 from devstack.demo import TENANT
 from devstack.receiver import registered_receiver
 from devstack.simreviewer import SimulatedReviewer
+from devstack.smtpsink import SmtpSink
 from devstack.stack import ROOT, Stack
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
@@ -217,7 +220,7 @@ async def idle_offers(intake, authed, receiver, n: int, timeout: float) -> tuple
     return seconds, to_matching
 
 
-async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, idle_cases: int,
+async def pipeline(stack: Stack, mail: SmtpSink, cases: int, concurrency: int, timeout: float, idle_cases: int,
                    step_seconds: float) -> dict:
     settings = Settings(jwt_secret=stack.jwt_secret)
     receiver = await registered_receiver(settings, stack.target("notify"), TENANT)
@@ -295,6 +298,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, i
         return await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata, timeout=30)
 
     webhooks = len(receiver.verified)  # burst and idle cases
+    emails = len(mail.delivered())
     open_loop = OpenLoop(intake, authed, lambda: set(receiver.per_case()), samples, console, step_seconds)
     sustained = await open_loop.sustained_rate(start=max(1.0, round(0.6 * cases / elapsed, 1)))
     half = await open_loop.latencies(sustained / 2, get_case) if sustained else None
@@ -317,6 +321,7 @@ async def pipeline(stack: Stack, cases: int, concurrency: int, timeout: float, i
             for service, by_command in commands_after.items()},
         "ops_per_case_by_kind": {k: (ops_after[k] - ops_before.get(k, 0)) / cases for k in ops_after},
         "webhooks": webhooks,
+        "emails": emails,
         "idle_offered_p50": percentile(idle, 0.5),
         "idle_offered_max": max(idle),
         "idle_matching_p50": percentile(idle_to_matching, 0.5),
@@ -385,9 +390,11 @@ def main() -> None:
     for specialist in directory:
         specialist["capacity"] = 100_000
     (home / "specialists.json").write_text(json.dumps(directory))
+    mail = SmtpSink().start()
     stack = Stack(home, persistent_store=True, overrides={
         "SECONDLOOK_LOG_LEVEL": "WARNING",
         "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(home / "specialists.json"),
+        **mail.overrides(),
     })
     try:
         with console.status("starting broker, store and the four services"):
@@ -396,10 +403,11 @@ def main() -> None:
                             f"{1 + CEILING_ROUNDS})"):
             ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
             ceiling_16, rounds_16 = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16)
-        result = asyncio.run(pipeline(stack, args.cases, args.concurrency, args.timeout, args.idle_cases,
+        result = asyncio.run(pipeline(stack, mail, args.cases, args.concurrency, args.timeout, args.idle_cases,
                                       args.step_seconds))
     finally:
         stack.stop()
+        mail.stop()
 
     ceiling = max(ceiling_1, ceiling_16)
     pipeline_txn_rate = result["cases_per_second"] * result["txn_per_case"]
@@ -432,6 +440,7 @@ def main() -> None:
     table.add_row("ceiling ÷ txn per case (cases/s the store could carry)",
                   f"{ceiling / result['txn_per_case']:.1f}")
     table.add_row("signed webhooks received (burst and idle cases)", f"{result['webhooks']}")
+    table.add_row("e-mails received by then (patients and physicians)", f"{result['emails']}")
     table.add_row(f"idle stack, one case at a time ({args.idle_cases}): submit → OFFERED p50 / max (ms)",
                   f"{result['idle_offered_p50'] * 1000:.0f} / {result['idle_offered_max'] * 1000:.0f}")
     table.add_row("  of which submit → MATCHING (matching took the case) p50 (ms)",
@@ -490,6 +499,7 @@ def main() -> None:
             "store_operations_per_case_by_kind": {k: round(v, 1) for k, v in result["ops_per_case_by_kind"].items()},
             "pipeline_share_of_ceiling": round(pipeline_txn_rate / ceiling, 3),
             "webhooks": result["webhooks"],
+            "emails": result["emails"],
             "idle_offered_p50_ms": round(result["idle_offered_p50"] * 1000, 1),
             "idle_offered_max_ms": round(result["idle_offered_max"] * 1000, 1),
             "consumers_seconds": {name: {k: round(v, 4) for k, v in f.items()}

@@ -318,3 +318,22 @@ def test_a_bundle_with_too_many_entries_is_refused_before_the_models_read_it():
     read = _read(bundle)
     assert isinstance(read, Refusal) and read.status == 400
     assert [(p.expression, p.diagnostics) for p in read.problems] == [("Bundle.entry", "must have at most 200 entries")]
+
+
+def test_the_referring_physicians_email_comes_from_the_role_before_the_practitioner():
+    bundle = _bundle()
+    _res(bundle, PR)["telecom"] = [{"system": "email", "value": "home.doctor@example.org"}]
+    result = _read(bundle)
+    assert isinstance(result, Translation), result.problems
+    assert result.request.first_opinion.physician.email == "home.doctor@example.org"
+    _res(bundle, ROLE)["telecom"] = [{"system": "phone", "value": "+14155550100"},
+                                     {"system": "email", "value": "old@example.org", "use": "old"},
+                                     {"system": "email", "value": "work.doctor@example.org"}]
+    result = _read(bundle)
+    assert result.request.first_opinion.physician.email == "work.doctor@example.org"
+    # A wrong address is the domain's to refuse (as SubmitCase does), at the element it came from.
+    _res(bundle, ROLE)["telecom"][2]["value"] = "work.doctor@@example.org"
+    result = _read(bundle)
+    _, violations = validate(result.request, NOW)
+    assert [path for path, _ in violations] == ["first_opinion.physician.email"]
+    assert result.locate("first_opinion.physician.email") == f"Bundle.entry[{ROLE}].resource.telecom[2].value"

@@ -52,7 +52,8 @@ WHERE_IN_FHIR = {
                             "a base64 SHA-1 in R4, is not read",
 }
 # Rules whose text may carry parts of the value whatever is cut out.
-_OPAQUE_RULES = {"patient.email": "is not an e-mail address"}
+_OPAQUE_RULES = {"patient.email": "is not an e-mail address",
+                 "first_opinion.physician.email": "is not an e-mail address"}
 _INDEX = re.compile(r"\[\d+\]")
 _STEP = re.compile(r"([a-z_]+)(?:\[(\d+)\])?")
 

@@ -36,7 +36,8 @@ What a bundle holds and how it maps (FHIRPaths from its resource):
   CarePlan (the first opinion: the plan the first physician proposed)
     .author -> PractitionerRole     .practitioner -> Practitioner: NPI (identifier system
                (or Practitioner)    http://hl7.org/fhir/sid/us-npi) and name; .organization ->
-                                    Organization: name, NPI
+                                    Organization: name, NPI; the e-mail (telecom) of the role,
+                                    else of the practitioner
     .addresses[0] -> Condition      the first opinion's diagnosis, when not the primary one
     .activity.detail.code.coding    procedure codes: CPT (http://www.ama-assn.org/go/cpt),
                                     HCPCS (https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets);
@@ -321,13 +322,11 @@ def _patient(b: _Builder, pt: Entry) -> None:
         out.identifiers.add(system=_str(ident, "system"), value=_str(ident, "value"), type=kind)
         for proto, fhir in (("", ""), (".system", ".system"), (".value", ".value"), (".type", ".type")):
             b.source(f"patient.identifiers[{i}]{proto}", f"{p}.identifier[{i}]{fhir}")
-    for system, proto in (("email", "email"), ("phone", "phone")):
-        usable = [(t.get("rank") or 1_000_000, i, t) for i, t in enumerate(_list(res, "telecom"))
-                  if t.get("system") == system and t.get("use") != "old" and _str(t, "value")]
-        if usable:
-            _, i, telecom = min(usable, key=lambda u: (u[0], u[1]))
-            setattr(out, proto, telecom["value"])
-            b.source(f"patient.{proto}", f"{p}.telecom[{i}].value")
+    for system in ("email", "phone"):
+        if (found := _telecom(res, system)) is not None:
+            i, value = found
+            setattr(out, system, value)
+            b.source(f"patient.{system}", f"{p}.telecom[{i}].value")
     _language(b, pt)
     _jurisdiction(b, pt)
 
@@ -393,6 +392,17 @@ def _jurisdiction(b: _Builder, pt: Entry) -> None:
     b.source("jurisdiction", f"{path}.state")
 
 
+def _telecom(res: dict, system: str) -> tuple[int, str] | None:
+    """(index, value) of the resource's contact point of `system` to use: per system the
+    lowest rank not "old"; None when it has none."""
+    usable = [(t.get("rank") or 1_000_000, i, t) for i, t in enumerate(_list(res, "telecom"))
+              if t.get("system") == system and t.get("use") != "old" and _str(t, "value")]
+    if not usable:
+        return None
+    _, i, telecom = min(usable, key=lambda u: (u[0], u[1]))
+    return i, telecom["value"]
+
+
 def _first_opinion(b: _Builder, cp: Entry) -> None:
     res, p, out = cp.resource, cp.path, b.req.first_opinion
     out.SetInParent()
@@ -426,6 +436,12 @@ def _first_opinion(b: _Builder, cp: Entry) -> None:
             out.physician.given_name, out.physician.family_name = (given[0] if given else ""), _str(name, "family")
             b.source("first_opinion.physician.given_name", f"{practitioner.path}.name[{k}].given[0]")
             b.source("first_opinion.physician.family_name", f"{practitioner.path}.name[{k}].family")
+        # Where the physician is reached: the role's e-mail (their work address) before the person's.
+        for holder in (author, practitioner):
+            if holder is not None and (found := _telecom(holder.resource, "email")) is not None:
+                out.physician.email = found[1]
+                b.source("first_opinion.physician.email", f"{holder.path}.telecom[{found[0]}].value")
+                break
     for i, ref in enumerate(_list(res, "addresses")):
         condition = b.resolve.follow(ref, f"{p}.addresses[{i}]", cp, ("Condition",))
         if i == 0 and condition is not None and condition is not b.primary_condition:
