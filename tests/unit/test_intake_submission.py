@@ -71,6 +71,7 @@ RULES = [
     ({"patient.identifiers[0].value": ""}, "patient.identifiers[0].value", "required"),
     ({"patient.identifiers[0].type": "medical-record"}, "patient.identifiers[0].type", "HL7 v2"),
     ({"patient.email": "maria@"}, "patient.email", "e-mail"),
+    ({"first_opinion.physician.email": "dr@@example.org"}, "first_opinion.physician.email", "e-mail"),
     ({"patient.phone": "415-555-0123"}, "patient.phone", "E.164"),
     ({"patient.phone": "+1415555"}, "patient.phone", "E.164"),
     ({"diagnosis_code": ""}, "diagnosis_code", "required"),
