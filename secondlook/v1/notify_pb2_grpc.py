@@ -123,14 +123,17 @@ class NotifyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DisableEndpoint(self, request, context):
-        """Stops sending to the endpoint: its deliveries fail ("endpoint disabled") until enabled.
+        """Stops sending to the endpoint: notices that come meanwhile are not addressed to
+        it, and those already waiting fail ("endpoint is disabled") until they die
+        (RetryDelivery sends one again once it is enabled).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EnableEndpoint(self, request, context):
-        """Sends to it again (also after notify disabled it for repeated failure).
+        """Resumes it for new notices (also after notify disabled it for repeated failure)
+        and clears its count of deaths.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -119,11 +119,12 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
 
 
 def contacts_message(case: Case) -> intake_pb2.Contacts:
-    """How to reach the case's patient and referring physician, and nothing else of it."""
+    """How to reach the case's patient and referring physician by e-mail, and nothing else
+    of it (the phone stays with intake until a channel needs it)."""
     assert case.content is not None
     patient, first = case.content.patient, case.content.first_opinion
     return intake_pb2.Contacts(
         case_id=case.case_id, tenant_id=case.tenant_id, urgency=case.urgency, status=case.status,
-        patient=intake_pb2.Contact(email=patient.email, phone=patient.phone, language=case.language),
+        patient=intake_pb2.Contact(email=patient.email, language=case.language),
         physician=intake_pb2.Contact(email=first.physician_email),
     )

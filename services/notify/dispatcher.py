@@ -47,6 +47,7 @@ SENDING_AT_ONCE = 50  # POSTs under way at once
 # longer is left to the store (claimed again once its lease runs out).
 FRESH_WAIT_SECONDS = 10.0
 WITHDRAWN_MEMORY = 10_000  # withdrawn cases this replica remembers, to send nothing new for them
+LEASE_MARGIN_SECONDS = 3.0  # of a lease, kept for recording the outcome
 
 
 @dataclass(frozen=True)
@@ -247,22 +248,27 @@ class Dispatcher:
             log.info("webhook_delivered", attempts=delivery.attempts, seconds=done.latency_ms / 1000)
 
     async def _send_email(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> None:
-        if self._email is None:  # e-mail was turned off after it was written: nobody will send it
-            if await usecases.record_skipped(self._queue, delivery, attempt("failed", error="e-mail is off")):
-                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
-            return
+        if self._email is None:  # written by a replica that sends e-mail: this one does not (yet)
+            return await self._failed(delivery, attempt("failed", error="e-mail is not set up on this replica"))
+        email = self._email
         try:
-            message, why_not = await usecases.compose_email(self._email.contacts, self._email.templates, delivery,
-                                                            sender=self._email.sender,
-                                                            portal_url=self._email.portal_url)
+            # Within its lease, or another sender takes it over and sends it too.
+            async with asyncio.timeout(self.lease_seconds - LEASE_MARGIN_SECONDS):
+                message, why_not = await usecases.compose_email(email.contacts, email.templates, delivery,
+                                                                sender=email.sender, portal_url=email.portal_url)
+                if message is None:
+                    if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
+                        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
+                        log.info("email_skipped", recipient=delivery.recipient, why=why_not)
+                    return
+                code, error = await email.mailer.send(message)
         except ServiceUnavailable:
             return await self._failed(delivery, attempt("failed", error="intake unavailable for the contact details"))
-        if message is None:
-            if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
-                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
-                log.info("email_skipped", recipient=delivery.recipient, why=why_not)
-            return
-        code, error = await self._email.mailer.send(message)
+        except TimeoutError:
+            return await self._failed(delivery, attempt("failed", error="not sent within its lease"))
+        except Exception as exc:  # a refusal by intake, a broken template, ...: an attempt, tried again, then dead
+            log.warning("email_not_composed", error=type(exc).__name__)
+            return await self._failed(delivery, attempt("failed", error=f"not sent: {type(exc).__name__}"))
         if code is None or not 200 <= code < 300:
             return await self._failed(delivery, attempt("failed", code, error))
         done = attempt("delivered", code)

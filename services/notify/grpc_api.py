@@ -16,6 +16,7 @@ from .repository import DeliveryQueue, EndpointRepository
 from .targets import check_host
 
 ROLE = "tenant-admin"
+MAX_ID = 200
 STATUSES = {PENDING: notify_pb2.DELIVERY_STATUS_PENDING, SENDING: notify_pb2.DELIVERY_STATUS_SENDING,
             DELIVERED: notify_pb2.DELIVERY_STATUS_DELIVERED, DEAD: notify_pb2.DELIVERY_STATUS_DEAD,
             CANCELLED: notify_pb2.DELIVERY_STATUS_CANCELLED, SKIPPED: notify_pb2.DELIVERY_STATUS_SKIPPED}
@@ -71,6 +72,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     def _check_host(self, host: str, port: int):
         return check_host(host, port, self._allow_insecure)
 
+    @staticmethod
+    async def _check_ids(context, **ids: str) -> None:
+        """Each id given and of a sane length, or INVALID_ARGUMENT naming the field."""
+        problems = [(name, "is required") if not value else (name, f"must be at most {MAX_ID} characters")
+                    for name, value in ids.items() if not value or len(value) > MAX_ID]
+        if problems:
+            await context.abort_with_status(field_violations(*problems))
+
     async def _run(self, context, call):
         """Runs a use case, its refusals as gRPC statuses."""
         try:
@@ -109,6 +118,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 
     async def RotateSecret(self, request, context):
         principal = await require_role(context, ROLE)
+        await self._check_ids(context, endpoint_id=request.endpoint_id)
         endpoint = await self._run(context, lambda: usecases.rotate_secret(
             self._endpoints, self._clock, tenant_id=principal.tenant, endpoint_id=request.endpoint_id,
             overlap_seconds=request.overlap_seconds))
@@ -117,6 +127,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 
     async def DisableEndpoint(self, request, context):
         principal = await require_role(context, ROLE)
+        await self._check_ids(context, endpoint_id=request.endpoint_id)
         endpoint = await self._run(context, lambda: usecases.disable_endpoint(
             self._endpoints, tenant_id=principal.tenant, endpoint_id=request.endpoint_id, reason=request.reason,
             disabled_by=principal.subject))
@@ -124,12 +135,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 
     async def EnableEndpoint(self, request, context):
         principal = await require_role(context, ROLE)
+        await self._check_ids(context, endpoint_id=request.endpoint_id)
         endpoint = await self._run(context, lambda: usecases.enable_endpoint(
             self._endpoints, tenant_id=principal.tenant, endpoint_id=request.endpoint_id))
         return _endpoint_message(endpoint, self._clock)
 
     async def SendTestEvent(self, request, context):
         principal = await require_role(context, ROLE)
+        await self._check_ids(context, endpoint_id=request.endpoint_id)
         webhook_id, status, error, seconds = await self._run(context, lambda: usecases.send_test_event(
             self._endpoints, self._post, self._clock, tenant_id=principal.tenant, endpoint_id=request.endpoint_id))
         return notify_pb2.SendTestEventResponse(webhook_id=webhook_id, delivered=not error, status_code=status or 0,
@@ -137,12 +150,14 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
 
     async def ListDeliveries(self, request, context):
         principal = await require_role(context, ROLE, "submitter", "operator")
+        await self._check_ids(context, case_id=request.case_id)
         found = await self._run(context, lambda: usecases.list_deliveries(
             self._queue, case_id=request.case_id, tenants=_tenants(principal)))
         return notify_pb2.ListDeliveriesResponse(deliveries=[_delivery_message(d) for d in found])
 
     async def RetryDelivery(self, request, context):
         principal = await require_role(context, ROLE, "operator")
+        await self._check_ids(context, delivery_id=request.delivery_id)
         tenants = frozenset({principal.tenant}) | principal.granted_tenants if principal.has("operator") \
             else frozenset({principal.tenant})
         delivery = await self._run(context, lambda: usecases.retry_delivery(

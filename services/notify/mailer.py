@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 
 from secondlook.settings import Settings
@@ -24,6 +25,8 @@ class SmtpMailer:
         self._username = settings.smtp_username
         self._password = settings.smtp_password.get_secret_value()
         self._timeout = settings.smtp_timeout_seconds
+        # Its own threads: a slow relay must not hold the default pool (aiohttp resolves names there).
+        self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smtp")
 
     @property
     def enabled(self) -> bool:
@@ -32,13 +35,15 @@ class SmtpMailer:
     async def send(self, message: EmailMessage) -> tuple[int | None, str]:
         """(the relay's reply code, "") once it took the message, (code, reply) when it
         refused it, or (None, why it could not be asked)."""
-        return await asyncio.to_thread(self._send, message)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._send, message)
 
     def _send(self, message: EmailMessage) -> tuple[int | None, str]:
         try:
             with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
                 if self._starttls:
                     smtp.starttls(context=ssl.create_default_context())
+                elif self._username:
+                    return None, "refusing to send SMTP credentials without STARTTLS"
                 if self._username:
                     smtp.login(self._username, self._password)
                 refused = smtp.send_message(message)

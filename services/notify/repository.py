@@ -30,6 +30,7 @@ from .domain.deliveries import (
     PENDING,
     SENDING,
     SKIPPED,
+    WEBHOOK,
     Attempt,
     Delivery,
 )
@@ -43,6 +44,7 @@ ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> bool: ...
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]: ...
+    async def routed(self, events: list[tuple[str, str]]) -> set[str]: ...
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool: ...
     async def mark_dead(self, delivery: Delivery, attempt: Attempt) -> str: ...
 
@@ -63,7 +65,7 @@ class DeliveryQueue(Protocol):
 class EndpointRepository(Protocol):
     async def add(self, endpoint: Endpoint, limit: int) -> bool: ...
     async def put_default(self, endpoint: Endpoint) -> None: ...
-    async def of_tenant(self, tenant_id: str) -> list[Endpoint]: ...
+    async def of_tenant(self, tenant_id: str, fresh: bool = False) -> list[Endpoint]: ...
     async def save(self, before: Endpoint, after: Endpoint) -> bool: ...
 
 
@@ -121,6 +123,13 @@ class MongoDeliveries:
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
         """`add` for several, in one request."""
         return await insert_once(self._db[DELIVERIES], [_doc(d) for d in deliveries], self._session)
+
+    async def routed(self, events: list[tuple[str, str]]) -> set[str]:
+        """Of these (case id, event id), the events whose webhooks were routed already."""
+        docs = self._db[DELIVERIES].find(
+            {"case_id": {"$in": sorted({c for c, _ in events})}, "event_id": {"$in": [e for _, e in events]},
+             "channel": WEBHOOK}, projection={"event_id": 1, "_id": 0}, session=self._session)
+        return {d["event_id"] async for d in docs}
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         result = await self._db[DELIVERIES].update_one(
@@ -307,10 +316,19 @@ class MongoEndpoints:
         return True
 
     async def put_default(self, endpoint: Endpoint) -> None:
-        """RegisterWebhook: the tenant's default endpoint, replaced whole."""
-        await self._db[ENDPOINTS].replace_one({"_id": endpoint.endpoint_id}, await self._doc(endpoint), upsert=True)
+        """RegisterWebhook: the tenant's default endpoint, replaced whole (its version moves
+        on, so a change made from an earlier read of it cannot land)."""
+        doc = await self._doc(endpoint)
+        del doc["_id"], doc["version"]
+        await self._db[ENDPOINTS].update_one({"_id": endpoint.endpoint_id}, {"$set": doc, "$inc": {"version": 1}},
+                                             upsert=True)
 
-    async def of_tenant(self, tenant_id: str) -> list[Endpoint]:
+    async def add_if_absent(self, endpoint: Endpoint) -> None:
+        """Inserts it unless an endpoint of its id exists (whatever that one holds)."""
+        doc = await self._doc(endpoint)
+        await self._db[ENDPOINTS].update_one({"_id": endpoint.endpoint_id}, {"$setOnInsert": doc}, upsert=True)
+
+    async def of_tenant(self, tenant_id: str, fresh: bool = False) -> list[Endpoint]:
         docs = await self._db[ENDPOINTS].find({"tenant_id": tenant_id}, session=self._session) \
             .sort([("created_at", 1), ("_id", 1)]).to_list()
         return [await self._endpoint(d) for d in docs]
@@ -324,7 +342,7 @@ class MongoEndpoints:
 
     async def count_dead(self, endpoint_id: str) -> Endpoint | None:
         """One more delivery to it died: the endpoint as it is now (None: gone)."""
-        await self._db[ENDPOINTS].update_one({"_id": endpoint_id}, {"$inc": {"consecutive_dead": 1}},
+        await self._db[ENDPOINTS].update_one({"_id": endpoint_id}, {"$inc": {"consecutive_dead": 1, "version": 1}},
                                              session=self._session)
         doc = await self._db[ENDPOINTS].find_one({"_id": endpoint_id}, session=self._session)
         return await self._endpoint(doc) if doc else None
@@ -351,7 +369,9 @@ async def migrate_endpoints(db: AsyncDatabase, cipher: Cipher) -> int:
         endpoint = Endpoint(endpoint_id=default_endpoint_id(tenant), tenant_id=tenant, url=doc["url"],
                             secrets=(Secret(doc["secret"]),), created_at=doc.get("registered_at"),
                             created_by=doc.get("registered_by", ""), default=True)
-        await MongoEndpoints(db, cipher).put_default(endpoint)
+        # Insert-if-absent: a rerun after a crash, or another replica migrating too, must not
+        # overwrite a default endpoint the tenant has changed since.
+        await MongoEndpoints(db, cipher).add_if_absent(endpoint)
         await db[ENDPOINTS].delete_one({"_id": tenant, "tenant_id": {"$exists": False}})
         moved += 1
     return moved
@@ -372,9 +392,10 @@ class CachedEndpoints:
     def forget(self, tenant_id: str) -> None:
         self._cached.pop(tenant_id, None)
 
-    async def of_tenant(self, tenant_id: str) -> list[Endpoint]:
+    async def of_tenant(self, tenant_id: str, fresh: bool = False) -> list[Endpoint]:
+        """From memory for routing; `fresh` (a tenant's command) from the store."""
         hit = self._cached.get(tenant_id)
-        if hit is not None and self._monotonic() < hit[0]:
+        if not fresh and hit is not None and self._monotonic() < hit[0]:
             return hit[1]
         endpoints = await self._endpoints.of_tenant(tenant_id)
         if len(self._cached) >= ENDPOINT_CACHE_SIZE:

@@ -100,18 +100,24 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
     comes from its event, recipient and channel: once, however often the event
     arrives; no transaction). Each is
     written already claimed for its first attempt and handed to `send` once
-    durable: no read, no claim. A repeat is left to whoever wrote it first (if
-    that sender died, its lease runs out and the delivery is claimed again). Per
-    event False when all of its deliveries were repeats."""
+    durable. A repeat is left to whoever wrote it first (if that sender died, its
+    lease runs out and the delivery is claimed again). An event's webhooks are
+    routed once: when it comes again (a redrive, a redelivery) the endpoints may
+    have changed, and routing it anew would send one notice to an endpoint under
+    two ids (one read finds the events routed before). Per event False when all of
+    its deliveries were repeats."""
     now = clock.now()
     lease = now + timedelta(seconds=lease_seconds)
+    routed = await deliveries.routed([(e.case_id, e.event_id) for e in events])
     fresh, owner = [], []
     for i, event in enumerate(events):
         sample = notice(event, now)
-        targets = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id) if e.receives(sample.event_type)]
-        for recipient in targets or [None]:
-            fresh.append(notice(event, now, claimed_until=lease, recipient=recipient))
-            owner.append(i)
+        if event.event_id not in routed:
+            targets = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id)
+                       if e.receives(sample.event_type)]
+            for recipient in targets or [None]:
+                fresh.append(notice(event, now, claimed_until=lease, recipient=recipient))
+                owner.append(i)
         for mail in email_deliveries(event, sample.kind, now, claimed_until=lease) if email else ():
             fresh.append(mail)
             owner.append(i)
@@ -179,7 +185,7 @@ async def create_endpoint(endpoints: EndpointRepository, check_host: HostCheck, 
 
 
 async def list_endpoints(endpoints: EndpointRepository, tenant_id: str) -> list[Endpoint]:
-    return await endpoints.of_tenant(tenant_id)
+    return await endpoints.of_tenant(tenant_id, fresh=True)
 
 
 async def _change(endpoints: EndpointRepository, tenant_id: str, endpoint_id: str,
@@ -193,7 +199,7 @@ async def _change(endpoints: EndpointRepository, tenant_id: str, endpoint_id: st
 
 
 async def _own(endpoints: EndpointRepository, tenant_id: str, endpoint_id: str) -> Endpoint:
-    found = next((e for e in await endpoints.of_tenant(tenant_id) if e.endpoint_id == endpoint_id), None)
+    found = next((e for e in await endpoints.of_tenant(tenant_id, fresh=True) if e.endpoint_id == endpoint_id), None)
     if found is None:  # another tenant's looks the same as none
         raise UnknownEndpoint(f"no webhook endpoint {endpoint_id[:80]!r} for this tenant")
     return found
@@ -278,7 +284,7 @@ async def compose_email(contacts: ContactBook, composer: Composer, delivery: Del
     """The e-mail a delivery sends, addressed from the case's contacts as intake has them
     now (read for this notice, recorded in intake's audit); (None, why) when there is
     nobody to send it to (no such case, or no address: nothing will change that)."""
-    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} to {delivery.recipient} by email")
+    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} by email")  # one read per notice
     if found is None:
         return None, "intake has no such case"
     contact = found.patient if delivery.recipient == PATIENT else found.physician

@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 from devstack import clients
 from devstack.receiver import registered_receiver
 from devstack.simreviewer import SimulatedReviewer
+from devstack.smtpsink import SmtpSink
 from secondlook.events import decode
 from secondlook.v1 import case_pb2, intake_pb2, review_pb2
 from services.topology import PRODUCES
@@ -33,8 +34,17 @@ DELIVERED = case_pb2.CASE_STATUS_DELIVERED
 
 
 @pytest.fixture(scope="module")
-def recovery_stack(tmp_path_factory):
-    stack = start_stack(tmp_path_factory.mktemp("recovery"), overrides=NO_SWEEPER)
+def recovery_mail():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+def recovery_stack(tmp_path_factory, recovery_mail):
+    # Short POST timeouts: a dead sender's leases (timeout + 5 s) run out sooner.
+    stack = start_stack(tmp_path_factory.mktemp("recovery"),
+                        overrides={**NO_SWEEPER, **recovery_mail.overrides(), "SECONDLOOK_WEBHOOK_TIMEOUT_SECONDS": "2"})
     yield stack
     stack.stop()
 
@@ -244,9 +254,83 @@ async def test_a_killed_service_recovers_its_cases_on_restart_without_the_sweepe
               f"after restart")
         _one_notice_each(receiver, case_ids)
         deliveries = mongo["secondlook_notify"]["deliveries"]
-        assert await deliveries.count_documents({"tenant_id": tenant, "status": "delivered"}) == 20
+        assert await deliveries.count_documents({"tenant_id": tenant, "status": "delivered", "channel": "webhook"}) == 20
         redrives = mongo["secondlook_intake"]["outbox"]
         assert await redrives.count_documents({"type": "redrive.requested", "case_id": {"$in": case_ids}}) == 0
+    finally:
+        await reviewer.stop()
+        await authed.close()
+        await receiver.stop()
+        await mongo.close()
+
+
+async def test_notify_killed_mid_batch_sends_each_notice_once_per_recipient_and_channel(recovery_stack, recovery_mail):
+    """17 cases reach their opinions together: 51 deliveries (a webhook to the tenant,
+    e-mails to each patient and physician). notify is killed with SIGKILL once some
+    went out and others not, and restarted: every event reaches every recipient on
+    every channel once. A message sent again under the same id (its sender died
+    after the receiver took it, before recording it) is a repeat a receiver drops:
+    counted and printed, never a second id for the same notice."""
+    stack, mail = recovery_stack, recovery_mail
+    settings = stack.settings()
+    tenant = "crash-batch"
+    receiver = await registered_receiver(settings, stack.target("notify"), tenant)
+    intake, authed = clients.submitter(settings, stack.target("intake"), tenant)
+    reviewer = SimulatedReviewer(settings, stack.target("review"), clients.specialist_ids()).start()
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    events: set[str] = set()  # this test's opinions (earlier tests' e-mails may still come in)
+
+    def emails() -> list:
+        return [m for m in mail.delivered() if str(m["X-Secondlook-Delivery"] or "").split(":")[0] in events]
+
+    async def learn_events() -> None:
+        found = await mongo["secondlook_notify"]["deliveries"].find(
+            {"tenant_id": tenant, "channel": "webhook"}, projection={"event_id": 1}).to_list()
+        events.update(d["event_id"] for d in found)
+
+    try:
+        replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)
+                                         for r in clients.numbered_cases("crash-batch", 17)))
+        case_ids = [r.case_id for r in replies]
+
+        def received() -> int:
+            return len([r for r in receiver.requests if r["valid"]]) + len(emails())
+
+        async def first_out():
+            await learn_events()
+            return received() >= 5
+
+        await eventually(first_out, 60, "the first notices out", interval=0.01)
+        out_at_kill = received()
+        stack.services["notify"].kill()  # SIGKILL, mid-batch
+        assert out_at_kill < 51, "every notice was out before the kill: nothing was tested"
+        stack.start_service("notify")
+        await asyncio.to_thread(stack.wait_serving, "notify")
+        await _all_delivered(stack, intake, authed, case_ids, 90, "all 17 DELIVERED after notify restarted")
+
+        def ids_by_recipient() -> dict[str, set[str]]:
+            found = collections.defaultdict(set)
+            for m in emails():
+                delivery = str(m["X-Secondlook-Delivery"]).strip()
+                event_id, recipient, channel = delivery.rsplit(":", 2)
+                message_id = str(m["Message-ID"]).strip()
+                assert channel == "email" and message_id == f"<{delivery.replace(':', '.')}@notify.secondlook>"
+                found[recipient].add(event_id)
+            return found
+
+        async def all_emails():
+            await learn_events()
+            return len(events) == 17 and all(len(ids_by_recipient()[r]) == 17 for r in ("patient", "physician"))
+
+        await eventually(all_emails, 60, "an e-mail per case to each patient and physician")
+        _one_notice_each(receiver, case_ids)  # one webhook-id per case
+        by_id = collections.Counter(str(m["Message-ID"]).strip() for m in emails())
+        hooks = collections.Counter(r["headers"]["webhook-id"] for r in receiver.requests if r["valid"])
+        assert len(by_id) == 34 and len(hooks) == 17  # distinct notices: exactly one per event, recipient, channel
+        repeats = (sum(by_id.values()) - len(by_id)) + (sum(hooks.values()) - len(hooks))
+        print(f"\nkill -9 notify with {out_at_kill} of 51 notices out: every notice arrived; {repeats} repeat(s) "
+              f"under the same id ({sum(hooks.values()) - len(hooks)} webhook, {sum(by_id.values()) - len(by_id)} "
+              f"e-mail)")
     finally:
         await reviewer.stop()
         await authed.close()

@@ -121,6 +121,13 @@ async def test_endpoints_are_validated_isolated_by_tenant_and_verify_through_a_r
         error = await _refused(notify.RotateSecret(notify_pb2.RotateSecretRequest(
             endpoint_id=endpoint_id, overlap_seconds=30 * 86400), metadata=authed.metadata))
         assert [f for f, _ in _violations(error)] == ["overlap_seconds"]
+        for method, request, field in (
+                ("RotateSecret", notify_pb2.RotateSecretRequest(), "endpoint_id"),
+                ("SendTestEvent", notify_pb2.SendTestEventRequest(endpoint_id="x" * 201), "endpoint_id"),
+                ("ListDeliveries", notify_pb2.ListDeliveriesRequest(), "case_id"),
+                ("RetryDelivery", notify_pb2.RetryDeliveryRequest(), "delivery_id")):
+            error = await _refused(getattr(notify, method)(request, metadata=authed.metadata))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and [f for f, _ in _violations(error)] == [field]
 
         disabled = await notify.DisableEndpoint(notify_pb2.DisableEndpointRequest(
             endpoint_id=endpoint_id, reason="receiver moving"), metadata=authed.metadata)

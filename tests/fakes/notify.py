@@ -47,6 +47,10 @@ class InMemoryDeliveries:
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
         return [await self.add(d) for d in deliveries]
 
+    async def routed(self, events: list[tuple[str, str]]) -> set[str]:
+        ids = {e for _, e in events}
+        return {d.event_id for d in self._state.deliveries.values() if d.event_id in ids and d.channel == "webhook"}
+
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         current = self._state.deliveries.get(delivery.delivery_id)
         if current is None or current.status != SENDING or current.attempts != delivery.attempts:
@@ -175,9 +179,11 @@ class InMemoryEndpoints:
         return True
 
     async def put_default(self, endpoint: Endpoint) -> None:
-        self.endpoints[endpoint.endpoint_id] = endpoint
+        current = self.endpoints.get(endpoint.endpoint_id)
+        self.endpoints[endpoint.endpoint_id] = dataclasses.replace(
+            endpoint, version=current.version + 1 if current else 1)
 
-    async def of_tenant(self, tenant_id: str) -> list[Endpoint]:
+    async def of_tenant(self, tenant_id: str, fresh: bool = False) -> list[Endpoint]:
         return [e for e in self.endpoints.values() if e.tenant_id == tenant_id]
 
     async def save(self, before: Endpoint, after: Endpoint) -> bool:
@@ -191,7 +197,8 @@ class InMemoryEndpoints:
         current = self.endpoints.get(endpoint_id)
         if current is None:
             return None
-        self.endpoints[endpoint_id] = dataclasses.replace(current, consecutive_dead=current.consecutive_dead + 1)
+        self.endpoints[endpoint_id] = dataclasses.replace(current, consecutive_dead=current.consecutive_dead + 1,
+                                                          version=current.version + 1)
         return self.endpoints[endpoint_id]
 
     async def disable_for_failure(self, endpoint_id: str, reason: str) -> bool:

@@ -265,3 +265,25 @@ async def test_the_delivery_log_is_the_tenants_own_and_only_a_dead_delivery_is_r
                                       max_attempts=3)
     claimed = await usecases.claim_next(queue, clock, lease_seconds=LEASE)
     assert claimed.delivery_id == dead.delivery_id and claimed.attempts == 2
+
+
+async def test_an_opinion_taken_by_two_endpoints_is_one_stage_and_routing_happens_once():
+    transact, clock, sent = notify_transact(), FakeClock(), []
+    endpoints = Committed(transact, InMemoryEndpoints)
+    await _create(endpoints, clock, url="https://hooks.example.org/a")
+    await _create(endpoints, clock, url="https://hooks.example.org/b")
+    event = _opinion()
+    deliveries = Committed(transact, InMemoryDeliveries)
+    await usecases.record_notices(deliveries, endpoints, [event], clock, sent.extend, LEASE)
+    assert len(sent) == 2
+    queue = InMemoryDeliveryQueue(transact)
+    for delivery in sent:
+        done = Attempt(number=1, at=clock.now(), outcome="delivered", status_code=204)
+        assert await usecases.record_delivered(transact, queue, clock, delivery, done)
+    first, second = transact.committed
+    assert first.type == second.type == "opinion.delivered" and first.event_id == second.event_id  # intake: once
+    # The event again (a redrive) after a third endpoint appeared: no new webhook for it.
+    await _create(endpoints, clock, url="https://hooks.example.org/c")
+    again: list = []
+    assert await usecases.record_notices(deliveries, endpoints, [event], clock, again.extend, LEASE) == [False]
+    assert again == [] and len(transact.state.deliveries) == 2

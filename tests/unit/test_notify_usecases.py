@@ -146,10 +146,13 @@ async def test_a_webhook_is_registered_only_for_a_url_and_host_that_pass():
     assert endpoints.endpoints == {}
     endpoint = await usecases.register_webhook(endpoints, public, clock, tenant_id="t1", registered_by="admin",
                                                url="https://hooks.example.org/x", allow_insecure=False)
-    assert endpoint.secret.startswith("whsec_") and endpoints.endpoints == {endpoint.endpoint_id: endpoint}
+    [stored] = endpoints.endpoints.values()
+    assert endpoint.secret.startswith("whsec_") and (stored.secret, stored.version) == (endpoint.secret, 1)
     again = await usecases.register_webhook(endpoints, public, clock, tenant_id="t1", registered_by="admin",
                                             url="https://hooks.example.org/y", allow_insecure=False)
-    assert again.endpoint_id == endpoint.endpoint_id and list(endpoints.endpoints.values()) == [again]  # replaced
+    [replaced] = endpoints.endpoints.values()
+    assert again.endpoint_id == endpoint.endpoint_id and (replaced.url, replaced.secret) == (again.url, again.secret)
+    assert replaced.version == 2  # a change read before the replacement cannot land
 
 
 async def test_a_withdrawn_cases_undelivered_notices_are_cancelled_and_never_claimed():

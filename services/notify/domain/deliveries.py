@@ -9,6 +9,7 @@ redrive gives it another round.
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -153,12 +154,17 @@ def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: rand
 
 
 def delivered_event(delivery: Delivery, now: datetime) -> Event:
-    return new_event(
+    """The opinion's notice reached the tenant. One event per opinion however many of the
+    tenant's endpoints took it: its id comes from the opinion's event, so intake (which
+    drops repeats by event id) records the stage once."""
+    event = new_event(
         events_pb2.OpinionDelivered(delivery_id=delivery.delivery_id, channel=delivery.channel,
                                     attempts=delivery.attempts),
         case_id=delivery.case_id, tenant_id=delivery.tenant_id, producer="notify",
         traceparent=delivery.traceparent, causation_id=delivery.event_id, occurred_at=now,
     )
+    event.event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:opinion.delivered:{delivery.event_id}"))
+    return event
 
 
 def dead_event(delivery: Delivery, error: str, now: datetime) -> Event:

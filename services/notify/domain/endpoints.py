@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets as _secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .webhooks import check_endpoint_url
@@ -32,7 +32,7 @@ MAX_REASON = 200
 
 @dataclass(frozen=True)
 class Secret:
-    value: str  # "whsec_..."
+    value: str = field(repr=False)  # "whsec_...": never in a log line or a traceback
     expires_at: datetime | None = None  # a previous secret: signs until then
 
 
