@@ -76,7 +76,11 @@ async def test_patient_and_physician_get_one_email_each_in_their_language(stack,
 
         emails = await eventually(recorded, 30, "both e-mails recorded delivered")
         assert set(emails) == {"patient", "physician"} and all(d.log[-1].status_code == 250 for d in emails.values())
-        case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
+        async def opinion_ready():
+            case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
+            return case if case.status >= case_pb2.CASE_STATUS_OPINION_READY else None
+
+        case = await eventually(opinion_ready, 30, "intake to record the opinion")
         assert case.first_opinion.physician.email == request.first_opinion.physician.email
         # The e-mails are not a stage: the case is DELIVERED once its tenant has the webhook (it has no endpoint).
         assert case.status == case_pb2.CASE_STATUS_OPINION_READY
