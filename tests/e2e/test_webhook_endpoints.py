@@ -24,7 +24,7 @@ from tests.e2e.specialists import case_for, list_specialists
 
 pytestmark = pytest.mark.e2e
 
-PLACE = "US-VT"  # only this file's specialists are licensed here for its cases
+PLACE = "US-DE"  # only this file's specialists are licensed here for its cases (no other test uses it)
 
 
 async def _refused(call) -> grpc.aio.AioRpcError:
@@ -155,8 +155,8 @@ async def test_a_delivered_opinion_reaches_each_subscribed_endpoint_once(stack, 
     broken.refuse_with = 500  # down until told otherwise
     reviewer = None
     try:
-        await list_specialists(directory, admin, PLACE, ("vt-hooks", 1.0, ""))
-        reviewer = SimulatedReviewer(stack_settings, stack.target("review"), ["vt-hooks"]).start()
+        await list_specialists(directory, admin, PLACE, ("de-hooks", 1.0, ""))
+        reviewer = SimulatedReviewer(stack_settings, stack.target("review"), ["de-hooks"]).start()
         ids = {}
         for receiver, types in ((everything, []), (opinions, ["case.opinion_ready"]), (other, ["case.needs_info"]),
                                 (broken, ["case.opinion_ready"])):
