@@ -48,7 +48,8 @@ def _emails(mail: SmtpSink, c: dict) -> str:
     return str(sum(m["To"] in c.get("addresses", ()) for m in mail.delivered()) or "·")
 
 
-def _table(cases: list[dict], started: float, receiver: WebhookReceiver, mail: SmtpSink, hold: bool) -> Table:
+def _table(cases: list[dict], started: float, receiver: WebhookReceiver, mail: SmtpSink, hold: bool,
+           texts=lambda: ()) -> Table:
     table = Table(title=f"secondlook · {len(cases)} sample cases · {time.monotonic() - started:5.1f}s · seconds after submit",
                   title_justify="left")
     table.add_column("case", no_wrap=True)
@@ -65,7 +66,7 @@ def _table(cases: list[dict], started: float, receiver: WebhookReceiver, mail: S
                       *(f"{reached[s]:.1f}" if s in reached else "·" for s in STAGES), _emails(mail, c))
     table.caption = (f"webhooks received and verified: {len(receiver.verified)}"
                      f" · rejected: {receiver.rejected} · e-mails received: {len(mail.delivered())} (local SMTP"
-                     f" sink) · reviews by the SIMULATED reviewer")
+                     f" sink) · texts: {len(texts())} · reviews by the SIMULATED reviewer")
     if hold and cases and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
         table.caption += "\n[bold green]all cases settled[/] · the platform keeps running · Ctrl-C stops everything"
     return table
@@ -97,16 +98,16 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
     cases.append({"id": case_id, "ref": "fhir-breast-onc", "sent": sent, "diagnosis": "C50.911"})
     try:
         if console.is_terminal:
-            with Live(_table(cases, started, receiver, mail, hold), console=console, refresh_per_second=4) as live:
+            with Live(_table(cases, started, receiver, mail, hold, stack.texts), console=console, refresh_per_second=4) as live:
                 await _follow(intake, intake_auth, cases, hold,
-                              lambda: live.update(_table(cases, started, receiver, mail, hold)))
+                              lambda: live.update(_table(cases, started, receiver, mail, hold, stack.texts)))
         else:
             await _follow(intake, intake_auth, cases, hold, lambda: _print_changes(console, cases))
         elapsed = time.monotonic() - started
         delivered = sum(c.get("status") == "DELIVERED" for c in cases)
         console.print(f"[bold green]{delivered}/{len(cases)} cases DELIVERED[/] in {elapsed:.1f}s; "
                       f"{len(receiver.verified)} signed webhooks verified; {len(mail.delivered())} e-mails received "
-                      f"(readable in {mail.log_file}).")
+                      f"(readable in {mail.log_file}); {len(stack.texts())} text messages (in {stack.sms_file}).")
         if not console.is_terminal:
             for c in cases:
                 reached = c.get("reached", {})

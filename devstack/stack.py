@@ -223,6 +223,8 @@ class Stack:
         if not self.phi_key_file.exists():
             new_local_master_key(self.phi_key_file)
         self.persistent_store = persistent_store
+        # Text messages to patients, by the development adapter: one JSON line each, here.
+        self.sms_file = self.home / "logs" / "sms.jsonl"
         self.overrides = overrides or {}
         self.grpc_ports = {s: grpc_port_base + i if grpc_port_base else free_port() for i, s in enumerate(SERVICES)}
         self.metrics_ports = {
@@ -295,6 +297,12 @@ class Stack:
             **EMBEDDED_STORE,
         }
 
+    def texts(self) -> list[dict]:
+        """The text messages notify sent so far (the development adapter's file)."""
+        if not self.sms_file.exists():
+            return []
+        return [json.loads(line) for line in self.sms_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+
     def settings(self, **values) -> Settings:
         """Settings for a client in this process, as a service of the stack would have them."""
         env = {k.removeprefix("SECONDLOOK_").lower(): v for k, v in self.infra_env().items()}
@@ -318,6 +326,8 @@ class Stack:
             "SECONDLOOK_INTAKE_TARGET": self.target("intake"),
             # The demo's and the tests' receivers listen on http://127.0.0.1.
             "SECONDLOOK_WEBHOOK_ALLOW_INSECURE_TARGETS": "true",
+            "SECONDLOOK_SMS_PROVIDER": "file",
+            "SECONDLOOK_SMS_FILE": str(self.sms_file),
             "PYTHONUNBUFFERED": "1",
             **self.marker,
         }

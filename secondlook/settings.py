@@ -223,6 +223,18 @@ class Settings(BaseSettings):
     email_from: str = Field(
         "secondlook <notices@secondlook.example>", description="The From address of e-mail notices."
     )
+    sms_provider: Literal["", "file", "twilio"] = Field(
+        "", description="How notify sends text messages to patients: empty (none), file (development: each "
+        "message appended to SECONDLOOK_SMS_FILE) or twilio (Twilio's Messages API)."
+    )
+    sms_file: Path | None = Field(None, description="Where the file provider appends messages (JSON lines).")
+    sms_from: str = Field("", description="The sender of text messages (an E.164 number, or a Twilio "
+                          "messaging service sid MG...).")
+    twilio_account_sid: str = Field("", description="The Twilio account (AC...) of the twilio SMS provider.")
+    twilio_auth_token: SecretStr = Field(SecretStr(""), description="Its auth token (from a secret, never the "
+                                         "ConfigMap).")
+    twilio_api_base: str = Field("https://api.twilio.com", description="Twilio's API address (a test or a "
+                                 "regional edge may point elsewhere).")
     notify_portal_url: str = Field(
         "https://portal.secondlook.example", description="Where an e-mail notice tells its reader to sign in "
         "(the only link a notice carries)."

@@ -42,12 +42,14 @@ CONSENT_SCOPE_UNSPECIFIED: ConsentScope
 CONSENT_SCOPE_SECOND_OPINION_REVIEW: ConsentScope
 
 class GetContactsRequest(_message.Message):
-    __slots__ = ("case_id", "purpose")
+    __slots__ = ("case_id", "purpose", "channels")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     purpose: str
-    def __init__(self, case_id: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, case_id: _Optional[str] = ..., purpose: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Contact(_message.Message):
     __slots__ = ("email", "phone", "language")

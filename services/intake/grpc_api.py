@@ -98,16 +98,19 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         problems = [("case_id", "is required")] if not request.case_id else []
         if not request.purpose or len(request.purpose) > 100 or not request.purpose.isprintable():
             problems.append(("purpose", "must name the notice: printable, 1 to 100 characters"))
+        channels = tuple(dict.fromkeys(request.channels)) or ("email",)
+        problems += [(f"channels[{i}]", f"must be one of {', '.join(usecases.CONTACT_CHANNELS)}")
+                     for i, channel in enumerate(request.channels) if channel not in usecases.CONTACT_CHANNELS]
         if problems:
             await context.abort_with_status(field_violations(*problems))
         try:
             case = await usecases.contacts_for_notice(self._reader, self._audit, self._clock, principal,
-                                                      request.case_id, request.purpose)
+                                                      request.case_id, request.purpose, channels)
         except usecases.NotNotifyService:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "GetContacts answers the notify service only")
         if case is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
-        return contacts_message(case)
+        return contacts_message(case, channels)
 
     async def ListCases(self, request: intake_pb2.ListCasesRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "submitter", "operator")

@@ -118,13 +118,15 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
     )
 
 
-def contacts_message(case: Case) -> intake_pb2.Contacts:
-    """How to reach the case's patient and referring physician by e-mail, and nothing else
-    of it (the phone stays with intake until a channel needs it)."""
+def contacts_message(case: Case, channels: tuple[str, ...] = ("email",)) -> intake_pb2.Contacts:
+    """How to reach the case's patient and referring physician by the channels asked
+    for (e-mail: the addresses; sms: the patient's phone), and nothing else of it."""
     assert case.content is not None
     patient, first = case.content.patient, case.content.first_opinion
+    email = "email" in channels
     return intake_pb2.Contacts(
         case_id=case.case_id, tenant_id=case.tenant_id, urgency=case.urgency, status=case.status,
-        patient=intake_pb2.Contact(email=patient.email, language=case.language),
-        physician=intake_pb2.Contact(email=first.physician_email),
+        patient=intake_pb2.Contact(email=patient.email if email else "",
+                                   phone=patient.phone if "sms" in channels else "", language=case.language),
+        physician=intake_pb2.Contact(email=first.physician_email if email else ""),
     )

@@ -265,7 +265,8 @@ async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, p
 
 
 NOTIFY_SERVICE = "service:notify"  # the one caller GetContacts answers
-CONTACT_PARTS = ("patient.email", "patient.phone", "language", "first_opinion.physician.email")
+CONTACT_CHANNELS = {"email": ("patient.email", "first_opinion.physician.email", "language"),
+                    "sms": ("patient.phone", "language")}  # what each channel of notify's reads
 
 
 class NotNotifyService(Exception):
@@ -273,7 +274,7 @@ class NotNotifyService(Exception):
 
 
 async def contacts_for_notice(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
-                              case_id: str, purpose: str) -> Case | None:
+                              case_id: str, purpose: str, channels: tuple[str, ...] = ("email",)) -> Case | None:
     """The case, for its contact details, to the notify service sending a notice, once
     the audit has recorded the read as made for that notice; None when there is no
     such case (a withdrawn or closed one still answers: its patient may be told)."""
@@ -281,7 +282,8 @@ async def contacts_for_notice(reader: CaseReader, audit: AuditTrail, clock: Cloc
         raise NotNotifyService(principal.subject)
     case = await reader.get_any(case_id)
     if case is not None:
-        access = _access(principal, "GetContacts", case, clock.now(), CONTACT_PARTS)
+        parts = tuple(dict.fromkeys(p for channel in channels for p in CONTACT_CHANNELS[channel]))
+        access = _access(principal, "GetContacts", case, clock.now(), parts)
         await audit.record(dataclasses.replace(access, subject=f"{purpose} via {principal.subject}"))
     return case
 

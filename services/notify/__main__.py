@@ -16,11 +16,12 @@ from secondlook.v1 import notify_pb2, notify_pb2_grpc
 from .. import topology
 from . import repository
 from .contacts import IntakeContacts
-from .dispatcher import Dispatcher, EmailParts
+from .dispatcher import Dispatcher, PeopleChannels
 from .grpc_api import NotifyServicer
 from .handlers import make_handlers
 from .mailer import SmtpMailer
 from .repository import CachedEndpoints, MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
+from .sms import sms_sender
 from .templating import Templates
 
 ENDPOINT_CACHE_SECONDS = 5.0  # how soon an endpoint's change through another replica takes effect here
@@ -33,13 +34,14 @@ async def serve() -> int:
     settings = kernel.settings
     clock = Clock()
     cipher = PhiCipher(settings, kernel.store.client, SECRETS_KEY)
-    email = None
-    if settings.smtp_host:  # e-mail notices: contacts from intake, rendered from the templates, sent by the relay
+    people = None
+    mailer, sms = (SmtpMailer(settings) if settings.smtp_host else None), sms_sender(settings)
+    if mailer or sms:  # notices to people: contacts from intake, rendered from the templates, sent by the channel
         contacts = IntakeContacts(serviceclient.channel(settings, settings.intake_target),
                                   serviceclient.ServiceIdentity(settings, "notify", ["contact-reader"]))
-        email = EmailParts(contacts=contacts, templates=Templates(settings.notify_templates_dir),
-                           mailer=SmtpMailer(settings), sender=settings.email_from,
-                           portal_url=settings.notify_portal_url)
+        people = PeopleChannels(contacts=contacts, templates=Templates(settings.notify_templates_dir),
+                                mailer=mailer, sms=sms, sender=settings.email_from,
+                                portal_url=settings.notify_portal_url)
     endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db, cipher), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     queue = MongoDeliveryQueue(kernel.store.db)
     dispatcher = Dispatcher(
@@ -47,7 +49,7 @@ async def serve() -> int:
         endpoints, clock, timeout=settings.webhook_timeout_seconds, max_attempts=settings.delivery_max_attempts,
         allow_insecure_targets=settings.webhook_allow_insecure_targets,
         disable_after_dead=settings.webhook_disable_after_dead,
-        retry_base_seconds=settings.delivery_retry_base_seconds, email=email,
+        retry_base_seconds=settings.delivery_retry_base_seconds, people=people,
     )
 
     def register(server):
@@ -62,7 +64,7 @@ async def serve() -> int:
         register,
         consumer=kernel.consumer(make_handlers(kernel.store.db, endpoints, clock, dispatcher.send_now,
                                                dispatcher.fresh_lease_seconds, dispatcher.withdrawn,
-                                               email=email is not None),
+                                               channels=frozenset(people.channels if people else ())),
                                  on_redrive=dispatcher.rearm),
         consumes=topology.CONSUMES["notify"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key,

@@ -24,18 +24,19 @@ class IntakeContacts:
         self._stub = intake_pb2_grpc.IntakeServiceStub(channel)
         self._identity = identity
         self._ttl = ttl_seconds
-        self._shared: dict[tuple[str, str], tuple[float, asyncio.Future]] = {}
+        self._shared: dict[tuple, tuple[float, asyncio.Future]] = {}
 
-    async def of_case(self, case_id: str, purpose: str) -> intake_pb2.Contacts | None:
+    async def of_case(self, case_id: str, purpose: str, channels: tuple[str, ...] = ("email",)
+                      ) -> intake_pb2.Contacts | None:
         """The case's contacts, read for `purpose` (one notice) once for all its e-mails;
         None when intake has no such case. ServiceUnavailable while intake cannot be
         asked (the attempt fails and is tried again later)."""
         now = time.monotonic()
         for key in [k for k, (expires, _) in self._shared.items() if expires <= now]:
             del self._shared[key]
-        key = (case_id, purpose)
+        key = (case_id, purpose, channels)
         if key not in self._shared and len(self._shared) < SHARED_MAX:
-            read = asyncio.ensure_future(self._read(case_id, purpose))
+            read = asyncio.ensure_future(self._read(case_id, purpose, channels))
 
             def forget_failed(done: asyncio.Future) -> None:  # a failed read is not shared: the next one asks again
                 if done.cancelled() or done.exception() is not None:
@@ -45,10 +46,10 @@ class IntakeContacts:
             self._shared[key] = (now + self._ttl, read)
         if key in self._shared:
             return await asyncio.shield(self._shared[key][1])
-        return await self._read(case_id, purpose)
+        return await self._read(case_id, purpose, channels)
 
-    async def _read(self, case_id: str, purpose: str) -> intake_pb2.Contacts | None:
-        request = intake_pb2.GetContactsRequest(case_id=case_id, purpose=purpose[:100])
+    async def _read(self, case_id: str, purpose: str, channels: tuple[str, ...]) -> intake_pb2.Contacts | None:
+        request = intake_pb2.GetContactsRequest(case_id=case_id, purpose=purpose[:100], channels=list(channels))
         try:
             return await serviceclient.call(self._stub.GetContacts, request, self._identity)
         except grpc.aio.AioRpcError as exc:

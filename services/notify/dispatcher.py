@@ -33,10 +33,12 @@ from secondlook.serviceclient import ServiceUnavailable
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .domain.deliveries import EMAIL, Attempt, Delivery
+from .domain.deliveries import EMAIL, PERSON_CHANNELS, SMS, Attempt, Delivery
+from .domain.notices import SmsText
 from .domain.webhooks import check_endpoint_url, headers
 from .mailer import SmtpMailer
 from .repository import CachedEndpoints, DeliveryQueue
+from .sms import SmsSender
 from .targets import PublicOnlyResolver
 
 log = get_logger(__name__)
@@ -51,13 +53,26 @@ LEASE_MARGIN_SECONDS = 3.0  # of a lease, kept for recording the outcome
 
 
 @dataclass(frozen=True)
-class EmailParts:
-    """What sending e-mail takes: intake's contacts, the templates, the relay."""
+class PeopleChannels:
+    """What notices to people take: intake's contacts, the templates, and the senders
+    of the channels this notify has (the SMTP relay, a text-message provider)."""
     contacts: usecases.ContactBook
     templates: usecases.Composer
-    mailer: SmtpMailer
-    sender: str
+    mailer: SmtpMailer | None
+    sms: SmsSender | None
+    sender: str  # the e-mails' From
     portal_url: str
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(c for c, on in ((EMAIL, self.mailer), (SMS, self.sms)) if on is not None)
+
+    async def send(self, outgoing) -> tuple[int | None, str]:
+        if isinstance(outgoing, SmsText):
+            assert self.sms is not None
+            return await self.sms.send(outgoing)
+        assert self.mailer is not None
+        return await self.mailer.send(outgoing)
 
 
 class WebhookSender:
@@ -96,7 +111,7 @@ class WebhookSender:
 class Dispatcher:
     def __init__(self, transact: Transact, queue: DeliveryQueue, endpoints: CachedEndpoints, clock: Clock, *,
                  timeout: float, max_attempts: int, allow_insecure_targets: bool, disable_after_dead: int = 0,
-                 retry_base_seconds: float = 1.0, email: EmailParts | None = None):
+                 retry_base_seconds: float = 1.0, people: PeopleChannels | None = None):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
@@ -104,7 +119,7 @@ class Dispatcher:
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._disable_after_dead = disable_after_dead
-        self._email = email
+        self._people = people
         self._retry_base = retry_base_seconds
         self._allow_insecure = allow_insecure_targets
         # The lease outlives one POST (its timeout) with room to record the outcome.
@@ -228,8 +243,8 @@ class Dispatcher:
                 return Attempt(number=delivery.attempts, at=at, outcome=outcome, status_code=status or 0,
                                error=error, latency_ms=round((time.perf_counter() - started) * 1000))
 
-            if delivery.channel == EMAIL:
-                return await self._send_email(delivery, attempt)
+            if delivery.channel in PERSON_CHANNELS:
+                return await self._send_to_person(delivery, attempt)
             endpoint, why_not = await usecases.target_of(self._endpoints, delivery)
             if endpoint is None:
                 return await self._failed(delivery, attempt("failed", error=why_not))
@@ -247,36 +262,38 @@ class Dispatcher:
             metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
             log.info("webhook_delivered", attempts=delivery.attempts, seconds=done.latency_ms / 1000)
 
-    async def _send_email(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> None:
-        if self._email is None:  # written by a replica that sends e-mail: this one does not (yet)
-            return await self._failed(delivery, attempt("failed", error="e-mail is not set up on this replica"))
-        email = self._email
+    async def _send_to_person(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> None:
+        people = self._people
+        if people is None or delivery.channel not in people.channels:  # written by a replica that has it
+            return await self._failed(delivery, attempt("failed", error=f"{delivery.channel} is not set up on "
+                                                                        "this replica"))
         try:
             # Within its lease, or another sender takes it over and sends it too.
             async with asyncio.timeout(self.lease_seconds - LEASE_MARGIN_SECONDS):
-                message, why_not = await usecases.compose_email(email.contacts, email.templates, delivery,
-                                                                sender=email.sender, portal_url=email.portal_url)
-                if message is None:
+                outgoing, why_not = await usecases.compose(people.contacts, people.templates, delivery,
+                                                           sender=people.sender, portal_url=people.portal_url,
+                                                           channels=people.channels)
+                if outgoing is None:
                     if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
                         metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
-                        log.info("email_skipped", recipient=delivery.recipient, why=why_not)
+                        log.info(f"{delivery.channel}_skipped", recipient=delivery.recipient, why=why_not)
                     return
-                code, error = await email.mailer.send(message)
+                code, error = await people.send(outgoing)
         except ServiceUnavailable:
             return await self._failed(delivery, attempt("failed", error="intake unavailable for the contact details"))
         except TimeoutError:
             return await self._failed(delivery, attempt("failed", error="not sent within its lease"))
         except Exception as exc:  # a refusal by intake, a broken template, ...: an attempt, tried again, then dead
-            log.warning("email_not_composed", error=type(exc).__name__)
+            log.warning(f"{delivery.channel}_not_sent", error=type(exc).__name__)
             return await self._failed(delivery, attempt("failed", error=f"not sent: {type(exc).__name__}"))
         if code is None or not 200 <= code < 300:
             return await self._failed(delivery, attempt("failed", code, error))
         done = attempt("delivered", code)
         if not await usecases.record_delivered(self._transact, self._queue, self._clock, delivery, done):
-            log.warning("email_outcome_superseded", attempts=delivery.attempts)
+            log.warning(f"{delivery.channel}_outcome_superseded", attempts=delivery.attempts)
             return
         metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
-        log.info("email_delivered", recipient=delivery.recipient, attempts=delivery.attempts,
+        log.info(f"{delivery.channel}_delivered", recipient=delivery.recipient, attempts=delivery.attempts,
                  seconds=done.latency_ms / 1000)
 
     async def _failed(self, delivery: Delivery, attempt: Attempt) -> None:

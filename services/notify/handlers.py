@@ -16,14 +16,14 @@ from .repository import EndpointRepository, MongoDeliveries, MongoDeliveryQueue
 
 def make_handlers(db: AsyncDatabase, endpoints: EndpointRepository, clock: Clock,
                   send: Callable[[list[Delivery]], None], lease_seconds: float,
-                  withdrawn: Callable[[str], None], email: bool = False) -> dict[str, Guarded]:
+                  withdrawn: Callable[[str], None], channels: frozenset[str] = frozenset()) -> dict[str, Guarded]:
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
     return {
         "opinion.submitted": Guarded.batched(
             lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds,
-                                                   email=email)),
+                                                   channels=channels)),
         "info.requested": Guarded.batched(
             lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds,
-                                                   needs_info_delivery, email=email)),
+                                                   needs_info_delivery, channels=channels)),
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),
     }

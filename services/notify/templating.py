@@ -1,5 +1,6 @@
-"""notify's e-mail templates: Jinja2 files under templates/<language>/, autoescaped
-for HTML, rendered into one message with a plain-text and an HTML part.
+"""notify's templates: Jinja2 files under templates/<language>/, autoescaped for
+HTML; an e-mail is one message with a plain-text and an HTML part, a text message
+one line (`<template>.sms.txt`).
 
 A template a language lacks falls back to English (and `make test` names what is
 missing: tests/unit/test_notify_templates.py). An operator customises the wording
@@ -14,7 +15,15 @@ from pathlib import Path
 
 import jinja2
 
-from .domain.notices import DEFAULT_LANGUAGE, PARTS, NoticeContext, choose_language, missing_translations
+from .domain.notices import (
+    DEFAULT_LANGUAGE,
+    PARTS,
+    SMS_MAX_CHARS,
+    SMS_PART,
+    NoticeContext,
+    choose_language,
+    missing_translations,
+)
 
 DEFAULT_DIR = Path(__file__).parent / "templates"
 
@@ -51,6 +60,12 @@ class Templates:
         values = context.as_template_values()
         subject, text, html = (self._render(lang, name, part, values) for part in PARTS)
         return lang, " ".join(subject.split()), text, html
+
+    def sms(self, name: str, language: str, context: NoticeContext) -> tuple[str, str]:
+        """(language used, text) of template `name`'s text message, on one line."""
+        lang = choose_language(language, self.languages)
+        text = " ".join(self._render(lang, name, SMS_PART, context.as_template_values()).split())
+        return lang, text[:SMS_MAX_CHARS]
 
     def message(self, name: str, language: str, context: NoticeContext, *, sender: str, to: str,
                 delivery_id: str) -> EmailMessage:

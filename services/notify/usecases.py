@@ -25,15 +25,16 @@ from .domain.deliveries import (
     OPINION_READY,
     PATIENT,
     PENDING,
+    SMS,
     WEBHOOK,
     Attempt,
     Delivery,
     dead_event,
     delivered_event,
-    email_deliveries,
     endpoint_disabled_event,
     next_attempt,
     opinion_ready_delivery,
+    person_deliveries,
 )
 from .domain.endpoints import (
     MAX_ENDPOINTS,
@@ -46,7 +47,7 @@ from .domain.endpoints import (
     new_endpoint_id,
     should_disable,
 )
-from .domain.notices import NoticeContext
+from .domain.notices import NoticeContext, SmsText
 from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
 from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository
 
@@ -91,12 +92,13 @@ class EndpointChanged(Exception):
 # --- events ----------------------------------------------------------------------
 async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepository, events: list[Event],
                          clock: Clock, send: Callable[[list[Delivery]], None], lease_seconds: float,
-                         notice: Callable[..., Delivery] = opinion_ready_delivery, email: bool = False) -> list[bool]:
+                         notice: Callable[..., Delivery] = opinion_ready_delivery,
+                         channels: frozenset[str] = frozenset()) -> list[bool]:
     """opinion.submitted (or info.requested, with its `notice`): one webhook delivery
     per event to each of the submitting tenant's endpoints that receives its type
-    (to the tenant when none does: it waits, retried, for one to be set up), and
-    with `email` the e-mails the notice sends (the patient, for an opinion also the
-    referring physician), all in one write that only inserts (a delivery's id
+    (to the tenant when none does: it waits, retried, for one to be set up), and on
+    each of `channels` (e-mail, text) the notices to people (the patient, for an
+    opinion by e-mail also the referring physician), all in one write that only inserts (a delivery's id
     comes from its event, recipient and channel: once, however often the event
     arrives; no transaction). Each is
     written already claimed for its first attempt and handed to `send` once
@@ -118,9 +120,10 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
             for recipient in targets or [None]:
                 fresh.append(notice(event, now, claimed_until=lease, recipient=recipient))
                 owner.append(i)
-        for mail in email_deliveries(event, sample.kind, now, claimed_until=lease) if email else ():
-            fresh.append(mail)
-            owner.append(i)
+        for channel in sorted(channels):
+            for personal in person_deliveries(event, sample.kind, channel, now, claimed_until=lease):
+                fresh.append(personal)
+                owner.append(i)
     added = await deliveries.add_many(fresh)
     send([d for d, new in zip(fresh, added, strict=True) if new])
     return [any(new for o, new in zip(owner, added, strict=True) if o == i) for i in range(len(events))]
@@ -269,28 +272,35 @@ async def retry_delivery(queue: DeliveryQueue, clock: Clock, *, delivery_id: str
                                attempt_budget=delivery.attempts + max_attempts)
 
 
-# --- e-mail ----------------------------------------------------------------------------
+# --- notices to people: e-mail and text ----------------------------------------------
 class ContactBook(Protocol):
-    async def of_case(self, case_id: str, purpose: str) -> Any: ...  # intake_pb2.Contacts, or None
+    async def of_case(self, case_id: str, purpose: str, channels: tuple[str, ...]) -> Any: ...  # Contacts or None
 
 
 class Composer(Protocol):
     def message(self, name: str, language: str, context: NoticeContext, *, sender: str, to: str,
                 delivery_id: str) -> EmailMessage: ...
+    def sms(self, name: str, language: str, context: NoticeContext) -> tuple[str, str]: ...
 
 
-async def compose_email(contacts: ContactBook, composer: Composer, delivery: Delivery, *, sender: str,
-                        portal_url: str) -> tuple[EmailMessage | None, str]:
-    """The e-mail a delivery sends, addressed from the case's contacts as intake has them
-    now (read for this notice, recorded in intake's audit); (None, why) when there is
-    nobody to send it to (no such case, or no address: nothing will change that)."""
-    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} by email")  # one read per notice
+async def compose(contacts: ContactBook, composer: Composer, delivery: Delivery, *, sender: str, portal_url: str,
+                  channels: tuple[str, ...]) -> tuple[EmailMessage | SmsText | None, str]:
+    """The e-mail or text a delivery sends, addressed from the case's contacts as intake
+    has them now (one read per notice for all `channels` this notify sends by, recorded
+    in intake's audit); (None, why) when there is nobody to send it to (no such case,
+    or no address: nothing will change that)."""
+    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} notice", channels)
     if found is None:
         return None, "intake has no such case"
     contact = found.patient if delivery.recipient == PATIENT else found.physician
+    context = NoticeContext(portal_url=portal_url, expedited=found.urgency == case_pb2.URGENCY_EXPEDITED)
+    if delivery.channel == SMS:
+        if not contact.phone:
+            return None, f"the {delivery.recipient} has no phone number on the case"
+        _, body = composer.sms(delivery.template, contact.language, context)
+        return SmsText(to=contact.phone, body=body, message_id=delivery.delivery_id), ""
     if not contact.email:
         return None, f"the {delivery.recipient} has no e-mail address on the case"
-    context = NoticeContext(portal_url=portal_url, expedited=found.urgency == case_pb2.URGENCY_EXPEDITED)
     return composer.message(delivery.template, contact.language, context, sender=sender, to=contact.email,
                             delivery_id=delivery.delivery_id), ""
 

@@ -65,7 +65,7 @@ async def test_patient_and_physician_get_one_email_each_in_their_language(stack,
 
         # One read for the notice's two e-mails (they go out together), naming the notice.
         reads = await eventually(audited, 30, "the contact read in the access audit")
-        assert {r["subject"] for r in reads} == {"case.opinion_ready by email via service:notify"}
+        assert {r["subject"] for r in reads} == {"case.opinion_ready notice via service:notify"}
 
         async def recorded():  # the relay took them; notify records that just after
             listed = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
@@ -76,6 +76,14 @@ async def test_patient_and_physician_get_one_email_each_in_their_language(stack,
 
         emails = await eventually(recorded, 30, "both e-mails recorded delivered")
         assert set(emails) == {"patient", "physician"} and all(d.log[-1].status_code == 250 for d in emails.values())
+        # And a text to the patient, in Spanish too (the development adapter's file).
+        listed = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
+                                             metadata=tenant_admin.metadata)
+        [text_delivery] = [d for d in listed.deliveries if d.channel == "sms"]
+        [text] = await eventually(lambda: asyncio.sleep(0, result=[t for t in stack.texts()
+                                                                   if t["id"] == text_delivery.delivery_id]),
+                                  30, "the patient's text message")
+        assert text["to"] == request.patient.phone and "segunda opinión" in text["body"]
         async def opinion_ready():
             case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
             return case if case.status >= case_pb2.CASE_STATUS_OPINION_READY else None

@@ -19,7 +19,7 @@ from secondlook.store import Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.notify import repository, usecases
-from services.notify.dispatcher import Dispatcher, EmailParts
+from services.notify.dispatcher import Dispatcher, PeopleChannels
 from services.notify.domain.deliveries import DELIVERED, SKIPPED, needs_info_delivery
 from services.notify.mailer import SmtpMailer
 from services.notify.repository import (
@@ -46,7 +46,7 @@ class Book:
         self.away = 0  # calls to answer "unavailable"
         self.asked: list[str] = []
 
-    async def of_case(self, case_id, purpose):
+    async def of_case(self, case_id, purpose, channels):
         self.asked.append(purpose)
         if self.away:
             self.away -= 1
@@ -63,12 +63,12 @@ async def notify(infra_settings):
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
     book = Book()
-    email = EmailParts(contacts=book, templates=Templates(), mailer=SmtpMailer(settings),
-                       sender="secondlook <notices@example.org>", portal_url="https://portal.example.org")
+    email = PeopleChannels(contacts=book, templates=Templates(), mailer=SmtpMailer(settings), sms=None,
+                           sender="secondlook <notices@example.org>", portal_url="https://portal.example.org")
     endpoints = CachedEndpoints(MongoEndpoints(store.db, cipher=None), ttl_seconds=60)
     dispatcher = Dispatcher(transactor(store, lambda uow: NotifyUnitOfWork(uow, cipher=None)),
                             MongoDeliveryQueue(store.db), endpoints, Clock(), timeout=5, max_attempts=4,
-                            allow_insecure_targets=True, retry_base_seconds=0.1, email=email)
+                            allow_insecure_targets=True, retry_base_seconds=0.1, people=email)
     task = asyncio.create_task(dispatcher.run())
     yield store, sink, book, dispatcher, endpoints
     task.cancel()
@@ -80,7 +80,7 @@ async def notify(infra_settings):
 
 async def _notice(store, endpoints, dispatcher, event, notice=usecases.opinion_ready_delivery):
     await usecases.record_notices(MongoDeliveries(store.db), endpoints, [event], Clock(), dispatcher.send_now,
-                                  dispatcher.fresh_lease_seconds, notice, email=True)
+                                  dispatcher.fresh_lease_seconds, notice, channels=frozenset({"email"}))
 
 
 def _opinion(case_id="c1"):
@@ -107,7 +107,7 @@ async def test_the_patient_and_the_physician_each_get_one_message_in_their_langu
     assert by_rcpt["dr.who@example.org"]["Content-Language"] == "en"  # no language known: English
     done = await eventually(lambda: _all(store, DELIVERED, 2), 10, "both recorded delivered")
     assert {d["recipient"]: d["log"][-1]["status_code"] for d in done} == {"patient": 250, "physician": 250}
-    assert book.asked == ["case.opinion_ready by email"] * 2  # (notify's intake adapter makes them one read)
+    assert book.asked == ["case.opinion_ready notice"] * 2  # (notify's intake adapter makes them one read)
     # Nothing of the address is kept with the delivery.
     assert "example.org" not in str(await store.db[repository.DELIVERIES].find({"channel": "email"}).to_list())
     assert len(sink.delivered()) == 2

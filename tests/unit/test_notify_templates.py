@@ -10,8 +10,8 @@ import pytest
 
 from secondlook.v1 import case_pb2, intake_pb2
 from services.notify import usecases
-from services.notify.domain.deliveries import EMAIL_AUDIENCES, email_deliveries
-from services.notify.domain.notices import TEMPLATES, NoticeContext, choose_language
+from services.notify.domain.deliveries import AUDIENCES, EMAIL, SMS, person_deliveries
+from services.notify.domain.notices import SMS_TEMPLATES, TEMPLATES, NoticeContext, SmsText, choose_language
 from services.notify.templating import DEFAULT_DIR, Templates
 from tests.e2e.canaries import plant_canaries
 from tests.fakes.notify import opinion_event
@@ -25,8 +25,10 @@ def test_every_template_has_every_translation():
 
 
 def test_the_templates_are_the_notices_sent():
-    assert {f"{audience}_{kind}" for kind, audiences in EMAIL_AUDIENCES.items() for audience in audiences} \
+    assert {f"{audience}_{kind}" for kind, audiences in AUDIENCES[EMAIL].items() for audience in audiences} \
         == set(TEMPLATES)
+    assert {f"{audience}_{kind}" for kind, audiences in AUDIENCES[SMS].items() for audience in audiences} \
+        == set(SMS_TEMPLATES)
 
 
 @pytest.mark.parametrize("language", sorted(Templates().languages))
@@ -68,15 +70,15 @@ class _Contacts:
         self.contacts = contacts
         self.purposes: list[str] = []
 
-    async def of_case(self, case_id, purpose):
+    async def of_case(self, case_id, purpose, channels):
         self.purposes.append(purpose)
         return self.contacts
 
 
 async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
     """Canaries in every field of a case; the contacts intake would give for it; every
-    e-mail composed from them, in every language: none of the case is in any body or
-    subject, and the address only in the To header."""
+    e-mail and text composed from them, in every language: none of the case is in any
+    body or subject, and the address or number only where the message is addressed."""
     request = intake_pb2.SubmitCaseRequest()
     request.CopyFrom(_sample())
     canaries = plant_canaries(request)
@@ -86,32 +88,48 @@ async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
             patient=intake_pb2.Contact(email=request.patient.email, phone=request.patient.phone, language=language),
             physician=intake_pb2.Contact(email=request.first_opinion.physician.email, language=language))
         book = _Contacts(contacts)
-        for kind in EMAIL_AUDIENCES:
-            for delivery in email_deliveries(opinion_event(), kind, opinion_event().occurred_at.ToDatetime()):
-                message, why_not = await usecases.compose_email(book, Templates(), delivery, sender="n@example.org",
-                                                                portal_url=PORTAL)
-                assert why_not == "" and message is not None
-                rendered = str(message["Subject"]) + "\n" + "\n".join(
-                    p.get_content() for p in message.walk() if p.get_content_maintype() == "text")
-                found = [c for c in canaries if c.lower() in rendered.lower()]
-                assert found == [], (delivery.template, language, found)
-                address = contacts.patient.email if delivery.recipient == "patient" else contacts.physician.email
-                assert message["To"] == address
+        for channel in (EMAIL, SMS):
+            for kind in AUDIENCES[channel]:
+                event = opinion_event()
+                for delivery in person_deliveries(event, kind, channel, event.occurred_at.ToDatetime()):
+                    outgoing, why_not = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
+                                                               portal_url=PORTAL, channels=(EMAIL, SMS))
+                    assert why_not == "" and outgoing is not None
+                    if isinstance(outgoing, SmsText):
+                        rendered, to = outgoing.body, outgoing.to
+                        assert to == contacts.patient.phone and PORTAL in rendered and len(rendered) <= 320
+                    else:
+                        rendered = str(outgoing["Subject"]) + "\n" + "\n".join(
+                            p.get_content() for p in outgoing.walk() if p.get_content_maintype() == "text")
+                        to = outgoing["To"]
+                        assert to == (contacts.patient.email if delivery.recipient == "patient"
+                                      else contacts.physician.email)
+                    found = [c for c in canaries if c.lower() in rendered.lower()]
+                    assert found == [], (delivery.template, channel, language, found)
         assert all("canary" not in p for p in book.purposes)  # the audit's purpose names the notice only
 
 
-async def test_an_email_without_an_address_is_not_composed():
+async def test_a_notice_without_an_address_is_not_composed():
     book = _Contacts(intake_pb2.Contacts(case_id="c1", patient=intake_pb2.Contact(), physician=intake_pb2.Contact()))
-    [patient, physician] = email_deliveries(opinion_event(), "opinion_ready", opinion_event().occurred_at.ToDatetime())
-    for delivery in (patient, physician):
-        message, why_not = await usecases.compose_email(book, Templates(), delivery, sender="n@example.org",
-                                                        portal_url=PORTAL)
-        assert message is None and why_not == f"the {delivery.recipient} has no e-mail address on the case"
+    event = opinion_event()
+    [patient, physician] = person_deliveries(event, "opinion_ready", EMAIL, event.occurred_at.ToDatetime())
+    [text] = person_deliveries(event, "opinion_ready", SMS, event.occurred_at.ToDatetime())
+    for delivery, what in ((patient, "e-mail address"), (physician, "e-mail address"), (text, "phone number")):
+        outgoing, why_not = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
+                                                   portal_url=PORTAL, channels=(EMAIL, SMS))
+        assert outgoing is None and why_not == f"the {delivery.recipient} has no {what} on the case"
     nobody = _Contacts(None)
-    assert await usecases.compose_email(nobody, Templates(), patient, sender="n", portal_url=PORTAL) == (
-        None, "intake has no such case")
+    assert await usecases.compose(nobody, Templates(), patient, sender="n", portal_url=PORTAL,
+                                  channels=(EMAIL,)) == (None, "intake has no such case")
 
 
 def _sample() -> intake_pb2.SubmitCaseRequest:
     from devstack import clients
     return clients.sample_cases()[0]
+
+
+@pytest.mark.parametrize("language", sorted(Templates().languages))
+@pytest.mark.parametrize("name", SMS_TEMPLATES)
+def test_every_text_message_renders_on_one_short_line(name, language):
+    used, text = Templates().sms(name, language, NoticeContext(PORTAL, True))
+    assert used == language and "\n" not in text and PORTAL in text and len(text) <= 320

@@ -24,12 +24,16 @@ PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
 CANCELLED = "cancelled"
 # Not sent, for good: the recipient has no address for its channel on the case.
 SKIPPED = "skipped"
-WEBHOOK, EMAIL = "webhook", "email"
-# Who an e-mail notice is for (its recipient); a webhook's recipient is an endpoint or the tenant.
+WEBHOOK, EMAIL, SMS = "webhook", "email", "sms"
+# Who a notice to a person is for (its recipient); a webhook's recipient is an endpoint or the tenant.
 PATIENT, PHYSICIAN = "patient", "physician"
-# The e-mails each kind of notice sends: the patient hears of both, the referring
-# physician of the opinion only.
-EMAIL_AUDIENCES = {"opinion_ready": (PATIENT, PHYSICIAN), "needs_info": (PATIENT,)}
+# Whom each kind of notice reaches on each channel to people: the patient hears of both
+# by e-mail and text, the referring physician of the opinion, by e-mail (no phone of theirs is kept).
+AUDIENCES = {
+    EMAIL: {"opinion_ready": (PATIENT, PHYSICIAN), "needs_info": (PATIENT,)},
+    SMS: {"opinion_ready": (PATIENT,), "needs_info": (PATIENT,)},
+}
+PERSON_CHANNELS = (EMAIL, SMS)
 # What a delivery tells: its opinion being delivered is a stage of the case (opinion.delivered).
 OPINION_READY, NEEDS_INFO = "opinion_ready", "needs_info"
 # The event type a tenant's endpoint subscribes to, by kind of notice (domain/endpoints.py).
@@ -83,7 +87,7 @@ class Delivery:
 
     @property
     def template(self) -> str:
-        """An e-mail's template: its audience and what it tells, e.g. "patient_opinion_ready"."""
+        """A notice to a person: its template, by audience and what it tells, e.g. "patient_opinion_ready"."""
         return f"{self.recipient}_{self.kind}"
 
 
@@ -131,17 +135,18 @@ def _to_tenant(event: Event, body: bytes, kind: str, now: datetime, claimed_unti
     )
 
 
-def email_deliveries(event: Event, kind: str, now: datetime, claimed_until: datetime | None = None
-                     ) -> list[Delivery]:
-    """The e-mails a notice sends (EMAIL_AUDIENCES). They hold no address and no text:
-    the address is asked of intake, and the message rendered, at send time."""
+def person_deliveries(event: Event, kind: str, channel: str, now: datetime, claimed_until: datetime | None = None
+                      ) -> list[Delivery]:
+    """The notices to people an event sends on `channel` (AUDIENCES). They hold no
+    address and no text: the address is asked of intake, and the message rendered,
+    at send time."""
     return [Delivery(
-        delivery_id=delivery_id(event.event_id, audience, EMAIL), event_id=event.event_id, case_id=event.case_id,
-        tenant_id=event.tenant_id, recipient=audience, channel=EMAIL, body=b"", traceparent=event.traceparent,
+        delivery_id=delivery_id(event.event_id, audience, channel), event_id=event.event_id, case_id=event.case_id,
+        tenant_id=event.tenant_id, recipient=audience, channel=channel, body=b"", traceparent=event.traceparent,
         created_at=now, kind=kind,
         **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
            else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
-    ) for audience in EMAIL_AUDIENCES[kind]]
+    ) for audience in AUDIENCES[channel][kind]]
 
 
 def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: random.Random | None = None,

@@ -14,6 +14,17 @@ from dataclasses import dataclass
 DEFAULT_LANGUAGE = "en"
 TEMPLATES = ("patient_opinion_ready", "patient_needs_info", "physician_opinion_ready")
 PARTS = ("subject.txt", "txt", "html")  # each template: a subject line, a plain-text body, an HTML body
+SMS_TEMPLATES = ("patient_opinion_ready", "patient_needs_info")
+SMS_PART = "sms.txt"  # a text message: one short paragraph
+SMS_MAX_CHARS = 320  # two segments
+
+
+@dataclass(frozen=True)
+class SmsText:
+    """A text message ready to send."""
+    to: str  # E.164
+    body: str
+    message_id: str  # the delivery's id
 
 
 @dataclass(frozen=True)
