@@ -17,6 +17,7 @@ from .. import topology
 from . import repository
 from .contacts import IntakeContacts
 from .dispatcher import Dispatcher, PeopleChannels
+from .domain.notices import SMS_PART, SMS_TEMPLATES, TEMPLATES
 from .grpc_api import NotifyServicer
 from .handlers import make_handlers
 from .mailer import SmtpMailer
@@ -39,7 +40,11 @@ async def serve() -> int:
     if mailer or sms:  # notices to people: contacts from intake, rendered from the templates, sent by the channel
         contacts = IntakeContacts(serviceclient.channel(settings, settings.intake_target),
                                   serviceclient.ServiceIdentity(settings, "notify", ["contact-reader"]))
-        people = PeopleChannels(contacts=contacts, templates=Templates(settings.notify_templates_dir),
+        templates = Templates(settings.notify_templates_dir)
+        templates.require(TEMPLATES, "txt")
+        if sms:
+            templates.require(SMS_TEMPLATES, SMS_PART)
+        people = PeopleChannels(contacts=contacts, templates=templates,
                                 mailer=mailer, sms=sms, sender=settings.email_from,
                                 portal_url=settings.notify_portal_url)
     endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db, cipher), ttl_seconds=ENDPOINT_CACHE_SECONDS)
@@ -50,6 +55,7 @@ async def serve() -> int:
         allow_insecure_targets=settings.webhook_allow_insecure_targets,
         disable_after_dead=settings.webhook_disable_after_dead,
         retry_base_seconds=settings.delivery_retry_base_seconds, people=people,
+        people_send_seconds=settings.smtp_timeout_seconds * 2,  # connect and conversation; Twilio's POST less
     )
 
     def register(server):

@@ -31,19 +31,21 @@ class IntakeContacts:
         """The case's contacts, read for `purpose` (one notice) once for all its e-mails;
         None when intake has no such case. ServiceUnavailable while intake cannot be
         asked (the attempt fails and is tried again later)."""
-        now = time.monotonic()
-        for key in [k for k, (expires, _) in self._shared.items() if expires <= now]:
-            del self._shared[key]
         key = (case_id, purpose, channels)
         if key not in self._shared and len(self._shared) < SHARED_MAX:
             read = asyncio.ensure_future(self._read(case_id, purpose, channels))
 
+            def forget(done: asyncio.Future = read) -> None:  # this read, not a later one under the same key
+                if self._shared.get(key, (0.0, None))[1] is done:
+                    del self._shared[key]
+
             def forget_failed(done: asyncio.Future) -> None:  # a failed read is not shared: the next one asks again
                 if done.cancelled() or done.exception() is not None:
-                    self._shared.pop(key, None)
+                    forget(done)
 
             read.add_done_callback(forget_failed)
-            self._shared[key] = (now + self._ttl, read)
+            asyncio.get_running_loop().call_later(self._ttl, forget)  # held this long at most, idle or not
+            self._shared[key] = (time.monotonic() + self._ttl, read)
         if key in self._shared:
             return await asyncio.shield(self._shared[key][1])
         return await self._read(case_id, purpose, channels)

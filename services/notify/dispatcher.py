@@ -49,7 +49,15 @@ SENDING_AT_ONCE = 50  # POSTs under way at once
 # longer is left to the store (claimed again once its lease runs out).
 FRESH_WAIT_SECONDS = 10.0
 WITHDRAWN_MEMORY = 10_000  # withdrawn cases this replica remembers, to send nothing new for them
-LEASE_MARGIN_SECONDS = 3.0  # of a lease, kept for recording the outcome
+COMPOSE_SECONDS = 8.0  # reading the contacts and rendering a notice to a person, at most
+
+
+def refused_for_good(channel: str, code: int) -> bool:
+    """A refusal no retry will change: an SMTP 5xx (a 4xx is "try later"), an HTTP 4xx
+    from the text provider other than 429 (an invalid or opted-out number)."""
+    if channel == EMAIL:
+        return 500 <= code < 600
+    return 400 <= code < 500 and code != 429
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,8 @@ class WebhookSender:
 class Dispatcher:
     def __init__(self, transact: Transact, queue: DeliveryQueue, endpoints: CachedEndpoints, clock: Clock, *,
                  timeout: float, max_attempts: int, allow_insecure_targets: bool, disable_after_dead: int = 0,
-                 retry_base_seconds: float = 1.0, people: PeopleChannels | None = None):
+                 retry_base_seconds: float = 1.0, people: PeopleChannels | None = None,
+                 people_send_seconds: float = 10.0):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
@@ -122,8 +131,10 @@ class Dispatcher:
         self._people = people
         self._retry_base = retry_base_seconds
         self._allow_insecure = allow_insecure_targets
-        # The lease outlives one POST (its timeout) with room to record the outcome.
-        self.lease_seconds = timeout + 5
+        # The lease outlives one attempt (a POST; or composing a notice to a person and its
+        # channel's send, each bounded by its own timeout) with room to record the outcome:
+        # a send still under way when its lease ran out would be sent again by another sender.
+        self.lease_seconds = max(timeout, COMPOSE_SECONDS + people_send_seconds if people else 0) + 5
         self.fresh_lease_seconds = self.lease_seconds + FRESH_WAIT_SECONDS
         self.wake = asyncio.Event()
         self._fresh: deque[Delivery] = deque()  # handed over by the handler, not yet started
@@ -268,24 +279,29 @@ class Dispatcher:
             return await self._failed(delivery, attempt("failed", error=f"{delivery.channel} is not set up on "
                                                                         "this replica"))
         try:
-            # Within its lease, or another sender takes it over and sends it too.
-            async with asyncio.timeout(self.lease_seconds - LEASE_MARGIN_SECONDS):
+            # Bounded before the hand-off only: a send once started runs to its own timeout
+            # (cut short, it might reach the person and still count as failed).
+            async with asyncio.timeout(COMPOSE_SECONDS):
                 outgoing, why_not = await usecases.compose(people.contacts, people.templates, delivery,
                                                            sender=people.sender, portal_url=people.portal_url,
                                                            channels=people.channels)
-                if outgoing is None:
-                    if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
-                        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
-                        log.info(f"{delivery.channel}_skipped", recipient=delivery.recipient, why=why_not)
-                    return
-                code, error = await people.send(outgoing)
+            if outgoing is None:
+                if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
+                    metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
+                    log.info(f"{delivery.channel}_skipped", recipient=delivery.recipient, why=why_not)
+                return
+            code, error = await people.send(outgoing)
         except ServiceUnavailable:
             return await self._failed(delivery, attempt("failed", error="intake unavailable for the contact details"))
         except TimeoutError:
-            return await self._failed(delivery, attempt("failed", error="not sent within its lease"))
+            return await self._failed(delivery, attempt("failed", error="contact details not read in time"))
         except Exception as exc:  # a refusal by intake, a broken template, ...: an attempt, tried again, then dead
             log.warning(f"{delivery.channel}_not_sent", error=type(exc).__name__)
             return await self._failed(delivery, attempt("failed", error=f"not sent: {type(exc).__name__}"))
+        if code is not None and refused_for_good(delivery.channel, code):  # e.g. no such mailbox, an invalid number
+            if await usecases.record_skipped(self._queue, delivery, attempt("failed", code, error)):
+                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
+            return
         if code is None or not 200 <= code < 300:
             return await self._failed(delivery, attempt("failed", code, error))
         done = attempt("delivered", code)

@@ -16,7 +16,7 @@ from .repository import DeliveryQueue, EndpointRepository
 from .targets import check_host
 
 ROLE = "tenant-admin"
-MAX_ID = 200
+MAX_ID = 1_000  # a delivery's id holds the tenant's
 STATUSES = {PENDING: notify_pb2.DELIVERY_STATUS_PENDING, SENDING: notify_pb2.DELIVERY_STATUS_SENDING,
             DELIVERED: notify_pb2.DELIVERY_STATUS_DELIVERED, DEAD: notify_pb2.DELIVERY_STATUS_DEAD,
             CANCELLED: notify_pb2.DELIVERY_STATUS_CANCELLED, SKIPPED: notify_pb2.DELIVERY_STATUS_SKIPPED}

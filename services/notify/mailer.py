@@ -25,6 +25,9 @@ class SmtpMailer:
         self._username = settings.smtp_username
         self._password = settings.smtp_password.get_secret_value()
         self._timeout = settings.smtp_timeout_seconds
+        if self._username and not self._starttls:
+            raise ValueError("SECONDLOOK_SMTP_USERNAME is set with SECONDLOOK_SMTP_STARTTLS=false: the password "
+                             "would cross the network in clear")
         # Its own threads: a slow relay must not hold the default pool (aiohttp resolves names there).
         self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smtp")
 
@@ -42,8 +45,6 @@ class SmtpMailer:
             with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
                 if self._starttls:
                     smtp.starttls(context=ssl.create_default_context())
-                elif self._username:
-                    return None, "refusing to send SMTP credentials without STARTTLS"
                 if self._username:
                     smtp.login(self._username, self._password)
                 refused = smtp.send_message(message)

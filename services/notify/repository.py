@@ -357,7 +357,7 @@ class MongoEndpoints:
     async def delivered_to(self, endpoint_id: str) -> None:
         """A delivery got through: the count of deaths in a row starts again."""
         await self._db[ENDPOINTS].update_one({"_id": endpoint_id, "consecutive_dead": {"$gt": 0}},
-                                             {"$set": {"consecutive_dead": 0}})
+                                             {"$set": {"consecutive_dead": 0}, "$inc": {"version": 1}})
 
 
 async def migrate_endpoints(db: AsyncDatabase, cipher: Cipher) -> int:

@@ -67,9 +67,19 @@ class TwilioSms:
                     allow_redirects=False) as response:
                 if 200 <= response.status < 300:
                     return response.status, ""
-                return response.status, f"Twilio answered HTTP {response.status}"
+                return response.status, f"Twilio answered HTTP {response.status}" + await _error_code(response)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return None, f"Twilio not reached: {exc.__class__.__name__}"
+
+
+async def _error_code(response: aiohttp.ClientResponse) -> str:
+    """Twilio's error code (e.g. 21211, an invalid number), never its message: that
+    may repeat the number."""
+    try:
+        code = (await response.json(content_type=None)).get("code")
+    except Exception:
+        return ""
+    return f" (error {int(code)})" if isinstance(code, int) else ""
 
 
 def sms_sender(settings: Settings) -> SmsSender | None:

@@ -40,6 +40,13 @@ class Templates:
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
             keep_trailing_newline=True)
 
+    def require(self, names: tuple[str, ...], part: str) -> None:
+        """Stops a start whose templates lack what a channel in use needs (an old customised copy)."""
+        missing = [f"{DEFAULT_LANGUAGE}/{n}.{part}" for n in names if not (self.folder / DEFAULT_LANGUAGE /
+                                                                           f"{n}.{part}").is_file()]
+        if missing:
+            raise ValueError(f"{self.folder}: missing {', '.join(missing)} (copy them from {DEFAULT_DIR})")
+
     def present(self) -> dict[str, set[str]]:
         """The files each language has."""
         return {lang: {p.name for p in (self.folder / lang).iterdir() if p.is_file()} for lang in self.languages}
@@ -65,7 +72,9 @@ class Templates:
         """(language used, text) of template `name`'s text message, on one line."""
         lang = choose_language(language, self.languages)
         text = " ".join(self._render(lang, name, SMS_PART, context.as_template_values()).split())
-        return lang, text[:SMS_MAX_CHARS]
+        if len(text) > SMS_MAX_CHARS:  # cut, it would lose the link at its end: a template to shorten
+            raise ValueError(f"{lang}/{name}.{SMS_PART} renders {len(text)} characters, more than {SMS_MAX_CHARS}")
+        return lang, text
 
     def message(self, name: str, language: str, context: NoticeContext, *, sender: str, to: str,
                 delivery_id: str) -> EmailMessage:

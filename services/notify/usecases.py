@@ -289,7 +289,7 @@ async def compose(contacts: ContactBook, composer: Composer, delivery: Delivery,
     has them now (one read per notice for all `channels` this notify sends by, recorded
     in intake's audit); (None, why) when there is nobody to send it to (no such case,
     or no address: nothing will change that)."""
-    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} notice", channels)
+    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} notice {delivery.event_id}", channels)
     if found is None:
         return None, "intake has no such case"
     contact = found.patient if delivery.recipient == PATIENT else found.physician

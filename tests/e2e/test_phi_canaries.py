@@ -107,7 +107,9 @@ async def test_no_canary_reaches_logs_metrics_kafka_webhooks_or_emails(stack, st
         emails = [m for m in mail.delivered() if m["To"] in addresses]
         places["email subjects and bodies"] = "\n".join(
             str(m["Subject"]) + "\n" + mail.body(m) for m in emails).encode()
-        texts = [t for t in stack.texts() if t["to"] == grpc_case_read.patient.phone]  # but for the number
+        texts = await eventually(lambda: asyncio.sleep(0, result=[
+            t for t in stack.texts() if t["to"] == grpc_case_read.patient.phone] or None), 30,
+            "the canary patient's texts")  # the bodies: the number is where a text goes
         places["text messages"] = "\n".join(t["body"] for t in texts).encode()
         assert places["webhook bodies"] and places["topic " + ALL_TOPICS[0]]  # there was something to search
         assert places["email subjects and bodies"] and places["text messages"]

@@ -265,8 +265,8 @@ async def test_a_killed_service_recovers_its_cases_on_restart_without_the_sweepe
 
 
 async def test_notify_killed_mid_batch_sends_each_notice_once_per_recipient_and_channel(recovery_stack, recovery_mail):
-    """17 cases reach their opinions together: 51 deliveries (a webhook to the tenant,
-    e-mails to each patient and physician). notify is killed with SIGKILL once some
+    """17 cases reach their opinions together: 68 deliveries (a webhook to the tenant,
+    e-mails to each patient and physician, a text to each patient with a number). notify is killed with SIGKILL once some
     went out and others not, and restarted: every event reaches every recipient on
     every channel once. A message sent again under the same id (its sender died
     after the receiver took it, before recording it) is a repeat a receiver drops:
@@ -289,8 +289,10 @@ async def test_notify_killed_mid_batch_sends_each_notice_once_per_recipient_and_
         events.update(d["event_id"] for d in found)
 
     try:
+        requests = clients.numbered_cases("crash-batch", 17)
+        phones = sum(bool(r.patient.phone) for r in requests)  # the others' texts are skipped: no number
         replies = await asyncio.gather(*(intake.SubmitCase(r, metadata=authed.metadata, timeout=15)
-                                         for r in clients.numbered_cases("crash-batch", 17)))
+                                         for r in requests))
         case_ids = [r.case_id for r in replies]
 
         def received() -> int:
@@ -303,7 +305,7 @@ async def test_notify_killed_mid_batch_sends_each_notice_once_per_recipient_and_
         await eventually(first_out, 60, "the first notices out", interval=0.01)
         out_at_kill = received()
         stack.services["notify"].kill()  # SIGKILL, mid-batch
-        assert out_at_kill < 51, "every notice was out before the kill: nothing was tested"
+        assert out_at_kill < 51, "every webhook and e-mail was out before the kill: nothing was tested"
         stack.start_service("notify")
         await asyncio.to_thread(stack.wait_serving, "notify")
         await _all_delivered(stack, intake, authed, case_ids, 90, "all 17 DELIVERED after notify restarted")
@@ -323,14 +325,25 @@ async def test_notify_killed_mid_batch_sends_each_notice_once_per_recipient_and_
             return len(events) == 17 and all(len(ids_by_recipient()[r]) == 17 for r in ("patient", "physician"))
 
         await eventually(all_emails, 60, "an e-mail per case to each patient and physician")
+        async def all_texts():
+            found = [t for t in stack.texts() if t["id"].split(":")[0] in events]
+            return found if len({t["id"] for t in found}) == phones else None
+
+        texts = await eventually(all_texts, 60, f"a text to each of the {phones} patients with a number")
+        assert all(t["id"].endswith(":patient:sms") for t in texts)
+        skipped = await mongo["secondlook_notify"]["deliveries"].count_documents(
+            {"tenant_id": tenant, "channel": "sms", "status": "skipped"})
+        assert skipped == 17 - phones
+        text_repeats = len(texts) - len({t["id"] for t in texts})
         _one_notice_each(receiver, case_ids)  # one webhook-id per case
         by_id = collections.Counter(str(m["Message-ID"]).strip() for m in emails())
         hooks = collections.Counter(r["headers"]["webhook-id"] for r in receiver.requests if r["valid"])
         assert len(by_id) == 34 and len(hooks) == 17  # distinct notices: exactly one per event, recipient, channel
         repeats = (sum(by_id.values()) - len(by_id)) + (sum(hooks.values()) - len(hooks))
-        print(f"\nkill -9 notify with {out_at_kill} of 51 notices out: every notice arrived; {repeats} repeat(s) "
-              f"under the same id ({sum(hooks.values()) - len(hooks)} webhook, {sum(by_id.values()) - len(by_id)} "
-              f"e-mail)")
+        repeats += text_repeats
+        print(f"\nkill -9 notify with {out_at_kill} of 51 webhooks and e-mails out: every notice arrived; "
+              f"{repeats} repeat(s) under the same id ({sum(hooks.values()) - len(hooks)} webhook, "
+              f"{sum(by_id.values()) - len(by_id)} e-mail, {text_repeats} text)")
     finally:
         await reviewer.stop()
         await authed.close()

@@ -123,7 +123,7 @@ async def test_endpoints_are_validated_isolated_by_tenant_and_verify_through_a_r
         assert [f for f, _ in _violations(error)] == ["overlap_seconds"]
         for method, request, field in (
                 ("RotateSecret", notify_pb2.RotateSecretRequest(), "endpoint_id"),
-                ("SendTestEvent", notify_pb2.SendTestEventRequest(endpoint_id="x" * 201), "endpoint_id"),
+                ("SendTestEvent", notify_pb2.SendTestEventRequest(endpoint_id="x" * 1001), "endpoint_id"),
                 ("ListDeliveries", notify_pb2.ListDeliveriesRequest(), "case_id"),
                 ("RetryDelivery", notify_pb2.RetryDeliveryRequest(), "delivery_id")):
             error = await _refused(getattr(notify, method)(request, metadata=authed.metadata))

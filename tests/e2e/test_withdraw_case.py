@@ -107,7 +107,7 @@ async def test_withdrawing_a_case_whose_opinion_is_not_yet_delivered_cancels_the
             await review_auth.close()
 
         async def refused_once():
-            doc = await deliveries.find_one({"case_id": reply.case_id})
+            doc = await deliveries.find_one({"case_id": reply.case_id, "channel": "webhook"})
             return doc if doc and doc["attempts"] >= 1 and doc["status"] in ("pending", "dead") else None
 
         await eventually(refused_once, 30, "a refused delivery attempt")
@@ -116,7 +116,7 @@ async def test_withdrawing_a_case_whose_opinion_is_not_yet_delivered_cancels_the
                                   metadata=authed.metadata, timeout=10)
 
         async def cancelled():
-            doc = await deliveries.find_one({"case_id": reply.case_id})
+            doc = await deliveries.find_one({"case_id": reply.case_id, "channel": "webhook"})
             return doc if doc["status"] == "cancelled" else None
 
         doc = await eventually(cancelled, 60, "the undelivered notice cancelled")

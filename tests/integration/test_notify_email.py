@@ -107,7 +107,7 @@ async def test_the_patient_and_the_physician_each_get_one_message_in_their_langu
     assert by_rcpt["dr.who@example.org"]["Content-Language"] == "en"  # no language known: English
     done = await eventually(lambda: _all(store, DELIVERED, 2), 10, "both recorded delivered")
     assert {d["recipient"]: d["log"][-1]["status_code"] for d in done} == {"patient": 250, "physician": 250}
-    assert book.asked == ["case.opinion_ready notice"] * 2  # (notify's intake adapter makes them one read)
+    assert book.asked == [f"case.opinion_ready notice {event.event_id}"] * 2  # (intake's adapter: one read)
     # Nothing of the address is kept with the delivery.
     assert "example.org" not in str(await store.db[repository.DELIVERIES].find({"channel": "email"}).to_list())
     assert len(sink.delivered()) == 2

@@ -65,7 +65,8 @@ async def test_twilio_gets_the_message_with_the_accounts_credentials(twilio):
                         "From": "+15005550006"}
     assert await TwilioSms("AC123", "token-xyz", "MG999", base).send(TEXT) == (201, "")
     assert seen[-1]["MessagingServiceSid"] == "MG999" and "From" not in seen[-1]
-    assert await TwilioSms("AC123", "wrong", "+15005550006", base).send(TEXT) == (401, "Twilio answered HTTP 401")
+    assert await TwilioSms("AC123", "wrong", "+15005550006", base).send(TEXT) == (
+        401, "Twilio answered HTTP 401 (error 20003)")
     state["answer_with"] = 503
     assert await TwilioSms("AC123", "token-xyz", "+15005550006", base).send(TEXT) == (503, "Twilio answered HTTP 503")
     assert (await TwilioSms("AC123", "t", "+1", "http://127.0.0.1:9").send(TEXT))[0] is None  # nobody there

@@ -218,3 +218,12 @@ async def test_the_dispatcher_sends_what_it_is_handed_unless_its_case_was_withdr
     assert transact.state.deliveries[kept.delivery_id].status == DELIVERED
     assert transact.state.deliveries[late.delivery_id].status == SENDING  # the store's, once its lease runs out:
     assert dispatcher._ask_store_at < time.monotonic() + dispatcher.lease_seconds  # asked about then
+
+
+@pytest.mark.parametrize("channel, code, for_good", [
+    ("email", 550, True), ("email", 554, True), ("email", 451, False), ("email", 421, False),
+    ("sms", 400, True), ("sms", 404, True), ("sms", 429, False), ("sms", 503, False), ("sms", 500, False),
+])
+def test_only_a_refusal_no_retry_changes_ends_a_notice_to_a_person(channel, code, for_good):
+    from services.notify.dispatcher import refused_for_good
+    assert refused_for_good(channel, code) is for_good

@@ -16,7 +16,7 @@ TEMPLATES = ("patient_opinion_ready", "patient_needs_info", "physician_opinion_r
 PARTS = ("subject.txt", "txt", "html")  # each template: a subject line, a plain-text body, an HTML body
 SMS_TEMPLATES = ("patient_opinion_ready", "patient_needs_info")
 SMS_PART = "sms.txt"  # a text message: one short paragraph
-SMS_MAX_CHARS = 320  # two segments
+SMS_MAX_CHARS = 320  # a text's most: 3 GSM-7 segments (accented Spanish is UCS-2: 5)
 
 
 @dataclass(frozen=True)
