@@ -37,6 +37,7 @@ class Templates:
                              f"to them)")
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.folder)), undefined=jinja2.StrictUndefined,
+            auto_reload=False,  # read once: a deployment's templates do not change under it (no stat per message)
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
             keep_trailing_newline=True)
 
