@@ -252,3 +252,26 @@ async def test_every_intake_method_refuses_no_token_the_wrong_role_and_undecodab
             as_submitter = (("authorization", f"Bearer {submitter}"),)
             assert await _raw_refusal(channel, method, as_submitter, b"\x0a\xff\xff") == \
                 grpc.StatusCode.INVALID_ARGUMENT, method.name
+
+
+async def test_every_notify_method_refuses_no_token_the_wrong_role_undecodable_bytes_and_control_characters(
+        stack, stack_settings):
+    reviewer = mint_token(stack_settings, subject="r", tenant="tenant-raw", roles=["reviewer"], specialist_id="s")
+    admin = mint_token(stack_settings, subject="a", tenant="tenant-raw", roles=["tenant-admin"])
+    methods = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].methods
+    assert {m.name for m in methods} >= {"CreateEndpoint", "RotateSecret", "ListDeliveries", "RetryDelivery"}
+    async with grpc.aio.insecure_channel(stack.target("notify")) as channel:
+        for method in methods:
+            assert await _raw_refusal(channel, method, (), b"") == grpc.StatusCode.UNAUTHENTICATED, method.name
+            as_reviewer = (("authorization", f"Bearer {reviewer}"),)
+            assert await _raw_refusal(channel, method, as_reviewer, b"") == grpc.StatusCode.PERMISSION_DENIED, \
+                method.name
+            as_admin = (("authorization", f"Bearer {admin}"),)
+            assert await _raw_refusal(channel, method, as_admin, b"\x0a\xff\xff") == \
+                grpc.StatusCode.INVALID_ARGUMENT, method.name
+        stub = notify_pb2_grpc.NotifyServiceStub(channel)
+        error = await _refused(stub.CreateEndpoint(notify_pb2.CreateEndpointRequest(
+            url="https://hooks.example.org/x", description="Claims\u202eteam"), metadata=as_admin))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "description" in error.details()
+        listed = await stub.ListEndpoints(notify_pb2.ListEndpointsRequest(), metadata=as_admin)
+        assert not listed.endpoints  # nothing written
