@@ -238,37 +238,35 @@ async def _raw_refusal(channel, method, metadata, payload: bytes) -> grpc.Status
     return (await _refused(call(payload, metadata=metadata, timeout=10))).code()
 
 
+async def _probe_every_method(channel, service, wrong_role: str, allowed: str) -> None:
+    """Every method of `service`: no token is UNAUTHENTICATED, `wrong_role`'s token
+    PERMISSION_DENIED, and undecodable bytes under `allowed`'s token INVALID_ARGUMENT."""
+    for method in service.methods:
+        assert await _raw_refusal(channel, method, (), b"") == grpc.StatusCode.UNAUTHENTICATED, method.name
+        assert await _raw_refusal(channel, method, (("authorization", f"Bearer {wrong_role}"),), b"") == \
+            grpc.StatusCode.PERMISSION_DENIED, method.name
+        assert await _raw_refusal(channel, method, (("authorization", f"Bearer {allowed}"),), b"\x0a\xff\xff") == \
+            grpc.StatusCode.INVALID_ARGUMENT, method.name
+
+
 async def test_every_intake_method_refuses_no_token_the_wrong_role_and_undecodable_bytes(stack, stack_settings):
     reviewer = mint_token(stack_settings, subject="r", tenant="mercy-general", roles=["reviewer"], specialist_id="s")
     submitter = mint_token(stack_settings, subject="c", tenant="mercy-general", roles=["submitter"])
-    methods = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].methods
-    assert {m.name for m in methods} >= {"WatchCase", "WithdrawCase", "AddDocuments", "ListCases"}
+    service = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"]
+    assert {m.name for m in service.methods} >= {"WatchCase", "WithdrawCase", "AddDocuments", "ListCases"}
     async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
-        for method in methods:
-            assert await _raw_refusal(channel, method, (), b"") == grpc.StatusCode.UNAUTHENTICATED, method.name
-            as_reviewer = (("authorization", f"Bearer {reviewer}"),)
-            assert await _raw_refusal(channel, method, as_reviewer, b"") == grpc.StatusCode.PERMISSION_DENIED, \
-                method.name
-            as_submitter = (("authorization", f"Bearer {submitter}"),)
-            assert await _raw_refusal(channel, method, as_submitter, b"\x0a\xff\xff") == \
-                grpc.StatusCode.INVALID_ARGUMENT, method.name
+        await _probe_every_method(channel, service, reviewer, submitter)
 
 
 async def test_every_notify_method_refuses_no_token_the_wrong_role_undecodable_bytes_and_control_characters(
         stack, stack_settings):
     reviewer = mint_token(stack_settings, subject="r", tenant="tenant-raw", roles=["reviewer"], specialist_id="s")
     admin = mint_token(stack_settings, subject="a", tenant="tenant-raw", roles=["tenant-admin"])
-    methods = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].methods
-    assert {m.name for m in methods} >= {"CreateEndpoint", "RotateSecret", "ListDeliveries", "RetryDelivery"}
+    service = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"]
+    assert {m.name for m in service.methods} >= {"CreateEndpoint", "RotateSecret", "ListDeliveries", "RetryDelivery"}
     async with grpc.aio.insecure_channel(stack.target("notify")) as channel:
-        for method in methods:
-            assert await _raw_refusal(channel, method, (), b"") == grpc.StatusCode.UNAUTHENTICATED, method.name
-            as_reviewer = (("authorization", f"Bearer {reviewer}"),)
-            assert await _raw_refusal(channel, method, as_reviewer, b"") == grpc.StatusCode.PERMISSION_DENIED, \
-                method.name
-            as_admin = (("authorization", f"Bearer {admin}"),)
-            assert await _raw_refusal(channel, method, as_admin, b"\x0a\xff\xff") == \
-                grpc.StatusCode.INVALID_ARGUMENT, method.name
+        await _probe_every_method(channel, service, reviewer, admin)
+        as_admin = (("authorization", f"Bearer {admin}"),)
         stub = notify_pb2_grpc.NotifyServiceStub(channel)
         error = await _refused(stub.CreateEndpoint(notify_pb2.CreateEndpointRequest(
             url="https://hooks.example.org/x", description="Claims\u202eteam"), metadata=as_admin))
