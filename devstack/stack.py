@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -57,8 +58,35 @@ EMBEDDED_STORE = {
 }
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_floor() -> int:
+    """Where the kernel starts picking ports for outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port to listen on later, below the range outgoing connections take theirs from:
+    a port the kernel hands out for `bind(0)` is also one it may give the next outgoing
+    connection (an SMTP or gRPC client) before the service binds it. Never the same
+    port twice in this process."""
+    floor = _ephemeral_floor()
+    for _ in range(200):
+        port = random.randint(10_000, max(10_001, floor - 1))
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # a crowded range: the kernel's pick
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
