@@ -22,8 +22,8 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "matching": (PRODUCES["intake"], PRODUCES["review"]),
     # offers land in the specialist's inbox; records added resume a review waiting on them
     "review": (PRODUCES["matching"], PRODUCES["intake"]),
-    # an opinion is delivered
-    "notify": (PRODUCES["review"],),
+    # every stage of a case is a notice to someone (services/notify/domain/routing.py)
+    "notify": (PRODUCES["intake"], PRODUCES["matching"], PRODUCES["review"]),
 }
 
 ALL_TOPICS = (*PRODUCES.values(), REDRIVE, DEAD_LETTER)

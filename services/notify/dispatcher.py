@@ -33,8 +33,9 @@ from secondlook.serviceclient import ServiceUnavailable
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .domain.deliveries import EMAIL, PERSON_CHANNELS, SMS, Attempt, Delivery
+from .domain.deliveries import Attempt, Delivery
 from .domain.notices import SmsText
+from .domain.routing import CANCELLED_KINDS, EMAIL, PERSON_CHANNELS, SMS
 from .domain.webhooks import check_endpoint_url, headers
 from .mailer import SmtpMailer
 from .repository import CachedEndpoints, DeliveryQueue
@@ -221,7 +222,7 @@ class Dispatcher:
 
     async def _send_fresh(self, sender: WebhookSender, delivery: Delivery) -> None:
         async with self._sending:
-            if delivery.case_id in self._withdrawn:
+            if delivery.case_id in self._withdrawn and delivery.kind in CANCELLED_KINDS:
                 return  # cancelled while it waited: the mark in the store cancels it if it is claimed again
             assert delivery.lease_until is not None
             left = (delivery.lease_until - self._clock.now()).total_seconds()

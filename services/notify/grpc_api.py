@@ -10,7 +10,7 @@ from secondlook.errors import field_violations
 from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from . import usecases
-from .domain.deliveries import CANCELLED, DEAD, DELIVERED, EMAIL, PENDING, SENDING, SKIPPED, Delivery
+from .domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, SKIPPED, WEBHOOK, Delivery
 from .domain.endpoints import Endpoint
 from .repository import DeliveryQueue, EndpointRepository
 from .targets import check_host
@@ -33,7 +33,7 @@ def _delivery_message(d: Delivery) -> notify_pb2.Delivery:
     message = notify_pb2.Delivery(
         delivery_id=d.delivery_id, case_id=d.case_id, event_id=d.event_id, notice_type=d.event_type,
         channel=d.channel, endpoint_id=d.recipient if d.to_endpoint else "", status=STATUSES.get(d.status, 0),
-        attempts=d.attempts, last_error=d.last_error, recipient=d.recipient if d.channel == EMAIL else "tenant")
+        attempts=d.attempts, last_error=d.last_error, recipient=d.recipient if d.channel != WEBHOOK else "tenant")
     for field, value in (("next_attempt_at", d.next_attempt_at if d.status == PENDING else None),
                          ("created_at", d.created_at), ("delivered_at", d.delivered_at)):
         if value is not None:

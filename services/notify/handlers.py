@@ -10,7 +10,8 @@ from secondlook.clock import Clock
 from secondlook.consumer import Guarded
 
 from . import usecases
-from .domain.deliveries import Delivery, needs_info_delivery
+from .domain.deliveries import Delivery
+from .domain.routing import ROUTES
 from .repository import EndpointRepository, MongoDeliveries, MongoDeliveryQueue
 
 
@@ -18,12 +19,10 @@ def make_handlers(db: AsyncDatabase, endpoints: EndpointRepository, clock: Clock
                   send: Callable[[list[Delivery]], None], lease_seconds: float,
                   withdrawn: Callable[[str], None], channels: frozenset[str] = frozenset()) -> dict[str, Guarded]:
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
+    # One handler for every notice: a poll batch's events of all types are written together.
+    notices = Guarded.batched(lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send,
+                                                                     lease_seconds, channels=channels))
     return {
-        "opinion.submitted": Guarded.batched(
-            lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds,
-                                                   channels=channels)),
-        "info.requested": Guarded.batched(
-            lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send, lease_seconds,
-                                                   needs_info_delivery, channels=channels)),
+        **{event_type: notices for event_type in ROUTES},
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),
     }

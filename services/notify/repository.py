@@ -26,7 +26,6 @@ from .domain.deliveries import (
     CANCELLED,
     DEAD,
     DELIVERED,
-    OPINION_READY,
     PENDING,
     SENDING,
     SKIPPED,
@@ -35,6 +34,7 @@ from .domain.deliveries import (
     Delivery,
 )
 from .domain.endpoints import Endpoint, Secret, default_endpoint_id
+from .domain.routing import CANCELLED_KINDS, DEFAULT_ENDPOINT_TYPES, OPINION_READY
 
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
@@ -259,14 +259,17 @@ class MongoDeliveryQueue:
         return result.modified_count == 1
 
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
-        """Cancels the case's deliveries waiting for an attempt or dead. One being sent
-        right now is left to finish (its receiver may already have it) but is marked:
-        if that attempt fails, or its sender dies, it is cancelled, not tried again."""
+        """Cancels the case's deliveries a withdrawal stops (an opinion's, a request for
+        information: not the withdrawal's own notices, nor a status's) waiting for an
+        attempt or dead. One being sent right now is left to finish (its receiver may
+        already have it) but is marked: if that attempt fails, or its sender dies, it
+        is cancelled, not tried again."""
+        stopped = {"case_id": case_id, "kind": {"$in": [*CANCELLED_KINDS, None]}}  # no kind: an opinion's
         result = await self._db[DELIVERIES].update_many(
-            {"status": {"$in": [PENDING, DEAD]}, "case_id": case_id},
+            {**stopped, "status": {"$in": [PENDING, DEAD]}},
             {"$set": {"status": CANCELLED, "cancelled_at": now}, "$unset": {"next_attempt_at": ""}})
         in_flight = await self._db[DELIVERIES].update_many(
-            {"status": SENDING, "case_id": case_id}, {"$set": {"cancel_requested": True, "cancelled_at": now}})
+            {**stopped, "status": SENDING}, {"$set": {"cancel_requested": True, "cancelled_at": now}})
         return result.modified_count + in_flight.modified_count
 
 
@@ -302,7 +305,9 @@ class MongoEndpoints:
         secrets = tuple([Secret(await self._cipher.open(s["value"]), s.get("expires_at")) for s in doc["secrets"]])
         return Endpoint(
             endpoint_id=doc["_id"], tenant_id=doc["tenant_id"], url=doc["url"], secrets=secrets,
-            event_types=tuple(doc.get("event_types", ())), description=doc.get("description", ""),
+            # A default endpoint from before subscriptions: the notices it always received.
+            event_types=tuple(doc.get("event_types") or (DEFAULT_ENDPOINT_TYPES if doc.get("default") else ())),
+            description=doc.get("description", ""),
             created_at=doc.get("created_at"), created_by=doc.get("created_by", ""), rotated_at=doc.get("rotated_at"),
             disabled_reason=doc.get("disabled_reason", ""), consecutive_dead=doc.get("consecutive_dead", 0),
             default=doc.get("default", False), version=doc.get("version", 0))
@@ -368,7 +373,8 @@ async def migrate_endpoints(db: AsyncDatabase, cipher: Cipher) -> int:
         tenant = doc["_id"]
         endpoint = Endpoint(endpoint_id=default_endpoint_id(tenant), tenant_id=tenant, url=doc["url"],
                             secrets=(Secret(doc["secret"]),), created_at=doc.get("registered_at"),
-                            created_by=doc.get("registered_by", ""), default=True)
+                            created_by=doc.get("registered_by", ""), default=True,
+                            event_types=DEFAULT_ENDPOINT_TYPES)
         # Insert-if-absent: a rerun after a crash, or another replica migrating too, must not
         # overwrite a default endpoint the tenant has changed since.
         await MongoEndpoints(db, cipher).add_if_absent(endpoint)

@@ -22,10 +22,7 @@ from secondlook.v1 import case_pb2
 from .domain.deliveries import (
     CANCELLED,
     DEAD,
-    OPINION_READY,
-    PATIENT,
     PENDING,
-    SMS,
     WEBHOOK,
     Attempt,
     Delivery,
@@ -33,8 +30,8 @@ from .domain.deliveries import (
     delivered_event,
     endpoint_disabled_event,
     next_attempt,
-    opinion_ready_delivery,
     person_deliveries,
+    tenant_delivery,
 )
 from .domain.endpoints import (
     MAX_ENDPOINTS,
@@ -48,6 +45,7 @@ from .domain.endpoints import (
     should_disable,
 )
 from .domain.notices import NoticeContext, SmsText
+from .domain.routing import DEFAULT_ENDPOINT_TYPES, OPINION_READY, PATIENT, SMS, route_of
 from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
 from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository
 
@@ -92,41 +90,48 @@ class EndpointChanged(Exception):
 # --- events ----------------------------------------------------------------------
 async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepository, events: list[Event],
                          clock: Clock, send: Callable[[list[Delivery]], None], lease_seconds: float,
-                         notice: Callable[..., Delivery] = opinion_ready_delivery,
                          channels: frozenset[str] = frozenset()) -> list[bool]:
-    """opinion.submitted (or info.requested, with its `notice`): one webhook delivery
-    per event to each of the submitting tenant's endpoints that receives its type
-    (to the tenant when none does: it waits, retried, for one to be set up), and on
-    each of `channels` (e-mail, text) the notices to people (the patient, for an
-    opinion by e-mail also the referring physician), all in one write that only inserts (a delivery's id
-    comes from its event, recipient and channel: once, however often the event
-    arrives; no transaction). Each is
-    written already claimed for its first attempt and handed to `send` once
-    durable. A repeat is left to whoever wrote it first (if that sender died, its
-    lease runs out and the delivery is claimed again). An event's webhooks are
-    routed once: when it comes again (a redrive, a redelivery) the endpoints may
-    have changed, and routing it anew would send one notice to an endpoint under
-    two ids (one read finds the events routed before). Per event False when all of
-    its deliveries were repeats."""
+    """Lifecycle events (domain/routing.py): each one a webhook delivery to every one of
+    the submitting tenant's endpoints that receives its type (an opinion's, or a
+    request for information, to the tenant when none does: it waits, retried, for
+    one to be set up), and on each of `channels` (e-mail, text) the notices to the
+    people it tells, all in one write that only inserts (a delivery's id comes from
+    its event, recipient and channel: once, however often the event arrives; no
+    transaction). An event nobody hears of writes nothing. Each delivery is written
+    already claimed for its first attempt and handed to `send` once durable. A
+    repeat is left to whoever wrote it first (if that sender died, its lease runs
+    out and the delivery is claimed again). An event's webhooks are routed once:
+    when it comes again (a redrive, a redelivery) the endpoints may have changed,
+    and routing it anew would send one notice to an endpoint under two ids (one
+    read finds the events routed before). Per event False when it was a repeat."""
     now = clock.now()
     lease = now + timedelta(seconds=lease_seconds)
-    routed = await deliveries.routed([(e.case_id, e.event_id) for e in events])
+    routes = [route_of(event) for event in events]
+    targets: dict[int, list[str | None]] = {}  # by event: its endpoints (None: the tenant)
+    for i, (event, route) in enumerate(zip(events, routes, strict=True)):
+        if route is not None:
+            receiving = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id)
+                         if e.receives(route.event_type)]
+            if receiving or route.waits_for_endpoint:
+                targets[i] = list(receiving) or [None]
+    routed = await deliveries.routed([(events[i].case_id, events[i].event_id) for i in targets]) if targets else set()
     fresh, owner = [], []
-    for i, event in enumerate(events):
-        sample = notice(event, now)
-        if event.event_id not in routed:
-            targets = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id)
-                       if e.receives(sample.event_type)]
-            for recipient in targets or [None]:
-                fresh.append(notice(event, now, claimed_until=lease, recipient=recipient))
+    for i, (event, route) in enumerate(zip(events, routes, strict=True)):
+        if route is None:
+            continue
+        if i in targets and event.event_id not in routed:
+            for recipient in targets[i]:
+                fresh.append(tenant_delivery(event, route, now, claimed_until=lease, recipient=recipient))
                 owner.append(i)
         for channel in sorted(channels):
-            for personal in person_deliveries(event, sample.kind, channel, now, claimed_until=lease):
+            for personal in person_deliveries(event, route, channel, now, claimed_until=lease):
                 fresh.append(personal)
                 owner.append(i)
-    added = await deliveries.add_many(fresh)
+    added = await deliveries.add_many(fresh) if fresh else []
     send([d for d, new in zip(fresh, added, strict=True) if new])
-    return [any(new for o, new in zip(owner, added, strict=True) if o == i) for i in range(len(events))]
+    # A repeat: routed before, and every delivery of its to people there already.
+    return [any(new for o, new in zip(owner, added, strict=True) if o == i) or
+            (i not in owner and events[i].event_id not in routed) for i in range(len(events))]
 
 
 async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[str, ...], max_attempts: int) -> int:
@@ -159,14 +164,15 @@ async def _check_target(url: str, check_host: HostCheck) -> list[tuple[str, str]
 
 async def register_webhook(endpoints: EndpointRepository, check_host: HostCheck, clock: Clock, *, tenant_id: str,
                            registered_by: str, url: str, allow_insecure: bool) -> Endpoint:
-    """Registers (or replaces) the tenant's default endpoint, subscribed to every type,
-    with a fresh signing secret."""
+    """Registers (or replaces) the tenant's default endpoint, with a fresh signing
+    secret, subscribed to the notices it always received (an opinion ready, more
+    information needed): CreateEndpoint subscribes to the others."""
     violations = check_endpoint_url(url, allow_insecure) or await _check_target(url, check_host)
     if violations:
         raise InvalidWebhook(violations)
     endpoint = Endpoint(endpoint_id=default_endpoint_id(tenant_id), tenant_id=tenant_id, url=url,
                         secrets=(Secret(new_secret()),), created_at=clock.now(), created_by=registered_by,
-                        default=True)
+                        default=True, event_types=DEFAULT_ENDPOINT_TYPES)
     await endpoints.put_default(endpoint)
     return endpoint
 

@@ -12,6 +12,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from devstack import clients
+from devstack.receiver import WebhookReceiver
 from devstack.simreviewer import SimulatedReviewer
 from secondlook.auth import mint_token
 from secondlook.v1 import case_pb2, intake_pb2, intake_pb2_grpc, notify_pb2
@@ -133,3 +134,51 @@ async def test_contacts_refuse_a_request_without_a_purpose_and_an_unknown_case(s
         error = await _refused(stub.GetContacts(intake_pb2.GetContactsRequest(case_id="no-such-case", purpose="test"),
                                                 metadata=metadata))
         assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_withdrawn_cases_patient_and_tenant_hear_of_it(stack, stack_settings, mail):
+    """Withdrawn while offered: the patient gets an e-mail and a text saying so (nothing of
+    the case in them), the tenant's endpoint subscribed to the case's stages gets
+    case.offered then case.withdrawn with the reason's code."""
+    place, tenant = "US-HI", "tenant-withdrawn-notices"  # no other test uses this state
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    intake, submitter = clients.submitter(stack_settings, stack.target("intake"), tenant)
+    notify, tenant_admin = clients.tenant_admin(stack_settings, stack.target("notify"), tenant)
+    receiver = WebhookReceiver()
+    await receiver.start()
+    try:
+        await list_specialists(directory, admin, place, ("hi-mail", 1.0, ""))  # nobody answers its offers
+        created = await notify.CreateEndpoint(notify_pb2.CreateEndpointRequest(
+            url=receiver.url, event_types=["case.offered", "case.withdrawn"]), metadata=tenant_admin.metadata)
+        receiver.secret = created.secret
+        request = case_for("withdrawn", place, panel_requested=False, blind_review_requested=False)
+        request.patient.email = "patient.withdrawn-e2e@example.org"
+        case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
+        await eventually(lambda: asyncio.sleep(0, result=[p for p in receiver.verified
+                                                          if p["type"] == "case.offered"]), 60, "case.offered")
+        await intake.WithdrawCase(intake_pb2.WithdrawCaseRequest(
+            case_id=case_id, reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST, note="canary-note-x"),
+            metadata=submitter.metadata)
+        withdrawn = await eventually(lambda: asyncio.sleep(0, result=[p for p in receiver.verified
+                                                                      if p["type"] == "case.withdrawn"]),
+                                     60, "case.withdrawn at the tenant's endpoint")
+        assert withdrawn[0]["data"] == {"case_id": case_id, "tenant_id": tenant, "status": "WITHDRAWN",
+                                        "reason": "PATIENT_REQUEST", "event_id": withdrawn[0]["data"]["event_id"]}
+        emails = await eventually(lambda: asyncio.sleep(0, result=[m for m in mail.delivered()
+                                                                   if m["To"] == request.patient.email]),
+                                  60, "the patient's withdrawal e-mail")
+        assert "withdrawn" in str(emails[0]["Subject"]) and "canary-note-x" not in mail.body(emails[0])
+        listed = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
+                                             metadata=tenant_admin.metadata)
+        [text] = [d for d in listed.deliveries if d.channel == "sms"]
+        assert text.notice_type == "case.withdrawn" and text.recipient == "patient"
+        texts = await eventually(lambda: asyncio.sleep(0, result=[t for t in stack.texts()
+                                                                  if t["id"] == text.delivery_id]),
+                                 30, "the patient's withdrawal text")
+        assert texts[0]["to"] == request.patient.phone and "withdrawn" in texts[0]["body"]
+        assert [p["type"] for p in receiver.verified] == ["case.offered", "case.withdrawn"]
+        assert len(emails) == 1
+    finally:
+        await receiver.stop()
+        for a in (admin, submitter, tenant_admin):
+            await a.close()

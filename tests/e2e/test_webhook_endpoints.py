@@ -167,16 +167,25 @@ async def test_a_delivered_opinion_reaches_each_subscribed_endpoint_once(stack, 
         request = case_for("endpoints", PLACE, panel_requested=False, blind_review_requested=False)
         case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
 
+        def opinion_ready(receiver):
+            return [r for r in receiver.for_case(case_id) if r["payload"]["type"] == "case.opinion_ready"]
+
         async def delivered():
             case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)
-            return case.status == case_pb2.CASE_STATUS_DELIVERED and everything.for_case(case_id) \
-                and opinions.for_case(case_id)
+            return case.status == case_pb2.CASE_STATUS_DELIVERED and opinion_ready(everything) \
+                and opinion_ready(opinions)
 
         await eventually(delivered, 90, "the case DELIVERED and both subscribed endpoints notified")
-        await eventually(lambda: asyncio.sleep(0, result=len(everything.verified) == len(opinions.verified) == 1),
-                         10, "one notice each")
-        assert everything.verified[0]["type"] == opinions.verified[0]["type"] == "case.opinion_ready"
-        assert everything.requests[0]["headers"]["webhook-id"] != opinions.requests[0]["headers"]["webhook-id"]
+        await eventually(lambda: asyncio.sleep(0, result=len(opinions.verified) == 1), 10, "one opinion notice")
+        assert opinions.verified[0]["type"] == "case.opinion_ready"
+        assert opinion_ready(everything)[0]["headers"]["webhook-id"] != opinions.requests[0]["headers"]["webhook-id"]
+        # The endpoint that takes every type heard each stage of the case once, each with its status.
+        life = sorted(everything.verified, key=lambda p: p["timestamp"])
+        assert [p["type"] for p in life] == ["case.submitted", "case.matching", "case.offered", "case.assigned",
+                                             "case.in_review", "case.opinion_ready"]
+        assert [p["data"]["status"] for p in life] == ["SUBMITTED", "MATCHING", "OFFERED", "ASSIGNED", "IN_REVIEW",
+                                                       "OPINION_READY"]
+        assert len({r["headers"]["webhook-id"] for r in everything.requests}) == len(everything.requests)
         assert other.requests == []  # subscribed to case.needs_info only
         assert everything.rejected == opinions.rejected == 0
 
@@ -184,7 +193,8 @@ async def test_a_delivered_opinion_reaches_each_subscribed_endpoint_once(stack, 
         async def log():
             reply = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
                                                 metadata=authed.metadata)
-            by_endpoint = {d.endpoint_id: d for d in reply.deliveries if d.channel == "webhook"}
+            by_endpoint = {d.endpoint_id: d for d in reply.deliveries
+                           if d.channel == "webhook" and d.notice_type == "case.opinion_ready"}
             dead = by_endpoint.get(ids[id(broken)])
             return by_endpoint if dead is not None and dead.status == notify_pb2.DELIVERY_STATUS_DEAD else None
 

@@ -20,6 +20,7 @@ from services.notify.domain.deliveries import (
     Delivery,
 )
 from services.notify.domain.endpoints import Endpoint
+from services.notify.domain.routing import CANCELLED_KINDS
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 
@@ -153,11 +154,11 @@ class InMemoryDeliveryQueue:
         return rearmed
 
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
-        cancelled = [d for d in self._state.deliveries.values() if d.case_id == case_id and d.status in (PENDING, DEAD)]
+        stopped = [d for d in self._state.deliveries.values() if d.case_id == case_id and d.kind in CANCELLED_KINDS]
+        cancelled = [d for d in stopped if d.status in (PENDING, DEAD)]
         for d in cancelled:
             self._state.deliveries[d.delivery_id] = dataclasses.replace(d, status=CANCELLED, next_attempt_at=None)
-        in_flight = {d.delivery_id for d in self._state.deliveries.values()
-                     if d.case_id == case_id and d.status == SENDING}
+        in_flight = {d.delivery_id for d in stopped if d.status == SENDING}
         self._state.cancel_requested |= in_flight
         return len(cancelled) + len(in_flight)
 
@@ -227,6 +228,13 @@ class FakeNotifyUnitOfWork(FakeUnitOfWork):
 
 def notify_transact() -> FakeTransact:
     return FakeTransact(NotifyState(), FakeNotifyUnitOfWork)
+
+
+def lifecycle_event(event_type: str, case_id: str = "c1", tenant_id: str = "t1", **fields):
+    """An event of `event_type` ("case.withdrawn") with its payload's `fields` set."""
+    payload = events_pb2.Event.DESCRIPTOR.fields_by_name[event_type.replace(".", "_", 1)].message_type
+    return new_event(getattr(events_pb2, payload.name)(**fields), case_id=case_id, tenant_id=tenant_id,
+                     producer="test")
 
 
 def opinion_event(case_id: str = "c1", tenant_id: str = "t1"):

@@ -13,7 +13,8 @@ from secondlook.store import Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
 from services.notify import repository
-from services.notify.domain.deliveries import DEAD, PENDING, SENDING, Attempt, opinion_ready_delivery
+from services.notify.domain.deliveries import DEAD, PENDING, SENDING, Attempt, tenant_delivery
+from services.notify.domain.routing import route_of
 from services.notify.repository import MongoDeliveries, MongoDeliveryQueue, NotifyUnitOfWork
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, notify_transact
 from tests.fakes.transact import Committed
@@ -56,7 +57,7 @@ def _delivered() -> Attempt:
 def _delivery(clock, case_id="c1"):
     event = new_event(events_pb2.OpinionSubmitted(assignment_id="a"), case_id=case_id, tenant_id="t",
                       producer="review")
-    return opinion_ready_delivery(event, clock.now())
+    return tenant_delivery(event, route_of(event), clock.now())
 
 
 async def test_deliveries_added_together_are_each_added_once(ports):

@@ -20,7 +20,7 @@ from secondlook.unitofwork import transactor
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.notify import repository, usecases
 from services.notify.dispatcher import Dispatcher, PeopleChannels
-from services.notify.domain.deliveries import DELIVERED, SKIPPED, needs_info_delivery
+from services.notify.domain.deliveries import DELIVERED, SKIPPED
 from services.notify.mailer import SmtpMailer
 from services.notify.repository import (
     CachedEndpoints,
@@ -78,9 +78,9 @@ async def notify(infra_settings):
     await store.close()
 
 
-async def _notice(store, endpoints, dispatcher, event, notice=usecases.opinion_ready_delivery):
+async def _notice(store, endpoints, dispatcher, event):
     await usecases.record_notices(MongoDeliveries(store.db), endpoints, [event], Clock(), dispatcher.send_now,
-                                  dispatcher.fresh_lease_seconds, notice, channels=frozenset({"email"}))
+                                  dispatcher.fresh_lease_seconds, channels=frozenset({"email"}))
 
 
 def _opinion(case_id="c1"):
@@ -120,7 +120,7 @@ async def test_a_refusing_relay_and_an_absent_intake_are_tried_again_and_no_addr
     sink.refuse_with = "451 4.3.0 try again later"
     asked = new_event(events_pb2.InfoRequested(assignment_id="a", request_id="r", question_count=1),
                       case_id="c2", tenant_id="t1", producer="review")
-    await _notice(store, endpoints, dispatcher, asked, needs_info_delivery)
+    await _notice(store, endpoints, dispatcher, asked)
     await _notice(store, endpoints, dispatcher, _opinion("c3"))
     await eventually(lambda: asyncio.sleep(0, result=sink.refused >= 2), 20, "the relay refusing twice")
     sink.refuse_with = ""

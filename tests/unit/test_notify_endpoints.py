@@ -14,7 +14,7 @@ from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.notify import usecases
-from services.notify.domain.deliveries import DEAD, Attempt, needs_info_delivery
+from services.notify.domain.deliveries import DEAD, Attempt
 from services.notify.domain.endpoints import (
     DEFAULT_OVERLAP,
     MAX_ENDPOINTS,
@@ -62,7 +62,9 @@ def test_a_new_endpoint_names_every_wrong_field_at_once():
                                                                "case.opinion_ready"], "x" * 201, False)
     assert violations == [
         ("url", "must use https"),
-        ("event_types[1]", "must be one of case.opinion_ready, case.needs_info"),
+        ("event_types[1]", "must be one of case.submitted, case.matching, case.offered, case.unmatched, "
+                           "case.assigned, case.in_review, case.needs_info, case.opinion_ready, "
+                           "case.opinion_amended, case.withdrawn"),
         ("event_types", "must not repeat a type"),
         ("description", "must be at most 200 characters"),
     ]
@@ -126,8 +128,7 @@ async def test_each_notice_goes_once_to_every_endpoint_that_receives_its_type():
     assert await usecases.record_notices(deliveries, endpoints, [event], clock, sent.extend, LEASE) == [False]
     assert len(transact.state.deliveries) == 2  # a repeat adds nothing
     sent.clear()
-    await usecases.record_notices(deliveries, endpoints, [_needs_info()], clock, sent.extend, LEASE,
-                                  notice=needs_info_delivery)
+    await usecases.record_notices(deliveries, endpoints, [_needs_info()], clock, sent.extend, LEASE)
     assert [d.recipient for d in sent] == [everything.endpoint_id]  # the other subscribes to opinions only
 
 

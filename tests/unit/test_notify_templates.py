@@ -10,11 +10,20 @@ import pytest
 
 from secondlook.v1 import case_pb2, intake_pb2
 from services.notify import usecases
-from services.notify.domain.deliveries import AUDIENCES, EMAIL, SMS, person_deliveries
-from services.notify.domain.notices import SMS_TEMPLATES, TEMPLATES, NoticeContext, SmsText, choose_language
+from services.notify.domain.deliveries import person_deliveries
+from services.notify.domain.notices import (
+    PARTS,
+    SMS_PART,
+    SMS_TEMPLATES,
+    TEMPLATES,
+    NoticeContext,
+    SmsText,
+    choose_language,
+)
+from services.notify.domain.routing import EMAIL, ROUTES, SMS, route_of
 from services.notify.templating import DEFAULT_DIR, Templates
 from tests.e2e.canaries import plant_canaries
-from tests.fakes.notify import opinion_event
+from tests.fakes.notify import lifecycle_event, opinion_event
 
 PORTAL = "https://portal.example.org/sign-in"
 
@@ -24,11 +33,12 @@ def test_every_template_has_every_translation():
     assert Templates().missing() == []
 
 
-def test_the_templates_are_the_notices_sent():
-    assert {f"{audience}_{kind}" for kind, audiences in AUDIENCES[EMAIL].items() for audience in audiences} \
-        == set(TEMPLATES)
-    assert {f"{audience}_{kind}" for kind, audiences in AUDIENCES[SMS].items() for audience in audiences} \
-        == set(SMS_TEMPLATES)
+def test_every_notice_to_a_person_has_its_english_template():
+    assert {"patient_opinion_ready", "physician_opinion_ready", "patient_needs_info", "patient_withdrawn"} \
+        <= set(TEMPLATES)
+    files = {p.name for p in (DEFAULT_DIR / "en").iterdir()}
+    assert [f"{t}.{part}" for t in TEMPLATES for part in PARTS if f"{t}.{part}" not in files] == []
+    assert [f"{t}.{SMS_PART}" for t in SMS_TEMPLATES if f"{t}.{SMS_PART}" not in files] == []
 
 
 @pytest.mark.parametrize("language", sorted(Templates().languages))
@@ -89,9 +99,9 @@ async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
             physician=intake_pb2.Contact(email=request.first_opinion.physician.email, language=language))
         book = _Contacts(contacts)
         for channel in (EMAIL, SMS):
-            for kind in AUDIENCES[channel]:
-                event = opinion_event()
-                for delivery in person_deliveries(event, kind, channel, event.occurred_at.ToDatetime()):
+            for event_type in ROUTES:
+                event = lifecycle_event(event_type)
+                for delivery in person_deliveries(event, route_of(event), channel, event.occurred_at.ToDatetime()):
                     outgoing, why_not = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
                                                                portal_url=PORTAL, channels=(EMAIL, SMS))
                     assert why_not == "" and outgoing is not None
@@ -112,8 +122,8 @@ async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
 async def test_a_notice_without_an_address_is_not_composed():
     book = _Contacts(intake_pb2.Contacts(case_id="c1", patient=intake_pb2.Contact(), physician=intake_pb2.Contact()))
     event = opinion_event()
-    [patient, physician] = person_deliveries(event, "opinion_ready", EMAIL, event.occurred_at.ToDatetime())
-    [text] = person_deliveries(event, "opinion_ready", SMS, event.occurred_at.ToDatetime())
+    [patient, physician] = person_deliveries(event, route_of(event), EMAIL, event.occurred_at.ToDatetime())
+    [text] = person_deliveries(event, route_of(event), SMS, event.occurred_at.ToDatetime())
     for delivery, what in ((patient, "e-mail address"), (physician, "e-mail address"), (text, "phone number")):
         outgoing, why_not = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
                                                    portal_url=PORTAL, channels=(EMAIL, SMS))

@@ -14,11 +14,9 @@ from services.notify.dispatcher import Dispatcher
 from services.notify.domain.deliveries import (
     CANCELLED,
     DELIVERED,
-    NEEDS_INFO,
     PENDING,
     SENDING,
     Attempt,
-    needs_info_delivery,
 )
 from services.notify.domain.endpoints import Endpoint, Secret
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
@@ -79,11 +77,11 @@ async def test_the_submitter_hears_of_a_request_for_more_information_without_its
     asked = new_event(events_pb2.InfoRequested(assignment_id="a1", specialist_id="s1", request_id="r1",
                                                question_count=2), case_id="c1", tenant_id="t1", producer="review")
     [added] = await usecases.record_notices(Committed(transact, InMemoryDeliveries), InMemoryEndpoints(), [asked],
-                                            clock, sent.extend, lease_seconds=LEASE, notice=needs_info_delivery)
+                                            clock, sent.extend, lease_seconds=LEASE)
     assert added
     [delivery] = sent
     assert b'"type":"case.needs_info"' in delivery.body and b'"question_count":2' in delivery.body
-    assert delivery.kind == NEEDS_INFO and delivery.recipient == "t1"
+    assert delivery.kind == "needs_info" and delivery.recipient == "t1"
     assert await usecases.record_delivered(transact, InMemoryDeliveryQueue(transact), clock, delivery, _attempt("delivered", 204)) is True
     assert transact.committed == []  # not a stage of the case: no opinion.delivered
     assert transact.state.deliveries[delivery.delivery_id].status == DELIVERED

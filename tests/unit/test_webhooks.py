@@ -8,15 +8,16 @@ from services.notify.domain.webhooks import (
     check_endpoint_url,
     headers,
     new_secret,
-    opinion_ready_body,
+    notice_body,
     retry_delay,
 )
 from services.notify.targets import PublicOnlyResolver, TargetRefused, check_host
 
 
 def _body():
-    return opinion_ready_body(case_id="c1", tenant_id="t1", event_id="e1", occurred_at="2026-11-26T00:00:00+00:00",
-                              diagnosis_concordance="SAME", treatment_concordance="REFINED")
+    return notice_body(event_type="case.opinion_ready", case_id="c1", tenant_id="t1", event_id="e1",
+                       occurred_at="2026-11-26T00:00:00+00:00", status="OPINION_READY",
+                       facts={"diagnosis_concordance": "SAME", "treatment_concordance": "REFINED"})
 
 
 def test_signatures_verify_with_the_reference_library():

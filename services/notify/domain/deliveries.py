@@ -15,29 +15,18 @@ from datetime import datetime, timedelta, timezone
 
 from secondlook.events import Event, new_event
 from secondlook.v1 import events_pb2
-from secondlook.v1.case_pb2 import Concordance
 
-from .webhooks import needs_info_body, opinion_ready_body, retry_delay
+from .routing import OPINION_READY, Route, facts, people_told
+from .webhooks import notice_body, retry_delay
 
 PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
 # Its case was withdrawn before it could be delivered: never to be sent.
 CANCELLED = "cancelled"
 # Not sent, for good: the recipient has no address for its channel on the case.
 SKIPPED = "skipped"
-WEBHOOK, EMAIL, SMS = "webhook", "email", "sms"
-# Who a notice to a person is for (its recipient); a webhook's recipient is an endpoint or the tenant.
-PATIENT, PHYSICIAN = "patient", "physician"
-# Whom each kind of notice reaches on each channel to people: the patient hears of both
-# by e-mail and text, the referring physician of the opinion, by e-mail (no phone of theirs is kept).
-AUDIENCES = {
-    EMAIL: {"opinion_ready": (PATIENT, PHYSICIAN), "needs_info": (PATIENT,)},
-    SMS: {"opinion_ready": (PATIENT,), "needs_info": (PATIENT,)},
-}
-PERSON_CHANNELS = (EMAIL, SMS)
-# What a delivery tells: its opinion being delivered is a stage of the case (opinion.delivered).
-OPINION_READY, NEEDS_INFO = "opinion_ready", "needs_info"
-# The event type a tenant's endpoint subscribes to, by kind of notice (domain/endpoints.py).
-EVENT_TYPES = {OPINION_READY: "case.opinion_ready", NEEDS_INFO: "case.needs_info"}
+# The channel to tenants; those to people (e-mail, text) are in domain/routing.py with
+# who hears what. A webhook's recipient is an endpoint or the tenant.
+WEBHOOK = "webhook"
 
 
 ATTEMPTS_KEPT = 20  # the latest attempts a delivery's log keeps
@@ -70,14 +59,14 @@ class Delivery:
     created_at: datetime
     attempt_budget: int | None = None  # more than max attempts once re-armed
     lease_until: datetime | None = None  # while SENDING: when another sender may take it over
-    kind: str = OPINION_READY
+    kind: str = OPINION_READY  # what it tells: the Route's kind (domain/routing.py)
     log: tuple[Attempt, ...] = ()  # the latest attempts, oldest first (read back for ListDeliveries)
     delivered_at: datetime | None = None
     last_error: str = ""
 
     @property
     def event_type(self) -> str:
-        return EVENT_TYPES[self.kind]
+        return f"case.{self.kind}"
 
     @property
     def to_endpoint(self) -> bool:
@@ -95,58 +84,36 @@ def delivery_id(event_id: str, recipient: str, channel: str) -> str:
     return f"{event_id}:{recipient}:{channel}"
 
 
-def opinion_ready_delivery(event: Event, now: datetime, claimed_until: datetime | None = None,
-                           recipient: str | None = None) -> Delivery:
-    """The webhook notice to the submitting tenant that an opinion is ready, to one of
-    its endpoints (`recipient`, an endpoint id) or to the tenant; with
-    `claimed_until`, created already claimed for its first attempt by whoever
-    creates it (it sends it at once), under a lease until then."""
-    opinion = event.opinion_submitted
-    body = opinion_ready_body(
-        case_id=event.case_id, tenant_id=event.tenant_id, event_id=event.event_id,
-        occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc).isoformat(),
-        diagnosis_concordance=Concordance.Name(opinion.diagnosis_concordance).removeprefix("CONCORDANCE_"),
-        treatment_concordance=Concordance.Name(opinion.treatment_concordance).removeprefix("CONCORDANCE_"),
-        panel_outcome=events_pb2.PanelOutcome.Name(opinion.panel_outcome).removeprefix("PANEL_OUTCOME_")
-        if opinion.panel_outcome else "",
-    )
-    return _to_tenant(event, body, OPINION_READY, now, claimed_until, recipient)
+def tenant_delivery(event: Event, route: Route, now: datetime, claimed_until: datetime | None = None,
+                    recipient: str | None = None) -> Delivery:
+    """The webhook notice of `event` to the submitting tenant, to one of its endpoints
+    (`recipient`, an endpoint id) or to the tenant (it waits for an endpoint); with
+    `claimed_until`, created already claimed for its first attempt by whoever creates
+    it (it sends it at once), under a lease until then."""
+    body = notice_body(event_type=route.event_type, status=route.status, case_id=event.case_id,
+                       tenant_id=event.tenant_id, event_id=event.event_id,
+                       occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc).isoformat(), facts=facts(event))
+    return _new(event, recipient or event.tenant_id, WEBHOOK, route.kind, body, now, claimed_until)
 
 
-def needs_info_delivery(event: Event, now: datetime, claimed_until: datetime | None = None,
-                        recipient: str | None = None) -> Delivery:
-    """The webhook notice to the submitting tenant that the reviewer asks for more
-    information: how many questions, never the questions (GetCase has them)."""
-    body = needs_info_body(case_id=event.case_id, tenant_id=event.tenant_id, event_id=event.event_id,
-                           occurred_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc).isoformat(),
-                           question_count=event.info_requested.question_count)
-    return _to_tenant(event, body, NEEDS_INFO, now, claimed_until, recipient)
+def person_deliveries(event: Event, route: Route, channel: str, now: datetime,
+                      claimed_until: datetime | None = None) -> list[Delivery]:
+    """The notices to people an event sends on `channel` (domain/routing.py). They hold
+    no address and no text: the address is asked of intake, and the message
+    rendered, at send time."""
+    return [_new(event, audience, channel, route.kind, b"", now, claimed_until)
+            for audience in people_told(event, route, channel)]
 
 
-def _to_tenant(event: Event, body: bytes, kind: str, now: datetime, claimed_until: datetime | None,
-               recipient: str | None) -> Delivery:
-    recipient = recipient or event.tenant_id
+def _new(event: Event, recipient: str, channel: str, kind: str, body: bytes, now: datetime,
+         claimed_until: datetime | None) -> Delivery:
     return Delivery(
-        delivery_id=delivery_id(event.event_id, recipient, WEBHOOK), event_id=event.event_id,
-        case_id=event.case_id, tenant_id=event.tenant_id, recipient=recipient, channel=WEBHOOK, body=body,
+        delivery_id=delivery_id(event.event_id, recipient, channel), event_id=event.event_id,
+        case_id=event.case_id, tenant_id=event.tenant_id, recipient=recipient, channel=channel, body=body,
         traceparent=event.traceparent, created_at=now, kind=kind,
         **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
            else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
     )
-
-
-def person_deliveries(event: Event, kind: str, channel: str, now: datetime, claimed_until: datetime | None = None
-                      ) -> list[Delivery]:
-    """The notices to people an event sends on `channel` (AUDIENCES). They hold no
-    address and no text: the address is asked of intake, and the message rendered,
-    at send time."""
-    return [Delivery(
-        delivery_id=delivery_id(event.event_id, audience, channel), event_id=event.event_id, case_id=event.case_id,
-        tenant_id=event.tenant_id, recipient=audience, channel=channel, body=b"", traceparent=event.traceparent,
-        created_at=now, kind=kind,
-        **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
-           else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
-    ) for audience in AUDIENCES[channel][kind]]
 
 
 def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: random.Random | None = None,

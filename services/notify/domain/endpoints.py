@@ -17,10 +17,9 @@ import secrets as _secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .routing import EVENT_TYPES
 from .webhooks import check_endpoint_url
 
-# What a tenant's endpoint can subscribe to: the notices the platform sends tenants.
-EVENT_TYPES = ("case.opinion_ready", "case.needs_info")
 TEST_EVENT = "webhook.test"  # SendTestEvent's notice: sent whatever the subscription
 MAX_ENDPOINTS = 10  # per tenant
 MAX_DESCRIPTION = 200

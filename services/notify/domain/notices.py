@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .routing import EMAIL, SMS, TEMPLATES_BY_CHANNEL
+
 DEFAULT_LANGUAGE = "en"
-TEMPLATES = ("patient_opinion_ready", "patient_needs_info", "physician_opinion_ready")
+TEMPLATES = TEMPLATES_BY_CHANNEL[EMAIL]  # "<audience>_<kind>": who hears what (domain/routing.py)
 PARTS = ("subject.txt", "txt", "html")  # each template: a subject line, a plain-text body, an HTML body
-SMS_TEMPLATES = ("patient_opinion_ready", "patient_needs_info")
+SMS_TEMPLATES = TEMPLATES_BY_CHANNEL[SMS]
 SMS_PART = "sms.txt"  # a text message: one short paragraph
 SMS_MAX_CHARS = 320  # a text's most: 3 GSM-7 segments (accented Spanish is UCS-2: 5)
 

@@ -106,40 +106,14 @@ def headers(secrets: str | list[str], webhook_id: str, timestamp: int, body: byt
     }
 
 
-def opinion_ready_body(*, case_id: str, tenant_id: str, event_id: str, occurred_at: str,
-                       diagnosis_concordance: str, treatment_concordance: str, panel_outcome: str = "") -> bytes:
-    """The notice a tenant receives. Thin on purpose: ids and coded conclusions;
-    the tenant fetches the case itself over the authenticated API."""
+def notice_body(*, event_type: str, occurred_at: str, case_id: str, tenant_id: str, event_id: str, status: str,
+                facts: dict) -> bytes:
+    """The notice a tenant receives. Thin on purpose: ids, the status the event set
+    and coded facts (domain/routing.py); the tenant reads the case itself over the
+    authenticated API."""
     return json.dumps(
-        {
-            "type": "case.opinion_ready",
-            "timestamp": occurred_at,
-            "data": {
-                "case_id": case_id,
-                "tenant_id": tenant_id,
-                "event_id": event_id,
-                "status": "OPINION_READY",
-                "diagnosis_concordance": diagnosis_concordance,
-                "treatment_concordance": treatment_concordance,
-                # A panel's opinion: AGREED, ADJUDICATED, DISAGREED (no shared conclusion) or ALONE.
-                **({"panel_outcome": panel_outcome} if panel_outcome else {}),
-            },
-        },
-        separators=(",", ":"),
-        sort_keys=True,
-    ).encode()
-
-
-def needs_info_body(*, case_id: str, tenant_id: str, event_id: str, occurred_at: str, question_count: int) -> bytes:
-    """The notice that the reviewer asks for more information: the submitter reads the
-    questions in GetCase and answers with AddDocuments (no question travels here)."""
-    return json.dumps(
-        {
-            "type": "case.needs_info",
-            "timestamp": occurred_at,
-            "data": {"case_id": case_id, "tenant_id": tenant_id, "event_id": event_id, "status": "NEEDS_INFO",
-                     "question_count": question_count},
-        },
+        {"type": event_type, "timestamp": occurred_at,
+         "data": {**facts, "case_id": case_id, "tenant_id": tenant_id, "event_id": event_id, "status": status}},
         separators=(",", ":"),
         sort_keys=True,
     ).encode()

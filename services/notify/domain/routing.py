@@ -1,0 +1,135 @@
+"""Which lifecycle event becomes which notice, to whom: pure rules, no I/O.
+
+Every event that sets a case's status is a notice to the submitting tenant's
+webhook endpoints that subscribe to its type (`case.<kind>`, e.g.
+`case.offered`), carrying the status it sets and a few coded facts, never
+PHI. Some also reach people by e-mail and text: the patient hears that an
+opinion is ready, that more information is needed, and that the case was
+withdrawn; the referring physician that the opinion is ready.
+
+A tenant's webhook is one notice per event: the same status can come twice
+(a declined offer sends the case back to MATCHING, a panel has several
+offers), and notices can arrive out of order (a retry), so a receiver orders
+them by their `timestamp`. DELIVERED is not among them: it is the opinion's
+notice reaching the tenant, which the tenant knows by receiving it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timezone
+
+from secondlook.events import Event
+from secondlook.v1 import case_pb2, events_pb2
+
+PATIENT, PHYSICIAN = "patient", "physician"
+EMAIL, SMS = "email", "sms"
+PERSON_CHANNELS = (EMAIL, SMS)
+
+# The kinds of notice whose delivery is the case's stage: opinion.delivered.
+OPINION_READY, NEEDS_INFO, WITHDRAWN = "opinion_ready", "needs_info", "withdrawn"
+
+# A withdrawal the patient is told of. Not a duplicate (the patient's other case goes
+# on) nor one submitted in error (the address may be another person's).
+_TOLD_OF_WITHDRAWAL = frozenset({
+    case_pb2.WITHDRAWAL_REASON_UNSPECIFIED, case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST,
+    case_pb2.WITHDRAWAL_REASON_TREATMENT_DECIDED, case_pb2.WITHDRAWAL_REASON_OTHER,
+})
+
+
+@dataclass(frozen=True)
+class Route:
+    """What an event tells: `kind` names the tenant's event type (`case.<kind>`) and
+    the templates of people's notices (`<audience>_<kind>`)."""
+    kind: str
+    status: str  # the case status the event sets (CaseStatus without its prefix)
+    # Who hears of it by e-mail and by text (the tenant's endpoints always may).
+    email: tuple[str, ...] = ()
+    sms: tuple[str, ...] = ()
+    # Waits for an endpoint when the tenant has none that receives it (the others
+    # are not kept for an endpoint created later: a status long past is noise).
+    waits_for_endpoint: bool = False
+    # Cancelled with the case: a withdrawal stops it if it is not delivered yet.
+    cancelled_by_withdrawal: bool = False
+
+    @property
+    def event_type(self) -> str:
+        return f"case.{self.kind}"
+
+    def audiences(self, channel: str) -> tuple[str, ...]:
+        return {EMAIL: self.email, SMS: self.sms}.get(channel, ())
+
+
+_OPINION = Route(OPINION_READY, "OPINION_READY", email=(PATIENT, PHYSICIAN), sms=(PATIENT,),
+                 waits_for_endpoint=True, cancelled_by_withdrawal=True)
+ROUTES: dict[str, Route] = {
+    "case.submitted": Route("submitted", "SUBMITTED"),
+    "matching.started": Route("matching", "MATCHING"),
+    "specialist.offered": Route("offered", "OFFERED"),
+    # An offer declined or expired: the case is matched again.
+    "assignment.declined": Route("matching", "MATCHING"),
+    "assignment.expired": Route("matching", "MATCHING"),
+    "case.unmatched": Route("unmatched", "UNMATCHED"),
+    "assignment.accepted": Route("assigned", "ASSIGNED"),
+    "review.started": Route("in_review", "IN_REVIEW"),
+    "review.resumed": Route("in_review", "IN_REVIEW"),
+    "info.requested": Route(NEEDS_INFO, "NEEDS_INFO", email=(PATIENT,), sms=(PATIENT,),
+                            waits_for_endpoint=True, cancelled_by_withdrawal=True),
+    "opinion.submitted": _OPINION,
+    "opinion.amended": Route("opinion_amended", "OPINION_READY", waits_for_endpoint=True,
+                             cancelled_by_withdrawal=True),
+    "case.withdrawn": Route(WITHDRAWN, "WITHDRAWN", email=(PATIENT,), sms=(PATIENT,)),
+}
+
+# The event types a tenant's endpoint can subscribe to, in the order of a case's life.
+EVENT_TYPES = tuple(dict.fromkeys(r.event_type for r in ROUTES.values()))
+# What RegisterWebhook's default endpoint receives: the notices it always did.
+DEFAULT_ENDPOINT_TYPES = ("case.opinion_ready", "case.needs_info")
+CANCELLED_KINDS = tuple(sorted({r.kind for r in ROUTES.values() if r.cancelled_by_withdrawal}))
+# Every (audience, kind) a person's template exists for, by channel.
+TEMPLATES_BY_CHANNEL = {channel: tuple(sorted({f"{a}_{r.kind}" for r in ROUTES.values() for a in r.audiences(channel)}))
+                        for channel in PERSON_CHANNELS}
+
+
+def route_of(event: Event) -> Route | None:
+    """The notice an event is, or None (it is not one)."""
+    return ROUTES.get(event.type)
+
+
+def people_told(event: Event, route: Route, channel: str) -> tuple[str, ...]:
+    """Who among people hears of this event on `channel`."""
+    if route.kind == WITHDRAWN and event.case_withdrawn.reason not in _TOLD_OF_WITHDRAWAL:
+        return ()
+    return route.audiences(channel)
+
+
+def facts(event: Event) -> dict:
+    """The coded facts a tenant's notice carries beside the status: no PHI, no text."""
+    if event.type in ("opinion.submitted", "opinion.amended"):
+        opinion = event.opinion_submitted if event.type == "opinion.submitted" else event.opinion_amended.opinion
+        found = {
+            "diagnosis_concordance": _name(case_pb2.Concordance, opinion.diagnosis_concordance, "CONCORDANCE_"),
+            "treatment_concordance": _name(case_pb2.Concordance, opinion.treatment_concordance, "CONCORDANCE_"),
+        }
+        if opinion.panel_outcome:  # AGREED, ADJUDICATED, DISAGREED (no shared conclusion) or ALONE
+            found["panel_outcome"] = _name(events_pb2.PanelOutcome, opinion.panel_outcome, "PANEL_OUTCOME_")
+        if event.type == "opinion.amended":
+            found["opinion_version"] = opinion.version
+        return found
+    if event.type == "info.requested":
+        return {"question_count": event.info_requested.question_count}
+    if event.type == "case.unmatched":
+        return {"cause": _name(events_pb2.UnmatchedCause, event.case_unmatched.cause, "UNMATCHED_CAUSE_")}
+    if event.type == "case.withdrawn":
+        return {"reason": _name(case_pb2.WithdrawalReason, event.case_withdrawn.reason, "WITHDRAWAL_REASON_")}
+    if event.type == "assignment.accepted" and event.assignment_accepted.HasField("sla_due_at"):
+        due = event.assignment_accepted.sla_due_at.ToDatetime(tzinfo=timezone.utc)
+        return {"opinion_due_at": due.isoformat()}
+    return {}
+
+
+def _name(enum, value: int, prefix: str) -> str:
+    try:
+        return enum.Name(value).removeprefix(prefix)
+    except ValueError:  # a value newer than this build
+        return str(value)

@@ -1,0 +1,174 @@
+"""notify's routing: every event that sets a case's status is a notice to the tenant's
+endpoints that subscribe to its type, the people it concerns hear of what they must,
+an event nobody hears of costs nothing, and a withdrawal stops only what it should."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from secondlook.clock import FakeClock
+from secondlook.events import KNOWN_TYPES
+from secondlook.v1 import case_pb2, events_pb2
+from services import topology
+from services.notify import usecases
+from services.notify.domain.deliveries import CANCELLED, DELIVERED, PENDING, Attempt
+from services.notify.domain.endpoints import Endpoint, Secret
+from services.notify.domain.routing import DEFAULT_ENDPOINT_TYPES, EVENT_TYPES, ROUTES, route_of
+from services.notify.domain.webhooks import headers, new_secret
+from tests.fakes.notify import (
+    InMemoryDeliveries,
+    InMemoryDeliveryQueue,
+    InMemoryEndpoints,
+    lifecycle_event,
+    notify_transact,
+)
+
+LEASE = 10
+EVERYTHING = frozenset({"email", "sms"})
+
+
+class CountingDeliveries(InMemoryDeliveries):
+    """Counts the store requests a batch costs."""
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.requests = 0
+
+    async def add_many(self, deliveries):
+        self.requests += 1
+        return await super().add_many(deliveries)
+
+    async def routed(self, events):
+        self.requests += 1
+        return await super().routed(events)
+
+
+def _endpoint(endpoint_id: str, event_types=(), tenant="t1", default=False) -> Endpoint:
+    return Endpoint(endpoint_id=endpoint_id, tenant_id=tenant, url=f"https://hooks.example.org/{endpoint_id}",
+                    secrets=(Secret(new_secret()),), event_types=tuple(event_types), default=default)
+
+
+async def _route(events, endpoints, channels=EVERYTHING, transact=None):
+    transact = transact or notify_transact()
+    deliveries, sent = CountingDeliveries(transact.state), []
+    outcome = await usecases.record_notices(deliveries, endpoints, events, FakeClock(), sent.extend, LEASE,
+                                            channels=channels)
+    return outcome, sent, deliveries.requests, transact
+
+
+def test_every_route_is_an_event_notify_consumes():
+    assert set(ROUTES) <= KNOWN_TYPES
+    producers = {"case": "intake", "matching": "matching", "specialist": "matching"}
+    topics = set(topology.CONSUMES["notify"])
+    for event_type in ROUTES:
+        producer = {"case.unmatched": "matching"}.get(event_type) or producers.get(event_type.split(".")[0], "review")
+        assert topology.PRODUCES[producer] in topics, event_type
+    assert set(DEFAULT_ENDPOINT_TYPES) <= set(EVENT_TYPES)
+    assert len(EVENT_TYPES) == len(set(EVENT_TYPES))
+
+
+async def test_a_status_reaches_the_endpoints_that_subscribe_to_it_signed_with_its_facts():
+    endpoints = InMemoryEndpoints()
+    everything, offered_only = _endpoint("ep_all"), _endpoint("ep_off", ["case.offered", "case.unmatched"])
+    legacy = _endpoint("ep_def", DEFAULT_ENDPOINT_TYPES, default=True)
+    for e in (everything, offered_only, legacy):
+        await endpoints.add(e, 10)
+    unmatched = lifecycle_event("case.unmatched", reason="nobody", cause=events_pb2.UNMATCHED_CAUSE_NOBODY_ELIGIBLE)
+    accepted = lifecycle_event("assignment.accepted", assignment_id="a1", specialist_id="s1")
+    outcome, sent, _, _ = await _route([unmatched, accepted], endpoints)
+    assert outcome == [True, True]
+    assert sorted((d.event_type, d.recipient) for d in sent) == [
+        ("case.assigned", "ep_all"), ("case.unmatched", "ep_all"), ("case.unmatched", "ep_off")]
+    notice = next(d for d in sent if d.recipient == "ep_off")
+    payload = Webhook(offered_only.secret).verify(
+        notice.body, headers(offered_only.secret, notice.delivery_id, int(time.time()), notice.body))
+    assert payload["type"] == "case.unmatched" and payload["data"]["status"] == "UNMATCHED"
+    assert payload["data"]["cause"] == "NOBODY_ELIGIBLE" and payload["data"]["case_id"] == "c1"
+    assert "nobody" not in notice.body.decode()  # the reason's text stays out: codes only
+
+
+async def test_an_event_nobody_hears_of_costs_no_store_request():
+    endpoints = InMemoryEndpoints()
+    await endpoints.add(_endpoint("ep_def", DEFAULT_ENDPOINT_TYPES, default=True), 10)
+    events = [lifecycle_event(t) for t in ("case.submitted", "matching.started", "specialist.offered",
+                                          "review.started", "documents.added")]
+    outcome, sent, requests, _ = await _route(events, endpoints)
+    assert (outcome, sent, requests) == ([True] * 5, [], 0)
+
+
+async def test_an_opinion_with_nobody_subscribed_waits_for_an_endpoint_but_a_status_does_not():
+    outcome, sent, _, transact = await _route([lifecycle_event("opinion.submitted"),
+                                               lifecycle_event("assignment.accepted")], InMemoryEndpoints(),
+                                              channels=frozenset())
+    assert outcome == [True, True]
+    assert [(d.event_type, d.recipient) for d in sent] == [("case.opinion_ready", "t1")]
+
+
+@pytest.mark.parametrize("reason, told", [(case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST, True),
+                                          (case_pb2.WITHDRAWAL_REASON_TREATMENT_DECIDED, True),
+                                          (case_pb2.WITHDRAWAL_REASON_DUPLICATE, False),
+                                          (case_pb2.WITHDRAWAL_REASON_SUBMITTED_IN_ERROR, False)])
+async def test_the_patient_hears_of_a_withdrawal_unless_the_case_was_a_duplicate_or_a_mistake(reason, told):
+    endpoints = InMemoryEndpoints()
+    await endpoints.add(_endpoint("ep_all"), 10)
+    outcome, sent, _, _ = await _route([lifecycle_event("case.withdrawn", reason=reason)], endpoints)
+    people = sorted((d.recipient, d.channel) for d in sent if d.channel != "webhook")
+    assert people == ([("patient", "email"), ("patient", "sms")] if told else [])
+    [hook] = [d for d in sent if d.channel == "webhook"]  # the tenant always
+    assert json.loads(hook.body)["data"]["reason"] == case_pb2.WithdrawalReason.Name(reason).removeprefix(
+        "WITHDRAWAL_REASON_")
+
+
+async def test_a_withdrawal_cancels_the_opinions_notices_but_not_its_own_nor_the_statuses():
+    transact = notify_transact()
+    endpoints = InMemoryEndpoints()
+    await endpoints.add(_endpoint("ep_all"), 10)
+    queue = InMemoryDeliveryQueue(transact)
+    clock = FakeClock()
+    events = [lifecycle_event("assignment.accepted"), lifecycle_event("opinion.submitted"),
+              lifecycle_event("case.withdrawn", reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST)]
+    _, sent, _, _ = await _route(events, endpoints, transact=transact)
+    for d in sent:  # every first attempt failed: all wait for their next
+        await usecases.record_failed(transact, queue, clock, d, Attempt(1, clock.now(), "failed", 503, "HTTP 503"),
+                                     max_attempts=5, disable_after_dead=0)
+    gone = []
+    assert await usecases.cancel_deliveries(queue, clock, lifecycle_event("assignments.withdrawn"), gone.append)
+    by_kind = {}
+    for d in transact.state.deliveries.values():
+        by_kind.setdefault(d.kind, set()).add(d.status)
+    assert by_kind == {"assigned": {PENDING}, "opinion_ready": {CANCELLED}, "withdrawn": {PENDING}}
+    assert gone == ["c1"]
+
+
+async def test_a_status_routed_once_is_not_routed_again_to_an_endpoint_added_since():
+    endpoints = InMemoryEndpoints()
+    await endpoints.add(_endpoint("ep_a", ["case.offered"]), 10)
+    transact = notify_transact()
+    offered = lifecycle_event("specialist.offered", assignment_id="a1")
+    first, sent, _, _ = await _route([offered], endpoints, transact=transact)
+    await endpoints.add(_endpoint("ep_b", ["case.offered"]), 10)
+    again, resent, _, _ = await _route([offered], endpoints, transact=transact)
+    assert (first, again) == ([True], [False])
+    assert [d.recipient for d in sent] == ["ep_a"] and resent == []
+
+
+async def test_an_amended_opinion_is_a_notice_of_its_own_with_its_version():
+    endpoints = InMemoryEndpoints()
+    await endpoints.add(_endpoint("ep_all"), 10)
+    amended = lifecycle_event("opinion.amended", opinion=events_pb2.OpinionSubmitted(
+        opinion_id="o1", version=2, diagnosis_concordance=case_pb2.CONCORDANCE_DIFFERENT))
+    _, sent, _, transact = await _route([amended], endpoints)
+    [hook] = sent
+    data = json.loads(hook.body)["data"]
+    assert (hook.event_type, data["opinion_version"], data["diagnosis_concordance"]) == (
+        "case.opinion_amended", 2, "DIFFERENT")
+    queue = InMemoryDeliveryQueue(transact)
+    assert await usecases.record_delivered(transact, queue, FakeClock(), hook,
+                                           Attempt(1, FakeClock().now(), "delivered", 204))
+    assert transact.committed == []  # only the opinion's first notice is the case's DELIVERED stage
+    assert transact.state.deliveries[hook.delivery_id].status == DELIVERED
+    assert route_of(amended).kind == "opinion_amended"
