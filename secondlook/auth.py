@@ -27,7 +27,7 @@ PUBLIC_METHOD_PREFIXES = (
 
 # "case-reader" is a service's (review's), never a person's: it reads a case for the
 # reviewer its assignment names. "contact-reader" is notify's: a case's contact
-# details, read at send time for one notice.
+# details (intake) or a reviewer's (matching), read at send time for one notice.
 ROLES = ("submitter", "reviewer", "tenant-admin", "operator", "directory-admin", "case-reader", "contact-reader")
 VERIFIED_KEPT = 10_000  # tokens remembered as verified
 

@@ -68,11 +68,11 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_db(settings: Settings):
+def _audit_db(settings: Settings, service: str = "intake"):
     from pymongo import AsyncMongoClient
 
     client = AsyncMongoClient(settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
-    return client, client[settings.database_for("intake")]
+    return client, client[settings.database_for(service)]
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -95,7 +95,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     from secondlook import audit, auditlog
 
     async def walk() -> list[tuple[str, int, str, audit.Break | None]]:
-        client, db = _audit_db(Settings())
+        client, db = _audit_db(Settings(), args.service)
         try:
             names = [args.tenant] if args.tenant else await auditlog.tenants(db)
             results = []
@@ -128,7 +128,7 @@ def _audit_show(args: argparse.Namespace) -> int:
     from secondlook import auditlog
 
     async def read() -> list[dict]:
-        client, db = _audit_db(Settings())
+        client, db = _audit_db(Settings(), args.service)
         try:
             return await auditlog.history(db, args.case_id, args.tenant)
         finally:
@@ -193,15 +193,20 @@ def main(argv: list[str] | None = None) -> int:
         "SECONDLOOK_PHI_LOCAL_PREVIOUS_MASTER_KEY_FILE, then run this")
     rotate.set_defaults(func=_rotate)
 
-    audit = sub.add_parser("audit", help="the access audit (intake's database, SECONDLOOK_MONGO_URI)")
+    audit = sub.add_parser("audit", help="the access audit (intake's database, or --service matching; "
+                           "SECONDLOOK_MONGO_URI)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    service_help = ("whose audit: intake (cases, the default) or matching (reads of specialists' contact "
+                    "details, chain secondlook-directory, the specialist id as the case)")
     verify = audit_sub.add_parser("verify", help="walk every tenant's hash chain; name the first broken link "
                                   "(exit status 1)")
     verify.add_argument("--tenant", help="only this tenant's chain")
+    verify.add_argument("--service", choices=("intake", "matching"), default="intake", help=service_help)
     verify.set_defaults(func=_audit_verify)
     show = audit_sub.add_parser("show", help="a case's access history, as a table")
     show.add_argument("case_id")
     show.add_argument("--tenant", help="only accesses in this tenant's chain")
+    show.add_argument("--service", choices=("intake", "matching"), default="intake", help=service_help)
     show.set_defaults(func=_audit_show)
 
     directory = sub.add_parser("directory", help="the specialist directory")

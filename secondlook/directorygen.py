@@ -7,7 +7,8 @@ towards the areas second opinions are asked for (oncology, cardiology, orthopaed
 neurology ...); licences in a home state weighted by population plus a few more
 (compact states); English for everyone, Spanish for about one in five, a few other
 languages; capacity 2 to 15; turnaround around four days; most licences and
-certifications valid for one to four more years, a few already expired.
+certifications valid for one to four more years, a few already expired. Each has a
+work e-mail in the reserved `reviewers.example` domain (notices to reviewers in a demo).
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ ORG_PLACES = ["Northfield", "Lakeside", "Summit", "Riverbend", "Harbor", "Pinecr
               "Stonebridge", "Maple Valley", "Redwood", "Clearwater", "Fairhaven", "Ironwood", "Silver Lake"]
 
 
+def reviewer_email(given: str, family: str, number: int) -> str:
+    """A fictional reviewer's work address, in a domain reserved for examples
+    (RFC 2606: `.example` never resolves), unique by the specialist's number."""
+    return f"dr.{given}.{family}.{number}@reviewers.example".lower()
+
+
 def npi_with_check_digit(first_nine: str) -> str:
     return first_nine + npi_check_digit(first_nine)
 
@@ -143,9 +150,11 @@ def specialists(count: int, *, seed: int = 1, today: date | None = None, prefix:
             start = today + timedelta(days=rng.randint(-10, 20))
             absent = [{"first": start.isoformat(), "last": (start + timedelta(days=rng.randint(3, 21))).isoformat()}]
         capacity = rng.randint(2, 15)
+        given, family = rng.choice(GIVEN), rng.choice(FAMILY)
         yield {
             "specialist_id": f"{prefix}-{n:0{width}d}", "npi": npi,
-            "display_name": f"Dr. {rng.choice(GIVEN)} {rng.choice(FAMILY)} (synthetic)",
+            "display_name": f"Dr. {given} {family} (synthetic)",
+            "email": reviewer_email(given, family, n),
             "specialties": codes, "focus": focus, "licences": licences, "certifications": certifications,
             "years_in_practice": rng.randint(2, 40), "languages": languages,
             "affiliations": rng.sample(orgs, k=rng.choice([1, 1, 1, 2, 3])), "declared_conflicts":

@@ -3,7 +3,10 @@ by its field path and the rule it breaks, and refused together (errors.InvalidIn
 
 from __future__ import annotations
 
-from secondlook.codes import normalise_icd10, npi_is_valid
+import email_validator
+import phonenumbers
+
+from secondlook.codes import language_problem, normalise_icd10, npi_is_valid
 
 Violation = tuple[str, str]  # (field path, rule)
 
@@ -42,6 +45,41 @@ class Checks:
         elif not npi_is_valid(npi):
             self.add(path, "must be a 10-digit NPI whose last digit is its Luhn check digit")
         return npi
+
+    def email(self, path: str, value: str) -> str:
+        """The address in its normalised form ("" when none was given): syntax only,
+        by email-validator, no DNS lookup."""
+        if not value:
+            return ""
+        try:
+            return email_validator.validate_email(value, check_deliverability=False).normalized
+        except email_validator.EmailNotValidError as exc:
+            self.add(path, f"is not an e-mail address: {str(exc)[:120]}")
+            return ""
+
+    def phone(self, path: str, value: str) -> str:
+        """The number in E.164 ("" when none was given): a valid international number,
+        by phonenumbers, written with its "+" and country code, without an extension."""
+        if not value:
+            return ""
+        try:
+            number = phonenumbers.parse(value, None) if value.startswith("+") else None
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number) or number.extension:
+            self.add(path, "must be a valid international number in E.164 form, without an extension, "
+                           "e.g. +14155552671")
+            return ""
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def language(self, path: str, tag: str, *, required: bool) -> str:
+        """The BCP-47 tag in its standard form ("" when none was given and none is required)."""
+        if not tag and not required:
+            return ""
+        standard, problem = language_problem(tag)
+        if problem:
+            self.add(path, problem)
+        return standard or ""
 
     def most(self, path: str, items, limit: int) -> None:
         if len(items) > limit:

@@ -53,7 +53,7 @@ class Absence(_message.Message):
     def __init__(self, first: _Optional[str] = ..., last: _Optional[str] = ...) -> None: ...
 
 class Specialist(_message.Message):
-    __slots__ = ("specialist_id", "npi", "display_name", "specialties", "focus", "licences", "certifications", "years_in_practice", "languages", "affiliations", "declared_conflicts", "capacity", "accepting", "out_of_office", "case_kinds", "turnaround_days", "quality", "active", "free_slots", "version")
+    __slots__ = ("specialist_id", "npi", "display_name", "specialties", "focus", "licences", "certifications", "years_in_practice", "languages", "affiliations", "declared_conflicts", "capacity", "accepting", "out_of_office", "case_kinds", "turnaround_days", "quality", "active", "free_slots", "version", "email", "phone", "notice_language")
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     NPI_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,9 @@ class Specialist(_message.Message):
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     FREE_SLOTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     specialist_id: str
     npi: str
     display_name: str
@@ -94,7 +97,10 @@ class Specialist(_message.Message):
     active: bool
     free_slots: int
     version: int
-    def __init__(self, specialist_id: _Optional[str] = ..., npi: _Optional[str] = ..., display_name: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., focus: _Optional[_Iterable[_Union[CodeRange, _Mapping]]] = ..., licences: _Optional[_Iterable[_Union[Licence, _Mapping]]] = ..., certifications: _Optional[_Iterable[_Union[Certification, _Mapping]]] = ..., years_in_practice: _Optional[int] = ..., languages: _Optional[_Iterable[str]] = ..., affiliations: _Optional[_Iterable[_Union[DirectoryOrganization, _Mapping]]] = ..., declared_conflicts: _Optional[_Iterable[_Union[DirectoryOrganization, _Mapping]]] = ..., capacity: _Optional[int] = ..., accepting: _Optional[bool] = ..., out_of_office: _Optional[_Iterable[_Union[Absence, _Mapping]]] = ..., case_kinds: _Optional[_Iterable[_Union[_case_pb2.CaseKind, str]]] = ..., turnaround_days: _Optional[float] = ..., quality: _Optional[float] = ..., active: _Optional[bool] = ..., free_slots: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    email: str
+    phone: str
+    notice_language: str
+    def __init__(self, specialist_id: _Optional[str] = ..., npi: _Optional[str] = ..., display_name: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., focus: _Optional[_Iterable[_Union[CodeRange, _Mapping]]] = ..., licences: _Optional[_Iterable[_Union[Licence, _Mapping]]] = ..., certifications: _Optional[_Iterable[_Union[Certification, _Mapping]]] = ..., years_in_practice: _Optional[int] = ..., languages: _Optional[_Iterable[str]] = ..., affiliations: _Optional[_Iterable[_Union[DirectoryOrganization, _Mapping]]] = ..., declared_conflicts: _Optional[_Iterable[_Union[DirectoryOrganization, _Mapping]]] = ..., capacity: _Optional[int] = ..., accepting: _Optional[bool] = ..., out_of_office: _Optional[_Iterable[_Union[Absence, _Mapping]]] = ..., case_kinds: _Optional[_Iterable[_Union[_case_pb2.CaseKind, str]]] = ..., turnaround_days: _Optional[float] = ..., quality: _Optional[float] = ..., active: _Optional[bool] = ..., free_slots: _Optional[int] = ..., version: _Optional[int] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., notice_language: _Optional[str] = ...) -> None: ...
 
 class UpsertSpecialistRequest(_message.Message):
     __slots__ = ("specialist", "expected_version", "reactivate")
@@ -242,6 +248,28 @@ class MatchExplanation(_message.Message):
     verdicts: _containers.RepeatedCompositeFieldContainer[SpecialistVerdict]
     next_page_token: str
     def __init__(self, case_id: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., offers: _Optional[_Iterable[_Union[MatchOffer, _Mapping]]] = ..., unmatched_reason: _Optional[str] = ..., directory_size: _Optional[int] = ..., excluded_by_rule: _Optional[_Mapping[str, int]] = ..., eligible: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[SpecialistVerdict, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetSpecialistContactRequest(_message.Message):
+    __slots__ = ("specialist_id", "purpose", "channels")
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    specialist_id: str
+    purpose: str
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, specialist_id: _Optional[str] = ..., purpose: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SpecialistContact(_message.Message):
+    __slots__ = ("specialist_id", "email", "phone", "language")
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    specialist_id: str
+    email: str
+    phone: str
+    language: str
+    def __init__(self, specialist_id: _Optional[str] = ..., email: _Optional[str] = ..., phone: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class ImportSpecialistsRequest(_message.Message):
     __slots__ = ("csv", "dry_run", "fhir_bundle")

@@ -27,10 +27,11 @@ if _version_not_supported:
 
 class MatchingServiceStub:
     """The specialist directory, kept by matching. Callers carry role
-    "directory-admin". Every change is an event on matching's topic
-    ("specialist.changed", keyed by the specialist id), so other
-    services and dashboards can follow the directory. A specialist is a
-    professional the platform lists, not a patient: nothing here is PHI.
+    "directory-admin" (ExplainMatch and GetSpecialistContact say theirs). Every
+    change is an event on matching's topic ("specialist.changed", keyed by the
+    specialist id), so other services and dashboards can follow the directory. A
+    specialist is a professional the platform lists, not a patient: nothing here is
+    PHI. Their contact details (e-mail, phone) stay in matching: never in an event.
     """
 
     def __init__(self, channel):
@@ -69,14 +70,20 @@ class MatchingServiceStub:
                 request_serializer=secondlook_dot_v1_dot_matching__pb2.ExplainMatchRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_matching__pb2.MatchExplanation.FromString,
                 _registered_method=True)
+        self.GetSpecialistContact = channel.unary_unary(
+                '/secondlook.v1.MatchingService/GetSpecialistContact',
+                request_serializer=secondlook_dot_v1_dot_matching__pb2.GetSpecialistContactRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_matching__pb2.SpecialistContact.FromString,
+                _registered_method=True)
 
 
 class MatchingServiceServicer:
     """The specialist directory, kept by matching. Callers carry role
-    "directory-admin". Every change is an event on matching's topic
-    ("specialist.changed", keyed by the specialist id), so other
-    services and dashboards can follow the directory. A specialist is a
-    professional the platform lists, not a patient: nothing here is PHI.
+    "directory-admin" (ExplainMatch and GetSpecialistContact say theirs). Every
+    change is an event on matching's topic ("specialist.changed", keyed by the
+    specialist id), so other services and dashboards can follow the directory. A
+    specialist is a professional the platform lists, not a patient: nothing here is
+    PHI. Their contact details (e-mail, phone) stay in matching: never in an event.
     """
 
     def UpsertSpecialist(self, request, context):
@@ -126,6 +133,19 @@ class MatchingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSpecialistContact(self, request, context):
+        """Role "contact-reader", the notify service's identity alone (subject
+        "service:notify" of tenant "secondlook-services"; any other caller is
+        PERMISSION_DENIED): how to reach a reviewer for one notice, read at send time
+        and never copied into an event. Only what the channels asked for is returned
+        (email: the e-mail address and language; sms: the phone and language), and the
+        read is recorded in matching's access audit with its purpose. NOT_FOUND for a
+        specialist the directory does not list, or one deactivated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatchingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +179,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
                     request_deserializer=secondlook_dot_v1_dot_matching__pb2.ExplainMatchRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_matching__pb2.MatchExplanation.SerializeToString,
             ),
+            'GetSpecialistContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSpecialistContact,
+                    request_deserializer=secondlook_dot_v1_dot_matching__pb2.GetSpecialistContactRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_matching__pb2.SpecialistContact.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'secondlook.v1.MatchingService', rpc_method_handlers)
@@ -169,10 +194,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class MatchingService:
     """The specialist directory, kept by matching. Callers carry role
-    "directory-admin". Every change is an event on matching's topic
-    ("specialist.changed", keyed by the specialist id), so other
-    services and dashboards can follow the directory. A specialist is a
-    professional the platform lists, not a patient: nothing here is PHI.
+    "directory-admin" (ExplainMatch and GetSpecialistContact say theirs). Every
+    change is an event on matching's topic ("specialist.changed", keyed by the
+    specialist id), so other services and dashboards can follow the directory. A
+    specialist is a professional the platform lists, not a patient: nothing here is
+    PHI. Their contact details (e-mail, phone) stay in matching: never in an event.
     """
 
     @staticmethod
@@ -327,6 +353,33 @@ class MatchingService:
             '/secondlook.v1.MatchingService/ExplainMatch',
             secondlook_dot_v1_dot_matching__pb2.ExplainMatchRequest.SerializeToString,
             secondlook_dot_v1_dot_matching__pb2.MatchExplanation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSpecialistContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.MatchingService/GetSpecialistContact',
+            secondlook_dot_v1_dot_matching__pb2.GetSpecialistContactRequest.SerializeToString,
+            secondlook_dot_v1_dot_matching__pb2.SpecialistContact.FromString,
             options,
             channel_credentials,
             insecure,

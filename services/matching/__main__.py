@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from secondlook.auditlog import MongoAuditLog
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.deadlines import Deadlines
@@ -61,9 +62,13 @@ async def serve() -> int:
         await deadlines.run(directory.open_deadlines,
                             lambda ids: transact(lambda uow: usecases.offers_overdue(uow, ids, clock.now())))
 
+    # Reads of specialists' contact details (GetSpecialistContact), in matching's own
+    # access audit: the kernel's hash-chained log, as intake keeps for cases.
+    audit = MongoAuditLog(kernel.store.db)
+
     def register(server):
         servicer = MatchingServicer(transact, directory,
-                                    reference.taxonomy(), clock, policy, cache.specialists)
+                                    reference.taxonomy(), clock, policy, cache.specialists, audit)
         matching_pb2_grpc.add_MatchingServiceServicer_to_server(servicer, server)
         return [matching_pb2.DESCRIPTOR.services_by_name["MatchingService"].full_name]
 
@@ -78,7 +83,7 @@ async def serve() -> int:
         register,
         consumer=consumer,
         consumes=topology.CONSUMES["matching"],
-        startup=[prepare],
+        startup=[prepare, audit.ensure_indexes],
         loops=[expire_offers, *([cache.follow] if settings.follow_change_streams else [])],
         max_concurrency=settings.matching_max_concurrency,
     )

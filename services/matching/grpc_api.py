@@ -1,5 +1,6 @@
-"""matching's gRPC entry point: the specialist directory (role "directory-admin")
-and match explanations (role "operator"), mapped to use cases and back."""
+"""matching's gRPC entry point: the specialist directory (role "directory-admin"),
+match explanations (role "operator") and a specialist's contact for a notice
+(role "contact-reader", notify's), mapped to use cases and back."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from secondlook.v1 import matching_pb2, matching_pb2_grpc
 
 from . import usecases
 from .domain.csvimport import read_csv
-from .domain.directory import Affiliation, DirectoryQuery, Specialist
+from .domain.directory import CONTACT_CHANNELS, Affiliation, DirectoryQuery, Specialist
 from .domain.fhirimport import read_fhir
 from .domain.matcher import Verdict
 from .domain.registration import SPECIALIST_ID, validate_specialist
@@ -52,6 +53,7 @@ def message_of(s: Specialist) -> matching_pb2.Specialist:
                        for a in s.out_of_office],
         case_kinds=sorted(s.case_kinds), turnaround_days=s.turnaround_days, quality=s.quality, active=s.active,
         free_slots=max(0, s.free_slots), version=s.version,
+        email=s.email, phone=s.phone, notice_language=s.notice_language,
     )
 
 
@@ -114,9 +116,11 @@ def _read_import(request: matching_pb2.ImportSpecialistsRequest,
 
 class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
     def __init__(self, transact: Transact, directory: MatchingRepository, taxonomy, clock: Clock,
-                 policy: usecases.MatchPolicy, everyone: Callable[[], Awaitable[list[Specialist]]]):
+                 policy: usecases.MatchPolicy, everyone: Callable[[], Awaitable[list[Specialist]]],
+                 audit: usecases.AuditTrail):
         self._transact = transact
         self._directory = directory
+        self._audit = audit
         self._taxonomy = taxonomy
         self._clock = clock
         self._policy = policy
@@ -236,3 +240,25 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         except usecases.VersionConflict:
             await context.abort(grpc.StatusCode.ABORTED, "the specialist changed while this call ran; try again")
         return message_of(saved)
+
+    async def GetSpecialistContact(self, request: matching_pb2.GetSpecialistContactRequest,
+                                   context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "contact-reader")
+        problems = [("specialist_id", "is required")] if not request.specialist_id else []
+        if not request.purpose or len(request.purpose) > 100 or not request.purpose.isprintable():
+            problems.append(("purpose", "must name the notice: printable, 1 to 100 characters"))
+        channels = tuple(dict.fromkeys(request.channels)) or ("email",)
+        problems += [(f"channels[{i}]", f"must be one of {', '.join(CONTACT_CHANNELS)}")
+                     for i, channel in enumerate(request.channels) if channel not in CONTACT_CHANNELS]
+        if problems:
+            await context.abort_with_status(field_violations(*problems))
+        try:
+            found = await usecases.specialist_contact(self._directory, self._audit, self._clock, principal,
+                                                      request.specialist_id, request.purpose, channels)
+        except usecases.NotNotifyService:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "GetSpecialistContact answers the notify service only")
+        except usecases.NotFound:  # a deactivated specialist is sent no notice
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"specialist_id: no active specialist {request.specialist_id[:64]!r}")
+        return matching_pb2.SpecialistContact(specialist_id=found.specialist_id, email=found.email,
+                                              phone=found.phone, language=found.language)

@@ -42,6 +42,7 @@ def specialist_from_doc(doc: dict) -> Specialist:
         case_kinds=frozenset(_kind(k) for k in doc.get("case_kinds", ("SECOND_OPINION",))),
         turnaround_days=float(doc.get("turnaround_days", 5.0)), quality=float(doc.get("quality", 0.8)),
         active=bool(doc.get("active", True)), version=int(doc.get("version", 0)),
+        email=doc.get("email", ""), phone=doc.get("phone", ""), notice_language=doc.get("notice_language", ""),
     )
 
 
@@ -63,4 +64,5 @@ def specialist_to_doc(s: Specialist) -> dict:
         "out_of_office": [{"first": a.first.isoformat(), "last": a.last.isoformat()} for a in s.out_of_office],
         "case_kinds": sorted(CaseKind.Name(k).removeprefix("CASE_KIND_") for k in s.case_kinds),
         "turnaround_days": s.turnaround_days, "quality": s.quality, "active": s.active, "version": s.version,
+        "email": s.email, "phone": s.phone, "notice_language": s.notice_language,
     }

@@ -8,13 +8,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from secondlook.audit import Access
+from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.v1.case_pb2 import DiagnosisConcordance
 from secondlook.v1.events_pb2 import OpinionSubmitted, PanelOutcome, UnmatchedCause
 
-from .domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed, specialist_changed
+from .domain.directory import (
+    CONTACT_CHANNELS,
+    AlreadyListed,
+    Contact,
+    DirectoryQuery,
+    Specialist,
+    contact_for,
+    deactivated,
+    listed,
+    specialist_changed,
+)
 from .domain.index import DirectoryIndex
 from .domain.matcher import CaseFacts, Verdict, Wanted, Weights, assess, wanted_for
 from .domain.offers import (
@@ -386,6 +398,37 @@ async def get_specialist(directory: MatchingRepository, specialist_id: str) -> S
     if found is None:
         raise NotFound(specialist_id)
     return found
+
+
+NOTIFY_SERVICE = "service:notify"  # the one caller GetSpecialistContact answers
+SERVICES_TENANT = "secondlook-services"  # the platform's own services' tenant
+DIRECTORY_AUDIT = "secondlook-directory"  # the access audit's chain of reads of specialists' contact details
+
+
+class NotNotifyService(Exception):
+    """A contact-reader token that is not the notify service's."""
+
+
+class AuditTrail(Protocol):
+    async def record(self, access: Access) -> None: ...
+
+
+async def specialist_contact(directory: MatchingRepository, audit: AuditTrail, clock: Clock, principal: Principal,
+                             specialist_id: str, purpose: str, channels: tuple[str, ...] = ("email",)) -> Contact:
+    """How to reach a specialist by the channels asked for, to the notify service
+    sending them a notice, once the access audit has recorded the read as made for
+    that notice (the purpose; never the details themselves). NotFound for a specialist
+    the directory does not list, or one deactivated (nobody offers them a case)."""
+    if principal.subject != NOTIFY_SERVICE or principal.tenant != SERVICES_TENANT:
+        raise NotNotifyService(principal.subject)
+    found = await directory.specialist(specialist_id)
+    if found is None or not found.active:
+        raise NotFound(specialist_id)
+    parts = tuple(dict.fromkeys(p for channel in channels for p in CONTACT_CHANNELS[channel]))
+    await audit.record(Access(tenant_id=DIRECTORY_AUDIT, subject=f"{purpose} via {principal.subject}",
+                              roles=tuple(sorted(principal.roles)), method="GetSpecialistContact",
+                              case_id=specialist_id, fields=parts, at=clock.now()))
+    return contact_for(found, channels)
 
 
 async def list_specialists(directory: MatchingRepository, query: DirectoryQuery, after: str, page_size: int,

@@ -13,7 +13,15 @@ from pymongo import AsyncMongoClient
 from devstack import clients
 from secondlook.auth import mint_token
 from secondlook.settings import Settings
-from secondlook.v1 import intake_pb2, intake_pb2_grpc, notify_pb2, notify_pb2_grpc, review_pb2, review_pb2_grpc
+from secondlook.v1 import (
+    intake_pb2,
+    intake_pb2_grpc,
+    matching_pb2,
+    notify_pb2,
+    notify_pb2_grpc,
+    review_pb2,
+    review_pb2_grpc,
+)
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.e2e
@@ -256,6 +264,16 @@ async def test_every_intake_method_refuses_no_token_the_wrong_role_and_undecodab
     assert {m.name for m in service.methods} >= {"WatchCase", "WithdrawCase", "AddDocuments", "ListCases"}
     async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
         await _probe_every_method(channel, service, reviewer, submitter)
+
+
+async def test_every_matching_method_refuses_no_token_the_wrong_role_and_undecodable_bytes(stack, stack_settings):
+    reviewer = mint_token(stack_settings, subject="r", tenant="mercy-general", roles=["reviewer"], specialist_id="s")
+    admin = mint_token(stack_settings, subject="a", tenant="secondlook-operations", roles=["directory-admin"])
+    service = matching_pb2.DESCRIPTOR.services_by_name["MatchingService"]
+    assert {m.name for m in service.methods} >= {"UpsertSpecialist", "ImportSpecialists", "ExplainMatch",
+                                                 "GetSpecialistContact"}
+    async with grpc.aio.insecure_channel(stack.target("matching")) as channel:
+        await _probe_every_method(channel, service, reviewer, admin)
 
 
 async def test_every_notify_method_refuses_no_token_the_wrong_role_undecodable_bytes_and_control_characters(

@@ -9,7 +9,14 @@ from datetime import date
 
 from secondlook import directorygen
 from services.matching import reference
-from services.matching.domain.fhirimport import NPI_SYSTEM, NUCC_SYSTEM, QUALIFICATION_EXT, read_fhir, write_fhir
+from services.matching.domain.fhirimport import (
+    NOTICE_LANGUAGE_EXT,
+    NPI_SYSTEM,
+    NUCC_SYSTEM,
+    QUALIFICATION_EXT,
+    read_fhir,
+    write_fhir,
+)
 from services.matching.domain.registration import validate_specialist
 from services.matching.specialistdoc import specialist_from_doc
 
@@ -150,3 +157,30 @@ def test_what_would_change_the_meaning_is_refused():
     assert {path for path, _ in problems} == {
         "Bundle.entry[0].resource.qualification[0].modifierExtension", f"Bundle.entry[0].resource.extension('{url}')",
         "Bundle.entry[2].resource.modifierExtension"}
+
+
+def test_contact_details_come_from_telecom_and_the_notice_language_from_its_extension():
+    bundle = _plan_net_bundle()
+    practitioner, role = bundle["entry"][0]["resource"], bundle["entry"][1]["resource"]
+    practitioner["telecom"] = [
+        {"system": "email", "value": "susie@old.example", "use": "old"},  # no longer in use
+        {"system": "email", "value": "susie@home.example", "use": "home"},
+        {"system": "phone", "value": "+13125550100", "use": "work"},  # an office line: no texts
+    ]
+    role["telecom"] = [{"system": "email", "value": "s.smith@acme.example", "use": "work", "rank": 2},
+                       {"system": "email", "value": "oncology@acme.example", "use": "work", "rank": 1},
+                       {"system": "phone", "value": "+1 415 555 2671", "use": "mobile"}]
+    practitioner["extension"] = [{"url": NOTICE_LANGUAGE_EXT, "valueCode": "en-us"}]
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    assert problems == []
+    entity, violations = validate_specialist(msg, reference.taxonomy())
+    assert violations == []
+    assert (entity.email, entity.phone, entity.notice_language) == ("oncology@acme.example", "+14155552671", "en-US")
+    role["telecom"] = [{"system": "sms", "value": "+14155550199"}, *role["telecom"]]  # sms before a mobile
+    practitioner["extension"] = [{"url": NOTICE_LANGUAGE_EXT, "valueCode": "en"}] * 2
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    assert msg.phone == "+14155550199"
+    assert problems == [(f"Bundle.entry[0].resource.extension('{NOTICE_LANGUAGE_EXT}')", "must appear at most once")]
+    del practitioner["telecom"], role["telecom"], practitioner["extension"]
+    [(_, msg)], _ = read_fhir(json.dumps(bundle))
+    assert (msg.email, msg.phone, msg.notice_language) == ("", "", "")  # all optional

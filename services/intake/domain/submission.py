@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-import email_validator
-import phonenumbers
-
 from secondlook.codes import jurisdiction_problem, language_problem, procedure_code_problem
 from secondlook.v1 import intake_pb2
 from secondlook.v1.case_pb2 import CaseKind, Urgency
@@ -166,30 +163,9 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
         if Identifier(ident.system, value, ident.type) in identifiers:
             c.add(path, "repeats an identifier given before")
         identifiers.append(Identifier(ident.system, value, ident.type))
-    email = _email(c, "patient.email", p.email)
-    phone = ""
-    if p.phone:
-        try:
-            number = phonenumbers.parse(p.phone, None) if p.phone.startswith("+") else None
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number) or number.extension:
-            c.add("patient.phone", "must be a valid international number in E.164 form, without an extension, "
-                                   "e.g. +14155552671")
-        else:
-            phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    email = c.email("patient.email", p.email)
+    phone = c.phone("patient.phone", p.phone)
     return Patient(given, family, born.isoformat() if born else "", others, p.sex, tuple(identifiers), email, phone)
-
-
-def _email(c: Checks, path: str, value: str) -> str:
-    """The address in its normalised form ("" when none was given)."""
-    if not value:
-        return ""
-    try:
-        return email_validator.validate_email(value, check_deliverability=False).normalized
-    except email_validator.EmailNotValidError as exc:
-        c.add(path, f"is not an e-mail address: {str(exc)[:120]}")
-        return ""
 
 
 def _secondary(c: Checks, req: SubmitCaseRequest, primary: str) -> tuple[Diagnosis, ...]:
@@ -216,7 +192,7 @@ def _first_opinion(c: Checks, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
     npi = c.npi("first_opinion.physician.npi", f.physician.npi, required=f.HasField("physician"))
     given = family = email = ""
     if f.HasField("physician"):
-        email = _email(c, "first_opinion.physician.email", f.physician.email)
+        email = c.email("first_opinion.physician.email", f.physician.email)
         given = c.text("first_opinion.physician.given_name", f.physician.given_name, MAX_NAME_CHARS,
                        required="the physician's given name")
         family = c.text("first_opinion.physician.family_name", f.physician.family_name, MAX_NAME_CHARS,

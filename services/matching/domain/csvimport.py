@@ -15,6 +15,9 @@ items separated by ";", an item's parts by "|":
     out_of_office     2026-12-01|2026-12-10                      (first|last)
     case_kinds        SECOND_OPINION;PRIOR_AUTH
     accepting         true or false (also yes/no, 1/0; empty is true)
+    email             dr.ada.synth@reviewers.example     (where notices go; optional)
+    phone             +14155552671                       (E.164, for text notices; optional)
+    notice_language   es-MX                              (BCP-47; empty: the first of languages)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from secondlook.validation import Violation
 
 COLUMNS = ("specialist_id", "npi", "display_name", "specialties", "licences", "certifications", "languages",
            "capacity", "accepting", "years_in_practice", "affiliations", "declared_conflicts", "focus",
-           "out_of_office", "case_kinds", "turnaround_days", "quality")
+           "out_of_office", "case_kinds", "turnaround_days", "quality", "email", "phone", "notice_language")
 REQUIRED = ("specialist_id", "npi", "specialties", "licences", "languages", "capacity")
 MAX_ROWS = 20_000
 TRUE, FALSE = {"true", "yes", "1", ""}, {"false", "no", "0"}
@@ -111,6 +114,8 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
             languages=[item[0] for item in r.parts("languages", 1, 1, "a BCP-47 tag")],
             capacity=r.number("capacity", int, -1), years_in_practice=r.number("years_in_practice", int, 0),
             turnaround_days=r.number("turnaround_days", float, 5.0), quality=r.number("quality", float, 0.8),
+            email=r.row.get("email", "").strip(), phone=r.row.get("phone", "").strip(),
+            notice_language=r.row.get("notice_language", "").strip(),
         )
         accepting = r.row.get("accepting", "").strip().lower()
         if accepting not in TRUE | FALSE:
@@ -180,5 +185,6 @@ def write_csv(specialists: list[dict]) -> str:
             "out_of_office": ";".join(f"{a['first']}|{a['last']}" for a in s.get("out_of_office", ())),
             "case_kinds": ";".join(s.get("case_kinds", ("SECOND_OPINION",))),
             "turnaround_days": s.get("turnaround_days", 5.0), "quality": s.get("quality", 0.8),
+            "email": s.get("email", ""), "phone": s.get("phone", ""), "notice_language": s.get("notice_language", ""),
         })
     return buffer.getvalue()

@@ -78,6 +78,10 @@ class Specialist:
     quality: float = 0.8  # 0..1, from reviews of their opinions
     active: bool = True  # deactivated specialists stay listed, never offered
     version: int = 0  # goes up with every admin change (0: not in the directory yet)
+    # How notices reach them (contact details: never in an event; GetSpecialistContact).
+    email: str = ""  # work e-mail, normalised
+    phone: str = ""  # mobile, E.164
+    notice_language: str = ""  # BCP-47; empty: see language_of_notices
 
     def with_free_slots(self, free_slots: int) -> Specialist:
         return dataclasses.replace(self, free_slots=free_slots)
@@ -93,6 +97,11 @@ class Specialist:
 
     def away_on(self, day: date) -> bool:
         return any(a.holds(day) for a in self.out_of_office)
+
+    def language_of_notices(self) -> str:
+        """The language notices to them are written in: their notice language, else
+        the first of their languages as the directory lists them (sorted), else English."""
+        return self.notice_language or min(self.languages, default="") or "en"
 
 
 def listed(current: Specialist | None, proposed: Specialist, reactivate: bool = False) -> Specialist:
@@ -113,7 +122,8 @@ def deactivated(current: Specialist) -> Specialist:
 
 
 def specialist_changed(s: Specialist, *, created: bool, now: datetime) -> Event:
-    """The directory event of a change (keyed by the specialist; no PHI)."""
+    """The directory event of a change (keyed by the specialist; no PHI, and none of
+    their contact details: e-mail, phone and notice language stay in matching)."""
     payload = events_pb2.SpecialistChanged(
         specialist_id=s.specialist_id, version=s.version, created=created, active=s.active, accepting=s.accepting,
         capacity=s.capacity, specialties=list(s.specialties),
@@ -121,6 +131,28 @@ def specialist_changed(s: Specialist, *, created: bool, now: datetime) -> Event:
         languages=sorted(s.languages),
     )
     return new_event(payload, case_id=s.specialist_id, tenant_id="", producer="matching", occurred_at=now)
+
+
+# What each channel of notify's needs of a specialist's contact (GetSpecialistContact).
+CONTACT_CHANNELS = {"email": ("email", "language"), "sms": ("phone", "language")}
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How to reach a specialist by some channels: what they do not need is empty."""
+
+    specialist_id: str
+    email: str = ""
+    phone: str = ""
+    language: str = ""
+
+
+def contact_for(s: Specialist, channels: tuple[str, ...]) -> Contact:
+    """Only what the channels need (email: the address and language; sms: the phone and language)."""
+    wanted = {part for channel in channels for part in CONTACT_CHANNELS[channel]}
+    return Contact(s.specialist_id, email=s.email if "email" in wanted else "",
+                   phone=s.phone if "phone" in wanted else "",
+                   language=s.language_of_notices() if "language" in wanted else "")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,12 @@ secondlook/fhir/references.py):
     capacity, turnaround_days, quality, years_in_practice
                       this platform's extensions on the Practitioner (EXTENSIONS below);
                       capacity defaults to DEFAULT_CAPACITY, the others as in a CSV row
+    email             the Practitioner's telecom (then its roles') of system `email`, not
+                      `old`: a `work` one first, then by rank
+    phone             likewise, of system `sms`, else a `phone` of use `mobile` (a number
+                      a text reaches: an office line is not one)
+    notice_language   this platform's extension NOTICE_LANGUAGE_EXT (valueCode, BCP-47);
+                      absent: empty (the first of the languages)
 
 Violations are named by the entry and the API field (`Bundle.entry[3](Practitioner/p1).npi`),
 or by the FHIRPath of what cannot be read (`Bundle.entry[5].resource.practitioner`).
@@ -61,6 +67,7 @@ EXTENSIONS = {  # on the Practitioner: field -> (url, value[x], the type's name 
     "quality": (f"{BASE}/review-quality", "valueDecimal", float),
     "years_in_practice": (f"{BASE}/years-in-practice", "valueInteger", int),
 }
+NOTICE_LANGUAGE_EXT = f"{BASE}/notice-language"
 DEFAULTS = {"capacity": 5, "turnaround_days": 5.0, "quality": 0.8, "years_in_practice": 0}
 DEFAULT_CAPACITY = DEFAULTS["capacity"]
 DIRECTORY_BASE = "https://directory.secondlook.example/fhir"  # where write_fhir says its resources live
@@ -128,6 +135,23 @@ def _language(communication: object) -> str:
     return str((tagged or codings)[0]["code"]) if codings else ""
 
 
+def _contact_point(points: list, wanted: tuple[tuple[str, str | None], ...]) -> str:
+    """The value of the first kind of ContactPoint `wanted` ((system, use), use None:
+    any) that the points hold: a `work` one first, then the lowest rank, then the
+    first. One of use `old` is no longer in use."""
+    def order(p: dict) -> tuple[bool, int]:
+        rank = p.get("rank")
+        return p.get("use") != "work", rank if isinstance(rank, int) and not isinstance(rank, bool) else 2**31
+
+    usable = [p for p in points if isinstance(p, dict) and isinstance(p.get("value"), str) and p["value"].strip()
+              and p.get("use") != "old"]
+    for system, use in wanted:
+        found = [p for p in usable if p.get("system") == system and (use is None or p.get("use") == use)]
+        if found:
+            return min(found, key=order)["value"].strip()  # min keeps the first of equals
+    return ""
+
+
 def _status(extension: dict) -> str:
     for sub in extension.get("extension") or []:
         if sub.get("url") == "status":
@@ -180,6 +204,17 @@ class _Reader:
             return
         setattr(msg, field, kind(value))
 
+    def notice_language(self, entry: Entry, msg: matching_pb2.Specialist) -> None:
+        found = [e for e in entry.resource.get("extension") or [] if e.get("url") == NOTICE_LANGUAGE_EXT]
+        if len(found) > 1:
+            self.bad(f"{entry.path}.extension('{NOTICE_LANGUAGE_EXT}')", "must appear at most once")
+        elif found:
+            value = found[0].get("valueCode")
+            if isinstance(value, str):
+                msg.notice_language = value
+            else:
+                self.bad(f"{entry.path}.extension('{NOTICE_LANGUAGE_EXT}').valueCode", "must be a BCP-47 tag")
+
     def specialist(self, entry: Entry, roles: list[Entry]) -> matching_pb2.Specialist:
         p = entry.resource
         msg = matching_pb2.Specialist(specialist_id=str(p.get("id") or ""), display_name=_name(p), npi=_npi(p))
@@ -206,6 +241,11 @@ class _Reader:
             for c in _codings(q.get("code")):
                 if c.get("system") in NUCC_SYSTEMS:
                     msg.certifications.add(board=board, specialty=c.get("code") or "", expires=expires)
+        points = [point for resource in (p, *(r.resource for r in roles))
+                  if isinstance(resource.get("telecom"), list) for point in resource["telecom"]]
+        msg.email = _contact_point(points, (("email", None),))
+        msg.phone = _contact_point(points, (("sms", None), ("phone", "mobile")))
+        self.notice_language(entry, msg)
         accepting = p.get("active", True) is not False
         if roles:
             accepting = accepting and any(r.resource.get("active", True) is not False for r in roles)
@@ -287,8 +327,12 @@ def write_fhir(specialists: list[dict]) -> dict:
             "name": [{"text": s.get("display_name", "")}] if s.get("display_name") else [],
             "communication": [{"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]} for lang in s["languages"]],
             "qualification": qualifications,
+            "telecom": [*([{"system": "email", "value": s["email"], "use": "work"}] if s.get("email") else []),
+                        *([{"system": "phone", "value": s["phone"], "use": "mobile"}] if s.get("phone") else [])],
             "extension": [{"url": url, value_key: s.get(field, DEFAULTS[field])}
-                          for field, (url, value_key, _) in EXTENSIONS.items()],
+                          for field, (url, value_key, _) in EXTENSIONS.items()]
+                         + ([{"url": NOTICE_LANGUAGE_EXT, "valueCode": s["notice_language"]}]
+                            if s.get("notice_language") else []),
         }
         role = {
             "resourceType": "PractitionerRole", "id": f"{sid}-role",

@@ -1,6 +1,7 @@
 """A specialist as a directory admin sends one (UpsertSpecialist, an import): every
 field checked at once, each violation named by its path and rule, and the
-entity built only when nothing is wrong."""
+entity built only when nothing is wrong. Contact details (e-mail, phone, notice
+language) are checked by the kernel's helpers intake uses for a patient's."""
 
 from __future__ import annotations
 
@@ -147,6 +148,11 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     turnaround = _finite(c, "turnaround_days", msg.turnaround_days, 0, 365)
     quality = _finite(c, "quality", msg.quality, 0, 1)
 
+    # How notices reach them, each optional.
+    email = c.email("email", msg.email.strip())
+    phone = c.phone("phone", msg.phone.strip())
+    notice_language = c.language("notice_language", msg.notice_language.strip(), required=False)
+
     if c.violations:
         return None, c.violations
     return Specialist(
@@ -155,4 +161,5 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
         years_in_practice=msg.years_in_practice, languages=frozenset(languages), affiliations=affiliations,
         declared_conflicts=conflicts, capacity=msg.capacity, free_slots=msg.capacity, accepting=msg.accepting,
         out_of_office=tuple(absences), case_kinds=kinds, turnaround_days=turnaround, quality=quality,
+        email=email, phone=phone, notice_language=notice_language,
     ), []
