@@ -63,7 +63,8 @@ GRPC_LATENCY_SECONDS = Histogram(
 )
 DELIVERY_ATTEMPTS = Counter(
     "secondlook_delivery_attempts_total",
-    "Notice delivery attempts, by channel and outcome (delivered, retrying, dead, cancelled).",
+    "Notice delivery attempts, by channel and outcome (delivered, retrying, dead, cancelled, skipped, "
+    "postponed: quiet hours).",
     ["service", "channel", "outcome"],
 )
 MONGO_TRANSACTIONS = Counter(

@@ -52,14 +52,16 @@ class GetContactsRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., purpose: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Contact(_message.Message):
-    __slots__ = ("email", "phone", "language")
+    __slots__ = ("email", "phone", "language", "npi")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PHONE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    NPI_FIELD_NUMBER: _ClassVar[int]
     email: str
     phone: str
     language: str
-    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
+    npi: str
+    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., language: _Optional[str] = ..., npi: _Optional[str] = ...) -> None: ...
 
 class Contacts(_message.Message):
     __slots__ = ("case_id", "tenant_id", "patient", "physician", "urgency", "status")

@@ -25,51 +25,61 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/notify.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x0f\x44\x65liveryAttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x13\n\x0bstatus_code\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nlatency_ms\x18\x06 \x01(\x05\"\xa9\x03\n\x08\x44\x65livery\x12\x11\n\trecipient\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x13\n\x0bnotice_type\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x13\n\x0b\x65ndpoint_id\x18\x06 \x01(\t\x12-\n\x06status\x18\x07 \x01(\x0e\x32\x1d.secondlook.v1.DeliveryStatus\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x05\x12\x33\n\x0fnext_attempt_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0c \x01(\t\x12+\n\x03log\x18\r \x03(\x0b\x32\x1e.secondlook.v1.DeliveryAttempt\"(\n\x15ListDeliveriesRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"E\n\x16ListDeliveriesResponse\x12+\n\ndeliveries\x18\x01 \x03(\x0b\x32\x17.secondlook.v1.Delivery\"+\n\x14RetryDeliveryRequest\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\"%\n\x16RegisterWebhookRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\">\n\x17RegisterWebhookResponse\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\xc9\x02\n\x0fWebhookEndpoint\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08\x64isabled\x18\x05 \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11secret_rotated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x1aprevious_secret_expires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63onsecutive_dead\x18\n \x01(\x05\"N\n\x15\x43reateEndpointRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"Z\n\x16\x43reateEndpointResponse\x12\x30\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1e.secondlook.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x16\n\x14ListEndpointsRequest\"J\n\x15ListEndpointsResponse\x12\x31\n\tendpoints\x18\x01 \x03(\x0b\x32\x1e.secondlook.v1.WebhookEndpoint\"C\n\x13RotateSecretRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x17\n\x0foverlap_seconds\x18\x02 \x01(\x05\"X\n\x14RotateSecretResponse\x12\x30\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1e.secondlook.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"=\n\x16\x44isableEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\",\n\x15\x45nableEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"+\n\x14SendTestEventRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"v\n\x15SendTestEventResponse\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x13\n\x0bstatus_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x12\n\nlatency_ms\x18\x05 \x01(\x05*\xe0\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1b\n\x17\x44\x45LIVERY_STATUS_SENDING\x10\x02\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x03\x12\x18\n\x14\x44\x45LIVERY_STATUS_DEAD\x10\x04\x12\x1d\n\x19\x44\x45LIVERY_STATUS_CANCELLED\x10\x05\x12\x1b\n\x17\x44\x45LIVERY_STATUS_SKIPPED\x10\x06\x32\xc1\x06\n\rNotifyService\x12`\n\x0fRegisterWebhook\x12%.secondlook.v1.RegisterWebhookRequest\x1a&.secondlook.v1.RegisterWebhookResponse\x12]\n\x0e\x43reateEndpoint\x12$.secondlook.v1.CreateEndpointRequest\x1a%.secondlook.v1.CreateEndpointResponse\x12Z\n\rListEndpoints\x12#.secondlook.v1.ListEndpointsRequest\x1a$.secondlook.v1.ListEndpointsResponse\x12W\n\x0cRotateSecret\x12\".secondlook.v1.RotateSecretRequest\x1a#.secondlook.v1.RotateSecretResponse\x12X\n\x0f\x44isableEndpoint\x12%.secondlook.v1.DisableEndpointRequest\x1a\x1e.secondlook.v1.WebhookEndpoint\x12V\n\x0e\x45nableEndpoint\x12$.secondlook.v1.EnableEndpointRequest\x1a\x1e.secondlook.v1.WebhookEndpoint\x12Z\n\rSendTestEvent\x12#.secondlook.v1.SendTestEventRequest\x1a$.secondlook.v1.SendTestEventResponse\x12]\n\x0eListDeliveries\x12$.secondlook.v1.ListDeliveriesRequest\x1a%.secondlook.v1.ListDeliveriesResponse\x12M\n\rRetryDelivery\x12#.secondlook.v1.RetryDeliveryRequest\x1a\x17.secondlook.v1.Deliveryb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/notify.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n\x12PreferencesSubject\x12\x10\n\x06tenant\x18\x01 \x01(\x08H\x00\x12\x19\n\x0fpatient_of_case\x18\x02 \x01(\tH\x00\x12\x17\n\rphysician_npi\x18\x03 \x01(\tH\x00\x12\x12\n\x08reviewer\x18\x04 \x01(\tH\x00\x42\t\n\x07subject\";\n\nQuietHours\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\"\xfc\x01\n\x17NotificationPreferences\x12\x32\n\x07subject\x18\x01 \x01(\x0b\x32!.secondlook.v1.PreferencesSubject\x12\x16\n\x0emuted_channels\x18\x02 \x03(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12.\n\x0bquiet_hours\x18\x04 \x01(\x0b\x32\x19.secondlook.v1.QuietHours\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\x03\"W\n!GetNotificationPreferencesRequest\x12\x32\n\x07subject\x18\x01 \x01(\x0b\x32!.secondlook.v1.PreferencesSubject\"\xcb\x01\n!SetNotificationPreferencesRequest\x12\x32\n\x07subject\x18\x01 \x01(\x0b\x32!.secondlook.v1.PreferencesSubject\x12\x16\n\x0emuted_channels\x18\x02 \x03(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12.\n\x0bquiet_hours\x18\x04 \x01(\x0b\x32\x19.secondlook.v1.QuietHours\x12\x18\n\x10\x65xpected_version\x18\x05 \x01(\x03\"\x92\x01\n\x0f\x44\x65liveryAttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x13\n\x0bstatus_code\x18\x04 \x01(\x05\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nlatency_ms\x18\x06 \x01(\x05\"\xa9\x03\n\x08\x44\x65livery\x12\x11\n\trecipient\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x13\n\x0bnotice_type\x18\x04 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x13\n\x0b\x65ndpoint_id\x18\x06 \x01(\t\x12-\n\x06status\x18\x07 \x01(\x0e\x32\x1d.secondlook.v1.DeliveryStatus\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x05\x12\x33\n\x0fnext_attempt_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x0c \x01(\t\x12+\n\x03log\x18\r \x03(\x0b\x32\x1e.secondlook.v1.DeliveryAttempt\"(\n\x15ListDeliveriesRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"E\n\x16ListDeliveriesResponse\x12+\n\ndeliveries\x18\x01 \x03(\x0b\x32\x17.secondlook.v1.Delivery\"+\n\x14RetryDeliveryRequest\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\"%\n\x16RegisterWebhookRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\">\n\x17RegisterWebhookResponse\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\xc9\x02\n\x0fWebhookEndpoint\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08\x64isabled\x18\x05 \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11secret_rotated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x1aprevious_secret_expires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63onsecutive_dead\x18\n \x01(\x05\"N\n\x15\x43reateEndpointRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x02 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"Z\n\x16\x43reateEndpointResponse\x12\x30\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1e.secondlook.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x16\n\x14ListEndpointsRequest\"J\n\x15ListEndpointsResponse\x12\x31\n\tendpoints\x18\x01 \x03(\x0b\x32\x1e.secondlook.v1.WebhookEndpoint\"C\n\x13RotateSecretRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x17\n\x0foverlap_seconds\x18\x02 \x01(\x05\"X\n\x14RotateSecretResponse\x12\x30\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1e.secondlook.v1.WebhookEndpoint\x12\x0e\n\x06secret\x18\x02 \x01(\t\"=\n\x16\x44isableEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\",\n\x15\x45nableEndpointRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"+\n\x14SendTestEventRequest\x12\x13\n\x0b\x65ndpoint_id\x18\x01 \x01(\t\"v\n\x15SendTestEventResponse\x12\x12\n\nwebhook_id\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x13\n\x0bstatus_code\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x12\n\nlatency_ms\x18\x05 \x01(\x05*\xe0\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1b\n\x17\x44\x45LIVERY_STATUS_SENDING\x10\x02\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x03\x12\x18\n\x14\x44\x45LIVERY_STATUS_DEAD\x10\x04\x12\x1d\n\x19\x44\x45LIVERY_STATUS_CANCELLED\x10\x05\x12\x1b\n\x17\x44\x45LIVERY_STATUS_SKIPPED\x10\x06\x32\xb1\x08\n\rNotifyService\x12`\n\x0fRegisterWebhook\x12%.secondlook.v1.RegisterWebhookRequest\x1a&.secondlook.v1.RegisterWebhookResponse\x12]\n\x0e\x43reateEndpoint\x12$.secondlook.v1.CreateEndpointRequest\x1a%.secondlook.v1.CreateEndpointResponse\x12Z\n\rListEndpoints\x12#.secondlook.v1.ListEndpointsRequest\x1a$.secondlook.v1.ListEndpointsResponse\x12W\n\x0cRotateSecret\x12\".secondlook.v1.RotateSecretRequest\x1a#.secondlook.v1.RotateSecretResponse\x12X\n\x0f\x44isableEndpoint\x12%.secondlook.v1.DisableEndpointRequest\x1a\x1e.secondlook.v1.WebhookEndpoint\x12V\n\x0e\x45nableEndpoint\x12$.secondlook.v1.EnableEndpointRequest\x1a\x1e.secondlook.v1.WebhookEndpoint\x12Z\n\rSendTestEvent\x12#.secondlook.v1.SendTestEventRequest\x1a$.secondlook.v1.SendTestEventResponse\x12]\n\x0eListDeliveries\x12$.secondlook.v1.ListDeliveriesRequest\x1a%.secondlook.v1.ListDeliveriesResponse\x12M\n\rRetryDelivery\x12#.secondlook.v1.RetryDeliveryRequest\x1a\x17.secondlook.v1.Delivery\x12v\n\x1aGetNotificationPreferences\x12\x30.secondlook.v1.GetNotificationPreferencesRequest\x1a&.secondlook.v1.NotificationPreferences\x12v\n\x1aSetNotificationPreferences\x12\x30.secondlook.v1.SetNotificationPreferencesRequest\x1a&.secondlook.v1.NotificationPreferencesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.notify_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATUS']._serialized_start=1954
-  _globals['_DELIVERYSTATUS']._serialized_end=2178
-  _globals['_DELIVERYATTEMPT']._serialized_start=79
-  _globals['_DELIVERYATTEMPT']._serialized_end=225
-  _globals['_DELIVERY']._serialized_start=228
-  _globals['_DELIVERY']._serialized_end=653
-  _globals['_LISTDELIVERIESREQUEST']._serialized_start=655
-  _globals['_LISTDELIVERIESREQUEST']._serialized_end=695
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=697
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=766
-  _globals['_RETRYDELIVERYREQUEST']._serialized_start=768
-  _globals['_RETRYDELIVERYREQUEST']._serialized_end=811
-  _globals['_REGISTERWEBHOOKREQUEST']._serialized_start=813
-  _globals['_REGISTERWEBHOOKREQUEST']._serialized_end=850
-  _globals['_REGISTERWEBHOOKRESPONSE']._serialized_start=852
-  _globals['_REGISTERWEBHOOKRESPONSE']._serialized_end=914
-  _globals['_WEBHOOKENDPOINT']._serialized_start=917
-  _globals['_WEBHOOKENDPOINT']._serialized_end=1246
-  _globals['_CREATEENDPOINTREQUEST']._serialized_start=1248
-  _globals['_CREATEENDPOINTREQUEST']._serialized_end=1326
-  _globals['_CREATEENDPOINTRESPONSE']._serialized_start=1328
-  _globals['_CREATEENDPOINTRESPONSE']._serialized_end=1418
-  _globals['_LISTENDPOINTSREQUEST']._serialized_start=1420
-  _globals['_LISTENDPOINTSREQUEST']._serialized_end=1442
-  _globals['_LISTENDPOINTSRESPONSE']._serialized_start=1444
-  _globals['_LISTENDPOINTSRESPONSE']._serialized_end=1518
-  _globals['_ROTATESECRETREQUEST']._serialized_start=1520
-  _globals['_ROTATESECRETREQUEST']._serialized_end=1587
-  _globals['_ROTATESECRETRESPONSE']._serialized_start=1589
-  _globals['_ROTATESECRETRESPONSE']._serialized_end=1677
-  _globals['_DISABLEENDPOINTREQUEST']._serialized_start=1679
-  _globals['_DISABLEENDPOINTREQUEST']._serialized_end=1740
-  _globals['_ENABLEENDPOINTREQUEST']._serialized_start=1742
-  _globals['_ENABLEENDPOINTREQUEST']._serialized_end=1786
-  _globals['_SENDTESTEVENTREQUEST']._serialized_start=1788
-  _globals['_SENDTESTEVENTREQUEST']._serialized_end=1831
-  _globals['_SENDTESTEVENTRESPONSE']._serialized_start=1833
-  _globals['_SENDTESTEVENTRESPONSE']._serialized_end=1951
-  _globals['_NOTIFYSERVICE']._serialized_start=2181
-  _globals['_NOTIFYSERVICE']._serialized_end=3014
+  _globals['_DELIVERYSTATUS']._serialized_start=2688
+  _globals['_DELIVERYSTATUS']._serialized_end=2912
+  _globals['_PREFERENCESSUBJECT']._serialized_start=78
+  _globals['_PREFERENCESSUBJECT']._serialized_end=199
+  _globals['_QUIETHOURS']._serialized_start=201
+  _globals['_QUIETHOURS']._serialized_end=260
+  _globals['_NOTIFICATIONPREFERENCES']._serialized_start=263
+  _globals['_NOTIFICATIONPREFERENCES']._serialized_end=515
+  _globals['_GETNOTIFICATIONPREFERENCESREQUEST']._serialized_start=517
+  _globals['_GETNOTIFICATIONPREFERENCESREQUEST']._serialized_end=604
+  _globals['_SETNOTIFICATIONPREFERENCESREQUEST']._serialized_start=607
+  _globals['_SETNOTIFICATIONPREFERENCESREQUEST']._serialized_end=810
+  _globals['_DELIVERYATTEMPT']._serialized_start=813
+  _globals['_DELIVERYATTEMPT']._serialized_end=959
+  _globals['_DELIVERY']._serialized_start=962
+  _globals['_DELIVERY']._serialized_end=1387
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1389
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1429
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1431
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1500
+  _globals['_RETRYDELIVERYREQUEST']._serialized_start=1502
+  _globals['_RETRYDELIVERYREQUEST']._serialized_end=1545
+  _globals['_REGISTERWEBHOOKREQUEST']._serialized_start=1547
+  _globals['_REGISTERWEBHOOKREQUEST']._serialized_end=1584
+  _globals['_REGISTERWEBHOOKRESPONSE']._serialized_start=1586
+  _globals['_REGISTERWEBHOOKRESPONSE']._serialized_end=1648
+  _globals['_WEBHOOKENDPOINT']._serialized_start=1651
+  _globals['_WEBHOOKENDPOINT']._serialized_end=1980
+  _globals['_CREATEENDPOINTREQUEST']._serialized_start=1982
+  _globals['_CREATEENDPOINTREQUEST']._serialized_end=2060
+  _globals['_CREATEENDPOINTRESPONSE']._serialized_start=2062
+  _globals['_CREATEENDPOINTRESPONSE']._serialized_end=2152
+  _globals['_LISTENDPOINTSREQUEST']._serialized_start=2154
+  _globals['_LISTENDPOINTSREQUEST']._serialized_end=2176
+  _globals['_LISTENDPOINTSRESPONSE']._serialized_start=2178
+  _globals['_LISTENDPOINTSRESPONSE']._serialized_end=2252
+  _globals['_ROTATESECRETREQUEST']._serialized_start=2254
+  _globals['_ROTATESECRETREQUEST']._serialized_end=2321
+  _globals['_ROTATESECRETRESPONSE']._serialized_start=2323
+  _globals['_ROTATESECRETRESPONSE']._serialized_end=2411
+  _globals['_DISABLEENDPOINTREQUEST']._serialized_start=2413
+  _globals['_DISABLEENDPOINTREQUEST']._serialized_end=2474
+  _globals['_ENABLEENDPOINTREQUEST']._serialized_start=2476
+  _globals['_ENABLEENDPOINTREQUEST']._serialized_end=2520
+  _globals['_SENDTESTEVENTREQUEST']._serialized_start=2522
+  _globals['_SENDTESTEVENTREQUEST']._serialized_end=2565
+  _globals['_SENDTESTEVENTRESPONSE']._serialized_start=2567
+  _globals['_SENDTESTEVENTRESPONSE']._serialized_end=2685
+  _globals['_NOTIFYSERVICE']._serialized_start=2915
+  _globals['_NOTIFYSERVICE']._serialized_end=3988
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,66 @@ DELIVERY_STATUS_DEAD: DeliveryStatus
 DELIVERY_STATUS_CANCELLED: DeliveryStatus
 DELIVERY_STATUS_SKIPPED: DeliveryStatus
 
+class PreferencesSubject(_message.Message):
+    __slots__ = ("tenant", "patient_of_case", "physician_npi", "reviewer")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_OF_CASE_FIELD_NUMBER: _ClassVar[int]
+    PHYSICIAN_NPI_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    tenant: bool
+    patient_of_case: str
+    physician_npi: str
+    reviewer: str
+    def __init__(self, tenant: _Optional[bool] = ..., patient_of_case: _Optional[str] = ..., physician_npi: _Optional[str] = ..., reviewer: _Optional[str] = ...) -> None: ...
+
+class QuietHours(_message.Message):
+    __slots__ = ("start", "end", "time_zone")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    start: str
+    end: str
+    time_zone: str
+    def __init__(self, start: _Optional[str] = ..., end: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
+
+class NotificationPreferences(_message.Message):
+    __slots__ = ("subject", "muted_channels", "language", "quiet_hours", "updated_at", "updated_by", "version")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    MUTED_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    QUIET_HOURS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    subject: PreferencesSubject
+    muted_channels: _containers.RepeatedScalarFieldContainer[str]
+    language: str
+    quiet_hours: QuietHours
+    updated_at: _timestamp_pb2.Timestamp
+    updated_by: str
+    version: int
+    def __init__(self, subject: _Optional[_Union[PreferencesSubject, _Mapping]] = ..., muted_channels: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_by: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetNotificationPreferencesRequest(_message.Message):
+    __slots__ = ("subject",)
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    subject: PreferencesSubject
+    def __init__(self, subject: _Optional[_Union[PreferencesSubject, _Mapping]] = ...) -> None: ...
+
+class SetNotificationPreferencesRequest(_message.Message):
+    __slots__ = ("subject", "muted_channels", "language", "quiet_hours", "expected_version")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    MUTED_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    QUIET_HOURS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    subject: PreferencesSubject
+    muted_channels: _containers.RepeatedScalarFieldContainer[str]
+    language: str
+    quiet_hours: QuietHours
+    expected_version: int
+    def __init__(self, subject: _Optional[_Union[PreferencesSubject, _Mapping]] = ..., muted_channels: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
 class DeliveryAttempt(_message.Message):
     __slots__ = ("number", "at", "outcome", "status_code", "error", "latency_ms")
     NUMBER_FIELD_NUMBER: _ClassVar[int]

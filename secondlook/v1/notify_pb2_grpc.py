@@ -83,6 +83,16 @@ class NotifyServiceStub:
                 request_serializer=secondlook_dot_v1_dot_notify__pb2.RetryDeliveryRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_notify__pb2.Delivery.FromString,
                 _registered_method=True)
+        self.GetNotificationPreferences = channel.unary_unary(
+                '/secondlook.v1.NotifyService/GetNotificationPreferences',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.GetNotificationPreferencesRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.NotificationPreferences.FromString,
+                _registered_method=True)
+        self.SetNotificationPreferences = channel.unary_unary(
+                '/secondlook.v1.NotifyService/SetNotificationPreferences',
+                request_serializer=secondlook_dot_v1_dot_notify__pb2.SetNotificationPreferencesRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_notify__pb2.NotificationPreferences.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
@@ -93,8 +103,9 @@ class NotifyServiceServicer:
     """
 
     def RegisterWebhook(self, request, context):
-        """Registers (or replaces) the tenant's default endpoint, subscribed to every
-        event type, and returns a new signing secret ("whsec_..."), shown only this once.
+        """Registers (or replaces) the tenant's default endpoint, subscribed to
+        case.opinion_ready and case.needs_info (CreateEndpoint subscribes to the others),
+        and returns a new signing secret ("whsec_..."), shown only this once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -163,6 +174,24 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetNotificationPreferences(self, request, context):
+        """Notification preferences of the caller's tenant (its defaults for the people of
+        its cases: tenant-admin) or of a person: a case's patient or a referring
+        physician (tenant-admin or submitter, in the caller's tenant), a reviewer
+        (that reviewer, or an operator). Never set: the defaults, version 0.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetNotificationPreferences(self, request, context):
+        """Replaces them whole; `expected_version` (when not 0) guards against a change
+        made meanwhile (ABORTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -210,6 +239,16 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.RetryDelivery,
                     request_deserializer=secondlook_dot_v1_dot_notify__pb2.RetryDeliveryRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_notify__pb2.Delivery.SerializeToString,
+            ),
+            'GetNotificationPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNotificationPreferences,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.GetNotificationPreferencesRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.NotificationPreferences.SerializeToString,
+            ),
+            'SetNotificationPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNotificationPreferences,
+                    request_deserializer=secondlook_dot_v1_dot_notify__pb2.SetNotificationPreferencesRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_notify__pb2.NotificationPreferences.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -459,6 +498,60 @@ class NotifyService:
             '/secondlook.v1.NotifyService/RetryDelivery',
             secondlook_dot_v1_dot_notify__pb2.RetryDeliveryRequest.SerializeToString,
             secondlook_dot_v1_dot_notify__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNotificationPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/GetNotificationPreferences',
+            secondlook_dot_v1_dot_notify__pb2.GetNotificationPreferencesRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.NotificationPreferences.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNotificationPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.NotifyService/SetNotificationPreferences',
+            secondlook_dot_v1_dot_notify__pb2.SetNotificationPreferencesRequest.SerializeToString,
+            secondlook_dot_v1_dot_notify__pb2.NotificationPreferences.FromString,
             options,
             channel_credentials,
             insecure,

@@ -128,5 +128,5 @@ def contacts_message(case: Case, channels: tuple[str, ...] = ("email",)) -> inta
         case_id=case.case_id, tenant_id=case.tenant_id, urgency=case.urgency, status=case.status,
         patient=intake_pb2.Contact(email=patient.email if email else "",
                                    phone=patient.phone if "sms" in channels else "", language=case.language),
-        physician=intake_pb2.Contact(email=first.physician_email if email else ""),
+        physician=intake_pb2.Contact(email=first.physician_email if email else "", npi=first.physician_npi),
     )

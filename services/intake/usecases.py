@@ -265,8 +265,11 @@ async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, p
 
 
 NOTIFY_SERVICE = "service:notify"  # the one caller GetContacts answers
-CONTACT_CHANNELS = {"email": ("patient.email", "first_opinion.physician.email", "language"),
-                    "sms": ("patient.phone", "language")}  # what each channel of notify's reads
+# What each channel of notify's reads (the physician's NPI with either: whose
+# notification preferences apply).
+CONTACT_CHANNELS = {"email": ("patient.email", "first_opinion.physician.email", "first_opinion.physician.npi",
+                              "language"),
+                    "sms": ("patient.phone", "first_opinion.physician.npi", "language")}
 
 
 class NotNotifyService(Exception):

@@ -21,11 +21,13 @@ from .domain.notices import SMS_PART, SMS_TEMPLATES, TEMPLATES
 from .grpc_api import NotifyServicer
 from .handlers import make_handlers
 from .mailer import SmtpMailer
+from .preference_repository import CachedPreferences, MongoPreferences
 from .repository import CachedEndpoints, MongoDeliveryQueue, MongoEndpoints, NotifyUnitOfWork
 from .sms import sms_sender
 from .templating import Templates
 
-ENDPOINT_CACHE_SECONDS = 5.0  # how soon an endpoint's change through another replica takes effect here
+# How soon an endpoint's or a preference's change through another replica takes effect here.
+ENDPOINT_CACHE_SECONDS = 5.0
 SECRETS_KEY = "notify-webhook-secrets"  # the data key sealing webhook secrets, in the PHI key vault
 
 
@@ -36,6 +38,7 @@ async def serve() -> int:
     clock = Clock()
     cipher = PhiCipher(settings, kernel.store.client, SECRETS_KEY)
     people = None
+    preferences = CachedPreferences(MongoPreferences(kernel.store.db), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     mailer, sms = (SmtpMailer(settings) if settings.smtp_host else None), sms_sender(settings)
     if mailer or sms:  # notices to people: contacts from intake, rendered from the templates, sent by the channel
         contacts = IntakeContacts(serviceclient.channel(settings, settings.intake_target),
@@ -46,7 +49,7 @@ async def serve() -> int:
             templates.require(SMS_TEMPLATES, SMS_PART)
         people = PeopleChannels(contacts=contacts, templates=templates,
                                 mailer=mailer, sms=sms, sender=settings.email_from,
-                                portal_url=settings.notify_portal_url)
+                                portal_url=settings.notify_portal_url, preferences=preferences)
     endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db, cipher), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     queue = MongoDeliveryQueue(kernel.store.db)
     dispatcher = Dispatcher(
@@ -61,7 +64,8 @@ async def serve() -> int:
     def register(server):
         servicer = NotifyServicer(endpoints, queue, clock,
                                   settings.webhook_allow_insecure_targets, dispatcher.post,
-                                  retried=dispatcher.ask_store, max_attempts=settings.delivery_max_attempts)
+                                  retried=dispatcher.ask_store, max_attempts=settings.delivery_max_attempts,
+                                  preferences=preferences)
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
         return [notify_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name]
 

@@ -38,6 +38,7 @@ from .domain.notices import SmsText
 from .domain.routing import CANCELLED_KINDS, EMAIL, PERSON_CHANNELS, SMS
 from .domain.webhooks import check_endpoint_url, headers
 from .mailer import SmtpMailer
+from .preference_repository import PreferenceRepository
 from .repository import CachedEndpoints, DeliveryQueue
 from .sms import SmsSender
 from .targets import PublicOnlyResolver
@@ -71,6 +72,7 @@ class PeopleChannels:
     sms: SmsSender | None
     sender: str  # the e-mails' From
     portal_url: str
+    preferences: PreferenceRepository | None = None  # None: nobody has any (tests of the channels alone)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -283,15 +285,23 @@ class Dispatcher:
             # Bounded before the hand-off only: a send once started runs to its own timeout
             # (cut short, it might reach the person and still count as failed).
             async with asyncio.timeout(COMPOSE_SECONDS):
-                outgoing, why_not = await usecases.compose(people.contacts, people.templates, delivery,
-                                                           sender=people.sender, portal_url=people.portal_url,
-                                                           channels=people.channels)
-            if outgoing is None:
+                prepared = await usecases.compose(people.contacts, people.templates, delivery, sender=people.sender,
+                                                  portal_url=people.portal_url, channels=people.channels,
+                                                  preferences=people.preferences, now=self._clock.now())
+            if prepared.wait_until is not None:
+                why = f"{prepared.why_waiting}: waits until {prepared.wait_until.isoformat(timespec='minutes')}"
+                if await usecases.record_postponed(self._queue, delivery, attempt("postponed", error=why),
+                                                   prepared.wait_until, self._max_attempts):
+                    metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "postponed").inc()
+                    self.ask_store()  # learns when it falls due
+                return
+            if prepared.outgoing is None:
+                why_not = prepared.skipped
                 if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
                     metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
                     log.info(f"{delivery.channel}_skipped", recipient=delivery.recipient, why=why_not)
                 return
-            code, error = await people.send(outgoing)
+            code, error = await people.send(prepared.outgoing)
         except ServiceUnavailable:
             return await self._failed(delivery, attempt("failed", error="intake unavailable for the contact details"))
         except TimeoutError:

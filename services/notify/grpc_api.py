@@ -12,6 +12,9 @@ from secondlook.v1 import notify_pb2, notify_pb2_grpc
 from . import usecases
 from .domain.deliveries import CANCELLED, DEAD, DELIVERED, PENDING, SENDING, SKIPPED, WEBHOOK, Delivery
 from .domain.endpoints import Endpoint
+from .domain.preferences import TENANT, Preferences
+from .domain.routing import PATIENT, PHYSICIAN, REVIEWER
+from .preference_repository import PreferenceRepository
 from .repository import DeliveryQueue, EndpointRepository
 from .targets import check_host
 
@@ -60,8 +63,10 @@ def _endpoint_message(e: Endpoint, clock: Clock) -> notify_pb2.WebhookEndpoint:
 
 class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     def __init__(self, endpoints: EndpointRepository, queue: DeliveryQueue, clock: Clock,
-                 allow_insecure_targets: bool, post: usecases.Post, retried=lambda: None, max_attempts: int = 8):
+                 allow_insecure_targets: bool, post: usecases.Post, retried=lambda: None, max_attempts: int = 8,
+                 preferences: PreferenceRepository | None = None):
         self._endpoints = endpoints
+        self._preferences = preferences
         self._queue = queue
         self._retried = retried  # tells the sending loop a delivery is due
         self._max_attempts = max_attempts
@@ -84,15 +89,17 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         """Runs a use case, its refusals as gRPC statuses."""
         try:
             return await call()
-        except usecases.InvalidWebhook as exc:
+        except (usecases.InvalidWebhook, usecases.InvalidPreferences) as exc:
             await context.abort_with_status(field_violations(*exc.violations))
+        except usecases.NotYours as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         except (usecases.UnknownEndpoint, usecases.UnknownDeliveries) as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except usecases.NotRetryable as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except usecases.TooManyEndpoints as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except usecases.EndpointChanged as exc:
+        except (usecases.EndpointChanged, usecases.PreferencesChanged) as exc:
             await context.abort(grpc.StatusCode.ABORTED, str(exc))
 
     async def RegisterWebhook(self, request, context):
@@ -165,3 +172,48 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             max_attempts=self._max_attempts))
         self._retried()
         return _delivery_message(delivery)
+
+    async def GetNotificationPreferences(self, request, context):
+        principal = await require_role(context, *PREFERENCE_ROLES)
+        kind, subject_id = await _subject(request, context)
+        found = await self._run(context, lambda: usecases.get_preferences(self._preferences, principal, kind,
+                                                                          subject_id))
+        return _preferences_message(found)
+
+    async def SetNotificationPreferences(self, request, context):
+        principal = await require_role(context, *PREFERENCE_ROLES)
+        kind, subject_id = await _subject(request, context)
+        quiet = request.quiet_hours
+        saved = await self._run(context, lambda: usecases.set_preferences(
+            self._preferences, self._clock, principal, kind=kind, subject_id=subject_id,
+            muted_channels=list(request.muted_channels), language=request.language, quiet_start=quiet.start,
+            quiet_end=quiet.end, time_zone=quiet.time_zone, expected_version=request.expected_version))
+        return _preferences_message(saved)
+
+
+PREFERENCE_ROLES = (ROLE, "submitter", "reviewer", "operator")
+_SUBJECT_KINDS = {"tenant": TENANT, "patient_of_case": PATIENT, "physician_npi": PHYSICIAN, "reviewer": REVIEWER}
+
+
+async def _subject(request, context) -> tuple[str, str]:
+    """(kind, id) of the request's subject, or INVALID_ARGUMENT naming it."""
+    which = request.subject.WhichOneof("subject")
+    if which is None or (which == "tenant" and not request.subject.tenant):
+        await context.abort_with_status(field_violations(
+            ("subject", "is required: tenant, patient_of_case, physician_npi or reviewer")))
+    return _SUBJECT_KINDS[which], "" if which == "tenant" else getattr(request.subject, which)
+
+
+def _preferences_message(p: Preferences) -> notify_pb2.NotificationPreferences:
+    subject = notify_pb2.PreferencesSubject()
+    field = next(name for name, kind in _SUBJECT_KINDS.items() if kind == p.kind)
+    setattr(subject, field, True if p.kind == TENANT else p.subject_id)
+    message = notify_pb2.NotificationPreferences(subject=subject, muted_channels=list(p.muted_channels),
+                                                 language=p.language, updated_by=p.updated_by, version=p.version)
+    if p.quiet_hours is not None:
+        q = p.quiet_hours
+        message.quiet_hours.CopyFrom(notify_pb2.QuietHours(start=f"{q.start:%H:%M}", end=f"{q.end:%H:%M}",
+                                                           time_zone=q.time_zone))
+    if p.updated_at is not None:
+        message.updated_at.FromDatetime(p.updated_at)
+    return message

@@ -7,11 +7,13 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
@@ -45,8 +47,19 @@ from .domain.endpoints import (
     should_disable,
 )
 from .domain.notices import NoticeContext, SmsText
-from .domain.routing import DEFAULT_ENDPOINT_TYPES, OPINION_READY, PATIENT, SMS, route_of
+from .domain.preferences import (
+    REVIEWERS_SCOPE,
+    TENANT,
+    Preferences,
+    check_preferences,
+    check_subject_id,
+    default_language,
+    effective,
+    parse_quiet_hours,
+)
+from .domain.routing import DEFAULT_ENDPOINT_TYPES, OPINION_READY, PATIENT, PHYSICIAN, REVIEWER, SMS, route_of
 from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
+from .preference_repository import PreferenceRepository
 from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository
 
 log = get_logger(__name__)
@@ -278,6 +291,64 @@ async def retry_delivery(queue: DeliveryQueue, clock: Clock, *, delivery_id: str
                                attempt_budget=delivery.attempts + max_attempts)
 
 
+# --- commands: notification preferences --------------------------------------------
+class InvalidPreferences(InvalidInput):
+    """A field of the preferences breaks a rule: nothing is kept."""
+
+
+class NotYours(Exception):
+    """The caller may not read or set these preferences."""
+
+
+class PreferencesChanged(Exception):
+    """They changed since the version the caller read."""
+
+
+def preference_scope(principal: Principal, kind: str, subject_id: str) -> str:
+    """Whose namespace the preferences live in, if the caller may manage them: a tenant's
+    own defaults (tenant-admin), the people of its cases (tenant-admin, submitter), a
+    reviewer's own (that reviewer, or an operator)."""
+    if kind == TENANT and principal.has("tenant-admin"):
+        return principal.tenant
+    if kind in (PATIENT, PHYSICIAN) and (
+            principal.has("tenant-admin") or principal.has("submitter")):
+        return principal.tenant
+    if kind == REVIEWER and (principal.has("operator") or (
+            principal.has("reviewer") and principal.specialist_id == subject_id)):
+        return REVIEWERS_SCOPE
+    raise NotYours(f"this caller may not manage a {kind}'s notification preferences"
+                   + (" other than their own" if kind == REVIEWER and principal.has("reviewer") else ""))
+
+
+async def get_preferences(repository: PreferenceRepository, principal: Principal, kind: str,
+                          subject_id: str) -> Preferences:
+    if violations := check_subject_id(kind, subject_id):
+        raise InvalidPreferences(violations)
+    scope = preference_scope(principal, kind, subject_id)
+    found = await repository.get(scope, kind, subject_id)
+    return found or Preferences(scope=scope, kind=kind, subject_id=subject_id)
+
+
+async def set_preferences(repository: PreferenceRepository, clock: Clock, principal: Principal, *, kind: str,
+                          subject_id: str, muted_channels: list[str], language: str, quiet_start: str,
+                          quiet_end: str, time_zone: str, expected_version: int) -> Preferences:
+    """Replaces the subject's preferences whole, every field checked (all violations at once)."""
+    language, violations = check_preferences(muted_channels, language)
+    quiet, quiet_violations = parse_quiet_hours(quiet_start, quiet_end, time_zone)
+    violations = check_subject_id(kind, subject_id) + violations + quiet_violations
+    if expected_version < 0:
+        violations.append(("expected_version", "must be 0 (replace whatever is there) or a version read"))
+    if violations:
+        raise InvalidPreferences(violations)
+    scope = preference_scope(principal, kind, subject_id)
+    wanted = Preferences(scope=scope, kind=kind, subject_id=subject_id, muted_channels=tuple(muted_channels),
+                         language=language, quiet_hours=quiet, updated_at=clock.now(), updated_by=principal.subject)
+    saved = await repository.put(wanted, expected_version)
+    if saved is None:
+        raise PreferencesChanged("the preferences changed meanwhile: read them again and retry")
+    return saved
+
+
 # --- notices to people: e-mail and text ----------------------------------------------
 class ContactBook(Protocol):
     async def of_case(self, case_id: str, purpose: str, channels: tuple[str, ...]) -> Any: ...  # Contacts or None
@@ -289,26 +360,58 @@ class Composer(Protocol):
     def sms(self, name: str, language: str, context: NoticeContext) -> tuple[str, str]: ...
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A notice to a person, ready to send (`outgoing`); or not to be sent, for good
+    (`skipped`, why); or to wait for the recipient's quiet hours to end (`wait_until`)."""
+    outgoing: EmailMessage | SmsText | None = None
+    skipped: str = ""
+    wait_until: datetime | None = None
+    why_waiting: str = ""
+
+
 async def compose(contacts: ContactBook, composer: Composer, delivery: Delivery, *, sender: str, portal_url: str,
-                  channels: tuple[str, ...]) -> tuple[EmailMessage | SmsText | None, str]:
+                  channels: tuple[str, ...], preferences: PreferenceRepository | None = None,
+                  now: datetime | None = None) -> Prepared:
     """The e-mail or text a delivery sends, addressed from the case's contacts as intake
     has them now (one read per notice for all `channels` this notify sends by, recorded
-    in intake's audit); (None, why) when there is nobody to send it to (no such case,
-    or no address: nothing will change that)."""
+    in intake's audit), in the language and at the time the recipient's preferences
+    (over their tenant's) say. Skipped when there is nobody to send it to (no such
+    case, no address) or the recipient muted the channel: nothing will change that."""
     found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} notice {delivery.event_id}", channels)
     if found is None:
-        return None, "intake has no such case"
+        return Prepared(skipped="intake has no such case")
     contact = found.patient if delivery.recipient == PATIENT else found.physician
-    context = NoticeContext(portal_url=portal_url, expedited=found.urgency == case_pb2.URGENCY_EXPEDITED)
+    person, tenant = None, None
+    if preferences is not None:
+        subject = delivery.case_id if delivery.recipient == PATIENT else contact.npi
+        person, tenant = await preferences.for_notice(delivery.tenant_id, delivery.recipient, subject)
+    wishes = effective(delivery.channel, person, tenant)
+    if wishes.muted:
+        return Prepared(skipped=f"the {delivery.recipient} does not receive {delivery.channel} notices "
+                                "(notification preferences)")
+    expedited = found.urgency == case_pb2.URGENCY_EXPEDITED
+    if (until := wishes.wait_until(now or datetime.now(UTC), expedited)) is not None:
+        assert wishes.quiet_hours is not None
+        return Prepared(wait_until=until, why_waiting=f"quiet hours {wishes.quiet_hours.describe()}")
+    language = wishes.language or contact.language or default_language(tenant)
+    context = NoticeContext(portal_url=portal_url, expedited=expedited)
     if delivery.channel == SMS:
         if not contact.phone:
-            return None, f"the {delivery.recipient} has no phone number on the case"
-        _, body = composer.sms(delivery.template, contact.language, context)
-        return SmsText(to=contact.phone, body=body, message_id=delivery.delivery_id), ""
+            return Prepared(skipped=f"the {delivery.recipient} has no phone number on the case")
+        _, body = composer.sms(delivery.template, language, context)
+        return Prepared(SmsText(to=contact.phone, body=body, message_id=delivery.delivery_id))
     if not contact.email:
-        return None, f"the {delivery.recipient} has no e-mail address on the case"
-    return composer.message(delivery.template, contact.language, context, sender=sender, to=contact.email,
-                            delivery_id=delivery.delivery_id), ""
+        return Prepared(skipped=f"the {delivery.recipient} has no e-mail address on the case")
+    return Prepared(composer.message(delivery.template, language, context, sender=sender, to=contact.email,
+                                     delivery_id=delivery.delivery_id))
+
+
+async def record_postponed(queue: DeliveryQueue, delivery: Delivery, attempt: Attempt, until: datetime,
+                           max_attempts: int) -> bool:
+    """Quiet hours: the delivery waits until they end; the attempt it was claimed for
+    does not count against its budget (False: its lease was taken over)."""
+    return await queue.postpone(delivery, until, attempt, (delivery.attempt_budget or max_attempts) + 1)
 
 
 async def record_skipped(queue: DeliveryQueue, delivery: Delivery, attempt: Attempt) -> bool:

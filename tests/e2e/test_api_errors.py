@@ -278,12 +278,14 @@ async def test_every_matching_method_refuses_no_token_the_wrong_role_and_undecod
 
 async def test_every_notify_method_refuses_no_token_the_wrong_role_undecodable_bytes_and_control_characters(
         stack, stack_settings):
-    reviewer = mint_token(stack_settings, subject="r", tenant="tenant-raw", roles=["reviewer"], specialist_id="s")
+    # (A reviewer may manage their own notification preferences: the directory's admin nothing here.)
+    outsider = mint_token(stack_settings, subject="d", tenant="secondlook-operations", roles=["directory-admin"])
     admin = mint_token(stack_settings, subject="a", tenant="tenant-raw", roles=["tenant-admin"])
     service = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"]
-    assert {m.name for m in service.methods} >= {"CreateEndpoint", "RotateSecret", "ListDeliveries", "RetryDelivery"}
+    assert {m.name for m in service.methods} >= {"CreateEndpoint", "RotateSecret", "ListDeliveries", "RetryDelivery",
+                                                 "SetNotificationPreferences"}
     async with grpc.aio.insecure_channel(stack.target("notify")) as channel:
-        await _probe_every_method(channel, service, reviewer, admin)
+        await _probe_every_method(channel, service, outsider, admin)
         as_admin = (("authorization", f"Bearer {admin}"),)
         stub = notify_pb2_grpc.NotifyServiceStub(channel)
         error = await _refused(stub.CreateEndpoint(notify_pb2.CreateEndpointRequest(

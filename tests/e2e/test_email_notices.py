@@ -6,6 +6,7 @@ service identity only; the delivery log shows the e-mails."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -180,5 +181,88 @@ async def test_a_withdrawn_cases_patient_and_tenant_hear_of_it(stack, stack_sett
         assert len(emails) == 1
     finally:
         await receiver.stop()
+        for a in (admin, submitter, tenant_admin):
+            await a.close()
+
+
+async def test_preferences_hold_a_routine_notice_in_quiet_hours_and_mute_a_channel(stack, stack_settings, mail):
+    """The tenant's quiet hours cover now: a routine case's patient e-mail waits for them
+    to end (postponed, not an attempt), an expedited case's goes at once; the patient
+    who muted texts is not texted. Preferences are refused field by field, and a
+    reviewer may not set a patient's."""
+    place, tenant = "US-NE", "tenant-quiet-hours"  # no other test uses this state
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    intake, submitter = clients.submitter(stack_settings, stack.target("intake"), tenant)
+    notify, tenant_admin = clients.tenant_admin(stack_settings, stack.target("notify"), tenant)
+    reviewer = None
+    try:
+        error = await _refused(notify.SetNotificationPreferences(notify_pb2.SetNotificationPreferencesRequest(
+            subject=notify_pb2.PreferencesSubject(tenant=True), muted_channels=["pigeon"],
+            quiet_hours=notify_pb2.QuietHours(start="9pm", end="07:00", time_zone="Atlantis/Central")),
+            metadata=tenant_admin.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert all(f in error.details() for f in ("muted_channels[0]", "quiet_hours.start", "quiet_hours.time_zone"))
+        now = datetime.now(UTC)
+        start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=2)).strftime("%H:%M")
+        saved = await notify.SetNotificationPreferences(notify_pb2.SetNotificationPreferencesRequest(
+            subject=notify_pb2.PreferencesSubject(tenant=True),
+            quiet_hours=notify_pb2.QuietHours(start=start, end=end, time_zone="UTC")), metadata=tenant_admin.metadata)
+        assert saved.version == 1 and saved.quiet_hours.start == start
+        await list_specialists(directory, admin, place, ("ne-quiet", 1.0, ""))  # offered; answered once set below
+        routine = case_for("quiet-routine", place, panel_requested=False, blind_review_requested=False)
+        urgent = case_for("quiet-urgent", place, panel_requested=False, blind_review_requested=False,
+                          urgency=case_pb2.URGENCY_EXPEDITED)
+        routine.patient.email, urgent.patient.email = "quiet.routine@example.org", "quiet.urgent@example.org"
+        ids = [(await intake.SubmitCase(r, metadata=submitter.metadata, timeout=10)).case_id for r in (routine, urgent)]
+        muted = await notify.SetNotificationPreferences(notify_pb2.SetNotificationPreferencesRequest(
+            subject=notify_pb2.PreferencesSubject(patient_of_case=ids[1]), muted_channels=["sms"]),
+            metadata=submitter.metadata)
+        assert list(muted.muted_channels) == ["sms"]
+        someone = mint_token(stack_settings, subject="r", tenant=tenant, roles=["reviewer"], specialist_id="ne-quiet")
+        error = await _refused(notify.GetNotificationPreferences(notify_pb2.GetNotificationPreferencesRequest(
+            subject=notify_pb2.PreferencesSubject(patient_of_case=ids[1])),
+            metadata=(("authorization", f"Bearer {someone}"),)))
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+        reviewer = SimulatedReviewer(stack_settings, stack.target("review"), ["ne-quiet"]).start()
+
+        async def settled():
+            listed = {}
+            for case_id in ids:
+                try:
+                    reply = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
+                                                        metadata=tenant_admin.metadata)
+                except grpc.aio.AioRpcError as exc:  # none yet
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:
+                        raise
+                    return None
+                listed[case_id] = {(d.recipient, d.channel): d for d in reply.deliveries
+                                   if d.channel != "webhook" and d.log}
+            seen.clear()
+            seen.update({c[:8]: {k: (d.status, [(a.outcome, a.error) for a in d.log]) for k, d in v.items()}
+                         for c, v in listed.items()})
+            waiting = listed[ids[0]].get(("patient", "email"))
+            sent = listed[ids[1]].get(("patient", "email"))
+            text = listed[ids[1]].get(("patient", "sms"))
+            ready = waiting and waiting.log[-1].outcome == "postponed" and sent and text and \
+                sent.status == notify_pb2.DELIVERY_STATUS_DELIVERED and text.status == notify_pb2.DELIVERY_STATUS_SKIPPED
+            return listed if ready else None
+
+        seen: dict = {}  # what the log showed last, for a failure's message
+        try:
+            listed = await eventually(settled, 90, "the routine notice postponed, the expedited one sent, its text muted")
+        except BaseException:
+            print("deliveries seen:", seen)
+            raise
+        waiting = listed[ids[0]][("patient", "email")]
+        assert waiting.status == notify_pb2.DELIVERY_STATUS_PENDING and waiting.attempts <= 1
+        assert "quiet hours" in waiting.log[-1].error
+        due = waiting.next_attempt_at.ToDatetime(tzinfo=UTC)
+        assert timedelta(hours=1) < due - now <= timedelta(hours=2, minutes=1)
+        assert "notification preferences" in listed[ids[1]][("patient", "sms")].last_error
+        assert [m["To"] for m in mail.delivered() if m["To"] in (routine.patient.email, urgent.patient.email)] == \
+            [urgent.patient.email]
+    finally:
+        if reviewer is not None:
+            await reviewer.stop()
         for a in (admin, submitter, tenant_admin):
             await a.close()

@@ -20,6 +20,7 @@ from services.notify.domain.deliveries import (
     Delivery,
 )
 from services.notify.domain.endpoints import Endpoint
+from services.notify.domain.preferences import TENANT, Preferences, preference_key
 from services.notify.domain.routing import CANCELLED_KINDS
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
@@ -118,6 +119,16 @@ class InMemoryDeliveryQueue:
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         return await InMemoryDeliveries(self._state).mark_delivered(delivery, now, attempt)
+
+    async def postpone(self, delivery: Delivery, until: datetime, attempt: Attempt, budget: int) -> bool:
+        current = self._state.deliveries.get(delivery.delivery_id)
+        if current is None or current.status != SENDING or current.attempts != delivery.attempts:
+            return False
+        self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
+            current, status=PENDING, next_attempt_at=until, attempt_budget=budget,
+            log=(*current.log, attempt)[-ATTEMPTS_KEPT:])
+        self._state.leases.pop(delivery.delivery_id, None)
+        return True
 
     async def mark_skipped(self, delivery: Delivery, attempt: Attempt) -> bool:
         current = self._state.deliveries.get(delivery.delivery_id)
@@ -241,3 +252,30 @@ def opinion_event(case_id: str = "c1", tenant_id: str = "t1"):
     """An opinion.submitted event, as review publishes it."""
     return new_event(events_pb2.OpinionSubmitted(assignment_id="a1", specialist_id="s1", opinion_id="o1"),
                      case_id=case_id, tenant_id=tenant_id, producer="review")
+
+
+class InMemoryPreferences:
+    """notify's PreferenceRepository: by key, versioned, with the tenant's "people" mark."""
+
+    def __init__(self):
+        self.saved: dict[str, Preferences] = {}
+        self.people: set[str] = set()  # scopes where a person has preferences
+        self.reads = 0
+
+    async def get(self, scope: str, kind: str, subject_id: str = "") -> Preferences | None:
+        return self.saved.get(preference_key(scope, kind, subject_id))
+
+    async def put(self, preferences: Preferences, expected_version: int) -> Preferences | None:
+        current = self.saved.get(preferences.key)
+        version = current.version if current else 0
+        if expected_version and expected_version != version:
+            return None
+        if preferences.kind != TENANT:
+            self.people.add(preferences.scope)
+        self.saved[preferences.key] = dataclasses.replace(preferences, version=version + 1)
+        return self.saved[preferences.key]
+
+    async def for_notice(self, scope: str, kind: str, subject_id: str):
+        self.reads += 1
+        person = self.saved.get(preference_key(scope, kind, subject_id)) if scope in self.people else None
+        return person, self.saved.get(preference_key(scope, TENANT))

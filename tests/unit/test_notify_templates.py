@@ -92,6 +92,7 @@ async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
     request = intake_pb2.SubmitCaseRequest()
     request.CopyFrom(_sample())
     canaries = plant_canaries(request)
+    composed = 0
     for language in sorted(Templates().languages) + ["fr", "canarylang"]:
         contacts = intake_pb2.Contacts(
             case_id="c1", tenant_id="t1", urgency=case_pb2.URGENCY_EXPEDITED,
@@ -102,9 +103,11 @@ async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
             for event_type in ROUTES:
                 event = lifecycle_event(event_type)
                 for delivery in person_deliveries(event, route_of(event), channel, event.occurred_at.ToDatetime()):
-                    outgoing, why_not = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
-                                                               portal_url=PORTAL, channels=(EMAIL, SMS))
-                    assert why_not == "" and outgoing is not None
+                    prepared = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
+                                                      portal_url=PORTAL, channels=(EMAIL, SMS))
+                    outgoing = prepared.outgoing
+                    assert prepared.skipped == "" and outgoing is not None
+                    composed += 1
                     if isinstance(outgoing, SmsText):
                         rendered, to = outgoing.body, outgoing.to
                         assert to == contacts.patient.phone and PORTAL in rendered and len(rendered) <= 320
@@ -117,6 +120,8 @@ async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
                     found = [c for c in canaries if c.lower() in rendered.lower()]
                     assert found == [], (delivery.template, channel, language, found)
         assert all("canary" not in p for p in book.purposes)  # the audit's purpose names the notice only
+    # 4 languages x (patient and physician opinion, patient info request, patient withdrawal: e-mail; 3 texts)
+    assert composed == 4 * (4 + 3)
 
 
 async def test_a_notice_without_an_address_is_not_composed():
@@ -125,12 +130,12 @@ async def test_a_notice_without_an_address_is_not_composed():
     [patient, physician] = person_deliveries(event, route_of(event), EMAIL, event.occurred_at.ToDatetime())
     [text] = person_deliveries(event, route_of(event), SMS, event.occurred_at.ToDatetime())
     for delivery, what in ((patient, "e-mail address"), (physician, "e-mail address"), (text, "phone number")):
-        outgoing, why_not = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
-                                                   portal_url=PORTAL, channels=(EMAIL, SMS))
-        assert outgoing is None and why_not == f"the {delivery.recipient} has no {what} on the case"
+        prepared = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
+                                          portal_url=PORTAL, channels=(EMAIL, SMS))
+        assert prepared == usecases.Prepared(skipped=f"the {delivery.recipient} has no {what} on the case")
     nobody = _Contacts(None)
     assert await usecases.compose(nobody, Templates(), patient, sender="n", portal_url=PORTAL,
-                                  channels=(EMAIL,)) == (None, "intake has no such case")
+                                  channels=(EMAIL,)) == usecases.Prepared(skipped="intake has no such case")
 
 
 def _sample() -> intake_pb2.SubmitCaseRequest:

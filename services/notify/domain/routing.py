@@ -22,7 +22,8 @@ from datetime import timezone
 from secondlook.events import Event
 from secondlook.v1 import case_pb2, events_pb2
 
-PATIENT, PHYSICIAN = "patient", "physician"
+# Whom notices to people go to (a webhook's recipient is the tenant or one of its endpoints).
+PATIENT, PHYSICIAN, REVIEWER, OPERATIONS = "patient", "physician", "reviewer", "operations"
 EMAIL, SMS = "email", "sms"
 PERSON_CHANNELS = (EMAIL, SMS)
 
