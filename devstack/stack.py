@@ -34,6 +34,7 @@ from services.topology import SERVICES
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 CURATED_DIRECTORY = ROOT / "data" / "specialists.json"
 STACK_MARKER = "SECONDLOOK_DEVSTACK_HOME"
+OPERATIONS_EMAIL = "operations@secondlook.example"  # where the dev stack's escalations go (the SMTP sink)
 
 # What the embedded broker (Tansu) needs that real Kafka does not: no idempotent
 # producer; a group join completes only when the rebalance timeout (the max
@@ -352,6 +353,8 @@ class Stack:
             "SECONDLOOK_JWT_SECRET": self.jwt_secret,
             "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(self.directory_seed),
             "SECONDLOOK_INTAKE_TARGET": self.target("intake"),
+            "SECONDLOOK_MATCHING_TARGET": self.target("matching"),
+            "SECONDLOOK_OPERATIONS_EMAIL": OPERATIONS_EMAIL,
             # The demo's and the tests' receivers listen on http://127.0.0.1.
             "SECONDLOOK_WEBHOOK_ALLOW_INSECURE_TARGETS": "true",
             "SECONDLOOK_SMS_PROVIDER": "file",

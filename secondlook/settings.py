@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
+import email_validator
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -211,6 +212,14 @@ class Settings(BaseSettings):
         "intake:50051", description="intake's gRPC address (host:port): review reads a case for its reviewer "
         "there (service identity of role case-reader), notify a case's contact details (role contact-reader)."
     )
+    matching_target: str = Field(
+        "matching:50051", description="matching's gRPC address (host:port): notify reads a reviewer's contact "
+        "details there (role contact-reader)."
+    )
+    operations_email: str = Field(
+        "", description="Where notify e-mails operations' escalations (a case nobody can take, a breached review "
+        "clock, a dead notice, a disabled endpoint); several addresses separated by commas; empty: none."
+    )
     smtp_host: str = Field(
         "", description="The SMTP relay notify sends e-mail through; empty: no e-mail notices (webhooks only)."
     )
@@ -295,6 +304,17 @@ class Settings(BaseSettings):
     matching_directory_seed: Path | None = Field(
         None, description="JSON file of specialists that matching loads when its directory is empty."
     )
+
+    @field_validator("operations_email")
+    @classmethod
+    def _operations_email(cls, value: str) -> str:
+        addresses = [a.strip() for a in value.split(",") if a.strip()]
+        for address in addresses:
+            try:
+                email_validator.validate_email(address, check_deliverability=False)
+            except email_validator.EmailNotValidError as exc:
+                raise ValueError(f"{address[:60]!r} is not an e-mail address: {exc}") from None
+        return ", ".join(addresses)
 
     @field_validator("review_sla_reminder_fractions")
     @classmethod

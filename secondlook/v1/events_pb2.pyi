@@ -285,20 +285,22 @@ class ReviewResumed(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., sla_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SlaChanged(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "change", "due_at", "seconds_left", "reminder")
+    __slots__ = ("assignment_id", "specialist_id", "change", "due_at", "seconds_left", "reminder", "urgency")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     CHANGE_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
     SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
     REMINDER_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     change: SlaChange
     due_at: _timestamp_pb2.Timestamp
     seconds_left: int
     reminder: int
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., change: _Optional[_Union[SlaChange, str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_left: _Optional[int] = ..., reminder: _Optional[int] = ...) -> None: ...
+    urgency: _case_pb2.Urgency
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., change: _Optional[_Union[SlaChange, str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_left: _Optional[int] = ..., reminder: _Optional[int] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ...) -> None: ...
 
 class OpinionSubmitted(_message.Message):
     __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version", "blind", "panel_outcome", "panel_opinion_ids")

@@ -15,7 +15,7 @@ from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from .. import topology
 from . import repository
-from .contacts import IntakeContacts
+from .contacts import IntakeContacts, MatchingContacts
 from .dispatcher import Dispatcher, PeopleChannels
 from .domain.notices import SMS_PART, SMS_TEMPLATES, TEMPLATES
 from .grpc_api import NotifyServicer
@@ -41,15 +41,17 @@ async def serve() -> int:
     preferences = CachedPreferences(MongoPreferences(kernel.store.db), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     mailer, sms = (SmtpMailer(settings) if settings.smtp_host else None), sms_sender(settings)
     if mailer or sms:  # notices to people: contacts from intake, rendered from the templates, sent by the channel
-        contacts = IntakeContacts(serviceclient.channel(settings, settings.intake_target),
-                                  serviceclient.ServiceIdentity(settings, "notify", ["contact-reader"]))
+        identity = serviceclient.ServiceIdentity(settings, "notify", ["contact-reader"])
+        contacts = IntakeContacts(serviceclient.channel(settings, settings.intake_target), identity)
+        reviewers = MatchingContacts(serviceclient.channel(settings, settings.matching_target), identity)
         templates = Templates(settings.notify_templates_dir)
         templates.require(TEMPLATES, "txt")
         if sms:
             templates.require(SMS_TEMPLATES, SMS_PART)
         people = PeopleChannels(contacts=contacts, templates=templates,
                                 mailer=mailer, sms=sms, sender=settings.email_from,
-                                portal_url=settings.notify_portal_url, preferences=preferences)
+                                portal_url=settings.notify_portal_url, preferences=preferences,
+                                reviewers=reviewers, operations_email=settings.operations_email)
     endpoints = CachedEndpoints(MongoEndpoints(kernel.store.db, cipher), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     queue = MongoDeliveryQueue(kernel.store.db)
     dispatcher = Dispatcher(
@@ -74,7 +76,8 @@ async def serve() -> int:
         register,
         consumer=kernel.consumer(make_handlers(kernel.store.db, endpoints, clock, dispatcher.send_now,
                                                dispatcher.fresh_lease_seconds, dispatcher.withdrawn,
-                                               channels=frozenset(people.channels if people else ())),
+                                               channels=frozenset(people.channels if people else ()),
+                                               escalate=people is not None and people.escalates),
                                  on_redrive=dispatcher.rearm),
         consumes=topology.CONSUMES["notify"],
         startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key,

@@ -64,8 +64,9 @@ def refused_for_good(channel: str, code: int) -> bool:
 
 @dataclass(frozen=True)
 class PeopleChannels:
-    """What notices to people take: intake's contacts, the templates, and the senders
-    of the channels this notify has (the SMTP relay, a text-message provider)."""
+    """What notices to people take: intake's contacts, matching's reviewers', the
+    templates, and the senders of the channels this notify has (the SMTP relay, a
+    text-message provider)."""
     contacts: usecases.ContactBook
     templates: usecases.Composer
     mailer: SmtpMailer | None
@@ -73,6 +74,13 @@ class PeopleChannels:
     sender: str  # the e-mails' From
     portal_url: str
     preferences: PreferenceRepository | None = None  # None: nobody has any (tests of the channels alone)
+    reviewers: usecases.ReviewerBook | None = None
+    operations_email: str = ""  # escalations' recipients ("" : none)
+
+    @property
+    def escalates(self) -> bool:
+        """Whether operations are e-mailed escalations."""
+        return bool(self.operations_email and self.mailer)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -287,7 +295,8 @@ class Dispatcher:
             async with asyncio.timeout(COMPOSE_SECONDS):
                 prepared = await usecases.compose(people.contacts, people.templates, delivery, sender=people.sender,
                                                   portal_url=people.portal_url, channels=people.channels,
-                                                  preferences=people.preferences, now=self._clock.now())
+                                                  preferences=people.preferences, now=self._clock.now(),
+                                                  reviewers=people.reviewers, operations_email=people.operations_email)
             if prepared.wait_until is not None:
                 why = f"{prepared.why_waiting}: waits until {prepared.wait_until.isoformat(timespec='minutes')}"
                 if await usecases.record_postponed(self._queue, delivery, attempt("postponed", error=why),
@@ -326,9 +335,10 @@ class Dispatcher:
     async def _failed(self, delivery: Delivery, attempt: Attempt) -> None:
         error = attempt.error
         outcome = await usecases.record_failed(self._transact, self._queue, self._clock, delivery, attempt,
-                                               self._max_attempts, self._disable_after_dead, self._retry_base)
-        if outcome == "retrying":
-            self.ask_store()  # learns when it falls due
+                                               self._max_attempts, self._disable_after_dead, self._retry_base,
+                                               escalate=self._people is not None and self._people.escalates)
+        if outcome in ("retrying", "dead"):
+            self.ask_store()  # learns when it falls due (a death's escalation is due now)
         if outcome == "dead":
             self._endpoints.forget(delivery.tenant_id)  # its endpoint's count of deaths changed
         if outcome:

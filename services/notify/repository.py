@@ -95,6 +95,10 @@ def _doc(d: Delivery) -> dict:
         doc["lease_until"] = d.lease_until
     if d.kind != OPINION_READY:
         doc["kind"] = d.kind
+    if d.person_id:
+        doc["person_id"] = d.person_id
+    if d.expedited:
+        doc["expedited"] = True
     return doc
 
 
@@ -107,6 +111,7 @@ def _delivery(doc: dict) -> Delivery:
         attempt_budget=doc.get("attempt_budget"), lease_until=doc.get("lease_until"),
         kind=doc.get("kind", OPINION_READY), log=tuple(_attempt(e) for e in doc.get("log", ())),
         delivered_at=doc.get("delivered_at"), last_error=doc.get("last_error", ""),
+        person_id=doc.get("person_id", ""), expedited=doc.get("expedited", False),
     )
 
 

@@ -4,6 +4,7 @@ repository ports and the unit of work. No gRPC, HTTP or MongoDB here."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -57,7 +58,17 @@ from .domain.preferences import (
     effective,
     parse_quiet_hours,
 )
-from .domain.routing import DEFAULT_ENDPOINT_TYPES, OPINION_READY, PATIENT, PHYSICIAN, REVIEWER, SMS, route_of
+from .domain.routing import (
+    DEFAULT_ENDPOINT_TYPES,
+    EMAIL,
+    OPERATIONS,
+    OPINION_READY,
+    PATIENT,
+    PHYSICIAN,
+    REVIEWER,
+    SMS,
+    route_of,
+)
 from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
 from .preference_repository import PreferenceRepository
 from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository
@@ -103,12 +114,13 @@ class EndpointChanged(Exception):
 # --- events ----------------------------------------------------------------------
 async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepository, events: list[Event],
                          clock: Clock, send: Callable[[list[Delivery]], None], lease_seconds: float,
-                         channels: frozenset[str] = frozenset()) -> list[bool]:
+                         channels: frozenset[str] = frozenset(), escalate: bool = False) -> list[bool]:
     """Lifecycle events (domain/routing.py): each one a webhook delivery to every one of
     the submitting tenant's endpoints that receives its type (an opinion's, or a
     request for information, to the tenant when none does: it waits, retried, for
     one to be set up), and on each of `channels` (e-mail, text) the notices to the
-    people it tells, all in one write that only inserts (a delivery's id comes from
+    people it tells (operations only with `escalate`: an address is set up), all in
+    one write that only inserts (a delivery's id comes from
     its event, recipient and channel: once, however often the event arrives; no
     transaction). An event nobody hears of writes nothing. Each delivery is written
     already claimed for its first attempt and handed to `send` once durable. A
@@ -138,8 +150,9 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
                 owner.append(i)
         for channel in sorted(channels):
             for personal in person_deliveries(event, route, channel, now, claimed_until=lease):
-                fresh.append(personal)
-                owner.append(i)
+                if personal.recipient != OPERATIONS or escalate:
+                    fresh.append(personal)
+                    owner.append(i)
     added = await deliveries.add_many(fresh) if fresh else []
     send([d for d, new in zip(fresh, added, strict=True) if new])
     # A repeat: routed before, and every delivery of its to people there already.
@@ -354,6 +367,22 @@ class ContactBook(Protocol):
     async def of_case(self, case_id: str, purpose: str, channels: tuple[str, ...]) -> Any: ...  # Contacts or None
 
 
+class ReviewerBook(Protocol):
+    """A reviewer's e-mail, phone and language (matching's directory), or None."""
+    async def of_reviewer(self, specialist_id: str, purpose: str, channels: tuple[str, ...]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where and how to reach one recipient of one notice."""
+    email: str = ""
+    phone: str = ""
+    language: str = ""
+    expedited: bool = False
+    preferences: tuple[str, str, str] | None = None  # (scope, kind, subject id) of their preferences
+    kept: str = "on the case"  # where the address is kept, for a skipped notice's why
+
+
 class Composer(Protocol):
     def message(self, name: str, language: str, context: NoticeContext, *, sender: str, to: str,
                 delivery_id: str) -> EmailMessage: ...
@@ -370,40 +399,65 @@ class Prepared:
     why_waiting: str = ""
 
 
+async def address_of(delivery: Delivery, contacts: ContactBook, reviewers: ReviewerBook | None,
+                     operations_email: str, channels: tuple[str, ...]) -> Address | str:
+    """How to reach the delivery's recipient now, or why nobody can be (for good): a
+    case's people from intake, a reviewer from matching (each read recorded in their
+    audit, naming the notice), operations at the deployment's address."""
+    purpose = f"{delivery.event_type} notice {delivery.event_id}"
+    if delivery.recipient == OPERATIONS:
+        if not operations_email:
+            return "no operations e-mail address is set up (SECONDLOOK_OPERATIONS_EMAIL)"
+        return Address(email=operations_email, expedited=True)
+    if delivery.recipient == REVIEWER:
+        found = await reviewers.of_reviewer(delivery.person_id, purpose, channels) if reviewers else None
+        if found is None:
+            return "matching has no such active reviewer"
+        return Address(email=found.email, phone=found.phone, language=found.language, expedited=delivery.expedited,
+                       preferences=(REVIEWERS_SCOPE, REVIEWER, delivery.person_id), kept="in the directory")
+    found = await contacts.of_case(delivery.case_id, purpose, channels)
+    if found is None:
+        return "intake has no such case"
+    contact = found.patient if delivery.recipient == PATIENT else found.physician
+    subject = delivery.case_id if delivery.recipient == PATIENT else contact.npi
+    return Address(email=contact.email, phone=contact.phone, language=contact.language,
+                   expedited=found.urgency == case_pb2.URGENCY_EXPEDITED,
+                   preferences=(delivery.tenant_id, delivery.recipient, subject))
+
+
 async def compose(contacts: ContactBook, composer: Composer, delivery: Delivery, *, sender: str, portal_url: str,
                   channels: tuple[str, ...], preferences: PreferenceRepository | None = None,
-                  now: datetime | None = None) -> Prepared:
-    """The e-mail or text a delivery sends, addressed from the case's contacts as intake
-    has them now (one read per notice for all `channels` this notify sends by, recorded
-    in intake's audit), in the language and at the time the recipient's preferences
-    (over their tenant's) say. Skipped when there is nobody to send it to (no such
-    case, no address) or the recipient muted the channel: nothing will change that."""
-    found = await contacts.of_case(delivery.case_id, f"{delivery.event_type} notice {delivery.event_id}", channels)
-    if found is None:
-        return Prepared(skipped="intake has no such case")
-    contact = found.patient if delivery.recipient == PATIENT else found.physician
+                  now: datetime | None = None, reviewers: ReviewerBook | None = None,
+                  operations_email: str = "") -> Prepared:
+    """The e-mail or text a delivery sends, addressed as its recipient's book has them
+    now (address_of; one read per notice for all `channels` this notify sends by), in
+    the language and at the time the recipient's preferences (over their tenant's)
+    say. Skipped when there is nobody to send it to (no such case or reviewer, no
+    address) or the recipient muted the channel: nothing will change that."""
+    address = await address_of(delivery, contacts, reviewers, operations_email, channels)
+    if isinstance(address, str):
+        return Prepared(skipped=address)
     person, tenant = None, None
-    if preferences is not None:
-        subject = delivery.case_id if delivery.recipient == PATIENT else contact.npi
-        person, tenant = await preferences.for_notice(delivery.tenant_id, delivery.recipient, subject)
+    if preferences is not None and address.preferences is not None:
+        person, tenant = await preferences.for_notice(*address.preferences)
     wishes = effective(delivery.channel, person, tenant)
     if wishes.muted:
         return Prepared(skipped=f"the {delivery.recipient} does not receive {delivery.channel} notices "
                                 "(notification preferences)")
-    expedited = found.urgency == case_pb2.URGENCY_EXPEDITED
-    if (until := wishes.wait_until(now or datetime.now(UTC), expedited)) is not None:
+    if (until := wishes.wait_until(now or datetime.now(UTC), address.expedited)) is not None:
         assert wishes.quiet_hours is not None
         return Prepared(wait_until=until, why_waiting=f"quiet hours {wishes.quiet_hours.describe()}")
-    language = wishes.language or contact.language or default_language(tenant)
-    context = NoticeContext(portal_url=portal_url, expedited=expedited)
+    language = wishes.language or address.language or default_language(tenant)
+    context = NoticeContext(portal_url=portal_url, expedited=address.expedited and delivery.recipient != OPERATIONS,
+                            facts=json.loads(delivery.body) if delivery.body else {})
     if delivery.channel == SMS:
-        if not contact.phone:
-            return Prepared(skipped=f"the {delivery.recipient} has no phone number on the case")
+        if not address.phone:
+            return Prepared(skipped=f"the {delivery.recipient} has no phone number {address.kept}")
         _, body = composer.sms(delivery.template, language, context)
-        return Prepared(SmsText(to=contact.phone, body=body, message_id=delivery.delivery_id))
-    if not contact.email:
-        return Prepared(skipped=f"the {delivery.recipient} has no e-mail address on the case")
-    return Prepared(composer.message(delivery.template, language, context, sender=sender, to=contact.email,
+        return Prepared(SmsText(to=address.phone, body=body, message_id=delivery.delivery_id))
+    if not address.email:
+        return Prepared(skipped=f"the {delivery.recipient} has no e-mail address {address.kept}")
+    return Prepared(composer.message(delivery.template, language, context, sender=sender, to=address.email,
                                      delivery_id=delivery.delivery_id))
 
 
@@ -465,13 +519,15 @@ async def record_delivered(transact: Transact, queue: DeliveryQueue, clock: Cloc
 
 async def record_failed(transact: Transact, queue: DeliveryQueue, clock: Clock, delivery: Delivery,
                         attempt: Attempt, max_attempts: int, disable_after_dead: int,
-                        retry_base_seconds: float = 1.0) -> str:
+                        retry_base_seconds: float = 1.0, escalate: bool = False) -> str:
     """A failed attempt (logged, `attempt.error` saying why): scheduled again with
     backoff (one write), or, out of attempts,
     dead with an escalation (`delivery.dead`) and, when its endpoint's deliveries have
     now died `disable_after_dead` times in a row, the endpoint disabled
-    (`endpoint.disabled`), in one transaction. The outcome: "retrying", "dead",
-    "cancelled" (its case was withdrawn) or "" (the lease was taken over)."""
+    (`endpoint.disabled`), in one transaction; with `escalate`, each escalation is also
+    an e-mail to operations, written in it (not for a dead notice to operations: that
+    would never end). The outcome: "retrying", "dead", "cancelled" (its case was
+    withdrawn) or "" (the lease was taken over)."""
     next_at = next_attempt(delivery, clock.now(), max_attempts, base_seconds=retry_base_seconds)
     if next_at is not None:
         outcome = await queue.mark_failed(delivery, next_at, attempt)
@@ -482,17 +538,23 @@ async def record_failed(transact: Transact, queue: DeliveryQueue, clock: Clock, 
         outcome = await uow.deliveries.mark_dead(delivery, attempt)
         if outcome != DEAD:
             return {CANCELLED: "cancelled"}.get(outcome, "")
-        uow.emit(dead_event(delivery, attempt.error, now))
+        escalations = [dead_event(delivery, attempt.error, now)]
         if delivery.to_endpoint:
             endpoint = await uow.endpoints.count_dead(delivery.recipient)
             if endpoint is not None and should_disable(endpoint, disable_after_dead):
                 reason = f"{endpoint.consecutive_dead} deliveries in a row died"
                 if await uow.endpoints.disable_for_failure(endpoint.endpoint_id, reason):
-                    uow.emit(endpoint_disabled_event(endpoint.endpoint_id, endpoint.tenant_id,
-                                                     endpoint.consecutive_dead, reason, now, delivery.event_id))
+                    escalations.append(endpoint_disabled_event(endpoint.endpoint_id, endpoint.tenant_id,
+                                                               endpoint.consecutive_dead, reason, now,
+                                                               delivery.event_id))
                     uow.after_commit.append(lambda: log.warning(
                         "webhook_endpoint_disabled", endpoint_id=endpoint.endpoint_id, tenant_id=endpoint.tenant_id,
                         consecutive_dead=endpoint.consecutive_dead))
+        for escalation in escalations:
+            uow.emit(escalation)
+            if escalate and delivery.recipient != OPERATIONS:
+                for notice in person_deliveries(escalation, route_of(escalation), EMAIL, now):
+                    await uow.deliveries.add(notice)
         return "dead"
 
     return await transact(body)

@@ -12,15 +12,17 @@ DIAGNOSIS = "Q21.1"  # mapped to PEDIATRIC_CARDIOLOGY
 
 
 async def list_specialists(directory, admin, place: str, *specialists: tuple[str, float, str],
-                           languages: tuple[str, ...] = ("en",)) -> None:
-    """Specialists who fit a Q21.1 case in `place`: (id, quality, organisation or "")."""
+                           languages: tuple[str, ...] = ("en",), phone: str = "") -> None:
+    """Specialists who fit a Q21.1 case in `place`: (id, quality, organisation or ""); with
+    `phone`, reachable for notices: that number and the e-mail `<id>@reviewers.example`."""
     for sid, quality, org in specialists:
         msg = matching_pb2.Specialist(
             specialist_id=sid, npi="1234567893", display_name=f"Dr. {sid} (synthetic)",
             specialties=[PEDIATRIC_CARDIOLOGY], licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
             certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
                                                        expires="2099-12-31")],
-            languages=list(languages), capacity=3, accepting=True, turnaround_days=2.0, quality=quality)
+            languages=list(languages), capacity=3, accepting=True, turnaround_days=2.0, quality=quality,
+            email=f"{sid}@reviewers.example" if phone else "", phone=phone)
         if org:
             msg.affiliations.add(organization_id=org, name=f"{org} (synthetic)")
         await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=msg), metadata=admin.metadata)

@@ -72,7 +72,8 @@ async def test_patient_and_physician_get_one_email_each_in_their_language(stack,
         async def recorded():  # the relay took them; notify records that just after
             listed = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
                                                  metadata=tenant_admin.metadata)
-            emails = {d.recipient: d for d in listed.deliveries if d.channel == "email"}
+            emails = {d.recipient: d for d in listed.deliveries
+                      if d.channel == "email" and d.recipient in ("patient", "physician")}
             done = all(d.status == notify_pb2.DELIVERY_STATUS_DELIVERED for d in emails.values())
             return emails if len(emails) == 2 and done else None
 
@@ -81,7 +82,7 @@ async def test_patient_and_physician_get_one_email_each_in_their_language(stack,
         # And a text to the patient, in Spanish too (the development adapter's file).
         listed = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
                                              metadata=tenant_admin.metadata)
-        [text_delivery] = [d for d in listed.deliveries if d.channel == "sms"]
+        [text_delivery] = [d for d in listed.deliveries if d.channel == "sms" and d.recipient == "patient"]
         texts = await eventually(lambda: asyncio.sleep(0, result=[t for t in stack.texts()
                                                                   if t["id"] == text_delivery.delivery_id]),
                                  30, "the patient's text message")
@@ -171,7 +172,7 @@ async def test_a_withdrawn_cases_patient_and_tenant_hear_of_it(stack, stack_sett
         assert "withdrawn" in str(emails[0]["Subject"]) and "canary-note-x" not in mail.body(emails[0])
         listed = await notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(case_id=case_id),
                                              metadata=tenant_admin.metadata)
-        [text] = [d for d in listed.deliveries if d.channel == "sms"]
+        [text] = [d for d in listed.deliveries if d.channel == "sms" and d.recipient == "patient"]
         assert text.notice_type == "case.withdrawn" and text.recipient == "patient"
         texts = await eventually(lambda: asyncio.sleep(0, result=[t for t in stack.texts()
                                                                   if t["id"] == text.delivery_id]),
@@ -265,4 +266,37 @@ async def test_preferences_hold_a_routine_notice_in_quiet_hours_and_mute_a_chann
         if reviewer is not None:
             await reviewer.stop()
         for a in (admin, submitter, tenant_admin):
+            await a.close()
+
+
+async def test_a_reviewer_hears_of_an_offer_and_operations_of_a_case_nobody_can_take(stack, stack_settings, mail):
+    """The offered reviewer gets an e-mail and a text (addressed from matching's
+    directory, the read audited there), nothing of the case in them; a case nobody is
+    licensed for escalates to operations by e-mail, naming the case and the cause."""
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    intake, submitter = clients.submitter(stack_settings, stack.target("intake"), "tenant-reviewer-notices")
+    try:
+        await list_specialists(directory, admin, "US-KS", ("ks-reach", 1.0, ""), phone="+14155550177")
+        offered = case_for("reviewer-notice", "US-KS", panel_requested=False, blind_review_requested=False)
+        nobody = case_for("ops-notice", "US-WV", panel_requested=False, blind_review_requested=False)  # nobody there
+        offered_id, nobody_id = [(await intake.SubmitCase(r, metadata=submitter.metadata, timeout=10)).case_id
+                                 for r in (offered, nobody)]
+        emails = await eventually(lambda: asyncio.sleep(0, result=[m for m in mail.delivered()
+                                                                   if m["To"] == "ks-reach@reviewers.example"]),
+                                  60, "the reviewer's offer e-mail")
+        assert "offered to you" in str(emails[0]["Subject"]) and offered_id not in mail.body(emails[0])
+        assert offered.diagnosis_code not in mail.body(emails[0])
+        texts = await eventually(lambda: asyncio.sleep(0, result=[t for t in stack.texts()
+                                                                  if t["to"] == "+14155550177"]),
+                                 30, "the reviewer's offer text")
+        assert "offered to you" in texts[0]["body"]
+        escalations = await eventually(lambda: asyncio.sleep(0, result=[
+            m for m in mail.delivered() if m["To"] == "operations@secondlook.example"
+            and nobody_id in str(m["Subject"])]), 60, "operations' escalation e-mail")
+        assert "NOBODY_ELIGIBLE" in mail.body(escalations[0]) and "tenant-reviewer-notices" in mail.body(escalations[0])
+        for canary in (nobody.patient.email, nobody.diagnosis_code):
+            assert canary not in mail.body(escalations[0])
+        assert len(escalations) == 1 and len(emails) == 1
+    finally:
+        for a in (admin, submitter):
             await a.close()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 BUDGET = 20  # seconds: a reminder at half of it, the breach at the whole
 SHORT_CLOCK = {"SECONDLOOK_REVIEW_SLA_STANDARD_SECONDS": str(BUDGET), "SECONDLOOK_REVIEW_SLA_REMINDER_FRACTIONS": "[0.5]"}
-PLACE, SID = "US-RI", "ri-sla"
+PLACE, SID, PHONE = "US-RI", "ri-sla", "+14155550142"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ async def test_a_short_clock_reminds_then_breaches_once_across_a_kill_of_review(
     intake, submitter = clients.submitter(settings, stack.target("intake"), "sla-tenant")
     reviewer, authed = clients.reviewer(settings, stack.target("review"), SID)
     try:
-        await list_specialists(directory, admin, PLACE, (SID, 0.9, ""))
+        await list_specialists(directory, admin, PLACE, (SID, 0.9, ""), phone=PHONE)
         request = case_for("sla", PLACE)
         assert request.attachments  # a case with its records: the clock starts with the acceptance
         case_id = (await intake.SubmitCase(request, metadata=submitter.metadata, timeout=10)).case_id
@@ -79,6 +79,11 @@ async def test_a_short_clock_reminds_then_breaches_once_across_a_kill_of_review(
         assert sum(e.event_type == "sla.changed" for e in case.timeline) == 2
         log = (stack.home / "logs" / "review.log").read_text()
         assert log.count('"sla_breached"') == 1
+        # The reviewer was texted the offer and the one reminder (notify's file provider here).
+        texts = await eventually(lambda: asyncio.sleep(0, result=(found := [
+            t for t in stack.texts() if t["to"] == PHONE]) and len(found) >= 2 and found), 30, "the reviewer's texts")
+        assert sorted("reminder" in t["body"] for t in texts) == [False, True]
+        assert any("offered to you" in t["body"] for t in texts)
     finally:
         await authed.close()
         await admin.close()

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from google.protobuf import timestamp_pb2
 from standardwebhooks.webhooks import Webhook
 
 from secondlook.clock import FakeClock
@@ -52,11 +53,11 @@ def _endpoint(endpoint_id: str, event_types=(), tenant="t1", default=False) -> E
                     secrets=(Secret(new_secret()),), event_types=tuple(event_types), default=default)
 
 
-async def _route(events, endpoints, channels=EVERYTHING, transact=None):
+async def _route(events, endpoints, channels=EVERYTHING, transact=None, escalate=False):
     transact = transact or notify_transact()
     deliveries, sent = CountingDeliveries(transact.state), []
     outcome = await usecases.record_notices(deliveries, endpoints, events, FakeClock(), sent.extend, LEASE,
-                                            channels=channels)
+                                            channels=channels, escalate=escalate)
     return outcome, sent, deliveries.requests, transact
 
 
@@ -96,7 +97,7 @@ async def test_an_event_nobody_hears_of_costs_no_store_request():
     await endpoints.add(_endpoint("ep_def", DEFAULT_ENDPOINT_TYPES, default=True), 10)
     events = [lifecycle_event(t) for t in ("case.submitted", "matching.started", "specialist.offered",
                                           "review.started", "documents.added")]
-    outcome, sent, requests, _ = await _route(events, endpoints)
+    outcome, sent, requests, _ = await _route(events, endpoints, channels=frozenset())  # webhooks only
     assert (outcome, sent, requests) == ([True] * 5, [], 0)
 
 
@@ -153,7 +154,7 @@ async def test_a_status_routed_once_is_not_routed_again_to_an_endpoint_added_sin
     await endpoints.add(_endpoint("ep_b", ["case.offered"]), 10)
     again, resent, _, _ = await _route([offered], endpoints, transact=transact)
     assert (first, again) == ([True], [False])
-    assert [d.recipient for d in sent] == ["ep_a"] and resent == []
+    assert [d.recipient for d in sent] == ["ep_a", "reviewer", "reviewer"] and resent == []
 
 
 async def test_an_amended_opinion_is_a_notice_of_its_own_with_its_version():
@@ -172,3 +173,59 @@ async def test_an_amended_opinion_is_a_notice_of_its_own_with_its_version():
     assert transact.committed == []  # only the opinion's first notice is the case's DELIVERED stage
     assert transact.state.deliveries[hook.delivery_id].status == DELIVERED
     assert route_of(amended).kind == "opinion_amended"
+
+
+async def test_a_reviewer_hears_of_an_offer_and_a_reminder_with_the_times_and_no_case_content():
+    respond_by = timestamp_pb2.Timestamp(seconds=1_800_000_000)
+    offered = lifecycle_event("specialist.offered", assignment_id="a1", specialist_id="s-42", diagnosis_code="C50.911",
+                              urgency=case_pb2.URGENCY_EXPEDITED, respond_by=respond_by)
+    reminded = lifecycle_event("sla.changed", assignment_id="a1", specialist_id="s-42",
+                               change=events_pb2.SLA_CHANGE_REMINDER, due_at=respond_by, seconds_left=3600)
+    started = lifecycle_event("sla.changed", change=events_pb2.SLA_CHANGE_STARTED)
+    outcome, sent, _, _ = await _route([offered, reminded, started], InMemoryEndpoints())
+    assert outcome == [True, True, True]
+    people = sorted((d.kind, d.recipient, d.channel, d.person_id, d.expedited) for d in sent)
+    assert people == [("offered", "reviewer", "email", "s-42", True), ("offered", "reviewer", "sms", "s-42", True),
+                      ("sla_reminder", "reviewer", "email", "s-42", False),
+                      ("sla_reminder", "reviewer", "sms", "s-42", False)]
+    facts = json.loads(next(d for d in sent if d.kind == "offered").body)
+    assert facts == {"case_id": "c1", "tenant_id": "t1", "respond_by": "2027-01-15 08:00 UTC"}
+    assert "C50" not in str(sent)  # the routing facts stay out of a message
+
+
+async def test_operations_hear_of_escalations_only_where_an_address_is_set_up():
+    unmatched = lifecycle_event("case.unmatched", cause=events_pb2.UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED, offers_made=3,
+                                reason="3 offers declined or expired")
+    breached = lifecycle_event("sla.changed", assignment_id="a1", specialist_id="s1",
+                               change=events_pb2.SLA_CHANGE_BREACHED, seconds_left=-7260)
+    _, quiet, _, _ = await _route([unmatched, breached], InMemoryEndpoints())
+    assert quiet == []
+    _, sent, _, _ = await _route([unmatched, breached], InMemoryEndpoints(), escalate=True)
+    assert sorted((d.kind, d.recipient, d.channel) for d in sent) == [
+        ("sla_breached", "operations", "email"), ("unmatched", "operations", "email")]
+    facts = {d.kind: json.loads(d.body) for d in sent}
+    assert facts["unmatched"]["cause"] == "ATTEMPTS_EXHAUSTED" and facts["unmatched"]["offers_made"] == "3"
+    assert facts["sla_breached"]["overdue_minutes"] == "121" and facts["sla_breached"]["specialist_id"] == "s1"
+    assert all(d.expedited for d in sent)  # an escalation never waits for quiet hours
+
+
+async def test_a_dead_notice_is_escalated_to_operations_once_and_a_dead_escalation_is_not():
+    transact = notify_transact()
+    endpoints = InMemoryEndpoints()
+    queue = InMemoryDeliveryQueue(transact)
+    clock = FakeClock()
+    _, sent, _, _ = await _route([lifecycle_event("opinion.submitted")], endpoints, channels=frozenset(),
+                                 transact=transact)
+    [hook] = sent
+    failed = Attempt(1, clock.now(), "failed", 500, "receiver answered HTTP 500")
+    assert await usecases.record_failed(transact, queue, clock, hook, failed, max_attempts=1, disable_after_dead=0,
+                                        escalate=True) == "dead"
+    [escalation] = [d for d in transact.state.deliveries.values() if d.recipient == "operations"]
+    assert (escalation.kind, escalation.status, escalation.channel) == ("delivery_dead", PENDING, "email")
+    assert json.loads(escalation.body)["last_error"] == "receiver answered HTTP 500"
+    claimed = await usecases.claim_next(queue, clock, lease_seconds=LEASE)
+    assert claimed.delivery_id == escalation.delivery_id
+    assert await usecases.record_failed(transact, queue, clock, claimed, failed, max_attempts=1, disable_after_dead=0,
+                                        escalate=True) == "dead"
+    assert len([d for d in transact.state.deliveries.values() if d.recipient == "operations"]) == 1
+    assert [e.type for e in transact.committed] == ["delivery.dead", "delivery.dead"]

@@ -4,11 +4,13 @@ translation falls back to English and is named by the check below."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
+from google.protobuf import timestamp_pb2
 
-from secondlook.v1 import case_pb2, intake_pb2
+from secondlook.v1 import case_pb2, events_pb2, intake_pb2, matching_pb2
 from services.notify import usecases
 from services.notify.domain.deliveries import person_deliveries
 from services.notify.domain.notices import (
@@ -45,7 +47,7 @@ def test_every_notice_to_a_person_has_its_english_template():
 @pytest.mark.parametrize("name", TEMPLATES)
 @pytest.mark.parametrize("expedited", [False, True])
 def test_every_template_renders_in_every_language(name, language, expedited):
-    used, subject, text, html = Templates().render(name, language, NoticeContext(PORTAL, expedited))
+    used, subject, text, html = Templates().render(name, language, NoticeContext(PORTAL, expedited, _facts(name)))
     assert used == language
     assert subject and "\n" not in subject and len(subject) < 120
     assert PORTAL in text and f'href="{PORTAL}"' in html and f'lang="{language}"' in html
@@ -75,6 +77,40 @@ def test_a_missing_translation_falls_back_to_english_and_is_named(tmp_path):
     assert "The specialist reviewing your case" in text  # the part it lacks: English
 
 
+def _sample_events() -> list:
+    """An event of every kind that is a notice to someone, as its producer fills it."""
+    due = timestamp_pb2.Timestamp(seconds=1_800_000_000)
+    sla = {"assignment_id": "a1", "specialist_id": "s1", "due_at": due}
+    return [lifecycle_event(t) for t in ROUTES if t not in ("specialist.offered", "delivery.dead")] + [
+        lifecycle_event("specialist.offered", specialist_id="s1", respond_by=due),
+        lifecycle_event("sla.changed", change=events_pb2.SLA_CHANGE_REMINDER, **sla),
+        lifecycle_event("sla.changed", change=events_pb2.SLA_CHANGE_BREACHED, seconds_left=-600, **sla),
+        lifecycle_event("delivery.dead", delivery_id="e1:t1:webhook", channel="webhook", attempts=8,
+                        notice_type="case.opinion_ready", last_error="receiver answered HTTP 500"),
+    ]
+
+
+def _facts(template: str) -> dict:
+    """What the messages of `template` are given beside the portal (people of a case: nothing)."""
+    for event in _sample_events():
+        for channel in (EMAIL, SMS):
+            for d in person_deliveries(event, route_of(event), channel, event.occurred_at.ToDatetime()):
+                if d.template == template:
+                    return json.loads(d.body) if d.body else {}
+    raise AssertionError(f"no notice uses {template}")
+
+
+class _Reviewers:
+    def __init__(self, language):
+        self.language = language
+        self.purposes: list[str] = []
+
+    async def of_reviewer(self, specialist_id, purpose, channels):
+        self.purposes.append(purpose)
+        return matching_pb2.SpecialistContact(specialist_id=specialist_id, email="reviewer@reviewers.example",
+                                              phone="+14155550199", language=self.language)
+
+
 class _Contacts:
     def __init__(self, contacts):
         self.contacts = contacts
@@ -98,30 +134,32 @@ async def test_no_phi_of_the_case_reaches_any_message_in_any_language():
             case_id="c1", tenant_id="t1", urgency=case_pb2.URGENCY_EXPEDITED,
             patient=intake_pb2.Contact(email=request.patient.email, phone=request.patient.phone, language=language),
             physician=intake_pb2.Contact(email=request.first_opinion.physician.email, language=language))
-        book = _Contacts(contacts)
+        book, reviewers = _Contacts(contacts), _Reviewers(language)
+        addressed = {"patient": (contacts.patient.email, contacts.patient.phone),
+                     "physician": (contacts.physician.email, ""), "operations": ("ops@secondlook.example", ""),
+                     "reviewer": ("reviewer@reviewers.example", "+14155550199")}
         for channel in (EMAIL, SMS):
-            for event_type in ROUTES:
-                event = lifecycle_event(event_type)
+            for event in _sample_events():
                 for delivery in person_deliveries(event, route_of(event), channel, event.occurred_at.ToDatetime()):
                     prepared = await usecases.compose(book, Templates(), delivery, sender="n@example.org",
-                                                      portal_url=PORTAL, channels=(EMAIL, SMS))
+                                                      portal_url=PORTAL, channels=(EMAIL, SMS), reviewers=reviewers,
+                                                      operations_email="ops@secondlook.example")
                     outgoing = prepared.outgoing
                     assert prepared.skipped == "" and outgoing is not None
                     composed += 1
                     if isinstance(outgoing, SmsText):
                         rendered, to = outgoing.body, outgoing.to
-                        assert to == contacts.patient.phone and PORTAL in rendered and len(rendered) <= 320
+                        assert to == addressed[delivery.recipient][1] and PORTAL in rendered and len(rendered) <= 320
                     else:
                         rendered = str(outgoing["Subject"]) + "\n" + "\n".join(
                             p.get_content() for p in outgoing.walk() if p.get_content_maintype() == "text")
-                        to = outgoing["To"]
-                        assert to == (contacts.patient.email if delivery.recipient == "patient"
-                                      else contacts.physician.email)
+                        assert outgoing["To"] == addressed[delivery.recipient][0]
                     found = [c for c in canaries if c.lower() in rendered.lower()]
                     assert found == [], (delivery.template, channel, language, found)
-        assert all("canary" not in p for p in book.purposes)  # the audit's purpose names the notice only
-    # 4 languages x (patient and physician opinion, patient info request, patient withdrawal: e-mail; 3 texts)
-    assert composed == 4 * (4 + 3)
+        assert all("canary" not in p for p in book.purposes + reviewers.purposes)  # purposes name the notice
+    # 4 languages x (e-mails: patient and physician opinion, patient info request and withdrawal, the
+    # reviewer's offer and reminder, operations' 4 escalations; texts: the patient's 3, the reviewer's 2)
+    assert composed == 4 * (10 + 5)
 
 
 async def test_a_notice_without_an_address_is_not_composed():
@@ -146,5 +184,5 @@ def _sample() -> intake_pb2.SubmitCaseRequest:
 @pytest.mark.parametrize("language", sorted(Templates().languages))
 @pytest.mark.parametrize("name", SMS_TEMPLATES)
 def test_every_text_message_renders_on_one_short_line(name, language):
-    used, text = Templates().sms(name, language, NoticeContext(PORTAL, True))
+    used, text = Templates().sms(name, language, NoticeContext(PORTAL, True, _facts(name)))
     assert used == language and "\n" not in text and PORTAL in text and len(text) <= 320

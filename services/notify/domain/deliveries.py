@@ -8,6 +8,7 @@ redrive gives it another round.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,17 @@ from datetime import datetime, timedelta, timezone
 from secondlook.events import Event, new_event
 from secondlook.v1 import events_pb2
 
-from .routing import OPINION_READY, Route, facts, people_told
+from .routing import (
+    OPERATIONS,
+    OPINION_READY,
+    REVIEWER,
+    Route,
+    expedited,
+    facts,
+    message_facts,
+    people_told,
+    reviewer_of,
+)
 from .webhooks import notice_body, retry_delay
 
 PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
@@ -63,6 +74,8 @@ class Delivery:
     log: tuple[Attempt, ...] = ()  # the latest attempts, oldest first (read back for ListDeliveries)
     delivered_at: datetime | None = None
     last_error: str = ""
+    person_id: str = ""  # a reviewer's notice: the specialist's id (whose contact and preferences)
+    expedited: bool = False  # known from the event (a reviewer's notice): never waits for quiet hours
 
     @property
     def event_type(self) -> str:
@@ -99,18 +112,26 @@ def tenant_delivery(event: Event, route: Route, now: datetime, claimed_until: da
 def person_deliveries(event: Event, route: Route, channel: str, now: datetime,
                       claimed_until: datetime | None = None) -> list[Delivery]:
     """The notices to people an event sends on `channel` (domain/routing.py). They hold
-    no address and no text: the address is asked of intake, and the message
-    rendered, at send time."""
-    return [_new(event, audience, channel, route.kind, b"", now, claimed_until)
-            for audience in people_told(event, route, channel)]
+    no address and no text: the address is asked of intake (a case's people) or
+    matching (a reviewer), and the message rendered, at send time. A reviewer's or
+    operations' notice keeps the event's ids and codes its message shows (its body);
+    a patient's or physician's keeps nothing (its message shows nothing of the case)."""
+    notices = []
+    for audience in people_told(event, route, channel):
+        body = json.dumps(message_facts(event), sort_keys=True).encode() if audience in (REVIEWER, OPERATIONS) \
+            else b""
+        notices.append(_new(event, audience, channel, route.kind, body, now, claimed_until,
+                            person_id=reviewer_of(event) if audience == REVIEWER else "",
+                            expedited=expedited(event) or audience == OPERATIONS))
+    return notices
 
 
 def _new(event: Event, recipient: str, channel: str, kind: str, body: bytes, now: datetime,
-         claimed_until: datetime | None) -> Delivery:
+         claimed_until: datetime | None, person_id: str = "", expedited: bool = False) -> Delivery:
     return Delivery(
         delivery_id=delivery_id(event.event_id, recipient, channel), event_id=event.event_id,
         case_id=event.case_id, tenant_id=event.tenant_id, recipient=recipient, channel=channel, body=body,
-        traceparent=event.traceparent, created_at=now, kind=kind,
+        traceparent=event.traceparent, created_at=now, kind=kind, person_id=person_id, expedited=expedited,
         **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
            else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
     )

@@ -3,13 +3,16 @@
 A notice carries the minimum necessary: that something is ready or needed and
 where to sign in. Never a name, a diagnosis, the opinion, or anything else of
 the case: the recipient reads those after signing in. So the only things a
-template sees are the portal's address and whether the case is expedited, and
-nothing of the case can reach a message whatever a template says.
+template sees are the portal's address and whether the case is expedited (and,
+in a reviewer's or operations' message, the event's ids, codes and times:
+events carry no PHI), and nothing of the case can reach a message whatever a
+template says.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .routing import EMAIL, SMS, TEMPLATES_BY_CHANNEL
 
@@ -33,9 +36,12 @@ class SmsText:
 class NoticeContext:
     portal_url: str
     expedited: bool
+    # A reviewer's or operations' message: ids, codes and times from the event
+    # (domain/routing.py's message_facts). Never given to a patient's or physician's.
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     def as_template_values(self) -> dict:
-        return {"portal_url": self.portal_url, "expedited": self.expedited}
+        return {**self.facts, "portal_url": self.portal_url, "expedited": self.expedited}
 
 
 def choose_language(requested: str, available: set[str]) -> str:

@@ -43,8 +43,10 @@ class Route:
     """What an event tells: `kind` names the tenant's event type (`case.<kind>`) and
     the templates of people's notices (`<audience>_<kind>`)."""
     kind: str
-    status: str  # the case status the event sets (CaseStatus without its prefix)
-    # Who hears of it by e-mail and by text (the tenant's endpoints always may).
+    # The case status the event sets (CaseStatus without its prefix); "" : no stage of
+    # the case, not a notice to the tenant's endpoints (a reminder, an escalation).
+    status: str
+    # Who hears of it by e-mail and by text.
     email: tuple[str, ...] = ()
     sms: tuple[str, ...] = ()
     # Waits for an endpoint when the tenant has none that receives it (the others
@@ -57,6 +59,10 @@ class Route:
     def event_type(self) -> str:
         return f"case.{self.kind}"
 
+    @property
+    def to_tenant(self) -> bool:
+        return bool(self.status)
+
     def audiences(self, channel: str) -> tuple[str, ...]:
         return {EMAIL: self.email, SMS: self.sms}.get(channel, ())
 
@@ -66,11 +72,12 @@ _OPINION = Route(OPINION_READY, "OPINION_READY", email=(PATIENT, PHYSICIAN), sms
 ROUTES: dict[str, Route] = {
     "case.submitted": Route("submitted", "SUBMITTED"),
     "matching.started": Route("matching", "MATCHING"),
-    "specialist.offered": Route("offered", "OFFERED"),
+    # The reviewer hears of an offer at once, also away from the reviewer app.
+    "specialist.offered": Route("offered", "OFFERED", email=(REVIEWER,), sms=(REVIEWER,)),
     # An offer declined or expired: the case is matched again.
     "assignment.declined": Route("matching", "MATCHING"),
     "assignment.expired": Route("matching", "MATCHING"),
-    "case.unmatched": Route("unmatched", "UNMATCHED"),
+    "case.unmatched": Route("unmatched", "UNMATCHED", email=(OPERATIONS,)),  # an escalation
     "assignment.accepted": Route("assigned", "ASSIGNED"),
     "review.started": Route("in_review", "IN_REVIEW"),
     "review.resumed": Route("in_review", "IN_REVIEW"),
@@ -80,21 +87,80 @@ ROUTES: dict[str, Route] = {
     "opinion.amended": Route("opinion_amended", "OPINION_READY", waits_for_endpoint=True,
                              cancelled_by_withdrawal=True),
     "case.withdrawn": Route(WITHDRAWN, "WITHDRAWN", email=(PATIENT,), sms=(PATIENT,)),
+    # notify's own escalations: a notice that ran out of attempts, an endpoint it stopped sending to.
+    "delivery.dead": Route("delivery_dead", "", email=(OPERATIONS,)),
+    "endpoint.disabled": Route("endpoint_disabled", "", email=(OPERATIONS,)),
 }
+# sla.changed, by what changed: the reviewer is reminded; a breach is an escalation.
+SLA_ROUTES = {
+    events_pb2.SLA_CHANGE_REMINDER: Route("sla_reminder", "", email=(REVIEWER,), sms=(REVIEWER,)),
+    events_pb2.SLA_CHANGE_BREACHED: Route("sla_breached", "", email=(OPERATIONS,)),
+}
+# Every event type notify routes (it consumes the rest without a store request).
+ROUTED_TYPES = (*ROUTES, "sla.changed")
+_ALL_ROUTES = (*ROUTES.values(), *SLA_ROUTES.values())
 
 # The event types a tenant's endpoint can subscribe to, in the order of a case's life.
-EVENT_TYPES = tuple(dict.fromkeys(r.event_type for r in ROUTES.values()))
+EVENT_TYPES = tuple(dict.fromkeys(r.event_type for r in ROUTES.values() if r.to_tenant))
 # What RegisterWebhook's default endpoint receives: the notices it always did.
 DEFAULT_ENDPOINT_TYPES = ("case.opinion_ready", "case.needs_info")
 CANCELLED_KINDS = tuple(sorted({r.kind for r in ROUTES.values() if r.cancelled_by_withdrawal}))
 # Every (audience, kind) a person's template exists for, by channel.
-TEMPLATES_BY_CHANNEL = {channel: tuple(sorted({f"{a}_{r.kind}" for r in ROUTES.values() for a in r.audiences(channel)}))
+TEMPLATES_BY_CHANNEL = {channel: tuple(sorted({f"{a}_{r.kind}" for r in _ALL_ROUTES for a in r.audiences(channel)}))
                         for channel in PERSON_CHANNELS}
 
 
 def route_of(event: Event) -> Route | None:
     """The notice an event is, or None (it is not one)."""
+    if event.type == "sla.changed":
+        return SLA_ROUTES.get(event.sla_changed.change)
     return ROUTES.get(event.type)
+
+
+def reviewer_of(event: Event) -> str:
+    """The specialist a reviewer's notice is for."""
+    if event.type == "specialist.offered":
+        return event.specialist_offered.specialist_id
+    return event.sla_changed.specialist_id if event.type == "sla.changed" else ""
+
+
+def expedited(event: Event) -> bool:
+    """Whether the event says its case is expedited (those of a patient's case ask intake)."""
+    urgency = event.specialist_offered.urgency if event.type == "specialist.offered" else \
+        event.sla_changed.urgency if event.type == "sla.changed" else 0
+    return urgency == case_pb2.URGENCY_EXPEDITED
+
+
+def message_facts(event: Event) -> dict[str, str]:
+    """What a reviewer's or operations' message says beside where to sign in: ids,
+    codes and times from the event, never PHI (an event carries none). Every name a
+    template of the event's kind uses is there ("" when the event has no value)."""
+    found = {"case_id": event.case_id, "tenant_id": event.tenant_id}
+    if event.type == "specialist.offered":
+        offer = event.specialist_offered
+        found["respond_by"] = _utc(offer.respond_by) if offer.HasField("respond_by") else ""
+    elif event.type == "sla.changed":
+        change = event.sla_changed
+        found |= {"assignment_id": change.assignment_id, "specialist_id": change.specialist_id,
+                  "due_at": _utc(change.due_at) if change.HasField("due_at") else "",
+                  "overdue_minutes": str(max(0, -change.seconds_left) // 60)
+                  if change.change == events_pb2.SLA_CHANGE_BREACHED else ""}
+    elif event.type == "case.unmatched":
+        found |= {"cause": _name(events_pb2.UnmatchedCause, event.case_unmatched.cause, "UNMATCHED_CAUSE_"),
+                  "offers_made": str(event.case_unmatched.offers_made)}
+    elif event.type == "delivery.dead":
+        dead = event.delivery_dead
+        found |= {"delivery_id": dead.delivery_id, "channel": dead.channel, "notice_type": dead.notice_type,
+                  "attempts": str(dead.attempts), "endpoint_id": dead.endpoint_id, "last_error": dead.last_error}
+    elif event.type == "endpoint.disabled":
+        found = {"tenant_id": event.tenant_id, "endpoint_id": event.endpoint_disabled.endpoint_id,
+                 "consecutive_dead": str(event.endpoint_disabled.consecutive_dead),
+                 "reason": event.endpoint_disabled.reason}
+    return found
+
+
+def _utc(stamp) -> str:
+    return stamp.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def people_told(event: Event, route: Route, channel: str) -> tuple[str, ...]:

@@ -287,7 +287,8 @@ def sla_event(assignment: Assignment, change: int, now: datetime, reminder: int 
     clock = assignment.sla
     assert clock is not None
     payload = events_pb2.SlaChanged(assignment_id=assignment.assignment_id, specialist_id=assignment.specialist_id,
-                                    change=change, seconds_left=int(sla.seconds_left(clock, now)), reminder=reminder)
+                                    change=change, seconds_left=int(sla.seconds_left(clock, now)), reminder=reminder,
+                                    urgency=assignment.urgency)
     due = sla.due_at(clock)
     if due is not None:
         payload.due_at.FromDatetime(due)
