@@ -13,12 +13,15 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from secondlook.groups import Groups
 from secondlook.store import UnitOfWork, insert_once
 
 from .domain.deliveries import (
@@ -38,6 +41,7 @@ from .domain.routing import CANCELLED_KINDS, DEFAULT_ENDPOINT_TYPES, OPINION_REA
 
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
+WRITES_TOGETHER = 200  # outcomes in one bulk write at most
 ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
 
 
@@ -138,17 +142,14 @@ class MongoDeliveries:
         return {d["event_id"] async for d in docs}
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
-        result = await self._db[DELIVERIES].update_one(
-            {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
-            {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": attempt.status_code},
-             "$unset": {"lease_until": ""}, "$push": _logged(attempt)},
-            session=self._session,
-        )
+        result = await self._db[DELIVERIES].update_one(_sending(delivery), _delivered(now, attempt),
+                                                       session=self._session)
         return result.modified_count == 1
 
     async def mark_dead(self, delivery: Delivery, attempt: Attempt) -> str:
         """The last attempt failed: DEAD (or CANCELLED, or "" when superseded; see _mark_failed)."""
-        return await _mark_failed(self._db, delivery, None, attempt, self._session)
+        return await _mark_failed(GuardedWrites(self._db, self._session), self._db, delivery, None, attempt,
+                                  self._session)
 
 
 def _logged(attempt: Attempt) -> dict:
@@ -158,13 +159,53 @@ def _logged(attempt: Attempt) -> dict:
     return {"log": {"$each": [entry], "$slice": -ATTEMPTS_KEPT}}
 
 
+def _sending(delivery: Delivery) -> dict:
+    """The guard of an attempt's outcome: the delivery is still being sent by this attempt."""
+    return {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts}
+
+
+def _delivered(now: datetime, attempt: Attempt) -> dict:
+    return {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": attempt.status_code},
+            "$unset": {"lease_until": ""}, "$push": _logged(attempt)}
+
+
 def _attempt(entry: dict) -> Attempt:
     return Attempt(number=entry["n"], at=entry["at"], outcome=entry["outcome"], status_code=entry["status_code"],
                    error=entry["error"], latency_ms=entry["latency_ms"])
 
 
-async def _mark_failed(db: AsyncDatabase, delivery: Delivery, next_at: datetime | None, attempt: Attempt,
-                       session=None) -> str:
+class GuardedWrites:
+    """Outcomes recorded outside any transaction (delivered, failed, skipped, postponed):
+    each one guarded update of one delivery. Those made while one is on its way to the
+    store go together in the next bulk write (secondlook/groups.py): one request for a
+    burst of outcomes, and each is still told whether its guard held (an update that
+    did not match leaves its token unwritten)."""
+
+    def __init__(self, db: AsyncDatabase, session=None):
+        self._db = db
+        self._session = session
+        self._groups = Groups(self._write, limit=1, max_size=WRITES_TOGETHER)
+
+    async def update(self, guard: dict, change: dict) -> bool:
+        if self._session is not None:  # inside a transaction: its own write
+            result = await self._db[DELIVERIES].update_one(guard, change, session=self._session)
+            return result.matched_count == 1
+        return await self._groups.submit((guard, change))
+
+    async def _write(self, items: list[tuple[dict, dict]]) -> list[bool]:
+        tokens = [secrets.token_hex(8) for _ in items]
+        result = await self._db[DELIVERIES].bulk_write(
+            [UpdateOne(guard, {**change, "$set": {**change.get("$set", {}), "outcome_token": token}})
+             for (guard, change), token in zip(items, tokens, strict=True)], ordered=False)
+        if result.matched_count == len(items):
+            return [True] * len(items)
+        held = {d["_id"]: d.get("outcome_token") async for d in self._db[DELIVERIES].find(
+            {"_id": {"$in": [guard["_id"] for guard, _ in items]}}, projection={"outcome_token": 1})}
+        return [held.get(guard["_id"]) == token for (guard, _), token in zip(items, tokens, strict=True)]
+
+
+async def _mark_failed(writes: GuardedWrites, db: AsyncDatabase, delivery: Delivery, next_at: datetime | None,
+                       attempt: Attempt, session=None) -> str:
     """Records a failed attempt: another one later (PENDING), or DEAD; CANCELLED instead
     when its case was withdrawn while it was being sent; "" when the attempt's lease
     was taken over meanwhile (nothing recorded)."""
@@ -173,10 +214,8 @@ async def _mark_failed(db: AsyncDatabase, delivery: Delivery, next_at: datetime 
     if next_at is not None:
         update["next_attempt_at"] = next_at
     fence = {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts}
-    result = await db[DELIVERIES].update_one(
-        {**fence, "cancel_requested": {"$ne": True}},
-        {"$set": update, "$unset": {"lease_until": ""}, "$push": _logged(attempt)}, session=session)
-    if result.matched_count == 1:
+    if await writes.update({**fence, "cancel_requested": {"$ne": True}},
+                           {"$set": update, "$unset": {"lease_until": ""}, "$push": _logged(attempt)}):
         return status
     result = await db[DELIVERIES].update_one(
         {**fence, "cancel_requested": True},
@@ -188,6 +227,7 @@ async def _mark_failed(db: AsyncDatabase, delivery: Delivery, next_at: datetime 
 class MongoDeliveryQueue:
     def __init__(self, db: AsyncDatabase):
         self._db = db
+        self._writes = GuardedWrites(db)
 
     async def claim_due(self, now: datetime, lease_seconds: float) -> Delivery | None:
         """Takes one due delivery for this worker, or else one whose sender died mid-send
@@ -222,26 +262,22 @@ class MongoDeliveryQueue:
         return min(times, default=None)
 
     async def mark_failed(self, delivery: Delivery, next_at: datetime | None, attempt: Attempt) -> str:
-        return await _mark_failed(self._db, delivery, next_at, attempt)
+        return await _mark_failed(self._writes, self._db, delivery, next_at, attempt)
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         """Outside any transaction: a notice whose delivery emits nothing."""
-        return await MongoDeliveries(self._db).mark_delivered(delivery, now, attempt)
+        return await self._writes.update(_sending(delivery), _delivered(now, attempt))
 
     async def mark_skipped(self, delivery: Delivery, attempt: Attempt) -> bool:
-        result = await self._db[DELIVERIES].update_one(
-            {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
-            {"$set": {"status": SKIPPED, "last_error": attempt.error[:300]}, "$unset": {"lease_until": ""},
-             "$push": _logged(attempt)})
-        return result.modified_count == 1
+        return await self._writes.update(_sending(delivery), {
+            "$set": {"status": SKIPPED, "last_error": attempt.error[:300]}, "$unset": {"lease_until": ""},
+            "$push": _logged(attempt)})
 
     async def postpone(self, delivery: Delivery, until: datetime, attempt: Attempt, budget: int) -> bool:
         """Back to waiting until `until`, with `budget` attempts (the one claimed not spent)."""
-        result = await self._db[DELIVERIES].update_one(
-            {"_id": delivery.delivery_id, "status": SENDING, "attempts": delivery.attempts},
-            {"$set": {"status": PENDING, "next_attempt_at": until, "attempt_budget": budget},
-             "$unset": {"lease_until": ""}, "$push": _logged(attempt)})
-        return result.modified_count == 1
+        return await self._writes.update(_sending(delivery), {
+            "$set": {"status": PENDING, "next_attempt_at": until, "attempt_budget": budget},
+            "$unset": {"lease_until": ""}, "$push": _logged(attempt)})
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         """Gives a case's dead deliveries another round of attempts."""

@@ -3,6 +3,7 @@ one delivery per id, leases that expire, and outcomes fenced by attempt."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -152,3 +153,28 @@ async def _values(snapshot):
     if hasattr(got, "__await__"):
         got = await got
     return list(got.values())
+
+
+async def test_outcomes_recorded_together_each_learn_whether_their_guard_held(ports):
+    """A burst of outcomes (the real queue sends them in one bulk write): each delivery
+    is recorded, and the one whose lease was taken over is told so and left alone."""
+    _, queue, snapshot, alone = ports
+    clock = FakeClock()
+    deliveries = [_delivery(clock, f"c-{i}") for i in range(12)]
+    assert await alone.add_many(deliveries) == [True] * 12
+    claimed = [await queue.claim_due(clock.now(), lease_seconds=10) for _ in deliveries]
+    clock.advance(11)
+    retaken = await queue.claim_due(clock.now(), lease_seconds=10)  # one lease ran out: another sender's now
+    stale = next(d for d in claimed if d.delivery_id == retaken.delivery_id)
+    claimed.remove(stale)
+    claimed.insert(5, stale)
+    outcomes = await asyncio.gather(
+        *(queue.mark_delivered(d, clock.now(), _delivered()) for d in claimed[:6]),
+        *(queue.mark_skipped(d, Attempt(1, clock.now(), "failed", error="nobody")) for d in claimed[6:9]),
+        *(queue.mark_failed(d, clock.now() + timedelta(seconds=5), Attempt(1, clock.now(), "failed", 503, "503"))
+          for d in claimed[9:]))
+    assert outcomes == [True] * 5 + [False] + [True] * 3 + ["pending"] * 3
+    status = {(d["_id"] if isinstance(d, dict) else d.delivery_id): (d["status"] if isinstance(d, dict) else d.status)
+              for d in await _values(snapshot)}
+    assert status[stale.delivery_id] == SENDING  # the newer attempt's, untouched
+    assert sorted(status.values()) == sorted(["delivered"] * 5 + ["sending"] + ["skipped"] * 3 + [PENDING] * 3)
