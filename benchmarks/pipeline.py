@@ -377,6 +377,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="give up if not all DELIVERED by then")
     parser.add_argument("--step-seconds", type=float, default=30.0,
                         help="length of each open-loop step (the backlog must stay bounded over it)")
+    parser.add_argument("--webhooks-only", action="store_true",
+                        help="notify sends no e-mail or text (to compare with a build from before notices to people)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
     args = parser.parse_args()
 
@@ -394,7 +396,7 @@ def main() -> None:
     stack = Stack(home, persistent_store=True, overrides={
         "SECONDLOOK_LOG_LEVEL": "WARNING",
         "SECONDLOOK_MATCHING_DIRECTORY_SEED": str(home / "specialists.json"),
-        **mail.overrides(),
+        **({"SECONDLOOK_SMS_PROVIDER": ""} if args.webhooks_only else mail.overrides()),
     })
     try:
         with console.status("starting broker, store and the four services"):
@@ -484,6 +486,7 @@ def main() -> None:
     if args.json:
         figures = {
             "cases": args.cases,
+            "webhooks_only": args.webhooks_only,
             "concurrency": args.concurrency,
             "ceiling_txn_per_second_1_writer": round(ceiling_1, 1),
             "store_ceiling_txn_per_s": round(ceiling_16, 1),

@@ -233,7 +233,7 @@ class Settings(BaseSettings):
         "secondlook <notices@secondlook.example>", description="The From address of e-mail notices."
     )
     sms_provider: Literal["", "file", "twilio"] = Field(
-        "", description="How notify sends text messages to patients: empty (none), file (development: each "
+        "", description="How notify sends text messages to people: empty (none), file (development: each "
         "message appended to SECONDLOOK_SMS_FILE) or twilio (Twilio's Messages API)."
     )
     sms_file: Path | None = Field(None, description="Where the file provider appends messages (JSON lines).")

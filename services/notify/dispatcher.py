@@ -35,7 +35,7 @@ from secondlook.unitofwork import Transact
 from . import usecases
 from .domain.deliveries import Attempt, Delivery
 from .domain.notices import SmsText
-from .domain.routing import CANCELLED_KINDS, EMAIL, PERSON_CHANNELS, SMS
+from .domain.routing import EMAIL, PERSON_CHANNELS, SMS, stopped_by_withdrawal
 from .domain.webhooks import check_endpoint_url, headers
 from .mailer import SmtpMailer
 from .preference_repository import PreferenceRepository
@@ -232,7 +232,7 @@ class Dispatcher:
 
     async def _send_fresh(self, sender: WebhookSender, delivery: Delivery) -> None:
         async with self._sending:
-            if delivery.case_id in self._withdrawn and delivery.kind in CANCELLED_KINDS:
+            if delivery.case_id in self._withdrawn and stopped_by_withdrawal(delivery.kind, delivery.recipient):
                 return  # cancelled while it waited: the mark in the store cancels it if it is claimed again
             assert delivery.lease_until is not None
             left = (delivery.lease_until - self._clock.now()).total_seconds()
@@ -312,7 +312,8 @@ class Dispatcher:
                 return
             code, error = await people.send(prepared.outgoing)
         except ServiceUnavailable:
-            return await self._failed(delivery, attempt("failed", error="intake unavailable for the contact details"))
+            return await self._failed(delivery, attempt("failed", error="contact details not readable now (intake or "
+                                                                        "matching unavailable)"))
         except TimeoutError:
             return await self._failed(delivery, attempt("failed", error="contact details not read in time"))
         except Exception as exc:  # a refusal by intake, a broken template, ...: an attempt, tried again, then dead

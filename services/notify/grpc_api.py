@@ -159,7 +159,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         principal = await require_role(context, ROLE, "submitter", "operator")
         await self._check_ids(context, case_id=request.case_id)
         found = await self._run(context, lambda: usecases.list_deliveries(
-            self._queue, case_id=request.case_id, tenants=_tenants(principal)))
+            self._queue, case_id=request.case_id, tenants=_tenants(principal), operator=principal.has("operator")))
         return notify_pb2.ListDeliveriesResponse(deliveries=[_delivery_message(d) for d in found])
 
     async def RetryDelivery(self, request, context):
@@ -169,7 +169,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
             else frozenset({principal.tenant})
         delivery = await self._run(context, lambda: usecases.retry_delivery(
             self._queue, self._clock, delivery_id=request.delivery_id, tenants=tenants,
-            max_attempts=self._max_attempts))
+            max_attempts=self._max_attempts, operator=principal.has("operator")))
         self._retried()
         return _delivery_message(delivery)
 

@@ -14,7 +14,10 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 
+from secondlook.logging import get_logger
 from secondlook.settings import Settings
+
+log = get_logger(__name__)
 
 
 class SmtpMailer:
@@ -47,10 +50,10 @@ class SmtpMailer:
                     smtp.starttls(context=ssl.create_default_context())
                 if self._username:
                     smtp.login(self._username, self._password)
-                refused = smtp.send_message(message)
-                if refused:  # only one recipient per message: refused means refused
-                    code, reply = next(iter(refused.values()))
-                    return code, f"relay refused the recipient: {code}"
+                refused = smtp.send_message(message)  # raises when every recipient is refused
+                if refused:  # some of several (operations' addresses): the others have it, sent again it repeats
+                    log.warning("email_recipients_refused", refused=len(refused),
+                                codes=sorted({code for code, _ in refused.values()}))
                 return 250, ""
         except smtplib.SMTPResponseException as exc:
             return exc.smtp_code, f"relay answered {exc.smtp_code}"

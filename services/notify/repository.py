@@ -37,7 +37,7 @@ from .domain.deliveries import (
     Delivery,
 )
 from .domain.endpoints import Endpoint, Secret, default_endpoint_id
-from .domain.routing import CANCELLED_KINDS, DEFAULT_ENDPOINT_TYPES, OPINION_READY
+from .domain.routing import DEFAULT_ENDPOINT_TYPES, OPINION_READY, stopped_by_withdrawal
 
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
@@ -274,10 +274,17 @@ class MongoDeliveryQueue:
             "$push": _logged(attempt)})
 
     async def postpone(self, delivery: Delivery, until: datetime, attempt: Attempt, budget: int) -> bool:
-        """Back to waiting until `until`, with `budget` attempts (the one claimed not spent)."""
-        return await self._writes.update(_sending(delivery), {
-            "$set": {"status": PENDING, "next_attempt_at": until, "attempt_budget": budget},
-            "$unset": {"lease_until": ""}, "$push": _logged(attempt)})
+        """Back to waiting until `until`, with `budget` attempts (the one claimed not spent);
+        cancelled instead when its case was withdrawn meanwhile (False then, as when the
+        lease was taken over)."""
+        if await self._writes.update({**_sending(delivery), "cancel_requested": {"$ne": True}}, {
+                "$set": {"status": PENDING, "next_attempt_at": until, "attempt_budget": budget},
+                "$unset": {"lease_until": ""}, "$push": _logged(attempt)}):
+            return True
+        await self._db[DELIVERIES].update_one(
+            {**_sending(delivery), "cancel_requested": True},
+            {"$set": {"status": CANCELLED}, "$unset": {"lease_until": ""}, "$push": _logged(attempt)})
+        return False
 
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int:
         """Gives a case's dead deliveries another round of attempts."""
@@ -310,11 +317,16 @@ class MongoDeliveryQueue:
 
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
         """Cancels the case's deliveries a withdrawal stops (an opinion's, a request for
-        information: not the withdrawal's own notices, nor a status's) waiting for an
+        information, a reviewer's: not the withdrawal's own notices, nor a status's) waiting for an
         attempt or dead. One being sent right now is left to finish (its receiver may
         already have it) but is marked: if that attempt fails, or its sender dies, it
         is cancelled, not tried again."""
-        stopped = {"case_id": case_id, "kind": {"$in": [*CANCELLED_KINDS, None]}}  # no kind: an opinion's
+        ids = [d["_id"] async for d in self._db[DELIVERIES].find(
+            {"case_id": case_id, "status": {"$in": [PENDING, DEAD, SENDING]}}, projection={"kind": 1, "recipient": 1})
+            if stopped_by_withdrawal(d.get("kind", OPINION_READY), d["recipient"])]
+        if not ids:
+            return 0
+        stopped = {"_id": {"$in": ids}}
         result = await self._db[DELIVERIES].update_many(
             {**stopped, "status": {"$in": [PENDING, DEAD]}},
             {"$set": {"status": CANCELLED, "cancelled_at": now}, "$unset": {"next_attempt_at": ""}})

@@ -57,6 +57,7 @@ from .domain.preferences import (
     default_language,
     effective,
     parse_quiet_hours,
+    tenant_scope,
 )
 from .domain.routing import (
     DEFAULT_ENDPOINT_TYPES,
@@ -134,7 +135,7 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
     routes = [route_of(event) for event in events]
     targets: dict[int, list[str | None]] = {}  # by event: its endpoints (None: the tenant)
     for i, (event, route) in enumerate(zip(events, routes, strict=True)):
-        if route is not None:
+        if route is not None and route.to_tenant:
             receiving = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id)
                          if e.receives(route.event_type)]
             if receiving or route.waits_for_endpoint:
@@ -281,20 +282,27 @@ class NotRetryable(Exception):
     """The delivery is not dead (delivered, cancelled, or still being tried)."""
 
 
-async def list_deliveries(queue: DeliveryQueue, *, case_id: str, tenants: frozenset[str]) -> list[Delivery]:
+def _visible(delivery: Delivery, operator: bool) -> bool:
+    """A reviewer's and operations' notices are the platform's: an operator sees them, the
+    tenant does not (a reviewer's quiet hours, muted channels or missing phone are theirs)."""
+    return operator or delivery.recipient not in (REVIEWER, OPERATIONS)
+
+
+async def list_deliveries(queue: DeliveryQueue, *, case_id: str, tenants: frozenset[str],
+                          operator: bool = False) -> list[Delivery]:
     """The case's deliveries with their attempts; a case of no tenant the caller may
     read looks the same as one with no deliveries (UnknownDeliveries)."""
-    found = await queue.of_case(case_id, tenants)
+    found = [d for d in await queue.of_case(case_id, tenants) if _visible(d, operator)]
     if not found:
         raise UnknownDeliveries(f"no deliveries for case {case_id[:80]!r} in the tenants this caller may read")
     return found
 
 
 async def retry_delivery(queue: DeliveryQueue, clock: Clock, *, delivery_id: str, tenants: frozenset[str],
-                         max_attempts: int) -> Delivery:
+                         max_attempts: int, operator: bool = False) -> Delivery:
     """A dead delivery gets another round of attempts, at once (the sending loop is told)."""
     delivery = await queue.get(delivery_id, tenants)
-    if delivery is None:
+    if delivery is None or not _visible(delivery, operator):
         raise UnknownDeliveries(f"no delivery {delivery_id[:200]!r} in the tenants this caller may read")
     if delivery.status != DEAD:
         raise NotRetryable(f"delivery is {delivery.status}: only a dead delivery can be retried")
@@ -322,10 +330,10 @@ def preference_scope(principal: Principal, kind: str, subject_id: str) -> str:
     own defaults (tenant-admin), the people of its cases (tenant-admin, submitter), a
     reviewer's own (that reviewer, or an operator)."""
     if kind == TENANT and principal.has("tenant-admin"):
-        return principal.tenant
+        return tenant_scope(principal.tenant)
     if kind in (PATIENT, PHYSICIAN) and (
             principal.has("tenant-admin") or principal.has("submitter")):
-        return principal.tenant
+        return tenant_scope(principal.tenant)
     if kind == REVIEWER and (principal.has("operator") or (
             principal.has("reviewer") and principal.specialist_id == subject_id)):
         return REVIEWERS_SCOPE
@@ -422,7 +430,7 @@ async def address_of(delivery: Delivery, contacts: ContactBook, reviewers: Revie
     subject = delivery.case_id if delivery.recipient == PATIENT else contact.npi
     return Address(email=contact.email, phone=contact.phone, language=contact.language,
                    expedited=found.urgency == case_pb2.URGENCY_EXPEDITED,
-                   preferences=(delivery.tenant_id, delivery.recipient, subject))
+                   preferences=(tenant_scope(delivery.tenant_id), delivery.recipient, subject))
 
 
 async def compose(contacts: ContactBook, composer: Composer, delivery: Delivery, *, sender: str, portal_url: str,

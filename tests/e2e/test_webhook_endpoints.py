@@ -179,7 +179,9 @@ async def test_a_delivered_opinion_reaches_each_subscribed_endpoint_once(stack, 
         await eventually(lambda: asyncio.sleep(0, result=len(opinions.verified) == 1), 10, "one opinion notice")
         assert opinions.verified[0]["type"] == "case.opinion_ready"
         assert opinion_ready(everything)[0]["headers"]["webhook-id"] != opinions.requests[0]["headers"]["webhook-id"]
-        # The endpoint that takes every type heard each stage of the case once, each with its status.
+        # The endpoint that takes every type heard each stage of the case once, each with its status
+        # (sent as they come: the last stages may still be on their way).
+        await eventually(lambda: asyncio.sleep(0, result=len(everything.verified) >= 6), 30, "six stages")
         life = sorted(everything.verified, key=lambda p: p["timestamp"])
         assert [p["type"] for p in life] == ["case.submitted", "case.matching", "case.offered", "case.assigned",
                                              "case.in_review", "case.opinion_ready"]

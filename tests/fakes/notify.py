@@ -21,7 +21,7 @@ from services.notify.domain.deliveries import (
 )
 from services.notify.domain.endpoints import Endpoint
 from services.notify.domain.preferences import TENANT, Preferences, preference_key
-from services.notify.domain.routing import CANCELLED_KINDS
+from services.notify.domain.routing import stopped_by_withdrawal
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 
@@ -124,6 +124,9 @@ class InMemoryDeliveryQueue:
         current = self._state.deliveries.get(delivery.delivery_id)
         if current is None or current.status != SENDING or current.attempts != delivery.attempts:
             return False
+        if delivery.delivery_id in self._state.cancel_requested:
+            self._state.deliveries[delivery.delivery_id] = dataclasses.replace(current, status=CANCELLED)
+            return False
         self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
             current, status=PENDING, next_attempt_at=until, attempt_budget=budget,
             log=(*current.log, attempt)[-ATTEMPTS_KEPT:])
@@ -165,7 +168,8 @@ class InMemoryDeliveryQueue:
         return rearmed
 
     async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
-        stopped = [d for d in self._state.deliveries.values() if d.case_id == case_id and d.kind in CANCELLED_KINDS]
+        stopped = [d for d in self._state.deliveries.values()
+                   if d.case_id == case_id and stopped_by_withdrawal(d.kind, d.recipient)]
         cancelled = [d for d in stopped if d.status in (PENDING, DEAD)]
         for d in cancelled:
             self._state.deliveries[d.delivery_id] = dataclasses.replace(d, status=CANCELLED, next_attempt_at=None)

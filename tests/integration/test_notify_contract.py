@@ -178,3 +178,20 @@ async def test_outcomes_recorded_together_each_learn_whether_their_guard_held(po
               for d in await _values(snapshot)}
     assert status[stale.delivery_id] == SENDING  # the newer attempt's, untouched
     assert sorted(status.values()) == sorted(["delivered"] * 5 + ["sending"] + ["skipped"] * 3 + [PENDING] * 3)
+
+
+async def test_a_postponed_notice_waits_and_one_whose_case_was_withdrawn_meanwhile_is_cancelled(ports):
+    _, queue, snapshot, alone = ports
+    clock = FakeClock()
+    first, second = _delivery(clock, "c-quiet"), _delivery(clock, "c-gone")
+    await alone.add_many([first, second])
+    claimed = {d.case_id: d for d in [await queue.claim_due(clock.now(), lease_seconds=10) for _ in range(2)]}
+    assert await queue.cancel_undelivered("c-gone", clock.now()) == 1  # being sent: marked
+    until = clock.now() + timedelta(hours=8)
+    quiet = Attempt(1, clock.now(), "postponed", error="quiet hours")
+    assert await queue.postpone(claimed["c-quiet"], until, quiet, budget=9) is True
+    assert await queue.postpone(claimed["c-gone"], until, quiet, budget=9) is False
+    status = {(d["case_id"] if isinstance(d, dict) else d.case_id): (d["status"] if isinstance(d, dict) else d.status)
+              for d in await _values(snapshot)}
+    assert status == {"c-quiet": PENDING, "c-gone": "cancelled"}
+    assert await queue.next_due() == until

@@ -136,7 +136,7 @@ async def test_a_refusing_relay_and_an_absent_intake_are_tried_again_and_no_addr
     assert all(log[-1] == ("delivered", 250, "") for log in logs)
     outcomes = [entry for log in logs for entry in log[:-1]]
     assert ("failed", 451, "relay answered 451") in outcomes
-    assert ("failed", 0, "intake unavailable for the contact details") in outcomes
+    assert ("failed", 0, "contact details not readable now (intake or matching unavailable)") in outcomes
 
 
 async def _all(store, status, n):

@@ -52,6 +52,23 @@ def test_quiet_hours_end_in_the_persons_own_time(now, ends):
     assert found == (None if ends is None else _at(ends))
 
 
+@pytest.mark.parametrize("now, ends", [
+    ("2026-11-01T05:15+00:00", "2026-11-01T05:30+00:00"),  # 01:15 EDT: until the first 01:30
+    ("2026-11-01T06:15+00:00", None),  # 01:15 again (EST): the quiet hours ended at the first 01:30
+    ("2026-11-01T06:45+00:00", None),
+    ("2026-03-08T07:30+00:00", "2026-03-08T05:30+00:00"),
+])
+def test_quiet_hours_across_the_nights_the_clocks_change(now, ends):
+    """22:00-01:30 in New York: every end found is after now, whatever the clock did."""
+    late = QuietHours(time(22, 0), time(1, 30), "America/New_York")
+    found = late.ends_after(_at(now))
+    if ends is not None and _at(ends) <= _at(now):
+        assert found is None  # the night was over before now
+    else:
+        assert found == (None if ends is None else _at(ends))
+    assert found is None or found > _at(now)
+
+
 def test_daytime_quiet_hours_do_not_wrap():
     lunch = QuietHours(time(12, 0), time(13, 0), "Europe/Madrid")
     assert lunch.ends_after(_at("2026-11-27T12:30+01:00")) == _at("2026-11-27T13:00+01:00")
@@ -86,9 +103,9 @@ def _principal(*roles, tenant="t1", specialist_id="", subject="someone"):
 
 
 @pytest.mark.parametrize("roles, kind, subject_id, scope", [
-    (("tenant-admin",), TENANT, "", "t1"),
-    (("submitter",), "patient", "c1", "t1"),
-    (("tenant-admin",), "physician", NPI, "t1"),
+    (("tenant-admin",), TENANT, "", "tenant:t1"),
+    (("submitter",), "patient", "c1", "tenant:t1"),
+    (("tenant-admin",), "physician", NPI, "tenant:t1"),
     (("reviewer",), "reviewer", "s1", REVIEWERS_SCOPE),
     (("operator",), "reviewer", "s2", REVIEWERS_SCOPE),
     (("submitter",), TENANT, "", None),
@@ -103,6 +120,11 @@ def test_who_may_manage_whose_preferences(roles, kind, subject_id, scope):
             usecases.preference_scope(principal, kind, subject_id)
     else:
         assert usecases.preference_scope(principal, kind, subject_id) == scope
+
+
+def test_a_tenant_named_like_the_reviewers_scope_has_a_scope_of_its_own():
+    named = _principal("tenant-admin", tenant=REVIEWERS_SCOPE)
+    assert usecases.preference_scope(named, TENANT, "") != REVIEWERS_SCOPE
 
 
 async def test_preferences_are_validated_whole_versioned_and_read_back():

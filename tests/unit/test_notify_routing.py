@@ -131,7 +131,8 @@ async def test_a_withdrawal_cancels_the_opinions_notices_but_not_its_own_nor_the
     queue = InMemoryDeliveryQueue(transact)
     clock = FakeClock()
     events = [lifecycle_event("assignment.accepted"), lifecycle_event("opinion.submitted"),
-              lifecycle_event("case.withdrawn", reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST)]
+              lifecycle_event("case.withdrawn", reason=case_pb2.WITHDRAWAL_REASON_PATIENT_REQUEST),
+              lifecycle_event("sla.changed", specialist_id="s1", change=events_pb2.SLA_CHANGE_REMINDER)]
     _, sent, _, _ = await _route(events, endpoints, transact=transact)
     for d in sent:  # every first attempt failed: all wait for their next
         await usecases.record_failed(transact, queue, clock, d, Attempt(1, clock.now(), "failed", 503, "HTTP 503"),
@@ -141,7 +142,9 @@ async def test_a_withdrawal_cancels_the_opinions_notices_but_not_its_own_nor_the
     by_kind = {}
     for d in transact.state.deliveries.values():
         by_kind.setdefault(d.kind, set()).add(d.status)
-    assert by_kind == {"assigned": {PENDING}, "opinion_ready": {CANCELLED}, "withdrawn": {PENDING}}
+    # (the reviewer's reminder of a case no longer to be reviewed goes too)
+    assert by_kind == {"assigned": {PENDING}, "opinion_ready": {CANCELLED}, "withdrawn": {PENDING},
+                       "sla_reminder": {CANCELLED}}
     assert gone == ["c1"]
 
 
@@ -229,3 +232,18 @@ async def test_a_dead_notice_is_escalated_to_operations_once_and_a_dead_escalati
                                         escalate=True) == "dead"
     assert len([d for d in transact.state.deliveries.values() if d.recipient == "operations"]) == 1
     assert [e.type for e in transact.committed] == ["delivery.dead", "delivery.dead"]
+
+
+async def test_a_tenant_does_not_see_the_reviewers_or_operations_notices_of_its_case_an_operator_does():
+    transact = notify_transact()
+    offered = lifecycle_event("specialist.offered", specialist_id="s1")
+    unmatched = lifecycle_event("case.unmatched", cause=events_pb2.UNMATCHED_CAUSE_NOBODY_ELIGIBLE)
+    _, sent, _, _ = await _route([offered, unmatched], InMemoryEndpoints(), transact=transact, escalate=True)
+    queue = InMemoryDeliveryQueue(transact)
+    with pytest.raises(usecases.UnknownDeliveries):
+        await usecases.list_deliveries(queue, case_id="c1", tenants=frozenset({"t1"}))
+    seen = await usecases.list_deliveries(queue, case_id="c1", tenants=frozenset({"t1"}), operator=True)
+    assert sorted(d.recipient for d in seen) == ["operations", "reviewer", "reviewer"]
+    with pytest.raises(usecases.UnknownDeliveries):
+        await usecases.retry_delivery(queue, FakeClock(), delivery_id=sent[0].delivery_id,
+                                      tenants=frozenset({"t1"}), max_attempts=3)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from secondlook.codes import language_problem, npi_is_valid
@@ -25,7 +25,14 @@ from .routing import PATIENT, PERSON_CHANNELS, PHYSICIAN, REVIEWER
 TENANT = "tenant"
 # The request field that names each kind of person (notify.proto's PreferencesSubject).
 SUBJECT_FIELDS = {PATIENT: "subject.patient_of_case", PHYSICIAN: "subject.physician_npi", REVIEWER: "subject.reviewer"}
-REVIEWERS_SCOPE = "reviewers"  # a reviewer's preferences are theirs, not a tenant's: one scope for all
+# A reviewer's preferences are theirs, not a tenant's: one scope for all, which no
+# tenant's scope can be (those are "tenant:<id>", whatever the id).
+REVIEWERS_SCOPE = "reviewers"
+
+
+def tenant_scope(tenant_id: str) -> str:
+    """Where a tenant's defaults and its people's preferences live."""
+    return f"tenant:{tenant_id}"
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MAX_ID = 200
 
@@ -37,14 +44,17 @@ class QuietHours:
     time_zone: str  # IANA, e.g. "America/New_York"
 
     def ends_after(self, now: datetime) -> datetime | None:
-        """When the quiet hours under way at `now` (aware) end, or None when it is not quiet."""
+        """When the quiet hours under way at `now` (aware) end, or None when it is not quiet.
+        Compared as instants (UTC): two aware times in one zone compare by their wall
+        clocks, which repeat in the hour a clock goes back."""
         zone = ZoneInfo(self.time_zone)
-        local = now.astimezone(zone)
-        today = local.date()
+        instant = now.astimezone(UTC)
+        today = now.astimezone(zone).date()
         for day in (today - timedelta(days=1), today):  # a quiet night may have begun yesterday
-            begins = datetime.combine(day, self.start, tzinfo=zone)
-            ends = datetime.combine(day if self.end > self.start else day + timedelta(days=1), self.end, tzinfo=zone)
-            if begins <= local < ends:
+            begins = datetime.combine(day, self.start, tzinfo=zone).astimezone(UTC)
+            last_day = day if self.end > self.start else day + timedelta(days=1)
+            ends = datetime.combine(last_day, self.end, tzinfo=zone).astimezone(UTC)
+            if begins <= instant < ends:
                 return ends.astimezone(now.tzinfo)
         return None
 

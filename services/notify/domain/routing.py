@@ -7,11 +7,12 @@ PHI. Some also reach people by e-mail and text: the patient hears that an
 opinion is ready, that more information is needed, and that the case was
 withdrawn; the referring physician that the opinion is ready.
 
-A tenant's webhook is one notice per event: the same status can come twice
-(a declined offer sends the case back to MATCHING, a panel has several
-offers), and notices can arrive out of order (a retry), so a receiver orders
-them by their `timestamp`. DELIVERED is not among them: it is the opinion's
-notice reaching the tenant, which the tenant knows by receiving it.
+A tenant's webhook is one notice per event, and `status` is the stage that event
+reports: the same one can come twice (a re-offer after a decline, a panel's
+offer per seat, and a seat's offer can follow another seat's acceptance), and
+notices can arrive out of order (a retry). The case's status is what GetCase
+says. DELIVERED is not among them: it is the opinion's notice reaching the
+tenant, which the tenant knows by receiving it.
 """
 
 from __future__ import annotations
@@ -74,9 +75,7 @@ ROUTES: dict[str, Route] = {
     "matching.started": Route("matching", "MATCHING"),
     # The reviewer hears of an offer at once, also away from the reviewer app.
     "specialist.offered": Route("offered", "OFFERED", email=(REVIEWER,), sms=(REVIEWER,)),
-    # An offer declined or expired: the case is matched again.
-    "assignment.declined": Route("matching", "MATCHING"),
-    "assignment.expired": Route("matching", "MATCHING"),
+    # (An offer declined or expired sets no status: the next offer, or case.unmatched, is the notice.)
     "case.unmatched": Route("unmatched", "UNMATCHED", email=(OPERATIONS,)),  # an escalation
     "assignment.accepted": Route("assigned", "ASSIGNED"),
     "review.started": Route("in_review", "IN_REVIEW"),
@@ -108,6 +107,13 @@ CANCELLED_KINDS = tuple(sorted({r.kind for r in ROUTES.values() if r.cancelled_b
 # Every (audience, kind) a person's template exists for, by channel.
 TEMPLATES_BY_CHANNEL = {channel: tuple(sorted({f"{a}_{r.kind}" for r in _ALL_ROUTES for a in r.audiences(channel)}))
                         for channel in PERSON_CHANNELS}
+
+
+def stopped_by_withdrawal(kind: str, recipient: str) -> bool:
+    """Whether a withdrawal cancels such a notice not yet delivered: an opinion's and an
+    information request's (to anyone), and every reviewer's (an offer or a reminder
+    about a case no longer to be reviewed)."""
+    return kind in CANCELLED_KINDS or recipient == REVIEWER
 
 
 def route_of(event: Event) -> Route | None:
