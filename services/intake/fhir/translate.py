@@ -344,14 +344,14 @@ def _language(b: _Builder, pt: Entry) -> None:
              (f".coding[{j}].code" if codings else ""))
 
 
-def _country(value: str):
+def country_of(value: str):
     try:
         return pycountry.countries.lookup(value)
     except LookupError:
         return None
 
 
-def _subdivision(country: str, state: str):
+def subdivision_of(country: str, state: str):
     code = state.upper() if "-" in state else f"{country}-{state.upper()}"
     found = pycountry.subdivisions.get(code=code)
     if found is not None and found.country_code == country:
@@ -371,7 +371,7 @@ def _jurisdiction(b: _Builder, pt: Entry) -> None:
     i, address = next(((i, a) for i, a in addresses if a.get("use") == "home"), addresses[0])
     path = f"{pt.path}.address[{i}]"
     country_text, state = _str(address, "country"), _str(address, "state")
-    country = _country(country_text) if country_text else None
+    country = country_of(country_text) if country_text else None
     if not country_text:
         b.problem(f"{path}.country", "is required: an ISO 3166 country code (e.g. US); it is not guessed from "
                                      "the state", REQUIRED, explains="jurisdiction")
@@ -383,7 +383,7 @@ def _jurisdiction(b: _Builder, pt: Entry) -> None:
                   explains="jurisdiction")
     if country is None or not state:
         return
-    subdivision = _subdivision(country.alpha_2, state)
+    subdivision = subdivision_of(country.alpha_2, state)
     if subdivision is None:
         b.problem(f"{path}.state", f"is not a subdivision of {country.alpha_2} (its ISO 3166-2 code, e.g. CA, "
                                    "or name)", VALUE, explains="jurisdiction")

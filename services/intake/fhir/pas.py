@@ -1,0 +1,321 @@
+"""A Da Vinci PAS request Bundle (`POST /fhir/Claim/$submit`) as a prior-authorization
+request, or every reason it cannot be one, each at the element that broke it.
+
+The profile rules a model library does not check are the platform's own:
+
+  Bundle.type               collection (PAS's request bundle)
+  Bundle.identifier.value   required: the submitter's transaction id (a resubmission repeats it)
+  Bundle.entry.fullUrl      required on every entry: an absolute URL or urn:uuid
+  entry[0]                  the Claim; use = preauthorization, status = active
+  every reference read      resolves inside the bundle (secondlook/fhir/references.py)
+
+How the Claim maps, field by field (what a safe decision needs is required; what public
+examples leave out and a decision can do without is accepted and said so):
+
+  .priority / levelOfServiceCode  expedited: priority stat, or X12 1338 level of service
+                              U (urgent) or 03 (emergency); else standard (CMS-0057-F clocks)
+  .identifier[0].value        the submitter's trace number (optional)
+  .diagnosis                  ICD-10-CM codings, in sequence order: at least one, each known
+  .item                       at least one; productOrService a CPT or HCPCS code (shape checked)
+                              or an X12 service type (1365); quantity from the item, else
+                              its requested ServiceRequest/DeviceRequest, else 1; a repeated
+                              sequence is accepted when the items' itemTraceNumbers tell them apart
+  .patient -> Patient         family name required; birth date, sex optional (examples omit them)
+  member id                   Patient.identifier of type MB or system naming MIN/member, else
+                              Coverage.subscriberId, else Coverage.identifier: required
+  .insurance (focal) -> Coverage  payor must resolve; plan from class "plan" (optional)
+  .insurer -> Organization    the payer: name required; its identifier as sent
+  .provider, .careTeam        the requesting organisation and practitioner; an identifier
+                              labelled NPI that fails the NPI check digit is kept as an
+                              identifier, never as an NPI (examples carry 9-digit ones)
+  jurisdiction                the patient's address (state, country), else the Claim
+                              identifier's identifierJurisdiction (a USPS state code): required
+  .supportingInfo             not read in this version
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from secondlook.codes import icd10_code_exists, normalise_icd10, npi_is_valid, procedure_code_problem
+from secondlook.fhir.problems import INVALID, NOT_SUPPORTED, REQUIRED, VALUE, Problem
+from secondlook.fhir.references import BundleIndex, Entry, Resolver
+
+from ..domain.priorauth import CPT, HCPCS, X12_SERVICE_TYPE, Party, PriorAuthRequest, RequestedService
+from . import vocabulary as v
+from .translate import country_of, subdivision_of
+
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
+EXT_LEVEL_OF_SERVICE = f"{PAS}/extension-levelOfServiceCode"
+EXT_ITEM_TRACE = f"{PAS}/extension-itemTraceNumber"
+EXT_REQUESTED_SERVICE = f"{PAS}/extension-requestedService"
+EXT_JURISDICTION = f"{PAS}/extension-identifierJurisdiction"
+X12_SERVICE_TYPES = "http://codesystem.x12.org/005010/1365"
+EXPEDITED_LEVELS = frozenset({"U", "03"})  # X12 1338: urgent, emergency
+REQUESTS = ("ServiceRequest", "DeviceRequest", "MedicationRequest", "NutritionOrder")
+PRACTITIONERS = ("Practitioner", "PractitionerRole")
+MAX_ITEMS = 50
+
+
+@dataclass
+class PasTranslation:
+    request: PriorAuthRequest | None
+    problems: list[Problem] = field(default_factory=list)
+    # Accepted though imperfect: (FHIRPath, what was done), e.g. an identifier labelled NPI that is not one.
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _list(node: dict | None, key: str) -> list:
+    value = (node or {}).get(key)
+    return value if isinstance(value, list) else []
+
+
+def _str(node: dict | None, key: str) -> str:
+    value = (node or {}).get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _codes(concept: dict | None) -> list[tuple[int, str, str]]:
+    return [(i, _str(c, "system"), _str(c, "code")) for i, c in enumerate(_list(concept, "coding"))]
+
+
+def _extension(node: dict, url: str) -> tuple[int, dict] | None:
+    return next(((i, e) for i, e in enumerate(_list(node, "extension")) if e.get("url") == url), None)
+
+
+class _Reader:
+    def __init__(self, bundle: dict):
+        self.index = BundleIndex(bundle)
+        self.resolver = Resolver(self.index)
+        self.problems: list[Problem] = list(self.index.problems)
+        self.notes: list[tuple[str, str]] = []
+
+    def problem(self, path: str, rule: str, code: str = INVALID) -> None:
+        self.problems.append(Problem(path, rule, code))
+
+    def follow(self, reference: object, path: str, source: Entry, types: tuple[str, ...],
+               required: bool = True) -> Entry | None:
+        return self.resolver.follow(reference, path, source, types, required=required)
+
+    def party(self, entry: Entry | None, required_name: bool = False) -> Party:
+        if entry is None:
+            return Party()
+        res = entry.resource
+        name = _str(res, "name") if entry.type == "Organization" else " ".join(
+            [*(_list((_list(res, "name") or [{}])[0], "given")), _str((_list(res, "name") or [{}])[0], "family")]
+        ).strip()
+        if required_name and not name:
+            self.problem(f"{entry.path}.name", "is required: who the request is made to or by", REQUIRED)
+        for i, ident in enumerate(_list(res, "identifier")):
+            value = _str(ident, "value")
+            if ident.get("system") == v.NPI and value:
+                if npi_is_valid(value):
+                    return Party(name=name, npi=value)
+                self.notes.append((f"{entry.path}.identifier[{i}].value", "labelled NPI but fails the NPI check "
+                                   "digit: kept as an identifier, not used as an NPI"))
+                return Party(name=name, identifier=value)
+        first = next((_str(i, "value") for i in _list(res, "identifier") if _str(i, "value")), "")
+        return Party(name=name, identifier=first)
+
+
+def translate_pas(bundle: dict) -> PasTranslation:
+    """The request, or (None, every problem). `bundle` is an R4 Bundle as read by
+    secondlook.fhir.bundle.read_bundle."""
+    r = _Reader(bundle)
+    if bundle.get("type") != "collection":
+        r.problem("Bundle.type", "must be collection: a PAS request bundle", VALUE)
+    submission_id = _str(bundle.get("identifier"), "value")
+    if not submission_id:
+        r.problem("Bundle.identifier.value", "is required: the submitter's transaction identifier", REQUIRED)
+    for entry in r.index.entries:
+        url = entry.full_url
+        if not url:
+            r.problem(f"Bundle.entry[{entry.index}].fullUrl", "is required: an absolute URL or urn:uuid", REQUIRED)
+        elif not (url.startswith(("urn:uuid:", "https://", "http://"))):
+            r.problem(f"Bundle.entry[{entry.index}].fullUrl", "must be an absolute URL or a urn:uuid", VALUE)
+    if not r.index.entries or r.index.entries[0].type != "Claim":
+        r.problem("Bundle.entry[0].resource", "must be the Claim: a PAS request bundle starts with it",
+                  REQUIRED if not r.index.entries else INVALID)
+        return PasTranslation(None, r.problems)
+    claim = r.index.entries[0]
+    res, path = claim.resource, claim.path
+    if res.get("use") != "preauthorization":
+        r.problem(f"{path}.use", "must be preauthorization", VALUE)
+    if res.get("status") != "active":
+        r.problem(f"{path}.status", "must be active", VALUE)
+
+    patient = r.follow(res.get("patient"), f"{path}.patient", claim, ("Patient",))
+    payer = r.party(r.follow(res.get("insurer"), f"{path}.insurer", claim, ("Organization",)), required_name=True)
+    organization = r.party(r.follow(res.get("provider"), f"{path}.provider", claim, ("Organization", *PRACTITIONERS)))
+    practitioner = Party()
+    for i, member in enumerate(_list(res, "careTeam")):
+        found = r.party(r.follow(member.get("provider"), f"{path}.careTeam[{i}].provider", claim,
+                                 ("Organization", *PRACTITIONERS)))
+        if i == 0:
+            practitioner = found
+    coverage = _coverage(r, claim)
+    diagnoses = _diagnoses(r, claim)
+    items = _items(r, claim)
+    family, given, birth_date, sex = "", (), "", ""
+    member_id, plan = "", ""
+    if patient is not None:
+        names = _list(patient.resource, "name")
+        official = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+        family, given = _str(official, "family"), tuple(g for g in _list(official, "given") if isinstance(g, str))
+        if not family:
+            r.problem(f"{patient.path}.name", "is required: the patient's family name", REQUIRED)
+        birth_date, sex = _str(patient.resource, "birthDate"), _str(patient.resource, "gender")
+        member_id = _member_id(patient)
+    if coverage is not None:
+        member_id = member_id or _str(coverage.resource, "subscriberId") or next(
+            (_str(i, "value") for i in _list(coverage.resource, "identifier") if _str(i, "value")), "")
+        plan = next((_str(c, "value") for c in _list(coverage.resource, "class")
+                     if any(code == "plan" for _, _, code in _codes(c.get("type")))), "")
+    if patient is not None and not member_id:
+        r.problem(f"{patient.path}.identifier", "is required: the member id (an identifier of type MB, or the "
+                                                "Coverage's subscriberId or identifier)", REQUIRED)
+    jurisdiction = _jurisdiction(r, claim, patient)
+    problems = r.problems + r.resolver.problems
+    if problems:
+        return PasTranslation(None, problems, r.notes)
+    level = _extension(res, EXT_LEVEL_OF_SERVICE)
+    levels = {code for _, _, code in _codes(level[1].get("valueCodeableConcept"))} if level else set()
+    priority = {code for _, _, code in _codes(res.get("priority"))}
+    request = PriorAuthRequest(
+        submission_id=submission_id, claim_identifier=_str((_list(res, "identifier") or [{}])[0], "value"),
+        expedited="stat" in priority or bool(levels & EXPEDITED_LEVELS), diagnoses=tuple(diagnoses),
+        items=tuple(items), member_id=member_id, plan=plan, payer=payer, requesting_provider=practitioner
+        if practitioner.name or practitioner.npi else organization, requesting_organization=organization,
+        jurisdiction=jurisdiction, patient_family_name=family, patient_given_names=given,
+        patient_birth_date=birth_date, patient_sex=sex)
+    return PasTranslation(request, [], r.notes)
+
+
+def _coverage(r: _Reader, claim: Entry) -> Entry | None:
+    insurance = _list(claim.resource, "insurance")
+    if not insurance:
+        r.problem(f"{claim.path}.insurance", "is required: the patient's coverage", REQUIRED)
+        return None
+    i = next((i for i, ins in enumerate(insurance) if ins.get("focal") is True), 0)
+    coverage = r.follow(insurance[i].get("coverage"), f"{claim.path}.insurance[{i}].coverage", claim, ("Coverage",))
+    if coverage is not None:
+        payors = _list(coverage.resource, "payor")
+        if not payors:
+            r.problem(f"{coverage.path}.payor", "is required: who pays", REQUIRED)
+        for j, payor in enumerate(payors):
+            r.follow(payor, f"{coverage.path}.payor[{j}]", coverage, ("Organization", "Patient", "RelatedPerson"))
+        r.follow(coverage.resource.get("beneficiary"), f"{coverage.path}.beneficiary", coverage, ("Patient",))
+    return coverage
+
+
+def _diagnoses(r: _Reader, claim: Entry) -> list[str]:
+    found: list[tuple[int, str]] = []
+    diagnoses = _list(claim.resource, "diagnosis")
+    if not diagnoses:
+        r.problem(f"{claim.path}.diagnosis", "is required: at least one ICD-10-CM diagnosis", REQUIRED)
+    for i, dx in enumerate(diagnoses):
+        path = f"{claim.path}.diagnosis[{i}]"
+        codings = [(j, code) for j, system, code in _codes(dx.get("diagnosisCodeableConcept")) if system == v.ICD10CM]
+        if not codings:
+            r.problem(f"{path}.diagnosisCodeableConcept", "must have an ICD-10-CM coding "
+                                                          f"(system {v.ICD10CM})", REQUIRED)
+            continue
+        j, code = codings[0]
+        normal = normalise_icd10(code)
+        if normal is None or not icd10_code_exists(normal):
+            r.problem(f"{path}.diagnosisCodeableConcept.coding[{j}].code", "is not an ICD-10-CM code", VALUE)
+            continue
+        sequence = dx.get("sequence")
+        found.append((sequence if isinstance(sequence, int) else i + 1, normal))
+    return [code for _, code in sorted(found, key=lambda s: s[0])]
+
+
+def _items(r: _Reader, claim: Entry) -> list[RequestedService]:
+    items = _list(claim.resource, "item")
+    if not items:
+        r.problem(f"{claim.path}.item", "is required: at least one requested service", REQUIRED)
+    if len(items) > MAX_ITEMS:
+        r.problem(f"{claim.path}.item", f"must have at most {MAX_ITEMS} items", VALUE)
+        return []
+    found: list[RequestedService] = []
+    for i, item in enumerate(items):
+        path = f"{claim.path}.item[{i}]"
+        system, code = _service(r, item, path)
+        traced = _extension(item, EXT_ITEM_TRACE)
+        trace = _str(traced[1].get("valueIdentifier"), "value") if traced else ""
+        quantity, unit = _quantity(item)
+        requested = _extension(item, EXT_REQUESTED_SERVICE)
+        if requested is not None:
+            target = r.follow(requested[1].get("valueReference"), f"{path}.extension[{requested[0]}].valueReference",
+                              claim, REQUESTS)
+            if target is not None and not item.get("quantity"):
+                quantity, unit = _quantity(target.resource, "quantityQuantity")
+        sequence = item.get("sequence") if isinstance(item.get("sequence"), int) else i + 1
+        if system:
+            found.append(RequestedService(sequence=sequence, system=system, code=code, quantity=quantity, unit=unit,
+                                          trace_number=trace))
+    keys = [s.key for s in found]
+    for i, service in enumerate(found):
+        if keys.count(service.key) > 1:
+            r.problem(f"{claim.path}.item[{i}].sequence", "must be unique, or the items with one sequence told "
+                                                          "apart by their itemTraceNumber", VALUE)
+    return found
+
+
+def _service(r: _Reader, item: dict, path: str) -> tuple[str, str]:
+    codings = _codes(item.get("productOrService"))
+    for j, system, code in codings:
+        name = v.PROCEDURE_SYSTEMS.get(system)
+        if name in (CPT, HCPCS):
+            problem = procedure_code_problem(name, code)
+            if problem:
+                r.problem(f"{path}.productOrService.coding[{j}].code", problem[1], VALUE)
+                return "", ""
+            return name, code
+        if system == X12_SERVICE_TYPES and code:
+            return X12_SERVICE_TYPE, code
+    r.problem(f"{path}.productOrService", f"must have a CPT ({v.CPT}), HCPCS ({v.HCPCS}) or X12 service type "
+                                          f"({X12_SERVICE_TYPES}) coding", NOT_SUPPORTED if codings else REQUIRED)
+    return "", ""
+
+
+def _quantity(node: dict, key: str = "quantity") -> tuple[float, str]:
+    quantity = node.get(key) or {}
+    value = quantity.get("value")
+    if isinstance(value, (int, float)) and value > 0:
+        return float(value), _str(quantity, "code") or _str(quantity, "unit")
+    return 1.0, ""
+
+
+def _member_id(patient: Entry) -> str:
+    for ident in _list(patient.resource, "identifier"):
+        types = {code for _, _, code in _codes(ident.get("type"))}
+        system = _str(ident, "system").lower()
+        if _str(ident, "value") and ("MB" in types or "min" in system.rsplit("/", 1)[-1] or "member" in system):
+            return _str(ident, "value")
+    return ""
+
+
+def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None) -> str:
+    if patient is not None:
+        for i, address in enumerate(_list(patient.resource, "address")):
+            country_text, state = _str(address, "country") or "US", _str(address, "state")
+            country = country_of(country_text)
+            if state and country is not None and (found := subdivision_of(country.alpha_2, state)) is not None:
+                return found.code
+            if state:
+                r.problem(f"{patient.path}.address[{i}].state", "is not a state or other ISO 3166-2 subdivision",
+                          VALUE)
+                return ""
+    for identifier in _list(claim.resource, "identifier"):
+        found_ext = _extension(identifier, EXT_JURISDICTION)
+        if found_ext is None:
+            continue
+        for _, _, code in _codes(found_ext[1].get("valueCodeableConcept")):
+            subdivision = subdivision_of("US", code) if code else None
+            if subdivision is not None:
+                return subdivision.code
+    r.problem(f"{patient.path if patient else claim.path + '.patient'}.address",
+              "is required: the patient's state (or the Claim identifier's identifierJurisdiction), where the "
+              "reviewer must be licensed", REQUIRED)
+    return ""

@@ -1,0 +1,118 @@
+"""Da Vinci PAS request bundles (the Inferno PAS test kit's, tests/data/fhir/pas) as
+prior-authorization requests: conformant ones give the right items and diagnoses,
+imperfect data is accepted where a decision can do without it (and said so), and a
+bundle that breaks a rule is refused with each problem at its element."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from secondlook.fhir.bundle import read_bundle
+from services.intake.domain.priorauth import X12_SERVICE_TYPE
+from services.intake.fhir.pas import translate_pas
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "fhir" / "pas"
+
+
+def _load(name: str) -> dict:
+    return json.loads((DATA / name).read_text())
+
+
+def _translate(bundle: dict):
+    read, problems = read_bundle(json.dumps(bundle).encode(), expected="a PAS request Bundle")
+    assert problems == [], problems  # an R4 bundle: the profile rules are the platform's
+    return translate_pas(read)
+
+
+@pytest.mark.parametrize("name", ["conformant_pas_bundle_v110.json", "conformant_pas_bundle_v110_uuid.json"])
+def test_a_conformant_request_becomes_a_prior_auth_request(name):
+    done = _translate(_load(name))
+    assert done.problems == []
+    request = done.request
+    assert request.submission_id == "A12345" and request.claim_identifier == "111099"
+    assert request.diagnoses == ("G89.4",)
+    [item] = request.items
+    assert (item.sequence, item.system, item.code, item.quantity, item.unit, item.trace_number) == (
+        1, X12_SERVICE_TYPE, "3", 1.0, "{visit}", "1122334")
+    assert request.expedited  # level of service U (urgent), though priority is normal
+    assert request.jurisdiction == "US-MA"  # no patient address: the Claim identifier's jurisdiction
+    assert request.member_id == "12345678901"
+    assert request.payer.name == "MARYLAND CAPITAL INSURANCE COMPANY"
+    assert (request.payer.npi, request.payer.identifier) == ("", "789312")  # "NPI" of 6 digits: not one
+    assert request.requesting_provider.name == "SUSAN WATSON" and request.requesting_provider.npi == ""
+    assert request.requesting_organization.name == "DR. JOE SMITH CORPORATION"
+    assert (request.patient_family_name, request.patient_given_names, request.patient_birth_date) == (
+        "SMITH", ("JOE",), "")
+    assert {path.rsplit(".identifier", 1)[0] for path, _ in done.notes} >= {"Bundle.entry[2].resource"}
+    assert all("check digit" in note for _, note in done.notes)
+
+
+def test_items_with_one_sequence_are_told_apart_by_their_trace_numbers():
+    done = _translate(_load("conformant_pas_bundle_v110_multiple_items.json"))
+    assert done.problems == []
+    assert [(i.key, i.code) for i in done.request.items] == [("1:1122334", "3"), ("1:11223349", "3")]
+
+
+def test_items_with_one_sequence_and_no_trace_numbers_are_refused():
+    bundle = _load("conformant_pas_bundle_v110_multiple_items.json")
+    for item in bundle["entry"][0]["resource"]["item"]:
+        item["extension"] = [e for e in item["extension"] if not e["url"].endswith("itemTraceNumber")]
+    done = _translate(bundle)
+    assert done.request is None
+    assert [p.expression for p in done.problems] == ["Bundle.entry[0].resource.item[0].sequence",
+                                                     "Bundle.entry[0].resource.item[1].sequence"]
+
+
+def test_a_missing_referenced_resource_is_named_and_nothing_comes_of_it():
+    done = _translate(_load("missing_referenced_resource_request_bundle.json"))
+    assert done.request is None
+    assert [(p.expression, p.code) for p in done.problems] == [
+        ("Bundle.entry[0].resource.careTeam[0].provider.reference", "not-found")]
+
+
+def test_a_bundle_without_a_claim_is_refused():
+    done = _translate(_load("nonconformant_pas_bundle_v110.json"))
+    assert done.request is None
+    assert [(p.expression, p.code) for p in done.problems] == [("Bundle.entry[0].resource", "required")]
+
+
+def test_every_broken_rule_is_named_at_its_element():
+    bundle = copy.deepcopy(_load("conformant_pas_bundle_v110.json"))
+    bundle["type"] = "transaction"
+    del bundle["identifier"]
+    claim = bundle["entry"][0]["resource"]
+    claim["use"] = "claim"
+    claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["code"] = "Q99.99"
+    claim["item"][0]["productOrService"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99"}]}
+    claim["insurer"] = {"reference": "Organization/Nowhere"}
+    bundle["entry"][3]["fullUrl"] = "Coverage/InsuranceExample"
+    done = _translate(bundle)
+    assert done.request is None
+    found = {p.expression for p in done.problems}
+    assert found >= {
+        "Bundle.type", "Bundle.identifier.value", "Bundle.entry[3].fullUrl", "Bundle.entry[0].resource.use",
+        "Bundle.entry[0].resource.diagnosis[0].diagnosisCodeableConcept.coding[0].code",
+        "Bundle.entry[0].resource.item[0].productOrService.coding[0].code",
+        "Bundle.entry[0].resource.insurer.reference"}, found
+    assert all("Q99.99" not in p.diagnostics and "Nowhere" not in p.diagnostics for p in done.problems)
+
+
+def test_the_first_entry_must_be_the_claim():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    bundle["entry"].append(bundle["entry"].pop(0))
+    done = _translate(bundle)
+    assert [(p.expression, p.code) for p in done.problems] == [("Bundle.entry[0].resource", "invalid")]
+
+
+def test_a_patient_address_decides_the_jurisdiction_and_a_bad_state_is_named():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["address"] = [{"state": "NY", "country": "US"}]
+    assert _translate(bundle).request.jurisdiction == "US-NY"
+    patient["address"] = [{"state": "Atlantis", "country": "US"}]
+    [problem] = _translate(bundle).problems
+    assert problem.expression.endswith(".address[0].state")
