@@ -10,9 +10,11 @@ import functools
 import json
 from importlib import resources
 
+from ..domain.service_map import ServiceSpecialtyMap
 from ..domain.specialty_map import SpecialtyMap
 
 SPECIALTY_MAP = "specialty_map.v1.json"
+SERVICE_MAP = "service_specialty_map.v1.json"
 TAXONOMY = "nucc_taxonomy.csv"
 
 
@@ -30,3 +32,9 @@ def taxonomy() -> dict[str, str]:
 @functools.cache
 def specialty_map() -> SpecialtyMap:
     return SpecialtyMap.from_document(json.loads(_text(SPECIALTY_MAP)), taxonomy())
+
+
+@functools.cache
+def service_map() -> ServiceSpecialtyMap:
+    """Requested services (CPT, HCPCS) to the specialties that may decide them (prior authorization)."""
+    return ServiceSpecialtyMap.from_document(json.loads(_text(SERVICE_MAP)), taxonomy())
