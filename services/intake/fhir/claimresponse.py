@@ -1,0 +1,118 @@
+"""The PAS response: a Bundle whose first entry is a ClaimResponse answering a prior-
+authorization request, item by item, with X12 review actions (element 306): A4
+pended while a reviewer decides, then A1 certified, A6 modified or A3 not
+certified with its reason. The pre-authorization reference is the case id.
+
+The other entries are what the ClaimResponse refers to, built from the request
+(the patient by name and member id, the payer, the requestor): the submitter
+sent them, and nothing else of the case is added.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..domain.priorauth import Party, PriorAuthRequest, RequestedService
+from . import vocabulary as v
+
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
+X12_REVIEW_ACTIONS = "https://codesystem.x12.org/005010/306"
+REVIEW_ACTION_NAMES = {"A1": "Certified in total", "A3": "Not Certified", "A4": "Pended", "A6": "Modified"}
+PLATFORM_REASONS = f"{v.BASE}/CodeSystem/prior-auth-denial-reason"  # the platform's own reason codes
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One item's answer: its X12 review action, and for a denial or a modification
+    the reason's code and the text for the provider."""
+    item: RequestedService
+    review_action: str  # A1, A3, A4 or A6
+    reason_code: str = ""
+    reason_text: str = ""
+    approved_quantity: float | None = None
+    approved_code: str = ""
+
+
+def _party_resource(resource_type: str, rid: str, party: Party) -> dict:
+    resource = {"resourceType": resource_type, "id": rid}
+    if party.npi:
+        resource["identifier"] = [{"system": v.NPI, "value": party.npi}]
+    elif party.identifier:
+        resource["identifier"] = [{"value": party.identifier}]
+    if party.name:
+        resource["name"] = party.name if resource_type == "Organization" else [{"text": party.name}]
+    return resource
+
+
+def _item(outcome: ItemOutcome) -> dict:
+    action = [{"url": "number", "valueString": outcome.item.key},
+              {"url": f"{PAS}/extension-reviewActionCode", "valueCodeableConcept": {"coding": [
+                  {"system": X12_REVIEW_ACTIONS, "code": outcome.review_action,
+                   "display": REVIEW_ACTION_NAMES[outcome.review_action]}]}}]
+    if outcome.reason_code:
+        action.append({"url": "reasonCode", "valueCodeableConcept": {
+            "coding": [{"system": PLATFORM_REASONS, "code": outcome.reason_code}],
+            **({"text": outcome.reason_text} if outcome.reason_text else {})}})
+    item: dict = {"itemSequence": outcome.item.sequence, "adjudication": [{
+        "extension": [{"url": f"{PAS}/extension-reviewAction", "extension": action}],
+        "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adjudication",
+                                 "code": "submitted"}]}}]}
+    extensions = []
+    if outcome.item.trace_number:
+        extensions.append({"url": f"{PAS}/extension-itemTraceNumber",
+                           "valueIdentifier": {"value": outcome.item.trace_number}})
+    if outcome.review_action == "A6":
+        detail = []
+        if outcome.approved_code:
+            detail.append({"url": "productOrServiceCode", "valueCodeableConcept": {
+                "coding": [{"system": _system_url(outcome.item.system), "code": outcome.approved_code}]}})
+        if outcome.approved_quantity is not None:
+            detail.append({"url": "quantity", "valueQuantity": {"value": outcome.approved_quantity}})
+        extensions.append({"url": f"{PAS}/extension-itemAuthorizedDetail", "extension": detail})
+    if extensions:
+        item["extension"] = extensions
+    return item
+
+
+def _system_url(system: str) -> str:
+    return {"CPT": v.CPT, "HCPCS": v.HCPCS}.get(system, "https://codesystem.x12.org/005010/1365")
+
+
+def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: datetime,
+                          outcomes: list[ItemOutcome] | None = None) -> dict:
+    """The response Bundle: every item pended (A4, outcome queued) until `outcomes` are
+    given; then each item's decision (outcome complete, or partial while any is pended)."""
+    outcomes = outcomes or [ItemOutcome(item, "A4") for item in request.items]
+    pended = any(o.review_action == "A4" for o in outcomes)
+    base = "urn:uuid:"
+    # Stable per case, so an $inquire answers with the same ids; urn:uuid wants a UUID.
+    ids = {kind: str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:claim-response:{case_id}:{kind}"))
+           for kind in ("response", "patient", "insurer", "requestor")}
+    response = {
+        "resourceType": "ClaimResponse", "id": ids["response"],
+        "meta": {"profile": [f"{PAS}/profile-claimresponse"]},
+        "status": "active", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                                                  "code": "professional"}]},
+        "use": "preauthorization", "created": created.isoformat(),
+        "patient": {"reference": f"{base}{ids['patient']}"},
+        "insurer": {"reference": f"{base}{ids['insurer']}"},
+        "requestor": {"reference": f"{base}{ids['requestor']}"},
+        "outcome": ("queued" if all(o.review_action == "A4" for o in outcomes) else "partial") if pended
+        else "complete",
+        "preAuthRef": case_id,
+        "item": [_item(o) for o in outcomes],
+    }
+    if request.claim_identifier:
+        response["identifier"] = [{"value": request.claim_identifier}]
+    patient = {"resourceType": "Patient", "id": ids["patient"],
+               "identifier": [{"type": {"coding": [{"system": v.IDENTIFIER_TYPE, "code": "MB"}]},
+                               "value": request.member_id}],
+               "name": [{"family": request.patient_family_name, **({"given": list(request.patient_given_names)}
+                                                                   if request.patient_given_names else {})}]}
+    entries = [response, patient, _party_resource("Organization", ids["insurer"], request.payer),
+               _party_resource("Organization", ids["requestor"], request.requesting_organization)]
+    return {"resourceType": "Bundle", "type": "collection", "timestamp": created.isoformat(),
+            "identifier": {"value": request.submission_id},
+            "entry": [{"fullUrl": f"{base}{r['id']}", "resource": r} for r in entries]}

@@ -1,0 +1,84 @@
+"""The PAS response to a prior-authorization request: a collection Bundle whose
+ClaimResponse pends every item (X12 A4) with the case id as the pre-authorization
+reference, then answers each with its review action and a denial's reason; it is
+a valid R4 resource whose references resolve inside the bundle."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fhir.resources.R4B.bundle import Bundle
+
+from secondlook.fhir.bundle import read_bundle
+from secondlook.fhir.references import BundleIndex, Resolver
+from services.intake.fhir.claimresponse import ItemOutcome, claim_response_bundle
+from services.intake.fhir.pas import translate_pas
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "fhir" / "pas"
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _request(name="conformant_pas_bundle_v110_multiple_items.json"):
+    read, _ = read_bundle((DATA / name).read_bytes())
+    return translate_pas(read).request
+
+
+def _review_actions(bundle: dict) -> list[tuple[int, str, str]]:
+    found = []
+    for item in bundle["entry"][0]["resource"]["item"]:
+        action = {e["url"].rsplit("-", 1)[-1]: e for e in item["adjudication"][0]["extension"][0]["extension"]}
+        code = action["reviewActionCode"]["valueCodeableConcept"]["coding"][0]["code"]
+        reason = action.get("reasonCode", {}).get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code", "")
+        found.append((item["itemSequence"], code, reason))
+    return found
+
+
+def _valid(bundle: dict) -> None:
+    Bundle.model_validate(bundle)  # an R4 resource
+    index = BundleIndex(bundle)
+    resolver = Resolver(index)
+    response = index.entries[0]
+    for field, types in (("patient", ("Patient",)), ("insurer", ("Organization",)), ("requestor", ("Organization",))):
+        assert resolver.follow(response.resource[field], field, response, types) is not None
+    assert index.problems == [] and resolver.problems == []
+
+
+def test_a_submitted_request_is_pended_item_by_item_under_the_case_id():
+    request = _request()
+    bundle = claim_response_bundle(request, "case-123", NOW)
+    _valid(bundle)
+    response = bundle["entry"][0]["resource"]
+    assert response["resourceType"] == "ClaimResponse" and response["use"] == "preauthorization"
+    assert (response["preAuthRef"], response["outcome"]) == ("case-123", "queued")
+    assert _review_actions(bundle) == [(1, "A4", ""), (1, "A4", "")]
+    traces = [i["extension"][0]["valueIdentifier"]["value"] for i in response["item"]]
+    assert traces == ["1122334", "11223349"]  # the items that share a sequence, told apart
+    assert bundle["identifier"]["value"] == "A12345"
+    assert claim_response_bundle(request, "case-123", NOW) == bundle  # the same answer to an $inquire
+
+
+def test_a_decision_answers_each_item_with_its_review_action_and_a_denials_reason():
+    request = _request()
+    first, second = request.items
+    bundle = claim_response_bundle(request, "case-123", NOW, [
+        ItemOutcome(first, "A1"),
+        ItemOutcome(second, "A3", reason_code="INSUFFICIENT_DOCUMENTATION", reason_text="No imaging since 2026-09.")])
+    _valid(bundle)
+    assert bundle["entry"][0]["resource"]["outcome"] == "complete"
+    assert _review_actions(bundle) == [(1, "A1", ""), (1, "A3", "INSUFFICIENT_DOCUMENTATION")]
+    modified = claim_response_bundle(request, "case-123", NOW, [
+        ItemOutcome(first, "A6", reason_code="QUANTITY_EXCEEDS_GUIDELINES", approved_quantity=1),
+        ItemOutcome(second, "A4")])
+    _valid(modified)
+    assert modified["entry"][0]["resource"]["outcome"] == "partial"
+    detail = modified["entry"][0]["resource"]["item"][0]["extension"][-1]
+    assert detail["url"].endswith("itemAuthorizedDetail") and detail["extension"][0]["valueQuantity"]["value"] == 1
+
+
+def test_the_response_carries_nothing_of_the_case_beyond_what_the_request_sent():
+    request = _request("conformant_pas_bundle_v110.json")
+    text = json.dumps(claim_response_bundle(request, "case-9", NOW))
+    assert "G89.4" not in text  # the diagnosis is the submitter's own: not echoed
+    assert "12345678901" in text and "MARYLAND CAPITAL INSURANCE COMPANY" in text
