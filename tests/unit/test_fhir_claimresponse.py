@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from secondlook.fhir.bundle import read_bundle
@@ -30,7 +31,8 @@ def _review_actions(bundle: dict) -> list[tuple[int, str, str]]:
     for item in bundle["entry"][0]["resource"]["item"]:
         action = {e["url"].rsplit("-", 1)[-1]: e for e in item["adjudication"][0]["extension"][0]["extension"]}
         code = action["reviewActionCode"]["valueCodeableConcept"]["coding"][0]["code"]
-        reason = action.get("reasonCode", {}).get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code", "")
+        notes = {n["number"]: n["text"] for n in bundle["entry"][0]["resource"].get("processNote", [])}
+        reason = notes[item["noteNumber"][0]].split(":")[0] if item.get("noteNumber") else ""
         found.append((item["itemSequence"], code, reason))
     return found
 
@@ -51,7 +53,8 @@ def test_a_submitted_request_is_pended_item_by_item_under_the_case_id():
     _valid(bundle)
     response = bundle["entry"][0]["resource"]
     assert response["resourceType"] == "ClaimResponse" and response["use"] == "preauthorization"
-    assert (response["preAuthRef"], response["outcome"]) == ("case-123", "queued")
+    assert (response["preAuthRef"], response["outcome"]) == ("case-123", "complete")  # pended by item: A4
+    assert response["request"]["identifier"]["value"] == "111099"
     assert _review_actions(bundle) == [(1, "A4", ""), (1, "A4", "")]
     traces = [i["extension"][0]["valueIdentifier"]["value"] for i in response["item"]]
     assert traces == ["1122334", "11223349"]  # the items that share a sequence, told apart
@@ -72,9 +75,14 @@ def test_a_decision_answers_each_item_with_its_review_action_and_a_denials_reaso
         ItemOutcome(first, "A6", reason_code="QUANTITY_EXCEEDS_GUIDELINES", approved_quantity=1),
         ItemOutcome(second, "A4")])
     _valid(modified)
-    assert modified["entry"][0]["resource"]["outcome"] == "partial"
     detail = modified["entry"][0]["resource"]["item"][0]["extension"][-1]
     assert detail["url"].endswith("itemAuthorizedDetail") and detail["extension"][0]["valueQuantity"]["value"] == 1
+    with pytest.raises(ValueError):
+        ItemOutcome(first, "A2")
+    with pytest.raises(ValueError):
+        ItemOutcome(first, "A6", approved_quantity=float("nan"))
+    with pytest.raises(ValueError):
+        claim_response_bundle(request, "case-123", datetime(2026, 11, 27))  # no time zone
 
 
 def test_the_response_carries_nothing_of_the_case_beyond_what_the_request_sent():

@@ -116,3 +116,50 @@ def test_a_patient_address_decides_the_jurisdiction_and_a_bad_state_is_named():
     patient["address"] = [{"state": "Atlantis", "country": "US"}]
     [problem] = _translate(bundle).problems
     assert problem.expression.endswith(".address[0].state")
+
+
+def _entry(bundle: dict, resource_type: str) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type)
+
+
+def test_a_coverage_of_another_person_is_refused():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    other = copy.deepcopy(next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"))
+    other["fullUrl"] = other["fullUrl"].replace("SubscriberExample", "SomeoneElse")
+    other["resource"]["id"] = "SomeoneElse"
+    bundle["entry"].append(other)
+    _entry(bundle, "Coverage")["beneficiary"] = {"reference": "Patient/SomeoneElse"}
+    assert [p.expression for p in _translate(bundle).problems] == [
+        "Bundle.entry[3].resource.beneficiary.reference"]
+
+
+def test_an_mrn_is_not_a_member_id_and_a_quantity_must_be_sane():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    _entry(bundle, "Patient")["identifier"] = [{"system": "https://hospital.example/administrative-mrn",
+                                                "value": "MRN-1"}]
+    claim = bundle["entry"][0]["resource"]
+    claim["item"][0]["quantity"] = {"value": -3}
+    found = {p.expression for p in _translate(bundle).problems}
+    assert found == {"Bundle.entry[4].resource.identifier", "Bundle.entry[0].resource.item[0].quantity.value"}
+    _entry(bundle, "Patient")["identifier"][0]["type"] = {"coding": [{"code": "MB"}]}
+    claim["item"][0]["quantity"] = {"value": 3, "code": "{visit}"}
+    done = _translate(bundle)
+    assert done.request.member_id == "MRN-1" and done.request.items[0].quantity == 3.0
+
+
+def test_a_wrong_procedure_code_is_named_without_echoing_it_and_both_x12_urls_are_read():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    item = bundle["entry"][0]["resource"]["item"][0]
+    item["productOrService"]["coding"][0]["system"] = "https://codesystem.x12.org/005010/1365"
+    assert _translate(bundle).request.items[0].code == "3"
+    item["productOrService"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "SMITH"}]}
+    [problem] = _translate(bundle).problems
+    assert problem.expression.endswith("productOrService.coding[0].code") and "SMITH" not in problem.diagnostics
+
+
+def test_a_practitioner_name_with_a_missing_given_part_is_read_not_a_crash():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    practitioner = _entry(bundle, "Practitioner")
+    practitioner["name"] = [{"family": "WATSON", "given": [None], "_given": [{"extension": [
+        {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}]}]
+    assert _translate(bundle).request.requesting_provider.name == "WATSON"

@@ -100,3 +100,25 @@ def test_the_reason_table_is_checked_when_read():
     doc["reasons"][-1] = {"code": "X", "provider": "", "patient": "y"}
     with pytest.raises(ValueError, match=r"reasons\[8\]"):
         DenialReasons.from_document(doc)
+
+
+@pytest.mark.parametrize("decision, field", [
+    (ItemDecision("1", MODIFY, approved_code="J9355", provider_text="x"), "decisions[0].approved_code"),
+    (ItemDecision("1", MODIFY, approved_code="27446", approved_quantity=float("nan"), provider_text="x"),
+     "decisions[0].approved_quantity"),
+    (ItemDecision("1", MODIFY, approved_code="27446", approved_quantity=-5, provider_text="x"),
+     "decisions[0].approved_quantity"),
+    (ItemDecision("1", MODIFY, approved_code="27446", reason_code="BOGUS", provider_text="x"),
+     "decisions[0].reason_code"),
+    (ItemDecision("1", APPROVE, approved_quantity=1), "decisions[0].action"),
+])
+def test_a_modification_keeps_to_the_items_system_and_sane_numbers(decision, field):
+    violations = _check([decision, ItemDecision("2:T2", APPROVE)])
+    assert field in [f for f, _ in violations], violations
+
+
+def test_a_modification_by_a_reviewer_of_another_specialty_is_refused():
+    violations = _check([ItemDecision("1", MODIFY, approved_code="27446", provider_text="Partial knee."),
+                         ItemDecision("2:T2", APPROVE)], qualified=False)
+    assert violations == [("decisions[0].action", "a modification needs a reviewer of the same or a similar "
+                                                  "specialty as the service")]

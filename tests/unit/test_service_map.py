@@ -14,7 +14,7 @@ from services.matching import reference
 from services.matching.domain.service_map import ServiceSpecialtyMap
 
 MEDICAL_ONCOLOGY, HEM_ONC, ORTHOPAEDICS, SPINE, OPHTHALMOLOGY, CARDIOLOGY, THORACIC = (
-    "207RX0202X", "207RH0003X", "207X00000X", "207XS0106X", "207W00000X", "207RC0000X", "208G00000X")
+    "207RX0202X", "207RH0003X", "207X00000X", "207XS0117X", "207W00000X", "207RC0000X", "208G00000X")
 
 
 def test_the_shipped_map_reads_and_every_code_and_specialty_is_checked():
@@ -33,13 +33,17 @@ def test_the_shipped_map_reads_and_every_code_and_specialty_is_checked():
     ("CPT", "77385", "2085R0001X"),  # IMRT delivery: radiation oncology, not radiology
     ("CPT", "70553", "2085R0202X"),  # MRI brain
     ("HCPCS", "J9355", MEDICAL_ONCOLOGY),  # trastuzumab
-    ("HCPCS", "E0601", "208100000X"),  # CPAP device
+    ("HCPCS", "E0601", "207RS0012X"),  # CPAP device: sleep medicine, before the durable equipment range
+    ("HCPCS", "E0250", "208100000X"),  # hospital bed
+    ("HCPCS", "J8521", MEDICAL_ONCOLOGY),  # capecitabine, oral
+    ("CPT", "35472", THORACIC),  # vascular: vascular surgery among those who may decide
 ])
 def test_a_service_maps_to_its_specialties(system, code, first):
     assert reference.service_map().specialties_for(system, code)[0] == first
 
 
-@pytest.mark.parametrize("system, code", [("CPT", "99213"), ("HCPCS", "A0428"), ("CPT", "0001U"), ("X12-1365", "3")])
+@pytest.mark.parametrize("system, code", [("CPT", "99213"), ("HCPCS", "A0428"), ("CPT", "0001U"), ("X12-1365", "3"),
+                                          ("CPT", "2001F"), ("CPT", "3008F"), ("CPT", "0042T")])
 def test_a_service_the_map_does_not_name_has_no_specialty(system, code):
     assert reference.service_map().specialties_for(system, code) == ()
 
@@ -51,6 +55,8 @@ def test_a_reviewer_qualifies_by_the_same_or_a_similar_specialty_only():
     assert not m.qualifies([OPHTHALMOLOGY], "CPT", "27447")
     assert not m.qualifies([CARDIOLOGY], "HCPCS", "J9355")
     assert not m.qualifies([MEDICAL_ONCOLOGY], "CPT", "99213")  # nothing named: nobody qualifies by the map
+    assert m.qualifies(["2086S0129X"], "CPT", "35472")  # vascular surgery for a vascular procedure
+    assert not m.qualifies(["2084P0800X"], "CPT", "63047")  # a psychiatrist is not a neurosurgeon's peer
 
 
 @pytest.mark.parametrize("change, rule", [

@@ -55,3 +55,4 @@ class PriorAuthRequest:
     patient_given_names: tuple[str, ...]
     patient_birth_date: str  # may be empty: public examples carry none
     patient_sex: str
+    claim_type: str = "professional"  # FHIR claim-type: professional, institutional, ...

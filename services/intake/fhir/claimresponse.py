@@ -1,7 +1,8 @@
 """The PAS response: a Bundle whose first entry is a ClaimResponse answering a prior-
 authorization request, item by item, with X12 review actions (element 306): A4
 pended while a reviewer decides, then A1 certified, A6 modified or A3 not
-certified with its reason. The pre-authorization reference is the case id.
+certified, its reason (the platform's own code and the reviewer's words) in a
+process note the item points to. The pre-authorization reference is the case id.
 
 The other entries are what the ClaimResponse refers to, built from the request
 (the patient by name and member id, the payer, the requestor): the submitter
@@ -20,7 +21,6 @@ from . import vocabulary as v
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
 X12_REVIEW_ACTIONS = "https://codesystem.x12.org/005010/306"
 REVIEW_ACTION_NAMES = {"A1": "Certified in total", "A3": "Not Certified", "A4": "Pended", "A6": "Modified"}
-PLATFORM_REASONS = f"{v.BASE}/CodeSystem/prior-auth-denial-reason"  # the platform's own reason codes
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,12 @@ class ItemOutcome:
     approved_quantity: float | None = None
     approved_code: str = ""
 
+    def __post_init__(self) -> None:
+        if self.review_action not in REVIEW_ACTION_NAMES:
+            raise ValueError(f"review action {self.review_action!r} is not one of {', '.join(REVIEW_ACTION_NAMES)}")
+        if self.approved_quantity is not None and not 0 < self.approved_quantity < float("inf"):
+            raise ValueError("an approved quantity is a finite number above 0")
+
 
 def _party_resource(resource_type: str, rid: str, party: Party) -> dict:
     resource = {"resourceType": resource_type, "id": rid}
@@ -46,15 +52,12 @@ def _party_resource(resource_type: str, rid: str, party: Party) -> dict:
     return resource
 
 
-def _item(outcome: ItemOutcome) -> dict:
-    action = [{"url": "number", "valueString": outcome.item.key},
-              {"url": f"{PAS}/extension-reviewActionCode", "valueCodeableConcept": {"coding": [
-                  {"system": X12_REVIEW_ACTIONS, "code": outcome.review_action,
-                   "display": REVIEW_ACTION_NAMES[outcome.review_action]}]}}]
-    if outcome.reason_code:
-        action.append({"url": "reasonCode", "valueCodeableConcept": {
-            "coding": [{"system": PLATFORM_REASONS, "code": outcome.reason_code}],
-            **({"text": outcome.reason_text} if outcome.reason_text else {})}})
+def _item(outcome: ItemOutcome, case_id: str, position: int, notes: list[dict]) -> dict:
+    action = [{"url": f"{PAS}/extension-reviewActionCode", "valueCodeableConcept": {"coding": [
+        {"system": X12_REVIEW_ACTIONS, "code": outcome.review_action,
+         "display": REVIEW_ACTION_NAMES[outcome.review_action]}]}}]
+    if outcome.review_action in ("A1", "A6"):  # the item's certification number
+        action.insert(0, {"url": "number", "valueString": f"{case_id}-{position}"})
     item: dict = {"itemSequence": outcome.item.sequence, "adjudication": [{
         "extension": [{"url": f"{PAS}/extension-reviewAction", "extension": action}],
         "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adjudication",
@@ -71,8 +74,16 @@ def _item(outcome: ItemOutcome) -> dict:
         if outcome.approved_quantity is not None:
             detail.append({"url": "quantity", "valueQuantity": {"value": outcome.approved_quantity}})
         extensions.append({"url": f"{PAS}/extension-itemAuthorizedDetail", "extension": detail})
+    if outcome.review_action == "A6" and not extensions[-1]["extension"]:
+        extensions.pop()  # nothing to authorize in detail: no empty extension (ext-1)
     if extensions:
         item["extension"] = extensions
+    if outcome.reason_code:
+        # The reason is the platform's own code (reasonCode is bound to X12's licensed
+        # list): a note the item points to, code and text.
+        notes.append({"number": len(notes) + 1, "type": "display", "text": f"{outcome.reason_code}"
+                      + (f": {outcome.reason_text}" if outcome.reason_text else "")})
+        item["noteNumber"] = [len(notes)]
     return item
 
 
@@ -84,8 +95,11 @@ def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: date
                           outcomes: list[ItemOutcome] | None = None) -> dict:
     """The response Bundle: every item pended (A4, outcome queued) until `outcomes` are
     given; then each item's decision (outcome complete, or partial while any is pended)."""
+    if created.tzinfo is None:
+        raise ValueError("created must carry its time zone (a FHIR dateTime with a time has one)")
     outcomes = outcomes or [ItemOutcome(item, "A4") for item in request.items]
-    pended = any(o.review_action == "A4" for o in outcomes)
+    notes: list[dict] = []
+    items = [_item(o, case_id, n, notes) for n, o in enumerate(outcomes, start=1)]
     base = "urn:uuid:"
     # Stable per case, so an $inquire answers with the same ids; urn:uuid wants a UUID.
     ids = {kind: str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:claim-response:{case_id}:{kind}"))
@@ -94,16 +108,19 @@ def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: date
         "resourceType": "ClaimResponse", "id": ids["response"],
         "meta": {"profile": [f"{PAS}/profile-claimresponse"]},
         "status": "active", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                                                  "code": "professional"}]},
+                                                  "code": request.claim_type}]},
         "use": "preauthorization", "created": created.isoformat(),
         "patient": {"reference": f"{base}{ids['patient']}"},
         "insurer": {"reference": f"{base}{ids['insurer']}"},
         "requestor": {"reference": f"{base}{ids['requestor']}"},
-        "outcome": ("queued" if all(o.review_action == "A4" for o in outcomes) else "partial") if pended
-        else "complete",
+        # PAS binds outcome to complete | error | partial: a pended item says so by its A4.
+        "outcome": "complete",
         "preAuthRef": case_id,
-        "item": [_item(o) for o in outcomes],
+        "request": {"identifier": {"value": request.claim_identifier or request.submission_id}},
+        "item": items,
     }
+    if notes:
+        response["processNote"] = notes
     if request.claim_identifier:
         response["identifier"] = [{"value": request.claim_identifier}]
     patient = {"resourceType": "Patient", "id": ids["patient"],
@@ -111,6 +128,8 @@ def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: date
                                "value": request.member_id}],
                "name": [{"family": request.patient_family_name, **({"given": list(request.patient_given_names)}
                                                                    if request.patient_given_names else {})}]}
+    if request.patient_sex in ("male", "female", "other", "unknown"):
+        patient["gender"] = request.patient_sex
     entries = [response, patient, _party_resource("Organization", ids["insurer"], request.payer),
                _party_resource("Organization", ids["requestor"], request.requesting_organization)]
     return {"resourceType": "Bundle", "type": "collection", "timestamp": created.isoformat(),

@@ -21,15 +21,20 @@ examples leave out and a decision can do without is accepted and said so):
                               its requested ServiceRequest/DeviceRequest, else 1; a repeated
                               sequence is accepted when the items' itemTraceNumbers tell them apart
   .patient -> Patient         family name required; birth date, sex optional (examples omit them)
-  member id                   Patient.identifier of type MB or system naming MIN/member, else
+  member id                   Patient.identifier of type MB or MI, or whose system ends in MIN
+                              or member, else
                               Coverage.subscriberId, else Coverage.identifier: required
-  .insurance (focal) -> Coverage  payor must resolve; plan from class "plan" (optional)
+  .insurance (focal) -> Coverage  payor must resolve, beneficiary must be the Claim's patient;
+                              plan from class "plan" (optional)
   .insurer -> Organization    the payer: name required; its identifier as sent
   .provider, .careTeam        the requesting organisation and practitioner; an identifier
                               labelled NPI that fails the NPI check digit is kept as an
                               identifier, never as an NPI (examples carry 9-digit ones)
-  jurisdiction                the patient's address (state, country), else the Claim
-                              identifier's identifierJurisdiction (a USPS state code): required
+  jurisdiction                the patient's current address (state; no country: US, a US
+                              guide), else the Claim identifier's identifierJurisdiction (the
+                              state that assigned it: a stand-in when the patient has no
+                              address, as in the public examples): required
+  .type                       echoed in the response (professional when absent)
   .supportingInfo             not read in this version
 """
 
@@ -50,11 +55,13 @@ EXT_LEVEL_OF_SERVICE = f"{PAS}/extension-levelOfServiceCode"
 EXT_ITEM_TRACE = f"{PAS}/extension-itemTraceNumber"
 EXT_REQUESTED_SERVICE = f"{PAS}/extension-requestedService"
 EXT_JURISDICTION = f"{PAS}/extension-identifierJurisdiction"
-X12_SERVICE_TYPES = "http://codesystem.x12.org/005010/1365"
+X12_SERVICE_TYPES = "https://codesystem.x12.org/005010/1365"
+X12_SERVICE_TYPE_SYSTEMS = frozenset({X12_SERVICE_TYPES, "http://codesystem.x12.org/005010/1365"})  # both in use
 EXPEDITED_LEVELS = frozenset({"U", "03"})  # X12 1338: urgent, emergency
 REQUESTS = ("ServiceRequest", "DeviceRequest", "MedicationRequest", "NutritionOrder")
 PRACTITIONERS = ("Practitioner", "PractitionerRole")
 MAX_ITEMS = 50
+MAX_QUANTITY = 10_000
 
 
 @dataclass
@@ -101,9 +108,9 @@ class _Reader:
         if entry is None:
             return Party()
         res = entry.resource
-        name = _str(res, "name") if entry.type == "Organization" else " ".join(
-            [*(_list((_list(res, "name") or [{}])[0], "given")), _str((_list(res, "name") or [{}])[0], "family")]
-        ).strip()
+        first = (_list(res, "name") or [{}])[0]
+        given = [g for g in _list(first, "given") if isinstance(g, str)]
+        name = _str(res, "name") if entry.type == "Organization" else " ".join([*given, _str(first, "family")]).strip()
         if required_name and not name:
             self.problem(f"{entry.path}.name", "is required: who the request is made to or by", REQUIRED)
         for i, ident in enumerate(_list(res, "identifier")):
@@ -114,8 +121,8 @@ class _Reader:
                 self.notes.append((f"{entry.path}.identifier[{i}].value", "labelled NPI but fails the NPI check "
                                    "digit: kept as an identifier, not used as an NPI"))
                 return Party(name=name, identifier=value)
-        first = next((_str(i, "value") for i in _list(res, "identifier") if _str(i, "value")), "")
-        return Party(name=name, identifier=first)
+        identifier = next((_str(i, "value") for i in _list(res, "identifier") if _str(i, "value")), "")
+        return Party(name=name, identifier=identifier)
 
 
 def translate_pas(bundle: dict) -> PasTranslation:
@@ -153,7 +160,7 @@ def translate_pas(bundle: dict) -> PasTranslation:
                                  ("Organization", *PRACTITIONERS)))
         if i == 0:
             practitioner = found
-    coverage = _coverage(r, claim)
+    coverage = _coverage(r, claim, patient)
     diagnoses = _diagnoses(r, claim)
     items = _items(r, claim)
     family, given, birth_date, sex = "", (), "", ""
@@ -187,11 +194,12 @@ def translate_pas(bundle: dict) -> PasTranslation:
         items=tuple(items), member_id=member_id, plan=plan, payer=payer, requesting_provider=practitioner
         if practitioner.name or practitioner.npi else organization, requesting_organization=organization,
         jurisdiction=jurisdiction, patient_family_name=family, patient_given_names=given,
-        patient_birth_date=birth_date, patient_sex=sex)
+        patient_birth_date=birth_date, patient_sex=sex,
+        claim_type=next((code for _, _, code in _codes(res.get("type")) if code), "professional"))
     return PasTranslation(request, [], r.notes)
 
 
-def _coverage(r: _Reader, claim: Entry) -> Entry | None:
+def _coverage(r: _Reader, claim: Entry, patient: Entry | None) -> Entry | None:
     insurance = _list(claim.resource, "insurance")
     if not insurance:
         r.problem(f"{claim.path}.insurance", "is required: the patient's coverage", REQUIRED)
@@ -204,7 +212,11 @@ def _coverage(r: _Reader, claim: Entry) -> Entry | None:
             r.problem(f"{coverage.path}.payor", "is required: who pays", REQUIRED)
         for j, payor in enumerate(payors):
             r.follow(payor, f"{coverage.path}.payor[{j}]", coverage, ("Organization", "Patient", "RelatedPerson"))
-        r.follow(coverage.resource.get("beneficiary"), f"{coverage.path}.beneficiary", coverage, ("Patient",))
+        beneficiary = r.follow(coverage.resource.get("beneficiary"), f"{coverage.path}.beneficiary", coverage,
+                               ("Patient",))
+        if beneficiary is not None and patient is not None and beneficiary.index != patient.index:
+            r.problem(f"{coverage.path}.beneficiary.reference", "must be the Claim's patient: the coverage of "
+                                                                "another person", INVALID)
     return coverage
 
 
@@ -237,29 +249,29 @@ def _items(r: _Reader, claim: Entry) -> list[RequestedService]:
     if len(items) > MAX_ITEMS:
         r.problem(f"{claim.path}.item", f"must have at most {MAX_ITEMS} items", VALUE)
         return []
-    found: list[RequestedService] = []
+    found: list[tuple[int, RequestedService]] = []
     for i, item in enumerate(items):
         path = f"{claim.path}.item[{i}]"
         system, code = _service(r, item, path)
         traced = _extension(item, EXT_ITEM_TRACE)
         trace = _str(traced[1].get("valueIdentifier"), "value") if traced else ""
-        quantity, unit = _quantity(item)
+        quantity, unit = _quantity(r, item, path)
         requested = _extension(item, EXT_REQUESTED_SERVICE)
         if requested is not None:
             target = r.follow(requested[1].get("valueReference"), f"{path}.extension[{requested[0]}].valueReference",
                               claim, REQUESTS)
             if target is not None and not item.get("quantity"):
-                quantity, unit = _quantity(target.resource, "quantityQuantity")
+                quantity, unit = _quantity(r, target.resource, target.path, "quantityQuantity")
         sequence = item.get("sequence") if isinstance(item.get("sequence"), int) else i + 1
         if system:
-            found.append(RequestedService(sequence=sequence, system=system, code=code, quantity=quantity, unit=unit,
-                                          trace_number=trace))
-    keys = [s.key for s in found]
-    for i, service in enumerate(found):
+            found.append((i, RequestedService(sequence=sequence, system=system, code=code, quantity=quantity,
+                                              unit=unit, trace_number=trace)))
+    keys = [s.key for _, s in found]
+    for i, service in found:
         if keys.count(service.key) > 1:
             r.problem(f"{claim.path}.item[{i}].sequence", "must be unique, or the items with one sequence told "
                                                           "apart by their itemTraceNumber", VALUE)
-    return found
+    return [s for _, s in found]
 
 
 def _service(r: _Reader, item: dict, path: str) -> tuple[str, str]:
@@ -267,31 +279,35 @@ def _service(r: _Reader, item: dict, path: str) -> tuple[str, str]:
     for j, system, code in codings:
         name = v.PROCEDURE_SYSTEMS.get(system)
         if name in (CPT, HCPCS):
-            problem = procedure_code_problem(name, code)
-            if problem:
-                r.problem(f"{path}.productOrService.coding[{j}].code", problem[1], VALUE)
+            if procedure_code_problem(name, code):  # (its message quotes the code: not echoed)
+                shape = "5 digits, or 4 digits and F, T, U, A or M" if name == CPT else "a letter A-V and 4 digits"
+                r.problem(f"{path}.productOrService.coding[{j}].code", f"is not a {name} code ({shape})", VALUE)
                 return "", ""
             return name, code
-        if system == X12_SERVICE_TYPES and code:
+        if system in X12_SERVICE_TYPE_SYSTEMS and code:
             return X12_SERVICE_TYPE, code
     r.problem(f"{path}.productOrService", f"must have a CPT ({v.CPT}), HCPCS ({v.HCPCS}) or X12 service type "
                                           f"({X12_SERVICE_TYPES}) coding", NOT_SUPPORTED if codings else REQUIRED)
     return "", ""
 
 
-def _quantity(node: dict, key: str = "quantity") -> tuple[float, str]:
-    quantity = node.get(key) or {}
+def _quantity(r: _Reader, node: dict, path: str, key: str = "quantity") -> tuple[float, str]:
+    """The quantity asked for (1 when none is given)."""
+    quantity = node.get(key) if isinstance(node.get(key), dict) else {}
     value = quantity.get("value")
-    if isinstance(value, (int, float)) and value > 0:
-        return float(value), _str(quantity, "code") or _str(quantity, "unit")
-    return 1.0, ""
+    if value is None:
+        return 1.0, ""
+    if not isinstance(value, (int, float)) or not 0 < value <= MAX_QUANTITY:
+        r.problem(f"{path}.{key}.value", f"must be more than 0 and at most {MAX_QUANTITY}", VALUE)
+        return 1.0, ""
+    return float(value), _str(quantity, "code") or _str(quantity, "unit")
 
 
 def _member_id(patient: Entry) -> str:
     for ident in _list(patient.resource, "identifier"):
         types = {code for _, _, code in _codes(ident.get("type"))}
-        system = _str(ident, "system").lower()
-        if _str(ident, "value") and ("MB" in types or "min" in system.rsplit("/", 1)[-1] or "member" in system):
+        last = _str(ident, "system").rstrip("/").rsplit("/", 1)[-1].lower()
+        if _str(ident, "value") and (types & {"MB", "MI"} or last in ("min", "member", "memberid", "member-id")):
             return _str(ident, "value")
     return ""
 
@@ -299,14 +315,18 @@ def _member_id(patient: Entry) -> str:
 def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None) -> str:
     if patient is not None:
         for i, address in enumerate(_list(patient.resource, "address")):
-            country_text, state = _str(address, "country") or "US", _str(address, "state")
-            country = country_of(country_text)
-            if state and country is not None and (found := subdivision_of(country.alpha_2, state)) is not None:
-                return found.code
-            if state:
-                r.problem(f"{patient.path}.address[{i}].state", "is not a state or other ISO 3166-2 subdivision",
-                          VALUE)
+            state = _str(address, "state")
+            if address.get("use") == "old" or not state:
+                continue
+            # PAS is a US guide (US Core): an address without a country is read as a US one.
+            country = country_of(_str(address, "country") or "US")
+            if country is None:
+                r.problem(f"{patient.path}.address[{i}].country", "is not an ISO 3166 country", VALUE)
                 return ""
+            if (found := subdivision_of(country.alpha_2, state)) is not None:
+                return found.code
+            r.problem(f"{patient.path}.address[{i}].state", f"is not a subdivision of {country.alpha_2}", VALUE)
+            return ""
     for identifier in _list(claim.resource, "identifier"):
         found_ext = _extension(identifier, EXT_JURISDICTION)
         if found_ext is None:

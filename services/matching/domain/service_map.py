@@ -19,8 +19,10 @@ from secondlook.codes import procedure_code_problem
 @dataclass(frozen=True)
 class ServiceRange:
     """Codes of one system from `first` to `last`, inclusive. CPT and HCPCS codes
-    of one shape order as text (five characters, digits or one letter then four
-    digits), so a plain comparison holds."""
+    of one shape order as text (five characters: all digits, or one letter then
+    four digits), so a plain comparison holds between codes of the ends' shape; a
+    CPT Category II or III code (four digits and F or T) is of another shape and
+    in no numeric range."""
 
     system: str  # CPT or HCPCS
     first: str
@@ -28,7 +30,8 @@ class ServiceRange:
 
     def covers(self, system: str, code: str) -> bool:
         code = code.strip().upper()
-        return system == self.system and len(code) == len(self.first) and self.first <= code <= self.last
+        return (system == self.system and len(code) == len(self.first) and code[1:].isdigit()
+                and code[0].isdigit() == self.first[0].isdigit() and self.first <= code <= self.last)
 
     def problem(self) -> str | None:
         for end in (self.first, self.last):

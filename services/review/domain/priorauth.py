@@ -4,6 +4,7 @@ Each requested item gets one action (X12 review action codes, as PAS's
 ClaimResponse carries them):
   APPROVE  A1  certified in total
   MODIFY   A6  certified with changes: a smaller approved quantity, or another service
+               of the same system (an adverse determination too: same reviewer rule)
   DENY     A3  not certified: a specific reason from the table (reference data),
                the reviewer's explanation for the provider and a plain-language
                line for the patient; and a reviewer of the same or a similar
@@ -14,8 +15,11 @@ Every violation is named by its field path; nothing is decided from a refused on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+
+from secondlook.codes import procedure_code_problem
 
 APPROVE, MODIFY, DENY, PEND = "APPROVE", "MODIFY", "DENY", "PEND"
 X12_REVIEW_ACTION = {APPROVE: "A1", MODIFY: "A6", DENY: "A3", PEND: "A4"}
@@ -76,7 +80,8 @@ def check_decision(requested: Collection[Requested], decisions: list[ItemDecisio
                    qualifies: Callable[[str, str], bool]) -> list[tuple[str, str]]:
     """Every violation of the decisions, by field path (`decisions[i].reason_code`).
     `qualifies(system, code)`: whether the deciding reviewer is of the same or a
-    similar specialty as that service (the service-to-specialty map)."""
+    similar specialty as that service (the service-to-specialty map; for an X12
+    service type, which names no procedure, the caller answers by the diagnosis)."""
     violations: list[tuple[str, str]] = []
     by_key = {r.key: r for r in requested}
     seen: set[str] = set()
@@ -107,17 +112,41 @@ def check_decision(requested: Collection[Requested], decisions: list[ItemDecisio
                 violations.append((f"{path}.action", "a denial needs a reviewer of the same or a similar "
                                                      "specialty as the service"))
         elif d.action == MODIFY:
-            smaller = 0 < d.approved_quantity < item.quantity
-            other = bool(d.approved_code) and d.approved_code != item.code
-            if not smaller and not other:
-                violations.append((f"{path}.approved_quantity", "a modification approves less than requested "
-                                   f"(more than 0, under {item.quantity:g}) or another service (approved_code)"))
-            if not d.provider_text.strip():
-                violations.append((f"{path}.provider_text", "a modification says what changed and why"))
+            violations += _modification(path, d, item, qualifies)
         if d.reason_code and d.action in (APPROVE, PEND):
             violations.append((f"{path}.reason_code", f"is for a denial or a modification, not {d.action}"))
+        elif d.reason_code and d.action == MODIFY and d.reason_code not in reasons.reasons:
+            violations.append((f"{path}.reason_code", "must be one of the table's reasons, or empty"))
+        if d.action in (APPROVE, PEND) and (d.approved_code or d.approved_quantity or d.patient_text):
+            violations.append((f"{path}.action", f"{d.action} takes no approved service, quantity or patient text"))
     for key in by_key.keys() - seen:
         violations.append(("decisions", f"item {key} is not decided: every item needs an action"))
+    return violations
+
+
+def _modification(path: str, d: ItemDecision, item: Requested, qualifies: Callable[[str, str], bool]
+                  ) -> list[tuple[str, str]]:
+    """A modification approves less than requested or another service of the same
+    system; it is an adverse determination too, so it needs a qualified reviewer."""
+    violations = []
+    quantity_given = d.approved_quantity != 0
+    if quantity_given and not (0 < d.approved_quantity < math.inf):
+        violations.append((f"{path}.approved_quantity", "must be a number above 0"))
+    other = bool(d.approved_code) and d.approved_code != item.code
+    if d.approved_code and item.system in ("CPT", "HCPCS") and procedure_code_problem(item.system, d.approved_code):
+        violations.append((f"{path}.approved_code", f"must be a {item.system} code, as the item's service is"))
+    elif d.approved_code and item.system not in ("CPT", "HCPCS") and not (
+            d.approved_code.isalnum() and len(d.approved_code) <= 3):
+        violations.append((f"{path}.approved_code", "must be an X12 service type code, as the item's service is"))
+    smaller = quantity_given and 0 < d.approved_quantity < item.quantity
+    if not smaller and not other:
+        violations.append((f"{path}.approved_quantity", "a modification approves less than requested "
+                           f"(more than 0, under {item.quantity:g}) or another service (approved_code)"))
+    if not d.provider_text.strip():
+        violations.append((f"{path}.provider_text", "a modification says what changed and why"))
+    if not qualifies(item.system, item.code):
+        violations.append((f"{path}.action", "a modification needs a reviewer of the same or a similar "
+                                             "specialty as the service"))
     return violations
 
 
