@@ -11,7 +11,7 @@ from secondlook.consumer import Guarded
 
 from . import usecases
 from .domain.deliveries import Delivery
-from .domain.routing import ROUTED_TYPES
+from .domain.routing import OFFER_ENDED, ROUTED_TYPES
 from .repository import EndpointRepository, MongoDeliveries, MongoDeliveryQueue
 
 
@@ -27,4 +27,6 @@ def make_handlers(db: AsyncDatabase, endpoints: EndpointRepository, clock: Clock
     return {
         **{event_type: notices for event_type in ROUTED_TYPES},
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),
+        **{event_type: Guarded(lambda event: usecases.cancel_offer_notices(queue, clock, event))
+           for event_type in OFFER_ENDED},
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -39,6 +40,9 @@ from .domain.deliveries import (
 from .domain.endpoints import Endpoint, Secret, default_endpoint_id
 from .domain.routing import DEFAULT_ENDPOINT_TYPES, OPINION_READY, stopped_by_withdrawal
 
+# Which notices a cancellation stops: (kind, recipient, person id) -> yes or no.
+Stop = Callable[[str, str, str], bool]
+
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
 WRITES_TOGETHER = 200  # outcomes in one bulk write at most
@@ -61,7 +65,7 @@ class DeliveryQueue(Protocol):
     async def postpone(self, delivery: Delivery, until: datetime, attempt: Attempt, budget: int) -> bool: ...
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool: ...
     async def rearm_dead(self, case_id: str, now: datetime, more_attempts: int) -> int: ...
-    async def cancel_undelivered(self, case_id: str, now: datetime) -> int: ...
+    async def cancel_undelivered(self, case_id: str, now: datetime, stopped: Stop = stopped_by_withdrawal) -> int: ...
     async def of_case(self, case_id: str, tenants: frozenset[str]) -> list[Delivery]: ...
     async def get(self, delivery_id: str, tenants: frozenset[str]) -> Delivery | None: ...
     async def retry_now(self, delivery: Delivery, now: datetime, more_attempts: int) -> bool: ...
@@ -315,15 +319,17 @@ class MongoDeliveryQueue:
             {"$set": {"status": PENDING, "next_attempt_at": now, "attempt_budget": delivery.attempts + more_attempts}})
         return result.modified_count == 1
 
-    async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
-        """Cancels the case's deliveries a withdrawal stops (an opinion's, a request for
-        information, a reviewer's: not the withdrawal's own notices, nor a status's) waiting for an
-        attempt or dead. One being sent right now is left to finish (its receiver may
-        already have it) but is marked: if that attempt fails, or its sender dies, it
-        is cancelled, not tried again."""
+    async def cancel_undelivered(self, case_id: str, now: datetime, stopped: Stop = stopped_by_withdrawal) -> int:
+        """Cancels the case's deliveries `stopped` names (by default those a withdrawal
+        stops: an opinion's, a request for information, a reviewer's; not the
+        withdrawal's own notices, nor a status's) waiting for an attempt or dead. One
+        being sent right now is left to finish (its receiver may already have it) but
+        is marked: if that attempt fails, or its sender dies, it is cancelled, not
+        tried again."""
         ids = [d["_id"] async for d in self._db[DELIVERIES].find(
-            {"case_id": case_id, "status": {"$in": [PENDING, DEAD, SENDING]}}, projection={"kind": 1, "recipient": 1})
-            if stopped_by_withdrawal(d.get("kind", OPINION_READY), d["recipient"])]
+            {"case_id": case_id, "status": {"$in": [PENDING, DEAD, SENDING]}},
+            projection={"kind": 1, "recipient": 1, "person_id": 1})
+            if stopped(d.get("kind", OPINION_READY), d["recipient"], d.get("person_id", ""))]
         if not ids:
             return 0
         stopped = {"_id": {"$in": ids}}

@@ -68,6 +68,7 @@ from .domain.routing import (
     PHYSICIAN,
     REVIEWER,
     SMS,
+    offer_notices_of,
     route_of,
 )
 from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
@@ -180,6 +181,18 @@ async def cancel_deliveries(queue: DeliveryQueue, clock: Clock, event: Event,
     with bound_contextvars(case_id=event.case_id):
         log.info("deliveries_cancelled", cancelled=cancelled)
     return cancelled > 0  # none: a repeat, or nothing was waiting
+
+
+async def cancel_offer_notices(queue: DeliveryQueue, clock: Clock, event: Event) -> bool:
+    """assignment.declined or .expired: the offer is no longer the reviewer's, so its
+    notices to them not yet delivered are cancelled. One write; a repeat changes nothing."""
+    specialist_id = (event.assignment_declined.specialist_id if event.type == "assignment.declined"
+                     else event.assignment_expired.specialist_id)
+    cancelled = await queue.cancel_undelivered(event.case_id, clock.now(), offer_notices_of(specialist_id))
+    if cancelled:
+        with bound_contextvars(case_id=event.case_id):
+            log.info("offer_notices_cancelled", cancelled=cancelled)
+    return True  # applied (nothing waiting is the usual case, not a repeat)
 
 
 # --- commands: the tenant's endpoints --------------------------------------------

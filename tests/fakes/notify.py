@@ -167,9 +167,9 @@ class InMemoryDeliveryQueue:
                 rearmed += 1
         return rearmed
 
-    async def cancel_undelivered(self, case_id: str, now: datetime) -> int:
+    async def cancel_undelivered(self, case_id: str, now: datetime, stops=stopped_by_withdrawal) -> int:
         stopped = [d for d in self._state.deliveries.values()
-                   if d.case_id == case_id and stopped_by_withdrawal(d.kind, d.recipient)]
+                   if d.case_id == case_id and stops(d.kind, d.recipient, d.person_id)]
         cancelled = [d for d in stopped if d.status in (PENDING, DEAD)]
         for d in cancelled:
             self._state.deliveries[d.delivery_id] = dataclasses.replace(d, status=CANCELLED, next_attempt_at=None)

@@ -4,6 +4,7 @@ one delivery per id, leases that expire, and outcomes fenced by attempt."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from secondlook.unitofwork import transactor
 from secondlook.v1 import events_pb2
 from services.notify import repository
 from services.notify.domain.deliveries import DEAD, PENDING, SENDING, Attempt, tenant_delivery
-from services.notify.domain.routing import route_of
+from services.notify.domain.routing import offer_notices_of, route_of
 from services.notify.repository import MongoDeliveries, MongoDeliveryQueue, NotifyUnitOfWork
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, notify_transact
 from tests.fakes.transact import Committed
@@ -195,3 +196,17 @@ async def test_a_postponed_notice_waits_and_one_whose_case_was_withdrawn_meanwhi
               for d in await _values(snapshot)}
     assert status == {"c-quiet": PENDING, "c-gone": "cancelled"}
     assert await queue.next_due() == until
+
+
+async def test_an_ended_offer_cancels_its_reviewers_notices_only(ports):
+    _, queue, snapshot, alone = ports
+    clock = FakeClock()
+    base = _delivery(clock, "c-offer")
+    mine = dataclasses.replace(base, delivery_id="e1:reviewer:email", recipient="reviewer", kind="offered",
+                               person_id="s1", channel="email", body=b"{}")
+    theirs = dataclasses.replace(mine, delivery_id="e2:reviewer:email", person_id="s2")
+    await alone.add_many([base, mine, theirs])
+    assert await queue.cancel_undelivered("c-offer", clock.now(), offer_notices_of("s1")) == 1
+    status = {(d["_id"] if isinstance(d, dict) else d.delivery_id): (d["status"] if isinstance(d, dict) else d.status)
+              for d in await _values(snapshot)}
+    assert status == {base.delivery_id: PENDING, mine.delivery_id: "cancelled", theirs.delivery_id: PENDING}

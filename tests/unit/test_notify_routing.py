@@ -247,3 +247,22 @@ async def test_a_tenant_does_not_see_the_reviewers_or_operations_notices_of_its_
     with pytest.raises(usecases.UnknownDeliveries):
         await usecases.retry_delivery(queue, FakeClock(), delivery_id=sent[0].delivery_id,
                                       tenants=frozenset({"t1"}), max_attempts=3)
+
+
+async def test_an_offer_declined_or_expired_cancels_its_notices_to_that_reviewer_only():
+    transact = notify_transact()
+    queue = InMemoryDeliveryQueue(transact)
+    clock = FakeClock()
+    first = lifecycle_event("specialist.offered", specialist_id="s1", assignment_id="a1")
+    second = lifecycle_event("specialist.offered", specialist_id="s2", assignment_id="a2")
+    _, sent, _, _ = await _route([first, second], InMemoryEndpoints(), transact=transact)
+    for d in sent:  # say each waits for its reviewer's quiet hours
+        await usecases.record_postponed(queue, d, Attempt(1, clock.now(), "postponed"), clock.now(), max_attempts=3)
+    declined = lifecycle_event("assignment.declined", specialist_id="s1", assignment_id="a1")
+    assert await usecases.cancel_offer_notices(queue, clock, declined)
+    status = sorted((d.person_id, d.channel, d.status) for d in transact.state.deliveries.values())
+    assert status == [("s1", "email", CANCELLED), ("s1", "sms", CANCELLED), ("s2", "email", PENDING),
+                      ("s2", "sms", PENDING)]
+    expired = lifecycle_event("assignment.expired", specialist_id="s2", assignment_id="a2")
+    assert await usecases.cancel_offer_notices(queue, clock, expired)
+    assert {d.status for d in transact.state.deliveries.values()} == {CANCELLED}

@@ -109,11 +109,23 @@ TEMPLATES_BY_CHANNEL = {channel: tuple(sorted({f"{a}_{r.kind}" for r in _ALL_ROU
                         for channel in PERSON_CHANNELS}
 
 
-def stopped_by_withdrawal(kind: str, recipient: str) -> bool:
+def stopped_by_withdrawal(kind: str, recipient: str, person_id: str = "") -> bool:
     """Whether a withdrawal cancels such a notice not yet delivered: an opinion's and an
     information request's (to anyone), and every reviewer's (an offer or a reminder
     about a case no longer to be reviewed)."""
     return kind in CANCELLED_KINDS or recipient == REVIEWER
+
+
+def offer_notices_of(specialist_id: str):
+    """What an offer declined or expired cancels: its notices to that reviewer not yet
+    delivered (one waiting for the reviewer's quiet hours to end, say)."""
+    def stopped(kind: str, recipient: str, person_id: str) -> bool:
+        return kind == "offered" and recipient == REVIEWER and person_id == specialist_id
+    return stopped
+
+
+# Events that cancel notices rather than send them.
+OFFER_ENDED = ("assignment.declined", "assignment.expired")
 
 
 def route_of(event: Event) -> Route | None:
