@@ -25,29 +25,31 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18secondlook/v1/case.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x01\n\rTimelineEntry\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08producer\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t*\xd0\x02\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41SE_STATUS_SUBMITTED\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_MATCHING\x10\x02\x12\x17\n\x13\x43\x41SE_STATUS_OFFERED\x10\x03\x12\x18\n\x14\x43\x41SE_STATUS_ASSIGNED\x10\x04\x12\x19\n\x15\x43\x41SE_STATUS_IN_REVIEW\x10\x05\x12\x1a\n\x16\x43\x41SE_STATUS_NEEDS_INFO\x10\x06\x12\x1d\n\x19\x43\x41SE_STATUS_OPINION_READY\x10\x07\x12\x19\n\x15\x43\x41SE_STATUS_DELIVERED\x10\x08\x12\x16\n\x12\x43\x41SE_STATUS_CLOSED\x10\t\x12\x19\n\x15\x43\x41SE_STATUS_UNMATCHED\x10\n\x12\x19\n\x15\x43\x41SE_STATUS_WITHDRAWN\x10\x0b*\xed\x01\n\x10WithdrawalReason\x12!\n\x1dWITHDRAWAL_REASON_UNSPECIFIED\x10\x00\x12%\n!WITHDRAWAL_REASON_PATIENT_REQUEST\x10\x01\x12\x1f\n\x1bWITHDRAWAL_REASON_DUPLICATE\x10\x02\x12(\n$WITHDRAWAL_REASON_SUBMITTED_IN_ERROR\x10\x03\x12\'\n#WITHDRAWAL_REASON_TREATMENT_DECIDED\x10\x04\x12\x1b\n\x17WITHDRAWAL_REASON_OTHER\x10\x05*]\n\x08\x43\x61seKind\x12\x19\n\x15\x43\x41SE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41SE_KIND_SECOND_OPINION\x10\x01\x12\x18\n\x14\x43\x41SE_KIND_PRIOR_AUTH\x10\x02*O\n\x07Urgency\x12\x17\n\x13URGENCY_UNSPECIFIED\x10\x00\x12\x14\n\x10URGENCY_STANDARD\x10\x01\x12\x15\n\x11URGENCY_EXPEDITED\x10\x02*\xd8\x01\n\rDeclineReason\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNSPECIFIED\x10\x00\x12\'\n#DECLINE_REASON_CONFLICT_OF_INTEREST\x10\x01\x12$\n DECLINE_REASON_OUTSIDE_EXPERTISE\x10\x02\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_NO_CAPACITY\x10\x03\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNAVAILABLE\x10\x04\x12\x18\n\x14\x44\x45\x43LINE_REASON_OTHER\x10\x05*t\n\x0b\x43oncordance\x12\x1b\n\x17\x43ONCORDANCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ONCORDANCE_SAME\x10\x01\x12\x17\n\x13\x43ONCORDANCE_REFINED\x10\x02\x12\x19\n\x15\x43ONCORDANCE_DIFFERENT\x10\x03*\xaa\x01\n\x14\x44iagnosisConcordance\x12%\n!DIAGNOSIS_CONCORDANCE_UNSPECIFIED\x10\x00\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_CONFIRMED\x10\x01\x12!\n\x1d\x44IAGNOSIS_CONCORDANCE_REFINED\x10\x02\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_DIFFERENT\x10\x03*\xf0\x01\n\x14TreatmentConcordance\x12%\n!TREATMENT_CONCORDANCE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTREATMENT_CONCORDANCE_AGREE\x10\x01\x12\x32\n.TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS\x10\x02\x12\x31\n-TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED\x10\x03\x12)\n%TREATMENT_CONCORDANCE_NOT_RECOMMENDED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18secondlook/v1/case.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x01\n\rTimelineEntry\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08producer\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"o\n\x10RequestedService\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x05\x12\x0e\n\x06system\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x01\x12\x0c\n\x04unit\x18\x06 \x01(\t*\xd0\x02\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41SE_STATUS_SUBMITTED\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_MATCHING\x10\x02\x12\x17\n\x13\x43\x41SE_STATUS_OFFERED\x10\x03\x12\x18\n\x14\x43\x41SE_STATUS_ASSIGNED\x10\x04\x12\x19\n\x15\x43\x41SE_STATUS_IN_REVIEW\x10\x05\x12\x1a\n\x16\x43\x41SE_STATUS_NEEDS_INFO\x10\x06\x12\x1d\n\x19\x43\x41SE_STATUS_OPINION_READY\x10\x07\x12\x19\n\x15\x43\x41SE_STATUS_DELIVERED\x10\x08\x12\x16\n\x12\x43\x41SE_STATUS_CLOSED\x10\t\x12\x19\n\x15\x43\x41SE_STATUS_UNMATCHED\x10\n\x12\x19\n\x15\x43\x41SE_STATUS_WITHDRAWN\x10\x0b*\xed\x01\n\x10WithdrawalReason\x12!\n\x1dWITHDRAWAL_REASON_UNSPECIFIED\x10\x00\x12%\n!WITHDRAWAL_REASON_PATIENT_REQUEST\x10\x01\x12\x1f\n\x1bWITHDRAWAL_REASON_DUPLICATE\x10\x02\x12(\n$WITHDRAWAL_REASON_SUBMITTED_IN_ERROR\x10\x03\x12\'\n#WITHDRAWAL_REASON_TREATMENT_DECIDED\x10\x04\x12\x1b\n\x17WITHDRAWAL_REASON_OTHER\x10\x05*]\n\x08\x43\x61seKind\x12\x19\n\x15\x43\x41SE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41SE_KIND_SECOND_OPINION\x10\x01\x12\x18\n\x14\x43\x41SE_KIND_PRIOR_AUTH\x10\x02*O\n\x07Urgency\x12\x17\n\x13URGENCY_UNSPECIFIED\x10\x00\x12\x14\n\x10URGENCY_STANDARD\x10\x01\x12\x15\n\x11URGENCY_EXPEDITED\x10\x02*\xd8\x01\n\rDeclineReason\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNSPECIFIED\x10\x00\x12\'\n#DECLINE_REASON_CONFLICT_OF_INTEREST\x10\x01\x12$\n DECLINE_REASON_OUTSIDE_EXPERTISE\x10\x02\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_NO_CAPACITY\x10\x03\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNAVAILABLE\x10\x04\x12\x18\n\x14\x44\x45\x43LINE_REASON_OTHER\x10\x05*t\n\x0b\x43oncordance\x12\x1b\n\x17\x43ONCORDANCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ONCORDANCE_SAME\x10\x01\x12\x17\n\x13\x43ONCORDANCE_REFINED\x10\x02\x12\x19\n\x15\x43ONCORDANCE_DIFFERENT\x10\x03*\xaa\x01\n\x14\x44iagnosisConcordance\x12%\n!DIAGNOSIS_CONCORDANCE_UNSPECIFIED\x10\x00\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_CONFIRMED\x10\x01\x12!\n\x1d\x44IAGNOSIS_CONCORDANCE_REFINED\x10\x02\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_DIFFERENT\x10\x03*\xf0\x01\n\x14TreatmentConcordance\x12%\n!TREATMENT_CONCORDANCE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTREATMENT_CONCORDANCE_AGREE\x10\x01\x12\x32\n.TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS\x10\x02\x12\x31\n-TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED\x10\x03\x12)\n%TREATMENT_CONCORDANCE_NOT_RECOMMENDED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.case_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CASESTATUS']._serialized_start=308
-  _globals['_CASESTATUS']._serialized_end=644
-  _globals['_WITHDRAWALREASON']._serialized_start=647
-  _globals['_WITHDRAWALREASON']._serialized_end=884
-  _globals['_CASEKIND']._serialized_start=886
-  _globals['_CASEKIND']._serialized_end=979
-  _globals['_URGENCY']._serialized_start=981
-  _globals['_URGENCY']._serialized_end=1060
-  _globals['_DECLINEREASON']._serialized_start=1063
-  _globals['_DECLINEREASON']._serialized_end=1279
-  _globals['_CONCORDANCE']._serialized_start=1281
-  _globals['_CONCORDANCE']._serialized_end=1397
-  _globals['_DIAGNOSISCONCORDANCE']._serialized_start=1400
-  _globals['_DIAGNOSISCONCORDANCE']._serialized_end=1570
-  _globals['_TREATMENTCONCORDANCE']._serialized_start=1573
-  _globals['_TREATMENTCONCORDANCE']._serialized_end=1813
+  _globals['_CASESTATUS']._serialized_start=421
+  _globals['_CASESTATUS']._serialized_end=757
+  _globals['_WITHDRAWALREASON']._serialized_start=760
+  _globals['_WITHDRAWALREASON']._serialized_end=997
+  _globals['_CASEKIND']._serialized_start=999
+  _globals['_CASEKIND']._serialized_end=1092
+  _globals['_URGENCY']._serialized_start=1094
+  _globals['_URGENCY']._serialized_end=1173
+  _globals['_DECLINEREASON']._serialized_start=1176
+  _globals['_DECLINEREASON']._serialized_end=1392
+  _globals['_CONCORDANCE']._serialized_start=1394
+  _globals['_CONCORDANCE']._serialized_end=1510
+  _globals['_DIAGNOSISCONCORDANCE']._serialized_start=1513
+  _globals['_DIAGNOSISCONCORDANCE']._serialized_end=1683
+  _globals['_TREATMENTCONCORDANCE']._serialized_start=1686
+  _globals['_TREATMENTCONCORDANCE']._serialized_end=1926
   _globals['_TIMELINEENTRY']._serialized_start=77
   _globals['_TIMELINEENTRY']._serialized_end=305
+  _globals['_REQUESTEDSERVICE']._serialized_start=307
+  _globals['_REQUESTEDSERVICE']._serialized_end=418
 # @@protoc_insertion_point(module_scope)

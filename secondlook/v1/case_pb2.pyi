@@ -136,3 +136,19 @@ class TimelineEntry(_message.Message):
     recorded_at: _timestamp_pb2.Timestamp
     detail: str
     def __init__(self, status: _Optional[_Union[CaseStatus, str]] = ..., event_type: _Optional[str] = ..., event_id: _Optional[str] = ..., producer: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RequestedService(_message.Message):
+    __slots__ = ("key", "sequence", "system", "code", "quantity", "unit")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    sequence: int
+    system: str
+    code: str
+    quantity: float
+    unit: str
+    def __init__(self, key: _Optional[str] = ..., sequence: _Optional[int] = ..., system: _Optional[str] = ..., code: _Optional[str] = ..., quantity: _Optional[float] = ..., unit: _Optional[str] = ...) -> None: ...

@@ -143,7 +143,7 @@ class AssignmentsWithdrawn(_message.Message):
     def __init__(self, assignment_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CaseSubmitted(_message.Message):
-    __slots__ = ("diagnosis_code", "urgency", "jurisdiction", "language", "kind", "secondary_diagnosis_codes", "panel_requested", "blind_review_requested", "first_opinion_physician_npi", "first_opinion_organization", "first_opinion_organization_npi", "attachment_count")
+    __slots__ = ("diagnosis_code", "urgency", "jurisdiction", "language", "kind", "secondary_diagnosis_codes", "panel_requested", "blind_review_requested", "first_opinion_physician_npi", "first_opinion_organization", "first_opinion_organization_npi", "attachment_count", "requested_services")
     DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
     JURISDICTION_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +156,7 @@ class CaseSubmitted(_message.Message):
     FIRST_OPINION_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
     FIRST_OPINION_ORGANIZATION_NPI_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_SERVICES_FIELD_NUMBER: _ClassVar[int]
     diagnosis_code: str
     urgency: _case_pb2.Urgency
     jurisdiction: str
@@ -168,7 +169,8 @@ class CaseSubmitted(_message.Message):
     first_opinion_organization: str
     first_opinion_organization_npi: str
     attachment_count: int
-    def __init__(self, diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., secondary_diagnosis_codes: _Optional[_Iterable[str]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., first_opinion_physician_npi: _Optional[str] = ..., first_opinion_organization: _Optional[str] = ..., first_opinion_organization_npi: _Optional[str] = ..., attachment_count: _Optional[int] = ...) -> None: ...
+    requested_services: _containers.RepeatedCompositeFieldContainer[_case_pb2.RequestedService]
+    def __init__(self, diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., secondary_diagnosis_codes: _Optional[_Iterable[str]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., first_opinion_physician_npi: _Optional[str] = ..., first_opinion_organization: _Optional[str] = ..., first_opinion_organization_npi: _Optional[str] = ..., attachment_count: _Optional[int] = ..., requested_services: _Optional[_Iterable[_Union[_case_pb2.RequestedService, _Mapping]]] = ...) -> None: ...
 
 class MatchingStarted(_message.Message):
     __slots__ = ("specialties",)

@@ -112,7 +112,7 @@ class GetCaseForReviewRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
 
 class CaseForReview(_message.Message):
-    __slots__ = ("case_id", "kind", "urgency", "jurisdiction", "language", "patient_sex", "patient_age_years", "diagnosis", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested", "status", "info_requests")
+    __slots__ = ("case_id", "kind", "urgency", "jurisdiction", "language", "patient_sex", "patient_age_years", "diagnosis", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested", "status", "info_requests", "requested_services")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class CaseForReview(_message.Message):
     BLIND_REVIEW_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     INFO_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_SERVICES_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     kind: _case_pb2.CaseKind
     urgency: _case_pb2.Urgency
@@ -145,7 +146,8 @@ class CaseForReview(_message.Message):
     blind_review_requested: bool
     status: _case_pb2.CaseStatus
     info_requests: _containers.RepeatedCompositeFieldContainer[InfoRequest]
-    def __init__(self, case_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., patient_sex: _Optional[_Union[AdministrativeSex, str]] = ..., patient_age_years: _Optional[int] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ...) -> None: ...
+    requested_services: _containers.RepeatedCompositeFieldContainer[_case_pb2.RequestedService]
+    def __init__(self, case_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., patient_sex: _Optional[_Union[AdministrativeSex, str]] = ..., patient_age_years: _Optional[int] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., requested_services: _Optional[_Iterable[_Union[_case_pb2.RequestedService, _Mapping]]] = ...) -> None: ...
 
 class AddDocumentsRequest(_message.Message):
     __slots__ = ("case_id", "attachments")
@@ -394,7 +396,7 @@ class GetCaseRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id", "kind", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "consent", "panel_requested", "blind_review_requested", "withdrawal_reason", "withdrawal_note", "withdrawn_at", "info_requests")
+    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id", "kind", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "consent", "panel_requested", "blind_review_requested", "withdrawal_reason", "withdrawal_note", "withdrawn_at", "info_requests", "prior_auth")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -421,6 +423,7 @@ class Case(_message.Message):
     WITHDRAWAL_NOTE_FIELD_NUMBER: _ClassVar[int]
     WITHDRAWN_AT_FIELD_NUMBER: _ClassVar[int]
     INFO_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_AUTH_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     tenant_id: str
     client_request_id: str
@@ -447,4 +450,39 @@ class Case(_message.Message):
     withdrawal_note: str
     withdrawn_at: _timestamp_pb2.Timestamp
     info_requests: _containers.RepeatedCompositeFieldContainer[InfoRequest]
-    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., withdrawal_reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ..., withdrawal_note: _Optional[str] = ..., withdrawn_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ...) -> None: ...
+    prior_auth: PriorAuthRequest
+    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., withdrawal_reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ..., withdrawal_note: _Optional[str] = ..., withdrawn_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., prior_auth: _Optional[_Union[PriorAuthRequest, _Mapping]] = ...) -> None: ...
+
+class PriorAuthRequest(_message.Message):
+    __slots__ = ("submission_id", "claim_identifier", "items", "member_id", "plan", "payer", "requesting_provider", "requesting_organization", "claim_type", "expedited")
+    SUBMISSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    PAYER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTING_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTING_ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPEDITED_FIELD_NUMBER: _ClassVar[int]
+    submission_id: str
+    claim_identifier: str
+    items: _containers.RepeatedCompositeFieldContainer[_case_pb2.RequestedService]
+    member_id: str
+    plan: str
+    payer: Party
+    requesting_provider: Party
+    requesting_organization: Party
+    claim_type: str
+    expedited: bool
+    def __init__(self, submission_id: _Optional[str] = ..., claim_identifier: _Optional[str] = ..., items: _Optional[_Iterable[_Union[_case_pb2.RequestedService, _Mapping]]] = ..., member_id: _Optional[str] = ..., plan: _Optional[str] = ..., payer: _Optional[_Union[Party, _Mapping]] = ..., requesting_provider: _Optional[_Union[Party, _Mapping]] = ..., requesting_organization: _Optional[_Union[Party, _Mapping]] = ..., claim_type: _Optional[str] = ..., expedited: _Optional[bool] = ...) -> None: ...
+
+class Party(_message.Message):
+    __slots__ = ("name", "npi", "identifier")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NPI_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    npi: str
+    identifier: str
+    def __init__(self, name: _Optional[str] = ..., npi: _Optional[str] = ..., identifier: _Optional[str] = ...) -> None: ...

@@ -5,8 +5,9 @@ are kept in clear: they are what queries and the projection use. Everything else
 the case says is sealed with the service's PHI cipher (secondlook/phi.py), as one
 value (`content`: the patient, the texts, the physician's name, the question, the
 consent), the records as another (`attachments`) and a withdrawal note as a
-third. MRNs are sealed deterministically into a lookup collection of their own
-(`lookup_docs`) for equality lookups. Cases written before encryption, with each field sealed on its own, or
+third. MRNs, and a prior-authorization request's trace number, are sealed
+deterministically into a lookup collection of their own (`lookup_docs`) for
+equality lookups. Cases written before encryption, with each field sealed on its own, or
 before the complete model, still read.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import asdict
 
 from secondlook.phi import PhiCipher
 
+from .domain import priorauth
 from .domain.case import Case, InfoRequest
 from .domain.content import (
     Attachment,
@@ -82,15 +84,24 @@ async def lookup_docs(c: Case, cipher: PhiCipher) -> list[dict]:
     index a lookup needs costs nothing to the case's many later updates."""
     if c.content is None:
         return []
-    return [{"_id": f"{c.case_id}:{n}", "lookup": await cipher.seal_lookup(mrn_key(c.tenant_id, system, value)),
-             "tenant_id": c.tenant_id, "case_id": c.case_id}
-            for n, (system, value) in enumerate(c.content.patient.mrns)]
+    keys = [mrn_key(c.tenant_id, system, value) for system, value in c.content.patient.mrns]
+    if c.content.prior_auth is not None:
+        keys.append(prior_auth_key(c.tenant_id, c.content.prior_auth.claim_identifier
+                                   or c.content.prior_auth.submission_id))
+    return [{"_id": f"{c.case_id}:{n}", "lookup": await cipher.seal_lookup(key), "tenant_id": c.tenant_id,
+             "case_id": c.case_id} for n, key in enumerate(keys)]
 
 
 def mrn_key(tenant_id: str, system: str, value: str) -> str:
     """What is sealed for an MRN lookup: the same number from another assigner, or in
     another tenant, is another patient, and must not seal the same."""
     return "\x1f".join((tenant_id, system, value))
+
+
+def prior_auth_key(tenant_id: str, identifier: str) -> str:
+    """What is sealed to find a prior-authorization request by the submitter's trace
+    number ($inquire); an MRN's assigner is a URI, so no MRN key is ever the same."""
+    return "\x1f".join((tenant_id, "pas-claim", identifier))
 
 
 async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) -> dict:
@@ -107,6 +118,7 @@ async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) 
         "first_opinion_diagnosis_text": f.diagnosis.text, "treatment_displays": [p.display for p in f.treatment_codes],
         "treatment_text": f.treatment_text, "rationale": f.rationale,
         "clinical_question": content.clinical_question, "consent": asdict(content.consent),
+        **({"prior_auth": asdict(content.prior_auth)} if content.prior_auth else {}),
     }
     return {
         "content": await cipher.seal(sealed),
@@ -185,6 +197,7 @@ async def _content(doc: dict, cipher: PhiCipher) -> CaseContent:
         ),
         clinical_question=sealed["clinical_question"], attachments=await opened_attachments(doc, cipher),
         consent=_consent(sealed["consent"]), withdrawal_note=await cipher.open(doc.get("withdrawal_note", "")),
+        prior_auth=priorauth.from_dict(sealed["prior_auth"]) if "prior_auth" in sealed else None,
     )
 
 

@@ -4,6 +4,9 @@ SubmitCase and of a status read, with the same bearer tokens.
   POST /fhir, POST /fhir/Bundle   a transaction Bundle (services/intake/fhir/translate.py)
                                   -> the SubmitCase use case. 201 with a transaction-response
                                   and Location; 200 for a repeat of the same request
+  POST /fhir/Claim/$submit        a Da Vinci PAS request Bundle (services/intake/fhir/pas.py) -> a
+                                  PRIOR_AUTH case; 200 with a PAS response Bundle, every item pended
+  POST /fhir/Claim/$inquire       a PAS inquiry Bundle -> the request's current response Bundle
   GET /fhir/ServiceRequest/{id}   the case's status as a ServiceRequest (no PHI: not audited)
   GET /fhir/metadata              the CapabilityStatement (public)
 
@@ -26,14 +29,16 @@ from aiohttp import web
 from secondlook.auth import AuthError, Principal, TokenVerifier
 from secondlook.clock import Clock
 from secondlook.events import new_traceparent, trace_id_of
-from secondlook.fhir.problems import DUPLICATE, Problem
+from secondlook.fhir.bundle import read_bundle
+from secondlook.fhir.problems import DUPLICATE, VALUE, Problem
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .fhir import responses
+from .fhir import pas, responses
+from .fhir.claimresponse import claim_response_bundle
 from .fhir.outcome import operation_outcome, outcome_of, to_json
-from .fhir.submission import UNPROCESSABLE, Refusal, explain, read_submission
+from .fhir.submission import BAD_REQUEST, UNPROCESSABLE, Refusal, explain, read_submission
 from .repository import CaseReader
 
 log = get_logger(__name__)
@@ -127,6 +132,64 @@ class FhirApi:
                    "ETag": f'W/"{responses.VERSION}"'}
         return _fhir(201 if created else 200, responses.transaction_response(read.bundle, case, created), headers)
 
+    async def _bundle(self, request: web.Request, expected: str) -> tuple[dict | None, web.Response | None]:
+        """The posted Bundle as JSON, or the refusal (415 not JSON, 400 not an R4 Bundle)."""
+        if request.content_type not in _JSON_TYPES:
+            raise _Refused(415, "not-supported", f"send the Bundle as {FHIR_JSON}")
+        body = await request.read()
+        bundle, problems = await asyncio.to_thread(read_bundle, body, expected)
+        if bundle is None:
+            return None, _fhir(BAD_REQUEST, operation_outcome(problems))
+        return bundle, None
+
+    async def submit_prior_auth(self, request: web.Request) -> web.Response:
+        """Claim/$submit: a PAS request Bundle becomes a PRIOR_AUTH case; the answer is a
+        PAS response Bundle with every item pended (A4) under the case id. 200 for a new
+        request and for a repeat of the same one (its transaction id and content)."""
+        principal = self._principal(request, "submitter")
+        traceparent = request.headers.get("traceparent") or new_traceparent()
+        with bound_contextvars(trace_id=trace_id_of(traceparent)):
+            bundle, refused = await self._bundle(request, "POST /fhir/Claim/$submit takes a PAS request Bundle")
+            if refused is not None:
+                return refused
+            read = await asyncio.to_thread(pas.translate_pas, bundle)
+            if read.request is None:
+                log.info("pas_request_refused", issues=len(read.problems))
+                return _fhir(UNPROCESSABLE, operation_outcome(read.problems))
+            try:
+                case, created = await usecases.submit_prior_auth(
+                    self._transact, self._reader, self._audit, self._clock, read.request, principal=principal,
+                    traceparent=traceparent, stuck_after=self._stuck_after)
+            except usecases.InvalidSubmission as exc:
+                problems = [Problem(read.locate(path), f"{path}: {rule}", VALUE) for path, rule in exc.violations]
+                log.info("pas_request_refused", issues=len(problems))
+                return _fhir(UNPROCESSABLE, operation_outcome(problems))
+            except usecases.KeyReused:
+                return _fhir(409, operation_outcome([Problem(
+                    "Bundle.identifier.value", "already used for a different request in this tenant: a "
+                                               "resubmission repeats the request it names", DUPLICATE)]))
+        log.info("pas_request_received", created=created, notes=len(read.notes))
+        # A repeat's request is the stored one (the same content, or it was refused above).
+        return _fhir(200, claim_response_bundle(read.request, case.case_id, case.submitted_at),
+                     {"Location": str(request.url.with_path(f"/fhir/ServiceRequest/{case.case_id}").with_query(None))})
+
+    async def inquire_prior_auth(self, request: web.Request) -> web.Response:
+        """Claim/$inquire: the current ClaimResponse of a request of the caller's tenant,
+        found by the submitter's trace number and the patient's member id."""
+        principal = self._principal(request, "submitter")
+        bundle, refused = await self._bundle(request, "POST /fhir/Claim/$inquire takes a PAS inquiry Bundle")
+        if refused is not None:
+            return refused
+        inquiry = await asyncio.to_thread(pas.read_inquiry, bundle)
+        if isinstance(inquiry, list):
+            return _fhir(UNPROCESSABLE, operation_outcome(inquiry))
+        case = await usecases.prior_auth_request(self._reader, self._audit, self._clock, principal,
+                                                 inquiry.identifier, inquiry.member_id)
+        if case is None:  # another tenant's request is indistinguishable from a missing one
+            raise _Refused(404, "not-found", "no prior-authorization request of this tenant has this trace "
+                                             "number for this member")
+        return _fhir(200, claim_response_bundle(case.content.prior_auth, case.case_id, case.submitted_at))
+
     async def read_service_request(self, request: web.Request) -> web.Response:
         principal = self._principal(request, "submitter", "operator")
         case_id = request.match_info["id"]
@@ -148,6 +211,8 @@ def make_fhir_app(transact: Transact, reader: CaseReader, audit: usecases.AuditT
     app.add_routes([
         web.post("/fhir", api.submit),
         web.post("/fhir/Bundle", api.submit),
+        web.post("/fhir/Claim/$submit", api.submit_prior_auth),
+        web.post("/fhir/Claim/$inquire", api.inquire_prior_auth),
         web.get("/fhir/ServiceRequest/{id}", api.read_service_request),
         web.get("/fhir/metadata", api.metadata),
     ])

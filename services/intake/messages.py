@@ -6,9 +6,10 @@ from datetime import date, datetime
 
 from secondlook.v1 import case_pb2, intake_pb2
 
-from .domain.case import Case, InfoRequest, answered_at, confirmed_requests
+from .domain.case import Case, InfoRequest, answered_at, confirmed_requests, requested_service
 from .domain.content import CaseContent, Diagnosis
 from .domain.lifecycle import TimelineEntry
+from .domain.priorauth import Party, PriorAuthRequest
 
 
 def _diagnosis(d: Diagnosis) -> intake_pb2.Diagnosis:
@@ -77,10 +78,25 @@ def _add_content(msg: intake_pb2.Case, content: CaseContent) -> None:
         clinical_question=content.clinical_question,
         attachments=[intake_pb2.Attachment(uri=a.uri, media_type=a.media_type, size_bytes=a.size_bytes,
                                            sha256=a.sha256, title=a.title) for a in content.attachments],
-        consent=intake_pb2.Consent(granted=True, scope=consent.scope, recorded_by=consent.recorded_by),
         withdrawal_note=content.withdrawal_note,
     ))
+    if content.prior_auth is not None:  # a payer's review asks no consent of the patient
+        msg.prior_auth.CopyFrom(prior_auth_message(content.prior_auth))
+        return
+    msg.consent.MergeFrom(intake_pb2.Consent(granted=True, scope=consent.scope, recorded_by=consent.recorded_by))
     msg.consent.granted_at.FromDatetime(consent.granted_at)
+
+
+def _party(p: Party) -> intake_pb2.Party:
+    return intake_pb2.Party(name=p.name, npi=p.npi, identifier=p.identifier)
+
+
+def prior_auth_message(r: PriorAuthRequest) -> intake_pb2.PriorAuthRequest:
+    return intake_pb2.PriorAuthRequest(
+        submission_id=r.submission_id, claim_identifier=r.claim_identifier,
+        items=[requested_service(i) for i in r.items], member_id=r.member_id, plan=r.plan, payer=_party(r.payer),
+        requesting_provider=_party(r.requesting_provider),
+        requesting_organization=_party(r.requesting_organization), claim_type=r.claim_type, expedited=r.expedited)
 
 
 AGE_CAP = 90  # HIPAA Safe Harbor: ages over 89 are told as 90 or older
@@ -115,6 +131,7 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
         panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested, status=case.status,
         info_requests=[info_request_message(r, answered_at(case, r)) for r in case.info_requests
                        if r.specialist_id == specialist_id and r.request_id in confirmed_requests(case)],
+        requested_services=[requested_service(i) for i in content.prior_auth.items] if content.prior_auth else [],
     )
 
 

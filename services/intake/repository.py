@@ -24,6 +24,7 @@ from .casedoc import (
     lookup_docs,
     mrn_key,
     opened_attachments,
+    prior_auth_key,
     sealed_attachments,
     to_doc,
     withdrawal_fields,
@@ -64,6 +65,7 @@ class CaseReader(Protocol):
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]: ...
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]: ...
+    async def prior_auth_requests(self, tenant_id: str, identifier: str) -> list[Case]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -284,6 +286,17 @@ class MongoCaseReader:
             if len(found) == limit:
                 break
         return found
+
+    async def prior_auth_requests(self, tenant_id: str, identifier: str) -> list[Case]:
+        """The tenant's PRIOR_AUTH cases under the submitter's trace number, with their
+        content, oldest first (a submitter reuses a trace number rarely; a few at most)."""
+        seal = await self._cipher.seal_lookup(prior_auth_key(tenant_id, identifier))
+        lookups = self._db[PATIENT_LOOKUPS].find({"lookup": seal}, {"case_id": 1})
+        case_ids = [d["case_id"] for d in await lookups.limit(MAX_CASES_PER_PATIENT).to_list()]
+        if not case_ids:
+            return []
+        docs = await self._db[CASES].find({"_id": {"$in": case_ids}, "tenant_id": tenant_id}).to_list()
+        return sorted([await from_doc(d, self._cipher) for d in docs], key=lambda c: (c.submitted_at, c.case_id))
 
     async def _patient_cases(self, query: CaseQuery, limit: int) -> list[Case]:
         """`list_cases` for one patient: the patient's case ids from the lookups (sealed as

@@ -18,6 +18,7 @@ from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
+from secondlook.v1.case_pb2 import CaseKind
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from secondlook.validation import question_violations
 
@@ -34,7 +35,8 @@ from .domain.lifecycle import (
     timeline_complete,
 )
 from .domain.listing import CaseQuery
-from .domain.submission import MAX_ATTACHMENTS, validate, validate_attachments
+from .domain.priorauth import PriorAuthRequest
+from .domain.submission import MAX_ATTACHMENTS, ValidSubmission, validate, validate_attachments, validate_prior_auth
 from .repository import CaseReader, CaseRepository, DuplicateRequest
 
 log = get_logger(__name__)
@@ -67,7 +69,9 @@ CONTENT_PARTS = ("patient", "diagnoses", "first_opinion", "clinical_question", "
 
 
 def _access(principal: Principal, method: str, case: Case, now: datetime,
-            fields: tuple[str, ...] = CONTENT_PARTS) -> Access:
+            fields: tuple[str, ...] | None = None) -> Access:
+    if fields is None:  # the whole case
+        fields = CONTENT_PARTS + (("prior_auth",) if case.kind == CaseKind.CASE_KIND_PRIOR_AUTH else ())
     return Access(tenant_id=case.tenant_id, subject=principal.subject, roles=tuple(sorted(principal.roles)),
                   method=method, case_id=case.case_id, fields=fields, at=now)
 
@@ -106,10 +110,29 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
     made before (created False). Nothing is stored for an invalid request. A new
     case's PHI is written: the audit records it before the caller hears of the case."""
     now = clock.now()
-    tenant_id, submitted_by = principal.tenant, principal.subject
     valid, violations = validate(request, now)
     if valid is None:
         raise InvalidSubmission(violations)
+    return await _submit(transact, reader, audit, valid, now, principal=principal, traceparent=traceparent,
+                         stuck_after=stuck_after, method="SubmitCase")
+
+
+async def submit_prior_auth(transact: Transact, reader: CaseReader, audit: AuditTrail, clock: Clock,
+                            request: PriorAuthRequest, *, principal: Principal, traceparent: str,
+                            stuck_after: float) -> tuple[Case, bool]:
+    """SubmitCase for a prior-authorization request (Claim/$submit): a PRIOR_AUTH case,
+    idempotent on the submitter's transaction id within the tenant."""
+    now = clock.now()
+    valid, violations = validate_prior_auth(request, now)
+    if valid is None:
+        raise InvalidSubmission(violations)
+    return await _submit(transact, reader, audit, valid, now, principal=principal, traceparent=traceparent,
+                         stuck_after=stuck_after, method="Claim/$submit")
+
+
+async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, valid: ValidSubmission, now: datetime,
+                  *, principal: Principal, traceparent: str, stuck_after: float, method: str) -> tuple[Case, bool]:
+    tenant_id, submitted_by = principal.tenant, principal.subject
     case_id = str(uuid.uuid4())
     recorded: list[asyncio.Future] = []
 
@@ -120,7 +143,7 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
         await uow.cases.add(case)
         uow.emit(event)
         # Recorded as soon as the case is committed, while its event is being published.
-        uow.after_commit.append(lambda: recorded.append(_recording(audit, _access(principal, "SubmitCase", case, now))))
+        uow.after_commit.append(lambda: recorded.append(_recording(audit, _access(principal, method, case, now))))
         return case, True
 
     try:
@@ -130,11 +153,11 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
     if not created and case.request_sha256 != valid.fingerprint:
         raise KeyReused(valid.client_request_id)
     if created:
-        await (recorded[0] if recorded else audit.record(_access(principal, "SubmitCase", case, now)))
+        await (recorded[0] if recorded else audit.record(_access(principal, method, case, now)))
         with bound_contextvars(case_id=case.case_id):
             log.info("case_submitted")
     else:  # the first attempt may have committed and then failed to record the write
-        await audit.record_once(_access(principal, "SubmitCase", case, now))
+        await audit.record_once(_access(principal, method, case, now))
     return case, created
 
 
@@ -321,6 +344,21 @@ async def record_info_request(transact: Transact, audit: AuditTrail, clock: Cloc
     access = _access(principal, "RecordInfoRequest", case, clock.now(), ("info_requests",))
     await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
     return request
+
+
+async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
+                             identifier: str, member_id: str) -> Case | None:
+    """The caller's tenant's latest prior-authorization request under the submitter's
+    trace number for this member ($inquire); None when there is none (another
+    tenant's is never found). The read is recorded: the answer names the patient."""
+    found = [c for c in await reader.prior_auth_requests(principal.tenant, identifier)
+             if c.content is not None and c.content.prior_auth is not None
+             and c.content.prior_auth.member_id == member_id]
+    if not found:
+        return None
+    case = found[-1]
+    await audit.record(_access(principal, "Claim/$inquire", case, clock.now(), fields=("patient", "prior_auth")))
+    return case
 
 
 async def case_status(reader: CaseReader, principal: Principal, case_id: str) -> Case | None:

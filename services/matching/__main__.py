@@ -42,6 +42,7 @@ async def serve() -> int:
     settings = kernel.settings
     policy = MatchPolicy(
         specialty_map=reference.specialty_map(),
+        service_map=reference.service_map(),
         offers=OfferRules(ttl_seconds=settings.matching_offer_ttl_seconds,
                           expedited_ttl_seconds=settings.matching_offer_ttl_expedited_seconds,
                           max_attempts=settings.matching_offer_max_attempts, panel_size=settings.matching_panel_size),

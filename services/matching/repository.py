@@ -429,7 +429,8 @@ def _overdue(doc: dict, now: datetime) -> bool:
 def _facts(doc: dict) -> CaseFacts:
     known = {f.name for f in dataclasses.fields(CaseFacts)}
     return CaseFacts(**{k: v for k, v in doc.items() if k in known} | {
-        "secondary_diagnosis_codes": tuple(doc.get("secondary_diagnosis_codes", ()))})
+        "secondary_diagnosis_codes": tuple(doc.get("secondary_diagnosis_codes", ())),
+        "requested_services": tuple(doc.get("requested_services", ()))})
 
 
 def _offer(d: dict) -> Offer:

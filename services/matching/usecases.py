@@ -55,6 +55,7 @@ from .domain.offers import (
     refill,
     unmatched,
 )
+from .domain.service_map import ServiceSpecialtyMap
 from .domain.specialty_map import SpecialtyMap
 from .repository import MatchingRepository
 
@@ -77,6 +78,10 @@ class MatchPolicy:
     weights: Weights = Weights()
     cover_secondary: bool = False  # a secondary diagnosis may decide when the primary has no specialty
     blind_review_tenants: frozenset[str] = frozenset()  # every case of these tenants is reviewed blind
+    service_map: ServiceSpecialtyMap | None = None  # prior authorization: who may decide a requested service
+
+    def wanted(self, facts: CaseFacts) -> Wanted:
+        return wanted_for(facts, self.specialty_map.specialties_for, self.cover_secondary, self.service_map)
 
 
 def case_facts(event: Event, blind_review_tenants: frozenset[str] = frozenset()) -> CaseFacts:
@@ -92,6 +97,7 @@ def case_facts(event: Event, blind_review_tenants: frozenset[str] = frozenset())
         first_opinion_organization_npi=s.first_opinion_organization_npi, panel_requested=s.panel_requested,
         blind_review_requested=s.blind_review_requested or event.tenant_id in blind_review_tenants,
         records=s.attachment_count,
+        requested_services=tuple(f"{r.system}|{r.code}" for r in s.requested_services),
     )
 
 
@@ -103,7 +109,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         log.info("withdrawn_case_not_matched")
         return
     facts = case_facts(event, policy.blind_review_tenants)
-    wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+    wanted = policy.wanted(facts)
     uow.emit(matching_started(event, wanted.specialties))
     seats = policy.offers.seats(facts)
     chosen, index = await _reserve_seats(uow, event, facts, wanted, clock, policy, seats)
@@ -194,7 +200,7 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         return
     chosen: list[tuple[Offer, Event]] = []
     if not needs.exhausted:
-        wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+        wanted = policy.wanted(facts)
         chosen, _ = await _reserve_seats(uow, event, facts, wanted, clock, policy, needs.seats, needs.offered,
                                          needs.taken_organizations)
     live = seats - needs.seats
@@ -281,7 +287,7 @@ async def _adjudicate(uow: UnitOfWork, cause: Event, decision: Decision, verdict
     facts = decision.facts
     chosen: list[tuple[Offer, Event]] = []
     if adjudicators_failed(decision.offers) < policy.offers.max_attempts:
-        wanted = wanted_for(facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+        wanted = policy.wanted(facts)
         members = [o for o in decision.offers if o.role == REVIEWER and o.state == OPINED]
         chosen, _ = await _reserve_seats(
             uow, cause, facts, wanted, clock, policy, 1, frozenset(o.specialist_id for o in decision.offers),
@@ -458,7 +464,7 @@ async def explain_match(directory: MatchingRepository, everyone: Callable[[], Aw
     decision = await directory.decision(case_id)
     if decision is None or decision.facts.tenant_id not in readable_tenants:
         raise NotFound(case_id)
-    wanted = wanted_for(decision.facts, policy.specialty_map.specialties_for, policy.cover_secondary)
+    wanted = policy.wanted(decision.facts)
     specialists = sorted(await everyone(), key=lambda s: s.specialist_id)
     verdicts = assess(decision.facts, wanted, specialists, today, policy.weights)
     ranked = sorted((v.candidate for v in verdicts if v.candidate), key=lambda c: (-c.score.total, c.tiebreak))

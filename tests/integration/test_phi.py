@@ -132,3 +132,43 @@ async def test_a_case_sealed_field_by_field_before_the_content_was_one_value_sti
         assert abs(read.content.consent.granted_at - content.consent.granted_at) < timedelta(milliseconds=1)
     finally:
         await store.db[CASES].delete_one({"_id": "legacy-1"})
+
+
+async def test_a_prior_authorization_is_kept_sealed_and_found_by_its_trace_number_in_its_tenant(store, vault):
+    from secondlook.fhir.bundle import read_bundle
+    from services.intake.domain.submission import validate_prior_auth
+    from services.intake.fhir.pas import translate_pas
+    from services.intake.repository import PATIENT_LOOKUPS, MongoCaseRepository
+    from tests.unit.test_fhir_pas import DATA
+
+    cipher = PhiCipher(vault, store.client, "test-phi")
+    await cipher.ensure_key()
+    now = datetime.now(timezone.utc)
+    bundle, _ = read_bundle((DATA / "conformant_pas_bundle_v110.json").read_bytes())
+    request = translate_pas(bundle).request
+    valid, violations = validate_prior_auth(request, now)
+    assert violations == []
+    case, _ = cases.new_case(valid, case_id="pa-sealed-1", tenant_id="payer-a", submitted_by="u", traceparent="",
+                             now=now, stuck_after=30)
+    await MongoCaseRepository(store.db, cipher).add(case)
+    try:
+        raw = await store.db[CASES].find_one({"_id": "pa-sealed-1"})
+        # The provider organisation's name stays in clear (conflict screening): in the public
+        # example it is "DR. JOE SMITH CORPORATION", the patient's name by chance.
+        assert raw["first_opinion"].pop("organization_name") == request.requesting_organization.name
+        clear = {k: v for k, v in raw.items() if any(x.encode() in bson_bytes({k: v}) for x in (
+            request.member_id, request.patient_family_name, request.patient_given_names[0]))}
+        assert clear == {}
+        reader = MongoCaseReader(store.db, cipher)
+        [found] = await reader.prior_auth_requests("payer-a", request.claim_identifier)
+        assert found.case_id == "pa-sealed-1" and found.content.prior_auth == request
+        assert await reader.prior_auth_requests("payer-b", request.claim_identifier) == []
+        assert await reader.prior_auth_requests("payer-a", "another-trace-number") == []
+    finally:
+        await store.db[CASES].delete_one({"_id": "pa-sealed-1"})
+        await store.db[PATIENT_LOOKUPS].delete_many({"case_id": "pa-sealed-1"})
+
+
+def bson_bytes(doc: dict) -> bytes:
+    import bson
+    return bson.encode(doc)

@@ -388,3 +388,49 @@ async def test_a_panel_gone_short_to_one_reviewer_concludes_on_theirs():
     concluded = transact.committed[-1].panel_concluded
     assert concluded.outcome == events_pb2.PANEL_OUTCOME_ALONE and list(concluded.opinion_ids) == ["op-h1"]
     assert concluded.agreed.reviewer_diagnosis_code == "C50.912"
+
+
+def _prior_auth(case_id="pa1", services=(("CPT", "27447"),), code="M17.11"):
+    submitted = events_pb2.CaseSubmitted(
+        diagnosis_code=code, urgency=case_pb2.URGENCY_EXPEDITED, jurisdiction="US-CA", language="en",
+        kind=case_pb2.CASE_KIND_PRIOR_AUTH,
+        requested_services=[case_pb2.RequestedService(key=str(n), sequence=n, system=system, code=c, quantity=1)
+                            for n, (system, c) in enumerate(services, start=1)])
+    return new_event(submitted, case_id=case_id, tenant_id="payer", producer="intake")
+
+
+async def _match_prior_auth(transact, event):
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(ttl_seconds=60),
+                                  service_map=reference.service_map())
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), policy))
+
+
+PRIOR_AUTH_KINDS = frozenset({case_pb2.CASE_KIND_SECOND_OPINION, case_pb2.CASE_KIND_PRIOR_AUTH})
+
+
+async def test_a_prior_authorization_is_offered_to_a_reviewer_qualified_for_the_service_only():
+    # The oncologist is better on every score but may not decide a knee replacement.
+    transact = matching_transact(
+        spec("oncologist", quality=1.0, case_kinds=PRIOR_AUTH_KINDS),
+        spec("orthopaedist", specialties=("207X00000X",), quality=0.1, case_kinds=PRIOR_AUTH_KINDS),
+        spec("orthopaedist-second-opinions-only", specialties=("207X00000X",), quality=1.0))
+    await _match_prior_auth(transact, _prior_auth())
+    offered = [e.specialist_offered for e in transact.committed if e.type == "specialist.offered"]
+    assert [o.specialist_id for o in offered] == ["orthopaedist"] and offered[0].specialty == "207X00000X"
+    assert transact.state.facts["pa1"].services == (("CPT", "27447"),)
+
+
+async def test_a_prior_authorization_nobody_may_decide_whole_is_unmatched_saying_why():
+    transact = matching_transact(spec("orthopaedist", specialties=("207X00000X",), case_kinds=PRIOR_AUTH_KINDS))
+    await _match_prior_auth(transact, _prior_auth(services=(("CPT", "27447"), ("CPT", "33533"))))
+    assert [e.type for e in transact.committed] == ["matching.started", "case.unmatched"]
+    assert "no one specialty may decide every requested service (27447, 33533)" in \
+        transact.committed[1].case_unmatched.reason
+
+
+async def test_an_x12_service_type_is_decided_by_the_diagnosis_specialty():
+    transact = matching_transact(spec("oncologist", case_kinds=PRIOR_AUTH_KINDS),
+                                 spec("orthopaedist", specialties=("207X00000X",), case_kinds=PRIOR_AUTH_KINDS))
+    await _match_prior_auth(transact, _prior_auth(services=(("X12-1365", "3"),), code="C50.911"))
+    [offered] = [e.specialist_offered for e in transact.committed if e.type == "specialist.offered"]
+    assert offered.specialist_id == "oncologist"

@@ -72,3 +72,26 @@ def test_a_broken_map_is_refused_naming_the_entry(change, rule):
     change(doc)
     with pytest.raises(ValueError, match=rule.replace("[", r"\[").replace("]", r"\]")):
         ServiceSpecialtyMap.from_document(doc, reference.taxonomy())
+
+
+def test_the_deciders_of_a_request_may_decide_every_service_best_first():
+    m = reference.service_map()
+    knee = m.deciders([("CPT", "27447")], ())
+    assert knee[0] == ORTHOPAEDICS and SPINE in knee  # the same group (musculoskeletal and spine) is similar
+    assert CARDIOLOGY not in knee
+    # A knee and a lumbar fusion: who may decide both (the spine range's surgeons, and orthopaedics).
+    both = m.deciders([("CPT", "27447"), ("CPT", "22630")], ())
+    assert ORTHOPAEDICS in both and all(m.qualifies([s], "CPT", "22630") and m.qualifies([s], "CPT", "27447")
+                                        for s in both)
+    # A knee and a bypass: no one specialty may decide both.
+    assert m.deciders([("CPT", "27447"), ("CPT", "33533")], ()) == ()
+
+
+def test_a_service_the_map_does_not_name_is_decided_by_the_diagnosis_specialties():
+    m = reference.service_map()
+    by_diagnosis = (MEDICAL_ONCOLOGY, HEM_ONC)
+    found = m.deciders([("X12-1365", "3")], by_diagnosis)
+    assert found[:2] == by_diagnosis and "2085R0001X" in found  # radiation oncology: the oncology group
+    assert m.deciders([("X12-1365", "3")], ()) == ()
+    # With a coded service beside it, both must be decidable by one specialty.
+    assert m.deciders([("HCPCS", "J9355"), ("X12-1365", "3")], by_diagnosis)[0] == MEDICAL_ONCOLOGY

@@ -21,6 +21,7 @@ from .lifecycle import (
     apply_event,
     status_name,
 )
+from .priorauth import RequestedService
 from .submission import ValidSubmission
 
 S = case_pb2.CaseStatus
@@ -113,6 +114,7 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
             panel_requested=valid.panel_requested, blind_review_requested=valid.blind_review_requested,
             first_opinion_physician_npi=first.physician_npi, first_opinion_organization=first.organization_name,
             first_opinion_organization_npi=first.organization_npi, attachment_count=len(valid.attachments),
+            requested_services=[requested_service(i) for i in valid.prior_auth.items] if valid.prior_auth else [],
         ),
         case_id=case_id, tenant_id=tenant_id, producer="intake", traceparent=traceparent, occurred_at=now,
     )
@@ -126,12 +128,17 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
         content=CaseContent(patient=valid.patient, diagnosis_text=valid.diagnosis.text,
                             secondary_diagnoses=valid.secondary_diagnoses, first_opinion=first,
                             clinical_question=valid.clinical_question, attachments=valid.attachments,
-                            consent=valid.consent),
+                            consent=valid.consent, prior_auth=valid.prior_auth),
         kind=valid.kind, panel_requested=valid.panel_requested, blind_review_requested=valid.blind_review_requested,
         traceparent=traceparent, submitted_at=now, updated_at=now, timeline=(step.entry,),
         seen_event_ids=frozenset({event.event_id}), next_redrive_at=next_redrive_at(step.status, now, stuck_after),
     )
     return case, event
+
+
+def requested_service(item: RequestedService) -> case_pb2.RequestedService:
+    return case_pb2.RequestedService(key=item.key, sequence=item.sequence, system=item.system, code=item.code,
+                                     quantity=item.quantity, unit=item.unit)
 
 
 MAX_DETAIL = 1000  # characters of an event's reason kept on the timeline

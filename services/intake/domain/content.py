@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from .priorauth import PriorAuthRequest
+
 
 @dataclass(frozen=True)
 class Identifier:
@@ -89,3 +91,4 @@ class CaseContent:
     attachments: tuple[Attachment, ...]
     consent: Consent
     withdrawal_note: str = ""  # the submitter's words on withdrawing, if any
+    prior_auth: PriorAuthRequest | None = None  # a PRIOR_AUTH case's request

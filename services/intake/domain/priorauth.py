@@ -8,7 +8,14 @@ sequence (public examples do), by their trace number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from secondlook.edge import text_problem
+from secondlook.validation import Checks, Violation
 
 # How a requested service is coded: CPT and HCPCS procedure codes, or an X12
 # service type code (element 1365, e.g. "3" Consultation) when no procedure is named.
@@ -56,3 +63,74 @@ class PriorAuthRequest:
     patient_birth_date: str  # may be empty: public examples carry none
     patient_sex: str
     claim_type: str = "professional"  # FHIR claim-type: professional, institutional, ...
+
+
+MAX_NAME_CHARS = 200
+MAX_IDENTIFIER_CHARS = 64
+_FHIR_DATE = re.compile(r"^(\d{4})(-(\d{2})(-(\d{2}))?)?$")
+# FHIR administrative gender, as intake_pb2.AdministrativeSex numbers it.
+SEX = {"male": 1, "female": 2, "other": 3, "unknown": 4}
+
+
+def _texts(r: PriorAuthRequest) -> list[tuple[str, str, int]]:
+    """(field, value, limit) of every text the request carries."""
+    out = [("submission_id", r.submission_id, MAX_IDENTIFIER_CHARS),
+           ("claim_identifier", r.claim_identifier, MAX_IDENTIFIER_CHARS),
+           ("member_id", r.member_id, MAX_IDENTIFIER_CHARS), ("plan", r.plan, MAX_NAME_CHARS),
+           ("patient.family_name", r.patient_family_name, MAX_NAME_CHARS), ("claim_type", r.claim_type, 32)]
+    out += [(f"patient.given_names[{i}]", g, MAX_NAME_CHARS) for i, g in enumerate(r.patient_given_names)]
+    for name, party in (("payer", r.payer), ("requesting_provider", r.requesting_provider),
+                        ("requesting_organization", r.requesting_organization)):
+        out += [(f"{name}.name", party.name, MAX_NAME_CHARS), (f"{name}.identifier", party.identifier,
+                                                               MAX_IDENTIFIER_CHARS)]
+    for i, item in enumerate(r.items):
+        out += [(f"items[{i}].unit", item.unit, 32), (f"items[{i}].trace_number", item.trace_number,
+                                                      MAX_IDENTIFIER_CHARS)]
+    return out
+
+
+def violations(r: PriorAuthRequest, today: date) -> list[Violation]:
+    """What the FHIR reading leaves to the platform's text rules: lengths, printable
+    text, a plausible birth date. Paths are the PriorAuthRequest message's."""
+    c = Checks()
+    for path, value, limit in _texts(r):
+        c.text(path, value, limit)
+        if (problem := text_problem(value, prose=False)) is not None:
+            c.add(path, problem)
+    if r.patient_birth_date:
+        match = _FHIR_DATE.match(r.patient_birth_date)
+        try:
+            born = date(int(match.group(1)), int(match.group(3) or 1), int(match.group(5) or 1)) if match else None
+        except ValueError:
+            born = None
+        if born is None or born > today or born.year < today.year - 130:
+            c.add("patient.birth_date", "must be a plausible FHIR date in the past (YYYY, YYYY-MM or YYYY-MM-DD)")
+    if r.patient_sex and r.patient_sex not in SEX:
+        c.add("patient.sex", "must be male, female, other or unknown")
+    return c.violations
+
+
+def fingerprint(r: PriorAuthRequest) -> str:
+    """Of what the request asks: a resubmission under its transaction id must repeat it."""
+    return hashlib.sha256(json.dumps(asdict(r), sort_keys=True).encode()).hexdigest()
+
+
+_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,120}$")
+
+
+def request_key(submission_id: str) -> str:
+    """The case's idempotency key (client_request_id): the submitter's transaction id
+    under a prefix of its own, hashed when it is not of the key's alphabet."""
+    if _KEY.match(submission_id):
+        return f"pas:{submission_id}"
+    return "pas:sha256:" + hashlib.sha256(submission_id.encode()).hexdigest()[:40]
+
+
+def from_dict(d: dict) -> PriorAuthRequest:
+    """The request as `asdict` wrote it (a stored case's sealed content)."""
+    return PriorAuthRequest(**{
+        **d, "diagnoses": tuple(d["diagnoses"]), "items": tuple(RequestedService(**i) for i in d["items"]),
+        "payer": Party(**d["payer"]), "requesting_provider": Party(**d["requesting_provider"]),
+        "requesting_organization": Party(**d["requesting_organization"]),
+        "patient_given_names": tuple(d["patient_given_names"]),
+    })

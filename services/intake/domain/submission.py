@@ -17,6 +17,8 @@ from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from secondlook.validation import Checks, Violation
 
 from .content import Attachment, Consent, Diagnosis, FirstOpinion, Identifier, Patient, ProcedureCode
+from .priorauth import CPT, HCPCS, SEX, PriorAuthRequest, fingerprint, request_key
+from .priorauth import violations as prior_auth_violations
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # ISO 8601 calendar dates, extended (1970-01-01) or basic (19700101, as HL7 v2
@@ -64,6 +66,7 @@ class ValidSubmission:
     panel_requested: bool
     blind_review_requested: bool
     fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
+    prior_auth: PriorAuthRequest | None = None  # kind PRIOR_AUTH: what the payer's request asks
 
 
 def parse_calendar_date(value: str) -> date | None:
@@ -283,3 +286,42 @@ def _consent(c: Checks, req: SubmitCaseRequest, now: datetime) -> Consent:
     recorded_by = c.text("consent.recorded_by", req.consent.recorded_by, MAX_NAME_CHARS,
                          required="who recorded the consent")
     return Consent(granted_at or now, req.consent.scope, recorded_by)
+
+
+# A prior-authorization request carries no language: its notices go out in this one.
+PRIOR_AUTH_LANGUAGE = "en"
+
+
+def validate_prior_auth(r: PriorAuthRequest, now: datetime) -> tuple[ValidSubmission | None, list[Violation]]:
+    """A PAS request (read and checked against FHIR by services/intake/fhir/pas.py) as a
+    PRIOR_AUTH submission. What a second opinion needs and a prior authorization does
+    not is left empty: no consent (a payer's review is payment under HIPAA, not a use
+    the patient agrees to), no question (the items are the question). The requesting
+    provider stands where a second opinion's first opinion does: its NPIs and
+    organisation screen reviewers for conflicts, its CPT/HCPCS items are the
+    treatment proposed."""
+    found = prior_auth_violations(r, now.date())
+    jurisdiction, problem = jurisdiction_problem(r.jurisdiction)
+    if problem:
+        found.append(("jurisdiction", problem))
+    if found:
+        return None, found
+    born = parse_calendar_date(r.patient_birth_date) if len(r.patient_birth_date) == 10 else None
+    patient = Patient(given_name=" ".join(r.patient_given_names[:1]), family_name=r.patient_family_name,
+                      birth_date=born.isoformat() if born else "", other_given_names=r.patient_given_names[1:],
+                      sex=SEX.get(r.patient_sex, 0))
+    primary, *secondary = (Diagnosis(code) for code in r.diagnoses)
+    provider, organization = r.requesting_provider, r.requesting_organization
+    first = FirstOpinion(
+        physician_npi=provider.npi, physician_given_name="", physician_family_name="",
+        organization_name=organization.name, organization_npi=organization.npi, diagnosis=primary,
+        treatment_codes=tuple(ProcedureCode(i.system, i.code) for i in r.items if i.system in (CPT, HCPCS)),
+        treatment_text="")
+    return ValidSubmission(
+        client_request_id=request_key(r.submission_id), kind=CaseKind.CASE_KIND_PRIOR_AUTH, diagnosis=primary,
+        secondary_diagnoses=tuple(secondary),
+        urgency=Urgency.URGENCY_EXPEDITED if r.expedited else Urgency.URGENCY_STANDARD, jurisdiction=jurisdiction,
+        language=PRIOR_AUTH_LANGUAGE, patient=patient, first_opinion=first, clinical_question="", attachments=(),
+        consent=Consent(now, intake_pb2.CONSENT_SCOPE_UNSPECIFIED, ""), panel_requested=False,
+        blind_review_requested=False, fingerprint=fingerprint(r), prior_auth=r,
+    ), []

@@ -70,6 +70,14 @@ class PasTranslation:
     problems: list[Problem] = field(default_factory=list)
     # Accepted though imperfect: (FHIRPath, what was done), e.g. an identifier labelled NPI that is not one.
     notes: list[tuple[str, str]] = field(default_factory=list)
+    # Where the request's fields were read (PriorAuthRequest paths -> FHIRPath), to place
+    # what the platform's own rules find (services/intake/domain/priorauth.py).
+    where: dict[str, str] = field(default_factory=dict)
+
+    def locate(self, path: str) -> str:
+        """The FHIRPath a field (`items[2].unit`, `payer.name`) came from; the Claim's when unknown."""
+        head = path.split(".", 1)[0]
+        return self.where.get(path) or self.where.get(head) or "Bundle.entry[0].resource"
 
 
 def _list(node: dict | None, key: str) -> list:
@@ -96,6 +104,7 @@ class _Reader:
         self.resolver = Resolver(self.index)
         self.problems: list[Problem] = list(self.index.problems)
         self.notes: list[tuple[str, str]] = []
+        self.where: dict[str, str] = {}
 
     def problem(self, path: str, rule: str, code: str = INVALID) -> None:
         self.problems.append(Problem(path, rule, code))
@@ -104,9 +113,11 @@ class _Reader:
                required: bool = True) -> Entry | None:
         return self.resolver.follow(reference, path, source, types, required=required)
 
-    def party(self, entry: Entry | None, required_name: bool = False) -> Party:
+    def party(self, entry: Entry | None, required_name: bool = False, role: str = "") -> Party:
         if entry is None:
             return Party()
+        if role:
+            self.where[role] = entry.path
         res = entry.resource
         first = (_list(res, "name") or [{}])[0]
         given = [g for g in _list(first, "given") if isinstance(g, str)]
@@ -152,19 +163,21 @@ def translate_pas(bundle: dict) -> PasTranslation:
         r.problem(f"{path}.status", "must be active", VALUE)
 
     patient = r.follow(res.get("patient"), f"{path}.patient", claim, ("Patient",))
-    payer = r.party(r.follow(res.get("insurer"), f"{path}.insurer", claim, ("Organization",)), required_name=True)
-    organization = r.party(r.follow(res.get("provider"), f"{path}.provider", claim, ("Organization", *PRACTITIONERS)))
+    payer = r.party(r.follow(res.get("insurer"), f"{path}.insurer", claim, ("Organization",)), required_name=True,
+                    role="payer")
+    organization = r.party(r.follow(res.get("provider"), f"{path}.provider", claim, ("Organization", *PRACTITIONERS)),
+                           role="requesting_organization")
     practitioner = Party()
     for i, member in enumerate(_list(res, "careTeam")):
         found = r.party(r.follow(member.get("provider"), f"{path}.careTeam[{i}].provider", claim,
-                                 ("Organization", *PRACTITIONERS)))
+                                 ("Organization", *PRACTITIONERS)), role="" if i else "requesting_provider")
         if i == 0:
             practitioner = found
     coverage = _coverage(r, claim, patient)
     diagnoses = _diagnoses(r, claim)
     items = _items(r, claim)
     family, given, birth_date, sex = "", (), "", ""
-    member_id, plan = "", ""
+    plan = ""
     if patient is not None:
         names = _list(patient.resource, "name")
         official = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
@@ -172,10 +185,8 @@ def translate_pas(bundle: dict) -> PasTranslation:
         if not family:
             r.problem(f"{patient.path}.name", "is required: the patient's family name", REQUIRED)
         birth_date, sex = _str(patient.resource, "birthDate"), _str(patient.resource, "gender")
-        member_id = _member_id(patient)
+    member_id = _member_of(patient, coverage)
     if coverage is not None:
-        member_id = member_id or _str(coverage.resource, "subscriberId") or next(
-            (_str(i, "value") for i in _list(coverage.resource, "identifier") if _str(i, "value")), "")
         plan = next((_str(c, "value") for c in _list(coverage.resource, "class")
                      if any(code == "plan" for _, _, code in _codes(c.get("type")))), "")
     if patient is not None and not member_id:
@@ -188,6 +199,18 @@ def translate_pas(bundle: dict) -> PasTranslation:
     level = _extension(res, EXT_LEVEL_OF_SERVICE)
     levels = {code for _, _, code in _codes(level[1].get("valueCodeableConcept"))} if level else set()
     priority = {code for _, _, code in _codes(res.get("priority"))}
+    where = {"submission_id": "Bundle.identifier.value", "claim_identifier": f"{path}.identifier[0].value",
+             "claim_type": f"{path}.type", "items": f"{path}.item",
+             **{f"items[{i}]": f"{path}.item[{i}]" for i in range(len(items))},
+             **r.where}
+    if not (practitioner.name or practitioner.npi):  # the organisation asks
+        where["requesting_provider"] = where.get("requesting_organization", f"{path}.provider")
+    if patient is not None:
+        where.update({"patient.family_name": f"{patient.path}.name", "patient.given_names": f"{patient.path}.name",
+                      "patient.birth_date": f"{patient.path}.birthDate", "patient.sex": f"{patient.path}.gender",
+                      "member_id": f"{patient.path}.identifier", "jurisdiction": f"{patient.path}.address"})
+    if coverage is not None:
+        where["plan"] = f"{coverage.path}.class"
     request = PriorAuthRequest(
         submission_id=submission_id, claim_identifier=_str((_list(res, "identifier") or [{}])[0], "value"),
         expedited="stat" in priority or bool(levels & EXPEDITED_LEVELS), diagnoses=tuple(diagnoses),
@@ -196,7 +219,7 @@ def translate_pas(bundle: dict) -> PasTranslation:
         jurisdiction=jurisdiction, patient_family_name=family, patient_given_names=given,
         patient_birth_date=birth_date, patient_sex=sex,
         claim_type=next((code for _, _, code in _codes(res.get("type")) if code), "professional"))
-    return PasTranslation(request, [], r.notes)
+    return PasTranslation(request, [], r.notes, where)
 
 
 def _coverage(r: _Reader, claim: Entry, patient: Entry | None) -> Entry | None:
@@ -303,6 +326,16 @@ def _quantity(r: _Reader, node: dict, path: str, key: str = "quantity") -> tuple
     return float(value), _str(quantity, "code") or _str(quantity, "unit")
 
 
+def _member_of(patient: Entry | None, coverage: Entry | None) -> str:
+    """The member id: the patient's (type MB or MI, or a member-id system), else the
+    Coverage's subscriberId, else its identifier."""
+    found = _member_id(patient) if patient is not None else ""
+    if not found and coverage is not None:
+        found = _str(coverage.resource, "subscriberId") or next(
+            (_str(i, "value") for i in _list(coverage.resource, "identifier") if _str(i, "value")), "")
+    return found
+
+
 def _member_id(patient: Entry) -> str:
     for ident in _list(patient.resource, "identifier"):
         types = {code for _, _, code in _codes(ident.get("type"))}
@@ -339,3 +372,42 @@ def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None) -> str:
               "is required: the patient's state (or the Claim identifier's identifierJurisdiction), where the "
               "reviewer must be licensed", REQUIRED)
     return ""
+
+
+@dataclass(frozen=True)
+class Inquiry:
+    """What a PAS inquiry ($inquire) names a request by: the submitter's trace number
+    (the Claim's identifier, else the bundle's) and the patient's member id."""
+    identifier: str
+    member_id: str
+
+
+def read_inquiry(bundle: dict) -> Inquiry | list[Problem]:
+    """The inquiry, or every problem: a collection Bundle whose first entry is a Claim
+    (use preauthorization) naming the request and the patient it is for."""
+    r = _Reader(bundle)
+    if bundle.get("type") != "collection":
+        r.problem("Bundle.type", "must be collection: a PAS inquiry bundle", VALUE)
+    if not r.index.entries or r.index.entries[0].type != "Claim":
+        r.problem("Bundle.entry[0].resource", "must be the Claim: a PAS inquiry bundle starts with it",
+                  REQUIRED if not r.index.entries else INVALID)
+        return r.problems
+    claim = r.index.entries[0]
+    if claim.resource.get("use") != "preauthorization":
+        r.problem(f"{claim.path}.use", "must be preauthorization", VALUE)
+    identifier = _str((_list(claim.resource, "identifier") or [{}])[0], "value") or _str(bundle.get("identifier"),
+                                                                                         "value")
+    if not identifier:
+        r.problem(f"{claim.path}.identifier", "is required: the trace number of the request asked about "
+                                              "(else Bundle.identifier)", REQUIRED)
+    patient = r.follow(claim.resource.get("patient"), f"{claim.path}.patient", claim, ("Patient",))
+    insurance = _list(claim.resource, "insurance")
+    i = next((i for i, ins in enumerate(insurance) if ins.get("focal") is True), 0)
+    coverage = r.follow(insurance[i].get("coverage"), f"{claim.path}.insurance[{i}].coverage", claim, ("Coverage",),
+                        required=False) if insurance else None
+    member_id = _member_of(patient, coverage)
+    if patient is not None and not member_id:
+        r.problem(f"{patient.path}.identifier", "is required: the patient's member id (an identifier of type MB, "
+                                                "or the Coverage's subscriberId or identifier)", REQUIRED)
+    problems = r.problems + r.resolver.problems
+    return problems if problems else Inquiry(identifier, member_id)

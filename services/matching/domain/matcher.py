@@ -20,6 +20,7 @@ from datetime import date
 from secondlook.v1.case_pb2 import Urgency
 
 from .directory import Specialist
+from .service_map import ServiceSpecialtyMap
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class CaseFacts:
     panel_requested: bool = False
     blind_review_requested: bool = False
     records: int = 0  # the case's attachments when submitted
+    requested_services: tuple[str, ...] = ()  # a PRIOR_AUTH case's items, "SYSTEM|CODE" (CPT, HCPCS, X12-1365)
+
+    @property
+    def services(self) -> tuple[tuple[str, str], ...]:
+        return tuple(tuple(s.split("|", 1)) for s in self.requested_services)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class Wanted:
 
     specialties: tuple[str, ...]
     from_secondary: bool = False
+    for_services: bool = False  # a prior authorization's: qualified to decide every requested service
 
 
 @dataclass(frozen=True)
@@ -183,10 +190,14 @@ def _tiebreak(case_id: str, specialist_id: str) -> str:
 
 
 def wanted_for(facts: CaseFacts, specialties_for: Callable[[str], tuple[str, ...]],
-               cover_secondary: bool = False) -> Wanted:
+               cover_secondary: bool = False, service_map: ServiceSpecialtyMap | None = None) -> Wanted:
     """The specialties the primary diagnosis calls for; with `cover_secondary`, and
-    nobody mapped for the primary, those of the first secondary that has some."""
+    nobody mapped for the primary, those of the first secondary that has some. A
+    prior-authorization request's (given the service map): the specialties of the
+    same or a similar specialty as every service it asks for."""
     primary = specialties_for(facts.diagnosis_code)
+    if facts.services and service_map is not None:
+        return Wanted(service_map.deciders(facts.services, primary), for_services=True)
     if primary or not cover_secondary:
         return Wanted(primary)
     for code in facts.secondary_diagnosis_codes:
@@ -219,6 +230,9 @@ def assess(facts: CaseFacts, wanted: Wanted, directory: list[Specialist], day: d
 def rank(facts: CaseFacts, wanted: Wanted, directory: list[Specialist], day: date,
          weights: Weights = Weights()) -> tuple[list[Candidate], str]:
     """Eligible candidates best-first, and why nobody is eligible when the list is empty."""
+    if not wanted.specialties and wanted.for_services:
+        return [], ("no one specialty may decide every requested service "
+                    f"({', '.join(code for _, code in facts.services)}) under the service map")
     if not wanted.specialties:
         return [], f"no specialty in the specialty map covers {facts.diagnosis_code}"
     verdicts = assess(facts, wanted, directory, day, weights)

@@ -10,7 +10,7 @@ specialty then (specialty_map.py).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from secondlook.codes import procedure_code_problem
@@ -63,6 +63,25 @@ class ServiceSpecialtyMap:
     def similar(self, a: str, b: str) -> bool:
         """The same specialty, or two of one group."""
         return a == b or any(a in g and b in g for g in self.groups)
+
+    def _with_similar(self, specialties: tuple[str, ...]) -> tuple[str, ...]:
+        """The specialties, then those similar to them (a group's, in code order)."""
+        wanted = set(specialties)
+        similar = sorted({m for g in self.groups if g & wanted for m in g} - wanted)
+        return (*specialties, *similar)
+
+    def deciders(self, services: Sequence[tuple[str, str]], by_diagnosis: tuple[str, ...]) -> tuple[str, ...]:
+        """The specialties that may decide every one of the services, best first (the
+        first service's order): for each, the map's specialties and those similar to
+        them; for a service the map names none for (an X12 service type, a code in no
+        range), the diagnosis's (`by_diagnosis`) and those similar. Empty when no
+        specialty may decide them all: one reviewer decides the whole request."""
+        allowed: list[tuple[str, ...]] = [self._with_similar(self.specialties_for(system, code) or by_diagnosis)
+                                          for system, code in services]
+        if not allowed:
+            return ()
+        common = set(allowed[0]).intersection(*allowed[1:])
+        return tuple(s for s in allowed[0] if s in common)
 
     def qualifies(self, reviewer_specialties: Collection[str], system: str, code: str) -> bool:
         """Whether a reviewer of these specialties is of the same or a similar specialty as

@@ -1,0 +1,195 @@
+"""Claim/$submit and Claim/$inquire over the in-memory fakes: the official PAS
+examples become PRIOR_AUTH cases answered with a pended ClaimResponse; every
+refusal is an OperationOutcome naming the element, and stores nothing; an
+inquiry finds the caller's own request only."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from secondlook.auth import TokenVerifier, mint_token
+from secondlook.clock import FakeClock
+from secondlook.v1 import case_pb2
+from services.intake.fhir_api import make_fhir_app
+from tests.fakes.intake import InMemoryCaseReader, RecordedAccesses, intake_transact
+
+PAS = Path(__file__).parents[1] / "data" / "fhir" / "pas"
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+X12 = "https://codesystem.x12.org/005010/306"
+
+
+def _bundle(name: str) -> dict:
+    return json.loads((PAS / name).read_text())
+
+
+@pytest.fixture
+async def fhir(settings):
+    transact, audit = intake_transact(), RecordedAccesses()
+    app = make_fhir_app(transact, InMemoryCaseReader(transact), audit, FakeClock(), TokenVerifier(settings), 30.0)
+
+    def auth(tenant="payer-1", roles=("submitter",)) -> dict:
+        token = mint_token(settings, subject="um-pipeline", tenant=tenant, roles=list(roles))
+        return {**FHIR_JSON, "Authorization": f"Bearer {token}"}
+
+    async with TestClient(TestServer(app)) as client:
+        yield SimpleNamespace(client=client, transact=transact, audit=audit, auth=auth)
+
+
+async def _post(fhir, body, path="/fhir/Claim/$submit", headers=None):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = await fhir.client.post(path, data=data, headers=headers or fhir.auth())
+    return response, await response.json(content_type=None)
+
+
+def _actions(bundle: dict) -> list[str]:
+    response = bundle["entry"][0]["resource"]
+    return [part["valueCodeableConcept"]["coding"][0]["code"] for item in response["item"]
+            for part in item["adjudication"][0]["extension"][0]["extension"] if part["url"].endswith("ActionCode")]
+
+
+def _expressions(outcome: dict) -> list[str]:
+    assert outcome["resourceType"] == "OperationOutcome"
+    return [e for issue in outcome["issue"] for e in issue.get("expression", [])]
+
+
+@pytest.mark.parametrize("name, services", [
+    ("conformant_pas_bundle_v110.json", [("X12-1365", "3")]),
+    ("conformant_pas_bundle_v110_uuid.json", [("X12-1365", "3")]),
+])
+async def test_an_official_request_becomes_a_prior_auth_case_answered_pended(fhir, name, services):
+    response, body = await _post(fhir, _bundle(name))
+    assert response.status == 200, body
+    [case] = fhir.transact.state.cases.values()
+    assert case.kind == case_pb2.CASE_KIND_PRIOR_AUTH and case.tenant_id == "payer-1"
+    request = case.content.prior_auth
+    assert [(i.system, i.code) for i in request.items] == services
+    assert case.diagnosis_code == request.diagnoses[0] and case.jurisdiction == "US-MA"
+    assert body["type"] == "collection" and body["entry"][0]["resource"]["resourceType"] == "ClaimResponse"
+    assert body["entry"][0]["resource"]["preAuthRef"] == case.case_id
+    assert set(_actions(body)) == {"A4"}
+    [event] = fhir.transact.committed
+    submitted = event.case_submitted
+    assert event.type == "case.submitted" and submitted.kind == case_pb2.CASE_KIND_PRIOR_AUTH
+    assert [(s.system, s.code, s.key) for s in submitted.requested_services] == [
+        (i.system, i.code, i.key) for i in request.items]
+    assert request.member_id not in event.SerializeToString().decode("latin-1")  # no PHI in the event
+    assert [a.method for a in fhir.audit.accesses] == ["Claim/$submit"]
+
+
+async def test_every_item_of_a_request_with_several_is_kept_and_pended(fhir):
+    response, body = await _post(fhir, _bundle("conformant_pas_bundle_v110_multiple_items.json"))
+    assert response.status == 200, body
+    [case] = fhir.transact.state.cases.values()
+    assert len(case.content.prior_auth.items) == len(body["entry"][0]["resource"]["item"]) > 1
+    assert _actions(body) == ["A4"] * len(case.content.prior_auth.items)
+
+
+async def test_a_resubmission_returns_the_same_case_and_a_changed_one_is_a_409(fhir):
+    bundle = _bundle("conformant_pas_bundle_v110.json")
+    first, body = await _post(fhir, bundle)
+    again, repeat = await _post(fhir, bundle)
+    assert again.status == 200 and repeat["entry"][0]["resource"]["preAuthRef"] == body["entry"][0]["resource"][
+        "preAuthRef"]
+    changed = copy.deepcopy(bundle)
+    changed["entry"][0]["resource"]["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["code"] = "E11.9"
+    refused, outcome = await _post(fhir, changed)
+    assert refused.status == 409 and _expressions(outcome) == ["Bundle.identifier.value"]
+    assert len(fhir.transact.state.cases) == 1 and len(fhir.transact.committed) == 1
+
+
+@pytest.mark.parametrize("name, element", [
+    ("nonconformant_pas_bundle_v110.json", "Bundle.entry[0].resource"),  # it starts with no Claim
+    ("missing_referenced_resource_request_bundle.json", "Bundle.entry[0].resource.careTeam[0].provider.reference"),
+])
+async def test_an_official_nonconformant_request_is_refused_naming_the_element(fhir, name, element):
+    response, outcome = await _post(fhir, _bundle(name))
+    assert response.status == 422, outcome
+    assert element in _expressions(outcome), outcome
+    assert fhir.transact.state.cases == {} and fhir.transact.committed == []
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"not json", 400), (b"[]", 400), (json.dumps({"resourceType": "Patient"}).encode(), 400),
+    (json.dumps({"resourceType": "Bundle", "type": "collection", "entry": []}).encode(), 422),
+])
+async def test_junk_is_refused_with_an_outcome_never_a_5xx(fhir, body, status):
+    response, outcome = await _post(fhir, body)
+    assert response.status == status and outcome["resourceType"] == "OperationOutcome"
+    assert fhir.transact.state.cases == {}
+
+
+async def test_a_name_too_long_or_with_control_characters_is_refused_at_its_element(fhir):
+    bundle = _bundle("conformant_pas_bundle_v110.json")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["name"][0]["family"] = "Doe\u0007"
+    response, outcome = await _post(fhir, bundle)
+    assert response.status == 422
+    [issue] = outcome["issue"]
+    assert issue["expression"][0].endswith(".name") and "patient.family_name" in issue["diagnostics"]
+    assert "Doe" not in issue["diagnostics"] and fhir.transact.state.cases == {}
+
+
+async def test_submit_needs_the_submitter_role(fhir):
+    response, outcome = await _post(fhir, _bundle("conformant_pas_bundle_v110.json"),
+                                    headers=fhir.auth(roles=("reviewer",)))
+    assert response.status == 403 and fhir.transact.state.cases == {}
+    response, _ = await _post(fhir, _bundle("conformant_pas_bundle_v110.json"), headers=FHIR_JSON)
+    assert response.status == 401
+
+
+def _inquiry(request: dict) -> dict:
+    """An inquiry as PAS makes one: the request's Claim and the resources it names."""
+    inquiry = copy.deepcopy(request)
+    claim = inquiry["entry"][0]["resource"]
+    for key in ("item", "diagnosis", "supportingInfo"):
+        claim.pop(key, None)
+    return inquiry
+
+
+async def test_an_inquiry_returns_the_current_response_to_the_submitting_tenant_only(fhir):
+    bundle = _bundle("conformant_pas_bundle_v110.json")
+    _, submitted = await _post(fhir, bundle)
+    response, body = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    assert response.status == 200, body
+    assert body["entry"][0]["resource"] == submitted["entry"][0]["resource"]
+    assert fhir.audit.accesses[-1].method == "Claim/$inquire"
+    other, outcome = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire",
+                                 headers=fhir.auth(tenant="payer-2"))
+    assert other.status == 404 and outcome["issue"][0]["code"] == "not-found"
+    someone_else = _inquiry(bundle)
+    patient = next(e["resource"] for e in someone_else["entry"] if e["resource"]["resourceType"] == "Patient")
+    for ident in patient["identifier"]:
+        ident["value"] = "99999999999"
+    missing, _ = await _post(fhir, someone_else, path="/fhir/Claim/$inquire")
+    assert missing.status == 404
+
+
+async def test_an_inquiry_without_a_claim_first_is_refused_naming_it(fhir):
+    bundle = _bundle("conformant_pas_bundle_v110.json")
+    bundle["entry"] = bundle["entry"][1:]
+    response, outcome = await _post(fhir, bundle, path="/fhir/Claim/$inquire")
+    assert response.status == 422 and "Bundle.entry[0].resource" in _expressions(outcome)
+
+
+async def test_the_case_reads_back_with_its_request_and_the_reviewer_sees_the_items_only(fhir):
+    from datetime import date
+
+    from services.intake.messages import case_message, review_message
+    await _post(fhir, _bundle("conformant_pas_bundle_v110_multiple_items.json"))
+    [case] = fhir.transact.state.cases.values()
+    message = case_message(case)
+    request = case.content.prior_auth
+    assert message.kind == case_pb2.CASE_KIND_PRIOR_AUTH and message.prior_auth.member_id == request.member_id
+    assert [i.key for i in message.prior_auth.items] == [i.key for i in request.items]
+    assert not message.consent.granted  # a payer's review asks none of the patient
+    assert message.client_request_id == f"pas:{request.submission_id}"
+    for_review = review_message(case, date(2026, 11, 27), "s1")
+    assert [(s.system, s.code) for s in for_review.requested_services] == [(i.system, i.code) for i in request.items]
+    assert request.member_id.encode() not in for_review.SerializeToString()
+    assert request.payer.name.encode() not in for_review.SerializeToString()
