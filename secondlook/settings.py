@@ -276,6 +276,12 @@ class Settings(BaseSettings):
         "the first records, for a case without any) to the opinion, paused while the case is NEEDS_INFO.")
     review_sla_expedited_seconds: int = Field(
         72 * 3600, gt=0, description="The same for an expedited case: 72 hours.")
+    review_prior_auth_standard_seconds: int = Field(
+        7 * 24 * 3600, gt=0, description="A prior authorization's decision clock for a standard request: 7 "
+        "calendar days from its receipt (CMS-0057-F). It runs from when intake received the request, whoever "
+        "accepts it; reminders and the breach escalation as for a review's clock.")
+    review_prior_auth_expedited_seconds: int = Field(
+        72 * 3600, gt=0, description="The same for an expedited request: 72 hours (CMS-0057-F).")
     review_sla_reminder_fractions: list[float] = Field(
         [0.5, 0.8], description="Fractions of the clock at which the reviewer is reminded (a JSON list; [] for "
         "none); at the whole of it the clock is breached and operations are told (sla.changed BREACHED).")

@@ -23,33 +23,42 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from secondlook.v1 import options_pb2 as secondlook_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18secondlook/v1/case.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x01\n\rTimelineEntry\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08producer\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"o\n\x10RequestedService\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x05\x12\x0e\n\x06system\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x01\x12\x0c\n\x04unit\x18\x06 \x01(\t*\xd0\x02\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41SE_STATUS_SUBMITTED\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_MATCHING\x10\x02\x12\x17\n\x13\x43\x41SE_STATUS_OFFERED\x10\x03\x12\x18\n\x14\x43\x41SE_STATUS_ASSIGNED\x10\x04\x12\x19\n\x15\x43\x41SE_STATUS_IN_REVIEW\x10\x05\x12\x1a\n\x16\x43\x41SE_STATUS_NEEDS_INFO\x10\x06\x12\x1d\n\x19\x43\x41SE_STATUS_OPINION_READY\x10\x07\x12\x19\n\x15\x43\x41SE_STATUS_DELIVERED\x10\x08\x12\x16\n\x12\x43\x41SE_STATUS_CLOSED\x10\t\x12\x19\n\x15\x43\x41SE_STATUS_UNMATCHED\x10\n\x12\x19\n\x15\x43\x41SE_STATUS_WITHDRAWN\x10\x0b*\xed\x01\n\x10WithdrawalReason\x12!\n\x1dWITHDRAWAL_REASON_UNSPECIFIED\x10\x00\x12%\n!WITHDRAWAL_REASON_PATIENT_REQUEST\x10\x01\x12\x1f\n\x1bWITHDRAWAL_REASON_DUPLICATE\x10\x02\x12(\n$WITHDRAWAL_REASON_SUBMITTED_IN_ERROR\x10\x03\x12\'\n#WITHDRAWAL_REASON_TREATMENT_DECIDED\x10\x04\x12\x1b\n\x17WITHDRAWAL_REASON_OTHER\x10\x05*]\n\x08\x43\x61seKind\x12\x19\n\x15\x43\x41SE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41SE_KIND_SECOND_OPINION\x10\x01\x12\x18\n\x14\x43\x41SE_KIND_PRIOR_AUTH\x10\x02*O\n\x07Urgency\x12\x17\n\x13URGENCY_UNSPECIFIED\x10\x00\x12\x14\n\x10URGENCY_STANDARD\x10\x01\x12\x15\n\x11URGENCY_EXPEDITED\x10\x02*\xd8\x01\n\rDeclineReason\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNSPECIFIED\x10\x00\x12\'\n#DECLINE_REASON_CONFLICT_OF_INTEREST\x10\x01\x12$\n DECLINE_REASON_OUTSIDE_EXPERTISE\x10\x02\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_NO_CAPACITY\x10\x03\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNAVAILABLE\x10\x04\x12\x18\n\x14\x44\x45\x43LINE_REASON_OTHER\x10\x05*t\n\x0b\x43oncordance\x12\x1b\n\x17\x43ONCORDANCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ONCORDANCE_SAME\x10\x01\x12\x17\n\x13\x43ONCORDANCE_REFINED\x10\x02\x12\x19\n\x15\x43ONCORDANCE_DIFFERENT\x10\x03*\xaa\x01\n\x14\x44iagnosisConcordance\x12%\n!DIAGNOSIS_CONCORDANCE_UNSPECIFIED\x10\x00\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_CONFIRMED\x10\x01\x12!\n\x1d\x44IAGNOSIS_CONCORDANCE_REFINED\x10\x02\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_DIFFERENT\x10\x03*\xf0\x01\n\x14TreatmentConcordance\x12%\n!TREATMENT_CONCORDANCE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTREATMENT_CONCORDANCE_AGREE\x10\x01\x12\x32\n.TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS\x10\x02\x12\x31\n-TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED\x10\x03\x12)\n%TREATMENT_CONCORDANCE_NOT_RECOMMENDED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18secondlook/v1/case.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bsecondlook/v1/options.proto\"\xe4\x01\n\rTimelineEntry\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.secondlook.v1.CaseStatus\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08producer\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"\x8e\x01\n\x10RequestedService\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x05\x12\x0e\n\x06system\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x01\x12\x0c\n\x04unit\x18\x06 \x01(\t\x12\x1d\n\x15qualified_specialties\x18\x07 \x03(\t\"\xcb\x01\n\x0cItemDecision\x12\x10\n\x08item_key\x18\x01 \x01(\t\x12)\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x19.secondlook.v1.ItemAction\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x1b\n\rprovider_text\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01\x12\x1a\n\x0cpatient_text\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\x12\x19\n\x11\x61pproved_quantity\x18\x06 \x01(\x01\x12\x15\n\rapproved_code\x18\x07 \x01(\t*\xd0\x02\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41SE_STATUS_SUBMITTED\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_MATCHING\x10\x02\x12\x17\n\x13\x43\x41SE_STATUS_OFFERED\x10\x03\x12\x18\n\x14\x43\x41SE_STATUS_ASSIGNED\x10\x04\x12\x19\n\x15\x43\x41SE_STATUS_IN_REVIEW\x10\x05\x12\x1a\n\x16\x43\x41SE_STATUS_NEEDS_INFO\x10\x06\x12\x1d\n\x19\x43\x41SE_STATUS_OPINION_READY\x10\x07\x12\x19\n\x15\x43\x41SE_STATUS_DELIVERED\x10\x08\x12\x16\n\x12\x43\x41SE_STATUS_CLOSED\x10\t\x12\x19\n\x15\x43\x41SE_STATUS_UNMATCHED\x10\n\x12\x19\n\x15\x43\x41SE_STATUS_WITHDRAWN\x10\x0b*\xed\x01\n\x10WithdrawalReason\x12!\n\x1dWITHDRAWAL_REASON_UNSPECIFIED\x10\x00\x12%\n!WITHDRAWAL_REASON_PATIENT_REQUEST\x10\x01\x12\x1f\n\x1bWITHDRAWAL_REASON_DUPLICATE\x10\x02\x12(\n$WITHDRAWAL_REASON_SUBMITTED_IN_ERROR\x10\x03\x12\'\n#WITHDRAWAL_REASON_TREATMENT_DECIDED\x10\x04\x12\x1b\n\x17WITHDRAWAL_REASON_OTHER\x10\x05*]\n\x08\x43\x61seKind\x12\x19\n\x15\x43\x41SE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41SE_KIND_SECOND_OPINION\x10\x01\x12\x18\n\x14\x43\x41SE_KIND_PRIOR_AUTH\x10\x02*O\n\x07Urgency\x12\x17\n\x13URGENCY_UNSPECIFIED\x10\x00\x12\x14\n\x10URGENCY_STANDARD\x10\x01\x12\x15\n\x11URGENCY_EXPEDITED\x10\x02*\xd8\x01\n\rDeclineReason\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNSPECIFIED\x10\x00\x12\'\n#DECLINE_REASON_CONFLICT_OF_INTEREST\x10\x01\x12$\n DECLINE_REASON_OUTSIDE_EXPERTISE\x10\x02\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_NO_CAPACITY\x10\x03\x12\x1e\n\x1a\x44\x45\x43LINE_REASON_UNAVAILABLE\x10\x04\x12\x18\n\x14\x44\x45\x43LINE_REASON_OTHER\x10\x05*t\n\x0b\x43oncordance\x12\x1b\n\x17\x43ONCORDANCE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ONCORDANCE_SAME\x10\x01\x12\x17\n\x13\x43ONCORDANCE_REFINED\x10\x02\x12\x19\n\x15\x43ONCORDANCE_DIFFERENT\x10\x03*\xaa\x01\n\x14\x44iagnosisConcordance\x12%\n!DIAGNOSIS_CONCORDANCE_UNSPECIFIED\x10\x00\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_CONFIRMED\x10\x01\x12!\n\x1d\x44IAGNOSIS_CONCORDANCE_REFINED\x10\x02\x12#\n\x1f\x44IAGNOSIS_CONCORDANCE_DIFFERENT\x10\x03*\xf0\x01\n\x14TreatmentConcordance\x12%\n!TREATMENT_CONCORDANCE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bTREATMENT_CONCORDANCE_AGREE\x10\x01\x12\x32\n.TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS\x10\x02\x12\x31\n-TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED\x10\x03\x12)\n%TREATMENT_CONCORDANCE_NOT_RECOMMENDED\x10\x04*\x86\x01\n\nItemAction\x12\x1b\n\x17ITEM_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13ITEM_ACTION_APPROVE\x10\x01\x12\x16\n\x12ITEM_ACTION_MODIFY\x10\x02\x12\x14\n\x10ITEM_ACTION_DENY\x10\x03\x12\x14\n\x10ITEM_ACTION_PEND\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.case_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CASESTATUS']._serialized_start=421
-  _globals['_CASESTATUS']._serialized_end=757
-  _globals['_WITHDRAWALREASON']._serialized_start=760
-  _globals['_WITHDRAWALREASON']._serialized_end=997
-  _globals['_CASEKIND']._serialized_start=999
-  _globals['_CASEKIND']._serialized_end=1092
-  _globals['_URGENCY']._serialized_start=1094
-  _globals['_URGENCY']._serialized_end=1173
-  _globals['_DECLINEREASON']._serialized_start=1176
-  _globals['_DECLINEREASON']._serialized_end=1392
-  _globals['_CONCORDANCE']._serialized_start=1394
-  _globals['_CONCORDANCE']._serialized_end=1510
-  _globals['_DIAGNOSISCONCORDANCE']._serialized_start=1513
-  _globals['_DIAGNOSISCONCORDANCE']._serialized_end=1683
-  _globals['_TREATMENTCONCORDANCE']._serialized_start=1686
-  _globals['_TREATMENTCONCORDANCE']._serialized_end=1926
-  _globals['_TIMELINEENTRY']._serialized_start=77
-  _globals['_TIMELINEENTRY']._serialized_end=305
-  _globals['_REQUESTEDSERVICE']._serialized_start=307
-  _globals['_REQUESTEDSERVICE']._serialized_end=418
+  _globals['_ITEMDECISION'].fields_by_name['provider_text']._loaded_options = None
+  _globals['_ITEMDECISION'].fields_by_name['provider_text']._serialized_options = b'\210\265\030\001'
+  _globals['_ITEMDECISION'].fields_by_name['patient_text']._loaded_options = None
+  _globals['_ITEMDECISION'].fields_by_name['patient_text']._serialized_options = b'\210\265\030\001'
+  _globals['_CASESTATUS']._serialized_start=688
+  _globals['_CASESTATUS']._serialized_end=1024
+  _globals['_WITHDRAWALREASON']._serialized_start=1027
+  _globals['_WITHDRAWALREASON']._serialized_end=1264
+  _globals['_CASEKIND']._serialized_start=1266
+  _globals['_CASEKIND']._serialized_end=1359
+  _globals['_URGENCY']._serialized_start=1361
+  _globals['_URGENCY']._serialized_end=1440
+  _globals['_DECLINEREASON']._serialized_start=1443
+  _globals['_DECLINEREASON']._serialized_end=1659
+  _globals['_CONCORDANCE']._serialized_start=1661
+  _globals['_CONCORDANCE']._serialized_end=1777
+  _globals['_DIAGNOSISCONCORDANCE']._serialized_start=1780
+  _globals['_DIAGNOSISCONCORDANCE']._serialized_end=1950
+  _globals['_TREATMENTCONCORDANCE']._serialized_start=1953
+  _globals['_TREATMENTCONCORDANCE']._serialized_end=2193
+  _globals['_ITEMACTION']._serialized_start=2196
+  _globals['_ITEMACTION']._serialized_end=2330
+  _globals['_TIMELINEENTRY']._serialized_start=106
+  _globals['_TIMELINEENTRY']._serialized_end=334
+  _globals['_REQUESTEDSERVICE']._serialized_start=337
+  _globals['_REQUESTEDSERVICE']._serialized_end=479
+  _globals['_ITEMDECISION']._serialized_start=482
+  _globals['_ITEMDECISION']._serialized_end=685
 # @@protoc_insertion_point(module_scope)

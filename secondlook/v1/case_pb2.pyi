@@ -1,10 +1,12 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from secondlook.v1 import options_pb2 as _options_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -75,6 +77,14 @@ class TreatmentConcordance(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS: _ClassVar[TreatmentConcordance]
     TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED: _ClassVar[TreatmentConcordance]
     TREATMENT_CONCORDANCE_NOT_RECOMMENDED: _ClassVar[TreatmentConcordance]
+
+class ItemAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ITEM_ACTION_UNSPECIFIED: _ClassVar[ItemAction]
+    ITEM_ACTION_APPROVE: _ClassVar[ItemAction]
+    ITEM_ACTION_MODIFY: _ClassVar[ItemAction]
+    ITEM_ACTION_DENY: _ClassVar[ItemAction]
+    ITEM_ACTION_PEND: _ClassVar[ItemAction]
 CASE_STATUS_UNSPECIFIED: CaseStatus
 CASE_STATUS_SUBMITTED: CaseStatus
 CASE_STATUS_MATCHING: CaseStatus
@@ -118,6 +128,11 @@ TREATMENT_CONCORDANCE_AGREE: TreatmentConcordance
 TREATMENT_CONCORDANCE_AGREE_WITH_MODIFICATIONS: TreatmentConcordance
 TREATMENT_CONCORDANCE_ALTERNATIVE_RECOMMENDED: TreatmentConcordance
 TREATMENT_CONCORDANCE_NOT_RECOMMENDED: TreatmentConcordance
+ITEM_ACTION_UNSPECIFIED: ItemAction
+ITEM_ACTION_APPROVE: ItemAction
+ITEM_ACTION_MODIFY: ItemAction
+ITEM_ACTION_DENY: ItemAction
+ITEM_ACTION_PEND: ItemAction
 
 class TimelineEntry(_message.Message):
     __slots__ = ("status", "event_type", "event_id", "producer", "occurred_at", "recorded_at", "detail")
@@ -138,17 +153,37 @@ class TimelineEntry(_message.Message):
     def __init__(self, status: _Optional[_Union[CaseStatus, str]] = ..., event_type: _Optional[str] = ..., event_id: _Optional[str] = ..., producer: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class RequestedService(_message.Message):
-    __slots__ = ("key", "sequence", "system", "code", "quantity", "unit")
+    __slots__ = ("key", "sequence", "system", "code", "quantity", "unit", "qualified_specialties")
     KEY_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
+    QUALIFIED_SPECIALTIES_FIELD_NUMBER: _ClassVar[int]
     key: str
     sequence: int
     system: str
     code: str
     quantity: float
     unit: str
-    def __init__(self, key: _Optional[str] = ..., sequence: _Optional[int] = ..., system: _Optional[str] = ..., code: _Optional[str] = ..., quantity: _Optional[float] = ..., unit: _Optional[str] = ...) -> None: ...
+    qualified_specialties: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, key: _Optional[str] = ..., sequence: _Optional[int] = ..., system: _Optional[str] = ..., code: _Optional[str] = ..., quantity: _Optional[float] = ..., unit: _Optional[str] = ..., qualified_specialties: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ItemDecision(_message.Message):
+    __slots__ = ("item_key", "action", "reason_code", "provider_text", "patient_text", "approved_quantity", "approved_code")
+    ITEM_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_TEXT_FIELD_NUMBER: _ClassVar[int]
+    PATIENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_CODE_FIELD_NUMBER: _ClassVar[int]
+    item_key: str
+    action: ItemAction
+    reason_code: str
+    provider_text: str
+    patient_text: str
+    approved_quantity: float
+    approved_code: str
+    def __init__(self, item_key: _Optional[str] = ..., action: _Optional[_Union[ItemAction, str]] = ..., reason_code: _Optional[str] = ..., provider_text: _Optional[str] = ..., patient_text: _Optional[str] = ..., approved_quantity: _Optional[float] = ..., approved_code: _Optional[str] = ...) -> None: ...

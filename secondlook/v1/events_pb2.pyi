@@ -179,7 +179,7 @@ class MatchingStarted(_message.Message):
     def __init__(self, specialties: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SpecialistOffered(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency", "blind_review", "records", "panel_size", "adjudicates", "panel_opinion_ids")
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "respond_by", "explanation", "diagnosis_code", "urgency", "blind_review", "records", "panel_size", "adjudicates", "panel_opinion_ids", "kind", "requested_services", "received_at")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALTY_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +192,9 @@ class SpecialistOffered(_message.Message):
     PANEL_SIZE_FIELD_NUMBER: _ClassVar[int]
     ADJUDICATES_FIELD_NUMBER: _ClassVar[int]
     PANEL_OPINION_IDS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_SERVICES_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     specialty: str
@@ -204,7 +207,10 @@ class SpecialistOffered(_message.Message):
     panel_size: int
     adjudicates: bool
     panel_opinion_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., blind_review: _Optional[bool] = ..., records: _Optional[int] = ..., panel_size: _Optional[int] = ..., adjudicates: _Optional[bool] = ..., panel_opinion_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    kind: _case_pb2.CaseKind
+    requested_services: _containers.RepeatedCompositeFieldContainer[_case_pb2.RequestedService]
+    received_at: _timestamp_pb2.Timestamp
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., explanation: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., blind_review: _Optional[bool] = ..., records: _Optional[int] = ..., panel_size: _Optional[int] = ..., adjudicates: _Optional[bool] = ..., panel_opinion_ids: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., requested_services: _Optional[_Iterable[_Union[_case_pb2.RequestedService, _Mapping]]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CaseUnmatched(_message.Message):
     __slots__ = ("reason", "cause", "offers_made")
@@ -305,7 +311,7 @@ class SlaChanged(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., change: _Optional[_Union[SlaChange, str]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_left: _Optional[int] = ..., reminder: _Optional[int] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ...) -> None: ...
 
 class OpinionSubmitted(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version", "blind", "panel_outcome", "panel_opinion_ids")
+    __slots__ = ("assignment_id", "specialist_id", "opinion_id", "diagnosis_concordance", "treatment_concordance", "diagnosis", "reviewer_diagnosis_code", "treatment", "recommended_procedure_codes", "confidence", "version", "blind", "panel_outcome", "panel_opinion_ids", "prior_auth_decisions")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     OPINION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -320,6 +326,7 @@ class OpinionSubmitted(_message.Message):
     BLIND_FIELD_NUMBER: _ClassVar[int]
     PANEL_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     PANEL_OPINION_IDS_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_AUTH_DECISIONS_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     opinion_id: str
@@ -334,7 +341,8 @@ class OpinionSubmitted(_message.Message):
     blind: bool
     panel_outcome: PanelOutcome
     panel_opinion_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedure_codes: _Optional[_Iterable[str]] = ..., confidence: _Optional[int] = ..., version: _Optional[int] = ..., blind: _Optional[bool] = ..., panel_outcome: _Optional[_Union[PanelOutcome, str]] = ..., panel_opinion_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    prior_auth_decisions: _containers.RepeatedCompositeFieldContainer[_case_pb2.ItemDecision]
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., opinion_id: _Optional[str] = ..., diagnosis_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., treatment_concordance: _Optional[_Union[_case_pb2.Concordance, str]] = ..., diagnosis: _Optional[_Union[_case_pb2.DiagnosisConcordance, str]] = ..., reviewer_diagnosis_code: _Optional[str] = ..., treatment: _Optional[_Union[_case_pb2.TreatmentConcordance, str]] = ..., recommended_procedure_codes: _Optional[_Iterable[str]] = ..., confidence: _Optional[int] = ..., version: _Optional[int] = ..., blind: _Optional[bool] = ..., panel_outcome: _Optional[_Union[PanelOutcome, str]] = ..., panel_opinion_ids: _Optional[_Iterable[str]] = ..., prior_auth_decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ...) -> None: ...
 
 class PanelOpinionSigned(_message.Message):
     __slots__ = ("opinion", "panel_size")

@@ -396,7 +396,7 @@ class GetCaseRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id", "kind", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "consent", "panel_requested", "blind_review_requested", "withdrawal_reason", "withdrawal_note", "withdrawn_at", "info_requests", "prior_auth")
+    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id", "kind", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "consent", "panel_requested", "blind_review_requested", "withdrawal_reason", "withdrawal_note", "withdrawn_at", "info_requests", "prior_auth", "prior_auth_decision")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -424,6 +424,7 @@ class Case(_message.Message):
     WITHDRAWN_AT_FIELD_NUMBER: _ClassVar[int]
     INFO_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     PRIOR_AUTH_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_AUTH_DECISION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     tenant_id: str
     client_request_id: str
@@ -451,7 +452,32 @@ class Case(_message.Message):
     withdrawn_at: _timestamp_pb2.Timestamp
     info_requests: _containers.RepeatedCompositeFieldContainer[InfoRequest]
     prior_auth: PriorAuthRequest
-    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., withdrawal_reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ..., withdrawal_note: _Optional[str] = ..., withdrawn_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., prior_auth: _Optional[_Union[PriorAuthRequest, _Mapping]] = ...) -> None: ...
+    prior_auth_decision: PriorAuthDecision
+    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., withdrawal_reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ..., withdrawal_note: _Optional[str] = ..., withdrawn_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., prior_auth: _Optional[_Union[PriorAuthRequest, _Mapping]] = ..., prior_auth_decision: _Optional[_Union[PriorAuthDecision, _Mapping]] = ...) -> None: ...
+
+class RecordPriorAuthDecisionRequest(_message.Message):
+    __slots__ = ("case_id", "decision_id", "specialist_id", "decisions")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    decision_id: str
+    specialist_id: str
+    decisions: _containers.RepeatedCompositeFieldContainer[_case_pb2.ItemDecision]
+    def __init__(self, case_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ...) -> None: ...
+
+class PriorAuthDecision(_message.Message):
+    __slots__ = ("decision_id", "specialist_id", "decisions", "decided_at")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    specialist_id: str
+    decisions: _containers.RepeatedCompositeFieldContainer[_case_pb2.ItemDecision]
+    decided_at: _timestamp_pb2.Timestamp
+    def __init__(self, decision_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PriorAuthRequest(_message.Message):
     __slots__ = ("submission_id", "claim_identifier", "items", "member_id", "plan", "payer", "requesting_provider", "requesting_organization", "claim_type", "expedited")

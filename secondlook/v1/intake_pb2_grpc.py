@@ -81,6 +81,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.GetContactsRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.Contacts.FromString,
                 _registered_method=True)
+        self.RecordPriorAuthDecision = channel.unary_unary(
+                '/secondlook.v1.IntakeService/RecordPriorAuthDecision',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.RecordPriorAuthDecisionRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.PriorAuthDecision.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -177,6 +182,16 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordPriorAuthDecision(self, request, context):
+        """review's service identity only: keeps a reviewer's prior-authorization decision
+        (with its texts) with the case, before review announces it (opinion.submitted
+        with the same id); shown and answered by $inquire once announced. The same
+        decision_id again keeps nothing more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +239,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.GetContacts,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.GetContactsRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.Contacts.SerializeToString,
+            ),
+            'RecordPriorAuthDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordPriorAuthDecision,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.RecordPriorAuthDecisionRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.PriorAuthDecision.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -471,6 +491,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/GetContacts',
             secondlook_dot_v1_dot_intake__pb2.GetContactsRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.Contacts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordPriorAuthDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/RecordPriorAuthDecision',
+            secondlook_dot_v1_dot_intake__pb2.RecordPriorAuthDecisionRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.PriorAuthDecision.FromString,
             options,
             channel_credentials,
             insecure,

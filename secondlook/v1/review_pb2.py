@@ -28,13 +28,15 @@ from secondlook.v1 import intake_pb2 as secondlook_dot_v1_dot_intake__pb2
 from secondlook.v1 import options_pb2 as secondlook_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/review.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1asecondlook/v1/intake.proto\x1a\x1bsecondlook/v1/options.proto\"\xca\x03\n\nAssignment\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x15\n\rspecialist_id\x18\x03 \x01(\t\x12\x11\n\tspecialty\x18\x04 \x01(\t\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\x16\n\x0e\x64iagnosis_code\x18\x06 \x01(\t\x12\'\n\x07urgency\x18\x07 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12.\n\noffered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrespond_by\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0e\x64\x65\x63line_reason\x18\n \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\x12\x14\n\x0c\x62lind_review\x18\x0b \x01(\x08\x12%\n\x03sla\x18\x0c \x01(\x0b\x32\x18.secondlook.v1.SlaStatus\x12\x12\n\npanel_size\x18\r \x01(\x05\x12\x13\n\x0b\x61\x64judicates\x18\x0e \x01(\x08\"\xb7\x01\n\tSlaStatus\x12&\n\x05state\x18\x01 \x01(\x0e\x32\x17.secondlook.v1.SlaState\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cseconds_left\x18\x03 \x01(\x03\x12\x16\n\x0e\x62udget_seconds\x18\x04 \x01(\x03\x12\x16\n\x0ereminders_sent\x18\x05 \x01(\x05\x12\x10\n\x08\x62reached\x18\x06 \x01(\x08\"\x98\x01\n\x16ListAssignmentsRequest\x12.\n\x06states\x18\x01 \x03(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\'\n\x07urgency\x18\x02 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"b\n\x17ListAssignmentsResponse\x12.\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x19.secondlook.v1.Assignment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd5\x02\n\x10\x41ssignmentDetail\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12*\n\x04\x63\x61se\x18\x02 \x01(\x0b\x32\x1c.secondlook.v1.CaseForReview\x12/\n\x08opinions\x18\x03 \x03(\x0b\x32\x1d.secondlook.v1.OpinionVersion\x12\x14\n\x0c\x62lind_review\x18\x04 \x01(\x08\x12\x1e\n\x16\x66irst_opinion_withheld\x18\x05 \x01(\x08\x12\x44\n\x16independent_assessment\x18\x06 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment\x12\x39\n\x0epanel_opinions\x18\x07 \x03(\x0b\x32!.secondlook.v1.PanelMemberOpinion\"[\n\x12PanelMemberOpinion\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12.\n\x07opinion\x18\x02 \x01(\x0b\x32\x1d.secondlook.v1.OpinionVersion\"/\n\x17WatchAssignmentsRequest\x12\x14\n\x0cresume_after\x18\x01 \x01(\t\"d\n\x10\x41ssignmentChange\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08position\x18\x03 \x01(\t\"*\n\x11\x41ssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\"H\n\x16RequestMoreInfoRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x17\n\tquestions\x18\x02 \x03(\tB\x04\x88\xb5\x18\x01\"s\n\x18\x44\x65\x63lineAssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12,\n\x06reason\x18\x02 \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\x12\x12\n\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\"\xa9\x04\n\x07Opinion\x12\x39\n\x15\x64iagnosis_concordance\x18\x01 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x39\n\x15treatment_concordance\x18\x02 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x1c\n\x0erecommendation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12\x17\n\tnarrative\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x05\x12\x13\n\x0b\x61ttestation\x18\x06 \x01(\x08\x12\x36\n\tdiagnosis\x18\x07 \x01(\x0e\x32#.secondlook.v1.DiagnosisConcordance\x12\x1f\n\x17reviewer_diagnosis_code\x18\x08 \x01(\t\x12\x36\n\ttreatment\x18\t \x01(\x0e\x32#.secondlook.v1.TreatmentConcordance\x12<\n\x16recommended_procedures\x18\n \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x1b\n\rfurther_tests\x18\x0b \x03(\tB\x04\x88\xb5\x18\x01\x12\x1d\n\x0fpatient_summary\x18\x0c \x01(\tB\x04\x88\xb5\x18\x01\x12\x1f\n\x17no_conflict_of_interest\x18\r \x01(\x08\x12\x1c\n\x14\x61ll_records_reviewed\x18\x0e \x01(\x08\"V\n\x14SubmitOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\"\xb7\x01\n\x15IndependentAssessment\x12\x16\n\x0e\x64iagnosis_code\x18\x01 \x01(\t\x12<\n\x16recommended_procedures\x18\x02 \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x17\n\ttreatment\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x17RecordAssessmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x38\n\nassessment\x18\x02 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment\"\x83\x01\n\x13\x41mendOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12\x16\n\x0e\x61mends_version\x18\x04 \x01(\x05\"\x82\x02\n\x0eOpinionVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x12\n\nopinion_id\x18\x02 \x01(\t\x12\'\n\x07opinion\x18\x03 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12-\n\tsigned_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x10\x61mendment_reason\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\x12\r\n\x05\x62lind\x18\x06 \x01(\x08\x12\x44\n\x16independent_assessment\x18\x07 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment*\xb6\x02\n\x0f\x41ssignmentState\x12 \n\x1c\x41SSIGNMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSIGNMENT_STATE_OFFERED\x10\x01\x12\x1d\n\x19\x41SSIGNMENT_STATE_ACCEPTED\x10\x02\x12\x1e\n\x1a\x41SSIGNMENT_STATE_IN_REVIEW\x10\x03\x12&\n\"ASSIGNMENT_STATE_OPINION_SUBMITTED\x10\x04\x12\x1e\n\x1a\x41SSIGNMENT_STATE_WITHDRAWN\x10\x05\x12\x1d\n\x19\x41SSIGNMENT_STATE_DECLINED\x10\x06\x12\x1c\n\x18\x41SSIGNMENT_STATE_EXPIRED\x10\x07\x12\x1f\n\x1b\x41SSIGNMENT_STATE_NEEDS_INFO\x10\x08*\x84\x01\n\x08SlaState\x12\x19\n\x15SLA_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15SLA_STATE_NOT_STARTED\x10\x01\x12\x15\n\x11SLA_STATE_RUNNING\x10\x02\x12\x14\n\x10SLA_STATE_PAUSED\x10\x03\x12\x15\n\x11SLA_STATE_STOPPED\x10\x04\x32\xf1\x06\n\rReviewService\x12`\n\x0fListAssignments\x12%.secondlook.v1.ListAssignmentsRequest\x1a&.secondlook.v1.ListAssignmentsResponse\x12R\n\rGetAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x1f.secondlook.v1.AssignmentDetail\x12]\n\x10WatchAssignments\x12&.secondlook.v1.WatchAssignmentsRequest\x1a\x1f.secondlook.v1.AssignmentChange0\x01\x12O\n\x10\x41\x63\x63\x65ptAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12W\n\x11\x44\x65\x63lineAssignment\x12\'.secondlook.v1.DeclineAssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12J\n\x0bStartReview\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12S\n\x0fRequestMoreInfo\x12%.secondlook.v1.RequestMoreInfoRequest\x1a\x19.secondlook.v1.Assignment\x12`\n\x1bRecordIndependentAssessment\x12&.secondlook.v1.RecordAssessmentRequest\x1a\x19.secondlook.v1.Assignment\x12O\n\rSubmitOpinion\x12#.secondlook.v1.SubmitOpinionRequest\x1a\x19.secondlook.v1.Assignment\x12M\n\x0c\x41mendOpinion\x12\".secondlook.v1.AmendOpinionRequest\x1a\x19.secondlook.v1.Assignmentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asecondlook/v1/review.proto\x12\rsecondlook.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18secondlook/v1/case.proto\x1a\x1asecondlook/v1/intake.proto\x1a\x1bsecondlook/v1/options.proto\"x\n\x16\x44\x65\x63idePriorAuthRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12.\n\tdecisions\x18\x02 \x03(\x0b\x32\x1b.secondlook.v1.ItemDecision\x12\x17\n\tquestions\x18\x03 \x03(\tB\x04\x88\xb5\x18\x01\"\xca\x03\n\nAssignment\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x15\n\rspecialist_id\x18\x03 \x01(\t\x12\x11\n\tspecialty\x18\x04 \x01(\t\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\x16\n\x0e\x64iagnosis_code\x18\x06 \x01(\t\x12\'\n\x07urgency\x18\x07 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12.\n\noffered_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrespond_by\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0e\x64\x65\x63line_reason\x18\n \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\x12\x14\n\x0c\x62lind_review\x18\x0b \x01(\x08\x12%\n\x03sla\x18\x0c \x01(\x0b\x32\x18.secondlook.v1.SlaStatus\x12\x12\n\npanel_size\x18\r \x01(\x05\x12\x13\n\x0b\x61\x64judicates\x18\x0e \x01(\x08\"\xb7\x01\n\tSlaStatus\x12&\n\x05state\x18\x01 \x01(\x0e\x32\x17.secondlook.v1.SlaState\x12*\n\x06\x64ue_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cseconds_left\x18\x03 \x01(\x03\x12\x16\n\x0e\x62udget_seconds\x18\x04 \x01(\x03\x12\x16\n\x0ereminders_sent\x18\x05 \x01(\x05\x12\x10\n\x08\x62reached\x18\x06 \x01(\x08\"\x98\x01\n\x16ListAssignmentsRequest\x12.\n\x06states\x18\x01 \x03(\x0e\x32\x1e.secondlook.v1.AssignmentState\x12\'\n\x07urgency\x18\x02 \x01(\x0e\x32\x16.secondlook.v1.Urgency\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"b\n\x17ListAssignmentsResponse\x12.\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x19.secondlook.v1.Assignment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd5\x02\n\x10\x41ssignmentDetail\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12*\n\x04\x63\x61se\x18\x02 \x01(\x0b\x32\x1c.secondlook.v1.CaseForReview\x12/\n\x08opinions\x18\x03 \x03(\x0b\x32\x1d.secondlook.v1.OpinionVersion\x12\x14\n\x0c\x62lind_review\x18\x04 \x01(\x08\x12\x1e\n\x16\x66irst_opinion_withheld\x18\x05 \x01(\x08\x12\x44\n\x16independent_assessment\x18\x06 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment\x12\x39\n\x0epanel_opinions\x18\x07 \x03(\x0b\x32!.secondlook.v1.PanelMemberOpinion\"[\n\x12PanelMemberOpinion\x12\x15\n\rspecialist_id\x18\x01 \x01(\t\x12.\n\x07opinion\x18\x02 \x01(\x0b\x32\x1d.secondlook.v1.OpinionVersion\"/\n\x17WatchAssignmentsRequest\x12\x14\n\x0cresume_after\x18\x01 \x01(\t\"d\n\x10\x41ssignmentChange\x12-\n\nassignment\x18\x01 \x01(\x0b\x32\x19.secondlook.v1.Assignment\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x10\n\x08position\x18\x03 \x01(\t\"*\n\x11\x41ssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\"H\n\x16RequestMoreInfoRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x17\n\tquestions\x18\x02 \x03(\tB\x04\x88\xb5\x18\x01\"s\n\x18\x44\x65\x63lineAssignmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12,\n\x06reason\x18\x02 \x01(\x0e\x32\x1c.secondlook.v1.DeclineReason\x12\x12\n\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\"\xa9\x04\n\x07Opinion\x12\x39\n\x15\x64iagnosis_concordance\x18\x01 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x39\n\x15treatment_concordance\x18\x02 \x01(\x0e\x32\x1a.secondlook.v1.Concordance\x12\x1c\n\x0erecommendation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12\x17\n\tnarrative\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x05\x12\x13\n\x0b\x61ttestation\x18\x06 \x01(\x08\x12\x36\n\tdiagnosis\x18\x07 \x01(\x0e\x32#.secondlook.v1.DiagnosisConcordance\x12\x1f\n\x17reviewer_diagnosis_code\x18\x08 \x01(\t\x12\x36\n\ttreatment\x18\t \x01(\x0e\x32#.secondlook.v1.TreatmentConcordance\x12<\n\x16recommended_procedures\x18\n \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x1b\n\rfurther_tests\x18\x0b \x03(\tB\x04\x88\xb5\x18\x01\x12\x1d\n\x0fpatient_summary\x18\x0c \x01(\tB\x04\x88\xb5\x18\x01\x12\x1f\n\x17no_conflict_of_interest\x18\r \x01(\x08\x12\x1c\n\x14\x61ll_records_reviewed\x18\x0e \x01(\x08\"V\n\x14SubmitOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\"\xb7\x01\n\x15IndependentAssessment\x12\x16\n\x0e\x64iagnosis_code\x18\x01 \x01(\t\x12<\n\x16recommended_procedures\x18\x02 \x03(\x0b\x32\x1c.secondlook.v1.ProcedureCode\x12\x17\n\ttreatment\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x17RecordAssessmentRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\x38\n\nassessment\x18\x02 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment\"\x83\x01\n\x13\x41mendOpinionRequest\x12\x15\n\rassignment_id\x18\x01 \x01(\t\x12\'\n\x07opinion\x18\x02 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01\x12\x16\n\x0e\x61mends_version\x18\x04 \x01(\x05\"\x82\x02\n\x0eOpinionVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x12\n\nopinion_id\x18\x02 \x01(\t\x12\'\n\x07opinion\x18\x03 \x01(\x0b\x32\x16.secondlook.v1.Opinion\x12-\n\tsigned_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x10\x61mendment_reason\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01\x12\r\n\x05\x62lind\x18\x06 \x01(\x08\x12\x44\n\x16independent_assessment\x18\x07 \x01(\x0b\x32$.secondlook.v1.IndependentAssessment*\xb6\x02\n\x0f\x41ssignmentState\x12 \n\x1c\x41SSIGNMENT_STATE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41SSIGNMENT_STATE_OFFERED\x10\x01\x12\x1d\n\x19\x41SSIGNMENT_STATE_ACCEPTED\x10\x02\x12\x1e\n\x1a\x41SSIGNMENT_STATE_IN_REVIEW\x10\x03\x12&\n\"ASSIGNMENT_STATE_OPINION_SUBMITTED\x10\x04\x12\x1e\n\x1a\x41SSIGNMENT_STATE_WITHDRAWN\x10\x05\x12\x1d\n\x19\x41SSIGNMENT_STATE_DECLINED\x10\x06\x12\x1c\n\x18\x41SSIGNMENT_STATE_EXPIRED\x10\x07\x12\x1f\n\x1b\x41SSIGNMENT_STATE_NEEDS_INFO\x10\x08*\x84\x01\n\x08SlaState\x12\x19\n\x15SLA_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15SLA_STATE_NOT_STARTED\x10\x01\x12\x15\n\x11SLA_STATE_RUNNING\x10\x02\x12\x14\n\x10SLA_STATE_PAUSED\x10\x03\x12\x15\n\x11SLA_STATE_STOPPED\x10\x04\x32\xc6\x07\n\rReviewService\x12`\n\x0fListAssignments\x12%.secondlook.v1.ListAssignmentsRequest\x1a&.secondlook.v1.ListAssignmentsResponse\x12R\n\rGetAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x1f.secondlook.v1.AssignmentDetail\x12]\n\x10WatchAssignments\x12&.secondlook.v1.WatchAssignmentsRequest\x1a\x1f.secondlook.v1.AssignmentChange0\x01\x12O\n\x10\x41\x63\x63\x65ptAssignment\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12W\n\x11\x44\x65\x63lineAssignment\x12\'.secondlook.v1.DeclineAssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12J\n\x0bStartReview\x12 .secondlook.v1.AssignmentRequest\x1a\x19.secondlook.v1.Assignment\x12S\n\x0fRequestMoreInfo\x12%.secondlook.v1.RequestMoreInfoRequest\x1a\x19.secondlook.v1.Assignment\x12`\n\x1bRecordIndependentAssessment\x12&.secondlook.v1.RecordAssessmentRequest\x1a\x19.secondlook.v1.Assignment\x12O\n\rSubmitOpinion\x12#.secondlook.v1.SubmitOpinionRequest\x1a\x19.secondlook.v1.Assignment\x12M\n\x0c\x41mendOpinion\x12\".secondlook.v1.AmendOpinionRequest\x1a\x19.secondlook.v1.Assignment\x12S\n\x0f\x44\x65\x63idePriorAuth\x12%.secondlook.v1.DecidePriorAuthRequest\x1a\x19.secondlook.v1.Assignmentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secondlook.v1.review_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DECIDEPRIORAUTHREQUEST'].fields_by_name['questions']._loaded_options = None
+  _globals['_DECIDEPRIORAUTHREQUEST'].fields_by_name['questions']._serialized_options = b'\210\265\030\001'
   _globals['_REQUESTMOREINFOREQUEST'].fields_by_name['questions']._loaded_options = None
   _globals['_REQUESTMOREINFOREQUEST'].fields_by_name['questions']._serialized_options = b'\210\265\030\001'
   _globals['_DECLINEASSIGNMENTREQUEST'].fields_by_name['note']._loaded_options = None
@@ -53,44 +55,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AMENDOPINIONREQUEST'].fields_by_name['reason']._serialized_options = b'\210\265\030\001'
   _globals['_OPINIONVERSION'].fields_by_name['amendment_reason']._loaded_options = None
   _globals['_OPINIONVERSION'].fields_by_name['amendment_reason']._serialized_options = b'\210\265\030\001'
-  _globals['_ASSIGNMENTSTATE']._serialized_start=3220
-  _globals['_ASSIGNMENTSTATE']._serialized_end=3530
-  _globals['_SLASTATE']._serialized_start=3533
-  _globals['_SLASTATE']._serialized_end=3665
-  _globals['_ASSIGNMENT']._serialized_start=162
-  _globals['_ASSIGNMENT']._serialized_end=620
-  _globals['_SLASTATUS']._serialized_start=623
-  _globals['_SLASTATUS']._serialized_end=806
-  _globals['_LISTASSIGNMENTSREQUEST']._serialized_start=809
-  _globals['_LISTASSIGNMENTSREQUEST']._serialized_end=961
-  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_start=963
-  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_end=1061
-  _globals['_ASSIGNMENTDETAIL']._serialized_start=1064
-  _globals['_ASSIGNMENTDETAIL']._serialized_end=1405
-  _globals['_PANELMEMBEROPINION']._serialized_start=1407
-  _globals['_PANELMEMBEROPINION']._serialized_end=1498
-  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_start=1500
-  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_end=1547
-  _globals['_ASSIGNMENTCHANGE']._serialized_start=1549
-  _globals['_ASSIGNMENTCHANGE']._serialized_end=1649
-  _globals['_ASSIGNMENTREQUEST']._serialized_start=1651
-  _globals['_ASSIGNMENTREQUEST']._serialized_end=1693
-  _globals['_REQUESTMOREINFOREQUEST']._serialized_start=1695
-  _globals['_REQUESTMOREINFOREQUEST']._serialized_end=1767
-  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_start=1769
-  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_end=1884
-  _globals['_OPINION']._serialized_start=1887
-  _globals['_OPINION']._serialized_end=2440
-  _globals['_SUBMITOPINIONREQUEST']._serialized_start=2442
-  _globals['_SUBMITOPINIONREQUEST']._serialized_end=2528
-  _globals['_INDEPENDENTASSESSMENT']._serialized_start=2531
-  _globals['_INDEPENDENTASSESSMENT']._serialized_end=2714
-  _globals['_RECORDASSESSMENTREQUEST']._serialized_start=2716
-  _globals['_RECORDASSESSMENTREQUEST']._serialized_end=2822
-  _globals['_AMENDOPINIONREQUEST']._serialized_start=2825
-  _globals['_AMENDOPINIONREQUEST']._serialized_end=2956
-  _globals['_OPINIONVERSION']._serialized_start=2959
-  _globals['_OPINIONVERSION']._serialized_end=3217
-  _globals['_REVIEWSERVICE']._serialized_start=3668
-  _globals['_REVIEWSERVICE']._serialized_end=4549
+  _globals['_ASSIGNMENTSTATE']._serialized_start=3342
+  _globals['_ASSIGNMENTSTATE']._serialized_end=3652
+  _globals['_SLASTATE']._serialized_start=3655
+  _globals['_SLASTATE']._serialized_end=3787
+  _globals['_DECIDEPRIORAUTHREQUEST']._serialized_start=161
+  _globals['_DECIDEPRIORAUTHREQUEST']._serialized_end=281
+  _globals['_ASSIGNMENT']._serialized_start=284
+  _globals['_ASSIGNMENT']._serialized_end=742
+  _globals['_SLASTATUS']._serialized_start=745
+  _globals['_SLASTATUS']._serialized_end=928
+  _globals['_LISTASSIGNMENTSREQUEST']._serialized_start=931
+  _globals['_LISTASSIGNMENTSREQUEST']._serialized_end=1083
+  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_start=1085
+  _globals['_LISTASSIGNMENTSRESPONSE']._serialized_end=1183
+  _globals['_ASSIGNMENTDETAIL']._serialized_start=1186
+  _globals['_ASSIGNMENTDETAIL']._serialized_end=1527
+  _globals['_PANELMEMBEROPINION']._serialized_start=1529
+  _globals['_PANELMEMBEROPINION']._serialized_end=1620
+  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_start=1622
+  _globals['_WATCHASSIGNMENTSREQUEST']._serialized_end=1669
+  _globals['_ASSIGNMENTCHANGE']._serialized_start=1671
+  _globals['_ASSIGNMENTCHANGE']._serialized_end=1771
+  _globals['_ASSIGNMENTREQUEST']._serialized_start=1773
+  _globals['_ASSIGNMENTREQUEST']._serialized_end=1815
+  _globals['_REQUESTMOREINFOREQUEST']._serialized_start=1817
+  _globals['_REQUESTMOREINFOREQUEST']._serialized_end=1889
+  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_start=1891
+  _globals['_DECLINEASSIGNMENTREQUEST']._serialized_end=2006
+  _globals['_OPINION']._serialized_start=2009
+  _globals['_OPINION']._serialized_end=2562
+  _globals['_SUBMITOPINIONREQUEST']._serialized_start=2564
+  _globals['_SUBMITOPINIONREQUEST']._serialized_end=2650
+  _globals['_INDEPENDENTASSESSMENT']._serialized_start=2653
+  _globals['_INDEPENDENTASSESSMENT']._serialized_end=2836
+  _globals['_RECORDASSESSMENTREQUEST']._serialized_start=2838
+  _globals['_RECORDASSESSMENTREQUEST']._serialized_end=2944
+  _globals['_AMENDOPINIONREQUEST']._serialized_start=2947
+  _globals['_AMENDOPINIONREQUEST']._serialized_end=3078
+  _globals['_OPINIONVERSION']._serialized_start=3081
+  _globals['_OPINIONVERSION']._serialized_end=3339
+  _globals['_REVIEWSERVICE']._serialized_start=3790
+  _globals['_REVIEWSERVICE']._serialized_end=4756
 # @@protoc_insertion_point(module_scope)

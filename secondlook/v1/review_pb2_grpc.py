@@ -87,6 +87,11 @@ class ReviewServiceStub:
                 request_serializer=secondlook_dot_v1_dot_review__pb2.AmendOpinionRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
                 _registered_method=True)
+        self.DecidePriorAuth = channel.unary_unary(
+                '/secondlook.v1.ReviewService/DecidePriorAuth',
+                request_serializer=secondlook_dot_v1_dot_review__pb2.DecidePriorAuthRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+                _registered_method=True)
 
 
 class ReviewServiceServicer:
@@ -180,6 +185,17 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecidePriorAuth(self, request, context):
+        """A prior authorization's decision (IN_REVIEW), every item at once: APPROVE,
+        MODIFY or DENY each (a denial with a specific reason, by a reviewer of the same or
+        a similar specialty as the service); or PEND them all with questions, the
+        NEEDS_INFO round trip of RequestMoreInfo. The decision is kept with the case in
+        intake (the ClaimResponse answers from it) before the assignment moves; final.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -231,6 +247,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
             'AmendOpinion': grpc.unary_unary_rpc_method_handler(
                     servicer.AmendOpinion,
                     request_deserializer=secondlook_dot_v1_dot_review__pb2.AmendOpinionRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
+            ),
+            'DecidePriorAuth': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecidePriorAuth,
+                    request_deserializer=secondlook_dot_v1_dot_review__pb2.DecidePriorAuthRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_review__pb2.Assignment.SerializeToString,
             ),
     }
@@ -506,6 +527,33 @@ class ReviewService:
             target,
             '/secondlook.v1.ReviewService/AmendOpinion',
             secondlook_dot_v1_dot_review__pb2.AmendOpinionRequest.SerializeToString,
+            secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecidePriorAuth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.ReviewService/DecidePriorAuth',
+            secondlook_dot_v1_dot_review__pb2.DecidePriorAuthRequest.SerializeToString,
             secondlook_dot_v1_dot_review__pb2.Assignment.FromString,
             options,
             channel_credentials,

@@ -34,7 +34,7 @@ from .domain.lifecycle import TimelineEntry
 # What the projection and the sweeper read: everything but the content.
 CONTENT_FIELDS = ("content", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion",
                   "clinical_question", "attachments", "consent", "proposed_treatment", "mrn_lookup", "withdrawal_note",
-                  "info_requests")
+                  "info_requests", "prior_auth_decisions")
 BOOKKEEPING = {field: False for field in CONTENT_FIELDS}
 
 
@@ -149,6 +149,7 @@ async def from_doc(doc: dict, cipher: PhiCipher) -> Case:
         withdrawn_by=doc.get("withdrawal", {}).get("by", ""),
         content=await _content(doc, cipher) if "content" in doc or "patient" in doc else None,
         info_requests=tuple([await _info_request(r, cipher) for r in doc.get("info_requests", ())]),
+        prior_auth_decisions=tuple([await _decision(d, cipher) for d in doc.get("prior_auth_decisions", ())]),
     )
 
 
@@ -156,6 +157,23 @@ async def info_request_doc(r: InfoRequest, cipher: PhiCipher) -> dict:
     """A reviewer's request as kept: its questions sealed, who asked and when in clear."""
     return {"request_id": r.request_id, "specialist_id": r.specialist_id, "requested_at": r.requested_at,
             "questions": await cipher.seal(list(r.questions))}
+
+
+async def decision_doc(d: priorauth.Decision, cipher: PhiCipher) -> dict:
+    """A prior-authorization decision as kept: its codes in clear (the prior-auth report
+    counts them), the reviewer's texts sealed."""
+    return {"decision_id": d.decision_id, "specialist_id": d.specialist_id, "decided_at": d.decided_at,
+            "items": [{"key": i.key, "action": i.action, "reason_code": i.reason_code,
+                       "approved_quantity": i.approved_quantity, "approved_code": i.approved_code} for i in d.items],
+            "texts": await cipher.seal([[i.provider_text, i.patient_text] for i in d.items])}
+
+
+async def _decision(doc: dict, cipher: PhiCipher) -> priorauth.Decision:
+    texts = await cipher.open(doc["texts"])
+    return priorauth.Decision(
+        decision_id=doc["decision_id"], specialist_id=doc["specialist_id"], decided_at=doc["decided_at"],
+        items=tuple(priorauth.DecidedItem(provider_text=provider, patient_text=patient, **item)
+                    for item, (provider, patient) in zip(doc["items"], texts, strict=True)))
 
 
 async def _info_request(doc: dict, cipher: PhiCipher) -> InfoRequest:

@@ -15,9 +15,17 @@ from secondlook.v1 import intake_pb2, intake_pb2_grpc
 from secondlook.validation import question_violations
 
 from . import usecases
-from .domain.case import ClosedToDocuments, NotAskable, NotWithdrawable
+from .domain.case import ClosedToDocuments, NotAskable, NotDecidable, NotWithdrawable
 from .domain.listing import parse_query
-from .messages import case_message, contacts_message, entry_message, info_request_message, review_message
+from .domain.priorauth import DecidedItem
+from .messages import (
+    case_message,
+    contacts_message,
+    decision_message,
+    entry_message,
+    info_request_message,
+    review_message,
+)
 from .repository import CaseReader
 
 
@@ -92,6 +100,39 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         except NotAskable as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"case_id: {exc}")
         return info_request_message(kept)
+
+    async def RecordPriorAuthDecision(self, request: intake_pb2.RecordPriorAuthDecisionRequest,
+                                      context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "case-reader")
+        refusal = "RecordPriorAuthDecision answers the review service only"
+        if principal.subject != usecases.REVIEW_SERVICE:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+        problems = [(name, "is required") if not getattr(request, name) else (name, "must be at most 128 characters")
+                    for name in ("case_id", "decision_id", "specialist_id")
+                    if not getattr(request, name) or len(getattr(request, name)) > 128]
+        if not request.decisions:
+            problems.append(("decisions", "is required: one per item of the request"))
+        if problems:
+            await context.abort_with_status(field_violations(*problems))
+        items = [DecidedItem(key=d.item_key, action=d.action, reason_code=d.reason_code, provider_text=d.provider_text,
+                             patient_text=d.patient_text, approved_quantity=d.approved_quantity,
+                             approved_code=d.approved_code) for d in request.decisions]
+        try:
+            kept = await usecases.record_prior_auth_decision(
+                self._transact, self._reader, self._audit, self._clock, principal, request.case_id,
+                request.decision_id, request.specialist_id, items)
+        except usecases.NotReviewService:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
+        except usecases.NotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
+        except usecases.InvalidDecision as exc:
+            await context.abort_with_status(field_violations(*exc.violations))
+        except NotDecidable as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"case_id: {exc}")
+        except usecases.DecisionContended:
+            await context.abort(grpc.StatusCode.ABORTED, "the case's decisions changed while this one was kept: "
+                                                         "try again")
+        return decision_message(kept)
 
     async def GetContacts(self, request: intake_pb2.GetContactsRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "contact-reader")

@@ -6,10 +6,10 @@ from datetime import date, datetime
 
 from secondlook.v1 import case_pb2, intake_pb2
 
-from .domain.case import Case, InfoRequest, answered_at, confirmed_requests, requested_service
+from .domain.case import Case, InfoRequest, answered_at, confirmed_decision, confirmed_requests, requested_service
 from .domain.content import CaseContent, Diagnosis
 from .domain.lifecycle import TimelineEntry
-from .domain.priorauth import Party, PriorAuthRequest
+from .domain.priorauth import Decision, Party, PriorAuthRequest
 
 
 def _diagnosis(d: Diagnosis) -> intake_pb2.Diagnosis:
@@ -40,9 +40,21 @@ def case_message(case: Case) -> intake_pb2.Case:
     msg.timeline.extend(entry_message(e) for e in sorted(case.timeline, key=lambda e: (e.occurred_at, e.status)))
     if case.content is not None:
         _add_content(msg, case.content)
+    if (decision := confirmed_decision(case)) is not None:
+        msg.prior_auth_decision.CopyFrom(decision_message(decision))
     confirmed = confirmed_requests(case)
     msg.info_requests.extend(info_request_message(r, answered_at(case, r)) for r in case.info_requests
                              if r.request_id in confirmed)
+    return msg
+
+
+def decision_message(d: Decision) -> intake_pb2.PriorAuthDecision:
+    msg = intake_pb2.PriorAuthDecision(decision_id=d.decision_id, specialist_id=d.specialist_id, decisions=[
+        case_pb2.ItemDecision(item_key=i.key, action=i.action, reason_code=i.reason_code,
+                              provider_text=i.provider_text, patient_text=i.patient_text,
+                              approved_quantity=i.approved_quantity, approved_code=i.approved_code)
+        for i in d.items])
+    msg.decided_at.FromDatetime(d.decided_at)
     return msg
 
 

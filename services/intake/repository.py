@@ -18,6 +18,7 @@ from secondlook.store import UnitOfWork
 
 from .casedoc import (
     BOOKKEEPING,
+    decision_doc,
     entry_doc,
     from_doc,
     info_request_doc,
@@ -33,6 +34,7 @@ from .domain.case import Case, InfoRequest, projected_fields
 from .domain.content import Attachment
 from .domain.lifecycle import SYSTEM_STAGES
 from .domain.listing import CaseQuery
+from .domain.priorauth import Decision
 
 CASES = "cases"
 PATIENT_LOOKUPS = "patient_lookups"  # a case's MRNs, sealed for equality lookups (casedoc.lookup_docs)
@@ -56,6 +58,7 @@ class CaseRepository(Protocol):
     async def save_documents(self, before: Case, after: Case, attachments: tuple[Attachment, ...], event_id: str,
                              count_read: int | None) -> bool: ...
     async def add_info_request(self, case: Case, request: InfoRequest) -> bool: ...
+    async def add_prior_auth_decision(self, case: Case, decision: Decision) -> bool: ...
 
 
 class CaseReader(Protocol):
@@ -182,6 +185,17 @@ class MongoCaseRepository:
         update["$set"] = {**update.get("$set", {}), **await sealed_attachments(attachments, self._cipher)}
         result = await self._db[CASES].update_one(filters, update, session=self._session)
         return result.matched_count == 1
+
+    async def add_prior_auth_decision(self, case: Case, decision: Decision) -> bool:
+        """Keeps the decision with the case unless it is there already, and only while the
+        case has no more than it was read with (one guarded write); True when kept now."""
+        result = await self._db[CASES].update_one(
+            {"_id": case.case_id, "prior_auth_decision_ids": {"$ne": decision.decision_id},
+             f"prior_auth_decisions.{len(case.prior_auth_decisions)}": {"$exists": False}},
+            {"$push": {"prior_auth_decisions": await decision_doc(decision, self._cipher),
+                       "prior_auth_decision_ids": decision.decision_id}},
+            session=self._session)
+        return result.modified_count == 1
 
     async def add_info_request(self, case: Case, request: InfoRequest) -> bool:
         """Keeps the reviewer's request with the case unless it is there already (one

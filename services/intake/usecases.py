@@ -35,7 +35,7 @@ from .domain.lifecycle import (
     timeline_complete,
 )
 from .domain.listing import CaseQuery
-from .domain.priorauth import PriorAuthRequest
+from .domain.priorauth import DecidedItem, Decision, PriorAuthRequest, decision_violations
 from .domain.submission import MAX_ATTACHMENTS, ValidSubmission, validate, validate_attachments, validate_prior_auth
 from .repository import CaseReader, CaseRepository, DuplicateRequest
 
@@ -344,6 +344,49 @@ async def record_info_request(transact: Transact, audit: AuditTrail, clock: Cloc
     access = _access(principal, "RecordInfoRequest", case, clock.now(), ("info_requests",))
     await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
     return request
+
+
+class InvalidDecision(InvalidInput):
+    """The decision review asked to keep breaks a rule: nothing is kept."""
+
+
+class DecisionContended(Exception):
+    """The case's decisions kept changing while this one was kept: the caller may try again."""
+
+
+async def record_prior_auth_decision(transact: Transact, reader: CaseReader, audit: AuditTrail, clock: Clock,
+                                     principal: Principal, case_id: str, decision_id: str, specialist_id: str,
+                                     items: list[DecidedItem]) -> Decision:
+    """Keeps a reviewer's prior-authorization decision with the case, texts sealed, for
+    $inquire and the ClaimResponse once review's opinion.submitted confirms it; the
+    same decision again keeps nothing more. NotDecidable: not a prior authorization
+    under review by this reviewer, or decided already."""
+    if principal.subject != REVIEW_SERVICE or principal.tenant != "secondlook-services":
+        raise NotReviewService(principal.subject)
+    decision = Decision(decision_id, specialist_id, tuple(items), clock.now())
+    for _ in range(PROJECTION_ROUNDS):
+        case = await reader.get_any(case_id)
+        if case is None or case.content is None:
+            raise NotFound(case_id)
+        if case.specialist_id != specialist_id:
+            raise cases.NotDecidable("the case is not offered to this reviewer")
+        kept = next((d for d in case.prior_auth_decisions if d.decision_id == decision_id), None)
+        if kept is not None:
+            return kept  # a retry
+        if case.content.prior_auth is not None and (violations := decision_violations(case.content.prior_auth,
+                                                                                      items)):
+            raise InvalidDecision(violations)
+        if cases.decision_added(case, decision) is None:  # NotDecidable: not now
+            continue
+
+        async def body(uow: UnitOfWork, case=case) -> bool:
+            return await uow.cases.add_prior_auth_decision(case, decision)
+
+        if await transact(body):
+            access = _access(principal, "RecordPriorAuthDecision", case, clock.now(), ("prior_auth_decision",))
+            await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
+            return decision
+    raise DecisionContended(case_id)
 
 
 async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,

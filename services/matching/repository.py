@@ -38,7 +38,7 @@ from secondlook.store import UnitOfWork
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist
 from .domain.index import DirectoryIndex
-from .domain.matcher import CaseFacts, Weights
+from .domain.matcher import CaseFacts, Service, Weights
 from .domain.offers import (
     ACCEPTED,
     AWAITING,
@@ -430,7 +430,7 @@ def _facts(doc: dict) -> CaseFacts:
     known = {f.name for f in dataclasses.fields(CaseFacts)}
     return CaseFacts(**{k: v for k, v in doc.items() if k in known} | {
         "secondary_diagnosis_codes": tuple(doc.get("secondary_diagnosis_codes", ())),
-        "requested_services": tuple(doc.get("requested_services", ()))})
+        "requested_services": tuple(Service(**s) for s in doc.get("requested_services", ()))})
 
 
 def _offer(d: dict) -> Offer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Protocol
 
 from secondlook.audit import Access
@@ -28,7 +28,7 @@ from .domain.directory import (
     specialist_changed,
 )
 from .domain.index import DirectoryIndex
-from .domain.matcher import CaseFacts, Verdict, Wanted, Weights, assess, wanted_for
+from .domain.matcher import CaseFacts, Service, Verdict, Wanted, Weights, assess, wanted_for
 from .domain.offers import (
     ACCEPTED,
     ADJUDICATOR,
@@ -83,6 +83,13 @@ class MatchPolicy:
     def wanted(self, facts: CaseFacts) -> Wanted:
         return wanted_for(facts, self.specialty_map.specialties_for, self.cover_secondary, self.service_map)
 
+    def qualified(self, facts: CaseFacts) -> tuple[tuple[str, ...], ...]:
+        """Per requested service, the specialties that may deny or modify it (none: not a prior authorization)."""
+        if self.service_map is None or not facts.requested_services:
+            return ()
+        by_diagnosis = self.specialty_map.specialties_for(facts.diagnosis_code)
+        return tuple(self.service_map.deciders([service], by_diagnosis) for service in facts.services)
+
 
 def case_facts(event: Event, blind_review_tenants: frozenset[str] = frozenset()) -> CaseFacts:
     """What matching keeps of a submitted case; blind review when the case asks for it
@@ -97,7 +104,8 @@ def case_facts(event: Event, blind_review_tenants: frozenset[str] = frozenset())
         first_opinion_organization_npi=s.first_opinion_organization_npi, panel_requested=s.panel_requested,
         blind_review_requested=s.blind_review_requested or event.tenant_id in blind_review_tenants,
         records=s.attachment_count,
-        requested_services=tuple(f"{r.system}|{r.code}" for r in s.requested_services),
+        requested_services=tuple(Service(r.key, r.system, r.code, r.quantity, r.unit) for r in s.requested_services),
+        received_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc),
     )
 
 
@@ -143,7 +151,8 @@ async def _reserve_seats(uow: UnitOfWork, cause: Event, facts: CaseFacts, wanted
             specialist_id = candidate.specialist.specialist_id
             if specialist_id in offered or any(o.specialist_id == specialist_id for o, _ in chosen):
                 continue
-            offer, offered_event = offer_to(cause, facts, candidate, clock.now(), policy.offers, adjudicating)
+            offer, offered_event = offer_to(cause, facts, candidate, clock.now(), policy.offers, adjudicating,
+                                            policy.qualified(facts))
             if organisations.intersection(offer.organizations):
                 continue  # a panel's seats come from distinct organisations
             if not await uow.directory.reserve(specialist_id, offer.assignment_id):

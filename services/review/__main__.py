@@ -31,7 +31,9 @@ async def serve() -> int:
     deadlines = Deadlines(clock)
     sla_rules = SlaRules(standard_seconds=settings.review_sla_standard_seconds,
                          expedited_seconds=settings.review_sla_expedited_seconds,
-                         reminder_fractions=tuple(settings.review_sla_reminder_fractions))
+                         reminder_fractions=tuple(settings.review_sla_reminder_fractions),
+                         prior_auth_standard_seconds=settings.review_prior_auth_standard_seconds,
+                         prior_auth_expedited_seconds=settings.review_prior_auth_expedited_seconds)
     transact = transactor(kernel.store, ReviewUnitOfWork)
     # The SLA clocks: armed as assignments change (here, or on another replica, via the
     # change stream), re-armed from the store at start; firing is guarded, so once.

@@ -8,7 +8,9 @@ import grpc
 
 from secondlook import serviceclient
 from secondlook.serviceclient import ServiceIdentity
-from secondlook.v1 import intake_pb2, intake_pb2_grpc
+from secondlook.v1 import case_pb2, intake_pb2, intake_pb2_grpc
+
+from .domain.priorauth import ACTION_OF, ItemDecision
 
 
 class CaseUnavailable(Exception):
@@ -49,6 +51,25 @@ class IntakeCases:
                                                       specialist_id=specialist_id, questions=questions)
         try:
             await self._call(self._stub.RecordInfoRequest, request)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                return False
+            raise
+        return True
+
+    async def record_prior_auth_decision(self, case_id: str, decision_id: str, specialist_id: str,
+                                         decisions: list[ItemDecision]) -> bool:
+        """Keeps the reviewer's decision (its texts too) with the case; False when intake
+        has no open case of that id. The same decision_id again keeps nothing more."""
+        codes = {action: number for number, action in ACTION_OF.items()}
+        request = intake_pb2.RecordPriorAuthDecisionRequest(
+            case_id=case_id, decision_id=decision_id, specialist_id=specialist_id, decisions=[
+                case_pb2.ItemDecision(item_key=d.key, action=codes[d.action], reason_code=d.reason_code,
+                                      provider_text=d.provider_text, patient_text=d.patient_text,
+                                      approved_quantity=d.approved_quantity, approved_code=d.approved_code)
+                for d in decisions])
+        try:
+            await self._call(self._stub.RecordPriorAuthDecision, request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
                 return False

@@ -18,7 +18,7 @@ from secondlook.v1 import review_pb2, review_pb2_grpc
 from secondlook.v1.case_pb2 import Urgency
 from secondlook.validation import question_violations
 
-from . import usecases
+from . import reference, usecases
 from .cases import CaseUnavailable
 from .domain import sla
 from .domain.assignment import (
@@ -29,6 +29,7 @@ from .domain.assignment import (
 )
 from .domain.inbox import InboxPage
 from .domain.opinion import assessment_message, opinion_message
+from .domain.priorauth import ACTION_OF, ItemDecision
 from .domain.sla import SlaRules
 
 log = get_logger(__name__)
@@ -223,7 +224,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort_with_status(field_violations(("assignment_id", "is required")))
         try:
             moved = await command(principal.specialist_id)
-        except (usecases.InvalidOpinion, usecases.InvalidDecline, usecases.InvalidQuestions) as exc:
+        except (usecases.InvalidOpinion, usecases.InvalidDecline, usecases.InvalidQuestions,
+                usecases.InvalidDecision) as exc:
             await context.abort_with_status(field_violations(*exc.violations))
         except usecases.NotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"assignment_id: no assignment {assignment_id[:64]!r}")
@@ -277,6 +279,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         return await self._run(context, request.assignment_id, "amend_opinion", lambda sid: usecases.amend_opinion(
             self._transact, self._feed, self._clock, sid, request.assignment_id, opinion, request.reason,
             request.amends_version))
+
+    async def DecidePriorAuth(self, request, context):
+        decisions = [ItemDecision(key=d.item_key, action=ACTION_OF.get(d.action, ""), reason_code=d.reason_code,
+                                  provider_text=d.provider_text.strip(), patient_text=d.patient_text.strip(),
+                                  approved_quantity=d.approved_quantity, approved_code=d.approved_code.strip())
+                     for d in request.decisions]
+        return await self._run(context, request.assignment_id, "decide_prior_auth", lambda sid: (
+            usecases.decide_prior_auth(self._transact, self._inbox, self._cases, self._feed, self._clock,
+                                       reference.denial_reasons(), sid, request.assignment_id, decisions,
+                                       list(request.questions))))
 
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None

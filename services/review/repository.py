@@ -21,6 +21,7 @@ from secondlook.v1.review_pb2 import AssignmentState
 from .domain.assignment import STAMPS, Assignment, sla_next_at
 from .domain.inbox import InboxPage
 from .domain.opinion import FORWARD_DIAGNOSIS, FORWARD_TREATMENT, Assessment, OpinionRecord
+from .domain.priorauth import Requested
 from .domain.sla import SlaClock
 
 log = get_logger(__name__)
@@ -63,8 +64,16 @@ def _doc(a: Assignment) -> dict:
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
         "version": a.version, "changed_at": a.changed_at or a.offered_at, **_decline(a),
         "blind_review": a.blind_review, **_assessed(a.assessment), **_info_request(a), "records": a.records,
-        **_sla(a), **_panel(a),
+        **_sla(a), **_panel(a), **_prior_auth(a),
     }
+
+
+def _prior_auth(a: Assignment) -> dict:
+    if not a.prior_auth:
+        return {}
+    return {"kind": a.kind, "received_at": a.received_at,
+            "requested": [{"key": r.key, "system": r.system, "code": r.code, "quantity": r.quantity,
+                           "qualified": list(r.qualified)} for r in a.requested]}
 
 
 def _panel(a: Assignment) -> dict:
@@ -131,7 +140,10 @@ def _assignment(doc: dict) -> Assignment:
         info_request_id=doc.get("info_request_id", ""), info_questions=doc.get("info_questions", 0),
         info_requests_made=doc.get("info_requests_made", 0), records=doc.get("records", 0),
         sla=_clock(doc.get("sla")), panel_size=doc.get("panel_size", 0), adjudicates=doc.get("adjudicates", False),
-        panel_opinion_ids=tuple(doc.get("panel_opinion_ids", ())),
+        panel_opinion_ids=tuple(doc.get("panel_opinion_ids", ())), kind=doc.get("kind", 1),
+        requested=tuple(Requested(r["key"], r["system"], r["code"], r["quantity"], tuple(r["qualified"]))
+                        for r in doc.get("requested", ())),
+        received_at=doc.get("received_at"),
     )
 
 

@@ -26,6 +26,7 @@ from .domain.assignment import (
     assessed,
     assignment_expired,
     assignments_withdrawn,
+    decision_event,
     declined,
     event_for,
     expired,
@@ -52,6 +53,7 @@ from .domain.opinion import (
     validate_opinion,
     validate_reason,
 )
+from .domain.priorauth import PEND, DenialReasons, ItemDecision, decision_id, decision_violations
 from .domain.sla import DEFAULT_RULES, Alarm, SlaRules
 from .repository import ReviewRepository
 
@@ -78,6 +80,8 @@ class CaseSource(Protocol):
     async def case_for_review(self, case_id: str, specialist_id: str): ...
     async def record_info_request(self, case_id: str, request_id: str, specialist_id: str,
                                   questions: list[str]) -> bool: ...
+    async def record_prior_auth_decision(self, case_id: str, decision_id: str, specialist_id: str,
+                                         decisions: list[ItemDecision]) -> bool: ...
 
 
 class Feed(Protocol):
@@ -298,12 +302,15 @@ async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
 
 # --- commands --------------------------------------------------------------------
 async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-               action: str, opinion: Opinion | None = None, move=assignment_moved, emits: bool = True) -> Assignment:
+               action: str, opinion: Opinion | None = None, move=assignment_moved, emits: bool = True,
+               announce: Callable[[Assignment, datetime], Event] | None = None) -> Assignment:
     async def body(uow: UnitOfWork) -> Assignment:
         now = clock.now()
         current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
         if current is None:
             raise NotFound(assignment_id)
+        if opinion is not None and current.prior_auth:
+            raise IllegalAction("a prior authorization is decided item by item: DecidePriorAuth, not SubmitOpinion")
         moved = move(current, action, now)  # IllegalAction: out of turn
         if opinion is not None and (problems := validate_opinion(opinion, case_diagnosis_code=current.diagnosis_code)):
             raise InvalidOpinion(problems)  # the rules that need the case (a CONFIRMED diagnosis is its own)
@@ -313,7 +320,9 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
         if opinion is not None:
             record = _signed(opinion, moved, version=1, now=now)
             await uow.assignments.add_opinion(record)
-        if emits:
+        if announce is not None:
+            uow.emit(announce(moved, now))
+        elif emits:
             uow.emit(event_for(moved, action, now, record))
         uow.after_commit.append(lambda: feed.publish(moved))
         return moved
@@ -430,6 +439,37 @@ async def request_more_info(transact: Transact, inbox: InboxQuery, cases: CaseSo
         return info_requested(found, request_id, len(questions), now)
 
     return await _act(transact, feed, clock, specialist_id, assignment_id, "request_info", move=move)
+
+
+class InvalidDecision(InvalidInput):
+    """The prior-authorization decision breaks a rule: nothing is decided."""
+
+
+async def decide_prior_auth(transact: Transact, inbox: InboxQuery, cases: CaseSource, feed: Feed, clock: Clock,
+                            reasons: DenialReasons, specialist_id: str, assignment_id: str,
+                            decisions: list[ItemDecision], questions: list[str]) -> Assignment:
+    """The reviewer's decision on every item of a prior authorization: kept with the
+    case in intake (texts and all) before the assignment moves and opinion.submitted
+    announces it (codes only); or, every item pended, the reviewer's questions (as
+    RequestMoreInfo). A retry names the same decision: intake keeps it once."""
+    questions = [q.strip() for q in questions]
+    current = await inbox.get_for_specialist(assignment_id, specialist_id)
+    if current is None:
+        raise NotFound(assignment_id)
+    if not current.prior_auth:
+        raise IllegalAction("DecidePriorAuth decides a prior authorization; a second opinion is SubmitOpinion")
+    violations = decision_violations(current.requested, current.specialty, decisions, questions, reasons)
+    violations += question_violations(questions) if questions else []
+    if violations:
+        raise InvalidDecision(violations)
+    if decisions[0].action == PEND:
+        return await request_more_info(transact, inbox, cases, feed, clock, specialist_id, assignment_id, questions)
+    assignment_moved(current, "submit_opinion", clock.now())  # IllegalAction before intake is told
+    decided = decision_id(assignment_id, decisions)
+    if not await cases.record_prior_auth_decision(current.case_id, decided, specialist_id, decisions):
+        raise CaseClosed(current.case_id)
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "submit_opinion",
+                      announce=lambda moved, now: decision_event(moved, decided, decisions, now))
 
 
 async def decline_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,

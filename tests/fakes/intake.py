@@ -92,6 +92,16 @@ class InMemoryCases:
         self._state.cases[case.case_id] = dataclasses.replace(current, info_requests=(*current.info_requests, request))
         return True
 
+    async def add_prior_auth_decision(self, case: Case, decision) -> bool:
+        """As the real adapter: once per decision id, and only onto the decisions it was read with."""
+        current = self._state.cases.get(case.case_id)
+        if current is None or len(current.prior_auth_decisions) != len(case.prior_auth_decisions) or any(
+                d.decision_id == decision.decision_id for d in current.prior_auth_decisions):
+            return False
+        self._state.cases[case.case_id] = dataclasses.replace(
+            current, prior_auth_decisions=(*current.prior_auth_decisions, decision))
+        return True
+
     async def save_redrive(self, before: Case, after: Case) -> bool:
         current = self._state.cases.get(before.case_id)
         if current is None or (current.redrives, current.status) != (before.redrives, before.status):

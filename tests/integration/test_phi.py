@@ -164,6 +164,19 @@ async def test_a_prior_authorization_is_kept_sealed_and_found_by_its_trace_numbe
         assert found.case_id == "pa-sealed-1" and found.content.prior_auth == request
         assert await reader.prior_auth_requests("payer-b", request.claim_identifier) == []
         assert await reader.prior_auth_requests("payer-a", "another-trace-number") == []
+        # A reviewer's decision: its codes in clear, its texts sealed, read back whole.
+        from services.intake.domain.priorauth import DecidedItem, Decision
+        decision = Decision("d1", "spec-1", (DecidedItem(request.items[0].key, 3, "NOT_MEDICALLY_NECESSARY",
+                                                         "No trial of physical therapy is documented.",
+                                                         "Physical therapy comes first."),), now)
+        repository = MongoCaseRepository(store.db, cipher)
+        assert await repository.add_prior_auth_decision(found, decision)
+        assert not await repository.add_prior_auth_decision(found, decision)  # once
+        raw = await store.db[CASES].find_one({"_id": "pa-sealed-1"})
+        assert raw["prior_auth_decisions"][0]["items"][0]["reason_code"] == "NOT_MEDICALLY_NECESSARY"
+        assert b"physical therapy" not in bson_bytes(raw)
+        [read] = (await reader.get_for_tenant("pa-sealed-1", "payer-a")).prior_auth_decisions
+        assert read.items == decision.items and read.decision_id == "d1"
     finally:
         await store.db[CASES].delete_one({"_id": "pa-sealed-1"})
         await store.db[PATIENT_LOOKUPS].delete_many({"case_id": "pa-sealed-1"})

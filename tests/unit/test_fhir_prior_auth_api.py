@@ -193,3 +193,75 @@ async def test_the_case_reads_back_with_its_request_and_the_reviewer_sees_the_it
     assert [(s.system, s.code) for s in for_review.requested_services] == [(i.system, i.code) for i in request.items]
     assert request.member_id.encode() not in for_review.SerializeToString()
     assert request.payer.name.encode() not in for_review.SerializeToString()
+
+
+async def _under_review(fhir, case):
+    from secondlook.events import new_event
+    from secondlook.feed import Feed
+    from secondlook.v1 import events_pb2
+    from services.intake import usecases
+    from tests.fakes.intake import InMemoryCases
+    from tests.fakes.transact import Committed
+
+    offered = events_pb2.SpecialistOffered(assignment_id="a1", specialist_id="spec-1", specialty="207X00000X")
+    for payload in (offered, events_pb2.AssignmentAccepted(assignment_id="a1", specialist_id="spec-1"),
+                    events_pb2.ReviewStarted(assignment_id="a1", specialist_id="spec-1")):
+        event = new_event(payload, case_id=case.case_id, tenant_id=case.tenant_id,
+                          producer="matching" if payload is offered else "review")
+        await usecases.project(Committed(fhir.transact, InMemoryCases), Feed(), event, FakeClock(), 30.0)
+
+    async def announce(decision_id, items):
+        event = new_event(events_pb2.OpinionSubmitted(
+            assignment_id="a1", specialist_id="spec-1", opinion_id=decision_id, version=1,
+            prior_auth_decisions=[case_pb2.ItemDecision(item_key=i.key, action=i.action, reason_code=i.reason_code)
+                                  for i in items]), case_id=case.case_id, tenant_id=case.tenant_id, producer="review")
+        await usecases.project(Committed(fhir.transact, InMemoryCases), Feed(), event, FakeClock(), 30.0)
+    return announce
+
+
+def _review_actions(bundle: dict) -> list[tuple[str, str, str]]:
+    response = bundle["entry"][0]["resource"]
+    notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
+    return [(item["itemSequence"], code, notes[item["noteNumber"][0]] if item.get("noteNumber") else "")
+            for item in response["item"] for code in _actions({"entry": [{"resource": {"item": [item]}}]})]
+
+
+async def test_a_decision_kept_for_review_answers_inquiries_once_review_announces_it(fhir):
+    from secondlook.auth import Principal
+    from services.intake import usecases
+    from services.intake.domain.case import NotDecidable
+    from services.intake.domain.priorauth import DecidedItem
+    from tests.fakes.intake import InMemoryCaseReader
+
+    review = Principal(subject="service:review", tenant="secondlook-services", roles=frozenset({"case-reader"}))
+    bundle = _bundle("conformant_pas_bundle_v110_multiple_items.json")
+    await _post(fhir, bundle)
+    [case] = fhir.transact.state.cases.values()
+    announce = await _under_review(fhir, case)
+    first, second = case.content.prior_auth.items[:2]
+    items = [DecidedItem(first.key, case_pb2.ITEM_ACTION_APPROVE),
+             DecidedItem(second.key, case_pb2.ITEM_ACTION_DENY, "NOT_MEDICALLY_NECESSARY",
+                         "No conservative therapy is documented before this request.", "Try therapy first.")]
+    items += [DecidedItem(i.key, case_pb2.ITEM_ACTION_APPROVE) for i in case.content.prior_auth.items[2:]]
+    reader = InMemoryCaseReader(fhir.transact)
+    record = lambda decision_id, specialist="spec-1", decided=items: usecases.record_prior_auth_decision(  # noqa: E731
+        fhir.transact, reader, fhir.audit, FakeClock(), review, case.case_id, decision_id, specialist, decided)
+    with pytest.raises(NotDecidable):  # not the case's reviewer
+        await record("d1", specialist="spec-9")
+    with pytest.raises(usecases.InvalidDecision) as refused:
+        await record("d1", decided=items[:1])
+    assert [p for p, _ in refused.value.violations] == ["decisions"]
+    await record("d1")
+    await record("d1")  # a retry keeps it once
+    assert len(fhir.transact.state.cases[case.case_id].prior_auth_decisions) == 1
+    _, pended = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    assert set(_actions(pended)) == {"A4"}  # kept, not announced: never shown
+    await announce("d1", items)
+    _, answered = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    found = _review_actions(answered)
+    assert found[0][1] == "A1" and found[1][1] == "A3" and "NOT_MEDICALLY_NECESSARY" in found[1][2]
+    assert "No conservative therapy" in found[1][2]
+    _, resubmitted = await _post(fhir, bundle)  # a resubmission answers as it stands too
+    assert _review_actions(resubmitted) == found
+    with pytest.raises(NotDecidable, match="decided already"):
+        await record("d2")

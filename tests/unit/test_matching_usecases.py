@@ -414,10 +414,17 @@ async def test_a_prior_authorization_is_offered_to_a_reviewer_qualified_for_the_
         spec("oncologist", quality=1.0, case_kinds=PRIOR_AUTH_KINDS),
         spec("orthopaedist", specialties=("207X00000X",), quality=0.1, case_kinds=PRIOR_AUTH_KINDS),
         spec("orthopaedist-second-opinions-only", specialties=("207X00000X",), quality=1.0))
-    await _match_prior_auth(transact, _prior_auth())
+    submitted = _prior_auth()
+    await _match_prior_auth(transact, submitted)
     offered = [e.specialist_offered for e in transact.committed if e.type == "specialist.offered"]
     assert [o.specialist_id for o in offered] == ["orthopaedist"] and offered[0].specialty == "207X00000X"
     assert transact.state.facts["pa1"].services == (("CPT", "27447"),)
+    # Review learns the items to decide, who may deny or modify each, and when the request came.
+    [item] = offered[0].requested_services
+    assert (item.key, item.system, item.code) == ("1", "CPT", "27447")
+    assert "207X00000X" in item.qualified_specialties and "207RX0202X" not in item.qualified_specialties
+    assert offered[0].kind == case_pb2.CASE_KIND_PRIOR_AUTH
+    assert offered[0].received_at == submitted.occurred_at
 
 
 async def test_a_prior_authorization_nobody_may_decide_whole_is_unmatched_saying_why():

@@ -21,7 +21,7 @@ from .lifecycle import (
     apply_event,
     status_name,
 )
-from .priorauth import RequestedService
+from .priorauth import Decision, RequestedService
 from .submission import ValidSubmission
 
 S = case_pb2.CaseStatus
@@ -69,6 +69,9 @@ class Case:
     content: CaseContent | None = None
     # The reviewer's requests for more information; read with the content.
     info_requests: tuple[InfoRequest, ...] = ()
+    # A PRIOR_AUTH case's decisions as review asked to keep them: the one opinion.submitted
+    # confirms is the decision (one whose move in review never committed is never shown).
+    prior_auth_decisions: tuple[Decision, ...] = ()
 
 
 def confirmed_requests(case: Case) -> set[str]:
@@ -237,6 +240,9 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
         changes["specialist_id"] = event.specialist_offered.specialist_id
     if event.HasField("info_requested"):  # the request is confirmed: the submitter sees it
         changes["timeline"] = (*case.timeline, dataclasses.replace(step.entry, ref=event.info_requested.request_id))
+    if event.HasField("opinion_submitted") and event.opinion_submitted.prior_auth_decisions:
+        # The decision kept with the case is confirmed: the submitter and $inquire see it.
+        changes["timeline"] = (*case.timeline, dataclasses.replace(step.entry, ref=event.opinion_submitted.opinion_id))
     return dataclasses.replace(case, **changes), step
 
 
@@ -354,3 +360,31 @@ def info_request_added(case: Case, request: InfoRequest) -> Case | None:
     if any(r.request_id == request.request_id for r in case.info_requests):
         return None
     return dataclasses.replace(case, info_requests=(*case.info_requests, request))
+
+
+class NotDecidable(Exception):
+    """The case takes no (further) prior-authorization decision."""
+
+
+MAX_KEPT_DECISIONS = 10  # decisions kept unconfirmed (a reviewer's retries with other content)
+
+
+def decision_added(case: Case, decision: Decision) -> Case | None:
+    """The case keeping the reviewer's decision; None when it has this one already (a retry)."""
+    if case.kind != case_pb2.CASE_KIND_PRIOR_AUTH:
+        raise NotDecidable("the case is not a prior authorization")
+    if any(d.decision_id == decision.decision_id for d in case.prior_auth_decisions):
+        return None
+    if confirmed_decision(case) is not None:
+        raise NotDecidable("the request is decided already")
+    if case.status not in WITHDRAWABLE or case.status == S.CASE_STATUS_UNMATCHED:
+        raise NotDecidable(f"the case is {status_name(case.status)}: a decision is for a request under review")
+    if len(case.prior_auth_decisions) >= MAX_KEPT_DECISIONS:
+        raise NotDecidable("too many decisions were sent for this request without one being made")
+    return dataclasses.replace(case, prior_auth_decisions=(*case.prior_auth_decisions, decision))
+
+
+def confirmed_decision(case: Case) -> Decision | None:
+    """The decision review announced: its opinion.submitted is on the timeline."""
+    confirmed = {e.ref for e in case.timeline if e.event_type == "opinion.submitted" and e.ref}
+    return next((d for d in case.prior_auth_decisions if d.decision_id in confirmed), None)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 
 from secondlook.edge import text_problem
 from secondlook.validation import Checks, Violation
@@ -134,3 +134,49 @@ def from_dict(d: dict) -> PriorAuthRequest:
         "requesting_organization": Party(**d["requesting_organization"]),
         "patient_given_names": tuple(d["patient_given_names"]),
     })
+
+
+# The X12 review action (element 306) of each decided action (case_pb2.ItemAction).
+REVIEW_ACTION = {1: "A1", 2: "A6", 3: "A3", 4: "A4"}
+MAX_DECISION_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class DecidedItem:
+    """A reviewer's decision on one item (review checked the rules; intake keeps it)."""
+    key: str
+    action: int  # case_pb2.ItemAction: 1 APPROVE, 2 MODIFY, 3 DENY
+    reason_code: str = ""
+    provider_text: str = ""
+    patient_text: str = ""
+    approved_quantity: float = 0.0
+    approved_code: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    specialist_id: str
+    items: tuple[DecidedItem, ...]
+    decided_at: datetime
+
+
+def decision_violations(request: PriorAuthRequest, items: list[DecidedItem]) -> list[Violation]:
+    """What intake checks of a decision it is asked to keep: one final action for each
+    of the request's items, and text it can keep (review applied the reviewer rules)."""
+    c = Checks()
+    keys = [i.key for i in request.items]
+    for n, item in enumerate(items):
+        path = f"decisions[{n}]"
+        if item.key not in keys:
+            c.add(f"{path}.item_key", "is not an item of the request")
+        if item.action not in (1, 2, 3):
+            c.add(f"{path}.action", "must be APPROVE, MODIFY or DENY: a pended item is not a decision")
+        for name, text in (("provider_text", item.provider_text), ("patient_text", item.patient_text),
+                           ("reason_code", item.reason_code), ("approved_code", item.approved_code)):
+            c.text(f"{path}.{name}", text, MAX_DECISION_TEXT)
+            if (problem := text_problem(text, prose=name.endswith("_text"))) is not None:
+                c.add(f"{path}.{name}", problem)
+    if sorted(i.key for i in items) != sorted(keys):
+        c.add("decisions", "must decide every item of the request once")
+    return c.violations

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain.priorauth import Party, PriorAuthRequest, RequestedService
+from ..domain.priorauth import REVIEW_ACTION, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
@@ -39,6 +39,17 @@ class ItemOutcome:
             raise ValueError(f"review action {self.review_action!r} is not one of {', '.join(REVIEW_ACTION_NAMES)}")
         if self.approved_quantity is not None and not 0 < self.approved_quantity < float("inf"):
             raise ValueError("an approved quantity is a finite number above 0")
+
+
+def outcomes_of(request: PriorAuthRequest, decision: Decision | None) -> list[ItemOutcome] | None:
+    """Each item's answer from the reviewer's decision; None (every item pended) until one is made."""
+    if decision is None:
+        return None
+    by_key = {d.key: d for d in decision.items}
+    return [ItemOutcome(item, REVIEW_ACTION[by_key[item.key].action], by_key[item.key].reason_code,
+                        by_key[item.key].provider_text, by_key[item.key].approved_quantity or None,
+                        by_key[item.key].approved_code)
+            if item.key in by_key else ItemOutcome(item, "A4") for item in request.items]
 
 
 def _party_resource(resource_type: str, rid: str, party: Party) -> dict:

@@ -15,12 +15,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from secondlook.v1.case_pb2 import Urgency
 
 from .directory import Specialist
 from .service_map import ServiceSpecialtyMap
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service a prior-authorization request asks for: codes, no PHI."""
+
+    key: str
+    system: str  # CPT, HCPCS or X12-1365
+    code: str
+    quantity: float = 1.0
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,11 +52,12 @@ class CaseFacts:
     panel_requested: bool = False
     blind_review_requested: bool = False
     records: int = 0  # the case's attachments when submitted
-    requested_services: tuple[str, ...] = ()  # a PRIOR_AUTH case's items, "SYSTEM|CODE" (CPT, HCPCS, X12-1365)
+    requested_services: tuple[Service, ...] = ()  # a PRIOR_AUTH case's items
+    received_at: datetime | None = None  # when intake received the case (a prior authorization's clock starts)
 
     @property
     def services(self) -> tuple[tuple[str, str], ...]:
-        return tuple(tuple(s.split("|", 1)) for s in self.requested_services)  # type: ignore[misc]
+        return tuple((s.system, s.code) for s in self.requested_services)
 
 
 @dataclass(frozen=True)

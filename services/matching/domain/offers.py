@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from secondlook.events import Event, caused_by, new_event
-from secondlook.v1 import events_pb2
+from secondlook.v1 import case_pb2, events_pb2
 from secondlook.v1.case_pb2 import Urgency
 from secondlook.v1.events_pb2 import UnmatchedCause
 
@@ -132,10 +132,13 @@ def matching_started(cause: Event, specialties: tuple[str, ...]) -> Event:
 
 
 def offer_to(cause: Event, facts: CaseFacts, candidate: Candidate, now: datetime,
-             rules: OfferRules, adjudicating: tuple[str, ...] = ()) -> tuple[Offer, Event]:
+             rules: OfferRules, adjudicating: tuple[str, ...] = (),
+             qualified: tuple[tuple[str, ...], ...] = ()) -> tuple[Offer, Event]:
     """The offer of the case to `candidate`, made because of `cause` (the case's
     submission, or an earlier offer declined or expired); with `adjudicating`, to
-    adjudicate the panel whose members signed those opinions."""
+    adjudicate the panel whose members signed those opinions. A prior authorization's
+    offer names its items, each with the specialties that may deny or modify it
+    (`qualified`, in the items' order)."""
     offer = Offer(
         assignment_id=str(uuid.uuid4()), case_id=facts.case_id, tenant_id=facts.tenant_id,
         specialist_id=candidate.specialist.specialist_id, specialty=candidate.specialty, score=candidate.score.total,
@@ -148,9 +151,16 @@ def offer_to(cause: Event, facts: CaseFacts, candidate: Candidate, now: datetime
         assignment_id=offer.assignment_id, specialist_id=offer.specialist_id, specialty=offer.specialty,
         explanation=offer.explanation, diagnosis_code=facts.diagnosis_code, urgency=facts.urgency,
         blind_review=facts.blind_review_requested, records=facts.records, panel_size=seats if seats > 1 else 0,
-        adjudicates=bool(adjudicating), panel_opinion_ids=list(adjudicating),
+        adjudicates=bool(adjudicating), panel_opinion_ids=list(adjudicating), kind=facts.kind,
+        requested_services=[
+            case_pb2.RequestedService(key=s.key, system=s.system, code=s.code, quantity=s.quantity, unit=s.unit,
+                                      qualified_specialties=list(deciders))
+            for s, deciders in zip(facts.requested_services, qualified or [()] * len(facts.requested_services),
+                                   strict=True)],
     )
     payload.respond_by.FromDatetime(offer.respond_by)
+    if facts.received_at is not None:
+        payload.received_at.FromDatetime(facts.received_at)
     return offer, caused_by(cause, payload, producer="matching")
 
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from secondlook.events import Event, caused_by, new_event
-from secondlook.v1 import events_pb2
-from secondlook.v1.case_pb2 import DeclineReason
+from secondlook.v1 import case_pb2, events_pb2
+from secondlook.v1.case_pb2 import CaseKind, DeclineReason
 from secondlook.v1.review_pb2 import AssignmentState
 
 from . import sla
 from .opinion import BACK_DIAGNOSIS, BACK_TREATMENT, Assessment, OpinionRecord, conclusions
+from .priorauth import ACTION_OF, ItemDecision, Requested
 from .sla import SlaClock, SlaRules
 
 A = AssignmentState
@@ -86,6 +87,15 @@ class Assignment:
     panel_size: int = 0
     adjudicates: bool = False
     panel_opinion_ids: tuple[str, ...] = ()
+    # A prior authorization: the items to decide (with who may deny or modify each) and
+    # when the request was received (its CMS-0057-F clock runs from then).
+    kind: int = CaseKind.CASE_KIND_SECOND_OPINION
+    requested: tuple[Requested, ...] = ()
+    received_at: datetime | None = None
+
+    @property
+    def prior_auth(self) -> bool:
+        return self.kind == CaseKind.CASE_KIND_PRIOR_AUTH
 
     @property
     def panel_member(self) -> bool:
@@ -132,8 +142,13 @@ def _clock_after(clock: SlaClock, action: str, now: datetime) -> SlaClock:
 
 
 def accepted(assignment: Assignment, rules: SlaRules, now: datetime) -> Assignment:
-    """The offer accepted; the SLA clock starts now if the case holds records."""
+    """The offer accepted; the SLA clock starts now if the case holds records. A prior
+    authorization's clock is the CMS-0057-F one: it has run since the request was
+    received, records or not (the request is the record)."""
     moved_ = moved(assignment, "accept", now)
+    if assignment.prior_auth:
+        return replace(moved_, sla=sla.started(rules, assignment.urgency, assignment.received_at or now,
+                                               prior_auth=True))
     return replace(moved_, sla=sla.started(rules, assignment.urgency, now)) if assignment.records else moved_
 
 
@@ -272,7 +287,10 @@ def offer_from(event: Event, now: datetime) -> Assignment:
         offered_at=event.occurred_at.ToDatetime(tzinfo=timezone.utc),
         respond_by=offer.respond_by.ToDatetime(tzinfo=timezone.utc), traceparent=event.traceparent,
         changed_at=now, blind_review=offer.blind_review, records=offer.records, panel_size=offer.panel_size,
-        adjudicates=offer.adjudicates, panel_opinion_ids=tuple(offer.panel_opinion_ids),
+        adjudicates=offer.adjudicates, panel_opinion_ids=tuple(offer.panel_opinion_ids), kind=offer.kind or 1,
+        requested=tuple(Requested(r.key, r.system, r.code, r.quantity, tuple(r.qualified_specialties))
+                        for r in offer.requested_services),
+        received_at=offer.received_at.ToDatetime(tzinfo=timezone.utc) if offer.HasField("received_at") else None,
     )
 
 
@@ -322,6 +340,20 @@ def event_for(assignment: Assignment, action: str, now: datetime, opinion: Opini
         elif assignment.adjudicates:
             payload.panel_outcome = events_pb2.PANEL_OUTCOME_ADJUDICATED
             payload.panel_opinion_ids.extend(assignment.panel_opinion_ids)
+    return new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
+                     traceparent=assignment.traceparent, occurred_at=now)
+
+
+def decision_event(assignment: Assignment, decision_id: str, decisions: list[ItemDecision], now: datetime) -> Event:
+    """opinion.submitted for a prior authorization's decision: each item's action and
+    codes, never the reviewer's texts (intake keeps them, under `decision_id`)."""
+    codes = {action: number for number, action in ACTION_OF.items()}
+    payload = events_pb2.OpinionSubmitted(
+        assignment_id=assignment.assignment_id, specialist_id=assignment.specialist_id, opinion_id=decision_id,
+        version=1, prior_auth_decisions=[
+            case_pb2.ItemDecision(item_key=d.key, action=codes[d.action], reason_code=d.reason_code,
+                                  approved_quantity=d.approved_quantity, approved_code=d.approved_code)
+            for d in decisions])
     return new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
                      traceparent=assignment.traceparent, occurred_at=now)
 

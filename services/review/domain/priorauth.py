@@ -16,8 +16,9 @@ Every violation is named by its field path; nothing is decided from a refused on
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from secondlook.codes import procedure_code_problem
 
@@ -54,11 +55,14 @@ class DenialReasons:
 
 @dataclass(frozen=True)
 class Requested:
-    """An item as requested (domain/priorauth.py in intake: its key, service and quantity)."""
+    """An item as requested (domain/priorauth.py in intake: its key, service and
+    quantity), with the specialties matching found may deny or modify it (its
+    service map: the same or a similar specialty as the service)."""
     key: str
     system: str
     code: str
     quantity: float
+    qualified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,3 +160,34 @@ def patient_line(decision: ItemDecision, reasons: DenialReasons) -> str:
         return decision.patient_text.strip()
     reason = reasons.reasons.get(decision.reason_code)
     return reason.patient if reason else ""
+
+
+# The API's ItemAction numbers (case.proto), as the rules above name them.
+ACTION_OF = {1: APPROVE, 2: MODIFY, 3: DENY, 4: PEND}
+
+
+def decision_violations(requested: Collection[Requested], specialty: str, decisions: list[ItemDecision],
+                        questions: list[str], reasons: DenialReasons) -> list[tuple[str, str]]:
+    """`check_decision` for the reviewer offered the case under `specialty`: qualified
+    for an item when matching found that specialty may deny or modify it. A pended
+    item waits on the provider's records (the NEEDS_INFO round trip): every item is
+    pended then, with the questions; a final decision asks none."""
+    qualified = {(r.system, r.code): r.qualified for r in requested}
+    violations = check_decision(requested, decisions, reasons,
+                                lambda system, code: specialty in qualified.get((system, code), ()))
+    pended = [d for d in decisions if d.action == PEND]
+    if pended and len(pended) != len(decisions):
+        violations.append(("decisions", "pend every item or none: a pended request waits on the provider's "
+                                        "records, then every item is decided at once"))
+    if pended and not questions:
+        violations.append(("questions", "are required to pend: what the reviewer needs from the provider"))
+    if not pended and questions:
+        violations.append(("questions", "are for pending the request; a final decision asks none"))
+    return violations
+
+
+def decision_id(assignment_id: str, decisions: list[ItemDecision]) -> str:
+    """A retried call names the same decision (intake keeps it once); another content,
+    another decision (the one review announces is the one intake shows)."""
+    content = "\x1e".join("\x1f".join(map(str, astuple(d))) for d in decisions)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:prior-auth-decision:{assignment_id}:{content}"))

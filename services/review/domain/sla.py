@@ -30,9 +30,15 @@ class SlaRules:
     standard_seconds: int = 7 * 24 * 3600
     expedited_seconds: int = 72 * 3600
     reminder_fractions: tuple[float, ...] = (0.5, 0.8)
+    # A prior authorization's decision: the CMS-0057-F clocks, from the request's receipt.
+    prior_auth_standard_seconds: int = 7 * 24 * 3600
+    prior_auth_expedited_seconds: int = 72 * 3600
 
-    def budget(self, urgency: int) -> int:
-        return self.expedited_seconds if urgency == Urgency.URGENCY_EXPEDITED else self.standard_seconds
+    def budget(self, urgency: int, prior_auth: bool = False) -> int:
+        expedited = urgency == Urgency.URGENCY_EXPEDITED
+        if prior_auth:
+            return self.prior_auth_expedited_seconds if expedited else self.prior_auth_standard_seconds
+        return self.expedited_seconds if expedited else self.standard_seconds
 
 
 DEFAULT_RULES = SlaRules()  # the settings' defaults
@@ -68,8 +74,8 @@ class Alarm:
         return self.reminder == 0
 
 
-def started(rules: SlaRules, urgency: int, now: datetime) -> SlaClock:
-    return SlaClock(budget_seconds=rules.budget(urgency), reminder_fractions=tuple(sorted(rules.reminder_fractions)),
+def started(rules: SlaRules, urgency: int, now: datetime, prior_auth: bool = False) -> SlaClock:
+    return SlaClock(budget_seconds=rules.budget(urgency, prior_auth), reminder_fractions=tuple(sorted(rules.reminder_fractions)),
                     started_at=now, running_since=now)
 
 
