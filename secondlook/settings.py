@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     )
     intake_target: str = Field(
         "intake:50051", description="intake's gRPC address (host:port): review reads a case for its reviewer "
-        "there (service identity of role case-reader), notify a case's contact details (role contact-reader)."
+        "there (service identity of role case-reader), notify a case's contact details and a prior authorization's ClaimResponse (role contact-reader)."
     )
     matching_target: str = Field(
         "matching:50051", description="matching's gRPC address (host:port): notify reads a reviewer's contact "

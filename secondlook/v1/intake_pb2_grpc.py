@@ -86,6 +86,11 @@ class IntakeServiceStub:
                 request_serializer=secondlook_dot_v1_dot_intake__pb2.RecordPriorAuthDecisionRequest.SerializeToString,
                 response_deserializer=secondlook_dot_v1_dot_intake__pb2.PriorAuthDecision.FromString,
                 _registered_method=True)
+        self.GetClaimResponse = channel.unary_unary(
+                '/secondlook.v1.IntakeService/GetClaimResponse',
+                request_serializer=secondlook_dot_v1_dot_intake__pb2.GetClaimResponseRequest.SerializeToString,
+                response_deserializer=secondlook_dot_v1_dot_intake__pb2.ClaimResponseDocument.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -192,6 +197,15 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetClaimResponse(self, request, context):
+        """notify's service identity only (role contact-reader): a prior authorization's PAS
+        response Bundle as it stands (as $inquire answers it), read at send time for the
+        submitter's webhook; each read is recorded in the access audit, naming the notice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -244,6 +258,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.RecordPriorAuthDecision,
                     request_deserializer=secondlook_dot_v1_dot_intake__pb2.RecordPriorAuthDecisionRequest.FromString,
                     response_serializer=secondlook_dot_v1_dot_intake__pb2.PriorAuthDecision.SerializeToString,
+            ),
+            'GetClaimResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClaimResponse,
+                    request_deserializer=secondlook_dot_v1_dot_intake__pb2.GetClaimResponseRequest.FromString,
+                    response_serializer=secondlook_dot_v1_dot_intake__pb2.ClaimResponseDocument.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -518,6 +537,33 @@ class IntakeService:
             '/secondlook.v1.IntakeService/RecordPriorAuthDecision',
             secondlook_dot_v1_dot_intake__pb2.RecordPriorAuthDecisionRequest.SerializeToString,
             secondlook_dot_v1_dot_intake__pb2.PriorAuthDecision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClaimResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/secondlook.v1.IntakeService/GetClaimResponse',
+            secondlook_dot_v1_dot_intake__pb2.GetClaimResponseRequest.SerializeToString,
+            secondlook_dot_v1_dot_intake__pb2.ClaimResponseDocument.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,10 +35,8 @@ from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .domain.case import Case, confirmed_decision
-from .domain.priorauth import PriorAuthRequest
 from .fhir import pas, responses
-from .fhir.claimresponse import claim_response_bundle, outcomes_of
+from .fhir.claimresponse import claim_response_of
 from .fhir.outcome import operation_outcome, outcome_of, to_json
 from .fhir.submission import BAD_REQUEST, UNPROCESSABLE, Refusal, explain, read_submission
 from .repository import CaseReader
@@ -83,13 +81,6 @@ async def _outcomes(request: web.Request, handler):
             diagnostics = exc.reason
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return _fhir(exc.status, outcome_of(_HTTP_CODES.get(exc.status, "processing"), diagnostics), headers)
-
-
-def _claim_response(case: Case, request: PriorAuthRequest) -> dict:
-    """The request's PAS response as it stands: pended until the decision is confirmed."""
-    decision = confirmed_decision(case) if case.content is not None else None
-    return claim_response_bundle(request, case.case_id, decision.decided_at if decision else case.submitted_at,
-                                 outcomes_of(request, decision))
 
 
 class FhirApi:
@@ -181,7 +172,7 @@ class FhirApi:
         if not created:  # a resubmission: the request as it stands now (decided, perhaps)
             case = await self._reader.get_for_tenant(case.case_id, principal.tenant) or case
         # A repeat's request is the stored one (the same content, or it was refused above).
-        return _fhir(200, _claim_response(case, read.request),
+        return _fhir(200, claim_response_of(case, read.request)[0],
                      {"Location": str(request.url.with_path(f"/fhir/ServiceRequest/{case.case_id}").with_query(None))})
 
     async def inquire_prior_auth(self, request: web.Request) -> web.Response:
@@ -199,7 +190,7 @@ class FhirApi:
         if case is None:  # another tenant's request is indistinguishable from a missing one
             raise _Refused(404, "not-found", "no prior-authorization request of this tenant has this trace "
                                              "number for this member")
-        return _fhir(200, _claim_response(case, case.content.prior_auth))
+        return _fhir(200, claim_response_of(case)[0])
 
     async def read_service_request(self, request: web.Request) -> web.Response:
         principal = self._principal(request, "submitter", "operator")

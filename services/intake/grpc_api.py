@@ -18,6 +18,8 @@ from . import usecases
 from .domain.case import ClosedToDocuments, NotAskable, NotDecidable, NotWithdrawable
 from .domain.listing import parse_query
 from .domain.priorauth import DecidedItem
+from .fhir.claimresponse import claim_response_of
+from .fhir.outcome import to_json
 from .messages import (
     case_message,
     contacts_message,
@@ -152,6 +154,24 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         if case is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
         return contacts_message(case, channels)
+
+    async def GetClaimResponse(self, request: intake_pb2.GetClaimResponseRequest, context: grpc.aio.ServicerContext):
+        principal = await require_role(context, "contact-reader")
+        problems = [("case_id", "is required")] if not request.case_id else []
+        if not request.purpose or len(request.purpose) > 100 or not request.purpose.isprintable():
+            problems.append(("purpose", "must name the notice: printable, 1 to 100 characters"))
+        if problems:
+            await context.abort_with_status(field_violations(*problems))
+        try:
+            case = await usecases.prior_auth_for_notice(self._reader, self._audit, self._clock, principal,
+                                                        request.case_id, request.purpose)
+        except usecases.NotNotifyService:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "GetClaimResponse answers the notify service only")
+        if case is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no prior authorization {request.case_id[:64]!r}")
+        bundle, decided = claim_response_of(case)
+        return intake_pb2.ClaimResponseDocument(case_id=case.case_id, tenant_id=case.tenant_id,
+                                                fhir_json=to_json(bundle), decided=decided)
 
     async def ListCases(self, request: intake_pb2.ListCasesRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "submitter", "operator")

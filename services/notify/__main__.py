@@ -15,7 +15,7 @@ from secondlook.v1 import notify_pb2, notify_pb2_grpc
 
 from .. import topology
 from . import repository
-from .contacts import IntakeContacts, MatchingContacts
+from .contacts import IntakeClaims, IntakeContacts, MatchingContacts
 from .dispatcher import Dispatcher, PeopleChannels
 from .domain.notices import SMS_PART, SMS_TEMPLATES, TEMPLATES
 from .grpc_api import NotifyServicer
@@ -40,9 +40,11 @@ async def serve() -> int:
     people = None
     preferences = CachedPreferences(MongoPreferences(kernel.store.db), ttl_seconds=ENDPOINT_CACHE_SECONDS)
     mailer, sms = (SmtpMailer(settings) if settings.smtp_host else None), sms_sender(settings)
+    identity = serviceclient.ServiceIdentity(settings, "notify", ["contact-reader"])
+    intake = serviceclient.channel(settings, settings.intake_target)
+    claims = IntakeClaims(intake, identity)  # a prior authorization's ClaimResponse, for the submitter's webhook
     if mailer or sms:  # notices to people: contacts from intake, rendered from the templates, sent by the channel
-        identity = serviceclient.ServiceIdentity(settings, "notify", ["contact-reader"])
-        contacts = IntakeContacts(serviceclient.channel(settings, settings.intake_target), identity)
+        contacts = IntakeContacts(intake, identity)
         reviewers = MatchingContacts(serviceclient.channel(settings, settings.matching_target), identity)
         templates = Templates(settings.notify_templates_dir)
         templates.require(TEMPLATES, "txt")
@@ -61,6 +63,7 @@ async def serve() -> int:
         disable_after_dead=settings.webhook_disable_after_dead,
         retry_base_seconds=settings.delivery_retry_base_seconds, people=people,
         people_send_seconds=settings.smtp_timeout_seconds * 2,  # connect and conversation; Twilio's POST less
+        claims=claims.claim_response,
     )
 
     def register(server):

@@ -1,6 +1,7 @@
 """notify's adapters to the services that know how to reach people, asked over gRPC
 with notify's service identity at send time: intake for a case's patient and
-referring physician, matching for a reviewer. Each records every read in its
+referring physician (and a prior authorization's ClaimResponse, for the
+submitter's webhook), matching for a reviewer. Each records every read in its
 audit, naming the notice. A notice's messages go out together (its e-mails, its
 text): they share one read, held in memory for `ttl_seconds` at most. Nothing of
 it is stored or logged."""
@@ -73,6 +74,22 @@ class IntakeContacts:
         request = intake_pb2.GetContactsRequest(case_id=case_id, purpose=purpose[:100], channels=list(channels))
         return await self._reads.get((case_id, purpose, channels), lambda: _found_or_none(
             serviceclient.call(self._stub.GetContacts, request, self._identity)))
+
+
+class IntakeClaims:
+    """A prior authorization's ClaimResponse, read from intake when its webhook is sent
+    (each attempt reads it again: what intake answers now)."""
+
+    def __init__(self, channel: grpc.aio.Channel, identity: ServiceIdentity):
+        self._stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        self._identity = identity
+
+    async def claim_response(self, case_id: str, purpose: str) -> bytes | None:
+        """The PAS response Bundle (FHIR JSON); None when intake has no such prior
+        authorization. ServiceUnavailable while intake cannot be asked."""
+        request = intake_pb2.GetClaimResponseRequest(case_id=case_id, purpose=purpose[:100])
+        found = await _found_or_none(serviceclient.call(self._stub.GetClaimResponse, request, self._identity))
+        return found.fhir_json if found is not None else None
 
 
 class MatchingContacts:

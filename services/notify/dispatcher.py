@@ -19,9 +19,10 @@ tried again under the same webhook-id: receivers drop the repeat.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -35,8 +36,8 @@ from secondlook.unitofwork import Transact
 from . import usecases
 from .domain.deliveries import Attempt, Delivery
 from .domain.notices import SmsText
-from .domain.routing import EMAIL, PERSON_CHANNELS, SMS, stopped_by_withdrawal
-from .domain.webhooks import check_endpoint_url, headers
+from .domain.routing import EMAIL, PERSON_CHANNELS, SMS, carries_claim_response, stopped_by_withdrawal
+from .domain.webhooks import check_endpoint_url, headers, with_claim_response
 from .mailer import SmtpMailer
 from .preference_repository import PreferenceRepository
 from .repository import CachedEndpoints, DeliveryQueue
@@ -131,7 +132,8 @@ class Dispatcher:
     def __init__(self, transact: Transact, queue: DeliveryQueue, endpoints: CachedEndpoints, clock: Clock, *,
                  timeout: float, max_attempts: int, allow_insecure_targets: bool, disable_after_dead: int = 0,
                  retry_base_seconds: float = 1.0, people: PeopleChannels | None = None,
-                 people_send_seconds: float = 10.0):
+                 people_send_seconds: float = 10.0,
+                 claims: Callable[[str, str], Awaitable[bytes | None]] | None = None):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
@@ -140,6 +142,7 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._disable_after_dead = disable_after_dead
         self._people = people
+        self._claims = claims  # a prior authorization's ClaimResponse, from intake
         self._retry_base = retry_base_seconds
         self._allow_insecure = allow_insecure_targets
         # The lease outlives one attempt (a POST; or composing a notice to a person and its
@@ -270,8 +273,11 @@ class Dispatcher:
             endpoint, why_not = await usecases.target_of(self._endpoints, delivery)
             if endpoint is None:
                 return await self._failed(delivery, attempt("failed", error=why_not))
+            body, why_not = await self._body_of(delivery)
+            if body is None:
+                return await self._failed(delivery, attempt("failed", error=why_not))
             status, error = await sender.post(endpoint.url, endpoint.signing_secrets(self._clock.now()),
-                                              delivery.delivery_id, delivery.body)
+                                              delivery.delivery_id, body)
             if status is None:
                 return await self._failed(delivery, attempt("failed", error=error))
             if not 200 <= status < 300:
@@ -283,6 +289,22 @@ class Dispatcher:
             await self._endpoints.delivered_to(endpoint)
             metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
             log.info("webhook_delivered", attempts=delivery.attempts, seconds=done.latency_ms / 1000)
+
+    async def _body_of(self, delivery: Delivery) -> tuple[bytes | None, str]:
+        """What the webhook posts: the notice as stored; a prior authorization's decision
+        with its ClaimResponse read from intake now (never stored here). None and why
+        when it cannot be read: the attempt fails and is tried again."""
+        if not carries_claim_response(delivery.body):
+            return delivery.body, ""
+        if self._claims is None:
+            return None, "the ClaimResponse cannot be read on this replica (no intake target)"
+        try:
+            found = await self._claims(delivery.case_id, f"webhook {delivery.delivery_id}")
+        except ServiceUnavailable:
+            return None, "intake did not answer: the ClaimResponse could not be read"
+        if found is None:
+            return None, "intake has no such prior authorization"
+        return with_claim_response(delivery.body, json.loads(found)), ""
 
     async def _send_to_person(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> None:
         people = self._people

@@ -225,3 +225,63 @@ async def test_the_dispatcher_sends_what_it_is_handed_unless_its_case_was_withdr
 def test_only_a_refusal_no_retry_changes_ends_a_notice_to_a_person(channel, code, for_good):
     from services.notify.dispatcher import refused_for_good
     assert refused_for_good(channel, code) is for_good
+
+
+class _BodySender:
+    def __init__(self):
+        self.bodies: list[bytes] = []
+
+    async def post(self, url, secrets, webhook_id, body):
+        self.bodies.append(body)
+        return 204, ""
+
+
+def _prior_auth_decided(case_id="pa1"):
+    return new_event(events_pb2.OpinionSubmitted(
+        assignment_id="a1", specialist_id="s1", opinion_id="d1", version=1, prior_auth_decisions=[
+            case_pb2.ItemDecision(item_key="1", action=case_pb2.ITEM_ACTION_APPROVE),
+            case_pb2.ItemDecision(item_key="2", action=case_pb2.ITEM_ACTION_DENY, reason_code="NOT_MEDICALLY_NECESSARY",
+                                  provider_text="never in events")]),
+        case_id=case_id, tenant_id="t1", producer="review")
+
+
+async def test_a_prior_authorizations_decision_goes_to_the_submitter_with_its_claim_response_read_at_send_time():
+    import json
+
+    from secondlook.serviceclient import ServiceUnavailable
+
+    transact, clock = notify_transact(), FakeClock()
+    endpoints = InMemoryEndpoints()
+    await endpoints.put_default(Endpoint("ep1", "t1", "https://hooks.example.org/x", (Secret("whsec_eA=="),)))
+    answers: list = [ServiceUnavailable("intake down"), b'{"resourceType": "Bundle", "type": "collection"}']
+    asked: list = []
+
+    async def claims(case_id, purpose):
+        asked.append((case_id, purpose))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    dispatcher = Dispatcher(transact, InMemoryDeliveryQueue(transact), endpoints, clock, timeout=5, max_attempts=3,
+                            allow_insecure_targets=False, claims=claims)
+    sent: list = []
+    await usecases.record_notices(Committed(transact, InMemoryDeliveries), endpoints, [_prior_auth_decided()], clock,
+                                  sent.extend, lease_seconds=dispatcher.fresh_lease_seconds)
+    [delivery] = sent
+    stored = json.loads(delivery.body)
+    assert stored["type"] == "case.opinion_ready" and "claim_response" not in stored["data"]
+    assert stored["data"]["review_actions"] == [
+        {"item": "1", "review_action": "A1"},
+        {"item": "2", "review_action": "A3", "reason_code": "NOT_MEDICALLY_NECESSARY"}]
+    assert b"never in events" not in delivery.body
+    sender = _BodySender()
+    await dispatcher._send_fresh(sender, delivery)  # intake is down: the attempt fails, nothing is posted
+    assert sender.bodies == [] and transact.state.deliveries[delivery.delivery_id].last_error.startswith("intake")
+    clock.advance(3600)
+    retried = await usecases.claim_next(InMemoryDeliveryQueue(transact), clock, lease_seconds=10)
+    await dispatcher._send(sender, retried)
+    [posted] = sender.bodies
+    assert json.loads(posted)["data"]["claim_response"] == {"resourceType": "Bundle", "type": "collection"}
+    assert asked == [("pa1", f"webhook {delivery.delivery_id}")] * 2
+    assert transact.state.deliveries[delivery.delivery_id].status == DELIVERED

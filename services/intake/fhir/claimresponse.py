@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..domain.case import Case, confirmed_decision
 from ..domain.priorauth import REVIEW_ACTION, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
 
@@ -50,6 +51,16 @@ def outcomes_of(request: PriorAuthRequest, decision: Decision | None) -> list[It
                         by_key[item.key].provider_text, by_key[item.key].approved_quantity or None,
                         by_key[item.key].approved_code)
             if item.key in by_key else ItemOutcome(item, "A4") for item in request.items]
+
+
+def claim_response_of(case: Case, request: PriorAuthRequest | None = None) -> tuple[dict, bool]:
+    """The case's PAS response Bundle as it stands (every item pended until review's
+    decision is confirmed), and whether it is decided. `request`: the case's own
+    (read with its content) unless given."""
+    decision = confirmed_decision(case) if case.content is not None else None
+    request = request or case.content.prior_auth
+    created = decision.decided_at if decision else case.submitted_at
+    return claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision)), decision is not None
 
 
 def _party_resource(resource_type: str, rid: str, party: Party) -> dict:

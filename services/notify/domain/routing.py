@@ -188,8 +188,25 @@ def people_told(event: Event, route: Route, channel: str) -> tuple[str, ...]:
     return route.audiences(channel)
 
 
+# X12 review actions (element 306) by case_pb2.ItemAction.
+REVIEW_ACTIONS = {case_pb2.ITEM_ACTION_APPROVE: "A1", case_pb2.ITEM_ACTION_MODIFY: "A6",
+                  case_pb2.ITEM_ACTION_DENY: "A3", case_pb2.ITEM_ACTION_PEND: "A4"}
+
+
+def carries_claim_response(body: bytes) -> bool:
+    """A tenant's notice of a prior authorization's decision: sent with its ClaimResponse."""
+    return b'"review_actions":' in body
+
+
 def facts(event: Event) -> dict:
     """The coded facts a tenant's notice carries beside the status: no PHI, no text."""
+    if event.type == "opinion.submitted" and event.opinion_submitted.prior_auth_decisions:
+        # A prior authorization's decision: each item's X12 review action and reason code
+        # (the ClaimResponse itself is read from intake when the webhook is sent).
+        return {"review_actions": [
+            {"item": d.item_key, "review_action": REVIEW_ACTIONS.get(d.action, str(d.action)),
+             **({"reason_code": d.reason_code} if d.reason_code else {})}
+            for d in event.opinion_submitted.prior_auth_decisions]}
     if event.type in ("opinion.submitted", "opinion.amended"):
         opinion = event.opinion_submitted if event.type == "opinion.submitted" else event.opinion_amended.opinion
         found = {

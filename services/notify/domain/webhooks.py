@@ -119,6 +119,14 @@ def notice_body(*, event_type: str, occurred_at: str, case_id: str, tenant_id: s
     ).encode()
 
 
+def with_claim_response(body: bytes, claim_response: dict) -> bytes:
+    """The notice of a prior authorization's decision with its PAS response Bundle (as
+    $inquire answers it) in `data.claim_response`, read when it is sent."""
+    notice = json.loads(body)
+    notice["data"]["claim_response"] = claim_response
+    return json.dumps(notice, separators=(",", ":"), sort_keys=True).encode()
+
+
 def webhook_test_body(*, tenant_id: str, endpoint_id: str, webhook_id: str, occurred_at: str) -> bytes:
     """SendTestEvent's notice: proves the endpoint receives and verifies; about no case."""
     return json.dumps(
