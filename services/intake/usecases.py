@@ -375,7 +375,8 @@ async def record_prior_auth_decision(transact: Transact, reader: CaseReader, aud
     """Keeps a reviewer's prior-authorization decision with the case, texts sealed, for
     $inquire and the ClaimResponse once review's opinion.submitted confirms it; the
     same decision again keeps nothing more. NotDecidable: not a prior authorization
-    under review by this reviewer, or decided already."""
+    under review, or decided already. Whose decision it is, review has checked (its
+    assignment); intake may not have heard of the offer yet, so it does not ask."""
     if principal.subject != REVIEW_SERVICE or principal.tenant != "secondlook-services":
         raise NotReviewService(principal.subject)
     decision = Decision(decision_id, specialist_id, tuple(items), clock.now())
@@ -383,8 +384,6 @@ async def record_prior_auth_decision(transact: Transact, reader: CaseReader, aud
         case = await reader.get_any(case_id)
         if case is None or case.content is None:
             raise NotFound(case_id)
-        if case.specialist_id != specialist_id:
-            raise cases.NotDecidable("the case is not offered to this reviewer")
         kept = next((d for d in case.prior_auth_decisions if d.decision_id == decision_id), None)
         if kept is not None:
             return kept  # a retry

@@ -133,7 +133,7 @@ class Dispatcher:
                  timeout: float, max_attempts: int, allow_insecure_targets: bool, disable_after_dead: int = 0,
                  retry_base_seconds: float = 1.0, people: PeopleChannels | None = None,
                  people_send_seconds: float = 10.0,
-                 claims: Callable[[str, str], Awaitable[bytes | None]] | None = None):
+                 claims: Callable[[str, str, str], Awaitable[bytes | None]] | None = None):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
@@ -299,7 +299,8 @@ class Dispatcher:
         if self._claims is None:
             return None, "the ClaimResponse cannot be read on this replica (no intake target)"
         try:
-            found = await self._claims(delivery.case_id, f"webhook {delivery.delivery_id}")
+            decision_id = json.loads(delivery.body)["data"].get("decision_id", "")
+            found = await self._claims(delivery.case_id, f"webhook {delivery.delivery_id}", decision_id)
         except ServiceUnavailable:
             return None, "intake did not answer: the ClaimResponse could not be read"
         if found is None:

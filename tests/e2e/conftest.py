@@ -12,12 +12,15 @@ from secondlook.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
-# Short clocks so a case stuck by a lost event is re-driven within seconds, and a
-# webhook that keeps failing gives up after two attempts.
+# Short clocks so a case stuck by a lost event is re-driven within seconds, a
+# webhook that keeps failing gives up after two attempts, and an expedited prior
+# authorization breaches its clock.
 FAST = {
     "SECONDLOOK_SWEEPER_STUCK_AFTER_SECONDS": "3",
     "SECONDLOOK_SWEEPER_INTERVAL_SECONDS": "1",
     "SECONDLOOK_DELIVERY_MAX_ATTEMPTS": "2",
+    # An expedited prior authorization's CMS clock (72 h) as a few seconds: its breach is tested.
+    "SECONDLOOK_REVIEW_PRIOR_AUTH_EXPEDITED_SECONDS": "4",
 }
 
 

@@ -256,8 +256,8 @@ async def test_a_prior_authorizations_decision_goes_to_the_submitter_with_its_cl
     answers: list = [ServiceUnavailable("intake down"), b'{"resourceType": "Bundle", "type": "collection"}']
     asked: list = []
 
-    async def claims(case_id, purpose):
-        asked.append((case_id, purpose))
+    async def claims(case_id, purpose, decision_id):
+        asked.append((case_id, purpose, decision_id))
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -271,7 +271,7 @@ async def test_a_prior_authorizations_decision_goes_to_the_submitter_with_its_cl
     [delivery] = sent
     stored = json.loads(delivery.body)
     assert stored["type"] == "case.opinion_ready" and "claim_response" not in stored["data"]
-    assert stored["data"]["review_actions"] == [
+    assert stored["data"]["decision_id"] == "d1" and stored["data"]["review_actions"] == [
         {"item": "1", "review_action": "A1"},
         {"item": "2", "review_action": "A3", "reason_code": "NOT_MEDICALLY_NECESSARY"}]
     assert b"never in events" not in delivery.body
@@ -283,5 +283,5 @@ async def test_a_prior_authorizations_decision_goes_to_the_submitter_with_its_cl
     await dispatcher._send(sender, retried)
     [posted] = sender.bodies
     assert json.loads(posted)["data"]["claim_response"] == {"resourceType": "Bundle", "type": "collection"}
-    assert asked == [("pa1", f"webhook {delivery.delivery_id}")] * 2
+    assert asked == [("pa1", f"webhook {delivery.delivery_id}", "d1")] * 2
     assert transact.state.deliveries[delivery.delivery_id].status == DELIVERED

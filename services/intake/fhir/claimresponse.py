@@ -53,11 +53,15 @@ def outcomes_of(request: PriorAuthRequest, decision: Decision | None) -> list[It
             if item.key in by_key else ItemOutcome(item, "A4") for item in request.items]
 
 
-def claim_response_of(case: Case, request: PriorAuthRequest | None = None) -> tuple[dict, bool]:
+def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
+                      announced: str = "") -> tuple[dict, bool]:
     """The case's PAS response Bundle as it stands (every item pended until review's
     decision is confirmed), and whether it is decided. `request`: the case's own
-    (read with its content) unless given."""
+    (read with its content) unless given. `announced`: a decision id the caller saw
+    review announce (its opinion.submitted), taken as confirmed."""
     decision = confirmed_decision(case) if case.content is not None else None
+    if decision is None and announced:
+        decision = next((d for d in case.prior_auth_decisions if d.decision_id == announced), None)
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
     return claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision)), decision is not None

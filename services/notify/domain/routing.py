@@ -203,7 +203,7 @@ def facts(event: Event) -> dict:
     if event.type == "opinion.submitted" and event.opinion_submitted.prior_auth_decisions:
         # A prior authorization's decision: each item's X12 review action and reason code
         # (the ClaimResponse itself is read from intake when the webhook is sent).
-        return {"review_actions": [
+        return {"decision_id": event.opinion_submitted.opinion_id, "review_actions": [
             {"item": d.item_key, "review_action": REVIEW_ACTIONS.get(d.action, str(d.action)),
              **({"reason_code": d.reason_code} if d.reason_code else {})}
             for d in event.opinion_submitted.prior_auth_decisions]}
