@@ -478,28 +478,32 @@ class ClaimResponseDocument(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., fhir_json: _Optional[bytes] = ..., decided: _Optional[bool] = ...) -> None: ...
 
 class RecordPriorAuthDecisionRequest(_message.Message):
-    __slots__ = ("case_id", "decision_id", "specialist_id", "decisions")
+    __slots__ = ("case_id", "decision_id", "specialist_id", "decisions", "amendment_reason")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    AMENDMENT_REASON_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     decision_id: str
     specialist_id: str
     decisions: _containers.RepeatedCompositeFieldContainer[_case_pb2.ItemDecision]
-    def __init__(self, case_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ...) -> None: ...
+    amendment_reason: str
+    def __init__(self, case_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ..., amendment_reason: _Optional[str] = ...) -> None: ...
 
 class PriorAuthDecision(_message.Message):
-    __slots__ = ("decision_id", "specialist_id", "decisions", "decided_at")
+    __slots__ = ("decision_id", "specialist_id", "decisions", "decided_at", "amendment_reason")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    AMENDMENT_REASON_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     specialist_id: str
     decisions: _containers.RepeatedCompositeFieldContainer[_case_pb2.ItemDecision]
     decided_at: _timestamp_pb2.Timestamp
-    def __init__(self, decision_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    amendment_reason: str
+    def __init__(self, decision_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amendment_reason: _Optional[str] = ...) -> None: ...
 
 class PriorAuthRequest(_message.Message):
     __slots__ = ("submission_id", "claim_identifier", "items", "member_id", "plan", "payer", "requesting_provider", "requesting_organization", "claim_type", "expedited")

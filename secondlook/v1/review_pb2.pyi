@@ -48,14 +48,16 @@ SLA_STATE_PAUSED: SlaState
 SLA_STATE_STOPPED: SlaState
 
 class DecidePriorAuthRequest(_message.Message):
-    __slots__ = ("assignment_id", "decisions", "questions")
+    __slots__ = ("assignment_id", "decisions", "questions", "amendment_reason")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    AMENDMENT_REASON_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     decisions: _containers.RepeatedCompositeFieldContainer[_case_pb2.ItemDecision]
     questions: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, assignment_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ..., questions: _Optional[_Iterable[str]] = ...) -> None: ...
+    amendment_reason: str
+    def __init__(self, assignment_id: _Optional[str] = ..., decisions: _Optional[_Iterable[_Union[_case_pb2.ItemDecision, _Mapping]]] = ..., questions: _Optional[_Iterable[str]] = ..., amendment_reason: _Optional[str] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("assignment_id", "case_id", "specialist_id", "specialty", "state", "diagnosis_code", "urgency", "offered_at", "respond_by", "decline_reason", "blind_review", "sla", "panel_size", "adjudicates")

@@ -190,7 +190,8 @@ class ReviewServiceServicer:
         MODIFY or DENY each (a denial with a specific reason, by a reviewer of the same or
         a similar specialty as the service); or PEND them all with questions, the
         NEEDS_INFO round trip of RequestMoreInfo. The decision is kept with the case in
-        intake (the ClaimResponse answers from it) before the assignment moves; final.
+        intake (the ClaimResponse answers from it) before the assignment moves. Signed,
+        it changes only by an amendment (amendment_reason): opinion.amended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

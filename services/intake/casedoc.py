@@ -165,13 +165,15 @@ async def decision_doc(d: priorauth.Decision, cipher: PhiCipher) -> dict:
     return {"decision_id": d.decision_id, "specialist_id": d.specialist_id, "decided_at": d.decided_at,
             "items": [{"key": i.key, "action": i.action, "reason_code": i.reason_code,
                        "approved_quantity": i.approved_quantity, "approved_code": i.approved_code} for i in d.items],
-            "texts": await cipher.seal([[i.provider_text, i.patient_text] for i in d.items])}
+            "texts": await cipher.seal([[i.provider_text, i.patient_text] for i in d.items]),
+            **({"amendment_reason": await cipher.seal(d.amendment_reason)} if d.amendment_reason else {})}
 
 
 async def _decision(doc: dict, cipher: PhiCipher) -> priorauth.Decision:
     texts = await cipher.open(doc["texts"])
     return priorauth.Decision(
         decision_id=doc["decision_id"], specialist_id=doc["specialist_id"], decided_at=doc["decided_at"],
+        amendment_reason=await cipher.open(doc.get("amendment_reason", "")),
         items=tuple(priorauth.DecidedItem(provider_text=provider, patient_text=patient, **item)
                     for item, (provider, patient) in zip(doc["items"], texts, strict=True)))
 

@@ -122,7 +122,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         try:
             kept = await usecases.record_prior_auth_decision(
                 self._transact, self._reader, self._audit, self._clock, principal, request.case_id,
-                request.decision_id, request.specialist_id, items)
+                request.decision_id, request.specialist_id, items, request.amendment_reason)
         except usecases.NotReviewService:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
         except usecases.NotFound:

@@ -49,7 +49,8 @@ def case_message(case: Case) -> intake_pb2.Case:
 
 
 def decision_message(d: Decision) -> intake_pb2.PriorAuthDecision:
-    msg = intake_pb2.PriorAuthDecision(decision_id=d.decision_id, specialist_id=d.specialist_id, decisions=[
+    msg = intake_pb2.PriorAuthDecision(decision_id=d.decision_id, specialist_id=d.specialist_id,
+                                       amendment_reason=d.amendment_reason, decisions=[
         case_pb2.ItemDecision(item_key=i.key, action=i.action, reason_code=i.reason_code,
                               provider_text=i.provider_text, patient_text=i.patient_text,
                               approved_quantity=i.approved_quantity, approved_code=i.approved_code)

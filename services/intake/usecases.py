@@ -371,7 +371,7 @@ class DecisionContended(Exception):
 
 async def record_prior_auth_decision(transact: Transact, reader: CaseReader, audit: AuditTrail, clock: Clock,
                                      principal: Principal, case_id: str, decision_id: str, specialist_id: str,
-                                     items: list[DecidedItem]) -> Decision:
+                                     items: list[DecidedItem], amendment_reason: str = "") -> Decision:
     """Keeps a reviewer's prior-authorization decision with the case, texts sealed, for
     $inquire and the ClaimResponse once review's opinion.submitted confirms it; the
     same decision again keeps nothing more. NotDecidable: not a prior authorization
@@ -379,7 +379,7 @@ async def record_prior_auth_decision(transact: Transact, reader: CaseReader, aud
     assignment); intake may not have heard of the offer yet, so it does not ask."""
     if principal.subject != REVIEW_SERVICE or principal.tenant != "secondlook-services":
         raise NotReviewService(principal.subject)
-    decision = Decision(decision_id, specialist_id, tuple(items), clock.now())
+    decision = Decision(decision_id, specialist_id, tuple(items), clock.now(), amendment_reason.strip())
     for _ in range(PROJECTION_ROUNDS):
         case = await reader.get_any(case_id)
         if case is None or case.content is None:
@@ -387,8 +387,8 @@ async def record_prior_auth_decision(transact: Transact, reader: CaseReader, aud
         kept = next((d for d in case.prior_auth_decisions if d.decision_id == decision_id), None)
         if kept is not None:
             return kept  # a retry
-        if case.content.prior_auth is not None and (violations := decision_violations(case.content.prior_auth,
-                                                                                      items)):
+        if case.content.prior_auth is not None and (violations := decision_violations(
+                case.content.prior_auth, items, decision.amendment_reason)):
             raise InvalidDecision(violations)
         if cases.decision_added(case, decision) is None:  # NotDecidable: not now
             continue

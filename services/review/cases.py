@@ -58,7 +58,7 @@ class IntakeCases:
         return True
 
     async def record_prior_auth_decision(self, case_id: str, decision_id: str, specialist_id: str,
-                                         decisions: list[ItemDecision]) -> bool:
+                                         decisions: list[ItemDecision], amendment_reason: str = "") -> bool:
         """Keeps the reviewer's decision (its texts too) with the case; False when intake
         has no open case of that id. The same decision_id again keeps nothing more."""
         codes = {action: number for number, action in ACTION_OF.items()}
@@ -67,7 +67,7 @@ class IntakeCases:
                 case_pb2.ItemDecision(item_key=d.key, action=codes[d.action], reason_code=d.reason_code,
                                       provider_text=d.provider_text, patient_text=d.patient_text,
                                       approved_quantity=d.approved_quantity, approved_code=d.approved_code)
-                for d in decisions])
+                for d in decisions], amendment_reason=amendment_reason)
         try:
             await self._call(self._stub.RecordPriorAuthDecision, request)
         except grpc.aio.AioRpcError as exc:

@@ -288,7 +288,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         return await self._run(context, request.assignment_id, "decide_prior_auth", lambda sid: (
             usecases.decide_prior_auth(self._transact, self._inbox, self._cases, self._feed, self._clock,
                                        reference.denial_reasons(), sid, request.assignment_id, decisions,
-                                       list(request.questions))))
+                                       list(request.questions), request.amendment_reason)))
 
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None

@@ -71,7 +71,7 @@ def _doc(a: Assignment) -> dict:
 def _prior_auth(a: Assignment) -> dict:
     if not a.prior_auth:
         return {}
-    return {"kind": a.kind, "received_at": a.received_at,
+    return {"kind": a.kind, "received_at": a.received_at, "decisions_made": a.decisions_made,
             "requested": [{"key": r.key, "system": r.system, "code": r.code, "quantity": r.quantity,
                            "qualified": list(r.qualified)} for r in a.requested]}
 
@@ -143,7 +143,7 @@ def _assignment(doc: dict) -> Assignment:
         panel_opinion_ids=tuple(doc.get("panel_opinion_ids", ())), kind=doc.get("kind", 1),
         requested=tuple(Requested(r["key"], r["system"], r["code"], r["quantity"], tuple(r["qualified"]))
                         for r in doc.get("requested", ())),
-        received_at=doc.get("received_at"),
+        received_at=doc.get("received_at"), decisions_made=doc.get("decisions_made", 0),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -81,7 +82,7 @@ class CaseSource(Protocol):
     async def record_info_request(self, case_id: str, request_id: str, specialist_id: str,
                                   questions: list[str]) -> bool: ...
     async def record_prior_auth_decision(self, case_id: str, decision_id: str, specialist_id: str,
-                                         decisions: list[ItemDecision]) -> bool: ...
+                                         decisions: list[ItemDecision], amendment_reason: str = "") -> bool: ...
 
 
 class Feed(Protocol):
@@ -447,12 +448,16 @@ class InvalidDecision(InvalidInput):
 
 async def decide_prior_auth(transact: Transact, inbox: InboxQuery, cases: CaseSource, feed: Feed, clock: Clock,
                             reasons: DenialReasons, specialist_id: str, assignment_id: str,
-                            decisions: list[ItemDecision], questions: list[str]) -> Assignment:
+                            decisions: list[ItemDecision], questions: list[str],
+                            amendment_reason: str = "") -> Assignment:
     """The reviewer's decision on every item of a prior authorization: kept with the
     case in intake (texts and all) before the assignment moves and opinion.submitted
     announces it (codes only); or, every item pended, the reviewer's questions (as
-    RequestMoreInfo). A retry names the same decision: intake keeps it once."""
+    RequestMoreInfo). With `amendment_reason`, a new decision in place of the one made
+    (opinion.amended), every item decided again. A retry names the same decision:
+    intake keeps it once."""
     questions = [q.strip() for q in questions]
+    amendment_reason = amendment_reason.strip()
     current = await inbox.get_for_specialist(assignment_id, specialist_id)
     if current is None:
         raise NotFound(assignment_id)
@@ -460,15 +465,27 @@ async def decide_prior_auth(transact: Transact, inbox: InboxQuery, cases: CaseSo
         raise IllegalAction("DecidePriorAuth decides a prior authorization; a second opinion is SubmitOpinion")
     violations = decision_violations(current.requested, current.specialty, decisions, questions, reasons)
     violations += question_violations(questions) if questions else []
+    if amendment_reason:
+        violations += [("amendment_reason", rule) for _, rule in validate_reason(amendment_reason)]
+        if any(d.action == PEND for d in decisions):
+            violations.append(("decisions", "an amendment decides every item: none is pended"))
     if violations:
         raise InvalidDecision(violations)
     if decisions[0].action == PEND:
         return await request_more_info(transact, inbox, cases, feed, clock, specialist_id, assignment_id, questions)
-    assignment_moved(current, "submit_opinion", clock.now())  # IllegalAction before intake is told
-    decided = decision_id(assignment_id, decisions)
-    if not await cases.record_prior_auth_decision(current.case_id, decided, specialist_id, decisions):
+
+    def move(found: Assignment, _: str, now: datetime) -> Assignment:
+        if found.decisions_made != current.decisions_made:
+            raise Superseded(assignment_id)  # decided meanwhile: this decision was named on what was before
+        moved = amended(found, now) if amendment_reason else assignment_moved(found, "submit_opinion", now)
+        return replace(moved, decisions_made=found.decisions_made + 1)
+
+    move(current, "", clock.now())  # IllegalAction (not now; an amendment before a decision) before intake is told
+    decided = decision_id(f"{assignment_id}:{current.decisions_made}", decisions)
+    if not await cases.record_prior_auth_decision(current.case_id, decided, specialist_id, decisions,
+                                                  amendment_reason):
         raise CaseClosed(current.case_id)
-    return await _act(transact, feed, clock, specialist_id, assignment_id, "submit_opinion",
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "decide_prior_auth", move=move,
                       announce=lambda moved, now: decision_event(moved, decided, decisions, now))
 
 

@@ -210,11 +210,14 @@ async def _under_review(fhir, case):
                           producer="matching" if payload is offered else "review")
         await usecases.project(Committed(fhir.transact, InMemoryCases), Feed(), event, FakeClock(), 30.0)
 
-    async def announce(decision_id, items):
-        event = new_event(events_pb2.OpinionSubmitted(
-            assignment_id="a1", specialist_id="spec-1", opinion_id=decision_id, version=1,
+    async def announce(decision_id, items, version=1):
+        payload = events_pb2.OpinionSubmitted(
+            assignment_id="a1", specialist_id="spec-1", opinion_id=decision_id, version=version,
             prior_auth_decisions=[case_pb2.ItemDecision(item_key=i.key, action=i.action, reason_code=i.reason_code)
-                                  for i in items]), case_id=case.case_id, tenant_id=case.tenant_id, producer="review")
+                                  for i in items])
+        if version > 1:
+            payload = events_pb2.OpinionAmended(opinion=payload)
+        event = new_event(payload, case_id=case.case_id, tenant_id=case.tenant_id, producer="review")
         await usecases.project(Committed(fhir.transact, InMemoryCases), Feed(), event, FakeClock(), 30.0)
     return announce
 
@@ -244,8 +247,9 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
                          "No conservative therapy is documented before this request.", "Try therapy first.")]
     items += [DecidedItem(i.key, case_pb2.ITEM_ACTION_APPROVE) for i in case.content.prior_auth.items[2:]]
     reader = InMemoryCaseReader(fhir.transact)
-    record = lambda decision_id, specialist="spec-1", decided=items: usecases.record_prior_auth_decision(  # noqa: E731
-        fhir.transact, reader, fhir.audit, FakeClock(), review, case.case_id, decision_id, specialist, decided)
+    record = lambda decision_id, specialist="spec-1", decided=items, reason="": (  # noqa: E731
+        usecases.record_prior_auth_decision(fhir.transact, reader, fhir.audit, FakeClock(), review, case.case_id,
+                                            decision_id, specialist, decided, reason))
     with pytest.raises(usecases.InvalidDecision) as refused:
         await record("d1", decided=items[:1])
     assert [p for p, _ in refused.value.violations] == ["decisions"]
@@ -263,3 +267,13 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     assert _review_actions(resubmitted) == found
     with pytest.raises(NotDecidable, match="decided already"):
         await record("d2")
+    # An amendment (on appeal): kept with its reason, standing once review announces it.
+    amended = [DecidedItem(i.key, case_pb2.ITEM_ACTION_APPROVE) for i in case.content.prior_auth.items]
+    await record("d2", decided=amended, reason="Appeal: six weeks of therapy documented.")
+    await announce("d2", amended, version=2)
+    _, after_appeal = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    assert {action for _, action, _ in _review_actions(after_appeal)} == {"A1"}
+    from services.intake.domain.case import confirmed_decisions
+    stored = fhir.transact.state.cases[case.case_id]
+    assert [d.decision_id for d in confirmed_decisions(stored)] == ["d1", "d2"]
+    assert confirmed_decisions(stored)[-1].amendment_reason == "Appeal: six weeks of therapy documented."

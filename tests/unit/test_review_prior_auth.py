@@ -48,8 +48,9 @@ class _Intake:
         self.questions: dict[str, tuple] = {}
         self.answer = answer
 
-    async def record_prior_auth_decision(self, case_id, decision_id, specialist_id, decisions):
-        self.decisions.setdefault(decision_id, (case_id, specialist_id, tuple(decisions)))
+    async def record_prior_auth_decision(self, case_id, decision_id, specialist_id, decisions, amendment_reason=""):
+        self.decisions.setdefault(decision_id, (case_id, specialist_id, tuple(decisions)) + (
+            (amendment_reason,) if amendment_reason else ()))
         return self.answer
 
     async def record_info_request(self, case_id, request_id, specialist_id, questions):
@@ -68,9 +69,9 @@ async def _in_review(offer=None, rules=RULES):
     return transact, clock, accepted
 
 
-async def _decide(transact, clock, intake, decisions, questions=()):
+async def _decide(transact, clock, intake, decisions, questions=(), amendment_reason=""):
     return await usecases.decide_prior_auth(transact, InMemoryInbox(transact), intake, FEED, clock, REASONS,
-                                            "spec-1", "pa-a1", decisions, list(questions))
+                                            "spec-1", "pa-a1", decisions, list(questions), amendment_reason)
 
 
 DENIAL = ItemDecision("2", DENY, reason_code="QUANTITY_EXCEEDS_GUIDELINES",
@@ -169,3 +170,27 @@ async def test_an_expedited_request_past_its_configured_clock_breaches_and_escal
     breached = [e for e in transact.committed if e.type == "sla.changed"]
     assert [e.sla_changed.change for e in breached] == [events_pb2.SLA_CHANGE_BREACHED]
     assert transact.state.assignments["pa-a1"].sla.breached_at == clock.now()
+
+
+async def test_a_decision_is_amended_only_with_a_reason_and_every_item_decided_again():
+    transact, clock, _ = await _in_review()
+    intake = _Intake()
+    with pytest.raises(IllegalAction, match="amend needs state OPINION_SUBMITTED"):  # nothing to amend yet
+        await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), DENIAL], amendment_reason="Appeal.")
+    first = await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), DENIAL])
+    assert first.decisions_made == 1 and transact.committed[-1].type == "opinion.submitted"
+    with pytest.raises(usecases.InvalidDecision) as refused:
+        await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), ItemDecision("2", PEND)],
+                      questions=["Notes?"], amendment_reason="Appeal with new records.")
+    assert ("decisions", "an amendment decides every item: none is pended") in refused.value.violations
+    approved = [ItemDecision("1", APPROVE), ItemDecision("2", APPROVE)]
+    again = await _decide(transact, clock, intake, approved, amendment_reason="Appeal: a plateau is documented.")
+    assert again.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED and again.decisions_made == 2
+    event = transact.committed[-1]
+    assert event.type == "opinion.amended" and event.opinion_amended.opinion.version == 2
+    assert [d.action for d in event.opinion_amended.opinion.prior_auth_decisions] == [case_pb2.ITEM_ACTION_APPROVE] * 2
+    first_id, second_id = intake.decisions  # each decision kept under its own id, the reason with the amendment
+    assert event.opinion_amended.opinion.opinion_id == second_id != first_id
+    assert intake.decisions[second_id][-1] == "Appeal: a plateau is documented."
+    with pytest.raises(IllegalAction):  # a new decision without the amendment's reason is refused
+        await _decide(transact, clock, intake, approved)

@@ -240,9 +240,11 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
         changes["specialist_id"] = event.specialist_offered.specialist_id
     if event.HasField("info_requested"):  # the request is confirmed: the submitter sees it
         changes["timeline"] = (*case.timeline, dataclasses.replace(step.entry, ref=event.info_requested.request_id))
-    if event.HasField("opinion_submitted") and event.opinion_submitted.prior_auth_decisions:
+    announced = event.opinion_submitted if event.HasField("opinion_submitted") else \
+        event.opinion_amended.opinion if event.HasField("opinion_amended") else None
+    if announced is not None and announced.prior_auth_decisions:
         # The decision kept with the case is confirmed: the submitter and $inquire see it.
-        changes["timeline"] = (*case.timeline, dataclasses.replace(step.entry, ref=event.opinion_submitted.opinion_id))
+        changes["timeline"] = (*case.timeline, dataclasses.replace(step.entry, ref=announced.opinion_id))
     return dataclasses.replace(case, **changes), step
 
 
@@ -369,22 +371,35 @@ class NotDecidable(Exception):
 MAX_KEPT_DECISIONS = 10  # decisions kept unconfirmed (a reviewer's retries with other content)
 
 
+DECIDABLE = (WITHDRAWABLE - {S.CASE_STATUS_UNMATCHED}) | {S.CASE_STATUS_DELIVERED}
+
+
 def decision_added(case: Case, decision: Decision) -> Case | None:
-    """The case keeping the reviewer's decision; None when it has this one already (a retry)."""
+    """The case keeping the reviewer's decision (or an amendment of the one made, which
+    review allows only with a reason); None when it has this one already (a retry)."""
     if case.kind != case_pb2.CASE_KIND_PRIOR_AUTH:
         raise NotDecidable("the case is not a prior authorization")
     if any(d.decision_id == decision.decision_id for d in case.prior_auth_decisions):
         return None
-    if confirmed_decision(case) is not None:
-        raise NotDecidable("the request is decided already")
-    if case.status not in WITHDRAWABLE or case.status == S.CASE_STATUS_UNMATCHED:
-        raise NotDecidable(f"the case is {status_name(case.status)}: a decision is for a request under review")
+    if case.status not in DECIDABLE:
+        raise NotDecidable(f"the case is {status_name(case.status)}: a decision is for a request under review "
+                           "(or an amendment of one decided)")
+    if confirmed_decision(case) is not None and not decision.amendment_reason:
+        raise NotDecidable("the request is decided already: a new decision amends it, with a reason")
     if len(case.prior_auth_decisions) >= MAX_KEPT_DECISIONS:
         raise NotDecidable("too many decisions were sent for this request without one being made")
     return dataclasses.replace(case, prior_auth_decisions=(*case.prior_auth_decisions, decision))
 
 
+def confirmed_decisions(case: Case) -> list[Decision]:
+    """The decisions review announced (opinion.submitted, then any opinion.amended on
+    the timeline), in the order announced: the last is the decision that stands."""
+    kept = {d.decision_id: d for d in case.prior_auth_decisions}
+    return [kept[e.ref] for e in sorted(case.timeline, key=lambda e: e.occurred_at)
+            if e.event_type in ("opinion.submitted", "opinion.amended") and e.ref in kept]
+
+
 def confirmed_decision(case: Case) -> Decision | None:
-    """The decision review announced: its opinion.submitted is on the timeline."""
-    confirmed = {e.ref for e in case.timeline if e.event_type == "opinion.submitted" and e.ref}
-    return next((d for d in case.prior_auth_decisions if d.decision_id in confirmed), None)
+    """The decision that stands: the last review announced."""
+    found = confirmed_decisions(case)
+    return found[-1] if found else None

@@ -159,9 +159,11 @@ class Decision:
     specialist_id: str
     items: tuple[DecidedItem, ...]
     decided_at: datetime
+    amendment_reason: str = ""  # set when it amends the decision before it
 
 
-def decision_violations(request: PriorAuthRequest, items: list[DecidedItem]) -> list[Violation]:
+def decision_violations(request: PriorAuthRequest, items: list[DecidedItem],
+                        amendment_reason: str = "") -> list[Violation]:
     """What intake checks of a decision it is asked to keep: one final action for each
     of the request's items, and text it can keep (review applied the reviewer rules)."""
     c = Checks()
@@ -177,6 +179,9 @@ def decision_violations(request: PriorAuthRequest, items: list[DecidedItem]) -> 
             c.text(f"{path}.{name}", text, MAX_DECISION_TEXT)
             if (problem := text_problem(text, prose=name.endswith("_text"))) is not None:
                 c.add(f"{path}.{name}", problem)
+    c.text("amendment_reason", amendment_reason, MAX_DECISION_TEXT)
+    if (problem := text_problem(amendment_reason, prose=True)) is not None:
+        c.add("amendment_reason", problem)
     if sorted(i.key for i in items) != sorted(keys):
         c.add("decisions", "must decide every item of the request once")
     return c.violations

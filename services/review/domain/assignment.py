@@ -92,6 +92,7 @@ class Assignment:
     kind: int = CaseKind.CASE_KIND_SECOND_OPINION
     requested: tuple[Requested, ...] = ()
     received_at: datetime | None = None
+    decisions_made: int = 0  # the decision and its amendments
 
     @property
     def prior_auth(self) -> bool:
@@ -345,15 +346,18 @@ def event_for(assignment: Assignment, action: str, now: datetime, opinion: Opini
 
 
 def decision_event(assignment: Assignment, decision_id: str, decisions: list[ItemDecision], now: datetime) -> Event:
-    """opinion.submitted for a prior authorization's decision: each item's action and
-    codes, never the reviewer's texts (intake keeps them, under `decision_id`)."""
+    """opinion.submitted for a prior authorization's decision (opinion.amended for an
+    amendment: `assignment` as amended, its decisions_made counted): each item's
+    action and codes, never the reviewer's texts (intake keeps them, under `decision_id`)."""
     codes = {action: number for number, action in ACTION_OF.items()}
     payload = events_pb2.OpinionSubmitted(
         assignment_id=assignment.assignment_id, specialist_id=assignment.specialist_id, opinion_id=decision_id,
-        version=1, prior_auth_decisions=[
+        version=assignment.decisions_made, prior_auth_decisions=[
             case_pb2.ItemDecision(item_key=d.key, action=codes[d.action], reason_code=d.reason_code,
                                   approved_quantity=d.approved_quantity, approved_code=d.approved_code)
             for d in decisions])
+    if assignment.decisions_made > 1:
+        payload = events_pb2.OpinionAmended(opinion=payload)
     return new_event(payload, case_id=assignment.case_id, tenant_id=assignment.tenant_id, producer="review",
                      traceparent=assignment.traceparent, occurred_at=now)
 
