@@ -97,3 +97,21 @@ SLA_ALARMS = Counter(
 def start_metrics_server(port: int) -> None:
     if port:
         start_http_server(port)
+# The prior-authorization figures a payer publishes (CMS-0057-F), as intake records the
+# decisions review announces (services/intake/domain/priorauth_report.py defines them;
+# `secondlook report prior-auth` prints the same from the store). Per tenant: a
+# deployment's tenants are few.
+PRIOR_AUTH_DECISIONS = Counter(
+    "secondlook_prior_auth_decisions_total",
+    "Prior-authorization requests decided, by their first decision's outcome (approved, denied, "
+    "partially_approved), and amendments that approved every item of a request (approved_after_amendment; "
+    "a request amended to approval twice counts twice here, once in the report).",
+    ["tenant", "outcome"],
+)
+PRIOR_AUTH_DECISION_SECONDS = Histogram(
+    "secondlook_prior_auth_decision_seconds",
+    "Time from a prior-authorization request's receipt to its first decision, by urgency (standard, expedited).",
+    ["tenant", "urgency"],
+    buckets=(3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, 72 * 3600, 4 * 86400, 5 * 86400, 7 * 86400,
+             14 * 86400),
+)

@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork
+from secondlook.v1.case_pb2 import CaseKind, Urgency
 
 from .casedoc import (
     BOOKKEEPING,
@@ -30,11 +31,12 @@ from .casedoc import (
     to_doc,
     withdrawal_fields,
 )
-from .domain.case import Case, InfoRequest, projected_fields
+from .domain.case import ANNOUNCING, Case, InfoRequest, projected_fields
 from .domain.content import Attachment
 from .domain.lifecycle import SYSTEM_STAGES
 from .domain.listing import CaseQuery
 from .domain.priorauth import Decision
+from .domain.priorauth_report import DecidedRequest, outcome_of
 
 CASES = "cases"
 PATIENT_LOOKUPS = "patient_lookups"  # a case's MRNs, sealed for equality lookups (casedoc.lookup_docs)
@@ -344,3 +346,23 @@ class IntakeUnitOfWork:
         self.cases: CaseRepository = MongoCaseRepository(uow.db, cipher, uow.session, uow.insert_later)
         self.emit = uow.emit
         self.after_commit = uow.after_commit
+
+
+async def prior_auth_decided(db: AsyncDatabase, before: datetime) -> list[DecidedRequest]:
+    """Every prior authorization received before `before` with a decision, as the
+    report reads it: codes and times only (nothing is decrypted)."""
+    cursor = db[CASES].find(
+        {"kind": CaseKind.CASE_KIND_PRIOR_AUTH, "submitted_at": {"$lt": before},
+         "prior_auth_decision_ids.0": {"$exists": True}},
+        {"tenant_id": 1, "urgency": 1, "submitted_at": 1, "timeline.event_type": 1, "timeline.ref": 1,
+         "timeline.occurred_at": 1, "prior_auth_decisions.decision_id": 1, "prior_auth_decisions.items.action": 1})
+    found = []
+    async for doc in cursor:
+        outcomes = {d["decision_id"]: outcome_of(i["action"] for i in d["items"])
+                    for d in doc.get("prior_auth_decisions", ())}
+        announced = sorted((e["occurred_at"], outcomes[e["ref"]]) for e in doc.get("timeline", ())
+                           if e.get("event_type") in ANNOUNCING and e.get("ref") in outcomes)
+        if announced:
+            found.append(DecidedRequest(doc["tenant_id"], doc["urgency"] == Urgency.URGENCY_EXPEDITED,
+                                        doc["submitted_at"], tuple(announced)))
+    return found

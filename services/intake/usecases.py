@@ -7,9 +7,10 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Protocol
 
+from secondlook import metrics
 from secondlook.audit import Access
 from secondlook.auth import Principal
 from secondlook.clock import Clock
@@ -18,12 +19,12 @@ from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
-from secondlook.v1.case_pb2 import CaseKind
+from secondlook.v1.case_pb2 import CaseKind, Urgency
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from secondlook.validation import question_violations
 
 from .domain import case as cases
-from .domain import listing
+from .domain import listing, priorauth_report
 from .domain.case import Case, InfoRequest
 from .domain.lifecycle import (
     FINAL,
@@ -500,6 +501,7 @@ async def project(repository: CaseRepository, changes: CaseChanges, event: Event
         moved, step = decided
         if await repository.save_projection(case, moved, (event.event_id,)):
             _log_moved(event, step)
+            _count_decision(event, case)
             changes.publish(event.case_id, event.case_id)
             return True
     raise ProjectionContended(f"case {event.case_id!r} moved {PROJECTION_ROUNDS} times while projecting")
@@ -538,6 +540,7 @@ async def project_many(repository: CaseRepository, changes: CaseChanges, events:
             changes.publish(case_id, case_id)
             for i, step in folded[case_id]:
                 _log_moved(events[i], step)
+                _count_decision(events[i], read[case_id])
                 results[i] = True
             for i in after_fold.get(case_id, ()):
                 results[i] = decisions[i]
@@ -570,6 +573,21 @@ def _log_moved(event: Event, step: Transition) -> None:
     if step.status_changed:
         with bound_contextvars(case_id=event.case_id):
             log.info("case_status_changed", status=status_name(step.status))
+
+
+def _count_decision(event: Event, case: Case) -> None:
+    """A prior authorization's decision, recorded now: the figures a payer publishes."""
+    if event.HasField("opinion_submitted") and event.opinion_submitted.prior_auth_decisions:
+        actions = [d.action for d in event.opinion_submitted.prior_auth_decisions]
+        metrics.PRIOR_AUTH_DECISIONS.labels(case.tenant_id, priorauth_report.outcome_of(actions)).inc()
+        received, decided = case.submitted_at, event.occurred_at.ToDatetime(tzinfo=timezone.utc)
+        urgency = "expedited" if case.urgency == Urgency.URGENCY_EXPEDITED else "standard"
+        metrics.PRIOR_AUTH_DECISION_SECONDS.labels(case.tenant_id, urgency).observe(
+            max(0.0, (decided - received).total_seconds()))
+    elif event.HasField("opinion_amended") and event.opinion_amended.opinion.prior_auth_decisions:
+        actions = [d.action for d in event.opinion_amended.opinion.prior_auth_decisions]
+        if priorauth_report.outcome_of(actions) == priorauth_report.APPROVED:
+            metrics.PRIOR_AUTH_DECISIONS.labels(case.tenant_id, priorauth_report.APPROVED_AFTER_AMENDMENT).inc()
 
 
 # --- the sweeper -------------------------------------------------------------------

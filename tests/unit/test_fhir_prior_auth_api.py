@@ -253,12 +253,19 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     with pytest.raises(usecases.InvalidDecision) as refused:
         await record("d1", decided=items[:1])
     assert [p for p, _ in refused.value.violations] == ["decisions"]
+    from secondlook import metrics
+    counted = lambda outcome: metrics.PRIOR_AUTH_DECISIONS.labels("payer-1", outcome)._value.get()  # noqa: E731
+    urgency = "expedited" if case.urgency == case_pb2.URGENCY_EXPEDITED else "standard"
+    timed = lambda: sum(b.get() for b in metrics.PRIOR_AUTH_DECISION_SECONDS.labels(  # noqa: E731
+        "payer-1", urgency)._buckets)  # requests timed
+    before = (counted("partially_approved"), counted("approved_after_amendment"), timed())
     await record("d1")
     await record("d1")  # a retry keeps it once
     assert len(fhir.transact.state.cases[case.case_id].prior_auth_decisions) == 1
     _, pended = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
     assert set(_actions(pended)) == {"A4"}  # kept, not announced: never shown
     await announce("d1", items)
+    assert counted("partially_approved") == before[0] + 1 and timed() == before[2] + 1  # the payer's figures
     _, answered = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
     found = _review_actions(answered)
     assert found[0][1] == "A1" and found[1][1] == "A3" and "NOT_MEDICALLY_NECESSARY" in found[1][2]
@@ -271,6 +278,7 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     amended = [DecidedItem(i.key, case_pb2.ITEM_ACTION_APPROVE) for i in case.content.prior_auth.items]
     await record("d2", decided=amended, reason="Appeal: six weeks of therapy documented.")
     await announce("d2", amended, version=2)
+    assert counted("approved_after_amendment") == before[1] + 1
     _, after_appeal = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
     assert {action for _, action, _ in _review_actions(after_appeal)} == {"A1"}
     from services.intake.domain.case import confirmed_decisions

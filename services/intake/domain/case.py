@@ -391,12 +391,15 @@ def decision_added(case: Case, decision: Decision) -> Case | None:
     return dataclasses.replace(case, prior_auth_decisions=(*case.prior_auth_decisions, decision))
 
 
+ANNOUNCING = ("opinion.submitted", "opinion.amended")  # the events that announce a decision
+
+
 def confirmed_decisions(case: Case) -> list[Decision]:
     """The decisions review announced (opinion.submitted, then any opinion.amended on
     the timeline), in the order announced: the last is the decision that stands."""
     kept = {d.decision_id: d for d in case.prior_auth_decisions}
     return [kept[e.ref] for e in sorted(case.timeline, key=lambda e: e.occurred_at)
-            if e.event_type in ("opinion.submitted", "opinion.amended") and e.ref in kept]
+            if e.event_type in ANNOUNCING and e.ref in kept]
 
 
 def confirmed_decision(case: Case) -> Decision | None:
