@@ -1,8 +1,8 @@
 """The `secondlook` command: `token` mints a development bearer token; `keys`
 manages the keys that encrypt PHI at rest; `audit` verifies the access audit's
-hash chains and shows a case's access history; `report prior-auth` prints the
-prior-authorization figures a payer publishes; `directory generate` writes a
-synthetic specialist directory.
+hash chains and shows a case's access history; `directory generate` writes a
+synthetic specialist directory. The `secondlook` command adds the services'
+own commands to these (services/cli.py: `report prior-auth`).
 
 (`make run`, the demo platform, is dev tooling: `python -m devstack run`.)
 """
@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import sys
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from secondlook import directorygen, phi
@@ -70,14 +69,14 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_db(settings: Settings, service: str = "intake"):
+def store_db(settings: Settings, service: str = "intake"):
     from pymongo import AsyncMongoClient
 
     client = AsyncMongoClient(settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
     return client, client[settings.database_for(service)]
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """A plain-text table (the runtime carries no rendering library): a title, a header
     and rows, columns padded to their widest cell."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
@@ -86,7 +85,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) ->
     return "\n".join([title, line(columns), rule, *(line(r) for r in rows)])
 
 
-def _paint(text: str, colour: str) -> str:
+def paint(text: str, colour: str) -> str:
     """Red or green on a terminal that shows colours; the text alone when piped or NO_COLOR is set."""
     if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
         return text
@@ -97,7 +96,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     from secondlook import audit, auditlog
 
     async def walk() -> list[tuple[str, int, str, audit.Break | None]]:
-        client, db = _audit_db(Settings(), args.service)
+        client, db = store_db(Settings(), args.service)
         try:
             names = [args.tenant] if args.tenant else await auditlog.tenants(db)
             results = []
@@ -116,13 +115,13 @@ def _audit_verify(args: argparse.Namespace) -> int:
         return 0
     rows = [(tenant, str(held), head, "whole" if broken is None else f"broken at record #{broken.seq}")
             for tenant, held, head, broken in results]
-    print(_table("access audit: one hash chain per tenant (keep the heads: a chain cut short verifies, "
+    print(table("access audit: one hash chain per tenant (keep the heads: a chain cut short verifies, "
                  "but its head moves back)", ("tenant", "records that hold", "head", "chain"), rows))
     first = next((b for *_, b in results if b is not None), None)
     if first is not None:
-        print(_paint(f"first broken link: {first}", "red"))
+        print(paint(f"first broken link: {first}", "red"))
         return 1
-    print(_paint(f"every chain is whole ({sum(held for _, held, *_ in results)} records)", "green"))
+    print(paint(f"every chain is whole ({sum(held for _, held, *_ in results)} records)", "green"))
     return 0
 
 
@@ -130,7 +129,7 @@ def _audit_show(args: argparse.Namespace) -> int:
     from secondlook import auditlog
 
     async def read() -> list[dict]:
-        client, db = _audit_db(Settings(), args.service)
+        client, db = store_db(Settings(), args.service)
         try:
             return await auditlog.history(db, args.case_id, args.tenant)
         finally:
@@ -142,68 +141,8 @@ def _audit_show(args: argparse.Namespace) -> int:
         return 0
     rows = [(r["at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["subject"], r["tenant_id"], ", ".join(r["roles"]),
              r["method"], ", ".join(r["fields"]), f"#{r['seq']}") for r in records]
-    print(_table(f"accesses to case {args.case_id} (times in UTC)",
+    print(table(f"accesses to case {args.case_id} (times in UTC)",
                  ("when", "who", "tenant", "roles", "method", "what", "record"), rows))
-    return 0
-
-
-def _moment(value: str, end_of_day: bool = False) -> datetime:
-    """A date (YYYY-MM-DD: its start, or with `end_of_day` the start of the next) or an
-    ISO 8601 time with its zone, as a UTC time."""
-    try:
-        if len(value) == 10:
-            day = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
-            return day + timedelta(days=1) if end_of_day else day
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{value!r}: give the time's zone (e.g. Z or +01:00)")
-    return moment.astimezone(timezone.utc)
-
-
-def _moment_through(value: str) -> datetime:
-    return _moment(value, end_of_day=True)
-
-
-def _report_prior_auth(args: argparse.Namespace) -> int:
-    from services.intake import repository
-    from services.intake.domain.priorauth_report import summarise
-
-    start, end = args.start, args.end
-    if end <= start:
-        print("error: --to must come after --from", file=sys.stderr)
-        return 2
-
-    async def read():
-        client, db = _audit_db(Settings(), "intake")
-        try:
-            return await repository.prior_auth_decided(db, end)
-        finally:
-            await client.close()
-
-    figures = [f for f in summarise(asyncio.run(read()), start, end) if not args.tenant or f.tenant_id == args.tenant]
-    pct = lambda f, n: f"{100 * f.share(n):.1f}%"  # noqa: E731
-    hours = lambda h: "-" if h is None else f"{h:.1f}"  # noqa: E731
-    rows = [(f.tenant_id, str(f.requests), pct(f, f.approved), pct(f, f.denied), pct(f, f.partially_approved),
-             pct(f, f.approved_after_amendment),
-             str(f.standard.requests), hours(f.standard.mean_hours), hours(f.standard.p90_hours),
-             str(f.expedited.requests), hours(f.expedited.mean_hours), hours(f.expedited.p90_hours))
-            for f in figures]
-    print(_table(f"prior authorization, requests first decided {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC "
-                 "(hours from receipt to the first decision)",
-                 ("tenant", "requests", "approved", "denied", "partly", "approved after amendment",
-                  "standard", "avg h", "p90 h", "expedited", "avg h", "p90 h"), rows))
-    if not rows:
-        print("no prior-authorization request was decided in that period")
-    if args.json:
-        args.json.write_text(json.dumps({"from": start.isoformat(), "to": end.isoformat(), "tenants": [
-            {"tenant_id": f.tenant_id, "requests": f.requests, "approved_share": f.share(f.approved),
-             "denied_share": f.share(f.denied), "partially_approved_share": f.share(f.partially_approved),
-             "approved_after_amendment_share": f.share(f.approved_after_amendment),
-             **{f"{name}_{k}": v for name, t in (("standard", f.standard), ("expedited", f.expedited))
-                for k, v in (("requests", t.requests), ("mean_hours", t.mean_hours), ("p90_hours", t.p90_hours))}}
-            for f in figures]}, indent=2) + "\n")
     return 0
 
 
@@ -230,7 +169,8 @@ def _directory_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The kernel's commands, and where more are added (services/cli.py)."""
     parser = argparse.ArgumentParser(prog="secondlook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -271,21 +211,6 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--service", choices=("intake", "matching"), default="intake", help=service_help)
     show.set_defaults(func=_audit_show)
 
-    report = sub.add_parser("report", help="figures from the store (SECONDLOOK_MONGO_URI)")
-    report_sub = report.add_subparsers(dest="report_command", required=True)
-    prior_auth = report_sub.add_parser(
-        "prior-auth", help="per tenant, the prior-authorization figures a payer publishes (CMS-0057-F): the "
-        "share approved, denied, partly approved and approved after an amended decision, and the hours from "
-        "receipt to decision (average, p90) for standard and expedited requests; requests count in the "
-        "period of their first decision")
-    prior_auth.add_argument("--from", dest="start", type=_moment, required=True, help="YYYY-MM-DD (from its start) or an ISO "
-                            "8601 time with its zone")
-    prior_auth.add_argument("--to", dest="end", type=_moment_through, required=True, help="YYYY-MM-DD (through its end) or an ISO 8601 "
-                            "time with its zone (up to it)")
-    prior_auth.add_argument("--tenant", help="only this tenant")
-    prior_auth.add_argument("--json", type=Path, help="also write the figures to this file as JSON")
-    prior_auth.set_defaults(func=_report_prior_auth)
-
     directory = sub.add_parser("directory", help="the specialist directory")
     directory_sub = directory.add_subparsers(dest="directory_command", required=True)
     generate = directory_sub.add_parser(
@@ -296,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--prefix", default="syn", help="specialist ids are PREFIX-000000, PREFIX-000001, ...")
     generate.add_argument("--out", type=Path, help="file to write (default: standard output)")
     generate.set_defaults(func=_directory_generate)
+    return parser, sub
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser, _ = build_parser()
     args = parser.parse_args(argv)
     return args.func(args)
 

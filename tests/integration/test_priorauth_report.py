@@ -80,7 +80,7 @@ async def test_the_report_reads_the_decided_requests_figures_from_the_store(stor
     out = tmp_path / "figures.json"
     env = {**os.environ, "SECONDLOOK_MONGO_URI": infra_settings.mongo_uri,
            "SECONDLOOK_MONGO_DATABASE_PREFIX": infra_settings.mongo_database_prefix, "NO_COLOR": "1"}
-    done = subprocess.run([sys.executable, "-m", "secondlook.cli", "report", "prior-auth", "--from", "2026-04-01",
+    done = subprocess.run([sys.executable, "-m", "services.cli", "report", "prior-auth", "--from", "2026-04-01",
                            "--to", "2026-04-30", "--json", str(out)], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -91,6 +91,6 @@ async def test_the_report_reads_the_decided_requests_figures_from_the_store(stor
     assert (figures["standard_requests"], figures["standard_mean_hours"], figures["standard_p90_hours"]) == (
         2, pytest.approx(20.0), pytest.approx(30.0))
     assert (figures["expedited_requests"], figures["expedited_mean_hours"]) == (1, pytest.approx(5.0))
-    none = subprocess.run([sys.executable, "-m", "secondlook.cli", "report", "prior-auth", "--from", "2026-05-01",
+    none = subprocess.run([sys.executable, "-m", "services.cli", "report", "prior-auth", "--from", "2026-05-01",
                            "--to", "2026-05-31"], env=env, capture_output=True, text=True, timeout=60)
     assert none.returncode == 0 and "no prior-authorization request was decided" in none.stdout

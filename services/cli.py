@@ -1,0 +1,20 @@
+"""The `secondlook` command: the kernel's commands (secondlook/cli.py: token, keys,
+audit, directory) and the services' own (`report prior-auth`, intake's store)."""
+
+from __future__ import annotations
+
+import sys
+
+from secondlook import cli
+from services.intake import report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, sub = cli.build_parser()
+    report.add_commands(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
