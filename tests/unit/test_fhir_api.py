@@ -127,6 +127,8 @@ async def test_the_capability_statement_is_public_and_unknown_paths_are_outcomes
     response = await fhir.client.get("/fhir/metadata")
     body = await response.json(content_type=None)
     assert response.status == 200 and body["resourceType"] == "CapabilityStatement" and body["fhirVersion"] == "4.0.1"
+    [claim] = [r for r in body["rest"][0]["resource"] if r["type"] == "Claim"]
+    assert [o["name"] for o in claim["operation"]] == ["submit", "inquire"]  # Da Vinci PAS
     response = await fhir.client.get("/fhir/Patient/1", headers=fhir.auth())
     assert response.status == 404 and _issue(await response.json(content_type=None))[0] == "not-found"
     response = await fhir.client.delete("/fhir/Bundle", headers=fhir.auth())

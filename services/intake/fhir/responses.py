@@ -83,11 +83,15 @@ def service_request(case: Case) -> dict:
     return ServiceRequest.model_validate(resource).model_dump(mode="json")
 
 
+PAS_OPERATIONS = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition"
+
+
 def capability_statement(date: str) -> dict:
     return CapabilityStatement.model_validate({
         "resourceType": "CapabilityStatement", "status": "active", "date": date, "kind": "instance",
         "fhirVersion": "4.0.1", "format": ["application/fhir+json"],
-        "implementation": {"description": "secondlook intake: second-opinion requests as FHIR R4 transactions"},
+        "implementation": {"description": "secondlook intake: second-opinion requests as FHIR R4 transactions; "
+                                          "Da Vinci PAS prior-authorization requests"},
         "rest": [{
             "mode": "server",
             "security": {"description": "Bearer JWT (the gRPC API's tokens): role submitter to submit, "
@@ -95,7 +99,13 @@ def capability_statement(date: str) -> dict:
             "interaction": [{"code": "transaction",
                              "documentation": "POST /fhir or /fhir/Bundle: a transaction Bundle with one "
                                               "ServiceRequest becomes a second-opinion case"}],
-            "resource": [{"type": "ServiceRequest", "interaction": [{"code": "read"}],
-                          "documentation": "the case's status"}],
+            "resource": [
+                {"type": "ServiceRequest", "interaction": [{"code": "read"}], "documentation": "the case's status"},
+                {"type": "Claim", "operation": [
+                    {"name": "submit", "definition": f"{PAS_OPERATIONS}/Claim-submit",
+                     "documentation": "a PAS request Bundle becomes a prior-authorization case, answered pended"},
+                    {"name": "inquire", "definition": f"{PAS_OPERATIONS}/Claim-inquiry",
+                     "documentation": "the current PAS response of a request of the caller's tenant"}]},
+            ],
         }],
     }).model_dump(mode="json")
