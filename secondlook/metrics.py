@@ -104,8 +104,14 @@ def start_metrics_server(port: int) -> None:
 PRIOR_AUTH_DECISIONS = Counter(
     "secondlook_prior_auth_decisions_total",
     "Prior-authorization requests decided, by their first decision's outcome (approved, denied, "
-    "partially_approved), and amendments that approved every item of a request (approved_after_amendment; "
-    "a request amended to approval twice counts twice here, once in the report).",
+    "partially_approved).",
+    ["tenant", "outcome"],
+)
+PRIOR_AUTH_AMENDMENTS = Counter(
+    "secondlook_prior_auth_amendments_total",
+    "Amended prior-authorization decisions (reconsideration, appeal), by outcome: approved counts the "
+    "requests approved after an amended decision (an amendment follows a decision contested; the report "
+    "also checks that the first decision did not approve, and counts a request once).",
     ["tenant", "outcome"],
 )
 PRIOR_AUTH_DECISION_SECONDS = Histogram(

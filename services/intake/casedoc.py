@@ -85,9 +85,9 @@ async def lookup_docs(c: Case, cipher: PhiCipher) -> list[dict]:
     if c.content is None:
         return []
     keys = [mrn_key(c.tenant_id, system, value) for system, value in c.content.patient.mrns]
-    if c.content.prior_auth is not None:
-        keys.append(prior_auth_key(c.tenant_id, c.content.prior_auth.claim_identifier
-                                   or c.content.prior_auth.submission_id))
+    if (request := c.content.prior_auth) is not None:  # found by either identifier, with the member id
+        keys += [prior_auth_key(c.tenant_id, identifier, request.member_id)
+                 for identifier in dict.fromkeys(i for i in (request.claim_identifier, request.submission_id) if i)]
     return [{"_id": f"{c.case_id}:{n}", "lookup": await cipher.seal_lookup(key), "tenant_id": c.tenant_id,
              "case_id": c.case_id} for n, key in enumerate(keys)]
 
@@ -98,10 +98,11 @@ def mrn_key(tenant_id: str, system: str, value: str) -> str:
     return "\x1f".join((tenant_id, system, value))
 
 
-def prior_auth_key(tenant_id: str, identifier: str) -> str:
+def prior_auth_key(tenant_id: str, identifier: str, member_id: str) -> str:
     """What is sealed to find a prior-authorization request by the submitter's trace
-    number ($inquire); an MRN's assigner is a URI, so no MRN key is ever the same."""
-    return "\x1f".join((tenant_id, "pas-claim", identifier))
+    number (or transaction id) and the patient's member id ($inquire); an MRN's
+    assigner is a URI, so no MRN key is ever the same."""
+    return "\x1f".join((tenant_id, "pas-claim", identifier, member_id))
 
 
 async def _content_doc(content: CaseContent, cipher: PhiCipher, tenant_id: str) -> dict:

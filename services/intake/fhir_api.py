@@ -186,7 +186,7 @@ class FhirApi:
         if isinstance(inquiry, list):
             return _fhir(UNPROCESSABLE, operation_outcome(inquiry))
         case = await usecases.prior_auth_request(self._reader, self._audit, self._clock, principal,
-                                                 inquiry.identifier, inquiry.member_id)
+                                                 inquiry.identifiers, inquiry.member_id)
         if case is None:  # another tenant's request is indistinguishable from a missing one
             raise _Refused(404, "not-found", "no prior-authorization request of this tenant has this trace "
                                              "number for this member")

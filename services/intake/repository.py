@@ -41,6 +41,7 @@ from .domain.priorauth_report import DecidedRequest, outcome_of
 CASES = "cases"
 PATIENT_LOOKUPS = "patient_lookups"  # a case's MRNs, sealed for equality lookups (casedoc.lookup_docs)
 MAX_CASES_PER_PATIENT = 1000  # a lookup reads at most this many of a patient's cases
+MAX_SAME_REQUESTS = 20  # prior authorizations read for one trace number and member ($inquire)
 
 
 class DuplicateRequest(Exception):
@@ -70,7 +71,7 @@ class CaseReader(Protocol):
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]: ...
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]: ...
-    async def prior_auth_requests(self, tenant_id: str, identifier: str) -> list[Case]: ...
+    async def prior_auth_requests(self, tenant_id: str, identifier: str, member_id: str) -> list[Case]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
@@ -303,12 +304,13 @@ class MongoCaseReader:
                 break
         return found
 
-    async def prior_auth_requests(self, tenant_id: str, identifier: str) -> list[Case]:
-        """The tenant's PRIOR_AUTH cases under the submitter's trace number, with their
-        content, oldest first (a submitter reuses a trace number rarely; a few at most)."""
-        seal = await self._cipher.seal_lookup(prior_auth_key(tenant_id, identifier))
-        lookups = self._db[PATIENT_LOOKUPS].find({"lookup": seal}, {"case_id": 1})
-        case_ids = [d["case_id"] for d in await lookups.limit(MAX_CASES_PER_PATIENT).to_list()]
+    async def prior_auth_requests(self, tenant_id: str, identifier: str, member_id: str) -> list[Case]:
+        """The tenant's PRIOR_AUTH cases for this member under the submitter's trace number
+        (or transaction id), with their content, oldest first (a submitter reuses a trace
+        number for one member rarely: the latest few are read)."""
+        seal = await self._cipher.seal_lookup(prior_auth_key(tenant_id, identifier, member_id))
+        lookups = self._db[PATIENT_LOOKUPS].find({"lookup": seal}, {"case_id": 1}).sort("_id", DESCENDING)
+        case_ids = [d["case_id"] for d in await lookups.limit(MAX_SAME_REQUESTS).to_list()]
         if not case_ids:
             return []
         docs = await self._db[CASES].find({"_id": {"$in": case_ids}, "tenant_id": tenant_id}).to_list()

@@ -405,13 +405,17 @@ async def record_prior_auth_decision(transact: Transact, reader: CaseReader, aud
 
 
 async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
-                             identifier: str, member_id: str) -> Case | None:
+                             identifiers: tuple[str, ...], member_id: str) -> Case | None:
     """The caller's tenant's latest prior-authorization request under the submitter's
-    trace number for this member ($inquire); None when there is none (another
+    trace number (else its transaction id) for this member ($inquire); None when there is none (another
     tenant's is never found). The read is recorded: the answer names the patient."""
-    found = [c for c in await reader.prior_auth_requests(principal.tenant, identifier)
-             if c.content is not None and c.content.prior_auth is not None
-             and c.content.prior_auth.member_id == member_id]
+    found = []
+    for identifier in identifiers:  # the trace number, else the transaction id
+        found = [c for c in await reader.prior_auth_requests(principal.tenant, identifier, member_id)
+                 if c.content is not None and c.content.prior_auth is not None
+                 and c.content.prior_auth.member_id == member_id]
+        if found:
+            break
     if not found:
         return None
     case = found[-1]
@@ -586,8 +590,7 @@ def _count_decision(event: Event, case: Case) -> None:
             max(0.0, (decided - received).total_seconds()))
     elif event.HasField("opinion_amended") and event.opinion_amended.opinion.prior_auth_decisions:
         actions = [d.action for d in event.opinion_amended.opinion.prior_auth_decisions]
-        if priorauth_report.outcome_of(actions) == priorauth_report.APPROVED:
-            metrics.PRIOR_AUTH_DECISIONS.labels(case.tenant_id, priorauth_report.APPROVED_AFTER_AMENDMENT).inc()
+        metrics.PRIOR_AUTH_AMENDMENTS.labels(case.tenant_id, priorauth_report.outcome_of(actions)).inc()
 
 
 # --- the sweeper -------------------------------------------------------------------

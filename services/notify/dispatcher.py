@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
+import grpc
 
 from secondlook import backoff, metrics
 from secondlook.clock import Clock
@@ -303,6 +304,8 @@ class Dispatcher:
             found = await self._claims(delivery.case_id, f"webhook {delivery.delivery_id}", decision_id)
         except ServiceUnavailable:
             return None, "intake did not answer: the ClaimResponse could not be read"
+        except grpc.aio.AioRpcError as exc:  # a refusal: the attempt fails (and, repeated, dies and escalates)
+            return None, f"intake refused the ClaimResponse: {exc.code().name}"
         if found is None:
             return None, "intake has no such prior authorization"
         return with_claim_response(delivery.body, json.loads(found)), ""

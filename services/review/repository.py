@@ -72,6 +72,7 @@ def _prior_auth(a: Assignment) -> dict:
     if not a.prior_auth:
         return {}
     return {"kind": a.kind, "received_at": a.received_at, "decisions_made": a.decisions_made,
+            "decision_id": a.decision_id,
             "requested": [{"key": r.key, "system": r.system, "code": r.code, "quantity": r.quantity,
                            "qualified": list(r.qualified)} for r in a.requested]}
 
@@ -144,6 +145,7 @@ def _assignment(doc: dict) -> Assignment:
         requested=tuple(Requested(r["key"], r["system"], r["code"], r["quantity"], tuple(r["qualified"]))
                         for r in doc.get("requested", ())),
         received_at=doc.get("received_at"), decisions_made=doc.get("decisions_made", 0),
+        decision_id=doc.get("decision_id", ""),
     )
 
 

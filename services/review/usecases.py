@@ -473,15 +473,18 @@ async def decide_prior_auth(transact: Transact, inbox: InboxQuery, cases: CaseSo
         raise InvalidDecision(violations)
     if decisions[0].action == PEND:
         return await request_more_info(transact, inbox, cases, feed, clock, specialist_id, assignment_id, questions)
+    if current.decisions_made and current.decision_id == decision_id(
+            f"{assignment_id}:{current.decisions_made - 1}", decisions):
+        return current  # a retry of the decision (or amendment) that stands, after a lost reply
+    decided = decision_id(f"{assignment_id}:{current.decisions_made}", decisions)
 
     def move(found: Assignment, _: str, now: datetime) -> Assignment:
         if found.decisions_made != current.decisions_made:
             raise Superseded(assignment_id)  # decided meanwhile: this decision was named on what was before
         moved = amended(found, now) if amendment_reason else assignment_moved(found, "submit_opinion", now)
-        return replace(moved, decisions_made=found.decisions_made + 1)
+        return replace(moved, decisions_made=found.decisions_made + 1, decision_id=decided)
 
     move(current, "", clock.now())  # IllegalAction (not now; an amendment before a decision) before intake is told
-    decided = decision_id(f"{assignment_id}:{current.decisions_made}", decisions)
     if not await cases.record_prior_auth_decision(current.case_id, decided, specialist_id, decisions,
                                                   amendment_reason):
         raise CaseClosed(current.case_id)

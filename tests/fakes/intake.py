@@ -144,10 +144,10 @@ class InMemoryCaseReader:
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
         return await InMemoryCases(self._transact.state).by_request_id(tenant_id, client_request_id)
 
-    async def prior_auth_requests(self, tenant_id: str, identifier: str) -> list[Case]:
+    async def prior_auth_requests(self, tenant_id: str, identifier: str, member_id: str) -> list[Case]:
         found = [c for c in self._transact.state.cases.values() if c.tenant_id == tenant_id and c.content
-                 and c.content.prior_auth and identifier in (c.content.prior_auth.claim_identifier
-                                                             or c.content.prior_auth.submission_id,)]
+                 and c.content.prior_auth and c.content.prior_auth.member_id == member_id
+                 and identifier in (c.content.prior_auth.claim_identifier, c.content.prior_auth.submission_id)]
         return sorted(found, key=lambda c: (c.submitted_at, c.case_id))
 
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]:

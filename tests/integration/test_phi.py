@@ -160,10 +160,13 @@ async def test_a_prior_authorization_is_kept_sealed_and_found_by_its_trace_numbe
             request.member_id, request.patient_family_name, request.patient_given_names[0]))}
         assert clear == {}
         reader = MongoCaseReader(store.db, cipher)
-        [found] = await reader.prior_auth_requests("payer-a", request.claim_identifier)
+        [found] = await reader.prior_auth_requests("payer-a", request.claim_identifier, request.member_id)
         assert found.case_id == "pa-sealed-1" and found.content.prior_auth == request
-        assert await reader.prior_auth_requests("payer-b", request.claim_identifier) == []
-        assert await reader.prior_auth_requests("payer-a", "another-trace-number") == []
+        [by_transaction] = await reader.prior_auth_requests("payer-a", request.submission_id, request.member_id)
+        assert by_transaction.case_id == "pa-sealed-1"
+        assert await reader.prior_auth_requests("payer-b", request.claim_identifier, request.member_id) == []
+        assert await reader.prior_auth_requests("payer-a", "another-trace-number", request.member_id) == []
+        assert await reader.prior_auth_requests("payer-a", request.claim_identifier, "another-member") == []
         # A reviewer's decision: its codes in clear, its texts sealed, read back whole.
         from services.intake.domain.priorauth import DecidedItem, Decision
         decision = Decision("d1", "spec-1", (DecidedItem(request.items[0].key, 3, "NOT_MEDICALLY_NECESSARY",

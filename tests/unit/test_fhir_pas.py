@@ -163,3 +163,26 @@ def test_a_practitioner_name_with_a_missing_given_part_is_read_not_a_crash():
     practitioner["name"] = [{"family": "WATSON", "given": [None], "_given": [{"extension": [
         {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}]}]
     assert _translate(bundle).request.requesting_provider.name == "WATSON"
+
+
+@pytest.mark.parametrize("code", ["ABC", "3;", "\u202e3", "x" * 5000])
+def test_an_x12_service_type_is_of_its_shape(code):
+    bundle = _load("conformant_pas_bundle_v110.json")
+    bundle["entry"][0]["resource"]["item"][0]["productOrService"]["coding"][0]["code"] = code
+    found = _translate(bundle)
+    assert found.request is None
+    assert [p.expression for p in found.problems] == [
+        "Bundle.entry[0].resource.item[0].productOrService.coding[0].code"]
+    assert code not in found.problems[0].diagnostics
+
+
+def test_diagnoses_are_at_most_eleven_and_none_repeats():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    claim = bundle["entry"][0]["resource"]
+    first = claim["diagnosis"][0]
+    claim["diagnosis"] = [first, {**first, "sequence": 2}]
+    found = _translate(bundle)
+    assert [p.expression for p in found.problems] == [
+        "Bundle.entry[0].resource.diagnosis[1].diagnosisCodeableConcept.coding[0].code"]
+    claim["diagnosis"] = [first] * 12
+    assert [p.expression for p in _translate(bundle).problems] == ["Bundle.entry[0].resource.diagnosis"]

@@ -168,6 +168,11 @@ async def test_an_inquiry_returns_the_current_response_to_the_submitting_tenant_
         ident["value"] = "99999999999"
     missing, _ = await _post(fhir, someone_else, path="/fhir/Claim/$inquire")
     assert missing.status == 404
+    by_transaction = _inquiry(bundle)  # no trace number: the bundle's transaction id names it
+    by_transaction["entry"][0]["resource"].pop("identifier")
+    found, body = await _post(fhir, by_transaction, path="/fhir/Claim/$inquire")
+    assert found.status == 200 and body["entry"][0]["resource"]["preAuthRef"] == submitted["entry"][0]["resource"][
+        "preAuthRef"]
 
 
 async def test_an_inquiry_without_a_claim_first_is_refused_naming_it(fhir):
@@ -258,7 +263,8 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     urgency = "expedited" if case.urgency == case_pb2.URGENCY_EXPEDITED else "standard"
     timed = lambda: sum(b.get() for b in metrics.PRIOR_AUTH_DECISION_SECONDS.labels(  # noqa: E731
         "payer-1", urgency)._buckets)  # requests timed
-    before = (counted("partially_approved"), counted("approved_after_amendment"), timed())
+    amended_to = lambda outcome: metrics.PRIOR_AUTH_AMENDMENTS.labels("payer-1", outcome)._value.get()  # noqa: E731
+    before = (counted("partially_approved"), amended_to("approved"), timed())
     await record("d1")
     await record("d1")  # a retry keeps it once
     assert len(fhir.transact.state.cases[case.case_id].prior_auth_decisions) == 1
@@ -278,7 +284,7 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     amended = [DecidedItem(i.key, case_pb2.ITEM_ACTION_APPROVE) for i in case.content.prior_auth.items]
     await record("d2", decided=amended, reason="Appeal: six weeks of therapy documented.")
     await announce("d2", amended, version=2)
-    assert counted("approved_after_amendment") == before[1] + 1
+    assert amended_to("approved") == before[1] + 1
     _, after_appeal = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
     assert {action for _, action, _ in _review_actions(after_appeal)} == {"A1"}
     from services.intake.domain.case import confirmed_decisions

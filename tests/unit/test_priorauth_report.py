@@ -41,6 +41,7 @@ def test_the_figures_per_tenant_from_known_outcomes_and_times():
         # payer-a, expedited: 2, 4 and 60 hours.
         _request("payer-a", 2, APPROVED, expedited=True), _request("payer-a", 4, DENIED, expedited=True),
         _request("payer-a", 60, PARTIAL, APPROVED, expedited=True),
+        _request("payer-a", 1, APPROVED, APPROVED, expedited=True, received=T0 + timedelta(days=2)),  # not "after"
         # payer-b: one standard denial.
         _request("payer-b", 30, DENIED),
         # Outside the period: decided before it, and after it.
@@ -49,11 +50,11 @@ def test_the_figures_per_tenant_from_known_outcomes_and_times():
     ]
     a, b = summarise(requests, T0, T0 + timedelta(days=31))
     assert (a.tenant_id, a.requests, a.approved, a.denied, a.partially_approved, a.approved_after_amendment) == (
-        "payer-a", 13, 8, 3, 2, 2)
-    assert a.share(a.approved) == pytest.approx(8 / 13) and a.share(a.approved_after_amendment) == pytest.approx(2 / 13)
+        "payer-a", 14, 9, 3, 2, 2)
+    assert a.share(a.approved) == pytest.approx(9 / 14) and a.share(a.approved_after_amendment) == pytest.approx(2 / 14)
     assert a.standard.requests == 10 and a.standard.mean_hours == pytest.approx(55.0)
     assert a.standard.p90_hours == pytest.approx(90.0)  # nearest rank: the 9th of 10
-    assert a.expedited.requests == 3 and a.expedited.mean_hours == pytest.approx(22.0)
+    assert a.expedited.requests == 4 and a.expedited.mean_hours == pytest.approx(67 / 4)
     assert a.expedited.p90_hours == pytest.approx(60.0)
     assert (b.tenant_id, b.requests, b.denied, b.share(b.denied), b.expedited.mean_hours) == (
         "payer-b", 1, 1, 1.0, None)

@@ -99,8 +99,11 @@ async def test_a_decision_is_kept_in_intake_then_announced_with_codes_only():
     assert [(d.item_key, d.action, d.reason_code) for d in event.opinion_submitted.prior_auth_decisions] == [
         ("1", case_pb2.ITEM_ACTION_APPROVE, ""), ("2", case_pb2.ITEM_ACTION_DENY, "QUANTITY_EXCEEDS_GUIDELINES")]
     assert b"plateau" not in event.SerializeToString()  # the reviewer's words stay in intake
-    with pytest.raises(IllegalAction):  # final: a second decision is refused
-        await _decide(transact, clock, intake, decisions)
+    count = len(transact.committed)
+    again = await _decide(transact, clock, intake, decisions)  # a retry after a lost reply: the same decision
+    assert again == done and len(transact.committed) == count and len(intake.decisions) == 1
+    with pytest.raises(IllegalAction):  # signed: another decision without an amendment is refused
+        await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), ItemDecision("2", APPROVE)])
 
 
 async def test_a_denial_without_a_specific_reason_is_refused_naming_the_fields_and_nothing_moves():
@@ -192,5 +195,8 @@ async def test_a_decision_is_amended_only_with_a_reason_and_every_item_decided_a
     first_id, second_id = intake.decisions  # each decision kept under its own id, the reason with the amendment
     assert event.opinion_amended.opinion.opinion_id == second_id != first_id
     assert intake.decisions[second_id][-1] == "Appeal: a plateau is documented."
-    with pytest.raises(IllegalAction):  # a new decision without the amendment's reason is refused
-        await _decide(transact, clock, intake, approved)
+    count = len(transact.committed)
+    retried = await _decide(transact, clock, intake, approved, amendment_reason="Appeal: a plateau is documented.")
+    assert retried == again and len(transact.committed) == count and len(intake.decisions) == 2  # announced once
+    with pytest.raises(IllegalAction):  # another decision without an amendment's reason is refused
+        await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), DENIAL])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -174,6 +175,10 @@ def decision_violations(request: PriorAuthRequest, items: list[DecidedItem],
             c.add(f"{path}.item_key", "is not an item of the request")
         if item.action not in (1, 2, 3):
             c.add(f"{path}.action", "must be APPROVE, MODIFY or DENY: a pended item is not a decision")
+        if item.action != 2 and (item.approved_quantity or item.approved_code):
+            c.add(f"{path}.approved_quantity", "is for a modification only")
+        elif not (0 <= item.approved_quantity < math.inf):
+            c.add(f"{path}.approved_quantity", "must be a finite number above 0")
         for name, text in (("provider_text", item.provider_text), ("patient_text", item.patient_text),
                            ("reason_code", item.reason_code), ("approved_code", item.approved_code)):
             c.text(f"{path}.{name}", text, MAX_DECISION_TEXT)

@@ -5,8 +5,9 @@ Prometheus metrics share these definitions).
 A request counts in a period when its first decision falls in it. Its outcome is its
 first decision's: approved (every item certified, A1), denied (every item not
 certified, A3) or partly approved (anything between: some items denied, modified
-or approved). It is "approved after an amended decision" when its decision that
-stands is an amendment (a reconsideration, an appeal) certifying every item.
+or approved). It is "approved after an amended decision" when its first decision
+did not approve it and its decision that stands is an amendment (a
+reconsideration, an appeal) certifying every item.
 Time to decision runs from the request's receipt by intake to its first decision;
 the p90 is the nearest-rank 90th percentile.
 """
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 APPROVED, DENIED, PARTIAL = "approved", "denied", "partially_approved"
-APPROVED_AFTER_AMENDMENT = "approved_after_amendment"
 _APPROVE, _DENY = 1, 3  # case_pb2.ItemAction
 
 
@@ -47,7 +47,7 @@ class DecidedRequest:
 
     @property
     def approved_after_amendment(self) -> bool:
-        return len(self.decisions) > 1 and self.decisions[-1][1] == APPROVED
+        return len(self.decisions) > 1 and self.decisions[-1][1] == APPROVED and self.outcome != APPROVED
 
     @property
     def seconds_to_decision(self) -> float:

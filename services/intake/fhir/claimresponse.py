@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain.case import Case, confirmed_decision
-from ..domain.priorauth import REVIEW_ACTION, Decision, Party, PriorAuthRequest, RequestedService
+from ..domain.priorauth import REVIEW_ACTION, DecidedItem, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
@@ -42,14 +42,19 @@ class ItemOutcome:
             raise ValueError("an approved quantity is a finite number above 0")
 
 
+def _modified(d: DecidedItem) -> DecidedItem:
+    """What a decision approves instead: only a modification (A6) says."""
+    return d if d.action == 2 else DecidedItem(d.key, d.action)
+
+
 def outcomes_of(request: PriorAuthRequest, decision: Decision | None) -> list[ItemOutcome] | None:
     """Each item's answer from the reviewer's decision; None (every item pended) until one is made."""
     if decision is None:
         return None
     by_key = {d.key: d for d in decision.items}
     return [ItemOutcome(item, REVIEW_ACTION[by_key[item.key].action], by_key[item.key].reason_code,
-                        by_key[item.key].provider_text, by_key[item.key].approved_quantity or None,
-                        by_key[item.key].approved_code)
+                        by_key[item.key].provider_text, _modified(by_key[item.key]).approved_quantity or None,
+                        _modified(by_key[item.key]).approved_code)
             if item.key in by_key else ItemOutcome(item, "A4") for item in request.items]
 
 
@@ -58,10 +63,12 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     """The case's PAS response Bundle as it stands (every item pended until review's
     decision is confirmed), and whether it is decided. `request`: the case's own
     (read with its content) unless given. `announced`: a decision id the caller saw
-    review announce (its opinion.submitted), taken as confirmed."""
-    decision = confirmed_decision(case) if case.content is not None else None
-    if decision is None and announced:
-        decision = next((d for d in case.prior_auth_decisions if d.decision_id == announced), None)
+    review announce (its opinion.submitted or opinion.amended), taken as confirmed, and
+    answered with: a notice of one decision carries that decision, whatever came since."""
+    decision = next((d for d in case.prior_auth_decisions if d.decision_id == announced), None) if announced \
+        else None
+    if decision is None and case.content is not None:
+        decision = confirmed_decision(case)
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
     return claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision)), decision is not None
@@ -119,8 +126,9 @@ def _system_url(system: str) -> str:
 
 def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: datetime,
                           outcomes: list[ItemOutcome] | None = None) -> dict:
-    """The response Bundle: every item pended (A4, outcome queued) until `outcomes` are
-    given; then each item's decision (outcome complete, or partial while any is pended)."""
+    """The response Bundle: every item pended (A4) until `outcomes` are given, then each
+    item's decision. `outcome` is complete either way: PAS binds it to complete | error |
+    partial, and says a pend by the items' review actions."""
     if created.tzinfo is None:
         raise ValueError("created must carry its time zone (a FHIR dateTime with a time has one)")
     outcomes = outcomes or [ItemOutcome(item, "A4") for item in request.items]

@@ -40,6 +40,7 @@ examples leave out and a decision can do without is accepted and said so):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from secondlook.codes import icd10_code_exists, normalise_icd10, npi_is_valid, procedure_code_problem
@@ -61,6 +62,8 @@ EXPEDITED_LEVELS = frozenset({"U", "03"})  # X12 1338: urgent, emergency
 REQUESTS = ("ServiceRequest", "DeviceRequest", "MedicationRequest", "NutritionOrder")
 PRACTITIONERS = ("Practitioner", "PractitionerRole")
 MAX_ITEMS = 50
+MAX_DIAGNOSES = 11  # the primary and 10 more, as SubmitCase allows
+X12_SERVICE_TYPE_CODE = re.compile(r"^[A-Z0-9]{1,2}$")  # element 1365: "3", "AE", "BZ"
 MAX_QUANTITY = 10_000
 
 
@@ -248,6 +251,9 @@ def _diagnoses(r: _Reader, claim: Entry) -> list[str]:
     diagnoses = _list(claim.resource, "diagnosis")
     if not diagnoses:
         r.problem(f"{claim.path}.diagnosis", "is required: at least one ICD-10-CM diagnosis", REQUIRED)
+    if len(diagnoses) > MAX_DIAGNOSES:
+        r.problem(f"{claim.path}.diagnosis", f"must have at most {MAX_DIAGNOSES} diagnoses", VALUE)
+        return []
     for i, dx in enumerate(diagnoses):
         path = f"{claim.path}.diagnosis[{i}]"
         codings = [(j, code) for j, system, code in _codes(dx.get("diagnosisCodeableConcept")) if system == v.ICD10CM]
@@ -259,6 +265,9 @@ def _diagnoses(r: _Reader, claim: Entry) -> list[str]:
         normal = normalise_icd10(code)
         if normal is None or not icd10_code_exists(normal):
             r.problem(f"{path}.diagnosisCodeableConcept.coding[{j}].code", "is not an ICD-10-CM code", VALUE)
+            continue
+        if normal in {code for _, code in found}:
+            r.problem(f"{path}.diagnosisCodeableConcept.coding[{j}].code", "repeats a diagnosis given before", VALUE)
             continue
         sequence = dx.get("sequence")
         found.append((sequence if isinstance(sequence, int) else i + 1, normal))
@@ -308,6 +317,10 @@ def _service(r: _Reader, item: dict, path: str) -> tuple[str, str]:
                 return "", ""
             return name, code
         if system in X12_SERVICE_TYPE_SYSTEMS and code:
+            if not X12_SERVICE_TYPE_CODE.match(code):
+                r.problem(f"{path}.productOrService.coding[{j}].code", "is not an X12 service type code "
+                                                                       "(1 or 2 letters or digits)", VALUE)
+                return "", ""
             return X12_SERVICE_TYPE, code
     r.problem(f"{path}.productOrService", f"must have a CPT ({v.CPT}), HCPCS ({v.HCPCS}) or X12 service type "
                                           f"({X12_SERVICE_TYPES}) coding", NOT_SUPPORTED if codings else REQUIRED)
@@ -377,8 +390,8 @@ def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None) -> str:
 @dataclass(frozen=True)
 class Inquiry:
     """What a PAS inquiry ($inquire) names a request by: the submitter's trace number
-    (the Claim's identifier, else the bundle's) and the patient's member id."""
-    identifier: str
+    (the Claim's identifier) or transaction id (the bundle's), and the patient's member id."""
+    identifiers: tuple[str, ...]  # tried in this order
     member_id: str
 
 
@@ -395,9 +408,9 @@ def read_inquiry(bundle: dict) -> Inquiry | list[Problem]:
     claim = r.index.entries[0]
     if claim.resource.get("use") != "preauthorization":
         r.problem(f"{claim.path}.use", "must be preauthorization", VALUE)
-    identifier = _str((_list(claim.resource, "identifier") or [{}])[0], "value") or _str(bundle.get("identifier"),
-                                                                                         "value")
-    if not identifier:
+    identifiers = tuple(dict.fromkeys(i for i in (_str((_list(claim.resource, "identifier") or [{}])[0], "value"),
+                                                  _str(bundle.get("identifier"), "value")) if i))
+    if not identifiers:
         r.problem(f"{claim.path}.identifier", "is required: the trace number of the request asked about "
                                               "(else Bundle.identifier)", REQUIRED)
     patient = r.follow(claim.resource.get("patient"), f"{claim.path}.patient", claim, ("Patient",))
@@ -410,4 +423,4 @@ def read_inquiry(bundle: dict) -> Inquiry | list[Problem]:
         r.problem(f"{patient.path}.identifier", "is required: the patient's member id (an identifier of type MB, "
                                                 "or the Coverage's subscriberId or identifier)", REQUIRED)
     problems = r.problems + r.resolver.problems
-    return problems if problems else Inquiry(identifier, member_id)
+    return problems if problems else Inquiry(identifiers, member_id)

@@ -200,15 +200,18 @@ def carries_claim_response(body: bytes) -> bool:
 
 def facts(event: Event) -> dict:
     """The coded facts a tenant's notice carries beside the status: no PHI, no text."""
-    if event.type == "opinion.submitted" and event.opinion_submitted.prior_auth_decisions:
-        # A prior authorization's decision: each item's X12 review action and reason code
-        # (the ClaimResponse itself is read from intake when the webhook is sent).
-        return {"decision_id": event.opinion_submitted.opinion_id, "review_actions": [
-            {"item": d.item_key, "review_action": REVIEW_ACTIONS.get(d.action, str(d.action)),
-             **({"reason_code": d.reason_code} if d.reason_code else {})}
-            for d in event.opinion_submitted.prior_auth_decisions]}
     if event.type in ("opinion.submitted", "opinion.amended"):
         opinion = event.opinion_submitted if event.type == "opinion.submitted" else event.opinion_amended.opinion
+    if event.type in ("opinion.submitted", "opinion.amended") and opinion.prior_auth_decisions:
+        # A prior authorization's decision (or its amendment): each item's X12 review action
+        # and reason code (the ClaimResponse itself is read from intake when the webhook is sent).
+        return {"decision_id": opinion.opinion_id, **({"decision_version": opinion.version}
+                                                      if event.type == "opinion.amended" else {}),
+                "review_actions": [
+                    {"item": d.item_key, "review_action": REVIEW_ACTIONS.get(d.action, str(d.action)),
+                     **({"reason_code": d.reason_code} if d.reason_code else {})}
+                    for d in opinion.prior_auth_decisions]}
+    if event.type in ("opinion.submitted", "opinion.amended"):
         found = {
             "diagnosis_concordance": _name(case_pb2.Concordance, opinion.diagnosis_concordance, "CONCORDANCE_"),
             "treatment_concordance": _name(case_pb2.Concordance, opinion.treatment_concordance, "CONCORDANCE_"),

@@ -93,6 +93,7 @@ class Assignment:
     requested: tuple[Requested, ...] = ()
     received_at: datetime | None = None
     decisions_made: int = 0  # the decision and its amendments
+    decision_id: str = ""  # the decision that stands
 
     @property
     def prior_auth(self) -> bool:

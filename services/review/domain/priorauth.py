@@ -123,6 +123,8 @@ def check_decision(requested: Collection[Requested], decisions: list[ItemDecisio
             violations.append((f"{path}.reason_code", "must be one of the table's reasons, or empty"))
         if d.action in (APPROVE, PEND) and (d.approved_code or d.approved_quantity or d.patient_text):
             violations.append((f"{path}.action", f"{d.action} takes no approved service, quantity or patient text"))
+        elif d.action == DENY and (d.approved_code or d.approved_quantity):
+            violations.append((f"{path}.action", "DENY approves nothing: no approved service or quantity"))
     for key in by_key.keys() - seen:
         violations.append(("decisions", f"item {key} is not decided: every item needs an action"))
     return violations
