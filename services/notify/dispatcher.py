@@ -134,7 +134,7 @@ class Dispatcher:
                  timeout: float, max_attempts: int, allow_insecure_targets: bool, disable_after_dead: int = 0,
                  retry_base_seconds: float = 1.0, people: PeopleChannels | None = None,
                  people_send_seconds: float = 10.0,
-                 claims: Callable[[str, str, str], Awaitable[bytes | None]] | None = None):
+                 claims: Callable[[str, str, str], Awaitable[tuple[str, bytes] | None]] | None = None):
         self._transact = transact
         self._queue = queue
         self._endpoints = endpoints
@@ -308,7 +308,10 @@ class Dispatcher:
             return None, f"intake refused the ClaimResponse: {exc.code().name}"
         if found is None:
             return None, "intake has no such prior authorization"
-        return with_claim_response(delivery.body, json.loads(found)), ""
+        tenant_id, claim_response = found
+        if tenant_id != delivery.tenant_id:  # never another tenant's, whatever went wrong upstream
+            return None, "intake answered with another tenant's prior authorization"
+        return with_claim_response(delivery.body, json.loads(claim_response)), ""
 
     async def _send_to_person(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> None:
         people = self._people

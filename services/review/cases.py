@@ -17,6 +17,10 @@ class CaseUnavailable(Exception):
     """intake could not be asked (down, or too slow): the caller may try again."""
 
 
+class DecisionRefused(Exception):
+    """intake will not keep the decision now (the case closed to it, or too many sent)."""
+
+
 class IntakeCases:
     def __init__(self, channel: grpc.aio.Channel, identity: ServiceIdentity):
         self._stub = intake_pb2_grpc.IntakeServiceStub(channel)
@@ -71,7 +75,9 @@ class IntakeCases:
         try:
             await self._call(self._stub.RecordPriorAuthDecision, request)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return False
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:  # not decidable now: intake says why
+                raise DecisionRefused(exc.details() or "intake refused the decision") from None
             raise
         return True

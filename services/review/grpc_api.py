@@ -19,7 +19,7 @@ from secondlook.v1.case_pb2 import Urgency
 from secondlook.validation import question_violations
 
 from . import reference, usecases
-from .cases import CaseUnavailable
+from .cases import CaseUnavailable, DecisionRefused
 from .domain import sla
 from .domain.assignment import (
     Assignment,
@@ -233,6 +233,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except usecases.Superseded:
             await context.abort(grpc.StatusCode.ABORTED, "the assignment changed while this call ran; read it again")
+        except DecisionRefused as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"intake did not keep the decision: {exc}")
         except usecases.CaseClosed:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the case is withdrawn or closed: nothing to ask")
         except CaseUnavailable:

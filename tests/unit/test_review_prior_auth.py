@@ -200,3 +200,10 @@ async def test_a_decision_is_amended_only_with_a_reason_and_every_item_decided_a
     assert retried == again and len(transact.committed) == count and len(intake.decisions) == 2  # announced once
     with pytest.raises(IllegalAction):  # another decision without an amendment's reason is refused
         await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), DENIAL])
+
+
+async def test_the_cms_clock_runs_on_while_the_request_is_pended():
+    transact, clock, _ = await _in_review()
+    waiting = await _decide(transact, clock, _Intake(), [ItemDecision("1", PEND), ItemDecision("2", PEND)],
+                            ["The therapy notes, please."])
+    assert waiting.state == A.ASSIGNMENT_STATE_NEEDS_INFO and waiting.sla.running_since is not None  # not paused

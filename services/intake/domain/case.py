@@ -386,7 +386,8 @@ def decision_added(case: Case, decision: Decision) -> Case | None:
                            "(or an amendment of one decided)")
     if confirmed_decision(case) is not None and not decision.amendment_reason:
         raise NotDecidable("the request is decided already: a new decision amends it, with a reason")
-    if len(case.prior_auth_decisions) >= MAX_KEPT_DECISIONS:
+    announced = {d.decision_id for d in confirmed_decisions(case)}
+    if sum(d.decision_id not in announced for d in case.prior_auth_decisions) >= MAX_KEPT_DECISIONS:
         raise NotDecidable("too many decisions were sent for this request without one being made")
     return dataclasses.replace(case, prior_auth_decisions=(*case.prior_auth_decisions, decision))
 

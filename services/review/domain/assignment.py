@@ -129,11 +129,16 @@ def moved(assignment: Assignment, action: str, now: datetime, **changes) -> Assi
     stamp = TRANSITIONS[action][2]
     moved = replace(assignment, state=state, stamps={**assignment.stamps, stamp: now},
                     version=assignment.version + 1, changed_at=now, **changes)
-    return replace(moved, sla=_clock_after(moved.sla, action, now)) if moved.sla is not None else moved
+    return replace(moved, sla=_clock_after(moved.sla, action, now, assignment.prior_auth)) \
+        if moved.sla is not None else moved
 
 
-def _clock_after(clock: SlaClock, action: str, now: datetime) -> SlaClock:
-    """The SLA clock pauses while the reviewer waits on the submitter and stops with the opinion."""
+def _clock_after(clock: SlaClock, action: str, now: datetime, prior_auth: bool = False) -> SlaClock:
+    """The SLA clock pauses while the reviewer waits on the submitter and stops with the
+    opinion. A prior authorization's (CMS-0057-F) runs on while pended: the payer decides
+    within it, records or not."""
+    if prior_auth and action in ("request_info", "resume"):
+        return clock
     if action == "request_info":
         return sla.paused(clock, now)
     if action == "resume":
