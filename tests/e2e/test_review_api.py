@@ -67,6 +67,9 @@ def _calls(assignment_id: str):
                 diagnosis_code="Q21.1", treatment="Closure.")), metadata=m)),
         ("AmendOpinion", lambda s, m: s.AmendOpinion(review_pb2.AmendOpinionRequest(
             assignment_id=assignment_id, opinion=opinion, reason="A correction."), metadata=m)),
+        ("DecidePriorAuth", lambda s, m: s.DecidePriorAuth(review_pb2.DecidePriorAuthRequest(
+            assignment_id=assignment_id, decisions=[case_pb2.ItemDecision(
+                item_key="1", action=case_pb2.ITEM_ACTION_APPROVE)]), metadata=m)),
     ]
 
 
