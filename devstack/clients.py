@@ -125,6 +125,26 @@ def sample_bundle(request_id: str) -> dict:
     return bundle
 
 
+def sample_pas_request(transaction_id: str) -> dict:
+    """data/sample_pas_request.fhir.json with its own transaction id and trace number."""
+    bundle = json.loads((ROOT / "data" / "sample_pas_request.fhir.json").read_text())
+    bundle["identifier"]["value"] = transaction_id
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] = f"{transaction_id}-trace"
+    return bundle
+
+
+async def submit_pas(settings: Settings, fhir_base: str, tenant: str, bundle: dict,
+                     subject: str = "um@payer.example") -> tuple[int, dict]:
+    """POSTs a PAS request Bundle to intake's Claim/$submit as a submitter of the tenant:
+    (HTTP status, the response resource)."""
+    token = mint_token(settings, subject=subject, tenant=tenant, roles=["submitter"])
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+        async with http.post(f"{fhir_base}/Claim/$submit", data=json.dumps(bundle).encode(),
+                             headers={"Content-Type": "application/fhir+json",
+                                      "Authorization": f"Bearer {token}"}) as response:
+            return response.status, await response.json(content_type=None)
+
+
 async def submit_bundle(settings: Settings, fhir_base: str, tenant: str, bundle: dict,
                         subject: str = "coordinator@example.org") -> tuple[int, dict, dict]:
     """POSTs a transaction Bundle to intake's FHIR endpoint as a submitter of the

@@ -96,6 +96,15 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
         raise RuntimeError(f"the FHIR sample was refused ({status}): {reply}")
     case_id = reply["entry"][0]["response"]["location"].split("/")[1]
     cases.append({"id": case_id, "ref": "fhir-breast-onc", "sent": sent, "diagnosis": "C50.911"})
+    # And a payer's prior-authorization request (Da Vinci PAS): decided item by item, its
+    # ClaimResponse delivered to the same webhook receiver.
+    sent = time.monotonic()
+    status, reply = await clients.submit_pas(settings, stack.fhir_base(), TENANT,
+                                             clients.sample_pas_request(f"{run_id}-pas"))
+    if status != 200:
+        raise RuntimeError(f"the PAS sample was refused ({status}): {reply}")
+    cases.append({"id": reply["entry"][0]["resource"]["preAuthRef"], "ref": "pas-trastuzumab", "sent": sent,
+                  "diagnosis": "C50.911"})
     try:
         if console.is_terminal:
             with Live(_table(cases, started, receiver, mail, hold, stack.texts), console=console, refresh_per_second=4) as live:

@@ -4,7 +4,8 @@ It signs in as each specialist of the seeded directory, is pushed their inbox
 through the real review gRPC API (WatchAssignments), and works every open
 assignment as it arrives, concurrently: accept the offer, read the case
 (GetAssignment; a blind one first records its own assessment), start the review,
-submit a structured opinion marked as simulated. On the cases it is told to
+submit a structured opinion marked as simulated (a prior authorization: a decision
+on every item, mostly approvals). On the cases it is told to
 (`ask_more_info_on`), it first asks the submitter for more information
 (RequestMoreInfo) and carries on once the records arrive (the assignment is
 pushed back IN_REVIEW).
@@ -80,11 +81,24 @@ class SimulatedReviewer:
             confidence=80,
         )
 
+    def _decisions(self, case) -> list[case_pb2.ItemDecision]:
+        """A prior authorization's items: mostly approved; now and then the last denied,
+        with a reason from the table (as an adverse decision must have)."""
+        items = list(case.requested_services)
+        deny_last = self._rng.random() < 0.2
+        decisions = [case_pb2.ItemDecision(item_key=s.key, action=case_pb2.ITEM_ACTION_APPROVE) for s in items]
+        if deny_last and decisions:
+            decisions[-1] = case_pb2.ItemDecision(
+                item_key=items[-1].key, action=case_pb2.ITEM_ACTION_DENY, reason_code="INSUFFICIENT_DOCUMENTATION",
+                provider_text=f"{SIMULATED_NOTE} The records sent do not support this service.{self._mark}")
+        return decisions
+
     async def _work(self, stub, metadata, a: review_pb2.Assignment) -> None:
         """Takes one assignment from wherever it stands to a submitted opinion; a call
         that fails on the way (review restarting, a lost reply) is tried again."""
         request = review_pb2.AssignmentRequest(assignment_id=a.assignment_id)
         state = a.state
+        detail = None
         for _ in range(ATTEMPTS):
             try:
                 if state == review_pb2.ASSIGNMENT_STATE_OFFERED:
@@ -115,10 +129,17 @@ class SimulatedReviewer:
                     self.info_requested += 1
                     self._working.discard(a.assignment_id)  # worked again when pushed back IN_REVIEW
                     return
-                await stub.SubmitOpinion(
-                    review_pb2.SubmitOpinionRequest(assignment_id=a.assignment_id, opinion=self._opinion(a)),
-                    metadata=metadata, timeout=10,
-                )
+                if detail is None:
+                    detail = await stub.GetAssignment(request, metadata=metadata, timeout=10)
+                if detail.case.kind == case_pb2.CASE_KIND_PRIOR_AUTH:
+                    await stub.DecidePriorAuth(review_pb2.DecidePriorAuthRequest(
+                        assignment_id=a.assignment_id, decisions=self._decisions(detail.case)),
+                        metadata=metadata, timeout=10)
+                else:
+                    await stub.SubmitOpinion(
+                        review_pb2.SubmitOpinionRequest(assignment_id=a.assignment_id, opinion=self._opinion(a)),
+                        metadata=metadata, timeout=10,
+                    )
                 self.answered += 1
                 return
             except grpc.aio.AioRpcError as exc:

@@ -42,7 +42,8 @@ def demo_running(tmp_path):
 
 def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path):
     with demo_running(tmp_path) as (demo, home, output):
-        refs = {req.client_request_id.split("-", 1)[1] for req in sample_cases()}
+        # The sample cases, and the payer's prior-authorization request (its ClaimResponse delivered).
+        refs = {req.client_request_id.split("-", 1)[1] for req in sample_cases()} | {"pas-trastuzumab"}
         # The acceptance is a minute on an idle machine (it takes seconds); CI shares
         # its two cores with the rest of the suite, hence the margin.
         wait_for(lambda: _delivered_lines(output) >= refs, 120, f"{len(refs)} sample cases DELIVERED in the output")
