@@ -198,9 +198,11 @@ class IntakeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetClaimResponse(self, request, context):
-        """notify's service identity only (role contact-reader): a prior authorization's PAS
-        response Bundle as it stands (as $inquire answers it), read at send time for the
-        submitter's webhook; each read is recorded in the access audit, naming the notice.
+        """notify's service identity only (role contact-reader): a prior authorization's
+        ClaimResponse as it stands (the first entry of $inquire's answer: its references to
+        the patient, insurer and requestor by urn:uuid, none of their names or identifiers),
+        read at send time for the submitter's webhook; each read is recorded in the access
+        audit, naming the notice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

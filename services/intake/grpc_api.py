@@ -171,7 +171,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no prior authorization {request.case_id[:64]!r}")
         bundle, decided = claim_response_of(case, announced=request.decision_id[:64])
         return intake_pb2.ClaimResponseDocument(case_id=case.case_id, tenant_id=case.tenant_id,
-                                                fhir_json=to_json(bundle), decided=decided)
+                                                fhir_json=to_json(bundle["entry"][0]["resource"]), decided=decided)
 
     async def ListCases(self, request: intake_pb2.ListCasesRequest, context: grpc.aio.ServicerContext):
         principal = await require_role(context, "submitter", "operator")

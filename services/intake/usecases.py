@@ -319,13 +319,14 @@ async def prior_auth_for_notice(reader: CaseReader, audit: AuditTrail, clock: Cl
                                 case_id: str, purpose: str) -> Case | None:
     """A prior authorization (its request and confirmed decision) to the notify service
     sending the submitter's webhook, once the audit has recorded the read for that
-    notice; None when there is no such prior authorization."""
+    notice (the ClaimResponse it answers with names no patient); None when there is no
+    such prior authorization."""
     if principal.subject != NOTIFY_SERVICE or principal.tenant != "secondlook-services":
         raise NotNotifyService(principal.subject)
     case = await reader.get_any(case_id)
     if case is None or case.content is None or case.content.prior_auth is None:
         return None
-    access = _access(principal, "GetClaimResponse", case, clock.now(), ("patient", "prior_auth", "prior_auth_decision"))
+    access = _access(principal, "GetClaimResponse", case, clock.now(), ("prior_auth", "prior_auth_decision"))
     await audit.record(dataclasses.replace(access, subject=f"{purpose} via {principal.subject}"))
     return case
 

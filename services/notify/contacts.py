@@ -85,7 +85,7 @@ class IntakeClaims:
         self._identity = identity
 
     async def claim_response(self, case_id: str, purpose: str, decision_id: str) -> tuple[str, bytes] | None:
-        """The request's tenant and its PAS response Bundle (FHIR JSON) with the announced
+        """The request's tenant and its ClaimResponse (FHIR JSON) with the announced
         decision; None when intake has no such prior authorization. ServiceUnavailable
         while intake cannot be asked."""
         request = intake_pb2.GetClaimResponseRequest(case_id=case_id, purpose=purpose[:100], decision_id=decision_id)

@@ -171,7 +171,11 @@ async def test_a_pas_request_is_decided_by_a_qualified_reviewer_and_the_claim_re
         assert notice["data"]["review_actions"] == [
             {"item": items[0], "review_action": "A1"},
             {"item": items[1], "review_action": "A3", "reason_code": "QUANTITY_EXCEEDS_GUIDELINES"}]
-        delivered = review_actions(notice["data"]["claim_response"])
+        claim_response = notice["data"]["claim_response"]
+        assert claim_response["resourceType"] == "ClaimResponse" and claim_response["preAuthRef"] == case_id
+        assert case.prior_auth.member_id not in json.dumps(notice)  # the webhook names no patient
+        assert case.patient.family_name not in json.dumps(notice)
+        delivered = review_actions({"entry": [{"resource": claim_response}]})
         assert [(seq, action) for seq, action, _ in delivered] == [(1, "A1"), (2, "A3")]
         assert "QUANTITY_EXCEEDS_GUIDELINES" in delivered[1][2] and "exceed the guideline" in delivered[1][2]
 
@@ -186,7 +190,7 @@ async def test_a_pas_request_is_decided_by_a_qualified_reviewer_and_the_claim_re
             return answered if decided else Pending("pended")
 
         answered = await eventually(inquired, 30, "$inquire answering with the decision")
-        assert answered["entry"][0]["resource"] == notice["data"]["claim_response"]["entry"][0]["resource"]
+        assert answered["entry"][0]["resource"] == claim_response  # the same ClaimResponse
         status, _ = await post(base, settings, "$inquire", inquiry, tenant="another-payer")
         assert status == 404
 

@@ -254,7 +254,7 @@ async def test_a_prior_authorizations_decision_goes_to_the_submitter_with_its_cl
     endpoints = InMemoryEndpoints()
     await endpoints.put_default(Endpoint("ep1", "t1", "https://hooks.example.org/x", (Secret("whsec_eA=="),)))
     answers: list = [ServiceUnavailable("intake down"), ("t2", b"{}"),
-                     ("t1", b'{"resourceType": "Bundle", "type": "collection"}')]
+                     ("t1", b'{"resourceType": "ClaimResponse", "preAuthRef": "pa1"}')]
     asked: list = []
 
     async def claims(case_id, purpose, decision_id):
@@ -284,6 +284,6 @@ async def test_a_prior_authorizations_decision_goes_to_the_submitter_with_its_cl
         retried = await usecases.claim_next(InMemoryDeliveryQueue(transact), clock, lease_seconds=10)
         await dispatcher._send(sender, retried)
     [posted] = sender.bodies
-    assert json.loads(posted)["data"]["claim_response"] == {"resourceType": "Bundle", "type": "collection"}
+    assert json.loads(posted)["data"]["claim_response"] == {"resourceType": "ClaimResponse", "preAuthRef": "pa1"}
     assert asked == [("pa1", f"webhook {delivery.delivery_id}", "d1")] * 3
     assert transact.state.deliveries[delivery.delivery_id].status == DELIVERED

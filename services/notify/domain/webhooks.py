@@ -120,8 +120,9 @@ def notice_body(*, event_type: str, occurred_at: str, case_id: str, tenant_id: s
 
 
 def with_claim_response(body: bytes, claim_response: dict) -> bytes:
-    """The notice of a prior authorization's decision with its PAS response Bundle (as
-    $inquire answers it) in `data.claim_response`, read when it is sent."""
+    """The notice of a prior authorization's decision with its ClaimResponse (as $inquire's
+    answer starts: no patient's name or identifier) in `data.claim_response`, read when
+    it is sent."""
     notice = json.loads(body)
     notice["data"]["claim_response"] = claim_response
     return json.dumps(notice, separators=(",", ":"), sort_keys=True).encode()
