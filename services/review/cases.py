@@ -10,7 +10,7 @@ from secondlook import serviceclient
 from secondlook.serviceclient import ServiceIdentity
 from secondlook.v1 import case_pb2, intake_pb2, intake_pb2_grpc
 
-from .domain.priorauth import ACTION_OF, ItemDecision
+from .domain.priorauth import NUMBER_OF, ItemDecision
 
 
 class CaseUnavailable(Exception):
@@ -65,10 +65,9 @@ class IntakeCases:
                                          decisions: list[ItemDecision], amendment_reason: str = "") -> bool:
         """Keeps the reviewer's decision (its texts too) with the case; False when intake
         has no open case of that id. The same decision_id again keeps nothing more."""
-        codes = {action: number for number, action in ACTION_OF.items()}
         request = intake_pb2.RecordPriorAuthDecisionRequest(
             case_id=case_id, decision_id=decision_id, specialist_id=specialist_id, decisions=[
-                case_pb2.ItemDecision(item_key=d.key, action=codes[d.action], reason_code=d.reason_code,
+                case_pb2.ItemDecision(item_key=d.key, action=NUMBER_OF[d.action], reason_code=d.reason_code,
                                       provider_text=d.provider_text, patient_text=d.patient_text,
                                       approved_quantity=d.approved_quantity, approved_code=d.approved_code)
                 for d in decisions], amendment_reason=amendment_reason)

@@ -155,6 +155,15 @@ async def test_a_pas_request_is_decided_by_a_qualified_reviewer_and_the_claim_re
             await decide(approve, case_pb2.ItemDecision(item_key=items[1], action=case_pb2.ITEM_ACTION_DENY))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert violations(refused.value) == ["decisions[1].reason_code", "decisions[1].provider_text"]
+        for bad, field in ((case_pb2.ItemDecision(item_key=items[1], action=case_pb2.ITEM_ACTION_DENY,
+                                                  reason_code="NOT_MEDICALLY\u0007NECESSARY", provider_text="x"),
+                            "decisions[1].reason_code"),
+                           (case_pb2.ItemDecision(item_key=items[1], action=case_pb2.ITEM_ACTION_DENY,
+                                                  reason_code="NOT_MEDICALLY_NECESSARY", provider_text="x" * 50_000),
+                            "decisions[1].provider_text")):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:  # control characters, oversized text
+                await decide(approve, bad)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in violations(refused.value)
         deny = case_pb2.ItemDecision(
             item_key=items[1], action=case_pb2.ITEM_ACTION_DENY, reason_code="QUANTITY_EXCEEDS_GUIDELINES",
             provider_text="Three injections before the arthroplasty exceed the guideline; one is covered.",

@@ -18,7 +18,6 @@ from secondlook.events import new_event
 from secondlook.feed import Feed
 from secondlook.fhir.bundle import read_bundle
 from secondlook.phi import PhiCipher
-from secondlook.store import Store
 from secondlook.v1 import case_pb2, events_pb2
 from services.intake import usecases
 from services.intake.domain import case as cases
@@ -32,14 +31,6 @@ pytestmark = pytest.mark.integration
 
 RECEIVED = datetime(2026, 4, 6, 8, 0, tzinfo=UTC)
 APPROVE, DENY, MODIFY = case_pb2.ITEM_ACTION_APPROVE, case_pb2.ITEM_ACTION_DENY, case_pb2.ITEM_ACTION_MODIFY
-
-
-@pytest.fixture
-async def store(infra_settings):
-    store = Store(infra_settings, "intake")
-    yield store
-    await store.client.drop_database(store.db.name)
-    await store.close()
 
 
 async def _decided(store, cipher, n: int, *, expedited: bool, decisions: list[tuple[int, list[int]]]):

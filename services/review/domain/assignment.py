@@ -24,7 +24,7 @@ from secondlook.v1.review_pb2 import AssignmentState
 
 from . import sla
 from .opinion import BACK_DIAGNOSIS, BACK_TREATMENT, Assessment, OpinionRecord, conclusions
-from .priorauth import ACTION_OF, ItemDecision, Requested
+from .priorauth import NUMBER_OF, ItemDecision, Requested
 from .sla import SlaClock, SlaRules
 
 A = AssignmentState
@@ -355,11 +355,10 @@ def decision_event(assignment: Assignment, decision_id: str, decisions: list[Ite
     """opinion.submitted for a prior authorization's decision (opinion.amended for an
     amendment: `assignment` as amended, its decisions_made counted): each item's
     action and codes, never the reviewer's texts (intake keeps them, under `decision_id`)."""
-    codes = {action: number for number, action in ACTION_OF.items()}
     payload = events_pb2.OpinionSubmitted(
         assignment_id=assignment.assignment_id, specialist_id=assignment.specialist_id, opinion_id=decision_id,
         version=assignment.decisions_made, prior_auth_decisions=[
-            case_pb2.ItemDecision(item_key=d.key, action=codes[d.action], reason_code=d.reason_code,
+            case_pb2.ItemDecision(item_key=d.key, action=NUMBER_OF[d.action], reason_code=d.reason_code,
                                   approved_quantity=d.approved_quantity, approved_code=d.approved_code)
             for d in decisions])
     if assignment.decisions_made > 1:

@@ -166,6 +166,7 @@ def patient_line(decision: ItemDecision, reasons: DenialReasons) -> str:
 
 # The API's ItemAction numbers (case.proto), as the rules above name them.
 ACTION_OF = {1: APPROVE, 2: MODIFY, 3: DENY, 4: PEND}
+NUMBER_OF = {action: number for number, action in ACTION_OF.items()}
 
 
 def decision_violations(requested: Collection[Requested], specialty: str, decisions: list[ItemDecision],
