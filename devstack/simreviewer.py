@@ -128,7 +128,13 @@ class SimulatedReviewer:
                     self._ask.discard(a.case_id)
                     self.info_requested += 1
                     self._working.discard(a.assignment_id)  # worked again when pushed back IN_REVIEW
-                    return
+                    # The records may have come (and the push gone by) while this call was answered:
+                    # then it is IN_REVIEW already, and nobody else took it up, so carry on here.
+                    state = await self._state_of(stub, metadata, a.assignment_id)
+                    if state != review_pb2.ASSIGNMENT_STATE_IN_REVIEW or a.assignment_id in self._working:
+                        return
+                    self._working.add(a.assignment_id)
+                    continue
                 if detail is None:
                     detail = await stub.GetAssignment(request, metadata=metadata, timeout=10)
                 if detail.case.kind == case_pb2.CASE_KIND_PRIOR_AUTH:
