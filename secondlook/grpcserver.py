@@ -4,18 +4,24 @@ reflection, and the interceptors (metrics, store outages, auth, the request edge
 from __future__ import annotations
 
 import time
+import traceback
+import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from secondlook import metrics
 from secondlook.auth import AuthInterceptor, TokenVerifier
 from secondlook.consumer import StoreUnavailable
 from secondlook.edge import EdgeInterceptor
+from secondlook.logging import get_logger
 from secondlook.settings import Settings
+
+log = get_logger(__name__)
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
@@ -51,11 +57,35 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
 
 STORE_DOWN = "the store cannot be reached: try again shortly"
+STORE_BUSY = "the store could not complete the request: try again shortly"
+
+
+def _retryable_store_error(exc: BaseException) -> bool:
+    """A store error the driver itself calls transient (a write conflict, a primary
+    stepping down, a lost connection): the same call may well succeed again."""
+    return isinstance(exc, PyMongoError) and (
+        exc.has_error_label("TransientTransactionError") or exc.has_error_label("RetryableWriteError"))
+
+
+def _failure_code(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status and message a call that raised `exc` answers with. Never the
+    exception's own text: a store's or library's message may quote the request's
+    values (a duplicate key names it), and says nothing a client can act on."""
+    if isinstance(exc, ConnectionFailure | StoreUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, STORE_DOWN
+    if _retryable_store_error(exc):
+        return grpc.StatusCode.UNAVAILABLE, STORE_BUSY
+    reference = uuid.uuid4().hex[:12]
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    log.error("grpc_call_failed", error=type(exc).__name__, reference=reference,
+              at=f"{Path(frame.filename).name}:{frame.lineno}" if frame else None)
+    return grpc.StatusCode.INTERNAL, f"internal error, reference {reference}: operations can look it up in the logs"
 
 
 class OutageInterceptor(grpc.aio.ServerInterceptor):
-    """A call that fails because the store cannot be reached answers UNAVAILABLE (the
-    code a client retries), not UNKNOWN with nothing to go on."""
+    """A call that fails for want of the store answers UNAVAILABLE (the code a client
+    retries); one that fails on a bug answers INTERNAL with a reference to the log
+    line, not grpc's UNKNOWN with the exception's text (which may quote the request)."""
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -69,8 +99,10 @@ class OutageInterceptor(grpc.aio.ServerInterceptor):
             async def unary(request, context):
                 try:
                     return await inner(request, context)
-                except (ConnectionFailure, StoreUnavailable):
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, STORE_DOWN)
+                except grpc.aio.AbortError:  # an answer an inner layer chose
+                    raise
+                except Exception as exc:
+                    await context.abort(*_failure_code(exc))
 
             return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
         if handler.unary_stream:
@@ -80,8 +112,10 @@ class OutageInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     async for item in inner_stream(request, context):
                         yield item
-                except (ConnectionFailure, StoreUnavailable):
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, STORE_DOWN)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await context.abort(*_failure_code(exc))
 
             return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
         return handler

@@ -50,7 +50,7 @@ class DuplicateRequest(Exception):
 
 class CaseRepository(Protocol):
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
-    async def add(self, case: Case) -> None: ...
+    async def add(self, case: Case, sealed: object = None) -> None: ...
     async def get(self, case_id: str) -> Case | None: ...
     async def get_many(self, case_ids: list[str]) -> dict[str, Case]: ...
     async def save_projection(self, before: Case, after: Case, event_ids: tuple[str, ...]) -> bool: ...
@@ -65,6 +65,8 @@ class CaseRepository(Protocol):
 
 
 class CaseReader(Protocol):
+    async def seal(self, case: Case) -> object:
+        """A new case made ready for `add` outside any transaction (its PHI sealed)."""
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
     async def get_any(self, case_id: str) -> Case | None: ...
     async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
@@ -103,12 +105,12 @@ class MongoCaseRepository:
                                              BOOKKEEPING, session=self._session)
         return await from_doc(doc, self._cipher) if doc else None
 
-    async def add(self, case: Case) -> None:
-        """Inserts the new case and its patient lookups: with the transaction's other new
-        cases, in one request each, when it is part of a unit of work (`insert_later`);
-        a reused key is DuplicateRequest."""
-        doc, duplicate = await to_doc(case, self._cipher), DuplicateRequest(case.client_request_id)
-        lookups = await lookup_docs(case, self._cipher)
+    async def add(self, case: Case, sealed: SealedCase | None = None) -> None:
+        """Inserts the new case and its patient lookups (`sealed`: as `seal_case` made
+        them beforehand): with the transaction's other new cases, in one request each,
+        when it is part of a unit of work (`insert_later`); a reused key is DuplicateRequest."""
+        doc, lookups = sealed or await seal_case(case, self._cipher)
+        duplicate = DuplicateRequest(case.client_request_id)
         if self._insert_later is not None:
             self._insert_later(CASES, doc, duplicate)
             for lookup in lookups:
@@ -253,10 +255,20 @@ def _of_tenants(case_id: str, tenant_ids: tuple[str, ...]) -> dict:
     return {"_id": case_id, "tenant_id": tenant_ids[0] if len(tenant_ids) == 1 else {"$in": list(tenant_ids)}}
 
 
+SealedCase = tuple[dict, list[dict]]  # a new case as stored: its document and its patient lookups
+
+
+async def seal_case(case: Case, cipher: PhiCipher) -> SealedCase:
+    return await to_doc(case, cipher), await lookup_docs(case, cipher)
+
+
 class MongoCaseReader:
     def __init__(self, db: AsyncDatabase, cipher: PhiCipher):
         self._db = db
         self._cipher = cipher
+
+    async def seal(self, case: Case) -> SealedCase:
+        return await seal_case(case, self._cipher)
 
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         """The whole case, its content opened, if it belongs to one of the tenants."""

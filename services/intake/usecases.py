@@ -137,15 +137,19 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
     case_id = str(uuid.uuid4())
     recorded: list[asyncio.Future] = []
 
+    new, event = cases.new_case(valid, case_id=case_id, tenant_id=tenant_id, submitted_by=submitted_by,
+                                traceparent=traceparent, now=now, stuck_after=stuck_after)
+    # Sealed before the transaction: the commit this case shares with others
+    # (group commit) then waits on nobody's encryption.
+    sealed = await reader.seal(new)
+
     async def body(uow: UnitOfWork) -> tuple[Case, bool]:
         # The key's unique index decides: no read first, a repeat is the rare path.
-        case, event = cases.new_case(valid, case_id=case_id, tenant_id=tenant_id, submitted_by=submitted_by,
-                                     traceparent=traceparent, now=now, stuck_after=stuck_after)
-        await uow.cases.add(case)
+        await uow.cases.add(new, sealed)
         uow.emit(event)
         # Recorded as soon as the case is committed, while its event is being published.
-        uow.after_commit.append(lambda: recorded.append(_recording(audit, _access(principal, method, case, now))))
-        return case, True
+        uow.after_commit.append(lambda: recorded.append(_recording(audit, _access(principal, method, new, now))))
+        return new, True
 
     try:
         case, created = await transact(body)

@@ -30,7 +30,7 @@ class InMemoryCases:
         return _bookkeeping(next((c for c in self._state.cases.values()
                                   if c.tenant_id == tenant_id and c.client_request_id == client_request_id), None))
 
-    async def add(self, case: Case) -> None:
+    async def add(self, case: Case, sealed: object = None) -> None:
         if await self.by_request_id(case.tenant_id, case.client_request_id) is not None:
             raise DuplicateRequest(case.client_request_id)
         self._state.cases[case.case_id] = case
@@ -116,6 +116,9 @@ class InMemoryCaseReader:
 
     def __init__(self, transact: FakeTransact):
         self._transact = transact
+
+    async def seal(self, case: Case) -> None:
+        return None  # nothing to seal in memory
 
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         case = self._transact.state.cases.get(case_id)

@@ -1,4 +1,5 @@
-"""A call that fails because the store cannot be reached answers UNAVAILABLE, unary or streaming."""
+"""A call that fails because the store cannot be reached answers UNAVAILABLE, unary or streaming;
+one that fails on a bug answers INTERNAL with a reference, never the exception's own text."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import DuplicateKeyError, OperationFailure, ServerSelectionTimeoutError
 
 from secondlook.consumer import StoreUnavailable
-from secondlook.grpcserver import STORE_DOWN, OutageInterceptor
+from secondlook.grpcserver import STORE_BUSY, STORE_DOWN, OutageInterceptor
 
 
 class Aborted(Exception):
@@ -43,7 +44,7 @@ async def test_a_unary_call_that_cannot_reach_the_store_answers_unavailable(erro
     assert context.aborted == (grpc.StatusCode.UNAVAILABLE, STORE_DOWN)
 
 
-async def test_a_stream_that_loses_the_store_ends_unavailable_and_other_errors_pass_through():
+async def test_a_stream_that_loses_the_store_ends_unavailable():
     async def streaming(request, context):
         yield 1
         raise ServerSelectionTimeoutError("gone")
@@ -55,9 +56,63 @@ async def test_a_stream_that_loses_the_store_ends_unavailable_and_other_errors_p
             received.append(item)
     assert received == [1] and context.aborted[0] == grpc.StatusCode.UNAVAILABLE
 
-    async def buggy(request, context):
-        raise KeyError("a bug is not an outage")
 
-    handler = await _intercepted(grpc.unary_unary_rpc_method_handler(buggy))
-    with pytest.raises(KeyError):
-        await handler.unary_unary(b"", Context())
+async def test_a_store_error_the_driver_calls_transient_answers_unavailable():
+    async def conflicted(request, context):
+        raise OperationFailure("WriteConflict", code=112, details={"errorLabels": ["TransientTransactionError"]})
+
+    handler = await _intercepted(grpc.unary_unary_rpc_method_handler(conflicted))
+    context = Context()
+    with pytest.raises(Aborted):
+        await handler.unary_unary(b"", context)
+    assert context.aborted == (grpc.StatusCode.UNAVAILABLE, STORE_BUSY)
+
+
+@pytest.mark.parametrize("error", [
+    KeyError("Jane Canary-Doe"),  # a bug
+    DuplicateKeyError("E11000 dup key: { mrn: \"Jane Canary-Doe\" }", code=11000),
+    OperationFailure("internal server error Jane Canary-Doe", code=1),  # the store failing on its own
+])
+async def test_a_failure_that_is_no_outage_answers_internal_with_a_reference_and_not_its_text(error, capsys):
+    async def buggy(request, context):
+        raise error
+
+    for kind in ("unary", "stream"):
+        if kind == "unary":
+            handler = await _intercepted(grpc.unary_unary_rpc_method_handler(buggy))
+            call = handler.unary_unary(b"", context := Context())
+        else:
+            async def streaming(request, context):
+                yield 1
+                raise error
+            handler = await _intercepted(grpc.unary_stream_rpc_method_handler(streaming))
+            call = _drain(handler.unary_stream(b"", context := Context()))
+        with pytest.raises(Aborted):
+            await call
+        code, details = context.aborted
+        assert code == grpc.StatusCode.INTERNAL
+        assert details.startswith("internal error, reference ") and "Canary" not in details
+        reference = details.split("reference ", 1)[1].split(":", 1)[0]
+        logged = capsys.readouterr().out
+        assert reference in logged and type(error).__name__ in logged and "Canary" not in logged
+
+
+async def test_an_answer_an_inner_layer_chose_passes_through_untouched():
+    async def refusing(request, context):
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, "no")
+
+    class AbortingContext(Context):
+        async def abort(self, code, details):
+            self.aborted = (code, details)
+            raise grpc.aio.AbortError()
+
+    handler = await _intercepted(grpc.unary_unary_rpc_method_handler(refusing))
+    context = AbortingContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await handler.unary_unary(b"", context)
+    assert context.aborted == (grpc.StatusCode.PERMISSION_DENIED, "no")
+
+
+async def _drain(stream) -> None:
+    async for _ in stream:
+        pass
