@@ -2,28 +2,36 @@
 
 Publishing happens from memory: `Store.transact` hands the relay the outbox
 rows of every commit, and the relay publishes them at once, in the order this
-process saw the commits, every waiting commit's rows in one producer flush,
-and marks what it published in one write every `MARK_INTERVAL` (on the store
-a marked row costs little next to the request that carries it, so the marks
-of a busy half second share one request). A transaction returns once
-its events are on the broker (or after `store.PUBLISH_WAIT` seconds, if the
-broker is slow: they stay queued and go out when it is back): so a client's next
-command, on any replica, is published after the events of the one before.
+process saw the commits, every waiting commit's rows in one producer flush. A
+transaction returns once its events are on the broker (or after
+`store.PUBLISH_WAIT` seconds, if the broker is slow: they stay queued and go out
+when it is back): so a client's next command, on any replica, is published
+after the events of the one before.
 
-The outbox collection is read only as a safety net, by a scan of the shards
-this replica owns: at start (a predecessor may have died between commit and
-publish), when it gains shards (their owner may have), after a redrive or a
-broker reset re-queued events (`requeue`, `requeue_all`), and after a
-transaction failed in a way that may have left a commit behind. A scan takes
-only rows older than a few seconds (younger ones are being published from
-memory by whoever committed them; it looks again once they are older). With
-nothing to do the relay sends the store nothing.
+Each commit writes its rows already marked published, and beside them, in the
+same request, a receipt listing them: "not confirmed on the broker yet". Once
+they are, the relay deletes the receipt; the receipts of a busy half second go
+in one request (`MARK_INTERVAL`). One delete per commit, where marking each row
+cost the store an update per event, the largest single cost of a submit.
+
+The outbox collection is read only as a safety net, by a scan: at start (a
+predecessor may have died between commit and publish), when it gains shards
+(their owner may have), after a redrive or a broker reset re-queued events
+(`requeue`, `requeue_all`: rows marked unpublished again), and after a
+transaction failed in a way that may have left a commit behind. It publishes the
+unpublished rows and the rows of every receipt left behind, of the shards this
+replica owns, and then marks the rows and deletes (or trims) the receipts. A
+scan takes only what is older than a few seconds (younger ones are being
+published from memory by whoever committed them; it looks again once they are
+older). With nothing to do the relay sends the store nothing.
 
 A shard is a partition of the redrive topic (which every service consumes); a
-case's events map to one, so each scan publishes a case's events in the order
-of the case's sequence. Events are marked published only after the broker
-acknowledged them, so a crash in between publishes them again; consumers are
-idempotent, so relaying twice is harmless.
+case's events map to one. A scan publishes what it takes sorted by case and
+sequence, and takes receipts oldest first, so a case's events go out in order
+(a case's next commit writes its receipt after the one before committed; across
+replicas, that holds as far as their clocks agree). Events count as published
+only after the broker acknowledged them, so a crash in between publishes them
+again; consumers are idempotent, so relaying twice is harmless.
 """
 
 from __future__ import annotations
@@ -39,22 +47,23 @@ from secondlook import backoff, metrics
 from secondlook.bus import KafkaPublisher, Record
 from secondlook.clock import utcnow
 from secondlook.logging import get_logger
-from secondlook.store import OUTBOX, Store, rows_of_case
+from secondlook.store import OUTBOX, RECEIPT_SHARD, Store, rows_of_case
 
 log = get_logger(__name__)
 
 BATCH = 500  # rows per scan request
+RECEIPT_BATCH = 200  # receipts per scan request
 # A scan leaves rows younger than this alone (and looks again once they are older):
 # whoever committed them is publishing them from memory, and publishing them
 # here too would send them twice.
 SCAN_GRACE_SECONDS = 5.0
 MEMORY_LIMIT = 20_000  # rows held for publishing; past it, the oldest are left to a scan
-# Published rows wait this long for their mark, so that one write marks many. A
-# crash before it publishes them again (consumers are idempotent); a scan leaves
-# them alone meanwhile (SCAN_GRACE_SECONDS is longer).
+# Receipts of published commits wait this long to be deleted, so that one request
+# deletes many. A crash before it publishes them again (consumers are idempotent);
+# a scan leaves them alone meanwhile (SCAN_GRACE_SECONDS is longer).
 MARK_INTERVAL = 0.5
-MARK_BATCH = 1_000  # marked at once when this many are waiting
-STOP_MARK_SECONDS = 2.0  # how long a stopping relay tries to write its last marks
+MARK_BATCH = 1_000  # deleted at once when this many are waiting
+STOP_MARK_SECONDS = 2.0  # how long a stopping relay tries to delete its last receipts
 
 
 def _record(row: dict) -> Record:
@@ -76,37 +85,42 @@ class OutboxRelay:
         self.owned_shards: Callable[[], set[int] | None] = lambda: None
         # Liveness: the monotonic time the relay last went round.
         self.last_cycle = time.monotonic()
-        # Committed rows not yet on the broker, in commit order, with each commit's waiter.
-        self._queue: deque[tuple[list[dict], asyncio.Future]] = deque()
+        # Committed rows not yet on the broker, in commit order, with each commit's
+        # receipt and waiter.
+        self._queue: deque[tuple[list[dict], str, asyncio.Future]] = deque()
         self._queued_rows = 0
-        # Published rows whose mark is not yet written, and since when (monotonic).
+        # Receipts of commits now on the broker, not yet deleted, and since when (monotonic).
         self._unmarked: list[str] = []
         self._unmarked_since = 0.0
+        # A scan's place among the receipts it left (other replicas' shards), and
+        # whether its last round was cut short by a batch limit.
+        self._receipts_after: str | None = None
+        self._more = False
         # The owned shards the last scan covered.
         self._scanned: set[int] = set()
         # Over MEMORY_LIMIT: commits are not queued until a scan of every shard ran.
         self._paused = False
-        # A mark and a broker-reset requeue never interleave: a mark landing after
-        # the requeue would hide events the lost broker took with it.
+        # A receipt's deletion and a broker-reset requeue never interleave: one landing
+        # after the requeue would hide events the lost broker took with it.
         self._marking = asyncio.Lock()
         # Counts broker resets: a publish or scan that began before one marks nothing.
         self._resets = 0
 
     # --- from memory ---------------------------------------------------------------
-    def enqueue(self, rows: list[dict]) -> asyncio.Future:
+    def enqueue(self, rows: list[dict], receipt: str) -> asyncio.Future:
         """Store.transact's hook: queues a commit's rows; the future is done once the
-        broker has them (or once they are left to a scan)."""
+        broker has them (or once they are left to a scan, by their receipt)."""
         done = asyncio.get_running_loop().create_future()
         if self._paused:  # the rows are durable: the scan that ends the pause publishes them, in order
             done.set_result(None)
             return done
-        self._queue.append((rows, done))
+        self._queue.append((rows, receipt, done))
         self._queued_rows += len(rows)
         if self._queued_rows > MEMORY_LIMIT:
             # The broker has been away for long: hold nothing more in memory. Everything
             # queued is left to one scan of every shard, and commits go to memory again
             # only once it runs, so a case's events still go out in order.
-            for _, waiter in self._queue:
+            for _, _, waiter in self._queue:
                 waiter.set_result(None)
             self._queue.clear()
             self._queued_rows = 0
@@ -118,20 +132,20 @@ class OutboxRelay:
     async def _publish_queued(self) -> int:
         """Publishes every queued commit's rows in one producer flush; returns how many rows."""
         taken = list(self._queue)
-        rows = [row for batch, _ in taken for row in batch]
+        rows = [row for batch, _, _ in taken for row in batch]
         resets = self._resets
         await self._publisher.publish([_record(r) for r in rows])
         for item in taken:  # commits queued meanwhile stay for the next round
             if self._queue and self._queue[0] is item:
                 self._queue.popleft()
                 self._queued_rows -= len(item[0])
-        for _, waiter in taken:
+        for _, _, waiter in taken:
             if not waiter.done():
                 waiter.set_result(None)
         if resets == self._resets:  # else the broker that took them is gone: the scan sends them again
             if not self._unmarked:
                 self._unmarked_since = time.monotonic()
-            self._unmarked.extend(r["_id"] for r in rows)
+            self._unmarked.extend(receipt for _, receipt, _ in taken)
         self.published += len(rows)
         metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(rows))
         return len(rows)
@@ -145,14 +159,13 @@ class OutboxRelay:
         return max(0.0, self._unmarked_since + MARK_INTERVAL - time.monotonic())
 
     async def _mark(self) -> None:
-        """One write marks everything published since the last one."""
+        """One request deletes the receipts of every commit published since the last one."""
         async with self._marking:
             ids, self._unmarked = self._unmarked, []
             if not ids:
                 return
             try:
-                await self._store.db[OUTBOX].update_many(
-                    {"_id": {"$in": ids}}, {"$set": {"published": True, "published_at": utcnow()}})
+                await self._store.db[OUTBOX].delete_many({"_id": {"$in": ids}})
             except BaseException:
                 self._unmarked = ids + self._unmarked
                 raise
@@ -162,9 +175,9 @@ class OutboxRelay:
         published again (consumers drop what they had), redrive requests excepted;
         returns how many rows were marked published and are queued again.
 
-        Marks still waiting are dropped (their rows stay unpublished for the scan),
-        and a publish under way marks nothing: the broker that acknowledged it may
-        be the one that was lost."""
+        Receipts waiting to be deleted stay (their rows go out again with the
+        scan), and a publish under way deletes none: the broker that acknowledged it
+        may be the one that was lost."""
         async with self._marking:
             self._resets += 1
             self._unmarked = []
@@ -185,33 +198,64 @@ class OutboxRelay:
         return self._store.scan_needed
 
     async def relay_once(self, grace: timedelta | None = None) -> int:
-        """The scan: publishes one batch of unpublished rows of the owned shards; returns how many."""
+        """The scan: publishes one batch of the owned shards' unpublished rows and of
+        the rows of receipts left behind; returns how many rows."""
         outbox = self._store.db[OUTBOX]
-        query: dict = {"published": False}
         owned = None if self._store.scan_every_shard else self.owned_shards()
-        if owned is not None:
-            if not owned:
-                return 0  # not (yet) in the group: another replica relays
-            query["shard"] = {"$in": sorted(owned)}
+        self._more = False
+        if owned is not None and not owned:
+            return 0  # not (yet) in the group: another replica relays
+        rows_query: dict = {"published": False, "shard": {"$in": sorted(owned)} if owned is not None else {"$gte": 0}}
+        receipts_query: dict = {"published": False, "shard": RECEIPT_SHARD}
         grace = self._grace if grace is None else grace
         cutoff = utcnow() - grace
-        # _id sorts by case, then by the case's sequence: a batch cut never
-        # leaves an earlier event of a case behind a later one.
-        docs = await outbox.find({**query, "created_at": {"$lt": cutoff}}).sort("_id", 1).limit(BATCH).to_list()
-        if len(docs) < BATCH and grace and await outbox.find_one(
-                {**query, "created_at": {"$gte": cutoff}}, projection={"_id": 1}):
+        # _id sorts rows by case, then by the case's sequence, and receipts by time:
+        # a batch cut never leaves an earlier event of a case behind a later one.
+        rows = await outbox.find({**rows_query, "created_at": {"$lt": cutoff}}).sort("_id", 1).limit(BATCH).to_list()
+        after = {"_id": {"$gt": self._receipts_after}} if self._receipts_after else {}
+        receipts = await outbox.find({**receipts_query, **after, "created_at": {"$lt": cutoff}}) \
+            .sort("_id", 1).limit(RECEIPT_BATCH).to_list()
+        self._more = len(rows) == BATCH or len(receipts) == RECEIPT_BATCH
+        if receipts and len(receipts) == RECEIPT_BATCH:
+            self._receipts_after = receipts[-1]["_id"]
+        if not self._more and grace and await outbox.find_one(
+                {"published": False, "shard": {"$in": [RECEIPT_SHARD, *sorted(owned)]} if owned is not None
+                 else {"$gte": RECEIPT_SHARD}, "created_at": {"$gte": cutoff}}, projection={"_id": 1}):
             # Too young to take now: look again once they are old enough.
             asyncio.get_running_loop().call_later(grace.total_seconds(), self._store.request_scan)
+
+        # The receipts' rows of the owned shards (a receipt may list others' too).
+        covered = {r["_id"]: [e for e in r["rows"] if owned is None or e["shard"] in owned] for r in receipts}
+        wanted = [e["id"] for entries in covered.values() for e in entries]
+        found = await outbox.find({"_id": {"$in": wanted}}).to_list() if wanted else []
+        docs = sorted({d["_id"]: d for d in [*rows, *found]}.values(), key=lambda d: d["_id"])
+        resets = self._resets
         if docs:
-            resets = self._resets
             await self._publisher.publish([_record(d) for d in docs])
-            async with self._marking:
-                if resets == self._resets:
-                    await outbox.update_many({"_id": {"$in": [d["_id"] for d in docs]}},
+        async with self._marking:
+            if resets == self._resets:  # else the broker that took them is gone: the next scan sends them again
+                if rows:
+                    await outbox.update_many({"_id": {"$in": [d["_id"] for d in rows]}},
                                              {"$set": {"published": True, "published_at": utcnow()}})
+                await self._settle(receipts, covered)
+        if docs:
             self.published += len(docs)
             metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(docs))
         return len(docs)
+
+    async def _settle(self, receipts: list[dict], covered: dict[str, list[dict]]) -> None:
+        """Deletes the receipts whose rows are all published now; takes the published
+        ones off the others (they list rows of shards another replica owns)."""
+        outbox = self._store.db[OUTBOX]
+        whole = [r["_id"] for r in receipts if len(covered[r["_id"]]) == len(r["rows"])]
+        if whole:
+            await outbox.delete_many({"_id": {"$in": whole}})
+        partly = [r for r in receipts if covered[r["_id"]] and len(covered[r["_id"]]) < len(r["rows"])]
+        for receipt in partly:  # the rare case: replicas that died, their shards spread over others
+            await outbox.update_one({"_id": receipt["_id"]}, {"$pull": {"rows": {"id": {"$in": [
+                e["id"] for e in covered[receipt["_id"]]]}}}})
+        if partly:
+            await outbox.delete_many({"_id": {"$in": [r["_id"] for r in partly]}, "rows": {"$size": 0}})
 
     async def _scan(self) -> None:
         self._store.scan_needed = False
@@ -220,12 +264,16 @@ class OutboxRelay:
         grace = timedelta(0) if self._paused else None
         self._paused = False
         owned = self.owned_shards()
+        self._receipts_after = None
         try:
-            while await self.relay_once(grace) == BATCH:
-                pass
+            await self.relay_once(grace)
+            while self._more:
+                await self.relay_once(grace)
         except BaseException:
             self._store.scan_needed = True
             raise
+        finally:
+            self._receipts_after = None
         self._store.scan_every_shard = False
         self._scanned = set(owned or ())
 
@@ -265,10 +313,10 @@ class OutboxRelay:
             await backoff.forever(step, rest)
         finally:
             self._store.on_commit = None
-            for _, waiter in self._queue:  # durable in the outbox: the next start's scan takes them
+            for _, _, waiter in self._queue:  # durable in the outbox: the next start's scan takes them
                 if not waiter.done():
                     waiter.set_result(None)
-            if self._unmarked:  # stopping: mark what went out, or the next start sends it again
+            if self._unmarked:  # stopping: delete what went out's receipts, or the next start sends it again
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(self._mark(), STOP_MARK_SECONDS)
 

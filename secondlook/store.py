@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -60,6 +61,9 @@ SESSIONS = "server_sessions"  # per instance: the server sessions its transactio
 GROUP_LIMIT = 2  # transactions under way at once; what arrives meanwhile shares the next
 GROUP_MAX = 100  # bodies in one transaction
 PUBLISH_WAIT = 2.0  # longest a transaction waits for its events to reach the broker
+# A commit's receipt lives in the outbox beside its rows, under this shard number
+# (no partition has it): written in the same request, and found by the same index.
+RECEIPT_SHARD = -1
 
 
 class _CommandCounter(monitoring.CommandListener):
@@ -94,6 +98,12 @@ async def insert_once(collection, docs: list[dict], session: AsyncClientSession 
             raise
         repeats = {e["index"] for e in errors}
         return [i not in repeats for i in range(len(docs))]
+
+
+def receipt_id(at) -> str:
+    """Receipts sort by the time they were written, after every row ("~" sorts
+    after any case id's characters)."""
+    return f"~{at:%Y%m%d%H%M%S%f}-{uuid.uuid4().hex}"
 
 
 def rows_of_case(case_id: str) -> dict:
@@ -167,9 +177,9 @@ class Store:
         self.db: AsyncDatabase = self.client[settings.database_for(service)]
         self.outbox_topic = events_topic(service)
         self.shards = settings.kafka_topic_partitions
-        # The running relay's hook: takes a commit's outbox rows to publish from
-        # memory (outbox.py); the future is done once they are on the broker.
-        self.on_commit: Callable[[list[dict]], asyncio.Future] | None = None
+        # The running relay's hook: takes a commit's outbox rows and its receipt's id
+        # to publish from memory (outbox.py); the future is done once they are on the broker.
+        self.on_commit: Callable[[list[dict], str], asyncio.Future] | None = None
         self._groups = Groups(self._run_group, GROUP_LIMIT, GROUP_MAX)
         # Wakes the relay. `scan_needed`: the outbox may hold rows nobody is
         # publishing from memory; the relay's next round scans for them.
@@ -270,6 +280,7 @@ class Store:
     async def _transact(self, bodies: list[Callable[[UnitOfWork], Awaitable]]) -> list[tuple]:
         committed: list[Event] = []
         rows: list[dict] = []  # the committed events' outbox rows
+        receipt: list[str] = []  # their receipt's id
         callbacks: list[Callable[[], None]] = []
         async with self.client.start_session() as session:
             await self._record_session(session)
@@ -284,7 +295,7 @@ class Store:
                     inserts += uow.inserts
                 if inserts:
                     await self._insert_deferred(inserts, s, alone=len(bodies) == 1)
-                rows[:] = await self._insert_outbox(events, s) if events else []
+                rows[:], receipt[:] = await self._insert_outbox(events, s) if events else ([], [])
                 committed[:] = events  # only the last, successful attempt counts
                 callbacks[:] = reactions
                 return results
@@ -302,7 +313,7 @@ class Store:
             for e in committed:
                 metrics.STAGE_EVENTS.labels(self.service, e.type).inc()
             if self.on_commit is not None:
-                published = self.on_commit(rows)
+                published = self.on_commit(rows, receipt[0])
             else:
                 self.request_scan()
         for callback in callbacks:
@@ -377,12 +388,20 @@ class Store:
                     raise GroupDuplicate() from exc  # not a store failure: no outbox scan for it
                 raise
 
-    async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> list[dict]:
-        """Inserts the events' outbox rows, numbered in their cases' sequences, and returns them."""
+    async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> tuple[list[dict], list[str]]:
+        """Inserts the events' outbox rows, numbered in their cases' sequences, and the
+        commit's receipt, in one request; returns the rows and [the receipt's id].
+
+        The rows are written published: the receipt says they may not be yet, until
+        the relay deletes it once the broker has them (one delete per commit, where
+        marking each row cost the store an update per event)."""
         docs = self._outbox_docs(events)
+        now = docs[0]["created_at"]
+        receipt = {"_id": receipt_id(now), "shard": RECEIPT_SHARD, "published": False, "created_at": now,
+                   "rows": [{"id": d["_id"], "shard": d["shard"]} for d in docs]}
         try:
-            await self.db[OUTBOX].insert_many(docs, session=session)
-            return docs
+            await self.db[OUTBOX].insert_many([*docs, receipt], session=session)
+            return docs, [receipt["_id"]]
         except (DuplicateKeyError, BulkWriteError) as exc:
             if isinstance(exc, BulkWriteError) and not any(
                     e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
@@ -415,7 +434,8 @@ class Store:
                 "payload": e.SerializeToString(),
                 "headers": [[k, v] for k, v in headers_of(e)],
                 "created_at": now,
-                "published": False,
+                "published": True,  # unless its receipt is still there
+                "published_at": now,
             })
         return docs
 

@@ -133,7 +133,7 @@ async def test_the_notify_service_reads_a_reviewers_contact_channel_by_channel(m
         (EMAIL, PHONE, "es-MX")  # the directory admin sees them
     got = await stub.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id="rev-1"), metadata=admin)
     assert (got.email, got.phone) == (EMAIL, PHONE)
-    outbox = await api.store.db[OUTBOX].find({}).to_list()
+    outbox = await api.store.db[OUTBOX].find({"shard": {"$gte": 0}}).to_list()
     assert outbox and all(EMAIL.encode() not in bytes(r["payload"]) and PHONE.encode() not in bytes(r["payload"])
                           for r in outbox), "a contact detail reached an event"
 

@@ -10,7 +10,7 @@ from secondlook import outbox as outbox_module
 from secondlook.bus import KafkaPublisher
 from secondlook.events import decode, new_event
 from secondlook.outbox import OutboxRelay, requeue
-from secondlook.store import OUTBOX, Store
+from secondlook.store import OUTBOX, RECEIPT_SHARD, Store
 from secondlook.topics import ensure_topics
 from secondlook.v1 import events_pb2
 from services.topology import ALL_TOPICS, PRODUCES
@@ -33,7 +33,9 @@ async def test_state_and_events_commit_together_or_not_at_all(store):
 
     await store.transact(good)
     assert await store.db.cases.count_documents({}) == 1
-    assert await store.db[OUTBOX].count_documents({"case_id": "c1", "published": False}) == 1
+    row = await store.db[OUTBOX].find_one({"case_id": "c1"})
+    receipt = await store.db[OUTBOX].find_one({"shard": RECEIPT_SHARD})  # not on the broker yet
+    assert receipt["rows"] == [{"id": row["_id"], "shard": row["shard"]}]
 
     async def bad(uow):
         await uow.db.cases.insert_one({"_id": "c2"}, session=uow.session)
@@ -44,6 +46,7 @@ async def test_state_and_events_commit_together_or_not_at_all(store):
         await store.transact(bad)
     assert await store.db.cases.count_documents({"_id": "c2"}) == 0
     assert await store.db[OUTBOX].count_documents({"case_id": "c2"}) == 0
+    assert await _receipts(store) == 1  # the first commit's only
 
 
 async def test_the_scan_publishes_in_order_and_relaying_again_is_harmless(store, infra_settings):
@@ -64,6 +67,7 @@ async def test_the_scan_publishes_in_order_and_relaying_again_is_harmless(store,
         assert await relay.relay_once() == 3
         assert await relay.relay_once() == 0
         assert await store.db[OUTBOX].count_documents({"published": True}) == 3
+        assert await _receipts(store) == 0  # the commit's receipt, deleted once its rows were on the broker
 
         async def landed():
             records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
@@ -132,7 +136,7 @@ async def test_each_relay_publishes_only_the_shards_it_owns_and_each_event_once(
             uow.emit(_submitted(case_id))
 
     await store.transact(body)
-    shards = {d["case_id"]: d["shard"] for d in await store.db[OUTBOX].find({}).to_list()}
+    shards = {d["case_id"]: d["shard"] for d in await store.db[OUTBOX].find({"shard": {"$gte": 0}}).to_list()}
     assert set(shards.values()) == {0, 1, 2, 3}  # 40 cases spread over the 4 partitions
     publisher = KafkaPublisher(infra_settings, "test-relay-shards")
     first, second = (OutboxRelay(store, publisher, 0.1, scan_grace_seconds=0),
@@ -145,8 +149,11 @@ async def test_each_relay_publishes_only_the_shards_it_owns_and_each_event_once(
         assert await idle.relay_once() == 0
         mine = await first.relay_once()
         assert mine == sum(1 for s in shards.values() if s in (0, 1))
-        assert await store.db[OUTBOX].count_documents({"published": True, "shard": {"$in": [2, 3]}}) == 0
+        receipt = await store.db[OUTBOX].find_one({"shard": RECEIPT_SHARD})  # what is left is the others'
+        assert sorted(e["id"].split(":")[0] for e in receipt["rows"]) == sorted(
+            c for c, s in shards.items() if s in (2, 3))
         assert await second.relay_once() == 40 - mine
+        assert await _receipts(store) == 0
         assert await first.relay_once() == 0 and await second.relay_once() == 0
 
         async def landed():
@@ -232,7 +239,7 @@ async def test_a_running_relay_publishes_commits_from_memory_and_marks_them_in_o
     assert requests.on[("find", OUTBOX)] == 0  # published from memory, not read back
 
     # While one publish is under way, the commits that land meanwhile queue up:
-    # they go out in one producer flush and are marked in one write.
+    # they go out in one producer flush and their receipts are deleted in one request.
     publisher.gate.clear()
     requests.clear()
     sent: list = []
@@ -245,10 +252,13 @@ async def test_a_running_relay_publishes_commits_from_memory_and_marks_them_in_o
     await asyncio.gather(leader, *followers)
     await eventually(lambda: _async(len(publisher.calls) == 3), 10, "the second publish round")
     assert publisher.calls[1:] == [1, 19]
-    await eventually(lambda: _count(store, {"published": True}, 21), 10, "every row marked published")
-    # The marks of half a second share one write: never one per commit, at most one per round.
-    assert 1 <= requests.on[("update", OUTBOX)] <= 2
+    await eventually(lambda: _count(store, {"shard": RECEIPT_SHARD}, 0), 10, "every commit's receipt deleted")
+    # The receipts of half a second go in one request: never one per commit, at most
+    # one per round; no row is written again.
+    assert 1 <= requests.on[("delete", OUTBOX)] <= 2
+    assert requests.on[("update", OUTBOX)] == 0
     assert requests.on[("find", OUTBOX)] == 0
+    assert await store.db[OUTBOX].count_documents({"published": False}) == 0
 
     async def landed():
         records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
@@ -263,12 +273,12 @@ async def test_a_stopping_relay_writes_the_marks_still_waiting(relay_parts, monk
     monkeypatch.setattr(outbox_module, "MARK_INTERVAL", 60.0)  # no mark falls due while the test runs
     publisher.gate.set()
     await store.transact(_emitting(f"stop-{store.db.name}", []))  # returns once the broker has it
-    assert relay._unmarked  # published, its mark waiting
-    assert await store.db[OUTBOX].count_documents({"published": True}) == 0
+    assert relay._unmarked  # published, its receipt waiting to be deleted
+    assert await _receipts(store) == 1
     relay_task = next(t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "OutboxRelay.run")
     relay_task.cancel()
     await asyncio.gather(relay_task, return_exceptions=True)
-    assert await store.db[OUTBOX].count_documents({"published": True}) == 1  # the next start skips it
+    assert await _receipts(store) == 0  # the next start skips it
 
 
 async def test_a_broker_reset_requeues_every_row_and_drops_marks_of_what_the_lost_broker_took(
@@ -279,23 +289,25 @@ async def test_a_broker_reset_requeues_every_row_and_drops_marks_of_what_the_los
     marked, waiting, under_way = (f"{name}-{store.db.name}" for name in ("marked", "waiting", "under-way"))
     sent: list = []
     await store.transact(_emitting(marked, sent))
-    await relay._mark()  # on the (soon lost) broker and marked
-    await store.transact(_emitting(waiting, sent))  # on the broker, its mark waiting
+    await relay._mark()  # on the (soon lost) broker and its receipt deleted
+    await store.transact(_emitting(waiting, sent))  # on the broker, its receipt waiting
     assert relay._unmarked
     publisher.gate.clear()
     in_flight = asyncio.create_task(store.transact(_emitting(under_way, sent)))
     await eventually(lambda: _async(len(publisher.calls) == 3), 10, "the third publish to start")
 
-    assert await relay.requeue_all() == 1  # the marked row; the other two were never marked
+    assert await relay.requeue_all() == 3  # every row (each is written published; two have receipts)
     assert relay._unmarked == []
-    publisher.gate.set()  # the publish under way succeeds, on a broker that may be gone: no mark
+    publisher.gate.set()  # the publish under way succeeds, on a broker that may be gone: its receipt stays
     await in_flight
     assert relay._unmarked == []
     await relay._mark()
     assert await store.db[OUTBOX].count_documents({"published": True}) == 0
+    assert await _receipts(store) == 2
 
-    # The scan (after its grace for young rows) sends all three again and marks them.
+    # The scan (after its grace for young rows) sends all three again, once each.
     await eventually(lambda: _count(store, {"published": True}, 3), 15, "all three rows published again")
+    assert await _receipts(store) == 0
 
     async def landed_twice():
         records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
@@ -355,15 +367,25 @@ async def test_rows_left_by_another_replica_are_scanned_when_their_shard_is_gain
         await other.transact(body)
     finally:
         await other.close()
-    assert await store.db[OUTBOX].count_documents({"published": False}) == 12
+    assert await _receipts(store) == 1  # its rows never reached the broker
     owned.update({0, 1, 2, 3})  # the dead replica's shards come to this one
     # Committed just now, they are left to their committer at first; once older, the scan takes them.
-    await eventually(lambda: _count(store, {"published": True}, 12), 10, "the rows published by the scan")
+    await eventually(lambda: _count(store, {"shard": RECEIPT_SHARD}, 0), 10, "the rows published by the scan")
     assert requests.on[("find", OUTBOX)] >= 2
+
+    async def landed():
+        records = await read_topic(infra_settings.kafka_bootstrap_servers, PRODUCES["intake"])
+        return {r.key.decode() for r in records} >= {f"left-{store.db.name}-{i}" for i in range(12)}
+
+    await eventually(landed, 10, "the 12 events on the topic")
 
 
 async def _count(store, query, n):
     return await store.db[OUTBOX].count_documents(query) == n
+
+
+async def _receipts(store) -> int:
+    return await store.db[OUTBOX].count_documents({"shard": RECEIPT_SHARD})
 
 
 async def test_past_the_memory_limit_the_queue_is_left_to_one_scan_and_order_holds(relay_parts, infra_settings,
@@ -375,6 +397,7 @@ async def test_past_the_memory_limit_the_queue_is_left_to_one_scan_and_order_hol
 
     store, relay, publisher, _ = relay_parts
     monkeypatch.setattr(outbox_module, "MEMORY_LIMIT", 3)
+    monkeypatch.setattr(outbox_module, "RECEIPT_BATCH", 2)  # the scan pages through the commits' receipts
     case_id = f"flood-{store.db.name}"
     sent: list = []
     publisher.down = True
