@@ -26,7 +26,7 @@ from secondlook.probes import Probes
 from secondlook.retention import Retention, stale_after
 from secondlook.runtime import Service
 from secondlook.settings import Settings
-from secondlook.store import Store
+from secondlook.store import GROUP_LIMIT, Store
 from secondlook.topics import REDRIVE, ensure_topics
 
 log = get_logger(__name__)
@@ -64,11 +64,13 @@ async def _ensure_topics(settings: Settings, topics: tuple[str, ...]) -> None:
         log.info("topics_created", topics=created)
 
 
-def build_kernel(name: str, topics: tuple[str, ...], settings: Settings | None = None) -> Kernel:
-    """`topics`: every topic of the platform (services/topology.py)."""
+def build_kernel(name: str, topics: tuple[str, ...], settings: Settings | None = None,
+                 transactions_at_once: int = GROUP_LIMIT) -> Kernel:
+    """`topics`: every topic of the platform (services/topology.py);
+    `transactions_at_once`: the store's group commits under way at once."""
     settings = settings or Settings()
     configure_logging(name, settings.log_level)
-    store = Store(settings, name)
+    store = Store(settings, name, transactions_at_once=transactions_at_once)
     publisher = KafkaPublisher(settings, client_id=f"secondlook-{name}")
     # After a failed publish, make sure the topics exist again: a broker that
     # restarted empty would otherwise auto-create them with its own defaults.

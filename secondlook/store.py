@@ -58,7 +58,11 @@ OUTBOX = "outbox"
 PROCESSED = "processed_events"
 SEQUENCE_MEMORY = 100_000  # cases whose last number a process remembers
 SESSIONS = "server_sessions"  # per instance: the server sessions its transactions ran in
-GROUP_LIMIT = 2  # transactions under way at once; what arrives meanwhile shares the next
+# Transactions under way at once (a Store's default); what arrives meanwhile shares
+# the next. A consumer applies two batches at once, each its own transaction; a
+# service whose transactions are commands from many callers may do better with one
+# (bigger groups, half the requests: intake, services/intake/__main__.py).
+GROUP_LIMIT = 2
 GROUP_MAX = 100  # bodies in one transaction
 PUBLISH_WAIT = 2.0  # longest a transaction waits for its events to reach the broker
 # A commit's receipt lives in the outbox beside its rows, under this shard number
@@ -158,8 +162,9 @@ class UnitOfWork:
 class Store:
     """One service's database. Every write that matters goes through `transact`."""
 
-    def __init__(self, settings: Settings, service: str, listeners: tuple = ()):
-        """`listeners`: pymongo command listeners (tests count store requests with them)."""
+    def __init__(self, settings: Settings, service: str, listeners: tuple = (), transactions_at_once: int = GROUP_LIMIT):
+        """`listeners`: pymongo command listeners (tests count store requests with them);
+        `transactions_at_once`: group commits under way at once (GROUP_LIMIT)."""
         self.service = service
         # Every write, inside a transaction or not, is acknowledged by a majority
         # and journaled; retryable writes survive a primary step-down.
@@ -180,7 +185,7 @@ class Store:
         # The running relay's hook: takes a commit's outbox rows and its receipt's id
         # to publish from memory (outbox.py); the future is done once they are on the broker.
         self.on_commit: Callable[[list[dict], str], asyncio.Future] | None = None
-        self._groups = Groups(self._run_group, GROUP_LIMIT, GROUP_MAX)
+        self._groups = Groups(self._run_group, transactions_at_once, GROUP_MAX)
         # Wakes the relay. `scan_needed`: the outbox may hold rows nobody is
         # publishing from memory; the relay's next round scans for them.
         self.outbox_written = asyncio.Event()
@@ -243,7 +248,7 @@ class Store:
         for at most `mongo_transaction_timeout_seconds`, then the last error is raised;
         returns once the events it emitted are on the broker (at most PUBLISH_WAIT).
 
-        Group commit: bodies that arrive while `GROUP_LIMIT` transactions are under
+        Group commit: bodies that arrive while `transactions_at_once` transactions are under
         way share the next one, one after another in one session, their events'
         outbox rows in one insert; each still gets its own result. If any of them
         raises, the group is aborted and each runs again alone, so one body's error
