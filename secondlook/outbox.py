@@ -47,7 +47,7 @@ from secondlook import backoff, metrics
 from secondlook.bus import KafkaPublisher, Record
 from secondlook.clock import utcnow
 from secondlook.logging import get_logger
-from secondlook.store import OUTBOX, RECEIPT_SHARD, Store, rows_of_case
+from secondlook.store import OUTBOX, RECEIPT_SHARD, RECEIPTS_FROM, RECEIPTS_TO, Store, receipt_id_bound, rows_of_case
 
 log = get_logger(__name__)
 
@@ -197,51 +197,69 @@ class OutboxRelay:
                 self._store.scan_needed = True
         return self._store.scan_needed
 
-    async def relay_once(self, grace: timedelta | None = None) -> int:
+    async def relay_once(self, grace: timedelta | None = None, every_shard: bool | None = None) -> int:
         """The scan: publishes one batch of the owned shards' unpublished rows and of
-        the rows of receipts left behind; returns how many rows."""
+        the rows of receipts left behind; returns how many rows. `every_shard`: all
+        shards, not only the owned ones (default: as the store asks)."""
         outbox = self._store.db[OUTBOX]
-        owned = None if self._store.scan_every_shard else self.owned_shards()
+        every = self._store.scan_every_shard if every_shard is None else every_shard
+        owned = None if every else self.owned_shards()
         self._more = False
         if owned is not None and not owned:
             return 0  # not (yet) in the group: another replica relays
-        rows_query: dict = {"published": False, "shard": {"$in": sorted(owned)} if owned is not None else {"$gte": 0}}
-        receipts_query: dict = {"published": False, "shard": RECEIPT_SHARD}
+        shards = {"$in": sorted(owned)} if owned is not None else {"$gte": 0}
         grace = self._grace if grace is None else grace
         cutoff = utcnow() - grace
-        # _id sorts rows by case, then by the case's sequence, and receipts by time:
-        # a batch cut never leaves an earlier event of a case behind a later one.
-        rows = await outbox.find({**rows_query, "created_at": {"$lt": cutoff}}).sort("_id", 1).limit(BATCH).to_list()
-        after = {"_id": {"$gt": self._receipts_after}} if self._receipts_after else {}
-        receipts = await outbox.find({**receipts_query, **after, "created_at": {"$lt": cutoff}}) \
-            .sort("_id", 1).limit(RECEIPT_BATCH).to_list()
+        # _id sorts rows by case, then by the case's sequence: a batch cut never
+        # leaves an earlier event of a case behind a later one.
+        rows = await outbox.find({"published": False, "shard": shards, "created_at": {"$lt": cutoff}}) \
+            .sort("_id", 1).limit(BATCH).to_list()
+        receipts: list[dict] = []
+        if len(rows) < BATCH:
+            # Receipts only once every unpublished row is in hand: after a requeue a
+            # receipt may list a case's later event while its earlier ones wait as rows.
+            # Oldest first (their _id begins with their time; bounded by it, not by
+            # created_at: one range, which the embedded store's index can serve).
+            receipts = await outbox.find({"published": False, "shard": RECEIPT_SHARD, "_id": {
+                "$gt": self._receipts_after or RECEIPTS_FROM, "$lt": receipt_id_bound(cutoff)}}) \
+                .sort("_id", 1).limit(RECEIPT_BATCH).to_list()
+            self._receipts_after = receipts[-1]["_id"] if len(receipts) == RECEIPT_BATCH else None
         self._more = len(rows) == BATCH or len(receipts) == RECEIPT_BATCH
-        if receipts and len(receipts) == RECEIPT_BATCH:
-            self._receipts_after = receipts[-1]["_id"]
-        if not self._more and grace and await outbox.find_one(
-                {"published": False, "shard": {"$in": [RECEIPT_SHARD, *sorted(owned)]} if owned is not None
-                 else {"$gte": RECEIPT_SHARD}, "created_at": {"$gte": cutoff}}, projection={"_id": 1}):
-            # Too young to take now: look again once they are old enough.
-            asyncio.get_running_loop().call_later(grace.total_seconds(), self._store.request_scan)
+        if not self._more and grace and await self._younger_waiting(shards, cutoff):
+            # Too young to take now: look again once they are old enough (every shard,
+            # if this scan was of every shard: a commit of ours may sit in another's).
+            asyncio.get_running_loop().call_later(
+                grace.total_seconds(), lambda: self._store.request_scan(every_shard=every))
 
         # The receipts' rows of the owned shards (a receipt may list others' too).
         covered = {r["_id"]: [e for e in r["rows"] if owned is None or e["shard"] in owned] for r in receipts}
         wanted = [e["id"] for entries in covered.values() for e in entries]
         found = await outbox.find({"_id": {"$in": wanted}}).to_list() if wanted else []
+        if len(found) < len(wanted):  # retention took them: older than any consumer still takes
+            log.warning("outbox_receipt_rows_missing", missing=len(wanted) - len(found))
         docs = sorted({d["_id"]: d for d in [*rows, *found]}.values(), key=lambda d: d["_id"])
         resets = self._resets
         if docs:
             await self._publisher.publish([_record(d) for d in docs])
         async with self._marking:
             if resets == self._resets:  # else the broker that took them is gone: the next scan sends them again
-                if rows:
-                    await outbox.update_many({"_id": {"$in": [d["_id"] for d in rows]}},
+                unpublished = [d["_id"] for d in docs if not d.get("published")]
+                if unpublished:
+                    await outbox.update_many({"_id": {"$in": unpublished}},
                                              {"$set": {"published": True, "published_at": utcnow()}})
                 await self._settle(receipts, covered)
         if docs:
             self.published += len(docs)
             metrics.OUTBOX_PUBLISHED.labels(self._store.service).inc(len(docs))
         return len(docs)
+
+    async def _younger_waiting(self, shards: dict, cutoff) -> bool:
+        """Whether unpublished rows or receipts younger than the scan's cutoff wait."""
+        outbox = self._store.db[OUTBOX]
+        return bool(await outbox.find_one({"published": False, "shard": shards, "created_at": {"$gte": cutoff}},
+                                          projection={"_id": 1})
+                    or await outbox.find_one({"published": False, "shard": RECEIPT_SHARD, "_id": {
+                        "$gte": receipt_id_bound(cutoff), "$lt": RECEIPTS_TO}}, projection={"_id": 1}))
 
     async def _settle(self, receipts: list[dict], covered: dict[str, list[dict]]) -> None:
         """Deletes the receipts whose rows are all published now; takes the published
@@ -259,22 +277,27 @@ class OutboxRelay:
 
     async def _scan(self) -> None:
         self._store.scan_needed = False
+        # Taken now: a request for every shard made while this scan runs is kept for the next.
+        every, self._store.scan_every_shard = self._store.scan_every_shard, False
         # Ending a pause, the rows committed during it must all go out before the
         # commits from now on, which go to memory again: no grace for them.
-        grace = timedelta(0) if self._paused else None
+        was_paused = self._paused
+        grace = timedelta(0) if was_paused else None
         self._paused = False
         owned = self.owned_shards()
         self._receipts_after = None
         try:
-            await self.relay_once(grace)
+            await self.relay_once(grace, every)
             while self._more:
-                await self.relay_once(grace)
+                await self.relay_once(grace, every)
         except BaseException:
             self._store.scan_needed = True
+            self._store.scan_every_shard = self._store.scan_every_shard or every
+            # Still paused: commits stay out of memory until a scan took the paused ones.
+            self._paused = self._paused or was_paused
             raise
         finally:
             self._receipts_after = None
-        self._store.scan_every_shard = False
         self._scanned = set(owned or ())
 
     async def run(self) -> None:

@@ -104,10 +104,18 @@ async def insert_once(collection, docs: list[dict], session: AsyncClientSession 
         return [i not in repeats for i in range(len(docs))]
 
 
+RECEIPTS_FROM, RECEIPTS_TO = "~", "~~"  # every receipt's _id is between these
+
+
 def receipt_id(at) -> str:
     """Receipts sort by the time they were written, after every row ("~" sorts
     after any case id's characters)."""
-    return f"~{at:%Y%m%d%H%M%S%f}-{uuid.uuid4().hex}"
+    return f"{receipt_id_bound(at)}-{uuid.uuid4().hex}"
+
+
+def receipt_id_bound(at) -> str:
+    """Every receipt written before `at` has a smaller _id than this, every other a larger."""
+    return f"~{at:%Y%m%d%H%M%S%f}"
 
 
 def rows_of_case(case_id: str) -> dict:

@@ -416,3 +416,72 @@ async def test_past_the_memory_limit_the_queue_is_left_to_one_scan_and_order_hol
         return first_seen if len(first_seen) == 7 else None
 
     assert await eventually(landed, 20, "all seven events on the topic") == sent
+
+
+class RecordingPublisher:
+    """Keeps what it is given, in order; `during` runs inside a publish; `fail` fails them."""
+
+    def __init__(self):
+        self.records = []
+        self.during = None
+        self.fail = False
+
+    async def publish(self, records):
+        if self.during is not None:
+            self.during()
+        if self.fail:
+            raise ConnectionError("broker unreachable (test)")
+        self.records += records
+
+
+async def test_after_a_requeue_a_scan_in_several_rounds_keeps_each_case_in_order(store, monkeypatch):
+    """Every row re-queued, one commit's receipt still waiting: the receipt's later
+    event of a case must not go out before the case's earlier ones, still rows."""
+    monkeypatch.setattr(outbox_module, "BATCH", 3)
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(store, publisher, 0.1, scan_grace_seconds=0)
+
+    def emitting(case_id: str, n: int):
+        async def body(uow):
+            for _ in range(n):
+                uow.emit(_submitted(case_id))
+        return body
+
+    for case_id, n in (("a", 3), ("z", 3)):  # published long ago: their receipts are gone
+        await store.transact(emitting(case_id, n))
+        await store.db[OUTBOX].delete_many({"shard": RECEIPT_SHARD})
+    await store.transact(emitting("z", 1))  # z's fourth, its receipt still there
+    assert await relay.requeue_all() == 7
+
+    await relay._scan()
+    order = [(r.key.decode(), decode(r.value).event_id) for r in publisher.records]
+    z_rows = await store.db[OUTBOX].find({"case_id": "z"}).sort("_id", 1).to_list()
+    z_sent = list(dict.fromkeys(e for k, e in order if k == "z"))
+    assert z_sent == [decode(bytes(r["payload"])).event_id for r in z_rows]  # 1, 2, 3, 4: never 4 first
+    assert await store.db[OUTBOX].count_documents({"published": False}) == 0  # the receipt too is settled
+
+
+async def test_a_request_for_every_shard_made_during_a_scan_is_kept_for_the_next(store):
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(store, publisher, 0.1, scan_grace_seconds=0)
+    relay.owned_shards = lambda: {0}
+    await store.transact(lambda uow: _emit(uow, "kept"))
+    store.request_scan(every_shard=True)
+    publisher.during = lambda: store.request_scan(every_shard=True)  # a commit's outcome lost meanwhile
+    await relay._scan()
+    assert store.scan_needed and store.scan_every_shard
+
+
+async def test_a_scan_that_fails_to_end_a_pause_leaves_the_relay_paused(store):
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(store, publisher, 0.1, scan_grace_seconds=0)
+    await store.transact(lambda uow: _emit(uow, "paused"))
+    relay._paused = True  # past the memory limit: commits are left to this scan
+    publisher.fail = True
+    with pytest.raises(ConnectionError):
+        await relay._scan()
+    assert relay._paused and store.scan_needed  # new commits still wait behind the paused ones
+
+
+async def _emit(uow, case_id: str) -> None:
+    uow.emit(_submitted(case_id))
