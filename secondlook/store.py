@@ -293,7 +293,7 @@ class Store:
     async def _transact(self, bodies: list[Callable[[UnitOfWork], Awaitable]]) -> list[tuple]:
         committed: list[Event] = []
         rows: list[dict] = []  # the committed events' outbox rows
-        receipt: list[str] = []  # their receipt's id
+        receipt: list[str] = []  # [their receipt's id]
         callbacks: list[Callable[[], None]] = []
         async with self.client.start_session() as session:
             await self._record_session(session)
@@ -308,7 +308,10 @@ class Store:
                     inserts += uow.inserts
                 if inserts:
                     await self._insert_deferred(inserts, s, alone=len(bodies) == 1)
-                rows[:], receipt[:] = await self._insert_outbox(events, s) if events else ([], [])
+                rows[:], receipt[:] = [], []
+                if events:
+                    inserted, commit_receipt = await self._insert_outbox(events, s)
+                    rows[:], receipt[:] = inserted, [commit_receipt]
                 committed[:] = events  # only the last, successful attempt counts
                 callbacks[:] = reactions
                 return results
@@ -401,9 +404,9 @@ class Store:
                     raise GroupDuplicate() from exc  # not a store failure: no outbox scan for it
                 raise
 
-    async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> tuple[list[dict], list[str]]:
+    async def _insert_outbox(self, events: list[Event], session: AsyncClientSession) -> tuple[list[dict], str]:
         """Inserts the events' outbox rows, numbered in their cases' sequences, and the
-        commit's receipt, in one request; returns the rows and [the receipt's id].
+        commit's receipt, in one request; returns the rows and the receipt's id.
 
         The rows are written published: the receipt says they may not be yet, until
         the relay deletes it once the broker has them (one delete per commit, where
@@ -414,7 +417,7 @@ class Store:
                    "rows": [{"id": d["_id"], "shard": d["shard"]} for d in docs]}
         try:
             await self.db[OUTBOX].insert_many([*docs, receipt], session=session)
-            return docs, [receipt["_id"]]
+            return docs, receipt["_id"]
         except (DuplicateKeyError, BulkWriteError) as exc:
             if isinstance(exc, BulkWriteError) and not any(
                     e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
