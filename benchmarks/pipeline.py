@@ -298,7 +298,7 @@ async def pipeline(stack: Stack, mail: SmtpSink, cases: int, concurrency: int, t
         return await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata, timeout=30)
 
     webhooks = len(receiver.verified)  # burst and idle cases
-    emails = len(mail.delivered())
+    emails = mail.count()
     open_loop = OpenLoop(intake, authed, lambda: set(receiver.per_case()), samples, console, step_seconds)
     sustained = await open_loop.sustained_rate(start=max(1.0, round(0.6 * cases / elapsed, 1)))
     half = await open_loop.latencies(sustained / 2, get_case) if sustained else None

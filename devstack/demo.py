@@ -65,7 +65,7 @@ def _table(cases: list[dict], started: float, receiver: WebhookReceiver, mail: S
         table.add_row(c["ref"], c["diagnosis"], c.get("specialist", ""), f"[{STYLE.get(status, 'yellow')}]{status}[/]",
                       *(f"{reached[s]:.1f}" if s in reached else "·" for s in STAGES), _emails(mail, c))
     table.caption = (f"webhooks received and verified: {len(receiver.verified)}"
-                     f" · rejected: {receiver.rejected} · e-mails received: {len(mail.delivered())} (local SMTP"
+                     f" · rejected: {receiver.rejected} · e-mails received: {mail.count()} (local SMTP"
                      f" sink) · texts: {len(texts())} · reviews by the SIMULATED reviewer")
     if hold and cases and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
         table.caption += "\n[bold green]all cases settled[/] · the platform keeps running · Ctrl-C stops everything"
@@ -115,7 +115,7 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
         elapsed = time.monotonic() - started
         delivered = sum(c.get("status") == "DELIVERED" for c in cases)
         console.print(f"[bold green]{delivered}/{len(cases)} cases DELIVERED[/] in {elapsed:.1f}s; "
-                      f"{len(receiver.verified)} signed webhooks verified; {len(mail.delivered())} e-mails received "
+                      f"{len(receiver.verified)} signed webhooks verified; {mail.count()} e-mails received "
                       f"(readable in {mail.log_file}); {len(stack.texts())} text messages (in {stack.sms_file}).")
         if not console.is_terminal:
             for c in cases:

@@ -3,7 +3,7 @@ the benchmark and the tests (aiosmtpd, in a thread of this process).
 
 It accepts any sender and recipient, without TLS or authentication, on
 127.0.0.1 only; notify reaches it with SECONDLOOK_SMTP_STARTTLS=false. Messages
-are parsed and kept in memory (and appended to a file when one is given, for a
+are kept in memory (parsed when read) (and appended to a file when one is given, for a
 developer to read); nothing leaves the machine.
 """
 
@@ -28,16 +28,17 @@ class _Keep:
         if self._sink.refuse_with:
             self._sink.refused += 1
             return self._sink.refuse_with
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self._sink.keep(message, list(envelope.rcpt_tos), envelope.content)
+        self._sink.keep(list(envelope.rcpt_tos), envelope.content, session.peer)
         return "250 OK"
 
 
 class SmtpSink:
-    def __init__(self, log_file: Path | None = None):
-        self.messages: list[EmailMessage] = []
+    def __init__(self, log_file: Path | None = None, idle_timeout: float = 300.0):
+        self.messages: list[EmailMessage] = []  # parsed when asked for (delivered()): the bench only counts
         self.recipients: list[list[str]] = []
         self.raw: list[bytes] = []
+        self.peers: list[tuple] = []  # each message's client address: one per connection it came over
+        self.idle_timeout = idle_timeout  # seconds before "421 timeout" closes an idle client, as relays do
         # An SMTP reply such as "451 4.3.0 try later" to play a relay that refuses (tests of retries).
         self.refuse_with = ""
         self.refused = 0
@@ -46,9 +47,9 @@ class SmtpSink:
         self._controller: Controller | None = None
         self.port = 0
 
-    def keep(self, message: EmailMessage, recipients: list[str], raw: bytes) -> None:
+    def keep(self, recipients: list[str], raw: bytes, peer: tuple = ()) -> None:
         with self._lock:
-            self.messages.append(message)
+            self.peers.append(peer)
             self.recipients.append(recipients)
             self.raw.append(raw)
             if self.log_file is not None:
@@ -57,7 +58,8 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         self.port = free_port()
-        self._controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port,
+                                      timeout=self.idle_timeout)
         self._controller.start()
         return self
 
@@ -74,7 +76,14 @@ class SmtpSink:
     def delivered(self) -> list[EmailMessage]:
         """Messages accepted, in order."""
         with self._lock:
+            for raw in self.raw[len(self.messages):]:
+                self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
             return list(self.messages)
+
+    def count(self) -> int:
+        """How many messages were accepted (none parsed)."""
+        with self._lock:
+            return len(self.raw)
 
     def for_delivery(self, delivery_prefix: str) -> list[EmailMessage]:
         return [m for m in self.delivered() if str(m["X-Secondlook-Delivery"] or "").startswith(delivery_prefix)]

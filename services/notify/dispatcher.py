@@ -19,6 +19,7 @@ tried again under the same webhook-id: receivers drop the repeat.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import OrderedDict, deque
@@ -227,6 +228,9 @@ class Dispatcher:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                if self._people is not None and self._people.mailer is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._people.mailer.aclose(), timeout=2)
 
     def _start_fresh(self, sender: WebhookSender) -> None:
         while self._fresh:

@@ -8,6 +8,8 @@ intake.)"""
 from __future__ import annotations
 
 import asyncio
+import select
+from email.message import EmailMessage
 
 import pytest
 
@@ -142,3 +144,60 @@ async def test_a_refusing_relay_and_an_absent_intake_are_tried_again_and_no_addr
 async def _all(store, status, n):
     found = await store.db[repository.DELIVERIES].find({"channel": "email", "status": status}).to_list()
     return found if len(found) == n else None
+
+
+# --- the SMTP adapter alone ---------------------------------------------------------
+def _message(n: int) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = f"notice {n}", "notices@example.org", "ada@example.org"
+    message.set_content(f"body {n}")
+    return message
+
+
+def _mailer(infra_settings, sink) -> SmtpMailer:
+    return SmtpMailer(infra_settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": sink.port,
+                                                        "smtp_starttls": False}))
+
+
+async def test_messages_share_a_kept_connection_and_one_the_relay_dropped_is_replaced(infra_settings):
+    sink = SmtpSink(idle_timeout=0.5).start()
+    mailer = _mailer(infra_settings, sink)
+    try:
+        # One at a time, as notify's worker threads take them: one connection for all.
+        for n in range(5):
+            assert await mailer.send(_message(n)) == (250, "")
+        assert len(sink.delivered()) == 5 and len(set(sink.peers)) == mailer.connections_opened == 1
+        # The relay times the idle connection out ("421 timeout", then it closes it) ...
+        kept = mailer._idle[0].smtp
+        await eventually(lambda: asyncio.sleep(0, result=_readable(kept.sock)), 10, "the relay closing its idle client")
+        # ... and the next message goes on a fresh one, not failed.
+        assert await mailer.send(_message(5)) == (250, "")
+        assert len(sink.delivered()) == 6 and mailer.connections_opened == 2 and len(set(sink.peers)) == 2
+    finally:
+        await mailer.aclose()
+        sink.stop()
+    assert not mailer._idle
+
+
+async def test_a_relay_answering_421_fails_the_attempt_and_the_next_message_reconnects(infra_settings):
+    sink = SmtpSink().start()
+    mailer = _mailer(infra_settings, sink)
+    try:
+        assert await mailer.send(_message(0)) == (250, "")
+        sink.refuse_with = "421 4.3.2 shutting down"
+        code, why = await mailer.send(_message(1))  # kept, refused, and refused again on a fresh one
+        assert (code, why) == (421, "relay answered 421") and sink.refused == 2
+        assert mailer.connections_opened == 2 and not mailer._idle  # both ended
+        sink.refuse_with = "451 4.3.0 try again later"  # a refusal of one message: the connection stays
+        assert await mailer.send(_message(2)) == (451, "relay answered 451")
+        sink.refuse_with = ""
+        assert await mailer.send(_message(3)) == (250, "")
+        assert mailer.connections_opened == 3 and [str(m["Subject"]) for m in sink.delivered()] == [
+            "notice 0", "notice 3"]
+    finally:
+        await mailer.aclose()
+        sink.stop()
+
+
+def _readable(sock) -> bool:
+    return sock is None or bool(select.select([sock], [], [], 0)[0])

@@ -34,3 +34,10 @@ def test_only_the_dev_stack_carries_the_embedded_brokers_timings(tmp_path):
     assert config["max_poll_interval_ms"] == int(EMBEDDED_BROKER["SECONDLOOK_KAFKA_CONSUMER_MAX_POLL_INTERVAL_MS"])
     assert config["partition_assignment_strategy"] == (RangePartitionAssignor,)
     assert producer_config(settings, "x")["enable_idempotence"] is False
+
+
+def test_clients_keep_no_metrics_of_their_own():
+    """Nothing reads kafka-python's sensors (Prometheus metrics are the services' own),
+    and they are recorded on every request: off, on consumers and producers alike."""
+    assert consumer_config(Settings(), "g")["metrics_enabled"] is False
+    assert producer_config(Settings(), "x")["metrics_enabled"] is False
