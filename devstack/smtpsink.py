@@ -38,7 +38,7 @@ class SmtpSink:
         self.recipients: list[list[str]] = []
         self.raw: list[bytes] = []
         self.peers: list[tuple] = []  # each message's client address: one per connection it came over
-        self.idle_timeout = idle_timeout  # seconds before "421 timeout" closes an idle client, as relays do
+        self.idle_timeout = idle_timeout  # seconds before an idle client is disconnected, as relays do
         # An SMTP reply such as "451 4.3.0 try later" to play a relay that refuses (tests of retries).
         self.refuse_with = ""
         self.refused = 0

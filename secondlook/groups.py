@@ -3,9 +3,7 @@ waits, and goes together in the next group (at most `max_size` items).
 
 An idle system runs each item at once, as a group of one; a busy one gathers
 whatever arrived while the groups before were running. The consumer loop
-groups records into batches with it, and the store groups transactions. Work
-nobody waits on (notify's delivery outcomes) may also `linger`: a group starts
-that long after its first item, with whatever arrived meanwhile.
+groups records into batches with it, and the store groups transactions.
 """
 
 from __future__ import annotations
@@ -15,13 +13,12 @@ from collections.abc import Awaitable, Callable
 
 
 class Groups:
-    def __init__(self, run: Callable[[list], Awaitable[list]], limit: int, max_size: int, linger: float = 0.0):
+    def __init__(self, run: Callable[[list], Awaitable[list]], limit: int, max_size: int):
         """`run(items)` returns one outcome per item; an outcome that is an exception
         is raised to that item's submitter."""
         self._run = run
         self._limit = limit
         self._max = max_size
-        self._linger = linger
         self._waiting: list[tuple[object, asyncio.Future]] = []
         self._running: set[asyncio.Task] = set()
 
@@ -43,22 +40,10 @@ class Groups:
     def _start(self) -> None:
         self._waiting = [(item, done) for item, done in self._waiting if not done.cancelled()]
         while self._waiting and len(self._running) < self._limit:
-            if self._linger:  # the group is taken when it starts, not now
-                task = asyncio.create_task(self._run_lingering())
-            else:
-                group, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
-                task = asyncio.create_task(self._run_one(group))
+            group, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+            task = asyncio.create_task(self._run_one(group))
             self._running.add(task)
             task.add_done_callback(self._finished)
-            if self._linger:
-                break  # one group gathers at a time
-
-    async def _run_lingering(self) -> None:
-        await asyncio.sleep(self._linger)
-        waiting = [(item, done) for item, done in self._waiting if not done.cancelled()]
-        group, self._waiting = waiting[:self._max], waiting[self._max:]
-        if group:
-            await self._run_one(group)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._running.discard(task)

@@ -4,12 +4,14 @@ sent from worker threads so the event loop never waits on the relay.
 Connections stay open between messages, for the next one: a case sends its
 patient, physician and reviewer several e-mails, and a connection for each cost a
 TCP connect, the greeting, EHLO, STARTTLS, AUTH and QUIT, more round trips than the
-message itself. A connection idle for `IDLE_SECONDS`, or that has
-carried `MESSAGES_PER_CONNECTION`, is closed and a fresh one opened (relays close
-idle clients and cap messages per connection). A kept connection the relay has
-dropped meanwhile fails at its first command: that message goes once more on a
-fresh connection. The outcome is the relay's reply code (250 once it took the
-message) or why there was none.
+message itself. A connection idle for `IDLE_SECONDS`, or that has carried
+`MESSAGES_PER_CONNECTION`, is closed instead of reused (relays close idle clients
+and cap messages per connection); one idle for `PROBE_AFTER_SECONDS` is asked NOOP
+first and replaced if the relay dropped it meanwhile. A message is sent once: a
+connection that fails during it is closed and the attempt fails (retried later, like
+any failed attempt), never sent again at once on another. After a refusal a
+connection is reused only once RSET has cleared it. The outcome is the relay's reply
+code (250 once it took the message) or why there was none.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from secondlook.settings import Settings
 log = get_logger(__name__)
 
 IDLE_SECONDS = 20.0  # under the shortest idle timeout common relays apply (Postfix: 300 s, Exchange: 60 s)
+PROBE_AFTER_SECONDS = 1.0  # idle this long: NOOP before the next message (a drop is found before it, not in it)
 MESSAGES_PER_CONNECTION = 100
 WORKERS = 8
 
@@ -41,8 +44,11 @@ class _Kept:
         self.sent = 0
         self.used_at = time.monotonic()
 
+    def idle(self) -> float:
+        return time.monotonic() - self.used_at
+
     def fresh_enough(self) -> bool:
-        return self.sent < MESSAGES_PER_CONNECTION and time.monotonic() - self.used_at < IDLE_SECONDS
+        return self.sent < MESSAGES_PER_CONNECTION and self.idle() < IDLE_SECONDS
 
 
 class SmtpMailer:
@@ -60,6 +66,7 @@ class SmtpMailer:
         self._threads = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="smtp")
         self._lock = threading.Lock()
         self._idle: list[_Kept] = []  # open and between messages, the last used last
+        self._closed = False
         self.connections_opened = 0
 
     @property
@@ -72,55 +79,48 @@ class SmtpMailer:
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._send, message)
 
     async def aclose(self) -> None:
-        """QUIT on the idle connections, at shutdown (a relay also copes with none)."""
+        """QUIT on the idle connections, at shutdown (a relay also copes with none);
+        a connection still carrying a message is closed when it is done."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        await asyncio.to_thread(lambda: [_quit(k) for k in idle])
-        self._threads.shutdown(wait=False, cancel_futures=True)
+            idle, self._idle, self._closed = self._idle, [], True
+        await asyncio.to_thread(lambda: [_quit(k, timeout=1.0) for k in idle])
+        self._threads.shutdown(wait=False)
 
     def _send(self, message: EmailMessage) -> tuple[int | None, str]:
-        kept = self._take()
+        kept = None
         try:
-            if kept is not None:
-                try:
-                    return self._over(kept, message)
-                except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as exc:
-                    # Dropped while kept (an idle timeout: "421 timeout", a relay restart),
-                    # found at the first command: once more on a fresh connection. (Were it
-                    # dropped after the relay took the message, that arrives twice under one
-                    # Message-ID.)
-                    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code != 421:
-                        raise
-                    kept = _quit(kept)
-            kept = self._connect()
-            return self._over(kept, message)
+            kept = self._take() or self._connect()
+            kept.sent += 1
+            refused = kept.smtp.send_message(message)  # raises when every recipient is refused
+            if refused:  # some of several (operations' addresses): the others have it, sent again it repeats
+                log.warning("email_recipients_refused", refused=len(refused),
+                            codes=sorted({code for code, _ in refused.values()}))
+            return 250, ""
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:
+            # The relay would not let us in (a login refused: rotated credentials?): no
+            # verdict on the message, which is tried again like any failed attempt.
+            kept = _quit(kept)
+            return None, f"SMTP session refused: {exc.smtp_code}"
         except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code == 421:  # the relay is closing this connection
-                kept = _quit(kept)
+            kept = _cleared(kept)
             return exc.smtp_code, f"relay answered {exc.smtp_code}"
         except smtplib.SMTPRecipientsRefused as exc:
+            kept = _cleared(kept)
             code = next(iter(exc.recipients.values()))[0] if exc.recipients else None
             return code, f"relay refused the recipient: {code}"
         except (smtplib.SMTPException, OSError) as exc:
-            kept = _quit(kept)
+            kept = _quit(kept, timeout=0)
             return None, f"SMTP failed: {exc.__class__.__name__}"
         except BaseException:  # the conversation is in an unknown state: not for the next message
-            kept = _quit(kept)
+            kept = _quit(kept, timeout=0)
             raise
         finally:
             if kept is not None:
                 self._give(kept)
 
-    def _over(self, kept: _Kept, message: EmailMessage) -> tuple[int | None, str]:
-        kept.sent += 1
-        refused = kept.smtp.send_message(message)  # raises when every recipient is refused
-        if refused:  # some of several (operations' addresses): the others have it, sent again it repeats
-            log.warning("email_recipients_refused", refused=len(refused),
-                        codes=sorted({code for code, _ in refused.values()}))
-        return 250, ""
-
     def _take(self) -> _Kept | None:
-        """The connection used last, if still fresh enough (the others idle longer: ended)."""
+        """The connection used last, if still fresh enough and, after a pause, still
+        there (NOOP); the others idle longer are closed."""
         with self._lock:
             kept = self._idle.pop() if self._idle else None
             stale = [k for k in self._idle if not k.fresh_enough()]
@@ -128,14 +128,24 @@ class SmtpMailer:
         if kept is not None and not kept.fresh_enough():
             stale.append(kept)
             kept = None
-        for k in stale:
-            _quit(k)
+        for k in stale:  # no QUIT: a relay that silently dropped it would hold this message up
+            _quit(k, timeout=0)
+        if kept is not None and kept.idle() >= PROBE_AFTER_SECONDS:
+            try:
+                code, _ = kept.smtp.noop()
+            except (smtplib.SMTPException, OSError):
+                code = None
+            if code != 250:
+                kept = _quit(kept, timeout=0)
         return kept
 
     def _give(self, kept: _Kept) -> None:
         kept.used_at = time.monotonic()
         with self._lock:
-            self._idle.append(kept)
+            if not self._closed:
+                self._idle.append(kept)
+                return
+        _quit(kept, timeout=1.0)
 
     def _connect(self) -> _Kept:
         smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
@@ -152,9 +162,25 @@ class SmtpMailer:
         return _Kept(smtp)
 
 
-def _quit(kept: _Kept | None) -> None:  # None: for `kept = _quit(kept)`
-    """Ends a connection politely (QUIT), or as it can; always None (nothing kept)."""
+def _cleared(kept: _Kept | None) -> _Kept | None:
+    """The connection after a refusal, if RSET leaves it ready for another message
+    (a refusal of the DATA command leaves the relay holding the sender and
+    recipients); else closed, None."""
+    if kept is None or kept.smtp.sock is None:  # smtplib closed it (a 421)
+        return _quit(kept, timeout=0)
+    try:
+        code, _ = kept.smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        code = None
+    return kept if code == 250 else _quit(kept, timeout=0)
+
+
+def _quit(kept: _Kept | None, timeout: float | None = None) -> None:  # None: for `kept = _quit(kept)`
+    """Ends a connection: QUIT first unless `timeout` is 0 (a dropped or wedged one)."""
     if kept is not None:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            kept.smtp.quit()
+        if timeout != 0:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                if timeout is not None and kept.smtp.sock is not None:
+                    kept.smtp.sock.settimeout(timeout)
+                kept.smtp.quit()
         kept.smtp.close()

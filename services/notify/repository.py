@@ -46,10 +46,6 @@ Stop = Callable[[str, str, str], bool]
 ENDPOINTS = "webhook_endpoints"
 DELIVERIES = "deliveries"
 WRITES_TOGETHER = 200  # outcomes in one bulk write at most
-# An outcome waits this long for others to share its write: nothing but the sender's
-# slot waits on it, and on the embedded store a request costs ~1.5 ms of CPU on top of
-# ~1.7 per document it updates (three requests per case for six notices became one).
-OUTCOMES_LINGER_SECONDS = 0.1
 ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
 
 
@@ -184,16 +180,15 @@ def _attempt(entry: dict) -> Attempt:
 
 class GuardedWrites:
     """Outcomes recorded outside any transaction (delivered, failed, skipped, postponed):
-    each one guarded update of one delivery. Those made within OUTCOMES_LINGER_SECONDS
-    of each other, or while one is on its way to the store, go together in one bulk
-    write (secondlook/groups.py): one request for a burst of outcomes, and each is
-    still told whether its guard held (an update that did not match leaves its token
-    unwritten)."""
+    each one guarded update of one delivery. Those made while one is on its way to the
+    store go together in the next bulk write (secondlook/groups.py): one request for a
+    burst of outcomes, and each is still told whether its guard held (an update that
+    did not match leaves its token unwritten)."""
 
     def __init__(self, db: AsyncDatabase, session=None):
         self._db = db
         self._session = session
-        self._groups = Groups(self._write, limit=1, max_size=WRITES_TOGETHER, linger=OUTCOMES_LINGER_SECONDS)
+        self._groups = Groups(self._write, limit=1, max_size=WRITES_TOGETHER)
 
     async def update(self, guard: dict, change: dict) -> bool:
         if self._session is not None:  # inside a transaction: its own write

@@ -276,7 +276,7 @@ async def test_a_reviewer_hears_of_an_offer_and_operations_of_a_case_nobody_can_
     directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
     intake, submitter = clients.submitter(stack_settings, stack.target("intake"), "tenant-reviewer-notices")
     try:
-        await list_specialists(directory, admin, "US-KS", ("ks-reach", 1.0, ""), phone="+14155550177")
+        await list_specialists(directory, admin, "US-KS", ("ks-reach", 1.0, ""), phone="+14155550299")
         offered = case_for("reviewer-notice", "US-KS", panel_requested=False, blind_review_requested=False)
         nobody = case_for("ops-notice", "US-WV", panel_requested=False, blind_review_requested=False)  # nobody there
         offered_id, nobody_id = [(await intake.SubmitCase(r, metadata=submitter.metadata, timeout=10)).case_id
@@ -287,7 +287,7 @@ async def test_a_reviewer_hears_of_an_offer_and_operations_of_a_case_nobody_can_
         assert "offered to you" in str(emails[0]["Subject"]) and offered_id not in mail.body(emails[0])
         assert offered.diagnosis_code not in mail.body(emails[0])
         texts = await eventually(lambda: asyncio.sleep(0, result=[t for t in stack.texts()
-                                                                  if t["to"] == "+14155550177"]),
+                                                                  if t["to"] == "+14155550299"]),
                                  30, "the reviewer's offer text")
         assert "offered to you" in texts[0]["body"]
         escalations = await eventually(lambda: asyncio.sleep(0, result=[

@@ -43,21 +43,3 @@ async def test_a_group_cancelled_midway_counts_nothing_as_done():
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-
-
-async def test_a_lingering_group_takes_what_arrives_before_it_starts():
-    groups_run: list[list[int]] = []
-
-    async def run(items):
-        groups_run.append(items)
-        return items
-
-    groups = Groups(run, limit=1, max_size=10, linger=0.05)
-    first = asyncio.ensure_future(groups.submit(0))
-    await asyncio.sleep(0)  # the group is lingering: nothing has run
-    assert groups_run == []
-    later = [asyncio.ensure_future(groups.submit(i)) for i in (1, 2)]
-    assert await asyncio.gather(first, *later) == [0, 1, 2]
-    assert groups_run == [[0, 1, 2]]  # one group, not the first item alone
-    # An item submitted after the group started goes in the next one.
-    assert await groups.submit(3) == 3 and groups_run == [[0, 1, 2], [3]]
