@@ -3,7 +3,7 @@ the benchmark and the tests (aiosmtpd, in a thread of this process).
 
 It accepts any sender and recipient, without TLS or authentication, on
 127.0.0.1 only; notify reaches it with SECONDLOOK_SMTP_STARTTLS=false. Messages
-are kept in memory (parsed when read) (and appended to a file when one is given, for a
+are kept in memory, parsed when read, and appended to a file when one is given (for a
 developer to read); nothing leaves the machine.
 """
 

@@ -83,7 +83,7 @@ class SmtpMailer:
         a connection still carrying a message is closed when it is done."""
         with self._lock:
             idle, self._idle, self._closed = self._idle, [], True
-        await asyncio.to_thread(lambda: [_quit(k, timeout=1.0) for k in idle])
+        await asyncio.to_thread(lambda: [_close(k, quit_within=1.0) for k in idle])
         self._threads.shutdown(wait=False)
 
     def _send(self, message: EmailMessage) -> tuple[int | None, str]:
@@ -99,7 +99,7 @@ class SmtpMailer:
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:
             # The relay would not let us in (a login refused: rotated credentials?): no
             # verdict on the message, which is tried again like any failed attempt.
-            kept = _quit(kept)
+            kept = _close(kept)
             return None, f"SMTP session refused: {exc.smtp_code}"
         except smtplib.SMTPResponseException as exc:
             kept = _cleared(kept)
@@ -109,10 +109,10 @@ class SmtpMailer:
             code = next(iter(exc.recipients.values()))[0] if exc.recipients else None
             return code, f"relay refused the recipient: {code}"
         except (smtplib.SMTPException, OSError) as exc:
-            kept = _quit(kept, timeout=0)
+            kept = _close(kept)
             return None, f"SMTP failed: {exc.__class__.__name__}"
         except BaseException:  # the conversation is in an unknown state: not for the next message
-            kept = _quit(kept, timeout=0)
+            kept = _close(kept)
             raise
         finally:
             if kept is not None:
@@ -129,14 +129,14 @@ class SmtpMailer:
             stale.append(kept)
             kept = None
         for k in stale:  # no QUIT: a relay that silently dropped it would hold this message up
-            _quit(k, timeout=0)
+            _close(k)
         if kept is not None and kept.idle() >= PROBE_AFTER_SECONDS:
             try:
                 code, _ = kept.smtp.noop()
             except (smtplib.SMTPException, OSError):
                 code = None
             if code != 250:
-                kept = _quit(kept, timeout=0)
+                kept = _close(kept)
         return kept
 
     def _give(self, kept: _Kept) -> None:
@@ -145,7 +145,7 @@ class SmtpMailer:
             if not self._closed:
                 self._idle.append(kept)
                 return
-        _quit(kept, timeout=1.0)
+        _close(kept, quit_within=1.0)
 
     def _connect(self) -> _Kept:
         smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
@@ -167,20 +167,20 @@ def _cleared(kept: _Kept | None) -> _Kept | None:
     (a refusal of the DATA command leaves the relay holding the sender and
     recipients); else closed, None."""
     if kept is None or kept.smtp.sock is None:  # smtplib closed it (a 421)
-        return _quit(kept, timeout=0)
+        return _close(kept)
     try:
         code, _ = kept.smtp.rset()
     except (smtplib.SMTPException, OSError):
         code = None
-    return kept if code == 250 else _quit(kept, timeout=0)
+    return kept if code == 250 else _close(kept)
 
 
-def _quit(kept: _Kept | None, timeout: float | None = None) -> None:  # None: for `kept = _quit(kept)`
-    """Ends a connection: QUIT first unless `timeout` is 0 (a dropped or wedged one)."""
+def _close(kept: _Kept | None, quit_within: float = 0.0) -> None:  # None: for `kept = _close(kept)`
+    """Ends a connection, with a QUIT answered within `quit_within` seconds when that
+    is more than 0 (at shutdown); a failed or dropped one is just closed."""
     if kept is not None:
-        if timeout != 0:
+        if quit_within > 0 and kept.smtp.sock is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
-                if timeout is not None and kept.smtp.sock is not None:
-                    kept.smtp.sock.settimeout(timeout)
+                kept.smtp.sock.settimeout(quit_within)
                 kept.smtp.quit()
         kept.smtp.close()
