@@ -25,6 +25,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import aiohttp
 import grpc
@@ -36,7 +38,7 @@ from secondlook.serviceclient import ServiceUnavailable
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .domain.deliveries import Attempt, Delivery
+from .domain.deliveries import CANCELLED, DELIVERED, SKIPPED, Attempt, Delivery, settled_at_once
 from .domain.notices import SmsText
 from .domain.routing import EMAIL, PERSON_CHANNELS, SMS, carries_claim_response, stopped_by_withdrawal
 from .domain.webhooks import check_endpoint_url, headers, with_claim_response
@@ -55,6 +57,31 @@ SENDING_AT_ONCE = 50  # POSTs under way at once
 FRESH_WAIT_SECONDS = 10.0
 WITHDRAWN_MEMORY = 10_000  # withdrawn cases this replica remembers, to send nothing new for them
 COMPOSE_SECONDS = 8.0  # reading the contacts and rendering a notice to a person, at most
+# How long an event's handler waits for the first attempts at its notices to people, to
+# write them once with their outcome; one still under way then is written claimed and
+# its outcome recorded when it ends (a slow relay holds the consumer this long, no more).
+SETTLE_SECONDS = 2.0
+FIRST_ATTEMPTS_HELD = 10_000  # first attempts remembered until written (a failed write's retry joins them)
+FAILED, POSTPONED = "failed", "postponed"  # how an attempt ended, besides DELIVERED, SKIPPED, CANCELLED
+
+
+@dataclass(frozen=True)
+class Tried:
+    """How an attempt at a notice to a person ended, before anything is recorded."""
+    status: str  # DELIVERED, SKIPPED, FAILED, POSTPONED (until `wait_until`), CANCELLED (not begun: no attempt)
+    attempt: Attempt | None
+    wait_until: datetime | None = None
+
+
+def _counted(delivery: Delivery, status: str, attempt: Attempt) -> None:
+    """A notice to a person delivered or skipped, recorded: counted and logged."""
+    if status == DELIVERED:
+        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
+        log.info(f"{delivery.channel}_delivered", recipient=delivery.recipient, attempts=delivery.attempts,
+                 seconds=attempt.latency_ms / 1000)
+    else:
+        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
+        log.info(f"{delivery.channel}_skipped", recipient=delivery.recipient, why=attempt.error)
 
 
 def refused_for_good(channel: str, code: int) -> bool:
@@ -162,6 +189,7 @@ class Dispatcher:
         # (in the store it is marked, and cancelled if it is ever claimed again).
         self._withdrawn: OrderedDict[str, None] = OrderedDict()
         self._sender: WebhookSender | None = None  # while running
+        self._first: OrderedDict[str, asyncio.Task[Tried]] = OrderedDict()  # first attempts not yet written
 
     async def post(self, url: str, secrets: list[str], webhook_id: str, body: bytes) -> tuple[int | None, str]:
         """One signed POST through the running sender (SendTestEvent's)."""
@@ -234,9 +262,7 @@ class Dispatcher:
 
     def _start_fresh(self, sender: WebhookSender) -> None:
         while self._fresh:
-            task = asyncio.create_task(self._send_fresh(sender, self._fresh.popleft()))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._track(self._send_fresh(sender, self._fresh.popleft()))
 
     async def _send_fresh(self, sender: WebhookSender, delivery: Delivery) -> None:
         async with self._sending:
@@ -265,16 +291,21 @@ class Dispatcher:
         await asyncio.gather(*tasks)
         return len(tasks)
 
+    def _attempt(self, delivery: Delivery) -> Callable[..., Attempt]:
+        """Starts timing an attempt at `delivery`: call the result with its outcome."""
+        at, started = self._clock.now(), time.perf_counter()
+
+        def attempt(outcome: str, status: int | None = None, error: str = "") -> Attempt:
+            return Attempt(number=delivery.attempts, at=at, outcome=outcome, status_code=status or 0,
+                           error=error, latency_ms=round((time.perf_counter() - started) * 1000))
+
+        return attempt
+
     async def _send(self, sender: WebhookSender, delivery: Delivery) -> None:
         with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
-            at, started = self._clock.now(), time.perf_counter()
-
-            def attempt(outcome: str, status: int | None = None, error: str = "") -> Attempt:
-                return Attempt(number=delivery.attempts, at=at, outcome=outcome, status_code=status or 0,
-                               error=error, latency_ms=round((time.perf_counter() - started) * 1000))
-
+            attempt = self._attempt(delivery)
             if delivery.channel in PERSON_CHANNELS:
-                return await self._send_to_person(delivery, attempt)
+                return await self._record_person(delivery, await self._try_person(delivery, attempt))
             endpoint, why_not = await usecases.target_of(self._endpoints, delivery)
             if endpoint is None:
                 return await self._failed(delivery, attempt("failed", error=why_not))
@@ -317,11 +348,12 @@ class Dispatcher:
             return None, "intake answered with another tenant's prior authorization"
         return with_claim_response(delivery.body, json.loads(claim_response)), ""
 
-    async def _send_to_person(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> None:
+    async def _try_person(self, delivery: Delivery, attempt: Callable[..., Attempt]) -> Tried:
+        """One attempt at a notice to a person: composed, then handed to its channel.
+        Records nothing (the caller does)."""
         people = self._people
         if people is None or delivery.channel not in people.channels:  # written by a replica that has it
-            return await self._failed(delivery, attempt("failed", error=f"{delivery.channel} is not set up on "
-                                                                        "this replica"))
+            return Tried(FAILED, attempt("failed", error=f"{delivery.channel} is not set up on this replica"))
         try:
             # Bounded before the hand-off only: a send once started runs to its own timeout
             # (cut short, it might reach the person and still count as failed).
@@ -332,39 +364,112 @@ class Dispatcher:
                                                   reviewers=people.reviewers, operations_email=people.operations_email)
             if prepared.wait_until is not None:
                 why = f"{prepared.why_waiting}: waits until {prepared.wait_until.isoformat(timespec='minutes')}"
-                if await usecases.record_postponed(self._queue, delivery, attempt("postponed", error=why),
-                                                   prepared.wait_until, self._max_attempts):
-                    metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "postponed").inc()
-                    self.ask_store()  # learns when it falls due
-                return
+                return Tried(POSTPONED, attempt("postponed", error=why), prepared.wait_until)
             if prepared.outgoing is None:
-                why_not = prepared.skipped
-                if await usecases.record_skipped(self._queue, delivery, attempt("failed", error=why_not)):
-                    metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
-                    log.info(f"{delivery.channel}_skipped", recipient=delivery.recipient, why=why_not)
-                return
+                return Tried(SKIPPED, attempt("failed", error=prepared.skipped))
             code, error = await people.send(prepared.outgoing)
         except ServiceUnavailable:
-            return await self._failed(delivery, attempt("failed", error="contact details not readable now (intake or "
-                                                                        "matching unavailable)"))
+            return Tried(FAILED, attempt("failed", error="contact details not readable now (intake or matching "
+                                                         "unavailable)"))
         except TimeoutError:
-            return await self._failed(delivery, attempt("failed", error="contact details not read in time"))
+            return Tried(FAILED, attempt("failed", error="contact details not read in time"))
         except Exception as exc:  # a refusal by intake, a broken template, ...: an attempt, tried again, then dead
             log.warning(f"{delivery.channel}_not_sent", error=type(exc).__name__)
-            return await self._failed(delivery, attempt("failed", error=f"not sent: {type(exc).__name__}"))
+            return Tried(FAILED, attempt("failed", error=f"not sent: {type(exc).__name__}"))
         if code is not None and refused_for_good(delivery.channel, code):  # e.g. no such mailbox, an invalid number
-            if await usecases.record_skipped(self._queue, delivery, attempt("failed", code, error)):
-                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "skipped").inc()
-            return
+            return Tried(SKIPPED, attempt("failed", code, error))
         if code is None or not 200 <= code < 300:
-            return await self._failed(delivery, attempt("failed", code, error))
-        done = attempt("delivered", code)
-        if not await usecases.record_delivered(self._transact, self._queue, self._clock, delivery, done):
+            return Tried(FAILED, attempt("failed", code, error))
+        return Tried(DELIVERED, attempt("delivered", code))
+
+    async def _record_person(self, delivery: Delivery, tried: Tried) -> None:
+        """Records an attempt at a notice to a person that is in the store, claimed for it."""
+        if tried.status == CANCELLED:  # its case was withdrawn before it began: cancelled once its lease runs out
+            await self._queue.cancel_undelivered(delivery.case_id, self._clock.now())
+            return
+        assert tried.attempt is not None
+        if tried.status == FAILED:
+            return await self._failed(delivery, tried.attempt)
+        if tried.status == POSTPONED:
+            assert tried.wait_until is not None
+            if await usecases.record_postponed(self._queue, delivery, tried.attempt, tried.wait_until,
+                                               self._max_attempts):
+                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "postponed").inc()
+                self.ask_store()  # learns when it falls due
+            return
+        if tried.status == SKIPPED:
+            recorded = await usecases.record_skipped(self._queue, delivery, tried.attempt)
+        else:
+            recorded = await usecases.record_delivered(self._transact, self._queue, self._clock, delivery,
+                                                       tried.attempt)
+        if not recorded:
             log.warning(f"{delivery.channel}_outcome_superseded", attempts=delivery.attempts)
             return
-        metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
-        log.info(f"{delivery.channel}_delivered", recipient=delivery.recipient, attempts=delivery.attempts,
-                 seconds=done.latency_ms / 1000)
+        _counted(delivery, tried.status, tried.attempt)
+
+    # --- notices to people sent before they are written (usecases.FirstAttempts) ----------
+    async def settle(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
+        tasks = [self._first_attempt(d) for d in deliveries]
+        if tasks:
+            await asyncio.wait(tasks, timeout=SETTLE_SECONDS)
+        now, settled = self._clock.now(), {}
+        for delivery, task in zip(deliveries, tasks, strict=True):
+            if task.done() and not task.cancelled() and task.exception() is None:
+                tried = task.result()
+                after = settled_at_once(delivery, tried.status, tried.attempt, now)
+                if after is not None:
+                    settled[delivery.delivery_id] = after
+        return settled
+
+    def written(self, settled: list[Delivery], claimed: list[Delivery], repeats: list[Delivery]) -> None:
+        for delivery in settled:
+            self._first.pop(delivery.delivery_id, None)
+            if delivery.status != CANCELLED:
+                with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
+                    _counted(delivery, delivery.status, delivery.log[-1])
+        for delivery in repeats:  # a redelivery raced another sender: both may have sent it
+            if (task := self._first.pop(delivery.delivery_id, None)) is not None:
+                with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
+                    log.warning(f"{delivery.channel}_written_by_another_sender", done=task.done())
+        for delivery in claimed:
+            if (task := self._first.pop(delivery.delivery_id, None)) is not None:
+                self._track(self._finish_first(delivery, task))
+
+    def _first_attempt(self, delivery: Delivery) -> asyncio.Task[Tried]:
+        """The first attempt at `delivery`, started now, or the one under way (a repeat of
+        its event while the first is not written yet, e.g. the write failed)."""
+        task = self._first.get(delivery.delivery_id)
+        if task is None:
+            task = self._first[delivery.delivery_id] = self._track(self._try_first(delivery))
+            while len(self._first) > FIRST_ATTEMPTS_HELD:
+                self._first.popitem(last=False)
+        return task
+
+    async def _try_first(self, delivery: Delivery) -> Tried:
+        with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
+            async with self._sending:
+                if delivery.case_id in self._withdrawn and stopped_by_withdrawal(delivery.kind, delivery.recipient):
+                    return Tried(CANCELLED, None)
+                return await self._try_person(delivery, self._attempt(delivery))
+
+    async def _finish_first(self, delivery: Delivery, task: asyncio.Task[Tried]) -> None:
+        """A first attempt that outlasted the wait: recorded once it ends, like any other."""
+        with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
+            try:
+                tried = await task
+            except asyncio.CancelledError:  # stopping: its lease runs out and it is claimed again
+                return
+            try:
+                await self._record_person(delivery, tried)
+            except Exception as exc:  # e.g. the store went away: the lease runs out
+                log.warning(f"{delivery.channel}_outcome_not_recorded", error=type(exc).__name__)
+                self.ask_store(in_seconds=self.lease_seconds)
+
+    def _track(self, work: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _failed(self, delivery: Delivery, attempt: Attempt) -> None:
         error = attempt.error

@@ -18,12 +18,12 @@ from .repository import EndpointRepository, MongoDeliveries, MongoDeliveryQueue
 def make_handlers(db: AsyncDatabase, endpoints: EndpointRepository, clock: Clock,
                   send: Callable[[list[Delivery]], None], lease_seconds: float,
                   withdrawn: Callable[[str], None], channels: frozenset[str] = frozenset(),
-                  escalate: bool = False) -> dict[str, Guarded]:
+                  escalate: bool = False, people: usecases.FirstAttempts | None = None) -> dict[str, Guarded]:
     deliveries, queue = MongoDeliveries(db), MongoDeliveryQueue(db)
     # One handler for every notice: a poll batch's events of all types are written together.
     notices = Guarded.batched(lambda events: usecases.record_notices(deliveries, endpoints, events, clock, send,
                                                                      lease_seconds, channels=channels,
-                                                                     escalate=escalate))
+                                                                     escalate=escalate, people=people))
     return {
         **{event_type: notices for event_type in ROUTED_TYPES},
         "assignments.withdrawn": Guarded(lambda event: usecases.cancel_deliveries(queue, clock, event, withdrawn)),

@@ -49,10 +49,17 @@ WRITES_TOGETHER = 200  # outcomes in one bulk write at most
 ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
 
 
+@dataclasses.dataclass
+class Written:
+    """What a batch of events already has in the store."""
+    routed: set[str] = dataclasses.field(default_factory=set)  # the events whose webhooks were routed
+    deliveries: set[str] = dataclasses.field(default_factory=set)  # the ids of their deliveries
+
+
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> bool: ...
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]: ...
-    async def routed(self, events: list[tuple[str, str]]) -> set[str]: ...
+    async def written(self, events: list[tuple[str, str]]) -> Written: ...
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool: ...
     async def mark_dead(self, delivery: Delivery, attempt: Attempt) -> str: ...
 
@@ -107,6 +114,14 @@ def _doc(d: Delivery) -> dict:
         doc["person_id"] = d.person_id
     if d.expedited:
         doc["expedited"] = True
+    if d.log:  # written with its first attempt's outcome (domain/deliveries.py: settled_at_once)
+        doc["log"] = [_entry(a) for a in d.log[-ATTEMPTS_KEPT:]]
+    if d.delivered_at is not None:
+        doc.update(delivered_at=d.delivered_at, last_status_code=d.log[-1].status_code if d.log else 0)
+    if d.last_error:
+        doc["last_error"] = d.last_error
+    if d.cancelled_at is not None:
+        doc["cancelled_at"] = d.cancelled_at
     return doc
 
 
@@ -120,6 +135,7 @@ def _delivery(doc: dict) -> Delivery:
         kind=doc.get("kind", OPINION_READY), log=tuple(_attempt(e) for e in doc.get("log", ())),
         delivered_at=doc.get("delivered_at"), last_error=doc.get("last_error", ""),
         person_id=doc.get("person_id", ""), expedited=doc.get("expedited", False),
+        cancelled_at=doc.get("cancelled_at"),
     )
 
 
@@ -138,12 +154,16 @@ class MongoDeliveries:
         """`add` for several, in one request."""
         return await insert_once(self._db[DELIVERIES], [_doc(d) for d in deliveries], self._session)
 
-    async def routed(self, events: list[tuple[str, str]]) -> set[str]:
-        """Of these (case id, event id), the events whose webhooks were routed already."""
-        docs = self._db[DELIVERIES].find(
-            {"case_id": {"$in": sorted({c for c, _ in events})}, "event_id": {"$in": [e for _, e in events]},
-             "channel": WEBHOOK}, projection={"event_id": 1, "_id": 0}, session=self._session)
-        return {d["event_id"] async for d in docs}
+    async def written(self, events: list[tuple[str, str]]) -> Written:
+        """What these (case id, event id) already have in the store, in one read."""
+        written = Written()
+        async for d in self._db[DELIVERIES].find(
+                {"case_id": {"$in": sorted({c for c, _ in events})}, "event_id": {"$in": [e for _, e in events]}},
+                projection={"event_id": 1, "channel": 1}, session=self._session):
+            written.deliveries.add(d["_id"])
+            if d["channel"] == WEBHOOK:
+                written.routed.add(d["event_id"])
+        return written
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         result = await self._db[DELIVERIES].update_one(_sending(delivery), _delivered(now, attempt),
@@ -156,11 +176,14 @@ class MongoDeliveries:
                                   self._session)
 
 
+def _entry(attempt: Attempt) -> dict:
+    return {"n": attempt.number, "at": attempt.at, "outcome": attempt.outcome, "status_code": attempt.status_code,
+            "error": attempt.error[:300], "latency_ms": attempt.latency_ms}
+
+
 def _logged(attempt: Attempt) -> dict:
     """The $push that appends an attempt to the delivery's log (the latest ATTEMPTS_KEPT kept)."""
-    entry = {"n": attempt.number, "at": attempt.at, "outcome": attempt.outcome, "status_code": attempt.status_code,
-             "error": attempt.error[:300], "latency_ms": attempt.latency_ms}
-    return {"log": {"$each": [entry], "$slice": -ATTEMPTS_KEPT}}
+    return {"log": {"$each": [_entry(attempt)], "$slice": -ATTEMPTS_KEPT}}
 
 
 def _sending(delivery: Delivery) -> dict:

@@ -73,7 +73,7 @@ from .domain.routing import (
 )
 from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
 from .preference_repository import PreferenceRepository
-from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository
+from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository, Written
 
 log = get_logger(__name__)
 
@@ -114,52 +114,87 @@ class EndpointChanged(Exception):
 
 
 # --- events ----------------------------------------------------------------------
+class FirstAttempts(Protocol):
+    """Notices to people sent before they are written (dispatcher.py)."""
+
+    async def settle(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
+        """Sends them now (a repeat joins the send under way); returns, by id, those
+        whose first attempt ended them for good within a short wait, as they are to
+        be written (domain: settled_at_once). The others are still being sent."""
+        ...
+
+    def written(self, settled: list[Delivery], claimed: list[Delivery], repeats: list[Delivery]) -> None:
+        """After the write: `settled` are in the store with their outcome, `claimed` are
+        there claimed for the attempt under way (its outcome is to be recorded there),
+        and `repeats` were there already, written by another sender."""
+
+
 async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepository, events: list[Event],
                          clock: Clock, send: Callable[[list[Delivery]], None], lease_seconds: float,
-                         channels: frozenset[str] = frozenset(), escalate: bool = False) -> list[bool]:
+                         channels: frozenset[str] = frozenset(), escalate: bool = False,
+                         people: FirstAttempts | None = None) -> list[bool]:
     """Lifecycle events (domain/routing.py): each one a webhook delivery to every one of
     the submitting tenant's endpoints that receives its type (an opinion's, or a
     request for information, to the tenant when none does: it waits, retried, for
     one to be set up), and on each of `channels` (e-mail, text) the notices to the
-    people it tells (operations only with `escalate`: an address is set up), all in
-    one write that only inserts (a delivery's id comes from
-    its event, recipient and channel: once, however often the event arrives; no
-    transaction). An event nobody hears of writes nothing. Each delivery is written
-    already claimed for its first attempt and handed to `send` once durable. A
-    repeat is left to whoever wrote it first (if that sender died, its lease runs
-    out and the delivery is claimed again). An event's webhooks are routed once:
-    when it comes again (a redrive, a redelivery) the endpoints may have changed,
-    and routing it anew would send one notice to an endpoint under two ids (one
-    read finds the events routed before). Per event False when it was a repeat."""
+    people it tells (operations only with `escalate`: an address is set up). A
+    delivery's id comes from its event, recipient and channel: once, however often
+    the event arrives; nothing here is a transaction, only inserts.
+
+    One read finds what the events already have (a redelivery, a redrive): an
+    event's webhooks are routed once (when it comes again the endpoints may have
+    changed, and routing it anew would send one notice to an endpoint under two
+    ids), and a notice to a person is sent once. The new webhooks are written
+    already claimed for their first attempt and handed to `send` once durable.
+    The new notices to people are first sent (`people`), then written in one
+    insert: those the attempt ended (delivered, no address) with their outcome,
+    the rest claimed for the attempt still under way. Until then the event, not
+    yet committed by the consumer, stands for them: a notify that dies before the
+    write is handed the event again and sends them again (as a sender that dies
+    mid-send is tried again once its lease runs out). Without `people` they are
+    written claimed and handed to `send` like webhooks. Per event False when it
+    was a repeat."""
     now = clock.now()
     lease = now + timedelta(seconds=lease_seconds)
     routes = [route_of(event) for event in events]
     targets: dict[int, list[str | None]] = {}  # by event: its endpoints (None: the tenant)
+    personal: list[tuple[int, Delivery]] = []  # by event: its notices to people
     for i, (event, route) in enumerate(zip(events, routes, strict=True)):
-        if route is not None and route.to_tenant:
+        if route is None:
+            continue
+        if route.to_tenant:
             receiving = [e.endpoint_id for e in await endpoints.of_tenant(event.tenant_id)
                          if e.receives(route.event_type)]
             if receiving or route.waits_for_endpoint:
                 targets[i] = list(receiving) or [None]
-    routed = await deliveries.routed([(events[i].case_id, events[i].event_id) for i in targets]) if targets else set()
-    fresh, owner = [], []
-    for i, (event, route) in enumerate(zip(events, routes, strict=True)):
-        if route is None:
-            continue
-        if i in targets and event.event_id not in routed:
-            for recipient in targets[i]:
-                fresh.append(tenant_delivery(event, route, now, claimed_until=lease, recipient=recipient))
-                owner.append(i)
         for channel in sorted(channels):
-            for personal in person_deliveries(event, route, channel, now, claimed_until=lease):
-                if personal.recipient != OPERATIONS or escalate:
-                    fresh.append(personal)
-                    owner.append(i)
-    added = await deliveries.add_many(fresh) if fresh else []
-    send([d for d, new in zip(fresh, added, strict=True) if new])
-    # A repeat: routed before, and every delivery of its to people there already.
-    return [any(new for o, new in zip(owner, added, strict=True) if o == i) or
-            (i not in owner and events[i].event_id not in routed) for i in range(len(events))]
+            personal.extend((i, d) for d in person_deliveries(event, route, channel, now, claimed_until=lease)
+                            if d.recipient != OPERATIONS or escalate)
+    noticed = sorted(set(targets) | {i for i, _ in personal})
+    written = await deliveries.written([(events[i].case_id, events[i].event_id) for i in noticed]) if noticed \
+        else Written()
+    applied = [i not in noticed for i in range(len(events))]  # an event nobody hears of writes nothing
+    hooks = [(i, tenant_delivery(events[i], routes[i], now, claimed_until=lease, recipient=recipient))
+             for i in targets if events[i].event_id not in written.routed for recipient in targets[i]]
+    fresh = [(i, d) for i, d in personal if d.delivery_id not in written.deliveries]
+    if people is None:
+        hooks, fresh = hooks + fresh, []
+    if hooks:
+        added = await deliveries.add_many([d for _, d in hooks])
+        send([d for (_, d), new in zip(hooks, added, strict=True) if new])
+        for (i, _), new in zip(hooks, added, strict=True):
+            applied[i] = applied[i] or new
+    if fresh:
+        assert people is not None
+        settled = await people.settle([d for _, d in fresh])
+        first = [settled.get(d.delivery_id, d) for _, d in fresh]
+        added = await deliveries.add_many(first)
+        people.written(settled=[d for d, new in zip(first, added, strict=True) if new and d.delivery_id in settled],
+                       claimed=[d for d, new in zip(first, added, strict=True) if new and d.delivery_id not in settled],
+                       repeats=[d for d, new in zip(first, added, strict=True) if not new])
+        for (i, _), new in zip(fresh, added, strict=True):
+            applied[i] = applied[i] or new
+    return applied
 
 
 async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[str, ...], max_attempts: int) -> int:

@@ -22,6 +22,7 @@ from services.notify.domain.deliveries import (
 from services.notify.domain.endpoints import Endpoint
 from services.notify.domain.preferences import TENANT, Preferences, preference_key
 from services.notify.domain.routing import stopped_by_withdrawal
+from services.notify.repository import Written
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 
@@ -49,9 +50,14 @@ class InMemoryDeliveries:
     async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
         return [await self.add(d) for d in deliveries]
 
-    async def routed(self, events: list[tuple[str, str]]) -> set[str]:
-        ids = {e for _, e in events}
-        return {d.event_id for d in self._state.deliveries.values() if d.event_id in ids and d.channel == "webhook"}
+    async def written(self, events: list[tuple[str, str]]) -> Written:
+        ids, written = {e for _, e in events}, Written()
+        for d in self._state.deliveries.values():
+            if d.event_id in ids:
+                written.deliveries.add(d.delivery_id)
+                if d.channel == "webhook":
+                    written.routed.add(d.event_id)
+        return written
 
     async def mark_delivered(self, delivery: Delivery, now: datetime, attempt: Attempt) -> bool:
         current = self._state.deliveries.get(delivery.delivery_id)

@@ -2,8 +2,10 @@
 patient and the referring physician each get one message with a plain-text and
 an HTML part, a relay that refuses at first is tried again, a recipient without
 an address is skipped, and intake being away is a failed attempt, not a lost
-notice. (The contacts come from a stand-in here; the e2e tests read them from
-intake.)"""
+notice. A message sent within the handler's wait is written once, with its
+outcome; one that outlasts it is written claimed and its outcome recorded when
+it ends; a write that fails does not send the notice again. (The contacts come
+from a stand-in here; the e2e tests read them from intake.)"""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import select
 from email.message import EmailMessage
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from devstack.smtpsink import SmtpSink
 from secondlook.clock import Clock
@@ -20,9 +23,10 @@ from secondlook.serviceclient import ServiceUnavailable
 from secondlook.store import Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
+from services.notify import dispatcher as dispatcher_module
 from services.notify import repository, usecases
 from services.notify.dispatcher import Dispatcher, PeopleChannels
-from services.notify.domain.deliveries import DELIVERED, SKIPPED
+from services.notify.domain.deliveries import DELIVERED, SENDING, SKIPPED
 from services.notify.mailer import SmtpMailer
 from services.notify.repository import (
     CachedEndpoints,
@@ -47,9 +51,12 @@ class Book:
             physician=intake_pb2.Contact(email="dr.who@example.org"))
         self.away = 0  # calls to answer "unavailable"
         self.asked: list[str] = []
+        self.answering = asyncio.Event()  # cleared: reads wait until it is set (a slow intake)
+        self.answering.set()
 
     async def of_case(self, case_id, purpose, channels):
         self.asked.append(purpose)
+        await self.answering.wait()
         if self.away:
             self.away -= 1
             raise ServiceUnavailable("UNAVAILABLE")
@@ -80,9 +87,10 @@ async def notify(infra_settings):
     await store.close()
 
 
-async def _notice(store, endpoints, dispatcher, event):
-    await usecases.record_notices(MongoDeliveries(store.db), endpoints, [event], Clock(), dispatcher.send_now,
-                                  dispatcher.fresh_lease_seconds, channels=frozenset({"email"}))
+async def _notice(store, endpoints, dispatcher, event, deliveries=None):
+    return await usecases.record_notices(deliveries or MongoDeliveries(store.db), endpoints, [event], Clock(),
+                                         dispatcher.send_now, dispatcher.fresh_lease_seconds,
+                                         channels=frozenset({"email"}), people=dispatcher)
 
 
 def _opinion(case_id="c1"):
@@ -94,11 +102,15 @@ async def _deliveries(store, channel="email") -> dict:
     return {d["recipient"]: d for d in await store.db[repository.DELIVERIES].find({"channel": channel}).to_list()}
 
 
-async def test_the_patient_and_the_physician_each_get_one_message_in_their_language(notify):
+async def test_the_patient_and_the_physician_each_get_one_message_in_their_language(notify, monkeypatch):
     store, sink, book, dispatcher, endpoints = notify
+    monkeypatch.setattr(dispatcher_module, "SETTLE_SECONDS", 30)  # however loaded the machine
     event = _opinion()
-    await _notice(store, endpoints, dispatcher, event)
-    await _notice(store, endpoints, dispatcher, event)  # redelivered: nothing more
+    assert await _notice(store, endpoints, dispatcher, event) == [True]
+    # Sent within the handler's wait: written once, with the outcome (no update ever sets a token).
+    written = await _all(store, DELIVERED, 2)
+    assert written and not any("outcome_token" in d or "lease_until" in d for d in written)
+    assert await _notice(store, endpoints, dispatcher, event) == [False]  # redelivered: nothing more
     await eventually(lambda: asyncio.sleep(0, result=len(sink.delivered()) >= 2), 20, "two e-mails")
     by_rcpt = {m["To"]: m for m in sink.delivered()}
     assert set(by_rcpt) == {"ada@example.org", "dr.who@example.org"}
@@ -139,6 +151,43 @@ async def test_a_refusing_relay_and_an_absent_intake_are_tried_again_and_no_addr
     outcomes = [entry for log in logs for entry in log[:-1]]
     assert ("failed", 451, "relay answered 451") in outcomes
     assert ("failed", 0, "contact details not readable now (intake or matching unavailable)") in outcomes
+
+
+async def test_a_send_that_outlasts_the_wait_is_written_claimed_and_recorded_when_it_ends(notify, monkeypatch):
+    store, sink, book, dispatcher, endpoints = notify
+    monkeypatch.setattr(dispatcher_module, "SETTLE_SECONDS", 0.05)
+    book.answering.clear()  # intake is slow to answer
+    assert await _notice(store, endpoints, dispatcher, _opinion("c4")) == [True]
+    claimed = await store.db[repository.DELIVERIES].find({"channel": "email"}).to_list()
+    assert {(d["recipient"], d["status"], d["attempts"]) for d in claimed} == \
+        {("patient", SENDING, 1), ("physician", SENDING, 1)}
+    assert not sink.delivered()
+    book.answering.set()
+    done = await eventually(lambda: _all(store, DELIVERED, 2), 20, "both recorded delivered once sent")
+    assert all("outcome_token" in d and d["log"][-1]["outcome"] == "delivered" for d in done)  # by an update
+    assert len(sink.delivered()) == 2
+
+
+class FailingOnce(MongoDeliveries):
+    """The store refuses the first write of the notices to people."""
+
+    failed = False
+
+    async def add_many(self, deliveries):
+        if not self.failed and any(d.channel == "email" for d in deliveries):
+            self.failed = True
+            raise AutoReconnect("the store went away")
+        return await super().add_many(deliveries)
+
+
+async def test_a_write_that_failed_after_the_send_does_not_send_again_when_the_event_is_retried(notify):
+    store, sink, book, dispatcher, endpoints = notify
+    failing, event = FailingOnce(store.db), _opinion("c5")
+    with pytest.raises(AutoReconnect):
+        await _notice(store, endpoints, dispatcher, event, deliveries=failing)
+    assert await _notice(store, endpoints, dispatcher, event, deliveries=failing) == [True]  # the consumer's retry
+    assert await _all(store, DELIVERED, 2)
+    assert len(sink.delivered()) == 2 and book.asked == [f"case.opinion_ready notice {event.event_id}"] * 2
 
 
 async def _all(store, status, n):

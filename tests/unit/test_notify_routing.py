@@ -43,9 +43,9 @@ class CountingDeliveries(InMemoryDeliveries):
         self.requests += 1
         return await super().add_many(deliveries)
 
-    async def routed(self, events):
+    async def written(self, events):
         self.requests += 1
-        return await super().routed(events)
+        return await super().written(events)
 
 
 def _endpoint(endpoint_id: str, event_types=(), tenant="t1", default=False) -> Endpoint:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from secondlook.events import Event, new_event
@@ -76,6 +76,7 @@ class Delivery:
     last_error: str = ""
     person_id: str = ""  # a reviewer's notice: the specialist's id (whose contact and preferences)
     expedited: bool = False  # known from the event (a reviewer's notice): never waits for quiet hours
+    cancelled_at: datetime | None = None
 
     @property
     def event_type(self) -> str:
@@ -135,6 +136,23 @@ def _new(event: Event, recipient: str, channel: str, kind: str, body: bytes, now
         **({"status": SENDING, "attempts": 1, "next_attempt_at": None, "lease_until": claimed_until} if claimed_until
            else {"status": PENDING, "attempts": 0, "next_attempt_at": now}),
     )
+
+
+def settled_at_once(delivery: Delivery, status: str, attempt: Attempt | None, now: datetime) -> Delivery | None:
+    """A notice to a person sent before it is written (its event not yet committed by
+    the consumer stands in for it): the delivery as first written when that first
+    attempt ended it for good, DELIVERED or SKIPPED (nobody to send it to), or when
+    its case was withdrawn before it began (CANCELLED, no attempt). One write with
+    its outcome instead of an insert and an update. None for any other outcome (a
+    failure, quiet hours): it is written claimed for that attempt, whose outcome is
+    then recorded like any other's."""
+    if status == CANCELLED:
+        return replace(delivery, status=CANCELLED, attempts=0, lease_until=None, cancelled_at=now)
+    if attempt is None or status not in (DELIVERED, SKIPPED):
+        return None
+    return replace(delivery, status=status, lease_until=None, log=(attempt,),
+                   delivered_at=now if status == DELIVERED else None,
+                   last_error=attempt.error[:300] if status == SKIPPED else "")
 
 
 def next_attempt(delivery: Delivery, now: datetime, max_attempts: int, rng: random.Random | None = None,
