@@ -3,14 +3,17 @@ webhooks through the webhook sender, sends e-mails through the SMTP relay (the
 address asked of intake at send time, the message rendered from the templates),
 and records each outcome through the use cases.
 
-A new delivery comes from memory: the handler writes it already claimed for
-its first attempt and hands it over (`send_now`), so a notice costs no read and
-no claim. The store is asked only for what memory cannot know: retries whose
-backoff ran out, leases of senders that died (here or on another replica),
-re-armed deliveries. Then the loop claims what is due, asks once when the next
-delivery falls due, and sleeps until then, or until told to ask again (a
-redrive, a failed attempt), at most a minute: an idle notify sends the store one
-query a minute.
+A new delivery comes from memory. A webhook: the handler writes it already
+claimed for its first attempt and hands it over (`send_now`). A notice to a
+person: the handler has it sent first (`send_first`) and writes it once with
+that attempt's outcome; one whose attempt goes on past the handler's wait is
+written claimed, and its outcome recorded here when it ends (`written`). So a
+new notice costs no claim. The store is asked only for what memory cannot know:
+retries whose backoff ran out, leases of senders that died (here or on another
+replica), re-armed deliveries. Then the loop claims what is due, asks once when
+the next delivery falls due, and sleeps until then, or until told to ask again
+(a redrive, a failed attempt), at most a minute: an idle notify sends the store
+one query a minute.
 
 A sender that dies mid-send leaves a lease that expires, and the delivery is
 tried again under the same webhook-id: receivers drop the repeat.
@@ -38,7 +41,7 @@ from secondlook.serviceclient import ServiceUnavailable
 from secondlook.unitofwork import Transact
 
 from . import usecases
-from .domain.deliveries import CANCELLED, DELIVERED, SKIPPED, Attempt, Delivery, settled_at_once
+from .domain.deliveries import CANCELLED, DELIVERED, SENDING, SKIPPED, Attempt, Delivery, settled_at_once
 from .domain.notices import SmsText
 from .domain.routing import EMAIL, PERSON_CHANNELS, SMS, carries_claim_response, stopped_by_withdrawal
 from .domain.webhooks import check_endpoint_url, headers, with_claim_response
@@ -62,13 +65,15 @@ COMPOSE_SECONDS = 8.0  # reading the contacts and rendering a notice to a person
 # its outcome recorded when it ends (a slow relay holds the consumer this long, no more).
 SETTLE_SECONDS = 2.0
 FIRST_ATTEMPTS_HELD = 10_000  # first attempts remembered until written (a failed write's retry joins them)
-FAILED, POSTPONED = "failed", "postponed"  # how an attempt ended, besides DELIVERED, SKIPPED, CANCELLED
+# How an attempt ended, besides DELIVERED, SKIPPED, CANCELLED; UNSENT: it waited for a
+# sender past its lease (the store's to hand out again once the lease runs out).
+FAILED, POSTPONED, UNSENT = "failed", "postponed", "unsent"
 
 
 @dataclass(frozen=True)
 class Tried:
     """How an attempt at a notice to a person ended, before anything is recorded."""
-    status: str  # DELIVERED, SKIPPED, FAILED, POSTPONED (until `wait_until`), CANCELLED (not begun: no attempt)
+    status: str  # DELIVERED, SKIPPED, FAILED, POSTPONED (until `wait_until`); CANCELLED, UNSENT: not begun
     attempt: Attempt | None
     wait_until: datetime | None = None
 
@@ -186,7 +191,8 @@ class Dispatcher:
         self._ask_store_at = 0.0  # monotonic: when the store must be asked what is due (0: at once)
         self._asked = 0  # bumped by every ask: a query under way does not push a later ask back
         # Cases withdrawn here: a notice of theirs handed over but not yet sent is not sent
-        # (in the store it is marked, and cancelled if it is ever claimed again).
+        # (a webhook's is marked in the store, and cancelled if it is ever claimed again; a
+        # person's is written cancelled).
         self._withdrawn: OrderedDict[str, None] = OrderedDict()
         self._sender: WebhookSender | None = None  # while running
         self._first: OrderedDict[str, asyncio.Task[Tried]] = OrderedDict()  # first attempts not yet written
@@ -305,7 +311,9 @@ class Dispatcher:
         with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
             attempt = self._attempt(delivery)
             if delivery.channel in PERSON_CHANNELS:
-                return await self._record_person(delivery, await self._try_person(delivery, attempt))
+                if not await self._record_person(delivery, await self._try_person(delivery, attempt)):
+                    log.warning(f"{delivery.channel}_outcome_superseded", attempts=delivery.attempts)
+                return
             endpoint, why_not = await usecases.target_of(self._endpoints, delivery)
             if endpoint is None:
                 return await self._failed(delivery, attempt("failed", error=why_not))
@@ -382,58 +390,67 @@ class Dispatcher:
             return Tried(FAILED, attempt("failed", code, error))
         return Tried(DELIVERED, attempt("delivered", code))
 
-    async def _record_person(self, delivery: Delivery, tried: Tried) -> None:
-        """Records an attempt at a notice to a person that is in the store, claimed for it."""
-        if tried.status == CANCELLED:  # its case was withdrawn before it began: cancelled once its lease runs out
-            await self._queue.cancel_undelivered(delivery.case_id, self._clock.now())
-            return
+    async def _record_person(self, delivery: Delivery, tried: Tried) -> bool:
+        """Records an attempt at a notice to a person that is in the store, claimed for it
+        (False: its lease was taken over, or it was written with its outcome already)."""
+        if tried.status == UNSENT:
+            assert delivery.lease_until is not None
+            self.ask_store(in_seconds=max(0.0, (delivery.lease_until - self._clock.now()).total_seconds()))
+            return False
+        if tried.status == CANCELLED:  # its case was withdrawn before it began
+            return await self._queue.mark_cancelled(delivery, self._clock.now())
         assert tried.attempt is not None
         if tried.status == FAILED:
             return await self._failed(delivery, tried.attempt)
         if tried.status == POSTPONED:
             assert tried.wait_until is not None
-            if await usecases.record_postponed(self._queue, delivery, tried.attempt, tried.wait_until,
-                                               self._max_attempts):
-                metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "postponed").inc()
-                self.ask_store()  # learns when it falls due
-            return
+            if not await usecases.record_postponed(self._queue, delivery, tried.attempt, tried.wait_until,
+                                                   self._max_attempts):
+                return False
+            metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "postponed").inc()
+            self.ask_store()  # learns when it falls due
+            return True
         if tried.status == SKIPPED:
             recorded = await usecases.record_skipped(self._queue, delivery, tried.attempt)
         else:
             recorded = await usecases.record_delivered(self._transact, self._queue, self._clock, delivery,
                                                        tried.attempt)
-        if not recorded:
-            log.warning(f"{delivery.channel}_outcome_superseded", attempts=delivery.attempts)
-            return
-        _counted(delivery, tried.status, tried.attempt)
+        if recorded:
+            _counted(delivery, tried.status, tried.attempt)
+        return recorded
 
     # --- notices to people sent before they are written (usecases.FirstAttempts) ----------
-    async def settle(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
+    async def send_first(self, deliveries: list[Delivery]) -> None:
         tasks = [self._first_attempt(d) for d in deliveries]
         if tasks:
             await asyncio.wait(tasks, timeout=SETTLE_SECONDS)
+
+    def ended(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
         now, settled = self._clock.now(), {}
-        for delivery, task in zip(deliveries, tasks, strict=True):
-            if task.done() and not task.cancelled() and task.exception() is None:
+        for delivery in deliveries:
+            task = self._first.get(delivery.delivery_id)
+            if task is not None and task.done() and not task.cancelled() and task.exception() is None:
                 tried = task.result()
                 after = settled_at_once(delivery, tried.status, tried.attempt, now)
                 if after is not None:
                     settled[delivery.delivery_id] = after
         return settled
 
-    def written(self, settled: list[Delivery], claimed: list[Delivery], repeats: list[Delivery]) -> None:
-        for delivery in settled:
-            self._first.pop(delivery.delivery_id, None)
-            if delivery.status != CANCELLED:
-                with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
-                    _counted(delivery, delivery.status, delivery.log[-1])
-        for delivery in repeats:  # a redelivery raced another sender: both may have sent it
-            if (task := self._first.pop(delivery.delivery_id, None)) is not None:
-                with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
-                    log.warning(f"{delivery.channel}_written_by_another_sender", done=task.done())
-        for delivery in claimed:
-            if (task := self._first.pop(delivery.delivery_id, None)) is not None:
+    def written(self, inserted: list[Delivery], present: list[Delivery]) -> None:
+        for delivery in inserted:
+            task = self._first.pop(delivery.delivery_id, None)
+            if delivery.status != SENDING:  # written with its outcome
+                if delivery.status != CANCELLED:
+                    with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
+                        _counted(delivery, delivery.status, delivery.log[-1])
+            elif task is not None:  # claimed for the attempt under way: recorded when it ends
                 self._track(self._finish_first(delivery, task))
+        for delivery in present:
+            # Written by an earlier try of this handler (its write landed, but its answer did
+            # not): recorded if it was written claimed. Or by another sender (a rebalance
+            # handed the event to two replicas): both may have sent it.
+            if (task := self._first.pop(delivery.delivery_id, None)) is not None:
+                self._track(self._finish_first(delivery, task, present=True))
 
     def _first_attempt(self, delivery: Delivery) -> asyncio.Task[Tried]:
         """The first attempt at `delivery`, started now, or the one under way (a repeat of
@@ -450,20 +467,34 @@ class Dispatcher:
             async with self._sending:
                 if delivery.case_id in self._withdrawn and stopped_by_withdrawal(delivery.kind, delivery.recipient):
                     return Tried(CANCELLED, None)
+                assert delivery.lease_until is not None
+                if (delivery.lease_until - self._clock.now()).total_seconds() < self.lease_seconds:
+                    # Waited for a sender too long to send and record it within its lease
+                    # (written claimed, it is the store's once the lease runs out).
+                    return Tried(UNSENT, None)
                 return await self._try_person(delivery, self._attempt(delivery))
 
-    async def _finish_first(self, delivery: Delivery, task: asyncio.Task[Tried]) -> None:
-        """A first attempt that outlasted the wait: recorded once it ends, like any other."""
+    async def _finish_first(self, delivery: Delivery, task: asyncio.Task[Tried], present: bool = False) -> None:
+        """A first attempt written claimed: recorded once it ends, like any other."""
         with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
             try:
                 tried = await task
             except asyncio.CancelledError:  # stopping: its lease runs out and it is claimed again
                 return
+            except Exception as exc:  # not expected (_try_person answers every failure): the lease runs out
+                log.warning(f"{delivery.channel}_not_sent", error=type(exc).__name__)
+                self.ask_store(in_seconds=self.lease_seconds)
+                return
             try:
-                await self._record_person(delivery, tried)
+                recorded = await self._record_person(delivery, tried)
             except Exception as exc:  # e.g. the store went away: the lease runs out
                 log.warning(f"{delivery.channel}_outcome_not_recorded", error=type(exc).__name__)
                 self.ask_store(in_seconds=self.lease_seconds)
+                return
+            if not recorded and present:
+                log.info(f"{delivery.channel}_written_before", outcome=tried.status)
+            elif not recorded and tried.status != UNSENT:
+                log.warning(f"{delivery.channel}_outcome_superseded", attempts=delivery.attempts)
 
     def _track(self, work: Awaitable[Any]) -> asyncio.Task:
         task = asyncio.ensure_future(work)

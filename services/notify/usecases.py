@@ -3,6 +3,7 @@ repository ports and the unit of work. No gRPC, HTTP or MongoDB here."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -117,16 +118,19 @@ class EndpointChanged(Exception):
 class FirstAttempts(Protocol):
     """Notices to people sent before they are written (dispatcher.py)."""
 
-    async def settle(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
-        """Sends them now (a repeat joins the send under way); returns, by id, those
-        whose first attempt ended them for good within a short wait, as they are to
-        be written (domain: settled_at_once). The others are still being sent."""
+    async def send_first(self, deliveries: list[Delivery]) -> None:
+        """Sends them now (a repeat joins the attempt under way) and waits a little for them."""
+
+    def ended(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
+        """By id, those whose attempt has ended them for good, as they are to be written
+        (domain: settled_at_once); the others go on."""
         ...
 
-    def written(self, settled: list[Delivery], claimed: list[Delivery], repeats: list[Delivery]) -> None:
-        """After the write: `settled` are in the store with their outcome, `claimed` are
-        there claimed for the attempt under way (its outcome is to be recorded there),
-        and `repeats` were there already, written by another sender."""
+    def written(self, inserted: list[Delivery], present: list[Delivery]) -> None:
+        """After the write: `inserted` are in the store as given (with their outcome, or
+        claimed for the attempt under way: its outcome is to be recorded there),
+        `present` were there already (written by an earlier try of this write, or by
+        another sender)."""
 
 
 async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepository, events: list[Event],
@@ -144,14 +148,16 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
     One read finds what the events already have (a redelivery, a redrive): an
     event's webhooks are routed once (when it comes again the endpoints may have
     changed, and routing it anew would send one notice to an endpoint under two
-    ids), and a notice to a person is sent once. The new webhooks are written
-    already claimed for their first attempt and handed to `send` once durable.
+    ids), and a notice to a person written already is not sent again. The new
+    webhooks are written already claimed for their first attempt and handed to
+    `send` once durable.
     The new notices to people are first sent (`people`), then written in one
     insert: those the attempt ended (delivered, no address) with their outcome,
     the rest claimed for the attempt still under way. Until then the event, not
     yet committed by the consumer, stands for them: a notify that dies before the
     write is handed the event again and sends them again (as a sender that dies
-    mid-send is tried again once its lease runs out). Without `people` they are
+    mid-send is tried again once its lease runs out); and so may two replicas
+    handed the same event at once by a rebalance. Without `people` they are
     written claimed and handed to `send` like webhooks. Per event False when it
     was a repeat."""
     now = clock.now()
@@ -177,6 +183,7 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
     hooks = [(i, tenant_delivery(events[i], routes[i], now, claimed_until=lease, recipient=recipient))
              for i in targets if events[i].event_id not in written.routed for recipient in targets[i]]
     fresh = [(i, d) for i, d in personal if d.delivery_id not in written.deliveries]
+    present = [d for _, d in personal if d.delivery_id in written.deliveries]
     if people is None:
         hooks, fresh = hooks + fresh, []
     if hooks:
@@ -184,17 +191,27 @@ async def record_notices(deliveries: DeliveryRepository, endpoints: EndpointRepo
         send([d for (_, d), new in zip(hooks, added, strict=True) if new])
         for (i, _), new in zip(hooks, added, strict=True):
             applied[i] = applied[i] or new
-    if fresh:
-        assert people is not None
-        settled = await people.settle([d for _, d in fresh])
-        first = [settled.get(d.delivery_id, d) for _, d in fresh]
-        added = await deliveries.add_many(first)
-        people.written(settled=[d for d, new in zip(first, added, strict=True) if new and d.delivery_id in settled],
-                       claimed=[d for d, new in zip(first, added, strict=True) if new and d.delivery_id not in settled],
-                       repeats=[d for d, new in zip(first, added, strict=True) if not new])
+    if people is not None and (fresh or present):
+        try:
+            await people.send_first([d for _, d in fresh])
+        except asyncio.CancelledError:  # the service is stopping: what was sent is written first
+            await _write_first_attempts(deliveries, people, [d for _, d in fresh], present)
+            raise
+        added = await _write_first_attempts(deliveries, people, [d for _, d in fresh], present)
         for (i, _), new in zip(fresh, added, strict=True):
             applied[i] = applied[i] or new
     return applied
+
+
+async def _write_first_attempts(deliveries: DeliveryRepository, people: FirstAttempts, fresh: list[Delivery],
+                                present: list[Delivery]) -> list[bool]:
+    """One insert: those the attempt ended with their outcome, the rest claimed for it."""
+    settled = people.ended(fresh)
+    first = [settled.get(d.delivery_id, d) for d in fresh]
+    added = await deliveries.add_many(first) if first else []
+    people.written(inserted=[d for d, new in zip(first, added, strict=True) if new],
+                   present=present + [d for d, new in zip(first, added, strict=True) if not new])
+    return added
 
 
 async def rearm(queue: DeliveryQueue, clock: Clock, case_id: str, types: tuple[str, ...], max_attempts: int) -> int:

@@ -148,6 +148,15 @@ class InMemoryDeliveryQueue:
         self._state.leases.pop(delivery.delivery_id, None)
         return True
 
+    async def mark_cancelled(self, delivery: Delivery, now: datetime) -> bool:
+        current = self._state.deliveries.get(delivery.delivery_id)
+        if current is None or current.status != SENDING or current.attempts != delivery.attempts:
+            return False
+        self._state.deliveries[delivery.delivery_id] = dataclasses.replace(current, status=CANCELLED,
+                                                                           cancelled_at=now, lease_until=None)
+        self._state.leases.pop(delivery.delivery_id, None)
+        return True
+
     async def of_case(self, case_id: str, tenants: frozenset[str]) -> list[Delivery]:
         return sorted((d for d in self._state.deliveries.values() if d.case_id == case_id and d.tenant_id in tenants),
                       key=lambda d: (d.created_at, d.delivery_id))

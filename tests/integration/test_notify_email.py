@@ -51,12 +51,14 @@ class Book:
             physician=intake_pb2.Contact(email="dr.who@example.org"))
         self.away = 0  # calls to answer "unavailable"
         self.asked: list[str] = []
-        self.answering = asyncio.Event()  # cleared: reads wait until it is set (a slow intake)
+        self.answering = asyncio.Event()  # cleared: reads wait until it is set (a slow intake) ...
         self.answering.set()
+        self.waiting_from = 0  # ... from this read on (the first is 0)
 
     async def of_case(self, case_id, purpose, channels):
         self.asked.append(purpose)
-        await self.answering.wait()
+        if len(self.asked) > self.waiting_from:
+            await self.answering.wait()
         if self.away:
             self.away -= 1
             raise ServiceUnavailable("UNAVAILABLE")
@@ -169,25 +171,63 @@ async def test_a_send_that_outlasts_the_wait_is_written_claimed_and_recorded_whe
 
 
 class FailingOnce(MongoDeliveries):
-    """The store refuses the first write of the notices to people."""
+    """The first write of the notices to people fails: refused, or (`lands`) done but
+    its answer lost."""
 
-    failed = False
+    def __init__(self, db, lands=False):
+        super().__init__(db)
+        self.failed, self.lands = False, lands
 
     async def add_many(self, deliveries):
         if not self.failed and any(d.channel == "email" for d in deliveries):
             self.failed = True
+            if self.lands:
+                await super().add_many(deliveries)
             raise AutoReconnect("the store went away")
         return await super().add_many(deliveries)
 
 
-async def test_a_write_that_failed_after_the_send_does_not_send_again_when_the_event_is_retried(notify):
+async def test_a_write_that_failed_after_the_send_does_not_send_again_when_the_event_is_retried(notify, monkeypatch):
     store, sink, book, dispatcher, endpoints = notify
+    monkeypatch.setattr(dispatcher_module, "SETTLE_SECONDS", 30)
     failing, event = FailingOnce(store.db), _opinion("c5")
     with pytest.raises(AutoReconnect):
         await _notice(store, endpoints, dispatcher, event, deliveries=failing)
     assert await _notice(store, endpoints, dispatcher, event, deliveries=failing) == [True]  # the consumer's retry
     assert await _all(store, DELIVERED, 2)
     assert len(sink.delivered()) == 2 and book.asked == [f"case.opinion_ready notice {event.event_id}"] * 2
+
+
+async def test_a_claimed_write_that_landed_unanswered_is_recorded_when_the_send_ends(notify, monkeypatch):
+    store, sink, book, dispatcher, endpoints = notify
+    monkeypatch.setattr(dispatcher_module, "SETTLE_SECONDS", 0.05)
+    book.answering.clear()
+    failing, event = FailingOnce(store.db, lands=True), _opinion("c6")
+    with pytest.raises(AutoReconnect):
+        await _notice(store, endpoints, dispatcher, event, deliveries=failing)
+    # The retry finds them written claimed: their sends, still under way, are recorded when they end.
+    assert await _notice(store, endpoints, dispatcher, event, deliveries=failing) == [False]
+    book.answering.set()
+    done = await eventually(lambda: _all(store, DELIVERED, 2), 20, "both recorded delivered once sent")
+    assert all(d["log"][-1]["outcome"] == "delivered" for d in done) and len(sink.delivered()) == 2
+
+
+async def test_a_handler_stopped_mid_send_writes_what_was_sent_before_it_gives_up_its_event(notify, monkeypatch):
+    store, sink, book, dispatcher, endpoints = notify
+    monkeypatch.setattr(dispatcher_module, "SETTLE_SECONDS", 30)
+    book.answering.clear()
+    book.waiting_from = 1  # the first read (the patient's: sorted by recipient) is answered at once
+    handler = asyncio.create_task(_notice(store, endpoints, dispatcher, _opinion("c7")))
+    await eventually(lambda: asyncio.sleep(0, result=len(sink.delivered()) == 1 and len(book.asked) == 2), 20,
+                     "one e-mail out, the other waiting for intake")
+    handler.cancel()  # the service stopping
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+    written = {d["recipient"]: d["status"] for d in await store.db[repository.DELIVERIES].find(
+        {"case_id": "c7", "channel": "email"}).to_list()}
+    assert written == {"patient": DELIVERED, "physician": SENDING}  # the sent one is not sent again on restart
+    book.answering.set()
+    await eventually(lambda: _all(store, DELIVERED, 2), 20, "the physician's recorded once sent")
 
 
 async def _all(store, status, n):

@@ -6,6 +6,8 @@ again."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from secondlook.clock import FakeClock
 from secondlook.v1 import case_pb2, intake_pb2
 from services.notify import usecases
@@ -36,8 +38,10 @@ class FirstAttempts:
         self.sent: list[Delivery] = []
         self.told: dict[str, list[Delivery]] = {}
 
-    async def settle(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
+    async def send_first(self, deliveries: list[Delivery]) -> None:
         self.sent.extend(deliveries)
+
+    def ended(self, deliveries: list[Delivery]) -> dict[str, Delivery]:
         clock, settled = FakeClock(), {}
         for d in deliveries:
             attempt = Attempt(1, clock.now(), "delivered" if self.ends == DELIVERED else "failed", 250)
@@ -45,8 +49,8 @@ class FirstAttempts:
                 settled[d.delivery_id] = after
         return settled
 
-    def written(self, settled, claimed, repeats) -> None:
-        self.told = {"settled": settled, "claimed": claimed, "repeats": repeats}
+    def written(self, inserted, present) -> None:
+        self.told = {"inserted": inserted, "present": present}
 
 
 async def _notices(events, people: FirstAttempts, state=None):
@@ -70,8 +74,8 @@ async def test_notices_to_people_are_sent_first_then_written_once_with_their_out
         after = stored[d.delivery_id]
         assert (after.status, after.attempts, after.lease_until) == (DELIVERED, 1, None)
         assert [a.outcome for a in after.log] == ["delivered"] and after.delivered_at is not None
-    assert sorted(d.delivery_id for d in people.told["settled"]) == sorted(d.delivery_id for d in people.sent)
-    assert people.told["claimed"] == people.told["repeats"] == []
+    assert sorted(d.delivery_id for d in people.told["inserted"]) == sorted(d.delivery_id for d in people.sent)
+    assert people.told["present"] == []
     [hook] = hooks  # the webhook: written claimed before it is sent, as before
     assert stored[hook.delivery_id].status == SENDING
     # One read (what the event has already), the webhook's insert, the people's insert: no update.
@@ -84,6 +88,7 @@ async def test_a_repeated_event_sends_nothing_again():
     first = list(people.sent)
     outcome, hooks, _ = await _notices([event], people, state=deliveries._state)
     assert outcome == [False] and hooks == [] and people.sent == first
+    assert sorted(d.delivery_id for d in people.told["present"]) == sorted(d.delivery_id for d in first)
 
 
 async def test_an_attempt_that_failed_or_goes_on_is_written_claimed_for_it():
@@ -93,14 +98,15 @@ async def test_an_attempt_that_failed_or_goes_on_is_written_claimed_for_it():
         stored = deliveries._state.deliveries[d.delivery_id]
         assert (stored.status, stored.attempts, stored.log) == (SENDING, 1, ())
         assert stored.lease_until is not None
-    assert sorted(d.delivery_id for d in people.told["claimed"]) == sorted(d.delivery_id for d in people.sent)
-    assert people.told["settled"] == []
+    assert sorted((d.delivery_id, d.status) for d in people.told["inserted"]) == \
+        sorted((d.delivery_id, SENDING) for d in people.sent)
 
 
-def _patient_email(case_id="c1") -> Delivery:
+def _patient_email(case_id="c1", lease_seconds=60) -> Delivery:
     event = lifecycle_event("opinion.submitted", case_id=case_id)
-    clock = FakeClock()
-    [patient, _] = person_deliveries(event, route_of(event), EMAIL, clock.now(), claimed_until=clock.now())
+    now = FakeClock().now()
+    [patient, _] = person_deliveries(event, route_of(event), EMAIL, now,
+                                     claimed_until=now + timedelta(seconds=lease_seconds))
     return patient
 
 
@@ -139,15 +145,20 @@ def _dispatcher():
                       max_attempts=3, allow_insecure_targets=False, people=people), mailer
 
 
+async def _settle(dispatcher, deliveries):
+    await dispatcher.send_first(deliveries)
+    return dispatcher.ended(deliveries)
+
+
 async def test_the_dispatcher_sends_once_however_often_the_notice_comes_before_it_is_written():
     dispatcher, mailer = _dispatcher()
     notice = _patient_email()
-    settled = await dispatcher.settle([notice])
+    settled = await _settle(dispatcher, [notice])
     assert settled[notice.delivery_id].status == DELIVERED and len(mailer.sent) == 1
-    assert (await dispatcher.settle([notice])).keys() == settled.keys()  # the write failed, the event came again
+    assert (await _settle(dispatcher, [notice])).keys() == settled.keys()  # the write failed, the event came again
     assert len(mailer.sent) == 1
-    dispatcher.written(settled=list(settled.values()), claimed=[], repeats=[])
-    await dispatcher.settle([notice])  # written: a later repeat is the store's to spot (usecases.record_notices)
+    dispatcher.written(inserted=list(settled.values()), present=[])
+    await _settle(dispatcher, [notice])  # written: a later repeat is the store's to spot (usecases.record_notices)
     assert len(mailer.sent) == 2
 
 
@@ -155,5 +166,11 @@ async def test_the_dispatcher_cancels_a_notice_of_a_withdrawn_case_without_sendi
     dispatcher, mailer = _dispatcher()
     dispatcher.withdrawn("gone")
     notice = _patient_email("gone")
-    settled = await dispatcher.settle([notice])
+    settled = await _settle(dispatcher, [notice])
     assert settled[notice.delivery_id].status == CANCELLED and mailer.sent == []
+
+
+async def test_a_notice_that_waited_for_a_sender_past_its_lease_is_left_to_the_store():
+    dispatcher, mailer = _dispatcher()
+    notice = _patient_email(lease_seconds=dispatcher.lease_seconds - 1)  # too little left to send and record it
+    assert await _settle(dispatcher, [notice]) == {} and mailer.sent == []  # written claimed: claimed again later
