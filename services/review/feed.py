@@ -6,6 +6,9 @@ Review's own commits publish to it at once (after commit); with several
 replicas, each also follows the store's change stream (repository.follow_changes),
 so a change committed by another replica reaches the streams held here. A change
 is passed on once per version, whichever way it came first.
+
+It also keeps the latest version it passed on of the assignments changed lately,
+whole: a reviewer's next move starts from it instead of a read (usecases._act).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from secondlook.feed import Feed, Watcher
 from .domain.assignment import Assignment
 
 VERSIONS_KEPT = 100_000  # assignments whose last version the feed remembers
+LATEST_KEPT = 10_000  # ... and whose last version it keeps whole
 
 
 class AssignmentFeed:
@@ -25,6 +29,7 @@ class AssignmentFeed:
         """`on_change`: also told each new version (the SLA clocks' keeper arms on it)."""
         self._feed: Feed[Assignment] = Feed()
         self._versions: OrderedDict[str, int] = OrderedDict()
+        self._latest: OrderedDict[str, Assignment] = OrderedDict()
         self._on_change = on_change
 
     def publish(self, assignment: Assignment) -> None:
@@ -35,8 +40,18 @@ class AssignmentFeed:
         self._versions.move_to_end(assignment.assignment_id)
         while len(self._versions) > VERSIONS_KEPT:
             self._versions.popitem(last=False)
+        self._latest[assignment.assignment_id] = assignment
+        self._latest.move_to_end(assignment.assignment_id)
+        while len(self._latest) > LATEST_KEPT:
+            self._latest.popitem(last=False)
         self._feed.publish(assignment.specialist_id, assignment)
         self._on_change(assignment)
+
+    def latest(self, assignment_id: str) -> Assignment | None:
+        """The last version of the assignment committed that this replica has seen (its
+        own commits; with several replicas, the change stream's too), if it was lately.
+        Possibly behind the store: whoever acts on it guards its write by the version."""
+        return self._latest.get(assignment_id)
 
     def subscribe(self, specialist_id: str) -> Watcher[Assignment]:
         return self._feed.subscribe(specialist_id)

@@ -3,6 +3,7 @@ repository port and the unit of work. No gRPC, no MongoDB here."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -89,6 +90,7 @@ class Feed(Protocol):
     """Where committed assignment changes go, and where a watcher gets them (feed.py)."""
 
     def publish(self, assignment: Assignment) -> None: ...
+    def latest(self, assignment_id: str) -> Assignment | None: ...
     def subscribe(self, specialist_id: str): ...
     def unsubscribe(self, specialist_id: str, watcher) -> None: ...
 
@@ -305,9 +307,9 @@ async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
 async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
                action: str, opinion: Opinion | None = None, move=assignment_moved, emits: bool = True,
                announce: Callable[[Assignment, datetime], Event] | None = None) -> Assignment:
-    async def body(uow: UnitOfWork) -> Assignment:
+    async def body(uow: UnitOfWork, known: Assignment | None = None) -> Assignment:
         now = clock.now()
-        current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
+        current = known or await uow.assignments.get_for_specialist(assignment_id, specialist_id)
         if current is None:
             raise NotFound(assignment_id)
         if opinion is not None and current.prior_auth:
@@ -328,6 +330,14 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
         uow.after_commit.append(lambda: feed.publish(moved))
         return moved
 
+    # The version this replica committed or saw last, if it did lately: no read. Its
+    # write is guarded by that version; when the store has moved on (another replica)
+    # the move is decided again on what the store has (a refusal too: it may have been
+    # decided on a state the assignment has left).
+    known = feed.latest(assignment_id)
+    if known is not None and known.specialist_id == specialist_id:
+        with contextlib.suppress(Superseded, IllegalAction):
+            return await transact(lambda uow: body(uow, known))
     try:
         return await transact(body)
     except Superseded:

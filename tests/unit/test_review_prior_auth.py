@@ -22,6 +22,13 @@ from tests.fakes.transact import Committed
 
 A = review_pb2
 FEED = AssignmentFeed()
+
+
+@pytest.fixture(autouse=True)
+def _feed_forgets():
+    """The feed keeps the latest versions it saw, and these tests reuse assignment ids:
+    each test starts with it empty."""
+    FEED.__init__()
 ORTHO, ONCOLOGY = "207X00000X", "207RX0202X"
 REASONS = reference.denial_reasons()
 

@@ -45,6 +45,13 @@ def _opinion(**changes):
 
 
 FEED = AssignmentFeed()  # nobody watching: the tests below that watch make their own
+
+
+@pytest.fixture(autouse=True)
+def _feed_forgets():
+    """The feed keeps the latest versions it saw, and these tests reuse assignment ids:
+    each test starts with it empty."""
+    FEED.__init__()
 RULES = SlaRules()
 
 
@@ -601,3 +608,35 @@ async def test_a_command_raced_by_another_change_is_decided_again_once(monkeypat
     accepted = await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
     assert accepted.state == A.ASSIGNMENT_STATE_ACCEPTED and raced == [1]
     assert [e.type for e in transact.committed] == ["assignment.accepted"]  # once
+
+
+async def test_a_move_starts_from_the_version_the_feed_holds_without_reading_it(monkeypatch):
+    transact, clock, reads = review_transact(), FakeClock(), []
+    read = InMemoryReviewRepository.get_for_specialist
+
+    async def counted(self, assignment_id, specialist_id):
+        reads.append(assignment_id)
+        return await read(self, assignment_id, specialist_id)
+
+    monkeypatch.setattr(InMemoryReviewRepository, "get_for_specialist", counted)
+    await _with_offer(transact)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    done = await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
+    assert reads == [] and transact.state.assignments["a1"] == done
+    assert [e.type for e in transact.committed] == ["assignment.accepted", "review.started", "opinion.submitted"]
+    with pytest.raises(usecases.NotFound):  # another reviewer's call reads the store, which has it not for them
+        await usecases.start_review(transact, FEED, clock, "spec-2", "a1")
+    assert reads == ["a1"]
+
+
+async def test_a_move_on_a_version_the_store_has_left_is_decided_on_the_stores():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)  # this replica's feed holds the offer
+    elsewhere = AssignmentFeed()  # another replica's: it accepts, and this feed never hears of it
+    await usecases.accept_assignment(transact, elsewhere, clock, "spec-1", "a1")
+    with pytest.raises(IllegalAction):  # legal on the offer held here, refused on the store's version
+        await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    started = await usecases.start_review(transact, FEED, clock, "spec-1", "a1")  # out of turn on the copy held here
+    assert started.state == A.ASSIGNMENT_STATE_IN_REVIEW and started.version == 3
+    assert [e.type for e in transact.committed] == ["assignment.accepted", "review.started"]
