@@ -77,6 +77,11 @@ def _prior_auth(a: Assignment) -> dict:
                            "qualified": list(r.qualified)} for r in a.requested]}
 
 
+def _decided(a: Assignment) -> dict:
+    """A prior authorization's decisions so far (a move records them)."""
+    return {"decisions_made": a.decisions_made, "decision_id": a.decision_id} if a.prior_auth else {}
+
+
 def _panel(a: Assignment) -> dict:
     if not a.panel_size and not a.adjudicates:
         return {}
@@ -178,7 +183,7 @@ class MongoReviewRepository:
         False when it changed meanwhile. (A guarded update, not findAndModify: the
         embedded store scans the whole collection for findAndModify's write.)"""
         changed = {"state": after.state, "changed_at": after.changed_at, **_decline(after), **_assessed(after.assessment),
-                   **_info_request(after), **_sla(after), "records": after.records,
+                   **_info_request(after), **_sla(after), "records": after.records, **_decided(after),
                    **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},

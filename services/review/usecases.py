@@ -3,7 +3,6 @@ repository port and the unit of work. No gRPC, no MongoDB here."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -91,6 +90,7 @@ class Feed(Protocol):
 
     def publish(self, assignment: Assignment) -> None: ...
     def latest(self, assignment_id: str) -> Assignment | None: ...
+    def forget(self, assignment_id: str) -> None: ...
     def subscribe(self, specialist_id: str): ...
     def unsubscribe(self, specialist_id: str, watcher) -> None: ...
 
@@ -336,8 +336,10 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
     # decided on a state the assignment has left).
     known = feed.latest(assignment_id)
     if known is not None and known.specialist_id == specialist_id:
-        with contextlib.suppress(Superseded, IllegalAction):
+        try:
             return await transact(lambda uow: body(uow, known))
+        except (Superseded, IllegalAction, InvalidOpinion):
+            feed.forget(assignment_id)
     try:
         return await transact(body)
     except Superseded:

@@ -10,7 +10,7 @@ import pytest
 
 from secondlook.store import Store
 from secondlook.unitofwork import transactor
-from secondlook.v1 import review_pb2
+from secondlook.v1 import case_pb2, review_pb2
 from services.review import repository
 from services.review.domain.assignment import Assignment, moved
 from services.review.domain.opinion import OpinionRecord
@@ -117,3 +117,18 @@ async def test_the_inbox_lists_a_specialists_assignments_by_state_oldest_first(p
     assert [a.assignment_id for a in await inbox.list_for_specialist("s1", [])] == ["a1", "a2", "a3"]
     offered = await inbox.list_for_specialist("s1", [A.ASSIGNMENT_STATE_OFFERED])
     assert [a.assignment_id for a in offered] == ["a1", "a3"]
+
+
+async def test_a_move_saves_all_it_changed_so_the_version_read_back_is_the_one_moved(ports):
+    """What a move publishes to the reviewers' feed is what the store then holds at that
+    version: the next move may start from it (usecases._act)."""
+    transact, _, alone = ports
+    offered = dataclasses.replace(_assignment(1), kind=case_pb2.CaseKind.CASE_KIND_PRIOR_AUTH, received_at=T0)
+    await alone.add_offer(offered)
+    accepted = moved(offered, "accept", T0)
+    started = moved(accepted, "start", T0 + timedelta(minutes=1))
+    decided = dataclasses.replace(moved(started, "submit_opinion", T0 + timedelta(minutes=2)),
+                                  decisions_made=1, decision_id="d-1")
+    for before, after in ((offered, accepted), (accepted, started), (started, decided)):
+        assert await transact(lambda uow, b=before, a=after: uow.assignments.save_move(b, a)) is True
+        assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == after

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
@@ -15,6 +17,13 @@ from services.review.domain.assignment import sla_next_at
 from services.review.domain.sla import SlaRules
 from tests.fakes.review import InMemoryInbox, review_transact
 from tests.unit.test_review_usecases import FEED, _offered, _opinion, _Questions, _with_offer
+
+
+@pytest.fixture(autouse=True)
+def _feed_forgets():
+    """The shared feed keeps the latest versions it saw, and these tests reuse assignment
+    ids: each test starts with it empty."""
+    FEED.__init__()
 
 RULES = SlaRules(standard_seconds=1000, expedited_seconds=100, reminder_fractions=(0.5, 0.8))
 

@@ -623,11 +623,12 @@ async def test_a_move_starts_from_the_version_the_feed_holds_without_reading_it(
     await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
     await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
     done = await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
-    assert reads == [] and transact.state.assignments["a1"] == done
+    assert reads == [] and done.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED
     assert [e.type for e in transact.committed] == ["assignment.accepted", "review.started", "opinion.submitted"]
     with pytest.raises(usecases.NotFound):  # another reviewer's call reads the store, which has it not for them
         await usecases.start_review(transact, FEED, clock, "spec-2", "a1")
     assert reads == ["a1"]
+    assert FEED.latest("a1") is None  # signed: no move of the reviewer's is left, nothing of it is kept
 
 
 async def test_a_move_on_a_version_the_store_has_left_is_decided_on_the_stores():
@@ -637,6 +638,7 @@ async def test_a_move_on_a_version_the_store_has_left_is_decided_on_the_stores()
     await usecases.accept_assignment(transact, elsewhere, clock, "spec-1", "a1")
     with pytest.raises(IllegalAction):  # legal on the offer held here, refused on the store's version
         await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    assert FEED.latest("a1") is None  # the copy found behind is not used again
     started = await usecases.start_review(transact, FEED, clock, "spec-1", "a1")  # out of turn on the copy held here
     assert started.state == A.ASSIGNMENT_STATE_IN_REVIEW and started.version == 3
     assert [e.type for e in transact.committed] == ["assignment.accepted", "review.started"]
