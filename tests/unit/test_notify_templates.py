@@ -4,6 +4,8 @@ translation falls back to English and is named by the check below."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import shutil
 
@@ -186,3 +188,15 @@ def _sample() -> intake_pb2.SubmitCaseRequest:
 def test_every_text_message_renders_on_one_short_line(name, language):
     used, text = Templates().sms(name, language, NoticeContext(PORTAL, True, _facts(name)))
     assert used == language and "\n" not in text and PORTAL in text and len(text) <= 320
+
+
+def test_an_email_is_the_standard_policys_with_its_header_classes_built_once():
+    templates = Templates()
+    context = NoticeContext(portal_url="https://portal.example.org", expedited=False, facts={})
+    first, second = (templates.message("patient_opinion_ready", "es", context, sender="Sécond Look <n@example.org>",
+                                       to="ada@example.org", delivery_id=f"e{i}:patient:email") for i in (1, 2))
+    again = email.message_from_bytes(first.as_bytes(), policy=email.policy.default)  # as a receiver parses it
+    for header in ("Subject", "From", "To", "Message-ID", "Content-Language", "Content-Type"):
+        assert str(again[header]) == str(first[header])
+        assert type(first[header]) is type(second[header])  # one class per header name, not one per message
+    assert again.get_body(("plain",)).get_content() == first.get_body(("plain",)).get_content()
