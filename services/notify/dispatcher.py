@@ -270,16 +270,23 @@ class Dispatcher:
         while self._fresh:
             self._track(self._send_fresh(sender, self._fresh.popleft()))
 
+    def _held_back(self, delivery: Delivery) -> str | None:
+        """Why a new delivery, handed over claimed, is not to begin now that a sender is
+        free: CANCELLED, its case was withdrawn meanwhile; UNSENT, it waited too long to
+        be sent and recorded within its lease (the store's once the lease runs out, and
+        the store is asked then)."""
+        if delivery.case_id in self._withdrawn and stopped_by_withdrawal(delivery.kind, delivery.recipient):
+            return CANCELLED
+        assert delivery.lease_until is not None
+        left = (delivery.lease_until - self._clock.now()).total_seconds()
+        if left < self.lease_seconds:
+            self.ask_store(in_seconds=max(0.0, left))
+            return UNSENT
+        return None
+
     async def _send_fresh(self, sender: WebhookSender, delivery: Delivery) -> None:
         async with self._sending:
-            if delivery.case_id in self._withdrawn and stopped_by_withdrawal(delivery.kind, delivery.recipient):
-                return  # cancelled while it waited: the mark in the store cancels it if it is claimed again
-            assert delivery.lease_until is not None
-            left = (delivery.lease_until - self._clock.now()).total_seconds()
-            if left < self.lease_seconds:
-                # Waited too long to POST and record the outcome within its lease: the store's
-                # turn once the lease runs out.
-                self.ask_store(in_seconds=max(0.0, left))
+            if self._held_back(delivery):  # a cancelled webhook: the mark in the store cancels it if claimed again
                 return
             try:
                 await self._send(sender, delivery)
@@ -393,9 +400,7 @@ class Dispatcher:
     async def _record_person(self, delivery: Delivery, tried: Tried) -> bool:
         """Records an attempt at a notice to a person that is in the store, claimed for it
         (False: its lease was taken over, or it was written with its outcome already)."""
-        if tried.status == UNSENT:
-            assert delivery.lease_until is not None
-            self.ask_store(in_seconds=max(0.0, (delivery.lease_until - self._clock.now()).total_seconds()))
+        if tried.status == UNSENT:  # the store's once its lease runs out (asked then: _held_back)
             return False
         if tried.status == CANCELLED:  # its case was withdrawn before it began
             return await self._queue.mark_cancelled(delivery, self._clock.now())
@@ -465,13 +470,8 @@ class Dispatcher:
     async def _try_first(self, delivery: Delivery) -> Tried:
         with bound_contextvars(case_id=delivery.case_id, delivery_id=delivery.delivery_id):
             async with self._sending:
-                if delivery.case_id in self._withdrawn and stopped_by_withdrawal(delivery.kind, delivery.recipient):
-                    return Tried(CANCELLED, None)
-                assert delivery.lease_until is not None
-                if (delivery.lease_until - self._clock.now()).total_seconds() < self.lease_seconds:
-                    # Waited for a sender too long to send and record it within its lease
-                    # (written claimed, it is the store's once the lease runs out).
-                    return Tried(UNSENT, None)
+                if why := self._held_back(delivery):  # written cancelled, or claimed (the store's)
+                    return Tried(why, None)
                 return await self._try_person(delivery, self._attempt(delivery))
 
     async def _finish_first(self, delivery: Delivery, task: asyncio.Task[Tried], present: bool = False) -> None:
