@@ -61,7 +61,9 @@ from secondlook.v1 import case_pb2, intake_pb2
 console = Console()
 
 
-async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> float:
+async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> tuple[float, int]:
+    """Case+outbox transactions per second that `writers` concurrent writers commit
+    for `seconds`, and how many they committed."""
     mongo = AsyncMongoClient(mongo_uri)
     db = mongo[f"bench_ceiling_{uuid.uuid4().hex[:8]}"]
     await db.cases.insert_one({"_id": "warm-up"})
@@ -87,18 +89,21 @@ async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> f
     rate = done / (time.perf_counter() - started)
     await mongo.drop_database(db.name)
     await mongo.close()
-    return rate
+    return rate, done
 
 
 CEILING_ROUNDS = 3
 
 
-def best_ceiling(mongo_uri: str, seconds: float, writers: int, rounds: int = CEILING_ROUNDS) -> tuple[float, list]:
-    """The ceiling as the best of a few rounds (and each round's figure): on a shared
-    machine noise only ever lowers it, and one round of a few seconds varied by a
-    third from run to run, which the ratios built on it inherited."""
-    figures = [asyncio.run(transaction_ceiling(mongo_uri, seconds, writers)) for _ in range(rounds)]
-    return max(figures), figures
+def best_ceiling(mongo_uri: str, seconds: float, writers: int, rounds: int = CEILING_ROUNDS
+                 ) -> tuple[float, list, int]:
+    """The ceiling as the best of a few rounds (and each round's figure, and how many
+    transactions they committed in all): on a shared machine noise only ever lowers
+    it, and one round of a few seconds varied by a third from run to run, which the
+    ratios built on it inherited."""
+    runs = [asyncio.run(transaction_ceiling(mongo_uri, seconds, writers)) for _ in range(rounds)]
+    figures = [rate for rate, _ in runs]
+    return max(figures), figures, sum(done for _, done in runs)
 
 
 def store_operations(mongo_uri: str) -> dict[str, float]:
@@ -169,7 +174,21 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
         except OSError:
             continue
         out[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # This process: the submitters, the simulated reviewer, the webhook receiver and the
+    # SMTP sink share the machine with what they measure.
+    own = os.times()
+    out["harness"] = own.user + own.system
     return out
+
+
+def idle_seconds() -> float:
+    """The machine's idle CPU time so far, over every core (Linux /proc/stat): the share
+    left idle during a run says whether it was bound by CPU or by waiting."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def write_figures(path: str | None, figures: dict) -> None:
@@ -233,6 +252,7 @@ async def pipeline(stack: Stack, mail: SmtpSink, cases: int, concurrency: int, t
     handling_before = scrape_handling(stack)
     ops_before = store_operations(stack.mongo_uri)
     cpu_before = cpu_seconds(stack)
+    idle_before = idle_seconds()
     samples = clients.sample_cases()
     limit = asyncio.Semaphore(concurrency)
 
@@ -293,6 +313,7 @@ async def pipeline(stack: Stack, mail: SmtpSink, cases: int, concurrency: int, t
     handling_after = scrape_handling(stack)
     ops_after = store_operations(stack.mongo_uri)
     cpu_after = cpu_seconds(stack)
+    idle_share = (idle_seconds() - idle_before) / (time.time() - started) / (os.cpu_count() or 1)
 
     async def get_case(case_id: str):
         return await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=authed.metadata, timeout=30)
@@ -329,6 +350,7 @@ async def pipeline(stack: Stack, mail: SmtpSink, cases: int, concurrency: int, t
         "cpu_ms_per_case": {name: (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / cases
                             for name in cpu_after},
         "cpu_share": {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / elapsed for name in cpu_after},
+        "idle_share": idle_share,
         "consumers": {service: consumer_times(handling_before.get(service, {}), after_)
                       for service, after_ in handling_after.items()},
         "sustained": sustained,
@@ -403,8 +425,15 @@ def main() -> None:
             stack.start()
         with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × "
                             f"{1 + CEILING_ROUNDS})"):
-            ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
-            ceiling_16, rounds_16 = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16)
+            ceiling_1, _ = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
+            store_before, wall_before = cpu_seconds(stack)["store"], time.monotonic()
+            ceiling_16, rounds_16, ceiling_txns = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16)
+            store_used = cpu_seconds(stack)["store"] - store_before
+            # What one ceiling transaction costs the store, and how busy the ceiling kept it:
+            # the headline is the pipeline's store time per case in these transactions,
+            # scaled by how much busier the ceiling kept the store than the pipeline did.
+            store_ms_per_ceiling_txn = store_used * 1000 / ceiling_txns
+            store_share_at_ceiling = store_used / (time.monotonic() - wall_before)
         result = asyncio.run(pipeline(stack, mail, args.cases, args.concurrency, args.timeout, args.idle_cases,
                                       args.step_seconds))
     finally:
@@ -435,9 +464,17 @@ def main() -> None:
         table.add_row(f"  {service}: " + ", ".join(f"{c} {v:.1f}" for c, v in by_command.items()), "")
     table.add_row("CPU per case, ms (share of a core during the run): " + ", ".join(
         f"{name} {ms:.0f} ({result['cpu_share'][name]:.0%})" for name, ms in result["cpu_ms_per_case"].items()), "")
+    table.add_row(f"  the machine's {os.cpu_count()} cores idle during the run", f"{result['idle_share']:.0%}")
     table.add_row("store operations/s during the run", f"{result['ops_per_second']:,.0f}")
     table.add_row("[bold]ceiling ÷ cases/s (ceiling-transactions of store time per case, lower is better)[/]",
                   f"[bold]{ceiling_txn_per_case:.1f}[/]")
+    store_ms_per_case = result["cpu_ms_per_case"]["store"]
+    table.add_row("  the store's CPU per case in ceiling transactions: "
+                  f"{store_ms_per_case:.1f} ms ÷ {store_ms_per_ceiling_txn:.2f} ms (one ceiling transaction)",
+                  f"{store_ms_per_case / store_ms_per_ceiling_txn:.1f}")
+    table.add_row("  the store's share of a core at the ceiling ÷ during the pipeline run: "
+                  f"{store_share_at_ceiling:.0%} ÷ {result['cpu_share']['store']:.0%}",
+                  f"{store_share_at_ceiling / result['cpu_share']['store']:.2f}")
     table.add_row("pipeline txn rate ÷ store ceiling", f"{pipeline_txn_rate / ceiling:.0%}")
     table.add_row("ceiling ÷ txn per case (cases/s the store could carry)",
                   f"{ceiling / result['txn_per_case']:.1f}")
@@ -508,6 +545,11 @@ def main() -> None:
             "consumers_seconds": {name: {k: round(v, 4) for k, v in f.items()}
                                   for name, f in result["consumers"].items()},
             "cpu_ms_per_case": {k: round(v, 1) for k, v in result["cpu_ms_per_case"].items()},
+            "idle_share_of_cores": round(result["idle_share"], 3),
+            "store_ms_per_ceiling_txn": round(store_ms_per_ceiling_txn, 3),
+            "store_share_at_ceiling": round(store_share_at_ceiling, 3),
+            "store_share_in_pipeline": round(result["cpu_share"]["store"], 3),
+            "store_cpu_per_case_in_ceiling_txn": round(store_ms_per_case / store_ms_per_ceiling_txn, 1),
             "stages_seconds": {name: {k: round(v, 3) for k, v in f.items()} for name, f in result["stages"].items()},
             "sustained_cases_per_s": round(result["sustained"], 2),
             "open_loop_step_seconds": args.step_seconds,
