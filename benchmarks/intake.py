@@ -94,7 +94,8 @@ def main() -> None:
             stack.wait_serving("intake")
         with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × "
                             f"{CEILING_ROUNDS}, 16 writers)"):
-            ceiling, rounds, _ = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16)
+            best, rounds = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16)
+            ceiling = best.rate
         requests_before, cpu_before = _store_requests(stack), cpu_seconds(stack)
         elapsed, latencies = asyncio.run(submit_all(stack, args.cases, args.concurrency))
         requests = _store_requests(stack) - requests_before

@@ -33,6 +33,8 @@ import shutil
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 
@@ -61,9 +63,17 @@ from secondlook.v1 import case_pb2, intake_pb2
 console = Console()
 
 
-async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> tuple[float, int]:
-    """Case+outbox transactions per second that `writers` concurrent writers commit
-    for `seconds`, and how many they committed."""
+@dataclass(frozen=True)
+class Ceiling:
+    rate: float  # case+outbox transactions per second
+    store_ms_per_txn: float  # the store's CPU per transaction (nan when not measured)
+    store_share: float  # the store's share of a core meanwhile (nan when not measured)
+
+
+async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int,
+                              store_cpu: Callable[[], float] = lambda: float("nan")) -> Ceiling:
+    """Case+outbox transactions that `writers` concurrent writers commit for `seconds`;
+    `store_cpu`, the store's CPU seconds so far, measures what they cost it."""
     mongo = AsyncMongoClient(mongo_uri)
     db = mongo[f"bench_ceiling_{uuid.uuid4().hex[:8]}"]
     await db.cases.insert_one({"_id": "warm-up"})
@@ -84,26 +94,24 @@ async def transaction_ceiling(mongo_uri: str, seconds: float, writers: int) -> t
                                                write_concern=WriteConcern("majority", j=True))
             done += 1
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), store_cpu()
     await asyncio.gather(*(writer() for _ in range(writers)))
-    rate = done / (time.perf_counter() - started)
+    elapsed, cpu_used = time.perf_counter() - started, store_cpu() - cpu_before
     await mongo.drop_database(db.name)
     await mongo.close()
-    return rate, done
+    return Ceiling(done / elapsed, cpu_used * 1000 / max(done, 1), cpu_used / elapsed)
 
 
 CEILING_ROUNDS = 3
 
 
-def best_ceiling(mongo_uri: str, seconds: float, writers: int, rounds: int = CEILING_ROUNDS
-                 ) -> tuple[float, list, int]:
-    """The ceiling as the best of a few rounds (and each round's figure, and how many
-    transactions they committed in all): on a shared machine noise only ever lowers
-    it, and one round of a few seconds varied by a third from run to run, which the
-    ratios built on it inherited."""
-    runs = [asyncio.run(transaction_ceiling(mongo_uri, seconds, writers)) for _ in range(rounds)]
-    figures = [rate for rate, _ in runs]
-    return max(figures), figures, sum(done for _, done in runs)
+def best_ceiling(mongo_uri: str, seconds: float, writers: int, rounds: int = CEILING_ROUNDS,
+                 store_cpu: Callable[[], float] = lambda: float("nan")) -> tuple[Ceiling, list[float]]:
+    """The ceiling as the best of a few rounds (and each round's rate): on a shared
+    machine noise only ever lowers it, and one round of a few seconds varied by a
+    third from run to run, which the ratios built on it inherited."""
+    runs = [asyncio.run(transaction_ceiling(mongo_uri, seconds, writers, store_cpu)) for _ in range(rounds)]
+    return max(runs, key=lambda r: r.rate), [r.rate for r in runs]
 
 
 def store_operations(mongo_uri: str) -> dict[str, float]:
@@ -425,15 +433,14 @@ def main() -> None:
             stack.start()
         with console.status(f"measuring the store's transaction ceiling ({args.ceiling_seconds:.0f}s × "
                             f"{1 + CEILING_ROUNDS})"):
-            ceiling_1, _ = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1))
-            store_before, wall_before = cpu_seconds(stack)["store"], time.monotonic()
-            ceiling_16, rounds_16, ceiling_txns = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16)
-            store_used = cpu_seconds(stack)["store"] - store_before
-            # What one ceiling transaction costs the store, and how busy the ceiling kept it:
-            # the headline is the pipeline's store time per case in these transactions,
-            # scaled by how much busier the ceiling kept the store than the pipeline did.
-            store_ms_per_ceiling_txn = store_used * 1000 / ceiling_txns
-            store_share_at_ceiling = store_used / (time.monotonic() - wall_before)
+            ceiling_1 = asyncio.run(transaction_ceiling(stack.mongo_uri, args.ceiling_seconds, 1)).rate
+            best, rounds_16 = best_ceiling(stack.mongo_uri, args.ceiling_seconds, 16,
+                                           store_cpu=lambda: cpu_seconds(stack)["store"])
+            ceiling_16 = best.rate
+            # What one ceiling transaction costs the store, and how busy the best round kept
+            # it: the headline is the pipeline's store time per case in these transactions,
+            # times how much busier the ceiling kept the store than the pipeline did.
+            store_ms_per_ceiling_txn, store_share_at_ceiling = best.store_ms_per_txn, best.store_share
         result = asyncio.run(pipeline(stack, mail, args.cases, args.concurrency, args.timeout, args.idle_cases,
                                       args.step_seconds))
     finally:
