@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/secondlook/v1/*.proto)
 GEN_DIR   := secondlook/v1
 
-.PHONY: help install protos protos-check lint run test test-unit test-integration test-e2e bench bench-intake bench-matching token clean
+.PHONY: help install protos protos-check lint run test test-unit test-integration test-e2e bench bench-intake bench-matching bench-store token clean
 
 help:
 	@echo "make run          bring the platform up on the embedded broker and store, with sample cases"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench        pipeline benchmark on the embedded stack"
 	@echo "make bench-intake SubmitCase throughput and latency next to the store's ceiling"
 	@echo "make bench-matching matching over 100,000 synthetic specialists, index against a naive scan"
+	@echo "make bench-store  the embedded store's CPU per insert, its threads on one CPU or spread over all"
 	@echo "make protos       regenerate Python code from protos/"
 	@echo "make protos-check fail if the generated code drifted from protos/"
 	@echo "make lint         ruff: unused names, import order, likely bugs"
@@ -65,6 +66,9 @@ bench-intake: $(STAMP)
 
 bench-matching: $(STAMP)
 	$(PY) -m benchmarks.matching $(ARGS)
+
+bench-store: $(STAMP)
+	$(PY) -m benchmarks.storecpu $(ARGS)
 
 token: $(STAMP)
 	$(PY) -m secondlook.cli token $(ARGS)

@@ -148,13 +148,15 @@ class Process:
     argv: list[str]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    # The CPUs it may run on (none: wherever the launcher may).
+    cpus: tuple[int, ...] = ()
     popen: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
-            _dying_with_parent(self.argv),
+            _dying_with_parent(_on_cpus(self.argv, self.cpus)),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -208,6 +210,26 @@ def _dying_with_parent(argv: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
+def _on_cpus(argv: list[str], cpus: tuple[int, ...]) -> list[str]:
+    """Prefixes `taskset --cpu-list` (util-linux) where there is one: the affinity is set
+    before the program starts, so every thread it makes inherits it."""
+    taskset = shutil.which("taskset") if cpus and sys.platform.startswith("linux") else None
+    return [taskset, "--cpu-list", ",".join(map(str, cpus)), *argv] if taskset else argv
+
+
+def store_cpus() -> tuple[int, ...]:
+    """The one CPU the embedded store runs on: the last this process may use, if it may
+    use more than one (README, "The embedded store on one CPU").
+
+    SecantusDB serves each connection on a thread of one Python process, under one
+    interpreter lock. Spread over two cores, its threads hand the lock from core to
+    core and spend more CPU on the handing than on the work (`python -m
+    benchmarks.storecpu`: the same inserts from 4 clients cost it 2.3 times the CPU);
+    on one core they take turns."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return (allowed[-1],) if len(allowed) > 1 else ()
+
+
 def _signal_group(popen: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(popen.pid, sig)
@@ -226,11 +248,13 @@ class Stack:
 
     def __init__(self, home: Path, *, persistent_store: bool = False, overrides: dict[str, str] | None = None,
                  kafka_port: int = 0, mongo_port: int = 0, grpc_port_base: int = 0, metrics_port_base: int = 0,
-                 fhir_port: int = 0, synthetic_specialists: int = 0):
+                 fhir_port: int = 0, synthetic_specialists: int = 0, store_on_one_cpu: bool = True):
         """Ports left at 0 are picked free; a base gives the four services base, base+1, ... in
         the order of SERVICES. The directory is data/specialists.json (the curated one the
-        tests know) plus `synthetic_specialists` from the generator (secondlook/directorygen.py)."""
+        tests know) plus `synthetic_specialists` from the generator (secondlook/directorygen.py).
+        The store runs on one CPU (`store_cpus`) unless `store_on_one_cpu` is False."""
         self.home = home
+        self.store_on_one_cpu = store_on_one_cpu
         self.home.mkdir(parents=True, exist_ok=True)
         self.directory_seed = CURATED_DIRECTORY
         if synthetic_specialists:
@@ -300,6 +324,7 @@ class Stack:
              "--storage-path", storage, "--log-level", "WARNING"],
             self.home / "logs" / "store.log",
             env=self.marker,
+            cpus=store_cpus() if self.store_on_one_cpu else (),
         )
         self.store.start()
         wait_for(_started(self.store, self._store_ready), 30, "the MongoDB-protocol store")
