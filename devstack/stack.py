@@ -223,9 +223,9 @@ def store_cpus() -> tuple[int, ...]:
 
     SecantusDB serves each connection on a thread of one Python process, under one
     interpreter lock. Spread over two cores, its threads hand the lock from core to
-    core and spend more CPU on the handing than on the work (`python -m
-    benchmarks.storecpu`: the same inserts from 4 clients cost it 2.3 times the CPU);
-    on one core they take turns."""
+    core, and the handing costs CPU and waits for a free core (`make bench-store`: the
+    same inserts from 4 clients cost it 1.6 times the CPU, at 0.6 times the rate); on
+    one core they take turns."""
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     return (allowed[-1],) if len(allowed) > 1 else ()
 
