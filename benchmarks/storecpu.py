@@ -6,10 +6,10 @@ once on one of them (as the dev stack runs it: devstack/stack.py, `store_cpus`),
 and has 1, 4 and 16 clients (one connection each) insert small documents as fast as
 the store answers. Prints, per placement and client count, the inserts per second,
 the store's CPU per insert and its context switches per insert; `--json PATH`
-writes the same rows (`placement`, `clients`, `inserts_per_s`,
+writes the same rows (`placement`, `cpus`, `clients`, `inserts_per_s`,
 `store_cpu_ms_per_insert`, `store_share_of_a_core`, `context_switches_per_insert`)
 and, per client count, how many times the store's CPU per insert is spread over
-one CPU (`cpu_per_insert_spread_over_one`). Figures, never assertions.
+one CPU (`cpu_per_insert_spread_over_one`), and `seconds`. Figures, never assertions.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.pipeline import write_figures
+from benchmarks.pipeline import finite, write_figures
 from devstack.stack import ROOT, Stack, store_cpus
 
 console = Console()
@@ -74,23 +74,28 @@ async def _insert_load(uri: str, pid: int, clients: int, seconds: float) -> dict
     finally:
         for c in connections:
             await c.close()
+    per_insert = (lambda total: total / inserted) if inserted else (lambda total: float("nan"))
     return {"inserts_per_s": round(inserted / elapsed, 1),
-            "store_cpu_ms_per_insert": round((cpu_1 - cpu_0) * 1000 / inserted, 3),
+            "store_cpu_ms_per_insert": finite(per_insert((cpu_1 - cpu_0) * 1000), 3),
             "store_share_of_a_core": round((cpu_1 - cpu_0) / elapsed, 3),
-            "context_switches_per_insert": round((switches_1 - switches_0) / inserted, 1)}
+            "context_switches_per_insert": finite(per_insert(switches_1 - switches_0), 1)}
 
 
 def measure(home: Path, on_one_cpu: bool, seconds: float) -> list[dict]:
-    stack = Stack(home, store_on_one_cpu=on_one_cpu)
+    # Persistent, as `make run` and `make bench` run it (its journal and checkpoints included).
+    stack = Stack(home, persistent_store=True, store_on_one_cpu=on_one_cpu)
     rows = []
     try:
         stack.start_store()
         pid = stack.store.popen.pid
-        placement = "one CPU" if on_one_cpu else f"{len(os.sched_getaffinity(pid))} CPUs"
+        cpus = sorted(os.sched_getaffinity(pid))
+        if on_one_cpu and len(cpus) != 1:
+            raise SystemExit(f"the store was to run on one CPU and runs on {cpus}")
+        placement = f"CPU {cpus[0]}" if len(cpus) == 1 else f"{len(cpus)} CPUs"
         for clients in CLIENTS:
             with console.status(f"store on {placement}: {clients} client(s) inserting for {seconds:.0f}s"):
                 figures = asyncio.run(_insert_load(stack.mongo_uri, pid, clients, seconds))
-            rows.append({"placement": placement, "clients": clients, **figures})
+            rows.append({"placement": placement, "cpus": cpus, "clients": clients, **figures})
     finally:
         stack.stop()
     return rows
@@ -101,9 +106,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each client count inserts")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
     args = parser.parse_args()
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    if not Path("/proc/self/stat").exists():
+        raise SystemExit("this benchmark reads the store's CPU time and threads from Linux's /proc")
     if not store_cpus():
-        raise SystemExit("this process may use one CPU only: there is nothing to compare "
-                         "(the dev stack pins nothing here either)")
+        raise SystemExit("the store cannot be put on one CPU here (one CPU allowed, or no taskset): "
+                         "there is nothing to compare, and the dev stack pins nothing either")
     home = ROOT / ".secondlook" / "bench-store"
     shutil.rmtree(home, ignore_errors=True)
     rows = measure(home / "spread", False, args.seconds) + measure(home / "one", True, args.seconds)
@@ -115,17 +124,22 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "store on" else "right")
     for r in rows:
         table.add_row(r["placement"], str(r["clients"]), f"{r['inserts_per_s']:,.0f}",
-                      f"{r['store_cpu_ms_per_insert']:.3f}", f"{r['store_share_of_a_core']:.0%}",
-                      f"{r['context_switches_per_insert']:.1f}")
+                      _shown(r["store_cpu_ms_per_insert"], ".3f"), f"{r['store_share_of_a_core']:.0%}",
+                      _shown(r["context_switches_per_insert"], ".1f"))
     console.print(table)
     ratios = {}
     for clients in CLIENTS:
-        spread, one = (next(r for r in rows if r["clients"] == clients and (r["placement"] == "one CPU") == o)
+        spread, one = (next(r for r in rows if r["clients"] == clients and (len(r["cpus"]) == 1) == o)
                        for o in (False, True))
-        ratios[str(clients)] = round(spread["store_cpu_ms_per_insert"] / one["store_cpu_ms_per_insert"], 2)
+        a, b = spread["store_cpu_ms_per_insert"], one["store_cpu_ms_per_insert"]
+        ratios[str(clients)] = round(a / b, 2) if a and b else None
     console.print("store CPU per insert, spread ÷ on one CPU: "
-                  + ", ".join(f"{n} client(s) {r:.2f}×" for n, r in ratios.items()))
-    write_figures(args.json, {"rows": rows, "cpu_per_insert_spread_over_one": ratios})
+                  + ", ".join(f"{n} client(s) {_shown(r, '.2f')}×" for n, r in ratios.items()))
+    write_figures(args.json, {"seconds": args.seconds, "rows": rows, "cpu_per_insert_spread_over_one": ratios})
+
+
+def _shown(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 if __name__ == "__main__":

@@ -219,14 +219,18 @@ def _on_cpus(argv: list[str], cpus: tuple[int, ...]) -> list[str]:
 
 def store_cpus() -> tuple[int, ...]:
     """The one CPU the embedded store runs on: the last this process may use, if it may
-    use more than one (README, "The embedded store on one CPU").
+    use more than one and `taskset` is there to put it there (README, "The embedded
+    stack"); else none, and the store runs anywhere.
 
     SecantusDB serves each connection on a thread of one Python process, under one
     interpreter lock. Spread over two cores, its threads hand the lock from core to
     core, and the handing costs CPU and waits for a free core (`make bench-store`: the
-    same inserts from 4 clients cost it 1.6 times the CPU, at 0.6 times the rate); on
-    one core they take turns."""
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    same inserts from 4 clients cost it 1.6-1.9 times the CPU, at about half the rate); on
+    one core they take turns. (Several stacks at once, as in the tests, put their
+    stores on the same CPU: only one of them is busy at a time.)"""
+    if not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):
+        return ()
+    allowed = sorted(os.sched_getaffinity(0))
     return (allowed[-1],) if len(allowed) > 1 else ()
 
 

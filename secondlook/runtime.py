@@ -9,7 +9,9 @@ Once started, what the process loaded (the ICD-10-CM code tree alone is ~600,000
 objects, in every service) is moved out of the garbage collector's way: every
 full collection used to walk it, 200-320 ms in which the process did nothing else
 (measured in matching and intake under load: the longest hops of `make bench`'s
-half-rate run were these pauses).
+half-rate run were these pauses). What a service loads later is not frozen:
+matching's directory is read on first use and again every hour, and a frozen copy
+would never be freed.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ async def run(service: Service) -> int:
                 code = 1
         stopper.cancel()
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

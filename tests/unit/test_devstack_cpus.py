@@ -22,10 +22,18 @@ def test_without_taskset_nothing_is_pinned(monkeypatch):
 
 
 def test_the_store_gets_the_last_cpu_of_several(monkeypatch):
+    monkeypatch.setattr(stack.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(stack.os, "sched_getaffinity", lambda pid: {4, 0, 2}, raising=False)
     assert stack.store_cpus() == (4,)
 
 
 def test_with_one_cpu_the_store_is_not_pinned(monkeypatch):
+    monkeypatch.setattr(stack.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(stack.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert stack.store_cpus() == ()
+
+
+def test_without_taskset_the_store_is_not_pinned(monkeypatch):
+    monkeypatch.setattr(stack.shutil, "which", lambda name: None)
+    monkeypatch.setattr(stack.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert stack.store_cpus() == ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 
 from secondlook.runtime import Service, run
 
@@ -27,6 +28,9 @@ async def test_what_start_up_loaded_is_frozen_before_the_loops_run():
     finally:
         gc.unfreeze()
     assert code == 0
+    # Its SIGTERM and SIGINT handlers went with it (remove_signal_handler: False, none left).
+    loop = asyncio.get_running_loop()
+    assert not loop.remove_signal_handler(signal.SIGTERM) and not loop.remove_signal_handler(signal.SIGINT)
     assert gc.is_tracked(loaded[0]) and any(o is loaded[0] for o in gc.get_objects())  # walked again, unfrozen
     assert seen["walked"] is False
     assert seen["frozen"] >= len(loaded)
