@@ -67,8 +67,6 @@ async def run(service: Service) -> int:
                 code = 1
         stopper.cancel()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -78,4 +76,7 @@ async def run(service: Service) -> int:
             except Exception as exc:
                 log.warning("shutdown_step_failed", step=getattr(step, "__qualname__", "?"), error=repr(exc))
         log.info("service_stopped", exit_code=code)
+        # Only now: a second signal while stopping must not cut the shutdown short.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
     return code
