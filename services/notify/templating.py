@@ -62,6 +62,8 @@ class Templates:
             auto_reload=False,  # read once: a deployment's templates do not change under it (no stat per message)
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
             keep_trailing_newline=True)
+        # Which files each language has, read once as the templates are: no stat per message.
+        self._files = self.present()
 
     def require(self, names: tuple[str, ...], part: str) -> None:
         """Stops a start whose templates lack what a channel in use needs (an old customised copy)."""
@@ -79,9 +81,8 @@ class Templates:
 
     def _render(self, language: str, name: str, part: str, values: dict) -> str:
         for lang in (language, DEFAULT_LANGUAGE):
-            path = f"{lang}/{name}.{part}"
-            if (self.folder / path).is_file():
-                return self._env.get_template(path).render(**values)
+            if f"{name}.{part}" in self._files.get(lang, ()):
+                return self._env.get_template(f"{lang}/{name}.{part}").render(**values)
         raise jinja2.TemplateNotFound(f"{DEFAULT_LANGUAGE}/{name}.{part}")
 
     def render(self, name: str, language: str, context: NoticeContext) -> tuple[str, str, str, str]:

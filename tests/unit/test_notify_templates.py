@@ -8,6 +8,7 @@ import email
 import email.policy
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from google.protobuf import timestamp_pb2
@@ -200,3 +201,20 @@ def test_an_email_is_the_standard_policys_with_its_header_classes_built_once():
         assert str(again[header]) == str(first[header])
         assert type(first[header]) is type(second[header])  # one class per header name, not one per message
     assert again.get_body(("plain",)).get_content() == first.get_body(("plain",)).get_content()
+
+
+def test_a_message_is_rendered_without_looking_at_the_folder_again(monkeypatch):
+    templates = Templates()
+    templates.render("patient_needs_info", "es", NoticeContext(PORTAL, False))  # the template, read once
+
+    def no_stat(self):
+        raise AssertionError(f"looked at {self} while rendering")
+
+    with monkeypatch.context() as patched:  # undone before pytest reports (it reads files too)
+        patched.setattr(Path, "is_file", no_stat)
+        patched.setattr(Path, "stat", no_stat)
+        try:
+            _, subject, _, _ = templates.render("patient_needs_info", "es", NoticeContext(PORTAL, False))
+        except AssertionError as looked:
+            subject = str(looked)
+    assert "información" in subject
