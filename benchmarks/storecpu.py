@@ -26,38 +26,36 @@ from pymongo import AsyncMongoClient
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.pipeline import finite, write_figures
+from benchmarks.pipeline import cpu_seconds, finite, write_figures
 from devstack.stack import ROOT, Stack, store_cpus
 
 console = Console()
 CLIENTS = (1, 4, 16)
 
 
-def _store_counters(pid: int) -> tuple[float, int]:
+def _store_counters(stack: Stack) -> tuple[float, int]:
     """(CPU seconds, context switches of every thread) of the store so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     switches = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for task in Path(f"/proc/{stack.store.popen.pid}/task").iterdir():
         try:
             for line in (task / "status").read_text().splitlines():
                 if "ctxt_switches:" in line:  # voluntary and not
                     switches += int(line.split()[1])
         except OSError:  # a thread that ended meanwhile
             continue
-    return cpu, switches
+    return cpu_seconds(stack)["store"], switches
 
 
-async def _insert_load(uri: str, pid: int, clients: int, seconds: float) -> dict:
+async def _insert_load(stack: Stack, clients: int, seconds: float) -> dict:
     """Inserts by `clients` connections for `seconds`, and what they cost the store.
     Its counters are read while every connection is open: a connection's thread, and
     its count of switches, ends with it."""
-    connections = [AsyncMongoClient(uri, maxPoolSize=1, retryWrites=False) for _ in range(clients)]
+    connections = [AsyncMongoClient(stack.mongo_uri, maxPoolSize=1, retryWrites=False) for _ in range(clients)]
     inserted = 0
     try:
         for c in connections:
             await c.admin.command("ping")
-        cpu_0, switches_0 = _store_counters(pid)
+        cpu_0, switches_0 = _store_counters(stack)
         started = time.perf_counter()
         until = time.monotonic() + seconds
 
@@ -70,7 +68,7 @@ async def _insert_load(uri: str, pid: int, clients: int, seconds: float) -> dict
 
         await asyncio.gather(*(writer(c) for c in connections))
         elapsed = time.perf_counter() - started
-        cpu_1, switches_1 = _store_counters(pid)
+        cpu_1, switches_1 = _store_counters(stack)
     finally:
         for c in connections:
             await c.close()
@@ -94,7 +92,7 @@ def measure(home: Path, on_one_cpu: bool, seconds: float) -> list[dict]:
         placement = f"CPU {cpus[0]}" if len(cpus) == 1 else f"{len(cpus)} CPUs"
         for clients in CLIENTS:
             with console.status(f"store on {placement}: {clients} client(s) inserting for {seconds:.0f}s"):
-                figures = asyncio.run(_insert_load(stack.mongo_uri, pid, clients, seconds))
+                figures = asyncio.run(_insert_load(stack, clients, seconds))
             rows.append({"placement": placement, "cpus": cpus, "clients": clients, **figures})
     finally:
         stack.stop()
