@@ -11,7 +11,8 @@ which are read from the store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import OperationFailure
@@ -25,10 +26,11 @@ CHANGE_STREAM_HISTORY_LOST = 286
 WRITES = [{"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}}]
 
 
-async def follow_changes(collection: AsyncCollection, on_change: Callable[[dict], None], *,
+async def follow_changes(collection: AsyncCollection, on_change: Callable[[dict], Awaitable[None] | None], *,
                          full_document: bool, on_gap: Callable[[], None]) -> None:
     """Calls `on_change` with every insert, update or replace committed to the
-    collection (with the document as it is now when `full_document`), until
+    collection (with the document as it is now when `full_document`), one change
+    at a time, in commit order (a coroutine `on_change` is awaited before the next), until
     cancelled. `on_gap` is called whenever the stream starts from now rather than
     where it left off (at first, and when the store lost that point): changes
     committed before may have gone by unseen, so whoever waits on them must look again."""
@@ -43,7 +45,9 @@ async def follow_changes(collection: AsyncCollection, on_change: Callable[[dict]
                     on_gap()
                 async for change in stream:
                     resume_after = stream.resume_token
-                    on_change(change)
+                    handled = on_change(change)
+                    if inspect.isawaitable(handled):
+                        await handled
         except OperationFailure as exc:
             if exc.code == CHANGE_STREAM_HISTORY_LOST:
                 log.warning("change_stream_history_lost_resuming_from_now", collection=collection.name)

@@ -9,6 +9,7 @@ from secondlook import serviceclient
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.deadlines import Deadlines
+from secondlook.phi import PhiCipher
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import review_pb2, review_pb2_grpc
@@ -22,6 +23,8 @@ from .grpc_api import ReviewServicer
 from .handlers import make_handlers, make_sla_keeper
 from .repository import InboxReader, ReviewUnitOfWork
 
+PHI_KEY = "review-phi"  # the data key sealing what reviewers write, in the PHI key vault
+
 
 async def serve() -> int:
     # Built inside the running loop: grpc.aio servers bind to the loop that creates them.
@@ -34,12 +37,13 @@ async def serve() -> int:
                          reminder_fractions=tuple(settings.review_sla_reminder_fractions),
                          prior_auth_standard_seconds=settings.review_prior_auth_standard_seconds,
                          prior_auth_expedited_seconds=settings.review_prior_auth_expedited_seconds)
-    transact = transactor(kernel.store, ReviewUnitOfWork)
+    cipher = PhiCipher(settings, kernel.store.client, PHI_KEY)
+    transact = transactor(kernel.store, lambda uow: ReviewUnitOfWork(uow, cipher))
     # The SLA clocks: armed as assignments change (here, or on another replica, via the
     # change stream), re-armed from the store at start; firing is guarded, so once.
     feed = AssignmentFeed(on_change=lambda a: track(a))
     track, fire = make_sla_keeper(transact, feed, clock, deadlines)
-    inbox = InboxReader(kernel.store.db)
+    inbox = InboxReader(kernel.store.db, cipher)
     # Cases are intake's: read over its API, as review (role case-reader), for the reviewer.
     cases = IntakeCases(serviceclient.channel(kernel.settings, kernel.settings.intake_target),
                         serviceclient.ServiceIdentity(kernel.settings, "review", ["case-reader"]))
@@ -51,14 +55,14 @@ async def serve() -> int:
 
     loops = [lambda: deadlines.run(inbox.sla_alarms, fire)]
     if kernel.settings.follow_change_streams:  # other replicas' commits reach this one's watchers
-        loops.append(lambda: repository.follow_changes(kernel.store.db, feed.publish, feed.interrupt_all))
+        loops.append(lambda: repository.follow_changes(kernel.store.db, cipher, feed.publish, feed.interrupt_all))
     service = assemble(
         kernel,
         register,
-        consumer=kernel.consumer(make_handlers(kernel.store.db, feed, clock, sla_rules)),
+        consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, feed, clock, sla_rules)),
         consumes=topology.CONSUMES["review"],
         loops=loops,
-        startup=[lambda: repository.ensure_indexes(kernel.store.db)],
+        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key],
     )
     return await run(service)
 

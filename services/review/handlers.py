@@ -9,6 +9,8 @@ from secondlook.clock import Clock
 from secondlook.consumer import Guarded, Handler
 from secondlook.deadlines import Deadlines
 from secondlook.logging import bound_contextvars, get_logger
+from secondlook.phi import PhiCipher
+from secondlook.store import UnitOfWork
 from secondlook.unitofwork import Transact, adapt
 
 from . import usecases
@@ -19,16 +21,19 @@ from .repository import MongoReviewRepository, ReviewUnitOfWork
 log = get_logger(__name__)
 
 
-def make_handlers(db: AsyncDatabase, feed: usecases.Feed, clock: Clock,
+def make_handlers(db: AsyncDatabase, cipher: PhiCipher, feed: usecases.Feed, clock: Clock,
                   sla_rules: SlaRules) -> dict[str, Guarded | Handler]:
-    assignments = MongoReviewRepository(db)
+    assignments = MongoReviewRepository(db, cipher)
+
+    def unit_of_work(uow: UnitOfWork) -> ReviewUnitOfWork:
+        return ReviewUnitOfWork(uow, cipher)
 
     return {
         "specialist.offered": Guarded.batched(lambda events: usecases.record_offers(assignments, feed, clock, events)),
-        "offers.withdrawn": adapt(ReviewUnitOfWork, lambda uow, e: usecases.withdraw_assignments(uow, feed, clock, e)),
-        "offer.deadline_passed": adapt(ReviewUnitOfWork, lambda uow, e: usecases.expire_offer(uow, feed, clock, e)),
-        "panel.concluded": adapt(ReviewUnitOfWork, lambda uow, e: usecases.conclude_panel(uow, e)),
-        "documents.added": adapt(ReviewUnitOfWork, lambda uow, e: usecases.resume_reviews(uow, feed, clock, sla_rules, e)),
+        "offers.withdrawn": adapt(unit_of_work, lambda uow, e: usecases.withdraw_assignments(uow, feed, clock, e)),
+        "offer.deadline_passed": adapt(unit_of_work, lambda uow, e: usecases.expire_offer(uow, feed, clock, e)),
+        "panel.concluded": adapt(unit_of_work, lambda uow, e: usecases.conclude_panel(uow, e)),
+        "documents.added": adapt(unit_of_work, lambda uow, e: usecases.resume_reviews(uow, feed, clock, sla_rules, e)),
     }
 
 

@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook import changes
 from secondlook.logging import get_logger
+from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork, insert_once
 from secondlook.v1.review_pb2 import AssignmentState
 
@@ -32,6 +33,12 @@ EPOCH, FAR_FUTURE = datetime(1970, 1, 1), datetime(9999, 1, 1)
 HELD = [AssignmentState.ASSIGNMENT_STATE_OFFERED, AssignmentState.ASSIGNMENT_STATE_ACCEPTED, AssignmentState.ASSIGNMENT_STATE_IN_REVIEW,
         AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO]
 INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
+# What a reviewer writes is PHI (domain/opinion.py): sealed with review's data key
+# before it is written, opened after it is read; codes, ids and the workflow's
+# bookkeeping stay in clear for queries. An opinion's texts are one sealed value; a
+# blind assessment's treatment and a decline's note one each. Documents written
+# before sealing read as they are (PhiCipher.open).
+OPINION_TEXTS = ("recommendation", "narrative", "further_tests", "patient_summary", "amendment_reason")
 
 
 class ReviewRepository(Protocol):
@@ -57,13 +64,14 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[OPINIONS].create_index([("case_id", 1)])  # a panel's opinions
 
 
-def _doc(a: Assignment) -> dict:
+async def _doc(a: Assignment, cipher: PhiCipher) -> dict:
     return {
         "_id": a.assignment_id, "case_id": a.case_id, "tenant_id": a.tenant_id, "specialist_id": a.specialist_id,
         "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
-        "version": a.version, "changed_at": a.changed_at or a.offered_at, **_decline(a),
-        "blind_review": a.blind_review, **_assessed(a.assessment), **_info_request(a), "records": a.records,
+        "version": a.version, "changed_at": a.changed_at or a.offered_at, **await _decline(a, cipher),
+        "blind_review": a.blind_review, **await _assessed(a.assessment, cipher), **_info_request(a),
+        "records": a.records,
         **_sla(a), **_panel(a), **_prior_auth(a),
     }
 
@@ -115,11 +123,12 @@ def _clock(doc: dict | None) -> SlaClock | None:
                     breached_at=doc.get("breached_at"), stopped_at=doc.get("stopped_at"))
 
 
-def _assessed(a: Assessment | None, key: str = "assessment") -> dict:
+async def _assessed(a: Assessment | None, cipher: PhiCipher) -> dict:
+    """A blind assessment: its codes in clear, its treatment sealed."""
     if a is None:
         return {}
-    return {key: {"diagnosis_code": a.diagnosis_code, "procedures": [list(p) for p in a.procedures],
-                  "treatment": a.treatment, "recorded_at": a.recorded_at}}
+    return {"assessment": {"diagnosis_code": a.diagnosis_code, "procedures": [list(p) for p in a.procedures],
+                           "treatment": await cipher.seal(a.treatment), "recorded_at": a.recorded_at}}
 
 
 def _assessment(doc: dict | None) -> Assessment | None:
@@ -129,8 +138,34 @@ def _assessment(doc: dict | None) -> Assessment | None:
                       treatment=doc["treatment"], recorded_at=doc["recorded_at"])
 
 
-def _decline(a: Assignment) -> dict:
-    return {"decline_reason": a.decline_reason, "decline_note": a.decline_note} if a.decline_reason else {}
+async def _decline(a: Assignment, cipher: PhiCipher) -> dict:
+    """A decline: its reason code in clear, the reviewer's note sealed."""
+    if not a.decline_reason:
+        return {}
+    return {"decline_reason": a.decline_reason, "decline_note": await cipher.seal(a.decline_note) if a.decline_note else ""}
+
+
+async def _opened(doc: dict, cipher: PhiCipher) -> dict:
+    """`doc` with what review sealed in it opened (the same `doc` when nothing is)."""
+    assessment = doc.get("assessment")
+    if "texts" not in doc and not doc.get("decline_note") and not assessment:
+        return doc
+    doc = dict(doc)
+    if "texts" in doc:
+        doc.update(await cipher.open(doc.pop("texts")))
+    if doc.get("decline_note"):
+        doc["decline_note"] = await cipher.open(doc["decline_note"])
+    if assessment:
+        doc["assessment"] = {**assessment, "treatment": await cipher.open(assessment["treatment"])}
+    return doc
+
+
+async def _assignment_of(doc: dict, cipher: PhiCipher) -> Assignment:
+    return _assignment(await _opened(doc, cipher))
+
+
+async def _opinion_of(doc: dict, cipher: PhiCipher) -> OpinionRecord:
+    return _opinion(await _opened(doc, cipher))
 
 
 def _assignment(doc: dict) -> Assignment:
@@ -157,8 +192,9 @@ def _assignment(doc: dict) -> Assignment:
 class MongoReviewRepository:
     """Inside a unit of work (`session`), or alone for guarded single-document writes."""
 
-    def __init__(self, db: AsyncDatabase, session=None):
+    def __init__(self, db: AsyncDatabase, cipher: PhiCipher, session=None):
         self._db = db
+        self._cipher = cipher
         self._session = session
 
     async def add_offer(self, assignment: Assignment) -> bool:
@@ -167,24 +203,29 @@ class MongoReviewRepository:
 
     async def add_offers(self, assignments: list[Assignment]) -> list[bool]:
         """`add_offer` for several, in one request."""
-        return await insert_once(self._db[ASSIGNMENTS], [_doc(a) for a in assignments], self._session)
+        return await insert_once(self._db[ASSIGNMENTS], [await _doc(a, self._cipher) for a in assignments], self._session)
 
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
         doc = await self._db[ASSIGNMENTS].find_one({"_id": assignment_id, "specialist_id": specialist_id},
                                                     session=self._session)
-        return _assignment(doc) if doc else None
+        return await _assignment_of(doc, self._cipher) if doc else None
 
     async def get_many(self, assignment_ids: list[str]) -> list[Assignment]:
         cursor = self._db[ASSIGNMENTS].find({"_id": {"$in": assignment_ids}}, session=self._session)
-        return [_assignment(d) async for d in cursor]
+        return [await _assignment_of(d, self._cipher) async for d in cursor]
 
     async def save_move(self, before: Assignment, after: Assignment) -> bool:
         """Records `after` if the assignment is still the version `before` was read at;
         False when it changed meanwhile. (A guarded update, not findAndModify: the
         embedded store scans the whole collection for findAndModify's write.)"""
-        changed = {"state": after.state, "changed_at": after.changed_at, **_decline(after), **_assessed(after.assessment),
-                   **_info_request(after), **_sla(after), "records": after.records, **_decided(after),
+        changed = {"state": after.state, "changed_at": after.changed_at, **_info_request(after), **_sla(after),
+                   "records": after.records, **_decided(after),
                    **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
+        # Sealed anew only when they change: a move that keeps them leaves them as they are.
+        if (after.decline_reason, after.decline_note) != (before.decline_reason, before.decline_note):
+            changed.update(await _decline(after, self._cipher))
+        if after.assessment != before.assessment:
+            changed.update(await _assessed(after.assessment, self._cipher))
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},
             {"$set": changed, "$inc": {"version": after.version - before.version}},
@@ -196,29 +237,30 @@ class MongoReviewRepository:
         """The case's assignments that records added may move on: held by a reviewer
         (waiting on the submitter, or with a clock that waits for the first records)."""
         cursor = self._db[ASSIGNMENTS].find({"case_id": case_id, "state": {"$in": HELD}}, session=self._session)
-        return [_assignment(d) async for d in cursor]
+        return [await _assignment_of(d, self._cipher) async for d in cursor]
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         """Signs a version (DuplicateKeyError when that version of the opinion exists)."""
+        texts = {"recommendation": opinion.recommendation, "narrative": opinion.narrative,
+                 "further_tests": list(opinion.further_tests), "patient_summary": opinion.patient_summary,
+                 "amendment_reason": opinion.amendment_reason}
         await self._db[OPINIONS].insert_one({
             "_id": opinion.opinion_id, "assignment_id": opinion.assignment_id, "case_id": opinion.case_id,
             "specialist_id": opinion.specialist_id, "version": opinion.version, "diagnosis": opinion.diagnosis,
             "reviewer_diagnosis_code": opinion.reviewer_diagnosis_code, "treatment": opinion.treatment,
-            "procedures": [list(p) for p in opinion.procedures], "recommendation": opinion.recommendation,
-            "narrative": opinion.narrative, "further_tests": list(opinion.further_tests),
-            "patient_summary": opinion.patient_summary, "confidence": opinion.confidence, "attested": True,
-            "submitted_at": opinion.submitted_at, "amendment_reason": opinion.amendment_reason,
-            "blind": opinion.blind, **_assessed(opinion.assessment),
+            "procedures": [list(p) for p in opinion.procedures], "texts": await self._cipher.seal(texts),
+            "confidence": opinion.confidence, "attested": True, "submitted_at": opinion.submitted_at,
+            "blind": opinion.blind, **await _assessed(opinion.assessment, self._cipher),
         }, session=self._session)
 
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
-        return await opinions_of(self._db, assignment_id, self._session)
+        return await opinions_of(self._db, self._cipher, assignment_id, self._session)
 
 
-async def opinions_of(db: AsyncDatabase, assignment_id: str, session=None) -> list[OpinionRecord]:
+async def opinions_of(db: AsyncDatabase, cipher: PhiCipher, assignment_id: str, session=None) -> list[OpinionRecord]:
     """Every signed version of the assignment's opinion, the first first."""
     docs = await db[OPINIONS].find({"assignment_id": assignment_id}, session=session).to_list()
-    return sorted((_opinion(d) for d in docs), key=lambda o: o.version)
+    return sorted([await _opinion_of(d, cipher) for d in docs], key=lambda o: o.version)
 
 
 def _opinion(d: dict) -> OpinionRecord:
@@ -240,8 +282,9 @@ def _opinion(d: dict) -> OpinionRecord:
 class InboxReader:
     """The read side: a specialist's inbox, read without a transaction."""
 
-    def __init__(self, db: AsyncDatabase):
+    def __init__(self, db: AsyncDatabase, cipher: PhiCipher):
         self._db = db
+        self._cipher = cipher
 
     async def sla_alarms(self) -> list[tuple[str, datetime]]:
         """Every pending SLA alarm (assignment id, when), read by its index (a range with
@@ -254,13 +297,13 @@ class InboxReader:
         """The specialist's assignments changed at or after `since`, oldest change first."""
         docs = await self._db[ASSIGNMENTS].find({"specialist_id": specialist_id, "changed_at": {"$gte": since}}) \
             .sort("changed_at", 1).limit(INBOX_LIMIT).to_list()
-        return [_assignment(d) for d in docs]
+        return [await _assignment_of(d, self._cipher) for d in docs]
 
     async def get_for_specialist(self, assignment_id: str, specialist_id: str) -> Assignment | None:
-        return await MongoReviewRepository(self._db).get_for_specialist(assignment_id, specialist_id)
+        return await MongoReviewRepository(self._db, self._cipher).get_for_specialist(assignment_id, specialist_id)
 
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
-        return await opinions_of(self._db, assignment_id)
+        return await opinions_of(self._db, self._cipher, assignment_id)
 
     async def panel_opinions(self, assignment: Assignment) -> list[OpinionRecord]:
         """The panel's other members' signed opinions, the latest version of each: for
@@ -271,7 +314,7 @@ class InboxReader:
             found = {"case_id": assignment.case_id}
         # The adjudicator weighs the versions the panel was concluded on (an amendment
         # made since did not count in the verdict).
-        opinions = [_opinion(d) for d in await self._db[OPINIONS].find(found).to_list()]
+        opinions = [await _opinion_of(d, self._cipher) for d in await self._db[OPINIONS].find(found).to_list()]
         latest: dict[str, OpinionRecord] = {}
         for o in opinions:
             if o.assignment_id != assignment.assignment_id and o.version >= latest.get(o.assignment_id, o).version:
@@ -292,7 +335,7 @@ class InboxReader:
         cursor = self._db[ASSIGNMENTS].find(found).sort([("offered_at", 1), ("_id", 1)]).batch_size(limit + 8)
         page = []
         async for doc in cursor:
-            a = _assignment(doc)
+            a = await _assignment_of(doc, self._cipher)
             if query.after is None or (a.offered_at, a.assignment_id) > query.after:
                 page.append(a)
             if len(page) == limit:
@@ -305,16 +348,16 @@ class InboxReader:
         if states:
             query["state"] = {"$in": states}
         docs = await self._db[ASSIGNMENTS].find(query).sort("offered_at", 1).limit(INBOX_LIMIT).to_list()
-        return [_assignment(d) for d in docs]
+        return [await _assignment_of(d, self._cipher) for d in docs]
 
 
-async def follow_changes(db: AsyncDatabase, publish: Callable[[Assignment], None],
+async def follow_changes(db: AsyncDatabase, cipher: PhiCipher, publish: Callable[[Assignment], None],
                          on_gap: Callable[[], None]) -> None:
     """Passes on every assignment change committed by any replica, until cancelled."""
-    def on_change(change: dict) -> None:
+    async def on_change(change: dict) -> None:
         doc = change.get("fullDocument")
         if doc is not None:
-            publish(_assignment(doc))
+            publish(await _assignment_of(doc, cipher))
 
     await changes.follow_changes(db[ASSIGNMENTS], on_change, full_document=True, on_gap=on_gap)
 
@@ -322,7 +365,7 @@ async def follow_changes(db: AsyncDatabase, publish: Callable[[Assignment], None
 class ReviewUnitOfWork:
     """What review's use cases see of one transaction."""
 
-    def __init__(self, uow: UnitOfWork):
-        self.assignments: ReviewRepository = MongoReviewRepository(uow.db, uow.session)
+    def __init__(self, uow: UnitOfWork, cipher: PhiCipher):
+        self.assignments: ReviewRepository = MongoReviewRepository(uow.db, cipher, uow.session)
         self.emit = uow.emit
         self.after_commit = uow.after_commit

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 
+import bson
 import pytest
 from pymongo import AsyncMongoClient
 
 from devstack import clients
 from devstack.receiver import registered_receiver
 from devstack.simreviewer import SimulatedReviewer
+from secondlook.phi import PhiCipher
 from secondlook.v1 import case_pb2, intake_pb2
 from services.topology import ALL_TOPICS
 from tests.conftest import eventually
@@ -113,14 +115,20 @@ async def test_no_canary_reaches_logs_metrics_kafka_webhooks_or_emails(stack, st
         places["text messages"] = "\n".join(t["body"] for t in texts).encode()
         assert places["webhook bodies"] and places["topic " + ALL_TOPICS[0]]  # there was something to search
         assert places["email subjects and bodies"] and places["text messages"]
-        # The reviewer's canary was written (review keeps it), so its absence elsewhere means something.
+        # The reviewer's canary was written (review keeps it, sealed), so its absence elsewhere means something.
         mongo = AsyncMongoClient(stack.mongo_uri)
+        cipher = PhiCipher(stack.settings(), mongo, "review-phi")
         try:
-            signed = await mongo["secondlook_review"]["opinions"].find_one(
-                {"case_id": grpc_case, "narrative": {"$regex": "canaryopinion"}})
+            signed = await mongo["secondlook_review"]["opinions"].find_one({"case_id": grpc_case})
+            review = mongo["secondlook_review"]
+            at_rest = b"".join([bson.encode(d) for name in await review.list_collection_names()
+                                for d in await review[name].find().to_list()])
+            assert signed is not None and b"canaryopinion" not in at_rest  # the opinion, the blind assessment
+            texts = await cipher.open(signed["texts"])
         finally:
+            await cipher.close()
             await mongo.close()
-        assert signed is not None and "canaryopinion" in signed["patient_summary"]
+        assert "canaryopinion" in texts["narrative"] and "canaryopinion" in texts["patient_summary"]
         found = {(c, where) for c in canaries for where, data in places.items() if c.encode() in data}
         assert not found, f"PHI leaked: {sorted(found)}"
     finally:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from secondlook.phi import PhiCipher
 from secondlook.store import Store
 from secondlook.unitofwork import transactor
 from secondlook.v1 import case_pb2, review_pb2
@@ -36,7 +37,10 @@ async def ports(request, infra_settings):
     await store.ensure_indexes()
     await repository.ensure_indexes(store.db)
     # Offers are recorded outside any transaction (a guarded write), as the consumer does.
-    yield transactor(store, ReviewUnitOfWork), InboxReader(store.db), MongoReviewRepository(store.db)
+    cipher = PhiCipher(infra_settings, store.client, "review-phi")
+    await cipher.ensure_key()
+    yield (transactor(store, lambda uow: ReviewUnitOfWork(uow, cipher)), InboxReader(store.db, cipher),
+           MongoReviewRepository(store.db, cipher))
     scans = plans.scans()
     assert not scans, "\n".join(scans)
     await store.client.drop_database(store.db.name)

@@ -313,6 +313,23 @@ def test_secrets_come_only_from_the_out_of_band_secret():
             assert c["envFrom"] == [{"configMapRef": {"name": CONFIGMAP}}]
 
 
+@pytest.mark.parametrize("name", ["intake", "review", "notify"])
+def test_services_that_seal_phi_get_the_phi_keys(name):
+    """intake (cases), review (what reviewers write), notify (webhook secrets) seal with
+    the PHI key vault: the master key's Secret reaches them, as variables and as a file."""
+    docs = services("dev")
+    pod = one(docs, "Deployment", name)["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    refs = {e["valueFrom"]["secretKeyRef"]["key"] for e in c.get("env", [])
+            if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "secondlook-phi"}
+    assert refs == {"kms-credentials", "master-key"}, refs
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "secondlook-phi"]
+    [mount] = [m for m in c["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    key_file = one(docs, "ConfigMap", CONFIGMAP)["data"]["SECONDLOOK_PHI_LOCAL_MASTER_KEY_FILE"]
+    assert key_file.startswith(mount["mountPath"] + "/")
+
+
 def _policies_for(docs: list, pod_labels: dict) -> list:
     """(peers, ports) of every ingress rule that applies to a pod with these labels."""
     rules = []
@@ -351,12 +368,23 @@ def test_network_policies():
             assert GRPC_PORT not in from_namespace, "matching is exposed outside the namespace"
 
 
+def _selects(selector: dict, pod_labels: dict) -> bool:
+    """A label selector's verdict on a pod's labels (matchLabels, and matchExpressions' In)."""
+    if not (selector.get("matchLabels") or {}).items() <= pod_labels.items():
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        assert expression["operator"] == "In", f"selector operator not checked here: {expression}"
+        if pod_labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
 def _egress_rules_for(docs: list, pod_labels: dict) -> list:
     rules = []
     for policy in of_kind(docs, "NetworkPolicy"):
         if "Egress" not in policy["spec"]["policyTypes"]:
             continue
-        if (policy["spec"]["podSelector"].get("matchLabels") or {}).items() <= pod_labels.items():
+        if _selects(policy["spec"]["podSelector"], pod_labels):
             rules.extend(policy["spec"].get("egress", []))
     return rules
 
@@ -365,9 +393,9 @@ NOT_PUBLIC_V4 = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
 NOT_PUBLIC_V6 = {"::1/128", "fc00::/7", "fe80::/10"}
 
 
-def test_egress_is_denied_by_default_and_only_notify_and_intake_reach_outside_on_443():
-    """notify posts webhooks (and e-mails its SMTP relay); intake reaches the cloud KMS
-    of PHI encryption."""
+def test_egress_is_denied_by_default_and_only_notify_intake_and_review_reach_outside_on_443():
+    """notify posts webhooks (and e-mails its SMTP relay); intake and review reach the
+    cloud KMS of PHI encryption."""
     docs = services()
     assert any(
         "Egress" in p["spec"]["policyTypes"] and not p["spec"].get("egress")
@@ -382,7 +410,7 @@ def test_egress_is_denied_by_default_and_only_notify_and_intake_reach_outside_on
         for rule in rules:  # nothing leaves without a port
             assert rule.get("ports"), f"{name}: an egress rule open on every port"
         blocks = [peer["ipBlock"] for r in rules for peer in r.get("to", []) if "ipBlock" in peer]
-        if name not in ("notify", "intake"):
+        if name not in ("notify", "intake", "review"):
             assert blocks == [], f"{name} may reach addresses outside the cluster"
             continue
         outside = [r for r in rules if any("ipBlock" in peer for peer in r.get("to", []))]

@@ -1,0 +1,142 @@
+"""What reviewers write is PHI and review seals it before it reaches the store: an
+opinion's texts, a blind assessment's treatment and a decline's note are ciphertext in
+review's documents (and in the oplog), read back as written through the adapter and
+its change stream, and documents written before sealing still read as they were."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import bson
+import pytest
+
+from secondlook.phi import PhiCipher
+from secondlook.store import Store
+from secondlook.unitofwork import transactor
+from secondlook.v1 import case_pb2, review_pb2
+from services.review import repository
+from services.review.domain.assignment import Assignment, assessed, declined, moved
+from services.review.domain.opinion import Assessment, OpinionRecord
+from services.review.repository import ASSIGNMENTS, OPINIONS, InboxReader, MongoReviewRepository, ReviewUnitOfWork
+from tests.conftest import eventually
+
+pytestmark = pytest.mark.integration
+
+A = review_pb2
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ENCRYPTED = 6  # BSON binary subtype of a client-side encrypted value
+
+
+@pytest.fixture
+async def review(infra_settings):
+    store = Store(infra_settings, "review_phi")
+    await store.ensure_indexes()
+    await repository.ensure_indexes(store.db)
+    cipher = PhiCipher(infra_settings, store.client, "review-phi")
+    await cipher.ensure_key()
+    yield store, cipher
+    await store.client.drop_database(store.db.name)
+    await store.close()
+
+
+def _offer(i: int, blind: bool = False) -> Assignment:
+    return Assignment(assignment_id=f"a{i}", case_id=f"c{i}", tenant_id="t", specialist_id="s1", specialty="x",
+                      state=A.ASSIGNMENT_STATE_OFFERED, diagnosis_code="C50.911", urgency=1, offered_at=T0,
+                      respond_by=T0 + timedelta(days=1), changed_at=T0, blind_review=blind)
+
+
+async def _raw(store: Store, since: bson.Timestamp) -> bytes:
+    """review's documents, and the oplog entries written since `since`, as raw BSON."""
+    raw = b"".join([bson.encode(d) for name in (ASSIGNMENTS, OPINIONS) for d in await store.db[name].find().to_list()])
+    async for entry in store.client["local"]["oplog.rs"].find({"ts": {"$gt": since}}):
+        raw += bson.encode(entry)
+    return raw
+
+
+async def _oplog_now(store: Store) -> bson.Timestamp:
+    last = await store.client["local"]["oplog.rs"].find().sort("$natural", -1).limit(1).to_list()
+    return last[0]["ts"] if last else bson.Timestamp(0, 0)
+
+
+async def test_what_a_reviewer_writes_is_ciphertext_at_rest_and_reads_back_as_written(review):
+    store, cipher = review
+    since = await _oplog_now(store)
+    transact = transactor(store, lambda uow: ReviewUnitOfWork(uow, cipher))
+    alone, inbox = MongoReviewRepository(store.db, cipher), InboxReader(store.db, cipher)
+    blind, declining = _offer(1, blind=True), _offer(2)
+    await alone.add_offers([blind, declining])
+
+    accepted = moved(blind, "accept", T0)
+    assessment = Assessment("C50.912", (("CPT", "19301", "Partial mastectomy"),), "canarytreatment lumpectomy", T0)
+    recorded = assessed(accepted, assessment, T0 + timedelta(minutes=1))
+    refused = declined(declining, case_pb2.DECLINE_REASON_CONFLICT_OF_INTEREST, "canarynote I treated her sister", T0)
+    opinion = OpinionRecord("o1", "a1", "c1", "s1", 1, 2, "C50.912", 1, (("CPT", "19301", ""),),
+                            "canaryrecommendation", "canarynarrative", ("canarytest MRI",), "canarysummary", 80, T0,
+                            blind=True, assessment=assessment)
+    amended = dataclasses.replace(opinion, opinion_id="o2", version=2, amendment_reason="canaryreason")
+    for before, after in ((blind, accepted), (accepted, recorded), (declining, refused)):
+        assert await transact(lambda uow, b=before, a=after: uow.assignments.save_move(b, a)) is True
+    await transact(lambda uow: uow.assignments.add_opinion(opinion))
+    await transact(lambda uow: uow.assignments.add_opinion(amended))
+
+    raw = await _raw(store, since)
+    assert b"C50.912" in raw and b"a1" in raw  # codes and ids stay in clear: the bytes searched are the right ones
+    assert [c for c in (b"canarytreatment", b"canarynote", b"canaryrecommendation", b"canarynarrative",
+                        b"canarytest", b"canarysummary", b"canaryreason") if c in raw] == []
+    stored = await store.db[OPINIONS].find_one({"_id": "o1"})
+    assert stored["texts"].subtype == ENCRYPTED and "narrative" not in stored
+    assert stored["assessment"]["treatment"].subtype == ENCRYPTED
+    assert stored["assessment"]["diagnosis_code"] == "C50.912"
+    assert (await store.db[ASSIGNMENTS].find_one({"_id": "a2"}))["decline_note"].subtype == ENCRYPTED
+
+    # Read back as written: inside a unit of work, by the inbox, and by the panel's reads.
+    assert await transact(lambda uow: uow.assignments.opinions_of("a1")) == [opinion, amended]
+    assert await inbox.opinions_of("a1") == [opinion, amended]
+    assert await transact(lambda uow: uow.assignments.get_for_specialist("a1", "s1")) == recorded
+    assert await inbox.get_for_specialist("a2", "s1") == refused
+    assert [a.assessment for a in await inbox.changed_since("s1", T0)] == [None, assessment]  # by change time
+    # A move that keeps the assessment does not seal it again (the ciphertext stays as it was).
+    sealed = (await store.db[ASSIGNMENTS].find_one({"_id": "a1"}))["assessment"]["treatment"]
+    started = moved(recorded, "start", T0 + timedelta(minutes=2))
+    assert await transact(lambda uow: uow.assignments.save_move(recorded, started)) is True
+    assert (await store.db[ASSIGNMENTS].find_one({"_id": "a1"}))["assessment"]["treatment"] == sealed
+    assert await inbox.get_for_specialist("a1", "s1") == started
+
+
+async def test_documents_written_before_sealing_read_as_they_were(review):
+    store, cipher = review
+    await store.db[OPINIONS].insert_one({
+        "_id": "old", "assignment_id": "a9", "case_id": "c9", "specialist_id": "s1", "version": 1, "diagnosis": 2,
+        "reviewer_diagnosis_code": "C50.912", "treatment": 1, "procedures": [], "recommendation": "r",
+        "narrative": "n", "further_tests": ["t"], "patient_summary": "p", "confidence": 70, "attested": True,
+        "submitted_at": T0, "amendment_reason": "", "blind": True,
+        "assessment": {"diagnosis_code": "C50.912", "procedures": [], "treatment": "plain", "recorded_at": T0}})
+    [old] = await InboxReader(store.db, cipher).opinions_of("a9")
+    assert (old.narrative, old.recommendation, old.further_tests, old.patient_summary) == ("n", "r", ("t",), "p")
+    assert old.assessment == Assessment("C50.912", (), "plain", T0)
+
+
+async def test_another_replicas_change_reaches_the_feed_opened(review):
+    store, cipher = review
+    published: list[Assignment] = []
+    opened: list[int] = []
+    follower = asyncio.create_task(repository.follow_changes(store.db, cipher, published.append,
+                                                             lambda: opened.append(1)))
+    try:
+        # The stream started from now: what is committed after this is passed on.
+        await eventually(lambda: asyncio.sleep(0, result=opened), 15, "the change stream to open")
+        offer = _offer(3, blind=True)
+        await MongoReviewRepository(store.db, cipher).add_offer(offer)
+        accepted = moved(offer, "accept", T0)
+        recorded = assessed(accepted, Assessment("C50.912", (), "canaryfeed", T0), T0)
+        transact = transactor(store, lambda uow: ReviewUnitOfWork(uow, cipher))
+        await transact(lambda uow: uow.assignments.save_move(offer, accepted))
+        await transact(lambda uow: uow.assignments.save_move(accepted, recorded))
+        await eventually(lambda: asyncio.sleep(0, result=recorded in published), 15,
+                         "the assessed assignment on the feed, its treatment opened")
+        assert published[0] == offer  # one change at a time, in commit order
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
