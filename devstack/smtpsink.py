@@ -1,8 +1,9 @@
 """A local SMTP server that keeps what it receives: the e-mail side of `make run`,
 the benchmark and the tests (aiosmtpd, in a thread of this process).
 
-It accepts any sender and recipient, without TLS or authentication, on
-127.0.0.1 only; notify reaches it with SECONDLOOK_SMTP_STARTTLS=false. Messages
+It accepts any sender and recipient, without authentication, on 127.0.0.1 only,
+in clear (notify reaches it with SECONDLOOK_SMTP_STARTTLS=false) or, for the tests,
+over TLS with a certificate given (`tls`: from the first byte or after STARTTLS). Messages
 are kept in memory, parsed when read, and appended to a file when one is given (for a
 developer to read); nothing leaves the machine.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 import threading
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,7 +35,8 @@ class _Keep:
 
 
 class SmtpSink:
-    def __init__(self, log_file: Path | None = None, idle_timeout: float = 300.0):
+    def __init__(self, log_file: Path | None = None, idle_timeout: float = 300.0,
+                 tls: tuple[str, ssl.SSLContext] | None = None):
         self.messages: list[EmailMessage] = []  # parsed when asked for (delivered()): the bench only counts
         self.recipients: list[list[str]] = []
         self.raw: list[bytes] = []
@@ -43,6 +46,7 @@ class SmtpSink:
         self.refuse_with = ""
         self.refused = 0
         self.log_file = log_file
+        self.tls = tls  # ("implicit" or "starttls", the server's context); None: in clear
         self._lock = threading.Lock()
         self._controller: Controller | None = None
         self.port = 0
@@ -58,8 +62,11 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         self.port = free_port()
+        mode, context = self.tls or ("", None)
+        tls = {"ssl_context": context} if mode == "implicit" else \
+            {"tls_context": context, "require_starttls": True} if mode == "starttls" else {}
         self._controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port,
-                                      timeout=self.idle_timeout)
+                                      timeout=self.idle_timeout, **tls)
         self._controller.start()
         return self
 

@@ -1,4 +1,5 @@
-"""The e-mail adapter: messages over SMTP (STARTTLS and authentication by settings),
+"""The e-mail adapter: messages over SMTP (TLS from the first byte on port 465, else
+STARTTLS, and authentication, by settings),
 sent from worker threads so the event loop never waits on the relay.
 
 Connections stay open between messages, for the next one: a case sends its
@@ -55,13 +56,17 @@ class SmtpMailer:
     def __init__(self, settings: Settings):
         self._host = settings.smtp_host
         self._port = settings.smtp_port
-        self._starttls = settings.smtp_starttls
+        # Port 465 is submission over TLS from the first byte (RFC 8314); STARTTLS there
+        # would wait for a greeting the relay never sends in clear.
+        implicit = settings.smtp_implicit_tls
+        self._implicit_tls = settings.smtp_port == 465 if implicit is None else implicit
+        self._starttls = settings.smtp_starttls and not self._implicit_tls
         self._username = settings.smtp_username
         self._password = settings.smtp_password.get_secret_value()
         self._timeout = settings.smtp_timeout_seconds
-        if self._username and not self._starttls:
-            raise ValueError("SECONDLOOK_SMTP_USERNAME is set with SECONDLOOK_SMTP_STARTTLS=false: the password "
-                             "would cross the network in clear")
+        if self._username and not (self._starttls or self._implicit_tls):
+            raise ValueError("SECONDLOOK_SMTP_USERNAME is set with SECONDLOOK_SMTP_STARTTLS=false and no "
+                             "SECONDLOOK_SMTP_IMPLICIT_TLS: the password would cross the network in clear")
         # Its own threads: a slow relay must not hold the default pool (aiohttp resolves names there).
         self._threads = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="smtp")
         self._lock = threading.Lock()
@@ -148,7 +153,11 @@ class SmtpMailer:
         _close(kept, quit_within=1.0)
 
     def _connect(self) -> _Kept:
-        smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        if self._implicit_tls:
+            smtp = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout,
+                                    context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
         try:
             if self._starttls:
                 smtp.starttls(context=ssl.create_default_context())

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import select
+import ssl
 from email.message import EmailMessage
 
 import pytest
+import trustme
 from pymongo.errors import AutoReconnect
 
 from devstack.smtpsink import SmtpSink
@@ -291,3 +293,44 @@ async def test_a_relay_answering_421_fails_the_attempt_and_the_next_message_reco
 
 def _readable(sock) -> bool:
     return sock is None or bool(select.select([sock], [], [], 0)[0])
+
+
+@pytest.mark.parametrize("mode, port_465", [("implicit", True), ("implicit", False), ("starttls", False)])
+async def test_the_relay_is_reached_over_tls_from_the_first_byte_or_after_starttls(infra_settings, tmp_path,
+                                                                                    monkeypatch, mode, port_465):
+    """Port 465 is TLS from the first byte (RFC 8314), on by itself there or set by
+    SECONDLOOK_SMTP_IMPLICIT_TLS elsewhere; otherwise STARTTLS. The relay's certificate
+    is checked against the machine's CAs (here a test CA, by OpenSSL's SSL_CERT_FILE)."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    sink = SmtpSink(tls=(mode, server)).start()
+    settings = {"smtp_host": "127.0.0.1", "smtp_port": sink.port, "smtp_starttls": mode == "starttls"}
+    if port_465:  # the rule, without binding the privileged port: the mailer reads it as 465 ...
+        mailer = SmtpMailer(infra_settings.model_copy(update={**settings, "smtp_port": 465}))
+        mailer._port = sink.port  # ... and connects to the sink's
+    else:
+        mailer = SmtpMailer(infra_settings.model_copy(update={
+            **settings, "smtp_implicit_tls": mode == "implicit"}))
+    try:
+        untrusted = await mailer.send(_message(0))  # the test CA is not trusted yet: no message leaves
+        assert untrusted[0] is None and "SSL" in untrusted[1] and sink.delivered() == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        assert await mailer.send(_message(1)) == (250, "")
+        assert await mailer.send(_message(2)) == (250, "")
+        assert [str(m["Subject"]) for m in sink.delivered()] == ["notice 1", "notice 2"]
+        assert mailer.connections_opened == 1  # the TLS connection is kept for the next message
+    finally:
+        await mailer.aclose()
+        sink.stop()
+
+
+def test_a_password_never_goes_to_the_relay_in_clear(infra_settings):
+    clear = {"smtp_host": "relay.example.org", "smtp_username": "notices", "smtp_starttls": False}
+    with pytest.raises(ValueError, match="SECONDLOOK_SMTP_IMPLICIT_TLS"):
+        SmtpMailer(infra_settings.model_copy(update={**clear, "smtp_port": 587}))
+    with pytest.raises(ValueError):
+        SmtpMailer(infra_settings.model_copy(update={**clear, "smtp_port": 465, "smtp_implicit_tls": False}))
+    SmtpMailer(infra_settings.model_copy(update={**clear, "smtp_port": 465}))  # TLS from the first byte
+    SmtpMailer(infra_settings.model_copy(update={**clear, "smtp_port": 2525, "smtp_implicit_tls": True}))
