@@ -223,8 +223,10 @@ class Settings(BaseSettings):
     smtp_host: str = Field(
         "", description="The SMTP relay notify sends e-mail through; empty: no e-mail notices (webhooks only)."
     )
-    smtp_port: int = Field(587, ge=1, le=65535, description="The relay's port (587: submission with STARTTLS).")
-    smtp_starttls: bool = Field(True, description="Upgrade the connection with STARTTLS before authenticating.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="The relay's port (587: submission with STARTTLS; "
+                           "465: TLS from the first byte).")
+    smtp_starttls: bool = Field(True, description="Upgrade the connection with STARTTLS before authenticating "
+                                "(not with implicit TLS).")
     smtp_implicit_tls: bool | None = Field(None, description="TLS from the connection's first byte instead of "
                                            "STARTTLS (RFC 8314: port 465); unset: on when the port is 465.")
     smtp_username: str = Field("", description="SMTP AUTH user name; empty: no authentication.")

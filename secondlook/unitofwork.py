@@ -8,7 +8,7 @@ commit landed). Commands start their transaction through a `Transact`:
     async def accept(transact: Transact[ReviewUnitOfWork], ...):
         return await transact(lambda uow: ...)
 
-In a service, `transactor(store, ReviewUnitOfWork)` runs the body in one MongoDB
+In a service, `transactor(store, lambda uow: ReviewUnitOfWork(uow, cipher))` runs the body in one MongoDB
 transaction (`Store.transact`); in unit tests a fake runs it over in-memory
 repositories. Event handlers get the unit of work of the consumer's
 transaction (`adapt`), so an event's effect, the events it causes and its

@@ -62,7 +62,8 @@ async def serve() -> int:
         consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, feed, clock, sla_rules)),
         consumes=topology.CONSUMES["review"],
         loops=loops,
-        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key],
+        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key,
+                 lambda: repository.seal_legacy_texts(kernel.store.db, cipher)],
     )
     return await run(service)
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from pymongo.asynchronous.database import AsyncDatabase
 
 from secondlook import changes
+from secondlook.clock import utcnow
 from secondlook.logging import get_logger
 from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork, insert_once
@@ -24,6 +25,7 @@ from .domain.inbox import InboxPage
 from .domain.opinion import FORWARD_DIAGNOSIS, FORWARD_TREATMENT, Assessment, OpinionRecord
 from .domain.priorauth import Requested
 from .domain.sla import SlaClock
+from .sealed import opened, sealed_assessment, sealed_decline, sealed_opinion
 
 log = get_logger(__name__)
 
@@ -33,12 +35,8 @@ EPOCH, FAR_FUTURE = datetime(1970, 1, 1), datetime(9999, 1, 1)
 HELD = [AssignmentState.ASSIGNMENT_STATE_OFFERED, AssignmentState.ASSIGNMENT_STATE_ACCEPTED, AssignmentState.ASSIGNMENT_STATE_IN_REVIEW,
         AssignmentState.ASSIGNMENT_STATE_NEEDS_INFO]
 INBOX_LIMIT = 500  # also the most changes a resumed watch replays (usecases.RESUME_LIMIT)
-# What a reviewer writes is PHI (domain/opinion.py): sealed with review's data key
-# before it is written, opened after it is read; codes, ids and the workflow's
-# bookkeeping stay in clear for queries. An opinion's texts are one sealed value; a
-# blind assessment's treatment and a decline's note one each. Documents written
-# before sealing read as they are (PhiCipher.open).
-OPINION_TEXTS = ("recommendation", "narrative", "further_tests", "patient_summary", "amendment_reason")
+MIGRATIONS = "migrations"  # one document per one-off migration done (seal_legacy_texts)
+SEALED_LEGACY_TEXTS = "sealed-legacy-texts"
 
 
 class ReviewRepository(Protocol):
@@ -65,12 +63,13 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
 
 
 async def _doc(a: Assignment, cipher: PhiCipher) -> dict:
+    """The assignment as stored, what the reviewer wrote sealed (sealed.py)."""
     return {
         "_id": a.assignment_id, "case_id": a.case_id, "tenant_id": a.tenant_id, "specialist_id": a.specialist_id,
         "specialty": a.specialty, "state": a.state, "diagnosis_code": a.diagnosis_code, "urgency": a.urgency,
         "offered_at": a.offered_at, "respond_by": a.respond_by, "traceparent": a.traceparent, **a.stamps,
-        "version": a.version, "changed_at": a.changed_at or a.offered_at, **await _decline(a, cipher),
-        "blind_review": a.blind_review, **await _assessed(a.assessment, cipher), **_info_request(a),
+        "version": a.version, "changed_at": a.changed_at or a.offered_at, **await sealed_decline(a, cipher),
+        "blind_review": a.blind_review, **await sealed_assessment(a.assessment, cipher), **_info_request(a),
         "records": a.records,
         **_sla(a), **_panel(a), **_prior_auth(a),
     }
@@ -123,14 +122,6 @@ def _clock(doc: dict | None) -> SlaClock | None:
                     breached_at=doc.get("breached_at"), stopped_at=doc.get("stopped_at"))
 
 
-async def _assessed(a: Assessment | None, cipher: PhiCipher) -> dict:
-    """A blind assessment: its codes in clear, its treatment sealed."""
-    if a is None:
-        return {}
-    return {"assessment": {"diagnosis_code": a.diagnosis_code, "procedures": [list(p) for p in a.procedures],
-                           "treatment": await cipher.seal(a.treatment), "recorded_at": a.recorded_at}}
-
-
 def _assessment(doc: dict | None) -> Assessment | None:
     if not doc:
         return None
@@ -138,34 +129,16 @@ def _assessment(doc: dict | None) -> Assessment | None:
                       treatment=doc["treatment"], recorded_at=doc["recorded_at"])
 
 
-async def _decline(a: Assignment, cipher: PhiCipher) -> dict:
-    """A decline: its reason code in clear, the reviewer's note sealed."""
-    if not a.decline_reason:
-        return {}
-    return {"decline_reason": a.decline_reason, "decline_note": await cipher.seal(a.decline_note) if a.decline_note else ""}
-
-
-async def _opened(doc: dict, cipher: PhiCipher) -> dict:
-    """`doc` with what review sealed in it opened (the same `doc` when nothing is)."""
-    assessment = doc.get("assessment")
-    if "texts" not in doc and not doc.get("decline_note") and not assessment:
-        return doc
-    doc = dict(doc)
-    if "texts" in doc:
-        doc.update(await cipher.open(doc.pop("texts")))
-    if doc.get("decline_note"):
-        doc["decline_note"] = await cipher.open(doc["decline_note"])
-    if assessment:
-        doc["assessment"] = {**assessment, "treatment": await cipher.open(assessment["treatment"])}
-    return doc
+def _decline(a: Assignment) -> dict:
+    return {"decline_reason": a.decline_reason, "decline_note": a.decline_note} if a.decline_reason else {}
 
 
 async def _assignment_of(doc: dict, cipher: PhiCipher) -> Assignment:
-    return _assignment(await _opened(doc, cipher))
+    return _assignment(await opened(doc, cipher))
 
 
 async def _opinion_of(doc: dict, cipher: PhiCipher) -> OpinionRecord:
-    return _opinion(await _opened(doc, cipher))
+    return _opinion(await opened(doc, cipher))
 
 
 def _assignment(doc: dict) -> Assignment:
@@ -222,10 +195,10 @@ class MongoReviewRepository:
                    "records": after.records, **_decided(after),
                    **{k: v for k, v in after.stamps.items() if before.stamps.get(k) != v}}
         # Sealed anew only when they change: a move that keeps them leaves them as they are.
-        if (after.decline_reason, after.decline_note) != (before.decline_reason, before.decline_note):
-            changed.update(await _decline(after, self._cipher))
+        if _decline(after) != _decline(before):
+            changed.update(await sealed_decline(after, self._cipher))
         if after.assessment != before.assessment:
-            changed.update(await _assessed(after.assessment, self._cipher))
+            changed.update(await sealed_assessment(after.assessment, self._cipher))
         result = await self._db[ASSIGNMENTS].update_one(
             {"_id": before.assignment_id, "specialist_id": before.specialist_id, "version": before.version},
             {"$set": changed, "$inc": {"version": after.version - before.version}},
@@ -241,17 +214,7 @@ class MongoReviewRepository:
 
     async def add_opinion(self, opinion: OpinionRecord) -> None:
         """Signs a version (DuplicateKeyError when that version of the opinion exists)."""
-        texts = {"recommendation": opinion.recommendation, "narrative": opinion.narrative,
-                 "further_tests": list(opinion.further_tests), "patient_summary": opinion.patient_summary,
-                 "amendment_reason": opinion.amendment_reason}
-        await self._db[OPINIONS].insert_one({
-            "_id": opinion.opinion_id, "assignment_id": opinion.assignment_id, "case_id": opinion.case_id,
-            "specialist_id": opinion.specialist_id, "version": opinion.version, "diagnosis": opinion.diagnosis,
-            "reviewer_diagnosis_code": opinion.reviewer_diagnosis_code, "treatment": opinion.treatment,
-            "procedures": [list(p) for p in opinion.procedures], "texts": await self._cipher.seal(texts),
-            "confidence": opinion.confidence, "attested": True, "submitted_at": opinion.submitted_at,
-            "blind": opinion.blind, **await _assessed(opinion.assessment, self._cipher),
-        }, session=self._session)
+        await self._db[OPINIONS].insert_one(await _opinion_doc(opinion, self._cipher), session=self._session)
 
     async def opinions_of(self, assignment_id: str) -> list[OpinionRecord]:
         return await opinions_of(self._db, self._cipher, assignment_id, self._session)
@@ -261,6 +224,14 @@ async def opinions_of(db: AsyncDatabase, cipher: PhiCipher, assignment_id: str, 
     """Every signed version of the assignment's opinion, the first first."""
     docs = await db[OPINIONS].find({"assignment_id": assignment_id}, session=session).to_list()
     return sorted([await _opinion_of(d, cipher) for d in docs], key=lambda o: o.version)
+
+
+async def _opinion_doc(o: OpinionRecord, cipher: PhiCipher) -> dict:
+    return {"_id": o.opinion_id, "assignment_id": o.assignment_id, "case_id": o.case_id,
+            "specialist_id": o.specialist_id, "version": o.version, "diagnosis": o.diagnosis,
+            "reviewer_diagnosis_code": o.reviewer_diagnosis_code, "treatment": o.treatment,
+            "confidence": o.confidence, "attested": True, "submitted_at": o.submitted_at, "blind": o.blind,
+            **await sealed_opinion(o, cipher)}
 
 
 def _opinion(d: dict) -> OpinionRecord:
@@ -353,13 +324,55 @@ class InboxReader:
 
 async def follow_changes(db: AsyncDatabase, cipher: PhiCipher, publish: Callable[[Assignment], None],
                          on_gap: Callable[[], None]) -> None:
-    """Passes on every assignment change committed by any replica, until cancelled."""
+    """Passes on every assignment change committed by any replica, until cancelled.
+    A change that cannot be opened now (the KMS away when the data key must be fetched
+    again) counts as a gap: the watchers end, and their clients read from the store."""
     async def on_change(change: dict) -> None:
         doc = change.get("fullDocument")
-        if doc is not None:
-            publish(await _assignment_of(doc, cipher))
+        if doc is None:
+            return
+        try:
+            assignment = await _assignment_of(doc, cipher)
+        except Exception as exc:  # noqa: BLE001 - any failure to open: the same remedy
+            log.warning("assignment_change_unopened", assignment_id=doc.get("_id"), error=exc.__class__.__name__)
+            on_gap()
+            return
+        publish(assignment)
 
     await changes.follow_changes(db[ASSIGNMENTS], on_change, full_document=True, on_gap=on_gap)
+
+
+async def seal_legacy_texts(db: AsyncDatabase, cipher: PhiCipher) -> int:
+    """Seals what reviewers wrote before review sealed it (opinions' texts, decline
+    notes, blind assessments), once: a marker records it done, so a later start reads
+    one document. An assignment that moves meanwhile is left for the next start.
+    Returns how many documents it sealed."""
+    if await db[MIGRATIONS].find_one({"_id": SEALED_LEGACY_TEXTS}) is not None:
+        return 0
+    sealed = 0
+    unsealed_opinion = {"texts": {"$exists": False}}
+    async for doc in db[OPINIONS].find(unsealed_opinion):
+        result = await db[OPINIONS].replace_one({"_id": doc["_id"], **unsealed_opinion},
+                                                await _opinion_doc(_opinion(doc), cipher))
+        sealed += result.modified_count
+    in_clear = ({"decline_note": {"$type": "string", "$ne": ""}}, {"assessment.treatment": {"$type": "string"}})
+    for query in in_clear:
+        async for doc in db[ASSIGNMENTS].find(query):
+            a = _assignment(doc)
+            result = await db[ASSIGNMENTS].update_one(
+                {"_id": a.assignment_id, "version": a.version},
+                {"$set": {**await sealed_decline(a, cipher), **await sealed_assessment(a.assessment, cipher)}})
+            sealed += result.modified_count
+    left = [await db[OPINIONS].find_one(unsealed_opinion, {"_id": 1})] + \
+        [await db[ASSIGNMENTS].find_one(query, {"_id": 1}) for query in in_clear]
+    if any(left):
+        log.warning("legacy_texts_left_in_clear")  # moved meanwhile: sealed at the next start
+    else:
+        await db[MIGRATIONS].update_one({"_id": SEALED_LEGACY_TEXTS}, {"$set": {"done_at": utcnow(), "sealed": sealed}},
+                                        upsert=True)
+    if sealed:
+        log.info("legacy_texts_sealed", documents=sealed)
+    return sealed
 
 
 class ReviewUnitOfWork:

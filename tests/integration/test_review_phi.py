@@ -1,7 +1,8 @@
 """What reviewers write is PHI and review seals it before it reaches the store: an
-opinion's texts, a blind assessment's treatment and a decline's note are ciphertext in
-review's documents (and in the oplog), read back as written through the adapter and
-its change stream, and documents written before sealing still read as they were."""
+opinion's texts, a blind assessment's treatment, the display names of the procedures
+either names, and a decline's note are ciphertext in review's documents (and in the
+oplog), read back as written through the adapter and its change stream; documents
+written before sealing read as they were, and are sealed once at start."""
 
 from __future__ import annotations
 
@@ -69,10 +70,11 @@ async def test_what_a_reviewer_writes_is_ciphertext_at_rest_and_reads_back_as_wr
     await alone.add_offers([blind, declining])
 
     accepted = moved(blind, "accept", T0)
-    assessment = Assessment("C50.912", (("CPT", "19301", "Partial mastectomy"),), "canarytreatment lumpectomy", T0)
+    assessment = Assessment("C50.912", (("CPT", "19301", "canaryassessed mastectomy"),), "canarytreatment lumpectomy",
+                            T0)
     recorded = assessed(accepted, assessment, T0 + timedelta(minutes=1))
     refused = declined(declining, case_pb2.DECLINE_REASON_CONFLICT_OF_INTEREST, "canarynote I treated her sister", T0)
-    opinion = OpinionRecord("o1", "a1", "c1", "s1", 1, 2, "C50.912", 1, (("CPT", "19301", ""),),
+    opinion = OpinionRecord("o1", "a1", "c1", "s1", 1, 2, "C50.912", 1, (("CPT", "19301", "canarydisplay"),),
                             "canaryrecommendation", "canarynarrative", ("canarytest MRI",), "canarysummary", 80, T0,
                             blind=True, assessment=assessment)
     amended = dataclasses.replace(opinion, opinion_id="o2", version=2, amendment_reason="canaryreason")
@@ -82,12 +84,14 @@ async def test_what_a_reviewer_writes_is_ciphertext_at_rest_and_reads_back_as_wr
     await transact(lambda uow: uow.assignments.add_opinion(amended))
 
     raw = await _raw(store, since)
-    assert b"C50.912" in raw and b"a1" in raw  # codes and ids stay in clear: the bytes searched are the right ones
+    assert b"C50.912" in raw and b"19301" in raw  # codes stay in clear: the bytes searched are the right ones
     assert [c for c in (b"canarytreatment", b"canarynote", b"canaryrecommendation", b"canarynarrative",
-                        b"canarytest", b"canarysummary", b"canaryreason") if c in raw] == []
+                        b"canarytest", b"canarysummary", b"canaryreason", b"canarydisplay", b"canaryassessed")
+            if c in raw] == []
     stored = await store.db[OPINIONS].find_one({"_id": "o1"})
     assert stored["texts"].subtype == ENCRYPTED and "narrative" not in stored
-    assert stored["assessment"]["treatment"].subtype == ENCRYPTED
+    assert stored["procedures"] == [["CPT", "19301"]] and stored["assessment"]["procedures"] == [["CPT", "19301"]]
+    assert stored["assessment"]["texts"].subtype == ENCRYPTED and "treatment" not in stored["assessment"]
     assert stored["assessment"]["diagnosis_code"] == "C50.912"
     assert (await store.db[ASSIGNMENTS].find_one({"_id": "a2"}))["decline_note"].subtype == ENCRYPTED
 
@@ -98,35 +102,53 @@ async def test_what_a_reviewer_writes_is_ciphertext_at_rest_and_reads_back_as_wr
     assert await inbox.get_for_specialist("a2", "s1") == refused
     assert [a.assessment for a in await inbox.changed_since("s1", T0)] == [None, assessment]  # by change time
     # A move that keeps the assessment does not seal it again (the ciphertext stays as it was).
-    sealed = (await store.db[ASSIGNMENTS].find_one({"_id": "a1"}))["assessment"]["treatment"]
+    sealed = (await store.db[ASSIGNMENTS].find_one({"_id": "a1"}))["assessment"]["texts"]
     started = moved(recorded, "start", T0 + timedelta(minutes=2))
     assert await transact(lambda uow: uow.assignments.save_move(recorded, started)) is True
-    assert (await store.db[ASSIGNMENTS].find_one({"_id": "a1"}))["assessment"]["treatment"] == sealed
+    assert (await store.db[ASSIGNMENTS].find_one({"_id": "a1"}))["assessment"]["texts"] == sealed
     assert await inbox.get_for_specialist("a1", "s1") == started
 
 
-async def test_documents_written_before_sealing_read_as_they_were(review):
+LEGACY_OPINION = {
+    "_id": "old", "assignment_id": "a9", "case_id": "c9", "specialist_id": "s1", "version": 1, "diagnosis": 2,
+    "reviewer_diagnosis_code": "C50.912", "treatment": 1, "procedures": [["CPT", "19301", "legacydisplay"]],
+    "recommendation": "legacyrecommendation", "narrative": "legacynarrative", "further_tests": ["legacytest"],
+    "patient_summary": "legacysummary", "confidence": 70, "attested": True, "submitted_at": T0,
+    "amendment_reason": "", "blind": True,
+    "assessment": {"diagnosis_code": "C50.912", "procedures": [], "treatment": "legacytreatment", "recorded_at": T0}}
+
+
+async def test_documents_written_before_sealing_read_as_they_were_and_are_sealed_once_at_start(review):
     store, cipher = review
-    await store.db[OPINIONS].insert_one({
-        "_id": "old", "assignment_id": "a9", "case_id": "c9", "specialist_id": "s1", "version": 1, "diagnosis": 2,
-        "reviewer_diagnosis_code": "C50.912", "treatment": 1, "procedures": [], "recommendation": "r",
-        "narrative": "n", "further_tests": ["t"], "patient_summary": "p", "confidence": 70, "attested": True,
-        "submitted_at": T0, "amendment_reason": "", "blind": True,
-        "assessment": {"diagnosis_code": "C50.912", "procedures": [], "treatment": "plain", "recorded_at": T0}})
-    [old] = await InboxReader(store.db, cipher).opinions_of("a9")
-    assert (old.narrative, old.recommendation, old.further_tests, old.patient_summary) == ("n", "r", ("t",), "p")
-    assert old.assessment == Assessment("C50.912", (), "plain", T0)
+    await store.db[OPINIONS].insert_one(LEGACY_OPINION)
+    declining = declined(_offer(8), case_pb2.DECLINE_REASON_OTHER, "legacynote", T0)
+    await store.db[ASSIGNMENTS].insert_one({**await repository._doc(declining, cipher), "decline_note": "legacynote"})
+    inbox = InboxReader(store.db, cipher)
+    [old] = await inbox.opinions_of("a9")
+    assert (old.narrative, old.recommendation, old.further_tests, old.patient_summary) == (
+        "legacynarrative", "legacyrecommendation", ("legacytest",), "legacysummary")
+    assert old.procedures == (("CPT", "19301", "legacydisplay"),)
+    assert old.assessment == Assessment("C50.912", (), "legacytreatment", T0)
+    assert await inbox.get_for_specialist("a8", "s1") == declining
+
+    assert await repository.seal_legacy_texts(store.db, cipher) == 2
+    raw = b"".join([bson.encode(d) for name in (ASSIGNMENTS, OPINIONS) for d in await store.db[name].find().to_list()])
+    assert b"legacy" not in raw
+    assert await inbox.opinions_of("a9") == [old] and await inbox.get_for_specialist("a8", "s1") == declining
+    # Done once: a later start reads the marker and nothing else.
+    await store.db[OPINIONS].insert_one({**LEGACY_OPINION, "_id": "older", "assignment_id": "a7"})
+    assert await repository.seal_legacy_texts(store.db, cipher) == 0
 
 
-async def test_another_replicas_change_reaches_the_feed_opened(review):
+async def test_another_replicas_change_reaches_the_feed_opened_or_ends_the_watchers(review):
     store, cipher = review
     published: list[Assignment] = []
-    opened: list[int] = []
+    gaps: list[int] = []
     follower = asyncio.create_task(repository.follow_changes(store.db, cipher, published.append,
-                                                             lambda: opened.append(1)))
+                                                             lambda: gaps.append(1)))
     try:
         # The stream started from now: what is committed after this is passed on.
-        await eventually(lambda: asyncio.sleep(0, result=opened), 15, "the change stream to open")
+        await eventually(lambda: asyncio.sleep(0, result=gaps), 15, "the change stream to open")
         offer = _offer(3, blind=True)
         await MongoReviewRepository(store.db, cipher).add_offer(offer)
         accepted = moved(offer, "accept", T0)
@@ -137,6 +159,12 @@ async def test_another_replicas_change_reaches_the_feed_opened(review):
         await eventually(lambda: asyncio.sleep(0, result=recorded in published), 15,
                          "the assessed assignment on the feed, its treatment opened")
         assert published[0] == offer  # one change at a time, in commit order
+        # A change that cannot be opened ends the watchers (their clients read the store) ...
+        await store.db[ASSIGNMENTS].update_one({"_id": "a3"}, {"$set": {"decline_note": bson.Binary(b"x" * 40, 6)}})
+        await eventually(lambda: asyncio.sleep(0, result=len(gaps) == 2), 15, "the unopened change counted as a gap")
+        # ... and the next one is passed on.
+        await store.db[ASSIGNMENTS].update_one({"_id": "a3"}, {"$set": {"decline_note": "", "version": 9}})
+        await eventually(lambda: asyncio.sleep(0, result=published[-1].version == 9), 15, "the change after it")
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)

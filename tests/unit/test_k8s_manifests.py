@@ -334,7 +334,7 @@ def _policies_for(docs: list, pod_labels: dict) -> list:
     """(peers, ports) of every ingress rule that applies to a pod with these labels."""
     rules = []
     for policy in of_kind(docs, "NetworkPolicy"):
-        if (policy["spec"]["podSelector"].get("matchLabels") or {}).items() <= pod_labels.items():
+        if _selects(policy["spec"]["podSelector"], pod_labels):
             for rule in policy["spec"].get("ingress", []):
                 rules.append((rule.get("from", []), {p["port"] for p in rule.get("ports", [])}))
     return rules
@@ -486,6 +486,11 @@ def test_overlay_settings_and_kafka_agree(overlay, monkeypatch):
 
     (mongo,) = of_kind(docs, "MongoDBCommunity")
     assert mongo["spec"]["members"] % 2 == 1, "an even member count gains no fault tolerance"
+    # The services' user reaches every database they use: their own and the PHI key vault's.
+    [user] = mongo["spec"]["users"]
+    granted = {r["db"] for r in user["roles"] if r["name"] == "readWrite"}
+    used = {settings.database_for(name) for name in SERVICES}
+    assert granted == used | {settings.phi_key_vault_namespace.split(".", 1)[0]}, granted
     for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
 
