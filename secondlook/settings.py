@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     )
     mongo_database_prefix: str = Field(
         "secondlook",
-        description="Each service owns the database `<prefix>_<service>`; services never share one.",
+        description="Each service owns the database `<prefix>_<service>`; services never share one (the PHI "
+                    "key vault's, SECONDLOOK_PHI_KEY_VAULT_NAMESPACE, holds only data keys).",
     )
     mongo_max_pool_size: int = Field(
         8, ge=1, description="Most connections a service opens to the store. Group commit keeps few requests in "

@@ -1,5 +1,6 @@
 """The `secondlook` command: the kernel's commands (secondlook/cli.py: token, keys,
-audit, directory) and the services' own (`report prior-auth`, intake's store)."""
+audit, directory) and the services' own (`report prior-auth`, intake's store;
+`review seal-texts`, review's)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import sys
 
 from secondlook import cli
 from services.intake import report
+from services.review import maintenance
 
 
 def main(argv: list[str] | None = None) -> int:
     parser, sub = cli.build_parser()
     report.add_commands(sub)
+    maintenance.add_commands(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -22,8 +22,7 @@ from .feed import AssignmentFeed
 from .grpc_api import ReviewServicer
 from .handlers import make_handlers, make_sla_keeper
 from .repository import InboxReader, ReviewUnitOfWork
-
-PHI_KEY = "review-phi"  # the data key sealing what reviewers write, in the PHI key vault
+from .sealed import PHI_KEY
 
 
 async def serve() -> int:

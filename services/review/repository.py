@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import EncryptionError, PyMongoError
 
 from secondlook import changes
 from secondlook.clock import utcnow
@@ -333,8 +336,14 @@ async def follow_changes(db: AsyncDatabase, cipher: PhiCipher, publish: Callable
             return
         try:
             assignment = await _assignment_of(doc, cipher)
-        except Exception as exc:  # noqa: BLE001 - any failure to open: the same remedy
-            log.warning("assignment_change_unopened", assignment_id=doc.get("_id"), error=exc.__class__.__name__)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the watchers must look again
+            # The KMS or the store away is a moment's outage; anything else is a bug,
+            # reported by where it happened (the message might quote the document).
+            expected = isinstance(exc, (EncryptionError, PyMongoError))
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            (log.warning if expected else log.error)("assignment_change_unopened", assignment_id=doc.get("_id"),
+                                                     error=exc.__class__.__name__,
+                                                     where=f"{Path(frame.filename).name}:{frame.lineno}")
             on_gap()
             return
         publish(assignment)
@@ -342,37 +351,52 @@ async def follow_changes(db: AsyncDatabase, cipher: PhiCipher, publish: Callable
     await changes.follow_changes(db[ASSIGNMENTS], on_change, full_document=True, on_gap=on_gap)
 
 
-async def seal_legacy_texts(db: AsyncDatabase, cipher: PhiCipher) -> int:
-    """Seals what reviewers wrote before review sealed it (opinions' texts, decline
-    notes, blind assessments), once: a marker records it done, so a later start reads
-    one document. An assignment that moves meanwhile is left for the next start.
-    Returns how many documents it sealed."""
-    if await db[MIGRATIONS].find_one({"_id": SEALED_LEGACY_TEXTS}) is not None:
-        return 0
-    sealed = 0
-    unsealed_opinion = {"texts": {"$exists": False}}
-    async for doc in db[OPINIONS].find(unsealed_opinion):
-        result = await db[OPINIONS].replace_one({"_id": doc["_id"], **unsealed_opinion},
-                                                await _opinion_doc(_opinion(doc), cipher))
-        sealed += result.modified_count
-    in_clear = ({"decline_note": {"$type": "string", "$ne": ""}}, {"assessment.treatment": {"$type": "string"}})
-    for query in in_clear:
-        async for doc in db[ASSIGNMENTS].find(query):
-            a = _assignment(doc)
-            result = await db[ASSIGNMENTS].update_one(
-                {"_id": a.assignment_id, "version": a.version},
-                {"$set": {**await sealed_decline(a, cipher), **await sealed_assessment(a.assessment, cipher)}})
+# Documents holding what reviewers wrote in clear: from before sealing, or of the first
+# sealed shape (an assessment's treatment sealed alone, display names in clear).
+LEGACY = {
+    OPINIONS: {"$or": [{"texts": {"$exists": False}}, {"procedures.0.2": {"$exists": True}},
+                       {"assessment.treatment": {"$exists": True}}]},
+    ASSIGNMENTS: {"$or": [{"decline_note": {"$type": "string", "$ne": ""}},
+                          {"assessment.treatment": {"$exists": True}}]},
+}
+
+
+async def seal_legacy_texts(db: AsyncDatabase, cipher: PhiCipher, once: bool = True) -> tuple[int, int]:
+    """Seals what earlier versions wrote in clear; (documents sealed, documents left).
+    `once` (at start): not again after a pass that left nothing, which a marker records,
+    so later starts read one document. Pods of an earlier version still running then
+    (a rolling update) write in clear meanwhile: `secondlook review seal-texts` runs it
+    again, whatever the marker says. A document that moves meanwhile, or cannot be
+    read, is left for the next pass (logged by id)."""
+    if once and await db[MIGRATIONS].find_one({"_id": SEALED_LEGACY_TEXTS}) is not None:
+        return 0, 0
+    sealed = left = 0
+    for name, query in LEGACY.items():
+        async for doc in db[name].find(query):
+            try:
+                opened_doc = await opened(doc, cipher)
+                if name == OPINIONS:
+                    result = await db[OPINIONS].replace_one(
+                        {"_id": doc["_id"], **query}, await _opinion_doc(_opinion(opened_doc), cipher))
+                else:
+                    a = _assignment(opened_doc)
+                    result = await db[ASSIGNMENTS].update_one({"_id": a.assignment_id, "version": a.version, **query}, {
+                        "$set": {**await sealed_decline(a, cipher), **await sealed_assessment(a.assessment, cipher)}})
+            except Exception as exc:  # noqa: BLE001 - one unreadable document must not stop the others
+                log.warning("legacy_texts_unsealed", collection=name, document_id=doc["_id"],
+                            error=exc.__class__.__name__)
+                left += 1
+                continue
             sealed += result.modified_count
-    left = [await db[OPINIONS].find_one(unsealed_opinion, {"_id": 1})] + \
-        [await db[ASSIGNMENTS].find_one(query, {"_id": 1}) for query in in_clear]
-    if any(left):
-        log.warning("legacy_texts_left_in_clear")  # moved meanwhile: sealed at the next start
+            left += 1 - result.modified_count
+    if left:
+        log.warning("legacy_texts_left_in_clear", documents=left)
     else:
         await db[MIGRATIONS].update_one({"_id": SEALED_LEGACY_TEXTS}, {"$set": {"done_at": utcnow(), "sealed": sealed}},
                                         upsert=True)
     if sealed:
         log.info("legacy_texts_sealed", documents=sealed)
-    return sealed
+    return sealed, left
 
 
 class ReviewUnitOfWork:

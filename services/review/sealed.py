@@ -8,8 +8,8 @@ names another; a decline's note a third. Codes, ids, states and times stay in cl
 for queries and events.
 
 `opened` turns a stored document back into the shape the repository's readers parse,
-which is also the shape documents had before sealing: those read as they are, and
-`repository.seal_legacy_texts` seals them once.
+which is also the shape documents had before sealing: those read as they are until
+`repository.seal_legacy_texts` seals them (at start, and `secondlook review seal-texts`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from secondlook.phi import PhiCipher
 from .domain.assignment import Assignment
 from .domain.opinion import Assessment, OpinionRecord
 
+PHI_KEY = "review-phi"  # the data key's name in the PHI key vault
 OPINION_TEXTS = ("recommendation", "narrative", "further_tests", "patient_summary", "amendment_reason")
 
 

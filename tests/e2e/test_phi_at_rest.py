@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import bson
 import pytest
@@ -75,4 +76,32 @@ async def test_a_cases_phi_is_ciphertext_in_the_store_and_readable_through_the_a
             ("GetCase", "phi-at-rest", "coordinator@example.org")] * 2
     finally:
         await authed.close()
+        await mongo.close()
+
+
+async def test_the_seal_texts_command_seals_what_review_holds_in_clear(stack):
+    """After a rolling update, pods of the earlier version may have written opinions in
+    clear once the new ones had sealed what was there at their start: the command looks again."""
+    mongo = AsyncMongoClient(stack.mongo_uri)
+    opinions = mongo["secondlook_review"]["opinions"]
+    try:
+        await opinions.insert_one({
+            "_id": "cli-legacy", "assignment_id": "cli-legacy-a", "case_id": "cli-legacy-c", "specialist_id": "s",
+            "version": 1, "diagnosis": 1, "reviewer_diagnosis_code": "C50.911", "treatment": 1,
+            "procedures": [], "recommendation": "clirecommendation", "narrative": "clinarrative",
+            "further_tests": [], "patient_summary": "clisummary", "confidence": 80, "attested": True,
+            "submitted_at": datetime(2026, 1, 1, tzinfo=timezone.utc), "amendment_reason": "", "blind": False})
+        env = {**os.environ, **stack.infra_env()}
+        done = subprocess.run([sys.executable, "-m", "services.cli", "review", "seal-texts"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "sealed 1 document(s)" in done.stdout
+        sealed = await opinions.find_one({"_id": "cli-legacy"})
+        assert sealed["texts"].subtype == 6 and b"cli" not in bson.encode({k: v for k, v in sealed.items()
+                                                                           if not k.endswith("_id") and k != "_id"})
+        again = subprocess.run([sys.executable, "-m", "services.cli", "review", "seal-texts"], env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and "sealed 0 document(s)" in again.stdout
+    finally:
+        await opinions.delete_one({"_id": "cli-legacy"})
         await mongo.close()

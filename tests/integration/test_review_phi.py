@@ -115,29 +115,62 @@ LEGACY_OPINION = {
     "recommendation": "legacyrecommendation", "narrative": "legacynarrative", "further_tests": ["legacytest"],
     "patient_summary": "legacysummary", "confidence": 70, "attested": True, "submitted_at": T0,
     "amendment_reason": "", "blind": True,
-    "assessment": {"diagnosis_code": "C50.912", "procedures": [], "treatment": "legacytreatment", "recorded_at": T0}}
+    "assessment": {"diagnosis_code": "C50.912", "procedures": [["CPT", "19303", "legacyassessed"]],
+                   "treatment": "legacytreatment", "recorded_at": T0}}
 
 
-async def test_documents_written_before_sealing_read_as_they_were_and_are_sealed_once_at_start(review):
+async def test_documents_written_in_clear_read_as_they_were_and_are_sealed_once_at_start(review):
     store, cipher = review
+    inbox = InboxReader(store.db, cipher)
+    # Before sealing: everything in clear.
     await store.db[OPINIONS].insert_one(LEGACY_OPINION)
     declining = declined(_offer(8), case_pb2.DECLINE_REASON_OTHER, "legacynote", T0)
     await store.db[ASSIGNMENTS].insert_one({**await repository._doc(declining, cipher), "decline_note": "legacynote"})
-    inbox = InboxReader(store.db, cipher)
+    assessment = Assessment("C50.912", (("CPT", "19303", "legacyassessed"),), "legacytreatment", T0)
+    blind = assessed(moved(_offer(7, blind=True), "accept", T0), assessment, T0)
+    await store.db[ASSIGNMENTS].insert_one({**await repository._doc(blind, cipher),
+                                            "assessment": LEGACY_OPINION["assessment"]})
+    # The first sealed shape: the opinion's texts sealed but its display names in clear,
+    # the assessment's treatment sealed alone.
+    first_shape = {**LEGACY_OPINION, "_id": "first", "assignment_id": "a6", "texts": await cipher.seal({
+        name: LEGACY_OPINION[name] for name in ("recommendation", "narrative", "further_tests", "patient_summary",
+                                                "amendment_reason")}),
+        "assessment": {**LEGACY_OPINION["assessment"], "treatment": await cipher.seal("legacytreatment")}}
+    for name in ("recommendation", "narrative", "further_tests", "patient_summary", "amendment_reason"):
+        del first_shape[name]
+    await store.db[OPINIONS].insert_one(first_shape)
+
     [old] = await inbox.opinions_of("a9")
     assert (old.narrative, old.recommendation, old.further_tests, old.patient_summary) == (
         "legacynarrative", "legacyrecommendation", ("legacytest",), "legacysummary")
-    assert old.procedures == (("CPT", "19301", "legacydisplay"),)
-    assert old.assessment == Assessment("C50.912", (), "legacytreatment", T0)
+    assert old.procedures == (("CPT", "19301", "legacydisplay"),) and old.assessment == assessment
+    assert await inbox.opinions_of("a6") == [dataclasses.replace(old, opinion_id="first", assignment_id="a6")]
     assert await inbox.get_for_specialist("a8", "s1") == declining
+    assert await inbox.get_for_specialist("a7", "s1") == blind
 
-    assert await repository.seal_legacy_texts(store.db, cipher) == 2
+    assert await repository.seal_legacy_texts(store.db, cipher) == (4, 0)
     raw = b"".join([bson.encode(d) for name in (ASSIGNMENTS, OPINIONS) for d in await store.db[name].find().to_list()])
     assert b"legacy" not in raw
-    assert await inbox.opinions_of("a9") == [old] and await inbox.get_for_specialist("a8", "s1") == declining
-    # Done once: a later start reads the marker and nothing else.
-    await store.db[OPINIONS].insert_one({**LEGACY_OPINION, "_id": "older", "assignment_id": "a7"})
-    assert await repository.seal_legacy_texts(store.db, cipher) == 0
+    assert await inbox.opinions_of("a9") == [old]
+    assert await inbox.opinions_of("a6") == [dataclasses.replace(old, opinion_id="first", assignment_id="a6")]
+    assert await inbox.get_for_specialist("a8", "s1") == declining
+    assert await inbox.get_for_specialist("a7", "s1") == blind
+    # Done once at start: a later start reads the marker and nothing else; the command
+    # (after a rolling update, whose older pods wrote in clear meanwhile) looks again.
+    await store.db[OPINIONS].insert_one({**LEGACY_OPINION, "_id": "older", "assignment_id": "a5"})
+    assert await repository.seal_legacy_texts(store.db, cipher) == (0, 0)
+    assert await repository.seal_legacy_texts(store.db, cipher, once=False) == (1, 0)
+    assert b"legacy" not in bson.encode(await store.db[OPINIONS].find_one({"_id": "older"}))
+
+
+async def test_a_document_that_cannot_be_opened_is_left_and_named_and_the_others_are_sealed(review):
+    store, cipher = review
+    await store.db[OPINIONS].insert_many([
+        {**LEGACY_OPINION, "_id": "broken", "assignment_id": "a4", "assessment": {"treatment": "x"}},  # no codes
+        LEGACY_OPINION])
+    assert await repository.seal_legacy_texts(store.db, cipher) == (1, 1)
+    assert await store.db[repository.MIGRATIONS].find_one() is None  # not done: the next start tries again
+    assert b"legacy" not in bson.encode(await store.db[OPINIONS].find_one({"_id": "old"}))
 
 
 async def test_another_replicas_change_reaches_the_feed_opened_or_ends_the_watchers(review):
