@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Protocol
 
 GENESIS = "0" * 64  # the hash the first record of a chain follows
 
@@ -30,6 +31,13 @@ class Access:
     case_id: str
     fields: tuple[str, ...]  # the parts of the case read or changed
     at: datetime
+
+
+class AuditTrail(Protocol):
+    """Where a service records accesses (auditlog.MongoAuditLog; a list in unit tests)."""
+
+    async def record(self, access: Access) -> None: ...
+    async def record_once(self, access: Access) -> None: ...
 
 
 def _instant(at: datetime) -> str:

@@ -195,20 +195,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
         "SECONDLOOK_PHI_LOCAL_PREVIOUS_MASTER_KEY_FILE, then run this")
     rotate.set_defaults(func=_rotate)
 
-    audit = sub.add_parser("audit", help="the access audit (intake's database, or --service matching; "
-                           "SECONDLOOK_MONGO_URI)")
+    audit = sub.add_parser("audit", help="the access audit (intake's database, or --service matching or "
+                           "review; SECONDLOOK_MONGO_URI)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    service_help = ("whose audit: intake (cases, the default) or matching (reads of specialists' contact "
-                    "details, chain secondlook-directory, the specialist id as the case)")
+    service_help = ("whose audit: intake (cases, the default), matching (reads of specialists' contact "
+                    "details, chain secondlook-directory, the specialist id as the case) or review (reads of "
+                    "what reviewers wrote: opinions, assessments)")
     verify = audit_sub.add_parser("verify", help="walk every tenant's hash chain; name the first broken link "
                                   "(exit status 1)")
     verify.add_argument("--tenant", help="only this tenant's chain")
-    verify.add_argument("--service", choices=("intake", "matching"), default="intake", help=service_help)
+    verify.add_argument("--service", choices=("intake", "matching", "review"), default="intake", help=service_help)
     verify.set_defaults(func=_audit_verify)
     show = audit_sub.add_parser("show", help="a case's access history, as a table")
     show.add_argument("case_id")
     show.add_argument("--tenant", help="only accesses in this tenant's chain")
-    show.add_argument("--service", choices=("intake", "matching"), default="intake", help=service_help)
+    show.add_argument("--service", choices=("intake", "matching", "review"), default="intake", help=service_help)
     show.set_defaults(func=_audit_show)
 
     directory = sub.add_parser("directory", help="the specialist directory")

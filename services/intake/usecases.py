@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from secondlook import metrics
-from secondlook.audit import Access
+from secondlook.audit import Access, AuditTrail
 from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.consumer import PermanentError
@@ -57,11 +57,6 @@ class CaseChanges(Protocol):
     def publish(self, key: str, item: str) -> None: ...
     def subscribe(self, key: str): ...
     def unsubscribe(self, key: str, watcher) -> None: ...
-
-
-class AuditTrail(Protocol):
-    async def record(self, access: Access) -> None: ...
-    async def record_once(self, access: Access) -> None: ...
 
 
 # The parts of a case an access can read or change, as the audit names them.

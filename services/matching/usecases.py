@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Protocol
 
-from secondlook.audit import Access
+from secondlook.audit import Access, AuditTrail
 from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.events import Event
@@ -422,10 +422,6 @@ DIRECTORY_AUDIT = "secondlook-directory"  # the access audit's chain of reads of
 
 class NotNotifyService(Exception):
     """A contact-reader token that is not the notify service's."""
-
-
-class AuditTrail(Protocol):
-    async def record(self, access: Access) -> None: ...
 
 
 async def specialist_contact(directory: MatchingRepository, audit: AuditTrail, clock: Clock, principal: Principal,

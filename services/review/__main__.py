@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from secondlook import serviceclient
+from secondlook.auditlog import MongoAuditLog
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.deadlines import Deadlines
@@ -43,12 +44,14 @@ async def serve() -> int:
     feed = AssignmentFeed(on_change=lambda a: track(a))
     track, fire = make_sla_keeper(transact, feed, clock, deadlines)
     inbox = InboxReader(kernel.store.db, cipher)
+    # What reviewers wrote, read back, is PHI: its reads go to an access audit of review's own.
+    audit = MongoAuditLog(kernel.store.db)
     # Cases are intake's: read over its API, as review (role case-reader), for the reviewer.
     cases = IntakeCases(serviceclient.channel(kernel.settings, kernel.settings.intake_target),
                         serviceclient.ServiceIdentity(kernel.settings, "review", ["case-reader"]))
 
     def register(server):
-        servicer = ReviewServicer(transact, inbox, feed, clock, cases, sla_rules)
+        servicer = ReviewServicer(transact, inbox, feed, clock, cases, sla_rules, audit)
         review_pb2_grpc.add_ReviewServiceServicer_to_server(servicer, server)
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 
@@ -61,7 +64,7 @@ async def serve() -> int:
         consumer=kernel.consumer(make_handlers(kernel.store.db, cipher, feed, clock, sla_rules)),
         consumes=topology.CONSUMES["review"],
         loops=loops,
-        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key,
+        startup=[lambda: repository.ensure_indexes(kernel.store.db), cipher.ensure_key, audit.ensure_indexes,
                  lambda: repository.seal_legacy_texts(kernel.store.db, cipher)],
     )
     return await run(service)

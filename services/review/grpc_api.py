@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import grpc
 
+from secondlook.audit import AuditTrail
 from secondlook.auth import Principal, require_role
 from secondlook.clock import Clock
 from secondlook.errors import field_violations
@@ -116,8 +117,9 @@ def _message(a: Assignment, now: datetime) -> review_pb2.Assignment:
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def __init__(self, transact: Transact, inbox: usecases.InboxQuery, feed: usecases.Feed, clock: Clock,
-                 cases: usecases.CaseSource, sla_rules: SlaRules):
+                 cases: usecases.CaseSource, sla_rules: SlaRules, audit: AuditTrail):
         self._transact = transact
+        self._audit = audit
         self._sla_rules = sla_rules
         self._inbox = inbox
         self._cases = cases
@@ -160,26 +162,27 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         if not request.assignment_id:
             await context.abort_with_status(field_violations(("assignment_id", "is required")))
         try:
-            assignment, case, opinions = await usecases.get_assignment(self._inbox, self._cases,
-                                                                       principal.specialist_id, request.assignment_id)
+            found = await usecases.assignment_detail(self._inbox, self._cases, self._audit, self._clock, principal,
+                                                     request.assignment_id)
         except usecases.NotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND,
                                 f"assignment_id: no assignment {request.assignment_id[:64]!r}")
         except CaseUnavailable:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the case cannot be read now (intake did not answer): "
                                                              "try again")
+        assignment, case = found.assignment, found.case
         detail = review_pb2.AssignmentDetail(assignment=_message(assignment, self._clock.now()),
                                              blind_review=assignment.blind_review)
         if assignment.assessment is not None:
             detail.independent_assessment.CopyFrom(assessment_message(assignment.assessment))
-        for o in opinions:
+        for o in found.opinions:
             version = detail.opinions.add(version=o.version, opinion_id=o.opinion_id, opinion=opinion_message(o),
                                           amendment_reason=o.amendment_reason)
             version.signed_at.FromDatetime(o.submitted_at)
             version.blind = o.blind
             if o.assessment is not None:
                 version.independent_assessment.CopyFrom(assessment_message(o.assessment))
-        for o in await usecases.panel_view(self._inbox, assignment):
+        for o in found.panel:
             member = detail.panel_opinions.add(specialist_id=o.specialist_id)
             member.opinion.CopyFrom(review_pb2.OpinionVersion(
                 version=o.version, opinion_id=o.opinion_id, opinion=opinion_message(o),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from secondlook.audit import Access, AuditTrail
+from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
@@ -268,6 +270,31 @@ async def panel_view(inbox: InboxQuery, assignment: Assignment) -> list[OpinionR
     if assignment.panel_member and assignment.state == A.ASSIGNMENT_STATE_OPINION_SUBMITTED:
         return await inbox.panel_opinions(assignment)
     return []
+
+
+@dataclass(frozen=True)
+class AssignmentDetail:
+    assignment: Assignment
+    case: object | None  # intake's CaseForReview, once the reviewer may read it
+    opinions: list[OpinionRecord]  # every signed version of this assignment's opinion
+    panel: list[OpinionRecord]  # the panel's other opinions it may see (panel_view)
+
+
+async def assignment_detail(inbox: InboxQuery, cases: CaseSource, audit: AuditTrail, clock: Clock,
+                            principal: Principal, assignment_id: str) -> AssignmentDetail:
+    """GetAssignment: the assignment with what its reviewer may read of it. What
+    reviewers wrote about the case (the opinion's versions, the panel's opinions, their
+    own blind assessment) is PHI: the access audit records the read, in the case's
+    tenant's chain, before the caller has it (intake records the case's own read)."""
+    assignment, case, opinions = await get_assignment(inbox, cases, principal.specialist_id, assignment_id)
+    panel = await panel_view(inbox, assignment)
+    parts = (("assessment",) if assignment.assessment is not None else ()) + \
+        (("opinions",) if opinions else ()) + (("panel_opinions",) if panel else ())
+    if parts:
+        await audit.record(Access(tenant_id=assignment.tenant_id, subject=principal.subject,
+                                  roles=tuple(sorted(principal.roles)), method="GetAssignment",
+                                  case_id=assignment.case_id, fields=parts, at=clock.now()))
+    return AssignmentDetail(assignment, case, opinions, panel)
 
 
 async def conclude_panel(uow: UnitOfWork, event: Event) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 
 import grpc
 import pytest
@@ -163,6 +166,14 @@ async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited
         assert [(v.version, v.amendment_reason) for v in versions] == [(1, ""), (2, "CANARY-REASON")]
         assert versions[0].opinion.narrative == "CANARY-NARRATIVE-1"  # the first stays as it was signed
         assert versions[1].opinion.reviewer_diagnosis_code == "Q21.10"
+        # That read of what the reviewer wrote is in review's access audit, and its chain holds.
+        [read] = await mongo["secondlook_review"]["audit"].find({"case_id": case_id}).to_list()
+        assert (read["method"], read["fields"], read["subject"]) == ("GetAssignment", ["opinions"],
+                                                                    "a@r.example")
+        env = {**os.environ, **stack.infra_env()}
+        verified = subprocess.run([sys.executable, "-m", "services.cli", "audit", "verify", "--service", "review",
+                                   "--tenant", read["tenant_id"]], env=env, capture_output=True, text=True, timeout=60)
+        assert verified.returncode == 0 and "whole" in verified.stdout, verified.stdout + verified.stderr
 
         async def amended_on_timeline():
             case = await intake.GetCase(intake_pb2.GetCaseRequest(case_id=case_id), metadata=submitter.metadata)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from devstack import clients
+from secondlook.auth import Principal
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.feed import WATCHER_BACKLOG, FellBehind
@@ -21,6 +22,7 @@ from services.review.domain.opinion import validate_opinion
 from services.review.domain.sla import SlaRules
 from services.review.feed import AssignmentFeed
 from tests.conftest import eventually
+from tests.fakes.intake import RecordedAccesses
 from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
 
@@ -424,6 +426,34 @@ async def test_the_case_is_read_for_its_reviewer_once_the_offer_is_accepted_and_
         with pytest.raises(usecases.NotFound):
             await usecases.get_assignment(inbox, cases, specialist, assignment)
     assert len(cases.reads) == 1  # nothing read for them
+
+
+async def test_reading_what_reviewers_wrote_is_recorded_in_the_access_audit_before_the_reviewer_has_it():
+    transact, clock, cases, audit = review_transact(), FakeClock(), _Cases(), RecordedAccesses()
+    event = _offered()
+    event.specialist_offered.blind_review = True
+    await _with_offer(transact, event)
+    inbox = InMemoryInbox(transact)
+    reviewer = Principal(subject="dr-one@example.org", tenant="t", roles=frozenset({"reviewer"}),
+                         specialist_id="spec-1")
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    detail = await usecases.assignment_detail(inbox, cases, audit, clock, reviewer, "a1")
+    assert detail.case == {"case_id": "c1"} and audit.accesses == []  # the case is intake's to record
+    own = review_pb2.IndependentAssessment(diagnosis_code="C50.912", treatment="Lumpectomy and radiotherapy.")
+    await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)
+    await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
+    clock.advance(60)
+    detail = await usecases.assignment_detail(inbox, cases, audit, clock, reviewer, "a1")
+    assert [o.narrative for o in detail.opinions] == ["Because."] and detail.panel == []
+    [access] = audit.accesses
+    assert (access.tenant_id, access.case_id, access.method, access.subject, access.roles, access.fields,
+            access.at) == (detail.assignment.tenant_id, "c1", "GetAssignment", "dr-one@example.org", ("reviewer",),
+                           ("assessment", "opinions"), clock.now())
+    with pytest.raises(usecases.NotFound):  # another reviewer's: nothing read, nothing recorded
+        await usecases.assignment_detail(inbox, cases, audit, clock, dataclasses.replace(
+            reviewer, specialist_id="spec-2"), "a1")
+    assert len(audit.accesses) == 1
 
 
 async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_with_its_reason():
