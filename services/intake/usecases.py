@@ -282,7 +282,9 @@ async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, p
     if case is not None and case.status in FINAL:
         return None
     if case is not None:
-        access = _access(principal, "GetCaseForReview", case, clock.now(), REVIEW_PARTS)
+        parts = REVIEW_PARTS + (("info_requests",) if case.info_requests else ()) + \
+            (("prior_auth",) if case.kind == CaseKind.CASE_KIND_PRIOR_AUTH else ())
+        access = _access(principal, "GetCaseForReview", case, clock.now(), parts)
         await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
     return case
 

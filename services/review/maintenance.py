@@ -26,8 +26,17 @@ def _seal_texts(args: argparse.Namespace) -> int:
                                   serverSelectionTimeoutMS=10_000)
         cipher = PhiCipher(settings, client, PHI_KEY)
         try:
-            await cipher.ensure_key()
-            return await repository.seal_legacy_texts(client[settings.database_for("review")], cipher, once=False)
+            # Never a key of its own: one made here (another vault named by mistake) would
+            # seal what review could not open.
+            vault_db, vault = settings.phi_key_vault_namespace.split(".", 1)
+            if await client[vault_db][vault].find_one({"keyAltNames": PHI_KEY}, {"_id": 1}) is None:
+                raise PhiConfigurationError(f"no data key {PHI_KEY!r} in {settings.phi_key_vault_namespace} "
+                                            "(SECONDLOOK_PHI_KEY_VAULT_NAMESPACE): review creates it at its start")
+            db = client[settings.database_for("review")]
+            if repository.ASSIGNMENTS not in await db.list_collection_names():
+                raise PhiConfigurationError(f"no review database {db.name!r} (SECONDLOOK_MONGO_DATABASE_PREFIX)")
+            await cipher.ensure_key()  # the key is there: this checks that the master key unwraps it
+            return await repository.seal_legacy_texts(db, cipher, once=False)
         finally:
             await cipher.close()
             await client.close()

@@ -339,7 +339,7 @@ async def follow_changes(db: AsyncDatabase, cipher: PhiCipher, publish: Callable
         except Exception as exc:  # noqa: BLE001 - whatever it was, the watchers must look again
             # The KMS or the store away is a moment's outage; anything else is a bug,
             # reported by where it happened (the message might quote the document).
-            expected = isinstance(exc, (EncryptionError, PyMongoError))
+            expected = exc.timeout if isinstance(exc, EncryptionError) else isinstance(exc, PyMongoError)
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             (log.warning if expected else log.error)("assignment_change_unopened", assignment_id=doc.get("_id"),
                                                      error=exc.__class__.__name__,
@@ -388,7 +388,9 @@ async def seal_legacy_texts(db: AsyncDatabase, cipher: PhiCipher, once: bool = T
                 left += 1
                 continue
             sealed += result.modified_count
-            left += 1 - result.modified_count
+            # Not written: moved meanwhile (left), or sealed by another pass (not left).
+            if not result.modified_count and await db[name].find_one({"_id": doc["_id"], **query}, {"_id": 1}):
+                left += 1
     if left:
         log.warning("legacy_texts_left_in_clear", documents=left)
     else:

@@ -291,7 +291,9 @@ async def assignment_detail(inbox: InboxQuery, cases: CaseSource, audit: AuditTr
     parts = (("assessment",) if assignment.assessment is not None else ()) + \
         (("opinions",) if opinions else ()) + (("panel_opinions",) if panel else ())
     if parts:
-        await audit.record(Access(tenant_id=assignment.tenant_id, subject=principal.subject,
+        # Named as intake names the reviewer's read of the case (specialist id first).
+        await audit.record(Access(tenant_id=assignment.tenant_id, subject=f"{principal.specialist_id} as "
+                                                                          f"{principal.subject}",
                                   roles=tuple(sorted(principal.roles)), method="GetAssignment",
                                   case_id=assignment.case_id, fields=parts, at=clock.now()))
     return AssignmentDetail(assignment, case, opinions, panel)

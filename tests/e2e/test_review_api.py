@@ -168,8 +168,8 @@ async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited
         assert versions[1].opinion.reviewer_diagnosis_code == "Q21.10"
         # That read of what the reviewer wrote is in review's access audit, and its chain holds.
         [read] = await mongo["secondlook_review"]["audit"].find({"case_id": case_id}).to_list()
-        assert (read["method"], read["fields"], read["subject"]) == ("GetAssignment", ["opinions"],
-                                                                    "a@r.example")
+        assert (read["tenant_id"], read["method"], read["fields"], read["subject"]) == (
+            "review-api-tenant", "GetAssignment", ["opinions"], f"{ASSIGNED} as a@r.example")
         env = {**os.environ, **stack.infra_env()}
         verified = subprocess.run([sys.executable, "-m", "services.cli", "audit", "verify", "--service", "review",
                                    "--tenant", read["tenant_id"]], env=env, capture_output=True, text=True, timeout=60)

@@ -442,18 +442,28 @@ async def test_reading_what_reviewers_wrote_is_recorded_in_the_access_audit_befo
     assert detail.case == {"case_id": "c1"} and audit.accesses == []  # the case is intake's to record
     own = review_pb2.IndependentAssessment(diagnosis_code="C50.912", treatment="Lumpectomy and radiotherapy.")
     await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)
+    detail = await usecases.assignment_detail(inbox, cases, audit, clock, reviewer, "a1")
+    assert detail.assignment.assessment.treatment == "Lumpectomy and radiotherapy."
+    assert [a.fields for a in audit.accesses] == [("assessment",)]  # the reviewer's own, read back
     await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
     clock.advance(60)
     detail = await usecases.assignment_detail(inbox, cases, audit, clock, reviewer, "a1")
     assert [o.narrative for o in detail.opinions] == ["Because."] and detail.panel == []
-    [access] = audit.accesses
+    access = audit.accesses[-1]
     assert (access.tenant_id, access.case_id, access.method, access.subject, access.roles, access.fields,
-            access.at) == (detail.assignment.tenant_id, "c1", "GetAssignment", "dr-one@example.org", ("reviewer",),
+            access.at) == ("t1", "c1", "GetAssignment", "spec-1 as dr-one@example.org", ("reviewer",),
                            ("assessment", "opinions"), clock.now())
     with pytest.raises(usecases.NotFound):  # another reviewer's: nothing read, nothing recorded
         await usecases.assignment_detail(inbox, cases, audit, clock, dataclasses.replace(
             reviewer, specialist_id="spec-2"), "a1")
-    assert len(audit.accesses) == 1
+    assert len(audit.accesses) == 2
+
+    class Down:
+        async def record(self, access):
+            raise ConnectionError("the audit's store is away")
+
+    with pytest.raises(ConnectionError):  # not recorded: the reviewer gets nothing
+        await usecases.assignment_detail(inbox, cases, Down(), clock, reviewer, "a1")
 
 
 async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_with_its_reason():
@@ -579,6 +589,10 @@ async def test_panel_members_review_independently_and_an_adjudicator_weighs_ever
     await usecases.accept_assignment(transact, FEED, clock, "a1", "adj")
     weighed = await usecases.panel_view(inbox, transact.state.assignments["adj"])
     assert sorted(o.specialist_id for o in weighed) == ["m1", "m2"]
+    audit, adjudicator = RecordedAccesses(), Principal(subject="adj@example.org", tenant="t", roles=frozenset(
+        {"reviewer"}), specialist_id="a1")
+    detail = await usecases.assignment_detail(inbox, _Cases(), audit, clock, adjudicator, "adj")
+    assert len(detail.panel) == 2 and [a.fields for a in audit.accesses] == [("panel_opinions",)]
     await usecases.start_review(transact, FEED, clock, "a1", "adj")
     await usecases.submit_opinion(transact, FEED, clock, "a1", "adj", _opinion())
     final = transact.committed[-1]
