@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import sys
 
+from pymongo.errors import ConnectionFailure
+
 from secondlook.phi import PhiCipher, PhiConfigurationError
 from secondlook.settings import Settings
 
@@ -45,6 +47,9 @@ def _seal_texts(args: argparse.Namespace) -> int:
         sealed, left = asyncio.run(seal())
     except PhiConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ConnectionFailure as exc:
+        print(f"error: the store cannot be reached (SECONDLOOK_MONGO_URI): {exc.__class__.__name__}", file=sys.stderr)
         return 2
     print(f"sealed {sealed} document(s) of review's that held what reviewers wrote in clear")
     if left:

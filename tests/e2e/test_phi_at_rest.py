@@ -102,6 +102,12 @@ async def test_the_seal_texts_command_seals_what_review_holds_in_clear(stack):
         again = subprocess.run([sys.executable, "-m", "services.cli", "review", "seal-texts"], env=env,
                                capture_output=True, text=True, timeout=60)
         assert again.returncode == 0 and "sealed 0 document(s)" in again.stdout
+        # Pointed at another key vault by mistake: it makes no key of its own there, and says why.
+        elsewhere = subprocess.run([sys.executable, "-m", "services.cli", "review", "seal-texts"], env={
+            **env, "SECONDLOOK_PHI_KEY_VAULT_NAMESPACE": "elsewhere_keyvault.datakeys"},
+            capture_output=True, text=True, timeout=60)
+        assert elsewhere.returncode == 2 and "no data key 'review-phi'" in elsewhere.stderr, elsewhere.stderr
+        assert "elsewhere_keyvault" not in await mongo.list_database_names()
     finally:
         await opinions.delete_one({"_id": "cli-legacy"})
         await mongo.close()
