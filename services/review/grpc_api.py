@@ -221,12 +221,19 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         finally:
             await changes.aclose()
 
-    async def _run(self, context, assignment_id: str, action: str, command) -> review_pb2.Assignment:
+    async def _run(self, context, assignment_id: str, action: str, command,
+                   written: str = "") -> review_pb2.Assignment:
+        """`command` for the caller's specialist id; `written`: the method of a command
+        that keeps what the reviewer wrote (usecases.WRITTEN), recorded in the audit."""
         principal = await self._reviewer(context)
         if not assignment_id:
             await context.abort_with_status(field_violations(("assignment_id", "is required")))
         try:
-            moved = await command(principal.specialist_id)
+            if written:
+                moved = await usecases.audited_write(self._audit, self._clock, principal, written,
+                                                     command(principal.specialist_id))
+            else:
+                moved = await command(principal.specialist_id)
         except (usecases.InvalidOpinion, usecases.InvalidDecline, usecases.InvalidQuestions,
                 usecases.InvalidDecision) as exc:
             await context.abort_with_status(field_violations(*exc.violations))
@@ -257,7 +264,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             missing = [("assignment_id", "is required")] if not request.assignment_id else []
             await context.abort_with_status(field_violations(*missing, *problems))
         return await self._run(context, request.assignment_id, "decline", lambda sid: usecases.decline_assignment(
-            self._transact, self._feed, self._clock, sid, request.assignment_id, request.reason, request.note))
+            self._transact, self._feed, self._clock, sid, request.assignment_id, request.reason, request.note),
+            written="DeclineAssignment" if request.note.strip() else "")
 
     async def RequestMoreInfo(self, request, context):
         await self._reviewer(context)
@@ -277,13 +285,14 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         assessment = request.assessment if request.HasField("assessment") else None
         return await self._run(context, request.assignment_id, "record_assessment",
                                lambda sid: usecases.record_assessment(self._transact, self._feed, self._clock, sid,
-                                                                      request.assignment_id, assessment))
+                                                                      request.assignment_id, assessment),
+                               written="RecordIndependentAssessment")
 
     async def AmendOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None
         return await self._run(context, request.assignment_id, "amend_opinion", lambda sid: usecases.amend_opinion(
             self._transact, self._feed, self._clock, sid, request.assignment_id, opinion, request.reason,
-            request.amends_version))
+            request.amends_version), written="AmendOpinion")
 
     async def DecidePriorAuth(self, request, context):
         decisions = [ItemDecision(key=d.item_key, action=ACTION_OF.get(d.action, ""), reason_code=d.reason_code,
@@ -298,4 +307,4 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None
         return await self._run(context, request.assignment_id, "submit_opinion", lambda sid: usecases.submit_opinion(
-            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion))
+            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion), written="SubmitOpinion")

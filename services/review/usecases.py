@@ -4,7 +4,7 @@ repository port and the unit of work. No gRPC, no MongoDB here."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -14,6 +14,7 @@ from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
+from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 from secondlook.v1.events_pb2 import SlaChange
 from secondlook.v1.review_pb2 import AssignmentState as A
@@ -60,6 +61,7 @@ from .domain.priorauth import PEND, DenialReasons, ItemDecision, decision_id, de
 from .domain.sla import DEFAULT_RULES, Alarm, SlaRules
 from .repository import ReviewRepository
 
+log = get_logger(__name__)
 
 class UnitOfWork(Protocol):
     assignments: ReviewRepository
@@ -291,12 +293,41 @@ async def assignment_detail(inbox: InboxQuery, cases: CaseSource, audit: AuditTr
     parts = (("assessment",) if assignment.assessment is not None else ()) + \
         (("opinions",) if opinions else ()) + (("panel_opinions",) if panel else ())
     if parts:
-        # Named as intake names the reviewer's read of the case (specialist id first).
-        await audit.record(Access(tenant_id=assignment.tenant_id, subject=f"{principal.specialist_id} as "
-                                                                          f"{principal.subject}",
-                                  roles=tuple(sorted(principal.roles)), method="GetAssignment",
-                                  case_id=assignment.case_id, fields=parts, at=clock.now()))
+        await audit.record(_reviewer_access(principal, assignment, "GetAssignment", parts, clock.now()))
     return AssignmentDetail(assignment, case, opinions, panel)
+
+
+def _reviewer_access(principal: Principal, assignment: Assignment, method: str, fields: tuple[str, ...],
+                     now: datetime) -> Access:
+    """In the case's tenant's chain, the reviewer named as intake names their read of
+    the case (specialist id first)."""
+    return Access(tenant_id=assignment.tenant_id, subject=f"{principal.specialist_id} as {principal.subject}",
+                  roles=tuple(sorted(principal.roles)), method=method, case_id=assignment.case_id, fields=fields,
+                  at=now)
+
+
+# What each command that keeps a reviewer's words writes, as the audit names it.
+WRITTEN = {"SubmitOpinion": ("opinion",), "AmendOpinion": ("opinion", "amendment_reason"),
+           "RecordIndependentAssessment": ("assessment",), "DeclineAssignment": ("decline_note",)}
+
+
+async def audited_write(audit: AuditTrail, clock: Clock, principal: Principal, method: str,
+                        command: Awaitable[Assignment]) -> Assignment:
+    """`command` (one of WRITTEN's), and once it has committed what the reviewer wrote,
+    its record in the access audit before the caller hears of it. Nothing is recorded
+    for a command refused (nothing written). A record that fails is logged and the
+    caller gets the error. What was written stays (an opinion names its author and when
+    it was signed) and a retry is refused as out of turn, so such a record stays
+    missing: the log line names the assignment and the method."""
+    moved = await command
+    try:
+        await audit.record(_reviewer_access(principal, moved, method, WRITTEN[method], clock.now()))
+    except Exception as exc:
+        with bound_contextvars(case_id=moved.case_id):
+            log.error("audit_record_failed", method=method, assignment_id=moved.assignment_id,
+                      error=type(exc).__name__)
+        raise
+    return moved
 
 
 async def conclude_panel(uow: UnitOfWork, event: Event) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 import grpc
 import pytest
+from pymongo import AsyncMongoClient
 
 from devstack import clients
 from secondlook.auth import mint_token
@@ -113,6 +114,14 @@ async def test_a_decline_moves_the_case_to_the_next_candidate_until_the_attempt_
         why = next(e for e in case.timeline if e.event_type == "case.unmatched")
         assert why.detail == "2 offers declined or expired: the limit is 2"
         assert case.specialist_id == "nd-next"
+        # Each note a reviewer wrote is in review's access audit (the refused decline wrote nothing).
+        mongo = AsyncMongoClient(stack.mongo_uri)
+        try:
+            records = await mongo["secondlook_review"]["audit"].find({"case_id": case_id}).sort("seq", 1).to_list()
+        finally:
+            await mongo.close()
+        assert [(r["method"], r["fields"], r["subject"].split(" as ")[0]) for r in records] == [
+            ("DeclineAssignment", ["decline_note"], "nd-best"), ("DeclineAssignment", ["decline_note"], "nd-next")]
     finally:
         await admin.close()
         await authed.close()

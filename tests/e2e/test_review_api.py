@@ -166,10 +166,15 @@ async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited
         assert [(v.version, v.amendment_reason) for v in versions] == [(1, ""), (2, "CANARY-REASON")]
         assert versions[0].opinion.narrative == "CANARY-NARRATIVE-1"  # the first stays as it was signed
         assert versions[1].opinion.reviewer_diagnosis_code == "Q21.10"
-        # That read of what the reviewer wrote is in review's access audit, and its chain holds.
-        [read] = await mongo["secondlook_review"]["audit"].find({"case_id": case_id}).to_list()
-        assert (read["tenant_id"], read["method"], read["fields"], read["subject"]) == (
-            "review-api-tenant", "GetAssignment", ["opinions"], f"{ASSIGNED} as a@r.example")
+        # Writing the opinion and its amendment, and reading them back, are in review's
+        # access audit (in that order, after the refused second submission wrote nothing),
+        # and its chain holds.
+        records = await mongo["secondlook_review"]["audit"].find({"case_id": case_id}).sort("seq", 1).to_list()
+        assert [(r["method"], r["fields"]) for r in records] == [
+            ("SubmitOpinion", ["opinion"]), ("AmendOpinion", ["opinion", "amendment_reason"]),
+            ("GetAssignment", ["opinions"])]
+        read = records[-1]
+        assert {(r["tenant_id"], r["subject"]) for r in records} == {("review-api-tenant", f"{ASSIGNED} as a@r.example")}
         env = {**os.environ, **stack.infra_env()}
         verified = subprocess.run([sys.executable, "-m", "services.cli", "audit", "verify", "--service", "review",
                                    "--tenant", read["tenant_id"]], env=env, capture_output=True, text=True, timeout=60)

@@ -466,6 +466,51 @@ async def test_reading_what_reviewers_wrote_is_recorded_in_the_access_audit_befo
         await usecases.assignment_detail(inbox, cases, Down(), clock, reviewer, "a1")
 
 
+async def test_what_a_reviewer_writes_is_recorded_in_the_access_audit_once_committed_and_a_refusal_is_not():
+    transact, clock, audit = review_transact(), FakeClock(), RecordedAccesses()
+    event = _offered()
+    event.specialist_offered.blind_review = True
+    await _with_offer(transact, event)
+    await _with_offer(transact, _offered("a2", case_id="c2"))
+    reviewer = Principal(subject="dr-one@example.org", tenant="t", roles=frozenset({"reviewer", "x"}),
+                         specialist_id="spec-1")
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    own = review_pb2.IndependentAssessment(diagnosis_code="C50.912", treatment="Lumpectomy and radiotherapy.")
+
+    def write(method, command):
+        return usecases.audited_write(audit, clock, reviewer, method, command)
+
+    with pytest.raises(IllegalAction):  # out of turn: nothing written, nothing recorded
+        await write("SubmitOpinion", usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion()))
+    with pytest.raises(usecases.InvalidOpinion):
+        await write("RecordIndependentAssessment", usecases.record_assessment(
+            transact, FEED, clock, "spec-1", "a1", review_pb2.IndependentAssessment()))
+    assert audit.accesses == []
+    await write("RecordIndependentAssessment", usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own))
+    clock.advance(30)
+    await write("SubmitOpinion", usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion()))
+    await write("AmendOpinion", usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(),
+                                                       "A typo in the narrative."))
+    await write("DeclineAssignment", usecases.decline_assignment(transact, FEED, clock, "spec-1", "a2", 1,
+                                                                 "On leave."))
+    assert [(a.method, a.fields, a.case_id) for a in audit.accesses] == [
+        ("RecordIndependentAssessment", ("assessment",), "c1"), ("SubmitOpinion", ("opinion",), "c1"),
+        ("AmendOpinion", ("opinion", "amendment_reason"), "c1"), ("DeclineAssignment", ("decline_note",), "c2")]
+    first = audit.accesses[1]
+    assert (first.tenant_id, first.subject, first.roles, first.at) == (
+        "t1", "spec-1 as dr-one@example.org", ("reviewer", "x"), clock.now())
+
+    class Down:
+        async def record(self, access):
+            raise ConnectionError("the audit's store is away")
+
+    with pytest.raises(ConnectionError):  # the caller hears of the failure; the amendment is kept
+        await usecases.audited_write(Down(), clock, reviewer, "AmendOpinion", usecases.amend_opinion(
+            transact, FEED, clock, "spec-1", "a1", _opinion(), "Another typo."))
+    assert [o.version for o in await InMemoryInbox(transact).opinions_of("a1")] == [1, 2, 3]
+
+
 async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_with_its_reason():
     transact, clock, cases = review_transact(), FakeClock(), _Cases()
     await _with_offer(transact)
