@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 
 from secondlook import serviceclient
@@ -23,7 +24,7 @@ from .feed import AssignmentFeed
 from .grpc_api import ReviewServicer
 from .handlers import make_handlers, make_sla_keeper
 from .repository import InboxReader, ReviewUnitOfWork
-from .sealed import PHI_KEY
+from .sealed import PHI_KEY, fingerprint
 
 
 async def serve() -> int:
@@ -51,7 +52,8 @@ async def serve() -> int:
                         serviceclient.ServiceIdentity(kernel.settings, "review", ["case-reader"]))
 
     def register(server):
-        servicer = ReviewServicer(transact, inbox, feed, clock, cases, sla_rules, audit)
+        servicer = ReviewServicer(transact, inbox, feed, clock, cases, sla_rules, audit,
+                                  functools.partial(fingerprint, cipher))
         review_pb2_grpc.add_ReviewServiceServicer_to_server(servicer, server)
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 

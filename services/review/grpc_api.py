@@ -117,8 +117,10 @@ def _message(a: Assignment, now: datetime) -> review_pb2.Assignment:
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def __init__(self, transact: Transact, inbox: usecases.InboxQuery, feed: usecases.Feed, clock: Clock,
-                 cases: usecases.CaseSource, sla_rules: SlaRules, audit: AuditTrail):
+                 cases: usecases.CaseSource, sla_rules: SlaRules, audit: AuditTrail,
+                 fingerprint: usecases.Fingerprint):
         self._transact = transact
+        self._fingerprint = fingerprint
         self._audit = audit
         self._sla_rules = sla_rules
         self._inbox = inbox
@@ -275,7 +277,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort_with_status(field_violations(*missing, *problems))
         return await self._run(context, request.assignment_id, "request_info", lambda sid: usecases.request_more_info(
             self._transact, self._inbox, self._cases, self._feed, self._clock, sid, request.assignment_id,
-            list(request.questions)))
+            list(request.questions), fingerprint=self._fingerprint))
 
     async def StartReview(self, request, context):
         return await self._run(context, request.assignment_id, "start", lambda sid: usecases.start_review(
@@ -302,7 +304,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         return await self._run(context, request.assignment_id, "decide_prior_auth", lambda sid: (
             usecases.decide_prior_auth(self._transact, self._inbox, self._cases, self._feed, self._clock,
                                        reference.denial_reasons(), sid, request.assignment_id, decisions,
-                                       list(request.questions), request.amendment_reason)))
+                                       list(request.questions), request.amendment_reason,
+                                       fingerprint=self._fingerprint)))
 
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None

@@ -38,6 +38,7 @@ from .domain.assignment import (
     info_requested,
     offer_from,
     panel_opinion,
+    questions_text,
     records_arrived,
     sla_alarm,
     sla_event,
@@ -57,7 +58,7 @@ from .domain.opinion import (
     validate_opinion,
     validate_reason,
 )
-from .domain.priorauth import PEND, DenialReasons, ItemDecision, decision_id, decision_violations
+from .domain.priorauth import PEND, DenialReasons, ItemDecision, decision_id, decision_violations, decisions_text
 from .domain.sla import DEFAULT_RULES, Alarm, SlaRules
 from .repository import ReviewRepository
 
@@ -87,6 +88,13 @@ class CaseSource(Protocol):
                                   questions: list[str]) -> bool: ...
     async def record_prior_auth_decision(self, case_id: str, decision_id: str, specialist_id: str,
                                          decisions: list[ItemDecision], amendment_reason: str = "") -> bool: ...
+
+
+class Fingerprint(Protocol):
+    """A keyed digest of a reviewer's text (sealed.fingerprint: under review's data
+    key), the same on every replica, for ids a retry must name again."""
+
+    async def __call__(self, text: str) -> str: ...
 
 
 class Feed(Protocol):
@@ -483,7 +491,8 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
 
 
 async def request_more_info(transact: Transact, inbox: InboxQuery, cases: CaseSource, feed: Feed, clock: Clock,
-                            specialist_id: str, assignment_id: str, questions: list[str]) -> Assignment:
+                            specialist_id: str, assignment_id: str, questions: list[str], *,
+                            fingerprint: Fingerprint) -> Assignment:
     """The reviewer's questions go to intake, kept with the case for the submitter;
     then the assignment waits on the submitter (info.requested: intake shows the
     case NEEDS_INFO). The request's id comes from the questions and how many requests
@@ -498,10 +507,11 @@ async def request_more_info(transact: Transact, inbox: InboxQuery, cases: CaseSo
     current = await inbox.get_for_specialist(assignment_id, specialist_id)
     if current is None:
         raise NotFound(assignment_id)
+    asked = await fingerprint(questions_text(questions))
     if current.state == A.ASSIGNMENT_STATE_NEEDS_INFO and \
-            current.info_request_id == info_request_id(current, questions, current.info_requests_made):
+            current.info_request_id == info_request_id(current, asked, current.info_requests_made):
         return current  # this very request, made already
-    request_id = info_request_id(current, questions)
+    request_id = info_request_id(current, asked)
     info_requested(current, request_id, len(questions), clock.now())  # IllegalAction before intake is asked
     if not await cases.record_info_request(current.case_id, request_id, specialist_id, questions):
         raise CaseClosed(current.case_id)
@@ -521,7 +531,7 @@ class InvalidDecision(InvalidInput):
 async def decide_prior_auth(transact: Transact, inbox: InboxQuery, cases: CaseSource, feed: Feed, clock: Clock,
                             reasons: DenialReasons, specialist_id: str, assignment_id: str,
                             decisions: list[ItemDecision], questions: list[str],
-                            amendment_reason: str = "") -> Assignment:
+                            amendment_reason: str = "", *, fingerprint: Fingerprint) -> Assignment:
     """The reviewer's decision on every item of a prior authorization: kept with the
     case in intake (texts and all) before the assignment moves and opinion.submitted
     announces it (codes only); or, every item pended, the reviewer's questions (as
@@ -544,11 +554,13 @@ async def decide_prior_auth(transact: Transact, inbox: InboxQuery, cases: CaseSo
     if violations:
         raise InvalidDecision(violations)
     if decisions[0].action == PEND:
-        return await request_more_info(transact, inbox, cases, feed, clock, specialist_id, assignment_id, questions)
+        return await request_more_info(transact, inbox, cases, feed, clock, specialist_id, assignment_id, questions,
+                                       fingerprint=fingerprint)
+    content = await fingerprint(decisions_text(decisions))
     if current.decisions_made and current.decision_id == decision_id(
-            f"{assignment_id}:{current.decisions_made - 1}", decisions):
+            f"{assignment_id}:{current.decisions_made - 1}", content):
         return current  # a retry of the decision (or amendment) that stands, after a lost reply
-    decided = decision_id(f"{assignment_id}:{current.decisions_made}", decisions)
+    decided = decision_id(f"{assignment_id}:{current.decisions_made}", content)
 
     def move(found: Assignment, _: str, now: datetime) -> Assignment:
         if found.decisions_made != current.decisions_made:

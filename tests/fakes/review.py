@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 
 from secondlook.v1.review_pb2 import AssignmentState
@@ -112,3 +113,11 @@ class FakeReviewUnitOfWork(FakeUnitOfWork):
 
 def review_transact() -> FakeTransact:
     return FakeTransact(ReviewState(), FakeReviewUnitOfWork)
+
+
+async def _fingerprint(text: str) -> str:
+    """sealed.fingerprint's stand-in: keyed as it is (never a plain hash of the text)."""
+    return hmac.new(b"a test key", text.encode(), "sha256").hexdigest()
+
+
+FINGERPRINT = _fingerprint

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import bson
@@ -21,6 +22,7 @@ from services.review import repository
 from services.review.domain.assignment import Assignment, assessed, declined, moved
 from services.review.domain.opinion import Assessment, OpinionRecord
 from services.review.repository import ASSIGNMENTS, OPINIONS, InboxReader, MongoReviewRepository, ReviewUnitOfWork
+from services.review.sealed import fingerprint
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
@@ -201,3 +203,25 @@ async def test_another_replicas_change_reaches_the_feed_opened_or_ends_the_watch
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
+
+
+async def test_the_fingerprint_of_a_reviewers_text_is_keyed_and_the_same_on_every_replica(review, infra_settings):
+    """The ids of a reviewer's questions and decisions come from it: events and both
+    stores carry them, so a plain hash would let anyone test a guessed text."""
+    store, cipher = review
+    text = "Was the biopsy of the left breast done before 2025?"
+    digest = await fingerprint(cipher, text)
+    replica = PhiCipher(infra_settings, store.client, "review-phi")  # another replica: the same data key
+    try:
+        assert await fingerprint(replica, text) == digest
+        assert await fingerprint(replica, text + " ") != digest
+    finally:
+        await replica.close()
+    other = PhiCipher(infra_settings, store.client, "review-phi-elsewhere")  # another key: another digest
+    try:
+        await other.ensure_key()
+        assert await fingerprint(other, text) != digest
+    finally:
+        await other.close()
+    assert digest not in {hashlib.sha256(text.encode()).hexdigest(), hashlib.sha1(text.encode()).hexdigest()}
+    assert len(digest) == 64

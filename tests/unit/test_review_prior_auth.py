@@ -17,7 +17,7 @@ from services.review.domain.assignment import IllegalAction
 from services.review.domain.priorauth import APPROVE, DENY, MODIFY, PEND, ItemDecision
 from services.review.domain.sla import SlaRules
 from services.review.feed import AssignmentFeed
-from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
+from tests.fakes.review import FINGERPRINT, InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
 
 A = review_pb2
@@ -78,7 +78,7 @@ async def _in_review(offer=None, rules=RULES):
 
 async def _decide(transact, clock, intake, decisions, questions=(), amendment_reason=""):
     return await usecases.decide_prior_auth(transact, InMemoryInbox(transact), intake, FEED, clock, REASONS,
-                                            "spec-1", "pa-a1", decisions, list(questions), amendment_reason)
+                                            "spec-1", "pa-a1", decisions, list(questions), amendment_reason, fingerprint=FINGERPRINT)
 
 
 DENIAL = ItemDecision("2", DENY, reason_code="QUANTITY_EXCEEDS_GUIDELINES",

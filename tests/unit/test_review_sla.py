@@ -15,7 +15,7 @@ from services.review import usecases
 from services.review.domain import sla
 from services.review.domain.assignment import sla_next_at
 from services.review.domain.sla import SlaRules
-from tests.fakes.review import InMemoryInbox, review_transact
+from tests.fakes.review import FINGERPRINT, InMemoryInbox, review_transact
 from tests.unit.test_review_usecases import FEED, _offered, _opinion, _Questions, _with_offer
 
 
@@ -87,7 +87,7 @@ async def test_the_clock_runs_from_acceptance_pauses_for_more_information_and_fi
     clock.advance(400)
     intake = _Questions()
     waiting = await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
-                                               ["The MRI report?"])
+                                               ["The MRI report?"], fingerprint=FINGERPRINT)
     assert waiting.sla.state == sla.PAUSED and transact.committed[-1].info_requested.sla_seconds_left == 600
     assert sla_next_at(waiting) is None
     clock.advance(86400)  # a day waiting on the submitter costs the reviewer nothing
@@ -148,7 +148,7 @@ async def test_records_that_answer_a_request_on_a_case_without_any_start_its_clo
     await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
     intake = _Questions()
     await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
-                                     ["The biopsy report?"])
+                                     ["The biopsy report?"], fingerprint=FINGERPRINT)
     assert transact.state.assignments["a1"].sla is None  # nothing to pause: no records, no clock yet
     [request_id] = intake.kept
     await transact(lambda uow: usecases.resume_reviews(uow, FEED, clock, RULES, new_documents(request_id)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -16,14 +17,14 @@ from secondlook.feed import WATCHER_BACKLOG, FellBehind
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import usecases
 from services.review.cases import CaseUnavailable
-from services.review.domain.assignment import IllegalAction, withholds_first_opinion
+from services.review.domain.assignment import IllegalAction, info_request_id, questions_text, withholds_first_opinion
 from services.review.domain.inbox import InboxPage
 from services.review.domain.opinion import validate_opinion
 from services.review.domain.sla import SlaRules
 from services.review.feed import AssignmentFeed
 from tests.conftest import eventually
 from tests.fakes.intake import RecordedAccesses
-from tests.fakes.review import InMemoryInbox, InMemoryReviewRepository, review_transact
+from tests.fakes.review import FINGERPRINT, InMemoryInbox, InMemoryReviewRepository, review_transact
 from tests.fakes.transact import Committed
 
 A = review_pb2
@@ -363,7 +364,7 @@ async def test_more_information_is_asked_through_intake_then_the_assignment_wait
     await _in_review(transact, clock)
     questions = ["  Please send the pathology report of the core biopsy.  ", "Was HER2 tested by FISH?"]
     waiting = await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
-                                               questions)
+                                               questions, fingerprint=FINGERPRINT)
     assert waiting.state == A.ASSIGNMENT_STATE_NEEDS_INFO and "info_requested_at" in waiting.stamps
     [(request_id, kept)] = intake.kept.items()
     assert kept == ("c1", "spec-1", ("Please send the pathology report of the core biopsy.", "Was HER2 tested by FISH?"))
@@ -373,11 +374,15 @@ async def test_more_information_is_asked_through_intake_then_the_assignment_wait
     assert b"pathology" not in event.SerializeToString()  # the questions stay in intake
     with pytest.raises(IllegalAction, match="needs state IN_REVIEW"):  # one request at a time
         await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
-                                         ["And the MRI?"])
+                                         ["And the MRI?"], fingerprint=FINGERPRINT)
     assert len(intake.kept) == 1
     again = await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
-                                             questions)  # a retry after a lost reply: the same request, once
+                                             questions, fingerprint=FINGERPRINT)  # a retry after a lost reply: the same request, once
     assert again == waiting and len(intake.kept) == 1
+    # The id comes from the questions' keyed fingerprint, never from a plain hash of them.
+    text = questions_text([q.strip() for q in questions])
+    assert request_id == info_request_id(waiting, await FINGERPRINT(text), 1)
+    assert request_id != info_request_id(waiting, hashlib.sha256(text.encode()).hexdigest(), 1)
 
     # Records added before the request (a late or replayed event) answer nothing.
     await transact(lambda uow: usecases.resume_reviews(uow, FEED, clock, RULES, _documents_added()))
@@ -390,7 +395,7 @@ async def test_more_information_is_asked_through_intake_then_the_assignment_wait
     assert len(transact.committed) == count  # nobody waits now
     # A second request later is another request (another id).
     await usecases.request_more_info(transact, InMemoryInbox(transact), intake, FEED, clock, "spec-1", "a1",
-                                     ["And the MRI?"])
+                                     ["And the MRI?"], fingerprint=FINGERPRINT)
     assert len(intake.kept) == 2
 
 
@@ -401,15 +406,15 @@ async def test_a_request_for_more_information_changes_nothing_when_intake_cannot
     for answer, error in ((CaseUnavailable("UNAVAILABLE"), CaseUnavailable), (False, usecases.CaseClosed)):
         with pytest.raises(error):
             await usecases.request_more_info(transact, InMemoryInbox(transact), _Questions(answer), FEED, clock,
-                                             "spec-1", "a1", ["Any imaging?"])
+                                             "spec-1", "a1", ["Any imaging?"], fingerprint=FINGERPRINT)
         assert (transact.state.assignments["a1"], len(transact.committed)) == before
     with pytest.raises(usecases.InvalidQuestions) as refused:
         await usecases.request_more_info(transact, InMemoryInbox(transact), _Questions(), FEED, clock, "spec-1", "a1",
-                                         ["ok", " ", "x" * 2001] + ["more"] * 9)
+                                         ["ok", " ", "x" * 2001] + ["more"] * 9, fingerprint=FINGERPRINT)
     assert {path for path, _ in refused.value.violations} == {"questions", "questions[1]", "questions[2]"}
     with pytest.raises(usecases.NotFound):  # another's assignment: intake is never asked
         await usecases.request_more_info(transact, InMemoryInbox(transact), intake := _Questions(), FEED, clock,
-                                         "spec-2", "a1", ["Any imaging?"])
+                                         "spec-2", "a1", ["Any imaging?"], fingerprint=FINGERPRINT)
     assert intake.kept == {}
 
 

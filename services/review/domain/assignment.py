@@ -12,7 +12,6 @@ the entities and the events they cause; it does no I/O.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -223,13 +222,20 @@ OPEN = frozenset({A.ASSIGNMENT_STATE_OFFERED, A.ASSIGNMENT_STATE_ACCEPTED, A.ASS
                   A.ASSIGNMENT_STATE_NEEDS_INFO})
 
 
-def info_request_id(assignment: Assignment, questions: list[str], n: int | None = None) -> str:
-    """The id of the assignment's request number `n` (default: the next) with these
-    questions: a retried call names the same request (intake keeps it once), other
-    questions another one (the first, never confirmed, is never shown)."""
+def questions_text(questions: list[str]) -> str:
+    """The questions as one text, for their fingerprint (info_request_id)."""
+    return "\x1f".join(questions)
+
+
+def info_request_id(assignment: Assignment, fingerprint: str, n: int | None = None) -> str:
+    """The id of the assignment's request number `n` (default: the next) with the
+    questions of this `fingerprint` (a keyed digest of `questions_text`: a plain hash
+    of the reviewer's words, which events and both stores carry in the id, would let
+    anyone holding it test a guessed text): a retried call names the same request
+    (intake keeps it once), other questions another one (the first, never confirmed,
+    is never shown)."""
     n = assignment.info_requests_made + 1 if n is None else n
-    digest = hashlib.sha256("\x1f".join(questions).encode()).hexdigest()
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:info-request:{assignment.assignment_id}:{n}:{digest}"))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:info-request:{assignment.assignment_id}:{n}:{fingerprint}"))
 
 
 def info_requested(assignment: Assignment, request_id: str, questions: int, now: datetime) -> Assignment:

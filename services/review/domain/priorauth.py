@@ -189,8 +189,14 @@ def decision_violations(requested: Collection[Requested], specialty: str, decisi
     return violations
 
 
-def decision_id(assignment_id: str, decisions: list[ItemDecision]) -> str:
-    """A retried call names the same decision (intake keeps it once); another content,
-    another decision (the one review announces is the one intake shows)."""
-    content = "\x1e".join("\x1f".join(map(str, astuple(d))) for d in decisions)
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:prior-auth-decision:{assignment_id}:{content}"))
+def decisions_text(decisions: list[ItemDecision]) -> str:
+    """The decisions, texts and all, as one text, for their fingerprint (decision_id)."""
+    return "\x1e".join("\x1f".join(map(str, astuple(d))) for d in decisions)
+
+
+def decision_id(assignment_id: str, fingerprint: str) -> str:
+    """The decision of this `fingerprint` (a keyed digest of `decisions_text`, never the
+    reviewer's words themselves: the id travels in events): a retried call names the
+    same decision (intake keeps it once); another content, another decision (the one
+    review announces is the one intake shows)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:prior-auth-decision:{assignment_id}:{fingerprint}"))
