@@ -4,12 +4,14 @@ Every read or change of PHI becomes one record: who (subject, tenant, roles), wh
 (case id and the parts of it), when, and why (the method). Records form one chain
 per tenant: each holds its sequence number and the hash of the record before it,
 and its own hash covers all of that, so changing a record, deleting one or swapping
-two breaks the chain at a place `verify` names. Pure rules; the store adapter is
-`auditlog.py`.
+two breaks the chain at a place `verify` names. Pure rules, the protocol a service
+records through and `recording` (a record started where a write commits); the store
+adapter is `auditlog.py`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterable
@@ -17,6 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
 
+from .logging import bound_contextvars, get_logger
+
+log = get_logger(__name__)
 GENESIS = "0" * 64  # the hash the first record of a chain follows
 
 
@@ -38,6 +43,23 @@ class AuditTrail(Protocol):
 
     async def record(self, access: Access) -> None: ...
     async def record_once(self, access: Access) -> None: ...
+
+
+def recording(audit: AuditTrail, access: Access) -> asyncio.Future:
+    """`access` being recorded in a task of its own, started where a write commits (a
+    unit of work's `after_commit`, which runs in the commit, not in the caller): a
+    caller that goes away meanwhile neither stops nor loses it (callers await it
+    through `asyncio.shield`), and a failure is logged (`audit_record_failed`: the
+    method and case id only) whether anyone waits for it or not."""
+    task = asyncio.ensure_future(audit.record(access))
+
+    def check(done: asyncio.Future) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            with bound_contextvars(case_id=access.case_id):
+                log.error("audit_record_failed", method=access.method, error=type(done.exception()).__name__)
+
+    task.add_done_callback(check)
+    return task
 
 
 def _instant(at: datetime) -> str:

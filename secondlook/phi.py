@@ -138,6 +138,13 @@ class PhiCipher:
         return await self._encryption.encrypt(value, Algorithm.AEAD_AES_256_CBC_HMAC_SHA_512_Deterministic,
                                               key_alt_name=self._key_name)
 
+    async def fingerprint(self, text: str) -> str:
+        """A digest of `text` keyed by the data key (its deterministic ciphertext,
+        hashed): the same on every replica and after a master key rotation (which
+        re-wraps the data key, never changes it), for ids that must be made again from
+        PHI; without the key nobody holding such an id can test a guessed text."""
+        return hashlib.sha256(bytes(await self.seal_lookup(text))).hexdigest()
+
     async def open(self, value: Any) -> Any:
         """The value a sealed one holds; a value written before encryption is returned as it is."""
         if isinstance(value, Binary) and value.subtype == ENCRYPTED_SUBTYPE:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from secondlook import metrics
-from secondlook.audit import Access, AuditTrail
+from secondlook.audit import Access, AuditTrail, recording
 from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.consumer import PermanentError
@@ -72,20 +72,6 @@ def _access(principal: Principal, method: str, case: Case, now: datetime,
                   method=method, case_id=case.case_id, fields=fields, at=now)
 
 
-def _recording(audit: AuditTrail, access: Access) -> asyncio.Future:
-    """The access being recorded in the background; a failure nobody waits for (the
-    caller went away) is logged, and the client's retry records it (`record_once`)."""
-    task = asyncio.ensure_future(audit.record(access))
-
-    def check(done: asyncio.Future) -> None:
-        if not done.cancelled() and done.exception() is not None:
-            with bound_contextvars(case_id=access.case_id):
-                log.error("audit_record_failed", method=access.method, error=type(done.exception()).__name__)
-
-    task.add_done_callback(check)
-    return task
-
-
 class InvalidSubmission(InvalidInput):
     """The submission breaks validation rules: nothing is stored."""
 
@@ -143,7 +129,7 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
         await uow.cases.add(new, sealed)
         uow.emit(event)
         # Recorded as soon as the case is committed, while its event is being published.
-        uow.after_commit.append(lambda: recorded.append(_recording(audit, _access(principal, method, new, now))))
+        uow.after_commit.append(lambda: recorded.append(recording(audit, _access(principal, method, new, now))))
         return new, True
 
     try:
@@ -153,7 +139,7 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
     if not created and case.request_sha256 != valid.fingerprint:
         raise KeyReused(valid.client_request_id)
     if created:
-        await (recorded[0] if recorded else audit.record(_access(principal, method, case, now)))
+        await (asyncio.shield(recorded[0]) if recorded else audit.record(_access(principal, method, case, now)))
         with bound_contextvars(case_id=case.case_id):
             log.info("case_submitted")
     else:  # the first attempt may have committed and then failed to record the write

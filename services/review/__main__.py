@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
 
 from secondlook import serviceclient
@@ -24,7 +23,7 @@ from .feed import AssignmentFeed
 from .grpc_api import ReviewServicer
 from .handlers import make_handlers, make_sla_keeper
 from .repository import InboxReader, ReviewUnitOfWork
-from .sealed import PHI_KEY, fingerprint
+from .sealed import PHI_KEY
 
 
 async def serve() -> int:
@@ -45,15 +44,14 @@ async def serve() -> int:
     feed = AssignmentFeed(on_change=lambda a: track(a))
     track, fire = make_sla_keeper(transact, feed, clock, deadlines)
     inbox = InboxReader(kernel.store.db, cipher)
-    # What reviewers wrote, read back, is PHI: its reads go to an access audit of review's own.
+    # What reviewers write is PHI: its writes and reads go to an access audit of review's own.
     audit = MongoAuditLog(kernel.store.db)
     # Cases are intake's: read over its API, as review (role case-reader), for the reviewer.
     cases = IntakeCases(serviceclient.channel(kernel.settings, kernel.settings.intake_target),
                         serviceclient.ServiceIdentity(kernel.settings, "review", ["case-reader"]))
 
     def register(server):
-        servicer = ReviewServicer(transact, inbox, feed, clock, cases, sla_rules, audit,
-                                  functools.partial(fingerprint, cipher))
+        servicer = ReviewServicer(transact, inbox, feed, clock, cases, sla_rules, audit, cipher.fingerprint)
         review_pb2_grpc.add_ReviewServiceServicer_to_server(servicer, server)
         return [review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name]
 

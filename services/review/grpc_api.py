@@ -223,19 +223,14 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         finally:
             await changes.aclose()
 
-    async def _run(self, context, assignment_id: str, action: str, command,
-                   written: str = "") -> review_pb2.Assignment:
-        """`command` for the caller's specialist id; `written`: the method of a command
-        that keeps what the reviewer wrote (usecases.WRITTEN), recorded in the audit."""
+    async def _run(self, context, assignment_id: str, action: str, command) -> review_pb2.Assignment:
+        """`command` for the calling reviewer (their specialist id, and as the author of
+        what they write: usecases.Author)."""
         principal = await self._reviewer(context)
         if not assignment_id:
             await context.abort_with_status(field_violations(("assignment_id", "is required")))
         try:
-            if written:
-                moved = await usecases.audited_write(self._audit, self._clock, principal, written,
-                                                     command(principal.specialist_id))
-            else:
-                moved = await command(principal.specialist_id)
+            moved = await command(principal.specialist_id, usecases.Author(principal, self._audit))
         except (usecases.InvalidOpinion, usecases.InvalidDecline, usecases.InvalidQuestions,
                 usecases.InvalidDecision) as exc:
             await context.abort_with_status(field_violations(*exc.violations))
@@ -251,12 +246,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the case is withdrawn or closed: nothing to ask")
         except CaseUnavailable:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "intake did not answer: nothing was asked; try again")
+        except usecases.NotRecorded:
+            await context.abort(grpc.StatusCode.INTERNAL, "the change was made and stands, but the access audit "
+                                                          "did not record it (operations are told): do not send "
+                                                          "it again; read the assignment")
         with bound_contextvars(case_id=moved.case_id):
             log.info("assignment_" + action, assignment_id=assignment_id)
         return _message(moved, self._clock.now())
 
     async def AcceptAssignment(self, request, context):
-        return await self._run(context, request.assignment_id, "accept", lambda sid: usecases.accept_assignment(
+        return await self._run(context, request.assignment_id, "accept", lambda sid, _: usecases.accept_assignment(
             self._transact, self._feed, self._clock, sid, request.assignment_id, self._sla_rules))
 
     async def DeclineAssignment(self, request, context):
@@ -265,9 +264,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         if problems:  # every problem at once, the missing id among them
             missing = [("assignment_id", "is required")] if not request.assignment_id else []
             await context.abort_with_status(field_violations(*missing, *problems))
-        return await self._run(context, request.assignment_id, "decline", lambda sid: usecases.decline_assignment(
-            self._transact, self._feed, self._clock, sid, request.assignment_id, request.reason, request.note),
-            written="DeclineAssignment" if request.note.strip() else "")
+        return await self._run(context, request.assignment_id, "decline", lambda sid, author: (
+            usecases.decline_assignment(self._transact, self._feed, self._clock, sid, request.assignment_id,
+                                        request.reason, request.note, author)))
 
     async def RequestMoreInfo(self, request, context):
         await self._reviewer(context)
@@ -275,33 +274,35 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         if problems:  # every problem at once, the missing id among them
             missing = [("assignment_id", "is required")] if not request.assignment_id else []
             await context.abort_with_status(field_violations(*missing, *problems))
-        return await self._run(context, request.assignment_id, "request_info", lambda sid: usecases.request_more_info(
-            self._transact, self._inbox, self._cases, self._feed, self._clock, sid, request.assignment_id,
-            list(request.questions), fingerprint=self._fingerprint))
+        return await self._run(context, request.assignment_id, "request_info",
+                               lambda sid, _: usecases.request_more_info(
+                                   self._transact, self._inbox, self._cases, self._feed, self._clock, sid,
+                                   request.assignment_id, list(request.questions), fingerprint=self._fingerprint))
 
     async def StartReview(self, request, context):
-        return await self._run(context, request.assignment_id, "start", lambda sid: usecases.start_review(
+        return await self._run(context, request.assignment_id, "start", lambda sid, _: usecases.start_review(
             self._transact, self._feed, self._clock, sid, request.assignment_id))
 
     async def RecordIndependentAssessment(self, request, context):
         assessment = request.assessment if request.HasField("assessment") else None
         return await self._run(context, request.assignment_id, "record_assessment",
-                               lambda sid: usecases.record_assessment(self._transact, self._feed, self._clock, sid,
-                                                                      request.assignment_id, assessment),
-                               written="RecordIndependentAssessment")
+                               lambda sid, author: usecases.record_assessment(
+                                   self._transact, self._feed, self._clock, sid, request.assignment_id, assessment,
+                                   author))
 
     async def AmendOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None
-        return await self._run(context, request.assignment_id, "amend_opinion", lambda sid: usecases.amend_opinion(
-            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion, request.reason,
-            request.amends_version), written="AmendOpinion")
+        return await self._run(context, request.assignment_id, "amend_opinion",
+                               lambda sid, author: usecases.amend_opinion(
+                                   self._transact, self._feed, self._clock, sid, request.assignment_id, opinion,
+                                   request.reason, request.amends_version, author))
 
     async def DecidePriorAuth(self, request, context):
         decisions = [ItemDecision(key=d.item_key, action=ACTION_OF.get(d.action, ""), reason_code=d.reason_code,
                                   provider_text=d.provider_text.strip(), patient_text=d.patient_text.strip(),
                                   approved_quantity=d.approved_quantity, approved_code=d.approved_code.strip())
                      for d in request.decisions]
-        return await self._run(context, request.assignment_id, "decide_prior_auth", lambda sid: (
+        return await self._run(context, request.assignment_id, "decide_prior_auth", lambda sid, _: (
             usecases.decide_prior_auth(self._transact, self._inbox, self._cases, self._feed, self._clock,
                                        reference.denial_reasons(), sid, request.assignment_id, decisions,
                                        list(request.questions), request.amendment_reason,
@@ -309,5 +310,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
 
     async def SubmitOpinion(self, request, context):
         opinion = request.opinion if request.HasField("opinion") else None
-        return await self._run(context, request.assignment_id, "submit_opinion", lambda sid: usecases.submit_opinion(
-            self._transact, self._feed, self._clock, sid, request.assignment_id, opinion), written="SubmitOpinion")
+        return await self._run(context, request.assignment_id, "submit_opinion",
+                               lambda sid, author: usecases.submit_opinion(
+                                   self._transact, self._feed, self._clock, sid, request.assignment_id, opinion,
+                                   author))

@@ -14,8 +14,6 @@ which is also the shape documents had before sealing: those read as they are unt
 
 from __future__ import annotations
 
-import hashlib
-
 from secondlook.phi import PhiCipher
 
 from .domain.assignment import Assignment
@@ -58,14 +56,6 @@ async def sealed_opinion(o: OpinionRecord, cipher: PhiCipher) -> dict:
              "procedure_displays": [display for _, _, display in o.procedures]}
     return {"procedures": _coded(o.procedures), "texts": await cipher.seal(texts),
             **await sealed_assessment(o.assessment, cipher)}
-
-
-async def fingerprint(cipher: PhiCipher, text: str) -> str:
-    """A digest of a reviewer's text under review's data key (its deterministic
-    ciphertext, hashed): the same on every replica and after a master key rotation
-    (which re-wraps the data key, never changes it); without the key, nobody holding
-    an id made from it can test a guessed text."""
-    return hashlib.sha256(bytes(await cipher.seal_lookup(text))).hexdigest()
 
 
 def is_sealed(doc: dict) -> bool:

@@ -3,18 +3,18 @@ repository port and the unit of work. No gRPC, no MongoDB here."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from secondlook.audit import Access, AuditTrail
+from secondlook.audit import Access, AuditTrail, recording
 from secondlook.auth import Principal
 from secondlook.clock import Clock
 from secondlook.errors import InvalidInput
 from secondlook.events import Event
-from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
 from secondlook.v1.events_pb2 import SlaChange
 from secondlook.v1.review_pb2 import AssignmentState as A
@@ -62,7 +62,6 @@ from .domain.priorauth import PEND, DenialReasons, ItemDecision, decision_id, de
 from .domain.sla import DEFAULT_RULES, Alarm, SlaRules
 from .repository import ReviewRepository
 
-log = get_logger(__name__)
 
 class UnitOfWork(Protocol):
     assignments: ReviewRepository
@@ -91,7 +90,7 @@ class CaseSource(Protocol):
 
 
 class Fingerprint(Protocol):
-    """A keyed digest of a reviewer's text (sealed.fingerprint: under review's data
+    """A keyed digest of a reviewer's text (PhiCipher.fingerprint, under review's data
     key), the same on every replica, for ids a retry must name again."""
 
     async def __call__(self, text: str) -> str: ...
@@ -319,22 +318,35 @@ WRITTEN = {"SubmitOpinion": ("opinion",), "AmendOpinion": ("opinion", "amendment
            "RecordIndependentAssessment": ("assessment",), "DeclineAssignment": ("decline_note",)}
 
 
-async def audited_write(audit: AuditTrail, clock: Clock, principal: Principal, method: str,
-                        command: Awaitable[Assignment]) -> Assignment:
-    """`command` (one of WRITTEN's), and once it has committed what the reviewer wrote,
-    its record in the access audit before the caller hears of it. Nothing is recorded
-    for a command refused (nothing written). A record that fails is logged and the
-    caller gets the error. What was written stays (an opinion names its author and when
-    it was signed) and a retry is refused as out of turn, so such a record stays
-    missing: the log line names the assignment and the method."""
-    moved = await command
-    try:
-        await audit.record(_reviewer_access(principal, moved, method, WRITTEN[method], clock.now()))
-    except Exception as exc:
-        with bound_contextvars(case_id=moved.case_id):
-            log.error("audit_record_failed", method=method, assignment_id=moved.assignment_id,
-                      error=type(exc).__name__)
-        raise
+@dataclass(frozen=True)
+class Author:
+    """The reviewer writing, and the audit that records what they write: a command
+    given one records its write (WRITTEN) once committed, before the caller hears."""
+
+    principal: Principal
+    audit: AuditTrail
+
+
+class NotRecorded(Exception):
+    """The write was committed and stands, but its access audit record failed (logged,
+    `audit_record_failed`): the caller must not send it again."""
+
+
+def _record_write(uow: UnitOfWork, author: Author | None, method: str, moved: Assignment, now: datetime,
+                  started: list[asyncio.Future]) -> None:
+    """The write's record, started in the commit itself (`after_commit`), so a caller
+    that goes away meanwhile neither stops nor loses it."""
+    if author is not None:
+        access = _reviewer_access(author.principal, moved, method, WRITTEN[method], now)
+        uow.after_commit.append(lambda: started.append(recording(author.audit, access)))
+
+
+async def _recorded(started: list[asyncio.Future], moved: Assignment) -> Assignment:
+    if started:
+        try:
+            await asyncio.shield(started[-1])
+        except Exception as exc:
+            raise NotRecorded(moved.assignment_id) from exc
     return moved
 
 
@@ -374,7 +386,12 @@ async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
 # --- commands --------------------------------------------------------------------
 async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
                action: str, opinion: Opinion | None = None, move=assignment_moved, emits: bool = True,
-               announce: Callable[[Assignment, datetime], Event] | None = None) -> Assignment:
+               announce: Callable[[Assignment, datetime], Event] | None = None,
+               author: Author | None = None, written: str = "") -> Assignment:
+    """The move `action` by the specialist; with `author`, what it writes (`written`,
+    a WRITTEN method) is recorded in the audit once committed (NotRecorded if not)."""
+    started: list[asyncio.Future] = []
+
     async def body(uow: UnitOfWork, known: Assignment | None = None) -> Assignment:
         now = clock.now()
         current = known or await uow.assignments.get_for_specialist(assignment_id, specialist_id)
@@ -396,6 +413,7 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
         elif emits:
             uow.emit(event_for(moved, action, now, record))
         uow.after_commit.append(lambda: feed.publish(moved))
+        _record_write(uow, author, written, moved, now, started)
         return moved
 
     # The version this replica committed or saw last, if it did lately: no read. Its
@@ -405,15 +423,15 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
     known = feed.latest(assignment_id)
     if known is not None and known.specialist_id == specialist_id:
         try:
-            return await transact(lambda uow: body(uow, known))
+            return await _recorded(started, await transact(lambda uow: body(uow, known)))
         except (Superseded, IllegalAction, InvalidOpinion):
             feed.forget(assignment_id)
     try:
-        return await transact(body)
+        return await _recorded(started, await transact(body))
     except Superseded:
         # Changed while the command ran (an SLA alarm recorded on the clock, another
         # replica): decided again once on what the assignment is now.
-        return await transact(body)
+        return await _recorded(started, await transact(body))
 
 
 async def accept_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
@@ -429,11 +447,12 @@ async def start_review(transact: Transact, feed: Feed, clock: Clock, specialist_
 
 
 async def submit_opinion(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-                         opinion: Opinion | None) -> Assignment:
+                         opinion: Opinion | None, author: Author | None = None) -> Assignment:
     violations = validate_opinion(opinion)
     if violations:
         raise InvalidOpinion(violations)
-    return await _act(transact, feed, clock, specialist_id, assignment_id, "submit_opinion", opinion)
+    return await _act(transact, feed, clock, specialist_id, assignment_id, "submit_opinion", opinion,
+                      author=author, written="SubmitOpinion")
 
 
 def _signed(opinion: Opinion, a: Assignment, *, version: int, now: datetime, reason: str = "") -> OpinionRecord:
@@ -443,7 +462,7 @@ def _signed(opinion: Opinion, a: Assignment, *, version: int, now: datetime, rea
 
 
 async def record_assessment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-                            assessment: IndependentAssessment | None) -> Assignment:
+                            assessment: IndependentAssessment | None, author: Author | None = None) -> Assignment:
     """Blind review: the reviewer's own diagnosis and treatment, kept as recorded; from
     then on the first opinion's conclusions are shown."""
     violations = validate_assessment(assessment)
@@ -452,11 +471,13 @@ async def record_assessment(transact: Transact, feed: Feed, clock: Clock, specia
     assert assessment is not None
     # IllegalAction: not now, or the case is not blind. It tells no other service.
     return await _act(transact, feed, clock, specialist_id, assignment_id, "record_assessment", emits=False,
-                      move=lambda current, _, now: assessed(current, assessment_of(assessment, now), now))
+                      move=lambda current, _, now: assessed(current, assessment_of(assessment, now), now),
+                      author=author, written="RecordIndependentAssessment")
 
 
 async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-                        opinion: Opinion | None, reason: str, amends_version: int = 0) -> Assignment:
+                        opinion: Opinion | None, reason: str, amends_version: int = 0,
+                        author: Author | None = None) -> Assignment:
     """A new version of the signed opinion, with the reason; the versions before stay as
     they were signed. With `amends_version`, Superseded when the opinion has moved on
     (a retried call signs nothing twice)."""
@@ -464,12 +485,16 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
     if violations:
         raise InvalidOpinion(violations)
     assert opinion is not None
+    started: list[asyncio.Future] = []
 
     async def body(uow: UnitOfWork) -> Assignment:
         now = clock.now()
         current = await uow.assignments.get_for_specialist(assignment_id, specialist_id)
         if current is None:
             raise NotFound(assignment_id)
+        if current.prior_auth:
+            raise IllegalAction("a prior authorization's decision is amended with DecidePriorAuth and an "
+                                "amendment_reason, not AmendOpinion")
         moved = amended(current, now)  # IllegalAction: no signed opinion yet
         if problems := validate_opinion(opinion, case_diagnosis_code=current.diagnosis_code):
             raise InvalidOpinion(problems)
@@ -485,9 +510,10 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
         await uow.assignments.add_opinion(record)
         uow.emit(opinion_amended(record, tenant_id=moved.tenant_id, traceparent=moved.traceparent, now=now))
         uow.after_commit.append(lambda: feed.publish(moved))
+        _record_write(uow, author, "AmendOpinion", moved, now, started)
         return moved
 
-    return await transact(body)
+    return await _recorded(started, await transact(body))
 
 
 async def request_more_info(transact: Transact, inbox: InboxQuery, cases: CaseSource, feed: Feed, clock: Clock,
@@ -577,11 +603,14 @@ async def decide_prior_auth(transact: Transact, inbox: InboxQuery, cases: CaseSo
 
 
 async def decline_assignment(transact: Transact, feed: Feed, clock: Clock, specialist_id: str, assignment_id: str,
-                             reason: int, note: str) -> Assignment:
+                             reason: int, note: str, author: Author | None = None) -> Assignment:
     """The reviewer will not take the case: matching hears the coded reason (the note
-    stays here), releases the slot and offers the case to the next candidate."""
+    stays here), releases the slot and offers the case to the next candidate. A note
+    is the reviewer's words: `author` records it (a coded reason alone writes none)."""
     violations = validate_decline(reason, note)
     if violations:
         raise InvalidDecline(violations)
+    note = note.strip()
     return await _act(transact, feed, clock, specialist_id, assignment_id, "decline",
-                      move=lambda current, _, now: declined(current, reason, note.strip(), now))
+                      move=lambda current, _, now: declined(current, reason, note, now),
+                      author=author if note else None, written="DeclineAssignment")

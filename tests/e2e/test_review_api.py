@@ -247,6 +247,14 @@ async def test_blind_review_withholds_the_first_opinions_conclusions_until_the_r
                 recommendation="Percutaneous closure rather than surgery.")), metadata=authed.metadata)
         [signed] = (await reviewer.GetAssignment(req, metadata=authed.metadata)).opinions
         assert signed.blind and signed.independent_assessment.diagnosis_code == "Q21.10"
+        # The assessment and the opinion were recorded as written (the early submission wrote nothing).
+        mongo = AsyncMongoClient(stack.mongo_uri)
+        try:
+            records = await mongo["secondlook_review"]["audit"].find({"case_id": case_id}).sort("seq", 1).to_list()
+        finally:
+            await mongo.close()
+        assert [(r["method"], r["fields"]) for r in records if r["method"] != "GetAssignment"] == [
+            ("RecordIndependentAssessment", ["assessment"]), ("SubmitOpinion", ["opinion"])]
     finally:
         await authed.close()
         await admin.close()

@@ -9,10 +9,12 @@ from datetime import timedelta
 
 import pytest
 
+from devstack import clients
 from secondlook.clock import FakeClock
 from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2, review_pb2
 from services.review import reference, usecases
+from services.review.domain import priorauth
 from services.review.domain.assignment import IllegalAction
 from services.review.domain.priorauth import APPROVE, DENY, MODIFY, PEND, ItemDecision
 from services.review.domain.sla import SlaRules
@@ -68,6 +70,11 @@ class _Intake:
 RULES = SlaRules()
 
 
+def _an_opinion():
+    return clients.opinion(diagnosis_concordance=case_pb2.CONCORDANCE_SAME, treatment_concordance=case_pb2.CONCORDANCE_SAME,
+                           recommendation="Proceed.", narrative="Because.", confidence=80)
+
+
 async def _in_review(offer=None, rules=RULES):
     transact, clock = review_transact(), FakeClock()
     await usecases.record_offers(Committed(transact, InMemoryReviewRepository), FEED, clock, [offer or _offered()])
@@ -78,7 +85,8 @@ async def _in_review(offer=None, rules=RULES):
 
 async def _decide(transact, clock, intake, decisions, questions=(), amendment_reason=""):
     return await usecases.decide_prior_auth(transact, InMemoryInbox(transact), intake, FEED, clock, REASONS,
-                                            "spec-1", "pa-a1", decisions, list(questions), amendment_reason, fingerprint=FINGERPRINT)
+                                            "spec-1", "pa-a1", decisions, list(questions), amendment_reason,
+                                            fingerprint=FINGERPRINT)
 
 
 DENIAL = ItemDecision("2", DENY, reason_code="QUANTITY_EXCEEDS_GUIDELINES",
@@ -111,6 +119,12 @@ async def test_a_decision_is_kept_in_intake_then_announced_with_codes_only():
     assert again == done and len(transact.committed) == count and len(intake.decisions) == 1
     with pytest.raises(IllegalAction):  # signed: another decision without an amendment is refused
         await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), ItemDecision("2", APPROVE)])
+    with pytest.raises(IllegalAction, match="DecidePriorAuth"):  # nor is it amended as a second opinion is
+        await usecases.amend_opinion(transact, FEED, clock, "spec-1", "pa-a1", _an_opinion(), "Changed my mind.")
+    assert len(transact.committed) == count and await InMemoryInbox(transact).opinions_of("pa-a1") == []
+    # Its id comes from the decisions' keyed fingerprint, never from the reviewer's words as they are.
+    assert decision_id == priorauth.decision_id("pa-a1:0", await FINGERPRINT(priorauth.decisions_text(decisions)))
+    assert decision_id != priorauth.decision_id("pa-a1:0", priorauth.decisions_text(decisions))
 
 
 async def test_a_denial_without_a_specific_reason_is_refused_naming_the_fields_and_nothing_moves():

@@ -8,6 +8,7 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from devstack import clients
 from secondlook.auth import Principal
@@ -476,29 +477,28 @@ async def test_what_a_reviewer_writes_is_recorded_in_the_access_audit_once_commi
     event = _offered()
     event.specialist_offered.blind_review = True
     await _with_offer(transact, event)
-    await _with_offer(transact, _offered("a2", case_id="c2"))
+    for i in (2, 3):
+        await _with_offer(transact, _offered(f"a{i}", case_id=f"c{i}"))
     reviewer = Principal(subject="dr-one@example.org", tenant="t", roles=frozenset({"reviewer", "x"}),
                          specialist_id="spec-1")
+    author = usecases.Author(reviewer, audit)
     await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
     await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
     own = review_pb2.IndependentAssessment(diagnosis_code="C50.912", treatment="Lumpectomy and radiotherapy.")
 
-    def write(method, command):
-        return usecases.audited_write(audit, clock, reviewer, method, command)
-
-    with pytest.raises(IllegalAction):  # out of turn: nothing written, nothing recorded
-        await write("SubmitOpinion", usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion()))
+    with pytest.raises(IllegalAction):  # out of turn (blind: the assessment first): nothing written or recorded
+        await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), author)
     with pytest.raises(usecases.InvalidOpinion):
-        await write("RecordIndependentAssessment", usecases.record_assessment(
-            transact, FEED, clock, "spec-1", "a1", review_pb2.IndependentAssessment()))
+        await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", review_pb2.IndependentAssessment(),
+                                         author)
     assert audit.accesses == []
-    await write("RecordIndependentAssessment", usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own))
+    await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own, author)
     clock.advance(30)
-    await write("SubmitOpinion", usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion()))
-    await write("AmendOpinion", usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(),
-                                                       "A typo in the narrative."))
-    await write("DeclineAssignment", usecases.decline_assignment(transact, FEED, clock, "spec-1", "a2", 1,
-                                                                 "On leave."))
+    await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), author)
+    await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), "A typo in the narrative.",
+                                 author=author)
+    await usecases.decline_assignment(transact, FEED, clock, "spec-1", "a2", 1, "On leave.", author)
+    await usecases.decline_assignment(transact, FEED, clock, "spec-1", "a3", 1, "   ", author)  # a code alone
     assert [(a.method, a.fields, a.case_id) for a in audit.accesses] == [
         ("RecordIndependentAssessment", ("assessment",), "c1"), ("SubmitOpinion", ("opinion",), "c1"),
         ("AmendOpinion", ("opinion", "amendment_reason"), "c1"), ("DeclineAssignment", ("decline_note",), "c2")]
@@ -506,14 +506,49 @@ async def test_what_a_reviewer_writes_is_recorded_in_the_access_audit_once_commi
     assert (first.tenant_id, first.subject, first.roles, first.at) == (
         "t1", "spec-1 as dr-one@example.org", ("reviewer", "x"), clock.now())
 
+
+async def test_a_reviewers_write_is_recorded_even_when_the_caller_goes_away_and_a_failed_record_is_told():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    reviewer = Principal(subject="dr-one@example.org", tenant="t", roles=frozenset({"reviewer"}),
+                         specialist_id="spec-1")
+
+    class Slow(RecordedAccesses):
+        def __init__(self):
+            super().__init__()
+            self.entered, self.go = asyncio.Event(), asyncio.Event()
+
+        async def record(self, access):
+            self.entered.set()
+            await self.go.wait()
+            await super().record(access)
+
+    audit = Slow()
+    call = asyncio.ensure_future(usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(),
+                                                         usecases.Author(reviewer, audit)))
+    await asyncio.wait_for(audit.entered.wait(), 5)  # committed; its record under way
+    call.cancel()  # the reviewer's call is cancelled (deadline, disconnect)
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    audit.go.set()
+    async def recorded():
+        return audit.accesses or None
+
+    await eventually(recorded, 5, "the record, made all the same")
+    assert [a.method for a in audit.accesses] == ["SubmitOpinion"]
+
     class Down:
         async def record(self, access):
             raise ConnectionError("the audit's store is away")
 
-    with pytest.raises(ConnectionError):  # the caller hears of the failure; the amendment is kept
-        await usecases.audited_write(Down(), clock, reviewer, "AmendOpinion", usecases.amend_opinion(
-            transact, FEED, clock, "spec-1", "a1", _opinion(), "Another typo."))
-    assert [o.version for o in await InMemoryInbox(transact).opinions_of("a1")] == [1, 2, 3]
+    with capture_logs() as logs, pytest.raises(usecases.NotRecorded):  # told: the amendment stands, unrecorded
+        await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), "Another typo.",
+                                     author=usecases.Author(reviewer, Down()))
+    assert [o.version for o in await InMemoryInbox(transact).opinions_of("a1")] == [1, 2]
+    [failed] = [e for e in logs if e["event"] == "audit_record_failed"]
+    assert (failed["method"], failed["error"]) == ("AmendOpinion", "ConnectionError")
 
 
 async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_with_its_reason():
