@@ -4,9 +4,12 @@
 auth interceptor wraps it), decodes it itself: bytes that are not a valid
 request (bad UTF-8 in a string, truncated input, an unknown wire type, nesting
 too deep) answer INVALID_ARGUMENT naming the request type, never UNKNOWN with
-a Python exception. Then every string field is checked (`text_violations`):
-printable text only, plus tabs and line breaks in fields marked
-`[(secondlook.v1.prose) = true]` in protos/.
+a Python exception. A list (repeated field) of more than MAX_ENTRIES entries is
+refused next, before anything walks it: no request of the API needs one, and
+checking each entry of a list whose length only the 4 MiB message limit bounds
+would hold a service's loop for seconds. Then every string field is checked
+(`text_violations`): printable text only, plus tabs and line breaks in fields
+marked `[(secondlook.v1.prose) = true]` in protos/.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from google.protobuf.message import Message
 from secondlook.errors import field_violations
 from secondlook.v1 import options_pb2
 
+MAX_ENTRIES = 1_000  # of any list in a request (each API's own limits are lower)
 PROSE_WHITESPACE = frozenset("\t\n\r")
 _PROSE_DROPPED = {ord(c): None for c in PROSE_WHITESPACE}
 # Invisible characters that change how text around them is shown: the
@@ -78,6 +82,24 @@ def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDes
                 yield from _strings(value, f"{path}.")
 
 
+def _long_lists(message: Message, prefix: str = "") -> Iterator[str]:
+    """The path of every list in `message` longer than MAX_ENTRIES (its entries unread)."""
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.is_repeated and len(value) > MAX_ENTRIES:
+            yield path
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and not field.message_type.GetOptions().map_entry:
+            if field.is_repeated:
+                for i, item in enumerate(value):
+                    yield from _long_lists(item, f"{path}[{i}].")
+            else:
+                yield from _long_lists(value, f"{path}.")
+
+
+def size_violations(message: Message) -> list[tuple[str, str]]:
+    return [(path, f"must have at most {MAX_ENTRIES} entries") for path in _long_lists(message)]
+
+
 @functools.cache
 def _is_prose(field: FieldDescriptor) -> bool:
     return field.GetOptions().Extensions[options_pb2.prose]
@@ -108,7 +130,7 @@ def _decoding(behaviour, message_class, streaming: bool):
         except Exception:  # DecodeError, RecursionError, ...: never the details
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"request: not a valid {name} (the protobuf bytes could not be decoded)")
-        violations = text_violations(request)
+        violations = size_violations(request) or text_violations(request)
         if violations:
             await context.abort_with_status(field_violations(*violations))
         return request

@@ -81,9 +81,12 @@ class Checks:
             self.add(path, problem)
         return standard or ""
 
-    def most(self, path: str, items, limit: int) -> None:
+    def most(self, path: str, items, limit: int) -> list:
+        """The first `limit` of `items`, the ones to check one by one: past the limit
+        the list is refused as a whole, and its other entries cost nothing."""
         if len(items) > limit:
             self.add(path, f"must have at most {limit} entries")
+        return list(items[:limit])
 
 
 # A reviewer's request for more information (review asks, intake keeps it with the case).

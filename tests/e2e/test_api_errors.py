@@ -105,6 +105,34 @@ async def test_an_oversized_request_is_refused(stack, stack_settings):
         await authed.close()
 
 
+async def test_lists_past_the_rules_are_refused_at_once_naming_them_and_the_refusal_reaches_the_client(
+        stack, stack_settings):
+    """A 2.4 MB request of 100,000 identifiers (under the message limit) once held intake's
+    loop for ten minutes; twenty bad attachments made a refusal too large for the
+    client's trailers (RESOURCE_EXHAUSTED, no field named)."""
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), "bad-input")
+    try:
+        request = clients.sample_cases(prefix="many-")[0]
+        for i in range(100_000):
+            request.patient.identifiers.add(system="urn:oid:1.2", value=str(i), type="MR")
+        error = await _refused(intake.SubmitCase(request, metadata=authed.metadata, timeout=20))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+        assert error.details() == "patient.identifiers: must have at most 1000 entries"
+        request = clients.sample_cases(prefix="attachments-")[0]
+        del request.attachments[:]
+        for i in range(40):
+            request.attachments.add(uri=f"http://records.example.org/{i}" + "/x" * 40, media_type="application/msword",
+                                    size_bytes=0, sha256="no")
+        error = await _refused(intake.SubmitCase(request, metadata=authed.metadata, timeout=20))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+        bad = error_details_pb2.BadRequest()
+        assert rpc_status.from_call(error).details[0].Unpack(bad)
+        assert bad.field_violations[0].field == "attachments[0].uri" and len(bad.field_violations) <= 20
+        assert error.details().endswith("more violations (correct these and send it again)")
+    finally:
+        await authed.close()
+
+
 async def test_another_tenants_case_is_not_found(stack, stack_settings):
     owner, owner_auth = clients.submitter(stack_settings, stack.target("intake"), "tenant-a")
     other, other_auth = clients.submitter(stack_settings, stack.target("intake"), "tenant-b")

@@ -1,8 +1,14 @@
-"""The gRPC edge's text rules: printable text everywhere, tabs and line breaks in prose."""
+"""The gRPC edge's rules: lists of a bounded length; printable text everywhere, tabs and line
+breaks in prose; a refusal that fits in a client's trailers."""
+
+import base64
+import urllib.parse
 
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
-from secondlook.edge import text_problem, text_violations
+from secondlook.edge import MAX_ENTRIES, size_violations, text_problem, text_violations
+from secondlook.errors import field_violations
 from secondlook.v1 import intake_pb2, review_pb2
 
 
@@ -40,3 +46,30 @@ def test_prose_fields_are_declared_in_the_contracts():
     opinion = review_pb2.SubmitOpinionRequest(
         assignment_id="a\n1", opinion=review_pb2.Opinion(narrative="Para one.\n\nPara two.", recommendation="Do X.\n"))
     assert [f for f, _ in text_violations(opinion)] == ["assignment_id"]
+
+
+def test_a_list_longer_than_any_request_needs_is_refused_by_its_path_before_its_entries_are_read():
+    req = intake_pb2.SubmitCaseRequest(client_request_id="long-1")
+    for i in range(MAX_ENTRIES + 1):
+        req.patient.identifiers.add(system="urn:oid:1.2", value=str(i), type="MR")
+    req.secondary_diagnoses.add(code="\x1b")  # unread: the size refusal comes first
+    assert size_violations(req) == [("patient.identifiers", f"must have at most {MAX_ENTRIES} entries")]
+    del req.patient.identifiers[-1]
+    assert size_violations(req) == []
+
+
+def test_a_refusal_lists_what_fits_in_a_clients_trailers_and_says_how_many_more():
+    violations = [(f"secondary_diagnoses[{i}].code", "Ü is not an ICD-10-CM code " + "x" * 60) for i in range(20_000)]
+    status = field_violations(*violations)
+    trailers = dict(status.trailing_metadata)
+    details = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    bad = error_details_pb2.BadRequest()
+    assert details.details[0].Unpack(bad)
+    listed = len(bad.field_violations)
+    assert 5 <= listed <= 20 and bad.field_violations[0].field == "secondary_diagnoses[0].code"
+    assert status.details.endswith(f"; and {20_000 - listed} more violations (correct these and send it again)")
+    # What goes on the wire: the message percent-encoded past ASCII, the details base64.
+    wire = len(urllib.parse.quote(status.details, safe=" ")) + len(base64.b64encode(details.SerializeToString()))
+    assert wire < 8 * 1024
+    few = field_violations(("a", "is required"), ("b", "is required"))
+    assert few.details == "a: is required; b: is required"

@@ -254,3 +254,16 @@ def test_consent_times_must_be_plausible(granted_at):
     req = _request()
     req.consent.granted_at.FromDatetime(granted_at)
     assert _violations(req) == [("consent.granted_at", "must be a time in the last 5 years, not in the future")]
+
+
+def test_a_list_past_its_limit_is_refused_whole_and_its_other_entries_are_not_checked_one_by_one():
+    req = _request()
+    for _ in range(900):  # under the edge's bound, far past the rule's: the same identifier again and again
+        req.patient.identifiers.add(system="urn:oid:1.2", value="same", type="MR")
+    for _ in range(900):
+        req.secondary_diagnoses.add(code="ZZZ")
+    fields = [field for field, _ in validate(req, TODAY)[1]]
+    assert "patient.identifiers" in fields and "secondary_diagnoses" in fields
+    checked = [f for f in fields if f.startswith(("patient.identifiers[", "secondary_diagnoses["))]
+    assert checked and all(int(f.split("[")[1].split("]")[0]) < 10 for f in checked)
+    assert len(fields) < 40

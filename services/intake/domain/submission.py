@@ -140,9 +140,9 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
     p = req.patient
     given = c.text("patient.given_name", p.given_name, MAX_NAME_CHARS, required="the patient's given name")
     family = c.text("patient.family_name", p.family_name, MAX_NAME_CHARS, required="the patient's family name")
-    c.most("patient.other_given_names", p.other_given_names, MAX_OTHER_GIVEN_NAMES)
     others = tuple(c.text(f"patient.other_given_names[{i}]", n, MAX_NAME_CHARS, required="or leave the entry out")
-                   for i, n in enumerate(p.other_given_names))
+                   for i, n in enumerate(c.most("patient.other_given_names", p.other_given_names,
+                                                MAX_OTHER_GIVEN_NAMES)))
     born = None
     if not p.birth_date:
         c.add("patient.birth_date", "is required (YYYY-MM-DD)")
@@ -154,28 +154,28 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
             c.add("patient.birth_date", "must be a plausible date in the past")
     if p.sex not in intake_pb2.AdministrativeSex.values():
         c.add("patient.sex", "must be one of the ADMINISTRATIVE_SEX_ values")
-    c.most("patient.identifiers", p.identifiers, MAX_IDENTIFIERS)
-    identifiers = []
-    for i, ident in enumerate(p.identifiers):
+    identifiers, seen = [], set()
+    for i, ident in enumerate(c.most("patient.identifiers", p.identifiers, MAX_IDENTIFIERS)):
         path = f"patient.identifiers[{i}]"
         if not IDENTIFIER_SYSTEM.match(ident.system) or len(ident.system) > MAX_IDENTIFIER_SYSTEM_CHARS:
             c.add(f"{path}.system", "must be the assigner's URI: urn:oid:..., urn:uuid:... or http(s)://...")
         value = c.text(f"{path}.value", ident.value, 64, required="the identifier itself")
         if ident.type and not _IDENTIFIER_TYPE.match(ident.type):
             c.add(f"{path}.type", "must be an HL7 v2 identifier type code such as MR")
-        if Identifier(ident.system, value, ident.type) in identifiers:
+        identifier = Identifier(ident.system, value, ident.type)
+        if identifier in seen:
             c.add(path, "repeats an identifier given before")
-        identifiers.append(Identifier(ident.system, value, ident.type))
+        seen.add(identifier)
+        identifiers.append(identifier)
     email = c.email("patient.email", p.email)
     phone = c.phone("patient.phone", p.phone)
     return Patient(given, family, born.isoformat() if born else "", others, p.sex, tuple(identifiers), email, phone)
 
 
 def _secondary(c: Checks, req: SubmitCaseRequest, primary: str) -> tuple[Diagnosis, ...]:
-    c.most("secondary_diagnoses", req.secondary_diagnoses, MAX_SECONDARY_DIAGNOSES)
     seen = {primary}
     out = []
-    for i, d in enumerate(req.secondary_diagnoses):
+    for i, d in enumerate(c.most("secondary_diagnoses", req.secondary_diagnoses, MAX_SECONDARY_DIAGNOSES)):
         code = c.icd10(f"secondary_diagnoses[{i}].code", d.code, required=True)
         text = c.text(f"secondary_diagnoses[{i}].text", d.text, MAX_DIAGNOSIS_TEXT_CHARS)
         if code and code in seen:
@@ -208,9 +208,8 @@ def _first_opinion(c: Checks, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
         diagnosis = Diagnosis(c.icd10("first_opinion.diagnosis.code", f.diagnosis.code, required=True),
                               c.text("first_opinion.diagnosis.text", f.diagnosis.text, MAX_DIAGNOSIS_TEXT_CHARS))
     treatment = f.proposed_treatment
-    c.most("first_opinion.proposed_treatment.codes", treatment.codes, MAX_PROCEDURE_CODES)
     codes = []
-    for i, code in enumerate(treatment.codes):
+    for i, code in enumerate(c.most("first_opinion.proposed_treatment.codes", treatment.codes, MAX_PROCEDURE_CODES)):
         problem = procedure_code_problem(code.system, code.code)
         if problem:
             c.add(f"first_opinion.proposed_treatment.codes[{i}].{problem[0]}", problem[1])
@@ -241,9 +240,8 @@ def validate_attachments(attachments) -> tuple[tuple[Attachment, ...], list[Viol
 
 
 def _attachment_list(c: Checks, attachments) -> tuple[Attachment, ...]:
-    c.most("attachments", attachments, MAX_ATTACHMENTS)
     out = []
-    for i, a in enumerate(attachments):
+    for i, a in enumerate(c.most("attachments", attachments, MAX_ATTACHMENTS)):
         path = f"attachments[{i}]"
         try:
             parts = urlsplit(a.uri) if len(a.uri) <= MAX_URI_CHARS else None

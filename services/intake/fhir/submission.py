@@ -3,8 +3,9 @@ refused, each at the FHIRPath of the element that broke it.
 
 Structural problems (not JSON, not a Bundle, not a valid R4 model) are 400 and
 stop there. Everything else is 422 and reported at once: what only FHIR can say
-(references, bindings, codes: `translate`), the text checks the gRPC edge makes
-(`secondlook.edge.text_violations`, which this path does not pass through) and the
+(references, bindings, codes: `translate`), the checks the gRPC edge makes (lists
+of a bounded length, else printable text: `secondlook.edge`, which this path does
+not pass through) and the
 domain's own rules (`validate`, the same function SubmitCase runs). A violation
 of the domain's rules names the request field and, where it helps, where FHIR
 carries it; it never quotes what was submitted (rules that quote a value have it
@@ -19,7 +20,7 @@ from datetime import datetime
 
 from google.protobuf.message import Message
 
-from secondlook.edge import text_violations
+from secondlook.edge import size_violations, text_violations
 from secondlook.fhir.bundle import read_bundle
 from secondlook.fhir.problems import REQUIRED, VALUE, Problem
 from services.intake.domain.submission import validate
@@ -103,7 +104,7 @@ def read_submission(body: bytes, now: datetime) -> Translation | Refusal:
     if bundle is None:
         return Refusal(BAD_REQUEST, problems)
     translation = translate(bundle)
-    text = explain(translation, text_violations(translation.request))
+    text = explain(translation, size_violations(translation.request) or text_violations(translation.request))
     if not translation.problems and not text:
         return translation
     _, violations = validate(translation.request, now) if translation.mapped else (None, [])

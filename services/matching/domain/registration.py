@@ -23,7 +23,7 @@ CALENDAR_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ORGANIZATION_ID = SPECIALIST_ID
 KINDS = (CaseKind.CASE_KIND_SECOND_OPINION, CaseKind.CASE_KIND_PRIOR_AUTH)
 LIMITS = {"specialties": 10, "focus": 50, "licences": 60, "certifications": 20, "languages": 20,
-          "affiliations": 50, "declared_conflicts": 50, "out_of_office": 50}
+          "affiliations": 50, "declared_conflicts": 50, "out_of_office": 50, "case_kinds": 10}
 MAX_NAME = 200
 MAX_CAPACITY = 1000
 
@@ -65,8 +65,8 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     """The entity, or None and every violation. Output-only fields (active,
     free_slots, version) are ignored."""
     c = Checks()
-    for name, limit in LIMITS.items():
-        c.most(name, getattr(msg, name), limit)
+    # Each list's entries are checked up to its limit (past it the list is refused whole).
+    lists = {name: c.most(name, getattr(msg, name), limit) for name, limit in LIMITS.items()}
     if not SPECIALIST_ID.fullmatch(msg.specialist_id):
         c.add("specialist_id", "is required: letters, digits, '.', '_' or '-', at most 64, starting with a letter "
                                "or digit")
@@ -78,14 +78,14 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
 
     if not msg.specialties:
         c.add("specialties", "at least one NUCC taxonomy code is required")
-    for i, code in enumerate(msg.specialties):
+    for i, code in enumerate(lists["specialties"]):
         if code not in taxonomy:
             c.add(f"specialties[{i}]", f"{code[:20]!r} is not a NUCC taxonomy code the platform knows")
     if len(set(msg.specialties)) != len(msg.specialties):
         c.add("specialties", "lists a code twice")
 
     focus = []
-    for i, r in enumerate(msg.focus):
+    for i, r in enumerate(lists["focus"]):
         rng = CodeRange(r.first.strip().upper(), r.last.strip().upper())
         if problem := rng.problem():
             c.add(f"focus[{i}]", problem)
@@ -94,7 +94,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     if not msg.licences:
         c.add("licences", "at least one licence is required (a specialist is offered cases only where licensed)")
     licences = []
-    for i, lic in enumerate(msg.licences):
+    for i, lic in enumerate(lists["licences"]):
         jurisdiction, problem = jurisdiction_problem(lic.jurisdiction)
         if problem:
             c.add(f"licences[{i}].jurisdiction", problem)
@@ -103,7 +103,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
             licences.append(Licence(jurisdiction, expires))
 
     certifications = []
-    for i, cert in enumerate(msg.certifications):
+    for i, cert in enumerate(lists["certifications"]):
         board = c.text(f"certifications[{i}].board", cert.board, MAX_NAME, required="the certifying board, e.g. ABIM")
         if cert.specialty not in taxonomy:
             c.add(f"certifications[{i}].specialty", f"{cert.specialty[:20]!r} is not a NUCC taxonomy code the "
@@ -118,21 +118,21 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     if not msg.languages:
         c.add("languages", "at least one BCP-47 language tag is required")
     languages = []
-    for i, tag in enumerate(msg.languages):
+    for i, tag in enumerate(lists["languages"]):
         standard, problem = language_problem(tag)
         if problem:
             c.add(f"languages[{i}]", problem)
         else:
             languages.append(standard)
 
-    affiliations = _organizations(c, "affiliations", msg.affiliations)
-    conflicts = _organizations(c, "declared_conflicts", msg.declared_conflicts)
+    affiliations = _organizations(c, "affiliations", lists["affiliations"])
+    conflicts = _organizations(c, "declared_conflicts", lists["declared_conflicts"])
 
     if not 0 <= msg.capacity <= MAX_CAPACITY:
         c.add("capacity", f"must be from 0 to {MAX_CAPACITY} cases held at once")
 
     absences = []
-    for i, a in enumerate(msg.out_of_office):
+    for i, a in enumerate(lists["out_of_office"]):
         first = _date(c, f"out_of_office[{i}].first", a.first)
         last = _date(c, f"out_of_office[{i}].last", a.last)
         if first and last:
@@ -140,7 +140,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
                 c.add(f"out_of_office[{i}]", "first comes after last")
             absences.append(Absence(first, last))
 
-    for i, kind in enumerate(msg.case_kinds):
+    for i, kind in enumerate(lists["case_kinds"]):
         if kind not in KINDS:
             c.add(f"case_kinds[{i}]", "must be CASE_KIND_SECOND_OPINION or CASE_KIND_PRIOR_AUTH")
     kinds = frozenset(msg.case_kinds) or frozenset({SECOND_OPINION})
