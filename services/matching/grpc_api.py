@@ -31,7 +31,6 @@ log = get_logger(__name__)
 ROLE = "directory-admin"
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 DEFAULT_VERDICTS, MAX_VERDICTS = 200, 1000
-MAX_VIOLATIONS = 200  # named in one refusal; the rest are counted
 
 
 def _org(a: Affiliation) -> matching_pb2.DirectoryOrganization:
@@ -213,12 +212,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
             await context.abort_with_status(field_violations(("fhir_bundle", "send either csv or fhir_bundle")))
         # Reading and checking 20,000 rows takes seconds: off the event loop, which serves everyone else.
         proposed, violations = await asyncio.to_thread(_read_import, request, self._taxonomy)
-        if violations:
-            shown = violations[:MAX_VIOLATIONS]
-            if len(violations) > len(shown):
-                shown.append(("fhir_bundle" if request.fhir_bundle else "csv",
-                              f"and {len(violations) - len(shown)} more violations"))
-            await context.abort_with_status(field_violations(*shown))
+        if violations:  # the first ones named, the rest counted (field_violations)
+            await context.abort_with_status(field_violations(*violations))
         try:
             created, updated = await usecases.import_specialists(self._transact, proposed, self._clock.now(),
                                                                  request.dry_run)

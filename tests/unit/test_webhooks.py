@@ -5,6 +5,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notify.domain.webhooks import (
+    address_allowed,
     check_endpoint_url,
     headers,
     new_secret,
@@ -109,8 +110,27 @@ class _FakeDNS:
         pass
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.1", "::1",
-                                     "::ffff:127.0.0.1", "fd00::1", "224.0.0.1"])
+INWARD = ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.1", "::1", "::ffff:127.0.0.1", "fd00::1",
+          "224.0.0.1",
+          # IPv4 carried in IPv6, which a NAT64 or 6to4 relay on the way delivers to that IPv4 address
+          "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "2002:a00:1::1", "2002:a9fe:a9fe::1",
+          # refused whatever they carry: local-use NAT64, the deprecated IPv4-compatible form
+          "64:ff9b:1::808:808", "::808:808", "::7f00:1"]
+
+
+@pytest.mark.parametrize("address", INWARD)
+def test_an_address_inward_is_refused_in_every_form_it_is_written(address):
+    assert not address_allowed(address)
+    assert check_endpoint_url(f"https://[{address}]/hook" if ":" in address else f"https://{address}/hook",
+                              False) != []
+
+
+@pytest.mark.parametrize("address", ["93.184.215.14", "2606:2800:220:1::1", "64:ff9b::808:808", "2002:808:808::1"])
+def test_a_public_address_is_allowed_also_through_nat64_or_6to4(address):
+    assert address_allowed(address)
+
+
+@pytest.mark.parametrize("address", INWARD)
 async def test_a_name_resolving_inward_is_refused_at_registration(address):
     assert await check_host("hooks.example.com", 443, False, _FakeDNS(address)) is not None
     assert await check_host("hooks.example.com", 443, True, _FakeDNS(address)) is None  # development

@@ -20,16 +20,33 @@ from urllib.parse import urlsplit
 SECRET_PREFIX = "whsec_"
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits, which a translator
+# or relay on the way (NAT64 on an IPv6-only cluster, 6to4) turns into that IPv4
+# address: the address they carry is the one checked.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052, the well-known prefix
+# Refused whatever they carry: local-use NAT64 (RFC 8215: embedded at any of several
+# lengths, for a network's own translators) and the deprecated IPv4-compatible form.
+_REFUSED_V6 = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::/96"))
+
+
 def address_allowed(address: str) -> bool:
     """Whether notices may be sent to this IP address: a public one only, never
     loopback, private, link-local (cloud metadata), CGNAT, multicast or
-    reserved, in whatever form it is written (IPv4-mapped IPv6 included)."""
+    reserved, in whatever form it is written (IPv4 carried in IPv6 included:
+    mapped, NAT64, 6to4)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _REFUSED_V6):
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not ip.is_multicast
 
 
