@@ -47,6 +47,7 @@ MAX_BODY = 1024 * 1024  # a case carries its records by reference
 FHIR_JSON = "application/fhir+json"
 _JSON_TYPES = frozenset({FHIR_JSON, "application/json"})
 MAX_BODY_KEY = web.AppKey("fhir_max_body", int)
+BODY_SECONDS = 30.0  # for a body to arrive whole once its headers have: a slow sender holds no handler longer
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR's id type
 
 
@@ -83,6 +84,18 @@ async def _outcomes(request: web.Request, handler):
         return _fhir(exc.status, outcome_of(_HTTP_CODES.get(exc.status, "processing"), diagnostics), headers)
 
 
+async def _body(request: web.Request) -> bytes:
+    """The request's body: refused at once (413) when its declared length is over the
+    limit, and (408) when it has not arrived whole within BODY_SECONDS."""
+    limit = request.app[MAX_BODY_KEY]
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    try:
+        return await asyncio.wait_for(request.read(), BODY_SECONDS)  # over the limit as sent: 413 too
+    except TimeoutError:
+        raise _Refused(408, "timeout", f"the body did not arrive within {BODY_SECONDS:g} s") from None
+
+
 class FhirApi:
     def __init__(self, transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
                  verifier: TokenVerifier, stuck_after: float):
@@ -106,7 +119,7 @@ class FhirApi:
         principal = self._principal(request, "submitter")
         if request.content_type not in _JSON_TYPES:
             raise _Refused(415, "not-supported", f"send the Bundle as {FHIR_JSON}")
-        body = await request.read()  # over client_max_size: 413, as an OperationOutcome (middleware)
+        body = await _body(request)  # 413 and 408 as OperationOutcomes
         traceparent = request.headers.get("traceparent") or new_traceparent()
         with bound_contextvars(trace_id=trace_id_of(traceparent)):
             # Model validation is pure Python: off the event loop, which also serves gRPC and events.
@@ -136,7 +149,7 @@ class FhirApi:
         """The posted Bundle as JSON, or the refusal (415 not JSON, 400 not an R4 Bundle)."""
         if request.content_type not in _JSON_TYPES:
             raise _Refused(415, "not-supported", f"send the Bundle as {FHIR_JSON}")
-        body = await request.read()
+        body = await _body(request)
         bundle, problems = await asyncio.to_thread(read_bundle, body, expected)
         if bundle is None:
             return None, _fhir(BAD_REQUEST, operation_outcome(problems))

@@ -4,6 +4,7 @@ bodies that never get a 5xx nor store anything."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import random
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from secondlook.auth import TokenVerifier, mint_token
 from secondlook.clock import FakeClock
+from services.intake import fhir_api
 from services.intake.fhir_api import MAX_BODY, make_fhir_app
 from tests.fakes.intake import InMemoryCaseReader, RecordedAccesses, intake_transact
 
@@ -90,6 +92,28 @@ async def test_the_wrong_content_type_is_415_and_an_oversized_body_413(fhir):
     oversized = dict(BUNDLE, id="x" * MAX_BODY)
     response, body = await _post(fhir, oversized)
     assert response.status == 413 and _issue(body)[0] == "too-costly"
+    assert fhir.transact.state.cases == {}
+
+
+async def _raw_post(fhir, head: bytes, body: bytes = b"") -> bytes:
+    """Headers and a part of a body as a slow or lying client sends them: the status line answered."""
+    reader, writer = await asyncio.open_connection(fhir.client.server.host, fhir.client.server.port)
+    try:
+        auth = fhir.auth()["Authorization"].encode()
+        writer.write(b"POST /fhir/Bundle HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                     b"Authorization: " + auth + b"\r\n" + head + b"\r\n" + body)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+
+
+async def test_a_declared_length_over_the_limit_is_413_at_once_and_a_body_that_never_comes_408(fhir, monkeypatch):
+    status = await _raw_post(fhir, b"Content-Length: 1000000000\r\n")  # and no body at all
+    assert status.startswith(b"HTTP/1.1 413")
+    monkeypatch.setattr(fhir_api, "BODY_SECONDS", 0.3)
+    status = await _raw_post(fhir, b"Content-Length: 5000\r\n", b'{"resourceType": "Bun')  # and no more
+    assert status.startswith(b"HTTP/1.1 408")
     assert fhir.transact.state.cases == {}
 
 
