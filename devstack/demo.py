@@ -105,13 +105,7 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
         raise RuntimeError(f"the PAS sample was refused ({status}): {reply}")
     cases.append({"id": reply["entry"][0]["resource"]["preAuthRef"], "ref": "pas-trastuzumab", "sent": sent,
                   "diagnosis": "C50.911"})
-    try:
-        if console.is_terminal:
-            with Live(_table(cases, started, receiver, mail, hold, stack.texts), console=console, refresh_per_second=4) as live:
-                await _follow(intake, intake_auth, cases, hold,
-                              lambda: live.update(_table(cases, started, receiver, mail, hold, stack.texts)))
-        else:
-            await _follow(intake, intake_auth, cases, hold, lambda: _print_changes(console, cases))
+    def summary() -> None:  # once every case is settled, also when the platform keeps running
         elapsed = time.monotonic() - started
         delivered = sum(c.get("status") == "DELIVERED" for c in cases)
         console.print(f"[bold green]{delivered}/{len(cases)} cases DELIVERED[/] in {elapsed:.1f}s; "
@@ -123,17 +117,30 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
                 console.print(f"summary case {c['ref']} {c.get('status', '?')} "
                               + " ".join(f"{SHORT[s]}={reached[s]:.2f}s" for s in STAGES if s in reached)
                               + f" e-mails={_emails(mail, c)}")
-        return 0 if delivered == len(cases) else 1
+            if hold:
+                console.print("all cases settled · the platform keeps running · SIGTERM or Ctrl-C stops it")
+
+    try:
+        if console.is_terminal:
+            with Live(_table(cases, started, receiver, mail, hold, stack.texts), console=console, refresh_per_second=4) as live:
+                await _follow(intake, intake_auth, cases, hold,
+                              lambda: live.update(_table(cases, started, receiver, mail, hold, stack.texts)),
+                              summary)
+        else:
+            await _follow(intake, intake_auth, cases, hold, lambda: _print_changes(console, cases), summary)
+        return 0 if all(c.get("status") == "DELIVERED" for c in cases) else 1
     finally:
         await reviewer.stop()
         await intake_auth.close()
         await receiver.stop()
 
 
-async def _follow(intake, auth, cases: list[dict], hold: bool, show) -> None:
-    """Reads every case's timeline until all are settled (or forever, with `hold`):
-    one ListCases page of summaries a look (no PHI, so nothing for the access audit)."""
+async def _follow(intake, auth, cases: list[dict], hold: bool, show, settled) -> None:
+    """Reads every case's timeline until all are settled (or forever, with `hold`),
+    calling `settled` once when they are: one ListCases page of summaries a look (no
+    PHI, so nothing for the access audit)."""
     by_id = {c["id"]: c for c in cases}
+    told = False
     while True:
         try:
             page = await intake.ListCases(intake_pb2.ListCasesRequest(page_size=200), metadata=auth.metadata,
@@ -154,8 +161,11 @@ async def _follow(intake, auth, cases: list[dict], hold: bool, show) -> None:
                 for e in case.timeline
             }
         show()
-        if not hold and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
-            return
+        if not told and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
+            told = True
+            settled()
+            if not hold:
+                return
         await asyncio.sleep(0.25)
 
 
@@ -257,6 +267,8 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
                 grid.add_row("", f"FHIR {stack.fhir_base(name)}", "", "")
         console.print(Group(grid))
         console.print(f"SMTP sink 127.0.0.1:{mail.port} · e-mails in {mail.log_file}")
+        console.print(f"for the secondlook CLI (audit, report): SECONDLOOK_MONGO_URI='{stack.mongo_uri}'",
+                      highlight=False, soft_wrap=True)
         result = _until_signalled(_demo(stack, console, hold, mail))
         if result is None:
             raise KeyboardInterrupt

@@ -30,6 +30,12 @@ def _token(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: --role {unknown[0]!r} is not one of {', '.join(ROLES)}", file=sys.stderr)
         return 2
+    if not args.subject.strip() or not args.tenant.strip():
+        print("error: --subject and --tenant must not be empty", file=sys.stderr)
+        return 2
+    if args.ttl <= 0:
+        print("error: --ttl must be a number of seconds above 0", file=sys.stderr)
+        return 2
     if "reviewer" in args.role and not args.specialist_id:
         print("error: a reviewer token needs --specialist-id", file=sys.stderr)
         return 2
@@ -225,10 +231,25 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     return parser, sub
 
 
+def run(args: argparse.Namespace) -> int:
+    """The chosen command; what an operator can put right (a path, the store's address)
+    is one line on standard error and exit status 2, not a traceback."""
+    from pymongo.errors import ConnectionFailure
+
+    try:
+        return args.func(args)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+    except ConnectionFailure as exc:
+        print(f"error: the store cannot be reached ({type(exc).__name__}); set SECONDLOOK_MONGO_URI to it "
+              "(`make run` prints the one it started)", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, _ = build_parser()
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -15,8 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser, sub = cli.build_parser()
     report.add_commands(sub)
     maintenance.add_commands(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return cli.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

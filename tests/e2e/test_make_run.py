@@ -53,6 +53,12 @@ def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path
         wait_for(lambda: mail.exists() and all(f"To: {a}".encode() in mail.read_bytes() for a in addresses), 60,
                  "an e-mail to every sample's patient and physician in the sink's file")
         assert "e-mails in" in output.read_text()
+        # Still running, it says so once every case is settled, with the summary.
+        wait_for(lambda: "all cases settled · the platform keeps running" in output.read_text(), 60,
+                 "the summary once every sample case is settled")
+        assert re.search(r"cases DELIVERED in [0-9.]+s; ", output.read_text())
+        assert {f"summary case {ref} DELIVERED" for ref in refs} <= {
+            " ".join(line.split()[:4]) for line in output.read_text().splitlines() if line.startswith("summary case")}
         demo.send_signal(signal.SIGINT)  # what Ctrl-C delivers
         code = demo.wait(timeout=90)
     text = output.read_text()

@@ -1,3 +1,6 @@
+from pymongo.errors import ServerSelectionTimeoutError
+
+from secondlook import cli
 from secondlook.auth import TokenVerifier
 from secondlook.cli import main
 from secondlook.settings import Settings
@@ -23,3 +26,26 @@ def test_token_refuses_unknown_roles_and_a_missing_key(monkeypatch, capsys):
     monkeypatch.delenv("SECONDLOOK_JWT_SECRET")
     assert main(["token", "--subject", "a", "--tenant", "t", "--role", "submitter"]) == 2
     assert "SECONDLOOK_JWT_SECRET" in capsys.readouterr().err
+
+
+def test_token_refuses_an_empty_subject_or_tenant_and_a_lifetime_not_above_0(monkeypatch, capsys):
+    monkeypatch.setenv("SECONDLOOK_JWT_SECRET", KEY)
+    for bad in (["--subject", " "], ["--tenant", ""], ["--ttl", "-5"]):
+        args = {"--subject": "a", "--tenant": "t", "--ttl": "60"} | dict([bad])
+        assert main(["token", "--role", "submitter", *[x for kv in args.items() for x in kv]]) == 2
+        assert capsys.readouterr().err.startswith("error: --")
+
+
+def test_what_an_operator_can_put_right_is_one_line_and_exit_status_2(monkeypatch, capsys, tmp_path):
+    missing = tmp_path / "nowhere" / "directory.json"
+    assert main(["directory", "generate", "--count", "2", "--out", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: No such file or directory: {missing}\n"
+
+    def unreachable(args):
+        raise ServerSelectionTimeoutError("localhost:27017: [Errno 111] Connection refused")
+
+    monkeypatch.setattr(cli, "_audit_verify", unreachable)
+    assert main(["audit", "verify"]) == 2
+    assert capsys.readouterr().err.startswith("error: the store cannot be reached (ServerSelectionTimeoutError); "
+                                              "set SECONDLOOK_MONGO_URI")
