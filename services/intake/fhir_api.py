@@ -218,11 +218,17 @@ class FhirApi:
         return _fhir(200, responses.capability_statement(self._clock.now().date().isoformat()))
 
 
+async def _unnamed(request: web.Request, response: web.StreamResponse) -> None:
+    """No `Server` header: the Python and aiohttp versions are nobody's business."""
+    response.headers.pop("Server", None)
+
+
 def make_fhir_app(transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
                   verifier: TokenVerifier, stuck_after: float, *, max_body: int = MAX_BODY) -> web.Application:
     api = FhirApi(transact, reader, audit, clock, verifier, stuck_after)
     app = web.Application(client_max_size=max_body, middlewares=[_outcomes])
     app[MAX_BODY_KEY] = max_body
+    app.on_response_prepare.append(_unnamed)
     app.add_routes([
         web.post("/fhir", api.submit),
         web.post("/fhir/Bundle", api.submit),

@@ -93,6 +93,7 @@ async def test_the_wrong_content_type_is_415_and_an_oversized_body_413(fhir):
     response, body = await _post(fhir, oversized)
     assert response.status == 413 and _issue(body)[0] == "too-costly"
     assert fhir.transact.state.cases == {}
+    assert "Server" not in response.headers  # no versions given away
 
 
 async def _raw_post(fhir, head: bytes, body: bytes = b"") -> bytes:

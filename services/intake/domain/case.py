@@ -284,8 +284,9 @@ MAX_WITHDRAWAL_NOTE_CHARS = 1000
 def withdrawal_violations(reason: int, note: str) -> list[tuple[str, str]]:
     violations = []
     if reason == case_pb2.WITHDRAWAL_REASON_UNSPECIFIED or reason not in case_pb2.WithdrawalReason.values():
-        violations.append(("reason", "is required: one of " + ", ".join(
-            n.removeprefix("WITHDRAWAL_REASON_") for n in case_pb2.WithdrawalReason.keys()[1:])))
+        known = ", ".join(n.removeprefix("WITHDRAWAL_REASON_") for n in case_pb2.WithdrawalReason.keys()[1:])
+        violations.append(("reason", f"is required: one of {known}" if reason == 0 else
+                           f"must be one of {known} ({reason} is none of them)"))
     if len(note) > MAX_WITHDRAWAL_NOTE_CHARS:
         violations.append(("note", f"must be at most {MAX_WITHDRAWAL_NOTE_CHARS} characters"))
     return violations

@@ -92,15 +92,17 @@ def parse_query(req: intake_pb2.ListCasesRequest, readable: frozenset[str]) -> t
     if after and before and after >= before:
         v.append(("submitted_before", "must be later than submitted_after"))
     if req.page_size < 0:
-        v.append(("page_size", f"must be between 0 and {MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})"))
+        v.append(("page_size", f"must not be negative (0: {DEFAULT_PAGE_SIZE}; above {MAX_PAGE_SIZE} reads as "
+                               f"{MAX_PAGE_SIZE})"))
     if req.view not in intake_pb2.CaseView.values():
         v.append(("view", "must be CASE_VIEW_SUMMARY or CASE_VIEW_FULL"))
     patient = None
     if req.HasField("patient_identifier"):
         system, value = req.patient_identifier.system.strip(), req.patient_identifier.value.strip()
         if not IDENTIFIER_SYSTEM.match(system) or len(system) > MAX_IDENTIFIER_SYSTEM_CHARS:
-            v.append(("patient_identifier.system", "is required: the URI of the system that assigned the value "
-                      f"(urn:oid:, urn:uuid: or http(s), at most {MAX_IDENTIFIER_SYSTEM_CHARS} characters)"))
+            v.append(("patient_identifier.system", f"{'must be' if system else 'is required:'} the URI of the "
+                      "system that assigned the value (urn:oid:, urn:uuid: or http(s), at most "
+                      f"{MAX_IDENTIFIER_SYSTEM_CHARS} characters)"))
         if not value or len(value) > MAX_IDENTIFIER_CHARS:
             v.append(("patient_identifier.value", f"is required, at most {MAX_IDENTIFIER_CHARS} characters"))
         patient = (system, value)
