@@ -37,11 +37,17 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     # Libraries (kafka-python, pymongo, stamina) log through stdlib logging: route
-    # their warnings into the same JSON stream so one process has one format.
+    # their warnings into the same JSON stream so one process has one format. Their
+    # own threads (kafka-python's heartbeat, its sender) see none of the context bound
+    # below, so the service is named here too.
+    def named(_logger, _method, event: dict) -> dict:
+        event.setdefault("service", service)
+        return event
+
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared
+            processor=structlog.processors.JSONRenderer(), foreign_pre_chain=[*shared, named]
         )
     )
     root = logging.getLogger()

@@ -96,9 +96,23 @@ def fhirpath_of(loc: tuple) -> str:
     return path
 
 
+# What the model library says, in words a sender can act on (its own words otherwise).
+_PLAIN = (("Date value string does not match spec regex", "must be a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD, "
+           "a real calendar date"),
+          ("DateTime value string does not match spec regex", "must be a FHIR dateTime: YYYY-MM-DD, or with a time "
+           "and a time zone (YYYY-MM-DDThh:mm:ss+zz:zz)"),
+          ("Instant value string does not match spec regex", "must be a FHIR instant: YYYY-MM-DDThh:mm:ss and a "
+           "time zone"))
+
+
 def _without_input(error: dict) -> str:
     """The rule an error states, without the value it was given."""
-    message = _INPUT_VALUE.sub("", str(error.get("msg", ""))).strip()
+    if error.get("type") in ("json_invalid", "model_type", "dict_type"):
+        return "must be a JSON object (a FHIR element)"
+    message = _INPUT_VALUE.sub("", str(error.get("msg", ""))).strip().removeprefix("Value error, ")
+    for said, meant in _PLAIN:
+        if said in message:
+            return meant
     value = error.get("input")
     if isinstance(value, (str, int, float)) and not isinstance(value, bool) and len(str(value)) >= 2:
         message = message.replace(str(value), "…")

@@ -104,8 +104,8 @@ class Resolver:
                                                               "with that fullUrl, or Type/id)", NOT_FOUND))
             return None
         if entry.type not in types:
-            self.problems.append(Problem(f"{path}.reference", f"must reference a {wanted}, not a {entry.type}",
-                                         INVALID))
+            found = f"a {entry.type}" if entry.type else "an entry without a resource"
+            self.problems.append(Problem(f"{path}.reference", f"must reference a {wanted}, not {found}", INVALID))
             return None
         self.reached.add(entry.index)
         return entry

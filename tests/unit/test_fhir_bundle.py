@@ -337,3 +337,19 @@ def test_the_referring_physicians_email_comes_from_the_role_before_the_practitio
     _, violations = validate(result.request, NOW)
     assert [path for path, _ in violations] == ["first_opinion.physician.email"]
     assert result.locate("first_opinion.physician.email") == f"Bundle.entry[{ROLE}].resource.telecom[2].value"
+
+
+def test_what_the_model_library_says_is_put_in_words_a_sender_can_act_on():
+    bundle = _bundle()
+    bundle["entry"][C1] = "a string where an entry goes"
+    assert _refused(bundle, 400) == {f"Bundle.entry[{C1}]": ("structure", "must be a JSON object (a FHIR element)")}
+    bundle = _bundle()
+    _res(bundle, PT)["birthDate"] = "1968-13-45"
+    code, said = _refused(bundle, 400)[f"Bundle.entry[{PT}].resource.birthDate"]
+    assert said == "must be a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD, a real calendar date"
+    bundle = _bundle()
+    bundle["entry"][PT]["resource"] = None
+    refused = _refused(bundle)
+    assert refused[f"Bundle.entry[{PT}].resource"][0] == "required"
+    assert refused[f"Bundle.entry[{SR}].resource.subject.reference"] == (
+        "invalid", "must reference a Patient, not an entry without a resource")
