@@ -668,6 +668,10 @@ async def test_panel_members_review_independently_and_an_adjudicator_weighs_ever
     await usecases.submit_opinion(transact, FEED, clock, "m2", "p2", second)
     after = await usecases.panel_view(inbox, transact.state.assignments["p2"])
     assert [o.specialist_id for o in after] == ["m1"]  # once signed, the others' views
+    count = len(transact.committed)
+    with pytest.raises(IllegalAction, match="panel member"):  # one view of the verdict: never the case's opinion
+        await usecases.amend_opinion(transact, FEED, clock, "m1", "p1", _opinion(), "Changed my mind.")
+    assert len(transact.committed) == count and [o.version for o in await inbox.opinions_of("p1")] == [1]
 
     ids = [o.opinion_id for o in sorted(transact.state.opinions.values(), key=lambda o: o.specialist_id)]
     await _with_offer(transact, _panel_offer("adj", "a1", adjudicates=True, panel_opinion_ids=ids))
@@ -684,6 +688,8 @@ async def test_panel_members_review_independently_and_an_adjudicator_weighs_ever
     assert final.type == "opinion.submitted"
     assert final.opinion_submitted.panel_outcome == events_pb2.PANEL_OUTCOME_ADJUDICATED
     assert sorted(final.opinion_submitted.panel_opinion_ids) == sorted(ids)
+    await usecases.amend_opinion(transact, FEED, clock, "a1", "adj", _opinion(), "A typo.")  # the case's: amended
+    assert transact.committed[-1].type == "opinion.amended"
 
 
 async def test_an_agreed_panel_gets_the_cases_opinion_naming_every_member():
