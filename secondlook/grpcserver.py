@@ -67,7 +67,18 @@ def _retryable_store_error(exc: BaseException) -> bool:
         exc.has_error_label("TransientTransactionError") or exc.has_error_label("RetryableWriteError"))
 
 
-def _failure_code(exc: Exception) -> tuple[grpc.StatusCode, str]:
+_OURS = Path(__file__).resolve().parents[1]  # the project's code: secondlook/ and services/
+
+
+def _where(exc: Exception) -> str | None:
+    """file:line of the project's own innermost frame (a library's says little)."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    ours = [f for f in frames if Path(f.filename).resolve().is_relative_to(_OURS) and "site-packages" not in f.filename]
+    frame = (ours or frames or [None])[-1]
+    return f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}" if frame else None
+
+
+def _failure_code(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
     """The status and message a call that raised `exc` answers with. Never the
     exception's own text: a store's or library's message may quote the request's
     values (a duplicate key names it), and says nothing a client can act on."""
@@ -76,9 +87,10 @@ def _failure_code(exc: Exception) -> tuple[grpc.StatusCode, str]:
     if _retryable_store_error(exc):
         return grpc.StatusCode.UNAVAILABLE, STORE_BUSY
     reference = uuid.uuid4().hex[:12]
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    log.error("grpc_call_failed", error=type(exc).__name__, reference=reference,
-              at=f"{Path(frame.filename).name}:{frame.lineno}" if frame else None)
+    # A call to another service that failed: `at` names the call, its code why.
+    downstream = {"downstream_code": exc.code().name} if isinstance(exc, grpc.aio.AioRpcError) else {}
+    log.error("grpc_call_failed", method=method, error=type(exc).__name__, reference=reference, at=_where(exc),
+              **downstream)
     return grpc.StatusCode.INTERNAL, f"internal error, reference {reference}: operations can look it up in the logs"
 
 
@@ -102,7 +114,7 @@ class OutageInterceptor(grpc.aio.ServerInterceptor):
                 except grpc.aio.AbortError:  # an answer an inner layer chose
                     raise
                 except Exception as exc:
-                    await context.abort(*_failure_code(exc))
+                    await context.abort(*_failure_code(exc, handler_call_details.method))
 
             return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
         if handler.unary_stream:
@@ -115,7 +127,7 @@ class OutageInterceptor(grpc.aio.ServerInterceptor):
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
-                    await context.abort(*_failure_code(exc))
+                    await context.abort(*_failure_code(exc, handler_call_details.method))
 
             return grpc.unary_stream_rpc_method_handler(stream, **kwargs)
         return handler

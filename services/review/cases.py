@@ -21,6 +21,10 @@ class DecisionRefused(Exception):
     """intake will not keep the decision now (the case closed to it, or too many sent)."""
 
 
+class DecisionContended(Exception):
+    """intake was keeping another decision for the same case at that moment: try again."""
+
+
 class IntakeCases:
     def __init__(self, channel: grpc.aio.Channel, identity: ServiceIdentity):
         self._stub = intake_pb2_grpc.IntakeServiceStub(channel)
@@ -78,5 +82,7 @@ class IntakeCases:
                 return False
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:  # not decidable now: intake says why
                 raise DecisionRefused(exc.details() or "intake refused the decision") from None
+            if exc.code() == grpc.StatusCode.ABORTED:  # another decision kept at the same moment
+                raise DecisionContended(case_id) from None
             raise
         return True

@@ -20,7 +20,7 @@ from secondlook.v1.case_pb2 import Urgency
 from secondlook.validation import question_violations
 
 from . import reference, usecases
-from .cases import CaseUnavailable, DecisionRefused
+from .cases import CaseUnavailable, DecisionContended, DecisionRefused
 from .domain import sla
 from .domain.assignment import (
     Assignment,
@@ -240,6 +240,9 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except usecases.Superseded:
             await context.abort(grpc.StatusCode.ABORTED, "the assignment changed while this call ran; read it again")
+        except DecisionContended:
+            await context.abort(grpc.StatusCode.ABORTED, "intake was keeping another decision for this case at the "
+                                                         "same moment: nothing was decided; try again")
         except DecisionRefused as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"intake did not keep the decision: {exc}")
         except usecases.CaseClosed:

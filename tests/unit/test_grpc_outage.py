@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import grpc
 import pytest
 from pymongo.errors import DuplicateKeyError, OperationFailure, ServerSelectionTimeoutError
+from structlog.testing import capture_logs
 
 from secondlook.consumer import StoreUnavailable
 from secondlook.grpcserver import STORE_BUSY, STORE_DOWN, OutageInterceptor
@@ -95,6 +96,23 @@ async def test_a_failure_that_is_no_outage_answers_internal_with_a_reference_and
         reference = details.split("reference ", 1)[1].split(":", 1)[0]
         logged = capsys.readouterr().out
         assert reference in logged and type(error).__name__ in logged and "Canary" not in logged
+        assert "method=/s/M" in logged and "at=unit/test_grpc_outage.py:" in logged
+
+
+async def test_a_failed_call_to_another_service_is_logged_with_its_code_and_where_it_was_made():
+    downstream = grpc.aio.AioRpcError(grpc.StatusCode.ABORTED, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                      details="Jane Canary-Doe's case is busy")
+
+    async def calling(request, context):
+        raise downstream
+
+    handler = await _intercepted(grpc.unary_unary_rpc_method_handler(calling))
+    with capture_logs() as logs, pytest.raises(Aborted):
+        await handler.unary_unary(b"", context := Context())
+    assert context.aborted[0] == grpc.StatusCode.INTERNAL
+    [line] = [e for e in logs if e["event"] == "grpc_call_failed"]
+    assert (line["downstream_code"], line["method"]) == ("ABORTED", "/s/M") and "Canary" not in str(line)
+    assert line["at"].startswith("unit/test_grpc_outage.py:")
 
 
 async def test_an_answer_an_inner_layer_chose_passes_through_untouched():
