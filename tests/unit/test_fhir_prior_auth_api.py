@@ -291,3 +291,17 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     stored = fhir.transact.state.cases[case.case_id]
     assert [d.decision_id for d in confirmed_decisions(stored)] == ["d1", "d2"]
     assert confirmed_decisions(stored)[-1].amendment_reason == "Appeal: six weeks of therapy documented."
+    # Calls whose move in review lost a race leave decisions kept and never announced: only
+    # those since the last announced one count against the limit, so they never lock the
+    # request out of its next amendment.
+    from services.intake.domain.case import MAX_KEPT_DECISIONS
+    for n in range(MAX_KEPT_DECISIONS):
+        await record(f"lost-{n}", decided=amended, reason="A retried appeal.")
+    with pytest.raises(NotDecidable, match="too many decisions"):
+        await record("one-too-many", decided=amended, reason="A retried appeal.")
+    await announce("lost-9", amended, version=3)  # the last of them was the one that moved
+    await record("lost-again", decided=amended, reason="Reconsidered.")
+    await record("d4", decided=amended, reason="Reconsidered.")  # the nine before no longer count
+    await announce("d4", amended, version=4)
+    assert [d.decision_id for d in confirmed_decisions(fhir.transact.state.cases[case.case_id])] == [
+        "d1", "d2", "lost-9", "d4"]

@@ -369,7 +369,7 @@ class NotDecidable(Exception):
     """The case takes no (further) prior-authorization decision."""
 
 
-MAX_KEPT_DECISIONS = 10  # decisions kept unconfirmed (a reviewer's retries with other content)
+MAX_KEPT_DECISIONS = 10  # decisions kept unconfirmed since the last one announced (a reviewer's retries)
 
 
 DECIDABLE = (WITHDRAWABLE - {S.CASE_STATUS_UNMATCHED}) | {S.CASE_STATUS_DELIVERED}
@@ -387,8 +387,12 @@ def decision_added(case: Case, decision: Decision) -> Case | None:
                            "(or an amendment of one decided)")
     if confirmed_decision(case) is not None and not decision.amendment_reason:
         raise NotDecidable("the request is decided already: a new decision amends it, with a reason")
+    # Kept but never announced: sent by a call whose move in review then lost a race. One
+    # kept before the last announced can never be announced (review names the next
+    # decision after the count of those made), so only those since count.
     announced = {d.decision_id for d in confirmed_decisions(case)}
-    if sum(d.decision_id not in announced for d in case.prior_auth_decisions) >= MAX_KEPT_DECISIONS:
+    last = max((i for i, d in enumerate(case.prior_auth_decisions) if d.decision_id in announced), default=-1)
+    if sum(d.decision_id not in announced for d in case.prior_auth_decisions[last + 1:]) >= MAX_KEPT_DECISIONS:
         raise NotDecidable("too many decisions were sent for this request without one being made")
     return dataclasses.replace(case, prior_auth_decisions=(*case.prior_auth_decisions, decision))
 
