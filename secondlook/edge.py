@@ -39,12 +39,15 @@ _REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format c
 
 def text_problem(value: str, prose: bool) -> str | None:
     """Why `value` is not acceptable text, or None."""
+    # Prose may open with a byte-order mark: a document saved by a spreadsheet (Excel's
+    # "CSV UTF-8" always writes one), which its reader drops.
+    start = 1 if prose and value.startswith("\ufeff") else 0
     # Fast path (str.isprintable runs in C): it is False for every refused category
     # (Cc, Cf, Cs, Co, Cn; the bidirectional controls are Cf) and for separators
     # but the space, which the walk below accepts.
-    if (value.translate(_PROSE_DROPPED) if prose else value).isprintable():
+    if (value[start:].translate(_PROSE_DROPPED) if prose else value).isprintable():
         return None
-    for position, ch in enumerate(value):
+    for position, ch in enumerate(value[start:], start):
         if prose and ch in PROSE_WHITESPACE:
             continue
         if ch in _BIDI_CONTROLS:

@@ -50,7 +50,7 @@ def _refuse_constant(name: str):
 
 def _decode(body: bytes) -> tuple[Any, Problem | None]:
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant), None
+        return json.loads(body.decode("utf-8-sig"), parse_constant=_refuse_constant), None  # a BOM is ignored
     except UnicodeDecodeError:
         return None, Problem("Bundle", "the body is not UTF-8 text: send the Bundle as application/fhir+json",
                              STRUCTURE)

@@ -73,3 +73,9 @@ def test_a_refusal_lists_what_fits_in_a_clients_trailers_and_says_how_many_more(
     assert wire < 8 * 1024
     few = field_violations(("a", "is required"), ("b", "is required"))
     assert few.details == "a: is required; b: is required"
+
+
+def test_prose_may_open_with_a_byte_order_mark_as_a_spreadsheets_export_does_and_nothing_else_may():
+    assert text_problem("\ufeffspecialist_id,npi\r\nx,1\r\n", prose=True) is None
+    assert text_problem("\ufeffAda", prose=False) is not None  # a name is no document
+    assert "U+FEFF at position 3" in text_problem("abc\ufeffdef", prose=True)

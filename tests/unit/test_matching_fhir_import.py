@@ -35,6 +35,8 @@ def test_a_generated_directory_survives_the_round_trip_through_fhir():
                                         "declared_conflicts": [], "case_kinds": ["SECOND_OPINION"]})
         assert entity == expected, where
     assert rows[0][0] == f"Bundle.entry[0](Practitioner/{entries[0]['specialist_id']})"
+    # Saved by an editor that opens the file with a byte-order mark: the same directory.
+    assert read_fhir("\ufeff" + json.dumps(write_fhir(entries))) == (rows, [])
 
 
 def _plan_net_bundle() -> dict:
