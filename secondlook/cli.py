@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from pymongo.errors import EncryptionError
+
 from secondlook import directorygen, phi
 from secondlook.auth import ROLES, mint_token
 from secondlook.settings import Settings
@@ -70,6 +72,13 @@ def _rotate(args: argparse.Namespace) -> int:
         count = asyncio.run(rotate())
     except phi.PhiConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EncryptionError as exc:
+        if "is not configured" not in str(exc):
+            raise
+        print("error: a data key is wrapped by a master key that is not configured: set the key it was wrapped "
+              "with too (SECONDLOOK_PHI_LOCAL_PREVIOUS_MASTER_KEY_FILE, or the previous KMS key settings) and run "
+              "this again; nothing was changed", file=sys.stderr)
         return 2
     print(f"re-wrapped {count} data key(s) under the {settings.phi_kms_provider} master key now configured")
     return 0

@@ -17,6 +17,9 @@ from secondlook.settings import Settings
 from . import repository
 from .domain.priorauth_report import TenantFigures, summarise
 
+# A report's window lies within these (no case was or will be submitted outside them).
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc)
+
 
 def moment(value: str, end_of_day: bool = False) -> datetime:
     """A date (YYYY-MM-DD: its start, or with `end_of_day` the start of the next) or an
@@ -24,13 +27,19 @@ def moment(value: str, end_of_day: bool = False) -> datetime:
     try:
         if len(value) == 10:
             day = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
-            return day + timedelta(days=1) if end_of_day else day
-        found = datetime.fromisoformat(value)
+            found = day + timedelta(days=1) if end_of_day else day
+        else:
+            found = datetime.fromisoformat(value)
+            if found.tzinfo is None:
+                raise argparse.ArgumentTypeError(f"{value!r}: give the time's zone (e.g. Z or +01:00)")
+            found = found.astimezone(timezone.utc)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
-    if found.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{value!r}: give the time's zone (e.g. Z or +01:00)")
-    return found.astimezone(timezone.utc)
+    except OverflowError:  # the day after 9999-12-31, or a zone moving 0001-01-01 before year 1
+        raise argparse.ArgumentTypeError(f"{value!r} is outside the years 1 to 9999") from None
+    if not EARLIEST <= found <= LATEST:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a time from {EARLIEST:%Y} to {LATEST:%Y}")
+    return found
 
 
 def _through(value: str) -> datetime:

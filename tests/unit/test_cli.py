@@ -1,4 +1,5 @@
-from pymongo.errors import ServerSelectionTimeoutError
+import pytest
+from pymongo.errors import EncryptionError, ServerSelectionTimeoutError
 
 from secondlook import cli
 from secondlook.auth import TokenVerifier
@@ -49,3 +50,20 @@ def test_what_an_operator_can_put_right_is_one_line_and_exit_status_2(monkeypatc
     assert main(["audit", "verify"]) == 2
     assert capsys.readouterr().err.startswith("error: the store cannot be reached (ServerSelectionTimeoutError); "
                                               "set SECONDLOOK_MONGO_URI")
+
+
+def test_a_report_window_past_the_calendar_and_a_rotation_missing_its_old_key_are_one_line(monkeypatch, capsys):
+    from services import cli as services_cli
+
+    for bad, why in ((["--from", "2026-01-01", "--to", "9999-12-31"], "'9999-12-31' is outside the years 1 to 9999"),
+                     (["--from", "0001-01-01", "--to", "2026-01-01"], "'0001-01-01': give a time from 1970 to 2200")):
+        with pytest.raises(SystemExit) as refused:  # argparse's own refusal: usage and the reason, exit 2
+            services_cli.main(["report", "prior-auth", *bad])
+        assert refused.value.code == 2 and why in capsys.readouterr().err
+
+    async def unwrappable(settings, client):
+        raise EncryptionError("KMS provider local:12ec0a is not configured")
+
+    monkeypatch.setattr(cli.phi, "rotate", unwrappable)
+    assert main(["keys", "rotate"]) == 2
+    assert "SECONDLOOK_PHI_LOCAL_PREVIOUS_MASTER_KEY_FILE" in capsys.readouterr().err
