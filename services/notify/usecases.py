@@ -302,7 +302,7 @@ async def _change(endpoints: EndpointRepository, tenant_id: str, endpoint_id: st
 async def _own(endpoints: EndpointRepository, tenant_id: str, endpoint_id: str) -> Endpoint:
     found = next((e for e in await endpoints.of_tenant(tenant_id, fresh=True) if e.endpoint_id == endpoint_id), None)
     if found is None:  # another tenant's looks the same as none
-        raise UnknownEndpoint(f"no webhook endpoint {endpoint_id[:80]!r} for this tenant")
+        raise UnknownEndpoint(f"no webhook endpoint {endpoint_id[:64]!r} for this tenant")
     return found
 
 
@@ -359,7 +359,7 @@ async def list_deliveries(queue: DeliveryQueue, *, case_id: str, tenants: frozen
     read looks the same as one with no deliveries (UnknownDeliveries)."""
     found = [d for d in await queue.of_case(case_id, tenants) if _visible(d, operator)]
     if not found:
-        raise UnknownDeliveries(f"no deliveries for case {case_id[:80]!r} in the tenants this caller may read")
+        raise UnknownDeliveries(f"no deliveries for case {case_id[:64]!r} in the tenants this caller may read")
     return found
 
 
@@ -368,7 +368,7 @@ async def retry_delivery(queue: DeliveryQueue, clock: Clock, *, delivery_id: str
     """A dead delivery gets another round of attempts, at once (the sending loop is told)."""
     delivery = await queue.get(delivery_id, tenants)
     if delivery is None or not _visible(delivery, operator):
-        raise UnknownDeliveries(f"no delivery {delivery_id[:200]!r} in the tenants this caller may read")
+        raise UnknownDeliveries(f"no delivery {delivery_id[:64]!r} in the tenants this caller may read")
     if delivery.status != DEAD:
         raise NotRetryable(f"delivery is {delivery.status}: only a dead delivery can be retried")
     if not await queue.retry_now(delivery, clock.now(), max_attempts):

@@ -79,6 +79,8 @@ def test_retry_delays_grow_whatever_the_jitter():
     ("https://0x7f000001/hook", "loopback"),
     ("https://0/hook", "loopback"),
     ("ftp://example.org/x", "http(s)"),
+    ("https://user:secret@hooks.example-hospital.org/x", "credentials"),
+    ("https://token@hooks.example-hospital.org/x", "credentials"),
     ("/relative", "http(s)"),
     ("https://example.org:99999/", "valid URL"),
 ])

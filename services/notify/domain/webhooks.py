@@ -69,6 +69,9 @@ def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
         return [("url", "must be an absolute http(s) URL")]
     if len(url) > 2048:
         return [("url", "must be at most 2048 characters")]
+    if parts.username is not None or parts.password is not None:  # listed to the tenant, logged by proxies
+        return [("url", "must not carry credentials (user:password@): each notice is signed with the endpoint's "
+                        "secret")]
     if allow_insecure:
         return []
     if parts.scheme != "https":
