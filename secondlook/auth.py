@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import grpc
 import jwt
 
+from secondlook.edge import text_problem
 from secondlook.settings import Settings
 
 # Probes and tooling must work without a token: nothing on these reveals data.
@@ -50,6 +51,9 @@ class Principal:
         if "operator" in self.roles:
             return frozenset({self.tenant}) | self.granted_tenants
         return frozenset({self.tenant}) if "submitter" in self.roles else frozenset()
+
+
+MAX_CLAIM_CHARS = 256  # of a claim naming the caller (sub, tenant, a role, ...)
 
 
 class AuthError(Exception):
@@ -104,17 +108,30 @@ class TokenVerifier:
         tenant = claims.get("tenant")
         roles = claims.get("roles")
         if not isinstance(tenant, str) or not tenant:
-            raise AuthError("invalid token: claim 'tenant' is required")
+            raise AuthError("invalid token: claim 'tenant' is required, a non-empty string")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise AuthError("invalid token: claim 'roles' must be a list of strings")
         granted = claims.get("tenants", [])
         if not isinstance(granted, list) or not all(isinstance(t, str) and t for t in granted):
             raise AuthError("invalid token: claim 'tenants' must be a list of tenant ids")
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise AuthError("invalid token: claim 'sub' must be a non-empty string")
+        specialist_id = claims.get("specialist_id", "")
+        if not isinstance(specialist_id, str):
+            raise AuthError("invalid token: claim 'specialist_id' must be a string")
+        # What names the caller goes into audit records, logs and the operators' tables:
+        # printable and bounded, as every text a request carries.
+        for name, value in (("sub", claims["sub"]), ("tenant", tenant), ("specialist_id", specialist_id),
+                            *(("roles", r) for r in roles), *(("tenants", t) for t in granted)):
+            if len(value) > MAX_CLAIM_CHARS:
+                raise AuthError(f"invalid token: claim {name!r} must be at most {MAX_CLAIM_CHARS} characters")
+            if text_problem(value, prose=False):
+                raise AuthError(f"invalid token: claim {name!r} must be printable text")
         return Principal(
             subject=claims["sub"],
             tenant=tenant,
             roles=frozenset(roles),
-            specialist_id=str(claims.get("specialist_id", "")),
+            specialist_id=specialist_id,
             granted_tenants=frozenset(granted),
         ), float(claims["exp"])
 

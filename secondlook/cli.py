@@ -91,9 +91,16 @@ def store_db(settings: Settings, service: str = "intake"):
     return client, client[settings.database_for(service)]
 
 
+def shown(value: str) -> str:
+    """`value` as a table shows it: what is not printable escaped (a subject written into
+    the audit before claims were checked could hold a terminal's control sequences)."""
+    return value if value.isprintable() else value.encode("unicode_escape").decode("ascii")
+
+
 def table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """A plain-text table (the runtime carries no rendering library): a title, a header
-    and rows, columns padded to their widest cell."""
+    and rows, columns padded to their widest cell, every cell printable."""
+    title, rows = shown(title), [tuple(shown(cell) for cell in r) for r in rows]
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
     line = lambda cells: "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
     rule = "  ".join("-" * w for w in widths)

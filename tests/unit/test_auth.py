@@ -50,6 +50,24 @@ def test_tenant_and_roles_claims_are_required(settings):
         verifier.verify("Bearer " + jwt.encode({**base, "tenant": "t", "roles": "submitter"}, key, algorithm="HS256"))
 
 
+@pytest.mark.parametrize("claims, message", [
+    ({"sub": "evil\x1b[2J\x1b[31mFAKE ROW\nfoo"}, "'sub' must be printable"),
+    ({"sub": "a" * 5000}, "'sub' must be at most 256"),
+    ({"tenant": ["t1", "t2"]}, "'tenant' is required, a non-empty string"),
+    ({"specialist_id": "spec\u202e1"}, "'specialist_id' must be printable"),
+    ({"specialist_id": 7}, "'specialist_id' must be a string"),
+    ({"roles": ["submitter\n"]}, "'roles' must be printable"),
+    ({"tenants": ["t\x00"]}, "'tenants' must be printable"),
+])
+def test_claims_naming_the_caller_are_printable_and_bounded_as_they_reach_audits_and_logs(settings, claims, message):
+    now = int(time.time())
+    token = jwt.encode({"sub": "a", "iss": settings.jwt_issuer, "aud": settings.jwt_audience, "exp": now + 60,
+                        "tenant": "t1", "roles": ["submitter"], **claims}, settings.jwt_secret.get_secret_value(),
+                       algorithm="HS256")
+    with pytest.raises(AuthError, match=message):
+        TokenVerifier(settings).verify(f"Bearer {token}")
+
+
 def test_no_key_configured_is_a_startup_error():
     with pytest.raises(ValueError, match="SECONDLOOK_JWT_SECRET"):
         TokenVerifier(Settings(jwt_secret=""))

@@ -67,3 +67,9 @@ def test_a_report_window_past_the_calendar_and_a_rotation_missing_its_old_key_ar
     monkeypatch.setattr(cli.phi, "rotate", unwrappable)
     assert main(["keys", "rotate"]) == 2
     assert "SECONDLOOK_PHI_LOCAL_PREVIOUS_MASTER_KEY_FILE" in capsys.readouterr().err
+
+
+def test_a_table_shows_control_sequences_escaped_never_acted_on():
+    shown = cli.table("t", ("subject", "method"), [("evil\x1b[2J\x1b[31mFAKE\nrow", "GetCase"), ("Zoë", "GetCase")])
+    assert "\x1b" not in shown and "\\x1b[2J" in shown and "FAKE\\nrow" in shown and "Zoë" in shown
+    assert len(shown.splitlines()) == 5  # title, header, rule, two rows: no forged line
