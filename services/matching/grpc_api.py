@@ -101,13 +101,18 @@ def _read_import(request: matching_pb2.ImportSpecialistsRequest,
                  taxonomy: Collection[str]) -> tuple[list[Specialist], list[tuple[str, str]]]:
     """The specialists a file proposes, checked as UpsertSpecialist checks one, and every violation."""
     rows, violations = read_fhir(request.fhir_bundle) if request.fhir_bundle else read_csv(request.csv)
-    proposed, first_row = [], {}
+    proposed, first_row, first_npi = [], {}, {}
     for where, msg in rows:
         entity, problems = validate_specialist(msg, taxonomy)
         violations.extend((f"{where}.{path}", rule) for path, rule in problems)
         if msg.specialist_id in first_row:
             violations.append((f"{where}.specialist_id", f"repeats {first_row[msg.specialist_id]}"))
         first_row.setdefault(msg.specialist_id, where)
+        # One NPI is one person: two rows with it would double their capacity, and could
+        # seat them twice on a panel.
+        if msg.npi and first_npi.setdefault(msg.npi, (where, msg.specialist_id))[1] != msg.specialist_id:
+            violations.append((f"{where}.npi", f"is the NPI of {first_npi[msg.npi][0]} (another specialist id): "
+                                               "one NPI is one person"))
         if entity is not None:
             proposed.append(entity)
     return proposed, violations
