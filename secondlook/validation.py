@@ -94,12 +94,15 @@ MAX_QUESTIONS, MAX_QUESTION_CHARS = 10, 2_000
 
 
 def question_violations(questions: list[str]) -> list[Violation]:
-    """1 to MAX_QUESTIONS questions, none blank or longer than MAX_QUESTION_CHARS."""
+    """1 to MAX_QUESTIONS questions, none blank, repeated or longer than MAX_QUESTION_CHARS."""
     if not questions:
         return [("questions", "at least one question is required")]
     checks = Checks()
     if len(questions) > MAX_QUESTIONS:
         checks.add("questions", f"at most {MAX_QUESTIONS} questions")
-    for i, q in enumerate(questions):
-        checks.text(f"questions[{i}]", q, MAX_QUESTION_CHARS, required="a question")
+    asked: dict[str, int] = {}
+    for i, q in enumerate(questions[:MAX_QUESTIONS]):
+        text = checks.text(f"questions[{i}]", q, MAX_QUESTION_CHARS, required="a question")
+        if text and asked.setdefault(" ".join(text.split()).casefold(), i) != i:
+            checks.add(f"questions[{i}]", f"repeats questions[{asked[' '.join(text.split()).casefold()]}]")
     return checks.violations

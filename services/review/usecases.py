@@ -482,6 +482,8 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
     they were signed. With `amends_version`, Superseded when the opinion has moved on
     (a retried call signs nothing twice)."""
     violations = validate_opinion(opinion) + validate_reason(reason)
+    if amends_version < 0:
+        violations.append(("amends_version", "must not be negative (0: whichever version is the latest)"))
     if violations:
         raise InvalidOpinion(violations)
     assert opinion is not None
@@ -503,6 +505,8 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
             raise InvalidOpinion(problems)
         signed = await uow.assignments.opinions_of(assignment_id)
         latest = signed[-1].version if signed else 0
+        if amends_version > latest:
+            raise IllegalAction(f"amends_version {amends_version}: the opinion's latest version is {latest}")
         if amends_version and amends_version != latest:
             raise Superseded(assignment_id)
         if latest >= MAX_VERSIONS:

@@ -256,7 +256,7 @@ async def test_an_accepted_assignment_can_no_longer_be_declined():
     transact, clock = review_transact(), FakeClock()
     await _with_offer(transact)
     await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
-    with pytest.raises(IllegalAction, match="decline needs state OFFERED; the assignment is ACCEPTED"):
+    with pytest.raises(IllegalAction, match="DeclineAssignment needs state OFFERED; the assignment is ACCEPTED"):
         await usecases.decline_assignment(transact, FEED, clock, "spec-1", "a1", case_pb2.DECLINE_REASON_OTHER, "")
 
 
@@ -411,8 +411,11 @@ async def test_a_request_for_more_information_changes_nothing_when_intake_cannot
         assert (transact.state.assignments["a1"], len(transact.committed)) == before
     with pytest.raises(usecases.InvalidQuestions) as refused:
         await usecases.request_more_info(transact, InMemoryInbox(transact), _Questions(), FEED, clock, "spec-1", "a1",
-                                         ["ok", " ", "x" * 2001] + ["more"] * 9, fingerprint=FINGERPRINT)
-    assert {path for path, _ in refused.value.violations} == {"questions", "questions[1]", "questions[2]"}
+                                         ["ok", " ", "x" * 2001, "More?", " more? "] + [f"q{n}" for n in range(7)],
+                                         fingerprint=FINGERPRINT)
+    assert dict(refused.value.violations[-1:]) == {"questions[4]": "repeats questions[3]"}  # as asked before
+    assert {path for path, _ in refused.value.violations} == {"questions", "questions[1]", "questions[2]",
+                                                              "questions[4]"}
     with pytest.raises(usecases.NotFound):  # another's assignment: intake is never asked
         await usecases.request_more_info(transact, InMemoryInbox(transact), intake := _Questions(), FEED, clock,
                                          "spec-2", "a1", ["Any imaging?"], fingerprint=FINGERPRINT)
@@ -559,7 +562,7 @@ async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_w
     await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
     await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
     await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
-    with pytest.raises(IllegalAction, match="submit_opinion needs state IN_REVIEW"):  # signed: no second one
+    with pytest.raises(IllegalAction, match=r"SubmitOpinion \(or a DecidePriorAuth decision\) needs state IN_REVIEW"):  # signed: no second one
         await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(narrative="Changed."))
     with pytest.raises(usecases.InvalidOpinion) as refused:
         await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), " ")
@@ -632,6 +635,11 @@ async def test_a_confirmed_diagnosis_is_the_cases_and_a_stale_amendment_signs_no
     with pytest.raises(usecases.Superseded):  # the same call again (a retry): version 1 is no longer the latest
         await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(narrative="v2"), "typo",
                                      amends_version=1)
+    with pytest.raises(IllegalAction, match="amends_version 3: the opinion's latest version is 2"):
+        await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), "typo", amends_version=3)
+    with pytest.raises(usecases.InvalidOpinion) as negative:
+        await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), "typo", amends_version=-1)
+    assert [f for f, _ in negative.value.violations] == ["amends_version"]
     assert sorted(o.version for o in transact.state.opinions.values()) == [1, 2]
 
 

@@ -104,6 +104,11 @@ class Assignment:
         return self.panel_size > 1 and not self.adjudicates
 
 
+# How a refusal names a move: as the reviewer's call (decide_prior_auth moves as a submission does).
+ACTION_NAMES = {"submit_opinion": "SubmitOpinion (or a DecidePriorAuth decision)", "accept": "AcceptAssignment",
+                "decline": "DeclineAssignment", "start": "StartReview", "request_info": "RequestMoreInfo"}
+
+
 def state_name(state: int) -> str:
     return AssignmentState.Name(state).removeprefix("ASSIGNMENT_STATE_")
 
@@ -112,7 +117,8 @@ def next_state(current: int, action: str) -> int:
     needed, result, _ = TRANSITIONS[action]
     if current not in needed:
         names = " or ".join(state_name(n) for n in needed)
-        raise IllegalAction(f"{action} needs state {names}; the assignment is {state_name(current)}")
+        raise IllegalAction(f"{ACTION_NAMES.get(action, action)} needs state {names}; the assignment is "
+                            f"{state_name(current)}")
     return result
 
 

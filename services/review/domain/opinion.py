@@ -56,8 +56,10 @@ def validate_assessment(msg: IndependentAssessment | None, path: str = "assessme
         return [(path, "is required")]
     v = []
     code = msg.diagnosis_code.strip()
-    if not code or normalise_icd10(code) is None or not icd10_code_exists(code):
+    if not code:
         v.append((f"{path}.diagnosis_code", "is required: the reviewer's own diagnosis, ICD-10-CM (e.g. C50.911)"))
+    elif normalise_icd10(code) is None or not icd10_code_exists(code):
+        v.append((f"{path}.diagnosis_code", "must be an ICD-10-CM code (e.g. C50.911)"))
     v += _procedure_problems(f"{path}.recommended_procedures", msg.recommended_procedures)
     if not msg.treatment.strip() and not msg.recommended_procedures:
         v.append((f"{path}.treatment", "is required (or recommended_procedures): the reviewer's own treatment"))
