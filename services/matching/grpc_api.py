@@ -13,6 +13,7 @@ import grpc
 
 from secondlook.auth import require_role
 from secondlook.clock import Clock
+from secondlook.codes import jurisdiction_problem, language_problem
 from secondlook.errors import field_violations
 from secondlook.logging import get_logger
 from secondlook.unitofwork import Transact
@@ -202,10 +203,19 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         if request.specialty and request.specialty not in self._taxonomy:
             violations.append(("specialty", f"{request.specialty[:20]!r} is not a NUCC taxonomy code the platform "
                                             "knows"))
+        # A filter no specialist can match is a mistake to name, not an empty page ("WY", "english").
+        jurisdiction, language = request.jurisdiction.strip(), request.language.strip()
+        if jurisdiction:
+            jurisdiction, problem = jurisdiction_problem(jurisdiction.upper())
+            if problem:
+                violations.append(("jurisdiction", problem))
+        if language:
+            language, problem = language_problem(language)
+            if problem:
+                violations.append(("language", problem))
         if violations:
             await context.abort_with_status(field_violations(*violations))
-        query = DirectoryQuery(request.specialty, request.jurisdiction.strip().upper(), request.language.strip(),
-                               request.accepting_only)
+        query = DirectoryQuery(request.specialty, jurisdiction or "", language or "", request.accepting_only)
         page, last = await usecases.list_specialists(self._directory, query, after,
                                                      request.page_size or DEFAULT_PAGE, self._clock.now().date())
         return matching_pb2.ListSpecialistsResponse(specialists=[message_of(s) for s in page],

@@ -102,6 +102,14 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
             matching_pb2.ListSpecialistsRequest(specialty=PEDIATRIC_CARDIOLOGY, jurisdiction=WYOMING),
             metadata=admin.metadata)
         assert [s.specialist_id for s in listed.specialists] == ["e2e-peds-cardio"] and not listed.next_page_token
+        # A filter no specialist could match is named, not answered with an empty page.
+        for field, value in (("jurisdiction", "WY"), ("language", "english")):
+            error = await _refused(directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(**{field: value}),
+                                                             metadata=admin.metadata))
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and error.details().startswith(f"{field}: ")
+        spelled = await directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(
+            specialty=PEDIATRIC_CARDIOLOGY, jurisdiction="us-wy", language="EN"), metadata=admin.metadata)
+        assert [s.specialist_id for s in spelled.specialists] == ["e2e-peds-cardio"]
         stale = await _refused(directory.UpsertSpecialist(
             matching_pb2.UpsertSpecialistRequest(specialist=_specialist(), expected_version=7), metadata=admin.metadata))
         assert stale.code() == grpc.StatusCode.ABORTED and "version 1" in stale.details()
