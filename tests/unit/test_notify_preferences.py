@@ -84,6 +84,10 @@ def test_quiet_hours_fields_are_each_named():
     _, violations = parse_quiet_hours("21:00", "21:00", "EST")
     assert [f for f, _ in violations] == ["quiet_hours.end", "quiet_hours.time_zone"]
     assert parse_quiet_hours("21:00", "07:30", "UTC")[0] == QuietHours(time(21), time(7, 30), "UTC")
+    for zone in ("EST5EDT", "US/Eastern", "Asia/Kathmandu"):  # IANA names, the old-style ones too
+        assert parse_quiet_hours("21:00", "07:30", zone)[1] == []
+    for file_no_zone in ("localtime", "posixrules", "right/UTC", "posix/Europe/Paris", "../etc/passwd", ""):
+        assert [f for f, _ in parse_quiet_hours("21:00", "07:30", file_no_zone)[1]] == ["quiet_hours.time_zone"]
 
 
 def test_a_persons_wishes_come_before_the_tenants_and_a_mute_is_a_mute():

@@ -12,10 +12,12 @@ for them to end; a notice of an expedited case never waits. Webhooks
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from secondlook.codes import language_problem, npi_is_valid
 
@@ -110,6 +112,14 @@ def default_language(tenant: Preferences | None) -> str:
     return tenant.language if tenant else ""
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA time zone names (EST5EDT and US/Eastern among them; not the tz database's
+    files that are none, such as localtime, posixrules or right/UTC)."""
+    return frozenset(z for z in zoneinfo.available_timezones()
+                     if z not in ("localtime", "posixrules", "Factory") and not z.startswith(("posix/", "right/")))
+
+
 def parse_quiet_hours(start: str, end: str, time_zone: str, field: str = "quiet_hours"
                       ) -> tuple[QuietHours | None, list[tuple[str, str]]]:
     """Quiet hours from their fields, or every violation; all three empty: none."""
@@ -125,12 +135,11 @@ def parse_quiet_hours(start: str, end: str, time_zone: str, field: str = "quiet_
             times.append(time(int(match[1]), int(match[2])))
     if len(times) == 2 and times[0] == times[1]:
         violations.append((f"{field}.end", "must differ from start"))
-    try:
-        if not time_zone or "/" not in time_zone and time_zone != "UTC":
-            raise ZoneInfoNotFoundError(time_zone)
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if time_zone not in _zones():
         violations.append((f"{field}.time_zone", "must be an IANA time zone, e.g. America/New_York"))
+    elif time_zone.isalpha() and len(time_zone) <= 4 and time_zone not in ("UTC", "GMT"):
+        violations.append((f"{field}.time_zone", f"must be an IANA time zone, e.g. America/New_York: {time_zone} "
+                                                 "is a fixed offset that keeps no daylight saving time"))
     if violations:
         return None, violations
     return QuietHours(start=times[0], end=times[1], time_zone=time_zone), []
