@@ -73,3 +73,13 @@ def test_odd_files_are_refused_by_row_never_with_an_error():
     assert problems and problems[0][0] == "rows[2]" and "is not CSV" in problems[0][1]
     rows, problems = read_csv(HEADER.replace(",", ",") + "\rcr-1,1234567893,207RX0202X,US-CA|2099-01-01,en,2\r")
     assert problems == [] and [m.specialist_id for _, m in rows] == ["cr-1"]  # old Mac line ends
+
+
+def test_a_spreadsheets_export_with_empty_trailing_columns_and_rows_reads_as_its_specialists():
+    entries = list(directorygen.specialists(3, seed=8, today=TODAY))
+    header, *lines = write_csv(entries).strip().split("\n")
+    excel = "\ufeff" + "\r\n".join([header + ",,", *(line + ",," for line in lines), ",,,,,,,,", ",,,,,,,,"]) + "\r\n"
+    rows, problems = read_csv(excel)
+    assert problems == [] and [msg.specialist_id for _, msg in rows] == [e["specialist_id"] for e in entries]
+    _, problems = read_csv(header + ",\n" + lines[0] + ",stray\n")
+    assert problems == [("rows[2]", "has a value in a column the header does not name")]

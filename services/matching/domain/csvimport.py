@@ -85,9 +85,10 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
         return [], [("header", f"is not CSV: {exc}")]
     reader.fieldnames = header
     problems: list[Violation] = []
+    # A spreadsheet's export may end the header with empty columns (trailing commas).
     missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c not in COLUMNS]
-    repeated = sorted({c for c in header if header.count(c) > 1})
+    unknown = [c for c in header if c and c not in COLUMNS]
+    repeated = sorted({c for c in header if c and header.count(c) > 1})
     if not header:
         return [], [("header", "the file is empty: the first line names the columns")]
     if repeated:
@@ -105,6 +106,11 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
             break
         if None in raw:
             problems.append((f"rows[{line}]", "has more values than the header has columns"))
+            continue
+        if not any((v or "").strip() for v in raw.values()):
+            continue  # a row of empty cells (",,,,"): a spreadsheet's export, no specialist
+        if (raw.get("") or "").strip():
+            problems.append((f"rows[{line}]", "has a value in a column the header does not name"))
             continue
         r = _Row(f"rows[{line}]", {k: (v or "") for k, v in raw.items()})
         msg = matching_pb2.Specialist(
