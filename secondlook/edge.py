@@ -37,11 +37,16 @@ _REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format c
                        "Cs": "a surrogate", "Co": "a private-use character", "Cn": "an unassigned code point"}
 
 
-def text_problem(value: str, prose: bool) -> str | None:
-    """Why `value` is not acceptable text, or None."""
-    # Prose may open with a byte-order mark: a document saved by a spreadsheet (Excel's
-    # "CSV UTF-8" always writes one), which its reader drops.
-    start = 1 if prose and value.startswith("\ufeff") else 0
+# Fields that carry a whole file: it may open with a byte-order mark (Excel's "CSV
+# UTF-8" always writes one), which their readers drop. Nowhere else: U+FEFF is an
+# invisible character, and `str.strip` keeps it (a "required" text of it alone passes).
+DOCUMENTS = frozenset({"secondlook.v1.ImportSpecialistsRequest.csv",
+                       "secondlook.v1.ImportSpecialistsRequest.fhir_bundle"})
+
+
+def text_problem(value: str, prose: bool, document: bool = False) -> str | None:
+    """Why `value` is not acceptable text, or None (`document`: a file, see DOCUMENTS)."""
+    start = 1 if document and value.startswith("\ufeff") else 0
     # Fast path (str.isprintable runs in C): it is False for every refused category
     # (Cc, Cf, Cs, Co, Cn; the bidirectional controls are Cf) and for separators
     # but the space, which the walk below accepts.
@@ -112,7 +117,7 @@ def text_violations(message: Message) -> list[tuple[str, str]]:
     """(field path, rule) for every string field that is not acceptable text."""
     out = []
     for path, field, value in _strings(message):
-        problem = text_problem(value, prose=_is_prose(field))
+        problem = text_problem(value, prose=_is_prose(field), document=field.full_name in DOCUMENTS)
         if problem:
             out.append((path, problem))
     return out

@@ -67,13 +67,15 @@ def _retryable_store_error(exc: BaseException) -> bool:
         exc.has_error_label("TransientTransactionError") or exc.has_error_label("RetryableWriteError"))
 
 
-_OURS = Path(__file__).resolve().parents[1]  # the project's code: secondlook/ and services/
+# The project's packages, side by side in a checkout and in site-packages alike (tests:
+# where the tests' own handlers are).
+_OURS = tuple(str(Path(__file__).parent.parent / name) + "/" for name in ("secondlook", "services", "tests"))
 
 
 def _where(exc: Exception) -> str | None:
     """file:line of the project's own innermost frame (a library's says little)."""
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
-    ours = [f for f in frames if Path(f.filename).resolve().is_relative_to(_OURS) and "site-packages" not in f.filename]
+    ours = [f for f in frames if f.filename.startswith(_OURS)]
     frame = (ours or frames or [None])[-1]
     return f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}" if frame else None
 

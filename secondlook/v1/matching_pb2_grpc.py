@@ -118,7 +118,8 @@ class MatchingServiceServicer:
     def ImportSpecialists(self, request, context):
         """Upserts every specialist of a CSV file (README: the columns), each checked as
         UpsertSpecialist checks one: a file with any violation is refused whole
-        (INVALID_ARGUMENT, every violation named `rows[LINE].field`), nothing written.
+        (INVALID_ARGUMENT, the first violations named `rows[LINE].field` and the rest
+        counted), nothing written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

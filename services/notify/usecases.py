@@ -72,7 +72,7 @@ from .domain.routing import (
     offer_notices_of,
     route_of,
 )
-from .domain.webhooks import check_endpoint_url, new_secret, webhook_test_body
+from .domain.webhooks import new_secret, registration_violations, webhook_test_body
 from .preference_repository import PreferenceRepository
 from .repository import DeliveryQueue, DeliveryRepository, EndpointHealth, EndpointRepository, Written
 
@@ -259,7 +259,7 @@ async def register_webhook(endpoints: EndpointRepository, check_host: HostCheck,
     """Registers (or replaces) the tenant's default endpoint, with a fresh signing
     secret, subscribed to the notices it always received (an opinion ready, more
     information needed): CreateEndpoint subscribes to the others."""
-    violations = check_endpoint_url(url, allow_insecure) or await _check_target(url, check_host)
+    violations = registration_violations(url, allow_insecure) or await _check_target(url, check_host)
     if violations:
         raise InvalidWebhook(violations)
     endpoint = Endpoint(endpoint_id=default_endpoint_id(tenant_id), tenant_id=tenant_id, url=url,

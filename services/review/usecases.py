@@ -497,10 +497,10 @@ async def amend_opinion(transact: Transact, feed: Feed, clock: Clock, specialist
         if current.prior_auth:
             raise IllegalAction("a prior authorization's decision is amended with DecidePriorAuth and an "
                                 "amendment_reason, not AmendOpinion")
+        moved = amended(current, now)  # IllegalAction: no signed opinion yet
         if current.panel_member:  # its conclusions are the panel's to weigh, as signed: not the case's opinion
             raise IllegalAction("a panel member's signed opinion is one view of the panel's verdict and is not "
                                 "amended (an adjudicator's, which is the case's opinion, may be)")
-        moved = amended(current, now)  # IllegalAction: no signed opinion yet
         if problems := validate_opinion(opinion, case_diagnosis_code=current.diagnosis_code):
             raise InvalidOpinion(problems)
         signed = await uow.assignments.opinions_of(assignment_id)

@@ -9,7 +9,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from secondlook.edge import MAX_ENTRIES, size_violations, text_problem, text_violations
 from secondlook.errors import field_violations
-from secondlook.v1 import intake_pb2, review_pb2
+from secondlook.v1 import intake_pb2, matching_pb2, review_pb2
 
 
 @pytest.mark.parametrize("value", [
@@ -75,7 +75,11 @@ def test_a_refusal_lists_what_fits_in_a_clients_trailers_and_says_how_many_more(
     assert few.details == "a: is required; b: is required"
 
 
-def test_prose_may_open_with_a_byte_order_mark_as_a_spreadsheets_export_does_and_nothing_else_may():
-    assert text_problem("\ufeffspecialist_id,npi\r\nx,1\r\n", prose=True) is None
-    assert text_problem("\ufeffAda", prose=False) is not None  # a name is no document
-    assert "U+FEFF at position 3" in text_problem("abc\ufeffdef", prose=True)
+def test_a_file_may_open_with_a_byte_order_mark_as_a_spreadsheets_export_does_and_nothing_else_may():
+    assert text_violations(matching_pb2.ImportSpecialistsRequest(csv="\ufeffspecialist_id,npi\r\nx,1\r\n")) == []
+    assert text_violations(matching_pb2.ImportSpecialistsRequest(fhir_bundle="\ufeff{}")) == []
+    # Prose that is no file: an invisible character that `strip` keeps, so "required" would pass.
+    refused = review_pb2.AmendOpinionRequest(assignment_id="a", reason="\ufeff")
+    assert [f for f, _ in text_violations(refused)] == ["reason"]
+    assert text_problem("\ufeffAda", prose=False) is not None
+    assert "U+FEFF at position 3" in text_problem("abc\ufeffdef", prose=True, document=True)

@@ -305,3 +305,12 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     await announce("d4", amended, version=4)
     assert [d.decision_id for d in confirmed_decisions(fhir.transact.state.cases[case.case_id])] == [
         "d1", "d2", "lost-9", "d4"]
+    # However they came, a case keeps at most MAX_DECISIONS.
+    from services.intake.domain import case as case_rules
+    kept = len(fhir.transact.state.cases[case.case_id].prior_auth_decisions)
+    before_limit, case_rules.MAX_DECISIONS = case_rules.MAX_DECISIONS, kept
+    try:
+        with pytest.raises(NotDecidable, match=f"has {kept} decisions kept"):
+            await record("d5", decided=amended, reason="Once more.")
+    finally:
+        case_rules.MAX_DECISIONS = before_limit

@@ -3,6 +3,7 @@ one that fails on a bug answers INTERNAL with a reference, never the exception's
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import grpc
@@ -134,3 +135,14 @@ async def test_an_answer_an_inner_layer_chose_passes_through_untouched():
 async def _drain(stream) -> None:
     async for _ in stream:
         pass
+
+
+async def test_a_failure_inside_a_library_is_placed_at_the_projects_own_line_that_called_it():
+    async def parsing(request, context):
+        return json.loads("{not json")  # the innermost frames are json's own
+
+    handler = await _intercepted(grpc.unary_unary_rpc_method_handler(parsing))
+    with capture_logs() as logs, pytest.raises(Aborted):
+        await handler.unary_unary(b"", Context())
+    [line] = [e for e in logs if e["event"] == "grpc_call_failed"]
+    assert line["at"].startswith("unit/test_grpc_outage.py:"), line["at"]

@@ -81,5 +81,6 @@ def test_a_spreadsheets_export_with_empty_trailing_columns_and_rows_reads_as_its
     excel = "\ufeff" + "\r\n".join([header + ",,", *(line + ",," for line in lines), ",,,,,,,,", ",,,,,,,,"]) + "\r\n"
     rows, problems = read_csv(excel)
     assert problems == [] and [msg.specialist_id for _, msg in rows] == [e["specialist_id"] for e in entries]
-    _, problems = read_csv(header + ",\n" + lines[0] + ",stray\n")
-    assert problems == [("rows[2]", "has a value in a column the header does not name")]
+    for unnamed in (",", ",,"):  # a value under any column the header leaves unnamed, the last or not
+        _, problems = read_csv(header + unnamed + "\n" + lines[0] + ",stray" + unnamed[1:] + "\n")
+        assert problems == [("rows[2]", "has a value in a column the header does not name")]

@@ -199,7 +199,7 @@ async def test_an_expedited_request_past_its_configured_clock_breaches_and_escal
 async def test_a_decision_is_amended_only_with_a_reason_and_every_item_decided_again():
     transact, clock, _ = await _in_review()
     intake = _Intake()
-    with pytest.raises(IllegalAction, match="amend needs state OPINION_SUBMITTED"):  # nothing to amend yet
+    with pytest.raises(IllegalAction, match=r"amendment_reason\) needs state OPINION_SUBMITTED"):  # nothing to amend yet
         await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), DENIAL], amendment_reason="Appeal.")
     first = await _decide(transact, clock, intake, [ItemDecision("1", APPROVE), DENIAL])
     assert first.decisions_made == 1 and transact.committed[-1].type == "opinion.submitted"

@@ -557,7 +557,7 @@ async def test_a_reviewers_write_is_recorded_even_when_the_caller_goes_away_and_
 async def test_a_signed_opinion_is_immutable_and_an_amendment_is_a_new_version_with_its_reason():
     transact, clock, cases = review_transact(), FakeClock(), _Cases()
     await _with_offer(transact)
-    with pytest.raises(IllegalAction, match="amend needs state OPINION_SUBMITTED"):  # nothing signed yet
+    with pytest.raises(IllegalAction, match=r"amendment_reason\) needs state OPINION_SUBMITTED"):  # nothing signed yet
         await usecases.amend_opinion(transact, FEED, clock, "spec-1", "a1", _opinion(), "typo")
     await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
     await usecases.start_review(transact, FEED, clock, "spec-1", "a1")

@@ -10,6 +10,7 @@ from services.notify.domain.webhooks import (
     headers,
     new_secret,
     notice_body,
+    registration_violations,
     retry_delay,
 )
 from services.notify.targets import PublicOnlyResolver, TargetRefused, check_host
@@ -85,7 +86,7 @@ def test_retry_delays_grow_whatever_the_jitter():
     ("https://example.org:99999/", "valid URL"),
 ])
 def test_endpoint_urls_must_be_public_https(url, rule):
-    violations = check_endpoint_url(url, allow_insecure=False)
+    violations = registration_violations(url, allow_insecure=False)
     if rule is None:
         assert violations == []
     else:
@@ -149,3 +150,9 @@ async def test_a_connection_goes_only_to_the_public_addresses_checked():
                                  "https://hooks.example.com/\x00", "https://hóoks.example.com/"])
 def test_urls_with_spaces_controls_or_non_ascii_are_refused(url):
     assert check_endpoint_url(url, allow_insecure=True) != []
+
+
+def test_credentials_are_refused_when_a_url_is_registered_but_an_endpoint_registered_with_them_before_is_served():
+    url = "https://user:secret@hooks.example-hospital.org/x"
+    assert registration_violations(url, allow_insecure=True) != []  # in development too
+    assert check_endpoint_url(url, allow_insecure=False) == []  # at send time: its notices still go out

@@ -370,6 +370,7 @@ class NotDecidable(Exception):
 
 
 MAX_KEPT_DECISIONS = 10  # decisions kept unconfirmed since the last one announced (a reviewer's retries)
+MAX_DECISIONS = 100  # kept in all, announced or not: the case document's bound
 
 
 DECIDABLE = (WITHDRAWABLE - {S.CASE_STATUS_UNMATCHED}) | {S.CASE_STATUS_DELIVERED}
@@ -394,6 +395,9 @@ def decision_added(case: Case, decision: Decision) -> Case | None:
     last = max((i for i, d in enumerate(case.prior_auth_decisions) if d.decision_id in announced), default=-1)
     if sum(d.decision_id not in announced for d in case.prior_auth_decisions[last + 1:]) >= MAX_KEPT_DECISIONS:
         raise NotDecidable("too many decisions were sent for this request without one being made")
+    if len(case.prior_auth_decisions) >= MAX_DECISIONS:
+        raise NotDecidable(f"the request has {MAX_DECISIONS} decisions kept, the most one keeps: operations can "
+                           "correct it further")
     return dataclasses.replace(case, prior_auth_decisions=(*case.prior_auth_decisions, decision))
 
 

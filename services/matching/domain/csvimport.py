@@ -74,6 +74,9 @@ class _Row:
         return value
 
 
+UNNAMED = "\x00unnamed-"  # the key of a column the header leaves unnamed (no real column starts so)
+
+
 def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list[Violation]]:
     """Each row as (where, message), and the violations of the file's shape (a missing
     column, a value that is not a number ...), named `rows[N].column` with N the
@@ -83,12 +86,14 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
         header = [h.strip() for h in reader.fieldnames or ()]
     except csv.Error as exc:
         return [], [("header", f"is not CSV: {exc}")]
-    reader.fieldnames = header
+    # Each column the header leaves unnamed (a spreadsheet's trailing commas) keeps a key
+    # of its own, so a value under any of them is seen.
+    reader.fieldnames = [h or f"{UNNAMED}{i}" for i, h in enumerate(header)]
+    header = [h for h in header if h]
     problems: list[Violation] = []
-    # A spreadsheet's export may end the header with empty columns (trailing commas).
     missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c and c not in COLUMNS]
-    repeated = sorted({c for c in header if c and header.count(c) > 1})
+    unknown = [c for c in header if c not in COLUMNS]
+    repeated = sorted({c for c in header if header.count(c) > 1})
     if not header:
         return [], [("header", "the file is empty: the first line names the columns")]
     if repeated:
@@ -109,9 +114,10 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
             continue
         if not any((v or "").strip() for v in raw.values()):
             continue  # a row of empty cells (",,,,"): a spreadsheet's export, no specialist
-        if (raw.get("") or "").strip():
+        if any((v or "").strip() for k, v in raw.items() if k.startswith(UNNAMED)):
             problems.append((f"rows[{line}]", "has a value in a column the header does not name"))
             continue
+        raw = {k: v for k, v in raw.items() if not k.startswith(UNNAMED)}
         r = _Row(f"rows[{line}]", {k: (v or "") for k, v in raw.items()})
         msg = matching_pb2.Specialist(
             specialist_id=r.row["specialist_id"].strip(), npi=r.row["npi"].strip(),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .routing import EVENT_TYPES
-from .webhooks import check_endpoint_url
+from .webhooks import registration_violations
 
 TEST_EVENT = "webhook.test"  # SendTestEvent's notice: sent whatever the subscription
 MAX_ENDPOINTS = 10  # per tenant
@@ -99,7 +99,7 @@ def default_endpoint_id(tenant_id: str) -> str:
 def check_endpoint(url: str, event_types: list[str], description: str, allow_insecure: bool
                    ) -> list[tuple[str, str]]:
     """Every violation of a new endpoint's fields, by field."""
-    violations = list(check_endpoint_url(url, allow_insecure))
+    violations = list(registration_violations(url, allow_insecure))
     for i, event_type in enumerate(event_types):
         if event_type not in EVENT_TYPES:
             violations.append((f"event_types[{i}]", f"must be one of {', '.join(EVENT_TYPES)}"))

@@ -69,9 +69,6 @@ def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
         return [("url", "must be an absolute http(s) URL")]
     if len(url) > 2048:
         return [("url", "must be at most 2048 characters")]
-    if parts.username is not None or parts.password is not None:  # listed to the tenant, logged by proxies
-        return [("url", "must not carry credentials (user:password@): each notice is signed with the endpoint's "
-                        "secret")]
     if allow_insecure:
         return []
     if parts.scheme != "https":
@@ -83,6 +80,21 @@ def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
     if address is not None and not address_allowed(str(address)):
         return [("url", "must not point at a loopback, private or link-local address")]
     return []
+
+
+def registration_violations(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
+    """check_endpoint_url, and for a URL registered from now on: no credentials in it
+    (they are listed back to the tenant and logged by proxies; each notice is signed).
+    Not at send time: an endpoint registered with them before still gets its notices."""
+    try:
+        parts = urlsplit(url)
+        credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        credentials = False
+    if credentials:
+        return [("url", "must not carry credentials (user:password@): each notice is signed with the endpoint's "
+                        "secret")]
+    return check_endpoint_url(url, allow_insecure)
 
 
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -272,7 +272,8 @@ def withholds_first_opinion(assignment: Assignment) -> bool:
 def amended(assignment: Assignment, now: datetime) -> Assignment:
     """The assignment once its signed opinion has a new version (the state stays)."""
     if assignment.state != A.ASSIGNMENT_STATE_OPINION_SUBMITTED:
-        raise IllegalAction(f"amend needs state OPINION_SUBMITTED; the assignment is {state_name(assignment.state)}")
+        raise IllegalAction("an amendment (AmendOpinion, or DecidePriorAuth with amendment_reason) needs state "
+                            f"OPINION_SUBMITTED; the assignment is {state_name(assignment.state)}")
     return replace(assignment, stamps={**assignment.stamps, "amended_at": now}, version=assignment.version + 1,
                    changed_at=now)
 
