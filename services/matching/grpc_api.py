@@ -5,12 +5,11 @@ match explanations (role "operator") and a specialist's contact for a notice
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Awaitable, Callable, Collection
 
 import grpc
 
+from secondlook import paging
 from secondlook.auth import require_role
 from secondlook.clock import Clock
 from secondlook.codes import jurisdiction_problem, language_problem
@@ -57,32 +56,16 @@ def message_of(s: Specialist) -> matching_pb2.Specialist:
     )
 
 
-def page_token(after: str) -> str:
-    return base64.urlsafe_b64encode(f"1:{after}".encode()).decode().rstrip("=") if after else ""
-
-
-def after_of(token: str) -> str:
-    """The id a page token continues after; ValueError if it is not one this service gave out."""
-    if not token:
-        return ""
-    try:
-        fmt, after = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":", 1)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("not a page token this service gave out") from None
-    if fmt != "1" or not SPECIALIST_ID.fullmatch(after):
-        raise ValueError("not a page token this service gave out")
-    return after
-
-
-def _paging(request, most: int, default: int) -> tuple[str, list[tuple[str, str]]]:
-    """The id a page continues after, and the violations of page_size and page_token."""
+def _paging(request, most: int, default: int, listing: str, filters) -> tuple[str, list[tuple[str, str]]]:
+    """The specialist id a page continues after, and the violations of page_size and page_token."""
     violations, after = [], ""
     if not 0 <= request.page_size <= most:
         violations.append(("page_size", f"must be from 1 to {most} (0 for {default})"))
-    try:
-        after = after_of(request.page_token)
-    except ValueError as exc:
-        violations.append(("page_token", str(exc)))
+    if request.page_token:
+        position = paging.read_page_token(request.page_token, listing, filters)
+        after = position[0] if position and len(position) == 1 and isinstance(position[0], str) else ""
+        if not SPECIALIST_ID.fullmatch(after):
+            violations.append(("page_token", f"is not a page token {listing} gave for these filters"))
     return after, violations
 
 
@@ -133,8 +116,7 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
 
     async def ExplainMatch(self, request, context):
         principal = await require_role(context, "operator")
-        violations = []
-        after, violations = _paging(request, MAX_VERDICTS, DEFAULT_VERDICTS)
+        after, violations = _paging(request, MAX_VERDICTS, DEFAULT_VERDICTS, "ExplainMatch", [request.case_id])
         if not request.case_id:
             violations.append(("case_id", "is required"))
         if violations:
@@ -163,7 +145,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
             directory_size=len(found.verdicts), excluded_by_rule=excluded, eligible=len(found.ranks),
             verdicts=[_verdict(v, found.ranks.get(v.specialist.specialist_id, 0), v.specialist.specialist_id in chosen)
                       for v in page],
-            next_page_token=page_token(page[-1].specialist.specialist_id) if len(rest) > size else "",
+            next_page_token=paging.page_token("ExplainMatch", [request.case_id], [page[-1].specialist.specialist_id])
+            if len(rest) > size else "",
         )
 
     async def UpsertSpecialist(self, request, context):
@@ -199,7 +182,7 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
 
     async def ListSpecialists(self, request, context):
         await require_role(context, ROLE)
-        after, violations = _paging(request, MAX_PAGE, DEFAULT_PAGE)
+        violations = []
         if request.specialty and request.specialty not in self._taxonomy:
             violations.append(("specialty", f"{request.specialty[:20]!r} is not a NUCC taxonomy code the platform "
                                             "knows"))
@@ -213,13 +196,17 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
             language, problem = language_problem(language)
             if problem:
                 violations.append(("language", problem))
+        query = DirectoryQuery(request.specialty, jurisdiction or "", language or "", request.accepting_only)
+        filters = [query.specialty, query.jurisdiction, query.language, query.accepting_only]
+        after, paging_violations = _paging(request, MAX_PAGE, DEFAULT_PAGE, "ListSpecialists", filters)
+        violations = paging_violations + violations
         if violations:
             await context.abort_with_status(field_violations(*violations))
-        query = DirectoryQuery(request.specialty, jurisdiction or "", language or "", request.accepting_only)
         page, last = await usecases.list_specialists(self._directory, query, after,
                                                      request.page_size or DEFAULT_PAGE, self._clock.now().date())
         return matching_pb2.ListSpecialistsResponse(specialists=[message_of(s) for s in page],
-                                                    next_page_token=page_token(last))
+                                                    next_page_token=paging.page_token("ListSpecialists", filters,
+                                                                                      [last]) if last else "")
 
     async def ImportSpecialists(self, request, context):
         await require_role(context, ROLE)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import grpc
 
+from secondlook import paging
 from secondlook.audit import AuditTrail
 from secondlook.auth import Principal, require_role
 from secondlook.clock import Clock
@@ -64,21 +65,20 @@ def resume_time(position: str) -> datetime:
 DEFAULT_PAGE, MAX_PAGE = 100, 500
 
 
-def page_token(offered_at: datetime, assignment_id: str) -> str:
-    """Opaque to clients: the offer time and id the page ended at."""
-    millis = int(offered_at.timestamp() * 1000)
-    return base64.urlsafe_b64encode(f"1:{millis}:{assignment_id}".encode()).decode().rstrip("=")
+def _inbox_filters(specialist_id: str, states: tuple[int, ...], urgency: int) -> list:
+    return [specialist_id, sorted(states), urgency]
 
 
-def page_after(token: str) -> tuple[datetime, str]:
-    """Where a page token says to continue; ValueError if this service did not give it out."""
+def _inbox_after(token: str, filters: list) -> tuple[datetime, str] | None:
+    """Where a ListAssignments page token says to continue; None if it is not one given for these filters."""
+    position = paging.read_page_token(token, "ListAssignments", filters)
     try:
-        fmt, millis, assignment_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(":", 2)
-        if fmt != "1" or not assignment_id:
-            raise ValueError(fmt)
-        return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc), assignment_id
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
-        raise ValueError("is not a page token this service gave out") from None
+        millis, assignment_id = position
+        if not isinstance(millis, int) or not isinstance(assignment_id, str) or not assignment_id:
+            return None
+        return datetime.fromtimestamp(millis / 1000, tz=timezone.utc), assignment_id
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 SLA_STATES = {sla.RUNNING: review_pb2.SLA_STATE_RUNNING, sla.PAUSED: review_pb2.SLA_STATE_PAUSED,
@@ -146,18 +146,20 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 break
         if request.urgency not in Urgency.values():
             problems.append(("urgency", "is not STANDARD or EXPEDITED"))
+        filters = _inbox_filters(principal.specialist_id, states, request.urgency)
         if request.page_token:
-            try:
-                after = page_after(request.page_token)
-            except ValueError as exc:
-                problems.append(("page_token", str(exc)))
+            after = _inbox_after(request.page_token, filters)
+            if after is None:
+                problems.append(("page_token", "is not a page token ListAssignments gave for these filters"))
         if problems:
             await context.abort_with_status(field_violations(*problems))
         query = InboxPage(states=states, urgency=request.urgency, after=after)
         found, more = await usecases.list_assignments(self._inbox, principal.specialist_id, query,
                                                       request.page_size or DEFAULT_PAGE)
         return review_pb2.ListAssignmentsResponse(assignments=[_message(a, self._clock.now()) for a in found],
-                                                  next_page_token=page_token(*more) if more else "")
+                                                  next_page_token=paging.page_token(
+                                                      "ListAssignments", filters,
+                                                      [int(more[0].timestamp() * 1000), more[1]]) if more else "")
 
     async def GetAssignment(self, request, context):
         principal = await self._reviewer(context)

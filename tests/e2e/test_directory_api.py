@@ -107,6 +107,16 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
             error = await _refused(directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(**{field: value}),
                                                              metadata=admin.metadata))
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and error.details().startswith(f"{field}: ")
+        # A page token continues the list it came from, under the same filters only.
+        first = await directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(page_size=2),
+                                                metadata=admin.metadata)
+        assert len(first.specialists) == 2 and first.next_page_token
+        second = await directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(
+            page_size=2, page_token=first.next_page_token), metadata=admin.metadata)
+        assert second.specialists[0].specialist_id > first.specialists[-1].specialist_id
+        error = await _refused(directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(
+            page_size=2, accepting_only=True, page_token=first.next_page_token), metadata=admin.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and error.details().startswith("page_token: ")
         spelled = await directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(
             specialty=PEDIATRIC_CARDIOLOGY, jurisdiction="us-wy", language="EN"), metadata=admin.metadata)
         assert [s.specialist_id for s in spelled.specialists] == ["e2e-peds-cardio"]
@@ -152,6 +162,9 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         page = await explain(matching_pb2.ExplainMatchRequest(case_id=first_case, page_size=10),
                              metadata=operator.metadata)
         assert len(page.verdicts) == 10 and page.next_page_token
+        elsewhere = await _refused(explain(matching_pb2.ExplainMatchRequest(
+            case_id=first_case + "-other", page_size=10, page_token=page.next_page_token), metadata=operator.metadata))
+        assert elsewhere.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in elsewhere.details()
         for caller, code in ((stranger, grpc.StatusCode.NOT_FOUND), (submitter, grpc.StatusCode.PERMISSION_DENIED)):
             refused = await _refused(matching_pb2_grpc.MatchingServiceStub(caller.channel).ExplainMatch(
                 matching_pb2.ExplainMatchRequest(case_id=first_case), metadata=caller.metadata))

@@ -3,19 +3,18 @@
 Cases are listed newest first, by (submitted_at, case_id). A page token is the
 last case a page showed, so the next page starts strictly after it: a case
 submitted meanwhile sorts before the token and never shifts the pages, and each
-listed case appears once. The token also carries a fingerprint of the filters it
-was given for; with other filters it is refused rather than misread.
+listed case appears once. The token is bound to the filters it was given for
+(secondlook.paging).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from secondlook import paging
 from secondlook.v1 import case_pb2, intake_pb2
 
 from .submission import IDENTIFIER_SYSTEM, MAX_IDENTIFIER_SYSTEM_CHARS
@@ -120,17 +119,17 @@ def parse_query(req: intake_pb2.ListCasesRequest, readable: frozenset[str]) -> t
 
 
 def page_token(query: CaseQuery, last_submitted_at: datetime, last_case_id: str) -> str:
-    body = {"v": 1, "f": query.fingerprint(), "at": last_submitted_at.isoformat(timespec="milliseconds"),
-            "id": last_case_id}
-    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+    return paging.page_token("ListCases", query.fingerprint(),
+                             [last_submitted_at.isoformat(timespec="milliseconds"), last_case_id])
 
 
 def _read_token(token: str, fingerprint: str) -> Cursor | None:
+    position = paging.read_page_token(token, "ListCases", fingerprint)
     try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if body.get("v") != 1 or body.get("f") != fingerprint or not isinstance(body.get("id"), str):
-            return None
-        at = datetime.fromisoformat(body["at"])
-        return Cursor(at if at.tzinfo else at.replace(tzinfo=timezone.utc), body["id"])
-    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        at, case_id = position
+        at = datetime.fromisoformat(at)
+    except (TypeError, ValueError):
         return None
+    if not isinstance(case_id, str):
+        return None
+    return Cursor(at if at.tzinfo else at.replace(tzinfo=timezone.utc), case_id)
