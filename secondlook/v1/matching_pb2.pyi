@@ -113,12 +113,14 @@ class UpsertSpecialistRequest(_message.Message):
     def __init__(self, specialist: _Optional[_Union[Specialist, _Mapping]] = ..., expected_version: _Optional[int] = ..., reactivate: _Optional[bool] = ...) -> None: ...
 
 class UpsertSpecialistResponse(_message.Message):
-    __slots__ = ("specialist", "created")
+    __slots__ = ("specialist", "created", "unchanged")
     SPECIALIST_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     specialist: Specialist
     created: bool
-    def __init__(self, specialist: _Optional[_Union[Specialist, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+    unchanged: bool
+    def __init__(self, specialist: _Optional[_Union[Specialist, _Mapping]] = ..., created: _Optional[bool] = ..., unchanged: _Optional[bool] = ...) -> None: ...
 
 class GetSpecialistRequest(_message.Message):
     __slots__ = ("specialist_id",)
@@ -282,11 +284,13 @@ class ImportSpecialistsRequest(_message.Message):
     def __init__(self, csv: _Optional[str] = ..., dry_run: _Optional[bool] = ..., fhir_bundle: _Optional[str] = ...) -> None: ...
 
 class ImportSpecialistsResponse(_message.Message):
-    __slots__ = ("rows", "created", "updated")
+    __slots__ = ("rows", "created", "updated", "unchanged")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     rows: int
     created: int
     updated: int
-    def __init__(self, rows: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ...) -> None: ...
+    unchanged: int
+    def __init__(self, rows: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ...) -> None: ...

@@ -161,7 +161,7 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
                 (f"specialist.{path}" if path != "expected_version" else path, rule) for path, rule in violations)))
         now = self._clock.now()
         try:
-            saved, created = await self._transact(
+            saved, created, changed = await self._transact(
                 lambda uow: usecases.upsert_specialist(uow, proposed, request.expected_version, now,
                                                        reactivate=request.reactivate))
         except usecases.VersionConflict as exc:
@@ -169,7 +169,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
             await context.abort(grpc.StatusCode.ABORTED,
                                 f"expected_version: the directory holds {held} of {proposed.specialist_id!r}; "
                                 "read it again")
-        return matching_pb2.UpsertSpecialistResponse(specialist=message_of(saved), created=created)
+        return matching_pb2.UpsertSpecialistResponse(specialist=message_of(saved), created=created,
+                                                     unchanged=not changed)
 
     async def GetSpecialist(self, request, context):
         await require_role(context, ROLE)
@@ -217,13 +218,12 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         if violations:  # the first ones named, the rest counted (field_violations)
             await context.abort_with_status(field_violations(*violations))
         try:
-            created, updated = await usecases.import_specialists(self._transact, proposed, self._clock.now(),
-                                                                 request.dry_run)
+            counts = await usecases.import_specialists(self._transact, proposed, self._clock.now(), request.dry_run)
         except usecases.VersionConflict:
             await context.abort(grpc.StatusCode.ABORTED, "a specialist changed while the import ran; send it again "
                                                          "(it upserts: rows already written are updated, not doubled)")
-        log.info("specialists_imported", rows=len(proposed), created=created, updated=updated, dry_run=request.dry_run)
-        return matching_pb2.ImportSpecialistsResponse(rows=len(proposed), created=created, updated=updated)
+        log.info("specialists_imported", rows=len(proposed), **counts._asdict(), dry_run=request.dry_run)
+        return matching_pb2.ImportSpecialistsResponse(rows=len(proposed), **counts._asdict())
 
     async def DeactivateSpecialist(self, request, context):
         await require_role(context, ROLE)

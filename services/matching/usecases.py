@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from secondlook.audit import Access, AuditTrail
 from secondlook.auth import Principal
@@ -22,6 +22,7 @@ from .domain.directory import (
     Contact,
     DirectoryQuery,
     Specialist,
+    changes_nothing,
     contact_for,
     deactivated,
     listed,
@@ -372,15 +373,22 @@ class VersionConflict(Exception):
         self.current = current
 
 
+class Upserted(NamedTuple):
+    specialist: Specialist  # as listed now
+    created: bool
+    changed: bool  # False: the directory held exactly this (no new version, nothing told)
+
+
 async def upsert_specialist(uow: UnitOfWork, proposed: Specialist, expected_version: int,
-                            now: datetime, quiet: bool = False, reactivate: bool = False) -> tuple[Specialist, bool]:
+                            now: datetime, quiet: bool = False, reactivate: bool = False) -> Upserted:
     """Creates or replaces a specialist (`expected_version` 0: whatever is there) and
-    tells the platform; returns the specialist as listed and whether it is new
-    (`quiet`: no log line of its own, an import logs one for the file)."""
+    tells the platform (`quiet`: no log line of its own, an import logs one for the file)."""
     current = await uow.directory.specialist(proposed.specialist_id)
     if expected_version and (current is None or current.version != expected_version):
         raise VersionConflict(current.version if current else 0)
     saved = listed(current, proposed, reactivate)
+    if changes_nothing(current, saved):
+        return Upserted(current, False, False)
     try:
         if not await uow.directory.save_specialist(saved, current):
             raise VersionConflict(-1)  # changed between the read and the write: read again
@@ -390,7 +398,7 @@ async def upsert_specialist(uow: UnitOfWork, proposed: Specialist, expected_vers
     if not quiet:
         log.info("specialist_listed", specialist_id=saved.specialist_id, version=saved.version,
                  created=current is None)
-    return saved, current is None
+    return Upserted(saved, current is None, True)
 
 
 async def deactivate_specialist(uow: UnitOfWork, specialist_id: str, now: datetime) -> Specialist:
@@ -480,20 +488,32 @@ async def explain_match(directory: MatchingRepository, everyone: Callable[[], Aw
 IMPORT_BATCH = 100  # specialists per transaction
 
 
+class Imported(NamedTuple):
+    created: int
+    updated: int
+    unchanged: int
+
+
 async def import_specialists(transact, proposed: list[Specialist], now: datetime,
-                             dry_run: bool = False) -> tuple[int, int]:
+                             dry_run: bool = False) -> Imported:
     """Upserts every specialist (`expected_version` 0), a batch per transaction, each
-    with its event; returns (created, updated). `dry_run` counts without writing."""
-    created = updated = 0
+    with its event; a row the directory already holds as it is changes nothing.
+    `dry_run` counts without writing."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
     for start in range(0, len(proposed), IMPORT_BATCH):
         batch = proposed[start:start + IMPORT_BATCH]
 
-        async def body(uow: UnitOfWork, batch=batch) -> list[bool]:
-            if dry_run:
-                return [await uow.directory.specialist(s.specialist_id) is None for s in batch]
-            return [(await upsert_specialist(uow, s, 0, now, quiet=True))[1] for s in batch]
+        async def body(uow: UnitOfWork, batch=batch) -> list[str]:
+            outcomes = []
+            for s in batch:
+                if dry_run:
+                    current = await uow.directory.specialist(s.specialist_id)
+                    created, changed = current is None, not changes_nothing(current, listed(current, s))
+                else:
+                    _, created, changed = await upsert_specialist(uow, s, 0, now, quiet=True)
+                outcomes.append("created" if created else "updated" if changed else "unchanged")
+            return outcomes
 
-        new = await transact(body)
-        created += sum(new)
-        updated += len(new) - sum(new)
-    return created, updated
+        for outcome in await transact(body):
+            counts[outcome] += 1
+    return Imported(**counts)

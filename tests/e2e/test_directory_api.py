@@ -95,6 +95,9 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         created = await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=_specialist()),
                                                    metadata=admin.metadata)
         assert created.created and created.specialist.version == 1 and created.specialist.free_slots == 2
+        again = await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=_specialist()),
+                                                 metadata=admin.metadata)
+        assert again.unchanged and not again.created and again.specialist.version == 1
         got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id="e2e-peds-cardio"),
                                             metadata=admin.metadata)
         assert got.licences[0].jurisdiction == WYOMING and got.active
@@ -204,10 +207,10 @@ async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(st
         assert (done.rows, done.created, done.updated) == (30, 30, 0)
         again = await directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=text),
                                                   metadata=admin.metadata)
-        assert (again.created, again.updated) == (0, 30)
+        assert (again.created, again.updated, again.unchanged) == (0, 0, 30)  # the same file: no new versions
         got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id=entries[0]["specialist_id"]),
                                             metadata=admin.metadata)
-        assert got.npi == entries[0]["npi"] and got.version == 2
+        assert got.npi == entries[0]["npi"] and got.version == 1
     finally:
         await admin.close()
 

@@ -80,18 +80,29 @@ def test_a_specialist_needs_a_specialty_a_licence_and_a_language(field):
 async def test_upsert_creates_then_replaces_keeping_the_slots_in_use_and_tells_the_platform():
     transact = matching_transact()
     proposed, _ = _validate(good(capacity=3))
-    created, is_new = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
-    assert is_new and created.version == 1 and created.free_slots == 3 and created.active
+    created, is_new, changed = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    assert is_new and changed and created.version == 1 and created.free_slots == 3 and created.active
     # Two offers hold slots; the admin lowers the capacity to 1: one over, until an opinion comes back.
     assert await transact(lambda uow: uow.directory.reserve("spec-new", "a1"))
     assert await transact(lambda uow: uow.directory.reserve("spec-new", "a2"))
     smaller, _ = _validate(good(capacity=1, accepting=False))
-    saved, is_new = await transact(lambda uow: usecases.upsert_specialist(uow, smaller, 1, NOW))
+    saved, is_new, _ = await transact(lambda uow: usecases.upsert_specialist(uow, smaller, 1, NOW))
     assert not is_new and saved.version == 2 and not saved.accepting
     assert transact.state.specialists["spec-new"].free_slots == -1
     changed = [e for e in transact.committed if e.type == "specialist.changed"]
     assert [(e.specialist_changed.version, e.specialist_changed.created) for e in changed] == [(1, True), (2, False)]
     assert changed[0].case_id == "spec-new" and changed[0].specialist_changed.jurisdictions == ["US-CA"]
+
+
+async def test_the_same_details_again_are_no_new_version_and_nothing_told():
+    transact = matching_transact()
+    proposed, _ = _validate(good(capacity=3))
+    await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    assert await transact(lambda uow: uow.directory.reserve("spec-new", "a1"))  # a slot in use: still the same
+    for expected in (0, 1):
+        again, is_new, changed = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, expected, NOW))
+        assert (again.version, again.free_slots, is_new, changed) == (1, 2, False, False)
+    assert [e.specialist_changed.version for e in transact.committed if e.type == "specialist.changed"] == [1]
 
 
 async def test_a_stale_expected_version_changes_nothing():
@@ -159,7 +170,7 @@ async def test_a_deactivated_specialist_stays_so_through_upserts_unless_reactiva
     proposed, _ = _validate(good())
     await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
     await transact(lambda uow: usecases.deactivate_specialist(uow, "spec-new", NOW))
-    again, _ = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
-    assert not again.active and again.version == 3
-    back, _ = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW, reactivate=True))
-    assert back.active and back.version == 4
+    again, _, changed = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    assert not again.active and again.version == 2 and not changed  # the same details: no new version
+    back, _, changed = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW, reactivate=True))
+    assert back.active and back.version == 3 and changed

@@ -3,6 +3,7 @@ UpsertSpecialist checks one; the file's shape errors named by row and column."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from secondlook import directorygen
@@ -55,11 +56,17 @@ async def test_an_import_creates_and_updates_in_batches_and_a_dry_run_writes_not
     proposed = [validate_specialist(msg, reference.taxonomy())[0] for _, msg in read_csv(write_csv(entries))[0]]
     transact = matching_transact()
     now = FakeClock().now()
-    assert await usecases.import_specialists(transact, proposed, now, dry_run=True) == (250, 0)
+    assert await usecases.import_specialists(transact, proposed, now, dry_run=True) == (250, 0, 0)
     assert transact.state.specialists == {} and transact.committed == []
-    assert await usecases.import_specialists(transact, proposed, now) == (250, 0)
+    assert await usecases.import_specialists(transact, proposed, now) == (250, 0, 0)
     assert transact.transactions == 3 + 3  # the dry run's and the import's batches of 100
-    assert await usecases.import_specialists(transact, proposed[:10], now) == (0, 10)
+    # The same file again changes nothing; ten rows with a new capacity are ten new versions.
+    assert await usecases.import_specialists(transact, proposed, now, dry_run=True) == (0, 0, 250)
+    assert await usecases.import_specialists(transact, proposed, now) == (0, 0, 250)
+    assert transact.state.specialists[proposed[0].specialist_id].version == 1
+    changed = [dataclasses.replace(s, capacity=s.capacity + 1) for s in proposed[:10]]
+    assert await usecases.import_specialists(transact, changed, now, dry_run=True) == (0, 10, 0)
+    assert await usecases.import_specialists(transact, changed, now) == (0, 10, 0)
     assert transact.state.specialists[proposed[0].specialist_id].version == 2
     assert len([e for e in transact.committed if e.type == "specialist.changed"]) == 260
 

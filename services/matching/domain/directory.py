@@ -117,6 +117,12 @@ def listed(current: Specialist | None, proposed: Specialist, reactivate: bool = 
                                version=current.version + 1)
 
 
+def changes_nothing(current: Specialist | None, saved: Specialist) -> bool:
+    """Whether `saved` (what `listed` made) is what the directory already holds, but for
+    its version: an upsert of the same details is no new version, and nothing to tell."""
+    return current is not None and dataclasses.replace(saved, version=current.version) == current
+
+
 def deactivated(current: Specialist) -> Specialist:
     return dataclasses.replace(current, active=False, version=current.version + 1)
 
