@@ -100,7 +100,7 @@ async def test_the_same_details_again_are_no_new_version_and_nothing_told():
     await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
     assert await transact(lambda uow: uow.directory.reserve("spec-new", "a1"))  # a slot in use: still the same
     for expected in (0, 1):
-        again, is_new, changed = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, expected, NOW))
+        again, is_new, changed = await transact(lambda uow, e=expected: usecases.upsert_specialist(uow, proposed, e, NOW))
         assert (again.version, again.free_slots, is_new, changed) == (1, 2, False, False)
     assert [e.specialist_changed.version for e in transact.committed if e.type == "specialist.changed"] == [1]
 
