@@ -69,6 +69,14 @@ def test_quiet_hours_across_the_nights_the_clocks_change(now, ends):
     assert found is None or found > _at(now)
 
 
+def test_an_end_the_clock_skips_is_read_as_rfc_5545_reads_it():
+    """22:00-02:30 in New York, the night 02:00 EST becomes 03:00 EDT: 02:30 is 03:30 EDT."""
+    gap = QuietHours(time(22, 0), time(2, 30), "America/New_York")
+    assert gap.ends_after(_at("2026-03-08T01:45-05:00")) == _at("2026-03-08T03:30-04:00")
+    assert gap.ends_after(_at("2026-03-08T03:15-04:00")) == _at("2026-03-08T03:30-04:00")
+    assert gap.ends_after(_at("2026-03-08T03:30-04:00")) is None
+
+
 def test_daytime_quiet_hours_do_not_wrap():
     lunch = QuietHours(time(12, 0), time(13, 0), "Europe/Madrid")
     assert lunch.ends_after(_at("2026-11-27T12:30+01:00")) == _at("2026-11-27T13:00+01:00")

@@ -48,7 +48,9 @@ class QuietHours:
     def ends_after(self, now: datetime) -> datetime | None:
         """When the quiet hours under way at `now` (aware) end, or None when it is not quiet.
         Compared as instants (UTC): two aware times in one zone compare by their wall
-        clocks, which repeat in the hour a clock goes back."""
+        clocks, which repeat in the hour a clock goes back. A wall time the clock skips
+        (02:30 on the spring-forward night) is read with the offset before the gap, as
+        RFC 5545 reads one: 03:30 the new time, as long a night as any other."""
         zone = ZoneInfo(self.time_zone)
         instant = now.astimezone(UTC)
         today = now.astimezone(zone).date()
