@@ -61,6 +61,17 @@ GRPC_LATENCY_SECONDS = Histogram(
     "gRPC call latency, by method.",
     ["service", "method"],
 )
+HTTP_REQUESTS = Counter(
+    "secondlook_http_requests_total",
+    "HTTP requests handled (intake's FHIR endpoint), by route and status code; \"unmatched\" for any "
+    "path or method the endpoint does not serve.",
+    ["service", "route", "code"],
+)
+HTTP_LATENCY_SECONDS = Histogram(
+    "secondlook_http_latency_seconds",
+    "HTTP request latency (intake's FHIR endpoint), by route.",
+    ["service", "route"],
+)
 DELIVERY_ATTEMPTS = Counter(
     "secondlook_delivery_attempts_total",
     "Notice delivery attempts, by channel and outcome (delivered, retrying, dead, cancelled, skipped, "

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from aiohttp import web
 
+from secondlook import metrics
 from secondlook.auth import AuthError, Principal, TokenVerifier
 from secondlook.clock import Clock
 from secondlook.events import new_traceparent, trace_id_of
@@ -82,6 +84,28 @@ async def _outcomes(request: web.Request, handler):
             diagnostics = exc.reason
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return _fhir(exc.status, outcome_of(_HTTP_CODES.get(exc.status, "processing"), diagnostics), headers)
+
+
+@web.middleware
+async def _measured(request: web.Request, handler):
+    """Requests and latency by route (its template, never a case id) and status code."""
+    started = time.perf_counter()
+    resource = request.match_info.route.resource
+    route = f"{request.method} {resource.canonical}" if resource is not None else "unmatched"
+    code = 500
+    try:
+        response = await handler(request)
+        code = response.status
+        return response
+    except web.HTTPException as exc:
+        code = exc.status
+        raise
+    except asyncio.CancelledError:
+        code = 499  # the client went away first (nginx's code for it)
+        raise
+    finally:
+        metrics.HTTP_REQUESTS.labels("intake", route, str(code)).inc()
+        metrics.HTTP_LATENCY_SECONDS.labels("intake", route).observe(time.perf_counter() - started)
 
 
 async def _body(request: web.Request) -> bytes:
@@ -226,7 +250,7 @@ async def _unnamed(request: web.Request, response: web.StreamResponse) -> None:
 def make_fhir_app(transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
                   verifier: TokenVerifier, stuck_after: float, *, max_body: int = MAX_BODY) -> web.Application:
     api = FhirApi(transact, reader, audit, clock, verifier, stuck_after)
-    app = web.Application(client_max_size=max_body, middlewares=[_outcomes])
+    app = web.Application(client_max_size=max_body, middlewares=[_measured, _outcomes])
     app[MAX_BODY_KEY] = max_body
     app.on_response_prepare.append(_unnamed)
     app.add_routes([

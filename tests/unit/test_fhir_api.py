@@ -218,3 +218,25 @@ async def test_junk_never_gets_a_5xx_and_a_refusal_stores_nothing(fhir):
             assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"]
             assert len(fhir.transact.state.cases) == before
     assert {400, 422} <= statuses  # the junk reached both the parser and the rules
+
+
+def _count(route: str, code: str) -> float:
+    from prometheus_client import REGISTRY
+    return REGISTRY.get_sample_value("secondlook_http_requests_total",
+                                     {"service": "intake", "route": route, "code": code}) or 0.0
+
+
+async def test_requests_are_counted_by_route_template_and_status_never_by_id(fhir):
+    submitted, read, unknown = (_count("POST /fhir/Bundle", "201"), _count("GET /fhir/ServiceRequest/{id}", "404"),
+                                _count("unmatched", "404"))
+    await _post(fhir, BUNDLE)
+    missing = await fhir.client.get("/fhir/ServiceRequest/case-nobody", headers=fhir.auth())
+    assert missing.status == 404
+    assert (await fhir.client.request("PATCH", "/fhir/anything-else")).status == 404
+    assert _count("POST /fhir/Bundle", "201") == submitted + 1
+    assert _count("GET /fhir/ServiceRequest/{id}", "404") == read + 1
+    assert _count("unmatched", "404") == unknown + 1
+    from prometheus_client import REGISTRY
+    routes = {s.labels["route"] for m in REGISTRY.collect() if m.name == "secondlook_http_requests"
+              for s in m.samples if "route" in s.labels}
+    assert not [r for r in routes if "case-nobody" in r or "anything-else" in r]
