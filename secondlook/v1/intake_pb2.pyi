@@ -112,7 +112,7 @@ class GetCaseForReviewRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
 
 class CaseForReview(_message.Message):
-    __slots__ = ("case_id", "kind", "urgency", "jurisdiction", "language", "patient_sex", "patient_age_years", "diagnosis", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested", "status", "info_requests", "requested_services")
+    __slots__ = ("case_id", "kind", "urgency", "jurisdiction", "language", "patient_sex", "patient_age_years", "diagnosis", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested", "status", "info_requests", "requested_services", "prior_auth_decision")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     URGENCY_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +130,7 @@ class CaseForReview(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     INFO_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_SERVICES_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_AUTH_DECISION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     kind: _case_pb2.CaseKind
     urgency: _case_pb2.Urgency
@@ -147,7 +148,8 @@ class CaseForReview(_message.Message):
     status: _case_pb2.CaseStatus
     info_requests: _containers.RepeatedCompositeFieldContainer[InfoRequest]
     requested_services: _containers.RepeatedCompositeFieldContainer[_case_pb2.RequestedService]
-    def __init__(self, case_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., patient_sex: _Optional[_Union[AdministrativeSex, str]] = ..., patient_age_years: _Optional[int] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., requested_services: _Optional[_Iterable[_Union[_case_pb2.RequestedService, _Mapping]]] = ...) -> None: ...
+    prior_auth_decision: PriorAuthDecision
+    def __init__(self, case_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., patient_sex: _Optional[_Union[AdministrativeSex, str]] = ..., patient_age_years: _Optional[int] = ..., diagnosis: _Optional[_Union[Diagnosis, _Mapping]] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., requested_services: _Optional[_Iterable[_Union[_case_pb2.RequestedService, _Mapping]]] = ..., prior_auth_decision: _Optional[_Union[PriorAuthDecision, _Mapping]] = ...) -> None: ...
 
 class AddDocumentsRequest(_message.Message):
     __slots__ = ("case_id", "attachments")

@@ -134,7 +134,7 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
     whole = intake_pb2.Case()
     _add_content(whole, content)
     whole.first_opinion.physician.ClearField("email")  # a contact detail: not the reviewer's
-    return intake_pb2.CaseForReview(
+    msg = intake_pb2.CaseForReview(
         case_id=case.case_id, kind=case.kind, urgency=case.urgency, jurisdiction=case.jurisdiction,
         language=case.language, patient_sex=content.patient.sex,
         patient_age_years=age_on(content.patient.birth_date, day),
@@ -146,6 +146,9 @@ def review_message(case: Case, day: date, specialist_id: str) -> intake_pb2.Case
                        if r.specialist_id == specialist_id and r.request_id in confirmed_requests(case)],
         requested_services=[requested_service(i) for i in content.prior_auth.items] if content.prior_auth else [],
     )
+    if (decision := confirmed_decision(case)) is not None:
+        msg.prior_auth_decision.CopyFrom(decision_message(decision))
+    return msg
 
 
 def contacts_message(case: Case, channels: tuple[str, ...] = ("email",)) -> intake_pb2.Contacts:

@@ -269,7 +269,8 @@ async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, p
         return None
     if case is not None:
         parts = REVIEW_PARTS + (("info_requests",) if case.info_requests else ()) + \
-            (("prior_auth",) if case.kind == CaseKind.CASE_KIND_PRIOR_AUTH else ())
+            (("prior_auth",) if case.kind == CaseKind.CASE_KIND_PRIOR_AUTH else ()) + \
+            (("prior_auth_decision",) if cases.confirmed_decision(case) is not None else ())
         access = _access(principal, "GetCaseForReview", case, clock.now(), parts)
         await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
     return case

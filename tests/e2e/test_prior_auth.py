@@ -202,6 +202,11 @@ async def test_a_pas_request_is_decided_by_a_qualified_reviewer_and_the_claim_re
         assert answered["entry"][0]["resource"] == claim_response  # the same ClaimResponse
         status, _ = await post(base, settings, "$inquire", inquiry, tenant="another-payer")
         assert status == 404
+        # The reviewer reads back the decision that stands (to amend it on appeal).
+        standing = (await surgeon.GetAssignment(req, metadata=surgeon_authed.metadata)).case.prior_auth_decision
+        assert [(d.item_key, d.action) for d in standing.decisions] == [
+            (items[0], case_pb2.ITEM_ACTION_APPROVE), (items[1], case_pb2.ITEM_ACTION_DENY)]
+        assert standing.decisions[1].patient_text == deny.patient_text
 
         # The rheumatologist was never offered it.
         theirs = await rheum.ListAssignments(review_pb2.ListAssignmentsRequest(), metadata=rheum_authed.metadata)

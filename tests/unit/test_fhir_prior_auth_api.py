@@ -270,7 +270,17 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     assert len(fhir.transact.state.cases[case.case_id].prior_auth_decisions) == 1
     _, pended = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
     assert set(_actions(pended)) == {"A4"}  # kept, not announced: never shown
+    from datetime import date
+
+    from services.intake.messages import review_message
+    for_review = lambda: review_message(fhir.transact.state.cases[case.case_id], date(2026, 11, 27),  # noqa: E731
+                                        "spec-1")
+    assert not for_review().HasField("prior_auth_decision")  # nor to the reviewer
     await announce("d1", items)
+    standing = for_review().prior_auth_decision  # the reviewer reads back what stands
+    assert standing.decision_id == "d1" and [(d.item_key, d.action) for d in standing.decisions[:2]] == [
+        (first.key, case_pb2.ITEM_ACTION_APPROVE), (second.key, case_pb2.ITEM_ACTION_DENY)]
+    assert standing.decisions[1].patient_text == "Try therapy first."
     assert counted("partially_approved") == before[0] + 1 and timed() == before[2] + 1  # the payer's figures
     _, answered = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
     found = _review_actions(answered)
@@ -291,6 +301,7 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     stored = fhir.transact.state.cases[case.case_id]
     assert [d.decision_id for d in confirmed_decisions(stored)] == ["d1", "d2"]
     assert confirmed_decisions(stored)[-1].amendment_reason == "Appeal: six weeks of therapy documented."
+    assert for_review().prior_auth_decision.decision_id == "d2"
     # Calls whose move in review lost a race leave decisions kept and never announced: only
     # those since the last announced one count against the limit, so they never lock the
     # request out of its next amendment.
