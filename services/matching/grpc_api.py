@@ -23,7 +23,7 @@ from .domain.csvimport import read_csv
 from .domain.directory import CONTACT_CHANNELS, Affiliation, DirectoryQuery, Specialist
 from .domain.fhirimport import read_fhir
 from .domain.matcher import Verdict
-from .domain.registration import SPECIALIST_ID, validate_specialist
+from .domain.registration import SPECIALIST_ID, npi_held_elsewhere, validate_specialist
 from .repository import MatchingRepository
 
 log = get_logger(__name__)
@@ -81,9 +81,10 @@ def _verdict(v: Verdict, rank: int, chosen: bool) -> matching_pb2.SpecialistVerd
     return msg
 
 
-def _read_import(request: matching_pb2.ImportSpecialistsRequest,
-                 taxonomy: Collection[str]) -> tuple[list[Specialist], list[tuple[str, str]]]:
-    """The specialists a file proposes, checked as UpsertSpecialist checks one, and every violation."""
+def _read_import(request: matching_pb2.ImportSpecialistsRequest, taxonomy: Collection[str]
+                 ) -> tuple[list[Specialist], list[tuple[str, str]], dict[str, str]]:
+    """The specialists a file proposes, checked as UpsertSpecialist checks one, every
+    violation, and where in the file each specialist id is (`rows[7]`)."""
     rows, violations = read_fhir(request.fhir_bundle) if request.fhir_bundle else read_csv(request.csv)
     proposed, first_row, first_npi = [], {}, {}
     for where, msg in rows:
@@ -99,7 +100,7 @@ def _read_import(request: matching_pb2.ImportSpecialistsRequest,
                                                "one NPI is one person"))
         if entity is not None:
             proposed.append(entity)
-    return proposed, violations
+    return proposed, violations, first_row
 
 
 class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
@@ -159,6 +160,10 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         if violations:
             await context.abort_with_status(field_violations(*(
                 (f"specialist.{path}" if path != "expected_version" else path, rule) for path, rule in violations)))
+        if held := npi_held_elsewhere([proposed], await self._everyone()):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"specialist.npi: is the NPI of listed specialist {held[proposed.specialist_id]!r}: "
+                                "one NPI is one person (update that specialist, or deactivate it first)")
         now = self._clock.now()
         try:
             saved, created, changed = await self._transact(
@@ -214,7 +219,11 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         if request.csv and request.fhir_bundle:
             await context.abort_with_status(field_violations(("fhir_bundle", "send either csv or fhir_bundle")))
         # Reading and checking 20,000 rows takes seconds: off the event loop, which serves everyone else.
-        proposed, violations = await asyncio.to_thread(_read_import, request, self._taxonomy)
+        proposed, violations, row_of = await asyncio.to_thread(_read_import, request, self._taxonomy)
+        held = npi_held_elsewhere(proposed, await self._everyone())
+        violations += [(f"{row_of[s.specialist_id]}.npi", f"is the NPI of listed specialist {held[s.specialist_id]!r}:"
+                                                          " one NPI is one person")
+                       for s in proposed if s.specialist_id in held]
         if violations:  # the first ones named, the rest counted (field_violations)
             await context.abort_with_status(field_violations(*violations))
         try:

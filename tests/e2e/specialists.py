@@ -3,12 +3,21 @@ place of each test's choosing, so that only the test's specialists fit its cases
 
 from __future__ import annotations
 
+import hashlib
+
 from devstack import clients
+from secondlook.directorygen import npi_with_check_digit
 from secondlook.v1 import case_pb2, matching_pb2, review_pb2
 from tests.conftest import Pending, eventually
 
 PEDIATRIC_CARDIOLOGY = "2080P0202X"
 DIAGNOSIS = "Q21.1"  # mapped to PEDIATRIC_CARDIOLOGY
+
+
+def npi_of(specialist_id: str) -> str:
+    """A valid NPI of the test's own: one NPI is one person in the directory."""
+    digits = int.from_bytes(hashlib.sha256(specialist_id.encode()).digest()[:8]) % 10**8
+    return npi_with_check_digit(f"1{digits:08d}")
 
 
 async def list_specialists(directory, admin, place: str, *specialists: tuple[str, float, str],
@@ -17,7 +26,7 @@ async def list_specialists(directory, admin, place: str, *specialists: tuple[str
     `phone`, reachable for notices: that number and the e-mail `<id>@reviewers.example`."""
     for sid, quality, org in specialists:
         msg = matching_pb2.Specialist(
-            specialist_id=sid, npi="1234567893", display_name=f"Dr. {sid} (synthetic)",
+            specialist_id=sid, npi=npi_of(sid), display_name=f"Dr. {sid} (synthetic)",
             specialties=[PEDIATRIC_CARDIOLOGY], licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
             certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY,
                                                        expires="2099-12-31")],

@@ -21,6 +21,7 @@ from services.matching.domain.csvimport import write_csv
 from services.matching.domain.fhirimport import write_fhir
 from services.topology import PRODUCES
 from tests.conftest import Pending, eventually
+from tests.e2e.specialists import npi_of
 from tests.integration.kafka_reader import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -30,8 +31,9 @@ PEDIATRIC_CARDIOLOGY, WYOMING = "2080P0202X", "US-WY"
 
 
 def _specialist(**changes) -> matching_pb2.Specialist:
+    sid = changes.get("specialist_id", "e2e-peds-cardio")
     msg = matching_pb2.Specialist(
-        specialist_id="e2e-peds-cardio", npi="1234567893", display_name="Dr. Kit Synth (synthetic)",
+        specialist_id=sid, npi=npi_of(sid), display_name="Dr. Kit Synth (synthetic)",
         specialties=[PEDIATRIC_CARDIOLOGY],
         licences=[matching_pb2.Licence(jurisdiction=WYOMING, expires="2099-12-31")],
         certifications=[matching_pb2.Certification(board="ABP", specialty=PEDIATRIC_CARDIOLOGY, expires="2099-12-31")],
@@ -98,6 +100,12 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         again = await directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=_specialist()),
                                                  metadata=admin.metadata)
         assert again.unchanged and not again.created and again.specialist.version == 1
+        twin = _specialist(specialist_id="e2e-peds-twin")
+        twin.npi = created.specialist.npi
+        error = await _refused(directory.UpsertSpecialist(matching_pb2.UpsertSpecialistRequest(specialist=twin),
+                                                          metadata=admin.metadata))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error.details().startswith("specialist.npi: ") and "'e2e-peds-cardio'" in error.details()
         got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id="e2e-peds-cardio"),
                                             metadata=admin.metadata)
         assert got.licences[0].jurisdiction == WYOMING and got.active
@@ -208,6 +216,14 @@ async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(st
         again = await directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=text),
                                                   metadata=admin.metadata)
         assert (again.created, again.updated, again.unchanged) == (0, 0, 30)  # the same file: no new versions
+        # A later file may not give a listed person's NPI to another id either.
+        twin = write_csv([{**entries[1], "specialist_id": "csv-twin"}])
+        error = await _refused(directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=twin),
+                                                           metadata=admin.metadata))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert rpc_status.from_call(error).details[0].Unpack(details)
+        assert [(v.field, entries[1]["specialist_id"] in v.description) for v in details.field_violations] == [
+            ("rows[2].npi", True)]
         got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id=entries[0]["specialist_id"]),
                                             metadata=admin.metadata)
         assert got.npi == entries[0]["npi"] and got.version == 1
@@ -267,7 +283,7 @@ async def test_a_conflicted_specialist_is_never_offered_the_case(stack, stack_se
             ("vt-first-opinion", dict(npi=first_npi, quality=1.0)),
             ("vt-colleague", dict(quality=1.0, affiliations=[matching_pb2.DirectoryOrganization(
                 organization_id="org-bayview", name=first_org.upper())])),
-            ("vt-independent", dict(npi="1077844839", quality=0.5, turnaround_days=6.0)),
+            ("vt-independent", dict(quality=0.5, turnaround_days=6.0)),
         ):
             msg = _specialist(specialist_id=sid, **{k: v for k, v in changes.items() if k != "affiliations"})
             msg.ClearField("licences")

@@ -23,7 +23,7 @@ from devstack.receiver import WebhookReceiver
 from secondlook.auth import mint_token
 from secondlook.v1 import case_pb2, intake_pb2, matching_pb2, notify_pb2, review_pb2
 from tests.conftest import Pending, eventually
-from tests.e2e.specialists import offer_of
+from tests.e2e.specialists import npi_of, offer_of
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +89,7 @@ async def list_orthopaedics(directory, admin, place: str, *people: tuple[str, st
     """Specialists (id, specialty, quality) who take prior authorizations in `place`."""
     for sid, specialty, quality in people:
         msg = matching_pb2.Specialist(
-            specialist_id=sid, npi="1234567893", display_name=f"Dr. {sid} (synthetic)", specialties=[specialty],
+            specialist_id=sid, npi=npi_of(sid), display_name=f"Dr. {sid} (synthetic)", specialties=[specialty],
             licences=[matching_pb2.Licence(jurisdiction=place, expires="2099-12-31")],
             certifications=[matching_pb2.Certification(board="ABOS", specialty=specialty, expires="2099-12-31")],
             languages=["en"], capacity=3, accepting=True, turnaround_days=2.0, quality=quality,

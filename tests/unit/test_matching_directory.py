@@ -174,3 +174,17 @@ async def test_a_deactivated_specialist_stays_so_through_upserts_unless_reactiva
     assert not again.active and again.version == 2 and not changed  # the same details: no new version
     back, _, changed = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW, reactivate=True))
     assert back.active and back.version == 3 and changed
+
+
+def test_an_npi_an_active_specialist_holds_is_nobody_elses():
+    import dataclasses
+
+    from services.matching.domain.registration import npi_held_elsewhere
+    listed_one, _ = _validate(good(specialist_id="dr-a"))
+    other = dataclasses.replace(listed_one, specialist_id="dr-b")
+    assert npi_held_elsewhere([other], [listed_one]) == {"dr-b": "dr-a"}
+    assert npi_held_elsewhere([listed_one], [listed_one]) == {}  # their own, again
+    assert npi_held_elsewhere([other], [dataclasses.replace(listed_one, active=False)]) == {}  # never offered again
+    # A file that moves the NPI from dr-a to dr-b, and gives dr-a another, is one person each.
+    moved = dataclasses.replace(listed_one, npi="1245319599")
+    assert npi_held_elsewhere([other, moved], [listed_one]) == {}

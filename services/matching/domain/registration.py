@@ -163,3 +163,15 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
         out_of_office=tuple(absences), case_kinds=kinds, turnaround_days=turnaround, quality=quality,
         email=email, phone=phone, notice_language=notice_language,
     ), []
+
+
+def npi_held_elsewhere(proposed: Collection[Specialist], listed: Collection[Specialist]) -> dict[str, str]:
+    """For each proposed specialist whose NPI an active specialist of the directory
+    holds under another id, that id (by the proposed id). One NPI is one person: two
+    ids would double their capacity and could seat them twice on a panel. The ids
+    proposed are left out of the holders, as their NPIs are the ones proposed now; a
+    deactivated holder is never offered again, so re-listing under a new id is allowed."""
+    replaced = {s.specialist_id for s in proposed}
+    holders = {s.npi: s.specialist_id for s in listed
+               if s.active and s.npi and s.specialist_id not in replaced}
+    return {s.specialist_id: holders[s.npi] for s in proposed if s.npi in holders}
