@@ -4,19 +4,14 @@ reflection, and the interceptors (metrics, store outages, auth, the request edge
 from __future__ import annotations
 
 import time
-import traceback
-import uuid
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from pymongo.errors import ConnectionFailure, PyMongoError
 
-from secondlook import metrics
+from secondlook import failures, metrics
 from secondlook.auth import AuthInterceptor, TokenVerifier
-from secondlook.consumer import StoreUnavailable
 from secondlook.edge import EdgeInterceptor
 from secondlook.logging import get_logger
 from secondlook.settings import Settings
@@ -56,44 +51,16 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-STORE_DOWN = "the store cannot be reached: try again shortly"
-STORE_BUSY = "the store could not complete the request: try again shortly"
-
-
-def _retryable_store_error(exc: BaseException) -> bool:
-    """A store error the driver itself calls transient (a write conflict, a primary
-    stepping down, a lost connection): the same call may well succeed again."""
-    return isinstance(exc, PyMongoError) and (
-        exc.has_error_label("TransientTransactionError") or exc.has_error_label("RetryableWriteError"))
-
-
-# The project's packages, side by side in a checkout and in site-packages alike (tests:
-# where the tests' own handlers are).
-_OURS = tuple(str(Path(__file__).parent.parent / name) + "/" for name in ("secondlook", "services", "tests"))
-
-
-def _where(exc: Exception) -> str | None:
-    """file:line of the project's own innermost frame (a library's says little)."""
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
-    ours = [f for f in frames if f.filename.startswith(_OURS)]
-    frame = (ours or frames or [None])[-1]
-    return f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}" if frame else None
-
-
 def _failure_code(exc: Exception, method: str) -> tuple[grpc.StatusCode, str]:
-    """The status and message a call that raised `exc` answers with. Never the
-    exception's own text: a store's or library's message may quote the request's
-    values (a duplicate key names it), and says nothing a client can act on."""
-    if isinstance(exc, ConnectionFailure | StoreUnavailable):
-        return grpc.StatusCode.UNAVAILABLE, STORE_DOWN
-    if _retryable_store_error(exc):
-        return grpc.StatusCode.UNAVAILABLE, STORE_BUSY
-    reference = uuid.uuid4().hex[:12]
+    """The status and message a call that raised `exc` answers with (secondlook.failures)."""
+    if (told := failures.outage(exc)) is not None:
+        return grpc.StatusCode.UNAVAILABLE, told
+    reference = failures.new_reference()
     # A call to another service that failed: `at` names the call, its code why.
     downstream = {"downstream_code": exc.code().name} if isinstance(exc, grpc.aio.AioRpcError) else {}
-    log.error("grpc_call_failed", method=method, error=type(exc).__name__, reference=reference, at=_where(exc),
-              **downstream)
-    return grpc.StatusCode.INTERNAL, f"internal error, reference {reference}: operations can look it up in the logs"
+    log.error("grpc_call_failed", method=method, error=type(exc).__name__, reference=reference,
+              at=failures.where(exc), **downstream)
+    return grpc.StatusCode.INTERNAL, failures.internal_error(reference)
 
 
 class OutageInterceptor(grpc.aio.ServerInterceptor):

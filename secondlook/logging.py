@@ -47,11 +47,30 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processor=structlog.processors.JSONRenderer(), foreign_pre_chain=[*shared, named]
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _exception_named,
+                        structlog.processors.JSONRenderer()],
+            foreign_pre_chain=[*shared, named],
         )
     )
+
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.WARNING))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def _exception_named(_logger, _method, event: dict) -> dict:
+    """A library's line logged with an exception (aiohttp's "Error handling request")
+    names its type and the project's innermost frame, not a traceback: an exception's
+    text may quote a request's values."""
+    exc_info = event.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[1] is not None:
+        from secondlook.failures import where  # the failures module logs through this one
+        event.setdefault("error", exc_info[0].__name__)
+        event.setdefault("at", where(exc_info[1]))
+    return event

@@ -27,7 +27,7 @@ import time
 
 from aiohttp import web
 
-from secondlook import metrics
+from secondlook import failures, metrics
 from secondlook.auth import AuthError, Principal, TokenVerifier
 from secondlook.clock import Clock
 from secondlook.events import new_traceparent, trace_id_of
@@ -69,7 +69,9 @@ _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "
 
 @web.middleware
 async def _outcomes(request: web.Request, handler):
-    """aiohttp's own refusals (unknown path, body too large, ...) as OperationOutcomes."""
+    """aiohttp's own refusals (unknown path, body too large, ...) and failures as
+    OperationOutcomes: the store away is 503 `transient` (retry), anything else 500
+    `exception` with the reference of its log line (secondlook.failures)."""
     try:
         return await handler(request)
     except _Refused as refused:
@@ -84,6 +86,14 @@ async def _outcomes(request: web.Request, handler):
             diagnostics = exc.reason
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return _fhir(exc.status, outcome_of(_HTTP_CODES.get(exc.status, "processing"), diagnostics), headers)
+    except Exception as exc:
+        if (told := failures.outage(exc)) is not None:
+            return _fhir(503, outcome_of("transient", told), {"Retry-After": str(failures.RETRY_AFTER_SECONDS)})
+        reference = failures.new_reference()
+        resource = request.match_info.route.resource
+        log.error("http_request_failed", route=resource.canonical if resource is not None else "unmatched",
+                  error=type(exc).__name__, reference=reference, at=failures.where(exc))
+        return _fhir(500, outcome_of("exception", failures.internal_error(reference)))
 
 
 @web.middleware

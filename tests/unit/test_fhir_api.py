@@ -240,3 +240,36 @@ async def test_requests_are_counted_by_route_template_and_status_never_by_id(fhi
     routes = {s.labels["route"] for m in REGISTRY.collect() if m.name == "secondlook_http_requests"
               for s in m.samples if "route" in s.labels}
     assert not [r for r in routes if "case-nobody" in r or "anything-else" in r]
+
+
+@pytest.mark.parametrize("failure, status, code", [
+    (lambda: __import__("pymongo.errors").errors.AutoReconnect("connection closed"), 503, "transient"),
+    (lambda: __import__("pymongo.errors").errors.ServerSelectionTimeoutError("no primary"), 503, "transient"),
+    (lambda: RuntimeError("a bug quoting SMITH"), 500, "exception"),
+])
+async def test_a_store_outage_is_503_to_retry_and_a_bug_500_with_a_reference_both_as_outcomes(
+        settings, failure, status, code):
+    from structlog.testing import capture_logs
+    transact = intake_transact()
+
+    async def failing(*args, **kwargs):
+        raise failure()
+
+    app = make_fhir_app(failing, InMemoryCaseReader(transact), RecordedAccesses(), FakeClock(),
+                        TokenVerifier(settings), 30.0)
+    token = mint_token(settings, subject="coordinator", tenant="t1", roles=["submitter"])
+    async with TestClient(TestServer(app)) as client:
+        with capture_logs() as logs:
+            response = await client.post("/fhir/Bundle", data=json.dumps(BUNDLE).encode(),
+                                         headers={**FHIR_JSON, "Authorization": f"Bearer {token}"})
+            body = await response.json(content_type=None)
+    assert response.status == status and response.content_type == "application/fhir+json"
+    assert _issue(body)[0] == code and "SMITH" not in json.dumps(body)
+    if status == 503:
+        assert response.headers["Retry-After"] == "5" and "try again" in body["issue"][0]["diagnostics"]
+    else:
+        reference = body["issue"][0]["diagnostics"].split("reference ")[1].split(":")[0]
+        [logged] = [e for e in logs if e.get("reference") == reference]
+        assert (logged["event"], logged["route"], logged["error"]) == ("http_request_failed", "/fhir/Bundle",
+                                                                       "RuntimeError")
+        assert logged["at"].startswith("unit/test_fhir_api.py:") and "SMITH" not in str(logged)

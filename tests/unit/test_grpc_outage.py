@@ -12,7 +12,8 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, ServerSelectionT
 from structlog.testing import capture_logs
 
 from secondlook.consumer import StoreUnavailable
-from secondlook.grpcserver import STORE_BUSY, STORE_DOWN, OutageInterceptor
+from secondlook.failures import STORE_BUSY, STORE_DOWN
+from secondlook.grpcserver import OutageInterceptor
 
 
 class Aborted(Exception):

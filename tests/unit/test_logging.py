@@ -22,3 +22,24 @@ def test_every_line_is_json_and_names_its_service_also_a_librarys_from_its_own_t
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(line["event"], line["service"]) for line in lines] == [("ours", "intake"), ("Heartbeat failed", "intake")]
     assert lines[1]["level"] == "warning" and lines[0]["case_id"] == "c1"
+
+
+EXCEPTION_SCRIPT = """
+import logging
+from secondlook.logging import configure_logging
+configure_logging("intake")
+def handle():
+    raise ValueError("Jane Canary-Doe, born 1970-01-01")
+try:
+    handle()
+except ValueError:
+    logging.getLogger("aiohttp.server").exception("Error handling request")
+"""
+
+
+def test_a_librarys_line_with_an_exception_names_its_type_and_frame_never_its_text():
+    out = subprocess.run([sys.executable, "-c", EXCEPTION_SCRIPT], capture_output=True, text=True, timeout=60,
+                         check=True)
+    [line] = [json.loads(line) for line in out.stdout.splitlines()]
+    assert (line["event"], line["error"], line["level"]) == ("Error handling request", "ValueError", "error")
+    assert line["at"].endswith(":6") and "Canary" not in out.stdout and "traceback" not in out.stdout
