@@ -59,15 +59,10 @@ class CaseChanges(Protocol):
     def unsubscribe(self, key: str, watcher) -> None: ...
 
 
-# The parts of a case an access can read or change, as the audit names them.
-CONTENT_PARTS = ("patient", "diagnoses", "first_opinion", "clinical_question", "attachments", "consent",
-                 "withdrawal")
-
-
 def _access(principal: Principal, method: str, case: Case, now: datetime,
             fields: tuple[str, ...] | None = None) -> Access:
-    if fields is None:  # the whole case
-        fields = CONTENT_PARTS + (("prior_auth",) if case.kind == CaseKind.CASE_KIND_PRIOR_AUTH else ())
+    if fields is None:  # the whole case: the parts it holds
+        fields = cases.parts_shown(case)
     return Access(tenant_id=case.tenant_id, subject=principal.subject, roles=tuple(sorted(principal.roles)),
                   method=method, case_id=case.case_id, fields=fields, at=now)
 
@@ -108,8 +103,11 @@ async def submit_prior_auth(transact: Transact, reader: CaseReader, audit: Audit
     valid, violations = validate_prior_auth(request, now)
     if valid is None:
         raise InvalidSubmission(violations)
-    return await _submit(transact, reader, audit, valid, now, principal=principal, traceparent=traceparent,
-                         stuck_after=stuck_after, method="Claim/$submit")
+    case, created = await _submit(transact, reader, audit, valid, now, principal=principal, traceparent=traceparent,
+                                  stuck_after=stuck_after, method="Claim/$submit")
+    if not created and cases.confirmed_decision(case) is not None:  # a resubmission answers with the decision
+        await audit.record(_access(principal, "Claim/$submit", case, now, ("prior_auth_decision",)))
+    return case, created
 
 
 async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, valid: ValidSubmission, now: datetime,
@@ -408,7 +406,8 @@ async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock
     if not found:
         return None
     case = found[-1]
-    await audit.record(_access(principal, "Claim/$inquire", case, clock.now(), fields=("patient", "prior_auth")))
+    shown = ("patient", "prior_auth") + (("prior_auth_decision",) if cases.confirmed_decision(case) else ())
+    await audit.record(_access(principal, "Claim/$inquire", case, clock.now(), fields=shown))
     return case
 
 
@@ -427,8 +426,9 @@ async def list_cases(reader: CaseReader, audit: AuditTrail, clock: Clock, princi
     page, more = found[:query.page_size], len(found) > query.page_size
     if query.full or query.patient is not None:  # PHI read, or a patient's cases found by their identifier
         now = clock.now()
-        fields = CONTENT_PARTS if query.full else ("patient.identifiers",)
-        await asyncio.gather(*(audit.record(_access(principal, "ListCases", case, now, fields)) for case in page))
+        await asyncio.gather(*(audit.record(_access(principal, "ListCases", case, now,
+                                                    None if query.full else ("patient.identifiers",)))
+                               for case in page))
     token = listing.page_token(query, page[-1].submitted_at, page[-1].case_id) if more else ""
     return page, token
 

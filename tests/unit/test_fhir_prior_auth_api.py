@@ -288,6 +288,12 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     assert "No conservative therapy" in found[1][2]
     _, resubmitted = await _post(fhir, bundle)  # a resubmission answers as it stands too
     assert _review_actions(resubmitted) == found
+    # Each answer that showed the decision is in the audit, naming it; the submission
+    # itself named what a payer's request holds (no consent, question or attachments).
+    fields = [(a.method, a.fields) for a in fhir.audit.accesses]
+    assert fields[0] == ("Claim/$submit", ("patient", "diagnoses", "first_opinion", "prior_auth"))
+    assert fields[-2:] == [("Claim/$inquire", ("patient", "prior_auth", "prior_auth_decision")),
+                           ("Claim/$submit", ("prior_auth_decision",))]
     with pytest.raises(NotDecidable, match="decided already"):
         await record("d2")
     # An amendment (on appeal): kept with its reason, standing once review announces it.

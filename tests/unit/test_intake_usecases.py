@@ -59,6 +59,9 @@ async def test_writing_and_reading_a_cases_phi_is_recorded_but_a_refused_read_is
     assert [(a.method, a.subject, a.tenant_id, a.case_id) for a in audit.accesses] == [
         ("SubmitCase", "coordinator", "t1", case.case_id), ("GetCase", "auditor", "t1", case.case_id)]
     assert audit.accesses[1].at == clock.now() and "patient" in audit.accesses[1].fields
+    # The parts the case holds, no more: a second opinion's consent, nothing of a withdrawal or a decision.
+    assert audit.accesses[1].fields == ("patient", "diagnoses", "first_opinion", "clinical_question",
+                                        "attachments", "consent")
 
 
 async def test_a_valid_submission_is_stored_with_its_event_and_no_phi_in_the_event():

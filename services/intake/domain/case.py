@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from secondlook.events import Event, new_event
-from secondlook.v1 import case_pb2, events_pb2
+from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 
 from .content import Attachment, CaseContent
 from .lifecycle import (
@@ -416,3 +416,28 @@ def confirmed_decision(case: Case) -> Decision | None:
     """The decision that stands: the last review announced."""
     found = confirmed_decisions(case)
     return found[-1] if found else None
+
+
+def parts_shown(case: Case) -> tuple[str, ...]:
+    """The parts a whole read of the case (GetCase, a full list, a submission's answer)
+    shows, as the access audit names them: those the case holds, no more (a payer's
+    prior authorization has no consent, question or attachments), no fewer (the
+    reviewer's requests and the decision once confirmed)."""
+    c = case.content
+    if c is None:
+        return ()
+    first = c.first_opinion
+    held = {
+        "patient": True,
+        "diagnoses": True,
+        "first_opinion": bool(first.physician_npi or first.physician_family_name or first.organization_name
+                              or first.treatment_codes or first.treatment_text),
+        "clinical_question": bool(c.clinical_question),
+        "attachments": bool(c.attachments),
+        "consent": c.consent.scope != intake_pb2.CONSENT_SCOPE_UNSPECIFIED,
+        "withdrawal": case.withdrawn_at is not None,
+        "info_requests": any(r.request_id in confirmed_requests(case) for r in case.info_requests),
+        "prior_auth": c.prior_auth is not None,
+        "prior_auth_decision": confirmed_decision(case) is not None,
+    }
+    return tuple(part for part, shown in held.items() if shown)
