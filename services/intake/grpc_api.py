@@ -169,7 +169,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "GetClaimResponse answers the notify service only")
         if case is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no prior authorization {request.case_id[:64]!r}")
-        bundle, decided = claim_response_of(case, announced=request.decision_id[:64])
+        # A webhook's copy: the reasons' codes, not the reviewer's words ($inquire has them).
+        bundle, decided = claim_response_of(case, announced=request.decision_id[:64], with_texts=False)
         return intake_pb2.ClaimResponseDocument(case_id=case.case_id, tenant_id=case.tenant_id,
                                                 fhir_json=to_json(bundle["entry"][0]["resource"]), decided=decided)
 

@@ -90,3 +90,21 @@ def test_the_response_carries_nothing_of_the_case_beyond_what_the_request_sent()
     text = json.dumps(claim_response_bundle(request, "case-9", NOW))
     assert "G89.4" not in text  # the diagnosis is the submitter's own: not echoed
     assert "12345678901" in text and "MARYLAND CAPITAL INSURANCE COMPANY" in text
+
+
+def test_a_webhooks_copy_keeps_each_reasons_code_and_leaves_the_reviewers_words_out():
+    from services.intake.domain.priorauth import DecidedItem, Decision
+    from services.intake.fhir.claimresponse import outcomes_of
+
+    request = _request()
+    first, second = request.items
+    decision = Decision("d1", "spec-1", (
+        DecidedItem(first.key, 1), DecidedItem(second.key, 3, "NOT_MEDICALLY_NECESSARY",
+                                               "No imaging for Jane Canary since 2026-09.", "Ask for imaging.")),
+        NOW)
+    with_words = claim_response_bundle(request, "case-1", NOW, outcomes_of(request, decision))
+    codes_only = claim_response_bundle(request, "case-1", NOW, outcomes_of(request, decision, with_texts=False))
+    _valid(codes_only)
+    assert _review_actions(codes_only) == _review_actions(with_words) == [
+        (1, "A1", ""), (1, "A3", "NOT_MEDICALLY_NECESSARY")]
+    assert "Canary" in json.dumps(with_words) and "Canary" not in json.dumps(codes_only)

@@ -47,31 +47,37 @@ def _modified(d: DecidedItem) -> DecidedItem:
     return d if d.action == 2 else DecidedItem(d.key, d.action)
 
 
-def outcomes_of(request: PriorAuthRequest, decision: Decision | None) -> list[ItemOutcome] | None:
-    """Each item's answer from the reviewer's decision; None (every item pended) until one is made."""
+def outcomes_of(request: PriorAuthRequest, decision: Decision | None,
+                with_texts: bool = True) -> list[ItemOutcome] | None:
+    """Each item's answer from the reviewer's decision; None (every item pended) until
+    one is made. Without texts: the reasons' codes only (a webhook's copy)."""
     if decision is None:
         return None
     by_key = {d.key: d for d in decision.items}
     return [ItemOutcome(item, REVIEW_ACTION[by_key[item.key].action], by_key[item.key].reason_code,
-                        by_key[item.key].provider_text, _modified(by_key[item.key]).approved_quantity or None,
+                        by_key[item.key].provider_text if with_texts else "",
+                        _modified(by_key[item.key]).approved_quantity or None,
                         _modified(by_key[item.key]).approved_code)
             if item.key in by_key else ItemOutcome(item, "A4") for item in request.items]
 
 
 def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
-                      announced: str = "") -> tuple[dict, bool]:
+                      announced: str = "", with_texts: bool = True) -> tuple[dict, bool]:
     """The case's PAS response Bundle as it stands (every item pended until review's
     decision is confirmed), and whether it is decided. `request`: the case's own
     (read with its content) unless given. `announced`: a decision id the caller saw
     review announce (its opinion.submitted or opinion.amended), taken as confirmed, and
-    answered with: a notice of one decision carries that decision, whatever came since."""
+    answered with: a notice of one decision carries that decision, whatever came since.
+    `with_texts` False: the reviewer's words left out, the reasons' codes kept (a
+    webhook carries codes, never free text; `$inquire` answers with the words)."""
     decision = next((d for d in case.prior_auth_decisions if d.decision_id == announced), None) if announced \
         else None
     if decision is None and case.content is not None:
         decision = confirmed_decision(case)
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
-    return claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision)), decision is not None
+    return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts)),
+            decision is not None)
 
 
 def _party_resource(resource_type: str, rid: str, party: Party) -> dict:
