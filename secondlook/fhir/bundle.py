@@ -44,19 +44,47 @@ def is_resource_type(name: object) -> bool:
         return False
 
 
+class _NotANumber(ValueError):
+    pass
+
+
 def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
+    raise _NotANumber(f"{name} is not a JSON number")
+
+
+class _Repeating(dict):
+    """A JSON object that had a key more than once: refused by path (_walk_problems),
+    never read as its last value (a gateway that keeps the first would see another request)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    seen: set[str] = set()
+    repeating = _Repeating(found)
+    repeating.repeated = tuple(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    return repeating
 
 
 def _decode(body: bytes) -> tuple[Any, Problem | None]:
     try:
-        return json.loads(body.decode("utf-8-sig"), parse_constant=_refuse_constant), None  # a BOM is ignored
+        return json.loads(body.decode("utf-8-sig"), parse_constant=_refuse_constant,  # a BOM is ignored
+                          object_pairs_hook=_object), None
     except UnicodeDecodeError:
         return None, Problem("Bundle", "the body is not UTF-8 text: send the Bundle as application/fhir+json",
                              STRUCTURE)
-    except (ValueError, RecursionError):  # JSONDecodeError, too many digits, NaN, nesting
+    except RecursionError:
+        return None, Problem("Bundle", f"nests deeper than {MAX_DEPTH} levels", STRUCTURE)
+    except _NotANumber as exc:
+        return None, Problem("Bundle", f"{exc}: FHIR JSON has no NaN or Infinity", STRUCTURE)
+    except json.JSONDecodeError:
         return None, Problem("Bundle", "the body is not JSON: send the Bundle as application/fhir+json",
                              STRUCTURE)
+    except ValueError:  # an integer of more digits than Python converts
+        return None, Problem("Bundle", "has a number of too many digits to be a FHIR decimal or integer", STRUCTURE)
 
 
 def _walk_problems(data: Any) -> list[Problem]:
@@ -68,6 +96,9 @@ def _walk_problems(data: Any) -> list[Problem]:
         if depth > MAX_DEPTH:
             return [Problem(path, f"nests deeper than {MAX_DEPTH} levels", STRUCTURE)]
         if isinstance(node, dict):
+            for key in getattr(node, "repeated", ()):
+                problems.append(Problem(f"{path}.{key[:64]}", "appears twice in one JSON object: give each "
+                                                              "element once", STRUCTURE))
             if "resourceType" in node and not is_resource_type(node["resourceType"]):
                 problems.append(Problem(f"{path}.resourceType", "is not the name of an R4 resource type", STRUCTURE))
             stack.extend((value, f"{path}.{key[:64]}", depth + 1) for key, value in node.items()
@@ -135,6 +166,9 @@ def read_bundle(body: bytes, expected: str = "POST /fhir/Bundle takes a transact
         return None, [problem]
     if not isinstance(data, dict):
         return None, [Problem("Bundle", "must be a JSON object, a FHIR resource", STRUCTURE)]
+    if getattr(data, "repeated", ()):
+        return None, [Problem(f"Bundle.{key[:64]}", "appears twice in one JSON object: give each element once",
+                              STRUCTURE) for key in data.repeated]
     if data.get("resourceType") != "Bundle":
         return None, [Problem("Bundle.resourceType", f"must be Bundle: {expected}", STRUCTURE)]
     entries = data.get("entry")

@@ -178,6 +178,29 @@ def test_a_body_that_is_not_a_json_resource_is_a_400_at_the_bundle(body):
     assert all(code == "structure" for code, _ in problems.values())
 
 
+@pytest.mark.parametrize("body, says", [
+    (b"[" * 100_000, "nests deeper than"),
+    (b'{"resourceType": "Bundle", "total": NaN}', "NaN is not a JSON number"),
+    (b'{"resourceType": "Bundle", "total": ' + b"9" * 5000 + b"}", "too many digits"),
+    (b"{", "is not JSON"),
+])
+def test_each_way_a_body_is_no_json_resource_is_named(body, says):
+    assert says in _refused(body, 400)["Bundle"][1]
+
+
+def test_a_key_given_twice_in_one_object_is_refused_at_its_path_never_read_as_the_last():
+    text = json.dumps(_bundle())
+    family = '"family": '
+    at = text.index(family)
+    twice = text[:at] + '"family": "EVIL", ' + text[at:]
+    problems = _refused(twice.encode(), 400)
+    [(path, (code, says))] = problems.items()
+    assert path.startswith("Bundle.entry[") and path.endswith(".family") and code == "structure"
+    assert "twice" in says
+    assert set(_refused(b'{"resourceType": "Bundle", "type": "collection", "type": "transaction"}', 400)) == {
+        "Bundle.type"}
+
+
 def test_a_resource_that_is_not_a_bundle_is_a_400_at_its_resource_type():
     assert _refused(_hl7("patient-example"), 400) == {
         "Bundle.resourceType": ("structure", "must be Bundle: POST /fhir/Bundle takes a transaction Bundle")}
