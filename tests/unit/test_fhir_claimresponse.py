@@ -108,3 +108,9 @@ def test_a_webhooks_copy_keeps_each_reasons_code_and_leaves_the_reviewers_words_
     assert _review_actions(codes_only) == _review_actions(with_words) == [
         (1, "A1", ""), (1, "A3", "NOT_MEDICALLY_NECESSARY")]
     assert "Canary" in json.dumps(with_words) and "Canary" not in json.dumps(codes_only)
+
+
+def test_a_withdrawn_requests_response_is_a_valid_cancelled_claim_response():
+    bundle = claim_response_bundle(_request(), "case-1", NOW, cancelled=True)
+    _valid(bundle)
+    assert bundle["entry"][0]["resource"]["status"] == "cancelled"

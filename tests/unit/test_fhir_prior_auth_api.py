@@ -331,3 +331,26 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
             await record("d5", decided=amended, reason="Once more.")
     finally:
         case_rules.MAX_DECISIONS = before_limit
+
+
+async def test_a_withdrawn_request_answers_cancelled_never_pended_for_ever(fhir):
+    from secondlook.auth import Principal
+    from secondlook.clock import FakeClock as Clock
+    from secondlook.feed import Feed
+    from services.intake import usecases
+    from tests.fakes.intake import RecordedAccesses as Accesses
+
+    bundle = _bundle("conformant_pas_bundle_v110_multiple_items.json")
+    await _post(fhir, bundle)
+    [case] = fhir.transact.state.cases.values()
+    _, pended = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    assert pended["entry"][0]["resource"]["status"] == "active"
+    submitter = Principal(subject="um-pipeline", tenant="payer-1", roles=frozenset({"submitter"}))
+    await usecases.withdraw_case(fhir.transact, Accesses(), Feed(), Clock(), submitter, case.case_id,
+                                 case_pb2.WITHDRAWAL_REASON_DUPLICATE, "")
+    for response, answer in (await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire"),
+                             await _post(fhir, bundle)):  # an $inquire, and a resubmission of it
+        assert response.status == 200
+        claim_response = answer["entry"][0]["resource"]
+        assert claim_response["status"] == "cancelled" and "withdrawn" in claim_response["disposition"]
+        assert claim_response["preAuthRef"] == case.case_id

@@ -76,7 +76,8 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
         decision = confirmed_decision(case)
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
-    return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts)),
+    return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
+                                  cancelled=case.withdrawn_at is not None),
             decision is not None)
 
 
@@ -131,10 +132,12 @@ def _system_url(system: str) -> str:
 
 
 def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: datetime,
-                          outcomes: list[ItemOutcome] | None = None) -> dict:
+                          outcomes: list[ItemOutcome] | None = None, cancelled: bool = False) -> dict:
     """The response Bundle: every item pended (A4) until `outcomes` are given, then each
     item's decision. `outcome` is complete either way: PAS binds it to complete | error |
-    partial, and says a pend by the items' review actions."""
+    partial, and says a pend by the items' review actions. `cancelled`: the submitter
+    withdrew the request (status cancelled, and the disposition says so: a pended item
+    of it will never be decided)."""
     if created.tzinfo is None:
         raise ValueError("created must carry its time zone (a FHIR dateTime with a time has one)")
     outcomes = outcomes or [ItemOutcome(item, "A4") for item in request.items]
@@ -159,6 +162,9 @@ def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: date
         "request": {"identifier": {"value": request.claim_identifier or request.submission_id}},
         "item": items,
     }
+    if cancelled:
+        response["status"] = "cancelled"
+        response["disposition"] = "The request was withdrawn by its submitter: it will not be decided further."
     if notes:
         response["processNote"] = notes
     if request.claim_identifier:
