@@ -119,12 +119,15 @@ def fingerprint(r: PriorAuthRequest) -> str:
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,120}$")
 
 
+PAS_KEY_PREFIX = "pas:"
+
+
 def request_key(submission_id: str) -> str:
     """The case's idempotency key (client_request_id): the submitter's transaction id
     under a prefix of its own, hashed when it is not of the key's alphabet."""
     if _KEY.match(submission_id):
-        return f"pas:{submission_id}"
-    return "pas:sha256:" + hashlib.sha256(submission_id.encode()).hexdigest()[:40]
+        return PAS_KEY_PREFIX + submission_id
+    return PAS_KEY_PREFIX + "sha256:" + hashlib.sha256(submission_id.encode()).hexdigest()[:40]
 
 
 def from_dict(d: dict) -> PriorAuthRequest:

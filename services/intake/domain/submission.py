@@ -17,7 +17,7 @@ from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from secondlook.validation import Checks, Violation
 
 from .content import Attachment, Consent, Diagnosis, FirstOpinion, Identifier, Patient, ProcedureCode
-from .priorauth import CPT, HCPCS, SEX, PriorAuthRequest, fingerprint, request_key
+from .priorauth import CPT, HCPCS, PAS_KEY_PREFIX, SEX, PriorAuthRequest, fingerprint, request_key
 from .priorauth import violations as prior_auth_violations
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -86,6 +86,10 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
         c.add("client_request_id", "is required (the idempotency key of this submission)")
     elif not _REQUEST_ID.match(req.client_request_id):
         c.add("client_request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    elif req.client_request_id.lower().startswith(PAS_KEY_PREFIX):
+        # A PAS request's key is its transaction id under this prefix (request_key).
+        c.add("client_request_id", f"must not begin with {PAS_KEY_PREFIX!r}: the keys of prior-authorization "
+                                   "requests ($submit) begin so")
 
     kind = req.kind or CaseKind.CASE_KIND_SECOND_OPINION
     if kind == CaseKind.CASE_KIND_PRIOR_AUTH:
