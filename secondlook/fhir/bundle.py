@@ -133,7 +133,9 @@ _PLAIN = (("Date value string does not match spec regex", "must be a FHIR date: 
           ("DateTime value string does not match spec regex", "must be a FHIR dateTime: YYYY-MM-DD, or with a time "
            "and a time zone (YYYY-MM-DDThh:mm:ss+zz:zz)"),
           ("Instant value string does not match spec regex", "must be a FHIR instant: YYYY-MM-DDThh:mm:ss and a "
-           "time zone"))
+           "time zone"),
+          # FHIR's string pattern: a string element is absent or has something in it.
+          ("String should match pattern '[ \r\n\t\\S]+'", "must not be empty: leave the element out instead"))
 
 
 def _without_input(error: dict) -> str:

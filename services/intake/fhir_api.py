@@ -208,7 +208,10 @@ class FhirApi:
                     self._transact, self._reader, self._audit, self._clock, read.request, principal=principal,
                     traceparent=traceparent, stuck_after=self._stuck_after)
             except usecases.InvalidSubmission as exc:
-                problems = [Problem(read.locate(path), f"{path}: {rule}", VALUE) for path, rule in exc.violations]
+                # An identifier's value is the element itself; elsewhere (a name with family
+                # and given parts) the rule names the part it is about.
+                problems = [Problem(read.locate(path), rule if read.locate(path).endswith(".value")
+                                    else f"{path}: {rule}", VALUE) for path, rule in exc.violations]
                 log.info("pas_request_refused", issues=len(problems))
                 return _fhir(UNPROCESSABLE, operation_outcome(problems))
             except usecases.KeyReused:

@@ -354,3 +354,16 @@ async def test_a_withdrawn_request_answers_cancelled_never_pended_for_ever(fhir)
         claim_response = answer["entry"][0]["resource"]
         assert claim_response["status"] == "cancelled" and "withdrawn" in claim_response["disposition"]
         assert claim_response["preAuthRef"] == case.case_id
+
+
+async def test_a_refusal_names_the_element_by_fhirpath_and_says_the_rule_in_fhirs_words(fhir):
+    long_id = _bundle("conformant_pas_bundle_v110_multiple_items.json")
+    long_id["identifier"]["value"] = "X" * 70
+    empty = _bundle("conformant_pas_bundle_v110_multiple_items.json")
+    empty["entry"][0]["resource"]["identifier"][0]["value"] = ""
+    for body, status, path, says in ((long_id, 422, "Bundle.identifier.value", "must be at most 64 characters"),
+                                     (empty, 400, "Bundle.entry[0].resource.identifier[0].value",
+                                      "must not be empty: leave the element out instead")):
+        response, outcome = await _post(fhir, body)
+        assert response.status == status
+        assert [(i["expression"], i["diagnostics"]) for i in outcome["issue"]] == [([path], says)]

@@ -59,8 +59,8 @@ def test_a_denial_by_a_reviewer_of_another_specialty_is_refused_but_an_approval_
 
 def test_every_item_is_decided_once_and_only_items_of_the_request():
     violations = _check([ItemDecision("1", APPROVE), ItemDecision("1", PEND), ItemDecision("9", APPROVE)])
-    assert violations == [("decisions[1].item", "is decided twice: one action per item"),
-                          ("decisions[2].item", "is not an item of this request"),
+    assert violations == [("decisions[1].item_key", "is decided twice: one action per item"),
+                          ("decisions[2].item_key", "is not an item of this request"),
                           ("decisions", "item 2:T2 is not decided: every item needs an action")]
 
 

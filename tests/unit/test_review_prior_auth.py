@@ -157,7 +157,7 @@ async def test_every_item_is_decided_once_and_only_the_requests():
     with pytest.raises(usecases.InvalidDecision) as refused:
         await _decide(transact, clock, _Intake(), [ItemDecision("1", APPROVE), ItemDecision("1", APPROVE),
                                                    ItemDecision("9", APPROVE)])
-    assert {path for path, _ in refused.value.violations} == {"decisions[1].item", "decisions[2].item", "decisions"}
+    assert {path for path, _ in refused.value.violations} == {"decisions[1].item_key", "decisions[2].item_key", "decisions"}
 
 
 async def test_pending_is_the_needs_info_round_trip_for_every_item():

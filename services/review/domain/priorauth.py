@@ -93,10 +93,10 @@ def check_decision(requested: Collection[Requested], decisions: list[ItemDecisio
         path = f"decisions[{i}]"
         item = by_key.get(d.key)
         if item is None:
-            violations.append((f"{path}.item", "is not an item of this request"))
+            violations.append((f"{path}.item_key", "is not an item of this request"))
             continue
         if d.key in seen:
-            violations.append((f"{path}.item", "is decided twice: one action per item"))
+            violations.append((f"{path}.item_key", "is decided twice: one action per item"))
         seen.add(d.key)
         if d.action not in X12_REVIEW_ACTION:
             violations.append((f"{path}.action", f"must be one of {', '.join(X12_REVIEW_ACTION)}"))
@@ -137,7 +137,7 @@ def _modification(path: str, d: ItemDecision, item: Requested, qualifies: Callab
     violations = []
     quantity_given = d.approved_quantity != 0
     if quantity_given and not (0 < d.approved_quantity < math.inf):
-        violations.append((f"{path}.approved_quantity", "must be a number above 0"))
+        violations.append((f"{path}.approved_quantity", "must be a finite number above 0"))
     other = bool(d.approved_code) and d.approved_code != item.code
     if d.approved_code and item.system in ("CPT", "HCPCS") and procedure_code_problem(item.system, d.approved_code):
         violations.append((f"{path}.approved_code", f"must be a {item.system} code, as the item's service is"))
