@@ -178,6 +178,18 @@ async def test_an_amended_opinion_is_a_notice_of_its_own_with_its_version():
     assert route_of(amended).kind == "opinion_amended"
 
 
+def test_every_opinion_or_decision_notice_carries_its_version_to_be_ordered_by():
+    from secondlook.events import new_event
+    from services.notify.domain.routing import facts
+    first = new_event(events_pb2.OpinionSubmitted(opinion_id="o1", version=1), case_id="c1", tenant_id="t1",
+                      producer="review")
+    assert facts(first)["opinion_version"] == 1
+    decided = new_event(events_pb2.OpinionSubmitted(opinion_id="d1", version=1, prior_auth_decisions=[
+        case_pb2.ItemDecision(item_key="1", action=case_pb2.ITEM_ACTION_APPROVE)]), case_id="c1", tenant_id="t1",
+        producer="review")
+    assert (facts(decided)["decision_id"], facts(decided)["decision_version"]) == ("d1", 1)
+
+
 async def test_a_reviewer_hears_of_an_offer_and_a_reminder_with_the_times_and_no_case_content():
     respond_by = timestamp_pb2.Timestamp(seconds=1_800_000_000)
     offered = lifecycle_event("specialist.offered", assignment_id="a1", specialist_id="s-42", diagnosis_code="C50.911",

@@ -205,8 +205,8 @@ def facts(event: Event) -> dict:
     if event.type in ("opinion.submitted", "opinion.amended") and opinion.prior_auth_decisions:
         # A prior authorization's decision (or its amendment): each item's X12 review action
         # and reason code (the ClaimResponse itself is read from intake when the webhook is sent).
-        return {"decision_id": opinion.opinion_id, **({"decision_version": opinion.version}
-                                                      if event.type == "opinion.amended" else {}),
+        # The version on every notice (1: the first decision): notices can arrive out of order.
+        return {"decision_id": opinion.opinion_id, "decision_version": opinion.version or 1,
                 "review_actions": [
                     {"item": d.item_key, "review_action": REVIEW_ACTIONS.get(d.action, str(d.action)),
                      **({"reason_code": d.reason_code} if d.reason_code else {})}
@@ -218,8 +218,7 @@ def facts(event: Event) -> dict:
         }
         if opinion.panel_outcome:  # AGREED, ADJUDICATED, DISAGREED (no shared conclusion) or ALONE
             found["panel_outcome"] = _name(events_pb2.PanelOutcome, opinion.panel_outcome, "PANEL_OUTCOME_")
-        if event.type == "opinion.amended":
-            found["opinion_version"] = opinion.version
+        found["opinion_version"] = opinion.version or 1  # on every notice: they can arrive out of order
         return found
     if event.type == "info.requested":
         return {"question_count": event.info_requested.question_count}
