@@ -176,7 +176,7 @@ class FhirApi:
                                                       "in this tenant", DUPLICATE)]))
         location = responses.location(case)
         headers = {"Location": str(request.url.with_path(f"/fhir/{location}").with_query(None)),
-                   "ETag": f'W/"{responses.VERSION}"'}
+                   "ETag": f'W/"{responses.version(case)}"'}
         return _fhir(201 if created else 200, responses.transaction_response(read.bundle, case, created), headers)
 
     async def _bundle(self, request: web.Request, expected: str) -> tuple[dict | None, web.Response | None]:
@@ -249,7 +249,12 @@ class FhirApi:
         case = await usecases.case_status(self._reader, principal, case_id) if _ID.match(case_id) else None
         if case is None:  # another tenant's case is indistinguishable from a missing one
             raise _Refused(404, "not-found", f"no ServiceRequest {case_id[:64]!r}")
-        return _fhir(200, responses.service_request(case), {"ETag": f'W/"{responses.VERSION}"'})
+        current = responses.version(case)
+        asked = request.match_info.get("version")
+        if asked is not None and asked != current:
+            raise _Refused(404, "not-found", f"version {asked[:12]!r} of ServiceRequest {case_id!r} is not kept: "
+                                             f"only the current one, {current}")
+        return _fhir(200, responses.service_request(case), {"ETag": f'W/"{current}"'})
 
     async def metadata(self, request: web.Request) -> web.Response:
         return _fhir(200, responses.capability_statement(self._clock.now().date().isoformat()))
@@ -272,6 +277,7 @@ def make_fhir_app(transact: Transact, reader: CaseReader, audit: usecases.AuditT
         web.post("/fhir/Claim/$submit", api.submit_prior_auth),
         web.post("/fhir/Claim/$inquire", api.inquire_prior_auth),
         web.get("/fhir/ServiceRequest/{id}", api.read_service_request),
+        web.get("/fhir/ServiceRequest/{id}/_history/{version}", api.read_service_request),
         web.get("/fhir/metadata", api.metadata),
     ])
     return app

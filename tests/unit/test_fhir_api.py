@@ -148,6 +148,24 @@ async def test_the_status_read_gives_no_phi_and_another_tenants_case_is_404(fhir
     assert (await fhir.client.get("/fhir/ServiceRequest/no-such-case", headers=fhir.auth())).status == 404
 
 
+async def test_the_location_reads_back_and_the_version_moves_with_the_status(fhir):
+    import dataclasses
+
+    response, _ = await _post(fhir, BUNDLE)
+    location = response.headers["Location"]
+    [case] = fhir.transact.state.cases.values()
+    read = await fhir.client.get(location[location.index("/fhir/"):], headers=fhir.auth())
+    assert read.status == 200 and read.headers["ETag"] == 'W/"1"'
+    assert (await read.json(content_type=None))["meta"]["versionId"] == "1"
+    # matching picked it up: a new entry on the timeline is a new version of what the read shows
+    entry = dataclasses.replace(case.timeline[0], event_type="matching.started")
+    fhir.transact.state.cases[case.case_id] = dataclasses.replace(case, timeline=(*case.timeline, entry))
+    now = await fhir.client.get(f"/fhir/ServiceRequest/{case.case_id}", headers=fhir.auth())
+    assert now.headers["ETag"] == 'W/"2"' and (await now.json(content_type=None))["meta"]["versionId"] == "2"
+    gone = await fhir.client.get(location[location.index("/fhir/"):], headers=fhir.auth())
+    assert gone.status == 404 and "only the current one, 2" in (await gone.text())
+
+
 async def test_the_capability_statement_is_public_and_unknown_paths_are_outcomes(fhir):
     response = await fhir.client.get("/fhir/metadata")
     body = await response.json(content_type=None)

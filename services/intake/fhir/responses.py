@@ -35,11 +35,14 @@ REQUEST_STATUS = {
     S.CASE_STATUS_WITHDRAWN: "revoked",
 }
 PRIORITY = {Urgency.URGENCY_STANDARD: "routine", Urgency.URGENCY_EXPEDITED: "urgent"}
-VERSION = "1"  # the request as submitted; its status moves, its content does not
+def version(case: Case) -> str:
+    """The ServiceRequest's versionId: one more with each entry on the case's timeline
+    (each a change of what the resource shows). Only the current version is kept."""
+    return str(max(1, len(case.timeline)))
 
 
 def location(case: Case) -> str:
-    return f"ServiceRequest/{case.case_id}/_history/{VERSION}"
+    return f"ServiceRequest/{case.case_id}/_history/{version(case)}"
 
 
 def _instant(moment) -> str:
@@ -54,7 +57,7 @@ def transaction_response(bundle: dict, case: Case, created: bool) -> dict:
         resource = entry.get("resource") or {}
         if resource.get("resourceType") == "ServiceRequest":
             response = {"status": "201 Created" if created else "200 OK", "location": location(case),
-                        "etag": f'W/"{VERSION}"', "lastModified": _instant(case.submitted_at)}
+                        "etag": f'W/"{version(case)}"', "lastModified": _instant(case.updated_at)}
         else:
             response = {"status": "200 OK", "outcome": {
                 "resourceType": "OperationOutcome",
@@ -70,7 +73,7 @@ def service_request(case: Case) -> dict:
     """The case as the ServiceRequest it was submitted as, by status: no PHI."""
     resource = {
         "resourceType": "ServiceRequest", "id": case.case_id,
-        "meta": {"versionId": VERSION, "lastUpdated": _instant(case.updated_at)},
+        "meta": {"versionId": version(case), "lastUpdated": _instant(case.updated_at)},
         "extension": [{"url": v.EXT_CASE_STATUS, "valueCode": status_name(case.status)}],
         "identifier": [{"type": {"coding": [{"system": v.IDENTIFIER_TYPE, "code": "PLAC"}]},
                         "value": case.client_request_id}],
@@ -100,7 +103,9 @@ def capability_statement(date: str) -> dict:
                              "documentation": "POST /fhir or /fhir/Bundle: a transaction Bundle with one "
                                               "ServiceRequest becomes a second-opinion case"}],
             "resource": [
-                {"type": "ServiceRequest", "interaction": [{"code": "read"}], "documentation": "the case's status"},
+                {"type": "ServiceRequest", "interaction": [{"code": "read"}, {"code": "vread"}],
+                 "versioning": "versioned", "readHistory": False,
+                 "documentation": "the case's status (vread: the current version only)"},
                 {"type": "Claim", "operation": [
                     {"name": "submit", "definition": f"{PAS_OPERATIONS}/Claim-submit",
                      "documentation": "a PAS request Bundle becomes a prior-authorization case, answered pended"},
