@@ -104,7 +104,7 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
     if status != 200:
         raise RuntimeError(f"the PAS sample was refused ({status}): {reply}")
     cases.append({"id": reply["entry"][0]["resource"]["preAuthRef"], "ref": "pas-trastuzumab", "sent": sent,
-                  "diagnosis": "C50.911"})
+                  "diagnosis": "C50.921"})
     def summary() -> None:  # once every case is settled, also when the platform keeps running
         elapsed = time.monotonic() - started
         delivered = sum(c.get("status") == "DELIVERED" for c in cases)
