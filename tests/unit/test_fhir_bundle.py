@@ -316,6 +316,7 @@ def test_every_case_status_reads_as_a_service_request_status(status, fhir):
     class Case:
         case_id, client_request_id, urgency = "c-1", "k-1", case_pb2.URGENCY_STANDARD
         submitted_at = updated_at = NOW
+        timeline = ()
 
     Case.status = status
     resource = responses.service_request(Case)
@@ -325,7 +326,7 @@ def test_every_case_status_reads_as_a_service_request_status(status, fhir):
 
 def test_the_transaction_response_answers_each_entry_in_order():
     class Case:
-        case_id, submitted_at = "c-1", NOW
+        case_id, submitted_at, updated_at, timeline = "c-1", NOW, NOW, ("submitted",)
 
     bundle = _bundle()
     response = responses.transaction_response(bundle, Case, created=True)
