@@ -406,7 +406,10 @@ async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock
     if not found:
         return None
     case = found[-1]
-    shown = ("patient", "prior_auth") + (("prior_auth_decision",) if cases.confirmed_decision(case) else ())
+    decided = cases.confirmed_decision(case) is not None  # else the reviewer's open questions are shown
+    shown = ("patient", "prior_auth") + (("prior_auth_decision",) if decided else
+                                         ("info_requests",) if cases.open_requests(case) and
+                                         case.withdrawn_at is None else ())
     await audit.record(_access(principal, "Claim/$inquire", case, clock.now(), fields=shown))
     return case
 

@@ -367,3 +367,32 @@ async def test_a_refusal_names_the_element_by_fhirpath_and_says_the_rule_in_fhir
         response, outcome = await _post(fhir, body)
         assert response.status == status
         assert [(i["expression"], i["diagnostics"]) for i in outcome["issue"]] == [([path], says)]
+
+
+async def test_a_request_pended_for_more_information_tells_the_payer_what_the_reviewer_asks(fhir):
+    from secondlook.auth import Principal
+    from secondlook.events import new_event
+    from secondlook.feed import Feed
+    from secondlook.v1 import events_pb2
+    from services.intake import usecases
+    from tests.fakes.intake import InMemoryCases
+    from tests.fakes.transact import Committed
+
+    review = Principal(subject="service:review", tenant="secondlook-services", roles=frozenset({"case-reader"}))
+    bundle = _bundle("conformant_pas_bundle_v110_multiple_items.json")
+    await _post(fhir, bundle)
+    [case] = fhir.transact.state.cases.values()
+    await _under_review(fhir, case)
+    await usecases.record_info_request(fhir.transact, fhir.audit, FakeClock(), review, case.case_id, "r1", "spec-1",
+                                       ["Please send the HER2 IHC result."])
+    _, kept_only = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    assert "processNote" not in kept_only["entry"][0]["resource"]  # not asked until review's event confirms it
+    asked = events_pb2.InfoRequested(assignment_id="a1", specialist_id="spec-1", request_id="r1", question_count=1)
+    await usecases.project(Committed(fhir.transact, InMemoryCases), Feed(),
+                           new_event(asked, case_id=case.case_id, tenant_id=case.tenant_id, producer="review"),
+                           FakeClock(), 30.0)
+    _, pended = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    response = pended["entry"][0]["resource"]
+    assert set(_actions(pended)) == {"A4"}
+    assert [n["text"] for n in response["processNote"]] == ["The reviewer asks: Please send the HER2 IHC result."]
+    assert fhir.audit.accesses[-1].fields == ("patient", "prior_auth", "info_requests")

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain.case import Case, confirmed_decision
+from ..domain.case import Case, confirmed_decision, open_requests
 from ..domain.priorauth import REVIEW_ACTION, DecidedItem, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
 
@@ -64,7 +64,8 @@ def outcomes_of(request: PriorAuthRequest, decision: Decision | None,
 def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
                       announced: str = "", with_texts: bool = True) -> tuple[dict, bool]:
     """The case's PAS response Bundle as it stands (every item pended until review's
-    decision is confirmed), and whether it is decided. `request`: the case's own
+    decision is confirmed, with the reviewer's open questions while it waits on
+    them), and whether it is decided. `request`: the case's own
     (read with its content) unless given. `announced`: a decision id the caller saw
     review announce (its opinion.submitted or opinion.amended), taken as confirmed, and
     answered with: a notice of one decision carries that decision, whatever came since.
@@ -76,8 +77,11 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
         decision = confirmed_decision(case)
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
+    waiting = decision is None and case.withdrawn_at is None and with_texts
+    still_open = set(open_requests(case)) if waiting else set()
+    asked = [q for r in case.info_requests if r.request_id in still_open for q in r.questions]
     return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
-                                  cancelled=case.withdrawn_at is not None),
+                                  cancelled=case.withdrawn_at is not None, questions=asked),
             decision is not None)
 
 
@@ -132,17 +136,21 @@ def _system_url(system: str) -> str:
 
 
 def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: datetime,
-                          outcomes: list[ItemOutcome] | None = None, cancelled: bool = False) -> dict:
+                          outcomes: list[ItemOutcome] | None = None, cancelled: bool = False,
+                          questions: list[str] | None = None) -> dict:
     """The response Bundle: every item pended (A4) until `outcomes` are given, then each
     item's decision. `outcome` is complete either way: PAS binds it to complete | error |
     partial, and says a pend by the items' review actions. `cancelled`: the submitter
     withdrew the request (status cancelled, and the disposition says so: a pended item
-    of it will never be decided)."""
+    of it will never be decided). `questions`: what the reviewer asks before deciding
+    (a pend for more information), each a process note of the response."""
     if created.tzinfo is None:
         raise ValueError("created must carry its time zone (a FHIR dateTime with a time has one)")
     outcomes = outcomes or [ItemOutcome(item, "A4") for item in request.items]
     notes: list[dict] = []
     items = [_item(o, case_id, n, notes) for n, o in enumerate(outcomes, start=1)]
+    notes += [{"number": len(notes) + n, "type": "display", "text": f"The reviewer asks: {q}"}
+              for n, q in enumerate(questions or (), start=1)]
     base = "urn:uuid:"
     # Stable per case, so an $inquire answers with the same ids; urn:uuid wants a UUID.
     ids = {kind: str(uuid.uuid5(uuid.NAMESPACE_URL, f"secondlook:claim-response:{case_id}:{kind}"))
