@@ -31,7 +31,7 @@ def read_page_token(token: str, listing: str, filters) -> list | None:
     """The position a token gave out for `listing` under these `filters`; None for any other token."""
     try:
         body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past json's depth
         return None
     if not isinstance(body, dict) or body.get("v") != FORMAT or body.get("f") != _fingerprint(listing, filters):
         return None

@@ -219,9 +219,8 @@ class FhirApi:
                     "Bundle.identifier.value", "already used for a different request in this tenant: a "
                                                "resubmission repeats the request it names", DUPLICATE)]))
         log.info("pas_request_received", created=created, notes=len(read.notes))
-        if not created:  # a resubmission: the request as it stands now (decided, perhaps)
-            case = await self._reader.get_for_tenant(case.case_id, principal.tenant) or case
-        # A repeat's request is the stored one (the same content, or it was refused above).
+        # A resubmission's case is the request as it stands now (decided, perhaps); its
+        # request is the stored one (the same content, or it was refused above).
         return _fhir(200, claim_response_of(case, read.request)[0],
                      {"Location": str(request.url.with_path(f"/fhir/ServiceRequest/{case.case_id}").with_query(None))})
 
@@ -249,12 +248,13 @@ class FhirApi:
         case = await usecases.case_status(self._reader, principal, case_id) if _ID.match(case_id) else None
         if case is None:  # another tenant's case is indistinguishable from a missing one
             raise _Refused(404, "not-found", f"no ServiceRequest {case_id[:64]!r}")
-        current = responses.version(case)
+        current = int(responses.version(case))
         asked = request.match_info.get("version")
-        if asked is not None and asked != current:
-            raise _Refused(404, "not-found", f"version {asked[:12]!r} of ServiceRequest {case_id!r} is not kept: "
-                                             f"only the current one, {current}")
-        return _fhir(200, responses.service_request(case), {"ETag": f'W/"{current}"'})
+        if asked is not None and not (asked.isascii() and asked.isdigit() and 1 <= int(asked) <= current):
+            raise _Refused(404, "not-found", f"ServiceRequest {case_id!r} has versions 1 to {current}, "
+                                             f"not {asked[:12]!r}")
+        at = int(asked) if asked is not None else current
+        return _fhir(200, responses.service_request(case, at), {"ETag": f'W/"{at}"'})
 
     async def metadata(self, request: web.Request) -> web.Response:
         return _fhir(200, responses.capability_statement(self._clock.now().date().isoformat()))

@@ -19,7 +19,7 @@ from secondlook.errors import InvalidInput
 from secondlook.events import Event
 from secondlook.logging import bound_contextvars, get_logger
 from secondlook.unitofwork import Transact
-from secondlook.v1.case_pb2 import CaseKind, Urgency
+from secondlook.v1.case_pb2 import Urgency
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from secondlook.validation import question_violations
 
@@ -105,9 +105,19 @@ async def submit_prior_auth(transact: Transact, reader: CaseReader, audit: Audit
         raise InvalidSubmission(violations)
     case, created = await _submit(transact, reader, audit, valid, now, principal=principal, traceparent=traceparent,
                                   stuck_after=stuck_after, method="Claim/$submit")
-    if not created and cases.confirmed_decision(case) is not None:  # a resubmission answers with the decision
-        await audit.record(_access(principal, "Claim/$submit", case, now, ("prior_auth_decision",)))
+    if not created:  # a resubmission is answered with the request as it stands: read whole, and recorded
+        case = await reader.get_for_tenant(case.case_id, principal.tenant) or case
+        if shown := _claim_response_parts(case):
+            await audit.record(_access(principal, "Claim/$submit", case, now, shown))
     return case, created
+
+
+def _claim_response_parts(case: Case) -> tuple[str, ...]:
+    """What a ClaimResponse shows beyond the request: the decision, else while it waits
+    on them the reviewer's open questions (claimresponse.claim_response_of)."""
+    if cases.confirmed_decision(case) is not None:
+        return ("prior_auth_decision",)
+    return ("info_requests",) if cases.open_requests(case) and case.withdrawn_at is None else ()
 
 
 async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, valid: ValidSubmission, now: datetime,
@@ -141,7 +151,8 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
         with bound_contextvars(case_id=case.case_id):
             log.info("case_submitted")
     else:  # the first attempt may have committed and then failed to record the write
-        await audit.record_once(_access(principal, method, case, now))
+        # (of the parts this request wrote: the case read back here is without its content)
+        await audit.record_once(_access(principal, method, case, now, cases.parts_shown(new)))
     return case, created
 
 
@@ -245,7 +256,9 @@ async def get_case(reader: CaseReader, audit: AuditTrail, clock: Clock, principa
     return case
 
 
-REVIEW_PARTS = ("patient.sex", "patient.age", "diagnoses", "first_opinion", "clinical_question", "attachments")
+# What a reviewer is shown of a case (messages.review_message), of the parts it holds.
+REVIEW_PARTS = ("diagnoses", "first_opinion", "clinical_question", "attachments", "info_requests", "prior_auth",
+                "prior_auth_decision")
 
 
 REVIEW_SERVICE = "service:review"  # the one caller GetCaseForReview answers
@@ -266,9 +279,7 @@ async def case_for_review(reader: CaseReader, audit: AuditTrail, clock: Clock, p
     if case is not None and case.status in FINAL:
         return None
     if case is not None:
-        parts = REVIEW_PARTS + (("info_requests",) if case.info_requests else ()) + \
-            (("prior_auth",) if case.kind == CaseKind.CASE_KIND_PRIOR_AUTH else ()) + \
-            (("prior_auth_decision",) if cases.confirmed_decision(case) is not None else ())
+        parts = ("patient.sex", "patient.age") + tuple(p for p in cases.parts_shown(case) if p in REVIEW_PARTS)
         access = _access(principal, "GetCaseForReview", case, clock.now(), parts)
         await audit.record(dataclasses.replace(access, subject=f"{specialist_id} via {principal.subject}"))
     return case
@@ -406,10 +417,7 @@ async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock
     if not found:
         return None
     case = found[-1]
-    decided = cases.confirmed_decision(case) is not None  # else the reviewer's open questions are shown
-    shown = ("patient", "prior_auth") + (("prior_auth_decision",) if decided else
-                                         ("info_requests",) if cases.open_requests(case) and
-                                         case.withdrawn_at is None else ())
+    shown = ("patient", "prior_auth") + _claim_response_parts(case)
     await audit.record(_access(principal, "Claim/$inquire", case, clock.now(), fields=shown))
     return case
 

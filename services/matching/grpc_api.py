@@ -160,7 +160,7 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
         if violations:
             await context.abort_with_status(field_violations(*(
                 (f"specialist.{path}" if path != "expected_version" else path, rule) for path, rule in violations)))
-        if held := npi_held_elsewhere([proposed], await self._everyone()):
+        if held := npi_held_elsewhere([proposed], await self._everyone(), request.reactivate):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"specialist.npi: is the NPI of listed specialist {held[proposed.specialist_id]!r}: "
                                 "one NPI is one person (update that specialist, or deactivate it first)")

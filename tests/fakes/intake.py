@@ -18,8 +18,10 @@ class IntakeState:
 
 
 def _bookkeeping(case: Case | None) -> Case | None:
-    """As the real adapter reads for bookkeeping: without the content."""
-    return None if case is None else dataclasses.replace(case, content=None)
+    """As the real adapter reads for bookkeeping (casedoc.BOOKKEEPING): without the
+    content, the reviewer's requests or the decisions."""
+    return None if case is None else dataclasses.replace(case, content=None, info_requests=(),
+                                                         prior_auth_decisions=())
 
 
 class InMemoryCases:

@@ -158,12 +158,21 @@ async def test_the_location_reads_back_and_the_version_moves_with_the_status(fhi
     assert read.status == 200 and read.headers["ETag"] == 'W/"1"'
     assert (await read.json(content_type=None))["meta"]["versionId"] == "1"
     # matching picked it up: a new entry on the timeline is a new version of what the read shows
-    entry = dataclasses.replace(case.timeline[0], event_type="matching.started")
-    fhir.transact.state.cases[case.case_id] = dataclasses.replace(case, timeline=(*case.timeline, entry))
+    from secondlook.v1 import case_pb2
+    entry = dataclasses.replace(case.timeline[0], event_type="matching.started", status=case_pb2.CASE_STATUS_MATCHING)
+    fhir.transact.state.cases[case.case_id] = dataclasses.replace(case, timeline=(*case.timeline, entry),
+                                                                  status=case_pb2.CASE_STATUS_MATCHING)
     now = await fhir.client.get(f"/fhir/ServiceRequest/{case.case_id}", headers=fhir.auth())
-    assert now.headers["ETag"] == 'W/"2"' and (await now.json(content_type=None))["meta"]["versionId"] == "2"
-    gone = await fhir.client.get(location[location.index("/fhir/"):], headers=fhir.auth())
-    assert gone.status == 404 and "only the current one, 2" in (await gone.text())
+    shown = await now.json(content_type=None)
+    assert now.headers["ETag"] == 'W/"2"' and (shown["meta"]["versionId"], shown["extension"][0]["valueCode"]) == (
+        "2", "MATCHING")
+    then = await fhir.client.get(location[location.index("/fhir/"):], headers=fhir.auth())  # the Location still reads
+    shown = await then.json(content_type=None)
+    assert then.status == 200 and then.headers["ETag"] == 'W/"1"'
+    assert (shown["meta"]["versionId"], shown["extension"][0]["valueCode"]) == ("1", "SUBMITTED")
+    for missing in ("3", "0", "x", "\u00b2"):
+        gone = await fhir.client.get(f"/fhir/ServiceRequest/{case.case_id}/_history/{missing}", headers=fhir.auth())
+        assert gone.status == 404 and "versions 1 to 2" in (await gone.text())
 
 
 async def test_the_capability_statement_is_public_and_unknown_paths_are_outcomes(fhir):

@@ -114,3 +114,13 @@ def test_a_withdrawn_requests_response_is_a_valid_cancelled_claim_response():
     bundle = claim_response_bundle(_request(), "case-1", NOW, cancelled=True)
     _valid(bundle)
     assert bundle["entry"][0]["resource"]["status"] == "cancelled"
+
+
+def test_a_request_withdrawn_after_its_decision_says_so_beside_the_decision():
+    request = _request()
+    first, second = request.items
+    bundle = claim_response_bundle(request, "case-1", NOW, [ItemOutcome(first, "A1"), ItemOutcome(second, "A1")],
+                                   cancelled=True)
+    _valid(bundle)
+    response = bundle["entry"][0]["resource"]
+    assert response["status"] == "cancelled" and response["disposition"].endswith("after this decision.")

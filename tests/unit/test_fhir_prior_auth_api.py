@@ -308,6 +308,10 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     assert [d.decision_id for d in confirmed_decisions(stored)] == ["d1", "d2"]
     assert confirmed_decisions(stored)[-1].amendment_reason == "Appeal: six weeks of therapy documented."
     assert for_review().prior_auth_decision.decision_id == "d2"
+    # What review reads for its reviewer is recorded as the parts such a case holds.
+    assert await usecases.case_for_review(reader, fhir.audit, FakeClock(), review, case.case_id, "spec-1")
+    assert fhir.audit.accesses[-1].fields == ("patient.sex", "patient.age", "diagnoses", "first_opinion",
+                                              "prior_auth", "prior_auth_decision")
     # Calls whose move in review lost a race leave decisions kept and never announced: only
     # those since the last announced one count against the limit, so they never lock the
     # request out of its next amendment.

@@ -101,3 +101,25 @@ def test_needs_info_sits_beside_in_review_and_only_its_own_events_move_between_t
         (S.CASE_STATUS_NEEDS_INFO, "review.resumed"))]
     assert statuses_along(tuple(entries)) == [S.CASE_STATUS_IN_REVIEW, S.CASE_STATUS_NEEDS_INFO,
                                               S.CASE_STATUS_IN_REVIEW]
+
+
+def test_the_status_after_any_prefix_of_a_timeline_is_what_the_projection_had_then():
+    """An earlier version of a case's status read is replayed from its timeline."""
+    import random
+
+    from services.intake.domain.lifecycle import STATUS_OF_EVENT, status_after
+
+    rng = random.Random(7)
+    kinds = [k for k in STATUS_OF_EVENT if k != "case.submitted"]
+    for _ in range(300):
+        first = step(S.CASE_STATUS_UNSPECIFIED, "case.submitted", "e0")
+        status, entries, had = first.status, [first.entry], [first.status]
+        for n in range(rng.randrange(1, 14)):
+            try:
+                t = step(status, rng.choice(kinds), f"e{n + 1}")
+            except IllegalTransition:
+                continue
+            status = t.status
+            entries.append(t.entry)
+            had.append(status)
+        assert [status_after(entries[:k]) for k in range(1, len(entries) + 1)] == had

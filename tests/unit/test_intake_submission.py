@@ -58,7 +58,7 @@ def test_a_complete_submission_is_valid_and_normalised():
 RULES = [
     ({"client_request_id": ""}, "client_request_id", "required"),
     ({"client_request_id": "has spaces"}, "client_request_id", "characters"),
-    ({"client_request_id": "PAS:TX1"}, "client_request_id", "prior-authorization"),  # their keys
+    ({"client_request_id": "pas:TX1"}, "client_request_id", "prior-authorization"),  # their keys
     ({"kind": case_pb2.CASE_KIND_PRIOR_AUTH}, "kind", "prior-authorization endpoint"),
     ({"kind": 7}, "kind", "CASE_KIND_SECOND_OPINION"),
     ({"patient": DELETE}, "patient", "required"),

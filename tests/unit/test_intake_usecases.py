@@ -62,6 +62,11 @@ async def test_writing_and_reading_a_cases_phi_is_recorded_but_a_refused_read_is
     # The parts the case holds, no more: a second opinion's consent, nothing of a withdrawal or a decision.
     assert audit.accesses[1].fields == ("patient", "diagnoses", "first_opinion", "clinical_question",
                                         "attachments", "consent")
+    # A repeat whose first attempt committed but failed to record the write records it, whole.
+    forgotten = RecordedAccesses()
+    await _submit(transact, clock, audit=forgotten)
+    assert [(a.method, a.fields) for a in forgotten.accesses] == [("SubmitCase", audit.accesses[0].fields)]
+    assert audit.accesses[0].fields[:2] == ("patient", "diagnoses")
 
 
 async def test_a_valid_submission_is_stored_with_its_event_and_no_phi_in_the_event():

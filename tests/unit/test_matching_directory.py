@@ -188,3 +188,21 @@ def test_an_npi_an_active_specialist_holds_is_nobody_elses():
     # A file that moves the NPI from dr-a to dr-b, and gives dr-a another, is one person each.
     moved = dataclasses.replace(listed_one, npi="1245319599")
     assert npi_held_elsewhere([other, moved], [listed_one]) == {}
+    # A deactivated id that keeps its NPI while another holds it may still be corrected,
+    # unless it asks to come back; and a pair listed before the rule stays updatable.
+    old, new = dataclasses.replace(listed_one, active=False), dataclasses.replace(listed_one, specialist_id="dr-b")
+    renamed = dataclasses.replace(old, display_name="Dr. A. Renamed (synthetic)")
+    assert npi_held_elsewhere([renamed], [old, new]) == {}
+    assert npi_held_elsewhere([renamed], [old, new], reactivate=True) == {"dr-a": "dr-b"}
+    assert npi_held_elsewhere([dataclasses.replace(listed_one, capacity=9)], [listed_one, new]) == {}
+
+
+async def test_a_specialist_seeded_without_a_version_takes_version_1_on_any_upsert():
+    import dataclasses
+    transact = matching_transact()
+    proposed, _ = _validate(good())
+    await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    seeded = dataclasses.replace(transact.state.specialists["spec-new"], version=0)
+    transact.state.specialists["spec-new"] = seeded
+    again, _, changed = await transact(lambda uow: usecases.upsert_specialist(uow, proposed, 0, NOW))
+    assert changed and again.version == 1

@@ -28,6 +28,7 @@ def test_a_token_is_refused_under_other_filters_or_by_another_list(listing, filt
     "not-a-token", "%%%", "", base64.urlsafe_b64encode(b"[1, 2]").decode(),
     base64.urlsafe_b64encode(b'{"v": 2, "f": "x", "p": []}').decode(),
     base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    base64.urlsafe_b64encode(b"[" * 100_000).decode(),  # nested past json's depth
 ])
 def test_anything_else_is_no_token(token):
     assert read_page_token(token, "ListThings", []) is None

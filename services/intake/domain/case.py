@@ -430,8 +430,9 @@ def parts_shown(case: Case) -> tuple[str, ...]:
     held = {
         "patient": True,
         "diagnoses": True,
-        "first_opinion": bool(first.physician_npi or first.physician_family_name or first.organization_name
-                              or first.treatment_codes or first.treatment_text),
+        "first_opinion": bool(first.physician_npi or first.physician_family_name or first.physician_given_name
+                              or first.organization_name or first.organization_npi or first.treatment_codes
+                              or first.treatment_text or first.rationale),
         "clinical_question": bool(c.clinical_question),
         "attachments": bool(c.attachments),
         "consent": c.consent.scope != intake_pb2.CONSENT_SCOPE_UNSPECIFIED,

@@ -144,6 +144,17 @@ def apply_event(
     return Transition(target if forward else current, entry, forward)
 
 
+def status_after(entries) -> int:
+    """The status a case had once these timeline entries (in the order recorded) were
+    projected: the first entry's, then each that moved it on (`moves`), as apply_event
+    decided at the time. What an earlier version of the case's status read shows."""
+    status = entries[0].status
+    for entry in entries[1:]:
+        if moves(status, entry.status, entry.event_type):
+            status = entry.status
+    return status
+
+
 def moves(current: int, target: int, event_type: str) -> bool:
     """Whether an entry of `event_type` for `target` moves a case in `current` on (a
     late one is only recorded)."""

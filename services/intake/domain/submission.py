@@ -86,7 +86,7 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
         c.add("client_request_id", "is required (the idempotency key of this submission)")
     elif not _REQUEST_ID.match(req.client_request_id):
         c.add("client_request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-    elif req.client_request_id.lower().startswith(PAS_KEY_PREFIX):
+    elif req.client_request_id.startswith(PAS_KEY_PREFIX):
         # A PAS request's key is its transaction id under this prefix (request_key).
         c.add("client_request_id", f"must not begin with {PAS_KEY_PREFIX!r}: the keys of prior-authorization "
                                    "requests ($submit) begin so")

@@ -172,7 +172,9 @@ def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: date
     }
     if cancelled:
         response["status"] = "cancelled"
-        response["disposition"] = "The request was withdrawn by its submitter: it will not be decided further."
+        pended = all(o.review_action == "A4" for o in outcomes)
+        response["disposition"] = ("The request was withdrawn by its submitter: it will not be decided."
+                                   if pended else "The request was withdrawn by its submitter after this decision.")
     if notes:
         response["processNote"] = notes
     if request.claim_identifier:

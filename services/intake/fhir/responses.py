@@ -22,7 +22,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from secondlook.v1.case_pb2 import CaseStatus, Urgency
 from services.intake.domain.case import Case
-from services.intake.domain.lifecycle import status_name
+from services.intake.domain.lifecycle import status_after, status_name
 
 from . import vocabulary as v
 
@@ -36,8 +36,9 @@ REQUEST_STATUS = {
 }
 PRIORITY = {Urgency.URGENCY_STANDARD: "routine", Urgency.URGENCY_EXPEDITED: "urgent"}
 def version(case: Case) -> str:
-    """The ServiceRequest's versionId: one more with each entry on the case's timeline
-    (each a change of what the resource shows). Only the current version is kept."""
+    """The ServiceRequest's versionId: one more with each entry on the case's timeline.
+    The timeline is kept whole, so every version can be read again (vread): its status
+    and time are those the case had after that many entries."""
     return str(max(1, len(case.timeline)))
 
 
@@ -69,15 +70,20 @@ def transaction_response(bundle: dict, case: Case, created: bool) -> dict:
                                   "entry": entries}).model_dump(mode="json")
 
 
-def service_request(case: Case) -> dict:
-    """The case as the ServiceRequest it was submitted as, by status: no PHI."""
+def service_request(case: Case, at_version: int | None = None) -> dict:
+    """The case as the ServiceRequest it was submitted as, by status: no PHI. With
+    `at_version` (1 to the current), as it was then."""
+    status, updated, shown = case.status, case.updated_at, version(case)
+    if at_version is not None and str(at_version) != shown:
+        entries = case.timeline[:at_version]
+        status, updated, shown = status_after(entries), entries[-1].recorded_at, str(at_version)
     resource = {
         "resourceType": "ServiceRequest", "id": case.case_id,
-        "meta": {"versionId": version(case), "lastUpdated": _instant(case.updated_at)},
-        "extension": [{"url": v.EXT_CASE_STATUS, "valueCode": status_name(case.status)}],
+        "meta": {"versionId": shown, "lastUpdated": _instant(updated)},
+        "extension": [{"url": v.EXT_CASE_STATUS, "valueCode": status_name(status)}],
         "identifier": [{"type": {"coding": [{"system": v.IDENTIFIER_TYPE, "code": "PLAC"}]},
                         "value": case.client_request_id}],
-        "status": REQUEST_STATUS.get(case.status, "unknown"), "intent": "order",
+        "status": REQUEST_STATUS.get(status, "unknown"), "intent": "order",
         "subject": {"display": "the case's patient (not disclosed by this read)"},
         "authoredOn": _instant(case.submitted_at),
     }
@@ -105,7 +111,7 @@ def capability_statement(date: str) -> dict:
             "resource": [
                 {"type": "ServiceRequest", "interaction": [{"code": "read"}, {"code": "vread"}],
                  "versioning": "versioned", "readHistory": False,
-                 "documentation": "the case's status (vread: the current version only)"},
+                 "documentation": "the case's status (vread: any version, one per timeline entry)"},
                 {"type": "Claim", "operation": [
                     {"name": "submit", "definition": f"{PAS_OPERATIONS}/Claim-submit",
                      "documentation": "a PAS request Bundle becomes a prior-authorization case, answered pended"},

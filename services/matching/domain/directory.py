@@ -120,7 +120,10 @@ def listed(current: Specialist | None, proposed: Specialist, reactivate: bool = 
 def changes_nothing(current: Specialist | None, saved: Specialist) -> bool:
     """Whether `saved` (what `listed` made) is what the directory already holds, but for
     its version: an upsert of the same details is no new version, and nothing to tell."""
-    return current is not None and dataclasses.replace(saved, version=current.version) == current
+    # A specialist seeded without a version (0, which expected_version reads as "any")
+    # takes version 1 on any upsert, so that optimistic concurrency can be used on it.
+    return current is not None and current.version > 0 and \
+        dataclasses.replace(saved, version=current.version) == current
 
 
 def deactivated(current: Specialist) -> Specialist:

@@ -165,13 +165,24 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     ), []
 
 
-def npi_held_elsewhere(proposed: Collection[Specialist], listed: Collection[Specialist]) -> dict[str, str]:
+def npi_held_elsewhere(proposed: Collection[Specialist], listed: Collection[Specialist],
+                       reactivate: bool = False) -> dict[str, str]:
     """For each proposed specialist whose NPI an active specialist of the directory
     holds under another id, that id (by the proposed id). One NPI is one person: two
     ids would double their capacity and could seat them twice on a panel. The ids
     proposed are left out of the holders, as their NPIs are the ones proposed now; a
-    deactivated holder is never offered again, so re-listing under a new id is allowed."""
+    deactivated holder is never offered again, so re-listing under a new id is allowed.
+    Not checked: a proposed id that stays deactivated (no `reactivate`), and an active
+    one whose listed copy has this NPI already (an update of a pair listed before the rule)."""
     replaced = {s.specialist_id for s in proposed}
     holders = {s.npi: s.specialist_id for s in listed
                if s.active and s.npi and s.specialist_id not in replaced}
-    return {s.specialist_id: holders[s.npi] for s in proposed if s.npi in holders}
+    before = {s.specialist_id: s for s in listed if s.specialist_id in replaced}
+    found = {}
+    for s in proposed:
+        was = before.get(s.specialist_id)
+        if was is not None and ((not was.active and not reactivate) or (was.active and was.npi == s.npi)):
+            continue
+        if s.npi in holders:
+            found[s.specialist_id] = holders[s.npi]
+    return found
