@@ -10,6 +10,7 @@ can quote a document, and documents hold PHI.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import stamina
@@ -36,13 +37,17 @@ def attempts(on: RetryOn, *, attempts: int | None, wait_initial: float = 0.2, wa
     `attempts=None` and `timeout=None` retry for as long as it takes. A predicate
     `on` is only asked about errors: stamina would also hand it a cancellation,
     and retrying one would keep a stopping service's work going."""
-    if callable(on) and not isinstance(on, (type, tuple)):
-        predicate = on
+    predicate = on if callable(on) and not isinstance(on, (type, tuple)) else (lambda exc: isinstance(exc, on))
 
-        def on(exc: BaseException) -> bool:
-            return isinstance(exc, Exception) and predicate(exc)
+    def retryable(exc: BaseException) -> bool:
+        # A library may turn the task's cancellation into an error of its own
+        # (pymongo's _OperationCancelled): retrying it would keep a stopping part going.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            return False
+        return isinstance(exc, Exception) and predicate(exc)
 
-    return stamina.retry_context(on=on, attempts=attempts, timeout=timeout, wait_initial=wait_initial,
+    return stamina.retry_context(on=retryable, attempts=attempts, timeout=timeout, wait_initial=wait_initial,
                                  wait_max=wait_max, wait_jitter=wait_initial)
 
 
@@ -54,5 +59,8 @@ async def forever(step: Callable[[], Awaitable[bool]], rest: Callable[[], Awaita
         async for attempt in attempts(Exception, attempts=None):
             with attempt:
                 busy = await step()
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # cancelled in a step whose library swallowed it (pymongo)
+            raise asyncio.CancelledError
         if not busy:
             await rest()

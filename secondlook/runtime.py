@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,16 +48,63 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+_exit = os._exit  # ends the process without waiting on its threads (a test replaces it)
+# How long a part may take to stop once cancelled, and a shutdown step to finish.
+STOP_GRACE_SECONDS = 10.0
+# A start-up step still under way after this long is named in the log, again and again.
+SLOW_START_SECONDS = 30.0
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", repr(fn))
+
+
+async def _start(step: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> bool:
+    """Runs one start-up step; False when the process was asked to stop first (the
+    step is then cancelled). A step that hangs is named every SLOW_START_SECONDS."""
+    task = asyncio.ensure_future(step())
+    stopper = asyncio.ensure_future(stop.wait())
+    waited = 0.0
+    try:
+        while True:
+            done, _ = await asyncio.wait([task, stopper], timeout=SLOW_START_SECONDS,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                task.result()  # its failure, if it failed
+                return True
+            if stopper in done:
+                task.cancel()
+                await asyncio.wait([task], timeout=STOP_GRACE_SECONDS)
+                return False
+            waited += SLOW_START_SECONDS
+            log.warning("service_start_slow", step=_name(step), waited_seconds=waited)
+    finally:
+        stopper.cancel()
+
+
 async def run(service: Service) -> int:
+    """Starts the service, runs its parts until a signal or one part's failure, then
+    stops it. Returns the exit code: 0 for a stop asked for, 1 for a failure. A part
+    that will not stop (a library that swallowed its cancellation, a thread that
+    never returns) is named and the process ends anyway: a supervisor can only
+    restart a process that exits."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task] = []
-    code = 0
+    code, stuck = 0, False
     try:
         for step in service.startup:
-            await step()
+            try:
+                if not await _start(step, stop):
+                    log.info("service_stopped_while_starting", step=_name(step))
+                    return code
+            except Exception as exc:
+                # Nothing was served yet: the error's text names a setting or an address, no PHI.
+                log.error("service_start_failed", step=_name(step), error=repr(exc)[:500])
+                code = 1
+                return code
         settle_heap()
         tasks = [asyncio.create_task(fn(), name=fn.__qualname__) for fn in service.loops]
         log.info("service_started")
@@ -69,14 +118,21 @@ async def run(service: Service) -> int:
     finally:
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            if pending:
+                log.error("service_parts_did_not_stop", parts=sorted(t.get_name() for t in pending))
+                stuck = True
         for step in reversed(service.shutdown):
             try:
-                await step()
-            except Exception as exc:
-                log.warning("shutdown_step_failed", step=getattr(step, "__qualname__", "?"), error=repr(exc))
+                await asyncio.wait_for(step(), STOP_GRACE_SECONDS)
+            except Exception as exc:  # TimeoutError among them
+                log.warning("shutdown_step_failed", step=_name(step), error=repr(exc))
         log.info("service_stopped", exit_code=code)
         # Only now: a second signal while stopping must not cut the shutdown short.
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if stuck:  # asyncio.run would wait for them for ever: end here
+            sys.stdout.flush()
+            _exit(code or 1)
     return code

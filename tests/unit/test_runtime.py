@@ -34,3 +34,95 @@ async def test_what_start_up_loaded_is_frozen_before_the_loops_run():
     assert gc.is_tracked(loaded[0]) and any(o is loaded[0] for o in gc.get_objects())  # walked again, unfrozen
     assert seen["walked"] is False
     assert seen["frozen"] >= len(loaded)
+
+
+async def _quickly(service: Service, monkeypatch, grace: float = 0.3) -> int:
+    from secondlook import runtime
+    monkeypatch.setattr(runtime, "STOP_GRACE_SECONDS", grace)
+    return await asyncio.wait_for(run(service), 10)
+
+
+async def test_one_part_failing_stops_the_others_even_one_whose_library_swallows_its_cancellation(monkeypatch):
+    from secondlook import backoff
+
+    async def swallowing_step() -> bool:  # as a pymongo call cancelled mid-request can
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+        return False
+
+    async def failing() -> None:
+        await asyncio.sleep(0.05)
+        raise OSError(98, "address already in use")
+
+    stopped: list[str] = []
+
+    async def shut() -> None:
+        stopped.append("shutdown")
+
+    service = Service("test", loops=[lambda: backoff.forever(swallowing_step, lambda: asyncio.sleep(3600)), failing],
+                      shutdown=[shut])
+    from structlog.testing import capture_logs
+
+    from secondlook import runtime
+    ended: list[int] = []
+    monkeypatch.setattr(runtime, "_exit", ended.append)
+    with capture_logs() as logs:
+        assert await _quickly(service, monkeypatch, grace=5) == 1
+    assert stopped == ["shutdown"] and ended == []  # every part stopped: no forced end
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["service_part_failed"]  # none left running
+
+
+async def test_a_part_that_never_stops_is_named_and_the_process_ends_anyway(monkeypatch):
+    from structlog.testing import capture_logs
+
+    from secondlook import runtime
+    ended: list[int] = []
+    monkeypatch.setattr(runtime, "_exit", ended.append)
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue
+
+    async def failing() -> None:
+        raise RuntimeError("boom")
+
+    with capture_logs() as logs:
+        await _quickly(Service("test", loops=[stubborn, failing]), monkeypatch)
+    assert ended == [1]
+    [stuck] = [e for e in logs if e["event"] == "service_parts_did_not_stop"]
+    assert stuck["parts"] == ["test_a_part_that_never_stops_is_named_and_the_process_ends_anyway.<locals>.stubborn"]
+    for task in asyncio.all_tasks():  # the stubborn one, left behind by the test's stand-in for _exit
+        if "stubborn" in repr(task.get_coro()):
+            task.get_coro().close()
+
+
+async def test_a_failed_start_is_an_error_naming_the_step_and_exit_code_1(monkeypatch):
+    from structlog.testing import capture_logs
+
+    async def connect() -> None:
+        raise ConnectionRefusedError("127.0.0.1:2")
+
+    with capture_logs() as logs:
+        assert await _quickly(Service("test", startup=[connect]), monkeypatch) == 1
+    [failed] = [e for e in logs if e["event"] == "service_start_failed"]
+    assert failed["step"].endswith("connect") and "ConnectionRefusedError" in failed["error"]
+    assert [e["exit_code"] for e in logs if e["event"] == "service_stopped"] == [1]
+
+
+async def test_a_signal_while_a_start_up_step_hangs_stops_the_service(monkeypatch):
+    import os
+
+    async def connect_for_ever() -> None:
+        await asyncio.sleep(3600)
+
+    async def signal_soon() -> None:
+        await asyncio.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(signal_soon()))
+    assert await _quickly(Service("test", startup=[connect_for_ever]), monkeypatch) == 0
