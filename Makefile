@@ -74,4 +74,4 @@ token: $(STAMP)
 	$(PY) -m secondlook.cli token $(ARGS)
 
 clean:
-	rm -rf .secondlook .pytest_cache
+	rm -rf .secondlook .secondlook.lock .pytest_cache

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
                                                "fhir_port")}
     if args.synthetic_specialists < 0:
         parser.error("--synthetic-specialists must be 0 or more")
+    for name, port in ports.items():
+        top = 65535 - (3 if name.endswith("_base") else 0)  # a base gives four ports
+        if port and not 1 <= port <= top:
+            parser.error(f"--{name.replace('_', '-')} must be a port from 1 to {top} (0: a free one)")
     return demo.run(home=Path(args.home) if args.home else None, hold=not args.exit_when_done, ports=ports,
                     synthetic_specialists=args.synthetic_specialists)
 

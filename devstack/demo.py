@@ -12,6 +12,7 @@ kills them at once.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import signal
@@ -29,7 +30,7 @@ from devstack import clients
 from devstack.receiver import WebhookReceiver, registered_receiver
 from devstack.simreviewer import SimulatedReviewer
 from devstack.smtpsink import SmtpSink
-from devstack.stack import ROOT, Stack, leftovers
+from devstack.stack import ROOT, Stack, leftovers, port_open
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
 
@@ -238,7 +239,26 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
     console = Console()
     if not console.is_terminal:  # a file or a log: long lines, no wrapping at 80 columns
         console = Console(width=240, soft_wrap=True)
-    home = home or ROOT / ".secondlook"
+    home = (home or ROOT / ".secondlook").resolve()
+    # One platform per home: a second run would delete the first one's store and keys
+    # under its feet (and its processes would be the second's leftovers).
+    lock = _claim(home)
+    if lock is None or leftovers(home):
+        running = leftovers(home)
+        if lock is not None:
+            lock.close()
+        console.print(f"[red]a platform is already running from {home}[/]"
+                      + (f" (pids {' '.join(map(str, running))})" if running else "")
+                      + ": stop it first (Ctrl-C where it runs), or start this one with ARGS=\"--home OTHER_DIR\"",
+                      highlight=False, soft_wrap=True)
+        return 2
+    busy = [f"--{name.replace('_', '-')} {port}" for name, port in (ports or {}).items()
+            if port and any(port_open(p) for p in range(port, port + (4 if name.endswith("_base") else 1)))]
+    if busy:
+        lock.close()
+        console.print(f"[red]port already in use: {', '.join(busy)}[/] (another platform, or another program): "
+                      "choose free ports, or leave them out to have free ones picked", highlight=False, soft_wrap=True)
+        return 2
     if fresh:
         shutil.rmtree(home, ignore_errors=True)
     (home / "logs").mkdir(parents=True, exist_ok=True)
@@ -248,7 +268,14 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
     }, synthetic_specialists=synthetic_specialists, **(ports or {}))
     # SIGTERM (a supervisor, a container runtime, a CI timeout) stops everything
     # the way Ctrl-C does.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    first_signal: list[float] = []
+
+    def interrupted(signum, frame):
+        first_signal.append(time.monotonic())
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     console.print(Panel.fit(
         "[bold]secondlook[/] · medical second opinions, end to end\n"
         f"state and logs: {home}  ·  Ctrl-C stops everything", border_style="blue"))
@@ -279,6 +306,10 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         code = 0
     finally:
         def force(signum, frame):  # a second signal: no more waiting
+            # ... but not the same request twice: `make` passes its own SIGTERM on to its
+            # child, which the process group's already reached a moment before.
+            if first_signal and time.monotonic() - first_signal[0] < DUPLICATE_SIGNAL_SECONDS:
+                return
             for proc in stack.processes():
                 proc.kill()
             os._exit(130)
@@ -290,4 +321,22 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
             mail.stop()
         alive = leftovers(home)
         console.print("[green]✓[/] all processes stopped" if not alive else f"[red]still running: pids {alive}[/]")
+        lock.close()
     return code
+
+
+DUPLICATE_SIGNAL_SECONDS = 2.0
+
+
+def _claim(home: Path):
+    """The home's lock (a file beside it, held while this run lives; the kernel lets
+    go of it when the process ends, however it ends), or None when another run holds it."""
+    path = home.with_name(home.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle

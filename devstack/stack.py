@@ -134,7 +134,7 @@ def leftovers(home: Path) -> list[int]:
     return pids
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -313,7 +313,7 @@ class Stack:
             env=self.marker,
         )
         self.broker.start()
-        wait_for(_started(self.broker, lambda: _port_open(self.kafka_port)), 20, "the Kafka-protocol broker")
+        wait_for(_started(self.broker, lambda: port_open(self.kafka_port)), 20, "the Kafka-protocol broker")
 
     def kill_broker(self) -> None:
         """A crash of the broker: everything it held (topics, offsets) is gone."""
@@ -334,7 +334,7 @@ class Stack:
         wait_for(_started(self.store, self._store_ready), 30, "the MongoDB-protocol store")
 
     def _store_ready(self) -> bool:
-        if not _port_open(self.mongo_port):
+        if not port_open(self.mongo_port):
             return False
         from pymongo import MongoClient
 

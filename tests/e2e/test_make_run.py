@@ -73,7 +73,14 @@ def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path
 def test_sigterm_stops_every_process_it_started(tmp_path):
     """What a supervisor, a container runtime or a CI timeout sends."""
     with demo_running(tmp_path) as (demo, home, output):
+        # A second run from the same home is refused: it would delete the first one's store and keys.
+        secret = (home / "jwt-secret").read_text()
+        second = subprocess.run([sys.executable, "-m", "devstack", "run", "--home", str(home)], capture_output=True,
+                                text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL)
+        assert second.returncode == 2 and "already running" in second.stdout, second.stdout + second.stderr
+        assert (home / "jwt-secret").read_text() == secret and len(leftovers(home)) == 6
         demo.send_signal(signal.SIGTERM)
+        demo.send_signal(signal.SIGTERM)  # as `make` passes on the signal its process group got too
         code = demo.wait(timeout=90)
     assert code == 0, output.read_text()[-3000:]
     assert "all processes stopped" in output.read_text()
