@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from pydantic import ValidationError
 
 from secondlook.bus import KafkaPublisher
 from secondlook.consumer import Handler, IdempotentConsumer
@@ -25,7 +26,7 @@ from secondlook.outbox import OutboxRelay
 from secondlook.probes import Probes
 from secondlook.retention import Retention, stale_after
 from secondlook.runtime import Service
-from secondlook.settings import Settings
+from secondlook.settings import Settings, setting_problems
 from secondlook.store import GROUP_LIMIT, Store
 from secondlook.topics import REDRIVE, ensure_topics
 
@@ -64,11 +65,23 @@ async def _ensure_topics(settings: Settings, topics: tuple[str, ...]) -> None:
         log.info("topics_created", topics=created)
 
 
+def _settings(name: str) -> Settings:
+    """The environment's settings; a bad one is a log line naming its variable and
+    exit status 2, before anything connects (not a traceback, nor a failure later)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        configure_logging(name)
+        for variable, problem in setting_problems(exc):
+            log.error("setting_invalid", setting=variable, problem=problem)
+        raise SystemExit(2) from None
+
+
 def build_kernel(name: str, topics: tuple[str, ...], settings: Settings | None = None,
                  transactions_at_once: int = GROUP_LIMIT) -> Kernel:
     """`topics`: every topic of the platform (services/topology.py);
     `transactions_at_once`: the store's group commits under way at once."""
-    settings = settings or Settings()
+    settings = settings or _settings(name)
     configure_logging(name, settings.log_level)
     store = Store(settings, name, transactions_at_once=transactions_at_once)
     publisher = KafkaPublisher(settings, client_id=f"secondlook-{name}")

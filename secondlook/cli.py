@@ -250,10 +250,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
 def run(args: argparse.Namespace) -> int:
     """The chosen command; what an operator can put right (a path, the store's address)
     is one line on standard error and exit status 2, not a traceback."""
-    from pymongo.errors import ConnectionFailure
+    from pydantic import ValidationError
+    from pymongo.errors import ConfigurationError, ConnectionFailure
+
+    from secondlook.settings import setting_problems
 
     try:
         return args.func(args)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for variable, problem in setting_problems(exc):
+            print(f"error: {variable}: {problem}", file=sys.stderr)
+    except ConfigurationError as exc:  # a mongodb+srv:// name that does not resolve, and the like
+        print(f"error: SECONDLOOK_MONGO_URI: {type(exc).__name__}: the store's address cannot be used",
+              file=sys.stderr)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Literal
 
 import email_validator
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pymongo import uri_parser
+from pymongo.errors import PyMongoError
 
 
 class Settings(BaseSettings):
@@ -108,12 +110,14 @@ class Settings(BaseSettings):
 
     # --- Service endpoints -----------------------------------------------------
     grpc_host: str = Field("0.0.0.0", description="Address the gRPC server binds.")
-    grpc_port: int = Field(50051, description="Port of this service's gRPC server.")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="Port of this service's gRPC server (0: any free "
+                           "one).")
     grpc_max_message_bytes: int = Field(
-        4 * 1024 * 1024, description="Largest request accepted; larger ones get `RESOURCE_EXHAUSTED`."
+        4 * 1024 * 1024, ge=1024, description="Largest request accepted; larger ones get `RESOURCE_EXHAUSTED`."
     )
-    metrics_port: int = Field(9464, description="Port of the Prometheus `/metrics` endpoint; 0 disables.")
-    fhir_port: int = Field(8080, description="Port of intake's FHIR R4 HTTP endpoint (`/fhir/Bundle`, bound on "
+    metrics_port: int = Field(9464, ge=0, le=65535,
+                              description="Port of the Prometheus `/metrics` endpoint; 0 disables.")
+    fhir_port: int = Field(8080, ge=0, le=65535, description="Port of intake's FHIR R4 HTTP endpoint (`/fhir/Bundle`, bound on "
                            "`SECONDLOOK_GRPC_HOST`); 0 disables. The other services have none.")
 
     # --- Auth ------------------------------------------------------------------
@@ -156,7 +160,8 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A consumer loop or relay that has not gone round for this long fails the "
         "liveness check (gRPC health service `liveness`), so the pod is restarted."
     )
-    log_level: str = Field("INFO", description="Log level of the JSON logs.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Log level of the JSON logs (any case).")
     outbox_poll_seconds: float = Field(
         0.5,
         gt=0,
@@ -327,6 +332,51 @@ class Settings(BaseSettings):
                 raise ValueError(f"{address[:60]!r} is not an e-mail address: {exc}") from None
         return ", ".join(addresses)
 
+    @field_validator("mongo_uri")
+    @classmethod
+    def _mongo_uri(cls, value: str) -> str:
+        if value.startswith("mongodb+srv://"):
+            return value  # its hosts come from DNS when the driver connects
+        if not value.startswith("mongodb://"):
+            raise ValueError("must begin mongodb:// or mongodb+srv://")
+        try:
+            uri_parser.parse_uri(value)
+        except (PyMongoError, ValueError) as exc:
+            # The driver's words, without the URI (it may hold a password).
+            raise ValueError(f"is not a MongoDB connection string: {str(exc).replace(value, '…')[:200]}") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("intake_target", "matching_target")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535 \
+                or any(c.isspace() for c in value):
+            raise ValueError(f"{value[:60]!r} is not a gRPC address: host:port, as intake:50051")
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _email_from(cls, value: str) -> str:
+        address = value.rsplit("<", 1)[-1].rstrip(">").strip() if "<" in value else value.strip()
+        try:
+            email_validator.validate_email(address, check_deliverability=False)
+        except email_validator.EmailNotValidError as exc:
+            raise ValueError(f"{value[:60]!r} has no e-mail address (name <address>, or an address): {exc}") from None
+        return value
+
+    @field_validator("notify_portal_url")
+    @classmethod
+    def _portal(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or len(value) < 10 or any(c.isspace() for c in value):
+            raise ValueError(f"{value[:60]!r} is not an http(s) URL: the one link a notice carries")
+        return value
+
     @field_validator("review_sla_reminder_fractions")
     @classmethod
     def _fractions(cls, value: list[float]) -> list[float]:
@@ -336,3 +386,13 @@ class Settings(BaseSettings):
 
     def database_for(self, service: str) -> str:
         return f"{self.mongo_database_prefix}_{service}"
+
+
+def setting_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(environment variable, what is wrong) for each bad setting, never its value
+    (a setting may be a secret)."""
+    found = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = str(error["loc"][0]) if error.get("loc") else "?"
+        found.append((f"SECONDLOOK_{name.upper()}", error["msg"].removeprefix("Value error, ")))
+    return found

@@ -73,3 +73,14 @@ def test_a_table_shows_control_sequences_escaped_never_acted_on():
     shown = cli.table("t", ("subject", "method"), [("evil\x1b[2J\x1b[31mFAKE\nrow", "GetCase"), ("Zoë", "GetCase")])
     assert "\x1b" not in shown and "\\x1b[2J" in shown and "FAKE\\nrow" in shown and "Zoë" in shown
     assert len(shown.splitlines()) == 5  # title, header, rule, two rows: no forged line
+
+
+def test_a_bad_setting_or_store_address_is_one_line_naming_the_variable(monkeypatch, capsys):
+    from secondlook import cli as kernel_cli
+    parser, _ = kernel_cli.build_parser()
+    for variable, value in (("SECONDLOOK_SMTP_PORT", "abc"), ("SECONDLOOK_MONGO_URI", "mongodb://")):
+        monkeypatch.setenv(variable, value)
+        assert kernel_cli.run(parser.parse_args(["audit", "verify"])) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {variable}: ") and err.count("\n") == 1
+        monkeypatch.delenv(variable)

@@ -18,3 +18,46 @@ def test_each_service_owns_its_database():
 
 def test_the_signing_key_is_not_printed():
     assert "sekrit-value" not in repr(Settings(jwt_secret="sekrit-value"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("SECONDLOOK_GRPC_PORT", "70000", "less than or equal to 65535"),
+    ("SECONDLOOK_METRICS_PORT", "-5", "greater than or equal to 0"),
+    ("SECONDLOOK_GRPC_MAX_MESSAGE_BYTES", "-1", "greater than or equal to 1024"),
+    ("SECONDLOOK_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO'"),
+    ("SECONDLOOK_INTAKE_TARGET", "::not a target::", "host:port"),
+    ("SECONDLOOK_EMAIL_FROM", "not an address", "e-mail address"),
+    ("SECONDLOOK_NOTIFY_PORTAL_URL", "javascript:alert(1)", "http(s) URL"),
+    ("SECONDLOOK_MONGO_URI", "mongodb://", "not a MongoDB connection string"),
+    ("SECONDLOOK_MONGO_URI", "mongodb://user:pa55word@127.0.0.1:99999/", "Port must be"),
+])
+def test_a_bad_setting_is_named_by_its_variable_without_its_value(monkeypatch, variable, value, says):
+    from pydantic import ValidationError
+
+    from secondlook.settings import Settings, setting_problems
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    [(named, problem)] = setting_problems(refused.value)
+    assert named == variable and says in problem and "pa55word" not in problem
+
+
+def test_the_log_level_is_read_in_any_case(monkeypatch):
+    from secondlook.settings import Settings
+    monkeypatch.setenv("SECONDLOOK_LOG_LEVEL", " debug")
+    assert Settings().log_level == "DEBUG"
+
+
+def test_a_service_with_a_bad_setting_says_so_in_one_line_and_exits_2(monkeypatch):
+    import json
+    import subprocess
+    import sys
+    env = {"SECONDLOOK_GRPC_PORT": "abc", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "services.intake"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = [json.loads(x) for x in done.stdout.splitlines()]
+    assert (line["event"], line["setting"]) == ("setting_invalid", "SECONDLOOK_GRPC_PORT")
