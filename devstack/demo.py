@@ -121,6 +121,7 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
             if hold:
                 console.print("all cases settled · the platform keeps running · SIGTERM or Ctrl-C stops it")
 
+    watchdog = asyncio.create_task(_supervise(stack, console))
     try:
         if console.is_terminal:
             with Live(_table(cases, started, receiver, mail, hold, stack.texts), console=console, refresh_per_second=4) as live:
@@ -131,9 +132,47 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
             await _follow(intake, intake_auth, cases, hold, lambda: _print_changes(console, cases), summary)
         return 0 if all(c.get("status") == "DELIVERED" for c in cases) else 1
     finally:
+        watchdog.cancel()
+        await asyncio.gather(watchdog, return_exceptions=True)
         await reviewer.stop()
         await intake_auth.close()
         await receiver.stop()
+
+
+MAX_RESTARTS = 5  # of one service, before the demo stops restarting it
+
+
+async def _supervise(stack: Stack, console: Console) -> None:
+    """What Kubernetes does for a pod: a service that exits (a crash, a kill -9) is
+    said and started again, up to MAX_RESTARTS times; the broker or the store is said."""
+    restarts: dict[str, int] = {}
+    told: set[str] = set()
+    while True:
+        await asyncio.sleep(1.0)
+        for name, proc in list(stack.services.items()):
+            if proc.alive or name in told:
+                continue
+            code = proc.popen.returncode if proc.popen is not None else None
+            log = proc.log_path.relative_to(ROOT) if proc.log_path.is_relative_to(ROOT) else proc.log_path
+            if restarts.get(name, 0) >= MAX_RESTARTS:
+                told.add(name)
+                console.print(f"[red]{name} exited (code {code}) again: not restarting it after {MAX_RESTARTS} "
+                              f"restarts · its log: {log}[/]", highlight=False, soft_wrap=True)
+                continue
+            restarts[name] = restarts.get(name, 0) + 1
+            console.print(f"[yellow]{name} exited (code {code}) · its log: {log} · restarting it[/]",
+                          highlight=False, soft_wrap=True)
+            stack.start_service(name)
+            try:
+                await asyncio.to_thread(stack.wait_serving, name)
+                console.print(f"[green]✓[/] {name} restarted and serving; its cases carry on", highlight=False)
+            except Exception as exc:  # it exited again during start: the next look says so
+                console.print(f"[red]{name} did not come back: {exc}[/]", highlight=False, soft_wrap=True)
+        for infra in (stack.broker, stack.store):
+            if infra is not None and not infra.alive and infra.name not in told:
+                told.add(infra.name)
+                console.print(f"[red]the {infra.name} exited (code {infra.popen.returncode}): the services wait for "
+                              f"it · its log: {infra.log_path}[/]", highlight=False, soft_wrap=True)
 
 
 async def _follow(intake, auth, cases: list[dict], hold: bool, show, settled) -> None:

@@ -4,11 +4,13 @@ SIGTERM leaves no process behind."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +61,12 @@ def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path
         assert re.search(r"cases DELIVERED in [0-9.]+s; ", output.read_text())
         assert {f"summary case {ref} DELIVERED" for ref in refs} <= {
             " ".join(line.split()[:4]) for line in output.read_text().splitlines() if line.startswith("summary case")}
+        # A service killed is said and started again, as Kubernetes would.
+        [matching] = [pid for pid in leftovers(home)
+                      if b"services.matching" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(matching, signal.SIGKILL)
+        wait_for(lambda: "matching restarted and serving" in output.read_text(), 90, "matching restarted by the demo")
+        assert "matching exited (code -9)" in output.read_text() and len(leftovers(home)) == 6
         demo.send_signal(signal.SIGINT)  # what Ctrl-C delivers
         code = demo.wait(timeout=90)
     text = output.read_text()
