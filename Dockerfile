@@ -52,7 +52,7 @@ COPY data/specialists.json /opt/secondlook/data/specialists.json
 WORKDIR /tmp
 USER 10001:10001
 
-EXPOSE 50051 9464
+EXPOSE 50051 9464 8080
 
 # Deliberately no service: the Deployment's `command` picks one.
 CMD ["python", "-c", "print('secondlook image: run python -m services.<intake|matching|review|notify>')"]

@@ -195,11 +195,12 @@ async def _follow(intake, auth, cases: list[dict], hold: bool, show, settled) ->
                 c["answered"] = await _answer(intake, auth, case.case_id)
             c["status"] = case_pb2.CaseStatus.Name(case.status).removeprefix("CASE_STATUS_")
             c["specialist"] = case.specialist_id
-            c["reached"] = {
-                case_pb2.CaseStatus.Name(e.status).removeprefix("CASE_STATUS_"):
-                e.occurred_at.ToDatetime().timestamp() - cases_submitted_at(case)
-                for e in case.timeline
-            }
+            reached: dict[str, float] = {}
+            for e in case.timeline:  # when each stage was first reached (a panel's offers repeat OFFERED)
+                at = e.occurred_at.ToDatetime().timestamp() - cases_submitted_at(case)
+                stage = case_pb2.CaseStatus.Name(e.status).removeprefix("CASE_STATUS_")
+                reached[stage] = min(at, reached.get(stage, at))
+            c["reached"] = reached
         show()
         if not told and all(c.get("status") in ("DELIVERED", "UNMATCHED") for c in cases):
             told = True

@@ -19,7 +19,7 @@ from pathlib import Path
 from pymongo.errors import EncryptionError
 
 from secondlook import directorygen, phi
-from secondlook.auth import ROLES, mint_token
+from secondlook.auth import MAX_CLAIM_CHARS, ROLES, mint_token
 from secondlook.settings import Settings
 
 
@@ -35,18 +35,35 @@ def _token(args: argparse.Namespace) -> int:
     if not args.subject.strip() or not args.tenant.strip():
         print("error: --subject and --tenant must not be empty", file=sys.stderr)
         return 2
-    if args.ttl <= 0:
-        print("error: --ttl must be a number of seconds above 0", file=sys.stderr)
+    for option, value in (("--subject", args.subject), ("--tenant", args.tenant),
+                          ("--specialist-id", args.specialist_id or ""), *(("--grant-tenant", t) for t in args.grant_tenant)):
+        if not value.isprintable() or len(value) > MAX_CLAIM_CHARS:  # what the services refuse in a token
+            print(f"error: {option} must be printable text of at most {MAX_CLAIM_CHARS} characters", file=sys.stderr)
+            return 2
+    if not 0 < args.ttl <= MAX_TTL_SECONDS:
+        print(f"error: --ttl must be a number of seconds from 1 to {MAX_TTL_SECONDS} (a year)", file=sys.stderr)
         return 2
     if "reviewer" in args.role and not args.specialist_id:
         print("error: a reviewer token needs --specialist-id", file=sys.stderr)
         return 2
+    if args.issuer:
+        settings = settings.model_copy(update={"jwt_issuer": args.issuer})
     print(mint_token(settings, subject=args.subject, tenant=args.tenant, roles=args.role,
                      specialist_id=args.specialist_id or "", tenants=args.grant_tenant, ttl_seconds=args.ttl))
     return 0
 
 
+MAX_TTL_SECONDS = 366 * 24 * 3600
+
+
 def _new_local_key(args: argparse.Namespace) -> int:
+    if args.path.is_dir():
+        print(f"error: {args.path} is a folder: give the path of the key file to write", file=sys.stderr)
+        return 2
+    if not args.path.parent.is_dir():
+        print(f"error: no folder {args.path.parent}: make it first (the key is written into an existing one)",
+              file=sys.stderr)
+        return 2
     try:
         phi.new_local_master_key(args.path)
     except FileExistsError:
@@ -132,6 +149,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
             await client.close()
 
     results = asyncio.run(walk())
+    if args.tenant and not results[0][1] and results[0][3] is None:
+        print(paint(f"tenant {shown(args.tenant)} has no audit records: check the name (without --tenant every "
+                    "tenant's chain is listed)", "red"))
+        return 1
     if not results:
         print("no audit records")
         return 0
@@ -204,6 +225,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     token.add_argument("--grant-tenant", action="append", default=[],
                        help="for operator tokens: another tenant whose cases it may read; repeatable")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--issuer", help="the `iss` claim (default SECONDLOOK_JWT_ISSUER: the services' own "
+                                        "setting; the Kubernetes manifests set 'secondlook')")
     token.set_defaults(func=_token)
 
     keys = sub.add_parser("keys", help="the keys that encrypt PHI at rest (SECONDLOOK_PHI_* settings)")

@@ -81,6 +81,8 @@ async def test_audit_verify_names_the_first_broken_link(store, infra_settings, t
     first = broken.stdout.split("first broken link:", 1)[1]
     assert "'tenant-a'" in first and first_broken in " ".join(first.split())
     assert "tenant-b" in broken.stdout  # the other tenant's chain is reported whole beside it
+    mistyped = _cli(infra_settings, "verify", "--tenant", "tenant-z")
+    assert mistyped.returncode == 1 and "tenant-z has no audit records" in mistyped.stdout
 
 
 async def test_audit_show_lists_a_cases_accesses(store, infra_settings):

@@ -31,7 +31,8 @@ def test_token_refuses_unknown_roles_and_a_missing_key(monkeypatch, capsys):
 
 def test_token_refuses_an_empty_subject_or_tenant_and_a_lifetime_not_above_0(monkeypatch, capsys):
     monkeypatch.setenv("SECONDLOOK_JWT_SECRET", KEY)
-    for bad in (["--subject", " "], ["--tenant", ""], ["--ttl", "-5"]):
+    for bad in (["--subject", " "], ["--tenant", ""], ["--ttl", "-5"], ["--subject", "a\x1bb"],
+                ["--tenant", "t" * 300], ["--ttl", "99999999999999"]):
         args = {"--subject": "a", "--tenant": "t", "--ttl": "60"} | dict([bad])
         assert main(["token", "--role", "submitter", *[x for kv in args.items() for x in kv]]) == 2
         assert capsys.readouterr().err.startswith("error: --")
@@ -84,3 +85,19 @@ def test_a_bad_setting_or_store_address_is_one_line_naming_the_variable(monkeypa
         err = capsys.readouterr().err
         assert err.startswith(f"error: {variable}: ") and err.count("\n") == 1
         monkeypatch.delenv(variable)
+
+
+def test_token_takes_the_issuer_the_services_are_set_to(monkeypatch, capsys):
+    import jwt
+    monkeypatch.setenv("SECONDLOOK_JWT_SECRET", KEY)
+    assert main(["token", "--subject", "a", "--tenant", "t", "--role", "submitter", "--issuer", "secondlook"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert claims["iss"] == "secondlook"
+
+
+def test_a_new_local_key_needs_a_file_path_in_an_existing_folder(capsys, tmp_path):
+    assert main(["keys", "new-local-key", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["keys", "new-local-key", str(tmp_path / "nowhere" / "k")]) == 2
+    assert "no folder" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
+    assert main(["keys", "new-local-key", str(tmp_path / "k")]) == 0 and (tmp_path / "k").stat().st_size > 0
