@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 import stamina
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
@@ -23,8 +24,13 @@ log = get_logger(__name__)
 RetryOn = type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
 
 
+# What is being retried, for the log: a `forever` loop names its step for its task.
+_OPERATION: ContextVar[str] = ContextVar("retried_operation", default="")
+
+
 def _log_retry(details: RetryDetails) -> None:
-    log.warning("retrying", operation=details.name, retry=details.retry_num,
+    named = details.name if not details.name.startswith("<") else _OPERATION.get() or details.name
+    log.warning("retrying", operation=named, retry=details.retry_num,
                 wait_seconds=round(details.wait_for, 2), error=type(details.caused_by).__name__)
 
 
@@ -51,10 +57,16 @@ def attempts(on: RetryOn, *, attempts: int | None, wait_initial: float = 0.2, wa
                                  wait_max=wait_max, wait_jitter=wait_initial)
 
 
+def name_retries(operation: str) -> None:
+    """Names what this task retries in its `retrying` log lines (the tasks it starts too)."""
+    _OPERATION.set(operation)
+
+
 async def forever(step: Callable[[], Awaitable[bool]], rest: Callable[[], Awaitable[None]]) -> None:
     """Runs `step` until cancelled. `step` returns True when it did work (run it
     again at once) and False when there was nothing to do (await `rest` first).
     A failing step is retried with backoff; the failure never ends the loop."""
+    name_retries(getattr(step, "__qualname__", "a loop's step"))
     while True:
         async for attempt in attempts(Exception, attempts=None):
             with attempt:

@@ -171,6 +171,7 @@ class ConsumerLoop:
         return kafka
 
     async def run(self) -> None:
+        backoff.name_retries(f"{type(self).__name__}.run({self._group})")
         self._kafka = kafka = await asyncio.to_thread(self._connect)
         interval = self._settings.consumer_commit_interval_seconds
         next_commit = time.monotonic() + interval

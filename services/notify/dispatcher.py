@@ -43,8 +43,8 @@ from secondlook.unitofwork import Transact
 from . import usecases
 from .domain.deliveries import CANCELLED, DELIVERED, SENDING, SKIPPED, Attempt, Delivery, settled_at_once
 from .domain.notices import SmsText
-from .domain.routing import EMAIL, PERSON_CHANNELS, SMS, carries_claim_response, stopped_by_withdrawal
-from .domain.webhooks import check_endpoint_url, headers, with_claim_response
+from .domain.routing import EMAIL, OPINION_READY, PERSON_CHANNELS, SMS, carries_claim_response, stopped_by_withdrawal
+from .domain.webhooks import check_endpoint_url, headers, notice_time, with_claim_response
 from .mailer import SmtpMailer
 from .preference_repository import PreferenceRepository
 from .repository import CachedEndpoints, DeliveryQueue
@@ -339,6 +339,10 @@ class Dispatcher:
                 return
             await self._endpoints.delivered_to(endpoint)
             metrics.DELIVERY_ATTEMPTS.labels("notify", delivery.channel, "delivered").inc()
+            if delivery.kind == OPINION_READY and (told := notice_time(delivery.body)) is not None:
+                # The case's last hop, which no consumer's handling causes: the opinion to its delivery.
+                metrics.STAGE_SECONDS.labels("opinion.submitted", "opinion.delivered").observe(
+                    max(0.0, (self._clock.now() - told).total_seconds()))
             log.info("webhook_delivered", attempts=delivery.attempts, seconds=done.latency_ms / 1000)
 
     async def _body_of(self, delivery: Delivery) -> tuple[bytes | None, str]:

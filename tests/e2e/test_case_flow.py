@@ -112,6 +112,10 @@ async def test_a_case_flows_to_delivered_with_one_signed_webhook(stack, stack_se
         # The notice carries no PHI: nothing from the patient or the narrative.
         for secret in (request.patient.family_name, request.patient.birth_date, "pathology"):
             assert secret.encode() not in hook["body"]
+        # The last hop, which no consumer's handling causes, is in notify's stage histogram too.
+        metrics = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_ports['notify']}/metrics").read())
+        assert b'secondlook_stage_seconds_count{from="opinion.submitted",to="opinion.delivered"}' in metrics
     finally:
         await intake_auth.close()
         await receiver.stop()

@@ -126,3 +126,23 @@ async def test_a_signal_while_a_start_up_step_hangs_stops_the_service(monkeypatc
 
     asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(signal_soon()))
     assert await _quickly(Service("test", startup=[connect_for_ever]), monkeypatch) == 0
+
+
+async def test_a_loops_retries_are_logged_naming_its_step():
+    from structlog.testing import capture_logs
+
+    from secondlook import backoff
+    failures = [RuntimeError("x"), RuntimeError("y")]
+
+    async def relay_step() -> bool:
+        if failures:
+            raise failures.pop()
+        raise asyncio.CancelledError  # done: leave the loop
+
+    with capture_logs() as logs:
+        try:
+            await asyncio.create_task(backoff.forever(relay_step, lambda: asyncio.sleep(0)))
+        except asyncio.CancelledError:
+            pass
+    named = [e["operation"] for e in logs if e["event"] == "retrying"]
+    assert named and all(n.endswith("relay_step") for n in named)

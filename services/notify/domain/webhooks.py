@@ -15,6 +15,7 @@ import json
 import random
 import secrets
 import socket
+from datetime import datetime
 from urllib.parse import urlsplit
 
 SECRET_PREFIX = "whsec_"
@@ -149,6 +150,14 @@ def notice_body(*, event_type: str, occurred_at: str, case_id: str, tenant_id: s
         separators=(",", ":"),
         sort_keys=True,
     ).encode()
+
+
+def notice_time(body: bytes) -> datetime | None:
+    """When the event a notice tells of happened (its `timestamp`), or None."""
+    try:
+        return datetime.fromisoformat(json.loads(body)["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def with_claim_response(body: bytes, claim_response: dict) -> bytes:
