@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -30,7 +31,7 @@ from devstack import clients
 from devstack.receiver import WebhookReceiver, registered_receiver
 from devstack.simreviewer import SimulatedReviewer
 from devstack.smtpsink import SmtpSink
-from devstack.stack import ROOT, Stack, leftovers, port_open
+from devstack.stack import ROOT, Stack, health_status, leftovers, port_open
 from secondlook.settings import Settings
 from secondlook.v1 import case_pb2, intake_pb2
 
@@ -139,13 +140,15 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
         await receiver.stop()
 
 
-MAX_RESTARTS = 5  # of one service, before the demo stops restarting it
+MAX_RESTARTS = 5  # of one service within RESTART_WINDOW_SECONDS, before the demo stops restarting it
+RESTART_WINDOW_SECONDS = 600.0
 
 
 async def _supervise(stack: Stack, console: Console) -> None:
     """What Kubernetes does for a pod: a service that exits (a crash, a kill -9) is
-    said and started again, up to MAX_RESTARTS times; the broker or the store is said."""
-    restarts: dict[str, int] = {}
+    said and started again, up to MAX_RESTARTS times in ten minutes; the broker or
+    the store is said."""
+    restarts: dict[str, list[float]] = {}
     told: set[str] = set()
     while True:
         await asyncio.sleep(1.0)
@@ -154,17 +157,18 @@ async def _supervise(stack: Stack, console: Console) -> None:
                 continue
             code = proc.popen.returncode if proc.popen is not None else None
             log = proc.log_path.relative_to(ROOT) if proc.log_path.is_relative_to(ROOT) else proc.log_path
-            if restarts.get(name, 0) >= MAX_RESTARTS:
+            recent = [t for t in restarts.get(name, []) if time.monotonic() - t < RESTART_WINDOW_SECONDS]
+            if len(recent) >= MAX_RESTARTS:
                 told.add(name)
                 console.print(f"[red]{name} exited (code {code}) again: not restarting it after {MAX_RESTARTS} "
                               f"restarts · its log: {log}[/]", highlight=False, soft_wrap=True)
                 continue
-            restarts[name] = restarts.get(name, 0) + 1
+            restarts[name] = [*recent, time.monotonic()]
             console.print(f"[yellow]{name} exited (code {code}) · its log: {log} · restarting it[/]",
                           highlight=False, soft_wrap=True)
-            stack.start_service(name)
             try:
-                await asyncio.to_thread(stack.wait_serving, name)
+                stack.start_service(name)
+                await _serving(stack, name)
                 console.print(f"[green]✓[/] {name} restarted and serving; its cases carry on", highlight=False)
             except Exception as exc:  # it exited again during start: the next look says so
                 console.print(f"[red]{name} did not come back: {exc}[/]", highlight=False, soft_wrap=True)
@@ -173,6 +177,18 @@ async def _supervise(stack: Stack, console: Console) -> None:
                 told.add(infra.name)
                 console.print(f"[red]the {infra.name} exited (code {infra.popen.returncode}): the services wait for "
                               f"it · its log: {infra.log_path}[/]", highlight=False, soft_wrap=True)
+
+
+async def _serving(stack: Stack, name: str, timeout: float = 60.0) -> None:
+    """Until the restarted service reports SERVING; a stop meanwhile cancels the wait
+    at once (a thread waiting on it would hold the demo's exit)."""
+    deadline = time.monotonic() + timeout
+    while await asyncio.to_thread(health_status, stack.target(name)) != health_pb2.HealthCheckResponse.SERVING:
+        if not stack.services[name].alive:
+            raise RuntimeError(f"{name} exited again while starting")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not report SERVING within {timeout:.0f} s")
+        await asyncio.sleep(0.5)
 
 
 async def _follow(intake, auth, cases: list[dict], hold: bool, show, settled) -> None:
@@ -253,13 +269,15 @@ def _until_signalled(coro) -> int | None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         signalled = False
+        before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
         def stop() -> None:
             nonlocal signalled
             signalled = True
+            SIGNALLED.append(time.monotonic())
             task.cancel()
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in before:
             loop.add_signal_handler(signum, stop)
         try:
             return await coro
@@ -268,8 +286,9 @@ def _until_signalled(coro) -> int | None:
                 return None
             raise
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+            for signum, handler in before.items():
+                loop.remove_signal_handler(signum)  # which leaves SIGTERM to its default: killed at once
+                signal.signal(signum, handler)
 
     return asyncio.run(main())
 
@@ -287,10 +306,15 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         running = leftovers(home)
         if lock is not None:
             lock.close()
-        console.print(f"[red]a platform is already running from {home}[/]"
-                      + (f" (pids {' '.join(map(str, running))})" if running else "")
-                      + ": stop it first (Ctrl-C where it runs), or start this one with ARGS=\"--home OTHER_DIR\"",
-                      highlight=False, soft_wrap=True)
+        if lock is None:
+            console.print(f"[red]a platform is already running from {home}[/]"
+                          + (f" (pids {' '.join(map(str, running))})" if running else "")
+                          + ": stop it first (Ctrl-C where it runs), or start this one with ARGS=\"--home OTHER_DIR\"",
+                          highlight=False, soft_wrap=True)
+        else:  # its launcher is gone, some of its processes are not
+            console.print(f"[red]processes of an earlier run from {home} are still alive (pids "
+                          f"{' '.join(map(str, running))})[/]: end them (kill {' '.join(map(str, running))}) first",
+                          highlight=False, soft_wrap=True)
         return 2
     busy = [f"--{name.replace('_', '-')} {port}" for name, port in (ports or {}).items()
             if port and any(port_open(p) for p in range(port, port + (4 if name.endswith("_base") else 1)))]
@@ -308,10 +332,8 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
     }, synthetic_specialists=synthetic_specialists, **(ports or {}))
     # SIGTERM (a supervisor, a container runtime, a CI timeout) stops everything
     # the way Ctrl-C does.
-    first_signal: list[float] = []
-
     def interrupted(signum, frame):
-        first_signal.append(time.monotonic())
+        SIGNALLED.append(time.monotonic())
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
@@ -348,7 +370,7 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         def force(signum, frame):  # a second signal: no more waiting
             # ... but not the same request twice: `make` passes its own SIGTERM on to its
             # child, which the process group's already reached a moment before.
-            if first_signal and time.monotonic() - first_signal[0] < DUPLICATE_SIGNAL_SECONDS:
+            if SIGNALLED and time.monotonic() - SIGNALLED[0] < DUPLICATE_SIGNAL_SECONDS:
                 return
             for proc in stack.processes():
                 proc.kill()
@@ -362,10 +384,15 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         alive = leftovers(home)
         console.print("[green]✓[/] all processes stopped" if not alive else f"[red]still running: pids {alive}[/]")
         lock.close()
+        # Done: a copy of the stop signal arriving while Python winds down (which puts
+        # the default handlers back) would end the process as killed, code -15.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code
 
 
-DUPLICATE_SIGNAL_SECONDS = 2.0
+SIGNALLED: list[float] = []  # when the stop signals came
+DUPLICATE_SIGNAL_SECONDS = 0.5  # make's copy arrives within milliseconds; a person's second Ctrl-C later
 
 
 def _claim(home: Path):

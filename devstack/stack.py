@@ -134,6 +134,23 @@ def leftovers(home: Path) -> list[int]:
     return pids
 
 
+def _end(pid: int, home: Path, timeout: float = 10.0) -> None:
+    """SIGTERM to a process of the stack at `home` (and its group, which it leads),
+    SIGKILL if it outlives `timeout`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pid not in leftovers(home):
+                return
+            time.sleep(0.1)
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
@@ -457,6 +474,10 @@ class Stack:
                 proc.terminate()
             for proc in procs:
                 proc.stop()
+        # One started the moment a stop interrupted the start, before it was recorded:
+        # found by the marker every child carries, and ended the same way.
+        for pid in leftovers(self.home):
+            _end(pid, self.home)
 
     def processes(self) -> list[Process]:
         return [p for p in (self.broker, self.store, *self.services.values()) if p is not None]

@@ -15,18 +15,19 @@ from typing import Any
 
 import grpc
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from secondlook.bus import KafkaPublisher
 from secondlook.consumer import Handler, IdempotentConsumer
 from secondlook.consumerloop import ConsumerLoop
 from secondlook.grpcserver import GrpcServer
 from secondlook.logging import configure_logging, get_logger
-from secondlook.metrics import start_metrics_server
+from secondlook.metrics import declare_alerted_series, start_metrics_server
 from secondlook.outbox import OutboxRelay
 from secondlook.probes import Probes
 from secondlook.retention import Retention, stale_after
 from secondlook.runtime import Service
-from secondlook.settings import Settings, setting_problems
+from secondlook.settings import Settings, setting_problems, settings_error_problems
 from secondlook.store import GROUP_LIMIT, Store
 from secondlook.topics import REDRIVE, ensure_topics
 
@@ -70,9 +71,10 @@ def _settings(name: str) -> Settings:
     exit status 2, before anything connects (not a traceback, nor a failure later)."""
     try:
         return Settings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         configure_logging(name)
-        for variable, problem in setting_problems(exc):
+        problems = setting_problems(exc) if isinstance(exc, ValidationError) else settings_error_problems(exc)
+        for variable, problem in problems:
             log.error("setting_invalid", setting=variable, problem=problem)
         raise SystemExit(2) from None
 
@@ -121,6 +123,7 @@ def assemble(
         await kernel.ensure_topics()
         await kernel.publisher.connect(kernel.store.outbox_topic)
         start_metrics_server(settings.metrics_port)
+        declare_alerted_series(kernel.name)
 
     service.startup = [connect, *startup, server.start]
     retention = Retention(kernel.store, grace_seconds=settings.retention_grace_seconds,

@@ -20,6 +20,7 @@ from pymongo.errors import EncryptionError
 
 from secondlook import directorygen, phi
 from secondlook.auth import MAX_CLAIM_CHARS, ROLES, mint_token
+from secondlook.edge import text_problem
 from secondlook.settings import Settings
 
 
@@ -37,7 +38,9 @@ def _token(args: argparse.Namespace) -> int:
         return 2
     for option, value in (("--subject", args.subject), ("--tenant", args.tenant),
                           ("--specialist-id", args.specialist_id or ""), *(("--grant-tenant", t) for t in args.grant_tenant)):
-        if not value.isprintable() or len(value) > MAX_CLAIM_CHARS:  # what the services refuse in a token
+        # What the services refuse in a token (auth.TokenVerifier), and an empty granted tenant.
+        if text_problem(value, prose=False) or len(value) > MAX_CLAIM_CHARS or (option == "--grant-tenant"
+                                                                                  and not value.strip()):
             print(f"error: {option} must be printable text of at most {MAX_CLAIM_CHARS} characters", file=sys.stderr)
             return 2
     if not 0 < args.ttl <= MAX_TTL_SECONDS:
@@ -274,9 +277,10 @@ def run(args: argparse.Namespace) -> int:
     """The chosen command; what an operator can put right (a path, the store's address)
     is one line on standard error and exit status 2, not a traceback."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
     from pymongo.errors import ConfigurationError, ConnectionFailure
 
-    from secondlook.settings import setting_problems
+    from secondlook.settings import setting_problems, settings_error_problems
 
     try:
         return args.func(args)
@@ -284,6 +288,9 @@ def run(args: argparse.Namespace) -> int:
         if exc.title != "Settings":
             raise
         for variable, problem in setting_problems(exc):
+            print(f"error: {variable}: {problem}", file=sys.stderr)
+    except SettingsError as exc:
+        for variable, problem in settings_error_problems(exc):
             print(f"error: {variable}: {problem}", file=sys.stderr)
     except ConfigurationError as exc:  # a mongodb+srv:// name that does not resolve, and the like
         print(f"error: SECONDLOOK_MONGO_URI: {type(exc).__name__}: the store's address cannot be used",

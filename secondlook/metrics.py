@@ -132,3 +132,23 @@ PRIOR_AUTH_DECISION_SECONDS = Histogram(
     buckets=(3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, 72 * 3600, 4 * 86400, 5 * 86400, 7 * 86400,
              14 * 86400),
 )
+
+
+# The series the prod alerts watch with increase(), declared at 0 when a service starts:
+# a counter series born at its first event would read 1 at its first sample, and an
+# increase() over it 0 (deploy/k8s/overlays/prod/alerts.yaml).
+ALERTED_EVENTS = {"matching": ("case.unmatched",), "notify": ("endpoint.disabled",)}
+NOTICE_CHANNELS = ("webhook", "email", "sms")
+DEAD_LETTER_REASONS = ("undecodable", "rejected", "exhausted")  # consumer.IdempotentConsumer's
+
+
+def declare_alerted_series(service: str) -> None:
+    for event_type in ALERTED_EVENTS.get(service, ()):
+        STAGE_EVENTS.labels(service, event_type)
+    if service == "notify":
+        for channel in NOTICE_CHANNELS:
+            DELIVERY_ATTEMPTS.labels(service, channel, "dead")
+    if service == "review":
+        SLA_ALARMS.labels("breach")
+    for reason in DEAD_LETTER_REASONS:
+        DEAD_LETTERS.labels(service, reason)

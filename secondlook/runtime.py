@@ -51,12 +51,19 @@ def settle_heap() -> None:
 _exit = os._exit  # ends the process without waiting on its threads (a test replaces it)
 # How long a part may take to stop once cancelled, and a shutdown step to finish.
 STOP_GRACE_SECONDS = 10.0
+# Each shutdown step's bound: with the parts' grace and the pod's preStop (5 s), well
+# within Kubernetes' terminationGracePeriodSeconds (45 s in deploy/k8s).
+SHUTDOWN_STEP_SECONDS = 5.0
 # A start-up step still under way after this long is named in the log, again and again.
 SLOW_START_SECONDS = 30.0
 
 
 def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", repr(fn))
+
+
+class _Stuck(Exception):
+    """A start-up step that did not stop when cancelled."""
 
 
 async def _start(step: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> bool:
@@ -74,7 +81,9 @@ async def _start(step: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> boo
                 return True
             if stopper in done:
                 task.cancel()
-                await asyncio.wait([task], timeout=STOP_GRACE_SECONDS)
+                _, pending = await asyncio.wait([task], timeout=STOP_GRACE_SECONDS)
+                if pending:
+                    raise _Stuck(_name(step))
                 return False
             waited += SLOW_START_SECONDS
             log.warning("service_start_slow", step=_name(step), waited_seconds=waited)
@@ -100,6 +109,10 @@ async def run(service: Service) -> int:
                 if not await _start(step, stop):
                     log.info("service_stopped_while_starting", step=_name(step))
                     return code
+            except _Stuck:
+                log.error("service_parts_did_not_stop", parts=[_name(step)])
+                stuck = True
+                return code
             except Exception as exc:
                 # Nothing was served yet: the error's text names a setting or an address, no PHI.
                 log.error("service_start_failed", step=_name(step), error=repr(exc)[:500])
@@ -125,7 +138,7 @@ async def run(service: Service) -> int:
                 stuck = True
         for step in reversed(service.shutdown):
             try:
-                await asyncio.wait_for(step(), STOP_GRACE_SECONDS)
+                await asyncio.wait_for(step(), SHUTDOWN_STEP_SECONDS)
             except Exception as exc:  # TimeoutError among them
                 log.warning("shutdown_step_failed", step=_name(step), error=repr(exc))
         log.info("service_stopped", exit_code=code)

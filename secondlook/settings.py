@@ -6,6 +6,8 @@ and MongoDB clusters: only these values change. README.md has the table.
 
 from __future__ import annotations
 
+import email.utils
+import re
 import socket
 from pathlib import Path
 from typing import Literal
@@ -340,8 +342,8 @@ class Settings(BaseSettings):
         if not value.startswith("mongodb://"):
             raise ValueError("must begin mongodb:// or mongodb+srv://")
         try:
-            uri_parser.parse_uri(value)
-        except (PyMongoError, ValueError) as exc:
+            uri_parser.parse_uri(value, warn=True)  # an option the driver does not know is its warning, as it is
+        except (PyMongoError, ValueError, OSError) as exc:  # OSError: a tlsCAFile that is not there
             # The driver's words, without the URI (it may hold a password).
             raise ValueError(f"is not a MongoDB connection string: {str(exc).replace(value, '…')[:200]}") from None
         return value
@@ -349,11 +351,16 @@ class Settings(BaseSettings):
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: object) -> object:
-        return value.strip().upper() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        level = value.strip().upper()
+        return {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level)  # stdlib logging's other names
 
     @field_validator("intake_target", "matching_target")
     @classmethod
     def _target(cls, value: str) -> str:
+        if value.startswith(("unix:", "unix-abstract:")) and len(value) > len("unix:") and " " not in value:
+            return value  # a Unix domain socket, as gRPC names one
         host, _, port = value.rpartition(":")
         if not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535 \
                 or any(c.isspace() for c in value):
@@ -363,11 +370,12 @@ class Settings(BaseSettings):
     @field_validator("email_from")
     @classmethod
     def _email_from(cls, value: str) -> str:
-        address = value.rsplit("<", 1)[-1].rstrip(">").strip() if "<" in value else value.strip()
-        try:
-            email_validator.validate_email(address, check_deliverability=False)
-        except email_validator.EmailNotValidError as exc:
-            raise ValueError(f"{value[:60]!r} has no e-mail address (name <address>, or an address): {exc}") from None
+        # Any address a relay may take (a .local or .test domain among them): the name and
+        # address form, or the address, one @ between a local part and a domain.
+        _, address = email.utils.parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        if not local or not domain or any(c.isspace() for c in address):
+            raise ValueError(f"{value[:60]!r} has no e-mail address (name <address>, or an address)")
         return value
 
     @field_validator("notify_portal_url")
@@ -396,3 +404,11 @@ def setting_problems(exc: ValidationError) -> list[tuple[str, str]]:
         name = str(error["loc"][0]) if error.get("loc") else "?"
         found.append((f"SECONDLOOK_{name.upper()}", error["msg"].removeprefix("Value error, ")))
     return found
+
+
+def settings_error_problems(exc: Exception) -> list[tuple[str, str]]:
+    """The same for a value the settings source could not even parse (a list that is
+    no JSON): pydantic-settings' SettingsError names the field in its text."""
+    match = re.search(r'field "([a-z_0-9]+)"', str(exc))
+    name = f"SECONDLOOK_{match.group(1).upper()}" if match else "a SECONDLOOK_ setting"
+    return [(name, "could not be read: a list or a mapping is given as JSON, e.g. [\"a\", \"b\"]")]

@@ -80,8 +80,9 @@ def _prior_auth(args: argparse.Namespace) -> int:
     if end <= start:
         print("error: --to must come after --from", file=sys.stderr)
         return 2
-    if args.json and not args.json.parent.is_dir():  # said before the report, not after it
-        print(f"error: --json: no folder {args.json.parent}", file=sys.stderr)
+    if args.json and (args.json.is_dir() or not args.json.parent.is_dir()):  # said before the report, not after
+        print(f"error: --json: {args.json} is a folder" if args.json.is_dir() else
+              f"error: --json: no folder {args.json.parent}", file=sys.stderr)
         return 2
 
     async def read():

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,6 +91,27 @@ def test_sigterm_stops_every_process_it_started(tmp_path):
         demo.send_signal(signal.SIGTERM)
         demo.send_signal(signal.SIGTERM)  # as `make` passes on the signal its process group got too
         code = demo.wait(timeout=90)
+    assert code == 0, output.read_text()[-3000:]
+    assert "all processes stopped" in output.read_text()
+    assert leftovers(home) == []
+
+
+def test_sigterm_from_make_and_its_process_group_while_starting_stops_cleanly(tmp_path):
+    """`make` passes on the SIGTERM its process group got: the launcher sees it twice at once."""
+    home, output = tmp_path / "demo", tmp_path / "demo.out"
+    with open(output, "wb") as out:
+        demo = subprocess.Popen([sys.executable, "-m", "devstack", "run", "--home", str(home)],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        wait_for(lambda: (home / "logs" / "notify.log").exists(), 60, "the demo to be starting its services")
+        assert "services up in" not in output.read_text()  # still starting
+        demo.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # make's own copy comes a moment after the group's (not a wait on a condition)
+        demo.send_signal(signal.SIGTERM)
+        code = demo.wait(timeout=90)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
     assert code == 0, output.read_text()[-3000:]
     assert "all processes stopped" in output.read_text()
     assert leftovers(home) == []

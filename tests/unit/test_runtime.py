@@ -146,3 +146,43 @@ async def test_a_loops_retries_are_logged_naming_its_step():
             pass
     named = [e["operation"] for e in logs if e["event"] == "retrying"]
     assert named and all(n.endswith("relay_step") for n in named)
+
+
+async def test_a_start_up_step_that_ignores_its_cancellation_ends_the_process(monkeypatch):
+    import os
+
+    from secondlook import runtime
+    ended: list[int] = []
+    monkeypatch.setattr(runtime, "_exit", ended.append)
+
+    async def stubborn_connect() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue
+
+    async def signal_soon() -> None:
+        await asyncio.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(signal_soon()))
+    await _quickly(Service("test", startup=[stubborn_connect]), monkeypatch)
+    assert ended == [1]
+    for task in asyncio.all_tasks():
+        if "stubborn_connect" in repr(task.get_coro()):
+            task.get_coro().close()
+
+
+def test_the_series_the_alerts_watch_exist_at_0_from_the_start():
+    from prometheus_client import REGISTRY
+
+    from secondlook import metrics
+    metrics.declare_alerted_series("notify")
+    metrics.declare_alerted_series("matching")
+    assert REGISTRY.get_sample_value("secondlook_delivery_attempts_total",
+                                     {"service": "notify", "channel": "webhook", "outcome": "dead"}) is not None
+    assert REGISTRY.get_sample_value("secondlook_stage_events_total",
+                                     {"service": "matching", "event_type": "case.unmatched"}) is not None
+    assert REGISTRY.get_sample_value("secondlook_dead_letters_total",
+                                     {"service": "notify", "reason": "exhausted"}) is not None

@@ -33,6 +33,8 @@ import pytest  # noqa: E402
     ("SECONDLOOK_NOTIFY_PORTAL_URL", "javascript:alert(1)", "http(s) URL"),
     ("SECONDLOOK_MONGO_URI", "mongodb://", "not a MongoDB connection string"),
     ("SECONDLOOK_MONGO_URI", "mongodb://user:pa55word@127.0.0.1:99999/", "Port must be"),
+    ("SECONDLOOK_MONGO_URI", "mongodb://h/?tlsCAFile=/no/such/ca.pem", "not readable"),
+    ("SECONDLOOK_EMAIL_FROM", "secondlook <>", "no e-mail address"),
 ])
 def test_a_bad_setting_is_named_by_its_variable_without_its_value(monkeypatch, variable, value, says):
     from pydantic import ValidationError
@@ -61,3 +63,32 @@ def test_a_service_with_a_bad_setting_says_so_in_one_line_and_exits_2(monkeypatc
     assert done.returncode == 2 and "Traceback" not in done.stderr
     [line] = [json.loads(x) for x in done.stdout.splitlines()]
     assert (line["event"], line["setting"]) == ("setting_invalid", "SECONDLOOK_GRPC_PORT")
+
+
+@pytest.mark.parametrize("variable, value, read", [
+    ("SECONDLOOK_MONGO_URI", "mongodb://h1,h2/?replicaSet=rs0&someOldOption=1", None),  # the driver only warns
+    ("SECONDLOOK_MONGO_URI", "mongodb://u:p@[::1]:27017/?authSource=admin", None),
+    ("SECONDLOOK_LOG_LEVEL", "warn", "WARNING"),
+    ("SECONDLOOK_LOG_LEVEL", "Fatal", "CRITICAL"),
+    ("SECONDLOOK_INTAKE_TARGET", "unix:///var/run/intake.sock", None),
+    ("SECONDLOOK_INTAKE_TARGET", "dns:///intake.secondlook.svc:50051", None),
+    ("SECONDLOOK_MATCHING_TARGET", "[::1]:50052", None),
+    ("SECONDLOOK_EMAIL_FROM", "noreply@secondlook.local", None),
+    ("SECONDLOOK_EMAIL_FROM", "notices@example.org (secondlook)", None),
+])
+def test_what_the_driver_grpc_and_a_relay_take_is_taken(monkeypatch, variable, value, read):
+    import warnings
+
+    from secondlook.settings import Settings
+    monkeypatch.setenv(variable, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the driver's own word on an option it does not know
+        assert getattr(Settings(), variable.removeprefix("SECONDLOOK_").lower()) == (read or value)
+
+
+def test_a_list_setting_that_is_no_json_is_one_line_too(monkeypatch, capsys):
+    from secondlook import cli
+    monkeypatch.setenv("SECONDLOOK_REVIEW_BLIND_TENANTS", "t1")
+    parser, _ = cli.build_parser()
+    assert cli.run(parser.parse_args(["audit", "verify"])) == 2
+    assert capsys.readouterr().err.startswith("error: SECONDLOOK_REVIEW_BLIND_TENANTS: ")

@@ -40,3 +40,28 @@ async def test_an_assignment_is_worked_to_its_opinion_after_a_long_outage(monkey
                                   diagnosis_code="C50.911")
     await reviewer._work(review, (), offer)
     assert reviewer.answered == 1 and review.calls[-1] == "SubmitOpinion" and review.failures == 0
+
+
+class OfferPastItsDeadline(ReviewAwayFor):
+    """Accept is refused (the deadline passed) while the inbox still shows it OFFERED."""
+
+    def __getattr__(self, method: str):
+        async def call(request, metadata=None, timeout=None):
+            self.calls.append(method)
+            if method == "ListAssignments":
+                return review_pb2.ListAssignmentsResponse(assignments=[review_pb2.Assignment(
+                    assignment_id="a1", state=review_pb2.ASSIGNMENT_STATE_OFFERED)])
+            raise grpc.aio.AioRpcError(grpc.StatusCode.FAILED_PRECONDITION, grpc.aio.Metadata(),
+                                       grpc.aio.Metadata(), details="the offer's deadline passed")
+        return call
+
+
+async def test_a_call_refused_while_the_assignment_looks_open_is_left_after_a_few_tries(monkeypatch, settings):
+    monkeypatch.setattr(simreviewer, "RETRY_MAX_SECONDS", 0.001)
+    reviewer = SimulatedReviewer(settings, "unused:1", [])
+    review = OfferPastItsDeadline(0)
+    reviewer._working.add("a1")
+    offer = review_pb2.Assignment(assignment_id="a1", state=review_pb2.ASSIGNMENT_STATE_OFFERED)
+    await reviewer._work(review, (), offer)
+    assert review.calls.count("AcceptAssignment") == simreviewer.MAX_REFUSALS + 1 and reviewer.answered == 0
+    assert "a1" not in reviewer._working  # a later push of it may take it up again
