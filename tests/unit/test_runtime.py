@@ -36,6 +36,29 @@ async def test_what_start_up_loaded_is_frozen_before_the_loops_run():
     assert seen["frozen"] >= len(loaded)
 
 
+async def stubborn() -> None:
+    """A coroutine that ignores its cancellation, as a library's swallowing one can."""
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue
+
+
+def _forced_ends(monkeypatch) -> list[int]:
+    """The codes the runtime ended the process with (instead of ending the test's)."""
+    from secondlook import runtime
+    ended: list[int] = []
+    monkeypatch.setattr(runtime, "_exit", ended.append)
+    return ended
+
+
+def _drop_stubborn() -> None:
+    for task in asyncio.all_tasks():  # left behind by the test's stand-in for _exit
+        if task.get_coro().__qualname__ == "stubborn":
+            task.get_coro().close()
+
+
 async def _quickly(service: Service, monkeypatch, grace: float = 0.3) -> int:
     from secondlook import runtime
     monkeypatch.setattr(runtime, "STOP_GRACE_SECONDS", grace)
@@ -64,10 +87,7 @@ async def test_one_part_failing_stops_the_others_even_one_whose_library_swallows
     service = Service("test", loops=[lambda: backoff.forever(swallowing_step, lambda: asyncio.sleep(3600)), failing],
                       shutdown=[shut])
     from structlog.testing import capture_logs
-
-    from secondlook import runtime
-    ended: list[int] = []
-    monkeypatch.setattr(runtime, "_exit", ended.append)
+    ended = _forced_ends(monkeypatch)
     with capture_logs() as logs:
         assert await _quickly(service, monkeypatch, grace=5) == 1
     assert stopped == ["shutdown"] and ended == []  # every part stopped: no forced end
@@ -76,17 +96,7 @@ async def test_one_part_failing_stops_the_others_even_one_whose_library_swallows
 
 async def test_a_part_that_never_stops_is_named_and_the_process_ends_anyway(monkeypatch):
     from structlog.testing import capture_logs
-
-    from secondlook import runtime
-    ended: list[int] = []
-    monkeypatch.setattr(runtime, "_exit", ended.append)
-
-    async def stubborn() -> None:
-        while True:
-            try:
-                await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                continue
+    ended = _forced_ends(monkeypatch)
 
     async def failing() -> None:
         raise RuntimeError("boom")
@@ -95,10 +105,8 @@ async def test_a_part_that_never_stops_is_named_and_the_process_ends_anyway(monk
         await _quickly(Service("test", loops=[stubborn, failing]), monkeypatch)
     assert ended == [1]
     [stuck] = [e for e in logs if e["event"] == "service_parts_did_not_stop"]
-    assert stuck["parts"] == ["test_a_part_that_never_stops_is_named_and_the_process_ends_anyway.<locals>.stubborn"]
-    for task in asyncio.all_tasks():  # the stubborn one, left behind by the test's stand-in for _exit
-        if "stubborn" in repr(task.get_coro()):
-            task.get_coro().close()
+    assert stuck["parts"] == ["stubborn"]
+    _drop_stubborn()
 
 
 async def test_a_failed_start_is_an_error_naming_the_step_and_exit_code_1(monkeypatch):
@@ -150,28 +158,16 @@ async def test_a_loops_retries_are_logged_naming_its_step():
 
 async def test_a_start_up_step_that_ignores_its_cancellation_ends_the_process(monkeypatch):
     import os
-
-    from secondlook import runtime
-    ended: list[int] = []
-    monkeypatch.setattr(runtime, "_exit", ended.append)
-
-    async def stubborn_connect() -> None:
-        while True:
-            try:
-                await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                continue
+    ended = _forced_ends(monkeypatch)
 
     async def signal_soon() -> None:
         await asyncio.sleep(0.1)
         os.kill(os.getpid(), signal.SIGTERM)
 
     asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(signal_soon()))
-    await _quickly(Service("test", startup=[stubborn_connect]), monkeypatch)
+    await _quickly(Service("test", startup=[stubborn]), monkeypatch)
     assert ended == [1]
-    for task in asyncio.all_tasks():
-        if "stubborn_connect" in repr(task.get_coro()):
-            task.get_coro().close()
+    _drop_stubborn()
 
 
 def test_the_series_the_alerts_watch_exist_at_0_from_the_start():
