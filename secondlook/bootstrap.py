@@ -27,7 +27,7 @@ from secondlook.outbox import OutboxRelay
 from secondlook.probes import Probes
 from secondlook.retention import Retention, stale_after
 from secondlook.runtime import Service
-from secondlook.settings import Settings, setting_problems, settings_error_problems
+from secondlook.settings import Settings, setting_problems
 from secondlook.store import GROUP_LIMIT, Store
 from secondlook.topics import REDRIVE, ensure_topics
 
@@ -73,8 +73,7 @@ def _settings(name: str) -> Settings:
         return Settings()
     except (ValidationError, SettingsError) as exc:
         configure_logging(name)
-        problems = setting_problems(exc) if isinstance(exc, ValidationError) else settings_error_problems(exc)
-        for variable, problem in problems:
+        for variable, problem in setting_problems(exc):
             log.error("setting_invalid", setting=variable, problem=problem)
         raise SystemExit(2) from None
 

@@ -280,17 +280,14 @@ def run(args: argparse.Namespace) -> int:
     from pydantic_settings import SettingsError
     from pymongo.errors import ConfigurationError, ConnectionFailure
 
-    from secondlook.settings import setting_problems, settings_error_problems
+    from secondlook.settings import setting_problems
 
     try:
         return args.func(args)
-    except ValidationError as exc:
-        if exc.title != "Settings":
+    except (ValidationError, SettingsError) as exc:
+        if isinstance(exc, ValidationError) and exc.title != "Settings":
             raise
         for variable, problem in setting_problems(exc):
-            print(f"error: {variable}: {problem}", file=sys.stderr)
-    except SettingsError as exc:
-        for variable, problem in settings_error_problems(exc):
             print(f"error: {variable}: {problem}", file=sys.stderr)
     except ConfigurationError as exc:  # a mongodb+srv:// name that does not resolve, and the like
         print(f"error: SECONDLOOK_MONGO_URI: {type(exc).__name__}: the store's address cannot be used",

@@ -396,19 +396,16 @@ class Settings(BaseSettings):
         return f"{self.mongo_database_prefix}_{service}"
 
 
-def setting_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """(environment variable, what is wrong) for each bad setting, never its value
-    (a setting may be a secret)."""
+def setting_problems(exc: Exception) -> list[tuple[str, str]]:
+    """(environment variable, what is wrong) for each bad setting, never its value (a
+    setting may be a secret): of a ValidationError, or of pydantic-settings'
+    SettingsError for a value it could not even parse (a list that is no JSON)."""
+    if not isinstance(exc, ValidationError):
+        match = re.search(r'field "([a-z_0-9]+)"', str(exc))
+        name = f"SECONDLOOK_{match.group(1).upper()}" if match else "a SECONDLOOK_ setting"
+        return [(name, "could not be read: a list or a mapping is given as JSON, e.g. [\"a\", \"b\"]")]
     found = []
     for error in exc.errors(include_url=False, include_input=False):
         name = str(error["loc"][0]) if error.get("loc") else "?"
         found.append((f"SECONDLOOK_{name.upper()}", error["msg"].removeprefix("Value error, ")))
     return found
-
-
-def settings_error_problems(exc: Exception) -> list[tuple[str, str]]:
-    """The same for a value the settings source could not even parse (a list that is
-    no JSON): pydantic-settings' SettingsError names the field in its text."""
-    match = re.search(r'field "([a-z_0-9]+)"', str(exc))
-    name = f"SECONDLOOK_{match.group(1).upper()}" if match else "a SECONDLOOK_ setting"
-    return [(name, "could not be read: a list or a mapping is given as JSON, e.g. [\"a\", \"b\"]")]

@@ -117,7 +117,7 @@ def _claim_response_parts(case: Case) -> tuple[str, ...]:
     on them the reviewer's open questions (claimresponse.claim_response_of)."""
     if cases.confirmed_decision(case) is not None:
         return ("prior_auth_decision",)
-    return ("info_requests",) if cases.open_requests(case) and case.withdrawn_at is None else ()
+    return ("info_requests",) if cases.open_questions(case) else ()
 
 
 async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, valid: ValidSubmission, now: datetime,

@@ -418,6 +418,16 @@ def confirmed_decision(case: Case) -> Decision | None:
     return found[-1] if found else None
 
 
+def open_questions(case: Case) -> list[str]:
+    """What the reviewer asks and waits on, as a prior authorization's answer shows it:
+    the questions of the confirmed requests not yet answered, while no decision stands
+    and the request was not withdrawn."""
+    if confirmed_decision(case) is not None or case.withdrawn_at is not None:
+        return []
+    still_open = set(open_requests(case))
+    return [q for r in case.info_requests if r.request_id in still_open for q in r.questions]
+
+
 def parts_shown(case: Case) -> tuple[str, ...]:
     """The parts a whole read of the case (GetCase, a full list, a submission's answer)
     shows, as the access audit names them: those the case holds, no more (a payer's

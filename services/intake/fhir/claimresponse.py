@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain.case import Case, confirmed_decision, open_requests
+from ..domain.case import Case, confirmed_decision, open_questions
 from ..domain.priorauth import REVIEW_ACTION, DecidedItem, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
 
@@ -77,9 +77,7 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
         decision = confirmed_decision(case)
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
-    waiting = decision is None and case.withdrawn_at is None and with_texts
-    still_open = set(open_requests(case)) if waiting else set()
-    asked = [q for r in case.info_requests if r.request_id in still_open for q in r.questions]
+    asked = open_questions(case) if decision is None and with_texts else []
     return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
                                   cancelled=case.withdrawn_at is not None, questions=asked),
             decision is not None)
