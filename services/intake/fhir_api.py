@@ -250,7 +250,8 @@ class FhirApi:
             raise _Refused(404, "not-found", f"no ServiceRequest {case_id[:64]!r}")
         current = int(responses.version(case))
         asked = request.match_info.get("version")
-        if asked is not None and not (asked.isascii() and asked.isdigit() and 1 <= int(asked) <= current):
+        if asked is not None and not (asked.isascii() and asked.isdigit() and len(asked) <= 9
+                                       and 1 <= int(asked) <= current):
             raise _Refused(404, "not-found", f"ServiceRequest {case_id!r} has versions 1 to {current}, "
                                              f"not {asked[:12]!r}")
         at = int(asked) if asked is not None else current
