@@ -22,16 +22,15 @@ PROCEDURE_SYSTEMS = {"CPT": _CPT, "HCPCS": _HCPCS}
 
 def normalise_icd10(code: str) -> str | None:
     """The code with its dot (C50.911), or None when it is not an ICD-10-CM category
-    or code (chapters and blocks are not diagnoses)."""
-    code = code.strip().upper()
-    if not code or not icd.is_valid_item(code) or icd.is_chapter_or_block(code):
-        return None
-    return icd.add_dot(icd.remove_dot(code))
+    or code (chapters and blocks of categories are not diagnoses)."""
+    return icd.add_dot(icd.remove_dot(code.strip().upper())) if icd10_code_exists(code) else None
 
 
 def icd10_code_exists(code: str) -> bool:
-    """Whether ICD-10-CM has this category or code (with or without its dot): the
-    ends of a range of codes. A category that is also a block (C50) counts."""
+    """Whether ICD-10-CM has this category or code (with or without its dot). Asked as
+    "is it a category or a code", never "is it a block": the library also names a
+    block after the one category it holds (B20 HIV disease, C50, Z66), and such a
+    category is a diagnosis like any other."""
     code = code.strip().upper()
     return bool(code) and icd.is_valid_item(code) and (icd.is_category(code) or icd.is_subcategory(code))
 

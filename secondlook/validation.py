@@ -57,18 +57,24 @@ class Checks:
             self.add(path, f"is not an e-mail address: {str(exc)[:120]}")
             return ""
 
-    def phone(self, path: str, value: str) -> str:
-        """The number in E.164 ("" when none was given): a valid international number,
-        by phonenumbers, written with its "+" and country code, without an extension."""
+    def phone(self, path: str, value: str, *, region: str | None) -> str:
+        """The number in E.164 ("" when none was given): a valid number, by phonenumbers,
+        written with its "+" and country code, without an extension. A number without
+        "+" is read as dialled in `region` (ISO 3166-1 alpha-2: the country of the
+        patient's jurisdiction or of the specialist's first licence), as systems of
+        record in the US keep them: (415) 555-2671."""
         if not value:
             return ""
         try:
-            number = phonenumbers.parse(value, None) if value.startswith("+") else None
+            number = phonenumbers.parse(value, None if value.startswith("+") else region) \
+                if value.startswith("+") or region else None
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number) or number.extension:
-            self.add(path, "must be a valid international number in E.164 form, without an extension, "
-                           "e.g. +14155552671")
+            national = f" or a number of {region} ((415) 555-2671)" if region == "US" else \
+                f" or a national number of {region}" if region else ""
+            self.add(path, f"must be a valid phone number, international in E.164 form (+14155552671){national}, "
+                           "without an extension")
             return ""
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -199,7 +199,7 @@ class FhirApi:
             bundle, refused = await self._bundle(request, "POST /fhir/Claim/$submit takes a PAS request Bundle")
             if refused is not None:
                 return refused
-            read = await asyncio.to_thread(pas.translate_pas, bundle)
+            read = await asyncio.to_thread(pas.translate_pas, bundle, today=self._clock.now().date())
             if read.request is None:
                 log.info("pas_request_refused", issues=len(read.problems))
                 return _fhir(UNPROCESSABLE, operation_outcome(read.problems))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from bson.binary import Binary
@@ -145,7 +145,7 @@ async def test_a_prior_authorization_is_kept_sealed_and_found_by_its_trace_numbe
     await cipher.ensure_key()
     now = datetime.now(timezone.utc)
     bundle, _ = read_bundle((DATA / "conformant_pas_bundle_v110.json").read_bytes())
-    request = translate_pas(bundle).request
+    request = translate_pas(bundle, today=date.today()).request
     valid, violations = validate_prior_auth(request, now)
     assert violations == []
     case, _ = cases.new_case(valid, case_id="pa-sealed-1", tenant_id="payer-a", submitted_by="u", traceparent="",

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -37,7 +37,7 @@ async def _decided(store, cipher, n: int, *, expedited: bool, decisions: list[tu
     """A prior authorization received at RECEIVED, each decision (hours after receipt,
     its items' actions) kept and announced as review does."""
     bundle, _ = read_bundle((DATA / "conformant_pas_bundle_v110_multiple_items.json").read_bytes())
-    request = dataclasses.replace(translate_pas(bundle).request, submission_id=f"tx-{n}", expedited=expedited)
+    request = dataclasses.replace(translate_pas(bundle, today=date.today()).request, submission_id=f"tx-{n}", expedited=expedited)
     valid, violations = validate_prior_auth(request, RECEIVED)
     assert violations == []
     case, _ = cases.new_case(valid, case_id=f"pa-report-{n}", tenant_id="payer-r", submitted_by="um",

@@ -130,7 +130,7 @@ def test_the_official_examples_parse_as_r4b_but_are_refused_with_each_reason_at_
         f"{e(0)}.identifier",  # no identifier: no idempotency key
         f"{e(0)}.priority",
         f"{e(0)}.note",  # no clinical question
-        f"{e(1)}.telecom[1].value",  # (03) 5555 6473 is not E.164
+        f"{e(1)}.telecom[2].value",  # the mobile for texts, (03) 3410 5613: national, and no country to read it in
         f"{e(1)}.communication",  # no preferred language
         f"{e(1)}.address[0].country",  # Vic, but no country
         f"{e(2)}.code",  # SNOMED only: no ICD-10-CM
@@ -142,9 +142,9 @@ def test_the_official_examples_parse_as_r4b_but_are_refused_with_each_reason_at_
         f"{e(8)}.performer",  # nobody recorded
     }
     assert problems[f"{e(2)}.code"][1].startswith("needs an ICD-10-CM coding")
-    assert "E.164" in problems[f"{e(1)}.telecom[1].value"][1]
+    assert "E.164" in problems[f"{e(1)}.telecom[2].value"][1]
     assert problems[f"{e(1)}.address[0].country"][0] == "required"
-    assert "6473" not in json.dumps(problems)  # the submitted number is not echoed
+    assert "3410" not in json.dumps(problems)  # the submitted number is not echoed
 
 
 def test_the_official_examples_with_what_a_safe_case_needs_are_accepted():
@@ -377,3 +377,56 @@ def test_what_the_model_library_says_is_put_in_words_a_sender_can_act_on():
     assert refused[f"Bundle.entry[{PT}].resource"][0] == "required"
     assert refused[f"Bundle.entry[{SR}].resource.subject.reference"] == (
         "invalid", "must reference a Patient, not an entry without a resource")
+
+
+@pytest.mark.parametrize("telecom, phone", [
+    # As US records keep them: no +1.
+    ([{"system": "phone", "value": "(415) 555-0199", "use": "mobile"}], "+14155550199"),
+    ([{"system": "phone", "value": "tel:+1-415-555-0199"}], "+14155550199"),
+    # The point a text reaches: sms, a mobile, then an unlabelled phone, then home; never work or old.
+    ([{"system": "phone", "value": "415-555-0100", "use": "work"},
+      {"system": "phone", "value": "415-555-0101", "use": "home"},
+      {"system": "phone", "value": "415-555-0102", "use": "mobile"}], "+14155550102"),
+    ([{"system": "phone", "value": "415-555-0101", "use": "home"},
+      {"system": "phone", "value": "415-555-0103"}], "+14155550103"),
+    ([{"system": "phone", "value": "415-555-0101", "use": "home"}], "+14155550101"),
+    ([{"system": "phone", "value": "415-555-0104", "use": "mobile", "rank": 2},
+      {"system": "sms", "value": "415-555-0105"}], "+14155550105"),
+    ([{"system": "phone", "value": "415-555-0100", "use": "work"},
+      {"system": "phone", "value": "415-555-0106", "use": "old"}], ""),
+])
+def test_the_patients_phone_for_texts_is_chosen_and_read_as_dialled_in_their_country(telecom, phone):
+    bundle = _bundle()
+    _res(bundle, PT)["telecom"] = [{"system": "email", "value": "maria.testperson@example.org"}, *telecom]
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert validate(result.request, NOW)[0].patient.phone == phone
+
+
+@pytest.mark.parametrize("addresses, jurisdiction", [
+    # An ended stay and an old address say nothing of where the patient lives now.
+    ([{"use": "temp", "state": "TX", "country": "US", "period": {"end": "2020-01-01"}},
+      {"state": "CA", "country": "US"}], "US-CA"),
+    ([{"use": "old", "state": "TX", "country": "US"}, {"use": "work", "state": "NV", "country": "US"},
+      {"state": "CA", "country": "US"}], "US-CA"),
+    ([{"use": "billing", "state": "TX", "country": "US"}, {"use": "temp", "state": "AZ", "country": "US"}],
+     "US-AZ"),
+    ([{"use": "home", "state": "OR", "country": "US", "period": {"end": "2099"}}], "US-OR"),
+    # Territories ISO 3166-1 also lists as countries, and spaces around a state.
+    ([{"state": "PR", "country": "PR"}], "US-PR"),
+    ([{"country": "GU"}], "US-GU"),
+    ([{"state": " NY ", "country": "US"}], "US-NY"),
+])
+def test_the_jurisdiction_is_where_the_patient_lives_now(addresses, jurisdiction):
+    bundle = _bundle()
+    _res(bundle, PT)["address"] = addresses
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert result.request.jurisdiction == jurisdiction
+
+
+def test_a_patient_with_only_ended_addresses_is_refused_at_the_address():
+    bundle = _bundle()
+    _res(bundle, PT)["address"] = [{"use": "home", "state": "CA", "country": "US", "period": {"end": "2024-06"}}]
+    code, says = _refused(bundle)[f"Bundle.entry[{PT}].resource.address"]
+    assert code == "required" and "period not ended" in says

@@ -6,7 +6,7 @@ a valid R4 resource whose references resolve inside the bundle."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def _request(name="conformant_pas_bundle_v110_multiple_items.json"):
     read, _ = read_bundle((DATA / name).read_bytes())
-    return translate_pas(read).request
+    return translate_pas(read, today=date.today()).request
 
 
 def _review_actions(bundle: dict) -> list[tuple[int, str, str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _load(name: str) -> dict:
 def _translate(bundle: dict):
     read, problems = read_bundle(json.dumps(bundle).encode(), expected="a PAS request Bundle")
     assert problems == [], problems  # an R4 bundle: the profile rules are the platform's
-    return translate_pas(read)
+    return translate_pas(read, today=date.today())
 
 
 @pytest.mark.parametrize("name", ["conformant_pas_bundle_v110.json", "conformant_pas_bundle_v110_uuid.json"])

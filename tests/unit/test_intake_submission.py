@@ -73,7 +73,7 @@ RULES = [
     ({"patient.identifiers[0].type": "medical-record"}, "patient.identifiers[0].type", "HL7 v2"),
     ({"patient.email": "maria@"}, "patient.email", "e-mail"),
     ({"first_opinion.physician.email": "dr@@example.org"}, "first_opinion.physician.email", "e-mail"),
-    ({"patient.phone": "415-555-0123"}, "patient.phone", "E.164"),
+    ({"patient.phone": "555-0123"}, "patient.phone", "E.164"),  # no area code
     ({"patient.phone": "+1415555"}, "patient.phone", "E.164"),
     ({"diagnosis_code": ""}, "diagnosis_code", "required"),
     ({"diagnosis_code": "XYZ.1"}, "diagnosis_code", "ICD-10-CM"),
@@ -203,6 +203,22 @@ def test_contacts_are_stored_in_one_form():
     assert valid.patient.phone == "+14155550123"
 
 
+@pytest.mark.parametrize("jurisdiction, phone, stored", [
+    ("US-CA", "(415) 555-0123", "+14155550123"),  # as US records keep them
+    ("US-NY", "1-212-555-0123", "+12125550123"),
+    ("US-PR", "787-555-0123", "+17875550123"),
+    ("GB-ENG", "020 7946 0958", "+442079460958"),  # read in the jurisdiction's country
+])
+def test_a_phone_without_its_country_code_is_read_in_the_jurisdictions_country(jurisdiction, phone, stored):
+    valid, violations = validate(_request(jurisdiction=jurisdiction, **{"patient.phone": phone}), TODAY)
+    assert violations == [] and valid.patient.phone == stored
+
+
+def test_a_national_phone_with_no_jurisdiction_to_read_it_in_is_refused_with_the_jurisdiction():
+    violations = _violations(_request(jurisdiction="", **{"patient.phone": "(415) 555-0123"}))
+    assert [f for f, _ in violations] == ["patient.phone", "jurisdiction"]
+
+
 def test_a_repeated_identifier_is_refused():
     req = _request()
     req.patient.identifiers.add().CopyFrom(req.patient.identifiers[0])
@@ -213,6 +229,18 @@ def test_icd10_normalisation():
     assert normalise_icd10("g35") == "G35"
     assert normalise_icd10("M5116") == "M51.16"
     assert normalise_icd10("Z99.999") is None
+
+
+@pytest.mark.parametrize("code", ["B20", "Z66", "F99", "R99", "C50", "C7A", "D49", "Z68", "C34", "c50.9"])
+def test_a_category_the_library_also_names_as_a_block_is_a_diagnosis(code):
+    # B20 (HIV disease) is billable; C50 is a header: both are ICD-10-CM categories,
+    # and the only one in a block named after them.
+    assert normalise_icd10(code) == code.upper()
+
+
+@pytest.mark.parametrize("code", ["C00-C14", "A00-B99", "01", "C50.99X", ""])
+def test_chapters_blocks_and_unknown_codes_are_not_diagnoses(code):
+    assert normalise_icd10(code) is None
 
 
 @pytest.mark.parametrize("npi, valid", [

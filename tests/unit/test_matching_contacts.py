@@ -51,7 +51,7 @@ def test_contact_details_are_read_normalised_and_all_optional():
 @pytest.mark.parametrize("changes, path, rule", [
     (dict(email="not-an-address"), "email", "is not an e-mail address"),
     (dict(email="dr@"), "email", "is not an e-mail address"),
-    (dict(phone="4155552671"), "phone", "E.164"),  # no country code
+    (dict(phone="555 2671"), "phone", "E.164"),  # no area code
     (dict(phone="+1 415 555 2671 ext. 7"), "phone", "without an extension"),
     (dict(phone="+1 000 000 0000"), "phone", "E.164"),
     (dict(notice_language="xx-!!"), "notice_language", "BCP-47"),
@@ -70,9 +70,14 @@ def test_every_contact_violation_is_reported_with_the_others_at_once():
 
 def test_a_reviewers_address_is_refused_in_the_words_a_patients_is():
     checks = Checks()  # the helpers intake checks a patient's e-mail and phone with
-    assert checks.email("patient.email", "not-an-address") == "" and checks.phone("patient.phone", "12") == ""
+    assert checks.email("patient.email", "not-an-address") == "" and checks.phone("patient.phone", "12", region="US") == ""
     _, violations = _validate(good(email="not-an-address", phone="12"))
     assert [rule for _, rule in violations] == [rule for _, rule in checks.violations]
+
+
+def test_a_phone_without_its_country_code_is_read_in_the_first_licences_country():
+    s, violations = _validate(good(phone="(415) 555-2671"))
+    assert violations == [] and s.phone == "+14155552671"
 
 
 def test_contact_details_are_stored_with_the_specialist_and_read_back():

@@ -87,6 +87,25 @@ def test_a_plan_net_directory_maps_to_a_specialist():
     assert entity.capacity == 5 and entity.accepting  # no capacity extension: the documented default
 
 
+def test_a_board_certification_carrying_plan_nets_qualification_extension_stays_a_certification():
+    # As the IG's own example practitioners have it: every qualification, the board
+    # certifications too, carries status and whereValid.
+    bundle = _plan_net_bundle()
+    qualifications = bundle["entry"][0]["resource"]["qualification"]
+    where_valid = qualifications[0]["extension"]
+    qualifications[1]["extension"] = where_valid
+    qualifications.append({"code": {"coding": [{"system": NUCC_SYSTEM, "code": "207RC0000X"}]},
+                           "issuer": {"display": "ABIM"}, "period": {"end": "2099-06-30"}, "extension": where_valid})
+    qualifications.append(dict(qualifications[0]))  # listed twice: one licence
+    qualifications.append({**qualifications[1], "extension": [{"url": QUALIFICATION_EXT, "extension": [
+        {"url": "status", "valueCode": "inactive"}]}]})  # lapsed: not held
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    entity, violations = validate_specialist(msg, reference.taxonomy())
+    assert problems == [] and violations == []
+    assert [licence.jurisdiction for licence in entity.licences] == ["US-IL"]
+    assert [(c.board, c.specialty) for c in entity.certifications] == [("ABIM", "207RX0202X"), ("ABIM", "207RC0000X")]
+
+
 def test_what_cannot_be_read_is_named_by_its_fhirpath_and_the_rules_by_entry_and_field():
     bundle = _plan_net_bundle()
     bundle["entry"][1]["resource"]["practitioner"]["reference"] = "Practitioner/nobody"

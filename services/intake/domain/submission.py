@@ -97,7 +97,8 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     elif kind != CaseKind.CASE_KIND_SECOND_OPINION:
         c.add("kind", "must be CASE_KIND_SECOND_OPINION")
 
-    patient = _patient(c, req, now.date())
+    jurisdiction, problem = jurisdiction_problem(req.jurisdiction)
+    patient = _patient(c, req, now.date(), region=jurisdiction.split("-")[0] if jurisdiction else None)
     primary = Diagnosis(c.icd10("diagnosis_code", req.diagnosis_code, required=True),
                         c.text("diagnosis_text", req.diagnosis_text, MAX_DIAGNOSIS_TEXT_CHARS))
     secondary = _secondary(c, req, primary.code)
@@ -108,7 +109,6 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     if req.urgency not in (Urgency.URGENCY_STANDARD, Urgency.URGENCY_EXPEDITED):
         c.add("urgency", "must be URGENCY_STANDARD or URGENCY_EXPEDITED")
 
-    jurisdiction, problem = jurisdiction_problem(req.jurisdiction)
     if problem:
         c.add("jurisdiction", problem)
 
@@ -137,7 +137,7 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     )
 
 
-def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
+def _patient(c: Checks, req: SubmitCaseRequest, today: date, *, region: str | None) -> Patient:
     if not req.HasField("patient"):
         c.add("patient", "is required")
         return Patient("", "", "")
@@ -172,7 +172,7 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date) -> Patient:
         seen.add(identifier)
         identifiers.append(identifier)
     email = c.email("patient.email", p.email)
-    phone = c.phone("patient.phone", p.phone)
+    phone = c.phone("patient.phone", p.phone, region=region)
     return Patient(given, family, born.isoformat() if born else "", others, p.sex, tuple(identifiers), email, phone)
 
 

@@ -42,14 +42,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
-from secondlook.codes import icd10_code_exists, normalise_icd10, npi_is_valid, procedure_code_problem
+from secondlook.codes import normalise_icd10, npi_is_valid, procedure_code_problem
 from secondlook.fhir.problems import INVALID, NOT_SUPPORTED, REQUIRED, VALUE, Problem
 from secondlook.fhir.references import BundleIndex, Entry, Resolver
 
 from ..domain.priorauth import CPT, HCPCS, X12_SERVICE_TYPE, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
-from .translate import country_of, subdivision_of
+from .translate import country_of, current_addresses, subdivision_of
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
 EXT_LEVEL_OF_SERVICE = f"{PAS}/extension-levelOfServiceCode"
@@ -139,9 +140,9 @@ class _Reader:
         return Party(name=name, identifier=identifier)
 
 
-def translate_pas(bundle: dict) -> PasTranslation:
+def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
     """The request, or (None, every problem). `bundle` is an R4 Bundle as read by
-    secondlook.fhir.bundle.read_bundle."""
+    secondlook.fhir.bundle.read_bundle; `today` tells the patient's addresses still in use."""
     r = _Reader(bundle)
     if bundle.get("type") != "collection":
         r.problem("Bundle.type", "must be collection: a PAS request bundle", VALUE)
@@ -195,7 +196,7 @@ def translate_pas(bundle: dict) -> PasTranslation:
     if patient is not None and not member_id:
         r.problem(f"{patient.path}.identifier", "is required: the member id (an identifier of type MB, or the "
                                                 "Coverage's subscriberId or identifier)", REQUIRED)
-    jurisdiction = _jurisdiction(r, claim, patient)
+    jurisdiction = _jurisdiction(r, claim, patient, today)
     problems = r.problems + r.resolver.problems
     if problems:
         return PasTranslation(None, problems, r.notes)
@@ -263,7 +264,7 @@ def _diagnoses(r: _Reader, claim: Entry) -> list[str]:
             continue
         j, code = codings[0]
         normal = normalise_icd10(code)
-        if normal is None or not icd10_code_exists(normal):
+        if normal is None:
             r.problem(f"{path}.diagnosisCodeableConcept.coding[{j}].code", "is not an ICD-10-CM code", VALUE)
             continue
         if normal in {code for _, code in found}:
@@ -358,11 +359,11 @@ def _member_id(patient: Entry) -> str:
     return ""
 
 
-def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None) -> str:
+def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None, today: date) -> str:
     if patient is not None:
-        for i, address in enumerate(_list(patient.resource, "address")):
+        for i, address in current_addresses(patient.resource, today):
             state = _str(address, "state")
-            if address.get("use") == "old" or not state:
+            if not state:
                 continue
             # PAS is a US guide (US Core): an address without a country is read as a US one.
             country = country_of(_str(address, "country") or "US")

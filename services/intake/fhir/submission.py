@@ -39,7 +39,8 @@ WHERE_IN_FHIR = {
     "clinical_question": "ServiceRequest.note",
     "language": f"Patient.communication.language, a BCP-47 code ({v.BCP47})",
     "jurisdiction": "Patient.address country and state",
-    "patient.phone": "Patient.telecom (system phone) in E.164 form",
+    "patient.phone": ("Patient.telecom: sms, else a mobile, unlabelled or home phone (E.164, or national in the "
+                      "patient's country)"),
     "first_opinion": "a CarePlan in ServiceRequest.supportingInfo, authored by the first opinion's PractitionerRole",
     "first_opinion.physician": "CarePlan.author: a PractitionerRole (or Practitioner)",
     "first_opinion.physician.npi": f"the Practitioner's identifier with system {v.NPI}",
@@ -103,7 +104,7 @@ def read_submission(body: bytes, now: datetime) -> Translation | Refusal:
     bundle, problems = read_bundle(body)
     if bundle is None:
         return Refusal(BAD_REQUEST, problems)
-    translation = translate(bundle)
+    translation = translate(bundle, today=now.date())
     text = explain(translation, size_violations(translation.request) or text_violations(translation.request))
     if not translation.problems and not text:
         return translation

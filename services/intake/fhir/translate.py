@@ -28,7 +28,8 @@ What a bundle holds and how it maps (FHIRPaths from its resource):
                                     given[1:] as other given names, family
     .birthDate, .gender             birth_date (full date), sex
     .identifier                     identifiers: system, value, type from v2-0203 (MR: an MRN)
-    .telecom                        email and phone: per system the lowest rank not "old"
+    .telecom                        e-mail: the lowest rank not "old"; phone (for texts): sms, else a
+                                    mobile, unlabelled or home phone (secondlook.fhir.contacts)
     .communication                  language: the preferred one, else the first (BCP-47 code)
     .address                        jurisdiction: country (ISO 3166 alpha-2/-3) and state (its
                                     code, e.g. CA, or name) make US-CA; home address preferred.
@@ -65,10 +66,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pycountry
 
+from secondlook.fhir import contacts
 from secondlook.fhir.problems import INVALID, NOT_SUPPORTED, REQUIRED, VALUE, Problem
 from secondlook.fhir.references import BundleIndex, Entry, Resolver
 from secondlook.v1 import intake_pb2
@@ -120,7 +122,8 @@ class Translation:
 
 
 class _Builder:
-    def __init__(self, bundle: dict):
+    def __init__(self, bundle: dict, today: date):
+        self.today = today
         self.index = BundleIndex(bundle)
         self.resolve = Resolver(self.index)
         self.t = Translation(intake_pb2.SubmitCaseRequest(kind=CaseKind.CASE_KIND_SECOND_OPINION))
@@ -143,10 +146,11 @@ class _Builder:
                                               "never join another's case")
 
 
-def translate(bundle: dict) -> Translation:
+def translate(bundle: dict, *, today: date) -> Translation:
     """The request and its sources; `problems` are what the bundle breaks that only
-    FHIR can say (references, types, codes): the domain's rules run on the request."""
-    b = _Builder(bundle)
+    FHIR can say (references, types, codes): the domain's rules run on the request.
+    `today` tells the addresses still in use."""
+    b = _Builder(bundle, today)
     b.t.bundle = bundle
     if bundle.get("type") != "transaction":
         b.problem("Bundle.type", "must be transaction: the case is created from the whole bundle or not at all",
@@ -322,11 +326,11 @@ def _patient(b: _Builder, pt: Entry) -> None:
         out.identifiers.add(system=_str(ident, "system"), value=_str(ident, "value"), type=kind)
         for proto, fhir in (("", ""), (".system", ".system"), (".value", ".value"), (".type", ".type")):
             b.source(f"patient.identifiers[{i}]{proto}", f"{p}.identifier[{i}]{fhir}")
-    for system in ("email", "phone"):
-        if (found := _telecom(res, system)) is not None:
+    for name, wanted in (("email", contacts.EMAIL), ("phone", contacts.PATIENT_TEXTS)):
+        if (found := contacts.pick(res.get("telecom"), wanted)) is not None:
             i, value = found
-            setattr(out, system, value)
-            b.source(f"patient.{system}", f"{p}.telecom[{i}].value")
+            setattr(out, name, value)
+            b.source(f"patient.{name}", f"{p}.telecom[{i}].value")
     _language(b, pt)
     _jurisdiction(b, pt)
 
@@ -346,12 +350,20 @@ def _language(b: _Builder, pt: Entry) -> None:
 
 def country_of(value: str):
     try:
-        return pycountry.countries.lookup(value)
+        return pycountry.countries.lookup(value.strip())
     except LookupError:
         return None
 
 
+# The US territories ISO 3166-1 also lists as countries (PR, GU, ...): an address
+# there may give its country as PR; its jurisdiction is the US subdivision (US-PR).
+US_TERRITORIES = frozenset({"AS", "GU", "MP", "PR", "UM", "VI"})
+
+
 def subdivision_of(country: str, state: str):
+    state = state.strip()
+    if country in US_TERRITORIES and state.upper() in ("", country, f"US-{country}"):
+        return pycountry.subdivisions.get(code=f"US-{country}")
     code = state.upper() if "-" in state else f"{country}-{state.upper()}"
     found = pycountry.subdivisions.get(code=code)
     if found is not None and found.country_code == country:
@@ -361,14 +373,32 @@ def subdivision_of(country: str, state: str):
     return matches[0] if len(matches) == 1 else None
 
 
+# Where the patient lives, most likely first: a home address, one whose use is not
+# said, a work one; a temporary stay and a billing address last.
+_ADDRESS_USES = {"home": 0, None: 1, "work": 2, "temp": 3, "billing": 4}
+
+
+def current_addresses(patient: dict, today: date) -> list[tuple[int, dict]]:
+    """The patient's addresses still in use, as (index, address), where they live
+    first: none of use `old` or whose `period` ended before `today`."""
+    def ended(address: dict) -> bool:
+        end = (address.get("period") or {}).get("end") if isinstance(address.get("period"), dict) else None
+        return isinstance(end, str) and end[:10] < today.isoformat()[:len(end[:10])]
+
+    usable = [(i, a) for i, a in enumerate(_list(patient, "address"))
+              if isinstance(a, dict) and a.get("use") != "old" and not ended(a)]
+    return sorted(usable, key=lambda found: (_ADDRESS_USES.get(found[1].get("use"), 1), found[0]))
+
+
 def _jurisdiction(b: _Builder, pt: Entry) -> None:
-    addresses = [(i, a) for i, a in enumerate(_list(pt.resource, "address")) if a.get("use") != "old"]
+    addresses = current_addresses(pt.resource, b.today)
     b.source("jurisdiction", f"{pt.path}.address")
     if not addresses:
-        b.problem(f"{pt.path}.address", "is required: the patient's address with state and country, which decide "
-                                         "where the reviewer must be licensed", REQUIRED, explains="jurisdiction")
+        b.problem(f"{pt.path}.address", "is required: the patient's address in use (not old, its period not "
+                                         "ended) with state and country, which decide where the reviewer must be "
+                                         "licensed", REQUIRED, explains="jurisdiction")
         return
-    i, address = next(((i, a) for i, a in addresses if a.get("use") == "home"), addresses[0])
+    i, address = addresses[0]
     path = f"{pt.path}.address[{i}]"
     country_text, state = _str(address, "country"), _str(address, "state")
     country = country_of(country_text) if country_text else None
@@ -378,29 +408,20 @@ def _jurisdiction(b: _Builder, pt: Entry) -> None:
     elif country is None:
         b.problem(f"{path}.country", "is not an ISO 3166 country (alpha-2, alpha-3 or name)", VALUE,
                   explains="jurisdiction")
-    if not state:
+    territory = country is not None and country.alpha_2 in US_TERRITORIES  # its own jurisdiction
+    if not state and not territory:
         b.problem(f"{path}.state", "is required: the state or other ISO 3166-2 subdivision (e.g. CA)", REQUIRED,
                   explains="jurisdiction")
-    if country is None or not state:
+    if country is None or not (state or territory):
         return
     subdivision = subdivision_of(country.alpha_2, state)
     if subdivision is None:
+        territories = "; territories too: PR, GU, VI, AS, MP, UM" if country.alpha_2 == "US" else ""
         b.problem(f"{path}.state", f"is not a subdivision of {country.alpha_2} (its ISO 3166-2 code, e.g. CA, "
-                                   "or name)", VALUE, explains="jurisdiction")
+                                   f"or name{territories})", VALUE, explains="jurisdiction")
         return
     b.req.jurisdiction = subdivision.code
     b.source("jurisdiction", f"{path}.state")
-
-
-def _telecom(res: dict, system: str) -> tuple[int, str] | None:
-    """(index, value) of the resource's contact point of `system` to use: per system the
-    lowest rank not "old"; None when it has none."""
-    usable = [(t.get("rank") or 1_000_000, i, t) for i, t in enumerate(_list(res, "telecom"))
-              if t.get("system") == system and t.get("use") != "old" and _str(t, "value")]
-    if not usable:
-        return None
-    _, i, telecom = min(usable, key=lambda u: (u[0], u[1]))
-    return i, telecom["value"]
 
 
 def _first_opinion(b: _Builder, cp: Entry) -> None:
@@ -438,7 +459,8 @@ def _first_opinion(b: _Builder, cp: Entry) -> None:
             b.source("first_opinion.physician.family_name", f"{practitioner.path}.name[{k}].family")
         # Where the physician is reached: the role's e-mail (their work address) before the person's.
         for holder in (author, practitioner):
-            if holder is not None and (found := _telecom(holder.resource, "email")) is not None:
+            if holder is not None and (found := contacts.pick(holder.resource.get("telecom"), contacts.EMAIL)) \
+                    is not None:
                 out.physician.email = found[1]
                 b.source("first_opinion.physician.email", f"{holder.path}.telecom[{found[0]}].value")
                 break

@@ -11,11 +11,13 @@ secondlook/fhir/references.py):
     npi               Practitioner.identifier of system http://hl7.org/fhir/sid/us-npi
     display_name      Practitioner.name[0]: its text, else prefix, given and family
     languages         Practitioner.communication[].coding[].code (urn:ietf:bcp:47, or any system)
-    licences          Practitioner.qualification[] with Plan-Net's practitioner-qualification
+    certifications    Practitioner.qualification[] coded in the NUCC taxonomy: the board is
+                      issuer.display (else code.text), expiring at period.end (Plan-Net's
+                      examples give those its practitioner-qualification extension too)
+    licences          the other qualifications with Plan-Net's practitioner-qualification
                       extension: one licence per `whereValid` (a USPS state code, or an ISO
                       3166-2 code), expiring at period.end
-    certifications    the other qualifications coded in the NUCC taxonomy: the board is
-                      issuer.display (else code.text), expiring at period.end
+                      (a qualification whose extension's status is not active is skipped)
     specialties       its roles' specialty[] NUCC codings, in order, once each
     affiliations      its roles' organization, resolved to an Organization of the bundle
                       (Organization.id, name, NPI identifier)
@@ -42,6 +44,7 @@ import math
 
 import pycountry
 
+from secondlook.fhir import contacts
 from secondlook.fhir.bundle import read_bundle
 from secondlook.fhir.references import BundleIndex, Entry
 from secondlook.v1 import matching_pb2
@@ -135,21 +138,8 @@ def _language(communication: object) -> str:
     return str((tagged or codings)[0]["code"]) if codings else ""
 
 
-def _contact_point(points: list, wanted: tuple[tuple[str, str | None], ...]) -> str:
-    """The value of the first kind of ContactPoint `wanted` ((system, use), use None:
-    any) that the points hold: a `work` one first, then the lowest rank, then the
-    first. One of use `old` is no longer in use."""
-    def order(p: dict) -> tuple[bool, int]:
-        rank = p.get("rank")
-        return p.get("use") != "work", rank if isinstance(rank, int) and not isinstance(rank, bool) else 2**31
-
-    usable = [p for p in points if isinstance(p, dict) and isinstance(p.get("value"), str) and p["value"].strip()
-              and p.get("use") != "old"]
-    for system, use in wanted:
-        found = [p for p in usable if p.get("system") == system and (use is None or p.get("use") == use)]
-        if found:
-            return min(found, key=order)["value"].strip()  # min keeps the first of equals
-    return ""
+def _value(found: tuple[int, str] | None) -> str:
+    return found[1] if found else ""
 
 
 def _status(extension: dict) -> str:
@@ -230,21 +220,25 @@ class _Reader:
                 continue
             expires = _expires(q)
             qualifying = [ext for ext in q.get("extension") or [] if ext.get("url") == QUALIFICATION_EXT]
-            if qualifying:  # a licence: where it is valid, unless it is no longer active
-                if any(_status(ext) != "active" for ext in qualifying):
-                    continue
+            if any(_status(ext) != "active" for ext in qualifying):
+                continue  # no longer held
+            specialties = [c.get("code") or "" for c in _codings(q.get("code")) if c.get("system") in NUCC_SYSTEMS]
+            if specialties:  # a board certification (Plan-Net gives those a whereValid too)
+                board = (q.get("issuer") or {}).get("display") or (q.get("code") or {}).get("text") or ""
+                for specialty in specialties:
+                    certification = matching_pb2.Certification(board=board, specialty=specialty, expires=expires)
+                    if certification not in msg.certifications:
+                        msg.certifications.append(certification)
+            elif qualifying:  # a licence to practise: one where it is valid
                 places = [_jurisdiction(c) for ext in qualifying for sub in ext.get("extension") or []
                           if sub.get("url") == "whereValid" for c in _codings(sub.get("valueCodeableConcept"))]
-                msg.licences.extend(matching_pb2.Licence(jurisdiction=j, expires=expires) for j in places)
-                continue
-            board = (q.get("issuer") or {}).get("display") or (q.get("code") or {}).get("text") or ""
-            for c in _codings(q.get("code")):
-                if c.get("system") in NUCC_SYSTEMS:
-                    msg.certifications.add(board=board, specialty=c.get("code") or "", expires=expires)
+                for licence in (matching_pb2.Licence(jurisdiction=j, expires=expires) for j in places):
+                    if licence not in msg.licences:
+                        msg.licences.append(licence)
         points = [point for resource in (p, *(r.resource for r in roles))
                   if isinstance(resource.get("telecom"), list) for point in resource["telecom"]]
-        msg.email = _contact_point(points, (("email", None),))
-        msg.phone = _contact_point(points, (("sms", None), ("phone", "mobile")))
+        msg.email = _value(contacts.pick(points, contacts.EMAIL, first_use="work"))
+        msg.phone = _value(contacts.pick(points, contacts.PRACTITIONER_TEXTS, first_use="work"))
         self.notice_language(entry, msg)
         accepting = p.get("active", True) is not False
         if roles:

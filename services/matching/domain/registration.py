@@ -150,7 +150,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
 
     # How notices reach them, each optional.
     email = c.email("email", msg.email.strip())
-    phone = c.phone("phone", msg.phone.strip())
+    phone = c.phone("phone", msg.phone.strip(), region=licences[0].jurisdiction.split("-")[0] if licences else None)
     notice_language = c.language("notice_language", msg.notice_language.strip(), required=False)
 
     if c.violations:

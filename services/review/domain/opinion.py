@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from secondlook.codes import icd10_code_exists, normalise_icd10, procedure_code_problem
+from secondlook.codes import normalise_icd10, procedure_code_problem
 from secondlook.events import Event, new_event
 from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import Concordance, DiagnosisConcordance, TreatmentConcordance
@@ -58,7 +58,7 @@ def validate_assessment(msg: IndependentAssessment | None, path: str = "assessme
     code = msg.diagnosis_code.strip()
     if not code:
         v.append((f"{path}.diagnosis_code", "is required: the reviewer's own diagnosis, ICD-10-CM (e.g. C50.911)"))
-    elif normalise_icd10(code) is None or not icd10_code_exists(code):
+    elif normalise_icd10(code) is None:
         v.append((f"{path}.diagnosis_code", "must be an ICD-10-CM code (e.g. C50.911)"))
     v += _procedure_problems(f"{path}.recommended_procedures", msg.recommended_procedures)
     if not msg.treatment.strip() and not msg.recommended_procedures:
@@ -161,7 +161,7 @@ def validate_opinion(opinion: Opinion | None, path: str = "opinion",
         v.append((f"{path}.diagnosis", f"is required: one of {_names(D, 'DIAGNOSIS_CONCORDANCE_')}"))
     code = opinion.reviewer_diagnosis_code.strip()
     if code:
-        if normalise_icd10(code) is None or not icd10_code_exists(code):
+        if normalise_icd10(code) is None:
             v.append((f"{path}.reviewer_diagnosis_code", "must be an ICD-10-CM code (e.g. C50.911)"))
         elif diagnosis == D.DIAGNOSIS_CONCORDANCE_CONFIRMED and case_diagnosis_code and \
                 normalise_icd10(code) != normalise_icd10(case_diagnosis_code):
