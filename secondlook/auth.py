@@ -7,11 +7,13 @@ an OIDC provider's RS256 keys slot into `TokenVerifier` the same way.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import grpc
 import jwt
@@ -41,6 +43,8 @@ class Principal:
     specialist_id: str = ""
     # An operator's reach beyond its own tenant (claim "tenants").
     granted_tenants: frozenset[str] = frozenset()
+    # When the token that named the caller expires (claim "exp", seconds since the epoch).
+    expires_at: float = field(default=float("inf"), compare=False)
 
     def has(self, role: str) -> bool:
         return role in self.roles
@@ -70,10 +74,16 @@ class TokenVerifier:
         self._audience = settings.jwt_audience
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()  # token -> (caller, expiry)
 
-    def verify(self, authorization: str | None) -> Principal:
-        """The caller a bearer token names (AuthError if it is missing, invalid or expired).
-        A token verified before is not checked again until it expires: a client sends the
-        same one with every call, and the signature check is most of what a call costs here."""
+    def verify(self, given: list[str], carrier: str = "metadata") -> Principal:
+        """The caller the bearer token of the one `authorization` entry `given` names
+        (AuthError if it is missing, invalid or expired, or given more than once: a
+        gateway that read the first would have let another caller through). `carrier`
+        says where a client sends it: gRPC "metadata", an HTTP "header". A token
+        verified before is not checked again until it expires: a client sends the same
+        one with every call, and the signature check is most of what a call costs here."""
+        if len(given) > 1:
+            raise AuthError(f"send one 'authorization: Bearer <token>' {carrier}, not {len(given)}")
+        authorization = given[0] if given else None
         if authorization:
             known = self._verified.get(authorization)
             if known is not None:
@@ -82,18 +92,18 @@ class TokenVerifier:
                     self._verified.move_to_end(authorization)
                     return principal
                 del self._verified[authorization]
-        principal, expires = self._verify(authorization)
+        principal, expires = self._verify(authorization, carrier)
         if len(self._verified) >= VERIFIED_KEPT:
             self._verified.popitem(last=False)  # the least recently used
         self._verified[authorization] = (principal, expires)
         return principal
 
-    def _verify(self, authorization: str | None) -> tuple[Principal, float]:
+    def _verify(self, authorization: str | None, carrier: str) -> tuple[Principal, float]:
         if not authorization:
-            raise AuthError("missing 'authorization: Bearer <token>' metadata")
+            raise AuthError(f"missing 'authorization: Bearer <token>' {carrier}")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise AuthError("authorization metadata must be 'Bearer <token>'")
+            raise AuthError(f"the authorization {carrier} must be 'Bearer <token>'")
         try:
             claims = jwt.decode(
                 token,
@@ -133,6 +143,7 @@ class TokenVerifier:
             roles=frozenset(roles),
             specialist_id=specialist_id,
             granted_tenants=frozenset(granted),
+            expires_at=float(claims["exp"]),
         ), float(claims["exp"])
 
 
@@ -227,6 +238,30 @@ def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | None, error: st
     raise NotImplementedError("client-streaming methods are not used by secondlook")
 
 
+class TokenExpired(Exception):
+    """The token a stream was opened with expired while it was open."""
+
+
+async def while_token_valid(items: AsyncIterator, principal: Principal) -> AsyncIterator:
+    """`items` until the token that opened the stream expires (then TokenExpired):
+    short-lived tokens are how access is taken back, so a stream held open does not
+    outlive its token. `items` is closed either way."""
+    try:
+        while True:
+            remaining = principal.expires_at - time.time()
+            if remaining <= 0:
+                raise TokenExpired()
+            try:
+                item = await asyncio.wait_for(anext(items), remaining if remaining < 1e9 else None)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise TokenExpired() from None
+            yield item
+    finally:
+        await items.aclose()
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, verifier: TokenVerifier):
         self._verifier = verifier
@@ -235,9 +270,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(PUBLIC_METHOD_PREFIXES):
             return handler
-        metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ())}
+        given = [v for k, v in (handler_call_details.invocation_metadata or ()) if k == "authorization"]
         try:
-            principal = self._verifier.verify(metadata.get("authorization"))
+            principal = self._verifier.verify(given)
         except AuthError as exc:
             return _wrap(handler, None, str(exc))
         return _wrap(handler, principal, None)

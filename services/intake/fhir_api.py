@@ -142,7 +142,7 @@ class FhirApi:
 
     def _principal(self, request: web.Request, *roles: str) -> Principal:
         try:
-            principal = self._verifier.verify(request.headers.get("Authorization"))
+            principal = self._verifier.verify(request.headers.getall("Authorization", []), "header")
         except AuthError as exc:
             raise _Refused(401, "login", str(exc), {"WWW-Authenticate": 'Bearer realm="secondlook"'}) from None
         if not any(principal.has(r) for r in roles):

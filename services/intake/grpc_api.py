@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from secondlook.auth import require_role
+from secondlook.auth import TokenExpired, require_role, while_token_valid
 from secondlook.clock import Clock
 from secondlook.errors import InvalidInput, field_violations
 from secondlook.events import new_traceparent, trace_id_of
@@ -194,8 +194,11 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         updates = usecases.watch_case(self._reader, self._changes, self._audit, self._clock, principal,
                                       request.case_id, request.after_position)
         try:
-            async for position, entry, status in updates:
+            async for position, entry, status in while_token_valid(updates, principal):
                 yield intake_pb2.CaseTimelineUpdate(entry=entry_message(entry), position=position, case_status=status)
+        except TokenExpired:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "the token expired: resume from the last position "
+                                                                 "received with a fresh one")
         except usecases.NotFound:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no case {request.case_id[:64]!r}")
         except usecases.PositionAhead as exc:

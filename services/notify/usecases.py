@@ -71,6 +71,7 @@ from .domain.routing import (
     SMS,
     offer_notices_of,
     route_of,
+    stopped_by_withdrawal,
 )
 from .domain.webhooks import new_secret, registration_violations, webhook_test_body
 from .preference_repository import PreferenceRepository
@@ -491,6 +492,10 @@ async def address_of(delivery: Delivery, contacts: ContactBook, reviewers: Revie
     found = await contacts.of_case(delivery.case_id, purpose, channels)
     if found is None:
         return "intake has no such case"
+    if found.status == case_pb2.CASE_STATUS_WITHDRAWN and stopped_by_withdrawal(delivery.kind, delivery.recipient):
+        # Withdrawn while this notice's event was on its way (an opinion signed in the
+        # same instant): intake, the case's system of record, says what the people are told.
+        return "the case was withdrawn: only its withdrawal is told"
     contact = found.patient if delivery.recipient == PATIENT else found.physician
     subject = delivery.case_id if delivery.recipient == PATIENT else contact.npi
     return Address(email=contact.email, phone=contact.phone, language=contact.language,

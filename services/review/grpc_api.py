@@ -10,7 +10,7 @@ import grpc
 
 from secondlook import paging
 from secondlook.audit import AuditTrail
-from secondlook.auth import Principal, require_role
+from secondlook.auth import Principal, TokenExpired, require_role, while_token_valid
 from secondlook.clock import Clock
 from secondlook.errors import field_violations
 from secondlook.feed import FellBehind
@@ -56,10 +56,9 @@ def resume_time(position: str) -> datetime:
         fmt, millis, _, _ = text.split(":", 3)
         if fmt != "1":
             raise ValueError(fmt)
-        at = datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc) - RESUME_OVERLAP
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):  # year 1, say: no overlap
         raise ValueError("not a position this service gave out") from None
-    return at - RESUME_OVERLAP
 
 
 DEFAULT_PAGE, MAX_PAGE = 100, 500
@@ -212,9 +211,12 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
                 await context.abort_with_status(field_violations(("resume_after", str(exc))))
         changes = usecases.watch_assignments(self._inbox, self._feed, principal.specialist_id, since)
         try:
-            async for a in changes:
+            async for a in while_token_valid(changes, principal):
                 yield review_pb2.AssignmentChange(assignment=_message(a, self._clock.now()), version=a.version,
                                                   position=position_of(a))
+        except TokenExpired:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "the token expired: resume from the last position "
+                                                                 "received with a fresh one")
         except usecases.TooFarBehind as exc:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE,
                                 f"resume_after: {exc.args[0]} or more changes since this position; "

@@ -48,6 +48,19 @@ async def test_calls_without_a_valid_token_are_unauthenticated(stack, authorizat
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_two_authorization_entries_are_unauthenticated_whichever_is_valid(stack, stack_settings):
+    valid = f"Bearer {mint_token(stack_settings, subject='a', tenant='tenant-a', roles=['submitter'])}"
+    other = f"Bearer {mint_token(stack_settings, subject='b', tenant='tenant-b', roles=['submitter'])}"
+    async with grpc.aio.insecure_channel(stack.target("intake")) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        for first, second in ((valid, other), ("Bearer junk", valid)):
+            error = await _refused(stub.ListCases(intake_pb2.ListCasesRequest(),
+                                                  metadata=(("authorization", first), ("authorization", second))))
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "send one 'authorization: Bearer <token>' metadata, not 2" in error.details()
+        await stub.ListCases(intake_pb2.ListCasesRequest(), metadata=(("authorization", valid),))
+
+
 async def test_a_token_signed_with_another_key_is_unauthenticated(stack):
     forged = mint_token(Settings(jwt_secret="some-other-key-entirely-0123456789abcdef"),
                         subject="mallory", tenant="mercy-general", roles=["submitter"])

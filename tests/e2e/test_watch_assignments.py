@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -68,6 +70,19 @@ async def test_a_reviewer_is_pushed_their_offers_and_changes_and_resumes_from_a_
 
 
 
+async def test_a_watch_ends_when_its_token_expires(stack, stack_settings):
+    # Short-lived tokens are how access is taken back: a stream held open does not outlive its own.
+    sid = clients.specialist_ids()[0]
+    token = mint_token(stack_settings, subject=f"{sid}@reviewers.example.org", tenant="secondlook-reviewers",
+                       roles=["reviewer"], specialist_id=sid, ttl_seconds=2)
+    async with grpc.aio.insecure_channel(stack.target("review")) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        async with asyncio.timeout(30):
+            error = await refused_stream(stub.WatchAssignments(
+                review_pb2.WatchAssignmentsRequest(), metadata=(("authorization", f"Bearer {token}"),)))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED and "token expired" in error.details()
+
+
 async def test_a_watch_needs_a_reviewer_token_and_a_position_this_service_gave_out(stack, stack_settings):
     async with grpc.aio.insecure_channel(stack.target("review")) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
@@ -91,7 +106,8 @@ async def test_a_watch_needs_a_reviewer_token_and_a_position_this_service_gave_o
         await authed.close()
 
 
-@pytest.mark.parametrize("resume_after", ["ab\x00cd", "\u202e" * 10, "A" * 100_000, "MTo5OTk5OTk5OTk5OTk5OTk5OTk6MTp4"])
+@pytest.mark.parametrize("resume_after", ["ab\x00cd", "\u202e" * 10, "A" * 100_000, "MTo5OTk5OTk5OTk5OTk5OTk5OTk6MTp4",
+                                          "MTotNjIxMzU1OTY4MDAwMDA6MTp4"])  # 0001-01-01T00:00Z: no time before it to overlap
 async def test_a_hostile_position_is_refused_naming_the_field(stack, stack_settings, resume_after):
     reviewer, authed = clients.reviewer(stack_settings, stack.target("review"), clients.specialist_ids()[0])
     try:

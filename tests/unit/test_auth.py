@@ -1,42 +1,55 @@
+import asyncio
 import time
 
 import jwt
 import pytest
 
-from secondlook.auth import AuthError, TokenVerifier, mint_token
+from secondlook.auth import AuthError, Principal, TokenExpired, TokenVerifier, mint_token, while_token_valid
 from secondlook.settings import Settings
 
 
 def test_a_minted_token_verifies_to_its_principal(settings):
     token = mint_token(settings, subject="dr-a", tenant="t1", roles=["reviewer"], specialist_id="spec-001")
-    principal = TokenVerifier(settings).verify(f"Bearer {token}")
+    principal = TokenVerifier(settings).verify([f"Bearer {token}"])
     assert principal.subject == "dr-a" and principal.tenant == "t1"
     assert principal.has("reviewer") and not principal.has("submitter")
     assert principal.specialist_id == "spec-001"
 
 
-@pytest.mark.parametrize("header, message", [
-    (None, "missing"),
-    ("Token abc", "Bearer"),
-    ("Bearer ", "Bearer"),
-    ("Bearer abc.def.ghi", "invalid token"),
+@pytest.mark.parametrize("given, message", [
+    ([], "missing"),
+    ([""], "missing"),
+    (["Token abc"], "Bearer"),
+    (["Bearer "], "Bearer"),
+    (["Bearer abc.def.ghi"], "invalid token"),
 ])
-def test_malformed_authorization_is_refused(settings, header, message):
+def test_malformed_authorization_is_refused(settings, given, message):
     with pytest.raises(AuthError, match=message):
-        TokenVerifier(settings).verify(header)
+        TokenVerifier(settings).verify(given)
+
+
+def test_two_authorizations_are_refused_whichever_is_valid(settings):
+    # A gateway that checked the first one would have let the second caller through.
+    valid = "Bearer " + mint_token(settings, subject="a", tenant="t1", roles=["submitter"])
+    other = "Bearer " + mint_token(settings, subject="b", tenant="t2", roles=["submitter"])
+    verifier = TokenVerifier(settings)
+    for given in ([valid, other], ["Bearer junk", valid], [valid, valid]):
+        with pytest.raises(AuthError, match="send one 'authorization: Bearer <token>' header, not 2"):
+            verifier.verify(given, "header")
+    assert verifier.verify([valid]).subject == "a"
 
 
 def test_expired_wrong_key_and_wrong_audience_are_refused(settings):
     verifier = TokenVerifier(settings)
     expired = mint_token(settings, subject="a", tenant="t", roles=["submitter"], ttl_seconds=-10)
     with pytest.raises(AuthError, match="expired"):
-        verifier.verify(f"Bearer {expired}")
+        verifier.verify([f"Bearer {expired}"])
     other = Settings(jwt_secret="another-key-another-key-another-key-0000")
     with pytest.raises(AuthError, match="Signature"):
-        verifier.verify("Bearer " + mint_token(other, subject="a", tenant="t", roles=["submitter"]))
+        verifier.verify(["Bearer " + mint_token(other, subject="a", tenant="t", roles=["submitter"])])
     foreign = Settings(jwt_secret=settings.jwt_secret, jwt_audience="someone-else")
     with pytest.raises(AuthError, match="Audience"):
-        verifier.verify("Bearer " + mint_token(foreign, subject="a", tenant="t", roles=["submitter"]))
+        verifier.verify(["Bearer " + mint_token(foreign, subject="a", tenant="t", roles=["submitter"])])
 
 
 def test_tenant_and_roles_claims_are_required(settings):
@@ -45,9 +58,9 @@ def test_tenant_and_roles_claims_are_required(settings):
     key = settings.jwt_secret.get_secret_value()
     verifier = TokenVerifier(settings)
     with pytest.raises(AuthError, match="tenant"):
-        verifier.verify("Bearer " + jwt.encode({**base, "roles": ["submitter"]}, key, algorithm="HS256"))
+        verifier.verify(["Bearer " + jwt.encode({**base, "roles": ["submitter"]}, key, algorithm="HS256")])
     with pytest.raises(AuthError, match="roles"):
-        verifier.verify("Bearer " + jwt.encode({**base, "tenant": "t", "roles": "submitter"}, key, algorithm="HS256"))
+        verifier.verify(["Bearer " + jwt.encode({**base, "tenant": "t", "roles": "submitter"}, key, algorithm="HS256")])
 
 
 @pytest.mark.parametrize("claims, message", [
@@ -65,7 +78,7 @@ def test_claims_naming_the_caller_are_printable_and_bounded_as_they_reach_audits
                         "tenant": "t1", "roles": ["submitter"], **claims}, settings.jwt_secret.get_secret_value(),
                        algorithm="HS256")
     with pytest.raises(AuthError, match=message):
-        TokenVerifier(settings).verify(f"Bearer {token}")
+        TokenVerifier(settings).verify([f"Bearer {token}"])
 
 
 def test_no_key_configured_is_a_startup_error():
@@ -78,12 +91,48 @@ def test_a_verified_token_is_remembered_until_it_expires_and_checked_again_after
     header = f"Bearer {mint_token(settings, subject='dr-a', tenant='t1', roles=['submitter'], ttl_seconds=60)}"
     checks = []
     real = verifier._verify
-    monkeypatch.setattr(verifier, "_verify", lambda h: checks.append(h) or real(h))
-    first = verifier.verify(header)
-    assert verifier.verify(header) is first and len(checks) == 1
+    monkeypatch.setattr(verifier, "_verify", lambda h, carrier: checks.append(h) or real(h, carrier))
+    first = verifier.verify([header])
+    assert verifier.verify([header]) is first and len(checks) == 1
     later = time.time() + 61
     monkeypatch.setattr("secondlook.auth.time.time", lambda: later)  # past its expiry: checked again
-    verifier.verify(header)
+    verifier.verify([header])
     assert len(checks) == 2
     with pytest.raises(AuthError):  # another token is never taken for a remembered one
-        verifier.verify(header[:-2] + ("AA" if not header.endswith("AA") else "BB"))
+        verifier.verify([header[:-2] + ("AA" if not header.endswith("AA") else "BB")])
+
+
+async def test_a_stream_ends_when_the_token_that_opened_it_expires():
+    closed = asyncio.Event()
+
+    async def changes():
+        try:
+            yield "offer"
+            await asyncio.Event().wait()  # nothing more happens
+        finally:
+            closed.set()
+
+    principal = Principal("dr-a", "t1", frozenset({"reviewer"}), expires_at=time.time() + 0.3)
+    received = []
+    with pytest.raises(TokenExpired):
+        async with asyncio.timeout(10):
+            async for item in while_token_valid(changes(), principal):
+                received.append(item)
+    assert received == ["offer"] and closed.is_set()
+
+
+async def test_a_stream_opened_with_a_token_already_expired_ends_at_once_and_one_without_expiry_runs_out():
+    async def two():
+        yield 1
+        yield 2
+
+    with pytest.raises(TokenExpired):
+        async for _ in while_token_valid(two(), Principal("a", "t", frozenset(), expires_at=time.time() - 1)):
+            pass
+    assert [i async for i in while_token_valid(two(), Principal("a", "t", frozenset()))] == [1, 2]
+
+
+def test_the_verified_principal_knows_when_its_token_expires(settings):
+    token = mint_token(settings, subject="dr-a", tenant="t1", roles=["reviewer"], ttl_seconds=60)
+    principal = TokenVerifier(settings).verify([f"Bearer {token}"])
+    assert time.time() + 55 < principal.expires_at <= time.time() + 61

@@ -14,7 +14,7 @@ def test_token_mints_a_jwt_the_services_accept(monkeypatch, capsys):
     assert main(["token", "--subject", "dr-a", "--tenant", "t1", "--role", "reviewer",
                  "--specialist-id", "spec-001"]) == 0
     token = capsys.readouterr().out.strip()
-    principal = TokenVerifier(Settings(jwt_secret=KEY)).verify(f"Bearer {token}")
+    principal = TokenVerifier(Settings(jwt_secret=KEY)).verify([f"Bearer {token}"])
     assert (principal.subject, principal.tenant, principal.specialist_id) == ("dr-a", "t1", "spec-001")
 
 

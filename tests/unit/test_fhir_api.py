@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
 from secondlook.auth import TokenVerifier, mint_token
 from secondlook.clock import FakeClock
@@ -83,6 +84,20 @@ async def test_without_a_valid_token_is_401_and_the_wrong_role_403(fhir, setting
     assert response.status == 403 and _issue(body)[0] == "forbidden"
     response = await fhir.client.get("/fhir/ServiceRequest/x", headers=fhir.auth(roles=("reviewer",)))
     assert response.status == 403
+    assert fhir.transact.state.cases == {}
+
+
+async def test_two_authorization_headers_are_a_401_whichever_is_valid(fhir):
+    valid = fhir.auth()["Authorization"]
+    for first, second in ((valid, fhir.auth(tenant="t2")["Authorization"]), ("Bearer junk", valid)):
+        headers = CIMultiDict(FHIR_JSON)
+        headers.add("Authorization", first)
+        headers.add("Authorization", second)
+        response, body = await _post(fhir, BUNDLE, headers=headers)
+        assert response.status == 401 and "send one 'authorization: Bearer <token>' header, not 2" in \
+            body["issue"][0]["diagnostics"]
+    response, body = await _post(fhir, BUNDLE, headers=FHIR_JSON)
+    assert "header" in body["issue"][0]["diagnostics"]  # an HTTP client's words, not gRPC's
     assert fhir.transact.state.cases == {}
 
 

@@ -165,9 +165,9 @@ async def test_preferences_are_validated_whole_versioned_and_read_back():
 
 
 class _Book:
-    def __init__(self, urgency=case_pb2.URGENCY_STANDARD, language=""):
+    def __init__(self, urgency=case_pb2.URGENCY_STANDARD, language="", status=case_pb2.CASE_STATUS_OPINION_READY):
         self.contacts = intake_pb2.Contacts(
-            case_id="c1", tenant_id="t1", urgency=urgency,
+            case_id="c1", tenant_id="t1", urgency=urgency, status=status,
             patient=intake_pb2.Contact(email="p@example.org", phone="+14155550100", language=language),
             physician=intake_pb2.Contact(email="dr@example.org", npi=NPI))
         self.reads = 0
@@ -186,6 +186,21 @@ def _notices(channel):
     event = lifecycle_event("opinion.submitted")
     return {d.recipient: d for d in person_deliveries(event, route_of(event), channel,
                                                       event.occurred_at.ToDatetime(tzinfo=UTC))}
+
+
+async def test_a_case_withdrawn_while_its_opinion_was_on_the_way_tells_its_people_nothing_of_it():
+    # The tenant withdrew the case as the reviewer signed: intake, the system of record,
+    # has it WITHDRAWN, so nobody is told an opinion is ready (the address may even be
+    # another person's, when it was submitted in error). The withdrawal itself is told.
+    withdrawn = _Book(status=case_pb2.CASE_STATUS_WITHDRAWN)
+    for channel in (EMAIL, SMS):
+        for recipient, notice in _notices(channel).items():
+            prepared = await _compose(withdrawn, notice, InMemoryPreferences(), _at("2026-11-28T12:00Z"))
+            assert prepared.outgoing is None and "withdrawn" in prepared.skipped, (channel, recipient)
+    event = lifecycle_event("case.withdrawn")
+    [told] = person_deliveries(event, route_of(event), EMAIL, event.occurred_at.ToDatetime(tzinfo=UTC))
+    prepared = await _compose(withdrawn, told, InMemoryPreferences(), _at("2026-11-28T12:00Z"))
+    assert prepared.outgoing is not None and not prepared.skipped
 
 
 async def test_a_notice_keeps_the_recipients_quiet_hours_unless_the_case_is_expedited():
