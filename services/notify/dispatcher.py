@@ -129,6 +129,9 @@ class PeopleChannels:
         return await self.mailer.send(outgoing)
 
 
+CONNECTIONS, CONNECTIONS_PER_RECEIVER = 1000, 16
+
+
 class WebhookSender:
     """The HTTP adapter: one signed POST, connecting only to checked public addresses."""
 
@@ -138,7 +141,11 @@ class WebhookSender:
         self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> WebhookSender:
-        connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self._allow_insecure))
+        # Connections per receiver, not one pool for all: a tenant whose endpoint is slow to
+        # answer holds its own host's connections, never the ones other tenants' notices wait
+        # for (the timeout counts the wait for a connection too).
+        connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(self._allow_insecure),
+                                         limit=CONNECTIONS, limit_per_host=CONNECTIONS_PER_RECEIVER)
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout), connector=connector)
         return self
 

@@ -73,6 +73,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         self._clock = clock
         self._allow_insecure = allow_insecure_targets
         self._post = post
+        self._tests_under_way = usecases.TestsUnderWay()
 
     def _check_host(self, host: str, port: int):
         return check_host(host, port, self._allow_insecure)
@@ -150,8 +151,12 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def SendTestEvent(self, request, context):
         principal = await require_role(context, ROLE)
         await self._check_ids(context, endpoint_id=request.endpoint_id)
-        webhook_id, status, error, seconds = await self._run(context, lambda: usecases.send_test_event(
-            self._endpoints, self._post, self._clock, tenant_id=principal.tenant, endpoint_id=request.endpoint_id))
+        try:
+            webhook_id, status, error, seconds = await self._run(context, lambda: usecases.send_test_event(
+                self._endpoints, self._post, self._clock, tenant_id=principal.tenant,
+                endpoint_id=request.endpoint_id, under_way=self._tests_under_way))
+        except usecases.TooManyTests as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         return notify_pb2.SendTestEventResponse(webhook_id=webhook_id, delivered=not error, status_code=status or 0,
                                                 error=error, latency_ms=round(seconds * 1000))
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from secondlook.groups import Groups
 from secondlook.store import UnitOfWork, insert_once
@@ -44,6 +45,7 @@ from .domain.routing import DEFAULT_ENDPOINT_TYPES, OPINION_READY, stopped_by_wi
 Stop = Callable[[str, str, str], bool]
 
 ENDPOINTS = "webhook_endpoints"
+ENDPOINT_PLACES = "webhook_endpoint_places"  # a tenant's numbered places for endpoints, taken once each
 DELIVERIES = "deliveries"
 WRITES_TOGETHER = 200  # outcomes in one bulk write at most
 ENDPOINT_CACHE_SIZE = 10_000  # tenants' endpoints held at once
@@ -410,12 +412,23 @@ class MongoEndpoints:
             default=doc.get("default", False), version=doc.get("version", 0))
 
     async def add(self, endpoint: Endpoint, limit: int) -> bool:
-        """Inserts it unless the tenant has `limit` endpoints already (False then). Counted
-        first: two creations at the very same moment may pass the limit by one."""
-        if await self._db[ENDPOINTS].count_documents({"tenant_id": endpoint.tenant_id}, limit=limit) >= limit:
-            return False
-        await self._db[ENDPOINTS].insert_one(await self._doc(endpoint))
-        return True
+        """Inserts it unless the tenant has `limit` endpoints already (False then), however
+        many are created at once: each creation first takes a numbered place (one
+        document per tenant and number, below `limit`, from the count of its endpoints
+        on): of two creations at once, one takes the place and the other the next one,
+        or none is left. Endpoints are never deleted, so a place once taken stays taken."""
+        tenant = endpoint.tenant_id
+        place = await self._db[ENDPOINTS].count_documents({"tenant_id": tenant}, limit=limit)
+        while place < limit:
+            try:
+                await self._db[ENDPOINT_PLACES].insert_one({"_id": f"{tenant}:{place}", "endpoint_id":
+                                                            endpoint.endpoint_id})
+            except DuplicateKeyError:
+                place += 1  # taken at the same moment by another creation
+                continue
+            await self._db[ENDPOINTS].insert_one(await self._doc(endpoint))
+            return True
+        return False
 
     async def put_default(self, endpoint: Endpoint) -> None:
         """RegisterWebhook: the tenant's default endpoint, replaced whole (its version moves

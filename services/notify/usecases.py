@@ -4,10 +4,12 @@ repository ports and the unit of work. No gRPC, HTTP or MongoDB here."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -328,16 +330,46 @@ async def enable_endpoint(endpoints: EndpointRepository, *, tenant_id: str, endp
     return await _change(endpoints, tenant_id, endpoint_id, lambda e: e.enabled_again())
 
 
+class TooManyTests(Exception):
+    """As many test events of the tenant as it may have are waiting on receivers."""
+
+
+class TestsUnderWay:
+    """The test events under way on this replica, by tenant. A test waits on the
+    tenant's receiver (up to the webhook timeout) and holds a connection meanwhile: a
+    flood of them against a receiver that never answers would hold what every
+    tenant's notices need."""
+
+    PER_TENANT = 2
+
+    def __init__(self) -> None:
+        self._by_tenant: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def one_more(self, tenant_id: str):
+        if self._by_tenant[tenant_id] >= self.PER_TENANT:
+            raise TooManyTests(f"{self.PER_TENANT} test events of this tenant are under way: wait for their answers")
+        self._by_tenant[tenant_id] += 1
+        try:
+            yield
+        finally:
+            self._by_tenant[tenant_id] -= 1
+            if not self._by_tenant[tenant_id]:
+                del self._by_tenant[tenant_id]
+
+
 async def send_test_event(endpoints: EndpointRepository, post: Post, clock: Clock, *, tenant_id: str,
-                          endpoint_id: str) -> tuple[str, int | None, str, float]:
+                          endpoint_id: str, under_way: TestsUnderWay) -> tuple[str, int | None, str, float]:
     """POSTs a signed test notice now, once, whatever the endpoint subscribes to (also when
-    disabled: it checks a fix before enabling); (webhook id, HTTP status, error, seconds)."""
+    disabled: it checks a fix before enabling); (webhook id, HTTP status, error, seconds).
+    TooManyTests while the tenant has as many under way as it may."""
     endpoint = await _own(endpoints, tenant_id, endpoint_id)
     webhook_id = "test_" + uuid.uuid4().hex
     body = webhook_test_body(tenant_id=tenant_id, endpoint_id=endpoint_id, webhook_id=webhook_id,
                              occurred_at=clock.now().isoformat())
-    started = time.perf_counter()
-    status, error = await post(endpoint.url, endpoint.signing_secrets(clock.now()), webhook_id, body)
+    with under_way.one_more(tenant_id):
+        started = time.perf_counter()
+        status, error = await post(endpoint.url, endpoint.signing_secrets(clock.now()), webhook_id, body)
     if status is not None and not 200 <= status < 300:
         error = f"receiver answered HTTP {status}"
     return webhook_id, status, error, time.perf_counter() - started

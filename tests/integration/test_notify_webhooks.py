@@ -215,3 +215,19 @@ async def test_an_endpoint_of_the_one_endpoint_model_becomes_the_default_one_sea
     assert await repository.migrate_endpoints(store.db, cipher) == 1
     [now] = await MongoEndpoints(store.db, cipher).of_tenant("t-old")
     assert (now.url, now.secret) == ("https://hooks.example.org/new", changed.secret)
+
+
+async def test_endpoints_created_all_at_once_never_pass_the_tenants_limit(parts):
+    settings, store, cipher, receivers = parts
+    notify = Notify(settings, store, cipher, FakeClock(), max_attempts=3)
+    await notify.create(receivers[0].url)  # one there before
+
+    async def create(n):
+        try:
+            return await notify.create(f"{receivers[0].url}?n={n}")
+        except usecases.TooManyEndpoints:
+            return None
+
+    created = await asyncio.gather(*(create(n) for n in range(3 * usecases.MAX_ENDPOINTS)))
+    assert sum(e is not None for e in created) == usecases.MAX_ENDPOINTS - 1
+    assert len(await MongoEndpoints(store.db, cipher).of_tenant("t1")) == usecases.MAX_ENDPOINTS

@@ -4,6 +4,7 @@ in-memory fakes."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from services.notify.domain.endpoints import (
     check_overlap,
 )
 from services.notify.domain.webhooks import headers, new_secret
+from tests.conftest import eventually
 from tests.fakes.notify import InMemoryDeliveries, InMemoryDeliveryQueue, InMemoryEndpoints, notify_transact
 from tests.fakes.transact import Committed
 
@@ -189,7 +191,8 @@ async def test_endpoints_are_the_tenants_own_and_limited_in_number():
         await usecases.disable_endpoint(endpoints, tenant_id="t2", endpoint_id=mine.endpoint_id, reason="",
                                         disabled_by="x")
     with pytest.raises(usecases.UnknownEndpoint):
-        await usecases.send_test_event(endpoints, None, clock, tenant_id="t2", endpoint_id=mine.endpoint_id)
+        await usecases.send_test_event(endpoints, None, clock, tenant_id="t2", endpoint_id=mine.endpoint_id,
+                                       under_way=usecases.TestsUnderWay())
     assert await usecases.list_endpoints(endpoints, "t2") == []
     for i in range(MAX_ENDPOINTS - 1):
         await _create(endpoints, clock, url=f"https://hooks.example.org/{i}")
@@ -235,10 +238,42 @@ async def test_a_test_event_is_signed_with_every_secret_that_signs_and_reports_t
         return 500, ""
 
     webhook_id, status, error, _ = await usecases.send_test_event(endpoints, post, clock, tenant_id="t1",
-                                                                  endpoint_id=created.endpoint_id)
+                                                                  endpoint_id=created.endpoint_id,
+                                                                  under_way=usecases.TestsUnderWay())
     assert (status, error) == (500, "receiver answered HTTP 500") and webhook_id.startswith("test_")
     [(url, secrets, body)] = posted
     assert url == created.url and len(secrets) == 2 and b'"type":"webhook.test"' in body
+
+
+async def _now(value):
+    return value
+
+
+async def test_a_tenant_has_at_most_two_test_events_waiting_on_its_receivers_and_others_are_not_held():
+    endpoints, clock, under_way = InMemoryEndpoints(), FakeClock(), usecases.TestsUnderWay()
+    slow = await _create(endpoints, clock)
+    other = await _create(endpoints, clock, tenant="t2")
+    answer, waiting = asyncio.Event(), []
+
+    async def post(url, secrets, webhook_id, body):
+        waiting.append(url)
+        await answer.wait()  # a receiver that has not answered yet
+        return 204, ""
+
+    def test(tenant, endpoint):
+        return asyncio.ensure_future(usecases.send_test_event(endpoints, post, clock, tenant_id=tenant,
+                                                              endpoint_id=endpoint.endpoint_id, under_way=under_way))
+
+    held = [test("t1", slow), test("t1", slow)]
+    await eventually(lambda: _now(len(waiting) == 2), 5, "both tests to wait on the receiver")
+    with pytest.raises(usecases.TooManyTests, match="2 test events of this tenant are under way"):
+        await usecases.send_test_event(endpoints, post, clock, tenant_id="t1", endpoint_id=slow.endpoint_id,
+                                       under_way=under_way)
+    theirs = test("t2", other)  # another tenant's test is not refused
+    await eventually(lambda: _now(len(waiting) == 3), 5, "the other tenant's test to be sent")
+    answer.set()
+    assert [r[1] for r in await asyncio.gather(*held, theirs)] == [204, 204, 204]
+    assert (await test("t1", slow))[1] == 204  # answered: the tenant may test again
 
 
 async def test_the_delivery_log_is_the_tenants_own_and_only_a_dead_delivery_is_retried():
