@@ -13,6 +13,7 @@ from secondlook import paging
 from secondlook.auth import require_role
 from secondlook.clock import Clock
 from secondlook.codes import jurisdiction_problem, language_problem
+from secondlook.edge import size_violations, text_violations
 from secondlook.errors import field_violations
 from secondlook.logging import get_logger
 from secondlook.unitofwork import Transact
@@ -88,6 +89,9 @@ def _read_import(request: matching_pb2.ImportSpecialistsRequest, taxonomy: Colle
     rows, violations = read_fhir(request.fhir_bundle) if request.fhir_bundle else read_csv(request.csv)
     proposed, first_row, first_npi = [], {}, {}
     for where, msg in rows:
+        # The edge's checks of an UpsertSpecialist (every text printable, lists bounded),
+        # then its rules: a file's cells never reach the directory unchecked.
+        violations.extend((f"{where}.{path}", rule) for path, rule in size_violations(msg) + text_violations(msg))
         entity, problems = validate_specialist(msg, taxonomy)
         violations.extend((f"{where}.{path}", rule) for path, rule in problems)
         if msg.specialist_id in first_row:

@@ -195,6 +195,8 @@ async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(st
         text = write_csv(entries)
         extra = {**entries[0], "specialist_id": "csv-extra", "specialties": ["999999999X"]}
         broken = text.replace(entries[3]["npi"], "1234567890", 1) + write_csv([extra]).split("\n", 1)[1]
+        # A cell UpsertSpecialist would refuse (a tab in a name) is refused in a file too.
+        broken = broken.replace(entries[10]["display_name"], entries[10]["display_name"] + "\tx", 1)
         error = await _refused(directory.ImportSpecialists(matching_pb2.ImportSpecialistsRequest(csv=broken),
                                                            metadata=admin.metadata))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -202,7 +204,7 @@ async def test_a_directory_is_imported_from_csv_and_a_bad_file_writes_nothing(st
         assert rpc_status.from_call(error).details[0].Unpack(details)
         # rows[32] copies the first row under another id: its NPI is that person's already.
         assert {v.field for v in details.field_violations} == {"rows[5].npi", "rows[32].specialties[0]",
-                                                               "rows[32].npi"}
+                                                               "rows[32].npi", "rows[12].display_name"}
         listed = await directory.ListSpecialists(matching_pb2.ListSpecialistsRequest(page_size=500),
                                                  metadata=admin.metadata)
         assert not [s for s in listed.specialists if s.specialist_id.startswith("csv-")]  # nothing written

@@ -430,3 +430,18 @@ def test_a_patient_with_only_ended_addresses_is_refused_at_the_address():
     _res(bundle, PT)["address"] = [{"use": "home", "state": "CA", "country": "US", "period": {"end": "2024-06"}}]
     code, says = _refused(bundle)[f"Bundle.entry[{PT}].resource.address"]
     assert code == "required" and "period not ended" in says
+
+
+@pytest.mark.parametrize("cpt, hcpcs", [
+    ("urn:oid:2.16.840.1.113883.6.12", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"),
+    ("http://www.ama-assn.org/go/cpt", "urn:oid:2.16.840.1.113883.6.285"),
+])
+def test_procedure_code_systems_are_read_by_their_other_names_too(cpt, hcpcs):
+    bundle = _bundle()
+    activity = _res(bundle, CP)["activity"]
+    activity[0]["detail"]["code"]["coding"][0]["system"] = cpt
+    activity[1]["detail"]["code"]["coding"][0]["system"] = hcpcs
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert [(c.system, c.code) for c in result.request.first_opinion.proposed_treatment.codes] == [
+        ("CPT", "19301"), ("HCPCS", "J9000")]

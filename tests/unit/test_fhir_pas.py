@@ -102,6 +102,26 @@ def test_every_broken_rule_is_named_at_its_element():
     assert all("Q99.99" not in p.diagnostics and "Nowhere" not in p.diagnostics for p in done.problems)
 
 
+@pytest.mark.parametrize("system, code, name", [
+    ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "J9355", "HCPCS"),  # THO's canonical URL
+    ("urn:oid:2.16.840.1.113883.6.285", "J9355", "HCPCS"),
+    ("urn:oid:2.16.840.1.113883.6.12", "96413", "CPT"),
+])
+def test_a_requested_service_is_read_by_its_code_systems_other_names(system, code, name):
+    bundle = _load("conformant_pas_bundle_v110.json")
+    bundle["entry"][0]["resource"]["item"][0]["productOrService"] = {"coding": [{"system": system, "code": code}]}
+    done = _translate(bundle)
+    assert done.problems == [] and [(s.system, s.code) for s in done.request.items][:1] == [(name, code)]
+
+
+def test_the_patients_address_in_use_decides_the_jurisdiction():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["address"] = [{"use": "temp", "state": "TX", "period": {"end": "2020-01-01"}},
+                          {"use": "billing", "state": "NJ"}, {"use": "home", "state": "NY"}]
+    assert _translate(bundle).request.jurisdiction == "US-NY"
+
+
 def test_the_first_entry_must_be_the_claim():
     bundle = _load("conformant_pas_bundle_v110.json")
     bundle["entry"].append(bundle["entry"].pop(0))

@@ -41,7 +41,8 @@ What a bundle holds and how it maps (FHIRPaths from its resource):
                                     else of the practitioner
     .addresses[0] -> Condition      the first opinion's diagnosis, when not the primary one
     .activity.detail.code.coding    procedure codes: CPT (http://www.ama-assn.org/go/cpt),
-                                    HCPCS (https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets);
+                                    HCPCS (https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets;
+                                    http too), or either's OID (vocabulary.PROCEDURE_SYSTEMS);
                                     codings of other systems are not read
     .description                    the proposed treatment as text
     .note.text                      the rationale

@@ -8,7 +8,13 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-PROCEDURE_SYSTEMS = {CPT: "CPT", HCPCS: "HCPCS"}
+# Each system also goes by other names in real records: its OID, and for HCPCS the
+# http form HL7's terminology (THO) gives as its canonical URL.
+PROCEDURE_SYSTEMS = {
+    CPT: "CPT", "urn:oid:2.16.840.1.113883.6.12": "CPT",
+    HCPCS: "HCPCS", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": "HCPCS",
+    "urn:oid:2.16.840.1.113883.6.285": "HCPCS", "urn:oid:2.16.840.1.113883.6.14": "HCPCS",
+}
 IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"  # MR, PLAC, ...
 BCP47 = "urn:ietf:bcp:47"
 
