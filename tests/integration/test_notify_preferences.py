@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 import pytest
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from secondlook.store import Store
 from services.notify.domain.preferences import TENANT, Preferences, QuietHours
@@ -53,6 +55,28 @@ async def test_preferences_are_replaced_whole_under_their_version(repository):
     assert (second.version, second.muted_channels, second.quiet_hours, second.language) == (2, (), None, "fr")
     assert await repository.get("t1", "patient", "c1") is None
     assert await repository.put(_wish("patient", "c1"), expected_version=3) is None  # not there: nothing to guard
+
+
+async def test_a_first_write_with_no_version_that_meets_another_replaces_it(infra_settings, monkeypatch):
+    # 0 means "replace whatever is there": two first writes at once never answer "changed meanwhile".
+    store = Store(infra_settings, "notify-preferences-race")
+    try:
+        repository, real = MongoPreferences(store.db), AsyncCollection.find_one_and_update
+        raced = []
+
+        async def meeting_another(self, *args, **kwargs):
+            if raced:
+                return await real(self, *args, **kwargs)
+            raced.append("the other write")  # lands between this one's read and its insert
+            raced.append(await MongoPreferences(store.db).put(_wish("physician", "1234567893", language="es"), 0))
+            raise DuplicateKeyError("E11000 duplicate key error")
+
+        monkeypatch.setattr(AsyncCollection, "find_one_and_update", meeting_another)
+        saved = await repository.put(_wish("physician", "1234567893", language="fr"), 0)
+        assert raced[1].version == 1 and (saved.version, saved.language) == (2, "fr")
+    finally:
+        await store.client.drop_database(store.db.name)
+        await store.close()
 
 
 async def test_a_notice_reads_a_person_only_where_someone_has_preferences(infra_settings):

@@ -84,6 +84,7 @@ def test_retry_delays_grow_whatever_the_jitter():
     ("https://token@hooks.example-hospital.org/x", "credentials"),
     ("/relative", "http(s)"),
     ("https://example.org:99999/", "valid URL"),
+    ("https://example.org:0/", "port 0"),
 ])
 def test_endpoint_urls_must_be_public_https(url, rule):
     violations = registration_violations(url, allow_insecure=False)
@@ -117,6 +118,7 @@ INWARD = ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.1", "::1", "::ff
           "224.0.0.1",
           # IPv4 carried in IPv6, which a NAT64 or 6to4 relay on the way delivers to that IPv4 address
           "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "2002:a00:1::1", "2002:a9fe:a9fe::1",
+          "::ffff:0:a9fe:a9fe", "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
           # refused whatever they carry: local-use NAT64, the deprecated IPv4-compatible form
           "64:ff9b:1::808:808", "::808:808", "::7f00:1"]
 
@@ -128,7 +130,8 @@ def test_an_address_inward_is_refused_in_every_form_it_is_written(address):
                               False) != []
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "2606:2800:220:1::1", "64:ff9b::808:808", "2002:808:808::1"])
+@pytest.mark.parametrize("address", ["93.184.215.14", "2606:2800:220:1::1", "64:ff9b::808:808", "2002:808:808::1",
+                                     "::ffff:0:808:808"])
 def test_a_public_address_is_allowed_also_through_nat64_or_6to4(address):
     assert address_allowed(address)
 

@@ -25,6 +25,7 @@ SECRET_PREFIX = "whsec_"
 # or relay on the way (NAT64 on an IPv6-only cluster, 6to4) turns into that IPv4
 # address: the address they carry is the one checked.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052, the well-known prefix
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765/6145 (SIIT): "IPv4-translated"
 # Refused whatever they carry: local-use NAT64 (RFC 8215: embedded at any of several
 # lengths, for a network's own translators) and the deprecated IPv4-compatible form.
 _REFUSED_V6 = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::/96"))
@@ -34,7 +35,7 @@ def address_allowed(address: str) -> bool:
     """Whether notices may be sent to this IP address: a public one only, never
     loopback, private, link-local (cloud metadata), CGNAT, multicast or
     reserved, in whatever form it is written (IPv4 carried in IPv6 included:
-    mapped, NAT64, 6to4)."""
+    mapped, translated, NAT64, 6to4)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
@@ -46,7 +47,7 @@ def address_allowed(address: str) -> bool:
             ip = ip.ipv4_mapped
         elif ip.sixtofour is not None:
             ip = ip.sixtofour
-        elif ip in _NAT64:
+        elif ip in _NAT64 or ip in _TRANSLATED:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not ip.is_multicast
 
@@ -68,6 +69,8 @@ def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
         return [("url", "is not a valid URL")]
     if parts.scheme not in ("http", "https") or not host:
         return [("url", "must be an absolute http(s) URL")]
+    if parts.port == 0:
+        return [("url", "must not name port 0 (no receiver listens there)")]
     if len(url) > 2048:
         return [("url", "must be at most 2048 characters")]
     if allow_insecure:
