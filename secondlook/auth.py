@@ -58,6 +58,7 @@ class Principal:
 
 
 MAX_CLAIM_CHARS = 256  # of a claim naming the caller (sub, tenant, a role, ...)
+MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600  # from now: longer-lived tokens are refused
 
 
 class AuthError(Exception):
@@ -115,6 +116,8 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None
+        if claims["exp"] > time.time() + MAX_TOKEN_LIFETIME_SECONDS:  # a token that never expires cannot
+            raise AuthError("invalid token: claim 'exp' is more than a year away")  # be taken back
         tenant = claims.get("tenant")
         roles = claims.get("roles")
         if not isinstance(tenant, str) or not tenant:

@@ -19,7 +19,7 @@ from pathlib import Path
 from pymongo.errors import EncryptionError
 
 from secondlook import directorygen, phi
-from secondlook.auth import MAX_CLAIM_CHARS, ROLES, mint_token
+from secondlook.auth import MAX_CLAIM_CHARS, MAX_TOKEN_LIFETIME_SECONDS, ROLES, mint_token
 from secondlook.edge import text_problem
 from secondlook.settings import Settings
 
@@ -56,7 +56,7 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-MAX_TTL_SECONDS = 366 * 24 * 3600
+MAX_TTL_SECONDS = MAX_TOKEN_LIFETIME_SECONDS  # what the services accept
 
 
 def _new_local_key(args: argparse.Namespace) -> int:

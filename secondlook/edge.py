@@ -33,6 +33,10 @@ _PROSE_DROPPED = {ord(c): None for c in PROSE_WHITESPACE}
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 # Unicode general categories refused in any text: controls, format characters,
 # surrogates, private use and unassigned code points.
+# Zero-width non-joiner and joiner: invisible, but part of how Persian, Arabic and Indic
+# names are spelled ("Mohammad\u200cReza") and emoji are composed. Taken between two
+# visible characters only, so a text never holds one alone or at its ends.
+_JOINERS = frozenset("\u200c\u200d")
 _REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
                        "Cs": "a surrogate", "Co": "a private-use character", "Cn": "an unassigned code point"}
 
@@ -57,12 +61,19 @@ def text_problem(value: str, prose: bool, document: bool = False) -> str | None:
             continue
         if ch in _BIDI_CONTROLS:
             return f"must not contain bidirectional control characters (U+{ord(ch):04X} at position {position})"
+        if ch in _JOINERS and start < position < len(value) - 1 and _visible(value[position - 1]) and \
+                _visible(value[position + 1]):
+            continue
         category = unicodedata.category(ch)
         if category in _REFUSED_CATEGORIES:
             allowed = "; tabs and line breaks are allowed" if prose else ""
             return (f"must be printable text: U+{ord(ch):04X} at position {position} is "
                     f"{_REFUSED_CATEGORIES[category]}{allowed}")
     return None
+
+
+def _visible(ch: str) -> bool:
+    return not ch.isspace() and unicodedata.category(ch) not in _REFUSED_CATEGORIES
 
 
 def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDescriptor, str]]:

@@ -81,6 +81,18 @@ def test_claims_naming_the_caller_are_printable_and_bounded_as_they_reach_audits
         TokenVerifier(settings).verify([f"Bearer {token}"])
 
 
+def test_a_token_that_would_outlive_a_year_is_refused(settings):
+    # Short lifetimes are how access is taken back: exp=10**20 would never be.
+    key = settings.jwt_secret.get_secret_value()
+    base = {"sub": "a", "tenant": "t", "roles": ["submitter"], "iss": settings.jwt_issuer,
+            "aud": settings.jwt_audience}
+    for exp in (10**11, time.time() + 367 * 86400):
+        with pytest.raises(AuthError, match="more than a year away"):
+            TokenVerifier(settings).verify(["Bearer " + jwt.encode({**base, "exp": exp}, key, algorithm="HS256")])
+    year = jwt.encode({**base, "exp": time.time() + 365 * 86400}, key, algorithm="HS256")
+    assert TokenVerifier(settings).verify([f"Bearer {year}"]).subject == "a"
+
+
 def test_no_key_configured_is_a_startup_error():
     with pytest.raises(ValueError, match="SECONDLOOK_JWT_SECRET"):
         TokenVerifier(Settings(jwt_secret=""))

@@ -15,12 +15,15 @@ from secondlook.v1 import intake_pb2, matching_pb2, review_pb2
 @pytest.mark.parametrize("value", [
     "Ada\x00", "\x1b[31mred", "caf\x85e", "x\x7f", "line\nbreak", "tab\there",
     "abc\u202edcba", "\u2066isolate\u2069", "zero\u200bwidth", "\ue000private", "\ufffe",
+    # A joiner anywhere but between two visible characters.
+    "\u200c", "\u200cReza", "Reza\u200d", "Mohammad \u200cReza", "a\u200c\u200cb", "a\u200c\u200bb",
 ])
 def test_names_and_codes_are_printable_text_only(value):
     assert text_problem(value, prose=False) is not None
 
 
-@pytest.mark.parametrize("value", ["Ada Lovelace", "Zoë O'Brien-Núñez", "李小龙", "Ελένη", "C50.911", ""])
+@pytest.mark.parametrize("value", ["Ada Lovelace", "Zoë O'Brien-Núñez", "李小龙", "Ελένη", "C50.911", "",
+                                   "Mohammad\u200cReza", "می\u200cخواهم", "क्\u200dष"])  # joiners inside words
 def test_printable_text_in_any_script_passes(value):
     assert text_problem(value, prose=False) is None
 
