@@ -598,9 +598,13 @@ async def test_a_blind_review_records_the_reviewers_own_assessment_first_and_kee
         await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", review_pb2.IndependentAssessment())
     assert [f for f, _ in refused.value.violations] == ["assessment.diagnosis_code", "assessment.treatment"]
     own = review_pb2.IndependentAssessment(diagnosis_code="C50.912", treatment="Lumpectomy and radiotherapy.")
-    await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)
+    recorded = await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)
+    clock.advance(60)
+    again = await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)  # its answer lost: retried
+    assert again == recorded and again.assessment.recorded_at == recorded.assessment.recorded_at
+    other = review_pb2.IndependentAssessment(diagnosis_code="C50.911", treatment="Mastectomy.")
     with pytest.raises(IllegalAction, match="recorded already"):  # kept as it was
-        await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", own)
+        await usecases.record_assessment(transact, FEED, clock, "spec-1", "a1", other)
     assert not withholds_first_opinion((await usecases.get_assignment(inbox, cases, "spec-1", "a1"))[0])
     await usecases.submit_opinion(transact, FEED, clock, "spec-1", "a1", _opinion())
     _, _, [signed] = await usecases.get_assignment(inbox, cases, "spec-1", "a1")
@@ -774,13 +778,29 @@ async def test_a_move_starts_from_the_version_the_feed_holds_without_reading_it(
     assert FEED.latest("a1") is None  # signed: no move of the reviewer's is left, nothing of it is kept
 
 
+async def test_an_accept_or_a_start_asked_again_once_made_answers_as_it_stands_and_changes_nothing():
+    # A reviewer app whose answer was lost on the way back retries: an error would say it failed.
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)
+    accepted = await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    clock.advance(30)
+    assert await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1") == accepted
+    started = await usecases.start_review(transact, FEED, clock, "spec-1", "a1")
+    assert await usecases.start_review(transact, FEED, clock, "spec-1", "a1") == started
+    assert [e.type for e in transact.committed] == ["assignment.accepted", "review.started"]
+    with pytest.raises(IllegalAction, match="AcceptAssignment needs state OFFERED"):  # a step back is still refused
+        await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+
+
 async def test_a_move_on_a_version_the_store_has_left_is_decided_on_the_stores():
     transact, clock = review_transact(), FakeClock()
     await _with_offer(transact)  # this replica's feed holds the offer
     elsewhere = AssignmentFeed()  # another replica's: it accepts, and this feed never hears of it
     await usecases.accept_assignment(transact, elsewhere, clock, "spec-1", "a1")
-    with pytest.raises(IllegalAction):  # legal on the offer held here, refused on the store's version
-        await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    # Accepted on the offer held here, the write finds the store moved on: decided again on
+    # the store's version, the same reviewer's acceptance is there already (a retry).
+    again = await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    assert again.state == A.ASSIGNMENT_STATE_ACCEPTED and again.version == 2
     assert FEED.latest("a1") is None  # the copy found behind is not used again
     started = await usecases.start_review(transact, FEED, clock, "spec-1", "a1")  # out of turn on the copy held here
     assert started.state == A.ASSIGNMENT_STATE_IN_REVIEW and started.version == 3

@@ -122,9 +122,17 @@ def next_state(current: int, action: str) -> int:
     return result
 
 
+# Moves that bring nothing but their state: one asked again once made (its answer lost
+# on the way back) finds the assignment where it would have put it, and changes nothing.
+_REPEATABLE = {"accept": A.ASSIGNMENT_STATE_ACCEPTED, "start": A.ASSIGNMENT_STATE_IN_REVIEW}
+
+
 def moved(assignment: Assignment, action: str, now: datetime, **changes) -> Assignment:
     """The assignment once `action` has moved it on `now` (IllegalAction when out of
-    turn, or an acceptance after the offer's deadline)."""
+    turn, or an acceptance after the offer's deadline); the assignment itself,
+    unchanged, when an accept or a start is asked again once made."""
+    if _REPEATABLE.get(action) == assignment.state and not changes:
+        return assignment
     state = next_state(assignment.state, action)
     if action == "submit_opinion" and assignment.blind_review and assignment.assessment is None:
         raise IllegalAction("a blind review records the independent assessment first (RecordIndependentAssessment)")
@@ -158,6 +166,8 @@ def accepted(assignment: Assignment, rules: SlaRules, now: datetime) -> Assignme
     authorization's clock is the CMS-0057-F one: it has run since the request was
     received, records or not (the request is the record)."""
     moved_ = moved(assignment, "accept", now)
+    if moved_ is assignment:  # accepted already
+        return assignment
     if assignment.prior_auth:
         return replace(moved_, sla=sla.started(rules, assignment.urgency, assignment.received_at or now,
                                                prior_auth=True))
@@ -256,6 +266,8 @@ def assessed(assignment: Assignment, assessment: Assessment, now: datetime) -> A
     if not assignment.blind_review:
         raise IllegalAction("the case does not ask for blind review: there is no first assessment to record")
     if assignment.assessment is not None:
+        if replace(assessment, recorded_at=assignment.assessment.recorded_at) == assignment.assessment:
+            return assignment  # the same one again (its answer lost): nothing changes
         raise IllegalAction("the independent assessment is recorded already: it is kept as it was")
     if assignment.state not in (A.ASSIGNMENT_STATE_ACCEPTED, A.ASSIGNMENT_STATE_IN_REVIEW):
         raise IllegalAction(f"record the assessment needs state ACCEPTED or IN_REVIEW; the assignment is "
