@@ -80,6 +80,18 @@ def jurisdiction_problem(code: str) -> tuple[str | None, str | None]:
     return subdivision.code, None  # "us-ca" is US-CA
 
 
+US_STATES = frozenset(s.code.removeprefix("US-") for s in pycountry.subdivisions.get(country_code="US"))
+
+
+def usps_as_subdivision(code: str) -> str:
+    """A USPS state or territory code (CA, PR) as its ISO 3166-2 subdivision (US-CA);
+    any other code as it is, for the checks to judge (US-CA passes, Canada's CA-ON
+    too). For places where a bare two-letter code is a US state (a US provider's
+    licence), never a country."""
+    code = code.strip().upper()
+    return f"US-{code}" if code in US_STATES else code
+
+
 def language_problem(tag: str) -> tuple[str | None, str | None]:
     """(the tag standardised, None), or (None, the rule it breaks): a valid BCP-47
     tag naming a language a person can be written to."""

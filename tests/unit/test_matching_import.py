@@ -43,6 +43,16 @@ def test_the_file_s_shape_errors_name_the_row_and_column():
     }
 
 
+def test_a_header_in_any_case_and_a_bare_state_code_read_as_a_directory_admin_writes_them():
+    text = ("Specialist_ID,NPI,Specialties,Licences,Languages,Capacity\n"
+            "a,1234567893,207RX0202X,ca|2099-01-01;US-NY|2099-01-01;PR|2099-01-01,en,2\n")
+    [(_, msg)], problems = read_csv(text)
+    assert problems == [] and msg.npi == "1234567893"
+    assert [lic.jurisdiction for lic in msg.licences] == ["US-CA", "US-NY", "US-PR"]
+    entity, violations = validate_specialist(msg, reference.taxonomy())
+    assert violations == [] and entity is not None
+
+
 def test_a_header_missing_or_naming_unknown_columns_is_refused():
     assert read_csv("")[1] == [("header", "the file is empty: the first line names the columns")]
     _, problems = read_csv("specialist_id,npi,speciality\n")

@@ -1,12 +1,13 @@
 """A directory as CSV, one specialist per row, read into the API's own message so
 that an imported row passes exactly the checks UpsertSpecialist applies.
 
-The header names the columns (any order; only `specialist_id`, `npi`,
+The header names the columns (any order, any case; only `specialist_id`, `npi`,
 `specialties`, `licences`, `languages` and `capacity` are required). A list holds
 items separated by ";", an item's parts by "|":
 
     specialties       207RX0202X;207RH0003X
-    licences          US-CA|2027-06-30;US-NY|2028-01-31          (jurisdiction|expires)
+    licences          US-CA|2027-06-30;NY|2028-01-31             (jurisdiction|expires; a bare
+                                                                 two-letter code is a US state)
     certifications    ABIM|207RX0202X|2030-12-31                 (board|specialty|expires)
     languages         en;es-MX
     affiliations      org-0001|Northfield Hospital|1316000003    (id|name|npi, name and npi optional)
@@ -26,6 +27,7 @@ import csv
 import io
 import math
 
+from secondlook.codes import usps_as_subdivision
 from secondlook.v1 import matching_pb2
 from secondlook.v1.case_pb2 import CaseKind
 from secondlook.validation import Violation
@@ -83,7 +85,7 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
     row's line in the file (the header is line 1)."""
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))  # a byte-order mark is no column
     try:
-        header = [h.strip() for h in reader.fieldnames or ()]
+        header = [h.strip().lower() for h in reader.fieldnames or ()]  # NPI is npi
     except csv.Error as exc:
         return [], [("header", f"is not CSV: {exc}")]
     # Each column the header leaves unnamed (a spreadsheet's trailing commas) keeps a key
@@ -134,7 +136,7 @@ def read_csv(text: str) -> tuple[list[tuple[str, matching_pb2.Specialist]], list
             r.bad("accepting", "must be true or false")
         msg.accepting = accepting in TRUE
         for jurisdiction, expires in r.parts("licences", 2, 2, "jurisdiction|expires, e.g. US-CA|2027-06-30"):
-            msg.licences.add(jurisdiction=jurisdiction, expires=expires)
+            msg.licences.add(jurisdiction=usps_as_subdivision(jurisdiction), expires=expires)
         for board, specialty, expires in r.parts("certifications", 3, 3, "board|specialty|expires"):
             msg.certifications.add(board=board, specialty=specialty, expires=expires)
         for column in ("affiliations", "declared_conflicts"):

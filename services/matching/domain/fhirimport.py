@@ -42,8 +42,7 @@ from __future__ import annotations
 import calendar
 import math
 
-import pycountry
-
+from secondlook.codes import US_STATES, usps_as_subdivision
 from secondlook.fhir import contacts
 from secondlook.fhir.bundle import read_bundle
 from secondlook.fhir.references import BundleIndex, Entry
@@ -75,9 +74,6 @@ DEFAULTS = {"capacity": 5, "turnaround_days": 5.0, "quality": 0.8, "years_in_pra
 DEFAULT_CAPACITY = DEFAULTS["capacity"]
 DIRECTORY_BASE = "https://directory.secondlook.example/fhir"  # where write_fhir says its resources live
 MAX_ENTRIES = 3 * MAX_ROWS  # a Practitioner, a role and an organisation each
-_US_STATES = {s.code.removeprefix("US-") for s in pycountry.subdivisions.get(country_code="US")}
-
-
 def _codings(concept: object) -> list[dict]:
     return [c for c in (concept or {}).get("coding") or [] if isinstance(c, dict)] if isinstance(concept, dict) else []
 
@@ -86,9 +82,7 @@ def _jurisdiction(coding: dict) -> str:
     """A USPS state code (the system Plan-Net binds, or none) as ISO 3166-2; any other
     code as it is, for the checks to judge (`US-CA` passes, Canada's `CA` does not)."""
     code = str(coding.get("code") or "").strip().upper()
-    if coding.get("system") in USPS_SYSTEMS | {None, ""} and code in _US_STATES:
-        return f"US-{code}"
-    return code
+    return usps_as_subdivision(code) if coding.get("system") in USPS_SYSTEMS | {None, ""} else code
 
 
 def _strings(items: object) -> list[str]:
@@ -299,7 +293,7 @@ def write_fhir(specialists: list[dict]) -> dict:
     it (they are the directory's own: set them by CSV or the API)."""
     entries: list[dict] = []
     organizations: dict[str, dict] = {}
-    state_of = {f"US-{s}": s for s in _US_STATES}
+    state_of = {f"US-{s}": s for s in US_STATES}
     for s in specialists:
         sid = s["specialist_id"]
         qualifications = [{
