@@ -6,7 +6,11 @@ Labels carry service names, event types, methods and outcomes: never case ids
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 STAGE_EVENTS = Counter(
     "secondlook_stage_events_total",
@@ -105,9 +109,29 @@ SLA_ALARMS = Counter(
 )
 
 
-def start_metrics_server(port: int) -> None:
-    if port:
-        start_http_server(port)
+def start_metrics_server(port: int) -> threading.Thread | None:
+    """The metrics at http://<host>:<port>/metrics, in a thread of their own; any other
+    path is 404 (an HTTP health probe pointed here by mistake must not read healthy:
+    health is gRPC's)."""
+    if not port:
+        return None
+    metrics = make_wsgi_app()
+
+    def serve(environ, start_response):
+        if environ.get("PATH_INFO") == "/metrics":
+            return metrics(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"not found: the metrics are at /metrics (health is gRPC health, on the service's port)\n"]
+
+    server = make_server("0.0.0.0", port, serve, ThreadingWSGIServer, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+    thread.start()
+    return thread
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass  # a scrape every few seconds is no news; the services log in JSON
 # The prior-authorization figures a payer publishes (CMS-0057-F), as intake records the
 # decisions review announces (services/intake/domain/priorauth_report.py defines them;
 # `secondlook report prior-auth` prints the same from the store). Per tenant: a
