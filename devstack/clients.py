@@ -125,6 +125,12 @@ def sample_bundle(request_id: str) -> dict:
     return bundle
 
 
+def bundle_emails(bundle: dict) -> set[str]:
+    """The e-mail addresses a bundle's people give (its patient's, its physicians')."""
+    return {point["value"] for entry in bundle["entry"] for point in entry["resource"].get("telecom", [])
+            if point.get("system") == "email" and point.get("value")}
+
+
 def sample_pas_request(transaction_id: str) -> dict:
     """data/sample_pas_request.fhir.json with its own transaction id and trace number."""
     bundle = json.loads((ROOT / "data" / "sample_pas_request.fhir.json").read_text())

@@ -92,12 +92,17 @@ async def _demo(stack: Stack, console: Console, hold: bool, mail: SmtpSink) -> i
             reviewer.ask_more_info_on(r.case_id)
     # One more the way a hospital's FHIR system sends it: a transaction Bundle over HTTP.
     sent = time.monotonic()
-    status, reply, _ = await clients.submit_bundle(settings, stack.fhir_base(), TENANT,
-                                                   clients.sample_bundle(f"{run_id}-fhir-breast-onc"))
+    bundle = clients.sample_bundle(f"{run_id}-fhir-breast-onc")
+    for entry in bundle["entry"]:  # the same fictional patient as the first sample case: an address of
+        for point in entry["resource"].get("telecom", []):  # its own, so the table counts each case's e-mails
+            if point.get("system") == "email":
+                point["value"] = point["value"].replace("@", "+fhir@")
+    status, reply, _ = await clients.submit_bundle(settings, stack.fhir_base(), TENANT, bundle)
     if status != 201:
         raise RuntimeError(f"the FHIR sample was refused ({status}): {reply}")
     case_id = reply["entry"][0]["response"]["location"].split("/")[1]
-    cases.append({"id": case_id, "ref": "fhir-breast-onc", "sent": sent, "diagnosis": "C50.911"})
+    cases.append({"id": case_id, "ref": "fhir-breast-onc", "sent": sent, "diagnosis": "C50.911",
+                  "addresses": clients.bundle_emails(bundle)})
     # And a payer's prior-authorization request (Da Vinci PAS): decided item by item, its
     # ClaimResponse delivered to the same webhook receiver.
     sent = time.monotonic()
@@ -358,6 +363,8 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
         console.print(f"SMTP sink 127.0.0.1:{mail.port} · e-mails in {mail.log_file}")
         console.print(f"for the secondlook CLI (audit, report): SECONDLOOK_MONGO_URI='{stack.mongo_uri}'",
                       highlight=False, soft_wrap=True)
+        console.print(f"for tokens (make token, the README's examples): "
+                      f"export SECONDLOOK_JWT_SECRET=\"$(cat {stack.jwt_secret_file})\"", highlight=False, soft_wrap=True)
         result = _until_signalled(_demo(stack, console, hold, mail))
         if result is None:
             raise KeyboardInterrupt

@@ -62,6 +62,11 @@ def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path
         assert re.search(r"cases DELIVERED in [0-9.]+s; ", output.read_text())
         assert {f"summary case {ref} DELIVERED" for ref in refs} <= {
             " ".join(line.split()[:4]) for line in output.read_text().splitlines() if line.startswith("summary case")}
+        # Each case told its own people: the FHIR sample's patient has an address of its own.
+        counted = {line.split()[2]: line.rsplit("e-mails=", 1)[1] for line in output.read_text().splitlines()
+                   if line.startswith("summary case")}
+        assert counted["fhir-breast-onc"] != "·" and counted["breast-onc-001"] != "·", counted
+        assert 'export SECONDLOOK_JWT_SECRET="$(cat ' in output.read_text()  # for the README's examples
         # A service killed is said and started again, as Kubernetes would.
         [matching] = [pid for pid in leftovers(home)
                       if b"services.matching" in Path(f"/proc/{pid}/cmdline").read_bytes()]
