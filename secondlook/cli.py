@@ -1,8 +1,9 @@
 """The `secondlook` command: `token` mints a development bearer token; `keys`
 manages the keys that encrypt PHI at rest; `audit` verifies the access audit's
 hash chains and shows a case's access history; `directory generate` writes a
-synthetic specialist directory. The `secondlook` command adds the services'
-own commands to these (services/cli.py: `report prior-auth`).
+synthetic specialist directory, `directory import` loads a CSV or FHIR file into
+matching. The `secondlook` command adds the services' own commands to these
+(services/cli.py: `report prior-auth`).
 
 (`make run`, the demo platform, is dev tooling: `python -m devstack run`.)
 """
@@ -215,6 +216,52 @@ def _directory_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _directory_import(args: argparse.Namespace) -> int:
+    """ImportSpecialists with a file: CSV, or a FHIR Bundle (a .json file)."""
+    import grpc
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    from secondlook import serviceclient
+    from secondlook.v1 import matching_pb2, matching_pb2_grpc
+
+    settings = Settings()
+    token = args.token or os.environ.get("SECONDLOOK_TOKEN", "")
+    if not token:
+        print("error: give a directory-admin token: --token, or SECONDLOOK_TOKEN (development: "
+              "secondlook token --role directory-admin ...)", file=sys.stderr)
+        return 2
+    text = args.file.read_text(encoding="utf-8-sig")
+    fhir = args.format == "fhir" or (args.format is None and args.file.suffix.lower() == ".json")
+    request = matching_pb2.ImportSpecialistsRequest(dry_run=args.dry_run, **{"fhir_bundle" if fhir else "csv": text})
+    if request.ByteSize() > settings.grpc_max_message_bytes:
+        print(f"error: {args.file} is {request.ByteSize():,} bytes, more than one call carries "
+              f"({settings.grpc_max_message_bytes:,}: SECONDLOOK_GRPC_MAX_MESSAGE_BYTES): split it into files of "
+              "fewer rows (a row's specialist is created or updated whichever file holds it)", file=sys.stderr)
+        return 2
+
+    async def call():
+        async with serviceclient.channel(settings, args.target or settings.matching_target) as channel:
+            return await matching_pb2_grpc.MatchingServiceStub(channel).ImportSpecialists(
+                request, metadata=(("authorization", f"Bearer {token}"),), timeout=args.timeout)
+
+    try:
+        done = asyncio.run(call())
+    except grpc.aio.AioRpcError as exc:
+        print(f"refused: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        status = rpc_status.from_call(exc)
+        for detail in status.details if status else ():
+            found = error_details_pb2.BadRequest()
+            if detail.Unpack(found):
+                for v in found.field_violations:
+                    print(f"  {v.field}: {v.description}", file=sys.stderr)
+        return 1
+    what = "would be (dry run)" if args.dry_run else "were"
+    print(table(f"{args.file.name}: {done.rows:,} rows", ("created", "updated", "unchanged", ""),
+                [(f"{done.created:,}", f"{done.updated:,}", f"{done.unchanged:,}", what)]))
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The kernel's commands, and where more are added (services/cli.py)."""
     parser = argparse.ArgumentParser(prog="secondlook", description=__doc__)
@@ -270,6 +317,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     generate.add_argument("--prefix", default="syn", help="specialist ids are PREFIX-000000, PREFIX-000001, ...")
     generate.add_argument("--out", type=Path, help="file to write (default: standard output)")
     generate.set_defaults(func=_directory_generate)
+    load = directory_sub.add_parser(
+        "import", help="load a directory file into matching (ImportSpecialists): CSV, or a FHIR Bundle of "
+        "Practitioner, PractitionerRole and Organization (a .json file); every row is checked and nothing is "
+        "written unless all pass")
+    load.add_argument("file", type=Path)
+    load.add_argument("--format", choices=("csv", "fhir"), help="default: fhir for a .json file, else csv")
+    load.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    load.add_argument("--target", help="matching's gRPC address (default SECONDLOOK_MATCHING_TARGET)")
+    load.add_argument("--token", help="a directory-admin bearer token (default SECONDLOOK_TOKEN)")
+    load.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the answer")
+    load.set_defaults(func=_directory_import)
     return parser, sub
 
 

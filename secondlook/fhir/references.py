@@ -9,9 +9,12 @@ documented leniency):
 3. otherwise a relative reference is the one entry whose resource has that type
    and id (the leniency: the HL7 examples refer to `Patient/example` and carry no
    fullUrl), when exactly one has.
-A contained reference (`#id`), a reference to another server, or one with only an
-identifier or a display resolves to nothing here: the translation needs the
-resource itself, so such a reference where it follows one is refused (not-found).
+4. a contained reference (`#id`) is the resource of that id in the referring
+   resource's `contained` (or, from a contained resource, in its container's).
+A reference to another server, or one with only an identifier or a display,
+resolves to nothing here: where the translation needs the resource itself such a
+reference is refused (not-found); where it reads nothing through it (an element
+not mapped) the reference is not followed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class Entry:
     index: int
     full_url: str
     resource: dict
+    # A contained resource: its place in its container's `contained` (the container
+    # is the entry `index`'s resource).
+    contained_at: int | None = None
+    container: dict | None = None
 
     @property
     def type(self) -> str:
@@ -37,7 +44,8 @@ class Entry:
 
     @property
     def path(self) -> str:
-        return f"Bundle.entry[{self.index}].resource"
+        own = f".contained[{self.contained_at}]" if self.contained_at is not None else ""
+        return f"Bundle.entry[{self.index}].resource{own}"
 
 
 class BundleIndex:
@@ -64,6 +72,15 @@ class BundleIndex:
         return [e for e in self.entries if e.type == resource_type]
 
     def find(self, reference: str, source: Entry) -> Entry | None:
+        if reference.startswith("#"):  # a resource contained in the one referring (or in its container)
+            container = source.container if source.container is not None else source.resource
+            contained = container.get("contained")
+            found = [(i, r) for i, r in enumerate(contained if isinstance(contained, list) else [])
+                     if isinstance(r, dict) and r.get("id") == reference[1:]]
+            if len(found) != 1 or not reference[1:]:
+                return None
+            i, resource = found[0]
+            return Entry(source.index, "", resource, contained_at=i, container=container)
         if reference in self._by_url:
             return self._by_url[reference]
         relative = _RELATIVE.match(reference)
@@ -88,8 +105,10 @@ class Resolver:
         self.reached: set[int] = set()
 
     def follow(self, reference: object, path: str, source: Entry, types: tuple[str, ...], *,
-               required: bool = True) -> Entry | None:
-        """The entry `reference` (a Reference as JSON, at FHIRPath `path`) points to, of one of `types`."""
+               required: bool = True, read: bool = True) -> Entry | None:
+        """The entry `reference` (a Reference as JSON, at FHIRPath `path`) points to, of one
+        of `types`. With `read` False nothing is read through it (an element not mapped):
+        one that points outside the bundle is let be, one into it still reaches its entry."""
         wanted = " or ".join(types)
         target = reference.get("reference") if isinstance(reference, dict) else None
         if not target:  # absent, or only an identifier or a display
@@ -99,6 +118,8 @@ class Resolver:
                                              NOT_FOUND if reference else REQUIRED))
             return None
         entry = self.index.find(target, source)
+        if entry is None and not read:
+            return None
         if entry is None:
             self.problems.append(Problem(f"{path}.reference", f"resolves to no entry of the bundle (a {wanted} "
                                                               "with that fullUrl, or Type/id)", NOT_FOUND))

@@ -5,7 +5,9 @@ directory as it now stands."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 
 import grpc
 import pytest
@@ -299,3 +301,38 @@ async def test_a_conflicted_specialist_is_never_offered_the_case(stack, stack_se
     finally:
         await admin.close()
         await intake_auth.close()
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "secondlook.cli", *args,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_a_directory_file_is_imported_from_the_command_line(stack, stack_settings, tmp_path):
+    token = mint_token(stack_settings, subject="directory@secondlook.example.org", tenant="secondlook-operations",
+                       roles=["directory-admin"])
+    entries = list(directorygen.specialists(12, seed=33, prefix="cli"))
+    good, bad = tmp_path / "directory.csv", tmp_path / "bad.json"
+    good.write_text(write_csv(entries))
+    broken = write_fhir(entries[:2])
+    broken["entry"][0]["resource"]["identifier"][0]["value"] = "1234567890"  # fails the NPI check digit
+    bad.write_text(json.dumps(broken))
+    target = ("--target", stack.target("matching"), "--token", token)
+
+    code, out, _ = await _cli("directory", "import", str(good), "--dry-run", *target)
+    assert code == 0 and "would be (dry run)" in out and "12 rows" in out
+    code, out, _ = await _cli("directory", "import", str(good), *target)
+    assert code == 0 and "were" in out
+    directory, admin = clients.directory_admin(stack_settings, stack.target("matching"))
+    try:
+        got = await directory.GetSpecialist(matching_pb2.GetSpecialistRequest(specialist_id=entries[5]["specialist_id"]),
+                                            metadata=admin.metadata)
+        assert got.npi == entries[5]["npi"]
+    finally:
+        await admin.close()
+    code, _, err = await _cli("directory", "import", str(bad), *target)  # a .json file: read as FHIR
+    assert code == 1 and "INVALID_ARGUMENT" in err and f"Bundle.entry[0](Practitioner/{entries[0]['specialist_id']}).npi" in err
+    code, _, err = await _cli("directory", "import", str(good), "--target", stack.target("matching"))
+    assert code == 2 and "directory-admin token" in err

@@ -445,3 +445,40 @@ def test_procedure_code_systems_are_read_by_their_other_names_too(cpt, hcpcs):
     assert isinstance(result, Translation), getattr(result, "problems", None)
     assert [(c.system, c.code) for c in result.request.first_opinion.proposed_treatment.codes] == [
         ("CPT", "19301"), ("HCPCS", "J9000")]
+
+
+def test_a_contained_resource_is_read_where_its_container_refers_to_it():
+    bundle = _bundle()
+    practitioner = dict(_res(bundle, PR), id="p1")
+    _res(bundle, ROLE)["contained"] = [practitioner]
+    _res(bundle, ROLE)["practitioner"] = {"reference": "#p1"}
+    del bundle["entry"][PR]
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert result.request.first_opinion.physician.npi == "1234567893"
+    _res(bundle, ROLE)["practitioner"] = {"reference": "#p2"}  # no such contained resource
+    assert _refused(bundle)[f"Bundle.entry[{ROLE}].resource.practitioner.reference"][0] == "not-found"
+
+
+def test_a_reference_nothing_is_read_through_may_point_outside_the_bundle():
+    bundle = _bundle()
+    _res(bundle, SR)["requester"] = {"reference": "https://ehr.example.org/fhir/Practitioner/999"}
+    _res(bundle, SR)["performer"] = [{"reference": "Organization/elsewhere"}, {"display": "Tumour board"}]
+    assert isinstance(_read(bundle), Translation)
+    _res(bundle, SR)["requester"] = {"reference": bundle["entry"][ROLE]["fullUrl"]}
+    _res(bundle, SR)["performer"] = [{"reference": bundle["entry"][CS]["fullUrl"]}]  # into the bundle: a Consent
+    assert _refused(bundle)[f"Bundle.entry[{SR}].resource.performer[0].reference"][0] == "invalid"
+
+
+def test_identifiers_no_longer_in_use_or_without_a_system_are_not_read_and_the_npi_oid_is_the_npi():
+    bundle = _bundle()
+    patient, practitioner = _res(bundle, PT), _res(bundle, PR)
+    patient["identifier"] = [{"value": "LOCAL-7"}, {"use": "old", "system": "https://old.example.org/mrn",
+                                                   "value": "OLD-1"}, *patient["identifier"]]
+    practitioner["identifier"] = [{"use": "old", "system": "http://hl7.org/fhir/sid/us-npi", "value": "1245319599"},
+                                  {"system": "urn:oid:2.16.840.1.113883.4.6", "value": "1234567893"}]
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert [i.value for i in result.request.patient.identifiers] == ["MRN-100200"]
+    assert result.request.first_opinion.physician.npi == "1234567893"
+    assert result.sources["patient.identifiers[0].value"] == f"Bundle.entry[{PT}].resource.identifier[2].value"

@@ -160,6 +160,20 @@ async def test_a_status_routed_once_is_not_routed_again_to_an_endpoint_added_sin
     assert [d.recipient for d in sent] == ["ep_a", "reviewer", "reviewer"] and resent == []
 
 
+async def test_an_opinion_notice_carries_the_forms_conclusions_and_the_first_models():
+    endpoints = InMemoryEndpoints()
+    await endpoints.add(_endpoint("ep_all"), 10)
+    signed = lifecycle_event(
+        "opinion.submitted", opinion_id="o1", version=1, diagnosis=case_pb2.DIAGNOSIS_CONCORDANCE_DIFFERENT,
+        treatment=case_pb2.TREATMENT_CONCORDANCE_NOT_RECOMMENDED, diagnosis_concordance=case_pb2.CONCORDANCE_DIFFERENT,
+        treatment_concordance=case_pb2.CONCORDANCE_DIFFERENT)
+    _, sent, _, _ = await _route([signed], endpoints)
+    data = json.loads(sent[0].body)["data"]
+    # NOT_RECOMMENDED and ALTERNATIVE_RECOMMENDED were both DIFFERENT in the first model's words.
+    assert (data["diagnosis"], data["treatment"], data["treatment_concordance"]) == (
+        "DIFFERENT", "NOT_RECOMMENDED", "DIFFERENT")
+
+
 async def test_an_amended_opinion_is_a_notice_of_its_own_with_its_version():
     endpoints = InMemoryEndpoints()
     await endpoints.add(_endpoint("ep_all"), 10)

@@ -130,7 +130,7 @@ class _Reader:
             self.problem(f"{entry.path}.name", "is required: who the request is made to or by", REQUIRED)
         for i, ident in enumerate(_list(res, "identifier")):
             value = _str(ident, "value")
-            if ident.get("system") == v.NPI and value:
+            if ident.get("system") in v.NPI_SYSTEMS and ident.get("use") != "old" and value:
                 if npi_is_valid(value):
                     return Party(name=name, npi=value)
                 self.notes.append((f"{entry.path}.identifier[{i}].value", "labelled NPI but fails the NPI check "

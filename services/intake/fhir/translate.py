@@ -21,13 +21,15 @@ What a bundle holds and how it maps (FHIRPaths from its resource):
     .supportingInfo -> CarePlan     the first opinion (at most one), see below
     .supportingInfo -> DocumentReference  attachments (status current; every content.attachment)
     .supportingInfo -> Consent      consent (exactly one)
-    .requester, .performer          resolved when given (so they point into the bundle), not mapped
+    .requester, .performer          not mapped: followed when they point into the bundle (so their
+                                    entries are reached), let be when they point elsewhere
     .extension panel-requested / blind-review-requested (valueBoolean, vocabulary.py)
   Patient
     .name                           the official name (else the first not old/maiden): given[0],
                                     given[1:] as other given names, family
     .birthDate, .gender             birth_date (full date), sex
-    .identifier                     identifiers: system, value, type from v2-0203 (MR: an MRN)
+    .identifier                     identifiers: system, value, type from v2-0203 (MR: an MRN);
+                                    none of use old, none without a system
     .telecom                        e-mail: the lowest rank not "old"; phone (for texts): sms, else a
                                     mobile, unlabelled or home phone (secondlook.fhir.contacts)
     .communication                  language: the preferred one, else the first (BCP-47 code)
@@ -226,7 +228,8 @@ def _service_request(b: _Builder, sr: Entry) -> None:
         refs = res.get(key)
         for i, ref in enumerate(refs if isinstance(refs, list) else [refs] if refs else []):
             b.resolve.follow(ref, f"{p}.{key}" + (f"[{i}]" if isinstance(refs, list) else ""), sr,
-                             ("Practitioner", "PractitionerRole", "Organization", "Patient"), required=False)
+                             ("Practitioner", "PractitionerRole", "Organization", "Patient"), required=False,
+                             read=False)
     _supporting_info(b, sr)
 
 
@@ -322,11 +325,14 @@ def _patient(b: _Builder, pt: Entry) -> None:
         if res["gender"] not in SEX:
             b.problem(f"{p}.gender", "must be male, female, other or unknown", VALUE)
     for i, ident in enumerate(_list(res, "identifier")):
+        if ident.get("use") == "old" or not _str(ident, "system"):
+            continue  # no longer the patient's, or a value no system can be asked about
         kind = next((_str(c, "code") for c in _list(ident.get("type"), "coding") if c.get("system") ==
                      v.IDENTIFIER_TYPE), "")
+        k = len(out.identifiers)
         out.identifiers.add(system=_str(ident, "system"), value=_str(ident, "value"), type=kind)
         for proto, fhir in (("", ""), (".system", ".system"), (".value", ".value"), (".type", ".type")):
-            b.source(f"patient.identifiers[{i}]{proto}", f"{p}.identifier[{i}]{fhir}")
+            b.source(f"patient.identifiers[{k}]{proto}", f"{p}.identifier[{i}]{fhir}")
     for name, wanted in (("email", contacts.EMAIL), ("phone", contacts.PATIENT_TEXTS)):
         if (found := contacts.pick(res.get("telecom"), wanted)) is not None:
             i, value = found
@@ -487,7 +493,7 @@ def _npi(b: _Builder, entry: Entry, proto_path: str) -> str:
     identifiers = _list(entry.resource, "identifier")
     b.source(proto_path, f"{entry.path}.identifier")
     for i, ident in enumerate(identifiers):
-        if ident.get("system") == v.NPI:
+        if ident.get("system") in v.NPI_SYSTEMS and ident.get("use") != "old":
             b.source(proto_path, f"{entry.path}.identifier[{i}].value")
             return _str(ident, "value")
     return ""

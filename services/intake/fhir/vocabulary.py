@@ -4,8 +4,10 @@ must resolve."""
 
 from __future__ import annotations
 
+from secondlook.fhir import systems
+
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-NPI = "http://hl7.org/fhir/sid/us-npi"
+NPI, NPI_SYSTEMS = systems.NPI, systems.NPI_SYSTEMS
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 # Each system also goes by other names in real records: its OID, and for HCPCS the

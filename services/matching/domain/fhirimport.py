@@ -46,13 +46,13 @@ from secondlook.codes import US_STATES, usps_as_subdivision
 from secondlook.fhir import contacts
 from secondlook.fhir.bundle import read_bundle
 from secondlook.fhir.references import BundleIndex, Entry
+from secondlook.fhir.systems import NPI, NPI_SYSTEMS
 from secondlook.v1 import matching_pb2
 from secondlook.validation import Violation
 
 from .csvimport import MAX_ROWS
 
-NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
-NPI_SYSTEMS = frozenset({NPI_SYSTEM, NPI_SYSTEM + "/", "urn:oid:2.16.840.1.113883.4.6"})
+NPI_SYSTEM = NPI
 NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
 NUCC_SYSTEMS = frozenset({NUCC_SYSTEM, NUCC_SYSTEM + "/", "urn:oid:2.16.840.1.113883.6.101"})
 USPS_SYSTEMS = frozenset({"https://www.usps.com/", "https://www.usps.com", "http://www.usps.com/"})

@@ -213,6 +213,10 @@ def facts(event: Event) -> dict:
                     for d in opinion.prior_auth_decisions]}
     if event.type in ("opinion.submitted", "opinion.amended"):
         found = {
+            # The reviewer's conclusions as the opinion form has them (the four treatment
+            # answers apart), and the first model's three for receivers written against it.
+            "diagnosis": _name(case_pb2.DiagnosisConcordance, opinion.diagnosis, "DIAGNOSIS_CONCORDANCE_"),
+            "treatment": _name(case_pb2.TreatmentConcordance, opinion.treatment, "TREATMENT_CONCORDANCE_"),
             "diagnosis_concordance": _name(case_pb2.Concordance, opinion.diagnosis_concordance, "CONCORDANCE_"),
             "treatment_concordance": _name(case_pb2.Concordance, opinion.treatment_concordance, "CONCORDANCE_"),
         }
