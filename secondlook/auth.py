@@ -116,8 +116,9 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        if claims["exp"] > time.time() + MAX_TOKEN_LIFETIME_SECONDS:  # a token that never expires cannot
-            raise AuthError("invalid token: claim 'exp' is more than a year away")  # be taken back
+        if float(claims["exp"]) > time.time() + MAX_TOKEN_LIFETIME_SECONDS:  # (PyJWT takes "123" too) a token
+            raise AuthError("invalid token: claim 'exp' is more than a year away")  # that never expires cannot be
+                                                                                    # taken back
         tenant = claims.get("tenant")
         roles = claims.get("roles")
         if not isinstance(tenant, str) or not tenant:
@@ -259,6 +260,8 @@ async def while_token_valid(items: AsyncIterator, principal: Principal) -> Async
             except StopAsyncIteration:
                 return
             except TimeoutError:
+                if time.time() < principal.expires_at:
+                    raise  # the stream's own, not the token's
                 raise TokenExpired() from None
             yield item
     finally:

@@ -231,7 +231,12 @@ def _directory_import(args: argparse.Namespace) -> int:
         print("error: give a directory-admin token: --token, or SECONDLOOK_TOKEN (development: "
               "secondlook token --role directory-admin ...)", file=sys.stderr)
         return 2
-    text = args.file.read_text(encoding="utf-8-sig")
+    try:
+        text = args.file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        print(f"error: {args.file} is not UTF-8 text (byte {exc.start}): save it as UTF-8 (CSV UTF-8 in a "
+              "spreadsheet)", file=sys.stderr)
+        return 2
     fhir = args.format == "fhir" or (args.format is None and args.file.suffix.lower() == ".json")
     request = matching_pb2.ImportSpecialistsRequest(dry_run=args.dry_run, **{"fhir_bundle" if fhir else "csv": text})
     if request.ByteSize() > settings.grpc_max_message_bytes:
@@ -325,7 +330,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     load.add_argument("--format", choices=("csv", "fhir"), help="default: fhir for a .json file, else csv")
     load.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
     load.add_argument("--target", help="matching's gRPC address (default SECONDLOOK_MATCHING_TARGET)")
-    load.add_argument("--token", help="a directory-admin bearer token (default SECONDLOOK_TOKEN)")
+    load.add_argument("--token", help="a directory-admin bearer token (default SECONDLOOK_TOKEN, which keeps it "
+                                      "out of the process list)")
     load.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the answer")
     load.set_defaults(func=_directory_import)
     return parser, sub

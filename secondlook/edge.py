@@ -34,8 +34,8 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 # Unicode general categories refused in any text: controls, format characters,
 # surrogates, private use and unassigned code points.
 # Zero-width non-joiner and joiner: invisible, but part of how Persian, Arabic and Indic
-# names are spelled ("Mohammad\u200cReza") and emoji are composed. Taken between two
-# visible characters only, so a text never holds one alone or at its ends.
+# names are spelled ("Mohammad\u200cReza"). Taken between two letters (or marks) only,
+# so a text never holds one alone, at its ends, or inside a number or an id.
 _JOINERS = frozenset("\u200c\u200d")
 _REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
                        "Cs": "a surrogate", "Co": "a private-use character", "Cn": "an unassigned code point"}
@@ -61,8 +61,7 @@ def text_problem(value: str, prose: bool, document: bool = False) -> str | None:
             continue
         if ch in _BIDI_CONTROLS:
             return f"must not contain bidirectional control characters (U+{ord(ch):04X} at position {position})"
-        if ch in _JOINERS and start < position < len(value) - 1 and _visible(value[position - 1]) and \
-                _visible(value[position + 1]):
+        if ch in _JOINERS and start < position < len(value) - 1 and _joinable(value[position - 1], value[position + 1]):
             continue
         category = unicodedata.category(ch)
         if category in _REFUSED_CATEGORIES:
@@ -72,8 +71,11 @@ def text_problem(value: str, prose: bool, document: bool = False) -> str | None:
     return None
 
 
-def _visible(ch: str) -> bool:
-    return not ch.isspace() and unicodedata.category(ch) not in _REFUSED_CATEGORIES
+def _joinable(before: str, after: str) -> bool:
+    """Whether a joiner may stand between these: letters or combining marks, not both
+    ASCII (no Latin spelling needs one; in digits, punctuation or a Latin id it would
+    only make two equal-looking texts differ)."""
+    return all(unicodedata.category(ch)[0] in "LM" for ch in (before, after)) and not (before + after).isascii()
 
 
 def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDescriptor, str]]:

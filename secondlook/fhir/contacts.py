@@ -7,6 +7,7 @@ texts. Pure: no I/O.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 ANY_USE = None  # a wanted (system, use) whose use does not matter
@@ -22,16 +23,24 @@ PRACTITIONER_TEXTS = (("sms", ANY_USE), ("phone", "mobile"))
 EMAIL = (("email", ANY_USE),)
 
 
-def pick(points: Any, wanted: tuple[tuple[str, str | None], ...], *, first_use: str | None = None
-         ) -> tuple[int, str] | None:
+def ended(element: dict, today: date | None) -> bool:
+    """Whether an element's `period` (a ContactPoint's, an Address's) ended before `today`
+    (partial dates compared as far as they go: "2020-01" ended by February 2020)."""
+    period = element.get("period")
+    end = period.get("end") if isinstance(period, dict) else None
+    return today is not None and isinstance(end, str) and end[:10] < today.isoformat()[:len(end[:10])]
+
+
+def pick(points: Any, wanted: tuple[tuple[str, str | None], ...], *, first_use: str | None = None,
+         today: date | None = None) -> tuple[int, str] | None:
     """(index, value) of a point of the first kind in `wanted` ((system, use)) that
     `points` hold, or None. Among points of that kind: one of use `first_use` first,
-    then the lowest `rank`, then the first listed. A point of use `old` is no longer in
-    use, and one without a value says nothing."""
+    then the lowest `rank`, then the first listed. A point of use `old`, or whose
+    period ended before `today`, is no longer in use; one without a value says nothing."""
     if not isinstance(points, list):
         return None
     usable = [(i, p) for i, p in enumerate(points) if isinstance(p, dict) and isinstance(p.get("value"), str)
-              and p["value"].strip() and p.get("use") != "old"]
+              and p["value"].strip() and p.get("use") != "old" and not ended(p, today)]
 
     def order(found: tuple[int, dict]) -> tuple[bool, int, int]:
         i, p = found

@@ -43,6 +43,12 @@ class Entry:
         return self.resource.get("resourceType", "")
 
     @property
+    def key(self) -> tuple[int, int | None]:
+        """Which resource this is: two resources contained in one entry are two (compare
+        keys, never `index` alone: the same patient is the same key)."""
+        return self.index, self.contained_at
+
+    @property
     def path(self) -> str:
         own = f".contained[{self.contained_at}]" if self.contained_at is not None else ""
         return f"Bundle.entry[{self.index}].resource{own}"
@@ -108,7 +114,8 @@ class Resolver:
                required: bool = True, read: bool = True) -> Entry | None:
         """The entry `reference` (a Reference as JSON, at FHIRPath `path`) points to, of one
         of `types`. With `read` False nothing is read through it (an element not mapped):
-        one that points outside the bundle is let be, one into it still reaches its entry."""
+        one that points outside the bundle (a URL, Type/id) is let be, one into it still
+        reaches its entry."""
         wanted = " or ".join(types)
         target = reference.get("reference") if isinstance(reference, dict) else None
         if not target:  # absent, or only an identifier or a display
@@ -118,8 +125,8 @@ class Resolver:
                                              NOT_FOUND if reference else REQUIRED))
             return None
         entry = self.index.find(target, source)
-        if entry is None and not read:
-            return None
+        if entry is None and not read and not target.startswith(("urn:", "#")):
+            return None  # (a urn: or contained reference can only mean something in this bundle)
         if entry is None:
             self.problems.append(Problem(f"{path}.reference", f"resolves to no entry of the bundle (a {wanted} "
                                                               "with that fullUrl, or Type/id)", NOT_FOUND))

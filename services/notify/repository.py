@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 import time
@@ -416,17 +417,23 @@ class MongoEndpoints:
         many are created at once: each creation first takes a numbered place (one
         document per tenant and number, below `limit`, from the count of its endpoints
         on): of two creations at once, one takes the place and the other the next one,
-        or none is left. Endpoints are never deleted, so a place once taken stays taken."""
-        tenant = endpoint.tenant_id
+        or none is left. Endpoints are never deleted, so a place once taken stays taken
+        (one whose endpoint could not be written is given back)."""
+        tenant, doc = endpoint.tenant_id, await self._doc(endpoint)  # sealed before a place is taken
         place = await self._db[ENDPOINTS].count_documents({"tenant_id": tenant}, limit=limit)
         while place < limit:
+            taken = f"{tenant}:{place}"
             try:
-                await self._db[ENDPOINT_PLACES].insert_one({"_id": f"{tenant}:{place}", "endpoint_id":
-                                                            endpoint.endpoint_id})
+                await self._db[ENDPOINT_PLACES].insert_one({"_id": taken, "endpoint_id": endpoint.endpoint_id})
             except DuplicateKeyError:
                 place += 1  # taken at the same moment by another creation
                 continue
-            await self._db[ENDPOINTS].insert_one(await self._doc(endpoint))
+            try:
+                await self._db[ENDPOINTS].insert_one(doc)
+            except BaseException:  # given back, so a failed creation does not lower the limit
+                await asyncio.shield(self._db[ENDPOINT_PLACES].delete_one({"_id": taken,
+                                                                           "endpoint_id": endpoint.endpoint_id}))
+                raise
             return True
         return False
 

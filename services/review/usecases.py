@@ -400,7 +400,9 @@ async def _act(transact: Transact, feed: Feed, clock: Clock, specialist_id: str,
         if opinion is not None and current.prior_auth:
             raise IllegalAction("a prior authorization is decided item by item: DecidePriorAuth, not SubmitOpinion")
         moved = move(current, action, now)  # IllegalAction: out of turn
-        if moved is current:  # asked again once made: nothing to write, announce or record
+        if moved is current:  # asked again once made: nothing to write, announce or record,
+            if known is not None:  # but answered as the store has it (the copy held here may be behind)
+                raise Superseded(assignment_id)
             return current
         if opinion is not None and (problems := validate_opinion(opinion, case_diagnosis_code=current.diagnosis_code)):
             raise InvalidOpinion(problems)  # the rules that need the case (a CONFIRMED diagnosis is its own)

@@ -10,6 +10,8 @@ import asyncio
 
 import pytest
 from bson import Binary
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ConnectionFailure
 from standardwebhooks.webhooks import Webhook
 
 from devstack.receiver import WebhookReceiver
@@ -231,3 +233,24 @@ async def test_endpoints_created_all_at_once_never_pass_the_tenants_limit(parts)
     created = await asyncio.gather(*(create(n) for n in range(3 * usecases.MAX_ENDPOINTS)))
     assert sum(e is not None for e in created) == usecases.MAX_ENDPOINTS - 1
     assert len(await MongoEndpoints(store.db, cipher).of_tenant("t1")) == usecases.MAX_ENDPOINTS
+
+
+async def test_a_creation_whose_endpoint_cannot_be_written_gives_its_place_back(parts, monkeypatch):
+    settings, store, cipher, receivers = parts
+    notify = Notify(settings, store, cipher, FakeClock(), max_attempts=3)
+    for n in range(usecases.MAX_ENDPOINTS - 1):
+        await notify.create(f"{receivers[0].url}?n={n}")
+    real = AsyncCollection.insert_one
+
+    async def failing(self, document, *args, **kwargs):
+        if self.name == repository.ENDPOINTS:
+            raise ConnectionFailure("the store went away mid-creation")
+        return await real(self, document, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "insert_one", failing)
+    with pytest.raises(ConnectionFailure):
+        await notify.create(f"{receivers[0].url}?n=lost")
+    monkeypatch.setattr(AsyncCollection, "insert_one", real)
+    assert await notify.create(f"{receivers[0].url}?n=last") is not None  # the tenant's tenth
+    with pytest.raises(usecases.TooManyEndpoints):
+        await notify.create(f"{receivers[0].url}?n=eleventh")

@@ -468,6 +468,10 @@ def test_a_reference_nothing_is_read_through_may_point_outside_the_bundle():
     _res(bundle, SR)["requester"] = {"reference": bundle["entry"][ROLE]["fullUrl"]}
     _res(bundle, SR)["performer"] = [{"reference": bundle["entry"][CS]["fullUrl"]}]  # into the bundle: a Consent
     assert _refused(bundle)[f"Bundle.entry[{SR}].resource.performer[0].reference"][0] == "invalid"
+    # A urn: or a contained reference can only mean this bundle: one to nothing is said.
+    _res(bundle, SR)["performer"] = [{"reference": "urn:uuid:00000000-0000-4000-8000-000000000099"}, {"reference": "#x"}]
+    problems = _refused(bundle)
+    assert {f"Bundle.entry[{SR}].resource.performer[{i}].reference" for i in (0, 1)} <= set(problems)
 
 
 def test_identifiers_no_longer_in_use_or_without_a_system_are_not_read_and_the_npi_oid_is_the_npi():
@@ -482,3 +486,18 @@ def test_identifiers_no_longer_in_use_or_without_a_system_are_not_read_and_the_n
     assert [i.value for i in result.request.patient.identifiers] == ["MRN-100200"]
     assert result.request.first_opinion.physician.npi == "1234567893"
     assert result.sources["patient.identifiers[0].value"] == f"Bundle.entry[{PT}].resource.identifier[2].value"
+
+
+def test_a_contained_record_of_another_patient_never_joins_the_case():
+    bundle = _bundle()
+    other = dict(_res(bundle, PT), id="b", name=[{"family": "Else", "given": ["Somebody"]}])
+    record = dict(_res(bundle, D1), id="d", subject={"reference": "#b"})
+    _res(bundle, SR)["contained"] = [other, record]
+    _res(bundle, SR)["supportingInfo"].append({"reference": "#d"})
+    problems = _refused(bundle)
+    assert f"Bundle.entry[{SR}].resource.contained[1].subject.reference" in problems
+    record["subject"] = {"reference": bundle["entry"][PT]["fullUrl"]}  # the case's own patient: accepted
+    _res(bundle, SR)["contained"] = [record]
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert len(result.request.attachments) == 3

@@ -1,5 +1,7 @@
 """Choosing the ContactPoint a notice uses (secondlook.fhir.contacts)."""
 
+from datetime import date
+
 from secondlook.fhir import contacts
 
 
@@ -24,3 +26,10 @@ def test_a_practitioners_phone_takes_texts_only_when_said_to_be_mobile():
     office = [{"system": "phone", "value": "1"}, {"system": "phone", "value": "2", "use": "home"}]
     assert contacts.pick(office, contacts.PRACTITIONER_TEXTS) is None
     assert contacts.pick(office, contacts.PATIENT_TEXTS) == (0, "1")
+
+
+def test_a_point_whose_period_ended_is_no_longer_in_use():
+    points = [{"system": "phone", "value": "1", "use": "mobile", "period": {"end": "2024-03"}},
+              {"system": "phone", "value": "2", "period": {"end": "2099-01-01"}}]
+    assert contacts.pick(points, contacts.PATIENT_TEXTS, today=date(2026, 11, 28)) == (1, "2")
+    assert contacts.pick(points, contacts.PATIENT_TEXTS) == (0, "1")  # no day given: periods not read

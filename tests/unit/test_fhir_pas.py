@@ -120,6 +120,21 @@ def test_the_patients_address_in_use_decides_the_jurisdiction():
     patient["address"] = [{"use": "temp", "state": "TX", "period": {"end": "2020-01-01"}},
                           {"use": "billing", "state": "NJ"}, {"use": "home", "state": "NY"}]
     assert _translate(bundle).request.jurisdiction == "US-NY"
+    patient["address"] = [{"country": "PR", "city": "San Juan"}]  # a territory ISO 3166-1 lists as a country
+    assert _translate(bundle).request.jurisdiction == "US-PR"
+
+
+def test_a_contained_coverage_of_another_contained_patient_is_refused():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    claim = bundle["entry"][0]["resource"]
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    coverage = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage")
+    claim["contained"] = [dict(patient, id="p"), dict(patient, id="q", name=[{"family": "Else"}]),
+                          dict(coverage, id="cov", beneficiary={"reference": "#q"})]
+    claim["patient"] = {"reference": "#p"}
+    claim["insurance"][0]["coverage"] = {"reference": "#cov"}
+    problems = {p.expression: p.diagnostics for p in _translate(bundle).problems}
+    assert "another person" in problems["Bundle.entry[0].resource.contained[2].beneficiary.reference"]
 
 
 def test_the_first_entry_must_be_the_claim():

@@ -106,6 +106,24 @@ def test_a_board_certification_carrying_plan_nets_qualification_extension_stays_
     assert [(c.board, c.specialty) for c in entity.certifications] == [("ABIM", "207RX0202X"), ("ABIM", "207RC0000X")]
 
 
+def test_a_role_whose_practitioner_is_contained_in_it_is_refused_not_dropped():
+    bundle = _plan_net_bundle()
+    role = bundle["entry"][1]["resource"]
+    role["contained"] = [{"resourceType": "Practitioner", "id": "px"}]
+    role["practitioner"] = {"reference": "#px"}
+    _, problems = read_fhir(json.dumps(bundle))
+    assert ("Bundle.entry[1].resource.practitioner", "must reference a Practitioner entry of the bundle") in problems
+
+
+def test_a_roles_contained_organization_is_its_affiliation():
+    bundle = _plan_net_bundle()
+    role = bundle["entry"][1]["resource"]
+    role["contained"] = [{"resourceType": "Organization", "id": "org1", "name": "Lakeside Clinic"}]
+    role["organization"] = {"reference": "#org1"}
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    assert problems == [] and [(a.organization_id, a.name) for a in msg.affiliations] == [("org1", "Lakeside Clinic")]
+
+
 def test_what_cannot_be_read_is_named_by_its_fhirpath_and_the_rules_by_entry_and_field():
     bundle = _plan_net_bundle()
     bundle["entry"][1]["resource"]["practitioner"]["reference"] = "Practitioner/nobody"
@@ -115,7 +133,7 @@ def test_what_cannot_be_read_is_named_by_its_fhirpath_and_the_rules_by_entry_and
     del bundle["entry"][0]["resource"]["identifier"]
     [(where, msg)], problems = read_fhir(json.dumps(bundle))
     assert set(problems) == {
-        ("Bundle.entry[1].resource.practitioner", "must reference a Practitioner of the bundle"),
+        ("Bundle.entry[1].resource.practitioner", "must reference a Practitioner entry of the bundle"),
         ("Bundle.entry[3].resource.resourceType", "Patient is not part of a directory: Practitioner, "
                                                   "PractitionerRole and Organization are read (and Endpoint, "
                                                   "HealthcareService, InsurancePlan, Location, OperationOutcome, "

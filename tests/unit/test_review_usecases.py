@@ -792,6 +792,17 @@ async def test_an_accept_or_a_start_asked_again_once_made_answers_as_it_stands_a
         await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
 
 
+async def test_an_accept_asked_again_is_answered_as_the_store_has_it_not_from_a_copy_behind_it():
+    transact, clock = review_transact(), FakeClock()
+    here, elsewhere = AssignmentFeed(), AssignmentFeed()
+    await _with_offer(transact)
+    await usecases.accept_assignment(transact, here, clock, "spec-1", "a1")  # this replica holds ACCEPTED v2
+    await usecases.start_review(transact, elsewhere, clock, "spec-1", "a1")  # another moved it on: v3
+    with pytest.raises(IllegalAction, match="the assignment is IN_REVIEW"):
+        await usecases.accept_assignment(transact, here, clock, "spec-1", "a1")
+    assert here.latest("a1") is None  # the copy found behind is not used again
+
+
 async def test_a_move_on_a_version_the_store_has_left_is_decided_on_the_stores():
     transact, clock = review_transact(), FakeClock()
     await _with_offer(transact)  # this replica's feed holds the offer

@@ -50,7 +50,7 @@ from secondlook.fhir.references import BundleIndex, Entry, Resolver
 
 from ..domain.priorauth import CPT, HCPCS, X12_SERVICE_TYPE, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
-from .translate import country_of, current_addresses, subdivision_of
+from .translate import US_TERRITORIES, country_of, current_addresses, subdivision_of
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
 EXT_LEVEL_OF_SERVICE = f"{PAS}/extension-levelOfServiceCode"
@@ -241,7 +241,7 @@ def _coverage(r: _Reader, claim: Entry, patient: Entry | None) -> Entry | None:
             r.follow(payor, f"{coverage.path}.payor[{j}]", coverage, ("Organization", "Patient", "RelatedPerson"))
         beneficiary = r.follow(coverage.resource.get("beneficiary"), f"{coverage.path}.beneficiary", coverage,
                                ("Patient",))
-        if beneficiary is not None and patient is not None and beneficiary.index != patient.index:
+        if beneficiary is not None and patient is not None and beneficiary.key != patient.key:
             r.problem(f"{coverage.path}.beneficiary.reference", "must be the Claim's patient: the coverage of "
                                                                 "another person", INVALID)
     return coverage
@@ -363,7 +363,7 @@ def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None, today: date) 
     if patient is not None:
         for i, address in current_addresses(patient.resource, today):
             state = _str(address, "state")
-            if not state:
+            if not state and _str(address, "country").upper() not in US_TERRITORIES:  # (PR: its own)
                 continue
             # PAS is a US guide (US Core): an address without a country is read as a US one.
             country = country_of(_str(address, "country") or "US")

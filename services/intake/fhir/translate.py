@@ -144,7 +144,7 @@ class _Builder:
 
     def same_patient(self, reference: object, path: str, entry: Entry) -> None:
         target = self.resolve.follow(reference, path, entry, ("Patient",))
-        if target is not None and self.patient is not None and target.index != self.patient.index:
+        if target is not None and self.patient is not None and target.key != self.patient.key:
             self.problem(f"{path}.reference", "must be the ServiceRequest's subject: records of one patient "
                                               "never join another's case")
 
@@ -334,7 +334,7 @@ def _patient(b: _Builder, pt: Entry) -> None:
         for proto, fhir in (("", ""), (".system", ".system"), (".value", ".value"), (".type", ".type")):
             b.source(f"patient.identifiers[{k}]{proto}", f"{p}.identifier[{i}]{fhir}")
     for name, wanted in (("email", contacts.EMAIL), ("phone", contacts.PATIENT_TEXTS)):
-        if (found := contacts.pick(res.get("telecom"), wanted)) is not None:
+        if (found := contacts.pick(res.get("telecom"), wanted, today=b.today)) is not None:
             i, value = found
             setattr(out, name, value)
             b.source(f"patient.{name}", f"{p}.telecom[{i}].value")
@@ -388,12 +388,8 @@ _ADDRESS_USES = {"home": 0, None: 1, "work": 2, "temp": 3, "billing": 4}
 def current_addresses(patient: dict, today: date) -> list[tuple[int, dict]]:
     """The patient's addresses still in use, as (index, address), where they live
     first: none of use `old` or whose `period` ended before `today`."""
-    def ended(address: dict) -> bool:
-        end = (address.get("period") or {}).get("end") if isinstance(address.get("period"), dict) else None
-        return isinstance(end, str) and end[:10] < today.isoformat()[:len(end[:10])]
-
     usable = [(i, a) for i, a in enumerate(_list(patient, "address"))
-              if isinstance(a, dict) and a.get("use") != "old" and not ended(a)]
+              if isinstance(a, dict) and a.get("use") != "old" and not contacts.ended(a, today)]
     return sorted(usable, key=lambda found: (_ADDRESS_USES.get(found[1].get("use"), 1), found[0]))
 
 
@@ -466,14 +462,15 @@ def _first_opinion(b: _Builder, cp: Entry) -> None:
             b.source("first_opinion.physician.family_name", f"{practitioner.path}.name[{k}].family")
         # Where the physician is reached: the role's e-mail (their work address) before the person's.
         for holder in (author, practitioner):
-            if holder is not None and (found := contacts.pick(holder.resource.get("telecom"), contacts.EMAIL)) \
-                    is not None:
+            if holder is not None and (found := contacts.pick(holder.resource.get("telecom"), contacts.EMAIL,
+                                                              today=b.today)) is not None:
                 out.physician.email = found[1]
                 b.source("first_opinion.physician.email", f"{holder.path}.telecom[{found[0]}].value")
                 break
     for i, ref in enumerate(_list(res, "addresses")):
         condition = b.resolve.follow(ref, f"{p}.addresses[{i}]", cp, ("Condition",))
-        if i == 0 and condition is not None and condition is not b.primary_condition:
+        if i == 0 and condition is not None and (b.primary_condition is None or
+                                                   condition.key != b.primary_condition.key):
             code, text, path = _condition(b, condition)
             out.diagnosis.code, out.diagnosis.text = code, text
             b.source("first_opinion.diagnosis", f"{condition.path}.code")

@@ -123,7 +123,8 @@ def _expires(qualification: dict) -> str:
 
 
 def _npi(resource: dict) -> str:
-    return next((i.get("value") or "" for i in resource.get("identifier") or [] if i.get("system") in NPI_SYSTEMS), "")
+    return next((i.get("value") or "" for i in resource.get("identifier") or [] if i.get("system") in NPI_SYSTEMS
+                 and i.get("use") != "old"), "")
 
 
 def _language(communication: object) -> str:
@@ -157,8 +158,9 @@ class _Reader:
         for role in self.index.of_type("PractitionerRole"):
             reference = (role.resource.get("practitioner") or {}).get("reference", "")
             target = self.index.find(reference, role) if reference else None
-            if target is None or target.type != "Practitioner":
-                self.bad(f"{role.path}.practitioner", "must reference a Practitioner of the bundle")
+            if target is None or target.type != "Practitioner" or target.contained_at is not None:
+                # (one contained in the role is nobody's entry: a specialist is a Practitioner entry)
+                self.bad(f"{role.path}.practitioner", "must reference a Practitioner entry of the bundle")
                 continue
             out.setdefault(target.index, []).append(role)
         return out
