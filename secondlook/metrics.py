@@ -9,8 +9,12 @@ from __future__ import annotations
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
+
+# A `_created` series beside every counter and histogram doubles what is scraped and
+# stored, and nothing here reads it (a restart shows in process_start_time_seconds).
+disable_created_metrics()
 
 STAGE_EVENTS = Counter(
     "secondlook_stage_events_total",
