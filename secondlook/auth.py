@@ -116,9 +116,12 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        if float(claims["exp"]) > time.time() + MAX_TOKEN_LIFETIME_SECONDS:  # (PyJWT takes "123" too) a token
-            raise AuthError("invalid token: claim 'exp' is more than a year away")  # that never expires cannot be
-                                                                                    # taken back
+        try:
+            expires = float(claims["exp"])  # PyJWT takes "123" and 10**400 too
+        except (OverflowError, ValueError, TypeError):
+            raise AuthError("invalid token: claim 'exp' must be a time in seconds since the epoch") from None
+        if expires > time.time() + MAX_TOKEN_LIFETIME_SECONDS:  # a token that never expires cannot be taken back
+            raise AuthError("invalid token: claim 'exp' is more than a year away")
         tenant = claims.get("tenant")
         roles = claims.get("roles")
         if not isinstance(tenant, str) or not tenant:
@@ -147,8 +150,8 @@ class TokenVerifier:
             roles=frozenset(roles),
             specialist_id=specialist_id,
             granted_tenants=frozenset(granted),
-            expires_at=float(claims["exp"]),
-        ), float(claims["exp"])
+            expires_at=expires,
+        ), expires
 
 
 def mint_token(

@@ -231,6 +231,10 @@ def _directory_import(args: argparse.Namespace) -> int:
         print("error: give a directory-admin token: --token, or SECONDLOOK_TOKEN (development: "
               "secondlook token --role directory-admin ...)", file=sys.stderr)
         return 2
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        print("error: the token must be one line of printable ASCII, as `secondlook token` prints it (without "
+              "'Bearer ')", file=sys.stderr)
+        return 2
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:

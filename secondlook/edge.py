@@ -34,8 +34,8 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 # Unicode general categories refused in any text: controls, format characters,
 # surrogates, private use and unassigned code points.
 # Zero-width non-joiner and joiner: invisible, but part of how Persian, Arabic and Indic
-# names are spelled ("Mohammad\u200cReza"). Taken between two letters (or marks) only,
-# so a text never holds one alone, at its ends, or inside a number or an id.
+# names are spelled. Taken between two letters (or marks) of such a script only, so a
+# text never holds one alone, at its ends, or inside a number or a Latin id.
 _JOINERS = frozenset("\u200c\u200d")
 _REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character",
                        "Cs": "a surrogate", "Co": "a private-use character", "Cn": "an unassigned code point"}
@@ -71,11 +71,18 @@ def text_problem(value: str, prose: bool, document: bool = False) -> str | None:
     return None
 
 
+# The scripts whose spelling uses the zero-width (non-)joiner (Unicode's "cursive
+# joining" and Indic shaping): a joiner is taken between two letters or marks of these.
+_JOINING_SCRIPTS = ("ARABIC", "SYRIAC", "NKO", "MONGOLIAN", "DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI",
+                    "ORIYA", "TAMIL", "TELUGU", "KANNADA", "MALAYALAM", "SINHALA", "KHMER", "MYANMAR", "TIBETAN")
+
+
 def _joinable(before: str, after: str) -> bool:
-    """Whether a joiner may stand between these: letters or combining marks, not both
-    ASCII (no Latin spelling needs one; in digits, punctuation or a Latin id it would
-    only make two equal-looking texts differ)."""
-    return all(unicodedata.category(ch)[0] in "LM" for ch in (before, after)) and not (before + after).isascii()
+    """Whether a joiner may stand between these: letters or combining marks of a script
+    that spells with one (never Latin, Greek or Cyrillic, digits or punctuation, where
+    it would only make two equal-looking texts differ: `hô\u200cpital`)."""
+    return all(unicodedata.category(ch)[0] in "LM" and unicodedata.name(ch, "").startswith(_JOINING_SCRIPTS)
+               for ch in (before, after))
 
 
 def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDescriptor, str]]:

@@ -23,12 +23,17 @@ PRACTITIONER_TEXTS = (("sms", ANY_USE), ("phone", "mobile"))
 EMAIL = (("email", ANY_USE),)
 
 
-def ended(element: dict, today: date | None) -> bool:
-    """Whether an element's `period` (a ContactPoint's, an Address's) ended before `today`
-    (partial dates compared as far as they go: "2020-01" ended by February 2020)."""
+def in_use(element: dict, today: date | None) -> bool:
+    """Whether an element (a ContactPoint, an Address) is in use `today` by its `period`:
+    not ended before it, not starting after it (partial dates compared as far as they go:
+    "2020-01" ended by February 2020). Without `today`, periods are not read."""
     period = element.get("period")
-    end = period.get("end") if isinstance(period, dict) else None
-    return today is not None and isinstance(end, str) and end[:10] < today.isoformat()[:len(end[:10])]
+    if today is None or not isinstance(period, dict):
+        return True
+    start, end = period.get("start"), period.get("end")
+    ended = isinstance(end, str) and end[:10] < today.isoformat()[:len(end[:10])]
+    starts_later = isinstance(start, str) and start[:10] > today.isoformat()[:len(start[:10])]
+    return not ended and not starts_later
 
 
 def pick(points: Any, wanted: tuple[tuple[str, str | None], ...], *, first_use: str | None = None,
@@ -36,11 +41,11 @@ def pick(points: Any, wanted: tuple[tuple[str, str | None], ...], *, first_use: 
     """(index, value) of a point of the first kind in `wanted` ((system, use)) that
     `points` hold, or None. Among points of that kind: one of use `first_use` first,
     then the lowest `rank`, then the first listed. A point of use `old`, or whose
-    period ended before `today`, is no longer in use; one without a value says nothing."""
+    period is not in effect `today`, is not in use; one without a value says nothing."""
     if not isinstance(points, list):
         return None
     usable = [(i, p) for i, p in enumerate(points) if isinstance(p, dict) and isinstance(p.get("value"), str)
-              and p["value"].strip() and p.get("use") != "old" and not ended(p, today)]
+              and p["value"].strip() and p.get("use") != "old" and in_use(p, today)]
 
     def order(found: tuple[int, dict]) -> tuple[bool, int, int]:
         i, p = found

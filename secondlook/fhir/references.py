@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .problems import DUPLICATE, INVALID, NOT_FOUND, REQUIRED, Problem
 
+MAX_CONTAINED = 50  # resources contained in one: a handful in real records (an inline Practitioner, ...)
 _RELATIVE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
 _RESTFUL = re.compile(r"^(https?://.+)/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$")
 
@@ -63,7 +64,13 @@ class BundleIndex:
         # (type, id) -> the entries with it: a relative reference is looked up, never
         # searched for (a directory bundle holds tens of thousands of entries).
         self._by_id: dict[tuple[str, str], list[Entry]] = {}
+        self._contained: dict[int, dict[str, list[tuple[int, dict]]]] = {}  # by id() of the container
         for entry in self.entries:
+            contained = entry.resource.get("contained")
+            if isinstance(contained, list) and len(contained) > MAX_CONTAINED:
+                self.problems.append(Problem(f"Bundle.entry[{entry.index}].resource.contained",
+                                             f"must hold at most {MAX_CONTAINED} resources (records travel as "
+                                             "entries of their own)", INVALID))
             self._by_id.setdefault((entry.type, str(entry.resource.get("id", ""))), []).append(entry)
             if not entry.full_url:
                 continue
@@ -74,15 +81,26 @@ class BundleIndex:
             else:
                 self._by_url[entry.full_url] = entry
 
+    def _contained_in(self, container: dict) -> dict[str, list[tuple[int, dict]]]:
+        """A container's contained resources by id, read once: a bundle may refer to them
+        thousands of times."""
+        key = id(container)
+        if key not in self._contained:
+            contained = container.get("contained")
+            by_id: dict[str, list[tuple[int, dict]]] = {}
+            for i, r in enumerate(contained if isinstance(contained, list) else []):
+                if isinstance(r, dict) and isinstance(r.get("id"), str):
+                    by_id.setdefault(r["id"], []).append((i, r))
+            self._contained[key] = by_id
+        return self._contained[key]
+
     def of_type(self, resource_type: str) -> list[Entry]:
         return [e for e in self.entries if e.type == resource_type]
 
     def find(self, reference: str, source: Entry) -> Entry | None:
         if reference.startswith("#"):  # a resource contained in the one referring (or in its container)
             container = source.container if source.container is not None else source.resource
-            contained = container.get("contained")
-            found = [(i, r) for i, r in enumerate(contained if isinstance(contained, list) else [])
-                     if isinstance(r, dict) and r.get("id") == reference[1:]]
+            found = self._contained_in(container).get(reference[1:], [])
             if len(found) != 1 or not reference[1:]:
                 return None
             i, resource = found[0]

@@ -65,13 +65,15 @@ class MongoPreferences:
                 {"_id": preference_key(preferences.scope, TENANT)},
                 {"$set": {"people": True, "scope": preferences.scope, "kind": TENANT}}, upsert=True)
         query = {"_id": key} if not expected_version else {"_id": key, "version": expected_version}
-        for _ in range(3):
+        for _ in range(5):
             try:
                 doc = await self._db[PREFERENCES].find_one_and_update(
                     query, {"$set": _doc(preferences), "$inc": {"version": 1}}, upsert=not expected_version,
                     return_document=ReturnDocument.AFTER)
             except DuplicateKeyError:  # two first writes at once: the other inserted them, so
                 continue               # replacing whatever is there now replaces those
+            if doc is None and not expected_version:
+                continue  # an upsert answered with nothing (the embedded store, under a race): write again
             return _preferences(doc) if doc else None
         return None
 

@@ -336,6 +336,9 @@ async def test_a_directory_file_is_imported_from_the_command_line(stack, stack_s
     assert code == 1 and "INVALID_ARGUMENT" in err and f"Bundle.entry[0](Practitioner/{entries[0]['specialist_id']}).npi" in err
     code, _, err = await _cli("directory", "import", str(good), "--target", stack.target("matching"))
     assert code == 2 and "directory-admin token" in err
+    code, _, err = await _cli("directory", "import", str(good), "--target", stack.target("matching"),
+                              "--token", token + "\nx")
+    assert code == 2 and "printable ASCII" in err and "Traceback" not in err
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes(write_csv(entries[:1]).replace("\n", ",\n", 0).encode() + "Zoë".encode("latin-1"))
     code, _, err = await _cli("directory", "import", str(latin1), *target)

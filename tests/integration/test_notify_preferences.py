@@ -79,6 +79,26 @@ async def test_a_first_write_with_no_version_that_meets_another_replaces_it(infr
         await store.close()
 
 
+async def test_a_first_write_with_no_version_the_store_answers_with_nothing_is_written_again(infra_settings,
+                                                                                             monkeypatch):
+    # Seen on the embedded store under a race: an upsert applied, and answered with no document.
+    store = Store(infra_settings, "notify-preferences-none")
+    try:
+        repository, real, answered = MongoPreferences(store.db), AsyncCollection.find_one_and_update, []
+
+        async def answering_nothing(self, *args, **kwargs):
+            doc = await real(self, *args, **kwargs)
+            answered.append(doc)
+            return None if len(answered) == 1 else doc
+
+        monkeypatch.setattr(AsyncCollection, "find_one_and_update", answering_nothing)
+        saved = await repository.put(_wish("physician", "1234567893", language="fr"), 0)
+        assert saved is not None and saved.language == "fr" and saved.version == 2
+    finally:
+        await store.client.drop_database(store.db.name)
+        await store.close()
+
+
 async def test_a_notice_reads_a_person_only_where_someone_has_preferences(infra_settings):
     store = Store(infra_settings, "notify-preferences-cache")
     try:

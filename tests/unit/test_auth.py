@@ -86,6 +86,8 @@ def test_a_token_that_would_outlive_a_year_is_refused(settings):
     key = settings.jwt_secret.get_secret_value()
     base = {"sub": "a", "tenant": "t", "roles": ["submitter"], "iss": settings.jwt_issuer,
             "aud": settings.jwt_audience}
+    with pytest.raises(AuthError, match="claim 'exp' must be a time"):  # no float holds it
+        TokenVerifier(settings).verify(["Bearer " + jwt.encode({**base, "exp": 10**400}, key, algorithm="HS256")])
     for exp in (10**11, time.time() + 367 * 86400, str(int(time.time()) + 400 * 86400)):
         with pytest.raises(AuthError, match="more than a year away"):
             TokenVerifier(settings).verify(["Bearer " + jwt.encode({**base, "exp": exp}, key, algorithm="HS256")])

@@ -18,7 +18,7 @@ from secondlook.v1 import intake_pb2, matching_pb2, review_pb2
     # A joiner anywhere but between two visible characters.
     "\u200c", "\u200cReza", "Reza\u200d", "Mohammad \u200cReza", "a\u200c\u200cb", "a\u200c\u200bb",
     "MRN-1002\u200d00", "1\u200c2", "acme-\u200dhealth", "acme\u200dhealth",  # ids that look alike
-    "Mohammad\u200cReza",  # no Latin spelling needs one
+    "Mohammad\u200cReza", "h\u00f4\u200cpital", "u\u00e9\u200cx", "\u00e9\u200c\u0645",  # no Latin spelling needs one
 ])
 def test_names_and_codes_are_printable_text_only(value):
     assert text_problem(value, prose=False) is not None

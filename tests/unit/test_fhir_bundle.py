@@ -17,7 +17,7 @@ from services.intake.domain.submission import validate
 from services.intake.fhir import responses
 from services.intake.fhir import vocabulary as v
 from services.intake.fhir.outcome import operation_outcome
-from services.intake.fhir.submission import Refusal, read_submission
+from services.intake.fhir.submission import Refusal, explain, read_submission
 from services.intake.fhir.translate import Translation
 
 DATA = Path(__file__).parents[1] / "data" / "fhir"
@@ -295,6 +295,11 @@ def test_text_checks_of_the_grpc_edge_apply_and_no_submitted_value_is_echoed():
     text = json.dumps(problems)
     for value in ("Maria", "Testperson", "example.org", "1968"):
         assert value not in text
+    bundle = _bundle()
+    _res(bundle, C1)["code"]["coding"][0]["code"] = "2"  # one character is not quoted either
+    translation = _read(bundle)  # (the domain's rules run as the submission is made)
+    [problem] = explain(translation, validate(translation.request, NOW)[1])
+    assert "'2'" not in problem.diagnostics and "the value is not an ICD-10-CM" in problem.diagnostics
 
 
 # --- what answers --------------------------------------------------------------------
@@ -412,6 +417,9 @@ def test_the_patients_phone_for_texts_is_chosen_and_read_as_dialled_in_their_cou
     ([{"use": "billing", "state": "TX", "country": "US"}, {"use": "temp", "state": "AZ", "country": "US"}],
      "US-AZ"),
     ([{"use": "home", "state": "OR", "country": "US", "period": {"end": "2099"}}], "US-OR"),
+    # A move not made yet: where they live is still the other.
+    ([{"use": "home", "state": "NY", "country": "US", "period": {"start": "2030-01-01"}},
+      {"use": "home", "state": "TX", "country": "US"}], "US-TX"),
     # Territories ISO 3166-1 also lists as countries, and spaces around a state.
     ([{"state": "PR", "country": "PR"}], "US-PR"),
     ([{"country": "GU"}], "US-GU"),
@@ -501,3 +509,24 @@ def test_a_contained_record_of_another_patient_never_joins_the_case():
     result = _read(bundle)
     assert isinstance(result, Translation), getattr(result, "problems", None)
     assert len(result.request.attachments) == 3
+
+
+def test_a_resource_with_more_contained_resources_than_records_have_is_refused_at_its_list():
+    bundle = _bundle()
+    _res(bundle, SR)["contained"] = [{"resourceType": "Patient", "id": f"a{i}"} for i in range(51)]
+    _res(bundle, SR)["performer"] = [{"reference": "#a50"}] * 1000
+    code, says = _refused(bundle)[f"Bundle.entry[{SR}].resource.contained"]
+    assert code == "invalid" and "at most 50" in says
+
+
+def test_a_record_or_another_patient_named_where_nothing_is_read_is_refused_not_dropped():
+    bundle = _bundle()
+    _res(bundle, CS)["performer"] = [{"reference": bundle["entry"][D2]["fullUrl"]}]  # a record, not a person
+    assert f"Bundle.entry[{CS}].resource.performer[0].reference" in _refused(bundle)
+    bundle = _bundle()
+    other = {"fullUrl": "urn:uuid:5f0c1a2e-0000-4000-8000-000000000099",
+             "resource": dict(_res(bundle, PT), name=[{"family": "Else", "given": ["Somebody"]}]),
+             "request": {"method": "POST", "url": "Patient"}}
+    bundle["entry"].append(other)
+    _res(bundle, SR)["performer"] = [{"reference": other["fullUrl"]}]
+    assert f"Bundle.entry[{SR}].resource.performer[0].reference" in _refused(bundle)

@@ -120,8 +120,17 @@ def test_the_patients_address_in_use_decides_the_jurisdiction():
     patient["address"] = [{"use": "temp", "state": "TX", "period": {"end": "2020-01-01"}},
                           {"use": "billing", "state": "NJ"}, {"use": "home", "state": "NY"}]
     assert _translate(bundle).request.jurisdiction == "US-NY"
-    patient["address"] = [{"country": "PR", "city": "San Juan"}]  # a territory ISO 3166-1 lists as a country
-    assert _translate(bundle).request.jurisdiction == "US-PR"
+    for country, jurisdiction in (("PR", "US-PR"), ("Puerto Rico", "US-PR"), ("GUM", "US-GU")):
+        patient["address"] = [{"country": country, "city": "x"}]  # a territory ISO 3166-1 lists as a country
+        assert _translate(bundle).request.jurisdiction == jurisdiction, country
+
+
+def test_a_member_id_no_longer_in_use_is_not_read():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    member = {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]}}
+    patient["identifier"] = [dict(member, use="old", value="OLD-111"), dict(member, value="NEW-222")]
+    assert _translate(bundle).request.member_id == "NEW-222"
 
 
 def test_a_contained_coverage_of_another_contained_patient_is_refused():

@@ -119,6 +119,7 @@ INWARD = ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.1", "::1", "::ff
           # IPv4 carried in IPv6, which a NAT64 or 6to4 relay on the way delivers to that IPv4 address
           "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "2002:a00:1::1", "2002:a9fe:a9fe::1",
           "::ffff:0:a9fe:a9fe", "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
+          "fec0::1", "3fff::1", "5f00::1", "192.0.0.8",  # site-local, documentation, SRv6, IETF's block
           # refused whatever they carry: local-use NAT64, the deprecated IPv4-compatible form
           "64:ff9b:1::808:808", "::808:808", "::7f00:1"]
 

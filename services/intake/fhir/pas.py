@@ -136,7 +136,8 @@ class _Reader:
                 self.notes.append((f"{entry.path}.identifier[{i}].value", "labelled NPI but fails the NPI check "
                                    "digit: kept as an identifier, not used as an NPI"))
                 return Party(name=name, identifier=value)
-        identifier = next((_str(i, "value") for i in _list(res, "identifier") if _str(i, "value")), "")
+        identifier = next((_str(i, "value") for i in _list(res, "identifier") if _str(i, "value")
+                           and i.get("use") != "old"), "")
         return Party(name=name, identifier=identifier)
 
 
@@ -352,6 +353,8 @@ def _member_of(patient: Entry | None, coverage: Entry | None) -> str:
 
 def _member_id(patient: Entry) -> str:
     for ident in _list(patient.resource, "identifier"):
+        if ident.get("use") == "old":
+            continue  # no longer the member's
         types = {code for _, _, code in _codes(ident.get("type"))}
         last = _str(ident, "system").rstrip("/").rsplit("/", 1)[-1].lower()
         if _str(ident, "value") and (types & {"MB", "MI"} or last in ("min", "member", "memberid", "member-id")):
@@ -363,10 +366,10 @@ def _jurisdiction(r: _Reader, claim: Entry, patient: Entry | None, today: date) 
     if patient is not None:
         for i, address in current_addresses(patient.resource, today):
             state = _str(address, "state")
-            if not state and _str(address, "country").upper() not in US_TERRITORIES:  # (PR: its own)
-                continue
             # PAS is a US guide (US Core): an address without a country is read as a US one.
             country = country_of(_str(address, "country") or "US")
+            if not state and (country is None or country.alpha_2 not in US_TERRITORIES):  # (Puerto Rico: its own)
+                continue
             if country is None:
                 r.problem(f"{patient.path}.address[{i}].country", "is not an ISO 3166 country", VALUE)
                 return ""

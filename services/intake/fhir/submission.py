@@ -89,8 +89,10 @@ def explain(translation: Translation, violations: list[tuple[str, str]]) -> list
             continue
         value = _value_at(translation.request, proto_path)
         rule = _OPAQUE_RULES.get(proto_path, rule)
-        if isinstance(value, str) and len(value) >= 2:
-            rule = rule.replace(repr(value[:20]), "the value").replace(value, "the value")
+        if isinstance(value, str) and value:
+            rule = rule.replace(repr(value[:20]), "the value")
+            if len(value) >= 2:  # (one character alone would be replaced inside the rule's own words)
+                rule = rule.replace(value, "the value")
         hint = WHERE_IN_FHIR.get(_INDEX.sub("[]", proto_path))
         out.append(Problem(translation.locate(proto_path), f"{proto_path}: {rule}" + (f" (in FHIR: {hint})"
                                                                                       if hint else ""),

@@ -192,6 +192,11 @@ def _check_entry(b: _Builder, raw: dict, entry: Entry) -> None:
         b.problem(f"{path}.request", f"must be method POST (or PUT) with a url naming {entry.type}")
 
 
+# Who a reference nothing is read through may name (a requester, a performer): people and
+# organisations, never a record (a DocumentReference there would be dropped unread).
+PEOPLE = ("Practitioner", "PractitionerRole", "Organization", "Patient", "RelatedPerson")
+
+
 def _service_request(b: _Builder, sr: Entry) -> None:
     res, p = sr.resource, sr.path
     b.resolve.reached.add(sr.index)
@@ -227,9 +232,10 @@ def _service_request(b: _Builder, sr: Entry) -> None:
     for key in ("requester", "performer"):
         refs = res.get(key)
         for i, ref in enumerate(refs if isinstance(refs, list) else [refs] if refs else []):
-            b.resolve.follow(ref, f"{p}.{key}" + (f"[{i}]" if isinstance(refs, list) else ""), sr,
-                             ("Practitioner", "PractitionerRole", "Organization", "Patient"), required=False,
-                             read=False)
+            path = f"{p}.{key}" + (f"[{i}]" if isinstance(refs, list) else "")
+            target = b.resolve.follow(ref, path, sr, PEOPLE, required=False, read=False)
+            if target is not None and target.type == "Patient":  # another person's entry: never in this case
+                b.same_patient(ref, path, sr)
     _supporting_info(b, sr)
 
 
@@ -386,10 +392,10 @@ _ADDRESS_USES = {"home": 0, None: 1, "work": 2, "temp": 3, "billing": 4}
 
 
 def current_addresses(patient: dict, today: date) -> list[tuple[int, dict]]:
-    """The patient's addresses still in use, as (index, address), where they live
-    first: none of use `old` or whose `period` ended before `today`."""
+    """The patient's addresses in use, as (index, address), where they live first:
+    none of use `old`, none whose `period` ended before `today` or starts after it."""
     usable = [(i, a) for i, a in enumerate(_list(patient, "address"))
-              if isinstance(a, dict) and a.get("use") != "old" and not contacts.ended(a, today)]
+              if isinstance(a, dict) and a.get("use") != "old" and contacts.in_use(a, today)]
     return sorted(usable, key=lambda found: (_ADDRESS_USES.get(found[1].get("use"), 1), found[0]))
 
 
@@ -565,8 +571,9 @@ def _consent(b: _Builder, cs: Entry) -> None:
     if performers:
         who = performers[0]
         reference = _str(who, "reference")
-        target = b.index.find(reference, cs) if reference else None
-        if target is not None:
-            b.resolve.reached.add(target.index)
+        target = b.resolve.follow(who, f"{p}.performer[0]", cs, PEOPLE, required=False, read=False) \
+            if reference else None
+        if target is not None and target.type == "Patient":
+            b.same_patient(who, f"{p}.performer[0]", cs)
         out.recorded_by = _str(who, "display") or _str(who.get("identifier"), "value") or reference
         b.source("consent.recorded_by", f"{p}.performer[0]")

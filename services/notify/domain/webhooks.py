@@ -29,6 +29,11 @@ _TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765/6145 (SIIT): "
 # Refused whatever they carry: local-use NAT64 (RFC 8215: embedded at any of several
 # lengths, for a network's own translators) and the deprecated IPv4-compatible form.
 _REFUSED_V6 = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::/96"))
+# Not public, though Python's `is_global` says so (its registry lags): site-local IPv6
+# (deprecated, still routed inside some networks), IPv6 documentation (RFC 9637), SRv6
+# segment ids (RFC 9602), and the IETF protocol assignments block of IPv4.
+_NOT_PUBLIC = (ipaddress.ip_network("fec0::/10"), ipaddress.ip_network("3fff::/20"), ipaddress.ip_network("5f00::/16"),
+               ipaddress.ip_network("192.0.0.0/24"))
 
 
 def address_allowed(address: str) -> bool:
@@ -49,7 +54,8 @@ def address_allowed(address: str) -> bool:
             ip = ip.sixtofour
         elif ip in _NAT64 or ip in _TRANSLATED:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.is_global and not ip.is_multicast
+    return ip.is_global and not ip.is_multicast and not any(ip.version == net.version and ip in net
+                                                            for net in _NOT_PUBLIC)
 
 
 def check_endpoint_url(url: str, allow_insecure: bool) -> list[tuple[str, str]]:
