@@ -143,8 +143,13 @@ class _Builder:
         self.t.sources[proto_path] = fhirpath
 
     def same_patient(self, reference: object, path: str, entry: Entry) -> None:
-        target = self.resolve.follow(reference, path, entry, ("Patient",))
-        if target is not None and self.patient is not None and target.key != self.patient.key:
+        self.is_the_patient(self.resolve.follow(reference, path, entry, ("Patient",)), path)
+
+    def is_the_patient(self, target: Entry | None, path: str) -> None:
+        """A Patient a reference at `path` reached must be the case's: one patient's
+        records never join another's case."""
+        if target is not None and target.type == "Patient" and self.patient is not None and \
+                target.key != self.patient.key:
             self.problem(f"{path}.reference", "must be the ServiceRequest's subject: records of one patient "
                                               "never join another's case")
 
@@ -233,9 +238,7 @@ def _service_request(b: _Builder, sr: Entry) -> None:
         refs = res.get(key)
         for i, ref in enumerate(refs if isinstance(refs, list) else [refs] if refs else []):
             path = f"{p}.{key}" + (f"[{i}]" if isinstance(refs, list) else "")
-            target = b.resolve.follow(ref, path, sr, PEOPLE, required=False, read=False)
-            if target is not None and target.type == "Patient":  # another person's entry: never in this case
-                b.same_patient(ref, path, sr)
+            b.is_the_patient(b.resolve.follow(ref, path, sr, PEOPLE, required=False, read=False), path)
     _supporting_info(b, sr)
 
 
@@ -571,9 +574,8 @@ def _consent(b: _Builder, cs: Entry) -> None:
     if performers:
         who = performers[0]
         reference = _str(who, "reference")
-        target = b.resolve.follow(who, f"{p}.performer[0]", cs, PEOPLE, required=False, read=False) \
-            if reference else None
-        if target is not None and target.type == "Patient":
-            b.same_patient(who, f"{p}.performer[0]", cs)
+        if reference:
+            b.is_the_patient(b.resolve.follow(who, f"{p}.performer[0]", cs, PEOPLE, required=False, read=False),
+                             f"{p}.performer[0]")
         out.recorded_by = _str(who, "display") or _str(who.get("identifier"), "value") or reference
         b.source("consent.recorded_by", f"{p}.performer[0]")
