@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import grpc
 import jwt
 
-from secondlook.edge import text_problem
+from secondlook.edge import nfc_json, text_problem
 from secondlook.settings import Settings
 
 # Probes and tooling must work without a token: nothing on these reveals data.
@@ -122,6 +122,7 @@ class TokenVerifier:
             raise AuthError("invalid token: claim 'exp' must be a time in seconds since the epoch") from None
         if expires > time.time() + MAX_TOKEN_LIFETIME_SECONDS:  # a token that never expires cannot be taken back
             raise AuthError("invalid token: claim 'exp' is more than a year away")
+        claims = _in_normal_form(claims)
         tenant = claims.get("tenant")
         roles = claims.get("roles")
         if not isinstance(tenant, str) or not tenant:
@@ -152,6 +153,13 @@ class TokenVerifier:
             granted_tenants=frozenset(granted),
             expires_at=expires,
         ), expires
+
+
+def _in_normal_form(claims: dict) -> dict:
+    """The claims with every text in normal form C, as every request's texts are
+    (secondlook.edge.nfc): a tenant spelled with a precomposed é and one with a
+    combining accent are one tenant, whichever an identity provider wrote."""
+    return {name: nfc_json(value) for name, value in claims.items()}
 
 
 def mint_token(

@@ -7,9 +7,15 @@ too deep) answer INVALID_ARGUMENT naming the request type, never UNKNOWN with
 a Python exception. A list (repeated field) of more than MAX_ENTRIES entries is
 refused next, before anything walks it: no request of the API needs one, and
 checking each entry of a list whose length only the 4 MiB message limit bounds
-would hold a service's loop for seconds. Then every string field is checked
-(`text_violations`): printable text only, plus tabs and line breaks in fields
-marked `[(secondlook.v1.prose) = true]` in protos/.
+would hold a service's loop for seconds. Then every string field is put in Unicode
+normal form C and checked (`text_violations`): printable text only, plus tabs and
+line breaks in fields marked `[(secondlook.v1.prose) = true]` in protos/.
+
+Normal form C because one text has several spellings in Unicode: `Zoé` typed on one
+system is one code point for the é, pasted from another it is an e and a combining
+accent. Both look the same and mean the same; stored as sent, they would be two MRNs,
+two tenants or two specialist ids, and a search with one would miss the other. Every
+text that enters (gRPC requests, FHIR JSON, token claims) takes the one form (`nfc`).
 """
 
 from __future__ import annotations
@@ -46,6 +52,21 @@ _REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format c
 # invisible character, and `str.strip` keeps it (a "required" text of it alone passes).
 DOCUMENTS = frozenset({"secondlook.v1.ImportSpecialistsRequest.csv",
                        "secondlook.v1.ImportSpecialistsRequest.fhir_bundle"})
+
+
+def nfc(value: str) -> str:
+    """`value` in Unicode normal form C (the same object when it already is: the common case)."""
+    return unicodedata.normalize("NFC", value)
+
+
+def nfc_json(value: object) -> object:
+    """A JSON value as read, its text (a string, or a list's strings) in normal form C;
+    objects are left to their own reading (json's object hook, one level at a time)."""
+    if isinstance(value, str):
+        return nfc(value)
+    if isinstance(value, list):
+        return [nfc(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 def text_problem(value: str, prose: bool, document: bool = False) -> str | None:
@@ -85,15 +106,21 @@ def _joinable(before: str, after: str) -> bool:
                for ch in (before, after))
 
 
-def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDescriptor, str]]:
+def _normalised_strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDescriptor, str]]:
+    """Every string field of `message`, by path, each first put in normal form C in
+    place (a map's keys and values are only read: no request has a map)."""
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
         if field.type == FieldDescriptor.TYPE_STRING:
             if field.is_repeated:
                 for i, item in enumerate(value):
-                    yield f"{path}[{i}]", field, item
+                    if (normal := nfc(item)) is not item:
+                        value[i] = normal
+                    yield f"{path}[{i}]", field, normal
             else:
-                yield path, field, value
+                if (normal := nfc(value)) is not value:
+                    setattr(message, field.name, normal)
+                yield path, field, normal
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             if field.message_type.GetOptions().map_entry:
                 for key, item in value.items():
@@ -102,12 +129,12 @@ def _strings(message: Message, prefix: str = "") -> Iterator[tuple[str, FieldDes
                     if isinstance(item, str):
                         yield f"{path}[{key!r}]", field, item
                     elif isinstance(item, Message):
-                        yield from _strings(item, f"{path}[{key!r}].")
+                        yield from _normalised_strings(item, f"{path}[{key!r}].")
             elif field.is_repeated:
                 for i, item in enumerate(value):
-                    yield from _strings(item, f"{path}[{i}].")
+                    yield from _normalised_strings(item, f"{path}[{i}].")
             else:
-                yield from _strings(value, f"{path}.")
+                yield from _normalised_strings(value, f"{path}.")
 
 
 def _long_lists(message: Message, prefix: str = "") -> Iterator[str]:
@@ -134,9 +161,10 @@ def _is_prose(field: FieldDescriptor) -> bool:
 
 
 def text_violations(message: Message) -> list[tuple[str, str]]:
-    """(field path, rule) for every string field that is not acceptable text."""
+    """(field path, rule) for every string field that is not acceptable text, each
+    first put in normal form C in `message` itself."""
     out = []
-    for path, field, value in _strings(message):
+    for path, field, value in _normalised_strings(message):
         problem = text_problem(value, prose=_is_prose(field), document=field.full_name in DOCUMENTS)
         if problem:
             out.append((path, problem))

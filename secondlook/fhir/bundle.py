@@ -1,8 +1,9 @@
 """Bytes to an R4 Bundle, or the structural reasons it is not one (HTTP 400).
 
-The body is read as JSON (no NaN or Infinity, at most `MAX_DEPTH` levels), every
-`resourceType` in it is checked against the R4B resource names (the model
-library fails with a KeyError on an unknown one), then `fhir.resources.R4B`
+The body is read as JSON (no NaN or Infinity, at most `MAX_DEPTH` levels, every
+text in Unicode normal form C), every `resourceType` in it is checked against the
+R4B resource names (the model library fails with a KeyError on an unknown one),
+then `fhir.resources.R4B`
 validates the Bundle: element names, types, cardinalities, primitive formats.
 It does not check bindings (a Bundle.type of "nonsense" passes), profiles or
 references; `translate` does what the platform needs of those.
@@ -21,6 +22,8 @@ import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
+
+from secondlook.edge import nfc_json
 
 from .problems import STRUCTURE, Problem
 
@@ -60,6 +63,9 @@ class _Repeating(dict):
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict:
+    # Every text in normal form C, as the gRPC edge has it (secondlook.edge.nfc): a
+    # name or an identifier is one string however the sender composed its accents.
+    pairs = [(key, nfc_json(value)) for key, value in pairs]
     found = dict(pairs)
     if len(found) == len(pairs):
         return found

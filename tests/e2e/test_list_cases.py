@@ -117,3 +117,28 @@ async def test_list_and_get_refuse_the_wrong_caller_clearly(stack, stack_setting
     finally:
         await reviewer_on_intake.close()
         await anonymous.close()
+
+
+async def test_a_text_is_one_text_however_its_accents_were_composed(stack, stack_settings):
+    """An MRN, a tenant and a name sent with combining accents are the ones sent precomposed:
+    the case is found by the MRN as another system spells it, under the tenant as another
+    token spells it, and reads back in normal form C."""
+    decomposed, precomposed = "Zoe\u0301", "Zo\u00e9"
+    intake, authed = clients.submitter(stack_settings, stack.target("intake"), f"clinique-{decomposed}")
+    reader, reader_auth = clients.submitter(stack_settings, stack.target("intake"), f"clinique-{precomposed}")
+    try:
+        [request] = clients.numbered_cases("nfc", 1)
+        request.patient.given_name = decomposed
+        [mrn] = [i for i in request.patient.identifiers if i.type == "MR"]
+        mrn.value = f"MRN-{decomposed}-7"
+        submitted = await intake.SubmitCase(request, metadata=authed.metadata, timeout=30)
+
+        found = await reader.ListCases(intake_pb2.ListCasesRequest(patient_identifier=intake_pb2.Identifier(
+            system=mrn.system, value=f"MRN-{precomposed}-7")), metadata=reader_auth.metadata, timeout=30)
+        assert [c.case_id for c in found.cases] == [submitted.case_id]
+        case = await reader.GetCase(intake_pb2.GetCaseRequest(case_id=submitted.case_id),
+                                    metadata=reader_auth.metadata, timeout=30)
+        assert case.tenant_id == f"clinique-{precomposed}" and case.patient.given_name == precomposed
+    finally:
+        await authed.close()
+        await reader_auth.close()

@@ -63,6 +63,15 @@ def test_tenant_and_roles_claims_are_required(settings):
         verifier.verify(["Bearer " + jwt.encode({**base, "tenant": "t", "roles": "submitter"}, key, algorithm="HS256")])
 
 
+def test_claims_are_read_in_normal_form_c_one_tenant_however_its_accents_were_composed(settings):
+    token = mint_token(settings, subject="zoe\u0301@example.org", tenant="clinique-zoe\u0301", roles=["operator"],
+                       specialist_id="spe\u0301c-1", tenants=["ho\u0302pital"])
+    principal = TokenVerifier(settings).verify([f"Bearer {token}"])
+    assert (principal.subject, principal.tenant, principal.specialist_id) == (
+        "zo\u00e9@example.org", "clinique-zo\u00e9", "sp\u00e9c-1")
+    assert principal.granted_tenants == {"h\u00f4pital"}
+
+
 @pytest.mark.parametrize("claims, message", [
     ({"sub": "evil\x1b[2J\x1b[31mFAKE ROW\nfoo"}, "'sub' must be printable"),
     ({"sub": "a" * 5000}, "'sub' must be at most 256"),

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from secondlook.edge import MAX_ENTRIES, size_violations, text_problem, text_violations
+from secondlook.edge import MAX_ENTRIES, nfc, size_violations, text_problem, text_violations
 from secondlook.errors import field_violations
 from secondlook.v1 import intake_pb2, matching_pb2, review_pb2
 
@@ -88,3 +88,18 @@ def test_a_file_may_open_with_a_byte_order_mark_as_a_spreadsheets_export_does_an
     assert [f for f, _ in text_violations(refused)] == ["reason"]
     assert text_problem("\ufeffAda", prose=False) is not None
     assert "U+FEFF at position 3" in text_problem("abc\ufeffdef", prose=True, document=True)
+
+
+def test_every_text_is_put_in_normal_form_c_where_it_stands():
+    req = intake_pb2.SubmitCaseRequest(
+        client_request_id="Zoe\u0301-1",
+        patient=intake_pb2.Patient(given_name="Zoe\u0301", identifiers=[
+            intake_pb2.Identifier(system="urn:x", value="MRN-Zoe\u0301")]),
+        attachments=[intake_pb2.Attachment(title="Re\u0301sume\u0301")],
+    )
+    req.patient.other_given_names.append("Ame\u0301lie")
+    assert text_violations(req) == []
+    assert req.client_request_id == "Zo\u00e9-1" and req.patient.given_name == "Zo\u00e9"
+    assert req.patient.identifiers[0].value == "MRN-Zo\u00e9" and req.patient.other_given_names[0] == "Am\u00e9lie"
+    assert req.attachments[0].title == "R\u00e9sum\u00e9"
+    assert nfc("plain") == "plain" and nfc("\u212b") == "\u00c5"  # the angstrom sign is the letter Å

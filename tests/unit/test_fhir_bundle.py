@@ -530,3 +530,14 @@ def test_a_record_or_another_patient_named_where_nothing_is_read_is_refused_not_
     bundle["entry"].append(other)
     _res(bundle, SR)["performer"] = [{"reference": other["fullUrl"]}]
     assert f"Bundle.entry[{SR}].resource.performer[0].reference" in _refused(bundle)
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])  # accents escaped (\u0301) or written as UTF-8
+def test_texts_are_read_in_normal_form_c_however_the_sender_composed_them(ensure_ascii):
+    bundle = _bundle()
+    patient = _res(bundle, PT)
+    patient["name"][0]["given"] = ["Zoe\u0301"]  # a list's strings
+    patient["name"][0]["family"] = "Nun\u0303ez"  # a string
+    result = _read(json.dumps(bundle, ensure_ascii=ensure_ascii).encode())
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert (result.request.patient.given_name, result.request.patient.family_name) == ("Zo\u00e9", "Nu\u00f1ez")
