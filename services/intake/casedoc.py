@@ -48,10 +48,18 @@ def entry_doc(e: TimelineEntry) -> dict:
     return doc
 
 
+async def request_digest(fingerprint: str, cipher: PhiCipher) -> str:
+    """What is kept of a request's content (`fingerprint`: its SHA-256), to know a
+    repeat of its key: keyed by the data key, so that nobody reading the store without
+    it can test a guess (a prior-authorization request is a member id, a birth date and
+    a few codes: few enough to try). Cases from before 2026-11-28 keep the plain SHA-256."""
+    return await cipher.fingerprint(f"request:{fingerprint}")
+
+
 async def to_doc(c: Case, cipher: PhiCipher) -> dict:
     doc = {
         "_id": c.case_id, "tenant_id": c.tenant_id, "client_request_id": c.client_request_id,
-        "request_sha256": c.request_sha256, "submitted_by": c.submitted_by, "status": c.status, "kind": c.kind,
+        "request_sha256": await request_digest(c.request_sha256, cipher), "submitted_by": c.submitted_by, "status": c.status, "kind": c.kind,
         "diagnosis_code": c.diagnosis_code, "urgency": c.urgency, "jurisdiction": c.jurisdiction,
         "language": c.language, "panel_requested": c.panel_requested,
         "blind_review_requested": c.blind_review_requested,

@@ -27,6 +27,7 @@ from .casedoc import (
     mrn_key,
     opened_attachments,
     prior_auth_key,
+    request_digest,
     sealed_attachments,
     to_doc,
     withdrawal_fields,
@@ -72,6 +73,9 @@ class CaseReader(Protocol):
     async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]: ...
     async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
+    async def same_request(self, case: Case, fingerprint: str) -> bool:
+        """Whether `case` was made by a request of this content (`fingerprint`, as
+        validation made it): a repeat of its key."""
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]: ...
     async def prior_auth_requests(self, tenant_id: str, identifier: str, member_id: str) -> list[Case]: ...
 
@@ -269,6 +273,10 @@ class MongoCaseReader:
 
     async def seal(self, case: Case) -> SealedCase:
         return await seal_case(case, self._cipher)
+
+    async def same_request(self, case: Case, fingerprint: str) -> bool:
+        kept = case.request_sha256  # keyed (casedoc.request_digest), or plain on a case from before
+        return kept in (await request_digest(fingerprint, self._cipher), fingerprint)
 
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         """The whole case, its content opened, if it belongs to one of the tenants."""

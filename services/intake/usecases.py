@@ -144,7 +144,7 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
         case, created = await transact(body)
     except DuplicateRequest:  # this key made a case before (or a concurrent submit just did)
         case, created = await reader.by_request_id(tenant_id, valid.client_request_id), False
-    if not created and case.request_sha256 != valid.fingerprint:
+    if not created and not await reader.same_request(case, valid.fingerprint):
         raise KeyReused(valid.client_request_id)
     if created:
         await (asyncio.shield(recorded[0]) if recorded else audit.record(_access(principal, method, case, now)))

@@ -122,6 +122,9 @@ class InMemoryCaseReader:
     async def seal(self, case: Case) -> None:
         return None  # nothing to seal in memory
 
+    async def same_request(self, case: Case, fingerprint: str) -> bool:
+        return case.request_sha256 == fingerprint  # kept as it is in memory
+
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         case = self._transact.state.cases.get(case_id)
         return case if case is not None and case.tenant_id in tenant_ids else None
