@@ -54,6 +54,16 @@ def npi_check_digit(first_nine: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+def normalise_procedure(system: str, code: str) -> tuple[str, str]:
+    """(system, code) in one spelling: the code upper case, without spaces around it, and
+    a CPT code sent as HCPCS is CPT (HCPCS Level I is CPT: the Da Vinci PAS examples
+    code office visits, 99212, under the HCPCS system)."""
+    code = code.strip().upper()
+    if system == "HCPCS" and _CPT.match(code):
+        return "CPT", code
+    return system, code
+
+
 def procedure_code_problem(system: str, code: str) -> tuple[str, str] | None:
     """(field, rule) when the procedure code is not of its system's shape."""
     pattern = PROCEDURE_SYSTEMS.get(system)

@@ -3,7 +3,8 @@
 The body is read as JSON (no NaN or Infinity, at most `MAX_DEPTH` levels, every
 text in Unicode normal form C), every `resourceType` in it is checked against the
 R4B resource names (the model library fails with a KeyError on an unknown one),
-then `fhir.resources.R4B`
+every element's JSON type against its FHIR type (`jsontypes`: the model would read
+a number as a date), then `fhir.resources.R4B`
 validates the Bundle: element names, types, cardinalities, primitive formats.
 It does not check bindings (a Bundle.type of "nonsense" passes), profiles or
 references; `translate` does what the platform needs of those.
@@ -25,6 +26,7 @@ from fhir.resources.R4B.resource import Resource
 
 from secondlook.edge import nfc_json
 
+from .jsontypes import type_problems
 from .problems import STRUCTURE, Problem
 
 # FHIR resources are shallow: the deepest official examples nest about 15 levels.
@@ -141,7 +143,11 @@ _PLAIN = (("Date value string does not match spec regex", "must be a FHIR date: 
           ("Instant value string does not match spec regex", "must be a FHIR instant: YYYY-MM-DDThh:mm:ss and a "
            "time zone"),
           # FHIR's string pattern: a string element is absent or has something in it.
-          ("String should match pattern '[ \r\n\t\\S]+'", "must not be empty: leave the element out instead"))
+          ("String should match pattern '[ \r\n\t\\S]+'", "must not be empty: leave the element out instead"),
+          ("String should match pattern '^[^\\s]+(\\s[^\\s]+)*$'", "must be a FHIR code: no space at either end "
+           "and single spaces between words"),
+          ("String should match pattern '^[A-Za-z0-9\\-.]+$'", "must be a FHIR id: 1 to 64 letters, digits, "
+           "'-' and '.'"))
 
 
 def _without_input(error: dict) -> str:
@@ -185,11 +191,14 @@ def read_bundle(body: bytes, expected: str = "POST /fhir/Bundle takes a transact
     problems = _walk_problems(data)
     if problems:
         return None, problems
+    typed = type_problems(data)
     try:
         bundle = Bundle.model_validate(data)
-        return bundle.model_dump(mode="json"), []
+        return (None, typed) if typed else (bundle.model_dump(mode="json"), [])
     except pydantic.ValidationError as exc:
-        return None, model_problems(exc)
+        said = {p.expression for p in typed}  # an element of the wrong type: said once, as FHIR JSON's rule
+        return None, sorted(typed + [p for p in model_problems(exc) if p.expression not in said],
+                            key=lambda p: p.expression)
     except (RecursionError, MemoryError):
         return None, [Problem("Bundle", "is too large or too deeply nested to read", STRUCTURE)]
     except Exception:  # the model library's own failures on odd input: a refusal, never a 5xx

@@ -128,7 +128,6 @@ def test_the_official_examples_parse_as_r4b_but_are_refused_with_each_reason_at_
     assert set(problems) == {
         f"{e(0)}.status",  # completed: not a request to act on
         f"{e(0)}.identifier",  # no identifier: no idempotency key
-        f"{e(0)}.priority",
         f"{e(0)}.note",  # no clinical question
         f"{e(1)}.telecom[2].value",  # the mobile for texts, (03) 3410 5613: national, and no country to read it in
         f"{e(1)}.communication",  # no preferred language
@@ -541,3 +540,36 @@ def test_texts_are_read_in_normal_form_c_however_the_sender_composed_them(ensure
     result = _read(json.dumps(bundle, ensure_ascii=ensure_ascii).encode())
     assert isinstance(result, Translation), getattr(result, "problems", None)
     assert (result.request.patient.given_name, result.request.patient.family_name) == ("Zo\u00e9", "Nu\u00f1ez")
+
+
+@pytest.mark.parametrize("where, element, value, says", [
+    (PT, "birthDate", 946080000, "a JSON string"),  # epoch seconds: read as 1999-12-25 before
+    (PT, "birthDate", 0, "a JSON string"),
+    (PT, "active", "yes", "a JSON boolean"),
+    (PT, "active", 1, "a JSON boolean"),
+    (CS, "dateTime", 1764000000, "a JSON string"),
+])
+def test_an_element_of_another_json_type_is_refused_never_coerced(where, element, value, says):
+    bundle = _bundle()
+    _res(bundle, where)[element] = value
+    code, rule = _refused(bundle, 400)[f"Bundle.entry[{where}].resource.{element}"]
+    assert code == "structure" and rule.startswith(f"must be {says}")
+
+
+def test_an_extensions_boolean_and_an_attachments_size_are_of_their_json_types():
+    bundle = _bundle()
+    _res(bundle, SR)["extension"][0]["valueBoolean"] = "yes"
+    _res(bundle, D1)["content"][0]["attachment"]["size"] = True
+    problems = _refused(bundle, 400)
+    assert set(problems) == {f"Bundle.entry[{SR}].resource.extension[0].valueBoolean",
+                             f"Bundle.entry[{D1}].resource.content[0].attachment.size"}
+
+
+def test_no_priority_is_routine_and_icd_10_cm_is_read_by_its_oid_too():
+    bundle = _bundle()
+    _res(bundle, SR).pop("priority")
+    _res(bundle, C1)["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.90"
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert result.request.urgency == case_pb2.URGENCY_STANDARD
+    assert result.request.diagnosis_code == _res(_bundle(), C1)["code"]["coding"][0]["code"]

@@ -106,12 +106,23 @@ def test_every_broken_rule_is_named_at_its_element():
     ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "J9355", "HCPCS"),  # THO's canonical URL
     ("urn:oid:2.16.840.1.113883.6.285", "J9355", "HCPCS"),
     ("urn:oid:2.16.840.1.113883.6.12", "96413", "CPT"),
+    # HCPCS Level I is CPT: the IG's MedicalServicesAuthorizationBundleExample codes 99212 so.
+    ("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "99212", "CPT"),
+    ("https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "j9355", "HCPCS"),  # one spelling
 ])
 def test_a_requested_service_is_read_by_its_code_systems_other_names(system, code, name):
     bundle = _load("conformant_pas_bundle_v110.json")
     bundle["entry"][0]["resource"]["item"][0]["productOrService"] = {"coding": [{"system": system, "code": code}]}
     done = _translate(bundle)
-    assert done.problems == [] and [(s.system, s.code) for s in done.request.items][:1] == [(name, code)]
+    assert done.problems == [] and [(s.system, s.code) for s in done.request.items][:1] == [(name, code.upper())]
+
+
+def test_a_diagnosis_is_read_by_the_icd_10_cm_oid_too():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    coding = bundle["entry"][0]["resource"]["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]
+    coding["system"] = "urn:oid:2.16.840.1.113883.6.90"
+    done = _translate(bundle)
+    assert done.problems == [] and done.request.diagnoses == ("G89.4",)
 
 
 def test_the_patients_address_in_use_decides_the_jurisdiction():
@@ -231,3 +242,27 @@ def test_diagnoses_are_at_most_eleven_and_none_repeats():
         "Bundle.entry[0].resource.diagnosis[1].diagnosisCodeableConcept.coding[0].code"]
     claim["diagnosis"] = [first] * 12
     assert [p.expression for p in _translate(bundle).problems] == ["Bundle.entry[0].resource.diagnosis"]
+
+
+def test_what_the_request_says_is_never_dropped_unread():
+    """A second Claim, an extension of the IG's with a value of another type (an urgent
+    request read as standard), and a Claim created in the future are refused."""
+    bundle = _load("conformant_pas_bundle_v110.json")
+    claim = bundle["entry"][0]["resource"]
+    second = copy.deepcopy(bundle["entry"][0])
+    second["fullUrl"] = "urn:uuid:5b1b3e1c-0d7f-4a55-9b1e-2f0d4f0e9a11"
+    bundle["entry"].append(second)
+    level = next(e for e in claim["extension"] if e["url"].endswith("extension-levelOfServiceCode"))
+    level.pop("valueCodeableConcept")
+    level["valueString"] = "U"
+    trace = next(e for e in claim["item"][0]["extension"] if e["url"].endswith("extension-itemTraceNumber"))
+    trace["valueString"] = trace.pop("valueIdentifier")["value"]
+    claim["created"] = "2999-01-01T00:00:00Z"
+    found = {p.expression: p.diagnostics for p in _translate(bundle).problems}
+    n = len(bundle["entry"]) - 1
+    assert f"Bundle.entry[{n}].resource" in found and "second Claim" in found[f"Bundle.entry[{n}].resource"]
+    assert "Bundle.entry[0].resource.created" in found
+    assert any(p.startswith("Bundle.entry[0].resource.extension[") and "valueCodeableConcept" in d
+               for p, d in found.items())
+    assert any(p.startswith("Bundle.entry[0].resource.item[0].extension[") and "valueIdentifier" in d
+               for p, d in found.items())

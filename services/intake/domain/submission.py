@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from secondlook.codes import jurisdiction_problem, language_problem, procedure_code_problem
+from secondlook.codes import jurisdiction_problem, language_problem, normalise_procedure, procedure_code_problem
 from secondlook.v1 import intake_pb2
 from secondlook.v1.case_pb2 import CaseKind, Urgency
 from secondlook.v1.intake_pb2 import SubmitCaseRequest
@@ -214,11 +214,12 @@ def _first_opinion(c: Checks, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
     treatment = f.proposed_treatment
     codes = []
     for i, code in enumerate(c.most("first_opinion.proposed_treatment.codes", treatment.codes, MAX_PROCEDURE_CODES)):
-        problem = procedure_code_problem(code.system, code.code)
+        system, value = normalise_procedure(code.system, code.code)
+        problem = procedure_code_problem(system, value)
         if problem:
             c.add(f"first_opinion.proposed_treatment.codes[{i}].{problem[0]}", problem[1])
         display = c.text(f"first_opinion.proposed_treatment.codes[{i}].display", code.display, MAX_NAME_CHARS)
-        codes.append(ProcedureCode(code.system, code.code, display))
+        codes.append(ProcedureCode(system, value, display))
     text = c.text("first_opinion.proposed_treatment.text", treatment.text, MAX_TEXT_CHARS)
     legacy = req.proposed_treatment.strip()  # the field before first_opinion existed
     if legacy and text and legacy != text:

@@ -42,9 +42,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
-from secondlook.codes import normalise_icd10, npi_is_valid, procedure_code_problem
+from secondlook.codes import normalise_icd10, normalise_procedure, npi_is_valid, procedure_code_problem
 from secondlook.fhir.problems import INVALID, NOT_SUPPORTED, REQUIRED, VALUE, Problem
 from secondlook.fhir.references import BundleIndex, Entry, Resolver
 
@@ -110,6 +111,19 @@ class _Reader:
         self.notes: list[tuple[str, str]] = []
         self.where: dict[str, str] = {}
 
+    def extension_value(self, node: dict, path: str, url: str, value: str) -> Any:
+        """The value of `node`'s extension `url` (of type `value`, e.g. valueIdentifier),
+        or None; one of another type is a problem, never ignored (an urgent request read
+        as standard)."""
+        found = _extension(node, url)
+        if found is None:
+            return None
+        i, extension = found
+        if value not in extension:
+            self.problem(f"{path}.extension[{i}]", f"must have {value}, as the PAS IG defines "
+                                                   f"{url.rsplit('/', 1)[-1]}", VALUE)
+        return extension.get(value)
+
     def problem(self, path: str, rule: str, code: str = INVALID) -> None:
         self.problems.append(Problem(path, rule, code))
 
@@ -162,8 +176,15 @@ def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
         return PasTranslation(None, r.problems)
     claim = r.index.entries[0]
     res, path = claim.resource, claim.path
+    for entry in r.index.entries[1:]:
+        if entry.type == "Claim":  # never dropped unread: one request, one Claim
+            r.problem(f"{entry.path}", "is a second Claim: a PAS request bundle holds one (send each request "
+                                       "in a bundle of its own)", VALUE)
     if res.get("use") != "preauthorization":
         r.problem(f"{path}.use", "must be preauthorization", VALUE)
+    created = _str(res, "created")
+    if created[:10] > (today + timedelta(days=1)).isoformat():  # a day's grace for time zones
+        r.problem(f"{path}.created", "must not be in the future", VALUE)
     if res.get("status") != "active":
         r.problem(f"{path}.status", "must be active", VALUE)
 
@@ -198,11 +219,11 @@ def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
         r.problem(f"{patient.path}.identifier", "is required: the member id (an identifier of type MB, or the "
                                                 "Coverage's subscriberId or identifier)", REQUIRED)
     jurisdiction = _jurisdiction(r, claim, patient, today)
+    level = r.extension_value(res, path, EXT_LEVEL_OF_SERVICE, "valueCodeableConcept")
+    levels = {code for _, _, code in _codes(level)} if level else set()
     problems = r.problems + r.resolver.problems
     if problems:
         return PasTranslation(None, problems, r.notes)
-    level = _extension(res, EXT_LEVEL_OF_SERVICE)
-    levels = {code for _, _, code in _codes(level[1].get("valueCodeableConcept"))} if level else set()
     priority = {code for _, _, code in _codes(res.get("priority"))}
     where = {"submission_id": "Bundle.identifier.value", "claim_identifier": f"{path}.identifier[0].value",
              "claim_type": f"{path}.type", "items": f"{path}.item",
@@ -258,7 +279,7 @@ def _diagnoses(r: _Reader, claim: Entry) -> list[str]:
         return []
     for i, dx in enumerate(diagnoses):
         path = f"{claim.path}.diagnosis[{i}]"
-        codings = [(j, code) for j, system, code in _codes(dx.get("diagnosisCodeableConcept")) if system == v.ICD10CM]
+        codings = [(j, code) for j, system, code in _codes(dx.get("diagnosisCodeableConcept")) if system in v.ICD10CM_SYSTEMS]
         if not codings:
             r.problem(f"{path}.diagnosisCodeableConcept", "must have an ICD-10-CM coding "
                                                           f"(system {v.ICD10CM})", REQUIRED)
@@ -287,8 +308,7 @@ def _items(r: _Reader, claim: Entry) -> list[RequestedService]:
     for i, item in enumerate(items):
         path = f"{claim.path}.item[{i}]"
         system, code = _service(r, item, path)
-        traced = _extension(item, EXT_ITEM_TRACE)
-        trace = _str(traced[1].get("valueIdentifier"), "value") if traced else ""
+        trace = _str(r.extension_value(item, path, EXT_ITEM_TRACE, "valueIdentifier"), "value")
         quantity, unit = _quantity(r, item, path)
         requested = _extension(item, EXT_REQUESTED_SERVICE)
         if requested is not None:
@@ -313,6 +333,7 @@ def _service(r: _Reader, item: dict, path: str) -> tuple[str, str]:
     for j, system, code in codings:
         name = v.PROCEDURE_SYSTEMS.get(system)
         if name in (CPT, HCPCS):
+            name, code = normalise_procedure(name, code)
             if procedure_code_problem(name, code):  # (its message quotes the code: not echoed)
                 shape = "5 digits, or 4 digits and F, T, U, A or M" if name == CPT else "a letter A-V and 4 digits"
                 r.problem(f"{path}.productOrService.coding[{j}].code", f"is not a {name} code ({shape})", VALUE)

@@ -12,7 +12,8 @@ What a bundle holds and how it maps (FHIRPaths from its resource):
     .identifier                     client_request_id (the idempotency key): the one of type
                                     PLAC (v2-0203), else the first. Bundle.identifier is not
                                     read: the placer's order number is what a resubmission repeats
-    .priority                       urgency: routine -> STANDARD; urgent, asap, stat -> EXPEDITED
+    .priority                       urgency: routine -> STANDARD; urgent, asap, stat -> EXPEDITED;
+                                    none given is routine (R4: "If missing, normal priority")
     .subject -> Patient             patient, language, jurisdiction
     .reasonReference -> Condition   diagnoses, in order: the first is the primary, the rest
     .reasonCode                     secondary (after the reasonReference ones); each needs an
@@ -211,7 +212,7 @@ def _service_request(b: _Builder, sr: Entry) -> None:
     if res.get("intent") not in ("order", "original-order"):
         b.problem(f"{p}.intent", "must be order: the request for a second opinion", VALUE)
     _request_id(b, sr)
-    priority = _str(res, "priority")
+    priority = _str(res, "priority") or "routine"
     b.source("urgency", f"{p}.priority")
     if priority in URGENCY:
         b.req.urgency = URGENCY[priority]
@@ -257,7 +258,7 @@ def _coded(concept: dict | None, path: str) -> tuple[str, str, str]:
     """(ICD-10-CM code, text, FHIRPath of the code) of a CodeableConcept."""
     codings = _list(concept, "coding")
     for j, coding in enumerate(codings):
-        if coding.get("system") == v.ICD10CM and _str(coding, "code"):
+        if coding.get("system") in v.ICD10CM_SYSTEMS and _str(coding, "code"):
             return coding["code"], _str(concept, "text") or _str(coding, "display"), f"{path}.coding[{j}].code"
     return "", _str(concept, "text"), path
 

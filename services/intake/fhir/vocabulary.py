@@ -7,6 +7,8 @@ from __future__ import annotations
 from secondlook.fhir import systems
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+# ICD-10-CM by its URL and by its OID (FHIR converted from C-CDA names systems by OID).
+ICD10CM_SYSTEMS = frozenset({ICD10CM, "urn:oid:2.16.840.1.113883.6.90"})
 NPI, NPI_SYSTEMS = systems.NPI, systems.NPI_SYSTEMS
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from secondlook.codes import normalise_icd10, procedure_code_problem
+from secondlook.codes import normalise_icd10, normalise_procedure, procedure_code_problem
 from secondlook.events import Event, new_event
 from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import Concordance, DiagnosisConcordance, TreatmentConcordance
@@ -71,7 +71,7 @@ def validate_assessment(msg: IndependentAssessment | None, path: str = "assessme
 def _procedure_problems(path: str, procedures) -> list[tuple[str, str]]:
     v = [(path, f"must be at most {MAX_PROCEDURES}")] if len(procedures) > MAX_PROCEDURES else []
     for i, p in enumerate(procedures[:MAX_PROCEDURES]):
-        problem = procedure_code_problem(p.system, p.code)
+        problem = procedure_code_problem(*normalise_procedure(p.system, p.code))
         if problem:
             v.append((f"{path}[{i}].{problem[0]}", problem[1]))
         if len(p.display) > MAX_DISPLAY:
@@ -80,7 +80,7 @@ def _procedure_problems(path: str, procedures) -> list[tuple[str, str]]:
 
 
 def _procedures(codes) -> tuple[tuple[str, str, str], ...]:
-    return tuple((p.system, p.code.strip().upper(), p.display) for p in codes)
+    return tuple((*normalise_procedure(p.system, p.code), p.display) for p in codes)
 
 
 def _procedure_messages(procedures: tuple[tuple[str, str, str], ...]) -> list[ProcedureCode]:
