@@ -573,3 +573,17 @@ def test_no_priority_is_routine_and_icd_10_cm_is_read_by_its_oid_too():
     assert isinstance(result, Translation), getattr(result, "problems", None)
     assert result.request.urgency == case_pb2.URGENCY_STANDARD
     assert result.request.diagnosis_code == _res(_bundle(), C1)["code"]["coding"][0]["code"]
+
+
+def test_a_consent_dated_today_where_it_was_given_is_not_in_the_future():
+    evening = datetime(2026, 1, 1, 20, 0, tzinfo=timezone.utc)  # already the 2nd from Sydney eastwards
+    bundle = _bundle()
+    for dated, future in (("2026-01-02", False), ("2026-01-03", True)):
+        _res(bundle, CS)["dateTime"] = dated
+        result = read_submission(json.dumps(bundle).encode(), evening)
+        assert isinstance(result, Translation), getattr(result, "problems", None)
+        violations = validate(result.request, evening)[1]
+        assert (("consent.granted_at", "must be a time in the last 5 years, not in the future") in violations) is future
+    # a date alone is its first moment anywhere: 00:00 at UTC+14
+    assert result.request.consent.granted_at.ToDatetime(tzinfo=timezone.utc) == datetime(2026, 1, 2, 10, 0,
+                                                                                         tzinfo=timezone.utc)

@@ -296,3 +296,22 @@ def test_a_list_past_its_limit_is_refused_whole_and_its_other_entries_are_not_ch
     checked = [f for f in fields if f.startswith(("patient.identifiers[", "secondary_diagnoses["))]
     assert checked and all(int(f.split("[")[1].split("]")[0]) < 10 for f in checked)
     assert len(fields) < 40
+
+
+def test_a_birth_date_is_in_the_future_only_after_the_latest_date_on_earth():
+    late = datetime(2026, 11, 26, 22, 50, tzinfo=timezone.utc)  # already the 27th in Sydney (and to UTC+14)
+    req = _request(**{"patient.birth_date": "2026-11-27"})
+    req.consent.granted_at.FromDatetime(late - timedelta(hours=1))
+    assert validate(req, late)[1] == []  # a newborn, born today where it was born
+    req.patient.birth_date = "2026-11-28"
+    assert [f for f, _ in validate(req, late)[1]] == ["patient.birth_date"]
+
+
+@pytest.mark.parametrize("system, code, stored", [("HCPCS", " j9355 ", ("HCPCS", "J9355")),
+                                                  ("HCPCS", "99213", ("CPT", "99213"))])
+def test_a_procedure_code_is_kept_in_one_spelling(system, code, stored):
+    req = _request()
+    req.first_opinion.proposed_treatment.codes.add(system=system, code=code)
+    valid, violations = validate(req, TODAY)
+    assert violations == [] and (valid.first_opinion.treatment_codes[-1].system,
+                                 valid.first_opinion.treatment_codes[-1].code) == stored

@@ -69,6 +69,13 @@ class ValidSubmission:
     prior_auth: PriorAuthRequest | None = None  # kind PRIOR_AUTH: what the payer's request asks
 
 
+def latest_date(now: datetime) -> date:
+    """The latest calendar date anywhere at `now` (UTC+14, Kiribati's): a birth date
+    is in the future only after it. A child born today in Sydney is born "tomorrow"
+    by the UTC date for ten hours of every day."""
+    return (now + timedelta(hours=14)).date()
+
+
 def parse_calendar_date(value: str) -> date | None:
     match = _CALENDAR_DATE.match(value)
     if match is None or "-" in value and value.count("-") != 2:
@@ -98,7 +105,7 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
         c.add("kind", "must be CASE_KIND_SECOND_OPINION")
 
     jurisdiction, problem = jurisdiction_problem(req.jurisdiction)
-    patient = _patient(c, req, now.date(), region=jurisdiction.split("-")[0] if jurisdiction else None)
+    patient = _patient(c, req, latest_date(now), region=jurisdiction.split("-")[0] if jurisdiction else None)
     primary = Diagnosis(c.icd10("diagnosis_code", req.diagnosis_code, required=True),
                         c.text("diagnosis_text", req.diagnosis_text, MAX_DIAGNOSIS_TEXT_CHARS))
     secondary = _secondary(c, req, primary.code)
@@ -303,7 +310,7 @@ def validate_prior_auth(r: PriorAuthRequest, now: datetime) -> tuple[ValidSubmis
     provider stands where a second opinion's first opinion does: its NPIs and
     organisation screen reviewers for conflicts, its CPT/HCPCS items are the
     treatment proposed."""
-    found = prior_auth_violations(r, now.date())
+    found = prior_auth_violations(r, latest_date(now))
     jurisdiction, problem = jurisdiction_problem(r.jurisdiction)
     if problem:
         found.append(("jurisdiction", problem))

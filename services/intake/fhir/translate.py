@@ -54,7 +54,8 @@ What a bundle holds and how it maps (FHIRPaths from its resource):
                                     vocabulary.EXT_SHA256. Attachment.hash (base64 SHA-1 in R4)
                                     is not read; inline data is refused (records go by reference)
   Consent                           granted: status active and provision.type not deny;
-    .dateTime                       granted_at (a date alone is its midnight UTC);
+    .dateTime                       granted_at (a date alone is its first moment anywhere:
+                                    00:00 at UTC+14);
     .category                       scope: the coding consent-category|second-opinion-review
                                     (vocabulary.py); a consent for something else is not one for this
     .performer[0]                   recorded_by: its display, identifier value or reference
@@ -70,7 +71,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pycountry
 
@@ -88,6 +89,7 @@ URGENCY = {"routine": Urgency.URGENCY_STANDARD, "urgent": Urgency.URGENCY_EXPEDI
            "asap": Urgency.URGENCY_EXPEDITED, "stat": Urgency.URGENCY_EXPEDITED}
 SEX = {"male": intake_pb2.ADMINISTRATIVE_SEX_MALE, "female": intake_pb2.ADMINISTRATIVE_SEX_FEMALE,
        "other": intake_pb2.ADMINISTRATIVE_SEX_OTHER, "unknown": intake_pb2.ADMINISTRATIVE_SEX_UNKNOWN}
+_EARLIEST_ZONE = timezone(timedelta(hours=14))  # where each calendar date begins first
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$")
 
 
@@ -563,7 +565,9 @@ def _consent(b: _Builder, cs: Entry) -> None:
     elif when:
         try:
             moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
-            out.granted_at.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+            # A date alone: its first moment anywhere (00:00 at UTC+14), so a consent dated
+            # today where the patient is is never "in the future" by the UTC date.
+            out.granted_at.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=_EARLIEST_ZONE))
         except (ValueError, OverflowError):
             b.problem(f"{p}.dateTime", "is not a calendar date and time", VALUE, explains="consent.granted_at")
     if any(c.get("system") == v.CONSENT_CATEGORY and c.get("code") == v.SECOND_OPINION_REVIEW
