@@ -1,6 +1,6 @@
 """The access audit's records and their hash chain (45 CFR 164.312(b), audit controls).
 
-Every read or change of PHI becomes one record: who (subject, tenant, roles), what
+Every read or change of PHI becomes one record: who (subject, their own tenant, roles), what
 (case id and the parts of it), when, and why (the method). Records form one chain
 per tenant: each holds its sequence number and the hash of the record before it,
 and its own hash covers all of that, so changing a record, deleting one or swapping
@@ -36,6 +36,9 @@ class Access:
     case_id: str
     fields: tuple[str, ...]  # the parts of the case read or changed
     at: datetime
+    # The caller's own tenant (its token's): an operator granted another tenant's cases
+    # reads them from its own, and a subject is unique only within its tenant.
+    caller_tenant: str = ""
 
 
 class AuditTrail(Protocol):
@@ -73,6 +76,8 @@ def record_hash(record: dict) -> str:
     body = {k: record[k] for k in ("tenant_id", "seq", "prev_hash", "subject", "roles", "method", "case_id",
                                    "fields")}
     body["at"] = _instant(record["at"])
+    if "caller_tenant" in record:  # records from before it was kept hash without it
+        body["caller_tenant"] = record["caller_tenant"]
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -81,7 +86,8 @@ def chain(access: Access, seq: int, prev_hash: str) -> dict:
     at = datetime.fromisoformat(_instant(access.at))
     record = {"_id": f"{access.tenant_id}:{seq:012d}", "tenant_id": access.tenant_id, "seq": seq,
               "prev_hash": prev_hash, "at": at, "subject": access.subject, "roles": list(access.roles),
-              "method": access.method, "case_id": access.case_id, "fields": list(access.fields)}
+              "method": access.method, "case_id": access.case_id, "fields": list(access.fields),
+              "caller_tenant": access.caller_tenant}
     record["hash"] = record_hash(record)
     return record
 

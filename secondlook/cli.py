@@ -186,10 +186,11 @@ def _audit_show(args: argparse.Namespace) -> int:
     if not records:
         print(f"no recorded access to case {args.case_id}")
         return 0
-    rows = [(r["at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["subject"], r["tenant_id"], ", ".join(r["roles"]),
-             r["method"], ", ".join(r["fields"]), f"#{r['seq']}") for r in records]
+    rows = [(r["at"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r["subject"], r.get("caller_tenant", ""),
+             ", ".join(r["roles"]), r["method"], ", ".join(r["fields"]), f"{r['tenant_id']} #{r['seq']}")
+            for r in records]
     print(table(f"accesses to case {args.case_id} (times in UTC)",
-                 ("when", "who", "tenant", "roles", "method", "what", "record"), rows))
+                 ("when", "who", "from tenant", "roles", "method", "what", "record (chain #)"), rows))
     return 0
 
 

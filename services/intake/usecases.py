@@ -64,7 +64,7 @@ def _access(principal: Principal, method: str, case: Case, now: datetime,
     if fields is None:  # the whole case: the parts it holds
         fields = cases.parts_shown(case)
     return Access(tenant_id=case.tenant_id, subject=principal.subject, roles=tuple(sorted(principal.roles)),
-                  method=method, case_id=case.case_id, fields=fields, at=now)
+                  method=method, case_id=case.case_id, fields=fields, at=now, caller_tenant=principal.tenant)
 
 
 class InvalidSubmission(InvalidInput):

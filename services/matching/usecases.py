@@ -446,7 +446,7 @@ async def specialist_contact(directory: MatchingRepository, audit: AuditTrail, c
     parts = tuple(dict.fromkeys(p for channel in channels for p in CONTACT_CHANNELS[channel]))
     await audit.record(Access(tenant_id=DIRECTORY_AUDIT, subject=f"{purpose} via {principal.subject}",
                               roles=tuple(sorted(principal.roles)), method="GetSpecialistContact",
-                              case_id=specialist_id, fields=parts, at=clock.now()))
+                              case_id=specialist_id, fields=parts, at=clock.now(), caller_tenant=principal.tenant))
     return contact_for(found, channels)
 
 

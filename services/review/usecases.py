@@ -310,7 +310,7 @@ def _reviewer_access(principal: Principal, assignment: Assignment, method: str, 
     the case (specialist id first)."""
     return Access(tenant_id=assignment.tenant_id, subject=f"{principal.specialist_id} as {principal.subject}",
                   roles=tuple(sorted(principal.roles)), method=method, case_id=assignment.case_id, fields=fields,
-                  at=now)
+                  at=now, caller_tenant=principal.tenant)
 
 
 # What each command that keeps a reviewer's words writes, as the audit names it.

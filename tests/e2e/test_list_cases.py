@@ -59,6 +59,7 @@ async def test_paging_sees_each_case_once_while_cases_arrive_and_only_its_own_te
         audited = await mongo["secondlook_intake"]["audit"].find(
             {"method": "ListCases", "subject": "ops@example.org"}).to_list()
         assert sorted(r["case_id"] for r in audited) == sorted(theirs)
+        assert {(r["tenant_id"], r["caller_tenant"]) for r in audited} == {("lister-b", "secondlook-ops")}
         got = await ops.GetCase(intake_pb2.GetCaseRequest(case_id=theirs[0]), metadata=operator.metadata)
         assert got.tenant_id == "lister-b"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from secondlook.audit import GENESIS, Access, chain, verify
+from secondlook.audit import GENESIS, Access, chain, record_hash, verify
 
 T0 = datetime(2026, 11, 27, 9, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -29,7 +29,8 @@ def test_a_whole_chain_verifies():
 
 def test_a_changed_field_is_named():
     for field, value in (("subject", "someone-else"), ("case_id", "case-9"), ("fields", ["patient", "consent"]),
-                         ("at", T0), ("roles", ["operations"]), ("method", "ListCases")):
+                         ("at", T0), ("roles", ["operations"]), ("method", "ListCases"),
+                         ("caller_tenant", "another-tenant")):
         records = _chain(10)
         records[6][field] = value
         held, broken = verify(records)
@@ -66,3 +67,22 @@ def test_a_record_rebuilt_with_a_fresh_hash_still_breaks_the_next_link():
                        records[1]["hash"])
     held, broken = verify(records)
     assert (held, broken.seq) == (3, 4) and "does not follow" in broken.reason  # ...but the next link breaks
+
+
+def test_a_callers_own_tenant_is_kept_and_a_chain_from_before_it_still_verifies():
+    records, prev = [], GENESIS
+    for i in range(1, 4):
+        access = Access("t1", "ops@b", ("operator",), "GetCase", "case-1", ("patient",), T0, caller_tenant="t2")
+        records.append(chain(access, i, prev))
+        prev = records[-1]["hash"]
+    assert records[0]["caller_tenant"] == "t2" and verify(records) == (3, None)
+    del records[1]["caller_tenant"]  # taken out to hide who read: the record no longer holds
+    assert verify(records)[1].seq == 2
+    before = _chain(3)  # records written before the caller's tenant was kept
+    for r in before:
+        r.pop("caller_tenant")
+        r["hash"] = record_hash(r)
+    for later, earlier in zip(before[1:], before[:-1]):
+        later["prev_hash"] = earlier["hash"]
+        later["hash"] = record_hash(later)
+    assert verify(before) == (3, None)

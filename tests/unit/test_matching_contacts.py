@@ -132,7 +132,8 @@ async def test_the_notify_service_reads_a_contact_and_the_audit_records_why_not_
     [access] = audit.accesses
     assert access == Access(tenant_id=usecases.DIRECTORY_AUDIT, subject="assignment.offered notice e-1 via "
                             "service:notify", roles=("contact-reader",), method="GetSpecialistContact",
-                            case_id="spec-new", fields=("phone", "language"), at=NOW)
+                            case_id="spec-new", fields=("phone", "language"), at=NOW,
+                            caller_tenant="secondlook-services")
     assert PHONE not in repr(access) and EMAIL not in repr(access)
 
 
