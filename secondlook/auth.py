@@ -57,6 +57,7 @@ class Principal:
         return frozenset({self.tenant}) if "submitter" in self.roles else frozenset()
 
 
+CLOCK_LEEWAY_SECONDS = 30
 MAX_CLAIM_CHARS = 256  # of a claim naming the caller (sub, tenant, a role, ...)
 MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600  # from now: longer-lived tokens are refused
 
@@ -113,6 +114,9 @@ class TokenVerifier:
                 issuer=self._issuer,
                 audience=self._audience,
                 options={"require": ["sub", "exp", "iss", "aud"]},
+                # An identity provider's clock a little ahead must not make a fresh token
+                # "not yet valid" (iat, nbf); expiry is given the same grace.
+                leeway=CLOCK_LEEWAY_SECONDS,
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None

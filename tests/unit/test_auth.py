@@ -41,7 +41,7 @@ def test_two_authorizations_are_refused_whichever_is_valid(settings):
 
 def test_expired_wrong_key_and_wrong_audience_are_refused(settings):
     verifier = TokenVerifier(settings)
-    expired = mint_token(settings, subject="a", tenant="t", roles=["submitter"], ttl_seconds=-10)
+    expired = mint_token(settings, subject="a", tenant="t", roles=["submitter"], ttl_seconds=-60)  # past the leeway
     with pytest.raises(AuthError, match="expired"):
         verifier.verify([f"Bearer {expired}"])
     other = Settings(jwt_secret="another-key-another-key-another-key-0000")
@@ -61,6 +61,21 @@ def test_tenant_and_roles_claims_are_required(settings):
         verifier.verify(["Bearer " + jwt.encode({**base, "roles": ["submitter"]}, key, algorithm="HS256")])
     with pytest.raises(AuthError, match="roles"):
         verifier.verify(["Bearer " + jwt.encode({**base, "tenant": "t", "roles": "submitter"}, key, algorithm="HS256")])
+
+
+def test_a_token_from_a_clock_a_little_ahead_is_valid_and_one_far_ahead_is_not(settings):
+    now = int(time.time())
+    key = settings.jwt_secret.get_secret_value()
+    verifier = TokenVerifier(settings)
+
+    def token(ahead: int) -> str:
+        return "Bearer " + jwt.encode({"sub": f"a{ahead}", "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+                                       "exp": now + 600, "iat": now + ahead, "nbf": now + ahead, "tenant": "t",
+                                       "roles": ["submitter"]}, key, algorithm="HS256")
+
+    assert verifier.verify([token(5)]).subject == "a5"
+    with pytest.raises(AuthError, match="not yet valid"):
+        verifier.verify([token(120)])
 
 
 def test_claims_are_read_in_normal_form_c_one_tenant_however_its_accents_were_composed(settings):
