@@ -136,7 +136,7 @@ def assemble(
         transport = ConsumerLoop(settings, consumer, topics, group=f"secondlook-{kernel.name}",
                                  on_broker_reset=kernel.relay.requeue_all, max_concurrency=max_concurrency, fold_case_records=fold_case_records)
         service.loops.append(transport.run)
-        probes.ready_checks["consumer"] = lambda: transport.joined
+        probes.ready_checks["consumer"] = lambda: transport.in_group
         kernel.relay.owned_shards = lambda: transport.owned(REDRIVE)
         probes.heartbeats["consumer"] = lambda: transport.last_poll
     service.shutdown = [kernel.store.close, kernel.publisher.close, server.stop]

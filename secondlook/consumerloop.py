@@ -165,6 +165,16 @@ class ConsumerLoop:
         kafka = self._kafka
         return kafka is not None and kafka.group_metadata().state is MemberState.STABLE
 
+    @property
+    def in_group(self) -> bool:
+        """Readiness: joined, and its group's coordinator known. kafka-python keeps a
+        member STABLE after marking a coordinator that stopped answering dead, until it
+        rejoins; meanwhile it can neither commit nor hold its partitions. (Not `joined`,
+        which the loop reads for its assignment: a coordinator lost for an instant must
+        not look like partitions lost.)"""
+        kafka = self._kafka
+        return self.joined and getattr(getattr(kafka, "_coordinator", None), "coordinator_id", None) is not None
+
     def _connect(self) -> KafkaConsumer:
         kafka = KafkaConsumer(**consumer_config(self._settings, self._group))
         kafka.subscribe(self._topics, listener=self._rebalances)

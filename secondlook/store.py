@@ -178,6 +178,7 @@ class Store:
         # and journaled; retryable writes survive a primary step-down.
         self.client: AsyncMongoClient = AsyncMongoClient(
             settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
+            socketTimeoutMS=int(settings.mongo_socket_timeout_seconds * 1000),
             maxPoolSize=settings.mongo_max_pool_size,
             w="majority", journal=True, retryWrites=settings.mongo_retry_writes,
             event_listeners=[_CommandCounter(service), *listeners],

@@ -32,7 +32,7 @@ async def test_liveness_fails_when_the_consumer_loop_stops_while_grpc_still_answ
     loop = ConsumerLoop(settings, IdempotentConsumer(store, publisher, {}, group=topic), [topic], group=topic)
     server = GrpcServer(settings, "probe-test", lambda s: [])
     probes = Probes(server, stall_seconds=2.0, interval=0.1)
-    probes.ready_checks["consumer"] = lambda: loop.joined
+    probes.ready_checks["consumer"] = lambda: loop.in_group
     probes.heartbeats["consumer"] = lambda: loop.last_poll
     await server.start()
     consuming = asyncio.create_task(loop.run())
