@@ -82,6 +82,7 @@ _TAG_CHARACTERS = re.compile(r"^[A-Za-z0-9-]{1,35}$")
 
 def jurisdiction_problem(code: str) -> tuple[str | None, str | None]:
     """(the subdivision's one spelling, None), or (None, the rule it breaks)."""
+    code = code.strip()
     if not code:
         return None, "is required (ISO 3166-2 subdivision, e.g. US-CA)"
     subdivision = pycountry.subdivisions.get(code=code)

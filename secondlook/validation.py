@@ -48,7 +48,8 @@ class Checks:
 
     def email(self, path: str, value: str) -> str:
         """The address in its normalised form ("" when none was given): syntax only,
-        by email-validator, no DNS lookup."""
+        by email-validator, no DNS lookup; spaces around it are not part of it."""
+        value = value.strip()
         if not value:
             return ""
         try:

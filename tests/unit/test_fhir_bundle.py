@@ -587,3 +587,12 @@ def test_a_consent_dated_today_where_it_was_given_is_not_in_the_future():
     # a date alone is its first moment anywhere: 00:00 at UTC+14
     assert result.request.consent.granted_at.ToDatetime(tzinfo=timezone.utc) == datetime(2026, 1, 2, 10, 0,
                                                                                          tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("state", ["Québec", "quebec", "QC"])
+def test_a_state_is_read_by_its_code_or_its_name_with_or_without_accents(state):
+    bundle = _bundle()
+    _res(bundle, PT)["address"] = [{"use": "home", "state": state, "country": "CA"}]
+    result = _read(bundle)
+    assert isinstance(result, Translation), getattr(result, "problems", None)
+    assert result.request.jurisdiction == "CA-QC"

@@ -315,3 +315,8 @@ def test_a_procedure_code_is_kept_in_one_spelling(system, code, stored):
     valid, violations = validate(req, TODAY)
     assert violations == [] and (valid.first_opinion.treatment_codes[-1].system,
                                  valid.first_opinion.treatment_codes[-1].code) == stored
+
+
+def test_spaces_around_a_jurisdiction_or_an_e_mail_address_are_not_part_of_it():
+    valid, violations = validate(_request(**{"jurisdiction": " us-ca ", "patient.email": " ada@example.org "}), TODAY)
+    assert violations == [] and valid.jurisdiction == "US-CA" and valid.patient.email == "ada@example.org"

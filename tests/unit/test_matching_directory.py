@@ -52,6 +52,16 @@ def test_a_good_specialist_is_read_and_normalised():
     assert no_kinds.case_kinds == {CaseKind.CASE_KIND_SECOND_OPINION}  # empty reads as second opinions only
 
 
+def test_codes_and_addresses_are_read_in_their_one_spelling():
+    s, violations = _validate(good(
+        specialties=["207rx0202x "], licences=[matching_pb2.Licence(jurisdiction="US-CA ", expires="2099-06-30")],
+        certifications=[matching_pb2.Certification(board="ABIM", specialty=" 207rx0202x", expires="2099-12-31")],
+        email=" ada@example.org "))
+    assert violations == []
+    assert s.specialties == ("207RX0202X",) and s.certifications[0].specialty == "207RX0202X"
+    assert s.licences[0].jurisdiction == "US-CA" and s.email == "ada@example.org"
+
+
 def test_every_violation_is_named_by_its_path_at_once():
     bad = good(specialist_id="no spaces!", npi="1234567890", specialties=["207RX0202X", "999999999X"],
                languages=["en", "xx-!!"], capacity=-1, quality=math.nan, turnaround_days=-2, years_in_practice=99)

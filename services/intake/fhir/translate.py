@@ -70,6 +70,7 @@ an entry nothing reads is refused rather than silently dropped.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -388,8 +389,13 @@ def subdivision_of(country: str, state: str):
     if found is not None and found.country_code == country:
         return found
     matches = [s for s in pycountry.subdivisions.get(country_code=country) or ()
-               if s.name.casefold() == state.casefold()]
+               if _plain(s.name) == _plain(state)]
     return matches[0] if len(matches) == 1 else None
+
+
+def _plain(name: str) -> str:
+    """A place name without case or accents: "Québec" as ISO 3166-2 spells it, Quebec."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch)).casefold()
 
 
 # Where the patient lives, most likely first: a home address, one whose use is not

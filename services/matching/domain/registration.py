@@ -60,6 +60,11 @@ def _finite(c: Checks, path: str, value: float, low: float, high: float) -> floa
     return value
 
 
+def _nucc(code: str) -> str:
+    """A NUCC taxonomy code in its one spelling: upper case, no spaces around (207RC0000X)."""
+    return code.strip().upper()
+
+
 def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
                         ) -> tuple[Specialist | None, list[Violation]]:
     """The entity, or None and every violation. Output-only fields (active,
@@ -78,10 +83,11 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
 
     if not msg.specialties:
         c.add("specialties", "at least one NUCC taxonomy code is required")
-    for i, code in enumerate(lists["specialties"]):
+    specialties = [_nucc(code) for code in lists["specialties"]]
+    for i, code in enumerate(specialties):
         if code not in taxonomy:
             c.add(f"specialties[{i}]", f"{code[:20]!r} is not a NUCC taxonomy code the platform knows")
-    if len(set(msg.specialties)) != len(msg.specialties):
+    if len(set(specialties)) != len(specialties):
         c.add("specialties", "lists a code twice")
 
     focus = []
@@ -105,12 +111,13 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     certifications = []
     for i, cert in enumerate(lists["certifications"]):
         board = c.text(f"certifications[{i}].board", cert.board, MAX_NAME, required="the certifying board, e.g. ABIM")
-        if cert.specialty not in taxonomy:
-            c.add(f"certifications[{i}].specialty", f"{cert.specialty[:20]!r} is not a NUCC taxonomy code the "
+        specialty = _nucc(cert.specialty)
+        if specialty not in taxonomy:
+            c.add(f"certifications[{i}].specialty", f"{specialty[:20]!r} is not a NUCC taxonomy code the "
                                                     "platform knows")
         expires = _date(c, f"certifications[{i}].expires", cert.expires)
         if expires:
-            certifications.append(Certification(board, cert.specialty, expires))
+            certifications.append(Certification(board, specialty, expires))
 
     if not 0 <= msg.years_in_practice <= 80:
         c.add("years_in_practice", "must be from 0 to 80")
@@ -156,7 +163,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     if c.violations:
         return None, c.violations
     return Specialist(
-        specialist_id=msg.specialist_id, npi=msg.npi, display_name=display_name, specialties=tuple(msg.specialties),
+        specialist_id=msg.specialist_id, npi=msg.npi, display_name=display_name, specialties=tuple(specialties),
         focus=tuple(focus), licences=tuple(licences), certifications=tuple(certifications),
         years_in_practice=msg.years_in_practice, languages=frozenset(languages), affiliations=affiliations,
         declared_conflicts=conflicts, capacity=msg.capacity, free_slots=msg.capacity, accepting=msg.accepting,
