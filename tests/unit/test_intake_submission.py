@@ -320,3 +320,13 @@ def test_a_procedure_code_is_kept_in_one_spelling(system, code, stored):
 def test_spaces_around_a_jurisdiction_or_an_e_mail_address_are_not_part_of_it():
     valid, violations = validate(_request(**{"jurisdiction": " us-ca ", "patient.email": " ada@example.org "}), TODAY)
     assert violations == [] and valid.jurisdiction == "US-CA" and valid.patient.email == "ada@example.org"
+
+
+@pytest.mark.parametrize("uri", ["https://records.example.org/my file.pdf", "https://records.example.org/a<b>.pdf",
+                                 "https://records.example.org/x.pdf\t"])
+def test_an_attachment_uri_is_a_uri(uri):
+    req = _request()
+    req.attachments[0].uri = uri
+    assert [f for f, _ in _violations(req)] == ["attachments[0].uri"]
+    req.attachments[0].uri = "https://records.example.org/my%20file.pdf"
+    assert _violations(req) == []

@@ -24,6 +24,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # ISO 8601 calendar dates, extended (1970-01-01) or basic (19700101, as HL7 v2
 # sends them); week and ordinal dates are refused rather than guessed at.
 _CALENDAR_DATE = re.compile(r"^([0-9]{4})-?([0-9]{2})-?([0-9]{2})$")
+_NOT_IN_URIS = re.compile(r'[\s<>"{}|\\^`]')  # RFC 3986: never in a URI unencoded
 IDENTIFIER_SYSTEM = re.compile(r"^(urn:oid:[0-2](\.[0-9]+)+|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]+)$")
 _IDENTIFIER_TYPE = re.compile(r"^[A-Z0-9]{1,5}$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -266,6 +267,9 @@ def _attachment_list(c: Checks, attachments) -> tuple[Attachment, ...]:
             c.add(f"{path}.uri", f"must be an https URI of at most {MAX_URI_CHARS} characters")
         elif parts.username is not None or parts.password is not None:
             c.add(f"{path}.uri", "must not carry credentials")
+        elif _NOT_IN_URIS.search(a.uri):  # a reviewer's client would fetch another address, or none
+            c.add(f"{path}.uri", "must be a URI: a space, or any of < > \" { } | \\ ^ `, is percent-encoded "
+                                 "(%20 for a space)")
         media_type = a.media_type.split(";", 1)[0].strip().lower()
         if media_type not in MEDIA_TYPES:
             c.add(f"{path}.media_type", f"must be one of {', '.join(sorted(MEDIA_TYPES))}")
