@@ -15,7 +15,8 @@ Every refusal is an OperationOutcome, never a 5xx for what a client sent:
 (forbidden), 404 no such case or another tenant's (not-found), 409 the request's
 identifier was used for a different submission in this tenant (duplicate),
 413 body over `MAX_BODY` (too-costly: records go by reference, the bundle stays
-small), 415 not JSON (not-supported), 400 not a valid R4 Bundle (structure),
+small), 415 not JSON or not R4 (not-supported), 406 a client that accepts no FHIR JSON R4
+(not-supported, before anything is done), 400 not a valid R4 Bundle (structure),
 422 a valid Bundle that breaks the platform's rules (nothing is stored).
 """
 
@@ -116,6 +117,55 @@ async def _measured(request: web.Request, handler):
     finally:
         metrics.HTTP_REQUESTS.labels("intake", route, str(code)).inc()
         metrics.HTTP_LATENCY_SECONDS.labels("intake", route).observe(time.perf_counter() - started)
+
+
+_FORMATS = frozenset({"json", *_JSON_TYPES})
+_RANGES_ANSWERED = frozenset({*_JSON_TYPES, "*/*", "application/*"})
+
+
+def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
+    """An Accept header's ranges, (type, parameters), those of q=0 left out."""
+    out = []
+    for part in header.split(","):
+        kind, *params = [p.strip() for p in part.split(";")]
+        found = {k.strip().lower(): v.strip().strip('"') for k, _, v in (p.partition("=") for p in params)}
+        if kind and found.get("q", "1") not in ("0", "0.0", "0.00", "0.000"):
+            out.append((kind.lower(), found))
+    return out
+
+
+def _r4(params: dict[str, str]) -> bool:
+    return params.get("fhirversion", "4.0").startswith("4.0")
+
+
+@web.middleware
+async def _negotiated(request: web.Request, handler):
+    """FHIR JSON R4 in and out, said before anything is done: a client that accepts only
+    XML (`Accept`, `_format`) or another FHIR version is answered 406, a body of another
+    version 415. `Prefer: return=minimal` answers a creation with its headers only,
+    `return=OperationOutcome` with an outcome instead of the resource."""
+    fmt = request.query.get("_format")
+    if fmt is not None and fmt.lower() not in _FORMATS:
+        raise _Refused(406, "not-supported", "this server answers FHIR JSON only: _format=json")
+    accept = request.headers.get("Accept", "").strip()
+    if fmt is None and accept and not any(kind in _RANGES_ANSWERED and _r4(params)
+                                          for kind, params in _media_ranges(accept)):
+        raise _Refused(406, "not-supported", f"this server answers {FHIR_JSON} (FHIR R4, fhirVersion=4.0) only; "
+                                             "the Accept header allows none of it")
+    sent = _media_ranges(request.headers.get("Content-Type", ""))
+    if request.body_exists and sent and not _r4(sent[0][1]):
+        raise _Refused(415, "not-supported", "this endpoint takes FHIR R4 (fhirVersion=4.0)")
+    response = await handler(request)
+    prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
+    if request.method == "POST" and response.status < 300 and "return=minimal" in prefer:
+        return web.Response(status=response.status, headers={k: v for k, v in response.headers.items()
+                                                             if k in ("Location", "ETag")})
+    if request.method == "POST" and response.status < 300 and "return=operationoutcome" in prefer:
+        outcome = operation_outcome([Problem("", "created" if response.status == 201 else "done", "informational")])
+        outcome["issue"][0]["severity"] = "information"
+        return _fhir(response.status, outcome, {k: v for k, v in response.headers.items()
+                                                if k in ("Location", "ETag")})
+    return response
 
 
 async def _body(request: web.Request) -> bytes:
@@ -269,7 +319,7 @@ async def _unnamed(request: web.Request, response: web.StreamResponse) -> None:
 def make_fhir_app(transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
                   verifier: TokenVerifier, stuck_after: float, *, max_body: int = MAX_BODY) -> web.Application:
     api = FhirApi(transact, reader, audit, clock, verifier, stuck_after)
-    app = web.Application(client_max_size=max_body, middlewares=[_measured, _outcomes])
+    app = web.Application(client_max_size=max_body, middlewares=[_measured, _outcomes, _negotiated])
     app[MAX_BODY_KEY] = max_body
     app.on_response_prepare.append(_unnamed)
     app.add_routes([

@@ -111,6 +111,37 @@ async def test_the_wrong_content_type_is_415_and_an_oversized_body_413(fhir):
     assert "Server" not in response.headers  # no versions given away
 
 
+@pytest.mark.parametrize("extra, path, status", [
+    ({"Accept": "application/fhir+xml"}, "/fhir/Bundle", 406),
+    ({"Accept": "application/fhir+json; fhirVersion=5.0"}, "/fhir/Bundle", 406),
+    ({}, "/fhir/Bundle?_format=xml", 406),
+    ({"Content-Type": "application/fhir+json; fhirVersion=5.0"}, "/fhir/Bundle", 415),
+])
+async def test_what_this_server_cannot_answer_is_refused_before_anything_is_done(fhir, extra, path, status):
+    response, body = await _post(fhir, BUNDLE, headers={**fhir.auth(), **extra}, path=path)
+    assert response.status == status and _issue(body)[0] == "not-supported"
+    assert fhir.transact.state.cases == {}
+
+
+@pytest.mark.parametrize("extra, path", [
+    ({"Accept": "application/fhir+xml;q=0.9, application/fhir+json"}, "/fhir/Bundle"),
+    ({"Accept": "*/*", "Content-Type": "application/fhir+json; fhirVersion=4.0"}, "/fhir/Bundle?_format=json"),
+])
+async def test_json_r4_among_what_a_client_accepts_is_answered(fhir, extra, path):
+    response, body = await _post(fhir, BUNDLE, headers={**fhir.auth(), **extra}, path=path)
+    assert response.status == 201, body
+
+
+async def test_prefer_return_minimal_or_an_outcome(fhir):
+    response = await fhir.client.post("/fhir/Bundle", data=json.dumps(BUNDLE).encode(),
+                                      headers={**fhir.auth(), "Prefer": "return=minimal"})
+    assert response.status == 201 and await response.read() == b"" and "/fhir/ServiceRequest/" in response.headers[
+        "Location"]
+    response, body = await _post(fhir, BUNDLE, headers={**fhir.auth(), "Prefer": "return=OperationOutcome"})
+    assert response.status == 200 and body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["severity"] == "information" and "Location" in response.headers
+
+
 async def _raw_post(fhir, head: bytes, body: bytes = b"") -> bytes:
     """Headers and a part of a body as a slow or lying client sends them: the status line answered."""
     reader, writer = await asyncio.open_connection(fhir.client.server.host, fhir.client.server.port)
