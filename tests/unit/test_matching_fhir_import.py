@@ -223,3 +223,24 @@ def test_contact_details_come_from_telecom_and_the_notice_language_from_its_exte
     del practitioner["telecom"], role["telecom"], practitioner["extension"]
     [(_, msg)], _ = read_fhir(json.dumps(bundle))
     assert (msg.email, msg.phone, msg.notice_language) == ("", "", "")  # all optional
+
+
+def test_plan_net_as_its_first_examples_and_time_unlimited_certificates_have_it():
+    bundle = _plan_net_bundle()
+    qualifications = bundle["entry"][0]["resource"]["qualification"]
+    qualifications[0]["extension"][0]["url"] = (  # VHDir's URL, as Practitioner-practitioner1 carries it
+        "http://hl7.org/fhir/uv/vhdir/StructureDefinition/practitioner-qualification")
+    del qualifications[1]["period"]  # a board certificate issued without an end
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    entity, violations = validate_specialist(msg, reference.taxonomy())
+    assert problems == [] and violations == []
+    assert [licence.jurisdiction for licence in entity.licences] == ["US-IL"]
+    assert [(c.specialty, c.expires) for c in entity.certifications] == [("207RX0202X", date(9999, 12, 31))]
+
+
+def test_a_licence_that_does_not_say_when_it_ends_is_named_at_its_qualification():
+    bundle = _plan_net_bundle()
+    del bundle["entry"][0]["resource"]["qualification"][0]["period"]
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    assert [path for path, _ in problems] == ["Bundle.entry[0].resource.qualification[0].period.end"]
+    assert not msg.licences

@@ -12,11 +12,13 @@ secondlook/fhir/references.py):
     display_name      Practitioner.name[0]: its text, else prefix, given and family
     languages         Practitioner.communication[].coding[].code (urn:ietf:bcp:47, or any system)
     certifications    Practitioner.qualification[] coded in the NUCC taxonomy: the board is
-                      issuer.display (else code.text), expiring at period.end (Plan-Net's
+                      issuer.display (else code.text), expiring at period.end, or never
+                      (OPEN_ENDED: a time-unlimited certificate) when it has none (Plan-Net's
                       examples give those its practitioner-qualification extension too)
     licences          the other qualifications with Plan-Net's practitioner-qualification
-                      extension: one licence per `whereValid` (a USPS state code, or an ISO
-                      3166-2 code), expiring at period.end
+                      extension (or VHDir's, under which it began): one licence per
+                      `whereValid` (a USPS state code, or an ISO 3166-2 code), expiring at
+                      period.end, which a licence must have
                       (a qualification whose extension's status is not active is skipped)
     specialties       its roles' specialty[] NUCC codings, in order, once each
     affiliations      its roles' organization, resolved to an Organization of the bundle
@@ -58,6 +60,10 @@ NUCC_SYSTEMS = frozenset({NUCC_SYSTEM, NUCC_SYSTEM + "/", "urn:oid:2.16.840.1.11
 USPS_SYSTEMS = frozenset({"https://www.usps.com/", "https://www.usps.com", "http://www.usps.com/"})
 BCP47 = "urn:ietf:bcp:47"
 QUALIFICATION_EXT = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/practitioner-qualification"
+# The same extension under the Validated Healthcare Directory URL that Plan-Net's own
+# first examples (Practitioner-practitioner1) still carry.
+QUALIFICATION_EXTS = frozenset({QUALIFICATION_EXT,
+                                "http://hl7.org/fhir/uv/vhdir/StructureDefinition/practitioner-qualification"})
 # Directory resources a Plan-Net search also returns (_include): not read, not refused.
 IGNORED = frozenset({"Location", "Endpoint", "HealthcareService", "OrganizationAffiliation", "InsurancePlan",
                      "OperationOutcome"})
@@ -215,16 +221,21 @@ class _Reader:
                          "qualification it modifies cannot be read safely")
                 continue
             expires = _expires(q)
-            qualifying = [ext for ext in q.get("extension") or [] if ext.get("url") == QUALIFICATION_EXT]
+            qualifying = [ext for ext in q.get("extension") or [] if ext.get("url") in QUALIFICATION_EXTS]
             if any(_status(ext) != "active" for ext in qualifying):
                 continue  # no longer held
             specialties = [c.get("code") or "" for c in _codings(q.get("code")) if c.get("system") in NUCC_SYSTEMS]
             if specialties:  # a board certification (Plan-Net gives those a whereValid too)
                 board = (q.get("issuer") or {}).get("display") or (q.get("code") or {}).get("text") or ""
                 for specialty in specialties:
-                    certification = matching_pb2.Certification(board=board, specialty=specialty, expires=expires)
+                    # No end: a time-unlimited certificate (boards issued those for decades).
+                    certification = matching_pb2.Certification(board=board, specialty=specialty,
+                                                                expires=expires or OPEN_ENDED)
                     if certification not in msg.certifications:
                         msg.certifications.append(certification)
+            elif qualifying and not expires:  # a licence always ends: one that does not say when is not read
+                self.bad(f"{entry.path}.qualification[{i}].period.end", "is required for a licence: when it "
+                         "ends (a specialist is offered cases only where licensed, until then)")
             elif qualifying:  # a licence to practise: one where it is valid
                 places = [_jurisdiction(c) for ext in qualifying for sub in ext.get("extension") or []
                           if sub.get("url") == "whereValid" for c in _codings(sub.get("valueCodeableConcept"))]
