@@ -62,7 +62,7 @@ RULES = [
     ({"kind": case_pb2.CASE_KIND_PRIOR_AUTH}, "kind", "prior-authorization endpoint"),
     ({"kind": 7}, "kind", "CASE_KIND_SECOND_OPINION"),
     ({"patient": DELETE}, "patient", "required"),
-    ({"patient.given_name": " "}, "patient.given_name", "required"),
+    ({"patient.given_name": " ", "patient.family_name": ""}, "patient.family_name", "required"),
     ({"patient.family_name": "x" * 201}, "patient.family_name", "200"),
     ({"patient.birth_date": ""}, "patient.birth_date", "required"),
     ({"patient.birth_date": "12/04/1968"}, "patient.birth_date", "ISO 8601"),
@@ -330,3 +330,9 @@ def test_an_attachment_uri_is_a_uri(uri):
     assert [f for f, _ in _violations(req)] == ["attachments[0].uri"]
     req.attachments[0].uri = "https://records.example.org/my%20file.pdf"
     assert _violations(req) == []
+
+
+@pytest.mark.parametrize("given, family", [("", "Sukarno"), ("Sukarno", "")])
+def test_a_patient_with_one_name_only_is_accepted_as_either_part(given, family):
+    valid, violations = validate(_request(**{"patient.given_name": given, "patient.family_name": family}), TODAY)
+    assert violations == [] and (valid.patient.given_name, valid.patient.family_name) == (given, family)

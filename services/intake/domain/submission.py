@@ -150,8 +150,11 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date, *, region: str | No
         c.add("patient", "is required")
         return Patient("", "", "")
     p = req.patient
-    given = c.text("patient.given_name", p.given_name, MAX_NAME_CHARS, required="the patient's given name")
-    family = c.text("patient.family_name", p.family_name, MAX_NAME_CHARS, required="the patient's family name")
+    # A person may have one name only (Indonesian and other naming traditions): either
+    # part will do, both absent is no name.
+    given = c.text("patient.given_name", p.given_name, MAX_NAME_CHARS)
+    family = c.text("patient.family_name", p.family_name, MAX_NAME_CHARS,
+                    required=None if given else "the patient's name: a family name, a given name, or both")
     others = tuple(c.text(f"patient.other_given_names[{i}]", n, MAX_NAME_CHARS, required="or leave the entry out")
                    for i, n in enumerate(c.most("patient.other_given_names", p.other_given_names,
                                                 MAX_OTHER_GIVEN_NAMES)))
