@@ -346,7 +346,7 @@ class Attachment(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., media_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
 
 class SubmitCaseRequest(_message.Message):
-    __slots__ = ("client_request_id", "patient", "diagnosis_code", "proposed_treatment", "urgency", "jurisdiction", "language", "consent", "kind", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested")
+    __slots__ = ("client_request_id", "patient", "diagnosis_code", "proposed_treatment", "urgency", "jurisdiction", "language", "consent", "kind", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "panel_requested", "blind_review_requested", "client_request_system")
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PATIENT_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSIS_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -363,6 +363,7 @@ class SubmitCaseRequest(_message.Message):
     ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
     PANEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     BLIND_REVIEW_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_REQUEST_SYSTEM_FIELD_NUMBER: _ClassVar[int]
     client_request_id: str
     patient: Patient
     diagnosis_code: str
@@ -379,7 +380,8 @@ class SubmitCaseRequest(_message.Message):
     attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
     panel_requested: bool
     blind_review_requested: bool
-    def __init__(self, client_request_id: _Optional[str] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_code: _Optional[str] = ..., proposed_treatment: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ...) -> None: ...
+    client_request_system: str
+    def __init__(self, client_request_id: _Optional[str] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_code: _Optional[str] = ..., proposed_treatment: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., client_request_system: _Optional[str] = ...) -> None: ...
 
 class SubmitCaseResponse(_message.Message):
     __slots__ = ("case_id", "status", "created")
@@ -398,7 +400,7 @@ class GetCaseRequest(_message.Message):
     def __init__(self, case_id: _Optional[str] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id", "kind", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "consent", "panel_requested", "blind_review_requested", "withdrawal_reason", "withdrawal_note", "withdrawn_at", "info_requests", "prior_auth", "prior_auth_decision")
+    __slots__ = ("case_id", "tenant_id", "client_request_id", "status", "diagnosis_code", "urgency", "jurisdiction", "language", "submitted_at", "updated_at", "timeline", "specialist_id", "kind", "patient", "diagnosis_text", "secondary_diagnoses", "first_opinion", "clinical_question", "attachments", "consent", "panel_requested", "blind_review_requested", "withdrawal_reason", "withdrawal_note", "withdrawn_at", "info_requests", "prior_auth", "prior_auth_decision", "client_request_system")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -427,6 +429,7 @@ class Case(_message.Message):
     INFO_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     PRIOR_AUTH_FIELD_NUMBER: _ClassVar[int]
     PRIOR_AUTH_DECISION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_REQUEST_SYSTEM_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     tenant_id: str
     client_request_id: str
@@ -455,7 +458,8 @@ class Case(_message.Message):
     info_requests: _containers.RepeatedCompositeFieldContainer[InfoRequest]
     prior_auth: PriorAuthRequest
     prior_auth_decision: PriorAuthDecision
-    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., withdrawal_reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ..., withdrawal_note: _Optional[str] = ..., withdrawn_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., prior_auth: _Optional[_Union[PriorAuthRequest, _Mapping]] = ..., prior_auth_decision: _Optional[_Union[PriorAuthDecision, _Mapping]] = ...) -> None: ...
+    client_request_system: str
+    def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., withdrawal_reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ..., withdrawal_note: _Optional[str] = ..., withdrawn_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., prior_auth: _Optional[_Union[PriorAuthRequest, _Mapping]] = ..., prior_auth_decision: _Optional[_Union[PriorAuthDecision, _Mapping]] = ..., client_request_system: _Optional[str] = ...) -> None: ...
 
 class GetClaimResponseRequest(_message.Message):
     __slots__ = ("case_id", "purpose", "decision_id")

@@ -256,7 +256,7 @@ class FhirApi:
             try:
                 case, created = await usecases.submit_prior_auth(
                     self._transact, self._reader, self._audit, self._clock, read.request, principal=principal,
-                    traceparent=traceparent, stuck_after=self._stuck_after)
+                    traceparent=traceparent, stuck_after=self._stuck_after, submission_system=read.submission_system)
             except usecases.InvalidSubmission as exc:
                 # An identifier's value is the element itself; elsewhere (a name with family
                 # and given parts) the rule names the part it is about.

@@ -28,6 +28,7 @@ def case_message(case: Case) -> intake_pb2.Case:
     """The case, with its content when it was read with it."""
     msg = intake_pb2.Case(
         case_id=case.case_id, tenant_id=case.tenant_id, client_request_id=case.client_request_id,
+        client_request_system=case.client_request_system,
         status=case.status, kind=case.kind, diagnosis_code=case.diagnosis_code, urgency=case.urgency,
         jurisdiction=case.jurisdiction, language=case.language, specialist_id=case.specialist_id,
         panel_requested=case.panel_requested, blind_review_requested=case.blind_review_requested,

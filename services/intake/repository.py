@@ -11,7 +11,7 @@ from typing import Protocol
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork
@@ -46,11 +46,20 @@ MAX_SAME_REQUESTS = 20  # prior authorizations read for one trace number and mem
 
 
 class DuplicateRequest(Exception):
-    """A case with this client_request_id exists in the tenant (a concurrent submit won)."""
+    """A case with this client_request_id (of its system) exists in the tenant (a concurrent submit won)."""
+
+
+def _key(tenant_id: str, client_request_id: str, client_request_system: str) -> dict:
+    """The filter of a case's idempotency key. A key without a system is stored without
+    the field (as every case from before it existed), which the index and the filter
+    both read as null."""
+    return {"tenant_id": tenant_id, "client_request_id": client_request_id,
+            "client_request_system": client_request_system or None}
 
 
 class CaseRepository(Protocol):
-    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
+    async def by_request_id(self, tenant_id: str, client_request_id: str, client_request_system: str = ""
+                            ) -> Case | None: ...
     async def add(self, case: Case, sealed: object = None) -> None: ...
     async def get(self, case_id: str) -> Case | None: ...
     async def get_many(self, case_ids: list[str]) -> dict[str, Case]: ...
@@ -72,18 +81,27 @@ class CaseReader(Protocol):
     async def get_any(self, case_id: str) -> Case | None: ...
     async def status_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None: ...
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]: ...
-    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None: ...
-    async def same_request(self, case: Case, fingerprint: str) -> bool:
-        """Whether `case` was made by a request of this content (`fingerprint`, as
-        validation made it): a repeat of its key."""
+    async def by_request_id(self, tenant_id: str, client_request_id: str, client_request_system: str = ""
+                            ) -> Case | None: ...
+    async def request_digest(self, fingerprint: str) -> str:
+        """What a case keeps of its request's content (`fingerprint`, as validation made
+        it) to know a repeat of its key: casedoc.request_digest."""
     async def due_for_redrive(self, now: datetime, limit: int) -> list[Case]: ...
     async def prior_auth_requests(self, tenant_id: str, identifier: str, member_id: str) -> list[Case]: ...
 
 
 async def ensure_indexes(db: AsyncDatabase) -> None:
+    # A request's key is its id within the system that assigned it: two order placers'
+    # equal numbers are two requests. (The index before it, on the id alone, is dropped
+    # once this one is there: it would refuse the second.)
     await db[CASES].create_index(
-        [("tenant_id", ASCENDING), ("client_request_id", ASCENDING)], unique=True, name="idempotency_key"
-    )
+        [("tenant_id", ASCENDING), ("client_request_id", ASCENDING), ("client_request_system", ASCENDING)],
+        unique=True, name="idempotency_key_by_system")
+    if "idempotency_key" in await db[CASES].index_information():
+        try:
+            await db[CASES].drop_index("idempotency_key")
+        except OperationFailure:  # another replica starting dropped it first
+            pass
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
     # ListCases: a tenant's cases, newest first.
     await db[CASES].create_index([("tenant_id", ASCENDING), ("submitted_at", DESCENDING)], name="listing")
@@ -104,8 +122,9 @@ class MongoCaseRepository:
         self._insert_later = insert_later
         self._session = session
 
-    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
-        doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
+    async def by_request_id(self, tenant_id: str, client_request_id: str, client_request_system: str = ""
+                            ) -> Case | None:
+        doc = await self._db[CASES].find_one(_key(tenant_id, client_request_id, client_request_system),
                                              BOOKKEEPING, session=self._session)
         return await from_doc(doc, self._cipher) if doc else None
 
@@ -274,9 +293,8 @@ class MongoCaseReader:
     async def seal(self, case: Case) -> SealedCase:
         return await seal_case(case, self._cipher)
 
-    async def same_request(self, case: Case, fingerprint: str) -> bool:
-        kept = case.request_sha256  # keyed (casedoc.request_digest), or plain on a case from before
-        return kept in (await request_digest(fingerprint, self._cipher), fingerprint)
+    async def request_digest(self, fingerprint: str) -> str:
+        return await request_digest(fingerprint, self._cipher)
 
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         """The whole case, its content opened, if it belongs to one of the tenants."""
@@ -293,9 +311,9 @@ class MongoCaseReader:
         doc = await self._db[CASES].find_one(_of_tenants(case_id, tenant_ids), BOOKKEEPING)
         return await from_doc(doc, self._cipher) if doc else None
 
-    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
-        doc = await self._db[CASES].find_one({"tenant_id": tenant_id, "client_request_id": client_request_id},
-                                             BOOKKEEPING)
+    async def by_request_id(self, tenant_id: str, client_request_id: str, client_request_system: str = ""
+                            ) -> Case | None:
+        doc = await self._db[CASES].find_one(_key(tenant_id, client_request_id, client_request_system), BOOKKEEPING)
         return await from_doc(doc, self._cipher) if doc else None
 
     async def list_cases(self, query: CaseQuery, limit: int) -> list[Case]:

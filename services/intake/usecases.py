@@ -96,11 +96,11 @@ async def submit_case(transact: Transact, reader: CaseReader, audit: AuditTrail,
 
 async def submit_prior_auth(transact: Transact, reader: CaseReader, audit: AuditTrail, clock: Clock,
                             request: PriorAuthRequest, *, principal: Principal, traceparent: str,
-                            stuck_after: float) -> tuple[Case, bool]:
+                            stuck_after: float, submission_system: str = "") -> tuple[Case, bool]:
     """SubmitCase for a prior-authorization request (Claim/$submit): a PRIOR_AUTH case,
-    idempotent on the submitter's transaction id within the tenant."""
+    idempotent on the submitter's transaction id (of its `submission_system`) within the tenant."""
     now = clock.now()
-    valid, violations = validate_prior_auth(request, now)
+    valid, violations = validate_prior_auth(request, now, submission_system)
     if valid is None:
         raise InvalidSubmission(violations)
     case, created = await _submit(transact, reader, audit, valid, now, principal=principal, traceparent=traceparent,
@@ -126,8 +126,9 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
     case_id = str(uuid.uuid4())
     recorded: list[asyncio.Future] = []
 
+    digest = await reader.request_digest(valid.fingerprint)
     new, event = cases.new_case(valid, case_id=case_id, tenant_id=tenant_id, submitted_by=submitted_by,
-                                traceparent=traceparent, now=now, stuck_after=stuck_after)
+                                traceparent=traceparent, now=now, stuck_after=stuck_after, request_digest=digest)
     # Sealed before the transaction: the commit this case shares with others
     # (group commit) then waits on nobody's encryption.
     sealed = await reader.seal(new)
@@ -143,8 +144,10 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
     try:
         case, created = await transact(body)
     except DuplicateRequest:  # this key made a case before (or a concurrent submit just did)
-        case, created = await reader.by_request_id(tenant_id, valid.client_request_id), False
-    if not created and not await reader.same_request(case, valid.fingerprint):
+        case, created = await reader.by_request_id(tenant_id, valid.client_request_id,
+                                                   valid.client_request_system), False
+    # A case from before the digest was keyed keeps the plain fingerprint.
+    if not created and case.request_sha256 not in (digest, valid.fingerprint):
         raise KeyReused(valid.client_request_id)
     if created:
         await (asyncio.shield(recorded[0]) if recorded else audit.record(_access(principal, method, case, now)))

@@ -28,12 +28,14 @@ class InMemoryCases:
     def __init__(self, state: IntakeState):
         self._state = state
 
-    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
+    async def by_request_id(self, tenant_id: str, client_request_id: str, client_request_system: str = ""
+                            ) -> Case | None:
         return _bookkeeping(next((c for c in self._state.cases.values()
-                                  if c.tenant_id == tenant_id and c.client_request_id == client_request_id), None))
+                                  if (c.tenant_id, c.client_request_id, c.client_request_system)
+                                  == (tenant_id, client_request_id, client_request_system)), None))
 
     async def add(self, case: Case, sealed: object = None) -> None:
-        if await self.by_request_id(case.tenant_id, case.client_request_id) is not None:
+        if await self.by_request_id(case.tenant_id, case.client_request_id, case.client_request_system) is not None:
             raise DuplicateRequest(case.client_request_id)
         self._state.cases[case.case_id] = case
 
@@ -122,8 +124,8 @@ class InMemoryCaseReader:
     async def seal(self, case: Case) -> None:
         return None  # nothing to seal in memory
 
-    async def same_request(self, case: Case, fingerprint: str) -> bool:
-        return case.request_sha256 == fingerprint  # kept as it is in memory
+    async def request_digest(self, fingerprint: str) -> str:
+        return f"keyed:{fingerprint}"  # as the real one, never the fingerprint itself
 
     async def get_for_tenant(self, case_id: str, *tenant_ids: str) -> Case | None:
         case = self._transact.state.cases.get(case_id)
@@ -149,8 +151,10 @@ class InMemoryCaseReader:
                        key=lambda c: (c.submitted_at, c.case_id), reverse=True)[:limit]
         return found if query.full else [_bookkeeping(c) for c in found]
 
-    async def by_request_id(self, tenant_id: str, client_request_id: str) -> Case | None:
-        return await InMemoryCases(self._transact.state).by_request_id(tenant_id, client_request_id)
+    async def by_request_id(self, tenant_id: str, client_request_id: str, client_request_system: str = ""
+                            ) -> Case | None:
+        return await InMemoryCases(self._transact.state).by_request_id(tenant_id, client_request_id,
+                                                                       client_request_system)
 
     async def prior_auth_requests(self, tenant_id: str, identifier: str, member_id: str) -> list[Case]:
         found = [c for c in self._transact.state.cases.values() if c.tenant_id == tenant_id and c.content

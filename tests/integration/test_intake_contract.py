@@ -82,6 +82,27 @@ async def test_a_key_is_unique_within_its_tenant(ports):
     await transact(lambda uow: uow.cases.add(_new(tenant="t2", case_id="c3")[0]))
 
 
+async def test_a_key_is_its_id_within_the_system_that_assigned_it(ports):
+    """Two order placers' equal numbers are two requests; one placer's number twice is one.
+    A key without a system is stored without the field, as every case from before."""
+    transact, reader, _ = ports
+
+    def placed(system: str, case_id: str):
+        case = _new(key="ORD-7", case_id=case_id)[0]
+        return dataclasses.replace(case, client_request_system=system)
+
+    await transact(lambda uow: uow.cases.add(placed("urn:oid:1.2.3", "c1")))
+    await transact(lambda uow: uow.cases.add(placed("https://other.example.org/orders", "c2")))
+    await transact(lambda uow: uow.cases.add(placed("", "c3")))
+    for system, case_id in (("urn:oid:1.2.3", "c4"), ("", "c5")):
+        with pytest.raises(DuplicateRequest):
+            await transact(lambda uow, system=system, case_id=case_id: uow.cases.add(placed(system, case_id)))
+    found = {system: (await reader.by_request_id("t1", "ORD-7", system)).case_id
+             for system in ("urn:oid:1.2.3", "https://other.example.org/orders", "")}
+    assert found == {"urn:oid:1.2.3": "c1", "https://other.example.org/orders": "c2", "": "c3"}
+    assert (await reader.get_for_tenant("c1", "t1")).client_request_system == "urn:oid:1.2.3"
+
+
 async def test_a_projection_appends_to_the_timeline_and_moves_the_status(ports):
     transact, reader, repository_alone = ports
     case, submitted = _new()

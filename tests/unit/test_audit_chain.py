@@ -82,7 +82,7 @@ def test_a_callers_own_tenant_is_kept_and_a_chain_from_before_it_still_verifies(
     for r in before:
         r.pop("caller_tenant")
         r["hash"] = record_hash(r)
-    for later, earlier in zip(before[1:], before[:-1]):
+    for later, earlier in zip(before[1:], before[:-1], strict=True):
         later["prev_hash"] = earlier["hash"]
         later["hash"] = record_hash(later)
     assert verify(before) == (3, None)

@@ -64,6 +64,20 @@ async def test_a_bundle_becomes_a_case_and_a_repeat_returns_it(fhir):
     assert [a.method for a in fhir.audit.accesses] == ["SubmitCase"]
 
 
+async def test_the_same_number_from_another_placer_is_another_request_and_reads_back_with_its_system(fhir):
+    first, _ = await _post(fhir, BUNDLE)
+    other = copy.deepcopy(BUNDLE)
+    other["entry"][0]["resource"]["identifier"][0]["system"] = "https://other-department.example.org/orders"
+    other["entry"][0]["resource"]["note"][0]["text"] = "Another patient's question"
+    response, body = await _post(fhir, other)
+    assert (first.status, response.status) == (201, 201) and len(fhir.transact.state.cases) == 2
+    location = response.headers["Location"].split("/fhir/", 1)[1].split("/_history")[0]
+    read = await fhir.client.get(f"/fhir/{location}", headers=fhir.auth())
+    [identifier] = (await read.json(content_type=None))["identifier"]
+    assert (identifier["system"], identifier["value"]) == ("https://other-department.example.org/orders",
+                                                           "fhir-breast-onc-001")
+
+
 async def test_the_same_identifier_for_a_different_request_is_a_409(fhir):
     await _post(fhir, BUNDLE)
     changed = copy.deepcopy(BUNDLE)

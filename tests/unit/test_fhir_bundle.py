@@ -319,6 +319,7 @@ def test_every_case_status_reads_as_a_service_request_status(status, fhir):
 
     class Case:
         case_id, client_request_id, urgency = "c-1", "k-1", case_pb2.URGENCY_STANDARD
+        client_request_system = ""
         submitted_at = updated_at = NOW
         timeline = ()
 

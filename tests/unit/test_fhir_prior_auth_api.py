@@ -102,6 +102,14 @@ async def test_a_resubmission_returns_the_same_case_and_a_changed_one_is_a_409(f
     assert refused.status == 409 and _expressions(outcome) == ["Bundle.identifier.value"]
     assert len(fhir.transact.state.cases) == 1 and len(fhir.transact.committed) == 1
 
+    # The same transaction id from another clearinghouse (its own identifier system) is another request.
+    changed["identifier"]["system"] = "urn:oid:2.16.840.1.113883.3.9999.1"
+    other, answer = await _post(fhir, changed)
+    assert other.status == 200 and answer["entry"][0]["resource"]["preAuthRef"] != body["entry"][0]["resource"][
+        "preAuthRef"]
+    assert answer["identifier"] == changed["identifier"]  # answered under the identifier as sent, system and all
+    assert len(fhir.transact.state.cases) == 2
+
 
 @pytest.mark.parametrize("name, element", [
     ("nonconformant_pas_bundle_v110.json", "Bundle.entry[0].resource"),  # it starts with no Claim

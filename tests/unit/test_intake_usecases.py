@@ -104,6 +104,31 @@ async def test_the_same_key_returns_the_same_case_and_a_different_body_is_refuse
     other_tenant, created = await _submit(transact, clock, tenant="t2")  # keys are per tenant
     assert created and other_tenant.case_id != first.case_id
     assert len(transact.state.cases) == 2 and len(transact.committed) == 2
+    assert first.request_sha256.startswith("keyed:")  # what the case keeps is the adapter's keyed digest
+
+
+async def test_a_case_from_before_the_digest_was_keyed_is_still_known_by_its_content():
+    transact, clock = intake_transact(), FakeClock()
+    first, _ = await _submit(transact, clock)
+    plain = first.request_sha256.removeprefix("keyed:")  # as a case from before kept it
+    transact.state.cases[first.case_id] = dataclasses.replace(transact.state.cases[first.case_id],
+                                                              request_sha256=plain)
+    again, created = await _submit(transact, clock)
+    assert (again.case_id, created) == (first.case_id, False)
+    with pytest.raises(usecases.KeyReused):
+        await _submit(transact, clock, _request(clinical_question="something else"))
+
+
+async def test_a_key_is_its_id_within_the_system_that_assigned_it():
+    transact, clock = intake_transact(), FakeClock()
+    first, _ = await _submit(transact, clock, _request(client_request_system="urn:oid:1.2.3"))
+    other, created = await _submit(transact, clock, _request(client_request_system="https://other.example.org/o",
+                                                             clinical_question="another patient's question"))
+    assert created and other.case_id != first.case_id
+    again, created = await _submit(transact, clock, _request(client_request_system="urn:oid:1.2.3"))
+    assert (again.case_id, created) == (first.case_id, False)
+    with pytest.raises(usecases.InvalidSubmission):
+        await _submit(transact, clock, _request(client_request_system="not a uri"))
 
 
 async def test_an_invalid_submission_names_every_field_and_stores_nothing():

@@ -72,6 +72,9 @@ class Case:
     # A PRIOR_AUTH case's decisions as review asked to keep them: the one opinion.submitted
     # confirms is the decision (one whose move in review never committed is never shown).
     prior_auth_decisions: tuple[Decision, ...] = ()
+    # Who assigned client_request_id (a FHIR Identifier.system), "" when nobody said:
+    # the idempotency key is (tenant, client_request_system, client_request_id).
+    client_request_system: str = ""
 
 
 def confirmed_requests(case: Case) -> set[str]:
@@ -104,10 +107,11 @@ def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime 
 
 
 def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_by: str, traceparent: str,
-             now: datetime, stuck_after: float) -> tuple[Case, Event]:
+             now: datetime, stuck_after: float, request_digest: str = "") -> tuple[Case, Event]:
     """A validated submission becomes a SUBMITTED case and its case.submitted event
     (routing facts only: codes, flags and the first opinion's NPIs and organisation
-    for conflict screening; no name, date, contact, identifier or text)."""
+    for conflict screening; no name, date, contact, identifier or text). `request_digest`:
+    what the case keeps of its request's content (keyed by the adapter), else the fingerprint."""
     first = valid.first_opinion
     event = new_event(
         events_pb2.CaseSubmitted(
@@ -125,7 +129,7 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
                        producer="intake", occurred_at=now, now=now)
     case = Case(
         case_id=case_id, tenant_id=tenant_id, client_request_id=valid.client_request_id,
-        request_sha256=valid.fingerprint, submitted_by=submitted_by, status=step.status,
+        client_request_system=valid.client_request_system, request_sha256=request_digest or valid.fingerprint, submitted_by=submitted_by, status=step.status,
         diagnosis_code=valid.diagnosis.code, urgency=valid.urgency, jurisdiction=valid.jurisdiction,
         language=valid.language,
         content=CaseContent(patient=valid.patient, diagnosis_text=valid.diagnosis.text,

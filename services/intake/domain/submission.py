@@ -68,6 +68,7 @@ class ValidSubmission:
     blind_review_requested: bool
     fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
     prior_auth: PriorAuthRequest | None = None  # kind PRIOR_AUTH: what the payer's request asks
+    client_request_system: str = ""  # who assigned client_request_id: the key is the pair
 
 
 def latest_date(now: datetime) -> date:
@@ -98,6 +99,11 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
         # A PAS request's key is its transaction id under this prefix (request_key).
         c.add("client_request_id", f"must not begin with {PAS_KEY_PREFIX!r}: the keys of prior-authorization "
                                    "requests ($submit) begin so")
+    request_system = req.client_request_system.strip()
+    if request_system and (len(request_system) > MAX_IDENTIFIER_SYSTEM_CHARS
+                           or not IDENTIFIER_SYSTEM.match(request_system)):
+        c.add("client_request_system", "must be the assigner's URI (urn:oid:..., urn:uuid:... or http(s)://...) "
+                                       f"of at most {MAX_IDENTIFIER_SYSTEM_CHARS} characters, or empty")
 
     kind = req.kind or CaseKind.CASE_KIND_SECOND_OPINION
     if kind == CaseKind.CASE_KIND_PRIOR_AUTH:
@@ -140,6 +146,7 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
             first_opinion=first_opinion, clinical_question=question, attachments=attachments, consent=consent,
             panel_requested=req.panel_requested, blind_review_requested=req.blind_review_requested,
             fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
+            client_request_system=request_system,
         ),
         [],
     )
@@ -309,7 +316,8 @@ def _consent(c: Checks, req: SubmitCaseRequest, now: datetime) -> Consent:
 PRIOR_AUTH_LANGUAGE = "en"
 
 
-def validate_prior_auth(r: PriorAuthRequest, now: datetime) -> tuple[ValidSubmission | None, list[Violation]]:
+def validate_prior_auth(r: PriorAuthRequest, now: datetime, submission_system: str = ""
+                        ) -> tuple[ValidSubmission | None, list[Violation]]:
     """A PAS request (read and checked against FHIR by services/intake/fhir/pas.py) as a
     PRIOR_AUTH submission. What a second opinion needs and a prior authorization does
     not is left empty: no consent (a payer's review is payment under HIPAA, not a use
@@ -341,4 +349,5 @@ def validate_prior_auth(r: PriorAuthRequest, now: datetime) -> tuple[ValidSubmis
         language=PRIOR_AUTH_LANGUAGE, patient=patient, first_opinion=first, clinical_question="", attachments=(),
         consent=Consent(now, intake_pb2.CONSENT_SCOPE_UNSPECIFIED, ""), panel_requested=False,
         blind_review_requested=False, fingerprint=fingerprint(r), prior_auth=r,
+        client_request_system=submission_system,
     ), []

@@ -79,7 +79,8 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     created = decision.decided_at if decision else case.submitted_at
     asked = open_questions(case) if decision is None and with_texts else []
     return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
-                                  cancelled=case.withdrawn_at is not None, questions=asked),
+                                  cancelled=case.withdrawn_at is not None, questions=asked,
+                                  submission_system=case.client_request_system),
             decision is not None)
 
 
@@ -135,7 +136,7 @@ def _system_url(system: str) -> str:
 
 def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: datetime,
                           outcomes: list[ItemOutcome] | None = None, cancelled: bool = False,
-                          questions: list[str] | None = None) -> dict:
+                          questions: list[str] | None = None, submission_system: str = "") -> dict:
     """The response Bundle: every item pended (A4) until `outcomes` are given, then each
     item's decision. `outcome` is complete either way: PAS binds it to complete | error |
     partial, and says a pend by the items' review actions. `cancelled`: the submitter
@@ -187,5 +188,6 @@ def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: date
     entries = [response, patient, _party_resource("Organization", ids["insurer"], request.payer),
                _party_resource("Organization", ids["requestor"], request.requesting_organization)]
     return {"resourceType": "Bundle", "type": "collection", "timestamp": created.isoformat(),
-            "identifier": {"value": request.submission_id},
+            "identifier": {**({"system": submission_system} if submission_system else {}),
+                           "value": request.submission_id},
             "entry": [{"fullUrl": f"{base}{r['id']}", "resource": r} for r in entries]}

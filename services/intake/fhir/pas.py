@@ -78,6 +78,8 @@ class PasTranslation:
     # Where the request's fields were read (PriorAuthRequest paths -> FHIRPath), to place
     # what the platform's own rules find (services/intake/domain/priorauth.py).
     where: dict[str, str] = field(default_factory=dict)
+    # Bundle.identifier.system: who assigned the transaction id (the key is the pair).
+    submission_system: str = ""
 
     def locate(self, path: str) -> str:
         """The FHIRPath a field (`items[2].unit`, `payer.name`) came from; the Claim's when unknown."""
@@ -245,7 +247,7 @@ def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
         jurisdiction=jurisdiction, patient_family_name=family, patient_given_names=given,
         patient_birth_date=birth_date, patient_sex=sex,
         claim_type=next((code for _, _, code in _codes(res.get("type")) if code), "professional"))
-    return PasTranslation(request, [], r.notes, where)
+    return PasTranslation(request, [], r.notes, where, _str(bundle.get("identifier"), "system").strip())
 
 
 def _coverage(r: _Reader, claim: Entry, patient: Entry | None) -> Entry | None:

@@ -82,6 +82,7 @@ def service_request(case: Case, at_version: int | None = None) -> dict:
         "meta": {"versionId": shown, "lastUpdated": _instant(updated)},
         "extension": [{"url": v.EXT_CASE_STATUS, "valueCode": status_name(status)}],
         "identifier": [{"type": {"coding": [{"system": v.IDENTIFIER_TYPE, "code": "PLAC"}]},
+                        **({"system": case.client_request_system} if case.client_request_system else {}),
                         "value": case.client_request_id}],
         "status": REQUEST_STATUS.get(status, "unknown"), "intent": "order",
         "subject": {"display": "the case's patient (not disclosed by this read)"},

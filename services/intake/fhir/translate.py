@@ -9,7 +9,8 @@ What a bundle holds and how it maps (FHIRPaths from its resource):
   Bundle.entry.request              required by FHIR for a transaction: method POST or PUT,
                                     url starting with the entry's resourceType
   ServiceRequest (exactly one)      the second-opinion request; status active, intent order
-    .identifier                     client_request_id (the idempotency key): the one of type
+    .identifier                     client_request_id and client_request_system (the idempotency
+                                    key: value and system): the one of type
                                     PLAC (v2-0203), else the first. Bundle.identifier is not
                                     read: the placer's order number is what a resubmission repeats
     .priority                       urgency: routine -> STANDARD; urgent, asap, stat -> EXPEDITED;
@@ -252,7 +253,9 @@ def _request_id(b: _Builder, sr: Entry) -> None:
                    if any(c.get("code") == "PLAC" for c in _list(ident.get("type"), "coding"))), 0)
     if identifiers:
         b.req.client_request_id = _str(identifiers[chosen], "value")
+        b.req.client_request_system = _str(identifiers[chosen], "system")
         b.source("client_request_id", f"{sr.path}.identifier[{chosen}].value")
+        b.source("client_request_system", f"{sr.path}.identifier[{chosen}].system")
     else:
         b.source("client_request_id", f"{sr.path}.identifier")
 
