@@ -278,3 +278,20 @@ async def test_a_patients_cases_are_found_by_their_identifier_in_their_tenant_on
         patient_identifier=intake_pb2.Identifier(system=system, value=value),
         statuses=[case_pb2.CASE_STATUS_DELIVERED]), frozenset({"t1"}))
     assert await reader.list_cases(query, 10) == []  # the other filters still apply
+
+
+async def test_the_key_index_on_the_id_alone_is_replaced_by_the_one_with_its_system(infra_settings):
+    """A store from before: its index on (tenant, id) would refuse a second placer's equal number."""
+    from pymongo import ASCENDING
+
+    store = Store(infra_settings, "intake")
+    try:
+        await store.db[repository.CASES].create_index(
+            [("tenant_id", ASCENDING), ("client_request_id", ASCENDING)], unique=True, name="idempotency_key")
+        await repository.ensure_indexes(store.db)
+        await repository.ensure_indexes(store.db)  # a second replica starting: nothing left to drop
+        names = set(await store.db[repository.CASES].index_information())
+        assert "idempotency_key_by_system" in names and "idempotency_key" not in names
+    finally:
+        await store.client.drop_database(store.db.name)
+        await store.close()
