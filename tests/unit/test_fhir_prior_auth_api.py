@@ -109,6 +109,9 @@ async def test_a_resubmission_returns_the_same_case_and_a_changed_one_is_a_409(f
         "preAuthRef"]
     assert answer["identifier"] == changed["identifier"]  # answered under the identifier as sent, system and all
     assert len(fhir.transact.state.cases) == 2
+    changed["identifier"]["system"] = "urn:oid:1." + "2" * 300  # past what a key's system may be
+    refused, outcome = await _post(fhir, changed)
+    assert refused.status == 422 and _expressions(outcome) == ["Bundle.identifier.system"]
 
 
 @pytest.mark.parametrize("name, element", [

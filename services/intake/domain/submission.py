@@ -100,10 +100,8 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
         c.add("client_request_id", f"must not begin with {PAS_KEY_PREFIX!r}: the keys of prior-authorization "
                                    "requests ($submit) begin so")
     request_system = req.client_request_system.strip()
-    if request_system and (len(request_system) > MAX_IDENTIFIER_SYSTEM_CHARS
-                           or not IDENTIFIER_SYSTEM.match(request_system)):
-        c.add("client_request_system", "must be the assigner's URI (urn:oid:..., urn:uuid:... or http(s)://...) "
-                                       f"of at most {MAX_IDENTIFIER_SYSTEM_CHARS} characters, or empty")
+    if problem := _system_problem(request_system):
+        c.add("client_request_system", problem)
 
     kind = req.kind or CaseKind.CASE_KIND_SECOND_OPINION
     if kind == CaseKind.CASE_KIND_PRIOR_AUTH:
@@ -316,6 +314,14 @@ def _consent(c: Checks, req: SubmitCaseRequest, now: datetime) -> Consent:
 PRIOR_AUTH_LANGUAGE = "en"
 
 
+def _system_problem(system: str) -> str | None:
+    """Why an idempotency key's system (empty: none) cannot be one, or None."""
+    if system and (len(system) > MAX_IDENTIFIER_SYSTEM_CHARS or not IDENTIFIER_SYSTEM.match(system)):
+        return (f"must be the assigner's URI (urn:oid:..., urn:uuid:... or http(s)://...) of at most "
+                f"{MAX_IDENTIFIER_SYSTEM_CHARS} characters, or empty")
+    return None
+
+
 def validate_prior_auth(r: PriorAuthRequest, now: datetime, submission_system: str = ""
                         ) -> tuple[ValidSubmission | None, list[Violation]]:
     """A PAS request (read and checked against FHIR by services/intake/fhir/pas.py) as a
@@ -326,6 +332,8 @@ def validate_prior_auth(r: PriorAuthRequest, now: datetime, submission_system: s
     organisation screen reviewers for conflicts, its CPT/HCPCS items are the
     treatment proposed."""
     found = prior_auth_violations(r, latest_date(now))
+    if problem := _system_problem(submission_system):
+        found.append(("client_request_system", problem))
     jurisdiction, problem = jurisdiction_problem(r.jurisdiction)
     if problem:
         found.append(("jurisdiction", problem))

@@ -227,7 +227,8 @@ def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
     if problems:
         return PasTranslation(None, problems, r.notes)
     priority = {code for _, _, code in _codes(res.get("priority"))}
-    where = {"submission_id": "Bundle.identifier.value", "claim_identifier": f"{path}.identifier[0].value",
+    where = {"submission_id": "Bundle.identifier.value", "client_request_system": "Bundle.identifier.system",
+             "claim_identifier": f"{path}.identifier[0].value",
              "claim_type": f"{path}.type", "items": f"{path}.item",
              **{f"items[{i}]": f"{path}.item[{i}]" for i in range(len(items))},
              **r.where}
