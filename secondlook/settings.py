@@ -109,7 +109,8 @@ class Settings(BaseSettings):
         description="Longest wait for the store's answer to one request on an open connection; then the request "
         "fails (UNAVAILABLE to a caller, a retry for a consumer). Without it a store that stops answering "
         "without closing the connection (a hung host, a network partition) holds the call until the caller's "
-        "deadline, or for good. Well above any request's time: a change stream's wait is 1 s.",
+        "deadline, or for good. Well above a request's time (a change stream's wait is 1 s); what may rightly take "
+        "long (index builds and backfills at start-up, retention sweeps) has an hour instead (store.long_operation).",
     )
     mongo_transaction_timeout_seconds: float = Field(
         10.0, gt=0,

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -68,6 +69,17 @@ PUBLISH_WAIT = 2.0  # longest a transaction waits for its events to reach the br
 # A commit's receipt lives in the outbox beside its rows, under this shard number
 # (no partition has it): written in the same request, and found by the same index.
 RECEIPT_SHARD = -1
+
+
+LONG_OPERATION_SECONDS = 3600.0
+
+
+def long_operation(seconds: float = LONG_OPERATION_SECONDS):
+    """For the store's requests that may rightly take long (an index built over a large
+    collection at start-up, a backfill, a retention sweep): bounded by `seconds`
+    instead of the socket timeout (pymongo's client-side operation timeout, which
+    takes precedence over it)."""
+    return pymongo.timeout(seconds)
 
 
 class _CommandCounter(monitoring.CommandListener):
