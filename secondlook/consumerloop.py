@@ -172,8 +172,10 @@ class ConsumerLoop:
         rejoins; meanwhile it can neither commit nor hold its partitions. (Not `joined`,
         which the loop reads for its assignment: a coordinator lost for an instant must
         not look like partitions lost.)"""
-        kafka = self._kafka
-        return self.joined and getattr(getattr(kafka, "_coordinator", None), "coordinator_id", None) is not None
+        coordinator = getattr(self._kafka, "_coordinator", None)
+        if not hasattr(coordinator, "coordinator_id"):  # a kafka-python that keeps it elsewhere: joined is all we know
+            return self.joined
+        return self.joined and coordinator.coordinator_id is not None
 
     def _connect(self) -> KafkaConsumer:
         kafka = KafkaConsumer(**consumer_config(self._settings, self._group))

@@ -26,6 +26,7 @@ from fhir.resources.R4B.resource import Resource
 
 from secondlook.edge import nfc_json
 
+from .jsontypes import MAX_PROBLEMS as MAX_TYPE_PROBLEMS
 from .jsontypes import type_problems
 from .problems import STRUCTURE, Problem
 
@@ -192,6 +193,8 @@ def read_bundle(body: bytes, expected: str = "POST /fhir/Bundle takes a transact
     if problems:
         return None, problems
     typed = type_problems(data)
+    if len(typed) >= MAX_TYPE_PROBLEMS:  # as many as are told: the model's reading would add nothing
+        return None, typed
     try:
         bundle = Bundle.model_validate(data)
         return (None, typed) if typed else (bundle.model_dump(mode="json"), [])

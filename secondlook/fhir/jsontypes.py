@@ -112,6 +112,8 @@ def type_problems(bundle: dict) -> list[Problem]:
             kind, is_list = elements[key]
             items = list(enumerate(value)) if is_list and isinstance(value, list) else [(None, value)]
             for i, item in items:
+                if len(problems) >= MAX_PROBLEMS:
+                    break
                 where = f"{path}.{key[:64]}" + (f"[{i}]" if i is not None else "")
                 if item is None:
                     continue  # a list's null beside a primitive's extension (_given: [null, {...}])

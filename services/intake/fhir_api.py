@@ -120,6 +120,7 @@ async def _measured(request: web.Request, handler):
 
 
 _FORMATS = frozenset({"json", *_JSON_TYPES})
+_CREATIONS = frozenset({"/fhir", "/fhir/Bundle", "/fhir/Claim/$submit"})  # where Prefer: return= applies
 _RANGES_ANSWERED = frozenset({*_JSON_TYPES, "*/*", "application/*"})
 
 
@@ -157,10 +158,11 @@ async def _negotiated(request: web.Request, handler):
         raise _Refused(415, "not-supported", "this endpoint takes FHIR R4 (fhirVersion=4.0)")
     response = await handler(request)
     prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
-    if request.method == "POST" and response.status < 300 and "return=minimal" in prefer:
+    creating = request.method == "POST" and response.status < 300 and request.path.rstrip("/") in _CREATIONS
+    if creating and "return=minimal" in prefer:
         return web.Response(status=response.status, headers={k: v for k, v in response.headers.items()
                                                              if k in ("Location", "ETag")})
-    if request.method == "POST" and response.status < 300 and "return=operationoutcome" in prefer:
+    if creating and "return=operationoutcome" in prefer:
         outcome = operation_outcome([Problem("", "created" if response.status == 201 else "done", "informational")])
         outcome["issue"][0]["severity"] = "information"
         return _fhir(response.status, outcome, {k: v for k, v in response.headers.items()

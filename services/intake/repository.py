@@ -13,6 +13,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from secondlook.logging import get_logger
 from secondlook.phi import PhiCipher
 from secondlook.store import UnitOfWork
 from secondlook.v1.case_pb2 import CaseKind, Urgency
@@ -43,6 +44,10 @@ CASES = "cases"
 PATIENT_LOOKUPS = "patient_lookups"  # a case's MRNs, sealed for equality lookups (casedoc.lookup_docs)
 MAX_CASES_PER_PATIENT = 1000  # a lookup reads at most this many of a patient's cases
 MAX_SAME_REQUESTS = 20  # prior authorizations read for one trace number and member ($inquire)
+
+
+log = get_logger(__name__)
+INDEX_NOT_FOUND = 27  # MongoDB's IndexNotFound
 
 
 class DuplicateRequest(Exception):
@@ -100,8 +105,10 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     if "idempotency_key" in await db[CASES].index_information():
         try:
             await db[CASES].drop_index("idempotency_key")
-        except OperationFailure:  # another replica starting dropped it first
-            pass
+        except OperationFailure as exc:
+            if exc.code != INDEX_NOT_FOUND:  # else another replica starting dropped it first
+                log.error("old_idempotency_index_not_dropped", error=str(exc)[:200],
+                          consequence="a second system's equal request id is refused as a reused key")
     await db[CASES].create_index([("next_redrive_at", ASCENDING)], name="sweeper")
     # ListCases: a tenant's cases, newest first.
     await db[CASES].create_index([("tenant_id", ASCENDING), ("submitted_at", DESCENDING)], name="listing")

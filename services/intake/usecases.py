@@ -146,6 +146,8 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
     except DuplicateRequest:  # this key made a case before (or a concurrent submit just did)
         case, created = await reader.by_request_id(tenant_id, valid.client_request_id,
                                                    valid.client_request_system), False
+        if case is None:  # taken under an index of the id alone (a store not yet migrated): the key is taken
+            raise KeyReused(valid.client_request_id) from None
     # A case from before the digest was keyed keeps the plain fingerprint.
     if not created and case.request_sha256 not in (digest, valid.fingerprint):
         raise KeyReused(valid.client_request_id)

@@ -46,6 +46,7 @@ async def test_liveness_fails_when_the_consumer_loop_stops_while_grpc_still_answ
     try:
         assert await status("") == NOT_SERVING  # not ready before the consumer has joined
         await eventually(lambda: _is(status(""), SERVING), 30, "readiness once the consumer holds its partitions")
+        assert loop._kafka._coordinator.coordinator_id is not None  # what in_group reads is where it looks
         assert await status(LIVENESS) == SERVING
 
         consuming.cancel()  # the consumer loop stops making progress

@@ -25,3 +25,9 @@ def test_a_member_is_in_its_group_only_while_its_coordinator_is_known():
     nothing = object.__new__(ConsumerLoop)
     nothing._kafka = None
     assert not nothing.in_group
+
+
+def test_a_client_that_keeps_its_coordinator_elsewhere_is_in_its_group_when_joined():
+    loop = object.__new__(ConsumerLoop)
+    loop._kafka = SimpleNamespace(group_metadata=lambda: SimpleNamespace(state=MemberState.STABLE))
+    assert loop.in_group  # never "not ready for good" over a renamed private attribute

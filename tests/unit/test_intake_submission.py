@@ -323,7 +323,9 @@ def test_spaces_around_a_jurisdiction_or_an_e_mail_address_are_not_part_of_it():
 
 
 @pytest.mark.parametrize("uri", ["https://records.example.org/my file.pdf", "https://records.example.org/a<b>.pdf",
-                                 "https://records.example.org/x.pdf\t"])
+                                 "https://records.example.org/x.pdf\t",
+                                 # beyond ASCII: normalised at the edge it would name another file
+                                 "https://records.example.org/Ame\u0301lie.pdf"])
 def test_an_attachment_uri_is_a_uri(uri):
     req = _request()
     req.attachments[0].uri = uri
@@ -336,3 +338,10 @@ def test_an_attachment_uri_is_a_uri(uri):
 def test_a_patient_with_one_name_only_is_accepted_as_either_part(given, family):
     valid, violations = validate(_request(**{"patient.given_name": given, "patient.family_name": family}), TODAY)
     assert violations == [] and (valid.patient.given_name, valid.patient.family_name) == (given, family)
+
+
+@pytest.mark.parametrize("system, ok", [("urn:ietf:rfc:3986", True), ("urn:oid:1.2.3", True),
+                                        ("https://placer.example.org/orders", True), ("", True),
+                                        ("not a uri", False), ("orders", False), ("https://x.org/" + "a" * 250, False)])
+def test_a_keys_system_is_any_absolute_uri(system, ok):
+    assert (_violations(_request(client_request_system=system)) == []) is ok

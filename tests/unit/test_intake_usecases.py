@@ -661,3 +661,16 @@ async def test_a_panel_case_waits_on_records_while_any_reviewer_still_waits():
     waiting = transact.state.cases[case.case_id]
     assert waiting.status == S.CASE_STATUS_NEEDS_INFO
     assert statuses_along(waiting.timeline)[-1] == S.CASE_STATUS_NEEDS_INFO  # what a watcher is told, too
+
+
+async def test_a_key_taken_under_an_index_of_the_id_alone_is_refused_as_reused(monkeypatch):
+    """A store not yet migrated refuses a second system's equal id: that is a reused key
+    (ALREADY_EXISTS), never an error reading a case that is not there."""
+    from services.intake.repository import DuplicateRequest
+
+    async def taken(self, case, sealed=None):
+        raise DuplicateRequest(case.client_request_id)
+
+    monkeypatch.setattr(InMemoryCases, "add", taken)
+    with pytest.raises(usecases.KeyReused):
+        await _submit(intake_transact(), FakeClock(), _request(client_request_system="urn:oid:1.2.3"))

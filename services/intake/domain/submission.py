@@ -24,7 +24,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # ISO 8601 calendar dates, extended (1970-01-01) or basic (19700101, as HL7 v2
 # sends them); week and ordinal dates are refused rather than guessed at.
 _CALENDAR_DATE = re.compile(r"^([0-9]{4})-?([0-9]{2})-?([0-9]{2})$")
-_NOT_IN_URIS = re.compile(r'[\s<>"{}|\\^`]')  # RFC 3986: never in a URI unencoded
+_NOT_IN_URIS = re.compile(r'[^\x21-\x7e]|[<>"{}|\\^`]')  # RFC 3986: never in a URI unencoded (non-ASCII too)
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$")
 IDENTIFIER_SYSTEM = re.compile(r"^(urn:oid:[0-2](\.[0-9]+)+|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]+)$")
 _IDENTIFIER_TYPE = re.compile(r"^[A-Z0-9]{1,5}$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -276,8 +277,8 @@ def _attachment_list(c: Checks, attachments) -> tuple[Attachment, ...]:
         elif parts.username is not None or parts.password is not None:
             c.add(f"{path}.uri", "must not carry credentials")
         elif _NOT_IN_URIS.search(a.uri):  # a reviewer's client would fetch another address, or none
-            c.add(f"{path}.uri", "must be a URI: a space, or any of < > \" { } | \\ ^ `, is percent-encoded "
-                                 "(%20 for a space)")
+            c.add(f"{path}.uri", "must be a URI: a space, a character beyond ASCII, or any of < > \" { } | \\ ^ `, "
+                                 "is percent-encoded (%20 for a space)")
         media_type = a.media_type.split(";", 1)[0].strip().lower()
         if media_type not in MEDIA_TYPES:
             c.add(f"{path}.media_type", f"must be one of {', '.join(sorted(MEDIA_TYPES))}")
@@ -315,9 +316,10 @@ PRIOR_AUTH_LANGUAGE = "en"
 
 
 def _system_problem(system: str) -> str | None:
-    """Why an idempotency key's system (empty: none) cannot be one, or None."""
-    if system and (len(system) > MAX_IDENTIFIER_SYSTEM_CHARS or not IDENTIFIER_SYSTEM.match(system)):
-        return (f"must be the assigner's URI (urn:oid:..., urn:uuid:... or http(s)://...) of at most "
+    """Why an idempotency key's system (empty: none) cannot be one, or None: any absolute
+    URI (urn:ietf:rfc:3986 is a common Bundle.identifier system), ASCII, no spaces."""
+    if system and (len(system) > MAX_IDENTIFIER_SYSTEM_CHARS or not _ABSOLUTE_URI.match(system)):
+        return (f"must be the assigner's absolute URI (urn:oid:..., urn:ietf:rfc:3986, https://...) of at most "
                 f"{MAX_IDENTIFIER_SYSTEM_CHARS} characters, or empty")
     return None
 
