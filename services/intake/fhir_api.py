@@ -251,7 +251,8 @@ class FhirApi:
             bundle, refused = await self._bundle(request, "POST /fhir/Claim/$submit takes a PAS request Bundle")
             if refused is not None:
                 return refused
-            read = await asyncio.to_thread(pas.translate_pas, bundle, today=self._clock.now().date())
+            now = self._clock.now()
+            read = await asyncio.to_thread(pas.translate_pas, bundle, today=now.date(), now=now)
             if read.request is None:
                 log.info("pas_request_refused", issues=len(read.problems))
                 return _fhir(UNPROCESSABLE, operation_outcome(read.problems))
@@ -287,7 +288,7 @@ class FhirApi:
         if isinstance(inquiry, list):
             return _fhir(UNPROCESSABLE, operation_outcome(inquiry))
         case = await usecases.prior_auth_request(self._reader, self._audit, self._clock, principal,
-                                                 inquiry.identifiers, inquiry.member_id)
+                                                 inquiry.identifiers, inquiry.member_id, inquiry.system)
         if case is None:  # another tenant's request is indistinguishable from a missing one
             raise _Refused(404, "not-found", "no prior-authorization request of this tenant has this trace "
                                              "number for this member")

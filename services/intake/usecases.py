@@ -408,15 +408,18 @@ async def record_prior_auth_decision(transact: Transact, reader: CaseReader, aud
 
 
 async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock, principal: Principal,
-                             identifiers: tuple[str, ...], member_id: str) -> Case | None:
+                             identifiers: tuple[str, ...], member_id: str, system: str = "") -> Case | None:
     """The caller's tenant's latest prior-authorization request under the submitter's
     trace number (else its transaction id) for this member ($inquire); None when there is none (another
-    tenant's is never found). The read is recorded: the answer names the patient."""
+    tenant's is never found). `system`: the inquiry's transaction id's system: then only a
+    request sent under that system (or under none) answers, as it is keyed. The read is
+    recorded: the answer names the patient."""
     found = []
     for identifier in identifiers:  # the trace number, else the transaction id
         found = [c for c in await reader.prior_auth_requests(principal.tenant, identifier, member_id)
                  if c.content is not None and c.content.prior_auth is not None
-                 and c.content.prior_auth.member_id == member_id]
+                 and c.content.prior_auth.member_id == member_id
+                 and (not system or c.client_request_system in (system, ""))]
         if found:
             break
     if not found:

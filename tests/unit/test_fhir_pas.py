@@ -266,3 +266,22 @@ def test_what_the_request_says_is_never_dropped_unread():
                for p, d in found.items())
     assert any(p.startswith("Bundle.entry[0].resource.item[0].extension[") and "valueIdentifier" in d
                for p, d in found.items())
+
+
+def test_a_repeated_extension_and_a_claim_created_hours_ahead_are_refused():
+    from datetime import datetime, timedelta, timezone
+
+    bundle = _load("conformant_pas_bundle_v110.json")
+    claim = bundle["entry"][0]["resource"]
+    level = next(e for e in claim["extension"] if e["url"].endswith("extension-levelOfServiceCode"))
+    claim["extension"].append(copy.deepcopy(level))  # standard, then urgent: one is left unread
+    now = datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc)
+    claim["created"] = (now + timedelta(hours=2)).isoformat()
+    read, _ = read_bundle(json.dumps(bundle).encode(), expected="a PAS request Bundle")
+    found = {p.expression: p.diagnostics for p in translate_pas(read, today=now.date(), now=now).problems}
+    assert "Bundle.entry[0].resource.created" in found
+    assert any("repeats" in d for p, d in found.items() if p.startswith("Bundle.entry[0].resource.extension["))
+    claim["created"] = (now + timedelta(minutes=2)).isoformat()  # a clock a little ahead
+    claim["extension"].pop()
+    read, _ = read_bundle(json.dumps(bundle).encode(), expected="a PAS request Bundle")
+    assert translate_pas(read, today=now.date(), now=now).problems == []

@@ -411,3 +411,24 @@ async def test_a_request_pended_for_more_information_tells_the_payer_what_the_re
     assert set(_actions(pended)) == {"A4"}
     assert [n["text"] for n in response["processNote"]] == ["The reviewer asks: Please send the HER2 IHC result."]
     assert fhir.audit.accesses[-1].fields == ("patient", "prior_auth", "info_requests")
+
+
+async def test_an_inquiry_under_a_system_finds_only_the_request_sent_under_it(fhir):
+    bundle = _bundle("conformant_pas_bundle_v110.json")
+    answers = {}
+    for system, quantity in (("urn:clearinghouse:a", 1), ("urn:clearinghouse:b", 2)):
+        sent = copy.deepcopy(bundle)
+        sent["identifier"]["system"] = system
+        sent["entry"][0]["resource"]["item"][0]["quantity"] = {"value": quantity}
+        _, body = await _post(fhir, sent)
+        answers[system] = body["entry"][0]["resource"]["preAuthRef"]
+    assert len(set(answers.values())) == 2
+    for system in answers:
+        asked = _inquiry(bundle)
+        asked["identifier"]["system"] = system
+        found, body = await _post(fhir, asked, path="/fhir/Claim/$inquire")
+        assert found.status == 200 and body["entry"][0]["resource"]["preAuthRef"] == answers[system]
+    asked["identifier"]["system"] = "urn:clearinghouse:z"  # a system nothing was sent under
+    missing, _ = await _post(fhir, asked, path="/fhir/Claim/$inquire")
+    assert missing.status == 404
+

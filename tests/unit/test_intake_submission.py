@@ -342,6 +342,7 @@ def test_a_patient_with_one_name_only_is_accepted_as_either_part(given, family):
 
 @pytest.mark.parametrize("system, ok", [("urn:ietf:rfc:3986", True), ("urn:oid:1.2.3", True),
                                         ("https://placer.example.org/orders", True), ("", True),
-                                        ("not a uri", False), ("orders", False), ("https://x.org/" + "a" * 250, False)])
+                                        ("not a uri", False), ("orders", False), ("https://x.org/" + "a" * 250, False),
+                                        (" urn:oid:1.2.3", False), ("urn:oid:1.2.3 ", False), ("   ", False)])
 def test_a_keys_system_is_any_absolute_uri(system, ok):
     assert (_violations(_request(client_request_system=system)) == []) is ok

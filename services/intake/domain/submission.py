@@ -100,7 +100,7 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
         # A PAS request's key is its transaction id under this prefix (request_key).
         c.add("client_request_id", f"must not begin with {PAS_KEY_PREFIX!r}: the keys of prior-authorization "
                                    "requests ($submit) begin so")
-    request_system = req.client_request_system.strip()
+    request_system = req.client_request_system  # a space in it is not stripped but refused: it is no URI
     if problem := _system_problem(request_system):
         c.add("client_request_system", problem)
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from secondlook.codes import normalise_icd10, normalise_procedure, npi_is_valid, procedure_code_problem
@@ -50,10 +50,12 @@ from secondlook.fhir.problems import INVALID, NOT_SUPPORTED, REQUIRED, VALUE, Pr
 from secondlook.fhir.references import BundleIndex, Entry, Resolver
 
 from ..domain.priorauth import CPT, HCPCS, X12_SERVICE_TYPE, Party, PriorAuthRequest, RequestedService
+from ..domain.submission import latest_date
 from . import vocabulary as v
 from .translate import US_TERRITORIES, country_of, current_addresses, subdivision_of
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
+CLOCK_SKEW = timedelta(minutes=5)  # a sender's clock ahead of ours
 EXT_LEVEL_OF_SERVICE = f"{PAS}/extension-levelOfServiceCode"
 EXT_ITEM_TRACE = f"{PAS}/extension-itemTraceNumber"
 EXT_REQUESTED_SERVICE = f"{PAS}/extension-requestedService"
@@ -121,6 +123,10 @@ class _Reader:
         if found is None:
             return None
         i, extension = found
+        repeats = [j for j, e in enumerate(_list(node, "extension")) if e.get("url") == url][1:]
+        if repeats:  # the IG allows one: a second (urgent after standard) is never left unread
+            self.problem(f"{path}.extension[{repeats[0]}]", f"repeats {url.rsplit('/', 1)[-1]}: the PAS IG allows one",
+                         VALUE)
         if value not in extension:
             self.problem(f"{path}.extension[{i}]", f"must have {value}, as the PAS IG defines "
                                                    f"{url.rsplit('/', 1)[-1]}", VALUE)
@@ -157,7 +163,19 @@ class _Reader:
         return Party(name=name, identifier=identifier)
 
 
-def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
+def _in_the_future(created: str, now: datetime) -> bool:
+    """A dateTime after `now` (a few minutes' grace for clocks), or a date after the
+    latest date on earth."""
+    if len(created) == 10:
+        return created > latest_date(now).isoformat()
+    try:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return False  # a partial date: the model checked its form
+    return moment.tzinfo is not None and moment > now + CLOCK_SKEW
+
+
+def translate_pas(bundle: dict, *, today: date, now: datetime | None = None) -> PasTranslation:
     """The request, or (None, every problem). `bundle` is an R4 Bundle as read by
     secondlook.fhir.bundle.read_bundle; `today` tells the patient's addresses still in use."""
     r = _Reader(bundle)
@@ -184,8 +202,7 @@ def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
                                        "in a bundle of its own)", VALUE)
     if res.get("use") != "preauthorization":
         r.problem(f"{path}.use", "must be preauthorization", VALUE)
-    created = _str(res, "created")
-    if created[:10] > (today + timedelta(days=1)).isoformat():  # a day's grace for time zones
+    if _in_the_future(_str(res, "created"), now or datetime.combine(today, time.max, timezone.utc)):
         r.problem(f"{path}.created", "must not be in the future", VALUE)
     if res.get("status") != "active":
         r.problem(f"{path}.status", "must be active", VALUE)
@@ -248,7 +265,7 @@ def translate_pas(bundle: dict, *, today: date) -> PasTranslation:
         jurisdiction=jurisdiction, patient_family_name=family, patient_given_names=given,
         patient_birth_date=birth_date, patient_sex=sex,
         claim_type=next((code for _, _, code in _codes(res.get("type")) if code), "professional"))
-    return PasTranslation(request, [], r.notes, where, _str(bundle.get("identifier"), "system").strip())
+    return PasTranslation(request, [], r.notes, where, _str(bundle.get("identifier"), "system"))
 
 
 def _coverage(r: _Reader, claim: Entry, patient: Entry | None) -> Entry | None:
@@ -421,6 +438,7 @@ class Inquiry:
     (the Claim's identifier) or transaction id (the bundle's), and the patient's member id."""
     identifiers: tuple[str, ...]  # tried in this order
     member_id: str
+    system: str = ""  # Bundle.identifier.system: whose transaction id
 
 
 def read_inquiry(bundle: dict) -> Inquiry | list[Problem]:
@@ -451,4 +469,4 @@ def read_inquiry(bundle: dict) -> Inquiry | list[Problem]:
         r.problem(f"{patient.path}.identifier", "is required: the patient's member id (an identifier of type MB, "
                                                 "or the Coverage's subscriberId or identifier)", REQUIRED)
     problems = r.problems + r.resolver.problems
-    return problems if problems else Inquiry(identifiers, member_id)
+    return problems if problems else Inquiry(identifiers, member_id, _str(bundle.get("identifier"), "system"))
