@@ -155,7 +155,7 @@ class TokenVerifier:
             roles=frozenset(roles),
             specialist_id=specialist_id,
             granted_tenants=frozenset(granted),
-            expires_at=expires,
+            expires_at=expires + CLOCK_LEEWAY_SECONDS,  # as long as it is accepted: a stream opened in the leeway runs
         ), expires
 
 

@@ -21,7 +21,7 @@ from pymongo.errors import EncryptionError
 
 from secondlook import directorygen, phi
 from secondlook.auth import MAX_CLAIM_CHARS, MAX_TOKEN_LIFETIME_SECONDS, ROLES, mint_token
-from secondlook.edge import text_problem
+from secondlook.edge import nfc_json, text_problem
 from secondlook.settings import Settings
 
 
@@ -370,9 +370,18 @@ def run(args: argparse.Namespace) -> int:
     return 2
 
 
+# Names that meet the services' own (claims, audit chains): taken in normal form C as
+# the services take every text (secondlook.edge.nfc). Paths and tokens are left as typed.
+_NAMES = ("subject", "tenant", "specialist_id", "grant_tenant", "case_id")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, _ = build_parser()
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    for name in _NAMES:
+        if isinstance(value := getattr(args, name, None), (str, list)):
+            setattr(args, name, nfc_json(value))
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,9 @@ def type_problems(bundle: dict) -> list[Problem]:
                     if not fits(item):
                         problems.append(Problem(where, f"must be {what}, as FHIR JSON writes this element",
                                                 STRUCTURE))
+                    elif item == "":  # FHIR JSON has no empty strings: read as absent, it would mean something else
+                        problems.append(Problem(where, "must not be empty: leave the element out instead",
+                                                STRUCTURE))
                 elif isinstance(item, dict):
                     stack.append((item, _model_of(item) if kind == "resource" else kind, where))
     return sorted(problems, key=lambda p: p.expression)[:MAX_PROBLEMS]

@@ -130,13 +130,21 @@ def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
     for part in header.split(","):
         kind, *params = [p.strip() for p in part.split(";")]
         found = {k.strip().lower(): v.strip().strip('"') for k, _, v in (p.partition("=") for p in params)}
-        if kind and found.get("q", "1") not in ("0", "0.0", "0.00", "0.000"):
+        if kind and _weight(found.get("q", "1")) > 0:
             out.append((kind.lower(), found))
     return out
 
 
+def _weight(q: str) -> float:
+    try:
+        return float(q)
+    except ValueError:
+        return 1.0  # a malformed weight: the range is not refused for it
+
+
 def _r4(params: dict[str, str]) -> bool:
-    return params.get("fhirversion", "4.0").startswith("4.0")
+    version = params.get("fhirversion", "4.0")
+    return version == "4.0" or version.startswith("4.0.")
 
 
 @web.middleware
@@ -156,6 +164,8 @@ async def _negotiated(request: web.Request, handler):
     sent = _media_ranges(request.headers.get("Content-Type", ""))
     if request.body_exists and sent and not _r4(sent[0][1]):
         raise _Refused(415, "not-supported", "this endpoint takes FHIR R4 (fhirVersion=4.0)")
+    if request.body_exists and sent and sent[0][1].get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        raise _Refused(415, "not-supported", "send the body as UTF-8 (charset=utf-8), as FHIR JSON is")
     response = await handler(request)
     prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
     creating = request.method == "POST" and response.status < 300 and request.path.rstrip("/") in _CREATIONS

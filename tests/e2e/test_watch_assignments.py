@@ -73,8 +73,10 @@ async def test_a_reviewer_is_pushed_their_offers_and_changes_and_resumes_from_a_
 async def test_a_watch_ends_when_its_token_expires(stack, stack_settings):
     # Short-lived tokens are how access is taken back: a stream held open does not outlive its own.
     sid = clients.specialist_ids()[0]
+    # Expired 27 s ago: still accepted within the 30 s leeway, so the stream opens and ends
+    # when the leeway runs out (the leeway is what the stream is held to, not exp alone).
     token = mint_token(stack_settings, subject=f"{sid}@reviewers.example.org", tenant="secondlook-reviewers",
-                       roles=["reviewer"], specialist_id=sid, ttl_seconds=2)
+                       roles=["reviewer"], specialist_id=sid, ttl_seconds=-27)
     async with grpc.aio.insecure_channel(stack.target("review")) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
         async with asyncio.timeout(30):

@@ -101,3 +101,13 @@ def test_a_new_local_key_needs_a_file_path_in_an_existing_folder(capsys, tmp_pat
     assert main(["keys", "new-local-key", str(tmp_path / "nowhere" / "k")]) == 2
     assert "no folder" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()
     assert main(["keys", "new-local-key", str(tmp_path / "k")]) == 0 and (tmp_path / "k").stat().st_size > 0
+
+
+def test_names_given_on_the_command_line_are_taken_in_normal_form_c(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "run", lambda args: seen.update(vars(args)) or 0)
+    assert main(["audit", "show", "case-1", "--tenant", "clinique-e\u0301"]) == 0
+    assert seen["tenant"] == "clinique-\u00e9"
+    assert main(["token", "--subject", "zoe\u0301", "--tenant", "t", "--role", "operator",
+                 "--grant-tenant", "ho\u0302pital"]) == 0
+    assert (seen["subject"], seen["grant_tenant"]) == ("zo\u00e9", ["h\u00f4pital"])

@@ -130,6 +130,9 @@ async def test_the_wrong_content_type_is_415_and_an_oversized_body_413(fhir):
     ({"Accept": "application/fhir+json; fhirVersion=5.0"}, "/fhir/Bundle", 406),
     ({}, "/fhir/Bundle?_format=xml", 406),
     ({"Content-Type": "application/fhir+json; fhirVersion=5.0"}, "/fhir/Bundle", 415),
+    ({"Content-Type": "application/fhir+json; fhirVersion=4.01"}, "/fhir/Bundle", 415),
+    ({"Content-Type": "application/fhir+json; charset=iso-8859-1"}, "/fhir/Bundle", 415),
+    ({"Accept": "application/fhir+json;q=0.00000"}, "/fhir/Bundle", 406),
 ])
 async def test_what_this_server_cannot_answer_is_refused_before_anything_is_done(fhir, extra, path, status):
     response, body = await _post(fhir, BUNDLE, headers={**fhir.auth(), **extra}, path=path)

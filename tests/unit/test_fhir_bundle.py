@@ -597,3 +597,10 @@ def test_a_state_is_read_by_its_code_or_its_name_with_or_without_accents(state):
     result = _read(bundle)
     assert isinstance(result, Translation), getattr(result, "problems", None)
     assert result.request.jurisdiction == "CA-QC"
+
+
+def test_an_empty_string_is_refused_never_read_as_absent():
+    bundle = _bundle()
+    _res(bundle, SR)["identifier"][0]["system"] = ""  # read as "no system" it would be another key
+    problems = _refused(bundle, 400)
+    assert problems[f"Bundle.entry[{SR}].resource.identifier[0].system"][1].startswith("must not be empty")

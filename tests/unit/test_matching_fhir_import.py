@@ -244,3 +244,13 @@ def test_a_licence_that_does_not_say_when_it_ends_is_named_at_its_qualification(
     [(_, msg)], problems = read_fhir(json.dumps(bundle))
     assert [path for path, _ in problems] == ["Bundle.entry[0].resource.qualification[0].period.end"]
     assert not msg.licences
+
+
+def test_certifications_differing_only_in_case_are_one():
+    bundle = _plan_net_bundle()
+    qualifications = bundle["entry"][0]["resource"]["qualification"]
+    lower = json.loads(json.dumps(qualifications[1]))
+    lower["code"]["coding"][0]["code"] = "207rx0202x"
+    qualifications.append(lower)
+    [(_, msg)], problems = read_fhir(json.dumps(bundle))
+    assert problems == [] and [c.specialty for c in msg.certifications] == ["207RX0202X"]

@@ -24,6 +24,7 @@ from secondlook.v1.case_pb2 import CaseStatus, Urgency
 from services.intake.domain.case import Case
 from services.intake.domain.lifecycle import status_after, status_name
 
+from ..domain.priorauth import PAS_KEY_PREFIX
 from . import vocabulary as v
 
 S = CaseStatus
@@ -82,7 +83,10 @@ def service_request(case: Case, at_version: int | None = None) -> dict:
         "meta": {"versionId": shown, "lastUpdated": _instant(updated)},
         "extension": [{"url": v.EXT_CASE_STATUS, "valueCode": status_name(status)}],
         "identifier": [{"type": {"coding": [{"system": v.IDENTIFIER_TYPE, "code": "PLAC"}]},
-                        **({"system": case.client_request_system} if case.client_request_system else {}),
+                        # A PAS request's key is this platform's own (pas:...): its submitter's
+                        # system never issued that value, so it is not paired with it.
+                        **({"system": case.client_request_system} if case.client_request_system
+                           and not case.client_request_id.startswith(PAS_KEY_PREFIX) else {}),
                         "value": case.client_request_id}],
         "status": REQUEST_STATUS.get(status, "unknown"), "intent": "order",
         "subject": {"display": "the case's patient (not disclosed by this read)"},

@@ -224,7 +224,9 @@ class _Reader:
             qualifying = [ext for ext in q.get("extension") or [] if ext.get("url") in QUALIFICATION_EXTS]
             if any(_status(ext) != "active" for ext in qualifying):
                 continue  # no longer held
-            specialties = [c.get("code") or "" for c in _codings(q.get("code")) if c.get("system") in NUCC_SYSTEMS]
+            # In their one spelling before duplicates are dropped (207rx0202x is 207RX0202X).
+            specialties = [str(c.get("code") or "").strip().upper() for c in _codings(q.get("code"))
+                           if c.get("system") in NUCC_SYSTEMS]
             if specialties:  # a board certification (Plan-Net gives those a whereValid too)
                 board = (q.get("issuer") or {}).get("display") or (q.get("code") or {}).get("text") or ""
                 for specialty in specialties:
