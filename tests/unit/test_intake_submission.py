@@ -112,7 +112,7 @@ RULES = [
     ({"language": "x-klingon"}, "language", "names no language"),
     ({"language": "qaa"}, "language", "names no language"),
     ({"patient.phone": "+14155550123;ext=3"}, "patient.phone", "extension"),
-    ({"attachments[0].uri": "https://[::1/x"}, "attachments[0].uri", "https"),
+    ({"attachments[0].uri": "https://[::1/x"}, "attachments[0].uri", "host or port"),
     ({"attachments[0].uri": "http://records.example.org/x.pdf"}, "attachments[0].uri", "https"),
     ({"attachments[0].uri": "https://user:pw@records.example.org/x.pdf"}, "attachments[0].uri", "credentials"),
     ({"attachments[0].uri": ""}, "attachments[0].uri", "required"),
@@ -325,7 +325,10 @@ def test_spaces_around_a_jurisdiction_or_an_e_mail_address_are_not_part_of_it():
 @pytest.mark.parametrize("uri", ["https://records.example.org/my file.pdf", "https://records.example.org/a<b>.pdf",
                                  "https://records.example.org/x.pdf\t",
                                  # beyond ASCII: normalised at the edge it would name another file
-                                 "https://records.example.org/Ame\u0301lie.pdf"])
+                                 "https://records.example.org/Ame\u0301lie.pdf",
+                                 "https://records.example.org/x/a%zzb.pdf", "https://records.example.org/a%2",
+                                 "https://records.example.org/a#b#c", "https://records.example.org/a[1].pdf",
+                                 "https://records.example.org:99999/a", "https://records.example.org%40evil.com/a"])
 def test_an_attachment_uri_is_a_uri(uri):
     req = _request()
     req.attachments[0].uri = uri
@@ -346,3 +349,9 @@ def test_a_patient_with_one_name_only_is_accepted_as_either_part(given, family):
                                         (" urn:oid:1.2.3", False), ("urn:oid:1.2.3 ", False), ("   ", False)])
 def test_a_keys_system_is_any_absolute_uri(system, ok):
     assert (_violations(_request(client_request_system=system)) == []) is ok
+
+
+@pytest.mark.parametrize("name", ["\u0301", "\u3164", "\u2800", "\u115f\u1160"])
+def test_a_name_nobody_can_read_is_no_name(name):
+    fields = [f for f, _ in _violations(_request(**{"patient.given_name": name, "patient.family_name": ""}))]
+    assert fields == ["patient.given_name"]

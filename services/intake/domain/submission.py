@@ -25,6 +25,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # sends them); week and ordinal dates are refused rather than guessed at.
 _CALENDAR_DATE = re.compile(r"^([0-9]{4})-?([0-9]{2})-?([0-9]{2})$")
 _NOT_IN_URIS = re.compile(r'[^\x21-\x7e]|[<>"{}|\\^`]')  # RFC 3986: never in a URI unencoded (non-ASCII too)
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$")
 IDENTIFIER_SYSTEM = re.compile(r"^(urn:oid:[0-2](\.[0-9]+)+|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]+)$")
 _IDENTIFIER_TYPE = re.compile(r"^[A-Z0-9]{1,5}$")
@@ -151,6 +152,14 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
     )
 
 
+# Letters that show as nothing: the Hangul fillers.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _has_a_letter(name: str) -> bool:
+    return any(ch.isalnum() and ch not in _BLANK_LETTERS for ch in name)
+
+
 def _patient(c: Checks, req: SubmitCaseRequest, today: date, *, region: str | None) -> Patient:
     if not req.HasField("patient"):
         c.add("patient", "is required")
@@ -161,6 +170,9 @@ def _patient(c: Checks, req: SubmitCaseRequest, today: date, *, region: str | No
     given = c.text("patient.given_name", p.given_name, MAX_NAME_CHARS)
     family = c.text("patient.family_name", p.family_name, MAX_NAME_CHARS,
                     required=None if given else "the patient's name: a family name, a given name, or both")
+    for path, name in (("patient.given_name", given), ("patient.family_name", family)):
+        if name and not _has_a_letter(name):  # "\u0301" alone, a Hangul filler: a name nobody can read
+            c.add(path, "must contain a letter or a digit (not marks or blank-looking characters alone)")
     others = tuple(c.text(f"patient.other_given_names[{i}]", n, MAX_NAME_CHARS, required="or leave the entry out")
                    for i, n in enumerate(c.most("patient.other_given_names", p.other_given_names,
                                                 MAX_OTHER_GIVEN_NAMES)))
@@ -261,24 +273,39 @@ def validate_attachments(attachments) -> tuple[tuple[Attachment, ...], list[Viol
     return valid, c.violations
 
 
+def _record_uri_problem(uri: str) -> str | None:
+    """Why `uri` is not an https URI a reviewer's client fetches as written (RFC 3986), or
+    None: one it would read otherwise, or not at all, names another record, or none."""
+    if not uri:
+        return "is required (where the reviewer fetches the record)"
+    if len(uri) > MAX_URI_CHARS:
+        return f"must be an https URI of at most {MAX_URI_CHARS} characters"
+    if _NOT_IN_URIS.search(uri):
+        return ("must be a URI: a space, a character beyond ASCII, or any of < > \" { } | \\ ^ `, is "
+                "percent-encoded (%20 for a space)")
+    if _BAD_ESCAPE.search(uri) or uri.count("#") > 1:
+        return "must be a URI: '%' begins a two-digit hex escape (%25 for '%' itself), and '#' comes at most once"
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError past 65535
+    except ValueError:  # an unclosed IPv6 bracket, a port that is none
+        return "must be a URI: its host or port cannot be read"
+    if parts.scheme != "https" or not host:
+        return f"must be an https URI of at most {MAX_URI_CHARS} characters"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials"
+    if "%" in parts.netloc or any(ch in parts.path + parts.query + parts.fragment for ch in "[]"):
+        return "must be a URI: '%' is not in a host, and [ ] enclose an IPv6 host only"
+    return None
+
+
 def _attachment_list(c: Checks, attachments) -> tuple[Attachment, ...]:
     out = []
     for i, a in enumerate(c.most("attachments", attachments, MAX_ATTACHMENTS)):
         path = f"attachments[{i}]"
-        try:
-            parts = urlsplit(a.uri) if len(a.uri) <= MAX_URI_CHARS else None
-            host = parts.hostname if parts else None
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            parts = host = None
-        if not a.uri:
-            c.add(f"{path}.uri", "is required (where the reviewer fetches the record)")
-        elif parts is None or parts.scheme != "https" or not host:
-            c.add(f"{path}.uri", f"must be an https URI of at most {MAX_URI_CHARS} characters")
-        elif parts.username is not None or parts.password is not None:
-            c.add(f"{path}.uri", "must not carry credentials")
-        elif _NOT_IN_URIS.search(a.uri):  # a reviewer's client would fetch another address, or none
-            c.add(f"{path}.uri", "must be a URI: a space, a character beyond ASCII, or any of < > \" { } | \\ ^ `, "
-                                 "is percent-encoded (%20 for a space)")
+        if problem := _record_uri_problem(a.uri):
+            c.add(f"{path}.uri", problem)
         media_type = a.media_type.split(";", 1)[0].strip().lower()
         if media_type not in MEDIA_TYPES:
             c.add(f"{path}.media_type", f"must be one of {', '.join(sorted(MEDIA_TYPES))}")
