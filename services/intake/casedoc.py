@@ -99,7 +99,7 @@ async def lookup_docs(c: Case, cipher: PhiCipher) -> list[dict]:
         keys += [prior_auth_key(c.tenant_id, identifier, request.member_id)
                  for identifier in dict.fromkeys(i for i in (request.claim_identifier, request.submission_id) if i)]
     return [{"_id": f"{c.case_id}:{n}", "lookup": await cipher.seal_lookup(key), "tenant_id": c.tenant_id,
-             "case_id": c.case_id} for n, key in enumerate(keys)]
+             "case_id": c.case_id, "at": c.submitted_at} for n, key in enumerate(keys)]
 
 
 def mrn_key(tenant_id: str, system: str, value: str) -> str:

@@ -354,7 +354,9 @@ class MongoCaseReader:
         (or transaction id), with their content, oldest first (a submitter reuses a trace
         number for one member rarely: the latest few are read)."""
         seal = await self._cipher.seal_lookup(prior_auth_key(tenant_id, identifier, member_id))
-        lookups = self._db[PATIENT_LOOKUPS].find({"lookup": seal}, {"case_id": 1}).sort("_id", DESCENDING)
+        # The latest first ("at", when the case came; lookups from before it have none and come last).
+        lookups = self._db[PATIENT_LOOKUPS].find({"lookup": seal}, {"case_id": 1}).sort(
+            [("at", DESCENDING), ("_id", DESCENDING)])
         case_ids = [d["case_id"] for d in await lookups.limit(MAX_SAME_REQUESTS).to_list()]
         if not case_ids:
             return []

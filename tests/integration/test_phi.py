@@ -209,3 +209,33 @@ async def test_what_is_kept_of_a_requests_content_is_keyed(store, vault):
     other = PhiCipher(vault, store.client, "another-phi")
     await other.ensure_key()
     assert digest != await MongoCaseReader(store.db, other).request_digest(valid.fingerprint)  # keyed
+
+
+async def test_the_latest_requests_under_one_trace_number_are_the_ones_read(store, vault):
+    """More requests under one trace number for one member than are read at once: the
+    latest are read (the lookups' ids are random, their time is not)."""
+    from secondlook.fhir.bundle import read_bundle
+    from services.intake.domain.submission import validate_prior_auth
+    from services.intake.fhir.pas import translate_pas
+    from services.intake.repository import MAX_SAME_REQUESTS, PATIENT_LOOKUPS, MongoCaseRepository
+    from tests.unit.test_fhir_pas import DATA
+
+    cipher = PhiCipher(vault, store.client, "test-phi")
+    await cipher.ensure_key()
+    now = datetime.now(timezone.utc)
+    bundle, _ = read_bundle((DATA / "conformant_pas_bundle_v110.json").read_bytes())
+    request = translate_pas(bundle, today=date.today()).request
+    repository = MongoCaseRepository(store.db, cipher)
+    count = MAX_SAME_REQUESTS + 3
+    try:
+        for n in range(count):
+            valid, _ = validate_prior_auth(dataclasses.replace(request, submission_id=f"TX-{n}"), now)
+            case, _ = cases.new_case(valid, case_id=f"same-trace-{n:02d}", tenant_id="payer-a", submitted_by="u",
+                                     traceparent="", now=now + timedelta(seconds=n), stuck_after=30)
+            await repository.add(case)
+        found = await MongoCaseReader(store.db, cipher).prior_auth_requests("payer-a", request.claim_identifier,
+                                                                             request.member_id)
+        assert [c.case_id for c in found] == [f"same-trace-{n:02d}" for n in range(count - MAX_SAME_REQUESTS, count)]
+    finally:
+        await store.db[CASES].delete_many({"_id": {"$regex": "^same-trace-"}})
+        await store.db[PATIENT_LOOKUPS].delete_many({"_id": {"$regex": "^same-trace-"}})

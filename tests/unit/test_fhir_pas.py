@@ -285,3 +285,14 @@ def test_a_repeated_extension_and_a_claim_created_hours_ahead_are_refused():
     claim["extension"].pop()
     read, _ = read_bundle(json.dumps(bundle).encode(), expected="a PAS request Bundle")
     assert translate_pas(read, today=now.date(), now=now).problems == []
+
+
+def test_a_claim_contained_in_the_claim_is_refused_not_left_unread():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    claim = bundle["entry"][0]["resource"]
+    inner = copy.deepcopy(claim)
+    inner.pop("contained", None)
+    inner["id"] = "inner"
+    claim.setdefault("contained", []).append(inner)
+    found = [p.expression for p in _translate(bundle).problems]
+    assert any(p.startswith("Bundle.entry[0].resource.contained[") for p in found), found

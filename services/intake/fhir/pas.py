@@ -200,6 +200,9 @@ def translate_pas(bundle: dict, *, today: date, now: datetime | None = None) -> 
         if entry.type == "Claim":  # never dropped unread: one request, one Claim
             r.problem(f"{entry.path}", "is a second Claim: a PAS request bundle holds one (send each request "
                                        "in a bundle of its own)", VALUE)
+    for i, contained in enumerate(_list(res, "contained")):
+        if isinstance(contained, dict) and contained.get("resourceType") == "Claim":
+            r.problem(f"{path}.contained[{i}]", "is a second Claim: a PAS request bundle holds one", VALUE)
     if res.get("use") != "preauthorization":
         r.problem(f"{path}.use", "must be preauthorization", VALUE)
     if _in_the_future(_str(res, "created"), now or datetime.combine(today, time.max, timezone.utc)):
