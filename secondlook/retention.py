@@ -17,7 +17,7 @@ from datetime import timedelta
 from secondlook import backoff
 from secondlook.clock import Clock
 from secondlook.logging import get_logger
-from secondlook.store import OUTBOX, PROCESSED, Store, long_operation
+from secondlook.store import OUTBOX, PROCESSED, Store
 
 log = get_logger(__name__)
 
@@ -41,9 +41,8 @@ class Retention:
         """Deletes what is past the grace period; returns how many of each."""
         cutoff = self._clock.now() - self._grace
         db = self._store.db
-        with long_operation():  # a first sweep over a large backlog may take the store long
-            outbox = await db[OUTBOX].delete_many({"published": True, "published_at": {"$lt": cutoff}})
-            markers = await db[PROCESSED].delete_many({"at": {"$lt": cutoff}})
+        outbox = await db[OUTBOX].delete_many({"published": True, "published_at": {"$lt": cutoff}})
+        markers = await db[PROCESSED].delete_many({"at": {"$lt": cutoff}})
         pruned = {"outbox": outbox.deleted_count, "markers": markers.deleted_count}
         if any(pruned.values()):
             log.info("retention_pruned", **pruned)

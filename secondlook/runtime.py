@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secondlook.logging import get_logger
-from secondlook.store import long_operation
 
 log = get_logger(__name__)
 
@@ -70,8 +69,7 @@ class _Stuck(Exception):
 async def _start(step: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> bool:
     """Runs one start-up step; False when the process was asked to stop first (the
     step is then cancelled). A step that hangs is named every SLOW_START_SECONDS."""
-    with long_operation():  # the step's task takes the context: index builds and backfills run past the socket timeout
-        task = asyncio.ensure_future(step())
+    task = asyncio.ensure_future(step())
     stopper = asyncio.ensure_future(stop.wait())
     waited = 0.0
     try:

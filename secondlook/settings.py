@@ -104,14 +104,6 @@ class Settings(BaseSettings):
         "as a run goes on; the dev stack turns them off (every write the services make outside a transaction "
         "is guarded or idempotent, and the callers retry).",
     )
-    mongo_socket_timeout_seconds: float = Field(
-        15.0, gt=0,
-        description="Longest wait for the store's answer to one request on an open connection; then the request "
-        "fails (UNAVAILABLE to a caller, a retry for a consumer). Without it a store that stops answering "
-        "without closing the connection (a hung host, a network partition) holds the call until the caller's "
-        "deadline, or for good. Well above a request's time (a change stream's wait is 1 s); what may rightly take "
-        "long (index builds and backfills at start-up, retention sweeps) has an hour instead (store.long_operation).",
-    )
     mongo_transaction_timeout_seconds: float = Field(
         10.0, gt=0,
         description="Bound on one unit of work, its retries on transient errors included (the driver's own "

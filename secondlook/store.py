@@ -28,7 +28,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import pymongo
 from pymongo import AsyncMongoClient, WriteConcern, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -69,17 +68,6 @@ PUBLISH_WAIT = 2.0  # longest a transaction waits for its events to reach the br
 # A commit's receipt lives in the outbox beside its rows, under this shard number
 # (no partition has it): written in the same request, and found by the same index.
 RECEIPT_SHARD = -1
-
-
-LONG_OPERATION_SECONDS = 3600.0
-
-
-def long_operation(seconds: float = LONG_OPERATION_SECONDS):
-    """For the store's requests that may rightly take long (an index built over a large
-    collection at start-up, a backfill, a retention sweep): bounded by `seconds`
-    instead of the socket timeout (pymongo's client-side operation timeout, which
-    takes precedence over it)."""
-    return pymongo.timeout(seconds)
 
 
 class _CommandCounter(monitoring.CommandListener):
@@ -190,7 +178,6 @@ class Store:
         # and journaled; retryable writes survive a primary step-down.
         self.client: AsyncMongoClient = AsyncMongoClient(
             settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
-            socketTimeoutMS=int(settings.mongo_socket_timeout_seconds * 1000),
             maxPoolSize=settings.mongo_max_pool_size,
             w="majority", journal=True, retryWrites=settings.mongo_retry_writes,
             event_listeners=[_CommandCounter(service), *listeners],
