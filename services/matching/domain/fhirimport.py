@@ -53,6 +53,7 @@ from secondlook.v1 import matching_pb2
 from secondlook.validation import Violation
 
 from .csvimport import MAX_ROWS
+from .registration import nucc_code
 
 NPI_SYSTEM = NPI
 NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
@@ -225,7 +226,7 @@ class _Reader:
             if any(_status(ext) != "active" for ext in qualifying):
                 continue  # no longer held
             # In their one spelling before duplicates are dropped (207rx0202x is 207RX0202X).
-            specialties = [str(c.get("code") or "").strip().upper() for c in _codings(q.get("code"))
+            specialties = [nucc_code(str(c.get("code") or "")) for c in _codings(q.get("code"))
                            if c.get("system") in NUCC_SYSTEMS]
             if specialties:  # a board certification (Plan-Net gives those a whereValid too)
                 board = (q.get("issuer") or {}).get("display") or (q.get("code") or {}).get("text") or ""

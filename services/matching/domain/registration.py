@@ -60,7 +60,7 @@ def _finite(c: Checks, path: str, value: float, low: float, high: float) -> floa
     return value
 
 
-def _nucc(code: str) -> str:
+def nucc_code(code: str) -> str:
     """A NUCC taxonomy code in its one spelling: upper case, no spaces around (207RC0000X)."""
     return code.strip().upper()
 
@@ -83,7 +83,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
 
     if not msg.specialties:
         c.add("specialties", "at least one NUCC taxonomy code is required")
-    specialties = [_nucc(code) for code in lists["specialties"]]
+    specialties = [nucc_code(code) for code in lists["specialties"]]
     for i, code in enumerate(specialties):
         if code not in taxonomy:
             c.add(f"specialties[{i}]", f"{code[:20]!r} is not a NUCC taxonomy code the platform knows")
@@ -111,7 +111,7 @@ def validate_specialist(msg: matching_pb2.Specialist, taxonomy: Collection[str]
     certifications = []
     for i, cert in enumerate(lists["certifications"]):
         board = c.text(f"certifications[{i}].board", cert.board, MAX_NAME, required="the certifying board, e.g. ABIM")
-        specialty = _nucc(cert.specialty)
+        specialty = nucc_code(cert.specialty)
         if specialty not in taxonomy:
             c.add(f"certifications[{i}].specialty", f"{specialty[:20]!r} is not a NUCC taxonomy code the "
                                                     "platform knows")
