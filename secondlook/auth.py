@@ -217,8 +217,38 @@ async def require_role(context: grpc.aio.ServicerContext, role: str, *others: st
     return principal
 
 
-def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | None, error: str | None):
-    """Returns a handler that refuses (error set) or runs with the principal bound."""
+class OpenStreams:
+    """How many server streams each caller holds open on this replica, capped: an idle
+    stream costs the replica a task and a queue, and one token must not hold thousands."""
+
+    def __init__(self, per_caller: int):
+        self.per_caller = per_caller
+        self._open: dict[tuple[str, str], int] = {}
+
+    def take(self, principal: Principal) -> bool:
+        caller = (principal.tenant, principal.subject)
+        held = self._open.get(caller, 0)
+        if held >= self.per_caller:
+            return False
+        self._open[caller] = held + 1
+        return True
+
+    def give_back(self, principal: Principal) -> None:
+        caller = (principal.tenant, principal.subject)
+        held = self._open.get(caller, 0) - 1
+        if held > 0:
+            self._open[caller] = held
+        else:
+            self._open.pop(caller, None)
+
+    def held(self, principal: Principal) -> int:
+        return self._open.get((principal.tenant, principal.subject), 0)
+
+
+def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | None, error: str | None,
+          streams: OpenStreams | None = None):
+    """Returns a handler that refuses (error set, or a caller already holding all its
+    streams) or runs with the principal bound."""
 
     def bind(behaviour, streaming_response: bool):
         if streaming_response:
@@ -226,12 +256,18 @@ def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | None, error: st
             async def stream(request, context):
                 if error:
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, error)
+                if streams is not None and not streams.take(principal):
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                        f"this caller already holds {streams.per_caller} open streams on this "
+                                        "replica (SECONDLOOK_GRPC_MAX_STREAMS_PER_CALLER): close one first")
                 token = _current.set(principal)
                 try:
                     async for item in behaviour(request, context):
                         yield item
                 finally:
                     _current.reset(token)
+                    if streams is not None:
+                        streams.give_back(principal)
 
             return stream
 
@@ -284,8 +320,9 @@ async def while_token_valid(items: AsyncIterator, principal: Principal) -> Async
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, verifier: TokenVerifier):
+    def __init__(self, verifier: TokenVerifier, streams: OpenStreams | None = None):
         self._verifier = verifier
+        self.streams = streams
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -296,4 +333,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             principal = self._verifier.verify(given)
         except AuthError as exc:
             return _wrap(handler, None, str(exc))
-        return _wrap(handler, principal, None)
+        return _wrap(handler, principal, None, self.streams)

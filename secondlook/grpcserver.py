@@ -11,7 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from secondlook import failures, metrics
-from secondlook.auth import AuthInterceptor, TokenVerifier
+from secondlook.auth import AuthInterceptor, OpenStreams, TokenVerifier
 from secondlook.edge import EdgeInterceptor
 from secondlook.logging import get_logger
 from secondlook.settings import Settings
@@ -115,7 +115,8 @@ class GrpcServer:
         self.service = service
         self.server = grpc.aio.server(
             # Outermost first: count every call, authenticate, then decode and check the request.
-            interceptors=[MetricsInterceptor(service), OutageInterceptor(), AuthInterceptor(TokenVerifier(settings)),
+            interceptors=[MetricsInterceptor(service), OutageInterceptor(),
+                          AuthInterceptor(TokenVerifier(settings), OpenStreams(settings.grpc_max_streams_per_caller)),
                           EdgeInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),

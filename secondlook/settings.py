@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     grpc_max_message_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request accepted; larger ones get `RESOURCE_EXHAUSTED`."
     )
+    grpc_max_streams_per_caller: int = Field(
+        32, ge=1, description="Server streams (WatchAssignments, WatchCase) one caller (tenant and subject) may hold "
+        "open at once on one replica; one more gets `RESOURCE_EXHAUSTED`. Each costs the replica a task and a queue.",
+    )
     metrics_port: int = Field(9464, ge=0, le=65535,
                               description="Port of the Prometheus `/metrics` endpoint; 0 disables.")
     fhir_port: int = Field(8080, ge=0, le=65535, description="Port of intake's FHIR R4 HTTP endpoint (`/fhir/Bundle`, bound on "

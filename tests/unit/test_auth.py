@@ -1,10 +1,21 @@
 import asyncio
 import time
+from types import SimpleNamespace
 
+import grpc
 import jwt
 import pytest
 
-from secondlook.auth import AuthError, Principal, TokenExpired, TokenVerifier, mint_token, while_token_valid
+from secondlook.auth import (
+    AuthError,
+    AuthInterceptor,
+    OpenStreams,
+    Principal,
+    TokenExpired,
+    TokenVerifier,
+    mint_token,
+    while_token_valid,
+)
 from secondlook.settings import Settings
 
 
@@ -174,3 +185,58 @@ def test_the_verified_principal_knows_when_its_token_expires(settings):
     token = mint_token(settings, subject="dr-a", tenant="t1", roles=["reviewer"], ttl_seconds=60)
     principal = TokenVerifier(settings).verify([f"Bearer {token}"])
     assert time.time() + 55 + 30 < principal.expires_at <= time.time() + 61 + 30  # exp and the leeway it is read with
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Context:
+    def __init__(self):
+        self.aborted = None
+
+    async def abort(self, code, details):
+        self.aborted = (code, details)
+        raise _Aborted()
+
+
+async def test_one_caller_holds_at_most_its_streams_and_gets_one_back_when_a_stream_ends(settings):
+    async def watch(request, context):
+        yield "opened"
+        await asyncio.Event().wait()  # an idle stream, held open until the client goes
+
+    interceptor = AuthInterceptor(TokenVerifier(settings), OpenStreams(2))
+
+    async def opened(subject: str, tenant: str):
+        token = mint_token(settings, subject=subject, tenant=tenant, roles=["reviewer"])
+        details = SimpleNamespace(method="/secondlook.review.v1.ReviewService/WatchAssignments",
+                                  invocation_metadata=[("authorization", f"Bearer {token}")])
+
+        async def continuation(_details):
+            return grpc.unary_stream_rpc_method_handler(watch)
+
+        handler = await interceptor.intercept_service(continuation, details)
+        context = _Context()
+        stream = handler.unary_stream(b"", context)
+        try:
+            first = await anext(stream)
+        except _Aborted:
+            return None, context
+        assert first == "opened"
+        return stream, context
+
+    a1, _ = await opened("dr-a", "t1")
+    a2, _ = await opened("dr-a", "t1")
+    refused, context = await opened("dr-a", "t1")
+    assert refused is None
+    code, details = context.aborted
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "2 open streams" in details
+    # The same subject in another tenant is another caller.
+    other, _ = await opened("dr-a", "t2")
+    assert other is not None
+    await a1.aclose()  # a client that goes gives its stream back
+    again, _ = await opened("dr-a", "t1")
+    assert again is not None
+    for stream in (a2, other, again):
+        await stream.aclose()
+    assert interceptor.streams.held(Principal("dr-a", "t1", frozenset())) == 0
