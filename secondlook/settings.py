@@ -118,8 +118,9 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest request accepted; larger ones get `RESOURCE_EXHAUSTED`."
     )
     grpc_max_streams_per_caller: int = Field(
-        32, ge=1, description="Server streams (WatchAssignments, WatchCase) one caller (tenant and subject) may hold "
-        "open at once on one replica; one more gets `RESOURCE_EXHAUSTED`. Each costs the replica a task and a queue.",
+        256, ge=1, description="Server streams (WatchAssignments, WatchCase) one caller (tenant and subject) may hold "
+        "open at once on one replica; one more gets `RESOURCE_EXHAUSTED`. Each costs the replica a task and a queue "
+        "(~25 KB idle): an integration following more cases than this takes the tenant's webhooks.",
     )
     metrics_port: int = Field(9464, ge=0, le=65535,
                               description="Port of the Prometheus `/metrics` endpoint; 0 disables.")
