@@ -211,11 +211,13 @@ class Settings(BaseSettings):
         "the dev stack turns it on for its local receiver.",
     )
     delivery_max_attempts: int = Field(
-        8, ge=1, description="Webhook attempts (exponential backoff with jitter) before a delivery is dead."
+        36, ge=1, description="Attempts of a notice (exponential backoff with jitter) before it is dead. With the "
+        "default waits (1 s doubling, at most an hour) 36 attempts span 12-24 h: a receiver down for a night's "
+        "deploy or outage loses nothing."
     )
     delivery_retry_base_seconds: float = Field(
         1.0, gt=0, le=3600, description="The wait after a delivery's first failed attempt; each next wait is "
-        "twice as long (between half and all of it, at random), at most 5 minutes."
+        "twice as long (between half and all of it, at random), at most an hour."
     )
     webhook_disable_after_dead: int = Field(
         5, ge=0, description="A webhook endpoint whose deliveries died this many times in a row is disabled, "

@@ -196,8 +196,9 @@ def _sending(delivery: Delivery) -> dict:
 
 
 def _delivered(now: datetime, attempt: Attempt) -> dict:
+    # The failures before it stay in the log; last_error is what is wrong now: nothing.
     return {"$set": {"status": DELIVERED, "delivered_at": now, "last_status_code": attempt.status_code},
-            "$unset": {"lease_until": ""}, "$push": _logged(attempt)}
+            "$unset": {"lease_until": "", "last_error": ""}, "$push": _logged(attempt)}
 
 
 def _attempt(entry: dict) -> Attempt:

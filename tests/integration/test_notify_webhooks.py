@@ -186,6 +186,10 @@ async def test_a_receiver_failing_at_first_is_retried_with_growing_waits_and_one
             return statuses if statuses == sorted([DELIVERED] * 3 + [DEAD] * 2) else None
 
         await eventually(recorded, 10, "three deliveries recorded delivered, two dead")
+        # c1 failed three times first: its log keeps them, but nothing is wrong with it now.
+        first = await store.db[DELIVERIES].find_one({"case_id": "c1"})
+        assert first["status"] == DELIVERED and "last_error" not in first
+        assert [a["status_code"] for a in first["log"]] == [503, 503, 503, 204]
 
 
 async def _async(value):

@@ -55,7 +55,27 @@ def test_retry_delay_is_jittered_exponential_and_capped():
     assert all(0.5 <= retry_delay(1, rng=rng) <= 1.0 for _ in range(50))
     assert max(retry_delay(4, rng=rng) for _ in range(200)) > 7.0
     assert len({round(retry_delay(4, rng=rng), 6) for _ in range(20)}) > 1  # jittered
-    assert all(150.0 <= retry_delay(30, rng=rng) <= 300.0 for _ in range(50))
+    assert all(1800.0 <= retry_delay(30, rng=rng) <= 3600.0 for _ in range(50))  # an hour at most
+
+
+def test_the_default_attempts_span_half_a_day_to_a_day_so_a_receiver_down_overnight_loses_nothing():
+    from secondlook.settings import Settings
+
+    fields = Settings.model_fields
+    attempts, base = fields["delivery_max_attempts"].default, fields["delivery_retry_base_seconds"].default
+    shortest = sum(retry_delay(n, base=base, rng=_Edge(0.0)) for n in range(1, attempts))
+    longest = sum(retry_delay(n, base=base, rng=_Edge(1.0)) for n in range(1, attempts))
+    assert 12 * 3600 <= shortest and longest <= 25 * 3600
+
+
+class _Edge:
+    """A jitter always at one end of its range."""
+
+    def __init__(self, at: float):
+        self._at = at
+
+    def uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * self._at
 
 
 def test_retry_delays_grow_whatever_the_jitter():

@@ -187,7 +187,11 @@ def webhook_test_body(*, tenant_id: str, endpoint_id: str, webhook_id: str, occu
     ).encode()
 
 
-def retry_delay(attempt: int, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
+RETRY_MAX_WAIT_SECONDS = 3600.0  # between two attempts: a receiver down for hours is tried hourly, not given up
+
+
+def retry_delay(attempt: int, base: float = 1.0, cap: float = RETRY_MAX_WAIT_SECONDS,
+                rng: random.Random | None = None) -> float:
     """Exponential backoff with "equal" jitter after failed attempt number `attempt`
     (1-based): between half and all of `base * 2**(attempt-1)`, capped. Unlike full
     jitter, each wait is at least as long as the one before could have been, so the
