@@ -233,22 +233,26 @@ class AssignmentDeclined(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., reason: _Optional[_Union[_case_pb2.DeclineReason, str]] = ...) -> None: ...
 
 class OfferDeadlinePassed(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "respond_by")
+    __slots__ = ("assignment_id", "specialist_id", "respond_by", "specialist_deactivated")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     RESPOND_BY_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_DEACTIVATED_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     respond_by: _timestamp_pb2.Timestamp
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    specialist_deactivated: bool
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., respond_by: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., specialist_deactivated: _Optional[bool] = ...) -> None: ...
 
 class AssignmentExpired(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id")
+    __slots__ = ("assignment_id", "specialist_id", "specialist_deactivated")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIST_DEACTIVATED_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ...) -> None: ...
+    specialist_deactivated: bool
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialist_deactivated: _Optional[bool] = ...) -> None: ...
 
 class AssignmentAccepted(_message.Message):
     __slots__ = ("assignment_id", "specialist_id", "sla_due_at")

@@ -25,7 +25,7 @@ from .domain.directory import CONTACT_CHANNELS, Affiliation, DirectoryQuery, Spe
 from .domain.fhirimport import read_fhir
 from .domain.matcher import Verdict
 from .domain.registration import SPECIALIST_ID, npi_held_elsewhere, validate_specialist
-from .repository import MatchingRepository
+from .repository import AnsweredMeanwhile, MatchingRepository
 
 log = get_logger(__name__)
 
@@ -249,6 +249,9 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
                                 f"specialist_id: no specialist {request.specialist_id[:64]!r}")
         except usecases.VersionConflict:
             await context.abort(grpc.StatusCode.ABORTED, "the specialist changed while this call ran; try again")
+        except AnsweredMeanwhile:
+            await context.abort(grpc.StatusCode.ABORTED, "the specialist answered an offer while this call ran; "
+                                                         "try again")
         return message_of(saved)
 
     async def GetSpecialistContact(self, request: matching_pb2.GetSpecialistContactRequest,

@@ -73,6 +73,7 @@ class MatchingRepository(Protocol):
     async def records_added(self, case_id: str, count: int) -> None: ...
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]: ...
     async def close_offers_of_case(self, case_id: str) -> None: ...
+    async def take_back_open_offers(self, specialist_id: str) -> list[Offer]: ...
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
     async def decision(self, case_id: str) -> Decision | None: ...
     async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
@@ -290,6 +291,22 @@ class MongoMatchingRepository:
         if docs:  # no top-level $or: the store would scan the collection for it
             result = await self._db[ASSIGNMENTS].update_many(
                 {"_id": {"$in": [d["_id"] for d in docs]}, "state": {"$in": list(AWAITING)}},
+                {"$set": {"state": EXPIRING}, "$inc": {"deadline_sent": 1}}, session=self._session)
+            if result.modified_count != len(docs):
+                raise AnsweredMeanwhile(",".join(d["_id"] for d in docs))
+        return [_offer(d | {"state": EXPIRING}) for d in docs]
+
+    async def take_back_open_offers(self, specialist_id: str) -> list[Offer]:
+        """The specialist's offers still open (unanswered, their deadline ahead), now
+        marked as sent to review to expire (EXPIRING), as at their deadline: the
+        specialist was deactivated. Read through the index of offers awaiting an answer,
+        which holds only those."""
+        query = {**AWAITING_ANSWER, "specialist_id": specialist_id}
+        docs = [d async for d in self._db[ASSIGNMENTS].find(query, session=self._session).hint("awaiting_answer")
+                if d["state"] == OPEN]
+        if docs:
+            result = await self._db[ASSIGNMENTS].update_many(
+                {"_id": {"$in": [d["_id"] for d in docs]}, "state": OPEN},
                 {"$set": {"state": EXPIRING}, "$inc": {"deadline_sent": 1}}, session=self._session)
             if result.modified_count != len(docs):
                 raise AnsweredMeanwhile(",".join(d["_id"] for d in docs))

@@ -402,17 +402,25 @@ async def upsert_specialist(uow: UnitOfWork, proposed: Specialist, expected_vers
 
 
 async def deactivate_specialist(uow: UnitOfWork, specialist_id: str, now: datetime) -> Specialist:
-    """The specialist is never offered a case again (open offers stand)."""
+    """The specialist is never offered a case again, and the offers they have not
+    answered are taken back: each goes to review to expire as at its deadline, and its
+    case to the next candidate (matching hears the expiry). Work they accepted stays
+    theirs. Deactivating again takes back what is still open, and tells nothing else."""
     current = await uow.directory.specialist(specialist_id)
     if current is None:
         raise NotFound(specialist_id)
-    if not current.active:
-        return current  # already: nothing changes, nothing is told
-    saved = deactivated(current)
-    if not await uow.directory.save_specialist(saved, current):
-        raise VersionConflict(-1)
-    uow.emit(specialist_changed(saved, created=False, now=now))
-    log.info("specialist_deactivated", specialist_id=specialist_id, version=saved.version)
+    saved = current
+    if current.active:
+        saved = deactivated(current)
+        if not await uow.directory.save_specialist(saved, current):
+            raise VersionConflict(-1)
+        uow.emit(specialist_changed(saved, created=False, now=now))
+    taken_back = await uow.directory.take_back_open_offers(specialist_id)
+    for offer in taken_back:
+        uow.emit(deadline_passed(offer, specialist_deactivated=True))
+    if current.active or taken_back:
+        log.info("specialist_deactivated", specialist_id=specialist_id, version=saved.version,
+                 offers_taken_back=len(taken_back))
     return saved
 
 

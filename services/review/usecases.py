@@ -173,19 +173,21 @@ async def withdraw_assignments(uow: UnitOfWork, feed: Feed, clock: Clock, event:
 
 async def expire_offer(uow: UnitOfWork, feed: Feed, clock: Clock, event: Event) -> None:
     """offer.deadline_passed: an offer still unanswered expires (matching hears it and
-    offers the case to the next candidate); one the reviewer answered first stands."""
+    offers the case to the next candidate); one the reviewer answered first stands. An
+    offer taken back from a deactivated specialist expires before its deadline."""
     passed = event.offer_deadline_passed
+    taken_back = passed.specialist_deactivated
     found = await uow.assignments.get_many([passed.assignment_id])
     if not found:  # never recorded here (its offer event was dead-lettered): nobody can answer it
-        uow.emit(assignment_expired(event, passed.assignment_id, passed.specialist_id))
+        uow.emit(assignment_expired(event, passed.assignment_id, passed.specialist_id, taken_back))
         return
     current = found[0]
-    moved = expired(current, clock.now())
+    moved = expired(current, clock.now(), taken_back)
     if moved is None:
         return
     if not await uow.assignments.save_move(current, moved):
         raise Superseded(current.assignment_id)  # the reviewer acted meanwhile: the consumer runs it again
-    uow.emit(assignment_expired(event, moved.assignment_id, moved.specialist_id))
+    uow.emit(assignment_expired(event, moved.assignment_id, moved.specialist_id, taken_back))
     uow.after_commit.append(lambda: feed.publish(moved))
 
 

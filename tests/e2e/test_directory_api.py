@@ -145,6 +145,10 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         gone = await directory.DeactivateSpecialist(
             matching_pb2.DeactivateSpecialistRequest(specialist_id="e2e-peds-cardio"), metadata=admin.metadata)
         assert not gone.active and gone.version == 2
+        # Its unanswered offer is taken back: the case moves on, and nobody else can take it.
+        taken_back = await _status(intake, intake_auth, first_case, case_pb2.CASE_STATUS_UNMATCHED)
+        assert [e.event_type for e in taken_back.timeline][-2:] == ["assignment.expired", "case.unmatched"], \
+            taken_back.timeline
         unmatched = await _status(intake, intake_auth, await _case(intake, intake_auth, "dir-b"),
                                   case_pb2.CASE_STATUS_UNMATCHED)
         why = unmatched.timeline[-1]  # the reason, on the case's timeline

@@ -82,6 +82,12 @@ class InMemoryDirectory:
         self._state.offers.update((o.assignment_id, o) for o in due)
         return due
 
+    async def take_back_open_offers(self, specialist_id: str) -> list[Offer]:
+        taken = [dataclasses.replace(o, state=EXPIRING) for o in self._state.offers.values()
+                 if o.specialist_id == specialist_id and o.state == OPEN]
+        self._state.offers.update((o.assignment_id, o) for o in taken)
+        return taken
+
     async def close_offers_of_case(self, case_id: str) -> None:
         for o in list(self._state.offers.values()):
             if o.case_id == case_id and o.state in AWAITING:

@@ -281,6 +281,23 @@ async def test_an_offer_awaits_one_answer_and_its_deadline_goes_to_review_once(t
     assert states == {"o1": "declined", "o2": "accepted", "o3": "expired", "o4": "withdrawn"}
 
 
+async def test_a_deactivated_specialists_open_offers_alone_are_taken_back_once(transact):
+    async def add(uow):
+        for offer in (_offer("o1", "onc-ca"), _offer("o2", "onc-ca"), _offer("o3", "other"),
+                      dataclasses.replace(_offer("o4", "onc-ca"), respond_by=T0)):
+            await uow.directory.add_offer(offer, FACTS)
+
+    await transact(add)
+    assert await transact(lambda uow: uow.directory.offer_accepted("o2"))
+    [due] = await transact(lambda uow: uow.directory.offers_overdue(["o4"], T0))  # already on its way to review
+    assert due.assignment_id == "o4"
+    [taken] = await transact(lambda uow: uow.directory.take_back_open_offers("onc-ca"))
+    assert (taken.assignment_id, taken.state, taken.specialist_id, taken.case_id) == ("o1", "expiring", "onc-ca", "c1")
+    assert await transact(lambda uow: uow.directory.take_back_open_offers("onc-ca")) == []  # once
+    states = {o.assignment_id: o.state for o in (await transact(lambda uow: uow.directory.decision("c1"))).offers}
+    assert states == {"o1": "expiring", "o2": "accepted", "o3": "open", "o4": "expiring"}
+
+
 async def test_deadlines_are_armed_on_commit_and_the_open_ones_reloaded_by_index(mongo_store):
     deadlines = Deadlines(Clock())
     transact = _transactor(mongo_store, deadlines=deadlines)

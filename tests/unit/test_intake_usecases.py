@@ -202,13 +202,17 @@ async def test_a_declined_offer_is_on_the_timeline_with_its_coded_reason_and_the
     declined = caused_by(offered, events_pb2.AssignmentDeclined(
         specialist_id="spec-7", reason=case_pb2.DECLINE_REASON_OUTSIDE_EXPERTISE), producer="review")
     expired = caused_by(offered, events_pb2.AssignmentExpired(specialist_id="spec-7"), producer="review")
-    for event in (offered, declined, expired):
+    taken_back = caused_by(offered, events_pb2.AssignmentExpired(specialist_id="spec-7", specialist_deactivated=True),
+                           producer="review")
+    for event in (offered, declined, expired, taken_back):
         await usecases.project(cases, Feed(), event, clock, STUCK_AFTER)
     now = transact.state.cases[case.case_id]
     assert now.status == S.CASE_STATUS_OFFERED
     assert [(e.event_type, e.detail) for e in now.timeline[2:]] == [
         ("assignment.declined", "the offer was declined (outside expertise): matching offers the case again"),
-        ("assignment.expired", "the offer expired unanswered: matching offers the case again")]
+        ("assignment.expired", "the offer expired unanswered: matching offers the case again"),
+        ("assignment.expired", "the offer was taken back (the specialist was deactivated): matching offers the case "
+                               "again")]
 
 
 async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_both_land():

@@ -204,6 +204,32 @@ async def test_an_accepted_offer_has_no_deadline_and_a_passed_deadline_goes_to_r
     assert _offers(transact)[-1].specialist_id == first.specialist_id != second.specialist_id
 
 
+async def test_a_deactivated_specialists_open_offers_go_to_review_to_expire_and_their_cases_move_on():
+    transact = matching_transact(specialist("a", capacity=9, free=9, quality=0.99), spec("b", quality=0.5))
+    await _match(transact, _submitted("c1"))
+    await _match(transact, _submitted("c2"))
+    first, second = _offers(transact)
+    assert first.specialist_id == second.specialist_id == "a"
+    accepted = new_event(events_pb2.AssignmentAccepted(assignment_id=first.assignment_id, specialist_id="a"),
+                         case_id="c1", tenant_id="t1", producer="review")
+    assert await usecases.offer_accepted(Committed(transact, InMemoryDirectory), accepted)
+    clock = FakeClock()
+    await transact(lambda uow: usecases.deactivate_specialist(uow, "a", clock.now()))
+    # Accepted work stays; the unanswered offer is sent to review as at its deadline.
+    told = [e for e in transact.committed if e.type in ("specialist.changed", "offer.deadline_passed")]
+    assert [e.type for e in told] == ["specialist.changed", "offer.deadline_passed"]
+    assert told[1].case_id == "c2" and told[1].offer_deadline_passed.assignment_id == second.assignment_id
+    assert transact.state.offers[second.assignment_id].state == "expiring"
+    assert transact.state.offers[first.assignment_id].state == "accepted"
+    count = len(transact.committed)
+    await transact(lambda uow: usecases.deactivate_specialist(uow, "a", clock.now()))  # again: nothing more
+    assert len(transact.committed) == count
+    # Review expires it: the case goes to the next candidate, never back to "a".
+    await _answered(transact, "expired", second, case_id="c2")
+    last = [e for e in transact.committed if e.type == "specialist.offered"][-1]
+    assert last.specialist_offered.specialist_id == "b" and last.case_id == "c2"
+
+
 def _org(org_id):
     return (Affiliation(org_id),)
 

@@ -219,8 +219,9 @@ async def test_an_interrupted_feed_ends_a_waiting_stream_so_its_client_resumes()
 
 
 # --- declining and expiring offers -------------------------------------------------
-def _deadline(assignment_id="a1", case_id="c1"):
-    passed = events_pb2.OfferDeadlinePassed(assignment_id=assignment_id, specialist_id="spec-1")
+def _deadline(assignment_id="a1", case_id="c1", specialist_deactivated=False):
+    passed = events_pb2.OfferDeadlinePassed(assignment_id=assignment_id, specialist_id="spec-1",
+                                            specialist_deactivated=specialist_deactivated)
     return new_event(passed, case_id=case_id, tenant_id="t1", producer="matching")
 
 
@@ -282,6 +283,18 @@ async def test_a_passed_deadline_expires_an_unanswered_offer_once():
     [expired] = transact.committed
     assert expired.type == "assignment.expired" and expired.causation_id == deadline.event_id
     assert expired.assignment_expired.assignment_id == "a1"
+
+
+async def test_an_offer_taken_back_from_a_deactivated_specialist_expires_before_its_deadline_and_says_so():
+    transact, clock = review_transact(), FakeClock()
+    await _with_offer(transact)  # respond_by: a day after the clock's start
+    taken_back = _deadline(specialist_deactivated=True)
+    await transact(lambda uow: usecases.expire_offer(uow, FEED, clock, taken_back))
+    assert transact.state.assignments["a1"].state == A.ASSIGNMENT_STATE_EXPIRED
+    [expired] = transact.committed
+    assert expired.assignment_expired.specialist_deactivated and expired.causation_id == taken_back.event_id
+    with pytest.raises(IllegalAction, match="EXPIRED"):  # nothing left to accept
+        await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
 
 
 async def test_an_answer_given_before_the_deadline_event_stands():

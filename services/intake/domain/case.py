@@ -180,6 +180,8 @@ def detail_of(event: Event) -> str:
     if event.HasField("opinion_amended"):
         return f"the opinion was amended: version {event.opinion_amended.opinion.version}"
     if event.HasField("assignment_expired"):
+        if event.assignment_expired.specialist_deactivated:
+            return "the offer was taken back (the specialist was deactivated): matching offers the case again"
         return "the offer expired unanswered: matching offers the case again"
     if event.HasField("assignment_accepted") and event.assignment_accepted.HasField("sla_due_at"):
         return f"the review's SLA clock started: due {_when(event.assignment_accepted.sla_due_at)}"

@@ -164,8 +164,11 @@ def offer_to(cause: Event, facts: CaseFacts, candidate: Candidate, now: datetime
     return offer, caused_by(cause, payload, producer="matching")
 
 
-def deadline_passed(offer: Offer) -> Event:
-    payload = events_pb2.OfferDeadlinePassed(assignment_id=offer.assignment_id, specialist_id=offer.specialist_id)
+def deadline_passed(offer: Offer, specialist_deactivated: bool = False) -> Event:
+    """The offer goes to review to expire: its deadline passed, or (`specialist_deactivated`)
+    it is taken back before it."""
+    payload = events_pb2.OfferDeadlinePassed(assignment_id=offer.assignment_id, specialist_id=offer.specialist_id,
+                                             specialist_deactivated=specialist_deactivated)
     payload.respond_by.FromDatetime(offer.respond_by)
     return new_event(payload, case_id=offer.case_id, tenant_id=offer.tenant_id, producer="matching",
                      traceparent=offer.traceparent)

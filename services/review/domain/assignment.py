@@ -214,12 +214,13 @@ def declined(assignment: Assignment, reason: int, note: str, now: datetime) -> A
     return moved(assignment, "decline", now, decline_reason=reason, decline_note=note)
 
 
-def expired(assignment: Assignment, now: datetime) -> Assignment | None:
+def expired(assignment: Assignment, now: datetime, taken_back: bool = False) -> Assignment | None:
     """The offer once its deadline passed, or None when it was answered first (accepted,
     declined) or withdrawn: the reviewer's answer wins over a deadline it beat. None
     too before the deadline by this service's clock (matching's may run ahead): the
-    reviewer keeps the time they were shown, and matching sends the deadline again."""
-    if assignment.state != A.ASSIGNMENT_STATE_OFFERED or now < assignment.respond_by:
+    reviewer keeps the time they were shown, and matching sends the deadline again;
+    unless the offer is `taken_back` (its specialist was deactivated): then at once."""
+    if assignment.state != A.ASSIGNMENT_STATE_OFFERED or (now < assignment.respond_by and not taken_back):
         return None
     return moved(assignment, "expire", now)
 
@@ -304,8 +305,9 @@ def assignments_withdrawn(cause: Event, assignment_ids: list[str]) -> Event:
     return caused_by(cause, events_pb2.AssignmentsWithdrawn(assignment_ids=assignment_ids), producer="review")
 
 
-def assignment_expired(cause: Event, assignment_id: str, specialist_id: str) -> Event:
-    return caused_by(cause, events_pb2.AssignmentExpired(assignment_id=assignment_id, specialist_id=specialist_id),
+def assignment_expired(cause: Event, assignment_id: str, specialist_id: str, taken_back: bool = False) -> Event:
+    return caused_by(cause, events_pb2.AssignmentExpired(assignment_id=assignment_id, specialist_id=specialist_id,
+                                                         specialist_deactivated=taken_back),
                      producer="review")
 
 
