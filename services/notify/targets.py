@@ -15,7 +15,7 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from .domain.webhooks import address_allowed
+from secondlook.addresses import address_allowed
 
 
 class TargetRefused(OSError):

@@ -337,6 +337,20 @@ def test_an_attachment_uri_is_a_uri(uri):
     assert _violations(req) == []
 
 
+@pytest.mark.parametrize("uri", ["https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+                                 "https://127.0.0.1:8443/admin", "https://localhost/x.pdf", "https://LOCALHOST./x.pdf",
+                                 "https://records.localhost/x.pdf", "https://10.0.0.5/x.pdf", "https://[::1]/x.pdf",
+                                 "https://2130706433/x.pdf", "https://0x7f.1/x.pdf", "https://[::ffff:10.0.0.5]/x.pdf",
+                                 "https://192.168.1.20/x.pdf", "https://100.64.0.1/x.pdf"])
+def test_an_attachment_on_an_internal_address_is_refused_a_reviewers_client_would_fetch_it(uri):
+    req = _request()
+    req.attachments[0].uri = uri
+    [(field, rule)] = _violations(req)
+    assert field == "attachments[0].uri" and ("loopback, private or link-local" in rule or "localhost" in rule), rule
+    req.attachments[0].uri = "https://93.184.215.14/x.pdf"  # a public address is a place like any
+    assert _violations(req) == []
+
+
 @pytest.mark.parametrize("given, family", [("", "Sukarno"), ("Sukarno", "")])
 def test_a_patient_with_one_name_only_is_accepted_as_either_part(given, family):
     valid, violations = validate(_request(**{"patient.given_name": given, "patient.family_name": family}), TODAY)

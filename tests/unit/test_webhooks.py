@@ -4,8 +4,8 @@ import random
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from secondlook.addresses import address_allowed
 from services.notify.domain.webhooks import (
-    address_allowed,
     check_endpoint_url,
     headers,
     new_secret,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+from secondlook.addresses import internal_host_problem
 from secondlook.codes import jurisdiction_problem, language_problem, normalise_procedure, procedure_code_problem
 from secondlook.v1 import intake_pb2
 from secondlook.v1.case_pb2 import CaseKind, Urgency
@@ -295,6 +296,8 @@ def _record_uri_problem(uri: str) -> str | None:
         return f"must be an https URI of at most {MAX_URI_CHARS} characters"
     if parts.username is not None or parts.password is not None:
         return "must not carry credentials"
+    if problem := internal_host_problem(host):  # a reviewer's client, or portal, fetches it as sent
+        return problem
     if "%" in parts.netloc or any(ch in parts.path + parts.query + parts.fragment for ch in "[]"):
         return "must be a URI: '%' is not in a host, and [ ] enclose an IPv6 host only"
     return None
