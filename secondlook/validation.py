@@ -11,6 +11,16 @@ from secondlook.codes import language_problem, normalise_icd10, npi_is_valid
 Violation = tuple[str, str]  # (field path, rule)
 
 
+def enum_problem(enum, value: int, prefix: str) -> str | None:
+    """Why `value` is no choice of the protobuf `enum` (its first value, 0, being "not
+    given"), or None: not given, or a number the contract does not have (a client
+    built on another version, a typo), each said as such, with the choices."""
+    if value in enum.values() and value != 0:
+        return None
+    known = ", ".join(n.removeprefix(prefix) for n in enum.keys()[1:])
+    return f"is required: one of {known}" if value == 0 else f"must be one of {known} ({value} is none of them)"
+
+
 class Checks:
     """Collects a command's violations, (field path, rule), so that every one is
     reported at once; each helper returns the cleaned value (or a stand-in)."""

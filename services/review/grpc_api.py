@@ -114,6 +114,17 @@ def _message(a: Assignment, now: datetime) -> review_pb2.Assignment:
     return msg
 
 
+MAX_ASSIGNMENT_ID = 200  # an assignment's id is a UUID; a longer one is none, and is not looked up
+
+
+def _assignment_id_problems(assignment_id: str) -> list[tuple[str, str]]:
+    if not assignment_id:
+        return [("assignment_id", "is required")]
+    if len(assignment_id) > MAX_ASSIGNMENT_ID:
+        return [("assignment_id", f"must be at most {MAX_ASSIGNMENT_ID} characters")]
+    return []
+
+
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def __init__(self, transact: Transact, inbox: usecases.InboxQuery, feed: usecases.Feed, clock: Clock,
                  cases: usecases.CaseSource, sla_rules: SlaRules, audit: AuditTrail,
@@ -162,8 +173,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
 
     async def GetAssignment(self, request, context):
         principal = await self._reviewer(context)
-        if not request.assignment_id:
-            await context.abort_with_status(field_violations(("assignment_id", "is required")))
+        if problems := _assignment_id_problems(request.assignment_id):
+            await context.abort_with_status(field_violations(*problems))
         try:
             found = await usecases.assignment_detail(self._inbox, self._cases, self._audit, self._clock, principal,
                                                      request.assignment_id)
@@ -231,8 +242,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         """`command` for the calling reviewer (their specialist id, and as the author of
         what they write: usecases.Author)."""
         principal = await self._reviewer(context)
-        if not assignment_id:
-            await context.abort_with_status(field_violations(("assignment_id", "is required")))
+        if problems := _assignment_id_problems(assignment_id):
+            await context.abort_with_status(field_violations(*problems))
         try:
             moved = await command(principal.specialist_id, usecases.Author(principal, self._audit))
         except (usecases.InvalidOpinion, usecases.InvalidDecline, usecases.InvalidQuestions,
@@ -269,8 +280,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         await self._reviewer(context)
         problems = validate_decline(request.reason, request.note)
         if problems:  # every problem at once, the missing id among them
-            missing = [("assignment_id", "is required")] if not request.assignment_id else []
-            await context.abort_with_status(field_violations(*missing, *problems))
+            await context.abort_with_status(field_violations(*_assignment_id_problems(request.assignment_id),
+                                                             *problems))
         return await self._run(context, request.assignment_id, "decline", lambda sid, author: (
             usecases.decline_assignment(self._transact, self._feed, self._clock, sid, request.assignment_id,
                                         request.reason, request.note, author)))

@@ -127,6 +127,13 @@ async def test_only_the_assigned_reviewer_may_act_and_their_case_read_is_audited
                     await call(stub, metadata)
                 assert refused.value.code() == code, (who, name, refused.value.details())
 
+        # An id longer than any assignment's is refused as such, not looked up.
+        for call in (stub.GetAssignment, stub.AcceptAssignment):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call(review_pb2.AssignmentRequest(assignment_id="a" * 201), metadata=assigned)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "assignment_id: must be at most 200 characters" in refused.value.details()
+
         # The assigned reviewer: the offer shows routing facts only; once accepted, the case.
         detail = await stub.GetAssignment(review_pb2.AssignmentRequest(assignment_id=assignment.assignment_id),
                                           metadata=assigned)

@@ -4,7 +4,7 @@ import pytest
 
 from devstack import clients
 from secondlook.v1 import case_pb2, intake_pb2, review_pb2
-from services.review.domain.assignment import IllegalAction, next_state
+from services.review.domain.assignment import IllegalAction, next_state, validate_decline
 from services.review.domain.opinion import conclusions, concordances, record_of, validate_opinion, validate_reason
 
 A = review_pb2
@@ -55,6 +55,16 @@ def test_an_incomplete_opinion_names_every_gap():
     assert fields == {"opinion.diagnosis", "opinion.treatment", "opinion.patient_summary", "opinion.confidence",
                       "opinion.attestation", "opinion.no_conflict_of_interest", "opinion.all_records_reviewed"}
     assert validate_opinion(None) == [("opinion", "is required")]
+
+
+def test_a_code_the_contract_lacks_is_said_to_be_none_of_the_choices_not_missing():
+    rules = dict(validate_opinion(A.Opinion(diagnosis=99, treatment=0)))
+    assert rules["opinion.diagnosis"].startswith("must be one of CONFIRMED") and "(99 is none of them)" in \
+        rules["opinion.diagnosis"]
+    assert rules["opinion.treatment"].startswith("is required: one of AGREE")
+    assert validate_decline(99, "") == [("reason", "must be one of " + ", ".join(
+        n.removeprefix("DECLINE_REASON_") for n in case_pb2.DeclineReason.keys()[1:]) + " (99 is none of them)")]
+    assert validate_decline(0, "")[0][1].startswith("is required: one of ")
 
 
 def test_each_opinion_rule_names_its_field():

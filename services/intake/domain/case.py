@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from secondlook.events import Event, new_event
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
+from secondlook.validation import enum_problem
 
 from .content import Attachment, CaseContent
 from .lifecycle import (
@@ -289,10 +290,8 @@ MAX_WITHDRAWAL_NOTE_CHARS = 1000
 
 def withdrawal_violations(reason: int, note: str) -> list[tuple[str, str]]:
     violations = []
-    if reason == case_pb2.WITHDRAWAL_REASON_UNSPECIFIED or reason not in case_pb2.WithdrawalReason.values():
-        known = ", ".join(n.removeprefix("WITHDRAWAL_REASON_") for n in case_pb2.WithdrawalReason.keys()[1:])
-        violations.append(("reason", f"is required: one of {known}" if reason == 0 else
-                           f"must be one of {known} ({reason} is none of them)"))
+    if problem := enum_problem(case_pb2.WithdrawalReason, reason, "WITHDRAWAL_REASON_"):
+        violations.append(("reason", problem))
     if len(note) > MAX_WITHDRAWAL_NOTE_CHARS:
         violations.append(("note", f"must be at most {MAX_WITHDRAWAL_NOTE_CHARS} characters"))
     return violations

@@ -20,6 +20,7 @@ from secondlook.events import Event, caused_by, new_event
 from secondlook.v1 import case_pb2, events_pb2
 from secondlook.v1.case_pb2 import CaseKind, DeclineReason
 from secondlook.v1.review_pb2 import AssignmentState
+from secondlook.validation import enum_problem
 
 from . import sla
 from .opinion import BACK_DIAGNOSIS, BACK_TREATMENT, Assessment, OpinionRecord, conclusions
@@ -227,9 +228,8 @@ def expired(assignment: Assignment, now: datetime, taken_back: bool = False) -> 
 
 def validate_decline(reason: int, note: str) -> list[tuple[str, str]]:
     v = []
-    if reason not in DeclineReason.values() or reason == DeclineReason.DECLINE_REASON_UNSPECIFIED:
-        v.append(("reason", "is required: one of " + ", ".join(
-            n.removeprefix("DECLINE_REASON_") for n in DeclineReason.keys()[1:])))
+    if problem := enum_problem(DeclineReason, reason, "DECLINE_REASON_"):
+        v.append(("reason", problem))
     if len(note) > MAX_NOTE:
         v.append(("note", f"must be at most {MAX_NOTE} characters"))
     return v

@@ -20,6 +20,7 @@ from secondlook.v1 import events_pb2
 from secondlook.v1.case_pb2 import Concordance, DiagnosisConcordance, TreatmentConcordance
 from secondlook.v1.intake_pb2 import ProcedureCode
 from secondlook.v1.review_pb2 import IndependentAssessment, Opinion
+from secondlook.validation import enum_problem
 
 C, D, T = Concordance, DiagnosisConcordance, TreatmentConcordance
 FORWARD_DIAGNOSIS = {C.CONCORDANCE_SAME: D.DIAGNOSIS_CONCORDANCE_CONFIRMED,
@@ -139,10 +140,6 @@ def concordances(opinion: Opinion) -> tuple[int, int]:
     return diagnosis, treatment
 
 
-def _names(enum, prefix: str) -> str:
-    return ", ".join(n.removeprefix(prefix) for n in enum.keys()[1:])
-
-
 def validate_opinion(opinion: Opinion | None, path: str = "opinion",
                      case_diagnosis_code: str = "") -> list[tuple[str, str]]:
     """Every rule the opinion breaks, by field (`case_diagnosis_code`: the diagnosis a
@@ -157,8 +154,8 @@ def validate_opinion(opinion: Opinion | None, path: str = "opinion",
         if getattr(opinion, new) and given and forward.get(given) != getattr(opinion, new) and not (
                 new == "treatment" and BACK_TREATMENT.get(getattr(opinion, new)) == given):
             v.append((f"{path}.{old}", f"contradicts {new}: send {new} alone"))
-    if diagnosis not in D.values() or diagnosis == 0:
-        v.append((f"{path}.diagnosis", f"is required: one of {_names(D, 'DIAGNOSIS_CONCORDANCE_')}"))
+    if problem := enum_problem(D, diagnosis, "DIAGNOSIS_CONCORDANCE_"):
+        v.append((f"{path}.diagnosis", problem))
     code = opinion.reviewer_diagnosis_code.strip()
     if code:
         if normalise_icd10(code) is None:
@@ -169,8 +166,8 @@ def validate_opinion(opinion: Opinion | None, path: str = "opinion",
                                                          "leave it empty, or say REFINED or DIFFERENT"))
     elif diagnosis in (D.DIAGNOSIS_CONCORDANCE_REFINED, D.DIAGNOSIS_CONCORDANCE_DIFFERENT):
         v.append((f"{path}.reviewer_diagnosis_code", "is required when the diagnosis is REFINED or DIFFERENT"))
-    if treatment not in T.values() or treatment == 0:
-        v.append((f"{path}.treatment", f"is required: one of {_names(T, 'TREATMENT_CONCORDANCE_')}"))
+    if problem := enum_problem(T, treatment, "TREATMENT_CONCORDANCE_"):
+        v.append((f"{path}.treatment", problem))
     v += _procedure_problems(f"{path}.recommended_procedures", opinion.recommended_procedures)
     if treatment not in (0, T.TREATMENT_CONCORDANCE_AGREE) and not opinion.recommendation.strip() \
             and not opinion.recommended_procedures:
