@@ -239,6 +239,12 @@ async def test_a_declined_offer_tells_matching_the_coded_reason_and_keeps_the_no
     assert stored.decline_note == "I trained the physician."
     with pytest.raises(IllegalAction, match="DECLINED"):  # an answer is final
         await usecases.accept_assignment(transact, FEED, clock, "spec-1", "a1")
+    # The same decline again (a retry after a lost answer) is answered as made; another is refused.
+    again = await usecases.decline_assignment(transact, FEED, clock, "spec-1", "a1",
+                                              case_pb2.DECLINE_REASON_CONFLICT_OF_INTEREST, "I trained the physician.")
+    assert again == done and len(transact.committed) == 1
+    with pytest.raises(IllegalAction, match="DECLINED"):
+        await usecases.decline_assignment(transact, FEED, clock, "spec-1", "a1", case_pb2.DECLINE_REASON_OTHER, "")
 
 
 async def test_a_decline_needs_a_reason_and_a_short_note_and_stores_nothing_without():

@@ -212,6 +212,11 @@ def sla_next_at(assignment: Assignment) -> datetime | None:
 
 
 def declined(assignment: Assignment, reason: int, note: str, now: datetime) -> Assignment:
+    """The offer declined; the assignment itself, unchanged, when the same decline is
+    asked again once made (a retry after a lost answer). Another reason is refused."""
+    if assignment.state == A.ASSIGNMENT_STATE_DECLINED and (assignment.decline_reason, assignment.decline_note) \
+            == (reason, note):
+        return assignment
     return moved(assignment, "decline", now, decline_reason=reason, decline_note=note)
 
 
