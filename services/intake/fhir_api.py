@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import zlib
 
 from aiohttp import web
 
@@ -60,9 +61,11 @@ def _fhir(status: int, resource: dict, headers: dict | None = None) -> web.Respo
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, code: str, diagnostics: str, headers: dict | None = None):
+    def __init__(self, status: int, code: str, diagnostics: str, headers: dict | None = None, close: bool = False):
         super().__init__(diagnostics)
         self.response = _fhir(status, outcome_of(code, diagnostics), headers)
+        if close:  # what the client sends next on this connection cannot be told from what it sent
+            self.response.force_close()
 
 
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
@@ -180,16 +183,58 @@ async def _negotiated(request: web.Request, handler):
     return response
 
 
+# Content codings a body may come in (RFC 9110 8.4.1): decoded here, not by aiohttp,
+# so that another one, or a body that is not what its coding says, is answered as
+# FHIR (415, 400) and a compressed body is held to the limit once decoded too.
+_DECODERS = {"identity": None, "gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+             "deflate": zlib.MAX_WBITS}
+_ACCEPTED_CODINGS = "gzip, deflate"
+
+
+def _coding(request: web.Request) -> str:
+    """The body's one content coding (415 for another, or for several)."""
+    codings = [c.strip().lower() for c in request.headers.get("Content-Encoding", "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"] or ["identity"]
+    if len(codings) > 1 or codings[0] not in _DECODERS:
+        raise _Refused(415, "not-supported", f"Content-Encoding {', '.join(codings)!s} is not taken: send the body "
+                                             f"as it is, or as one of {_ACCEPTED_CODINGS}",
+                       {"Accept-Encoding": _ACCEPTED_CODINGS})
+    return codings[0]
+
+
+def _decoded(raw: bytes, coding: str, limit: int) -> bytes:
+    """`raw` decoded from `coding`, at most `limit` bytes (413 past it, 400 when it is
+    not what its coding says). deflate is the zlib format, or the raw one some send."""
+    wbits = _DECODERS[coding]
+    if wbits is None:
+        return raw
+    for bits in (wbits, -zlib.MAX_WBITS) if coding == "deflate" else (wbits,):
+        decoder = zlib.decompressobj(bits)
+        try:
+            out = decoder.decompress(raw, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(out))
+        if not decoder.eof or decoder.unused_data:
+            raise _Refused(400, "structure", f"the body is not one whole {coding} stream (Content-Encoding)")
+        return out
+    raise _Refused(400, "structure", f"the body is not {coding} data, as its Content-Encoding says")
+
+
 async def _body(request: web.Request) -> bytes:
-    """The request's body: refused at once (413) when its declared length is over the
-    limit, and (408) when it has not arrived whole within BODY_SECONDS."""
+    """The request's body, decoded: refused at once (413) when its declared length is over
+    the limit, (408) when it has not arrived whole within BODY_SECONDS, and (415, 400)
+    in a content coding not taken, or not what it says."""
     limit = request.app[MAX_BODY_KEY]
+    coding = _coding(request)
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     try:
-        return await asyncio.wait_for(request.read(), BODY_SECONDS)  # over the limit as sent: 413 too
+        raw = await asyncio.wait_for(request.read(), BODY_SECONDS)  # over the limit as sent: 413 too
     except TimeoutError:
-        raise _Refused(408, "timeout", f"the body did not arrive within {BODY_SECONDS:g} s") from None
+        raise _Refused(408, "timeout", f"the body did not arrive within {BODY_SECONDS:g} s", close=True) from None
+    return _decoded(raw, coding, limit)
 
 
 class FhirApi:
@@ -332,7 +377,8 @@ async def _unnamed(request: web.Request, response: web.StreamResponse) -> None:
 def make_fhir_app(transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
                   verifier: TokenVerifier, stuck_after: float, *, max_body: int = MAX_BODY) -> web.Application:
     api = FhirApi(transact, reader, audit, clock, verifier, stuck_after)
-    app = web.Application(client_max_size=max_body, middlewares=[_measured, _outcomes, _negotiated])
+    app = web.Application(client_max_size=max_body, middlewares=[_measured, _outcomes, _negotiated],
+                          handler_args={"auto_decompress": False})  # _body decodes
     app[MAX_BODY_KEY] = max_body
     app.on_response_prepare.append(_unnamed)
     app.add_routes([

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gzip
 import json
 import random
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -179,6 +181,62 @@ async def test_a_declared_length_over_the_limit_is_413_at_once_and_a_body_that_n
     status = await _raw_post(fhir, b"Content-Length: 5000\r\n", b'{"resourceType": "Bun')  # and no more
     assert status.startswith(b"HTTP/1.1 408")
     assert fhir.transact.state.cases == {}
+
+
+async def test_a_timed_out_body_closes_its_connection_what_follows_is_not_taken_for_it(fhir, monkeypatch):
+    monkeypatch.setattr(fhir_api, "BODY_SECONDS", 0.3)
+    reader, writer = await asyncio.open_connection(fhir.client.server.host, fhir.client.server.port)
+    try:
+        auth = fhir.auth()["Authorization"].encode()
+        writer.write(b"POST /fhir/Bundle HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+                     b"Authorization: " + auth + b"\r\nContent-Length: 5000\r\n\r\n{")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    # The client is told not to send another request on it (the server drains, then closes).
+    assert answer.startswith(b"HTTP/1.1 408") and b"Connection: close" in answer
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    squeezer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return squeezer.compress(data) + squeezer.flush()
+
+
+@pytest.mark.parametrize("coding, encode", [
+    ("gzip", gzip.compress), ("x-gzip", gzip.compress), ("deflate", zlib.compress),
+    ("deflate", _raw_deflate),  # without the zlib wrapper, as some clients send it
+    ("identity", bytes), ("GZIP, identity", gzip.compress),
+])
+async def test_a_body_in_gzip_or_deflate_is_read(fhir, coding, encode):
+    data = encode(json.dumps(BUNDLE).encode())
+    response, answer = await _post(fhir, data, headers={**fhir.auth(), "Content-Encoding": coding})
+    assert response.status == 201, answer
+
+
+@pytest.mark.parametrize("coding, data, status, rule", [
+    ("gzip", b"notgzip", 400, "is not gzip data"),
+    ("deflate", b'{"resourceType": "Bundle"}', 400, "is not deflate data"),
+    ("gzip", gzip.compress(b"{}")[:-6], 400, "not one whole gzip stream"),
+    ("br", b"{}", 415, "Content-Encoding br is not taken"),
+    ("zstd", b"{}", 415, "Content-Encoding zstd"),
+    ("foo", json.dumps(BUNDLE).encode(), 415, "Content-Encoding foo"),
+    ("gzip, gzip", gzip.compress(gzip.compress(b"{}")), 415, "gzip, gzip"),
+])
+async def test_a_body_not_in_its_coding_or_in_one_not_taken_is_refused_as_fhir(fhir, coding, data, status, rule):
+    for path in ("/fhir/Bundle", "/fhir/Claim/$submit", "/fhir/Claim/$inquire"):
+        response, answer = await _post(fhir, data, headers={**fhir.auth(), "Content-Encoding": coding}, path=path)
+        assert response.status == status and answer["resourceType"] == "OperationOutcome", (path, answer)
+        assert rule in answer["issue"][0]["diagnostics"], answer
+        if status == 415:
+            assert response.headers["Accept-Encoding"] == "gzip, deflate"
+    assert fhir.transact.state.cases == {}
+
+
+async def test_a_gzip_bomb_is_413_once_decoded(fhir):
+    bomb = gzip.compress(b" " * (MAX_BODY * 50))  # ~50 MiB of spaces in ~50 KB
+    response, answer = await _post(fhir, bomb, headers={**fhir.auth(), "Content-Encoding": "gzip"})
+    assert len(bomb) < MAX_BODY and response.status == 413 and answer["resourceType"] == "OperationOutcome"
 
 
 async def test_not_json_is_400_and_a_broken_rule_422_at_its_fhirpath(fhir):
