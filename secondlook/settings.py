@@ -282,6 +282,9 @@ class Settings(BaseSettings):
         5, ge=1, description="Offers of a case (per panel seat) that may be declined or expire before the case "
         "goes UNMATCHED with an escalation."
     )
+    matching_capacity_wait_seconds: int = Field(
+        86400, ge=0, description="A case nobody can take now, but specialists eligible for it at capacity could, waits this long (MATCHING, `case.waiting` on its timeline) and is offered as soon as slots come free; then it goes UNMATCHED. 0: unmatched at once."
+    )
     matching_panel_size: int = Field(
         3, ge=2, le=10, description="Reviewers a panel case is offered to, each from a distinct organisation."
     )

@@ -47,7 +47,7 @@ PANEL_OUTCOME_DISAGREED: PanelOutcome
 PANEL_OUTCOME_ALONE: PanelOutcome
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "info_requested", "review_resumed", "sla_changed", "panel_opinion_signed", "panel_concluded", "delivery_dead", "endpoint_disabled", "redrive_requested", "specialist_changed")
+    __slots__ = ("event_id", "type", "case_id", "tenant_id", "occurred_at", "producer", "traceparent", "causation_id", "case_submitted", "matching_started", "specialist_offered", "case_unmatched", "assignment_accepted", "review_started", "opinion_submitted", "opinion_delivered", "case_withdrawn", "offers_withdrawn", "assignments_withdrawn", "documents_added", "assignment_declined", "offer_deadline_passed", "assignment_expired", "opinion_amended", "info_requested", "review_resumed", "sla_changed", "panel_opinion_signed", "panel_concluded", "delivery_dead", "endpoint_disabled", "case_waiting", "redrive_requested", "specialist_changed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class Event(_message.Message):
     PANEL_CONCLUDED_FIELD_NUMBER: _ClassVar[int]
     DELIVERY_DEAD_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    CASE_WAITING_FIELD_NUMBER: _ClassVar[int]
     REDRIVE_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_CHANGED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
@@ -112,9 +113,10 @@ class Event(_message.Message):
     panel_concluded: PanelConcluded
     delivery_dead: DeliveryDead
     endpoint_disabled: EndpointDisabled
+    case_waiting: CaseWaiting
     redrive_requested: RedriveRequested
     specialist_changed: SpecialistChanged
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., opinion_amended: _Optional[_Union[OpinionAmended, _Mapping]] = ..., info_requested: _Optional[_Union[InfoRequested, _Mapping]] = ..., review_resumed: _Optional[_Union[ReviewResumed, _Mapping]] = ..., sla_changed: _Optional[_Union[SlaChanged, _Mapping]] = ..., panel_opinion_signed: _Optional[_Union[PanelOpinionSigned, _Mapping]] = ..., panel_concluded: _Optional[_Union[PanelConcluded, _Mapping]] = ..., delivery_dead: _Optional[_Union[DeliveryDead, _Mapping]] = ..., endpoint_disabled: _Optional[_Union[EndpointDisabled, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[str] = ..., case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., traceparent: _Optional[str] = ..., causation_id: _Optional[str] = ..., case_submitted: _Optional[_Union[CaseSubmitted, _Mapping]] = ..., matching_started: _Optional[_Union[MatchingStarted, _Mapping]] = ..., specialist_offered: _Optional[_Union[SpecialistOffered, _Mapping]] = ..., case_unmatched: _Optional[_Union[CaseUnmatched, _Mapping]] = ..., assignment_accepted: _Optional[_Union[AssignmentAccepted, _Mapping]] = ..., review_started: _Optional[_Union[ReviewStarted, _Mapping]] = ..., opinion_submitted: _Optional[_Union[OpinionSubmitted, _Mapping]] = ..., opinion_delivered: _Optional[_Union[OpinionDelivered, _Mapping]] = ..., case_withdrawn: _Optional[_Union[CaseWithdrawn, _Mapping]] = ..., offers_withdrawn: _Optional[_Union[OffersWithdrawn, _Mapping]] = ..., assignments_withdrawn: _Optional[_Union[AssignmentsWithdrawn, _Mapping]] = ..., documents_added: _Optional[_Union[DocumentsAdded, _Mapping]] = ..., assignment_declined: _Optional[_Union[AssignmentDeclined, _Mapping]] = ..., offer_deadline_passed: _Optional[_Union[OfferDeadlinePassed, _Mapping]] = ..., assignment_expired: _Optional[_Union[AssignmentExpired, _Mapping]] = ..., opinion_amended: _Optional[_Union[OpinionAmended, _Mapping]] = ..., info_requested: _Optional[_Union[InfoRequested, _Mapping]] = ..., review_resumed: _Optional[_Union[ReviewResumed, _Mapping]] = ..., sla_changed: _Optional[_Union[SlaChanged, _Mapping]] = ..., panel_opinion_signed: _Optional[_Union[PanelOpinionSigned, _Mapping]] = ..., panel_concluded: _Optional[_Union[PanelConcluded, _Mapping]] = ..., delivery_dead: _Optional[_Union[DeliveryDead, _Mapping]] = ..., endpoint_disabled: _Optional[_Union[EndpointDisabled, _Mapping]] = ..., case_waiting: _Optional[_Union[CaseWaiting, _Mapping]] = ..., redrive_requested: _Optional[_Union[RedriveRequested, _Mapping]] = ..., specialist_changed: _Optional[_Union[SpecialistChanged, _Mapping]] = ...) -> None: ...
 
 class CaseWithdrawn(_message.Message):
     __slots__ = ("reason",)
@@ -221,6 +223,16 @@ class CaseUnmatched(_message.Message):
     cause: UnmatchedCause
     offers_made: int
     def __init__(self, reason: _Optional[str] = ..., cause: _Optional[_Union[UnmatchedCause, str]] = ..., offers_made: _Optional[int] = ...) -> None: ...
+
+class CaseWaiting(_message.Message):
+    __slots__ = ("reason", "eligible_at_capacity", "wait_until")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBLE_AT_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    WAIT_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    eligible_at_capacity: int
+    wait_until: _timestamp_pb2.Timestamp
+    def __init__(self, reason: _Optional[str] = ..., eligible_at_capacity: _Optional[int] = ..., wait_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AssignmentDeclined(_message.Message):
     __slots__ = ("assignment_id", "specialist_id", "reason")

@@ -34,6 +34,7 @@ log = get_logger(__name__)
 # candidates are read again, so the whole read is a safety net: rare, since at
 # directory scale it costs seconds of CPU.
 DIRECTORY_TTL_SECONDS = 3600.0
+WAKE_ON_FREED = 3  # waiting cases tried again when a slot comes free (a freed slot may fit none of them)
 
 
 async def serve() -> int:
@@ -45,7 +46,8 @@ async def serve() -> int:
         service_map=reference.service_map(),
         offers=OfferRules(ttl_seconds=settings.matching_offer_ttl_seconds,
                           expedited_ttl_seconds=settings.matching_offer_ttl_expedited_seconds,
-                          max_attempts=settings.matching_offer_max_attempts, panel_size=settings.matching_panel_size),
+                          max_attempts=settings.matching_offer_max_attempts, panel_size=settings.matching_panel_size,
+                          capacity_wait_seconds=settings.matching_capacity_wait_seconds),
         weights=Weights(fit=settings.matching_weight_fit, load=settings.matching_weight_load,
                         turnaround=settings.matching_weight_turnaround, quality=settings.matching_weight_quality),
         cover_secondary=settings.matching_cover_secondary_diagnoses,
@@ -59,9 +61,19 @@ async def serve() -> int:
     transact = transactor(kernel.store, lambda uow: repository.MatchingUnitOfWork(uow, cache, deadlines))
     directory = repository.MongoMatchingRepository(kernel.store.db, cache, deadlines)
 
+    async def fire(keys: list[str]) -> None:
+        """Offers' deadlines, and cases waiting for free slots whose next try fell due."""
+        offers = [k for k in keys if not k.startswith(repository.WAITING_KEY)]
+        if offers:
+            await transact(lambda uow: usecases.offers_overdue(uow, offers, clock.now()))
+        for case_id in (k.removeprefix(repository.WAITING_KEY) for k in keys if k not in offers):
+            await transact(lambda uow, c=case_id: usecases.offer_waiting(uow, c, clock, policy))
+
+    # A slot came free: the cases waiting longest for their next try are tried now.
+    cache.on_freed = lambda: deadlines.bring_forward(repository.WAITING_KEY, WAKE_ON_FREED)
+
     async def expire_offers() -> None:
-        await deadlines.run(directory.open_deadlines,
-                            lambda ids: transact(lambda uow: usecases.offers_overdue(uow, ids, clock.now())))
+        await deadlines.run(directory.open_deadlines, fire)
 
     # Reads of specialists' contact details (GetSpecialistContact), in matching's own
     # access audit: the kernel's hash-chained log, as intake keeps for cases.

@@ -33,6 +33,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from secondlook import changes
 from secondlook.deadlines import Deadlines
+from secondlook.events import decode
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
 
@@ -51,6 +52,7 @@ from .domain.offers import (
     WITHDRAWN,
     Decision,
     Offer,
+    Waiting,
 )
 from .specialistdoc import specialist_from_doc, specialist_to_doc
 
@@ -60,6 +62,9 @@ SPECIALISTS = "specialists"
 ASSIGNMENTS = "assignments"  # the offers made, each with the facts the case was matched on
 UNMATCHED = "unmatched_cases"  # the cases nobody could take, with the facts and the reason
 WITHDRAWN_CASES = "withdrawn_cases"  # cases withdrawn: never matched again, whatever arrives late
+WAITING = "waiting_cases"  # cases waiting for free slots (usecases.offer_waiting), by case id
+WAITING_KEY = "waiting:"  # a waiting case's next try among the deadlines, before its case id
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 AWAITING_ANSWER = {"state": {"$in": list(AWAITING)}}  # offers whose deadline still counts
 
 
@@ -76,7 +81,11 @@ class MatchingRepository(Protocol):
     async def take_back_open_offers(self, specialist_id: str) -> list[Offer]: ...
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None: ...
     async def decision(self, case_id: str) -> Decision | None: ...
-    async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]: ...
+    async def release(self, holds: list[tuple[str, str]], freed: bool = True) -> list[bool | None]: ...
+    async def add_waiting(self, waiting: Waiting, next_try_at: datetime) -> None: ...
+    async def waiting(self, case_id: str) -> Waiting | None: ...
+    async def wait_longer(self, case_id: str, tries: int, next_try_at: datetime) -> None: ...
+    async def remove_waiting(self, case_id: str) -> None: ...
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]: ...
     async def mark_withdrawn(self, case_id: str) -> None: ...
     async def is_withdrawn(self, case_id: str) -> bool: ...
@@ -90,6 +99,7 @@ class MatchingRepository(Protocol):
 async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("case_id", 1)])
     await db[UNMATCHED].create_index([("case_id", 1)])
+    await db[WAITING].create_index([("next_try_at", 1)])  # the deadline keeper reloads the next tries by it
     # Only offers awaiting an answer are in it (an answer takes the offer out): re-arming
     # the deadlines reads them alone, not every offer ever made.
     await db[ASSIGNMENTS].create_index([("respond_by", 1)], partialFilterExpression=AWAITING_ANSWER,
@@ -126,6 +136,9 @@ class DirectoryCache:
 
     def __init__(self, db: AsyncDatabase, ttl_seconds: float, weights: Weights | None = None,
                  monotonic: Callable[[], float] = time.monotonic):
+        # Told when a slot may have come free (a release, an admin change, another
+        # replica's commit): cases waiting for one are tried again.
+        self.on_freed: Callable[[], None] = lambda: None
         self._db = db
         self._ttl = ttl_seconds
         self._weights = weights
@@ -159,7 +172,7 @@ class DirectoryCache:
             if self._buffer is not None:
                 self._buffer.append(doc)
             elif self._read_at is not None:  # else the next use reads the whole directory anyway
-                self._index.put(specialist_from_doc(doc))
+                self._put(specialist_from_doc(doc))
 
         await changes.follow_changes(self._db[SPECIALISTS], on_change, full_document=True, on_gap=self.invalidate)
 
@@ -188,11 +201,20 @@ class DirectoryCache:
     def put(self, s: Specialist) -> None:
         """An admin change this replica committed."""
         if self._read_at is not None:
-            self._index.put(s)
+            self._put(s)
 
-    def slots_taken(self, specialist_id: str, taken: int) -> None:
-        """This replica's reservation (taken 1) or release (-1) committed."""
+    def _put(self, s: Specialist) -> None:
+        before = self._index.get(s.specialist_id)
+        self._index.put(s)
+        if _takes_cases(s) and (before is None or not _takes_cases(before) or s.free_slots > before.free_slots):
+            self.on_freed()
+
+    def slots_taken(self, specialist_id: str, taken: int, freed: bool = True) -> None:
+        """This replica's reservation (taken 1) or release (-1) committed; `freed` False
+        for a reservation given back at once (a panel short of seats): no slot came free."""
         self._index.slots_taken(specialist_id, taken)
+        if taken < 0 and freed:
+            self.on_freed()
 
 
 class MongoMatchingRepository:
@@ -332,6 +354,11 @@ class MongoMatchingRepository:
                 due.append((d["_id"], d["respond_by"]))
             elif d.get("deadline_sent", 0) < MAX_SENDS:
                 due.append((d["_id"], d["respond_by"] + RESEND_AFTER))
+        # And every case waiting for free slots, at its next try (few: a backlog's worth).
+        waiting = self._db[WAITING].find({"next_try_at": {"$gte": _EPOCH}}, {"next_try_at": 1},
+                                         session=self._session).hint("next_try_at_1")
+        async for d in waiting:
+            due.append((WAITING_KEY + d["_id"], d["next_try_at"]))
         return due
 
     async def record_unmatched(self, event_id: str, facts: CaseFacts, reason: str, at: datetime) -> None:
@@ -347,8 +374,11 @@ class MongoMatchingRepository:
         unmatched = await self._db[UNMATCHED].find({"case_id": case_id}, session=self._session).sort(
             "at", 1).to_list()
         recorded = [d["facts"] for d in offers + unmatched if d.get("facts")]
+        if not recorded:  # waiting for a free slot, never matched, or matched before decisions were recorded
+            waiting = await self._db[WAITING].find_one({"_id": case_id}, {"facts": 1}, session=self._session)
+            recorded = [waiting["facts"]] if waiting else []
         if not recorded:
-            return None  # never matched, or matched before decisions were recorded
+            return None
         facts = _facts(recorded[0])
         return Decision(facts, tuple(_offer(d) for d in offers), tuple(d["reason"] for d in unmatched))
 
@@ -411,11 +441,12 @@ class MongoMatchingRepository:
         cursor = self._db[SPECIALISTS].find(found, {"holding": 0}, session=self._session).sort("_id", 1).limit(limit)
         return [specialist_from_doc(d) async for d in cursor]
 
-    async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
+    async def release(self, holds: list[tuple[str, str]], freed: bool = True) -> list[bool | None]:
         """Gives back each (specialist, assignment)'s slot if the assignment still holds
         it, in one request. Per hold True (released now) or False (it did not hold
         one: released before); None when some of a batch did not: which, one
-        request cannot tell (release those one at a time to know)."""
+        request cannot tell (release those one at a time to know). `freed` False: the
+        slots were reserved in this unit of work and are given back unused."""
         if not holds:
             return []
         if len(holds) == 1:
@@ -429,8 +460,39 @@ class MongoMatchingRepository:
             released = [True] * len(holds) if result.modified_count == len(holds) else [None] * len(holds)
         for (specialist_id, _), done in zip(holds, released, strict=True):
             if done:
-                self._committed(lambda s=specialist_id: self._cache.slots_taken(s, -1))
+                self._committed(lambda s=specialist_id: self._cache.slots_taken(s, -1, freed))
         return released
+
+    async def add_waiting(self, waiting: Waiting, next_try_at: datetime) -> None:
+        """The case waits for free slots, tried again at `next_try_at` (once: a repeat
+        of its event changes nothing)."""
+        case_id = waiting.facts.case_id
+        await self._db[WAITING].update_one(
+            {"_id": case_id},
+            {"$setOnInsert": {"facts": dataclasses.asdict(waiting.facts), "cause": waiting.cause.SerializeToString(),
+                              "since": waiting.since, "tries": waiting.tries, "next_try_at": next_try_at}},
+            upsert=True, session=self._session)
+        self._committed(lambda: self._deadlines.arm(WAITING_KEY + case_id, next_try_at))
+
+    async def waiting(self, case_id: str) -> Waiting | None:
+        doc = await self._db[WAITING].find_one({"_id": case_id}, session=self._session)
+        if doc is None:
+            return None
+        return Waiting(_facts(doc["facts"]), decode(doc["cause"]), doc["since"], doc["tries"])
+
+    async def wait_longer(self, case_id: str, tries: int, next_try_at: datetime) -> None:
+        await self._db[WAITING].update_one({"_id": case_id}, {"$set": {"tries": tries, "next_try_at": next_try_at}},
+                                           session=self._session)
+        self._committed(lambda: self._deadlines.arm(WAITING_KEY + case_id, next_try_at))
+
+    async def remove_waiting(self, case_id: str) -> None:
+        result = await self._db[WAITING].delete_one({"_id": case_id}, session=self._session)
+        if result.deleted_count:
+            self._committed(lambda: self._deadlines.disarm(WAITING_KEY + case_id))
+
+
+def _takes_cases(s: Specialist) -> bool:
+    return s.active and s.accepting and s.free_slots > 0
 
 
 class AnsweredMeanwhile(Exception):

@@ -3,9 +3,10 @@ and the unit of work. No Kafka or MongoDB here."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple, Protocol
 
 from secondlook.audit import Access, AuditTrail
@@ -43,7 +44,9 @@ from .domain.offers import (
     Offer,
     OfferRules,
     PanelVerdict,
+    Waiting,
     adjudicators_failed,
+    case_waiting,
     deadline_passed,
     exhausted_reason,
     matching_started,
@@ -55,6 +58,8 @@ from .domain.offers import (
     panel_verdict,
     refill,
     unmatched,
+    waited_reason,
+    waiting_reason,
 )
 from .domain.service_map import ServiceSpecialtyMap
 from .domain.specialty_map import SpecialtyMap
@@ -113,7 +118,8 @@ def case_facts(event: Event, blind_review_tenants: frozenset[str] = frozenset())
 async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchPolicy) -> None:
     """case.submitted: rank the eligible specialists and offer the case to the best
     one with a free slot (a panel: to the best of distinct organisations, one per
-    seat), or say why nobody can take it."""
+    seat); when only free slots are missing, the case waits for them
+    (offer_waiting); else say why nobody can take it."""
     if await uow.directory.is_withdrawn(event.case_id):  # a case.submitted published again after the withdrawal
         log.info("withdrawn_case_not_matched")
         return
@@ -126,12 +132,58 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         await _offer(uow, facts, chosen)
         return
     if chosen:  # a panel short of seats: nobody is offered it
-        await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen])
+        await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
+    full = index.full_but_eligible(facts, wanted, clock.now().date())
+    if policy.offers.capacity_wait_seconds and len(chosen) + full >= seats:
+        waiting = Waiting(facts, event, clock.now())
+        until = waiting.since + timedelta(seconds=policy.offers.capacity_wait_seconds)
+        await uow.directory.add_waiting(waiting, waiting.next_try(clock.now()))
+        uow.emit(case_waiting(event, waiting_reason(seats, full), full, until))
+        log.info("case_waiting_for_capacity", eligible_at_capacity=full, wait_until=until.isoformat())
+        return
+    if chosen:
         reason, why = panel_reason(seats, len(chosen)), UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE
     else:
         reason = index.why_not(facts, wanted, clock.now().date()) or "every eligible specialist filled up while matching"
         why = UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
     await _unmatched(uow, event, facts, reason, why, 0, clock)
+
+
+async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: MatchPolicy) -> bool:
+    """A case waiting for free slots, tried again (its next try fell due, or a slot came
+    free): offered when its seats can all be filled now; unmatched once it has waited
+    `capacity_wait_seconds`, or when nobody eligible is left even at capacity; else it
+    waits on, tried again later. True when it no longer waits."""
+    waiting = await uow.directory.waiting(case_id)
+    if waiting is None:
+        return True  # offered, unmatched or withdrawn meanwhile (another replica, a repeat)
+    facts, now = waiting.facts, clock.now()
+    wanted, seats = policy.wanted(facts), policy.offers.seats(facts)
+    chosen, index = await _reserve_seats(uow, waiting.cause, facts, wanted, clock, policy, seats)
+    if len(chosen) == seats:
+        await uow.directory.remove_waiting(case_id)
+        await _offer(uow, facts, chosen)
+        log.info("waiting_case_offered", waited_seconds=round((now - waiting.since).total_seconds()))
+        return True
+    if chosen:
+        await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
+    full = index.full_but_eligible(facts, wanted, now.date())
+    waited = now - waiting.since
+    if len(chosen) + full >= seats and waited < timedelta(seconds=policy.offers.capacity_wait_seconds):
+        later = dataclasses.replace(waiting, tries=waiting.tries + 1)
+        await uow.directory.wait_longer(case_id, later.tries, min(later.next_try(now), waiting.since + timedelta(
+            seconds=policy.offers.capacity_wait_seconds)))
+        return False
+    await uow.directory.remove_waiting(case_id)
+    if len(chosen) + full >= seats:
+        reason = waited_reason(seats, full, waited)
+    elif seats > 1:
+        reason = panel_reason(seats, len(chosen))
+    else:
+        reason = index.why_not(facts, wanted, now.date()) or "every eligible specialist filled up while matching"
+    why = UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE if seats > 1 else UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+    await _unmatched(uow, waiting.cause, facts, reason, why, 0, clock)
+    return True
 
 
 async def _reserve_seats(uow: UnitOfWork, cause: Event, facts: CaseFacts, wanted: Wanted, clock: Clock,
@@ -224,7 +276,7 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         return
     # Nobody has taken the case and it cannot have the reviewers it needs: no seat stays.
     if chosen:
-        await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen])
+        await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
     standing = [o for o in decision.offers if o.state in AWAITING]
     for o in standing:
         await uow.directory.close_offer(o.assignment_id, WITHDRAWN)
@@ -352,6 +404,7 @@ async def withdraw_offers(uow: UnitOfWork, event: Event) -> None:
     slot back (if it still holds it: an opinion may have given it back already),
     and review hears which offers are withdrawn."""
     await uow.directory.mark_withdrawn(event.case_id)
+    await uow.directory.remove_waiting(event.case_id)  # a case waiting for a free slot waits no more
     await uow.directory.close_offers_of_case(event.case_id)
     offers = await uow.directory.offers_for_case(event.case_id)
     if offers:

@@ -1,6 +1,6 @@
 """Acceptance (issue 9): two matching worker processes race for one specialist of
-capacity 1 over 50 cases: the slot is never held twice, and every case ends
-offered or UNMATCHED."""
+capacity 1 over 50 cases: the slot is never held twice, and every other case
+waits for it (MATCHING, case.waiting), none of them offered."""
 
 from __future__ import annotations
 
@@ -44,11 +44,11 @@ def two_workers(tmp_path_factory):
 
 
 def _decided_by(port: int) -> int:
-    """Cases this matching process offered or declared unmatched (its own metrics)."""
+    """Cases this matching process offered, put to wait or declared unmatched (its own metrics)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     return sum(int(float(v)) for v in re.findall(
-        r'^secondlook_stage_events_total\{[^}]*event_type="(?:specialist\.offered|case\.unmatched)"[^}]*\} (\S+)$',
-        text, re.M))
+        r'^secondlook_stage_events_total\{[^}]*event_type="(?:specialist\.offered|case\.unmatched|case\.waiting)"'
+        r'[^}]*\} (\S+)$', text, re.M))
 
 
 async def test_two_workers_never_overbook_one_slot(two_workers):
@@ -65,21 +65,26 @@ async def test_two_workers_never_overbook_one_slot(two_workers):
         ids = [r.case_id for r in replies]
 
         async def all_decided():
+            per_worker = [_decided_by(stack.metrics_ports[p]) for p in ("matching", "matching-1")]
+            return per_worker if sum(per_worker) >= CASES else Pending(f"{sum(per_worker)} of {CASES} decided")
+
+        per_worker = await eventually(all_decided, 120, "every case offered or waiting for the slot")
+        assert sum(per_worker) == CASES and all(per_worker), per_worker  # both workers took part: the race was real
+
+        async def projected():  # intake records what matching decided
             page = await intake.ListCases(intake_pb2.ListCasesRequest(page_size=200), metadata=authed.metadata,
                                           timeout=10)
-            status = {c.case_id: c.status for c in page.cases if c.case_id in ids}
-            done = [s for s in status.values() if s in (case_pb2.CASE_STATUS_OFFERED, case_pb2.CASE_STATUS_UNMATCHED)]
-            return status if len(done) == CASES else Pending(f"{len(done)} of {CASES} decided")
+            status = [c.status for c in page.cases if c.case_id in ids]
+            return status if case_pb2.CASE_STATUS_SUBMITTED not in status else Pending(status)
 
-        status = await eventually(all_decided, 120, "every case offered or UNMATCHED")
-        assert list(status.values()).count(case_pb2.CASE_STATUS_OFFERED) == 1
+        status = await eventually(projected, 60, "intake's statuses")
+        assert status.count(case_pb2.CASE_STATUS_OFFERED) == 1
+        assert status.count(case_pb2.CASE_STATUS_MATCHING) == CASES - 1  # waiting for the one slot, not unmatched
         db = mongo["secondlook_matching"]
         only = await db["specialists"].find_one({"_id": "the-only-one"})
         assert only["free_slots"] == 0 and len(only["holding"]) == 1
         assert await db["assignments"].count_documents({"specialist_id": "the-only-one"}) == 1
-        # Both workers took part: the race was real.
-        per_worker = [_decided_by(stack.metrics_ports[p]) for p in ("matching", "matching-1")]
-        assert sum(per_worker) == CASES and all(per_worker), per_worker
+        assert await db["waiting_cases"].count_documents({}) == CASES - 1
     finally:
         await authed.close()
         await mongo.close()

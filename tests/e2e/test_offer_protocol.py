@@ -127,6 +127,32 @@ async def test_a_decline_moves_the_case_to_the_next_candidate_until_the_attempt_
         await authed.close()
 
 
+async def test_a_case_nobody_free_can_take_waits_and_is_offered_once_a_slot_comes_free(offer_stack):
+    stack, settings = offer_stack, offer_stack.settings()
+    directory, admin = clients.directory_admin(settings, stack.target("matching"))
+    intake, authed = clients.submitter(settings, stack.target("intake"), "waiting-tenant")
+    try:
+        await list_specialists(directory, admin, "US-VT", ("vt-solo", 1.0, ""))  # 3 slots, the only one in VT
+        first = [await _submit(intake, authed, f"full-{i}", "US-VT") for i in range(3)]
+        for case_id in first:
+            await _case(intake, authed, case_id, _offered_to("vt-solo"))
+        waiting_id = await _submit(intake, authed, "waits", "US-VT")
+        waiting = await _case(intake, authed, waiting_id, lambda c: c.timeline[-1].event_type == "case.waiting")
+        assert waiting.status == case_pb2.CASE_STATUS_MATCHING
+        assert waiting.timeline[-1].detail.startswith("1 eligible specialist is at capacity: the case waits for a "
+                                                      "free slot: offered as soon as one is free, else unmatched at ")
+        # A slot comes free (the reviewer declines one of the three): the waiting case gets it.
+        assignment = await _assignment(stack, settings, "vt-solo", first[0])
+        await _decline(stack, settings, "vt-solo", assignment.assignment_id, case_pb2.DECLINE_REASON_NO_CAPACITY)
+        offered = await _case(intake, authed, waiting_id, _offered_to("vt-solo"))
+        assert [e.event_type for e in offered.timeline][-2:] == ["case.waiting", "specialist.offered"]
+        # The declined case had nobody else: it goes unmatched, saying so.
+        await _case(intake, authed, first[0], lambda c: c.status == case_pb2.CASE_STATUS_UNMATCHED)
+    finally:
+        await admin.close()
+        await authed.close()
+
+
 async def test_an_offer_expires_while_matching_is_down_and_moves_on_after_the_restart(offer_stack):
     stack, settings = offer_stack, offer_stack.settings()
     directory, admin = clients.directory_admin(settings, stack.target("matching"))

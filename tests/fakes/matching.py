@@ -9,7 +9,7 @@ from datetime import date, datetime
 from services.matching.domain.directory import AlreadyListed, Certification, DirectoryQuery, Licence, Specialist
 from services.matching.domain.index import DirectoryIndex
 from services.matching.domain.matcher import CaseFacts
-from services.matching.domain.offers import ACCEPTED, AWAITING, EXPIRING, OPEN, WITHDRAWN, Decision, Offer
+from services.matching.domain.offers import ACCEPTED, AWAITING, EXPIRING, OPEN, WITHDRAWN, Decision, Offer, Waiting
 from tests.fakes.transact import FakeTransact, FakeUnitOfWork
 
 FAR = date(2099, 12, 31)
@@ -36,6 +36,7 @@ class MatchingState:
     withdrawn: set[str] = field(default_factory=set)
     facts: dict[str, CaseFacts] = field(default_factory=dict)  # per case, as first matched
     unmatched: dict[str, tuple[str, str]] = field(default_factory=dict)  # event id -> (case, reason)
+    waiting: dict[str, tuple[Waiting, datetime]] = field(default_factory=dict)  # case -> (waiting, next try)
 
 
 class InMemoryDirectory:
@@ -100,7 +101,8 @@ class InMemoryDirectory:
 
     async def decision(self, case_id: str) -> Decision | None:
         if case_id not in self._state.facts:
-            return None
+            waiting = self._state.waiting.get(case_id)
+            return Decision(waiting[0].facts, (), ()) if waiting else None
         return Decision(self._state.facts[case_id],
                         tuple(o for o in self._state.offers.values() if o.case_id == case_id),
                         tuple(reason for c, reason in self._state.unmatched.values() if c == case_id))
@@ -135,7 +137,7 @@ class InMemoryDirectory:
                  if s.specialist_id > after and query.matches(s, today)]
         return found[:limit]
 
-    async def release(self, holds: list[tuple[str, str]]) -> list[bool | None]:
+    async def release(self, holds: list[tuple[str, str]], freed: bool = True) -> list[bool | None]:
         released: list[bool | None] = []
         for specialist_id, assignment_id in holds:
             if self._state.holding.get(assignment_id) != specialist_id:
@@ -146,6 +148,20 @@ class InMemoryDirectory:
             self._state.specialists[specialist_id] = dataclasses.replace(s, free_slots=s.free_slots + 1)
             released.append(True)
         return released
+
+    async def add_waiting(self, waiting: Waiting, next_try_at: datetime) -> None:
+        self._state.waiting.setdefault(waiting.facts.case_id, (waiting, next_try_at))
+
+    async def waiting(self, case_id: str) -> Waiting | None:
+        found = self._state.waiting.get(case_id)
+        return found[0] if found else None
+
+    async def wait_longer(self, case_id: str, tries: int, next_try_at: datetime) -> None:
+        waiting, _ = self._state.waiting[case_id]
+        self._state.waiting[case_id] = (dataclasses.replace(waiting, tries=tries), next_try_at)
+
+    async def remove_waiting(self, case_id: str) -> None:
+        self._state.waiting.pop(case_id, None)
 
 
 class FakeMatchingUnitOfWork(FakeUnitOfWork):

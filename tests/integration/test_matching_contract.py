@@ -19,7 +19,7 @@ from secondlook.v1 import events_pb2
 from services.matching import reference, repository, usecases
 from services.matching.domain.directory import AlreadyListed, DirectoryQuery, Specialist, deactivated, listed
 from services.matching.domain.matcher import CaseFacts
-from services.matching.domain.offers import MAX_SENDS, RESEND_AFTER, Offer, OfferRules
+from services.matching.domain.offers import MAX_SENDS, RESEND_AFTER, Offer, OfferRules, Waiting
 from services.matching.repository import DirectoryCache, MatchingUnitOfWork
 from services.matching.specialistdoc import specialist_from_doc
 from tests.conftest import Pending, eventually
@@ -203,18 +203,18 @@ async def test_the_directory_in_memory_is_a_hint_a_case_is_unmatched_only_on_a_f
     assert await _match(mongo_store, mine, "hint-1") == ["matching.started", "specialist.offered"]
     doc = await mongo_store.db[repository.SPECIALISTS].find_one({"_id": "onc-ca"})
     assert doc["free_slots"] == 0 and len(doc["holding"]) == 1
-    # Its memory now says full (its own reservation), and so does the store: unmatched,
-    # after a fresh read says so.
-    assert await _match(mongo_store, mine, "hint-2") == ["matching.started", "case.unmatched"]
+    # Its memory now says full (its own reservation), and so does the store: the case
+    # waits for a free slot, after a fresh read says so.
+    assert await _match(mongo_store, mine, "hint-2") == ["matching.started", "case.waiting"]
     assert await mongo_store.db[repository.ASSIGNMENTS].count_documents({"case_id": "hint-2"}) == 0
     # Another replica gives the slot back and takes it again: this replica's memory says
     # free, the store says taken. No overbooking: the reservation is refused, and the
-    # case is unmatched on the fresh read.
+    # case waits, on the fresh read.
     held = doc["holding"][0]
     assert await other(lambda uow: uow.directory.release([("onc-ca", held)])) == [True]
     await cache.specialists(fresh=True)  # memory: one slot free
     assert await other(lambda uow: uow.directory.reserve("onc-ca", "elsewhere-2")) is True
-    assert await _match(mongo_store, mine, "hint-3") == ["matching.started", "case.unmatched"]
+    assert await _match(mongo_store, mine, "hint-3") == ["matching.started", "case.waiting"]
     doc = await mongo_store.db[repository.SPECIALISTS].find_one({"_id": "onc-ca"})
     assert doc["free_slots"] == 0 and doc["holding"] == ["elsewhere-2"]
 
@@ -296,6 +296,62 @@ async def test_a_deactivated_specialists_open_offers_alone_are_taken_back_once(t
     assert await transact(lambda uow: uow.directory.take_back_open_offers("onc-ca")) == []  # once
     states = {o.assignment_id: o.state for o in (await transact(lambda uow: uow.directory.decision("c1"))).offers}
     assert states == {"o1": "expiring", "o2": "accepted", "o3": "open", "o4": "expiring"}
+
+
+def _submitted_event():
+    return new_event(events_pb2.CaseSubmitted(diagnosis_code="C50.911", jurisdiction="US-CA", language="en"),
+                     case_id="c1", tenant_id="t", producer="intake")
+
+
+async def test_a_waiting_case_is_kept_whole_until_removed(transact):
+    cause = _submitted_event()
+    waiting = Waiting(FACTS, cause, T0)
+    await transact(lambda uow: uow.directory.add_waiting(waiting, T0 + timedelta(seconds=30)))
+    await transact(lambda uow: uow.directory.add_waiting(Waiting(FACTS, cause, T0 + timedelta(hours=1)), T0))
+    found = await transact(lambda uow: uow.directory.waiting("c1"))  # the first add stands: a repeat adds nothing
+    assert (found.facts, found.cause, found.since, found.tries) == (FACTS, cause, T0, 0)
+    await transact(lambda uow: uow.directory.wait_longer("c1", 2, T0 + timedelta(minutes=3)))
+    assert (await transact(lambda uow: uow.directory.waiting("c1"))).tries == 2
+    explained = await transact(lambda uow: uow.directory.decision("c1"))  # what ExplainMatch reads
+    assert (explained.facts, explained.offers, explained.unmatched_reasons) == (FACTS, (), ())
+    await transact(lambda uow: uow.directory.remove_waiting("c1"))
+    assert await transact(lambda uow: uow.directory.waiting("c1")) is None
+    assert await transact(lambda uow: uow.directory.decision("c1")) is None
+    await transact(lambda uow: uow.directory.remove_waiting("c1"))  # again: nothing
+    assert await transact(lambda uow: uow.directory.waiting("elsewhere")) is None
+
+
+async def test_a_waiting_cases_next_try_is_armed_on_commit_reloaded_by_index_and_disarmed_when_it_stops(mongo_store):
+    deadlines = Deadlines(Clock())
+    transact = _transactor(mongo_store, deadlines=deadlines)
+    await transact(lambda uow: uow.directory.add_waiting(Waiting(FACTS, _submitted_event(), T0),
+                                                         T0 + timedelta(seconds=30)))
+    assert deadlines.due(T0 + timedelta(seconds=30)) == [repository.WAITING_KEY + "c1"]
+    await transact(lambda uow: uow.directory.wait_longer("c1", 1, T0 + timedelta(seconds=90)))
+    directory = repository.MongoMatchingRepository(mongo_store.db, DirectoryCache(mongo_store.db, 3600), deadlines)
+    assert (repository.WAITING_KEY + "c1", T0 + timedelta(seconds=90)) in await directory.open_deadlines()
+    await transact(lambda uow: uow.directory.remove_waiting("c1"))
+    assert repository.WAITING_KEY + "c1" not in deadlines
+    assert not [k for k, _ in await directory.open_deadlines() if k.startswith(repository.WAITING_KEY)]
+
+
+async def test_a_slot_coming_free_is_told_but_a_reservation_given_back_unused_is_not(mongo_store):
+    cache = DirectoryCache(mongo_store.db, ttl_seconds=3600)
+    freed = []
+    cache.on_freed = lambda: freed.append(1)
+    transact = _transactor(mongo_store, cache=cache)
+    await cache.index()  # read: the changes this replica commits go to it
+    assert await transact(lambda uow: uow.directory.reserve("neuro-ca", "b1"))
+    assert await transact(lambda uow: uow.directory.reserve("neuro-ca", "b2"))
+    await transact(lambda uow: uow.directory.release([("neuro-ca", "b1")], freed=False))
+    assert freed == []
+    await transact(lambda uow: uow.directory.release([("neuro-ca", "b2")]))
+    assert freed == [1]
+    neuro = await transact(lambda uow: uow.directory.specialist("neuro-ca"))
+    more = dataclasses.replace(neuro, capacity=neuro.capacity + 1, free_slots=neuro.free_slots + 1,
+                               version=neuro.version + 1)
+    assert await transact(lambda uow: uow.directory.save_specialist(more, neuro))
+    assert freed == [1, 1]  # an admin change that adds a slot is one too
 
 
 async def test_deadlines_are_armed_on_commit_and_the_open_ones_reloaded_by_index(mongo_store):

@@ -29,6 +29,19 @@ def test_keys_fall_due_soonest_first_and_stay_armed_until_done():
     assert d.due(t0 + timedelta(seconds=100), limit=1) == ["late"]
 
 
+def test_keys_of_one_kind_are_brought_forward_soonest_first_others_left_alone():
+    clock = FakeClock()
+    t0 = clock.now()
+    d = Deadlines(clock)
+    for key, seconds in (("waiting:b", 60), ("waiting:a", 30), ("waiting:c", 90), ("offer-1", 10)):
+        d.arm(key, t0 + timedelta(seconds=seconds))
+    d.bring_forward("waiting:", 2)
+    assert d.due(t0) == ["waiting:a", "waiting:b"]  # the two soonest of the kind, now; the offer keeps its time
+    assert d.due(t0 + timedelta(seconds=10)) == ["waiting:a", "waiting:b", "offer-1"]
+    d.bring_forward("nothing:", 5)  # none of the kind: nothing moves
+    assert len(d) == 4
+
+
 async def test_the_keeper_rearms_what_is_stored_fires_what_is_due_and_retries_a_failure():
     clock = Clock()
     d = Deadlines(clock)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -213,6 +213,24 @@ async def test_a_declined_offer_is_on_the_timeline_with_its_coded_reason_and_the
         ("assignment.expired", "the offer expired unanswered: matching offers the case again"),
         ("assignment.expired", "the offer was taken back (the specialist was deactivated): matching offers the case "
                                "again")]
+
+
+async def test_a_case_waiting_for_a_free_slot_is_on_the_timeline_and_stays_matching():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    cases = Committed(transact, InMemoryCases)
+    started = caused_by(transact.committed[0], events_pb2.MatchingStarted(), producer="matching")
+    payload = events_pb2.CaseWaiting(reason="3 eligible specialists are at capacity: the case waits for a free slot",
+                                     eligible_at_capacity=3)
+    payload.wait_until.FromDatetime(datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc))
+    waiting = caused_by(transact.committed[0], payload, producer="matching")
+    for event in (started, waiting):
+        await usecases.project(cases, Feed(), event, clock, STUCK_AFTER)
+    now = transact.state.cases[case.case_id]
+    assert now.status == S.CASE_STATUS_MATCHING
+    assert (now.timeline[-1].event_type, now.timeline[-1].detail) == (
+        "case.waiting", "3 eligible specialists are at capacity: the case waits for a free slot: offered as soon "
+                        "as one is free, else unmatched at 2026-01-02 09:30 UTC")
 
 
 async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_both_land():

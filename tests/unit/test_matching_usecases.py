@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta, timezone
+
 import pytest
 
 from secondlook.clock import FakeClock
@@ -55,12 +58,107 @@ async def test_nobody_eligible_unmatches_with_the_reason():
     assert transact.state.directory_reads == [False, True]  # unmatched only after a fresh read
 
 
-async def test_the_last_slot_goes_to_one_case_only():
+async def test_the_last_slot_goes_to_one_case_only_and_the_next_waits_for_one():
     transact = matching_transact(spec("only", free=1))
     await _match(transact, _submitted("c1"))
     await _match(transact, _submitted("c2"))
     assert [e.type for e in transact.committed].count("specialist.offered") == 1
-    assert transact.committed[-1].type == "case.unmatched"
+    waiting = transact.committed[-1]
+    assert waiting.type == "case.waiting" and waiting.case_id == "c2"
+    assert waiting.case_waiting.eligible_at_capacity == 1
+    assert waiting.case_waiting.reason == "1 eligible specialist is at capacity: the case waits for a free slot"
+    assert waiting.case_waiting.wait_until.ToDatetime(tzinfo=timezone.utc) == FakeClock().now() + timedelta(days=1)
+    assert set(transact.state.waiting) == {"c2"} and transact.state.unmatched == {}
+
+
+def _policy(**rules):
+    return usecases.MatchPolicy(reference.specialty_map(), OfferRules(**rules))
+
+
+async def _retry(transact, case_id, clock, policy=None):
+    return await transact(lambda uow: usecases.offer_waiting(uow, case_id, clock, policy or _policy()))
+
+
+async def test_a_waiting_case_is_offered_once_a_slot_comes_free_and_tried_later_until_then():
+    transact, clock = matching_transact(spec("only", free=1)), FakeClock()
+    await _match(transact, _submitted("c1"))
+    submitted = _submitted("c2")
+    await _match(transact, submitted)
+    _, first_try = transact.state.waiting["c2"]
+    assert first_try == clock.now() + timedelta(seconds=30)
+    clock.advance(30)
+    assert await _retry(transact, "c2", clock) is False  # still no slot: later, and later still
+    waiting, second_try = transact.state.waiting["c2"]
+    assert waiting.tries == 1 and second_try == clock.now() + timedelta(seconds=60)
+    [first] = _offers(transact)
+    opinion = new_event(events_pb2.OpinionSubmitted(assignment_id=first.assignment_id, specialist_id="only"),
+                        case_id="c1", tenant_id="t1", producer="review")
+    await usecases.release_capacity(Committed(transact, InMemoryDirectory), [opinion])
+    assert await _retry(transact, "c2", clock) is True
+    offered = transact.committed[-1]
+    assert offered.type == "specialist.offered" and offered.case_id == "c2"
+    assert offered.causation_id == submitted.event_id  # caused by the case's own submission, as any first offer
+    assert transact.state.waiting == {} and await _retry(transact, "c2", clock) is True  # a repeat: nothing
+
+
+async def test_a_case_waits_at_most_its_limit_then_goes_unmatched_saying_how_long():
+    transact, clock = matching_transact(spec("only", free=0)), FakeClock()
+    await transact(lambda uow: usecases.match_case(uow, _submitted("c1"), clock, _policy(capacity_wait_seconds=3600)))
+    assert transact.committed[-1].type == "case.waiting"
+    clock.advance(1800)
+    assert await _retry(transact, "c1", clock, _policy(capacity_wait_seconds=3600)) is False
+    _, next_try = transact.state.waiting["c1"]
+    assert next_try <= FakeClock().now() + timedelta(seconds=3600)  # never past the limit
+    clock.advance(1800)
+    assert await _retry(transact, "c1", clock, _policy(capacity_wait_seconds=3600)) is True
+    unmatched = transact.committed[-1]
+    assert unmatched.type == "case.unmatched" and transact.state.waiting == {}
+    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+    assert unmatched.case_unmatched.reason == "waited 1 h for a free slot; 1 eligible specialist is still at capacity"
+
+
+async def test_a_waiting_case_whose_eligible_specialists_left_is_unmatched_at_once_with_the_reason():
+    transact, clock = matching_transact(spec("only", free=0)), FakeClock()
+    await _match(transact, _submitted("c1"))
+    await transact(lambda uow: usecases.deactivate_specialist(uow, "only", clock.now()))
+    assert await _retry(transact, "c1", clock) is True
+    unmatched = transact.committed[-1].case_unmatched
+    assert "1 excluded by active" in unmatched.reason
+
+
+async def test_nobody_waits_for_capacity_when_the_limit_is_zero_or_nobody_would_be_eligible():
+    transact = matching_transact(spec("only", free=0))
+    await transact(lambda uow: usecases.match_case(uow, _submitted("c1"), FakeClock(), _policy(capacity_wait_seconds=0)))
+    assert transact.committed[-1].type == "case.unmatched" and transact.state.waiting == {}
+    transact = matching_transact(spec("only", free=0, languages=("fr",)))  # full, and would not do anyway
+    await _match(transact, _submitted("c2"))
+    assert transact.committed[-1].type == "case.unmatched" and transact.state.waiting == {}
+
+
+async def test_a_withdrawn_waiting_case_waits_no_more_and_is_never_offered():
+    transact, clock = matching_transact(spec("only", free=0)), FakeClock()
+    await _match(transact, _submitted("c1"))
+    withdrawn = new_event(events_pb2.CaseWithdrawn(reason=case_pb2.WITHDRAWAL_REASON_DUPLICATE), case_id="c1",
+                          tenant_id="t1", producer="intake")
+    await transact(lambda uow: usecases.withdraw_offers(uow, withdrawn))
+    transact.state.specialists["only"] = dataclasses.replace(transact.state.specialists["only"], free_slots=1)
+    assert transact.state.waiting == {} and await _retry(transact, "c1", clock) is True
+    assert "specialist.offered" not in [e.type for e in transact.committed]
+
+
+async def test_a_panel_waits_when_enough_eligible_reviewers_are_full_and_takes_no_seat_meanwhile():
+    orgs = [("h1", "harbor"), ("l1", "lakeside"), ("s1", "summit")]
+    transact = matching_transact(*(spec(sid, free=1 if sid != "s1" else 0, affiliations=(Affiliation(org),))
+                                   for sid, org in orgs))
+    event = new_event(events_pb2.CaseSubmitted(diagnosis_code="C50.911", urgency=case_pb2.URGENCY_STANDARD,
+                                               jurisdiction="US-CA", language="en", panel_requested=True),
+                      case_id="p1", tenant_id="t1", producer="intake")
+    await _match(transact, event)
+    assert transact.committed[-1].type == "case.waiting" and "panel of 3" in transact.committed[-1].case_waiting.reason
+    assert [s.free_slots for s in transact.state.specialists.values()] == [1, 1, 0]  # the two seats given back
+    transact.state.specialists["s1"] = dataclasses.replace(transact.state.specialists["s1"], free_slots=1)
+    assert await _retry(transact, "p1", FakeClock()) is True
+    assert sorted(o.specialist_id for o in _offers(transact)) == ["h1", "l1", "s1"]
 
 
 async def test_an_opinion_gives_the_slot_back_once():
@@ -122,6 +220,15 @@ async def test_explain_match_gives_the_decision_and_one_verdict_per_specialist()
     unmatched = await usecases.explain_match(reader, everyone, "c2", policy, FakeClock().now().date(),
                                              frozenset({"t1"}))
     assert unmatched.decision.offers == () and "US-TX" in unmatched.decision.unmatched_reasons[0]
+    # A case waiting for a free slot is explained too: everyone eligible is full.
+    for specialist_id in ("best", "busy"):
+        transact.state.specialists[specialist_id] = dataclasses.replace(transact.state.specialists[specialist_id],
+                                                                        free_slots=0)
+    await _match(transact, _submitted("c3"))
+    waiting = await usecases.explain_match(reader, everyone, "c3", policy, FakeClock().now().date(), frozenset({"t1"}))
+    assert waiting.decision.offers == () and waiting.ranks == {}
+    assert {v.specialist.specialist_id for v in waiting.verdicts if v.excluded_by
+            and v.excluded_by.name == "under_capacity"} == {"best", "busy"}
     for case_id, tenants in (("never", {"t1"}), ("c1", {"t2"})):  # unknown, or another tenant's: the same
         with pytest.raises(usecases.NotFound):
             await usecases.explain_match(reader, everyone, case_id, policy, FakeClock().now().date(),

@@ -64,7 +64,7 @@ def test_a_new_endpoint_names_every_wrong_field_at_once():
                                                                "case.opinion_ready"], "x" * 201, False)
     assert violations == [
         ("url", "must use https"),
-        ("event_types[1]", "must be one of case.submitted, case.matching, case.offered, case.unmatched, "
+        ("event_types[1]", "must be one of case.submitted, case.matching, case.waiting, case.offered, case.unmatched, "
                            "case.assigned, case.in_review, case.needs_info, case.opinion_ready, "
                            "case.opinion_amended, case.withdrawn"),
         ("event_types", "must not repeat a type"),

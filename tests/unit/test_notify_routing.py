@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 
 import pytest
 from google.protobuf import timestamp_pb2
@@ -66,7 +67,8 @@ def test_every_route_is_an_event_notify_consumes():
     producers = {"case": "intake", "matching": "matching", "specialist": "matching"}
     topics = set(topology.CONSUMES["notify"])
     for event_type in ROUTES:
-        producer = {"case.unmatched": "matching"}.get(event_type) or producers.get(event_type.split(".")[0], "review")
+        producer = {"case.unmatched": "matching", "case.waiting": "matching"}.get(event_type) \
+            or producers.get(event_type.split(".")[0], "review")
         assert topology.PRODUCES[producer] in topics, event_type
     assert set(DEFAULT_ENDPOINT_TYPES) <= set(EVENT_TYPES)
     assert len(EVENT_TYPES) == len(set(EVENT_TYPES))
@@ -90,6 +92,20 @@ async def test_a_status_reaches_the_endpoints_that_subscribe_to_it_signed_with_i
     assert payload["type"] == "case.unmatched" and payload["data"]["status"] == "UNMATCHED"
     assert payload["data"]["cause"] == "NOBODY_ELIGIBLE" and payload["data"]["case_id"] == "c1"
     assert "nobody" not in notice.body.decode()  # the reason's text stays out: codes only
+
+
+async def test_a_case_waiting_for_a_free_slot_is_a_notice_with_when_it_stops_waiting():
+    endpoints = InMemoryEndpoints()
+    await endpoints.add(_endpoint("ep_wait", ["case.waiting"]), 10)
+    await endpoints.add(_endpoint("ep_def", DEFAULT_ENDPOINT_TYPES, default=True), 10)
+    waiting = lifecycle_event("case.waiting", reason="2 eligible specialists are at capacity", eligible_at_capacity=2)
+    waiting.case_waiting.wait_until.FromDatetime(datetime(2026, 1, 2, tzinfo=timezone.utc))
+    _, sent, _, _ = await _route([waiting], endpoints)
+    [notice] = sent
+    data = json.loads(notice.body)["data"]
+    assert notice.recipient == "ep_wait" and notice.event_type == "case.waiting" and data["status"] == "MATCHING"
+    assert (data["eligible_at_capacity"], data["wait_until"]) == (2, "2026-01-02T00:00:00+00:00")
+    assert "specialists are" not in notice.body.decode()  # the reason's text stays out: codes only
 
 
 async def test_an_event_nobody_hears_of_costs_no_store_request():

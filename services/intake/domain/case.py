@@ -173,6 +173,9 @@ def detail_of(event: Event) -> str:
     """What the timeline says beside the stage (routing terms only, no PHI)."""
     if event.HasField("case_unmatched"):
         return event.case_unmatched.reason
+    if event.HasField("case_waiting"):
+        return (f"{event.case_waiting.reason}: offered as soon as one is free, else unmatched at "
+                f"{_when(event.case_waiting.wait_until)}")
     if event.HasField("assignment_declined"):
         code = event.assignment_declined.reason
         known = code in case_pb2.DeclineReason.values()  # a newer review may send a code this intake lacks

@@ -21,6 +21,8 @@ STATUS_OF_EVENT: dict[str, int] = {
     "matching.started": S.CASE_STATUS_MATCHING,
     "specialist.offered": S.CASE_STATUS_OFFERED,
     "case.unmatched": S.CASE_STATUS_UNMATCHED,
+    # Nobody free now, eligible specialists at capacity: the case waits, still being matched.
+    "case.waiting": S.CASE_STATUS_MATCHING,
     # An offer declined or expired: the case is being matched again (recorded, never a step back).
     "assignment.declined": S.CASE_STATUS_MATCHING,
     "assignment.expired": S.CASE_STATUS_MATCHING,
@@ -41,7 +43,7 @@ STATUS_OF_EVENT: dict[str, int] = {
 }
 # Recorded on the timeline, never moving the status (a re-offer moves it on).
 RECORDED_ONLY = frozenset({"assignment.declined", "assignment.expired", "opinion.amended", "sla.changed",
-                           "panel.opinion_signed", "panel.concluded"})
+                           "panel.opinion_signed", "panel.concluded", "case.waiting"})
 # Recorded at the status the case has, not the one STATUS_OF_EVENT names.
 AT_CURRENT = frozenset({"sla.changed", "panel.opinion_signed", "panel.concluded"})
 # NEEDS_INFO sits beside IN_REVIEW: only these events move a case between the two

@@ -30,6 +30,7 @@ from .matcher import (
     Wanted,
     Weights,
     candidate_of,
+    full_but_eligible,
     quality_part,
     rank,
     screen,
@@ -157,6 +158,10 @@ class DirectoryIndex:
             candidate = candidate_of(s, facts, wanted, w)
             self.last_scored = scored = scored + 1
             heapq.heappush(ready, (-candidate.score.total, candidate.tiebreak, scored, candidate))
+
+    def full_but_eligible(self, facts: CaseFacts, wanted: Wanted, day: date) -> int:
+        """How many candidates only a free slot keeps from the case."""
+        return full_but_eligible(facts, wanted, self.candidates(wanted.specialties, facts.jurisdiction), day)
 
     def why_not(self, facts: CaseFacts, wanted: Wanted, day: date) -> str:
         """Why nobody could take the case (when `best_first` gave nobody)."""

@@ -9,7 +9,9 @@ case is unmatched, with the cause. A panel case has several seats, each
 offered to a reviewer from an organisation no other live seat belongs to.
 
 Capacity is taken by the use case, atomically, one candidate at a time, so the
-best candidate with a free slot at commit time gets the offer.
+best candidate with a free slot at commit time gets the offer. A case nobody can
+take now, but that specialists at capacity could, waits (Waiting) and is tried
+again as slots come free, for at most `capacity_wait_seconds`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class OfferRules:
     expedited_ttl_seconds: int = 4 * 3600
     max_attempts: int = 5  # failed offers (declined, expired) per seat before the case is unmatched
     panel_size: int = 3  # seats of a panel case, each from a distinct organisation
+    capacity_wait_seconds: int = 86_400  # a case eligible specialists at capacity could take waits this long (0: not)
 
     def ttl(self, urgency: int) -> int:
         return self.expedited_ttl_seconds if urgency == Urgency.URGENCY_EXPEDITED else self.ttl_seconds
@@ -115,6 +118,43 @@ def nobody_left_reason(r: Refill) -> str:
 def panel_reason(seats: int, found: int) -> str:
     return (f"a panel of {seats} needs reviewers from {seats} distinct organisations; "
             f"{found} eligible with a free slot")
+
+
+# A waiting case is tried again this long after, doubling each time up to the most,
+# and at once when a slot comes free on this replica.
+WAIT_RETRY_FIRST_SECONDS, WAIT_RETRY_MOST_SECONDS = 30.0, 300.0
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A case waiting for a free slot: what it was matched on, the case.submitted it
+    waits from (the offers it gets are caused by it), since when, and tries so far."""
+
+    facts: CaseFacts
+    cause: Event
+    since: datetime
+    tries: int = 0
+
+    def next_try(self, now: datetime) -> datetime:
+        wait = min(WAIT_RETRY_MOST_SECONDS, WAIT_RETRY_FIRST_SECONDS * 2 ** self.tries)
+        return now + timedelta(seconds=wait)
+
+
+def waiting_reason(seats: int, full: int) -> str:
+    needed = "a free slot" if seats == 1 else f"free slots for a panel of {seats}"
+    return f"{full} eligible specialist{'s are' if full != 1 else ' is'} at capacity: the case waits for {needed}"
+
+
+def waited_reason(seats: int, full: int, waited: timedelta) -> str:
+    hours = waited.total_seconds() / 3600
+    return (f"waited {hours:g} h for {'a free slot' if seats == 1 else f'free slots for a panel of {seats}'}; "
+            f"{full} eligible specialist{'s are' if full != 1 else ' is'} still at capacity")
+
+
+def case_waiting(cause: Event, reason: str, full: int, until: datetime) -> Event:
+    payload = events_pb2.CaseWaiting(reason=reason, eligible_at_capacity=full)
+    payload.wait_until.FromDatetime(until)
+    return caused_by(cause, payload, producer="matching")
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ _OPINION = Route(OPINION_READY, "OPINION_READY", email=(PATIENT, PHYSICIAN), sms
 ROUTES: dict[str, Route] = {
     "case.submitted": Route("submitted", "SUBMITTED"),
     "matching.started": Route("matching", "MATCHING"),
+    # Eligible reviewers are all at capacity: the case waits for a free slot (still MATCHING).
+    "case.waiting": Route("waiting", "MATCHING"),
     # The reviewer hears of an offer at once, also away from the reviewer app.
     "specialist.offered": Route("offered", "OFFERED", email=(REVIEWER,), sms=(REVIEWER,)),
     # (An offer declined or expired sets no status: the next offer, or case.unmatched, is the notice.)
@@ -228,6 +230,9 @@ def facts(event: Event) -> dict:
         return {"question_count": event.info_requested.question_count}
     if event.type == "case.unmatched":
         return {"cause": _name(events_pb2.UnmatchedCause, event.case_unmatched.cause, "UNMATCHED_CAUSE_")}
+    if event.type == "case.waiting":
+        until = event.case_waiting.wait_until.ToDatetime(tzinfo=timezone.utc)
+        return {"eligible_at_capacity": event.case_waiting.eligible_at_capacity, "wait_until": until.isoformat()}
     if event.type == "case.withdrawn":
         return {"reason": _name(case_pb2.WithdrawalReason, event.case_withdrawn.reason, "WITHDRAWAL_REASON_")}
     if event.type == "assignment.accepted" and event.assignment_accepted.HasField("sla_due_at"):
