@@ -126,6 +126,7 @@ class Settings(BaseSettings):
                               description="Port of the Prometheus `/metrics` endpoint; 0 disables.")
     fhir_port: int = Field(8080, ge=0, le=65535, description="Port of intake's FHIR R4 HTTP endpoint (`/fhir/Bundle`, bound on "
                            "`SECONDLOOK_GRPC_HOST`); 0 disables. The other services have none.")
+    fhir_base_url: str = Field("", description="The FHIR endpoint's public base URL (`https://fhir.example.org/fhir`), behind a proxy or an ingress: `Location` headers are built on it. Empty: on the address the request was sent to.")
 
     # --- Auth ------------------------------------------------------------------
     jwt_secret: SecretStr = Field(
@@ -387,6 +388,14 @@ class Settings(BaseSettings):
         if not local or not domain or any(c.isspace() for c in address):
             raise ValueError(f"{value[:60]!r} has no e-mail address (name <address>, or an address)")
         return value
+
+    @field_validator("fhir_base_url")
+    @classmethod
+    def _fhir_base(cls, value: str) -> str:
+        if value and (not value.startswith(("https://", "http://")) or any(c.isspace() for c in value)
+                      or "?" in value or "#" in value):
+            raise ValueError(f"{value[:60]!r} is not an http(s) URL without query or fragment")
+        return value.rstrip("/")
 
     @field_validator("notify_portal_url")
     @classmethod

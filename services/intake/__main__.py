@@ -52,7 +52,8 @@ async def serve() -> int:
                       max_per_sweep=settings.sweeper_max_redrives_per_sweep, clock=clock)
     loops = [sweeper.run]
     if settings.fhir_port:  # the FHIR twin of SubmitCase, over the same use cases
-        app = fhir_api.make_fhir_app(transact, reader, audit, clock, TokenVerifier(settings), stuck_after)
+        app = fhir_api.make_fhir_app(transact, reader, audit, clock, TokenVerifier(settings), stuck_after,
+                                     base_url=settings.fhir_base_url)
         loops.append(lambda: fhir_api.serve(app, settings.grpc_host, settings.fhir_port))
     if settings.follow_change_streams:  # another replica's projections reach this one's watchers
         def announce(change: dict) -> None:

@@ -26,6 +26,8 @@ import asyncio
 import re
 import time
 import zlib
+from datetime import datetime, timezone
+from email.utils import format_datetime
 
 from aiohttp import web
 
@@ -281,9 +283,8 @@ class FhirApi:
                 return _fhir(409, operation_outcome([Problem(
                     read.locate("client_request_id"), "client_request_id: already used for a different submission "
                                                       "in this tenant", DUPLICATE)]))
-        location = responses.location(case)
-        headers = {"Location": str(request.url.with_path(f"/fhir/{location}").with_query(None)),
-                   "ETag": f'W/"{responses.version(case)}"'}
+        headers = {"Location": _url(request, responses.location(case)), "ETag": f'W/"{responses.version(case)}"',
+                   "Last-Modified": _http_date(case.updated_at)}
         return _fhir(201 if created else 200, responses.transaction_response(read.bundle, case, created), headers)
 
     async def _bundle(self, request: web.Request, expected: str) -> tuple[dict | None, web.Response | None]:
@@ -330,7 +331,7 @@ class FhirApi:
         # A resubmission's case is the request as it stands now (decided, perhaps); its
         # request is the stored one (the same content, or it was refused above).
         return _fhir(200, claim_response_of(case, read.request)[0],
-                     {"Location": str(request.url.with_path(f"/fhir/ServiceRequest/{case.case_id}").with_query(None))})
+                     {"Location": _url(request, f"ServiceRequest/{case.case_id}")})
 
     async def inquire_prior_auth(self, request: web.Request) -> web.Response:
         """Claim/$inquire: the current ClaimResponse of a request of the caller's tenant,
@@ -363,10 +364,32 @@ class FhirApi:
             raise _Refused(404, "not-found", f"ServiceRequest {case_id!r} has versions 1 to {current}, "
                                              f"not {asked[:12]!r}")
         at = int(asked) if asked is not None else current
-        return _fhir(200, responses.service_request(case, at), {"ETag": f'W/"{at}"'})
+        resource = responses.service_request(case, at)
+        updated = datetime.fromisoformat(resource["meta"]["lastUpdated"].replace("Z", "+00:00"))
+        return _fhir(200, resource, {"ETag": f'W/"{at}"', "Last-Modified": _http_date(updated)})
 
     async def metadata(self, request: web.Request) -> web.Response:
         return _fhir(200, responses.capability_statement(self._clock.now().date().isoformat()))
+
+
+BASE_URL_KEY = web.AppKey("fhir_base_url", str)
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _url(request: web.Request, path: str) -> str:
+    """Where `path` ("ServiceRequest/...") is: under the configured public base URL
+    (behind a proxy, the address clients use), else under the one the request was sent
+    to; relative when its Host header names no host (it must not write the Location)."""
+    base = request.app[BASE_URL_KEY]
+    if base:
+        return f"{base}/{path}"
+    if not _HOST.match(request.host):
+        return f"/fhir/{path}"
+    return str(request.url.with_path(f"/fhir/{path}").with_query(None))
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(timezone.utc), usegmt=True)
 
 
 async def _unnamed(request: web.Request, response: web.StreamResponse) -> None:
@@ -375,11 +398,15 @@ async def _unnamed(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def make_fhir_app(transact: Transact, reader: CaseReader, audit: usecases.AuditTrail, clock: Clock,
-                  verifier: TokenVerifier, stuck_after: float, *, max_body: int = MAX_BODY) -> web.Application:
+                  verifier: TokenVerifier, stuck_after: float, *, max_body: int = MAX_BODY,
+                  base_url: str = "") -> web.Application:
     api = FhirApi(transact, reader, audit, clock, verifier, stuck_after)
-    app = web.Application(client_max_size=max_body, middlewares=[_measured, _outcomes, _negotiated],
+    # A path with a trailing slash is redirected (308: method and body kept) to the one without.
+    slashes = web.normalize_path_middleware(append_slash=False, remove_slash=True)
+    app = web.Application(client_max_size=max_body, middlewares=[_measured, _outcomes, slashes, _negotiated],
                           handler_args={"auto_decompress": False})  # _body decodes
     app[MAX_BODY_KEY] = max_body
+    app[BASE_URL_KEY] = base_url.rstrip("/")
     app.on_response_prepare.append(_unnamed)
     app.add_routes([
         web.post("/fhir", api.submit),

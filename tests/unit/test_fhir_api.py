@@ -151,6 +151,45 @@ async def test_json_r4_among_what_a_client_accepts_is_answered(fhir, extra, path
     assert response.status == 201, body
 
 
+async def test_created_and_read_carry_last_modified_in_milliseconds_as_stored(fhir):
+    response, body = await _post(fhir, BUNDLE)
+    [case] = fhir.transact.state.cases.values()
+    created = body["entry"][0]["response"]["lastModified"]
+    assert created.endswith("Z") and len(created.split(".")[1]) == 4  # ".mmmZ": as the store keeps it
+    assert response.headers["Last-Modified"].endswith(" GMT")
+    read = await fhir.client.get(f"/fhir/ServiceRequest/{case.case_id}", headers=fhir.auth())
+    resource = await read.json(content_type=None)
+    assert resource["meta"]["lastUpdated"] == created and read.headers["Last-Modified"] == response.headers[
+        "Last-Modified"]
+    metadata = await (await fhir.client.get("/fhir/metadata")).json(content_type=None)
+    assert metadata["rest"][0]["resource"][0]["readHistory"] is True  # vread reads every version
+
+
+async def test_a_trailing_slash_is_redirected_to_the_path_without_it(fhir):
+    response = await fhir.client.get("/fhir/metadata/", allow_redirects=False)
+    assert response.status == 308 and response.headers["Location"] == "/fhir/metadata"
+    response = await fhir.client.post("/fhir/Bundle/", data=json.dumps(BUNDLE).encode(), headers=fhir.auth())
+    assert response.status == 201  # followed with the method and body kept
+
+
+async def test_location_is_built_on_the_public_base_url_or_never_on_a_host_header_that_names_no_host(settings):
+    transact = intake_transact()
+    app = make_fhir_app(transact, InMemoryCaseReader(transact), RecordedAccesses(), FakeClock(),
+                        TokenVerifier(settings), 30.0, base_url="https://fhir.example.org/fhir/")
+    token = mint_token(settings, subject="coordinator", tenant="t1", roles=["submitter"])
+    headers = {**FHIR_JSON, "Authorization": f"Bearer {token}"}
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post("/fhir/Bundle", data=json.dumps(BUNDLE).encode(), headers=headers)
+        assert response.headers["Location"].startswith("https://fhir.example.org/fhir/ServiceRequest/")
+    transact = intake_transact()
+    app = make_fhir_app(transact, InMemoryCaseReader(transact), RecordedAccesses(), FakeClock(),
+                        TokenVerifier(settings), 30.0)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post("/fhir/Bundle", data=json.dumps(BUNDLE).encode(),
+                                     headers={**headers, "Host": "evil.example/x?"})
+        assert response.status == 201 and response.headers["Location"].startswith("/fhir/ServiceRequest/")
+
+
 async def test_prefer_return_minimal_or_an_outcome(fhir):
     response = await fhir.client.post("/fhir/Bundle", data=json.dumps(BUNDLE).encode(),
                                       headers={**fhir.auth(), "Prefer": "return=minimal"})

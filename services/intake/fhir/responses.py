@@ -48,7 +48,8 @@ def location(case: Case) -> str:
 
 
 def _instant(moment) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+    """An instant as the store keeps it (milliseconds): the same whether just written or read back."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def transaction_response(bundle: dict, case: Case, created: bool) -> dict:
@@ -67,8 +68,12 @@ def transaction_response(bundle: dict, case: Case, created: bool) -> dict:
                            "diagnostics": f"recorded as part of ServiceRequest/{case.case_id}, "
                                           "not as a resource of its own"}]}}
         entries.append({"response": response})
-    return Bundle.model_validate({"resourceType": "Bundle", "type": "transaction-response",
-                                  "entry": entries}).model_dump(mode="json")
+    checked = Bundle.model_validate({"resourceType": "Bundle", "type": "transaction-response",
+                                     "entry": entries}).model_dump(mode="json")
+    for sent, written in zip(checked["entry"], entries, strict=True):
+        if "lastModified" in written["response"]:  # as written: the model would print it in microseconds
+            sent["response"]["lastModified"] = written["response"]["lastModified"]
+    return checked
 
 
 def service_request(case: Case, at_version: int | None = None) -> dict:
@@ -94,7 +99,9 @@ def service_request(case: Case, at_version: int | None = None) -> dict:
     }
     if case.urgency in PRIORITY:
         resource["priority"] = PRIORITY[case.urgency]
-    return ServiceRequest.model_validate(resource).model_dump(mode="json")
+    checked = ServiceRequest.model_validate(resource).model_dump(mode="json")
+    checked["meta"]["lastUpdated"], checked["authoredOn"] = resource["meta"]["lastUpdated"], resource["authoredOn"]
+    return checked  # the instants as written: the model would print them in microseconds, or none
 
 
 PAS_OPERATIONS = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition"
@@ -115,7 +122,7 @@ def capability_statement(date: str) -> dict:
                                               "ServiceRequest becomes a second-opinion case"}],
             "resource": [
                 {"type": "ServiceRequest", "interaction": [{"code": "read"}, {"code": "vread"}],
-                 "versioning": "versioned", "readHistory": False,
+                 "versioning": "versioned", "readHistory": True,
                  "documentation": "the case's status (vread: any version, one per timeline entry)"},
                 {"type": "Claim", "operation": [
                     {"name": "submit", "definition": f"{PAS_OPERATIONS}/Claim-submit",
