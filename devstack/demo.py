@@ -151,8 +151,9 @@ RESTART_WINDOW_SECONDS = 600.0
 
 async def _supervise(stack: Stack, console: Console) -> None:
     """What Kubernetes does for a pod: a service that exits (a crash, a kill -9) is
-    said and started again, up to MAX_RESTARTS times in ten minutes; the broker or
-    the store is said."""
+    said and started again, up to MAX_RESTARTS times in ten minutes; so are the broker
+    (empty: the services make their topics again and carry on from the store) and the
+    store (on its data folder)."""
     restarts: dict[str, list[float]] = {}
     told: set[str] = set()
     while True:
@@ -177,11 +178,25 @@ async def _supervise(stack: Stack, console: Console) -> None:
                 console.print(f"[green]✓[/] {name} restarted and serving; its cases carry on", highlight=False)
             except Exception as exc:  # it exited again during start: the next look says so
                 console.print(f"[red]{name} did not come back: {exc}[/]", highlight=False, soft_wrap=True)
-        for infra in (stack.broker, stack.store):
-            if infra is not None and not infra.alive and infra.name not in told:
+        for infra, restart in ((stack.broker, stack.start_broker),
+                               (stack.store, stack.start_store if stack.persistent_store else None)):
+            if infra is None or infra.alive or infra.name in told:
+                continue
+            recent = [t for t in restarts.get(infra.name, []) if time.monotonic() - t < RESTART_WINDOW_SECONDS]
+            if restart is None or len(recent) >= MAX_RESTARTS:
                 told.add(infra.name)
                 console.print(f"[red]the {infra.name} exited (code {infra.popen.returncode}): the services wait for "
                               f"it · its log: {infra.log_path}[/]", highlight=False, soft_wrap=True)
+                continue
+            restarts[infra.name] = [*recent, time.monotonic()]
+            console.print(f"[yellow]the {infra.name} exited (code {infra.popen.returncode}) · its log: "
+                          f"{infra.log_path} · restarting it[/]", highlight=False, soft_wrap=True)
+            try:
+                await asyncio.to_thread(restart)
+                console.print(f"[green]✓[/] the {infra.name} restarted; the services reconnect and carry on",
+                              highlight=False)
+            except Exception as exc:  # it did not come up: the next look tries again, up to MAX_RESTARTS
+                console.print(f"[red]the {infra.name} did not come back: {exc}[/]", highlight=False, soft_wrap=True)
 
 
 async def _serving(stack: Stack, name: str, timeout: float = 60.0) -> None:

@@ -65,8 +65,9 @@ def internal_host_problem(host: str) -> str | None:
     What a real name resolves to is the caller's to check where it connects."""
     name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
-        return "must not point at this platform's own network (localhost)"
+        return "must not name localhost: it is each machine's own network"
     address = literal_address(name)
     if address is not None and not address_allowed(str(address)):
-        return "must not point at a loopback, private or link-local address"
+        return ("must not point at a loopback, private or link-local address, nor any other that is not public "
+                "(CGNAT, multicast, reserved, documentation)")
     return None

@@ -44,13 +44,9 @@ class Deadlines:
     def disarm(self, key: str) -> None:
         self._armed.pop(key, None)
 
-    def bring_forward(self, prefix: str, limit: int) -> None:
-        """The `limit` soonest keys armed with `prefix` fall due now: what they wait on
-        may have come (a slot came free for cases waiting for one)."""
-        now = self._clock.now()
-        later = sorted((at, key) for key, at in self._armed.items() if at > now and key.startswith(prefix))
-        for _, key in later[:limit]:
-            self.arm(key, now)
+    def armed_with(self, prefix: str) -> bool:
+        """Whether any key armed begins with `prefix`."""
+        return any(key.startswith(prefix) for key in self._armed)
 
     def __contains__(self, key: str) -> bool:
         return key in self._armed

@@ -176,12 +176,12 @@ async def _negotiated(request: web.Request, handler):
     creating = request.method == "POST" and response.status < 300 and request.path.rstrip("/") in _CREATIONS
     if creating and "return=minimal" in prefer:
         return web.Response(status=response.status, headers={k: v for k, v in response.headers.items()
-                                                             if k in ("Location", "ETag")})
+                                                             if k in ("Location", "ETag", "Last-Modified")})
     if creating and "return=operationoutcome" in prefer:
         outcome = operation_outcome([Problem("", "created" if response.status == 201 else "done", "informational")])
         outcome["issue"][0]["severity"] = "information"
         return _fhir(response.status, outcome, {k: v for k, v in response.headers.items()
-                                                if k in ("Location", "ETag")})
+                                                if k in ("Location", "ETag", "Last-Modified")})
     return response
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 
 from secondlook.auditlog import MongoAuditLog
 from secondlook.bootstrap import assemble, build_kernel
@@ -34,7 +35,11 @@ log = get_logger(__name__)
 # candidates are read again, so the whole read is a safety net: rare, since at
 # directory scale it costs seconds of CPU.
 DIRECTORY_TTL_SECONDS = 3600.0
-WAKE_ON_FREED = 3  # waiting cases tried again when a slot comes free (a freed slot may fit none of them)
+# When this replica frees slots, the cases that have waited longest (expedited first) are
+# tried at once, this many of them (a freed slot may fit none: the others' clocks go on).
+SLOTS_FREED = "slots-freed"
+WAKE_ON_FREED = 3
+WAITING_TRIED_AGAIN = timedelta(seconds=30)  # after a try that failed (the store away, say)
 
 
 async def serve() -> int:
@@ -62,15 +67,26 @@ async def serve() -> int:
     directory = repository.MongoMatchingRepository(kernel.store.db, cache, deadlines)
 
     async def fire(keys: list[str]) -> None:
-        """Offers' deadlines, and cases waiting for free slots whose next try fell due."""
-        offers = [k for k in keys if not k.startswith(repository.WAITING_KEY)]
+        """Offers' deadlines; cases waiting for free slots whose next try fell due; and,
+        when slots came free here, the cases that have waited longest."""
+        offers = [k for k in keys if not k.startswith(repository.WAITING_KEY) and k != SLOTS_FREED]
         if offers:
             await transact(lambda uow: usecases.offers_overdue(uow, offers, clock.now()))
-        for case_id in (k.removeprefix(repository.WAITING_KEY) for k in keys if k not in offers):
-            await transact(lambda uow, c=case_id: usecases.offer_waiting(uow, c, clock, policy))
+        waiting = [k.removeprefix(repository.WAITING_KEY) for k in keys if k.startswith(repository.WAITING_KEY)]
+        if SLOTS_FREED in keys:
+            waiting = [*await directory.oldest_waiting(WAKE_ON_FREED), *waiting]
+        for case_id in dict.fromkeys(waiting):
+            try:  # each on its own: one that fails waits for its next try, the others go on
+                await transact(lambda uow, c=case_id: usecases.offer_waiting(uow, c, clock, policy))
+            except Exception as exc:
+                log.warning("waiting_case_not_tried", case_id=case_id, error=type(exc).__name__)
+                deadlines.arm(repository.WAITING_KEY + case_id, clock.now() + WAITING_TRIED_AGAIN)
 
-    # A slot came free: the cases waiting longest for their next try are tried now.
-    cache.on_freed = lambda: deadlines.bring_forward(repository.WAITING_KEY, WAKE_ON_FREED)
+    def slots_freed() -> None:  # only while cases wait: no store request otherwise
+        if deadlines.armed_with(repository.WAITING_KEY):
+            deadlines.arm(SLOTS_FREED, clock.now())
+
+    cache.on_freed = slots_freed
 
     async def expire_offers() -> None:
         await deadlines.run(directory.open_deadlines, fire)

@@ -36,6 +36,7 @@ from secondlook.deadlines import Deadlines
 from secondlook.events import decode
 from secondlook.logging import get_logger
 from secondlook.store import UnitOfWork
+from secondlook.v1.case_pb2 import Urgency
 
 from .domain.directory import AlreadyListed, DirectoryQuery, Specialist
 from .domain.index import DirectoryIndex
@@ -86,6 +87,7 @@ class MatchingRepository(Protocol):
     async def waiting(self, case_id: str) -> Waiting | None: ...
     async def wait_longer(self, case_id: str, tries: int, next_try_at: datetime) -> None: ...
     async def remove_waiting(self, case_id: str) -> None: ...
+    async def oldest_waiting(self, limit: int) -> list[str]: ...
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]: ...
     async def mark_withdrawn(self, case_id: str) -> None: ...
     async def is_withdrawn(self, case_id: str) -> bool: ...
@@ -100,6 +102,7 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
     await db[ASSIGNMENTS].create_index([("case_id", 1)])
     await db[UNMATCHED].create_index([("case_id", 1)])
     await db[WAITING].create_index([("next_try_at", 1)])  # the deadline keeper reloads the next tries by it
+    await db[WAITING].create_index([("rank", 1), ("since", 1)])  # a slot that came free goes to the oldest
     # Only offers awaiting an answer are in it (an answer takes the offer out): re-arming
     # the deadlines reads them alone, not every offer ever made.
     await db[ASSIGNMENTS].create_index([("respond_by", 1)], partialFilterExpression=AWAITING_ANSWER,
@@ -136,8 +139,9 @@ class DirectoryCache:
 
     def __init__(self, db: AsyncDatabase, ttl_seconds: float, weights: Weights | None = None,
                  monotonic: Callable[[], float] = time.monotonic):
-        # Told when a slot may have come free (a release, an admin change, another
-        # replica's commit): cases waiting for one are tried again.
+        # Told when this replica committed what may free a slot (a release, an admin
+        # change): cases waiting for one are tried again. Another replica's frees are its
+        # own to tell (each waiting case is tried on its own clock too).
         self.on_freed: Callable[[], None] = lambda: None
         self._db = db
         self._ttl = ttl_seconds
@@ -172,7 +176,7 @@ class DirectoryCache:
             if self._buffer is not None:
                 self._buffer.append(doc)
             elif self._read_at is not None:  # else the next use reads the whole directory anyway
-                self._put(specialist_from_doc(doc))
+                self._index.put(specialist_from_doc(doc))
 
         await changes.follow_changes(self._db[SPECIALISTS], on_change, full_document=True, on_gap=self.invalidate)
 
@@ -200,10 +204,8 @@ class DirectoryCache:
 
     def put(self, s: Specialist) -> None:
         """An admin change this replica committed."""
-        if self._read_at is not None:
-            self._put(s)
-
-    def _put(self, s: Specialist) -> None:
+        if self._read_at is None:
+            return
         before = self._index.get(s.specialist_id)
         self._index.put(s)
         if _takes_cases(s) and (before is None or not _takes_cases(before) or s.free_slots > before.free_slots):
@@ -302,6 +304,9 @@ class MongoMatchingRepository:
         SLA clock waits for the case's first records)."""
         await self._db[ASSIGNMENTS].update_many({"case_id": case_id}, {"$inc": {"facts.records": count}},
                                                 session=self._session)
+        # And a case waiting for free slots: its offers, when they come, carry them too.
+        await self._db[WAITING].update_one({"_id": case_id}, {"$inc": {"facts.records": count}},
+                                           session=self._session)
 
     async def offers_overdue(self, assignment_ids: list[str], now: datetime) -> list[Offer]:
         """Of these, the offers still open past their deadline, and those sent to review
@@ -319,10 +324,10 @@ class MongoMatchingRepository:
         return [_offer(d | {"state": EXPIRING}) for d in docs]
 
     async def take_back_open_offers(self, specialist_id: str) -> list[Offer]:
-        """The specialist's offers still open (unanswered, their deadline ahead), now
-        marked as sent to review to expire (EXPIRING), as at their deadline: the
-        specialist was deactivated. Read through the index of offers awaiting an answer,
-        which holds only those."""
+        """The specialist's offers still open (unanswered, not yet sent to review to
+        expire), now marked as sent (EXPIRING), as at their deadline: the specialist was
+        deactivated. Read through the index of offers awaiting an answer (every such
+        offer of every specialist: a rare admin call's read, not a case's)."""
         query = {**AWAITING_ANSWER, "specialist_id": specialist_id}
         docs = [d async for d in self._db[ASSIGNMENTS].find(query, session=self._session).hint("awaiting_answer")
                 if d["state"] == OPEN]
@@ -470,7 +475,8 @@ class MongoMatchingRepository:
         await self._db[WAITING].update_one(
             {"_id": case_id},
             {"$setOnInsert": {"facts": dataclasses.asdict(waiting.facts), "cause": waiting.cause.SerializeToString(),
-                              "since": waiting.since, "tries": waiting.tries, "next_try_at": next_try_at}},
+                              "since": waiting.since, "tries": waiting.tries, "next_try_at": next_try_at,
+                              "rank": _rank(waiting.facts)}},
             upsert=True, session=self._session)
         self._committed(lambda: self._deadlines.arm(WAITING_KEY + case_id, next_try_at))
 
@@ -489,6 +495,18 @@ class MongoMatchingRepository:
         result = await self._db[WAITING].delete_one({"_id": case_id}, session=self._session)
         if result.deleted_count:
             self._committed(lambda: self._deadlines.disarm(WAITING_KEY + case_id))
+
+    async def oldest_waiting(self, limit: int) -> list[str]:
+        """The cases that have waited longest for free slots, expedited ones first: the
+        ones a slot that came free is offered to first."""
+        cursor = self._db[WAITING].find({"rank": {"$gte": 0}}, {"_id": 1}, session=self._session).sort(
+            [("rank", 1), ("since", 1)]).limit(limit).hint("rank_1_since_1")
+        return [d["_id"] async for d in cursor]
+
+
+def _rank(facts: CaseFacts) -> int:
+    """A waiting case's place in the queue for free slots: expedited cases (0) first."""
+    return 0 if facts.urgency == Urgency.URGENCY_EXPEDITED else 1
 
 
 def _takes_cases(s: Specialist) -> bool:

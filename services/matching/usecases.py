@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import NamedTuple, Protocol
 
 from secondlook.audit import Access, AuditTrail
@@ -47,6 +47,7 @@ from .domain.offers import (
     Waiting,
     adjudicators_failed,
     case_waiting,
+    could_seat,
     deadline_passed,
     exhausted_reason,
     matching_started,
@@ -134,12 +135,13 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     if chosen:  # a panel short of seats: nobody is offered it
         await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
     full = index.full_but_eligible(facts, wanted, clock.now().date())
-    if policy.offers.capacity_wait_seconds and len(chosen) + full >= seats:
+    wait = policy.offers.capacity_wait(facts.urgency)
+    if wait and could_seat(seats, [o for o, _ in chosen], full):
         waiting = Waiting(facts, event, clock.now())
-        until = waiting.since + timedelta(seconds=policy.offers.capacity_wait_seconds)
-        await uow.directory.add_waiting(waiting, waiting.next_try(clock.now()))
-        uow.emit(case_waiting(event, waiting_reason(seats, full), full, until))
-        log.info("case_waiting_for_capacity", eligible_at_capacity=full, wait_until=until.isoformat())
+        until = waiting.since + wait
+        await uow.directory.add_waiting(waiting, min(waiting.next_try(clock.now()), until))
+        uow.emit(case_waiting(event, waiting_reason(seats, len(full)), len(full), until))
+        log.info("case_waiting_for_capacity", eligible_at_capacity=len(full), wait_until=until.isoformat())
         return
     if chosen:
         reason, why = panel_reason(seats, len(chosen)), UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE
@@ -152,8 +154,8 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
 async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: MatchPolicy) -> bool:
     """A case waiting for free slots, tried again (its next try fell due, or a slot came
     free): offered when its seats can all be filled now; unmatched once it has waited
-    `capacity_wait_seconds`, or when nobody eligible is left even at capacity; else it
-    waits on, tried again later. True when it no longer waits."""
+    its limit (OfferRules.capacity_wait), or when nobody eligible is left even at
+    capacity; else it waits on, tried again later. True when it no longer waits."""
     waiting = await uow.directory.waiting(case_id)
     if waiting is None:
         return True  # offered, unmatched or withdrawn meanwhile (another replica, a repeat)
@@ -168,15 +170,15 @@ async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: Mat
     if chosen:
         await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
     full = index.full_but_eligible(facts, wanted, now.date())
-    waited = now - waiting.since
-    if len(chosen) + full >= seats and waited < timedelta(seconds=policy.offers.capacity_wait_seconds):
+    waited, wait = now - waiting.since, policy.offers.capacity_wait(facts.urgency)
+    seatable = could_seat(seats, [o for o, _ in chosen], full)
+    if seatable and waited < wait:
         later = dataclasses.replace(waiting, tries=waiting.tries + 1)
-        await uow.directory.wait_longer(case_id, later.tries, min(later.next_try(now), waiting.since + timedelta(
-            seconds=policy.offers.capacity_wait_seconds)))
+        await uow.directory.wait_longer(case_id, later.tries, min(later.next_try(now), waiting.since + wait))
         return False
     await uow.directory.remove_waiting(case_id)
-    if len(chosen) + full >= seats:
-        reason = waited_reason(seats, full, waited)
+    if seatable:
+        reason = waited_reason(seats, len(full), waited)
     elif seats > 1:
         reason = panel_reason(seats, len(chosen))
     else:

@@ -73,6 +73,11 @@ def test_the_demo_delivers_the_sample_cases_and_ctrl_c_stops_everything(tmp_path
         os.kill(matching, signal.SIGKILL)
         wait_for(lambda: "matching restarted and serving" in output.read_text(), 90, "matching restarted by the demo")
         assert "matching exited (code -9)" in output.read_text() and len(leftovers(home)) == 6
+        # So is the store, on its data folder: the platform answers again.
+        [store] = [pid for pid in leftovers(home) if b"secantus" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(store, signal.SIGKILL)
+        wait_for(lambda: "the store restarted" in output.read_text(), 90, "the store restarted by the demo")
+        assert store not in leftovers(home) and len(leftovers(home)) == 6
         demo.send_signal(signal.SIGINT)  # what Ctrl-C delivers
         code = demo.wait(timeout=90)
     text = output.read_text()

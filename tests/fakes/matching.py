@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from secondlook.v1 import case_pb2
 from services.matching.domain.directory import AlreadyListed, Certification, DirectoryQuery, Licence, Specialist
 from services.matching.domain.index import DirectoryIndex
 from services.matching.domain.matcher import CaseFacts
@@ -162,6 +163,20 @@ class InMemoryDirectory:
 
     async def remove_waiting(self, case_id: str) -> None:
         self._state.waiting.pop(case_id, None)
+
+    async def oldest_waiting(self, limit: int) -> list[str]:
+        queue = sorted(self._state.waiting.values(), key=lambda w: (
+            w[0].facts.urgency != case_pb2.URGENCY_EXPEDITED, w[0].since))
+        return [w.facts.case_id for w, _ in queue[:limit]]
+
+    async def records_added(self, case_id: str, count: int) -> None:
+        if case_id in self._state.facts:  # the facts its offers were made on
+            facts = self._state.facts[case_id]
+            self._state.facts[case_id] = dataclasses.replace(facts, records=facts.records + count)
+        if case_id in self._state.waiting:
+            waiting, next_try = self._state.waiting[case_id]
+            more = dataclasses.replace(waiting.facts, records=waiting.facts.records + count)
+            self._state.waiting[case_id] = (dataclasses.replace(waiting, facts=more), next_try)
 
 
 class FakeMatchingUnitOfWork(FakeUnitOfWork):

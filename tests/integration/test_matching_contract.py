@@ -321,6 +321,17 @@ async def test_a_waiting_case_is_kept_whole_until_removed(transact):
     assert await transact(lambda uow: uow.directory.waiting("elsewhere")) is None
 
 
+async def test_waiting_cases_queue_oldest_first_expedited_ahead_and_take_records_added_meanwhile(transact):
+    for case_id, urgency, since in (("old", 1, T0), ("new", 1, T0 + timedelta(minutes=5)),
+                                    ("urgent", 2, T0 + timedelta(minutes=9))):
+        facts = dataclasses.replace(FACTS, case_id=case_id, urgency=urgency)
+        await transact(lambda uow, f=facts, t=since: uow.directory.add_waiting(Waiting(f, _submitted_event(), t), t))
+    assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "old"]
+    assert await transact(lambda uow: uow.directory.oldest_waiting(10)) == ["urgent", "old", "new"]
+    await transact(lambda uow: uow.directory.records_added("new", 3))
+    assert (await transact(lambda uow: uow.directory.waiting("new"))).facts.records == FACTS.records + 3
+
+
 async def test_a_waiting_cases_next_try_is_armed_on_commit_reloaded_by_index_and_disarmed_when_it_stops(mongo_store):
     deadlines = Deadlines(Clock())
     transact = _transactor(mongo_store, deadlines=deadlines)

@@ -29,17 +29,16 @@ def test_keys_fall_due_soonest_first_and_stay_armed_until_done():
     assert d.due(t0 + timedelta(seconds=100), limit=1) == ["late"]
 
 
-def test_keys_of_one_kind_are_brought_forward_soonest_first_others_left_alone():
+def test_whether_a_key_of_one_kind_is_armed():
     clock = FakeClock()
-    t0 = clock.now()
     d = Deadlines(clock)
-    for key, seconds in (("waiting:b", 60), ("waiting:a", 30), ("waiting:c", 90), ("offer-1", 10)):
-        d.arm(key, t0 + timedelta(seconds=seconds))
-    d.bring_forward("waiting:", 2)
-    assert d.due(t0) == ["waiting:a", "waiting:b"]  # the two soonest of the kind, now; the offer keeps its time
-    assert d.due(t0 + timedelta(seconds=10)) == ["waiting:a", "waiting:b", "offer-1"]
-    d.bring_forward("nothing:", 5)  # none of the kind: nothing moves
-    assert len(d) == 4
+    assert not d.armed_with("waiting:")
+    d.arm("offer-1", clock.now())
+    assert not d.armed_with("waiting:")
+    d.arm("waiting:c1", clock.now())
+    assert d.armed_with("waiting:")
+    d.disarm("waiting:c1")
+    assert not d.armed_with("waiting:")
 
 
 async def test_the_keeper_rearms_what_is_stored_fires_what_is_due_and_retries_a_failure():

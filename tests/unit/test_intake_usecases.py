@@ -17,6 +17,7 @@ from secondlook.events import caused_by, new_event
 from secondlook.feed import Feed
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
 from services.intake import usecases
+from services.intake.domain import case as domain_case
 from services.intake.domain.case import ClosedToDocuments, NotAskable, NotWithdrawable
 from services.intake.domain.lifecycle import REDRIVE_REPUBLISH, statuses_along
 from services.intake.domain.listing import parse_query
@@ -230,7 +231,11 @@ async def test_a_case_waiting_for_a_free_slot_is_on_the_timeline_and_stays_match
     assert now.status == S.CASE_STATUS_MATCHING
     assert (now.timeline[-1].event_type, now.timeline[-1].detail) == (
         "case.waiting", "3 eligible specialists are at capacity: the case waits for a free slot: offered as soon "
-                        "as one is free, else unmatched at 2026-01-02 09:30 UTC")
+                        "as slots come free, else unmatched at 2026-01-02 09:30 UTC")
+    # Not stuck: the sweeper looks at it again only once its wait should be over.
+    assert now.next_redrive_at == datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc) + timedelta(seconds=STUCK_AFTER)
+    stored = domain_case.projected_fields(dataclasses.replace(now, next_redrive_at=None), now)
+    assert stored == {"redrives": 0, "next_redrive_at": now.next_redrive_at}
 
 
 async def test_a_projection_over_a_case_that_moved_meanwhile_reads_it_again_and_both_land():

@@ -12,7 +12,7 @@ from secondlook.events import new_event
 from secondlook.v1 import case_pb2, events_pb2
 from services.matching import reference, usecases
 from services.matching.domain.directory import Affiliation
-from services.matching.domain.offers import OfferRules
+from services.matching.domain.offers import OfferRules, Waiting
 from tests.fakes.matching import NEUROLOGY, InMemoryDirectory, matching_transact, specialist
 from tests.fakes.transact import Committed
 
@@ -105,16 +105,72 @@ async def test_a_case_waits_at_most_its_limit_then_goes_unmatched_saying_how_lon
     transact, clock = matching_transact(spec("only", free=0)), FakeClock()
     await transact(lambda uow: usecases.match_case(uow, _submitted("c1"), clock, _policy(capacity_wait_seconds=3600)))
     assert transact.committed[-1].type == "case.waiting"
-    clock.advance(1800)
+    clock.advance(3590)
     assert await _retry(transact, "c1", clock, _policy(capacity_wait_seconds=3600)) is False
     _, next_try = transact.state.waiting["c1"]
-    assert next_try <= FakeClock().now() + timedelta(seconds=3600)  # never past the limit
-    clock.advance(1800)
+    assert next_try == FakeClock().now() + timedelta(seconds=3600)  # never past the limit (it would be +30 s)
+    clock.advance(10)
     assert await _retry(transact, "c1", clock, _policy(capacity_wait_seconds=3600)) is True
     unmatched = transact.committed[-1]
     assert unmatched.type == "case.unmatched" and transact.state.waiting == {}
     assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
     assert unmatched.case_unmatched.reason == "waited 1 h for a free slot; 1 eligible specialist is still at capacity"
+
+
+async def test_an_expedited_case_waits_no_longer_than_its_offer_could_be_answered_in():
+    transact = matching_transact(spec("only", free=0))
+    event = new_event(events_pb2.CaseSubmitted(diagnosis_code="C50.911", urgency=case_pb2.URGENCY_EXPEDITED,
+                                               jurisdiction="US-CA", language="en"),
+                      case_id="e1", tenant_id="t1", producer="intake")
+    await transact(lambda uow: usecases.match_case(uow, event, FakeClock(), _policy(expedited_ttl_seconds=4 * 3600)))
+    until = transact.committed[-1].case_waiting.wait_until.ToDatetime(tzinfo=timezone.utc)
+    assert until == FakeClock().now() + timedelta(hours=4)
+
+
+def test_a_waiting_cases_next_try_grows_to_five_minutes_however_often_it_was_tried():
+    waiting = Waiting(_facts_of(_submitted()), _submitted(), FakeClock().now())
+    now = FakeClock().now()
+    waits = [(dataclasses.replace(waiting, tries=t).next_try(now) - now).total_seconds() for t in (0, 1, 3, 5000)]
+    assert waits == [30, 60, 240, 300]
+
+
+def _facts_of(event):
+    return usecases.case_facts(event)
+
+
+async def test_records_added_while_a_case_waits_come_with_its_offer():
+    transact, clock = matching_transact(spec("only", free=0)), FakeClock()
+    await _match(transact, _submitted("c1"))
+    added = new_event(events_pb2.DocumentsAdded(count=2), case_id="c1", tenant_id="t1", producer="intake")
+    await transact(lambda uow: usecases.records_added(uow, added))
+    transact.state.specialists["only"] = dataclasses.replace(transact.state.specialists["only"], free_slots=1)
+    assert await _retry(transact, "c1", clock) is True
+    [offered] = _offers(transact)
+    assert offered.records == 2  # the reviewer's SLA clock starts with them
+
+
+async def test_the_oldest_waiting_cases_come_first_expedited_ahead():
+    transact, clock = matching_transact(spec("only", free=0)), FakeClock()
+    for case_id, urgency in (("old", case_pb2.URGENCY_STANDARD), ("new", case_pb2.URGENCY_STANDARD),
+                             ("urgent", case_pb2.URGENCY_EXPEDITED)):
+        event = new_event(events_pb2.CaseSubmitted(diagnosis_code="C50.911", urgency=urgency, jurisdiction="US-CA",
+                                                   language="en"), case_id=case_id, tenant_id="t1", producer="intake")
+        await transact(lambda uow, e=event: usecases.match_case(uow, e, clock, _policy()))
+        clock.advance(60)
+    assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "old"]
+
+
+async def test_a_panel_waits_only_for_reviewers_of_distinct_organisations_nor_for_those_of_no_capacity():
+    same_org = (Affiliation("harbor"),)
+    transact = matching_transact(spec("h1", free=1, affiliations=same_org), spec("h2", free=0, affiliations=same_org),
+                                 spec("h3", free=0, affiliations=same_org), specialist("zero", capacity=0, free=0))
+    event = new_event(events_pb2.CaseSubmitted(diagnosis_code="C50.911", urgency=case_pb2.URGENCY_STANDARD,
+                                               jurisdiction="US-CA", language="en", panel_requested=True),
+                      case_id="p1", tenant_id="t1", producer="intake")
+    await _match(transact, event)
+    unmatched = transact.committed[-1]
+    assert unmatched.type == "case.unmatched" and transact.state.waiting == {}  # no panel can ever come of them
+    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_PANEL_INCOMPLETE
 
 
 async def test_a_waiting_case_whose_eligible_specialists_left_is_unmatched_at_once_with_the_reason():

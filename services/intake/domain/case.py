@@ -174,7 +174,7 @@ def detail_of(event: Event) -> str:
     if event.HasField("case_unmatched"):
         return event.case_unmatched.reason
     if event.HasField("case_waiting"):
-        return (f"{event.case_waiting.reason}: offered as soon as one is free, else unmatched at "
+        return (f"{event.case_waiting.reason}: offered as soon as slots come free, else unmatched at "
                 f"{_when(event.case_waiting.wait_until)}")
     if event.HasField("assignment_declined"):
         code = event.assignment_declined.reason
@@ -246,6 +246,10 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
     if step.status_changed:
         changes.update(status=step.status, updated_at=now, redrives=0,
                        next_redrive_at=next_redrive_at(step.status, now, stuck_after))
+    if event.HasField("case_waiting") and changes.get("status", case.status) in SYSTEM_STAGES:
+        # Waiting for a free slot is not stuck: the sweeper looks again only once it should be over.
+        until = event.case_waiting.wait_until.ToDatetime(tzinfo=timezone.utc)
+        changes.update(redrives=0, next_redrive_at=until + timedelta(seconds=stuck_after))
     if event.HasField("specialist_offered"):
         changes["specialist_id"] = event.specialist_offered.specialist_id
     if event.HasField("info_requested"):  # the request is confirmed: the submitter sees it
@@ -266,6 +270,8 @@ def projected_fields(before: Case, after: Case) -> dict:
     fields = {}
     if after.status != before.status:
         fields.update({f: getattr(after, f) for f in ("status", "updated_at", "redrives", "next_redrive_at")})
+    elif after.next_redrive_at != before.next_redrive_at:  # a case waiting for a free slot (case.waiting)
+        fields.update(redrives=after.redrives, next_redrive_at=after.next_redrive_at)
     if after.specialist_id != before.specialist_id:
         fields["specialist_id"] = after.specialist_id
     return fields

@@ -159,8 +159,8 @@ class DirectoryIndex:
             self.last_scored = scored = scored + 1
             heapq.heappush(ready, (-candidate.score.total, candidate.tiebreak, scored, candidate))
 
-    def full_but_eligible(self, facts: CaseFacts, wanted: Wanted, day: date) -> int:
-        """How many candidates only a free slot keeps from the case."""
+    def full_but_eligible(self, facts: CaseFacts, wanted: Wanted, day: date) -> list[Specialist]:
+        """The candidates only a free slot keeps from the case."""
         return full_but_eligible(facts, wanted, self.candidates(wanted.specialties, facts.jurisdiction), day)
 
     def why_not(self, facts: CaseFacts, wanted: Wanted, day: date) -> str:

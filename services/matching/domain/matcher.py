@@ -133,10 +133,12 @@ RULES: tuple[Rule, ...] = (
 RULE_NAMES = tuple(r.name for r in RULES)
 
 
-def full_but_eligible(facts: CaseFacts, wanted: Wanted, directory: list[Specialist], day: date) -> int:
-    """How many of `directory` only a free slot keeps from the case: it may wait for one."""
+def full_but_eligible(facts: CaseFacts, wanted: Wanted, directory: list[Specialist], day: date) -> list[Specialist]:
+    """Those of `directory` only a free slot keeps from the case, and who have slots to
+    free (a capacity of 0 frees none): the case may wait for one of theirs."""
     rules = [r for r in RULES if r.name != "under_capacity"]
-    return sum(1 for s in directory if s.free_slots <= 0 and all(r.passes(s, facts, wanted, day) for r in rules))
+    return [s for s in directory
+            if s.free_slots <= 0 < s.capacity and all(r.passes(s, facts, wanted, day) for r in rules)]
 
 
 def screen(s: Specialist, facts: CaseFacts, wanted: Wanted, day: date) -> Rule | None:

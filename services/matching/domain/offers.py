@@ -52,6 +52,13 @@ class OfferRules:
     panel_size: int = 3  # seats of a panel case, each from a distinct organisation
     capacity_wait_seconds: int = 86_400  # a case eligible specialists at capacity could take waits this long (0: not)
 
+    def capacity_wait(self, urgency: int) -> timedelta:
+        """How long a case waits for free slots: an expedited one no longer than its offer
+        could be answered in (its whole clock is 72 hours), then it is an escalation."""
+        wait = self.capacity_wait_seconds
+        return timedelta(seconds=min(wait, self.expedited_ttl_seconds) if urgency == Urgency.URGENCY_EXPEDITED
+                         else wait)
+
     def ttl(self, urgency: int) -> int:
         return self.expedited_ttl_seconds if urgency == Urgency.URGENCY_EXPEDITED else self.ttl_seconds
 
@@ -136,8 +143,21 @@ class Waiting:
     tries: int = 0
 
     def next_try(self, now: datetime) -> datetime:
-        wait = min(WAIT_RETRY_MOST_SECONDS, WAIT_RETRY_FIRST_SECONDS * 2 ** self.tries)
+        wait = min(WAIT_RETRY_MOST_SECONDS, WAIT_RETRY_FIRST_SECONDS * 2 ** min(self.tries, 8))
         return now + timedelta(seconds=wait)
+
+
+def could_seat(seats: int, chosen: list[Offer], full: list[Specialist]) -> bool:
+    """Whether the specialists at capacity, with those `chosen` (free now), could fill
+    every seat once they have slots: a panel's from distinct organisations."""
+    taken = {org for offer in chosen for org in offer.organizations}
+    filled = len(chosen)
+    for s in full:
+        orgs = set(organizations(s))
+        if not orgs & taken:
+            taken |= orgs
+            filled += 1
+    return filled >= seats
 
 
 def waiting_reason(seats: int, full: int) -> str:
@@ -146,7 +166,7 @@ def waiting_reason(seats: int, full: int) -> str:
 
 
 def waited_reason(seats: int, full: int, waited: timedelta) -> str:
-    hours = waited.total_seconds() / 3600
+    hours = round(waited.total_seconds() / 3600, 1)
     return (f"waited {hours:g} h for {'a free slot' if seats == 1 else f'free slots for a panel of {seats}'}; "
             f"{full} eligible specialist{'s are' if full != 1 else ' is'} still at capacity")
 
