@@ -64,7 +64,7 @@ class InMemoryDeliveries:
         if current is None or current.status != SENDING or current.attempts != delivery.attempts:
             return False
         self._state.deliveries[delivery.delivery_id] = dataclasses.replace(
-            current, status=DELIVERED, delivered_at=now, log=(*current.log, attempt)[-ATTEMPTS_KEPT:])
+            current, status=DELIVERED, delivered_at=now, log=(*current.log, attempt)[-ATTEMPTS_KEPT:], last_error="")
         self._state.leases.pop(delivery.delivery_id, None)
         return True
 
