@@ -260,14 +260,28 @@ def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | None, error: st
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                         f"this caller already holds {streams.per_caller} open streams on this "
                                         "replica (SECONDLOOK_GRPC_MAX_STREAMS_PER_CALLER): close one first")
+                items = behaviour(request, context)
+                ended = False
+
+                def end(_call=None) -> None:
+                    """Once, however the call ends: a client whose connection dropped while
+                    a message was being sent leaves this generator suspended, never closed."""
+                    nonlocal ended
+                    if ended:
+                        return
+                    ended = True
+                    if streams is not None:
+                        streams.give_back(principal)
+                    asyncio.get_running_loop().create_task(_closed(items))  # its watchers unsubscribe
+
+                context.add_done_callback(end)
                 token = _current.set(principal)
                 try:
-                    async for item in behaviour(request, context):
+                    async for item in items:
                         yield item
                 finally:
                     _current.reset(token)
-                    if streams is not None:
-                        streams.give_back(principal)
+                    end()
 
             return stream
 
@@ -291,6 +305,13 @@ def _wrap(handler: grpc.RpcMethodHandler, principal: Principal | None, error: st
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(bind(handler.unary_stream, True), **kwargs)
     raise NotImplementedError("client-streaming methods are not used by secondlook")
+
+
+async def _closed(items: AsyncIterator) -> None:
+    try:
+        await items.aclose()
+    except RuntimeError:  # still running: it ends by itself, its finally included
+        pass
 
 
 class TokenExpired(Exception):

@@ -17,6 +17,7 @@ from secondlook.auth import (
     while_token_valid,
 )
 from secondlook.settings import Settings
+from tests.conftest import eventually
 
 
 def test_a_minted_token_verifies_to_its_principal(settings):
@@ -194,16 +195,30 @@ class _Aborted(Exception):
 class _Context:
     def __init__(self):
         self.aborted = None
+        self.callbacks = []
 
     async def abort(self, code, details):
         self.aborted = (code, details)
         raise _Aborted()
 
+    def add_done_callback(self, callback):
+        self.callbacks.append(callback)
+
+    def drop(self):
+        """The connection went away: the call is done, its generator left suspended."""
+        for callback in self.callbacks:
+            callback(self)
+
 
 async def test_one_caller_holds_at_most_its_streams_and_gets_one_back_when_a_stream_ends(settings):
+    unsubscribed = []
+
     async def watch(request, context):
-        yield "opened"
-        await asyncio.Event().wait()  # an idle stream, held open until the client goes
+        try:
+            yield "opened"
+            await asyncio.Event().wait()  # an idle stream, held open until the client goes
+        finally:
+            unsubscribed.append(1)
 
     interceptor = AuthInterceptor(TokenVerifier(settings), OpenStreams(2))
 
@@ -240,3 +255,16 @@ async def test_one_caller_holds_at_most_its_streams_and_gets_one_back_when_a_str
     for stream in (a2, other, again):
         await stream.aclose()
     assert interceptor.streams.held(Principal("dr-a", "t1", frozenset())) == 0
+    # A client whose connection dropped: the call ends with its generator suspended, never
+    # closed. Its slot comes back all the same, and the handler's generator is closed.
+    await eventually(lambda: _true(len(unsubscribed) == 4), 5, "the closed streams' generators to end")
+    dropped = [await opened("dr-b", "t1") for _ in range(2)]
+    for _, context in dropped:
+        context.drop()
+        context.drop()  # told twice: given back once
+    assert interceptor.streams.held(Principal("dr-b", "t1", frozenset())) == 0
+    await eventually(lambda: _true(len(unsubscribed) == 6), 5, "the dropped streams' generators closed")
+
+
+async def _true(value: bool) -> bool:
+    return value
