@@ -59,13 +59,24 @@ def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
         return None
 
 
+# Names that are never public (special-use and private-use domains: RFC 6761, 6762
+# appendix G, 8375, ICANN's .internal; and a cluster's own service names).
+_INTERNAL_SUFFIXES = (".internal", ".local", ".localdomain", ".home.arpa", ".lan", ".intranet", ".corp",
+                      ".private", ".svc", ".cluster.local", ".test", ".invalid")
+
+
 def internal_host_problem(host: str) -> str | None:
     """Why a URL's host (as urlsplit reads it) is not a public one by its spelling, or
-    None: `localhost` and its subdomains, or an address literal that is not public.
-    What a real name resolves to is the caller's to check where it connects."""
+    None: `localhost` and its subdomains, a name of a private-use domain or of one label
+    (resolved through the local search domains), or an address literal that is not
+    public. What a real name resolves to is the caller's to check where it connects."""
     name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return "must not name localhost: it is each machine's own network"
+    if name.endswith(_INTERNAL_SUFFIXES) or name in {s.lstrip(".") for s in _INTERNAL_SUFFIXES}:
+        return f"must name a public host: {name!r} is in a private-use domain (a network's own names)"
+    if literal_address(name) is None and "." not in name and not name.startswith("["):
+        return f"must name a public host: {name!r} has one label, resolved through a network's own search domains"
     address = literal_address(name)
     if address is not None and not address_allowed(str(address)):
         return ("must not point at a loopback, private or link-local address, nor any other that is not public "

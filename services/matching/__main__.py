@@ -20,6 +20,7 @@ from secondlook.v1 import matching_pb2, matching_pb2_grpc
 
 from .. import topology
 from . import reference, repository, usecases
+from .domain.directory import Specialist
 from .domain.matcher import Weights
 from .domain.offers import OfferRules
 from .grpc_api import MatchingServicer
@@ -35,8 +36,8 @@ log = get_logger(__name__)
 # candidates are read again, so the whole read is a safety net: rare, since at
 # directory scale it costs seconds of CPU.
 DIRECTORY_TTL_SECONDS = 3600.0
-# When this replica frees slots, the cases that have waited longest (expedited first) are
-# tried at once, this many of them (a freed slot may fit none: the others' clocks go on).
+# When this replica frees a specialist's slot, the cases that have waited longest
+# (expedited first) of those the specialist could take are tried at once, this many.
 SLOTS_FREED = "slots-freed"
 WAKE_ON_FREED = 3
 WAITING_TRIED_AGAIN = timedelta(seconds=30)  # after a try that failed (the store away, say)
@@ -74,7 +75,10 @@ async def serve() -> int:
             await transact(lambda uow: usecases.offers_overdue(uow, offers, clock.now()))
         waiting = [k.removeprefix(repository.WAITING_KEY) for k in keys if k.startswith(repository.WAITING_KEY)]
         if SLOTS_FREED in keys:
-            waiting = [*await directory.oldest_waiting(WAKE_ON_FREED), *waiting]
+            freed = list(freed_by.values())
+            freed_by.clear()
+            for specialist in freed:  # the cases that have waited longest of those each could take
+                waiting = [*await directory.oldest_waiting(WAKE_ON_FREED, could_take=specialist), *waiting]
         for case_id in dict.fromkeys(waiting):
             try:  # each on its own: one that fails waits for its next try, the others go on
                 await transact(lambda uow, c=case_id: usecases.offer_waiting(uow, c, clock, policy))
@@ -82,8 +86,11 @@ async def serve() -> int:
                 log.warning("waiting_case_not_tried", case_id=case_id, error=type(exc).__name__)
                 deadlines.arm(repository.WAITING_KEY + case_id, clock.now() + WAITING_TRIED_AGAIN)
 
-    def slots_freed() -> None:  # only while cases wait: no store request otherwise
+    freed_by: dict[str, Specialist] = {}  # who freed slots here since the waiting cases were last told
+
+    def slots_freed(specialist: Specialist) -> None:  # only while cases wait: no store request otherwise
         if deadlines.armed_with(repository.WAITING_KEY):
+            freed_by[specialist.specialist_id] = specialist
             deadlines.arm(SLOTS_FREED, clock.now())
 
     cache.on_freed = slots_freed

@@ -87,7 +87,7 @@ class MatchingRepository(Protocol):
     async def waiting(self, case_id: str) -> Waiting | None: ...
     async def wait_longer(self, case_id: str, tries: int, next_try_at: datetime) -> None: ...
     async def remove_waiting(self, case_id: str) -> None: ...
-    async def oldest_waiting(self, limit: int) -> list[str]: ...
+    async def oldest_waiting(self, limit: int, could_take: Specialist | None = None) -> list[str]: ...
     async def offers_for_case(self, case_id: str) -> list[tuple[str, str]]: ...
     async def mark_withdrawn(self, case_id: str) -> None: ...
     async def is_withdrawn(self, case_id: str) -> bool: ...
@@ -142,7 +142,7 @@ class DirectoryCache:
         # Told when this replica committed what may free a slot (a release, an admin
         # change): cases waiting for one are tried again. Another replica's frees are its
         # own to tell (each waiting case is tried on its own clock too).
-        self.on_freed: Callable[[], None] = lambda: None
+        self.on_freed: Callable[[Specialist], None] = lambda s: None
         self._db = db
         self._ttl = ttl_seconds
         self._weights = weights
@@ -209,14 +209,14 @@ class DirectoryCache:
         before = self._index.get(s.specialist_id)
         self._index.put(s)
         if _takes_cases(s) and (before is None or not _takes_cases(before) or s.free_slots > before.free_slots):
-            self.on_freed()
+            self.on_freed(s)
 
     def slots_taken(self, specialist_id: str, taken: int, freed: bool = True) -> None:
         """This replica's reservation (taken 1) or release (-1) committed; `freed` False
         for a reservation given back at once (a panel short of seats): no slot came free."""
         self._index.slots_taken(specialist_id, taken)
-        if taken < 0 and freed:
-            self.on_freed()
+        if taken < 0 and freed and (s := self._index.get(specialist_id)) is not None:
+            self.on_freed(s)
 
 
 class MongoMatchingRepository:
@@ -476,7 +476,7 @@ class MongoMatchingRepository:
             {"_id": case_id},
             {"$setOnInsert": {"facts": dataclasses.asdict(waiting.facts), "cause": waiting.cause.SerializeToString(),
                               "since": waiting.since, "tries": waiting.tries, "next_try_at": next_try_at,
-                              "rank": _rank(waiting.facts)}},
+                              "rank": _rank(waiting.facts), "specialties": list(waiting.specialties)}},
             upsert=True, session=self._session)
         self._committed(lambda: self._deadlines.arm(WAITING_KEY + case_id, next_try_at))
 
@@ -484,7 +484,8 @@ class MongoMatchingRepository:
         doc = await self._db[WAITING].find_one({"_id": case_id}, session=self._session)
         if doc is None:
             return None
-        return Waiting(_facts(doc["facts"]), decode(doc["cause"]), doc["since"], doc["tries"])
+        return Waiting(_facts(doc["facts"]), decode(doc["cause"]), doc["since"], doc["tries"],
+                       tuple(doc.get("specialties", ())))
 
     async def wait_longer(self, case_id: str, tries: int, next_try_at: datetime) -> None:
         await self._db[WAITING].update_one({"_id": case_id}, {"$set": {"tries": tries, "next_try_at": next_try_at}},
@@ -496,10 +497,15 @@ class MongoMatchingRepository:
         if result.deleted_count:
             self._committed(lambda: self._deadlines.disarm(WAITING_KEY + case_id))
 
-    async def oldest_waiting(self, limit: int) -> list[str]:
+    async def oldest_waiting(self, limit: int, could_take: Specialist | None = None) -> list[str]:
         """The cases that have waited longest for free slots, expedited ones first: the
-        ones a slot that came free is offered to first."""
-        cursor = self._db[WAITING].find({"rank": {"$gte": 0}}, {"_id": 1}, session=self._session).sort(
+        ones a slot that came free is offered to first; with `could_take`, only those in
+        a jurisdiction it is licensed in and wanting one of its specialties."""
+        query: dict = {"rank": {"$gte": 0}}
+        if could_take is not None:
+            query |= {"facts.jurisdiction": {"$in": sorted(could_take.jurisdictions())},
+                      "specialties": {"$in": list(could_take.specialties)}}
+        cursor = self._db[WAITING].find(query, {"_id": 1}, session=self._session).sort(
             [("rank", 1), ("since", 1)]).limit(limit).hint("rank_1_since_1")
         return [d["_id"] async for d in cursor]
 

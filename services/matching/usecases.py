@@ -137,7 +137,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     full = index.full_but_eligible(facts, wanted, clock.now().date())
     wait = policy.offers.capacity_wait(facts.urgency)
     if wait and could_seat(seats, [o for o, _ in chosen], full):
-        waiting = Waiting(facts, event, clock.now())
+        waiting = Waiting(facts, event, clock.now(), specialties=wanted.specialties)
         until = waiting.since + wait
         await uow.directory.add_waiting(waiting, min(waiting.next_try(clock.now()), until))
         uow.emit(case_waiting(event, waiting_reason(seats, len(full)), len(full), until))

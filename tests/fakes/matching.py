@@ -164,10 +164,12 @@ class InMemoryDirectory:
     async def remove_waiting(self, case_id: str) -> None:
         self._state.waiting.pop(case_id, None)
 
-    async def oldest_waiting(self, limit: int) -> list[str]:
+    async def oldest_waiting(self, limit: int, could_take: Specialist | None = None) -> list[str]:
         queue = sorted(self._state.waiting.values(), key=lambda w: (
             w[0].facts.urgency != case_pb2.URGENCY_EXPEDITED, w[0].since))
-        return [w.facts.case_id for w, _ in queue[:limit]]
+        fits = [w for w, _ in queue if could_take is None or (
+            w.facts.jurisdiction in could_take.jurisdictions() and set(w.specialties) & set(could_take.specialties))]
+        return [w.facts.case_id for w in fits[:limit]]
 
     async def records_added(self, case_id: str, count: int) -> None:
         if case_id in self._state.facts:  # the facts its offers were made on

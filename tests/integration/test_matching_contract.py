@@ -322,12 +322,19 @@ async def test_a_waiting_case_is_kept_whole_until_removed(transact):
 
 
 async def test_waiting_cases_queue_oldest_first_expedited_ahead_and_take_records_added_meanwhile(transact):
-    for case_id, urgency, since in (("old", 1, T0), ("new", 1, T0 + timedelta(minutes=5)),
-                                    ("urgent", 2, T0 + timedelta(minutes=9))):
-        facts = dataclasses.replace(FACTS, case_id=case_id, urgency=urgency)
-        await transact(lambda uow, f=facts, t=since: uow.directory.add_waiting(Waiting(f, _submitted_event(), t), t))
-    assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "old"]
-    assert await transact(lambda uow: uow.directory.oldest_waiting(10)) == ["urgent", "old", "new"]
+    for case_id, urgency, since, place in (("old", 1, T0, "US-CA"), ("new", 1, T0 + timedelta(minutes=5), "US-CA"),
+                                           ("urgent", 2, T0 + timedelta(minutes=9), "US-CA"),
+                                           ("texan", 1, T0 - timedelta(minutes=1), "US-TX")):
+        facts = dataclasses.replace(FACTS, case_id=case_id, urgency=urgency, jurisdiction=place)
+        waiting = Waiting(facts, _submitted_event(), since, specialties=("207RX0202X",))
+        await transact(lambda uow, w=waiting, t=since: uow.directory.add_waiting(w, t))
+    assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "texan"]
+    assert await transact(lambda uow: uow.directory.oldest_waiting(10)) == ["urgent", "texan", "old", "new"]
+    # A slot of onc-ca's (oncology, licensed in California) fits the Californian cases only.
+    onc = await transact(lambda uow: uow.directory.specialist("onc-ca"))
+    assert await transact(lambda uow: uow.directory.oldest_waiting(10, could_take=onc)) == ["urgent", "old", "new"]
+    neuro = await transact(lambda uow: uow.directory.specialist("neuro-ca"))
+    assert await transact(lambda uow: uow.directory.oldest_waiting(10, could_take=neuro)) == []
     await transact(lambda uow: uow.directory.records_added("new", 3))
     assert (await transact(lambda uow: uow.directory.waiting("new"))).facts.records == FACTS.records + 3
 
@@ -349,7 +356,7 @@ async def test_a_waiting_cases_next_try_is_armed_on_commit_reloaded_by_index_and
 async def test_a_slot_coming_free_is_told_but_a_reservation_given_back_unused_is_not(mongo_store):
     cache = DirectoryCache(mongo_store.db, ttl_seconds=3600)
     freed = []
-    cache.on_freed = lambda: freed.append(1)
+    cache.on_freed = lambda s: freed.append(s.specialist_id)
     transact = _transactor(mongo_store, cache=cache)
     await cache.index()  # read: the changes this replica commits go to it
     assert await transact(lambda uow: uow.directory.reserve("neuro-ca", "b1"))
@@ -357,12 +364,12 @@ async def test_a_slot_coming_free_is_told_but_a_reservation_given_back_unused_is
     await transact(lambda uow: uow.directory.release([("neuro-ca", "b1")], freed=False))
     assert freed == []
     await transact(lambda uow: uow.directory.release([("neuro-ca", "b2")]))
-    assert freed == [1]
+    assert freed == ["neuro-ca"]
     neuro = await transact(lambda uow: uow.directory.specialist("neuro-ca"))
     more = dataclasses.replace(neuro, capacity=neuro.capacity + 1, free_slots=neuro.free_slots + 1,
                                version=neuro.version + 1)
     assert await transact(lambda uow: uow.directory.save_specialist(more, neuro))
-    assert freed == [1, 1]  # an admin change that adds a slot is one too
+    assert freed == ["neuro-ca", "neuro-ca"]  # an admin change that adds a slot is one too
 
 
 async def test_deadlines_are_armed_on_commit_and_the_open_ones_reloaded_by_index(mongo_store):

@@ -141,6 +141,7 @@ class Waiting:
     cause: Event
     since: datetime
     tries: int = 0
+    specialties: tuple[str, ...] = ()  # those wanted for it: a slot of one of them may fit it
 
     def next_try(self, now: datetime) -> datetime:
         wait = min(WAIT_RETRY_MOST_SECONDS, WAIT_RETRY_FIRST_SECONDS * 2 ** min(self.tries, 8))
