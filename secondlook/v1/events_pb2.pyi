@@ -17,6 +17,7 @@ class UnmatchedCause(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNMATCHED_CAUSE_NOBODY_ELIGIBLE: _ClassVar[UnmatchedCause]
     UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: _ClassVar[UnmatchedCause]
     UNMATCHED_CAUSE_PANEL_INCOMPLETE: _ClassVar[UnmatchedCause]
+    UNMATCHED_CAUSE_NO_CAPACITY: _ClassVar[UnmatchedCause]
 
 class SlaChange(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -36,6 +37,7 @@ UNMATCHED_CAUSE_UNSPECIFIED: UnmatchedCause
 UNMATCHED_CAUSE_NOBODY_ELIGIBLE: UnmatchedCause
 UNMATCHED_CAUSE_ATTEMPTS_EXHAUSTED: UnmatchedCause
 UNMATCHED_CAUSE_PANEL_INCOMPLETE: UnmatchedCause
+UNMATCHED_CAUSE_NO_CAPACITY: UnmatchedCause
 SLA_CHANGE_UNSPECIFIED: SlaChange
 SLA_CHANGE_STARTED: SlaChange
 SLA_CHANGE_REMINDER: SlaChange

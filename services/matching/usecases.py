@@ -134,7 +134,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         return
     if chosen:  # a panel short of seats: nobody is offered it
         await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
-    full = index.full_but_eligible(facts, wanted, clock.now().date())
+    full = _full(index, facts, wanted, clock.now(), chosen)
     wait = policy.offers.capacity_wait(facts.urgency)
     if wait and could_seat(seats, [o for o, _ in chosen], full):
         waiting = Waiting(facts, event, clock.now(), specialties=wanted.specialties)
@@ -143,11 +143,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
         uow.emit(case_waiting(event, waiting_reason(seats, len(full)), len(full), until))
         log.info("case_waiting_for_capacity", eligible_at_capacity=len(full), wait_until=until.isoformat())
         return
-    if chosen:
-        reason, why = panel_reason(seats, len(chosen)), UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE
-    else:
-        reason = index.why_not(facts, wanted, clock.now().date()) or "every eligible specialist filled up while matching"
-        why = UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+    reason, why = _nobody_reason(index, facts, wanted, clock.now(), seats, [o for o, _ in chosen], full)
     await _unmatched(uow, event, facts, reason, why, 0, clock)
 
 
@@ -169,7 +165,7 @@ async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: Mat
         return True
     if chosen:
         await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
-    full = index.full_but_eligible(facts, wanted, now.date())
+    full = _full(index, facts, wanted, now, chosen)
     waited, wait = now - waiting.since, policy.offers.capacity_wait(facts.urgency)
     seatable = could_seat(seats, [o for o, _ in chosen], full)
     if seatable and waited < wait:
@@ -178,14 +174,31 @@ async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: Mat
         return False
     await uow.directory.remove_waiting(case_id)
     if seatable:
-        reason = waited_reason(seats, len(full), waited)
-    elif seats > 1:
-        reason = panel_reason(seats, len(chosen))
+        reason, why = waited_reason(seats, len(full), waited), UnmatchedCause.UNMATCHED_CAUSE_NO_CAPACITY
     else:
-        reason = index.why_not(facts, wanted, now.date()) or "every eligible specialist filled up while matching"
-    why = UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE if seats > 1 else UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+        reason, why = _nobody_reason(index, facts, wanted, now, seats, chosen, full)
     await _unmatched(uow, waiting.cause, facts, reason, why, 0, clock)
     return True
+
+
+def _full(index: DirectoryIndex, facts: CaseFacts, wanted: Wanted, now: datetime,
+          chosen: list[tuple[Offer, Event]]) -> list[Specialist]:
+    """The eligible specialists at capacity, but those whose slot was just taken for this
+    case (and given back): they are counted among the chosen."""
+    taken = {offer.specialist_id for offer, _ in chosen}
+    return [s for s in index.full_but_eligible(facts, wanted, now.date()) if s.specialist_id not in taken]
+
+
+def _nobody_reason(index: DirectoryIndex, facts: CaseFacts, wanted: Wanted, now: datetime, seats: int,
+                   chosen: list, full: list[Specialist]) -> tuple[str, int]:
+    """Why nobody can take the case, not even by waiting: a panel short of distinct
+    organisations, or the first rule that excludes everyone."""
+    if seats > 1 and (chosen or full):
+        return (panel_reason(seats, len(chosen)) + (f"; {len(full)} more at capacity, of too few organisations"
+                                                    if full else ""),
+                UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE)
+    return (index.why_not(facts, wanted, now.date()) or "every eligible specialist filled up while matching",
+            UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE)
 
 
 async def _reserve_seats(uow: UnitOfWork, cause: Event, facts: CaseFacts, wanted: Wanted, clock: Clock,

@@ -140,7 +140,7 @@ async def test_a_case_nobody_free_can_take_waits_and_is_offered_once_a_slot_come
         waiting = await _case(intake, authed, waiting_id, lambda c: c.timeline[-1].event_type == "case.waiting")
         assert waiting.status == case_pb2.CASE_STATUS_MATCHING
         assert waiting.timeline[-1].detail.startswith("1 eligible specialist is at capacity: the case waits for a "
-                                                      "free slot: offered as soon as slots come free, else unmatched at ")
+                                                      "free slot; offered as soon as slots come free, else unmatched at ")
         # A slot comes free (the reviewer declines one of the three): the waiting case gets it.
         assignment = await _assignment(stack, settings, "vt-solo", first[0])
         await _decline(stack, settings, "vt-solo", assignment.assignment_id, case_pb2.DECLINE_REASON_NO_CAPACITY)

@@ -230,8 +230,8 @@ async def test_a_case_waiting_for_a_free_slot_is_on_the_timeline_and_stays_match
     now = transact.state.cases[case.case_id]
     assert now.status == S.CASE_STATUS_MATCHING
     assert (now.timeline[-1].event_type, now.timeline[-1].detail) == (
-        "case.waiting", "3 eligible specialists are at capacity: the case waits for a free slot: offered as soon "
-                        "as slots come free, else unmatched at 2026-01-02 09:30 UTC")
+        "case.waiting", "3 eligible specialists are at capacity: the case waits for a free slot; offered as soon "
+                        "as slots come free, else unmatched at 2026-01-02 09:30:00 UTC")
     # Not stuck: the sweeper looks at it again only once its wait should be over.
     assert now.next_redrive_at == datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc) + timedelta(seconds=STUCK_AFTER)
     stored = domain_case.projected_fields(dataclasses.replace(now, next_redrive_at=None), now)

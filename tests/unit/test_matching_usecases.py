@@ -113,8 +113,8 @@ async def test_a_case_waits_at_most_its_limit_then_goes_unmatched_saying_how_lon
     assert await _retry(transact, "c1", clock, _policy(capacity_wait_seconds=3600)) is True
     unmatched = transact.committed[-1]
     assert unmatched.type == "case.unmatched" and transact.state.waiting == {}
-    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
-    assert unmatched.case_unmatched.reason == "waited 1 h for a free slot; 1 eligible specialist is still at capacity"
+    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_NO_CAPACITY
+    assert unmatched.case_unmatched.reason == "waited 60 min for a free slot; 1 eligible specialist is still at capacity"
 
 
 async def test_an_expedited_case_waits_no_longer_than_its_offer_could_be_answered_in():
@@ -171,6 +171,7 @@ async def test_a_panel_waits_only_for_reviewers_of_distinct_organisations_nor_fo
     unmatched = transact.committed[-1]
     assert unmatched.type == "case.unmatched" and transact.state.waiting == {}  # no panel can ever come of them
     assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_PANEL_INCOMPLETE
+    assert unmatched.case_unmatched.reason.endswith("; 2 more at capacity, of too few organisations")
 
 
 async def test_a_waiting_case_whose_eligible_specialists_left_is_unmatched_at_once_with_the_reason():

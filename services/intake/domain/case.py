@@ -174,8 +174,8 @@ def detail_of(event: Event) -> str:
     if event.HasField("case_unmatched"):
         return event.case_unmatched.reason
     if event.HasField("case_waiting"):
-        return (f"{event.case_waiting.reason}: offered as soon as slots come free, else unmatched at "
-                f"{_when(event.case_waiting.wait_until)}")
+        until = event.case_waiting.wait_until.ToDatetime(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{event.case_waiting.reason}; offered as soon as slots come free, else unmatched at {until}"
     if event.HasField("assignment_declined"):
         code = event.assignment_declined.reason
         known = code in case_pb2.DeclineReason.values()  # a newer review may send a code this intake lacks

@@ -119,7 +119,9 @@ def exhausted_reason(r: Refill, max_attempts: int, seats: int) -> str:
 
 
 def nobody_left_reason(r: Refill) -> str:
-    return f"no eligible specialist with a free slot is left who was not offered the case ({len(r.offered)} were)"
+    n = len(r.offered)
+    return (f"no eligible specialist with a free slot is left who was not offered the case "
+            f"({n} {'was' if n == 1 else 'were'})")
 
 
 def panel_reason(seats: int, found: int) -> str:
@@ -167,8 +169,9 @@ def waiting_reason(seats: int, full: int) -> str:
 
 
 def waited_reason(seats: int, full: int, waited: timedelta) -> str:
-    hours = round(waited.total_seconds() / 3600, 1)
-    return (f"waited {hours:g} h for {'a free slot' if seats == 1 else f'free slots for a panel of {seats}'}; "
+    minutes = round(waited.total_seconds() / 60)
+    span = f"{minutes} min" if minutes < 120 else f"{round(minutes / 60, 1):g} h"
+    return (f"waited {span} for {'a free slot' if seats == 1 else f'free slots for a panel of {seats}'}; "
             f"{full} eligible specialist{'s are' if full != 1 else ' is'} still at capacity")
 
 
