@@ -217,7 +217,7 @@ class MatchOffer(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., offered_at: _Optional[str] = ...) -> None: ...
 
 class MatchExplanation(_message.Message):
-    __slots__ = ("case_id", "diagnosis_code", "jurisdiction", "language", "specialties", "offers", "unmatched_reason", "directory_size", "excluded_by_rule", "eligible", "verdicts", "next_page_token")
+    __slots__ = ("case_id", "diagnosis_code", "jurisdiction", "language", "specialties", "offers", "unmatched_reason", "directory_size", "excluded_by_rule", "eligible", "verdicts", "next_page_token", "waiting_since", "wait_until")
     class ExcludedByRuleEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +237,8 @@ class MatchExplanation(_message.Message):
     ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
     VERDICTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WAITING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    WAIT_UNTIL_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     diagnosis_code: str
     jurisdiction: str
@@ -249,7 +251,9 @@ class MatchExplanation(_message.Message):
     eligible: int
     verdicts: _containers.RepeatedCompositeFieldContainer[SpecialistVerdict]
     next_page_token: str
-    def __init__(self, case_id: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., offers: _Optional[_Iterable[_Union[MatchOffer, _Mapping]]] = ..., unmatched_reason: _Optional[str] = ..., directory_size: _Optional[int] = ..., excluded_by_rule: _Optional[_Mapping[str, int]] = ..., eligible: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[SpecialistVerdict, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    waiting_since: str
+    wait_until: str
+    def __init__(self, case_id: _Optional[str] = ..., diagnosis_code: _Optional[str] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., specialties: _Optional[_Iterable[str]] = ..., offers: _Optional[_Iterable[_Union[MatchOffer, _Mapping]]] = ..., unmatched_reason: _Optional[str] = ..., directory_size: _Optional[int] = ..., excluded_by_rule: _Optional[_Mapping[str, int]] = ..., eligible: _Optional[int] = ..., verdicts: _Optional[_Iterable[_Union[SpecialistVerdict, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., waiting_since: _Optional[str] = ..., wait_until: _Optional[str] = ...) -> None: ...
 
 class GetSpecialistContactRequest(_message.Message):
     __slots__ = ("specialist_id", "purpose", "channels")

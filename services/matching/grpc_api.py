@@ -34,6 +34,14 @@ DEFAULT_PAGE, MAX_PAGE = 50, 500
 DEFAULT_VERDICTS, MAX_VERDICTS = 200, 1000
 
 
+def _waiting(decision, policy) -> dict[str, str]:
+    """Since when and until when a case waits for a free slot, for ExplainMatch."""
+    if decision.waiting_since is None:
+        return {}
+    until = decision.waiting_since + policy.offers.capacity_wait(decision.facts.urgency)
+    return {"waiting_since": decision.waiting_since.isoformat(), "wait_until": until.isoformat()}
+
+
 def _org(a: Affiliation) -> matching_pb2.DirectoryOrganization:
     return matching_pb2.DirectoryOrganization(organization_id=a.organization_id, name=a.name, npi=a.npi)
 
@@ -152,6 +160,7 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
                       for v in page],
             next_page_token=paging.page_token("ExplainMatch", [request.case_id], [page[-1].specialist.specialist_id])
             if len(rest) > size else "",
+            **_waiting(found.decision, self._policy),
         )
 
     async def UpsertSpecialist(self, request, context):

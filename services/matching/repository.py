@@ -380,10 +380,9 @@ class MongoMatchingRepository:
             "at", 1).to_list()
         recorded = [d["facts"] for d in offers + unmatched if d.get("facts")]
         if not recorded:  # waiting for a free slot, never matched, or matched before decisions were recorded
-            waiting = await self._db[WAITING].find_one({"_id": case_id}, {"facts": 1}, session=self._session)
-            recorded = [waiting["facts"]] if waiting else []
-        if not recorded:
-            return None
+            waiting = await self._db[WAITING].find_one({"_id": case_id}, {"facts": 1, "since": 1},
+                                                       session=self._session)
+            return Decision(_facts(waiting["facts"]), (), (), waiting["since"]) if waiting else None
         facts = _facts(recorded[0])
         return Decision(facts, tuple(_offer(d) for d in offers), tuple(d["reason"] for d in unmatched))
 

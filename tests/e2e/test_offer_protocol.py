@@ -141,6 +141,18 @@ async def test_a_case_nobody_free_can_take_waits_and_is_offered_once_a_slot_come
         assert waiting.status == case_pb2.CASE_STATUS_MATCHING
         assert waiting.timeline[-1].detail.startswith("1 eligible specialist is at capacity: the case waits for a "
                                                       "free slot; offered as soon as slots come free, else unmatched at ")
+        # Operations ask why: the case waits, since when and until when; its one specialist is full.
+        operator = clients.Authed(stack.target("matching"), mint_token(
+            settings, subject="ops@example.org", tenant="secondlook-operations", roles=["operator"],
+            tenants=["waiting-tenant"]))
+        try:
+            why = await matching_pb2_grpc.MatchingServiceStub(operator.channel).ExplainMatch(
+                matching_pb2.ExplainMatchRequest(case_id=waiting_id, page_size=1000), metadata=operator.metadata)
+        finally:
+            await operator.close()
+        since, until = datetime.fromisoformat(why.waiting_since), datetime.fromisoformat(why.wait_until)
+        assert (until - since).total_seconds() == 86400 and not why.offers and why.eligible == 0
+        assert {v.specialist_id: v.excluded_by for v in why.verdicts}["vt-solo"] == "under_capacity"
         # A slot comes free (the reviewer declines one of the three): the waiting case gets it.
         assignment = await _assignment(stack, settings, "vt-solo", first[0])
         await _decline(stack, settings, "vt-solo", assignment.assignment_id, case_pb2.DECLINE_REASON_NO_CAPACITY)

@@ -103,7 +103,7 @@ class InMemoryDirectory:
     async def decision(self, case_id: str) -> Decision | None:
         if case_id not in self._state.facts:
             waiting = self._state.waiting.get(case_id)
-            return Decision(waiting[0].facts, (), ()) if waiting else None
+            return Decision(waiting[0].facts, (), (), waiting[0].since) if waiting else None
         return Decision(self._state.facts[case_id],
                         tuple(o for o in self._state.offers.values() if o.case_id == case_id),
                         tuple(reason for c, reason in self._state.unmatched.values() if c == case_id))

@@ -313,7 +313,8 @@ async def test_a_waiting_case_is_kept_whole_until_removed(transact):
     await transact(lambda uow: uow.directory.wait_longer("c1", 2, T0 + timedelta(minutes=3)))
     assert (await transact(lambda uow: uow.directory.waiting("c1"))).tries == 2
     explained = await transact(lambda uow: uow.directory.decision("c1"))  # what ExplainMatch reads
-    assert (explained.facts, explained.offers, explained.unmatched_reasons) == (FACTS, (), ())
+    assert (explained.facts, explained.offers, explained.unmatched_reasons, explained.waiting_since) == (
+        FACTS, (), (), T0)
     await transact(lambda uow: uow.directory.remove_waiting("c1"))
     assert await transact(lambda uow: uow.directory.waiting("c1")) is None
     assert await transact(lambda uow: uow.directory.decision("c1")) is None

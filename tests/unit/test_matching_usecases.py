@@ -284,6 +284,7 @@ async def test_explain_match_gives_the_decision_and_one_verdict_per_specialist()
     await _match(transact, _submitted("c3"))
     waiting = await usecases.explain_match(reader, everyone, "c3", policy, FakeClock().now().date(), frozenset({"t1"}))
     assert waiting.decision.offers == () and waiting.ranks == {}
+    assert waiting.decision.waiting_since == FakeClock().now() and found.decision.waiting_since is None
     assert {v.specialist.specialist_id for v in waiting.verdicts if v.excluded_by
             and v.excluded_by.name == "under_capacity"} == {"best", "busy"}
     for case_id, tenants in (("never", {"t1"}), ("c1", {"t2"})):  # unknown, or another tenant's: the same

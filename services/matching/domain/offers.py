@@ -189,6 +189,7 @@ class Decision:
     facts: CaseFacts
     offers: tuple[Offer, ...]
     unmatched_reasons: tuple[str, ...]
+    waiting_since: datetime | None = None  # waiting for a free slot since then
 
 
 def matching_started(cause: Event, specialties: tuple[str, ...]) -> Event:
