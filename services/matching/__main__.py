@@ -77,8 +77,7 @@ async def serve() -> int:
         if SLOTS_FREED in keys:
             freed = list(freed_by.values())
             freed_by.clear()
-            for specialist in freed:  # the cases that have waited longest of those each could take
-                waiting = [*await directory.oldest_waiting(WAKE_ON_FREED, could_take=specialist), *waiting]
+            waiting = [*await usecases.waiting_for_freed(directory, freed, WAKE_ON_FREED), *waiting]
         for case_id in dict.fromkeys(waiting):
             try:  # each on its own: one that fails waits for its next try, the others go on
                 await transact(lambda uow, c=case_id: usecases.offer_waiting(uow, c, clock, policy))

@@ -181,6 +181,15 @@ async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: Mat
     return True
 
 
+async def waiting_for_freed(directory: MatchingRepository, freed: list[Specialist], limit: int) -> list[str]:
+    """The waiting cases to try now that these specialists freed slots: of the cases
+    each could take, the `limit` that have waited longest (expedited first), each once."""
+    found: list[str] = []
+    for specialist in freed:
+        found += await directory.oldest_waiting(limit, could_take=specialist)
+    return list(dict.fromkeys(found))
+
+
 def _full(index: DirectoryIndex, facts: CaseFacts, wanted: Wanted, now: datetime,
           chosen: list[tuple[Offer, Event]]) -> list[Specialist]:
     """The eligible specialists at capacity, but those whose slot was just taken for this

@@ -158,6 +158,11 @@ async def test_the_oldest_waiting_cases_come_first_expedited_ahead():
         await transact(lambda uow, e=event: usecases.match_case(uow, e, clock, _policy()))
         clock.advance(60)
     assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "old"]
+    # A slot "only" freed goes to them in that order; one of a neurologist fits none.
+    directory = Committed(transact, InMemoryDirectory)
+    only, neuro = transact.state.specialists["only"], spec("neuro", specialties=(NEUROLOGY,))
+    assert await usecases.waiting_for_freed(directory, [only, only], 2) == ["urgent", "old"]
+    assert await usecases.waiting_for_freed(directory, [neuro], 2) == []
 
 
 async def test_a_panel_waits_only_for_reviewers_of_distinct_organisations_nor_for_those_of_no_capacity():
