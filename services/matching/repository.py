@@ -475,7 +475,8 @@ class MongoMatchingRepository:
             {"_id": case_id},
             {"$setOnInsert": {"facts": dataclasses.asdict(waiting.facts), "cause": waiting.cause.SerializeToString(),
                               "since": waiting.since, "tries": waiting.tries, "next_try_at": next_try_at,
-                              "rank": _rank(waiting.facts), "specialties": list(waiting.specialties)}},
+                              "rank": _rank(waiting.facts), "specialties": list(waiting.specialties),
+                              "offered": list(waiting.offered)}},
             upsert=True, session=self._session)
         self._committed(lambda: self._deadlines.arm(WAITING_KEY + case_id, next_try_at))
 
@@ -484,7 +485,7 @@ class MongoMatchingRepository:
         if doc is None:
             return None
         return Waiting(_facts(doc["facts"]), decode(doc["cause"]), doc["since"], doc["tries"],
-                       tuple(doc.get("specialties", ())))
+                       tuple(doc.get("specialties", ())), tuple(doc.get("offered", ())))
 
     async def wait_longer(self, case_id: str, tries: int, next_try_at: datetime) -> None:
         await self._db[WAITING].update_one({"_id": case_id}, {"$set": {"tries": tries, "next_try_at": next_try_at}},

@@ -44,6 +44,7 @@ from .domain.offers import (
     Offer,
     OfferRules,
     PanelVerdict,
+    Refill,
     Waiting,
     adjudicators_failed,
     case_waiting,
@@ -155,9 +156,9 @@ async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: Mat
     waiting = await uow.directory.waiting(case_id)
     if waiting is None:
         return True  # offered, unmatched or withdrawn meanwhile (another replica, a repeat)
-    facts, now = waiting.facts, clock.now()
+    facts, now, offered = waiting.facts, clock.now(), frozenset(waiting.offered)
     wanted, seats = policy.wanted(facts), policy.offers.seats(facts)
-    chosen, index = await _reserve_seats(uow, waiting.cause, facts, wanted, clock, policy, seats)
+    chosen, index = await _reserve_seats(uow, waiting.cause, facts, wanted, clock, policy, seats, offered)
     if len(chosen) == seats:
         await uow.directory.remove_waiting(case_id)
         await _offer(uow, facts, chosen)
@@ -165,7 +166,7 @@ async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: Mat
         return True
     if chosen:
         await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
-    full = _full(index, facts, wanted, now, chosen)
+    full = _full(index, facts, wanted, now, chosen, offered)
     waited, wait = now - waiting.since, policy.offers.capacity_wait(facts.urgency)
     seatable = could_seat(seats, [o for o, _ in chosen], full)
     if seatable and waited < wait:
@@ -176,8 +177,8 @@ async def offer_waiting(uow: UnitOfWork, case_id: str, clock: Clock, policy: Mat
     if seatable:
         reason, why = waited_reason(seats, len(full), waited), UnmatchedCause.UNMATCHED_CAUSE_NO_CAPACITY
     else:
-        reason, why = _nobody_reason(index, facts, wanted, now, seats, chosen, full)
-    await _unmatched(uow, waiting.cause, facts, reason, why, 0, clock)
+        reason, why = _nobody_reason(index, facts, wanted, now, seats, chosen, full, offered)
+    await _unmatched(uow, waiting.cause, facts, reason, why, len(offered), clock)
     return True
 
 
@@ -191,21 +192,24 @@ async def waiting_for_freed(directory: MatchingRepository, freed: list[Specialis
 
 
 def _full(index: DirectoryIndex, facts: CaseFacts, wanted: Wanted, now: datetime,
-          chosen: list[tuple[Offer, Event]]) -> list[Specialist]:
+          chosen: list[tuple[Offer, Event]], offered: frozenset[str] = frozenset()) -> list[Specialist]:
     """The eligible specialists at capacity, but those whose slot was just taken for this
-    case (and given back): they are counted among the chosen."""
-    taken = {offer.specialist_id for offer, _ in chosen}
-    return [s for s in index.full_but_eligible(facts, wanted, now.date()) if s.specialist_id not in taken]
+    case (and given back: they are counted among the chosen) and those offered it before."""
+    left_out = offered | {offer.specialist_id for offer, _ in chosen}
+    return [s for s in index.full_but_eligible(facts, wanted, now.date()) if s.specialist_id not in left_out]
 
 
 def _nobody_reason(index: DirectoryIndex, facts: CaseFacts, wanted: Wanted, now: datetime, seats: int,
-                   chosen: list, full: list[Specialist]) -> tuple[str, int]:
+                   chosen: list, full: list[Specialist], offered: frozenset[str] = frozenset()) -> tuple[str, int]:
     """Why nobody can take the case, not even by waiting: a panel short of distinct
-    organisations, or the first rule that excludes everyone."""
-    if seats > 1 and (chosen or full):
+    organisations, nobody left who was not offered it, or the first rule that
+    excludes everyone."""
+    if seats > 1 and (chosen or full or offered):
         return (panel_reason(seats, len(chosen)) + (f"; {len(full)} more at capacity, of too few organisations"
                                                     if full else ""),
                 UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE)
+    if offered:
+        return nobody_left_reason(offered), UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
     return (index.why_not(facts, wanted, now.date()) or "every eligible specialist filled up while matching",
             UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE)
 
@@ -285,10 +289,10 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     if needs.seats == 0:
         return
     chosen: list[tuple[Offer, Event]] = []
+    wanted, index = policy.wanted(facts), None
     if not needs.exhausted:
-        wanted = policy.wanted(facts)
-        chosen, _ = await _reserve_seats(uow, event, facts, wanted, clock, policy, needs.seats, needs.offered,
-                                         needs.taken_organizations)
+        chosen, index = await _reserve_seats(uow, event, facts, wanted, clock, policy, needs.seats, needs.offered,
+                                             needs.taken_organizations)
     live = seats - needs.seats
     if len(chosen) == needs.seats or any(o.state in (ACCEPTED, OPINED) for o in decision.offers):
         await _offer(uow, facts, chosen)
@@ -302,6 +306,9 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     if chosen:
         await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
     standing = [o for o in decision.offers if o.state in AWAITING]
+    if index is not None and not standing and await _wait_again(uow, event, decision, needs, chosen, index, wanted,
+                                                                  clock, policy):
+        return
     for o in standing:
         await uow.directory.close_offer(o.assignment_id, WITHDRAWN)
     if standing:
@@ -313,8 +320,27 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     elif seats > 1:
         reason, why = panel_reason(seats, live + len(chosen)), UnmatchedCause.UNMATCHED_CAUSE_PANEL_INCOMPLETE
     else:
-        reason, why = nobody_left_reason(needs), UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+        reason, why = nobody_left_reason(needs.offered), UnmatchedCause.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
     await _unmatched(uow, event, facts, reason, why, len(decision.offers), clock)
+
+
+async def _wait_again(uow: UnitOfWork, cause: Event, decision: Decision, needs: Refill, chosen: list[tuple[Offer, Event]],
+                      index: DirectoryIndex, wanted: Wanted, clock: Clock, policy: MatchPolicy) -> bool:
+    """After a declined or expired offer, with no offer standing and nobody free left
+    who was not offered the case: it waits for a free slot, as at its first matching,
+    when specialists not offered it before are eligible at capacity. True when it waits."""
+    wait = policy.offers.capacity_wait(decision.facts.urgency)
+    full = _full(index, decision.facts, wanted, clock.now(), chosen, needs.offered)
+    if not wait or not could_seat(needs.seats, [o for o, _ in chosen], full):
+        return False
+    waiting = Waiting(decision.facts, cause, clock.now(), specialties=wanted.specialties,
+                      offered=tuple(sorted(needs.offered)))
+    until = waiting.since + wait
+    await uow.directory.add_waiting(waiting, min(waiting.next_try(clock.now()), until))
+    uow.emit(case_waiting(cause, waiting_reason(needs.seats, len(full)), len(full), until))
+    log.info("case_waiting_for_capacity", eligible_at_capacity=len(full), wait_until=until.isoformat(),
+             offered_before=len(needs.offered))
+    return True
 
 
 async def panel_opinion(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchPolicy) -> None:
@@ -562,6 +588,9 @@ async def explain_match(directory: MatchingRepository, everyone: Callable[[], Aw
     decision = await directory.decision(case_id)
     if decision is None or decision.facts.tenant_id not in readable_tenants:
         raise NotFound(case_id)
+    if decision.offers and decision.waiting_since is None:  # waiting again after a declined or expired offer?
+        waiting = await directory.waiting(case_id)
+        decision = dataclasses.replace(decision, waiting_since=waiting.since) if waiting else decision
     wanted = policy.wanted(decision.facts)
     specialists = sorted(await everyone(), key=lambda s: s.specialist_id)
     verdicts = assess(decision.facts, wanted, specialists, today, policy.weights)

@@ -320,6 +320,10 @@ async def test_a_waiting_case_is_kept_whole_until_removed(transact):
     assert await transact(lambda uow: uow.directory.decision("c1")) is None
     await transact(lambda uow: uow.directory.remove_waiting("c1"))  # again: nothing
     assert await transact(lambda uow: uow.directory.waiting("elsewhere")) is None
+    # Waiting again after declined offers: who was offered it before is kept, never offered again.
+    again = Waiting(FACTS, cause, T0, specialties=("207RX0202X",), offered=("onc-ca", "onc-ny"))
+    await transact(lambda uow: uow.directory.add_waiting(again, T0))
+    assert await transact(lambda uow: uow.directory.waiting("c1")) == again
 
 
 async def test_waiting_cases_queue_oldest_first_expedited_ahead_and_take_records_added_meanwhile(transact):

@@ -336,6 +336,73 @@ async def test_a_decline_gives_the_slot_back_and_offers_the_next_best_who_was_no
     assert transact.state.specialists["b"].free_slots == 2  # every slot back
 
 
+async def test_after_a_decline_with_only_specialists_at_capacity_left_the_case_waits_for_one_of_them():
+    # "a" declines c1; "b" could take it but is busy with c0: c1 waits for "b", not for "a".
+    transact, clock = matching_transact(spec("a", free=2, quality=0.99), spec("b", free=1, quality=0.5)), FakeClock()
+    await _match(transact, _submitted("c0"))
+    await _match(transact, _submitted("c1"))
+    c0_offer, c1_offer = _offers(transact)
+    assert (c0_offer.specialist_id, c1_offer.specialist_id) == ("a", "a")
+    await _answered(transact, "declined", c0_offer, case_id="c0")  # "b" takes c0: its last slot
+    assert _offers(transact)[-1].specialist_id == "b" and transact.state.specialists["b"].free_slots == 0
+    declined = _answer("declined", c1_offer)
+    policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(ttl_seconds=60))
+    await transact(lambda uow: usecases.offer_next(uow, declined, clock, policy))
+    waiting = transact.committed[-1]
+    assert waiting.type == "case.waiting" and waiting.case_id == "c1" and waiting.causation_id == declined.event_id
+    assert waiting.case_waiting.eligible_at_capacity == 1  # "b": "a" has slots but was offered c1 before
+    assert transact.state.unmatched == {} and transact.state.waiting["c1"][0].offered == ("a",)
+    # Tried again with "a" free and "b" still busy: it waits on.
+    assert await _retry(transact, "c1", clock, policy) is False
+    # "b" signs c0's opinion: its slot comes free and c1 is offered to it, caused by the decline.
+    b_offer = _offers(transact)[-1]
+    opinion = new_event(events_pb2.OpinionSubmitted(assignment_id=b_offer.assignment_id, specialist_id="b"),
+                        case_id="c0", tenant_id="t1", producer="review")
+    await usecases.release_capacity(Committed(transact, InMemoryDirectory), [opinion])
+    assert await _retry(transact, "c1", clock, policy) is True
+    offered = transact.committed[-1]
+    assert offered.type == "specialist.offered" and offered.case_id == "c1"
+    assert offered.specialist_offered.specialist_id == "b" and offered.causation_id == declined.event_id
+    assert transact.state.waiting == {}
+
+
+async def test_a_case_waiting_after_a_decline_is_explained_and_unmatched_at_its_limit_counting_its_offers():
+    transact, clock = matching_transact(spec("a", free=2, quality=0.99), spec("b", free=1, quality=0.5)), FakeClock()
+    policy = _policy(ttl_seconds=60, capacity_wait_seconds=600)
+    for case_id in ("c0", "c1"):
+        await transact(lambda uow, c=case_id: usecases.match_case(uow, _submitted(c), clock, policy))
+    c0_offer, c1_offer = _offers(transact)
+    await transact(lambda uow: usecases.offer_next(uow, _answer("declined", c0_offer, "c0"), clock, policy))
+    await transact(lambda uow: usecases.offer_next(uow, _answer("expired", c1_offer, "c1"), clock, policy))
+    assert transact.committed[-1].type == "case.waiting"
+
+    async def everyone():
+        return list(transact.state.specialists.values())
+
+    explained = await usecases.explain_match(Committed(transact, InMemoryDirectory), everyone, "c1", policy,
+                                             clock.now().date(), frozenset({"t1"}))
+    assert explained.decision.waiting_since == clock.now() and len(explained.decision.offers) == 1
+    clock.advance(600)
+    assert await _retry(transact, "c1", clock, policy) is True
+    unmatched = transact.committed[-1]
+    assert unmatched.type == "case.unmatched" and unmatched.case_unmatched.offers_made == 1
+    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_NO_CAPACITY
+
+
+async def test_a_case_declined_by_everyone_eligible_goes_unmatched_at_once_not_waiting_for_them():
+    # "b" is at capacity, but was offered the case before (and let it expire): nobody is left to wait for.
+    transact = matching_transact(spec("a", free=1, quality=0.99), spec("b", free=1, quality=0.5))
+    await _match(transact, _submitted("c1"))
+    await _answered(transact, "declined", _offers(transact)[0])
+    second = _offers(transact)[-1]
+    assert second.specialist_id == "b"
+    await _match(transact, _submitted("c9"))  # "a" (free again) takes c9: its only slot
+    await _answered(transact, "expired", second)
+    unmatched = transact.committed[-1]
+    assert unmatched.type == "case.unmatched" and transact.state.waiting == {}
+    assert unmatched.case_unmatched.cause == events_pb2.UNMATCHED_CAUSE_NOBODY_ELIGIBLE
+
+
 async def test_after_the_attempt_limit_the_case_goes_unmatched_with_the_cause():
     transact = matching_transact(*(spec(f"s{i}") for i in range(5)))
     policy = usecases.MatchPolicy(reference.specialty_map(), OfferRules(max_attempts=2))

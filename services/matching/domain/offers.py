@@ -118,8 +118,8 @@ def exhausted_reason(r: Refill, max_attempts: int, seats: int) -> str:
     return f"{r.failed} offers declined or expired: the limit is {max_attempts * seats}"
 
 
-def nobody_left_reason(r: Refill) -> str:
-    n = len(r.offered)
+def nobody_left_reason(offered: frozenset[str]) -> str:
+    n = len(offered)
     return (f"no eligible specialist with a free slot is left who was not offered the case "
             f"({n} {'was' if n == 1 else 'were'})")
 
@@ -136,14 +136,16 @@ WAIT_RETRY_FIRST_SECONDS, WAIT_RETRY_MOST_SECONDS = 30.0, 300.0
 
 @dataclass(frozen=True)
 class Waiting:
-    """A case waiting for a free slot: what it was matched on, the case.submitted it
-    waits from (the offers it gets are caused by it), since when, and tries so far."""
+    """A case waiting for a free slot: what it was matched on, the event it waits from
+    (case.submitted, or the declined or expired offer after which nobody free was
+    left: the offers it gets are caused by it), since when, and tries so far."""
 
     facts: CaseFacts
     cause: Event
     since: datetime
     tries: int = 0
     specialties: tuple[str, ...] = ()  # those wanted for it: a slot of one of them may fit it
+    offered: tuple[str, ...] = ()  # specialists offered it before (who declined or let it expire): never again
 
     def next_try(self, now: datetime) -> datetime:
         wait = min(WAIT_RETRY_MOST_SECONDS, WAIT_RETRY_FIRST_SECONDS * 2 ** min(self.tries, 8))
