@@ -73,10 +73,12 @@ def internal_host_problem(host: str) -> str | None:
     name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return "must not name localhost: it is each machine's own network"
+    # The host is not echoed: a record's URI may carry anything, a patient's name included.
     if name.endswith(_INTERNAL_SUFFIXES) or name in {s.lstrip(".") for s in _INTERNAL_SUFFIXES}:
-        return f"must name a public host: {name!r} is in a private-use domain (a network's own names)"
+        suffix = next((s for s in _INTERNAL_SUFFIXES if name.endswith(s) or name == s.lstrip(".")))
+        return f"must name a public host: its host is in a private-use domain ({suffix}, a network's own names)"
     if literal_address(name) is None and "." not in name and not name.startswith("["):
-        return f"must name a public host: {name!r} has one label, resolved through a network's own search domains"
+        return "must name a public host: its host has one label, resolved through a network's own search domains"
     address = literal_address(name)
     if address is not None and not address_allowed(str(address)):
         return ("must not point at a loopback, private or link-local address, nor any other that is not public "

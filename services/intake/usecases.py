@@ -120,6 +120,16 @@ def _claim_response_parts(case: Case) -> tuple[str, ...]:
     return ("info_requests",) if cases.open_questions(case) else ()
 
 
+async def _same_request(reader: CaseReader, case: Case, valid: ValidSubmission, digest: str) -> bool:
+    """Whether the case a key made came from this request's content. A case from before
+    the digest was keyed keeps the plain fingerprint; one from before the content's
+    fingerprint, that of the request's bytes."""
+    if case.request_sha256 in (digest, valid.fingerprint):
+        return True
+    as_sent = valid.request_bytes_fingerprint
+    return bool(as_sent) and case.request_sha256 in (as_sent, await reader.request_digest(as_sent))
+
+
 async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, valid: ValidSubmission, now: datetime,
                   *, principal: Principal, traceparent: str, stuck_after: float, method: str) -> tuple[Case, bool]:
     tenant_id, submitted_by = principal.tenant, principal.subject
@@ -148,8 +158,7 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
                                                    valid.client_request_system), False
         if case is None:  # taken under an index of the id alone (a store not yet migrated): the key is taken
             raise KeyReused(valid.client_request_id) from None
-    # A case from before the digest was keyed keeps the plain fingerprint.
-    if not created and case.request_sha256 not in (digest, valid.fingerprint):
+    if not created and not await _same_request(reader, case, valid, digest):
         raise KeyReused(valid.client_request_id)
     if created:
         await (asyncio.shield(recorded[0]) if recorded else audit.record(_access(principal, method, case, now)))

@@ -196,7 +196,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         return _preferences_message(saved)
 
 
-PREFERENCE_ROLES = (ROLE, "submitter", "reviewer", "operator")
+PREFERENCE_ROLES = (ROLE, "submitter", "reviewer", "directory-admin")
 _SUBJECT_KINDS = {"tenant": TENANT, "patient_of_case": PATIENT, "physician_npi": PHYSICIAN, "reviewer": REVIEWER}
 
 

@@ -426,13 +426,14 @@ class PreferencesChanged(Exception):
 def preference_scope(principal: Principal, kind: str, subject_id: str) -> str:
     """Whose namespace the preferences live in, if the caller may manage them: a tenant's
     own defaults (tenant-admin), the people of its cases (tenant-admin, submitter), a
-    reviewer's own (that reviewer, or an operator)."""
+    reviewer's own (that reviewer, or a directory-admin: a reviewer's preferences hold
+    for every tenant's cases, so no one tenant's operator may set them)."""
     if kind == TENANT and principal.has("tenant-admin"):
         return tenant_scope(principal.tenant)
     if kind in (PATIENT, PHYSICIAN) and (
             principal.has("tenant-admin") or principal.has("submitter")):
         return tenant_scope(principal.tenant)
-    if kind == REVIEWER and (principal.has("operator") or (
+    if kind == REVIEWER and (principal.has("directory-admin") or (
             principal.has("reviewer") and principal.specialist_id == subject_id)):
         return REVIEWERS_SCOPE
     raise NotYours(f"this caller may not manage a {kind}'s notification preferences"

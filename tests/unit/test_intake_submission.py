@@ -328,7 +328,8 @@ def test_spaces_around_a_jurisdiction_or_an_e_mail_address_are_not_part_of_it():
                                  "https://records.example.org/Ame\u0301lie.pdf",
                                  "https://records.example.org/x/a%zzb.pdf", "https://records.example.org/a%2",
                                  "https://records.example.org/a#b#c", "https://records.example.org/a[1].pdf",
-                                 "https://records.example.org:99999/a", "https://records.example.org%40evil.com/a"])
+                                 "https://records.example.org:99999/a", "https://records.example.org%40evil.com/a",
+                                 "https://records.example.org:0/a.pdf"])
 def test_an_attachment_uri_is_a_uri(uri):
     req = _request()
     req.attachments[0].uri = uri
@@ -351,8 +352,22 @@ def test_an_attachment_on_an_internal_address_is_refused_a_reviewers_client_woul
     req.attachments[0].uri = uri
     [(field, rule)] = _violations(req)
     assert field == "attachments[0].uri" and any(w in rule for w in ("not public", "localhost", "public host")), rule
+    host = uri.split("/")[2].lower()
+    assert host not in rule.lower() or host == "localhost", rule  # never echoed: a URI may carry anything
     req.attachments[0].uri = "https://93.184.215.14/x.pdf"  # a public address is a place like any
     assert _violations(req) == []
+
+
+def test_an_attachment_given_twice_in_one_request_is_kept_once():
+    req = _request()
+    held = len(req.attachments)
+    req.attachments.append(req.attachments[0])
+    req.attachments[-1].sha256 = req.attachments[0].sha256.upper()  # the same digest, spelled otherwise
+    valid, violations = validate(req, TODAY)
+    assert violations == [] and len(valid.attachments) == held
+    assert valid.attachments[0].title == req.attachments[0].title  # the first of the two, in its place
+    req.attachments[-1].sha256 = "0" * 64  # the same place, another content: another record
+    assert len(validate(req, TODAY)[0].attachments) == held + 1
 
 
 @pytest.mark.parametrize("given, family", [("", "Sukarno"), ("Sukarno", "")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -16,6 +17,7 @@ from secondlook.errors import InvalidInput
 from secondlook.events import caused_by, new_event
 from secondlook.feed import Feed
 from secondlook.v1 import case_pb2, events_pb2, intake_pb2
+from secondlook.v1.intake_pb2 import SubmitCaseRequest
 from services.intake import usecases
 from services.intake.domain import case as domain_case
 from services.intake.domain.case import ClosedToDocuments, NotAskable, NotWithdrawable
@@ -118,6 +120,44 @@ async def test_a_case_from_before_the_digest_was_keyed_is_still_known_by_its_con
     assert (again.case_id, created) == (first.case_id, False)
     with pytest.raises(usecases.KeyReused):
         await _submit(transact, clock, _request(clinical_question="something else"))
+
+
+async def test_a_repeat_spelled_otherwise_is_the_same_request_a_real_change_is_not():
+    transact, clock = intake_transact(), FakeClock()
+    first, _ = await _submit(transact, clock)
+    sent = _request()
+    unset_kind = _request(kind=case_pb2.CASE_KIND_UNSPECIFIED)
+    spelled = [_request(diagnosis_code=sent.diagnosis_code.lower()),
+               _request(diagnosis_code=sent.diagnosis_code.replace(".", "")),
+               _request(jurisdiction=sent.jurisdiction.lower()), unset_kind]
+    trailing, formatted = _request(), _request()
+    trailing.patient.family_name += " "
+    formatted.patient.phone = "(415) 555-0123"  # the sample's +14155550123, as a US caller writes it
+    spelled += [trailing, formatted]
+    newer_proto = SubmitCaseRequest.FromString(sent.SerializeToString() + b"\xb8\x3e\x01")  # a field added later
+    spelled.append(newer_proto)
+    for req in spelled:
+        again, created = await _submit(transact, clock, req)
+        assert (again.case_id, created) == (first.case_id, False)
+    changed = _request()
+    changed.patient.family_name += "-Smith"
+    with pytest.raises(usecases.KeyReused):
+        await _submit(transact, clock, changed)
+    assert len(transact.state.cases) == 1
+
+
+async def test_a_case_that_kept_its_requests_bytes_fingerprint_is_known_by_a_repeat_of_them():
+    transact, clock = intake_transact(), FakeClock()
+    first, _ = await _submit(transact, clock)
+    as_sent = hashlib.sha256(_request().SerializeToString(deterministic=True)).hexdigest()
+    reader = InMemoryCaseReader(transact)
+    for kept in (as_sent, await reader.request_digest(as_sent)):  # before the content's fingerprint: plain, keyed
+        transact.state.cases[first.case_id] = dataclasses.replace(transact.state.cases[first.case_id],
+                                                                  request_sha256=kept)
+        again, created = await _submit(transact, clock)
+        assert (again.case_id, created) == (first.case_id, False)
+        with pytest.raises(usecases.KeyReused):
+            await _submit(transact, clock, _request(clinical_question="something else"))
 
 
 async def test_a_key_is_its_id_within_the_system_that_assigned_it():

@@ -119,7 +119,8 @@ def _principal(*roles, tenant="t1", specialist_id="", subject="someone"):
     (("submitter",), "patient", "c1", "tenant:t1"),
     (("tenant-admin",), "physician", NPI, "tenant:t1"),
     (("reviewer",), "reviewer", "s1", REVIEWERS_SCOPE),
-    (("operator",), "reviewer", "s2", REVIEWERS_SCOPE),
+    (("directory-admin",), "reviewer", "s2", REVIEWERS_SCOPE),
+    (("operator",), "reviewer", "s2", None),  # one tenant's operator: a reviewer's preferences hold for all tenants
     (("submitter",), TENANT, "", None),
     (("reviewer",), "reviewer", "s2", None),  # another reviewer's
     (("reviewer",), "patient", "c1", None),

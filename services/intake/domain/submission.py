@@ -4,7 +4,9 @@ request's own (`first_opinion.physician.npi`, `attachments[2].uri`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -69,9 +71,21 @@ class ValidSubmission:
     consent: Consent
     panel_requested: bool
     blind_review_requested: bool
-    fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
+    fingerprint: str  # of the content as validated (content_fingerprint): a repeat of the key must repeat it
     prior_auth: PriorAuthRequest | None = None  # kind PRIOR_AUTH: what the payer's request asks
     client_request_system: str = ""  # who assigned client_request_id: the key is the pair
+    # Of the request's bytes as sent: what cases submitted before the content's
+    # fingerprint kept, so that a repeat of one is still known.
+    request_bytes_fingerprint: str = ""
+
+
+def content_fingerprint(valid: ValidSubmission) -> str:
+    """The SHA-256 of what the submission says once validated and normalised: a repeat
+    of a key is the same request when it would store the same case, however it was
+    spelled ("c50.911" or "C50.911", a phone formatted or not, a field the proto added
+    later that this version ignores, a kind left unset or set to its default)."""
+    content = dataclasses.asdict(dataclasses.replace(valid, fingerprint="", request_bytes_fingerprint=""))
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
 def latest_date(now: datetime) -> date:
@@ -140,17 +154,15 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
 
     if c.violations:
         return None, c.violations
-    return (
-        ValidSubmission(
-            client_request_id=req.client_request_id, kind=kind, diagnosis=primary, secondary_diagnoses=secondary,
-            urgency=req.urgency, jurisdiction=jurisdiction, language=language, patient=patient,
-            first_opinion=first_opinion, clinical_question=question, attachments=attachments, consent=consent,
-            panel_requested=req.panel_requested, blind_review_requested=req.blind_review_requested,
-            fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
-            client_request_system=request_system,
-        ),
-        [],
+    valid = ValidSubmission(
+        client_request_id=req.client_request_id, kind=kind, diagnosis=primary, secondary_diagnoses=secondary,
+        urgency=req.urgency, jurisdiction=jurisdiction, language=language, patient=patient,
+        first_opinion=first_opinion, clinical_question=question, attachments=attachments, consent=consent,
+        panel_requested=req.panel_requested, blind_review_requested=req.blind_review_requested,
+        fingerprint="", client_request_system=request_system,
+        request_bytes_fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
     )
+    return dataclasses.replace(valid, fingerprint=content_fingerprint(valid)), []
 
 
 # Letters that show as nothing: the Hangul fillers.
@@ -292,6 +304,8 @@ def _record_uri_problem(uri: str) -> str | None:
         parts.port  # noqa: B018 - raises ValueError past 65535
     except ValueError:  # an unclosed IPv6 bracket, a port that is none
         return "must be a URI: its host or port cannot be read"
+    if parts.port == 0:
+        return "must be a URI: port 0 is no port a record is fetched from"
     if parts.scheme != "https" or not host:
         return f"must be an https URI of at most {MAX_URI_CHARS} characters"
     if parts.username is not None or parts.password is not None:
@@ -318,7 +332,10 @@ def _attachment_list(c: Checks, attachments) -> tuple[Attachment, ...]:
             c.add(f"{path}.sha256", "must be the content's SHA-256 as 64 hexadecimal digits")
         title = c.text(f"{path}.title", a.title, MAX_NAME_CHARS)
         out.append(Attachment(a.uri, media_type, a.size_bytes, a.sha256.lower(), title))
-    return tuple(out)
+    # A record given twice (the same URI and SHA-256) is kept once, as AddDocuments skips
+    # one the case holds: not shown twice to the reviewer, nor counted twice to the limit.
+    kept = {(a.uri, a.sha256): a for a in reversed(out)}
+    return tuple(a for a in out if kept[(a.uri, a.sha256)] is a)
 
 
 def _consent(c: Checks, req: SubmitCaseRequest, now: datetime) -> Consent:
