@@ -140,7 +140,10 @@ class IntakeServiceServicer:
         """Withdraws an open case (not yet delivered) with a reason: it becomes
         WITHDRAWN and the services downstream release what they hold for it (the
         specialist's slot, open offers and assignments, notices not yet delivered).
-        Withdrawing a withdrawn case returns it as it is.
+        Returns the case's status, codes and timeline: not its
+        content (the patient, the first opinion, the question, records, the
+        withdrawal note: GetCase reads them, audited). Withdrawing a withdrawn case
+        returns it so again, unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
