@@ -319,8 +319,10 @@ async def test_every_matching_method_refuses_no_token_the_wrong_role_and_undecod
 
 async def test_every_notify_method_refuses_no_token_the_wrong_role_undecodable_bytes_and_control_characters(
         stack, stack_settings):
-    # (A reviewer may manage their own notification preferences: the directory's admin nothing here.)
-    outsider = mint_token(stack_settings, subject="d", tenant="secondlook-operations", roles=["directory-admin"])
+    # (A reviewer may manage their own notification preferences, a directory-admin a reviewer's:
+    # review's service identity nothing here.)
+    outsider = mint_token(stack_settings, subject="service:review", tenant="secondlook-services",
+                          roles=["case-reader"])
     admin = mint_token(stack_settings, subject="a", tenant="tenant-raw", roles=["tenant-admin"])
     service = notify_pb2.DESCRIPTOR.services_by_name["NotifyService"]
     assert {m.name for m in service.methods} >= {"CreateEndpoint", "RotateSecret", "ListDeliveries", "RetryDelivery",
