@@ -396,6 +396,9 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
                 return
             for proc in stack.processes():
                 proc.kill()
+            # Said before the exit, so a log piped to a file ends on what happened (a raw
+            # write: the console may be mid-line in the interrupted code).
+            os.write(1, b"\nsecond signal: every process killed (SIGKILL), nothing waited for\n")
             os._exit(130)
 
         signal.signal(signal.SIGINT, force)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 import stamina
@@ -30,8 +31,13 @@ _OPERATION: ContextVar[str] = ContextVar("retried_operation", default="")
 
 def _log_retry(details: RetryDetails) -> None:
     named = details.name if not details.name.startswith("<") else _OPERATION.get() or details.name
-    log.warning("retrying", operation=named, retry=details.retry_num,
-                wait_seconds=round(details.wait_for, 2), error=type(details.caused_by).__name__)
+    # The error's code where it has one (a gRPC status, a MongoDB error number): what
+    # went wrong, without the error's text.
+    code = getattr(details.caused_by, "code", None)
+    code = code() if callable(code) else code
+    code = getattr(code, "name", code)
+    log.warning("retrying", operation=named, retry=details.retry_num, wait_seconds=round(details.wait_for, 2),
+                error=type(details.caused_by).__name__, **({"code": code} if isinstance(code, (str, int)) else {}))
 
 
 set_on_retry_hooks([_log_retry])
@@ -60,6 +66,16 @@ def attempts(on: RetryOn, *, attempts: int | None, wait_initial: float = 0.2, wa
 def name_retries(operation: str) -> None:
     """Names what this task retries in its `retrying` log lines (the tasks it starts too)."""
     _OPERATION.set(operation)
+
+
+@contextmanager
+def retries_named(operation: str):
+    """Names what is retried inside the block, in its `retrying` log lines."""
+    token = _OPERATION.set(operation)
+    try:
+        yield
+    finally:
+        _OPERATION.reset(token)
 
 
 async def forever(step: Callable[[], Awaitable[bool]], rest: Callable[[], Awaitable[None]]) -> None:

@@ -70,12 +70,16 @@ def _settings(name: str) -> Settings:
     """The environment's settings; a bad one is a log line naming its variable and
     exit status 2, before anything connects (not a traceback, nor a failure later)."""
     try:
-        return Settings()
+        settings = Settings()
+        problems = settings.missing_for_a_service()
     except (ValidationError, SettingsError) as exc:
+        problems = setting_problems(exc)
+    if problems:
         configure_logging(name)
-        for variable, problem in setting_problems(exc):
+        for variable, problem in problems:
             log.error("setting_invalid", setting=variable, problem=problem)
         raise SystemExit(2) from None
+    return settings
 
 
 def build_kernel(name: str, topics: tuple[str, ...], settings: Settings | None = None,
@@ -121,7 +125,7 @@ def assemble(
         await kernel.store.ensure_indexes()
         await kernel.ensure_topics()
         await kernel.publisher.connect(kernel.store.outbox_topic)
-        start_metrics_server(settings.metrics_port)
+        start_metrics_server(settings.metrics_port, settings.grpc_host)
         declare_alerted_series(kernel.name)
 
     service.startup = [connect, *startup, server.start]

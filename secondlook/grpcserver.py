@@ -3,6 +3,7 @@ reflection, and the interceptors (metrics, store outages, auth, the request edge
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 
@@ -36,6 +37,13 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             code = "OK"
             try:
                 return await inner(request, context)
+            except asyncio.CancelledError:
+                # The caller went away (cancelled, or its deadline passed): not our failure.
+                remaining = context.time_remaining()
+                code = "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
+                log.info("grpc_call_abandoned", method=method, code=code,
+                         seconds=round(time.perf_counter() - started, 3))
+                raise
             except BaseException:
                 # context.code() holds the code an abort set; anything else is internal.
                 code = getattr(context.code(), "name", None) or "INTERNAL"
@@ -140,8 +148,11 @@ class GrpcServer:
             await self.health.set(name, status)
 
     async def set_live(self, live: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if live else health_pb2.HealthCheckResponse.NOT_SERVING
-        await self.health.set("liveness", status)
+        await self.set_health("liveness", live)
+
+    async def set_health(self, name: str, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set(name, status)
 
     async def start(self) -> None:
         await self.set_serving(False)

@@ -6,6 +6,7 @@ Labels carry service names, event types, methods and outcomes: never case ids
 
 from __future__ import annotations
 
+import socket
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -96,6 +97,16 @@ MONGO_COMMANDS = Counter(
     "Requests sent to MongoDB, by command (find, insert, update, findAndModify, commitTransaction, ...).",
     ["service", "command"],
 )
+PIPELINE_CONNECTED = Gauge(
+    "secondlook_pipeline_connected",
+    "1 while the service's producer is connected to Kafka and each consumer holds its place in its group.",
+    ["service"],
+)
+STORE_REACHABLE = Gauge(
+    "secondlook_store_reachable",
+    "1 while the MongoDB driver's heartbeats to the store succeed, 0 once one failed.",
+    ["service"],
+)
 REDRIVE_REQUESTS = Counter(
     "secondlook_redrive_requests_total",
     "Redrive requests sent by intake's sweeper for cases stuck in a stage.",
@@ -113,10 +124,11 @@ SLA_ALARMS = Counter(
 )
 
 
-def start_metrics_server(port: int) -> threading.Thread | None:
+def start_metrics_server(port: int, host: str = "0.0.0.0") -> threading.Thread | None:
     """The metrics at http://<host>:<port>/metrics, in a thread of their own; any other
     path is 404 (an HTTP health probe pointed here by mistake must not read healthy:
-    health is gRPC's)."""
+    health is gRPC's). `host`: the address the service's gRPC binds, so a service kept
+    to one interface keeps its metrics there too."""
     if not port:
         return None
     metrics = make_wsgi_app()
@@ -127,10 +139,16 @@ def start_metrics_server(port: int) -> threading.Thread | None:
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"not found: the metrics are at /metrics (health is gRPC health, on the service's port)\n"]
 
-    server = make_server("0.0.0.0", port, serve, ThreadingWSGIServer, handler_class=_Quiet)
+    host = host.strip("[]")
+    server_class = _ThreadingWSGIServer6 if ":" in host else ThreadingWSGIServer
+    server = make_server(host, port, serve, server_class, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
     thread.start()
     return thread
+
+
+class _ThreadingWSGIServer6(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
 
 
 class _Quiet(WSGIRequestHandler):
@@ -165,7 +183,7 @@ PRIOR_AUTH_DECISION_SECONDS = Histogram(
 # The series the prod alerts watch with increase(), declared at 0 when a service starts:
 # a counter series born at its first event would read 1 at its first sample, and an
 # increase() over it 0 (deploy/k8s/overlays/prod/alerts.yaml).
-ALERTED_EVENTS = {"matching": ("case.unmatched",), "notify": ("endpoint.disabled",)}
+ALERTED_EVENTS = {"matching": ("case.unmatched", "case.waiting"), "notify": ("endpoint.disabled",)}
 NOTICE_CHANNELS = ("webhook", "email", "sms")
 DEAD_LETTER_REASONS = ("undecodable", "rejected", "exhausted")  # consumer.IdempotentConsumer's
 
@@ -175,7 +193,10 @@ def declare_alerted_series(service: str) -> None:
         STAGE_EVENTS.labels(service, event_type)
     if service == "notify":
         for channel in NOTICE_CHANNELS:
-            DELIVERY_ATTEMPTS.labels(service, channel, "dead")
+            for outcome in ("dead", "retrying", "delivered"):
+                DELIVERY_ATTEMPTS.labels(service, channel, outcome)
+    if service == "intake":
+        REDRIVE_REQUESTS.labels(service)
     if service == "review":
         SLA_ALARMS.labels("breach")
     for reason in DEAD_LETTER_REASONS:

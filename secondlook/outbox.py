@@ -302,6 +302,8 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._store.on_commit = self.enqueue
+        # Read when scraped: a publish blocked on an unreachable broker shows its rows.
+        metrics.OUTBOX_BACKLOG.labels(self._store.service).set_function(lambda: self._queued_rows)
         self._store.request_scan(every_shard=True)  # at start: what a predecessor left, in any shard
 
         async def step() -> bool:
@@ -321,8 +323,6 @@ class OutboxRelay:
                     except Exception as inner:
                         log.warning("outbox_recovery_failed", error=type(inner).__name__)
                 raise
-            finally:
-                metrics.OUTBOX_BACKLOG.labels(self._store.service).set(self._queued_rows)
             return bool(self._queue) or self._mark_due_in() == 0
 
         async def rest() -> None:

@@ -38,9 +38,10 @@ async def call(rpc, request, identity: ServiceIdentity, timeout: float = TIMEOUT
     again; ServiceUnavailable once it stays away. Any other refusal (NOT_FOUND,
     FAILED_PRECONDITION, ...) is raised as it came, for the caller to read."""
     try:
-        async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
-            with attempt:
-                return await rpc(request, metadata=identity.metadata(), timeout=timeout)
+        with backoff.retries_named(f"call {type(request).__name__.removesuffix('Request')}"):
+            async for attempt in backoff.attempts(_transient, attempts=3, wait_initial=0.1, wait_max=1.0):
+                with attempt:
+                    return await rpc(request, metadata=identity.metadata(), timeout=timeout)
     except grpc.aio.AioRpcError as exc:
         if exc.code() in TRANSIENT:
             raise ServiceUnavailable(exc.code().name) from None

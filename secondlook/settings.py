@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     )
     kafka_topic_partitions: int = Field(4, ge=1, description="Partitions of each topic ensured at start.")
     kafka_replication_factor: int = Field(1, ge=1, description="Replication factor of ensured topics.")
-    kafka_security_protocol: str = Field(
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
         "PLAINTEXT", description="`PLAINTEXT` or `SSL` (SASL credentials are not wired yet)."
     )
     # Consumer group timings: Kafka's own defaults, right for real clusters. The
@@ -333,6 +333,20 @@ class Settings(BaseSettings):
     matching_directory_seed: Path | None = Field(
         None, description="JSON file of specialists that matching loads when its directory is empty."
     )
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap_servers(cls, value: str) -> str:
+        servers = [part.strip() for part in value.split(",") if part.strip()]
+        if not servers:
+            raise ValueError("must list the brokers as host[:port], comma-separated")
+        return ",".join(servers)
+
+    def missing_for_a_service(self) -> list[tuple[str, str]]:
+        """(variable, problem) of what a running service needs and a tool may go without."""
+        if not self.jwt_secret.get_secret_value():
+            return [("SECONDLOOK_JWT_SECRET", "is required: every gRPC call's token is verified with it")]
+        return []
 
     @field_validator("operations_email")
     @classmethod

@@ -86,6 +86,31 @@ class _CommandCounter(monitoring.CommandListener):
         pass
 
 
+class _Reachability(monitoring.ServerHeartbeatListener):
+    """secondlook_store_reachable: whether the driver's own heartbeats to the store
+    succeed (every ~10 s, whether or not there is work: no request of ours). A store
+    that stops answering shows here before calls time out."""
+
+    def __init__(self, service: str):
+        self._gauge = metrics.STORE_REACHABLE.labels(service)
+
+    def started(self, event) -> None:
+        pass
+
+    def succeeded(self, event) -> None:
+        self._gauge.set(1)
+
+    def failed(self, event) -> None:
+        self._gauge.set(0)
+
+
+def _defaults_not_in(uri: str, **defaults) -> dict:
+    """The client options to pass: the defaults, but those the URI sets itself (an
+    operator's `?serverSelectionTimeoutMS=2000` wins)."""
+    query = uri.partition("?")[2].lower()
+    return {name: value for name, value in defaults.items() if f"{name.lower()}=" not in query}
+
+
 async def insert_once(collection, docs: list[dict], session: AsyncClientSession | None = None) -> list[bool]:
     """Inserts each document unless one with its _id exists; per document whether it
     was inserted now. One request, and a plain insert: on the store an upsert costs
@@ -177,10 +202,10 @@ class Store:
         # Every write, inside a transaction or not, is acknowledged by a majority
         # and journaled; retryable writes survive a primary step-down.
         self.client: AsyncMongoClient = AsyncMongoClient(
-            settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=10_000,
-            maxPoolSize=settings.mongo_max_pool_size,
+            settings.mongo_uri, tz_aware=True, maxPoolSize=settings.mongo_max_pool_size,
             w="majority", journal=True, retryWrites=settings.mongo_retry_writes,
-            event_listeners=[_CommandCounter(service), *listeners],
+            event_listeners=[_CommandCounter(service), _Reachability(service), *listeners],
+            **_defaults_not_in(settings.mongo_uri, serverSelectionTimeoutMS=10_000),
         )
         self._transaction_timeout = settings.mongo_transaction_timeout_seconds
         self._instance = settings.instance_id

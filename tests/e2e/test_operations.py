@@ -57,6 +57,18 @@ async def test_metrics_count_calls_stages_and_outbox(stack, stack_settings):
         return 'secondlook_events_consumed_total{event_type="case.submitted",outcome="applied",service="matching"}' in text
 
     await eventually(matching_counted, 30, "matching to count the consumed event")
+    # What the alerts watch: the store and the broker reachable, and the counters they
+    # read declared at 0 from the start (an increase() needs a series before the first event).
+    matching = await asyncio.to_thread(_metrics, stack.metrics_ports["matching"])
+    assert 'secondlook_stage_events_total{event_type="case.waiting",service="matching"}' in matching
+    for name in ("intake", "matching", "review", "notify"):
+        text = await asyncio.to_thread(_metrics, stack.metrics_ports[name])
+        assert f'secondlook_pipeline_connected{{service="{name}"}} 1.0' in text, name
+        assert f'secondlook_store_reachable{{service="{name}"}} 1.0' in text, name
+    notify = await asyncio.to_thread(_metrics, stack.metrics_ports["notify"])
+    assert 'secondlook_delivery_attempts_total{channel="sms",outcome="retrying",service="notify"}' in notify
+    intake_text = await asyncio.to_thread(_metrics, stack.metrics_ports["intake"])
+    assert 'secondlook_redrive_requests_total{service="intake"}' in intake_text
 
 
 def _store_requests(port: int) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from secondlook import outbox as outbox_module
 from secondlook.bus import KafkaPublisher
@@ -248,11 +249,14 @@ async def test_a_running_relay_publishes_commits_from_memory_and_marks_them_in_o
     await eventually(lambda: _async(len(publisher.calls) == 2), 10, "the first publish to start")
     followers = [asyncio.create_task(store.transact(_emitting(c, sent))) for c in cases[1:]]
     await eventually(lambda: _async(relay._queued_rows == 20), 10, "the 19 commits' rows queued behind it")
+    # The backlog gauge says so while the publish is held (read when scraped, not when a round ends).
+    assert REGISTRY.get_sample_value("secondlook_outbox_backlog", {"service": "intake"}) == 20
     publisher.gate.set()
     await asyncio.gather(leader, *followers)
     await eventually(lambda: _async(len(publisher.calls) == 3), 10, "the second publish round")
     assert publisher.calls[1:] == [1, 19]
     await eventually(lambda: _count(store, {"shard": RECEIPT_SHARD}, 0), 10, "every commit's receipt deleted")
+    assert REGISTRY.get_sample_value("secondlook_outbox_backlog", {"service": "intake"}) == 0
     # The receipts of half a second go in one request: never one per commit, at most
     # one per round; no row is written again.
     assert 1 <= requests.on[("delete", OUTBOX)] <= 2

@@ -9,12 +9,13 @@ import asyncio
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
 
 from secondlook.bus import KafkaPublisher
 from secondlook.consumer import IdempotentConsumer
 from secondlook.consumerloop import ConsumerLoop
 from secondlook.grpcserver import GrpcServer
-from secondlook.probes import LIVENESS, Probes
+from secondlook.probes import LIVENESS, PIPELINE, Probes
 from secondlook.topics import ensure_topics
 from tests.conftest import eventually
 
@@ -64,3 +65,40 @@ async def test_liveness_fails_when_the_consumer_loop_stops_while_grpc_still_answ
 
 async def _is(call, expected) -> bool:
     return await call == expected
+
+
+async def test_a_ready_service_stays_ready_when_the_broker_goes_but_pipeline_health_and_the_gauge_say_so(
+        infra_settings):
+    settings = infra_settings.model_copy(update={"grpc_port": 0, "grpc_host": "127.0.0.1"})
+    server = GrpcServer(settings, "probe-broker-test", lambda s: [])
+    probes = Probes(server, stall_seconds=60.0, interval=0.05)
+    broker = {"up": False}
+    probes.ready_checks["producer"] = lambda: broker["up"]
+    await server.start()
+    probing = asyncio.create_task(probes.run())
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    health = health_pb2_grpc.HealthStub(channel)
+
+    async def status(service: str) -> int:
+        return (await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)).status
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("secondlook_pipeline_connected", {"service": "probe-broker-test"})
+
+    try:
+        await eventually(lambda: _is(status(PIPELINE), NOT_SERVING), 10, "pipeline health before the broker")
+        assert await status("") == NOT_SERVING and gauge() == 0  # not started: not ready
+        broker["up"] = True
+        await eventually(lambda: _is(status(""), SERVING), 10, "readiness once connected")
+        assert await status(PIPELINE) == SERVING and gauge() == 1
+        broker["up"] = False  # the broker goes away: the API still answers, every replica alike
+        await eventually(lambda: _is(status(PIPELINE), NOT_SERVING), 10, "pipeline health to follow the broker")
+        assert await status("") == SERVING and gauge() == 0
+        broker["up"] = True
+        await eventually(lambda: _is(status(PIPELINE), SERVING), 10, "pipeline health back")
+        assert gauge() == 1
+    finally:
+        probing.cancel()
+        await asyncio.gather(probing, return_exceptions=True)
+        await channel.close()
+        await server.stop(0)

@@ -26,3 +26,12 @@ def test_metrics_are_served_at_their_path_and_nothing_else_reads_healthy():
             urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
         assert refused.value.code == 404, path
     assert metrics.start_metrics_server(0) is None  # 0: no endpoint
+
+
+def test_metrics_bind_the_address_given_not_every_interface():
+    port = _free_port()
+    assert metrics.start_metrics_server(port, "127.0.0.1") is not None
+    with socket.socket() as probe:  # the port is taken on 127.0.0.1 only: 0.0.0.0 is still free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        probe.bind(("127.0.0.2", port))
+    assert urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).status == 200

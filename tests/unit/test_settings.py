@@ -35,6 +35,9 @@ import pytest  # noqa: E402
     ("SECONDLOOK_MONGO_URI", "mongodb://user:pa55word@127.0.0.1:99999/", "Port must be"),
     ("SECONDLOOK_MONGO_URI", "mongodb://h/?tlsCAFile=/no/such/ca.pem", "not readable"),
     ("SECONDLOOK_EMAIL_FROM", "secondlook <>", "no e-mail address"),
+    ("SECONDLOOK_KAFKA_SECURITY_PROTOCOL", "SASL_SSL", "'PLAINTEXT' or 'SSL'"),
+    ("SECONDLOOK_KAFKA_BOOTSTRAP_SERVERS", " ", "host[:port]"),
+    ("SECONDLOOK_KAFKA_BOOTSTRAP_SERVERS", " , ", "host[:port]"),
 ])
 def test_a_bad_setting_is_named_by_its_variable_without_its_value(monkeypatch, variable, value, says):
     from pydantic import ValidationError
@@ -63,6 +66,12 @@ def test_a_service_with_a_bad_setting_says_so_in_one_line_and_exits_2(monkeypatc
     assert done.returncode == 2 and "Traceback" not in done.stderr
     [line] = [json.loads(x) for x in done.stdout.splitlines()]
     assert (line["event"], line["setting"]) == ("setting_invalid", "SECONDLOOK_GRPC_PORT")
+    # What a service needs and a tool may go without (the token key) is said the same way.
+    done = subprocess.run([sys.executable, "-m", "services.intake"], env={"PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = [json.loads(x) for x in done.stdout.splitlines()]
+    assert (line["event"], line["setting"]) == ("setting_invalid", "SECONDLOOK_JWT_SECRET")
 
 
 @pytest.mark.parametrize("variable, value, read", [
