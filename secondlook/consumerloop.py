@@ -45,7 +45,7 @@ from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import MemberState
 
-from secondlook import backoff
+from secondlook import backoff, metrics
 from secondlook.bus import consumer_config
 from secondlook.consumer import IdempotentConsumer, Incoming, StoreUnavailable
 from secondlook.groups import Groups
@@ -80,6 +80,11 @@ class OffsetTracker:
 
     def in_hand(self, tp: TopicPartition) -> int:
         return len(self._pending.get(tp, ()))
+
+    def done_below(self, tp: TopicPartition) -> int | None:
+        """The offset below which every record is done, or None before any was seen."""
+        pending = self._pending.get(tp)
+        return min(pending) if pending else self._next.get(tp)
 
     def forget(self, tp: TopicPartition) -> None:
         self._pending.pop(tp, None)
@@ -152,6 +157,7 @@ class ConsumerLoop:
         self._batches = Groups(self._handle_batch, max_concurrency or settings.consumer_max_concurrency, MAX_BATCH)
         self._kafka: KafkaConsumer | None = None
         self._polling: asyncio.Future | None = None  # the poll under way in its thread
+        self._lag_topics: set[str] = set()  # the topics whose lag this member last set
         # Liveness: the monotonic time of the last completed poll.
         self.last_poll = time.monotonic()
         self._assigned: frozenset[TopicPartition] = frozenset()
@@ -209,6 +215,7 @@ class ConsumerLoop:
                 for tp, messages in batch.items():
                     for m in messages:
                         self._hand_out(tp, m)
+                self._measure_lag(kafka, assigned)
                 if time.monotonic() >= next_commit:
                     next_commit = time.monotonic() + interval
                     await self._commit(kafka)
@@ -229,6 +236,18 @@ class ConsumerLoop:
                 await asyncio.to_thread(kafka.close)
 
     # --- the poll loop's bookkeeping -------------------------------------------
+    def _measure_lag(self, kafka: KafkaConsumer, assigned: frozenset[TopicPartition]) -> None:
+        """secondlook_consumer_lag: per topic, the records on the broker this member has
+        not finished (from the high-water marks its fetches brought: no request)."""
+        lag: dict[str, int] = {}
+        for tp in assigned:
+            high, done = kafka.highwater(tp), self._tracker.done_below(tp)
+            if high is not None and done is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - done)
+        for topic in {tp.topic for tp in assigned} | set(self._lag_topics):
+            metrics.CONSUMER_LAG.labels(self._group, topic).set(lag.get(topic, 0))
+        self._lag_topics = {tp.topic for tp in assigned}
+
     def _apply_revocations(self) -> None:
         revoked = self._rebalances.take_revoked()
         if revoked:

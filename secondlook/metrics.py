@@ -97,6 +97,12 @@ MONGO_COMMANDS = Counter(
     "Requests sent to MongoDB, by command (find, insert, update, findAndModify, commitTransaction, ...).",
     ["service", "command"],
 )
+CONSUMER_LAG = Gauge(
+    "secondlook_consumer_lag",
+    "Records on a topic's partitions this consumer group member holds that it has not finished "
+    "(the high-water marks of its last fetches, less what it has handled).",
+    ["group", "topic"],
+)
 PIPELINE_CONNECTED = Gauge(
     "secondlook_pipeline_connected",
     "1 while the service's producer is connected to Kafka and each consumer holds its place in its group.",

@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect
 
 from secondlook.bus import KafkaPublisher, Record
@@ -141,6 +142,8 @@ async def test_a_service_can_handle_fewer_events_at_once_than_the_default(store,
 
         await eventually(polled_again, 10, "the poll loop to go round again")
         assert in_flight == 2 and peak == 2
+        # None done yet: the lag is every record on the partition.
+        assert REGISTRY.get_sample_value("secondlook_consumer_lag", {"group": group, "topic": topic}) == len(events)
         gate.set()
 
         async def all_applied():
@@ -148,6 +151,11 @@ async def test_a_service_can_handle_fewer_events_at_once_than_the_default(store,
 
         await eventually(all_applied, 30, "every case to be applied")
         assert peak == 2
+
+        async def caught_up():
+            return REGISTRY.get_sample_value("secondlook_consumer_lag", {"group": group, "topic": topic}) == 0
+
+        await eventually(caught_up, 10, "the lag to read 0 once every record is done")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
