@@ -12,6 +12,7 @@ kills them at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import shutil
@@ -398,7 +399,8 @@ def run(home: Path | None = None, hold: bool = True, fresh: bool = True, ports: 
                 proc.kill()
             # Said before the exit, so a log piped to a file ends on what happened (a raw
             # write: the console may be mid-line in the interrupted code).
-            os.write(1, b"\nsecond signal: every process killed (SIGKILL), nothing waited for\n")
+            with contextlib.suppress(OSError):  # a closed or broken stdout must not keep it alive
+                os.write(1, b"\nsecond signal: every process killed (SIGKILL), nothing waited for\n")
             os._exit(130)
 
         signal.signal(signal.SIGINT, force)

@@ -47,7 +47,13 @@ STAGE_SECONDS = Histogram(
 )
 OUTBOX_BACKLOG = Gauge(
     "secondlook_outbox_backlog",
-    "Outbox events not yet published to Kafka.",
+    "Committed outbox events held in memory to publish to Kafka, a publish under way included (past "
+    "the memory limit they wait in the outbox alone: secondlook_outbox_oldest_seconds still counts).",
+    ["service"],
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "secondlook_outbox_oldest_seconds",
+    "How long the oldest committed event not yet on Kafka has waited (0: none waits).",
     ["service"],
 )
 OUTBOX_PUBLISHED = Counter(
@@ -110,7 +116,7 @@ PIPELINE_CONNECTED = Gauge(
 )
 STORE_REACHABLE = Gauge(
     "secondlook_store_reachable",
-    "1 while the MongoDB driver's heartbeats to the store succeed, 0 once one failed.",
+    "1 while the MongoDB driver knows a primary it can write to (its own heartbeats), else 0.",
     ["service"],
 )
 REDRIVE_REQUESTS = Counter(

@@ -89,6 +89,7 @@ class OutboxRelay:
         # receipt and waiter.
         self._queue: deque[tuple[list[dict], str, asyncio.Future]] = deque()
         self._queued_rows = 0
+        self._queued_at: deque[float] = deque()  # when each queued commit came (monotonic)
         # Receipts of commits now on the broker, not yet deleted, and since when (monotonic).
         self._unmarked: list[str] = []
         self._unmarked_since = 0.0
@@ -100,6 +101,7 @@ class OutboxRelay:
         self._scanned: set[int] = set()
         # Over MEMORY_LIMIT: commits are not queued until a scan of every shard ran.
         self._paused = False
+        self._paused_since = 0.0
         # A receipt's deletion and a broker-reset requeue never interleave: one landing
         # after the requeue would hide events the lost broker took with it.
         self._marking = asyncio.Lock()
@@ -115,6 +117,7 @@ class OutboxRelay:
             done.set_result(None)
             return done
         self._queue.append((rows, receipt, done))
+        self._queued_at.append(time.monotonic())
         self._queued_rows += len(rows)
         if self._queued_rows > MEMORY_LIMIT:
             # The broker has been away for long: hold nothing more in memory. Everything
@@ -123,11 +126,19 @@ class OutboxRelay:
             for _, _, waiter in self._queue:
                 waiter.set_result(None)
             self._queue.clear()
+            self._queued_at.clear()
             self._queued_rows = 0
-            self._paused = True
+            self._paused, self._paused_since = True, time.monotonic()
             self._store.request_scan(every_shard=True)
         self._store.outbox_written.set()
         return done
+
+    def oldest_waiting_seconds(self) -> float:
+        """How long the oldest commit not yet on the broker has waited: in memory, or
+        left to the scan that ends a pause (past MEMORY_LIMIT); 0 when none waits."""
+        if self._paused:
+            return time.monotonic() - self._paused_since
+        return time.monotonic() - self._queued_at[0] if self._queued_at else 0.0
 
     async def _publish_queued(self) -> int:
         """Publishes every queued commit's rows in one producer flush; returns how many rows."""
@@ -138,6 +149,7 @@ class OutboxRelay:
         for item in taken:  # commits queued meanwhile stay for the next round
             if self._queue and self._queue[0] is item:
                 self._queue.popleft()
+                self._queued_at.popleft()
                 self._queued_rows -= len(item[0])
         for _, _, waiter in taken:
             if not waiter.done():
@@ -304,6 +316,7 @@ class OutboxRelay:
         self._store.on_commit = self.enqueue
         # Read when scraped: a publish blocked on an unreachable broker shows its rows.
         metrics.OUTBOX_BACKLOG.labels(self._store.service).set_function(lambda: self._queued_rows)
+        metrics.OUTBOX_OLDEST_SECONDS.labels(self._store.service).set_function(self.oldest_waiting_seconds)
         self._store.request_scan(every_shard=True)  # at start: what a predecessor left, in any shard
 
         async def step() -> bool:

@@ -59,6 +59,8 @@ class Probes:
             if self.ready:  # after the start: said, but the pod stays ready
                 (log.info if connected else log.warning)("pipeline_connection_changed", connected=connected,
                                                          waiting_for=missing)
+            elif not connected:  # starting: what readiness waits for
+                log.info("readiness_waiting", waiting_for=missing)
         if connected and not self.ready:
             self.ready = True
             await self._server.set_serving(True)

@@ -86,22 +86,23 @@ class _CommandCounter(monitoring.CommandListener):
         pass
 
 
-class _Reachability(monitoring.ServerHeartbeatListener):
-    """secondlook_store_reachable: whether the driver's own heartbeats to the store
-    succeed (every ~10 s, whether or not there is work: no request of ours). A store
-    that stops answering shows here before calls time out."""
+class _Reachability(monitoring.TopologyListener):
+    """secondlook_store_reachable: whether the driver knows a primary it can write to,
+    from its own monitoring (heartbeats every ~10 s, whether or not there is work: no
+    request of ours). A secondary down is no outage; a primary that stops answering,
+    or an election under way, shows here before calls time out."""
 
     def __init__(self, service: str):
         self._gauge = metrics.STORE_REACHABLE.labels(service)
 
-    def started(self, event) -> None:
+    def opened(self, event) -> None:
         pass
 
-    def succeeded(self, event) -> None:
-        self._gauge.set(1)
+    def description_changed(self, event) -> None:
+        self._gauge.set(1 if event.new_description.has_writable_server() else 0)
 
-    def failed(self, event) -> None:
-        self._gauge.set(0)
+    def closed(self, event) -> None:
+        pass
 
 
 def _defaults_not_in(uri: str, **defaults) -> dict:

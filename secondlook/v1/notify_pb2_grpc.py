@@ -178,7 +178,8 @@ class NotifyServiceServicer:
         """Notification preferences of the caller's tenant (its defaults for the people of
         its cases: tenant-admin) or of a person: a case's patient or a referring
         physician (tenant-admin or submitter, in the caller's tenant), a reviewer
-        (that reviewer, or an operator). Never set: the defaults, version 0.
+        (that reviewer, or a directory-admin: they hold for every tenant's cases).
+        Never set: the defaults, version 0.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -59,7 +59,8 @@ async def request_digest(fingerprint: str, cipher: PhiCipher) -> str:
 async def to_doc(c: Case, cipher: PhiCipher) -> dict:
     doc = {
         "_id": c.case_id, "tenant_id": c.tenant_id, "client_request_id": c.client_request_id,
-        "request_sha256": c.request_sha256, "submitted_by": c.submitted_by, "status": c.status, "kind": c.kind,
+        "request_sha256": c.request_sha256, "request_content_sha256": c.request_content_sha256,
+        "submitted_by": c.submitted_by, "status": c.status, "kind": c.kind,
         "diagnosis_code": c.diagnosis_code, "urgency": c.urgency, "jurisdiction": c.jurisdiction,
         "language": c.language, "panel_requested": c.panel_requested,
         "blind_review_requested": c.blind_review_requested,
@@ -147,7 +148,8 @@ async def from_doc(doc: dict, cipher: PhiCipher) -> Case:
     """The case; its content only when the document was read with it."""
     return Case(
         case_id=doc["_id"], tenant_id=doc["tenant_id"], client_request_id=doc["client_request_id"],
-        client_request_system=doc.get("client_request_system", ""), request_sha256=doc.get("request_sha256", ""), submitted_by=doc.get("submitted_by", ""),
+        client_request_system=doc.get("client_request_system", ""), request_sha256=doc.get("request_sha256", ""),
+        request_content_sha256=doc.get("request_content_sha256", ""), submitted_by=doc.get("submitted_by", ""),
         status=doc["status"], diagnosis_code=doc["diagnosis_code"], urgency=doc["urgency"],
         jurisdiction=doc["jurisdiction"], language=doc["language"],
         traceparent=doc.get("traceparent", ""), submitted_at=doc["submitted_at"], updated_at=doc["updated_at"],

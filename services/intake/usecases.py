@@ -120,14 +120,13 @@ def _claim_response_parts(case: Case) -> tuple[str, ...]:
     return ("info_requests",) if cases.open_questions(case) else ()
 
 
-async def _same_request(reader: CaseReader, case: Case, valid: ValidSubmission, digest: str) -> bool:
-    """Whether the case a key made came from this request's content. A case from before
-    the digest was keyed keeps the plain fingerprint; one from before the content's
-    fingerprint, that of the request's bytes."""
+def _same_request(case: Case, valid: ValidSubmission, digest: str, content_digest: str) -> bool:
+    """Whether the case a key made came from this request: the same request as sent
+    (a case from before the digest was keyed keeps the plain fingerprint), or the same
+    content once validated, however spelled (a case that kept its content's digest)."""
     if case.request_sha256 in (digest, valid.fingerprint):
         return True
-    as_sent = valid.request_bytes_fingerprint
-    return bool(as_sent) and case.request_sha256 in (as_sent, await reader.request_digest(as_sent))
+    return bool(content_digest) and case.request_content_sha256 == content_digest
 
 
 async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, valid: ValidSubmission, now: datetime,
@@ -137,8 +136,10 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
     recorded: list[asyncio.Future] = []
 
     digest = await reader.request_digest(valid.fingerprint)
+    content_digest = await reader.request_digest(valid.content_fingerprint) if valid.content_fingerprint else ""
     new, event = cases.new_case(valid, case_id=case_id, tenant_id=tenant_id, submitted_by=submitted_by,
-                                traceparent=traceparent, now=now, stuck_after=stuck_after, request_digest=digest)
+                                traceparent=traceparent, now=now, stuck_after=stuck_after, request_digest=digest,
+                                content_digest=content_digest)
     # Sealed before the transaction: the commit this case shares with others
     # (group commit) then waits on nobody's encryption.
     sealed = await reader.seal(new)
@@ -158,7 +159,7 @@ async def _submit(transact: Transact, reader: CaseReader, audit: AuditTrail, val
                                                    valid.client_request_system), False
         if case is None:  # taken under an index of the id alone (a store not yet migrated): the key is taken
             raise KeyReused(valid.client_request_id) from None
-    if not created and not await _same_request(reader, case, valid, digest):
+    if not created and not _same_request(case, valid, digest, content_digest):
         raise KeyReused(valid.client_request_id)
     if created:
         await (asyncio.shield(recorded[0]) if recorded else audit.record(_access(principal, method, case, now)))

@@ -502,9 +502,9 @@ class MongoMatchingRepository:
         ones a slot that came free is offered to first; with `could_take`, only those in
         a jurisdiction it is licensed in and wanting one of its specialties."""
         query: dict = {"rank": {"$gte": 0}}
-        if could_take is not None:
+        if could_take is not None:  # ... and not offered to it before (it declined or let it expire)
             query |= {"facts.jurisdiction": {"$in": sorted(could_take.jurisdictions())},
-                      "specialties": {"$in": list(could_take.specialties)}}
+                      "specialties": {"$in": list(could_take.specialties)}, "offered": {"$ne": could_take.specialist_id}}
         cursor = self._db[WAITING].find(query, {"_id": 1}, session=self._session).sort(
             [("rank", 1), ("since", 1)]).limit(limit).hint("rank_1_since_1")
         return [d["_id"] async for d in cursor]

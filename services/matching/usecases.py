@@ -326,9 +326,10 @@ async def offer_next(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
 
 async def _wait_again(uow: UnitOfWork, cause: Event, decision: Decision, needs: Refill, chosen: list[tuple[Offer, Event]],
                       index: DirectoryIndex, wanted: Wanted, clock: Clock, policy: MatchPolicy) -> bool:
-    """After a declined or expired offer, with no offer standing and nobody free left
-    who was not offered the case: it waits for a free slot, as at its first matching,
-    when specialists not offered it before are eligible at capacity. True when it waits."""
+    """After a declined or expired offer, with no offer standing (so never a panel: its
+    other seats' offers stand) and nobody free left who was not offered the case: it
+    waits for a free slot, as at its first matching, when specialists not offered it
+    before are eligible at capacity. True when it waits."""
     wait = policy.offers.capacity_wait(decision.facts.urgency)
     full = _full(index, decision.facts, wanted, clock.now(), chosen, needs.offered)
     if not wait or not could_seat(needs.seats, [o for o, _ in chosen], full):

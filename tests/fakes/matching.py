@@ -168,7 +168,8 @@ class InMemoryDirectory:
         queue = sorted(self._state.waiting.values(), key=lambda w: (
             w[0].facts.urgency != case_pb2.URGENCY_EXPEDITED, w[0].since))
         fits = [w for w, _ in queue if could_take is None or (
-            w.facts.jurisdiction in could_take.jurisdictions() and set(w.specialties) & set(could_take.specialties))]
+            w.facts.jurisdiction in could_take.jurisdictions() and set(w.specialties) & set(could_take.specialties)
+            and could_take.specialist_id not in w.offered)]
         return [w.facts.case_id for w in fits[:limit]]
 
     async def records_added(self, case_id: str, count: int) -> None:

@@ -329,13 +329,17 @@ async def test_a_waiting_case_is_kept_whole_until_removed(transact):
 async def test_waiting_cases_queue_oldest_first_expedited_ahead_and_take_records_added_meanwhile(transact):
     for case_id, urgency, since, place in (("old", 1, T0, "US-CA"), ("new", 1, T0 + timedelta(minutes=5), "US-CA"),
                                            ("urgent", 2, T0 + timedelta(minutes=9), "US-CA"),
-                                           ("texan", 1, T0 - timedelta(minutes=1), "US-TX")):
+                                           ("texan", 1, T0 - timedelta(minutes=1), "US-TX"),
+                                           ("declined", 1, T0 - timedelta(minutes=2), "US-CA")):
         facts = dataclasses.replace(FACTS, case_id=case_id, urgency=urgency, jurisdiction=place)
-        waiting = Waiting(facts, _submitted_event(), since, specialties=("207RX0202X",))
+        waiting = Waiting(facts, _submitted_event(), since, specialties=("207RX0202X",),
+                          offered=("onc-ca",) if case_id == "declined" else ())
         await transact(lambda uow, w=waiting, t=since: uow.directory.add_waiting(w, t))
-    assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "texan"]
-    assert await transact(lambda uow: uow.directory.oldest_waiting(10)) == ["urgent", "texan", "old", "new"]
-    # A slot of onc-ca's (oncology, licensed in California) fits the Californian cases only.
+    assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "declined"]
+    assert await transact(lambda uow: uow.directory.oldest_waiting(10)) == ["urgent", "declined", "texan", "old",
+                                                                            "new"]
+    # A slot of onc-ca's (oncology, licensed in California) fits the Californian cases only,
+    # but the one it was offered before (and declined).
     onc = await transact(lambda uow: uow.directory.specialist("onc-ca"))
     assert await transact(lambda uow: uow.directory.oldest_waiting(10, could_take=onc)) == ["urgent", "old", "new"]
     neuro = await transact(lambda uow: uow.directory.specialist("neuro-ca"))

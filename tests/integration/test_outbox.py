@@ -249,14 +249,16 @@ async def test_a_running_relay_publishes_commits_from_memory_and_marks_them_in_o
     await eventually(lambda: _async(len(publisher.calls) == 2), 10, "the first publish to start")
     followers = [asyncio.create_task(store.transact(_emitting(c, sent))) for c in cases[1:]]
     await eventually(lambda: _async(relay._queued_rows == 20), 10, "the 19 commits' rows queued behind it")
-    # The backlog gauge says so while the publish is held (read when scraped, not when a round ends).
+    # The backlog gauges say so while the publish is held (read when scraped, not when a round ends).
     assert REGISTRY.get_sample_value("secondlook_outbox_backlog", {"service": "intake"}) == 20
+    assert REGISTRY.get_sample_value("secondlook_outbox_oldest_seconds", {"service": "intake"}) > 0
     publisher.gate.set()
     await asyncio.gather(leader, *followers)
     await eventually(lambda: _async(len(publisher.calls) == 3), 10, "the second publish round")
     assert publisher.calls[1:] == [1, 19]
     await eventually(lambda: _count(store, {"shard": RECEIPT_SHARD}, 0), 10, "every commit's receipt deleted")
     assert REGISTRY.get_sample_value("secondlook_outbox_backlog", {"service": "intake"}) == 0
+    assert REGISTRY.get_sample_value("secondlook_outbox_oldest_seconds", {"service": "intake"}) == 0
     # The receipts of half a second go in one request: never one per commit, at most
     # one per round; no row is written again.
     assert 1 <= requests.on[("delete", OUTBOX)] <= 2
@@ -412,6 +414,8 @@ async def test_past_the_memory_limit_the_queue_is_left_to_one_scan_and_order_hol
     for _ in range(6):  # each returns after its bounded wait or at once once paused
         await store.transact(_emitting(case_id, sent))
     assert relay._paused and relay._queued_rows == 0
+    # Nothing held in memory, but the oldest event still waits, and the gauge says so.
+    assert REGISTRY.get_sample_value("secondlook_outbox_oldest_seconds", {"service": "intake"}) > 0
     publisher.down = False
     await eventually(lambda: _async(not relay._paused and not store.scan_needed), 30, "the scan after the pause")
     await store.transact(_emitting(case_id, sent))  # from memory again

@@ -366,6 +366,9 @@ def test_an_attachment_given_twice_in_one_request_is_kept_once():
     valid, violations = validate(req, TODAY)
     assert violations == [] and len(valid.attachments) == held
     assert valid.attachments[0].title == req.attachments[0].title  # the first of the two, in its place
+    req.attachments[-1].size_bytes += 1  # the same record said to be of another size: a contradiction
+    assert _violations(req) == [(f"attachments[{held}]", "is attachments[0] again (the same URI and SHA-256) "
+                                                         "with another size or media type: give each record once")]
     req.attachments[-1].sha256 = "0" * 64  # the same place, another content: another record
     assert len(validate(req, TODAY)[0].attachments) == held + 1
 

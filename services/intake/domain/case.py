@@ -76,6 +76,9 @@ class Case:
     # Who assigned client_request_id (a FHIR Identifier.system), "" when nobody said:
     # the idempotency key is (tenant, client_request_system, client_request_id).
     client_request_system: str = ""
+    # What the case keeps of its content as validated (keyed, as request_sha256): a
+    # repeat of the key spelled otherwise is known by it. "" for cases from before.
+    request_content_sha256: str = ""
 
 
 def confirmed_requests(case: Case) -> set[str]:
@@ -108,11 +111,13 @@ def next_redrive_at(status: int, now: datetime, stuck_after: float) -> datetime 
 
 
 def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_by: str, traceparent: str,
-             now: datetime, stuck_after: float, request_digest: str = "") -> tuple[Case, Event]:
+             now: datetime, stuck_after: float, request_digest: str = "", content_digest: str = "",
+             ) -> tuple[Case, Event]:
     """A validated submission becomes a SUBMITTED case and its case.submitted event
     (routing facts only: codes, flags and the first opinion's NPIs and organisation
     for conflict screening; no name, date, contact, identifier or text). `request_digest`:
-    what the case keeps of its request's content (keyed by the adapter), else the fingerprint."""
+    what the case keeps of its request's content (keyed by the adapter), else the fingerprint;
+    `content_digest`: of its content as validated, likewise (ValidSubmission.content_fingerprint)."""
     first = valid.first_opinion
     event = new_event(
         events_pb2.CaseSubmitted(
@@ -130,7 +135,8 @@ def new_case(valid: ValidSubmission, *, case_id: str, tenant_id: str, submitted_
                        producer="intake", occurred_at=now, now=now)
     case = Case(
         case_id=case_id, tenant_id=tenant_id, client_request_id=valid.client_request_id,
-        client_request_system=valid.client_request_system, request_sha256=request_digest or valid.fingerprint, submitted_by=submitted_by, status=step.status,
+        client_request_system=valid.client_request_system, request_sha256=request_digest or valid.fingerprint,
+        request_content_sha256=content_digest or valid.content_fingerprint, submitted_by=submitted_by, status=step.status,
         diagnosis_code=valid.diagnosis.code, urgency=valid.urgency, jurisdiction=valid.jurisdiction,
         language=valid.language,
         content=CaseContent(patient=valid.patient, diagnosis_text=valid.diagnosis.text,

@@ -71,21 +71,27 @@ class ValidSubmission:
     consent: Consent
     panel_requested: bool
     blind_review_requested: bool
-    fingerprint: str  # of the content as validated (content_fingerprint): a repeat of the key must repeat it
+    fingerprint: str  # of the request as sent: a repeat of the key must repeat the content
     prior_auth: PriorAuthRequest | None = None  # kind PRIOR_AUTH: what the payer's request asks
     client_request_system: str = ""  # who assigned client_request_id: the key is the pair
-    # Of the request's bytes as sent: what cases submitted before the content's
-    # fingerprint kept, so that a repeat of one is still known.
-    request_bytes_fingerprint: str = ""
+    # Of what the request says once validated (content_fingerprint): a repeat spelled
+    # otherwise is the same request too. Empty where there is none (a PAS request).
+    content_fingerprint: str = ""
+
+
+CONTENT_FINGERPRINT_VERSION = "v1"  # a change to what it covers is a new version, never a silent change
 
 
 def content_fingerprint(valid: ValidSubmission) -> str:
     """The SHA-256 of what the submission says once validated and normalised: a repeat
     of a key is the same request when it would store the same case, however it was
     spelled ("c50.911" or "C50.911", a phone formatted or not, a field the proto added
-    later that this version ignores, a kind left unset or set to its default)."""
-    content = dataclasses.asdict(dataclasses.replace(valid, fingerprint="", request_bytes_fingerprint=""))
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+    later that this version ignores, a kind left unset or set to its default). Kept
+    beside the request's own fingerprint, which still decides alone for a case from
+    before it (or from a version whose normal form differed)."""
+    content = dataclasses.asdict(dataclasses.replace(valid, fingerprint="", content_fingerprint=""))
+    canonical = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False)
+    return f"{CONTENT_FINGERPRINT_VERSION}:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def latest_date(now: datetime) -> date:
@@ -159,10 +165,10 @@ def validate(req: SubmitCaseRequest, now: datetime) -> tuple[ValidSubmission | N
         urgency=req.urgency, jurisdiction=jurisdiction, language=language, patient=patient,
         first_opinion=first_opinion, clinical_question=question, attachments=attachments, consent=consent,
         panel_requested=req.panel_requested, blind_review_requested=req.blind_review_requested,
-        fingerprint="", client_request_system=request_system,
-        request_bytes_fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
+        fingerprint=hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest(),
+        client_request_system=request_system,
     )
-    return dataclasses.replace(valid, fingerprint=content_fingerprint(valid)), []
+    return dataclasses.replace(valid, content_fingerprint=content_fingerprint(valid)), []
 
 
 # Letters that show as nothing: the Hangul fillers.
@@ -334,8 +340,14 @@ def _attachment_list(c: Checks, attachments) -> tuple[Attachment, ...]:
         out.append(Attachment(a.uri, media_type, a.size_bytes, a.sha256.lower(), title))
     # A record given twice (the same URI and SHA-256) is kept once, as AddDocuments skips
     # one the case holds: not shown twice to the reviewer, nor counted twice to the limit.
-    kept = {(a.uri, a.sha256): a for a in reversed(out)}
-    return tuple(a for a in out if kept[(a.uri, a.sha256)] is a)
+    # The same record said to be of another size or type is a contradiction, refused.
+    first: dict[tuple[str, str], int] = {}
+    for i, a in enumerate(out):
+        j = first.setdefault((a.uri, a.sha256), i)
+        if j != i and (a.size_bytes, a.media_type) != (out[j].size_bytes, out[j].media_type):
+            c.add(f"attachments[{i}]", f"is attachments[{j}] again (the same URI and SHA-256) with another "
+                                       "size or media type: give each record once")
+    return tuple(a for i, a in enumerate(out) if first[(a.uri, a.sha256)] == i)
 
 
 def _consent(c: Checks, req: SubmitCaseRequest, now: datetime) -> Consent:
