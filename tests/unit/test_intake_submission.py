@@ -87,7 +87,8 @@ RULES = [
     ({"first_opinion.physician.npi": "1234567890"}, "first_opinion.physician.npi", "Luhn"),
     ({"first_opinion.physician.npi": "123456789"}, "first_opinion.physician.npi", "10-digit"),
     ({"first_opinion.physician.npi": ""}, "first_opinion.physician.npi", "required"),
-    ({"first_opinion.physician.family_name": ""}, "first_opinion.physician.family_name", "required"),
+    ({"first_opinion.physician.family_name": "", "first_opinion.physician.given_name": ""},
+     "first_opinion.physician.family_name", "required"),
     ({"first_opinion.organization.name": ""}, "first_opinion.organization.name", "required"),
     ({"first_opinion.organization.npi": "1234567890"}, "first_opinion.organization.npi", "Luhn"),
     ({"first_opinion.diagnosis.code": "nope"}, "first_opinion.diagnosis.code", "ICD-10-CM"),
@@ -377,6 +378,14 @@ def test_an_attachment_given_twice_in_one_request_is_kept_once():
 def test_a_patient_with_one_name_only_is_accepted_as_either_part(given, family):
     valid, violations = validate(_request(**{"patient.given_name": given, "patient.family_name": family}), TODAY)
     assert violations == [] and (valid.patient.given_name, valid.patient.family_name) == (given, family)
+
+
+@pytest.mark.parametrize("given, family", [("", "Suharto"), ("Suharto", "")])
+def test_a_physician_with_one_name_only_is_accepted_as_a_patient_is(given, family):
+    valid, violations = validate(_request(**{"first_opinion.physician.given_name": given,
+                                             "first_opinion.physician.family_name": family}), TODAY)
+    assert violations == []
+    assert (valid.first_opinion.physician_given_name, valid.first_opinion.physician_family_name) == (given, family)
 
 
 @pytest.mark.parametrize("system, ok", [("urn:ietf:rfc:3986", True), ("urn:oid:1.2.3", True),

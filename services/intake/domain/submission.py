@@ -248,10 +248,10 @@ def _first_opinion(c: Checks, req: SubmitCaseRequest, primary: Diagnosis) -> Fir
     given = family = email = ""
     if f.HasField("physician"):
         email = c.email("first_opinion.physician.email", f.physician.email)
-        given = c.text("first_opinion.physician.given_name", f.physician.given_name, MAX_NAME_CHARS,
-                       required="the physician's given name")
+        # One name only is a name, as for a patient (the NPI names the physician surely).
+        given = c.text("first_opinion.physician.given_name", f.physician.given_name, MAX_NAME_CHARS)
         family = c.text("first_opinion.physician.family_name", f.physician.family_name, MAX_NAME_CHARS,
-                        required="the physician's family name")
+                        required=None if given else "the physician's name: a family name, a given name, or both")
     org = c.text("first_opinion.organization.name", f.organization.name, MAX_NAME_CHARS,
                  required="where the first opinion was given")
     org_npi = c.npi("first_opinion.organization.npi", f.organization.npi, required=False)
