@@ -296,3 +296,33 @@ def test_a_claim_contained_in_the_claim_is_refused_not_left_unread():
     claim.setdefault("contained", []).append(inner)
     found = [p.expression for p in _translate(bundle).problems]
     assert any(p.startswith("Bundle.entry[0].resource.contained[") for p in found), found
+
+
+@pytest.mark.parametrize("change, expression, says", [
+    (lambda c: c["priority"]["coding"][0].update(code="urgent"), ".priority", "no processpriority code"),
+    (lambda c: c["extension"][0]["valueCodeableConcept"]["coding"][0].update(code="ZZ"), ".extension",
+     "no X12 1338 level"),
+    (lambda c: c["item"][0]["extension"].append(copy.deepcopy(c["extension"][0])), ".item[0].extension",
+     "read on the Claim"),
+    (lambda c: c["item"][0].update(modifier=[{"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "50"}]}]),
+     ".item[0].modifier", "not read in this version"),
+])
+def test_an_urgency_or_a_modifier_that_would_be_read_as_nothing_is_refused_at_its_element(change, expression, says):
+    # An urgent request read as standard gets 7 days for 72 hours; a bilateral one reviewed as one side.
+    bundle = _load("conformant_pas_bundle_v110.json")
+    change(bundle["entry"][0]["resource"])
+    done = _translate(bundle)
+    assert done.request is None
+    [problem] = done.problems
+    assert problem.expression == "Bundle.entry[0].resource" + expression and says in problem.diagnostics
+
+
+@pytest.mark.parametrize("priority, level, expedited", [("stat", "E", True), ("normal", "03", True),
+                                                        ("normal", "E", False), ("deferred", "U", True)])
+def test_every_known_priority_and_level_of_service_is_read(priority, level, expedited):
+    bundle = _load("conformant_pas_bundle_v110.json")
+    claim = bundle["entry"][0]["resource"]
+    claim["priority"]["coding"][0]["code"] = priority
+    claim["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = level
+    done = _translate(bundle)
+    assert done.problems == [] and done.request.expedited is expedited

@@ -35,7 +35,13 @@ examples leave out and a decision can do without is accepted and said so):
                               state that assigned it: a stand-in when the patient has no
                               address, as in the public examples): required
   .type                       echoed in the response (professional when absent)
-  .supportingInfo             not read in this version
+  .priority, levelOfServiceCode  a code of neither system's values: refused (an urgent request
+                              read as standard would get 7 days for 72 hours); the level on an
+                              item: refused (it is the Claim's)
+  .item.modifier              refused: not read in this version (the service would be
+                              reviewed as its plain code)
+  .supportingInfo, .item.serviced[x], .item.location[x]  accepted, not read in this version
+                              (the reviewer asks with PEND for what the codes do not say)
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ EXT_JURISDICTION = f"{PAS}/extension-identifierJurisdiction"
 X12_SERVICE_TYPES = "https://codesystem.x12.org/005010/1365"
 X12_SERVICE_TYPE_SYSTEMS = frozenset({X12_SERVICE_TYPES, "http://codesystem.x12.org/005010/1365"})  # both in use
 EXPEDITED_LEVELS = frozenset({"U", "03"})  # X12 1338: urgent, emergency
+LEVELS_OF_SERVICE = frozenset({"U", "03", "E"})  # X12 1338 in a 278: urgent, emergency, elective
+PRIORITIES = frozenset({"stat", "normal", "deferred"})  # FHIR processpriority
 REQUESTS = ("ServiceRequest", "DeviceRequest", "MedicationRequest", "NutritionOrder")
 PRACTITIONERS = ("Practitioner", "PractitionerRole")
 MAX_ITEMS = 50
@@ -243,10 +251,17 @@ def translate_pas(bundle: dict, *, today: date, now: datetime | None = None) -> 
     jurisdiction = _jurisdiction(r, claim, patient, today)
     level = r.extension_value(res, path, EXT_LEVEL_OF_SERVICE, "valueCodeableConcept")
     levels = {code for _, _, code in _codes(level)} if level else set()
+    priority = {code for _, _, code in _codes(res.get("priority"))}
+    # A code read as nothing would make an urgent request standard (7 days for 72 hours): refused.
+    if levels - LEVELS_OF_SERVICE:
+        r.problem(f"{path}.extension", f"levelOfServiceCode {sorted(levels - LEVELS_OF_SERVICE)[0]!r} is no X12 1338 "
+                                       "level of service: U (urgent), 03 (emergency) or E (elective)", VALUE)
+    if priority - PRIORITIES:
+        r.problem(f"{path}.priority", f"{sorted(priority - PRIORITIES)[0]!r} is no processpriority code: stat "
+                                      "(an urgent request), normal or deferred", VALUE)
     problems = r.problems + r.resolver.problems
     if problems:
         return PasTranslation(None, problems, r.notes)
-    priority = {code for _, _, code in _codes(res.get("priority"))}
     where = {"submission_id": "Bundle.identifier.value", "client_request_system": "Bundle.identifier.system",
              "claim_identifier": f"{path}.identifier[0].value",
              "claim_type": f"{path}.type", "items": f"{path}.item",
@@ -333,6 +348,12 @@ def _items(r: _Reader, claim: Entry) -> list[RequestedService]:
         system, code = _service(r, item, path)
         trace = _str(r.extension_value(item, path, EXT_ITEM_TRACE, "valueIdentifier"), "value")
         quantity, unit = _quantity(r, item, path)
+        if _extension(item, EXT_LEVEL_OF_SERVICE) is not None:  # never dropped unread
+            r.problem(f"{path}.extension", "levelOfServiceCode is read on the Claim: one request, one urgency", VALUE)
+        if item.get("modifier"):  # a bilateral or one-sided service would be reviewed as the plain code
+            r.problem(f"{path}.modifier", "is not read in this version: a service with a modifier would be reviewed "
+                                          "and authorized as its plain code; request it without, or apart",
+                      NOT_SUPPORTED)
         requested = _extension(item, EXT_REQUESTED_SERVICE)
         if requested is not None:
             target = r.follow(requested[1].get("valueReference"), f"{path}.extension[{requested[0]}].valueReference",
