@@ -422,7 +422,8 @@ async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock
     """The caller's tenant's latest prior-authorization request under the submitter's
     trace number (else its transaction id) for this member ($inquire); None when there is none (another
     tenant's is never found). `system`: the inquiry's transaction id's system: then only a
-    request sent under that system (or under none) answers, as it is keyed. The read is
+    request sent under that system (or under none) answers, as it is keyed, the one sent
+    under that very system first. The read is
     recorded: the answer names the patient."""
     found = []
     for identifier in identifiers:  # the trace number, else the transaction id
@@ -434,7 +435,9 @@ async def prior_auth_request(reader: CaseReader, audit: AuditTrail, clock: Clock
             break
     if not found:
         return None
-    case = found[-1]
+    # A request sent under the inquiry's very system answers before one sent under none.
+    exact = [c for c in found if system and c.client_request_system == system]
+    case = (exact or found)[-1]
     shown = ("patient", "prior_auth") + _claim_response_parts(case)
     await audit.record(_access(principal, "Claim/$inquire", case, clock.now(), fields=shown))
     return case

@@ -431,4 +431,13 @@ async def test_an_inquiry_under_a_system_finds_only_the_request_sent_under_it(fh
     asked["identifier"]["system"] = "urn:clearinghouse:z"  # a system nothing was sent under
     missing, _ = await _post(fhir, asked, path="/fhir/Claim/$inquire")
     assert missing.status == 404
+    # A later request under no system: an inquiry under "a" still answers with a's own.
+    unsystemed = copy.deepcopy(bundle)
+    del unsystemed["identifier"]["system"]
+    unsystemed["entry"][0]["resource"]["item"][0]["quantity"] = {"value": 3}
+    _, body = await _post(fhir, unsystemed)
+    assert body["entry"][0]["resource"]["preAuthRef"] not in answers.values()
+    asked["identifier"]["system"] = "urn:clearinghouse:a"
+    found, body = await _post(fhir, asked, path="/fhir/Claim/$inquire")
+    assert found.status == 200 and body["entry"][0]["resource"]["preAuthRef"] == answers["urn:clearinghouse:a"]
 
