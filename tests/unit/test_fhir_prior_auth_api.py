@@ -441,3 +441,18 @@ async def test_an_inquiry_under_a_system_finds_only_the_request_sent_under_it(fh
     found, body = await _post(fhir, asked, path="/fhir/Claim/$inquire")
     assert found.status == 200 and body["entry"][0]["resource"]["preAuthRef"] == answers["urn:clearinghouse:a"]
 
+
+
+async def test_a_request_nobody_can_review_says_so_while_it_stays_pended(fhir):
+    import dataclasses
+
+    bundle = _bundle("conformant_pas_bundle_v110.json")
+    await _post(fhir, bundle)
+    [case] = fhir.transact.state.cases.values()
+    _, pended = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    assert "disposition" not in pended["entry"][0]["resource"]  # matching under way: nothing to say yet
+    fhir.transact.state.cases[case.case_id] = dataclasses.replace(case, status=case_pb2.CASE_STATUS_UNMATCHED)
+    _, answer = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
+    response = answer["entry"][0]["resource"]
+    assert '"A4"' in json.dumps(response["item"]) and '"A1"' not in json.dumps(response["item"])  # still pended
+    assert "no reviewer qualified for this request could be found" in response["disposition"]

@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from secondlook.v1 import case_pb2
+
 from ..domain.case import Case, confirmed_decision, open_questions
 from ..domain.priorauth import REVIEW_ACTION, DecidedItem, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
@@ -78,9 +80,10 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
     asked = open_questions(case) if decision is None and with_texts else []
+    unmatched = decision is None and case.status == case_pb2.CASE_STATUS_UNMATCHED
     return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
                                   cancelled=case.withdrawn_at is not None, questions=asked,
-                                  submission_system=case.client_request_system),
+                                  submission_system=case.client_request_system, unmatched=unmatched),
             decision is not None)
 
 
@@ -136,13 +139,16 @@ def _system_url(system: str) -> str:
 
 def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: datetime,
                           outcomes: list[ItemOutcome] | None = None, cancelled: bool = False,
-                          questions: list[str] | None = None, submission_system: str = "") -> dict:
+                          questions: list[str] | None = None, submission_system: str = "",
+                          unmatched: bool = False) -> dict:
     """The response Bundle: every item pended (A4) until `outcomes` are given, then each
     item's decision. `outcome` is complete either way: PAS binds it to complete | error |
     partial, and says a pend by the items' review actions. `cancelled`: the submitter
     withdrew the request (status cancelled, and the disposition says so: a pended item
     of it will never be decided). `questions`: what the reviewer asks before deciding
-    (a pend for more information), each a process note of the response."""
+    (a pend for more information), each a process note of the response. `unmatched`:
+    no reviewer could be found for it: still pended, and the disposition says why (a
+    payer's clock runs, and its operations need to know; ours are alerted)."""
     if created.tzinfo is None:
         raise ValueError("created must carry its time zone (a FHIR dateTime with a time has one)")
     outcomes = outcomes or [ItemOutcome(item, "A4") for item in request.items]
@@ -174,6 +180,9 @@ def claim_response_bundle(request: PriorAuthRequest, case_id: str, created: date
         pended = all(o.review_action == "A4" for o in outcomes)
         response["disposition"] = ("The request was withdrawn by its submitter: it will not be decided."
                                    if pended else "The request was withdrawn by its submitter after this decision.")
+    if unmatched and not cancelled:
+        response["disposition"] = ("Pended: no reviewer qualified for this request could be found; the platform's "
+                                   "operations have been alerted.")
     if notes:
         response["processNote"] = notes
     if request.claim_identifier:
