@@ -77,6 +77,14 @@ def test_a_decision_answers_each_item_with_its_review_action_and_a_denials_reaso
     _valid(modified)
     detail = modified["entry"][0]["resource"]["item"][0]["extension"][-1]
     assert detail["url"].endswith("itemAuthorizedDetail") and detail["extension"][0]["valueQuantity"]["value"] == 1
+    # A modification explained in words alone: the words reach the response, as a note the item points to.
+    explained = claim_response_bundle(request, "case-123", NOW, [
+        ItemOutcome(first, "A6", reason_text="Therapeutic activities instead.", approved_code="97530"),
+        ItemOutcome(second, "A1")])
+    _valid(explained)
+    response = explained["entry"][0]["resource"]
+    assert response["item"][0]["noteNumber"] == [1] and "noteNumber" not in response["item"][1]
+    assert response["processNote"] == [{"number": 1, "type": "display", "text": "Therapeutic activities instead."}]
     with pytest.raises(ValueError):
         ItemOutcome(first, "A2")
     with pytest.raises(ValueError):

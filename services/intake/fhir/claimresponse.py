@@ -124,11 +124,12 @@ def _item(outcome: ItemOutcome, case_id: str, position: int, notes: list[dict]) 
         extensions.pop()  # nothing to authorize in detail: no empty extension (ext-1)
     if extensions:
         item["extension"] = extensions
-    if outcome.reason_code:
+    if outcome.reason_code or outcome.reason_text:
         # The reason is the platform's own code (reasonCode is bound to X12's licensed
-        # list): a note the item points to, code and text.
-        notes.append({"number": len(notes) + 1, "type": "display", "text": f"{outcome.reason_code}"
-                      + (f": {outcome.reason_text}" if outcome.reason_text else "")})
+        # list): a note the item points to, code and text; a modification's explanation
+        # (its text, with or without a code) the same way.
+        said = ": ".join(part for part in (outcome.reason_code, outcome.reason_text) if part)
+        notes.append({"number": len(notes) + 1, "type": "display", "text": said})
         item["noteNumber"] = [len(notes)]
     return item
 
