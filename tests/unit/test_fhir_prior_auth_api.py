@@ -299,6 +299,7 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     assert "No conservative therapy" in found[1][2]
     _, resubmitted = await _post(fhir, bundle)  # a resubmission answers as it stands too
     assert _review_actions(resubmitted) == found
+    assert answered["entry"][0]["resource"]["meta"]["versionId"] == "1"  # the decision's version
     # Each answer that showed the decision is in the audit, naming it; the submission
     # itself named what a payer's request holds (no consent, question or attachments).
     fields = [(a.method, a.fields) for a in fhir.audit.accesses]
@@ -314,6 +315,10 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     assert amended_to("approved") == before[1] + 1
     _, after_appeal = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")
     assert {action for _, action, _ in _review_actions(after_appeal)} == {"A1"}
+    # The same ClaimResponse, its next version (as the webhook's decision_version says).
+    amended_response = after_appeal["entry"][0]["resource"]
+    assert amended_response["id"] == answered["entry"][0]["resource"]["id"]
+    assert amended_response["meta"]["versionId"] == "2" and "lastUpdated" in amended_response["meta"]
     from services.intake.domain.case import confirmed_decisions
     stored = fhir.transact.state.cases[case.case_id]
     assert [d.decision_id for d in confirmed_decisions(stored)] == ["d1", "d2"]

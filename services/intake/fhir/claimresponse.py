@@ -17,7 +17,7 @@ from datetime import datetime
 
 from secondlook.v1 import case_pb2
 
-from ..domain.case import Case, confirmed_decision, open_questions
+from ..domain.case import Case, confirmed_decision, confirmed_decisions, open_questions
 from ..domain.priorauth import REVIEW_ACTION, DecidedItem, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
 
@@ -81,10 +81,17 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     created = decision.decided_at if decision else case.submitted_at
     asked = open_questions(case) if decision is None and with_texts else []
     unmatched = decision is None and case.status == case_pb2.CASE_STATUS_UNMATCHED
-    return (claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
-                                  cancelled=case.withdrawn_at is not None, questions=asked,
-                                  submission_system=case.client_request_system, unmatched=unmatched),
-            decision is not None)
+    bundle = claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
+                                   cancelled=case.withdrawn_at is not None, questions=asked,
+                                   submission_system=case.client_request_system, unmatched=unmatched)
+    if decision is not None:
+        # The decision's version (an amendment is the next), as the webhook's decision_version
+        # says: one ClaimResponse id, a version per decision.
+        announced_ids = [d.decision_id for d in confirmed_decisions(case)]
+        version = (announced_ids.index(decision.decision_id) + 1 if decision.decision_id in announced_ids
+                   else len(announced_ids) + 1)
+        bundle["entry"][0]["resource"]["meta"].update(versionId=str(version), lastUpdated=created.isoformat())
+    return bundle, decision is not None
 
 
 def _party_resource(resource_type: str, rid: str, party: Party) -> dict:
