@@ -326,3 +326,33 @@ def test_every_known_priority_and_level_of_service_is_read(priority, level, expe
     claim["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = level
     done = _translate(bundle)
     assert done.problems == [] and done.request.expedited is expedited
+
+
+def _coverage_of(bundle: dict) -> dict:
+    return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage")
+
+
+@pytest.mark.parametrize("change, expression, says", [
+    (lambda b: b["entry"][0]["resource"]["item"][0].update(diagnosisSequence=[5]),
+     "Bundle.entry[0].resource.item[0].diagnosisSequence[0]", "points at none"),
+    (lambda b: b["entry"][0]["resource"]["item"][0].update(careTeamSequence=[9]),
+     "Bundle.entry[0].resource.item[0].careTeamSequence[0]", "points at none"),
+    (lambda b: _coverage_of(b).update(status="cancelled"), ".status", "must be active"),
+    (lambda b: b["meta"].update(profile=["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]),
+     "Bundle.meta.profile", "PAS request Bundle profile"),
+])
+def test_a_reference_to_nothing_a_cancelled_coverage_and_another_profile_are_refused(change, expression, says):
+    bundle = _load("conformant_pas_bundle_v110.json")
+    change(bundle)
+    done = _translate(bundle)
+    assert done.request is None
+    [problem] = done.problems
+    assert problem.expression.endswith(expression) and says in problem.diagnostics
+
+
+def test_a_bundle_naming_no_profile_or_a_versioned_pas_one_is_read():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    bundle["meta"]["profile"] = [bundle["meta"]["profile"][0] + "|2.0.1"]
+    assert _translate(bundle).problems == []
+    del bundle["meta"]
+    assert _translate(bundle).problems == []

@@ -40,6 +40,10 @@ examples leave out and a decision can do without is accepted and said so):
                               item: refused (it is the Claim's)
   .item.modifier              refused: not read in this version (the service would be
                               reviewed as its plain code)
+  .item.diagnosisSequence, .item.careTeamSequence  each the sequence of an entry of the Claim's
+                              diagnosis or careTeam: one pointing at none is refused
+  Coverage.status             active (or absent): a coverage no longer in force is refused
+  Bundle.meta.profile         when it names any, the PAS request Bundle's among them
   .supportingInfo, .item.serviced[x], .item.location[x]  accepted, not read in this version
                               (the reviewer asks with PEND for what the codes do not say)
 """
@@ -189,6 +193,10 @@ def translate_pas(bundle: dict, *, today: date, now: datetime | None = None) -> 
     r = _Reader(bundle)
     if bundle.get("type") != "collection":
         r.problem("Bundle.type", "must be collection: a PAS request bundle", VALUE)
+    profiles = [p for p in _list(bundle.get("meta") or {}, "profile") if isinstance(p, str)]
+    if profiles and not any(p.split("|")[0].endswith("/profile-pas-request-bundle") for p in profiles):
+        r.problem("Bundle.meta.profile", "must name the PAS request Bundle profile (profile-pas-request-bundle) "
+                                         "when it names any: this Bundle claims to be something else", VALUE)
     submission_id = _str(bundle.get("identifier"), "value")
     if not submission_id:
         r.problem("Bundle.identifier.value", "is required: the submitter's transaction identifier", REQUIRED)
@@ -294,6 +302,9 @@ def _coverage(r: _Reader, claim: Entry, patient: Entry | None) -> Entry | None:
     i = next((i for i, ins in enumerate(insurance) if ins.get("focal") is True), 0)
     coverage = r.follow(insurance[i].get("coverage"), f"{claim.path}.insurance[{i}].coverage", claim, ("Coverage",))
     if coverage is not None:
+        if coverage.resource.get("status", "active") != "active":
+            r.problem(f"{coverage.path}.status", "must be active: a coverage no longer in force authorizes nothing",
+                      VALUE)
         payors = _list(coverage.resource, "payor")
         if not payors:
             r.problem(f"{coverage.path}.payor", "is required: who pays", REQUIRED)
@@ -360,6 +371,12 @@ def _items(r: _Reader, claim: Entry) -> list[RequestedService]:
                               claim, REQUESTS)
             if target is not None and not item.get("quantity"):
                 quantity, unit = _quantity(r, target.resource, target.path, "quantityQuantity")
+        for element, listed in (("diagnosisSequence", "diagnosis"), ("careTeamSequence", "careTeam")):
+            known = {e.get("sequence") for e in _list(claim.resource, listed)}
+            for j, number in enumerate(_list(item, element)):
+                if number not in known:
+                    r.problem(f"{path}.{element}[{j}]", f"must be the sequence of one of the Claim's {listed} "
+                                                        "entries: it points at none", VALUE)
         sequence = item.get("sequence") if isinstance(item.get("sequence"), int) else i + 1
         if system:
             found.append((i, RequestedService(sequence=sequence, system=system, code=code, quantity=quantity,
