@@ -347,7 +347,8 @@ class FhirApi:
                                                  inquiry.identifiers, inquiry.member_id, inquiry.system)
         if case is None:  # another tenant's request is indistinguishable from a missing one
             raise _Refused(404, "not-found", "no prior-authorization request of this tenant has this trace "
-                                             "number for this member")
+                                             "number or transaction id (under this system, when one is given) "
+                                             "for this member")
         return _fhir(200, claim_response_of(case)[0])
 
     async def read_service_request(self, request: web.Request) -> web.Response:
