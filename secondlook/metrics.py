@@ -109,6 +109,11 @@ CONSUMER_LAG = Gauge(
     "(the high-water marks of its last fetches, less what it has handled).",
     ["group", "topic"],
 )
+CASES_WAITING = Gauge(
+    "secondlook_cases_waiting",
+    "Cases waiting for a free reviewer slot (matching; counted at each try of the waiting cases, "
+    "at most 5 minutes apart while any wait, and at each reload of the deadlines).",
+)
 PIPELINE_CONNECTED = Gauge(
     "secondlook_pipeline_connected",
     "1 while the service's producer is connected to Kafka and each consumer holds its place in its group.",

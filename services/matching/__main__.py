@@ -6,9 +6,11 @@ the specialist's slot)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from datetime import timedelta
 
+from secondlook import metrics
 from secondlook.auditlog import MongoAuditLog
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
@@ -84,6 +86,9 @@ async def serve() -> int:
             except Exception as exc:
                 log.warning("waiting_case_not_tried", case_id=case_id, error=type(exc).__name__)
                 deadlines.arm(repository.WAITING_KEY + case_id, clock.now() + WAITING_TRIED_AGAIN)
+        if waiting:  # only while cases wait: what the queue holds now, every replica's
+            with contextlib.suppress(Exception):
+                metrics.CASES_WAITING.set(await directory.count_waiting())
 
     freed_by: dict[str, Specialist] = {}  # who freed slots here since the waiting cases were last told
 
@@ -94,8 +99,13 @@ async def serve() -> int:
 
     cache.on_freed = slots_freed
 
+    async def open_deadlines() -> list:
+        due = await directory.open_deadlines()
+        metrics.CASES_WAITING.set(sum(key.startswith(repository.WAITING_KEY) for key, _ in due))
+        return due
+
     async def expire_offers() -> None:
-        await deadlines.run(directory.open_deadlines, fire)
+        await deadlines.run(open_deadlines, fire)
 
     # Reads of specialists' contact details (GetSpecialistContact), in matching's own
     # access audit: the kernel's hash-chained log, as intake keeps for cases.

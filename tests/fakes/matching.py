@@ -172,6 +172,9 @@ class InMemoryDirectory:
             and could_take.specialist_id not in w.offered)]
         return [w.facts.case_id for w in fits[:limit]]
 
+    async def count_waiting(self) -> int:
+        return len(self._state.waiting)
+
     async def records_added(self, case_id: str, count: int) -> None:
         if case_id in self._state.facts:  # the facts its offers were made on
             facts = self._state.facts[case_id]

@@ -336,6 +336,7 @@ async def test_waiting_cases_queue_oldest_first_expedited_ahead_and_take_records
                           offered=("onc-ca",) if case_id == "declined" else ())
         await transact(lambda uow, w=waiting, t=since: uow.directory.add_waiting(w, t))
     assert await transact(lambda uow: uow.directory.oldest_waiting(2)) == ["urgent", "declined"]
+    assert await transact(lambda uow: uow.directory.count_waiting()) == 5  # secondlook_cases_waiting
     assert await transact(lambda uow: uow.directory.oldest_waiting(10)) == ["urgent", "declined", "texan", "old",
                                                                             "new"]
     # A slot of onc-ca's (oncology, licensed in California) fits the Californian cases only,

@@ -68,7 +68,7 @@ def test_a_decline_code_this_intake_does_not_know_is_still_recorded():
     from services.intake.domain.case import detail_of
 
     event = new_event(events_pb2.AssignmentDeclined(reason=99), case_id="c", tenant_id="t", producer="review")
-    assert detail_of(event) == "the offer was declined (code 99): matching offers the case again"
+    assert detail_of(event) == "the offer was declined (code 99): matching looks for another reviewer"
 
 
 def test_an_amended_opinion_is_recorded_with_its_version_and_moves_nothing():

@@ -243,15 +243,34 @@ async def test_a_declined_offer_is_on_the_timeline_with_its_coded_reason_and_the
     expired = caused_by(offered, events_pb2.AssignmentExpired(specialist_id="spec-7"), producer="review")
     taken_back = caused_by(offered, events_pb2.AssignmentExpired(specialist_id="spec-7", specialist_deactivated=True),
                            producer="review")
-    for event in (offered, declined, expired, taken_back):
+    await usecases.project(cases, Feed(), offered, clock, STUCK_AFTER)
+    assert transact.state.cases[case.case_id].specialist_id == "spec-7"
+    for event in (declined, expired, taken_back):
         await usecases.project(cases, Feed(), event, clock, STUCK_AFTER)
     now = transact.state.cases[case.case_id]
     assert now.status == S.CASE_STATUS_OFFERED
+    assert now.specialist_id == ""  # who declined no longer has it (GetCase named them while the case waited)
     assert [(e.event_type, e.detail) for e in now.timeline[2:]] == [
-        ("assignment.declined", "the offer was declined (outside expertise): matching offers the case again"),
-        ("assignment.expired", "the offer expired unanswered: matching offers the case again"),
-        ("assignment.expired", "the offer was taken back (the specialist was deactivated): matching offers the case "
-                               "again")]
+        ("assignment.declined", "the offer was declined (outside expertise): matching looks for another reviewer"),
+        ("assignment.expired", "the offer expired unanswered: matching looks for another reviewer"),
+        ("assignment.expired", "the offer was taken back (the specialist was deactivated): matching looks for "
+                               "another reviewer")]
+
+
+async def test_a_panels_case_names_the_reviewer_who_accepted_not_one_who_declined_after():
+    transact, clock = intake_transact(), FakeClock()
+    case, _ = await _submit(transact, clock)
+    cases = Committed(transact, InMemoryCases)
+    offers = [caused_by(transact.committed[0], events_pb2.SpecialistOffered(specialist_id=s), producer="matching")
+              for s in ("a", "b", "c")]
+    accepted = caused_by(offers[1], events_pb2.AssignmentAccepted(specialist_id="b"), producer="review")
+    declined = caused_by(offers[0], events_pb2.AssignmentDeclined(specialist_id="a"), producer="review")
+    late_decline = caused_by(offers[2], events_pb2.AssignmentDeclined(specialist_id="c"), producer="review")
+    for event in (*offers, accepted, declined):
+        await usecases.project(cases, Feed(), event, clock, STUCK_AFTER)
+    assert transact.state.cases[case.case_id].specialist_id == "b"
+    await usecases.project(cases, Feed(), late_decline, clock, STUCK_AFTER)
+    assert transact.state.cases[case.case_id].specialist_id == "b"
 
 
 async def test_a_case_waiting_for_a_free_slot_is_on_the_timeline_and_stays_matching():

@@ -186,13 +186,13 @@ def detail_of(event: Event) -> str:
         code = event.assignment_declined.reason
         known = code in case_pb2.DeclineReason.values()  # a newer review may send a code this intake lacks
         reason = case_pb2.DeclineReason.Name(code).removeprefix("DECLINE_REASON_") if known else f"code {code}"
-        return f"the offer was declined ({reason.lower().replace('_', ' ')}): matching offers the case again"
+        return f"the offer was declined ({reason.lower().replace('_', ' ')}): matching looks for another reviewer"
     if event.HasField("opinion_amended"):
         return f"the opinion was amended: version {event.opinion_amended.opinion.version}"
     if event.HasField("assignment_expired"):
         if event.assignment_expired.specialist_deactivated:
-            return "the offer was taken back (the specialist was deactivated): matching offers the case again"
-        return "the offer expired unanswered: matching offers the case again"
+            return "the offer was taken back (the specialist was deactivated): matching looks for another reviewer"
+        return "the offer expired unanswered: matching looks for another reviewer"
     if event.HasField("assignment_accepted") and event.assignment_accepted.HasField("sla_due_at"):
         return f"the review's SLA clock started: due {_when(event.assignment_accepted.sla_due_at)}"
     if event.HasField("info_requested"):
@@ -258,6 +258,14 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
         changes.update(redrives=0, next_redrive_at=until + timedelta(seconds=stuck_after))
     if event.HasField("specialist_offered"):
         changes["specialist_id"] = event.specialist_offered.specialist_id
+    elif event.HasField("assignment_accepted") and event.assignment_accepted.specialist_id:
+        # A panel's: the one who took it, not the last offered.
+        changes["specialist_id"] = event.assignment_accepted.specialist_id
+    else:  # a declined or expired offer's specialist no longer has the case
+        gone = (event.assignment_declined.specialist_id if event.HasField("assignment_declined")
+                else event.assignment_expired.specialist_id if event.HasField("assignment_expired") else "")
+        if gone and case.specialist_id == gone:
+            changes["specialist_id"] = ""
     if event.HasField("info_requested"):  # the request is confirmed: the submitter sees it
         changes["timeline"] = (*case.timeline, dataclasses.replace(step.entry, ref=event.info_requested.request_id))
     announced = event.opinion_submitted if event.HasField("opinion_submitted") else \
