@@ -201,20 +201,22 @@ class SpecialistVerdict(_message.Message):
     def __init__(self, specialist_id: _Optional[str] = ..., excluded_by: _Optional[str] = ..., rule: _Optional[str] = ..., specialty: _Optional[str] = ..., score: _Optional[_Union[ScoreComponents, _Mapping]] = ..., rank: _Optional[int] = ..., chosen: _Optional[bool] = ...) -> None: ...
 
 class MatchOffer(_message.Message):
-    __slots__ = ("assignment_id", "specialist_id", "specialty", "score", "explanation", "offered_at")
+    __slots__ = ("assignment_id", "specialist_id", "specialty", "score", "explanation", "offered_at", "state")
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALIST_ID_FIELD_NUMBER: _ClassVar[int]
     SPECIALTY_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     OFFERED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     assignment_id: str
     specialist_id: str
     specialty: str
     score: float
     explanation: str
     offered_at: str
-    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., offered_at: _Optional[str] = ...) -> None: ...
+    state: str
+    def __init__(self, assignment_id: _Optional[str] = ..., specialist_id: _Optional[str] = ..., specialty: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[str] = ..., offered_at: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class MatchExplanation(_message.Message):
     __slots__ = ("case_id", "diagnosis_code", "jurisdiction", "language", "specialties", "offers", "unmatched_reason", "directory_size", "excluded_by_rule", "eligible", "verdicts", "next_page_token", "waiting_since", "wait_until")

@@ -153,7 +153,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
             language=facts.language, specialties=list(found.wanted),
             offers=[matching_pb2.MatchOffer(assignment_id=o.assignment_id, specialist_id=o.specialist_id,
                                             specialty=o.specialty, score=o.score, explanation=o.explanation,
-                                            offered_at=o.offered_at.isoformat()) for o in found.decision.offers],
+                                            offered_at=o.offered_at.isoformat(), state=o.state)
+                    for o in found.decision.offers],
             unmatched_reason="; ".join(found.decision.unmatched_reasons),
             directory_size=len(found.verdicts), excluded_by_rule=excluded, eligible=len(found.ranks),
             verdicts=[_verdict(v, found.ranks.get(v.specialist.specialist_id, 0), v.specialist.specialist_id in chosen)

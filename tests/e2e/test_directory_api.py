@@ -168,6 +168,7 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         why = await explain(matching_pb2.ExplainMatchRequest(case_id=first_case, page_size=1000),
                             metadata=operator.metadata)
         assert [o.specialist_id for o in why.offers] == ["e2e-peds-cardio"] and why.specialties[0] == PEDIATRIC_CARDIOLOGY
+        assert why.offers[0].state in ("expiring", "expired")  # taken back when its specialist was deactivated
         verdicts = {v.specialist_id: v for v in why.verdicts}
         assert len(verdicts) == len(why.verdicts) == why.directory_size and not why.next_page_token
         assert sum(why.excluded_by_rule.values()) + why.eligible == why.directory_size
