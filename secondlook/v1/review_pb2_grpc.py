@@ -118,8 +118,10 @@ class ReviewServiceServicer:
 
     def WatchAssignments(self, request, context):
         """The caller's assignments as they change, pushed: first the open inbox
-        (OFFERED, ACCEPTED, IN_REVIEW), or with `resume_after` every change since
-        that position; then each change as it is committed, until the caller
+        (OFFERED, ACCEPTED, IN_REVIEW), or with `resume_after` each assignment that
+        changed since that position, at its latest version (the versions between are
+        not replayed: an app is brought up to date, not told the history); then each
+        change as it is committed, until the caller
         cancels. A stream the server ends (restart, a reader too slow to keep up)
         is resumed from the last position received.
         """
