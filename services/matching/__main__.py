@@ -15,7 +15,7 @@ from secondlook.auditlog import MongoAuditLog
 from secondlook.bootstrap import assemble, build_kernel
 from secondlook.clock import Clock
 from secondlook.deadlines import Deadlines
-from secondlook.logging import get_logger
+from secondlook.logging import bound_contextvars, get_logger
 from secondlook.runtime import run
 from secondlook.unitofwork import transactor
 from secondlook.v1 import matching_pb2, matching_pb2_grpc
@@ -82,7 +82,8 @@ async def serve() -> int:
             waiting = [*await usecases.waiting_for_freed(directory, freed, WAKE_ON_FREED), *waiting]
         for case_id in dict.fromkeys(waiting):
             try:  # each on its own: one that fails waits for its next try, the others go on
-                await transact(lambda uow, c=case_id: usecases.offer_waiting(uow, c, clock, policy))
+                with bound_contextvars(case_id=case_id):  # its log lines name it, as a consumed event's do
+                    await transact(lambda uow, c=case_id: usecases.offer_waiting(uow, c, clock, policy))
             except Exception as exc:
                 log.warning("waiting_case_not_tried", case_id=case_id, error=type(exc).__name__)
                 deadlines.arm(repository.WAITING_KEY + case_id, clock.now() + WAITING_TRIED_AGAIN)

@@ -193,6 +193,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
 
     async def GetSpecialist(self, request, context):
         await require_role(context, ROLE)
+        if not request.specialist_id:
+            await context.abort_with_status(field_violations(("specialist_id", "is required")))
         try:
             found = await usecases.get_specialist(self._directory, request.specialist_id)
         except usecases.NotFound:
@@ -250,6 +252,8 @@ class MatchingServicer(matching_pb2_grpc.MatchingServiceServicer):
 
     async def DeactivateSpecialist(self, request, context):
         await require_role(context, ROLE)
+        if not request.specialist_id:
+            await context.abort_with_status(field_violations(("specialist_id", "is required")))
         now = self._clock.now()
         try:
             saved = await self._transact(

@@ -142,6 +142,9 @@ async def test_a_directory_admin_manages_specialists_and_matching_follows(stack,
         offered = await _status(intake, intake_auth, first_case, case_pb2.CASE_STATUS_OFFERED)
         assert offered.specialist_id == "e2e-peds-cardio"
 
+        unnamed = await _refused(directory.DeactivateSpecialist(
+            matching_pb2.DeactivateSpecialistRequest(specialist_id=""), metadata=admin.metadata))
+        assert unnamed.code() == grpc.StatusCode.INVALID_ARGUMENT and "specialist_id" in unnamed.details()
         gone = await directory.DeactivateSpecialist(
             matching_pb2.DeactivateSpecialistRequest(specialist_id="e2e-peds-cardio"), metadata=admin.metadata)
         assert not gone.active and gone.version == 2
