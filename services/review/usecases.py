@@ -361,9 +361,10 @@ async def conclude_panel(uow: UnitOfWork, event: Event) -> None:
 
 async def watch_assignments(inbox: InboxQuery, feed: Feed, specialist_id: str,
                             since: datetime | None) -> AsyncIterator[Assignment]:
-    """The specialist's assignments as they change: the open inbox (or every change
-    since `since`), then each change as it is committed; each version once. The
-    feed is joined before the store is read, so nothing committed in between is missed."""
+    """The specialist's assignments as they change: the open inbox (or each assignment
+    changed since `since`, at its latest version), then each change as it is committed;
+    no version twice. The feed is joined before the store is read, so nothing committed
+    in between is missed."""
     watcher = feed.subscribe(specialist_id)
     try:
         sent: dict[str, int] = {}

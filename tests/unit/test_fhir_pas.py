@@ -356,3 +356,16 @@ def test_a_bundle_naming_no_profile_or_a_versioned_pas_one_is_read():
     assert _translate(bundle).problems == []
     del bundle["meta"]
     assert _translate(bundle).problems == []
+
+
+def test_a_senders_own_coding_beside_the_bound_one_is_its_own_and_a_level_without_a_code_is_refused():
+    bundle = _load("conformant_pas_bundle_v110.json")
+    claim = bundle["entry"][0]["resource"]
+    claim["priority"]["coding"].append({"system": "http://example.org/local", "code": "URG"})
+    claim["extension"][0]["valueCodeableConcept"]["coding"].append({"system": "http://snomed.info/sct",
+                                                                     "code": "103391001"})
+    done = _translate(bundle)
+    assert done.problems == [] and done.request.expedited
+    claim["extension"][0]["valueCodeableConcept"] = {"text": "urgent"}  # words only: read as nothing, so refused
+    [problem] = _translate(bundle).problems
+    assert problem.expression.endswith(".extension") and "no X12 1338 level of service" in problem.diagnostics

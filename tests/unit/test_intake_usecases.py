@@ -269,8 +269,12 @@ async def test_a_panels_case_names_the_reviewer_who_accepted_not_one_who_decline
     for event in (*offers, accepted, declined):
         await usecases.project(cases, Feed(), event, clock, STUCK_AFTER)
     assert transact.state.cases[case.case_id].specialist_id == "b"
-    await usecases.project(cases, Feed(), late_decline, clock, STUCK_AFTER)
-    assert transact.state.cases[case.case_id].specialist_id == "b"
+    # A replacement seat offered after, and its decline: "b" is still the one who has it.
+    replacement = caused_by(declined, events_pb2.SpecialistOffered(specialist_id="d"), producer="matching")
+    replaced = caused_by(replacement, events_pb2.AssignmentDeclined(specialist_id="d"), producer="review")
+    for event in (late_decline, replacement, replaced):
+        await usecases.project(cases, Feed(), event, clock, STUCK_AFTER)
+        assert transact.state.cases[case.case_id].specialist_id == "b"
 
 
 async def test_a_case_waiting_for_a_free_slot_is_on_the_timeline_and_stays_matching():

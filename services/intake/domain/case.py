@@ -233,6 +233,12 @@ def detail_of(event: Event) -> str:
     return ""
 
 
+# Someone has accepted the case (an offer of a panel's other seat does not change who).
+ACCEPTED_STAGES = frozenset({case_pb2.CASE_STATUS_ASSIGNED, case_pb2.CASE_STATUS_IN_REVIEW,
+                             case_pb2.CASE_STATUS_NEEDS_INFO, case_pb2.CASE_STATUS_OPINION_READY,
+                             case_pb2.CASE_STATUS_DELIVERED, case_pb2.CASE_STATUS_CLOSED})
+
+
 def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tuple[Case, Transition]:
     """The case after a downstream stage event (IllegalTransition when the lifecycle forbids it)."""
     step = apply_event(
@@ -256,12 +262,14 @@ def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tupl
         # Waiting for a free slot is not stuck: the sweeper looks again only once it should be over.
         until = event.case_waiting.wait_until.ToDatetime(tzinfo=timezone.utc)
         changes.update(redrives=0, next_redrive_at=until + timedelta(seconds=stuck_after))
-    if event.HasField("specialist_offered"):
+    # The specialist named is the one offered it until someone accepts, then the one who
+    # accepted (a panel's replacement seats and adjudicators never replace them).
+    accepted = case.status in ACCEPTED_STAGES
+    if event.HasField("specialist_offered") and not accepted:
         changes["specialist_id"] = event.specialist_offered.specialist_id
-    elif event.HasField("assignment_accepted") and event.assignment_accepted.specialist_id:
-        # A panel's: the one who took it, not the last offered.
+    elif event.HasField("assignment_accepted") and event.assignment_accepted.specialist_id and not accepted:
         changes["specialist_id"] = event.assignment_accepted.specialist_id
-    else:  # a declined or expired offer's specialist no longer has the case
+    elif not accepted:  # a declined or expired offer's specialist no longer has the case
         gone = (event.assignment_declined.specialist_id if event.HasField("assignment_declined")
                 else event.assignment_expired.specialist_id if event.HasField("assignment_expired") else "")
         if gone and case.specialist_id == gone:

@@ -84,12 +84,12 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     bundle = claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
                                    cancelled=case.withdrawn_at is not None, questions=asked,
                                    submission_system=case.client_request_system, unmatched=unmatched)
-    if decision is not None:
+    announced_ids = [d.decision_id for d in confirmed_decisions(case)]
+    if decision is not None and decision.decision_id in announced_ids:
         # The decision's version (an amendment is the next), as the webhook's decision_version
-        # says: one ClaimResponse id, a version per decision.
-        announced_ids = [d.decision_id for d in confirmed_decisions(case)]
-        version = (announced_ids.index(decision.decision_id) + 1 if decision.decision_id in announced_ids
-                   else len(announced_ids) + 1)
+        # says: one ClaimResponse id, a version per decision. (A decision a notice names
+        # before intake recorded its announcement has none yet: never a guessed one.)
+        version = announced_ids.index(decision.decision_id) + 1
         bundle["entry"][0]["resource"]["meta"].update(versionId=str(version), lastUpdated=created.isoformat())
     return bundle, decision is not None
 

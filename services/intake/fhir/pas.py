@@ -75,6 +75,8 @@ X12_SERVICE_TYPE_SYSTEMS = frozenset({X12_SERVICE_TYPES, "http://codesystem.x12.
 EXPEDITED_LEVELS = frozenset({"U", "03"})  # X12 1338: urgent, emergency
 LEVELS_OF_SERVICE = frozenset({"U", "03", "E"})  # X12 1338 in a 278: urgent, emergency, elective
 PRIORITIES = frozenset({"stat", "normal", "deferred"})  # FHIR processpriority
+PRIORITY_SYSTEMS = frozenset({"", "http://terminology.hl7.org/CodeSystem/processpriority"})
+LEVEL_SYSTEMS = frozenset({"", "http://codesystem.x12.org/005010/1338", "https://codesystem.x12.org/005010/1338"})
 REQUESTS = ("ServiceRequest", "DeviceRequest", "MedicationRequest", "NutritionOrder")
 PRACTITIONERS = ("Practitioner", "PractitionerRole")
 MAX_ITEMS = 50
@@ -258,12 +260,15 @@ def translate_pas(bundle: dict, *, today: date, now: datetime | None = None) -> 
                                                 "Coverage's subscriberId or identifier)", REQUIRED)
     jurisdiction = _jurisdiction(r, claim, patient, today)
     level = r.extension_value(res, path, EXT_LEVEL_OF_SERVICE, "valueCodeableConcept")
-    levels = {code for _, _, code in _codes(level)} if level else set()
-    priority = {code for _, _, code in _codes(res.get("priority"))}
+    # Only codings of the code system each is bound to (or of none) are read: another
+    # coding beside them (a local code, SNOMED) is the sender's own, as R4 allows.
+    levels = {code for _, system, code in _codes(level) if system in LEVEL_SYSTEMS} if level else set()
+    priority = {code for _, system, code in _codes(res.get("priority")) if system in PRIORITY_SYSTEMS}
     # A code read as nothing would make an urgent request standard (7 days for 72 hours): refused.
-    if levels - LEVELS_OF_SERVICE:
-        r.problem(f"{path}.extension", f"levelOfServiceCode {sorted(levels - LEVELS_OF_SERVICE)[0]!r} is no X12 1338 "
-                                       "level of service: U (urgent), 03 (emergency) or E (elective)", VALUE)
+    if level and (not levels or levels - LEVELS_OF_SERVICE):
+        told = sorted(levels - LEVELS_OF_SERVICE)
+        r.problem(f"{path}.extension", (f"levelOfServiceCode {told[0]!r} is" if told else "levelOfServiceCode has")
+                  + " no X12 1338 level of service: U (urgent), 03 (emergency) or E (elective)", VALUE)
     if priority - PRIORITIES:
         r.problem(f"{path}.priority", f"{sorted(priority - PRIORITIES)[0]!r} is no processpriority code: stat "
                                       "(an urgent request), normal or deferred", VALUE)
