@@ -462,14 +462,16 @@ class Case(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., status: _Optional[_Union[_case_pb2.CaseStatus, str]] = ..., diagnosis_code: _Optional[str] = ..., urgency: _Optional[_Union[_case_pb2.Urgency, str]] = ..., jurisdiction: _Optional[str] = ..., language: _Optional[str] = ..., submitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline: _Optional[_Iterable[_Union[_case_pb2.TimelineEntry, _Mapping]]] = ..., specialist_id: _Optional[str] = ..., kind: _Optional[_Union[_case_pb2.CaseKind, str]] = ..., patient: _Optional[_Union[Patient, _Mapping]] = ..., diagnosis_text: _Optional[str] = ..., secondary_diagnoses: _Optional[_Iterable[_Union[Diagnosis, _Mapping]]] = ..., first_opinion: _Optional[_Union[FirstOpinion, _Mapping]] = ..., clinical_question: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., consent: _Optional[_Union[Consent, _Mapping]] = ..., panel_requested: _Optional[bool] = ..., blind_review_requested: _Optional[bool] = ..., withdrawal_reason: _Optional[_Union[_case_pb2.WithdrawalReason, str]] = ..., withdrawal_note: _Optional[str] = ..., withdrawn_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., info_requests: _Optional[_Iterable[_Union[InfoRequest, _Mapping]]] = ..., prior_auth: _Optional[_Union[PriorAuthRequest, _Mapping]] = ..., prior_auth_decision: _Optional[_Union[PriorAuthDecision, _Mapping]] = ..., client_request_system: _Optional[str] = ...) -> None: ...
 
 class GetClaimResponseRequest(_message.Message):
-    __slots__ = ("case_id", "purpose", "decision_id")
+    __slots__ = ("case_id", "purpose", "decision_id", "decision_version")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_VERSION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     purpose: str
     decision_id: str
-    def __init__(self, case_id: _Optional[str] = ..., purpose: _Optional[str] = ..., decision_id: _Optional[str] = ...) -> None: ...
+    decision_version: int
+    def __init__(self, case_id: _Optional[str] = ..., purpose: _Optional[str] = ..., decision_id: _Optional[str] = ..., decision_version: _Optional[int] = ...) -> None: ...
 
 class ClaimResponseDocument(_message.Message):
     __slots__ = ("case_id", "tenant_id", "fhir_json", "decided")

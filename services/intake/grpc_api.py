@@ -170,7 +170,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         if case is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"case_id: no prior authorization {request.case_id[:64]!r}")
         # A webhook's copy: the reasons' codes, not the reviewer's words ($inquire has them).
-        bundle, decided = claim_response_of(case, announced=request.decision_id[:64], with_texts=False)
+        bundle, decided = claim_response_of(case, announced=request.decision_id[:64], with_texts=False,
+                                            announced_version=max(0, request.decision_version))
         return intake_pb2.ClaimResponseDocument(case_id=case.case_id, tenant_id=case.tenant_id,
                                                 fhir_json=to_json(bundle["entry"][0]["resource"]), decided=decided)
 

@@ -84,11 +84,13 @@ class IntakeClaims:
         self._stub = intake_pb2_grpc.IntakeServiceStub(channel)
         self._identity = identity
 
-    async def claim_response(self, case_id: str, purpose: str, decision_id: str) -> tuple[str, bytes] | None:
+    async def claim_response(self, case_id: str, purpose: str, decision_id: str,
+                             decision_version: int = 0) -> tuple[str, bytes] | None:
         """The request's tenant and its ClaimResponse (FHIR JSON) with the announced
-        decision; None when intake has no such prior authorization. ServiceUnavailable
-        while intake cannot be asked."""
-        request = intake_pb2.GetClaimResponseRequest(case_id=case_id, purpose=purpose[:100], decision_id=decision_id)
+        decision (of that version); None when intake has no such prior authorization.
+        ServiceUnavailable while intake cannot be asked."""
+        request = intake_pb2.GetClaimResponseRequest(case_id=case_id, purpose=purpose[:100], decision_id=decision_id,
+                                                     decision_version=decision_version)
         found = await _found_or_none(serviceclient.call(self._stub.GetClaimResponse, request, self._identity))
         return (found.tenant_id, found.fhir_json) if found is not None else None
 

@@ -361,8 +361,9 @@ class Dispatcher:
         if self._claims is None:
             return None, "the ClaimResponse cannot be read on this replica (no intake target)"
         try:
-            decision_id = json.loads(delivery.body)["data"].get("decision_id", "")
-            found = await self._claims(delivery.case_id, f"webhook {delivery.delivery_id}", decision_id)
+            data = json.loads(delivery.body)["data"]
+            found = await self._claims(delivery.case_id, f"webhook {delivery.delivery_id}", data.get("decision_id", ""),
+                                       data.get("decision_version", 0))
         except ServiceUnavailable:
             return None, "intake did not answer: the ClaimResponse could not be read"
         except grpc.aio.AioRpcError as exc:  # a refusal: the attempt fails (and, repeated, dies and escalates)

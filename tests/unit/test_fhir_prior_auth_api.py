@@ -311,6 +311,12 @@ async def test_a_decision_kept_for_review_answers_inquiries_once_review_announce
     # An amendment (on appeal): kept with its reason, standing once review announces it.
     amended = [DecidedItem(i.key, case_pb2.ITEM_ACTION_APPROVE) for i in case.content.prior_auth.items]
     await record("d2", decided=amended, reason="Appeal: six weeks of therapy documented.")
+    # A notice of it read before intake recorded the announcement: its version as review numbered it, or none.
+    from services.intake.fhir.claimresponse import claim_response_of
+    kept = fhir.transact.state.cases[case.case_id]
+    early = claim_response_of(kept, announced="d2", with_texts=False, announced_version=2)[0]
+    assert early["entry"][0]["resource"]["meta"]["versionId"] == "2"
+    assert "versionId" not in claim_response_of(kept, announced="d2", with_texts=False)[0]["entry"][0]["resource"]["meta"]
     await announce("d2", amended, version=2)
     assert amended_to("approved") == before[1] + 1
     _, after_appeal = await _post(fhir, _inquiry(bundle), path="/fhir/Claim/$inquire")

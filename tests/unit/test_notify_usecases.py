@@ -257,8 +257,9 @@ async def test_a_prior_authorizations_decision_goes_to_the_submitter_with_its_cl
                      ("t1", b'{"resourceType": "ClaimResponse", "preAuthRef": "pa1"}')]
     asked: list = []
 
-    async def claims(case_id, purpose, decision_id):
+    async def claims(case_id, purpose, decision_id, decision_version=0):
         asked.append((case_id, purpose, decision_id))
+        assert decision_version == 1  # the notice's decision_version, for the response's meta.versionId
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer

@@ -64,7 +64,7 @@ def outcomes_of(request: PriorAuthRequest, decision: Decision | None,
 
 
 def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
-                      announced: str = "", with_texts: bool = True) -> tuple[dict, bool]:
+                      announced: str = "", with_texts: bool = True, announced_version: int = 0) -> tuple[dict, bool]:
     """The case's PAS response Bundle as it stands (every item pended until review's
     decision is confirmed, with the reviewer's open questions while it waits on
     them), and whether it is decided. `request`: the case's own
@@ -72,7 +72,9 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     review announce (its opinion.submitted or opinion.amended), taken as confirmed, and
     answered with: a notice of one decision carries that decision, whatever came since.
     `with_texts` False: the reviewer's words left out, the reasons' codes kept (a
-    webhook carries codes, never free text; `$inquire` answers with the words)."""
+    webhook carries codes, never free text; `$inquire` answers with the words).
+    `announced_version`: the announced decision's version as review numbered it (the
+    response's meta.versionId, known before intake records the announcement)."""
     decision = next((d for d in case.prior_auth_decisions if d.decision_id == announced), None) if announced \
         else None
     if decision is None and case.content is not None:
@@ -85,11 +87,13 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
                                    cancelled=case.withdrawn_at is not None, questions=asked,
                                    submission_system=case.client_request_system, unmatched=unmatched)
     announced_ids = [d.decision_id for d in confirmed_decisions(case)]
-    if decision is not None and decision.decision_id in announced_ids:
-        # The decision's version (an amendment is the next), as the webhook's decision_version
-        # says: one ClaimResponse id, a version per decision. (A decision a notice names
-        # before intake recorded its announcement has none yet: never a guessed one.)
-        version = announced_ids.index(decision.decision_id) + 1
+    # The decision's version (an amendment is the next), as the webhook's decision_version
+    # says: one ClaimResponse id, a version per decision; as review numbered it when the
+    # caller knows, else its place among the announcements intake recorded (never guessed).
+    version = (announced_version if decision is not None and announced and announced_version > 0
+               else announced_ids.index(decision.decision_id) + 1 if decision is not None
+               and decision.decision_id in announced_ids else 0)
+    if version:
         bundle["entry"][0]["resource"]["meta"].update(versionId=str(version), lastUpdated=created.isoformat())
     return bundle, decision is not None
 
