@@ -94,9 +94,8 @@ class OffsetTracker:
     def committable(self) -> dict[TopicPartition, int]:
         """The offset to commit per partition, for partitions that moved since the last `mark_committed`."""
         out = {}
-        for tp, nxt in self._next.items():
-            pending = self._pending.get(tp)
-            position = min(pending) if pending else nxt
+        for tp in self._next:
+            position = self.done_below(tp)
             if position > self._committed.get(tp, -1):
                 out[tp] = position
         return out

@@ -136,13 +136,7 @@ async def match_case(uow: UnitOfWork, event: Event, clock: Clock, policy: MatchP
     if chosen:  # a panel short of seats: nobody is offered it
         await uow.directory.release([(o.specialist_id, o.assignment_id) for o, _ in chosen], freed=False)
     full = _full(index, facts, wanted, clock.now(), chosen)
-    wait = policy.offers.capacity_wait(facts.urgency)
-    if wait and could_seat(seats, [o for o, _ in chosen], full):
-        waiting = Waiting(facts, event, clock.now(), specialties=wanted.specialties)
-        until = waiting.since + wait
-        await uow.directory.add_waiting(waiting, min(waiting.next_try(clock.now()), until))
-        uow.emit(case_waiting(event, waiting_reason(seats, len(full)), len(full), until))
-        log.info("case_waiting_for_capacity", eligible_at_capacity=len(full), wait_until=until.isoformat())
+    if await _start_waiting(uow, event, facts, wanted, seats, chosen, full, clock, policy):
         return
     reason, why = _nobody_reason(index, facts, wanted, clock.now(), seats, [o for o, _ in chosen], full)
     await _unmatched(uow, event, facts, reason, why, 0, clock)
@@ -330,17 +324,25 @@ async def _wait_again(uow: UnitOfWork, cause: Event, decision: Decision, needs: 
     other seats' offers stand) and nobody free left who was not offered the case: it
     waits for a free slot, as at its first matching, when specialists not offered it
     before are eligible at capacity. True when it waits."""
-    wait = policy.offers.capacity_wait(decision.facts.urgency)
     full = _full(index, decision.facts, wanted, clock.now(), chosen, needs.offered)
-    if not wait or not could_seat(needs.seats, [o for o, _ in chosen], full):
+    return await _start_waiting(uow, cause, decision.facts, wanted, needs.seats, chosen, full, clock, policy,
+                                needs.offered)
+
+
+async def _start_waiting(uow: UnitOfWork, cause: Event, facts: CaseFacts, wanted: Wanted, seats: int,
+                         chosen: list[tuple[Offer, Event]], full: list[Specialist], clock: Clock,
+                         policy: MatchPolicy, offered: frozenset[str] = frozenset()) -> bool:
+    """The case waits for free slots (case.waiting) when waiting is on and those at
+    capacity `full` (with the `chosen`) could seat it; True when it waits."""
+    wait = policy.offers.capacity_wait(facts.urgency)
+    if not wait or not could_seat(seats, [o for o, _ in chosen], full):
         return False
-    waiting = Waiting(decision.facts, cause, clock.now(), specialties=wanted.specialties,
-                      offered=tuple(sorted(needs.offered)))
+    waiting = Waiting(facts, cause, clock.now(), specialties=wanted.specialties, offered=tuple(sorted(offered)))
     until = waiting.since + wait
     await uow.directory.add_waiting(waiting, min(waiting.next_try(clock.now()), until))
-    uow.emit(case_waiting(cause, waiting_reason(needs.seats, len(full)), len(full), until))
+    uow.emit(case_waiting(cause, waiting_reason(seats, len(full)), len(full), until))
     log.info("case_waiting_for_capacity", eligible_at_capacity=len(full), wait_until=until.isoformat(),
-             offered_before=len(needs.offered))
+             offered_before=len(offered))
     return True
 
 

@@ -13,6 +13,7 @@ from secondlook.validation import enum_problem
 
 from .content import Attachment, CaseContent
 from .lifecycle import (
+    ACCEPTED_STAGES,
     FINAL,
     REDRIVE_REPUBLISH,
     SYSTEM_STAGES,
@@ -231,12 +232,6 @@ def detail_of(event: Event) -> str:
             return "SLA breached: the review is overdue; escalated to operations"
         return f"the review's SLA clock changed (code {c.change})"
     return ""
-
-
-# Someone has accepted the case (an offer of a panel's other seat does not change who).
-ACCEPTED_STAGES = frozenset({case_pb2.CASE_STATUS_ASSIGNED, case_pb2.CASE_STATUS_IN_REVIEW,
-                             case_pb2.CASE_STATUS_NEEDS_INFO, case_pb2.CASE_STATUS_OPINION_READY,
-                             case_pb2.CASE_STATUS_DELIVERED, case_pb2.CASE_STATUS_CLOSED})
 
 
 def project(case: Case, event: Event, now: datetime, stuck_after: float) -> tuple[Case, Transition]:

@@ -72,6 +72,9 @@ _RANK = {
 }
 
 FINAL = frozenset({S.CASE_STATUS_CLOSED, S.CASE_STATUS_WITHDRAWN})
+# Someone has accepted the case: ASSIGNED and every stage after it on the main line.
+ACCEPTED_STAGES = frozenset(s for s, rank in _RANK.items()
+                            if rank >= _RANK[S.CASE_STATUS_ASSIGNED] and s != S.CASE_STATUS_WITHDRAWN)
 # Nothing more is expected to happen to the case.
 SETTLED = FINAL | {S.CASE_STATUS_DELIVERED, S.CASE_STATUS_UNMATCHED}
 # A case can be withdrawn until its opinion is delivered.

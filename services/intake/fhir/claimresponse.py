@@ -17,7 +17,7 @@ from datetime import datetime
 
 from secondlook.v1 import case_pb2
 
-from ..domain.case import Case, confirmed_decision, confirmed_decisions, open_questions
+from ..domain.case import Case, confirmed_decisions, open_questions
 from ..domain.priorauth import REVIEW_ACTION, DecidedItem, Decision, Party, PriorAuthRequest, RequestedService
 from . import vocabulary as v
 
@@ -75,10 +75,11 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     webhook carries codes, never free text; `$inquire` answers with the words).
     `announced_version`: the announced decision's version as review numbered it (the
     response's meta.versionId, known before intake records the announcement)."""
+    confirmed = confirmed_decisions(case)
     decision = next((d for d in case.prior_auth_decisions if d.decision_id == announced), None) if announced \
         else None
-    if decision is None and case.content is not None:
-        decision = confirmed_decision(case)
+    if decision is None and case.content is not None and confirmed:
+        decision = confirmed[-1]
     request = request or case.content.prior_auth
     created = decision.decided_at if decision else case.submitted_at
     asked = open_questions(case) if decision is None and with_texts else []
@@ -86,13 +87,14 @@ def claim_response_of(case: Case, request: PriorAuthRequest | None = None,
     bundle = claim_response_bundle(request, case.case_id, created, outcomes_of(request, decision, with_texts),
                                    cancelled=case.withdrawn_at is not None, questions=asked,
                                    submission_system=case.client_request_system, unmatched=unmatched)
-    announced_ids = [d.decision_id for d in confirmed_decisions(case)]
     # The decision's version (an amendment is the next), as the webhook's decision_version
     # says: one ClaimResponse id, a version per decision; as review numbered it when the
     # caller knows, else its place among the announcements intake recorded (never guessed).
-    version = (announced_version if decision is not None and announced and announced_version > 0
-               else announced_ids.index(decision.decision_id) + 1 if decision is not None
-               and decision.decision_id in announced_ids else 0)
+    version = 0
+    if decision is not None and announced and announced_version > 0:
+        version = announced_version
+    elif decision is not None and decision in confirmed:
+        version = confirmed.index(decision) + 1
     if version:
         bundle["entry"][0]["resource"]["meta"].update(versionId=str(version), lastUpdated=created.isoformat())
     return bundle, decision is not None
